@@ -1,0 +1,34 @@
+// What a storage backend must do: bytes under keys, nothing about digests. The filesystem is
+// the embedded default; S3 and Azure Blob implement the same few methods later.
+import type { Readable } from "node:stream";
+
+export interface ByteRange {
+  start: number;
+  /** inclusive */
+  end: number;
+}
+
+export interface ObjectInfo {
+  size: number;
+  modified: Date;
+}
+
+export interface WriteOptions {
+  /** Append to an existing object, after cutting it back to this length. */
+  appendAt?: number;
+  /** Make the bytes durable before returning. */
+  durable?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface BlobDriver {
+  stat(key: string): Promise<ObjectInfo | null>;
+  read(key: string, range?: ByteRange): Promise<Readable>;
+  write(key: string, source: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<number>;
+  /** Atomically makes `from` visible as `to`; if `to` already exists, drops `from` and returns false. */
+  publish(from: string, to: string): Promise<boolean>;
+  /** Marks an object as used now (so gc's grace period restarts). */
+  touch(key: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): AsyncIterable<{ key: string } & ObjectInfo>;
+}

@@ -1,0 +1,56 @@
+// `berth serve`: runs the registry until SIGINT/SIGTERM, then closes gracefully.
+import { Command, Option } from "@commander-js/extra-typings";
+import { buildApp } from "../app.ts";
+import { settingPaths } from "../config/load.ts";
+import { configFrom, configOption, dataOption } from "./store-options.ts";
+
+function settingsHelp(): string {
+  const rows = settingPaths().map((s) => `  ${s.path.padEnd(24)} ${s.env.padEnd(30)} ${s.description}${s.default !== undefined ? ` [default: ${JSON.stringify(s.default)}]` : ""}`);
+  return `\nEvery setting (YAML key, environment variable; flags win over the environment, which wins over the file):\n${rows.join("\n")}\n\nShort variables: BERTH_PORT, BERTH_HOST, BERTH_DATA, BERTH_ADMIN_PASSWORD, BERTH_ANONYMOUS_PULL, BERTH_LOG_LEVEL.\n`;
+}
+
+export const serveCommand = new Command("serve")
+  .description("run the registry (the embedded default: files under --data, metadata in SQLite)")
+  .addOption(configOption())
+  .addOption(dataOption())
+  .addOption(new Option("-p, --port <port>", "port to listen on (http.port; env BERTH_PORT) [default: 5000]"))
+  .addOption(new Option("--host <address>", "address to listen on (http.host; env BERTH_HOST) [default: 0.0.0.0]"))
+  .addOption(new Option("--anonymous-pull", "let requests without credentials pull (auth.anonymousPull)"))
+  .addOption(new Option("--log-level <level>", "log level (log.level; env BERTH_LOG_LEVEL)"))
+  .addHelpText("after", settingsHelp)
+  .action(async (options) => {
+    const config = configFrom(options, {
+      "http.port": options.port,
+      "http.host": options.host,
+      "auth.anonymousPull": options.anonymousPull,
+      "log.level": options.logLevel,
+    });
+    const berth = await buildApp(config);
+    if (berth.generatedPassword) {
+      process.stdout.write(
+        `\nGenerated a password for the admin user (shown once; set BERTH_ADMIN_PASSWORD to choose your own):\n\n  username: admin\n  password: ${berth.generatedPassword}\n\n`,
+      );
+    }
+    const purge = setInterval(() => {
+      berth.uploads.purgeIdle(new Date(Date.now() - config.uploads.expireAfter * 1000)).catch((err: unknown) => berth.logger.error({ err }, "upload purge failed"));
+    }, Math.max(config.uploads.purgeInterval, 1) * 1000);
+    purge.unref();
+    const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
+    berth.logger.info({ address, data: config.storage.data }, "berth is listening");
+    let closing = false;
+    const shutdown = (signal: string) => {
+      if (closing) return;
+      closing = true;
+      berth.logger.info({ signal }, "shutting down");
+      clearInterval(purge);
+      berth.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          berth.logger.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGINT", () => shutdown("SIGINT"));
+    process.on("SIGTERM", () => shutdown("SIGTERM"));
+  });

@@ -1,0 +1,51 @@
+// The one typed configuration. Every setting has a default here, a YAML key, a BERTH_* variable
+// and (for the common ones) a flag; docs/configuration.md lists them all.
+import { z } from "zod";
+
+const seconds = z.coerce.number().int().nonnegative();
+const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes")]);
+
+export const ConfigSchema = z.strictObject({
+  http: z
+    .strictObject({
+      host: z.string().default("0.0.0.0").describe("address to listen on"),
+      port: z.coerce.number().int().min(0).max(65535).default(5000).describe("port to listen on"),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db"),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      adminPassword: z.string().min(8).optional().describe("the admin user's password (else generated on first start and printed once)"),
+      anonymousPull: bool.default(false).describe("let requests without credentials pull"),
+      realm: z.string().default("Berth").describe("realm in the WWW-Authenticate challenge"),
+    })
+    .prefault({}),
+  uploads: z
+    .strictObject({
+      expireAfter: seconds.default(86_400).describe("seconds an idle upload lives before it is purged"),
+      purgeInterval: seconds.default(600).describe("seconds between purges of expired uploads"),
+    })
+    .prefault({}),
+  manifests: z
+    .strictObject({
+      maxBytes: z.coerce.number().int().positive().default(4 * 1024 * 1024).describe("largest manifest accepted (413 above)"),
+      allowSparse: bool.default(false).describe("accept manifests whose layers or index children were never pushed (mirrors of partial images)"),
+    })
+    .prefault({}),
+  gc: z
+    .strictObject({
+      gracePeriod: seconds.default(3600).describe("seconds a blob must be unreferenced before gc may delete it"),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("log level"),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,43 @@
+// The OCI distribution spec's error codes, then Berth's own. Code below the handlers throws
+// RegistryError and knows nothing of HTTP; http/errors.ts maps a code to its status, once.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
+
+export type ErrorCode =
+  | "BLOB_UNKNOWN"
+  | "BLOB_UPLOAD_INVALID"
+  | "BLOB_UPLOAD_UNKNOWN"
+  | "DIGEST_INVALID"
+  | "MANIFEST_BLOB_UNKNOWN"
+  | "MANIFEST_INVALID"
+  | "MANIFEST_UNKNOWN"
+  | "NAME_INVALID"
+  | "NAME_UNKNOWN"
+  | "SIZE_INVALID"
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "UNSUPPORTED"
+  | "TOOMANYREQUESTS"
+  | "TAG_INVALID"
+  | "RANGE_INVALID"
+  | "PAGINATION_NUMBER_INVALID"
+  | "MANIFEST_TOO_LARGE"
+  | "UNAVAILABLE"
+  | "UNKNOWN";
+
+export class RegistryError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: unknown;
+  /** A WWW-Authenticate value, for UNAUTHORIZED. */
+  readonly challenge: string | undefined;
+
+  constructor(code: ErrorCode, message: string, detail?: unknown, challenge?: string) {
+    super(message);
+    this.code = code;
+    this.detail = detail;
+    this.challenge = challenge;
+  }
+}
+
+export function isRegistryError(thrown: unknown, code?: ErrorCode): thrown is RegistryError {
+  return thrown instanceof RegistryError && (code === undefined || thrown.code === code);
+}

@@ -1,0 +1,41 @@
+// Repository names and tags, parsed once at the edge into branded strings.
+// Grammar from distribution-spec spec.md "Pulling manifests".
+import { isDigest, type Digest } from "./digest.ts";
+import { RegistryError } from "./errors.ts";
+
+export type RepositoryName = string & { readonly brand: "RepositoryName" };
+export type Tag = string & { readonly brand: "Tag" };
+export type Reference = { kind: "tag"; tag: Tag } | { kind: "digest"; digest: Digest };
+
+const COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
+const NAME_PATTERN = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+/** Clients cap host[:port]/name at 255 characters; Berth keeps the name itself within that. */
+export const MAX_NAME_LENGTH = 255;
+
+export function parseRepositoryName(text: string): RepositoryName {
+  if (text.length > MAX_NAME_LENGTH || !NAME_PATTERN.test(text)) {
+    throw new RegistryError("NAME_INVALID", "invalid repository name: use lowercase letters, digits and . _ - separators, / between components", {
+      name: text.slice(0, 300),
+    });
+  }
+  return text as RepositoryName;
+}
+
+export function isTag(text: string): text is Tag {
+  return TAG_PATTERN.test(text);
+}
+
+export function parseTag(text: string): Tag {
+  if (!isTag(text)) throw new RegistryError("TAG_INVALID", "invalid tag: at most 128 of [A-Za-z0-9_.-], not starting with . or -", { tag: text.slice(0, 200) });
+  return text;
+}
+
+/** A manifest reference: a digest when it looks like one (algorithm:...), else a tag. */
+export function parseReference(text: string): Reference {
+  if (text.includes(":")) {
+    if (!isDigest(text)) throw new RegistryError("DIGEST_INVALID", "invalid or unsupported digest", { reference: text.slice(0, 200) });
+    return { kind: "digest", digest: text };
+  }
+  return { kind: "tag", tag: parseTag(text) };
+}

@@ -1,0 +1,20 @@
+// GET /v2/ (the version check) and GET /v2/_catalog (distribution's extension, paged like tags).
+import { RegistryError } from "../../domain/errors.ts";
+import type { RepositoryName } from "../../domain/names.ts";
+import { pageOf, replyPaged } from "./paging.ts";
+import type { OciHandler } from "./context.ts";
+
+export const getBase: OciHandler<"base"> = async ({ reply, who, services }) => {
+  if (!services.authorizer.mayPing(who)) {
+    throw new RegistryError("UNAUTHORIZED", "authentication required: log in with your Berth credentials", null, services.authorizer.challenge);
+  }
+  return reply.header("content-type", "application/json").send("{}");
+};
+
+export const getCatalog: OciHandler<"catalog"> = async ({ request, reply, who, services }) => {
+  const page = pageOf(request);
+  const names = (await services.metadata.repositories.list({ limit: page.limit + 1, after: page.after })).filter((name: RepositoryName) =>
+    services.authorizer.may(who, { type: "repository", name, action: "pull" }),
+  );
+  return replyPaged(reply, "/v2/_catalog", page, names, (items) => ({ repositories: items }));
+};

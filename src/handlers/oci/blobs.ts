@@ -1,0 +1,45 @@
+// GET/HEAD/DELETE /v2/<name>/blobs/<digest>. HEAD never opens the blob.
+import rangeParser from "range-parser";
+import type { OciHandler } from "./context.ts";
+
+function blobHeaders(reply: Parameters<OciHandler>[0]["reply"], digest: string) {
+  return reply
+    .header("docker-content-digest", digest)
+    .header("etag", `"${digest}"`)
+    .header("accept-ranges", "bytes")
+    .header("cache-control", "max-age=31536000")
+    .header("content-type", "application/octet-stream");
+}
+
+export const headBlob: OciHandler<"blob"> = async ({ reply, path, services }) => {
+  const { size } = await services.blobs.stat(path.name, path.digest);
+  return blobHeaders(reply, path.digest).header("content-length", size).send();
+};
+
+export const getBlob: OciHandler<"blob"> = async ({ request, reply, path, services }) => {
+  const { size } = await services.blobs.stat(path.name, path.digest);
+  blobHeaders(reply, path.digest);
+  const rangeHeader = request.headers.range;
+  if (rangeHeader !== undefined) {
+    const ranges = rangeParser(size, rangeHeader, { combine: true });
+    if (ranges === -1) {
+      return reply.code(416).header("content-range", `bytes */${size}`).header("content-type", "application/json").send(
+        JSON.stringify({ errors: [{ code: "RANGE_INVALID", message: "requested range not satisfiable", detail: { size } }] }),
+      );
+    }
+    // A malformed header (-2) or several ranges: answer with the whole blob, as RFC 9110 allows.
+    if (ranges !== -2 && ranges.type === "bytes" && ranges.length === 1) {
+      const { start, end } = ranges[0]!;
+      const body = await services.blobs.open(path.digest, { start, end });
+      return reply.code(206).header("content-range", `bytes ${start}-${end}/${size}`).header("content-length", end - start + 1).send(body);
+    }
+  }
+  if (size === 0) return reply.header("content-length", 0).send("");
+  const body = await services.blobs.open(path.digest);
+  return reply.header("content-length", size).send(body);
+};
+
+export const deleteBlob: OciHandler<"blob"> = async ({ reply, path, services }) => {
+  await services.blobs.delete(path.name, path.digest);
+  return reply.code(202).header("content-length", 0).send();
+};

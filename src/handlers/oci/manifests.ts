@@ -1,0 +1,48 @@
+// GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>. Answers carry the stored bytes and the
+// stored media type, whatever the Accept header says: Berth converts nothing.
+import { parseTag } from "../../domain/names.ts";
+import { queryValues, readBounded } from "../../http/body.ts";
+import type { ManifestSummary } from "../../metadata/types.ts";
+import type { OciContext, OciHandler } from "./context.ts";
+
+function manifestHeaders(ctx: OciContext, manifest: ManifestSummary) {
+  return ctx.reply
+    .header("content-type", manifest.mediaType)
+    .header("docker-content-digest", manifest.digest)
+    .header("etag", `"${manifest.digest}"`)
+    .header("content-length", manifest.size);
+}
+
+function notModified(ctx: OciContext, manifest: ManifestSummary): boolean {
+  const tags = ctx.request.headers["if-none-match"];
+  return tags !== undefined && tags.split(",").some((t) => t.trim() === `"${manifest.digest}"`);
+}
+
+export const headManifest: OciHandler<"manifest"> = async (ctx) => {
+  const manifest = await ctx.services.manifests.head(ctx.path.name, ctx.path.reference);
+  manifestHeaders(ctx, manifest);
+  return ctx.reply.code(notModified(ctx, manifest) ? 304 : 200).send();
+};
+
+export const getManifest: OciHandler<"manifest"> = async (ctx) => {
+  const manifest = await ctx.services.manifests.get(ctx.path.name, ctx.path.reference);
+  manifestHeaders(ctx, manifest);
+  if (notModified(ctx, manifest)) return ctx.reply.code(304).header("content-length", 0).send();
+  return ctx.reply.send(manifest.body);
+};
+
+export const putManifest: OciHandler<"manifest"> = async (ctx) => {
+  const { request, reply, path, services } = ctx;
+  const extraTags = queryValues(request, "tag").map(parseTag);
+  const body = await readBounded(request, services.manifestMaxBytes);
+  const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], extraTags);
+  reply.code(201).header("location", `/v2/${path.name}/manifests/${pushed.digest}`).header("docker-content-digest", pushed.digest).header("content-length", 0);
+  if (pushed.subject) reply.header("oci-subject", pushed.subject);
+  if (extraTags.length > 0) reply.header("oci-tag", extraTags);
+  return reply.send();
+};
+
+export const deleteManifest: OciHandler<"manifest"> = async (ctx) => {
+  await ctx.services.manifests.delete(ctx.path.name, ctx.path.reference);
+  return ctx.reply.code(202).header("content-length", 0).send();
+};

@@ -1,0 +1,59 @@
+// The only place an error code meets an HTTP status, and the spec's error body is written.
+import type { FastifyReply } from "fastify";
+import { RegistryError, type ErrorCode } from "../domain/errors.ts";
+
+const STATUS = {
+  BLOB_UNKNOWN: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  DIGEST_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
+  MANIFEST_INVALID: 400,
+  MANIFEST_UNKNOWN: 404,
+  NAME_INVALID: 400,
+  NAME_UNKNOWN: 404,
+  SIZE_INVALID: 400,
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  UNSUPPORTED: 405,
+  TOOMANYREQUESTS: 429,
+  TAG_INVALID: 400,
+  RANGE_INVALID: 416,
+  PAGINATION_NUMBER_INVALID: 400,
+  MANIFEST_TOO_LARGE: 413,
+  UNAVAILABLE: 503,
+  UNKNOWN: 500,
+} satisfies Record<ErrorCode, number>;
+
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
+
+/** Errors Node or Fastify raise about the request itself: the client's mistake, not a 500. */
+function fromTransport(thrown: unknown): RegistryError | null {
+  const code = (thrown as { code?: string }).code;
+  if (code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || code === "ABORT_ERR") {
+    return new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended before it was complete");
+  }
+  const status = (thrown as { statusCode?: number }).statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new RegistryError(status === 413 ? "MANIFEST_TOO_LARGE" : "UNSUPPORTED", (thrown as Error).message);
+  }
+  return null;
+}
+
+export function replyWithError(reply: FastifyReply, thrown: unknown): FastifyReply {
+  let err = thrown instanceof RegistryError ? thrown : fromTransport(thrown);
+  if (!err) {
+    reply.log.error({ err: thrown }, "unexpected failure");
+    err = new RegistryError("UNKNOWN", "internal error");
+  }
+  if (err.challenge) reply.header("www-authenticate", err.challenge);
+  if (err.code === "RANGE_INVALID" && typeof (err.detail as { expectedStart?: number })?.expectedStart === "number") {
+    const offset = (err.detail as { expectedStart: number }).expectedStart;
+    reply.header("range", `0-${Math.max(offset - 1, 0)}`);
+  }
+  const body = JSON.stringify({ errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] });
+  reply.code(statusOf(err.code)).header("content-type", "application/json; charset=utf-8");
+  return reply.request.method === "HEAD" ? reply.header("content-length", Buffer.byteLength(body)).send() : reply.send(body);
+}

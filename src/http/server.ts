@@ -1,0 +1,69 @@
+// The Fastify instance every protocol plugs into: JSON access logs (one line per request, with
+// the identity, never a secret), request metrics, /healthz and /metrics.
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    berth: { started: bigint; bytesRead: number; bytesWritten: number; route: string; identity: string };
+  }
+}
+
+export interface ServerOptions {
+  logger: Logger;
+  metrics: Metrics;
+  /** Whether the stores answer (for /healthz). */
+  healthy: () => Promise<boolean>;
+}
+
+export function createServer(options: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // One access-log line per request comes from the onResponse hook below instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    // Blob bodies stream to disk; only manifest-sized bodies are ever read whole.
+    bodyLimit: 4 * 1024 * 1024,
+    requestTimeout: 0,
+    keepAliveTimeout: 65_000,
+    routerOptions: { maxParamLength: 1000 },
+  });
+
+  app.addHook("onRequest", async (request: FastifyRequest) => {
+    const socket = request.raw.socket;
+    request.berth = { started: process.hrtime.bigint(), bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten, route: "other", identity: "anonymous" };
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    const info = request.berth;
+    const seconds = Number(process.hrtime.bigint() - info.started) / 1e9;
+    const socket = request.raw.socket;
+    const bytesIn = socket.bytesRead - info.bytesRead;
+    const bytesOut = socket.bytesWritten - info.bytesWritten;
+    const status = String(reply.statusCode);
+    options.metrics.requests.inc({ route: info.route, method: request.method, status });
+    options.metrics.bytesIn.inc({ route: info.route }, Math.max(bytesIn, 0));
+    options.metrics.bytesOut.inc({ route: info.route }, Math.max(bytesOut, 0));
+    options.metrics.duration.observe({ route: info.route, method: request.method }, seconds);
+    request.log.info(
+      { method: request.method, path: request.url.split("?")[0], status: reply.statusCode, bytesIn, bytesOut, durationMs: Math.round(seconds * 1e4) / 10, identity: info.identity, remote: request.ip },
+      "request",
+    );
+  });
+
+  app.get("/healthz", async (request, reply) => {
+    request.berth.route = "healthz";
+    const ok = await options.healthy().catch(() => false);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? "ok" : "unavailable" });
+  });
+
+  app.get("/metrics", async (request, reply) => {
+    request.berth.route = "metrics";
+    return reply.header("content-type", options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+  });
+
+  // Fastify types the instance by its logger; Berth's plugins take the default shape.
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,354 @@
+// MetadataStore over Kysely. Only portable SQL: the same code serves SQLite (embedded default)
+// and PostgreSQL. Each part is a small class over a Kysely handle, which is either the database
+// or an open transaction.
+import { Kysely, type Transaction } from "kysely";
+import { Migrator } from "kysely/migration";
+import type { Digest } from "../domain/digest.ts";
+import type { RepositoryName, Tag } from "../domain/names.ts";
+import { migrations } from "./migrations/index.ts";
+import type { Database } from "./schema.ts";
+import type {
+  BlobLinkRows, BlobRows, ManifestRecord, ManifestRows, ManifestSummary, MetadataParts, MetadataStore,
+  Page, RepositoryRows, TagRows, UploadRecord, UploadRows, UserRows,
+} from "./types.ts";
+
+type Db = Kysely<Database> | Transaction<Database>;
+const BATCH = 500;
+
+class Repositories implements RepositoryRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async ensure(name: RepositoryName) {
+    await this.db.insertInto("repositories").values({ name, created_at: Date.now() }).onConflict((c) => c.column("name").doNothing()).execute();
+  }
+  async exists(name: RepositoryName) {
+    return (await this.db.selectFrom("repositories").select("name").where("name", "=", name).executeTakeFirst()) !== undefined;
+  }
+  async list(page: Page) {
+    let query = this.db.selectFrom("repositories").select("name").orderBy("name").limit(page.limit);
+    if (page.after !== undefined) query = query.where("name", ">", page.after);
+    return (await query.execute()).map((r) => r.name as RepositoryName);
+  }
+}
+
+class Blobs implements BlobRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async record(digest: Digest, size: number) {
+    await this.db.insertInto("blobs").values({ digest, size, created_at: Date.now() }).onConflict((c) => c.column("digest").doNothing()).execute();
+  }
+  async size(digest: Digest) {
+    const row = await this.db.selectFrom("blobs").select("size").where("digest", "=", digest).executeTakeFirst();
+    return row ? Number(row.size) : null;
+  }
+  async forget(digest: Digest) {
+    await this.db.deleteFrom("blobs").where("digest", "=", digest).execute();
+  }
+  async isReferenced(digest: Digest) {
+    const link = await this.db.selectFrom("blob_links").select("digest").where("digest", "=", digest).limit(1).executeTakeFirst();
+    if (link) return true;
+    const ref = await this.db.selectFrom("manifest_refs").select("target_digest").where("target_digest", "=", digest).limit(1).executeTakeFirst();
+    return ref !== undefined;
+  }
+  async unreferenced(before: Date, limit: number) {
+    const rows = await this.db
+      .selectFrom("blobs as b")
+      .select("b.digest")
+      .where("b.created_at", "<", before.getTime())
+      .where((eb) => eb.not(eb.exists(eb.selectFrom("blob_links as l").select("l.digest").whereRef("l.digest", "=", "b.digest"))))
+      .where((eb) => eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "b.digest"))))
+      .orderBy("b.digest")
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.digest as Digest);
+  }
+  async *all() {
+    let after = "";
+    for (;;) {
+      const rows = await this.db.selectFrom("blobs").select(["digest", "size"]).where("digest", ">", after).orderBy("digest").limit(BATCH).execute();
+      for (const row of rows) yield { digest: row.digest as Digest, size: Number(row.size) };
+      if (rows.length < BATCH) return;
+      after = rows.at(-1)!.digest;
+    }
+  }
+}
+
+class BlobLinks implements BlobLinkRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async link(repository: RepositoryName, digest: Digest) {
+    await this.db
+      .insertInto("blob_links")
+      .values({ repository, digest, linked_at: Date.now() })
+      .onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet({ linked_at: Date.now() }))
+      .execute();
+  }
+  async isLinked(repository: RepositoryName, digest: Digest) {
+    const row = await this.db.selectFrom("blob_links").select("digest").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return row !== undefined;
+  }
+  async unlink(repository: RepositoryName, digest: Digest) {
+    const result = await this.db.deleteFrom("blob_links").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+  async anyLinking(digest: Digest, among?: readonly RepositoryName[]) {
+    if (among && among.length === 0) return null;
+    let query = this.db.selectFrom("blob_links").select("repository").where("digest", "=", digest);
+    if (among) query = query.where("repository", "in", among);
+    const row = await query.limit(1).executeTakeFirst();
+    return (row?.repository as RepositoryName | undefined) ?? null;
+  }
+  async pruneUnreferenced(before: Date) {
+    const result = await this.db
+      .deleteFrom("blob_links as l")
+      .where("l.linked_at", "<", before.getTime())
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository"),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+  async *all() {
+    let after = { repository: "", digest: "" };
+    for (;;) {
+      const rows = await this.db
+        .selectFrom("blob_links")
+        .select(["repository", "digest"])
+        .where((eb) => eb.or([eb("repository", ">", after.repository), eb.and([eb("repository", "=", after.repository), eb("digest", ">", after.digest)])]))
+        .orderBy("repository")
+        .orderBy("digest")
+        .limit(BATCH)
+        .execute();
+      for (const row of rows) yield { repository: row.repository as RepositoryName, digest: row.digest as Digest };
+      if (rows.length < BATCH) return;
+      after = rows.at(-1)!;
+    }
+  }
+}
+
+type ManifestRow = Database["manifests"];
+
+function toSummary(row: Omit<ManifestRow, "body">): ManifestSummary {
+  return {
+    repository: row.repository as RepositoryName,
+    digest: row.digest as Digest,
+    mediaType: row.media_type,
+    size: Number(row.size),
+    subject: row.subject as Digest | null,
+    artifactType: row.artifact_type,
+    annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
+    createdAt: new Date(Number(row.created_at)),
+  };
+}
+
+const SUMMARY_COLUMNS = ["repository", "digest", "media_type", "size", "subject", "artifact_type", "annotations", "created_at"] as const;
+
+class Manifests implements ManifestRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async put(record: ManifestRecord, references: { blobs: Digest[]; children: Digest[] }) {
+    const row: ManifestRow = {
+      repository: record.repository,
+      digest: record.digest,
+      media_type: record.mediaType,
+      size: record.size,
+      body: record.body,
+      subject: record.subject,
+      artifact_type: record.artifactType,
+      annotations: record.annotations ? JSON.stringify(record.annotations) : null,
+      created_at: record.createdAt.getTime(),
+    };
+    const inserted = await this.db.insertInto("manifests").values(row).onConflict((c) => c.columns(["repository", "digest"]).doNothing()).executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return; // identical bytes again: nothing new
+    const refs = [
+      ...references.blobs.map((target) => ({ kind: "blob" as const, target })),
+      ...references.children.map((target) => ({ kind: "manifest" as const, target })),
+    ];
+    for (let i = 0; i < refs.length; i += BATCH) {
+      await this.db
+        .insertInto("manifest_refs")
+        .values(refs.slice(i, i + BATCH).map((r) => ({ repository: record.repository, manifest_digest: record.digest, target_digest: r.target, kind: r.kind })))
+        .onConflict((c) => c.doNothing())
+        .execute();
+    }
+  }
+  async get(repository: RepositoryName, digest: Digest) {
+    const row = await this.db.selectFrom("manifests").selectAll().where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return row ? { ...toSummary(row), body: Buffer.from(row.body) } : null;
+  }
+  async summary(repository: RepositoryName, digest: Digest) {
+    const row = await this.db.selectFrom("manifests").select(SUMMARY_COLUMNS).where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return row ? toSummary(row) : null;
+  }
+  async delete(repository: RepositoryName, digest: Digest) {
+    await this.db.deleteFrom("manifest_refs").where("repository", "=", repository).where("manifest_digest", "=", digest).execute();
+    const result = await this.db.deleteFrom("manifests").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+  async referrers(repository: RepositoryName, subject: Digest) {
+    const rows = await this.db.selectFrom("manifests").select(SUMMARY_COLUMNS).where("repository", "=", repository).where("subject", "=", subject).orderBy("digest").execute();
+    return rows.map(toSummary);
+  }
+  async *all() {
+    let after = { repository: "", digest: "" };
+    for (;;) {
+      const rows = await this.db
+        .selectFrom("manifests")
+        .select(["repository", "digest", "body"])
+        .where((eb) => eb.or([eb("repository", ">", after.repository), eb.and([eb("repository", "=", after.repository), eb("digest", ">", after.digest)])]))
+        .orderBy("repository")
+        .orderBy("digest")
+        .limit(100)
+        .execute();
+      for (const row of rows) {
+        const refs = await this.db.selectFrom("manifest_refs").select("target_digest").where("repository", "=", row.repository).where("manifest_digest", "=", row.digest).execute();
+        yield { repository: row.repository as RepositoryName, digest: row.digest as Digest, body: Buffer.from(row.body), references: refs.map((r) => r.target_digest as Digest) };
+      }
+      if (rows.length < 100) return;
+      after = rows.at(-1)!;
+    }
+  }
+}
+
+class Tags implements TagRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async set(repository: RepositoryName, tag: Tag, to: Digest) {
+    const previous = await this.resolve(repository, tag);
+    await this.db
+      .insertInto("tags")
+      .values({ repository, tag, digest: to, updated_at: Date.now() })
+      .onConflict((c) => c.columns(["repository", "tag"]).doUpdateSet({ digest: to, updated_at: Date.now() }))
+      .execute();
+    return previous;
+  }
+  async resolve(repository: RepositoryName, tag: Tag) {
+    const row = await this.db.selectFrom("tags").select("digest").where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
+    return (row?.digest as Digest | undefined) ?? null;
+  }
+  async list(repository: RepositoryName, page: Page) {
+    // Byte-wise order, as Go's sort.Strings gives it (the conformance suite checks it): SQLite's
+    // default BINARY collation compares UTF-8 bytes.
+    let query = this.db.selectFrom("tags").select("tag").where("repository", "=", repository).orderBy("tag").limit(page.limit);
+    if (page.after !== undefined) query = query.where("tag", ">", page.after);
+    return (await query.execute()).map((r) => r.tag as Tag);
+  }
+  async delete(repository: RepositoryName, tag: Tag) {
+    const result = await this.db.deleteFrom("tags").where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+  async deleteAllFor(repository: RepositoryName, digest: Digest) {
+    const result = await this.db.deleteFrom("tags").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+function toUpload(row: Database["uploads"]): UploadRecord {
+  return {
+    id: row.id,
+    repository: row.repository as RepositoryName,
+    offset: Number(row.offset),
+    algorithm: row.algorithm,
+    startedAt: new Date(Number(row.started_at)),
+    updatedAt: new Date(Number(row.updated_at)),
+  };
+}
+
+class Uploads implements UploadRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async create(upload: UploadRecord) {
+    await this.db
+      .insertInto("uploads")
+      .values({ id: upload.id, repository: upload.repository, offset: upload.offset, algorithm: upload.algorithm, started_at: upload.startedAt.getTime(), updated_at: upload.updatedAt.getTime() })
+      .execute();
+  }
+  async get(id: string) {
+    const row = await this.db.selectFrom("uploads").selectAll().where("id", "=", id).executeTakeFirst();
+    return row ? toUpload(row) : null;
+  }
+  async advance(id: string, from: number, to: number) {
+    const result = await this.db.updateTable("uploads").set({ offset: to, updated_at: Date.now() }).where("id", "=", id).where("offset", "=", from).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+  async delete(id: string) {
+    const result = await this.db.deleteFrom("uploads").where("id", "=", id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+  async idleSince(before: Date, limit: number) {
+    const rows = await this.db.selectFrom("uploads").selectAll().where("updated_at", "<", before.getTime()).limit(limit).execute();
+    return rows.map(toUpload);
+  }
+}
+
+class Users implements UserRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async passwordHash(name: string) {
+    const row = await this.db.selectFrom("users").select("password_hash").where("name", "=", name).executeTakeFirst();
+    return row?.password_hash ?? null;
+  }
+  async setPassword(name: string, hash: string) {
+    await this.db
+      .insertInto("users")
+      .values({ name, password_hash: hash, created_at: Date.now() })
+      .onConflict((c) => c.column("name").doUpdateSet({ password_hash: hash }))
+      .execute();
+  }
+}
+
+function parts(db: Db): MetadataParts {
+  return {
+    repositories: new Repositories(db),
+    blobs: new Blobs(db),
+    blobLinks: new BlobLinks(db),
+    manifests: new Manifests(db),
+    tags: new Tags(db),
+    uploads: new Uploads(db),
+    users: new Users(db),
+  };
+}
+
+export class KyselyMetadataStore implements MetadataStore {
+  readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly users;
+  private readonly db: Kysely<Database>;
+
+  private constructor(db: Kysely<Database>) {
+    this.db = db;
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, users: this.users } = parts(db));
+  }
+
+  /** Opens the store and brings its schema up to date. */
+  static async open(db: Kysely<Database>): Promise<KyselyMetadataStore> {
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw new Error(`database migration failed: ${(error as Error).message}`);
+    return new KyselyMetadataStore(db);
+  }
+
+  transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => work(parts(trx)));
+  }
+
+  close(): Promise<void> {
+    return this.db.destroy();
+  }
+}

@@ -1,0 +1,49 @@
+// Kysely over node:sqlite (built into Node, no native addon to compile). Kysely's SqliteDialect
+// expects a better-sqlite3-like object; this adapts DatabaseSync to it.
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from "kysely";
+
+const STATEMENT_CACHE = 256;
+
+class NodeSqliteDatabase implements SqliteDatabase {
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, { stmt: StatementSync; reader: boolean }>();
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  prepare(sql: string): SqliteStatement {
+    // Deferred transactions that read, then write, fail with SQLITE_BUSY when `berth gc` writes
+    // from another process; taking the write lock at BEGIN makes them wait (busy_timeout) instead.
+    const text = sql === "begin" ? "begin immediate" : sql;
+    let entry = this.statements.get(text);
+    if (!entry) {
+      const stmt = this.db.prepare(text);
+      entry = { stmt, reader: stmt.columns().length > 0 };
+      if (this.statements.size >= STATEMENT_CACHE) this.statements.delete(this.statements.keys().next().value!);
+      this.statements.set(text, entry);
+    }
+    const { stmt, reader } = entry;
+    return {
+      reader,
+      all: (parameters) => stmt.all(...(parameters as never[])),
+      run: (parameters) => stmt.run(...(parameters as never[])),
+      iterate: (parameters) => stmt.iterate(...(parameters as never[])) as IterableIterator<unknown>,
+    };
+  }
+}
+
+export function openSqlite(path: string): { dialect: SqliteDialect; raw: DatabaseSync } {
+  const raw = new DatabaseSync(path);
+  raw.exec("PRAGMA journal_mode = WAL");
+  // FULL: a transaction a client was told about survives power loss, not only a process crash.
+  raw.exec("PRAGMA synchronous = FULL");
+  raw.exec("PRAGMA busy_timeout = 10000");
+  raw.exec("PRAGMA foreign_keys = ON");
+  return { dialect: new SqliteDialect({ database: new NodeSqliteDatabase(raw) }), raw };
+}

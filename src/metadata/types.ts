@@ -1,0 +1,111 @@
+// The metadata store: names, tags, manifests, blob links, uploads, users. The single source of
+// truth; blobs/ holds only bytes. Split by noun so each part stays small; every change that
+// touches two nouns runs in one transaction.
+import type { Digest } from "../domain/digest.ts";
+import type { RepositoryName, Tag } from "../domain/names.ts";
+
+export interface Page {
+  /** Return at most this many. */
+  limit: number;
+  /** Start strictly after this value. */
+  after?: string;
+}
+
+export interface ManifestRecord {
+  repository: RepositoryName;
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  body: Buffer;
+  subject: Digest | null;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+  createdAt: Date;
+}
+
+export type ManifestSummary = Omit<ManifestRecord, "body">;
+
+export interface UploadRecord {
+  id: string;
+  repository: RepositoryName;
+  offset: number;
+  algorithm: string;
+  startedAt: Date;
+  updatedAt: Date;
+}
+
+export interface RepositoryRows {
+  ensure(name: RepositoryName): Promise<void>;
+  exists(name: RepositoryName): Promise<boolean>;
+  list(page: Page): Promise<RepositoryName[]>;
+}
+
+export interface BlobRows {
+  /** Records that verified bytes exist under this digest. */
+  record(digest: Digest, size: number): Promise<void>;
+  size(digest: Digest): Promise<number | null>;
+  forget(digest: Digest): Promise<void>;
+  /** Whether a repository links the blob or a manifest references it. */
+  isReferenced(digest: Digest): Promise<boolean>;
+  /** Blobs no manifest references and no repository links, recorded before `before`. */
+  unreferenced(before: Date, limit: number): Promise<Digest[]>;
+  all(): AsyncIterable<{ digest: Digest; size: number }>;
+}
+
+export interface BlobLinkRows {
+  link(repository: RepositoryName, digest: Digest): Promise<void>;
+  isLinked(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  unlink(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  /** Any repository that links the digest, among those given (or any, when omitted). */
+  anyLinking(digest: Digest, among?: readonly RepositoryName[]): Promise<RepositoryName | null>;
+  /** Drops links older than `before` that no manifest of their repository references. */
+  pruneUnreferenced(before: Date): Promise<number>;
+  all(): AsyncIterable<{ repository: RepositoryName; digest: Digest }>;
+}
+
+export interface ManifestRows {
+  put(record: ManifestRecord, references: { blobs: Digest[]; children: Digest[] }): Promise<void>;
+  get(repository: RepositoryName, digest: Digest): Promise<ManifestRecord | null>;
+  summary(repository: RepositoryName, digest: Digest): Promise<ManifestSummary | null>;
+  delete(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  referrers(repository: RepositoryName, subject: Digest): Promise<ManifestSummary[]>;
+  all(): AsyncIterable<{ repository: RepositoryName; digest: Digest; body: Buffer; references: Digest[] }>;
+}
+
+export interface TagRows {
+  /** Points the tag at a digest; returns the previous target. */
+  set(repository: RepositoryName, tag: Tag, to: Digest): Promise<Digest | null>;
+  resolve(repository: RepositoryName, tag: Tag): Promise<Digest | null>;
+  list(repository: RepositoryName, page: Page): Promise<Tag[]>;
+  delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
+  deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;
+}
+
+export interface UploadRows {
+  create(upload: UploadRecord): Promise<void>;
+  get(id: string): Promise<UploadRecord | null>;
+  /** Moves the offset only if it is still `from`; false when another request got there first. */
+  advance(id: string, from: number, to: number): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+  idleSince(before: Date, limit: number): Promise<UploadRecord[]>;
+}
+
+export interface UserRows {
+  passwordHash(name: string): Promise<string | null>;
+  setPassword(name: string, hash: string): Promise<void>;
+}
+
+export interface MetadataParts {
+  repositories: RepositoryRows;
+  blobs: BlobRows;
+  blobLinks: BlobLinkRows;
+  manifests: ManifestRows;
+  tags: TagRows;
+  uploads: UploadRows;
+  users: UserRows;
+}
+
+export interface MetadataStore extends MetadataParts {
+  transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,27 @@
+// The one way verified bytes become a blob of a repository. Publishing the file happens inside
+// the metadata transaction on purpose: gc deletes a blob's file inside its own transaction after
+// checking nothing links it, so "link + publish" and "check + delete" can never interleave.
+import type { BlobStore, StagedBlob } from "../blobs/blob-store.ts";
+import type { RepositoryName } from "../domain/names.ts";
+import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
+
+export async function commitBlob(
+  metadata: MetadataStore,
+  blobs: BlobStore,
+  repository: RepositoryName,
+  staged: StagedBlob,
+  alsoInTransaction?: (tx: MetadataParts) => Promise<void>,
+): Promise<void> {
+  try {
+    await metadata.transaction(async (tx) => {
+      await tx.repositories.ensure(repository);
+      await tx.blobs.record(staged.digest, staged.size);
+      await tx.blobLinks.link(repository, staged.digest);
+      await alsoInTransaction?.(tx);
+      await blobs.publish(staged);
+    });
+  } catch (err) {
+    await blobs.discard(staged).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,65 @@
+// Blobs as a repository sees them: a blob is readable in a repository only when linked to it
+// (pushed there or mounted), however many other repositories share the bytes.
+import type { Readable } from "node:stream";
+import type { ByteRange } from "../blobs/blob-driver.ts";
+import type { BlobStore } from "../blobs/blob-store.ts";
+import type { Digest } from "../domain/digest.ts";
+import { RegistryError } from "../domain/errors.ts";
+import type { RepositoryName } from "../domain/names.ts";
+import type { MetadataStore } from "../metadata/types.ts";
+import { commitBlob } from "./blob-commit.ts";
+
+export class BlobService {
+  private readonly metadata: MetadataStore;
+  private readonly blobs: BlobStore;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore) {
+    this.metadata = metadata;
+    this.blobs = blobs;
+  }
+
+  /** Size of a blob linked to the repository; BLOB_UNKNOWN otherwise. */
+  async stat(repository: RepositoryName, digest: Digest): Promise<{ size: number }> {
+    if (!(await this.metadata.blobLinks.isLinked(repository, digest))) throw blobUnknown(digest);
+    const info = await this.blobs.stat(digest);
+    if (!info) throw blobUnknown(digest);
+    return { size: info.size };
+  }
+
+  open(digest: Digest, range?: ByteRange): Promise<Readable> {
+    return this.blobs.open(digest, range);
+  }
+
+  /** Single-request push (POST ?digest= or PUT with the whole body). */
+  async put(repository: RepositoryName, expected: Digest, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<void> {
+    const staged = await this.blobs.receive(body, expected, signal);
+    await commitBlob(this.metadata, this.blobs, repository, staged);
+  }
+
+  /**
+   * Links a blob another repository holds. `from` is a repository the caller may pull from, or
+   * undefined for an anonymous mount (any repository among `readable`). False when nothing was
+   * mounted: the caller then starts a plain upload (202), never a 404.
+   */
+  async mount(repository: RepositoryName, digest: Digest, sources: readonly RepositoryName[] | "any"): Promise<boolean> {
+    return this.metadata.transaction(async (tx) => {
+      const source = await tx.blobLinks.anyLinking(digest, sources === "any" ? undefined : sources);
+      if (!source) return false;
+      const size = await tx.blobs.size(digest);
+      if (size === null || !(await this.blobs.stat(digest))) return false;
+      await tx.repositories.ensure(repository);
+      await tx.blobLinks.link(repository, digest);
+      await this.blobs.touch(digest);
+      return true;
+    });
+  }
+
+  /** Removes the blob from this repository; the bytes stay until gc finds them unused. */
+  async delete(repository: RepositoryName, digest: Digest): Promise<void> {
+    if (!(await this.metadata.blobLinks.unlink(repository, digest))) throw blobUnknown(digest);
+  }
+}
+
+export function blobUnknown(digest: Digest): RegistryError {
+  return new RegistryError("BLOB_UNKNOWN", "blob unknown to registry", { digest });
+}

@@ -1,0 +1,134 @@
+// Manifests, tags and referrers. A manifest is stored as the exact bytes received, with the
+// references it makes recorded beside it, in one transaction with its tags.
+import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
+import { RegistryError } from "../domain/errors.ts";
+import { parseManifest } from "../domain/manifest.ts";
+import { OCI_INDEX } from "../domain/media-types.ts";
+import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
+import type { ManifestRecord, ManifestSummary, MetadataStore, Page } from "../metadata/types.ts";
+
+export interface ManifestServiceOptions {
+  /** Accept manifests whose layers or index children were never pushed. */
+  allowSparse: boolean;
+}
+
+export interface PushedManifest {
+  digest: Digest;
+  subject: Digest | null;
+  tags: Tag[];
+}
+
+export class ManifestService {
+  private readonly metadata: MetadataStore;
+  private readonly options: ManifestServiceOptions;
+
+  constructor(metadata: MetadataStore, options: ManifestServiceOptions) {
+    this.metadata = metadata;
+    this.options = options;
+  }
+
+  async put(repository: RepositoryName, reference: Reference, body: Buffer, contentType: string | undefined, extraTags: readonly Tag[] = []): Promise<PushedManifest> {
+    const parsed = parseManifest(body, contentType);
+    const digest = digestBytes(body, reference.kind === "digest" ? algorithmOf(reference.digest) : "sha256");
+    if (reference.kind === "digest" && reference.digest !== digest) {
+      throw new RegistryError("DIGEST_INVALID", "the manifest does not match the digest in the URL", { expected: reference.digest, actual: digest });
+    }
+    const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
+    await this.metadata.transaction(async (tx) => {
+      const missing: Digest[] = [];
+      for (const blob of parsed.blobs) {
+        if (!(await tx.blobLinks.isLinked(repository, blob))) missing.push(blob);
+      }
+      for (const child of parsed.children) {
+        if (!(await tx.manifests.summary(repository, child))) missing.push(child);
+      }
+      const configMissing = parsed.blobs[0] !== undefined && missing.includes(parsed.blobs[0]) && parsed.children.length === 0;
+      if (missing.length > 0 && (!this.options.allowSparse || configMissing)) {
+        throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: missing.slice(0, 20) });
+      }
+      const record: ManifestRecord = {
+        repository,
+        digest,
+        mediaType: parsed.mediaType,
+        size: body.length,
+        body,
+        subject: parsed.subject,
+        artifactType: parsed.artifactType,
+        annotations: parsed.annotations,
+        createdAt: new Date(),
+      };
+      await tx.repositories.ensure(repository);
+      // Sparse manifests record only what is here, so every recorded reference must resolve.
+      const present = (d: Digest) => !missing.includes(d);
+      await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
+      for (const tag of tags) await tx.tags.set(repository, tag, digest);
+    });
+    return { digest, subject: parsed.subject, tags };
+  }
+
+  async get(repository: RepositoryName, reference: Reference): Promise<ManifestRecord> {
+    const digest = await this.resolve(repository, reference);
+    const record = await this.metadata.manifests.get(repository, digest);
+    if (!record) throw manifestUnknown(reference);
+    return record;
+  }
+
+  async head(repository: RepositoryName, reference: Reference): Promise<ManifestSummary> {
+    const digest = await this.resolve(repository, reference);
+    const summary = await this.metadata.manifests.summary(repository, digest);
+    if (!summary) throw manifestUnknown(reference);
+    return summary;
+  }
+
+  /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
+  async delete(repository: RepositoryName, reference: Reference): Promise<void> {
+    await this.metadata.transaction(async (tx) => {
+      if (reference.kind === "tag") {
+        if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
+        return;
+      }
+      if (!(await tx.manifests.delete(repository, reference.digest))) throw manifestUnknown(reference);
+      await tx.tags.deleteAllFor(repository, reference.digest);
+    });
+  }
+
+  /** Tags in byte order, at most page.limit + 1 so the caller knows whether more remain. */
+  async tags(repository: RepositoryName, page: Page): Promise<Tag[]> {
+    if (!(await this.metadata.repositories.exists(repository))) {
+      throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+    }
+    return this.metadata.tags.list(repository, page);
+  }
+
+  /** The referrers index of a subject (an empty one when nothing refers to it). */
+  async referrers(repository: RepositoryName, subject: Digest, artifactType?: string): Promise<{ body: Buffer; filtered: boolean }> {
+    let found = await this.metadata.manifests.referrers(repository, subject);
+    if (artifactType !== undefined) found = found.filter((m) => m.artifactType === artifactType);
+    const index = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: found.map((m) => ({
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.size,
+        ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+        ...(m.annotations ? { annotations: m.annotations } : {}),
+      })),
+    };
+    return { body: Buffer.from(JSON.stringify(index)), filtered: artifactType !== undefined };
+  }
+
+  private async resolve(repository: RepositoryName, reference: Reference): Promise<Digest> {
+    if (reference.kind === "digest") return reference.digest;
+    const digest = await this.metadata.tags.resolve(repository, reference.tag);
+    if (digest) return digest;
+    if (!(await this.metadata.repositories.exists(repository))) {
+      throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+    }
+    throw manifestUnknown(reference);
+  }
+}
+
+function manifestUnknown(reference: Reference): RegistryError {
+  return new RegistryError("MANIFEST_UNKNOWN", "manifest unknown to registry", reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
+}
