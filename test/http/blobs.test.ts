@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { freshApp, pushBlob, sha256, sha512, type TestApp } from "../support/app.ts";
+
+async function storedFiles(app: TestApp): Promise<string[]> {
+  const found: string[] = [];
+  async function walk(dir: string) {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else found.push(path);
+    }
+  }
+  await walk(join(app.dataDir, "blobs"));
+  await walk(join(app.dataDir, "uploads"));
+  return found;
+}
+
+test("POST ?digest= with a body: 201, Location and Docker-Content-Digest; GET returns the bytes", async (t) => {
+  const app = await freshApp(t);
+  const data = Buffer.from("hello, registry");
+  const digest = sha256(data);
+  const res = await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${digest}`, { body: data, headers: { "content-type": "application/octet-stream" } });
+  assert.equal(res.status, 201);
+  assert.equal(res.headers.location, `/v2/team/app/blobs/${digest}`);
+  assert.equal(res.headers["docker-content-digest"], digest);
+  const get = await app.request("GET", `/v2/team/app/blobs/${digest}`);
+  assert.equal(get.status, 200);
+  assert.deepEqual(get.body, data);
+  assert.equal(get.headers["docker-content-digest"], digest);
+  assert.equal(get.headers["content-length"], String(data.length));
+});
+
+test("HEAD blob: size and digest headers, no body", async (t) => {
+  const app = await freshApp(t);
+  const digest = await pushBlob(app, "team/app", "twelve bytes");
+  const res = await app.request("HEAD", `/v2/team/app/blobs/${digest}`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers["content-length"], "12");
+  assert.equal(res.headers["docker-content-digest"], digest);
+  assert.equal(res.body.length, 0);
+});
+
+test("GET blob with Range: 206 and Content-Range; unsatisfiable: 416", async (t) => {
+  const app = await freshApp(t);
+  const digest = await pushBlob(app, "team/app", "0123456789");
+  const part = await app.request("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: "bytes=2-5" } });
+  assert.equal(part.status, 206);
+  assert.equal(part.body.toString(), "2345");
+  assert.equal(part.headers["content-range"], "bytes 2-5/10");
+  const tail = await app.request("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: "bytes=-3" } });
+  assert.equal(tail.body.toString(), "789");
+  const bad = await app.request("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: "bytes=20-30" } });
+  assert.equal(bad.status, 416);
+  assert.equal(bad.headers["content-range"], "bytes */10");
+});
+
+test("a blob pushed to one repository is BLOB_UNKNOWN from another until mounted", async (t) => {
+  const app = await freshApp(t);
+  const digest = await pushBlob(app, "team/a", "shared bytes");
+  const other = await app.request("GET", `/v2/team/b/blobs/${digest}`);
+  assert.equal(other.status, 404);
+  assert.equal(other.errorCode(), "BLOB_UNKNOWN");
+  assert.equal((await app.request("HEAD", `/v2/team/b/blobs/${digest}`)).status, 404);
+  const mount = await app.request("POST", `/v2/team/b/blobs/uploads/?mount=${digest}&from=team/a`);
+  assert.equal(mount.status, 201);
+  assert.equal(mount.headers["docker-content-digest"], digest);
+  assert.equal((await app.request("GET", `/v2/team/b/blobs/${digest}`)).body.toString(), "shared bytes");
+});
+
+test("mount from a repository without the blob falls back to a new upload (202), never 404", async (t) => {
+  const app = await freshApp(t);
+  const digest = sha256("never pushed");
+  const res = await app.request("POST", `/v2/team/b/blobs/uploads/?mount=${digest}&from=team/a`);
+  assert.equal(res.status, 202);
+  assert.match(String(res.headers.location), /^\/v2\/team\/b\/blobs\/uploads\/[0-9a-f-]+$/);
+});
+
+test("POST ?digest= with wrong content: DIGEST_INVALID and no file stays behind", async (t) => {
+  const app = await freshApp(t);
+  const res = await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${sha256("other")}`, { body: "this", headers: { "content-type": "application/octet-stream" } });
+  assert.equal(res.status, 400);
+  assert.equal(res.errorCode(), "DIGEST_INVALID");
+  assert.deepEqual(await storedFiles(app), []);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${sha256("this")}`)).status, 404);
+});
+
+test("sha512 blobs and the empty blob round-trip", async (t) => {
+  const app = await freshApp(t);
+  const data = Buffer.from("sha512 content");
+  const digest = sha512(data);
+  assert.equal((await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${digest}`, { body: data, headers: { "content-type": "application/octet-stream" } })).status, 201);
+  assert.deepEqual((await app.request("GET", `/v2/team/app/blobs/${digest}`)).body, data);
+
+  const start = await app.request("POST", "/v2/team/app/blobs/uploads/");
+  const empty = sha256("");
+  const put = await app.request("PUT", `${start.headers.location}?digest=${empty}`);
+  assert.equal(put.status, 201);
+  const get = await app.request("GET", `/v2/team/app/blobs/${empty}`);
+  assert.equal(get.status, 200);
+  assert.equal(get.body.length, 0);
+  assert.equal(get.headers["content-length"], "0");
+});
+
+test("DELETE blob: 202, then 404; unknown: 404 BLOB_UNKNOWN", async (t) => {
+  const app = await freshApp(t);
+  const digest = await pushBlob(app, "team/app", "to delete");
+  assert.equal((await app.request("DELETE", `/v2/team/app/blobs/${digest}`)).status, 202);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${digest}`)).status, 404);
+  const again = await app.request("DELETE", `/v2/team/app/blobs/${digest}`);
+  assert.equal(again.status, 404);
+  assert.equal(again.errorCode(), "BLOB_UNKNOWN");
+});

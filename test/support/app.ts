@@ -1,0 +1,122 @@
+// A fresh Berth app per test on a temporary data directory, driven through Fastify's inject():
+// the real handlers, services and stores, without a socket.
+import { createHash } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { buildApp, type BerthApp } from "../../src/app.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+
+export const PASSWORD = "test-admin-password";
+export const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
+
+export interface TestApp {
+  berth: BerthApp;
+  dataDir: string;
+  request(method: string, url: string, options?: { body?: Buffer | string; headers?: Record<string, string>; auth?: string | null }): Promise<TestResponse>;
+  /** Sends the path byte for byte over a real socket (inject() would resolve `..` first). */
+  rawRequest(method: string, path: string): Promise<TestResponse>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: Buffer;
+  json(): any;
+  errorCode(): string | undefined;
+}
+
+export async function freshApp(t: TestContext, settings: Record<string, unknown> = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(join(tmpdir(), "berth-unit-"));
+  const config = loadConfig({ overrides: { "storage.data": dataDir, "auth.adminPassword": PASSWORD, ...settings } });
+  const berth = await buildApp(config, createLogger("silent"));
+  t.after(async () => {
+    await berth.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  let address: Promise<string> | undefined;
+  return {
+    berth,
+    dataDir,
+    async rawRequest(method, path) {
+      address ??= berth.app.listen({ port: 0, host: "127.0.0.1" });
+      const url = new URL(await address);
+      return new Promise((ok, fail) => {
+        const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { authorization: AUTH } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const body = Buffer.concat(chunks);
+            ok({ status: res.statusCode ?? 0, headers: res.headers as TestResponse["headers"], body, json: () => JSON.parse(body.toString()), errorCode: () => JSON.parse(body.toString()).errors?.[0]?.code });
+          });
+        });
+        req.on("error", fail);
+        req.end();
+      });
+    },
+    async request(method, url, options = {}) {
+      const headers: Record<string, string> = { ...(options.headers ?? {}) };
+      const auth = options.auth === undefined ? AUTH : options.auth;
+      if (auth) headers.authorization = auth;
+      const res = await berth.app.inject({ method: method as "GET", url, headers, payload: options.body });
+      const body = res.rawPayload;
+      return {
+        status: res.statusCode,
+        headers: res.headers,
+        body,
+        json: () => JSON.parse(body.toString("utf8")),
+        errorCode: () => {
+          try {
+            return JSON.parse(body.toString("utf8")).errors?.[0]?.code;
+          } catch {
+            return undefined;
+          }
+        },
+      };
+    },
+  };
+}
+
+export function sha256(data: Buffer | string): string {
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+export function sha512(data: Buffer | string): string {
+  return `sha512:${createHash("sha512").update(data).digest("hex")}`;
+}
+
+/** Pushes a blob in one request and returns its digest. */
+export async function pushBlob(app: TestApp, repo: string, data: Buffer | string): Promise<string> {
+  const digest = sha256(data);
+  const res = await app.request("POST", `/v2/${repo}/blobs/uploads/?digest=${digest}`, { body: data, headers: { "content-type": "application/octet-stream" } });
+  if (res.status !== 201) throw new Error(`blob push failed: ${res.status} ${res.body}`);
+  return digest;
+}
+
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+
+/** Pushes a config and a layer, and returns an image manifest naming them (not pushed). */
+export async function imageManifest(app: TestApp, repo: string, extra: Record<string, unknown> = {}): Promise<{ body: Buffer; digest: string; config: string; layer: string }> {
+  const configBytes = JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } });
+  const layerBytes = `layer of ${repo} ${Math.random()}`;
+  const config = await pushBlob(app, repo, configBytes);
+  const layer = await pushBlob(app, repo, layerBytes);
+  const body = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config, size: Buffer.byteLength(configBytes) },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layer, size: Buffer.byteLength(layerBytes) }],
+      ...extra,
+    }),
+  );
+  return { body, digest: sha256(body), config, layer };
+}
+
+export async function putManifest(app: TestApp, repo: string, reference: string, body: Buffer, mediaType = OCI_MANIFEST): Promise<TestResponse> {
+  return app.request("PUT", `/v2/${repo}/manifests/${reference}`, { body, headers: { "content-type": mediaType } });
+}
