@@ -54,15 +54,18 @@ class Blobs implements BlobRows {
     const ref = await this.db.selectFrom("manifest_refs").select("target_digest").where("target_digest", "=", digest).limit(1).executeTakeFirst();
     return ref !== undefined;
   }
-  async unreferenced(before: Date, limit: number) {
+  async collectable(before: Date, page: Page) {
     const rows = await this.db
       .selectFrom("blobs as b")
       .select("b.digest")
       .where("b.created_at", "<", before.getTime())
-      .where((eb) => eb.not(eb.exists(eb.selectFrom("blob_links as l").select("l.digest").whereRef("l.digest", "=", "b.digest"))))
+      .where("b.digest", ">", page.after ?? "")
+      .where((eb) =>
+        eb.not(eb.exists(eb.selectFrom("blob_links as l").select("l.digest").whereRef("l.digest", "=", "b.digest").where("l.linked_at", ">=", before.getTime()))),
+      )
       .where((eb) => eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "b.digest"))))
       .orderBy("b.digest")
-      .limit(limit)
+      .limit(page.limit)
       .execute();
     return rows.map((r) => r.digest as Digest);
   }

@@ -47,8 +47,11 @@ export interface BlobRows {
   forget(digest: Digest): Promise<void>;
   /** Whether a repository links the blob or a manifest references it. */
   isReferenced(digest: Digest): Promise<boolean>;
-  /** Blobs no manifest references and no repository links, recorded before `before`. */
-  unreferenced(before: Date, limit: number): Promise<Digest[]>;
+  /**
+   * Blobs gc may collect: recorded before `before`, referenced by no manifest, and linked by no
+   * repository since `before` (older links without a manifest are pruned in the same run).
+   */
+  collectable(before: Date, page: Page): Promise<Digest[]>;
   all(): AsyncIterable<{ digest: Digest; size: number }>;
 }
 

@@ -38,12 +38,12 @@ export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, 
 
   if (!options.dryRun) report.linksRemoved = await metadata.blobLinks.pruneUnreferenced(cutoff);
 
-  const seen = new Set<string>();
+  let after = "";
   for (;;) {
-    const candidates = (await metadata.blobs.unreferenced(cutoff, 200)).filter((d) => !seen.has(d));
+    const candidates = await metadata.blobs.collectable(cutoff, { limit: 200, after });
     if (candidates.length === 0) break;
+    after = candidates.at(-1)!;
     for (const digest of candidates) {
-      seen.add(digest);
       const size = await sweepBlob(metadata, blobs, digest, options.dryRun);
       if (size !== null) {
         report.blobsDeleted++;
@@ -51,7 +51,6 @@ export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, 
         report.deleted.push(digest);
       }
     }
-    if (options.dryRun) break;
   }
 
   for await (const file of blobs.driver.list(BLOB_PREFIX)) {

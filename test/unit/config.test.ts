@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { writeFile, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ConfigError, envName, loadConfig } from "../../src/config/load.ts";
+
+test("defaults: port 5000, data ./data, anonymous pull off", () => {
+  const config = loadConfig();
+  assert.equal(config.http.port, 5000);
+  assert.equal(config.storage.data, "./data");
+  assert.equal(config.auth.anonymousPull, false);
+  assert.equal(config.manifests.maxBytes, 4 * 1024 * 1024);
+});
+
+test("layers: file < environment < flags", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-config-"));
+  const file = join(dir, "berth.yml");
+  await writeFile(file, "http:\n  port: 6000\nstorage:\n  data: /srv/from-file\ngc:\n  gracePeriod: 60\n");
+  const fromFile = loadConfig({ file });
+  assert.equal(fromFile.http.port, 6000);
+  assert.equal(fromFile.gc.gracePeriod, 60);
+  const fromEnv = loadConfig({ file, env: { BERTH_PORT: "7000", BERTH_GC_GRACE_PERIOD: "120", BERTH_ANONYMOUS_PULL: "true" } });
+  assert.equal(fromEnv.http.port, 7000);
+  assert.equal(fromEnv.gc.gracePeriod, 120);
+  assert.equal(fromEnv.auth.anonymousPull, true);
+  const fromFlags = loadConfig({ file, env: { BERTH_PORT: "7000" }, overrides: { "http.port": "8000", "storage.data": undefined } });
+  assert.equal(fromFlags.http.port, 8000);
+  assert.equal(fromFlags.storage.data, "/srv/from-file");
+});
+
+test("errors name the key and the variable", () => {
+  assert.throws(() => loadConfig({ env: { BERTH_PORT: "eighty" } }), (err: Error) => err instanceof ConfigError && /http\.port/.test(err.message) && /BERTH_HTTP_PORT/.test(err.message));
+  assert.throws(() => loadConfig({ overrides: { "http.port": 70000 } }), ConfigError);
+});
+
+test("unknown keys in the file are refused, and so are YAML alias bombs and duplicate keys", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-config-"));
+  const typo = join(dir, "typo.yml");
+  await writeFile(typo, "http:\n  prot: 5000\n");
+  assert.throws(() => loadConfig({ file: typo }), ConfigError);
+  const bomb = join(dir, "bomb.yml");
+  const lines = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+  for (let i = 0; i < 12; i++) lines.push(`${"b".repeat(i + 1)}: &${"b".repeat(i + 1)} [${Array(9).fill(i === 0 ? "*a" : `*${"b".repeat(i)}`).join(", ")}]`);
+  await writeFile(bomb, lines.join("\n") + "\n");
+  assert.throws(() => loadConfig({ file: bomb }));
+  const duplicate = join(dir, "dup.yml");
+  await writeFile(duplicate, "http:\n  port: 1\nhttp:\n  port: 2\n");
+  assert.throws(() => loadConfig({ file: duplicate }));
+});
+
+test("variable names follow the YAML path", () => {
+  assert.equal(envName("uploads.expireAfter"), "BERTH_UPLOADS_EXPIRE_AFTER");
+  assert.equal(envName("manifests.allowSparse"), "BERTH_MANIFESTS_ALLOW_SPARSE");
+});

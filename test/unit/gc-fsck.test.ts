@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { appendFile, readdir, writeFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { blobKey } from "../../src/blobs/blob-store.ts";
+import type { Digest } from "../../src/domain/digest.ts";
+import { collectGarbage } from "../../src/services/gc.ts";
+import { checkIntegrity } from "../../src/services/fsck.ts";
+import { freshApp, imageManifest, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
+
+function gc(app: TestApp, options: { grace?: number; dryRun?: boolean } = {}) {
+  return collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: options.grace ?? 0, uploadExpirySeconds: 86_400, dryRun: options.dryRun ?? false, now: new Date(Date.now() + 1000) });
+}
+
+function fsck(app: TestApp) {
+  return checkIntegrity(app.berth.stores.metadata, app.berth.stores.blobs);
+}
+
+test("gc keeps every blob a manifest references and deletes the rest", async (t) => {
+  const app = await freshApp(t);
+  const image = await imageManifest(app, "team/app");
+  await putManifest(app, "team/app", "v1", image.body);
+  const loose = await pushBlob(app, "team/app", "nobody references me");
+  const report = await gc(app);
+  assert.deepEqual(report.deleted, [loose]);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${loose}`)).status, 404);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 200);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.config}`)).status, 200);
+  assert.deepEqual((await fsck(app)).problems, []);
+});
+
+test("gc --dry-run reports and deletes nothing; the grace period protects young blobs", async (t) => {
+  const app = await freshApp(t);
+  const loose = await pushBlob(app, "team/app", "young and unreferenced");
+  const dry = await gc(app, { dryRun: true });
+  assert.deepEqual(dry.deleted, [loose]);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${loose}`)).status, 200);
+  const graced = await gc(app, { grace: 3600 });
+  assert.equal(graced.blobsDeleted, 0);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${loose}`)).status, 200);
+});
+
+test("gc frees the layers of a deleted image, but not layers another repository still uses", async (t) => {
+  const app = await freshApp(t);
+  const image = await imageManifest(app, "team/a");
+  await putManifest(app, "team/a", "v1", image.body);
+  assert.equal((await app.request("POST", `/v2/team/b/blobs/uploads/?mount=${image.layer}&from=team/a`)).status, 201);
+  const configB = await pushBlob(app, "team/b", "another config");
+  const json = JSON.parse(image.body.toString());
+  json.config = { ...json.config, digest: configB, size: 14 };
+  assert.equal((await putManifest(app, "team/b", "v1", Buffer.from(JSON.stringify(json)))).status, 201);
+  assert.equal((await app.request("DELETE", `/v2/team/a/manifests/${image.digest}`)).status, 202);
+  const report = await gc(app);
+  assert.deepEqual(report.deleted, [image.config]);
+  assert.equal((await app.request("GET", `/v2/team/b/blobs/${image.layer}`)).status, 200);
+  assert.equal((await app.request("GET", `/v2/team/a/blobs/${image.layer}`)).status, 404, "team/a's unused link is gone");
+  assert.deepEqual((await fsck(app)).problems, []);
+});
+
+test("fsck finds a corrupted blob, a missing blob, and says nothing on a clean store", async (t) => {
+  const app = await freshApp(t);
+  const image = await imageManifest(app, "team/app");
+  await putManifest(app, "team/app", "v1", image.body);
+  assert.deepEqual((await fsck(app)).problems, []);
+  await appendFile(join(app.dataDir, blobKey(image.layer as Digest)), "bit rot");
+  const corrupt = await fsck(app);
+  assert.deepEqual(
+    corrupt.problems.map((p) => p.kind).sort(),
+    ["blob-corrupt", "blob-size"],
+  );
+  const { unlink } = await import("node:fs/promises");
+  await unlink(join(app.dataDir, blobKey(image.config as Digest)));
+  assert.ok((await fsck(app)).problems.some((p) => p.kind === "blob-missing" && p.subject === image.config));
+});
+
+test("gc removes orphaned files left by a crash, and expired uploads", async (t) => {
+  const app = await freshApp(t);
+  // A file published whose metadata never committed, and a temporary file of a dead request.
+  const orphan = sha256("orphan");
+  await mkdir(join(app.dataDir, "blobs/sha256", orphan.slice(7, 9)), { recursive: true });
+  await writeFile(join(app.dataDir, blobKey(orphan as Digest)), "orphan");
+  await mkdir(join(app.dataDir, "uploads"), { recursive: true });
+  await writeFile(join(app.dataDir, "uploads/put-dead"), "partial");
+  const location = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+  const report = await collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: 0, dryRun: false, now: new Date(Date.now() + 2000) });
+  assert.equal(report.orphanFilesDeleted, 2);
+  assert.equal(report.uploadsPurged, 1);
+  assert.equal((await app.request("GET", location)).status, 404);
+  assert.deepEqual(await readdir(join(app.dataDir, "uploads")), []);
+});
