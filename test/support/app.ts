@@ -17,6 +17,8 @@ export interface TestApp {
   berth: BerthApp;
   dataDir: string;
   request(method: string, url: string, options?: { body?: Buffer | string; headers?: Record<string, string>; auth?: string | null }): Promise<TestResponse>;
+  /** Starts listening on a free loopback port (once) and returns the base URL. */
+  listen(): Promise<URL>;
   /** Sends the path byte for byte over a real socket (inject() would resolve `..` first). */
   rawRequest(method: string, path: string): Promise<TestResponse>;
 }
@@ -41,6 +43,10 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
   return {
     berth,
     dataDir,
+    async listen() {
+      address ??= berth.app.listen({ port: 0, host: "127.0.0.1" });
+      return new URL(await address);
+    },
     async rawRequest(method, path) {
       address ??= berth.app.listen({ port: 0, host: "127.0.0.1" });
       const url = new URL(await address);
