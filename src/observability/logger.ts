@@ -4,13 +4,14 @@ import { pino, type Logger } from "pino";
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  const options = {
     level,
     base: undefined,
     redact: {
       paths: ["req.headers.authorization", "headers.authorization", "authorization", "password", "*.password", "adminPassword", "*.adminPassword"],
       censor: "[redacted]",
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

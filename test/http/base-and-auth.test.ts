@@ -89,3 +89,35 @@ test("the admin password is stored hashed, never in clear", async (t) => {
   assert.ok(!stored!.includes("test-admin-password"));
   assert.equal((await app.request("GET", "/v2/", { auth: AUTH })).status, 200);
 });
+
+test("access log: one JSON line per request with identity, status and bytes, and no secret", async (t) => {
+  const { PassThrough } = await import("node:stream");
+  const { buildApp } = await import("../../src/app.ts");
+  const { loadConfig } = await import("../../src/config/load.ts");
+  const { createLogger } = await import("../../src/observability/logger.ts");
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const lines: string[] = [];
+  const sink = new PassThrough();
+  sink.on("data", (d: Buffer) => lines.push(...d.toString().split("\n").filter(Boolean)));
+  const dataDir = await mkdtemp(join(tmpdir(), "berth-log-"));
+  const berth = await buildApp(loadConfig({ overrides: { "storage.data": dataDir, "auth.adminPassword": "a-secret-password" } }), createLogger("info", sink));
+  t.after(async () => {
+    await berth.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const basic = Buffer.from("admin:a-secret-password").toString("base64");
+  await berth.app.inject({ method: "POST", url: `/v2/team/app/blobs/uploads/?digest=sha256:${"0".repeat(64)}`, headers: { authorization: `Basic ${basic}`, "content-type": "application/octet-stream" }, payload: "abc" });
+  await berth.app.inject({ method: "GET", url: "/v2/", headers: { authorization: `Basic ${Buffer.from("admin:wrong-password").toString("base64")}` } });
+  await new Promise((r) => setImmediate(r));
+  const requests = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "request");
+  assert.equal(requests.length, 2);
+  assert.deepEqual(
+    requests.map((r) => [r.method, r.path, r.status, r.identity]),
+    [["POST", "/v2/team/app/blobs/uploads/", 400, "admin"], ["GET", "/v2/", 401, "anonymous"]],
+  );
+  for (const r of requests) assert.equal(typeof r.durationMs, "number");
+  const all = lines.join("\n");
+  for (const secret of ["a-secret-password", basic, "wrong-password"]) assert.ok(!all.includes(secret), `log holds ${secret}`);
+});
