@@ -81,7 +81,6 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
       blobs: new BlobService(stores.metadata, stores.blobs),
       uploads,
       manifests: new ManifestService(stores.metadata, { allowSparse: config.manifests.allowSparse }),
-      metadata: stores.metadata,
       authorizer,
       metrics,
       manifestMaxBytes: config.manifests.maxBytes,

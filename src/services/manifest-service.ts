@@ -100,6 +100,11 @@ export class ManifestService {
     return this.metadata.tags.list(repository, page);
   }
 
+  /** Repository names in byte order, at most page.limit. */
+  repositories(page: Page): Promise<RepositoryName[]> {
+    return this.metadata.repositories.list(page);
+  }
+
   /** The referrers index of a subject (an empty one when nothing refers to it). */
   async referrers(repository: RepositoryName, subject: Digest, artifactType?: string): Promise<{ body: Buffer; filtered: boolean }> {
     let found = await this.metadata.manifests.referrers(repository, subject);

@@ -13,7 +13,7 @@ export const getBase: OciHandler<"base"> = async ({ reply, who, services }) => {
 
 export const getCatalog: OciHandler<"catalog"> = async ({ request, reply, who, services }) => {
   const page = pageOf(request);
-  const names = (await services.metadata.repositories.list({ limit: page.limit + 1, after: page.after })).filter((name: RepositoryName) =>
+  const names = (await services.manifests.repositories({ limit: page.limit + 1, after: page.after })).filter((name: RepositoryName) =>
     services.authorizer.may(who, { type: "repository", name, action: "pull" }),
   );
   return replyPaged(reply, "/v2/_catalog", page, names, (items) => ({ repositories: items }));

@@ -6,14 +6,12 @@ import type { V2Path } from "../../http/v2-path.ts";
 import type { BlobService } from "../../services/blob-service.ts";
 import type { ManifestService } from "../../services/manifest-service.ts";
 import type { UploadService } from "../../services/upload-service.ts";
-import type { MetadataStore } from "../../metadata/types.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 
 export interface OciServices {
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
-  metadata: MetadataStore;
   authorizer: Authorizer;
   metrics: Metrics;
   manifestMaxBytes: number;

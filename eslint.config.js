@@ -1,0 +1,38 @@
+// Lint: typescript-eslint's recommended rules, plus the house layering: imports point down the
+// request path (http → auth → handlers → services → metadata + blobs), never up or sideways.
+import tseslint from "typescript-eslint";
+
+/** What each folder under src/ may not import. */
+const LAYERS = {
+  domain: ["config", "observability", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  observability: ["config", "domain", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  config: ["observability", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  blobs: ["config", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  metadata: ["config", "blobs", "auth", "http", "handlers", "services", "cli", "app"],
+  auth: ["config", "blobs", "http", "handlers", "services", "cli", "app"],
+  http: ["config", "blobs", "metadata", "handlers", "services", "cli", "app"],
+  services: ["config", "auth", "http", "handlers", "cli", "app"],
+  handlers: ["config", "blobs", "cli", "app"],
+  cli: ["http", "handlers", "auth", "blobs"],
+};
+
+function forbidden(names) {
+  return names.flatMap((name) => (name === "app" ? ["**/app.ts"] : [`**/${name}/**`, `./${name}/**`]));
+}
+
+export default tseslint.config(
+  { ignores: ["node_modules/**", ".tools/**", "data/**", "results/**"] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-explicit-any": "off",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+    },
+  },
+  ...Object.entries(LAYERS).map(([folder, names]) => ({
+    files: [`src/${folder}/**/*.ts`],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: forbidden(names), message: `src/${folder} must not import this layer: imports point down the request path (see ../shared/style.md).` }] }],
+    },
+  })),
+);
