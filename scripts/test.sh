@@ -14,4 +14,5 @@ if ! bash scripts/install-tools.sh; then
 fi
 
 tsc --noEmit -p .
+eslint .
 node --test --test-concurrency=2 --test-reporter=spec "${@:-test/**/*.test.ts}"
