@@ -84,6 +84,7 @@ export async function startBerth(options: StartOptions = {}): Promise<RunningBer
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    await waitExit("SIGKILL");
     throw new Error(`berth did not become healthy within 20 s:\n${output}`);
   }
 
@@ -94,7 +95,12 @@ export async function startBerth(options: StartOptions = {}): Promise<RunningBer
     await exited;
   }
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const running: RunningBerth = {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
@@ -129,6 +135,7 @@ export function runBerthCli(args: string[], env: NodeJS.ProcessEnv = process.env
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("exit", (code) => ok({ code: code ?? -1, stdout, stderr }));
+    // "close", not "exit": the output pipes may still hold data when the process exits.
+    child.on("close", (code) => ok({ code: code ?? -1, stdout, stderr }));
   });
 }

@@ -91,14 +91,14 @@ export interface ConformanceOptions {
   resultsDir: string;
   /** OCI_VERSION: "1.1" (default of the suite) or "dev". */
   version?: string;
-  /** Extra OCI_* settings, applied last. */
+  /** OCI_* settings (API switches, data sets) over the version's defaults. */
   env?: Record<string, string>;
   timeoutMs: number;
 }
 
 export async function runConformance(o: ConformanceOptions): Promise<ConformanceRun> {
   const env: NodeJS.ProcessEnv = {};
-  // Only PATH and HOME from outside: a stray OCI_* (the legacy OCI_ROOT_URL, OCI_NAMESPACE...)
+  // Only PATH, HOME and TMPDIR from outside: a stray OCI_* (the legacy OCI_ROOT_URL, OCI_NAMESPACE...)
   // in the caller's environment would silently retarget or reshape the run.
   for (const key of ["PATH", "HOME", "TMPDIR"]) if (process.env[key]) env[key] = process.env[key];
   Object.assign(env, {
@@ -109,7 +109,6 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
     OCI_RESULTS_DIR: o.resultsDir,
     OCI_LOG: "error",
     ...(o.version ? { OCI_VERSION: o.version } : {}),
-    ...Object.fromEntries([...allApiSwitches, ...allDataSets].map((name) => [name, "true"])),
     ...o.env,
   });
   // cwd = the results dir: the suite also loads ./oci-conformance.yaml when one is there.
@@ -125,7 +124,8 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
   }, o.timeoutMs);
   const exitCode = await new Promise<number>((ok, fail) => {
     child.on("error", fail);
-    child.on("exit", (code) => ok(code ?? -1));
+    // "close", not "exit": only then has all of stdout arrived.
+    child.on("close", (code) => ok(code ?? -1));
   });
   clearTimeout(timer);
 
@@ -211,7 +211,7 @@ export function summarize(run: ConformanceRun, label: string): string {
   if (failed.length > 40) lines.push(`  ... and ${failed.length - 40} more failed leaves`);
   const skipped = run.leaves.filter((l) => l.status === "Skip");
   if (skipped.length > 0) lines.push(`  skipped: ${skipped.map((l) => `${l.name} (${cut(l.message, 120)})`).join("; ")}`);
-  lines.push(`  report: ${join(run.resultsDir, "report.html")}`);
+  if (failed.length + skipped.length > 0 || c === null) lines.push(`  report: ${join(run.resultsDir, "report.html")}`);
   return lines.join("\n");
 }
 

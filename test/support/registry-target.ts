@@ -26,11 +26,12 @@ export interface RegistryTarget {
   dispose(): Promise<void>;
 }
 
-export async function startTarget(): Promise<RegistryTarget> {
+/** `berthEnv`: extra settings for Berth (BERTH_* variables); the reference registry ignores them. */
+export async function startTarget(berthEnv: Record<string, string> = {}): Promise<RegistryTarget> {
   const kind = process.env.E2E_TARGET ?? "berth";
   if (kind === "distribution") return startDistribution();
   if (kind !== "berth") throw new Error(`E2E_TARGET=${kind}: expected berth or distribution`);
-  const berth = await startBerth();
+  const berth = await startBerth({ env: berthEnv });
   return {
     kind: "berth",
     host: berth.host,

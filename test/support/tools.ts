@@ -38,7 +38,8 @@ export function run(command: string, args: string[], options: { env?: NodeJS.Pro
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", fail);
-    child.on("exit", (code) => ok({ code: code ?? -1, stdout, stderr }));
+    // "close", not "exit": the output pipes may still hold data when the process exits.
+    child.on("close", (code) => ok({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(options.input ?? "");
   });
 }
