@@ -22,7 +22,12 @@ export type ErrorCode =
   | "PAGINATION_NUMBER_INVALID"
   | "MANIFEST_TOO_LARGE"
   | "UNAVAILABLE"
-  | "UNKNOWN";
+  | "UNKNOWN"
+  // Berth's own, for Helm charts
+  | "CHART_INVALID"
+  | "CHART_UNKNOWN"
+  | "CHART_EXISTS"
+  | "CLASSIC_REPOSITORY_UNKNOWN";
 
 export class RegistryError extends Error {
   readonly code: ErrorCode;

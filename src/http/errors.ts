@@ -23,6 +23,10 @@ const STATUS = {
   MANIFEST_TOO_LARGE: 413,
   UNAVAILABLE: 503,
   UNKNOWN: 500,
+  CHART_INVALID: 400,
+  CHART_UNKNOWN: 404,
+  CHART_EXISTS: 409,
+  CLASSIC_REPOSITORY_UNKNOWN: 404,
 } satisfies Record<ErrorCode, number>;
 
 export function statusOf(code: ErrorCode): number {
