@@ -71,6 +71,10 @@ export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, 
 
   const uploadCutoff = new Date(now.getTime() - options.uploadExpirySeconds * 1000);
   for (const upload of await metadata.uploads.idleSince(uploadCutoff, 10_000)) {
+    // The row moves only when a request ends; bytes still streaming into the file show in
+    // its modification time (gc runs in another process than the request).
+    const file = await blobs.driver.stat(`${UPLOAD_PREFIX}/${upload.id}`);
+    if (file && file.modified >= uploadCutoff) continue;
     report.uploadsPurged++;
     if (options.dryRun) continue;
     await metadata.uploads.delete(upload.id);
