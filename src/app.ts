@@ -22,6 +22,10 @@ import { Metrics } from "./observability/metrics.ts";
 import { BlobService } from "./services/blob-service.ts";
 import { ManifestService } from "./services/manifest-service.ts";
 import { UploadService } from "./services/upload-service.ts";
+import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
+import { ChartIndex } from "./services/charts/chart-index.ts";
+import { ChartService } from "./services/charts/chart-service.ts";
+import { helmPlugin } from "./handlers/helm/plugin.ts";
 
 export interface Stores {
   metadata: MetadataStore;
@@ -69,6 +73,18 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull, realm: config.auth.realm });
   const guard = new Guard(new Authenticator(stores.metadata.users), authorizer);
   const uploads = new UploadService(stores.metadata, stores.blobs);
+  const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
+  await chartIndex.load();
+  const manifests = new ManifestService(stores.metadata, { allowSparse: config.manifests.allowSparse, charts: chartIndex });
+  const charts = new ChartService(stores.metadata, stores.blobs, manifests, chartIndex, {
+    maxUploadBytes: config.helm.maxUploadBytes,
+    limits: {
+      ...DEFAULT_CHART_LIMITS,
+      maxDecompressedBytes: config.helm.maxDecompressedBytes,
+      maxFileBytes: config.helm.maxFileBytes,
+      maxFiles: config.helm.maxFiles,
+    },
+  });
   const app = createServer({
     logger,
     metrics,
@@ -80,12 +96,13 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     services: {
       blobs: new BlobService(stores.metadata, stores.blobs),
       uploads,
-      manifests: new ManifestService(stores.metadata, { allowSparse: config.manifests.allowSparse }),
+      manifests,
       authorizer,
       metrics,
       manifestMaxBytes: config.manifests.maxBytes,
     },
   });
+  await app.register(helmPlugin, { guard, authorizer, charts });
   return {
     app,
     stores,

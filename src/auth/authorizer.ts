@@ -24,6 +24,11 @@ export class Authorizer {
     return this.options.anonymousPull && access.type === "repository" && access.action === "pull";
   }
 
+  /** Whether the identity may pull every repository (lets callers use shared, cached views). */
+  mayReadAll(who: Identity): boolean {
+    return who.kind === "admin" || this.options.anonymousPull;
+  }
+
   /** Throws UNAUTHORIZED (anonymous: log in) or DENIED (known identity lacking rights). */
   authorize(who: Identity, wanted: readonly Access[]): void {
     const refused = wanted.filter((access) => !this.may(who, access));

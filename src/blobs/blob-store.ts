@@ -93,6 +93,36 @@ export class BlobStore {
     return { digest, size, key };
   }
 
+  /**
+   * Streams bytes of unknown digest to a temporary key, hashing as they go (for packages whose
+   * digest the client does not send). More than `maxBytes` aborts with `tooLarge()`.
+   */
+  async stage(body: AsyncIterable<Uint8Array>, algorithm: DigestAlgorithm, maxBytes: number, tooLarge: () => Error, signal?: AbortSignal): Promise<StagedBlob> {
+    const hash = newHash(algorithm);
+    const key = uploadKey(`put-${randomUUID()}`);
+    async function* bounded(source: AsyncIterable<Uint8Array>) {
+      let seen = 0;
+      for await (const chunk of source) {
+        seen += chunk.length;
+        if (seen > maxBytes) throw tooLarge();
+        yield chunk;
+      }
+    }
+    let size: number;
+    try {
+      size = await this.driver.write(key, hashed(bounded(body), hash), { durable: true, signal });
+    } catch (err) {
+      await this.driver.delete(key);
+      throw err;
+    }
+    return { digest: digestOfHash(algorithm, hash), size, key };
+  }
+
+  /** Reads staged bytes back (to inspect a package before it is published). */
+  openStaged(staged: StagedBlob): Promise<Readable> {
+    return this.driver.read(staged.key);
+  }
+
   /** Makes staged bytes visible under their digest. Idempotent: an existing blob is kept. */
   async publish(staged: StagedBlob): Promise<void> {
     await this.driver.publish(staged.key, blobKey(staged.digest));

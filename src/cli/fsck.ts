@@ -3,7 +3,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { openStores } from "../app.ts";
 import { checkIntegrity } from "../services/fsck.ts";
-import { formatBytes } from "./gc.ts";
+import { humanSize } from "./output.ts";
 import { configFrom, configOption, dataOption, outputOption } from "./store-options.ts";
 
 export const fsckCommand = new Command("fsck")
@@ -20,7 +20,7 @@ export const fsckCommand = new Command("fsck")
         process.stdout.write(JSON.stringify({ ...report, clean: report.problems.length === 0 }, null, 2) + "\n");
       } else {
         process.stdout.write(
-          `checked ${report.blobsChecked} blobs (${formatBytes(report.bytesChecked)}), ${report.linksChecked} links, ${report.manifestsChecked} manifests\n`,
+          `checked ${report.blobsChecked} blobs (${humanSize(report.bytesChecked)}), ${report.linksChecked} links, ${report.manifestsChecked} manifests\n`,
         );
         for (const p of report.problems) process.stdout.write(`  ${p.kind.padEnd(18)} ${p.subject}  ${p.detail}\n`);
         process.stdout.write(report.problems.length === 0 ? "no problems found\n" : `${report.problems.length} problems found: run 'berth gc' for leftovers, restore missing blobs from a backup or push them again\n`);

@@ -2,6 +2,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { openStores } from "../app.ts";
 import { collectGarbage } from "../services/gc.ts";
+import { humanSize } from "./output.ts";
 import { configFrom, configOption, dataOption, outputOption } from "./store-options.ts";
 
 export const gcCommand = new Command("gc")
@@ -25,21 +26,10 @@ export const gcCommand = new Command("gc")
       } else {
         const verb = report.dryRun ? "would delete" : "deleted";
         process.stdout.write(
-          `${verb} ${report.blobsDeleted} blobs (${formatBytes(report.bytesFreed)}), ${report.orphanFilesDeleted} orphaned files, ${report.uploadsPurged} expired uploads; ${report.linksRemoved} unused links removed\n`,
+          `${verb} ${report.blobsDeleted} blobs (${humanSize(report.bytesFreed)}), ${report.orphanFilesDeleted} orphaned files, ${report.uploadsPurged} expired uploads; ${report.linksRemoved} unused links removed\n`,
         );
       }
     } finally {
       await stores.close();
     }
   });
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}

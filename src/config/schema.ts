@@ -36,6 +36,18 @@ export const ConfigSchema = z.strictObject({
       allowSparse: bool.default(false).describe("accept manifests whose layers or index children were never pushed (mirrors of partial images)"),
     })
     .prefault({}),
+  helm: z
+    .strictObject({
+      views: z
+        .preprocess((v) => (typeof v === "string" ? JSON.parse(v) : v), z.record(z.string(), z.array(z.string())))
+        .default({ repo: ["*"] })
+        .describe("which OCI namespaces each classic repository lists: {name: [namespace | prefix/* | *]}; unlisted repositories list their own namespace"),
+      maxUploadBytes: z.coerce.number().int().positive().default(20 * 1024 * 1024).describe("largest chart package accepted (413 above)"),
+      maxDecompressedBytes: z.coerce.number().int().positive().default(100 * 1024 * 1024).describe("largest total size of a chart's files"),
+      maxFileBytes: z.coerce.number().int().positive().default(5 * 1024 * 1024).describe("largest single file in a chart"),
+      maxFiles: z.coerce.number().int().positive().default(10_000).describe("most files in a chart"),
+    })
+    .prefault({}),
   gc: z
     .strictObject({
       gracePeriod: seconds.default(3600).describe("seconds a blob must be unreferenced before gc may delete it"),

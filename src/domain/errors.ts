@@ -27,6 +27,7 @@ export type ErrorCode =
   | "CHART_INVALID"
   | "CHART_UNKNOWN"
   | "CHART_EXISTS"
+  | "CHART_TOO_LARGE"
   | "CLASSIC_REPOSITORY_UNKNOWN";
 
 export class RegistryError extends Error {

@@ -40,8 +40,17 @@ const ImageIndex = z.looseObject({
   annotations: annotations.optional(),
 });
 
+export interface DescriptorSummary {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+}
+
 export interface ParsedManifest {
   mediaType: ManifestMediaType;
+  /** An image manifest's config, null for an index. */
+  config: DescriptorSummary | null;
+  layers: DescriptorSummary[];
   /** Config and layers this registry must hold (foreign layers excluded). */
   blobs: Digest[];
   /** Manifests an index lists. */
@@ -110,8 +119,11 @@ function parseImage(json: object, mediaType: ManifestMediaType): ParsedManifest 
   const blobs = [manifest.config, ...manifest.layers]
     .filter((d) => !(isForeignLayer(d.mediaType) || (d.urls?.length ?? 0) > 0))
     .map((d) => d.digest as Digest);
+  const summary = (d: Descriptor): DescriptorSummary => ({ mediaType: d.mediaType, digest: d.digest as Digest, size: d.size });
   return {
     mediaType,
+    config: summary(manifest.config),
+    layers: manifest.layers.map(summary),
     blobs: [...new Set(blobs)],
     children: [],
     subject: (manifest.subject?.digest as Digest | undefined) ?? null,
@@ -128,6 +140,8 @@ function parseIndex(json: object, mediaType: ManifestMediaType): ParsedManifest 
   if (mediaType === DOCKER_MANIFEST_LIST && index.artifactType) throw invalid("Docker manifest lists cannot carry artifactType");
   return {
     mediaType,
+    config: null,
+    layers: [],
     blobs: [],
     children: [...new Set(index.manifests.map((d) => d.digest as Digest))],
     subject: (index.subject?.digest as Digest | undefined) ?? null,

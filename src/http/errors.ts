@@ -26,6 +26,7 @@ const STATUS = {
   CHART_INVALID: 400,
   CHART_UNKNOWN: 404,
   CHART_EXISTS: 409,
+  CHART_TOO_LARGE: 413,
   CLASSIC_REPOSITORY_UNKNOWN: 404,
 } satisfies Record<ErrorCode, number>;
 

@@ -7,7 +7,9 @@ import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 import { migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
+import type { ChartMetadata } from "../domain/chart.ts";
 import type {
+  ChartRecord, ChartRows, StoredAs,
   BlobLinkRows, BlobRows, ManifestRecord, ManifestRows, ManifestSummary, MetadataParts, MetadataStore,
   Page, RepositoryRows, TagRows, UploadRecord, UploadRows, UserRows,
 } from "./types.ts";
@@ -318,6 +320,71 @@ class Users implements UserRows {
   }
 }
 
+type ChartRow = Database["charts"];
+
+function toChart(row: ChartRow): ChartRecord {
+  return {
+    repository: row.repository as RepositoryName,
+    version: row.version,
+    namespace: row.namespace,
+    name: row.name,
+    fileName: row.file_name,
+    manifestDigest: row.manifest_digest as Digest,
+    chartDigest: row.chart_digest as Digest,
+    chartSize: Number(row.chart_size),
+    provDigest: row.prov_digest as Digest | null,
+    metadata: JSON.parse(row.metadata) as ChartMetadata,
+    created: new Date(Number(row.created_at)),
+    storedAs: row.stored_as as StoredAs,
+  };
+}
+
+class Charts implements ChartRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async record(chart: ChartRecord) {
+    const row: ChartRow = {
+      repository: chart.repository,
+      version: chart.version,
+      namespace: chart.namespace,
+      name: chart.name,
+      file_name: chart.fileName,
+      manifest_digest: chart.manifestDigest,
+      chart_digest: chart.chartDigest,
+      chart_size: chart.chartSize,
+      prov_digest: chart.provDigest,
+      metadata: JSON.stringify(chart.metadata),
+      created_at: chart.created.getTime(),
+      stored_as: chart.storedAs,
+    };
+    const changes: Partial<ChartRow> = { ...row };
+    delete changes.repository;
+    delete changes.version;
+    await this.db.insertInto("charts").values(row).onConflict((c) => c.columns(["repository", "version"]).doUpdateSet(changes)).execute();
+  }
+  async get(repository: RepositoryName, version: string) {
+    const row = await this.db.selectFrom("charts").selectAll().where("repository", "=", repository).where("version", "=", version).executeTakeFirst();
+    return row ? toChart(row) : null;
+  }
+  async forgetManifest(repository: RepositoryName, manifestDigest: Digest) {
+    const rows = await this.db.selectFrom("charts").selectAll().where("repository", "=", repository).where("manifest_digest", "=", manifestDigest).execute();
+    if (rows.length > 0) await this.db.deleteFrom("charts").where("repository", "=", repository).where("manifest_digest", "=", manifestDigest).execute();
+    return rows.map(toChart);
+  }
+  async byFile(namespace: string, fileName: string) {
+    const rows = await this.db.selectFrom("charts").selectAll().where("namespace", "=", namespace).where("file_name", "=", fileName).orderBy("repository").execute();
+    return rows.map(toChart);
+  }
+  async all() {
+    return (await this.db.selectFrom("charts").selectAll().orderBy("repository").orderBy("version").execute()).map(toChart);
+  }
+  async inRepository(repository: RepositoryName) {
+    return (await this.db.selectFrom("charts").selectAll().where("repository", "=", repository).execute()).map(toChart);
+  }
+}
+
 function parts(db: Db): MetadataParts {
   return {
     repositories: new Repositories(db),
@@ -327,16 +394,17 @@ function parts(db: Db): MetadataParts {
     tags: new Tags(db),
     uploads: new Uploads(db),
     users: new Users(db),
+    charts: new Charts(db),
   };
 }
 
 export class KyselyMetadataStore implements MetadataStore {
-  readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly users;
+  readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly users; readonly charts;
   private readonly db: Kysely<Database>;
 
   private constructor(db: Kysely<Database>) {
     this.db = db;
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, users: this.users } = parts(db));
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, users: this.users, charts: this.charts } = parts(db));
   }
 
   /** Opens the store and brings its schema up to date. */

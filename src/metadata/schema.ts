@@ -20,4 +20,18 @@ export interface Database {
   tags: { repository: string; tag: string; digest: string; updated_at: number };
   uploads: { id: string; repository: string; offset: number; algorithm: string; started_at: number; updated_at: number };
   users: { name: string; password_hash: string; created_at: number };
+  charts: {
+    repository: string;
+    version: string;
+    namespace: string;
+    name: string;
+    file_name: string;
+    manifest_digest: string;
+    chart_digest: string;
+    chart_size: number;
+    prov_digest: string | null;
+    metadata: string;
+    created_at: number;
+    stored_as: string;
+  };
 }

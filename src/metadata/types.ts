@@ -1,6 +1,7 @@
 // The metadata store: names, tags, manifests, blob links, uploads, users. The single source of
 // truth; blobs/ holds only bytes. Split by noun so each part stays small; every change that
 // touches two nouns runs in one transaction.
+import type { ChartMetadata } from "../domain/chart.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 
@@ -98,6 +99,39 @@ export interface UserRows {
   setPassword(name: string, hash: string): Promise<void>;
 }
 
+export type StoredAs = "classic" | "oci" | "both";
+
+/** A chart version, however it was pushed: an OCI chart manifest in `repository`, tag = version. */
+export interface ChartRecord {
+  repository: RepositoryName;
+  version: string;
+  /** The repository without its last component ("" for a top-level repository). */
+  namespace: string;
+  name: string;
+  /** `<name>-<version>.tgz`, the name Helm signs and downloads under. */
+  fileName: string;
+  manifestDigest: Digest;
+  chartDigest: Digest;
+  chartSize: number;
+  provDigest: Digest | null;
+  metadata: ChartMetadata;
+  created: Date;
+  storedAs: StoredAs;
+}
+
+export interface ChartRows {
+  /** Records or replaces the chart version (repository, version). */
+  record(chart: ChartRecord): Promise<void>;
+  get(repository: RepositoryName, version: string): Promise<ChartRecord | null>;
+  /** Forgets the versions a manifest carried; returns them. */
+  forgetManifest(repository: RepositoryName, manifestDigest: Digest): Promise<ChartRecord[]>;
+  /** Versions whose package file has this name in this namespace, by repository. */
+  byFile(namespace: string, fileName: string): Promise<ChartRecord[]>;
+  all(): Promise<ChartRecord[]>;
+  /** Every version of the charts in one repository. */
+  inRepository(repository: RepositoryName): Promise<ChartRecord[]>;
+}
+
 export interface MetadataParts {
   repositories: RepositoryRows;
   blobs: BlobRows;
@@ -106,6 +140,7 @@ export interface MetadataParts {
   tags: TagRows;
   uploads: UploadRows;
   users: UserRows;
+  charts: ChartRows;
 }
 
 export interface MetadataStore extends MetadataParts {

@@ -5,11 +5,14 @@ import { RegistryError } from "../domain/errors.ts";
 import { parseManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
-import type { ManifestRecord, ManifestSummary, MetadataStore, Page } from "../metadata/types.ts";
+import type { ManifestRecord, ManifestSummary, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
+import type { ChartIndex } from "./charts/chart-index.ts";
 
 export interface ManifestServiceOptions {
   /** Accept manifests whose layers or index children were never pushed. */
   allowSparse: boolean;
+  /** Records Helm charts as their manifests come and go. */
+  charts?: ChartIndex;
 }
 
 export interface PushedManifest {
@@ -27,12 +30,15 @@ export class ManifestService {
     this.options = options;
   }
 
-  async put(repository: RepositoryName, reference: Reference, body: Buffer, contentType: string | undefined, extraTags: readonly Tag[] = []): Promise<PushedManifest> {
+  /** `storedAs` says which way a chart came: the classic API passes "classic". */
+  async put(repository: RepositoryName, reference: Reference, body: Buffer, contentType: string | undefined, extraTags: readonly Tag[] = [], storedAs: StoredAs = "oci"): Promise<PushedManifest> {
     const parsed = parseManifest(body, contentType);
     const digest = digestBytes(body, reference.kind === "digest" ? algorithmOf(reference.digest) : "sha256");
     if (reference.kind === "digest" && reference.digest !== digest) {
       throw new RegistryError("DIGEST_INVALID", "the manifest does not match the digest in the URL", { expected: reference.digest, actual: digest });
     }
+    const charts = this.options.charts;
+    const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs) : null;
     const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
     await this.metadata.transaction(async (tx) => {
       const missing: Digest[] = [];
@@ -62,7 +68,9 @@ export class ManifestService {
       const present = (d: Digest) => !missing.includes(d);
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
       for (const tag of tags) await tx.tags.set(repository, tag, digest);
+      if (chart) await charts!.record(tx, chart);
     });
+    if (chart) await charts!.refresh(repository);
     return { digest, subject: parsed.subject, tags };
   }
 
@@ -89,7 +97,9 @@ export class ManifestService {
       }
       if (!(await tx.manifests.delete(repository, reference.digest))) throw manifestUnknown(reference);
       await tx.tags.deleteAllFor(repository, reference.digest);
+      await this.options.charts?.forgetManifest(tx, repository, reference.digest);
     });
+    await this.options.charts?.refresh(repository);
   }
 
   /** Tags in byte order, at most page.limit + 1 so the caller knows whether more remain. */

@@ -1,7 +1,9 @@
 // Forward-only migrations, in order. A migration never changes once released: add a new one.
 import type { Migration } from "kysely/migration";
 import { initial } from "./001-initial.ts";
+import { charts } from "./002-charts.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
+  "002-charts": charts,
 };

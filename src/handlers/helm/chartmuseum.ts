@@ -1,0 +1,108 @@
+// ChartMuseum's API (/api/<repository>/charts, /prov), so `helm cm-push` and scripts written for
+// ChartMuseum work. Uploads are raw bodies or multipart/form-data with `chart` and `prov` files;
+// the multipart parts stream, nothing is buffered whole but the small .prov.
+import busboy from "busboy";
+import type { Readable } from "node:stream";
+import { RegistryError } from "../../domain/errors.ts";
+import { queryValue, readBounded } from "../../http/body.ts";
+import { requestSignal } from "../oci/context.ts";
+import { chartListing, deleteCheck, pushCheck, versionEntries, visibility, type HelmContext } from "./context.ts";
+import type { MuseumPath } from "./paths.ts";
+
+const PROV_LIMIT = 1024 * 1024;
+
+function isForced(ctx: HelmContext): boolean {
+  return queryValue(ctx.request, "force") !== undefined;
+}
+
+export async function postCharts(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
+  const force = isForced(ctx);
+  const contentType = ctx.request.headers["content-type"] ?? "";
+  if (!/^multipart\/form-data/i.test(contentType)) {
+    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: pushCheck(ctx), signal: requestSignal(ctx.request) });
+    return ctx.reply.code(201).send({ saved: true });
+  }
+  await readMultipart(ctx, async (field, file) => {
+    if (field === "chart") await ctx.charts.pushPackage(path.view, file, { force, mayPush: pushCheck(ctx), signal: requestSignal(ctx.request) });
+    else if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, mayPush: pushCheck(ctx) });
+    else file.resume();
+  });
+  return ctx.reply.code(201).send({ saved: true });
+}
+
+export async function postProv(ctx: HelmContext, path: Extract<MuseumPath, { kind: "prov" }>) {
+  const force = isForced(ctx);
+  const contentType = ctx.request.headers["content-type"] ?? "";
+  if (/^multipart\/form-data/i.test(contentType)) {
+    await readMultipart(ctx, async (field, file) => {
+      if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, mayPush: pushCheck(ctx) });
+      else file.resume();
+    });
+  } else {
+    await ctx.charts.attachProvenance(path.view, await readBounded(ctx.request, PROV_LIMIT), { force, mayPush: pushCheck(ctx) });
+  }
+  return ctx.reply.code(201).send({ saved: true });
+}
+
+export async function getCharts(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
+  const visible = visibility(ctx);
+  if (!path.name) return ctx.reply.send(chartListing(ctx, path.view));
+  const body = path.version
+    ? ctx.charts.index.entry(path.view, ctx.charts.version(path.view, path.name, path.version, visible))
+    : versionEntries(ctx, path.view, ctx.charts.versions(path.view, path.name, visible));
+  return ctx.request.method === "HEAD" ? ctx.reply.send() : ctx.reply.send(body);
+}
+
+export async function deleteChart(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
+  if (!path.name || !path.version) throw new RegistryError("UNSUPPORTED", "delete one version: DELETE /api/<repository>/charts/<name>/<version>");
+  const chart = ctx.charts.version(path.view, path.name, path.version, visibility(ctx));
+  deleteCheck(ctx, chart);
+  await ctx.charts.deleteVersion(chart);
+  return ctx.reply.send({ deleted: true });
+}
+
+/** Runs `onFile` for each file part, one at a time, and waits for all of them. */
+async function readMultipart(ctx: HelmContext, onFile: (field: string, file: Readable) => Promise<void>): Promise<void> {
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({ headers: ctx.request.headers, limits: { files: 4, fields: 16, parts: 20 } });
+  } catch (err) {
+    throw new RegistryError("CHART_INVALID", `malformed multipart upload: ${(err as Error).message}`);
+  }
+  // Parts arrive one after another; a failed part still has its bytes drained, or the parser
+  // would wait for them forever.
+  let chain = Promise.resolve();
+  let failure: unknown = null;
+  let files = 0;
+  await new Promise<void>((resolve, reject) => {
+    parser.on("file", (field, file) => {
+      files++;
+      chain = chain
+        .then(() => (failure === null ? onFile(field, file) : undefined))
+        .catch((err: unknown) => {
+          failure ??= err;
+        })
+        .finally(() => file.resume());
+    });
+    parser.on("error", (err) => reject(new RegistryError("CHART_INVALID", `malformed multipart upload: ${(err as Error).message}`)));
+    parser.on("close", resolve);
+    ctx.request.raw.pipe(parser);
+  });
+  await chain;
+  if (failure !== null) throw failure;
+  if (files === 0) throw new RegistryError("CHART_INVALID", "the multipart upload holds no `chart` or `prov` file");
+}
+
+async function readAll(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      stream.resume();
+      throw new RegistryError("CHART_TOO_LARGE", `provenance file is larger than ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,76 @@
+// The classic chart repository at /helm/v1/<repository>: index.yaml, packages and .prov files
+// for helm, and ACR's push and management calls (the REST behind the retired `az acr helm`).
+import { RegistryError } from "../../domain/errors.ts";
+import { readBounded } from "../../http/body.ts";
+import { requestSignal } from "../oci/context.ts";
+import { chartListing, deleteCheck, pushCheck, versionEntries, visibility, type HelmContext } from "./context.ts";
+import type { ClassicPath } from "./paths.ts";
+
+const PROV_LIMIT = 1024 * 1024;
+
+export async function getIndex(ctx: HelmContext, path: Extract<ClassicPath, { kind: "index" }>) {
+  const document = ctx.charts.index.document(path.view, visibility(ctx));
+  ctx.reply
+    .header("content-type", "text/yaml; charset=utf-8")
+    .header("etag", document.etag)
+    .header("cache-control", "no-cache")
+    .header("content-length", document.body.length);
+  // Helm treats anything but 200 as a failure, so 304 only for clients that ask for it.
+  if (ctx.request.headers["if-none-match"] === document.etag) return ctx.reply.code(304).send();
+  return ctx.request.method === "HEAD" ? ctx.reply.send() : ctx.reply.send(document.body);
+}
+
+export async function getBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
+  const isProv = path.path.endsWith(".tgz.prov");
+  if (!isProv && !path.path.endsWith(".tgz")) throw new RegistryError("CHART_UNKNOWN", "chart files end in .tgz or .tgz.prov", { path: path.path });
+  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, visibility(ctx));
+  const digest = isProv ? chart.provDigest : chart.chartDigest;
+  if (!digest) throw new RegistryError("CHART_UNKNOWN", `${chart.fileName} has no .prov`, { path: path.path });
+  ctx.reply
+    .header("content-type", isProv ? "application/pgp-signature" : "application/gzip")
+    .header("docker-content-digest", digest)
+    .header("etag", `"${digest}"`);
+  ctx.reply.header("content-length", isProv ? await ctx.charts.blobSize(digest) : chart.chartSize);
+  if (ctx.request.method === "HEAD") return ctx.reply.send();
+  return ctx.reply.send(await ctx.charts.openBlob(digest));
+}
+
+/** PUT pushes (409 on an existing version), PATCH overwrites: ACR's `az acr helm push [--force]`. */
+export async function putBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
+  const force = ctx.request.method === "PATCH";
+  if (path.path.includes("/")) throw new RegistryError("CHART_INVALID", "push to /helm/v1/<repository>/_blobs/<chart>-<version>.tgz");
+  if (path.path.endsWith(".tgz.prov")) {
+    const body = await readBounded(ctx.request, PROV_LIMIT);
+    await ctx.charts.attachProvenance(path.view, body, { force, fileName: path.path, mayPush: pushCheck(ctx) });
+  } else if (path.path.endsWith(".tgz")) {
+    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: pushCheck(ctx), signal: requestSignal(ctx.request) });
+  } else {
+    throw new RegistryError("CHART_INVALID", "push a packaged chart (.tgz) or its provenance (.tgz.prov): run `helm package` first");
+  }
+  return ctx.reply.code(201).send({ saved: true });
+}
+
+export async function deleteBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
+  const isProv = path.path.endsWith(".tgz.prov");
+  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, visibility(ctx));
+  deleteCheck(ctx, chart);
+  if (isProv) await ctx.charts.removeProvenance(chart);
+  else await ctx.charts.deleteVersion(chart);
+  return ctx.reply.send({ deleted: true });
+}
+
+export async function getCharts(ctx: HelmContext, path: Extract<ClassicPath, { kind: "charts" }>) {
+  const visible = visibility(ctx);
+  if (!path.name) return ctx.reply.send(chartListing(ctx, path.view));
+  if (!path.version) return ctx.reply.send(versionEntries(ctx, path.view, ctx.charts.versions(path.view, path.name, visible)));
+  return ctx.reply.send(ctx.charts.index.entry(path.view, ctx.charts.version(path.view, path.name, path.version, visible)));
+}
+
+export async function deleteCharts(ctx: HelmContext, path: Extract<ClassicPath, { kind: "charts" }>) {
+  if (!path.name) throw new RegistryError("UNSUPPORTED", "delete one chart: DELETE /helm/v1/<repository>/_charts/<chart>[/<version>]");
+  const visible = visibility(ctx);
+  const doomed = path.version ? [ctx.charts.version(path.view, path.name, path.version, visible)] : ctx.charts.versions(path.view, path.name, visible);
+  for (const chart of doomed) deleteCheck(ctx, chart);
+  for (const chart of doomed) await ctx.charts.deleteVersion(chart);
+  return ctx.reply.send({ deleted: true });
+}

@@ -1,0 +1,225 @@
+// One index for both ways of storing a chart. Every chart version is a row (an OCI Helm chart
+// manifest, whichever way it came); a classic repository is a view over OCI namespaces, and
+// its index.yaml is rendered from those rows, never by scanning storage on a request.
+//
+//   push/delete transaction ── record()/forget() ──▶ charts rows
+//   after commit ──────────── refresh(repository) ─▶ in-memory rows ─▶ drop cached fragments
+//   GET index.yaml ─▶ document(view): cached per view, joined from per-chart fragments
+//
+// A view R shows the namespaces config `helm.views[R]` names (default: R itself; `repo` shows
+// all). Where several namespaces hold the same chart name and version, R's own namespace wins,
+// then namespaces in byte order: one entry per version, as Helm expects.
+import { createHash } from "node:crypto";
+import { stringify } from "yaml";
+import type { BlobStore } from "../../blobs/blob-store.ts";
+import { chartFileName, chartMetadataFrom, compareVersionsDescending, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
+import { hexOf, type Digest } from "../../domain/digest.ts";
+import type { ParsedManifest } from "../../domain/manifest.ts";
+import type { RepositoryName } from "../../domain/names.ts";
+import type { ChartRecord, MetadataParts, MetadataStore, StoredAs } from "../../metadata/types.ts";
+
+/** Config blobs are tiny; anything larger is not a chart config worth indexing. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+/** URL segment for charts in top-level repositories (no namespace): not a valid namespace. */
+export const ROOT_NAMESPACE_SEGMENT = "_root";
+
+/** What a client may read: a predicate over OCI repository names; null means everything. */
+export type Visibility = ((repository: RepositoryName) => boolean) | null;
+
+/** The object Helm reads for one chart version (index entry, _charts and ChartMuseum APIs). */
+export type ChartVersionEntry = ChartMetadata & { urls: string[]; created: string; digest: string };
+
+export interface IndexDocument {
+  body: Buffer;
+  etag: string;
+}
+
+export function namespaceOf(repository: string): string {
+  const slash = repository.lastIndexOf("/");
+  return slash < 0 ? "" : repository.slice(0, slash);
+}
+
+export class ChartIndex {
+  private readonly metadata: MetadataStore;
+  private readonly blobs: BlobStore;
+  private readonly views: Record<string, string[]>;
+  private readonly rows = new Map<string, Map<string, ChartRecord>>();
+  private readonly fragments = new Map<string, string>();
+  private readonly documents = new Map<string, IndexDocument>();
+  private generated = new Date();
+
+  constructor(metadata: MetadataStore, blobs: BlobStore, views: Record<string, string[]>) {
+    this.metadata = metadata;
+    this.blobs = blobs;
+    this.views = views;
+  }
+
+  /** Loads every chart row; called once at start. */
+  async load(): Promise<void> {
+    this.rows.clear();
+    for (const chart of await this.metadata.charts.all()) this.put(chart);
+    this.invalidate();
+  }
+
+  /**
+   * The chart a pushed manifest carries, or null when it is not a Helm chart. Reads the small
+   * config blob once, at push time, so no request ever reads it again.
+   */
+  async chartOf(repository: RepositoryName, manifestDigest: Digest, parsed: ParsedManifest, storedAs: StoredAs): Promise<ChartRecord | null> {
+    if (parsed.config?.mediaType !== HELM_CONFIG || parsed.config.size > MAX_CONFIG_BYTES) return null;
+    const chartLayer = parsed.layers.find((l) => l.mediaType === HELM_CHART_LAYER || l.mediaType === HELM_LEGACY_CHART_LAYER);
+    if (!chartLayer) return null;
+    let metadata: ChartMetadata;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.blobs.open(parsed.config.digest)) chunks.push(chunk as Buffer);
+      metadata = chartMetadataFrom(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    } catch {
+      return null; // stored as any OCI artifact, just not listed as a chart
+    }
+    const createdAnnotation = parsed.annotations?.["org.opencontainers.image.created"];
+    const created = createdAnnotation && !Number.isNaN(Date.parse(createdAnnotation)) ? new Date(createdAnnotation) : new Date();
+    return {
+      repository,
+      version: metadata.version,
+      namespace: namespaceOf(repository),
+      name: metadata.name,
+      fileName: chartFileName(metadata.name, metadata.version),
+      manifestDigest,
+      chartDigest: chartLayer.digest,
+      chartSize: chartLayer.size,
+      provDigest: parsed.layers.find((l) => l.mediaType === HELM_PROV_LAYER)?.digest ?? null,
+      metadata,
+      created,
+      storedAs,
+    };
+  }
+
+  /** Inside the push transaction: the same package pushed the other way too makes it "both". */
+  async record(tx: MetadataParts, chart: ChartRecord): Promise<void> {
+    const existing = await tx.charts.get(chart.repository, chart.version);
+    const storedAs: StoredAs = existing && existing.storedAs !== chart.storedAs && existing.chartDigest === chart.chartDigest ? "both" : chart.storedAs;
+    await tx.charts.record({ ...chart, storedAs });
+  }
+
+  /** Inside the delete transaction. */
+  async forgetManifest(tx: MetadataParts, repository: RepositoryName, manifestDigest: Digest): Promise<void> {
+    await tx.charts.forgetManifest(repository, manifestDigest);
+  }
+
+  /** After a commit that touched a repository's charts: re-reads its rows. */
+  async refresh(repository: RepositoryName): Promise<void> {
+    const fresh = await this.metadata.charts.inRepository(repository);
+    const before = this.rows.get(repository);
+    this.rows.delete(repository);
+    for (const chart of fresh) this.put(chart);
+    if (fresh.length > 0 || before) this.invalidate([...(before?.values() ?? []), ...fresh].map((c) => c.name));
+  }
+
+  /** Whether a view shows a namespace. */
+  shows(view: string, namespace: string): boolean {
+    const patterns = this.views[view] ?? [view];
+    return patterns.some((p) => p === "*" || p === namespace || (p.endsWith("/*") && (namespace + "/").startsWith(p.slice(0, -1))));
+  }
+
+  /** One entry per chart name and version the caller may read, newest first, names in order. */
+  entries(view: string, visible: Visibility): Map<string, ChartRecord[]> {
+    const byName = new Map<string, ChartRecord[]>();
+    for (const versions of this.rows.values()) {
+      for (const chart of versions.values()) {
+        if (!this.shows(view, chart.namespace) || (visible && !visible(chart.repository))) continue;
+        const list = byName.get(chart.name) ?? [];
+        list.push(chart);
+        byName.set(chart.name, list);
+      }
+    }
+    const result = new Map<string, ChartRecord[]>();
+    for (const name of [...byName.keys()].sort()) {
+      const winners = new Map<string, ChartRecord>();
+      for (const chart of byName.get(name)!.sort((a, b) => this.precedence(view, a, b))) {
+        if (!winners.has(chart.version)) winners.set(chart.version, chart);
+      }
+      result.set(name, [...winners.values()].sort((a, b) => compareVersionsDescending(a.version, b.version)));
+    }
+    return result;
+  }
+
+  /** The index.yaml of a view. Cached while nothing changes, for callers who may read everything. */
+  document(view: string, visible: Visibility): IndexDocument {
+    const cached = visible === null ? this.documents.get(view) : undefined;
+    if (cached) return cached;
+    const parts: string[] = [];
+    for (const [name, versions] of this.entries(view, visible)) {
+      const key = `${view}\u0000${name}`;
+      let fragment = visible === null ? this.fragments.get(key) : undefined;
+      if (fragment === undefined) {
+        fragment = indent(stringify({ [name]: versions.map((c) => this.entry(view, c)) }, { lineWidth: 0 }));
+        if (visible === null) this.fragments.set(key, fragment);
+      }
+      parts.push(fragment);
+    }
+    const text = `apiVersion: v1\nentries:${parts.length === 0 ? " {}\n" : "\n" + parts.join("")}generated: "${this.generated.toISOString()}"\n`;
+    const body = Buffer.from(text);
+    const document = { body, etag: `"${createHash("sha256").update(body).digest("hex").slice(0, 32)}"` };
+    if (visible === null) this.documents.set(view, document);
+    return document;
+  }
+
+  /** The index entry of one chart version as seen from a view (its URL depends on the view). */
+  entry(view: string, chart: ChartRecord): ChartVersionEntry {
+    const segment = chart.namespace === view ? "" : `${chart.namespace || ROOT_NAMESPACE_SEGMENT}/`;
+    return { ...chart.metadata, urls: [`_blobs/${segment}${chart.fileName}`], created: chart.created.toISOString(), digest: hexOf(chart.chartDigest) };
+  }
+
+  /** The chart behind a package URL of a view: `[<namespace>/]<name>-<version>.tgz`. */
+  resolveFile(view: string, path: string, visible: Visibility): ChartRecord | null {
+    const slash = path.lastIndexOf("/");
+    const fileName = path.slice(slash + 1);
+    const segment = slash < 0 ? view : path.slice(0, slash);
+    const namespace = segment === ROOT_NAMESPACE_SEGMENT ? "" : segment;
+    const candidates: ChartRecord[] = [];
+    for (const versions of this.rows.values()) {
+      for (const chart of versions.values()) {
+        if (chart.namespace === namespace && chart.fileName === fileName && (!visible || visible(chart.repository))) candidates.push(chart);
+      }
+    }
+    return candidates.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0))[0] ?? null;
+  }
+
+  /** Every chart version (for the management API and `berth chart list`). */
+  all(visible: Visibility): ChartRecord[] {
+    const list = [...this.rows.values()].flatMap((versions) => [...versions.values()]).filter((c) => !visible || visible(c.repository));
+    return list.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : compareVersionsDescending(a.version, b.version)));
+  }
+
+  private precedence(view: string, a: ChartRecord, b: ChartRecord): number {
+    const ownA = a.namespace === view ? 0 : 1;
+    const ownB = b.namespace === view ? 0 : 1;
+    if (ownA !== ownB) return ownA - ownB;
+    const ka = `${a.namespace}\u0000${a.repository}`;
+    const kb = `${b.namespace}\u0000${b.repository}`;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  }
+
+  private put(chart: ChartRecord): void {
+    let versions = this.rows.get(chart.repository);
+    if (!versions) this.rows.set(chart.repository, (versions = new Map()));
+    versions.set(chart.version, chart);
+  }
+
+  /** Drops cached documents, and the fragments of the given chart names (all when omitted). */
+  private invalidate(names?: string[]): void {
+    this.generated = new Date();
+    this.documents.clear();
+    if (!names) {
+      this.fragments.clear();
+      return;
+    }
+    const changed = new Set(names);
+    for (const key of [...this.fragments.keys()]) if (changed.has(key.slice(key.indexOf("\u0000") + 1))) this.fragments.delete(key);
+  }
+}
+
+function indent(text: string): string {
+  return text.replace(/^(?=.)/gm, "  ");
+}

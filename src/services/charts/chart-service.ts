@@ -1,0 +1,185 @@
+// Charts the classic way (ACR's and ChartMuseum's push APIs, downloads by file name), stored the
+// OCI way: a package pushed to classic repository R becomes the Helm chart manifest Helm itself
+// would push to oci://<host>/R, in repository R/<name>, tagged with the version. So one store
+// serves `helm pull oci://…` and `helm repo add …/helm/v1/R` alike.
+import { Readable } from "node:stream";
+import type { BlobStore, StagedBlob } from "../../blobs/blob-store.ts";
+import { HELM_CHART_LAYER, HELM_CONFIG, HELM_PROV_LAYER, helmConfigJson, versionToTag, type ChartMetadata } from "../../domain/chart.ts";
+import { digestBytes, type Digest } from "../../domain/digest.ts";
+import { RegistryError } from "../../domain/errors.ts";
+import { OCI_MANIFEST } from "../../domain/media-types.ts";
+import { parseRepositoryName, parseTag, type RepositoryName } from "../../domain/names.ts";
+import type { ChartRecord, MetadataStore, StoredAs } from "../../metadata/types.ts";
+import { commitBlob } from "../blob-commit.ts";
+import type { ManifestService } from "../manifest-service.ts";
+import { readChartArchive, readProvenance, type ChartLimits } from "./archive.ts";
+import type { ChartIndex, Visibility } from "./chart-index.ts";
+
+export interface ChartServiceOptions {
+  limits: ChartLimits;
+  maxUploadBytes: number;
+}
+
+/** Throws DENIED/UNAUTHORIZED when the caller may not push to an OCI repository. */
+export type PushCheck = (repository: RepositoryName) => void;
+
+const MAX_PROV_BYTES = 1024 * 1024;
+
+interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+}
+
+export class ChartService {
+  private readonly metadata: MetadataStore;
+  private readonly blobs: BlobStore;
+  private readonly manifests: ManifestService;
+  readonly index: ChartIndex;
+  private readonly options: ChartServiceOptions;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore, manifests: ManifestService, index: ChartIndex, options: ChartServiceOptions) {
+    this.metadata = metadata;
+    this.blobs = blobs;
+    this.manifests = manifests;
+    this.index = index;
+    this.options = options;
+  }
+
+  /** The OCI repository a classic push to `view` stores a chart in. */
+  repositoryFor(view: string, chartName: string): RepositoryName {
+    try {
+      return parseRepositoryName(`${view}/${chartName}`);
+    } catch {
+      throw new RegistryError("CHART_INVALID", `chart name ${JSON.stringify(chartName)} cannot be stored: Berth serves every chart the OCI way too, and OCI repository names are lowercase`, { name: chartName });
+    }
+  }
+
+  /**
+   * Validates and stores a package. The name and version come from Chart.yaml, never the file
+   * name. An existing version is CHART_EXISTS unless `force`.
+   */
+  async pushPackage(view: string, body: AsyncIterable<Uint8Array>, options: { force: boolean; mayPush: PushCheck; signal?: AbortSignal }): Promise<ChartRecord> {
+    const staged = await this.blobs.stage(body, "sha256", this.options.maxUploadBytes, () => tooLarge(this.options.maxUploadBytes), options.signal);
+    try {
+      const archive = await readChartArchive(await this.blobs.openStaged(staged), this.options.limits);
+      const repository = this.repositoryFor(view, archive.metadata.name);
+      options.mayPush(repository);
+      const existing = await this.metadata.charts.get(repository, archive.metadata.version);
+      if (existing && !options.force) {
+        throw new RegistryError("CHART_EXISTS", `${existing.fileName} already exists in ${view}: push with --force (PATCH, or ?force) to overwrite`, { chart: existing.name, version: existing.version });
+      }
+      const chartLayer = { mediaType: HELM_CHART_LAYER, digest: staged.digest, size: staged.size };
+      await commitBlob(this.metadata, this.blobs, repository, staged);
+      // A new package invalidates a signature made for the old one, so an overwrite drops the .prov.
+      return await this.storeManifest(repository, archive.metadata, chartLayer, null, "classic");
+    } catch (err) {
+      await this.blobs.discard(staged).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Adds (or with `force` replaces) the .prov of a chart version already stored. */
+  async attachProvenance(view: string, body: Buffer, options: { force: boolean; fileName?: string; mayPush: PushCheck }): Promise<ChartRecord> {
+    if (body.length > MAX_PROV_BYTES) throw tooLarge(MAX_PROV_BYTES);
+    const prov = readProvenance(body);
+    const chart = options.fileName
+      ? this.index.resolveFile(view, options.fileName.replace(/\.prov$/, ""), null)
+      : await this.metadata.charts.get(this.repositoryFor(view, prov.name), prov.version);
+    if (!chart) throw new RegistryError("CHART_UNKNOWN", `no chart ${prov.name} ${prov.version} in ${view}: push the chart before its .prov`, { name: prov.name, version: prov.version });
+    options.mayPush(chart.repository);
+    if (chart.provDigest && !options.force) throw new RegistryError("CHART_EXISTS", `${chart.fileName}.prov already exists: push with --force to overwrite`);
+    const digest = digestBytes(body);
+    await this.commitBytes(chart.repository, body, digest);
+    const provLayer = { mediaType: HELM_PROV_LAYER, digest, size: body.length };
+    return this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, provLayer, chart.storedAs);
+  }
+
+  async removeProvenance(chart: ChartRecord): Promise<void> {
+    if (!chart.provDigest) throw new RegistryError("CHART_UNKNOWN", `${chart.fileName} has no .prov`);
+    await this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, null, chart.storedAs);
+  }
+
+  /** Deletes a chart version: its manifest and tag (the blobs go with gc). */
+  async deleteVersion(chart: ChartRecord): Promise<void> {
+    await this.manifests.delete(chart.repository, { kind: "digest", digest: chart.manifestDigest });
+  }
+
+  /** The versions of a chart a view shows (CHART_UNKNOWN when none). */
+  versions(view: string, name: string, visible: Visibility): ChartRecord[] {
+    const versions = this.index.entries(view, visible).get(name);
+    if (!versions || versions.length === 0) throw new RegistryError("CHART_UNKNOWN", `no chart named ${name} in ${view}`, { name });
+    return versions;
+  }
+
+  /** One version; `latest` means the newest. */
+  version(view: string, name: string, version: string, visible: Visibility): ChartRecord {
+    const versions = this.versions(view, name, visible);
+    const found = version === "latest" ? versions[0] : versions.find((c) => c.version === version);
+    if (!found) throw new RegistryError("CHART_UNKNOWN", `no version ${version} of chart ${name} in ${view}`, { name, version });
+    return found;
+  }
+
+  /** The chart behind a package URL, or CHART_UNKNOWN. */
+  file(view: string, path: string, visible: Visibility): ChartRecord {
+    const chart = this.index.resolveFile(view, path, visible);
+    if (!chart) throw new RegistryError("CHART_UNKNOWN", `no chart package ${path} in ${view}`, { path });
+    return chart;
+  }
+
+  openBlob(digest: Digest): Promise<Readable> {
+    return this.blobs.open(digest);
+  }
+
+  async blobSize(digest: Digest): Promise<number> {
+    const info = await this.blobs.stat(digest);
+    if (!info) throw new RegistryError("CHART_UNKNOWN", "chart file is missing from storage; run `berth fsck`", { digest });
+    return info.size;
+  }
+
+  /** Writes the manifest Helm would push for this chart, tagged with its version. */
+  private async storeManifest(repository: RepositoryName, metadata: ChartMetadata, chartLayer: Descriptor, provLayer: Descriptor | null, storedAs: StoredAs): Promise<ChartRecord> {
+    const config = helmConfigJson(metadata);
+    const configDigest = digestBytes(config);
+    await this.commitBytes(repository, config, configDigest);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        config: { mediaType: HELM_CONFIG, digest: configDigest, size: config.length },
+        layers: provLayer ? [chartLayer, provLayer] : [chartLayer],
+        annotations: helmAnnotations(metadata),
+      }),
+    );
+    await this.manifests.put(repository, { kind: "tag", tag: parseTag(versionToTag(metadata.version)) }, manifest, OCI_MANIFEST, [], storedAs);
+    const stored = await this.metadata.charts.get(repository, metadata.version);
+    if (!stored) throw new RegistryError("UNKNOWN", "chart was stored but not recorded");
+    return stored;
+  }
+
+  private async commitBytes(repository: RepositoryName, bytes: Buffer, digest: Digest): Promise<void> {
+    const staged: StagedBlob = await this.blobs.receive(Readable.from([bytes]), digest);
+    await commitBlob(this.metadata, this.blobs, repository, staged);
+  }
+}
+
+/** The annotations `helm push` writes (helm pkg/registry/chart.go). */
+function helmAnnotations(metadata: ChartMetadata): Record<string, string> {
+  const annotations: Record<string, string> = {};
+  if (metadata.description) annotations["org.opencontainers.image.description"] = metadata.description;
+  annotations["org.opencontainers.image.title"] = metadata.name;
+  annotations["org.opencontainers.image.version"] = metadata.version;
+  if (metadata.home) annotations["org.opencontainers.image.url"] = metadata.home;
+  annotations["org.opencontainers.image.created"] = new Date().toISOString();
+  if (metadata.sources?.[0]) annotations["org.opencontainers.image.source"] = metadata.sources[0];
+  const authors = (metadata.maintainers ?? []).map((m) => (m.email ? `${m.name} (${m.email})` : m.name)).filter(Boolean);
+  if (authors.length > 0) annotations["org.opencontainers.image.authors"] = authors.join(", ");
+  for (const [key, value] of Object.entries(metadata.annotations ?? {})) {
+    if (key !== "org.opencontainers.image.title" && key !== "org.opencontainers.image.version") annotations[key] = value;
+  }
+  return annotations;
+}
+
+function tooLarge(limit: number): RegistryError {
+  return new RegistryError("CHART_TOO_LARGE", `chart package is larger than ${limit} bytes (helm.maxUploadBytes)`, { limit });
+}
+
