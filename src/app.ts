@@ -4,7 +4,11 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Kysely } from "kysely";
 import type { FastifyInstance } from "fastify";
-import { Authenticator, ADMIN_USER } from "./auth/authenticator.ts";
+import { AuditLog } from "./auth/audit.ts";
+import { Authenticator } from "./auth/authenticator.ts";
+import { SignInLimiter } from "./auth/rate-limit.ts";
+import { TokenService } from "./auth/token-service.ts";
+import { tokenPlugin } from "./handlers/token/plugin.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { generatePassword, hashPassword, verifyPassword } from "./auth/passwords.ts";
 import { BlobStore } from "./blobs/blob-store.ts";
@@ -26,6 +30,8 @@ import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
 import { ChartService } from "./services/charts/chart-service.ts";
 import { helmPlugin } from "./handlers/helm/plugin.ts";
+
+const ADMIN_ID = "admin";
 
 export interface Stores {
   metadata: MetadataStore;
@@ -53,16 +59,19 @@ export interface BerthApp {
   close(): Promise<void>;
 }
 
-/** Sets the admin password from configuration, or generates one on first start. */
+/** Creates the admin principal on first start; sets its first password from configuration, or generates one. */
 async function ensureAdmin(metadata: MetadataStore, configured: string | undefined): Promise<string | null> {
-  const stored = await metadata.users.passwordHash(ADMIN_USER);
+  if (!(await metadata.principals.get(ADMIN_ID))) {
+    await metadata.principals.create({ id: ADMIN_ID, kind: "admin", name: ADMIN_ID, roles: ["owner"], scope: null, scopeMap: null, enabled: true, expiresAt: null, createdAt: new Date() });
+  }
+  const first = (await metadata.secrets.list(ADMIN_ID)).find((s) => s.slot === 1);
   if (configured !== undefined) {
-    if (!stored || !(await verifyPassword(configured, stored))) await metadata.users.setPassword(ADMIN_USER, await hashPassword(configured));
+    if (!first || !(await verifyPassword(configured, first.hash))) await metadata.secrets.set(ADMIN_ID, { slot: 1, hash: await hashPassword(configured), expiresAt: null, createdAt: new Date() });
     return null;
   }
-  if (stored) return null;
+  if (first) return null;
   const generated = generatePassword();
-  await metadata.users.setPassword(ADMIN_USER, await hashPassword(generated));
+  await metadata.secrets.set(ADMIN_ID, { slot: 1, hash: await hashPassword(generated), expiresAt: null, createdAt: new Date() });
   return generated;
 }
 
@@ -70,8 +79,14 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const stores = await openStores(config);
   const generatedPassword = await ensureAdmin(stores.metadata, config.auth.adminPassword);
   const metrics = new Metrics();
-  const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull, realm: config.auth.realm });
-  const guard = new Guard(new Authenticator(stores.metadata.users), authorizer);
+  const audit = new AuditLog(stores.metadata.audit, logger);
+  const tokens = new TokenService(stores.metadata.signingKeys, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
+  await tokens.load();
+  const limiter = new SignInLimiter({ perIdentity: config.auth.failedSignInsPerIdentity, perAddress: config.auth.failedSignInsPerAddress });
+  const authenticator = new Authenticator(stores.metadata, tokens, audit, limiter);
+  const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull }, stores.metadata.attributes);
+  await authorizer.loadAttributes();
+  const guard = new Guard(authenticator, authorizer, audit, { service: config.auth.service, publicUrl: config.http.publicUrl, realm: config.auth.realm });
   const uploads = new UploadService(stores.metadata, stores.blobs);
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
@@ -97,12 +112,13 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
       blobs: new BlobService(stores.metadata, stores.blobs),
       uploads,
       manifests,
-      authorizer,
+      guard,
       metrics,
       manifestMaxBytes: config.manifests.maxBytes,
     },
   });
   await app.register(helmPlugin, { guard, authorizer, charts });
+  await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {
     app,
     stores,

@@ -1,46 +1,90 @@
-// Authorization as a function over data: an identity and the accesses a route declared give a
-// grant or a RegistryError carrying the challenge.
+// Authorization as a function over data: the identity's grants (policy.ts), then ACR's
+// repository and tag attributes on top (a locked repository refuses everyone, the owner too),
+// and anonymous pull for the registry or one repository.
 import { RegistryError } from "../domain/errors.ts";
+import { DEFAULT_ATTRIBUTES, type Attributes, type AttributeRows } from "../metadata/identity-types.ts";
 import type { Access, Identity } from "./identity.ts";
+import { permits } from "./policy.ts";
 
 export interface AuthorizerOptions {
   anonymousPull: boolean;
-  realm: string;
 }
 
 export class Authorizer {
   private readonly options: AuthorizerOptions;
+  private readonly rows: AttributeRows;
+  /** repository \0 tag → attributes; small, read on every request, reloaded after a change. */
+  private attributes = new Map<string, Attributes>();
+  private restricted = false;
 
-  constructor(options: AuthorizerOptions) {
+  constructor(options: AuthorizerOptions, rows: AttributeRows) {
     this.options = options;
+    this.rows = rows;
   }
 
-  get challenge(): string {
-    return `Basic realm="${this.options.realm}", charset="UTF-8"`;
+  async loadAttributes(): Promise<void> {
+    const next = new Map<string, Attributes>();
+    for (const row of await this.rows.all()) next.set(`${row.repository}\0${row.tag}`, row.attributes);
+    this.attributes = next;
+    this.restricted = [...next.values()].some((a) => !a.readEnabled || !a.listEnabled);
   }
 
+  attributesOf(repository: string, tag = ""): Attributes {
+    return this.attributes.get(`${repository}\0${tag}`) ?? DEFAULT_ATTRIBUTES;
+  }
+
+  /** Why an access is refused whoever asks (a locked repository or tag), or null. */
+  locked(access: Access): string | null {
+    if (access.type !== "repository") return null;
+    const levels = [this.attributesOf(access.name), ...(access.tag ? [this.attributesOf(access.name, access.tag)] : [])];
+    const what = access.tag ? `${access.name}:${access.tag}` : access.name;
+    if (access.action === "pull" && levels.some((a) => !a.readEnabled)) return `${what} is not readable (readEnabled is false)`;
+    if (access.action === "push" && levels.some((a) => !a.writeEnabled)) return `${what} is locked (writeEnabled is false)`;
+    if (access.action === "delete" && levels.some((a) => !a.deleteEnabled)) return `${what} cannot be deleted (deleteEnabled is false)`;
+    return null;
+  }
+
+  /** Whether the identity may do this, attributes included. */
   may(who: Identity, access: Access): boolean {
-    if (who.kind === "admin") return true;
-    return this.options.anonymousPull && access.type === "repository" && access.action === "pull";
+    if (this.locked(access)) return false;
+    if (who.kind === "anonymous") {
+      return access.type === "repository" && access.action === "pull" && (this.options.anonymousPull || this.attributesOf(access.name).anonymousPull);
+    }
+    return permits(who, access);
   }
 
-  /** Whether the identity may pull every repository (lets callers use shared, cached views). */
+  /** Whether listings (tags, catalog, index.yaml) show this repository or tag. */
+  listable(repository: string, tag?: string): boolean {
+    return this.attributesOf(repository).listEnabled && (tag === undefined || this.attributesOf(repository, tag).listEnabled);
+  }
+
+  /**
+   * Whether the identity may pull every repository and no attribute hides any: callers may then
+   * share cached listings instead of filtering per request.
+   */
   mayReadAll(who: Identity): boolean {
-    return who.kind === "admin" || this.options.anonymousPull;
+    if (this.restricted) return false;
+    if (who.kind === "anonymous") return this.options.anonymousPull;
+    if (who.kind === "admin") return true;
+    if (who.kind === "user") return permits(who, { type: "repository", name: "*", action: "pull" });
+    if (who.kind === "sp") return who.scope === null && permits(who, { type: "repository", name: "*", action: "pull" });
+    return false;
   }
 
-  /** Throws UNAUTHORIZED (anonymous: log in) or DENIED (known identity lacking rights). */
+  /** Throws UNAUTHORIZED (anonymous: sign in) or DENIED (known identity, or a locked resource). */
   authorize(who: Identity, wanted: readonly Access[]): void {
+    for (const access of wanted) {
+      const lock = this.locked(access);
+      if (lock) throw new RegistryError("DENIED", lock, { type: access.type, name: access.name, action: access.action });
+    }
     const refused = wanted.filter((access) => !this.may(who, access));
     if (refused.length === 0) return;
     const detail = refused.map((a) => ({ type: a.type, name: a.name, action: a.action }));
-    if (who.kind === "anonymous") {
-      throw new RegistryError("UNAUTHORIZED", "authentication required: log in with your Berth credentials", detail, this.challenge);
-    }
+    if (who.kind === "anonymous") throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", detail);
     throw new RegistryError("DENIED", "requested access to the resource is denied", detail);
   }
 
-  /** Whether the bare API (GET /v2/) answers this identity without credentials. */
+  /** Whether GET /v2/ answers this identity without a challenge. */
   mayPing(who: Identity): boolean {
     return who.kind !== "anonymous" || this.options.anonymousPull;
   }

@@ -1,15 +1,50 @@
-// Who asks, and what they ask to do. One Access type serves route declarations now and token
-// scopes later.
-export type Identity = { kind: "anonymous" } | { kind: "admin"; name: string };
+// Who asks, and what they ask to do. One Access type serves route declarations, token scopes
+// (`repository:team/app:pull,push`), scope maps and repository attributes.
+import type { Role, ScopeMap } from "../metadata/identity-types.ts";
 
-export type Action = "pull" | "push" | "delete";
+export const ZERO_GUID = "00000000-0000-0000-0000-000000000000";
+
+export type Identity =
+  | { kind: "anonymous" }
+  | { kind: "admin"; id: string; name: string }
+  | { kind: "user"; id: string; name: string; roles: Role[] }
+  | { kind: "sp"; id: string; name: string; roles: Role[]; scope: string | null }
+  | { kind: "token"; id: string; name: string; rules: ScopeMap["rules"] }
+  /** A signed access token: exactly the access it grants, nothing looked up. */
+  | { kind: "bearer"; subject: string; name: string; access: Access[] };
+
+export type Action = "pull" | "push" | "delete" | "metadata_read" | "metadata_write" | "catalog" | "manage";
+export const ACTIONS: readonly Action[] = ["pull", "push", "delete", "metadata_read", "metadata_write", "catalog", "manage"];
 
 export interface Access {
   type: "registry" | "repository";
   name: string;
-  action: Action | "catalog";
+  action: Action;
+  /** A tag the request touches, for tag attributes (writeEnabled on one tag locks it). */
+  tag?: string;
 }
 
+export const CATALOG: Access = { type: "registry", name: "catalog", action: "catalog" };
+export const MANAGE: Access = { type: "registry", name: "identities", action: "manage" };
+
 export function describeIdentity(who: Identity): string {
-  return who.kind === "anonymous" ? "anonymous" : who.name;
+  switch (who.kind) {
+    case "anonymous":
+      return "anonymous";
+    case "bearer":
+      return who.name;
+    case "sp":
+      return `sp:${who.id}`;
+    case "token":
+      return `token:${who.name}`;
+    default:
+      return who.name;
+  }
+}
+
+/** `*`, `team/*` (team and everything below it) or an exact repository name. */
+export function matchesPattern(pattern: string, repository: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.endsWith("/*")) return repository.startsWith(pattern.slice(0, -1)) || repository === pattern.slice(0, -2);
+  return pattern === repository;
 }

@@ -10,6 +10,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().default("0.0.0.0").describe("address to listen on"),
       port: z.coerce.number().int().min(0).max(65535).default(5000).describe("port to listen on"),
+      publicUrl: z.string().url().optional().describe("URL clients reach Berth at (behind a proxy); default: from each request's Host"),
     })
     .prefault({}),
   storage: z
@@ -21,7 +22,12 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       adminPassword: z.string().min(8).optional().describe("the admin user's password (else generated on first start and printed once)"),
       anonymousPull: bool.default(false).describe("let requests without credentials pull"),
-      realm: z.string().default("Berth").describe("realm in the WWW-Authenticate challenge"),
+      realm: z.string().default("Berth").describe("realm in Basic WWW-Authenticate challenges"),
+      service: z.string().optional().describe("token service name (the `service` of Bearer challenges and tokens); default: the Host clients use"),
+      tokenLifetime: seconds.default(300).describe("seconds an access token from /oauth2/token lives"),
+      refreshTokenLifetime: seconds.default(10_800).describe("seconds a refresh token (offline_token, /oauth2/exchange, berth login) lives"),
+      failedSignInsPerIdentity: z.coerce.number().int().positive().default(10).describe("failed sign-ins per identity name per minute before 429"),
+      failedSignInsPerAddress: z.coerce.number().int().positive().default(100).describe("failed sign-ins per client address per minute before 429"),
     })
     .prefault({}),
   uploads: z

@@ -28,7 +28,11 @@ export type ErrorCode =
   | "CHART_UNKNOWN"
   | "CHART_EXISTS"
   | "CHART_TOO_LARGE"
-  | "CLASSIC_REPOSITORY_UNKNOWN";
+  | "CLASSIC_REPOSITORY_UNKNOWN"
+  // Berth's own, for the management API (identities, scope maps, attributes)
+  | "INVALID_REQUEST"
+  | "IDENTITY_UNKNOWN"
+  | "IDENTITY_EXISTS";
 
 export class RegistryError extends Error {
   readonly code: ErrorCode;

@@ -28,6 +28,9 @@ const STATUS = {
   CHART_EXISTS: 409,
   CHART_TOO_LARGE: 413,
   CLASSIC_REPOSITORY_UNKNOWN: 404,
+  INVALID_REQUEST: 400,
+  IDENTITY_UNKNOWN: 404,
+  IDENTITY_EXISTS: 409,
 } satisfies Record<ErrorCode, number>;
 
 export function statusOf(code: ErrorCode): number {
@@ -54,6 +57,8 @@ export function replyWithError(reply: FastifyReply, thrown: unknown): FastifyRep
     err = new RegistryError("UNKNOWN", "internal error");
   }
   if (err.challenge) reply.header("www-authenticate", err.challenge);
+  const retryAfter = (err.detail as { retryAfter?: unknown } | undefined)?.retryAfter;
+  if (err.code === "TOOMANYREQUESTS" && typeof retryAfter === "number") reply.header("retry-after", retryAfter);
   if (err.code === "RANGE_INVALID" && typeof (err.detail as { expectedStart?: number })?.expectedStart === "number") {
     const offset = (err.detail as { expectedStart: number }).expectedStart;
     reply.header("range", `0-${Math.max(offset - 1, 0)}`);

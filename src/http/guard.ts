@@ -1,30 +1,122 @@
-// Who asks, before any handler runs: bad credentials are a 401 with the challenge, never a
-// silent fall back to anonymous.
+// Who asks and may they, before any handler runs. Bad credentials are a 401 with the challenge,
+// never a silent fall back to anonymous. The OCI API challenges with Bearer (the token flow every
+// registry client knows); the classic Helm repository with Basic (Helm sends it pre-emptively).
 import type { FastifyRequest } from "fastify";
-import type { Authenticator } from "../auth/authenticator.ts";
+import type { AuditLog } from "../auth/audit.ts";
+import type { Authenticator, RequestContext } from "../auth/authenticator.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
-import type { Access, Identity } from "../auth/identity.ts";
+import { describeIdentity, type Access, type Identity } from "../auth/identity.ts";
 import { RegistryError } from "../domain/errors.ts";
+
+export type ChallengeStyle = "bearer" | "basic";
+
+export interface GuardOptions {
+  /** The token service name; default: the Host the client used. */
+  service?: string;
+  /** Base URL clients reach Berth at; default: from the request. */
+  publicUrl?: string;
+  realm: string;
+}
 
 export class Guard {
   private readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
+  private readonly audit: AuditLog;
+  private readonly options: GuardOptions;
 
-  constructor(authenticator: Authenticator, authorizer: Authorizer) {
+  constructor(authenticator: Authenticator, authorizer: Authorizer, audit: AuditLog, options: GuardOptions) {
     this.authenticator = authenticator;
     this.authorizer = authorizer;
+    this.audit = audit;
+    this.options = options;
   }
 
-  async identify(request: FastifyRequest): Promise<Identity> {
-    const who = await this.authenticator.authenticate(request.headers.authorization);
-    if (!who) throw new RegistryError("UNAUTHORIZED", "invalid username or password", null, this.authorizer.challenge);
+  context(request: FastifyRequest): RequestContext {
+    return { service: this.service(request), client: request.ip };
+  }
+
+  service(request: FastifyRequest): string {
+    return this.options.service ?? request.headers.host ?? "localhost";
+  }
+
+  tokenRealm(request: FastifyRequest): string {
+    const base = this.options.publicUrl ?? `${request.protocol}://${request.headers.host ?? "localhost"}`;
+    return `${base.replace(/\/$/, "")}/oauth2/token`;
+  }
+
+  /** The principal behind an identity: a bearer token stands for the principal it was issued to. */
+  async principalOf(who: Identity): Promise<Identity> {
+    if (who.kind !== "bearer") return who;
+    return (await this.authenticator.identityOf(who.subject)) ?? who;
+  }
+
+  /** Identifies the caller and requires any one of several access sets (the first names the challenge). */
+  async checkAny(request: FastifyRequest, options: readonly (readonly Access[])[], style: ChallengeStyle): Promise<Identity> {
+    const who = await this.identify(request, style);
+    for (const wanted of options) if (wanted.every((a) => this.authorizer.may(who, a))) return who;
+    try {
+      this.authorizer.authorize(who, options[0] ?? []);
+    } catch (err) {
+      throw await this.refused(request, who, options[0] ?? [], style, err);
+    }
+    return who;
+  }
+
+  async identify(request: FastifyRequest, style: ChallengeStyle): Promise<Identity> {
+    const who = await this.authenticator.authenticate(request.headers.authorization, this.context(request));
+    if (!who) {
+      const bearer = /^Bearer\s/i.test(request.headers.authorization ?? "");
+      throw new RegistryError("UNAUTHORIZED", bearer ? "the access token is invalid or expired: request a new one" : "invalid username or password", null, this.challenge(request, style, [], bearer ? "invalid_token" : undefined));
+    }
+    request.berth.identity = describeIdentity(who);
     return who;
   }
 
   /** Identifies the caller and checks the accesses the route declared. */
-  async check(request: FastifyRequest, wanted: readonly Access[]): Promise<Identity> {
-    const who = await this.identify(request);
-    this.authorizer.authorize(who, wanted);
+  async check(request: FastifyRequest, wanted: readonly Access[], style: ChallengeStyle): Promise<Identity> {
+    const who = await this.identify(request, style);
+    try {
+      this.authorizer.authorize(who, wanted);
+    } catch (err) {
+      throw await this.refused(request, who, wanted, style, err);
+    }
     return who;
   }
+
+  /** Adds the challenge to a 401 and audits a 403. */
+  async refused(request: FastifyRequest, who: Identity, wanted: readonly Access[], style: ChallengeStyle, err: unknown): Promise<unknown> {
+    if (!(err instanceof RegistryError)) return err;
+    if (err.code === "UNAUTHORIZED" && !err.challenge) {
+      return new RegistryError(err.code, err.message, err.detail, this.challenge(request, style, wanted, who.kind === "bearer" ? "insufficient_scope" : undefined));
+    }
+    if (err.code === "DENIED") {
+      const first = wanted[0];
+      await this.audit.record({ event: "access.denied", identity: describeIdentity(who), action: wanted.map((a) => a.action).join(","), repository: first?.type === "repository" ? first.name : null, outcome: "denied", client: request.ip, detail: { message: err.message } });
+    }
+    return err;
+  }
+
+  challenge(request: FastifyRequest, style: ChallengeStyle, wanted: readonly Access[], error?: string): string {
+    if (style === "basic") return `Basic realm="${this.options.realm}", charset="UTF-8"`;
+    const parts = [`realm="${this.tokenRealm(request)}"`, `service="${this.service(request)}"`];
+    // A client pushing also checks what exists first: ask for pull with push, as docker does.
+    const expanded = wanted.flatMap((a) => (a.action === "push" ? [{ ...a, action: "pull" as const }, a] : [a]));
+    const scope = scopeOf(expanded);
+    if (scope) parts.push(`scope="${scope}"`);
+    if (error) parts.push(`error="${error}"`);
+    return `Bearer ${parts.join(",")}`;
+  }
+}
+
+/** `repository:team/app:pull,push registry:catalog:*` for the accesses a route needs. */
+export function scopeOf(wanted: readonly Access[]): string {
+  const byResource = new Map<string, string[]>();
+  for (const a of wanted) {
+    const key = `${a.type}:${a.name}`;
+    const action = a.type === "registry" && a.action === "catalog" ? "*" : a.action;
+    const list = byResource.get(key) ?? [];
+    if (!list.includes(action)) list.push(action);
+    byResource.set(key, list);
+  }
+  return [...byResource].map(([key, actions]) => `${key}:${actions.join(",")}`).join(" ");
 }

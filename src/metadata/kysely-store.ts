@@ -5,13 +5,14 @@ import { Kysely, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
+import { identityParts } from "./identity-store.ts";
 import { migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
 import type {
   ChartRecord, ChartRows, StoredAs,
   BlobLinkRows, BlobRows, ManifestRecord, ManifestRows, ManifestSummary, MetadataParts, MetadataStore,
-  Page, RepositoryRows, TagRows, UploadRecord, UploadRows, UserRows,
+  Page, RepositoryRows, TagRows, UploadRecord, UploadRows,
 } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -102,12 +103,9 @@ class BlobLinks implements BlobLinkRows {
     const result = await this.db.deleteFrom("blob_links").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
-  async anyLinking(digest: Digest, among?: readonly RepositoryName[]) {
-    if (among && among.length === 0) return null;
-    let query = this.db.selectFrom("blob_links").select("repository").where("digest", "=", digest);
-    if (among) query = query.where("repository", "in", among);
-    const row = await query.limit(1).executeTakeFirst();
-    return (row?.repository as RepositoryName | undefined) ?? null;
+  async linking(digest: Digest, limit: number) {
+    const rows = await this.db.selectFrom("blob_links").select("repository").where("digest", "=", digest).orderBy("repository").limit(limit).execute();
+    return rows.map((r) => r.repository as RepositoryName);
   }
   async pruneUnreferenced(before: Date) {
     const result = await this.db
@@ -302,24 +300,6 @@ class Uploads implements UploadRows {
   }
 }
 
-class Users implements UserRows {
-  private readonly db: Db;
-  constructor(db: Db) {
-    this.db = db;
-  }
-  async passwordHash(name: string) {
-    const row = await this.db.selectFrom("users").select("password_hash").where("name", "=", name).executeTakeFirst();
-    return row?.password_hash ?? null;
-  }
-  async setPassword(name: string, hash: string) {
-    await this.db
-      .insertInto("users")
-      .values({ name, password_hash: hash, created_at: Date.now() })
-      .onConflict((c) => c.column("name").doUpdateSet({ password_hash: hash }))
-      .execute();
-  }
-}
-
 type ChartRow = Database["charts"];
 
 function toChart(row: ChartRow): ChartRecord {
@@ -393,18 +373,21 @@ function parts(db: Db): MetadataParts {
     manifests: new Manifests(db),
     tags: new Tags(db),
     uploads: new Uploads(db),
-    users: new Users(db),
     charts: new Charts(db),
+    ...identityParts(db),
   };
 }
 
 export class KyselyMetadataStore implements MetadataStore {
-  readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly users; readonly charts;
+  readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly charts;
+  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys;
   private readonly db: Kysely<Database>;
 
   private constructor(db: Kysely<Database>) {
     this.db = db;
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, users: this.users, charts: this.charts } = parts(db));
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, charts: this.charts } = parts(db));
+    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys } =
+      identityParts(db));
   }
 
   /** Opens the store and brings its schema up to date. */

@@ -19,7 +19,40 @@ export interface Database {
   manifest_refs: { repository: string; manifest_digest: string; target_digest: string; kind: "blob" | "manifest" };
   tags: { repository: string; tag: string; digest: string; updated_at: number };
   uploads: { id: string; repository: string; offset: number; algorithm: string; started_at: number; updated_at: number };
-  users: { name: string; password_hash: string; created_at: number };
+  principals: {
+    id: string;
+    kind: string;
+    name: string;
+    roles: string;
+    scope: string | null;
+    scope_map: string | null;
+    enabled: number;
+    expires_at: number | null;
+    created_at: number;
+  };
+  secrets: { principal_id: string; slot: number; hash: string; expires_at: number | null; created_at: number };
+  scope_maps: { name: string; description: string; rules: string; created_at: number };
+  repository_attributes: {
+    repository: string;
+    tag: string;
+    read_enabled: number;
+    write_enabled: number;
+    delete_enabled: number;
+    list_enabled: number;
+    anonymous_pull: number;
+  };
+  audit_events: {
+    id: string;
+    at: number;
+    event: string;
+    identity: string;
+    action: string;
+    repository: string | null;
+    outcome: string;
+    client: string | null;
+    detail: string | null;
+  };
+  signing_keys: { kid: string; algorithm: string; private_jwk: string; public_jwk: string; created_at: number; retired_at: number | null };
   charts: {
     repository: string;
     version: string;

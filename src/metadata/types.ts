@@ -2,6 +2,7 @@
 // truth; blobs/ holds only bytes. Split by noun so each part stays small; every change that
 // touches two nouns runs in one transaction.
 import type { ChartMetadata } from "../domain/chart.ts";
+import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SigningKeyRows } from "./identity-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 
@@ -60,8 +61,8 @@ export interface BlobLinkRows {
   link(repository: RepositoryName, digest: Digest): Promise<void>;
   isLinked(repository: RepositoryName, digest: Digest): Promise<boolean>;
   unlink(repository: RepositoryName, digest: Digest): Promise<boolean>;
-  /** Any repository that links the digest, among those given (or any, when omitted). */
-  anyLinking(digest: Digest, among?: readonly RepositoryName[]): Promise<RepositoryName | null>;
+  /** Repositories that link the digest (at most `limit`), in name order. */
+  linking(digest: Digest, limit: number): Promise<RepositoryName[]>;
   /** Drops links older than `before` that no manifest of their repository references. */
   pruneUnreferenced(before: Date): Promise<number>;
   all(): AsyncIterable<{ repository: RepositoryName; digest: Digest }>;
@@ -92,11 +93,6 @@ export interface UploadRows {
   advance(id: string, from: number, to: number): Promise<boolean>;
   delete(id: string): Promise<boolean>;
   idleSince(before: Date, limit: number): Promise<UploadRecord[]>;
-}
-
-export interface UserRows {
-  passwordHash(name: string): Promise<string | null>;
-  setPassword(name: string, hash: string): Promise<void>;
 }
 
 export type StoredAs = "classic" | "oci" | "both";
@@ -139,8 +135,13 @@ export interface MetadataParts {
   manifests: ManifestRows;
   tags: TagRows;
   uploads: UploadRows;
-  users: UserRows;
   charts: ChartRows;
+  principals: PrincipalRows;
+  secrets: SecretRows;
+  scopeMaps: ScopeMapRows;
+  attributes: AttributeRows;
+  audit: AuditRows;
+  signingKeys: SigningKeyRows;
 }
 
 export interface MetadataStore extends MetadataParts {

@@ -37,13 +37,12 @@ export class BlobService {
   }
 
   /**
-   * Links a blob another repository holds. `from` is a repository the caller may pull from, or
-   * undefined for an anonymous mount (any repository among `readable`). False when nothing was
-   * mounted: the caller then starts a plain upload (202), never a 404.
+   * Links a blob another repository holds, when one the caller may read (`mayRead`) has it.
+   * False when nothing was mounted: the caller then starts a plain upload (202), never a 404.
    */
-  async mount(repository: RepositoryName, digest: Digest, sources: readonly RepositoryName[] | "any"): Promise<boolean> {
+  async mount(repository: RepositoryName, digest: Digest, mayRead: (source: RepositoryName) => boolean): Promise<boolean> {
     return this.metadata.transaction(async (tx) => {
-      const source = await tx.blobLinks.anyLinking(digest, sources === "any" ? undefined : sources);
+      const source = (await tx.blobLinks.linking(digest, 100)).find(mayRead);
       if (!source) return false;
       const size = await tx.blobs.size(digest);
       if (size === null || !(await this.blobs.stat(digest))) return false;

@@ -10,12 +10,16 @@ test("GET /v2/: 200 {} with the API version header for the admin", async (t) => 
   assert.equal(res.headers["docker-distribution-api-version"], "registry/2.0");
 });
 
-test("GET /v2/: 401 with a Basic challenge without credentials", async (t) => {
+test("GET /v2/: 401 with a Bearer challenge naming the token realm and service", async (t) => {
   const app = await freshApp(t);
-  const res = await app.request("GET", "/v2/", { auth: null });
+  const res = await app.request("GET", "/v2/", { auth: null, headers: { host: "registry.test:5000" } });
   assert.equal(res.status, 401);
-  assert.match(String(res.headers["www-authenticate"]), /^Basic realm="Berth"/);
+  assert.equal(res.headers["www-authenticate"], 'Bearer realm="http://registry.test:5000/oauth2/token",service="registry.test:5000"');
   assert.equal(res.errorCode(), "UNAUTHORIZED");
+  const pull = await app.request("GET", "/v2/team/app/manifests/v1", { auth: null, headers: { host: "registry.test:5000" } });
+  assert.match(String(pull.headers["www-authenticate"]), /,scope="repository:team\/app:pull"$/);
+  const push = await app.request("POST", "/v2/team/app/blobs/uploads/", { auth: null, headers: { host: "registry.test:5000" } });
+  assert.match(String(push.headers["www-authenticate"]), /,scope="repository:team\/app:pull,push"$/);
 });
 
 test("GET /v2/: 401 for a wrong password, and for a malformed Authorization header", async (t) => {
@@ -84,9 +88,9 @@ test("/healthz and /metrics answer without credentials", async (t) => {
 
 test("the admin password is stored hashed, never in clear", async (t) => {
   const app = await freshApp(t);
-  const stored = await app.berth.stores.metadata.users.passwordHash("admin");
-  assert.ok(stored?.startsWith("scrypt$"));
-  assert.ok(!stored!.includes("test-admin-password"));
+  const [stored] = await app.berth.stores.metadata.secrets.list("admin");
+  assert.ok(stored?.hash.startsWith("scrypt$"));
+  assert.ok(!stored!.hash.includes("test-admin-password"));
   assert.equal((await app.request("GET", "/v2/", { auth: AUTH })).status, 200);
 });
 

@@ -15,9 +15,10 @@ export interface HelmContext {
   authorizer: Authorizer;
 }
 
+/** Charts the caller may read and listings show; null (shared, cached) when that is all of them. */
 export function visibility(ctx: HelmContext): Visibility {
   if (ctx.authorizer.mayReadAll(ctx.who)) return null;
-  return (repository: RepositoryName) => ctx.authorizer.may(ctx.who, { type: "repository", name: repository, action: "pull" });
+  return (repository: RepositoryName) => ctx.authorizer.listable(repository) && ctx.authorizer.may(ctx.who, { type: "repository", name: repository, action: "pull" });
 }
 
 export function pushCheck(ctx: HelmContext): (repository: RepositoryName) => void {

@@ -2,7 +2,6 @@
 // JSON API under /api, and the hint for `helm repo add http://<host>` at the root.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Authorizer } from "../../auth/authorizer.ts";
-import { describeIdentity, type Access } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError, statusOf } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
@@ -21,10 +20,6 @@ export interface HelmPluginOptions {
 
 const READ = ["GET", "HEAD"];
 
-function actionOf(method: string): Access["action"] {
-  return READ.includes(method) ? "pull" : method === "DELETE" ? "delete" : "push";
-}
-
 /** ChartMuseum answers errors as {"error": "..."}; its clients print that field. */
 function replyMuseumError(reply: FastifyReply, thrown: unknown) {
   if (!(thrown instanceof RegistryError)) return replyWithError(reply, thrown);
@@ -36,11 +31,19 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
 
-  async function context(request: FastifyRequest, reply: FastifyReply, view: string): Promise<HelmContext> {
-    // Classic clients send Basic pre-emptively; every route still names the access it needs.
-    const who = await options.guard.check(request, [{ type: "repository", name: view, action: actionOf(request.method) }]);
-    request.berth.identity = describeIdentity(who);
+  // Classic clients send Basic pre-emptively. Which charts a caller may read or change is
+  // decided per chart repository by the services (a view spans many), so here: who asks.
+  async function context(request: FastifyRequest, reply: FastifyReply): Promise<HelmContext> {
+    const who = await options.guard.identify(request, "basic");
+    if (who.kind === "anonymous" && !(READ.includes(request.method) && options.authorizer.mayPing(who))) {
+      throw new RegistryError("UNAUTHORIZED", "authentication required: pass --username and --password to helm repo add", null, options.guard.challenge(request, "basic", []));
+    }
     return { request, reply, who, charts: options.charts, authorizer: options.authorizer };
+  }
+
+  /** A refusal from deep in a push or delete still gets its challenge, and a 403 its audit entry. */
+  async function refused(ctx: HelmContext | null, request: FastifyRequest, err: unknown): Promise<unknown> {
+    return ctx ? options.guard.refused(request, ctx.who, [], "basic", err) : err;
   }
 
   app.route({
@@ -48,9 +51,10 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
     url: "/helm/*",
     handler: async (request, reply) => {
       request.berth.route = "helm";
+      let ctx: HelmContext | null = null;
       try {
         const path = parseClassicPath(request.url.split("?")[0]!.slice("/helm/".length));
-        const ctx = await context(request, reply, path.view);
+        ctx = await context(request, reply);
         const method = request.method;
         if (path.kind === "index" && READ.includes(method)) return await classic.getIndex(ctx, path);
         if (path.kind === "blob" && READ.includes(method)) return await classic.getBlob(ctx, path);
@@ -60,7 +64,7 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
         if (path.kind === "charts" && method === "DELETE") return await classic.deleteCharts(ctx, path);
         throw new RegistryError("UNSUPPORTED", `${method} is not supported here`);
       } catch (err) {
-        return replyWithError(reply, err);
+        return replyWithError(reply, await refused(ctx, request, err));
       }
     },
   });
@@ -73,16 +77,17 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
       if (rest === "v1/charts" && request.method === "GET") {
         request.berth.route = "api";
         try {
-          return await listAllCharts(await context(request, reply, "charts"));
+          return await listAllCharts(await context(request, reply));
         } catch (err) {
           return replyWithError(reply, err);
         }
       }
       request.berth.route = "chartmuseum";
+      let ctx: HelmContext | null = null;
       try {
         const path = parseMuseumPath(rest);
         if (!path) throw new RegistryError("CHART_UNKNOWN", "no such API: ChartMuseum's routes are /api/<repository>/charts[/<name>[/<version>]] and /api/<repository>/prov");
-        const ctx = await context(request, reply, path.view);
+        ctx = await context(request, reply);
         const method = request.method;
         if (path.kind === "charts" && method === "POST" && !path.name) return await museum.postCharts(ctx, path);
         if (path.kind === "prov" && method === "POST") return await museum.postProv(ctx, path);
@@ -90,7 +95,7 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
         if (path.kind === "charts" && method === "DELETE") return await museum.deleteChart(ctx, path);
         throw new RegistryError("UNSUPPORTED", `${method} is not supported here`);
       } catch (err) {
-        return replyMuseumError(reply, err);
+        return replyMuseumError(reply, await refused(ctx, request, err));
       }
     },
   });

@@ -4,17 +4,18 @@ import type { RepositoryName } from "../../domain/names.ts";
 import { pageOf, replyPaged } from "./paging.ts";
 import type { OciHandler } from "./context.ts";
 
-export const getBase: OciHandler<"base"> = async ({ reply, who, services }) => {
-  if (!services.authorizer.mayPing(who)) {
-    throw new RegistryError("UNAUTHORIZED", "authentication required: log in with your Berth credentials", null, services.authorizer.challenge);
+export const getBase: OciHandler<"base"> = async ({ request, reply, who, services }) => {
+  if (!services.guard.authorizer.mayPing(who)) {
+    throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, services.guard.challenge(request, "bearer", []));
   }
   return reply.header("content-type", "application/json").send("{}");
 };
 
 export const getCatalog: OciHandler<"catalog"> = async ({ request, reply, who, services }) => {
   const page = pageOf(request);
-  const names = (await services.manifests.repositories({ limit: page.limit + 1, after: page.after })).filter((name: RepositoryName) =>
-    services.authorizer.may(who, { type: "repository", name, action: "pull" }),
+  const authorizer = services.guard.authorizer;
+  const names = (await services.manifests.repositories({ limit: page.limit + 1, after: page.after })).filter(
+    (name: RepositoryName) => authorizer.listable(name) && authorizer.may(who, { type: "repository", name, action: "pull" }),
   );
   return replyPaged(reply, "/v2/_catalog", page, names, (items) => ({ repositories: items }));
 };

@@ -1,7 +1,7 @@
 // What every OCI handler receives: the typed path, the caller, and the services.
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Authorizer } from "../../auth/authorizer.ts";
 import type { Identity } from "../../auth/identity.ts";
+import type { Guard } from "../../http/guard.ts";
 import type { V2Path } from "../../http/v2-path.ts";
 import type { BlobService } from "../../services/blob-service.ts";
 import type { ManifestService } from "../../services/manifest-service.ts";
@@ -12,7 +12,7 @@ export interface OciServices {
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
-  authorizer: Authorizer;
+  guard: Guard;
   metrics: Metrics;
   manifestMaxBytes: number;
 }

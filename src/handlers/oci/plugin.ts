@@ -1,7 +1,6 @@
 // Mounts the OCI API under /v2. Its scope keeps request bodies as raw streams and answers
 // every failure with the spec's error body.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { describeIdentity } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
@@ -32,8 +31,11 @@ export async function ociPlugin(app: FastifyInstance, options: OciPluginOptions)
         reply.header("allow", methodsFor(path.kind).join(", "));
         throw new RegistryError("UNSUPPORTED", `${request.method} is not supported here`);
       }
-      const who = route.access ? await options.guard.check(request, route.access(path)) : await options.guard.identify(request);
-      request.berth.identity = describeIdentity(who);
+      const who = !route.access
+        ? await options.guard.identify(request, "bearer")
+        : route.otherwise
+          ? await options.guard.checkAny(request, [route.access(path), route.otherwise(path)], "bearer")
+          : await options.guard.check(request, route.access(path), "bearer");
       const ctx: OciContext = { request, reply, path, who, services: options.services };
       return await route.handler(ctx);
     } catch (err) {

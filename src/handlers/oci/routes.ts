@@ -1,7 +1,7 @@
 // The OCI endpoint table, in the spec's order, with the access each route needs. The guard in
 // http/ checks access before any handler runs, so handlers never check permissions.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#endpoints
-import type { Access } from "../../auth/identity.ts";
+import { CATALOG, type Access } from "../../auth/identity.ts";
 import type { V2Path } from "../../http/v2-path.ts";
 import { getBase, getCatalog } from "./base.ts";
 import { deleteBlob, getBlob, headBlob } from "./blobs.ts";
@@ -19,16 +19,24 @@ interface Route {
   handler: (ctx: OciContext) => Promise<unknown>;
   /** The access needed; null: decided by the handler (the version check). */
   access: ((path: V2Path) => Access[]) | null;
+  /** Another access that also suffices. */
+  otherwise?: (path: V2Path) => Access[];
 }
 
-function route<K extends V2Path["kind"]>(kind: K, method: Method, handler: OciHandler<K>, access: Route["access"]): Route {
-  return { kind, method, handler: handler as (ctx: OciContext) => Promise<unknown>, access };
+function route<K extends V2Path["kind"]>(kind: K, method: Method, handler: OciHandler<K>, access: Route["access"], otherwise?: Route["otherwise"]): Route {
+  return { kind, method, handler: handler as (ctx: OciContext) => Promise<unknown>, access, otherwise };
 }
 
-const pull = (path: V2Path): Access[] => ("name" in path ? [{ type: "repository", name: path.name, action: "pull" }] : []);
-const push = (path: V2Path): Access[] => ("name" in path ? [{ type: "repository", name: path.name, action: "push" }] : []);
-const remove = (path: V2Path): Access[] => ("name" in path ? [{ type: "repository", name: path.name, action: "delete" }] : []);
-const catalog = (): Access[] => [{ type: "registry", name: "catalog", action: "catalog" }];
+/** Manifest routes by tag name the tag, so tag attributes (a locked tag) apply. */
+function on(path: V2Path, action: Access["action"]): Access[] {
+  if (!("name" in path)) return [];
+  const tag = path.kind === "manifest" && path.reference.kind === "tag" ? path.reference.tag : undefined;
+  return [{ type: "repository", name: path.name, action, ...(tag ? { tag } : {}) }];
+}
+const pull = (path: V2Path) => on(path, "pull");
+const push = (path: V2Path) => on(path, "push");
+const remove = (path: V2Path) => on(path, "delete");
+const catalog = (): Access[] => [CATALOG];
 
 export const OCI_ROUTES: Route[] = [
   route("base", "GET", getBase, null),
@@ -45,8 +53,10 @@ export const OCI_ROUTES: Route[] = [
   route("manifest", "DELETE", deleteManifest, remove),
   route("blob", "DELETE", deleteBlob, remove),
   route("referrers", "GET", getReferrers, pull),
-  route("upload", "GET", getUpload, push),
-  route("upload", "DELETE", deleteUpload, push),
+  // Clients key cached tokens by method (GET → pull, DELETE → delete), as the conformance suite
+  // does: reading an upload's offset needs pull, and cancelling needs push or delete.
+  route("upload", "GET", getUpload, pull),
+  route("upload", "DELETE", deleteUpload, remove, push),
   route("catalog", "GET", getCatalog, catalog),
 ];
 

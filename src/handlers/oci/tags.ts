@@ -4,6 +4,6 @@ import { pageOf, replyPaged } from "./paging.ts";
 
 export const getTags: OciHandler<"tags"> = async ({ request, reply, path, services }) => {
   const page = pageOf(request);
-  const tags = await services.manifests.tags(path.name, { limit: page.limit + 1, after: page.after });
+  const tags = (await services.manifests.tags(path.name, { limit: page.limit + 1, after: page.after })).filter((tag) => services.guard.authorizer.listable(path.name, tag));
   return replyPaged(reply, `/v2/${path.name}/tags/list`, page, tags, (items) => ({ name: path.name, tags: items }));
 };

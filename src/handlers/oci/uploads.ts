@@ -46,10 +46,12 @@ export const postUpload: OciHandler<"uploads"> = async (ctx) => {
   if (mount !== undefined) {
     const digest = parseDigest(mount);
     const from = queryValue(request, "from");
-    // Mounting reads from another repository: only from those the caller may pull.
-    const sources = from !== undefined ? [parseRepositoryName(from)].filter((name) => services.authorizer.may(who, { type: "repository", name, action: "pull" })) : "any";
-    const mayMountAny = sources === "any" && services.authorizer.may(who, { type: "registry", name: "*", action: "pull" });
-    if ((sources !== "any" || mayMountAny) && (await services.blobs.mount(path.name, digest, sources))) return replyCreated(ctx, path.name, digest);
+    const source = from !== undefined ? parseRepositoryName(from) : undefined;
+    // Mounting reads from another repository: only from those the caller's principal may pull
+    // (a token scoped to this repository still stands for a principal who may read others).
+    const principal = await services.guard.principalOf(who);
+    const mayRead = (name: RepositoryName) => (source === undefined || name === source) && services.guard.authorizer.may(principal, { type: "repository", name, action: "pull" });
+    if (await services.blobs.mount(path.name, digest, mayRead)) return replyCreated(ctx, path.name, digest);
   } else if (digestParam !== undefined) {
     const digest = parseDigest(digestParam);
     // A POST with ?digest= and no body is a plain start, as some clients send it.

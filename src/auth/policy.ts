@@ -1,0 +1,43 @@
+// What an identity may do, from its roles, scope or scope map alone (repository attributes are
+// applied on top, in authorizer.ts). Roles as ACR has them; owner is everything.
+import type { Role, ScopeMapAction } from "../metadata/identity-types.ts";
+import { matchesPattern, type Access, type Action, type Identity } from "./identity.ts";
+
+const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
+  acrpull: ["pull", "metadata_read", "catalog"],
+  acrpush: ["pull", "push", "metadata_read", "metadata_write", "catalog"],
+  acrdelete: ["delete", "metadata_read", "catalog"],
+  owner: ["pull", "push", "delete", "metadata_read", "metadata_write", "catalog", "manage"],
+};
+
+const SCOPE_MAP_ACTIONS: Record<ScopeMapAction, Action> = {
+  "content/read": "pull",
+  "content/write": "push",
+  "content/delete": "delete",
+  "metadata/read": "metadata_read",
+  "metadata/write": "metadata_write",
+};
+
+function roleAllows(roles: readonly Role[], action: Action): boolean {
+  return roles.some((role) => ROLE_ACTIONS[role].includes(action));
+}
+
+/** Whether the identity's grants cover the access (anonymous: never; see the authorizer). */
+export function permits(who: Identity, access: Access): boolean {
+  switch (who.kind) {
+    case "anonymous":
+      return false;
+    case "admin":
+      return true;
+    case "user":
+      return roleAllows(who.roles, access.action);
+    case "sp":
+      if (!roleAllows(who.roles, access.action)) return false;
+      return access.type !== "repository" || who.scope === null || matchesPattern(who.scope, access.name);
+    case "token":
+      if (access.type === "registry") return access.action === "catalog" && who.rules.length > 0;
+      return who.rules.some((rule) => matchesPattern(rule.repository, access.name) && rule.actions.some((a) => SCOPE_MAP_ACTIONS[a] === access.action));
+    case "bearer":
+      return who.access.some((a) => a.type === access.type && a.name === access.name && a.action === access.action);
+  }
+}

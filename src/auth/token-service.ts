@@ -1,0 +1,147 @@
+// Signed tokens (Docker registry token protocol): short-lived access tokens whose `access` claim
+// is exactly what was granted, and refresh tokens that stand for a principal (from a login,
+// `offline_token`, or the exchange). ES256; key id = RFC 7638 thumbprint; keys in the database,
+// so every instance verifies what any instance signed. Rotation adds a signing key; retired keys
+// stop verifying.
+import { randomUUID } from "node:crypto";
+import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import type { SigningKeyRows } from "../metadata/identity-types.ts";
+import { ACTIONS, type Access, type Action } from "./identity.ts";
+
+const ALGORITHM = "ES256";
+/** distribution allows this much clock skew on exp and nbf. */
+const LEEWAY_SECONDS = 60;
+
+export interface TokenServiceOptions {
+  /** Issuer claim; audience is the service the client names. */
+  issuer: string;
+  accessLifetimeSeconds: number;
+  refreshLifetimeSeconds: number;
+}
+
+interface LoadedKey {
+  kid: string;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+}
+
+/** The claim distribution defines: one entry per resource, its actions as a list. */
+interface AccessClaim {
+  type: string;
+  name: string;
+  actions: string[];
+}
+
+export class TokenService {
+  private readonly keys: SigningKeyRows;
+  private readonly options: TokenServiceOptions;
+  private loaded: LoadedKey[] = [];
+
+  constructor(keys: SigningKeyRows, options: TokenServiceOptions) {
+    this.keys = keys;
+    this.options = options;
+  }
+
+  get accessLifetime(): number {
+    return this.options.accessLifetimeSeconds;
+  }
+
+  get refreshLifetime(): number {
+    return this.options.refreshLifetimeSeconds;
+  }
+
+  /** Loads the active keys, creating the first one on a new registry. */
+  async load(): Promise<void> {
+    if ((await this.keys.active()).length === 0) await this.rotate();
+    await this.reload();
+  }
+
+  /** Adds a new signing key; earlier ones keep verifying until retired. */
+  async rotate(): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    await this.keys.add({ kid, algorithm: ALGORITHM, privateJwk: JSON.stringify(await exportJWK(privateKey)), publicJwk: JSON.stringify({ ...publicJwk, kid, alg: ALGORITHM }), createdAt: new Date(), retiredAt: null });
+    await this.reload();
+    return kid;
+  }
+
+  private async reload(): Promise<void> {
+    const rows = await this.keys.active();
+    this.loaded = await Promise.all(
+      rows.map(async (row) => ({
+        kid: row.kid,
+        privateKey: (await importJWK(JSON.parse(row.privateJwk) as JWK, ALGORITHM)) as CryptoKey,
+        publicKey: (await importJWK(JSON.parse(row.publicJwk) as JWK, ALGORITHM)) as CryptoKey,
+      })),
+    );
+  }
+
+  async issueAccess(subject: string, name: string, service: string, access: readonly Access[]): Promise<string> {
+    const claims: AccessClaim[] = [];
+    for (const a of access) {
+      const existing = claims.find((c) => c.type === a.type && c.name === a.name);
+      if (existing) {
+        if (!existing.actions.includes(a.action)) existing.actions.push(a.action);
+      } else {
+        claims.push({ type: a.type, name: a.name, actions: [a.action] });
+      }
+    }
+    return this.sign({ access: claims, name, token_use: "access" }, subject, service, this.options.accessLifetimeSeconds);
+  }
+
+  async issueRefresh(subject: string, service: string, lifetimeSeconds = this.options.refreshLifetimeSeconds): Promise<string> {
+    return this.sign({ token_use: "refresh" }, subject, service, lifetimeSeconds);
+  }
+
+  /** The access an access token grants, or null for anything not valid here and now. */
+  async verifyAccess(token: string, service: string): Promise<{ subject: string; name: string; access: Access[] } | null> {
+    const payload = await this.verify(token, service, "access");
+    if (!payload || !Array.isArray(payload.access)) return null;
+    const access: Access[] = [];
+    for (const claim of payload.access as AccessClaim[]) {
+      if ((claim.type !== "repository" && claim.type !== "registry") || typeof claim.name !== "string" || !Array.isArray(claim.actions)) return null;
+      for (const action of claim.actions) if (ACTIONS.includes(action as Action)) access.push({ type: claim.type, name: claim.name, action: action as Action });
+    }
+    return { subject: payload.sub!, name: typeof payload.name === "string" ? payload.name : payload.sub!, access };
+  }
+
+  /** The principal id a refresh token stands for, or null. */
+  async verifyRefresh(token: string, service: string): Promise<string | null> {
+    return (await this.verify(token, service, "refresh"))?.sub ?? null;
+  }
+
+  private async sign(claims: Record<string, unknown>, subject: string, service: string, lifetime: number): Promise<string> {
+    const key = this.loaded[0];
+    if (!key) throw new Error("no signing key loaded");
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: ALGORITHM, kid: key.kid, typ: "JWT" })
+      .setIssuer(this.options.issuer)
+      .setAudience(service)
+      .setSubject(subject)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + lifetime)
+      .setJti(randomUUID())
+      .sign(key.privateKey);
+  }
+
+  private async verify(token: string, service: string, use: "access" | "refresh"): Promise<JWTPayload | null> {
+    if (token.split(".").length !== 3) return null;
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        async (header) => {
+          const key = this.loaded.find((k) => k.kid === header.kid);
+          if (!key) throw new Error("unknown key");
+          return key.publicKey;
+        },
+        { algorithms: [ALGORITHM], issuer: this.options.issuer, audience: service, clockTolerance: LEEWAY_SECONDS, requiredClaims: ["exp", "sub"] },
+      );
+      return payload.token_use === use && typeof payload.sub === "string" ? payload : null;
+    } catch {
+      return null;
+    }
+  }
+}

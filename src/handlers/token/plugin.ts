@@ -1,0 +1,136 @@
+// The token endpoint of the Docker registry token protocol, and ACR's exchange:
+//   GET  /oauth2/token?service=&scope=…&offline_token=true   (Basic, or none for anonymous)
+//   POST /oauth2/token   grant_type=password|refresh_token   (form; the OAuth2 variant)
+//   POST /oauth2/exchange grant_type=password                 → a refresh token (3 h)
+// A token grants the intersection of what was asked and what the identity may do; asking for
+// too much is never an error (the registry answers 401/403 later on the operation).
+// https://distribution.github.io/distribution/spec/auth/token/
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Authenticator } from "../../auth/authenticator.ts";
+import type { AuditLog } from "../../auth/audit.ts";
+import { describeIdentity, type Access, type Identity } from "../../auth/identity.ts";
+import type { TokenService } from "../../auth/token-service.ts";
+import { RegistryError } from "../../domain/errors.ts";
+import { replyWithError } from "../../http/errors.ts";
+import type { Guard } from "../../http/guard.ts";
+import { parseScopes } from "./scopes.ts";
+
+export interface TokenPluginOptions {
+  guard: Guard;
+  authenticator: Authenticator;
+  tokens: TokenService;
+  audit: AuditLog;
+  exchangeLifetimeSeconds: number;
+}
+
+type Form = Record<string, string | undefined>;
+
+function subjectOf(who: Identity): string {
+  return who.kind === "anonymous" ? "anonymous" : who.kind === "bearer" ? who.subject : who.id;
+}
+
+function unauthorized(message: string): RegistryError {
+  return new RegistryError("UNAUTHORIZED", message, null, 'Basic realm="Berth token service", charset="UTF-8"');
+}
+
+export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOptions): Promise<void> {
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 64 * 1024 }, (_request, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  const { guard, authenticator, tokens, audit } = options;
+
+  /** Who may ask, for a token: a bearer token stands for its principal, with fresh grants. */
+  async function principalOf(who: Identity): Promise<Identity> {
+    if (who.kind !== "bearer") return who;
+    const fresh = await authenticator.identityOf(who.subject);
+    if (!fresh) throw unauthorized("the identity behind this token no longer exists or is disabled");
+    return fresh;
+  }
+
+  async function grant(request: FastifyRequest, who: Identity, scopes: string[], service: string, offline: boolean, reply: FastifyReply, refreshToken?: string) {
+    const wanted: Access[] = parseScopes(scopes);
+    const granted = wanted.filter((access) => guard.authorizer.may(who, access));
+    const issuedAt = new Date();
+    const token = await tokens.issueAccess(subjectOf(who), describeIdentity(who), service, granted);
+    const refresh = refreshToken ?? (offline && who.kind !== "anonymous" ? await tokens.issueRefresh(subjectOf(who), service) : undefined);
+    await audit.record({
+      event: "token.issued",
+      identity: describeIdentity(who),
+      action: granted.map((a) => `${a.type}:${a.name}:${a.action}`).join(" ") || "(none)",
+      repository: granted.find((a) => a.type === "repository")?.name ?? null,
+      outcome: "success",
+      client: request.ip,
+      detail: { requested: scopes.join(" ") || null, refresh: refresh !== undefined && refreshToken === undefined },
+    });
+    return reply.header("cache-control", "no-store").send({
+      token,
+      access_token: token,
+      expires_in: tokens.accessLifetime,
+      issued_at: issuedAt.toISOString(),
+      scope: granted.length > 0 ? [...new Set(granted.map((a) => `${a.type}:${a.name}:${a.action}`))].join(" ") : "",
+      ...(refresh ? { refresh_token: refresh } : {}),
+    });
+  }
+
+  app.get("/oauth2/token", async (request, reply) => {
+    request.berth.route = "token";
+    try {
+      const query = request.query as Record<string, string | string[] | undefined>;
+      const scopes = ([] as string[]).concat(query.scope ?? []).flatMap((s) => s.split(" ")).filter(Boolean);
+      const service = typeof query.service === "string" && query.service ? query.service : guard.service(request);
+      const who = await authenticator.authenticate(request.headers.authorization, { service, client: request.ip });
+      if (!who) throw unauthorized("invalid username or password");
+      return await grant(request, await principalOf(who), scopes, service, query.offline_token === "true", reply);
+    } catch (err) {
+      return replyWithError(reply, err);
+    }
+  });
+
+  app.post("/oauth2/token", async (request, reply) => {
+    request.berth.route = "token";
+    try {
+      const form = (request.body ?? {}) as Form;
+      const service = form.service || guard.service(request);
+      const scopes = (form.scope ?? "").split(" ").filter(Boolean);
+      const ctx = { service, client: request.ip };
+      if (form.grant_type === "password") {
+        if (!form.username || form.password === undefined) throw new RegistryError("UNAUTHORIZED", "grant_type=password needs username and password");
+        const who = await authenticator.signIn(form.username, form.password, ctx);
+        if (!who) throw unauthorized("invalid username or password");
+        return await grant(request, await principalOf(who), scopes, service, form.access_type === "offline", reply);
+      }
+      if (form.grant_type === "refresh_token") {
+        const principal = form.refresh_token ? await tokens.verifyRefresh(form.refresh_token, service) : null;
+        const who = principal ? await authenticator.identityOf(principal) : null;
+        if (!who) throw unauthorized("the refresh token is invalid or expired: sign in again");
+        return await grant(request, who, scopes, service, false, reply, form.refresh_token);
+      }
+      throw new RegistryError("UNSUPPORTED", "grant_type must be password or refresh_token");
+    } catch (err) {
+      return replyWithError(reply, err);
+    }
+  });
+
+  app.post("/oauth2/exchange", async (request, reply) => {
+    request.berth.route = "token";
+    try {
+      const form = (request.body ?? {}) as Form;
+      const service = form.service || guard.service(request);
+      const ctx = { service, client: request.ip };
+      let who: Identity | null;
+      if (form.grant_type === "password" && form.username) {
+        who = await authenticator.signIn(form.username, form.password ?? "", ctx);
+      } else {
+        const fromHeader = await authenticator.authenticate(request.headers.authorization, ctx);
+        who = fromHeader?.kind === "anonymous" ? null : fromHeader;
+      }
+      if (!who) throw unauthorized("invalid username or password");
+      const principal = await principalOf(who);
+      const refresh = await tokens.issueRefresh(subjectOf(principal), service, options.exchangeLifetimeSeconds);
+      await audit.record({ event: "token.exchanged", identity: describeIdentity(principal), action: "refresh_token", repository: null, outcome: "success", client: request.ip, detail: null });
+      return reply.header("cache-control", "no-store").send({ refresh_token: refresh, expires_in: options.exchangeLifetimeSeconds });
+    } catch (err) {
+      return replyWithError(reply, err);
+    }
+  });
+}

@@ -1,0 +1,119 @@
+// The identity parts of the metadata store: who may sign in (principals and their secrets),
+// what scope maps grant, repository and tag attributes, the audit trail, token-signing keys.
+
+export type PrincipalKind = "admin" | "user" | "sp" | "token";
+export type Role = "acrpull" | "acrpush" | "acrdelete" | "owner";
+export const ROLES: readonly Role[] = ["acrpull", "acrpush", "acrdelete", "owner"];
+
+export interface Principal {
+  id: string;
+  kind: PrincipalKind;
+  name: string;
+  roles: Role[];
+  /** Service principals: the repositories they may act on (a pattern such as `team/*`); null: all. */
+  scope: string | null;
+  /** Tokens: the scope map they are bound to. */
+  scopeMap: string | null;
+  enabled: boolean;
+  expiresAt: Date | null;
+  createdAt: Date;
+}
+
+export interface Secret {
+  slot: 1 | 2;
+  hash: string;
+  expiresAt: Date | null;
+  createdAt: Date;
+}
+
+/** ACR scope-map actions. */
+export type ScopeMapAction = "content/read" | "content/write" | "content/delete" | "metadata/read" | "metadata/write";
+export const SCOPE_MAP_ACTIONS: readonly ScopeMapAction[] = ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write"];
+
+export interface ScopeMap {
+  name: string;
+  description: string;
+  /** Repository patterns (`team/app`, `team/*`, `*`) and what they allow. */
+  rules: { repository: string; actions: ScopeMapAction[] }[];
+  createdAt: Date;
+}
+
+/** ACR's repository and tag attributes; a missing row means all enabled. */
+export interface Attributes {
+  readEnabled: boolean;
+  writeEnabled: boolean;
+  deleteEnabled: boolean;
+  listEnabled: boolean;
+  /** Repository level only: anonymous pull for this repository even when the registry has it off. */
+  anonymousPull: boolean;
+}
+
+export const DEFAULT_ATTRIBUTES: Attributes = { readEnabled: true, writeEnabled: true, deleteEnabled: true, listEnabled: true, anonymousPull: false };
+
+export interface AuditEvent {
+  id: string;
+  at: Date;
+  /** e.g. sign-in, token.issued, identity.created, access.denied */
+  event: string;
+  identity: string;
+  action: string;
+  repository: string | null;
+  outcome: "success" | "failure" | "denied";
+  client: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+export interface SigningKey {
+  kid: string;
+  algorithm: string;
+  privateJwk: string;
+  publicJwk: string;
+  createdAt: Date;
+  retiredAt: Date | null;
+}
+
+export interface PrincipalRows {
+  create(principal: Principal): Promise<void>;
+  get(id: string): Promise<Principal | null>;
+  byName(name: string): Promise<Principal | null>;
+  list(kind?: PrincipalKind): Promise<Principal[]>;
+  update(id: string, change: Partial<Pick<Principal, "roles" | "scope" | "scopeMap" | "enabled" | "expiresAt">>): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface SecretRows {
+  set(principalId: string, secret: Secret): Promise<void>;
+  list(principalId: string): Promise<Secret[]>;
+  delete(principalId: string, slot?: 1 | 2): Promise<void>;
+}
+
+export interface ScopeMapRows {
+  put(map: ScopeMap): Promise<void>;
+  get(name: string): Promise<ScopeMap | null>;
+  list(): Promise<ScopeMap[]>;
+  delete(name: string): Promise<boolean>;
+}
+
+export interface AttributeRows {
+  /** The repository's attributes ("" tag) or a tag's; null when never set. */
+  get(repository: string, tag: string): Promise<Attributes | null>;
+  set(repository: string, tag: string, attributes: Attributes): Promise<void>;
+  /** Every row: (repository, tag "" for the repository itself) → attributes. */
+  all(): Promise<{ repository: string; tag: string; attributes: Attributes }[]>;
+  /** Tags of a repository whose attributes hide them from listings. */
+  unlisted(repository: string): Promise<string[]>;
+  /** Repositories hidden from listings (listEnabled false at repository level). */
+  unlistedRepositories(): Promise<string[]>;
+}
+
+export interface AuditRows {
+  append(event: AuditEvent): Promise<void>;
+  recent(limit: number): Promise<AuditEvent[]>;
+}
+
+export interface SigningKeyRows {
+  add(key: SigningKey): Promise<void>;
+  /** Keys not retired, newest first. */
+  active(): Promise<SigningKey[]>;
+  retire(kid: string): Promise<void>;
+}
