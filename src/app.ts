@@ -9,6 +9,8 @@ import { Authenticator } from "./auth/authenticator.ts";
 import { SignInLimiter } from "./auth/rate-limit.ts";
 import { TokenService } from "./auth/token-service.ts";
 import { tokenPlugin } from "./handlers/token/plugin.ts";
+import { managementPlugin } from "./handlers/api/plugin.ts";
+import { IdentityService } from "./services/identities/identity-service.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { generatePassword, hashPassword, verifyPassword } from "./auth/passwords.ts";
 import { BlobStore } from "./blobs/blob-store.ts";
@@ -118,6 +120,16 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     },
   });
   await app.register(helmPlugin, { guard, authorizer, charts });
+  const identities = new IdentityService({
+    metadata: stores.metadata,
+    passwords: { hash: hashPassword, generate: generatePassword },
+    // Rotated, disabled or deleted credentials must fail at once; attributes apply at once.
+    changed: async (change) => {
+      authenticator.forget();
+      if (change.kind === "attributes") await authorizer.loadAttributes();
+    },
+  });
+  await app.register(managementPlugin, { guard, identities, authorizer });
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {
     app,

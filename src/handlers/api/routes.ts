@@ -1,0 +1,62 @@
+// The management endpoint table (identities, scope maps, tokens, attributes, audit), with the
+// access each route needs; the guard checks it before a handler runs. Every identity route
+// needs `manage` on registry:identities (the owner role); attributes need metadata_read or
+// metadata_write on the repository.
+import type { FastifyRequest } from "fastify";
+import { MANAGE, type Access } from "../../auth/identity.ts";
+import type { ApiHandler } from "./context.ts";
+import {
+  deleteServicePrincipal, deleteUser, getAdmin, getServicePrincipals, getUsers, patchAdmin, postAdminPassword, postServicePrincipal,
+  postServicePrincipalSecret, postUser, postUserPassword,
+} from "./identities.ts";
+import { attributesRepository, getAttributes, getAudit, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
+import {
+  deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
+} from "./tokens.ts";
+
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export interface ApiRoute {
+  method: Method;
+  url: string;
+  handler: ApiHandler;
+  access: (request: FastifyRequest) => Access[];
+}
+
+const manage = (): Access[] => [MANAGE];
+const onRepository = (action: "metadata_read" | "metadata_write") => (request: FastifyRequest): Access[] => [
+  { type: "repository", name: attributesRepository(request.url), action },
+];
+
+export const API_ROUTES: ApiRoute[] = [
+  { method: "GET", url: "/api/v1/admin", handler: getAdmin, access: manage },
+  { method: "PATCH", url: "/api/v1/admin", handler: patchAdmin, access: manage },
+  { method: "POST", url: "/api/v1/admin/passwords/:slot", handler: postAdminPassword, access: manage },
+
+  { method: "GET", url: "/api/v1/users", handler: getUsers, access: manage },
+  { method: "POST", url: "/api/v1/users", handler: postUser, access: manage },
+  { method: "DELETE", url: "/api/v1/users/:name", handler: deleteUser, access: manage },
+  { method: "POST", url: "/api/v1/users/:name/password", handler: postUserPassword, access: manage },
+
+  { method: "GET", url: "/api/v1/service-principals", handler: getServicePrincipals, access: manage },
+  { method: "POST", url: "/api/v1/service-principals", handler: postServicePrincipal, access: manage },
+  { method: "POST", url: "/api/v1/service-principals/:id/secret", handler: postServicePrincipalSecret, access: manage },
+  { method: "DELETE", url: "/api/v1/service-principals/:id", handler: deleteServicePrincipal, access: manage },
+
+  { method: "GET", url: "/api/v1/scope-maps", handler: getScopeMaps, access: manage },
+  { method: "GET", url: "/api/v1/scope-maps/:name", handler: getScopeMap, access: manage },
+  { method: "PUT", url: "/api/v1/scope-maps/:name", handler: putScopeMap, access: manage },
+  { method: "DELETE", url: "/api/v1/scope-maps/:name", handler: deleteScopeMap, access: manage },
+
+  { method: "GET", url: "/api/v1/tokens", handler: getTokens, access: manage },
+  { method: "POST", url: "/api/v1/tokens", handler: postToken, access: manage },
+  { method: "PATCH", url: "/api/v1/tokens/:name", handler: patchToken, access: manage },
+  { method: "POST", url: "/api/v1/tokens/:name/passwords/:slot", handler: postTokenPassword, access: manage },
+  { method: "DELETE", url: "/api/v1/tokens/:name/passwords/:slot", handler: deleteTokenPassword, access: manage },
+  { method: "DELETE", url: "/api/v1/tokens/:name", handler: deleteToken, access: manage },
+
+  { method: "GET", url: `${REPOSITORIES_PREFIX}*`, handler: getAttributes, access: onRepository("metadata_read") },
+  { method: "PATCH", url: `${REPOSITORIES_PREFIX}*`, handler: patchAttributes, access: onRepository("metadata_write") },
+
+  { method: "GET", url: "/api/v1/audit", handler: getAudit, access: manage },
+];

@@ -1,0 +1,115 @@
+// What every identity noun shares: the store, password functions (injected: services may not
+// import auth/), the clock, and `commit`, which runs one change and its audit event in one
+// transaction and tells the caller's `changed` hook afterwards (so cached sign-ins and
+// attributes are dropped at once).
+import { randomUUID } from "node:crypto";
+import { RegistryError } from "../../domain/errors.ts";
+import type { AuditEvent, Principal, PrincipalKind } from "../../metadata/identity-types.ts";
+import type { MetadataParts, MetadataStore } from "../../metadata/types.ts";
+import { nameTaken } from "./identity-rules.ts";
+
+/** Who makes a change: the identity's description (as in access logs) and the client address. */
+export interface Actor {
+  identity: string;
+  client: string | null;
+}
+
+/** Injected from app.ts (auth/passwords.ts): scrypt hashing and random generation. */
+export interface PasswordFunctions {
+  hash(password: string): Promise<string>;
+  generate(): string;
+}
+
+/** What changed, for the `changed` hook. */
+export type IdentityChange =
+  | { kind: "principal"; id: string }
+  | { kind: "scope-map"; name: string }
+  | { kind: "attributes"; repository: string; tag: string };
+
+export interface IdentityServiceOptions {
+  metadata: MetadataStore;
+  passwords: PasswordFunctions;
+  /** Called after every committed identity, secret, scope-map or attribute change. */
+  changed?: (change: IdentityChange) => void | Promise<void>;
+  now?: () => Date;
+}
+
+/** An audit entry as a change describes it; id, time, identity, client and outcome are filled in. */
+export interface AuditNote {
+  event: "identity.created" | "identity.deleted" | "identity.changed" | "secret.rotated" | "attributes.changed";
+  action: string;
+  repository?: string | null;
+  /** Names, kinds, roles, slots: never a secret or a hash. */
+  detail: Record<string, unknown>;
+  /** What the `changed` hook hears about (not stored). */
+  change: IdentityChange;
+}
+
+export class IdentityContext {
+  readonly metadata: MetadataStore;
+  readonly passwords: PasswordFunctions;
+  private readonly changed: IdentityServiceOptions["changed"];
+  private readonly clock: () => Date;
+
+  constructor(options: IdentityServiceOptions) {
+    this.metadata = options.metadata;
+    this.passwords = options.passwords;
+    this.changed = options.changed;
+    this.clock = options.now ?? (() => new Date());
+  }
+
+  now(): Date {
+    return this.clock();
+  }
+
+  /** Runs `work` and the audit events it notes in one transaction, then tells the `changed` hook of each. */
+  async commit<T>(by: Actor, work: (tx: MetadataParts, note: (entry: AuditNote) => void) => Promise<T>): Promise<T> {
+    const notes: AuditNote[] = [];
+    const value = await this.metadata.transaction(async (tx) => {
+      notes.length = 0; // a retried transaction notes afresh
+      const result = await work(tx, (entry) => notes.push(entry));
+      for (const entry of notes) await tx.audit.append(this.auditEvent(by, entry));
+      return result;
+    });
+    for (const entry of notes) await this.changed?.(entry.change);
+    return value;
+  }
+
+  private auditEvent(by: Actor, entry: AuditNote): AuditEvent {
+    return {
+      id: `${Date.now().toString(36)}-${randomUUID()}`,
+      at: this.now(),
+      event: entry.event,
+      identity: by.identity,
+      action: entry.action,
+      repository: entry.repository ?? null,
+      outcome: "success",
+      client: by.client,
+      detail: entry.detail,
+    };
+  }
+}
+
+/** Creates a principal whose name must be free across every kind (the name is the sign-in username). */
+export async function createPrincipal(tx: MetadataParts, principal: Principal): Promise<void> {
+  const holder = await tx.principals.byName(principal.name);
+  if (holder) throw nameTaken(principal.name, holder);
+  try {
+    await tx.principals.create(principal);
+  } catch (err) {
+    // Two requests raced for the name: the unique constraint decided.
+    if (/unique|duplicate/i.test(String((err as Error).message))) throw new RegistryError("IDENTITY_EXISTS", `the name "${principal.name}" is already taken`, { name: principal.name });
+    throw err;
+  }
+}
+
+export function unknown(what: string, name: string): RegistryError {
+  return new RegistryError("IDENTITY_UNKNOWN", `${what} "${name.slice(0, 100)}" does not exist`, { name: name.slice(0, 100) });
+}
+
+/** A principal of one kind, by name (or id for service principals), or IDENTITY_UNKNOWN. */
+export async function principalOfKind(parts: MetadataParts, kind: PrincipalKind, key: string, what: string): Promise<Principal> {
+  const found = kind === "sp" || kind === "admin" ? await parts.principals.get(key) : await parts.principals.byName(key);
+  if (!found || found.kind !== kind) throw unknown(what, key);
+  return found;
+}

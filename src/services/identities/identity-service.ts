@@ -1,0 +1,44 @@
+// The rules over who may sign in and what they may touch: the admin account, users, service
+// principals, scope maps, tokens, repository attributes, and the audit trail they leave. One
+// transaction per change, its audit event inside it; the `changed` hook runs after the commit.
+// Secrets are hashed here (by the injected functions), returned once, and never stored, logged
+// or audited in clear.
+import type { AuditEvent } from "../../metadata/identity-types.ts";
+import { AdminAccount } from "./admin.ts";
+import { RepositoryAttributes } from "./attributes.ts";
+import { IdentityContext, type IdentityServiceOptions } from "./context.ts";
+import { invalid } from "./identity-rules.ts";
+import { ScopeMaps } from "./scope-maps.ts";
+import { ServicePrincipals } from "./service-principals.ts";
+import { Tokens } from "./tokens.ts";
+import { Users } from "./users.ts";
+
+export type { Actor, IdentityChange, IdentityServiceOptions, PasswordFunctions } from "./context.ts";
+
+export const MAX_AUDIT_EVENTS = 1000;
+
+export class IdentityService {
+  readonly admin: AdminAccount;
+  readonly users: Users;
+  readonly servicePrincipals: ServicePrincipals;
+  readonly scopeMaps: ScopeMaps;
+  readonly tokens: Tokens;
+  readonly attributes: RepositoryAttributes;
+  private readonly ctx: IdentityContext;
+
+  constructor(options: IdentityServiceOptions) {
+    this.ctx = new IdentityContext(options);
+    this.admin = new AdminAccount(this.ctx);
+    this.users = new Users(this.ctx);
+    this.servicePrincipals = new ServicePrincipals(this.ctx);
+    this.scopeMaps = new ScopeMaps(this.ctx);
+    this.tokens = new Tokens(this.ctx);
+    this.attributes = new RepositoryAttributes(this.ctx);
+  }
+
+  /** The newest audit events first. */
+  async audit(limit = 100): Promise<AuditEvent[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_EVENTS) throw invalid(`limit is a whole number from 1 to ${MAX_AUDIT_EVENTS}`, { limit });
+    return this.ctx.metadata.audit.recent(limit);
+  }
+}
