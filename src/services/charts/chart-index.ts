@@ -153,7 +153,8 @@ export class ChartIndex {
       const key = `${view}\u0000${name}`;
       let fragment = visible === null ? this.fragments.get(key) : undefined;
       if (fragment === undefined) {
-        fragment = indent(stringify({ [name]: versions.map((c) => this.entry(view, c)) }, { lineWidth: 0 }));
+        // Helm reads index.yaml with YAML 1.1 rules: `yes`, `on` and `1.10` must come out quoted.
+        fragment = indent(stringify({ [name]: versions.map((c) => this.entry(view, c)) }, { lineWidth: 0, version: "1.1" }));
         if (visible === null) this.fragments.set(key, fragment);
       }
       parts.push(fragment);
