@@ -5,7 +5,7 @@
 // Verifying scrypt costs ~50 ms and clients send Basic on every request, so a successful check
 // is remembered briefly under a keyed hash of the header (never the secret itself); forget()
 // drops it all whenever an identity changes, so rotated or disabled credentials fail at once.
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac, createSecretKey, randomBytes } from "node:crypto";
 import type { MetadataStore } from "../metadata/types.ts";
 import type { Principal } from "../metadata/identity-types.ts";
 import type { AuditLog } from "./audit.ts";
@@ -15,6 +15,8 @@ import type { SignInLimiter } from "./rate-limit.ts";
 import type { TokenService } from "./token-service.ts";
 
 const REMEMBER_MS = 60_000;
+/** The subject of tokens issued to callers without credentials (anonymous pull). */
+export const ANONYMOUS_SUBJECT = "anonymous";
 const REMEMBER_MAX = 10_000;
 
 export interface RequestContext {
@@ -28,8 +30,11 @@ export class Authenticator {
   private readonly tokens: TokenService;
   private readonly audit: AuditLog;
   private readonly limiter: SignInLimiter;
-  private readonly cacheKey = randomBytes(32);
+  // A KeyObject made once: an HMAC keyed with a raw Buffer re-imports the key on every call.
+  private readonly cacheKey = createSecretKey(randomBytes(32));
   private readonly remembered = new Map<string, { identity: Identity; until: number }>();
+  /** When the credentials of the last successful sign-in expire (set by fromPassword/fromToken). */
+  private lastExpiry: number | null = null;
 
   constructor(metadata: MetadataStore, tokens: TokenService, audit: AuditLog, limiter: SignInLimiter) {
     this.metadata = metadata;
@@ -54,7 +59,9 @@ export class Authenticator {
     const identity = await this.signIn(decoded.slice(0, colon), decoded.slice(colon + 1), ctx);
     if (identity) {
       if (this.remembered.size >= REMEMBER_MAX) this.remembered.clear();
-      this.remembered.set(key, { identity, until: Date.now() + REMEMBER_MS });
+      // Never remembered past the moment the principal or the secret that matched expires.
+      const until = Math.min(Date.now() + REMEMBER_MS, this.lastExpiry ?? Infinity);
+      this.remembered.set(key, { identity, until });
     }
     return identity;
   }
@@ -65,6 +72,7 @@ export class Authenticator {
    */
   async signIn(username: string, password: string, ctx: RequestContext): Promise<Identity | null> {
     this.limiter.check(username, ctx.client);
+    this.lastExpiry = null;
     const identity = username === ZERO_GUID ? await this.fromToken(password, ctx) : await this.fromPassword(username, password);
     await this.audit.record({ event: "sign-in", identity: username === ZERO_GUID ? (identity ? describe(identity) : ZERO_GUID) : username, action: "authenticate", repository: null, outcome: identity ? "success" : "failure", client: ctx.client, detail: null });
     if (!identity) this.limiter.fail(username, ctx.client);
@@ -86,12 +94,14 @@ export class Authenticator {
     const principal = (await this.metadata.principals.byName(username)) ?? (await this.metadata.principals.get(username));
     if (!principal || (principal.kind === "sp" && principal.id !== username)) return null;
     const now = Date.now();
-    let matched = false;
+    let matched: number | null = null;
     for (const secret of await this.metadata.secrets.list(principal.id)) {
       if (secret.expiresAt && secret.expiresAt.getTime() <= now) continue;
-      if (await verifyPassword(password, secret.hash)) matched = true;
+      if (await verifyPassword(password, secret.hash)) matched = Math.max(matched ?? 0, secret.expiresAt?.getTime() ?? Infinity);
     }
-    return matched ? this.toIdentity(principal) : null;
+    if (matched === null) return null;
+    this.lastExpiry = Math.min(matched, principal.expiresAt?.getTime() ?? Infinity);
+    return this.toIdentity(principal);
   }
 
   private async fromToken(token: string, ctx: RequestContext): Promise<Identity | null> {
@@ -104,7 +114,7 @@ export class Authenticator {
     const verified = await this.tokens.verifyAccess(token, ctx.service);
     if (!verified) return null;
     // A token outlives nothing: a principal deleted or disabled since it was issued is refused.
-    if (!(await this.identityOf(verified.subject))) return null;
+    if (verified.subject !== ANONYMOUS_SUBJECT && !(await this.identityOf(verified.subject))) return null;
     return { kind: "bearer", subject: verified.subject, name: verified.name, access: verified.access };
   }
 

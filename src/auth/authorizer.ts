@@ -81,6 +81,9 @@ export class Authorizer {
     if (refused.length === 0) return;
     const detail = refused.map((a) => ({ type: a.type, name: a.name, action: a.action }));
     if (who.kind === "anonymous") throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", detail);
+    // A token lacking a scope is answered as distribution does: 401 insufficient_scope, so the
+    // client asks the token service again for what this request needs.
+    if (who.kind === "bearer") throw new RegistryError("UNAUTHORIZED", "the access token does not grant this: request a token with the needed scope", detail);
     throw new RegistryError("DENIED", "requested access to the resource is denied", detail);
   }
 

@@ -51,6 +51,15 @@ export class UploadService {
   async finish(repository: RepositoryName, id: string, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ChunkRange }, signal?: AbortSignal): Promise<void> {
     await this.exclusive(id, async () => {
       let upload = await this.status(repository, id);
+      if (last && upload.offset === 0 && (!last.range || last.range.start === 0)) {
+        // POST then PUT with the whole blob (helm, oras): hash and write it in one pass.
+        const staged = await this.blobs.receive(last.body, expected, signal);
+        await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
+          await tx.uploads.delete(id);
+        });
+        await this.blobs.cancelUpload(id);
+        return;
+      }
       if (last) upload = await this.appendTo(upload, last.body, last.range, signal);
       let staged;
       try {

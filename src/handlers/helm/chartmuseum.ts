@@ -55,7 +55,7 @@ export async function getCharts(ctx: HelmContext, path: Extract<MuseumPath, { ki
 
 export async function deleteChart(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
   if (!path.name || !path.version) throw new RegistryError("UNSUPPORTED", "delete one version: DELETE /api/<repository>/charts/<name>/<version>");
-  const chart = ctx.charts.version(path.view, path.name, path.version, visibility(ctx));
+  const chart = ctx.charts.version(path.view, path.name, path.version, null);
   deleteCheck(ctx, chart);
   await ctx.charts.deleteVersion(chart);
   return ctx.reply.send({ deleted: true });

@@ -3,7 +3,7 @@
 import { RegistryError } from "../../domain/errors.ts";
 import { readBounded } from "../../http/body.ts";
 import { requestSignal } from "../oci/context.ts";
-import { chartListing, deleteCheck, pushCheck, versionEntries, visibility, type HelmContext } from "./context.ts";
+import { chartListing, deleteCheck, pullCheck, pushCheck, versionEntries, visibility, type HelmContext } from "./context.ts";
 import type { ClassicPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
@@ -23,7 +23,9 @@ export async function getIndex(ctx: HelmContext, path: Extract<ClassicPath, { ki
 export async function getBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
   const isProv = path.path.endsWith(".tgz.prov");
   if (!isProv && !path.path.endsWith(".tgz")) throw new RegistryError("CHART_UNKNOWN", "chart files end in .tgz or .tgz.prov", { path: path.path });
-  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, visibility(ctx));
+  // Found whoever asks, then checked: a chart the caller may not pull is a 401/403, not a 404.
+  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, null);
+  pullCheck(ctx, chart);
   const digest = isProv ? chart.provDigest : chart.chartDigest;
   if (!digest) throw new RegistryError("CHART_UNKNOWN", `${chart.fileName} has no .prov`, { path: path.path });
   ctx.reply
@@ -52,7 +54,7 @@ export async function putBlob(ctx: HelmContext, path: Extract<ClassicPath, { kin
 
 export async function deleteBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
   const isProv = path.path.endsWith(".tgz.prov");
-  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, visibility(ctx));
+  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, null);
   deleteCheck(ctx, chart);
   if (isProv) await ctx.charts.removeProvenance(chart);
   else await ctx.charts.deleteVersion(chart);
@@ -68,8 +70,7 @@ export async function getCharts(ctx: HelmContext, path: Extract<ClassicPath, { k
 
 export async function deleteCharts(ctx: HelmContext, path: Extract<ClassicPath, { kind: "charts" }>) {
   if (!path.name) throw new RegistryError("UNSUPPORTED", "delete one chart: DELETE /helm/v1/<repository>/_charts/<chart>[/<version>]");
-  const visible = visibility(ctx);
-  const doomed = path.version ? [ctx.charts.version(path.view, path.name, path.version, visible)] : ctx.charts.versions(path.view, path.name, visible);
+  const doomed = path.version ? [ctx.charts.version(path.view, path.name, path.version, null)] : ctx.charts.versions(path.view, path.name, null);
   for (const chart of doomed) deleteCheck(ctx, chart);
   for (const chart of doomed) await ctx.charts.deleteVersion(chart);
   return ctx.reply.send({ deleted: true });

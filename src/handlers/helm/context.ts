@@ -25,6 +25,10 @@ export function pushCheck(ctx: HelmContext): (repository: RepositoryName) => voi
   return (repository) => ctx.authorizer.authorize(ctx.who, [{ type: "repository", name: repository, action: "push" }]);
 }
 
+export function pullCheck(ctx: HelmContext, chart: ChartRecord): void {
+  ctx.authorizer.authorize(ctx.who, [{ type: "repository", name: chart.repository, action: "pull" }]);
+}
+
 export function deleteCheck(ctx: HelmContext, chart: ChartRecord): void {
   ctx.authorizer.authorize(ctx.who, [{ type: "repository", name: chart.repository, action: "delete" }]);
 }

@@ -14,8 +14,10 @@ export const getBase: OciHandler<"base"> = async ({ request, reply, who, service
 export const getCatalog: OciHandler<"catalog"> = async ({ request, reply, who, services }) => {
   const page = pageOf(request);
   const authorizer = services.guard.authorizer;
+  // A token granted registry:catalog:* lists what its principal may pull, not what the token may.
+  const principal = await services.guard.principalOf(who);
   const names = (await services.manifests.repositories({ limit: page.limit + 1, after: page.after })).filter(
-    (name: RepositoryName) => authorizer.listable(name) && authorizer.may(who, { type: "repository", name, action: "pull" }),
+    (name: RepositoryName) => authorizer.listable(name) && authorizer.may(principal, { type: "repository", name, action: "pull" }),
   );
   return replyPaged(reply, "/v2/_catalog", page, names, (items) => ({ repositories: items }));
 };

@@ -6,7 +6,7 @@
 // too much is never an error (the registry answers 401/403 later on the operation).
 // https://distribution.github.io/distribution/spec/auth/token/
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Authenticator } from "../../auth/authenticator.ts";
+import { ANONYMOUS_SUBJECT, type Authenticator } from "../../auth/authenticator.ts";
 import type { AuditLog } from "../../auth/audit.ts";
 import { describeIdentity, type Access, type Identity } from "../../auth/identity.ts";
 import type { TokenService } from "../../auth/token-service.ts";
@@ -26,7 +26,7 @@ export interface TokenPluginOptions {
 type Form = Record<string, string | undefined>;
 
 function subjectOf(who: Identity): string {
-  return who.kind === "anonymous" ? "anonymous" : who.kind === "bearer" ? who.subject : who.id;
+  return who.kind === "anonymous" ? ANONYMOUS_SUBJECT : who.kind === "bearer" ? who.subject : who.id;
 }
 
 function unauthorized(message: string): RegistryError {

@@ -1,0 +1,332 @@
+// The access matrix: every kind of identity × every action × a repository inside its scope, one
+// outside, a locked one and an unreadable one, against a real `berth serve`. The expected
+// outcome of each cell comes from a small model of the rules (below), not from a table of
+// answers, so a change to a rule changes many cells at once and a wrong cell is a Berth bug or a
+// model bug, never a typo. Contract: /tmp/identity-spec.md; research/registries.md §3 and §3.6.
+//
+// Outcomes: allowed ↔ 2xx (listings: 200 and the repository listed); refused ↔ 401 for no or bad
+// credentials, 403 for a known identity lacking the right or a locked repository (a Bearer token
+// short of scope may also answer 401), and, for listings, 200 without the repository. What Berth
+// does for listings, precisely: a signed-in identity always gets 200 and sees only what it may
+// pull (index.yaml, /api/v1/charts, /v2/_catalog); anonymous gets 401 unless anonymous pull is
+// on, then index.yaml and /api/v1/charts answer 200 filtered, and /v2/_catalog 401 (listing the
+// registry is not pulling).
+//
+// OCI actions run twice: Basic straight on /v2, and the token flow (GET /oauth2/token with the
+// credentials and the scope the action needs, then Bearer). Helm's classic repository and the API
+// take Basic only, as helm sends it (research/helm.md §1.2).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startBerth, type RunningBerth } from "../support/berth.ts";
+import {
+  addUser, apiCharts, catalog, classicDelete, classicDownload, classicIndex, classicPush, deleteManifest, getBlob, getManifest, listUsers,
+  nextVersion, pushManifest, putChart, referrers, seedRepository, spareManifest, tagsList, type Outcome, type RepositoryFixture,
+} from "../support/access-probes.ts";
+import {
+  accessTokenOf, api, basic, createServicePrincipal, createToken, createUser, exchange, getToken, patchAttributes, putScopeMap, ZERO_GUID, type Role,
+} from "../support/identity-api.ts";
+
+// --- the model -------------------------------------------------------------------------------
+
+type Need = "pull" | "push" | "delete" | "catalog" | "manage";
+type Rule = { repository: string; actions: ("content/read" | "content/write" | "content/delete" | "metadata/read" | "metadata/write")[] };
+
+/** What an identity holds, as the contract defines it. */
+type Grants =
+  | { kind: "admin" }
+  | { kind: "roles"; roles: Role[]; scope?: string }
+  | { kind: "scope-map"; rules: Rule[] }
+  | { kind: "anonymous"; anonymousPull: boolean }
+  /** Disabled, expired, rotated away, deleted: refused at once with 401, whatever the action. */
+  | { kind: "revoked" };
+
+const ROLE_NEEDS: Record<Role, Need[]> = {
+  acrpull: ["pull", "catalog"],
+  acrpush: ["pull", "push", "catalog"],
+  acrdelete: ["delete", "catalog"],
+  owner: ["pull", "push", "delete", "catalog", "manage"],
+};
+const SCOPE_MAP_NEEDS: Record<Rule["actions"][number], Need | null> = {
+  "content/read": "pull",
+  "content/write": "push",
+  "content/delete": "delete",
+  "metadata/read": null,
+  "metadata/write": null,
+};
+
+function matches(pattern: string, repo: string): boolean {
+  return pattern === "*" || pattern === repo || (pattern.endsWith("/*") && repo.startsWith(pattern.slice(0, -1)));
+}
+
+/** The identity's own grants, before repository attributes. */
+function permits(g: Grants, need: Need, repo: string | null): boolean {
+  switch (g.kind) {
+    case "admin":
+      return true;
+    case "roles":
+      return g.roles.some((r) => ROLE_NEEDS[r].includes(need)) && (repo === null || g.scope === undefined || matches(g.scope, repo));
+    case "scope-map":
+      if (need === "catalog") return g.rules.length > 0;
+      return repo !== null && g.rules.some((rule) => matches(rule.repository, repo) && rule.actions.some((a) => SCOPE_MAP_NEEDS[a] === need));
+    case "anonymous":
+      return need === "pull" && g.anonymousPull;
+    case "revoked":
+      return false;
+  }
+}
+
+/** Repository attributes lock everyone, the admin too. */
+const LOCKED = "team/locked"; // writeEnabled=false, deleteEnabled=false
+const UNREADABLE = "team/hidden"; // readEnabled=false
+function lockedFor(need: Need, repo: string | null): boolean {
+  return (repo === LOCKED && (need === "push" || need === "delete")) || (repo === UNREADABLE && need === "pull");
+}
+
+type Style = "basic" | "bearer";
+type Listing = "catalog" | "index" | "charts";
+
+interface Action {
+  name: string;
+  need: Need;
+  /** OCI actions run in both styles; Helm and API actions with Basic only. */
+  oci: boolean;
+  listing?: Listing;
+  /** Registry-level: run once per identity, not per repository. */
+  global?: boolean;
+  run(ctx: Cell): Promise<Outcome>;
+}
+
+interface Expectation {
+  allowed: boolean;
+  /** The statuses a refusal may answer (200: a listing without the repository). */
+  refusals: number[];
+}
+
+function expect(g: Grants, action: Action, repo: string | null, style: Style): Expectation {
+  const need = action.need;
+  const locked = lockedFor(need, repo);
+  const allowed = action.listing
+    ? !locked && permits(g, "pull", repo) && (action.listing !== "catalog" || permits(g, "catalog", null))
+    : !locked && permits(g, need, repo);
+  let refusals: number[];
+  if (g.kind === "revoked") refusals = [401];
+  else if (g.kind === "anonymous") {
+    if (action.listing === "catalog") refusals = [401];
+    else if (action.listing) refusals = g.anonymousPull ? [200] : [401];
+    // A lock is checked before who asks, so an anonymous request may hear 403 there.
+    else refusals = locked ? [401, 403] : [401];
+  } else if (action.listing) refusals = [200];
+  else refusals = style === "bearer" ? [401, 403] : [403];
+  return { allowed, refusals };
+}
+
+// --- the table -------------------------------------------------------------------------------
+
+interface Identity {
+  name: string;
+  grants: Grants;
+  berth: "main" | "anonymous-pull";
+  /** Basic header (null: anonymous). */
+  authorization: string | null;
+  /** For a revoked identity: an access token issued while it was valid; Bearer style uses it. */
+  earlierToken?: string;
+}
+
+interface Cell {
+  berth: RunningBerth;
+  auth: string | null;
+  fixture: RepositoryFixture;
+}
+
+const ACTIONS: Action[] = [
+  { name: "pull manifest", need: "pull", oci: true, run: (c) => getManifest(c.berth, c.auth, c.fixture) },
+  { name: "pull blob", need: "pull", oci: true, run: (c) => getBlob(c.berth, c.auth, c.fixture) },
+  { name: "push", need: "push", oci: true, run: (c) => pushManifest(c.berth, c.auth, c.fixture) },
+  {
+    name: "delete manifest",
+    need: "delete",
+    oci: true,
+    run: async (c) => deleteManifest(c.berth, c.auth, c.fixture, c.fixture.repo === LOCKED ? c.fixture.victim : await spareManifest(c.berth, c.fixture.repo)),
+  },
+  { name: "catalog", need: "pull", oci: true, listing: "catalog", run: (c) => catalog(c.berth, c.auth, c.fixture) },
+  { name: "tags list", need: "pull", oci: true, run: (c) => tagsList(c.berth, c.auth, c.fixture) },
+  { name: "referrers", need: "pull", oci: true, run: (c) => referrers(c.berth, c.auth, c.fixture) },
+  { name: "classic index", need: "pull", oci: false, listing: "index", run: (c) => classicIndex(c.berth, c.auth, c.fixture) },
+  { name: "classic download", need: "pull", oci: false, run: (c) => classicDownload(c.berth, c.auth, c.fixture) },
+  { name: "classic push", need: "push", oci: false, run: (c) => classicPush(c.berth, c.auth, c.fixture) },
+  {
+    name: "classic delete",
+    need: "delete",
+    oci: false,
+    run: async (c) => {
+      if (c.fixture.repo === LOCKED) return classicDelete(c.berth, c.auth, c.fixture, c.fixture.version);
+      const version = nextVersion(1);
+      const seeded = await putChart(c.berth, c.berth.basicAuth, c.fixture.view, c.fixture.chart, version);
+      if (seeded !== 201) throw new Error(`seeding ${c.fixture.chart} ${version} answered ${seeded}`);
+      return classicDelete(c.berth, c.auth, c.fixture, version);
+    },
+  },
+  { name: "GET /api/v1/charts", need: "pull", oci: false, listing: "charts", run: (c) => apiCharts(c.berth, c.auth, c.fixture) },
+  { name: "GET /api/v1/users", need: "manage", oci: false, global: true, run: (c) => listUsers(c.berth, c.auth) },
+  { name: "POST /api/v1/users", need: "manage", oci: false, global: true, run: (c) => addUser(c.berth, c.auth) },
+];
+
+/** The scope a client asks the token endpoint for, per action. */
+function scopesFor(action: Action, repo: string): string[] {
+  if (action.listing === "catalog") return ["registry:catalog:*"];
+  if (action.need === "push") return [`repository:${repo}:pull,push`];
+  return [`repository:${repo}:${action.need}`];
+}
+
+const REPOSITORIES = ["team/app", "other/app", LOCKED, UNREADABLE];
+const TEAM_APP_RULES: Rule[] = [{ repository: "team/app", actions: ["content/read", "content/write", "metadata/read"] }];
+const EVERYTHING = [...REPOSITORIES.map((r) => `repository:${r}:pull,push,delete`), "registry:catalog:*"];
+
+let main: RunningBerth;
+let open: RunningBerth;
+const fixtures = new Map<RunningBerth, RepositoryFixture[]>();
+const identities: Identity[] = [];
+/** Expired credentials used 1 s before they expired, tried 1 s after. */
+const expiredRightAway: { name: string; status: number }[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Signs in once (so a cache would remember it) and returns an access token for everything. */
+async function useOnce(berth: RunningBerth, authorization: string): Promise<string> {
+  const res = await fetch(`${berth.url}/v2/team/app/tags/list`, { headers: { authorization } });
+  await res.body?.cancel();
+  return accessTokenOf(await getToken(berth, authorization, EVERYTHING));
+}
+
+async function seed(berth: RunningBerth): Promise<void> {
+  const list: RepositoryFixture[] = [];
+  for (const [i, repo] of REPOSITORIES.entries()) list.push(await seedRepository(berth, repo, `1.${i}.0`));
+  await patchAttributes(berth, LOCKED, { writeEnabled: false, deleteEnabled: false });
+  await patchAttributes(berth, UNREADABLE, { readEnabled: false });
+  fixtures.set(berth, list);
+}
+
+before(async () => {
+  // Refused credentials are checked hundreds of times here: lift the sign-in limiter (tokens.test.ts covers it).
+  const env = { BERTH_AUTH_FAILED_SIGN_INS_PER_IDENTITY: "1000000", BERTH_AUTH_FAILED_SIGN_INS_PER_ADDRESS: "1000000" };
+  [main, open] = await Promise.all([startBerth({ env }), startBerth({ env: { ...env, BERTH_ANONYMOUS_PULL: "true" } })]);
+  await Promise.all([seed(main), seed(open)]);
+
+  const add = (name: string, grants: Grants, authorization: string | null, berth: Identity["berth"] = "main", earlierToken?: string) =>
+    identities.push({ name, grants, authorization, berth, ...(earlierToken ? { earlierToken } : {}) });
+  add("admin", { kind: "admin" }, main.basicAuth);
+  for (const role of ["acrpull", "acrpush", "acrdelete", "owner"] as const) {
+    add(`user ${role}`, { kind: "roles", roles: [role] }, basic(`u-${role}`, await createUser(main, `u-${role}`, [role])));
+  }
+  const sp = await createServicePrincipal(main, "ci", "acrpush", { scope: "team/*" });
+  add("service principal acrpush team/*", { kind: "roles", roles: ["acrpush"], scope: "team/*" }, basic(sp.id, sp.secret));
+  await putScopeMap(main, "team-app", TEAM_APP_RULES);
+  add("scoped token team/app", { kind: "scope-map", rules: TEAM_APP_RULES }, basic("tok-app", await createToken(main, "tok-app", "team-app")));
+  const refresh = await exchange(main, "u-exchanger", await createUser(main, "u-exchanger", ["acrpush"]));
+  add("exchanged token of an acrpush user (zero-GUID)", { kind: "roles", roles: ["acrpush"] }, basic(ZERO_GUID, refresh));
+  add("anonymous, anonymous pull off", { kind: "anonymous", anonymousPull: false }, null);
+  add("anonymous, anonymous pull on", { kind: "anonymous", anonymousPull: true }, null, "anonymous-pull");
+
+  // Revoked credentials, each used once before (a remembered sign-in must not outlive the change).
+  const revoked: Grants = { kind: "revoked" };
+  const disabled = basic("tok-off", await createToken(main, "tok-off", "team-app"));
+  const disabledToken = await useOnce(main, disabled);
+  await api(main, "PATCH", "/api/v1/tokens/tok-off", { enabled: false });
+  add("disabled token", revoked, disabled, "main", disabledToken);
+
+  const rotatedUser = basic("u-rotated", await createUser(main, "u-rotated", ["owner"]));
+  await useOnce(main, rotatedUser);
+  await api(main, "POST", "/api/v1/users/u-rotated/password", {});
+  add("user owner, password rotated away", revoked, rotatedUser);
+
+  const rotatedToken = basic("tok-rotated", await createToken(main, "tok-rotated", "team-app"));
+  await useOnce(main, rotatedToken);
+  await api(main, "POST", "/api/v1/tokens/tok-rotated/passwords/1", {});
+  add("token, password 1 rotated away", revoked, rotatedToken);
+
+  const gone = await exchange(main, "u-gone", await createUser(main, "u-gone", ["owner"]));
+  const goneToken = await useOnce(main, basic(ZERO_GUID, gone));
+  await api(main, "DELETE", "/api/v1/users/u-gone");
+  add("exchanged token of a deleted user", revoked, basic(ZERO_GUID, gone), "main", goneToken);
+
+  // Expiry: both made first (each change clears remembered sign-ins), then each signs in once.
+  const expiring = await createServicePrincipal(main, "short", "owner", { expiresIn: 2 });
+  await createToken(main, "tok-short", "team-app");
+  const slot2 = await api<{ password: string }>(main, "POST", "/api/v1/tokens/tok-short/passwords/2", { expiresIn: 2 });
+  const expiringToken = await useOnce(main, basic(expiring.id, expiring.secret));
+  await useOnce(main, basic("tok-short", slot2.password));
+  await sleep(3_000);
+  // Straight after expiry, before any identity change clears remembered sign-ins.
+  for (const [name, authorization] of [["service principal secret", basic(expiring.id, expiring.secret)], ["token password 2", basic("tok-short", slot2.password)]] as const) {
+    const res = await fetch(`${main.url}/v2/team/app/tags/list`, { headers: { authorization } });
+    await res.body?.cancel();
+    expiredRightAway.push({ name, status: res.status });
+  }
+  add("service principal, expired", revoked, basic(expiring.id, expiring.secret), "main", expiringToken);
+  add("token password 2, expired", revoked, basic("tok-short", slot2.password));
+});
+
+after(async () => {
+  await Promise.all([main?.dispose(), open?.dispose()]);
+});
+
+async function authorizationFor(who: Identity, berth: RunningBerth, style: Style, action: Action, repo: string): Promise<{ auth: string | null } | { refused: Outcome }> {
+  if (style === "basic") return { auth: who.authorization };
+  if (who.earlierToken) return { auth: `Bearer ${who.earlierToken}` };
+  const answer = await getToken(berth, who.authorization, scopesFor(action, repo));
+  if (answer.status !== 200) return { refused: { status: answer.status, note: "GET /oauth2/token" } };
+  return { auth: `Bearer ${accessTokenOf(answer)}` };
+}
+
+function describe(outcome: Outcome): string {
+  return `${outcome.status}${outcome.listed === undefined ? "" : outcome.listed ? " listed" : " not listed"}${outcome.note ? ` (at ${outcome.note})` : ""}`;
+}
+
+function agrees(expected: Expectation, outcome: Outcome, action: Action): boolean {
+  if (expected.allowed) return action.listing ? outcome.status === 200 && outcome.listed === true : outcome.status >= 200 && outcome.status < 300;
+  if (outcome.status === 200 && action.listing) return expected.refusals.includes(200) && outcome.listed === false;
+  return expected.refusals.includes(outcome.status);
+}
+
+test("access matrix: every identity × action × repository answers as the model says", { timeout: 600_000 }, async (t) => {
+  const tally = { checks: 0, allowed: 0, refused: 0 };
+  // Identities run side by side (refused passwords cost Berth a scrypt each), cells of one identity
+  // in order. Revoked identities go first, as a group: nothing in it changes an identity (their
+  // POST /api/v1/users is refused), so whether a remembered sign-in outlives a revocation does not
+  // depend on when another identity's POST /api/v1/users happens to clear the memory.
+  const cells = async (who: Identity) => {
+    const failures: string[] = [];
+    const berth = who.berth === "main" ? main : open;
+    for (const action of ACTIONS) {
+      for (const style of action.oci ? (["basic", "bearer"] as const) : (["basic"] as const)) {
+        const targets = action.global ? [fixtures.get(berth)![0]!] : fixtures.get(berth)!;
+        for (const fixture of targets) {
+          const repo = action.global ? null : fixture.repo;
+          const expected = expect(who.grants, action, repo, style);
+          const auth = await authorizationFor(who, berth, style, action, fixture.repo);
+          const outcome = "refused" in auth ? auth.refused : await action.run({ berth, auth: auth.auth, fixture });
+          tally.checks++;
+          tally[expected.allowed ? "allowed" : "refused"]++;
+          if (!agrees(expected, outcome, action)) {
+            const want = expected.allowed ? (action.listing ? "200 listed" : "2xx") : expected.refusals.map((s) => (s === 200 ? "200 not listed" : String(s))).join("|");
+            failures.push(`${who.name} | ${style} | ${action.name} | ${repo ?? "(registry)"}: expected ${want}, got ${describe(outcome)}`);
+          }
+        }
+      }
+    }
+    return failures;
+  };
+  const revokedFirst = await Promise.all(identities.filter((who) => who.grants.kind === "revoked").map(cells));
+  const theRest = await Promise.all(identities.filter((who) => who.grants.kind !== "revoked").map(cells));
+  const failures = [...revokedFirst, ...theRest].flat();
+  const checks = tally.checks;
+  t.diagnostic(`${checks} checks (${tally.allowed} expected allowed, ${tally.refused} expected refused), ${failures.length} unexpected`);
+  console.log(`access matrix: ${checks} checks, ${failures.length} unexpected`);
+  assert.ok(checks >= 300, `only ${checks} checks`);
+  assert.deepEqual(failures, [], `${failures.length} of ${checks} checks answered against the model:\n${failures.join("\n")}`);
+});
+
+test("an expired secret is refused at once, though it signed in a second before it expired", () => {
+  assert.equal(expiredRightAway.length, 2);
+  for (const { name, status } of expiredRightAway) assert.equal(status, 401, `${name}: GET /v2/team/app/tags/list 1 s after expiry answered ${status}`);
+});

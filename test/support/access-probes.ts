@@ -1,0 +1,189 @@
+// One request (or the few a client sends for one operation) per action of the access matrix,
+// each answering what Berth did: the status, and for listings (catalog, index.yaml,
+// /api/v1/charts) whether the repository was listed. A multi-request operation (a push: blob
+// upload, then manifest) answers the first status that was not 2xx, so a refusal anywhere shows.
+// The fixtures they act on (an image and a chart per repository) are seeded by seedRepository.
+import { randomBytes } from "node:crypto";
+import { parse } from "yaml";
+import type { RunningBerth } from "./berth.ts";
+import { validChart } from "./chart-fixtures.ts";
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, OciClient, sha256 } from "./oci-client.ts";
+import { buildImage, pushImage, randomLayer } from "./oci-images.ts";
+
+/** A repository of the matrix: its OCI name, and the classic view and chart name that store into it. */
+export interface RepositoryFixture {
+  repo: string;
+  /** Classic push to /helm/v1/<view>/_blobs/<chart>-<version>.tgz lands in <view>/<chart> = repo. */
+  view: string;
+  chart: string;
+  /** Seeded by the admin: tag v1, its layer, a spare manifest (tag victim) and chart `version`. */
+  manifest: string;
+  layer: string;
+  victim: string;
+  /**
+   * The seeded chart version, distinct per repository of the same chart name: a classic view
+   * shows one entry per name and version (its own namespace first, then byte order), so
+   * team/app and other/app sharing 1.0.0 would list only one of them.
+   */
+  version: string;
+}
+
+export interface Outcome {
+  status: number;
+  /** For listings: whether the repository was listed. */
+  listed?: boolean;
+  note?: string;
+}
+
+let unique = 0;
+/** A version no earlier push used (charts), or a tag (images). */
+export function nextVersion(major: number): string {
+  return `${major}.0.${++unique}`;
+}
+
+async function status(res: Response): Promise<number> {
+  await res.body?.cancel();
+  return res.status;
+}
+
+function headers(authorization: string | null, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, ...(authorization ? { authorization } : {}) };
+}
+
+/** Admin seeding: image v1 and a spare manifest (the delete victim of a locked repository), a chart. */
+export async function seedRepository(berth: RunningBerth, repo: string, version: string): Promise<RepositoryFixture> {
+  const slash = repo.lastIndexOf("/");
+  const view = repo.slice(0, slash);
+  const chart = repo.slice(slash + 1);
+  const admin = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  const image = buildImage([randomLayer(256)], `${repo}:v1`);
+  await pushImage(admin, repo, "v1", image);
+  const victim = buildImage([randomLayer(64)], `${repo}:victim`);
+  await pushImage(admin, repo, "victim", victim);
+  const pushed = await putChart(berth, berth.basicAuth, view, chart, version);
+  if (pushed !== 201) throw new Error(`seeding chart ${chart} ${version} into /helm/v1/${view}: ${pushed}`);
+  return { repo, view, chart, manifest: image.digest, layer: image.layers[0]!.digest, victim: victim.digest, version };
+}
+
+/** A fresh manifest to delete (pushed by the admin). */
+export async function spareManifest(berth: RunningBerth, repo: string): Promise<string> {
+  const admin = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  const image = buildImage([randomLayer(32)], `${repo}:${nextVersion(0)}`);
+  await pushImage(admin, repo, image.digest.slice(7, 27), image);
+  return image.digest;
+}
+
+// --- OCI -------------------------------------------------------------------------------------
+
+export async function getManifest(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/manifests/v1`, { headers: headers(auth, { accept: OCI_MANIFEST }) })) };
+}
+
+export async function getBlob(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/blobs/${f.layer}`, { headers: headers(auth) })) };
+}
+
+/** A layer through POST + PUT (an upload session), a config in one POST ?digest=, then the manifest. */
+export async function pushManifest(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  const layer = randomBytes(48);
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, n: nextVersion(0) }));
+  const started = await fetch(`${berth.url}/v2/${f.repo}/blobs/uploads/`, { method: "POST", headers: headers(auth) });
+  await started.body?.cancel();
+  if (started.status !== 202) return { status: started.status, note: "POST blobs/uploads/" };
+  const location = new URL(started.headers.get("location") ?? "", berth.url);
+  location.searchParams.set("digest", sha256(layer));
+  const put = await status(await fetch(location, { method: "PUT", headers: headers(auth, { "content-type": "application/octet-stream" }), body: layer }));
+  if (put !== 201) return { status: put, note: "PUT upload" };
+  const single = await status(
+    await fetch(`${berth.url}/v2/${f.repo}/blobs/uploads/?digest=${encodeURIComponent(sha256(config))}`, {
+      method: "POST",
+      headers: headers(auth, { "content-type": "application/octet-stream" }),
+      body: config,
+    }),
+  );
+  if (single !== 201) return { status: single, note: "POST blobs/uploads/?digest=" };
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length },
+    layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length }],
+  });
+  const tag = `t${nextVersion(0).replace(/\./g, "-")}`;
+  const putManifest = await status(await fetch(`${berth.url}/v2/${f.repo}/manifests/${tag}`, { method: "PUT", headers: headers(auth, { "content-type": OCI_MANIFEST }), body: manifest }));
+  return { status: putManifest, ...(putManifest === 201 ? {} : { note: "PUT manifest" }) };
+}
+
+/** DELETE /v2/<repo>/manifests/<digest> of a manifest made for it (or the locked repository's victim). */
+export async function deleteManifest(berth: RunningBerth, auth: string | null, f: RepositoryFixture, digest: string): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/manifests/${digest}`, { method: "DELETE", headers: headers(auth) })) };
+}
+
+export async function catalog(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  const res = await fetch(`${berth.url}/v2/_catalog?n=1000`, { headers: headers(auth) });
+  if (res.status !== 200) return { status: await status(res) };
+  const body = (await res.json()) as { repositories?: string[] };
+  return { status: 200, listed: (body.repositories ?? []).includes(f.repo) };
+}
+
+export async function tagsList(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/tags/list`, { headers: headers(auth) })) };
+}
+
+export async function referrers(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/referrers/${f.manifest}`, { headers: headers(auth) })) };
+}
+
+// --- classic Helm repository and the charts API ---------------------------------------------
+
+/** GET /helm/v1/repo/index.yaml (the view of every namespace): is <view>/<chart>-<version> in it? */
+export async function classicIndex(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  const res = await fetch(`${berth.url}/helm/v1/repo/index.yaml`, { headers: headers(auth) });
+  if (res.status !== 200) return { status: await status(res) };
+  const index = parse(await res.text()) as { entries?: Record<string, { version: string; urls: string[] }[]> | null };
+  const versions = index.entries?.[f.chart] ?? [];
+  return { status: 200, listed: versions.some((v) => v.version === f.version && v.urls.some((u) => u.endsWith(`_blobs/${f.view}/${f.chart}-${f.version}.tgz`))) };
+}
+
+export async function classicDownload(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/helm/v1/${f.view}/_blobs/${f.chart}-${f.version}.tgz`, { headers: headers(auth) })) };
+}
+
+export async function putChart(berth: RunningBerth, auth: string | null, view: string, chart: string, version: string): Promise<number> {
+  const body = await validChart({ name: chart, version });
+  return status(
+    await fetch(`${berth.url}/helm/v1/${view}/_blobs/${chart}-${version}.tgz`, {
+      method: "PUT",
+      headers: headers(auth, { "content-type": "application/octet-stream" }),
+      body: new Uint8Array(body),
+    }),
+  );
+}
+
+export async function classicPush(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  return { status: await putChart(berth, auth, f.view, f.chart, nextVersion(2)) };
+}
+
+/** DELETE /helm/v1/<view>/_blobs/<chart>-<version>.tgz of a version made for it (locked: the seeded one). */
+export async function classicDelete(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version: string): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/helm/v1/${f.view}/_blobs/${f.chart}-${version}.tgz`, { method: "DELETE", headers: headers(auth) })) };
+}
+
+export async function apiCharts(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  const res = await fetch(`${berth.url}/api/v1/charts`, { headers: headers(auth) });
+  if (res.status !== 200) return { status: await status(res) };
+  const body = (await res.json()) as { charts?: { repository: string; version: string }[] };
+  return { status: 200, listed: (body.charts ?? []).some((c) => c.repository === f.repo && c.version === f.version) };
+}
+
+export async function listUsers(berth: RunningBerth, auth: string | null): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/api/v1/users`, { headers: headers(auth) })) };
+}
+
+export async function addUser(berth: RunningBerth, auth: string | null): Promise<Outcome> {
+  const name = `made-${nextVersion(0).replace(/\./g, "-")}`;
+  return {
+    status: await status(
+      await fetch(`${berth.url}/api/v1/users`, { method: "POST", headers: headers(auth, { "content-type": "application/json" }), body: JSON.stringify({ name, roles: ["acrpull"] }) }),
+    ),
+  };
+}
