@@ -9,6 +9,7 @@
 // A config file never picks the server: with no --server, a single login found is still not a guess
 // worth making (it may be another registry), so the error lists the hosts instead.
 // The environment and home directory are arguments (not read here) so tests never touch the real ones.
+// 440 lines: resolution, requests and error wording share CliError and read best in one place.
 import { spawnSync } from "node:child_process";
 import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -43,13 +44,24 @@ export interface ConnectionFlags {
   passwordStdin?: boolean;
 }
 
-/** Adds --server, -u, -p and --password-stdin to a command. */
-export function connectionOptions<Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(command: Command<Args, Opts, Globals>) {
+export const passwordOption = () =>
+  new Option("-p, --password <password>", "password (env BERTH_PASSWORD); prefer --password-stdin, which keeps it out of the shell history");
+export const passwordStdinOption = () => new Option("--password-stdin", "read the password from stdin");
+
+/**
+ * Adds --server and -u only: for commands where -p or --password-stdin means something else
+ * (`berth user add --password-stdin` reads the new user's password, `berth token rotate --password 2`
+ * picks a slot). They add the caller's password option that does not clash.
+ */
+export function serverOptions<Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(command: Command<Args, Opts, Globals>) {
   return command
     .addOption(new Option("--server <url>", "Berth's URL, e.g. http://localhost:5000; a bare host:port is http for localhost, else https (env BERTH_SERVER)"))
-    .addOption(new Option("-u, --username <name>", "user name (env BERTH_USERNAME) [default: the `helm registry login` or docker login for the server]"))
-    .addOption(new Option("-p, --password <password>", "password (env BERTH_PASSWORD); prefer --password-stdin, which keeps it out of the shell history"))
-    .addOption(new Option("--password-stdin", "read the password from stdin").conflicts("password"));
+    .addOption(new Option("-u, --username <name>", "user name (env BERTH_USERNAME) [default: the `berth login`, `helm registry login` or docker login for the server]"));
+}
+
+/** Adds --server, -u, -p and --password-stdin to a command. */
+export function connectionOptions<Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(command: Command<Args, Opts, Globals>) {
+  return serverOptions(command).addOption(passwordOption()).addOption(passwordStdinOption().conflicts("password"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,8 +227,9 @@ export function credentialsFromConfig(
   return null;
 }
 
-async function readAllStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new CliError("--password-stdin reads the password from a pipe, e.g. `echo \"$PW\" | berth helm list --password-stdin ...`");
+/** All of stdin, for --password-stdin; refuses a terminal, where the user would wait on an invisible read. */
+export async function readAllStdin(example = 'echo "$PW" | berth helm list --password-stdin ...'): Promise<string> {
+  if (process.stdin.isTTY) throw new CliError(`--password-stdin reads the password from a pipe, e.g. \`${example}\``);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
@@ -274,13 +287,24 @@ export interface ServerError {
   status: number;
   code: string | null;
   message: string;
+  /** Retry-After on a 429 (seconds or an HTTP date), as the server sent it. */
+  retryAfter?: string;
 }
 
 /** Per-status messages a command adds; a function gets the server's own words. */
 export type Explain = Partial<Record<number, string | ((err: ServerError) => string)>>;
 
 export interface RequestOptions {
+  /** A file streamed as the body. */
   body?: { file: string; size: number; contentType: string };
+  /** A JSON body (the management API). */
+  json?: unknown;
+  /** An application/x-www-form-urlencoded body (the token service). */
+  form?: Record<string, string>;
+  /** Query parameters; undefined ones are left out. */
+  query?: Record<string, string | undefined>;
+  /** Send no Authorization header even when credentials are known (`berth login` signs in with the form instead). */
+  anonymous?: boolean;
   /** Statuses that count as success (default: any 2xx). */
   ok?: readonly number[];
   explain?: Explain;
@@ -304,11 +328,12 @@ async function readServerError(res: Response): Promise<ServerError> {
   } catch {
     message = text.length > 0 && text.length < 300 && !/<html/i.test(text) ? text.trim() : "";
   }
-  return { status: res.status, code, message: message || `${res.status} ${res.statusText}`.trim() };
+  const retryAfter = res.headers.get("retry-after") ?? undefined;
+  return { status: res.status, code, message: message || `${res.status} ${res.statusText}`.trim(), ...(retryAfter ? { retryAfter } : {}) };
 }
 
 /** fetch's "fetch failed" as a sentence: the cause's code decides. */
-function connectionFailure(err: unknown, server: string): CliError {
+export function connectionFailure(err: unknown, server: string): CliError {
   const cause = (err as { cause?: { code?: string; errors?: { code?: string }[]; message?: string } }).cause;
   const code = cause?.code ?? cause?.errors?.[0]?.code ?? "";
   if (code === "ECONNREFUSED") return new CliError(`cannot reach ${server}: is Berth running?`);
@@ -348,7 +373,7 @@ export class BerthClient {
   /** Sends the request; a failure becomes a CliError naming the fix. */
   async request(method: string, segments: readonly string[], options: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json", "user-agent": "berth-cli" };
-    if (this.credentials) {
+    if (this.credentials && !options.anonymous) {
       headers.authorization = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString("base64")}`;
     }
     const init: RequestInit & { duplex?: "half" } = { method, headers };
@@ -358,10 +383,18 @@ export class BerthClient {
       headers["content-length"] = String(options.body.size);
       init.body = Readable.toWeb(createReadStream(options.body.file)) as ReadableStream<Uint8Array>;
       init.duplex = "half";
+    } else if (options.json !== undefined) {
+      headers["content-type"] = "application/json";
+      init.body = JSON.stringify(options.json);
+    } else if (options.form) {
+      headers["content-type"] = "application/x-www-form-urlencoded";
+      init.body = new URLSearchParams(options.form).toString();
     }
+    const url = this.url(segments);
+    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
     let res: Response;
     try {
-      res = await this.#fetch(this.url(segments), init);
+      res = await this.#fetch(url, init);
     } catch (err) {
       throw connectionFailure(err, displayServer(this.server));
     }
@@ -396,6 +429,8 @@ export class BerthClient {
         return new CliError(`access denied by ${server}: ${err.message}; ask an administrator for the right role`);
       case 413:
         return new CliError(`${server} refused the upload as too large: ${err.message}`);
+      case 429:
+        return new CliError(`${server} refused: too many requests (${err.message}); try again ${err.retryAfter ? `after ${/^\d+$/.test(err.retryAfter) ? `${err.retryAfter} s` : err.retryAfter}` : "later"}`);
       default:
         if (err.status >= 500) return new CliError(`${server} failed (${err.status}): ${err.message}; see Berth's log`);
         return new CliError(`${server}: ${err.message}${err.code ? ` (${err.code})` : ""}`);

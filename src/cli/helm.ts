@@ -3,10 +3,10 @@
 import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename } from "node:path";
-import { createInterface } from "node:readline/promises";
 import { Command, Option } from "@commander-js/extra-typings";
 import { BerthClient, CliError, connect, connectionOptions, handled, type ConnectionFlags } from "./client.ts";
 import { printDetails, printJson, printLine, printTable, shortTime, truncate } from "./output.ts";
+import { confirm, yesOption } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
 
 /** An index entry as Berth serves it: Chart.yaml's fields plus urls, created and digest. */
@@ -217,19 +217,6 @@ Examples:
 // ---------------------------------------------------------------------------------------------
 // delete
 
-/** Asks on a terminal; without one, refuses (as az does) rather than delete unasked. */
-async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY || !process.stdout.isTTY) {
-    throw new CliError("not deleting without confirmation: no terminal to ask on; pass --yes");
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
-  } finally {
-    rl.close();
-  }
-}
-
 const deleteCommand = connectionOptions(
   new Command("delete")
     .alias("rm")
@@ -238,7 +225,7 @@ const deleteCommand = connectionOptions(
     .addOption(new Option("--version <version>", "the version to delete; without it, every version goes"))
     .addOption(new Option("--prov", "delete only the provenance file (.tgz.prov) of --version"))
     .addOption(repositoryOption())
-    .addOption(new Option("-y, --yes", "do not ask for confirmation (needed when stdin is not a terminal)")),
+    .addOption(yesOption()),
 )
   .addHelpText(
     "after",

@@ -68,3 +68,12 @@ export function shortTime(text: string | undefined): string {
   const time = new Date(text);
   return Number.isNaN(time.getTime()) ? text : `${time.toISOString().slice(0, 19).replace("T", " ")} UTC`;
 }
+
+/** A secret was just printed: say so on stderr, so stdout (a pipe, `-o json`) holds only the output. */
+export function printSecretNotice(howToUse: string): void {
+  process.stderr.write(`${howToUse}\nSave it now: Berth keeps only a hash and cannot show it again.\n`);
+}
+
+export function yesNo(value: boolean | undefined): string {
+  return value === undefined ? "" : value ? "yes" : "no";
+}

@@ -1,10 +1,18 @@
 // The `berth` command and its subcommands.
 import { Command } from "@commander-js/extra-typings";
+import { adminCommand } from "./admin.ts";
+import { auditCommand } from "./audit.ts";
 import { chartCommand } from "./chart.ts";
 import { fsckCommand } from "./fsck.ts";
 import { gcCommand } from "./gc.ts";
 import { helmCommand } from "./helm.ts";
+import { loginCommand, logoutCommand } from "./login.ts";
+import { repositoryCommand } from "./repositories.ts";
+import { scopeMapCommand } from "./scope-maps.ts";
 import { serveCommand } from "./serve.ts";
+import { servicePrincipalCommand } from "./service-principals.ts";
+import { tokenCommand } from "./tokens.ts";
+import { userCommand } from "./users.ts";
 
 export const program = new Command("berth")
   .description("Berth: a registry for container images and Helm charts")
@@ -16,4 +24,13 @@ export const program = new Command("berth")
   .addCommand(gcCommand)
   .addCommand(fsckCommand)
   .addCommand(helmCommand)
-  .addCommand(chartCommand);
+  .addCommand(chartCommand)
+  .addCommand(loginCommand)
+  .addCommand(logoutCommand)
+  .addCommand(adminCommand)
+  .addCommand(userCommand)
+  .addCommand(servicePrincipalCommand)
+  .addCommand(scopeMapCommand)
+  .addCommand(tokenCommand)
+  .addCommand(repositoryCommand)
+  .addCommand(auditCommand);
