@@ -32,6 +32,11 @@ import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
 import { ChartService } from "./services/charts/chart-service.ts";
 import { helmPlugin } from "./handlers/helm/plugin.ts";
+import { provenancePlugin } from "./handlers/api/provenance.ts";
+import { ProvenanceIndexer } from "./services/provenance/indexer.ts";
+import { loadNotationTrust } from "./services/provenance/notation-trust.ts";
+import { ProvenanceReports } from "./services/provenance/report.ts";
+import { RegistryMetadata } from "./services/provenance/registry-metadata.ts";
 
 const ADMIN_ID = "admin";
 
@@ -92,7 +97,11 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const uploads = new UploadService(stores.metadata, stores.blobs);
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
-  const manifests = new ManifestService(stores.metadata, { allowSparse: config.manifests.allowSparse, charts: chartIndex });
+  const manifests = new ManifestService(stores.metadata, {
+    allowSparse: config.manifests.allowSparse,
+    charts: chartIndex,
+    provenance: new ProvenanceIndexer(stores.blobs, { pushPolicies: config.provenance.pushPolicies }),
+  });
   const charts = new ChartService(stores.metadata, stores.blobs, manifests, chartIndex, {
     maxUploadBytes: config.helm.maxUploadBytes,
     limits: {
@@ -130,6 +139,12 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     },
   });
   await app.register(managementPlugin, { guard, identities, authorizer });
+  const { trustPolicy, trustStore, registryName } = config.provenance;
+  const reports = new ProvenanceReports(stores.metadata, {
+    notation: trustPolicy ? loadNotationTrust(trustPolicy, trustStore) : null,
+    registryName: registryName ?? (config.http.publicUrl ? new URL(config.http.publicUrl).host : undefined),
+  });
+  await app.register(provenancePlugin, { guard, reports, registryMetadata: new RegistryMetadata(stores.metadata) });
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {
     app,

@@ -6,7 +6,9 @@ import { chartCommand } from "./chart.ts";
 import { fsckCommand } from "./fsck.ts";
 import { gcCommand } from "./gc.ts";
 import { helmCommand } from "./helm.ts";
+import { inspectCommand } from "./inspect.ts";
 import { loginCommand, logoutCommand } from "./login.ts";
+import { metadataCommand } from "./metadata.ts";
 import { repositoryCommand } from "./repositories.ts";
 import { scopeMapCommand } from "./scope-maps.ts";
 import { serveCommand } from "./serve.ts";
@@ -33,4 +35,6 @@ export const program = new Command("berth")
   .addCommand(scopeMapCommand)
   .addCommand(tokenCommand)
   .addCommand(repositoryCommand)
-  .addCommand(auditCommand);
+  .addCommand(auditCommand)
+  .addCommand(inspectCommand)
+  .addCommand(metadataCommand);

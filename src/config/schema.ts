@@ -54,6 +54,27 @@ export const ConfigSchema = z.strictObject({
       maxFiles: z.coerce.number().int().positive().default(10_000).describe("most files in a chart"),
     })
     .prefault({}),
+  provenance: z
+    .strictObject({
+      pushPolicies: z
+        .preprocess(
+          (v) => (typeof v === "string" ? JSON.parse(v) : v),
+          z.array(
+            z.strictObject({
+              name: z.string().min(1),
+              repositories: z.array(z.string().min(1)).min(1),
+              requireLabels: z.array(z.string().min(1)).default([]),
+              requireAnnotations: z.array(z.string().min(1)).default([]),
+            }),
+          ),
+        )
+        .default([])
+        .describe("refuse pushes of images lacking labels or annotations: [{name, repositories: [team/app | team/* | *], requireLabels: [...], requireAnnotations: [...]}]"),
+      trustPolicy: z.string().min(1).optional().describe("notation trust policy file (trustpolicy.oci.json format) to verify notation signatures with; default: signatures are listed, not verified"),
+      trustStore: z.string().min(1).optional().describe("notation trust store folder: x509/ca/<name>/*.pem|.crt|.cer, as notation lays it out"),
+      registryName: z.string().min(1).optional().describe("host[:port] that trust policy registryScopes name (<registryName>/<repository>); default: http.publicUrl's host"),
+    })
+    .prefault({}),
   gc: z
     .strictObject({
       gracePeriod: seconds.default(3600).describe("seconds a blob must be unreferenced before gc may delete it"),

@@ -32,7 +32,9 @@ export type ErrorCode =
   // Berth's own, for the management API (identities, scope maps, attributes)
   | "INVALID_REQUEST"
   | "IDENTITY_UNKNOWN"
-  | "IDENTITY_EXISTS";
+  | "IDENTITY_EXISTS"
+  // Berth's own, for registry-side metadata
+  | "METADATA_UNKNOWN";
 
 export class RegistryError extends Error {
   readonly code: ErrorCode;

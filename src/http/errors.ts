@@ -31,6 +31,7 @@ const STATUS = {
   INVALID_REQUEST: 400,
   IDENTITY_UNKNOWN: 404,
   IDENTITY_EXISTS: 409,
+  METADATA_UNKNOWN: 404,
 } satisfies Record<ErrorCode, number>;
 
 export function statusOf(code: ErrorCode): number {

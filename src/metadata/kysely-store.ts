@@ -6,6 +6,7 @@ import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 import { identityParts } from "./identity-store.ts";
+import { provenanceParts } from "./provenance-store.ts";
 import { migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
@@ -375,12 +376,14 @@ function parts(db: Db): MetadataParts {
     uploads: new Uploads(db),
     charts: new Charts(db),
     ...identityParts(db),
+    ...provenanceParts(db),
   };
 }
 
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly charts;
   readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys;
+  readonly provenance; readonly metadataValues;
   private readonly db: Kysely<Database>;
 
   private constructor(db: Kysely<Database>) {
@@ -388,6 +391,7 @@ export class KyselyMetadataStore implements MetadataStore {
     ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, charts: this.charts } = parts(db));
     ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys } =
       identityParts(db));
+    ({ provenance: this.provenance, metadataValues: this.metadataValues } = provenanceParts(db));
   }
 
   /** Opens the store and brings its schema up to date. */

@@ -67,4 +67,26 @@ export interface Database {
     created_at: number;
     stored_as: string;
   };
+  provenance: {
+    repository: string;
+    digest: string;
+    kind: string;
+    media_type: string;
+    artifact_type: string | null;
+    size: number;
+    subject: string | null;
+    facts: string;
+    recorded_at: number;
+  };
+  metadata_values: { repository: string; digest: string; key: string; value: string; version: number; updated_at: number; updated_by: string };
+  metadata_history: {
+    repository: string;
+    digest: string;
+    key: string;
+    version: number;
+    at: number;
+    actor: string;
+    old_value: string | null;
+    new_value: string | null;
+  };
 }

@@ -3,6 +3,7 @@
 // touches two nouns runs in one transaction.
 import type { ChartMetadata } from "../domain/chart.ts";
 import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SigningKeyRows } from "./identity-types.ts";
+import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 
@@ -142,6 +143,8 @@ export interface MetadataParts {
   attributes: AttributeRows;
   audit: AuditRows;
   signingKeys: SigningKeyRows;
+  provenance: ProvenanceRows;
+  metadataValues: MetadataValueRows;
 }
 
 export interface MetadataStore extends MetadataParts {

@@ -7,12 +7,15 @@ import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
 import type { ManifestRecord, ManifestSummary, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex } from "./charts/chart-index.ts";
+import type { ProvenanceIndexer } from "./provenance/indexer.ts";
 
 export interface ManifestServiceOptions {
   /** Accept manifests whose layers or index children were never pushed. */
   allowSparse: boolean;
   /** Records Helm charts as their manifests come and go. */
   charts?: ChartIndex;
+  /** Records what a manifest says about its provenance (small blobs read once, here). */
+  provenance?: ProvenanceIndexer;
 }
 
 export interface PushedManifest {
@@ -39,6 +42,7 @@ export class ManifestService {
     }
     const charts = this.options.charts;
     const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs) : null;
+    const provenance = this.options.provenance ? await this.options.provenance.prepare(repository, digest, parsed, body) : null;
     const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
     await this.metadata.transaction(async (tx) => {
       const missing: Digest[] = [];
@@ -69,6 +73,7 @@ export class ManifestService {
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
       for (const tag of tags) await tx.tags.set(repository, tag, digest);
       if (chart) await charts!.record(tx, chart);
+      if (provenance) await this.options.provenance!.record(tx, provenance);
     });
     if (chart) await charts!.refresh(repository);
     return { digest, subject: parsed.subject, tags };
@@ -98,6 +103,7 @@ export class ManifestService {
       if (!(await tx.manifests.delete(repository, reference.digest))) throw manifestUnknown(reference);
       await tx.tags.deleteAllFor(repository, reference.digest);
       await this.options.charts?.forgetManifest(tx, repository, reference.digest);
+      await this.options.provenance?.forget(tx, repository, reference.digest);
     });
     await this.options.charts?.refresh(repository);
   }

@@ -3,9 +3,11 @@ import type { Migration } from "kysely/migration";
 import { initial } from "./001-initial.ts";
 import { charts } from "./002-charts.ts";
 import { identities } from "./003-identities.ts";
+import { provenance } from "./004-provenance.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
   "002-charts": charts,
   "003-identities": identities,
+  "004-provenance": provenance,
 };
