@@ -1,5 +1,6 @@
 // Turns the results into the printed report: one table Berth | distribution | ratio, the
-// machine's physical limits, and each of the issue's targets read against the numbers.
+// machine's physical limits, and each of the issue's targets read against the numbers; then, for
+// the charts phase, a table Berth | static file | ratio | ChartMuseum and the Helm targets.
 // Throughput is MiB/s (2^20 bytes); memory is MB (10^6 bytes), as the targets are written.
 import { MiB } from "./blob.ts";
 import type { DiskSpeed, HashSpeed, Machine } from "./physical.ts";
@@ -37,6 +38,61 @@ export interface TargetResults {
   failures: Record<string, string>;
 }
 
+/** The chart phase's fill: every version pushed through `PUT _blobs/<file>.tgz`, some at once. */
+export interface ChartFill {
+  pushes: number;
+  seconds: number;
+  perSecond: number;
+  pushP50Ms: number;
+  pushP99Ms: number;
+  packageBytesMedian: number;
+  rssPeakBytes: number;
+}
+
+/** index.yaml as one client sees it: the first GET (for Berth, after the fill: a full render) and then. */
+export interface IndexGet {
+  status: number;
+  bytes: number;
+  versions: number;
+  coldMs: number;
+  coldHeadersMs: number;
+  /** The median of a few GETs of an unchanged index, one at a time. */
+  steadyMs: number;
+}
+
+/** One push timed from its 201 to the first index.yaml that lists it. */
+export interface PushVisible {
+  pushMs: number;
+  /** From the 201 to the last byte of the first index.yaml listing the new version. */
+  visibleMs: number;
+  /** From the 201 to that response's headers. */
+  headersMs: number;
+  /** GETs needed (1: the first GET after the 201 listed it). */
+  polls: number;
+}
+
+export interface ChartServerResults {
+  rssIdleBytes?: number;
+  fill?: ChartFill;
+  rssAfterFillBytes?: number;
+  index?: IndexGet;
+  indexRate?: Rate;
+  indexRss?: RssSummary;
+  pushVisible?: { runs: PushVisible[]; medianMs: number; maxMs: number };
+}
+
+export interface ChartResults {
+  options: { versions: number; charts: number; perChart: number; pushConcurrency: number; connections: number; seconds: number; latencyReps: number };
+  /** Why ChartMuseum has no numbers. */
+  chartmuseum: string;
+  berth: ChartServerResults;
+  /** A node:http server holding the same index.yaml bytes in memory. */
+  staticFile: ChartServerResults;
+  /** index.yaml gzipped once (zlib level 6) in the bench process: what serving it compressed would cost. */
+  gzip?: { bytes: number; ms: number };
+  failures: Record<string, string>;
+}
+
 export interface Results {
   startedAt: string;
   options: { blobBytes: number; chunkBytes: number; reps: number; rateSeconds: number; connections: number; concurrentPushes: number };
@@ -45,6 +101,7 @@ export interface Results {
   load: { start: number; end?: number };
   physical: { sha256?: HashSpeed; disk?: DiskSpeed; limitMibPerSecond?: number };
   targets: TargetResults[];
+  charts?: ChartResults;
 }
 
 const MB = 1e6;
@@ -108,15 +165,24 @@ function find(r: Results, name: string): TargetResults | undefined {
 }
 
 export function renderText(r: Results): string {
-  const berth = find(r, "Berth");
-  const dist = find(r, "distribution");
-  const sinks = r.targets.filter((t) => t.name !== "Berth" && t.name !== "distribution");
   const out: string[] = [];
   // The load at the end includes the benchmark itself; only the start says whether others were busy.
   if (r.load.start > 0.5 * r.machine.cpus) {
     out.push(`WARNING: load average ${r.load.start.toFixed(1)} at the start (${r.load.end?.toFixed(1) ?? "?"} at the end, the benchmark included)` +
       ` on ${r.machine.cpus} CPUs: other work shared the machine, so every number below is low and noisy.`, "");
   }
+  const blobs = r.targets.length > 0 || r.physical.sha256 !== undefined || r.physical.disk !== undefined;
+  if (blobs) out.push(...renderBlobs(r));
+  if (r.charts) out.push(...(blobs ? ["", ""] : []), ...renderCharts(r.charts));
+  return out.join("\n");
+}
+
+/** The blob phases: the Berth | distribution | sinks table, the physical limit, the targets. */
+function renderBlobs(r: Results): string[] {
+  const berth = find(r, "Berth");
+  const dist = find(r, "distribution");
+  const sinks = r.targets.filter((t) => t.name !== "Berth" && t.name !== "distribution");
+  const out: string[] = [];
   const cell = (t: TargetResults | undefined, row: Row) => {
     if (!t) return "–";
     if (t.failures[row.phase] || t.failures.start) return "failed";
@@ -157,7 +223,7 @@ export function renderText(r: Results): string {
 
   const failures = r.targets.flatMap((t) => Object.entries(t.failures).map(([phase, why]) => `  ${t.name} ${phase}: ${why}`));
   if (failures.length) out.push("", "Failures:", ...failures);
-  return out.join("\n");
+  return out;
 }
 
 function verdict(ok: boolean | undefined): string {
@@ -192,4 +258,107 @@ export function readTargets(r: Results): string[] {
     ` flat: ${rss ? `${rss.trend} (first third ${num(mb(rss.firstThirdBytes))} MB, last third ${num(mb(rss.lastThirdBytes))} MB)` : "not measured"}` +
     ` ${verdict(rss ? rss.trend !== "growing" : undefined)}`);
   return lines;
+}
+
+// ---- the charts phase ----
+
+interface ChartRow {
+  metric: string;
+  unit: string;
+  digits?: number;
+  /** The failure names that make this row's cells "failed". */
+  steps: string[];
+  pick: (t: ChartServerResults) => number | undefined;
+  /** Whether the static file gets a number in this row (it takes no pushes). */
+  reference?: boolean;
+}
+
+function chartRows(c: ChartResults): ChartRow[] {
+  const o = c.options;
+  const reps = c.berth.pushVisible?.runs.length ?? o.latencyReps;
+  const rate = ["berthIndexRate", "staticFileIndexRate"];
+  return [
+    { metric: `fill: ${o.versions} versions (${o.charts} charts × ${o.perChart}) by PUT _blobs, ${o.pushConcurrency} at once`, unit: "pushes/s", steps: ["fill"], pick: (t) => t.fill?.perSecond },
+    { metric: "fill: one push, median", unit: "ms", steps: ["fill"], pick: (t) => t.fill?.pushP50Ms },
+    { metric: "fill: one push, p99", unit: "ms", steps: ["fill"], pick: (t) => t.fill?.pushP99Ms },
+    { metric: "index.yaml size", unit: "KB", steps: ["index"], reference: true, pick: (t) => (t.index ? t.index.bytes / 1000 : undefined) },
+    { metric: "first GET of index.yaml after the fill (Berth: full render), one client", unit: "ms", steps: ["index"], reference: true, pick: (t) => t.index?.coldMs },
+    { metric: "GET of the unchanged index.yaml, one client, median of 5", unit: "ms", steps: ["index"], reference: true, pick: (t) => t.index?.steadyMs },
+    { metric: `GET index.yaml, ${o.connections} connections, ${o.seconds} s`, unit: "req/s", steps: rate, reference: true, pick: (t) => t.indexRate?.perSecond },
+    { metric: `GET index.yaml, ${o.connections} connections: body bytes`, unit: "MiB/s", steps: rate, reference: true, pick: (t) => (t.indexRate && t.index ? (t.indexRate.perSecond * t.index.bytes) / MiB : undefined) },
+    { metric: `GET index.yaml p50 latency, lower is better`, unit: "ms", steps: rate, reference: true, pick: (t) => t.indexRate?.latencyP50Ms },
+    { metric: `GET index.yaml p99 latency, lower is better`, unit: "ms", steps: rate, reference: true, pick: (t) => t.indexRate?.latencyP99Ms },
+    { metric: `push → index.yaml lists it (201 → last byte), median of ${reps}`, unit: "ms", steps: ["pushVisible"], pick: (t) => t.pushVisible?.medianMs },
+    { metric: `push → index.yaml lists it (201 → last byte), max of ${reps}`, unit: "ms", steps: ["pushVisible"], pick: (t) => t.pushVisible?.maxMs },
+    { metric: `push → headers of that index.yaml, median of ${reps}`, unit: "ms", steps: ["pushVisible"], pick: (t) => percentileOf(t.pushVisible?.runs.map((v) => v.headersMs), 50) },
+    { metric: `those ${reps} pushes alone, one at a time: PUT → 201, median`, unit: "ms", steps: ["pushVisible"], pick: (t) => percentileOf(t.pushVisible?.runs.map((v) => v.pushMs), 50) },
+    { metric: `those ${reps} pushes alone, one at a time: PUT → 201, max`, unit: "ms", steps: ["pushVisible"], pick: (t) => t.pushVisible && Math.max(...t.pushVisible.runs.map((v) => v.pushMs)) },
+    { metric: "RSS idle, before the fill", unit: "MB", steps: [], reference: true, pick: (t) => mb(t.rssIdleBytes) },
+    { metric: "RSS peak during the fill", unit: "MB", steps: ["fill"], pick: (t) => mb(t.fill?.rssPeakBytes) },
+    { metric: "RSS after the fill", unit: "MB", steps: ["fill"], pick: (t) => mb(t.rssAfterFillBytes) },
+    { metric: `RSS peak serving index.yaml at ${o.connections} connections, lower is better`, unit: "MB", steps: rate, reference: true, pick: (t) => mb(t.indexRss?.peakBytes) },
+  ];
+}
+
+function percentileOf(values: number[] | undefined, p: number): number | undefined {
+  if (!values || values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function renderCharts(c: ChartResults): string[] {
+  const out: string[] = [];
+  const cmShort = c.chartmuseum.split(":")[0]!;
+  const cell = (t: ChartServerResults, row: ChartRow, steps: string[]) => {
+    if (steps.some((s) => c.failures[s])) return "failed";
+    return num(row.pick(t), row.digits ?? (row.unit === "ms" ? 1 : 0));
+  };
+  const body = chartRows(c).map((row) => {
+    const berthSteps = row.steps.filter((s) => !s.startsWith("staticFile"));
+    const staticSteps = row.steps.filter((s) => !s.startsWith("berth")).concat(row.reference && row.steps.length ? ["static"] : []);
+    const b = cell(c.berth, row, berthSteps);
+    const s = row.reference ? cell(c.staticFile, row, staticSteps) : "–";
+    const bothMeasured = row.reference && b !== "failed" && s !== "failed";
+    return [
+      `${row.metric} (${row.unit})`,
+      b,
+      s,
+      bothMeasured ? ratio(row.pick(c.berth), row.pick(c.staticFile)) : "",
+      cmShort,
+    ];
+  });
+  out.push(markdownTable(["metric", "Berth", "static file (node:http, same bytes)", "Berth/static file", "ChartMuseum"], body));
+
+  const o = c.options;
+  out.push("", "Notes:");
+  out.push(`  ChartMuseum: ${c.chartmuseum}.`);
+  out.push(`  The static file is a plain node:http server holding Berth's index.yaml (after the fill) in memory: no auth, no routing; the ceiling for serving that document with this client.`);
+  if (c.berth.fill) out.push(`  Packages: ${o.versions} generated charts (Chart.yaml with description, keywords, maintainers, home, sources; values.yaml, two templates), median ${num(c.berth.fill.packageBytesMedian)} bytes each.`);
+  if (c.berth.index) {
+    out.push(`  index.yaml: ${c.berth.index.versions} versions (the fill plus 3 warm-up pushes), ${num(c.berth.index.bytes / 1000)} KB, answered 200; the first GET after the fill had its headers after ${num(c.berth.index.coldHeadersMs, 1)} ms.`);
+  }
+  if (c.gzip && c.berth.index) {
+    out.push(`  gzip of that index.yaml (zlib level 6, once, in the bench process): ${num(c.gzip.bytes / 1000)} KB (${num((100 * c.gzip.bytes) / c.berth.index.bytes, 1)} %), ${num(c.gzip.ms, 1)} ms. Berth serves it uncompressed, as helm wants it (helm's transport sets DisableCompression): only other clients would gain.`);
+  }
+  const runs = c.berth.pushVisible?.runs;
+  if (runs?.length) {
+    out.push(`  push → visible, each run (ms, 201 → last byte of the first index.yaml listing it; GETs needed): ${runs.map((v) => `${num(v.visibleMs, 1)} (${v.polls})`).join(", ")}.`);
+    out.push(`  those pushes, PUT → 201 (ms): ${runs.map((v) => num(v.pushMs, 0)).join(", ")}.`);
+  }
+
+  out.push("", "Targets (from the issue; reported, not asserted):");
+  const br = c.berth.indexRate?.perSecond;
+  const sr = c.staticFile.indexRate?.perSecond;
+  out.push(`  index.yaml rate >= 10x ChartMuseum's: not measurable (ChartMuseum ${cmShort}). Berth ${num(br)} req/s at ${o.connections} connections, ` +
+    `${br !== undefined && sr ? `${num((100 * br) / sr)} % of the static file's ${num(sr)} req/s` : "no static-file rate to compare"}.`);
+  const pv = c.berth.pushVisible;
+  out.push(`  index current within 100 ms of a push: ${pv ? `median ${num(pv.medianMs, 1)} ms, max ${num(pv.maxMs, 1)} ms (every push of ${pv.runs.length}): ${verdict(pv.maxMs <= 100)}` +
+    (pv.medianMs <= 100 && pv.maxMs > 100 ? " (the median is within it)" : "") : "not measured"}.`);
+  const rss = c.berth.indexRss?.peakBytes;
+  out.push(`  RSS below ChartMuseum's: not measurable (ChartMuseum ${cmShort}). Berth ${num(mb(c.berth.rssAfterFillBytes))} MB after the fill, peak ${num(mb(rss))} MB serving the index` +
+    `${c.staticFile.indexRss ? ` (the static file: ${num(mb(c.staticFile.indexRss.peakBytes))} MB)` : ""}.`);
+
+  const failures = Object.entries(c.failures).map(([step, why]) => `  charts ${step}: ${why}`);
+  if (failures.length) out.push("", "Failures:", ...failures);
+  return out;
 }

@@ -2,7 +2,10 @@
 // Starts both on 127.0.0.1, plus three node:http sinks that show what plain Node can do with the
 // same bytes (drop them; hash them; hash, write and fsync them), then, metric by metric and target by target: monolithic and chunked pushes of a large blob, its pull, HEAD-blob and
 // GET-manifest rates, and RSS while many pushes stream at once; first the machine's own limits
-// (SHA-256 of one stream, disk write + fsync). Prints a table, or JSON with --json.
+// (SHA-256 of one stream, disk write + fsync). Then the `charts` phase (bench/charts.ts): a
+// classic chart repository of 10,000 versions in a fresh Berth, its index.yaml rate against a
+// static file server holding the same bytes, push-to-index latency and RSS.
+// Prints a table, or JSON with --json.
 // Everything started is stopped and every temp directory removed, also on failure or Ctrl-C.
 import { rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -10,6 +13,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { BlobFactory, GiB, MiB, smallImage, type Blob } from "./blob.ts";
+import { runChartBench } from "./charts.ts";
 import { diskWriteSpeed, flushDirtyPages, machine, sha256Speed, type DiskSpeed, type HashSpeed } from "./physical.ts";
 import { measureRate } from "./rates.ts";
 import { closeConnections, pull, pushChunked, pushMonolithic, putManifest } from "./registry-client.ts";
@@ -18,15 +22,17 @@ import { RssSampler, summarizeRss } from "./rss.ts";
 import { sinkNames, startBerthTarget, startDistribution, startNullServer, type RunningTarget } from "./servers.ts";
 
 const usage = `node bench/run.ts [options]
-  --quick              256 MiB blobs, 3 s rates, 1 run each (for development)
+  --quick              256 MiB blobs, 3 s rates, 1 run each, 1,000 chart versions (for development)
   --json               print the results as JSON on stdout (progress stays on stderr)
   --only LIST          targets, comma-separated: berth, distribution, ceiling (default: all)
-  --phases LIST        physical, push, chunked, pull, rates, concurrent (default: all)
+  --phases LIST        physical, push, chunked, pull, rates, concurrent, charts (default: all)
   --size-mib N         blob size in MiB (default 1024; --quick 256)
   --reps N             timed runs per transfer metric, the median is reported (default 3; --quick 1)
   --seconds N          duration of each rate measurement (default 10; --quick 3)
   --connections N      connections for the rate measurements (default 64)
   --concurrent N       pushes at once for the RSS measurement (default 10)
+  --chart-versions N   chart versions in the charts phase's repository, 20 per chart (default 10000; --quick 1000)
+  --chart-connections N  connections for the index.yaml rate (default 16)
   --profile DIR        run Berth with --cpu-prof, profiles written to DIR when it stops
   --save FILE          also write the JSON results to FILE`;
 
@@ -35,12 +41,14 @@ const { values: args } = parseArgs({
     quick: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     only: { type: "string", default: "berth,distribution,ceiling" },
-    phases: { type: "string", default: "physical,push,chunked,pull,rates,concurrent" },
+    phases: { type: "string", default: "physical,push,chunked,pull,rates,concurrent,charts" },
     "size-mib": { type: "string" },
     reps: { type: "string" },
     seconds: { type: "string" },
     connections: { type: "string", default: "64" },
     concurrent: { type: "string", default: "10" },
+    "chart-versions": { type: "string" },
+    "chart-connections": { type: "string", default: "16" },
     profile: { type: "string" },
     save: { type: "string" },
     help: { type: "boolean", default: false },
@@ -64,9 +72,13 @@ const reps = positive("reps", args.reps, quick ? 1 : 3, 20);
 const rateSeconds = positive("seconds", args.seconds, quick ? 3 : 10, 120);
 const connections = positive("connections", args.connections, 64, 1024);
 const concurrentPushes = positive("concurrent", args.concurrent, 10, 64);
+const chartVersions = positive("chart-versions", args["chart-versions"], quick ? 1000 : 10_000, 100_000);
+const chartConnections = positive("chart-connections", args["chart-connections"], 16, 1024);
 const only = new Set(args.only.split(",").map((s) => s.trim()));
 const phases = new Set(args.phases.split(",").map((s) => s.trim()));
 for (const name of only) if (!["berth", "distribution", "ceiling"].includes(name)) throw new Error(`unknown target ${name}`);
+const blobPhases = ["push", "chunked", "pull", "rates", "concurrent"];
+for (const name of phases) if (!["physical", ...blobPhases, "charts"].includes(name)) throw new Error(`unknown phase ${name}`);
 const bigRepo = "bench/big";
 const smallRepo = "bench/small";
 
@@ -126,6 +138,13 @@ watchdog.unref();
 // ---- measuring ----
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message.split("\n").slice(0, 3).join(" ") : String(error);
+}
+
+/** Stops a target started for the run and forgets it (cleanup() would stop it otherwise). */
+async function stop(target: RunningTarget): Promise<void> {
+  await target.dispose();
+  const at = running.indexOf(target);
+  if (at >= 0) running.splice(at, 1);
 }
 
 async function phase(results: TargetResults, name: string, work: () => Promise<void>): Promise<void> {
@@ -225,13 +244,15 @@ async function main(): Promise<Results> {
     results.targets.push(entry.results);
     log(`${target.name} at ${target.url} (pid ${target.pid})`);
   };
-  if (only.has("ceiling")) {
+  // The blob phases' servers; the charts phase starts its own.
+  const blobRun = blobPhases.some((name) => phases.has(name));
+  if (blobRun && only.has("ceiling")) {
     for (const mode of ["drop", "hash", "disk"] as const) {
       await add(sinkNames[mode], mode === "drop" ? "sink" : "push-sink", () => startNullServer(blobBytes, mode));
     }
   }
-  if (only.has("distribution")) await add("distribution", "registry", startDistribution);
-  if (only.has("berth")) {
+  if (blobRun && only.has("distribution")) await add("distribution", "registry", startDistribution);
+  if (blobRun && only.has("berth")) {
     const nodeOptions = args.profile ? `--cpu-prof --cpu-prof-dir=${resolve(args.profile)}` : undefined;
     await add("Berth", "registry", () => startBerthTarget(nodeOptions));
   }
@@ -347,6 +368,37 @@ async function main(): Promise<Results> {
           rss,
         };
         log(`${e.target.name}: ${seconds.toFixed(1)} s, RSS peak ${(rss.peakBytes / 1e6).toFixed(0)} MB, ${rss.trend}`);
+      });
+    }
+  }
+  // Done with the blob servers: stop them (and free their data) before the charts phase.
+  for (const e of entries) {
+    try {
+      await stop(e.target);
+    } catch (error) {
+      log(`stopping ${e.target.name} failed: ${errorText(error)}`);
+    }
+  }
+
+  if (phases.has("charts")) {
+    if (!only.has("berth")) {
+      log("charts phase skipped: it measures Berth (--only has no berth)");
+    } else {
+      log(`charts: a classic repository of ${chartVersions} versions`);
+      results.charts = await runChartBench({
+        versions: chartVersions,
+        perChart: 20,
+        pushConcurrency: 8,
+        connections: chartConnections,
+        seconds: rateSeconds,
+        latencyReps: quick ? 5 : 15,
+        start: async (start) => {
+          const target = await start();
+          running.push(target);
+          return target;
+        },
+        stop,
+        log,
       });
     }
   }

@@ -1,5 +1,6 @@
 // The servers the benchmark drives: Berth (through the test harness), CNCF distribution v3 as the
-// reference, and a null server that discards what it is sent, to show the client's own ceiling.
+// reference, a null server that discards what it is sent, to show the client's own ceiling, and a
+// static server holding one index.yaml, the ceiling for serving a chart index.
 // Each comes back as a Target with dispose(); every dispose is safe to call twice.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -117,10 +118,35 @@ export const sinkNames: Record<SinkMode, string> = {
 
 /** A bench/null-server.ts child: what plain Node does with the same bytes (see that file). */
 export async function startNullServer(blobSize: number, mode: SinkMode): Promise<RunningTarget> {
-  const script = join(import.meta.dirname, "null-server.ts");
   const dir = mode === "disk" ? await mkdtemp(join(tmpdir(), "berth-bench-sink-")) : null;
+  return startScriptServer(sinkNames[mode], "null-server.ts", [String(blobSize), mode, ...(dir ? [dir] : [])], dir);
+}
+
+export const staticIndexName = "static file";
+
+/**
+ * A bench/static-index-server.ts child holding `body` (an index.yaml) in memory. The bytes go to the
+ * child through a file in a temp directory, which dispose() removes.
+ */
+export async function startStaticIndexServer(body: Buffer): Promise<RunningTarget> {
+  const dir = await mkdtemp(join(tmpdir(), "berth-bench-static-"));
+  const file = join(dir, "index.yaml");
+  try {
+    await writeFile(file, body);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return startScriptServer(staticIndexName, "static-index-server.ts", [file], dir);
+}
+
+/**
+ * Runs one of the bench's own node:http servers (a script beside this file that prints "listening
+ * <port>") as a child. `dir`, when given, is removed when it stops, or when it does not start.
+ */
+async function startScriptServer(name: string, script: string, args: string[], dir: string | null): Promise<RunningTarget> {
   // stdin stays open so the server sees its end when the benchmark dies.
-  const child = spawn(process.execPath, [script, String(blobSize), mode, ...(dir ? [dir] : [])], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: ["pipe", "pipe", "inherit"] });
   const stopped = stopper(child);
   const stop = async () => {
     await stopped();
@@ -128,7 +154,7 @@ export async function startNullServer(blobSize: number, mode: SinkMode): Promise
   };
   const ready = new Promise<number>((ok, fail) => {
     let text = "";
-    const timer = setTimeout(() => fail(new Error("null server did not start")), 10_000);
+    const timer = setTimeout(() => fail(new Error(`${script} did not start`)), 10_000);
     child.stdout!.on("data", (d: Buffer) => {
       text += d.toString();
       const match = /listening (\d+)/.exec(text);
@@ -137,7 +163,7 @@ export async function startNullServer(blobSize: number, mode: SinkMode): Promise
         ok(Number(match[1]));
       }
     });
-    child.once("exit", (code) => fail(new Error(`null server exited with ${code}`)));
+    child.once("exit", (code) => fail(new Error(`${script} exited with ${code}`)));
   });
   let port: number;
   try {
@@ -146,5 +172,5 @@ export async function startNullServer(blobSize: number, mode: SinkMode): Promise
     await stop();
     throw error;
   }
-  return { name: sinkNames[mode], url: `http://127.0.0.1:${port}`, headers: {}, pid: child.pid!, tempDir: dir, dispose: stop };
+  return { name, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.pid!, tempDir: dir, dispose: stop };
 }

@@ -179,12 +179,21 @@ export function compareVersionsDescending(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Sorting an index compares each version many times: parse each distinct string once. */
+const parsed = new Map<string, semver.SemVer | null>();
+
 function tryParse(text: string): semver.SemVer | null {
-  try {
-    return parseChartVersion(text);
-  } catch {
-    return null;
+  let version = parsed.get(text);
+  if (version === undefined) {
+    try {
+      version = parseChartVersion(text);
+    } catch {
+      version = null;
+    }
+    if (parsed.size >= 100_000) parsed.clear();
+    parsed.set(text, version);
   }
+  return version;
 }
 
 /** OCI tags cannot hold `+`; Helm writes `_` instead (helm/helm#10166). */

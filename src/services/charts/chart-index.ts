@@ -46,7 +46,10 @@ export class ChartIndex {
   private readonly rows = new Map<string, Map<string, ChartRecord>>();
   private readonly fragments = new Map<string, string>();
   private readonly documents = new Map<string, IndexDocument>();
+  private readonly startedAt = Date.now().toString(36);
   private generated = new Date();
+  /** Counts changes: names the cached documents' ETags without hashing megabytes. */
+  private generation = 0;
 
   constructor(metadata: MetadataStore, blobs: BlobStore, views: Record<string, string[]>) {
     this.metadata = metadata;
@@ -59,6 +62,8 @@ export class ChartIndex {
     this.rows.clear();
     for (const chart of await this.metadata.charts.all()) this.put(chart);
     this.invalidate();
+    // The configured views are rendered at start, so no client waits for the first render.
+    for (const view of Object.keys(this.views)) this.document(view, null);
   }
 
   /**
@@ -113,7 +118,11 @@ export class ChartIndex {
     const before = this.rows.get(repository);
     this.rows.delete(repository);
     for (const chart of fresh) this.put(chart);
-    if (fresh.length > 0 || before) this.invalidate([...(before?.values() ?? []), ...fresh].map((c) => c.name));
+    if (fresh.length === 0 && !before) return;
+    const served = [...this.documents.keys()];
+    this.invalidate([...(before?.values() ?? []), ...fresh].map((c) => c.name));
+    // Render now, before the push answers, so the next GET only sends bytes.
+    for (const view of served) this.document(view, null);
   }
 
   /** Whether a view shows a namespace. */
@@ -161,7 +170,9 @@ export class ChartIndex {
     }
     const text = `apiVersion: v1\nentries:${parts.length === 0 ? " {}\n" : "\n" + parts.join("")}generated: "${this.generated.toISOString()}"\n`;
     const body = Buffer.from(text);
-    const document = { body, etag: `"${createHash("sha256").update(body).digest("hex").slice(0, 32)}"` };
+    // A shared document is named by the change counter; one filtered for a caller by its bytes.
+    const etag = visible === null ? `"${this.startedAt}-${this.generation}-${createHash("sha256").update(view).digest("hex").slice(0, 8)}"` : `"${createHash("sha256").update(body).digest("hex").slice(0, 32)}"`;
+    const document = { body, etag };
     if (visible === null) this.documents.set(view, document);
     return document;
   }
@@ -211,6 +222,7 @@ export class ChartIndex {
   /** Drops cached documents, and the fragments of the given chart names (all when omitted). */
   private invalidate(names?: string[]): void {
     this.generated = new Date();
+    this.generation++;
     this.documents.clear();
     if (!names) {
       this.fragments.clear();
