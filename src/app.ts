@@ -35,6 +35,8 @@ import { helmPlugin } from "./handlers/helm/plugin.ts";
 import { provenancePlugin } from "./handlers/api/provenance.ts";
 import { ProvenanceIndexer } from "./services/provenance/indexer.ts";
 import { loadNotationTrust } from "./services/provenance/notation-trust.ts";
+import { loadCosignKeys } from "./services/provenance/cosign-verify.ts";
+import { PullPolicies } from "./services/provenance/pull-policy.ts";
 import { ProvenanceReports } from "./services/provenance/report.ts";
 import { RegistryMetadata } from "./services/provenance/registry-metadata.ts";
 
@@ -111,6 +113,10 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
       maxFiles: config.helm.maxFiles,
     },
   });
+  const { trustPolicy, trustStore } = config.provenance;
+  const notation = trustPolicy ? loadNotationTrust(trustPolicy, trustStore) : null;
+  const registryName = config.provenance.registryName ?? (config.http.publicUrl ? new URL(config.http.publicUrl).host : undefined);
+  const pullPolicies = new PullPolicies(stores.metadata, { policies: config.provenance.pullPolicies, notation, ...(registryName ? { registryName } : {}) });
   const app = createServer({
     logger,
     metrics,
@@ -126,6 +132,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
       guard,
       metrics,
       manifestMaxBytes: config.manifests.maxBytes,
+      pullPolicies,
     },
   });
   await app.register(helmPlugin, { guard, authorizer, charts });
@@ -139,11 +146,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     },
   });
   await app.register(managementPlugin, { guard, identities, authorizer });
-  const { trustPolicy, trustStore, registryName } = config.provenance;
-  const reports = new ProvenanceReports(stores.metadata, {
-    notation: trustPolicy ? loadNotationTrust(trustPolicy, trustStore) : null,
-    registryName: registryName ?? (config.http.publicUrl ? new URL(config.http.publicUrl).host : undefined),
-  });
+  const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
   await app.register(provenancePlugin, { guard, reports, registryMetadata: new RegistryMetadata(stores.metadata) });
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {

@@ -70,6 +70,20 @@ export const ConfigSchema = z.strictObject({
         )
         .default([])
         .describe("refuse pushes of images lacking labels or annotations: [{name, repositories: [team/app | team/* | *], requireLabels: [...], requireAnnotations: [...]}]"),
+      pullPolicies: z
+        .preprocess(
+          (v) => (typeof v === "string" ? JSON.parse(v) : v),
+          z.array(z.strictObject({ name: z.string().min(1), repositories: z.array(z.string().min(1)).min(1) })),
+        )
+        .default([])
+        .describe("refuse manifest pulls of images without a verified notation signature: [{name, repositories: [team/app | team/* | *]}]; needs trustPolicy"),
+      cosignKeys: z
+        .preprocess(
+          (v) => (typeof v === "string" ? (v.trim().startsWith("[") ? JSON.parse(v) : v.split(",").map((f) => f.trim()).filter(Boolean)) : v),
+          z.array(z.string().min(1)),
+        )
+        .default([])
+        .describe("PEM public key files (cosign.pub) that cosign v3 signatures are verified with; default: cosign signatures are listed, not verified"),
       trustPolicy: z.string().min(1).optional().describe("notation trust policy file (trustpolicy.oci.json format) to verify notation signatures with; default: signatures are listed, not verified"),
       trustStore: z.string().min(1).optional().describe("notation trust store folder: x509/ca/<name>/*.pem|.crt|.cer, as notation lays it out"),
       registryName: z.string().min(1).optional().describe("host[:port] that trust policy registryScopes name (<registryName>/<repository>); default: http.publicUrl's host"),

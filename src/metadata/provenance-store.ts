@@ -54,6 +54,17 @@ export class Provenance implements ProvenanceRows {
     const rows = await this.db.selectFrom("provenance").selectAll().where("repository", "=", repository).where("subject", "=", subject).orderBy("digest").execute();
     return rows.map(toRecord);
   }
+  async parents(repository: RepositoryName, digest: Digest) {
+    const rows = await this.db
+      .selectFrom("manifest_refs")
+      .select("manifest_digest")
+      .where("repository", "=", repository)
+      .where("target_digest", "=", digest)
+      .where("kind", "=", "manifest")
+      .orderBy("manifest_digest")
+      .execute();
+    return rows.map((r) => r.manifest_digest as Digest);
+  }
   async tagsOf(repository: RepositoryName, digest: Digest) {
     const rows = await this.db.selectFrom("tags").select("tag").where("repository", "=", repository).where("digest", "=", digest).orderBy("tag").execute();
     return rows.map((r) => r.tag);

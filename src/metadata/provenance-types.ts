@@ -116,7 +116,7 @@ export interface SignatureFacts {
     keyHint?: string;
   };
   predicateType?: string;
-  /** A notation JWS envelope (base64, at most 64 KiB), kept so verification never reads a blob again. */
+  /** A notation JWS envelope or a cosign bundle (base64, at most 64 KiB), kept so verification never reads a blob again. */
   envelopeData?: string;
 }
 
@@ -144,6 +144,8 @@ export interface ProvenanceRows {
   forget(repository: RepositoryName, digest: Digest): Promise<void>;
   /** Rows whose subject is `subject` (referrers with what was read of them). */
   referring(repository: RepositoryName, subject: Digest): Promise<ProvenanceRecord[]>;
+  /** Manifests of the repository (indexes) that name `digest` as a child, in byte order. */
+  parents(repository: RepositoryName, digest: Digest): Promise<Digest[]>;
   /** Tags pointing at a digest, in byte order. */
   tagsOf(repository: RepositoryName, digest: Digest): Promise<string[]>;
 }

@@ -4,7 +4,7 @@
 // two-platform index listing the attestations the way BuildKit does (vnd.docker.reference.*,
 // unknown/unknown). Shapes: ../shared/research/provenance.md §2. Every blob and manifest is
 // returned as bytes, so a test can push them through any client (app.request, an OCI layout).
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, sign, type KeyObject } from "node:crypto";
 import { gzipSync } from "node:zlib";
 
 export const MEDIA = {
@@ -181,4 +181,37 @@ export function notationSignature(subject: Blob): Built & { signature: Blob } {
     annotations: { "io.cncf.notary.x509chain.thumbprint#S256": JSON.stringify(["AB".repeat(32)]), "org.opencontainers.image.created": "2026-11-21T09:00:00Z" },
   });
   return { blobs: [empty, envelope], manifests: [signature], signature };
+}
+
+/**
+ * A cosign v3 signature referrer as `cosign sign --key` writes it: a Sigstore bundle v0.3 holding a
+ * DSSE envelope over an in-toto statement naming `subject`, signed with `key` (ECDSA P-256 /
+ * SHA-256, DER). `tamper` changes the statement after signing; `statementDigest` names another digest.
+ */
+export function cosignBundleSignature(subject: Blob, key: KeyObject, publicKey: KeyObject, options: { tamper?: boolean; statementDigest?: string } = {}): Built & { signature: Blob } {
+  const empty = blob(MEDIA.empty, Buffer.from("{}"));
+  const payloadType = "application/vnd.in-toto+json";
+  const statement = (digest: string) => Buffer.from(JSON.stringify({
+    _type: "https://in-toto.io/Statement/v1",
+    subject: [{ digest: { sha256: digest.replace(/^sha256:/, "") }, annotations: {} }],
+    predicateType: "https://sigstore.dev/cosign/sign/v1",
+    predicate: {},
+  }));
+  const body = statement(options.statementDigest ?? subject.digest);
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${payloadType.length} ${payloadType} ${body.length} `), body]);
+  const sig = sign("sha256", pae, key).toString("base64");
+  const hint = createHash("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("base64");
+  const signed = options.tamper ? statement(`sha256:${"0".repeat(64)}`) : body;
+  const bundle = blob("application/vnd.dev.sigstore.bundle.v0.3+json", {
+    mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+    verificationMaterial: { publicKey: { hint } },
+    dsseEnvelope: { payload: signed.toString("base64"), payloadType, signatures: [{ sig }] },
+  });
+  const signature = blob(MEDIA.manifest, {
+    schemaVersion: 2, mediaType: MEDIA.manifest, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+    config: { ...descriptor(empty), artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json" }, layers: [descriptor(bundle)],
+    subject: descriptor(subject),
+    annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1", "org.opencontainers.image.created": "2026-11-24T05:00:00Z" },
+  });
+  return { blobs: [empty, bundle], manifests: [signature], signature };
 }

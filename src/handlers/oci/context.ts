@@ -5,6 +5,7 @@ import type { Guard } from "../../http/guard.ts";
 import type { V2Path } from "../../http/v2-path.ts";
 import type { BlobService } from "../../services/blob-service.ts";
 import type { ManifestService } from "../../services/manifest-service.ts";
+import type { PullPolicies } from "../../services/provenance/pull-policy.ts";
 import type { UploadService } from "../../services/upload-service.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 
@@ -15,6 +16,8 @@ export interface OciServices {
   guard: Guard;
   metrics: Metrics;
   manifestMaxBytes: number;
+  /** Refuses manifest pulls of unsigned images where a pull policy applies. */
+  pullPolicies?: PullPolicies;
 }
 
 export interface OciContext<P extends V2Path = V2Path> {

@@ -18,14 +18,24 @@ function notModified(ctx: OciContext, manifest: ManifestSummary): boolean {
   return tags !== undefined && tags.split(",").some((t) => t.trim() === `"${manifest.digest}"`);
 }
 
+/** A pull policy's verdict (403 DENIED saying why); callers that may push are not refused. */
+async function admitted(ctx: OciContext<Extract<OciContext["path"], { kind: "manifest" }>>, manifest: ManifestSummary): Promise<void> {
+  const policies = ctx.services.pullPolicies;
+  if (!policies?.policyFor(ctx.path.name)) return;
+  if (ctx.services.guard.authorizer.may(ctx.who, { type: "repository", name: ctx.path.name, action: "push" })) return;
+  await policies.enforce(ctx.path.name, manifest);
+}
+
 export const headManifest: OciHandler<"manifest"> = async (ctx) => {
   const manifest = await ctx.services.manifests.head(ctx.path.name, ctx.path.reference);
+  await admitted(ctx, manifest);
   manifestHeaders(ctx, manifest);
   return ctx.reply.code(notModified(ctx, manifest) ? 304 : 200).send();
 };
 
 export const getManifest: OciHandler<"manifest"> = async (ctx) => {
   const manifest = await ctx.services.manifests.get(ctx.path.name, ctx.path.reference);
+  await admitted(ctx, manifest);
   manifestHeaders(ctx, manifest);
   if (notModified(ctx, manifest)) return ctx.reply.code(304).header("content-length", 0).send();
   return ctx.reply.send(manifest.body);

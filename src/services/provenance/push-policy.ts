@@ -15,7 +15,7 @@ export interface PushPolicy {
   requireAnnotations: string[];
 }
 
-function matches(pattern: string, repository: string): boolean {
+export function matches(pattern: string, repository: string): boolean {
   if (pattern === "*") return true;
   if (pattern.endsWith("/*")) return repository.startsWith(pattern.slice(0, -1)) || repository === pattern.slice(0, -2);
   return pattern === repository;

@@ -10,6 +10,7 @@ import type {
   HistoryStep, Platform, ProvenanceRecord, SbomFacts, SignatureFacts, SlsaFacts, StatementFacts,
 } from "../../metadata/provenance-types.ts";
 import type { MetadataStore } from "../../metadata/types.ts";
+import { verifyCosign, type CosignKey } from "./cosign-verify.ts";
 import type { NotationTrust } from "./notation-trust.ts";
 import { verifyNotation, type Subject, type Verification } from "./notation-verify.ts";
 import { originOf, type Origin } from "./origin.ts";
@@ -105,6 +106,8 @@ export interface ReportOptions {
   notation?: NotationTrust | null;
   /** host[:port] that trust policy registryScopes name (`<registryName>/<repository>`). */
   registryName?: string;
+  /** Public keys cosign signatures are verified with (provenance.cosignKeys). */
+  cosignKeys?: readonly CosignKey[];
 }
 
 export class ProvenanceReports {
@@ -242,8 +245,11 @@ export class ProvenanceReports {
     const f = row.facts;
     const trust = this.options.notation;
     const scope = this.options.registryName ? `${this.options.registryName}/${repository}` : null;
+    const cosignKeys = this.options.cosignKeys ?? [];
     const verification: Verification =
-      f.scheme !== "notation" ? { verified: null, reason: trust ? "cosign signatures are not verified yet" : UNVERIFIED } : trust ? verifyNotation(trust, scope, subject, f, new Date()) : { verified: null, reason: UNVERIFIED };
+      f.scheme !== "notation"
+        ? cosignKeys.length > 0 ? verifyCosign(cosignKeys, subject, f) : { verified: null, reason: "no cosign public keys configured (provenance.cosignKeys)" }
+        : trust ? verifyNotation(trust, scope, subject, f, new Date()) : { verified: null, reason: UNVERIFIED };
     return {
       digest: row.digest, artifactType: row.artifactType, scheme: f.scheme, envelope: f.envelope, signs: subject.digest as Digest, signer: f.signer,
       ...(f.signingTime ? { signingTime: f.signingTime } : {}), ...verification,

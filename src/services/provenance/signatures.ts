@@ -81,6 +81,7 @@ export function cosignBundleFacts(annotations: Record<string, string>, bundle: B
     predicateType: annotations["dev.sigstore.bundle.predicateType"],
   };
   if (bundle === null) return facts;
+  if (bundle.length <= MAX_KEPT_ENVELOPE) facts.envelopeData = bundle.toString("base64");
   try {
     const material = obj(obj(JSON.parse(bundle.toString("utf8"))).verificationMaterial);
     const raw = str(obj(material.certificate).rawBytes) ?? str(obj((obj(material.x509CertificateChain).certificates as unknown[] | undefined)?.[0]).rawBytes);
