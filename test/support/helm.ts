@@ -7,14 +7,13 @@
 //
 // Also here: charts made the way users make them (`helm create` + `helm package`) and a
 // throwaway GnuPG key in the legacy keyring files `helm package --sign` and `--verify` read.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { runBerthCli, startBerth, type RunningBerth, type StartOptions } from "./berth.ts";
-import { requireTool, toolsBin, type RunResult } from "./tools.ts";
+import { requireTool, run, toolsBin, type RunResult } from "./tools.ts";
 
 export type HelmVersion = "v3" | "v4";
 export const HELM_VERSIONS: HelmVersion[] = ["v3", "v4"];
@@ -102,24 +101,6 @@ export async function helmClient(t: TestContext, version: HelmVersion): Promise<
     },
   };
   return runner;
-}
-
-/**
- * tools.ts run(), except that a process which exits without reading its stdin (gpg, helm)
- * does not fail the test with EPIPE.
- */
-export function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<RunResult> {
-  return new Promise((ok, fail) => {
-    const child = spawn(command, args, { env: { ...process.env, ...options.env }, cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.stdin.on("error", () => undefined);
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(options.input ?? "");
-  });
 }
 
 /** The flags every OCI command needs against Berth over http (login, push, pull, show, template). */

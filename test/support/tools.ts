@@ -37,6 +37,8 @@ export function run(command: string, args: string[], options: { env?: NodeJS.Pro
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // A process that exits without reading its stdin (gpg, helm) must not fail the run with EPIPE.
+    child.stdin.on("error", () => undefined);
     child.on("error", fail);
     // "close", not "exit": the output pipes may still hold data when the process exits.
     child.on("close", (code) => ok({ code: code ?? -1, stdout, stderr }));
