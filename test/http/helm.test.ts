@@ -250,3 +250,21 @@ test("percent-encoded versions in classic URLs", async (t) => {
   assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/enc-1.0.0%2Bbuild.1.tgz")).status, 200);
   assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/enc-1.0.0+build.1.tgz")).status, 200);
 });
+
+test("a scoped identity's index lists only its charts, is cached, and changes with a push in its scope", async (t) => {
+  const app = await freshApp(t);
+  await ociPush(app, "team", "mine", "1.0.0");
+  await ociPush(app, "other", "theirs", "1.0.0");
+  const sp = await app.request("POST", "/api/v1/service-principals", { body: JSON.stringify({ name: "reader", role: "acrpull", scope: "team/*" }), headers: { "content-type": "application/json" } });
+  assert.equal(sp.status, 201, sp.body.toString());
+  const { id, secret } = sp.json();
+  const auth = `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
+  const first = await app.request("GET", "/helm/v1/repo/index.yaml", { auth });
+  assert.deepEqual(Object.keys(parse(first.body.toString()).entries), ["mine"]);
+  const again = await app.request("GET", "/helm/v1/repo/index.yaml", { auth });
+  assert.equal(again.headers.etag, first.headers.etag);
+  await ociPush(app, "team", "mine", "1.1.0");
+  const after = await app.request("GET", "/helm/v1/repo/index.yaml", { auth });
+  assert.notEqual(after.headers.etag, first.headers.etag);
+  assert.deepEqual(parse(after.body.toString()).entries.mine.map((e: { version: string }) => e.version), ["1.1.0", "1.0.0"]);
+});

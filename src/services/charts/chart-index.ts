@@ -22,6 +22,8 @@ import type { ChartRecord, MetadataParts, MetadataStore, StoredAs } from "../../
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** URL segment for charts in top-level repositories (no namespace): not a valid namespace. */
 export const ROOT_NAMESPACE_SEGMENT = "_root";
+/** Documents kept for scoped callers, each keyed by the set of repositories it shows. */
+const MAX_FILTERED_DOCUMENTS = 32;
 
 /** What a client may read: a predicate over OCI repository names; null means everything. */
 export type Visibility = ((repository: RepositoryName) => boolean) | null;
@@ -46,6 +48,7 @@ export class ChartIndex {
   private readonly rows = new Map<string, Map<string, ChartRecord>>();
   private readonly fragments = new Map<string, string>();
   private readonly documents = new Map<string, IndexDocument>();
+  private readonly filtered = new Map<string, IndexDocument>();
   private readonly startedAt = Date.now().toString(36);
   private generated = new Date();
   /** Counts changes: names the cached documents' ETags without hashing megabytes. */
@@ -153,10 +156,26 @@ export class ChartIndex {
     return result;
   }
 
-  /** The index.yaml of a view. Cached while nothing changes, for callers who may read everything. */
+  /**
+   * The index.yaml of a view. Cached while nothing changes: one shared document for callers who
+   * may read everything, and one per set of readable repositories for scoped callers (a service
+   * principal limited to team/* asks again and again with the same set).
+   */
   document(view: string, visible: Visibility): IndexDocument {
-    const cached = visible === null ? this.documents.get(view) : undefined;
-    if (cached) return cached;
+    if (visible !== null) {
+      const readable = [...this.rows.keys()].filter((repository) => this.shows(view, namespaceOf(repository)) && visible(repository as RepositoryName)).sort();
+      const key = `${view}\u0000${createHash("sha256").update(readable.join("\n")).digest("hex")}`;
+      const hit = this.filtered.get(key);
+      if (hit) return hit;
+      const rendered = this.render(view, visible);
+      if (this.filtered.size >= MAX_FILTERED_DOCUMENTS) this.filtered.delete(this.filtered.keys().next().value!);
+      this.filtered.set(key, rendered);
+      return rendered;
+    }
+    return this.documents.get(view) ?? this.render(view, null);
+  }
+
+  private render(view: string, visible: Visibility): IndexDocument {
     const parts: string[] = [];
     for (const [name, versions] of this.entries(view, visible)) {
       const key = `${view}\u0000${name}`;
@@ -224,6 +243,7 @@ export class ChartIndex {
     this.generated = new Date();
     this.generation++;
     this.documents.clear();
+    this.filtered.clear();
     if (!names) {
       this.fragments.clear();
       return;
