@@ -11,6 +11,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import { once } from "node:events";
 import { join } from "node:path";
+import { serveAsChild } from "./child-server.ts";
 
 const size = Number(process.argv[2] ?? 0);
 const mode = process.argv[3] ?? "drop";
@@ -77,11 +78,4 @@ const server = createServer({ highWaterMark: 1024 * 1024 }, async (req, res) => 
     res.writeHead(200, { "content-length": 4096, "content-type": "application/octet-stream" }).end();
   }
 });
-server.listen(0, "127.0.0.1", () => {
-  const address = server.address();
-  process.stdout.write(`listening ${typeof address === "object" && address ? address.port : 0}\n`);
-});
-process.once("SIGTERM", () => server.close(() => process.exit(0)));
-// The parent may die without a signal: do not outlive it.
-process.stdin.resume();
-process.stdin.once("end", () => process.exit(0));
+serveAsChild(server);

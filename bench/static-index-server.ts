@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { serveAsChild } from "./child-server.ts";
 
 const file = process.argv[2];
 if (!file) throw new Error("usage: node bench/static-index-server.ts <index.yaml>");
@@ -26,11 +27,4 @@ const server = createServer((req, res) => {
   res.writeHead(200, { ...headers, "content-length": body.length });
   res.end(req.method === "HEAD" ? undefined : body);
 });
-server.listen(0, "127.0.0.1", () => {
-  const address = server.address();
-  process.stdout.write(`listening ${typeof address === "object" && address ? address.port : 0}\n`);
-});
-process.once("SIGTERM", () => server.close(() => process.exit(0)));
-// The parent may die without a signal: do not outlive it.
-process.stdin.resume();
-process.stdin.once("end", () => process.exit(0));
+serveAsChild(server);

@@ -11,6 +11,7 @@ import { test } from "node:test";
 import { runBerthCli, startBerth } from "../support/berth.ts";
 import { attestedIndex, SEED_LABELS, type Blob } from "../support/provenance-images.ts";
 import { requireTool, runOk } from "../support/tools.ts";
+import { accessLines } from "../support/access-log.ts";
 
 async function writeLayout(dir: string, blobs: Blob[], top: Blob, tag: string): Promise<void> {
   await mkdir(join(dir, "blobs/sha256"), { recursive: true });
@@ -20,26 +21,6 @@ async function writeLayout(dir: string, blobs: Blob[], top: Blob, tag: string): 
     join(dir, "index.json"),
     JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.size, annotations: { "org.opencontainers.image.ref.name": tag } }] }),
   );
-}
-
-interface AccessLine {
-  method?: string;
-  path?: string;
-  status?: number;
-}
-
-function accessLines(output: string): AccessLine[] {
-  return output
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => {
-      try {
-        return JSON.parse(l) as AccessLine;
-      } catch {
-        return {};
-      }
-    })
-    .filter((l) => l.method !== undefined && l.path !== undefined);
 }
 
 test("berth inspect shows the seed's build.* labels as docker does, and reads no blob", { timeout: 120_000 }, async (t) => {

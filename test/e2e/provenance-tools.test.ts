@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
 import { requireTool, runOk } from "../support/tools.ts";
+import { accessLines } from "../support/access-log.ts";
 
 const BUILD_ARGS = {
   IMAGE_COMMITTER: "octocat",
@@ -24,20 +25,6 @@ ARG IMAGE_COMMIT_SHA
 LABEL build.user=$IMAGE_COMMITTER build.dockerfile=$IMAGE_DOCKERFILE build.sha=$IMAGE_COMMIT_SHA
 COPY hello.txt /
 `;
-
-interface AccessLine { method?: string; path?: string }
-const accessLines = (output: string): AccessLine[] =>
-  output
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => {
-      try {
-        return JSON.parse(l) as AccessLine;
-      } catch {
-        return {};
-      }
-    })
-    .filter((l) => l.method !== undefined && l.path !== undefined);
 
 async function scratch(t: TestContext, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
