@@ -55,7 +55,14 @@ export async function openStores(config: Config): Promise<Stores> {
   const { dialect } = openSqlite(join(data, "berth.db"));
   const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect }));
   const blobs = new BlobStore(new FilesystemDriver(data));
-  return { metadata, blobs, close: () => metadata.close() };
+  return {
+    metadata,
+    blobs,
+    close: async () => {
+      await blobs.close();
+      await metadata.close();
+    },
+  };
 }
 
 export interface BerthApp {

@@ -19,6 +19,17 @@ export interface WriteOptions {
   /** Make the bytes durable before returning. */
   durable?: boolean;
   signal?: AbortSignal;
+  /** Sees every byte written, in order, while the write goes on (the blob store's running digest). */
+  tap?: WriteTap;
+}
+
+/**
+ * A reader of the bytes a driver writes. The driver passes views of shared memory
+ * (SharedArrayBuffer) so another thread can read them, and keeps each view unchanged until the
+ * promise `see` returned settles.
+ */
+export interface WriteTap {
+  see(bytes: Uint8Array): Promise<void>;
 }
 
 export interface BlobDriver {

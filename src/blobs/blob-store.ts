@@ -2,11 +2,11 @@
 // against a digest: bytes are hashed as they stream to a temporary key, and become visible under
 // blobs/<alg>/<xx>/<hex> only through publish(), after the digest matched.
 import { randomUUID } from "node:crypto";
-import type { Hash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { algorithmOf, digestOfHash, hexOf, newHash, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
+import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
 import type { BlobDriver, ByteRange } from "./blob-driver.ts";
+import { hashHere, HashThreads, type RunningHash } from "./hashing.ts";
 
 export interface BlobInfo {
   digest: Digest;
@@ -31,10 +31,12 @@ export interface UploadSession {
 
 /** Running hash of an upload, kept while the process lives; rebuilt from the bytes otherwise. */
 interface HashState {
-  algorithm: DigestAlgorithm;
-  hash: Hash;
+  hash: RunningHash;
   offset: number;
 }
+
+/** Bodies declared smaller than this are hashed on the main thread: a thread's round trip costs more. */
+const HASH_HERE_BELOW = 1024 * 1024;
 
 export const BLOB_PREFIX = "blobs";
 export const UPLOAD_PREFIX = "uploads";
@@ -59,9 +61,20 @@ function uploadKey(id: string): string {
 export class BlobStore {
   readonly driver: BlobDriver;
   private readonly hashes = new Map<string, HashState>();
+  private readonly threads = new HashThreads();
 
   constructor(driver: BlobDriver) {
     this.driver = driver;
+  }
+
+  /** Stops the hashing threads. */
+  close(): Promise<void> {
+    return this.threads.close();
+  }
+
+  /** A running hash for a body of `declaredSize` bytes (undefined: unknown, maybe large). */
+  private hashFor(algorithm: DigestAlgorithm, declaredSize?: number): RunningHash {
+    return declaredSize !== undefined && declaredSize < HASH_HERE_BELOW ? hashHere(algorithm) : this.threads.start(algorithm);
   }
 
   async stat(digest: Digest): Promise<BlobInfo | null> {
@@ -74,18 +87,19 @@ export class BlobStore {
   }
 
   /** Streams a whole blob to a temporary key, hashing as it goes; throws DIGEST_INVALID on mismatch. */
-  async receive(body: AsyncIterable<Uint8Array>, expected: Digest, signal?: AbortSignal): Promise<StagedBlob> {
-    const algorithm = algorithmOf(expected);
-    const hash = newHash(algorithm);
+  async receive(body: AsyncIterable<Uint8Array>, expected: Digest, signal?: AbortSignal, declaredSize?: number): Promise<StagedBlob> {
+    const hash = this.hashFor(algorithmOf(expected), declaredSize);
     const key = uploadKey(`put-${randomUUID()}`);
     let size: number;
+    let digest: Digest;
     try {
-      size = await this.driver.write(key, hashed(body, hash), { durable: true, signal });
+      size = await this.driver.write(key, body, { durable: true, signal, tap: hash });
+      digest = await hash.digest();
     } catch (err) {
+      hash.dispose();
       await this.driver.delete(key);
       throw err;
     }
-    const digest = digestOfHash(algorithm, hash);
     if (digest !== expected) {
       await this.driver.delete(key);
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
@@ -98,7 +112,7 @@ export class BlobStore {
    * digest the client does not send). More than `maxBytes` aborts with `tooLarge()`.
    */
   async stage(body: AsyncIterable<Uint8Array>, algorithm: DigestAlgorithm, maxBytes: number, tooLarge: () => Error, signal?: AbortSignal): Promise<StagedBlob> {
-    const hash = newHash(algorithm);
+    const hash = this.hashFor(algorithm);
     const key = uploadKey(`put-${randomUUID()}`);
     async function* bounded(source: AsyncIterable<Uint8Array>) {
       let seen = 0;
@@ -109,13 +123,16 @@ export class BlobStore {
       }
     }
     let size: number;
+    let digest: Digest;
     try {
-      size = await this.driver.write(key, hashed(bounded(body), hash), { durable: true, signal });
+      size = await this.driver.write(key, bounded(body), { durable: true, signal, tap: hash });
+      digest = await hash.digest();
     } catch (err) {
+      hash.dispose();
       await this.driver.delete(key);
       throw err;
     }
-    return { digest: digestOfHash(algorithm, hash), size, key };
+    return { digest, size, key };
   }
 
   /** Reads staged bytes back (to inspect a package before it is published). */
@@ -140,7 +157,7 @@ export class BlobStore {
   async startUpload(algorithm: DigestAlgorithm = "sha256"): Promise<UploadSession> {
     const id = randomUUID();
     await this.driver.write(uploadKey(id), emptySource());
-    this.hashes.set(id, { algorithm, hash: newHash(algorithm), offset: 0 });
+    this.hashes.set(id, { hash: this.threads.start(algorithm), offset: 0 });
     return { id, offset: 0, algorithm };
   }
 
@@ -148,7 +165,14 @@ export class BlobStore {
   async appendUpload(session: UploadSession, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<UploadSession> {
     const state = await this.hashState(session, session.algorithm);
     this.hashes.delete(session.id); // a failed append leaves the state unknown; rebuilt next time
-    const written = await this.driver.write(uploadKey(session.id), hashed(body, state.hash), { appendAt: session.offset, signal });
+    let written: number;
+    try {
+      written = await this.driver.write(uploadKey(session.id), body, { appendAt: session.offset, signal, tap: state.hash });
+    } catch (err) {
+      state.hash.dispose();
+      if ((err as { code?: string }).code === "ESHORT") throw missingUploadData(session.id);
+      throw err;
+    }
     state.offset = session.offset + written;
     this.hashes.set(session.id, state);
     return { ...session, offset: state.offset };
@@ -158,14 +182,12 @@ export class BlobStore {
   async finishUpload(session: UploadSession, expected: Digest): Promise<StagedBlob> {
     const key = uploadKey(session.id);
     const info = await this.driver.stat(key);
-    if (!info || info.size < session.offset) {
-      throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload data is missing; start the upload again", { id: session.id });
-    }
+    if (!info || info.size < session.offset) throw missingUploadData(session.id);
     // Cuts off bytes a crashed request left past the recorded offset, and makes the rest durable.
     await this.driver.write(key, emptySource(), { appendAt: session.offset, durable: true });
     const state = await this.hashState(session, algorithmOf(expected));
     this.hashes.delete(session.id);
-    const digest = digestOfHash(state.algorithm, state.hash);
+    const digest = await state.hash.digest();
     if (digest !== expected) {
       await this.driver.delete(key);
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
@@ -174,6 +196,7 @@ export class BlobStore {
   }
 
   async cancelUpload(id: string): Promise<void> {
+    this.hashes.get(id)?.hash.dispose();
     this.hashes.delete(id);
     await this.driver.delete(uploadKey(id));
   }
@@ -181,21 +204,21 @@ export class BlobStore {
   /** The running hash at session.offset, rebuilt from the stored bytes when this process lacks it. */
   private async hashState(session: UploadSession, algorithm: DigestAlgorithm): Promise<HashState> {
     const kept = this.hashes.get(session.id);
-    if (kept && kept.offset === session.offset && kept.algorithm === algorithm) return kept;
-    const hash = newHash(algorithm);
+    if (kept && kept.offset === session.offset && kept.hash.algorithm === algorithm) return kept;
+    kept?.hash.dispose();
+    // Rebuilt here, on the main thread: the stored bytes are not in shared memory (and this is
+    // rare: after a restart, a failed chunk, or a finish with another algorithm).
+    const hash = hashHere(algorithm);
     if (session.offset > 0) {
       const stream = await this.driver.read(uploadKey(session.id), { start: 0, end: session.offset - 1 });
-      for await (const chunk of stream) hash.update(chunk as Buffer);
+      for await (const chunk of stream) await hash.see(chunk as Buffer);
     }
-    return { algorithm, hash, offset: session.offset };
+    return { hash, offset: session.offset };
   }
 }
 
-async function* hashed(source: AsyncIterable<Uint8Array>, hash: Hash): AsyncIterable<Uint8Array> {
-  for await (const chunk of source) {
-    hash.update(chunk);
-    yield chunk;
-  }
+function missingUploadData(id: string): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload data is missing; start the upload again", { id });
 }
 
 async function* emptySource(): AsyncIterable<Uint8Array> {}

@@ -31,8 +31,8 @@ export class BlobService {
   }
 
   /** Single-request push (POST ?digest= or PUT with the whole body). */
-  async put(repository: RepositoryName, expected: Digest, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<void> {
-    const staged = await this.blobs.receive(body, expected, signal);
+  async put(repository: RepositoryName, expected: Digest, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, declaredSize?: number): Promise<void> {
+    const staged = await this.blobs.receive(body, expected, signal, declaredSize);
     await commitBlob(this.metadata, this.blobs, repository, staged);
   }
 

@@ -48,12 +48,12 @@ export class UploadService {
   }
 
   /** Closes the upload: appends an optional last chunk, verifies the digest, links the blob. */
-  async finish(repository: RepositoryName, id: string, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ChunkRange }, signal?: AbortSignal): Promise<void> {
+  async finish(repository: RepositoryName, id: string, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ChunkRange; size?: number }, signal?: AbortSignal): Promise<void> {
     await this.exclusive(id, async () => {
       let upload = await this.status(repository, id);
       if (last && upload.offset === 0 && (!last.range || last.range.start === 0)) {
         // POST then PUT with the whole blob (helm, oras): hash and write it in one pass.
-        const staged = await this.blobs.receive(last.body, expected, signal);
+        const staged = await this.blobs.receive(last.body, expected, signal, last.size);
         await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
           await tx.uploads.delete(id);
         });

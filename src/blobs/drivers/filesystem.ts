@@ -1,18 +1,17 @@
 // Blobs as files under one root. Durability: write, fsync, rename, fsync the directory, so a
 // crash at any point leaves either the old state or the new one, never a torn file under its key.
-import { createReadStream, createWriteStream } from "node:fs";
-import { link, mkdir, open, opendir, stat, truncate, unlink, utimes, type FileHandle } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { link, mkdir, open, opendir, stat, unlink, utimes } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { BlobDriver, ByteRange, ObjectInfo, WriteOptions } from "../blob-driver.ts";
+import { SlotWriter } from "./slot-writer.ts";
 
-const BUFFER = 1024 * 1024;
-const READ_BUFFER = 4 * BUFFER;
-const SYNC_EVERY = 64 * 1024 * 1024;
+const READ_BUFFER = 4 * 1024 * 1024;
 
 export class FilesystemDriver implements BlobDriver {
   readonly root: string;
+  private readonly writer = new SlotWriter();
 
   constructor(root: string) {
     this.root = root;
@@ -41,44 +40,7 @@ export class FilesystemDriver implements BlobDriver {
   async write(key: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
-    if (options.appendAt !== undefined) {
-      const existing = await this.stat(key);
-      if (existing && existing.size > options.appendAt) await truncate(path, options.appendAt);
-    }
-    const out = createWriteStream(path, {
-      flags: options.appendAt !== undefined ? "a" : "w",
-      highWaterMark: BUFFER,
-      flush: options.durable === true,
-    });
-    // For a durable write, flush to disk every SYNC_EVERY bytes while the body still streams, so
-    // the fsync at close waits for the last few MiB rather than the whole blob. fdatasync on a
-    // second descriptor of the same file flushes the same pages.
-    let syncer: FileHandle | null = null;
-    let written = 0;
-    let unsynced = 0;
-    let syncing: Promise<void> | null = null;
-    async function* counted(chunks: AsyncIterable<Uint8Array>) {
-      for await (const chunk of chunks) {
-        written += chunk.length;
-        unsynced += chunk.length;
-        if (options.durable && unsynced >= SYNC_EVERY && syncing === null) {
-          unsynced = 0;
-          // Opened only now: the write stream creates the file asynchronously.
-          syncer ??= await open(path, "r");
-          syncing = syncer.datasync().finally(() => {
-            syncing = null;
-          });
-        }
-        yield chunk;
-      }
-    }
-    try {
-      await pipeline(counted(source), out, { signal: options.signal });
-    } finally {
-      await (syncing as Promise<void> | null)?.catch(() => undefined);
-      await (syncer as FileHandle | null)?.close();
-    }
-    return written;
+    return this.writer.write(path, source, options);
   }
 
   async publish(from: string, to: string): Promise<boolean> {

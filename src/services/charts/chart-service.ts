@@ -157,7 +157,7 @@ export class ChartService {
   }
 
   private async commitBytes(repository: RepositoryName, bytes: Buffer, digest: Digest): Promise<void> {
-    const staged: StagedBlob = await this.blobs.receive(Readable.from([bytes]), digest);
+    const staged: StagedBlob = await this.blobs.receive(Readable.from([bytes]), digest, undefined, bytes.length);
     await commitBlob(this.metadata, this.blobs, repository, staged);
   }
 }
