@@ -1,13 +1,17 @@
 // Blobs as files under one root. Durability: write, fsync, rename, fsync the directory, so a
 // crash at any point leaves either the old state or the new one, never a torn file under its key.
-import { createReadStream } from "node:fs";
+import { close, fstat, open as openCallback } from "node:fs";
+import { promisify } from "node:util";
 import { link, mkdir, open, opendir, stat, unlink, utimes } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobDriver, ByteRange, ObjectInfo, WriteOptions } from "../blob-driver.ts";
+import { FileBody } from "./file-body.ts";
 import { SlotWriter } from "./slot-writer.ts";
 
-const READ_BUFFER = 4 * 1024 * 1024;
+const openFd = promisify(openCallback);
+const statFd = promisify(fstat);
+const closeFd = promisify(close);
 
 export class FilesystemDriver implements BlobDriver {
   readonly root: string;
@@ -32,9 +36,15 @@ export class FilesystemDriver implements BlobDriver {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
-    const handle = await open(this.path(key), "r");
-    // 4 MiB reads: about 25 % faster pulls than 1 MiB on this VM (npm run bench, pull phase).
-    return createReadStream("", { fd: handle, start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
+    const fd = await openFd(this.path(key), "r");
+    if (range) return new FileBody(fd, range.start, range.end);
+    try {
+      const { size } = await statFd(fd);
+      return new FileBody(fd, 0, size - 1);
+    } catch (err) {
+      await closeFd(fd);
+      throw err;
+    }
   }
 
   async write(key: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {

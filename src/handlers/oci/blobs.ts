@@ -1,5 +1,6 @@
 // GET/HEAD/DELETE /v2/<name>/blobs/<digest>. HEAD never opens the blob.
 import rangeParser from "range-parser";
+import { sendBody } from "../../http/send-body.ts";
 import type { OciHandler } from "./context.ts";
 
 function blobHeaders(reply: Parameters<OciHandler>[0]["reply"], digest: string) {
@@ -31,12 +32,12 @@ export const getBlob: OciHandler<"blob"> = async ({ request, reply, path, servic
     if (ranges !== -2 && ranges.type === "bytes" && ranges.length === 1) {
       const { start, end } = ranges[0]!;
       const body = await services.blobs.open(path.digest, { start, end });
-      return reply.code(206).header("content-range", `bytes ${start}-${end}/${size}`).header("content-length", end - start + 1).send(body);
+      return sendBody(reply.code(206).header("content-range", `bytes ${start}-${end}/${size}`).header("content-length", end - start + 1), body);
     }
   }
   if (size === 0) return reply.header("content-length", 0).send("");
   const body = await services.blobs.open(path.digest);
-  return reply.header("content-length", size).send(body);
+  return sendBody(reply.header("content-length", size), body);
 };
 
 export const deleteBlob: OciHandler<"blob"> = async ({ reply, path, services }) => {
