@@ -54,7 +54,7 @@ export async function openStores(config: Config): Promise<Stores> {
   mkdirSync(data, { recursive: true });
   const { dialect } = openSqlite(join(data, "berth.db"));
   const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect }));
-  const blobs = new BlobStore(new FilesystemDriver(data));
+  const blobs = new BlobStore(new FilesystemDriver(data, { directWrites: config.storage.directWrites }));
   return {
     metadata,
     blobs,

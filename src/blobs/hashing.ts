@@ -6,7 +6,14 @@ import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { newHash, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
 import type { WriteTap } from "./blob-driver.ts";
-import type { HashAnswer, HashRequest } from "./hash-thread.ts";
+
+/** What the main thread asks a hashing thread (hash-thread.mjs); requests with a seq are answered. */
+type HashRequest =
+  | { op: "start"; id: number; algorithm: DigestAlgorithm }
+  | { op: "update"; id: number; seq: number; bytes: Uint8Array }
+  | { op: "digest"; id: number; seq: number }
+  | { op: "drop"; id: number };
+type HashAnswer = { seq: number; hex?: string; error?: string };
 
 /** A digest being computed over every byte a write passes to `see`, in order. */
 export interface RunningHash extends WriteTap {
@@ -41,7 +48,8 @@ class HashThread {
   exited = false;
 
   constructor() {
-    this.worker = new Worker(new URL("./hash-thread.ts", import.meta.url));
+    // Small heap limits: the thread allocates almost nothing of its own (the bytes are shared).
+    this.worker = new Worker(new URL("./hash-thread.mjs", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16, codeRangeSizeMb: 4 } });
     this.worker.on("message", (answer: HashAnswer) => {
       const waiter = this.pending.get(answer.seq);
       this.pending.delete(answer.seq);
@@ -80,13 +88,16 @@ class HashThread {
   }
 }
 
-/** A small pool of hashing threads, started on first use; each hash stays on one thread. */
+/**
+ * A small pool of hashing threads, started on first use; each hash stays on one thread. One
+ * thread per core beyond the main thread's: more would only take turns on the same cores.
+ */
 export class HashThreads {
   private readonly threads: HashThread[] = [];
   private readonly size: number;
   private nextId = 0;
 
-  constructor(size = Math.max(1, Math.min(availableParallelism(), 4))) {
+  constructor(size = Math.max(1, Math.min(availableParallelism() - 1, 4))) {
     this.size = size;
   }
 

@@ -16,6 +16,7 @@ export const ConfigSchema = z.strictObject({
   storage: z
     .strictObject({
       data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db"),
+      directWrites: bool.default(true).describe("write blobs with O_DIRECT where the filesystem allows it (less CPU per byte; see docs/storage.md)"),
     })
     .prefault({}),
   auth: z

@@ -8,6 +8,8 @@ import { join, resolve } from "node:path";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
 export const berthBin = join(repoRoot, "bin/berth.mjs");
+/** The launcher users run (`npm start`, the `berth` bin): Node with Berth's memory settings. */
+export const berthLauncher = join(repoRoot, "bin/berth");
 
 export interface RunningBerth {
   /** host:port, as clients name the registry */
@@ -67,7 +69,7 @@ export async function startBerth(options: StartOptions = {}): Promise<RunningBer
   let child: ChildProcess;
 
   async function launch(): Promise<void> {
-    child = spawn(process.execPath, [berthBin, "serve", "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, ...(options.args ?? [])], {
+    child = spawn(berthLauncher, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, ...(options.args ?? [])], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });

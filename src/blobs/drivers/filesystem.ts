@@ -15,10 +15,11 @@ const closeFd = promisify(close);
 
 export class FilesystemDriver implements BlobDriver {
   readonly root: string;
-  private readonly writer = new SlotWriter();
+  private readonly writer: SlotWriter;
 
-  constructor(root: string) {
+  constructor(root: string, options: { directWrites?: boolean } = {}) {
     this.root = root;
+    this.writer = new SlotWriter(options.directWrites ?? true);
   }
 
   private path(key: string): string {

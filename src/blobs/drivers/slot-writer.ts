@@ -23,12 +23,12 @@ const truncateFile = promisify(ftruncate);
 const statFile = promisify(fstat);
 const unlinkFile = promisify(unlink);
 
-export const SLOT_BYTES = 1024 * 1024;
+export const SLOT_BYTES = 512 * 1024;
 export const SLOTS = 4;
 /** Direct I/O alignment that suits any block device (512- and 4096-byte sectors). */
 const ALIGN = 4096;
 /** Rings kept for reuse once a write is done: fresh memory costs page faults on first touch. */
-const IDLE_RINGS = 8;
+const IDLE_RINGS = 4;
 /** Without direct I/O, durable writes flush this often, so the final fsync has little left to do. */
 const SYNC_EVERY = 64 * 1024 * 1024;
 
@@ -59,8 +59,13 @@ export class ShortFileError extends Error {
 export class SlotWriter {
   private readonly idle: Ring[] = [];
   /** null until the first write finds out; then whether this filesystem takes O_DIRECT. */
-  private direct: boolean | null = null;
+  private direct: boolean | null;
   private probes = 0;
+
+  /** `directWrites: false` keeps every write in the page cache (storage.directWrites). */
+  constructor(directWrites = true) {
+    this.direct = directWrites ? null : false;
+  }
 
   /** Writes `source` to `path`; returns the number of bytes written. */
   async write(path: string, source: AsyncIterable<Uint8Array>, options: SlotWriteOptions = {}): Promise<number> {
