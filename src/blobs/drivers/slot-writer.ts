@@ -128,7 +128,9 @@ export class SlotWriter {
         let offset = 0;
         while (offset < bytes.length) {
           const take = Math.min(capacity - fill, bytes.length - offset);
-          bytes.copy(slots[slot]!, fill, offset, offset + take);
+          // fill(), not copy(): copy() into shared memory takes V8's element-wise path (~2 GiB/s
+          // in a push, a third of the main thread); fill() with a buffer is a memcpy (~25 GiB/s).
+          slots[slot]!.fill(offset === 0 && take === bytes.length ? bytes : bytes.subarray(offset, offset + take), fill, fill + take);
           fill += take;
           offset += take;
           if (fill === capacity) await dispatch(slots);
