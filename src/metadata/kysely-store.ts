@@ -188,13 +188,22 @@ class Manifests implements ManifestRows {
         .execute();
     }
   }
-  async get(repository: RepositoryName, digest: Digest) {
-    const row = await this.db.selectFrom("manifests").selectAll().where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+  async get(repository: RepositoryName, at: Digest | { tag: Tag }) {
+    const row = await this.at(repository, at).selectAll("manifests").executeTakeFirst();
     return row ? { ...toSummary(row), body: Buffer.from(row.body) } : null;
   }
-  async summary(repository: RepositoryName, digest: Digest) {
-    const row = await this.db.selectFrom("manifests").select(SUMMARY_COLUMNS).where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+  async summary(repository: RepositoryName, at: Digest | { tag: Tag }) {
+    const row = await this.at(repository, at).select(SUMMARY_COLUMNS.map((c) => `manifests.${c}` as const)).executeTakeFirst();
     return row ? toSummary(row) : null;
+  }
+  /** The manifests row of a digest, or of the digest a tag points at. */
+  private at(repository: RepositoryName, at: Digest | { tag: Tag }) {
+    if (typeof at === "string") return this.db.selectFrom("manifests").where("manifests.repository", "=", repository).where("manifests.digest", "=", at);
+    return this.db
+      .selectFrom("tags")
+      .innerJoin("manifests", (join) => join.onRef("manifests.repository", "=", "tags.repository").onRef("manifests.digest", "=", "tags.digest"))
+      .where("tags.repository", "=", repository)
+      .where("tags.tag", "=", at.tag);
   }
   async delete(repository: RepositoryName, digest: Digest) {
     await this.db.deleteFrom("manifest_refs").where("repository", "=", repository).where("manifest_digest", "=", digest).execute();

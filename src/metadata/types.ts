@@ -71,8 +71,9 @@ export interface BlobLinkRows {
 
 export interface ManifestRows {
   put(record: ManifestRecord, references: { blobs: Digest[]; children: Digest[] }): Promise<void>;
-  get(repository: RepositoryName, digest: Digest): Promise<ManifestRecord | null>;
-  summary(repository: RepositoryName, digest: Digest): Promise<ManifestSummary | null>;
+  /** By digest, or by the tag pointing at it (one query instead of two: GET by tag is the hot path). */
+  get(repository: RepositoryName, at: Digest | { tag: Tag }): Promise<ManifestRecord | null>;
+  summary(repository: RepositoryName, at: Digest | { tag: Tag }): Promise<ManifestSummary | null>;
   delete(repository: RepositoryName, digest: Digest): Promise<boolean>;
   referrers(repository: RepositoryName, subject: Digest): Promise<ManifestSummary[]>;
   all(): AsyncIterable<{ repository: RepositoryName; digest: Digest; body: Buffer; references: Digest[] }>;

@@ -80,17 +80,21 @@ export class ManifestService {
   }
 
   async get(repository: RepositoryName, reference: Reference): Promise<ManifestRecord> {
-    const digest = await this.resolve(repository, reference);
-    const record = await this.metadata.manifests.get(repository, digest);
-    if (!record) throw manifestUnknown(reference);
-    return record;
+    const record = await this.metadata.manifests.get(repository, keyOf(reference));
+    return record ?? this.unknown(repository, reference);
   }
 
   async head(repository: RepositoryName, reference: Reference): Promise<ManifestSummary> {
-    const digest = await this.resolve(repository, reference);
-    const summary = await this.metadata.manifests.summary(repository, digest);
-    if (!summary) throw manifestUnknown(reference);
-    return summary;
+    const summary = await this.metadata.manifests.summary(repository, keyOf(reference));
+    return summary ?? this.unknown(repository, reference);
+  }
+
+  /** Why a reference found nothing: the repository does not exist, or the manifest does not. */
+  private async unknown(repository: RepositoryName, reference: Reference): Promise<never> {
+    if (reference.kind === "tag" && !(await this.metadata.repositories.exists(repository))) {
+      throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+    }
+    throw manifestUnknown(reference);
   }
 
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
@@ -148,6 +152,10 @@ export class ManifestService {
     }
     throw manifestUnknown(reference);
   }
+}
+
+function keyOf(reference: Reference): Digest | { tag: Tag } {
+  return reference.kind === "digest" ? reference.digest : { tag: reference.tag };
 }
 
 function manifestUnknown(reference: Reference): RegistryError {
