@@ -16,7 +16,7 @@ const BUFFERS = 4;
 /** Reads in flight: two keep a disk busy when the blob is not in the page cache. */
 const READ_AHEAD = 2;
 /** Sets of buffers kept for the next pulls. */
-const IDLE_SETS = 16;
+const IDLE_SETS = 4;
 const idle: Buffer[][] = [];
 
 export class FileBody extends Readable {
