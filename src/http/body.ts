@@ -1,6 +1,7 @@
 // Request bodies under /v2 arrive as raw streams (the OCI scope's catch-all parser leaves them
 // unread). Blobs flow through untouched; a manifest is the one body read whole, and bounded.
 import type { FastifyRequest } from "fastify";
+import { IncomingMessage } from "node:http";
 import { RegistryError } from "../domain/errors.ts";
 
 export function declaredLength(request: FastifyRequest): number | undefined {
@@ -53,6 +54,30 @@ export async function readBounded(request: FastifyRequest, max: number): Promise
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, size);
+}
+
+/**
+ * A request body for a consumer that is done with each chunk when it asks for the next (the blob
+ * store copies every chunk into its write slots). Each chunk's memory is released as the next one
+ * is taken, instead of when the garbage collector gets to it: node:http hands a body over in fresh
+ * 64 KiB buffers, and left to the collector they piled up to hundreds of MB of external memory per
+ * GiB pushed and forced a full collection every ~40 MB (npm run bench, docs/performance.md).
+ */
+export async function* consumedBody(request: FastifyRequest): AsyncGenerator<Uint8Array> {
+  // Only node:http's own chunks are released: they are fresh copies nobody else holds. A body
+  // from anywhere else (Fastify's inject() in tests hands over the caller's buffers) is left alone.
+  const fromParser = request.raw instanceof IncomingMessage;
+  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+    yield chunk;
+    if (fromParser) release(chunk);
+  }
+}
+
+/** Frees a buffer's memory now, when the buffer is the only view of it (node:http's body chunks are). */
+function release(chunk: Buffer): void {
+  const memory = chunk.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer; detached?: boolean };
+  if (chunk.byteOffset !== 0 || chunk.byteLength !== memory.byteLength || memory.detached || typeof memory.transfer !== "function") return;
+  if (memory instanceof ArrayBuffer) memory.transfer(0);
 }
 
 export function queryValues(request: FastifyRequest, name: string): string[] {

@@ -3,7 +3,7 @@
 import { parseAlgorithm, parseDigest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseRepositoryName, type RepositoryName } from "../../domain/names.ts";
-import { declaredLength, hasBody, parseChunkRange, queryValue } from "../../http/body.ts";
+import { consumedBody, declaredLength, hasBody, parseChunkRange, queryValue } from "../../http/body.ts";
 import type { UploadRecord } from "../../metadata/types.ts";
 import { requestSignal, type OciContext, type OciHandler } from "./context.ts";
 
@@ -56,7 +56,7 @@ export const postUpload: OciHandler<"uploads"> = async (ctx) => {
     const digest = parseDigest(digestParam);
     // A POST with ?digest= and no body is a plain start, as some clients send it.
     if (hasBody(request)) {
-      await timed(ctx, () => services.blobs.put(path.name, digest, request.raw, requestSignal(request), declaredLength(request)));
+      await timed(ctx, () => services.blobs.put(path.name, digest, consumedBody(request), requestSignal(request), declaredLength(request)));
       return replyCreated(ctx, path.name, digest);
     }
   }
@@ -73,7 +73,7 @@ export const patchUpload: OciHandler<"upload"> = async (ctx) => {
     throw new RegistryError("BLOB_UPLOAD_INVALID", "upload chunks must be sent as application/octet-stream", { contentType: contentType.slice(0, 100) });
   }
   const range = parseChunkRange(request);
-  const upload = await timed(ctx, () => services.uploads.append(path.name, path.id, request.raw, range, requestSignal(request)));
+  const upload = await timed(ctx, () => services.uploads.append(path.name, path.id, consumedBody(request), range, requestSignal(request)));
   return replyUpload(ctx, upload, 202);
 };
 
@@ -82,7 +82,7 @@ export const putUpload: OciHandler<"upload"> = async (ctx) => {
   const digestParam = queryValue(request, "digest");
   if (digestParam === undefined) throw new RegistryError("DIGEST_INVALID", "PUT to finish an upload needs ?digest=<digest of the whole blob>");
   const digest = parseDigest(digestParam);
-  const last = hasBody(request) ? { body: request.raw, range: parseChunkRange(request), size: declaredLength(request) } : undefined;
+  const last = hasBody(request) ? { body: consumedBody(request), range: parseChunkRange(request), size: declaredLength(request) } : undefined;
   await timed(ctx, () => services.uploads.finish(path.name, path.id, digest, last, requestSignal(request)));
   return replyCreated(ctx, path.name, digest);
 };
