@@ -98,8 +98,10 @@ export class FileBody extends Readable {
       // Every read and write completed: the buffers are free again.
       if (idle.length < IDLE_SETS) idle.push(buffers);
     } catch (error) {
-      // Reads or writes may still hold the buffers: they are left to the garbage collector.
+      // Writes may still hold the buffers: they are left to the garbage collector. Reads in flight
+      // finish first, so the descriptor is never closed under them (and reused by another file).
       out.destroy();
+      await Promise.allSettled(reading.values());
       throw error;
     } finally {
       out.off("close", onClose);
