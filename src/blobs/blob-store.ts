@@ -157,7 +157,8 @@ export class BlobStore {
   async startUpload(algorithm: DigestAlgorithm = "sha256"): Promise<UploadSession> {
     const id = randomUUID();
     await this.driver.write(uploadKey(id), emptySource());
-    this.hashes.set(id, { hash: this.threads.start(algorithm), offset: 0 });
+    // No hash yet: most clients finish with one PUT carrying the whole blob, which receive()
+    // hashes on its own; the first chunk appended starts one (hashState).
     return { id, offset: 0, algorithm };
   }
 
@@ -206,13 +207,12 @@ export class BlobStore {
     const kept = this.hashes.get(session.id);
     if (kept && kept.offset === session.offset && kept.hash.algorithm === algorithm) return kept;
     kept?.hash.dispose();
+    if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0 };
     // Rebuilt here, on the main thread: the stored bytes are not in shared memory (and this is
     // rare: after a restart, a failed chunk, or a finish with another algorithm).
     const hash = hashHere(algorithm);
-    if (session.offset > 0) {
-      const stream = await this.driver.read(uploadKey(session.id), { start: 0, end: session.offset - 1 });
-      for await (const chunk of stream) await hash.see(chunk as Buffer);
-    }
+    const stream = await this.driver.read(uploadKey(session.id), { start: 0, end: session.offset - 1 });
+    for await (const chunk of stream) await hash.see(chunk as Buffer);
     return { hash, offset: session.offset };
   }
 }
