@@ -3,6 +3,7 @@
 // the charts phase, a table Berth | static file | ratio | ChartMuseum and the Helm targets.
 // Throughput is MiB/s (2^20 bytes); memory is MB (10^6 bytes), as the targets are written.
 import { MiB } from "./blob.ts";
+import { cpuBoundMibPerSecond, type CpuUse } from "./cpu.ts";
 import type { DiskSpeed, HashSpeed, Machine } from "./physical.ts";
 import type { Rate } from "./rates.ts";
 import type { RssSummary } from "./rss.ts";
@@ -15,6 +16,8 @@ export interface Throughput {
   mibPerSecond: number;
   /** Monolithic pushes: the median wait for the answer after the last byte was sent. */
   commitSeconds?: number;
+  /** Monolithic pushes: CPU time per GiB, server and client, over all runs. */
+  cpu?: CpuUse;
 }
 
 export interface ConcurrentPush {
@@ -133,6 +136,9 @@ function rows(r: Results): Row[] {
   return [
     { metric: `push ${size} monolithic`, unit: "MiB/s", phase: "pushMonolithic", pick: (t) => t.pushMonolithic?.mibPerSecond },
     { metric: `monolithic push: answer after the last byte, lower is better`, unit: "ms", phase: "pushMonolithic", pick: (t) => ms(t.pushMonolithic?.commitSeconds) },
+    { metric: `monolithic push: server CPU per GiB, lower is better`, unit: "CPU-s", digits: 2, phase: "pushMonolithic", pick: (t) => t.pushMonolithic?.cpu?.serverSecondsPerGiB },
+    { metric: `monolithic push: the bench client's CPU per GiB`, unit: "CPU-s", digits: 2, noRatio: true, phase: "pushMonolithic", pick: (t) => t.pushMonolithic?.cpu?.clientSecondsPerGiB },
+    { metric: `monolithic push: bound by CPU, ${r.machine.cpus} cores / (server + client) per GiB`, unit: "MiB/s", phase: "pushMonolithic", pick: (t) => (t.pushMonolithic?.cpu ? cpuBoundMibPerSecond(t.pushMonolithic.cpu, r.machine.cpus) : undefined) },
     { metric: `push ${size} chunked (${sizeLabel(r.options.chunkBytes)} PATCHes)`, unit: "MiB/s", phase: "pushChunked", pick: (t) => t.pushChunked?.mibPerSecond },
     { metric: `pull ${size}`, unit: "MiB/s", phase: "pull", pick: (t) => t.pull?.mibPerSecond },
     // Berth pushes bypass the page cache, so its first pull of a blob reads the disk; later pulls,
@@ -227,6 +233,15 @@ function renderBlobs(r: Results): string[] {
       ].filter(Boolean);
       if (parts.length) out.push(`  ${t.name} push as % of the limit: ${parts.join(", ")}`);
     }
+  }
+
+  const cpu = berth?.pushMonolithic?.cpu;
+  if (cpu) {
+    const threads = Object.entries(cpu.threadSecondsPerGiB).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]);
+    const bound = cpuBoundMibPerSecond(cpu, r.machine.cpus);
+    out.push("", `CPU per GiB of Berth's monolithic pushes (${r.machine.cpus} cores for the server and the client):`,
+      `  Berth ${num(cpu.serverSecondsPerGiB, 2)} s: ${threads.map(([name, v]) => `${name} ${num(v, 2)}`).join(", ")}; the bench client ${num(cpu.clientSecondsPerGiB, 2)} s`,
+      `  with every core busy a push could reach ${num(bound)} MiB/s` + (p.limitMibPerSecond ? ` (${num((100 * bound) / p.limitMibPerSecond)} % of the physical limit)` : ""));
   }
 
   out.push("", "Targets (from the issue; reported, not asserted):");

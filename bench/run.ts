@@ -12,6 +12,7 @@ import { loadavg, tmpdir } from "node:os";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { combineCpu, cpuSnapshot, cpuUsed, type CpuUse } from "./cpu.ts";
 import { BlobFactory, GiB, MiB, smallImage, type Blob } from "./blob.ts";
 import { runChartBench } from "./charts.ts";
 import { directWriteSpeed, diskWriteSpeed, flushDirtyPages, machine, sha256Speed, type DiskSpeed, type HashSpeed } from "./physical.ts";
@@ -280,18 +281,21 @@ async function main(): Promise<Results> {
   if (phases.has("push") || phases.has("pull")) {
     log(`monolithic push of ${blobBytes / MiB} MiB`);
     const tails = new Map<Entry, number[]>();
+    const cpu = new Map<Entry, { use: CpuUse; bytes: number }[]>();
     const seconds = await rounds(entries, "pushMonolithic", async (e) => {
       const blob = blobs.next();
       let tail = 0;
+      const before = cpuSnapshot(e.target.pid);
       const s = await timed(async () => {
         tail = await pushMonolithic(e.target, bigRepo, blob);
       });
+      cpu.set(e, [...(cpu.get(e) ?? []), { use: cpuUsed(before, cpuSnapshot(e.target.pid), blob.size), bytes: blob.size }]);
       tails.set(e, [...(tails.get(e) ?? []), tail]);
       pullable.set(e, blob);
       return s;
     });
     for (const [e, runs] of seconds) {
-      if (runs.length) e.results.pushMonolithic = { ...throughput(blobBytes, runs), commitSeconds: median(tails.get(e) ?? []) };
+      if (runs.length) e.results.pushMonolithic = { ...throughput(blobBytes, runs), commitSeconds: median(tails.get(e) ?? []), cpu: combineCpu(cpu.get(e) ?? []) };
     }
   }
   if (phases.has("chunked")) {
