@@ -236,12 +236,22 @@ function renderBlobs(r: Results): string[] {
   }
 
   const cpu = berth?.pushMonolithic?.cpu;
+  const drop = r.targets.find((t) => t.name === "node sink: drop")?.pushMonolithic?.cpu;
+  if (cpu || drop) out.push("", `CPU per GiB of the monolithic pushes (${r.machine.cpus} cores for the server and the client):`);
   if (cpu) {
     const threads = Object.entries(cpu.threadSecondsPerGiB).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]);
     const bound = cpuBoundMibPerSecond(cpu, r.machine.cpus);
-    out.push("", `CPU per GiB of Berth's monolithic pushes (${r.machine.cpus} cores for the server and the client):`,
-      `  Berth ${num(cpu.serverSecondsPerGiB, 2)} s: ${threads.map(([name, v]) => `${name} ${num(v, 2)}`).join(", ")}; the bench client ${num(cpu.clientSecondsPerGiB, 2)} s`,
-      `  with every core busy a push could reach ${num(bound)} MiB/s` + (p.limitMibPerSecond ? ` (${num((100 * bound) / p.limitMibPerSecond)} % of the physical limit)` : ""));
+    out.push(`  Berth ${num(cpu.serverSecondsPerGiB, 2)} s: ${threads.map(([name, v]) => `${name} ${num(v, 2)}`).join(", ")}; the bench client ${num(cpu.clientSecondsPerGiB, 2)} s`,
+      `  with every core busy a push into Berth could reach ${num(bound)} MiB/s` + (p.limitMibPerSecond ? ` (${num((100 * bound) / p.limitMibPerSecond)} % of the physical limit)` : ""));
+  }
+  // The floor under any Node registry: node:http receiving the bytes (the drop sink, nothing else)
+  // plus SHA-256 at the physical speed, plus the same client. No registry code can go below it.
+  if (drop && p.sha256) {
+    const floor: CpuUse = { ...drop, serverSecondsPerGiB: drop.serverSecondsPerGiB + 1024 / p.sha256.mibPerSecond };
+    const bound = cpuBoundMibPerSecond(floor, r.machine.cpus);
+    out.push(`  a Node server doing only node:http's receive (the drop sink: ${num(drop.serverSecondsPerGiB, 2)} s) and SHA-256 (${num(1024 / p.sha256.mibPerSecond, 2)} s),` +
+      ` with the same client (${num(drop.clientSecondsPerGiB, 2)} s), could reach ${num(bound)} MiB/s` +
+      (p.limitMibPerSecond ? ` (${num((100 * bound) / p.limitMibPerSecond)} % of the physical limit)` : ""));
   }
 
   out.push("", "Targets (from the issue; reported, not asserted):");
