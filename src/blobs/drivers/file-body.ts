@@ -56,10 +56,15 @@ export class FileBody extends Readable {
 
   /** Writes the remaining bytes to `out` and ends it; rejects if `out` closes first. */
   async writeTo(out: Writable): Promise<void> {
-    const buffers = idle.pop() ?? Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(READ_BYTES));
     const start = this.position;
     const count = Math.ceil((this.end - start + 1) / READ_BYTES);
     const lengthOf = (i: number) => Math.min(READ_BYTES, this.end - start - i * READ_BYTES + 1);
+    // A body shorter than the set gets buffers of its own size: a 2 KiB config must not take 4 MiB,
+    // least of all when many small blobs are pulled at once.
+    const fullSet = count >= BUFFERS;
+    const buffers = fullSet
+      ? (idle.pop() ?? Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(READ_BYTES)))
+      : Array.from({ length: count }, (_, i) => Buffer.allocUnsafeSlow(lengthOf(i)));
     /** The socket write of each buffer, until it completed. */
     const writing: (Promise<void> | null)[] = new Array(BUFFERS).fill(null);
     const reading = new Map<number, Promise<number>>();
@@ -96,7 +101,7 @@ export class FileBody extends Readable {
       this.position = this.end + 1;
       out.end();
       // Every read and write completed: the buffers are free again.
-      if (idle.length < IDLE_SETS) idle.push(buffers);
+      if (fullSet && idle.length < IDLE_SETS) idle.push(buffers);
     } catch (error) {
       // Writes may still hold the buffers: they are left to the garbage collector. Reads in flight
       // finish first, so the descriptor is never closed under them (and reused by another file).
