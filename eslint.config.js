@@ -21,7 +21,7 @@ function forbidden(names) {
 }
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".tools/**", "data/**", "results/**"] },
+  { ignores: ["node_modules/**", ".tools/**", "data/**", "results/**", "dist/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {

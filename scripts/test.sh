@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test Berth has: installs the real clients (cached in .tools/), type-checks, then runs the
+# Every test Berth has: installs the real clients (cached in .tools/), type-checks, builds dist/, then runs the
 # unit, HTTP and end-to-end suites with node's test runner, whose summary closes the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +15,7 @@ fi
 
 tsc --noEmit -p .
 eslint .
+# The end-to-end suites start bin/berth, which runs this build: what users run is what is tested.
+node scripts/build.mjs
+export BERTH_TEST_BUILT=true
 node --test --test-concurrency=2 --test-reporter=spec "${@:-test/**/*.test.ts}"
