@@ -32,13 +32,13 @@ function area(frame: CallFrame): string {
   if (url.startsWith("node:")) return "node internals";
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return `package ${pkg[1]}`;
-  const src = /\/(src\/.*)$/.exec(url);
+  const src = /\/((?:src|dist)\/.*)$/.exec(url);
   if (src) return src[1]!;
   return url;
 }
 
 function label(frame: CallFrame): string {
-  const where = frame.url ? `${frame.url.replace(/^file:\/\/.*?\/(src|node_modules)\//, "$1/")}:${frame.lineNumber + 1}` : "";
+  const where = frame.url ? `${frame.url.replace(/^file:\/\/.*?\/(src|dist|node_modules)\//, "$1/")}:${frame.lineNumber + 1}` : "";
   return `${frame.functionName || "(anonymous)"} ${where}`.trim();
 }
 
@@ -68,7 +68,7 @@ for (const [id, us] of selfUs) {
   const seen = new Set<string>();
   for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
     const frame = byId.get(at)!.callFrame;
-    if (!/\/src\//.test(frame.url) || /node_modules/.test(frame.url)) continue;
+    if (!/\/(src|dist)\//.test(frame.url) || /node_modules/.test(frame.url)) continue;
     const name = label(frame);
     if (seen.has(name)) continue;
     seen.add(name);

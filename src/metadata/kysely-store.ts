@@ -8,6 +8,7 @@ import type { RepositoryName, Tag } from "../domain/names.ts";
 import { identityParts } from "./identity-store.ts";
 import { provenanceParts } from "./provenance-store.ts";
 import { migrations } from "./migrations/index.ts";
+import { ReusedQuery } from "./reused-query.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
 import type {
@@ -86,8 +87,13 @@ class Blobs implements BlobRows {
 
 class BlobLinks implements BlobLinkRows {
   private readonly db: Db;
+  /** Every HEAD and GET of a blob asks this (reused-query.ts). */
+  private readonly linked;
   constructor(db: Db) {
     this.db = db;
+    this.linked = new ReusedQuery(db, (repository: string, digest: string) =>
+      db.selectFrom("blob_links").select("digest").where("repository", "=", repository).where("digest", "=", digest),
+    );
   }
   async link(repository: RepositoryName, digest: Digest) {
     await this.db
@@ -97,8 +103,7 @@ class BlobLinks implements BlobLinkRows {
       .execute();
   }
   async isLinked(repository: RepositoryName, digest: Digest) {
-    const row = await this.db.selectFrom("blob_links").select("digest").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
-    return row !== undefined;
+    return (await this.linked.first(repository, digest)) !== undefined;
   }
   async unlink(repository: RepositoryName, digest: Digest) {
     const result = await this.db.deleteFrom("blob_links").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
@@ -156,11 +161,21 @@ function toSummary(row: Omit<ManifestRow, "body">): ManifestSummary {
 }
 
 const SUMMARY_COLUMNS = ["repository", "digest", "media_type", "size", "subject", "artifact_type", "annotations", "created_at"] as const;
+const SUMMARY_SELECTION = SUMMARY_COLUMNS.map((c) => `manifests.${c}` as const);
 
 class Manifests implements ManifestRows {
   private readonly db: Db;
+  // Every GET and HEAD of a manifest runs one of these (reused-query.ts).
+  private readonly byDigest;
+  private readonly byTag;
+  private readonly summaryByDigest;
+  private readonly summaryByTag;
   constructor(db: Db) {
     this.db = db;
+    this.byDigest = new ReusedQuery(db, (repository: string, digest: string) => this.atDigest(repository, digest).selectAll("manifests"));
+    this.byTag = new ReusedQuery(db, (repository: string, tag: string) => this.atTag(repository, tag).selectAll("manifests"));
+    this.summaryByDigest = new ReusedQuery(db, (repository: string, digest: string) => this.atDigest(repository, digest).select(SUMMARY_SELECTION));
+    this.summaryByTag = new ReusedQuery(db, (repository: string, tag: string) => this.atTag(repository, tag).select(SUMMARY_SELECTION));
   }
   async put(record: ManifestRecord, references: { blobs: Digest[]; children: Digest[] }) {
     const row: ManifestRow = {
@@ -189,21 +204,24 @@ class Manifests implements ManifestRows {
     }
   }
   async get(repository: RepositoryName, at: Digest | { tag: Tag }) {
-    const row = await this.at(repository, at).selectAll("manifests").executeTakeFirst();
+    const row = typeof at === "string" ? await this.byDigest.first(repository, at) : await this.byTag.first(repository, at.tag);
     return row ? { ...toSummary(row), body: Buffer.from(row.body) } : null;
   }
   async summary(repository: RepositoryName, at: Digest | { tag: Tag }) {
-    const row = await this.at(repository, at).select(SUMMARY_COLUMNS.map((c) => `manifests.${c}` as const)).executeTakeFirst();
+    const row = typeof at === "string" ? await this.summaryByDigest.first(repository, at) : await this.summaryByTag.first(repository, at.tag);
     return row ? toSummary(row) : null;
   }
-  /** The manifests row of a digest, or of the digest a tag points at. */
-  private at(repository: RepositoryName, at: Digest | { tag: Tag }) {
-    if (typeof at === "string") return this.db.selectFrom("manifests").where("manifests.repository", "=", repository).where("manifests.digest", "=", at);
+  /** The manifests row of a digest. */
+  private atDigest(repository: string, digest: string) {
+    return this.db.selectFrom("manifests").where("manifests.repository", "=", repository).where("manifests.digest", "=", digest);
+  }
+  /** The manifests row of the digest a tag points at. */
+  private atTag(repository: string, tag: string) {
     return this.db
       .selectFrom("tags")
       .innerJoin("manifests", (join) => join.onRef("manifests.repository", "=", "tags.repository").onRef("manifests.digest", "=", "tags.digest"))
       .where("tags.repository", "=", repository)
-      .where("tags.tag", "=", at.tag);
+      .where("tags.tag", "=", tag);
   }
   async delete(repository: RepositoryName, digest: Digest) {
     await this.db.deleteFrom("manifest_refs").where("repository", "=", repository).where("manifest_digest", "=", digest).execute();
