@@ -2,6 +2,7 @@
 // unread). Blobs flow through untouched; a manifest is the one body read whole, and bounded.
 import type { FastifyRequest } from "fastify";
 import { IncomingMessage } from "node:http";
+import { finished, type Readable } from "node:stream";
 import { RegistryError } from "../domain/errors.ts";
 
 export function declaredLength(request: FastifyRequest): number | undefined {
@@ -58,19 +59,78 @@ export async function readBounded(request: FastifyRequest, max: number): Promise
 
 /**
  * A request body for a consumer that is done with each chunk when it asks for the next (the blob
- * store copies every chunk into its write slots). Each chunk's memory is released as the next one
- * is taken, instead of when the garbage collector gets to it: node:http hands a body over in fresh
- * 64 KiB buffers, and left to the collector they piled up to hundreds of MB of external memory per
- * GiB pushed and forced a full collection every ~40 MB (npm run bench, docs/performance.md).
+ * store copies every chunk into its write slots). Each chunk's memory is released as soon as the
+ * consumer is done with it, instead of when the garbage collector gets to it: node:http hands a
+ * body over in fresh 64 KiB buffers, and left to the collector they piled up to hundreds of MB of
+ * external memory per GiB pushed and forced a full collection every ~40 MB (docs/performance.md).
+ *
+ * Besides iteration it offers `eachChunk` (the blob store's ChunkSource): chunks from 'data'
+ * events, the request paused only while the consumer waits, so there is no await per chunk.
  */
-export async function* consumedBody(request: FastifyRequest): AsyncGenerator<Uint8Array> {
+export function consumedBody(request: FastifyRequest): AsyncIterable<Uint8Array> & { eachChunk(take: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void> } {
+  const raw = request.raw;
   // Only node:http's own chunks are released: they are fresh copies nobody else holds. A body
   // from anywhere else (Fastify's inject() in tests hands over the caller's buffers) is left alone.
-  const fromParser = request.raw instanceof IncomingMessage;
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
-    yield chunk;
-    if (fromParser) release(chunk);
-  }
+  const fromParser = raw instanceof IncomingMessage;
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const chunk of raw as AsyncIterable<Buffer>) {
+        yield chunk;
+        if (fromParser) release(chunk);
+      }
+    },
+    eachChunk: (take) => eachChunk(raw, take, fromParser),
+  };
+}
+
+function eachChunk(stream: Readable, take: (chunk: Uint8Array) => Promise<void> | undefined, releaseChunks: boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let waiting = false;
+    let ended = false;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      stream.off("data", onData);
+      stopWatching();
+      if (error === undefined) return resolve();
+      // As an abandoned for-await would: the rest of the body is not read.
+      stream.destroy();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      let wait: Promise<void> | undefined;
+      try {
+        wait = take(chunk);
+      } catch (error) {
+        settle(error);
+        return;
+      }
+      if (!wait) {
+        if (releaseChunks) release(chunk);
+        return;
+      }
+      waiting = true;
+      stream.pause();
+      wait.then(
+        () => {
+          waiting = false;
+          if (releaseChunks) release(chunk);
+          if (ended) settle();
+          else if (!settled) stream.resume();
+        },
+        (error: unknown) => settle(error),
+      );
+    };
+    const stopWatching = finished(stream, (error) => {
+      if (error) settle(error);
+      else {
+        ended = true;
+        if (!waiting) settle();
+      }
+    });
+    stream.on("data", onData);
+  });
 }
 
 /** Frees a buffer's memory now, when the buffer is the only view of it (node:http's body chunks are). */

@@ -11,7 +11,8 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { BlobStore } from "../../src/blobs/blob-store.ts";
 import { FilesystemDriver } from "../../src/blobs/drivers/filesystem.ts";
-import { SLOT_BYTES } from "../../src/blobs/drivers/slot-writer.ts";
+import { SLOT_BYTES, SlotWriter } from "../../src/blobs/drivers/slot-writer.ts";
+import type { ChunkSource } from "../../src/blobs/blob-driver.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 
 async function storeIn(t: TestContext, directWrites = true): Promise<{ store: BlobStore; root: string }> {
@@ -82,6 +83,43 @@ for (const { name, bytes } of sizes) {
     assert.deepEqual(await writeToSink(store, digest), data);
   });
 }
+
+test("a body that hands over its chunks (ChunkSource): waits mid-chunk, and no chunk is read after it was let go", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), "berth-blob-io-"));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const data = randomBytes(6 * SLOT_BYTES + 777);
+  const chunks: Buffer[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const size = [65_536, 3, 100_003][i % 3]!;
+    chunks.push(Buffer.from(data.subarray(at, at + size))); // copies: each is scribbled on once let go
+    at += size;
+  }
+  let waits = 0;
+  const source: ChunkSource = {
+    async *[Symbol.asyncIterator]() {
+      throw new Error("a ChunkSource must be taken through eachChunk");
+    },
+    async eachChunk(take) {
+      for (const chunk of chunks) {
+        const wait = take(chunk);
+        if (wait) {
+          waits++;
+          await wait;
+        }
+        chunk.fill(0xff); // the writer may not look at it any more
+      }
+    },
+  };
+  // A slow hash, so the ring fills and the writer has to wait for slots in the middle of chunks.
+  const seen = createHash("sha256");
+  const tap = { see: (bytes: Uint8Array) => new Promise<void>((ok) => setTimeout(() => (seen.update(bytes), ok()), 2)) };
+  const path = join(root, "blob");
+  const written = await new SlotWriter().write(path, source, { durable: true, tap });
+  assert.equal(written, data.length);
+  assert.ok(waits > 0, "the writer never had to wait: the test did not exercise the waits");
+  assert.deepEqual(await readFile(path), data);
+  assert.equal(`sha256:${seen.digest("hex")}`, digestOf(data));
+});
 
 test("receive: sha512 on the hashing thread; a wrong digest stores nothing", async (t) => {
   const { store, root } = await storeIn(t);

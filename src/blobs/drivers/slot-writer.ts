@@ -13,7 +13,7 @@
 // page cache. Both reach the same file; fdatasync at the end makes all of it durable.
 import { close, constants, fdatasync, fstat, ftruncate, open, unlink, write } from "node:fs";
 import { promisify } from "node:util";
-import type { WriteTap } from "../blob-driver.ts";
+import { isChunkSource, type WriteTap } from "../blob-driver.ts";
 
 const openFile = promisify(open);
 const closeFile = promisify(close);
@@ -67,13 +67,18 @@ export class SlotWriter {
     this.direct = directWrites ? null : false;
   }
 
-  /** Writes `source` to `path`; returns the number of bytes written. */
+  /**
+   * Writes `source` to `path`; returns the number of bytes written. A source that hands over its
+   * chunks itself (ChunkSource: a request body) is taken without an await per chunk; any other
+   * iterable chunk by chunk.
+   */
   async write(path: string, source: AsyncIterable<Uint8Array>, options: SlotWriteOptions = {}): Promise<number> {
     const start = options.appendAt ?? 0;
     const flags = constants.O_WRONLY | constants.O_CREAT | (options.appendAt === undefined ? constants.O_TRUNC : 0);
     const fd = await openFile(path, flags, 0o644);
     let directFd: number | null = null;
     let ring: Ring | null = null;
+    /** Each slot's hash and write while they run; null once both are done. */
     const pending: (Promise<void> | null)[] = new Array(SLOTS).fill(null);
     let failure: unknown = null;
     let written = 0;
@@ -88,56 +93,81 @@ export class SlotWriter {
       let position = start;
       let capacity = SLOT_BYTES;
       let unsynced = 0;
-      const dispatch = async (slots: Buffer[]) => {
-        const bytes = slots[slot]!.subarray(0, fill);
-        const at = position;
+      /** Hands the full slot to the hash and the file; a promise only when the next slot is not free yet. */
+      const dispatch = (): Promise<void> | undefined => {
+        const bytes = ring!.slots[slot]!.subarray(0, fill);
+        const index = slot;
         const seen = options.tap?.see(bytes);
-        const stored = this.writeAt(fd, directFd, bytes, at);
-        pending[slot] = Promise.all([seen, stored]).then(
-          () => undefined,
+        const stored = this.writeAt(fd, directFd, bytes, position);
+        const both: Promise<void> = Promise.all([seen, stored]).then(
+          () => {
+            if (pending[index] === both) pending[index] = null;
+          },
           (error: unknown) => {
             failure ??= error;
+            if (pending[index] === both) pending[index] = null;
           },
         );
+        pending[index] = both;
         position += fill;
         written += fill;
         unsynced += fill;
         fill = 0;
         capacity = SLOT_BYTES;
         slot = (slot + 1) % SLOTS;
-        if (pending[slot]) await pending[slot];
-        pending[slot] = null;
-        if (failure) throw failure;
-        if (options.durable && directFd === null && unsynced >= SYNC_EVERY) {
-          unsynced = 0;
-          await datasync(fd);
+        const busy = pending[slot];
+        const syncNow = options.durable === true && directFd === null && unsynced >= SYNC_EVERY;
+        if (syncNow) unsynced = 0;
+        if (!busy && !syncNow) {
+          if (failure) throw failure;
+          return undefined;
         }
+        return (async () => {
+          if (busy) await busy;
+          if (failure) throw failure;
+          if (syncNow) await datasync(fd);
+        })();
       };
-      for await (const chunk of source) {
+      /** Taken at the first byte: empty writes (a new upload, a final fsync) need no memory. */
+      const takeRing = async () => {
+        ring = this.idle.pop() ?? (await this.newRing(`${path}.probe-${++this.probes}`));
+        if (this.direct) directFd = await openFile(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
+        // A head that starts mid-block fills a short first slot, so every later slot is aligned.
+        if (directFd !== null && start % ALIGN !== 0) capacity = ALIGN - (start % ALIGN);
+      };
+      /**
+       * Copies a chunk into the slots, from `offset` on. Returns a promise only when it has to wait
+       * (for the ring, or for a slot still being hashed and written); the chunk must stay unchanged
+       * until then, and is no longer needed after.
+       */
+      const take = (chunk: Uint8Array, offset = 0): Promise<void> | undefined => {
         options.signal?.throwIfAborted();
-        if (chunk.length === 0) continue;
-        if (ring === null) {
-          // Taken at the first byte: empty writes (a new upload, a final fsync) need no memory.
-          ring = this.idle.pop() ?? (await this.newRing(`${path}.probe-${++this.probes}`));
-          if (this.direct) directFd = await openFile(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
-          // A head that starts mid-block fills a short first slot, so every later slot is aligned.
-          if (directFd !== null && start % ALIGN !== 0) capacity = ALIGN - (start % ALIGN);
-        }
+        if (chunk.length === 0) return undefined;
+        if (ring === null) return takeRing().then(() => take(chunk, offset));
         const slots = ring.slots;
         const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        let offset = 0;
         while (offset < bytes.length) {
-          const take = Math.min(capacity - fill, bytes.length - offset);
+          const n = Math.min(capacity - fill, bytes.length - offset);
           // fill(), not copy(): copy() into shared memory takes V8's element-wise path (~2 GiB/s
           // in a push, a third of the main thread); fill() with a buffer is a memcpy (~25 GiB/s).
-          slots[slot]!.fill(offset === 0 && take === bytes.length ? bytes : bytes.subarray(offset, offset + take), fill, fill + take);
-          fill += take;
-          offset += take;
-          if (fill === capacity) await dispatch(slots);
+          slots[slot]!.fill(offset === 0 && n === bytes.length ? bytes : bytes.subarray(offset, offset + n), fill, fill + n);
+          fill += n;
+          offset += n;
+          if (fill === capacity) {
+            const wait = dispatch();
+            const next = offset;
+            if (wait) return wait.then(() => take(bytes, next));
+          }
         }
+        return undefined;
+      };
+      if (isChunkSource(source)) {
+        await source.eachChunk(take);
+      } else {
+        for await (const chunk of source) await take(chunk);
       }
       options.signal?.throwIfAborted();
-      if (fill > 0) await dispatch(ring!.slots);
+      if (fill > 0) await dispatch();
       await Promise.all(pending);
       if (failure) throw failure;
       if (options.durable) await datasync(fd);
