@@ -83,17 +83,24 @@ export function consumedBody(request: FastifyRequest): AsyncIterable<Uint8Array>
   };
 }
 
+/** Feeds `take` from the stream's 'data' events, pausing the stream while a promise `take` returned is pending. */
 function eachChunk(stream: Readable, take: (chunk: Uint8Array) => Promise<void> | undefined, releaseChunks: boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let waiting = false;
     let ended = false;
-    const settle = (error?: unknown) => {
-      if (settled) return;
+    const stop = (): boolean => {
+      if (settled) return false;
       settled = true;
       stream.off("data", onData);
       stopWatching();
-      if (error === undefined) return resolve();
+      return true;
+    };
+    const succeed = () => {
+      if (stop()) resolve();
+    };
+    const fail = (error: unknown) => {
+      if (!stop()) return;
       // As an abandoned for-await would: the rest of the body is not read.
       stream.destroy();
       reject(error);
@@ -103,7 +110,7 @@ function eachChunk(stream: Readable, take: (chunk: Uint8Array) => Promise<void> 
       try {
         wait = take(chunk);
       } catch (error) {
-        settle(error);
+        fail(error);
         return;
       }
       if (!wait) {
@@ -116,18 +123,16 @@ function eachChunk(stream: Readable, take: (chunk: Uint8Array) => Promise<void> 
         () => {
           waiting = false;
           if (releaseChunks) release(chunk);
-          if (ended) settle();
+          if (ended) succeed();
           else if (!settled) stream.resume();
         },
-        (error: unknown) => settle(error),
+        fail,
       );
     };
     const stopWatching = finished(stream, (error) => {
-      if (error) settle(error);
-      else {
-        ended = true;
-        if (!waiting) settle();
-      }
+      if (error) return fail(error);
+      ended = true;
+      if (!waiting) succeed();
     });
     stream.on("data", onData);
   });
