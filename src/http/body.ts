@@ -57,6 +57,14 @@ export async function readBounded(request: FastifyRequest, max: number): Promise
   return Buffer.concat(chunks, size);
 }
 
+/** What `take` returns: a promise while it still needs the chunk, else nothing. */
+type Take = (chunk: Uint8Array) => Promise<void> | undefined;
+
+/** A body to iterate, or to hand over chunk by chunk (the shape of the blob store's ChunkSource). */
+interface ConsumedBody extends AsyncIterable<Uint8Array> {
+  eachChunk(take: Take): Promise<void>;
+}
+
 /**
  * A request body for a consumer that is done with each chunk when it asks for the next (the blob
  * store copies every chunk into its write slots). Each chunk's memory is released as soon as the
@@ -67,7 +75,7 @@ export async function readBounded(request: FastifyRequest, max: number): Promise
  * Besides iteration it offers `eachChunk` (the blob store's ChunkSource): chunks from 'data'
  * events, the request paused only while the consumer waits, so there is no await per chunk.
  */
-export function consumedBody(request: FastifyRequest): AsyncIterable<Uint8Array> & { eachChunk(take: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void> } {
+export function consumedBody(request: FastifyRequest): ConsumedBody {
   const raw = request.raw;
   // Only node:http's own chunks are released: they are fresh copies nobody else holds. A body
   // from anywhere else (Fastify's inject() in tests hands over the caller's buffers) is left alone.
@@ -84,7 +92,7 @@ export function consumedBody(request: FastifyRequest): AsyncIterable<Uint8Array>
 }
 
 /** Feeds `take` from the stream's 'data' events, pausing the stream while a promise `take` returned is pending. */
-function eachChunk(stream: Readable, take: (chunk: Uint8Array) => Promise<void> | undefined, releaseChunks: boolean): Promise<void> {
+function eachChunk(stream: Readable, take: Take, releaseChunks: boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let waiting = false;

@@ -99,15 +99,16 @@ export class SlotWriter {
         const index = slot;
         const seen = options.tap?.see(bytes);
         const stored = this.writeAt(fd, directFd, bytes, position);
-        const both: Promise<void> = Promise.all([seen, stored]).then(
-          () => {
+        const both: Promise<void> = Promise.all([seen, stored])
+          .then(
+            () => undefined,
+            (error: unknown) => {
+              failure ??= error;
+            },
+          )
+          .then(() => {
             if (pending[index] === both) pending[index] = null;
-          },
-          (error: unknown) => {
-            failure ??= error;
-            if (pending[index] === both) pending[index] = null;
-          },
-        );
+          });
         pending[index] = both;
         position += fill;
         written += fill;
@@ -155,8 +156,7 @@ export class SlotWriter {
           offset += n;
           if (fill === capacity) {
             const wait = dispatch();
-            const next = offset;
-            if (wait) return wait.then(() => take(bytes, next));
+            if (wait) return wait.then(() => take(bytes, offset));
           }
         }
         return undefined;
