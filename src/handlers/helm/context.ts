@@ -40,6 +40,6 @@ export function chartListing(ctx: HelmContext, view: string): Record<string, Cha
   return listing;
 }
 
-export function versionEntries(ctx: HelmContext, view: string, versions: ChartRecord[]): ChartVersionEntry[] {
+export function versionEntries(ctx: HelmContext, view: string, versions: readonly ChartRecord[]): ChartVersionEntry[] {
   return versions.map((c) => ctx.charts.index.entry(view, c));
 }

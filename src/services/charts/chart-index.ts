@@ -3,8 +3,12 @@
 // its index.yaml is rendered from those rows, never by scanning storage on a request.
 //
 //   push/delete transaction ── record()/forget() ──▶ charts rows
-//   after commit ──────────── refresh(repository) ─▶ in-memory rows ─▶ drop cached fragments
+//   after commit ──────────── refresh(repository) ─▶ in-memory rows ─▶ drop what changed names cached
 //   GET index.yaml ─▶ document(view): cached per view, joined from per-chart fragments
+//
+// Everything cached is kept per chart name, so a push costs the versions of its own chart, not
+// the whole repository: with 10,000 versions, re-listing and re-rendering every name on each push
+// had made pushes twice as slow as into an empty repository.
 //
 // A view R shows the namespaces config `helm.views[R]` names (default: R itself; `repo` shows
 // all). Where several namespaces hold the same chart name and version, R's own namespace wins,
@@ -22,6 +26,8 @@ import type { ChartRecord, MetadataParts, MetadataStore, StoredAs } from "../../
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** URL segment for charts in top-level repositories (no namespace): not a valid namespace. */
 export const ROOT_NAMESPACE_SEGMENT = "_root";
+/** Views whose listings and shared documents are kept (besides those configured, which are rendered at start). */
+const MAX_CACHED_VIEWS = 64;
 /** Documents kept for scoped callers, each keyed by the set of repositories it shows. */
 const MAX_FILTERED_DOCUMENTS = 32;
 
@@ -30,6 +36,11 @@ export type Visibility = ((repository: RepositoryName) => boolean) | null;
 
 /** The object Helm reads for one chart version (index entry, _charts and ChartMuseum APIs). */
 export type ChartVersionEntry = ChartMetadata & { urls: string[]; created: string; digest: string };
+
+interface ShownChart {
+  readonly versions: readonly ChartRecord[];
+  fragment?: Buffer;
+}
 
 export interface IndexDocument {
   body: Buffer;
@@ -46,7 +57,14 @@ export class ChartIndex {
   private readonly blobs: BlobStore;
   private readonly views: Record<string, string[]>;
   private readonly rows = new Map<string, Map<string, ChartRecord>>();
-  private readonly fragments = new Map<string, string>();
+  /** Every stored version of each chart name, whichever repository holds it. */
+  private readonly byName = new Map<string, ChartRecord[]>();
+  /** The rows behind each package URL: by namespace and file name. */
+  private readonly byFile = new Map<string, ChartRecord[]>();
+  /** The chart names in index order; null when a name came or went since. */
+  private sortedNames: string[] | null = null;
+  /** Per view and chart name: the versions the view lists, and their rendered index.yaml entry. */
+  private readonly shown = new Map<string, Map<string, ShownChart>>();
   private readonly documents = new Map<string, IndexDocument>();
   private readonly filtered = new Map<string, IndexDocument>();
   private readonly startedAt = Date.now().toString(36);
@@ -63,6 +81,8 @@ export class ChartIndex {
   /** Loads every chart row; called once at start. */
   async load(): Promise<void> {
     this.rows.clear();
+    this.byName.clear();
+    this.byFile.clear();
     for (const chart of await this.metadata.charts.all()) this.put(chart);
     this.invalidate();
     // The configured views are rendered at start, so no client waits for the first render.
@@ -119,6 +139,7 @@ export class ChartIndex {
   async refresh(repository: RepositoryName): Promise<void> {
     const fresh = await this.metadata.charts.inRepository(repository);
     const before = this.rows.get(repository);
+    for (const chart of before?.values() ?? []) this.remove(chart);
     this.rows.delete(repository);
     for (const chart of fresh) this.put(chart);
     if (fresh.length === 0 && !before) return;
@@ -135,25 +156,19 @@ export class ChartIndex {
   }
 
   /** One entry per chart name and version the caller may read, newest first, names in order. */
-  entries(view: string, visible: Visibility): Map<string, ChartRecord[]> {
-    const byName = new Map<string, ChartRecord[]>();
-    for (const versions of this.rows.values()) {
-      for (const chart of versions.values()) {
-        if (!this.shows(view, chart.namespace) || (visible && !visible(chart.repository))) continue;
-        const list = byName.get(chart.name) ?? [];
-        list.push(chart);
-        byName.set(chart.name, list);
-      }
-    }
-    const result = new Map<string, ChartRecord[]>();
-    for (const name of [...byName.keys()].sort()) {
-      const winners = new Map<string, ChartRecord>();
-      for (const chart of byName.get(name)!.sort((a, b) => this.precedence(view, a, b))) {
-        if (!winners.has(chart.version)) winners.set(chart.version, chart);
-      }
-      result.set(name, [...winners.values()].sort((a, b) => compareVersionsDescending(a.version, b.version)));
+  entries(view: string, visible: Visibility): Map<string, readonly ChartRecord[]> {
+    const result = new Map<string, readonly ChartRecord[]>();
+    for (const name of this.names()) {
+      const versions = this.versionsOf(view, name, visible);
+      if (versions.length > 0) result.set(name, versions);
     }
     return result;
+  }
+
+  /** The versions of one chart a view lists for the caller, newest first (empty when none). */
+  versionsOf(view: string, name: string, visible: Visibility): readonly ChartRecord[] {
+    if (visible === null) return this.shownChart(view, name).versions;
+    return this.winners(view, (this.byName.get(name) ?? []).filter((c) => visible(c.repository)));
   }
 
   /**
@@ -176,24 +191,31 @@ export class ChartIndex {
   }
 
   private render(view: string, visible: Visibility): IndexDocument {
-    const parts: string[] = [];
-    for (const [name, versions] of this.entries(view, visible)) {
-      const key = `${view}\u0000${name}`;
-      let fragment = visible === null ? this.fragments.get(key) : undefined;
-      if (fragment === undefined) {
-        // Helm reads index.yaml with YAML 1.1 rules: `yes`, `on` and `1.10` must come out quoted.
-        fragment = indent(stringify({ [name]: versions.map((c) => this.entry(view, c)) }, { lineWidth: 0, version: "1.1" }));
-        if (visible === null) this.fragments.set(key, fragment);
+    const parts: Buffer[] = [];
+    for (const name of this.names()) {
+      if (visible === null) {
+        const shown = this.shownChart(view, name);
+        if (shown.versions.length > 0) parts.push((shown.fragment ??= this.fragment(view, name, shown.versions)));
+        continue;
       }
-      parts.push(fragment);
+      const versions = this.versionsOf(view, name, visible);
+      if (versions.length > 0) parts.push(this.fragment(view, name, versions));
     }
-    const text = `apiVersion: v1\nentries:${parts.length === 0 ? " {}\n" : "\n" + parts.join("")}generated: "${this.generated.toISOString()}"\n`;
-    const body = Buffer.from(text);
+    const head = Buffer.from(`apiVersion: v1\nentries:${parts.length === 0 ? " {}" : ""}\n`);
+    const body = Buffer.concat([head, ...parts, Buffer.from(`generated: "${this.generated.toISOString()}"\n`)]);
     // A shared document is named by the change counter; one filtered for a caller by its bytes.
     const etag = visible === null ? `"${this.startedAt}-${this.generation}-${createHash("sha256").update(view).digest("hex").slice(0, 8)}"` : `"${createHash("sha256").update(body).digest("hex").slice(0, 32)}"`;
     const document = { body, etag };
-    if (visible === null) this.documents.set(view, document);
+    if (visible === null) {
+      if (!this.documents.has(view) && this.documents.size >= MAX_CACHED_VIEWS) this.forgetView(this.documents.keys().next().value!);
+      this.documents.set(view, document);
+    }
     return document;
+  }
+
+  private forgetView(view: string): void {
+    this.shown.delete(view);
+    this.documents.delete(view);
   }
 
   /** The index entry of one chart version as seen from a view (its URL depends on the view). */
@@ -208,12 +230,7 @@ export class ChartIndex {
     const fileName = path.slice(slash + 1);
     const segment = slash < 0 ? view : path.slice(0, slash);
     const namespace = segment === ROOT_NAMESPACE_SEGMENT ? "" : segment;
-    const candidates: ChartRecord[] = [];
-    for (const versions of this.rows.values()) {
-      for (const chart of versions.values()) {
-        if (chart.namespace === namespace && chart.fileName === fileName && (!visible || visible(chart.repository))) candidates.push(chart);
-      }
-    }
+    const candidates = (this.byFile.get(fileKey(namespace, fileName)) ?? []).filter((c) => !visible || visible(c.repository));
     return candidates.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0))[0] ?? null;
   }
 
@@ -236,23 +253,82 @@ export class ChartIndex {
     let versions = this.rows.get(chart.repository);
     if (!versions) this.rows.set(chart.repository, (versions = new Map()));
     versions.set(chart.version, chart);
+    if (!this.byName.has(chart.name)) this.sortedNames = null;
+    addTo(this.byName, chart.name, chart);
+    addTo(this.byFile, fileKey(chart.namespace, chart.fileName), chart);
   }
 
-  /** Drops cached documents, and the fragments of the given chart names (all when omitted). */
+  /** Takes a row out of the lookups (the caller drops it from rows). */
+  private remove(chart: ChartRecord): void {
+    if (removeFrom(this.byName, chart.name, chart)) this.sortedNames = null;
+    removeFrom(this.byFile, fileKey(chart.namespace, chart.fileName), chart);
+  }
+
+  private names(): string[] {
+    return (this.sortedNames ??= [...this.byName.keys()].sort());
+  }
+
+  /** What a view lists of one chart name for callers who may read everything, cached. */
+  private shownChart(view: string, name: string): ShownChart {
+    let charts = this.shown.get(view);
+    if (!charts) {
+      // Any URL names a view: the oldest goes, so made-up names cannot grow the cache.
+      if (this.shown.size >= MAX_CACHED_VIEWS) this.forgetView(this.shown.keys().next().value!);
+      this.shown.set(view, (charts = new Map()));
+    }
+    let shown = charts.get(name);
+    if (!shown) charts.set(name, (shown = { versions: this.winners(view, this.byName.get(name) ?? []) }));
+    return shown;
+  }
+
+  /** Of the rows of one chart name: one per version the view shows, the view's precedence deciding, newest first. */
+  private winners(view: string, candidates: ChartRecord[]): ChartRecord[] {
+    const winners = new Map<string, ChartRecord>();
+    for (const chart of candidates.filter((c) => this.shows(view, c.namespace)).sort((a, b) => this.precedence(view, a, b))) {
+      if (!winners.has(chart.version)) winners.set(chart.version, chart);
+    }
+    return [...winners.values()].sort((a, b) => compareVersionsDescending(a.version, b.version));
+  }
+
+  /** The index.yaml lines of one chart. Helm reads them with YAML 1.1 rules: `yes`, `on` and `1.10` must come out quoted. */
+  private fragment(view: string, name: string, versions: readonly ChartRecord[]): Buffer {
+    return Buffer.from(indent(stringify({ [name]: versions.map((c) => this.entry(view, c)) }, { lineWidth: 0, version: "1.1" })));
+  }
+
+  /** Drops cached documents, and what views cached of the given chart names (all when omitted). */
   private invalidate(names?: string[]): void {
     this.generated = new Date();
     this.generation++;
     this.documents.clear();
     this.filtered.clear();
     if (!names) {
-      this.fragments.clear();
+      this.shown.clear();
       return;
     }
-    const changed = new Set(names);
-    for (const key of [...this.fragments.keys()]) if (changed.has(key.slice(key.indexOf("\u0000") + 1))) this.fragments.delete(key);
+    for (const charts of this.shown.values()) for (const name of names) charts.delete(name);
   }
 }
 
 function indent(text: string): string {
   return text.replace(/^(?=.)/gm, "  ");
+}
+
+function fileKey(namespace: string, fileName: string): string {
+  return `${namespace}\u0000${fileName}`;
+}
+
+function addTo(lists: Map<string, ChartRecord[]>, key: string, chart: ChartRecord): void {
+  const list = lists.get(key);
+  if (list) list.push(chart);
+  else lists.set(key, [chart]);
+}
+
+/** Returns whether that was the key's last row. Lists are replaced, never changed in place: callers may hold them. */
+function removeFrom(lists: Map<string, ChartRecord[]>, key: string, chart: ChartRecord): boolean {
+  const rest = lists.get(key)?.filter((c) => c !== chart) ?? [];
+  if (rest.length > 0) {
+    lists.set(key, rest);
+    return false;
+  }
+  return lists.delete(key);
 }

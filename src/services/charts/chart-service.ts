@@ -106,9 +106,9 @@ export class ChartService {
   }
 
   /** The versions of a chart a view shows (CHART_UNKNOWN when none). */
-  versions(view: string, name: string, visible: Visibility): ChartRecord[] {
-    const versions = this.index.entries(view, visible).get(name);
-    if (!versions || versions.length === 0) throw new RegistryError("CHART_UNKNOWN", `no chart named ${name} in ${view}`, { name });
+  versions(view: string, name: string, visible: Visibility): readonly ChartRecord[] {
+    const versions = this.index.versionsOf(view, name, visible);
+    if (versions.length === 0) throw new RegistryError("CHART_UNKNOWN", `no chart named ${name} in ${view}`, { name });
     return versions;
   }
 
