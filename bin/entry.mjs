@@ -33,3 +33,13 @@ export function entryModule(root) {
   const fresh = built !== null && !changedSince(join(root, "src"), built);
   return join(root, fresh ? "dist/main.js" : "src/main.ts");
 }
+
+/**
+ * Why this Node.js cannot run Berth, or null when it can. Older versions lack node:sqlite and
+ * type stripping and would fail with an error about a missing built-in module instead.
+ */
+export function unsupportedNode(version) {
+  const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
+  if (major >= 24) return null;
+  return `berth needs Node.js 24 or newer (package.json "engines"), and this is ${version}. Run it as bin/berth or through npm (npm start, npx berth): both use the Node.js 24 that npm ci installs into node_modules. Or install Node.js 24.`;
+}

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { entryModule } from "../../bin/entry.mjs";
+import { entryModule, unsupportedNode } from "../../bin/entry.mjs";
 import { repoRoot } from "../support/berth.ts";
 
 async function project(): Promise<string> {
@@ -47,4 +47,14 @@ test("a build newer than every source runs; a source saved after it starts bring
 
 test("after npm test's build, the real launcher runs the build", { skip: process.env.BERTH_TEST_BUILT === "true" ? false : "only under npm test, which builds dist/ first" }, () => {
   assert.equal(entryModule(repoRoot), join(repoRoot, "dist/main.js"), "a source under src/ is newer than dist/.built: was it edited during the run?");
+});
+
+test("a Node.js older than 24 is told what to run instead of failing on node:sqlite", () => {
+  for (const old of ["v20.20.2", "v22.12.0", "v23.11.1"]) {
+    const message = unsupportedNode(old);
+    assert.ok(message, `${old} is refused`);
+    assert.match(message, new RegExp(`Node\\.js 24 or newer.*${old.replaceAll(".", "\\.")}`));
+    assert.match(message, /bin\/berth/);
+  }
+  for (const fine of ["v24.0.0", "v24.21.0", "v25.1.0", process.version]) assert.equal(unsupportedNode(fine), null, fine);
 });
