@@ -83,6 +83,7 @@ export class ChartIndex {
     this.rows.clear();
     this.byName.clear();
     this.byFile.clear();
+    this.sortedNames = null;
     for (const chart of await this.metadata.charts.all()) this.put(chart);
     this.invalidate();
     // The configured views are rendered at start, so no client waits for the first render.
