@@ -113,7 +113,7 @@ test("after each push, overwrite and delete, the index says what one loaded from
   assert.ok(rows.byKey.size > 10, `the sequence left ${rows.byKey.size} charts in the index`);
 });
 
-test("made-up view names do not grow the cache", async () => {
+test("made-up view names do not grow the cache, nor push the configured views out of it", async () => {
   const rows = new Rows();
   for (let i = 0; i < 5; i++) rows.byKey.set(`repo/api@1.0.${i}`, record("repo/api", "api", `1.0.${i}`, i));
   const index = await fresh(rows);
@@ -121,5 +121,6 @@ test("made-up view names do not grow the cache", async () => {
   const internals = index as unknown as { shown: Map<string, unknown>; documents: Map<string, unknown> };
   assert.ok(internals.shown.size <= 64, `${internals.shown.size} views cached`);
   assert.ok(internals.documents.size <= 64, `${internals.documents.size} documents cached`);
+  for (const view of Object.keys(views)) assert.ok(internals.documents.has(view) && internals.shown.has(view), `configured view ${view} is still cached`);
   assert.match(index.document("repo", null).body.toString("utf8"), /version: 1\.0\.4/);
 });

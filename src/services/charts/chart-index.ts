@@ -26,7 +26,7 @@ import type { ChartRecord, MetadataParts, MetadataStore, StoredAs } from "../../
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** URL segment for charts in top-level repositories (no namespace): not a valid namespace. */
 export const ROOT_NAMESPACE_SEGMENT = "_root";
-/** Views whose listings and shared documents are kept (besides those configured, which are rendered at start). */
+/** Views whose listings and shared documents are kept; past that the oldest unconfigured one goes. */
 const MAX_CACHED_VIEWS = 64;
 /** Documents kept for scoped callers, each keyed by the set of repositories it shows. */
 const MAX_FILTERED_DOCUMENTS = 32;
@@ -208,15 +208,23 @@ export class ChartIndex {
     const etag = visible === null ? `"${this.startedAt}-${this.generation}-${createHash("sha256").update(view).digest("hex").slice(0, 8)}"` : `"${createHash("sha256").update(body).digest("hex").slice(0, 32)}"`;
     const document = { body, etag };
     if (visible === null) {
-      if (!this.documents.has(view) && this.documents.size >= MAX_CACHED_VIEWS) this.forgetView(this.documents.keys().next().value!);
+      if (!this.documents.has(view) && this.documents.size >= MAX_CACHED_VIEWS) this.forgetOldestView(this.documents.keys());
       this.documents.set(view, document);
     }
     return document;
   }
 
-  private forgetView(view: string): void {
-    this.shown.delete(view);
-    this.documents.delete(view);
+  /**
+   * Any URL names a view, so made-up names must not grow the caches. The configured views stay:
+   * losing one would cost its next GET a render of every chart.
+   */
+  private forgetOldestView(views: Iterable<string>): void {
+    for (const view of views) {
+      if (Object.hasOwn(this.views, view)) continue;
+      this.shown.delete(view);
+      this.documents.delete(view);
+      return;
+    }
   }
 
   /** The index entry of one chart version as seen from a view (its URL depends on the view). */
@@ -273,8 +281,7 @@ export class ChartIndex {
   private shownChart(view: string, name: string): ShownChart {
     let charts = this.shown.get(view);
     if (!charts) {
-      // Any URL names a view: the oldest goes, so made-up names cannot grow the cache.
-      if (this.shown.size >= MAX_CACHED_VIEWS) this.forgetView(this.shown.keys().next().value!);
+      if (this.shown.size >= MAX_CACHED_VIEWS) this.forgetOldestView(this.shown.keys());
       this.shown.set(view, (charts = new Map()));
     }
     let shown = charts.get(name);
@@ -324,7 +331,7 @@ function addTo(lists: Map<string, ChartRecord[]>, key: string, chart: ChartRecor
   else lists.set(key, [chart]);
 }
 
-/** Returns whether that was the key's last row. Lists are replaced, never changed in place: callers may hold them. */
+/** Returns whether that was the key's last row. */
 function removeFrom(lists: Map<string, ChartRecord[]>, key: string, chart: ChartRecord): boolean {
   const rest = lists.get(key)?.filter((c) => c !== chart) ?? [];
   if (rest.length > 0) {
