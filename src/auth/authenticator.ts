@@ -2,6 +2,10 @@
 // passwords, users, service principals by id, scoped tokens by name, and the zero-GUID user
 // with a refresh or access token as password), or `Bearer <access token>`.
 //
+// Each sign-in also says how the caller proved it (a Credential): the token endpoints mint tokens
+// from passwords, secrets and refresh tokens only, never from an access token, and every token
+// carries the stamp of the secret that signed in, so it dies with that secret.
+//
 // Verifying scrypt costs ~50 ms and clients send Basic on every request, so a successful check
 // is remembered briefly under a keyed hash of the header (never the secret itself); forget()
 // drops it all whenever an identity changes, so rotated or disabled credentials fail at once.
@@ -10,20 +14,42 @@ import type { MetadataStore } from "../metadata/types.ts";
 import type { Principal } from "../metadata/identity-types.ts";
 import type { AuditLog } from "./audit.ts";
 import { ZERO_GUID, type Identity } from "./identity.ts";
-import { verifyPassword } from "./passwords.ts";
+import { generatePassword, hashPassword, verifyPassword } from "./passwords.ts";
 import type { SignInLimiter } from "./rate-limit.ts";
-import type { TokenService } from "./token-service.ts";
+import { credentialStamp, type TokenService } from "./token-service.ts";
 
 const REMEMBER_MS = 60_000;
 /** The subject of tokens issued to callers without credentials (anonymous pull). */
 export const ANONYMOUS_SUBJECT = "anonymous";
 const REMEMBER_MAX = 10_000;
+/**
+ * NUL and other control characters never belong in a name or password, and scrypt pads a
+ * password with zero bytes, so `p` and `p\0` would hash alike: refused before any hashing.
+ */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 export interface RequestContext {
   /** The service name tokens are issued for and checked against (the registry's host). */
   service: string;
   client: string;
 }
+
+/** How the caller proved who they are. */
+export type Credential =
+  /** A password or secret; `stamp` names the stored secret that matched. */
+  | { kind: "password"; stamp: string }
+  /** A refresh token; `expiresAt` (seconds since the epoch) ends every token minted from it. */
+  | { kind: "refresh"; stamp: string; expiresAt: number }
+  /** An access token: good for the registry's APIs, never for minting tokens. */
+  | { kind: "access" }
+  | { kind: "none" };
+
+export interface SignedIn {
+  identity: Identity;
+  credential: Credential;
+}
+
+const ANONYMOUS: SignedIn = { identity: { kind: "anonymous" }, credential: { kind: "none" } };
 
 export class Authenticator {
   private readonly metadata: MetadataStore;
@@ -32,51 +58,70 @@ export class Authenticator {
   private readonly limiter: SignInLimiter;
   // A KeyObject made once: an HMAC keyed with a raw Buffer re-imports the key on every call.
   private readonly cacheKey = createSecretKey(randomBytes(32));
-  private readonly remembered = new Map<string, { identity: Identity; until: number }>();
-  /** When the credentials of the last successful sign-in expire (set by fromPassword/fromToken). */
-  private lastExpiry: number | null = null;
+  private readonly remembered = new Map<string, { signedIn: SignedIn; until: number }>();
+  /** Checked when a name is unknown, so that a wrong name costs what a wrong password does. */
+  private readonly decoy: Promise<string> = hashPassword(generatePassword());
+  private readonly verify: (password: string, hash: string) => Promise<boolean>;
 
-  constructor(metadata: MetadataStore, tokens: TokenService, audit: AuditLog, limiter: SignInLimiter) {
+  constructor(metadata: MetadataStore, tokens: TokenService, audit: AuditLog, limiter: SignInLimiter, options: { verify?: (password: string, hash: string) => Promise<boolean> } = {}) {
     this.metadata = metadata;
     this.tokens = tokens;
     this.audit = audit;
     this.limiter = limiter;
+    this.verify = options.verify ?? verifyPassword;
   }
 
   /** The identity behind an Authorization header; anonymous without one; null for bad credentials. */
   async authenticate(authorization: string | undefined, ctx: RequestContext): Promise<Identity | null> {
-    if (!authorization) return { kind: "anonymous" };
+    return (await this.signedIn(authorization, ctx))?.identity ?? null;
+  }
+
+  /** As authenticate, with the kind of credential the header carried. */
+  async signedIn(authorization: string | undefined, ctx: RequestContext): Promise<SignedIn | null> {
+    if (!authorization) return ANONYMOUS;
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (bearer) return this.fromAccessToken(bearer[1]!, ctx);
     const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
     if (!basic) return null;
     const key = createHmac("sha256", this.cacheKey).update(ctx.service).update("\0").update(authorization).digest("base64");
     const hit = this.remembered.get(key);
-    if (hit && hit.until > Date.now()) return hit.identity;
+    if (hit && hit.until > Date.now()) return hit.signedIn;
     const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon < 0) return null;
-    const identity = await this.signIn(decoded.slice(0, colon), decoded.slice(colon + 1), ctx);
-    if (identity) {
+    const signedIn = await this.signIn(decoded.slice(0, colon), decoded.slice(colon + 1), ctx);
+    if (signedIn?.until !== undefined) {
       if (this.remembered.size >= REMEMBER_MAX) this.remembered.clear();
-      // Never remembered past the moment the principal or the secret that matched expires.
-      const until = Math.min(Date.now() + REMEMBER_MS, this.lastExpiry ?? Infinity);
-      this.remembered.set(key, { identity, until });
+      this.remembered.set(key, { signedIn: { identity: signedIn.identity, credential: signedIn.credential }, until: signedIn.until });
     }
-    return identity;
+    return signedIn;
   }
 
   /**
    * Checks a username and password (or the zero-GUID user and a token) and audits the attempt.
-   * Throws TOOMANYREQUESTS when this name or address failed too often lately.
+   * Throws TOOMANYREQUESTS when this name from this address, or this address, failed too often.
+   * `until`: how long the sign-in may be remembered (never past the secret's or principal's expiry).
    */
-  async signIn(username: string, password: string, ctx: RequestContext): Promise<Identity | null> {
+  async signIn(username: string, password: string, ctx: RequestContext): Promise<(SignedIn & { until?: number }) | null> {
     this.limiter.check(username, ctx.client);
-    this.lastExpiry = null;
-    const identity = username === ZERO_GUID ? await this.fromToken(password, ctx) : await this.fromPassword(username, password);
-    await this.audit.record({ event: "sign-in", identity: username === ZERO_GUID ? (identity ? describe(identity) : ZERO_GUID) : username, action: "authenticate", repository: null, outcome: identity ? "success" : "failure", client: ctx.client, detail: null });
-    if (!identity) this.limiter.fail(username, ctx.client);
-    return identity;
+    const wellFormed = !CONTROL_CHARACTERS.test(username) && !CONTROL_CHARACTERS.test(password);
+    const signedIn = !wellFormed ? null : username === ZERO_GUID ? await this.fromToken(password, ctx) : await this.fromPassword(username, password);
+    await this.audit.record({
+      event: "sign-in",
+      identity: username === ZERO_GUID ? (signedIn ? describe(signedIn.identity) : ZERO_GUID) : username.replace(CONTROL_CHARACTERS, "?").slice(0, 100),
+      action: "authenticate",
+      repository: null,
+      outcome: signedIn ? "success" : "failure",
+      client: ctx.client,
+      detail: wellFormed ? null : { reason: "control characters in the credentials" },
+    });
+    if (!signedIn) this.limiter.fail(username, ctx.client);
+    return signedIn;
+  }
+
+  /** The principal a refresh token stands for (grant_type=refresh_token), or null. */
+  async refresh(token: string, ctx: RequestContext): Promise<SignedIn | null> {
+    return this.fromRefreshToken(token, ctx);
   }
 
   /** The identity a principal signs in as now, or null when it is disabled, expired or gone. */
@@ -89,33 +134,59 @@ export class Authenticator {
     this.remembered.clear();
   }
 
-  private async fromPassword(username: string, password: string): Promise<Identity | null> {
+  private async fromPassword(username: string, password: string): Promise<(SignedIn & { until: number }) | null> {
     // Users, tokens and the admin sign in by name; service principals by their id.
-    const principal = (await this.metadata.principals.byName(username)) ?? (await this.metadata.principals.get(username));
-    if (!principal || (principal.kind === "sp" && principal.id !== username)) return null;
+    const found = (await this.metadata.principals.byName(username)) ?? (await this.metadata.principals.get(username));
+    const principal = found && (found.kind !== "sp" || found.id === username) ? found : null;
     const now = Date.now();
-    let matched: number | null = null;
-    for (const secret of await this.metadata.secrets.list(principal.id)) {
-      if (secret.expiresAt && secret.expiresAt.getTime() <= now) continue;
-      if (await verifyPassword(password, secret.hash)) matched = Math.max(matched ?? 0, secret.expiresAt?.getTime() ?? Infinity);
+    const secrets = principal ? (await this.metadata.secrets.list(principal.id)).filter((s) => !s.expiresAt || s.expiresAt.getTime() > now) : [];
+    if (secrets.length === 0) {
+      // Unknown name or no live secret: spend one scrypt anyway, so timing does not tell names apart.
+      await this.verify(password, await this.decoy);
+      return null;
     }
-    if (matched === null) return null;
-    this.lastExpiry = Math.min(matched, principal.expiresAt?.getTime() ?? Infinity);
-    return this.toIdentity(principal);
+    let matched: { stamp: string; expiresAt: number } | null = null;
+    for (const secret of secrets) {
+      if (!(await this.verify(password, secret.hash))) continue;
+      const expiresAt = secret.expiresAt?.getTime() ?? Infinity;
+      if (!matched || expiresAt > matched.expiresAt) matched = { stamp: credentialStamp(secret.hash), expiresAt };
+    }
+    if (!matched || !principal) return null;
+    const identity = await this.toIdentity(principal);
+    if (!identity) return null;
+    const until = Math.min(now + REMEMBER_MS, matched.expiresAt, principal.expiresAt?.getTime() ?? Infinity);
+    return { identity, credential: { kind: "password", stamp: matched.stamp }, until };
   }
 
-  private async fromToken(token: string, ctx: RequestContext): Promise<Identity | null> {
-    const principalId = await this.tokens.verifyRefresh(token, ctx.service);
-    if (principalId) return this.identityOf(principalId);
+  private async fromToken(token: string, ctx: RequestContext): Promise<(SignedIn & { until?: number }) | null> {
+    const refreshed = await this.fromRefreshToken(token, ctx);
+    if (refreshed?.credential.kind === "refresh") return { ...refreshed, until: Math.min(Date.now() + REMEMBER_MS, refreshed.credential.expiresAt * 1000) };
+    // An access token is checked on each use, as a Bearer one is: not remembered.
     return this.fromAccessToken(token, ctx);
   }
 
-  private async fromAccessToken(token: string, ctx: RequestContext): Promise<Identity | null> {
+  private async fromRefreshToken(token: string, ctx: RequestContext): Promise<SignedIn | null> {
+    const verified = await this.tokens.verifyRefresh(token, ctx.service);
+    if (!verified) return null;
+    const identity = await this.stillValid(verified.subject, verified.credential);
+    return identity ? { identity, credential: { kind: "refresh", stamp: verified.credential, expiresAt: verified.expiresAt } } : null;
+  }
+
+  private async fromAccessToken(token: string, ctx: RequestContext): Promise<SignedIn | null> {
     const verified = await this.tokens.verifyAccess(token, ctx.service);
     if (!verified) return null;
-    // A token outlives nothing: a principal deleted or disabled since it was issued is refused.
-    if (verified.subject !== ANONYMOUS_SUBJECT && !(await this.identityOf(verified.subject))) return null;
-    return { kind: "bearer", subject: verified.subject, name: verified.name, access: verified.access };
+    // A token outlives nothing: a principal deleted or disabled, or a secret reset since it was issued, is refused.
+    if (verified.subject !== ANONYMOUS_SUBJECT && !(await this.stillValid(verified.subject, verified.credential))) return null;
+    return { identity: { kind: "bearer", subject: verified.subject, name: verified.name, access: verified.access }, credential: { kind: "access" } };
+  }
+
+  /** The principal's identity while the secret stamped `credential` is still one of its live secrets. */
+  private async stillValid(principalId: string, credential: string | null): Promise<Identity | null> {
+    if (credential === null) return null;
+    const now = Date.now();
+    const secrets = await this.metadata.secrets.list(principalId);
+    if (!secrets.some((s) => (!s.expiresAt || s.expiresAt.getTime() > now) && credentialStamp(s.hash) === credential)) return null;
+    return this.identityOf(principalId);
   }
 
   private async toIdentity(p: Principal): Promise<Identity | null> {
@@ -136,5 +207,5 @@ export class Authenticator {
 }
 
 function describe(who: Identity): string {
-  return who.kind === "anonymous" ? "anonymous" : who.kind === "bearer" ? who.name : who.name;
+  return who.kind === "anonymous" ? "anonymous" : who.name;
 }

@@ -1,5 +1,8 @@
 // What an identity may do, from its roles, scope or scope map alone (repository attributes are
 // applied on top, in authorizer.ts). Roles as ACR has them; owner is everything.
+// `manage` on a repository changes its attributes (locks, anonymous pull); on the registry it
+// manages identities, the admin user and the audit trail. A service principal's repository scope
+// bounds every access: a scoped owner owns its repositories, and nothing registry-wide.
 import type { Role, ScopeMapAction } from "../metadata/identity-types.ts";
 import { matchesPattern, type Access, type Action, type Identity } from "./identity.ts";
 
@@ -16,6 +19,7 @@ const SCOPE_MAP_ACTIONS: Record<ScopeMapAction, Action> = {
   "content/delete": "delete",
   "metadata/read": "metadata_read",
   "metadata/write": "metadata_write",
+  "attributes/write": "manage",
 };
 
 function roleAllows(roles: readonly Role[], action: Action): boolean {
@@ -33,7 +37,9 @@ export function permits(who: Identity, access: Access): boolean {
       return roleAllows(who.roles, access.action);
     case "sp":
       if (!roleAllows(who.roles, access.action)) return false;
-      return access.type !== "repository" || who.scope === null || matchesPattern(who.scope, access.name);
+      if (who.scope === null) return true;
+      // The catalog is filtered per repository afterwards, so a scoped principal may list it.
+      return access.type === "repository" ? matchesPattern(who.scope, access.name) : access.action === "catalog";
     case "token":
       if (access.type === "registry") return access.action === "catalog" && who.rules.length > 0;
       return who.rules.some((rule) => matchesPattern(rule.repository, access.name) && rule.actions.some((a) => SCOPE_MAP_ACTIONS[a] === access.action));

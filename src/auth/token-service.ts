@@ -3,7 +3,11 @@
 // `offline_token`, or the exchange). ES256; key id = RFC 7638 thumbprint; keys in the database,
 // so every instance verifies what any instance signed. Rotation adds a signing key; retired keys
 // stop verifying.
-import { randomUUID } from "node:crypto";
+//
+// Both kinds carry `cred`, the stamp of the password or secret that signed in (see
+// credentialStamp): the authenticator refuses a token whose credential was reset, rotated or
+// expired since, so a token never outlives the credential it came from.
+import { createHash, randomUUID } from "node:crypto";
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import type { SigningKeyRows } from "../metadata/identity-types.ts";
 import { ACTIONS, type Access, type Action } from "./identity.ts";
@@ -77,7 +81,7 @@ export class TokenService {
     );
   }
 
-  async issueAccess(subject: string, name: string, service: string, access: readonly Access[]): Promise<string> {
+  async issueAccess(subject: string, name: string, service: string, access: readonly Access[], credential: string | null): Promise<string> {
     const claims: AccessClaim[] = [];
     for (const a of access) {
       const existing = claims.find((c) => c.type === a.type && c.name === a.name);
@@ -87,15 +91,23 @@ export class TokenService {
         claims.push({ type: a.type, name: a.name, actions: [a.action] });
       }
     }
-    return this.sign({ access: claims, name, token_use: "access" }, subject, service, this.options.accessLifetimeSeconds);
+    return this.sign({ access: claims, name, token_use: "access", ...credentialClaim(credential) }, subject, service, this.options.accessLifetimeSeconds);
   }
 
-  async issueRefresh(subject: string, service: string, lifetimeSeconds = this.options.refreshLifetimeSeconds): Promise<string> {
-    return this.sign({ token_use: "refresh" }, subject, service, lifetimeSeconds);
+  /**
+   * A refresh token for the principal signed in with `credential`. `notAfter` (seconds since the
+   * epoch) is the end of the chain it continues: a refresh token minted from another never lives
+   * longer than that one, so a chain of re-exchanges has an absolute end.
+   */
+  async issueRefresh(subject: string, service: string, credential: string, options: { lifetimeSeconds?: number; notAfter?: number } = {}): Promise<string> {
+    const lifetime = options.lifetimeSeconds ?? this.options.refreshLifetimeSeconds;
+    const now = Math.floor(Date.now() / 1000);
+    const end = Math.min(now + lifetime, options.notAfter ?? Infinity);
+    return this.sign({ token_use: "refresh", cred: credential }, subject, service, Math.max(0, end - now));
   }
 
   /** The access an access token grants, or null for anything not valid here and now. */
-  async verifyAccess(token: string, service: string): Promise<{ subject: string; name: string; access: Access[] } | null> {
+  async verifyAccess(token: string, service: string): Promise<{ subject: string; name: string; access: Access[]; credential: string | null } | null> {
     const payload = await this.verify(token, service, "access");
     if (!payload || !Array.isArray(payload.access)) return null;
     const access: Access[] = [];
@@ -103,12 +115,16 @@ export class TokenService {
       if ((claim.type !== "repository" && claim.type !== "registry") || typeof claim.name !== "string" || !Array.isArray(claim.actions)) return null;
       for (const action of claim.actions) if (ACTIONS.includes(action as Action)) access.push({ type: claim.type, name: claim.name, action: action as Action });
     }
-    return { subject: payload.sub!, name: typeof payload.name === "string" ? payload.name : payload.sub!, access };
+    const credential = typeof payload.cred === "string" ? payload.cred : null;
+    return { subject: payload.sub!, name: typeof payload.name === "string" ? payload.name : payload.sub!, access, credential };
   }
 
-  /** The principal id a refresh token stands for, or null. */
-  async verifyRefresh(token: string, service: string): Promise<string | null> {
-    return (await this.verify(token, service, "refresh"))?.sub ?? null;
+  /** The principal a refresh token stands for, the credential it came from and when it ends; or null. */
+  async verifyRefresh(token: string, service: string): Promise<{ subject: string; credential: string; expiresAt: number } | null> {
+    const payload = await this.verify(token, service, "refresh");
+    // Refresh tokens from before credentials were stamped are refused: their holder signs in again.
+    if (!payload || typeof payload.cred !== "string") return null;
+    return { subject: payload.sub!, credential: payload.cred, expiresAt: payload.exp! };
   }
 
   private async sign(claims: Record<string, unknown>, subject: string, service: string, lifetime: number): Promise<string> {
@@ -144,4 +160,17 @@ export class TokenService {
       return null;
     }
   }
+}
+
+function credentialClaim(credential: string | null): { cred?: string } {
+  return credential === null ? {} : { cred: credential };
+}
+
+/**
+ * The stamp of a stored secret: a short digest of its hash (which holds a fresh salt each time a
+ * password is set), so a reset, a rotation or a new secret changes it and the secret itself never
+ * appears in a token.
+ */
+export function credentialStamp(secretHash: string): string {
+  return createHash("sha256").update(secretHash).digest("base64url").slice(0, 22);
 }

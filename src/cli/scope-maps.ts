@@ -52,7 +52,8 @@ const createCommand = connectionOptions(
     "after",
     `
 Actions: content/read (pull), content/write (push), content/delete, metadata/read (list tags and
-manifests), metadata/write (change repository attributes).
+manifests, read attributes), metadata/write (write provenance metadata), attributes/write (lock
+repositories and tags, switch anonymous pull).
 
 Examples:
   berth scope-map create ci-push --repository team/app --action content/read --action content/write \\

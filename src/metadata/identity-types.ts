@@ -26,9 +26,13 @@ export interface Secret {
   createdAt: Date;
 }
 
-/** ACR scope-map actions. */
-export type ScopeMapAction = "content/read" | "content/write" | "content/delete" | "metadata/read" | "metadata/write";
-export const SCOPE_MAP_ACTIONS: readonly ScopeMapAction[] = ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write"];
+/**
+ * ACR's scope-map actions, and Berth's `attributes/write`: changing a repository's or tag's locks
+ * and anonymous pull, kept apart from `metadata/write` (provenance metadata), as ACR asks more
+ * than AcrPush for `az acr repository update`.
+ */
+export type ScopeMapAction = "content/read" | "content/write" | "content/delete" | "metadata/read" | "metadata/write" | "attributes/write";
+export const SCOPE_MAP_ACTIONS: readonly ScopeMapAction[] = ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write", "attributes/write"];
 
 export interface ScopeMap {
   name: string;

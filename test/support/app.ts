@@ -16,7 +16,8 @@ export const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")
 export interface TestApp {
   berth: BerthApp;
   dataDir: string;
-  request(method: string, url: string, options?: { body?: Buffer | string; headers?: Record<string, string>; auth?: string | null }): Promise<TestResponse>;
+  /** `remoteAddress`: the client address the request comes from (default 127.0.0.1). */
+  request(method: string, url: string, options?: { body?: Buffer | string; headers?: Record<string, string>; auth?: string | null; remoteAddress?: string }): Promise<TestResponse>;
   /** Starts listening on a free loopback port (once) and returns the base URL. */
   listen(): Promise<URL>;
   /** Sends the path byte for byte over a real socket (inject() would resolve `..` first). */
@@ -67,7 +68,7 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
       const headers: Record<string, string> = { ...(options.headers ?? {}) };
       const auth = options.auth === undefined ? AUTH : options.auth;
       if (auth) headers.authorization = auth;
-      const res = await berth.app.inject({ method: method as "GET", url, headers, payload: options.body });
+      const res = await berth.app.inject({ method: method as "GET", url, headers, payload: options.body, ...(options.remoteAddress ? { remoteAddress: options.remoteAddress } : {}) });
       const body = res.rawPayload;
       return {
         status: res.statusCode,

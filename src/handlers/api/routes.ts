@@ -1,7 +1,7 @@
 // The management endpoint table (identities, scope maps, tokens, attributes, audit), with the
 // access each route needs; the guard checks it before a handler runs. Every identity route
-// needs `manage` on registry:identities (the owner role); attributes need metadata_read or
-// metadata_write on the repository.
+// needs `manage` on registry:identities (an unscoped owner); reading attributes needs
+// metadata_read on the repository, changing them (locks, anonymous pull) `manage` on it.
 import type { FastifyRequest } from "fastify";
 import { MANAGE, type Access } from "../../auth/identity.ts";
 import type { ApiHandler } from "./context.ts";
@@ -24,7 +24,7 @@ export interface ApiRoute {
 }
 
 const manage = (): Access[] => [MANAGE];
-const onRepository = (action: "metadata_read" | "metadata_write") => (request: FastifyRequest): Access[] => [
+const onRepository = (action: "metadata_read" | "manage") => (request: FastifyRequest): Access[] => [
   { type: "repository", name: attributesRepository(request.url), action },
 ];
 
@@ -56,7 +56,7 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "DELETE", url: "/api/v1/tokens/:name", handler: deleteToken, access: manage },
 
   { method: "GET", url: `${REPOSITORIES_PREFIX}*`, handler: getAttributes, access: onRepository("metadata_read") },
-  { method: "PATCH", url: `${REPOSITORIES_PREFIX}*`, handler: patchAttributes, access: onRepository("metadata_write") },
+  { method: "PATCH", url: `${REPOSITORIES_PREFIX}*`, handler: patchAttributes, access: onRepository("manage") },
 
   { method: "GET", url: "/api/v1/audit", handler: getAudit, access: manage },
 ];

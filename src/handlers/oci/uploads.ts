@@ -47,10 +47,10 @@ export const postUpload: OciHandler<"uploads"> = async (ctx) => {
     const digest = parseDigest(mount);
     const from = queryValue(request, "from");
     const source = from !== undefined ? parseRepositoryName(from) : undefined;
-    // Mounting reads from another repository: only from those the caller's principal may pull
-    // (a token scoped to this repository still stands for a principal who may read others).
-    const principal = await services.guard.principalOf(who);
-    const mayRead = (name: RepositoryName) => (source === undefined || name === source) && services.guard.authorizer.may(principal, { type: "repository", name, action: "pull" });
+    // Mounting reads from another repository: only from one the credential presented may pull.
+    // An access token grants exactly its scopes (clients ask for `repository:<from>:pull` with
+    // the push scope), never everything its principal could have asked for.
+    const mayRead = (name: RepositoryName) => (source === undefined || name === source) && services.guard.authorizer.may(who, { type: "repository", name, action: "pull" });
     if (await services.blobs.mount(path.name, digest, mayRead)) return replyCreated(ctx, path.name, digest);
   } else if (digestParam !== undefined) {
     const digest = parseDigest(digestParam);

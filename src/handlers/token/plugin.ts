@@ -4,9 +4,12 @@
 //   POST /oauth2/exchange grant_type=password                 → a refresh token (3 h)
 // A token grants the intersection of what was asked and what the identity may do; asking for
 // too much is never an error (the registry answers 401/403 later on the operation).
+// Tokens are minted from passwords, secrets and refresh tokens only: an access token (Bearer, or
+// as the zero-GUID password) is refused here, so a stolen pull token never becomes the account.
+// A refresh token minted from a refresh token ends when that one does.
 // https://distribution.github.io/distribution/spec/auth/token/
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { ANONYMOUS_SUBJECT, type Authenticator } from "../../auth/authenticator.ts";
+import { ANONYMOUS_SUBJECT, type Authenticator, type SignedIn } from "../../auth/authenticator.ts";
 import type { AuditLog } from "../../auth/audit.ts";
 import { describeIdentity, type Access, type Identity } from "../../auth/identity.ts";
 import type { TokenService } from "../../auth/token-service.ts";
@@ -39,20 +42,36 @@ export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOpti
   });
   const { guard, authenticator, tokens, audit } = options;
 
-  /** Who may ask, for a token: a bearer token stands for its principal, with fresh grants. */
-  async function principalOf(who: Identity): Promise<Identity> {
-    if (who.kind !== "bearer") return who;
-    const fresh = await authenticator.identityOf(who.subject);
-    if (!fresh) throw unauthorized("the identity behind this token no longer exists or is disabled");
-    return fresh;
+  /** Who may be given tokens: a sign-in with a password, a secret or a refresh token (or none: anonymous). */
+  function minting(signedIn: SignedIn | null): SignedIn {
+    if (!signedIn) throw unauthorized("invalid username or password");
+    if (signedIn.credential.kind === "access") {
+      throw unauthorized("an access token cannot be used to get tokens: sign in with a password, a secret or a refresh token");
+    }
+    return signedIn;
   }
 
-  async function grant(request: FastifyRequest, who: Identity, scopes: string[], service: string, offline: boolean, reply: FastifyReply, refreshToken?: string) {
+  /** A refresh token for the sign-in: bound to its credential, and never outliving a refresh token it came from. */
+  async function refreshFor(signedIn: SignedIn, service: string, lifetimeSeconds = tokens.refreshLifetime): Promise<{ token: string; expiresIn: number }> {
+    const { identity, credential } = signedIn;
+    if (credential.kind !== "password" && credential.kind !== "refresh") throw unauthorized("sign in to get a refresh token");
+    const notAfter = credential.kind === "refresh" ? credential.expiresAt : Infinity;
+    const token = await tokens.issueRefresh(subjectOf(identity), service, credential.stamp, { lifetimeSeconds, notAfter });
+    return { token, expiresIn: Math.max(0, Math.min(lifetimeSeconds, notAfter - Math.floor(Date.now() / 1000))) };
+  }
+
+  function stampOf(signedIn: SignedIn): string | null {
+    const { credential } = signedIn;
+    return credential.kind === "password" || credential.kind === "refresh" ? credential.stamp : null;
+  }
+
+  async function grant(request: FastifyRequest, signedIn: SignedIn, scopes: string[], service: string, offline: boolean, reply: FastifyReply, refreshToken?: string) {
+    const who = signedIn.identity;
     const wanted: Access[] = parseScopes(scopes);
     const granted = wanted.filter((access) => guard.authorizer.may(who, access));
     const issuedAt = new Date();
-    const token = await tokens.issueAccess(subjectOf(who), describeIdentity(who), service, granted);
-    const refresh = refreshToken ?? (offline && who.kind !== "anonymous" ? await tokens.issueRefresh(subjectOf(who), service) : undefined);
+    const token = await tokens.issueAccess(subjectOf(who), describeIdentity(who), service, granted, stampOf(signedIn));
+    const refresh = refreshToken ?? (offline && who.kind !== "anonymous" ? (await refreshFor(signedIn, service)).token : undefined);
     await audit.record({
       event: "token.issued",
       identity: describeIdentity(who),
@@ -78,9 +97,8 @@ export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOpti
       const query = request.query as Record<string, string | string[] | undefined>;
       const scopes = ([] as string[]).concat(query.scope ?? []).flatMap((s) => s.split(" ")).filter(Boolean);
       const service = typeof query.service === "string" && query.service ? query.service : guard.service(request);
-      const who = await authenticator.authenticate(request.headers.authorization, { service, client: request.ip });
-      if (!who) throw unauthorized("invalid username or password");
-      return await grant(request, await principalOf(who), scopes, service, query.offline_token === "true", reply);
+      const signedIn = minting(await authenticator.signedIn(request.headers.authorization, { service, client: request.ip }));
+      return await grant(request, signedIn, scopes, service, query.offline_token === "true", reply);
     } catch (err) {
       return replyWithError(reply, err);
     }
@@ -95,15 +113,13 @@ export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOpti
       const ctx = { service, client: request.ip };
       if (form.grant_type === "password") {
         if (!form.username || form.password === undefined) throw new RegistryError("UNAUTHORIZED", "grant_type=password needs username and password");
-        const who = await authenticator.signIn(form.username, form.password, ctx);
-        if (!who) throw unauthorized("invalid username or password");
-        return await grant(request, await principalOf(who), scopes, service, form.access_type === "offline", reply);
+        const signedIn = minting(await authenticator.signIn(form.username, form.password, ctx));
+        return await grant(request, signedIn, scopes, service, form.access_type === "offline", reply);
       }
       if (form.grant_type === "refresh_token") {
-        const principal = form.refresh_token ? await tokens.verifyRefresh(form.refresh_token, service) : null;
-        const who = principal ? await authenticator.identityOf(principal) : null;
-        if (!who) throw unauthorized("the refresh token is invalid or expired: sign in again");
-        return await grant(request, who, scopes, service, false, reply, form.refresh_token);
+        const signedIn = form.refresh_token ? await authenticator.refresh(form.refresh_token, ctx) : null;
+        if (!signedIn) throw unauthorized("the refresh token is invalid or expired, or its password was reset: sign in again");
+        return await grant(request, signedIn, scopes, service, false, reply, form.refresh_token);
       }
       throw new RegistryError("UNSUPPORTED", "grant_type must be password or refresh_token");
     } catch (err) {
@@ -117,18 +133,15 @@ export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOpti
       const form = (request.body ?? {}) as Form;
       const service = form.service || guard.service(request);
       const ctx = { service, client: request.ip };
-      let who: Identity | null;
-      if (form.grant_type === "password" && form.username) {
-        who = await authenticator.signIn(form.username, form.password ?? "", ctx);
-      } else {
-        const fromHeader = await authenticator.authenticate(request.headers.authorization, ctx);
-        who = fromHeader?.kind === "anonymous" ? null : fromHeader;
-      }
-      if (!who) throw unauthorized("invalid username or password");
-      const principal = await principalOf(who);
-      const refresh = await tokens.issueRefresh(subjectOf(principal), service, options.exchangeLifetimeSeconds);
-      await audit.record({ event: "token.exchanged", identity: describeIdentity(principal), action: "refresh_token", repository: null, outcome: "success", client: request.ip, detail: null });
-      return reply.header("cache-control", "no-store").send({ refresh_token: refresh, expires_in: options.exchangeLifetimeSeconds });
+      const signedIn = minting(
+        form.grant_type === "password" && form.username
+          ? await authenticator.signIn(form.username, form.password ?? "", ctx)
+          : await authenticator.signedIn(request.headers.authorization, ctx),
+      );
+      if (signedIn.identity.kind === "anonymous") throw unauthorized("invalid username or password");
+      const refresh = await refreshFor(signedIn, service, options.exchangeLifetimeSeconds);
+      await audit.record({ event: "token.exchanged", identity: describeIdentity(signedIn.identity), action: "refresh_token", repository: null, outcome: "success", client: request.ip, detail: null });
+      return reply.header("cache-control", "no-store").send({ refresh_token: refresh.token, expires_in: refresh.expiresIn });
     } catch (err) {
       return replyWithError(reply, err);
     }

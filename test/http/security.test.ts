@@ -1,0 +1,279 @@
+// What an outside tester broke (issue 12 and the sign-in points of issue 13), each as a request
+// that must be refused: scoped owners managing identities, access tokens minting tokens, refresh
+// tokens outliving their password, lock changes by pushers, lock-outs by strangers, NUL bytes in
+// passwords, concurrent sign-ins sharing state.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decodeJwt } from "jose";
+import { Authenticator } from "../../src/auth/authenticator.ts";
+import { AuditLog } from "../../src/auth/audit.ts";
+import { SignInLimiter } from "../../src/auth/rate-limit.ts";
+import { TokenService } from "../../src/auth/token-service.ts";
+import { verifyPassword } from "../../src/auth/passwords.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { AUTH, freshApp, PASSWORD, pushBlob, type TestApp, type TestResponse } from "../support/app.ts";
+
+const ZERO_GUID = "00000000-0000-0000-0000-000000000000";
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+const bearer = (token: string) => `Bearer ${token}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function json(app: TestApp, method: string, url: string, body?: unknown, auth?: string | null): Promise<TestResponse> {
+  return app.request(method, url, body === undefined ? { auth } : { body: JSON.stringify(body), headers: { "content-type": "application/json" }, auth });
+}
+
+function expectStatus(res: TestResponse, status: number, what = "") {
+  assert.equal(res.status, status, `${what} answered ${res.status}: ${res.body.toString().slice(0, 300)}`);
+}
+
+async function user(app: TestApp, name: string, roles: string[]): Promise<string> {
+  const res = await json(app, "POST", "/api/v1/users", { name, roles });
+  expectStatus(res, 201, "POST /api/v1/users");
+  return basic(name, res.json().password);
+}
+
+async function token(app: TestApp, auth: string | null, scope: string, offline = false): Promise<TestResponse> {
+  const query = new URLSearchParams({ service: "localhost:80", scope, ...(offline ? { offline_token: "true" } : {}) });
+  return app.request("GET", `/oauth2/token?${query}`, { auth, headers: { host: "localhost:80" } });
+}
+
+async function exchange(app: TestApp, username: string, password: string): Promise<TestResponse> {
+  const body = new URLSearchParams({ grant_type: "password", service: "localhost:80", username, password }).toString();
+  return app.request("POST", "/oauth2/exchange", { body, headers: { "content-type": "application/x-www-form-urlencoded", host: "localhost:80" }, auth: null });
+}
+
+/** GET /v2/team/app/tags/list with a header, as a client holding that credential would. */
+async function use(app: TestApp, auth: string): Promise<number> {
+  return (await app.request("GET", "/v2/_catalog", { auth, headers: { host: "localhost:80" } })).status;
+}
+
+test("a service principal that owns team-a/* manages team-a's locks, but no identity, the admin or the audit trail", async (t) => {
+  const app = await freshApp(t);
+  const created = await json(app, "POST", "/api/v1/service-principals", { name: "team-a-owner", role: "owner", scope: "team-a/*" });
+  expectStatus(created, 201, "creating a scoped owner");
+  const sp = basic(created.json().id, created.json().secret);
+  for (const [method, url, body] of [
+    ["GET", "/api/v1/users", undefined],
+    ["POST", "/api/v1/users", { name: "escalated", roles: ["owner"] }],
+    ["GET", "/api/v1/admin", undefined],
+    ["POST", "/api/v1/admin/passwords/2", {}],
+    ["GET", "/api/v1/service-principals", undefined],
+    ["PUT", "/api/v1/scope-maps/all", { description: "x", rules: [{ repository: "*", actions: ["content/read"] }] }],
+    ["POST", "/api/v1/tokens", { name: "t1", scopeMap: "all" }],
+    ["GET", "/api/v1/audit", undefined],
+  ] as const) {
+    expectStatus(await json(app, method, url, body, sp), 403, `${method} ${url} by a scoped owner`);
+  }
+  assert.equal(await app.berth.stores.metadata.principals.byName("escalated"), null);
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team-a/app/attributes", { writeEnabled: false }, sp), 200, "locking its own repository");
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team-b/app/attributes", { writeEnabled: false }, sp), 403, "locking another team's repository");
+  // Its scope still bounds its content rights.
+  await pushBlob(app, "team-b/app", "team-b secret");
+  expectStatus(await app.request("GET", "/v2/team-b/app/tags/list", { auth: sp }), 403, "team-b's tags");
+});
+
+test("only owners lift locks or switch anonymous pull; acrpush keeps writing provenance metadata", async (t) => {
+  const app = await freshApp(t);
+  const pusher = await user(app, "pusher", ["acrpush"]);
+  const owner = await user(app, "owner1", ["owner"]);
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team/app/attributes", { writeEnabled: false }, owner), 200, "owner locks");
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team/app/attributes", { writeEnabled: true }, pusher), 403, "acrpush lifts the lock");
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team/other/attributes", { anonymousPull: true }, pusher), 403, "acrpush opens anonymous pull");
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team/app/attributes?tag=1.0", { deleteEnabled: true }, pusher), 403, "acrpush changes a tag lock");
+  expectStatus(await app.request("GET", "/api/v1/repositories/team/app/attributes", { auth: pusher }), 200, "acrpush reads attributes");
+  await pushBlob(app, "team/other", "a layer");
+  expectStatus(await json(app, "PUT", "/api/v1/metadata/team/other/owner", { value: "team" }, pusher), 200, "acrpush writes metadata");
+  // A scope map grants locks only with attributes/write.
+  await json(app, "PUT", "/api/v1/scope-maps/meta", { description: "", rules: [{ repository: "team/*", actions: ["metadata/read", "metadata/write"] }] });
+  await json(app, "PUT", "/api/v1/scope-maps/locks", { description: "", rules: [{ repository: "team/*", actions: ["metadata/read", "attributes/write"] }] });
+  const meta = (await json(app, "POST", "/api/v1/tokens", { name: "meta", scopeMap: "meta" })).json().passwords[0].password;
+  const locks = (await json(app, "POST", "/api/v1/tokens", { name: "locks", scopeMap: "locks" })).json().passwords[0].password;
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team/app/attributes", { writeEnabled: true }, basic("meta", meta)), 403, "metadata/write token lifts a lock");
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/team/app/attributes", { writeEnabled: true }, basic("locks", locks)), 200, "attributes/write token lifts a lock");
+});
+
+test("an access token never mints tokens: not as Bearer, not as the zero-GUID password, not at the exchange", async (t) => {
+  const app = await freshApp(t);
+  const pusher = await user(app, "pusher", ["acrpush"]);
+  const pull = await token(app, pusher, "repository:team-a/app:pull");
+  expectStatus(pull, 200, "a pull token");
+  const access = pull.json().token as string;
+  for (const auth of [bearer(access), basic(ZERO_GUID, access)]) {
+    const minted = await token(app, auth, "repository:team-b/app:pull,push", true);
+    expectStatus(minted, 401, `GET /oauth2/token with an access token (${auth.split(" ")[0]})`);
+    assert.equal(minted.json().refresh_token, undefined);
+    const exchanged = await app.request("POST", "/oauth2/exchange", { body: "grant_type=access_token&service=localhost:80", headers: { "content-type": "application/x-www-form-urlencoded", host: "localhost:80" }, auth });
+    expectStatus(exchanged, 401, `POST /oauth2/exchange with an access token (${auth.split(" ")[0]})`);
+  }
+  expectStatus(await exchange(app, ZERO_GUID, access), 401, "exchange with grant_type=password and the access token");
+  // The access token itself still works for what it grants.
+  expectStatus(await app.request("GET", "/v2/team-a/app/tags/list", { auth: bearer(access), headers: { host: "localhost:80" } }), 404, "the token's own scope");
+});
+
+test("a refresh token minted from a refresh token ends when the first one does", async (t) => {
+  const app = await freshApp(t);
+  const first = await exchange(app, "admin", PASSWORD);
+  expectStatus(first, 200, "exchange");
+  const r1 = first.json().refresh_token as string;
+  const end = decodeJwt(r1).exp!;
+  await sleep(1100);
+  const again = await app.request("POST", "/oauth2/exchange", { body: "grant_type=refresh_token&service=localhost:80", headers: { "content-type": "application/x-www-form-urlencoded", host: "localhost:80" }, auth: basic(ZERO_GUID, r1) });
+  expectStatus(again, 200, "re-exchange");
+  assert.ok(decodeJwt(again.json().refresh_token).exp! <= end, "the re-exchanged refresh token outlives the first");
+  assert.ok(again.json().expires_in <= 10_800 - 1);
+  const offline = await token(app, basic(ZERO_GUID, r1), "repository:team/app:pull", true);
+  expectStatus(offline, 200, "offline_token with a refresh token");
+  assert.ok(decodeJwt(offline.json().refresh_token).exp! <= end, "an offline refresh token outlives the one it came from");
+});
+
+test("refresh and access tokens die with the credential they came from: password reset, secret reset, token password rotation and expiry", async (t) => {
+  const app = await freshApp(t);
+  const holders: { name: string; signIn: [string, string]; change: () => Promise<unknown> }[] = [];
+  const u = await json(app, "POST", "/api/v1/users", { name: "alice", roles: ["acrpush"] });
+  holders.push({ name: "user password reset", signIn: ["alice", u.json().password], change: () => json(app, "POST", "/api/v1/users/alice/password", {}) });
+  const sp = (await json(app, "POST", "/api/v1/service-principals", { name: "ci", role: "acrpush" })).json();
+  holders.push({ name: "service principal secret reset", signIn: [sp.id, sp.secret], change: () => json(app, "POST", `/api/v1/service-principals/${sp.id}/secret`, {}) });
+  await json(app, "PUT", "/api/v1/scope-maps/all", { description: "", rules: [{ repository: "*", actions: ["content/read"] }] });
+  const tok = (await json(app, "POST", "/api/v1/tokens", { name: "tok", scopeMap: "all" })).json();
+  holders.push({ name: "token password 1 rotated", signIn: ["tok", tok.passwords[0].password], change: () => json(app, "POST", "/api/v1/tokens/tok/passwords/1", {}) });
+  await json(app, "POST", "/api/v1/tokens", { name: "short", scopeMap: "all" });
+  const shortMade = Date.now();
+  const short = (await json(app, "POST", "/api/v1/tokens/short/passwords/2", { expiresIn: 6 })).json();
+  holders.push({ name: "token password 2 expired", signIn: ["short", short.password], change: () => sleep(Math.max(0, shortMade + 6100 - Date.now())) });
+  holders.push({ name: "admin password 1 regenerated", signIn: ["admin", PASSWORD], change: () => json(app, "POST", "/api/v1/admin/passwords/1", {}) });
+
+  const issued = [];
+  for (const holder of holders) {
+    const refresh = await exchange(app, ...holder.signIn);
+    expectStatus(refresh, 200, `${holder.name}: exchange`);
+    const access = await token(app, basic(...holder.signIn), "registry:catalog:*");
+    expectStatus(access, 200, `${holder.name}: access token`);
+    issued.push({ holder, refresh: refresh.json().refresh_token as string, access: access.json().token as string });
+  }
+  for (const { holder, refresh, access } of issued) {
+    assert.equal(await use(app, basic(ZERO_GUID, refresh)), 200, `${holder.name}: refresh token before`);
+    assert.equal(await use(app, bearer(access)), 200, `${holder.name}: access token before`);
+  }
+  for (const { holder } of issued) await holder.change();
+  for (const { holder, refresh, access } of issued) {
+    assert.equal(await use(app, basic(ZERO_GUID, refresh)), 401, `${holder.name}: the refresh token still signs in`);
+    expectStatus(await token(app, basic(ZERO_GUID, refresh), "registry:catalog:*"), 401, `${holder.name}: the refresh token still mints`);
+    const grant = new URLSearchParams({ grant_type: "refresh_token", refresh_token: refresh, service: "localhost:80" }).toString();
+    expectStatus(await app.request("POST", "/oauth2/token", { body: grant, headers: { "content-type": "application/x-www-form-urlencoded", host: "localhost:80" }, auth: null }), 401, `${holder.name}: grant_type=refresh_token`);
+    assert.equal(await use(app, bearer(access)), 401, `${holder.name}: the access token still works`);
+  }
+});
+
+test("a token scoped to team-a cannot mount a team-b blob, though its principal may read team-b", async (t) => {
+  const app = await freshApp(t);
+  const pusher = await user(app, "pusher", ["acrpush"]);
+  const digest = await pushBlob(app, "team-b/app", "team-b layer");
+  const scoped = (await token(app, pusher, "repository:team-a/app:pull,push")).json().token as string;
+  const mount = await app.request("POST", `/v2/team-a/app/blobs/uploads/?mount=${digest}&from=team-b/app`, { auth: bearer(scoped), headers: { host: "localhost:80" } });
+  expectStatus(mount, 202, "mount with a token lacking team-b pull (a plain upload starts instead)");
+  expectStatus(await app.request("HEAD", `/v2/team-a/app/blobs/${digest}`, { auth: bearer(scoped), headers: { host: "localhost:80" } }), 404, "the blob through team-a");
+  // With team-b in its scope, the same token flow mounts.
+  const both = (await token(app, pusher, "repository:team-a/app:pull,push repository:team-b/app:pull")).json().token as string;
+  expectStatus(await app.request("POST", `/v2/team-a/app/blobs/uploads/?mount=${digest}&from=team-b/app`, { auth: bearer(both), headers: { host: "localhost:80" } }), 201, "mount with team-b pull");
+});
+
+test("credentials with NUL or control characters are refused on every sign-in path", async (t) => {
+  const app = await freshApp(t, { "auth.failedSignInsPerIdentity": 1000 });
+  for (const bad of [`${PASSWORD}\0`, `${PASSWORD}\n`, `\0${PASSWORD}`]) {
+    const auth = basic("admin", bad);
+    expectStatus(await app.request("GET", "/v2/", { auth }), 401, "GET /v2/");
+    expectStatus(await app.request("GET", "/helm/v1/repo/index.yaml", { auth }), 401, "index.yaml");
+    expectStatus(await app.request("GET", "/api/v1/admin", { auth }), 401, "GET /api/v1/admin");
+    expectStatus(await token(app, auth, "registry:catalog:*"), 401, "GET /oauth2/token");
+    const form = new URLSearchParams({ grant_type: "password", username: "admin", password: bad, service: "localhost:80" }).toString();
+    expectStatus(await app.request("POST", "/oauth2/token", { body: form, headers: { "content-type": "application/x-www-form-urlencoded" }, auth: null }), 401, "POST /oauth2/token");
+    expectStatus(await exchange(app, "admin", bad), 401, "POST /oauth2/exchange");
+  }
+  expectStatus(await app.request("GET", "/v2/", { auth: basic("admin\0", PASSWORD) }), 401, "a NUL in the name");
+  expectStatus(await app.request("GET", "/v2/", { auth: AUTH }), 200, "the right password");
+});
+
+test("failed sign-ins from one address never lock out the holder signing in from another", async (t) => {
+  const app = await freshApp(t);
+  const alice = await json(app, "POST", "/api/v1/users", { name: "alice", roles: ["acrpull"] });
+  const password = alice.json().password as string;
+  const refresh = (await exchange(app, "alice", password)).json().refresh_token as string;
+  const attacker = "10.0.0.66";
+  const holder = "10.0.0.7";
+  const attackerStatuses: number[] = [];
+  for (let i = 0; i < 25; i++) {
+    for (const auth of [basic("alice", `wrong-${i}`), basic("admin", `wrong-${i}`), basic(ZERO_GUID, `not-a-token-${i}`)]) {
+      attackerStatuses.push((await app.request("GET", "/v2/", { auth, remoteAddress: attacker })).status);
+    }
+    // The holders sign in from their own address, with fresh headers each time (nothing remembered).
+    app.berth.app.log.level = "silent";
+    for (const [what, auth] of [["alice's password", basic("alice", password)], ["the admin's password", AUTH], ["alice's refresh token", basic(ZERO_GUID, refresh)]] as const) {
+      const res = await app.request("GET", "/v2/", { auth, remoteAddress: holder });
+      expectStatus(res, 200, `round ${i}: ${what} from another address`);
+    }
+    await forgetSignIns(app);
+  }
+  assert.ok(attackerStatuses.includes(429), "the attacker is slowed down");
+});
+
+/** Drops remembered sign-ins, so each round checks the password again (as a new client would). */
+async function forgetSignIns(app: TestApp): Promise<void> {
+  await json(app, "PUT", "/api/v1/scope-maps/noop", { description: "", rules: [{ repository: "x", actions: ["content/read"] }] });
+}
+
+test("an unknown name costs a password check, as a wrong password does", async (t) => {
+  const app = await freshApp(t);
+  await user(app, "alice", ["acrpull"]);
+  const verified: string[] = [];
+  const metadata = app.berth.stores.metadata;
+  const tokens = new TokenService(metadata.signingKeys, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
+  await tokens.load();
+  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter({ perIdentity: 100, perAddress: 100 }), {
+    verify: async (password: string, hash: string) => {
+      verified.push(password);
+      return hash === "never";
+    },
+  });
+  const ctx = { service: "localhost", client: "127.0.0.1" };
+  assert.equal(await authenticator.signIn("alice", "wrong-password", ctx), null);
+  assert.equal(verified.length, 1, "a wrong password is checked once");
+  assert.equal(await authenticator.signIn("nobody-by-this-name", "some-password", ctx), null);
+  assert.equal(verified.length, 2, "an unknown name is checked against a decoy");
+});
+
+test("concurrent sign-ins remember each identity exactly until its own expiry", async (t) => {
+  const app = await freshApp(t);
+  await json(app, "PUT", "/api/v1/scope-maps/all", { description: "", rules: [{ repository: "*", actions: ["content/read"] }] });
+  const holders: { auth: string; expires: boolean }[] = [];
+  for (let i = 0; i < 8; i++) {
+    const created = (await json(app, "POST", "/api/v1/tokens", { name: `t${i}`, scopeMap: "all" })).json();
+    holders.push({ auth: basic(`t${i}`, created.passwords[0].password), expires: false });
+  }
+  // Every other token signs in with a second password that expires in 4 s.
+  const expiring = Date.now();
+  for (let i = 0; i < 8; i += 2) holders[i] = { auth: basic(`t${i}`, (await json(app, "POST", `/api/v1/tokens/t${i}/passwords/2`, { expiresIn: 4 })).json().password), expires: true };
+  // Every password check answers at the same moment, so the sign-ins interleave step by step
+  // afterwards: state carried across an await from one sign-in would reach another.
+  let waiting = 0;
+  let release!: () => void;
+  const together = new Promise<void>((r) => (release = r));
+  const metadata = app.berth.stores.metadata;
+  const tokens = new TokenService(metadata.signingKeys, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
+  await tokens.load();
+  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter({ perIdentity: 100, perAddress: 100 }), {
+    verify: async (password, hash) => {
+      const ok = await verifyPassword(password, hash);
+      if (++waiting === holders.length) release();
+      await together;
+      return ok;
+    },
+  });
+  const ctx = { service: "localhost", client: "127.0.0.1" };
+  const first = await Promise.all(holders.map((h) => authenticator.authenticate(h.auth, ctx)));
+  for (const [i, who] of first.entries()) assert.notEqual(who, null, `t${i} before expiry`);
+  await sleep(expiring + 4500 - Date.now());
+  for (const [i, h] of holders.entries()) {
+    const who = await authenticator.authenticate(h.auth, ctx);
+    assert.equal(who === null, h.expires, `t${i} (${h.expires ? "expired password" : "no expiry"}) after its expiry`);
+  }
+});
