@@ -100,7 +100,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   await tokens.load();
   const limiter = new SignInLimiter({ perIdentity: config.auth.failedSignInsPerIdentity, perAddress: config.auth.failedSignInsPerAddress });
   const authenticator = new Authenticator(stores.metadata, tokens, audit, limiter);
-  const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull }, stores.metadata.attributes);
+  const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull }, stores.metadata.attributes, stores.metadata.tags);
   await authorizer.loadAttributes();
   const guard = new Guard(authenticator, authorizer, audit, { service: config.auth.service, publicUrl: config.http.publicUrl, realm: config.auth.realm });
   const uploads = new UploadService(stores.metadata, stores.blobs);

@@ -1,8 +1,18 @@
 // Authorization as a function over data: the identity's grants (policy.ts), then ACR's
 // repository and tag attributes on top (a locked repository refuses everyone, the owner too),
 // and anonymous pull for the registry or one repository.
+//
+// A tag's lock protects the tag and the content it points at on every route: a request that
+// names content by digest (a manifest, a child of an index, a layer, a referrers subject) is
+// bound by the locks of every tag covering it (bindTags, before the checks):
+//   delete: refused if any covering tag is delete-locked (it would remove or break the tag);
+//   pull:   refused if every covering tag is read-locked (one readable tag already shows it).
+// Pushing by digest cannot change a tag (the bytes are the digest); `?tag=` names its tags.
 import { RegistryError } from "../domain/errors.ts";
+import type { Digest } from "../domain/digest.ts";
+import type { RepositoryName } from "../domain/names.ts";
 import { DEFAULT_ATTRIBUTES, type Attributes, type AttributeRows } from "../metadata/identity-types.ts";
+import type { TagRows } from "../metadata/types.ts";
 import type { Access, Identity } from "./identity.ts";
 import { permits } from "./policy.ts";
 
@@ -13,20 +23,62 @@ export interface AuthorizerOptions {
 export class Authorizer {
   private readonly options: AuthorizerOptions;
   private readonly rows: AttributeRows;
+  private readonly tags: Pick<TagRows, "covering">;
   /** repository \0 tag → attributes; small, read on every request, reloaded after a change. */
   private attributes = new Map<string, Attributes>();
+  /** repository → its tags that have attributes of their own (only those repositories need bindTags' query). */
+  private tagged = new Map<string, string[]>();
   private restricted = false;
 
-  constructor(options: AuthorizerOptions, rows: AttributeRows) {
+  constructor(options: AuthorizerOptions, rows: AttributeRows, tags: Pick<TagRows, "covering">) {
     this.options = options;
     this.rows = rows;
+    this.tags = tags;
   }
 
   async loadAttributes(): Promise<void> {
     const next = new Map<string, Attributes>();
-    for (const row of await this.rows.all()) next.set(`${row.repository}\0${row.tag}`, row.attributes);
+    const tagged = new Map<string, string[]>();
+    for (const row of await this.rows.all()) {
+      next.set(`${row.repository}\0${row.tag}`, row.attributes);
+      if (row.tag !== "") tagged.set(row.repository, [...(tagged.get(row.repository) ?? []), row.tag]);
+    }
     this.attributes = next;
+    this.tagged = tagged;
     this.restricted = [...next.values()].some((a) => !a.readEnabled || !a.listEnabled);
+  }
+
+  /**
+   * The accesses, with the tags that cover the content each names by digest added where their
+   * locks apply (see the rules at the top). No query unless the repository has a locked tag.
+   */
+  async bindTags(wanted: readonly Access[]): Promise<Access[]> {
+    const bound: Access[] = [];
+    for (const access of wanted) {
+      bound.push(access);
+      if (access.type !== "repository" || !access.digest || access.tag || (access.action !== "pull" && access.action !== "delete")) continue;
+      const locks = (this.tagged.get(access.name) ?? []).filter((tag) => this.locksTag(access, tag));
+      if (locks.length === 0) continue;
+      const covering = await this.tags.covering(access.name as RepositoryName, access.digest as Digest);
+      if (access.action === "delete") {
+        for (const tag of covering) if (locks.includes(tag)) bound.push({ ...access, tag });
+      } else if (covering.length > 0 && covering.every((tag) => locks.includes(tag))) {
+        bound.push({ ...access, tag: covering[0]! });
+      }
+    }
+    return bound;
+  }
+
+  /** Whether any tag of the repository has attributes of its own. */
+  hasTagAttributes(repository: string): boolean {
+    return this.tagged.has(repository);
+  }
+
+  /** Whether the tag's own attributes refuse this action. */
+  private locksTag(access: Access, tag: string): boolean {
+    const a = this.attributes.get(`${access.name}\0${tag}`);
+    if (!a) return false;
+    return access.action === "pull" ? !a.readEnabled : access.action === "delete" ? !a.deleteEnabled : !a.writeEnabled;
   }
 
   attributesOf(repository: string, tag = ""): Attributes {

@@ -22,6 +22,8 @@ export interface Access {
   action: Action;
   /** A tag the request touches, for tag attributes (writeEnabled on one tag locks it). */
   tag?: string;
+  /** Content the request names by digest (a manifest, a blob, a subject): bound by the locks of the tags that cover it. */
+  digest?: string;
 }
 
 export const CATALOG: Access = { type: "registry", name: "catalog", action: "catalog" };

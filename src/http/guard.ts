@@ -51,8 +51,9 @@ export class Guard {
   }
 
   /** Identifies the caller and requires any one of several access sets (the first names the challenge). */
-  async checkAny(request: FastifyRequest, options: readonly (readonly Access[])[], style: ChallengeStyle): Promise<Identity> {
+  async checkAny(request: FastifyRequest, choices: readonly (readonly Access[])[], style: ChallengeStyle): Promise<Identity> {
     const who = await this.identify(request, style);
+    const options = await Promise.all(choices.map((wanted) => this.authorizer.bindTags(wanted)));
     for (const wanted of options) if (wanted.every((a) => this.authorizer.may(who, a))) return who;
     try {
       this.authorizer.authorize(who, options[0] ?? []);
@@ -73,8 +74,9 @@ export class Guard {
   }
 
   /** Identifies the caller and checks the accesses the route declared. */
-  async check(request: FastifyRequest, wanted: readonly Access[], style: ChallengeStyle): Promise<Identity> {
+  async check(request: FastifyRequest, declared: readonly Access[], style: ChallengeStyle): Promise<Identity> {
     const who = await this.identify(request, style);
+    const wanted = await this.authorizer.bindTags(declared);
     try {
       this.authorizer.authorize(who, wanted);
     } catch (err) {

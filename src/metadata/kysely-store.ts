@@ -286,6 +286,22 @@ class Tags implements TagRows {
     const result = await this.db.deleteFrom("tags").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+  async covering(repository: RepositoryName, digest: Digest) {
+    const parentsOf = async (targets: string[]) =>
+      targets.length === 0
+        ? []
+        : (await this.db.selectFrom("manifest_refs").select("manifest_digest").where("repository", "=", repository).where("target_digest", "in", targets).execute()).map((r) => r.manifest_digest);
+    const parents = await parentsOf([digest]);
+    const indexes = await parentsOf(parents);
+    const rows = await this.db
+      .selectFrom("tags")
+      .select("tag")
+      .where("repository", "=", repository)
+      .where("digest", "in", [...new Set([digest, ...parents, ...indexes])])
+      .orderBy("tag")
+      .execute();
+    return rows.map((r) => r.tag as Tag);
+  }
 }
 
 function toUpload(row: Database["uploads"]): UploadRecord {

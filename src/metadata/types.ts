@@ -86,6 +86,11 @@ export interface TagRows {
   list(repository: RepositoryName, page: Page): Promise<Tag[]>;
   delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
   deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;
+  /**
+   * The tags whose content includes the digest: tags pointing at it, at a manifest that
+   * references it, or at an index whose manifests do (how deep an index nests in practice).
+   */
+  covering(repository: RepositoryName, digest: Digest): Promise<Tag[]>;
 }
 
 export interface UploadRows {

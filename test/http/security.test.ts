@@ -11,7 +11,7 @@ import { SignInLimiter } from "../../src/auth/rate-limit.ts";
 import { TokenService } from "../../src/auth/token-service.ts";
 import { verifyPassword } from "../../src/auth/passwords.ts";
 import { createLogger } from "../../src/observability/logger.ts";
-import { AUTH, freshApp, PASSWORD, pushBlob, type TestApp, type TestResponse } from "../support/app.ts";
+import { AUTH, freshApp, imageManifest, OCI_INDEX, PASSWORD, pushBlob, putManifest, type TestApp, type TestResponse } from "../support/app.ts";
 
 const ZERO_GUID = "00000000-0000-0000-0000-000000000000";
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
@@ -276,4 +276,46 @@ test("concurrent sign-ins remember each identity exactly until its own expiry", 
     const who = await authenticator.authenticate(h.auth, ctx);
     assert.equal(who === null, h.expires, `t${i} (${h.expires ? "expired password" : "no expiry"}) after its expiry`);
   }
+});
+
+test("a tag lock protects the tag and the content it points at on every route: by digest, ?tag=, blob deletes, index children, referrers, provenance", async (t) => {
+  const app = await freshApp(t);
+  const repo = "team/app";
+  const locked = await imageManifest(app, repo);
+  const other = await imageManifest(app, repo);
+  const hidden = await imageManifest(app, repo);
+  const child = await imageManifest(app, repo);
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: child.digest, size: child.body.length, platform: { architecture: "arm64", os: "linux" } }] }));
+  for (const [reference, body, type] of [["1.0", locked.body], ["other", other.body], ["2.0", hidden.body], [child.digest, child.body], ["multi", index, OCI_INDEX]] as const) {
+    expectStatus(await putManifest(app, repo, reference, body, type), 201, `push ${reference}`);
+  }
+  for (const [tag, attributes] of [["1.0", { writeEnabled: false, deleteEnabled: false }], ["2.0", { readEnabled: false }], ["multi", { deleteEnabled: false }]] as const) {
+    expectStatus(await json(app, "PATCH", `/api/v1/repositories/${repo}/attributes?tag=${tag}`, attributes), 200, `lock ${tag}`);
+  }
+  const refused = async (method: string, url: string, what: string, body?: Buffer, type?: string) => {
+    const res = await app.request(method, url, body ? { body, headers: { "content-type": type! } } : {});
+    expectStatus(res, 403, what);
+    if (method !== "HEAD") assert.equal(res.errorCode(), "DENIED", what);
+  };
+  // Write- and delete-locked 1.0.
+  await refused("PUT", `/v2/${repo}/manifests/${other.digest}?tag=1.0`, "?tag= moves a write-locked tag", other.body, "application/vnd.oci.image.manifest.v1+json");
+  await refused("DELETE", `/v2/${repo}/manifests/${locked.digest}`, "deleting the locked tag's manifest by digest");
+  await refused("DELETE", `/v2/${repo}/blobs/${locked.layer}`, "deleting a layer of the locked image");
+  await refused("DELETE", `/v2/${repo}/manifests/${child.digest}`, "deleting a child of a delete-locked index");
+  await refused("DELETE", `/v2/${repo}/blobs/${child.layer}`, "deleting a layer of a child of a delete-locked index");
+  assert.equal((await app.request("GET", `/v2/${repo}/manifests/1.0`)).headers["docker-content-digest"], locked.digest);
+  // Read-locked 2.0: its manifest and its own layer, by digest; referrers and provenance by tag and digest.
+  await refused("GET", `/v2/${repo}/manifests/${hidden.digest}`, "the read-locked tag's manifest by digest");
+  await refused("HEAD", `/v2/${repo}/manifests/${hidden.digest}`, "HEAD of the read-locked tag's manifest by digest");
+  await refused("GET", `/v2/${repo}/blobs/${hidden.layer}`, "a layer only the read-locked tag uses");
+  await refused("GET", `/v2/${repo}/referrers/${hidden.digest}`, "referrers of the read-locked manifest");
+  await refused("GET", `/api/v1/provenance/${repo}/2.0`, "provenance by the read-locked tag");
+  await refused("GET", `/api/v1/provenance/${repo}@${hidden.digest}`, "provenance by the read-locked manifest's digest");
+  // What other tags show stays readable: the config all images share, the other tags' content.
+  expectStatus(await app.request("GET", `/v2/${repo}/blobs/${hidden.config}`), 200, "the config another tag uses too");
+  expectStatus(await app.request("GET", `/v2/${repo}/manifests/${other.digest}`), 200, "an unlocked manifest by digest");
+  expectStatus(await app.request("DELETE", `/v2/${repo}/blobs/${other.layer}`), 202, "a layer of an unlocked image");
+  // A mount from the repository cannot carry out what a read lock hides.
+  const mount = await app.request("POST", `/v2/team/copy/blobs/uploads/?mount=${hidden.layer}&from=${repo}`);
+  expectStatus(mount, 202, "mounting a read-locked layer (a plain upload starts instead)");
 });

@@ -113,7 +113,12 @@ export async function provenancePlugin(app: FastifyInstance, options: Provenance
     { type: "repository", name: metadataTarget(request.url).target.repository, action },
   ];
 
-  route("GET", `${PROVENANCE_PREFIX}*`, (request) => [{ type: "repository", name: provenanceTarget(request.url).repository, action: "pull" }], async (request) => {
+  // A provenance report shows a manifest: by tag or digest, the tag locks apply as to the manifest.
+  const onReport = (request: FastifyRequest): Access[] => {
+    const { repository, reference } = provenanceTarget(request.url);
+    return [{ type: "repository", name: repository, action: "pull", ...(reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest }) }];
+  };
+  route("GET", `${PROVENANCE_PREFIX}*`, onReport, async (request) => {
     const { repository, reference } = provenanceTarget(request.url);
     return reports.report(repository, reference);
   });

@@ -34,8 +34,8 @@ export async function ociPlugin(app: FastifyInstance, options: OciPluginOptions)
       const who = !route.access
         ? await options.guard.identify(request, "bearer")
         : route.otherwise
-          ? await options.guard.checkAny(request, [route.access(path), route.otherwise(path)], "bearer")
-          : await options.guard.check(request, route.access(path), "bearer");
+          ? await options.guard.checkAny(request, [route.access(path, request), route.otherwise(path, request)], "bearer")
+          : await options.guard.check(request, route.access(path, request), "bearer");
       const ctx: OciContext = { request, reply, path, who, services: options.services };
       return await route.handler(ctx);
     } catch (err) {

@@ -1,7 +1,9 @@
 // The OCI endpoint table, in the spec's order, with the access each route needs. The guard in
 // http/ checks access before any handler runs, so handlers never check permissions.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#endpoints
+import type { FastifyRequest } from "fastify";
 import { CATALOG, type Access } from "../../auth/identity.ts";
+import { queryValues } from "../../http/body.ts";
 import type { V2Path } from "../../http/v2-path.ts";
 import { getBase, getCatalog } from "./base.ts";
 import { deleteBlob, getBlob, headBlob } from "./blobs.ts";
@@ -18,24 +20,34 @@ interface Route {
   method: Method;
   handler: (ctx: OciContext) => Promise<unknown>;
   /** The access needed; null: decided by the handler (the version check). */
-  access: ((path: V2Path) => Access[]) | null;
+  access: ((path: V2Path, request: FastifyRequest) => Access[]) | null;
   /** Another access that also suffices. */
-  otherwise?: (path: V2Path) => Access[];
+  otherwise?: (path: V2Path, request: FastifyRequest) => Access[];
 }
 
 function route<K extends V2Path["kind"]>(kind: K, method: Method, handler: OciHandler<K>, access: Route["access"], otherwise?: Route["otherwise"]): Route {
   return { kind, method, handler: handler as (ctx: OciContext) => Promise<unknown>, access, otherwise };
 }
 
-/** Manifest routes by tag name the tag, so tag attributes (a locked tag) apply. */
+/**
+ * Manifest routes by tag name the tag, so tag attributes (a locked tag) apply; routes by digest
+ * name the digest, so the locks of the tags covering it apply too (Authorizer.bindTags).
+ */
 function on(path: V2Path, action: Access["action"]): Access[] {
   if (!("name" in path)) return [];
   const tag = path.kind === "manifest" && path.reference.kind === "tag" ? path.reference.tag : undefined;
-  return [{ type: "repository", name: path.name, action, ...(tag ? { tag } : {}) }];
+  const digest = path.kind === "manifest" ? (path.reference.kind === "digest" ? path.reference.digest : undefined) : "digest" in path ? path.digest : undefined;
+  return [{ type: "repository", name: path.name, action, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) }];
 }
 const pull = (path: V2Path) => on(path, "pull");
-const push = (path: V2Path) => on(path, "push");
 const remove = (path: V2Path) => on(path, "delete");
+/** A manifest PUT also moves every tag named by `?tag=` (OCI 1.1): each is checked as if by name. */
+const push = (path: V2Path, request: FastifyRequest): Access[] => {
+  const access = on(path, "push");
+  if (path.kind !== "manifest") return access;
+  const extra = queryValues(request, "tag").map((tag): Access => ({ type: "repository", name: path.name, action: "push", tag }));
+  return [...access, ...extra];
+};
 const catalog = (): Access[] => [CATALOG];
 
 export const OCI_ROUTES: Route[] = [

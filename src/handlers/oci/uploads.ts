@@ -50,7 +50,12 @@ export const postUpload: OciHandler<"uploads"> = async (ctx) => {
     // Mounting reads from another repository: only from one the credential presented may pull.
     // An access token grants exactly its scopes (clients ask for `repository:<from>:pull` with
     // the push scope), never everything its principal could have asked for.
-    const mayRead = (name: RepositoryName) => (source === undefined || name === source) && services.guard.authorizer.may(who, { type: "repository", name, action: "pull" });
+    // The source's tag locks bind the blob as they bind a pull of it; without `from`, a repository
+    // with locked tags is passed over rather than queried once per candidate.
+    const authorizer = services.guard.authorizer;
+    const fromReadable = source !== undefined && (await authorizer.bindTags([{ type: "repository", name: source, action: "pull", digest }])).every((a) => authorizer.may(who, a));
+    const mayRead = (name: RepositoryName) =>
+      source === undefined ? !authorizer.hasTagAttributes(name) && authorizer.may(who, { type: "repository", name, action: "pull" }) : name === source && fromReadable;
     if (await services.blobs.mount(path.name, digest, mayRead)) return replyCreated(ctx, path.name, digest);
   } else if (digestParam !== undefined) {
     const digest = parseDigest(digestParam);
