@@ -319,3 +319,34 @@ test("a tag lock protects the tag and the content it points at on every route: b
   const mount = await app.request("POST", `/v2/team/copy/blobs/uploads/?mount=${hidden.layer}&from=${repo}`);
   expectStatus(mount, 202, "mounting a read-locked layer (a plain upload starts instead)");
 });
+
+test("catalog and tags pages hold only what the caller may see: no page cut short, no Link lost, nothing shown by page sizes", async (t) => {
+  const app = await freshApp(t);
+  for (const name of ["r/a", "r/b", "r/c", "r/d", "r/e"]) expectStatus(await putManifest(app, name, "v1", (await imageManifest(app, name)).body), 201, `push ${name}`);
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/r/b/attributes", { listEnabled: false }), 200, "hide r/b");
+  // A reader that may not read r/d either: hidden by its grants, where r/b is hidden by an attribute.
+  await json(app, "PUT", "/api/v1/scope-maps/some", { description: "", rules: ["r/a", "r/c", "r/e"].map((repository) => ({ repository, actions: ["content/read"] })) });
+  const reader = basic("reader", (await json(app, "POST", "/api/v1/tokens", { name: "reader", scopeMap: "some" })).json().passwords[0].password);
+  const walk = async (auth: string | undefined, first: string) => {
+    const seen: string[][] = [];
+    let next: string | null = first;
+    while (next) {
+      const res = await app.request("GET", next, { auth });
+      expectStatus(res, 200, next);
+      seen.push(res.json().repositories ?? res.json().tags);
+      const link = res.headers.link as string | undefined;
+      next = link ? /<([^>]+)>/.exec(link)![1]! : null;
+    }
+    return seen;
+  };
+  assert.deepEqual(await walk(undefined, "/v2/_catalog?n=2"), [["r/a", "r/c"], ["r/d", "r/e"]], "the admin pages past a hidden repository");
+  assert.deepEqual(await walk(reader, "/v2/_catalog?n=1"), [["r/a"], ["r/c"], ["r/e"]], "a reader pages past repositories it may not read");
+  // Page sizes around a guessed name are the same whether or not it exists.
+  const around = async (last: string) => (await app.request("GET", `/v2/_catalog?n=5&last=${last}`, { auth: reader })).json().repositories;
+  assert.deepEqual(await around("r/b"), await around("r/bb"));
+  assert.deepEqual(await around("r/d"), await around("r/dd"));
+  // Tags: a hidden tag neither shortens a page nor ends the walk.
+  for (const tag of ["t1", "t2", "t3", "t4"]) expectStatus(await putManifest(app, "r/a", tag, (await imageManifest(app, "r/a")).body), 201, `tag ${tag}`);
+  expectStatus(await json(app, "PATCH", "/api/v1/repositories/r/a/attributes?tag=t2", { listEnabled: false }), 200, "hide t2");
+  assert.deepEqual(await walk(undefined, "/v2/r/a/tags/list?n=2"), [["t1", "t3"], ["t4", "v1"]]);
+});

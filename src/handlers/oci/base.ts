@@ -1,7 +1,7 @@
 // GET /v2/ (the version check) and GET /v2/_catalog (distribution's extension, paged like tags).
 import { RegistryError } from "../../domain/errors.ts";
 import type { RepositoryName } from "../../domain/names.ts";
-import { pageOf, replyPaged } from "./paging.ts";
+import { pageOf, replyPaged, visiblePage } from "./paging.ts";
 import type { OciHandler } from "./context.ts";
 
 export const getBase: OciHandler<"base"> = async ({ request, reply, who, services }) => {
@@ -16,7 +16,9 @@ export const getCatalog: OciHandler<"catalog"> = async ({ request, reply, who, s
   const authorizer = services.guard.authorizer;
   // A token granted registry:catalog:* lists what its principal may pull, not what the token may.
   const principal = await services.guard.principalOf(who);
-  const names = (await services.manifests.repositories({ limit: page.limit + 1, after: page.after })).filter(
+  const names = await visiblePage(
+    page,
+    (after, limit) => services.manifests.repositories({ limit, after }),
     (name: RepositoryName) => authorizer.listable(name) && authorizer.may(principal, { type: "repository", name, action: "pull" }),
   );
   return replyPaged(reply, "/v2/_catalog", page, names, (items) => ({ repositories: items }));

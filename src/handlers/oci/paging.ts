@@ -31,3 +31,24 @@ export function replyPaged<T extends string>(reply: FastifyReply, path: string, 
   }
   return reply.header("content-type", "application/json").send(JSON.stringify(body(shown)));
 }
+
+/**
+ * Up to limit + 1 entries that `visible` keeps, read in batches from `list`: a page depends only
+ * on what the caller may see, so hidden entries neither cut a page short (losing the Link to the
+ * rest) nor show through its size.
+ */
+export async function visiblePage<T extends string>(page: RequestedPage, list: (after: string | undefined, limit: number) => Promise<T[]>, visible: (item: T) => boolean): Promise<T[]> {
+  const wanted = page.limit + 1;
+  const batch = Math.min(Math.max(wanted, 100), MAX_PAGE + 1);
+  const kept: T[] = [];
+  let after = page.after;
+  for (;;) {
+    const items = await list(after, batch);
+    for (const item of items) {
+      if (visible(item)) kept.push(item);
+      if (kept.length === wanted) return kept;
+    }
+    if (items.length < batch) return kept;
+    after = items.at(-1);
+  }
+}
