@@ -67,6 +67,7 @@ export async function openStores(config: Config): Promise<Stores> {
 
 export interface BerthApp {
   app: FastifyInstance;
+  metrics: Metrics;
   stores: Stores;
   uploads: UploadService;
   logger: Logger;
@@ -128,6 +129,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     logger,
     metrics,
     healthy: async () => (await stores.metadata.repositories.list({ limit: 1 }), true),
+    metricsAccess: config.metrics.port !== undefined ? null : config.metrics.access === "public" ? async () => {} : async (request) => void (await guard.requireSignIn(request)),
   });
   await app.register(ociPlugin, {
     prefix: "/v2",
@@ -158,6 +160,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {
     app,
+    metrics,
     stores,
     uploads,
     logger,

@@ -1,7 +1,9 @@
 // `berth serve`: runs the registry until SIGINT/SIGTERM, then closes gracefully.
 import { Command, Option } from "@commander-js/extra-typings";
 import { buildApp } from "../app.ts";
+import { createServer } from "node:http";
 import { settingPaths } from "../config/load.ts";
+import { startupWarnings } from "../config/warnings.ts";
 import { configFrom, configOption, dataOption } from "./store-options.ts";
 
 function settingsHelp(): string {
@@ -37,12 +39,16 @@ export const serveCommand = new Command("serve")
     purge.unref();
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
     berth.logger.info({ address, data: config.storage.data }, "berth is listening");
+    for (const warning of startupWarnings(config)) berth.logger.warn(warning);
+    const metricsServer = config.metrics.port === undefined ? null : serveMetrics(berth.metrics.registry, config.http.host, config.metrics.port);
+    if (metricsServer) metricsServer.on("listening", () => berth.logger.info({ address: metricsServer.address() }, "metrics are served here, at /metrics"));
     let closing = false;
     const shutdown = (signal: string) => {
       if (closing) return;
       closing = true;
       berth.logger.info({ signal }, "shutting down");
       clearInterval(purge);
+      metricsServer?.close();
       berth.close().then(
         () => process.exit(0),
         (err: unknown) => {
@@ -54,3 +60,19 @@ export const serveCommand = new Command("serve")
     process.on("SIGINT", () => shutdown("SIGINT"));
     process.on("SIGTERM", () => shutdown("SIGTERM"));
   });
+
+/** /metrics on a port of its own (metrics.port), for a scraper on a private network; nothing else answers there. */
+function serveMetrics(registry: { contentType: string; metrics(): Promise<string> }, host: string, port: number) {
+  const server = createServer((request, response) => {
+    if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
+      response.writeHead(404, { "content-type": "text/plain" }).end("metrics are at /metrics\n");
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
+      () => response.writeHead(500, { "content-type": "text/plain" }).end("metrics unavailable\n"),
+    );
+  });
+  server.listen(port, host);
+  return server;
+}

@@ -95,6 +95,15 @@ export const ConfigSchema = z.strictObject({
       gracePeriod: seconds.default(3600).describe("seconds a blob must be unreferenced before gc may delete it"),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      access: z
+        .enum(["public", "signed-in"])
+        .default("public")
+        .describe("who may read /metrics on the registry's port: public (anyone; Berth warns at start) or signed-in (any identity's Basic credentials)"),
+      port: z.coerce.number().int().min(0).max(65535).optional().describe("serve /metrics on this port of http.host instead, and not on the registry's port (e.g. for a scraper on a private network)"),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("log level"),

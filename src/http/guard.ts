@@ -73,6 +73,13 @@ export class Guard {
     return who;
   }
 
+  /** Any identity Berth knows, with Basic credentials (for /metrics when configured so). */
+  async requireSignIn(request: FastifyRequest): Promise<Identity> {
+    const who = await this.identify(request, "basic");
+    if (who.kind === "anonymous") throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, this.challenge(request, "basic", []));
+    return who;
+  }
+
   /** Identifies the caller and checks the accesses the route declared. */
   async check(request: FastifyRequest, declared: readonly Access[], style: ChallengeStyle): Promise<Identity> {
     const who = await this.identify(request, style);

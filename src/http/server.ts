@@ -3,6 +3,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { replyWithError } from "./errors.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -15,6 +16,8 @@ export interface ServerOptions {
   metrics: Metrics;
   /** Whether the stores answer (for /healthz). */
   healthy: () => Promise<boolean>;
+  /** Who may read /metrics here: throws to refuse; null when /metrics is served elsewhere. */
+  metricsAccess: ((request: FastifyRequest) => Promise<void>) | null;
 }
 
 export function createServer(options: ServerOptions): FastifyInstance {
@@ -59,10 +62,18 @@ export function createServer(options: ServerOptions): FastifyInstance {
     return reply.code(ok ? 200 : 503).send({ status: ok ? "ok" : "unavailable" });
   });
 
-  app.get("/metrics", async (request, reply) => {
-    request.berth.route = "metrics";
-    return reply.header("content-type", options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
-  });
+  const { metricsAccess } = options;
+  if (metricsAccess) {
+    app.get("/metrics", async (request, reply) => {
+      request.berth.route = "metrics";
+      try {
+        await metricsAccess(request);
+      } catch (err) {
+        return replyWithError(reply, err);
+      }
+      return reply.header("content-type", options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+    });
+  }
 
   // Fastify types the instance by its logger; Berth's plugins take the default shape.
   return app as unknown as FastifyInstance;

@@ -350,3 +350,17 @@ test("catalog and tags pages hold only what the caller may see: no page cut shor
   expectStatus(await json(app, "PATCH", "/api/v1/repositories/r/a/attributes?tag=t2", { listEnabled: false }), 200, "hide t2");
   assert.deepEqual(await walk(undefined, "/v2/r/a/tags/list?n=2"), [["t1", "t3"], ["t4", "v1"]]);
 });
+
+test("GET /metrics behind a credential (metrics.access=signed-in), or only on its own port (metrics.port)", async (t) => {
+  const guarded = await freshApp(t, { "metrics.access": "signed-in" });
+  const anonymous = await guarded.request("GET", "/metrics", { auth: null });
+  expectStatus(anonymous, 401, "anonymous /metrics");
+  assert.match(String(anonymous.headers["www-authenticate"]), /^Basic /);
+  assert.equal(anonymous.errorCode(), "UNAUTHORIZED");
+  expectStatus(await guarded.request("GET", "/metrics", { auth: basic("admin", "wrong-password") }), 401, "/metrics with a wrong password");
+  const signedIn = await guarded.request("GET", "/metrics", { auth: AUTH });
+  expectStatus(signedIn, 200, "/metrics signed in");
+  assert.match(signedIn.body.toString(), /berth_http_requests_total/);
+  const elsewhere = await freshApp(t, { "metrics.port": 0 });
+  expectStatus(await elsewhere.request("GET", "/metrics", { auth: AUTH }), 404, "/metrics on the registry's port when metrics.port is set");
+});

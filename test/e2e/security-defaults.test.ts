@@ -1,0 +1,27 @@
+// A real `berth serve` names the quick-start defaults that trust the request when it starts, and
+// serves /metrics on a port of its own when asked (docs/security.md, "Production settings").
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { freePort, startBerth } from "../support/berth.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("berth serve warns about a Host-derived token realm and public /metrics, and serves metrics.port apart", async (t) => {
+  const quick = await startBerth();
+  t.after(() => quick.dispose());
+  await sleep(200);
+  assert.match(quick.output(), /http\.publicUrl and auth\.service are not set/);
+  assert.match(quick.output(), /GET \/metrics answers anyone/);
+
+  const metricsPort = await freePort();
+  const production = await startBerth({ env: { BERTH_HTTP_PUBLIC_URL: "http://registry.example.com", BERTH_METRICS_PORT: String(metricsPort) } });
+  t.after(() => production.dispose());
+  await sleep(200);
+  assert.doesNotMatch(production.output(), /http\.publicUrl and auth\.service are not set|GET \/metrics answers anyone/);
+  const apart = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  assert.equal(apart.status, 200);
+  assert.match(await apart.text(), /berth_http_requests_total/);
+  const onRegistryPort = await fetch(`${production.url}/metrics`);
+  await onRegistryPort.body?.cancel();
+  assert.equal(onRegistryPort.status, 404);
+});
