@@ -27,7 +27,7 @@ export const ConfigSchema = z.strictObject({
       service: z.string().optional().describe("token service name (the `service` of Bearer challenges and tokens); default: the Host clients use"),
       tokenLifetime: seconds.default(300).describe("seconds an access token from /oauth2/token lives"),
       refreshTokenLifetime: seconds.default(10_800).describe("seconds a refresh token (offline_token, /oauth2/exchange, berth login) lives"),
-      failedSignInsPerIdentity: z.coerce.number().int().positive().default(10).describe("failed sign-ins per identity name per minute before 429"),
+      failedSignInsPerIdentity: z.coerce.number().int().positive().default(10).describe("failed sign-ins of one name from one client address per minute before 429"),
       failedSignInsPerAddress: z.coerce.number().int().positive().default(100).describe("failed sign-ins per client address per minute before 429"),
     })
     .prefault({}),
