@@ -13,14 +13,20 @@
 // registry is not pulling).
 //
 // OCI actions run twice: Basic straight on /v2, and the token flow (GET /oauth2/token with the
-// credentials and the scope the action needs, then Bearer). Helm's classic repository and the API
-// take Basic only, as helm sends it (research/helm.md §1.2).
+// credentials and the scope the action needs, then Bearer); some a third time with that access
+// token as the zero-GUID password (as `helm registry login` sends one). Helm's classic repository
+// and the API take Basic only, as helm sends it (research/helm.md §1.2).
+//
+// Routes reach content by tag, by digest, by `?tag=`, by blob delete, by mount and through the
+// referrers and provenance APIs: team/taglock's tag v1 is read-, write- and delete-locked, and
+// every route to v1's content must refuse. An access token may never mint tokens, whoever holds it.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import {
-  addUser, apiCharts, catalog, classicDelete, classicDownload, classicIndex, classicPush, deleteManifest, getBlob, getManifest, listUsers,
-  nextVersion, pushManifest, putChart, referrers, seedRepository, spareManifest, tagsList, type Outcome, type RepositoryFixture,
+  addUser, apiCharts, catalog, classicDelete, classicDownload, classicIndex, classicPush, deleteBlob, deleteManifest, getBlob, getManifest,
+  getManifestByDigest, listUsers, mintWithAccessToken, mountFrom, nextVersion, patchOwnAttributes, provenance, pushManifest, pushTagByQuery, putChart,
+  referrers, seedRepository, spareImage, spareManifest, tagsList, type Outcome, type RepositoryFixture,
 } from "../support/access-probes.ts";
 import {
   accessTokenOf, api, basic, createServicePrincipal, createToken, createUser, exchange, getToken, patchAttributes, putScopeMap, ZERO_GUID, type Role,
@@ -28,8 +34,9 @@ import {
 
 // --- the model -------------------------------------------------------------------------------
 
-type Need = "pull" | "push" | "delete" | "catalog" | "manage";
-type Rule = { repository: string; actions: ("content/read" | "content/write" | "content/delete" | "metadata/read" | "metadata/write")[] };
+/** lock: change a repository's attributes; manage: registry-wide identity management; mint: tokens from an access token (never). */
+type Need = "pull" | "push" | "delete" | "catalog" | "manage" | "lock" | "mint" | "mount";
+type Rule = { repository: string; actions: ("content/read" | "content/write" | "content/delete" | "metadata/read" | "metadata/write" | "attributes/write")[] };
 
 /** What an identity holds, as the contract defines it. */
 type Grants =
@@ -44,7 +51,7 @@ const ROLE_NEEDS: Record<Role, Need[]> = {
   acrpull: ["pull", "catalog"],
   acrpush: ["pull", "push", "catalog"],
   acrdelete: ["delete", "catalog"],
-  owner: ["pull", "push", "delete", "catalog", "manage"],
+  owner: ["pull", "push", "delete", "catalog", "manage", "lock"],
 };
 const SCOPE_MAP_NEEDS: Record<Rule["actions"][number], Need | null> = {
   "content/read": "pull",
@@ -52,6 +59,7 @@ const SCOPE_MAP_NEEDS: Record<Rule["actions"][number], Need | null> = {
   "content/delete": "delete",
   "metadata/read": null,
   "metadata/write": null,
+  "attributes/write": "lock",
 };
 
 function matches(pattern: string, repo: string): boolean {
@@ -64,6 +72,8 @@ function permits(g: Grants, need: Need, repo: string | null): boolean {
     case "admin":
       return true;
     case "roles":
+      // A repository scope bounds everything: nothing registry-wide but the (filtered) catalog.
+      if (g.scope !== undefined && repo === null && need !== "catalog") return false;
       return g.roles.some((r) => ROLE_NEEDS[r].includes(need)) && (repo === null || g.scope === undefined || matches(g.scope, repo));
     case "scope-map":
       if (need === "catalog") return g.rules.length > 0;
@@ -78,21 +88,28 @@ function permits(g: Grants, need: Need, repo: string | null): boolean {
 /** Repository attributes lock everyone, the admin too. */
 const LOCKED = "team/locked"; // writeEnabled=false, deleteEnabled=false
 const UNREADABLE = "team/hidden"; // readEnabled=false
-function lockedFor(need: Need, repo: string | null): boolean {
+const TAG_LOCKED = "team/taglock"; // tag v1: readEnabled=false, writeEnabled=false, deleteEnabled=false
+function lockedFor(need: Need, repo: string | null, action?: Action): boolean {
+  if (need === "mount") return false;
+  if (repo === TAG_LOCKED && action?.touchesV1) return need === "pull" || need === "push" || need === "delete";
   return (repo === LOCKED && (need === "push" || need === "delete")) || (repo === UNREADABLE && need === "pull");
 }
 
-type Style = "basic" | "bearer";
+/** basic: the credentials on each request; bearer: an access token for the action's scope; zero-guid: that token as the zero-GUID password. */
+type Style = "basic" | "bearer" | "zero-guid";
 type Listing = "catalog" | "index" | "charts";
 
 interface Action {
   name: string;
   need: Need;
-  /** OCI actions run in both styles; Helm and API actions with Basic only. */
+  /** OCI actions run in both styles (or the ones listed); Helm and API actions with Basic only. */
   oci: boolean;
+  styles?: Style[];
   listing?: Listing;
   /** Registry-level: run once per identity, not per repository. */
   global?: boolean;
+  /** Reaches tag v1's content (by tag or digest): team/taglock's tag locks apply. */
+  touchesV1?: boolean;
   run(ctx: Cell): Promise<Outcome>;
 }
 
@@ -104,7 +121,16 @@ interface Expectation {
 
 function expect(g: Grants, action: Action, repo: string | null, style: Style): Expectation {
   const need = action.need;
-  const locked = lockedFor(need, repo);
+  const locked = lockedFor(need, repo, action);
+  if (need === "mint") return { allowed: false, refusals: [401] };
+  if (need === "mount") {
+    // Push on <repo>-mount decides whether the request is let in; pull on the source whether it mounts (201) or starts an upload (202).
+    const target = `${repo}-mount`;
+    const mayPush = permits(g, "push", target);
+    const allowed = mayPush && permits(g, "pull", repo) && !lockedFor("pull", repo, action);
+    const refusals = g.kind === "revoked" || g.kind === "anonymous" ? [401] : mayPush ? [202] : style === "basic" ? [403] : [401, 403];
+    return { allowed, refusals };
+  }
   const allowed = action.listing
     ? !locked && permits(g, "pull", repo) && (action.listing !== "catalog" || permits(g, "catalog", null))
     : !locked && permits(g, need, repo);
@@ -116,7 +142,7 @@ function expect(g: Grants, action: Action, repo: string | null, style: Style): E
     // A lock is checked before who asks, so an anonymous request may hear 403 there.
     else refusals = locked ? [401, 403] : [401];
   } else if (action.listing) refusals = [200];
-  else refusals = style === "bearer" ? [401, 403] : [403];
+  else refusals = style === "basic" ? [403] : [401, 403];
   return { allowed, refusals };
 }
 
@@ -138,19 +164,45 @@ interface Cell {
   fixture: RepositoryFixture;
 }
 
+/** What each repository's attributes already are: PATCHing them back checks the right, changes nothing. */
+function ownAttributes(repo: string): Record<string, boolean> {
+  return repo === LOCKED ? { writeEnabled: false, deleteEnabled: false } : repo === UNREADABLE ? { readEnabled: false } : { listEnabled: true };
+}
+
 const ACTIONS: Action[] = [
-  { name: "pull manifest", need: "pull", oci: true, run: (c) => getManifest(c.berth, c.auth, c.fixture) },
-  { name: "pull blob", need: "pull", oci: true, run: (c) => getBlob(c.berth, c.auth, c.fixture) },
-  { name: "push", need: "push", oci: true, run: (c) => pushManifest(c.berth, c.auth, c.fixture) },
+  { name: "pull manifest", need: "pull", oci: true, styles: ["basic", "bearer", "zero-guid"], touchesV1: true, run: (c) => getManifest(c.berth, c.auth, c.fixture) },
+  { name: "pull manifest by digest", need: "pull", oci: true, touchesV1: true, run: (c) => getManifestByDigest(c.berth, c.auth, c.fixture) },
+  { name: "pull blob", need: "pull", oci: true, touchesV1: true, run: (c) => getBlob(c.berth, c.auth, c.fixture) },
+  { name: "push", need: "push", oci: true, styles: ["basic", "bearer", "zero-guid"], run: (c) => pushManifest(c.berth, c.auth, c.fixture) },
+  { name: "push ?tag=v1", need: "push", oci: true, touchesV1: true, run: (c) => pushTagByQuery(c.berth, c.auth, c.fixture) },
   {
     name: "delete manifest",
     need: "delete",
     oci: true,
-    run: async (c) => deleteManifest(c.berth, c.auth, c.fixture, c.fixture.repo === LOCKED ? c.fixture.victim : await spareManifest(c.berth, c.fixture.repo)),
+    touchesV1: true,
+    run: async (c) => {
+      const repo = c.fixture.repo;
+      const target = repo === LOCKED ? c.fixture.victim : repo === TAG_LOCKED ? c.fixture.manifest : await spareManifest(c.berth, repo);
+      return deleteManifest(c.berth, c.auth, c.fixture, target);
+    },
   },
+  {
+    name: "delete blob",
+    need: "delete",
+    oci: true,
+    touchesV1: true,
+    run: async (c) => {
+      const repo = c.fixture.repo;
+      const target = repo === LOCKED || repo === TAG_LOCKED ? c.fixture.layer : (await spareImage(c.berth, repo)).layer;
+      return deleteBlob(c.berth, c.auth, c.fixture, target);
+    },
+  },
+  { name: "mount v1's layer into <repo>-mount", need: "mount", oci: true, touchesV1: true, run: (c) => mountFrom(c.berth, c.auth, c.fixture) },
   { name: "catalog", need: "pull", oci: true, listing: "catalog", run: (c) => catalog(c.berth, c.auth, c.fixture) },
   { name: "tags list", need: "pull", oci: true, run: (c) => tagsList(c.berth, c.auth, c.fixture) },
-  { name: "referrers", need: "pull", oci: true, run: (c) => referrers(c.berth, c.auth, c.fixture) },
+  { name: "referrers", need: "pull", oci: true, touchesV1: true, run: (c) => referrers(c.berth, c.auth, c.fixture) },
+  { name: "provenance by tag", need: "pull", oci: false, touchesV1: true, run: (c) => provenance(c.berth, c.auth, c.fixture, "tag") },
+  { name: "provenance by digest", need: "pull", oci: false, touchesV1: true, run: (c) => provenance(c.berth, c.auth, c.fixture, "digest") },
   { name: "classic index", need: "pull", oci: false, listing: "index", run: (c) => classicIndex(c.berth, c.auth, c.fixture) },
   { name: "classic download", need: "pull", oci: false, run: (c) => classicDownload(c.berth, c.auth, c.fixture) },
   { name: "classic push", need: "push", oci: false, run: (c) => classicPush(c.berth, c.auth, c.fixture) },
@@ -167,18 +219,21 @@ const ACTIONS: Action[] = [
     },
   },
   { name: "GET /api/v1/charts", need: "pull", oci: false, listing: "charts", run: (c) => apiCharts(c.berth, c.auth, c.fixture) },
+  { name: "PATCH attributes", need: "lock", oci: false, run: (c) => patchOwnAttributes(c.berth, c.auth, c.fixture, ownAttributes(c.fixture.repo)) },
   { name: "GET /api/v1/users", need: "manage", oci: false, global: true, run: (c) => listUsers(c.berth, c.auth) },
   { name: "POST /api/v1/users", need: "manage", oci: false, global: true, run: (c) => addUser(c.berth, c.auth) },
+  { name: "mint tokens with an access token", need: "mint", oci: false, global: true, run: (c) => mintWithAccessToken(c.berth, c.auth, c.fixture) },
 ];
 
 /** The scope a client asks the token endpoint for, per action. */
 function scopesFor(action: Action, repo: string): string[] {
   if (action.listing === "catalog") return ["registry:catalog:*"];
+  if (action.need === "mount") return [`repository:${repo}-mount:pull,push`, `repository:${repo}:pull`];
   if (action.need === "push") return [`repository:${repo}:pull,push`];
   return [`repository:${repo}:${action.need}`];
 }
 
-const REPOSITORIES = ["team/app", "other/app", LOCKED, UNREADABLE];
+const REPOSITORIES = ["team/app", "other/app", LOCKED, UNREADABLE, TAG_LOCKED];
 const TEAM_APP_RULES: Rule[] = [{ repository: "team/app", actions: ["content/read", "content/write", "metadata/read"] }];
 const EVERYTHING = [...REPOSITORIES.map((r) => `repository:${r}:pull,push,delete`), "registry:catalog:*"];
 
@@ -203,6 +258,7 @@ async function seed(berth: RunningBerth): Promise<void> {
   for (const [i, repo] of REPOSITORIES.entries()) list.push(await seedRepository(berth, repo, `1.${i}.0`));
   await patchAttributes(berth, LOCKED, { writeEnabled: false, deleteEnabled: false });
   await patchAttributes(berth, UNREADABLE, { readEnabled: false });
+  await api(berth, "PATCH", `/api/v1/repositories/${TAG_LOCKED}/attributes?tag=v1`, { readEnabled: false, writeEnabled: false, deleteEnabled: false });
   fixtures.set(berth, list);
 }
 
@@ -220,6 +276,8 @@ before(async () => {
   }
   const sp = await createServicePrincipal(main, "ci", "acrpush", { scope: "team/*" });
   add("service principal acrpush team/*", { kind: "roles", roles: ["acrpush"], scope: "team/*" }, basic(sp.id, sp.secret));
+  const teamOwner = await createServicePrincipal(main, "team-owner", "owner", { scope: "team/*" });
+  add("service principal owner team/*", { kind: "roles", roles: ["owner"], scope: "team/*" }, basic(teamOwner.id, teamOwner.secret));
   await putScopeMap(main, "team-app", TEAM_APP_RULES);
   add("scoped token team/app", { kind: "scope-map", rules: TEAM_APP_RULES }, basic("tok-app", await createToken(main, "tok-app", "team-app")));
   const refresh = await exchange(main, "u-exchanger", await createUser(main, "u-exchanger", ["acrpush"]));
@@ -272,10 +330,11 @@ after(async () => {
 
 async function authorizationFor(who: Identity, berth: RunningBerth, style: Style, action: Action, repo: string): Promise<{ auth: string | null } | { refused: Outcome }> {
   if (style === "basic") return { auth: who.authorization };
-  if (who.earlierToken) return { auth: `Bearer ${who.earlierToken}` };
+  const present = (token: string) => (style === "bearer" ? `Bearer ${token}` : basic(ZERO_GUID, token));
+  if (who.earlierToken) return { auth: present(who.earlierToken) };
   const answer = await getToken(berth, who.authorization, scopesFor(action, repo));
   if (answer.status !== 200) return { refused: { status: answer.status, note: "GET /oauth2/token" } };
-  return { auth: `Bearer ${accessTokenOf(answer)}` };
+  return { auth: present(accessTokenOf(answer)) };
 }
 
 function describe(outcome: Outcome): string {
@@ -283,6 +342,8 @@ function describe(outcome: Outcome): string {
 }
 
 function agrees(expected: Expectation, outcome: Outcome, action: Action): boolean {
+  // A mount is allowed when it mounts (201); 202 means a plain upload started instead.
+  if (action.need === "mount") return expected.allowed ? outcome.status === 201 : expected.refusals.includes(outcome.status);
   if (expected.allowed) return action.listing ? outcome.status === 200 && outcome.listed === true : outcome.status >= 200 && outcome.status < 300;
   if (outcome.status === 200 && action.listing) return expected.refusals.includes(200) && outcome.listed === false;
   return expected.refusals.includes(outcome.status);
@@ -298,7 +359,7 @@ test("access matrix: every identity × action × repository answers as the model
     const failures: string[] = [];
     const berth = who.berth === "main" ? main : open;
     for (const action of ACTIONS) {
-      for (const style of action.oci ? (["basic", "bearer"] as const) : (["basic"] as const)) {
+      for (const style of action.styles ?? (action.oci ? (["basic", "bearer"] as const) : (["basic"] as const))) {
         const targets = action.global ? [fixtures.get(berth)![0]!] : fixtures.get(berth)!;
         for (const fixture of targets) {
           const repo = action.global ? null : fixture.repo;

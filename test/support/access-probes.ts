@@ -20,6 +20,8 @@ export interface RepositoryFixture {
   manifest: string;
   layer: string;
   victim: string;
+  /** The manifest tagged v1, byte for byte (pushed again by `?tag=` probes). */
+  manifestBody: string;
   /**
    * The seeded chart version, distinct per repository of the same chart name: a classic view
    * shows one entry per name and version (its own namespace first, then byte order), so
@@ -62,21 +64,75 @@ export async function seedRepository(berth: RunningBerth, repo: string, version:
   await pushImage(admin, repo, "victim", victim);
   const pushed = await putChart(berth, berth.basicAuth, view, chart, version);
   if (pushed !== 201) throw new Error(`seeding chart ${chart} ${version} into /helm/v1/${view}: ${pushed}`);
-  return { repo, view, chart, manifest: image.digest, layer: image.layers[0]!.digest, victim: victim.digest, version };
+  return { repo, view, chart, manifest: image.digest, layer: image.layers[0]!.digest, victim: victim.digest, manifestBody: image.manifest.toString(), version };
 }
 
 /** A fresh manifest to delete (pushed by the admin). */
 export async function spareManifest(berth: RunningBerth, repo: string): Promise<string> {
+  return (await spareImage(berth, repo)).digest;
+}
+
+/** A fresh image (pushed by the admin, tagged): its manifest and layer digests. */
+export async function spareImage(berth: RunningBerth, repo: string): Promise<{ digest: string; layer: string }> {
   const admin = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
   const image = buildImage([randomLayer(32)], `${repo}:${nextVersion(0)}`);
   await pushImage(admin, repo, image.digest.slice(7, 27), image);
-  return image.digest;
+  return { digest: image.digest, layer: image.layers[0]!.digest };
 }
 
 // --- OCI -------------------------------------------------------------------------------------
 
 export async function getManifest(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
   return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/manifests/v1`, { headers: headers(auth, { accept: OCI_MANIFEST }) })) };
+}
+
+export async function getManifestByDigest(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/manifests/${f.manifest}`, { headers: headers(auth, { accept: OCI_MANIFEST }) })) };
+}
+
+/** PUT the v1 manifest by digest with `?tag=v1`: moves (here: re-points) tag v1. */
+export async function pushTagByQuery(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  const url = `${berth.url}/v2/${f.repo}/manifests/${f.manifest}?tag=v1`;
+  return { status: await status(await fetch(url, { method: "PUT", headers: headers(auth, { "content-type": OCI_MANIFEST }), body: f.manifestBody })) };
+}
+
+export async function deleteBlob(berth: RunningBerth, auth: string | null, f: RepositoryFixture, digest: string): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/v2/${f.repo}/blobs/${digest}`, { method: "DELETE", headers: headers(auth) })) };
+}
+
+/** Mounts v1's layer from the fixture's repository into <repo>-mount: 201 mounted, 202 an upload started instead. */
+export async function mountFrom(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  const url = `${berth.url}/v2/${f.repo}-mount/blobs/uploads/?mount=${f.layer}&from=${f.repo}`;
+  return { status: await status(await fetch(url, { method: "POST", headers: headers(auth) })) };
+}
+
+export async function provenance(berth: RunningBerth, auth: string | null, f: RepositoryFixture, by: "tag" | "digest"): Promise<Outcome> {
+  const url = by === "tag" ? `${berth.url}/api/v1/provenance/${f.repo}/v1` : `${berth.url}/api/v1/provenance/${f.repo}@${f.manifest}`;
+  return { status: await status(await fetch(url, { headers: headers(auth) })) };
+}
+
+/** PATCH the repository's attributes to what they already are: the right to change them, nothing changed. */
+export async function patchOwnAttributes(berth: RunningBerth, auth: string | null, f: RepositoryFixture, attributes: Record<string, boolean>): Promise<Outcome> {
+  const res = await fetch(`${berth.url}/api/v1/repositories/${f.repo}/attributes`, { method: "PATCH", headers: headers(auth, { "content-type": "application/json" }), body: JSON.stringify(attributes) });
+  return { status: await status(res) };
+}
+
+/** Gets an access token with the credentials, then asks the token endpoint and the exchange for more with it. */
+export async function mintWithAccessToken(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
+  const scope = `repository:${f.repo}:pull`;
+  const first = await fetch(`${berth.url}/oauth2/token?service=${encodeURIComponent(berth.host)}&scope=${encodeURIComponent(scope)}`, { headers: headers(auth) });
+  if (first.status !== 200) return { status: await status(first), note: "getting the access token" };
+  const access = ((await first.json()) as { token: string }).token;
+  const wider = `repository:${f.repo}:pull,push,delete`;
+  for (const authorization of [`Bearer ${access}`, `Basic ${Buffer.from(`00000000-0000-0000-0000-000000000000:${access}`).toString("base64")}`]) {
+    const again = await fetch(`${berth.url}/oauth2/token?service=${encodeURIComponent(berth.host)}&scope=${encodeURIComponent(wider)}&offline_token=true`, { headers: { authorization } });
+    if (again.status !== 401) return { status: await status(again), note: `GET /oauth2/token with ${authorization.split(" ")[0]}` };
+    await again.body?.cancel();
+    const exchanged = await fetch(`${berth.url}/oauth2/exchange`, { method: "POST", headers: { authorization, "content-type": "application/x-www-form-urlencoded" }, body: `service=${encodeURIComponent(berth.host)}` });
+    if (exchanged.status !== 401) return { status: await status(exchanged), note: `POST /oauth2/exchange with ${authorization.split(" ")[0]}` };
+    await exchanged.body?.cancel();
+  }
+  return { status: 401 };
 }
 
 export async function getBlob(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
