@@ -4,10 +4,12 @@ import { initial } from "./001-initial.ts";
 import { charts } from "./002-charts.ts";
 import { identities } from "./003-identities.ts";
 import { provenance } from "./004-provenance.ts";
+import { chartPublication } from "./005-chart-publication.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
   "002-charts": charts,
   "003-identities": identities,
   "004-provenance": provenance,
+  "005-chart-publication": chartPublication,
 };
