@@ -48,10 +48,10 @@ export class ManifestService {
     if (reference.kind === "digest" && reference.digest !== digest) {
       throw new RegistryError("DIGEST_INVALID", "the manifest does not match the digest in the URL", { expected: reference.digest, actual: digest });
     }
-    const charts = this.options.charts;
-    const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs) : null;
-    const provenance = this.options.provenance ? await this.options.provenance.prepare(repository, digest, parsed, body) : null;
     const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
+    const charts = this.options.charts;
+    const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs, tags) : null;
+    const provenance = this.options.provenance ? await this.options.provenance.prepare(repository, digest, parsed, body) : null;
     await this.metadata.transaction(async (tx) => {
       const missing: Digest[] = [];
       for (const blob of parsed.blobs) {

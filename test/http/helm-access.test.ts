@@ -76,6 +76,28 @@ test("a write- and delete-locked chart version is refused by every classic and C
   assert.equal((await app.request("DELETE", "/helm/v1/repo/_charts/locked/1.1.0")).status, 200);
 });
 
+test("an OCI push by digest of a locked chart version (what helm push sends before the tag) does not replace it", async (t) => {
+  const app = await freshApp(t);
+  const original = await validChart({ name: "frozen", version: "1.0.0", description: "original" });
+  assert.equal((await push(app, "repo", original)).status, 201);
+  await lock(app, "repo/frozen", "1.0.0", { writeEnabled: false });
+  const tgz = await validChart({ name: "frozen", version: "1.0.0", description: "replacement" });
+  const config = Buffer.from(JSON.stringify({ name: "frozen", version: "1.0.0", apiVersion: "v2", description: "replacement" }));
+  for (const blob of [config, tgz]) {
+    assert.equal((await app.request("POST", `/v2/repo/frozen/blobs/uploads/?digest=${sha256(blob)}`, { body: blob, headers: { "content-type": "application/octet-stream" } })).status, 201);
+  }
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    config: { mediaType: "application/vnd.cncf.helm.config.v1+json", digest: sha256(config), size: config.length },
+    layers: [{ mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", digest: sha256(tgz), size: tgz.length }],
+  }));
+  const headers = { "content-type": "application/vnd.oci.image.manifest.v1+json" };
+  assert.equal((await app.request("PUT", `/v2/repo/frozen/manifests/${sha256(manifest)}`, { body: manifest, headers })).status, 201, "an untagged manifest is the client's to push");
+  assert.equal((await app.request("PUT", "/v2/repo/frozen/manifests/1.0.0", { body: manifest, headers })).status, 403);
+  assert.equal(sha256((await app.request("GET", "/helm/v1/repo/_blobs/frozen-1.0.0.tgz")).body), sha256(original));
+  assert.equal(((await app.request("GET", "/api/v1/charts")).json().charts as { digest: string }[])[0]!.digest, (await app.request("GET", "/v2/repo/frozen/manifests/1.0.0")).headers["docker-content-digest"]);
+});
+
 test("a read-locked chart version does not download through any route; a list-locked one leaves every listing", async (t) => {
   const app = await freshApp(t);
   for (const version of ["1.0.0", "2.0.0", "3.0.0"]) assert.equal((await push(app, "repo", await validChart({ name: "demo", version }))).status, 201);

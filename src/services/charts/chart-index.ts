@@ -20,7 +20,7 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { BlobStore } from "../../blobs/blob-store.ts";
-import { chartFileName, chartMetadataFrom, compareVersionsDescending, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
+import { chartFileName, chartMetadataFrom, compareVersionsDescending, versionToTag, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
 import { hexOf, type Digest } from "../../domain/digest.ts";
 import type { ParsedManifest } from "../../domain/manifest.ts";
 import type { RepositoryName } from "../../domain/names.ts";
@@ -102,10 +102,12 @@ export class ChartIndex {
   }
 
   /**
-   * The chart a pushed manifest carries, or null when it is not a Helm chart. Reads the small
-   * config blob once, at push time, so no request ever reads it again.
+   * The chart version a pushed manifest makes, or null when it is not a Helm chart or not tagged
+   * with its version: a chart version is what its tag points at. `helm push` sends the manifest
+   * by digest before it tags it; recording that first PUT let a push whose tag a lock refused
+   * replace the version anyway. Reads the small config blob once, at push time.
    */
-  async chartOf(repository: RepositoryName, manifestDigest: Digest, parsed: ParsedManifest, storedAs: StoredAs): Promise<ChartRecord | null> {
+  async chartOf(repository: RepositoryName, manifestDigest: Digest, parsed: ParsedManifest, storedAs: StoredAs, tags: readonly string[]): Promise<ChartRecord | null> {
     if (parsed.config?.mediaType !== HELM_CONFIG || parsed.config.size > MAX_CONFIG_BYTES) return null;
     const chartLayer = parsed.layers.find((l) => l.mediaType === HELM_CHART_LAYER || l.mediaType === HELM_LEGACY_CHART_LAYER);
     if (!chartLayer) return null;
@@ -117,6 +119,7 @@ export class ChartIndex {
     } catch {
       return null; // stored as any OCI artifact, just not listed as a chart
     }
+    if (!tags.includes(versionToTag(metadata.version))) return null;
     const createdAnnotation = parsed.annotations?.["org.opencontainers.image.created"];
     const created = createdAnnotation && !Number.isNaN(Date.parse(createdAnnotation)) ? new Date(createdAnnotation) : new Date();
     return {
