@@ -12,6 +12,10 @@
 // on, then index.yaml and /api/v1/charts answer 200 filtered, and /v2/_catalog 401 (listing the
 // registry is not pulling).
 //
+// Helm's classic and ChartMuseum routes find a chart by view and file name, not by repository:
+// a chart in a repository the identity's grants reach neither for pull nor for the action
+// answers 404, as a missing one does (no existence oracle); with a grant, a refusal is 403.
+//
 // OCI actions run twice: Basic straight on /v2, and the token flow (GET /oauth2/token with the
 // credentials and the scope the action needs, then Bearer). Helm's classic repository and the API
 // take Basic only, as helm sends it (research/helm.md §1.2).
@@ -91,6 +95,8 @@ interface Action {
   /** OCI actions run in both styles; Helm and API actions with Basic only. */
   oci: boolean;
   listing?: Listing;
+  /** Finds its chart by file name: 404 for a chart the identity's grants do not reach. */
+  byFile?: boolean;
   /** Registry-level: run once per identity, not per repository. */
   global?: boolean;
   run(ctx: Cell): Promise<Outcome>;
@@ -116,6 +122,7 @@ function expect(g: Grants, action: Action, repo: string | null, style: Style): E
     // A lock is checked before who asks, so an anonymous request may hear 403 there.
     else refusals = locked ? [401, 403] : [401];
   } else if (action.listing) refusals = [200];
+  else if (action.byFile && !permits(g, "pull", repo) && !permits(g, need, repo)) refusals = [404];
   else refusals = style === "bearer" ? [401, 403] : [403];
   return { allowed, refusals };
 }
@@ -152,12 +159,13 @@ const ACTIONS: Action[] = [
   { name: "tags list", need: "pull", oci: true, run: (c) => tagsList(c.berth, c.auth, c.fixture) },
   { name: "referrers", need: "pull", oci: true, run: (c) => referrers(c.berth, c.auth, c.fixture) },
   { name: "classic index", need: "pull", oci: false, listing: "index", run: (c) => classicIndex(c.berth, c.auth, c.fixture) },
-  { name: "classic download", need: "pull", oci: false, run: (c) => classicDownload(c.berth, c.auth, c.fixture) },
+  { name: "classic download", need: "pull", oci: false, byFile: true, run: (c) => classicDownload(c.berth, c.auth, c.fixture) },
   { name: "classic push", need: "push", oci: false, run: (c) => classicPush(c.berth, c.auth, c.fixture) },
   {
     name: "classic delete",
     need: "delete",
     oci: false,
+    byFile: true,
     run: async (c) => {
       if (c.fixture.repo === LOCKED) return classicDelete(c.berth, c.auth, c.fixture, c.fixture.version);
       const version = nextVersion(1);

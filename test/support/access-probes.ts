@@ -21,9 +21,9 @@ export interface RepositoryFixture {
   layer: string;
   victim: string;
   /**
-   * The seeded chart version, distinct per repository of the same chart name: a classic view
-   * shows one entry per name and version (its own namespace first, then byte order), so
-   * team/app and other/app sharing 1.0.0 would list only one of them.
+   * The seeded chart version, distinct per repository. team/app and other/app share the chart
+   * name `app`, which the merged view `repo` lists from its first publisher only (docs/helm.md),
+   * so listings are probed in each namespace's own view.
    */
   version: string;
 }
@@ -135,13 +135,13 @@ export async function referrers(berth: RunningBerth, auth: string | null, f: Rep
 
 // --- classic Helm repository and the charts API ---------------------------------------------
 
-/** GET /helm/v1/repo/index.yaml (the view of every namespace): is <view>/<chart>-<version> in it? */
+/** GET /helm/v1/<view>/index.yaml (the fixture's namespace): is <chart>-<version> in it? */
 export async function classicIndex(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
-  const res = await fetch(`${berth.url}/helm/v1/repo/index.yaml`, { headers: headers(auth) });
+  const res = await fetch(`${berth.url}/helm/v1/${f.view}/index.yaml`, { headers: headers(auth) });
   if (res.status !== 200) return { status: await status(res) };
   const index = parse(await res.text()) as { entries?: Record<string, { version: string; urls: string[] }[]> | null };
   const versions = index.entries?.[f.chart] ?? [];
-  return { status: 200, listed: versions.some((v) => v.version === f.version && v.urls.some((u) => u.endsWith(`_blobs/${f.view}/${f.chart}-${f.version}.tgz`))) };
+  return { status: 200, listed: versions.some((v) => v.version === f.version && v.urls.includes(`_blobs/${f.chart}-${f.version}.tgz`)) };
 }
 
 export async function classicDownload(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
