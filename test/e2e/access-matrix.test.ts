@@ -23,8 +23,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import {
-  addUser, apiCharts, catalog, classicDelete, classicDownload, classicIndex, classicPush, deleteManifest, getBlob, getManifest, listUsers,
-  nextVersion, pushManifest, putChart, referrers, seedRepository, spareManifest, tagsList, type Outcome, type RepositoryFixture,
+  addUser, apiCharts, catalog, classicDelete, classicDownload, classicIndex, classicOverwrite, classicPush, deleteManifest, getBlob, getManifest, listUsers,
+  museumDelete, museumGet, museumList, museumPush, nextVersion, pushManifest, putChart, referrers, seedRepository, spareManifest, tagsList,
+  type Outcome, type RepositoryFixture,
 } from "../support/access-probes.ts";
 import {
   accessTokenOf, api, basic, createServicePrincipal, createToken, createUser, exchange, getToken, patchAttributes, putScopeMap, ZERO_GUID, type Role,
@@ -87,7 +88,7 @@ function lockedFor(need: Need, repo: string | null): boolean {
 }
 
 type Style = "basic" | "bearer";
-type Listing = "catalog" | "index" | "charts";
+type Listing = "catalog" | "index" | "charts" | "museum";
 
 interface Action {
   name: string;
@@ -97,6 +98,8 @@ interface Action {
   listing?: Listing;
   /** Finds its chart by file name: 404 for a chart the identity's grants do not reach. */
   byFile?: boolean;
+  /** Acts on a chart version whose tag attributes lock this (list: hide it from listings). */
+  tagLock?: Need | "list";
   /** Registry-level: run once per identity, not per repository. */
   global?: boolean;
   run(ctx: Cell): Promise<Outcome>;
@@ -110,9 +113,9 @@ interface Expectation {
 
 function expect(g: Grants, action: Action, repo: string | null, style: Style): Expectation {
   const need = action.need;
-  const locked = lockedFor(need, repo);
+  const locked = lockedFor(need, repo) || action.tagLock === need;
   const allowed = action.listing
-    ? !locked && permits(g, "pull", repo) && (action.listing !== "catalog" || permits(g, "catalog", null))
+    ? !locked && action.tagLock !== "list" && permits(g, "pull", repo) && (action.listing !== "catalog" || permits(g, "catalog", null))
     : !locked && permits(g, need, repo);
   let refusals: number[];
   if (g.kind === "revoked") refusals = [401];
@@ -175,6 +178,33 @@ const ACTIONS: Action[] = [
     },
   },
   { name: "GET /api/v1/charts", need: "pull", oci: false, listing: "charts", run: (c) => apiCharts(c.berth, c.auth, c.fixture) },
+  { name: "ChartMuseum push", need: "push", oci: false, run: (c) => museumPush(c.berth, c.auth, c.fixture) },
+  { name: "ChartMuseum get version", need: "pull", oci: false, byFile: true, run: (c) => museumGet(c.berth, c.auth, c.fixture) },
+  { name: "ChartMuseum list", need: "pull", oci: false, listing: "museum", run: (c) => museumList(c.berth, c.auth, c.fixture) },
+  {
+    name: "ChartMuseum delete",
+    need: "delete",
+    oci: false,
+    byFile: true,
+    run: async (c) => {
+      if (c.fixture.repo === LOCKED) return museumDelete(c.berth, c.auth, c.fixture, c.fixture.version);
+      const version = nextVersion(4);
+      const seeded = await putChart(c.berth, c.berth.basicAuth, c.fixture.view, c.fixture.chart, version);
+      if (seeded !== 201) throw new Error(`seeding ${c.fixture.chart} ${version} answered ${seeded}`);
+      return museumDelete(c.berth, c.auth, c.fixture, version);
+    },
+  },
+  // Chart versions locked by their tag's attributes, through every route that reaches them.
+  { name: "classic download, read-locked version", need: "pull", oci: false, byFile: true, tagLock: "pull", run: (c) => classicDownload(c.berth, c.auth, c.fixture, c.fixture.tagUnreadable) },
+  { name: "ChartMuseum get, read-locked version", need: "pull", oci: false, byFile: true, tagLock: "pull", run: (c) => museumGet(c.berth, c.auth, c.fixture, c.fixture.tagUnreadable) },
+  { name: "classic PATCH, write-locked version", need: "push", oci: false, tagLock: "push", run: (c) => classicOverwrite(c.berth, c.auth, c.fixture, c.fixture.tagLocked) },
+  { name: "ChartMuseum ?force, write-locked version", need: "push", oci: false, tagLock: "push", run: (c) => museumPush(c.berth, c.auth, c.fixture, c.fixture.tagLocked, true) },
+  { name: "classic delete, delete-locked version", need: "delete", oci: false, byFile: true, tagLock: "delete", run: (c) => classicDelete(c.berth, c.auth, c.fixture, c.fixture.tagLocked) },
+  { name: "ChartMuseum delete, delete-locked version", need: "delete", oci: false, byFile: true, tagLock: "delete", run: (c) => museumDelete(c.berth, c.auth, c.fixture, c.fixture.tagLocked) },
+  { name: "classic index, list-locked version", need: "pull", oci: false, listing: "index", tagLock: "list", run: (c) => classicIndex(c.berth, c.auth, c.fixture, c.fixture.tagUnlisted) },
+  { name: "ChartMuseum list, list-locked version", need: "pull", oci: false, listing: "museum", tagLock: "list", run: (c) => museumList(c.berth, c.auth, c.fixture, c.fixture.tagUnlisted) },
+  // Listing is not reading: a list-locked version still downloads, as a list-locked OCI tag pulls.
+  { name: "classic download, list-locked version", need: "pull", oci: false, byFile: true, run: (c) => classicDownload(c.berth, c.auth, c.fixture, c.fixture.tagUnlisted) },
   { name: "GET /api/v1/users", need: "manage", oci: false, global: true, run: (c) => listUsers(c.berth, c.auth) },
   { name: "POST /api/v1/users", need: "manage", oci: false, global: true, run: (c) => addUser(c.berth, c.auth) },
 ];
