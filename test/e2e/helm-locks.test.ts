@@ -35,6 +35,7 @@ async function lockedVersions(t: TestContext, version: HelmVersion): Promise<voi
   if (existsSync(join(helmPluginsDir, "cm-push/plugin.yaml"))) {
     const pushed = await helm.attempt(["cm-push", replacement.path, "berth", "--force"]);
     assert.notEqual(pushed.code, 0, `helm cm-push --force of a write-locked version succeeded:\n${pushed.stdout}${pushed.stderr}`);
+    assert.match(pushed.stdout + pushed.stderr, /locked \(writeEnabled is false\)/, "cm-push prints Berth's reason");
   }
   assert.equal((await putBlob(berth, replacement.file, replacement.bytes, { method: "PATCH" })).status, 403);
   await registryLogin(helm, berth);

@@ -32,7 +32,7 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 export const ROOT_NAMESPACE_SEGMENT = "_root";
 /** Views whose listings and shared documents are kept; past that the oldest unconfigured one goes. */
 const MAX_CACHED_VIEWS = 64;
-/** Documents kept for scoped callers, each keyed by the set of repositories it shows. */
+/** Documents kept for scoped callers, each keyed by the set of chart versions it shows. */
 const MAX_FILTERED_DOCUMENTS = 32;
 
 /** What a client may see: a predicate over chart versions (tag attributes apply per version); null means everything. */
