@@ -143,4 +143,14 @@ export class Authorizer {
   mayPing(who: Identity): boolean {
     return who.kind !== "anonymous" || this.options.anonymousPull;
   }
+
+  /**
+   * Whether the identity's own grants cover the access, whatever the locks say: whether it may
+   * learn that a resource exists (Helm's routes find a chart by file name, and answer a caller
+   * without this as if the chart were missing). The anonymous rule is may()'s, without locks.
+   */
+  grants(who: Identity, access: Access): boolean {
+    if (who.kind === "anonymous") return access.type === "repository" && access.action === "pull" && (this.options.anonymousPull || this.attributesOf(access.name).anonymousPull);
+    return permits(who, access);
+  }
 }

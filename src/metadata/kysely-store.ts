@@ -360,6 +360,7 @@ function toChart(row: ChartRow): ChartRecord {
     metadata: JSON.parse(row.metadata) as ChartMetadata,
     created: new Date(Number(row.created_at)),
     storedAs: row.stored_as as StoredAs,
+    published: new Date(Number(row.published_at)),
   };
 }
 
@@ -382,6 +383,7 @@ class Charts implements ChartRows {
       metadata: JSON.stringify(chart.metadata),
       created_at: chart.created.getTime(),
       stored_as: chart.storedAs,
+      published_at: chart.published.getTime(),
     };
     const changes: Partial<ChartRow> = { ...row };
     delete changes.repository;

@@ -66,6 +66,7 @@ export interface Database {
     metadata: string;
     created_at: number;
     stored_as: string;
+    published_at: number;
   };
   provenance: {
     repository: string;

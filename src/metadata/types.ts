@@ -118,8 +118,11 @@ export interface ChartRecord {
   chartSize: number;
   provDigest: Digest | null;
   metadata: ChartMetadata;
+  /** What the chart says (Helm's `created`): the pusher's word. */
   created: Date;
   storedAs: StoredAs;
+  /** When Berth first recorded this version, by its own clock; an overwrite keeps it. */
+  published: Date;
 }
 
 export interface ChartRows {

@@ -6,7 +6,7 @@ import { parseManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
 import type { ManifestRecord, ManifestSummary, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
-import type { ChartIndex } from "./charts/chart-index.ts";
+import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
 
 export interface ManifestServiceOptions {
@@ -16,6 +16,14 @@ export interface ManifestServiceOptions {
   charts?: ChartIndex;
   /** Records what a manifest says about its provenance (small blobs read once, here). */
   provenance?: ProvenanceIndexer;
+}
+
+export interface PutOptions {
+  extraTags?: readonly Tag[];
+  /** Which way a chart came: the classic API passes "classic". */
+  storedAs?: StoredAs;
+  /** For a chart: what its version must be, checked in the transaction (no overwrite, no lost update). */
+  chartPrecondition?: ChartPrecondition;
 }
 
 export interface PushedManifest {
@@ -33,17 +41,17 @@ export class ManifestService {
     this.options = options;
   }
 
-  /** `storedAs` says which way a chart came: the classic API passes "classic". */
-  async put(repository: RepositoryName, reference: Reference, body: Buffer, contentType: string | undefined, extraTags: readonly Tag[] = [], storedAs: StoredAs = "oci"): Promise<PushedManifest> {
+  async put(repository: RepositoryName, reference: Reference, body: Buffer, contentType: string | undefined, options: PutOptions = {}): Promise<PushedManifest> {
+    const { extraTags = [], storedAs = "oci" } = options;
     const parsed = parseManifest(body, contentType);
     const digest = digestBytes(body, reference.kind === "digest" ? algorithmOf(reference.digest) : "sha256");
     if (reference.kind === "digest" && reference.digest !== digest) {
       throw new RegistryError("DIGEST_INVALID", "the manifest does not match the digest in the URL", { expected: reference.digest, actual: digest });
     }
-    const charts = this.options.charts;
-    const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs) : null;
-    const provenance = this.options.provenance ? await this.options.provenance.prepare(repository, digest, parsed, body) : null;
     const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
+    const charts = this.options.charts;
+    const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs, tags) : null;
+    const provenance = this.options.provenance ? await this.options.provenance.prepare(repository, digest, parsed, body) : null;
     await this.metadata.transaction(async (tx) => {
       const missing: Digest[] = [];
       for (const blob of parsed.blobs) {
@@ -72,7 +80,7 @@ export class ManifestService {
       const present = (d: Digest) => !missing.includes(d);
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
       for (const tag of tags) await tx.tags.set(repository, tag, digest);
-      if (chart) await charts!.record(tx, chart);
+      if (chart) await charts!.record(tx, chart, options.chartPrecondition);
       if (provenance) await this.options.provenance!.record(tx, provenance);
     });
     if (chart) await charts!.refresh(repository);

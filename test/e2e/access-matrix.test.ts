@@ -12,6 +12,10 @@
 // on, then index.yaml and /api/v1/charts answer 200 filtered, and /v2/_catalog 401 (listing the
 // registry is not pulling).
 //
+// Helm's classic and ChartMuseum routes find a chart by view and file name, not by repository:
+// a chart in a repository the identity's grants reach neither for pull nor for the action
+// answers 404, as a missing one does (no existence oracle); with a grant, a refusal is 403.
+//
 // OCI actions run twice: Basic straight on /v2, and the token flow (GET /oauth2/token with the
 // credentials and the scope the action needs, then Bearer); some a third time with that access
 // token as the zero-GUID password (as `helm registry login` sends one). Helm's classic repository
@@ -24,9 +28,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import {
-  addUser, apiCharts, catalog, classicDelete, classicDownload, classicIndex, classicPush, deleteBlob, deleteManifest, getBlob, getManifest,
-  getManifestByDigest, listUsers, mintWithAccessToken, mountFrom, nextVersion, patchOwnAttributes, provenance, pushManifest, pushTagByQuery, putChart,
-  referrers, seedRepository, spareImage, spareManifest, tagsList, type Outcome, type RepositoryFixture,
+  addUser, apiCharts, catalog, classicDelete, classicDownload, classicIndex, classicOverwrite, classicPush, deleteBlob, deleteManifest, getBlob, getManifest,
+  getManifestByDigest, listUsers, mintWithAccessToken, mountFrom, museumDelete, museumGet, museumList, museumPush, nextVersion, patchOwnAttributes, provenance,
+  pushManifest, pushTagByQuery, putChart, referrers, seedRepository, spareImage, spareManifest, tagsList, type Outcome, type RepositoryFixture,
 } from "../support/access-probes.ts";
 import {
   accessTokenOf, api, basic, createServicePrincipal, createToken, createUser, exchange, getToken, patchAttributes, putScopeMap, ZERO_GUID, type Role,
@@ -97,7 +101,7 @@ function lockedFor(need: Need, repo: string | null, action?: Action): boolean {
 
 /** basic: the credentials on each request; bearer: an access token for the action's scope; zero-guid: that token as the zero-GUID password. */
 type Style = "basic" | "bearer" | "zero-guid";
-type Listing = "catalog" | "index" | "charts";
+type Listing = "catalog" | "index" | "charts" | "museum";
 
 interface Action {
   name: string;
@@ -106,6 +110,10 @@ interface Action {
   oci: boolean;
   styles?: Style[];
   listing?: Listing;
+  /** Finds its chart by file name: 404 for a chart the identity's grants do not reach. */
+  byFile?: boolean;
+  /** Acts on a chart version whose tag attributes lock this (list: hide it from listings). */
+  tagLock?: Need | "list";
   /** Registry-level: run once per identity, not per repository. */
   global?: boolean;
   /** Reaches tag v1's content (by tag or digest): team/taglock's tag locks apply. */
@@ -121,7 +129,7 @@ interface Expectation {
 
 function expect(g: Grants, action: Action, repo: string | null, style: Style): Expectation {
   const need = action.need;
-  const locked = lockedFor(need, repo, action);
+  const locked = lockedFor(need, repo, action) || action.tagLock === need;
   if (need === "mint") return { allowed: false, refusals: [401] };
   if (need === "mount") {
     // Push on <repo>-mount decides whether the request is let in; pull on the source whether it mounts (201) or starts an upload (202).
@@ -132,7 +140,7 @@ function expect(g: Grants, action: Action, repo: string | null, style: Style): E
     return { allowed, refusals };
   }
   const allowed = action.listing
-    ? !locked && permits(g, "pull", repo) && (action.listing !== "catalog" || permits(g, "catalog", null))
+    ? !locked && action.tagLock !== "list" && permits(g, "pull", repo) && (action.listing !== "catalog" || permits(g, "catalog", null))
     : !locked && permits(g, need, repo);
   let refusals: number[];
   if (g.kind === "revoked") refusals = [401];
@@ -142,6 +150,7 @@ function expect(g: Grants, action: Action, repo: string | null, style: Style): E
     // A lock is checked before who asks, so an anonymous request may hear 403 there.
     else refusals = locked ? [401, 403] : [401];
   } else if (action.listing) refusals = [200];
+  else if (action.byFile && !permits(g, "pull", repo) && !permits(g, need, repo)) refusals = [404];
   else refusals = style === "basic" ? [403] : [401, 403];
   return { allowed, refusals };
 }
@@ -204,12 +213,13 @@ const ACTIONS: Action[] = [
   { name: "provenance by tag", need: "pull", oci: false, touchesV1: true, run: (c) => provenance(c.berth, c.auth, c.fixture, "tag") },
   { name: "provenance by digest", need: "pull", oci: false, touchesV1: true, run: (c) => provenance(c.berth, c.auth, c.fixture, "digest") },
   { name: "classic index", need: "pull", oci: false, listing: "index", run: (c) => classicIndex(c.berth, c.auth, c.fixture) },
-  { name: "classic download", need: "pull", oci: false, run: (c) => classicDownload(c.berth, c.auth, c.fixture) },
+  { name: "classic download", need: "pull", oci: false, byFile: true, run: (c) => classicDownload(c.berth, c.auth, c.fixture) },
   { name: "classic push", need: "push", oci: false, run: (c) => classicPush(c.berth, c.auth, c.fixture) },
   {
     name: "classic delete",
     need: "delete",
     oci: false,
+    byFile: true,
     run: async (c) => {
       if (c.fixture.repo === LOCKED) return classicDelete(c.berth, c.auth, c.fixture, c.fixture.version);
       const version = nextVersion(1);
@@ -220,6 +230,33 @@ const ACTIONS: Action[] = [
   },
   { name: "GET /api/v1/charts", need: "pull", oci: false, listing: "charts", run: (c) => apiCharts(c.berth, c.auth, c.fixture) },
   { name: "PATCH attributes", need: "lock", oci: false, run: (c) => patchOwnAttributes(c.berth, c.auth, c.fixture, ownAttributes(c.fixture.repo)) },
+  { name: "ChartMuseum push", need: "push", oci: false, run: (c) => museumPush(c.berth, c.auth, c.fixture) },
+  { name: "ChartMuseum get version", need: "pull", oci: false, byFile: true, run: (c) => museumGet(c.berth, c.auth, c.fixture) },
+  { name: "ChartMuseum list", need: "pull", oci: false, listing: "museum", run: (c) => museumList(c.berth, c.auth, c.fixture) },
+  {
+    name: "ChartMuseum delete",
+    need: "delete",
+    oci: false,
+    byFile: true,
+    run: async (c) => {
+      if (c.fixture.repo === LOCKED) return museumDelete(c.berth, c.auth, c.fixture, c.fixture.version);
+      const version = nextVersion(4);
+      const seeded = await putChart(c.berth, c.berth.basicAuth, c.fixture.view, c.fixture.chart, version);
+      if (seeded !== 201) throw new Error(`seeding ${c.fixture.chart} ${version} answered ${seeded}`);
+      return museumDelete(c.berth, c.auth, c.fixture, version);
+    },
+  },
+  // Chart versions locked by their tag's attributes, through every route that reaches them.
+  { name: "classic download, read-locked version", need: "pull", oci: false, byFile: true, tagLock: "pull", run: (c) => classicDownload(c.berth, c.auth, c.fixture, c.fixture.tagUnreadable) },
+  { name: "ChartMuseum get, read-locked version", need: "pull", oci: false, byFile: true, tagLock: "pull", run: (c) => museumGet(c.berth, c.auth, c.fixture, c.fixture.tagUnreadable) },
+  { name: "classic PATCH, write-locked version", need: "push", oci: false, tagLock: "push", run: (c) => classicOverwrite(c.berth, c.auth, c.fixture, c.fixture.tagLocked) },
+  { name: "ChartMuseum ?force, write-locked version", need: "push", oci: false, tagLock: "push", run: (c) => museumPush(c.berth, c.auth, c.fixture, c.fixture.tagLocked, true) },
+  { name: "classic delete, delete-locked version", need: "delete", oci: false, byFile: true, tagLock: "delete", run: (c) => classicDelete(c.berth, c.auth, c.fixture, c.fixture.tagLocked) },
+  { name: "ChartMuseum delete, delete-locked version", need: "delete", oci: false, byFile: true, tagLock: "delete", run: (c) => museumDelete(c.berth, c.auth, c.fixture, c.fixture.tagLocked) },
+  { name: "classic index, list-locked version", need: "pull", oci: false, listing: "index", tagLock: "list", run: (c) => classicIndex(c.berth, c.auth, c.fixture, c.fixture.tagUnlisted) },
+  { name: "ChartMuseum list, list-locked version", need: "pull", oci: false, listing: "museum", tagLock: "list", run: (c) => museumList(c.berth, c.auth, c.fixture, c.fixture.tagUnlisted) },
+  // Listing is not reading: a list-locked version still downloads, as a list-locked OCI tag pulls.
+  { name: "classic download, list-locked version", need: "pull", oci: false, byFile: true, run: (c) => classicDownload(c.berth, c.auth, c.fixture, c.fixture.tagUnlisted) },
   { name: "GET /api/v1/users", need: "manage", oci: false, global: true, run: (c) => listUsers(c.berth, c.auth) },
   { name: "POST /api/v1/users", need: "manage", oci: false, global: true, run: (c) => addUser(c.berth, c.auth) },
   { name: "mint tokens with an access token", need: "mint", oci: false, global: true, run: (c) => mintWithAccessToken(c.berth, c.auth, c.fixture) },

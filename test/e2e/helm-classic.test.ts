@@ -54,7 +54,9 @@ export async function classicWay(helm: ClientRunner, berth: RunningBerth): Promi
   assert.equal((await chartMuseumPost(berth, { chart: viaMultipart.bytes, file: viaMultipart.file })).status, 409);
 
   await registryLogin(helm, berth);
-  await helm.run(["push", mixedOci.path, `oci://${berth.host}/charts`, ...plainHttp]);
+  // Into the repository the classic pushes went to (repo/mixed): a name belongs to one repository
+  // in a view, so versions pushed to another namespace would not join it (docs/helm.md).
+  await helm.run(["push", mixedOci.path, `oci://${berth.host}/repo`, ...plainHttp]);
 
   await repoAdd(helm, berth);
   // Through the real plugin: cm-push re-packages the chart, so its bytes are its own.

@@ -1,9 +1,9 @@
 // The README's walk-through, with Helm 3 and Helm 4: two charts pushed the classic way
 // (helm-test-chart-v2, a Chart.yaml apiVersion v1 chart; helm-test-chart-v3, apiVersion v2),
 // a newer helm-test-chart-v3 pushed the OCI way into two namespaces, then `helm search repo`
-// shows every version once (namespace precedence: the repository's own namespace, then
-// namespaces in byte order) and `berth chart list` shows all four stored chart versions
-// with how each came.
+// shows every version of the repository that published the name first (repo/, the classic
+// push; the copy in `charts` stays in /helm/v1/charts, docs/helm.md) and `berth chart list`
+// shows all four stored chart versions with how each came.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -27,7 +27,7 @@ export async function seedWalkThrough(helm: ClientRunner, berth: RunningBerth): 
   assert.deepEqual(await berthHelmPush(berth, v2.path), { saved: true });
   assert.deepEqual(await berthHelmPush(berth, v3.path), { saved: true });
   await registryLogin(helm, berth);
-  for (const namespace of ["charts", "my-helm-charts"]) await helm.run(["push", v3next.path, `oci://${berth.host}/${namespace}`, ...plainHttp]);
+  for (const namespace of ["repo", "charts"]) await helm.run(["push", v3next.path, `oci://${berth.host}/${namespace}`, ...plainHttp]);
 
   await repoAdd(helm, berth);
   const hits = await helm.json<SearchHit[]>(["search", "repo", "helm-test-chart", "--versions", "-o", "json"]);
@@ -36,8 +36,8 @@ export async function seedWalkThrough(helm: ClientRunner, berth: RunningBerth): 
     ["berth/helm-test-chart-v2 0.1.0 1.0", "berth/helm-test-chart-v3 0.2.0 1.16.0", "berth/helm-test-chart-v3 0.1.0 1.16.0"],
   );
 
-  // The index behind it: the repository's own charts at _blobs/<file>, 0.2.0 from `charts`
-  // (before `my-helm-charts` in byte order), digests of the exact bytes.
+  // The index behind it: the repository's own charts at _blobs/<file>, 0.2.0 pushed the OCI way
+  // into the same repository, digests of the exact bytes.
   const index = await fetchIndex(berth);
   assert.equal(index.status, 200);
   const doc = parse(index.bytes.toString()) as { apiVersion: string; entries: Record<string, IndexEntry[]> };
@@ -49,7 +49,7 @@ export async function seedWalkThrough(helm: ClientRunner, berth: RunningBerth): 
   assert.equal(old?.digest, v2.sha256);
   const v3s = doc.entries["helm-test-chart-v3"] ?? [];
   assert.deepEqual(v3s.map((e) => [e.version, e.urls, e.digest]), [
-    ["0.2.0", ["_blobs/charts/helm-test-chart-v3-0.2.0.tgz"], v3next.sha256],
+    ["0.2.0", ["_blobs/helm-test-chart-v3-0.2.0.tgz"], v3next.sha256],
     ["0.1.0", ["_blobs/helm-test-chart-v3-0.1.0.tgz"], v3.sha256],
   ]);
 
@@ -65,9 +65,9 @@ export async function seedWalkThrough(helm: ClientRunner, berth: RunningBerth): 
 
   const expected = [
     "charts/helm-test-chart-v3:0.2.0 oci",
-    "my-helm-charts/helm-test-chart-v3:0.2.0 oci",
     "repo/helm-test-chart-v2:0.1.0 classic",
     "repo/helm-test-chart-v3:0.1.0 classic",
+    "repo/helm-test-chart-v3:0.2.0 oci",
   ];
   const listed = await runBerthCli(["chart", "list", "--server", berth.url, "--username", berth.username, "--password", berth.password, "--output", "json"]);
   assert.equal(listed.code, 0, `berth chart list exited ${listed.code}:\n${listed.stdout}\n${listed.stderr}`);

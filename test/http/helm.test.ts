@@ -81,11 +81,12 @@ test("a classic push is an OCI chart: repo/<name>:<version> pulls with Helm's me
   assert.deepEqual(Object.keys(config), ["name", "version", "apiVersion"], "Helm's field order");
 });
 
-test("a chart pushed the OCI way appears in the classic index; the same name in two namespaces is one entry, deterministically", async (t) => {
+test("a chart pushed the OCI way appears in the classic index; a name in two namespaces lists its first publisher's versions", async (t) => {
   const app = await freshApp(t);
-  await ociPush(app, "my-helm-charts", "demo", "0.2.0");
   const charts = await ociPush(app, "charts", "demo", "0.2.0");
+  await ociPush(app, "my-helm-charts", "demo", "0.2.0");
   await ociPush(app, "charts", "demo", "0.3.0");
+  await ociPush(app, "my-helm-charts", "demo", "0.4.0");
   const { doc } = await index(app);
   assert.deepEqual(doc.entries.demo!.map((e) => [e.version, e.urls, e.description]), [
     ["0.3.0", ["_blobs/charts/demo-0.3.0.tgz"], "demo from charts"],
@@ -94,22 +95,28 @@ test("a chart pushed the OCI way appears in the classic index; the same name in 
   assert.deepEqual((await app.request("GET", "/helm/v1/repo/_blobs/charts/demo-0.2.0.tgz")).body, charts.tgz);
   // A classic repository named after a namespace shows just that namespace, with short URLs.
   const own = await index(app, "my-helm-charts");
-  assert.deepEqual(own.doc.entries.demo!.map((e) => [e.version, e.urls, e.description]), [["0.2.0", ["_blobs/demo-0.2.0.tgz"], "demo from my-helm-charts"]]);
+  assert.deepEqual(own.doc.entries.demo!.map((e) => [e.version, e.urls, e.description]), [
+    ["0.4.0", ["_blobs/demo-0.4.0.tgz"], "demo from my-helm-charts"],
+    ["0.2.0", ["_blobs/demo-0.2.0.tgz"], "demo from my-helm-charts"],
+  ]);
+  assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/my-helm-charts/demo-0.4.0.tgz")).status, 200, "its explicit URL still serves it");
   const listed = (await app.request("GET", "/api/v1/charts")).json().charts;
   assert.deepEqual(listed.map((c: { reference: string; storedAs: string }) => [c.reference, c.storedAs]), [
     ["charts/demo:0.3.0", "oci"],
     ["charts/demo:0.2.0", "oci"],
+    ["my-helm-charts/demo:0.4.0", "oci"],
     ["my-helm-charts/demo:0.2.0", "oci"],
   ]);
 });
 
-test("the repository's own namespace wins over others for the same name and version", async (t) => {
+test("a classic push to repo of a name another namespace published first is stored and served by its URL; the index lists the first publisher's", async (t) => {
   const app = await freshApp(t);
   await ociPush(app, "charts", "demo", "0.1.0");
   const classic = await validChart({ name: "demo", version: "0.1.0", description: "classic" });
   assert.equal((await classicPush(app, "repo", classic)).status, 201);
   const { doc } = await index(app);
-  assert.deepEqual(doc.entries.demo!.map((e) => [e.urls, e.description]), [[["_blobs/demo-0.1.0.tgz"], "classic"]]);
+  assert.deepEqual(doc.entries.demo!.map((e) => [e.urls, e.description]), [[["_blobs/charts/demo-0.1.0.tgz"], "demo from charts"]]);
+  assert.deepEqual((await app.request("GET", "/helm/v1/repo/_blobs/demo-0.1.0.tgz")).body, classic);
 });
 
 test("helm.views configures which namespaces a classic repository shows", async (t) => {

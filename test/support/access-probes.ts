@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { parse } from "yaml";
 import type { RunningBerth } from "./berth.ts";
 import { validChart } from "./chart-fixtures.ts";
+import { patchAttributes } from "./identity-api.ts";
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, OciClient, sha256 } from "./oci-client.ts";
 import { buildImage, pushImage, randomLayer } from "./oci-images.ts";
 
@@ -23,11 +24,15 @@ export interface RepositoryFixture {
   /** The manifest tagged v1, byte for byte (pushed again by `?tag=` probes). */
   manifestBody: string;
   /**
-   * The seeded chart version, distinct per repository of the same chart name: a classic view
-   * shows one entry per name and version (its own namespace first, then byte order), so
-   * team/app and other/app sharing 1.0.0 would list only one of them.
+   * The seeded chart version, distinct per repository. team/app and other/app share the chart
+   * name `app`, which the merged view `repo` lists from its first publisher only (docs/helm.md),
+   * so listings are probed in each namespace's own view.
    */
   version: string;
+  /** Chart versions whose tag attributes lock them: write and delete, read, list. */
+  tagLocked: string;
+  tagUnreadable: string;
+  tagUnlisted: string;
 }
 
 export interface Outcome {
@@ -62,9 +67,15 @@ export async function seedRepository(berth: RunningBerth, repo: string, version:
   await pushImage(admin, repo, "v1", image);
   const victim = buildImage([randomLayer(64)], `${repo}:victim`);
   await pushImage(admin, repo, "victim", victim);
-  const pushed = await putChart(berth, berth.basicAuth, view, chart, version);
-  if (pushed !== 201) throw new Error(`seeding chart ${chart} ${version} into /helm/v1/${view}: ${pushed}`);
-  return { repo, view, chart, manifest: image.digest, layer: image.layers[0]!.digest, victim: victim.digest, manifestBody: image.manifest.toString(), version };
+  const [tagLocked, tagUnreadable, tagUnlisted] = [`${version}-locked`, `${version}-unreadable`, `${version}-unlisted`];
+  for (const v of [version, tagLocked, tagUnreadable, tagUnlisted]) {
+    const pushed = await putChart(berth, berth.basicAuth, view, chart, v);
+    if (pushed !== 201) throw new Error(`seeding chart ${chart} ${v} into /helm/v1/${view}: ${pushed}`);
+  }
+  await patchAttributes(berth, repo, { writeEnabled: false, deleteEnabled: false }, tagLocked);
+  await patchAttributes(berth, repo, { readEnabled: false }, tagUnreadable);
+  await patchAttributes(berth, repo, { listEnabled: false }, tagUnlisted);
+  return { repo, view, chart, manifest: image.digest, layer: image.layers[0]!.digest, victim: victim.digest, manifestBody: image.manifest.toString(), version, tagLocked, tagUnreadable, tagUnlisted };
 }
 
 /** A fresh manifest to delete (pushed by the admin). */
@@ -191,24 +202,25 @@ export async function referrers(berth: RunningBerth, auth: string | null, f: Rep
 
 // --- classic Helm repository and the charts API ---------------------------------------------
 
-/** GET /helm/v1/repo/index.yaml (the view of every namespace): is <view>/<chart>-<version> in it? */
-export async function classicIndex(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
-  const res = await fetch(`${berth.url}/helm/v1/repo/index.yaml`, { headers: headers(auth) });
+/** GET /helm/v1/<view>/index.yaml (the fixture's namespace): is <chart>-<version> in it? */
+export async function classicIndex(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version = f.version): Promise<Outcome> {
+  const res = await fetch(`${berth.url}/helm/v1/${f.view}/index.yaml`, { headers: headers(auth) });
   if (res.status !== 200) return { status: await status(res) };
   const index = parse(await res.text()) as { entries?: Record<string, { version: string; urls: string[] }[]> | null };
   const versions = index.entries?.[f.chart] ?? [];
-  return { status: 200, listed: versions.some((v) => v.version === f.version && v.urls.some((u) => u.endsWith(`_blobs/${f.view}/${f.chart}-${f.version}.tgz`))) };
+  return { status: 200, listed: versions.some((v) => v.version === version && v.urls.includes(`_blobs/${f.chart}-${version}.tgz`)) };
 }
 
-export async function classicDownload(berth: RunningBerth, auth: string | null, f: RepositoryFixture): Promise<Outcome> {
-  return { status: await status(await fetch(`${berth.url}/helm/v1/${f.view}/_blobs/${f.chart}-${f.version}.tgz`, { headers: headers(auth) })) };
+export async function classicDownload(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version = f.version): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/helm/v1/${f.view}/_blobs/${f.chart}-${version}.tgz`, { headers: headers(auth) })) };
 }
 
-export async function putChart(berth: RunningBerth, auth: string | null, view: string, chart: string, version: string): Promise<number> {
+/** ACR's upload of a new package: PUT; PATCH overwrites. */
+export async function putChart(berth: RunningBerth, auth: string | null, view: string, chart: string, version: string, method: "PUT" | "PATCH" = "PUT"): Promise<number> {
   const body = await validChart({ name: chart, version });
   return status(
     await fetch(`${berth.url}/helm/v1/${view}/_blobs/${chart}-${version}.tgz`, {
-      method: "PUT",
+      method,
       headers: headers(auth, { "content-type": "application/octet-stream" }),
       body: new Uint8Array(body),
     }),
@@ -242,4 +254,34 @@ export async function addUser(berth: RunningBerth, auth: string | null): Promise
       await fetch(`${berth.url}/api/v1/users`, { method: "POST", headers: headers(auth, { "content-type": "application/json" }), body: JSON.stringify({ name, roles: ["acrpull"] }) }),
     ),
   };
+}
+
+// --- ChartMuseum's API, and tag-locked chart versions ----------------------------------------
+
+/** PATCH _blobs: overwrites the version. */
+export async function classicOverwrite(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version: string): Promise<Outcome> {
+  return { status: await putChart(berth, auth, f.view, f.chart, version, "PATCH") };
+}
+
+/** POST /api/<view>/charts[?force], a raw package body, as scripts written for ChartMuseum send it. */
+export async function museumPush(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version = nextVersion(3), force = false): Promise<Outcome> {
+  const body = await validChart({ name: f.chart, version });
+  const url = `${berth.url}/api/${f.view}/charts${force ? "?force" : ""}`;
+  return { status: await status(await fetch(url, { method: "POST", headers: headers(auth, { "content-type": "application/octet-stream" }), body: new Uint8Array(body) })) };
+}
+
+export async function museumGet(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version = f.version): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/api/${f.view}/charts/${f.chart}/${version}`, { headers: headers(auth) })) };
+}
+
+export async function museumDelete(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version: string): Promise<Outcome> {
+  return { status: await status(await fetch(`${berth.url}/api/${f.view}/charts/${f.chart}/${version}`, { method: "DELETE", headers: headers(auth) })) };
+}
+
+/** GET /api/<view>/charts (ChartMuseum's list): is <chart> <version> in it? */
+export async function museumList(berth: RunningBerth, auth: string | null, f: RepositoryFixture, version = f.version): Promise<Outcome> {
+  const res = await fetch(`${berth.url}/api/${f.view}/charts`, { headers: headers(auth) });
+  if (res.status !== 200) return { status: await status(res) };
+  const body = (await res.json()) as Record<string, { version: string }[]>;
+  return { status: 200, listed: (body[f.chart] ?? []).some((v) => v.version === version) };
 }

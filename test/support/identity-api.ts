@@ -54,8 +54,9 @@ export async function createToken(berth: RunningBerth, name: string, scopeMap: s
 
 export interface Attributes { readEnabled?: boolean; writeEnabled?: boolean; deleteEnabled?: boolean; listEnabled?: boolean; anonymousPull?: boolean }
 
-export async function patchAttributes(berth: RunningBerth, repository: string, attributes: Attributes): Promise<void> {
-  await api(berth, "PATCH", `/api/v1/repositories/${repository}/attributes`, attributes);
+/** A repository's attributes, or with `tag` one tag's (a chart version's tag locks that version). */
+export async function patchAttributes(berth: RunningBerth, repository: string, attributes: Attributes, tag?: string): Promise<void> {
+  await api(berth, "PATCH", `/api/v1/repositories/${repository}/attributes${tag === undefined ? "" : `?tag=${encodeURIComponent(tag)}`}`, attributes);
 }
 
 function form(fields: Record<string, string>): RequestInit {

@@ -1,6 +1,8 @@
 // The chart index keeps its listings and index.yaml fragments per chart name and updates only
 // the names a push or delete touched. These tests hold it, after every change of a random
-// sequence, to what an index loaded from scratch over the same rows says.
+// sequence, to what an index loaded from scratch over the same rows says. The same chart names
+// live in several namespaces (and in repositories not named after them), so which repository
+// owns a name in a merged view moves as its first publisher's versions come and go.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { chartFileName } from "../../src/domain/chart.ts";
@@ -31,9 +33,13 @@ const names = ["api", "web", "a-b"];
 const versions = ["1.0.0", "1.0.1", "2.0.0", "0.9.0-rc.1", "1.10.0"];
 /** The configured views, one shown only by its own name, and one that shows nothing. */
 const viewsAsked = ["repo", "all", "team", "team/sub", "nothing"];
-const teamOnly: Visibility = (repository) => repository.startsWith("team");
+const teamOnly: Visibility = (chart) => chart.repository.startsWith("team");
+/** A caller for whom one version is hidden wherever it is (a tag attribute). */
+const withoutOneVersion: Visibility = (chart) => chart.version !== "1.0.1";
+const VISIBILITIES = [null, teamOnly, withoutOneVersion];
 
-function record(repository: string, name: string, version: string, serial: number): ChartRecord {
+/** `published` as ChartIndex.record keeps it: the first push's; pushes share seconds, so ties happen. */
+function record(repository: string, name: string, version: string, serial: number, published = new Date(Date.UTC(2026, 0, 1, 0, 0, Math.floor(serial / 3)))): ChartRecord {
   const digest = `sha256:${serial.toString(16).padStart(64, "0")}` as Digest;
   return {
     repository: repository as RepositoryName,
@@ -48,6 +54,7 @@ function record(repository: string, name: string, version: string, serial: numbe
     metadata: { apiVersion: "v2", name, version, description: `push ${serial}` },
     created: new Date(Date.UTC(2026, 0, 1, 0, 0, serial)),
     storedAs: "classic",
+    published,
   };
 }
 
@@ -74,16 +81,15 @@ async function assertSameAsFresh(index: ChartIndex, rows: Rows, step: string): P
   const reference = await fresh(rows);
   for (const view of viewsAsked) {
     assert.equal(withoutGenerated(index.document(view, null).body), withoutGenerated(reference.document(view, null).body), `${step}: index.yaml of ${view}`);
-    assert.equal(withoutGenerated(index.document(view, teamOnly).body), withoutGenerated(reference.document(view, teamOnly).body), `${step}: team-only index.yaml of ${view}`);
-    for (const visible of [null, teamOnly]) {
+    for (const visible of VISIBILITIES) {
+      assert.equal(withoutGenerated(index.document(view, visible).body), withoutGenerated(reference.document(view, visible).body), `${step}: index.yaml of ${view}`);
       assert.deepEqual([...index.entries(view, visible)], [...reference.entries(view, visible)], `${step}: entries of ${view}`);
       for (const name of names) assert.deepEqual(index.versionsOf(view, name, visible), reference.versionsOf(view, name, visible), `${step}: versions of ${name} in ${view}`);
     }
   }
   for (const chart of rows.byKey.values()) {
     const path = `${chart.namespace || "_root"}/${chart.fileName}`;
-    assert.equal(index.resolveFile("repo", path, null), reference.resolveFile("repo", path, null), `${step}: ${path}`);
-    assert.equal(index.resolveFile("repo", path, teamOnly), reference.resolveFile("repo", path, teamOnly), `${step}: ${path}, team only`);
+    for (const visible of VISIBILITIES) assert.equal(index.resolveFile("repo", path, visible), reference.resolveFile("repo", path, visible), `${step}: ${path}`);
   }
 }
 
@@ -105,7 +111,8 @@ test("after each push, overwrite and delete, the index says what one loaded from
       const last = pick(5) === 0 ? "other" : name;
       repository = namespace ? `${namespace}/${last}` : last;
       const version = versions[pick(versions.length)]!;
-      rows.byKey.set(`${repository}@${version}`, record(repository, name, version, step));
+      const overwritten = rows.byKey.get(`${repository}@${version}`);
+      rows.byKey.set(`${repository}@${version}`, record(repository, name, version, step, overwritten?.published));
     }
     await index.refresh(repository as RepositoryName);
     await assertSameAsFresh(index, rows, `step ${step}`);
@@ -123,4 +130,23 @@ test("made-up view names do not grow the cache, nor push the configured views ou
   assert.ok(internals.documents.size <= 64, `${internals.documents.size} documents cached`);
   for (const view of Object.keys(views)) assert.ok(internals.documents.has(view) && internals.shown.has(view), `configured view ${view} is still cached`);
   assert.match(index.document("repo", null).body.toString("utf8"), /version: 1\.0\.4/);
+});
+
+test("in a merged view each chart name lists the versions of the repository that first published it, whatever others push", async () => {
+  const rows = new Rows();
+  const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second));
+  const add = (repository: string, version: string, second: number) => rows.byKey.set(`${repository}@${version}`, record(repository, "bchart", version, second, at(second)));
+  add("team-b/bchart", "0.1.0", 10);
+  add("team-a/bchart", "0.1.0", 20);
+  add("team-a/bchart", "9.9.9", 21);
+  add("aaa/bchart", "0.1.0", 10); // the same second: byte order decides, as a from-scratch load would
+  const index = await fresh(rows);
+  const listed = (view: string, visible: Visibility = null) => index.versionsOf(view, "bchart", visible).map((c) => `${c.repository}@${c.version}`);
+  assert.deepEqual(listed("all"), ["aaa/bchart@0.1.0"]);
+  assert.deepEqual(listed("team-a"), ["team-a/bchart@9.9.9", "team-a/bchart@0.1.0"], "a namespace's own view still lists its versions");
+  assert.deepEqual(listed("all", (c) => c.repository.startsWith("team-a")), [], "who may read only the later publisher sees none of it in the merged view");
+  assert.equal(index.resolveFile("all", "team-a/bchart-9.9.9.tgz", null)?.repository, "team-a/bchart", "an explicit URL still reaches it");
+  rows.byKey.delete("aaa/bchart@0.1.0");
+  await index.refresh("aaa/bchart" as RepositoryName);
+  assert.deepEqual(listed("all"), ["team-b/bchart@0.1.0"], "the owner deleting its last version hands the name on");
 });

@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { RegistryError } from "../../domain/errors.ts";
 import { queryValue, readBounded } from "../../http/body.ts";
 import { requestSignal } from "../oci/context.ts";
-import { chartListing, deleteCheck, pushCheck, versionEntries, visibility, type HelmContext } from "./context.ts";
+import { chartListing, checkedVersion, checker, findable, listed, versionEntries, type HelmContext } from "./context.ts";
 import type { MuseumPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
@@ -16,15 +16,16 @@ function isForced(ctx: HelmContext): boolean {
 }
 
 export async function postCharts(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
+  if (path.name) throw new RegistryError("UNSUPPORTED", "POST is not supported here: upload to /api/<repository>/charts");
   const force = isForced(ctx);
   const contentType = ctx.request.headers["content-type"] ?? "";
   if (!/^multipart\/form-data/i.test(contentType)) {
-    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: pushCheck(ctx), signal: requestSignal(ctx.request) });
+    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: checker(ctx), signal: requestSignal(ctx.request) });
     return ctx.reply.code(201).send({ saved: true });
   }
   await readMultipart(ctx, async (field, file) => {
-    if (field === "chart") await ctx.charts.pushPackage(path.view, file, { force, mayPush: pushCheck(ctx), signal: requestSignal(ctx.request) });
-    else if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, mayPush: pushCheck(ctx) });
+    if (field === "chart") await ctx.charts.pushPackage(path.view, file, { force, mayPush: checker(ctx), signal: requestSignal(ctx.request) });
+    else if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, visible: findable(ctx), mayPush: checker(ctx) });
     else file.resume();
   });
   return ctx.reply.code(201).send({ saved: true });
@@ -35,28 +36,26 @@ export async function postProv(ctx: HelmContext, path: Extract<MuseumPath, { kin
   const contentType = ctx.request.headers["content-type"] ?? "";
   if (/^multipart\/form-data/i.test(contentType)) {
     await readMultipart(ctx, async (field, file) => {
-      if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, mayPush: pushCheck(ctx) });
+      if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, visible: findable(ctx), mayPush: checker(ctx) });
       else file.resume();
     });
   } else {
-    await ctx.charts.attachProvenance(path.view, await readBounded(ctx.request, PROV_LIMIT), { force, mayPush: pushCheck(ctx) });
+    await ctx.charts.attachProvenance(path.view, await readBounded(ctx.request, PROV_LIMIT), { force, visible: findable(ctx), mayPush: checker(ctx) });
   }
   return ctx.reply.code(201).send({ saved: true });
 }
 
 export async function getCharts(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
-  const visible = visibility(ctx);
   if (!path.name) return ctx.reply.send(chartListing(ctx, path.view));
   const body = path.version
-    ? ctx.charts.index.entry(path.view, ctx.charts.version(path.view, path.name, path.version, visible))
-    : versionEntries(ctx, path.view, ctx.charts.versions(path.view, path.name, visible));
+    ? ctx.charts.index.entry(path.view, checkedVersion(ctx, path.view, path.name, path.version))
+    : versionEntries(ctx, path.view, ctx.charts.versions(path.view, path.name, listed(ctx)));
   return ctx.request.method === "HEAD" ? ctx.reply.send() : ctx.reply.send(body);
 }
 
 export async function deleteChart(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
   if (!path.name || !path.version) throw new RegistryError("UNSUPPORTED", "delete one version: DELETE /api/<repository>/charts/<name>/<version>");
-  const chart = ctx.charts.version(path.view, path.name, path.version, null);
-  deleteCheck(ctx, chart);
+  const chart = checkedVersion(ctx, path.view, path.name, path.version);
   await ctx.charts.deleteVersion(chart);
   return ctx.reply.send({ deleted: true });
 }

@@ -3,13 +3,13 @@
 import { RegistryError } from "../../domain/errors.ts";
 import { readBounded } from "../../http/body.ts";
 import { requestSignal } from "../oci/context.ts";
-import { chartListing, deleteCheck, pullCheck, pushCheck, versionEntries, visibility, type HelmContext } from "./context.ts";
+import { chartListing, check, checkedVersion, checker, findable, listed, versionEntries, type HelmContext } from "./context.ts";
 import type { ClassicPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
 
 export async function getIndex(ctx: HelmContext, path: Extract<ClassicPath, { kind: "index" }>) {
-  const document = ctx.charts.index.document(path.view, visibility(ctx));
+  const document = ctx.charts.index.document(path.view, listed(ctx));
   ctx.reply
     .header("content-type", "text/yaml; charset=utf-8")
     .header("etag", document.etag)
@@ -23,9 +23,8 @@ export async function getIndex(ctx: HelmContext, path: Extract<ClassicPath, { ki
 export async function getBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
   const isProv = path.path.endsWith(".tgz.prov");
   if (!isProv && !path.path.endsWith(".tgz")) throw new RegistryError("CHART_UNKNOWN", "chart files end in .tgz or .tgz.prov", { path: path.path });
-  // Found whoever asks, then checked: a chart the caller may not pull is a 401/403, not a 404.
-  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, null);
-  pullCheck(ctx, chart);
+  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, findable(ctx));
+  check(ctx, chart);
   const digest = isProv ? chart.provDigest : chart.chartDigest;
   if (!digest) throw new RegistryError("CHART_UNKNOWN", `${chart.fileName} has no .prov`, { path: path.path });
   ctx.reply
@@ -43,9 +42,9 @@ export async function putBlob(ctx: HelmContext, path: Extract<ClassicPath, { kin
   if (path.path.includes("/")) throw new RegistryError("CHART_INVALID", "push to /helm/v1/<repository>/_blobs/<chart>-<version>.tgz");
   if (path.path.endsWith(".tgz.prov")) {
     const body = await readBounded(ctx.request, PROV_LIMIT);
-    await ctx.charts.attachProvenance(path.view, body, { force, fileName: path.path, mayPush: pushCheck(ctx) });
+    await ctx.charts.attachProvenance(path.view, body, { force, fileName: path.path, visible: findable(ctx), mayPush: checker(ctx) });
   } else if (path.path.endsWith(".tgz")) {
-    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: pushCheck(ctx), signal: requestSignal(ctx.request) });
+    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: checker(ctx), signal: requestSignal(ctx.request) });
   } else {
     throw new RegistryError("CHART_INVALID", "push a packaged chart (.tgz) or its provenance (.tgz.prov): run `helm package` first");
   }
@@ -54,24 +53,24 @@ export async function putBlob(ctx: HelmContext, path: Extract<ClassicPath, { kin
 
 export async function deleteBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
   const isProv = path.path.endsWith(".tgz.prov");
-  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, null);
-  deleteCheck(ctx, chart);
+  const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, findable(ctx));
+  check(ctx, chart);
   if (isProv) await ctx.charts.removeProvenance(chart);
   else await ctx.charts.deleteVersion(chart);
   return ctx.reply.send({ deleted: true });
 }
 
 export async function getCharts(ctx: HelmContext, path: Extract<ClassicPath, { kind: "charts" }>) {
-  const visible = visibility(ctx);
   if (!path.name) return ctx.reply.send(chartListing(ctx, path.view));
-  if (!path.version) return ctx.reply.send(versionEntries(ctx, path.view, ctx.charts.versions(path.view, path.name, visible)));
-  return ctx.reply.send(ctx.charts.index.entry(path.view, ctx.charts.version(path.view, path.name, path.version, visible)));
+  if (!path.version) return ctx.reply.send(versionEntries(ctx, path.view, ctx.charts.versions(path.view, path.name, listed(ctx))));
+  return ctx.reply.send(ctx.charts.index.entry(path.view, checkedVersion(ctx, path.view, path.name, path.version)));
 }
 
 export async function deleteCharts(ctx: HelmContext, path: Extract<ClassicPath, { kind: "charts" }>) {
   if (!path.name) throw new RegistryError("UNSUPPORTED", "delete one chart: DELETE /helm/v1/<repository>/_charts/<chart>[/<version>]");
-  const doomed = path.version ? [ctx.charts.version(path.view, path.name, path.version, null)] : ctx.charts.versions(path.view, path.name, null);
-  for (const chart of doomed) deleteCheck(ctx, chart);
+  // Every version is checked before any goes: one locked version keeps the chart whole.
+  const doomed = path.version ? [ctx.charts.version(path.view, path.name, path.version, findable(ctx))] : ctx.charts.versions(path.view, path.name, findable(ctx));
+  for (const chart of doomed) check(ctx, chart);
   for (const chart of doomed) await ctx.charts.deleteVersion(chart);
   return ctx.reply.send({ deleted: true });
 }

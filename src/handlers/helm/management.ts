@@ -1,10 +1,10 @@
 // Berth's own JSON API over charts: every version, however stored (for `berth chart list` and
 // the portal).
 import { versionToTag } from "../../domain/chart.ts";
-import { visibility, type HelmContext } from "./context.ts";
+import { listed, type HelmContext } from "./context.ts";
 
 export async function listAllCharts(ctx: HelmContext) {
-  const charts = ctx.charts.index.all(visibility(ctx)).map((c) => ({
+  const charts = ctx.charts.index.all(listed(ctx)).map((c) => ({
     reference: `${c.repository}:${versionToTag(c.version)}`,
     repository: c.repository,
     namespace: c.namespace,

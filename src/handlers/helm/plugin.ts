@@ -6,19 +6,16 @@ import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError, statusOf } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
 import type { ChartService } from "../../services/charts/chart-service.ts";
-import * as classic from "./classic.ts";
-import * as museum from "./chartmuseum.ts";
-import type { HelmContext } from "./context.ts";
+import type { ChartAction, HelmContext } from "./context.ts";
 import { listAllCharts } from "./management.ts";
 import { classicHint, parseClassicPath, parseMuseumPath } from "./paths.ts";
+import { CLASSIC_ROUTES, findHelmRoute, MUSEUM_ROUTES } from "./routes.ts";
 
 export interface HelmPluginOptions {
   guard: Guard;
   authorizer: Authorizer;
   charts: ChartService;
 }
-
-const READ = ["GET", "HEAD"];
 
 /** ChartMuseum answers errors as {"error": "..."}; its clients print that field. */
 function replyMuseumError(reply: FastifyReply, thrown: unknown) {
@@ -31,14 +28,14 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
 
-  // Classic clients send Basic pre-emptively. Which charts a caller may read or change is
-  // decided per chart repository by the services (a view spans many), so here: who asks.
-  async function context(request: FastifyRequest, reply: FastifyReply): Promise<HelmContext> {
+  // Classic clients send Basic pre-emptively. A view spans many OCI repositories, so here: who
+  // asks, and the route's action; each chart version it touches is checked in context.ts.
+  async function context(request: FastifyRequest, reply: FastifyReply, action: ChartAction): Promise<HelmContext> {
     const who = await options.guard.identify(request, "basic");
-    if (who.kind === "anonymous" && !(READ.includes(request.method) && options.authorizer.mayPing(who))) {
+    if (who.kind === "anonymous" && !(action === "pull" && options.authorizer.mayPing(who))) {
       throw new RegistryError("UNAUTHORIZED", "authentication required: pass --username and --password to helm repo add", null, options.guard.challenge(request, "basic", []));
     }
-    return { request, reply, who, charts: options.charts, authorizer: options.authorizer };
+    return { request, reply, who, charts: options.charts, authorizer: options.authorizer, action };
   }
 
   /** A refusal from deep in a push or delete still gets its challenge, and a 403 its audit entry. */
@@ -54,15 +51,10 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
       let ctx: HelmContext | null = null;
       try {
         const path = parseClassicPath(request.url.split("?")[0]!.slice("/helm/".length));
-        ctx = await context(request, reply);
-        const method = request.method;
-        if (path.kind === "index" && READ.includes(method)) return await classic.getIndex(ctx, path);
-        if (path.kind === "blob" && READ.includes(method)) return await classic.getBlob(ctx, path);
-        if (path.kind === "blob" && (method === "PUT" || method === "PATCH")) return await classic.putBlob(ctx, path);
-        if (path.kind === "blob" && method === "DELETE") return await classic.deleteBlob(ctx, path);
-        if (path.kind === "charts" && method === "GET") return await classic.getCharts(ctx, path);
-        if (path.kind === "charts" && method === "DELETE") return await classic.deleteCharts(ctx, path);
-        throw new RegistryError("UNSUPPORTED", `${method} is not supported here`);
+        const route = findHelmRoute(CLASSIC_ROUTES, path, request.method);
+        if (!route) throw new RegistryError("UNSUPPORTED", `${request.method} is not supported here`);
+        ctx = await context(request, reply, route.action);
+        return await route.handler(ctx, path);
       } catch (err) {
         return replyWithError(reply, await refused(ctx, request, err));
       }
@@ -77,7 +69,7 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
       if (rest === "v1/charts" && request.method === "GET") {
         request.berth.route = "api";
         try {
-          return await listAllCharts(await context(request, reply));
+          return await listAllCharts(await context(request, reply, "pull"));
         } catch (err) {
           return replyWithError(reply, err);
         }
@@ -87,13 +79,10 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
       try {
         const path = parseMuseumPath(rest);
         if (!path) throw new RegistryError("CHART_UNKNOWN", "no such API: ChartMuseum's routes are /api/<repository>/charts[/<name>[/<version>]] and /api/<repository>/prov");
-        ctx = await context(request, reply);
-        const method = request.method;
-        if (path.kind === "charts" && method === "POST" && !path.name) return await museum.postCharts(ctx, path);
-        if (path.kind === "prov" && method === "POST") return await museum.postProv(ctx, path);
-        if (path.kind === "charts" && READ.includes(method)) return await museum.getCharts(ctx, path);
-        if (path.kind === "charts" && method === "DELETE") return await museum.deleteChart(ctx, path);
-        throw new RegistryError("UNSUPPORTED", `${method} is not supported here`);
+        const route = findHelmRoute(MUSEUM_ROUTES, path, request.method);
+        if (!route) throw new RegistryError("UNSUPPORTED", `${request.method} is not supported here`);
+        ctx = await context(request, reply, route.action);
+        return await route.handler(ctx, path);
       } catch (err) {
         return replyMuseumError(reply, await refused(ctx, request, err));
       }

@@ -45,7 +45,7 @@ export const putManifest: OciHandler<"manifest"> = async (ctx) => {
   const { request, reply, path, services } = ctx;
   const extraTags = queryValues(request, "tag").map(parseTag);
   const body = await readBounded(request, services.manifestMaxBytes);
-  const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], extraTags);
+  const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], { extraTags });
   reply.code(201).header("location", `/v2/${path.name}/manifests/${pushed.digest}`).header("docker-content-digest", pushed.digest).header("content-length", 0);
   if (pushed.subject) reply.header("oci-subject", pushed.subject);
   if (extraTags.length > 0) reply.header("oci-tag", extraTags);

@@ -5,6 +5,7 @@ import { charts } from "./002-charts.ts";
 import { identities } from "./003-identities.ts";
 import { provenance } from "./004-provenance.ts";
 import { repositorySettings } from "./005-repository-settings.ts";
+import { chartPublication } from "./006-chart-publication.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   "003-identities": identities,
   "004-provenance": provenance,
   "005-repository-settings": repositorySettings,
+  "006-chart-publication": chartPublication,
 };

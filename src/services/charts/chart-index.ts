@@ -11,12 +11,16 @@
 // had made pushes twice as slow as into an empty repository.
 //
 // A view R shows the namespaces config `helm.views[R]` names (default: R itself; `repo` shows
-// all). Where several namespaces hold the same chart name and version, R's own namespace wins,
-// then namespaces in byte order: one entry per version, as Helm expects.
+// all). In a view, a chart name belongs to one repository: the one that first published it there
+// (Berth's clock, `published`; then byte order), and only its versions are listed. Other
+// repositories' versions of that name stay in their own namespace's view and at their explicit
+// URL. So no one who may push somewhere a view shows can change what the readers of another
+// repository's chart get through that view (issue 12.7): neither by pushing the same version nor
+// a higher one. Visibility is applied after ownership, so it is the same rule for every caller.
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { BlobStore } from "../../blobs/blob-store.ts";
-import { chartFileName, chartMetadataFrom, compareVersionsDescending, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
+import { chartFileName, chartMetadataFrom, compareVersionsDescending, versionToTag, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
 import { hexOf, type Digest } from "../../domain/digest.ts";
 import type { ParsedManifest } from "../../domain/manifest.ts";
 import type { RepositoryName } from "../../domain/names.ts";
@@ -28,11 +32,18 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 export const ROOT_NAMESPACE_SEGMENT = "_root";
 /** Views whose listings and shared documents are kept; past that the oldest unconfigured one goes. */
 const MAX_CACHED_VIEWS = 64;
-/** Documents kept for scoped callers, each keyed by the set of repositories it shows. */
+/** Documents kept for scoped callers, each keyed by the set of chart versions it shows. */
 const MAX_FILTERED_DOCUMENTS = 32;
 
-/** What a client may read: a predicate over OCI repository names; null means everything. */
-export type Visibility = ((repository: RepositoryName) => boolean) | null;
+/** What a client may see: a predicate over chart versions (tag attributes apply per version); null means everything. */
+export type Visibility = ((chart: ChartRecord) => boolean) | null;
+
+/**
+ * Checked inside the push transaction against the row as it is then (SQLite runs transactions
+ * one at a time, BEGIN IMMEDIATE): throws to refuse the write. Checking before the transaction
+ * let 20 concurrent pushes of one new version all succeed, each replacing the last.
+ */
+export type ChartPrecondition = (existing: ChartRecord | null) => void;
 
 /** The object Helm reads for one chart version (index entry, _charts and ChartMuseum APIs). */
 export type ChartVersionEntry = ChartMetadata & { urls: string[]; created: string; digest: string };
@@ -91,10 +102,12 @@ export class ChartIndex {
   }
 
   /**
-   * The chart a pushed manifest carries, or null when it is not a Helm chart. Reads the small
-   * config blob once, at push time, so no request ever reads it again.
+   * The chart version a pushed manifest makes, or null when it is not a Helm chart or not tagged
+   * with its version: a chart version is what its tag points at. `helm push` sends the manifest
+   * by digest before it tags it; recording that first PUT let a push whose tag a lock refused
+   * replace the version anyway. Reads the small config blob once, at push time.
    */
-  async chartOf(repository: RepositoryName, manifestDigest: Digest, parsed: ParsedManifest, storedAs: StoredAs): Promise<ChartRecord | null> {
+  async chartOf(repository: RepositoryName, manifestDigest: Digest, parsed: ParsedManifest, storedAs: StoredAs, tags: readonly string[]): Promise<ChartRecord | null> {
     if (parsed.config?.mediaType !== HELM_CONFIG || parsed.config.size > MAX_CONFIG_BYTES) return null;
     const chartLayer = parsed.layers.find((l) => l.mediaType === HELM_CHART_LAYER || l.mediaType === HELM_LEGACY_CHART_LAYER);
     if (!chartLayer) return null;
@@ -106,6 +119,7 @@ export class ChartIndex {
     } catch {
       return null; // stored as any OCI artifact, just not listed as a chart
     }
+    if (!tags.includes(versionToTag(metadata.version))) return null;
     const createdAnnotation = parsed.annotations?.["org.opencontainers.image.created"];
     const created = createdAnnotation && !Number.isNaN(Date.parse(createdAnnotation)) ? new Date(createdAnnotation) : new Date();
     return {
@@ -121,14 +135,19 @@ export class ChartIndex {
       metadata,
       created,
       storedAs,
+      published: new Date(),
     };
   }
 
-  /** Inside the push transaction: the same package pushed the other way too makes it "both". */
-  async record(tx: MetadataParts, chart: ChartRecord): Promise<void> {
+  /**
+   * Inside the push transaction: the same package pushed the other way too makes it "both"; an
+   * overwrite keeps the version's first publication time.
+   */
+  async record(tx: MetadataParts, chart: ChartRecord, precondition?: ChartPrecondition): Promise<void> {
     const existing = await tx.charts.get(chart.repository, chart.version);
+    precondition?.(existing);
     const storedAs: StoredAs = existing && existing.storedAs !== chart.storedAs && existing.chartDigest === chart.chartDigest ? "both" : chart.storedAs;
-    await tx.charts.record({ ...chart, storedAs });
+    await tx.charts.record({ ...chart, storedAs, published: existing?.published ?? chart.published });
   }
 
   /** Inside the delete transaction. */
@@ -168,8 +187,8 @@ export class ChartIndex {
 
   /** The versions of one chart a view lists for the caller, newest first (empty when none). */
   versionsOf(view: string, name: string, visible: Visibility): readonly ChartRecord[] {
-    if (visible === null) return this.shownChart(view, name).versions;
-    return this.winners(view, (this.byName.get(name) ?? []).filter((c) => visible(c.repository)));
+    const versions = this.shownChart(view, name).versions;
+    return visible === null ? versions : versions.filter(visible);
   }
 
   /**
@@ -179,8 +198,12 @@ export class ChartIndex {
    */
   document(view: string, visible: Visibility): IndexDocument {
     if (visible !== null) {
-      const readable = [...this.rows.keys()].filter((repository) => this.shows(view, namespaceOf(repository)) && visible(repository as RepositoryName)).sort();
-      const key = `${view}\u0000${createHash("sha256").update(readable.join("\n")).digest("hex")}`;
+      const hash = createHash("sha256");
+      for (const [repository, versions] of this.rows) {
+        if (!this.shows(view, namespaceOf(repository))) continue;
+        for (const chart of versions.values()) if (visible(chart)) hash.update(`${repository}@${chart.version}\n`);
+      }
+      const key = `${view}\u0000${hash.digest("hex")}`;
       const hit = this.filtered.get(key);
       if (hit) return hit;
       const rendered = this.render(view, visible);
@@ -239,23 +262,17 @@ export class ChartIndex {
     const fileName = path.slice(slash + 1);
     const segment = slash < 0 ? view : path.slice(0, slash);
     const namespace = segment === ROOT_NAMESPACE_SEGMENT ? "" : segment;
-    const candidates = (this.byFile.get(fileKey(namespace, fileName)) ?? []).filter((c) => !visible || visible(c.repository));
-    return candidates.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0))[0] ?? null;
+    const candidates = (this.byFile.get(fileKey(namespace, fileName)) ?? []).filter((c) => !visible || visible(c));
+    // Several repositories of one namespace may hold the file: the one owning the name wins, as in the index.
+    if (candidates.length <= 1) return candidates[0] ?? null;
+    const rank = (c: ChartRecord) => firstPublished(this.byName.get(c.name) ?? [], c.repository);
+    return candidates.sort((a, b) => rank(a) - rank(b) || compareText(a.repository, b.repository))[0]!;
   }
 
   /** Every chart version (for the management API and `berth chart list`). */
   all(visible: Visibility): ChartRecord[] {
-    const list = [...this.rows.values()].flatMap((versions) => [...versions.values()]).filter((c) => !visible || visible(c.repository));
+    const list = [...this.rows.values()].flatMap((versions) => [...versions.values()]).filter((c) => !visible || visible(c));
     return list.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : compareVersionsDescending(a.version, b.version)));
-  }
-
-  private precedence(view: string, a: ChartRecord, b: ChartRecord): number {
-    const ownA = a.namespace === view ? 0 : 1;
-    const ownB = b.namespace === view ? 0 : 1;
-    if (ownA !== ownB) return ownA - ownB;
-    const ka = `${a.namespace}\u0000${a.repository}`;
-    const kb = `${b.namespace}\u0000${b.repository}`;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
   }
 
   private put(chart: ChartRecord): void {
@@ -289,13 +306,11 @@ export class ChartIndex {
     return shown;
   }
 
-  /** Of the rows of one chart name: one per version the view shows, the view's precedence deciding, newest first. */
+  /** Of the rows of one chart name: those of the repository owning the name in the view, newest first. */
   private winners(view: string, candidates: ChartRecord[]): ChartRecord[] {
-    const winners = new Map<string, ChartRecord>();
-    for (const chart of candidates.filter((c) => this.shows(view, c.namespace)).sort((a, b) => this.precedence(view, a, b))) {
-      if (!winners.has(chart.version)) winners.set(chart.version, chart);
-    }
-    return [...winners.values()].sort((a, b) => compareVersionsDescending(a.version, b.version));
+    const shown = candidates.filter((c) => this.shows(view, c.namespace));
+    const owner = ownerOf(shown);
+    return shown.filter((c) => c.repository === owner).sort((a, b) => compareVersionsDescending(a.version, b.version));
   }
 
   /** The index.yaml lines of one chart. Helm reads them with YAML 1.1 rules: `yes`, `on` and `1.10` must come out quoted. */
@@ -315,6 +330,29 @@ export class ChartIndex {
     }
     for (const charts of this.shown.values()) for (const name of names) charts.delete(name);
   }
+}
+
+/** The repository that first published a chart name among these rows of it (then byte order). */
+export function ownerOf(rows: readonly ChartRecord[]): RepositoryName | null {
+  const first = new Map<RepositoryName, number>();
+  for (const chart of rows) first.set(chart.repository, Math.min(first.get(chart.repository) ?? Infinity, chart.published.getTime()));
+  let owner: RepositoryName | null = null;
+  let since = Infinity;
+  for (const [repository, at] of first) {
+    if (owner === null || at < since || (at === since && compareText(repository, owner) < 0)) [owner, since] = [repository, at];
+  }
+  return owner;
+}
+
+/** When a repository first published the chart these rows are versions of. */
+function firstPublished(rows: readonly ChartRecord[], repository: RepositoryName): number {
+  let first = Infinity;
+  for (const chart of rows) if (chart.repository === repository && chart.published.getTime() < first) first = chart.published.getTime();
+  return first;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function indent(text: string): string {

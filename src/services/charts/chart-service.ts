@@ -13,15 +13,21 @@ import type { ChartRecord, MetadataStore, StoredAs } from "../../metadata/types.
 import { commitBlob } from "../blob-commit.ts";
 import type { ManifestService } from "../manifest-service.ts";
 import { readChartArchive, readProvenance, type ChartLimits } from "./archive.ts";
-import type { ChartIndex, Visibility } from "./chart-index.ts";
+import type { ChartIndex, ChartPrecondition, Visibility } from "./chart-index.ts";
 
 export interface ChartServiceOptions {
   limits: ChartLimits;
   maxUploadBytes: number;
 }
 
-/** Throws DENIED/UNAUTHORIZED when the caller may not push to an OCI repository. */
-export type PushCheck = (repository: RepositoryName) => void;
+/** A chart version as the access decision sees it: the OCI repository, and the version (its tag). */
+export interface ChartRef {
+  repository: RepositoryName;
+  version: string;
+}
+
+/** Throws DENIED/UNAUTHORIZED when the caller may not do the route's action to this chart version. */
+export type ChartCheck = (chart: ChartRef) => void;
 
 const MAX_PROV_BYTES = 1024 * 1024;
 
@@ -59,45 +65,64 @@ export class ChartService {
    * Validates and stores a package. The name and version come from Chart.yaml, never the file
    * name. An existing version is CHART_EXISTS unless `force`.
    */
-  async pushPackage(view: string, body: AsyncIterable<Uint8Array>, options: { force: boolean; mayPush: PushCheck; signal?: AbortSignal }): Promise<ChartRecord> {
+  async pushPackage(view: string, body: AsyncIterable<Uint8Array>, options: { force: boolean; mayPush: ChartCheck; signal?: AbortSignal }): Promise<ChartRecord> {
     const staged = await this.blobs.stage(body, "sha256", this.options.maxUploadBytes, () => tooLarge(this.options.maxUploadBytes), options.signal);
     try {
       const archive = await readChartArchive(await this.blobs.openStaged(staged), this.options.limits);
       const repository = this.repositoryFor(view, archive.metadata.name);
-      options.mayPush(repository);
-      const existing = await this.metadata.charts.get(repository, archive.metadata.version);
-      if (existing && !options.force) {
-        throw new RegistryError("CHART_EXISTS", `${existing.fileName} already exists in ${view}: push with --force (PATCH, or ?force) to overwrite`, { chart: existing.name, version: existing.version });
-      }
+      options.mayPush({ repository, version: archive.metadata.version });
+      const isNew: ChartPrecondition | undefined = options.force ? undefined : (existing) => {
+        if (existing) throw new RegistryError("CHART_EXISTS", `${existing.fileName} already exists in ${view}: push with --force (PATCH, or ?force) to overwrite`, { chart: existing.name, version: existing.version });
+      };
+      // Checked now so a plain second push stores nothing, and again in the transaction, which decides.
+      isNew?.(await this.metadata.charts.get(repository, archive.metadata.version));
       const chartLayer = { mediaType: HELM_CHART_LAYER, digest: staged.digest, size: staged.size };
       await commitBlob(this.metadata, this.blobs, repository, staged);
       // A new package invalidates a signature made for the old one, so an overwrite drops the .prov.
-      return await this.storeManifest(repository, archive.metadata, chartLayer, null, "classic");
+      return await this.storeManifest(repository, archive.metadata, chartLayer, null, "classic", isNew);
     } catch (err) {
       await this.blobs.discard(staged).catch(() => undefined);
       throw err;
     }
   }
 
-  /** Adds (or with `force` replaces) the .prov of a chart version already stored. */
-  async attachProvenance(view: string, body: Buffer, options: { force: boolean; fileName?: string; mayPush: PushCheck }): Promise<ChartRecord> {
+  /**
+   * Adds (or with `force` replaces) the .prov of a chart version already stored: the one at a
+   * package URL of the view (`fileName`, found among the charts `visible` holds), or the one the
+   * .prov names (ChartMuseum), whose repository is checked before it is looked up, so a refusal
+   * says nothing about whether it exists.
+   */
+  async attachProvenance(view: string, body: Buffer, options: { force: boolean; fileName?: string; visible: Visibility; mayPush: ChartCheck }): Promise<ChartRecord> {
     if (body.length > MAX_PROV_BYTES) throw tooLarge(MAX_PROV_BYTES);
     const prov = readProvenance(body);
-    const chart = options.fileName
-      ? this.index.resolveFile(view, options.fileName.replace(/\.prov$/, ""), null)
-      : await this.metadata.charts.get(this.repositoryFor(view, prov.name), prov.version);
+    let chart: ChartRecord | null;
+    if (options.fileName) {
+      chart = this.index.resolveFile(view, options.fileName.replace(/\.prov$/, ""), options.visible);
+      if (chart) options.mayPush(chart);
+    } else {
+      const named = { repository: this.repositoryFor(view, prov.name), version: prov.version };
+      options.mayPush(named);
+      chart = await this.metadata.charts.get(named.repository, named.version);
+    }
     if (!chart) throw new RegistryError("CHART_UNKNOWN", `no chart ${prov.name} ${prov.version} in ${view}: push the chart before its .prov`, { name: prov.name, version: prov.version });
-    options.mayPush(chart.repository);
-    if (chart.provDigest && !options.force) throw new RegistryError("CHART_EXISTS", `${chart.fileName}.prov already exists: push with --force to overwrite`);
+    const read = chart;
+    const unchanged: ChartPrecondition = (existing) => {
+      if (existing?.provDigest && !options.force) throw new RegistryError("CHART_EXISTS", `${read.fileName}.prov already exists: push with --force to overwrite`);
+      if (existing?.manifestDigest !== read.manifestDigest) throw changedMeanwhile(read);
+    };
+    unchanged(chart);
     const digest = digestBytes(body);
     await this.commitBytes(chart.repository, body, digest);
     const provLayer = { mediaType: HELM_PROV_LAYER, digest, size: body.length };
-    return this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, provLayer, chart.storedAs);
+    return this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, provLayer, chart.storedAs, unchanged);
   }
 
   async removeProvenance(chart: ChartRecord): Promise<void> {
     if (!chart.provDigest) throw new RegistryError("CHART_UNKNOWN", `${chart.fileName} has no .prov`);
-    await this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, null, chart.storedAs);
+    const unchanged: ChartPrecondition = (existing) => {
+      if (existing?.manifestDigest !== chart.manifestDigest) throw changedMeanwhile(chart);
+    };
+    await this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, null, chart.storedAs, unchanged);
   }
 
   /** Deletes a chart version: its manifest and tag (the blobs go with gc). */
@@ -138,7 +163,7 @@ export class ChartService {
   }
 
   /** Writes the manifest Helm would push for this chart, tagged with its version. */
-  private async storeManifest(repository: RepositoryName, metadata: ChartMetadata, chartLayer: Descriptor, provLayer: Descriptor | null, storedAs: StoredAs): Promise<ChartRecord> {
+  private async storeManifest(repository: RepositoryName, metadata: ChartMetadata, chartLayer: Descriptor, provLayer: Descriptor | null, storedAs: StoredAs, chartPrecondition?: ChartPrecondition): Promise<ChartRecord> {
     const config = helmConfigJson(metadata);
     const configDigest = digestBytes(config);
     await this.commitBytes(repository, config, configDigest);
@@ -150,7 +175,7 @@ export class ChartService {
         annotations: helmAnnotations(metadata),
       }),
     );
-    await this.manifests.put(repository, { kind: "tag", tag: parseTag(versionToTag(metadata.version)) }, manifest, OCI_MANIFEST, [], storedAs);
+    await this.manifests.put(repository, { kind: "tag", tag: parseTag(versionToTag(metadata.version)) }, manifest, OCI_MANIFEST, { storedAs, chartPrecondition });
     const stored = await this.metadata.charts.get(repository, metadata.version);
     if (!stored) throw new RegistryError("UNKNOWN", "chart was stored but not recorded");
     return stored;
@@ -177,6 +202,11 @@ function helmAnnotations(metadata: ChartMetadata): Record<string, string> {
     if (key !== "org.opencontainers.image.title" && key !== "org.opencontainers.image.version") annotations[key] = value;
   }
   return annotations;
+}
+
+/** The .prov was made for the package the version held when the request began; it holds another now. */
+function changedMeanwhile(chart: ChartRecord): RegistryError {
+  return new RegistryError("CHART_EXISTS", `${chart.fileName} changed while this request ran: send it again`, { chart: chart.name, version: chart.version });
 }
 
 function tooLarge(limit: number): RegistryError {
