@@ -60,6 +60,15 @@ export class UploadService {
         await this.blobs.cancelUpload(id);
         return;
       }
+      // A retry of a closing PUT whose first try died after the bytes were in (see completedUpload).
+      const held = await this.blobs.completedUpload({ id, offset: upload.offset, algorithm: algorithmOf(expected) }, expected, last);
+      if (held) {
+        await commitBlob(this.metadata, this.blobs, repository, held, async (tx) => {
+          await tx.uploads.delete(id);
+        });
+        await this.blobs.cancelUpload(id); // a second name of a published blob (older Berth), if any
+        return;
+      }
       if (last) upload = await this.appendTo(upload, last.body, last.range, signal);
       let staged;
       try {
