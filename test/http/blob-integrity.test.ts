@@ -174,3 +174,15 @@ test("an upload file that shares its inode with a published blob (left by an old
   assert.equal(await retryThenStartOver(app, "team/app", location, data, 0, false), 201, "the closing PUT after the refused PATCH");
   await assertReadsBack(app, "team/app", data);
 });
+
+test("mount does not link a blob whose file's size differs from the recorded one: 202, a plain upload", async (t) => {
+  const app = await freshApp(t);
+  const data = randomBytes(10_000);
+  const digest = await pushBlob(app, "team/a", data);
+  await writeFile(join(app.dataDir, blobKey(digest as Digest)), data.subarray(1));
+  const mount = await app.request("POST", `/v2/team/b/blobs/uploads/?mount=${digest}&from=team/a`);
+  assert.equal(mount.status, 202);
+  assert.equal((await app.request("HEAD", `/v2/team/b/blobs/${digest}`)).status, 404);
+  await pushBlob(app, "team/b", data);
+  await assertReadsBack(app, "team/b", data);
+});
