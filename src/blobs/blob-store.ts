@@ -257,6 +257,8 @@ export class BlobStore {
     if (kept && kept.offset === session.offset && kept.hash.algorithm === algorithm) return kept;
     kept?.hash.dispose();
     if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0 };
+    const info = await this.driver.stat(uploadKey(session.id));
+    if (!info || info.size < session.offset) throw missingUploadData(session.id);
     return { hash: await this.hashOf(uploadKey(session.id), session.offset, algorithm), offset: session.offset };
   }
 

@@ -160,18 +160,36 @@ test("a blob fsck calls corrupt is repaired by pushing it again", async (t) => {
   assert.ok((await readFile(path)).equals(data));
 });
 
-test("an upload file that shares its inode with a published blob (left by an older version) is never appended to", async (t) => {
-  const app = await freshApp(t);
-  const data = randomBytes(30_000);
+/** A finished upload as an older Berth left it after a crash: its file hard-linked as the blob, uncommitted. */
+async function linkedLikeOlderBerth(app: TestApp, data: Buffer): Promise<{ location: string; blobPath: string }> {
   const location = await uploadAllBut(app, "team/app", data, 0);
-  const id = location.split("/").at(-1)!;
   const blobPath = join(app.dataDir, blobKey(sha256(data) as Digest));
   await mkdir(dirname(blobPath), { recursive: true });
-  await link(join(app.dataDir, "uploads", id), blobPath);
+  await link(join(app.dataDir, "uploads", location.split("/").at(-1)!), blobPath);
+  return { location, blobPath };
+}
+
+test("an upload file that shares its inode with a published blob (left by an older Berth) is never appended to", async (t) => {
+  const app = await freshApp(t);
+  const data = randomBytes(30_000);
+  const { location, blobPath } = await linkedLikeOlderBerth(app, data);
   const more = await app.request("PATCH", location, { body: "more", headers: octets });
-  assert.notEqual(more.status, 202, "PATCH appended to a published blob's file");
+  assert.equal(more.status, 404, "PATCH on an upload whose file is a published blob's");
+  assert.equal(more.errorCode(), "BLOB_UPLOAD_UNKNOWN");
   assert.equal((await stat(blobPath)).size, data.length, "the published file grew");
-  assert.equal(await retryThenStartOver(app, "team/app", location, data, 0, false), 201, "the closing PUT after the refused PATCH");
+  assert.equal((await app.request("GET", location)).status, 404, "the upload is unknown to GET too");
+  await pushBlob(app, "team/app", data);
+  await assertReadsBack(app, "team/app", data);
+});
+
+test("a closing PUT retried on an upload an older Berth left hard-linked as the blob: 201", async (t) => {
+  const app = await freshApp(t);
+  const data = randomBytes(30_000);
+  const { location, blobPath } = await linkedLikeOlderBerth(app, data);
+  // Berth was upgraded, so restarted: the running hashes of this process's uploads are gone.
+  (app.berth.stores.blobs as unknown as { hashes: Map<string, unknown> }).hashes.clear();
+  assert.equal((await app.request("PUT", `${location}?digest=${sha256(data)}`)).status, 201);
+  assert.equal((await stat(blobPath)).nlink, 1, "the upload's name is gone");
   await assertReadsBack(app, "team/app", data);
 });
 
@@ -185,4 +203,22 @@ test("mount does not link a blob whose file's size differs from the recorded one
   assert.equal((await app.request("HEAD", `/v2/team/b/blobs/${digest}`)).status, 404);
   await pushBlob(app, "team/b", data);
   await assertReadsBack(app, "team/b", data);
+});
+
+test("a retried closing PUT does not take a file at the digest's path that holds other bytes of the same length", async (t) => {
+  const app = await freshApp(t);
+  const data = randomBytes(50_000);
+  const location = await uploadAllBut(app, "team/app", data, 2000);
+  await crashingPublish(app, "after", async () => {
+    assert.equal((await closingPut(app, location, data, 2000, false)).status, 500);
+  });
+  const path = join(app.dataDir, blobKey(sha256(data) as Digest));
+  await writeFile(path, Buffer.from(data).fill(1, 0, 100));
+  const retry = await closingPut(app, location, data, 2000, false);
+  assert.equal(retry.status, 404, "the upload's bytes are gone: only a file that does not hash to the digest is left");
+  assert.equal(retry.errorCode(), "BLOB_UPLOAD_UNKNOWN");
+  assert.equal((await app.request("GET", location)).status, 404, "an upload that cannot continue is unknown to GET too");
+  assert.equal((await app.request("HEAD", `/v2/team/app/blobs/${sha256(data)}`)).status, 404);
+  await pushBlob(app, "team/app", data);
+  await assertReadsBack(app, "team/app", data);
 });
