@@ -151,8 +151,12 @@ export class BlobStore {
    * over it costs less than re-hashing it and leaves the right bytes either way.
    */
   async publish(staged: StagedBlob): Promise<void> {
-    if (staged.published) return this.touch(staged.digest);
-    await this.driver.move(staged.key, blobKey(staged.digest));
+    if (!staged.published) return this.driver.move(staged.key, blobKey(staged.digest));
+    // Hashed before the caller's transaction began; gc may have removed it since (a file without
+    // a row). Looked at again here, inside the transaction, where gc can no longer interleave.
+    const info = await this.driver.stat(blobKey(staged.digest));
+    if (info?.size !== staged.size) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the blob's file went away before it was committed; push it again", { digest: staged.digest });
+    await this.touch(staged.digest);
   }
 
   async discard(staged: StagedBlob): Promise<void> {

@@ -63,9 +63,10 @@ export class UploadService {
       // A retry of a closing PUT whose first try died after the bytes were in (see completedUpload).
       const held = await this.unlessLost(id, this.blobs.completedUpload({ id, offset: upload.offset, algorithm: algorithmOf(expected) }, expected, last));
       if (held) {
-        await commitBlob(this.metadata, this.blobs, repository, held, async (tx) => {
+        const committed = commitBlob(this.metadata, this.blobs, repository, held, async (tx) => {
           await tx.uploads.delete(id);
         });
+        await this.unlessLost(id, committed); // gc may have removed a published file since it was hashed
         await this.blobs.cancelUpload(id); // a second name of a published blob (older Berth), if any
         return;
       }

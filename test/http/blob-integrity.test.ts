@@ -12,6 +12,7 @@ import { test } from "node:test";
 import { blobKey, type BlobStore, type StagedBlob } from "../../src/blobs/blob-store.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 import { checkIntegrity } from "../../src/services/fsck.ts";
+import { collectGarbage } from "../../src/services/gc.ts";
 import { freshApp, pushBlob, sha256, type TestApp } from "../support/app.ts";
 
 const octets = { "content-type": "application/octet-stream" };
@@ -219,6 +220,23 @@ test("a retried closing PUT does not take a file at the digest's path that holds
   assert.equal(retry.errorCode(), "BLOB_UPLOAD_UNKNOWN");
   assert.equal((await app.request("GET", location)).status, 404, "an upload that cannot continue is unknown to GET too");
   assert.equal((await app.request("HEAD", `/v2/team/app/blobs/${sha256(data)}`)).status, 404);
+  await pushBlob(app, "team/app", data);
+  await assertReadsBack(app, "team/app", data);
+});
+
+test("a closing PUT retried after gc removed the file its crashed first try published: 404 BLOB_UPLOAD_UNKNOWN everywhere, then a push works", async (t) => {
+  const app = await freshApp(t);
+  const data = randomBytes(20_000);
+  const location = await uploadAllBut(app, "team/app", data, 500);
+  await crashingPublish(app, "after", async () => {
+    assert.equal((await closingPut(app, location, data, 500, false)).status, 500);
+  });
+  const gc = await collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: 86_400, dryRun: false, now: new Date(Date.now() + 1000) });
+  assert.equal(gc.orphanFilesDeleted, 1, "the published file without a row");
+  const retry = await closingPut(app, location, data, 500, false);
+  assert.equal(retry.status, 404);
+  assert.equal(retry.errorCode(), "BLOB_UPLOAD_UNKNOWN");
+  assert.equal((await app.request("GET", location)).status, 404);
   await pushBlob(app, "team/app", data);
   await assertReadsBack(app, "team/app", data);
 });
