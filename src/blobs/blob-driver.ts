@@ -14,7 +14,11 @@ export interface ObjectInfo {
 }
 
 export interface WriteOptions {
-  /** Append to an existing object, after cutting it back to this length. */
+  /**
+   * Append to an existing object, after cutting it back to this length. Refused (code ESHARED)
+   * when the object's bytes also show under another key: an older Berth published uploads by
+   * hard link, and an append to such a file would grow the published blob.
+   */
   appendAt?: number;
   /** Make the bytes durable before returning. */
   durable?: boolean;
@@ -51,8 +55,12 @@ export interface BlobDriver {
   stat(key: string): Promise<ObjectInfo | null>;
   read(key: string, range?: ByteRange): Promise<Readable>;
   write(key: string, source: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<number>;
-  /** Atomically makes `from` visible as `to`; if `to` already exists, drops `from` and returns false. */
-  publish(from: string, to: string): Promise<boolean>;
+  /**
+   * Atomically makes `from` visible as `to`, replacing whatever `to` held, and `from` is gone
+   * from then on: the two names never show the same bytes, so nothing written to `from` (an
+   * upload) can ever change `to` (a published blob).
+   */
+  move(from: string, to: string): Promise<void>;
   /** Marks an object as used now (so gc's grace period restarts). */
   touch(key: string): Promise<void>;
   delete(key: string): Promise<void>;

@@ -24,8 +24,14 @@ export interface RunningHash extends WriteTap {
   dispose(): void;
 }
 
+/** A hash on this thread, which can also tell the digest so far and go on. */
+export interface LocalHash extends RunningHash {
+  /** The digest of the bytes seen so far; the hash goes on. */
+  peek(): Digest;
+}
+
 /** A hash on the calling thread: for small bodies and for rebuilding a hash from stored bytes. */
-export function hashHere(algorithm: DigestAlgorithm): RunningHash {
+export function hashHere(algorithm: DigestAlgorithm): LocalHash {
   const hash = newHash(algorithm);
   return {
     algorithm,
@@ -33,6 +39,7 @@ export function hashHere(algorithm: DigestAlgorithm): RunningHash {
       hash.update(bytes);
       return Promise.resolve();
     },
+    peek: () => `${algorithm}:${hash.copy().digest("hex")}` as Digest,
     digest: () => Promise.resolve(`${algorithm}:${hash.digest("hex")}` as Digest),
     dispose() {},
   };

@@ -6,6 +6,16 @@ import { checkIntegrity } from "../services/fsck.ts";
 import { humanSize } from "./output.ts";
 import { configFrom, configOption, dataOption, outputOption } from "./store-options.ts";
 
+// Each step is what Berth does on a push: a pushed blob replaces whatever file sits at its
+// digest's path and is linked again, so pushing again repairs what fsck reports.
+const REPAIR = `To repair: push the broken images again (or just the blobs named), then run 'berth fsck' again.
+  A push replaces a missing or corrupt blob file and links the blob in the repository again.
+  A client that asks HEAD first skips a blob whose file is present, even if corrupt: delete that
+  blob from the repository first (DELETE /v2/<repository>/blobs/<digest>), or push it with one
+  POST /v2/<repository>/blobs/uploads/?digest=<digest>. What no one can push again: restore it
+  from a backup.
+`;
+
 export const fsckCommand = new Command("fsck")
   .description("verify every blob, link and manifest reference; exit 1 when something is wrong")
   .addOption(configOption())
@@ -23,7 +33,7 @@ export const fsckCommand = new Command("fsck")
           `checked ${report.blobsChecked} blobs (${humanSize(report.bytesChecked)}), ${report.linksChecked} links, ${report.manifestsChecked} manifests\n`,
         );
         for (const p of report.problems) process.stdout.write(`  ${p.kind.padEnd(18)} ${p.subject}  ${p.detail}\n`);
-        process.stdout.write(report.problems.length === 0 ? "no problems found\n" : `${report.problems.length} problems found: run 'berth gc' for leftovers, restore missing blobs from a backup or push them again\n`);
+        process.stdout.write(report.problems.length === 0 ? "no problems found\n" : `${report.problems.length} problems found.\n${REPAIR}`);
       }
       process.exitCode = report.problems.length === 0 ? 0 : 1;
     } finally {

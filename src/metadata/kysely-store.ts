@@ -244,8 +244,8 @@ class Manifests implements ManifestRows {
         .limit(100)
         .execute();
       for (const row of rows) {
-        const refs = await this.db.selectFrom("manifest_refs").select("target_digest").where("repository", "=", row.repository).where("manifest_digest", "=", row.digest).execute();
-        yield { repository: row.repository as RepositoryName, digest: row.digest as Digest, body: Buffer.from(row.body), references: refs.map((r) => r.target_digest as Digest) };
+        const refs = await this.db.selectFrom("manifest_refs").select(["target_digest", "kind"]).where("repository", "=", row.repository).where("manifest_digest", "=", row.digest).execute();
+        yield { repository: row.repository as RepositoryName, digest: row.digest as Digest, body: Buffer.from(row.body), references: refs.map((r) => ({ target: r.target_digest as Digest, kind: r.kind })) };
       }
       if (rows.length < 100) return;
       after = rows.at(-1)!;

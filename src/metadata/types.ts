@@ -76,7 +76,13 @@ export interface ManifestRows {
   summary(repository: RepositoryName, at: Digest | { tag: Tag }): Promise<ManifestSummary | null>;
   delete(repository: RepositoryName, digest: Digest): Promise<boolean>;
   referrers(repository: RepositoryName, subject: Digest): Promise<ManifestSummary[]>;
-  all(): AsyncIterable<{ repository: RepositoryName; digest: Digest; body: Buffer; references: Digest[] }>;
+  /** Every manifest with the references recorded for it: blobs (config, layers) and child manifests. */
+  all(): AsyncIterable<{ repository: RepositoryName; digest: Digest; body: Buffer; references: ManifestReference[] }>;
+}
+
+export interface ManifestReference {
+  target: Digest;
+  kind: "blob" | "manifest";
 }
 
 export interface TagRows {

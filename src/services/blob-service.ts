@@ -45,7 +45,10 @@ export class BlobService {
       const source = (await tx.blobLinks.linking(digest, 100)).find(mayRead);
       if (!source) return false;
       const size = await tx.blobs.size(digest);
-      if (size === null || !(await this.blobs.stat(digest))) return false;
+      // The file is trusted by name here (a mount must not re-read the blob), but not blindly:
+      // one whose size differs from the recorded one is not the blob, so nothing is mounted.
+      const file = await this.blobs.stat(digest);
+      if (size === null || file?.size !== size) return false;
       await tx.repositories.ensure(repository);
       await tx.blobLinks.link(repository, digest);
       await this.blobs.touch(digest);

@@ -1,11 +1,15 @@
 // Integrity check: every blob a link or manifest needs exists and hashes to its digest, every
-// manifest's bytes hash to its digest, every reference resolves. Reads only; reports problems.
+// manifest's bytes hash to its digest, and every manifest can be pulled: each blob it references
+// is present, whole and linked in its repository (GET of a blob answers only when it is), and
+// each child manifest is stored there. A manifest that cannot be pulled is reported once, as the
+// image (repository@digest and its tags) with everything it lacks. Reads only; reports problems.
 import { algorithmOf, digestBytes, newHash, digestOfHash, type Digest } from "../domain/digest.ts";
 import type { BlobStore } from "../blobs/blob-store.ts";
+import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataStore } from "../metadata/types.ts";
 
 export interface FsckProblem {
-  kind: "blob-missing" | "blob-corrupt" | "blob-size" | "manifest-corrupt" | "reference-missing";
+  kind: "blob-missing" | "blob-corrupt" | "blob-size" | "manifest-corrupt" | "image-broken";
   subject: string;
   detail: string;
 }
@@ -32,26 +36,22 @@ export async function checkIntegrity(metadata: MetadataStore, blobs: BlobStore, 
     if (digestBytes(manifest.body, algorithmOf(manifest.digest)) !== manifest.digest) {
       report.problems.push({ kind: "manifest-corrupt", subject: `${manifest.repository}@${manifest.digest}`, detail: "stored bytes do not match the digest" });
     }
+    for (const reference of manifest.references) if (reference.kind === "blob") needed.add(reference.target);
   }
-  for await (const manifest of metadata.manifests.all()) {
-    for (const target of manifest.references) {
-      if (manifestKeys.has(`${manifest.repository}@${target}`)) continue;
-      if (needed.has(target) || (await blobs.stat(target)) !== null) {
-        needed.add(target);
-        continue;
-      }
-      report.problems.push({ kind: "reference-missing", subject: `${manifest.repository}@${manifest.digest}`, detail: `references ${target}, which is missing` });
-    }
-  }
+
+  /** Blobs whose file is missing or holds other bytes: what is wrong, for the images using them. */
+  const damaged = new Map<Digest, string>();
   for (const digest of needed) {
     const expectedSize = await metadata.blobs.size(digest);
     const info = await blobs.stat(digest);
     if (!info) {
       report.problems.push({ kind: "blob-missing", subject: digest, detail: "linked or referenced, but no file holds it" });
+      damaged.set(digest, "is missing");
       continue;
     }
     if (expectedSize !== null && expectedSize !== info.size) {
       report.problems.push({ kind: "blob-size", subject: digest, detail: `recorded size ${expectedSize}, stored size ${info.size}` });
+      damaged.set(digest, `has ${info.size} bytes, not ${expectedSize}`);
     }
     const hash = newHash(algorithmOf(digest));
     for await (const chunk of await blobs.open(digest)) hash.update(chunk as Buffer);
@@ -60,7 +60,59 @@ export async function checkIntegrity(metadata: MetadataStore, blobs: BlobStore, 
     onProgress?.(report.blobsChecked);
     if (digestOfHash(algorithmOf(digest), hash) !== digest) {
       report.problems.push({ kind: "blob-corrupt", subject: digest, detail: "content does not hash to its digest" });
+      damaged.set(digest, "does not hash to its digest");
     }
   }
+
+  const tags = new TagsOf(metadata);
+  for await (const manifest of metadata.manifests.all()) {
+    const repository = manifest.repository;
+    const lacks: string[] = [];
+    for (const { target, kind } of manifest.references) {
+      if (kind === "manifest") {
+        if (!manifestKeys.has(`${repository}@${target}`)) lacks.push(`child manifest ${target} is not stored in ${repository}`);
+        continue;
+      }
+      if (!(await metadata.blobLinks.isLinked(repository, target))) lacks.push(`blob ${target} is not linked in ${repository} (deleted from it)`);
+      const damage = damaged.get(target);
+      if (damage) lacks.push(`blob ${target} ${damage}`);
+    }
+    if (lacks.length === 0) continue;
+    const named = await tags.of(repository, manifest.digest);
+    report.problems.push({
+      kind: "image-broken",
+      subject: `${repository}@${manifest.digest}${named.length > 0 ? ` (${named.join(", ")})` : ""}`,
+      detail: `cannot be pulled: ${lacks.join("; ")}`,
+    });
+  }
   return report;
+}
+
+/** The tags pointing at a manifest, looked up per repository only when an image is broken. */
+class TagsOf {
+  private readonly metadata: MetadataStore;
+  private readonly byRepository = new Map<RepositoryName, Map<Digest, string[]>>();
+
+  constructor(metadata: MetadataStore) {
+    this.metadata = metadata;
+  }
+
+  async of(repository: RepositoryName, digest: Digest): Promise<string[]> {
+    let byDigest = this.byRepository.get(repository);
+    if (!byDigest) {
+      byDigest = new Map();
+      this.byRepository.set(repository, byDigest);
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.metadata.tags.list(repository, { limit: 1000, after });
+        for (const tag of page) {
+          const target = await this.metadata.tags.resolve(repository, tag);
+          if (target) byDigest.set(target, [...(byDigest.get(target) ?? []), tag]);
+        }
+        if (page.length < 1000) break;
+        after = page.at(-1);
+      }
+    }
+    return [...(byDigest.get(digest) ?? [])].sort();
+  }
 }

@@ -60,10 +60,20 @@ export class UploadService {
         await this.blobs.cancelUpload(id);
         return;
       }
+      // A retry of a closing PUT whose first try died after the bytes were in (see completedUpload).
+      const held = await this.unlessLost(id, this.blobs.completedUpload({ id, offset: upload.offset, algorithm: algorithmOf(expected) }, expected, last));
+      if (held) {
+        const committed = commitBlob(this.metadata, this.blobs, repository, held, async (tx) => {
+          await tx.uploads.delete(id);
+        });
+        await this.unlessLost(id, committed); // gc may have removed a published file since it was hashed
+        await this.blobs.cancelUpload(id); // a second name of a published blob (older Berth), if any
+        return;
+      }
       if (last) upload = await this.appendTo(upload, last.body, last.range, signal);
       let staged;
       try {
-        staged = await this.blobs.finishUpload({ id, offset: upload.offset, algorithm: algorithmOf(expected) }, expected);
+        staged = await this.unlessLost(id, this.blobs.finishUpload({ id, offset: upload.offset, algorithm: algorithmOf(expected) }, expected));
       } catch (err) {
         // A digest mismatch discards the upload: the spec has the client start over.
         if (err instanceof RegistryError && err.code === "DIGEST_INVALID") await this.metadata.uploads.delete(id);
@@ -99,13 +109,31 @@ export class UploadService {
     if (range && range.start !== upload.offset) {
       throw new RegistryError("RANGE_INVALID", `chunk must start at offset ${upload.offset}`, { expectedStart: upload.offset, start: range.start });
     }
-    const session = await this.blobs.appendUpload({ id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm }, body, signal);
+    const session = await this.unlessLost(upload.id, this.blobs.appendUpload({ id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm }, body, signal));
     if (range && session.offset !== range.end + 1) {
       // The body did not fill the declared range; keep the offset so the client can resume.
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", { start: range.start, end: range.end, received: session.offset - upload.offset });
     }
     if (!(await this.metadata.uploads.advance(upload.id, upload.offset, session.offset))) throw uploadUnknown(upload.id);
     return { ...upload, offset: session.offset, updatedAt: new Date() };
+  }
+
+  /**
+   * The blob store answers BLOB_UPLOAD_UNKNOWN when the upload's bytes are gone (or are a
+   * published blob's, never to be written again): the upload is then forgotten, so that GET,
+   * PATCH and PUT all call it unknown and the client starts over, instead of a GET reporting a
+   * Range no PATCH can continue from.
+   */
+  private async unlessLost<T>(id: string, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN") {
+        await this.metadata.uploads.delete(id);
+        await this.blobs.cancelUpload(id);
+      }
+      throw err;
+    }
   }
 
   private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {

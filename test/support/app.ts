@@ -107,7 +107,7 @@ export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 
 /** Pushes a config and a layer, and returns an image manifest naming them (not pushed). */
-export async function imageManifest(app: TestApp, repo: string, extra: Record<string, unknown> = {}): Promise<{ body: Buffer; digest: string; config: string; layer: string }> {
+export async function imageManifest(app: TestApp, repo: string, extra: Record<string, unknown> = {}): Promise<{ body: Buffer; digest: string; config: string; layer: string; layerBytes: string }> {
   const configBytes = JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } });
   const layerBytes = `layer of ${repo} ${Math.random()}`;
   const config = await pushBlob(app, repo, configBytes);
@@ -121,7 +121,7 @@ export async function imageManifest(app: TestApp, repo: string, extra: Record<st
       ...extra,
     }),
   );
-  return { body, digest: sha256(body), config, layer };
+  return { body, digest: sha256(body), config, layer, layerBytes };
 }
 
 export async function putManifest(app: TestApp, repo: string, reference: string, body: Buffer, mediaType = OCI_MANIFEST): Promise<TestResponse> {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { appendFile, readdir, writeFile, mkdir } from "node:fs/promises";
+import { appendFile, readdir, writeFile, mkdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { blobKey } from "../../src/blobs/blob-store.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
 import { checkIntegrity } from "../../src/services/fsck.ts";
-import { freshApp, imageManifest, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
+import { freshApp, imageManifest, OCI_INDEX, OCI_MANIFEST, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
 
 function gc(app: TestApp, options: { grace?: number; dryRun?: boolean } = {}) {
   return collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: options.grace ?? 0, uploadExpirySeconds: 86_400, dryRun: options.dryRun ?? false, now: new Date(Date.now() + 1000) });
@@ -66,7 +66,7 @@ test("fsck finds a corrupted blob, a missing blob, and says nothing on a clean s
   const corrupt = await fsck(app);
   assert.deepEqual(
     corrupt.problems.map((p) => p.kind).sort(),
-    ["blob-corrupt", "blob-size"],
+    ["blob-corrupt", "blob-size", "image-broken"],
   );
   const { unlink } = await import("node:fs/promises");
   await unlink(join(app.dataDir, blobKey(image.config as Digest)));
@@ -87,4 +87,54 @@ test("gc removes orphaned files left by a crash, and expired uploads", async (t)
   assert.equal(report.uploadsPurged, 1);
   assert.equal((await app.request("GET", location)).status, 404);
   assert.deepEqual(await readdir(join(app.dataDir, "uploads")), []);
+});
+
+/** The image-broken problems fsck reports, as "subject: detail". */
+async function brokenImages(app: TestApp): Promise<string[]> {
+  return (await fsck(app)).problems.filter((p) => p.kind === "image-broken").map((p) => `${p.subject}: ${p.detail}`);
+}
+
+test("fsck names an image whose layer was deleted from its repository, and pushing the layer again repairs it", async (t) => {
+  const app = await freshApp(t);
+  const image = await imageManifest(app, "team/app");
+  await putManifest(app, "team/app", "v1", image.body);
+  assert.equal((await app.request("DELETE", `/v2/team/app/blobs/${image.layer}`)).status, 202);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 404, "the image cannot be pulled");
+  const broken = await brokenImages(app);
+  assert.equal(broken.length, 1, broken.join("\n"));
+  assert.match(broken[0]!, new RegExp(`^team/app@${image.digest} \\(v1\\): .*${image.layer}.*not linked`));
+  await pushBlob(app, "team/app", image.layerBytes);
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 200);
+  assert.deepEqual((await fsck(app)).problems, []);
+});
+
+test("fsck names an image whose layer file is gone or corrupt, and pushing the layer again repairs it", async (t) => {
+  const app = await freshApp(t);
+  const image = await imageManifest(app, "team/app");
+  await putManifest(app, "team/app", "v1", image.body);
+  await putManifest(app, "team/app", "latest", image.body);
+  const file = join(app.dataDir, blobKey(image.layer as Digest));
+  for (const damage of [() => unlink(file), () => writeFile(file, "x".repeat(image.layerBytes.length))]) {
+    await damage();
+    const broken = await brokenImages(app);
+    assert.equal(broken.length, 1, broken.join("\n"));
+    assert.match(broken[0]!, new RegExp(`^team/app@${image.digest} \\(latest, v1\\): .*${image.layer}`));
+    await pushBlob(app, "team/app", image.layerBytes);
+    assert.deepEqual((await fsck(app)).problems, []);
+  }
+});
+
+test("fsck names an index whose child manifest was deleted", async (t) => {
+  const app = await freshApp(t);
+  const image = await imageManifest(app, "team/app");
+  await putManifest(app, "team/app", image.digest, image.body);
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: image.digest, size: image.body.length }] }));
+  assert.equal((await putManifest(app, "team/app", "multi", index, OCI_INDEX)).status, 201);
+  assert.deepEqual((await fsck(app)).problems, []);
+  assert.equal((await app.request("DELETE", `/v2/team/app/manifests/${image.digest}`)).status, 202);
+  const broken = await brokenImages(app);
+  assert.equal(broken.length, 1, broken.join("\n"));
+  assert.match(broken[0]!, new RegExp(`^team/app@${sha256(index)} \\(multi\\): .*${image.digest}`));
+  assert.equal((await putManifest(app, "team/app", image.digest, image.body)).status, 201);
+  assert.deepEqual((await fsck(app)).problems, []);
 });

@@ -2,7 +2,7 @@
 // crash at any point leaves either the old state or the new one, never a torn file under its key.
 import { close, fstat, open as openCallback } from "node:fs";
 import { promisify } from "node:util";
-import { link, mkdir, open, opendir, stat, unlink, utimes } from "node:fs/promises";
+import { mkdir, open, opendir, rename, stat, unlink, utimes } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobDriver, ByteRange, ObjectInfo, WriteOptions } from "../blob-driver.ts";
@@ -54,22 +54,18 @@ export class FilesystemDriver implements BlobDriver {
     return this.writer.write(path, source, options);
   }
 
-  async publish(from: string, to: string): Promise<boolean> {
+  async move(from: string, to: string): Promise<void> {
     const source = this.path(from);
     const target = this.path(to);
     await mkdir(dirname(target), { recursive: true });
-    try {
-      // link() fails if the target exists, unlike rename(): an existing blob is never replaced.
-      await link(source, target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      await unlink(source);
-      await this.touch(to);
-      return false;
-    }
+    // rename(), not link(): with a link, the upload file and the blob were one inode until the
+    // upload name was unlinked, and a crash in between left an upload whose next append grew the
+    // published blob. rename() replaces what `to` held; callers move only verified bytes there.
+    await rename(source, target);
     await syncDirectory(dirname(target));
-    await unlink(source);
-    return true;
+    // When both names were already links of one inode (left by an older Berth), rename() does
+    // nothing and `from` stays: drop it. Otherwise `from` is gone and this is a no-op.
+    await this.delete(from);
   }
 
   async touch(key: string): Promise<void> {

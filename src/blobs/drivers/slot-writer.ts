@@ -56,6 +56,11 @@ export class ShortFileError extends Error {
   readonly code = "ESHORT";
 }
 
+/** The file has more than one name (an older Berth's hard-link publish): writing it would change the others. */
+export class SharedFileError extends Error {
+  readonly code = "ESHARED";
+}
+
 export class SlotWriter {
   private readonly idle: Ring[] = [];
   /** null until the first write finds out; then whether this filesystem takes O_DIRECT. */
@@ -84,7 +89,8 @@ export class SlotWriter {
     let written = 0;
     try {
       if (options.appendAt !== undefined) {
-        const { size } = await statFile(fd);
+        const { size, nlink } = await statFile(fd);
+        if (nlink > 1) throw new SharedFileError(`${path} is also published under another name; it is never written again`);
         if (size < options.appendAt) throw new ShortFileError(`${path} holds ${size} bytes, fewer than the ${options.appendAt} to append after`);
         if (size > options.appendAt) await truncateFile(fd, options.appendAt);
       }
