@@ -170,7 +170,11 @@ test("a token scoped to team-a cannot mount a team-b blob, though its principal 
   const digest = await pushBlob(app, "team-b/app", "team-b layer");
   const scoped = (await token(app, pusher, "repository:team-a/app:pull,push")).json().token as string;
   const mount = await app.request("POST", `/v2/team-a/app/blobs/uploads/?mount=${digest}&from=team-b/app`, { auth: bearer(scoped), headers: { host: "localhost:80" } });
-  expectStatus(mount, 202, "mount with a token lacking team-b pull (a plain upload starts instead)");
+  // As distribution answers: 401 insufficient_scope naming team-b pull. The holder of credentials
+  // fetches a token for both; the holder of this token alone cannot (tokens never mint tokens).
+  expectStatus(mount, 401, "mount with a token lacking team-b pull");
+  assert.match(String(mount.headers["www-authenticate"]), /scope="repository:team-a\/app:pull,push repository:team-b\/app:pull",error="insufficient_scope"/);
+  expectStatus(await token(app, bearer(scoped), "repository:team-a/app:pull,push repository:team-b/app:pull"), 401, "the token asks for a wider one");
   expectStatus(await app.request("HEAD", `/v2/team-a/app/blobs/${digest}`, { auth: bearer(scoped), headers: { host: "localhost:80" } }), 404, "the blob through team-a");
   // With team-b in its scope, the same token flow mounts.
   const both = (await token(app, pusher, "repository:team-a/app:pull,push repository:team-b/app:pull")).json().token as string;

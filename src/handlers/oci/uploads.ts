@@ -1,9 +1,11 @@
 // Blob uploads: POST (start, single-request push, mount), PATCH (chunk or stream), PUT (finish),
 // GET (status), DELETE (cancel). https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
+import type { Access } from "../../auth/identity.ts";
 import { parseAlgorithm, parseDigest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseRepositoryName, type RepositoryName } from "../../domain/names.ts";
 import { consumedBody, declaredLength, hasBody, parseChunkRange, queryValue } from "../../http/body.ts";
+import type { V2Path } from "../../http/v2-path.ts";
 import type { UploadRecord } from "../../metadata/types.ts";
 import { requestSignal, type OciContext, type OciHandler } from "./context.ts";
 
@@ -39,6 +41,21 @@ async function timed<T>(ctx: OciContext, work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A token short of pull on `from`, whose principal may pull it, is answered as distribution does:
+ * 401 insufficient_scope naming both scopes, so a client holding credentials fetches a token
+ * for both and mounts. One who holds only the token (a stolen one) cannot: the token endpoint
+ * mints nothing from an access token. Any other caller falls back to a plain upload (202).
+ */
+async function askForSourceScope(ctx: OciContext<Extract<V2Path, { kind: "uploads" }>>, source: RepositoryName): Promise<void> {
+  const { request, path, services, who } = ctx;
+  const sourcePull: Access = { type: "repository", name: source, action: "pull" };
+  if (who.kind !== "bearer" || services.guard.authorizer.may(who, sourcePull)) return;
+  if (!services.guard.authorizer.may(await services.guard.principalOf(who), sourcePull)) return;
+  const wanted: Access[] = [{ type: "repository", name: path.name, action: "push" }, sourcePull];
+  throw new RegistryError("UNAUTHORIZED", `the access token does not grant pull on ${source}: request a token with that scope to mount from it`, null, services.guard.challenge(request, "bearer", wanted, "insufficient_scope"));
+}
+
 export const postUpload: OciHandler<"uploads"> = async (ctx) => {
   const { request, path, services, who } = ctx;
   const mount = queryValue(request, "mount");
@@ -53,6 +70,7 @@ export const postUpload: OciHandler<"uploads"> = async (ctx) => {
     // The source's tag locks bind the blob as they bind a pull of it; without `from`, a repository
     // with locked tags is passed over rather than queried once per candidate.
     const authorizer = services.guard.authorizer;
+    if (source !== undefined) await askForSourceScope(ctx, source);
     const fromReadable = source !== undefined && (await authorizer.bindTags([{ type: "repository", name: source, action: "pull", digest }])).every((a) => authorizer.may(who, a));
     const mayRead = (name: RepositoryName) =>
       source === undefined ? !authorizer.hasTagAttributes(name) && authorizer.may(who, { type: "repository", name, action: "pull" }) : name === source && fromReadable;
