@@ -39,6 +39,7 @@ import { loadCosignKeys } from "./services/provenance/cosign-verify.ts";
 import { PullPolicies } from "./services/provenance/pull-policy.ts";
 import { ProvenanceReports } from "./services/provenance/report.ts";
 import { RegistryMetadata } from "./services/provenance/registry-metadata.ts";
+import { ChangeFeed } from "./services/events/feed.ts";
 
 const ADMIN_ID = "admin";
 
@@ -63,6 +64,25 @@ export async function openStores(config: Config): Promise<Stores> {
       await metadata.close();
     },
   };
+}
+
+/**
+ * Every cache that mirrors the database reads the change log: rotated, disabled or deleted
+ * credentials fail at once, attributes and charts apply at once, in this process before the
+ * change's request answers and in every other within a second.
+ */
+async function startFeed(metadata: MetadataStore, logger: Logger, caches: { chartIndex: ChartIndex; authorizer: Authorizer; authenticator: Authenticator; tokens: TokenService }): Promise<ChangeFeed> {
+  const feed = new ChangeFeed(metadata.changes, logger);
+  feed.subscribe((entries) => caches.chartIndex.apply(entries));
+  feed.subscribe(async (entries) => {
+    const kinds = new Set(entries.map((e) => e.change.kind));
+    if (kinds.has("identity.changed")) caches.authenticator.forget();
+    if (kinds.has("attributes.changed")) await caches.authorizer.loadAttributes();
+    if (kinds.has("signing-key.added")) await caches.tokens.reload();
+  });
+  metadata.onCommit(() => feed.poll());
+  await feed.start();
+  return feed;
 }
 
 export interface BerthApp {
@@ -97,7 +117,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const generatedPassword = await ensureAdmin(stores.metadata, config.auth.adminPassword);
   const metrics = new Metrics();
   const audit = new AuditLog(stores.metadata.audit, logger);
-  const tokens = new TokenService(stores.metadata.signingKeys, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
+  const tokens = new TokenService(stores.metadata, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
   await tokens.load();
   const limiter = new SignInLimiter({ perIdentity: config.auth.failedSignInsPerIdentity, perAddress: config.auth.failedSignInsPerAddress });
   const authenticator = new Authenticator(stores.metadata, tokens, audit, limiter);
@@ -107,6 +127,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const uploads = new UploadService(stores.metadata, stores.blobs);
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
+  const feed = await startFeed(stores.metadata, logger, { chartIndex, authorizer, authenticator, tokens });
   const manifests = new ManifestService(stores.metadata, {
     allowSparse: config.manifests.allowSparse,
     charts: chartIndex,
@@ -145,15 +166,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     },
   });
   await app.register(helmPlugin, { guard, authorizer, charts });
-  const identities = new IdentityService({
-    metadata: stores.metadata,
-    passwords: { hash: hashPassword, generate: generatePassword },
-    // Rotated, disabled or deleted credentials must fail at once; attributes apply at once.
-    changed: async (change) => {
-      authenticator.forget();
-      if (change.kind === "attributes") await authorizer.loadAttributes();
-    },
-  });
+  const identities = new IdentityService({ metadata: stores.metadata, passwords: { hash: hashPassword, generate: generatePassword } });
   await app.register(managementPlugin, { guard, identities, authorizer });
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
   await app.register(provenancePlugin, { guard, reports, registryMetadata: new RegistryMetadata(stores.metadata) });
@@ -166,6 +179,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     logger,
     generatedPassword,
     close: async () => {
+      feed.stop();
       await app.close();
       await stores.close();
     },

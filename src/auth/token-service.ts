@@ -9,7 +9,7 @@
 // expired since, so a token never outlives the credential it came from.
 import { createHash, randomUUID } from "node:crypto";
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
-import type { SigningKeyRows } from "../metadata/identity-types.ts";
+import type { MetadataStore } from "../metadata/types.ts";
 import { ACTIONS, type Access, type Action } from "./identity.ts";
 
 const ALGORITHM = "ES256";
@@ -36,13 +36,16 @@ interface AccessClaim {
   actions: string[];
 }
 
+/** The store's parts the token service uses: keys, and the change log a new key is announced in. */
+export type SigningKeyStore = Pick<MetadataStore, "signingKeys" | "transaction">;
+
 export class TokenService {
-  private readonly keys: SigningKeyRows;
+  private readonly store: SigningKeyStore;
   private readonly options: TokenServiceOptions;
   private loaded: LoadedKey[] = [];
 
-  constructor(keys: SigningKeyRows, options: TokenServiceOptions) {
-    this.keys = keys;
+  constructor(store: SigningKeyStore, options: TokenServiceOptions) {
+    this.store = store;
     this.options = options;
   }
 
@@ -56,22 +59,28 @@ export class TokenService {
 
   /** Loads the active keys, creating the first one on a new registry. */
   async load(): Promise<void> {
-    if ((await this.keys.active()).length === 0) await this.rotate();
+    // Two processes starting on one empty database may each add a key: both verify everywhere.
+    if ((await this.store.signingKeys.active()).length === 0) await this.rotate();
     await this.reload();
   }
 
-  /** Adds a new signing key; earlier ones keep verifying until retired. */
+  /** Adds a new signing key, announced in the change log; earlier ones keep verifying until retired. */
   async rotate(): Promise<string> {
     const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
-    await this.keys.add({ kid, algorithm: ALGORITHM, privateJwk: JSON.stringify(await exportJWK(privateKey)), publicJwk: JSON.stringify({ ...publicJwk, kid, alg: ALGORITHM }), createdAt: new Date(), retiredAt: null });
+    const key = { kid, algorithm: ALGORITHM, privateJwk: JSON.stringify(await exportJWK(privateKey)), publicJwk: JSON.stringify({ ...publicJwk, kid, alg: ALGORITHM }), createdAt: new Date(), retiredAt: null };
+    await this.store.transaction(async (tx) => {
+      await tx.signingKeys.add(key);
+      await tx.changes.append({ kind: "signing-key.added", kid });
+    });
     await this.reload();
     return kid;
   }
 
-  private async reload(): Promise<void> {
-    const rows = await this.keys.active();
+  /** Re-reads the active keys (on `signing-key.added`, from whichever process added one). */
+  async reload(): Promise<void> {
+    const rows = await this.store.signingKeys.active();
     this.loaded = await Promise.all(
       rows.map(async (row) => ({
         kid: row.kid,

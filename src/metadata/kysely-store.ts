@@ -5,6 +5,7 @@ import { Kysely, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
+import { ChangeStore } from "./change-store.ts";
 import { identityParts } from "./identity-store.ts";
 import { provenanceParts } from "./provenance-store.ts";
 import { migrations } from "./migrations/index.ts";
@@ -411,8 +412,9 @@ class Charts implements ChartRows {
   }
 }
 
-function parts(db: Db): MetadataParts {
+function parts(db: Db, appended: () => void | Promise<void>): MetadataParts {
   return {
+    changes: new ChangeStore(db, appended),
     repositories: new Repositories(db),
     blobs: new Blobs(db),
     blobLinks: new BlobLinks(db),
@@ -428,12 +430,14 @@ function parts(db: Db): MetadataParts {
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly charts;
   readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys;
-  readonly provenance; readonly metadataValues;
+  readonly provenance; readonly metadataValues; readonly changes;
   private readonly db: Kysely<Database>;
+  private committed: () => Promise<void> = async () => {};
 
   private constructor(db: Kysely<Database>) {
     this.db = db;
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, charts: this.charts } = parts(db));
+    // Outside a transaction an append commits at once.
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, charts: this.charts, changes: this.changes } = parts(db, () => this.committed()));
     ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys } =
       identityParts(db));
     ({ provenance: this.provenance, metadataValues: this.metadataValues } = provenanceParts(db));
@@ -447,8 +451,18 @@ export class KyselyMetadataStore implements MetadataStore {
     return new KyselyMetadataStore(db);
   }
 
-  transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => work(parts(trx)));
+  async transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T> {
+    let appended = false;
+    const value = await this.db.transaction().execute((trx) => {
+      appended = false; // a retried transaction counts afresh
+      return work(parts(trx, () => void (appended = true)));
+    });
+    if (appended) await this.committed();
+    return value;
+  }
+
+  onCommit(listener: () => Promise<void>): void {
+    this.committed = listener;
   }
 
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 // Table shapes as Kysely sees them. Times are integer milliseconds since the epoch, so the
 // same queries run on SQLite and PostgreSQL (bigint) unchanged.
+import type { Generated } from "kysely";
 
 export interface Database {
   repositories: { name: string; created_at: number };
@@ -90,4 +91,6 @@ export interface Database {
     old_value: string | null;
     new_value: string | null;
   };
+  changes: { id: Generated<number>; at: number; kind: string; repository: string | null; body: string };
+  change_consumers: { consumer: string; cursor: number; owner: string | null; lease_until: number };
 }

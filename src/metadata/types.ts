@@ -2,6 +2,7 @@
 // truth; blobs/ holds only bytes. Split by noun so each part stays small; every change that
 // touches two nouns runs in one transaction.
 import type { ChartMetadata } from "../domain/chart.ts";
+import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
 import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
@@ -144,6 +145,23 @@ export interface ChartRows {
   inRepository(repository: RepositoryName): Promise<ChartRecord[]>;
 }
 
+/** The change log (domain/changes.ts): appended inside the transaction that made the change. */
+export interface ChangeRows {
+  append(change: Change): Promise<void>;
+  /** Entries after the cursor, oldest first, at most `limit`. */
+  since(cursor: number, limit: number): Promise<ChangeEntry[]>;
+  /** The newest entry's id (0 for an empty log); with kinds, the newest of those kinds. */
+  latest(kinds?: readonly ChangeKind[]): Promise<number>;
+  /**
+   * For consumers that must each process every change once (webhooks): takes the consumer's lease
+   * when it is free, expired or already `owner`'s, and returns the entries after its cursor; []
+   * while another owner holds it. A new consumer starts at the end of the log.
+   */
+  claim(consumer: string, owner: string, limit: number, leaseMs: number): Promise<ChangeEntry[]>;
+  /** Moves the cursor to `through` and frees the lease, if `owner` still holds it. */
+  ack(consumer: string, owner: string, through: number): Promise<boolean>;
+}
+
 export interface MetadataParts {
   repositories: RepositoryRows;
   blobs: BlobRows;
@@ -160,9 +178,16 @@ export interface MetadataParts {
   signingKeys: SigningKeyRows;
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
+  changes: ChangeRows;
 }
 
 export interface MetadataStore extends MetadataParts {
+  /** Runs `work` in one transaction; when it appended changes, the commit listener runs before this resolves. */
   transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T>;
+  /**
+   * Called after each commit that appended changes, before the writer's call returns, so the
+   * writer's own process has caught up (read-your-writes) when its request answers.
+   */
+  onCommit(listener: () => Promise<void>): void;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@
 // references it makes recorded beside it, in one transaction with its tags.
 import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
+import { versionToTag } from "../domain/chart.ts";
 import { parseManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
@@ -79,11 +80,16 @@ export class ManifestService {
       // Sparse manifests record only what is here, so every recorded reference must resolve.
       const present = (d: Digest) => !missing.includes(d);
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
-      for (const tag of tags) await tx.tags.set(repository, tag, digest);
+      await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length });
+      for (const tag of tags) {
+        const previous = await tx.tags.set(repository, tag, digest);
+        await tx.changes.append({ kind: "tag.set", repository, tag, digest, previous });
+        // A tag moved off a chart version takes that version with it (unless this push records it anew).
+        if (previous !== null && previous !== digest && !(chart && versionToTag(chart.version) === tag)) await charts?.forgetTag(tx, repository, tag, previous);
+      }
       if (chart) await charts!.record(tx, chart, options.chartPrecondition);
       if (provenance) await this.options.provenance!.record(tx, provenance);
     });
-    if (chart) await charts!.refresh(repository);
     return { digest, subject: parsed.subject, tags };
   }
 
@@ -109,15 +115,18 @@ export class ManifestService {
   async delete(repository: RepositoryName, reference: Reference): Promise<void> {
     await this.metadata.transaction(async (tx) => {
       if (reference.kind === "tag") {
-        if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
+        const had = await tx.tags.resolve(repository, reference.tag);
+        if (had === null || !(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
+        await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag });
+        await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
         return;
       }
       if (!(await tx.manifests.delete(repository, reference.digest))) throw manifestUnknown(reference);
       await tx.tags.deleteAllFor(repository, reference.digest);
+      await tx.changes.append({ kind: "manifest.deleted", repository, digest: reference.digest });
       await this.options.charts?.forgetManifest(tx, repository, reference.digest);
       await this.options.provenance?.forget(tx, repository, reference.digest);
     });
-    await this.options.charts?.refresh(repository);
   }
 
   /** Tags in byte order, at most page.limit + 1 so the caller knows whether more remain. */

@@ -230,7 +230,7 @@ test("an unknown name costs a password check, as a wrong password does", async (
   await user(app, "alice", ["acrpull"]);
   const verified: string[] = [];
   const metadata = app.berth.stores.metadata;
-  const tokens = new TokenService(metadata.signingKeys, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
+  const tokens = new TokenService(metadata, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
   await tokens.load();
   const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter({ perIdentity: 100, perAddress: 100 }), {
     verify: async (password: string, hash: string) => {
@@ -253,16 +253,16 @@ test("concurrent sign-ins remember each identity exactly until its own expiry", 
     const created = (await json(app, "POST", "/api/v1/tokens", { name: `t${i}`, scopeMap: "all" })).json();
     holders.push({ auth: basic(`t${i}`, created.passwords[0].password), expires: false });
   }
-  // Every other token signs in with a second password that expires in 4 s.
-  const expiring = Date.now();
-  for (let i = 0; i < 8; i += 2) holders[i] = { auth: basic(`t${i}`, (await json(app, "POST", `/api/v1/tokens/t${i}/passwords/2`, { expiresIn: 4 })).json().password), expires: true };
+  // Every other token signs in with a second password that expires in 6 s.
+  for (let i = 0; i < 8; i += 2) holders[i] = { auth: basic(`t${i}`, (await json(app, "POST", `/api/v1/tokens/t${i}/passwords/2`, { expiresIn: 6 })).json().password), expires: true };
+  const expired = Date.now() + 6500; // every password 2 has expired by then, however slowly they were made
   // Every password check answers at the same moment, so the sign-ins interleave step by step
   // afterwards: state carried across an await from one sign-in would reach another.
   let waiting = 0;
   let release!: () => void;
   const together = new Promise<void>((r) => (release = r));
   const metadata = app.berth.stores.metadata;
-  const tokens = new TokenService(metadata.signingKeys, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
+  const tokens = new TokenService(metadata, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
   await tokens.load();
   const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter({ perIdentity: 100, perAddress: 100 }), {
     verify: async (password, hash) => {
@@ -275,7 +275,7 @@ test("concurrent sign-ins remember each identity exactly until its own expiry", 
   const ctx = { service: "localhost", client: "127.0.0.1" };
   const first = await Promise.all(holders.map((h) => authenticator.authenticate(h.auth, ctx)));
   for (const [i, who] of first.entries()) assert.notEqual(who, null, `t${i} before expiry`);
-  await sleep(expiring + 4500 - Date.now());
+  await sleep(expired - Date.now());
   for (const [i, h] of holders.entries()) {
     const who = await authenticator.authenticate(h.auth, ctx);
     assert.equal(who === null, h.expires, `t${i} (${h.expires ? "expired password" : "no expiry"}) after its expiry`);

@@ -9,6 +9,7 @@ import { chartFileName } from "../../src/domain/chart.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 import type { RepositoryName } from "../../src/domain/names.ts";
 import type { BlobStore } from "../../src/blobs/blob-store.ts";
+import type { ChangeEntry } from "../../src/domain/changes.ts";
 import type { ChartRecord, MetadataStore } from "../../src/metadata/types.ts";
 import { ChartIndex, namespaceOf, type Visibility } from "../../src/services/charts/chart-index.ts";
 
@@ -23,8 +24,15 @@ class Rows {
         all: () => Promise.resolve([...rows.values()]),
         inRepository: (repository: RepositoryName) => Promise.resolve([...rows.values()].filter((c) => c.repository === repository)),
       },
+      changes: { latest: () => Promise.resolve(0), since: () => Promise.resolve([]) },
     } as unknown as MetadataStore;
   }
+}
+
+let changeId = 0;
+/** What the change feed hands the index after a commit that changed a repository's charts. */
+function chartChanged(repository: string): ChangeEntry[] {
+  return [{ id: ++changeId, at: new Date(), change: { kind: "chart.recorded", repository, version: "any" } }];
 }
 
 const views = { repo: ["repo"], all: ["*"], team: ["team", "team/*"] };
@@ -114,7 +122,7 @@ test("after each push, overwrite and delete, the index says what one loaded from
       const overwritten = rows.byKey.get(`${repository}@${version}`);
       rows.byKey.set(`${repository}@${version}`, record(repository, name, version, step, overwritten?.published));
     }
-    await index.refresh(repository as RepositoryName);
+    await index.apply(chartChanged(repository));
     await assertSameAsFresh(index, rows, `step ${step}`);
   }
   assert.ok(rows.byKey.size > 10, `the sequence left ${rows.byKey.size} charts in the index`);
@@ -147,6 +155,6 @@ test("in a merged view each chart name lists the versions of the repository that
   assert.deepEqual(listed("all", (c) => c.repository.startsWith("team-a")), [], "who may read only the later publisher sees none of it in the merged view");
   assert.equal(index.resolveFile("all", "team-a/bchart-9.9.9.tgz", null)?.repository, "team-a/bchart", "an explicit URL still reaches it");
   rows.byKey.delete("aaa/bchart@0.1.0");
-  await index.refresh("aaa/bchart" as RepositoryName);
+  await index.apply(chartChanged("aaa/bchart"));
   assert.deepEqual(listed("all"), ["team-b/bchart@0.1.0"], "the owner deleting its last version hands the name on");
 });

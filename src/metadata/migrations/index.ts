@@ -6,6 +6,7 @@ import { identities } from "./003-identities.ts";
 import { provenance } from "./004-provenance.ts";
 import { repositorySettings } from "./005-repository-settings.ts";
 import { chartPublication } from "./006-chart-publication.ts";
+import { changes } from "./007-changes.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   "004-provenance": provenance,
   "005-repository-settings": repositorySettings,
   "006-chart-publication": chartPublication,
+  "007-changes": changes,
 };

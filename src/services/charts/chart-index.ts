@@ -2,9 +2,13 @@
 // manifest, whichever way it came); a classic repository is a view over OCI namespaces, and
 // its index.yaml is rendered from those rows, never by scanning storage on a request.
 //
-//   push/delete transaction ── record()/forget() ──▶ charts rows
-//   after commit ──────────── refresh(repository) ─▶ in-memory rows ─▶ drop what changed names cached
+//   push/delete transaction ── record()/forget() ──▶ charts rows, chart.* in the change log
+//   change feed (this process: before the push answers; others: within a second)
+//        ── apply(entries) ─▶ refresh(repository) ─▶ in-memory rows ─▶ drop what changed names cached
 //   GET index.yaml ─▶ document(view): cached per view, joined from per-chart fragments
+//
+// A shared document is named (ETag) and dated (`generated`) by the newest chart change applied,
+// so every process over one database serves the same bytes under the same ETag.
 //
 // Everything cached is kept per chart name, so a push costs the versions of its own chart, not
 // the whole repository: with 10,000 versions, re-listing and re-rendering every name on each push
@@ -20,12 +24,14 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { BlobStore } from "../../blobs/blob-store.ts";
-import { chartFileName, chartMetadataFrom, compareVersionsDescending, versionToTag, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
+import { chartFileName, chartMetadataFrom, compareVersionsDescending, tagToVersion, versionToTag, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
 import { hexOf, type Digest } from "../../domain/digest.ts";
 import type { ParsedManifest } from "../../domain/manifest.ts";
 import type { RepositoryName } from "../../domain/names.ts";
+import type { ChangeEntry, ChangeKind } from "../../domain/changes.ts";
 import type { ChartRecord, MetadataParts, MetadataStore, StoredAs } from "../../metadata/types.ts";
 
+const CHART_CHANGES: readonly ChangeKind[] = ["chart.recorded", "chart.forgotten"];
 /** Config blobs are tiny; anything larger is not a chart config worth indexing. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** URL segment for charts in top-level repositories (no namespace): not a valid namespace. */
@@ -78,10 +84,8 @@ export class ChartIndex {
   private readonly shown = new Map<string, Map<string, ShownChart>>();
   private readonly documents = new Map<string, IndexDocument>();
   private readonly filtered = new Map<string, IndexDocument>();
-  private readonly startedAt = Date.now().toString(36);
-  private generated = new Date();
-  /** Counts changes: names the cached documents' ETags without hashing megabytes. */
-  private generation = 0;
+  /** The newest chart change applied (id 0: none in the log; `at` then the newest publication). */
+  private stamp = { id: 0, at: new Date(0) };
 
   constructor(metadata: MetadataStore, blobs: BlobStore, views: Record<string, string[]>) {
     this.metadata = metadata;
@@ -95,7 +99,11 @@ export class ChartIndex {
     this.byName.clear();
     this.byFile.clear();
     this.sortedNames = null;
-    for (const chart of await this.metadata.charts.all()) this.put(chart);
+    const all = await this.metadata.charts.all();
+    for (const chart of all) this.put(chart);
+    const id = await this.metadata.changes.latest(CHART_CHANGES);
+    const [newest] = id > 0 ? await this.metadata.changes.since(id - 1, 1) : [];
+    this.stamp = newest ? { id, at: newest.at } : { id: 0, at: new Date(Math.max(0, ...all.map((c) => c.published.getTime()))) };
     this.invalidate();
     // The configured views are rendered at start, so no client waits for the first render.
     for (const view of Object.keys(this.views)) this.document(view, null);
@@ -148,15 +156,44 @@ export class ChartIndex {
     precondition?.(existing);
     const storedAs: StoredAs = existing && existing.storedAs !== chart.storedAs && existing.chartDigest === chart.chartDigest ? "both" : chart.storedAs;
     await tx.charts.record({ ...chart, storedAs, published: existing?.published ?? chart.published });
+    await tx.changes.append({ kind: "chart.recorded", repository: chart.repository, version: chart.version });
   }
 
-  /** Inside the delete transaction. */
+  /** Inside the delete transaction: the versions the manifest carried are gone both ways. */
   async forgetManifest(tx: MetadataParts, repository: RepositoryName, manifestDigest: Digest): Promise<void> {
-    await tx.charts.forgetManifest(repository, manifestDigest);
+    for (const chart of await tx.charts.forgetManifest(repository, manifestDigest)) {
+      await tx.changes.append({ kind: "chart.forgotten", repository, version: chart.version });
+    }
   }
 
-  /** After a commit that touched a repository's charts: re-reads its rows. */
-  async refresh(repository: RepositoryName): Promise<void> {
+  /**
+   * Inside the transaction that deleted or moved a tag: a chart version is what its tag points at,
+   * so the version whose tag this was, still naming the manifest the tag had, is gone both ways
+   * (an OCI `DELETE …/manifests/0.1.0` no longer leaves `demo 0.1.0` in index.yaml).
+   */
+  async forgetTag(tx: MetadataParts, repository: RepositoryName, tag: string, had: Digest): Promise<void> {
+    const chart = await tx.charts.get(repository, tagToVersion(tag));
+    if (!chart || chart.manifestDigest !== had || versionToTag(chart.version) !== tag) return;
+    await tx.charts.forgetManifest(repository, had);
+    await tx.changes.append({ kind: "chart.forgotten", repository, version: chart.version });
+  }
+
+  /** The change feed's listener: re-reads the rows of each repository whose charts changed. */
+  async apply(entries: readonly ChangeEntry[]): Promise<void> {
+    const repositories = new Set<RepositoryName>();
+    let last: ChangeEntry | undefined;
+    for (const entry of entries) {
+      if (entry.change.kind !== "chart.recorded" && entry.change.kind !== "chart.forgotten") continue;
+      repositories.add(entry.change.repository as RepositoryName);
+      last = entry;
+    }
+    if (!last) return;
+    this.stamp = { id: last.id, at: last.at };
+    for (const repository of repositories) await this.refresh(repository);
+  }
+
+  /** Re-reads a repository's chart rows. */
+  private async refresh(repository: RepositoryName): Promise<void> {
     const fresh = await this.metadata.charts.inRepository(repository);
     const before = this.rows.get(repository);
     for (const chart of before?.values() ?? []) this.remove(chart);
@@ -226,9 +263,9 @@ export class ChartIndex {
       if (versions.length > 0) parts.push(this.fragment(view, name, versions));
     }
     const head = Buffer.from(`apiVersion: v1\nentries:${parts.length === 0 ? " {}" : ""}\n`);
-    const body = Buffer.concat([head, ...parts, Buffer.from(`generated: "${this.generated.toISOString()}"\n`)]);
-    // A shared document is named by the change counter; one filtered for a caller by its bytes.
-    const etag = visible === null ? `"${this.startedAt}-${this.generation}-${createHash("sha256").update(view).digest("hex").slice(0, 8)}"` : `"${createHash("sha256").update(body).digest("hex").slice(0, 32)}"`;
+    const body = Buffer.concat([head, ...parts, Buffer.from(`generated: "${this.stamp.at.toISOString()}"\n`)]);
+    // A shared document is named by the change log's cursor; one filtered for a caller by its bytes.
+    const etag = visible === null ? `"c${this.stamp.id}-${createHash("sha256").update(view).digest("hex").slice(0, 8)}"` : `"${createHash("sha256").update(body).digest("hex").slice(0, 32)}"`;
     const document = { body, etag };
     if (visible === null) {
       if (!this.documents.has(view) && this.documents.size >= MAX_CACHED_VIEWS) this.forgetOldestView(this.documents.keys());
@@ -320,8 +357,6 @@ export class ChartIndex {
 
   /** Drops cached documents, and what views cached of the given chart names (all when omitted). */
   private invalidate(names?: string[]): void {
-    this.generated = new Date();
-    this.generation++;
     this.documents.clear();
     this.filtered.clear();
     if (!names) {

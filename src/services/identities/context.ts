@@ -1,8 +1,9 @@
 // What every identity noun shares: the store, password functions (injected: services may not
-// import auth/), the clock, and `commit`, which runs one change and its audit event in one
-// transaction and tells the caller's `changed` hook afterwards (so cached sign-ins and
-// attributes are dropped at once).
+// import auth/), the clock, and `commit`, which runs one change, its audit event and its entry in
+// the change log in one transaction (the change feed then drops cached sign-ins and reloads
+// attributes, in this process before the call returns and in every other within a second).
 import { randomUUID } from "node:crypto";
+import type { Change } from "../../domain/changes.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { AuditEvent, Principal, PrincipalKind } from "../../metadata/identity-types.ts";
 import type { MetadataParts, MetadataStore } from "../../metadata/types.ts";
@@ -20,7 +21,7 @@ export interface PasswordFunctions {
   generate(): string;
 }
 
-/** What changed, for the `changed` hook. */
+/** What changed: becomes an `identity.changed` or `attributes.changed` entry of the change log. */
 export type IdentityChange =
   | { kind: "principal"; id: string }
   | { kind: "scope-map"; name: string }
@@ -29,8 +30,6 @@ export type IdentityChange =
 export interface IdentityServiceOptions {
   metadata: MetadataStore;
   passwords: PasswordFunctions;
-  /** Called after every committed identity, secret, scope-map or attribute change. */
-  changed?: (change: IdentityChange) => void | Promise<void>;
   now?: () => Date;
 }
 
@@ -41,20 +40,18 @@ export interface AuditNote {
   repository?: string | null;
   /** Names, kinds, roles, slots: never a secret or a hash. */
   detail: Record<string, unknown>;
-  /** What the `changed` hook hears about (not stored). */
+  /** What the change log records. */
   change: IdentityChange;
 }
 
 export class IdentityContext {
   readonly metadata: MetadataStore;
   readonly passwords: PasswordFunctions;
-  private readonly changed: IdentityServiceOptions["changed"];
   private readonly clock: () => Date;
 
   constructor(options: IdentityServiceOptions) {
     this.metadata = options.metadata;
     this.passwords = options.passwords;
-    this.changed = options.changed;
     this.clock = options.now ?? (() => new Date());
   }
 
@@ -62,16 +59,18 @@ export class IdentityContext {
     return this.clock();
   }
 
-  /** Runs `work` and the audit events it notes in one transaction, then tells the `changed` hook of each. */
+  /** Runs `work`, the audit events it notes and their changes in one transaction. */
   async commit<T>(by: Actor, work: (tx: MetadataParts, note: (entry: AuditNote) => void) => Promise<T>): Promise<T> {
     const notes: AuditNote[] = [];
     const value = await this.metadata.transaction(async (tx) => {
       notes.length = 0; // a retried transaction notes afresh
       const result = await work(tx, (entry) => notes.push(entry));
-      for (const entry of notes) await tx.audit.append(this.auditEvent(by, entry));
+      for (const entry of notes) {
+        await tx.audit.append(this.auditEvent(by, entry));
+        await tx.changes.append(toChange(entry.change));
+      }
       return result;
     });
-    for (const entry of notes) await this.changed?.(entry.change);
     return value;
   }
 
@@ -87,6 +86,17 @@ export class IdentityContext {
       client: by.client,
       detail: entry.detail,
     };
+  }
+}
+
+function toChange(change: IdentityChange): Change {
+  switch (change.kind) {
+    case "principal":
+      return { kind: "identity.changed", principal: change.id, scopeMap: null };
+    case "scope-map":
+      return { kind: "identity.changed", principal: null, scopeMap: change.name };
+    case "attributes":
+      return { kind: "attributes.changed", repository: change.repository, tag: change.tag };
   }
 }
 

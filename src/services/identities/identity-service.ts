@@ -1,6 +1,6 @@
 // The rules over who may sign in and what they may touch: the admin account, users, service
 // principals, scope maps, tokens, repository attributes, and the audit trail they leave. One
-// transaction per change, its audit event inside it; the `changed` hook runs after the commit.
+// transaction per change, its audit event and its change-log entry inside it.
 // Secrets are hashed here (by the injected functions), returned once, and never stored, logged
 // or audited in clear.
 import type { AuditEvent } from "../../metadata/identity-types.ts";
