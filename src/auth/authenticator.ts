@@ -9,7 +9,7 @@
 // Verifying scrypt costs ~50 ms and clients send Basic on every request, so a successful check
 // is remembered briefly under a keyed hash of the header (never the secret itself); forget()
 // drops it all whenever an identity changes, so rotated or disabled credentials fail at once.
-import { createHmac, createSecretKey, randomBytes } from "node:crypto";
+import { createHash, createHmac, createSecretKey, randomBytes } from "node:crypto";
 import type { MetadataStore } from "../metadata/types.ts";
 import type { Principal } from "../metadata/identity-types.ts";
 import type { AuditLog } from "./audit.ts";
@@ -22,11 +22,14 @@ const REMEMBER_MS = 60_000;
 /** The subject of tokens issued to callers without credentials (anonymous pull). */
 export const ANONYMOUS_SUBJECT = "anonymous";
 const REMEMBER_MAX = 10_000;
+/** Password slots per principal (the admin and tokens have two; users and service principals one). */
+const SECRET_SLOTS = 2;
 /**
  * NUL and other control characters never belong in a name or password, and scrypt pads a
  * password with zero bytes, so `p` and `p\0` would hash alike: refused before any hashing.
  */
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+const ALL_CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
 
 export interface RequestContext {
   /** The service name tokens are issued for and checked against (the registry's host). */
@@ -108,7 +111,7 @@ export class Authenticator {
     const signedIn = !wellFormed ? null : username === ZERO_GUID ? await this.fromToken(password, ctx) : await this.fromPassword(username, password);
     await this.audit.record({
       event: "sign-in",
-      identity: username === ZERO_GUID ? (signedIn ? describe(signedIn.identity) : ZERO_GUID) : username.replace(CONTROL_CHARACTERS, "?").slice(0, 100),
+      identity: username === ZERO_GUID ? (signedIn ? describe(signedIn.identity) : ZERO_GUID) : await this.auditName(username, signedIn !== null),
       action: "authenticate",
       repository: null,
       outcome: signedIn ? "success" : "failure",
@@ -117,6 +120,16 @@ export class Authenticator {
     });
     if (!signedIn) this.limiter.fail(username, ctx.client);
     return signedIn;
+  }
+
+  /**
+   * The name a sign-in is audited under. A name no principal has is often a password typed into
+   * the wrong field: it is kept only as a short digest, so the audit trail never holds one.
+   */
+  private async auditName(username: string, succeeded: boolean): Promise<string> {
+    const clean = username.replace(ALL_CONTROL_CHARACTERS, "?").slice(0, 100);
+    if (succeeded || (await this.metadata.principals.byName(username)) || (await this.metadata.principals.get(username))) return clean;
+    return `unknown name #${createHash("sha256").update(username).digest("hex").slice(0, 12)}`;
   }
 
   /** The principal a refresh token stands for (grant_type=refresh_token), or null. */
@@ -140,14 +153,14 @@ export class Authenticator {
     const principal = found && (found.kind !== "sp" || found.id === username) ? found : null;
     const now = Date.now();
     const secrets = principal ? (await this.metadata.secrets.list(principal.id)).filter((s) => !s.expiresAt || s.expiresAt.getTime() > now) : [];
-    if (secrets.length === 0) {
-      // Unknown name or no live secret: spend one scrypt anyway, so timing does not tell names apart.
-      await this.verify(password, await this.decoy);
-      return null;
-    }
+    // Always two checks, side by side (a principal holds at most two secrets), padded with a
+    // decoy: an unknown name, one live password and two cost the same, so timing tells nothing.
+    const decoy = await this.decoy;
+    const checked = [...secrets.slice(0, SECRET_SLOTS), ...Array<null>(Math.max(0, SECRET_SLOTS - secrets.length)).fill(null)];
+    const results = await Promise.all(checked.map((secret) => this.verify(password, secret?.hash ?? decoy)));
     let matched: { stamp: string; expiresAt: number } | null = null;
-    for (const secret of secrets) {
-      if (!(await this.verify(password, secret.hash))) continue;
+    for (const [i, secret] of checked.entries()) {
+      if (!secret || !results[i]) continue;
       const expiresAt = secret.expiresAt?.getTime() ?? Infinity;
       if (!matched || expiresAt > matched.expiresAt) matched = { stamp: credentialStamp(secret.hash), expiresAt };
     }
@@ -176,8 +189,9 @@ export class Authenticator {
     const verified = await this.tokens.verifyAccess(token, ctx.service);
     if (!verified) return null;
     // A token outlives nothing: a principal deleted or disabled, or a secret reset since it was issued, is refused.
-    if (verified.subject !== ANONYMOUS_SUBJECT && !(await this.stillValid(verified.subject, verified.credential))) return null;
-    return { identity: { kind: "bearer", subject: verified.subject, name: verified.name, access: verified.access }, credential: { kind: "access" } };
+    const principal = verified.subject === ANONYMOUS_SUBJECT ? ANONYMOUS.identity : await this.stillValid(verified.subject, verified.credential);
+    if (!principal || principal.kind === "bearer") return null;
+    return { identity: { kind: "bearer", subject: verified.subject, name: verified.name, access: verified.access, principal }, credential: { kind: "access" } };
   }
 
   /** The principal's identity while the secret stamped `credential` is still one of its live secrets. */

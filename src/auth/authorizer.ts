@@ -16,6 +16,11 @@ import type { TagRows } from "../metadata/types.ts";
 import type { Access, Identity } from "./identity.ts";
 import { permits } from "./policy.ts";
 
+/** Pulling content, or reading the registry-side metadata kept about it: a read lock refuses both. */
+function reads(access: Access): boolean {
+  return access.action === "pull" || (access.action === "metadata_read" && (access.digest !== undefined || access.tag !== undefined));
+}
+
 export interface AuthorizerOptions {
   anonymousPull: boolean;
 }
@@ -56,7 +61,7 @@ export class Authorizer {
     const bound: Access[] = [];
     for (const access of wanted) {
       bound.push(access);
-      if (access.type !== "repository" || !access.digest || access.tag || (access.action !== "pull" && access.action !== "delete")) continue;
+      if (access.type !== "repository" || !access.digest || access.tag || (!reads(access) && access.action !== "delete")) continue;
       const locks = (this.tagged.get(access.name) ?? []).filter((tag) => this.locksTag(access, tag));
       if (locks.length === 0) continue;
       const covering = await this.tags.covering(access.name as RepositoryName, access.digest as Digest);
@@ -78,7 +83,7 @@ export class Authorizer {
   private locksTag(access: Access, tag: string): boolean {
     const a = this.attributes.get(`${access.name}\0${tag}`);
     if (!a) return false;
-    return access.action === "pull" ? !a.readEnabled : access.action === "delete" ? !a.deleteEnabled : !a.writeEnabled;
+    return reads(access) ? !a.readEnabled : access.action === "delete" ? !a.deleteEnabled : !a.writeEnabled;
   }
 
   attributesOf(repository: string, tag = ""): Attributes {
@@ -90,7 +95,7 @@ export class Authorizer {
     if (access.type !== "repository") return null;
     const levels = [this.attributesOf(access.name), ...(access.tag ? [this.attributesOf(access.name, access.tag)] : [])];
     const what = access.tag ? `${access.name}:${access.tag}` : access.name;
-    if (access.action === "pull" && levels.some((a) => !a.readEnabled)) return `${what} is not readable (readEnabled is false)`;
+    if (reads(access) && levels.some((a) => !a.readEnabled)) return `${what} is not readable (readEnabled is false)`;
     if (access.action === "push" && levels.some((a) => !a.writeEnabled)) return `${what} is locked (writeEnabled is false)`;
     if (access.action === "delete" && levels.some((a) => !a.deleteEnabled)) return `${what} cannot be deleted (deleteEnabled is false)`;
     return null;
@@ -98,11 +103,7 @@ export class Authorizer {
 
   /** Whether the identity may do this, attributes included. */
   may(who: Identity, access: Access): boolean {
-    if (this.locked(access)) return false;
-    if (who.kind === "anonymous") {
-      return access.type === "repository" && access.action === "pull" && (this.options.anonymousPull || this.attributesOf(access.name).anonymousPull);
-    }
-    return permits(who, access);
+    return !this.locked(access) && this.grants(who, access);
   }
 
   /** Whether listings (tags, catalog, index.yaml) show this repository or tag. */
@@ -123,20 +124,26 @@ export class Authorizer {
     return false;
   }
 
-  /** Throws UNAUTHORIZED (anonymous: sign in) or DENIED (known identity, or a locked resource). */
+  /**
+   * Throws UNAUTHORIZED (anonymous: sign in) or DENIED (known identity, or a locked resource).
+   * Grants are checked before locks: a lock's message names what exists (a tag, the tag covering
+   * a digest), so only a caller whose grants reach the resource may hear it; anyone else gets the
+   * same refusal whether or not the resource exists.
+   */
   authorize(who: Identity, wanted: readonly Access[]): void {
+    const refused = wanted.filter((access) => !this.grants(who, access));
+    if (refused.length > 0) {
+      const detail = refused.map((a) => ({ type: a.type, name: a.name, action: a.action }));
+      if (who.kind === "anonymous") throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", detail);
+      // A token lacking a scope is answered as distribution does: 401 insufficient_scope, so the
+      // client asks the token service again for what this request needs.
+      if (who.kind === "bearer") throw new RegistryError("UNAUTHORIZED", "the access token does not grant this: request a token with the needed scope", detail);
+      throw new RegistryError("DENIED", "requested access to the resource is denied", detail);
+    }
     for (const access of wanted) {
       const lock = this.locked(access);
       if (lock) throw new RegistryError("DENIED", lock, { type: access.type, name: access.name, action: access.action });
     }
-    const refused = wanted.filter((access) => !this.may(who, access));
-    if (refused.length === 0) return;
-    const detail = refused.map((a) => ({ type: a.type, name: a.name, action: a.action }));
-    if (who.kind === "anonymous") throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", detail);
-    // A token lacking a scope is answered as distribution does: 401 insufficient_scope, so the
-    // client asks the token service again for what this request needs.
-    if (who.kind === "bearer") throw new RegistryError("UNAUTHORIZED", "the access token does not grant this: request a token with the needed scope", detail);
-    throw new RegistryError("DENIED", "requested access to the resource is denied", detail);
   }
 
   /** Whether GET /v2/ answers this identity without a challenge. */
@@ -147,10 +154,13 @@ export class Authorizer {
   /**
    * Whether the identity's own grants cover the access, whatever the locks say: whether it may
    * learn that a resource exists (Helm's routes find a chart by file name, and answer a caller
-   * without this as if the chart were missing). The anonymous rule is may()'s, without locks.
+   * without this as if the chart were missing). An access token grants what it says only while
+   * its principal still may (a narrowed scope map, or anonymous pull switched off, applies to
+   * tokens already issued).
    */
   grants(who: Identity, access: Access): boolean {
     if (who.kind === "anonymous") return access.type === "repository" && access.action === "pull" && (this.options.anonymousPull || this.attributesOf(access.name).anonymousPull);
+    if (who.kind === "bearer") return permits(who, access) && this.grants(who.principal, access);
     return permits(who, access);
   }
 }

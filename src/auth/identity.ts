@@ -10,8 +10,11 @@ export type Identity =
   | { kind: "user"; id: string; name: string; roles: Role[] }
   | { kind: "sp"; id: string; name: string; roles: Role[]; scope: string | null }
   | { kind: "token"; id: string; name: string; rules: ScopeMap["rules"] }
-  /** A signed access token: exactly the access it grants, nothing looked up. */
-  | { kind: "bearer"; subject: string; name: string; access: Access[] };
+  /**
+   * A signed access token: the access it grants, bounded by what its principal (as it is now;
+   * anonymous for anonymous tokens) may do.
+   */
+  | { kind: "bearer"; subject: string; name: string; access: Access[]; principal: Exclude<Identity, { kind: "bearer" }> };
 
 export type Action = "pull" | "push" | "delete" | "metadata_read" | "metadata_write" | "catalog" | "manage";
 export const ACTIONS: readonly Action[] = ["pull", "push", "delete", "metadata_read", "metadata_write", "catalog", "manage"];

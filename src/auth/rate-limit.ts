@@ -5,6 +5,7 @@
 // under that name (every exchanged-token sign-in shares the zero-GUID name, so one loop would
 // lock out every `berth login --expose-token` user). A guesser only ever locks out itself.
 // A key that keeps reaching its limit waits longer each time: 1, 2, 4 … at most 15 minutes.
+import { isIPv4, isIPv6 } from "node:net";
 import { RegistryError } from "../domain/errors.ts";
 
 const WINDOW_MS = 60_000;
@@ -63,9 +64,10 @@ export class SignInLimiter {
   }
 
   private limits(name: string, address: string): [string, number][] {
+    const from = addressKey(address);
     return [
-      [`n:${address}\0${name}`, this.options.perIdentity],
-      [`a:${address}`, this.options.perAddress],
+      [`n:${from}\0${name}`, this.options.perIdentity],
+      [`a:${from}`, this.options.perAddress],
     ];
   }
 
@@ -74,4 +76,20 @@ export class SignInLimiter {
       if (state.blockedUntil + MAX_BLOCK_MS < now && !state.failures.some((t) => t > now - WINDOW_MS)) this.keys.delete(key);
     }
   }
+}
+
+/**
+ * Who an address counts as: an IPv4 address itself (also when IPv4-mapped), an IPv6 address by
+ * its /64, the smallest block a host is usually given, so one host cannot step around the limits
+ * by cycling through its own addresses.
+ */
+export function addressKey(address: string): string {
+  const bare = address.split("%")[0]!;
+  if (!isIPv6(bare)) return bare;
+  if (/^::ffff:/i.test(bare) && isIPv4(bare.slice(7))) return bare.slice(7);
+  const [head = "", tail = ""] = bare.split("::");
+  const first = head ? head.split(":") : [];
+  const last = tail ? tail.split(":") : [];
+  const groups = bare.includes("::") ? [...first, ...Array<string>(Math.max(0, 8 - first.length - last.length)).fill("0"), ...last] : first;
+  return `${groups.slice(0, 4).map((g) => parseInt(g || "0", 16).toString(16)).join(":")}::/64`;
 }

@@ -13,8 +13,12 @@ import type { MetadataStore } from "../metadata/types.ts";
 import { ACTIONS, type Access, type Action } from "./identity.ts";
 
 const ALGORITHM = "ES256";
-/** distribution allows this much clock skew on exp and nbf. */
-const LEEWAY_SECONDS = 60;
+/**
+ * Clock skew allowed on exp and nbf. Berth verifies only tokens it (or a peer instance on the
+ * same clock source) signed, so a few seconds suffice: distribution's 60 s would let a 5-minute
+ * token live 6.
+ */
+const LEEWAY_SECONDS = 5;
 
 export interface TokenServiceOptions {
   /** Issuer claim; audience is the service the client names. */

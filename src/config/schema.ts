@@ -11,6 +11,10 @@ export const ConfigSchema = z.strictObject({
       host: z.string().default("0.0.0.0").describe("address to listen on"),
       port: z.coerce.number().int().min(0).max(65535).default(5000).describe("port to listen on"),
       publicUrl: z.string().url().optional().describe("URL clients reach Berth at (behind a proxy); default: from each request's Host"),
+      trustProxy: z
+        .string()
+        .optional()
+        .describe("the reverse proxies in front of Berth (comma-separated addresses or CIDRs): their X-Forwarded-For then names the client, for sign-in limits, logs and the audit trail; default: none (the TCP peer is the client)"),
     })
     .prefault({}),
   storage: z

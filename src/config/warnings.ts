@@ -4,9 +4,14 @@ import type { Config } from "./schema.ts";
 
 export function startupWarnings(config: Config): string[] {
   const warnings: string[] = [];
-  if (!config.http.publicUrl && !config.auth.service) {
+  if (!config.http.publicUrl) {
     warnings.push(
-      "http.publicUrl and auth.service are not set: each request's Host header names the token realm and the service tokens are issued for. Set http.publicUrl (BERTH_HTTP_PUBLIC_URL) to the URL clients use.",
+      `http.publicUrl is not set: each request's Host header names the token realm${config.auth.service ? "" : " and the service tokens are issued for"}. Set http.publicUrl (BERTH_HTTP_PUBLIC_URL) to the URL clients use.`,
+    );
+  }
+  if (config.http.publicUrl && !config.http.trustProxy) {
+    warnings.push(
+      "http.publicUrl is set but http.trustProxy is not: behind a reverse proxy every client shares the proxy's address, so sign-in limits would count them all as one. Name the proxy in http.trustProxy (BERTH_HTTP_TRUST_PROXY).",
     );
   }
   if (config.metrics.port === undefined && config.metrics.access === "public") {

@@ -35,19 +35,19 @@ export class Guard {
     return { service: this.service(request), client: request.ip };
   }
 
+  /** The token service name: configured, else the public URL's host, else the request's Host. */
   service(request: FastifyRequest): string {
-    return this.options.service ?? request.headers.host ?? "localhost";
+    return this.options.service ?? (this.options.publicUrl ? new URL(this.options.publicUrl).host : hostOf(request));
   }
 
   tokenRealm(request: FastifyRequest): string {
-    const base = this.options.publicUrl ?? `${request.protocol}://${request.headers.host ?? "localhost"}`;
+    const base = this.options.publicUrl ?? `${request.protocol}://${hostOf(request)}`;
     return `${base.replace(/\/$/, "")}/oauth2/token`;
   }
 
   /** The principal behind an identity: a bearer token stands for the principal it was issued to. */
   async principalOf(who: Identity): Promise<Identity> {
-    if (who.kind !== "bearer") return who;
-    return (await this.authenticator.identityOf(who.subject)) ?? who;
+    return who.kind === "bearer" ? who.principal : who;
   }
 
   /** Identifies the caller and requires any one of several access sets (the first names the challenge). */
@@ -115,6 +115,15 @@ export class Guard {
     if (error) parts.push(`error="${error}"`);
     return `Bearer ${parts.join(",")}`;
   }
+}
+
+/**
+ * The request's Host when it is a host name or address with an optional port; anything else
+ * (quotes, slashes, spaces: an attempt to shape the challenge) is replaced by "localhost".
+ */
+function hostOf(request: FastifyRequest): string {
+  const host = request.headers.host ?? "";
+  return /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/.test(host) ? host : "localhost";
 }
 
 /** `repository:team/app:pull,push registry:catalog:*` for the accesses a route needs. */

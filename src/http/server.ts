@@ -18,6 +18,8 @@ export interface ServerOptions {
   healthy: () => Promise<boolean>;
   /** Who may read /metrics here: throws to refuse; null when /metrics is served elsewhere. */
   metricsAccess: ((request: FastifyRequest) => Promise<void>) | null;
+  /** Proxies whose X-Forwarded-For names the client (request.ip); none: the TCP peer. */
+  trustProxy?: string[];
 }
 
 export function createServer(options: ServerOptions): FastifyInstance {
@@ -32,6 +34,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     requestTimeout: 0,
     keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 1000 },
+    ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
   });
 
   app.addHook("onRequest", async (request: FastifyRequest) => {

@@ -288,19 +288,18 @@ class Tags implements TagRows {
     return Number(result.numDeletedRows);
   }
   async covering(repository: RepositoryName, digest: Digest) {
-    const parentsOf = async (targets: string[]) =>
-      targets.length === 0
-        ? []
-        : (await this.db.selectFrom("manifest_refs").select("manifest_digest").where("repository", "=", repository).where("target_digest", "in", targets).execute()).map((r) => r.manifest_digest);
-    const parents = await parentsOf([digest]);
-    const indexes = await parentsOf(parents);
-    const rows = await this.db
-      .selectFrom("tags")
-      .select("tag")
-      .where("repository", "=", repository)
-      .where("digest", "in", [...new Set([digest, ...parents, ...indexes])])
-      .orderBy("tag")
-      .execute();
+    // Upwards from the digest, level by level: manifests that reference it (an image its blobs,
+    // an index its manifests, however deep indexes nest) and, for a referrer, its subject (an
+    // SBOM belongs to the image it describes). Bounded, as a cycle of subjects could be stored.
+    const seen = new Set<string>([digest]);
+    let frontier: string[] = [digest];
+    for (let level = 0; level < 16 && frontier.length > 0; level++) {
+      const referencing = await this.db.selectFrom("manifest_refs").select("manifest_digest as d").where("repository", "=", repository).where("target_digest", "in", frontier).execute();
+      const subjects = await this.db.selectFrom("manifests").select("subject as d").where("repository", "=", repository).where("digest", "in", frontier).where("subject", "is not", null).execute();
+      frontier = [...referencing, ...subjects].map((r) => r.d as string).filter((d) => !seen.has(d));
+      for (const d of frontier) seen.add(d);
+    }
+    const rows = await this.db.selectFrom("tags").select("tag").where("repository", "=", repository).where("digest", "in", [...seen]).orderBy("tag").execute();
     return rows.map((r) => r.tag as Tag);
   }
 }

@@ -94,8 +94,8 @@ export interface TagRows {
   delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
   deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;
   /**
-   * The tags whose content includes the digest: tags pointing at it, at a manifest that
-   * references it, or at an index whose manifests do (how deep an index nests in practice).
+   * The tags whose content includes the digest: tags pointing at it, at a manifest or index
+   * that references it at any depth, or at the subject of a referrer that does.
    */
   covering(repository: RepositoryName, digest: Digest): Promise<Tag[]>;
 }

@@ -225,9 +225,10 @@ async function forgetSignIns(app: TestApp): Promise<void> {
   await json(app, "PUT", "/api/v1/scope-maps/noop", { description: "", rules: [{ repository: "x", actions: ["content/read"] }] });
 }
 
-test("an unknown name costs a password check, as a wrong password does", async (t) => {
+test("every sign-in costs the same two password checks: unknown name, one password or two", async (t) => {
   const app = await freshApp(t);
   await user(app, "alice", ["acrpull"]);
+  await json(app, "POST", "/api/v1/admin/passwords/2", {});
   const verified: string[] = [];
   const metadata = app.berth.stores.metadata;
   const tokens = new TokenService(metadata, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
@@ -240,9 +241,11 @@ test("an unknown name costs a password check, as a wrong password does", async (
   });
   const ctx = { service: "localhost", client: "127.0.0.1" };
   assert.equal(await authenticator.signIn("alice", "wrong-password", ctx), null);
-  assert.equal(verified.length, 1, "a wrong password is checked once");
+  assert.equal(verified.length, 2, "a wrong password costs two checks (one padded with a decoy)");
   assert.equal(await authenticator.signIn("nobody-by-this-name", "some-password", ctx), null);
-  assert.equal(verified.length, 2, "an unknown name is checked against a decoy");
+  assert.equal(verified.length, 4, "an unknown name costs the same two checks");
+  assert.equal(await authenticator.signIn("admin", "wrong-password", ctx), null);
+  assert.equal(verified.length, 6, "so does a name with two live passwords");
 });
 
 test("concurrent sign-ins remember each identity exactly until its own expiry", async (t) => {

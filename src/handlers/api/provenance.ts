@@ -109,9 +109,11 @@ export async function provenancePlugin(app: FastifyInstance, options: Provenance
     });
   }
 
-  const onMetadata = (action: "metadata_read" | "metadata_write") => (request: FastifyRequest): Access[] => [
-    { type: "repository", name: metadataTarget(request.url).target.repository, action },
-  ];
+  // Metadata kept about a digest is bound by the read locks of the tags covering it.
+  const onMetadata = (action: "metadata_read" | "metadata_write") => (request: FastifyRequest): Access[] => {
+    const { target } = metadataTarget(request.url);
+    return [{ type: "repository", name: target.repository, action, ...(target.digest ? { digest: target.digest } : {}) }];
+  };
 
   // A provenance report shows a manifest: by tag or digest, the tag locks apply as to the manifest.
   const onReport = (request: FastifyRequest): Access[] => {

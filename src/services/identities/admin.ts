@@ -25,8 +25,8 @@ export class AdminAccount {
   }
 
   /**
-   * Disabling is refused while no other enabled owner exists: the admin would lock everyone
-   * out of the management API, the only way back in.
+   * Disabling is refused while no other enabled, unscoped owner exists: the admin would lock
+   * everyone out of the management API, the only way back in.
    */
   async setEnabled(by: Actor, enabled: boolean): Promise<AdminSummary> {
     await this.ctx.commit(by, async (tx, note) => {
@@ -35,9 +35,10 @@ export class AdminAccount {
       if (!enabled) {
         const now = this.ctx.now().getTime();
         const others = [...(await tx.principals.list("user")), ...(await tx.principals.list("sp"))];
-        const owner = others.find((p) => p.enabled && p.roles.includes("owner") && (p.expiresAt === null || p.expiresAt.getTime() > now));
+        // Only an owner without a repository scope manages identities (a scoped owner could not re-enable the admin).
+        const owner = others.find((p) => p.enabled && p.scope === null && p.roles.includes("owner") && (p.expiresAt === null || p.expiresAt.getTime() > now));
         if (!owner) {
-          throw new RegistryError("INVALID_REQUEST", "refusing to disable the admin while no other enabled identity has the owner role: add one first (berth user add <name> --role owner)");
+          throw new RegistryError("INVALID_REQUEST", "refusing to disable the admin while no other enabled identity is an owner without a repository scope: add one first (berth user add <name> --role owner)");
         }
       }
       await tx.principals.update(ADMIN_ID, { enabled });
