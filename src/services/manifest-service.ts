@@ -2,10 +2,10 @@
 // references it makes recorded beside it, in one transaction with its tags.
 import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
-import { parseManifest } from "../domain/manifest.ts";
+import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
-import type { ManifestRecord, ManifestSummary, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
+import type { ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
 
@@ -57,13 +57,17 @@ export class ManifestService {
       for (const blob of parsed.blobs) {
         if (!(await tx.blobLinks.isLinked(repository, blob))) missing.push(blob);
       }
+      const childSizes = new Map<Digest, number>();
       for (const child of parsed.children) {
-        if (!(await tx.manifests.summary(repository, child))) missing.push(child);
+        const summary = await tx.manifests.summary(repository, child);
+        if (summary) childSizes.set(child, summary.size);
+        else missing.push(child);
       }
       const configMissing = parsed.blobs[0] !== undefined && missing.includes(parsed.blobs[0]) && parsed.children.length === 0;
       if (missing.length > 0 && (!this.options.allowSparse || configMissing)) {
         throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: missing.slice(0, 20) });
       }
+      await checkSizes(tx, parsed, missing, childSizes);
       const record: ManifestRecord = {
         repository,
         digest,
@@ -159,6 +163,25 @@ export class ManifestService {
       throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
     }
     throw manifestUnknown(reference);
+  }
+}
+
+/**
+ * A descriptor's size must be the size of what it names: clients read exactly `size` bytes and
+ * check the digest, so a manifest that lies is refused here rather than failing every pull.
+ * What is missing (a sparse manifest, a foreign layer) has nothing to compare.
+ */
+async function checkSizes(tx: MetadataParts, parsed: ParsedManifest, missing: readonly Digest[], childSizes: ReadonlyMap<Digest, number>): Promise<void> {
+  const held = new Set(parsed.blobs.filter((d) => !missing.includes(d)));
+  const found: { descriptor: DescriptorSummary; size: number | null }[] = [];
+  for (const descriptor of [...(parsed.config ? [parsed.config] : []), ...parsed.layers]) {
+    if (held.has(descriptor.digest)) found.push({ descriptor, size: await tx.blobs.size(descriptor.digest) });
+  }
+  for (const descriptor of parsed.manifests) found.push({ descriptor, size: childSizes.get(descriptor.digest) ?? null });
+  for (const { descriptor: d, size } of found) {
+    if (size !== null && size !== d.size) {
+      throw new RegistryError("MANIFEST_INVALID", `descriptor ${d.digest} declares ${d.size} bytes, but what it names has ${size}`, { digest: d.digest, declared: d.size, stored: size });
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { freshApp, imageManifest, OCI_MANIFEST, pushBlob, putManifest, sha256, type TestApp, type TestResponse } from "../support/app.ts";
+import { freshApp, imageManifest, OCI_INDEX, OCI_MANIFEST, pushBlob, putManifest, sha256, type TestApp, type TestResponse } from "../support/app.ts";
 
 /** Copied from the spec, not imported from src/: the test must not trust what it checks. */
 const SPEC_CODES = new Set([
@@ -110,6 +110,9 @@ const REFUSALS: Refusal[] = [
   { what: "a manifest with an unknown layer", send: (app, ctx) => putManifest(app, "team/app", "v1", manifestWith(ctx, (j) => j.layers.push({ mediaType: "x", digest: sha256("never"), size: 5 }))), status: 400, code: "MANIFEST_BLOB_UNKNOWN" },
   { what: "a manifest not matching its URL digest", send: (app, ctx) => putManifest(app, "team/app", sha256("else"), ctx.image.body), status: 400, code: "DIGEST_INVALID" },
   { what: "a manifest over 4 MiB", send: (app, ctx) => putManifest(app, "team/app", "big", manifestWith(ctx, (j) => (j.annotations = { pad: "x".repeat(4 * 1024 * 1024) }))), status: 413 },
+  { what: "a manifest whose layer size lies", send: (app, ctx) => putManifest(app, "team/app", "v1", manifestWith(ctx, (j) => (j.layers[0].size += 1))), status: 400, code: "MANIFEST_INVALID" },
+  { what: "an index carrying layers", send: (app, ctx) => putManifest(app, "team/app", "v1", manifestWith(ctx, (j) => ((j.mediaType = OCI_INDEX), (j.manifests = []))), OCI_INDEX), status: 400, code: "MANIFEST_INVALID" },
+  { what: "a manifest nested 65 deep", send: (app, ctx) => putManifest(app, "team/app", "v1", manifestWith(ctx, (j) => (j.extra = JSON.parse("[".repeat(64) + "]".repeat(64))))), status: 400, code: "MANIFEST_INVALID" },
   // methods and endpoints
   { what: "POST to a manifest", send: (app) => app.request("POST", "/v2/team/app/manifests/v1"), status: 405, code: "UNSUPPORTED" },
   { what: "PATCH /v2/", send: (app) => app.request("PATCH", "/v2/"), status: 405, code: "UNSUPPORTED" },
