@@ -35,6 +35,8 @@ interface Refusal {
 
 interface Fixture {
   blob: string;
+  /** Basic credentials of a user who may only pull. */
+  puller: string;
   image: Awaited<ReturnType<typeof imageManifest>>;
 }
 
@@ -71,6 +73,18 @@ const REFUSALS: Refusal[] = [
   { what: "a wrong password", send: (app) => app.request("GET", "/v2/team/app/tags/list", { auth: `Basic ${Buffer.from("admin:wrong").toString("base64")}` }), status: 401, code: "UNAUTHORIZED" },
   { what: "a garbage bearer token", send: (app) => app.request("GET", "/v2/team/app/tags/list", { auth: "Bearer not.a.token" }), status: 401, code: "UNAUTHORIZED" },
   { what: "an anonymous push", send: (app) => app.request("POST", "/v2/team/app/blobs/uploads/", { auth: null }), status: 401, code: "UNAUTHORIZED" },
+  {
+    what: "sign-ins failing too often",
+    send: async (app) => {
+      const wrong = { auth: `Basic ${Buffer.from("admin:wrong").toString("base64")}`, remoteAddress: "10.0.0.9" };
+      for (let i = 0; i < 10; i++) await app.request("GET", "/v2/", wrong);
+      return app.request("GET", "/v2/", wrong);
+    },
+    status: 429,
+    code: "TOOMANYREQUESTS",
+  },
+  { what: "a push by a puller", send: (app, ctx) => app.request("POST", "/v2/team/app/blobs/uploads/", { auth: ctx.puller }), status: 403, code: "DENIED" },
+  { what: "a push to a write-locked tag", send: (app, ctx) => putManifest(app, "team/app", "seed", ctx.image.body), status: 403, code: "DENIED" },
   // names
   { what: "an uppercase name", send: (app) => app.request("GET", "/v2/Team/App/tags/list"), status: 400, code: "NAME_INVALID" },
   { what: "a name too long", send: (app) => app.request("GET", `/v2/a/${"x".repeat(300)}/tags/list`), status: 400, code: "NAME_INVALID" },
@@ -125,7 +139,12 @@ test("every refusal under /v2/ carries only the spec's error codes, with a messa
   const app = await freshApp(t);
   const image = await imageManifest(app, "team/app");
   assert.equal((await putManifest(app, "team/app", "seed", image.body)).status, 201);
-  const ctx: Fixture = { blob: await pushBlob(app, "team/app", "a small blob"), image };
+  const json = { "content-type": "application/json" };
+  const user = await app.request("POST", "/api/v1/users", { body: JSON.stringify({ name: "puller", roles: ["acrpull"] }), headers: json });
+  const puller = `Basic ${Buffer.from(`puller:${user.json().password}`).toString("base64")}`;
+  const locked = await app.request("PATCH", "/api/v1/repositories/team/app/attributes?tag=seed", { body: JSON.stringify({ writeEnabled: false }), headers: json });
+  assert.equal(locked.status, 200, locked.body.toString());
+  const ctx: Fixture = { blob: await pushBlob(app, "team/app", "a small blob"), puller, image };
   // Every finding is collected, so one run lists all that is wrong.
   const wrong: string[] = [];
   for (const refusal of REFUSALS) {
