@@ -48,7 +48,7 @@ export function statusOf(code: ErrorCode): number {
  */
 const ON_V2 = {
   TAG_INVALID: "MANIFEST_INVALID",
-  // distribution answers an out-of-order chunk with this code too.
+  // The chunk cannot extend the upload where it stands; the Range header says where that is.
   RANGE_INVALID: "BLOB_UPLOAD_INVALID",
   // The requested range does not fit the blob's length (the detail gives the size).
   RANGE_NOT_SATISFIABLE: "SIZE_INVALID",
