@@ -2,39 +2,54 @@
 // RegistryError and knows nothing of HTTP; http/errors.ts maps a code to its status, once.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
 
-export type ErrorCode =
-  | "BLOB_UNKNOWN"
-  | "BLOB_UPLOAD_INVALID"
-  | "BLOB_UPLOAD_UNKNOWN"
-  | "DIGEST_INVALID"
-  | "MANIFEST_BLOB_UNKNOWN"
-  | "MANIFEST_INVALID"
-  | "MANIFEST_UNKNOWN"
-  | "NAME_INVALID"
-  | "NAME_UNKNOWN"
-  | "SIZE_INVALID"
-  | "UNAUTHORIZED"
-  | "DENIED"
-  | "UNSUPPORTED"
-  | "TOOMANYREQUESTS"
+/** The spec's table: under /v2/ a client sees no other code on a 4xx answer (http/errors.ts). */
+export const SPEC_ERROR_CODES = [
+  "BLOB_UNKNOWN",
+  "BLOB_UPLOAD_INVALID",
+  "BLOB_UPLOAD_UNKNOWN",
+  "DIGEST_INVALID",
+  "MANIFEST_BLOB_UNKNOWN",
+  "MANIFEST_INVALID",
+  "MANIFEST_UNKNOWN",
+  "NAME_INVALID",
+  "NAME_UNKNOWN",
+  "SIZE_INVALID",
+  "UNAUTHORIZED",
+  "DENIED",
+  "UNSUPPORTED",
+  "TOOMANYREQUESTS",
+] as const;
+export type SpecErrorCode = (typeof SPEC_ERROR_CODES)[number];
+
+/**
+ * Berth's own codes: more precise (and with their own status) where the spec's table has no
+ * word, so /api/ and /helm/ can say so. Under /v2/ each answers as the spec's nearest code.
+ */
+export type BerthErrorCode =
   | "TAG_INVALID"
+  /** An upload chunk out of order, or racing another on the same upload (416). */
   | "RANGE_INVALID"
+  /** A blob GET's Range beyond the blob (416). */
+  | "RANGE_NOT_SATISFIABLE"
   | "PAGINATION_NUMBER_INVALID"
   | "MANIFEST_TOO_LARGE"
+  // Server faults (5xx): the spec's table names codes for 4xx answers only.
   | "UNAVAILABLE"
   | "UNKNOWN"
-  // Berth's own, for Helm charts
+  // Helm charts
   | "CHART_INVALID"
   | "CHART_UNKNOWN"
   | "CHART_EXISTS"
   | "CHART_TOO_LARGE"
   | "CLASSIC_REPOSITORY_UNKNOWN"
-  // Berth's own, for the management API (identities, scope maps, attributes)
+  // The management API (identities, scope maps, attributes)
   | "INVALID_REQUEST"
   | "IDENTITY_UNKNOWN"
   | "IDENTITY_EXISTS"
-  // Berth's own, for registry-side metadata
+  // Registry-side metadata
   | "METADATA_UNKNOWN";
+
+export type ErrorCode = SpecErrorCode | BerthErrorCode;
 
 export class RegistryError extends Error {
   readonly code: ErrorCode;

@@ -55,11 +55,23 @@ export interface ParsedManifest {
   blobs: Digest[];
   /** Manifests an index lists. */
   children: Digest[];
+  /** An index's descriptors of them, with the sizes they declare. */
+  manifests: DescriptorSummary[];
   subject: Digest | null;
   /** The manifest's artifactType, else an image's config media type (for referrers). */
   artifactType: string | null;
   annotations: Record<string, string> | null;
 }
+
+/**
+ * How deep a manifest's JSON may nest (the manifest object is level 1). Real manifests nest a few
+ * levels (index → descriptor → platform); clients' decoders stop at their own limits (Go's at
+ * 10,000, others far earlier), so a deeper body would be stored and then break every pull.
+ */
+export const MAX_MANIFEST_DEPTH = 64;
+
+/** Media types that say nothing about which manifest a body is: the body's mediaType decides. */
+const GENERIC_TYPES = new Set(["application/json", "application/octet-stream"]);
 
 function invalid(message: string, detail?: unknown): RegistryError {
   return new RegistryError("MANIFEST_INVALID", message, detail);
@@ -78,10 +90,53 @@ function checkData(descriptor: Descriptor): void {
   }
 }
 
+/**
+ * Whether `text` nests brackets deeper than `limit`, outside strings. JSON.parse has no depth
+ * limit, so the text is scanned before it is parsed; text that is not JSON is left to JSON.parse.
+ */
+function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character, a quote too
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * The manifest/index ambiguity of CVE-2021-41190: a body that reads as an image manifest to one
+ * client and as an index to another shows each different content under one digest. As
+ * distribution does, an index must not carry config/layers, nor an image manifest `manifests`.
+ */
+function checkUnambiguous(json: Record<string, unknown>, mediaType: ManifestMediaType): void {
+  const has = (key: string) => json[key] !== undefined && json[key] !== null;
+  const imageFields = ["config", "layers"].filter(has);
+  if (has("manifests") && imageFields.length > 0) {
+    throw invalid(`ambiguous manifest: it carries both manifests (an index) and ${imageFields.join(" and ")} (an image manifest)`, { mediaType, fields: ["manifests", ...imageFields] });
+  }
+  if (isIndexMediaType(mediaType) && imageFields.length > 0) {
+    throw invalid(`ambiguous manifest: ${mediaType} is an index, but the body carries ${imageFields.join(" and ")}`, { mediaType, fields: imageFields });
+  }
+  if (!isIndexMediaType(mediaType) && has("manifests")) {
+    throw invalid(`ambiguous manifest: ${mediaType} is an image manifest, but the body carries manifests`, { mediaType, fields: ["manifests"] });
+  }
+}
+
 export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
+  const text = body.toString("utf8");
+  if (nestsDeeperThan(text, MAX_MANIFEST_DEPTH)) {
+    throw invalid(`manifest JSON nests deeper than ${MAX_MANIFEST_DEPTH} levels`, { limit: MAX_MANIFEST_DEPTH });
+  }
   let json: unknown;
   try {
-    json = JSON.parse(body.toString("utf8"));
+    json = JSON.parse(text);
   } catch {
     throw invalid("manifest is not valid JSON");
   }
@@ -93,16 +148,18 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   let mediaType = declared ?? header;
   if (!mediaType || !isManifestMediaType(mediaType)) {
     // OCI allows omitting mediaType; infer it only when the header is generic.
-    if (declared === undefined && (!header || header === "application/json" || header === "application/octet-stream")) {
+    if (declared === undefined && (!header || GENERIC_TYPES.has(header))) {
       mediaType = "manifests" in json ? OCI_INDEX : OCI_MANIFEST;
     } else {
       throw invalid("unsupported manifest media type", { mediaType: (declared ?? header)?.slice(0, 200) });
     }
   }
-  if (declared !== undefined && header !== undefined && isManifestMediaType(header) && header !== declared) {
-    throw invalid("Content-Type does not match the manifest's mediaType", { contentType: header, mediaType: declared });
+  // Any specific Content-Type that is not the body's own mediaType contradicts it.
+  if (declared !== undefined && header !== undefined && !GENERIC_TYPES.has(header) && header !== declared) {
+    throw invalid("Content-Type does not match the manifest's mediaType", { contentType: header.slice(0, 200), mediaType: declared });
   }
   const type = mediaType as ManifestMediaType;
+  checkUnambiguous(json as Record<string, unknown>, type);
   return isIndexMediaType(type) ? parseIndex(json, type) : parseImage(json, type);
 }
 
@@ -126,6 +183,7 @@ function parseImage(json: object, mediaType: ManifestMediaType): ParsedManifest 
     layers: manifest.layers.map(summary),
     blobs: [...new Set(blobs)],
     children: [],
+    manifests: [],
     subject: (manifest.subject?.digest as Digest | undefined) ?? null,
     artifactType: manifest.artifactType ?? manifest.config.mediaType,
     annotations: manifest.annotations ?? null,
@@ -144,6 +202,7 @@ function parseIndex(json: object, mediaType: ManifestMediaType): ParsedManifest 
     layers: [],
     blobs: [],
     children: [...new Set(index.manifests.map((d) => d.digest as Digest))],
+    manifests: index.manifests.map((d) => ({ mediaType: d.mediaType, digest: d.digest as Digest, size: d.size })),
     subject: (index.subject?.digest as Digest | undefined) ?? null,
     artifactType: index.artifactType ?? null,
     annotations: index.annotations ?? null,

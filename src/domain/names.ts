@@ -27,8 +27,18 @@ export function isTag(text: string): text is Tag {
 }
 
 export function parseTag(text: string): Tag {
-  if (!isTag(text)) throw new RegistryError("TAG_INVALID", "invalid tag: at most 128 of [A-Za-z0-9_.-], not starting with . or -", { tag: text.slice(0, 200) });
+  if (!isTag(text)) throw new RegistryError("TAG_INVALID", `invalid tag: ${tagProblem(text)}; a tag is 1-128 of [A-Za-z0-9_.-], not starting with . or -`, { tag: text.slice(0, 200) });
   return text;
+}
+
+/** Which rule of the tag grammar `text` breaks, for a message that says exactly what was wrong. */
+function tagProblem(text: string): string {
+  if (text.length === 0) return "it is empty";
+  if (text.length > 128) return `it has ${text.length} characters`;
+  if (/^[.-]/.test(text)) return `it starts with ${JSON.stringify(text[0])}`;
+  const bad = [...text].find((c) => !/[a-zA-Z0-9_.-]/.test(c))!;
+  // The raw path is parsed, so a percent-encoded character shows as its '%'.
+  return `it contains ${JSON.stringify(bad)}`;
 }
 
 /** A manifest reference: a digest when it looks like one (algorithm:...), else a tag. */

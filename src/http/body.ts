@@ -36,25 +36,55 @@ export function parseChunkRange(request: FastifyRequest): { start: number; end: 
   return { start, end };
 }
 
-/** Reads a body of at most `max` bytes; 413 as soon as it is known to be larger, without reading the rest. */
+/** How long a refused body may keep arriving after its answer, before the connection is cut. */
+const DISCARD_MS = 30_000;
+
+/**
+ * Reads a body of at most `max` bytes; 413 as soon as it is known to be larger, without keeping
+ * the rest. The rest is read and thrown away rather than the socket destroyed: a client still
+ * sending (a chunked body has no length to refuse up front) reads the answer only once its
+ * write ends or fails, and a destroyed socket with unread bytes answers RST, which discards the
+ * 413 before the client sees it (a "broken pipe"). Node's server drains an unread body after the
+ * answer; the timer only bounds how long a client may keep sending after that.
+ */
 export async function readBounded(request: FastifyRequest, max: number): Promise<Buffer> {
-  const tooLarge = () => new RegistryError("MANIFEST_TOO_LARGE", `manifest is larger than ${max} bytes`, { limit: max });
+  const tooLarge = () => {
+    discardRest(request);
+    return new RegistryError("MANIFEST_TOO_LARGE", `manifest is larger than ${max} bytes`, { limit: max });
+  };
   const length = declaredLength(request);
-  if (length !== undefined && length > max) {
-    request.raw.resume(); // let Node drain or close; nothing is kept
-    throw tooLarge();
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request.raw) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      request.raw.destroy();
-      throw tooLarge();
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
+  if (length !== undefined && length > max) throw tooLarge();
+  // 'data' events, not for-await: leaving that loop early destroys the stream, and the socket.
+  const raw = request.raw;
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) return void chunks.push(chunk);
+      raw.off("data", onData);
+      stop();
+      chunks.length = 0;
+      reject(tooLarge());
+    };
+    const stop = finished(raw, (error) => {
+      raw.off("data", onData);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, size));
+    });
+    raw.on("data", onData);
+  });
+}
+
+/** Lets the rest of a refused body flow past unread, for at most DISCARD_MS. */
+function discardRest(request: FastifyRequest): void {
+  const raw = request.raw;
+  if (raw.complete) return;
+  raw.resume();
+  const cut = setTimeout(() => raw.socket?.destroy(), DISCARD_MS);
+  cut.unref();
+  raw.once("end", () => clearTimeout(cut));
+  raw.once("close", () => clearTimeout(cut));
 }
 
 /** What `take` returns: a promise while it still needs the chunk, else nothing. */

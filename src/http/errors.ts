@@ -1,6 +1,6 @@
 // The only place an error code meets an HTTP status, and the spec's error body is written.
 import type { FastifyReply } from "fastify";
-import { RegistryError, type ErrorCode } from "../domain/errors.ts";
+import { RegistryError, type BerthErrorCode, type ErrorCode, type SpecErrorCode } from "../domain/errors.ts";
 
 const STATUS = {
   BLOB_UNKNOWN: 404,
@@ -19,6 +19,7 @@ const STATUS = {
   TOOMANYREQUESTS: 429,
   TAG_INVALID: 400,
   RANGE_INVALID: 416,
+  RANGE_NOT_SATISFIABLE: 416,
   PAGINATION_NUMBER_INVALID: 400,
   MANIFEST_TOO_LARGE: 413,
   UNAVAILABLE: 503,
@@ -38,6 +39,40 @@ export function statusOf(code: ErrorCode): number {
   return STATUS[code];
 }
 
+/**
+ * Under /v2/ the spec's table is all a client may see: containerd, the docker CLI and oras map
+ * those codes to messages and show any other as a bare failure. A Berth code keeps its status,
+ * message and detail (which say exactly what was wrong) and is named by the spec's nearest code.
+ * Server faults keep UNKNOWN/UNAVAILABLE, as distribution does: the spec's table is for 4xx.
+ * A code added to BerthErrorCode without a line here does not compile.
+ */
+const ON_V2 = {
+  TAG_INVALID: "MANIFEST_INVALID",
+  // The chunk cannot extend the upload where it stands; the Range header says where that is.
+  RANGE_INVALID: "BLOB_UPLOAD_INVALID",
+  // The requested range does not fit the blob's length (the detail gives the size).
+  RANGE_NOT_SATISFIABLE: "SIZE_INVALID",
+  // "The operation was unsupported due to ... an invalid set of parameters."
+  PAGINATION_NUMBER_INVALID: "UNSUPPORTED",
+  MANIFEST_TOO_LARGE: "MANIFEST_INVALID",
+  CHART_INVALID: "MANIFEST_INVALID",
+  CHART_UNKNOWN: "MANIFEST_UNKNOWN",
+  CHART_EXISTS: "DENIED",
+  CHART_TOO_LARGE: "SIZE_INVALID",
+  CLASSIC_REPOSITORY_UNKNOWN: "NAME_UNKNOWN",
+  INVALID_REQUEST: "UNSUPPORTED",
+  IDENTITY_UNKNOWN: "DENIED",
+  IDENTITY_EXISTS: "DENIED",
+  METADATA_UNKNOWN: "MANIFEST_UNKNOWN",
+} satisfies Record<Exclude<BerthErrorCode, "UNKNOWN" | "UNAVAILABLE">, SpecErrorCode>;
+
+/** Which codes an answer may carry: the spec's only (under /v2/), or Berth's too. */
+export type CodeTable = "spec" | "berth";
+
+function shownCode(code: ErrorCode, table: CodeTable): ErrorCode {
+  return table === "spec" && code in ON_V2 ? ON_V2[code as keyof typeof ON_V2] : code;
+}
+
 /** Errors Node or Fastify raise about the request itself: the client's mistake, not a 500. */
 function fromTransport(thrown: unknown): RegistryError | null {
   const code = (thrown as { code?: string }).code;
@@ -51,7 +86,7 @@ function fromTransport(thrown: unknown): RegistryError | null {
   return null;
 }
 
-export function replyWithError(reply: FastifyReply, thrown: unknown): FastifyReply {
+export function replyWithError(reply: FastifyReply, thrown: unknown, table: CodeTable = "berth"): FastifyReply {
   let err = thrown instanceof RegistryError ? thrown : fromTransport(thrown);
   if (!err) {
     reply.log.error({ err: thrown }, "unexpected failure");
@@ -64,7 +99,7 @@ export function replyWithError(reply: FastifyReply, thrown: unknown): FastifyRep
     const offset = (err.detail as { expectedStart: number }).expectedStart;
     reply.header("range", `0-${Math.max(offset - 1, 0)}`);
   }
-  const body = JSON.stringify({ errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] });
+  const body = JSON.stringify({ errors: [{ code: shownCode(err.code, table), message: err.message, detail: err.detail ?? null }] });
   reply.code(statusOf(err.code)).header("content-type", "application/json; charset=utf-8");
   return reply.request.method === "HEAD" ? reply.header("content-length", Buffer.byteLength(body)).send() : reply.send(body);
 }

@@ -3,10 +3,10 @@
 import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
 import { versionToTag } from "../domain/chart.ts";
-import { parseManifest } from "../domain/manifest.ts";
+import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
-import type { ManifestRecord, ManifestSummary, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
+import type { ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
 
@@ -25,6 +25,12 @@ export interface PutOptions {
   storedAs?: StoredAs;
   /** For a chart: what its version must be, checked in the transaction (no overwrite, no lost update). */
   chartPrecondition?: ChartPrecondition;
+  /**
+   * Whether the push may name this blob or manifest (false: a tag's read lock covers it). Such a
+   * reference is answered as missing, so a new manifest or index can neither lift a read lock by
+   * covering the content with an unlocked tag nor tell the pusher the content exists.
+   */
+  mayReference?: (digest: Digest) => Promise<boolean>;
 }
 
 export interface PushedManifest {
@@ -53,18 +59,25 @@ export class ManifestService {
     const charts = this.options.charts;
     const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs, tags) : null;
     const provenance = this.options.provenance ? await this.options.provenance.prepare(repository, digest, parsed, body) : null;
+    const hidden = new Set<Digest>();
+    if (options.mayReference) for (const d of [...parsed.blobs, ...parsed.children]) if (!(await options.mayReference(d))) hidden.add(d);
+    if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
     await this.metadata.transaction(async (tx) => {
       const missing: Digest[] = [];
       for (const blob of parsed.blobs) {
         if (!(await tx.blobLinks.isLinked(repository, blob))) missing.push(blob);
       }
+      const childSizes = new Map<Digest, number>();
       for (const child of parsed.children) {
-        if (!(await tx.manifests.summary(repository, child))) missing.push(child);
+        const summary = await tx.manifests.summary(repository, child);
+        if (summary) childSizes.set(child, summary.size);
+        else missing.push(child);
       }
       const configMissing = parsed.blobs[0] !== undefined && missing.includes(parsed.blobs[0]) && parsed.children.length === 0;
       if (missing.length > 0 && (!this.options.allowSparse || configMissing)) {
         throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: missing.slice(0, 20) });
       }
+      await checkSizes(tx, parsed, missing, childSizes);
       const record: ManifestRecord = {
         repository,
         digest,
@@ -168,6 +181,25 @@ export class ManifestService {
       throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
     }
     throw manifestUnknown(reference);
+  }
+}
+
+/**
+ * A descriptor's size must be the size of what it names: clients read exactly `size` bytes and
+ * check the digest, so a manifest that lies is refused here rather than failing every pull.
+ * What is missing (a sparse manifest, a foreign layer) has nothing to compare.
+ */
+async function checkSizes(tx: MetadataParts, parsed: ParsedManifest, missing: readonly Digest[], childSizes: ReadonlyMap<Digest, number>): Promise<void> {
+  const held = new Set(parsed.blobs.filter((d) => !missing.includes(d)));
+  const found: { descriptor: DescriptorSummary; size: number | null }[] = [];
+  for (const descriptor of [...(parsed.config ? [parsed.config] : []), ...parsed.layers]) {
+    if (held.has(descriptor.digest)) found.push({ descriptor, size: await tx.blobs.size(descriptor.digest) });
+  }
+  for (const descriptor of parsed.manifests) found.push({ descriptor, size: childSizes.get(descriptor.digest) ?? null });
+  for (const { descriptor: d, size } of found) {
+    if (size !== null && size !== d.size) {
+      throw new RegistryError("MANIFEST_INVALID", `descriptor ${d.digest} declares ${d.size} bytes, but what it names has ${size}`, { digest: d.digest, declared: d.size, stored: size });
+    }
   }
 }
 

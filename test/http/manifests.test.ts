@@ -149,7 +149,7 @@ test("manifests over 4 MiB: 413, nothing stored", async (t) => {
   json.annotations = { padding: "x".repeat(4 * 1024 * 1024) };
   const res = await putManifest(app, "team/app", "big", Buffer.from(JSON.stringify(json)));
   assert.equal(res.status, 413);
-  assert.equal(res.errorCode(), "MANIFEST_TOO_LARGE");
+  assert.equal(res.errorCode(), "MANIFEST_INVALID");
   assert.equal((await app.request("GET", "/v2/team/app/manifests/big")).status, 404);
 });
 

@@ -20,11 +20,11 @@ test("GET tags/list: byte-wise order, n, last and Link", async (t) => {
   assert.equal(last.headers.link, undefined);
 });
 
-test("GET tags/list: bad n is PAGINATION_NUMBER_INVALID; unknown repository is NAME_UNKNOWN", async (t) => {
+test("GET tags/list: bad n is 400 UNSUPPORTED (the spec's 'invalid set of parameters'); unknown repository is NAME_UNKNOWN", async (t) => {
   const app = await freshApp(t);
   const bad = await app.request("GET", "/v2/team/app/tags/list?n=-1");
   assert.equal(bad.status, 400);
-  assert.equal(bad.errorCode(), "PAGINATION_NUMBER_INVALID");
+  assert.equal(bad.errorCode(), "UNSUPPORTED");
   const unknown = await app.request("GET", "/v2/team/none/tags/list");
   assert.equal(unknown.status, 404);
   assert.equal(unknown.errorCode(), "NAME_UNKNOWN");

@@ -38,7 +38,7 @@ test("PATCH out of order: 416 with the current Range, and the upload can continu
   await app.request("PATCH", location, { body: "abc", headers: { ...octets, "content-range": "0-2" } });
   const skip = await app.request("PATCH", location, { body: "xyz", headers: { ...octets, "content-range": "10-12" } });
   assert.equal(skip.status, 416);
-  assert.equal(skip.errorCode(), "RANGE_INVALID");
+  assert.equal(skip.errorCode(), "BLOB_UPLOAD_INVALID");
   assert.equal(skip.headers.range, "0-2");
   const replay = await app.request("PATCH", location, { body: "abc", headers: { ...octets, "content-range": "0-2" } });
   assert.equal(replay.status, 416);

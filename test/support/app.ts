@@ -21,7 +21,7 @@ export interface TestApp {
   /** Starts listening on a free loopback port (once) and returns the base URL. */
   listen(): Promise<URL>;
   /** Sends the path byte for byte over a real socket (inject() would resolve `..` first). */
-  rawRequest(method: string, path: string): Promise<TestResponse>;
+  rawRequest(method: string, path: string, options?: { body?: Buffer | string; headers?: Record<string, string> }): Promise<TestResponse>;
 }
 
 export interface TestResponse {
@@ -48,11 +48,11 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
       address ??= berth.app.listen({ port: 0, host: "127.0.0.1" });
       return new URL(await address);
     },
-    async rawRequest(method, path) {
+    async rawRequest(method, path, options = {}) {
       address ??= berth.app.listen({ port: 0, host: "127.0.0.1" });
       const url = new URL(await address);
       return new Promise((ok, fail) => {
-        const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { authorization: AUTH } }, (res) => {
+        const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { authorization: AUTH, ...options.headers } }, (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
@@ -61,7 +61,7 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
           });
         });
         req.on("error", fail);
-        req.end();
+        req.end(options.body);
       });
     },
     async request(method, url, options = {}) {

@@ -1,5 +1,6 @@
 // GET/HEAD/DELETE /v2/<name>/blobs/<digest>. HEAD never opens the blob.
 import rangeParser from "range-parser";
+import { RegistryError } from "../../domain/errors.ts";
 import { sendBody } from "../../http/send-body.ts";
 import type { OciHandler } from "./context.ts";
 
@@ -24,9 +25,8 @@ export const getBlob: OciHandler<"blob"> = async ({ request, reply, path, servic
   if (rangeHeader !== undefined) {
     const ranges = rangeParser(size, rangeHeader, { combine: true });
     if (ranges === -1) {
-      return reply.code(416).header("content-range", `bytes */${size}`).header("content-type", "application/json").send(
-        JSON.stringify({ errors: [{ code: "RANGE_INVALID", message: "requested range not satisfiable", detail: { size } }] }),
-      );
+      reply.header("content-range", `bytes */${size}`);
+      throw new RegistryError("RANGE_NOT_SATISFIABLE", `requested range not satisfiable: the blob has ${size} bytes`, { size, range: rangeHeader.slice(0, 100) });
     }
     // A malformed header (-2) or several ranges: answer with the whole blob, as RFC 9110 allows.
     if (ranges !== -2 && ranges.type === "bytes" && ranges.length === 1) {

@@ -1,5 +1,6 @@
 // GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>. Answers carry the stored bytes and the
 // stored media type, whatever the Accept header says: Berth converts nothing.
+import type { Digest } from "../../domain/digest.ts";
 import { parseTag } from "../../domain/names.ts";
 import { queryValues, readBounded } from "../../http/body.ts";
 import type { ManifestSummary } from "../../metadata/types.ts";
@@ -45,7 +46,12 @@ export const putManifest: OciHandler<"manifest"> = async (ctx) => {
   const { request, reply, path, services } = ctx;
   const extraTags = queryValues(request, "tag").map(parseTag);
   const body = await readBounded(request, services.manifestMaxBytes);
-  const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], { extraTags });
+  const authorizer = services.guard.authorizer;
+  // Only where a tag has attributes: what a read lock covers may not be named by a new manifest.
+  const mayReference = authorizer.hasTagAttributes(path.name)
+    ? async (digest: Digest) => (await authorizer.bindTags([{ type: "repository", name: path.name, action: "pull", digest }])).every((a) => authorizer.locked(a) === null)
+    : undefined;
+  const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], { extraTags, ...(mayReference ? { mayReference } : {}) });
   reply.code(201).header("location", `/v2/${path.name}/manifests/${pushed.digest}`).header("docker-content-digest", pushed.digest).header("content-length", 0);
   if (pushed.subject) reply.header("oci-subject", pushed.subject);
   if (extraTags.length > 0) reply.header("oci-tag", extraTags);

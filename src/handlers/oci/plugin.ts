@@ -1,5 +1,6 @@
 // Mounts the OCI API under /v2. Its scope keeps request bodies as raw streams and answers
-// every failure with the spec's error body.
+// every failure with the spec's error body, naming only the spec's error codes: every answer
+// under /v2/ leaves through `refuse` below, so that rule lives in this one place.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError } from "../../http/errors.ts";
@@ -16,8 +17,9 @@ export interface OciPluginOptions {
 export async function ociPlugin(app: FastifyInstance, options: OciPluginOptions): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
-  app.setErrorHandler((error, _request, reply) => replyWithError(reply, error));
-  app.setNotFoundHandler((_request, reply) => replyWithError(reply, new RegistryError("UNSUPPORTED", "no such endpoint")));
+  const refuse = (reply: FastifyReply, error: unknown) => replyWithError(reply, error, "spec");
+  app.setErrorHandler((error, _request, reply) => refuse(reply, error));
+  app.setNotFoundHandler((_request, reply) => refuse(reply, new RegistryError("UNSUPPORTED", "no such endpoint")));
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply) {
     reply.header("docker-distribution-api-version", "registry/2.0");
@@ -39,7 +41,7 @@ export async function ociPlugin(app: FastifyInstance, options: OciPluginOptions)
       const ctx: OciContext = { request, reply, path, who, services: options.services };
       return await route.handler(ctx);
     } catch (err) {
-      return replyWithError(reply, err);
+      return refuse(reply, err);
     }
   }
 
