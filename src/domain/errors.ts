@@ -29,6 +29,8 @@ export type ErrorCode =
   | "CHART_EXISTS"
   | "CHART_TOO_LARGE"
   | "CLASSIC_REPOSITORY_UNKNOWN"
+  // Berth's own, outside /v2/: a path no route serves
+  | "ENDPOINT_UNKNOWN"
   // Berth's own, for the management API (identities, scope maps, attributes)
   | "INVALID_REQUEST"
   | "IDENTITY_UNKNOWN"

@@ -28,6 +28,7 @@ const STATUS = {
   CHART_EXISTS: 409,
   CHART_TOO_LARGE: 413,
   CLASSIC_REPOSITORY_UNKNOWN: 404,
+  ENDPOINT_UNKNOWN: 404,
   INVALID_REQUEST: 400,
   IDENTITY_UNKNOWN: 404,
   IDENTITY_EXISTS: 409,
@@ -64,7 +65,12 @@ export function replyWithError(reply: FastifyReply, thrown: unknown): FastifyRep
     const offset = (err.detail as { expectedStart: number }).expectedStart;
     reply.header("range", `0-${Math.max(offset - 1, 0)}`);
   }
-  const body = JSON.stringify({ errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] });
+  const body = errorBody(err);
   reply.code(statusOf(err.code)).header("content-type", "application/json; charset=utf-8");
   return reply.request.method === "HEAD" ? reply.header("content-length", Buffer.byteLength(body)).send() : reply.send(body);
+}
+
+/** The spec's error body; also written by refusals.ts where node:http refuses before Fastify runs. */
+export function errorBody(err: RegistryError): string {
+  return JSON.stringify({ errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] });
 }
