@@ -169,6 +169,11 @@ export class ChartIndex {
     for (const view of served) this.document(view, null);
   }
 
+  /** The views config `helm.views` names: they exist while empty (a made-up name is a view only once it has charts). */
+  configuredViews(): string[] {
+    return Object.keys(this.views);
+  }
+
   /** Whether a view shows a namespace. */
   shows(view: string, namespace: string): boolean {
     const patterns = this.views[view] ?? [view];
