@@ -72,6 +72,7 @@ test("no framework-default error body: unknown routes, bad URLs, long URIs, bad 
     { what: "a 20 KB URI under /v2/", request: `GET /v2/${"a".repeat(20_000)}/tags/list HTTP/1.1\r\n`, spec: true },
     { what: "a 20 KB URI under /helm/", request: `GET /helm/v1/${"a".repeat(20_000)}/index.yaml HTTP/1.1\r\n`, spec: false },
     { what: "OPTIONS /v2/", request: "OPTIONS /v2/ HTTP/1.1\r\n", spec: true },
+    { what: "GET /api/v1/nonsense", request: `GET /api/v1/nonsense HTTP/1.1\r\n${auth}`, spec: false },
     { what: "PUT /api/repo/charts", request: `PUT /api/repo/charts HTTP/1.1\r\n${auth}Content-Length: 0\r\n`, spec: false },
     { what: "POST /helm/v1/repo/index.yaml", request: `POST /helm/v1/repo/index.yaml HTTP/1.1\r\n${auth}Content-Length: 0\r\n`, spec: false },
     { what: "bad JSON to /oauth2/token", request: "POST /oauth2/token HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{x}", spec: false },
