@@ -89,7 +89,7 @@ export function requireView(ctx: HelmContext, view: string): void {
   const index = ctx.charts.index;
   const configured = index.configuredViews();
   const visible = listed(ctx);
-  if (configured.includes(view) || index.entries(view, visible).size > 0) return;
+  if (configured.includes(view) || index.listsAny(view, visible)) return;
   const namespaces = new Set(index.all(visible).map((c) => c.namespace).filter((n) => n !== ""));
   const known = [...new Set([...configured, ...[...namespaces].sort()])].map((name) => `/helm/v1/${name}`);
   const named = known.length > NAMED_VIEWS ? `${known.slice(0, NAMED_VIEWS).join(", ")} and ${known.length - NAMED_VIEWS} more` : known.join(", ") || "none yet";

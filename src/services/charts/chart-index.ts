@@ -190,6 +190,11 @@ export class ChartIndex {
     return result;
   }
 
+  /** Whether the view lists any chart version to the caller (stops at the first). */
+  listsAny(view: string, visible: Visibility): boolean {
+    return this.names().some((name) => this.versionsOf(view, name, visible).length > 0);
+  }
+
   /** The versions of one chart a view lists for the caller, newest first (empty when none). */
   versionsOf(view: string, name: string, visible: Visibility): readonly ChartRecord[] {
     const versions = this.shownChart(view, name).versions;
