@@ -9,7 +9,9 @@
 // A config file never picks the server: with no --server, a single login found is still not a guess
 // worth making (it may be another registry), so the error lists the hosts instead.
 // The environment and home directory are arguments (not read here) so tests never touch the real ones.
-// 440 lines: resolution, requests and error wording share CliError and read best in one place.
+// --plain-http and --insecure (the flags oras and helm users type) are decided in serverUrl, the
+// one place the scheme is: every command with --server or a reference gets them from serverOptions.
+// 480 lines: resolution, requests and error wording share CliError and read best in one place.
 import { spawnSync } from "node:child_process";
 import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -37,7 +39,15 @@ export function handled<A extends unknown[]>(action: (...args: A) => Promise<voi
 // ---------------------------------------------------------------------------------------------
 // Options
 
-export interface ConnectionFlags {
+/** How to reach the server, as oras and helm spell it. */
+export interface TransportFlags {
+  /** http, whatever the URL's host: `oras --plain-http`, `helm --plain-http`. */
+  plainHttp?: boolean;
+  /** https without verifying the certificate: `oras --insecure`, `helm --insecure-skip-tls-verify`. */
+  insecure?: boolean;
+}
+
+export interface ConnectionFlags extends TransportFlags {
   server?: string;
   username?: string;
   password?: string;
@@ -54,9 +64,16 @@ export const passwordStdinOption = () => new Option("--password-stdin", "read th
  * picks a slot). They add the caller's password option that does not clash.
  */
 export function serverOptions<Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(command: Command<Args, Opts, Globals>) {
+  return transportOptions(command.addOption(new Option("--server <url>", "Berth's URL, e.g. http://localhost:5000; a bare host:port is http for localhost, else https (env BERTH_SERVER)"))).addOption(
+    new Option("-u, --username <name>", "user name (env BERTH_USERNAME) [default: the `berth login`, `helm registry login` or docker login for the server]"),
+  );
+}
+
+/** Adds --plain-http and --insecure: for every command that takes --server or a reference. */
+export function transportOptions<Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(command: Command<Args, Opts, Globals>) {
   return command
-    .addOption(new Option("--server <url>", "Berth's URL, e.g. http://localhost:5000; a bare host:port is http for localhost, else https (env BERTH_SERVER)"))
-    .addOption(new Option("-u, --username <name>", "user name (env BERTH_USERNAME) [default: the `berth login`, `helm registry login` or docker login for the server]"));
+    .addOption(new Option("--plain-http", "use http even for a host that is not localhost (as oras and helm take it)"))
+    .addOption(new Option("--insecure", "use https without verifying the server's certificate (as oras --insecure, helm --insecure-skip-tls-verify)"));
 }
 
 /** Adds --server, -u, -p and --password-stdin to a command. */
@@ -71,9 +88,10 @@ const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
 /**
  * `http://host:5000` and `https://host` are taken as given; a bare `host:port` (or `oci://host`, as
- * helm writes it) is http for localhost and 127.x.x.x, else https. A path (a reverse-proxy prefix) is kept.
+ * helm writes it) is http with --plain-http, https with --insecure, else http for localhost and
+ * 127.x.x.x and https elsewhere. A path (a reverse-proxy prefix) is kept.
  */
-export function serverUrl(text: string): URL {
+export function serverUrl(text: string, transport: TransportFlags = {}): URL {
   const trimmed = text.trim().replace(/^oci:\/\//i, "");
   if (trimmed === "") throw new CliError("--server is empty: give Berth's URL, e.g. --server http://localhost:5000");
   let url: URL;
@@ -84,6 +102,7 @@ export function serverUrl(text: string): URL {
       throw new CliError(`${text} is not a URL: give Berth's URL, e.g. --server http://localhost:5000`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new CliError(`${text}: the server URL must start with http:// or https://`);
+    if (transport.plainHttp && url.protocol === "https:") throw new CliError(`--plain-http asks for http, but ${text} says https: drop one of them`);
   } else {
     let probe: URL;
     try {
@@ -91,7 +110,8 @@ export function serverUrl(text: string): URL {
     } catch {
       throw new CliError(`${text} is not a host[:port] or URL: give Berth's URL, e.g. --server http://localhost:5000`);
     }
-    url = new URL(`${LOOPBACK.test(probe.hostname) ? "http" : "https"}://${trimmed}`);
+    const http = transport.plainHttp || (!transport.insecure && LOOPBACK.test(probe.hostname));
+    url = new URL(`${http ? "http" : "https"}://${trimmed}`);
   }
   if (url.username || url.password) throw new CliError("put credentials in --username/--password, not in the server URL");
   url.search = "";
@@ -118,6 +138,17 @@ export interface Credentials {
 export interface Connection {
   server: URL;
   credentials: Credentials | null;
+  /** --insecure: the server's certificate is not verified. */
+  insecure?: boolean;
+}
+
+/**
+ * --insecure: TLS without verifying the certificate. Node's global fetch takes no per-request TLS
+ * options (that needs undici's Agent, which Berth does not depend on), so verification is turned
+ * off for this CLI process, which talks to the one server the user named; Node warns once on stderr.
+ */
+export function skipTlsVerification(): void {
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
 }
 
 export interface ResolveInput {
@@ -246,7 +277,8 @@ export async function resolveConnection(input: ResolveInput): Promise<Connection
     const found = hosts.size > 0 ? ` (logins found for ${[...hosts].join(", ")}; pick one with --server)` : "";
     throw new CliError(`which Berth? pass --server <url>, e.g. --server http://localhost:5000, or set BERTH_SERVER${found}`);
   }
-  const server = serverUrl(serverText);
+  const server = serverUrl(serverText, flags);
+  const insecure = flags.insecure === true;
 
   let password = flags.password;
   let passwordSource = "--password";
@@ -263,7 +295,7 @@ export async function resolveConnection(input: ResolveInput): Promise<Connection
   const username = flags.username ?? (env.BERTH_USERNAME || undefined);
 
   if (username !== undefined && password !== undefined) {
-    return { server, credentials: { username, password, source: `${usernameSource}/${passwordSource}` } };
+    return { server, insecure, credentials: { username, password, source: `${usernameSource}/${passwordSource}` } };
   }
   const helper = input.credentialHelper ?? runCredentialHelper;
   let stored: Credentials | null = null;
@@ -272,9 +304,9 @@ export async function resolveConnection(input: ResolveInput): Promise<Connection
     stored = config && credentialsFromConfig(config, path, server, helper);
     if (stored) break;
   }
-  if (username === undefined && password === undefined) return { server, credentials: stored };
+  if (username === undefined && password === undefined) return { server, insecure, credentials: stored };
   // One of the pair was given: complete it from a stored login for the same user, else say what is missing.
-  if (username !== undefined && stored && stored.username === username) return { server, credentials: { ...stored, username } };
+  if (username !== undefined && stored && stored.username === username) return { server, insecure, credentials: { ...stored, username } };
   if (username !== undefined) throw new CliError(`${usernameSource} given without a password: add -p/--password, --password-stdin or BERTH_PASSWORD`);
   throw new CliError(`${passwordSource} given without a user name: add -u/--username or BERTH_USERNAME`);
 }
@@ -340,7 +372,7 @@ export function connectionFailure(err: unknown, server: string): CliError {
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return new CliError(`cannot reach ${server}: the host name does not resolve; check --server`);
   if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return new CliError(`cannot reach ${server}: the connection timed out; check --server and the network`);
   if (/SSL|TLS|CERT/i.test(code) || /ssl|tls|certificate/i.test(cause?.message ?? "")) {
-    return new CliError(`TLS with ${server} failed (${cause?.message ?? code}); if Berth serves plain HTTP, use --server http://...`);
+    return new CliError(`TLS with ${server} failed (${cause?.message ?? code}); if Berth serves plain HTTP, add --plain-http (or use --server http://...); to skip verifying its certificate, add --insecure`);
   }
   return new CliError(`cannot reach ${server}: ${cause?.message ?? (err as Error).message}`);
 }
@@ -356,11 +388,13 @@ export function encodeSegment(segment: string): string {
 export class BerthClient {
   readonly server: URL;
   readonly credentials: Credentials | null;
+  readonly insecure: boolean;
   readonly #fetch: typeof fetch;
 
   constructor(connection: Connection, fetchImpl: typeof fetch = fetch) {
     this.server = connection.server;
     this.credentials = connection.credentials;
+    this.insecure = connection.insecure === true;
     this.#fetch = fetchImpl;
   }
 
@@ -392,6 +426,7 @@ export class BerthClient {
     }
     const url = this.url(segments);
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
+    if (this.insecure && url.protocol === "https:") skipTlsVerification();
     let res: Response;
     try {
       res = await this.#fetch(url, init);

@@ -11,20 +11,20 @@
 // The password and the token go to the server and to stdout or the config file, never into a message.
 import { homedir } from "node:os";
 import { Command, Option } from "@commander-js/extra-typings";
-import { BerthClient, CliError, connectionFailure, displayServer, handled, passwordOption, passwordStdinOption, readAllStdin, serverUrl } from "./client.ts";
+import { BerthClient, CliError, connectionFailure, displayServer, handled, passwordOption, passwordStdinOption, readAllStdin, serverUrl, skipTlsVerification, transportOptions, type TransportFlags } from "./client.ts";
 import { dockerConfigPath, removeLogin, saveLogin, ZERO_GUID } from "./docker-login.ts";
 import { printJson, printLine } from "./output.ts";
 import { promptHidden, promptLine } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
 
 /** The positional server, or --server, or BERTH_SERVER. */
-function chooseServer(command: "login" | "logout", positional: string | undefined, flag: string | undefined): URL {
-  if (positional !== undefined && flag !== undefined && serverUrl(positional).href !== serverUrl(flag).href) {
+function chooseServer(command: "login" | "logout", positional: string | undefined, flag: string | undefined, transport: TransportFlags): URL {
+  if (positional !== undefined && flag !== undefined && serverUrl(positional, transport).href !== serverUrl(flag, transport).href) {
     throw new CliError(`two servers given (${positional} and --server ${flag}): give one`);
   }
   const text = positional ?? flag ?? (process.env.BERTH_SERVER || undefined);
   if (text === undefined) throw new CliError(`which Berth? give its address, e.g. \`berth ${command} localhost:5000\`, or set BERTH_SERVER`);
-  return serverUrl(text);
+  return serverUrl(text, transport);
 }
 
 /** `Bearer realm="…",service="…"` → its parameters (lower-case names). */
@@ -38,8 +38,9 @@ export function challengeParameters(header: string): Record<string, string> {
 }
 
 /** Where to exchange, and for which service: from the /v2/ challenge, else the server itself. */
-async function tokenService(server: URL): Promise<{ base: URL; service: string }> {
+async function tokenService(server: URL, insecure: boolean): Promise<{ base: URL; service: string }> {
   const fallback = { base: server, service: server.host };
+  if (insecure) skipTlsVerification();
   let res: Response;
   try {
     res = await fetch(new URL(`${server.pathname.replace(/\/$/, "")}/v2/`, server.origin), { headers: { "user-agent": "berth-cli" } });
@@ -73,7 +74,7 @@ async function signInDetails(options: { username?: string; password?: string; pa
   return { username, password };
 }
 
-const loginCommand = new Command("login")
+const loginCommand = transportOptions(new Command("login"))
   .description("sign in and store a refresh token in the docker config.json (docker, oras, crane, skopeo use it); --expose-token prints it instead")
   .argument("[server]", "Berth's address, e.g. localhost:5000 (or --server, or BERTH_SERVER)")
   .addOption(new Option("--server <url>", "Berth's URL, e.g. http://localhost:5000; a bare host:port is http for localhost, else https (env BERTH_SERVER)"))
@@ -96,10 +97,11 @@ The stored token expires (3 hours by default): run berth login again then.`,
   )
   .action(
     handled(async (positional, options) => {
-      const server = chooseServer("login", positional, options.server);
+      const server = chooseServer("login", positional, options.server, options);
       const { username, password } = await signInDetails(options);
-      const { base, service } = await tokenService(server);
-      const exchange = new BerthClient({ server: base, credentials: null });
+      const insecure = options.insecure === true;
+      const { base, service } = await tokenService(server, insecure);
+      const exchange = new BerthClient({ server: base, credentials: null, insecure });
       const answer = await exchange.json<{ refresh_token?: string; expires_in?: number }>("POST", ["oauth2", "exchange"], {
         form: { grant_type: "password", username, password, service },
         explain: {
@@ -130,7 +132,7 @@ The stored token expires (3 hours by default): run berth login again then.`,
     }),
   );
 
-const logoutCommand = new Command("logout")
+const logoutCommand = transportOptions(new Command("logout"))
   .description("remove the login `berth login` stored in the docker config.json for a server")
   .argument("[server]", "Berth's address, e.g. localhost:5000")
   .addOption(new Option("--server <url>", "Berth's address (env BERTH_SERVER)"))
@@ -138,7 +140,7 @@ const logoutCommand = new Command("logout")
   .addHelpText("after", `\nExample:\n  berth logout localhost:5000\n  DOCKER_CONFIG=/tmp/ci-docker berth logout --server https://registry.example.com`)
   .action(
     handled(async (positional, options) => {
-      const server = chooseServer("logout", positional, options.server);
+      const server = chooseServer("logout", positional, options.server, options);
       const path = dockerConfigPath(process.env, homedir());
       const removed = await removeLogin(path, server);
       if (options.output === "json") return printJson({ loginServer: server.host, removed, configFile: path });

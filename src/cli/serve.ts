@@ -64,6 +64,8 @@ export const serveCommand = new Command("serve")
 /** /metrics on a port of its own (metrics.port), for a scraper on a private network; nothing else answers there. */
 function serveMetrics(registry: { contentType: string; metrics(): Promise<string> }, host: string, port: number) {
   const server = createServer((request, response) => {
+    // nosniff on every response, as src/http/response-headers.ts sets it on the registry's port (cli/ may not import http/).
+    response.setHeader("x-content-type-options", "nosniff");
     if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
       response.writeHead(404, { "content-type": "text/plain" }).end("metrics are at /metrics\n");
       return;

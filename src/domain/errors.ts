@@ -42,6 +42,8 @@ export type BerthErrorCode =
   | "CHART_EXISTS"
   | "CHART_TOO_LARGE"
   | "CLASSIC_REPOSITORY_UNKNOWN"
+  // Berth's own, outside /v2/: a path no route serves
+  | "ENDPOINT_UNKNOWN"
   // The management API (identities, scope maps, attributes)
   | "INVALID_REQUEST"
   | "IDENTITY_UNKNOWN"

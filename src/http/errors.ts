@@ -29,6 +29,7 @@ const STATUS = {
   CHART_EXISTS: 409,
   CHART_TOO_LARGE: 413,
   CLASSIC_REPOSITORY_UNKNOWN: 404,
+  ENDPOINT_UNKNOWN: 404,
   INVALID_REQUEST: 400,
   IDENTITY_UNKNOWN: 404,
   IDENTITY_EXISTS: 409,
@@ -64,6 +65,7 @@ const ON_V2 = {
   IDENTITY_UNKNOWN: "DENIED",
   IDENTITY_EXISTS: "DENIED",
   METADATA_UNKNOWN: "MANIFEST_UNKNOWN",
+  ENDPOINT_UNKNOWN: "UNSUPPORTED",
 } satisfies Record<Exclude<BerthErrorCode, "UNKNOWN" | "UNAVAILABLE">, SpecErrorCode>;
 
 /** Which codes an answer may carry: the spec's only (under /v2/), or Berth's too. */
@@ -99,7 +101,12 @@ export function replyWithError(reply: FastifyReply, thrown: unknown, table: Code
     const offset = (err.detail as { expectedStart: number }).expectedStart;
     reply.header("range", `0-${Math.max(offset - 1, 0)}`);
   }
-  const body = JSON.stringify({ errors: [{ code: shownCode(err.code, table), message: err.message, detail: err.detail ?? null }] });
+  const body = errorBody(err, table);
   reply.code(statusOf(err.code)).header("content-type", "application/json; charset=utf-8");
   return reply.request.method === "HEAD" ? reply.header("content-length", Buffer.byteLength(body)).send() : reply.send(body);
+}
+
+/** The spec's error body; also written by refusals.ts where node:http refuses before Fastify runs. */
+export function errorBody(err: RegistryError, table: CodeTable = "berth"): string {
+  return JSON.stringify({ errors: [{ code: shownCode(err.code, table), message: err.message, detail: err.detail ?? null }] });
 }

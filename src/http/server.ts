@@ -4,6 +4,8 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest } fro
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { replyWithError } from "./errors.ts";
+import { clientErrorHandler, frameworkErrors, notFound, rootErrorHandler, shuttingDown } from "./refusals.ts";
+import { safetyHeaders } from "./response-headers.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -23,23 +25,40 @@ export interface ServerOptions {
 }
 
 export function createServer(options: ServerOptions): FastifyInstance {
+  // Fastify types the instance by its logger; Berth's plugins take the default shape.
   const app = Fastify({
     loggerInstance: options.logger,
     // One access-log line per request comes from the onResponse hook below instead.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
-    return503OnClosing: true,
+    // Refusals in Berth's error shape, not Fastify's default bodies (refusals.ts); shutdown's 503 too.
+    return503OnClosing: false,
+    clientErrorHandler,
+    frameworkErrors,
     // Blob bodies stream to disk; only manifest-sized bodies are ever read whole.
     bodyLimit: 4 * 1024 * 1024,
     requestTimeout: 0,
     keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 1000 },
     ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
-  });
+  }) as unknown as FastifyInstance;
 
-  app.addHook("onRequest", async (request: FastifyRequest) => {
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.setErrorHandler(rootErrorHandler);
+  app.setNotFoundHandler(notFound);
+
+  app.addHook("onRequest", async (request: FastifyRequest, reply) => {
     const socket = request.raw.socket;
     request.berth = { started: process.hrtime.bigint(), bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten, route: "other", identity: "anonymous" };
+    // Every response, errors and hijacked blob bodies included, since headers set here stay on the reply.
+    reply.headers(safetyHeaders(request.url));
+    if (closing) {
+      reply.header("connection", "close");
+      throw shuttingDown();
+    }
   });
 
   app.addHook("onResponse", async (request, reply) => {
@@ -78,6 +97,5 @@ export function createServer(options: ServerOptions): FastifyInstance {
     });
   }
 
-  // Fastify types the instance by its logger; Berth's plugins take the default shape.
-  return app as unknown as FastifyInstance;
+  return app;
 }

@@ -10,7 +10,9 @@
 // does for listings, precisely: a signed-in identity always gets 200 and sees only what it may
 // pull (index.yaml, /api/v1/charts, /v2/_catalog); anonymous gets 401 unless anonymous pull is
 // on, then index.yaml and /api/v1/charts answer 200 filtered, and /v2/_catalog 401 (listing the
-// registry is not pulling).
+// registry is not pulling). Except: the index.yaml of a view that is not configured and lists
+// nothing to the caller answers 404, as a mistyped view does (docs/helm.md), so a refused index
+// is 200 without the repository or 404.
 //
 // Helm's classic and ChartMuseum routes find a chart by view and file name, not by repository:
 // a chart in a repository the identity's grants reach neither for pull nor for the action
@@ -146,13 +148,18 @@ function expect(g: Grants, action: Action, repo: string | null, style: Style): E
   if (g.kind === "revoked") refusals = [401];
   else if (g.kind === "anonymous") {
     if (action.listing === "catalog") refusals = [401];
-    else if (action.listing) refusals = g.anonymousPull ? [200] : [401];
+    else if (action.listing) refusals = g.anonymousPull ? listingRefusals(action) : [401];
     // A lock is checked before who asks, so an anonymous request may hear 403 there.
     else refusals = locked ? [401, 403] : [401];
-  } else if (action.listing) refusals = [200];
+  } else if (action.listing) refusals = listingRefusals(action);
   else if (action.byFile && !permits(g, "pull", repo) && !permits(g, need, repo)) refusals = [404];
   else refusals = style === "basic" ? [403] : [401, 403];
   return { allowed, refusals };
+}
+
+/** A listing without the repository: 200; an index.yaml also 404, when the fixture's view then lists nothing to the caller. */
+function listingRefusals(action: Action): number[] {
+  return action.listing === "index" ? [200, 404] : [200];
 }
 
 // --- the table -------------------------------------------------------------------------------

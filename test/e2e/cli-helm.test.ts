@@ -200,3 +200,14 @@ test("a server that is not running: cannot reach it, is Berth running?", async (
   assert.equal(run.code, 1);
   assert.equal(run.stderr, `berth: cannot reach ${url}: is Berth running?\n`);
 });
+
+test("--plain-http, as oras and helm users type it: a host that is not localhost is reached over http", async () => {
+  // [::ffff:127.0.0.1] reaches the test server but is not a loopback name, so it is https unless told.
+  const server = `[::ffff:127.0.0.1]:${berth.port}`;
+  const tls = await runBerthCli(["helm", "list", "--server", server, "-u", "admin", "-p", berth.password], env);
+  assert.equal(tls.code, 1);
+  assert.match(tls.stderr, /TLS with https:\/\/\[::ffff:7f00:1\]:\d+ failed .*--plain-http/s);
+  const plain = await runBerthCli(["helm", "list", "--server", server, "--plain-http", "-u", "admin", "-p", berth.password, "-o", "json"], env);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.ok(typeof JSON.parse(plain.stdout) === "object");
+});

@@ -219,8 +219,30 @@ export async function wrongPassword(helm: ClientRunner, berth: RunningBerth): Pr
   assert.doesNotMatch(list.stdout, /"bad"/, "the refused repository was saved anyway");
 }
 
+/**
+ * A mistyped repository URL fails at `helm repo add` (404), instead of adding an empty repository
+ * whose typo shows up only as "no results found" at the next search; the right URL still works.
+ */
+export async function mistypedRepository(helm: ClientRunner, berth: RunningBerth): Promise<void> {
+  await expectStatus(await putBlob(berth, "typo-check-0.1.0.tgz", await validChart({ name: "typo-check", version: "0.1.0" })), 201, "PUT _blobs/typo-check-0.1.0.tgz");
+  const typo = await helm.attempt(["repo", "add", "typo", `${berth.url}/helm/v1/rpeo`, "--username", berth.username, "--password", berth.password]);
+  assert.notEqual(typo.code, 0, `repo add of a mistyped repository succeeded:\n${typo.stdout}${typo.stderr}`);
+  assert.match(typo.stderr, /404/, `helm names the 404: ${typo.stderr}`);
+  assert.match(typo.stderr, /helm\/v1\/rpeo/, `helm names the URL: ${typo.stderr}`);
+  assert.doesNotMatch((await helm.attempt(["repo", "list", "-o", "json"])).stdout, /"typo"/, "the mistyped repository was saved anyway");
+  await repoAdd(helm, berth);
+  const hits = await helm.json<SearchHit[]>(["search", "repo", "berth/typo-check", "-o", "json"]);
+  assert.equal(hits[0]?.version, "0.1.0");
+}
+
 for (const version of HELM_VERSIONS) {
   const name = version === "v3" ? "helm3" : "helm4";
+
+  test(`${name} repo add of a mistyped repository fails with 404; the right one lists the chart`, { timeout: 60_000 }, async (t) => {
+    const helm = await helmClient(t, version);
+    if (!helm) return;
+    await mistypedRepository(helm, await berthFor(t));
+  });
 
   test(`${name} reads charts uploaded by berth helm push, PUT _blobs and the ChartMuseum API, next to OCI pushes`, { timeout: 120_000 }, async (t) => {
     const helm = await helmClient(t, version);

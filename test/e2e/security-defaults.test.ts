@@ -20,6 +20,7 @@ test("berth serve warns about a Host-derived token realm and public /metrics, an
   assert.doesNotMatch(production.output(), /http\.publicUrl is not set|GET \/metrics answers anyone/);
   const apart = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
   assert.equal(apart.status, 200);
+  assert.equal(apart.headers.get("x-content-type-options"), "nosniff", "the metrics port sends nosniff too");
   assert.match(await apart.text(), /berth_http_requests_total/);
   const onRegistryPort = await fetch(`${production.url}/metrics`);
   await onRegistryPort.body?.cancel();

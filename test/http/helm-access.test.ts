@@ -225,3 +225,40 @@ test("concurrent .prov uploads for one version: one 201, the others 409", async 
   const statuses = (await Promise.all(provs.map((prov) => app.request("PUT", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov", { body: prov })))).map((r) => r.status);
   assert.deepEqual([statuses.filter((s) => s === 201).length, statuses.filter((s) => s === 409).length], [1, 7], statuses.join(" "));
 });
+
+test("a mistyped view answers 404 naming the repositories the caller may list and how to push; configured and non-empty views answer as before; nothing hidden is named", async (t) => {
+  const app = await freshApp(t, { "helm.views": { repo: ["*"], platform: ["platform/*"] } });
+  assert.equal((await push(app, "team-a", await validChart({ name: "web", version: "1.0.0" }))).status, 201);
+  assert.equal((await push(app, "secret", await validChart({ name: "vault", version: "1.0.0" }))).status, 201);
+  assert.equal((await push(app, "hidden", await validChart({ name: "ghost", version: "1.0.0" }))).status, 201);
+  const res = await app.request("PATCH", "/api/v1/repositories/hidden/ghost/attributes", { body: JSON.stringify({ listEnabled: false }), headers: JSON_HEADERS });
+  assert.equal(res.status, 200, res.body.toString());
+
+  for (const path of ["/helm/v1/rpeo/index.yaml", "/helm/v1/rpeo/_charts"]) {
+    for (const method of path.endsWith("index.yaml") ? ["GET", "HEAD"] : ["GET"]) {
+      const typo = await app.request(method, path, { headers: { host: "registry.example.com:5000" } });
+      assert.equal(typo.status, 404, `${method} ${path}: ${typo.body.toString()}`);
+      if (method === "HEAD") continue;
+      const [error] = typo.json().errors;
+      assert.equal(error.code, "CLASSIC_REPOSITORY_UNKNOWN");
+      assert.deepEqual(error.detail.repositories, ["/helm/v1/repo", "/helm/v1/platform", "/helm/v1/secret", "/helm/v1/team-a"], "configured views, then namespaces with charts; not hidden/");
+      assert.match(error.message, /no chart repository \/helm\/v1\/rpeo: the repositories here are \/helm\/v1\/repo, /);
+      assert.match(error.message, /helm push mychart-0\.1\.0\.tgz oci:\/\/registry\.example\.com:5000\/rpeo/);
+    }
+  }
+  // Configured views and views with charts answer as before, empty or not.
+  assert.deepEqual(await indexVersions(app, "platform"), {});
+  assert.deepEqual(await indexVersions(app, "team-a"), { web: ["1.0.0"] });
+  assert.deepEqual(await indexVersions(app, "repo"), { vault: ["1.0.0"], web: ["1.0.0"] });
+  assert.equal((await app.request("GET", "/helm/v1/team-a/_charts")).status, 200);
+
+  // A reader of team-a/* only: secret/ answers exactly as a typo does, and is not named.
+  const reader = await servicePrincipal(app, "acrpull", "team-a/*");
+  const unreadable = await app.request("GET", "/helm/v1/secret/index.yaml", { auth: reader });
+  const typo = await app.request("GET", "/helm/v1/secreq/index.yaml", { auth: reader });
+  assert.equal(unreadable.status, 404);
+  assert.equal(unreadable.body.toString().replaceAll("secret", "X"), typo.body.toString().replaceAll("secreq", "X"), "a namespace the caller may not read answers as one that does not exist");
+  assert.deepEqual(typo.json().errors[0].detail.repositories, ["/helm/v1/repo", "/helm/v1/platform", "/helm/v1/team-a"]);
+  // A view holding only list-hidden charts is no view to anyone, the admin included.
+  assert.equal((await app.request("GET", "/helm/v1/hidden/index.yaml")).status, 404);
+});

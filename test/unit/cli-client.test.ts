@@ -2,13 +2,16 @@
 // docker login) and how it words the server's errors. Every environment and home directory is
 // a temp one passed in: the real HOME and process.env are never read.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpsServer } from "node:https";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { freePort } from "../support/berth.ts";
 import { BerthClient, CliError, keyMatches, loginConfigPaths, resolveConnection, serverUrl, type ResolveInput } from "../../src/cli/client.ts";
+import { program } from "../../src/cli/program.ts";
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
 
@@ -183,3 +186,68 @@ test("BerthClient.url: under the server's path prefix; `+` stays literal as helm
   assert.equal(client.url(["helm", "v1", "team/charts", "_blobs", "app-1.0.0+build.1.tgz"]).href, "https://example.com/berth/helm/v1/team/charts/_blobs/app-1.0.0+build.1.tgz");
   assert.equal(client.url(["helm", "v1", "repo", "_charts", "a b?#%"]).pathname, "/berth/helm/v1/repo/_charts/a%20b%3F%23%25");
 });
+
+test("serverUrl: --plain-http makes any bare host http, --insecure makes it https; --plain-http with an https:// URL is refused", () => {
+  assert.equal(serverUrl("registry.example.com:5000", { plainHttp: true }).href, "http://registry.example.com:5000/");
+  assert.equal(serverUrl("oci://registry.example.com", { plainHttp: true }).href, "http://registry.example.com/");
+  assert.equal(serverUrl("localhost:5000", { insecure: true }).href, "https://localhost:5000/");
+  assert.equal(serverUrl("registry.example.com", { insecure: true }).href, "https://registry.example.com/");
+  assert.equal(serverUrl("localhost:5000", { plainHttp: true, insecure: true }).href, "http://localhost:5000/", "--plain-http wins, as in oras");
+  assert.equal(serverUrl("http://registry.example.com", { plainHttp: true }).href, "http://registry.example.com/");
+  assert.throws(() => serverUrl("https://registry.example.com", { plainHttp: true }), /--plain-http asks for http, but https:\/\/registry\.example\.com says https/);
+});
+
+test("resolveConnection: --plain-http and --insecure decide the scheme and the certificate check", async (t) => {
+  const home = await tempHome(t);
+  const plain = await resolveConnection({ flags: { server: "registry.example.com:5000", plainHttp: true }, env: {}, home, credentialHelper: noHelper });
+  assert.equal(plain.server.href, "http://registry.example.com:5000/");
+  assert.equal(plain.insecure, false);
+  const insecure = await resolveConnection({ flags: { server: "localhost:5000", insecure: true, username: "u", password: "p" }, env: {}, home, credentialHelper: noHelper });
+  assert.equal(insecure.server.href, "https://localhost:5000/");
+  assert.equal(insecure.insecure, true);
+  const fromEnv = await resolveConnection({ flags: { plainHttp: true }, env: { BERTH_SERVER: "registry.example.com" }, home, credentialHelper: noHelper });
+  assert.equal(fromEnv.server.href, "http://registry.example.com/", "the flag applies to BERTH_SERVER too");
+});
+
+test("every berth command that takes --server also takes --plain-http and --insecure", () => {
+  const missing: string[] = [];
+  let withServer = 0;
+  const walk = (command: typeof program, path: string) => {
+    const flags = command.options.map((o) => o.long);
+    if (flags.includes("--server")) {
+      withServer++;
+      for (const wanted of ["--plain-http", "--insecure"]) if (!flags.includes(wanted)) missing.push(`${path} ${wanted}`);
+    }
+    for (const sub of command.commands) walk(sub as unknown as typeof program, `${path} ${sub.name()}`);
+  };
+  walk(program, "berth");
+  assert.ok(withServer > 30, `found ${withServer} commands with --server`);
+  assert.deepEqual(missing, []);
+});
+
+test("BerthClient: --insecure talks to a server with a self-signed certificate; without it, the error names --insecure", { skip: !hasOpenssl() && "needs openssl" }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-tls-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]);
+  assert.equal(made.status, 0, made.stderr?.toString());
+  const server = createHttpsServer({ key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) }, (_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  t.after(() => new Promise<void>((ok) => server.close(() => ok())));
+  const port = (server.address() as { port: number }).port;
+  const previous = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+  t.after(() => {
+    if (previous === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previous;
+  });
+  const home = await tempHome(t);
+  const strict = new BerthClient({ server: new URL(`https://localhost:${port}`), credentials: null });
+  await assert.rejects(strict.json("GET", ["x"]), (err: Error) => err instanceof CliError && /TLS with https:\/\/localhost:\d+ failed .*--insecure/.test(err.message));
+  const insecure = new BerthClient(await resolveConnection({ flags: { server: `localhost:${port}`, insecure: true }, env: {}, home, credentialHelper: noHelper }));
+  assert.deepEqual(await insecure.json("GET", ["x"]), { ok: true });
+});
+
+function hasOpenssl(): boolean {
+  return spawnSync("openssl", ["version"]).status === 0;
+}

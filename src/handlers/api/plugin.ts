@@ -6,9 +6,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Authorizer } from "../../auth/authorizer.ts";
 import { describeIdentity } from "../../auth/identity.ts";
-import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
+import { bodyRefusal } from "../../http/refusals.ts";
 import type { IdentityService } from "../../services/identities/identity-service.ts";
 import type { ApiContext } from "./context.ts";
 import { API_ROUTES, type ApiRoute } from "./routes.ts";
@@ -23,23 +23,8 @@ export interface ManagementPluginOptions {
 /** Identity documents are small; anything bigger is a mistake or an attack. */
 export const MANAGEMENT_BODY_LIMIT = 64 * 1024;
 
-/** Fastify's own refusals of a body (wrong type, bad JSON, too big) in the API's error shape. */
-function bodyRefusal(error: FastifyError): RegistryError | null {
-  switch (error.code) {
-    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new RegistryError("INVALID_REQUEST", "send the request body as application/json");
-    case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new RegistryError("INVALID_REQUEST", `the request body exceeds ${MANAGEMENT_BODY_LIMIT / 1024} KiB`);
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-    case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return new RegistryError("INVALID_REQUEST", `the request body is not valid JSON: ${error.message}`);
-  }
-  if (error instanceof SyntaxError || error.statusCode === 400) return new RegistryError("INVALID_REQUEST", `the request body is not valid JSON: ${error.message}`);
-  return null;
-}
-
 export async function managementPlugin(app: FastifyInstance, options: ManagementPluginOptions): Promise<void> {
-  app.setErrorHandler((error: FastifyError, _request, reply) => replyWithError(reply, bodyRefusal(error) ?? error));
+  app.setErrorHandler((error: FastifyError, _request, reply) => replyWithError(reply, bodyRefusal(error, { accepts: "application/json", limitBytes: MANAGEMENT_BODY_LIMIT }) ?? error));
 
   function dispatch(route: ApiRoute) {
     return async (request: FastifyRequest, reply: FastifyReply) => {

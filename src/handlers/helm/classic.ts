@@ -3,12 +3,13 @@
 import { RegistryError } from "../../domain/errors.ts";
 import { readBounded } from "../../http/body.ts";
 import { requestSignal } from "../oci/context.ts";
-import { chartListing, check, checkedVersion, checker, findable, listed, versionEntries, type HelmContext } from "./context.ts";
+import { chartListing, check, checkedVersion, checker, findable, listed, requireView, versionEntries, type HelmContext } from "./context.ts";
 import type { ClassicPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
 
 export async function getIndex(ctx: HelmContext, path: Extract<ClassicPath, { kind: "index" }>) {
+  requireView(ctx, path.view);
   const document = ctx.charts.index.document(path.view, listed(ctx));
   ctx.reply
     .header("content-type", "text/yaml; charset=utf-8")
@@ -61,7 +62,10 @@ export async function deleteBlob(ctx: HelmContext, path: Extract<ClassicPath, { 
 }
 
 export async function getCharts(ctx: HelmContext, path: Extract<ClassicPath, { kind: "charts" }>) {
-  if (!path.name) return ctx.reply.send(chartListing(ctx, path.view));
+  if (!path.name) {
+    requireView(ctx, path.view);
+    return ctx.reply.send(chartListing(ctx, path.view));
+  }
   if (!path.version) return ctx.reply.send(versionEntries(ctx, path.view, ctx.charts.versions(path.view, path.name, listed(ctx))));
   return ctx.reply.send(ctx.charts.index.entry(path.view, checkedVersion(ctx, path.view, path.name, path.version)));
 }

@@ -3,6 +3,7 @@
 // repositories, so a route's repository is known only once its chart is: the route declares the
 // action, and each chart version it touches is checked as the OCI routes check a tag.
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { RegistryError } from "../../domain/errors.ts";
 import type { Authorizer } from "../../auth/authorizer.ts";
 import type { Access, Identity } from "../../auth/identity.ts";
 import { versionToTag } from "../../domain/chart.ts";
@@ -71,4 +72,31 @@ export function chartListing(ctx: HelmContext, view: string): Record<string, Cha
 
 export function versionEntries(ctx: HelmContext, view: string, versions: readonly ChartRecord[]): ChartVersionEntry[] {
   return versions.map((c) => ctx.charts.index.entry(view, c));
+}
+
+/** How many repositories a 404 for an unknown view names before it says "and N more". */
+const NAMED_VIEWS = 20;
+
+/**
+ * A view that is not configured (helm.views) and lists no chart to the caller is most likely a
+ * typo: `helm repo add x http://host/helm/v1/rpeo` would otherwise succeed with an empty index and
+ * show up only as "no results found" later. So it answers 404 naming the repositories that do
+ * exist, as ACR answers 404 for a repository it does not have. Both the test and the names go by
+ * what the caller may list: a namespace it may not read, or whose charts are hidden (listEnabled
+ * false), answers and is named exactly as one that does not exist, so the 404 reveals nothing.
+ */
+export function requireView(ctx: HelmContext, view: string): void {
+  const index = ctx.charts.index;
+  const configured = index.configuredViews();
+  const visible = listed(ctx);
+  if (configured.includes(view) || index.listsAny(view, visible)) return;
+  const namespaces = new Set(index.all(visible).map((c) => c.namespace).filter((n) => n !== ""));
+  const known = [...new Set([...configured, ...[...namespaces].sort()])].map((name) => `/helm/v1/${name}`);
+  const named = known.length > NAMED_VIEWS ? `${known.slice(0, NAMED_VIEWS).join(", ")} and ${known.length - NAMED_VIEWS} more` : known.join(", ") || "none yet";
+  const host = ctx.request.headers.host ?? "<host>";
+  throw new RegistryError(
+    "CLASSIC_REPOSITORY_UNKNOWN",
+    `no chart repository /helm/v1/${view}: the repositories here are ${named}. To start ${view}, push a chart to it: \`helm push mychart-0.1.0.tgz oci://${host}/${view}\` or \`berth helm push mychart-0.1.0.tgz --repository ${view} --server <url>\``,
+    { repositories: known },
+  );
 }

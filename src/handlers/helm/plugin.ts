@@ -75,10 +75,13 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
         }
       }
       request.berth.route = "chartmuseum";
+      const path = parseMuseumPath(rest);
+      // Not a ChartMuseum route (a mistyped /api/v1/… path, say): Berth's error shape, not ChartMuseum's.
+      if (!path) {
+        return replyWithError(reply, new RegistryError("ENDPOINT_UNKNOWN", `no such API: ${request.method} /api/${rest.slice(0, 200)}. Berth's API is under /api/v1/; ChartMuseum's routes are /api/<repository>/charts[/<name>[/<version>]] and /api/<repository>/prov`));
+      }
       let ctx: HelmContext | null = null;
       try {
-        const path = parseMuseumPath(rest);
-        if (!path) throw new RegistryError("CHART_UNKNOWN", "no such API: ChartMuseum's routes are /api/<repository>/charts[/<name>[/<version>]] and /api/<repository>/prov");
         const route = findHelmRoute(MUSEUM_ROUTES, path, request.method);
         if (!route) throw new RegistryError("UNSUPPORTED", `${request.method} is not supported here`);
         ctx = await context(request, reply, route.action);

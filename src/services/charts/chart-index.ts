@@ -206,6 +206,11 @@ export class ChartIndex {
     for (const view of served) this.document(view, null);
   }
 
+  /** The views config `helm.views` names: they exist while empty (a made-up name is a view only once it has charts). */
+  configuredViews(): string[] {
+    return Object.keys(this.views);
+  }
+
   /** Whether a view shows a namespace. */
   shows(view: string, namespace: string): boolean {
     const patterns = this.views[view] ?? [view];
@@ -220,6 +225,11 @@ export class ChartIndex {
       if (versions.length > 0) result.set(name, versions);
     }
     return result;
+  }
+
+  /** Whether the view lists any chart version to the caller (stops at the first). */
+  listsAny(view: string, visible: Visibility): boolean {
+    return this.names().some((name) => this.versionsOf(view, name, visible).length > 0);
   }
 
   /** The versions of one chart a view lists for the caller, newest first (empty when none). */
