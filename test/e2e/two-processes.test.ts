@@ -1,0 +1,122 @@
+// Two `berth serve` processes on one data directory (SQLite in WAL mode, one blob folder): the
+// change log is the only thing either tells the other, and within a second each sees what the
+// other did: a chart pushed through one is in the other's index.yaml with the same ETag and
+// bytes, a lock set through one refuses pushes through the other, a user deleted through one is
+// refused by both. Then real clients page the catalog past a hidden repository (issue 14).
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { parse } from "yaml";
+import { startBerth, type RunningBerth } from "../support/berth.ts";
+import { validChart } from "../support/chart-fixtures.ts";
+import { api, basic, createUser, patchAttributes } from "../support/identity-api.ts";
+import { OciClient } from "../support/oci-client.ts";
+import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
+import { requireTool, runOk } from "../support/tools.ts";
+
+let dataDir: string;
+let one: RunningBerth;
+let two: RunningBerth;
+
+before(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "berth-two-"));
+  one = await startBerth({ dataDir });
+  two = await startBerth({ dataDir });
+});
+
+after(async () => {
+  await Promise.all([one?.stop(), two?.stop()]);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Polls until `check` holds or a second has passed; answers how long it took. */
+async function withinASecond(what: string, check: () => Promise<boolean>): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > 1000) assert.fail(`${what}: not seen within 1 s`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return Date.now() - start;
+}
+
+async function indexOf(berth: RunningBerth): Promise<{ etag: string | null; body: string }> {
+  const res = await fetch(`${berth.url}/helm/v1/shared/index.yaml`, { headers: { authorization: berth.basicAuth } });
+  return { etag: res.headers.get("etag"), body: res.status === 200 ? await res.text() : "" };
+}
+
+test("a chart pushed through one process is in the other's index.yaml within a second, with the same ETag and bytes", async () => {
+  const pushed = await fetch(`${one.url}/helm/v1/shared/_blobs/demo-0.1.0.tgz`, {
+    method: "PUT",
+    headers: { authorization: one.basicAuth, "content-type": "application/octet-stream" },
+    body: new Uint8Array(await validChart({ name: "demo", version: "0.1.0" })),
+  });
+  assert.equal(pushed.status, 201, await pushed.text());
+  await withinASecond("demo 0.1.0 in the second process's index.yaml", async () => {
+    const index = parse((await indexOf(two)).body || "{}") as { entries?: Record<string, { version: string }[]> };
+    return index.entries?.demo?.some((v) => v.version === "0.1.0") ?? false;
+  });
+  const [a, b] = [await indexOf(one), await indexOf(two)];
+  assert.ok(a.etag, "index.yaml has an ETag");
+  assert.equal(a.etag, b.etag, "both processes name the same index.yaml alike");
+  assert.equal(a.body, b.body, "and serve the same bytes");
+  const unchanged = await fetch(`${two.url}/helm/v1/shared/index.yaml`, { headers: { authorization: two.basicAuth, "if-none-match": a.etag! } });
+  assert.equal(unchanged.status, 304, "an ETag from one process is current at the other");
+});
+
+test("a repository locked through one process refuses pushes through the other within a second", async () => {
+  const client = new OciClient({ baseUrl: two.url, authorization: two.basicAuth });
+  await pushImage(client, "team/locked", "v1", buildImage([randomLayer(64)], "before the lock"));
+  await patchAttributes(one, "team/locked", { writeEnabled: false });
+  await withinASecond("the lock at the second process", async () => {
+    const res = await fetch(`${two.url}/v2/team/locked/blobs/uploads/`, { method: "POST", headers: { authorization: two.basicAuth } });
+    await res.body?.cancel();
+    return res.status === 403;
+  });
+});
+
+test("a user deleted through one process is refused by both within a second, though the other had remembered the sign-in", async () => {
+  const password = await createUser(one, "leaver", ["acrpull"]);
+  const auth = basic("leaver", password);
+  for (const berth of [one, two]) {
+    const res = await fetch(`${berth.url}/v2/`, { headers: { authorization: auth } });
+    assert.equal(res.status, 200, "signed in before");
+  }
+  await api(one, "DELETE", "/api/v1/users/leaver");
+  for (const berth of [one, two]) {
+    await withinASecond(`the deleted user at ${berth === one ? "the first" : "the second"} process`, async () => {
+      const res = await fetch(`${berth.url}/v2/`, { headers: { authorization: auth } });
+      await res.body?.cancel();
+      return res.status === 401;
+    });
+  }
+});
+
+test("regctl and crane page the catalog past a hidden repository: nothing lost, nothing hidden shown", async (t) => {
+  const regctl = requireTool(t, "regctl");
+  const crane = requireTool(t, "crane");
+  if (!regctl || !crane) return;
+  const client = new OciClient({ baseUrl: one.url, authorization: one.basicAuth });
+  for (const name of ["r/a", "r/b", "r/c", "r/d"]) await pushImage(client, name, "v1", buildImage([randomLayer(32)], name));
+  await patchAttributes(one, "r/b", { listEnabled: false });
+  await new Promise((r) => setTimeout(r, 500));
+  const home = await mkdtemp(join(dataDir, "home-"));
+  const env = { HOME: home, DOCKER_CONFIG: join(home, ".docker") };
+  await runOk(regctl, ["registry", "set", two.host, "--tls", "disabled"], { env });
+  await runOk(regctl, ["registry", "login", two.host, "-u", two.username, "--pass", two.password], { env });
+  const pages: string[][] = [];
+  let last = "";
+  for (;;) {
+    const out = (await runOk(regctl, ["repo", "ls", two.host, "--limit", "2", ...(last ? ["--last", last] : [])], { env })).stdout.split("\n").filter(Boolean);
+    if (out.length === 0) break;
+    pages.push(out);
+    last = out.at(-1)!;
+    if (pages.length > 20) assert.fail("regctl kept paging");
+  }
+  const seen = pages.flat().filter((r) => r.startsWith("r/"));
+  assert.deepEqual(seen, ["r/a", "r/c", "r/d"], `regctl pages: ${JSON.stringify(pages)}`);
+  await runOk(crane, ["auth", "login", two.host, "-u", two.username, "-p", two.password, "--insecure"], { env });
+  const listed = (await runOk(crane, ["catalog", two.host, "--insecure"], { env })).stdout.split("\n").filter((r) => r.startsWith("r/"));
+  assert.deepEqual(listed, ["r/a", "r/c", "r/d"]);
+});
