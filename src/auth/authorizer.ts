@@ -74,6 +74,15 @@ export class Authorizer {
     return bound;
   }
 
+  /**
+   * Whether a tag's read lock covers the digest (every tag covering it is read-locked): a new
+   * manifest may then not name it. Repository-level read locks do not count: they refuse reads,
+   * not pushes.
+   */
+  async readLockCovers(repository: string, digest: Digest): Promise<boolean> {
+    return (await this.bindTags([{ type: "repository", name: repository, action: "pull", digest }])).some((a) => a.tag !== undefined);
+  }
+
   /** Whether any tag of the repository has attributes of its own. */
   hasTagAttributes(repository: string): boolean {
     return this.tagged.has(repository);

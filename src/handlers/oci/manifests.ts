@@ -49,7 +49,7 @@ export const putManifest: OciHandler<"manifest"> = async (ctx) => {
   const authorizer = services.guard.authorizer;
   // Only where a tag has attributes: what a read lock covers may not be named by a new manifest.
   const mayReference = authorizer.hasTagAttributes(path.name)
-    ? async (digest: Digest) => (await authorizer.bindTags([{ type: "repository", name: path.name, action: "pull", digest }])).every((a) => authorizer.locked(a) === null)
+    ? async (digest: Digest) => !(await authorizer.readLockCovers(path.name, digest))
     : undefined;
   const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], { extraTags, ...(mayReference ? { mayReference } : {}) });
   reply.code(201).header("location", `/v2/${path.name}/manifests/${pushed.digest}`).header("docker-content-digest", pushed.digest).header("content-length", 0);
