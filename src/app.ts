@@ -25,6 +25,7 @@ import { openSqlite } from "./metadata/sqlite/node-sqlite-dialect.ts";
 import type { MetadataStore } from "./metadata/types.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { Metrics } from "./observability/metrics.ts";
+import { StorageSpace } from "./observability/storage-space.ts";
 import { BlobService } from "./services/blob-service.ts";
 import { ManifestService } from "./services/manifest-service.ts";
 import { UploadService } from "./services/upload-service.ts";
@@ -116,6 +117,8 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const stores = await openStores(config);
   const generatedPassword = await ensureAdmin(stores.metadata, config.auth.adminPassword);
   const metrics = new Metrics();
+  const space = new StorageSpace(resolve(config.storage.data), config.storage.minFreeBytes);
+  metrics.watchStorage(() => space.report());
   const audit = new AuditLog(stores.metadata.audit, logger);
   const tokens = new TokenService(stores.metadata, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
   await tokens.load();
@@ -151,6 +154,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     metrics,
     healthy: async () => (await stores.metadata.repositories.list({ limit: 1 }), true),
     trustProxy: config.http.trustProxy?.split(",").map((a) => a.trim()).filter(Boolean),
+    storage: () => space.report(),
     metricsAccess: config.metrics.port !== undefined ? null : config.metrics.access === "public" ? async () => {} : async (request) => void (await guard.requireSignIn(request)),
   });
   await app.register(ociPlugin, {

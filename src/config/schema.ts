@@ -21,6 +21,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db"),
       directWrites: bool.default(true).describe("write blobs with O_DIRECT where the filesystem allows it (less CPU per byte; see docs/storage.md)"),
+      minFreeBytes: z.coerce.number().int().nonnegative().default(1024 * 1024 * 1024).describe("/healthz says degraded while the data directory's filesystem has less free space than this (bytes)"),
     })
     .prefault({}),
   auth: z

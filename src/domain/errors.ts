@@ -48,8 +48,11 @@ export type BerthErrorCode =
   | "INVALID_REQUEST"
   | "IDENTITY_UNKNOWN"
   | "IDENTITY_EXISTS"
-  // Registry-side metadata
-  | "METADATA_UNKNOWN";
+  // Berth's own, for registry-side metadata
+  | "METADATA_UNKNOWN"
+  // Berth's own: the data directory's filesystem is full (507). Under /v2/ the body carries the
+  // spec's DENIED instead (http/errors.ts says why).
+  | "INSUFFICIENT_STORAGE";
 
 export type ErrorCode = SpecErrorCode | BerthErrorCode;
 

@@ -36,9 +36,6 @@ export function parseChunkRange(request: FastifyRequest): { start: number; end: 
   return { start, end };
 }
 
-/** How long a refused body may keep arriving after its answer, before the connection is cut. */
-const DISCARD_MS = 30_000;
-
 /**
  * Reads a body of at most `max` bytes; 413 as soon as it is known to be larger, without keeping
  * the rest. The rest is read and thrown away rather than the socket destroyed: a client still
@@ -49,7 +46,7 @@ const DISCARD_MS = 30_000;
  */
 export async function readBounded(request: FastifyRequest, max: number): Promise<Buffer> {
   const tooLarge = () => {
-    discardRest(request);
+    discardRest(request.raw);
     return new RegistryError("MANIFEST_TOO_LARGE", `manifest is larger than ${max} bytes`, { limit: max });
   };
   const length = declaredLength(request);
@@ -74,17 +71,6 @@ export async function readBounded(request: FastifyRequest, max: number): Promise
     });
     raw.on("data", onData);
   });
-}
-
-/** Lets the rest of a refused body flow past unread, for at most DISCARD_MS. */
-function discardRest(request: FastifyRequest): void {
-  const raw = request.raw;
-  if (raw.complete) return;
-  raw.resume();
-  const cut = setTimeout(() => raw.socket?.destroy(), DISCARD_MS);
-  cut.unref();
-  raw.once("end", () => clearTimeout(cut));
-  raw.once("close", () => clearTimeout(cut));
 }
 
 /** What `take` returns: a promise while it still needs the chunk, else nothing. */
@@ -112,9 +98,15 @@ export function consumedBody(request: FastifyRequest): ConsumedBody {
   const fromParser = raw instanceof IncomingMessage;
   return {
     async *[Symbol.asyncIterator]() {
-      for await (const chunk of raw as AsyncIterable<Buffer>) {
-        yield chunk;
-        if (fromParser) release(chunk);
+      let ended = false;
+      try {
+        for await (const chunk of raw.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+          yield chunk;
+          if (fromParser) release(chunk);
+        }
+        ended = true;
+      } finally {
+        if (!ended) discardRest(raw);
       }
     },
     eachChunk: (take) => eachChunk(raw, take, fromParser),
@@ -139,8 +131,7 @@ function eachChunk(stream: Readable, take: Take, releaseChunks: boolean): Promis
     };
     const fail = (error: unknown) => {
       if (!stop()) return;
-      // As an abandoned for-await would: the rest of the body is not read.
-      stream.destroy();
+      discardRest(stream);
       reject(error);
     };
     const onData = (chunk: Buffer) => {
@@ -174,6 +165,33 @@ function eachChunk(stream: Readable, take: Take, releaseChunks: boolean): Promis
     });
     stream.on("data", onData);
   });
+}
+
+/**
+ * How long a client may go on sending a body nobody reads before its connection is closed:
+ * long enough for a 64 MiB manifest or the rest of a layer on a LAN to arrive and the answer to
+ * be read, short enough that nobody makes Berth read a huge body for nothing.
+ */
+const DISCARD_MS = 10_000;
+
+/**
+ * When a body is abandoned midway (a manifest over the limit, the disk filled during a push, a
+ * chunk was refused), the rest
+ * is read and dropped instead of the connection being reset: the client then gets the answer
+ * (507, 400…) and not a broken pipe, since a reset would also throw away the answer unread in
+ * its socket. Dropping goes on at most DISCARD_MS, so a client cannot make Berth read a huge
+ * body for nothing; by then it has read the answer, and the connection is closed.
+ */
+export function discardRest(stream: Readable): void {
+  if (stream.readableEnded || stream.destroyed) return;
+  stream.resume();
+  if (!(stream instanceof IncomingMessage)) return;
+  const socket = stream.socket;
+  const timer = setTimeout(() => {
+    if (!stream.complete) socket.destroy();
+  }, DISCARD_MS);
+  timer.unref();
+  stream.once("end", () => clearTimeout(timer));
 }
 
 /** Frees a buffer's memory now, when the buffer is the only view of it (node:http's body chunks are). */

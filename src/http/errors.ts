@@ -1,6 +1,7 @@
 // The only place an error code meets an HTTP status, and the spec's error body is written.
 import type { FastifyReply } from "fastify";
 import { RegistryError, type BerthErrorCode, type ErrorCode, type SpecErrorCode } from "../domain/errors.ts";
+import { outOfStorage } from "./out-of-storage.ts";
 
 const STATUS = {
   BLOB_UNKNOWN: 404,
@@ -34,6 +35,7 @@ const STATUS = {
   IDENTITY_UNKNOWN: 404,
   IDENTITY_EXISTS: 409,
   METADATA_UNKNOWN: 404,
+  INSUFFICIENT_STORAGE: 507,
 } satisfies Record<ErrorCode, number>;
 
 export function statusOf(code: ErrorCode): number {
@@ -66,6 +68,11 @@ const ON_V2 = {
   IDENTITY_EXISTS: "DENIED",
   METADATA_UNKNOWN: "MANIFEST_UNKNOWN",
   ENDPOINT_UNKNOWN: "UNSUPPORTED",
+  // The spec has no code for a full disk: DENIED ("the registry refuses this write"), with the 507
+  // status and a message that say why. Not BLOB_UPLOAD_INVALID: docker retries a layer push after
+  // it (five times, resending the whole layer), after DENIED it stops at once (moby's
+  // retryOnError); a full disk is not fixed in seconds.
+  INSUFFICIENT_STORAGE: "DENIED",
 } satisfies Record<Exclude<BerthErrorCode, "UNKNOWN" | "UNAVAILABLE">, SpecErrorCode>;
 
 /** Which codes an answer may carry: the spec's only (under /v2/), or Berth's too. */
@@ -89,7 +96,7 @@ function fromTransport(thrown: unknown): RegistryError | null {
 }
 
 export function replyWithError(reply: FastifyReply, thrown: unknown, table: CodeTable = "berth"): FastifyReply {
-  let err = thrown instanceof RegistryError ? thrown : fromTransport(thrown);
+  let err = thrown instanceof RegistryError ? thrown : (fromTransport(thrown) ?? outOfStorage(thrown, reply.log));
   if (!err) {
     reply.log.error({ err: thrown }, "unexpected failure");
     err = new RegistryError("UNKNOWN", "internal error");

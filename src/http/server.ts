@@ -3,6 +3,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { StorageReport } from "../observability/storage-space.ts";
 import { replyWithError } from "./errors.ts";
 import { clientErrorHandler, frameworkErrors, notFound, rootErrorHandler, shuttingDown } from "./refusals.ts";
 import { safetyHeaders } from "./response-headers.ts";
@@ -18,6 +19,8 @@ export interface ServerOptions {
   metrics: Metrics;
   /** Whether the stores answer (for /healthz). */
   healthy: () => Promise<boolean>;
+  /** Free space of the data directory (for /healthz: degraded below storage.minFreeBytes). */
+  storage?: () => Promise<StorageReport>;
   /** Who may read /metrics here: throws to refuse; null when /metrics is served elsewhere. */
   metricsAccess: ((request: FastifyRequest) => Promise<void>) | null;
   /** Proxies whose X-Forwarded-For names the client (request.ip); none: the TCP peer. */
@@ -81,7 +84,12 @@ export function createServer(options: ServerOptions): FastifyInstance {
   app.get("/healthz", async (request, reply) => {
     request.berth.route = "healthz";
     const ok = await options.healthy().catch(() => false);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? "ok" : "unavailable" });
+    if (!ok) return reply.code(503).send({ status: "unavailable" });
+    const storage = await options.storage?.().catch(() => null);
+    if (!storage) return reply.code(200).send({ status: "ok" });
+    // Degraded is still 200: reads work, and restarting Berth (what a failed probe does) frees no space.
+    const { freeBytes, minFreeBytes, low } = storage;
+    return reply.code(200).send({ status: low ? "degraded" : "ok", storage: { freeBytes, minFreeBytes } });
   });
 
   const { metricsAccess } = options;

@@ -1,5 +1,6 @@
-// Prometheus metrics: requests by route and status, bytes in and out, upload durations.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+// Prometheus metrics: requests by route and status, bytes in and out, upload durations, free space.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StorageReport } from "./storage-space.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -22,5 +23,25 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "berth_" });
+  }
+
+  /** berth_storage_free_bytes and berth_storage_size_bytes, read from the filesystem at each scrape. */
+  watchStorage(report: () => Promise<StorageReport>): void {
+    new Gauge({
+      name: "berth_storage_free_bytes",
+      help: "Bytes still writable on the data directory's filesystem",
+      registers: [this.registry],
+      async collect() {
+        this.set((await report()).freeBytes);
+      },
+    });
+    new Gauge({
+      name: "berth_storage_size_bytes",
+      help: "Size of the data directory's filesystem in bytes",
+      registers: [this.registry],
+      async collect() {
+        this.set((await report()).totalBytes);
+      },
+    });
   }
 }

@@ -87,12 +87,15 @@ export class SlotWriter {
     const pending: (Promise<void> | null)[] = new Array(SLOTS).fill(null);
     let failure: unknown = null;
     let written = 0;
+    /** Set once the file is known to be ours to cut back to appendAt (long enough, not shared). */
+    let appending = false;
     try {
       if (options.appendAt !== undefined) {
         const { size, nlink } = await statFile(fd);
         if (nlink > 1) throw new SharedFileError(`${path} is also published under another name; it is never written again`);
         if (size < options.appendAt) throw new ShortFileError(`${path} holds ${size} bytes, fewer than the ${options.appendAt} to append after`);
         if (size > options.appendAt) await truncateFile(fd, options.appendAt);
+        appending = true;
       }
       let slot = 0;
       let fill = 0;
@@ -177,6 +180,16 @@ export class SlotWriter {
       await Promise.all(pending);
       if (failure) throw failure;
       if (options.durable) await datasync(fd);
+    } catch (error) {
+      // A failed append (the disk full mid-chunk, the client gone) leaves no bytes past the offset
+      // it started at: the file then agrees with the offset the caller still records, and a full
+      // disk gets the space back at once. Writes still in flight land first, or they would
+      // extend the file again after the cut.
+      if (appending) {
+        await Promise.all(pending);
+        await truncateFile(fd, start).catch(() => undefined);
+      }
+      throw error;
     } finally {
       // No write may still read the ring when it goes back to the pool.
       await Promise.all(pending);
