@@ -93,6 +93,18 @@ test("full disk: small pushes get 507 saying the registry is out of storage (DEN
   assert.match(push.json().errors[0]!.message, /out of storage/);
   assert.equal((await request("HEAD", `/v2/team/app/blobs/${sha256(small)}`)).status, 404, "nothing partial became visible");
 
+  // Starting an upload writes an empty file and a row; a manifest is a row: SQLite's "database or
+  // disk is full" gets the same answer as the blob store's ENOSPC.
+  const start = await request("POST", "/v2/team/app/blobs/uploads/");
+  assert.equal(start.status, 507, start.body.toString());
+  assert.equal(start.json().errors[0]?.code, "DENIED");
+  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(before), size: before.length }, layers: [], annotations: { pad: "x".repeat(200_000) } });
+  const manifestType = { "content-type": "application/vnd.oci.image.manifest.v1+json" };
+  const put = await request("PUT", "/v2/team/app/manifests/v1", manifest, manifestType);
+  assert.equal(put.status, 507, put.body.toString());
+  assert.equal(put.json().errors[0]?.code, "DENIED");
+  assert.equal((await request("GET", "/v2/team/app/manifests/v1")).status, 404, "no manifest half-stored");
+
   const chart = await validChart({ name: "full", version: "1.0.0" });
   const helm = await request("PUT", "/helm/v1/repo/_blobs/full-1.0.0.tgz", chart, octets);
   assert.equal(helm.status, 507, helm.body.toString());
@@ -109,6 +121,7 @@ test("full disk: small pushes get 507 saying the registry is out of storage (DEN
 
   await free();
   assert.equal((await request("POST", `/v2/team/app/blobs/uploads/?digest=${sha256(small)}`, small, octets)).status, 201);
+  assert.equal((await request("PUT", "/v2/team/app/manifests/v1", manifest, manifestType)).status, 201);
   assert.equal((await request("PUT", "/helm/v1/repo/_blobs/full-1.0.0.tgz", chart, octets)).status, 201);
 });
 

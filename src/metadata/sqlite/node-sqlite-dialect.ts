@@ -29,10 +29,14 @@ class NodeSqliteDatabase implements SqliteDatabase {
       this.statements.set(text, entry);
     }
     const { stmt, reader } = entry;
+    // SQLite rolls a transaction back by itself after some errors (SQLITE_FULL on a full disk,
+    // SQLITE_IOERR, SQLITE_NOMEM); Kysely's ROLLBACK then failed with "no transaction is active"
+    // and that error replaced the real one (a full disk answered 500 instead of 507).
+    const rollback = text === "rollback";
     return {
       reader,
       all: (parameters) => stmt.all(...(parameters as never[])),
-      run: (parameters) => stmt.run(...(parameters as never[])),
+      run: (parameters) => (rollback && !this.db.isTransaction ? { changes: 0, lastInsertRowid: 0 } : stmt.run(...(parameters as never[]))),
       iterate: (parameters) => stmt.iterate(...(parameters as never[])) as IterableIterator<unknown>,
     };
   }
