@@ -99,18 +99,25 @@ export interface BerthApp {
 
 /** Creates the admin principal on first start; sets its first password from configuration, or generates one. */
 async function ensureAdmin(metadata: MetadataStore, configured: string | undefined): Promise<string | null> {
-  if (!(await metadata.principals.get(ADMIN_ID))) {
-    await metadata.principals.create({ id: ADMIN_ID, kind: "admin", name: ADMIN_ID, roles: ["owner"], scope: null, scopeMap: null, enabled: true, expiresAt: null, createdAt: new Date() });
-  }
-  const first = (await metadata.secrets.list(ADMIN_ID)).find((s) => s.slot === 1);
-  if (configured !== undefined) {
-    if (!first || !(await verifyPassword(configured, first.hash))) await metadata.secrets.set(ADMIN_ID, { slot: 1, hash: await hashPassword(configured), expiresAt: null, createdAt: new Date() });
-    return null;
-  }
-  if (first) return null;
-  const generated = generatePassword();
-  await metadata.secrets.set(ADMIN_ID, { slot: 1, hash: await hashPassword(generated), expiresAt: null, createdAt: new Date() });
-  return generated;
+  // Hashing (scrypt) happens outside the transaction; deciding inside it, so two processes
+  // starting on one empty database create one admin and print one password (the one stored).
+  const existing = (await metadata.secrets.list(ADMIN_ID)).find((s) => s.slot === 1);
+  if (configured !== undefined && existing && (await verifyPassword(configured, existing.hash))) return null;
+  const password = configured ?? generatePassword();
+  const hash = await hashPassword(password);
+  return metadata.transaction(async (tx) => {
+    if (!(await tx.principals.get(ADMIN_ID))) {
+      await tx.principals.create({ id: ADMIN_ID, kind: "admin", name: ADMIN_ID, roles: ["owner"], scope: null, scopeMap: null, enabled: true, expiresAt: null, createdAt: new Date() });
+    }
+    const first = (await tx.secrets.list(ADMIN_ID)).find((s) => s.slot === 1);
+    if (configured === undefined && first) return null;
+    if (first?.hash === existing?.hash || configured === undefined) {
+      await tx.secrets.set(ADMIN_ID, { slot: 1, hash, expiresAt: null, createdAt: new Date() });
+      // A configured password that changed revokes what the old one signed in, in every process.
+      await tx.changes.append({ kind: "identity.changed", principal: ADMIN_ID, scopeMap: null });
+    }
+    return configured === undefined ? password : null;
+  });
 }
 
 export async function buildApp(config: Config, logger: Logger = createLogger(config.log.level)): Promise<BerthApp> {

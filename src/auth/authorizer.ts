@@ -115,9 +115,19 @@ export class Authorizer {
     return !this.locked(access) && this.grants(who, access);
   }
 
-  /** Whether listings (tags, catalog, index.yaml) show this repository or tag. */
+  /** Whether listings (tags, catalog, index.yaml) show this repository or tag to anyone (listEnabled). */
   listable(repository: string, tag?: string): boolean {
     return this.attributesOf(repository).listEnabled && (tag === undefined || this.attributesOf(repository, tag).listEnabled);
+  }
+
+  /**
+   * The one visibility rule, for every listing (the catalog, tags lists, index.yaml, the chart
+   * APIs, later the portal): a repository, or a tag or chart version of it, is shown to a caller
+   * that may pull the repository, unless listEnabled hides it. A tag's read lock does not hide it
+   * (reading it is refused; knowing it exists is not); listEnabled does.
+   */
+  shows(who: Identity, repository: string, tag?: string): boolean {
+    return this.listable(repository, tag) && this.may(who, { type: "repository", name: repository, action: "pull" });
   }
 
   /**

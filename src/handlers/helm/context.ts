@@ -53,7 +53,7 @@ export function findable(ctx: HelmContext): Visibility {
  */
 export function listed(ctx: HelmContext): Visibility {
   if (ctx.authorizer.mayReadAll(ctx.who)) return null;
-  return (chart) => ctx.authorizer.listable(chart.repository, versionToTag(chart.version)) && ctx.authorizer.may(ctx.who, { type: "repository", name: chart.repository, action: "pull" });
+  return (chart) => ctx.authorizer.shows(ctx.who, chart.repository, versionToTag(chart.version));
 }
 
 /** One version found as the route finds it, then checked: a lock on it is a 403 that names the lock. */

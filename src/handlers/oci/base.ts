@@ -19,7 +19,7 @@ export const getCatalog: OciHandler<"catalog"> = async ({ request, reply, who, s
   const names = await visiblePage(
     page,
     (after, limit) => services.manifests.repositories({ limit, after }),
-    (name: RepositoryName) => authorizer.listable(name) && authorizer.may(principal, { type: "repository", name, action: "pull" }),
+    (name: RepositoryName) => authorizer.shows(principal, name),
   );
   return replyPaged(reply, "/v2/_catalog", page, names, (items) => ({ repositories: items }));
 };
