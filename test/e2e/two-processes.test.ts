@@ -120,3 +120,28 @@ test("regctl and crane page the catalog past a hidden repository: nothing lost, 
   const listed = (await runOk(crane, ["catalog", two.host, "--insecure"], { env })).stdout.split("\n").filter((r) => r.startsWith("r/"));
   assert.deepEqual(listed, ["r/a", "r/c", "r/d"]);
 });
+
+test("two processes started at once on an empty data directory both come up, with one admin", async () => {
+  const empty = await mkdtemp(join(tmpdir(), "berth-two-empty-"));
+  try {
+    const both = await Promise.all([startBerth({ dataDir: empty }), startBerth({ dataDir: empty })]);
+    try {
+      for (const berth of both) {
+        const res = await fetch(`${berth.url}/v2/`, { headers: { authorization: berth.basicAuth } });
+        assert.equal(res.status, 200, "the admin signs in at both");
+        await res.body?.cancel();
+      }
+      // A token signed by one verifies at the other (each may have added a key at start).
+      const token = ((await (await fetch(`${both[0]!.url}/oauth2/token?service=${both[1]!.host}&scope=registry:catalog:*`, { headers: { authorization: both[0]!.basicAuth } })).json()) as { token: string }).token;
+      await withinASecond("the first process's token at the second", async () => {
+        const res = await fetch(`${both[1]!.url}/v2/_catalog`, { headers: { authorization: `Bearer ${token}` } });
+        await res.body?.cancel();
+        return res.status === 200;
+      });
+    } finally {
+      await Promise.all(both.map((b) => b.stop()));
+    }
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+  }
+});
