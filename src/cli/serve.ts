@@ -6,6 +6,9 @@ import { settingPaths } from "../config/load.ts";
 import { startupWarnings } from "../config/warnings.ts";
 import { configFrom, configOption, dataOption } from "./store-options.ts";
 
+/** How long the change log keeps an entry every consumer has acknowledged. */
+const CHANGE_LOG_DAYS = 7;
+
 function settingsHelp(): string {
   const rows = settingPaths().map((s) => `  ${s.path.padEnd(24)} ${s.env.padEnd(30)} ${s.description}${s.default !== undefined ? ` [default: ${JSON.stringify(s.default)}]` : ""}`);
   return `\nEvery setting (YAML key, environment variable; flags win over the environment, which wins over the file):\n${rows.join("\n")}\n\nShort variables: BERTH_PORT, BERTH_HOST, BERTH_DATA, BERTH_ADMIN_PASSWORD, BERTH_ANONYMOUS_PULL, BERTH_LOG_LEVEL.\n`;
@@ -35,6 +38,8 @@ export const serveCommand = new Command("serve")
     }
     const purge = setInterval(() => {
       berth.uploads.purgeIdle(new Date(Date.now() - config.uploads.expireAfter * 1000)).catch((err: unknown) => berth.logger.error({ err }, "upload purge failed"));
+      // Caches read the change log within a second; a week is for consumers that were away.
+      berth.stores.metadata.changes.prune(new Date(Date.now() - CHANGE_LOG_DAYS * 86_400_000)).catch((err: unknown) => berth.logger.error({ err }, "change log prune failed"));
     }, Math.max(config.uploads.purgeInterval, 1) * 1000);
     purge.unref();
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });

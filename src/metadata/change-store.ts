@@ -65,4 +65,11 @@ export class ChangeStore implements ChangeRows {
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
+
+  async prune(before: Date): Promise<number> {
+    const slowest = await this.db.selectFrom("change_consumers").select((eb) => eb.fn.min("cursor").as("cursor")).executeTakeFirst();
+    let query = this.db.deleteFrom("changes").where("at", "<", before.getTime());
+    if (slowest?.cursor !== null && slowest?.cursor !== undefined) query = query.where("id", "<=", Number(slowest.cursor));
+    return Number((await query.executeTakeFirst()).numDeletedRows);
+  }
 }

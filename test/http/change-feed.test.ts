@@ -96,3 +96,18 @@ test("claim and ack: one owner at a time, a lease that expires, a cursor that mo
   const retaken = await changes.claim("hooks", "a", 10, 60_000);
   assert.deepEqual(retaken.map((e) => (e.change as { tag: string }).tag), ["3"], "b's lease expired unacked: a gets the same entry");
 });
+
+test("prune drops old entries, but never one a consumer has not acknowledged", async (t) => {
+  const app = await freshApp(t);
+  const changes = app.berth.stores.metadata.changes;
+  await changes.claim("hooks", "a", 10, 60_000);
+  await changes.ack("hooks", "a", await changes.latest());
+  for (const tag of ["1", "2", "3"]) await changes.append({ kind: "tag.deleted", repository: "r/x", tag });
+  const [first] = await changes.claim("hooks", "a", 1, 60_000);
+  await changes.ack("hooks", "a", first!.id);
+  const future = new Date(Date.now() + 60_000);
+  assert.equal(await changes.prune(future) > 0, true);
+  const left = await changes.since(0, 100);
+  assert.deepEqual(left.map((e) => (e.change as { tag: string }).tag), ["2", "3"], "unacknowledged entries stay");
+  assert.equal(await changes.prune(new Date(0)), 0, "nothing is older than the epoch");
+});
