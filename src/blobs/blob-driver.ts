@@ -51,18 +51,28 @@ export function isChunkSource(source: AsyncIterable<Uint8Array>): source is Chun
   return typeof (source as Partial<ChunkSource>).eachChunk === "function";
 }
 
+// What each method does with a key that holds nothing is part of the contract that
+// test/contract/blob-driver-contract.ts checks on every driver.
 export interface BlobDriver {
+  /** null when nothing is stored under the key (a prefix of other keys is not an object). */
   stat(key: string): Promise<ObjectInfo | null>;
+  /** Rejects with code ENOENT when nothing is stored under the key. */
   read(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Returns the number of bytes written. A failed write leaves nothing under the key; a failed
+   * append leaves the object cut back to appendAt (an appendAt past its end: code ESHORT).
+   */
   write(key: string, source: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<number>;
   /**
    * Atomically makes `from` visible as `to`, replacing whatever `to` held, and `from` is gone
    * from then on: the two names never show the same bytes, so nothing written to `from` (an
-   * upload) can ever change `to` (a published blob).
+   * upload) can ever change `to` (a published blob). Nothing under `from`: rejects with ENOENT.
    */
   move(from: string, to: string): Promise<void>;
-  /** Marks an object as used now (so gc's grace period restarts). */
+  /** Marks an object as used now (so gc's grace period restarts); nothing under the key: does nothing. */
   touch(key: string): Promise<void>;
+  /** Nothing under the key: does nothing. */
   delete(key: string): Promise<void>;
+  /** Every object under the folder `prefix/`, at any depth, with its full key; in no set order. */
   list(prefix: string): AsyncIterable<{ key: string } & ObjectInfo>;
 }

@@ -259,7 +259,11 @@ class Tags implements TagRows {
   constructor(db: Db) {
     this.db = db;
   }
-  async set(repository: RepositoryName, tag: Tag, to: Digest) {
+  async set(repository: RepositoryName, tag: Tag, to: Digest): Promise<Digest | null> {
+    // Read, then write: outside a caller's transaction two sets of one tag could both read the
+    // same previous target (the contract suite's concurrent-set case), so the pair runs in one.
+    // SQLite's `begin immediate` serialises it; PostgreSQL will need the row locked as well.
+    if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new Tags(trx).set(repository, tag, to));
     const previous = await this.resolve(repository, tag);
     await this.db
       .insertInto("tags")

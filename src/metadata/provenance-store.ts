@@ -100,6 +100,11 @@ export class MetadataValues implements MetadataValueRows {
     return row ? toValue(row) : null;
   }
   async change(target: MetadataTarget, key: string, value: string | null, actor: string, at: Date): Promise<MetadataChange | null> {
+    // Reads the last version, then writes the next: outside a caller's transaction two changes of
+    // one key both took the same version and one failed on the history's key (the contract
+    // suite's concurrent-change case), so the steps run in one transaction. SQLite's `begin
+    // immediate` serialises them; PostgreSQL will need a per-key lock as well.
+    if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new MetadataValues(trx).change(target, key, value, actor, at));
     const digest = digestColumn(target);
     const where = { repository: target.repository, digest, key };
     const current = await this.get(target, key);

@@ -51,7 +51,15 @@ export class FilesystemDriver implements BlobDriver {
   async write(key: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
-    return this.writer.write(path, source, options);
+    try {
+      return await this.writer.write(path, source, options);
+    } catch (err) {
+      // A failed write of a whole object leaves nothing under its key, as a failed PUT leaves
+      // nothing on S3 or Azure (the contract suite's aborted-writer case): no torn file for a
+      // reader or `berth gc` to find. A failed append is cut back to appendAt by the writer.
+      if (options.appendAt === undefined) await unlink(path).catch(() => undefined);
+      throw err;
+    }
   }
 
   async move(from: string, to: string): Promise<void> {

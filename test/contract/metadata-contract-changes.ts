@@ -1,0 +1,239 @@
+// The metadata store contract, the parts that change under concurrent writers: uploads (the
+// compare-and-set offset), charts, the change log (append, since, latest, claim/ack leases),
+// transactions and the commit listener, and races: one tag set twice at once, transactions
+// appending at once. Entry point: metadata-contract.ts.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { Change } from "../../src/domain/changes.ts";
+import type { Digest } from "../../src/domain/digest.ts";
+import type { UploadRecord } from "../../src/metadata/types.ts";
+import { chartRecord, digestOf, freshStore, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
+
+function upload(id: string, extra: Partial<UploadRecord> = {}): UploadRecord {
+  return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), ...extra };
+}
+
+const tagSet = (n: number): Change => ({ kind: "tag.set", repository: "r", tag: `t${n}`, digest: digestOf(`d${n}`), previous: null });
+
+export function metadataChangeContract(factory: MetadataFactory): void {
+  describe("uploads", () => {
+    test("create, get, delete", async (t) => {
+      const store = await freshStore(t, factory);
+      const u = upload("u1", { offset: 5_000_000_000, algorithm: "sha512" });
+      await store.uploads.create(u);
+      assert.deepEqual(await store.uploads.get("u1"), u);
+      assert.equal(await store.uploads.get("u2"), null);
+      await assert.rejects(store.uploads.create(upload("u1")), "an upload id is unique");
+      assert.equal(await store.uploads.delete("u1"), true);
+      assert.equal(await store.uploads.delete("u1"), false);
+      assert.equal(await store.uploads.get("u1"), null);
+    });
+
+    test("advance moves the offset only from the current one, and marks the upload used", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.uploads.create(upload("u1"));
+      assert.equal(await store.uploads.advance("u1", 10, 20), false);
+      assert.equal((await store.uploads.get("u1"))?.offset, 0);
+      assert.equal(await store.uploads.advance("u1", 0, 10), true);
+      assert.equal(await store.uploads.advance("u1", 0, 20), false, "a stale offset");
+      const after = await store.uploads.get("u1");
+      assert.equal(after?.offset, 10);
+      assert.ok(after!.updatedAt.getTime() > upload("u1").updatedAt.getTime());
+      assert.equal(await store.uploads.advance("nope", 0, 10), false);
+    });
+
+    test("concurrent advances from one offset: exactly one wins, and its offset stays", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.uploads.create(upload("u1", { offset: 100 }));
+      const targets = [150, 200, 250, 300, 350, 400, 450, 500];
+      const won = await Promise.all(targets.map((to) => store.uploads.advance("u1", 100, to)));
+      assert.equal(won.filter(Boolean).length, 1);
+      assert.equal((await store.uploads.get("u1"))?.offset, targets[won.indexOf(true)]);
+    });
+
+    test("idleSince: uploads not updated since `before`, at most `limit`", async (t) => {
+      const store = await freshStore(t, factory);
+      for (const id of ["a", "b", "c"]) await store.uploads.create(upload(id));
+      await store.uploads.create(upload("fresh", { updatedAt: new Date(Date.now() + 60_000) }));
+      await store.uploads.advance("c", 0, 1); // used now
+      const before = new Date(Date.now() - 1000);
+      assert.deepEqual((await store.uploads.idleSince(before, 10)).map((u) => u.id).sort(), ["a", "b"]);
+      assert.equal((await store.uploads.idleSince(before, 1)).length, 1);
+    });
+  });
+
+  describe("charts", () => {
+    test("record replaces (repository, version); get, byFile, all, inRepository, forgetManifest", async (t) => {
+      const store = await freshStore(t, factory);
+      const one = chartRecord("ns/demo", "0.1.0", { provDigest: digestOf("prov"), storedAs: "classic" });
+      const two = chartRecord("ns/demo", "0.2.0");
+      const elsewhere = chartRecord("other/demo", "0.1.0");
+      for (const c of [two, one, elsewhere]) await store.charts.record(c);
+      assert.deepEqual(await store.charts.get(repo("ns/demo"), "0.1.0"), one);
+      assert.equal(await store.charts.get(repo("ns/demo"), "9.9.9"), null);
+      const replaced = { ...one, storedAs: "both" as const, metadata: { ...one.metadata, description: "new" } };
+      await store.charts.record(replaced);
+      assert.deepEqual(await store.charts.get(repo("ns/demo"), "0.1.0"), replaced);
+      assert.deepEqual((await store.charts.all()).map((c) => [c.repository, c.version]), [["ns/demo", "0.1.0"], ["ns/demo", "0.2.0"], ["other/demo", "0.1.0"]]);
+      assert.deepEqual((await store.charts.inRepository(repo("ns/demo"))).map((c) => c.version).sort(), ["0.1.0", "0.2.0"]);
+      assert.deepEqual(await store.charts.byFile("ns", "demo-0.1.0.tgz"), [replaced]);
+      assert.deepEqual(await store.charts.byFile("ns", "demo-0.3.0.tgz"), []);
+      assert.deepEqual(await store.charts.forgetManifest(repo("ns/demo"), one.manifestDigest), [replaced]);
+      assert.deepEqual(await store.charts.forgetManifest(repo("ns/demo"), one.manifestDigest), []);
+      assert.equal(await store.charts.get(repo("ns/demo"), "0.1.0"), null);
+      assert.deepEqual(await store.charts.get(repo("ns/demo"), "0.2.0"), two);
+    });
+  });
+
+  describe("change log", () => {
+    test("append, since after a cursor with a limit, latest with and without kinds", async (t) => {
+      const store = await freshStore(t, factory);
+      assert.equal(await store.changes.latest(), 0);
+      assert.deepEqual(await store.changes.since(0, 10), []);
+      const changes: Change[] = [tagSet(1), { kind: "blob.linked", repository: "r", digest: digestOf("b") }, tagSet(2), { kind: "identity.changed", principal: "p1", scopeMap: null }];
+      const startedAt = Date.now();
+      for (const c of changes) await store.changes.append(c);
+      const all = await store.changes.since(0, 10);
+      assert.deepEqual(all.map((e) => e.change), changes);
+      for (let i = 1; i < all.length; i++) assert.ok(all[i]!.id > all[i - 1]!.id, "ids increase");
+      assert.ok(all.every((e) => e.at.getTime() >= startedAt - 1000 && e.at.getTime() <= Date.now() + 1000));
+      assert.deepEqual(await store.changes.since(all[1]!.id, 1), [all[2]]);
+      assert.deepEqual(await store.changes.since(all[3]!.id, 10), []);
+      assert.equal(await store.changes.latest(), all[3]!.id);
+      assert.equal(await store.changes.latest(["tag.set"]), all[2]!.id);
+      assert.equal(await store.changes.latest(["blob.linked", "chart.recorded"]), all[1]!.id);
+      assert.equal(await store.changes.latest(["signing-key.added"]), 0);
+    });
+
+    test("claim and ack: a new consumer starts at the end; one owner at a time; ack only by the owner", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.changes.append(tagSet(0)); // before the consumer existed: never delivered
+      assert.deepEqual(await store.changes.claim("hooks", "A", 10, 60_000), []);
+      await store.changes.append(tagSet(1));
+      await store.changes.append(tagSet(2));
+      assert.deepEqual(await store.changes.claim("hooks", "B", 10, 60_000), [], "A holds the lease");
+      const got = await store.changes.claim("hooks", "A", 10, 60_000);
+      assert.deepEqual(got.map((e) => e.change), [tagSet(1), tagSet(2)]);
+      assert.deepEqual((await store.changes.claim("hooks", "A", 1, 60_000)).map((e) => e.change), [tagSet(1)], "limit");
+      assert.equal(await store.changes.ack("hooks", "B", got[1]!.id), false);
+      assert.equal(await store.changes.ack("hooks", "A", got[0]!.id), true);
+      assert.equal(await store.changes.ack("hooks", "A", got[1]!.id), false, "the ack freed the lease");
+      assert.deepEqual((await store.changes.claim("hooks", "B", 10, 60_000)).map((e) => e.change), [tagSet(2)], "B goes on after A's cursor");
+      assert.equal(await store.changes.ack("hooks", "B", got[1]!.id), true);
+      assert.deepEqual(await store.changes.claim("hooks", "A", 10, 60_000), []);
+      await store.changes.append(tagSet(3));
+      assert.deepEqual((await store.changes.claim("hooks", "A", 10, 60_000)).map((e) => e.change), [tagSet(3)]);
+      assert.deepEqual(await store.changes.claim("other", "A", 10, 60_000), [], "consumers are apart");
+    });
+
+    test("claim: an expired lease passes to another owner", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.changes.claim("hooks", "A", 10, 60_000);
+      await store.changes.ack("hooks", "A", await store.changes.latest());
+      await store.changes.append(tagSet(1));
+      assert.equal((await store.changes.claim("hooks", "A", 10, 500)).length, 1);
+      assert.deepEqual(await store.changes.claim("hooks", "B", 10, 60_000), [], "A's lease still runs");
+      await pause(600);
+      assert.deepEqual((await store.changes.claim("hooks", "B", 10, 60_000)).map((e) => e.change), [tagSet(1)]);
+      assert.equal(await store.changes.ack("hooks", "A", 1), false, "A lost the lease");
+    });
+  });
+
+  describe("transactions", () => {
+    test("a transaction's writes are seen inside it, and commit together", async (t) => {
+      const store = await freshStore(t, factory);
+      const value = await store.transaction(async (tx) => {
+        await tx.repositories.ensure(repo("r"));
+        await tx.tags.set(repo("r"), tag("v1"), digestOf("a"));
+        assert.equal(await tx.tags.resolve(repo("r"), tag("v1")), digestOf("a"));
+        await tx.changes.append(tagSet(1));
+        return "done";
+      });
+      assert.equal(value, "done");
+      assert.equal(await store.repositories.exists(repo("r")), true);
+      assert.equal(await store.tags.resolve(repo("r"), tag("v1")), digestOf("a"));
+      assert.equal((await store.changes.since(0, 10)).length, 1);
+    });
+
+    test("a rolled-back transaction records neither its rows nor its changes, and tells no listener", async (t) => {
+      const store = await freshStore(t, factory);
+      let told = 0;
+      store.onCommit(async () => void told++);
+      await store.changes.append(tagSet(0));
+      const latest = await store.changes.latest();
+      told = 0;
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.tags.set(repo("r"), tag("v1"), digestOf("a"));
+          await tx.changes.append(tagSet(1));
+          throw new Error("refused");
+        }),
+        /refused/,
+      );
+      assert.equal(await store.tags.resolve(repo("r"), tag("v1")), null);
+      assert.equal(await store.changes.latest(), latest);
+      assert.deepEqual(await store.changes.since(latest, 10), []);
+      assert.equal(told, 0);
+    });
+
+    test("onCommit runs after a commit that appended, before transaction() resolves; not after one that did not", async (t) => {
+      const store = await freshStore(t, factory);
+      const seen: number[] = [];
+      // The listener reads the log: it must already see the committed entry.
+      store.onCommit(async () => void seen.push(await store.changes.latest()));
+      await store.transaction(async (tx) => {
+        await tx.changes.append(tagSet(1));
+        await tx.changes.append(tagSet(2));
+        assert.deepEqual(seen, [], "not before the commit");
+      });
+      const afterFirst = await store.changes.latest();
+      assert.deepEqual(seen, [afterFirst], "once per transaction, with its entries visible");
+      await store.transaction(async (tx) => tx.tags.set(repo("r"), tag("v1"), digestOf("a")));
+      assert.deepEqual(seen, [afterFirst], "no change appended, no call");
+      await store.changes.append(tagSet(3)); // outside a transaction an append commits at once
+      assert.deepEqual(seen, [afterFirst, await store.changes.latest()]);
+    });
+  });
+
+  describe("concurrency", () => {
+    test("concurrent sets of one tag: each returns the target it replaced, so the previous targets form one chain", async (t) => {
+      const store = await freshStore(t, factory);
+      const start = digestOf("start");
+      await store.tags.set(repo("r"), tag("latest"), start);
+      const targets = Array.from({ length: 6 }, (_, i) => digestOf(`target ${i}`));
+      const previous = await Promise.all(targets.map((d) => store.tags.set(repo("r"), tag("latest"), d)));
+      const final = (await store.tags.resolve(repo("r"), tag("latest")))!;
+      assert.ok(targets.includes(final));
+      // Every target but the last one set was replaced exactly once, and `start` once.
+      const replaced = [...previous].sort();
+      const expected = [start, ...targets.filter((d) => d !== final)].sort();
+      assert.deepEqual(replaced, expected);
+    });
+
+    test("concurrent transactions appending changes: none lost, ids strictly increasing, each transaction's entries in order", async (t) => {
+      const store = await freshStore(t, factory);
+      const writers = 5;
+      const each = 4;
+      await Promise.all(
+        Array.from({ length: writers }, (_, w) =>
+          store.transaction(async (tx) => {
+            for (let i = 0; i < each; i++) {
+              await tx.changes.append({ kind: "tag.set", repository: `r${w}`, tag: `t${i}`, digest: digestOf(`${w}/${i}`) as Digest, previous: null });
+              await tx.tags.set(repo(`r${w}`), tag(`t${i}`), digestOf(`${w}/${i}`));
+            }
+          }),
+        ),
+      );
+      const entries = await store.changes.since(0, 1000);
+      assert.equal(entries.length, writers * each);
+      for (let i = 1; i < entries.length; i++) assert.ok(entries[i]!.id > entries[i - 1]!.id);
+      for (let w = 0; w < writers; w++) {
+        const mine = entries.filter((e) => "repository" in e.change && e.change.repository === `r${w}`).map((e) => (e.change as { tag: string }).tag);
+        assert.deepEqual(mine, Array.from({ length: each }, (_, i) => `t${i}`));
+      }
+      // A reader that has seen id N has seen every entry up to N: no gap is filled later.
+      const cursor = entries.at(-1)!.id;
+      assert.deepEqual(await store.changes.since(cursor, 10), []);
+    });
+  });
+}
