@@ -126,6 +126,17 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.changes.claim("other", "A", 10, 60_000), [], "consumers are apart");
     });
 
+    test("prune: entries older than the cutoff go, unless a consumer has not acknowledged them", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.changes.claim("hooks", "A", 10, 60_000);
+      for (let n = 1; n <= 3; n++) await store.changes.append(tagSet(n));
+      const [first] = await store.changes.claim("hooks", "A", 1, 60_000);
+      await store.changes.ack("hooks", "A", first!.id);
+      assert.equal(await store.changes.prune(new Date(0)), 0, "nothing predates the epoch");
+      assert.equal(await store.changes.prune(new Date(Date.now() + 60_000)), 1, "only the acknowledged entry goes");
+      assert.deepEqual((await store.changes.since(0, 10)).map((e) => (e.change as { tag: string }).tag), ["t2", "t3"]);
+    });
+
     test("claim: an expired lease passes to another owner", async (t) => {
       const store = await freshStore(t, factory);
       await store.changes.claim("hooks", "A", 10, 60_000);
