@@ -72,17 +72,31 @@ export async function openStores(config: Config): Promise<Stores> {
  * credentials fail at once, attributes and charts apply at once, in this process before the
  * change's request answers and in every other within a second.
  */
-async function startFeed(metadata: MetadataStore, logger: Logger, caches: { chartIndex: ChartIndex; authorizer: Authorizer; authenticator: Authenticator; tokens: TokenService }): Promise<ChangeFeed> {
+async function startFeed(
+  metadata: MetadataStore,
+  logger: Logger,
+  from: number,
+  caches: { chartIndex: ChartIndex; authorizer: Authorizer; authenticator: Authenticator; tokens: TokenService },
+): Promise<ChangeFeed> {
   const feed = new ChangeFeed(metadata.changes, logger);
-  feed.subscribe((entries) => caches.chartIndex.apply(entries));
-  feed.subscribe(async (entries) => {
-    const kinds = new Set(entries.map((e) => e.change.kind));
-    if (kinds.has("identity.changed")) caches.authenticator.forget();
-    if (kinds.has("attributes.changed")) await caches.authorizer.loadAttributes();
-    if (kinds.has("signing-key.added")) await caches.tokens.reload();
+  feed.subscribe({ apply: (entries) => caches.chartIndex.apply(entries), reload: () => caches.chartIndex.load() });
+  feed.subscribe({
+    apply: async (entries) => {
+      const kinds = new Set(entries.map((e) => e.change.kind));
+      if (kinds.has("identity.changed")) caches.authenticator.forget();
+      if (kinds.has("attributes.changed")) await caches.authorizer.loadAttributes();
+      if (kinds.has("signing-key.added")) await caches.tokens.reload();
+    },
+    reload: async () => {
+      caches.authenticator.forget();
+      await caches.authorizer.loadAttributes();
+      await caches.tokens.reload();
+    },
   });
-  metadata.onCommit(() => feed.poll());
-  await feed.start();
+  // A write has committed when this runs: a failure to catch up is logged (the timer catches up),
+  // never turned into an error for a request whose change is stored.
+  metadata.onCommit(() => feed.catchUp().catch((err: unknown) => logger.error({ err }, "catching up with the change log failed")));
+  feed.start(from);
   return feed;
 }
 
@@ -123,6 +137,8 @@ async function ensureAdmin(metadata: MetadataStore, configured: string | undefin
 export async function buildApp(config: Config, logger: Logger = createLogger(config.log.level)): Promise<BerthApp> {
   const stores = await openStores(config);
   const generatedPassword = await ensureAdmin(stores.metadata, config.auth.adminPassword);
+  // Where the change feed starts: read before any cache loads, so nothing committed meanwhile is missed.
+  const feedFrom = await stores.metadata.changes.latest();
   const metrics = new Metrics();
   const space = new StorageSpace(resolve(config.storage.data), config.storage.minFreeBytes);
   metrics.watchStorage(() => space.report());
@@ -137,7 +153,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const uploads = new UploadService(stores.metadata, stores.blobs);
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
-  const feed = await startFeed(stores.metadata, logger, { chartIndex, authorizer, authenticator, tokens });
+  const feed = await startFeed(stores.metadata, logger, feedFrom, { chartIndex, authorizer, authenticator, tokens });
   const manifests = new ManifestService(stores.metadata, {
     allowSparse: config.manifests.allowSparse,
     charts: chartIndex,

@@ -62,6 +62,8 @@ export class Authenticator {
   // A KeyObject made once: an HMAC keyed with a raw Buffer re-imports the key on every call.
   private readonly cacheKey = createSecretKey(randomBytes(32));
   private readonly remembered = new Map<string, { signedIn: SignedIn; until: number }>();
+  /** Bumped by forget(): a sign-in checked across a forget() is not remembered. */
+  private generation = 0;
   /** Checked when a name is unknown, so that a wrong name costs what a wrong password does. */
   private readonly decoy: Promise<string> = hashPassword(generatePassword());
   private readonly verify: (password: string, hash: string) => Promise<boolean>;
@@ -92,8 +94,10 @@ export class Authenticator {
     const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon < 0) return null;
+    const generation = this.generation;
     const signedIn = await this.signIn(decoded.slice(0, colon), decoded.slice(colon + 1), ctx);
-    if (signedIn?.until !== undefined) {
+    // A reset that committed while this check ran must not be undone by remembering its result.
+    if (signedIn?.until !== undefined && generation === this.generation) {
       if (this.remembered.size >= REMEMBER_MAX) this.remembered.clear();
       this.remembered.set(key, { signedIn: { identity: signedIn.identity, credential: signedIn.credential }, until: signedIn.until });
     }
@@ -145,6 +149,7 @@ export class Authenticator {
 
   forget(): void {
     this.remembered.clear();
+    this.generation++;
   }
 
   private async fromPassword(username: string, password: string): Promise<(SignedIn & { until: number }) | null> {

@@ -32,6 +32,14 @@ export interface Access {
 export const CATALOG: Access = { type: "registry", name: "catalog", action: "catalog" };
 export const MANAGE: Access = { type: "registry", name: "identities", action: "manage" };
 
+/**
+ * Whether nobody signed in: no credentials, or an anonymous access token (the token endpoint
+ * gives one to anyone; it carries only what anonymous pull allows).
+ */
+export function isAnonymous(who: Identity): boolean {
+  return who.kind === "anonymous" || (who.kind === "bearer" && who.principal.kind === "anonymous");
+}
+
 export function describeIdentity(who: Identity): string {
   switch (who.kind) {
     case "anonymous":

@@ -5,7 +5,7 @@ import type { FastifyRequest } from "fastify";
 import type { AuditLog } from "../auth/audit.ts";
 import type { Authenticator, RequestContext } from "../auth/authenticator.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
-import { describeIdentity, type Access, type Identity } from "../auth/identity.ts";
+import { describeIdentity, isAnonymous, type Access, type Identity } from "../auth/identity.ts";
 import { RegistryError } from "../domain/errors.ts";
 
 export type ChallengeStyle = "bearer" | "basic";
@@ -76,7 +76,7 @@ export class Guard {
   /** Any identity Berth knows, with Basic credentials (for /metrics when configured so). */
   async requireSignIn(request: FastifyRequest): Promise<Identity> {
     const who = await this.identify(request, "basic");
-    if (who.kind === "anonymous") throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, this.challenge(request, "basic", []));
+    if (isAnonymous(who)) throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, this.challenge(request, "basic", []));
     return who;
   }
 

@@ -68,7 +68,12 @@ export class ChangeStore implements ChangeRows {
 
   async prune(before: Date): Promise<number> {
     const slowest = await this.db.selectFrom("change_consumers").select((eb) => eb.fn.min("cursor").as("cursor")).executeTakeFirst();
-    let query = this.db.deleteFrom("changes").where("at", "<", before.getTime());
+    let query = this.db
+      .deleteFrom("changes")
+      .where("at", "<", before.getTime())
+      // The newest entry of each kind stays: it names what caches show (the index.yaml ETag is
+      // the newest chart change), so a process started after a prune agrees with one running.
+      .where("id", "not in", this.db.selectFrom("changes").select((eb) => eb.fn.max("id").as("id")).groupBy("kind"));
     if (slowest?.cursor !== null && slowest?.cursor !== undefined) query = query.where("id", "<=", Number(slowest.cursor));
     return Number((await query.executeTakeFirst()).numDeletedRows);
   }

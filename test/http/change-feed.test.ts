@@ -107,7 +107,7 @@ test("prune drops old entries, but never one a consumer has not acknowledged", a
   await changes.ack("hooks", "a", first!.id);
   const future = new Date(Date.now() + 60_000);
   assert.equal(await changes.prune(future) > 0, true);
-  const left = await changes.since(0, 100);
+  const left = (await changes.since(0, 100)).filter((e) => e.change.kind === "tag.deleted");
   assert.deepEqual(left.map((e) => (e.change as { tag: string }).tag), ["2", "3"], "unacknowledged entries stay");
   assert.equal(await changes.prune(new Date(0)), 0, "nothing is older than the epoch");
 });

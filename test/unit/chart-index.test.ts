@@ -19,13 +19,15 @@ class Rows {
 
   asStore(): MetadataStore {
     const rows = this.byKey;
-    return {
+    const store = {
       charts: {
         all: () => Promise.resolve([...rows.values()]),
         inRepository: (repository: RepositoryName) => Promise.resolve([...rows.values()].filter((c) => c.repository === repository)),
       },
       changes: { latest: () => Promise.resolve(0), since: () => Promise.resolve([]) },
-    } as unknown as MetadataStore;
+      transaction: <T>(work: (tx: unknown) => Promise<T>) => work(store),
+    };
+    return store as unknown as MetadataStore;
   }
 }
 

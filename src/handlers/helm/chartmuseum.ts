@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { RegistryError } from "../../domain/errors.ts";
 import { queryValue, readBounded } from "../../http/body.ts";
 import { requestSignal } from "../oci/context.ts";
-import { chartListing, checkedVersion, checker, findable, listed, versionEntries, type HelmContext } from "./context.ts";
+import { chartListing, checkDeletion, checkedVersion, checker, findable, listed, versionEntries, type HelmContext } from "./context.ts";
 import type { MuseumPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
@@ -55,7 +55,8 @@ export async function getCharts(ctx: HelmContext, path: Extract<MuseumPath, { ki
 
 export async function deleteChart(ctx: HelmContext, path: Extract<MuseumPath, { kind: "charts" }>) {
   if (!path.name || !path.version) throw new RegistryError("UNSUPPORTED", "delete one version: DELETE /api/<repository>/charts/<name>/<version>");
-  const chart = checkedVersion(ctx, path.view, path.name, path.version);
+  const chart = ctx.charts.version(path.view, path.name, path.version, findable(ctx));
+  await checkDeletion(ctx, chart);
   await ctx.charts.deleteVersion(chart);
   return ctx.reply.send({ deleted: true });
 }

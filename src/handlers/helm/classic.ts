@@ -3,7 +3,7 @@
 import { RegistryError } from "../../domain/errors.ts";
 import { readBounded } from "../../http/body.ts";
 import { requestSignal } from "../oci/context.ts";
-import { chartListing, check, checkedVersion, checker, findable, listed, requireView, versionEntries, type HelmContext } from "./context.ts";
+import { chartListing, check, checkDeletion, checkedVersion, checker, checkProvenanceRemoval, findable, listed, requireView, versionEntries, type HelmContext } from "./context.ts";
 import type { ClassicPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
@@ -55,9 +55,13 @@ export async function putBlob(ctx: HelmContext, path: Extract<ClassicPath, { kin
 export async function deleteBlob(ctx: HelmContext, path: Extract<ClassicPath, { kind: "blob" }>) {
   const isProv = path.path.endsWith(".tgz.prov");
   const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, findable(ctx));
-  check(ctx, chart);
-  if (isProv) await ctx.charts.removeProvenance(chart);
-  else await ctx.charts.deleteVersion(chart);
+  if (isProv) {
+    checkProvenanceRemoval(ctx, chart);
+    await ctx.charts.removeProvenance(chart);
+  } else {
+    await checkDeletion(ctx, chart);
+    await ctx.charts.deleteVersion(chart);
+  }
   return ctx.reply.send({ deleted: true });
 }
 
@@ -74,7 +78,7 @@ export async function deleteCharts(ctx: HelmContext, path: Extract<ClassicPath, 
   if (!path.name) throw new RegistryError("UNSUPPORTED", "delete one chart: DELETE /helm/v1/<repository>/_charts/<chart>[/<version>]");
   // Every version is checked before any goes: one locked version keeps the chart whole.
   const doomed = path.version ? [ctx.charts.version(path.view, path.name, path.version, findable(ctx))] : ctx.charts.versions(path.view, path.name, findable(ctx));
-  for (const chart of doomed) check(ctx, chart);
+  for (const chart of doomed) await checkDeletion(ctx, chart);
   for (const chart of doomed) await ctx.charts.deleteVersion(chart);
   return ctx.reply.send({ deleted: true });
 }

@@ -33,6 +33,24 @@ export function check(ctx: HelmContext, chart: ChartRef): void {
   ctx.authorizer.authorize(ctx.who, [chartAccess(ctx.action, chart)]);
 }
 
+/**
+ * Deleting a chart version deletes its manifest by digest, and with it every tag on it: it is
+ * checked as an OCI delete by digest is, so a delete-locked tag on the same manifest (the
+ * version's or any other) refuses it.
+ */
+export async function checkDeletion(ctx: HelmContext, chart: ChartRecord): Promise<void> {
+  const byDigest: Access = { type: "repository", name: chart.repository, action: "delete", digest: chart.manifestDigest };
+  ctx.authorizer.authorize(ctx.who, [chartAccess("delete", chart), ...(await ctx.authorizer.bindTags([byDigest]))]);
+}
+
+/**
+ * Removing a version's .prov re-pushes the version without it (a new manifest under its tag):
+ * it needs delete and push on the version, so its write lock applies as well.
+ */
+export function checkProvenanceRemoval(ctx: HelmContext, chart: ChartRef): void {
+  ctx.authorizer.authorize(ctx.who, [chartAccess("delete", chart), chartAccess("push", chart)]);
+}
+
 export function checker(ctx: HelmContext): ChartCheck {
   return (chart) => check(ctx, chart);
 }

@@ -2,6 +2,7 @@
 // JSON API under /api, and the hint for `helm repo add http://<host>` at the root.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Authorizer } from "../../auth/authorizer.ts";
+import { isAnonymous } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError, statusOf } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
@@ -32,7 +33,7 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
   // asks, and the route's action; each chart version it touches is checked in context.ts.
   async function context(request: FastifyRequest, reply: FastifyReply, action: ChartAction): Promise<HelmContext> {
     const who = await options.guard.identify(request, "basic");
-    if (who.kind === "anonymous" && !(action === "pull" && options.authorizer.mayPing(who))) {
+    if (isAnonymous(who) && !(action === "pull" && options.authorizer.mayPing(who))) {
       throw new RegistryError("UNAUTHORIZED", "authentication required: pass --username and --password to helm repo add", null, options.guard.challenge(request, "basic", []));
     }
     return { request, reply, who, charts: options.charts, authorizer: options.authorizer, action };

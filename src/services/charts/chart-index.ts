@@ -93,20 +93,31 @@ export class ChartIndex {
     this.views = views;
   }
 
-  /** Loads every chart row; called once at start. */
+  /** Loads every chart row: at start, and again if applying changes ever failed. */
   async load(): Promise<void> {
+    const { rows: all, stamp } = await this.read((tx) => tx.charts.all());
     this.rows.clear();
     this.byName.clear();
     this.byFile.clear();
     this.sortedNames = null;
-    const all = await this.metadata.charts.all();
     for (const chart of all) this.put(chart);
-    const id = await this.metadata.changes.latest(CHART_CHANGES);
-    const [newest] = id > 0 ? await this.metadata.changes.since(id - 1, 1) : [];
-    this.stamp = newest ? { id, at: newest.at } : { id: 0, at: new Date(Math.max(0, ...all.map((c) => c.published.getTime()))) };
+    this.stamp = stamp ?? { id: 0, at: new Date(Math.max(0, ...all.map((c) => c.published.getTime()))) };
     this.invalidate();
     // The configured views are rendered at start, so no client waits for the first render.
     for (const view of Object.keys(this.views)) this.document(view, null);
+  }
+
+  /**
+   * Rows and the newest chart change, read in one transaction: the stamp (ETag, `generated`) then
+   * names exactly the rows it renders, whatever another process commits meanwhile.
+   */
+  private read<T>(rows: (tx: MetadataParts) => Promise<T>): Promise<{ rows: T; stamp: { id: number; at: Date } | null }> {
+    return this.metadata.transaction(async (tx) => {
+      const found = await rows(tx);
+      const id = await tx.changes.latest(CHART_CHANGES);
+      const [newest] = id > 0 ? await tx.changes.since(id - 1, 1) : [];
+      return { rows: found, stamp: newest ? { id: newest.id, at: newest.at } : null };
+    });
   }
 
   /**
@@ -178,32 +189,36 @@ export class ChartIndex {
     await tx.changes.append({ kind: "chart.forgotten", repository, version: chart.version });
   }
 
-  /** The change feed's listener: re-reads the rows of each repository whose charts changed. */
+  /**
+   * The change feed's listener: re-reads the rows of each repository whose charts changed, all in
+   * one read, then swaps them in with no await in between, so no request sees half of a batch.
+   */
   async apply(entries: readonly ChangeEntry[]): Promise<void> {
     const repositories = new Set<RepositoryName>();
-    let last: ChangeEntry | undefined;
     for (const entry of entries) {
-      if (entry.change.kind !== "chart.recorded" && entry.change.kind !== "chart.forgotten") continue;
-      repositories.add(entry.change.repository as RepositoryName);
-      last = entry;
+      if (entry.change.kind === "chart.recorded" || entry.change.kind === "chart.forgotten") repositories.add(entry.change.repository as RepositoryName);
     }
-    if (!last) return;
-    this.stamp = { id: last.id, at: last.at };
-    for (const repository of repositories) await this.refresh(repository);
+    if (repositories.size === 0) return;
+    const { rows, stamp } = await this.read(async (tx) => {
+      const fresh = new Map<RepositoryName, ChartRecord[]>();
+      for (const repository of repositories) fresh.set(repository, await tx.charts.inRepository(repository));
+      return fresh;
+    });
+    if (stamp) this.stamp = stamp;
+    const served = [...this.documents.keys()];
+    for (const [repository, fresh] of rows) this.replace(repository, fresh);
+    // Render now, before the push answers, so the next GET only sends bytes.
+    for (const view of served) this.document(view, null);
   }
 
-  /** Re-reads a repository's chart rows. */
-  private async refresh(repository: RepositoryName): Promise<void> {
-    const fresh = await this.metadata.charts.inRepository(repository);
+  /** Puts a repository's rows in place of what was cached for it. */
+  private replace(repository: RepositoryName, fresh: readonly ChartRecord[]): void {
     const before = this.rows.get(repository);
     for (const chart of before?.values() ?? []) this.remove(chart);
     this.rows.delete(repository);
     for (const chart of fresh) this.put(chart);
     if (fresh.length === 0 && !before) return;
-    const served = [...this.documents.keys()];
     this.invalidate([...(before?.values() ?? []), ...fresh].map((c) => c.name));
-    // Render now, before the push answers, so the next GET only sends bytes.
-    for (const view of served) this.document(view, null);
   }
 
   /** The views config `helm.views` names: they exist while empty (a made-up name is a view only once it has charts). */

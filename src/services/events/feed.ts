@@ -13,6 +13,12 @@ import type { ChangeRows } from "../../metadata/types.ts";
 
 export type ChangeListener = (entries: readonly ChangeEntry[]) => void | Promise<void>;
 
+/** A cache's listener, and how to rebuild the cache whole when the listener failed (a change must never be skipped). */
+export interface Subscriber {
+  apply: ChangeListener;
+  reload: () => void | Promise<void>;
+}
+
 export interface FeedLogger {
   error(object: object, message: string): void;
 }
@@ -21,14 +27,13 @@ const BATCH = 1000;
 
 export class ChangeFeed {
   private readonly changes: ChangeRows;
-  private readonly listeners: ChangeListener[] = [];
+  private readonly subscribers: Subscriber[] = [];
   private readonly logger: FeedLogger;
   private readonly intervalMs: number;
   private position = 0;
   private timer: NodeJS.Timeout | null = null;
-  /** The poll in flight, and whether another was asked for meanwhile (single flight, never skipping one). */
+  /** The read in flight, shared by everyone who asks meanwhile. */
   private running: Promise<void> | null = null;
-  private again = false;
 
   constructor(changes: ChangeRows, logger: FeedLogger, options: { intervalMs?: number } = {}) {
     this.changes = changes;
@@ -36,18 +41,22 @@ export class ChangeFeed {
     this.intervalMs = options.intervalMs ?? 250;
   }
 
-  /** The id of the newest change every listener has been given. */
+  /** The id of the newest change every subscriber has been given. */
   get cursor(): number {
     return this.position;
   }
 
-  subscribe(listener: ChangeListener): void {
-    this.listeners.push(listener);
+  subscribe(subscriber: Subscriber): void {
+    this.subscribers.push(subscriber);
   }
 
-  /** Starts at the end of the log (the caches have just loaded what is there) and polls on a timer. */
-  async start(): Promise<void> {
-    this.position = await this.changes.latest();
+  /**
+   * Starts after `from`: the log's position read *before* the caches loaded, so a change another
+   * process commits while they load is delivered (replayed, if they saw it: every listener is
+   * idempotent), never lost. Then polls on a timer.
+   */
+  start(from: number): void {
+    this.position = from;
     this.timer = setInterval(() => void this.poll().catch((err: unknown) => this.logger.error({ err }, "reading the change log failed")), this.intervalMs);
     this.timer.unref();
   }
@@ -57,22 +66,21 @@ export class ChangeFeed {
     this.timer = null;
   }
 
-  /** Reads every change after the cursor and hands it to the listeners; resolves once it has caught up. */
+  /**
+   * After a local commit: resolves once every change up to the newest one now in the log (the
+   * committer's, at least) is applied; not when the feed goes idle, which under steady writes
+   * could be never.
+   */
+  async catchUp(): Promise<void> {
+    const target = await this.changes.latest();
+    while (this.position < target) await this.poll();
+  }
+
+  /** One read of everything after the cursor, handed to the subscribers; callers meanwhile share it. */
   poll(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.drain();
-        } while (this.again);
-      } finally {
-        this.running = null;
-      }
-    })();
+    this.running ??= this.drain().finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 
@@ -80,12 +88,13 @@ export class ChangeFeed {
     for (;;) {
       const entries = await this.changes.since(this.position, BATCH);
       if (entries.length === 0) return;
-      for (const listener of this.listeners) {
+      for (const subscriber of this.subscribers) {
         try {
-          await listener(entries);
+          await subscriber.apply(entries);
         } catch (err) {
-          // One cache failing to refresh must not stop the others, nor the log's cursor.
-          this.logger.error({ err }, "a change listener failed");
+          // The cache may now lack these changes: rebuild it whole rather than skip them.
+          this.logger.error({ err }, "a change listener failed: reloading its cache");
+          await subscriber.reload();
         }
       }
       this.position = entries.at(-1)!.id;
