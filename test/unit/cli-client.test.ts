@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { z } from "zod";
 import { freePort } from "../support/berth.ts";
 import { BerthClient, CliError, keyMatches, loginConfigPaths, resolveConnection, serverUrl, type ResolveInput } from "../../src/cli/client.ts";
 import { program } from "../../src/cli/program.ts";
@@ -243,9 +244,9 @@ test("BerthClient: --insecure talks to a server with a self-signed certificate; 
   });
   const home = await tempHome(t);
   const strict = new BerthClient({ server: new URL(`https://localhost:${port}`), credentials: null });
-  await assert.rejects(strict.json("GET", ["x"]), (err: Error) => err instanceof CliError && /TLS with https:\/\/localhost:\d+ failed .*--insecure/.test(err.message));
+  await assert.rejects(strict.json(z.unknown(), "GET", ["x"]), (err: Error) => err instanceof CliError && /TLS with https:\/\/localhost:\d+ failed .*--insecure/.test(err.message));
   const insecure = new BerthClient(await resolveConnection({ flags: { server: `localhost:${port}`, insecure: true }, env: {}, home, credentialHelper: noHelper }));
-  assert.deepEqual(await insecure.json("GET", ["x"]), { ok: true });
+  assert.deepEqual(await insecure.json(z.unknown(), "GET", ["x"]), { ok: true });
 });
 
 function hasOpenssl(): boolean {
