@@ -11,7 +11,7 @@
 // The environment and home directory are arguments (not read here) so tests never touch the real ones.
 // --plain-http and --insecure (the flags oras and helm users type) are decided in serverUrl, the
 // one place the scheme is: every command with --server or a reference gets them from serverOptions.
-// 480 lines: resolution, requests and error wording share CliError and read best in one place.
+// 490 lines: resolution, requests and error wording share CliError and read best in one place.
 import { spawnSync } from "node:child_process";
 import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -10,7 +10,8 @@
 // Repository names hold slashes, so each path is read from the right: the last segment is the
 // reference (or key), the rest the repository. The routes are in routes.ts; docs/provenance.md.
 import type { FastifyRequest } from "fastify";
-import { MetadataBody, MetadataHistoryQuery } from "../../api-contract/provenance.ts";
+import type { z } from "zod";
+import { MetadataBody, MetadataHistoryQuery, type MetadataDeleted, type MetadataSet } from "../../api-contract/provenance.ts";
 import type { Access } from "../../auth/identity.ts";
 import { isDigest, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
@@ -81,14 +82,14 @@ export async function getMetadata(ctx: ApiContext) {
   return { ...targetJson(target), ...(await ctx.registryMetadata.get(target, key)) };
 }
 
-export async function putMetadata(ctx: ApiContext) {
+export async function putMetadata(ctx: ApiContext): Promise<z.infer<typeof MetadataSet>> {
   const { target, key } = metadataTarget(ctx.request.url);
   const { value } = bodyOf(ctx, MetadataBody);
   const change = await ctx.registryMetadata.set(ctx.by.identity, target, key, value);
   return { ...targetJson(target), key, value, changed: change !== null, ...(change ? { version: change.version } : {}) };
 }
 
-export async function deleteMetadata(ctx: ApiContext) {
+export async function deleteMetadata(ctx: ApiContext): Promise<z.infer<typeof MetadataDeleted>> {
   const { target, key } = metadataTarget(ctx.request.url);
   const change = await ctx.registryMetadata.delete(ctx.by.identity, target, key);
   return { ...targetJson(target), key, deleted: true, version: change.version };
