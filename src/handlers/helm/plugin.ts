@@ -1,5 +1,6 @@
-// Mounts the Helm protocols: the classic repository under /helm, ChartMuseum's API and Berth's
-// JSON API under /api, and the hint for `helm repo add http://<host>` at the root.
+// Mounts the Helm protocols: the classic repository under /helm, ChartMuseum's API under
+// /api/<repository>/..., Berth's chart list at GET /api/v1/charts, and the hint for
+// `helm repo add http://<host>` at the root. Every route answers through http/route.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Authorizer } from "../../auth/authorizer.ts";
 import { RegistryError } from "../../domain/errors.ts";
