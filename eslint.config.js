@@ -4,14 +4,16 @@ import tseslint from "typescript-eslint";
 
 /** What each folder under src/ may not import. */
 const LAYERS = {
-  domain: ["config", "observability", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
-  observability: ["config", "domain", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
-  config: ["observability", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
-  blobs: ["config", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
-  metadata: ["config", "blobs", "auth", "http", "handlers", "services", "cli", "app"],
-  auth: ["config", "blobs", "http", "handlers", "services", "cli", "app"],
-  http: ["config", "blobs", "metadata", "handlers", "services", "cli", "app"],
-  services: ["config", "auth", "http", "handlers", "cli", "app"],
+  domain: ["api-contract", "config", "observability", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  observability: ["api-contract", "config", "domain", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  config: ["api-contract", "observability", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  blobs: ["api-contract", "config", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
+  metadata: ["api-contract", "config", "blobs", "auth", "http", "handlers", "services", "cli", "app"],
+  auth: ["api-contract", "config", "blobs", "http", "handlers", "services", "cli", "app"],
+  http: ["api-contract", "config", "blobs", "metadata", "handlers", "services", "cli", "app"],
+  services: ["api-contract", "config", "auth", "http", "handlers", "cli", "app"],
+  // The wire contract: zod shapes of /api bodies, shared by handlers, the CLI and tests.
+  "api-contract": ["config", "observability", "blobs", "metadata", "auth", "http", "handlers", "services", "cli", "app"],
   handlers: ["config", "blobs", "cli", "app"],
   cli: ["http", "handlers", "auth", "blobs"],
 };

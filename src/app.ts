@@ -9,7 +9,7 @@ import { Authenticator } from "./auth/authenticator.ts";
 import { SignInLimiter } from "./auth/rate-limit.ts";
 import { TokenService } from "./auth/token-service.ts";
 import { tokenPlugin } from "./handlers/token/plugin.ts";
-import { managementPlugin } from "./handlers/api/plugin.ts";
+import { apiPlugin } from "./handlers/api/plugin.ts";
 import { IdentityService } from "./services/identities/identity-service.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { generatePassword, hashPassword, verifyPassword } from "./auth/passwords.ts";
@@ -33,7 +33,6 @@ import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
 import { ChartService } from "./services/charts/chart-service.ts";
 import { helmPlugin } from "./handlers/helm/plugin.ts";
-import { provenancePlugin } from "./handlers/api/provenance.ts";
 import { ProvenanceIndexer } from "./services/provenance/indexer.ts";
 import { loadNotationTrust } from "./services/provenance/notation-trust.ts";
 import { loadCosignKeys } from "./services/provenance/cosign-verify.ts";
@@ -195,9 +194,8 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   });
   await app.register(helmPlugin, { guard, authorizer, charts });
   const identities = new IdentityService({ metadata: stores.metadata, passwords: { hash: hashPassword, generate: generatePassword } });
-  await app.register(managementPlugin, { guard, identities, authorizer });
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
-  await app.register(provenancePlugin, { guard, reports, registryMetadata: new RegistryMetadata(stores.metadata) });
+  await app.register(apiPlugin, { guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata) });
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {
     app,

@@ -7,17 +7,12 @@ import { optionParser, parseSlot } from "./arguments.ts";
 import { connect, connectionOptions, handled, type ConnectionFlags } from "./client.ts";
 import { printDetails, printJson, printSecretNotice, shortTime, yesNo } from "./output.ts";
 import { outputOption } from "./store-options.ts";
-
-/** GET /api/v1/admin */
-export interface AdminState {
-  enabled: boolean;
-  passwords: { slot: number; created?: string }[];
-}
+import { AdminPassword, AdminView } from "../api-contract/identities.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const SEE_ALSO = "Server and credentials: --server/-u/-p, BERTH_SERVER/BERTH_USERNAME/BERTH_PASSWORD, or a stored login (`berth login`).";
 
-function printAdmin(state: AdminState): void {
+function printAdmin(state: AdminView): void {
   printDetails([
     ["user", "admin"],
     ["enabled", yesNo(state.enabled)],
@@ -31,7 +26,7 @@ const showCommand = connectionOptions(
   .addHelpText("after", `\nExample:\n  berth admin show --server http://localhost:5000 -u admin --password-stdin < pw.txt\n\n${SEE_ALSO}`)
   .action(
     handled(async (options) => {
-      const state = await (await client(options)).json<AdminState>("GET", ["api", "v1", "admin"]);
+      const state = await (await client(options)).json(AdminView, "GET", ["api", "v1", "admin"]);
       return options.output === "json" ? printJson(state) : printAdmin(state);
     }),
   );
@@ -48,7 +43,7 @@ function switchCommand(name: "enable" | "disable", enabled: boolean) {
     )
     .action(
       handled(async (options) => {
-        const state = await (await client(options)).json<AdminState>("PATCH", ["api", "v1", "admin"], { json: { enabled } });
+        const state = await (await client(options)).json(AdminView, "PATCH", ["api", "v1", "admin"], { json: { enabled } });
         return options.output === "json" ? printJson(state) : printAdmin(state);
       }),
     );
@@ -71,7 +66,7 @@ ${SEE_ALSO}`,
   )
   .action(
     handled(async (slot, options) => {
-      const rotated = await (await client(options)).json<{ slot: number; password: string }>("POST", ["api", "v1", "admin", "passwords", String(slot)]);
+      const rotated = await (await client(options)).json(AdminPassword, "POST", ["api", "v1", "admin", "passwords", String(slot)]);
       if (options.output === "json") return printJson(rotated);
       printDetails([
         ["user", "admin"],

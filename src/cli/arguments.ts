@@ -3,7 +3,10 @@
 // (`--repository team/app --action content/read`). The parsers are plain functions (unit-tested);
 // `optionParser` turns their errors into commander's "option ... argument ... is invalid".
 import { InvalidArgumentError, Option } from "@commander-js/extra-typings";
-import { ROLES, SCOPE_MAP_ACTIONS, type Role, type ScopeMapAction } from "../metadata/identity-types.ts";
+import { Role, ScopeMapAction } from "../api-contract/identities.ts";
+
+const ROLES = Role.options;
+const SCOPE_MAP_ACTIONS = ScopeMapAction.options;
 
 /** A value the user typed that cannot be used; the message says what would be. */
 export class ArgumentError extends Error {

@@ -6,18 +6,7 @@ import { optionParser, parsePositiveInteger } from "./arguments.ts";
 import { connect, connectionOptions, handled } from "./client.ts";
 import { printJson, printLine, printTable, shortTime } from "./output.ts";
 import { outputOption } from "./store-options.ts";
-
-/** One event of GET /api/v1/audit, newest first. */
-export interface AuditEntry {
-  at: string;
-  event: string;
-  identity: string;
-  action: string;
-  repository: string | null;
-  outcome: string;
-  client: string | null;
-  detail?: unknown;
-}
+import { AuditList } from "../api-contract/repositories.ts";
 
 export const auditCommand = connectionOptions(
   new Command("audit")
@@ -35,7 +24,7 @@ Examples:
   .action(
     handled(async (options) => {
       const berth = await connect(options, process.env, homedir());
-      const found = await berth.json<{ events: AuditEntry[] }>("GET", ["api", "v1", "audit"], { query: { limit: String(options.limit ?? 50) } });
+      const found = await berth.json(AuditList, "GET", ["api", "v1", "audit"], { query: { limit: String(options.limit ?? 50) } });
       if (options.output === "json") return printJson(found);
       if (found.events.length === 0) return printLine("no audit events yet");
       printTable(

@@ -5,23 +5,7 @@ import { Command } from "@commander-js/extra-typings";
 import { connect, connectionOptions, handled } from "./client.ts";
 import { humanSize, printJson, printLine, printTable, shortDigest, shortTime } from "./output.ts";
 import { outputOption } from "./store-options.ts";
-
-/** One row of GET /api/v1/charts. */
-export interface StoredChart {
-  reference: string;
-  repository: string;
-  namespace: string;
-  name: string;
-  version: string;
-  appVersion?: string;
-  description?: string;
-  digest: string;
-  chartDigest?: string;
-  size?: number;
-  created?: string;
-  storedAs: "classic" | "oci" | "both";
-  provenance?: boolean;
-}
+import { ChartList } from "../api-contract/charts.ts";
 
 const listCommand = connectionOptions(
   new Command("list")
@@ -42,9 +26,9 @@ Examples:
   .action(
     handled(async (options) => {
       const berth = await connect(options, process.env, homedir());
-      const list = await berth.json<{ charts?: StoredChart[] }>("GET", ["api", "v1", "charts"]);
+      const list = await berth.json(ChartList, "GET", ["api", "v1", "charts"]);
       if (options.output === "json") return printJson(list);
-      const charts = list?.charts ?? [];
+      const charts = list.charts;
       if (charts.length === 0) return printLine("no charts stored: push one with `berth helm push <chart.tgz>` or `helm push <chart.tgz> oci://<host>/<namespace>`");
       printTable(
         ["REF", "NAME", "VERSION", "APP VERSION", "DIGEST", "SIZE", "CREATED", "STORED"],

@@ -11,12 +11,13 @@
 // The environment and home directory are arguments (not read here) so tests never touch the real ones.
 // --plain-http and --insecure (the flags oras and helm users type) are decided in serverUrl, the
 // one place the scheme is: every command with --server or a reference gets them from serverOptions.
-// 480 lines: resolution, requests and error wording share CliError and read best in one place.
+// 490 lines: resolution, requests and error wording share CliError and read best in one place.
 import { spawnSync } from "node:child_process";
 import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Option, type Command, type OptionValues } from "@commander-js/extra-typings";
+import type { z } from "zod";
 
 /** An expected failure: `berth: <message>` on stderr and exit code 1 (main.ts exits 2 for the rest). */
 export class CliError extends Error {
@@ -438,15 +439,25 @@ export class BerthClient {
     throw this.explain(await readServerError(res), options.explain ?? {});
   }
 
-  /** Sends the request and parses the JSON answer. */
-  async json<T>(method: string, segments: readonly string[], options: RequestOptions = {}): Promise<T> {
+  /**
+   * Sends the request and parses the JSON answer with `schema`, for /api from src/api-contract/.
+   * Fields this CLI does not know are ignored (a newer server may add some); a missing or
+   * mistyped field is an error naming it, not an `undefined` printed later.
+   */
+  async json<S extends z.ZodType>(schema: S, method: string, segments: readonly string[], options: RequestOptions = {}): Promise<z.infer<S>> {
     const res = await this.request(method, segments, options);
     const text = await res.text();
+    let body: unknown;
     try {
-      return (text === "" ? null : JSON.parse(text)) as T;
+      body = text === "" ? null : JSON.parse(text);
     } catch {
       throw new CliError(`${displayServer(this.server)} answered ${method} ${res.url} with something that is not JSON: is this Berth?`);
     }
+    const result = schema.safeParse(body);
+    if (result.success) return result.data;
+    if (result.error.issues.every((issue) => issue.code === "unrecognized_keys")) return body as z.infer<S>;
+    const issue = result.error.issues.find((i) => i.code !== "unrecognized_keys")!;
+    throw new CliError(`${displayServer(this.server)} answered ${method} ${res.url} in a shape this berth does not know (${issue.path.join(".") || "the body"}: ${issue.message}): are the server and the CLI the same version?`);
   }
 
   explain(err: ServerError, explain: Explain): CliError {

@@ -8,26 +8,7 @@ import { BerthClient, CliError, connect, connectionOptions, handled, type Connec
 import { printDetails, printJson, printLine, printTable, shortTime, truncate } from "./output.ts";
 import { confirm, yesOption } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
-
-/** An index entry as Berth serves it: Chart.yaml's fields plus urls, created and digest. */
-export interface ChartVersionEntry {
-  name: string;
-  version: string;
-  appVersion?: string;
-  apiVersion?: string;
-  description?: string;
-  type?: string;
-  home?: string;
-  icon?: string;
-  keywords?: string[];
-  sources?: string[];
-  maintainers?: { name?: string; email?: string; url?: string }[];
-  deprecated?: boolean;
-  kubeVersion?: string;
-  urls?: string[];
-  created?: string;
-  digest?: string;
-}
+import { ChartListing, ChartVersionEntry, ChartVersions } from "../api-contract/charts.ts";
 
 const repositoryOption = () => new Option("--repository <name>", "classic repository, served at /helm/v1/<name>").default("repo");
 
@@ -151,7 +132,7 @@ Examples:
   .action(
     handled(async (options) => {
       const berth = await client(options);
-      const found = await berth.json<Record<string, ChartVersionEntry[]>>("GET", charts(options.repository), {
+      const found = await berth.json(ChartListing, "GET", charts(options.repository), {
         explain: { 404: (err) => `repository ${options.repository} not found: ${err.message}` },
       });
       if (options.output === "json") return printJson(found);
@@ -202,10 +183,10 @@ Examples:
       const what = options.version ? `${chart} ${options.version}` : `chart ${chart}`;
       const explain = { 404: notFound(options.repository, what) };
       if (options.version) {
-        const entry = await berth.json<ChartVersionEntry>("GET", charts(options.repository, chart, options.version), { explain });
+        const entry = await berth.json(ChartVersionEntry, "GET", charts(options.repository, chart, options.version), { explain });
         return options.output === "json" ? printJson(entry) : printVersion(entry);
       }
-      const entries = await berth.json<ChartVersionEntry[]>("GET", charts(options.repository, chart), { explain });
+      const entries = await berth.json(ChartVersions, "GET", charts(options.repository, chart), { explain });
       if (options.output === "json") return printJson(entries);
       printTable(
         ["NAME", "CHART VERSION", "APP VERSION", "CREATED", "DESCRIPTION"],

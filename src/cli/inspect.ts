@@ -7,6 +7,9 @@
 import { homedir } from "node:os";
 import { Command, Option } from "@commander-js/extra-typings";
 import { stringify } from "yaml";
+import * as wire from "../api-contract/provenance.ts";
+// The contract checks the report down to platforms, signatures and referrers; the facts below
+// those (origin, history, SLSA, SBOM, signer) are typed by the service that builds them.
 import type { PlatformReport, ProvenanceReport, ReferrerNode } from "../services/provenance/report.ts";
 import { CliError, connect, connectionOptions, handled } from "./client.ts";
 import { parseImageReference, serverFor } from "./image-reference.ts";
@@ -157,9 +160,9 @@ Examples:
       if (!server) throw new CliError(`which Berth? write the host in the reference (localhost:5000/${ref.repository}:…), or pass --server`);
       const client = await connect({ ...options, server }, process.env, homedir());
       const reference = ref.reference ?? "latest";
-      const report = await client.json<ProvenanceReport>("GET", ["api", "v1", "provenance", ref.repository, reference], {
+      const report = (await client.json(wire.ProvenanceReport, "GET", ["api", "v1", "provenance", ref.repository, reference], {
         explain: { 404: (err) => `${ref.repository}:${reference}: ${err.message}` },
-      });
+      })) as unknown as ProvenanceReport;
       if (options.output === "json") return printJson(report);
       if (options.output === "yaml") return void process.stdout.write(stringify(report));
       printReport(report, `${ref.repository}${ref.kind === "digest" ? "@" : ":"}${reference}`);

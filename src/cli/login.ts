@@ -10,12 +10,16 @@
 //
 // The password and the token go to the server and to stdout or the config file, never into a message.
 import { homedir } from "node:os";
+import { z } from "zod";
 import { Command, Option } from "@commander-js/extra-typings";
 import { BerthClient, CliError, connectionFailure, displayServer, handled, passwordOption, passwordStdinOption, readAllStdin, serverUrl, skipTlsVerification, transportOptions, type TransportFlags } from "./client.ts";
 import { dockerConfigPath, removeLogin, saveLogin, ZERO_GUID } from "./docker-login.ts";
 import { printJson, printLine } from "./output.ts";
 import { promptHidden, promptLine } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
+
+/** POST /oauth2/exchange: the token service, not /api, so outside the wire contract; only these two fields are read. */
+const ExchangeAnswer = z.object({ refresh_token: z.string().optional(), expires_in: z.number().optional() }).nullable();
 
 /** The positional server, or --server, or BERTH_SERVER. */
 function chooseServer(command: "login" | "logout", positional: string | undefined, flag: string | undefined, transport: TransportFlags): URL {
@@ -102,7 +106,7 @@ The stored token expires (3 hours by default): run berth login again then.`,
       const insecure = options.insecure === true;
       const { base, service } = await tokenService(server, insecure);
       const exchange = new BerthClient({ server: base, credentials: null, insecure });
-      const answer = await exchange.json<{ refresh_token?: string; expires_in?: number }>("POST", ["oauth2", "exchange"], {
+      const answer = await exchange.json(ExchangeAnswer, "POST", ["oauth2", "exchange"], {
         form: { grant_type: "password", username, password, service },
         explain: {
           401: `sign-in refused by ${displayServer(server)}: wrong user name or password, or the identity is disabled or expired`,

@@ -4,13 +4,11 @@
 // (through the provenance report), since metadata belongs to content, not to a movable tag.
 import { homedir } from "node:os";
 import { Command, Option } from "@commander-js/extra-typings";
-import type { MetadataChange, MetadataValue } from "../metadata/provenance-types.ts";
 import { BerthClient, CliError, connect, connectionOptions, handled, type ConnectionFlags } from "./client.ts";
 import { parseImageReference, serverFor } from "./image-reference.ts";
 import { printJson, printLine, printTable, shortTime } from "./output.ts";
 import { outputOption } from "./store-options.ts";
-
-type Json<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] };
+import { MetadataDeleted, MetadataEntry, MetadataHistory, MetadataSet, MetadataValues, ProvenanceReport } from "../api-contract/provenance.ts";
 
 /** The client and the API path prefix for `[host/]repo[:tag|@digest]`. */
 async function target(text: string, flags: ConnectionFlags): Promise<{ client: BerthClient; segments: string[]; shown: string }> {
@@ -20,7 +18,7 @@ async function target(text: string, flags: ConnectionFlags): Promise<{ client: B
   const client = await connect({ ...flags, server }, process.env, homedir());
   let digest = ref.kind === "digest" ? ref.reference : undefined;
   if (ref.kind === "tag") {
-    const report = await client.json<{ digest: string }>("GET", ["api", "v1", "provenance", ref.repository, ref.reference!]);
+    const report = await client.json(ProvenanceReport, "GET", ["api", "v1", "provenance", ref.repository, ref.reference!]);
     digest = report.digest;
   }
   const name = digest ? `${ref.repository}@${digest}` : ref.repository;
@@ -39,7 +37,7 @@ const setCommand = connectionOptions(
 ).action(
   handled(async (text, key, value, options) => {
     const { client, segments, shown } = await target(text, options);
-    const result = await client.json<{ changed: boolean; version?: number }>("PUT", [...segments, key], { json: { value } });
+    const result = await client.json(MetadataSet, "PUT", [...segments, key], { json: { value } });
     if (options.output === "json") return printJson(result);
     printLine(result.changed ? `${shown}: ${key} = ${value} (version ${result.version})` : `${shown}: ${key} already was ${value}`);
   }),
@@ -55,11 +53,11 @@ const getCommand = connectionOptions(
   handled(async (text, key, options) => {
     const { client, segments } = await target(text, options);
     if (key !== undefined) {
-      const found = await client.json<Json<MetadataValue>>("GET", [...segments, key]);
+      const found = await client.json(MetadataEntry, "GET", [...segments, key]);
       if (options.output === "json") return printJson(found);
       return printLine(found.value);
     }
-    const all = await client.json<{ values: Json<MetadataValue>[] }>("GET", [...segments, "_values"]);
+    const all = await client.json(MetadataValues, "GET", [...segments, "_values"]);
     if (options.output === "json") return printJson(all);
     printTable(["KEY", "VALUE", "VERSION", "UPDATED", "BY"], all.values.map((v) => [v.key, v.value, String(v.version), shortTime(v.updatedAt), v.updatedBy]));
   }),
@@ -70,7 +68,7 @@ const deleteCommand = connectionOptions(
 ).action(
   handled(async (text, key, options) => {
     const { client, segments, shown } = await target(text, options);
-    const result = await client.json<unknown>("DELETE", [...segments, key]);
+    const result = await client.json(MetadataDeleted, "DELETE", [...segments, key]);
     if (options.output === "json") return printJson(result);
     printLine(`${shown}: ${key} deleted`);
   }),
@@ -85,7 +83,7 @@ const historyCommand = connectionOptions(
 ).action(
   handled(async (text, options) => {
     const { client, segments } = await target(text, options);
-    const found = await client.json<{ history: Json<MetadataChange>[] }>("GET", [...segments, "_history"], { query: { key: options.key } });
+    const found = await client.json(MetadataHistory, "GET", [...segments, "_history"], { query: { key: options.key } });
     if (options.output === "json") return printJson(found);
     printTable(["WHEN", "WHO", "KEY", "OLD", "NEW"], found.history.map((h) => [shortTime(h.at), h.actor, h.key, h.old ?? "-", h.new ?? "(deleted)"]));
   }),

@@ -7,31 +7,22 @@ import { booleanOption } from "./arguments.ts";
 import { CliError, connect, connectionOptions, handled, type ConnectionFlags } from "./client.ts";
 import { printDetails, printJson, yesNo } from "./output.ts";
 import { outputOption } from "./store-options.ts";
-
-/** GET /api/v1/repositories/<name>/attributes */
-export interface RepositoryAttributes {
-  repository: string;
-  tag?: string | null;
-  readEnabled: boolean;
-  writeEnabled: boolean;
-  deleteEnabled: boolean;
-  listEnabled: boolean;
-  anonymousPull?: boolean;
-}
+import { AttributesView } from "../api-contract/repositories.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const attributes = (name: string) => ["api", "v1", "repositories", name, "attributes"];
 const tagOption = () => new Option("--tag <tag>", "one tag's attributes instead of the repository's");
 
-function printAttributes(a: RepositoryAttributes): void {
+function printAttributes(a: AttributesView): void {
+  const tag = "tag" in a ? a.tag : undefined;
   printDetails([
     ["repository", a.repository],
-    ["tag", a.tag ?? undefined],
+    ["tag", tag],
     ["read enabled", yesNo(a.readEnabled)],
     ["write enabled", yesNo(a.writeEnabled)],
     ["delete enabled", yesNo(a.deleteEnabled)],
     ["list enabled", yesNo(a.listEnabled)],
-    ["anonymous pull", a.tag ? undefined : yesNo(a.anonymousPull ?? false)],
+    ["anonymous pull", "anonymousPull" in a ? yesNo(a.anonymousPull) : undefined],
   ]);
 }
 
@@ -51,7 +42,7 @@ Examples:
   )
   .action(
     handled(async (name, options) => {
-      const found = await (await client(options)).json<RepositoryAttributes>("GET", attributes(name), { query: { tag: options.tag } });
+      const found = await (await client(options)).json(AttributesView, "GET", attributes(name), { query: { tag: options.tag } });
       return options.output === "json" ? printJson(found) : printAttributes(found);
     }),
   );
@@ -92,7 +83,7 @@ Examples:
       if (options.tag !== undefined && options.anonymousPull !== undefined) {
         throw new CliError("--anonymous-pull applies to a whole repository, not to one tag: leave out --tag");
       }
-      const updated = await (await client(options)).json<RepositoryAttributes>("PATCH", attributes(name), { query: { tag: options.tag }, json: given });
+      const updated = await (await client(options)).json(AttributesView, "PATCH", attributes(name), { query: { tag: options.tag }, json: given });
       return options.output === "json" ? printJson(updated) : printAttributes(updated);
     }),
   );

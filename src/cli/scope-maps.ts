@@ -8,17 +8,11 @@ import { homedir } from "node:os";
 import { Command, Option } from "@commander-js/extra-typings";
 import { actionRuleOption, ArgumentError, repositoryRuleOption, scopeMapRules, type ScopeMapRule } from "./arguments.ts";
 import { CliError, connect, connectionOptions, handled, type ConnectionFlags } from "./client.ts";
-import { printDetails, printJson, printLine, printTable, shortTime } from "./output.ts";
+import { printDetails, printJson, printLine, printTable } from "./output.ts";
 import { confirm, yesOption } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
-
-/** GET /api/v1/scope-maps/{name} */
-export interface ScopeMapView {
-  name: string;
-  description?: string;
-  rules: ScopeMapRule[];
-  created?: string;
-}
+import { Deleted } from "../api-contract/common.ts";
+import { ScopeMapList, ScopeMapView } from "../api-contract/identities.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const maps = (...rest: string[]) => ["api", "v1", "scope-maps", ...rest];
@@ -32,7 +26,6 @@ function printMap(map: ScopeMapView): void {
   printDetails([
     ["name", map.name],
     ["description", map.description],
-    ["created", shortTime(map.created)],
   ]);
   printLine("");
   printRules(map.rules);
@@ -77,7 +70,7 @@ Then: berth token create ci --scope-map ci-push`,
         await existing.body?.cancel();
         if (existing.status === 200) throw new CliError(`scope map ${name} already exists: pass --replace to replace its rules, or pick another name`);
       }
-      const map = await berth.json<ScopeMapView>("PUT", maps(name), {
+      const map = await berth.json(ScopeMapView, "PUT", maps(name), {
         json: { rules, ...(options.description !== undefined ? { description: options.description } : {}) },
       });
       if (options.output === "json") return printJson(map);
@@ -90,7 +83,7 @@ const listCommand = connectionOptions(new Command("list").alias("ls").descriptio
   .addHelpText("after", `\nExample:\n  berth scope-map list --server http://localhost:5000 -u admin -p "$ADMIN_PW"`)
   .action(
     handled(async (options) => {
-      const found = await (await client(options)).json<{ scopeMaps: ScopeMapView[] }>("GET", maps());
+      const found = await (await client(options)).json(ScopeMapList, "GET", maps());
       if (options.output === "json") return printJson(found);
       if (found.scopeMaps.length === 0) return printLine("no scope maps: create one with `berth scope-map create <name> --repository <r> --action content/read`");
       printTable(
@@ -104,7 +97,7 @@ const showCommand = connectionOptions(new Command("show").description("show a sc
   .addHelpText("after", `\nExample:\n  berth scope-map show ci-push -o json --server http://localhost:5000 -u admin -p "$ADMIN_PW"`)
   .action(
     handled(async (name, options) => {
-      const map = await (await client(options)).json<ScopeMapView>("GET", maps(name), { explain: { 404: notFound(name) } });
+      const map = await (await client(options)).json(ScopeMapView, "GET", maps(name), { explain: { 404: notFound(name) } });
       return options.output === "json" ? printJson(map) : printMap(map);
     }),
   );
@@ -117,7 +110,7 @@ const deleteCommand = connectionOptions(
     handled(async (name, options) => {
       const berth = await client(options);
       if (!options.yes && !(await confirm(`Delete scope map ${name} on ${berth.server.host}?`))) return printLine("nothing deleted");
-      const result = await berth.json<{ deleted: boolean } | null>("DELETE", maps(name), {
+      const result = await berth.json(Deleted, "DELETE", maps(name), {
         explain: {
           404: notFound(name),
           409: (err) => `cannot delete scope map ${name}: ${err.message} (see \`berth token list\`)`,

@@ -8,18 +8,8 @@ import { connect, connectionOptions, handled, type ConnectionFlags } from "./cli
 import { printDetails, printJson, printLine, printSecretNotice, printTable, shortTime, yesNo } from "./output.ts";
 import { confirm, yesOption } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
-import type { Role } from "../metadata/identity-types.ts";
-
-/** One row of GET /api/v1/service-principals. */
-export interface ServicePrincipal {
-  id: string;
-  name: string;
-  role: Role;
-  scope: string | null;
-  expires: string | null;
-  enabled?: boolean;
-  created?: string;
-}
+import { Deleted } from "../api-contract/common.ts";
+import { CreatedServicePrincipal, ServicePrincipalList, ServicePrincipalSecret } from "../api-contract/identities.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const principals = (...rest: string[]) => ["api", "v1", "service-principals", ...rest];
@@ -51,7 +41,7 @@ Examples:
   .action(
     handled(async (options) => {
       const berth = await client(options);
-      const created = await berth.json<ServicePrincipal & { secret: string }>("POST", principals(), {
+      const created = await berth.json(CreatedServicePrincipal, "POST", principals(), {
         json: { name: options.name, role: options.role, ...(options.scope !== undefined ? { scope: options.scope } : {}), ...(options.expires !== undefined ? { expiresIn: options.expires } : {}) },
       });
       if (options.output === "json") return printJson(created);
@@ -71,7 +61,7 @@ const listCommand = connectionOptions(new Command("list").alias("ls").descriptio
   .addHelpText("after", `\nExample:\n  berth sp list --server http://localhost:5000 -u admin -p "$ADMIN_PW"`)
   .action(
     handled(async (options) => {
-      const found = await (await client(options)).json<{ servicePrincipals: ServicePrincipal[] }>("GET", principals());
+      const found = await (await client(options)).json(ServicePrincipalList, "GET", principals());
       if (options.output === "json") return printJson(found);
       if (found.servicePrincipals.length === 0) return printLine("no service principals: create one with `berth sp create --name <n> --role acrpull`");
       printTable(
@@ -91,7 +81,7 @@ const resetCommand = connectionOptions(
   .action(
     handled(async (id, options) => {
       const berth = await client(options);
-      const reset = await berth.json<{ id: string; secret: string }>("POST", principals(id, "secret"), { explain: { 404: notFound(id) } });
+      const reset = await berth.json(ServicePrincipalSecret, "POST", principals(id, "secret"), { explain: { 404: notFound(id) } });
       if (options.output === "json") return printJson(reset);
       printDetails([
         ["appId", reset.id],
@@ -114,7 +104,7 @@ const deleteCommand = connectionOptions(
     handled(async (id, options) => {
       const berth = await client(options);
       if (!options.yes && !(await confirm(`Delete service principal ${id} on ${berth.server.host}?`))) return printLine("nothing deleted");
-      const result = await berth.json<{ deleted: boolean }>("DELETE", principals(id), { explain: { 404: notFound(id) } });
+      const result = await berth.json(Deleted, "DELETE", principals(id), { explain: { 404: notFound(id) } });
       return options.output === "json" ? printJson(result) : printLine(`Deleted service principal ${id}`);
     }),
   );

@@ -8,22 +8,8 @@ import { connect, connectionOptions, handled, serverOptions, type BerthClient, t
 import { printDetails, printJson, printLine, printSecretNotice, printTable, shortTime, yesNo } from "./output.ts";
 import { confirm, yesOption } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
-
-/** One row of GET /api/v1/tokens. */
-export interface TokenView {
-  name: string;
-  scopeMap: string;
-  enabled: boolean;
-  passwords: { slot: number; expires?: string | null; created?: string; password?: string }[];
-  created?: string;
-}
-
-/** POST /api/v1/tokens/{name}/passwords/{slot} */
-interface IssuedPassword {
-  slot: number;
-  password: string;
-  expires: string | null;
-}
+import { Deleted } from "../api-contract/common.ts";
+import { CreatedToken, IssuedPassword, TokenList, TokenView } from "../api-contract/identities.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const tokens = (...rest: string[]) => ["api", "v1", "tokens", ...rest];
@@ -31,7 +17,7 @@ const notFound = (name: string) => `token ${name} not found: see \`berth token l
 const expiresText = (expires: string | null | undefined) => (expires ? shortTime(expires) : "never");
 
 async function issuePassword(berth: BerthClient, name: string, slot: 1 | 2, expiresIn: number | undefined): Promise<IssuedPassword> {
-  return berth.json<IssuedPassword>("POST", tokens(name, "passwords", String(slot)), {
+  return berth.json(IssuedPassword, "POST", tokens(name, "passwords", String(slot)), {
     json: expiresIn !== undefined ? { expiresIn } : {},
     explain: { 404: notFound(name) },
   });
@@ -66,7 +52,7 @@ Examples:
   .action(
     handled(async (name, options) => {
       const berth = await client(options);
-      const created = await berth.json<TokenView>("POST", tokens(), {
+      const created = await berth.json(CreatedToken, "POST", tokens(), {
         json: { name, scopeMap: options.scopeMap },
         explain: {
           409: `token ${name} already exists: rotate its passwords with \`berth token rotate ${name} --password 1\`, or pick another name`,
@@ -77,7 +63,7 @@ Examples:
       // the first password was never shown, so nothing that was handed out stops working.
       let issued: IssuedPassword = { slot: 1, password: created.passwords[0]?.password ?? "", expires: created.passwords[0]?.expires ?? null };
       if (options.expires !== undefined) issued = await issuePassword(berth, name, 1, options.expires);
-      const result: TokenView = { ...created, passwords: [{ ...created.passwords[0], ...issued }] };
+      const result = { ...created, passwords: [issued] };
       if (options.output === "json") return printJson(result);
       printIssued(name, issued, berth.server.host, [
         ["scope map", result.scopeMap],
@@ -95,7 +81,7 @@ const listCommand = connectionOptions(new Command("list").alias("ls").descriptio
   .addHelpText("after", `\nExample:\n  berth token list --server http://localhost:5000 -u admin -p "$ADMIN_PW"`)
   .action(
     handled(async (options) => {
-      const found = await (await client(options)).json<{ tokens: TokenView[] }>("GET", tokens());
+      const found = await (await client(options)).json(TokenList, "GET", tokens());
       if (options.output === "json") return printJson(found);
       if (found.tokens.length === 0) return printLine("no tokens: create one with `berth token create <name> --scope-map <map>`");
       printTable(
@@ -113,8 +99,8 @@ const deleteCommand = connectionOptions(
     handled(async (name, options) => {
       const berth = await client(options);
       if (!options.yes && !(await confirm(`Delete token ${name} on ${berth.server.host}?`))) return printLine("nothing deleted");
-      const result = await berth.json<{ deleted: boolean } | null>("DELETE", tokens(name), { explain: { 404: notFound(name) } });
-      return options.output === "json" ? printJson(result ?? { deleted: true }) : printLine(`Deleted token ${name}`);
+      const result = await berth.json(Deleted, "DELETE", tokens(name), { explain: { 404: notFound(name) } });
+      return options.output === "json" ? printJson(result) : printLine(`Deleted token ${name}`);
     }),
   );
 
@@ -153,7 +139,7 @@ function switchCommand(command: "enable" | "disable", enabled: boolean) {
     .addHelpText("after", `\nExample:\n  berth token ${command} ci --server http://localhost:5000 -u admin -p "$ADMIN_PW"`)
     .action(
       handled(async (name, options) => {
-        const token = await (await client(options)).json<TokenView>("PATCH", tokens(name), { json: { enabled }, explain: { 404: notFound(name) } });
+        const token = await (await client(options)).json(TokenView, "PATCH", tokens(name), { json: { enabled }, explain: { 404: notFound(name) } });
         return options.output === "json" ? printJson(token) : printLine(`${enabled ? "Enabled" : "Disabled"} token ${token.name}`);
       }),
     );

@@ -10,15 +10,8 @@ import { CliError, connect, connectionOptions, handled, passwordOption, readAllS
 import { printDetails, printJson, printLine, printSecretNotice, printTable, shortTime, yesNo } from "./output.ts";
 import { confirm, yesOption } from "./prompt.ts";
 import { outputOption } from "./store-options.ts";
-import type { Role } from "../metadata/identity-types.ts";
-
-/** One row of GET /api/v1/users. */
-export interface UserSummary {
-  name: string;
-  roles: Role[];
-  enabled?: boolean;
-  created?: string;
-}
+import { Deleted } from "../api-contract/common.ts";
+import { CreatedUser, UserList, UserPassword, type Role } from "../api-contract/identities.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const users = (...rest: string[]) => ["api", "v1", "users", ...rest];
@@ -65,7 +58,7 @@ The caller signs in with -u/-p, BERTH_USERNAME/BERTH_PASSWORD or a stored login 
     handled(async (name, options) => {
       const given = await newPassword(options.passwordStdin, "add");
       const berth = await client(callerFlags(options));
-      const created = await berth.json<{ name: string; roles: Role[]; password?: string }>("POST", users(), {
+      const created = await berth.json(CreatedUser, "POST", users(), {
         json: { name, roles: [...new Set(options.role)], ...(given !== undefined ? { password: given } : {}) },
         explain: { 409: `user ${name} already exists: pick another name, or \`berth user reset-password ${name}\`` },
       });
@@ -86,7 +79,7 @@ const listCommand = connectionOptions(new Command("list").alias("ls").descriptio
   .addHelpText("after", `\nExample:\n  berth user list --server http://localhost:5000 -u admin -p "$ADMIN_PW" -o json`)
   .action(
     handled(async (options) => {
-      const found = await (await client(options)).json<{ users: UserSummary[] }>("GET", users());
+      const found = await (await client(options)).json(UserList, "GET", users());
       if (options.output === "json") return printJson(found);
       if (found.users.length === 0) return printLine("no users: add one with `berth user add <name> --role acrpull`");
       printTable(
@@ -104,7 +97,7 @@ const deleteCommand = connectionOptions(
     handled(async (name, options) => {
       const berth = await client(options);
       if (!options.yes && !(await confirm(`Delete user ${name} on ${berth.server.host}?`))) return printLine("nothing deleted");
-      const result = await berth.json<{ deleted: boolean }>("DELETE", users(name), { explain: { 404: notFound(name) } });
+      const result = await berth.json(Deleted, "DELETE", users(name), { explain: { 404: notFound(name) } });
       return options.output === "json" ? printJson(result) : printLine(`Deleted user ${name}`);
     }),
   );
@@ -128,7 +121,7 @@ Examples:
     handled(async (name, options) => {
       const given = await newPassword(options.passwordStdin, "reset-password");
       const berth = await client(callerFlags(options));
-      const reset = await berth.json<{ name: string; password?: string }>("POST", users(name, "password"), {
+      const reset = await berth.json(UserPassword, "POST", users(name, "password"), {
         json: given !== undefined ? { password: given } : {},
         explain: { 404: notFound(name) },
       });

@@ -9,6 +9,7 @@ import type { TestContext } from "node:test";
 import { buildApp, type BerthApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
+import { checkApiAnswer } from "./api-contract.ts";
 
 export const PASSWORD = "test-admin-password";
 export const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
@@ -57,6 +58,12 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
             const body = Buffer.concat(chunks);
+            try {
+              checkApiAnswer(method, path, res.statusCode ?? 0, body);
+            } catch (err) {
+              fail(err);
+              return;
+            }
             ok({ status: res.statusCode ?? 0, headers: res.headers as TestResponse["headers"], body, json: () => JSON.parse(body.toString()), errorCode: () => JSON.parse(body.toString()).errors?.[0]?.code });
           });
         });
@@ -70,6 +77,7 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
       if (auth) headers.authorization = auth;
       const res = await berth.app.inject({ method: method as "GET", url, headers, payload: options.body, ...(options.remoteAddress ? { remoteAddress: options.remoteAddress } : {}) });
       const body = res.rawPayload;
+      checkApiAnswer(method, url, res.statusCode, body);
       return {
         status: res.statusCode,
         headers: res.headers,

@@ -3,6 +3,7 @@
 // as the admin, the token endpoints (/oauth2/token GET and POST, /oauth2/exchange), and the
 // Authorization headers each kind of credential turns into. Contract: /tmp/identity-spec.md;
 // token protocol: shared/research/registries.md §3.
+import { checkApiAnswer } from "./api-contract.ts";
 import type { RunningBerth } from "./berth.ts";
 
 export const ZERO_GUID = "00000000-0000-0000-0000-000000000000";
@@ -19,6 +20,7 @@ export async function api<T>(berth: RunningBerth, method: string, path: string, 
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
+  checkApiAnswer(method, path, res.status, Buffer.from(text));
   if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 500)}`);
   return (text ? JSON.parse(text) : null) as T;
 }

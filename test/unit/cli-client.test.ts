@@ -9,9 +9,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { z } from "zod";
 import { freePort } from "../support/berth.ts";
 import { BerthClient, CliError, keyMatches, loginConfigPaths, resolveConnection, serverUrl, type ResolveInput } from "../../src/cli/client.ts";
 import { program } from "../../src/cli/program.ts";
+import { AdminView } from "../../src/api-contract/identities.ts";
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
 
@@ -243,11 +245,19 @@ test("BerthClient: --insecure talks to a server with a self-signed certificate; 
   });
   const home = await tempHome(t);
   const strict = new BerthClient({ server: new URL(`https://localhost:${port}`), credentials: null });
-  await assert.rejects(strict.json("GET", ["x"]), (err: Error) => err instanceof CliError && /TLS with https:\/\/localhost:\d+ failed .*--insecure/.test(err.message));
+  await assert.rejects(strict.json(z.unknown(), "GET", ["x"]), (err: Error) => err instanceof CliError && /TLS with https:\/\/localhost:\d+ failed .*--insecure/.test(err.message));
   const insecure = new BerthClient(await resolveConnection({ flags: { server: `localhost:${port}`, insecure: true }, env: {}, home, credentialHelper: noHelper }));
-  assert.deepEqual(await insecure.json("GET", ["x"]), { ok: true });
+  assert.deepEqual(await insecure.json(z.unknown(), "GET", ["x"]), { ok: true });
 });
 
 function hasOpenssl(): boolean {
   return spawnSync("openssl", ["version"]).status === 0;
 }
+
+test("json(schema): a field the CLI does not know is ignored; a missing or mistyped one is an error naming it", async (t) => {
+  const client = (host: string) => new BerthClient({ server: new URL(`http://${host}`), credentials: null });
+  const newer = await answering(t, 200, JSON.stringify({ enabled: true, passwords: [], addedLater: 1 }));
+  assert.deepEqual(await client(newer).json(AdminView, "GET", ["api", "v1", "admin"]), { enabled: true, passwords: [], addedLater: 1 });
+  const broken = await answering(t, 200, JSON.stringify({ enabled: "yes", passwords: [] }));
+  await assert.rejects(client(broken).json(AdminView, "GET", ["api", "v1", "admin"]), (err: Error) => err instanceof CliError && /enabled: .*same version/.test(err.message));
+});

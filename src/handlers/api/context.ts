@@ -1,29 +1,44 @@
-// What every management handler receives, and the one way it reads a JSON body: a zod schema,
-// with a refusal that names each bad field by its path.
+// What every /api/v1 handler receives, and the one way it reads a JSON body or a query: a zod
+// schema from src/api-contract/, with a refusal that names each bad field by its path.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Identity } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
+import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
+import type { ProvenanceReports } from "../../services/provenance/report.ts";
 
-export interface ApiContext {
+export interface ApiServices {
+  identities: IdentityService;
+  reports: ProvenanceReports;
+  registryMetadata: RegistryMetadata;
+}
+
+export interface ApiContext extends ApiServices {
   request: FastifyRequest;
   reply: FastifyReply;
   who: Identity;
   /** Who the audit trail names for a change. */
   by: Actor;
-  identities: IdentityService;
 }
 
 export type ApiHandler = (ctx: ApiContext) => Promise<unknown>;
 
+function parsed<S extends z.ZodType>(schema: S, value: unknown, what: "request body" | "query"): z.infer<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({ path: issue.path.map(String).join(".") || `(${what === "query" ? "query" : "body"})`, message: issue.message }));
+  const first = issues[0]!;
+  throw new RegistryError("INVALID_REQUEST", `invalid ${what}: ${first.path}: ${first.message}`, { issues });
+}
+
 /** The body checked against `schema`; a missing body reads as `{}` (every field optional then). */
 export function bodyOf<S extends z.ZodType>(ctx: ApiContext, schema: S): z.infer<S> {
-  const result = schema.safeParse(ctx.request.body ?? {});
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({ path: issue.path.map(String).join(".") || "(body)", message: issue.message }));
-  const first = issues[0]!;
-  throw new RegistryError("INVALID_REQUEST", `invalid request body: ${first.path}: ${first.message}`, { issues });
+  return parsed(schema, ctx.request.body, "request body");
+}
+
+export function queryOf<S extends z.ZodType>(ctx: ApiContext, schema: S): z.infer<S> {
+  return parsed(schema, ctx.request.query, "query");
 }
 
 /** A route parameter, as Fastify decoded it. */

@@ -1,19 +1,9 @@
 // The admin account, users and service principals (ACR: `az acr update --admin-enabled`,
 // `az acr credential renew`, service principals with a role and scope). Secrets appear only in
 // the create and rotate answers.
-import { z } from "zod";
+import { Empty } from "../../api-contract/common.ts";
+import { AdminPatch, NewPassword, NewServicePrincipal, NewUser } from "../../api-contract/identities.ts";
 import { bodyOf, param, slotParam, type ApiContext } from "./context.ts";
-
-const AdminPatch = z.strictObject({ enabled: z.boolean() });
-const NewUser = z.strictObject({ name: z.string(), roles: z.array(z.string()), password: z.string().optional() });
-const NewPassword = z.strictObject({ password: z.string().optional() });
-const NewServicePrincipal = z.strictObject({
-  name: z.string(),
-  role: z.string(),
-  scope: z.string().nullable().optional(),
-  expiresIn: z.number().int().positive().optional(),
-});
-const Empty = z.strictObject({});
 
 export async function getAdmin(ctx: ApiContext) {
   return ctx.identities.admin.show();

@@ -1,7 +1,9 @@
-// The management endpoint table (identities, scope maps, tokens, attributes, audit), with the
-// access each route needs; the guard checks it before a handler runs. Every identity route
-// needs `manage` on registry:identities (an unscoped owner); reading attributes needs
-// metadata_read on the repository, changing them (locks, anonymous pull) `manage` on it.
+// Berth's /api/v1 endpoint table (identities, scope maps, tokens, attributes, audit, provenance,
+// registry-side metadata), with the access each route needs; the guard checks it before a handler
+// runs. Every identity route needs `manage` on registry:identities (an unscoped owner); reading
+// attributes needs metadata_read on the repository, changing them (locks, anonymous pull) `manage`
+// on it. Bodies: src/api-contract/endpoints.ts (a test holds this table and that one together).
+// GET /api/v1/charts is the Helm plugin's (handlers/helm/plugin.ts), which holds the chart index.
 import type { FastifyRequest } from "fastify";
 import { MANAGE, type Access } from "../../auth/identity.ts";
 import type { ApiHandler } from "./context.ts";
@@ -9,6 +11,7 @@ import {
   deleteServicePrincipal, deleteUser, getAdmin, getServicePrincipals, getUsers, patchAdmin, postAdminPassword, postServicePrincipal,
   postServicePrincipalSecret, postUser, postUserPassword,
 } from "./identities.ts";
+import { deleteMetadata, getMetadata, getReport, METADATA_PREFIX, onMetadata, onReport, PROVENANCE_PREFIX, putMetadata } from "./provenance.ts";
 import { attributesRepository, getAttributes, getAudit, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
@@ -59,4 +62,10 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "PATCH", url: `${REPOSITORIES_PREFIX}*`, handler: patchAttributes, access: onRepository("manage") },
 
   { method: "GET", url: "/api/v1/audit", handler: getAudit, access: manage },
+
+  { method: "GET", url: `${PROVENANCE_PREFIX}*`, handler: getReport, access: onReport },
+
+  { method: "GET", url: `${METADATA_PREFIX}*`, handler: getMetadata, access: onMetadata("metadata_read") },
+  { method: "PUT", url: `${METADATA_PREFIX}*`, handler: putMetadata, access: onMetadata("metadata_write") },
+  { method: "DELETE", url: `${METADATA_PREFIX}*`, handler: deleteMetadata, access: onMetadata("metadata_write") },
 ];

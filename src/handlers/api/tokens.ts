@@ -1,14 +1,6 @@
 // Scope maps and the tokens bound to them (ACR: `az acr scope-map`, `az acr token`).
-import { z } from "zod";
+import { NewToken, PasswordOptions, ScopeMapBody, TokenPatch } from "../../api-contract/identities.ts";
 import { bodyOf, param, slotParam, type ApiContext } from "./context.ts";
-
-const ScopeMapBody = z.strictObject({
-  description: z.string().optional(),
-  rules: z.array(z.strictObject({ repository: z.string(), actions: z.array(z.string()) })).max(100),
-});
-const NewToken = z.strictObject({ name: z.string(), scopeMap: z.string(), enabled: z.boolean().optional(), expiresIn: z.number().int().positive().optional() });
-const TokenPatch = z.strictObject({ enabled: z.boolean().optional(), scopeMap: z.string().optional() });
-const PasswordOptions = z.strictObject({ expiresIn: z.number().int().positive().optional() });
 
 export async function getScopeMaps(ctx: ApiContext) {
   return { scopeMaps: await ctx.identities.scopeMaps.list() };

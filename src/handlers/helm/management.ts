@@ -1,10 +1,11 @@
 // Berth's own JSON API over charts: every version, however stored (for `berth chart list` and
 // the portal).
+import type { StoredChart } from "../../api-contract/charts.ts";
 import { versionToTag } from "../../domain/chart.ts";
 import { listed, type HelmContext } from "./context.ts";
 
 export async function listAllCharts(ctx: HelmContext) {
-  const charts = ctx.charts.index.all(listed(ctx)).map((c) => ({
+  const charts = ctx.charts.index.all(listed(ctx)).map((c): StoredChart => ({
     reference: `${c.repository}:${versionToTag(c.version)}`,
     repository: c.repository,
     namespace: c.namespace,

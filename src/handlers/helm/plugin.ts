@@ -1,16 +1,18 @@
-// Mounts the Helm protocols: the classic repository under /helm, ChartMuseum's API and Berth's
-// JSON API under /api, and the hint for `helm repo add http://<host>` at the root.
+// Mounts the Helm protocols: the classic repository under /helm, ChartMuseum's API under
+// /api/<repository>/..., Berth's chart list at GET /api/v1/charts, and the hint for
+// `helm repo add http://<host>` at the root. Every route answers through http/route.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Authorizer } from "../../auth/authorizer.ts";
 import { isAnonymous } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError, statusOf } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
+import { answering } from "../../http/route.ts";
 import type { ChartService } from "../../services/charts/chart-service.ts";
 import type { ChartAction, HelmContext } from "./context.ts";
 import { listAllCharts } from "./management.ts";
 import { classicHint, parseClassicPath, parseMuseumPath } from "./paths.ts";
-import { CLASSIC_ROUTES, findHelmRoute, MUSEUM_ROUTES } from "./routes.ts";
+import { CLASSIC_ROUTES, findHelmRoute, MUSEUM_ROUTES, type HelmRoute } from "./routes.ts";
 
 export interface HelmPluginOptions {
   guard: Guard;
@@ -40,62 +42,57 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
   }
 
   /** A refusal from deep in a push or delete still gets its challenge, and a 403 its audit entry. */
-  async function refused(ctx: HelmContext | null, request: FastifyRequest, err: unknown): Promise<unknown> {
-    return ctx ? options.guard.refused(request, ctx.who, [], "basic", err) : err;
+  async function refused(ctx: HelmContext, request: FastifyRequest, err: unknown): Promise<unknown> {
+    return options.guard.refused(request, ctx.who, [], "basic", err);
+  }
+
+  /** Finds the route in `table`, identifies the caller, runs it; a refusal still gets its challenge. */
+  function dispatch<P extends { kind: string }>(table: readonly HelmRoute<P>[], parse: (request: FastifyRequest) => P) {
+    return async (request: FastifyRequest, reply: FastifyReply) => {
+      const path = parse(request);
+      const route = findHelmRoute(table, path, request.method);
+      if (!route) throw new RegistryError("UNSUPPORTED", `${request.method} is not supported here`);
+      const ctx = await context(request, reply, route.action);
+      try {
+        return await route.handler(ctx, path);
+      } catch (err) {
+        throw await refused(ctx, request, err);
+      }
+    };
   }
 
   app.route({
     method: ["GET", "HEAD", "PUT", "PATCH", "DELETE"],
     url: "/helm/*",
-    handler: async (request, reply) => {
-      request.berth.route = "helm";
-      let ctx: HelmContext | null = null;
-      try {
-        const path = parseClassicPath(request.url.split("?")[0]!.slice("/helm/".length));
-        const route = findHelmRoute(CLASSIC_ROUTES, path, request.method);
-        if (!route) throw new RegistryError("UNSUPPORTED", `${request.method} is not supported here`);
-        ctx = await context(request, reply, route.action);
-        return await route.handler(ctx, path);
-      } catch (err) {
-        return replyWithError(reply, await refused(ctx, request, err));
-      }
-    },
+    handler: answering("helm", dispatch(CLASSIC_ROUTES, (request) => parseClassicPath(request.url.split("?")[0]!.slice("/helm/".length)))),
   });
 
+  // Berth's own list of every chart version; beside the API's routes, but the chart index is here.
+  app.get("/api/v1/charts", answering("api", async (request, reply) => listAllCharts(await context(request, reply, "pull"))));
+
+  // ChartMuseum's API: /api/[helm/v1/]<repository>/charts[/<name>[/<version>]] and …/prov. The
+  // repository holds slashes, so Fastify cannot match these paths by itself; the wildcard takes
+  // what the API plugin's /api/v1/ routes leave, and MUSEUM_ROUTES decides, as CLASSIC_ROUTES
+  // does for /helm. Anything else under /api is Berth's 404, not ChartMuseum's body.
   app.route({
     method: ["GET", "HEAD", "POST", "DELETE"],
     url: "/api/*",
-    handler: async (request, reply) => {
+    handler: answering("chartmuseum", async (request, reply) => {
       const rest = request.url.split("?")[0]!.slice("/api/".length);
-      if (rest === "v1/charts" && request.method === "GET") {
-        request.berth.route = "api";
-        try {
-          return await listAllCharts(await context(request, reply, "pull"));
-        } catch (err) {
-          return replyWithError(reply, err);
-        }
-      }
-      request.berth.route = "chartmuseum";
       const path = parseMuseumPath(rest);
-      // Not a ChartMuseum route (a mistyped /api/v1/… path, say): Berth's error shape, not ChartMuseum's.
       if (!path) {
-        return replyWithError(reply, new RegistryError("ENDPOINT_UNKNOWN", `no such API: ${request.method} /api/${rest.slice(0, 200)}. Berth's API is under /api/v1/; ChartMuseum's routes are /api/<repository>/charts[/<name>[/<version>]] and /api/<repository>/prov`));
+        throw new RegistryError("ENDPOINT_UNKNOWN", `no such API: ${request.method} /api/${rest.slice(0, 200)}. Berth's API is under /api/v1/ (docs/api.md); ChartMuseum's routes are /api/<repository>/charts[/<name>[/<version>]] and /api/<repository>/prov`);
       }
-      let ctx: HelmContext | null = null;
       try {
-        const route = findHelmRoute(MUSEUM_ROUTES, path, request.method);
-        if (!route) throw new RegistryError("UNSUPPORTED", `${request.method} is not supported here`);
-        ctx = await context(request, reply, route.action);
-        return await route.handler(ctx, path);
+        return await dispatch(MUSEUM_ROUTES, () => path)(request, reply);
       } catch (err) {
-        return replyMuseumError(reply, await refused(ctx, request, err));
+        return replyMuseumError(reply, err);
       }
-    },
+    }),
   });
 
   // `helm repo add x http://<host>` fetches /index.yaml: say where the repositories are.
-  app.get("/index.yaml", async (request, reply) => {
-    request.berth.route = "helm";
-    return replyWithError(reply, classicHint());
-  });
+  app.get("/index.yaml", answering("helm", async () => {
+    throw classicHint();
+  }));
 }

@@ -14,7 +14,7 @@ import type { AuditLog } from "../../auth/audit.ts";
 import { describeIdentity, type Access, type Identity } from "../../auth/identity.ts";
 import type { TokenService } from "../../auth/token-service.ts";
 import { RegistryError } from "../../domain/errors.ts";
-import { replyWithError } from "../../http/errors.ts";
+import { answering } from "../../http/route.ts";
 import type { Guard } from "../../http/guard.ts";
 import { parseScopes } from "./scopes.ts";
 
@@ -91,22 +91,20 @@ export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOpti
     });
   }
 
-  app.get("/oauth2/token", async (request, reply) => {
-    request.berth.route = "token";
-    try {
+  app.get(
+    "/oauth2/token",
+    answering("token", async (request, reply) => {
       const query = request.query as Record<string, string | string[] | undefined>;
       const scopes = ([] as string[]).concat(query.scope ?? []).flatMap((s) => s.split(" ")).filter(Boolean);
       const service = typeof query.service === "string" && query.service ? query.service : guard.service(request);
       const signedIn = minting(await authenticator.signedIn(request.headers.authorization, { service, client: request.ip }));
       return await grant(request, signedIn, scopes, service, query.offline_token === "true", reply);
-    } catch (err) {
-      return replyWithError(reply, err);
-    }
-  });
+    }),
+  );
 
-  app.post("/oauth2/token", async (request, reply) => {
-    request.berth.route = "token";
-    try {
+  app.post(
+    "/oauth2/token",
+    answering("token", async (request, reply) => {
       const form = (request.body ?? {}) as Form;
       const service = form.service || guard.service(request);
       const scopes = (form.scope ?? "").split(" ").filter(Boolean);
@@ -122,14 +120,12 @@ export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOpti
         return await grant(request, signedIn, scopes, service, false, reply, form.refresh_token);
       }
       throw new RegistryError("UNSUPPORTED", "grant_type must be password or refresh_token");
-    } catch (err) {
-      return replyWithError(reply, err);
-    }
-  });
+    }),
+  );
 
-  app.post("/oauth2/exchange", async (request, reply) => {
-    request.berth.route = "token";
-    try {
+  app.post(
+    "/oauth2/exchange",
+    answering("token", async (request, reply) => {
       const form = (request.body ?? {}) as Form;
       const service = form.service || guard.service(request);
       const ctx = { service, client: request.ip };
@@ -142,8 +138,6 @@ export async function tokenPlugin(app: FastifyInstance, options: TokenPluginOpti
       const refresh = await refreshFor(signedIn, service, options.exchangeLifetimeSeconds);
       await audit.record({ event: "token.exchanged", identity: describeIdentity(signedIn.identity), action: "refresh_token", repository: null, outcome: "success", client: request.ip, detail: null });
       return reply.header("cache-control", "no-store").send({ refresh_token: refresh.token, expires_in: refresh.expiresIn });
-    } catch (err) {
-      return replyWithError(reply, err);
-    }
-  });
+    }),
+  );
 }

@@ -1,0 +1,64 @@
+// Charts: Berth's own list (/api/v1/charts, every version however stored) and the bodies of
+// ChartMuseum's API (https://github.com/helm/chartmuseum#api), which helm cm-push and scripts read.
+import { z } from "zod";
+import { Time } from "./common.ts";
+
+export const StoredChart = z.strictObject({
+  /** `<repository>:<tag>`, what `helm pull oci://` takes. */
+  reference: z.string(),
+  repository: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  version: z.string(),
+  appVersion: z.string().nullable(),
+  description: z.string().nullable(),
+  digest: z.string(),
+  chartDigest: z.string(),
+  size: z.number().int(),
+  created: Time,
+  storedAs: z.enum(["classic", "oci", "both"]),
+  provenance: z.boolean(),
+});
+export type StoredChart = z.infer<typeof StoredChart>;
+export const ChartList = z.strictObject({ charts: z.array(StoredChart) });
+
+const Maintainer = z.strictObject({ name: z.string().optional(), email: z.string().optional(), url: z.string().optional() });
+const Dependency = z.strictObject({
+  name: z.string().optional(),
+  version: z.string().optional(),
+  repository: z.string().optional(),
+  condition: z.string().optional(),
+  tags: z.array(z.string()).optional(),
+  enabled: z.boolean().optional(),
+  "import-values": z.array(z.unknown()).optional(),
+  alias: z.string().optional(),
+});
+
+/** An index.yaml entry as JSON: Chart.yaml's fields, then urls, created and the package's hex digest. */
+export const ChartVersionEntry = z.strictObject({
+  name: z.string(),
+  home: z.string().optional(),
+  sources: z.array(z.string()).optional(),
+  version: z.string(),
+  description: z.string().optional(),
+  keywords: z.array(z.string()).optional(),
+  maintainers: z.array(Maintainer).optional(),
+  icon: z.string().optional(),
+  apiVersion: z.string().optional(),
+  condition: z.string().optional(),
+  tags: z.string().optional(),
+  appVersion: z.string().optional(),
+  deprecated: z.boolean().optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  kubeVersion: z.string().optional(),
+  dependencies: z.array(Dependency).optional(),
+  type: z.string().optional(),
+  urls: z.array(z.string()),
+  created: Time,
+  digest: z.string(),
+});
+export type ChartVersionEntry = z.infer<typeof ChartVersionEntry>;
+/** Every chart of a repository, by name. */
+export const ChartListing = z.record(z.string(), z.array(ChartVersionEntry));
+export const ChartVersions = z.array(ChartVersionEntry);
+export const Saved = z.strictObject({ saved: z.literal(true) });

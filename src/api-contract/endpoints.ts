@@ -1,0 +1,110 @@
+// Every endpoint under /api, with its request and response bodies: the one list the handlers'
+// route tables are checked against (test/unit/api-contract.test.ts), the HTTP tests validate
+// answers with (test/support/api-contract.ts), and docs/api.md is rendered from.
+// Path templates: {name} is one segment; {name...} is one or more (repository names hold slashes).
+// Order matters where templates overlap: the first match wins, as in the handlers.
+import type { z } from "zod";
+import { ChartList, ChartListing, ChartVersionEntry, ChartVersions, Saved } from "./charts.ts";
+import { Deleted, Empty, ErrorBody, MuseumErrorBody } from "./common.ts";
+import * as id from "./identities.ts";
+import * as pv from "./provenance.ts";
+import { AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
+
+export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export interface Endpoint {
+  method: Method;
+  path: string;
+  summary: string;
+  /** Who may call it, in words (the route tables hold the Access each needs). */
+  access: string;
+  query?: z.ZodType;
+  /** A JSON body; `raw` for a chart package or .prov file (or multipart/form-data). */
+  body?: z.ZodType | "raw";
+  /** Success statuses and their bodies; null: no body (HEAD). */
+  responses: Partial<Record<number, z.ZodType | null>>;
+  /** The body of every refusal. */
+  error: z.ZodType;
+}
+
+const MANAGE = "owner without a scope (the admin, or a user or service principal with role owner)";
+const berth = (method: Method, path: string, summary: string, access: string, responses: Endpoint["responses"], more: Partial<Endpoint> = {}): Endpoint => ({
+  method, path, summary, access, responses, error: ErrorBody, ...more,
+});
+const museum = (method: Method, path: string, summary: string, access: string, responses: Endpoint["responses"], more: Partial<Endpoint> = {}): Endpoint => ({
+  method, path, summary, access, responses, error: MuseumErrorBody, ...more,
+});
+
+export const ENDPOINTS: readonly Endpoint[] = [
+  berth("GET", "/api/v1/admin", "the admin account: enabled, and when each password was set", MANAGE, { 200: id.AdminView }),
+  berth("PATCH", "/api/v1/admin", "enable or disable the admin account (refused while no other unscoped owner is enabled)", MANAGE, { 200: id.AdminView }, { body: id.AdminPatch }),
+  berth("POST", "/api/v1/admin/passwords/{slot}", "generate the admin's password 1 or 2, shown once", MANAGE, { 200: id.AdminPassword }, { body: Empty }),
+
+  berth("GET", "/api/v1/users", "every user", MANAGE, { 200: id.UserList }),
+  berth("POST", "/api/v1/users", "add a user; without a password one is generated and shown once", MANAGE, { 201: id.CreatedUser }, { body: id.NewUser }),
+  berth("DELETE", "/api/v1/users/{name}", "delete a user; its password stops working at once", MANAGE, { 200: Deleted }),
+  berth("POST", "/api/v1/users/{name}/password", "set or generate a user's password", MANAGE, { 200: id.UserPassword }, { body: id.NewPassword }),
+
+  berth("GET", "/api/v1/service-principals", "every service principal", MANAGE, { 200: id.ServicePrincipalList }),
+  berth("POST", "/api/v1/service-principals", "create a service principal; its secret is shown once", MANAGE, { 201: id.CreatedServicePrincipal }, { body: id.NewServicePrincipal }),
+  berth("POST", "/api/v1/service-principals/{id}/secret", "generate a new secret, shown once", MANAGE, { 200: id.ServicePrincipalSecret }, { body: Empty }),
+  berth("DELETE", "/api/v1/service-principals/{id}", "delete a service principal", MANAGE, { 200: Deleted }),
+
+  berth("GET", "/api/v1/scope-maps", "every scope map", MANAGE, { 200: id.ScopeMapList }),
+  berth("GET", "/api/v1/scope-maps/{name}", "one scope map", MANAGE, { 200: id.ScopeMapView }),
+  berth("PUT", "/api/v1/scope-maps/{name}", "create (201) or replace (200) a scope map", MANAGE, { 200: id.ScopeMapView, 201: id.ScopeMapView }, { body: id.ScopeMapBody }),
+  berth("DELETE", "/api/v1/scope-maps/{name}", "delete a scope map no token uses", MANAGE, { 200: Deleted }),
+
+  berth("GET", "/api/v1/tokens", "every token (no passwords)", MANAGE, { 200: id.TokenList }),
+  berth("POST", "/api/v1/tokens", "create a token bound to a scope map; password 1 is shown once", MANAGE, { 201: id.CreatedToken }, { body: id.NewToken }),
+  berth("PATCH", "/api/v1/tokens/{name}", "enable, disable or rebind a token", MANAGE, { 200: id.TokenView }, { body: id.TokenPatch }),
+  berth("POST", "/api/v1/tokens/{name}/passwords/{slot}", "generate password 1 or 2, shown once", MANAGE, { 200: id.IssuedPassword }, { body: id.PasswordOptions }),
+  berth("DELETE", "/api/v1/tokens/{name}/passwords/{slot}", "remove password 1 or 2", MANAGE, { 200: Deleted }),
+  berth("DELETE", "/api/v1/tokens/{name}", "delete a token", MANAGE, { 200: Deleted }),
+
+  berth("GET", "/api/v1/repositories/{repository...}/attributes", "a repository's attributes, or with ?tag= a tag's", "metadata_read on the repository", { 200: AttributesView }, { query: AttributesQuery }),
+  berth("PATCH", "/api/v1/repositories/{repository...}/attributes", "lock, hide or open a repository (or with ?tag= a tag)", "owner of the repository", { 200: AttributesView }, { query: AttributesQuery, body: AttributesPatch }),
+
+  berth("GET", "/api/v1/audit", "the audit trail, newest first (?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
+
+  berth("GET", "/api/v1/charts", "every chart version the caller may see, however stored", "signed in (anonymous when anonymous pull is on); lists what the caller may pull", { 200: ChartList }),
+
+  berth("GET", "/api/v1/provenance/{repository...}/{reference}", "the provenance report of a tag or digest (also …/<repository>@<digest>)", "pull on the repository (tag locks apply)", { 200: pv.ProvenanceReport }),
+
+  berth("GET", "/api/v1/metadata/{target...}/_values", "every metadata value of a repository, or of a digest (<repository>@<digest>)", "metadata_read", { 200: pv.MetadataValues }),
+  berth("GET", "/api/v1/metadata/{target...}/_history", "every change, oldest first (?key= for one key)", "metadata_read", { 200: pv.MetadataHistory }, { query: pv.MetadataHistoryQuery }),
+  berth("GET", "/api/v1/metadata/{target...}/{key}", "one metadata value", "metadata_read", { 200: pv.MetadataEntry }),
+  berth("PUT", "/api/v1/metadata/{target...}/{key}", "set a metadata value", "metadata_write", { 200: pv.MetadataSet }, { body: pv.MetadataBody }),
+  berth("DELETE", "/api/v1/metadata/{target...}/{key}", "delete a metadata value", "metadata_write", { 200: pv.MetadataDeleted }),
+
+  // ChartMuseum's API; each path also answers under /api/helm/v1/<repository>/… as ChartMuseum's
+  // multitenant form does. The repository is a classic repository (a namespace of charts).
+  museum("GET", "/api/{repository...}/charts", "every chart of the repository, by name", "pull on each version listed", { 200: ChartListing }),
+  museum("HEAD", "/api/{repository...}/charts/{name}", "does the chart exist", "pull", { 200: null }),
+  museum("GET", "/api/{repository...}/charts/{name}", "every version of a chart", "pull", { 200: ChartVersions }),
+  museum("HEAD", "/api/{repository...}/charts/{name}/{version}", "does the version exist", "pull", { 200: null }),
+  museum("GET", "/api/{repository...}/charts/{name}/{version}", "one chart version", "pull", { 200: ChartVersionEntry }),
+  museum("POST", "/api/{repository...}/charts", "upload a package (raw, or multipart with `chart` and `prov`; ?force overwrites)", "push on the chart version", { 201: Saved }, { body: "raw" }),
+  museum("POST", "/api/{repository...}/prov", "upload a .prov file for a pushed version (raw or multipart `prov`)", "push on the chart version", { 201: Saved }, { body: "raw" }),
+  museum("DELETE", "/api/{repository...}/charts/{name}/{version}", "delete a chart version", "delete on the chart version", { 200: Deleted }),
+];
+
+function pattern(template: string): RegExp {
+  const source = template
+    .split(/(\{[a-z]+(?:\.\.\.)?\})/i)
+    .map((part) => (part.startsWith("{") ? (part.endsWith("...}") ? "(?:[^/]+/)*[^/]+" : "[^/]+") : part.replace(/[.*+?^$()[\]\\|]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${source}/?$`);
+}
+
+const MATCHERS = ENDPOINTS.map((endpoint) => ({ endpoint, re: pattern(endpoint.path) }));
+
+/** /api/v1/ is Berth's alone: no ChartMuseum path starts there. */
+export const API_PREFIX = "/api/v1/";
+
+/** The endpoint a request reaches (by method and path, without the query), or undefined. */
+export function findEndpoint(method: string, path: string): Endpoint | undefined {
+  const bare = path.split("?")[0]!;
+  const museumPath = bare.startsWith(API_PREFIX) ? null : bare.replace(/^\/api\/helm\/v1\//, "/api/");
+  return MATCHERS.find((m) => m.endpoint.method === method && (m.endpoint.error === MuseumErrorBody ? museumPath !== null && m.re.test(museumPath) : m.re.test(bare)))?.endpoint;
+}

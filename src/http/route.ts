@@ -1,0 +1,23 @@
+// The one wrapper every route's handler runs in (OCI, Helm, ChartMuseum, the API, the token
+// service): the route's label for metrics and the access log, then the work, and whatever it
+// throws turned into its protocol's error body, Berth's unless the plugin passes its own refusal
+// (the spec's codes under /v2, ChartMuseum's {"error"}). Who asks is named by the guard.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { replyWithError } from "./errors.ts";
+
+export type Refusal = (reply: FastifyReply, error: unknown, request: FastifyRequest) => unknown;
+
+export type RouteLabel = "api" | "helm" | "chartmuseum" | "token" | "other" | (string & {});
+
+const berthRefusal: Refusal = (reply, error) => replyWithError(reply, error);
+
+export function answering(label: RouteLabel, work: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>, refuse: Refusal = berthRefusal) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    request.berth.route = label;
+    try {
+      return await work(request, reply);
+    } catch (err) {
+      return refuse(reply, err, request);
+    }
+  };
+}

@@ -1,0 +1,76 @@
+// Every endpoint of src/api-contract/endpoints.ts driven once: freshApp's request checks each
+// answer against its declared shape (strict objects), and the last assertion makes sure no
+// declared endpoint went undriven, so a new endpoint needs a line here.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ENDPOINTS, findEndpoint } from "../../src/api-contract/endpoints.ts";
+import { freshApp, imageManifest, putManifest, type TestResponse } from "../support/app.ts";
+import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
+
+const JSON_HEADERS = { "content-type": "application/json" };
+
+test("every declared /api endpoint answers its declared shape", async (t) => {
+  const app = await freshApp(t);
+  const driven = new Set<string>();
+  async function call(method: string, url: string, body?: unknown, status = 200): Promise<TestResponse> {
+    const raw = Buffer.isBuffer(body);
+    const res = await app.request(method, url, body === undefined ? {} : { body: raw ? body : JSON.stringify(body), headers: raw ? {} : JSON_HEADERS });
+    assert.equal(res.status, status, `${method} ${url}: ${res.body.toString().slice(0, 300)}`);
+    const endpoint = findEndpoint(method, url);
+    if (endpoint) driven.add(`${endpoint.method} ${endpoint.path}`);
+    return res;
+  }
+
+  await call("GET", "/api/v1/admin");
+  await call("PATCH", "/api/v1/admin", { enabled: true });
+  await call("POST", "/api/v1/admin/passwords/2", {});
+
+  await call("POST", "/api/v1/users", { name: "alice", roles: ["acrpull"] }, 201);
+  await call("GET", "/api/v1/users");
+  await call("POST", "/api/v1/users/alice/password", {});
+  await call("DELETE", "/api/v1/users/alice");
+
+  const sp = (await call("POST", "/api/v1/service-principals", { name: "ci", role: "acrpush", scope: "team/*", expiresIn: 3600 }, 201)).json();
+  await call("GET", "/api/v1/service-principals");
+  await call("POST", `/api/v1/service-principals/${sp.id}/secret`, {});
+  await call("DELETE", `/api/v1/service-principals/${sp.id}`);
+
+  const rules = [{ repository: "team/*", actions: ["content/read", "metadata/read"] }];
+  await call("PUT", "/api/v1/scope-maps/readers", { description: "read team", rules }, 201);
+  await call("PUT", "/api/v1/scope-maps/readers", { rules });
+  await call("GET", "/api/v1/scope-maps");
+  await call("GET", "/api/v1/scope-maps/readers");
+  await call("POST", "/api/v1/tokens", { name: "puller", scopeMap: "readers" }, 201);
+  await call("GET", "/api/v1/tokens");
+  await call("PATCH", "/api/v1/tokens/puller", { enabled: false });
+  await call("POST", "/api/v1/tokens/puller/passwords/2", { expiresIn: 3600 });
+  await call("DELETE", "/api/v1/tokens/puller/passwords/2");
+  await call("DELETE", "/api/v1/tokens/puller");
+  await call("DELETE", "/api/v1/scope-maps/readers");
+
+  const image = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
+  await call("GET", "/api/v1/repositories/team/app/attributes");
+  await call("PATCH", "/api/v1/repositories/team/app/attributes?tag=v1", { deleteEnabled: false });
+  await call("GET", "/api/v1/provenance/team/app/v1");
+  await call("PUT", "/api/v1/metadata/team/app/owner", { value: "team-a" });
+  await call("PUT", `/api/v1/metadata/team/app@${image.digest}/approved`, { value: "yes" });
+  await call("GET", "/api/v1/metadata/team/app/owner");
+  await call("GET", `/api/v1/metadata/team/app@${image.digest}/_values`);
+  await call("GET", "/api/v1/metadata/team/app/_history?key=owner");
+  await call("DELETE", "/api/v1/metadata/team/app/owner");
+
+  const chart = await validChart({ name: "demo", version: "0.1.0", appVersion: "1.0" });
+  await call("POST", "/api/repo/charts", chart, 201);
+  await call("POST", "/api/repo/prov", provenanceFor(chartYamlFor({ name: "demo", version: "0.1.0" }), { "demo-0.1.0.tgz": provenanceSum(chart) }), 201);
+  await call("GET", "/api/v1/charts");
+  await call("GET", "/api/repo/charts");
+  await call("HEAD", "/api/repo/charts/demo");
+  await call("GET", "/api/repo/charts/demo");
+  await call("HEAD", "/api/helm/v1/repo/charts/demo/0.1.0");
+  await call("GET", "/api/helm/v1/repo/charts/demo/0.1.0");
+  await call("DELETE", "/api/repo/charts/demo/0.1.0");
+  await call("GET", "/api/v1/audit?limit=5");
+
+  assert.deepEqual(ENDPOINTS.map((e) => `${e.method} ${e.path}`).filter((e) => !driven.has(e)), []);
+});
