@@ -13,7 +13,7 @@ import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import { DEFAULT_ATTRIBUTES, type Attributes, type AttributeRows } from "../metadata/identity-types.ts";
 import type { TagRows } from "../metadata/types.ts";
-import { isAnonymous, type Access, type Identity } from "./identity.ts";
+import type { Access, Identity } from "./identity.ts";
 import { permits } from "./policy.ts";
 
 /** Pulling content, or reading the registry-side metadata kept about it: a read lock refuses both. */
@@ -167,7 +167,9 @@ export class Authorizer {
 
   /** Whether GET /v2/ answers this identity without a challenge. */
   mayPing(who: Identity): boolean {
-    return !isAnonymous(who) || this.options.anonymousPull;
+    // Any valid token answers, an anonymous one too, as distribution does: clients (regctl,
+    // docker) ping with the token they got, and it grants nothing by itself.
+    return who.kind !== "anonymous" || this.options.anonymousPull;
   }
 
   /**

@@ -35,7 +35,7 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
   // asks, and the route's action; each chart version it touches is checked in context.ts.
   async function context(request: FastifyRequest, reply: FastifyReply, action: ChartAction): Promise<HelmContext> {
     const who = await options.guard.identify(request, "basic");
-    if (isAnonymous(who) && !(action === "pull" && options.authorizer.mayPing(who))) {
+    if (isAnonymous(who) && !(action === "pull" && options.authorizer.mayPing({ kind: "anonymous" }))) {
       throw new RegistryError("UNAUTHORIZED", "authentication required: pass --username and --password to helm repo add", null, options.guard.challenge(request, "basic", []));
     }
     return { request, reply, who, charts: options.charts, authorizer: options.authorizer, action };

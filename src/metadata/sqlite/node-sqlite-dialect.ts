@@ -1,7 +1,7 @@
 // Kysely over node:sqlite (built into Node, no native addon to compile). Kysely's SqliteDialect
 // expects a better-sqlite3-like object; this adapts DatabaseSync to it.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from "kysely";
+import { SqliteAdapter, SqliteDialect, type DialectAdapter, type SqliteDatabase, type SqliteStatement } from "kysely";
 
 const STATEMENT_CACHE = 256;
 
@@ -42,6 +42,24 @@ class NodeSqliteDatabase implements SqliteDatabase {
   }
 }
 
+/**
+ * SQLite runs DDL inside transactions, though Kysely's adapter says it does not. Saying so makes
+ * the migrator run a whole migration in one transaction, which BEGIN IMMEDIATE serialises: two
+ * processes starting at once on one new database no longer both create the same tables ("table
+ * already exists"); the second waits, then finds every migration done.
+ */
+class TransactionalDdlAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class NodeSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlAdapter();
+  }
+}
+
 export function openSqlite(path: string): { dialect: SqliteDialect; raw: DatabaseSync } {
   const raw = new DatabaseSync(path);
   raw.exec("PRAGMA journal_mode = WAL");
@@ -49,5 +67,5 @@ export function openSqlite(path: string): { dialect: SqliteDialect; raw: Databas
   raw.exec("PRAGMA synchronous = FULL");
   raw.exec("PRAGMA busy_timeout = 10000");
   raw.exec("PRAGMA foreign_keys = ON");
-  return { dialect: new SqliteDialect({ database: new NodeSqliteDatabase(raw) }), raw };
+  return { dialect: new NodeSqliteDialect({ database: new NodeSqliteDatabase(raw) }), raw };
 }
