@@ -1,6 +1,6 @@
 // Issue 12's token findings, as real clients meet them (docs/security.md, "Credentials and tokens"):
 // - a stolen pull token used as the zero-GUID password never becomes a push (oras asks the token
-//   endpoint with it, and is refused);
+//   endpoint with it, and is refused), nor a mount of another team's blob (crane copy);
 // - a `berth login --expose-token` token stops working for oras and helm the moment the user's
 //   password is reset.
 import assert from "node:assert/strict";
@@ -54,6 +54,42 @@ test("oras: a pull token for team-a, used as the zero-GUID password, cannot push
   const refresh = await exposedToken("pusher", password);
   await runOk(oras, ["push", "--plain-http", "-u", ZERO_GUID, "-p", refresh, `${berth.host}/team-b/app:mine`, "note.txt:text/plain"], { env, cwd });
 });
+
+test("crane: a token for team-a only, used as the zero-GUID password, cannot copy (mount) a team-b image into team-a", { timeout: 120_000 }, async (t) => {
+  const crane = requireTool(t, "crane");
+  if (!crane) return;
+  const admin = { env: sandbox("crane-admin") };
+  await runOk(crane, ["auth", "login", berth.host, "-u", berth.username, "-p", berth.password, "--insecure"], admin);
+  const source = join(dir, "source.tar");
+  await runOk(crane, ["append", "--insecure", "-f", await tarball(source), "-t", `${berth.host}/team-b/app:v1`], admin);
+  // The principal may read team-b (acrpush everywhere); the stolen token is scoped to team-a.
+  const password = await createUser(berth, "copier", ["acrpush"]);
+  const stolen = accessTokenOf(await getToken(berth, basic("copier", password), ["repository:team-a/app:pull,push"]));
+  const thief = { env: sandbox("crane-thief") };
+  await runOk(crane, ["auth", "login", berth.host, "-u", ZERO_GUID, "-p", stolen, "--insecure"], thief);
+  const copied = await run(crane, ["copy", "--insecure", `${berth.host}/team-b/app:v1`, `${berth.host}/team-a/app:v1`], thief);
+  assert.notEqual(copied.code, 0, `crane copied team-b into team-a with a team-a token:\n${copied.stdout}${copied.stderr}`);
+  const layer = (await runOk(crane, ["manifest", "--insecure", `${berth.host}/team-b/app:v1`], admin)).stdout;
+  const digest = (JSON.parse(layer) as { layers: { digest: string }[] }).layers[0]!.digest;
+  const head = await fetch(`${berth.url}/v2/team-a/app/blobs/${digest}`, { method: "HEAD", headers: { authorization: berth.basicAuth } });
+  assert.equal(head.status, 404, "team-b's layer reached team-a");
+  // With the principal's own credentials the same copy mounts, as it should.
+  const owner = { env: sandbox("crane-owner") };
+  await runOk(crane, ["auth", "login", berth.host, "-u", "copier", "-p", password, "--insecure"], owner);
+  await runOk(crane, ["copy", "--insecure", `${berth.host}/team-b/app:v1`, `${berth.host}/team-a/app:v1`], owner);
+});
+
+/** A one-file layer tarball for `crane append`. */
+async function tarball(path: string): Promise<string> {
+  const { pack } = await import("tar-stream");
+  const tar = pack();
+  tar.entry({ name: "hello.txt" }, `hello from team-b ${Date.now()}\n`);
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar) chunks.push(chunk as Buffer);
+  await writeFile(path, Buffer.concat(chunks));
+  return path;
+}
 
 for (const version of HELM_VERSIONS) {
   test(`helm ${version} and oras: a --expose-token token stops at once when the user's password is reset`, { timeout: 180_000 }, async (t) => {
