@@ -62,6 +62,8 @@ export class Authenticator {
   // A KeyObject made once: an HMAC keyed with a raw Buffer re-imports the key on every call.
   private readonly cacheKey = createSecretKey(randomBytes(32));
   private readonly remembered = new Map<string, { signedIn: SignedIn; until: number }>();
+  /** Principal and credential of a token (subject \0 stamp) → the identity, while still valid. */
+  private readonly validTokens = new Map<string, { identity: Identity; until: number }>();
   /** Bumped by forget(): a sign-in checked across a forget() is not remembered. */
   private generation = 0;
   /** Checked when a name is unknown, so that a wrong name costs what a wrong password does. */
@@ -149,6 +151,7 @@ export class Authenticator {
 
   forget(): void {
     this.remembered.clear();
+    this.validTokens.clear();
     this.generation++;
   }
 
@@ -199,13 +202,27 @@ export class Authenticator {
     return { identity: { kind: "bearer", subject: verified.subject, name: verified.name, access: verified.access, principal }, credential: { kind: "access" } };
   }
 
-  /** The principal's identity while the secret stamped `credential` is still one of its live secrets. */
+  /**
+   * The principal's identity while the secret stamped `credential` is still one of its live
+   * secrets. Every Bearer request asks, so the answer is remembered like a Basic sign-in: until
+   * the secret or the principal expires, at most 60 s, and forgotten at once when any identity
+   * changes (the change feed calls forget(), in every process within a second).
+   */
   private async stillValid(principalId: string, credential: string | null): Promise<Identity | null> {
     if (credential === null) return null;
+    const key = `${principalId}\0${credential}`;
     const now = Date.now();
-    const secrets = await this.metadata.secrets.list(principalId);
-    if (!secrets.some((s) => (!s.expiresAt || s.expiresAt.getTime() > now) && credentialStamp(s.hash) === credential)) return null;
-    return this.identityOf(principalId);
+    const hit = this.validTokens.get(key);
+    if (hit && hit.until > now) return hit.identity;
+    const generation = this.generation;
+    const secret = (await this.metadata.secrets.list(principalId)).find((s) => (!s.expiresAt || s.expiresAt.getTime() > now) && credentialStamp(s.hash) === credential);
+    const principal = secret ? await this.metadata.principals.get(principalId) : null;
+    const identity = principal ? await this.toIdentity(principal) : null;
+    if (identity && generation === this.generation) {
+      if (this.validTokens.size >= REMEMBER_MAX) this.validTokens.clear();
+      this.validTokens.set(key, { identity, until: Math.min(now + REMEMBER_MS, secret!.expiresAt?.getTime() ?? Infinity, principal!.expiresAt?.getTime() ?? Infinity) });
+    }
+    return identity;
   }
 
   private async toIdentity(p: Principal): Promise<Identity | null> {
