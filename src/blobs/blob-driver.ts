@@ -1,5 +1,12 @@
-// What a storage backend must do: bytes under keys, nothing about digests. The filesystem is
-// the embedded default; S3 and Azure Blob implement the same few methods later.
+// What a storage backend must do: bytes under keys, nothing about digests, and nothing about
+// files. The filesystem is the embedded default; S3 (multipart uploads) and Azure Blob (staged
+// blocks) implement the same few methods. The contract is written down here and checked on every
+// driver by test/contract/blob-driver-contract.ts; README.md says how S3 and Azure map onto it.
+//
+// Deliberately absent: modification times (gc decides from database rows, never from the
+// storage's clock), truncation (a failed or torn part is the driver's to forget), and the
+// shared-memory tap the filesystem offers the blob store's hashing threads (a capability of that
+// driver, fast-paths.ts, which the blob store uses when a writer offers it).
 import type { Readable } from "node:stream";
 
 export interface ByteRange {
@@ -10,69 +17,100 @@ export interface ByteRange {
 
 export interface ObjectInfo {
   size: number;
-  modified: Date;
 }
 
-export interface WriteOptions {
-  /**
-   * Append to an existing object, after cutting it back to this length. Refused (code ESHARED)
-   * when the object's bytes also show under another key: an older Berth published uploads by
-   * hard link, and an append to such a file would grow the published blob.
-   */
-  appendAt?: number;
-  /** Make the bytes durable before returning. */
-  durable?: boolean;
+/**
+ * The driver's record of an upload's parts, kept by the caller in the upload row and handed back
+ * to `writer()` to continue: on the filesystem the part sizes of one temporary file; on S3 the
+ * multipart upload id, each part's number and ETag, and a tail shorter than the 5 MiB minimum
+ * part; on Azure the ids of the staged blocks. Plain text (JSON), opaque to the caller, at most a
+ * few kilobytes per thousand parts.
+ */
+export type UploadHandle = string;
+
+export interface PartOptions {
   signal?: AbortSignal;
-  /** Sees every byte written, in order, while the write goes on (the blob store's running digest). */
-  tap?: WriteTap;
+  /**
+   * No part follows this one: the driver may finish it as only a last part may be (S3: shorter
+   * than 5 MiB without keeping a tail; the filesystem: durable at once, so commit has nothing
+   * left to flush). A hint: commit() still works when it was not given.
+   */
+  last?: boolean;
 }
 
 /**
- * A reader of the bytes a driver writes. The driver passes views of shared memory
- * (SharedArrayBuffer) so another thread can read them, and keeps each view unchanged until the
- * promise `see` returned settles.
+ * Writes one upload as an ordered list of parts, then makes them one object (commit) or drops
+ * them (cancel). A writer belongs to one request; the handle lets a later writer, in this process
+ * or another, continue the same upload. The caller makes sure one writer at a time works on an
+ * upload (the upload row's lease).
  */
-export interface WriteTap {
-  see(bytes: Uint8Array): Promise<void>;
+export interface BlobWriter {
+  /** Bytes in the parts written so far. */
+  readonly size: number;
+  /** What to keep in the upload row, so writer(key, handle) continues after the last part written. */
+  readonly handle: UploadHandle;
+  /**
+   * Appends one part: the source's bytes, after all parts before it; returns its length. Parts may
+   * be of any size, one byte included (a driver with a minimum part size buffers). A part that
+   * fails (the source throws, the signal aborts, the storage refuses) is not part of the upload:
+   * size and handle stay as they were, and the same part may be written again.
+   */
+  write(source: AsyncIterable<Uint8Array>, options?: PartOptions): Promise<number>;
+  /**
+   * Makes the parts, in order, the object under the writer's key, durably, replacing what the key
+   * held. The writer is done afterwards. A handle that no longer matches the stored parts (they
+   * were cancelled, or lost): rejects with code ENOENT.
+   */
+  commit(): Promise<void>;
+  /** Drops every part: nothing of the upload stays in storage. The writer is done afterwards. */
+  cancel(): Promise<void>;
 }
 
 /**
- * A body that hands over its chunks as they arrive, without an await per chunk (a request body
- * from node:http: one callback per 64 KiB read; an await each was a tenth of a CPU-second per GiB).
- * `take` gets each chunk in order and may use it only until it returns, or until the promise it
- * returns settles; no chunk comes while that promise is pending. eachChunk resolves after the last
- * chunk was taken, and rejects when the body fails or `take` throws or rejects.
+ * Reading back the parts of an upload before it is committed. Optional (S3 and Azure cannot read
+ * uncommitted parts): the blob store uses it to rebuild a running hash when an upload moves to
+ * another process, and to compare a retried closing PUT with the bytes already held.
  */
-export interface ChunkSource extends AsyncIterable<Uint8Array> {
-  eachChunk(take: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void>;
+export interface ReadableParts {
+  readParts(range: ByteRange): Promise<Readable>;
 }
 
-export function isChunkSource(source: AsyncIterable<Uint8Array>): source is ChunkSource {
-  return typeof (source as Partial<ChunkSource>).eachChunk === "function";
+export function canReadParts(writer: BlobWriter): writer is BlobWriter & ReadableParts {
+  return typeof (writer as Partial<ReadableParts>).readParts === "function";
 }
 
 // What each method does with a key that holds nothing is part of the contract that
 // test/contract/blob-driver-contract.ts checks on every driver.
 export interface BlobDriver {
-  /** null when nothing is stored under the key (a prefix of other keys is not an object). */
+  /** null when nothing is committed under the key (a prefix of other keys is not an object). */
   stat(key: string): Promise<ObjectInfo | null>;
   /** Rejects with code ENOENT when nothing is stored under the key. */
   read(key: string, range?: ByteRange): Promise<Readable>;
   /**
-   * Returns the number of bytes written. A failed write leaves nothing under the key; a failed
-   * append leaves the object cut back to appendAt (an appendAt past its end: code ESHORT).
+   * A URL from which a client may GET the object's bytes directly until `expiresInSeconds` have
+   * passed (S3: a presigned URL; Azure: a SAS URL), or null when reads go through Berth (the
+   * filesystem). Asked only after the caller's access check; the URL itself grants the read.
    */
-  write(key: string, source: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<number>;
+  redirectUrl(key: string, expiresInSeconds: number): Promise<string | null>;
+  /**
+   * A writer of the object under `key`: a new upload when `handle` is absent, else the upload
+   * whose parts the handle records. A handle whose parts are gone: rejects with code ENOENT.
+   * Before commit, what stat/read/list show under the key is unspecified (the filesystem writes
+   * in place, S3 and Azure show nothing); callers never read a key being written.
+   */
+  writer(key: string, handle?: UploadHandle | null): Promise<BlobWriter>;
   /**
    * Atomically makes `from` visible as `to`, replacing whatever `to` held, and `from` is gone
    * from then on: the two names never show the same bytes, so nothing written to `from` (an
    * upload) can ever change `to` (a published blob). Nothing under `from`: rejects with ENOENT.
    */
   move(from: string, to: string): Promise<void>;
-  /** Marks an object as used now (so gc's grace period restarts); nothing under the key: does nothing. */
-  touch(key: string): Promise<void>;
-  /** Nothing under the key: does nothing. */
+  /** Removes the object and any uncommitted parts under the key; nothing there: does nothing. */
   delete(key: string): Promise<void>;
-  /** Every object under the folder `prefix/`, at any depth, with its full key; in no set order. */
+  /**
+   * Every key under the folder `prefix/`, at any depth, in no set order: committed objects and
+   * the keys of uploads begun and neither committed nor cancelled (so gc can find what a crash
+   * left; their size is what was stored so far, as far as the backend tells).
+   */
   list(prefix: string): AsyncIterable<{ key: string } & ObjectInfo>;
 }

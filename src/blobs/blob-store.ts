@@ -7,13 +7,13 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
-import type { BlobDriver, ByteRange } from "./blob-driver.ts";
-import { hashHere, HashThreads, type LocalHash, type RunningHash } from "./hashing.ts";
+import { canReadParts, type BlobDriver, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
+import { canTap } from "./fast-paths.ts";
+import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash } from "./hashing.ts";
 
 export interface BlobInfo {
   digest: Digest;
   size: number;
-  modified: Date;
 }
 
 /** Verified bytes under a temporary key, waiting to be published (or discarded). */
@@ -21,19 +21,27 @@ export interface StagedBlob {
   digest: Digest;
   size: number;
   key: string;
-  /** Already at the digest's path (and hashed there): publish() only restarts its grace period. */
+  /** Already at the digest's path (and hashed there): publish() only checks it is still there. */
   published?: boolean;
 }
 
-/** Plain data the caller stores, so the next PATCH may land after a restart. */
+/** Plain data the caller stores (the upload row), so the next PATCH may land after a restart. */
 export interface UploadSession {
   id: string;
   offset: number;
   /** The hash kept while bytes stream in; another algorithm at finish costs one re-read. */
   algorithm: DigestAlgorithm;
+  /** The driver's record of the parts written (blob-driver.ts); null before the first part. */
+  handle: UploadHandle | null;
 }
 
-/** Running hash of an upload, kept while the process lives; rebuilt from the bytes otherwise. */
+/**
+ * Running hash of an upload, kept while the process lives. Another process (a restart, or an
+ * instance the upload moved to) rebuilds it once from the parts when the driver can read them
+ * back, and keeps it from then on: one re-read per hand-over, not per chunk. A saved hash state
+ * in the upload row, or routing each upload to the process that owns it, would avoid even that
+ * re-read (docs/architecture.md, "Storage"); neither changes this interface.
+ */
 interface HashState {
   hash: RunningHash;
   offset: number;
@@ -83,32 +91,24 @@ export class BlobStore {
 
   async stat(digest: Digest): Promise<BlobInfo | null> {
     const info = await this.driver.stat(blobKey(digest));
-    return info ? { digest, size: info.size, modified: info.modified } : null;
+    return info ? { digest, size: info.size } : null;
   }
 
   open(digest: Digest, range?: ByteRange): Promise<Readable> {
     return this.driver.read(blobKey(digest), range);
   }
 
+  /** Where a client may fetch the blob directly for a while, or null: serve it through Berth. */
+  redirectUrl(digest: Digest, expiresInSeconds: number): Promise<string | null> {
+    return this.driver.redirectUrl(blobKey(digest), expiresInSeconds);
+  }
+
   /** Streams a whole blob to a temporary key, hashing as it goes; throws DIGEST_INVALID on mismatch. */
   async receive(body: AsyncIterable<Uint8Array>, expected: Digest, signal?: AbortSignal, declaredSize?: number): Promise<StagedBlob> {
-    const hash = this.hashFor(algorithmOf(expected), declaredSize);
-    const key = uploadKey(`put-${randomUUID()}`);
-    let size: number;
-    let digest: Digest;
-    try {
-      size = await this.driver.write(key, body, { durable: true, signal, tap: hash });
-      digest = await hash.digest();
-    } catch (err) {
-      hash.dispose();
-      await this.driver.delete(key);
-      throw err;
-    }
-    if (digest !== expected) {
-      await this.driver.delete(key);
-      throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
-    }
-    return { digest, size, key };
+    const staged = await this.writeWhole(body, this.hashFor(algorithmOf(expected), declaredSize), signal, (digest) => {
+      if (digest !== expected) throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
+    });
+    return staged;
   }
 
   /**
@@ -116,8 +116,6 @@ export class BlobStore {
    * digest the client does not send). More than `maxBytes` aborts with `tooLarge()`.
    */
   async stage(body: AsyncIterable<Uint8Array>, algorithm: DigestAlgorithm, maxBytes: number, tooLarge: () => Error, signal?: AbortSignal): Promise<StagedBlob> {
-    const hash = this.hashFor(algorithm);
-    const key = uploadKey(`put-${randomUUID()}`);
     async function* bounded(source: AsyncIterable<Uint8Array>) {
       let seen = 0;
       for await (const chunk of source) {
@@ -126,17 +124,25 @@ export class BlobStore {
         yield chunk;
       }
     }
-    let size: number;
-    let digest: Digest;
+    return this.writeWhole(bounded(body), this.hashFor(algorithm), signal);
+  }
+
+  /** One part, hashed, committed once `check` accepts its digest; on any failure nothing stays. */
+  private async writeWhole(body: AsyncIterable<Uint8Array>, hash: RunningHash, signal?: AbortSignal, check?: (digest: Digest) => void): Promise<StagedBlob> {
+    const key = uploadKey(`put-${randomUUID()}`);
+    let writer: BlobWriter | null = null;
     try {
-      size = await this.driver.write(key, bounded(body), { durable: true, signal, tap: hash });
-      digest = await hash.digest();
+      writer = await this.driver.writer(key);
+      const size = await writeHashed(writer, body, hash, { signal, last: true });
+      const digest = await hash.digest();
+      check?.(digest);
+      await writer.commit();
+      return { digest, size, key };
     } catch (err) {
       hash.dispose();
-      await this.driver.delete(key);
+      await (writer ? writer.cancel() : this.driver.delete(key));
       throw err;
     }
-    return { digest, size, key };
   }
 
   /** Reads staged bytes back (to inspect a package before it is published). */
@@ -156,56 +162,48 @@ export class BlobStore {
     // a row). Looked at again here, inside the transaction, where gc can no longer interleave.
     const info = await this.driver.stat(blobKey(staged.digest));
     if (info?.size !== staged.size) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the blob's file went away before it was committed; push it again", { digest: staged.digest });
-    await this.touch(staged.digest);
   }
 
   async discard(staged: StagedBlob): Promise<void> {
     if (!staged.published) await this.driver.delete(staged.key);
   }
 
-  /** Restarts gc's grace period for a blob that was just used again (dedup hit, mount). */
-  touch(digest: Digest): Promise<void> {
-    return this.driver.touch(blobKey(digest));
+  /**
+   * A new upload: nothing is stored until its first part (most clients finish with one PUT
+   * carrying the whole blob, which receive() writes and hashes on its own).
+   */
+  startUpload(algorithm: DigestAlgorithm = "sha256"): UploadSession {
+    return { id: randomUUID(), offset: 0, algorithm, handle: null };
   }
 
-  async startUpload(algorithm: DigestAlgorithm = "sha256"): Promise<UploadSession> {
-    const id = randomUUID();
-    await this.driver.write(uploadKey(id), emptySource());
-    // No hash yet: most clients finish with one PUT carrying the whole blob, which receive()
-    // hashes on its own; the first chunk appended starts one (hashState).
-    return { id, offset: 0, algorithm };
-  }
-
-  /** Appends a chunk at session.offset (cutting off bytes a crashed request left past it). */
+  /** Appends a chunk as the upload's next part; the returned session (offset, handle) goes to the upload row. */
   async appendUpload(session: UploadSession, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<UploadSession> {
-    const state = await this.hashState(session, session.algorithm);
-    this.hashes.delete(session.id); // a failed append leaves the state unknown; rebuilt next time
-    let written: number;
+    const writer = await this.writerOf(session);
+    const state = await this.hashState(session, session.algorithm, writer);
+    this.hashes.delete(session.id); // a failed part leaves the state unknown; rebuilt next time
     try {
-      written = await this.driver.write(uploadKey(session.id), body, { appendAt: session.offset, signal, tap: state.hash });
+      await writeHashed(writer, body, state.hash, { signal });
     } catch (err) {
       state.hash.dispose();
       throw lostUpload(err, session.id);
     }
-    state.offset = session.offset + written;
+    state.offset = writer.size;
     this.hashes.set(session.id, state);
-    return { ...session, offset: state.offset };
+    return { ...session, offset: writer.size, handle: writer.handle };
   }
 
-  /** Verifies all bytes of an upload against `expected` and stages them for publish. */
+  /** Verifies all bytes of an upload against `expected` and commits them, staged for publish. */
   async finishUpload(session: UploadSession, expected: Digest): Promise<StagedBlob> {
-    const key = uploadKey(session.id);
-    const info = await this.driver.stat(key);
-    if (!info || info.size < session.offset) throw missingUploadData(session.id);
-    await this.settle(key, session);
-    const state = await this.hashState(session, algorithmOf(expected));
+    const writer = await this.writerOf(session);
+    const state = await this.hashState(session, algorithmOf(expected), writer);
     this.hashes.delete(session.id);
     const digest = await state.hash.digest();
     if (digest !== expected) {
-      await this.driver.delete(key);
+      await writer.cancel();
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     }
-    return { digest, size: session.offset, key };
+    await this.commitParts(writer, session.id);
+    return { digest, size: session.offset, key: uploadKey(session.id) };
   }
 
   /**
@@ -218,97 +216,133 @@ export class BlobStore {
    *
    * Free on the normal path: a running hash kept at this offset means this process appended the
    * bytes and no finish ran since. Otherwise the bytes held are hashed once, which an append
-   * after a restart needs anyway (the hash is kept for it).
+   * after a restart needs anyway (the hash is kept for it). A driver that cannot read parts back
+   * (S3, Azure) cannot tell: null, and the normal path decides.
    */
   async completedUpload(session: UploadSession, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ByteRange }): Promise<StagedBlob | null> {
     if (session.offset === 0 || (last?.range && last.range.end + 1 !== session.offset)) return null;
     if (this.hashes.get(session.id)?.offset === session.offset) return null;
     const algorithm = algorithmOf(expected);
-    const key = uploadKey(session.id);
-    let held: StagedBlob;
     const published = await this.driver.stat(blobKey(expected));
-    if (published?.size === session.offset && (await this.hashOf(blobKey(expected), session.offset, algorithm)).peek() === expected) {
-      // The first try got as far as publishing: the upload file is the blob now (or, from an
-      // older Berth, a second name of it, never to be written again).
-      held = { digest: expected, size: session.offset, key: blobKey(expected), published: true };
-    } else {
-      const file = await this.driver.stat(key);
-      if (!file || file.size < session.offset) return null;
-      const hash = await this.hashOf(key, session.offset, algorithm);
-      if (hash.peek() !== expected) {
-        this.hashes.get(session.id)?.hash.dispose();
-        this.hashes.set(session.id, { hash, offset: session.offset });
-        return null;
-      }
-      held = { digest: expected, size: session.offset, key };
+    const readBlob = (range: ByteRange) => this.driver.read(blobKey(expected), range);
+    if (published?.size === session.offset && (await hashOf(readBlob, session.offset, algorithm)).peek() === expected) {
+      // The first try got as far as publishing: the upload is the blob now (or, from an older
+      // Berth, a second name of it, never to be written again).
+      if (last && !(await endsWith(readBlob, session.offset, last.body))) throw lastChunkDiffers(expected);
+      return { digest: expected, size: session.offset, key: blobKey(expected), published: true };
     }
-    if (last && !(await this.endsWith(held.key, session.offset, last.body))) {
-      throw new RegistryError("DIGEST_INVALID", "the upload already holds all of the digest's bytes, and this chunk differs from its last ones", { expected });
+    let writer: BlobWriter;
+    try {
+      writer = await this.writerOf(session);
+    } catch {
+      return null; // the normal path reports the upload as lost
     }
-    if (!held.published) await this.settle(key, session);
-    return held;
+    if (!canReadParts(writer) || writer.size !== session.offset) return null;
+    const readHeld = (range: ByteRange) => writer.readParts(range);
+    let hash: LocalHash;
+    try {
+      hash = await hashOf(readHeld, session.offset, algorithm);
+    } catch (err) {
+      if ((err as { code?: string }).code === "ENOENT") return null; // the parts are gone: the normal path reports the upload as lost
+      throw err;
+    }
+    if (hash.peek() !== expected) {
+      this.hashes.get(session.id)?.hash.dispose();
+      this.hashes.set(session.id, { hash, offset: session.offset });
+      return null;
+    }
+    if (last && !(await endsWith(readHeld, session.offset, last.body))) throw lastChunkDiffers(expected);
+    await this.commitParts(writer, session.id);
+    return { digest: expected, size: session.offset, key: uploadKey(session.id) };
   }
 
+  /** Drops an upload's parts, whatever the driver made of them. */
   async cancelUpload(id: string): Promise<void> {
     this.hashes.get(id)?.hash.dispose();
     this.hashes.delete(id);
     await this.driver.delete(uploadKey(id));
   }
 
-  /** The running hash at session.offset, rebuilt from the stored bytes when this process lacks it. */
-  private async hashState(session: UploadSession, algorithm: DigestAlgorithm): Promise<HashState> {
+  /** The writer continuing a session; BLOB_UPLOAD_UNKNOWN when its parts are gone. */
+  private async writerOf(session: UploadSession): Promise<BlobWriter> {
+    // An upload row of an older Berth has bytes but no handle: they cannot be continued.
+    if (session.handle === null && session.offset > 0) throw missingUploadData(session.id);
+    let writer: BlobWriter;
+    try {
+      writer = await this.driver.writer(uploadKey(session.id), session.handle);
+    } catch (err) {
+      throw lostUpload(err, session.id);
+    }
+    if (writer.size !== session.offset) throw missingUploadData(session.id);
+    return writer;
+  }
+
+  private async commitParts(writer: BlobWriter, id: string): Promise<void> {
+    try {
+      await writer.commit();
+    } catch (err) {
+      throw lostUpload(err, id);
+    }
+  }
+
+  /** The running hash at session.offset, rebuilt from the stored parts when this process lacks it. */
+  private async hashState(session: UploadSession, algorithm: DigestAlgorithm, writer: BlobWriter): Promise<HashState> {
     const kept = this.hashes.get(session.id);
     if (kept && kept.offset === session.offset && kept.hash.algorithm === algorithm) return kept;
     kept?.hash.dispose();
     if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0 };
-    const info = await this.driver.stat(uploadKey(session.id));
-    if (!info || info.size < session.offset) throw missingUploadData(session.id);
-    return { hash: await this.hashOf(uploadKey(session.id), session.offset, algorithm), offset: session.offset };
-  }
-
-  /**
-   * A hash of the first `length` bytes under `key`. Here, on the main thread: the stored bytes
-   * are not in shared memory (and this is rare: after a restart, a failed chunk, a retried finish).
-   */
-  private async hashOf(key: string, length: number, algorithm: DigestAlgorithm): Promise<LocalHash> {
-    const hash = hashHere(algorithm);
-    if (length === 0) return hash;
-    for await (const chunk of await this.driver.read(key, { start: 0, end: length - 1 })) await hash.see(chunk as Buffer);
-    return hash;
-  }
-
-  /** Whether `body` holds exactly the bytes that end at `end` under `key` (streamed, never buffered). */
-  private async endsWith(key: string, end: number, body: AsyncIterable<Uint8Array>): Promise<boolean> {
-    const sent = hashHere("sha256");
-    let length = 0;
-    for await (const chunk of body) {
-      length += chunk.length;
-      await sent.see(chunk);
-    }
-    if (length > end) return false;
-    const stored = hashHere("sha256");
-    if (length > 0) for await (const chunk of await this.driver.read(key, { start: end - length, end: end - 1 })) await stored.see(chunk as Buffer);
-    return sent.peek() === stored.peek();
-  }
-
-  /** Cuts off bytes a crashed request left past the recorded offset, and makes the rest durable. */
-  private async settle(key: string, session: UploadSession): Promise<void> {
+    // Neither kept here nor readable back (S3, Azure): until the upload row can carry a saved
+    // hash state, an upload that moved process is lost and the client starts over.
+    if (!canReadParts(writer)) throw missingUploadData(session.id);
     try {
-      await this.driver.write(key, emptySource(), { appendAt: session.offset, durable: true });
+      return { hash: await hashOf((range) => writer.readParts(range), session.offset, algorithm), offset: session.offset };
     } catch (err) {
       throw lostUpload(err, session.id);
     }
   }
 }
 
-/** A driver's refusal to append (the file is short, or shared with a published blob) as BLOB_UPLOAD_UNKNOWN. */
+/** Writes one part through the writer's tapped fast path when it has one, else through hashedSource. */
+function writeHashed(writer: BlobWriter, body: AsyncIterable<Uint8Array>, hash: RunningHash, options: PartOptions): Promise<number> {
+  return canTap(writer) ? writer.writeTapped(body, hash, options) : writer.write(hashedSource(body, hash), options);
+}
+
+type ReadRange = (range: ByteRange) => Promise<Readable>;
+
+/**
+ * A hash of the first `length` bytes `read` gives. Here, on the main thread: the stored bytes
+ * are not in shared memory (and this is rare: after a restart, a failed chunk, a retried finish).
+ */
+async function hashOf(read: ReadRange, length: number, algorithm: DigestAlgorithm): Promise<LocalHash> {
+  const hash = hashHere(algorithm);
+  if (length === 0) return hash;
+  for await (const chunk of await read({ start: 0, end: length - 1 })) await hash.see(chunk as Buffer);
+  return hash;
+}
+
+/** Whether `body` holds exactly the bytes that end at `end` of what `read` gives (streamed, never buffered). */
+async function endsWith(read: ReadRange, end: number, body: AsyncIterable<Uint8Array>): Promise<boolean> {
+  const sent = hashHere("sha256");
+  let length = 0;
+  for await (const chunk of body) {
+    length += chunk.length;
+    await sent.see(chunk);
+  }
+  if (length > end) return false;
+  const stored = hashHere("sha256");
+  if (length > 0) for await (const chunk of await read({ start: end - length, end: end - 1 })) await stored.see(chunk as Buffer);
+  return sent.peek() === stored.peek();
+}
+
+function lastChunkDiffers(expected: Digest): RegistryError {
+  return new RegistryError("DIGEST_INVALID", "the upload already holds all of the digest's bytes, and this chunk differs from its last ones", { expected });
+}
+
+/** A driver's word that the upload's parts are gone (ENOENT) as BLOB_UPLOAD_UNKNOWN. */
 function lostUpload(err: unknown, id: string): unknown {
-  const code = (err as { code?: string }).code;
-  return code === "ESHORT" || code === "ESHARED" ? missingUploadData(id) : err;
+  return (err as { code?: string }).code === "ENOENT" ? missingUploadData(id) : err;
 }
 
 function missingUploadData(id: string): RegistryError {
   return new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload data is missing; start the upload again", { id });
 }
-
-async function* emptySource(): AsyncIterable<Uint8Array> {}

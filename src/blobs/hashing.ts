@@ -1,11 +1,12 @@
 // Running digests of bytes as they are written. SHA-256 costs ~0.7 s of CPU per GiB, as much as
 // receiving the bytes, so large writes are hashed on worker threads (hash-thread.ts) while the
 // main thread receives the next bytes: both cores work on a push instead of one.
-// A driver hands the hash views of shared memory (its write slots), so nothing is copied.
+// A writer that offers the tapped fast path (fast-paths.ts) hands the hash views of shared memory
+// (its write slots), so nothing is copied; any other writer gets its bytes through hashedSource().
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { newHash, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
-import type { WriteTap } from "./blob-driver.ts";
+import type { WriteTap } from "./fast-paths.ts";
 
 /** What the main thread asks a hashing thread (hash-thread.mjs); requests with a seq are answered. */
 type HashRequest =
@@ -152,5 +153,49 @@ export class HashThreads {
       return thread;
     }
     return this.threads.reduce((a, b) => (b.open < a.open ? b : a));
+  }
+}
+
+/** Bytes copied per slot by hashedSource. */
+const SOURCE_SLOT_BYTES = 512 * 1024;
+
+/**
+ * `source` unchanged, with every byte shown to `hash` on the way: the path for writers without the
+ * tapped fast path (S3, Azure). Bytes are copied into two shared-memory slots in turn, so a hash
+ * on another thread reads one slot while the next bytes fill the other, and the source's chunks
+ * pass to the writer untouched. A failed hash fails the source.
+ */
+export async function* hashedSource(source: AsyncIterable<Uint8Array>, hash: WriteTap): AsyncIterable<Uint8Array> {
+  const slots = [0, 1].map(() => Buffer.from(new SharedArrayBuffer(SOURCE_SLOT_BYTES)));
+  const pending: (Promise<void> | null)[] = [null, null];
+  let slot = 0;
+  let fill = 0;
+  const flush = async () => {
+    const seen = hash.see(slots[slot]!.subarray(0, fill));
+    seen.catch(() => undefined); // awaited below, before the slot is used again or at the end
+    pending[slot] = seen;
+    fill = 0;
+    slot = 1 - slot;
+    const busy = pending[slot];
+    pending[slot] = null;
+    if (busy) await busy;
+  };
+  try {
+    for await (const chunk of source) {
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      for (let at = 0; at < bytes.length; ) {
+        const n = Math.min(SOURCE_SLOT_BYTES - fill, bytes.length - at);
+        // fill(), not set(): a memcpy into shared memory instead of V8's element-wise copy.
+        slots[slot]!.fill(bytes.subarray(at, at + n), fill, fill + n);
+        fill += n;
+        at += n;
+        if (fill === SOURCE_SLOT_BYTES) await flush();
+      }
+      yield chunk;
+    }
+    if (fill > 0) await flush();
+    await Promise.all(pending);
+  } finally {
+    await Promise.allSettled(pending.filter((p) => p !== null));
   }
 }

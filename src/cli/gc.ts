@@ -26,7 +26,9 @@ export const gcCommand = new Command("gc")
       } else {
         const verb = report.dryRun ? "would delete" : "deleted";
         process.stdout.write(
-          `${verb} ${report.blobsDeleted} blobs (${humanSize(report.bytesFreed)}), ${report.orphanFilesDeleted} orphaned files, ${report.uploadsPurged} expired uploads; ${report.linksRemoved} unused links removed\n`,
+          `${verb} ${report.blobsDeleted} blobs (${humanSize(report.bytesFreed)}), ${report.orphanFilesDeleted} orphaned files, ${report.uploadsPurged} expired uploads; ${report.linksRemoved} unused links removed` +
+            (report.orphanFilesWaiting > 0 ? `; ${report.orphanFilesWaiting} orphaned files left for a later run (deleted once seen unchanged for the grace period)` : "") +
+            "\n",
         );
       }
     } finally {

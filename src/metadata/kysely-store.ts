@@ -8,6 +8,7 @@ import type { RepositoryName, Tag } from "../domain/names.ts";
 import { ChangeStore } from "./change-store.ts";
 import { identityParts } from "./identity-store.ts";
 import { provenanceParts } from "./provenance-store.ts";
+import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
 import { ReusedQuery } from "./reused-query.ts";
 import type { Database } from "./schema.ts";
@@ -15,7 +16,7 @@ import type { ChartMetadata } from "../domain/chart.ts";
 import type {
   ChartRecord, ChartRows, StoredAs,
   BlobLinkRows, BlobRows, ManifestRecord, ManifestRows, ManifestSummary, MetadataParts, MetadataStore,
-  Page, RepositoryRows, TagRows, UploadRecord, UploadRows,
+  Page, RepositoryRows, TagRows,
 } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -308,46 +309,6 @@ class Tags implements TagRows {
   }
 }
 
-function toUpload(row: Database["uploads"]): UploadRecord {
-  return {
-    id: row.id,
-    repository: row.repository as RepositoryName,
-    offset: Number(row.offset),
-    algorithm: row.algorithm,
-    startedAt: new Date(Number(row.started_at)),
-    updatedAt: new Date(Number(row.updated_at)),
-  };
-}
-
-class Uploads implements UploadRows {
-  private readonly db: Db;
-  constructor(db: Db) {
-    this.db = db;
-  }
-  async create(upload: UploadRecord) {
-    await this.db
-      .insertInto("uploads")
-      .values({ id: upload.id, repository: upload.repository, offset: upload.offset, algorithm: upload.algorithm, started_at: upload.startedAt.getTime(), updated_at: upload.updatedAt.getTime() })
-      .execute();
-  }
-  async get(id: string) {
-    const row = await this.db.selectFrom("uploads").selectAll().where("id", "=", id).executeTakeFirst();
-    return row ? toUpload(row) : null;
-  }
-  async advance(id: string, from: number, to: number) {
-    const result = await this.db.updateTable("uploads").set({ offset: to, updated_at: Date.now() }).where("id", "=", id).where("offset", "=", from).executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
-  }
-  async delete(id: string) {
-    const result = await this.db.deleteFrom("uploads").where("id", "=", id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
-  }
-  async idleSince(before: Date, limit: number) {
-    const rows = await this.db.selectFrom("uploads").selectAll().where("updated_at", "<", before.getTime()).limit(limit).execute();
-    return rows.map(toUpload);
-  }
-}
-
 type ChartRow = Database["charts"];
 
 function toChart(row: ChartRow): ChartRecord {
@@ -423,7 +384,7 @@ function parts(db: Db, appended: () => void | Promise<void>): MetadataParts {
     blobLinks: new BlobLinks(db),
     manifests: new Manifests(db),
     tags: new Tags(db),
-    uploads: new Uploads(db),
+    ...uploadParts(db),
     charts: new Charts(db),
     ...identityParts(db),
     ...provenanceParts(db),
@@ -431,7 +392,7 @@ function parts(db: Db, appended: () => void | Promise<void>): MetadataParts {
 }
 
 export class KyselyMetadataStore implements MetadataStore {
-  readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly charts;
+  readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly strays; readonly charts;
   readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys;
   readonly provenance; readonly metadataValues; readonly changes;
   private readonly db: Kysely<Database>;
@@ -440,7 +401,7 @@ export class KyselyMetadataStore implements MetadataStore {
   private constructor(db: Kysely<Database>) {
     this.db = db;
     // Outside a transaction an append commits at once.
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, charts: this.charts, changes: this.changes } = parts(db, () => this.committed()));
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes } = parts(db, () => this.committed()));
     ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys } =
       identityParts(db));
     ({ provenance: this.provenance, metadataValues: this.metadataValues } = provenanceParts(db));

@@ -19,7 +19,18 @@ export interface Database {
   };
   manifest_refs: { repository: string; manifest_digest: string; target_digest: string; kind: "blob" | "manifest" };
   tags: { repository: string; tag: string; digest: string; updated_at: number };
-  uploads: { id: string; repository: string; offset: number; algorithm: string; started_at: number; updated_at: number };
+  uploads: {
+    id: string;
+    repository: string;
+    offset: number;
+    algorithm: string;
+    started_at: number;
+    updated_at: number;
+    handle: string | null;
+    lease_owner: string | null;
+    lease_until: number;
+  };
+  storage_strays: { key: string; size: number; first_seen: number; last_seen: number };
   principals: {
     id: string;
     kind: string;

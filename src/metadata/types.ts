@@ -36,6 +36,10 @@ export interface UploadRecord {
   algorithm: string;
   startedAt: Date;
   updatedAt: Date;
+  /** The blob driver's record of the parts written (blobs/blob-driver.ts UploadHandle); null before the first. */
+  handle: string | null;
+  /** The request writing to the upload now, in whichever process, and until when it may; null when none. */
+  lease: { owner: string; until: Date } | null;
 }
 
 export interface RepositoryRows {
@@ -103,10 +107,43 @@ export interface TagRows {
 export interface UploadRows {
   create(upload: UploadRecord): Promise<void>;
   get(id: string): Promise<UploadRecord | null>;
-  /** Moves the offset only if it is still `from`; false when another request got there first. */
-  advance(id: string, from: number, to: number): Promise<boolean>;
+  /**
+   * Moves the offset (and saves the driver's handle for it) only if it is still `from`; false
+   * when another request got there first. With `release`, only while that owner holds the lease,
+   * which it then frees: one write at the end of a chunk.
+   */
+  advance(id: string, from: number, to: number, options?: { handle?: string | null; release?: string }): Promise<boolean>;
+  /**
+   * Takes (or renews) the writer's lease until `until` when no other owner holds one that is still
+   * live by the store's clock (or the one holding it is `replacing`: a writer known to be dead);
+   * false while one does, or when the upload is gone.
+   */
+  lease(id: string, owner: string, until: Date, replacing?: string): Promise<boolean>;
+  /** Frees the owner's lease, if it still holds it. */
+  release(id: string, owner: string): Promise<void>;
   delete(id: string): Promise<boolean>;
+  /** Uploads not updated since `before` whose lease (if any) has run out by the store's clock. */
   idleSince(before: Date, limit: number): Promise<UploadRecord[]>;
+  /** Deletes the upload only if it is still idle since `before` and unleased; false otherwise. */
+  expire(id: string, before: Date): Promise<boolean>;
+}
+
+/**
+ * Keys gc found in blob storage with no row naming them (services/gc.ts): what a crash left.
+ * Times are the caller's `at`, recorded here, so whether a stray is old is decided by the
+ * database's record, not by the storage's clock.
+ */
+export interface StrayRows {
+  /**
+   * Records a sighting of `key` holding `size` bytes at `at`; returns when it was first seen
+   * holding that size (a key seen with another size starts again: bytes are still arriving).
+   */
+  sight(key: string, size: number, at: Date): Promise<Date>;
+  /** When `key` was first seen holding `size` bytes, without recording anything; null if never. */
+  seen(key: string, size: number): Promise<Date | null>;
+  forget(key: string): Promise<void>;
+  /** Forgets sightings not renewed since `before` (the key went away, or a row names it now). */
+  prune(before: Date): Promise<number>;
 }
 
 export type StoredAs = "classic" | "oci" | "both";
@@ -171,6 +208,7 @@ export interface MetadataParts {
   manifests: ManifestRows;
   tags: TagRows;
   uploads: UploadRows;
+  strays: StrayRows;
   charts: ChartRows;
   principals: PrincipalRows;
   secrets: SecretRows;

@@ -50,8 +50,8 @@ export class BlobService {
       const file = await this.blobs.stat(digest);
       if (size === null || file?.size !== size) return false;
       await tx.repositories.ensure(repository);
+      // The new link's time (a row) keeps gc off the blob for its grace period.
       await tx.blobLinks.link(repository, digest);
-      await this.blobs.touch(digest);
       return true;
     });
   }

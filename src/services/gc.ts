@@ -1,18 +1,28 @@
-// Mark and sweep, safe while the server serves.
+// Mark and sweep, safe while the server serves, decided from database rows alone: no file's
+// modification time is ever consulted (an object store keeps none worth trusting, and another
+// instance's clock is not ours).
 //
 //   mark:  a blob is live while a repository links it or a manifest references it (metadata).
 //   1. drop links older than the grace period that no manifest of their repository references
-//   2. for each blob row no link or reference keeps, older than the grace period:
+//   2. for each blob row no link or reference keeps, older than the grace period (its row's and
+//      its links' times):
 //        in one transaction: re-check, delete the file, forget the row
 //      commitBlob links + publishes in one transaction too, so the two never interleave.
-//   3. files without a row (a crash between publish and commit) and stray upload files older
-//      than the grace period are removed the same way.
-//   4. uploads idle past their expiry are purged.
-// A crash anywhere leaves at worst a row whose file is gone and that nothing links: invisible
-// to clients, and forgotten by the next run.
+//   3. uploads idle past their expiry (the row's updated time) whose lease has run out are purged,
+//      each by a conditional delete, so a request that took the lease meanwhile keeps it.
+//   4. strays: keys in storage no row names (a crash between publish and commit, a monolithic
+//      push or a purge that died halfway). Listing finds them, but listing alone cannot tell a
+//      stray from bytes a live request is still writing (a PUT's temporary key has no row). So a
+//      stray is recorded with its size and the run's time (storage_strays), and deleted only by
+//      a later run that finds it still without a row, still that size, and first seen that way
+//      more than the grace period ago (the upload expiry for keys under uploads/): a key still
+//      growing is seen with a new size and starts again; a key that went away or got a row is
+//      forgotten. The deletion re-checks the row in a transaction, as in 2.
+// A crash anywhere leaves at worst a row whose file is gone and that nothing links (invisible
+// to clients, and forgotten by the next run) or a stray (deleted by later runs).
 import { BLOB_PREFIX, UPLOAD_PREFIX, blobKey, digestOfKey, type BlobStore } from "../blobs/blob-store.ts";
 import type { Digest } from "../domain/digest.ts";
-import type { MetadataStore } from "../metadata/types.ts";
+import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
 
 export interface GcOptions {
   gracePeriodSeconds: number;
@@ -26,7 +36,10 @@ export interface GcReport {
   linksRemoved: number;
   blobsDeleted: number;
   bytesFreed: number;
+  /** Strays deleted (or, in a dry run, that would be: seen by an earlier run long enough ago). */
   orphanFilesDeleted: number;
+  /** Strays seen for the first time, or still within their grace: deleted by a later run if they stay. */
+  orphanFilesWaiting: number;
   uploadsPurged: number;
   deleted: Digest[];
 }
@@ -34,7 +47,8 @@ export interface GcReport {
 export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, options: GcOptions): Promise<GcReport> {
   const now = options.now ?? new Date();
   const cutoff = new Date(now.getTime() - options.gracePeriodSeconds * 1000);
-  const report: GcReport = { dryRun: options.dryRun, linksRemoved: 0, blobsDeleted: 0, bytesFreed: 0, orphanFilesDeleted: 0, uploadsPurged: 0, deleted: [] };
+  const uploadCutoff = new Date(now.getTime() - options.uploadExpirySeconds * 1000);
+  const report: GcReport = { dryRun: options.dryRun, linksRemoved: 0, blobsDeleted: 0, bytesFreed: 0, orphanFilesDeleted: 0, orphanFilesWaiting: 0, uploadsPurged: 0, deleted: [] };
 
   if (!options.dryRun) report.linksRemoved = await metadata.blobLinks.pruneUnreferenced(cutoff);
 
@@ -53,43 +67,56 @@ export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, 
     }
   }
 
-  for await (const file of blobs.driver.list(BLOB_PREFIX)) {
-    if (file.modified >= cutoff) continue;
-    const digest = digestOfKey(file.key);
-    if (digest && (await metadata.blobs.size(digest)) !== null) continue;
+  for (const upload of await metadata.uploads.idleSince(uploadCutoff, 10_000)) {
     if (options.dryRun) {
-      report.orphanFilesDeleted++;
+      report.uploadsPurged++;
       continue;
     }
-    const removed = await metadata.transaction(async (tx) => {
-      if (digest && (await tx.blobs.size(digest)) !== null) return false;
-      await blobs.driver.delete(file.key);
-      return true;
-    });
-    if (removed) report.orphanFilesDeleted++;
-  }
-
-  const uploadCutoff = new Date(now.getTime() - options.uploadExpirySeconds * 1000);
-  for (const upload of await metadata.uploads.idleSince(uploadCutoff, 10_000)) {
-    // The row moves only when a request ends; bytes still streaming into the file show in
-    // its modification time (gc runs in another process than the request).
-    const file = await blobs.driver.stat(`${UPLOAD_PREFIX}/${upload.id}`);
-    if (file && file.modified >= uploadCutoff) continue;
+    if (!(await metadata.uploads.expire(upload.id, uploadCutoff))) continue; // a request took it meanwhile
     report.uploadsPurged++;
-    if (options.dryRun) continue;
-    await metadata.uploads.delete(upload.id);
     await blobs.cancelUpload(upload.id);
   }
-  // Upload files no upload row names: crashes between writing the file and recording it, and
-  // single-request pushes that died. Judged by the upload expiry: one still streaming is younger.
-  for await (const file of blobs.driver.list(UPLOAD_PREFIX)) {
-    if (file.modified >= uploadCutoff) continue;
-    const id = file.key.slice(UPLOAD_PREFIX.length + 1);
-    if (await metadata.uploads.get(id)) continue;
-    report.orphanFilesDeleted++;
-    if (!options.dryRun) await blobs.driver.delete(file.key);
+
+  // Blob files whose digest has no row, then upload keys no upload row names.
+  const strays: Stray[] = [
+    { prefix: BLOB_PREFIX, before: cutoff, named: async (tx, key) => { const digest = digestOfKey(key); return digest !== null && (await tx.blobs.size(digest)) !== null; } },
+    { prefix: UPLOAD_PREFIX, before: uploadCutoff, named: async (tx, key) => (await tx.uploads.get(key.slice(UPLOAD_PREFIX.length + 1))) !== null },
+  ];
+  for (const stray of strays) {
+    for await (const object of blobs.driver.list(stray.prefix)) {
+      if (await stray.named(metadata, object.key)) continue;
+      if (options.dryRun) {
+        // Nothing is recorded in a dry run: it counts what a real run now would delete.
+        const first = await metadata.strays.seen(object.key, object.size);
+        if (first !== null && first < stray.before) report.orphanFilesDeleted++;
+        else report.orphanFilesWaiting++;
+        continue;
+      }
+      const first = await metadata.strays.sight(object.key, object.size, now);
+      if (first >= stray.before) {
+        report.orphanFilesWaiting++;
+        continue;
+      }
+      const removed = await metadata.transaction(async (tx) => {
+        if (await stray.named(tx, object.key)) return false;
+        await blobs.driver.delete(object.key);
+        await tx.strays.forget(object.key);
+        return true;
+      });
+      if (removed) report.orphanFilesDeleted++;
+    }
   }
+  // Sightings this run did not renew: the key went away, or a row names it now.
+  if (!options.dryRun) await metadata.strays.prune(now);
   return report;
+}
+
+interface Stray {
+  prefix: string;
+  /** A stray first seen before this may go. */
+  before: Date;
+  /** Whether a row names the key (then it is no stray). */
+  named: (rows: MetadataParts, key: string) => Promise<boolean>;
 }
 
 /** Deletes one blob if it is still unreferenced; returns its size, or null when it was kept. */

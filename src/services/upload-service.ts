@@ -1,6 +1,14 @@
-// Chunked and streamed blob uploads (distribution-spec "Pushing a blob in chunks"). The offset
-// lives in the metadata store and the bytes in the blob store, so an upload survives a restart.
-import type { BlobStore } from "../blobs/blob-store.ts";
+// Chunked and streamed blob uploads (distribution-spec "Pushing a blob in chunks"). The offset and
+// the blob driver's parts handle live in the upload row and the bytes in the blob store, so an
+// upload survives a restart and may continue in another process.
+//
+// One writer at a time: a request that writes to an upload first takes the row's lease (a
+// conditional UPDATE, so it holds across processes), renews it while the body streams, and frees
+// it with the offset it reached. A second request meanwhile gets 416. The purge and `berth gc`
+// never drop a leased upload, which is how they tell a streaming upload from an idle one.
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { BlobStore, UploadSession } from "../blobs/blob-store.ts";
 import type { Digest, DigestAlgorithm } from "../domain/digest.ts";
 import { algorithmOf } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
@@ -14,11 +22,41 @@ export interface ChunkRange {
   end: number;
 }
 
+/** How long a writer's lease lasts unless renewed; a request renews it every third of that while it writes. */
+const LEASE_MS = 30_000;
+
+/**
+ * This process as a lease owner: host, pid and a name for this start. A process on the same host
+ * can tell a lease left by a dead process (kill -9 mid-PATCH, then a restart) and take it at
+ * once, instead of making the client wait out the lease.
+ */
+const INSTANCE = { host: hostname(), pid: process.pid, boot: randomUUID().slice(0, 8) };
+
+/** A lease owner that is no longer running: one on this host whose process is gone or restarted. */
+function ownerIsDead(owner: string): boolean {
+  const [host, pid, boot] = owner.split("/");
+  if (host !== INSTANCE.host || pid === undefined) return false;
+  if (Number(pid) === INSTANCE.pid) return boot !== INSTANCE.boot; // this pid's earlier life (a container restart keeps pid 1)
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/** A request's hold on an upload: its name in the row, and a signal that aborts when the lease is lost. */
+interface Lease {
+  owner: string;
+  signal: AbortSignal;
+  /** Freed already (with the offset), or the row is gone: nothing to release at the end. */
+  settled: boolean;
+}
+
 export class UploadService {
   private readonly metadata: MetadataStore;
   private readonly blobs: BlobStore;
-  /** Uploads a request is writing to now; a second writer would tear the bytes. */
-  private readonly busy = new Set<string>();
+  private requests = 0;
 
   constructor(metadata: MetadataStore, blobs: BlobStore) {
     this.metadata = metadata;
@@ -26,9 +64,9 @@ export class UploadService {
   }
 
   async start(repository: RepositoryName, algorithm: DigestAlgorithm = "sha256"): Promise<UploadRecord> {
-    const session = await this.blobs.startUpload(algorithm);
+    const session = this.blobs.startUpload(algorithm);
     const now = new Date();
-    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now };
+    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now, handle: null, lease: null };
     await this.metadata.uploads.create(record);
     return record;
   }
@@ -41,39 +79,39 @@ export class UploadService {
 
   /** Appends a chunk; with a range, it must start where the upload stands (else 416). */
   async append(repository: RepositoryName, id: string, body: AsyncIterable<Uint8Array>, range?: ChunkRange, signal?: AbortSignal): Promise<UploadRecord> {
-    return this.exclusive(id, async () => {
-      const upload = await this.status(repository, id);
-      return this.appendTo(upload, body, range, signal);
-    });
+    return this.leased(repository, id, signal, (upload, lease) => this.appendTo(upload, body, range, lease, true));
   }
 
   /** Closes the upload: appends an optional last chunk, verifies the digest, links the blob. */
   async finish(repository: RepositoryName, id: string, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ChunkRange; size?: number }, signal?: AbortSignal): Promise<void> {
-    await this.exclusive(id, async () => {
-      let upload = await this.status(repository, id);
-      if (last && upload.offset === 0 && (!last.range || last.range.start === 0)) {
-        // POST then PUT with the whole blob (helm, oras): hash and write it in one pass.
-        const staged = await this.blobs.receive(last.body, expected, signal, last.size);
-        await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
-          await tx.uploads.delete(id);
-        });
-        await this.blobs.cancelUpload(id);
-        return;
-      }
+    const upload = await this.status(repository, id);
+    if (last && upload.offset === 0 && upload.handle === null && (!last.range || last.range.start === 0)) {
+      // POST then PUT with the whole blob (helm, oras): hash and write it in one pass, to a key of
+      // its own, so no lease is needed (a PATCH streaming at the same time is refused below).
+      if (upload.lease && upload.lease.until.getTime() > Date.now() && !ownerIsDead(upload.lease.owner)) throw busy(id);
+      const staged = await this.blobs.receive(last.body, expected, signal, last.size);
+      await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
+        await tx.uploads.delete(id);
+      });
+      await this.blobs.cancelUpload(id);
+      return;
+    }
+    await this.leased(repository, id, signal, async (upload, lease) => {
       // A retry of a closing PUT whose first try died after the bytes were in (see completedUpload).
-      const held = await this.unlessLost(id, this.blobs.completedUpload({ id, offset: upload.offset, algorithm: algorithmOf(expected) }, expected, last));
+      const held = await this.unlessLost(id, this.blobs.completedUpload({ ...sessionOf(upload), algorithm: algorithmOf(expected) }, expected, last));
       if (held) {
         const committed = commitBlob(this.metadata, this.blobs, repository, held, async (tx) => {
           await tx.uploads.delete(id);
         });
         await this.unlessLost(id, committed); // gc may have removed a published file since it was hashed
+        lease.settled = true;
         await this.blobs.cancelUpload(id); // a second name of a published blob (older Berth), if any
         return;
       }
-      if (last) upload = await this.appendTo(upload, last.body, last.range, signal);
+      if (last) upload = await this.appendTo(upload, last.body, last.range, lease, false);
       let staged;
       try {
-        staged = await this.unlessLost(id, this.blobs.finishUpload({ id, offset: upload.offset, algorithm: algorithmOf(expected) }, expected));
+        staged = await this.unlessLost(id, this.blobs.finishUpload({ ...sessionOf(upload), algorithm: algorithmOf(expected) }, expected));
       } catch (err) {
         // A digest mismatch discards the upload: the spec has the client start over.
         if (err instanceof RegistryError && err.code === "DIGEST_INVALID") await this.metadata.uploads.delete(id);
@@ -82,40 +120,43 @@ export class UploadService {
       await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
       });
+      lease.settled = true;
     });
   }
 
   async cancel(repository: RepositoryName, id: string): Promise<void> {
-    await this.exclusive(id, async () => {
-      await this.status(repository, id);
+    await this.leased(repository, id, undefined, async (_, lease) => {
       await this.metadata.uploads.delete(id);
+      lease.settled = true;
       await this.blobs.cancelUpload(id);
     });
   }
 
-  /** Drops uploads idle since `before`; returns how many. */
+  /** Drops uploads idle since `before` that no request is writing to (in any process); returns how many. */
   async purgeIdle(before: Date): Promise<number> {
     let purged = 0;
     for (const upload of await this.metadata.uploads.idleSince(before, 1000)) {
-      if (this.busy.has(upload.id)) continue;
-      await this.metadata.uploads.delete(upload.id);
+      if (!(await this.metadata.uploads.expire(upload.id, before))) continue; // leased or used since
       await this.blobs.cancelUpload(upload.id);
       purged++;
     }
     return purged;
   }
 
-  private async appendTo(upload: UploadRecord, body: AsyncIterable<Uint8Array>, range: ChunkRange | undefined, signal?: AbortSignal): Promise<UploadRecord> {
+  private async appendTo(upload: UploadRecord, body: AsyncIterable<Uint8Array>, range: ChunkRange | undefined, lease: Lease, release: boolean): Promise<UploadRecord> {
     if (range && range.start !== upload.offset) {
       throw new RegistryError("RANGE_INVALID", `chunk must start at offset ${upload.offset}`, { expectedStart: upload.offset, start: range.start });
     }
-    const session = await this.unlessLost(upload.id, this.blobs.appendUpload({ id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm }, body, signal));
+    const session = await this.unlessLost(upload.id, this.blobs.appendUpload(sessionOf(upload), body, lease.signal));
     if (range && session.offset !== range.end + 1) {
-      // The body did not fill the declared range; keep the offset so the client can resume.
+      // The body did not fill the declared range; keep the offset (and the handle that goes with
+      // it) so the client can resume: the next part is written after the parts recorded.
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", { start: range.start, end: range.end, received: session.offset - upload.offset });
     }
-    if (!(await this.metadata.uploads.advance(upload.id, upload.offset, session.offset))) throw uploadUnknown(upload.id);
-    return { ...upload, offset: session.offset, updatedAt: new Date() };
+    const advanced = await this.metadata.uploads.advance(upload.id, upload.offset, session.offset, { handle: session.handle, ...(release ? { release: lease.owner } : {}) });
+    if (!advanced) throw uploadUnknown(upload.id);
+    if (release) lease.settled = true;
+    return { ...upload, offset: session.offset, handle: session.handle, updatedAt: new Date() };
   }
 
   /**
@@ -136,15 +177,43 @@ export class UploadService {
     }
   }
 
-  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
-    if (this.busy.has(id)) throw new RegistryError("RANGE_INVALID", "another request is writing to this upload", { id });
-    this.busy.add(id);
+  /**
+   * Runs `work` holding the upload's lease: taken before the row is read (so the row read is the
+   * one this request continues), renewed while the work runs, freed at the end unless the work
+   * freed it with its offset or deleted the row. A lease lost meanwhile (renewal refused) aborts
+   * the work's writes.
+   */
+  private async leased<T>(repository: RepositoryName, id: string, signal: AbortSignal | undefined, work: (upload: UploadRecord, lease: Lease) => Promise<T>): Promise<T> {
+    const owner = `${INSTANCE.host}/${INSTANCE.pid}/${INSTANCE.boot}/${++this.requests}`;
+    const uploads = this.metadata.uploads;
+    if (!(await uploads.lease(id, owner, new Date(Date.now() + LEASE_MS)))) {
+      const held = (await this.status(repository, id)).lease;
+      if (!held || !ownerIsDead(held.owner) || !(await uploads.lease(id, owner, new Date(Date.now() + LEASE_MS), held.owner))) throw busy(id);
+    }
+    const lost = new AbortController();
+    const lease: Lease = { owner, signal: signal ? AbortSignal.any([signal, lost.signal]) : lost.signal, settled: false };
+    const renewal = setInterval(() => {
+      uploads.lease(id, owner, new Date(Date.now() + LEASE_MS)).then(
+        (kept) => kept || lost.abort(busy(id)),
+        () => undefined, // the next renewal tries again; the lease has two more thirds to go
+      );
+    }, LEASE_MS / 3);
+    renewal.unref();
     try {
-      return await work();
+      return await work(await this.status(repository, id), lease);
     } finally {
-      this.busy.delete(id);
+      clearInterval(renewal);
+      if (!lease.settled) await uploads.release(id, owner).catch(() => undefined);
     }
   }
+}
+
+function sessionOf(upload: UploadRecord): UploadSession {
+  return { id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm, handle: upload.handle };
+}
+
+function busy(id: string): RegistryError {
+  return new RegistryError("RANGE_INVALID", "another request is writing to this upload", { id });
 }
 
 export function uploadUnknown(id: string): RegistryError {

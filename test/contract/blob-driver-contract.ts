@@ -1,15 +1,17 @@
 // The blob driver contract: what every BlobDriver (src/blobs/blob-driver.ts) must do, whatever
-// storage is under it, plus what the BlobStore over it promises (a resumed upload hashes to the
-// right digest after a restart; failed writes leave nothing). A backend joins by calling
-// blobDriverContract() with a factory (test/contract/filesystem.test.ts); the same assertions then
-// hold on the filesystem today and on S3 and Azure Blob later. Shaped after distribution's
+// storage is under it, plus what the BlobStore over it promises (uploads as parts continued by
+// handle in another process, the same digest whichever way the bytes were hashed, failed and
+// cancelled writes leaving nothing). A backend joins by calling blobDriverContract() with a
+// factory (test/contract/filesystem.test.ts); the same assertions then hold on the filesystem
+// today and on S3 (multipart parts) and Azure Blob (staged blocks) later. Nothing here assumes a
+// file: no modification times, no paths, no shared memory. Shaped after distribution's
 // registry/storage/driver/testsuites.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { describe, test, type TestContext } from "node:test";
-import type { BlobDriver } from "../../src/blobs/blob-driver.ts";
-import { BlobStore, blobKey, UPLOAD_PREFIX } from "../../src/blobs/blob-store.ts";
+import { canReadParts, type BlobDriver, type BlobWriter } from "../../src/blobs/blob-driver.ts";
+import { BlobStore, blobKey, UPLOAD_PREFIX, type UploadSession } from "../../src/blobs/blob-store.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 
 export interface BlobDriverFixture {
@@ -18,6 +20,8 @@ export interface BlobDriverFixture {
   reopen(): Promise<BlobDriver>;
   /** Removes what the factory created (a directory, a bucket prefix, a container). */
   close(): Promise<void>;
+  /** Whether the driver hands out redirect URLs for reads (S3, Azure); the filesystem does not. */
+  redirects?: boolean;
 }
 
 /** Makes an empty store: one per test. */
@@ -51,35 +55,52 @@ async function keysUnder(driver: BlobDriver, prefix: string): Promise<string[]> 
   return keys.sort();
 }
 
+/** Writes an object the one way the contract offers: a writer, one last part, commit. */
+async function put(driver: BlobDriver, key: string, bytes: Uint8Array, sizes?: number[]): Promise<number> {
+  const writer = await driver.writer(key);
+  const written = await writer.write(chunks(bytes, sizes), { last: true });
+  await writer.commit();
+  return written;
+}
+
+/** A source that yields `first`, then fails (an aborted signal, or the client going away). */
+function failing(first: Uint8Array, abort?: AbortController): AsyncIterable<Uint8Array> {
+  return (async function* () {
+    yield first;
+    if (abort) {
+      abort.abort();
+      yield randomBytes(10);
+    }
+    throw new Error("client went away");
+  })();
+}
+
 const sha256 = (bytes: Uint8Array): Digest => `sha256:${createHash("sha256").update(bytes).digest("hex")}` as Digest;
 const missing = { code: "ENOENT" };
 
 export function blobDriverContract(backend: string, factory: BlobDriverFactory): void {
   describe(`blob driver contract (${backend})`, () => {
-    describe("write, stat, read", () => {
-      test("write returns the byte count; stat tells size and a recent time; read returns the bytes", async (t) => {
+    describe("whole objects: a writer with one part, committed", () => {
+      test("write returns the byte count; stat tells the size; read returns the bytes", async (t) => {
         const { driver } = await fresh(t, factory);
         const bytes = randomBytes(1_300_007); // past a 512 KiB slot, odd length
-        const before = Date.now();
-        assert.equal(await driver.write("a/b/c/object", chunks(bytes, [65_536, 7, 300_001])), bytes.length);
-        const info = await driver.stat("a/b/c/object");
-        assert.equal(info?.size, bytes.length);
-        assert.ok(info!.modified.getTime() >= before - 2000 && info!.modified.getTime() <= Date.now() + 2000, "modified is about now");
+        assert.equal(await put(driver, "a/b/c/object", bytes, [65_536, 7, 300_001]), bytes.length);
+        assert.deepEqual(await driver.stat("a/b/c/object"), { size: bytes.length });
         assert.ok((await readAll(driver.read("a/b/c/object"))).equals(bytes));
       });
 
-      test("an empty write makes an empty object", async (t) => {
+      test("an empty part makes an empty object", async (t) => {
         const { driver } = await fresh(t, factory);
-        assert.equal(await driver.write("empty", chunks(new Uint8Array(0))), 0);
+        assert.equal(await put(driver, "empty", new Uint8Array(0)), 0);
         assert.equal((await driver.stat("empty"))?.size, 0);
         assert.equal((await readAll(driver.read("empty"))).length, 0);
       });
 
-      test("a write replaces what the key held, leaving none of the old bytes", async (t) => {
+      test("a commit replaces what the key held, leaving none of the old bytes", async (t) => {
         const { driver } = await fresh(t, factory);
-        await driver.write("k", chunks(randomBytes(100_000)));
+        await put(driver, "k", randomBytes(100_000));
         const shorter = randomBytes(10);
-        await driver.write("k", chunks(shorter));
+        await put(driver, "k", shorter);
         assert.equal((await driver.stat("k"))?.size, 10);
         assert.ok((await readAll(driver.read("k"))).equals(shorter));
       });
@@ -87,29 +108,177 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
       test("ranges: first byte, last byte, a middle run, the whole object, a one-byte object", async (t) => {
         const { driver } = await fresh(t, factory);
         const bytes = randomBytes(3 * 1024 * 1024 + 5); // past the 1 MiB read blocks
-        await driver.write("k", chunks(bytes, [1_000_000]));
+        await put(driver, "k", bytes, [1_000_000]);
         const last = bytes.length - 1;
         for (const [start, end] of [[0, 0], [last, last], [1_048_575, 1_048_577], [17, 2_500_000], [0, last]] as const) {
           assert.ok((await readAll(driver.read("k", { start, end }))).equals(bytes.subarray(start, end + 1)), `range ${start}-${end}`);
         }
-        await driver.write("one", chunks(Buffer.from("x")));
+        await put(driver, "one", Buffer.from("x"));
         assert.equal((await readAll(driver.read("one", { start: 0, end: 0 }))).toString(), "x");
       });
+    });
 
-      test("tap sees every byte written, in order", async (t) => {
+    describe("uploads as ordered parts", () => {
+      test("parts of any size, one byte included, commit to their concatenation in order; size and handle follow each part", async (t) => {
         const { driver } = await fresh(t, factory);
-        const bytes = randomBytes(1_100_003);
-        const seen: Buffer[] = [];
-        const tap = { see: async (view: Uint8Array) => void seen.push(Buffer.from(view)) }; // copied: the view is reused
-        await driver.write("k", chunks(bytes, [4096, 333_333]), { tap, durable: true });
-        assert.ok(Buffer.concat(seen).equals(bytes));
+        const parts = [randomBytes(700_001), randomBytes(1), randomBytes(5), randomBytes(1_200_000), randomBytes(3)];
+        const writer = await driver.writer(`${UPLOAD_PREFIX}/p`);
+        assert.equal(writer.size, 0);
+        const handles = new Set([writer.handle]);
+        let size = 0;
+        for (const part of parts) {
+          assert.equal(await writer.write(chunks(part, [65_536, 333])), part.length);
+          size += part.length;
+          assert.equal(writer.size, size);
+          handles.add(writer.handle);
+        }
+        assert.equal(handles.size, parts.length + 1, "each part changes the handle");
+        await writer.commit();
+        assert.equal((await driver.stat(`${UPLOAD_PREFIX}/p`))?.size, size);
+        assert.ok((await readAll(driver.read(`${UPLOAD_PREFIX}/p`))).equals(Buffer.concat(parts)));
+      });
+
+      test("a handle continues the upload in another process: the parts before and after it commit together", async (t) => {
+        const fixture = await fresh(t, factory);
+        const parts = [randomBytes(600_000), randomBytes(17), randomBytes(900_001)];
+        const first = await fixture.driver.writer("up/x");
+        await first.write(chunks(parts[0]!, [65_536]));
+        await first.write(chunks(parts[1]!));
+        const handle = first.handle; // as the upload row keeps it; the first writer is simply dropped
+        const other = await fixture.reopen();
+        const second = await other.writer("up/x", handle);
+        assert.equal(second.size, parts[0]!.length + parts[1]!.length);
+        assert.equal(second.handle, handle);
+        await second.write(chunks(parts[2]!, [100_000]), { last: true });
+        await second.commit();
+        assert.ok((await readAll(fixture.driver.read("up/x"))).equals(Buffer.concat(parts)));
+      });
+
+      test("an older handle wins over parts written after it: what a crashed request wrote past it is not part of the upload", async (t) => {
+        const fixture = await fresh(t, factory);
+        const kept = randomBytes(300_000);
+        const writer = await fixture.driver.writer("up/y");
+        await writer.write(chunks(kept));
+        const handle = writer.handle;
+        await writer.write(chunks(randomBytes(500_000))); // answered by no one: the row still holds `handle`
+        const again = await (await fixture.reopen()).writer("up/y", handle);
+        const rest = randomBytes(70_000);
+        await again.write(chunks(rest));
+        await again.commit();
+        assert.ok((await readAll(fixture.driver.read("up/y"))).equals(Buffer.concat([kept, rest])));
+      });
+
+      test("a failed part is not part of the upload: size and handle stay, and the part may be written again", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const head = randomBytes(400_003);
+        const writer = await driver.writer("up/f");
+        await writer.write(chunks(head));
+        const handle = writer.handle;
+        const abort = new AbortController();
+        await assert.rejects(writer.write(failing(randomBytes(900_000), abort), { signal: abort.signal }));
+        await assert.rejects(writer.write(failing(randomBytes(600_000))), /client went away/);
+        assert.equal(writer.size, head.length);
+        assert.equal(writer.handle, handle);
+        const tail = randomBytes(123_457);
+        await writer.write(chunks(tail));
+        await writer.commit();
+        assert.ok((await readAll(driver.read("up/f"))).equals(Buffer.concat([head, tail])));
+      });
+
+      test("a failed first part, then a good one, commits the good one", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const writer = await driver.writer("up/g");
+        await assert.rejects(writer.write(failing(randomBytes(700_000))), /client went away/);
+        assert.equal(writer.size, 0);
+        const bytes = randomBytes(9_999);
+        await writer.write(chunks(bytes));
+        await writer.commit();
+        assert.ok((await readAll(driver.read("up/g"))).equals(bytes));
+      });
+
+      test("an upload begun and not finished is listed (so gc can find what a crash left); committed, it is an object", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const writer = await driver.writer(`${UPLOAD_PREFIX}/open`);
+        await writer.write(chunks(randomBytes(1000)));
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), [`${UPLOAD_PREFIX}/open`]);
+        await writer.commit();
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), [`${UPLOAD_PREFIX}/open`]);
+        assert.equal((await driver.stat(`${UPLOAD_PREFIX}/open`))?.size, 1000);
+      });
+    });
+
+    describe("cancel leaves nothing", () => {
+      test("a cancelled upload, fresh or continued by handle, leaves no object, no listed key and no parts to continue", async (t) => {
+        const fixture = await fresh(t, factory);
+        const { driver } = fixture;
+        const writer = await driver.writer(`${UPLOAD_PREFIX}/c1`);
+        await writer.write(chunks(randomBytes(800_000), [65_536]));
+        await writer.cancel();
+        const resumed = await driver.writer(`${UPLOAD_PREFIX}/c2`);
+        await resumed.write(chunks(randomBytes(300_000)));
+        const handle = resumed.handle;
+        await (await (await fixture.reopen()).writer(`${UPLOAD_PREFIX}/c2`, handle)).cancel();
+        for (const key of [`${UPLOAD_PREFIX}/c1`, `${UPLOAD_PREFIX}/c2`]) {
+          assert.equal(await driver.stat(key), null, key);
+          await assert.rejects(driver.read(key), missing);
+        }
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), []);
+        // The handle names parts that are gone: continuing or committing it is refused.
+        await assert.rejects(
+          (async () => {
+            const stale = await driver.writer(`${UPLOAD_PREFIX}/c2`, handle);
+            await stale.write(chunks(randomBytes(10)));
+            await stale.commit();
+          })(),
+          missing,
+        );
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), [], "nor does the refused attempt leave anything");
+      });
+
+      test("delete of an unfinished upload's key drops its parts too (gc's way with what a crash left)", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const writer = await driver.writer(`${UPLOAD_PREFIX}/d`);
+        await writer.write(chunks(randomBytes(200_000)));
+        await driver.delete(`${UPLOAD_PREFIX}/d`);
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), []);
+        await assert.rejects(writer.commit(), missing, "its parts are gone");
+      });
+
+      test("a failed whole write through the blob store leaves nothing, nor does a wrong digest", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const store = new BlobStore(driver);
+        t.after(() => store.close());
+        const bytes = randomBytes(1_500_000);
+        await assert.rejects(store.receive(chunks(bytes, [100_000]), sha256(Buffer.from("something else"))), { code: "DIGEST_INVALID" });
+        const abort = new AbortController();
+        await assert.rejects(store.receive(failing(bytes.subarray(0, 800_000), abort), sha256(bytes), abort.signal));
+        await assert.rejects(store.receive(failing(bytes.subarray(0, 800_000)), sha256(bytes)), /client went away/);
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), []);
+        assert.equal(await store.stat(sha256(bytes)), null);
+      });
+    });
+
+    describe("redirect URLs", () => {
+      test("redirectUrl is a URL that serves the bytes when the driver redirects, and null when reads go through Berth", async (t) => {
+        const { driver, redirects } = await fresh(t, factory);
+        const bytes = randomBytes(4096);
+        await put(driver, "blobs/r", bytes);
+        const url = await driver.redirectUrl("blobs/r", 60);
+        if (!redirects) {
+          assert.equal(url, null);
+          return;
+        }
+        assert.match(url ?? "", /^https?:\/\//);
+        const response = await fetch(url!);
+        assert.equal(response.status, 200);
+        assert.ok(Buffer.from(await response.arrayBuffer()).equals(bytes));
       });
     });
 
     describe("missing keys", () => {
-      test("stat answers null, read rejects with ENOENT, delete and touch do nothing, move rejects with ENOENT", async (t) => {
+      test("stat answers null, read rejects with ENOENT, delete does nothing, move rejects with ENOENT", async (t) => {
         const { driver } = await fresh(t, factory);
-        await driver.write("dir/present", chunks(Buffer.from("x")));
+        await put(driver, "dir/present", Buffer.from("x"));
         assert.equal(await driver.stat("nope"), null);
         assert.equal(await driver.stat("dir/nope"), null);
         assert.equal(await driver.stat("dir/present/below"), null);
@@ -118,93 +287,18 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
         await assert.rejects(driver.read("dir/nope", { start: 0, end: 0 }), missing);
         await driver.delete("nope");
         await driver.delete("dir/nope");
-        await driver.touch("nope");
-        assert.equal(await driver.stat("nope"), null, "touch does not create");
         await assert.rejects(driver.move("nope", "elsewhere"), missing);
         assert.equal(await driver.stat("elsewhere"), null);
         assert.deepEqual(await keysUnder(driver, "nothing"), []);
       });
     });
 
-    describe("append", () => {
-      test("appendAt adds after the given length, cutting off what lay past it", async (t) => {
-        const { driver } = await fresh(t, factory);
-        await driver.write("u", chunks(Buffer.from("hello")));
-        assert.equal(await driver.write("u", chunks(Buffer.from(" world")), { appendAt: 5 }), 6);
-        assert.equal((await readAll(driver.read("u"))).toString(), "hello world");
-        await driver.write("u", chunks(Buffer.from("p!")), { appendAt: 3 });
-        assert.equal((await readAll(driver.read("u"))).toString(), "help!");
-        assert.equal(await driver.write("u", chunks(new Uint8Array(0)), { appendAt: 4, durable: true }), 0);
-        assert.equal((await readAll(driver.read("u"))).toString(), "help", "an empty append cuts back");
-      });
-
-      test("appendAt past the object's end is refused (ESHORT) and changes nothing", async (t) => {
-        const { driver } = await fresh(t, factory);
-        await driver.write("u", chunks(Buffer.from("abc")));
-        await assert.rejects(driver.write("u", chunks(Buffer.from("x")), { appendAt: 4 }), { code: "ESHORT" });
-        assert.equal((await readAll(driver.read("u"))).toString(), "abc");
-      });
-
-      test("large appends at odd offsets come back byte for byte; the tap sees only the appended bytes", async (t) => {
-        const { driver } = await fresh(t, factory);
-        const parts = [randomBytes(700_001), randomBytes(5), randomBytes(1_200_000)];
-        let offset = 0;
-        for (const part of parts) {
-          const seen: Buffer[] = [];
-          const tap = { see: async (view: Uint8Array) => void seen.push(Buffer.from(view)) };
-          offset += await driver.write("u", chunks(part, [65_536]), offset === 0 ? { tap } : { appendAt: offset, tap });
-          assert.ok(Buffer.concat(seen).equals(part));
-        }
-        assert.ok((await readAll(driver.read("u"))).equals(Buffer.concat(parts)));
-      });
-    });
-
-    describe("failed writes", () => {
-      test("an aborted write of a new key leaves nothing under it", async (t) => {
-        const { driver } = await fresh(t, factory);
-        const abort = new AbortController();
-        async function* body() {
-          yield randomBytes(600_000);
-          abort.abort();
-          yield randomBytes(600_000);
-        }
-        await assert.rejects(driver.write("uploads/put-1", body(), { signal: abort.signal }));
-        assert.equal(await driver.stat("uploads/put-1"), null);
-        assert.deepEqual(await keysUnder(driver, "uploads"), []);
-      });
-
-      test("a source that fails midway leaves nothing under a new key", async (t) => {
-        const { driver } = await fresh(t, factory);
-        async function* body() {
-          yield randomBytes(700_000);
-          throw new Error("client went away");
-        }
-        await assert.rejects(driver.write("uploads/put-2", body()), /client went away/);
-        assert.equal(await driver.stat("uploads/put-2"), null);
-      });
-
-      test("a failed append leaves the object as it was before the append", async (t) => {
-        const { driver } = await fresh(t, factory);
-        const held = randomBytes(100_003);
-        await driver.write("u", chunks(held));
-        const abort = new AbortController();
-        async function* body() {
-          yield randomBytes(900_000);
-          abort.abort();
-          yield randomBytes(10);
-        }
-        await assert.rejects(driver.write("u", body(), { appendAt: held.length, signal: abort.signal }));
-        assert.equal((await driver.stat("u"))?.size, held.length);
-        assert.ok((await readAll(driver.read("u"))).equals(held));
-      });
-    });
-
-    describe("move, touch, delete, list", () => {
+    describe("move, delete, list", () => {
       test("move makes `from` visible as `to`, replacing what `to` held; `from` is gone", async (t) => {
         const { driver } = await fresh(t, factory);
         const bytes = randomBytes(50_000);
-        await driver.write("uploads/x", chunks(bytes));
-        await driver.write("blobs/sha256/ab/abc", chunks(Buffer.from("stale bytes")));
+        await put(driver, "uploads/x", bytes);
+        await put(driver, "blobs/sha256/ab/abc", Buffer.from("stale bytes"));
         await driver.move("uploads/x", "blobs/sha256/ab/abc");
         assert.equal(await driver.stat("uploads/x"), null);
         await assert.rejects(driver.read("uploads/x"), missing);
@@ -212,41 +306,27 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
         await driver.move("blobs/sha256/ab/abc", "new/deep/path/to/it");
         assert.ok((await readAll(driver.read("new/deep/path/to/it"))).equals(bytes));
         // Nothing written to the old name afterwards reaches the new one.
-        await driver.write("blobs/sha256/ab/abc", chunks(Buffer.from("other")));
+        await put(driver, "blobs/sha256/ab/abc", Buffer.from("other"));
         assert.ok((await readAll(driver.read("new/deep/path/to/it"))).equals(bytes));
-      });
-
-      test("touch moves the modification time forward and keeps the bytes", async (t) => {
-        const { driver } = await fresh(t, factory);
-        await driver.write("k", chunks(Buffer.from("bytes")));
-        const first = (await driver.stat("k"))!.modified.getTime();
-        await new Promise((resolve) => setTimeout(resolve, 1100)); // past a one-second clock
-        await driver.touch("k");
-        const touched = (await driver.stat("k"))!;
-        assert.ok(touched.modified.getTime() > first, `${touched.modified.getTime()} > ${first}`);
-        assert.equal((await readAll(driver.read("k"))).toString(), "bytes");
       });
 
       test("delete removes the object and may be repeated", async (t) => {
         const { driver } = await fresh(t, factory);
-        await driver.write("d/k", chunks(Buffer.from("x")));
-        await driver.write("d/k2", chunks(Buffer.from("y")));
+        await put(driver, "d/k", Buffer.from("x"));
+        await put(driver, "d/k2", Buffer.from("y"));
         await driver.delete("d/k");
         await driver.delete("d/k");
         assert.equal(await driver.stat("d/k"), null);
         assert.equal((await driver.stat("d/k2"))?.size, 1);
       });
 
-      test("list(prefix) yields every object under the folder `prefix/` at any depth, with full keys and sizes", async (t) => {
+      test("list(prefix) yields every object under the folder `prefix/` at any depth, with full keys and sizes (and nothing else)", async (t) => {
         const { driver } = await fresh(t, factory);
         const objects: Record<string, number> = { "a/1": 1, "a/b/2": 2, "a/b/c/3": 3, "ab/4": 4, "b/5": 5, "a-6": 6 };
-        for (const [key, size] of Object.entries(objects)) await driver.write(key, chunks(randomBytes(size)));
+        for (const [key, size] of Object.entries(objects)) await put(driver, key, randomBytes(size));
         const listed = [];
-        for await (const entry of driver.list("a")) {
-          assert.ok(entry.modified instanceof Date);
-          listed.push([entry.key, entry.size]);
-        }
-        assert.deepEqual(listed.sort(), [["a/1", 1], ["a/b/2", 2], ["a/b/c/3", 3]]);
+        for await (const entry of driver.list("a")) listed.push(entry);
+        assert.deepEqual(listed.sort((x, y) => x.key.localeCompare(y.key)), [{ key: "a/1", size: 1 }, { key: "a/b/2", size: 2 }, { key: "a/b/c/3", size: 3 }]);
         assert.deepEqual(await keysUnder(driver, "a/b"), ["a/b/2", "a/b/c/3"]);
         await driver.delete("a/b/2");
         assert.deepEqual(await keysUnder(driver, "a/b"), ["a/b/c/3"]);
@@ -254,89 +334,154 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
     });
 
     describe("concurrency", () => {
-      test("concurrent writers to different keys each get their own bytes back", async (t) => {
+      test("concurrent writers to different keys, part after part, each commit their own bytes", async (t) => {
         const { driver } = await fresh(t, factory);
-        const bodies = Array.from({ length: 8 }, (_, i) => randomBytes(600_000 + i * 77_777));
-        const sizes = await Promise.all(bodies.map((bytes, i) => driver.write(`w/${i}`, chunks(bytes, [65_536 + i]), { durable: i % 2 === 0 })));
-        assert.deepEqual(sizes, bodies.map((b) => b.length));
-        const back = await Promise.all(bodies.map((_, i) => readAll(driver.read(`w/${i}`))));
-        back.forEach((bytes, i) => assert.ok(bytes.equals(bodies[i]!), `writer ${i}`));
-      });
-
-      test("concurrent appends to different uploads and reads of one object do not mix", async (t) => {
-        const { driver } = await fresh(t, factory);
-        const shared = randomBytes(2_000_000);
-        await driver.write("shared", chunks(shared));
-        const uploads = Array.from({ length: 4 }, () => [randomBytes(300_001), randomBytes(400_003)] as const);
+        const uploads = Array.from({ length: 8 }, (_, i) => [randomBytes(300_001 + i * 77_777), randomBytes(1 + i), randomBytes(400_003)]);
         await Promise.all(
-          uploads.map(async ([first, second], i) => {
-            await driver.write(`up/${i}`, chunks(first));
-            await driver.write(`up/${i}`, chunks(second, [10_000]), { appendAt: first.length });
+          uploads.map(async (parts, i) => {
+            const writer = await driver.writer(`w/${i}`);
+            for (const [n, part] of parts.entries()) await writer.write(chunks(part, [65_536 + i]), { last: n === parts.length - 1 });
+            if (i % 2 === 0) await writer.commit();
+            else await writer.cancel();
           }),
         );
-        const reads = await Promise.all([0, 1, 2].map(() => readAll(driver.read("shared", { start: 5, end: 1_999_990 }))));
+        for (const [i, parts] of uploads.entries()) {
+          if (i % 2 === 0) assert.ok((await readAll(driver.read(`w/${i}`))).equals(Buffer.concat(parts)), `writer ${i}`);
+          else assert.equal(await driver.stat(`w/${i}`), null, `cancelled writer ${i}`);
+        }
+      });
+
+      test("reads of one object while other keys are written do not mix", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const shared = randomBytes(2_000_000);
+        await put(driver, "shared", shared);
+        const bodies = Array.from({ length: 4 }, () => randomBytes(500_001));
+        const [reads] = await Promise.all([
+          Promise.all([0, 1, 2].map(() => readAll(driver.read("shared", { start: 5, end: 1_999_990 })))),
+          Promise.all(bodies.map((bytes, i) => put(driver, `up/${i}`, bytes, [10_000]))),
+        ]);
         reads.forEach((bytes) => assert.ok(bytes.equals(shared.subarray(5, 1_999_991))));
-        for (const [i, [first, second]] of uploads.entries()) assert.ok((await readAll(driver.read(`up/${i}`))).equals(Buffer.concat([first, second])));
+        for (const [i, bytes] of bodies.entries()) assert.ok((await readAll(driver.read(`up/${i}`))).equals(bytes));
       });
     });
 
     describe("the blob store over the driver", () => {
-      test("an upload written in chunks across a restart finishes with the right digest (the hash is rebuilt from the stored bytes)", async (t) => {
+      test("a running hash kept across parts gives the digest of all the bytes, for sha256 and sha512", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const store = new BlobStore(driver);
+        t.after(() => store.close());
+        for (const algorithm of ["sha256", "sha512"] as const) {
+          const bytes = randomBytes(2_345_679);
+          let session: UploadSession = { ...store.startUpload(algorithm) };
+          for (const [from, to] of [[0, 1], [1, 700_001], [700_001, 700_002], [700_002, bytes.length]] as const) {
+            session = await store.appendUpload(session, chunks(bytes.subarray(from, to), [65_536, 4097]));
+          }
+          const digest = `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}` as Digest;
+          const staged = await store.finishUpload(session, digest);
+          assert.equal(staged.digest, digest);
+          await store.publish(staged);
+          assert.ok((await readAll(store.open(digest))).equals(bytes));
+        }
+      });
+
+      test("an upload continued in another process finishes with the same digest (its hash rebuilt once from the parts), or is refused as lost when the driver cannot read parts back", async (t) => {
         const fixture = await fresh(t, factory);
         const bytes = randomBytes(2_500_003);
         const cut = [0, 700_001, 1_900_000, bytes.length];
         const first = new BlobStore(fixture.driver);
-        let session = await first.startUpload();
+        let session = first.startUpload();
         session = await first.appendUpload(session, chunks(bytes.subarray(cut[0], cut[1]), [65_536]));
         session = await first.appendUpload(session, chunks(bytes.subarray(cut[1], cut[2]), [65_536]));
         await first.close();
-        const second = new BlobStore(await fixture.reopen());
+        const other = await fixture.reopen();
+        const second = new BlobStore(other);
         t.after(() => second.close());
+        const readsBack = canReadParts(await other.writer(`${UPLOAD_PREFIX}/${session.id}`, session.handle));
+        if (!readsBack) {
+          // Never a wrong digest: without a saved hash state the upload cannot continue here.
+          await assert.rejects(second.appendUpload(session, chunks(bytes.subarray(cut[2], cut[3]))), { code: "BLOB_UPLOAD_UNKNOWN" });
+          await second.cancelUpload(session.id);
+          assert.deepEqual(await keysUnder(other, UPLOAD_PREFIX), []);
+          return;
+        }
         session = await second.appendUpload(session, chunks(bytes.subarray(cut[2], cut[3]), [65_536]));
         assert.equal(session.offset, bytes.length);
         const staged = await second.finishUpload(session, sha256(bytes));
         assert.equal(staged.digest, sha256(bytes));
         await second.publish(staged);
         assert.ok((await readAll(second.open(sha256(bytes)))).equals(bytes));
-        assert.deepEqual(await keysUnder(second.driver, UPLOAD_PREFIX), []);
+        assert.deepEqual(await keysUnder(other, UPLOAD_PREFIX), []);
       });
 
-      test("a resumed upload refuses the wrong digest and keeps nothing", async (t) => {
-        const fixture = await fresh(t, factory);
-        const bytes = randomBytes(900_000);
-        const first = new BlobStore(fixture.driver);
-        let session = await first.startUpload();
-        session = await first.appendUpload(session, chunks(bytes.subarray(0, 400_000)));
-        await first.close();
-        const second = new BlobStore(await fixture.reopen());
-        t.after(() => second.close());
-        session = await second.appendUpload(session, chunks(bytes.subarray(400_000)));
-        const wrong = sha256(Buffer.concat([bytes.subarray(0, 400_000), Buffer.alloc(500_000)]));
-        await assert.rejects(second.finishUpload(session, wrong), { code: "DIGEST_INVALID" });
-        assert.equal(await second.driver.stat(blobKey(wrong)), null);
-        assert.deepEqual(await keysUnder(second.driver, UPLOAD_PREFIX), []);
-      });
-
-      test("a single push with a wrong digest, an aborted push and a cancelled upload leave nothing behind", async (t) => {
+      test("an upload finishing with the wrong digest keeps nothing", async (t) => {
         const { driver } = await fresh(t, factory);
         const store = new BlobStore(driver);
         t.after(() => store.close());
-        const bytes = randomBytes(1_500_000);
-        const wrong = sha256(Buffer.from("something else"));
-        await assert.rejects(store.receive(chunks(bytes, [100_000]), wrong), { code: "DIGEST_INVALID" });
-        const abort = new AbortController();
-        async function* aborted() {
-          yield bytes.subarray(0, 800_000);
-          abort.abort();
-          yield bytes.subarray(800_000);
-        }
-        await assert.rejects(store.receive(aborted(), sha256(bytes), abort.signal));
-        const session = await store.appendUpload(await store.startUpload(), chunks(bytes));
+        const bytes = randomBytes(900_000);
+        let session = store.startUpload();
+        session = await store.appendUpload(session, chunks(bytes.subarray(0, 400_000)));
+        session = await store.appendUpload(session, chunks(bytes.subarray(400_000)));
+        const wrong = sha256(Buffer.concat([bytes.subarray(0, 400_000), Buffer.alloc(500_000)]));
+        await assert.rejects(store.finishUpload(session, wrong), { code: "DIGEST_INVALID" });
+        assert.equal(await driver.stat(blobKey(wrong)), null);
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), []);
+      });
+
+      test("concurrent uploads through one store, in parts, each publish their own blob", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const store = new BlobStore(driver);
+        t.after(() => store.close());
+        const blobs = Array.from({ length: 6 }, (_, i) => randomBytes(1_100_000 + i * 1013));
+        await Promise.all(
+          blobs.map(async (bytes) => {
+            let session = store.startUpload();
+            for (let at = 0; at < bytes.length; at += 300_000) session = await store.appendUpload(session, chunks(bytes.subarray(at, at + 300_000), [32_768]));
+            await store.publish(await store.finishUpload(session, sha256(bytes)));
+          }),
+        );
+        for (const bytes of blobs) assert.ok((await readAll(store.open(sha256(bytes)))).equals(bytes));
+        assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), []);
+      });
+
+      test("a cancelled upload leaves nothing", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const store = new BlobStore(driver);
+        t.after(() => store.close());
+        const session = await store.appendUpload(store.startUpload(), chunks(randomBytes(1_500_000)));
         await store.cancelUpload(session.id);
         assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), []);
-        assert.equal(await store.stat(wrong), null);
-        assert.equal(await store.stat(sha256(bytes)), null);
       });
     });
   });
+}
+
+/**
+ * A driver offering exactly the contract and nothing more: no tapped writes, no reading parts
+ * back. Running the suite over it (filesystem.test.ts) shows the blob store works with a driver
+ * like S3 or Azure, which cannot offer either.
+ */
+export function bareDriver(driver: BlobDriver): BlobDriver {
+  return {
+    stat: (key) => driver.stat(key),
+    read: (key, range) => driver.read(key, range),
+    redirectUrl: (key, seconds) => driver.redirectUrl(key, seconds),
+    writer: async (key, handle) => bareWriter(await driver.writer(key, handle)),
+    move: (from, to) => driver.move(from, to),
+    delete: (key) => driver.delete(key),
+    list: (prefix) => driver.list(prefix),
+  };
+}
+
+function bareWriter(writer: BlobWriter): BlobWriter {
+  return {
+    get size() {
+      return writer.size;
+    },
+    get handle() {
+      return writer.handle;
+    },
+    write: (source, options) => writer.write(source, options),
+    commit: () => writer.commit(),
+    cancel: () => writer.cancel(),
+  };
 }

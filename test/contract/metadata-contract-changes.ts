@@ -10,7 +10,7 @@ import type { UploadRecord } from "../../src/metadata/types.ts";
 import { chartRecord, digestOf, freshStore, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 function upload(id: string, extra: Partial<UploadRecord> = {}): UploadRecord {
-  return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), ...extra };
+  return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), handle: null, lease: null, ...extra };
 }
 
 const tagSet = (n: number): Change => ({ kind: "tag.set", repository: "r", tag: `t${n}`, digest: digestOf(`d${n}`), previous: null });

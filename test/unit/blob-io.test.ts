@@ -12,7 +12,7 @@ import { test, type TestContext } from "node:test";
 import { BlobStore } from "../../src/blobs/blob-store.ts";
 import { FilesystemDriver } from "../../src/blobs/drivers/filesystem.ts";
 import { SLOT_BYTES, SlotWriter } from "../../src/blobs/drivers/slot-writer.ts";
-import type { ChunkSource } from "../../src/blobs/blob-driver.ts";
+import type { ChunkSource } from "../../src/blobs/fast-paths.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 
 async function storeIn(t: TestContext, directWrites = true): Promise<{ store: BlobStore; root: string }> {

@@ -1,35 +1,40 @@
 // Blobs as files under one root. Durability: write, fsync, rename, fsync the directory, so a
 // crash at any point leaves either the old state or the new one, never a torn file under its key.
-import { close, fstat, open as openCallback } from "node:fs";
+// An upload is one file at its key, written in place part after part (FileWriter); its handle
+// records the part sizes, so a part a crash tore is cut off by the next writer.
+import { close, constants, fdatasync, fstat, ftruncate, open as openCallback } from "node:fs";
 import { promisify } from "node:util";
-import { mkdir, open, opendir, rename, stat, unlink, utimes } from "node:fs/promises";
+import { mkdir, open, opendir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
-import type { BlobDriver, ByteRange, ObjectInfo, WriteOptions } from "../blob-driver.ts";
+import type { BlobDriver, BlobWriter, ByteRange, ObjectInfo, PartOptions, ReadableParts, UploadHandle } from "../blob-driver.ts";
+import type { TappedParts, WriteTap } from "../fast-paths.ts";
 import { FileBody } from "./file-body.ts";
 import { SlotWriter } from "./slot-writer.ts";
 
 const openFd = promisify(openCallback);
 const statFd = promisify(fstat);
 const closeFd = promisify(close);
+const datasync = promisify(fdatasync);
+const truncateFd = promisify(ftruncate);
 
 export class FilesystemDriver implements BlobDriver {
   readonly root: string;
-  private readonly writer: SlotWriter;
+  readonly slots: SlotWriter;
 
   constructor(root: string, options: { directWrites?: boolean } = {}) {
     this.root = root;
-    this.writer = new SlotWriter(options.directWrites ?? true);
+    this.slots = new SlotWriter(options.directWrites ?? true);
   }
 
-  private path(key: string): string {
+  path(key: string): string {
     return join(this.root, ...key.split("/"));
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
       const info = await stat(this.path(key));
-      return info.isFile() ? { size: info.size, modified: info.mtime } : null;
+      return info.isFile() ? { size: info.size } : null;
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -48,18 +53,15 @@ export class FilesystemDriver implements BlobDriver {
     }
   }
 
-  async write(key: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
+  /** Files are served by Berth itself. */
+  async redirectUrl(): Promise<string | null> {
+    return null;
+  }
+
+  async writer(key: string, handle?: UploadHandle | null): Promise<BlobWriter> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
-    try {
-      return await this.writer.write(path, source, options);
-    } catch (err) {
-      // A failed write of a whole object leaves nothing under its key, as a failed PUT leaves
-      // nothing on S3 or Azure (the contract suite's aborted-writer case): no torn file for a
-      // reader or `berth gc` to find. A failed append is cut back to appendAt by the writer.
-      if (options.appendAt === undefined) await unlink(path).catch(() => undefined);
-      throw err;
-    }
+    return new FileWriter(this, key, handle ? partsOf(handle) : []);
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -76,15 +78,6 @@ export class FilesystemDriver implements BlobDriver {
     await this.delete(from);
   }
 
-  async touch(key: string): Promise<void> {
-    const now = new Date();
-    try {
-      await utimes(this.path(key), now, now);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-    }
-  }
-
   async delete(key: string): Promise<void> {
     try {
       await unlink(this.path(key));
@@ -93,6 +86,7 @@ export class FilesystemDriver implements BlobDriver {
     }
   }
 
+  /** Upload files in progress are files like any other: listed with the bytes they hold so far. */
   async *list(prefix: string): AsyncIterable<{ key: string } & ObjectInfo> {
     yield* this.walk(this.path(prefix));
   }
@@ -111,10 +105,112 @@ export class FilesystemDriver implements BlobDriver {
         yield* this.walk(path);
       } else if (entry.isFile()) {
         const info = await stat(path).catch(() => null);
-        if (info) yield { key: relative(this.root, path).split(sep).join("/"), size: info.size, modified: info.mtime };
+        if (info) yield { key: relative(this.root, path).split(sep).join("/"), size: info.size };
       }
     }
   }
+}
+
+/**
+ * One upload file. The first part creates it; every later part is appended at the size the handle
+ * records, after cutting off whatever lies past it (a part torn by a crash, or by a request that
+ * failed and whose cut did not finish). Parts go through the driver's SlotWriter: direct I/O from
+ * shared-memory slots, which a tap may read (the blob store's hashing threads).
+ */
+class FileWriter implements BlobWriter, TappedParts, ReadableParts {
+  private readonly driver: FilesystemDriver;
+  private readonly key: string;
+  private readonly path: string;
+  private readonly parts: number[];
+  /** The last part was written with `last` and nothing changed since: commit has nothing to flush. */
+  private flushed = false;
+  size: number;
+
+  constructor(driver: FilesystemDriver, key: string, parts: number[]) {
+    this.driver = driver;
+    this.key = key;
+    this.path = driver.path(key);
+    this.parts = parts;
+    this.size = parts.reduce((a, b) => a + b, 0);
+  }
+
+  get handle(): UploadHandle {
+    return JSON.stringify({ parts: this.parts });
+  }
+
+  write(source: AsyncIterable<Uint8Array>, options: PartOptions = {}): Promise<number> {
+    return this.writeTapped(source, undefined, options);
+  }
+
+  async writeTapped(source: AsyncIterable<Uint8Array>, tap: WriteTap | undefined, options: PartOptions = {}): Promise<number> {
+    const first = this.parts.length === 0;
+    this.flushed = false;
+    let written: number;
+    try {
+      written = await this.driver.slots.write(this.path, source, { appendAt: first ? undefined : this.size, durable: options.last === true, signal: options.signal, tap });
+    } catch (err) {
+      // A failed first part leaves no file, as a failed PUT leaves nothing on S3 or Azure (the
+      // contract suite's aborted-writer case); a failed later part was cut back by the SlotWriter.
+      if (first) await unlink(this.path).catch(() => undefined);
+      throw gone(err);
+    }
+    if (written > 0) this.parts.push(written);
+    this.size += written;
+    this.flushed = options.last === true;
+    return written;
+  }
+
+  async readParts(range: ByteRange): Promise<Readable> {
+    if (range.end >= this.size) throw new RangeError(`bytes ${range.start}-${range.end} are past the ${this.size} written`);
+    // A file cut short (lost, or replaced) would end the stream early: say so before reading.
+    if (((await this.driver.stat(this.key))?.size ?? 0) < this.size) throw Object.assign(new Error(`${this.path} no longer holds the upload's ${this.size} bytes`), { code: "ENOENT" });
+    return this.driver.read(this.key, range);
+  }
+
+  /** Cuts the file back to the parts written and makes it durable (an empty upload: an empty file). */
+  async commit(): Promise<void> {
+    if (this.flushed) return;
+    const flags = this.parts.length === 0 ? constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC : constants.O_WRONLY;
+    let fd: number;
+    try {
+      fd = await openFd(this.path, flags, 0o644);
+    } catch (err) {
+      throw gone(err);
+    }
+    try {
+      const { size, nlink } = await statFd(fd);
+      if (size < this.size || nlink > 1) throw Object.assign(new Error(`${this.path} no longer holds the upload's ${this.size} bytes`), { code: "ENOENT" });
+      if (size > this.size) await truncateFd(fd, this.size);
+      await datasync(fd);
+    } finally {
+      await closeFd(fd).catch(() => undefined);
+    }
+    this.flushed = true;
+  }
+
+  async cancel(): Promise<void> {
+    await unlink(this.path).catch((err: unknown) => {
+      if (!isMissing(err)) throw err;
+    });
+  }
+}
+
+/** The part sizes a handle records (JSON written by FileWriter.handle). */
+function partsOf(handle: UploadHandle): number[] {
+  const parsed = JSON.parse(handle) as { parts?: unknown };
+  if (!Array.isArray(parsed.parts) || !parsed.parts.every((n) => Number.isSafeInteger(n) && n >= 0)) throw new Error(`not a filesystem upload handle: ${handle.slice(0, 100)}`);
+  return parsed.parts as number[];
+}
+
+/**
+ * The upload's parts are no longer there as the handle records them: the file is missing or
+ * short (ESHORT), or it is also a published blob's (ESHARED: an older Berth published by hard
+ * link, and appending would grow the blob). The contract calls all of these ENOENT.
+ */
+function gone(err: unknown): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === "ESHORT" || code === "ESHARED") return Object.assign(new Error((err as Error).message), { code: "ENOENT", cause: err });
+  return err;
 }
 
 async function syncDirectory(path: string): Promise<void> {

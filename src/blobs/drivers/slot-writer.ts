@@ -13,7 +13,7 @@
 // page cache. Both reach the same file; fdatasync at the end makes all of it durable.
 import { close, constants, fdatasync, fstat, ftruncate, open, unlink, write } from "node:fs";
 import { promisify } from "node:util";
-import { isChunkSource, type WriteTap } from "../blob-driver.ts";
+import { isChunkSource, type WriteTap } from "../fast-paths.ts";
 
 const openFile = promisify(open);
 const closeFile = promisify(close);
@@ -79,7 +79,8 @@ export class SlotWriter {
    */
   async write(path: string, source: AsyncIterable<Uint8Array>, options: SlotWriteOptions = {}): Promise<number> {
     const start = options.appendAt ?? 0;
-    const flags = constants.O_WRONLY | constants.O_CREAT | (options.appendAt === undefined ? constants.O_TRUNC : 0);
+    // An append never creates the file: a missing one is an upload whose bytes are gone (ENOENT).
+    const flags = constants.O_WRONLY | (options.appendAt === undefined ? constants.O_CREAT | constants.O_TRUNC : 0);
     const fd = await openFile(path, flags, 0o644);
     let directFd: number | null = null;
     let ring: Ring | null = null;
