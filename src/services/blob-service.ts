@@ -9,6 +9,9 @@ import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataStore } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
 
+/** How long a redirect URL for a blob read stays valid (distribution's S3 driver: 20 minutes). */
+const REDIRECT_SECONDS = 20 * 60;
+
 export class BlobService {
   private readonly metadata: MetadataStore;
   private readonly blobs: BlobStore;
@@ -28,6 +31,15 @@ export class BlobService {
 
   open(digest: Digest, range?: ByteRange): Promise<Readable> {
     return this.blobs.open(digest, range);
+  }
+
+  /**
+   * Where the client may fetch the blob's bytes itself (a presigned S3 or SAS URL, valid for
+   * REDIRECT_SECONDS), or null when Berth serves them (the filesystem). Asked only after the
+   * repository's access check and stat(): the URL grants the read to whoever holds it.
+   */
+  redirectUrl(digest: Digest): Promise<string | null> {
+    return this.blobs.redirectUrl(digest, REDIRECT_SECONDS);
   }
 
   /** Single-request push (POST ?digest= or PUT with the whole body). */

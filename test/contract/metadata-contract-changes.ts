@@ -62,6 +62,84 @@ export function metadataChangeContract(factory: MetadataFactory): void {
     });
   });
 
+  describe("upload leases and parts handles", () => {
+    test("advance saves the driver's handle with the offset; with release, only for the lease's owner, whose lease it frees", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.uploads.create(upload("u1"));
+      assert.equal(await store.uploads.advance("u1", 0, 5, { handle: '{"parts":[5]}' }), true);
+      assert.deepEqual(await store.uploads.get("u1").then((u) => [u?.offset, u?.handle]), [5, '{"parts":[5]}']);
+      const until = new Date(Date.now() + 30_000);
+      assert.equal(await store.uploads.lease("u1", "a", until), true);
+      assert.deepEqual((await store.uploads.get("u1"))?.lease, { owner: "a", until });
+      assert.equal(await store.uploads.advance("u1", 5, 9, { handle: '{"parts":[5,4]}', release: "b" }), false, "not b's lease");
+      assert.equal(await store.uploads.advance("u1", 5, 9, { handle: '{"parts":[5,4]}', release: "a" }), true);
+      const after = await store.uploads.get("u1");
+      assert.deepEqual([after?.offset, after?.handle, after?.lease], [9, '{"parts":[5,4]}', null]);
+      assert.equal(await store.uploads.advance("u1", 9, 10), true, "without a handle, the handle stays");
+      assert.equal((await store.uploads.get("u1"))?.handle, '{"parts":[5,4]}');
+    });
+
+    test("lease: one live owner at a time; renewed by its owner; taken once run out, or from an owner named as dead; released", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.uploads.create(upload("u1"));
+      const soon = new Date(Date.now() + 30_000);
+      assert.equal(await store.uploads.lease("u1", "a", soon), true);
+      assert.equal(await store.uploads.lease("u1", "b", soon), false, "a holds it");
+      assert.equal(await store.uploads.lease("u1", "a", new Date(soon.getTime() + 1000)), true, "a renews");
+      assert.equal(await store.uploads.lease("u1", "b", soon, "c"), false, "replacing someone else than the holder");
+      assert.equal(await store.uploads.lease("u1", "b", soon, "a"), true, "a is known dead");
+      await store.uploads.release("u1", "a");
+      assert.equal((await store.uploads.get("u1"))?.lease?.owner, "b", "a no longer holds it: its release does nothing");
+      await store.uploads.release("u1", "b");
+      assert.equal((await store.uploads.get("u1"))?.lease, null);
+      assert.equal(await store.uploads.lease("u1", "c", new Date(Date.now() - 1)), true);
+      assert.equal(await store.uploads.lease("u1", "d", soon), true, "c's lease has run out");
+      assert.equal(await store.uploads.lease("nope", "a", soon), false, "no such upload");
+    });
+
+    test("concurrent leases on one upload: exactly one owner wins", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.uploads.create(upload("u1"));
+      const owners = ["a", "b", "c", "d", "e", "f"];
+      const won = await Promise.all(owners.map((owner) => store.uploads.lease("u1", owner, new Date(Date.now() + 30_000))));
+      assert.equal(won.filter(Boolean).length, 1);
+      assert.equal((await store.uploads.get("u1"))?.lease?.owner, owners[won.indexOf(true)]);
+    });
+
+    test("idleSince and expire pass over an upload whose lease is live, however old its row", async (t) => {
+      const store = await freshStore(t, factory);
+      for (const id of ["idle", "leased", "ran-out"]) await store.uploads.create(upload(id));
+      await store.uploads.lease("leased", "a", new Date(Date.now() + 30_000));
+      await store.uploads.lease("ran-out", "a", new Date(Date.now() - 1));
+      const before = new Date(Date.now() - 1000);
+      assert.deepEqual((await store.uploads.idleSince(before, 10)).map((u) => u.id).sort(), ["idle", "ran-out"]);
+      assert.equal(await store.uploads.expire("leased", before), false);
+      assert.equal(await store.uploads.expire("idle", new Date(1_600_000_000_000)), false, "updated after that");
+      assert.equal(await store.uploads.expire("idle", before), true);
+      assert.equal(await store.uploads.expire("idle", before), false, "gone");
+      assert.ok(await store.uploads.get("leased"));
+    });
+  });
+
+  describe("storage strays", () => {
+    test("sight keeps the first sighting while the size stays, starts again on a new size; seen reads without recording; prune drops what a run did not renew", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = (s: number) => new Date(1_700_000_000_000 + s * 1000);
+      assert.equal(await store.strays.seen("k", 5), null);
+      assert.deepEqual(await store.strays.sight("k", 5, at(0)), at(0));
+      assert.deepEqual(await store.strays.sight("k", 5, at(10)), at(0));
+      assert.deepEqual(await store.strays.seen("k", 5), at(0));
+      assert.equal(await store.strays.seen("k", 6), null);
+      assert.deepEqual(await store.strays.sight("k", 6, at(20)), at(20), "it grew: still being written");
+      assert.deepEqual(await store.strays.sight("other", 1, at(30)), at(30));
+      assert.equal(await store.strays.prune(at(30)), 1, "k was last seen at 20");
+      assert.equal(await store.strays.seen("k", 6), null);
+      assert.deepEqual(await store.strays.seen("other", 1), at(30));
+      await store.strays.forget("other");
+      assert.equal(await store.strays.seen("other", 1), null);
+    });
+  });
+
   describe("charts", () => {
     test("record replaces (repository, version); get, byFile, all, inRepository, forgetManifest", async (t) => {
       const store = await freshStore(t, factory);

@@ -158,3 +158,26 @@ test("over a real socket, bodies of odd-sized writes arrive byte for byte (monol
     assert.ok(pulled.body.equals(blob), "pulled bytes differ");
   }
 });
+
+test("GET blob on a driver that offers a redirect URL: 307 to it after the access check; HEAD and the filesystem's null serve locally", async (t) => {
+  const app = await freshApp(t);
+  const digest = await pushBlob(app, "team/app", "redirected bytes");
+  const driver = app.berth.stores.blobs.driver;
+  const asked: [string, number][] = [];
+  const original = driver.redirectUrl.bind(driver);
+  assert.equal(await original("blobs/any", 60), null, "the filesystem serves reads itself");
+  driver.redirectUrl = async (key, seconds) => {
+    asked.push([key, seconds]);
+    return `https://bucket.example/${key}?signature=x`;
+  };
+  t.after(() => void (driver.redirectUrl = original));
+  const get = await app.request("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: "bytes=0-3" } });
+  assert.equal(get.status, 307);
+  assert.equal(get.headers.location, `https://bucket.example/blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}?signature=x`);
+  assert.equal(get.headers["docker-content-digest"], digest);
+  assert.deepEqual(asked, [[`blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}`, 1200]]);
+  assert.equal((await app.request("HEAD", `/v2/team/app/blobs/${digest}`)).status, 200);
+  assert.equal((await app.request("GET", `/v2/team/other/blobs/${digest}`)).status, 404, "not linked there: no URL handed out");
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${digest}`, { auth: null })).status, 401);
+  assert.equal(asked.length, 1);
+});

@@ -1,4 +1,5 @@
-// GET/HEAD/DELETE /v2/<name>/blobs/<digest>. HEAD never opens the blob.
+// GET/HEAD/DELETE /v2/<name>/blobs/<digest>. HEAD never opens the blob; GET redirects to the
+// storage when its driver offers a URL (blob-driver.ts redirectUrl).
 import rangeParser from "range-parser";
 import { RegistryError } from "../../domain/errors.ts";
 import { sendBody } from "../../http/send-body.ts";
@@ -20,6 +21,9 @@ export const headBlob: OciHandler<"blob"> = async ({ reply, path, services }) =>
 
 export const getBlob: OciHandler<"blob"> = async ({ request, reply, path, services }) => {
   const { size } = await services.blobs.stat(path.name, path.digest);
+  // A driver that serves reads itself (S3, Azure) gets the client sent there, ranges and all.
+  const redirect = await services.blobs.redirectUrl(path.digest);
+  if (redirect !== null) return reply.code(307).header("docker-content-digest", path.digest).header("location", redirect).header("content-length", 0).send();
   blobHeaders(reply, path.digest);
   const rangeHeader = request.headers.range;
   if (rangeHeader !== undefined) {
