@@ -187,8 +187,10 @@ export class UploadService {
     const owner = `${INSTANCE.host}/${INSTANCE.pid}/${INSTANCE.boot}/${++this.requests}`;
     const uploads = this.metadata.uploads;
     if (!(await uploads.lease(id, owner, new Date(Date.now() + LEASE_MS)))) {
+      // Freed meanwhile, or held by a process on this host that is gone: try once more.
       const held = (await this.status(repository, id)).lease;
-      if (!held || !ownerIsDead(held.owner) || !(await uploads.lease(id, owner, new Date(Date.now() + LEASE_MS), held.owner))) throw busy(id);
+      const free = held === null || held.until.getTime() <= Date.now() || ownerIsDead(held.owner);
+      if (!free || !(await uploads.lease(id, owner, new Date(Date.now() + LEASE_MS), held?.owner))) throw busy(id);
     }
     const lost = new AbortController();
     const lease: Lease = { owner, signal: signal ? AbortSignal.any([signal, lost.signal]) : lost.signal, settled: false };

@@ -143,3 +143,29 @@ test("idle uploads are purged after the configured expiry", async (t) => {
   assert.equal(await app.berth.uploads.purgeIdle(new Date(Date.now() + 1000)), 1);
   assert.equal((await app.request("GET", location)).status, 404);
 });
+
+test("the upload row's lease: a live writer elsewhere gets 416 and keeps the upload from purge and gc; a dead one on this host is taken over at once", async (t) => {
+  const app = await freshApp(t);
+  const location = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+  const id = location.split("/").at(-1)!;
+  const uploads = app.berth.stores.metadata.uploads;
+  const soon = () => new Date(Date.now() + 30_000);
+  // Another instance (another host) is streaming a chunk into it.
+  assert.equal(await uploads.lease(id, "other-host/1/boot/1", soon()), true);
+  const patch = await app.request("PATCH", location, { body: "abc", headers: { ...octets, "content-range": "0-2" } });
+  assert.equal(patch.status, 416);
+  assert.equal((await app.request("PUT", `${location}?digest=${sha256("abc")}`, { body: "abc", headers: octets })).status, 416, "nor may a closing PUT");
+  assert.equal((await app.request("DELETE", location)).status, 416);
+  assert.equal(await app.berth.uploads.purgeIdle(new Date(Date.now() + 60_000)), 0, "however idle its row, a leased upload is not purged");
+  const { collectGarbage } = await import("../../src/services/gc.ts");
+  const gc = await collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: 0, dryRun: false, now: new Date(Date.now() + 60_000) });
+  assert.equal(gc.uploadsPurged, 0);
+  // That writer's process died on this very host (kill -9 mid-PATCH): its lease is taken over.
+  const { hostname } = await import("node:os");
+  await uploads.release(id, "other-host/1/boot/1");
+  assert.equal(await uploads.lease(id, `${hostname()}/${2 ** 22 + 12_345}/boot/1`, soon()), true);
+  const resumed = await app.request("PATCH", location, { body: "abc", headers: { ...octets, "content-range": "0-2" } });
+  assert.equal(resumed.status, 202);
+  assert.equal((await uploads.get(id))?.lease, null, "freed with the offset");
+  assert.equal((await app.request("PUT", `${location}?digest=${sha256("abc")}`)).status, 201);
+});
