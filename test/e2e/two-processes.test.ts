@@ -2,7 +2,8 @@
 // change log is the only thing either tells the other, and within a second each sees what the
 // other did: a chart pushed through one is in the other's index.yaml with the same ETag and
 // bytes, a lock set through one refuses pushes through the other, a user deleted through one is
-// refused by both. Then real clients page the catalog past a hidden repository (issue 14).
+// refused by both. An upload moves between them chunk by chunk, one writer at a time (the upload
+// row's lease). Then real clients page the catalog past a hidden repository (issue 14).
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,7 +13,9 @@ import { parse } from "yaml";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { validChart } from "../support/chart-fixtures.ts";
 import { api, basic, createUser, patchAttributes } from "../support/identity-api.ts";
-import { OciClient } from "../support/oci-client.ts";
+import { randomBytes } from "node:crypto";
+import { settle, trickle } from "../support/crash-points.ts";
+import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
 import { requireTool, runOk } from "../support/tools.ts";
 
@@ -146,4 +149,31 @@ test("two processes started at once on an empty data directory both come up, wit
   } finally {
     await rm(empty, { recursive: true, force: true });
   }
+});
+
+test("an upload moves between the processes chunk by chunk, one writer at a time: a PATCH through one while the other streams gets 416, and the blob reads back from both", async () => {
+  const MiB = 1024 * 1024;
+  const clients = [one, two].map((berth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth }));
+  /** The same upload, addressed to the other process. */
+  const at = (upload: Upload, berth: RunningBerth): Upload => ({ ...upload, location: new URL(new URL(upload.location).pathname, berth.url).href });
+  const data = randomBytes(6 * MiB + 123);
+  let upload = await clients[0]!.startUpload("team/moving");
+  upload = await clients[0]!.patchChunk(upload, data.subarray(0, MiB));
+  // Streaming through the first process while a PATCH for the same bytes reaches the second.
+  const rest = data.subarray(MiB, 3 * MiB);
+  const body = trickle(rest, 128 * 1024, 20);
+  const streaming = settle(clients[0]!.patchStream(upload, body.body, { length: rest.length }));
+  await body.reached(256 * 1024);
+  const rival = await settle(clients[1]!.patchChunk(at(upload, two), data.subarray(MiB, 2 * MiB)));
+  assert.ok(!rival.ok && rival.error instanceof OciError && rival.error.status === 416, `PATCH through the second process while the first streams: ${rival.ok ? "accepted" : String(rival.error)}`);
+  const streamed = await streaming;
+  assert.ok(streamed.ok, `the streaming PATCH: ${streamed.ok ? "" : String(streamed.error)}`);
+  upload = streamed.value;
+  // Then chunk by chunk, alternating: each process rebuilds the running hash once when the upload reaches it.
+  for (let i = 0, from = 3 * MiB; from < data.length; i++, from += MiB) {
+    const n = (i + 1) % 2;
+    upload = await clients[n]!.patchChunk(at(upload, [one, two][n]!), data.subarray(from, Math.min(from + MiB, data.length)));
+  }
+  await clients[1]!.finishUpload(at(upload, two), sha256(data));
+  for (const client of clients) assert.ok((await client.getBlob("team/moving", sha256(data))).equals(data));
 });
