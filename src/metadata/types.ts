@@ -115,10 +115,11 @@ export interface UploadRows {
   advance(id: string, from: number, to: number, options?: { handle?: string | null; release?: string }): Promise<boolean>;
   /**
    * Takes (or renews) the writer's lease until `until` when no other owner holds one that is still
-   * live by the store's clock (or the one holding it is `replacing`: a writer known to be dead);
-   * false while one does, or when the upload is gone.
+   * live by the store's clock (or the one holding it is `replacing`: a writer known to be dead),
+   * and answers the upload as the owner now holds it; null while another owner holds it, or when
+   * the upload is gone. Need not be durable: a lease lost in a power cut lost its holder too.
    */
-  lease(id: string, owner: string, until: Date, replacing?: string): Promise<boolean>;
+  lease(id: string, owner: string, until: Date, replacing?: string): Promise<UploadRecord | null>;
   /** Frees the owner's lease, if it still holds it. */
   release(id: string, owner: string): Promise<void>;
   delete(id: string): Promise<boolean>;

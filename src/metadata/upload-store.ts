@@ -1,7 +1,7 @@
 // Upload rows (offset, the blob driver's parts handle, the writer's lease) and the strays gc found
 // in blob storage. Leases and idleness are judged by this store's clock (Date.now() where the
 // rows are written), the one clock every process and `berth gc` share through the rows.
-import type { Kysely, Transaction } from "kysely";
+import { sql, SqliteAdapter, type Kysely, type Transaction } from "kysely";
 import type { RepositoryName } from "../domain/names.ts";
 import type { Database } from "./schema.ts";
 import type { StrayRows, UploadRecord, UploadRows } from "./types.ts";
@@ -58,15 +58,19 @@ class Uploads implements UploadRows {
     return Number(result.numUpdatedRows) > 0;
   }
   async lease(id: string, owner: string, until: Date, replacing?: string) {
-    // One conditional UPDATE: free, run out, or already this owner's. Two processes asking at
-    // once: the database serialises the two updates and the second finds the first's lease.
-    const result = await this.db
-      .updateTable("uploads")
-      .set({ lease_owner: owner, lease_until: until.getTime() })
-      .where("id", "=", id)
-      .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_owner", "=", replacing ?? owner), eb("lease_until", "<=", Date.now())]))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    // One conditional UPDATE: free, run out, already this owner's, or the dead one's it replaces.
+    // Two processes asking at once: the database serialises the two updates and the second finds
+    // the first's lease. It returns the row, so taking the lease is also the request's one read.
+    const row = await softly(this.db, (db) =>
+      db
+        .updateTable("uploads")
+        .set({ lease_owner: owner, lease_until: until.getTime() })
+        .where("id", "=", id)
+        .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_owner", "=", replacing ?? owner), eb("lease_until", "<=", Date.now())]))
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    return row ? toUpload(row) : null;
   }
   async release(id: string, owner: string) {
     await this.db.updateTable("uploads").set({ lease_owner: null, lease_until: 0 }).where("id", "=", id).where("lease_owner", "=", owner).execute();
@@ -119,6 +123,28 @@ class Strays implements StrayRows {
     const result = await this.db.deleteFrom("storage_strays").where("last_seen", "<", before.getTime()).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+}
+
+/**
+ * Runs a write whose loss in a power cut harms nothing (a lease: its holder is gone too) without
+ * waiting for the disk. On SQLite every commit otherwise syncs the WAL (synchronous = FULL, for
+ * the rows a client was told about): ~1 ms per chunk of a chunked push, which takes a lease at its
+ * start. NORMAL for this one statement, on the one connection, then the setting as it was; the
+ * next durable commit syncs the lease with it. Elsewhere (a transaction, another database): as is.
+ */
+async function softly<T>(db: Db, write: (db: Db) => Promise<T>): Promise<T> {
+  if (db.isTransaction || !(db.getExecutor().adapter instanceof SqliteAdapter)) return write(db);
+  return (db as Kysely<Database>).connection().execute(async (connection) => {
+    const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(connection);
+    const was = Number(rows[0]?.synchronous ?? 2);
+    if (was <= 1) return write(connection);
+    await sql`pragma synchronous = normal`.execute(connection);
+    try {
+      return await write(connection);
+    } finally {
+      await sql.raw(`pragma synchronous = ${was}`).execute(connection);
+    }
+  });
 }
 
 export function uploadParts(db: Db): { uploads: UploadRows; strays: StrayRows } {

@@ -178,33 +178,41 @@ export class UploadService {
   }
 
   /**
-   * Runs `work` holding the upload's lease: taken before the row is read (so the row read is the
-   * one this request continues), renewed while the work runs, freed at the end unless the work
-   * freed it with its offset or deleted the row. A lease lost meanwhile (renewal refused) aborts
-   * the work's writes.
+   * Runs `work` holding the upload's lease: taking it reads the row (so the row is the one this
+   * request continues), renewed while the work runs, freed at the end unless the work freed it
+   * with its offset or deleted the row. A lease lost meanwhile (renewal refused) aborts the
+   * work's writes, as the request's own signal does.
    */
   private async leased<T>(repository: RepositoryName, id: string, signal: AbortSignal | undefined, work: (upload: UploadRecord, lease: Lease) => Promise<T>): Promise<T> {
     const owner = `${INSTANCE.host}/${INSTANCE.pid}/${INSTANCE.boot}/${++this.requests}`;
     const uploads = this.metadata.uploads;
-    if (!(await uploads.lease(id, owner, new Date(Date.now() + LEASE_MS)))) {
+    const until = () => new Date(Date.now() + LEASE_MS);
+    let upload = await uploads.lease(id, owner, until());
+    if (!upload) {
       // Freed meanwhile, or held by a process on this host that is gone: try once more.
       const held = (await this.status(repository, id)).lease;
       const free = held === null || held.until.getTime() <= Date.now() || ownerIsDead(held.owner);
-      if (!free || !(await uploads.lease(id, owner, new Date(Date.now() + LEASE_MS), held?.owner))) throw busy(id);
+      if (free) upload = await uploads.lease(id, owner, until(), held?.owner);
+      if (!upload) throw busy(id);
     }
     const lost = new AbortController();
-    const lease: Lease = { owner, signal: signal ? AbortSignal.any([signal, lost.signal]) : lost.signal, settled: false };
+    const lease: Lease = { owner, signal: lost.signal, settled: false };
+    const forward = () => lost.abort(signal?.reason);
+    signal?.addEventListener("abort", forward, { once: true });
+    if (signal?.aborted) forward();
     const renewal = setInterval(() => {
-      uploads.lease(id, owner, new Date(Date.now() + LEASE_MS)).then(
+      uploads.lease(id, owner, until()).then(
         (kept) => kept || lost.abort(busy(id)),
         () => undefined, // the next renewal tries again; the lease has two more thirds to go
       );
     }, LEASE_MS / 3);
     renewal.unref();
     try {
-      return await work(await this.status(repository, id), lease);
+      if (upload.repository !== repository) throw uploadUnknown(id);
+      return await work(upload, lease);
     } finally {
       clearInterval(renewal);
+      signal?.removeEventListener("abort", forward);
       if (!lease.settled) await uploads.release(id, owner).catch(() => undefined);
     }
   }

@@ -69,7 +69,8 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal(await store.uploads.advance("u1", 0, 5, { handle: '{"parts":[5]}' }), true);
       assert.deepEqual(await store.uploads.get("u1").then((u) => [u?.offset, u?.handle]), [5, '{"parts":[5]}']);
       const until = new Date(Date.now() + 30_000);
-      assert.equal(await store.uploads.lease("u1", "a", until), true);
+      const held = await store.uploads.lease("u1", "a", until);
+      assert.deepEqual([held?.offset, held?.handle, held?.lease], [5, '{"parts":[5]}', { owner: "a", until }], "the lease answers the row as held");
       assert.deepEqual((await store.uploads.get("u1"))?.lease, { owner: "a", until });
       assert.equal(await store.uploads.advance("u1", 5, 9, { handle: '{"parts":[5,4]}', release: "b" }), false, "not b's lease");
       assert.equal(await store.uploads.advance("u1", 5, 9, { handle: '{"parts":[5,4]}', release: "a" }), true);
@@ -83,25 +84,25 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       const store = await freshStore(t, factory);
       await store.uploads.create(upload("u1"));
       const soon = new Date(Date.now() + 30_000);
-      assert.equal(await store.uploads.lease("u1", "a", soon), true);
-      assert.equal(await store.uploads.lease("u1", "b", soon), false, "a holds it");
-      assert.equal(await store.uploads.lease("u1", "a", new Date(soon.getTime() + 1000)), true, "a renews");
-      assert.equal(await store.uploads.lease("u1", "b", soon, "c"), false, "replacing someone else than the holder");
-      assert.equal(await store.uploads.lease("u1", "b", soon, "a"), true, "a is known dead");
+      assert.equal((await store.uploads.lease("u1", "a", soon)) !== null, true);
+      assert.equal((await store.uploads.lease("u1", "b", soon)) !== null, false, "a holds it");
+      assert.equal((await store.uploads.lease("u1", "a", new Date(soon.getTime() + 1000))) !== null, true, "a renews");
+      assert.equal((await store.uploads.lease("u1", "b", soon, "c")) !== null, false, "replacing someone else than the holder");
+      assert.equal((await store.uploads.lease("u1", "b", soon, "a")) !== null, true, "a is known dead");
       await store.uploads.release("u1", "a");
       assert.equal((await store.uploads.get("u1"))?.lease?.owner, "b", "a no longer holds it: its release does nothing");
       await store.uploads.release("u1", "b");
       assert.equal((await store.uploads.get("u1"))?.lease, null);
-      assert.equal(await store.uploads.lease("u1", "c", new Date(Date.now() - 1)), true);
-      assert.equal(await store.uploads.lease("u1", "d", soon), true, "c's lease has run out");
-      assert.equal(await store.uploads.lease("nope", "a", soon), false, "no such upload");
+      assert.equal((await store.uploads.lease("u1", "c", new Date(Date.now() - 1))) !== null, true);
+      assert.equal((await store.uploads.lease("u1", "d", soon)) !== null, true, "c's lease has run out");
+      assert.equal((await store.uploads.lease("nope", "a", soon)) !== null, false, "no such upload");
     });
 
     test("concurrent leases on one upload: exactly one owner wins", async (t) => {
       const store = await freshStore(t, factory);
       await store.uploads.create(upload("u1"));
       const owners = ["a", "b", "c", "d", "e", "f"];
-      const won = await Promise.all(owners.map((owner) => store.uploads.lease("u1", owner, new Date(Date.now() + 30_000))));
+      const won = await Promise.all(owners.map(async (owner) => (await store.uploads.lease("u1", owner, new Date(Date.now() + 30_000))) !== null));
       assert.equal(won.filter(Boolean).length, 1);
       assert.equal((await store.uploads.get("u1"))?.lease?.owner, owners[won.indexOf(true)]);
     });

@@ -1,10 +1,14 @@
 // The metadata store contract (metadata-contract.ts) on the embedded default: KyselyMetadataStore
 // over node:sqlite, as app.ts openStores() opens it, on a fresh database file per test.
-// PostgreSQL joins with one more metadataContract("postgresql", factory) line.
+// PostgreSQL joins with one more metadataContract("postgresql", factory) line. Then what only
+// SQLite needs: a lease written without a WAL sync.
+import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { test } from "node:test";
 import { Kysely } from "kysely";
+import type { RepositoryName } from "../../src/domain/names.ts";
 import { KyselyMetadataStore } from "../../src/metadata/kysely-store.ts";
 import type { Database } from "../../src/metadata/schema.ts";
 import { openSqlite } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
@@ -20,4 +24,26 @@ metadataContract("sqlite", async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
+});
+
+test("a lease is written without waiting for the disk, and every other commit still syncs (synchronous stays FULL)", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-contract-sqlite-"));
+  const { dialect, raw } = openSqlite(join(dir, "berth.db"));
+  const store = await KyselyMetadataStore.open(new Kysely<Database>({ dialect }));
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const synchronous = () => (raw.prepare("pragma synchronous").get() as { synchronous: number }).synchronous;
+  assert.equal(synchronous(), 2);
+  const now = new Date();
+  await store.uploads.create({ id: "u", repository: "r" as RepositoryName, offset: 0, algorithm: "sha256", startedAt: now, updatedAt: now, handle: null, lease: null });
+  const until = new Date(Date.now() + 30_000);
+  assert.deepEqual((await store.uploads.lease("u", "a", until))?.lease, { owner: "a", until });
+  assert.equal(synchronous(), 2, "FULL again after the lease");
+  await assert.rejects(store.transaction(async (tx) => {
+    assert.ok(await tx.uploads.lease("u", "a", until), "inside a transaction, as is");
+    throw new Error("rolled back");
+  }));
+  assert.equal(synchronous(), 2);
 });

@@ -151,7 +151,7 @@ test("the upload row's lease: a live writer elsewhere gets 416 and keeps the upl
   const uploads = app.berth.stores.metadata.uploads;
   const soon = () => new Date(Date.now() + 30_000);
   // Another instance (another host) is streaming a chunk into it.
-  assert.equal(await uploads.lease(id, "other-host/1/boot/1", soon()), true);
+  assert.equal((await uploads.lease(id, "other-host/1/boot/1", soon())) !== null, true);
   const patch = await app.request("PATCH", location, { body: "abc", headers: { ...octets, "content-range": "0-2" } });
   assert.equal(patch.status, 416);
   assert.equal((await app.request("PUT", `${location}?digest=${sha256("abc")}`, { body: "abc", headers: octets })).status, 416, "nor may a closing PUT");
@@ -163,7 +163,7 @@ test("the upload row's lease: a live writer elsewhere gets 416 and keeps the upl
   // That writer's process died on this very host (kill -9 mid-PATCH): its lease is taken over.
   const { hostname } = await import("node:os");
   await uploads.release(id, "other-host/1/boot/1");
-  assert.equal(await uploads.lease(id, `${hostname()}/${2 ** 22 + 12_345}/boot/1`, soon()), true);
+  assert.equal((await uploads.lease(id, `${hostname()}/${2 ** 22 + 12_345}/boot/1`, soon())) !== null, true);
   const resumed = await app.request("PATCH", location, { body: "abc", headers: { ...octets, "content-range": "0-2" } });
   assert.equal(resumed.status, 202);
   assert.equal((await uploads.get(id))?.lease, null, "freed with the offset");
