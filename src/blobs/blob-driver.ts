@@ -21,7 +21,7 @@ export interface ObjectInfo {
 
 /**
  * The driver's record of an upload's parts, kept by the caller in the upload row and handed back
- * to `writer()` to continue: on the filesystem the part sizes of one temporary file; on S3 the
+ * to `writer()` to continue: on the filesystem the count and total of the parts of one file; on S3 the
  * multipart upload id, each part's number and ETag, and a tail shorter than the 5 MiB minimum
  * part; on Azure the ids of the staged blocks. Plain text (JSON), opaque to the caller, at most a
  * few kilobytes per thousand parts.

@@ -132,11 +132,18 @@ class Strays implements StrayRows {
  * start. NORMAL for this one statement, on the one connection, then the setting as it was; the
  * next durable commit syncs the lease with it. Elsewhere (a transaction, another database): as is.
  */
+/** The synchronous level each SQLite database was opened with, read once. */
+const durability = new WeakMap<object, number>();
+
 async function softly<T>(db: Db, write: (db: Db) => Promise<T>): Promise<T> {
   if (db.isTransaction || !(db.getExecutor().adapter instanceof SqliteAdapter)) return write(db);
   return (db as Kysely<Database>).connection().execute(async (connection) => {
-    const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(connection);
-    const was = Number(rows[0]?.synchronous ?? 2);
+    let was = durability.get(db);
+    if (was === undefined) {
+      const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(connection);
+      was = Number(rows[0]?.synchronous ?? 2);
+      durability.set(db, was);
+    }
     if (was <= 1) return write(connection);
     await sql`pragma synchronous = normal`.execute(connection);
     try {

@@ -1,7 +1,7 @@
 // Blobs as files under one root. Durability: write, fsync, rename, fsync the directory, so a
 // crash at any point leaves either the old state or the new one, never a torn file under its key.
 // An upload is one file at its key, written in place part after part (FileWriter); its handle
-// records the part sizes, so a part a crash tore is cut off by the next writer.
+// records how many bytes the parts hold, so a part a crash tore is cut off by the next writer.
 import { close, constants, fdatasync, fstat, ftruncate, open as openCallback } from "node:fs";
 import { promisify } from "node:util";
 import { mkdir, open, opendir, rename, stat, unlink } from "node:fs/promises";
@@ -61,7 +61,7 @@ export class FilesystemDriver implements BlobDriver {
   async writer(key: string, handle?: UploadHandle | null): Promise<BlobWriter> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
-    return new FileWriter(this, key, handle ? partsOf(handle) : []);
+    return new FileWriter(this, key, handle ? partsOf(handle) : { parts: 0, size: 0 });
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -121,21 +121,22 @@ class FileWriter implements BlobWriter, TappedParts, ReadableParts {
   private readonly driver: FilesystemDriver;
   private readonly key: string;
   private readonly path: string;
-  private readonly parts: number[];
+  /** Parts written (empty ones not counted): the first one creates the file. */
+  private parts: number;
   /** The last part was written with `last` and nothing changed since: commit has nothing to flush. */
   private flushed = false;
   size: number;
 
-  constructor(driver: FilesystemDriver, key: string, parts: number[]) {
+  constructor(driver: FilesystemDriver, key: string, held: FileParts) {
     this.driver = driver;
     this.key = key;
     this.path = driver.path(key);
-    this.parts = parts;
-    this.size = parts.reduce((a, b) => a + b, 0);
+    this.parts = held.parts;
+    this.size = held.size;
   }
 
   get handle(): UploadHandle {
-    return JSON.stringify({ parts: this.parts });
+    return JSON.stringify({ parts: this.parts, size: this.size } satisfies FileParts);
   }
 
   write(source: AsyncIterable<Uint8Array>, options: PartOptions = {}): Promise<number> {
@@ -143,7 +144,7 @@ class FileWriter implements BlobWriter, TappedParts, ReadableParts {
   }
 
   async writeTapped(source: AsyncIterable<Uint8Array>, tap: WriteTap | undefined, options: PartOptions = {}): Promise<number> {
-    const first = this.parts.length === 0;
+    const first = this.parts === 0;
     this.flushed = false;
     let written: number;
     try {
@@ -154,7 +155,7 @@ class FileWriter implements BlobWriter, TappedParts, ReadableParts {
       if (first) await unlink(this.path).catch(() => undefined);
       throw gone(err);
     }
-    if (written > 0) this.parts.push(written);
+    if (written > 0) this.parts++;
     this.size += written;
     this.flushed = options.last === true;
     return written;
@@ -170,7 +171,7 @@ class FileWriter implements BlobWriter, TappedParts, ReadableParts {
   /** Cuts the file back to the parts written and makes it durable (an empty upload: an empty file). */
   async commit(): Promise<void> {
     if (this.flushed) return;
-    const flags = this.parts.length === 0 ? constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC : constants.O_WRONLY;
+    const flags = this.parts === 0 ? constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC : constants.O_WRONLY;
     let fd: number;
     try {
       fd = await openFd(this.path, flags, 0o644);
@@ -195,11 +196,21 @@ class FileWriter implements BlobWriter, TappedParts, ReadableParts {
   }
 }
 
-/** The part sizes a handle records (JSON written by FileWriter.handle). */
-function partsOf(handle: UploadHandle): number[] {
-  const parsed = JSON.parse(handle) as { parts?: unknown };
-  if (!Array.isArray(parsed.parts) || !parsed.parts.every((n) => Number.isSafeInteger(n) && n >= 0)) throw new Error(`not a filesystem upload handle: ${handle.slice(0, 100)}`);
-  return parsed.parts as number[];
+/**
+ * A filesystem upload's handle: how many parts and how many bytes they hold. One file keeps the
+ * parts in order by itself, so their count and total are all a later writer needs (and the
+ * handle stays the same few bytes however many chunks a client sends).
+ */
+interface FileParts {
+  parts: number;
+  size: number;
+}
+
+function partsOf(handle: UploadHandle): FileParts {
+  const parsed = JSON.parse(handle) as Partial<FileParts>;
+  const { parts, size } = parsed;
+  if (!Number.isSafeInteger(parts) || !Number.isSafeInteger(size) || parts! < 0 || size! < 0) throw new Error(`not a filesystem upload handle: ${handle.slice(0, 100)}`);
+  return { parts: parts!, size: size! };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Migration } from "kysely/migration";
 
 /**
  * Uploads as parts and leases, gc by rows (blobs/README.md, services/gc.ts):
- * - `uploads.handle`: the blob driver's record of the parts written (a file's part sizes, S3's
+ * - `uploads.handle`: the blob driver's record of the parts written (a file's part count and total, S3's
  *   multipart id and part ETags, Azure's block ids), saved with the offset it belongs to;
  * - `uploads.lease_owner` / `lease_until`: the request writing to the upload now, in whichever
  *   process, so a second writer is refused and gc or the purge never drop an upload being written;
