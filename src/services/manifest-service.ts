@@ -127,6 +127,9 @@ export class ManifestService {
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
   async delete(repository: RepositoryName, reference: Reference): Promise<void> {
     await this.metadata.transaction(async (tx) => {
+      // The caller was authorized against attributes cached in memory; a lock set since (here, or
+      // through another process whose change has not arrived yet) must still stop the delete.
+      await refuseDeleteLocked(tx, repository, reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest));
       if (reference.kind === "tag") {
         const had = await tx.tags.resolve(repository, reference.tag);
         if (had === null || !(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
@@ -199,6 +202,21 @@ async function checkSizes(tx: MetadataParts, parsed: ParsedManifest, missing: re
   for (const { descriptor: d, size } of found) {
     if (size !== null && size !== d.size) {
       throw new RegistryError("MANIFEST_INVALID", `descriptor ${d.digest} declares ${d.size} bytes, but what it names has ${size}`, { digest: d.digest, declared: d.size, stored: size });
+    }
+  }
+}
+
+/**
+ * The authorizer's delete rule (auth/authorizer.ts: a delete-locked repository, or a
+ * delete-locked tag on the content, refuses whoever asks), read from the rows inside the delete's
+ * transaction, so that no lock set after the check is missed. `tags`: those the delete removes or
+ * breaks (the tag itself, or every tag covering a digest).
+ */
+async function refuseDeleteLocked(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
+  for (const tag of ["", ...tags]) {
+    const attributes = await tx.attributes.get(repository, tag);
+    if (attributes && !attributes.deleteEnabled) {
+      throw new RegistryError("DENIED", `${tag ? `${repository}:${tag}` : repository} cannot be deleted (deleteEnabled is false)`, { type: "repository", name: repository, action: "delete" });
     }
   }
 }
