@@ -119,9 +119,9 @@ async function ensureAdmin(metadata: MetadataStore, configured: string | undefin
   const password = configured ?? generatePassword();
   const hash = await hashPassword(password);
   return metadata.transaction(async (tx) => {
-    if (!(await tx.principals.get(ADMIN_ID))) {
-      await tx.principals.create({ id: ADMIN_ID, kind: "admin", name: ADMIN_ID, roles: ["owner"], scope: null, scopeMap: null, enabled: true, expiresAt: null, createdAt: new Date() });
-    }
+    // Insert-or-nothing, not read-then-insert: a second process waits for the first's row
+    // (PostgreSQL) instead of failing on its key, then reads the first's secret below.
+    await tx.principals.ensure({ id: ADMIN_ID, kind: "admin", name: ADMIN_ID, roles: ["owner"], scope: null, scopeMap: null, enabled: true, expiresAt: null, createdAt: new Date() });
     const first = (await tx.secrets.list(ADMIN_ID)).find((s) => s.slot === 1);
     if (configured === undefined && first) return null;
     if (first?.hash === existing?.hash || configured === undefined) {

@@ -10,6 +10,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import type { MetadataStore } from "../metadata/types.ts";
+import type { SigningKey } from "../metadata/identity-types.ts";
 import { ACTIONS, type Access, type Action } from "./identity.ts";
 
 const ALGORITHM = "ES256";
@@ -63,23 +64,26 @@ export class TokenService {
 
   /** Loads the active keys, creating the first one on a new registry. */
   async load(): Promise<void> {
-    // Two processes starting on one empty database may each add a key: both verify everywhere.
-    if ((await this.store.signingKeys.active()).length === 0) await this.rotate();
+    // Processes starting together on one empty database make one first key: whether one is
+    // needed is decided in the transaction that adds it (SigningKeyRows.addFirst).
+    if ((await this.store.signingKeys.active()).length === 0) {
+      const key = await newSigningKey();
+      await this.store.transaction(async (tx) => {
+        if (await tx.signingKeys.addFirst(key)) await tx.changes.append({ kind: "signing-key.added", kid: key.kid });
+      });
+    }
     await this.reload();
   }
 
   /** Adds a new signing key, announced in the change log; earlier ones keep verifying until retired. */
   async rotate(): Promise<string> {
-    const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    const key = { kid, algorithm: ALGORITHM, privateJwk: JSON.stringify(await exportJWK(privateKey)), publicJwk: JSON.stringify({ ...publicJwk, kid, alg: ALGORITHM }), createdAt: new Date(), retiredAt: null };
+    const key = await newSigningKey();
     await this.store.transaction(async (tx) => {
       await tx.signingKeys.add(key);
-      await tx.changes.append({ kind: "signing-key.added", kid });
+      await tx.changes.append({ kind: "signing-key.added", kid: key.kid });
     });
     await this.reload();
-    return kid;
+    return key.kid;
   }
 
   /** Re-reads the active keys (on `signing-key.added`, from whichever process added one). */
@@ -186,4 +190,12 @@ function credentialClaim(credential: string | null): { cred?: string } {
  */
 export function credentialStamp(secretHash: string): string {
   return createHash("sha256").update(secretHash).digest("base64url").slice(0, 22);
+}
+
+/** A fresh key pair, its id the public key's JWK thumbprint. */
+async function newSigningKey(): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return { kid, algorithm: ALGORITHM, privateJwk: JSON.stringify(await exportJWK(privateKey)), publicJwk: JSON.stringify({ ...publicJwk, kid, alg: ALGORITHM }), createdAt: new Date(), retiredAt: null };
 }

@@ -45,15 +45,17 @@ export class ChangeStore implements ChangeRows {
       .values({ consumer, cursor: await this.latest(), owner: null, lease_until: 0 })
       .onConflict((oc) => oc.column("consumer").doNothing())
       .execute();
+    // Taking the lease and reading the cursor in one statement: the cursor returned is the one
+    // the lease was taken over, whatever another owner acks around it.
     const taken = await this.db
       .updateTable("change_consumers")
       .set({ owner, lease_until: now + leaseMs })
       .where("consumer", "=", consumer)
       .where((eb) => eb.or([eb("owner", "is", null), eb("owner", "=", owner), eb("lease_until", "<", now)]))
+      .returning("cursor")
       .executeTakeFirst();
-    if (Number(taken.numUpdatedRows) === 0) return [];
-    const row = await this.db.selectFrom("change_consumers").select("cursor").where("consumer", "=", consumer).executeTakeFirstOrThrow();
-    return this.since(Number(row.cursor), limit);
+    if (!taken) return [];
+    return this.since(Number(taken.cursor), limit);
   }
 
   async ack(consumer: string, owner: string, through: number): Promise<boolean> {
@@ -67,14 +69,16 @@ export class ChangeStore implements ChangeRows {
   }
 
   async prune(before: Date): Promise<number> {
-    const slowest = await this.db.selectFrom("change_consumers").select((eb) => eb.fn.min("cursor").as("cursor")).executeTakeFirst();
-    let query = this.db
+    // One statement, so a consumer that acks or is created meanwhile is weighed as it is then.
+    const result = await this.db
       .deleteFrom("changes")
       .where("at", "<", before.getTime())
       // The newest entry of each kind stays: it names what caches show (the index.yaml ETag is
       // the newest chart change), so a process started after a prune agrees with one running.
-      .where("id", "not in", this.db.selectFrom("changes").select((eb) => eb.fn.max("id").as("id")).groupBy("kind"));
-    if (slowest?.cursor !== null && slowest?.cursor !== undefined) query = query.where("id", "<=", Number(slowest.cursor));
-    return Number((await query.executeTakeFirst()).numDeletedRows);
+      .where("id", "not in", this.db.selectFrom("changes").select((eb) => eb.fn.max("id").as("id")).groupBy("kind"))
+      // Nothing a consumer has not acknowledged (no consumers: no limit).
+      .where((eb) => eb.not(eb.exists(eb.selectFrom("change_consumers").select("consumer").whereRef("change_consumers.cursor", "<", "changes.id"))))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 }

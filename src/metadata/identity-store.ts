@@ -4,6 +4,7 @@ import type {
   Attributes, AttributeRows, AuditEvent, AuditRows, Principal, PrincipalKind, PrincipalRows, Role, ScopeMap, ScopeMapRows, Secret, SecretRows,
   SigningKey, SigningKeyRows,
 } from "./identity-types.ts";
+import { holdLock } from "./locks.ts";
 import type { Database } from "./schema.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -23,26 +24,31 @@ function toPrincipal(row: Database["principals"]): Principal {
   };
 }
 
+function principalRow(p: Principal): Database["principals"] {
+  return {
+    id: p.id,
+    kind: p.kind,
+    name: p.name,
+    roles: JSON.stringify(p.roles),
+    scope: p.scope,
+    scope_map: p.scopeMap,
+    enabled: p.enabled ? 1 : 0,
+    expires_at: p.expiresAt?.getTime() ?? null,
+    created_at: p.createdAt.getTime(),
+  };
+}
+
 export class Principals implements PrincipalRows {
   private readonly db: Db;
   constructor(db: Db) {
     this.db = db;
   }
   async create(p: Principal) {
-    await this.db
-      .insertInto("principals")
-      .values({
-        id: p.id,
-        kind: p.kind,
-        name: p.name,
-        roles: JSON.stringify(p.roles),
-        scope: p.scope,
-        scope_map: p.scopeMap,
-        enabled: p.enabled ? 1 : 0,
-        expires_at: p.expiresAt?.getTime() ?? null,
-        created_at: p.createdAt.getTime(),
-      })
-      .execute();
+    await this.db.insertInto("principals").values(principalRow(p)).execute();
+  }
+  async ensure(p: Principal) {
+    const inserted = await this.db.insertInto("principals").values(principalRow(p)).onConflict((c) => c.column("id").doNothing()).executeTakeFirst();
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
   async get(id: string) {
     const row = await this.db.selectFrom("principals").selectAll().where("id", "=", id).executeTakeFirst();
@@ -206,16 +212,24 @@ export class Audit implements AuditRows {
   }
 }
 
+function signingKeyRow(k: SigningKey): Database["signing_keys"] {
+  return { kid: k.kid, algorithm: k.algorithm, private_jwk: k.privateJwk, public_jwk: k.publicJwk, created_at: k.createdAt.getTime(), retired_at: k.retiredAt?.getTime() ?? null };
+}
+
 export class SigningKeys implements SigningKeyRows {
   private readonly db: Db;
   constructor(db: Db) {
     this.db = db;
   }
   async add(k: SigningKey) {
-    await this.db
-      .insertInto("signing_keys")
-      .values({ kid: k.kid, algorithm: k.algorithm, private_jwk: k.privateJwk, public_jwk: k.publicJwk, created_at: k.createdAt.getTime(), retired_at: k.retiredAt?.getTime() ?? null })
-      .execute();
+    await this.db.insertInto("signing_keys").values(signingKeyRow(k)).execute();
+  }
+  async addFirst(k: SigningKey): Promise<boolean> {
+    if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new SigningKeys(trx).addFirst(k));
+    await holdLock(this.db, "signing-keys:first");
+    if ((await this.db.selectFrom("signing_keys").select("kid").where("retired_at", "is", null).limit(1).executeTakeFirst()) !== undefined) return false;
+    await this.add(k);
+    return true;
   }
   async active() {
     const rows = await this.db.selectFrom("signing_keys").selectAll().where("retired_at", "is", null).orderBy("created_at", "desc").execute();

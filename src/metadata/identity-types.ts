@@ -78,6 +78,8 @@ export interface SigningKey {
 
 export interface PrincipalRows {
   create(principal: Principal): Promise<void>;
+  /** Creates the principal unless one with its id exists (one statement); true when this call created it. */
+  ensure(principal: Principal): Promise<boolean>;
   get(id: string): Promise<Principal | null>;
   byName(name: string): Promise<Principal | null>;
   list(kind?: PrincipalKind): Promise<Principal[]>;
@@ -117,6 +119,11 @@ export interface AuditRows {
 
 export interface SigningKeyRows {
   add(key: SigningKey): Promise<void>;
+  /**
+   * Adds the key only while no key is active, deciding and adding as one step: processes
+   * starting together on an empty database add one first key, not one each. True when added.
+   */
+  addFirst(key: SigningKey): Promise<boolean>;
   /** Keys not retired, newest first. */
   active(): Promise<SigningKey[]>;
   retire(kid: string): Promise<void>;

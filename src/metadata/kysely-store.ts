@@ -261,17 +261,22 @@ class Tags implements TagRows {
     this.db = db;
   }
   async set(repository: RepositoryName, tag: Tag, to: Digest): Promise<Digest | null> {
-    // Read, then write: outside a caller's transaction two sets of one tag could both read the
-    // same previous target (the contract suite's concurrent-set case), so the pair runs in one.
-    // SQLite's `begin immediate` serialises it; PostgreSQL will need the row locked as well.
+    // The previous target must be the one this write replaced, also when two sets of one tag
+    // race (the contract suite's concurrent-set case). Reading it with a write that changes
+    // nothing else locks the row first (PostgreSQL: until commit; SQLite: writers run one at a
+    // time), so no other set lands between the read and the write. The pair needs a transaction.
     if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new Tags(trx).set(repository, tag, to));
-    const previous = await this.resolve(repository, tag);
-    await this.db
-      .insertInto("tags")
-      .values({ repository, tag, digest: to, updated_at: Date.now() })
-      .onConflict((c) => c.columns(["repository", "tag"]).doUpdateSet({ digest: to, updated_at: Date.now() }))
-      .execute();
-    return previous;
+    for (;;) {
+      const now = Date.now();
+      const held = await this.db.updateTable("tags").set({ updated_at: now }).where("repository", "=", repository).where("tag", "=", tag).returning("digest").executeTakeFirst();
+      if (held) {
+        if (held.digest !== to) await this.db.updateTable("tags").set({ digest: to }).where("repository", "=", repository).where("tag", "=", tag).execute();
+        return held.digest as Digest;
+      }
+      // A new tag; if another transaction created it meanwhile, the loop reads and moves its row.
+      const inserted = await this.db.insertInto("tags").values({ repository, tag, digest: to, updated_at: now }).onConflict((c) => c.columns(["repository", "tag"]).doNothing()).executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) return null;
+    }
   }
   async resolve(repository: RepositoryName, tag: Tag) {
     const row = await this.db.selectFrom("tags").select("digest").where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
@@ -360,8 +365,8 @@ class Charts implements ChartRows {
     return row ? toChart(row) : null;
   }
   async forgetManifest(repository: RepositoryName, manifestDigest: Digest) {
-    const rows = await this.db.selectFrom("charts").selectAll().where("repository", "=", repository).where("manifest_digest", "=", manifestDigest).execute();
-    if (rows.length > 0) await this.db.deleteFrom("charts").where("repository", "=", repository).where("manifest_digest", "=", manifestDigest).execute();
+    // One statement: the rows returned are exactly the rows this delete removed.
+    const rows = await this.db.deleteFrom("charts").where("repository", "=", repository).where("manifest_digest", "=", manifestDigest).returningAll().execute();
     return rows.map(toChart);
   }
   async byFile(namespace: string, fileName: string) {

@@ -5,6 +5,7 @@ import type { RepositoryName } from "../domain/names.ts";
 import type {
   MetadataChange, MetadataTarget, MetadataValue, MetadataValueRows, ProvenanceFacts, ProvenanceRecord, ProvenanceRows,
 } from "./provenance-types.ts";
+import { holdLock, keyLock } from "./locks.ts";
 import type { Database } from "./schema.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -100,12 +101,13 @@ export class MetadataValues implements MetadataValueRows {
     return row ? toValue(row) : null;
   }
   async change(target: MetadataTarget, key: string, value: string | null, actor: string, at: Date): Promise<MetadataChange | null> {
-    // Reads the last version, then writes the next: outside a caller's transaction two changes of
-    // one key both took the same version and one failed on the history's key (the contract
-    // suite's concurrent-change case), so the steps run in one transaction. SQLite's `begin
-    // immediate` serialises them; PostgreSQL will need a per-key lock as well.
+    // Reads the current value and the last version, then writes the next: two changes of one key
+    // must not both take the same version (the contract suite's concurrent-change case). So the
+    // steps run in one transaction under the key's lock (locks.ts), which is also what
+    // serialises them on PostgreSQL, where transactions run side by side.
     if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new MetadataValues(trx).change(target, key, value, actor, at));
     const digest = digestColumn(target);
+    await holdLock(this.db, keyLock("metadata-value", target.repository, digest, key));
     const where = { repository: target.repository, digest, key };
     const current = await this.get(target, key);
     if ((current?.value ?? null) === value) return null;

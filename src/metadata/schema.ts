@@ -104,4 +104,5 @@ export interface Database {
   };
   changes: { id: Generated<number>; at: number; kind: string; repository: string | null; body: string };
   change_consumers: { consumer: string; cursor: number; owner: string | null; lease_until: number };
+  locks: { name: string; taken_at: number };
 }

@@ -25,3 +25,14 @@ export async function commitBlob(
     throw err;
   }
 }
+
+/**
+ * The same steps inside a transaction the caller runs, which writes more (a classic chart push:
+ * package, config and manifest at once). The caller discards the staged bytes if it fails.
+ */
+export async function commitBlobIn(tx: MetadataParts, blobs: BlobStore, repository: RepositoryName, staged: StagedBlob): Promise<void> {
+  await tx.repositories.ensure(repository);
+  await tx.blobs.record(staged.digest, staged.size);
+  await tx.blobLinks.link(repository, staged.digest);
+  await blobs.publish(staged);
+}

@@ -2,11 +2,11 @@
 // references it makes recorded beside it, in one transaction with its tags.
 import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
-import { versionToTag } from "../domain/chart.ts";
+import { versionToTag, type ChartMetadata } from "../domain/chart.ts";
 import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
-import type { ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
+import type { ChartRecord, ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
 
@@ -25,6 +25,13 @@ export interface PutOptions {
   storedAs?: StoredAs;
   /** For a chart: what its version must be, checked in the transaction (no overwrite, no lost update). */
   chartPrecondition?: ChartPrecondition;
+  /** For a chart: what its config says, when the pusher built the config itself (not read back from the blob). */
+  chartConfig?: ChartMetadata;
+  /**
+   * Writes the pusher's own blobs first, in the manifest's transaction (a classic push: the
+   * package and the config), so the whole push commits or none of it does.
+   */
+  alsoStore?: (tx: MetadataParts) => Promise<void>;
   /**
    * Whether the push may name this blob or manifest (false: a tag's read lock covers it). Such a
    * reference is answered as missing, so a new manifest or index can neither lift a read lock by
@@ -37,6 +44,8 @@ export interface PushedManifest {
   digest: Digest;
   subject: Digest | null;
   tags: Tag[];
+  /** The chart version the push recorded, if it made one (chart-version.ts). */
+  chart: ChartRecord | null;
 }
 
 export class ManifestService {
@@ -57,12 +66,13 @@ export class ManifestService {
     }
     const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
     const charts = this.options.charts;
-    const chart = charts ? await charts.chartOf(repository, digest, parsed, storedAs, tags) : null;
+    const chart = charts ? await charts.chartOf({ repository, manifestDigest: digest, parsed, storedAs, tags }, options.chartConfig) : null;
     const provenance = this.options.provenance ? await this.options.provenance.prepare(repository, digest, parsed, body) : null;
     const hidden = new Set<Digest>();
     if (options.mayReference) for (const d of [...parsed.blobs, ...parsed.children]) if (!(await options.mayReference(d))) hidden.add(d);
     if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
-    await this.metadata.transaction(async (tx) => {
+    const recorded = await this.metadata.transaction(async (tx) => {
+      await options.alsoStore?.(tx);
       const missing: Digest[] = [];
       for (const blob of parsed.blobs) {
         if (!(await tx.blobLinks.isLinked(repository, blob))) missing.push(blob);
@@ -100,10 +110,11 @@ export class ManifestService {
         // A tag moved off a chart version takes that version with it (unless this push records it anew).
         if (previous !== null && previous !== digest && !(chart && versionToTag(chart.version) === tag)) await charts?.forgetTag(tx, repository, tag, previous);
       }
-      if (chart) await charts!.record(tx, chart, options.chartPrecondition);
+      const recordedChart = chart ? await charts!.record(tx, chart, options.chartPrecondition) : null;
       if (provenance) await this.options.provenance!.record(tx, provenance);
+      return recordedChart;
     });
-    return { digest, subject: parsed.subject, tags };
+    return { digest, subject: parsed.subject, tags, chart: recorded };
   }
 
   async get(repository: RepositoryName, reference: Reference): Promise<ManifestRecord> {
@@ -127,6 +138,9 @@ export class ManifestService {
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
   async delete(repository: RepositoryName, reference: Reference): Promise<void> {
     await this.metadata.transaction(async (tx) => {
+      // The caller was authorized against attributes cached in memory; a lock set since (here, or
+      // through another process whose change has not arrived yet) must still stop the delete.
+      await refuseDeleteLocked(tx, repository, reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest));
       if (reference.kind === "tag") {
         const had = await tx.tags.resolve(repository, reference.tag);
         if (had === null || !(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
@@ -199,6 +213,21 @@ async function checkSizes(tx: MetadataParts, parsed: ParsedManifest, missing: re
   for (const { descriptor: d, size } of found) {
     if (size !== null && size !== d.size) {
       throw new RegistryError("MANIFEST_INVALID", `descriptor ${d.digest} declares ${d.size} bytes, but what it names has ${size}`, { digest: d.digest, declared: d.size, stored: size });
+    }
+  }
+}
+
+/**
+ * The authorizer's delete rule (auth/authorizer.ts: a delete-locked repository, or a
+ * delete-locked tag on the content, refuses whoever asks), read from the rows inside the delete's
+ * transaction, so that no lock set after the check is missed. `tags`: those the delete removes or
+ * breaks (the tag itself, or every tag covering a digest).
+ */
+async function refuseDeleteLocked(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
+  for (const tag of ["", ...tags]) {
+    const attributes = await tx.attributes.get(repository, tag);
+    if (attributes && !attributes.deleteEnabled) {
+      throw new RegistryError("DENIED", `${tag ? `${repository}:${tag}` : repository} cannot be deleted (deleteEnabled is false)`, { type: "repository", name: repository, action: "delete" });
     }
   }
 }

@@ -5,12 +5,14 @@
 //
 // This file: repositories, blobs, blob links, manifests, tags. The identity and provenance parts
 // are in metadata-contract-identity.ts; uploads, charts, the change log, transactions and the
-// concurrency cases in metadata-contract-changes.ts.
+// concurrency cases in metadata-contract-changes.ts; two connections writing at once (two
+// processes) in metadata-contract-races.ts.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Digest } from "../../src/domain/digest.ts";
 import { metadataChangeContract } from "./metadata-contract-changes.ts";
 import { metadataIdentityContract } from "./metadata-contract-identity.ts";
+import { metadataRaceContract } from "./metadata-contract-races.ts";
 import { allPages, byteOrder, digestOf, freshStore, manifestRecord, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 export type { MetadataFactory, MetadataFixture } from "./metadata-fixtures.ts";
@@ -23,6 +25,7 @@ export function metadataContract(backend: string, factory: MetadataFactory): voi
     registryContract(factory);
     metadataIdentityContract(factory);
     metadataChangeContract(factory);
+    metadataRaceContract(factory);
   });
 }
 

@@ -8,6 +8,8 @@ import type { ChartRecord, ManifestRecord, MetadataStore } from "../../src/metad
 
 export interface MetadataFixture {
   store: MetadataStore;
+  /** A second store over the same database, on its own connection, as another process opens it. */
+  another(): Promise<MetadataStore>;
   /** Closes the store and removes what the factory created (a temporary file, a schema). */
   close(): Promise<void>;
 }
@@ -19,6 +21,13 @@ export async function freshStore(t: TestContext, factory: MetadataFactory): Prom
   const { store, close } = await factory();
   t.after(close);
   return store;
+}
+
+/** A fresh store and a second one over the same database (two processes). */
+export async function twoProcesses(t: TestContext, factory: MetadataFactory): Promise<[MetadataStore, MetadataStore]> {
+  const { store, another, close } = await factory();
+  t.after(close);
+  return [store, await another()];
 }
 
 export const repo = (name: string) => name as RepositoryName;

@@ -16,9 +16,15 @@ import { metadataContract } from "./metadata-contract.ts";
 
 metadataContract("sqlite", async () => {
   const dir = await mkdtemp(join(tmpdir(), "berth-contract-sqlite-"));
-  const store = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect }));
+  const db = new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect });
+  const store = await KyselyMetadataStore.open(db);
   return {
     store,
+    // A second store over the same connection: node:sqlite blocks the thread while a connection
+    // waits for SQLite's write lock, so a second connection in this process would wait on the
+    // first forever. SQLite runs one write transaction at a time either way; two real processes
+    // on one database are test/e2e/two-processes.test.ts.
+    another: () => KyselyMetadataStore.open(db),
     close: async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { after, before, test } from "node:test";
 import { parse } from "yaml";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
@@ -124,7 +125,7 @@ test("regctl and crane page the catalog past a hidden repository: nothing lost, 
   assert.deepEqual(listed, ["r/a", "r/c", "r/d"]);
 });
 
-test("two processes started at once on an empty data directory both come up, with one admin", async () => {
+test("two processes started at once on an empty data directory both come up, with one admin and one signing key", async () => {
   const empty = await mkdtemp(join(tmpdir(), "berth-two-empty-"));
   try {
     const started = await Promise.allSettled([startBerth({ dataDir: empty }), startBerth({ dataDir: empty })]);
@@ -136,7 +137,14 @@ test("two processes started at once on an empty data directory both come up, wit
         assert.equal(res.status, 200, "the admin signs in at both");
         await res.body?.cancel();
       }
-      // A token signed by one verifies at the other (each may have added a key at start).
+      // One first signing key, however the two starts interleaved (issue 14.8), so a token signed
+      // by one verifies at the other.
+      const db = new DatabaseSync(join(empty, "berth.db"), { readOnly: true });
+      try {
+        assert.equal((db.prepare("select count(*) as n from signing_keys where retired_at is null").get() as { n: number }).n, 1, "active signing keys");
+      } finally {
+        db.close();
+      }
       const token = ((await (await fetch(`${both[0]!.url}/oauth2/token?service=${both[1]!.host}&scope=registry:catalog:*`, { headers: { authorization: both[0]!.basicAuth } })).json()) as { token: string }).token;
       await withinASecond("the first process's token at the second", async () => {
         const res = await fetch(`${both[1]!.url}/v2/_catalog`, { headers: { authorization: `Bearer ${token}` } });

@@ -11,7 +11,8 @@ import type { RepositoryName } from "../../src/domain/names.ts";
 import type { BlobStore } from "../../src/blobs/blob-store.ts";
 import type { ChangeEntry } from "../../src/domain/changes.ts";
 import type { ChartRecord, MetadataStore } from "../../src/metadata/types.ts";
-import { ChartIndex, namespaceOf, type Visibility } from "../../src/services/charts/chart-index.ts";
+import { ChartIndex, type Visibility } from "../../src/services/charts/chart-index.ts";
+import { namespaceOf } from "../../src/services/charts/chart-version.ts";
 
 /** The chart rows the index reads: all of them at start, one repository's after each change. */
 class Rows {

@@ -5,8 +5,7 @@ import busboy from "busboy";
 import type { Readable } from "node:stream";
 import { RegistryError } from "../../domain/errors.ts";
 import { queryValue, readBounded } from "../../http/body.ts";
-import { requestSignal } from "../oci/context.ts";
-import { chartListing, checkDeletion, checkedVersion, checker, findable, listed, versionEntries, type HelmContext } from "./context.ts";
+import { chartListing, checkDeletion, checkedVersion, findable, listed, pushPackage, pushProvenance, versionEntries, type HelmContext } from "./context.ts";
 import type { MuseumPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
@@ -20,12 +19,12 @@ export async function postCharts(ctx: HelmContext, path: Extract<MuseumPath, { k
   const force = isForced(ctx);
   const contentType = ctx.request.headers["content-type"] ?? "";
   if (!/^multipart\/form-data/i.test(contentType)) {
-    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: checker(ctx), signal: requestSignal(ctx.request) });
+    await pushPackage(ctx, path.view, ctx.request.raw, force);
     return ctx.reply.code(201).send({ saved: true });
   }
   await readMultipart(ctx, async (field, file) => {
-    if (field === "chart") await ctx.charts.pushPackage(path.view, file, { force, mayPush: checker(ctx), signal: requestSignal(ctx.request) });
-    else if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, visible: findable(ctx), mayPush: checker(ctx) });
+    if (field === "chart") await pushPackage(ctx, path.view, file, force);
+    else if (field === "prov") await pushProvenance(ctx, path.view, await readAll(file, PROV_LIMIT), { force });
     else file.resume();
   });
   return ctx.reply.code(201).send({ saved: true });
@@ -36,11 +35,11 @@ export async function postProv(ctx: HelmContext, path: Extract<MuseumPath, { kin
   const contentType = ctx.request.headers["content-type"] ?? "";
   if (/^multipart\/form-data/i.test(contentType)) {
     await readMultipart(ctx, async (field, file) => {
-      if (field === "prov") await ctx.charts.attachProvenance(path.view, await readAll(file, PROV_LIMIT), { force, visible: findable(ctx), mayPush: checker(ctx) });
+      if (field === "prov") await pushProvenance(ctx, path.view, await readAll(file, PROV_LIMIT), { force });
       else file.resume();
     });
   } else {
-    await ctx.charts.attachProvenance(path.view, await readBounded(ctx.request, PROV_LIMIT), { force, visible: findable(ctx), mayPush: checker(ctx) });
+    await pushProvenance(ctx, path.view, await readBounded(ctx.request, PROV_LIMIT), { force });
   }
   return ctx.reply.code(201).send({ saved: true });
 }

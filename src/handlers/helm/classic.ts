@@ -2,8 +2,7 @@
 // for helm, and ACR's push and management calls (the REST behind the retired `az acr helm`).
 import { RegistryError } from "../../domain/errors.ts";
 import { readBounded } from "../../http/body.ts";
-import { requestSignal } from "../oci/context.ts";
-import { chartListing, check, checkDeletion, checkedVersion, checker, checkProvenanceRemoval, findable, listed, requireView, versionEntries, type HelmContext } from "./context.ts";
+import { chartListing, check, checkDeletion, checkedVersion, checkProvenanceRemoval, findable, listed, pushPackage, pushProvenance, requireView, versionEntries, type HelmContext } from "./context.ts";
 import type { ClassicPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
@@ -43,9 +42,9 @@ export async function putBlob(ctx: HelmContext, path: Extract<ClassicPath, { kin
   if (path.path.includes("/")) throw new RegistryError("CHART_INVALID", "push to /helm/v1/<repository>/_blobs/<chart>-<version>.tgz");
   if (path.path.endsWith(".tgz.prov")) {
     const body = await readBounded(ctx.request, PROV_LIMIT);
-    await ctx.charts.attachProvenance(path.view, body, { force, fileName: path.path, visible: findable(ctx), mayPush: checker(ctx) });
+    await pushProvenance(ctx, path.view, body, { force, fileName: path.path });
   } else if (path.path.endsWith(".tgz")) {
-    await ctx.charts.pushPackage(path.view, ctx.request.raw, { force, mayPush: checker(ctx), signal: requestSignal(ctx.request) });
+    await pushPackage(ctx, path.view, ctx.request.raw, force);
   } else {
     throw new RegistryError("CHART_INVALID", "push a packaged chart (.tgz) or its provenance (.tgz.prov): run `helm package` first");
   }

@@ -9,7 +9,8 @@ import type { Access, Identity } from "../../auth/identity.ts";
 import { versionToTag } from "../../domain/chart.ts";
 import type { ChartRecord } from "../../metadata/types.ts";
 import type { ChartVersionEntry, Visibility } from "../../services/charts/chart-index.ts";
-import type { ChartCheck, ChartRef, ChartService } from "../../services/charts/chart-service.ts";
+import type { ChartRef, ChartService } from "../../services/charts/chart-service.ts";
+import { requestSignal } from "../oci/context.ts";
 
 /** What a Helm route does to the chart versions it touches. */
 export type ChartAction = "pull" | "push" | "delete";
@@ -51,8 +52,26 @@ export function checkProvenanceRemoval(ctx: HelmContext, chart: ChartRef): void 
   ctx.authorizer.authorize(ctx.who, [chartAccess("delete", chart), chartAccess("push", chart)]);
 }
 
-export function checker(ctx: HelmContext): ChartCheck {
-  return (chart) => check(ctx, chart);
+/**
+ * Stores a package the caller may push: received and read first (the repository comes from
+ * Chart.yaml), checked here as any chart version is, and only then stored; refused, it is dropped.
+ */
+export async function pushPackage(ctx: HelmContext, view: string, body: AsyncIterable<Uint8Array>, force: boolean): Promise<ChartRecord> {
+  const received = await ctx.charts.receivePackage(view, body, requestSignal(ctx.request));
+  try {
+    check(ctx, received.chart);
+  } catch (err) {
+    await ctx.charts.discard(received.staged);
+    throw err;
+  }
+  return ctx.charts.storePackage(received, { force });
+}
+
+/** Attaches a .prov the caller may push to the version it is for (a package URL, or what the .prov names). */
+export async function pushProvenance(ctx: HelmContext, view: string, body: Buffer, options: { force: boolean; fileName?: string }): Promise<ChartRecord> {
+  const received = await ctx.charts.receiveProvenance(view, body, { fileName: options.fileName, visible: findable(ctx) });
+  if (received.chart) check(ctx, received.chart);
+  return ctx.charts.attachProvenance(received, { force: options.force });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
+import { byteOrdered } from "./portable.ts";
 
 /**
  * Identities in the mold of ACR: the admin user, users, service principals and repository-scoped
@@ -9,11 +10,12 @@ import type { Migration } from "kysely/migration";
  */
 export const identities: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    const key = byteOrdered(db);
     await db.schema
       .createTable("principals")
       .addColumn("id", "text", (c) => c.primaryKey())
       .addColumn("kind", "text", (c) => c.notNull())
-      .addColumn("name", "text", (c) => c.notNull().unique())
+      .addColumn("name", "text", key((c) => c.notNull().unique()))
       .addColumn("roles", "text", (c) => c.notNull())
       .addColumn("scope", "text")
       .addColumn("scope_map", "text")
@@ -32,15 +34,15 @@ export const identities: Migration = {
       .execute();
     await db.schema
       .createTable("scope_maps")
-      .addColumn("name", "text", (c) => c.primaryKey())
+      .addColumn("name", "text", key((c) => c.primaryKey()))
       .addColumn("description", "text", (c) => c.notNull())
       .addColumn("rules", "text", (c) => c.notNull())
       .addColumn("created_at", "bigint", (c) => c.notNull())
       .execute();
     await db.schema
       .createTable("repository_attributes")
-      .addColumn("repository", "text", (c) => c.notNull())
-      .addColumn("tag", "text", (c) => c.notNull())
+      .addColumn("repository", "text", key((c) => c.notNull()))
+      .addColumn("tag", "text", key((c) => c.notNull()))
       .addColumn("read_enabled", "integer", (c) => c.notNull())
       .addColumn("write_enabled", "integer", (c) => c.notNull())
       .addColumn("delete_enabled", "integer", (c) => c.notNull())

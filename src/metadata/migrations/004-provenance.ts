@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
+import { byteOrdered } from "./portable.ts";
 
 /**
  * Provenance, read once at push: one row per (repository, manifest digest) with what its config,
@@ -9,15 +10,16 @@ import type { Migration } from "kysely/migration";
  */
 export const provenance: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    const key = byteOrdered(db);
     await db.schema
       .createTable("provenance")
-      .addColumn("repository", "text", (c) => c.notNull())
-      .addColumn("digest", "text", (c) => c.notNull())
+      .addColumn("repository", "text", key((c) => c.notNull()))
+      .addColumn("digest", "text", key((c) => c.notNull()))
       .addColumn("kind", "text", (c) => c.notNull())
       .addColumn("media_type", "text", (c) => c.notNull())
       .addColumn("artifact_type", "text")
       .addColumn("size", "bigint", (c) => c.notNull())
-      .addColumn("subject", "text")
+      .addColumn("subject", "text", key())
       .addColumn("facts", "text", (c) => c.notNull())
       .addColumn("recorded_at", "bigint", (c) => c.notNull())
       .addPrimaryKeyConstraint("provenance_pk", ["repository", "digest"])
@@ -25,9 +27,9 @@ export const provenance: Migration = {
     await db.schema.createIndex("provenance_subject").on("provenance").columns(["repository", "subject"]).execute();
     await db.schema
       .createTable("metadata_values")
-      .addColumn("repository", "text", (c) => c.notNull())
-      .addColumn("digest", "text", (c) => c.notNull())
-      .addColumn("key", "text", (c) => c.notNull())
+      .addColumn("repository", "text", key((c) => c.notNull()))
+      .addColumn("digest", "text", key((c) => c.notNull()))
+      .addColumn("key", "text", key((c) => c.notNull()))
       .addColumn("value", "text", (c) => c.notNull())
       .addColumn("version", "integer", (c) => c.notNull())
       .addColumn("updated_at", "bigint", (c) => c.notNull())
@@ -36,9 +38,9 @@ export const provenance: Migration = {
       .execute();
     await db.schema
       .createTable("metadata_history")
-      .addColumn("repository", "text", (c) => c.notNull())
-      .addColumn("digest", "text", (c) => c.notNull())
-      .addColumn("key", "text", (c) => c.notNull())
+      .addColumn("repository", "text", key((c) => c.notNull()))
+      .addColumn("digest", "text", key((c) => c.notNull()))
+      .addColumn("key", "text", key((c) => c.notNull()))
       .addColumn("version", "integer", (c) => c.notNull())
       .addColumn("at", "bigint", (c) => c.notNull())
       .addColumn("actor", "text", (c) => c.notNull())

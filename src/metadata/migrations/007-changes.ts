@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
+import { byteOrdered, serialKey } from "./portable.ts";
 
 /**
  * The change log: every change appended in the transaction that made it (`changes`, ordered by
@@ -10,12 +11,14 @@ import type { Migration } from "kysely/migration";
  */
 export const changes: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    const key = byteOrdered(db);
+    const id = serialKey(db);
     await db.schema
       .createTable("changes")
-      .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      .addColumn("id", id.type, id.column)
       .addColumn("at", "bigint", (c) => c.notNull())
       .addColumn("kind", "text", (c) => c.notNull())
-      .addColumn("repository", "text")
+      .addColumn("repository", "text", key())
       .addColumn("body", "text", (c) => c.notNull())
       .execute();
     await db.schema.createIndex("changes_kind").on("changes").columns(["kind", "id"]).execute();

@@ -8,6 +8,7 @@ import { repositorySettings } from "./005-repository-settings.ts";
 import { chartPublication } from "./006-chart-publication.ts";
 import { changes } from "./007-changes.ts";
 import { uploadParts } from "./008-upload-parts.ts";
+import { locks } from "./009-locks.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   "006-chart-publication": chartPublication,
   "007-changes": changes,
   "008-upload-parts": uploadParts,
+  "009-locks": locks,
 };

@@ -24,16 +24,14 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { BlobStore } from "../../blobs/blob-store.ts";
-import { chartFileName, chartMetadataFrom, compareVersionsDescending, tagToVersion, versionToTag, HELM_CHART_LAYER, HELM_CONFIG, HELM_LEGACY_CHART_LAYER, HELM_PROV_LAYER, type ChartMetadata } from "../../domain/chart.ts";
+import { compareVersionsDescending, tagToVersion, versionToTag, type ChartMetadata } from "../../domain/chart.ts";
 import { hexOf, type Digest } from "../../domain/digest.ts";
-import type { ParsedManifest } from "../../domain/manifest.ts";
 import type { RepositoryName } from "../../domain/names.ts";
 import type { ChangeEntry, ChangeKind } from "../../domain/changes.ts";
 import type { ChartRecord, MetadataParts, MetadataStore, StoredAs } from "../../metadata/types.ts";
+import { chartConfigFrom, chartVersionOf, isChartManifest, namespaceOf, type PushedChart } from "./chart-version.ts";
 
 const CHART_CHANGES: readonly ChangeKind[] = ["chart.recorded", "chart.forgotten"];
-/** Config blobs are tiny; anything larger is not a chart config worth indexing. */
-const MAX_CONFIG_BYTES = 1024 * 1024;
 /** URL segment for charts in top-level repositories (no namespace): not a valid namespace. */
 export const ROOT_NAMESPACE_SEGMENT = "_root";
 /** Views whose listings and shared documents are kept; past that the oldest unconfigured one goes. */
@@ -62,11 +60,6 @@ interface ShownChart {
 export interface IndexDocument {
   body: Buffer;
   etag: string;
-}
-
-export function namespaceOf(repository: string): string {
-  const slash = repository.lastIndexOf("/");
-  return slash < 0 ? "" : repository.slice(0, slash);
 }
 
 export class ChartIndex {
@@ -121,53 +114,39 @@ export class ChartIndex {
   }
 
   /**
-   * The chart version a pushed manifest makes, or null when it is not a Helm chart or not tagged
-   * with its version: a chart version is what its tag points at. `helm push` sends the manifest
-   * by digest before it tags it; recording that first PUT let a push whose tag a lock refused
-   * replace the version anyway. Reads the small config blob once, at push time.
+   * The chart version a pushed manifest makes (chart-version.ts decides), or null. Reads the small
+   * config blob once, at push time, unless the pusher already holds what it says (a classic push
+   * built it from the package's Chart.yaml).
    */
-  async chartOf(repository: RepositoryName, manifestDigest: Digest, parsed: ParsedManifest, storedAs: StoredAs, tags: readonly string[]): Promise<ChartRecord | null> {
-    if (parsed.config?.mediaType !== HELM_CONFIG || parsed.config.size > MAX_CONFIG_BYTES) return null;
-    const chartLayer = parsed.layers.find((l) => l.mediaType === HELM_CHART_LAYER || l.mediaType === HELM_LEGACY_CHART_LAYER);
-    if (!chartLayer) return null;
-    let metadata: ChartMetadata;
-    try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await this.blobs.open(parsed.config.digest)) chunks.push(chunk as Buffer);
-      metadata = chartMetadataFrom(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-    } catch {
-      return null; // stored as any OCI artifact, just not listed as a chart
+  async chartOf(pushed: Omit<PushedChart, "metadata">, known?: ChartMetadata): Promise<ChartRecord | null> {
+    if (!isChartManifest(pushed.parsed)) return null;
+    let metadata = known ?? null;
+    if (!metadata) {
+      try {
+        const chunks: Buffer[] = [];
+        for await (const chunk of await this.blobs.open(pushed.parsed.config!.digest)) chunks.push(chunk as Buffer);
+        metadata = chartConfigFrom(Buffer.concat(chunks));
+      } catch {
+        return null; // a sparse push without its config: not listed as a chart
+      }
     }
-    if (!tags.includes(versionToTag(metadata.version))) return null;
-    const createdAnnotation = parsed.annotations?.["org.opencontainers.image.created"];
-    const created = createdAnnotation && !Number.isNaN(Date.parse(createdAnnotation)) ? new Date(createdAnnotation) : new Date();
-    return {
-      repository,
-      version: metadata.version,
-      namespace: namespaceOf(repository),
-      name: metadata.name,
-      fileName: chartFileName(metadata.name, metadata.version),
-      manifestDigest,
-      chartDigest: chartLayer.digest,
-      chartSize: chartLayer.size,
-      provDigest: parsed.layers.find((l) => l.mediaType === HELM_PROV_LAYER)?.digest ?? null,
-      metadata,
-      created,
-      storedAs,
-      published: new Date(),
-    };
+    return metadata ? chartVersionOf({ ...pushed, metadata }) : null;
   }
 
   /**
    * Inside the push transaction: the same package pushed the other way too makes it "both"; an
    * overwrite keeps the version's first publication time.
    */
-  async record(tx: MetadataParts, chart: ChartRecord, precondition?: ChartPrecondition): Promise<void> {
+  async record(tx: MetadataParts, chart: ChartRecord, precondition?: ChartPrecondition): Promise<ChartRecord> {
+    // Pushes of one version wait for each other before this read: the manifest's transaction set
+    // the version's tag first (TagRows.set locks the tag's row), and SQLite runs one at a time.
     const existing = await tx.charts.get(chart.repository, chart.version);
     precondition?.(existing);
     const storedAs: StoredAs = existing && existing.storedAs !== chart.storedAs && existing.chartDigest === chart.chartDigest ? "both" : chart.storedAs;
-    await tx.charts.record({ ...chart, storedAs, published: existing?.published ?? chart.published });
+    const recorded = { ...chart, storedAs, published: existing?.published ?? chart.published };
+    await tx.charts.record(recorded);
     await tx.changes.append({ kind: "chart.recorded", repository: chart.repository, version: chart.version });
+    return recorded;
   }
 
   /** Inside the delete transaction: the versions the manifest carried are gone both ways. */

@@ -10,7 +10,7 @@ import { RegistryError } from "../../domain/errors.ts";
 import { OCI_MANIFEST } from "../../domain/media-types.ts";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../../domain/names.ts";
 import type { ChartRecord, MetadataStore, StoredAs } from "../../metadata/types.ts";
-import { commitBlob } from "../blob-commit.ts";
+import { commitBlobIn } from "../blob-commit.ts";
 import type { ManifestService } from "../manifest-service.ts";
 import { readChartArchive, readProvenance, type ChartLimits } from "./archive.ts";
 import type { ChartIndex, ChartPrecondition, Visibility } from "./chart-index.ts";
@@ -26,8 +26,31 @@ export interface ChartRef {
   version: string;
 }
 
-/** Throws DENIED/UNAUTHORIZED when the caller may not do the route's action to this chart version. */
-export type ChartCheck = (chart: ChartRef) => void;
+/**
+ * A package received and read, not yet stored: the chart version it would be, for the caller to
+ * authorize (the repository is known only once Chart.yaml is read) before storePackage().
+ */
+export interface ReceivedPackage {
+  view: string;
+  chart: ChartRef;
+  metadata: ChartMetadata;
+  staged: StagedBlob;
+}
+
+/**
+ * A .prov received, not yet attached: the chart version it is for (`chart`, for the caller to
+ * authorize), and that version's row when it is stored and findable (null: CHART_UNKNOWN once
+ * authorized, so a refusal says nothing about whether it exists).
+ */
+export interface ReceivedProvenance {
+  view: string;
+  body: Buffer;
+  /** null when a package URL names no chart the caller may find. */
+  chart: ChartRef | null;
+  stored: ChartRecord | null;
+  name: string;
+  version: string;
+}
 
 const MAX_PROV_BYTES = 1024 * 1024;
 
@@ -62,59 +85,74 @@ export class ChartService {
   }
 
   /**
-   * Validates and stores a package. The name and version come from Chart.yaml, never the file
-   * name. An existing version is CHART_EXISTS unless `force`.
+   * Stages a package and reads its Chart.yaml: the name and version come from there, never the
+   * file name. Nothing is stored yet; storePackage() stores it, discard() drops it.
    */
-  async pushPackage(view: string, body: AsyncIterable<Uint8Array>, options: { force: boolean; mayPush: ChartCheck; signal?: AbortSignal }): Promise<ChartRecord> {
-    const staged = await this.blobs.stage(body, "sha256", this.options.maxUploadBytes, () => tooLarge(this.options.maxUploadBytes), options.signal);
+  async receivePackage(view: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ReceivedPackage> {
+    const staged = await this.blobs.stage(body, "sha256", this.options.maxUploadBytes, () => tooLarge(this.options.maxUploadBytes), signal);
     try {
       const archive = await readChartArchive(await this.blobs.openStaged(staged), this.options.limits);
-      const repository = this.repositoryFor(view, archive.metadata.name);
-      options.mayPush({ repository, version: archive.metadata.version });
+      return { view, chart: { repository: this.repositoryFor(view, archive.metadata.name), version: archive.metadata.version }, metadata: archive.metadata, staged };
+    } catch (err) {
+      await this.discard(staged);
+      throw err;
+    }
+  }
+
+  /** Drops a received package (the caller may not push it). */
+  async discard(staged: StagedBlob): Promise<void> {
+    await this.blobs.discard(staged).catch(() => undefined);
+  }
+
+  /**
+   * Stores a received package as one transaction: its blob, the config, the manifest, the tag and
+   * the chart row, all or nothing. An existing version is CHART_EXISTS unless `force`.
+   */
+  async storePackage(received: ReceivedPackage, options: { force: boolean }): Promise<ChartRecord> {
+    const { view, chart: { repository }, metadata, staged } = received;
+    try {
       const isNew: ChartPrecondition | undefined = options.force ? undefined : (existing) => {
         if (existing) throw new RegistryError("CHART_EXISTS", `${existing.fileName} already exists in ${view}: push with --force (PATCH, or ?force) to overwrite`, { chart: existing.name, version: existing.version });
       };
       // Checked now so a plain second push stores nothing, and again in the transaction, which decides.
-      isNew?.(await this.metadata.charts.get(repository, archive.metadata.version));
+      isNew?.(await this.metadata.charts.get(repository, metadata.version));
       const chartLayer = { mediaType: HELM_CHART_LAYER, digest: staged.digest, size: staged.size };
-      await commitBlob(this.metadata, this.blobs, repository, staged);
       // A new package invalidates a signature made for the old one, so an overwrite drops the .prov.
-      return await this.storeManifest(repository, archive.metadata, chartLayer, null, "classic", isNew);
+      return await this.storeManifest(repository, metadata, chartLayer, null, "classic", isNew, [staged]);
     } catch (err) {
-      await this.blobs.discard(staged).catch(() => undefined);
+      await this.discard(staged);
       throw err;
     }
   }
 
   /**
-   * Adds (or with `force` replaces) the .prov of a chart version already stored: the one at a
-   * package URL of the view (`fileName`, found among the charts `visible` holds), or the one the
-   * .prov names (ChartMuseum), whose repository is checked before it is looked up, so a refusal
-   * says nothing about whether it exists.
+   * Reads a .prov and finds the chart version it is for: the one at a package URL of the view
+   * (`fileName`, among the charts `visible` holds), or the one the .prov names (ChartMuseum).
    */
-  async attachProvenance(view: string, body: Buffer, options: { force: boolean; fileName?: string; visible: Visibility; mayPush: ChartCheck }): Promise<ChartRecord> {
+  async receiveProvenance(view: string, body: Buffer, options: { fileName?: string; visible: Visibility }): Promise<ReceivedProvenance> {
     if (body.length > MAX_PROV_BYTES) throw tooLarge(MAX_PROV_BYTES);
     const prov = readProvenance(body);
-    let chart: ChartRecord | null;
     if (options.fileName) {
-      chart = this.index.resolveFile(view, options.fileName.replace(/\.prov$/, ""), options.visible);
-      if (chart) options.mayPush(chart);
-    } else {
-      const named = { repository: this.repositoryFor(view, prov.name), version: prov.version };
-      options.mayPush(named);
-      chart = await this.metadata.charts.get(named.repository, named.version);
+      const stored = this.index.resolveFile(view, options.fileName.replace(/\.prov$/, ""), options.visible);
+      return { view, body, chart: stored, stored, name: prov.name, version: prov.version };
     }
-    if (!chart) throw new RegistryError("CHART_UNKNOWN", `no chart ${prov.name} ${prov.version} in ${view}: push the chart before its .prov`, { name: prov.name, version: prov.version });
-    const read = chart;
+    const chart = { repository: this.repositoryFor(view, prov.name), version: prov.version };
+    return { view, body, chart, stored: await this.metadata.charts.get(chart.repository, chart.version), name: prov.name, version: prov.version };
+  }
+
+  /** Adds (or with `force` replaces) the .prov of a chart version already stored, in one transaction. */
+  async attachProvenance(received: ReceivedProvenance, options: { force: boolean }): Promise<ChartRecord> {
+    const chart = received.stored;
+    if (!chart) throw new RegistryError("CHART_UNKNOWN", `no chart ${received.name} ${received.version} in ${received.view}: push the chart before its .prov`, { name: received.name, version: received.version });
     const unchanged: ChartPrecondition = (existing) => {
-      if (existing?.provDigest && !options.force) throw new RegistryError("CHART_EXISTS", `${read.fileName}.prov already exists: push with --force to overwrite`);
-      if (existing?.manifestDigest !== read.manifestDigest) throw changedMeanwhile(read);
+      if (existing?.provDigest && !options.force) throw new RegistryError("CHART_EXISTS", `${chart.fileName}.prov already exists: push with --force to overwrite`);
+      if (existing?.manifestDigest !== chart.manifestDigest) throw changedMeanwhile(chart);
     };
     unchanged(chart);
-    const digest = digestBytes(body);
-    await this.commitBytes(chart.repository, body, digest);
-    const provLayer = { mediaType: HELM_PROV_LAYER, digest, size: body.length };
-    return this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, provLayer, chart.storedAs, unchanged);
+    const digest = digestBytes(received.body);
+    const staged = await this.blobs.receive(Readable.from([received.body]), digest, undefined, received.body.length);
+    const provLayer = { mediaType: HELM_PROV_LAYER, digest, size: received.body.length };
+    return this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, provLayer, chart.storedAs, unchanged, [staged]);
   }
 
   async removeProvenance(chart: ChartRecord): Promise<void> {
@@ -162,11 +200,15 @@ export class ChartService {
     return info.size;
   }
 
-  /** Writes the manifest Helm would push for this chart, tagged with its version. */
-  private async storeManifest(repository: RepositoryName, metadata: ChartMetadata, chartLayer: Descriptor, provLayer: Descriptor | null, storedAs: StoredAs, chartPrecondition?: ChartPrecondition): Promise<ChartRecord> {
+  /**
+   * Writes the manifest Helm would push for this chart, tagged with its version, in one
+   * transaction with the blobs it names that this request brought (`staged`) and its config.
+   */
+  private async storeManifest(repository: RepositoryName, metadata: ChartMetadata, chartLayer: Descriptor, provLayer: Descriptor | null, storedAs: StoredAs, chartPrecondition: ChartPrecondition | undefined, staged: StagedBlob[] = []): Promise<ChartRecord> {
     const config = helmConfigJson(metadata);
     const configDigest = digestBytes(config);
-    await this.commitBytes(repository, config, configDigest);
+    const stagedConfig = await this.blobs.receive(Readable.from([config]), configDigest, undefined, config.length);
+    const blobs = [...staged, stagedConfig];
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -175,15 +217,22 @@ export class ChartService {
         annotations: helmAnnotations(metadata),
       }),
     );
-    await this.manifests.put(repository, { kind: "tag", tag: parseTag(versionToTag(metadata.version)) }, manifest, OCI_MANIFEST, { storedAs, chartPrecondition });
-    const stored = await this.metadata.charts.get(repository, metadata.version);
-    if (!stored) throw new RegistryError("UNKNOWN", "chart was stored but not recorded");
-    return stored;
-  }
-
-  private async commitBytes(repository: RepositoryName, bytes: Buffer, digest: Digest): Promise<void> {
-    const staged: StagedBlob = await this.blobs.receive(Readable.from([bytes]), digest, undefined, bytes.length);
-    await commitBlob(this.metadata, this.blobs, repository, staged);
+    try {
+      const pushed = await this.manifests.put(repository, { kind: "tag", tag: parseTag(versionToTag(metadata.version)) }, manifest, OCI_MANIFEST, {
+        storedAs,
+        chartPrecondition,
+        chartConfig: metadata,
+        alsoStore: async (tx) => {
+          for (const blob of blobs) await commitBlobIn(tx, this.blobs, repository, blob);
+        },
+      });
+      if (!pushed.chart) throw new RegistryError("UNKNOWN", "chart was stored but not recorded");
+      return pushed.chart;
+    } catch (err) {
+      // Published files whose rows rolled back are gc's (files without a row); the rest goes now.
+      for (const blob of blobs) await this.discard(blob);
+      throw err;
+    }
   }
 }
 

@@ -1,0 +1,35 @@
+// Startup on an empty database: processes that start at once make one first token-signing key,
+// not one each (issue 14.8). Two TokenServices over one store stand in for the two processes;
+// their loads interleave at every await, as two processes' do.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Kysely } from "kysely";
+import { TokenService } from "../../src/auth/token-service.ts";
+import { KyselyMetadataStore } from "../../src/metadata/kysely-store.ts";
+import type { Database } from "../../src/metadata/schema.ts";
+import { openSqlite } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
+
+test("TokenService.load: several starting at once on an empty database add one first key, and every one signs with it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-keys-"));
+  const db = new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect });
+  const store = await KyselyMetadataStore.open(db);
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const options = { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 };
+  const services = Array.from({ length: 4 }, () => new TokenService(store, options));
+  await Promise.all(services.map((s) => s.load()));
+  const keys = await store.signingKeys.active();
+  assert.equal(keys.length, 1, `active keys after four starts: ${keys.map((k) => k.kid).join(", ")}`);
+  assert.equal((await store.changes.since(0, 100)).filter((e) => e.change.kind === "signing-key.added").length, 1);
+  // Whichever process signs, every other verifies.
+  const token = await services[0]!.issueAccess("admin", "admin", "berth", [{ type: "registry", name: "catalog", action: "pull" }], null);
+  for (const s of services) assert.notEqual(await s.verifyAccess(token, "berth"), null);
+  // A later start finds the key and adds none.
+  await new TokenService(store, options).load();
+  assert.equal((await store.signingKeys.active()).length, 1);
+});
