@@ -1,0 +1,71 @@
+// Attacks on the blob driver redesign (uploads as parts, leases in the upload row, the retried
+// closing PUT of issue 13 point 5), as an outside tester would send them. Each test is a finding:
+// it fails on the code it was written against.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test, type TestContext } from "node:test";
+import { buildApp, type BerthApp } from "../../src/app.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { freshApp, PASSWORD, pushBlob, sha256, type TestApp } from "../support/app.ts";
+
+const octets = { "content-type": "application/octet-stream" };
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+
+/** A second Berth over the same data directory: another `berth serve`, or the same one restarted. */
+async function secondInstance(t: TestContext, app: TestApp): Promise<BerthApp> {
+  const second = await buildApp(loadConfig({ overrides: { "storage.data": app.dataDir, "auth.adminPassword": PASSWORD } }), createLogger("silent"));
+  t.after(() => second.close());
+  return second;
+}
+
+/** A principal that may push and pull team-a/* and nothing else. */
+async function teamAPusher(app: TestApp): Promise<string> {
+  const res = await app.request("POST", "/api/v1/service-principals", { body: JSON.stringify({ name: "a-pusher", role: "acrpush", scope: "team-a/*" }), headers: { "content-type": "application/json" } });
+  assert.equal(res.status, 201, res.body.toString());
+  const sp = res.json();
+  return basic(sp.id, sp.secret);
+}
+
+test("attack-store: a closing PUT on an upload of junk does not link another repository's blob of the same size (other process or after a restart)", async (t) => {
+  const app = await freshApp(t);
+  // A private layer of team-b; its digest and size are all an outsider needs (both are in any
+  // manifest that leaked, or in a public one that reuses the layer).
+  const secret = randomBytes(4096);
+  const digest = await pushBlob(app, "team-b/private", secret);
+  const outsider = await teamAPusher(app);
+  assert.equal((await app.request("HEAD", `/v2/team-b/private/blobs/${digest}`, { auth: outsider })).status, 403, "the outsider cannot read team-b");
+  assert.equal((await app.request("POST", `/v2/team-a/app/blobs/uploads/?mount=${digest}&from=team-b/private`, { auth: outsider })).status, 202, "nor mount from it");
+
+  // Upload as many junk bytes as the secret has, through one process ...
+  const location = String((await app.request("POST", "/v2/team-a/app/blobs/uploads/", { auth: outsider })).headers.location);
+  const junk = Buffer.alloc(secret.length, 0x41);
+  assert.equal((await app.request("PATCH", location, { body: junk, headers: { ...octets, "content-range": `0-${junk.length - 1}` }, auth: outsider })).status, 202);
+  // ... and close it through another (a second `berth serve`, or this one after a restart), naming the secret's digest.
+  const second = await secondInstance(t, app);
+  const put = await second.app.inject({ method: "PUT", url: `${location}?digest=${digest}`, headers: { authorization: outsider } });
+  assert.notEqual(put.statusCode, 201, "a closing PUT whose upload holds other bytes must not succeed: DIGEST_INVALID");
+  assert.equal(JSON.parse(put.body).errors?.[0]?.code, "DIGEST_INVALID");
+  const read = await app.request("GET", `/v2/team-a/app/blobs/${digest}`, { auth: outsider });
+  assert.equal(read.status, 404, "team-b's blob must not become readable through team-a");
+  assert.notDeepEqual(read.body, secret);
+});
+
+test("attack-store: the same in one process: a chunk shorter than its Content-Range makes the next closing PUT link another repository's blob", async (t) => {
+  const app = await freshApp(t);
+  const secret = randomBytes(4096);
+  const digest = await pushBlob(app, "team-b/private", secret);
+  const outsider = await teamAPusher(app);
+  const location = String((await app.request("POST", "/v2/team-a/app/blobs/uploads/", { auth: outsider })).headers.location);
+  const junk = Buffer.alloc(secret.length, 0x41);
+  assert.equal((await app.request("PATCH", location, { body: junk, headers: { ...octets, "content-range": `0-${junk.length - 1}` }, auth: outsider })).status, 202);
+  // A chunk sent without Content-Length (chunked encoding) that falls short of its Content-Range:
+  // 400, and the upload stays at its offset, as it should.
+  const short = await app.rawRequest("PATCH", location, { body: "xyz", headers: { ...octets, authorization: outsider, "transfer-encoding": "chunked", "content-range": `${junk.length}-${junk.length + 99}` } });
+  assert.equal(short.status, 400, short.body.toString());
+  assert.equal((await app.request("GET", location, { auth: outsider })).headers.range, `0-${junk.length - 1}`);
+  const put = await app.request("PUT", `${location}?digest=${digest}`, { auth: outsider });
+  assert.equal(put.status, 400, "the upload holds junk: DIGEST_INVALID");
+  assert.equal(put.errorCode(), "DIGEST_INVALID");
+  assert.equal((await app.request("HEAD", `/v2/team-a/app/blobs/${digest}`, { auth: outsider })).status, 404, "team-b's blob must not become readable through team-a");
+});
