@@ -41,6 +41,8 @@ export interface StartOptions {
   args?: string[];
   dataDir?: string;
   password?: string;
+  /** A command the server runs under, e.g. `unshare --pid --fork …` (as in a container of its own). */
+  launcher?: string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -69,7 +71,9 @@ export async function startBerth(options: StartOptions = {}): Promise<RunningBer
   let child: ChildProcess;
 
   async function launch(): Promise<void> {
-    child = spawn(berthLauncher, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, ...(options.args ?? [])], {
+    const serve = [berthLauncher, "serve", "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, ...(options.args ?? [])];
+    const [command, ...args] = [...(options.launcher ?? []), ...serve];
+    child = spawn(command!, args, {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
