@@ -69,3 +69,32 @@ test("attack-store: the same in one process: a chunk shorter than its Content-Ra
   assert.equal(put.errorCode(), "DIGEST_INVALID");
   assert.equal((await app.request("HEAD", `/v2/team-a/app/blobs/${digest}`, { auth: outsider })).status, 404, "team-b's blob must not become readable through team-a");
 });
+
+/** Makes the next `blobLinks.link` in any transaction throw (a transient database failure: SQLITE_BUSY past the timeout, a full disk). */
+function failNextLink(app: TestApp): void {
+  const proto = Object.getPrototypeOf(app.berth.stores.metadata.blobLinks) as { link: (...args: unknown[]) => Promise<void> };
+  const original = proto.link;
+  proto.link = async function (this: unknown, ...args: unknown[]) {
+    proto.link = original;
+    await original.apply(this, args);
+    throw new Error("injected: database is locked");
+  };
+}
+
+test("attack-store: a closing PUT whose commit fails keeps the upload's bytes: the status, the retried PUT and the blob agree", async (t) => {
+  const app = await freshApp(t);
+  const data = randomBytes(64 * 1024);
+  const digest = sha256(data);
+  const location = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+  assert.equal((await app.request("PATCH", location, { body: data, headers: { ...octets, "content-range": `0-${data.length - 1}` } })).status, 202);
+  failNextLink(app);
+  const first = await app.request("PUT", `${location}?digest=${digest}`);
+  assert.ok(first.status >= 500, `the failed commit: ${first.status}`);
+  // The upload still reports every byte, so the client retries the PUT, as issue 13 point 5 has it work.
+  const status = await app.request("GET", location);
+  assert.equal(status.status, 204);
+  assert.equal(status.headers.range, `0-${data.length - 1}`);
+  const retry = await app.request("PUT", `${location}?digest=${digest}`);
+  assert.equal(retry.status, 201, `the retried PUT after a failed commit: ${retry.status} ${retry.body.toString()}`);
+  assert.deepEqual((await app.request("GET", `/v2/team/app/blobs/${digest}`)).body, data);
+});
