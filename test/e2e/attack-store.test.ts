@@ -65,3 +65,62 @@ test("attack-store: two servers in containers of their own (same host name, each
   if (fsck.code !== 0) problems.push(`berth fsck: ${fsck.stdout}${fsck.stderr}`.slice(0, 400));
   assert.deepEqual(problems, []);
 });
+
+test("attack-store: classic pushes of one version through two servers at once (one 201, the rest 409), then forced overwrites through one racing OCI deletes through the other: both servers' index.yaml, the tag, the package and helm agree", { timeout: 180_000 }, async (t) => {
+  const { validChart } = await import("../support/chart-fixtures.ts");
+  const { berthFetch, helmClient, putBlob, repoAdd } = await import("../support/helm.ts");
+  const { parse } = await import("yaml");
+  const helm = await helmClient(t, "v3");
+  if (!helm) return;
+  const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-"));
+  const servers: RunningBerth[] = [];
+  t.after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  servers.push(await startBerth({ dataDir }));
+  servers.push(await startBerth({ dataDir }));
+  const [one, two] = servers as [RunningBerth, RunningBerth];
+
+  const packages = await Promise.all(Array.from({ length: 10 }, (_, i) => validChart({ name: "race", version: "1.0.0", description: `push ${i}` })));
+  const statuses = (await Promise.all(packages.map((tgz, i) => putBlob(servers[i % 2]!, "race-1.0.0.tgz", tgz)))).map((r) => r.status);
+  assert.deepEqual([statuses.filter((s) => s === 201).length, statuses.filter((s) => s === 409).length], [1, 9], statuses.join(" "));
+
+  type Index = { entries?: Record<string, { version: string; digest: string }[]> };
+  const listedBy = async (berth: RunningBerth) => {
+    const res = await berthFetch(berth, "/helm/v1/repo/index.yaml");
+    return { etag: res.headers.get("etag"), entry: (parse(await res.text()) as Index).entries?.demo?.find((v) => v.version === "0.1.0") };
+  };
+  const settled = async (x: RunningBerth, y: RunningBerth) => {
+    for (let i = 0; i < 100 && (await listedBy(x)).etag !== (await listedBy(y)).etag; i++) await new Promise((r) => setTimeout(r, 100));
+  };
+  const problems: string[] = [];
+  for (let round = 0; round < 6; round++) {
+    const first = await validChart({ name: "demo", version: "0.1.0", description: `round ${round} first` });
+    const second = await validChart({ name: "demo", version: "0.1.0", description: `round ${round} second` });
+    assert.equal((await putBlob(one, "demo-0.1.0.tgz", first, { method: "PATCH" })).status, 201);
+    const digest = (await berthFetch(two, "/v2/repo/demo/manifests/0.1.0", { method: "HEAD", headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).headers.get("docker-content-digest");
+    const [overwrite, removal] = await Promise.all([putBlob(one, "demo-0.1.0.tgz", second, { method: "PATCH" }), berthFetch(two, `/v2/repo/demo/manifests/${digest}`, { method: "DELETE" })]);
+    // Both servers follow the change log (within a second, docs say); wait until their ETags meet, 10 s at most.
+    await settled(one, two);
+    const tag = (await berthFetch(one, "/v2/repo/demo/manifests/0.1.0", { method: "HEAD", headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).status;
+    const pkg = await berthFetch(two, "/helm/v1/repo/_blobs/demo-0.1.0.tgz");
+    const pkgBytes = Buffer.from(await pkg.arrayBuffer());
+    const [a, b] = [await listedBy(one), await listedBy(two)];
+    const what = `round ${round}: overwrite ${overwrite.status}, delete ${removal.status}; tag ${tag}; package ${pkg.status}; index.yaml lists 0.1.0: one ${a.entry ? "yes" : "no"}, two ${b.entry ? "yes" : "no"}`;
+    if (a.etag !== b.etag || a.entry?.digest !== b.entry?.digest) problems.push(`${what}: the servers' index.yaml differ`);
+    if ((tag === 200) !== (a.entry !== undefined) || (tag === 200) !== (pkg.status === 200)) problems.push(what);
+    if (a.entry && pkg.status === 200 && `sha256:${a.entry.digest}` !== sha256(pkgBytes)) problems.push(`${what}: index.yaml's digest is not the package served`);
+    await berthFetch(two, "/v2/repo/demo/manifests/0.1.0", { method: "DELETE" });
+  }
+  // The last state, as helm sees it through the second server.
+  assert.equal((await putBlob(one, "demo-0.1.0.tgz", await validChart({ name: "demo", version: "0.1.0", description: "final" }), { method: "PATCH" })).status, 201);
+  await settled(one, two);
+  await repoAdd(helm, two);
+  const hits = await helm.json<{ name: string; version: string }[]>(["search", "repo", "berth/", "--versions", "-o", "json"]);
+  const seen = hits.map((h) => `${h.name}@${h.version}`).sort();
+  if (JSON.stringify(seen) !== JSON.stringify(["berth/demo@0.1.0", "berth/race@1.0.0"])) problems.push(`helm search repo: ${seen.join(" ")}`);
+  const fsck = await one.cli(["fsck"]);
+  if (fsck.code !== 0) problems.push(`berth fsck: ${fsck.stdout}${fsck.stderr}`.slice(0, 400));
+  assert.deepEqual(problems, []);
+});

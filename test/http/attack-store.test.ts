@@ -98,3 +98,31 @@ test("attack-store: a closing PUT whose commit fails keeps the upload's bytes: t
   assert.equal(retry.status, 201, `the retried PUT after a failed commit: ${retry.status} ${retry.body.toString()}`);
   assert.deepEqual((await app.request("GET", `/v2/team/app/blobs/${digest}`)).body, data);
 });
+
+test("attack-store: forced overwrites racing deletes over OCI: afterwards the manifest, the tag, index.yaml and the package agree", async (t) => {
+  const { validChart } = await import("../support/chart-fixtures.ts");
+  const { parse } = await import("yaml");
+  const app = await freshApp(t);
+  const problems: string[] = [];
+  for (let round = 0; round < 8; round++) {
+    const first = await validChart({ name: "demo", version: "0.1.0", description: `round ${round} first` });
+    const second = await validChart({ name: "demo", version: "0.1.0", description: `round ${round} second` });
+    const pushed = await app.request("PATCH", "/helm/v1/repo/_blobs/demo-0.1.0.tgz", { body: first, headers: octets });
+    assert.equal(pushed.status, 201, pushed.body.toString());
+    const manifest = String((await app.request("HEAD", "/v2/repo/demo/manifests/0.1.0")).headers["docker-content-digest"]);
+    const [overwrite, removal] = await Promise.all([
+      app.request("PATCH", "/helm/v1/repo/_blobs/demo-0.1.0.tgz", { body: second, headers: octets }),
+      app.request("DELETE", `/v2/repo/demo/manifests/${manifest}`),
+    ]);
+    const tag = await app.request("HEAD", "/v2/repo/demo/manifests/0.1.0");
+    const index = parse((await app.request("GET", "/helm/v1/repo/index.yaml")).body.toString()) as { entries?: Record<string, { version: string; digest: string }[]> };
+    const listed = index.entries?.demo?.find((v) => v.version === "0.1.0");
+    const pkg = await app.request("GET", "/helm/v1/repo/_blobs/demo-0.1.0.tgz");
+    const what = `round ${round}: overwrite ${overwrite.status}, delete ${removal.status}, tag ${tag.status}, index ${listed ? "lists" : "omits"} 0.1.0, package ${pkg.status}`;
+    if ((tag.status === 200) !== (listed !== undefined) || (tag.status === 200) !== (pkg.status === 200)) problems.push(what);
+    else if (listed && sha256(pkg.body) !== `sha256:${listed.digest}`) problems.push(`${what}: index.yaml's digest is not the package served`);
+    else if (overwrite.status === 201 && removal.status === 202 && tag.status !== 200 && listed) problems.push(what);
+    await app.request("DELETE", "/v2/repo/demo/manifests/0.1.0");
+  }
+  assert.deepEqual(problems, []);
+});
