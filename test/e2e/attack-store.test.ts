@@ -124,3 +124,45 @@ test("attack-store: classic pushes of one version through two servers at once (o
   if (fsck.code !== 0) problems.push(`berth fsck: ${fsck.stdout}${fsck.stderr}`.slice(0, 400));
   assert.deepEqual(problems, []);
 });
+
+test("attack-store: a chunk refused as short of its Content-Range leaves a stale running hash that, after another server appends other bytes, lets a pusher overwrite any blob (a shared base layer) with bytes of their choice", { timeout: 120_000 }, async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-"));
+  const servers: RunningBerth[] = [];
+  t.after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  servers.push(await startBerth({ dataDir }));
+  servers.push(await startBerth({ dataDir }));
+  const [one, two] = servers as [RunningBerth, RunningBerth];
+  const admin = new OciClient({ baseUrl: one.url, authorization: one.basicAuth });
+  // A base layer every team uses, pushed by its owner; its bytes are public (it is a base image's).
+  const base = randomBytes(64 * 1024);
+  const digest = await admin.pushBlob("library/base", base);
+  // Someone who may push to a repository of their own, and only there.
+  const created = await fetch(`${one.url}/api/v1/service-principals`, { method: "POST", headers: { authorization: one.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ name: "mallory", role: "acrpush", scope: "mallory/*" }) });
+  assert.equal(created.status, 201);
+  const { id, secret } = (await created.json()) as { id: string; secret: string };
+  const mallory = `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
+  const send = (berth: RunningBerth, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array, chunked = false) =>
+    fetch(`${berth.url}${path}`, {
+      method,
+      headers: { authorization: mallory, ...(body ? { "content-type": "application/octet-stream" } : {}), ...headers },
+      ...(body ? (chunked ? { body: new Blob([body]).stream(), duplex: "half" } : { body }) : {}),
+    } as RequestInit);
+
+  const started = await send(one, "POST", "/v2/mallory/x/blobs/uploads/");
+  assert.equal(started.status, 202);
+  const location = new URL(started.headers.get("location")!, one.url).pathname;
+  // Through the first server: the base layer's bytes, sent chunked, one byte short of the Content-Range claimed: 400, nothing recorded.
+  const short = await send(one, "PATCH", location, { "content-range": `0-${base.length}` }, base, true);
+  assert.equal(short.status, 400);
+  // Through the second server: other bytes of the same length, properly.
+  const evil = Buffer.alloc(base.length, 0x66);
+  assert.equal((await send(two, "PATCH", location, { "content-range": `0-${evil.length - 1}` }, evil)).status, 202);
+  // Closing through the first server with the base layer's digest.
+  const put = await send(one, "PUT", `${location}?digest=${digest}`);
+  const served = Buffer.from(await (await fetch(`${two.url}/v2/library/base/blobs/${digest}`, { headers: { authorization: two.basicAuth } })).arrayBuffer());
+  assert.equal(sha256(served), digest, `library/base's layer now serves other bytes (the closing PUT answered ${put.status})`);
+  assert.equal(put.status, 400, "the upload holds other bytes than the digest's: DIGEST_INVALID");
+});
