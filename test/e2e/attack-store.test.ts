@@ -144,7 +144,7 @@ test("attack-store: a chunk refused as short of its Content-Range leaves a stale
   assert.equal(created.status, 201);
   const { id, secret } = (await created.json()) as { id: string; secret: string };
   const mallory = `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
-  const send = (berth: RunningBerth, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array, chunked = false) =>
+  const send = (berth: RunningBerth, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array<ArrayBuffer>, chunked = false) =>
     fetch(`${berth.url}${path}`, {
       method,
       headers: { authorization: mallory, ...(body ? { "content-type": "application/octet-stream" } : {}), ...headers },
