@@ -166,3 +166,34 @@ test("attack-store: a chunk refused as short of its Content-Range leaves a stale
   assert.equal(sha256(served), digest, `library/base's layer now serves other bytes (the closing PUT answered ${put.status})`);
   assert.equal(put.status, 400, "the upload holds other bytes than the digest's: DIGEST_INVALID");
 });
+
+test("attack-store: kill -9 of one server mid-PATCH, berth gc at once, then the client goes on through the other server from the Range it reports: the blob reads back, fsck clean", { timeout: 120_000 }, async (t) => {
+  const { resumeOrRestart } = await import("../support/crash-points.ts");
+  const { assertFsckClean } = await import("../support/berth-cli.ts");
+  const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-"));
+  const servers: RunningBerth[] = [];
+  t.after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  servers.push(await startBerth({ dataDir }));
+  servers.push(await startBerth({ dataDir }));
+  const [one, two] = servers as [RunningBerth, RunningBerth];
+  const first = new OciClient({ baseUrl: one.url, authorization: one.basicAuth });
+  const second = new OciClient({ baseUrl: two.url, authorization: two.basicAuth });
+  const data = randomBytes(3 * MiB + 77);
+  let upload = await first.startUpload("team/crashed");
+  upload = await first.patchChunk(upload, data.subarray(0, MiB));
+  const body = trickle(data.subarray(MiB), 64 * 1024, 30);
+  const streaming = settle(first.patchStream(upload, body.body, { length: data.length - MiB }));
+  await body.reached(MiB);
+  await one.kill();
+  await streaming;
+  // gc right after the crash, with no grace: the dead server's lease and the upload's bytes must survive it.
+  const gc = await two.cli(["gc", "--grace-period", "0"]);
+  assert.equal(gc.code, 0, gc.stderr);
+  const location = new URL(new URL(upload.location).pathname, two.url).href;
+  await resumeOrRestart(second, { repo: "team/crashed", location, data, acknowledged: MiB, sent: body.sent() + MiB }, MiB);
+  assert.ok((await second.getBlob("team/crashed", sha256(data))).equals(data));
+  await assertFsckClean(two, "after the crash, gc and the resumed upload");
+});
