@@ -126,3 +126,25 @@ test("attack-store: forced overwrites racing deletes over OCI: afterwards the ma
   }
   assert.deepEqual(problems, []);
 });
+
+test("attack-store: a server keeps no running hash for uploads finished by another server or purged by berth gc (each is an open hash on a hashing thread with a 16 MiB heap)", async (t) => {
+  const app = await freshApp(t);
+  const second = await secondInstance(t, app);
+  const held = () => (app.berth.stores.blobs as unknown as { hashes: Map<string, unknown> }).hashes.size;
+  const big = randomBytes(2 * 1024 * 1024); // hashed on a thread (1 MiB and up)
+  for (let i = 0; i < 5; i++) {
+    // Moved: a chunk through this server, the rest and the close through the other.
+    const location = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+    assert.equal((await app.request("PATCH", location, { body: big.subarray(0, 1024 * 1024 + i), headers: octets })).status, 202);
+    const rest = big.subarray(1024 * 1024 + i);
+    assert.equal((await second.app.inject({ method: "PUT", url: `${location}?digest=${sha256(big)}`, headers: { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`, ...octets }, payload: rest })).statusCode, 201);
+  }
+  // Abandoned after a chunk, then purged by `berth gc` (another process).
+  const abandoned = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+  assert.equal((await app.request("PATCH", abandoned, { body: big, headers: octets })).status, 202);
+  const { collectGarbage } = await import("../../src/services/gc.ts");
+  const gc = await collectGarbage(second.stores.metadata, second.stores.blobs, { gracePeriodSeconds: 3600, uploadExpirySeconds: 0, dryRun: false, now: new Date(Date.now() + 1000) });
+  assert.equal(gc.uploadsPurged, 1);
+  assert.equal((await app.request("GET", abandoned)).status, 404);
+  assert.equal(held(), 0, "running hashes kept for uploads that no longer exist or live elsewhere");
+});
