@@ -148,3 +148,21 @@ test("attack-store: a server keeps no running hash for uploads finished by anoth
   assert.equal((await app.request("GET", abandoned)).status, 404);
   assert.equal(held(), 0, "running hashes kept for uploads that no longer exist or live elsewhere");
 });
+
+test("attack-store: a closing PUT that repeats the last chunk (its PATCH's answer was lost) gets the same answer from the server that took the PATCH as from any other", async (t) => {
+  const app = await freshApp(t);
+  const second = await secondInstance(t, app);
+  const auth = { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}` };
+  const data = randomBytes(8192);
+  const answers: number[] = [];
+  for (const closer of ["the same server", "another server"]) {
+    const location = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+    assert.equal((await app.request("PATCH", location, { body: data.subarray(0, 4096), headers: octets })).status, 202);
+    assert.equal((await app.request("PATCH", location, { body: data.subarray(4096), headers: octets })).status, 202); // its answer never reached the client
+    const url = `${location}?digest=${sha256(data)}`;
+    const put = closer === "the same server" ? await app.request("PUT", url, { body: data.subarray(4096), headers: octets }) : await second.app.inject({ method: "PUT", url, headers: { ...auth, ...octets }, payload: data.subarray(4096) });
+    answers.push("status" in put ? put.status : put.statusCode);
+  }
+  // docs/storage.md: a retried PUT "with or without Content-Range, with or without the last chunk" gets 201.
+  assert.deepEqual(answers, [201, 201], `the same request answered ${answers[0]} by the server that took the PATCH and ${answers[1]} by another`);
+});
