@@ -8,6 +8,7 @@ import { ChartList, ChartListing, ChartVersionEntry, ChartVersions, Saved } from
 import { Deleted, Empty, ErrorBody, MuseumErrorBody } from "./common.ts";
 import * as id from "./identities.ts";
 import * as pv from "./provenance.ts";
+import { SessionView, SignIn } from "./session.ts";
 import { AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -36,6 +37,10 @@ const museum = (method: Method, path: string, summary: string, access: string, r
 });
 
 export const ENDPOINTS: readonly Endpoint[] = [
+  berth("GET", "/api/v1/session", "who the portal session is, with its CSRF token (identity null when not signed in)", "anyone", { 200: SessionView }),
+  berth("POST", "/api/v1/session", "sign in: sets the HttpOnly session cookie; failures count against the sign-in rate limit", "anyone with valid credentials", { 200: SessionView }, { body: SignIn }),
+  berth("DELETE", "/api/v1/session", "sign out: ends the session on the server and clears the cookie (needs X-Berth-CSRF)", "the session itself", { 200: Deleted }),
+
   berth("GET", "/api/v1/admin", "the admin account: enabled, and when each password was set", MANAGE, { 200: id.AdminView }),
   berth("PATCH", "/api/v1/admin", "enable or disable the admin account (refused while no other unscoped owner is enabled)", MANAGE, { 200: id.AdminView }, { body: id.AdminPatch }),
   berth("POST", "/api/v1/admin/passwords/{slot}", "generate the admin's password 1 or 2, shown once", MANAGE, { 200: id.AdminPassword }, { body: Empty }),

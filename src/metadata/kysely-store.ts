@@ -432,7 +432,7 @@ function parts(db: Db, appended: () => void | Promise<void>): MetadataParts {
 
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly charts;
-  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys;
+  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions;
   readonly provenance; readonly metadataValues; readonly changes;
   private readonly db: Kysely<Database>;
   private committed: () => Promise<void> = async () => {};
@@ -441,7 +441,7 @@ export class KyselyMetadataStore implements MetadataStore {
     this.db = db;
     // Outside a transaction an append commits at once.
     ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, charts: this.charts, changes: this.changes } = parts(db, () => this.committed()));
-    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys } =
+    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys, sessions: this.sessions } =
       identityParts(db));
     ({ provenance: this.provenance, metadataValues: this.metadataValues } = provenanceParts(db));
   }

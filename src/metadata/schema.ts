@@ -32,6 +32,7 @@ export interface Database {
     created_at: number;
   };
   secrets: { principal_id: string; slot: number; hash: string; expires_at: number | null; created_at: number };
+  sessions: { id_hash: string; principal_id: string; credential: string; csrf: string; created_at: number; expires_at: number };
   scope_maps: { name: string; description: string; rules: string; created_at: number };
   repository_attributes: {
     repository: string;

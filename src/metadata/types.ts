@@ -3,7 +3,7 @@
 // touches two nouns runs in one transaction.
 import type { ChartMetadata } from "../domain/chart.ts";
 import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
-import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SigningKeyRows } from "./identity-types.ts";
+import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -178,6 +178,7 @@ export interface MetadataParts {
   attributes: AttributeRows;
   audit: AuditRows;
   signingKeys: SigningKeyRows;
+  sessions: SessionRows;
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
   changes: ChangeRows;

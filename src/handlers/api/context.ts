@@ -3,6 +3,8 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Identity } from "../../auth/identity.ts";
+import type { SessionService } from "../../auth/sessions.ts";
+import type { Guard } from "../../http/guard.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
 import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
@@ -12,12 +14,16 @@ export interface ApiServices {
   identities: IdentityService;
   reports: ProvenanceReports;
   registryMetadata: RegistryMetadata;
+  sessions: SessionService;
+  /** Configured base URL (its origin is accepted as a request's Origin besides the Host's). */
+  publicUrl?: string | undefined;
 }
 
 export interface ApiContext extends ApiServices {
   request: FastifyRequest;
   reply: FastifyReply;
   who: Identity;
+  guard: Guard;
   /** Who the audit trail names for a change. */
   by: Actor;
 }

@@ -4,7 +4,7 @@
 // after every /api/v1/ route). This plugin's scope keeps Fastify's JSON parser (the raw-stream
 // parsers of /v2 and /helm live in their own scopes). Bodies: src/api-contract/, docs/api.md.
 import type { FastifyError, FastifyInstance } from "fastify";
-import { describeIdentity } from "../../auth/identity.ts";
+import { describeIdentity, type Identity } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
@@ -27,8 +27,8 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
 
   for (const route of API_ROUTES) {
     const handler = answering("api", async (request, reply) => {
-      const who = await guard.check(request, route.access(request), "basic");
-      return route.handler({ request, reply, who, by: { identity: describeIdentity(who), client: request.ip }, ...services });
+      const who: Identity = route.open ? { kind: "anonymous" } : await guard.check(request, route.access(request), "basic");
+      return route.handler({ request, reply, who, guard, by: { identity: describeIdentity(who), client: request.ip }, ...services });
     });
     app.route({ method: route.method, url: route.url, bodyLimit: API_BODY_LIMIT, handler });
   }

@@ -12,6 +12,7 @@ import {
   postServicePrincipalSecret, postUser, postUserPassword,
 } from "./identities.ts";
 import { deleteMetadata, getMetadata, getReport, METADATA_PREFIX, onMetadata, onReport, PROVENANCE_PREFIX, putMetadata } from "./provenance.ts";
+import { deleteSession, getSession, postSession } from "./session.ts";
 import { attributesRepository, getAttributes, getAudit, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
@@ -24,6 +25,8 @@ export interface ApiRoute {
   url: string;
   handler: ApiHandler;
   access: (request: FastifyRequest) => Access[];
+  /** The handler identifies the caller itself (the session routes); the guard does not run. */
+  open?: true;
 }
 
 const manage = (): Access[] => [MANAGE];
@@ -32,6 +35,10 @@ const onRepository = (action: "metadata_read" | "manage") => (request: FastifyRe
 ];
 
 export const API_ROUTES: ApiRoute[] = [
+  { method: "GET", url: "/api/v1/session", handler: getSession, access: () => [], open: true },
+  { method: "POST", url: "/api/v1/session", handler: postSession, access: () => [], open: true },
+  { method: "DELETE", url: "/api/v1/session", handler: deleteSession, access: () => [], open: true },
+
   { method: "GET", url: "/api/v1/admin", handler: getAdmin, access: manage },
   { method: "PATCH", url: "/api/v1/admin", handler: patchAdmin, access: manage },
   { method: "POST", url: "/api/v1/admin/passwords/:slot", handler: postAdminPassword, access: manage },
