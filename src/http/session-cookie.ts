@@ -6,8 +6,7 @@
 // registry clients never send them, so /v2/ and /helm/ keep their Basic/Bearer-only rules.
 import { parseCookie, stringifySetCookie } from "cookie";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { csrfMatches } from "../auth/sessions.ts";
-import type { Session } from "../metadata/identity-types.ts";
+import { csrfMatches, type OpenSession } from "../auth/sessions.ts";
 import { RegistryError } from "../domain/errors.ts";
 
 export const CSRF_HEADER = "x-berth-csrf";
@@ -54,7 +53,7 @@ export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply)
  * Refuses (403) a state-changing request that the session cookie authenticates unless it carries
  * the session's CSRF token and, when an Origin is sent, comes from this server's own origin.
  */
-export function checkCsrf(request: FastifyRequest, session: Session, publicUrl: string | undefined): void {
+export function checkCsrf(request: FastifyRequest, session: OpenSession["session"], publicUrl: string | undefined): void {
   if (SAFE_METHODS.has(request.method)) return;
   checkOrigin(request, publicUrl);
   const offered = request.headers[CSRF_HEADER];
