@@ -20,5 +20,5 @@ export async function listAllCharts(ctx: HelmContext) {
     storedAs: c.storedAs,
     provenance: c.provDigest !== null,
   }));
-  return ctx.reply.send({ charts });
+  return ctx.reply.send({ charts, next: null });
 }
