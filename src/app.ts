@@ -31,6 +31,8 @@ import { ManifestService } from "./services/manifest-service.ts";
 import { UploadService } from "./services/upload-service.ts";
 import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
+import { CatalogService } from "./services/catalog/catalog-service.ts";
+import { SearchService } from "./services/catalog/search-service.ts";
 import { ChartService } from "./services/charts/chart-service.ts";
 import { helmPlugin } from "./handlers/helm/plugin.ts";
 import { ProvenanceIndexer } from "./services/provenance/indexer.ts";
@@ -195,7 +197,10 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   await app.register(helmPlugin, { guard, authorizer, charts });
   const identities = new IdentityService({ metadata: stores.metadata, passwords: { hash: hashPassword, generate: generatePassword } });
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
-  await app.register(apiPlugin, { guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata) });
+  await app.register(apiPlugin, {
+    guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
+    catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
+  });
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {
     app,

@@ -2,9 +2,13 @@
 // schema from src/api-contract/, with a refusal that names each bad field by its path.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import type { Identity } from "../../auth/identity.ts";
+import type { Authorizer } from "../../auth/authorizer.ts";
+import type { Access, Identity } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
+import type { CatalogService } from "../../services/catalog/catalog-service.ts";
+import type { SearchService } from "../../services/catalog/search-service.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
+import type { ManifestService } from "../../services/manifest-service.ts";
 import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
 import type { ProvenanceReports } from "../../services/provenance/report.ts";
 
@@ -12,6 +16,9 @@ export interface ApiServices {
   identities: IdentityService;
   reports: ProvenanceReports;
   registryMetadata: RegistryMetadata;
+  catalog: CatalogService;
+  search: SearchService;
+  manifests: ManifestService;
 }
 
 export interface ApiContext extends ApiServices {
@@ -20,6 +27,13 @@ export interface ApiContext extends ApiServices {
   who: Identity;
   /** Who the audit trail names for a change. */
   by: Actor;
+  /** Who may see what (Authorizer.shows), what the caller may do (may). */
+  authorizer: Authorizer;
+  /**
+   * Checks accesses known only once the handler has read rows (a repository's delete: each of its
+   * manifests, bound to the locks of the tags covering it), exactly as the guard checks a route's.
+   */
+  require: (wanted: readonly Access[]) => Promise<void>;
 }
 
 export type ApiHandler = (ctx: ApiContext) => Promise<unknown>;
