@@ -264,7 +264,7 @@ test("GET /api/v1/search: labels (equals, 7-hex prefix, contains), annotations, 
   const hostile = "<img src=x onerror=alert(1)>";
   const seed = await pushImage(app, "team/seed", "v1", SEED_LABELS, { "org.opencontainers.image.source": "https://github.com/acme/seed" });
   await push(app, "team/seed", notationSignature(seed.manifest));
-  const other = await pushImage(app, "team/other", "v1", { "build.user": "toddysm", "build.sha": "E80E6EFABCDEF0123456789" });
+  await pushImage(app, "team/other", "v1", { "build.user": "toddysm", "build.sha": "E80E6EFABCDEF0123456789" });
   await pushImage(app, "team/evil", "v1", { note: hostile });
   const index = attestedIndex();
   await push(app, "team/built", index, { manifest: index.index, tag: "v1" });
