@@ -33,6 +33,8 @@ import { ManifestService } from "./services/manifest-service.ts";
 import { UploadService } from "./services/upload-service.ts";
 import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
+import { CatalogService } from "./services/catalog/catalog-service.ts";
+import { SearchService } from "./services/catalog/search-service.ts";
 import { ChartService } from "./services/charts/chart-service.ts";
 import { helmPlugin } from "./handlers/helm/plugin.ts";
 import { ProvenanceIndexer } from "./services/provenance/indexer.ts";
@@ -198,7 +200,11 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   await app.register(helmPlugin, { guard, authorizer, charts });
   const identities = new IdentityService({ metadata: stores.metadata, passwords: { hash: hashPassword, generate: generatePassword } });
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
-  await app.register(apiPlugin, { guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata), sessions, publicUrl: config.http.publicUrl });
+  await app.register(apiPlugin, {
+    guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
+    catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
+    sessions, publicUrl: config.http.publicUrl,
+  });
   await app.register(portalPlugin);
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {

@@ -2,6 +2,7 @@
 // truth; blobs/ holds only bytes. Split by noun so each part stays small; every change that
 // touches two nouns runs in one transaction.
 import type { ChartMetadata } from "../domain/chart.ts";
+import type { CatalogRows, SearchRows } from "./catalog-types.ts";
 import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
 import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
@@ -182,6 +183,9 @@ export interface MetadataParts {
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
   changes: ChangeRows;
+  /** The portal's read models (catalog-types.ts). */
+  catalog: CatalogRows;
+  search: SearchRows;
 }
 
 export interface MetadataStore extends MetadataParts {

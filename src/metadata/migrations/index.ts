@@ -7,6 +7,7 @@ import { provenance } from "./004-provenance.ts";
 import { repositorySettings } from "./005-repository-settings.ts";
 import { chartPublication } from "./006-chart-publication.ts";
 import { changes } from "./007-changes.ts";
+import { portalReadModels } from "./010-portal-read-models.ts";
 import { sessions } from "./011-sessions.ts";
 
 export const migrations: Record<string, Migration> = {
@@ -17,5 +18,6 @@ export const migrations: Record<string, Migration> = {
   "005-repository-settings": repositorySettings,
   "006-chart-publication": chartPublication,
   "007-changes": changes,
+  "010-portal-read-models": portalReadModels,
   "011-sessions": sessions,
 };
