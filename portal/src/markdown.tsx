@@ -1,6 +1,6 @@
 // A chart's README as Preact elements, never as an HTML string: markdown → mdast (with GFM) →
-// hast → VNodes. Raw HTML in the README is dropped (mdast-util-to-hast keeps it only with
-// allowDangerousHtml, which is never set), links work only when http(s) or an in-page #anchor,
+// hast → VNodes. Raw HTML in the README is shown as the text it is (each mdast `html` node
+// becomes a text node before hast; allowDangerousHtml is never set), links work only when http(s) or an in-page #anchor,
 // and images are never loaded (the page works offline and tells no one it was read): each is
 // shown as its alt text.
 import { fromMarkdown } from "mdast-util-from-markdown";
@@ -28,8 +28,21 @@ function Image({ alt }: { alt?: string }) {
   return <span class="image-dropped">[image{alt ? `: ${alt}` : ""}]</span>;
 }
 
+interface MdNode {
+  type: string;
+  value?: string;
+  children?: MdNode[];
+}
+
+/** Raw HTML as visible text: `<script>` in a README reads as `<script>`, and never runs. */
+function htmlAsText(node: MdNode): void {
+  if (node.type === "html") node.type = "text";
+  for (const child of node.children ?? []) htmlAsText(child);
+}
+
 export function Markdown({ text }: { text: string }) {
   const mdast = fromMarkdown(text, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
+  htmlAsText(mdast as MdNode);
   const hast = toHast(mdast);
   const content = toJsxRuntime(hast, {
     Fragment,
