@@ -91,7 +91,9 @@ export function RepositoriesPage() {
                         <span class={`kind kind-${r.kind}`}>{KIND_NAMES[r.kind]}</span>
                         {r.kind === "artifact" && r.artifactType && <div class="muted small">{r.artifactType}</div>}
                       </td>
-                      <td>{r.tags}</td>
+                      <td>
+                        {r.tags} {r.tags === 1 ? "tag" : "tags"}
+                      </td>
                       <td>{bytes(r.size)}</td>
                       <td>{when(r.pushed)}</td>
                       <td class="small">
