@@ -47,7 +47,6 @@ export const portalReadModels: Migration = {
     await db.schema.createIndex("search_entries_origin").on("search_entries").columns(["repository", "origin"]).execute();
     await db.schema.createIndex("tags_updated").on("tags").columns(["repository", "updated_at", "tag"]).execute();
     await db.schema.createIndex("manifests_created").on("manifests").columns(["repository", "created_at", "digest"]).execute();
-    await db.schema.createIndex("provenance_kind_subject").on("provenance").columns(["kind", "repository", "subject"]).execute();
     await backfillReadModels(db as Kysely<Database>);
   },
 };
