@@ -84,7 +84,17 @@ function App() {
     setReady(true);
   };
   useEffect(() => {
-    void refresh();
+    void loadSession()
+      .then((loaded) => {
+        setSession(loaded);
+        // Nothing is readable without signing in unless anonymous pull is on: go to the sign-in page.
+        if (!loaded.identity && !loaded.anonymousPull && location.pathname !== "/sign-in") {
+          location.replace(`/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
+          return;
+        }
+        setReady(true);
+      })
+      .catch(() => setReady(true));
   }, []);
   const signOut = async () => {
     await api("DELETE", "/api/v1/session").catch(() => undefined);

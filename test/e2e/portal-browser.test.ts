@@ -186,6 +186,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.ok((await page.getByText(`docker pull ${berth.host}/seed/app:dev`).count()) === 1, "the docker pull command");
     assert.equal(await page.getByRole("button", { name: "Delete tag dev" }).count(), 1, "the admin may delete");
     await page.getByRole("link", { name: "dev", exact: true }).click();
+    await page.getByRole("button", { name: "Delete this manifest" }).waitFor();
     await page.locator('[data-label="build.user"]').waitFor();
     assert.equal(await page.locator('[data-label="build.user"]').innerText(), SEED.user);
     const sha = page.locator('[data-label="build.sha"] abbr');
@@ -252,7 +253,12 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await signIn(p.page, berth, PULLER.name, PULLER.password);
     await p.page.goto(`${berth.url}/r/seed/app`);
     await p.page.getByRole("heading", { name: "dev" }).waitFor();
+    await p.page.getByRole("heading", { name: "Manifests" }).waitFor();
     assert.equal(await p.page.getByRole("button", { name: /^Delete/ }).count(), 0);
+    await p.page.goto(`${berth.url}/r/seed/app/-/tag/dev`);
+    await p.page.locator('[data-label="build.user"]').waitFor();
+    await p.page.waitForLoadState("networkidle"); // every answer in, the repository's `may` too
+    assert.equal(await p.page.getByRole("button", { name: /^Delete/ }).count(), 0, "no delete on the manifest page either");
     const forged = await p.page.evaluate(async () => {
       const session = (await (await fetch("/api/v1/session")).json()) as { csrf: string };
       const res = await fetch("/api/v1/repositories/seed/app/tags/dev", { method: "DELETE", headers: { "x-berth-csrf": session.csrf } });

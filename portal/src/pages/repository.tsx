@@ -3,7 +3,7 @@
 // annotations, platforms, the referrers tree and the provenance report).
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import type { ManifestDetail, ReferrerTreeNode, RepositoryDetail, TagList } from "../../../src/api-contract/catalog.ts";
+import type { ManifestDetail, ManifestList, ReferrerTreeNode, RepositoryDetail, TagList } from "../../../src/api-contract/catalog.ts";
 import type { z } from "zod";
 import type { ProvenanceReport } from "../../../src/api-contract/provenance.ts";
 import { api, apiPath, withQuery } from "../api.ts";
@@ -118,10 +118,61 @@ function RepositoryPage({ repo }: { repo: string }) {
                 </ul>
               )}
             </Status>
+            <Manifests repo={repo} />
           </>
         )}
       </Status>
     </>
+  );
+}
+
+/** The repository by digest: every manifest (signatures and SBOMs too), or only the untagged ones. */
+function Manifests({ repo }: { repo: string }) {
+  const [untagged, setUntagged] = useState(false);
+  const list = useLoad(() => api<ManifestList>("GET", withQuery(apiPath("/api/v1/repositories", { repo }, "manifests"), { untagged: untagged ? "true" : undefined, n: "200" })), [repo, untagged]);
+  return (
+    <section aria-labelledby="manifests-h">
+      <h2 id="manifests-h">Manifests</h2>
+      <label class="check">
+        <input type="checkbox" checked={untagged} onChange={(e) => setUntagged((e.currentTarget as HTMLInputElement).checked)} /> Only untagged
+      </label>
+      <Status loaded={list}>
+        {(answer) => (
+          <div class="scroll">
+            <table class="list">
+              <caption class="sr-only">Manifests of {repo}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Digest</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">Tags</th>
+                  <th scope="col">Size</th>
+                  <th scope="col">Pushed</th>
+                </tr>
+              </thead>
+              <tbody>
+                {answer.manifests.map((m) => (
+                  <tr key={m.digest}>
+                    <th scope="row">
+                      <a href={paths.manifest(repo, m.digest)}>{shortDigest(m.digest)}</a>
+                    </th>
+                    <td class="small">
+                      {m.artifactType ?? m.mediaType}
+                      {m.subject && <div class="muted">refers to {shortDigest(m.subject)}</div>}
+                      {m.platforms.length > 0 && <div class="muted">{m.platforms.join(", ")}</div>}
+                    </td>
+                    <td>{m.tags.join(", ")}</td>
+                    <td>{bytes(m.size)}</td>
+                    <td>{when(m.pushed)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            {answer.manifests.length === 0 && <p class="muted">None.</p>}
+          </div>
+        )}
+      </Status>
+    </section>
   );
 }
 
@@ -172,14 +223,27 @@ function Build({ labels }: { labels: Record<string, string> }) {
   );
 }
 
-function Tree({ nodes, repo, label }: { nodes: ReferrerTreeNode[]; repo: string; label?: string }) {
+/** Arrow keys, Home and End move the focus through the tree's items (one tab stop for the tree). */
+function treeKeys(event: KeyboardEvent) {
+  const tree = event.currentTarget as HTMLElement;
+  const items = [...tree.querySelectorAll<HTMLElement>('[role="treeitem"]')];
+  const at = items.indexOf(document.activeElement as HTMLElement);
+  const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 }[event.key];
+  if (to === undefined || at < 0) return;
+  event.preventDefault();
+  const next = items[Math.max(0, Math.min(items.length - 1, to))];
+  for (const item of items) item.tabIndex = item === next ? 0 : -1;
+  next?.focus();
+}
+
+function Tree({ nodes, repo, label, depth = 0 }: { nodes: ReferrerTreeNode[]; repo: string; label?: string; depth?: number }) {
   if (nodes.length === 0) return label ? <p class="muted">Nothing refers to this manifest.</p> : null;
   return (
-    <ul role={label ? "tree" : "group"} aria-label={label}>
-      {nodes.map((n) => (
-        <li role="treeitem" aria-expanded={n.referrers.length > 0 ? true : undefined} key={n.digest} tabIndex={0}>
+    <ul role={label ? "tree" : "group"} aria-label={label} onKeyDown={label ? treeKeys : undefined}>
+      {nodes.map((n, i) => (
+        <li role="treeitem" aria-expanded={n.referrers.length > 0 ? true : undefined} key={n.digest} tabIndex={depth === 0 && i === 0 ? 0 : -1}>
           <span class={`kind kind-${n.kind}`}>{n.kind}</span> <a href={paths.manifest(repo, n.digest)}>{shortDigest(n.digest)}</a> <span class="small muted">{n.artifactType ?? n.mediaType} · {bytes(n.size)}</span>
-          <Tree nodes={n.referrers} repo={repo} />
+          <Tree nodes={n.referrers} repo={repo} depth={depth + 1} />
         </li>
       ))}
     </ul>
@@ -206,8 +270,21 @@ function Layers({ layers }: { layers: ManifestDetail["layers"] }) {
 function ManifestPage({ repo, reference }: { repo: string; reference: string }) {
   const detail = useLoad(() => api<ManifestDetail>("GET", apiPath("/api/v1/repositories", { repo }, "manifests", encodeURIComponent(reference))), [repo, reference]);
   const report = useLoad(() => api<Report>("GET", apiPath("/api/v1/provenance", { repo }, encodeURIComponent(reference))), [repo, reference]);
+  const repository = useLoad(() => api<RepositoryDetail>("GET", apiPath("/api/v1/repositories", { repo })), [repo]);
+  const [confirming, setConfirming] = useState(false);
+  const [problem, setProblem] = useState<Error | null>(null);
+  const { route } = useLocation();
   const d = detail.data;
   const r = report.data;
+  const remove = async (digest: string) => {
+    setConfirming(false);
+    try {
+      await api("DELETE", apiPath("/api/v1/repositories", { repo }, "manifests", encodeURIComponent(digest)));
+      route(paths.repository(repo));
+    } catch (err) {
+      setProblem(err as Error);
+    }
+  };
   // Until the manifest detail answers, the provenance report gives the labels and annotations.
   const labels = d?.labels ?? r?.platforms[0]?.labels ?? {};
   const annotations = d?.annotations ?? r?.annotations ?? {};
@@ -223,6 +300,19 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
         {reference.includes(":") ? shortDigest(reference) : reference}
       </h1>
       {detail.error && !r && <Problem error={detail.error} />}
+      {problem && <Problem error={problem} />}
+      {d && repository.data?.may.delete &&
+        (confirming ? (
+          <Confirm
+            what={`Delete manifest ${shortDigest(d.digest)} of ${repo}${d.tags.length ? ` with its tags ${d.tags.join(", ")}` : ""}? Pulls by those tags and by this digest stop working.`}
+            onConfirm={() => void remove(d.digest)}
+            onCancel={() => setConfirming(false)}
+          />
+        ) : (
+          <button type="button" class="danger" onClick={() => setConfirming(true)}>
+            Delete this manifest
+          </button>
+        ))}
       {digest && (
         <p class="small">
           Digest <code>{digest}</code>
