@@ -1,6 +1,6 @@
 // The portal in real Chromium (Debian's `chromium`, driven by playwright-core; never a browser
 // Playwright downloads) against a started Berth filled by real clients: buildah builds the seed's
-// image (three build labels) and a hostile one, skopeo pushes them and a two-platform index, helm
+// image (three build labels; notation signs it) and a hostile one, skopeo pushes them and a two-platform index, helm
 // pushes a chart the OCI way, `berth helm push` one the classic way, and one version both ways.
 // The browser signs in, finds each kind, reads the labels, the classic chart's versions, README
 // and `helm repo add`; an acrpull identity sees no delete button and its forged delete is refused;
@@ -8,7 +8,8 @@
 // axe-core finds no serious or critical violation on any page; every page is photographed into
 // results/portal/ (git-ignored).
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,7 +44,7 @@ async function scratch(t: TestContext): Promise<string> {
 }
 
 /** buildah bud (FROM scratch, vfs, chroot) into an OCI layout, then skopeo copy into Berth. */
-async function buildAndPush(tools: { buildah: string; skopeo: string }, dir: string, berth: RunningBerth, name: string, dockerfile: string, to: string): Promise<void> {
+async function buildAndPush(tools: { buildah: string; skopeo: string }, dir: string, berth: RunningBerth, name: string, dockerfile: string, to: string): Promise<string> {
   const context = join(dir, `${name}-context`);
   await mkdir(context, { recursive: true });
   await writeFile(join(context, "Dockerfile"), dockerfile);
@@ -52,7 +53,26 @@ async function buildAndPush(tools: { buildah: string; skopeo: string }, dir: str
   const env = { BUILDAH_ISOLATION: "chroot", HOME: dir };
   await runOk(tools.buildah, [...storage, "bud", "--isolation", "chroot", "--format", "oci", "-t", `localhost/${name}:dev`, context], { env, cwd: dir });
   await runOk(tools.buildah, [...storage, "push", `localhost/${name}:dev`, `oci:${join(dir, `${name}-layout`)}:dev`], { env, cwd: dir });
-  await runOk(tools.skopeo, ["--insecure-policy", "copy", "--dest-tls-verify=false", "--dest-creds", `${berth.username}:${berth.password}`, `oci:${join(dir, `${name}-layout`)}:dev`, `docker://${berth.host}/${to}`], { env, cwd: dir });
+  const digestFile = join(dir, `${name}.digest`);
+  await runOk(tools.skopeo, ["--insecure-policy", "copy", "--dest-tls-verify=false", "--dest-creds", `${berth.username}:${berth.password}`, "--digestfile", digestFile, `oci:${join(dir, `${name}-layout`)}:dev`, `docker://${berth.host}/${to}`], { env, cwd: dir });
+  return (await readFile(digestFile, "utf8")).trim();
+}
+
+/** A notation test certificate and a trust policy trusting it, for Berth to verify signatures with. */
+async function notationTrust(notation: string, dir: string): Promise<{ env: Record<string, string>; berthEnv: Record<string, string> }> {
+  const env = { HOME: dir, XDG_CONFIG_HOME: join(dir, ".config"), NOTATION_USERNAME: "", NOTATION_PASSWORD: "" };
+  await runOk(notation, ["cert", "generate-test", "--default", "berth-signer"], { env });
+  const certFile = join(dir, ".config/notation/localkeys/berth-signer.crt");
+  const subject = new X509Certificate(await readFile(certFile)).subject.split("\n").join(", ");
+  const trustStore = join(dir, "trust-store");
+  await mkdir(join(trustStore, "x509/ca/berth-signer"), { recursive: true });
+  await copyFile(certFile, join(trustStore, "x509/ca/berth-signer/berth-signer.crt"));
+  const policyFile = join(dir, "trustpolicy.oci.json");
+  await writeFile(policyFile, JSON.stringify({
+    version: "1.0",
+    trustPolicies: [{ name: "portal", registryScopes: ["*"], signatureVerification: { level: "strict" }, trustStores: ["ca:berth-signer"], trustedIdentities: [`x509.subject: ${subject}`] }],
+  }));
+  return { env, berthEnv: { BERTH_PROVENANCE_TRUST_POLICY: policyFile, BERTH_PROVENANCE_TRUST_STORE: trustStore } };
 }
 
 /** `helm create`, our Chart.yaml (and README), `helm package`: the .tgz path. */
@@ -73,11 +93,14 @@ async function classicPush(berth: RunningBerth, tgz: string): Promise<void> {
 async function fill(t: TestContext): Promise<{ berth: RunningBerth; helm: ClientRunner } | null> {
   const buildah = requireTool(t, "buildah");
   const skopeo = requireTool(t, "skopeo");
+  const notation = requireTool(t, "notation");
   const helm = await helmClient(t, "v4");
-  if (!buildah || !skopeo || !helm) return null;
+  if (!buildah || !skopeo || !notation || !helm) return null;
   const dir = await scratch(t);
-  const berth = await berthFor(t);
-  await buildAndPush({ buildah, skopeo }, dir, berth, "seed", `FROM scratch\nLABEL build.user=${SEED.user} build.dockerfile=${SEED.dockerfile} build.sha=${SEED.sha}\nCOPY hello.txt /\n`, "seed/app:dev");
+  const trust = await notationTrust(notation, dir);
+  const berth = await berthFor(t, { env: trust.berthEnv });
+  const seed = await buildAndPush({ buildah, skopeo }, dir, berth, "seed", `FROM scratch\nLABEL build.user=${SEED.user} build.dockerfile=${SEED.dockerfile} build.sha=${SEED.sha}\nCOPY hello.txt /\n`, "seed/app:dev");
+  await runOk(notation, ["sign", "--insecure-registry", "--force-referrers-tag=false", "-u", berth.username, "-p", berth.password, `${berth.host}/seed/app@${seed}`], { env: trust.env });
   await buildAndPush({ buildah, skopeo }, dir, berth, "hostile", `FROM scratch\nLABEL evil="${HOSTILE_LABEL}" build.dockerfile="javascript:alert(2)"\nCOPY hello.txt /\n`, "hostile/app:v1");
   const layout = await buildMultiPlatformLayout(join(dir, "multi"), "v1");
   await runOk(skopeo, ["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", `${berth.username}:${berth.password}`, `oci:${layout.dir}:v1`, `docker://${berth.host}/multi/app:v1`]);
@@ -185,6 +208,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await page.getByRole("heading", { name: "dev" }).waitFor();
     assert.ok((await page.getByText(`docker pull ${berth.host}/seed/app:dev`).count()) === 1, "the docker pull command");
     assert.equal(await page.getByRole("button", { name: "Delete tag dev" }).count(), 1, "the admin may delete");
+    assert.match(await page.locator(".card").filter({ hasText: "dev" }).first().innerText(), /\bsigned\b/);
     await page.getByRole("link", { name: "dev", exact: true }).click();
     await page.getByRole("button", { name: "Delete this manifest" }).waitFor();
     await page.locator('[data-label="build.user"]').waitFor();
@@ -193,6 +217,10 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.equal(await sha.innerText(), SEED.sha.slice(0, 7));
     assert.equal(await sha.getAttribute("title"), SEED.sha);
     assert.equal(await page.locator('[data-label="build.dockerfile"] a').getAttribute("href"), SEED.dockerfile);
+    const signature = page.locator("[data-signature]");
+    await signature.first().waitFor();
+    assert.match(await signature.first().innerText(), /notation signature .*: verified/);
+    assert.equal(await page.getByRole("tree", { name: "Referrers" }).getByRole("treeitem").filter({ hasText: "signature" }).count(), 1, "the signature in the referrers tree");
     await page.screenshot({ path: join(SHOTS, "manifest.png"), fullPage: true });
   });
 

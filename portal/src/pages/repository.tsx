@@ -286,7 +286,8 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
     }
   };
   // Until the manifest detail answers, the provenance report gives the labels and annotations.
-  const labels = d?.labels ?? r?.platforms[0]?.labels ?? {};
+  const isIndex = (d?.platforms.length ?? 0) > 0;
+  const labels = d?.labels ?? (r?.platforms.length === 1 ? r.platforms[0]?.labels : undefined) ?? {};
   const annotations = d?.annotations ?? r?.annotations ?? {};
   const digest = d?.digest ?? r?.digest;
   return (
@@ -327,6 +328,7 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
       )}
       <section aria-labelledby="labels-h">
         <h2 id="labels-h">Labels</h2>
+        {isIndex && <p class="muted">Each platform's image has its own labels: open a platform below.</p>}
         <Build labels={labels} />
         <KeyValues caption="Image labels" entries={Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))} render={(k, v) => <LabelValue name={k} value={v} />} />
       </section>
@@ -352,7 +354,7 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
           </ul>
         </section>
       )}
-      {d && (
+      {d && (d.config || d.layers.length > 0) && (
         <section aria-labelledby="layers-h">
           <h2 id="layers-h">Config and layers</h2>
           {d.config && (
@@ -376,7 +378,7 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
               {rep.signatures.length > 0 ? (
                 <ul>
                   {rep.signatures.map((s) => (
-                    <li key={s.digest}>
+                    <li key={s.digest} data-signature={s.digest}>
                       {s.scheme} signature {shortDigest(s.digest)}: <strong>{s.verified === true ? "verified" : s.verified === false ? "not verified" : "not checked"}</strong> ({s.reason})
                     </li>
                   ))}
