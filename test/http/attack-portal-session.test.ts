@@ -98,3 +98,15 @@ test("attack: the SPA fallback answers registry-shaped paths with a double slash
     assert.doesNotMatch(String(res.headers["content-type"]), /text\/html/, `${path} answered with the portal's index.html (${res.status})`);
   }
 });
+
+test("attack: behind a TLS proxy (http.publicUrl https://…, no trustProxy) the session cookie goes out without Secure, so a plain-HTTP request (SSL strip, a mistyped http:// link) carries it in clear", async (t) => {
+  const app = await freshApp(t, { "http.publicUrl": "https://registry.example" });
+  const res = await app.request("POST", "/api/v1/session", { body: JSON.stringify({ username: "admin", password: PASSWORD }), headers: { ...JSON_TYPE, origin: "https://registry.example" }, auth: null });
+  assert.equal(res.status, 200, String(res.body));
+  const line = String(Array.isArray(res.headers["set-cookie"]) ? res.headers["set-cookie"][0] : res.headers["set-cookie"]);
+  assert.match(line, /;\s*Secure/i, `clients reach Berth over https (publicUrl), yet: ${line.replace(/=[A-Za-z0-9_-]{43}/, "=…")}`);
+  assert.match(line, /^__Host-berth_session=/);
+  // and the proxied request that brings it back (plain HTTP on the proxy's leg) is signed in.
+  const me = await app.request("GET", "/api/v1/session", { headers: { cookie: line.split(";")[0]! }, auth: null });
+  assert.equal(me.json().identity?.name, "admin");
+});
