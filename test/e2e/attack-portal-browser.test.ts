@@ -91,14 +91,15 @@ test("attack (Chromium): /sign-in?next=/\\<host> sends the signed-in user to ano
   const berth = await berthFor(t);
   const browser = await chromium.launch({ executablePath, headless: true });
   t.after(() => browser.close());
+  const left: string[] = [];
   for (const next of ["/\\evil.example/phish", "/\t/evil.example/phish", "/%5Cevil.example/phish"]) {
     const context = await browser.newContext();
     const w = await watch(context, berth);
     await signIn(w.page, berth, next);
-    assert.equal(new URL(w.page.url()).origin, new URL(berth.url).origin, `next=${JSON.stringify(next)} left Berth for ${w.page.url()}`);
-    assert.deepEqual(w.offsite, [], `next=${JSON.stringify(next)}: requests to other origins`);
+    if (new URL(w.page.url()).origin !== new URL(berth.url).origin || w.offsite.length > 0) left.push(`next=${JSON.stringify(next)} → ${w.page.url()}`);
     await context.close();
   }
+  assert.deepEqual(left, [], "signing in left Berth for another site");
 });
 
 test("attack (Chromium): hostile labels (crane) and a hostile chart (helm package, berth helm push) run nothing, load nothing, link nowhere but http(s)", { timeout: 300_000 }, async (t) => {
