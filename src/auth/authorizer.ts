@@ -14,7 +14,7 @@ import type { RepositoryName } from "../domain/names.ts";
 import { DEFAULT_ATTRIBUTES, type Attributes, type AttributeRows } from "../metadata/identity-types.ts";
 import type { TagRows } from "../metadata/types.ts";
 import type { Access, Identity } from "./identity.ts";
-import { permits } from "./policy.ts";
+import { permits, pullPatterns } from "./policy.ts";
 
 /** Pulling content, or reading the registry-side metadata kept about it: a read lock refuses both. */
 function reads(access: Access): boolean {
@@ -128,6 +128,16 @@ export class Authorizer {
    */
   shows(who: Identity, repository: string, tag?: string): boolean {
     return this.listable(repository, tag) && this.may(who, { type: "repository", name: repository, action: "pull" });
+  }
+
+  /**
+   * Where the repositories this identity may pull can be, as name patterns ("team/*" or an exact
+   * name), or null for anywhere: a narrowing a listing may apply in its query before `shows`
+   * decides each row (a 100,000-repository registry then reads only a scoped caller's part).
+   * Never a rule of its own: every pattern here is one `grants` requires.
+   */
+  pullScope(who: Identity): string[] | null {
+    return pullPatterns(who);
   }
 
   /**

@@ -138,6 +138,7 @@ export class CatalogStore implements CatalogRows {
     let query = this.db.selectFrom("repository_summaries");
     if (filter.q) query = query.where(sql<boolean>`name like ${containing(filter.q)} escape '\\'`);
     if (filter.kind) query = query.where("kind", "=", filter.kind);
+    if (filter.within) query = query.where((eb) => inScope(eb, "name", filter.within!));
     return query;
   }
 
@@ -305,11 +306,12 @@ export class SearchIndex implements SearchRows {
       ? this.db.selectFrom("search_entries as e").innerJoin("manifests as m", (j) => j.onRef("m.repository", "=", "e.repository").onRef("m.digest", "=", "e.digest")).where((eb) => matching(eb, "e", first))
       : this.db.selectFrom("provenance as e").innerJoin("manifests as m", (j) => j.onRef("m.repository", "=", "e.repository").onRef("m.digest", "=", "e.digest")).where("e.kind", "in", ["image", "index"]);
     for (const term of rest) {
-      base = base.where((eb) => eb.exists(eb.selectFrom("search_entries as x").select("x.digest").whereRef("x.repository", "=", "e.repository").whereRef("x.digest", "=", "e.digest").where((inner) => matching(inner, "x", term))));
+      base = base.where((eb) => eb.exists(eb.selectFrom("search_entries as x").select("x.digest").whereRef("x.repository", "=", "e.repository").whereRef("x.digest", "=", "e.digest").where((inner) => matching(inner, "x", term, true))));
     }
     if (query.unsigned) {
       base = base.where((eb) => eb.not(eb.exists(eb.selectFrom("provenance as s").select("s.digest").where("s.kind", "=", "signature").whereRef("s.repository", "=", "e.repository").whereRef("s.subject", "=", "e.digest"))));
     }
+    if (query.within) base = base.where((eb) => inScope(eb, "e.repository", query.within!));
     if (query.repositoryPrefix) base = base.where("e.repository", ">=", query.repositoryPrefix).where("e.repository", "<", `${query.repositoryPrefix}\u{10ffff}`);
     if (after) base = base.where((eb) => eb.or([eb("e.repository", ">", after.repository), eb.and([eb("e.repository", "=", after.repository), eb("e.digest", ">", after.digest)])]));
     const rows = await base
@@ -334,7 +336,7 @@ export class SearchIndex implements SearchRows {
           .distinct()
           .where("e.repository", "=", repository)
           .where("e.digest", "in", part)
-          .where((eb) => eb.or(terms.map((t) => matching(eb, "e", t))))
+          .where((eb) => eb.or(terms.map((t) => matching(eb, "e", t, true))))
           .orderBy("e.source")
           .orderBy("e.key")
           .orderBy("e.value")
@@ -346,10 +348,26 @@ export class SearchIndex implements SearchRows {
   }
 }
 
-/** One term as a condition on the search_entries row `alias` (e or x). */
-function matching(eb: any, alias: "e" | "x", term: SearchTerm) {
+/** Names under "team/*" (and team itself) or equal to an exact pattern, as matchesPattern reads them; an index range each. */
+function inScope(eb: any, column: string, patterns: readonly string[]) {
+  if (patterns.length === 0) return sql<boolean>`1 = 0`;
+  return eb.or(patterns.flatMap((p) => {
+    if (!p.endsWith("/*")) return [eb(column, "=", p)];
+    const prefix = p.slice(0, -1);
+    return [eb.and([eb(column, ">=", prefix), eb(column, "<", `${prefix}\u{10ffff}`)]), eb(column, "=", p.slice(0, -2))];
+  }));
+}
+
+/**
+ * One term as a condition on the search_entries row `alias` (e or x). `ofDigest`: the row is
+ * already pinned to a (repository, digest); `source || ''` then keeps the planner off the
+ * (source, key, value) index, which for a `contains` term would scan every entry of the key
+ * once per digest (7 s for a 100-hit page over 100,000 manifests) instead of reading ~5 rows.
+ */
+function matching(eb: any, alias: "e" | "x", term: SearchTerm, ofDigest = false) {
   const col = (name: string) => `${alias}.${name}`;
-  const same = [eb(col("source"), "=", term.source), eb(col("key"), "=", term.key)];
+  const source = ofDigest ? sql`${sql.ref(col("source"))} || ''` : col("source");
+  const same = [eb(source, "=", term.source), eb(col("key"), "=", term.key)];
   if (term.match === "contains") return eb.and([...same, sql<boolean>`${sql.ref(col("value"))} like ${containing(term.value)} escape '\\'`]);
   const hex = /^[0-9a-fA-F]{7,}$/.test(term.value) ? term.value.toLowerCase() : null;
   if (!hex) return eb.and([...same, eb(col("value"), "=", term.value)]);

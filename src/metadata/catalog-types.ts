@@ -29,6 +29,8 @@ export interface SummaryFilter {
   /** A substring of the name. */
   q?: string;
   kind?: RepositoryKind;
+  /** Only names matching one of these patterns ("team/*" or an exact name): a caller's scope (Authorizer.pullScope). */
+  within?: readonly string[];
   sort: "name" | "pushed" | "size";
   order: "asc" | "desc";
 }
@@ -104,6 +106,8 @@ export interface SearchQuery {
   /** Only manifests no signature refers to. */
   unsigned: boolean;
   repositoryPrefix?: string;
+  /** As SummaryFilter.within. */
+  within?: readonly string[];
 }
 
 export interface SearchHit {

@@ -74,6 +74,12 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.equal(await store.catalog.count({ q: "/b" }), 1);
       assert.equal(await store.catalog.count({ kind: "artifact" }), 4, "a manifest without provenance or image config is an artifact");
       assert.deepEqual((await store.catalog.names({ q: "%" })), [], "q is a substring, not a pattern");
+      await store.transaction((tx) => pushed(tx, "r", "the repository r itself", null, 5000));
+      await store.transaction((tx) => pushed(tx, "rx/a", "beside r/", null, 5001));
+      assert.deepEqual((await store.catalog.names({ within: ["r/*"] })).sort(), ["r", "r/a", "r/b", "r/c", "r/d"], "r/* is r and what is under r/");
+      assert.deepEqual(await store.catalog.names({ within: ["rx/a", "r/b"] }), ["r/b", "rx/a"]);
+      assert.deepEqual(await store.catalog.names({ within: [] }), []);
+      assert.deepEqual((await store.catalog.list({ sort: "pushed", order: "desc", within: ["r/*"] }, null, 2)).map((r) => r.name), ["r", "r/b"]);
     });
   });
 }

@@ -163,6 +163,12 @@ test("GET /api/v1/repositories: hidden and unpullable repositories never appear;
   assert.equal((await app.request("GET", "/api/v1/repositories/other/secret", { auth: reader })).status, 403);
   assert.equal((await app.request("GET", "/api/v1/repositories/other/secret/tags", { auth: reader })).status, 403);
   assert.equal((await app.request("GET", "/api/v1/repositories?last=not-a-cursor")).status, 400);
+  // Anonymous callers list nothing without anonymous pull: a 401 with the challenge, as GET /api/v1/charts.
+  for (const url of ["/api/v1/repositories", "/api/v1/search?unsigned=true"]) {
+    const anonymous = await app.request("GET", url, { auth: null });
+    assert.equal(anonymous.status, 401, url);
+    assert.match(String(anonymous.headers["www-authenticate"]), /^Basic realm=/);
+  }
 });
 
 test("GET /api/v1/repositories: sort by pushed and size, both orders", async (t) => {
@@ -333,4 +339,15 @@ test("GET /api/v1/charts pages with ?n and ?last; GET /api/v1/charts/<repository
   assert.equal((await get(app, "/api/v1/charts/oci/other")).classicRepository, null);
   assert.equal((await app.request("GET", "/api/v1/charts/charts/demo?version=9.9.9")).status, 404);
   assert.equal((await app.request("GET", "/api/v1/charts/charts/none")).status, 404);
+});
+
+test("GET /api/v1/repositories and /api/v1/search answer anonymous callers when anonymous pull is on", async (t) => {
+  const app = await freshApp(t, { "auth.anonymousPull": true });
+  await pushImage(app, "open/app", "v1", { "build.user": "octocat" });
+  assert.deepEqual((await get(app, "/api/v1/repositories", undefined)).repositories.map((r: any) => r.name), ["open/app"]);
+  const anonymous = await app.request("GET", "/api/v1/search?label=build.user=octocat", { auth: null });
+  assert.equal(anonymous.status, 200);
+  assert.deepEqual(anonymous.json().results.map((r: any) => r.repository), ["open/app"]);
+  const detail = await app.request("GET", "/api/v1/repositories/open/app", { auth: null });
+  assert.deepEqual(detail.json().may, { push: false, delete: false, manage: false });
 });
