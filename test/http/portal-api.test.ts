@@ -150,6 +150,15 @@ test("GET /api/v1/repositories: hidden and unpullable repositories never appear;
     assert.deepEqual(pages.flat().map((r) => r.name).sort(), ["team/a", "team/b", "team/c", "team/d", "team/e"], sort);
     assert.deepEqual(new Set(totals), new Set([5]));
   }
+  // A token reads what its scope map lets it pull: team/a (content/read), not team/b (metadata only).
+  const json = { "content-type": "application/json" };
+  const rules = [{ repository: "team/a", actions: ["content/read"] }, { repository: "team/b", actions: ["metadata/read"] }];
+  assert.equal((await app.request("PUT", "/api/v1/scope-maps/narrow", { body: JSON.stringify({ rules }), headers: json })).status, 201);
+  const token = (await app.request("POST", "/api/v1/tokens", { body: JSON.stringify({ name: "narrow-token", scopeMap: "narrow" }), headers: json })).json();
+  const tokenAuth = basic("narrow-token", token.passwords[0].password);
+  const byToken = await get(app, "/api/v1/repositories", tokenAuth);
+  assert.deepEqual([byToken.repositories.map((r: any) => r.name), byToken.total, byToken.next], [["team/a"], 1, null]);
+  assert.deepEqual((await get(app, "/api/v1/search?unsigned=true", tokenAuth)).results.map((r: any) => r.repository), ["team/a"]);
   // Exactly four visible: two full pages and no `next` on the second.
   await app.request("DELETE", "/api/v1/repositories/team/e");
   const { pages } = await allPages(app, "/api/v1/repositories?n=2", "repositories", reader);
@@ -202,6 +211,7 @@ test("GET …/tags: sorted by name or time, with size, platforms, signed and bui
   assert.equal(tags.v1.mediaType, MEDIA.index);
   assert.equal(tags.v1.build.sha, SEED_LABELS["build.sha"]);
   assert.deepEqual(tags.v2.platforms, []);
+  assert.deepEqual([tags.v1.artifactType, tags.v2.artifactType], [null, null], "an image or index is no artifact");
   assert.equal(tags.v2.signed, true);
   assert.equal(tags.v0.signed, false);
   assert.equal(tags.v0.build, null);
