@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     try {
       const base = (await berth.app.listen({ port: 0, host: "127.0.0.1" })).replace(/\/$/, "");
       const admin = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
-      const created = await fetch(`${base}/api/v1/service-principals`, { method: "POST", headers: { authorization: admin, "content-type": "application/json" }, body: JSON.stringify({ name: "reader", role: "acrpull", scope: "api/*" }) });
+      const created = await fetch(`${base}/api/v1/service-principals`, { method: "POST", headers: { authorization: admin, "content-type": "application/json" }, body: JSON.stringify({ name: `reader-${Date.now()}`, role: "acrpull", scope: "api/*" }) });
       const sp = (await created.json()) as { id: string; secret: string };
       const scoped = `Basic ${Buffer.from(`${sp.id}:${sp.secret}`).toString("base64")}`;
       const deep = imageName(Math.floor(IMAGE_REPOSITORIES * 0.9));

@@ -141,6 +141,17 @@ export class Authorizer {
   }
 
   /**
+   * Whether pullScope(who) is exactly what `shows` lets a scoped principal or token see (its role
+   * allows pull and no attribute hides or locks anything): a listing may then count in its query.
+   */
+  scopeIsExact(who: Identity): boolean {
+    if (this.restricted) return false;
+    if (who.kind === "token") return true;
+    if (who.kind !== "sp" || who.scope === null) return false;
+    return permits(who, { type: "repository", name: who.scope.endsWith("/*") ? who.scope.slice(0, -2) : who.scope, action: "pull" });
+  }
+
+  /**
    * Whether the identity may pull every repository and no attribute hides any: callers may then
    * share cached listings instead of filtering per request.
    */

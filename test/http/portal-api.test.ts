@@ -191,6 +191,11 @@ test("GET /api/v1/repositories: sort by pushed and size, both orders", async (t)
   assert.equal((await names("sort=size"))[0], "s/last");
   assert.equal((await names("sort=size&order=asc"))[0], "s/small");
   assert.deepEqual(await names("sort=name&order=desc"), ["s/small", "s/last", "s/first"]);
+  // A scoped principal with nothing hidden: counted in the query, the same total.
+  await pushImage(app, "t/outside", "v1");
+  const scoped = await scopedPrincipal(app, "s/*");
+  const { pages, totals } = await allPages(app, "/api/v1/repositories?n=1", "repositories", scoped);
+  assert.deepEqual([pages.flat().map((r) => r.name), [...new Set(totals)]], [["s/first", "s/last", "s/small"], [3]]);
 });
 
 test("GET …/tags: sorted by name or time, with size, platforms, signed and build; …/manifests with ?untagged; …/manifests/<ref> in full", async (t) => {

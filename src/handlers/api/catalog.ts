@@ -107,10 +107,10 @@ export async function getRepositories(ctx: ApiContext) {
   const visible = (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name);
   const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after), limit), visible, cursor);
   const { shown, next } = cut(page, found, cursor);
-  // A first page that holds every visible row is the count; else callers who see everything
-  // count in SQL, anyone else counts the names in their scope that shows() lets them see.
+  // A first page that holds every visible row is the count; else callers who see everything (or
+  // exactly their scope) count in SQL, anyone else counts the names in their scope shows() lets through.
   const total = page.after === undefined && next === null ? shown.length
-    : ctx.authorizer.mayReadAll(ctx.who) ? await rows.count(filter)
+    : ctx.authorizer.mayReadAll(ctx.who) || ctx.authorizer.scopeIsExact(ctx.who) ? await rows.count(filter)
     : (await rows.names(filter)).filter((name) => ctx.authorizer.shows(ctx.who, name)).length;
   return { repositories: shown.map(summaryJson), total, next };
 }
