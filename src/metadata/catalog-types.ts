@@ -75,6 +75,8 @@ export interface CatalogRows {
   manifestDigests(repository: RepositoryName): Promise<Digest[]>;
   /** The tags on each digest. */
   tagsOf(repository: RepositoryName, digests: readonly Digest[]): Promise<Map<Digest, string[]>>;
+  /** The tags on each manifest of several repositories, keyed `repository@digest`. */
+  tagsAt(manifests: readonly { repository: string; digest: string }[]): Promise<Map<string, string[]>>;
   /** Each manifest with its config and layers, and an index with its children's: bytes. */
   contentSizes(repository: RepositoryName, digests: readonly Digest[]): Promise<Map<Digest, number>>;
   /** The digests among these that a signature refers to. */
