@@ -81,5 +81,29 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.catalog.names({ within: [] }), []);
       assert.deepEqual((await store.catalog.list({ sort: "pushed", order: "desc", within: ["r/*"] }, null, 2)).map((r) => r.name), ["r", "r/b"]);
     });
+
+    test("a large scope sorted by push pages the same as a small one (the walk of the sort's index, past 2,000 names)", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 2010; i++) await pushed(tx, `big/r${String(i).padStart(4, "0")}`, `big ${i}`, null, 10_000 + (i % 7) * 1000 + i);
+        for (let i = 0; i < 30; i++) await pushed(tx, `other/r${i}`, `other ${i}`, null, 50_000 + i);
+      });
+      const expected = (await store.catalog.names({ within: ["big/*"] })).length;
+      assert.equal(expected, 2010);
+      const seen: string[] = [];
+      let after = null as { value: number; name: string } | null;
+      for (;;) {
+        const page = await store.catalog.list({ sort: "pushed", order: "desc", within: ["big/*"] }, after, 500);
+        seen.push(...page.map((r) => r.name));
+        if (page.length < 500) break;
+        const last = page.at(-1)!;
+        after = { value: last.pushed!.getTime(), name: last.name };
+      }
+      assert.equal(seen.length, 2010);
+      assert.equal(new Set(seen).size, 2010);
+      assert.ok(seen.every((name) => name.startsWith("big/")));
+      const times = await Promise.all(seen.slice(0, 50).map(async (name) => (await store.catalog.summary(repo(name)))!.pushed!.getTime()));
+      assert.deepEqual(times, [...times].sort((a, b) => b - a), "newest first");
+    });
   });
 }
