@@ -11,7 +11,8 @@
 // Each is asked once cold (first after start) and then `reps` times; the median, p95 and max are
 // printed. Targets (issue 15): 100 ms for a list or a search, 20 ms for the deep catalog page.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,7 +24,7 @@ import type { ImageFacts } from "../src/metadata/provenance-types.ts";
 import type { MetadataParts } from "../src/metadata/types.ts";
 import { createLogger } from "../src/observability/logger.ts";
 
-const { values: args } = parseArgs({ options: { quick: { type: "boolean", default: false }, save: { type: "string" }, reps: { type: "string", default: "30" } } });
+const { values: args } = parseArgs({ options: { quick: { type: "boolean", default: false }, save: { type: "string" }, reps: { type: "string", default: "30" }, keep: { type: "string" } } });
 const scale = args.quick ? 10 : 1;
 const REPOSITORIES = 100_000 / scale;
 const CHART_REPOSITORIES = 500 / scale;
@@ -142,11 +143,14 @@ async function time(what: string, target: number, url: string, auth: string, che
 }
 
 async function main(): Promise<void> {
-  const dataDir = await mkdtemp(join(tmpdir(), "berth-bench-portal-"));
+  // --keep <dir>: fill it once and keep it; a later run with the same --keep times it again.
+  const dataDir = args.keep ?? (await mkdtemp(join(tmpdir(), "berth-bench-portal-")));
+  const kept = args.keep !== undefined && existsSync(join(args.keep, "berth.db"));
   try {
     console.error(`filling ${REPOSITORIES} repositories (${IMAGE_REPOSITORIES} images, ${CHART_REPOSITORIES} charts × ${VERSIONS_PER_CHART} versions) through the metadata store…`);
-    const filled = await fill(dataDir);
-    console.error(`filled in ${filled.seconds.toFixed(0)} s`);
+    const filled = kept ? JSON.parse(await readFile(join(dataDir, "bench-fill.json"), "utf8")) as { seconds: number; shas: string[] } : await fill(dataDir);
+    if (args.keep && !kept) await writeFile(join(dataDir, "bench-fill.json"), JSON.stringify(filled));
+    console.error(`filled in ${filled.seconds.toFixed(0)} s${kept ? " (earlier, kept)" : ""}`);
     const config = loadConfig({ overrides: { "storage.data": dataDir, "auth.adminPassword": PASSWORD, "log.level": "warn" } });
     const startedAt = performance.now();
     const berth = await buildApp(config, createLogger("silent"));
@@ -154,7 +158,7 @@ async function main(): Promise<void> {
     try {
       const base = (await berth.app.listen({ port: 0, host: "127.0.0.1" })).replace(/\/$/, "");
       const admin = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
-      const created = await fetch(`${base}/api/v1/service-principals`, { method: "POST", headers: { authorization: admin, "content-type": "application/json" }, body: JSON.stringify({ name: "reader", role: "acrpull", scope: "api/*" }) });
+      const created = await fetch(`${base}/api/v1/service-principals`, { method: "POST", headers: { authorization: admin, "content-type": "application/json" }, body: JSON.stringify({ name: `reader-${Date.now()}`, role: "acrpull", scope: "api/*" }) });
       const sp = (await created.json()) as { id: string; secret: string };
       const scoped = `Basic ${Buffer.from(`${sp.id}:${sp.secret}`).toString("base64")}`;
       const deep = imageName(Math.floor(IMAGE_REPOSITORIES * 0.9));
@@ -191,7 +195,7 @@ async function main(): Promise<void> {
       await berth.close();
     }
   } finally {
-    await rm(dataDir, { recursive: true, force: true });
+    if (!args.keep) await rm(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -114,7 +114,7 @@ const showManifestsCommand = connectionOptions(
   new Command("show-manifests")
     .description("list a repository's manifests, newest first, with their tags (az acr manifest list-metadata)")
     .argument("<repository>", "e.g. team/app")
-    .addOption(new Option("--untagged", "only manifests no tag points at (what a purge would remove)"))
+    .addOption(new Option("--untagged", "only manifests no tag points at (an index's platform images and referrers are among them)"))
     .addOption(topOption())
     .addOption(formatOption()),
 )

@@ -29,6 +29,8 @@ export interface SummaryFilter {
   /** A substring of the name. */
   q?: string;
   kind?: RepositoryKind;
+  /** Only names matching one of these patterns ("team/*" or an exact name): a caller's scope (Authorizer.pullScope). */
+  within?: readonly string[];
   sort: "name" | "pushed" | "size";
   order: "asc" | "desc";
 }
@@ -73,6 +75,8 @@ export interface CatalogRows {
   manifestDigests(repository: RepositoryName): Promise<Digest[]>;
   /** The tags on each digest. */
   tagsOf(repository: RepositoryName, digests: readonly Digest[]): Promise<Map<Digest, string[]>>;
+  /** The tags on each manifest of several repositories, keyed `repository@digest`. */
+  tagsAt(manifests: readonly { repository: string; digest: string }[]): Promise<Map<string, string[]>>;
   /** Each manifest with its config and layers, and an index with its children's: bytes. */
   contentSizes(repository: RepositoryName, digests: readonly Digest[]): Promise<Map<Digest, number>>;
   /** The digests among these that a signature refers to. */
@@ -104,6 +108,8 @@ export interface SearchQuery {
   /** Only manifests no signature refers to. */
   unsigned: boolean;
   repositoryPrefix?: string;
+  /** As SummaryFilter.within. */
+  within?: readonly string[];
 }
 
 export interface SearchHit {

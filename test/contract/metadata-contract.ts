@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Digest } from "../../src/domain/digest.ts";
+import { metadataCatalogContract } from "./metadata-contract-catalog.ts";
 import { metadataChangeContract } from "./metadata-contract-changes.ts";
 import { metadataIdentityContract } from "./metadata-contract-identity.ts";
 import { allPages, byteOrder, digestOf, freshStore, manifestRecord, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
@@ -23,6 +24,7 @@ export function metadataContract(backend: string, factory: MetadataFactory): voi
     registryContract(factory);
     metadataIdentityContract(factory);
     metadataChangeContract(factory);
+    metadataCatalogContract(factory);
   });
 }
 

@@ -319,12 +319,18 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       ["identities", "/identities", "puller"],
       ["settings", "/settings", "Anonymous pull"],
     ];
-    for (const [name, path, text] of pages) {
-      await x.page.goto(`${berth.url}${path}`);
-      await x.page.getByText(text).first().waitFor();
-      await assertAccessible(x.page, name);
-      if (name !== "manifest") await x.page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+    for (const scheme of ["light", "dark"] as const) {
+      // prefers-color-scheme picks the theme: both must pass axe (contrast above all).
+      await x.page.emulateMedia({ colorScheme: scheme });
+      for (const [name, path, text] of pages) {
+        await x.page.goto(`${berth.url}${path}`);
+        await x.page.getByText(text).first().waitFor();
+        await assertAccessible(x.page, `${name} (${scheme})`);
+        const file = scheme === "dark" ? `${name}-dark.png` : `${name}.png`;
+        if (name !== "manifest" || scheme === "dark") await x.page.screenshot({ path: join(SHOTS, file), fullPage: true });
+      }
     }
+    await x.page.emulateMedia({ colorScheme: "light" });
     // A phone-sized view of the repositories page.
     await x.page.setViewportSize({ width: 360, height: 740 });
     await x.page.goto(`${berth.url}/`);

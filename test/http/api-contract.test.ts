@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ENDPOINTS, findEndpoint } from "../../src/api-contract/endpoints.ts";
-import { freshApp, imageManifest, putManifest, type TestResponse } from "../support/app.ts";
+import { freshApp, imageManifest, PASSWORD, putManifest, type TestResponse } from "../support/app.ts";
 import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -88,6 +88,11 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("DELETE", `/api/v1/repositories/team/app/manifests/${image.digest}`);
   assert.equal((await putManifest(app, "team/app", "v3", image.body)).status, 201);
   await call("DELETE", "/api/v1/repositories/team/app");
+
+  // The portal's session (the cookie, CSRF and Origin rules: session.test.ts).
+  await call("POST", "/api/v1/session", { username: "admin", password: PASSWORD });
+  await call("GET", "/api/v1/session");
+  await call("DELETE", "/api/v1/session");
 
   assert.deepEqual(ENDPOINTS.map((e) => `${e.method} ${e.path}`).filter((e) => !driven.has(e)), []);
 });

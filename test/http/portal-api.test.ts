@@ -150,6 +150,15 @@ test("GET /api/v1/repositories: hidden and unpullable repositories never appear;
     assert.deepEqual(pages.flat().map((r) => r.name).sort(), ["team/a", "team/b", "team/c", "team/d", "team/e"], sort);
     assert.deepEqual(new Set(totals), new Set([5]));
   }
+  // A token reads what its scope map lets it pull: team/a (content/read), not team/b (metadata only).
+  const json = { "content-type": "application/json" };
+  const rules = [{ repository: "team/a", actions: ["content/read"] }, { repository: "team/b", actions: ["metadata/read"] }];
+  assert.equal((await app.request("PUT", "/api/v1/scope-maps/narrow", { body: JSON.stringify({ rules }), headers: json })).status, 201);
+  const token = (await app.request("POST", "/api/v1/tokens", { body: JSON.stringify({ name: "narrow-token", scopeMap: "narrow" }), headers: json })).json();
+  const tokenAuth = basic("narrow-token", token.passwords[0].password);
+  const byToken = await get(app, "/api/v1/repositories", tokenAuth);
+  assert.deepEqual([byToken.repositories.map((r: any) => r.name), byToken.total, byToken.next], [["team/a"], 1, null]);
+  assert.deepEqual((await get(app, "/api/v1/search?unsigned=true", tokenAuth)).results.map((r: any) => r.repository), ["team/a"]);
   // Exactly four visible: two full pages and no `next` on the second.
   await app.request("DELETE", "/api/v1/repositories/team/e");
   const { pages } = await allPages(app, "/api/v1/repositories?n=2", "repositories", reader);
@@ -163,6 +172,12 @@ test("GET /api/v1/repositories: hidden and unpullable repositories never appear;
   assert.equal((await app.request("GET", "/api/v1/repositories/other/secret", { auth: reader })).status, 403);
   assert.equal((await app.request("GET", "/api/v1/repositories/other/secret/tags", { auth: reader })).status, 403);
   assert.equal((await app.request("GET", "/api/v1/repositories?last=not-a-cursor")).status, 400);
+  // Anonymous callers list nothing without anonymous pull: a 401 with the challenge, as GET /api/v1/charts.
+  for (const url of ["/api/v1/repositories", "/api/v1/search?unsigned=true"]) {
+    const anonymous = await app.request("GET", url, { auth: null });
+    assert.equal(anonymous.status, 401, url);
+    assert.match(String(anonymous.headers["www-authenticate"]), /^Basic realm=/);
+  }
 });
 
 test("GET /api/v1/repositories: sort by pushed and size, both orders", async (t) => {
@@ -176,6 +191,11 @@ test("GET /api/v1/repositories: sort by pushed and size, both orders", async (t)
   assert.equal((await names("sort=size"))[0], "s/last");
   assert.equal((await names("sort=size&order=asc"))[0], "s/small");
   assert.deepEqual(await names("sort=name&order=desc"), ["s/small", "s/last", "s/first"]);
+  // A scoped principal with nothing hidden: counted in the query, the same total.
+  await pushImage(app, "t/outside", "v1");
+  const scoped = await scopedPrincipal(app, "s/*");
+  const { pages, totals } = await allPages(app, "/api/v1/repositories?n=1", "repositories", scoped);
+  assert.deepEqual([pages.flat().map((r) => r.name), [...new Set(totals)]], [["s/first", "s/last", "s/small"], [3]]);
 });
 
 test("GET …/tags: sorted by name or time, with size, platforms, signed and build; …/manifests with ?untagged; …/manifests/<ref> in full", async (t) => {
@@ -196,6 +216,7 @@ test("GET …/tags: sorted by name or time, with size, platforms, signed and bui
   assert.equal(tags.v1.mediaType, MEDIA.index);
   assert.equal(tags.v1.build.sha, SEED_LABELS["build.sha"]);
   assert.deepEqual(tags.v2.platforms, []);
+  assert.deepEqual([tags.v1.artifactType, tags.v2.artifactType], [null, null], "an image or index is no artifact");
   assert.equal(tags.v2.signed, true);
   assert.equal(tags.v0.signed, false);
   assert.equal(tags.v0.build, null);
@@ -333,4 +354,15 @@ test("GET /api/v1/charts pages with ?n and ?last; GET /api/v1/charts/<repository
   assert.equal((await get(app, "/api/v1/charts/oci/other")).classicRepository, null);
   assert.equal((await app.request("GET", "/api/v1/charts/charts/demo?version=9.9.9")).status, 404);
   assert.equal((await app.request("GET", "/api/v1/charts/charts/none")).status, 404);
+});
+
+test("GET /api/v1/repositories and /api/v1/search answer anonymous callers when anonymous pull is on", async (t) => {
+  const app = await freshApp(t, { "auth.anonymousPull": true });
+  await pushImage(app, "open/app", "v1", { "build.user": "octocat" });
+  assert.deepEqual((await get(app, "/api/v1/repositories", undefined)).repositories.map((r: any) => r.name), ["open/app"]);
+  const anonymous = await app.request("GET", "/api/v1/search?label=build.user=octocat", { auth: null });
+  assert.equal(anonymous.status, 200);
+  assert.deepEqual(anonymous.json().results.map((r: any) => r.repository), ["open/app"]);
+  const detail = await app.request("GET", "/api/v1/repositories/open/app", { auth: null });
+  assert.deepEqual(detail.json().may, { push: false, delete: false, manage: false });
 });

@@ -152,9 +152,11 @@ test("POST /api/v1/session: a bad body is a 400 naming the field; a foreign Orig
 
 test("a portal call refused for want of sign-in carries no Basic challenge (no browser dialog)", async (t) => {
   const app = await freshApp(t);
-  const res = await app.request("GET", "/api/v1/users", { headers: { "x-berth-portal": "1" }, auth: null });
-  assert.equal(res.status, 401);
-  assert.equal(res.headers["www-authenticate"], undefined);
+  for (const path of ["/api/v1/users", "/api/v1/repositories", "/api/v1/search?label=a=b"]) {
+    const res = await app.request("GET", path, { headers: { "x-berth-portal": "1" }, auth: null });
+    assert.equal(res.status, 401, path);
+    assert.equal(res.headers["www-authenticate"], undefined, path);
+  }
   const cli = await app.request("GET", "/api/v1/users", { auth: null });
   assert.match(String(cli.headers["www-authenticate"]), /^Basic/);
 });

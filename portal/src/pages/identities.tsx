@@ -184,6 +184,9 @@ export function IdentitiesPage() {
                     }
                   >
                     New secret for {p.name}
+                  </button>{" "}
+                  <button type="button" class="danger" onClick={() => void act(async () => (await api("DELETE", apiPath("/api/v1/service-principals", encodeURIComponent(p.id))), principals.reload()))}>
+                    Delete {p.name}
                   </button>
                 </li>
               ))}
@@ -216,7 +219,10 @@ export function IdentitiesPage() {
             <ul>
               {list.scopeMaps.map((m) => (
                 <li key={m.name}>
-                  {m.name}: <span class="small">{m.rules.map((r) => `${r.repository} (${r.actions.join(", ")})`).join("; ")}</span>
+                  {m.name}: <span class="small">{m.rules.map((r) => `${r.repository} (${r.actions.join(", ")})`).join("; ")}</span>{" "}
+                  <button type="button" class="danger" onClick={() => void act(async () => (await api("DELETE", apiPath("/api/v1/scope-maps", encodeURIComponent(m.name))), maps.reload()))}>
+                    Delete scope map {m.name}
+                  </button>
                 </li>
               ))}
             </ul>

@@ -95,17 +95,23 @@ export function cut<T>(page: RequestedPage, rows: T[], cursor: (row: T) => strin
 }
 
 export async function getRepositories(ctx: ApiContext) {
+  ctx.signedIn();
   const query = queryOf(ctx, RepositoryListQuery);
   const sort = query.sort ?? "name";
-  const filter = { q: query.q, kind: query.kind, sort, order: query.order ?? (sort === "name" ? "asc" : "desc") } as const;
+  // Only the part of the registry the caller's scope reaches is read; shows() decides each row.
+  const within = ctx.authorizer.pullScope(ctx.who) ?? undefined;
+  const filter = { q: query.q, kind: query.kind, within, sort, order: query.order ?? (sort === "name" ? "asc" : "desc") } as const;
   const page = requestedPage(query);
   const rows = ctx.catalog.rows;
   const cursor = (row: RepositorySummaryRow) => encodeCursor(sort === "name" ? row.name : sort === "pushed" ? (row.pushed?.getTime() ?? 0) : row.size, row.name);
   const visible = (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name);
   const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after), limit), visible, cursor);
   const { shown, next } = cut(page, found, cursor);
-  // Callers who see everything count in SQL; anyone else counts the names they are shown.
-  const total = ctx.authorizer.mayReadAll(ctx.who) ? await rows.count(filter) : (await rows.names(filter)).filter((name) => ctx.authorizer.shows(ctx.who, name)).length;
+  // A first page that holds every visible row is the count; else callers who see everything (or
+  // exactly their scope) count in SQL, anyone else counts the names in their scope shows() lets through.
+  const total = page.after === undefined && next === null ? shown.length
+    : ctx.authorizer.mayReadAll(ctx.who) || ctx.authorizer.scopeIsExact(ctx.who) ? await rows.count(filter)
+    : (await rows.names(filter)).filter((name) => ctx.authorizer.shows(ctx.who, name)).length;
   return { repositories: shown.map(summaryJson), total, next };
 }
 

@@ -40,6 +40,8 @@ export interface ApiContext extends ApiServices {
    * manifests, bound to the locks of the tags covering it), exactly as the guard checks a route's.
    */
   require: (wanted: readonly Access[]) => Promise<void>;
+  /** For lists open to any sign-in: anonymous callers only while anonymous pull is on (401 otherwise). */
+  signedIn: () => void;
 }
 
 export type ApiHandler = (ctx: ApiContext) => Promise<unknown>;

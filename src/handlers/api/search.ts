@@ -13,6 +13,7 @@ import { queryOf, type ApiContext } from "./context.ts";
 const many = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
 export async function getSearch(ctx: ApiContext) {
+  ctx.signedIn();
   const query = queryOf(ctx, SearchQuery);
   const search = searchQuery({
     label: many(query.label),
@@ -22,6 +23,8 @@ export async function getSearch(ctx: ApiContext) {
     unsigned: query.unsigned === "true",
     ...(query.repository ? { repository: query.repository } : {}),
   });
+  const within = ctx.authorizer.pullScope(ctx.who);
+  if (within) search.within = within;
   if (search.terms.length === 0 && !search.unsigned) {
     throw new RegistryError("INVALID_REQUEST", "search for something: label=k=v, label=k~v, annotation=…, dockerfile=<url>, builder=<id> or unsigned=true");
   }

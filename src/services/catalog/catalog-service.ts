@@ -12,6 +12,7 @@ import type { Reference, RepositoryName } from "../../domain/names.ts";
 import type { BuildLabels, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow } from "../../metadata/catalog-types.ts";
 import type { Platform, ProvenanceRecord } from "../../metadata/provenance-types.ts";
 import type { ChartRecord, MetadataStore } from "../../metadata/types.ts";
+import { IMAGE_CONFIG_TYPES } from "../provenance/indexer.ts";
 import { chartTexts, type ChartTexts } from "./chart-files.ts";
 
 const MAX_REFERRER_DEPTH = 4;
@@ -20,6 +21,15 @@ const REFERENCE_TYPE = "vnd.docker.reference.type";
 type Json = Record<string, unknown>;
 const obj = (value: unknown): Json => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Json) : {});
 const strings = (value: unknown): Record<string, string> => Object.fromEntries(Object.entries(obj(value)).filter((e): e is [string, string] => typeof e[1] === "string"));
+
+/**
+ * The artifactType to show: stored manifests carry the effective one (artifactType, else the
+ * config's media type, as the referrers API reports it), so an image would read as "artifact of
+ * type image config". An image or an index has none here.
+ */
+export function shownArtifactType(artifactType: string | null): string | null {
+  return artifactType !== null && IMAGE_CONFIG_TYPES.includes(artifactType) ? null : artifactType;
+}
 
 export function platformText(p: Platform): string {
   return [p.os, p.architecture, ...(p.variant ? [p.variant] : [])].join("/");
@@ -107,7 +117,7 @@ export class CatalogService {
       name: t.name,
       digest: t.digest,
       mediaType: t.mediaType,
-      artifactType: t.artifactType,
+      artifactType: shownArtifactType(t.artifactType),
       size: sizes.get(t.digest) ?? 0,
       platforms: platforms.get(t.digest) ?? [],
       pushed: t.updated.toISOString(),
@@ -123,7 +133,7 @@ export class CatalogService {
     return manifests.map((m) => ({
       digest: m.digest,
       mediaType: m.mediaType,
-      artifactType: m.artifactType,
+      artifactType: shownArtifactType(m.artifactType),
       size: m.size,
       tags: (tags.get(m.digest) ?? []).filter(tagListed),
       platforms: platforms.get(m.digest) ?? [],
@@ -160,7 +170,7 @@ export class CatalogService {
       repository,
       digest: record.digest,
       mediaType: record.mediaType,
-      artifactType: record.artifactType,
+      artifactType: shownArtifactType(record.artifactType),
       size: record.size,
       tags: tags.filter(tagListed),
       pushed: record.createdAt.toISOString(),

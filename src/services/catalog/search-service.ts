@@ -2,7 +2,6 @@
 // `dockerfile=<url>`, `builder=<id>`, `unsigned=true`, over the search index the provenance rows
 // fill at push (metadata/search-entries.ts). Terms are ANDed; a page is cut from the hits the
 // caller may see (the handler's visibility), in (repository, digest) order.
-import type { Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { SearchHit, SearchQuery, SearchSource, SearchTerm } from "../../metadata/catalog-types.ts";
 import type { MetadataStore } from "../../metadata/types.ts";
@@ -48,16 +47,12 @@ export class SearchService {
   /** The page's hits with their tags (those `tagListed` shows) and what matched. */
   async results(query: SearchQuery, hits: readonly SearchHit[], tagListed: (repository: string, tag: string) => boolean) {
     const matches = await this.metadata.search.matches(hits, query.terms);
-    const tags = new Map<string, string[]>();
-    for (const [repository, some] of Map.groupBy(hits, (h) => h.repository)) {
-      const found = await this.metadata.catalog.tagsOf(repository, some.map((h) => h.digest as Digest));
-      for (const [digest, names] of found) tags.set(`${repository}@${digest}`, names.filter((t) => tagListed(repository, t)));
-    }
+    const tags = await this.metadata.catalog.tagsAt(hits);
     return hits.map((h) => ({
       repository: h.repository,
       digest: h.digest,
       mediaType: h.mediaType,
-      tags: tags.get(`${h.repository}@${h.digest}`) ?? [],
+      tags: (tags.get(`${h.repository}@${h.digest}`) ?? []).filter((t) => tagListed(h.repository, t)),
       pushed: h.created.toISOString(),
       matches: (matches.get(`${h.repository}@${h.digest}`) ?? []).map((e) => ({ source: e.source, key: e.key, value: e.value })),
     }));
