@@ -23,12 +23,25 @@ function forbidden(names) {
 }
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".tools/**", "data/**", "results/**", "dist/**"] },
+  { ignores: ["node_modules/**", ".tools/**", "data/**", "results/**", "dist/**", "portal/dist/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {
       "@typescript-eslint/no-explicit-any": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  {
+    // The portal renders every stored string as text: no raw HTML, ever (docs/portal.md).
+    files: ["portal/**/*.{ts,tsx}"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        { selector: "JSXAttribute[name.name='dangerouslySetInnerHTML']", message: "never render HTML from a string: build elements (see portal/src/markdown.tsx)" },
+        { selector: "Property[key.name='dangerouslySetInnerHTML']", message: "never render HTML from a string: build elements (see portal/src/markdown.tsx)" },
+        { selector: "AssignmentExpression[left.property.name=/^(innerHTML|outerHTML)$/]", message: "never assign HTML: build elements" },
+        { selector: "CallExpression[callee.property.name='insertAdjacentHTML']", message: "never insert HTML: build elements" },
+      ],
     },
   },
   ...Object.entries(LAYERS).map(([folder, names]) => ({

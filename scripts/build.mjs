@@ -1,4 +1,4 @@
-// `npm run build` (also run by `npm ci` and `npm test`): compiles src/ to plain JavaScript in dist/,
+// `npm run build` (also run by `npm ci` and `npm test`): builds the portal into portal/dist/ and compiles src/ to plain JavaScript in dist/,
 // which bin/berth runs while it is newer than every source. Why: a Node process that loads one .ts
 // file also loads Node's TypeScript stripper and keeps it, about 17 MB of resident memory for the
 // server's whole life (docs/performance.md, "Memory"). dist/.built records when the build started,
@@ -24,5 +24,13 @@ if (result.status !== 0) {
   rmSync(dist, { recursive: true, force: true });
   console.error("build: tsc failed; bin/berth runs the TypeScript sources until a build succeeds");
   process.exit(result.status ?? 1);
+}
+// The portal (portal/, Preact + Vite) into portal/dist, which Berth serves at `/`.
+const vite = join(root, "node_modules", "vite", "bin", "vite.js");
+const portal = spawnSync(process.execPath, [vite, "build", "--config", join(root, "portal", "vite.config.ts")], { stdio: "inherit" });
+if (portal.status !== 0) {
+  rmSync(dist, { recursive: true, force: true });
+  console.error("build: the portal's vite build failed");
+  process.exit(portal.status ?? 1);
 }
 writeFileSync(join(dist, ".built"), `${started}\n`);

@@ -14,6 +14,7 @@ if ! bash scripts/install-tools.sh; then
 fi
 
 tsc --noEmit -p .
+tsc --noEmit -p portal
 eslint .
 # The end-to-end suites start bin/berth, which runs this build: what users run is what is tested.
 node scripts/build.mjs

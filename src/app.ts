@@ -7,9 +7,11 @@ import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import { SignInLimiter } from "./auth/rate-limit.ts";
+import { SessionService } from "./auth/sessions.ts";
 import { TokenService } from "./auth/token-service.ts";
 import { tokenPlugin } from "./handlers/token/plugin.ts";
 import { apiPlugin } from "./handlers/api/plugin.ts";
+import { portalPlugin } from "./handlers/portal/plugin.ts";
 import { IdentityService } from "./services/identities/identity-service.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { generatePassword, hashPassword, verifyPassword } from "./auth/passwords.ts";
@@ -31,6 +33,8 @@ import { ManifestService } from "./services/manifest-service.ts";
 import { UploadService } from "./services/upload-service.ts";
 import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
+import { CatalogService } from "./services/catalog/catalog-service.ts";
+import { SearchService } from "./services/catalog/search-service.ts";
 import { ChartService } from "./services/charts/chart-service.ts";
 import { helmPlugin } from "./handlers/helm/plugin.ts";
 import { ProvenanceIndexer } from "./services/provenance/indexer.ts";
@@ -148,7 +152,8 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const authenticator = new Authenticator(stores.metadata, tokens, audit, limiter);
   const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull }, stores.metadata.attributes, stores.metadata.tags);
   await authorizer.loadAttributes();
-  const guard = new Guard(authenticator, authorizer, audit, { service: config.auth.service, publicUrl: config.http.publicUrl, realm: config.auth.realm });
+  const sessions = new SessionService(stores.metadata.sessions, authenticator);
+  const guard = new Guard(authenticator, authorizer, audit, { service: config.auth.service, publicUrl: config.http.publicUrl, realm: config.auth.realm, sessions });
   const uploads = new UploadService(stores.metadata, stores.blobs);
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
@@ -195,7 +200,12 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   await app.register(helmPlugin, { guard, authorizer, charts });
   const identities = new IdentityService({ metadata: stores.metadata, passwords: { hash: hashPassword, generate: generatePassword } });
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
-  await app.register(apiPlugin, { guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata) });
+  await app.register(apiPlugin, {
+    guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
+    catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
+    sessions, publicUrl: config.http.publicUrl,
+  });
+  await app.register(portalPlugin);
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });
   return {
     app,

@@ -1,6 +1,7 @@
 // Charts: Berth's own list (/api/v1/charts, every version however stored) and the bodies of
 // ChartMuseum's API (https://github.com/helm/chartmuseum#api), which helm cm-push and scripts read.
 import { z } from "zod";
+import { PageQuery } from "./catalog.ts";
 import { Time } from "./common.ts";
 
 export const StoredChart = z.strictObject({
@@ -20,7 +21,11 @@ export const StoredChart = z.strictObject({
   provenance: z.boolean(),
 });
 export type StoredChart = z.infer<typeof StoredChart>;
-export const ChartList = z.strictObject({ charts: z.array(StoredChart) });
+/** `next`: the cursor of the next page, when `n` was given and more versions remain; else null. */
+export const ChartList = z.strictObject({ charts: z.array(StoredChart), next: z.string().nullable() });
+export type ChartList = z.infer<typeof ChartList>;
+/** Without `n`, every version the caller may see (as before paging came); q: a substring of the repository, name or description. */
+export const ChartListQuery = z.strictObject({ q: z.string().max(256).optional(), ...PageQuery });
 
 const Maintainer = z.strictObject({ name: z.string().optional(), email: z.string().optional(), url: z.string().optional() });
 const Dependency = z.strictObject({
@@ -62,3 +67,29 @@ export type ChartVersionEntry = z.infer<typeof ChartVersionEntry>;
 export const ChartListing = z.record(z.string(), z.array(ChartVersionEntry));
 export const ChartVersions = z.array(ChartVersionEntry);
 export const Saved = z.strictObject({ saved: z.literal(true) });
+
+/** Chart.yaml's fields a chart page shows (as in ChartVersionEntry). */
+export const ChartMetadataView = ChartVersionEntry.pick({
+  description: true, home: true, sources: true, keywords: true, maintainers: true, icon: true, appVersion: true, kubeVersion: true,
+  type: true, dependencies: true, deprecated: true, annotations: true, apiVersion: true,
+});
+
+export const ChartDetailQuery = z.strictObject({ version: z.string().max(256).optional() });
+export const ChartDetail = z.strictObject({
+  /** The OCI repository, `<namespace>/<name>`, as StoredChart.repository. */
+  repository: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  /** Every version the caller may see, newest first (semver). */
+  versions: z.array(StoredChart),
+  /** The selected version (default: the newest). */
+  version: z.string(),
+  metadata: ChartMetadataView,
+  /** README.md of the package, as text: render it safely (it is the pusher's text). */
+  readme: z.string().nullable(),
+  /** values.yaml of the package, as text. */
+  values: z.string().nullable(),
+  /** The classic repository path (/helm/v1/<namespace>) when the version is stored the classic way, for `helm repo add`. */
+  classicRepository: z.string().nullable(),
+});
+export type ChartDetail = z.infer<typeof ChartDetail>;

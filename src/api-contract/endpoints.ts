@@ -4,10 +4,13 @@
 // Path templates: {name} is one segment; {name...} is one or more (repository names hold slashes).
 // Order matters where templates overlap: the first match wins, as in the handlers.
 import type { z } from "zod";
-import { ChartList, ChartListing, ChartVersionEntry, ChartVersions, Saved } from "./charts.ts";
+import * as cat from "./catalog.ts";
+import { ChartDetail, ChartDetailQuery, ChartList, ChartListQuery, ChartListing, ChartVersionEntry, ChartVersions, Saved } from "./charts.ts";
 import { Deleted, Empty, ErrorBody, MuseumErrorBody } from "./common.ts";
 import * as id from "./identities.ts";
 import * as pv from "./provenance.ts";
+import { SessionView, SignIn } from "./session.ts";
+import { SearchAnswer, SearchQuery } from "./search.ts";
 import { AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -36,6 +39,10 @@ const museum = (method: Method, path: string, summary: string, access: string, r
 });
 
 export const ENDPOINTS: readonly Endpoint[] = [
+  berth("GET", "/api/v1/session", "who the portal session is, with its CSRF token (identity null when not signed in)", "anyone", { 200: SessionView }),
+  berth("POST", "/api/v1/session", "sign in: sets the HttpOnly session cookie; failures count against the sign-in rate limit", "anyone with valid credentials", { 200: SessionView }, { body: SignIn }),
+  berth("DELETE", "/api/v1/session", "sign out: ends the session on the server and clears the cookie (needs X-Berth-CSRF)", "the session itself", { 200: Deleted }),
+
   berth("GET", "/api/v1/admin", "the admin account: enabled, and when each password was set", MANAGE, { 200: id.AdminView }),
   berth("PATCH", "/api/v1/admin", "enable or disable the admin account (refused while no other unscoped owner is enabled)", MANAGE, { 200: id.AdminView }, { body: id.AdminPatch }),
   berth("POST", "/api/v1/admin/passwords/{slot}", "generate the admin's password 1 or 2, shown once", MANAGE, { 200: id.AdminPassword }, { body: Empty }),
@@ -62,12 +69,25 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("DELETE", "/api/v1/tokens/{name}/passwords/{slot}", "remove password 1 or 2", MANAGE, { 200: Deleted }),
   berth("DELETE", "/api/v1/tokens/{name}", "delete a token", MANAGE, { 200: Deleted }),
 
+  // A repository name never ends in /attributes, /tags, /manifests or /manifests/<reference> here:
+  // those suffixes name the sub-resource (a repository whose name ends so is found by the list's q).
+  berth("GET", "/api/v1/repositories", "repository summaries the caller may see: kind, tags, size, last push (?q= ?kind= ?sort=name|pushed|size ?order= ?n= ?last=)", "signed in (anonymous when anonymous pull is on); lists what the caller may pull", { 200: cat.RepositoryList }, { query: cat.RepositoryListQuery }),
   berth("GET", "/api/v1/repositories/{repository...}/attributes", "a repository's attributes, or with ?tag= a tag's", "metadata_read on the repository", { 200: AttributesView }, { query: AttributesQuery }),
   berth("PATCH", "/api/v1/repositories/{repository...}/attributes", "lock, hide or open a repository (or with ?tag= a tag)", "owner of the repository", { 200: AttributesView }, { query: AttributesQuery, body: AttributesPatch }),
+  berth("GET", "/api/v1/repositories/{repository...}/tags", "a repository's tags with digest, size, platforms, last push, signed (?sort=name|time_desc|time_asc ?q= ?n= ?last=)", "pull on the repository; lists the tags listEnabled shows", { 200: cat.TagList }, { query: cat.TagListQuery }),
+  berth("GET", "/api/v1/repositories/{repository...}/manifests/{reference}", "one manifest (by tag or digest): config, layers, annotations, labels, platforms, referrers tree, chart", "pull on the repository (tag locks apply)", { 200: cat.ManifestDetail }),
+  berth("GET", "/api/v1/repositories/{repository...}/manifests", "a repository's manifests, newest first (?untagged=true ?n= ?last=)", "pull on the repository", { 200: cat.ManifestList }, { query: cat.ManifestListQuery }),
+  berth("GET", "/api/v1/repositories/{repository...}", "one repository's summary, with what the caller may do to it", "pull on the repository", { 200: cat.RepositoryDetail }),
+  berth("DELETE", "/api/v1/repositories/{repository...}/tags/{tag}", "delete a tag (its manifest stays)", "delete on the tag (its locks apply), as DELETE /v2/<name>/manifests/<tag>", { 200: Deleted }),
+  berth("DELETE", "/api/v1/repositories/{repository...}/manifests/{digest}", "delete a manifest and every tag on it", "delete on the digest (the locks of every tag covering it apply), as DELETE /v2/<name>/manifests/<digest>", { 200: Deleted }),
+  berth("DELETE", "/api/v1/repositories/{repository...}", "delete every manifest and tag of a repository, in one transaction", "delete on the repository and on each of its tags (a delete-locked tag refuses it)", { 200: Deleted }),
 
   berth("GET", "/api/v1/audit", "the audit trail, newest first (?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
 
-  berth("GET", "/api/v1/charts", "every chart version the caller may see, however stored", "signed in (anonymous when anonymous pull is on); lists what the caller may pull", { 200: ChartList }),
+  berth("GET", "/api/v1/charts", "every chart version the caller may see, however stored (?q=; with ?n= and ?last= a page)", "signed in (anonymous when anonymous pull is on); lists what the caller may pull", { 200: ChartList }, { query: ChartListQuery }),
+  berth("GET", "/api/v1/charts/{repository...}", "one chart (repository <namespace>/<name>): its versions, Chart.yaml, README.md and values.yaml of ?version= (default newest)", "pull on the repository; lists the versions listEnabled shows", { 200: ChartDetail }, { query: ChartDetailQuery }),
+
+  berth("GET", "/api/v1/search", "manifests whose labels, annotations, signatures or provenance match (?label=k=v ?label=k~v ?annotation= ?dockerfile= ?unsigned=true ?builder= ?repository= ?n= ?last=)", "signed in (anonymous when anonymous pull is on); finds what the caller may pull", { 200: SearchAnswer }, { query: SearchQuery }),
 
   berth("GET", "/api/v1/provenance/{repository...}/{reference}", "the provenance report of a tag or digest (also …/<repository>@<digest>)", "pull on the repository (tag locks apply)", { 200: pv.ProvenanceReport }),
 

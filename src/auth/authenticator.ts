@@ -149,6 +149,14 @@ export class Authenticator {
     return principal ? this.toIdentity(principal) : null;
   }
 
+  /**
+   * The principal's identity while the secret stamped `credential` is still live (a portal
+   * session stays open only as long as the secret that signed it in).
+   */
+  async withCredential(principalId: string, credential: string): Promise<Identity | null> {
+    return this.stillValid(principalId, credential);
+  }
+
   forget(): void {
     this.remembered.clear();
     this.validTokens.clear();

@@ -14,7 +14,7 @@ import type { RepositoryName } from "../domain/names.ts";
 import { DEFAULT_ATTRIBUTES, type Attributes, type AttributeRows } from "../metadata/identity-types.ts";
 import type { TagRows } from "../metadata/types.ts";
 import type { Access, Identity } from "./identity.ts";
-import { permits } from "./policy.ts";
+import { permits, pullPatterns } from "./policy.ts";
 
 /** Pulling content, or reading the registry-side metadata kept about it: a read lock refuses both. */
 function reads(access: Access): boolean {
@@ -128,6 +128,27 @@ export class Authorizer {
    */
   shows(who: Identity, repository: string, tag?: string): boolean {
     return this.listable(repository, tag) && this.may(who, { type: "repository", name: repository, action: "pull" });
+  }
+
+  /**
+   * Where the repositories this identity may pull can be, as name patterns ("team/*" or an exact
+   * name), or null for anywhere: a narrowing a listing may apply in its query before `shows`
+   * decides each row (a 100,000-repository registry then reads only a scoped caller's part).
+   * Never a rule of its own: every pattern here is one `grants` requires.
+   */
+  pullScope(who: Identity): string[] | null {
+    return pullPatterns(who);
+  }
+
+  /**
+   * Whether pullScope(who) is exactly what `shows` lets a scoped principal or token see (its role
+   * allows pull and no attribute hides or locks anything): a listing may then count in its query.
+   */
+  scopeIsExact(who: Identity): boolean {
+    if (this.restricted) return false;
+    if (who.kind === "token") return true;
+    if (who.kind !== "sp" || who.scope === null) return false;
+    return permits(who, { type: "repository", name: who.scope.endsWith("/*") ? who.scope.slice(0, -2) : who.scope, action: "pull" });
   }
 
   /**

@@ -47,3 +47,27 @@ export function permits(who: Identity, access: Access): boolean {
       return who.access.some((a) => a.type === access.type && a.name === access.name && a.action === access.action);
   }
 }
+
+/**
+ * The name patterns outside which `permits` never grants this identity pull (null: none), for
+ * listings that narrow their query before checking each row (Authorizer.pullScope).
+ */
+export function pullPatterns(who: Identity): string[] | null {
+  switch (who.kind) {
+    case "anonymous":
+    case "admin":
+    case "user":
+      return null;
+    case "sp":
+      return who.scope === null || who.scope === "*" ? null : [who.scope];
+    case "token": {
+      const patterns = who.rules.filter((rule) => rule.actions.some((a) => SCOPE_MAP_ACTIONS[a] === "pull")).map((rule) => rule.repository);
+      return patterns.includes("*") ? null : patterns;
+    }
+    case "bearer": {
+      const named = who.access.filter((a) => a.type === "repository" && a.action === "pull").map((a) => a.name);
+      const principal = pullPatterns(who.principal);
+      return principal === null ? named : named.filter((name) => principal.some((p) => matchesPattern(p, name)));
+    }
+  }
+}

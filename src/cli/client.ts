@@ -334,8 +334,8 @@ export interface RequestOptions {
   json?: unknown;
   /** An application/x-www-form-urlencoded body (the token service). */
   form?: Record<string, string>;
-  /** Query parameters; undefined ones are left out. */
-  query?: Record<string, string | undefined>;
+  /** Query parameters; undefined ones are left out, a list repeats the parameter. */
+  query?: Record<string, string | readonly string[] | undefined>;
   /** Send no Authorization header even when credentials are known (`berth login` signs in with the form instead). */
   anonymous?: boolean;
   /** Statuses that count as success (default: any 2xx). */
@@ -426,7 +426,10 @@ export class BerthClient {
       init.body = new URLSearchParams(options.form).toString();
     }
     const url = this.url(segments);
-    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (typeof value === "string") url.searchParams.set(key, value);
+      else for (const each of value ?? []) url.searchParams.append(key, each);
+    }
     if (this.insecure && url.protocol === "https:") skipTlsVerification();
     let res: Response;
     try {

@@ -11,6 +11,7 @@ import { loginCommand, logoutCommand } from "./login.ts";
 import { metadataCommand } from "./metadata.ts";
 import { repositoryCommand } from "./repositories.ts";
 import { scopeMapCommand } from "./scope-maps.ts";
+import { searchCommand } from "./search.ts";
 import { serveCommand } from "./serve.ts";
 import { servicePrincipalCommand } from "./service-principals.ts";
 import { tokenCommand } from "./tokens.ts";
@@ -37,4 +38,5 @@ export const program = new Command("berth")
   .addCommand(repositoryCommand)
   .addCommand(auditCommand)
   .addCommand(inspectCommand)
+  .addCommand(searchCommand)
   .addCommand(metadataCommand);

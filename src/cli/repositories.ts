@@ -8,6 +8,7 @@ import { CliError, connect, connectionOptions, handled, type ConnectionFlags } f
 import { printDetails, printJson, yesNo } from "./output.ts";
 import { outputOption } from "./store-options.ts";
 import { AttributesView } from "../api-contract/repositories.ts";
+import { catalogCommands } from "./catalog.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const attributes = (name: string) => ["api", "v1", "repositories", name, "attributes"];
@@ -90,6 +91,7 @@ Examples:
 
 export const repositoryCommand = new Command("repository")
   .alias("repo")
-  .description("repository and tag attributes: lock a tag, stop pushes, hide from listings, allow anonymous pull (like az acr repository update)")
+  .description("repositories, tags and manifests: list, show-tags, show-manifests, delete; attributes: lock a tag, stop pushes, hide from listings, allow anonymous pull (like az acr repository)")
   .addCommand(showCommand)
   .addCommand(updateCommand);
+for (const command of catalogCommands) repositoryCommand.addCommand(command);

@@ -7,6 +7,8 @@ import type { Authenticator, RequestContext } from "../auth/authenticator.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
 import { describeIdentity, isAnonymous, type Access, type Identity } from "../auth/identity.ts";
 import { RegistryError } from "../domain/errors.ts";
+import type { OpenSession, SessionService } from "../auth/sessions.ts";
+import { checkCsrf, fromPortal, sessionCookieOf, takesSessionCookie } from "./session-cookie.ts";
 
 export type ChallengeStyle = "bearer" | "basic";
 
@@ -16,6 +18,8 @@ export interface GuardOptions {
   /** Base URL clients reach Berth at; default: from the request. */
   publicUrl?: string;
   realm: string;
+  /** Portal sessions: the cookie authenticates /api/ requests that carry no Authorization. */
+  sessions?: SessionService;
 }
 
 export class Guard {
@@ -64,6 +68,14 @@ export class Guard {
   }
 
   async identify(request: FastifyRequest, style: ChallengeStyle): Promise<Identity> {
+    if (this.options.sessions && takesSessionCookie(request)) {
+      const opened = await this.session(request);
+      if (opened) {
+        checkCsrf(request, opened.session, this.options.publicUrl);
+        request.berth.identity = describeIdentity(opened.identity);
+        return opened.identity;
+      }
+    }
     const who = await this.authenticator.authenticate(request.headers.authorization, this.context(request));
     if (!who) {
       const bearer = /^Bearer\s/i.test(request.headers.authorization ?? "");
@@ -71,6 +83,19 @@ export class Guard {
     }
     request.berth.identity = describeIdentity(who);
     return who;
+  }
+
+  /**
+   * The portal session the request's cookie opens; null without a cookie. A cookie whose session
+   * ended (signed out, expired, its secret rotated) is a 401 that asks to sign in again, never a
+   * silent fall back to anonymous.
+   */
+  async session(request: FastifyRequest): Promise<OpenSession | null> {
+    const cookie = sessionCookieOf(request);
+    if (!cookie || !this.options.sessions) return null;
+    const opened = await this.options.sessions.open(cookie);
+    if (!opened) throw new RegistryError("UNAUTHORIZED", "your session has ended: sign in again");
+    return opened;
   }
 
   /** Any identity Berth knows, with Basic credentials (for /metrics when configured so). */
@@ -95,7 +120,7 @@ export class Guard {
   /** Adds the challenge to a 401 and audits a 403. */
   async refused(request: FastifyRequest, who: Identity, wanted: readonly Access[], style: ChallengeStyle, err: unknown): Promise<unknown> {
     if (!(err instanceof RegistryError)) return err;
-    if (err.code === "UNAUTHORIZED" && !err.challenge) {
+    if (err.code === "UNAUTHORIZED" && !err.challenge && !fromPortal(request)) {
       return new RegistryError(err.code, err.message, err.detail, this.challenge(request, style, wanted, who.kind === "bearer" ? "insufficient_scope" : undefined));
     }
     if (err.code === "DENIED") {

@@ -13,16 +13,16 @@ type Db = Kysely<Database> | Transaction<Database>;
 export class ChangeStore implements ChangeRows {
   private readonly db: Db;
   /** Told after each append (the store then tells its listeners once the transaction commits). */
-  private readonly appended: () => void | Promise<void>;
+  private readonly appended: (change: Change) => void | Promise<void>;
 
-  constructor(db: Db, appended: () => void | Promise<void>) {
+  constructor(db: Db, appended: (change: Change) => void | Promise<void>) {
     this.db = db;
     this.appended = appended;
   }
 
   async append(change: Change): Promise<void> {
     await this.db.insertInto("changes").values({ at: Date.now(), kind: change.kind, repository: repositoryOf(change), body: JSON.stringify(change) }).execute();
-    await this.appended();
+    await this.appended(change);
   }
 
   async since(cursor: number, limit: number): Promise<ChangeEntry[]> {

@@ -2,7 +2,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type {
   Attributes, AttributeRows, AuditEvent, AuditRows, Principal, PrincipalKind, PrincipalRows, Role, ScopeMap, ScopeMapRows, Secret, SecretRows,
-  SigningKey, SigningKeyRows,
+  Session, SessionRows, SigningKey, SigningKeyRows,
 } from "./identity-types.ts";
 import { holdLock } from "./locks.ts";
 import type { Database } from "./schema.ts";
@@ -240,6 +240,33 @@ export class SigningKeys implements SigningKeyRows {
   }
 }
 
+export class Sessions implements SessionRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async create(s: Session) {
+    await this.db
+      .insertInto("sessions")
+      .values({ id_hash: s.idHash, principal_id: s.principalId, credential: s.credential, csrf: s.csrf, created_at: s.createdAt.getTime(), expires_at: s.expiresAt.getTime() })
+      .execute();
+  }
+  async get(idHash: string) {
+    const r = await this.db.selectFrom("sessions").selectAll().where("id_hash", "=", idHash).executeTakeFirst();
+    return r
+      ? { idHash: r.id_hash, principalId: r.principal_id, credential: r.credential, csrf: r.csrf, createdAt: new Date(Number(r.created_at)), expiresAt: new Date(Number(r.expires_at)) }
+      : null;
+  }
+  async delete(idHash: string) {
+    const result = await this.db.deleteFrom("sessions").where("id_hash", "=", idHash).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+  async deleteExpired(now: Date) {
+    const result = await this.db.deleteFrom("sessions").where("expires_at", "<", now.getTime()).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
 export function identityParts(db: Db) {
   return {
     principals: new Principals(db),
@@ -248,5 +275,6 @@ export function identityParts(db: Db) {
     attributes: new AttributeStore(db),
     audit: new Audit(db),
     signingKeys: new SigningKeys(db),
+    sessions: new Sessions(db),
   };
 }

@@ -117,6 +117,25 @@ export interface AuditRows {
   recent(limit: number): Promise<AuditEvent[]>;
 }
 
+/** A portal session (migration 011): found by the SHA-256 of its cookie value. */
+export interface Session {
+  idHash: string;
+  principalId: string;
+  /** The stamp of the secret that signed in: the session ends with that secret. */
+  credential: string;
+  csrf: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface SessionRows {
+  create(session: Session): Promise<void>;
+  get(idHash: string): Promise<Session | null>;
+  delete(idHash: string): Promise<boolean>;
+  /** Drops sessions that expired before `now`; returns how many. */
+  deleteExpired(now: Date): Promise<number>;
+}
+
 export interface SigningKeyRows {
   add(key: SigningKey): Promise<void>;
   /**

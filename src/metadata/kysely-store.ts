@@ -5,6 +5,8 @@ import { Kysely, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
+import type { Change } from "../domain/changes.ts";
+import { CatalogStore, SearchIndex } from "./catalog-store.ts";
 import { ChangeStore } from "./change-store.ts";
 import { identityParts } from "./identity-store.ts";
 import { provenanceParts } from "./provenance-store.ts";
@@ -381,9 +383,16 @@ class Charts implements ChartRows {
   }
 }
 
-function parts(db: Db, appended: () => void | Promise<void>): MetadataParts {
+/** The repository whose summary (catalog-store.ts) a change alters, if any. */
+function summarised(change: Change): string | null {
+  return change.kind.startsWith("manifest.") || change.kind.startsWith("tag.") || change.kind.startsWith("chart.") ? (change as { repository: string }).repository : null;
+}
+
+function parts(db: Db, appended: (change: Change) => void | Promise<void>): MetadataParts {
   return {
     changes: new ChangeStore(db, appended),
+    catalog: new CatalogStore(db),
+    search: new SearchIndex(db),
     repositories: new Repositories(db),
     blobs: new Blobs(db),
     blobLinks: new BlobLinks(db),
@@ -398,16 +407,20 @@ function parts(db: Db, appended: () => void | Promise<void>): MetadataParts {
 
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly strays; readonly charts;
-  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys;
-  readonly provenance; readonly metadataValues; readonly changes;
+  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions;
+  readonly provenance; readonly metadataValues; readonly changes; readonly catalog; readonly search;
   private readonly db: Kysely<Database>;
   private committed: () => Promise<void> = async () => {};
 
   private constructor(db: Kysely<Database>) {
     this.db = db;
     // Outside a transaction an append commits at once.
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes } = parts(db, () => this.committed()));
-    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys } =
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes, catalog: this.catalog, search: this.search } = parts(db, async (change) => {
+      const repository = summarised(change);
+      if (repository) await new CatalogStore(db).refresh(repository as RepositoryName);
+      await this.committed();
+    }));
+    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys, sessions: this.sessions } =
       identityParts(db));
     ({ provenance: this.provenance, metadataValues: this.metadataValues } = provenanceParts(db));
   }
@@ -422,9 +435,19 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T> {
     let appended = false;
-    const value = await this.db.transaction().execute((trx) => {
+    const value = await this.db.transaction().execute(async (trx) => {
       appended = false; // a retried transaction counts afresh
-      return work(parts(trx, () => void (appended = true)));
+      // Repositories whose manifests, tags or charts changed: their summaries are recomputed
+      // before the commit, so the portal's read model commits with the change or not at all.
+      const touched = new Set<string>();
+      const result = await work(parts(trx, (change) => {
+        appended = true;
+        const repository = summarised(change);
+        if (repository) touched.add(repository);
+      }));
+      const catalog = new CatalogStore(trx);
+      for (const repository of touched) await catalog.refresh(repository as RepositoryName);
+      return result;
     });
     if (appended) await this.committed();
     return value;

@@ -6,11 +6,13 @@ import type {
   MetadataChange, MetadataTarget, MetadataValue, MetadataValueRows, ProvenanceFacts, ProvenanceRecord, ProvenanceRows,
 } from "./provenance-types.ts";
 import { holdLock, keyLock } from "./locks.ts";
+import { SearchIndex } from "./catalog-store.ts";
 import type { Database } from "./schema.ts";
+import { searchEntries } from "./search-entries.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-function toRecord(row: Database["provenance"]): ProvenanceRecord {
+export function toRecord(row: Database["provenance"]): ProvenanceRecord {
   return {
     repository: row.repository as RepositoryName,
     digest: row.digest as Digest,
@@ -43,6 +45,8 @@ export class Provenance implements ProvenanceRows {
     // The same bytes pushed again: the facts are the same unless a blob could not be read the first time.
     const { repository: _r, digest: _d, ...update } = values;
     await this.db.insertInto("provenance").values(values).onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet(update)).execute();
+    // The search index says what the facts say, in the same transaction (catalog-types.ts).
+    await new SearchIndex(this.db).replace(r.repository, r.digest, await searchEntries(r, (d) => this.get(r.repository, d)));
   }
   async get(repository: RepositoryName, digest: Digest) {
     const row = await this.db.selectFrom("provenance").selectAll().where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
@@ -50,6 +54,7 @@ export class Provenance implements ProvenanceRows {
   }
   async forget(repository: RepositoryName, digest: Digest) {
     await this.db.deleteFrom("provenance").where("repository", "=", repository).where("digest", "=", digest).execute();
+    await new SearchIndex(this.db).forget(repository, digest);
   }
   async referring(repository: RepositoryName, subject: Digest) {
     const rows = await this.db.selectFrom("provenance").selectAll().where("repository", "=", repository).where("subject", "=", subject).orderBy("digest").execute();

@@ -43,6 +43,7 @@ export interface Database {
     created_at: number;
   };
   secrets: { principal_id: string; slot: number; hash: string; expires_at: number | null; created_at: number };
+  sessions: { id_hash: string; principal_id: string; credential: string; csrf: string; created_at: number; expires_at: number };
   scope_maps: { name: string; description: string; rules: string; created_at: number };
   repository_attributes: {
     repository: string;
@@ -105,4 +106,20 @@ export interface Database {
   changes: { id: Generated<number>; at: number; kind: string; repository: string | null; body: string };
   change_consumers: { consumer: string; cursor: number; owner: string | null; lease_until: number };
   locks: { name: string; taken_at: number };
+  // The portal's read models (migration 010, catalog-types.ts).
+  repository_summaries: {
+    name: string;
+    kind: string;
+    artifact_type: string | null;
+    tags: number;
+    manifests: number;
+    size: number;
+    pushed_at: number;
+    newest_tag: string | null;
+    newest_digest: string | null;
+    build_user: string | null;
+    build_sha: string | null;
+    build_dockerfile: string | null;
+  };
+  search_entries: { repository: string; digest: string; origin: string; source: string; key: string; value: string; folded: string | null };
 }

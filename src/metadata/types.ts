@@ -2,8 +2,9 @@
 // truth; blobs/ holds only bytes. Split by noun so each part stays small; every change that
 // touches two nouns runs in one transaction.
 import type { ChartMetadata } from "../domain/chart.ts";
+import type { CatalogRows, SearchRows } from "./catalog-types.ts";
 import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
-import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SigningKeyRows } from "./identity-types.ts";
+import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -217,9 +218,13 @@ export interface MetadataParts {
   attributes: AttributeRows;
   audit: AuditRows;
   signingKeys: SigningKeyRows;
+  sessions: SessionRows;
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
   changes: ChangeRows;
+  /** The portal's read models (catalog-types.ts). */
+  catalog: CatalogRows;
+  search: SearchRows;
 }
 
 export interface MetadataStore extends MetadataParts {

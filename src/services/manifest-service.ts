@@ -148,12 +148,28 @@ export class ManifestService {
         await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
         return;
       }
-      if (!(await tx.manifests.delete(repository, reference.digest))) throw manifestUnknown(reference);
-      await tx.tags.deleteAllFor(repository, reference.digest);
-      await tx.changes.append({ kind: "manifest.deleted", repository, digest: reference.digest });
-      await this.options.charts?.forgetManifest(tx, repository, reference.digest);
-      await this.options.provenance?.forget(tx, repository, reference.digest);
+      if (!(await this.deleteDigest(tx, repository, reference.digest))) throw manifestUnknown(reference);
     });
+  }
+
+  /** Every manifest of a repository and every tag on them, in one transaction. */
+  async deleteRepository(repository: RepositoryName): Promise<{ manifests: number }> {
+    return this.metadata.transaction(async (tx) => {
+      const digests = await tx.catalog.manifestDigests(repository);
+      if (digests.length === 0) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+      for (const digest of digests) await this.deleteDigest(tx, repository, digest);
+      return { manifests: digests.length };
+    });
+  }
+
+  /** A manifest, its tags, and what was recorded about it; false when it was not there. */
+  private async deleteDigest(tx: MetadataParts, repository: RepositoryName, digest: Digest): Promise<boolean> {
+    if (!(await tx.manifests.delete(repository, digest))) return false;
+    await tx.tags.deleteAllFor(repository, digest);
+    await tx.changes.append({ kind: "manifest.deleted", repository, digest });
+    await this.options.charts?.forgetManifest(tx, repository, digest);
+    await this.options.provenance?.forget(tx, repository, digest);
+    return true;
   }
 
   /** Tags in byte order, at most page.limit + 1 so the caller knows whether more remain. */

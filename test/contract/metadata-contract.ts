@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Digest } from "../../src/domain/digest.ts";
+import { metadataCatalogContract } from "./metadata-contract-catalog.ts";
 import { metadataChangeContract } from "./metadata-contract-changes.ts";
 import { metadataIdentityContract } from "./metadata-contract-identity.ts";
 import { metadataRaceContract } from "./metadata-contract-races.ts";
@@ -26,6 +27,7 @@ export function metadataContract(backend: string, factory: MetadataFactory): voi
     metadataIdentityContract(factory);
     metadataChangeContract(factory);
     metadataRaceContract(factory);
+    metadataCatalogContract(factory);
   });
 }
 

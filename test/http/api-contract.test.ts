@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ENDPOINTS, findEndpoint } from "../../src/api-contract/endpoints.ts";
-import { freshApp, imageManifest, putManifest, type TestResponse } from "../support/app.ts";
+import { freshApp, imageManifest, PASSWORD, putManifest, type TestResponse } from "../support/app.ts";
 import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -71,6 +71,28 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("GET", "/api/helm/v1/repo/charts/demo/0.1.0");
   await call("DELETE", "/api/repo/charts/demo/0.1.0");
   await call("GET", "/api/v1/audit?limit=5");
+
+  // The portal's read API, and its deletes (the chart pushed above lives in repo/demo).
+  await call("POST", "/api/repo/charts", chart, 201);
+  await call("GET", "/api/v1/charts?n=1");
+  await call("GET", "/api/v1/charts/repo/demo?version=0.1.0");
+  await call("GET", "/api/v1/repositories?q=team&sort=pushed");
+  await call("GET", "/api/v1/repositories/team/app");
+  await call("GET", "/api/v1/repositories/team/app/tags?sort=time_desc");
+  await call("GET", "/api/v1/repositories/team/app/manifests?untagged=false");
+  await call("GET", `/api/v1/repositories/team/app/manifests/${image.digest}`);
+  await call("GET", "/api/v1/search?label=build.sha=e80e6ef&unsigned=true");
+  assert.equal((await putManifest(app, "team/app", "v2", image.body)).status, 201);
+  await call("DELETE", "/api/v1/repositories/team/app/tags/v2");
+  await call("PATCH", "/api/v1/repositories/team/app/attributes?tag=v1", { deleteEnabled: true });
+  await call("DELETE", `/api/v1/repositories/team/app/manifests/${image.digest}`);
+  assert.equal((await putManifest(app, "team/app", "v3", image.body)).status, 201);
+  await call("DELETE", "/api/v1/repositories/team/app");
+
+  // The portal's session (the cookie, CSRF and Origin rules: session.test.ts).
+  await call("POST", "/api/v1/session", { username: "admin", password: PASSWORD });
+  await call("GET", "/api/v1/session");
+  await call("DELETE", "/api/v1/session");
 
   assert.deepEqual(ENDPOINTS.map((e) => `${e.method} ${e.path}`).filter((e) => !driven.has(e)), []);
 });

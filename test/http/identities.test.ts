@@ -362,7 +362,9 @@ test("GET/PATCH /api/v1/repositories/{name}/attributes: defaults, repository and
   expectStatus(await send(app, "PATCH", base, { locked: true }), 400, "INVALID_REQUEST");
   expectStatus(await send(app, "PATCH", `${base}?tag=-bad`, { listEnabled: true }), 400, "TAG_INVALID");
   expectStatus(await app.request("GET", "/api/v1/repositories/Team/App/attributes"), 400, "NAME_INVALID");
-  expectStatus(await app.request("GET", "/api/v1/repositories/team/app"), 405, "UNSUPPORTED");
+  // Since the portal API, /api/v1/repositories/<name> is the repository's summary (none: no manifest pushed).
+  expectStatus(await app.request("GET", "/api/v1/repositories/team/app"), 404, "NAME_UNKNOWN");
+  expectStatus(await app.request("PATCH", "/api/v1/repositories/team/app"), 405, "UNSUPPORTED");
 
   const events = (await auditEvents(app)).filter((e) => e.event === "attributes.changed");
   assert.deepEqual(events.map((e) => [e.repository, e.detail]), [
@@ -397,7 +399,7 @@ test("GET /api/v1/charts and /api/<repository>/charts still reach the Helm plugi
   const app = await freshApp(t);
   const charts = await app.request("GET", "/api/v1/charts");
   expectStatus(charts, 200);
-  assert.deepEqual(charts.json(), { charts: [] });
+  assert.deepEqual(charts.json(), { charts: [], next: null });
   const museum = await app.request("GET", "/api/myrepo/charts");
   expectStatus(museum, 200);
   assert.deepEqual(museum.json(), {});

@@ -2,9 +2,15 @@
 // schema from src/api-contract/, with a refusal that names each bad field by its path.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import type { Identity } from "../../auth/identity.ts";
+import type { Authorizer } from "../../auth/authorizer.ts";
+import type { Access, Identity } from "../../auth/identity.ts";
+import type { SessionService } from "../../auth/sessions.ts";
+import type { Guard } from "../../http/guard.ts";
 import { RegistryError } from "../../domain/errors.ts";
+import type { CatalogService } from "../../services/catalog/catalog-service.ts";
+import type { SearchService } from "../../services/catalog/search-service.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
+import type { ManifestService } from "../../services/manifest-service.ts";
 import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
 import type { ProvenanceReports } from "../../services/provenance/report.ts";
 
@@ -12,14 +18,30 @@ export interface ApiServices {
   identities: IdentityService;
   reports: ProvenanceReports;
   registryMetadata: RegistryMetadata;
+  catalog: CatalogService;
+  search: SearchService;
+  manifests: ManifestService;
+  sessions: SessionService;
+  /** Configured base URL (its origin is accepted as a request's Origin besides the Host's). */
+  publicUrl?: string | undefined;
 }
 
 export interface ApiContext extends ApiServices {
   request: FastifyRequest;
   reply: FastifyReply;
   who: Identity;
+  guard: Guard;
   /** Who the audit trail names for a change. */
   by: Actor;
+  /** Who may see what (Authorizer.shows), what the caller may do (may). */
+  authorizer: Authorizer;
+  /**
+   * Checks accesses known only once the handler has read rows (a repository's delete: each of its
+   * manifests, bound to the locks of the tags covering it), exactly as the guard checks a route's.
+   */
+  require: (wanted: readonly Access[]) => Promise<void>;
+  /** For lists open to any sign-in: anonymous callers only while anonymous pull is on (401 otherwise). */
+  signedIn: () => void;
 }
 
 export type ApiHandler = (ctx: ApiContext) => Promise<unknown>;

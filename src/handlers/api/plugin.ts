@@ -4,7 +4,8 @@
 // after every /api/v1/ route). This plugin's scope keeps Fastify's JSON parser (the raw-stream
 // parsers of /v2 and /helm live in their own scopes). Bodies: src/api-contract/, docs/api.md.
 import type { FastifyError, FastifyInstance } from "fastify";
-import { describeIdentity } from "../../auth/identity.ts";
+import { describeIdentity, isAnonymous, type Access, type Identity } from "../../auth/identity.ts";
+import { fromPortal } from "../../http/session-cookie.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
@@ -27,8 +28,22 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
 
   for (const route of API_ROUTES) {
     const handler = answering("api", async (request, reply) => {
-      const who = await guard.check(request, route.access(request), "basic");
-      return route.handler({ request, reply, who, by: { identity: describeIdentity(who), client: request.ip }, ...services });
+      const who: Identity = route.open ? { kind: "anonymous" } : await guard.check(request, route.access(request), "basic");
+      const require = async (wanted: readonly Access[]) => {
+        const bound = await guard.authorizer.bindTags(wanted);
+        try {
+          guard.authorizer.authorize(who, bound);
+        } catch (err) {
+          throw await guard.refused(request, who, bound, "basic", err);
+        }
+      };
+      const signedIn = () => {
+        if (isAnonymous(who) && !guard.authorizer.mayPing(who)) {
+          // The portal's calls get no challenge: the browser must not pop up its own dialog.
+          throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, fromPortal(request) ? undefined : guard.challenge(request, "basic", []));
+        }
+      };
+      return route.handler({ request, reply, who, guard, by: { identity: describeIdentity(who), client: request.ip }, authorizer: guard.authorizer, require, signedIn, ...services });
     });
     app.route({ method: route.method, url: route.url, bodyLimit: API_BODY_LIMIT, handler });
   }

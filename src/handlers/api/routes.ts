@@ -12,7 +12,11 @@ import {
   postServicePrincipalSecret, postUser, postUserPassword,
 } from "./identities.ts";
 import { deleteMetadata, getMetadata, getReport, METADATA_PREFIX, onMetadata, onReport, PROVENANCE_PREFIX, putMetadata } from "./provenance.ts";
+import { deleteSession, getSession, postSession } from "./session.ts";
+import { deleteRepositoryResource, getRepositories, getRepositoryResource, onRepositoryPath } from "./catalog.ts";
+import { CHARTS_PREFIX, getChart, onChart } from "./charts.ts";
 import { attributesRepository, getAttributes, getAudit, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
+import { getSearch } from "./search.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
 } from "./tokens.ts";
@@ -24,14 +28,22 @@ export interface ApiRoute {
   url: string;
   handler: ApiHandler;
   access: (request: FastifyRequest) => Access[];
+  /** The handler identifies the caller itself (the session routes); the guard does not run. */
+  open?: true;
 }
 
 const manage = (): Access[] => [MANAGE];
+/** No access beyond who asks: the handler shows only what the caller may pull (Authorizer.shows). */
+const signedIn = (): Access[] => [];
 const onRepository = (action: "metadata_read" | "manage") => (request: FastifyRequest): Access[] => [
   { type: "repository", name: attributesRepository(request.url), action },
 ];
 
 export const API_ROUTES: ApiRoute[] = [
+  { method: "GET", url: "/api/v1/session", handler: getSession, access: () => [], open: true },
+  { method: "POST", url: "/api/v1/session", handler: postSession, access: () => [], open: true },
+  { method: "DELETE", url: "/api/v1/session", handler: deleteSession, access: () => [], open: true },
+
   { method: "GET", url: "/api/v1/admin", handler: getAdmin, access: manage },
   { method: "PATCH", url: "/api/v1/admin", handler: patchAdmin, access: manage },
   { method: "POST", url: "/api/v1/admin/passwords/:slot", handler: postAdminPassword, access: manage },
@@ -58,8 +70,14 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "DELETE", url: "/api/v1/tokens/:name/passwords/:slot", handler: deleteTokenPassword, access: manage },
   { method: "DELETE", url: "/api/v1/tokens/:name", handler: deleteToken, access: manage },
 
-  { method: "GET", url: `${REPOSITORIES_PREFIX}*`, handler: getAttributes, access: onRepository("metadata_read") },
+  // The portal's read API (catalog.ts): listing needs only a sign-in (or anonymous pull) and
+  // shows what the caller may pull; the rest of the path decides the access (onRepositoryPath).
+  { method: "GET", url: "/api/v1/repositories", handler: getRepositories, access: signedIn },
+  { method: "GET", url: `${REPOSITORIES_PREFIX}*`, handler: (ctx) => getRepositoryResource(ctx, getAttributes), access: onRepositoryPath },
   { method: "PATCH", url: `${REPOSITORIES_PREFIX}*`, handler: patchAttributes, access: onRepository("manage") },
+  { method: "DELETE", url: `${REPOSITORIES_PREFIX}*`, handler: deleteRepositoryResource, access: onRepositoryPath },
+  { method: "GET", url: `${CHARTS_PREFIX}*`, handler: getChart, access: onChart },
+  { method: "GET", url: "/api/v1/search", handler: getSearch, access: signedIn },
 
   { method: "GET", url: "/api/v1/audit", handler: getAudit, access: manage },
 

@@ -35,9 +35,10 @@ export function replyPaged<T extends string>(reply: FastifyReply, path: string, 
 /**
  * Up to limit + 1 entries that `visible` keeps, read in batches from `list`: a page depends only
  * on what the caller may see, so hidden entries neither cut a page short (losing the Link to the
- * rest) nor show through its size.
+ * rest) nor show through its size. `cursor` names an entry as `list` takes `after` (the entry
+ * itself for names; the API's opaque cursors for rows).
  */
-export async function visiblePage<T extends string>(page: RequestedPage, list: (after: string | undefined, limit: number) => Promise<T[]>, visible: (item: T) => boolean): Promise<T[]> {
+export async function visiblePage<T>(page: RequestedPage, list: (after: string | undefined, limit: number) => Promise<T[]>, visible: (item: T) => boolean, cursor: (item: T) => string = String): Promise<T[]> {
   const wanted = page.limit + 1;
   const batch = Math.min(Math.max(wanted, 100), MAX_PAGE + 1);
   const kept: T[] = [];
@@ -49,6 +50,6 @@ export async function visiblePage<T extends string>(page: RequestedPage, list: (
       if (kept.length === wanted) return kept;
     }
     if (items.length < batch) return kept;
-    after = items.at(-1);
+    after = cursor(items.at(-1)!);
   }
 }

@@ -9,6 +9,8 @@ import { chartPublication } from "./006-chart-publication.ts";
 import { changes } from "./007-changes.ts";
 import { uploadParts } from "./008-upload-parts.ts";
 import { locks } from "./009-locks.ts";
+import { portalReadModels } from "./010-portal-read-models.ts";
+import { sessions } from "./011-sessions.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -20,4 +22,6 @@ export const migrations: Record<string, Migration> = {
   "007-changes": changes,
   "008-upload-parts": uploadParts,
   "009-locks": locks,
+  "010-portal-read-models": portalReadModels,
+  "011-sessions": sessions,
 };

@@ -1,0 +1,112 @@
+// Pieces every page uses: loading a resource, the copyable command, error notes, key/value
+// tables. Every value is rendered as text (Preact escapes it); nothing here builds HTML.
+import type { ComponentChildren } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError } from "./api.ts";
+
+export interface Loaded<T> {
+  data: T | null;
+  error: ApiError | Error | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Runs `load` whenever a key changes; the last answer wins. */
+export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): Loaded<T> {
+  const [state, setState] = useState<{ data: T | null; error: Error | null; loading: boolean }>({ data: null, error: null, loading: true });
+  const [round, setRound] = useState(0);
+  useEffect(() => {
+    let current = true;
+    setState((s) => ({ ...s, loading: true, error: null }));
+    load().then(
+      (data) => current && setState({ data, error: null, loading: false }),
+      (error: Error) => current && setState({ data: null, error, loading: false }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [...keys, round]);
+  return { ...state, reload: () => setRound((r) => r + 1) };
+}
+
+export function Problem({ error }: { error: Error }) {
+  const signIn = error instanceof ApiError && error.status === 401;
+  return (
+    <p class="problem" role="alert">
+      {error.message}
+      {signIn && (
+        <>
+          {" "}
+          <a href={`/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`}>Sign in</a>
+        </>
+      )}
+    </p>
+  );
+}
+
+export function Status<T>({ loaded, children }: { loaded: Loaded<T>; children: (data: T) => ComponentChildren }) {
+  if (loaded.error) return <Problem error={loaded.error} />;
+  if (loaded.loading && !loaded.data) return <p aria-busy="true">Loading…</p>;
+  return loaded.data ? <>{children(loaded.data)}</> : null;
+}
+
+/** A command in a read-only box with a Copy button (the Clipboard API; the text stays selectable). */
+export function Command({ label, text }: { label: string; text: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <div class="command">
+      <span class="command-label">{label}</span>
+      <code>{text}</code>
+      <button
+        type="button"
+        aria-label={`Copy: ${label}`}
+        onClick={() => {
+          navigator.clipboard?.writeText(text).then(() => setCopied(true), () => setCopied(false));
+        }}
+      >
+        {copied ? "Copied" : "Copy"}
+      </button>
+    </div>
+  );
+}
+
+export function KeyValues({ caption, entries, render }: { caption: string; entries: [string, string][]; render?: (key: string, value: string) => ComponentChildren }) {
+  if (entries.length === 0) return <p class="muted">No {caption.toLowerCase()}.</p>;
+  return (
+    <div class="scroll">
+      <table>
+        <caption>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Key</th>
+            <th scope="col">Value</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map(([key, value]) => (
+            <tr key={key}>
+              <th scope="row">
+                <code>{key}</code>
+              </th>
+              <td class="value">{render ? render(key, value) : value}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function Confirm({ what, onConfirm, onCancel }: { what: string; onConfirm: () => void; onCancel: () => void }) {
+  return (
+    <div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
+      <p id="confirm-text">{what}</p>
+      <button type="button" class="danger" onClick={onConfirm}>
+        Delete
+      </button>{" "}
+      <button type="button" onClick={onCancel} autoFocus>
+        Cancel
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,44 @@
+// How numbers, times and kinds read on every page.
+import type { RepositoryKind } from "../../src/api-contract/catalog.ts";
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return "never";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export const KIND_NAMES: Record<RepositoryKind, string> = {
+  image: "Container image",
+  index: "Multi-platform image",
+  "chart-oci": "Helm chart (OCI)",
+  "chart-classic": "Helm chart (classic)",
+  "chart-both": "Helm chart (classic and OCI)",
+  artifact: "Artifact",
+};
+
+export function shortDigest(digest: string): string {
+  const [algorithm, hex = ""] = digest.split(":");
+  return `${algorithm}:${hex.slice(0, 12)}`;
+}
+
+/** A URL to link to only when it is http(s); anything else (javascript:, data:) stays text. */
+export function safeHref(value: string): string | null {
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,156 @@
+// A chart: its versions (how each is stored), metadata, README rendered safely, values.yaml, and
+// the commands to copy for both ways of installing it.
+import { useState } from "preact/hooks";
+import { useLocation } from "preact-iso";
+import type { ChartDetail } from "../../../src/api-contract/charts.ts";
+import { api, apiPath, withQuery } from "../api.ts";
+import { Command, Status, useLoad } from "../components.tsx";
+import { safeHref, when } from "../format.ts";
+import { Markdown } from "../markdown.tsx";
+import { parseChartPath, paths } from "../paths.ts";
+
+function Tabs({ readme, values }: { readme: string | null; values: string | null }) {
+  const [tab, setTab] = useState<"readme" | "values">("readme");
+  const tabs = [
+    ["readme", "README"],
+    ["values", "Default values"],
+  ] as const;
+  const move = (e: KeyboardEvent) => {
+    if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+      const next = tab === "readme" ? "values" : "readme";
+      setTab(next);
+      document.getElementById(`tab-${next}`)?.focus();
+    }
+  };
+  return (
+    <section>
+      <div role="tablist" aria-label="Chart documents" onKeyDown={move}>
+        {tabs.map(([id, label]) => (
+          <button key={id} id={`tab-${id}`} role="tab" type="button" aria-selected={tab === id} aria-controls={`panel-${id}`} tabIndex={tab === id ? 0 : -1} onClick={() => setTab(id)}>
+            {label}
+          </button>
+        ))}
+      </div>
+      <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} tabIndex={0}>
+        {tab === "readme" ? readme ? <Markdown text={readme} /> : <p class="muted">The package has no README.md.</p> : values ? <pre class="values">{values}</pre> : <p class="muted">The package has no values.yaml.</p>}
+      </div>
+    </section>
+  );
+}
+
+export function ChartPage() {
+  const { path, query } = useLocation();
+  const repo = parseChartPath(path) ?? "";
+  const loaded = useLoad(() => api<ChartDetail>("GET", withQuery(apiPath("/api/v1/charts", { repo }), { version: query.version })), [repo, query.version]);
+  return (
+    <>
+      <p class="crumbs">
+        <a href="/charts">Charts</a> /
+      </p>
+      <h1>{repo}</h1>
+      <Status loaded={loaded}>
+        {(c) => {
+          const selected = c.versions.find((v) => v.version === c.version);
+          const host = location.host;
+          const alias = c.namespace.split("/").pop() || "berth";
+          const classic = selected && (selected.storedAs === "classic" || selected.storedAs === "both");
+          const oci = selected && (selected.storedAs === "oci" || selected.storedAs === "both");
+          const home = c.metadata.home ? safeHref(c.metadata.home) : null;
+          return (
+            <>
+              <p>{c.metadata.description}</p>
+              <dl class="facts">
+                <dt>Version</dt>
+                <dd>{c.version}</dd>
+                {c.metadata.appVersion && (
+                  <>
+                    <dt>App version</dt>
+                    <dd>{c.metadata.appVersion}</dd>
+                  </>
+                )}
+                {c.metadata.kubeVersion && (
+                  <>
+                    <dt>Kubernetes</dt>
+                    <dd>{c.metadata.kubeVersion}</dd>
+                  </>
+                )}
+                {home && (
+                  <>
+                    <dt>Home</dt>
+                    <dd>
+                      <a href={home} rel="noopener noreferrer nofollow" target="_blank">
+                        {c.metadata.home}
+                      </a>
+                    </dd>
+                  </>
+                )}
+                {(c.metadata.maintainers ?? []).length > 0 && (
+                  <>
+                    <dt>Maintainers</dt>
+                    <dd>{(c.metadata.maintainers ?? []).map((m) => m.name ?? m.email ?? "").join(", ")}</dd>
+                  </>
+                )}
+                {(c.metadata.dependencies ?? []).length > 0 && (
+                  <>
+                    <dt>Dependencies</dt>
+                    <dd>{(c.metadata.dependencies ?? []).map((d) => `${d.name ?? "?"} ${d.version ?? ""}`).join(", ")}</dd>
+                  </>
+                )}
+              </dl>
+              <h2>Install</h2>
+              {classic && c.classicRepository && (
+                <div class="commands" data-way="classic">
+                  <h3>The classic way</h3>
+                  <Command label="add the repository" text={`helm repo add ${alias} ${location.origin}${c.classicRepository}`} />
+                  <Command label="update" text="helm repo update" />
+                  <Command label="install" text={`helm install my-${c.name} ${alias}/${c.name} --version ${c.version}`} />
+                </div>
+              )}
+              {oci && (
+                <div class="commands" data-way="oci">
+                  <h3>The OCI way</h3>
+                  <Command label="pull" text={`helm pull oci://${host}/${c.repository} --version ${c.version}`} />
+                  <Command label="install" text={`helm install my-${c.name} oci://${host}/${c.repository} --version ${c.version}`} />
+                </div>
+              )}
+              {selected && selected.storedAs !== "both" && (
+                <p class="small muted">
+                  This version is stored only the {selected.storedAs === "oci" ? "OCI" : "classic"} way; push it {selected.storedAs === "oci" ? "with berth helm push" : "with helm push oci://"} to offer the other way too.
+                </p>
+              )}
+              <h2>Versions</h2>
+              <div class="scroll">
+                <table class="list">
+                  <caption class="sr-only">Versions of {c.repository}</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Version</th>
+                      <th scope="col">App version</th>
+                      <th scope="col">Stored</th>
+                      <th scope="col">Pushed</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {c.versions.map((v) => (
+                      <tr key={v.version} data-version={v.version}>
+                        <th scope="row">
+                          <a href={paths.chart(c.repository, v.version)} aria-current={v.version === c.version ? "page" : undefined}>
+                            {v.version}
+                          </a>
+                        </th>
+                        <td>{v.appVersion ?? ""}</td>
+                        <td>{v.storedAs === "both" ? "classic and OCI" : v.storedAs === "oci" ? "OCI" : "classic"}</td>
+                        <td>{when(v.created)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              <Tabs readme={c.readme} values={c.values} />
+            </>
+          );
+        }}
+      </Status>
+    </>
+  );
+}

@@ -1,0 +1,185 @@
+// The portal's repositories API (api-contract/catalog.ts), and `berth repository`:
+//
+//   GET    /api/v1/repositories                                   summaries the caller may see
+//   GET    /api/v1/repositories/<repository...>                   one summary, with may
+//   GET    /api/v1/repositories/<repository...>/tags              tag details
+//   GET    /api/v1/repositories/<repository...>/manifests         manifests, newest first
+//   GET    /api/v1/repositories/<repository...>/manifests/<ref>   one manifest in full
+//   DELETE /api/v1/repositories/<repository...>/tags/<tag>        as DELETE /v2/<name>/manifests/<tag>
+//   DELETE /api/v1/repositories/<repository...>/manifests/<digest> as DELETE /v2/<name>/manifests/<digest>
+//   DELETE /api/v1/repositories/<repository...>                   every manifest and tag
+//   (GET, PATCH …/attributes: repositories.ts)
+//
+// Repository names hold slashes, so a path is read from the right: a known suffix names the
+// sub-resource, the rest is the repository. Lists are cut from visible rows only (visiblePage
+// with Authorizer.shows), so a hidden row neither shows nor shortens a page.
+import type { FastifyRequest } from "fastify";
+import { DEFAULT_PAGE_SIZE, ManifestListQuery, MAX_PAGE_SIZE, RepositoryListQuery, TagListQuery } from "../../api-contract/catalog.ts";
+import type { Access } from "../../auth/identity.ts";
+import { isDigest, type Digest } from "../../domain/digest.ts";
+import { RegistryError } from "../../domain/errors.ts";
+import { parseReference, parseRepositoryName, parseTag, type Reference, type RepositoryName, type Tag } from "../../domain/names.ts";
+import type { RepositorySummaryRow } from "../../metadata/catalog-types.ts";
+import { decodeCursor, encodeCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
+import { visiblePage, type RequestedPage } from "../oci/paging.ts";
+import { queryOf, type ApiContext } from "./context.ts";
+import { REPOSITORIES_PREFIX } from "./repositories.ts";
+
+export type RepositoryPath =
+  | { kind: "attributes"; repository: RepositoryName }
+  | { kind: "repository"; repository: RepositoryName }
+  | { kind: "tags"; repository: RepositoryName }
+  | { kind: "tag"; repository: RepositoryName; tag: Tag }
+  | { kind: "manifests"; repository: RepositoryName }
+  | { kind: "manifest"; repository: RepositoryName; reference: Reference };
+
+function segments(url: string): string[] {
+  const path = url.split("?")[0]!;
+  const rest = path.startsWith(REPOSITORIES_PREFIX) ? path.slice(REPOSITORIES_PREFIX.length) : "";
+  try {
+    return rest.split("/").filter((s) => s !== "").map(decodeURIComponent);
+  } catch {
+    throw new RegistryError("INVALID_REQUEST", "the path is not valid percent-encoding");
+  }
+}
+
+/** What /api/v1/repositories/<rest> names, for this method. */
+export function repositoryPath(method: string, url: string): RepositoryPath {
+  const parts = segments(url);
+  const last = parts.at(-1);
+  const before = parts.at(-2);
+  const name = (drop: number) => parseRepositoryName(parts.slice(0, parts.length - drop).join("/"));
+  if (last === "attributes" && parts.length > 1) return { kind: "attributes", repository: name(1) };
+  if (method === "DELETE") {
+    if (before === "tags" && parts.length > 2) return { kind: "tag", repository: name(2), tag: parseTag(last!) };
+    if (before === "manifests" && parts.length > 2) {
+      if (!isDigest(last!)) throw new RegistryError("DIGEST_INVALID", "delete a manifest by digest (…/manifests/sha256:…); delete a tag at …/tags/<tag>", { reference: last!.slice(0, 200) });
+      return { kind: "manifest", repository: name(2), reference: { kind: "digest", digest: last as Digest } };
+    }
+    return { kind: "repository", repository: name(0) };
+  }
+  if (last === "tags" && parts.length > 1) return { kind: "tags", repository: name(1) };
+  if (last === "manifests" && parts.length > 1) return { kind: "manifests", repository: name(1) };
+  if (before === "manifests" && parts.length > 2) return { kind: "manifest", repository: name(2), reference: parseReference(last!) };
+  return { kind: "repository", repository: name(0) };
+}
+
+/** The access each path needs: a tag or digest is named, so its locks apply as on the OCI routes. */
+export const onRepositoryPath = (request: FastifyRequest): Access[] => {
+  const path = repositoryPath(request.method, request.url);
+  const on = (action: Access["action"], more: Partial<Access> = {}): Access[] => [{ type: "repository", name: path.repository, action, ...more }];
+  switch (path.kind) {
+    case "attributes":
+      return on(request.method === "GET" ? "metadata_read" : "manage");
+    case "tag":
+      return on("delete", { tag: path.tag });
+    case "manifest": {
+      const action = request.method === "DELETE" ? "delete" : "pull";
+      return on(action, path.reference.kind === "tag" ? { tag: path.reference.tag } : { digest: path.reference.digest });
+    }
+    default:
+      return on(request.method === "DELETE" ? "delete" : "pull");
+  }
+};
+
+/** `n` (default 100, at most 1000) and the cursor `last`. */
+export function requestedPage(query: { n?: string; last?: string }): RequestedPage {
+  const n = query.n === undefined ? DEFAULT_PAGE_SIZE : Math.min(Math.max(Number(query.n), 1), MAX_PAGE_SIZE);
+  return { limit: n, after: query.last, explicit: true };
+}
+
+/** The page's rows and the cursor of the next page (null: no more visible rows). */
+export function cut<T>(page: RequestedPage, rows: T[], cursor: (row: T) => string): { shown: T[]; next: string | null } {
+  const shown = rows.slice(0, page.limit);
+  return { shown, next: rows.length > page.limit && shown.length > 0 ? cursor(shown.at(-1)!) : null };
+}
+
+export async function getRepositories(ctx: ApiContext) {
+  ctx.signedIn();
+  const query = queryOf(ctx, RepositoryListQuery);
+  const sort = query.sort ?? "name";
+  // Only the part of the registry the caller's scope reaches is read; shows() decides each row.
+  const within = ctx.authorizer.pullScope(ctx.who) ?? undefined;
+  const filter = { q: query.q, kind: query.kind, within, sort, order: query.order ?? (sort === "name" ? "asc" : "desc") } as const;
+  const page = requestedPage(query);
+  const rows = ctx.catalog.rows;
+  const cursor = (row: RepositorySummaryRow) => encodeCursor(sort === "name" ? row.name : sort === "pushed" ? (row.pushed?.getTime() ?? 0) : row.size, row.name);
+  const visible = (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name);
+  const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after), limit), visible, cursor);
+  const { shown, next } = cut(page, found, cursor);
+  // A first page that holds every visible row is the count; else callers who see everything (or
+  // exactly their scope) count in SQL, anyone else counts the names in their scope shows() lets through.
+  const total = page.after === undefined && next === null ? shown.length
+    : ctx.authorizer.mayReadAll(ctx.who) || ctx.authorizer.scopeIsExact(ctx.who) ? await rows.count(filter)
+    : (await rows.names(filter)).filter((name) => ctx.authorizer.shows(ctx.who, name)).length;
+  return { repositories: shown.map(summaryJson), total, next };
+}
+
+/** GET /api/v1/repositories/<repository...>[/tags|/manifests[/<reference>]|/attributes] */
+export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: ApiContext) => Promise<unknown>) {
+  const path = repositoryPath("GET", ctx.request.url);
+  switch (path.kind) {
+    case "attributes":
+      return attributes(ctx);
+    case "tags":
+      return getTags(ctx, path.repository);
+    case "manifests":
+      return getManifests(ctx, path.repository);
+    case "manifest":
+      return ctx.catalog.manifest(path.repository, path.reference, (tag) => ctx.authorizer.listable(path.repository, tag));
+    default:
+      return getRepository(ctx, path.repository);
+  }
+}
+
+async function getRepository(ctx: ApiContext, repository: RepositoryName) {
+  const summary = await ctx.catalog.summary(repository);
+  const may = (action: Access["action"]) => ctx.authorizer.may(ctx.who, { type: "repository", name: repository, action });
+  return { ...summaryJson(summary), may: { push: may("push"), delete: may("delete"), manage: may("manage") } };
+}
+
+async function knownRepository(ctx: ApiContext, repository: RepositoryName): Promise<void> {
+  if (!(await ctx.catalog.rows.summary(repository))) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+}
+
+async function getTags(ctx: ApiContext, repository: RepositoryName) {
+  const query = queryOf(ctx, TagListQuery);
+  const sort = query.sort ?? "name";
+  const page = requestedPage(query);
+  await knownRepository(ctx, repository);
+  const cursor = (t: { name: string; updated: Date }) => encodeCursor(sort === "name" ? t.name : t.updated.getTime(), t.name);
+  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.tags(repository, { sort, q: query.q }, decodeCursor(after), limit), (t) => ctx.authorizer.shows(ctx.who, repository, t.name), cursor);
+  const { shown, next } = cut(page, found, cursor);
+  return { tags: await ctx.catalog.tagDetails(repository, shown), next };
+}
+
+async function getManifests(ctx: ApiContext, repository: RepositoryName) {
+  const query = queryOf(ctx, ManifestListQuery);
+  const page = requestedPage(query);
+  await knownRepository(ctx, repository);
+  const cursor = (m: { digest: string; created: Date }) => encodeCursor(m.created.getTime(), m.digest);
+  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeCursor(after), limit), () => true, cursor);
+  const { shown, next } = cut(page, found, cursor);
+  return { manifests: await ctx.catalog.manifestSummaries(repository, shown, (tag) => ctx.authorizer.listable(repository, tag)), next };
+}
+
+/** DELETE …/tags/<tag>, …/manifests/<digest>, or the repository: the OCI routes' service calls. */
+export async function deleteRepositoryResource(ctx: ApiContext) {
+  const path = repositoryPath("DELETE", ctx.request.url);
+  if (path.kind === "tag" || path.kind === "manifest") {
+    // team/tags/v1 could also be a repository: refuse rather than guess which one goes.
+    const whole = segments(ctx.request.url).join("/");
+    if (await ctx.catalog.rows.summary(whole as RepositoryName)) {
+      throw new RegistryError("INVALID_REQUEST", `ambiguous: ${whole} is a repository too; delete its tags and manifests one by one, or rename the tag's repository`, { repository: whole });
+    }
+    await ctx.manifests.delete(path.repository, path.kind === "tag" ? { kind: "tag", tag: path.tag } : path.reference);
+    return { deleted: true };
+  }
+  if (path.kind !== "repository") throw new RegistryError("UNSUPPORTED", "DELETE is not supported here");
+  // Each manifest goes as DELETE /v2/<name>/manifests/<digest> would take it: a delete-locked tag
+  // covering any of them refuses the whole repository, before anything is deleted.
+  const digests = await ctx.catalog.rows.manifestDigests(path.repository);
+  await ctx.require(digests.map((digest): Access => ({ type: "repository", name: path.repository, action: "delete", digest })));
+  await ctx.manifests.deleteRepository(path.repository);
+  return { deleted: true };
+}

@@ -1,0 +1,132 @@
+// The portal's read models (migration 010): one summary row per repository and an index of the
+// labels, annotations, signers and builders each manifest carries. Both are derived, never the
+// truth: the summary is recomputed inside every transaction that records a manifest, tag or chart
+// change for the repository (kysely-store.ts), and the search entries are written with each
+// provenance row (provenance-store.ts), so a listing or a search is an indexed query.
+import type { Digest } from "../domain/digest.ts";
+import type { RepositoryName } from "../domain/names.ts";
+
+export type RepositoryKind = "image" | "index" | "chart-oci" | "chart-classic" | "chart-both" | "artifact";
+
+export interface BuildLabels {
+  user: string | null;
+  sha: string | null;
+  dockerfile: string | null;
+}
+
+export interface RepositorySummaryRow {
+  name: RepositoryName;
+  kind: RepositoryKind;
+  artifactType: string | null;
+  tags: number;
+  manifests: number;
+  size: number;
+  pushed: Date | null;
+  newest: { tag: string | null; digest: Digest; build: BuildLabels } | null;
+}
+
+export interface SummaryFilter {
+  /** A substring of the name. */
+  q?: string;
+  kind?: RepositoryKind;
+  /** Only names matching one of these patterns ("team/*" or an exact name): a caller's scope (Authorizer.pullScope). */
+  within?: readonly string[];
+  sort: "name" | "pushed" | "size";
+  order: "asc" | "desc";
+}
+
+/** Where a page starts: strictly after this row in the filter's order. */
+export interface SummaryCursor {
+  value: number | string;
+  name: string;
+}
+
+export interface TagRow {
+  name: string;
+  digest: Digest;
+  mediaType: string;
+  artifactType: string | null;
+  updated: Date;
+}
+
+export interface ManifestRow {
+  digest: Digest;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  subject: Digest | null;
+  created: Date;
+}
+
+export interface CatalogRows {
+  /** Recomputes a repository's summary (drops it when no manifest and no tag is left). Inside the changing transaction. */
+  refresh(repository: RepositoryName): Promise<void>;
+  summary(repository: RepositoryName): Promise<RepositorySummaryRow | null>;
+  /** Up to `limit` summaries in the filter's order, after the cursor. */
+  list(filter: SummaryFilter, after: SummaryCursor | null, limit: number): Promise<RepositorySummaryRow[]>;
+  count(filter: Omit<SummaryFilter, "sort" | "order">): Promise<number>;
+  /** Every name matching the filter (to count what a restricted caller sees). */
+  names(filter: Omit<SummaryFilter, "sort" | "order">): Promise<string[]>;
+  /** A repository's tags with their manifests, by name or by when each was set. */
+  tags(repository: RepositoryName, options: { sort: "name" | "time_desc" | "time_asc"; q?: string }, after: SummaryCursor | null, limit: number): Promise<TagRow[]>;
+  /** A repository's manifests, newest first (untagged: only those no tag points at). */
+  manifests(repository: RepositoryName, options: { untagged: boolean }, after: SummaryCursor | null, limit: number): Promise<ManifestRow[]>;
+  /** Every manifest digest of a repository (to delete it whole). */
+  manifestDigests(repository: RepositoryName): Promise<Digest[]>;
+  /** The tags on each digest. */
+  tagsOf(repository: RepositoryName, digests: readonly Digest[]): Promise<Map<Digest, string[]>>;
+  /** The tags on each manifest of several repositories, keyed `repository@digest`. */
+  tagsAt(manifests: readonly { repository: string; digest: string }[]): Promise<Map<string, string[]>>;
+  /** Each manifest with its config and layers, and an index with its children's: bytes. */
+  contentSizes(repository: RepositoryName, digests: readonly Digest[]): Promise<Map<Digest, number>>;
+  /** The digests among these that a signature refers to. */
+  signed(repository: RepositoryName, digests: readonly Digest[]): Promise<Set<Digest>>;
+  /** build.user / build.sha / build.dockerfile of each digest that has any of them. */
+  buildLabels(repository: RepositoryName, digests: readonly Digest[]): Promise<Map<Digest, BuildLabels>>;
+}
+
+export type SearchSource = "label" | "annotation" | "signature" | "provenance";
+
+/** One searchable fact about a manifest (`digest`), recorded with the provenance row of `origin`. */
+export interface SearchEntry {
+  digest: Digest;
+  source: SearchSource;
+  key: string;
+  value: string;
+}
+
+export interface SearchTerm {
+  source: SearchSource;
+  key: string;
+  /** equals: also a stored hex value starting with a 7+ hex-digit value; contains: a substring. */
+  match: "equals" | "contains";
+  value: string;
+}
+
+export interface SearchQuery {
+  terms: SearchTerm[];
+  /** Only manifests no signature refers to. */
+  unsigned: boolean;
+  repositoryPrefix?: string;
+  /** As SummaryFilter.within. */
+  within?: readonly string[];
+}
+
+export interface SearchHit {
+  repository: RepositoryName;
+  digest: Digest;
+  mediaType: string;
+  created: Date;
+}
+
+export interface SearchRows {
+  /** Replaces what `origin`'s provenance row said (inside the push transaction). */
+  replace(repository: RepositoryName, origin: Digest, entries: readonly SearchEntry[]): Promise<void>;
+  forget(repository: RepositoryName, origin: Digest): Promise<void>;
+  /** Stored entries of a digest from one source. */
+  entriesOf(repository: RepositoryName, digest: Digest, source: SearchSource): Promise<SearchEntry[]>;
+  /** Up to `limit` manifests matching every term, in (repository, digest) order after the cursor. */
+  find(query: SearchQuery, after: { repository: string; digest: string } | null, limit: number): Promise<SearchHit[]>;
+  /** The entries that made each term match, per hit. */
+  matches(hits: readonly SearchHit[], terms: readonly SearchTerm[]): Promise<Map<string, SearchEntry[]>>;
+}

@@ -1,0 +1,228 @@
+// What the registry holds, as the portal and `berth repository` read it (api-contract/catalog.ts):
+// pages of repository summaries, tags and manifests from the read models (metadata/catalog-*.ts),
+// each page's details added by a few batched queries, and one manifest in full. Who may see what
+// is the caller's: every method takes the visibility it must apply (handlers build it from
+// Authorizer.shows) and answers JSON-ready objects.
+import type { BlobStore } from "../../blobs/blob-store.ts";
+import { versionToTag } from "../../domain/chart.ts";
+import type { Digest } from "../../domain/digest.ts";
+import { RegistryError } from "../../domain/errors.ts";
+import { isIndexMediaType } from "../../domain/media-types.ts";
+import type { Reference, RepositoryName } from "../../domain/names.ts";
+import type { BuildLabels, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow } from "../../metadata/catalog-types.ts";
+import type { Platform, ProvenanceRecord } from "../../metadata/provenance-types.ts";
+import type { ChartRecord, MetadataStore } from "../../metadata/types.ts";
+import { IMAGE_CONFIG_TYPES } from "../provenance/indexer.ts";
+import { chartTexts, type ChartTexts } from "./chart-files.ts";
+
+const MAX_REFERRER_DEPTH = 4;
+const REFERENCE_TYPE = "vnd.docker.reference.type";
+
+type Json = Record<string, unknown>;
+const obj = (value: unknown): Json => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Json) : {});
+const strings = (value: unknown): Record<string, string> => Object.fromEntries(Object.entries(obj(value)).filter((e): e is [string, string] => typeof e[1] === "string"));
+
+/**
+ * The artifactType to show: stored manifests carry the effective one (artifactType, else the
+ * config's media type, as the referrers API reports it), so an image would read as "artifact of
+ * type image config". An image or an index has none here.
+ */
+export function shownArtifactType(artifactType: string | null): string | null {
+  return artifactType !== null && IMAGE_CONFIG_TYPES.includes(artifactType) ? null : artifactType;
+}
+
+export function platformText(p: Platform): string {
+  return [p.os, p.architecture, ...(p.variant ? [p.variant] : [])].join("/");
+}
+
+/** A page cursor as the API hands it out: opaque to clients, checked when it comes back. */
+export function encodeCursor(value: number | string, name: string): string {
+  return Buffer.from(JSON.stringify([value, name])).toString("base64url");
+}
+
+export function decodeCursor(text: string | undefined): SummaryCursor | null {
+  if (text === undefined || text === "") return null;
+  try {
+    const [value, name] = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as unknown[];
+    if ((typeof value === "number" || typeof value === "string") && typeof name === "string") return { value, name };
+  } catch {
+    // answered below
+  }
+  throw new RegistryError("INVALID_REQUEST", "last is not a cursor this API gave out: pass the previous answer's `next`", { last: text.slice(0, 100) });
+}
+
+export function summaryJson(row: RepositorySummaryRow) {
+  return {
+    name: row.name,
+    kind: row.kind,
+    artifactType: row.artifactType,
+    tags: row.tags,
+    manifests: row.manifests,
+    size: row.size,
+    pushed: row.pushed?.toISOString() ?? null,
+    newest: row.newest,
+  };
+}
+
+export type ReferrerKind = "signature" | "sbom" | "attestation" | "other";
+
+function referrerKind(row: ProvenanceRecord | null, artifactType: string | null): ReferrerKind {
+  if (row?.facts.kind === "signature") return "signature";
+  if (row?.facts.kind === "attestation") return row.facts.statements.some((s) => s.sbom) ? "sbom" : "attestation";
+  if (artifactType && /spdx|cyclonedx|sbom|syft/i.test(artifactType)) return "sbom";
+  if (artifactType && /in-toto|attestation|provenance/i.test(artifactType)) return "attestation";
+  if (artifactType && /signature|sigstore|cosign/i.test(artifactType)) return "signature";
+  return "other";
+}
+
+export interface ReferrerTreeNode {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  annotations: Record<string, string>;
+  kind: ReferrerKind;
+  referrers: ReferrerTreeNode[];
+}
+
+export class CatalogService {
+  private readonly metadata: MetadataStore;
+  private readonly blobs: BlobStore;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore) {
+    this.metadata = metadata;
+    this.blobs = blobs;
+  }
+
+  get rows() {
+    return this.metadata.catalog;
+  }
+
+  async summary(repository: RepositoryName): Promise<RepositorySummaryRow> {
+    const row = await this.metadata.catalog.summary(repository);
+    if (!row) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+    return row;
+  }
+
+  /** Tags of a page with size, platforms, signed and build labels. */
+  async tagDetails(repository: RepositoryName, tags: readonly TagRow[]) {
+    const digests = [...new Set(tags.map((t) => t.digest))];
+    const [sizes, signed, build, platforms] = await Promise.all([
+      this.metadata.catalog.contentSizes(repository, digests),
+      this.metadata.catalog.signed(repository, digests),
+      this.metadata.catalog.buildLabels(repository, digests),
+      this.platforms(repository, tags),
+    ]);
+    return tags.map((t) => ({
+      name: t.name,
+      digest: t.digest,
+      mediaType: t.mediaType,
+      artifactType: shownArtifactType(t.artifactType),
+      size: sizes.get(t.digest) ?? 0,
+      platforms: platforms.get(t.digest) ?? [],
+      pushed: t.updated.toISOString(),
+      signed: signed.has(t.digest),
+      build: build.get(t.digest) ?? null,
+    }));
+  }
+
+  /** Manifests of a page with their (listed) tags and platforms. */
+  async manifestSummaries(repository: RepositoryName, manifests: readonly ManifestRow[], tagListed: (tag: string) => boolean) {
+    const digests = manifests.map((m) => m.digest);
+    const [tags, platforms] = await Promise.all([this.metadata.catalog.tagsOf(repository, digests), this.platforms(repository, manifests)]);
+    return manifests.map((m) => ({
+      digest: m.digest,
+      mediaType: m.mediaType,
+      artifactType: shownArtifactType(m.artifactType),
+      size: m.size,
+      tags: (tags.get(m.digest) ?? []).filter(tagListed),
+      platforms: platforms.get(m.digest) ?? [],
+      pushed: m.created.toISOString(),
+      subject: m.subject,
+    }));
+  }
+
+  /** "os/arch[/variant]" of each index's runnable children, as the provenance indexer recorded them. */
+  private async platforms(repository: RepositoryName, rows: readonly { digest: Digest; mediaType: string }[]): Promise<Map<Digest, string[]>> {
+    const found = new Map<Digest, string[]>();
+    for (const row of rows) {
+      if (!isIndexMediaType(row.mediaType) || found.has(row.digest)) continue;
+      const record = await this.metadata.provenance.get(repository, row.digest);
+      found.set(row.digest, record?.facts.kind === "index" ? record.facts.platforms.flatMap((p) => (p.platform ? [platformText(p.platform)] : [])) : []);
+    }
+    return found;
+  }
+
+  /** One manifest in full, by tag or digest. */
+  async manifest(repository: RepositoryName, reference: Reference, tagListed: (tag: string) => boolean) {
+    const record = await this.metadata.manifests.get(repository, reference.kind === "tag" ? { tag: reference.tag } : reference.digest);
+    if (!record) {
+      if (!(await this.metadata.repositories.exists(repository))) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+      throw new RegistryError("MANIFEST_UNKNOWN", "manifest unknown to registry", reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
+    }
+    const json = obj(JSON.parse(record.body.toString("utf8")));
+    const config = obj(json.config);
+    const provenance = await this.metadata.provenance.get(repository, record.digest);
+    const tags = (await this.metadata.catalog.tagsOf(repository, [record.digest])).get(record.digest) ?? [];
+    const chart = (await this.metadata.charts.inRepository(repository)).find((c) => c.manifestDigest === record.digest);
+    const descriptor = (d: Json) => ({ digest: String(d.digest ?? ""), mediaType: String(d.mediaType ?? ""), size: Number(d.size ?? 0) });
+    return {
+      repository,
+      digest: record.digest,
+      mediaType: record.mediaType,
+      artifactType: shownArtifactType(record.artifactType),
+      size: record.size,
+      tags: tags.filter(tagListed),
+      pushed: record.createdAt.toISOString(),
+      config: typeof config.digest === "string" ? descriptor(config) : null,
+      layers: (Array.isArray(json.layers) ? json.layers : []).map(obj).map((l) => ({ ...descriptor(l), annotations: strings(l.annotations) })),
+      annotations: record.annotations ?? {},
+      labels: provenance?.facts.kind === "image" ? provenance.facts.config.labels : {},
+      platforms: (Array.isArray(json.manifests) ? json.manifests : []).map(obj).flatMap((m) => {
+        const p = obj(m.platform);
+        if (typeof p.os !== "string" || typeof p.architecture !== "string" || strings(m.annotations)[REFERENCE_TYPE] !== undefined) return [];
+        return [{ ...descriptor(m), platform: { os: p.os, architecture: p.architecture, ...(typeof p.variant === "string" ? { variant: p.variant } : {}) } }];
+      }),
+      referrers: await this.referrerTree(repository, record.digest, 0),
+      chart: chart ? { name: chart.name, version: chart.version, appVersion: chart.metadata.appVersion ?? null } : null,
+      subject: record.subject,
+    };
+  }
+
+  private async referrerTree(repository: RepositoryName, digest: Digest, depth: number): Promise<ReferrerTreeNode[]> {
+    if (depth >= MAX_REFERRER_DEPTH) return [];
+    const nodes: ReferrerTreeNode[] = [];
+    for (const m of await this.metadata.manifests.referrers(repository, digest)) {
+      const row = await this.metadata.provenance.get(repository, m.digest);
+      nodes.push({
+        digest: m.digest,
+        mediaType: m.mediaType,
+        artifactType: m.artifactType,
+        size: m.size,
+        annotations: m.annotations ?? {},
+        kind: referrerKind(row, m.artifactType),
+        referrers: await this.referrerTree(repository, m.digest, depth + 1),
+      });
+    }
+    return nodes;
+  }
+
+  /** Every chart version stored in one OCI repository. */
+  chartVersions(repository: RepositoryName): Promise<ChartRecord[]> {
+    return this.metadata.charts.inRepository(repository);
+  }
+
+  async chartTexts(chart: ChartRecord): Promise<ChartTexts> {
+    try {
+      return await chartTexts(await this.blobs.open(chart.chartDigest));
+    } catch {
+      return { readme: null, values: null }; // missing from storage: fsck says so; the page still shows the rest
+    }
+  }
+}
+
+export function chartTag(chart: ChartRecord): string {
+  return versionToTag(chart.version);
+}
+
+export type { BuildLabels };

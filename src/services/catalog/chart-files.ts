@@ -1,0 +1,48 @@
+// README.md and values.yaml of a stored chart package, for the portal's chart page. The package
+// was validated when it was pushed (charts/archive.ts); this only streams it again, takes the two
+// top-level files (not a subchart's), each bounded, and stops reading once both are found.
+import type { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { extract } from "tar-stream";
+
+/** A README or values.yaml past this is cut there: the page shows text, not a download. */
+export const MAX_CHART_TEXT_BYTES = 512 * 1024;
+const WANTED = { "README.md": "readme", "values.yaml": "values" } as const;
+
+export interface ChartTexts {
+  readme: string | null;
+  values: string | null;
+}
+
+export async function chartTexts(source: Readable): Promise<ChartTexts> {
+  const found: ChartTexts = { readme: null, values: null };
+  const tar = extract();
+  let complete = false;
+  const reading = (async () => {
+    for await (const entry of tar) {
+      const parts = entry.header.name.replaceAll("\\", "/").split("/").filter((p) => p !== "" && p !== ".");
+      const field = parts.length === 2 && entry.header.type === "file" ? WANTED[parts[1] as keyof typeof WANTED] : undefined;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of entry as AsyncIterable<Buffer>) {
+        if (field && size < MAX_CHART_TEXT_BYTES) chunks.push(chunk.subarray(0, MAX_CHART_TEXT_BYTES - size));
+        size += chunk.length;
+      }
+      if (field && found[field] === null) found[field] = Buffer.concat(chunks).toString("utf8");
+      if (found.readme !== null && found.values !== null) break;
+    }
+    complete = true;
+  })();
+  const feeding = (async () => {
+    for await (const chunk of source.pipe(createGunzip()) as AsyncIterable<Buffer>) {
+      if (complete || tar.destroyed) break;
+      if (!tar.write(chunk)) await new Promise<void>((resolve) => { tar.once("drain", () => resolve()); tar.once("close", () => resolve()); });
+    }
+    tar.end(null); // streamx: no final chunk
+  })();
+  await Promise.allSettled([reading, feeding]);
+  source.destroy();
+  tar.destroy();
+  // A broken package leaves what was found: the page then shows no README rather than failing.
+  return found;
+}

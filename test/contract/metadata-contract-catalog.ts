@@ -1,0 +1,109 @@
+// The metadata store contract, the portal's read models (metadata/catalog-types.ts): a repository
+// summary follows every transaction that records a manifest, tag or chart change, commits with it
+// or not at all, and lists in each order with keyset cursors; search entries follow provenance rows.
+// Entry point: metadata-contract.ts.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { MetadataParts } from "../../src/metadata/types.ts";
+import { chartRecord, freshStore, manifestRecord, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
+
+async function pushed(tx: MetadataParts, repository: string, text: string, tagName: string | null, at: number) {
+  const record = manifestRecord(repository, text, { createdAt: new Date(at) });
+  await tx.repositories.ensure(record.repository);
+  await tx.manifests.put(record, { blobs: [], children: [] });
+  await tx.changes.append({ kind: "manifest.pushed", repository, digest: record.digest, mediaType: record.mediaType, size: record.size });
+  if (tagName) {
+    await tx.tags.set(record.repository, tag(tagName), record.digest);
+    await tx.changes.append({ kind: "tag.set", repository, tag: tagName, digest: record.digest, previous: null });
+  }
+  return record;
+}
+
+export function metadataCatalogContract(factory: MetadataFactory): void {
+  describe("read models", () => {
+    test("a summary commits with the change that alters it; a rolled-back one leaves it as it was", async (t) => {
+      const store = await freshStore(t, factory);
+      const first = await store.transaction((tx) => pushed(tx, "team/app", "one", "v1", 1000));
+      const summary = await store.catalog.summary(repo("team/app"));
+      assert.deepEqual([summary?.tags, summary?.manifests, summary?.size, summary?.newest?.tag, summary?.newest?.digest], [1, 1, first.size, "v1", first.digest]);
+      await assert.rejects(store.transaction(async (tx) => {
+        await pushed(tx, "team/app", "two", "v2", 2000);
+        throw new Error("rolled back");
+      }));
+      assert.equal((await store.catalog.summary(repo("team/app")))?.tags, 1);
+      await store.transaction(async (tx) => {
+        await tx.manifests.delete(repo("team/app"), first.digest);
+        await tx.tags.deleteAllFor(repo("team/app"), first.digest);
+        await tx.changes.append({ kind: "manifest.deleted", repository: "team/app", digest: first.digest });
+      });
+      assert.equal(await store.catalog.summary(repo("team/app")), null, "nothing left: no summary");
+    });
+
+    test("chart rows decide a chart kind: oci, classic, both", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.transaction(async (tx) => {
+        const m = await pushed(tx, "charts/a", "chart a", "1.0.0", 1000);
+        await tx.charts.record(chartRecord("charts/a", "1.0.0", { manifestDigest: m.digest, storedAs: "classic" }));
+        await tx.changes.append({ kind: "chart.recorded", repository: "charts/a", version: "1.0.0" });
+      });
+      assert.equal((await store.catalog.summary(repo("charts/a")))?.kind, "chart-classic");
+      await store.transaction(async (tx) => {
+        const m = await pushed(tx, "charts/a", "chart a 2", "2.0.0", 2000);
+        await tx.charts.record(chartRecord("charts/a", "2.0.0", { manifestDigest: m.digest, storedAs: "oci" }));
+        await tx.changes.append({ kind: "chart.recorded", repository: "charts/a", version: "2.0.0" });
+      });
+      assert.equal((await store.catalog.summary(repo("charts/a")))?.kind, "chart-both");
+    });
+
+    test("list pages by name, last push and size in both orders after a cursor; count and names filter by q and kind", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.transaction(async (tx) => {
+        // Untagged: the last push is then the manifest's own time, not the clock's at tag time.
+        for (const [i, name] of ["c", "a", "d", "b"].entries()) await pushed(tx, `r/${name}`, `${name}`.repeat(i + 1), null, 1000 + i);
+      });
+      const names = async (sort: "name" | "pushed" | "size", order: "asc" | "desc") => {
+        const first = await store.catalog.list({ sort, order }, null, 2);
+        const last = first.at(-1)!;
+        const rest = await store.catalog.list({ sort, order }, { value: sort === "name" ? last.name : sort === "pushed" ? last.pushed!.getTime() : last.size, name: last.name }, 10);
+        return [...first, ...rest].map((r) => r.name);
+      };
+      assert.deepEqual(await names("name", "asc"), ["r/a", "r/b", "r/c", "r/d"]);
+      assert.deepEqual(await names("name", "desc"), ["r/d", "r/c", "r/b", "r/a"]);
+      assert.deepEqual(await names("pushed", "desc"), ["r/b", "r/d", "r/a", "r/c"]);
+      assert.deepEqual(await names("size", "asc"), ["r/c", "r/a", "r/d", "r/b"]);
+      assert.equal(await store.catalog.count({ q: "/b" }), 1);
+      assert.equal(await store.catalog.count({ kind: "artifact" }), 4, "a manifest without provenance or image config is an artifact");
+      assert.deepEqual((await store.catalog.names({ q: "%" })), [], "q is a substring, not a pattern");
+      await store.transaction((tx) => pushed(tx, "r", "the repository r itself", null, 5000));
+      await store.transaction((tx) => pushed(tx, "rx/a", "beside r/", null, 5001));
+      assert.deepEqual((await store.catalog.names({ within: ["r/*"] })).sort(), ["r", "r/a", "r/b", "r/c", "r/d"], "r/* is r and what is under r/");
+      assert.deepEqual(await store.catalog.names({ within: ["rx/a", "r/b"] }), ["r/b", "rx/a"]);
+      assert.deepEqual(await store.catalog.names({ within: [] }), []);
+      assert.deepEqual((await store.catalog.list({ sort: "pushed", order: "desc", within: ["r/*"] }, null, 2)).map((r) => r.name), ["r", "r/b"]);
+    });
+
+    test("a large scope sorted by push pages the same as a small one (the walk of the sort's index, past 2,000 names)", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 2010; i++) await pushed(tx, `big/r${String(i).padStart(4, "0")}`, `big ${i}`, null, 10_000 + (i % 7) * 1000 + i);
+        for (let i = 0; i < 30; i++) await pushed(tx, `other/r${i}`, `other ${i}`, null, 50_000 + i);
+      });
+      const expected = (await store.catalog.names({ within: ["big/*"] })).length;
+      assert.equal(expected, 2010);
+      const seen: string[] = [];
+      let after = null as { value: number; name: string } | null;
+      for (;;) {
+        const page = await store.catalog.list({ sort: "pushed", order: "desc", within: ["big/*"] }, after, 500);
+        seen.push(...page.map((r) => r.name));
+        if (page.length < 500) break;
+        const last = page.at(-1)!;
+        after = { value: last.pushed!.getTime(), name: last.name };
+      }
+      assert.equal(seen.length, 2010);
+      assert.equal(new Set(seen).size, 2010);
+      assert.ok(seen.every((name) => name.startsWith("big/")));
+      const times = await Promise.all(seen.slice(0, 50).map(async (name) => (await store.catalog.summary(repo(name)))!.pushed!.getTime()));
+      assert.deepEqual(times, [...times].sort((a, b) => b - a), "newest first");
+    });
+  });
+}

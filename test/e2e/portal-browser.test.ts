@@ -1,0 +1,350 @@
+// The portal in real Chromium (Debian's `chromium`, driven by playwright-core; never a browser
+// Playwright downloads) against a started Berth filled by real clients: buildah builds the seed's
+// image (three build labels; notation signs it) and a hostile one, skopeo pushes them and a two-platform index, helm
+// pushes a chart the OCI way, `berth helm push` one the classic way, and one version both ways.
+// The browser signs in, finds each kind, reads the labels, the classic chart's versions, README
+// and `helm repo add`; an acrpull identity sees no delete button and its forged delete is refused;
+// a call without the CSRF token is refused; hostile strings stay text (any dialog fails the test);
+// axe-core finds no serious or critical violation on any page; every page is photographed into
+// results/portal/ (git-ignored).
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { repoRoot, runBerthCli, type RunningBerth } from "../support/berth.ts";
+import { berthFor, helmClient, plainHttp, registryLogin, type ClientRunner } from "../support/helm.ts";
+import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
+import { requireTool, runOk } from "../support/tools.ts";
+
+const SEED = {
+  user: "octocat",
+  dockerfile: "https://github.com/example/berth-seed/blob/0123456789abcdef0123456789abcdef01234567/Dockerfile",
+  sha: "0123456789abcdef0123456789abcdef01234567",
+};
+const HOSTILE_LABEL = "<img src=x onerror=alert(1)>";
+const README = `# Classic chart
+
+Some **bold** text and a [link](https://example.com/docs) and a [bad link](javascript:alert(2)).
+
+<script>alert(3)</script>
+
+![remote image](https://example.com/tracker.png)
+`;
+const SHOTS = join(repoRoot, "results", "portal");
+const PULLER = { name: "puller", password: "puller-password-1" };
+
+async function scratch(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "berth-portal-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** buildah bud (FROM scratch, vfs, chroot) into an OCI layout, then skopeo copy into Berth. */
+async function buildAndPush(tools: { buildah: string; skopeo: string }, dir: string, berth: RunningBerth, name: string, dockerfile: string, to: string): Promise<string> {
+  const context = join(dir, `${name}-context`);
+  await mkdir(context, { recursive: true });
+  await writeFile(join(context, "Dockerfile"), dockerfile);
+  await writeFile(join(context, "hello.txt"), `hello from ${name}\n`);
+  const storage = ["--storage-driver", "vfs", "--root", join(dir, "storage"), "--runroot", join(dir, "run")];
+  const env = { BUILDAH_ISOLATION: "chroot", HOME: dir };
+  await runOk(tools.buildah, [...storage, "bud", "--isolation", "chroot", "--format", "oci", "-t", `localhost/${name}:dev`, context], { env, cwd: dir });
+  await runOk(tools.buildah, [...storage, "push", `localhost/${name}:dev`, `oci:${join(dir, `${name}-layout`)}:dev`], { env, cwd: dir });
+  const digestFile = join(dir, `${name}.digest`);
+  await runOk(tools.skopeo, ["--insecure-policy", "copy", "--dest-tls-verify=false", "--dest-creds", `${berth.username}:${berth.password}`, "--digestfile", digestFile, `oci:${join(dir, `${name}-layout`)}:dev`, `docker://${berth.host}/${to}`], { env, cwd: dir });
+  return (await readFile(digestFile, "utf8")).trim();
+}
+
+/** A notation test certificate and a trust policy trusting it, for Berth to verify signatures with. */
+async function notationTrust(notation: string, dir: string): Promise<{ env: Record<string, string>; berthEnv: Record<string, string> }> {
+  const env = { HOME: dir, XDG_CONFIG_HOME: join(dir, ".config"), NOTATION_USERNAME: "", NOTATION_PASSWORD: "" };
+  await runOk(notation, ["cert", "generate-test", "--default", "berth-signer"], { env });
+  const certFile = join(dir, ".config/notation/localkeys/berth-signer.crt");
+  const subject = new X509Certificate(await readFile(certFile)).subject.split("\n").join(", ");
+  const trustStore = join(dir, "trust-store");
+  await mkdir(join(trustStore, "x509/ca/berth-signer"), { recursive: true });
+  await copyFile(certFile, join(trustStore, "x509/ca/berth-signer/berth-signer.crt"));
+  const policyFile = join(dir, "trustpolicy.oci.json");
+  await writeFile(policyFile, JSON.stringify({
+    version: "1.0",
+    trustPolicies: [{ name: "portal", registryScopes: ["*"], signatureVerification: { level: "strict" }, trustStores: ["ca:berth-signer"], trustedIdentities: [`x509.subject: ${subject}`] }],
+  }));
+  return { env, berthEnv: { BERTH_PROVENANCE_TRUST_POLICY: policyFile, BERTH_PROVENANCE_TRUST_STORE: trustStore } };
+}
+
+/** `helm create`, our Chart.yaml (and README), `helm package`: the .tgz path. */
+async function chart(helm: ClientRunner, name: string, version: string, readme?: string): Promise<string> {
+  const base = await mkdtemp(join(helm.dir, `${name}-${version}-`));
+  await helm.run(["create", name], { cwd: base });
+  await writeFile(join(base, name, "Chart.yaml"), `apiVersion: v2\nname: ${name}\ndescription: The ${name} chart\ntype: application\nversion: ${version}\nappVersion: "2.0.0"\n`);
+  if (readme) await writeFile(join(base, name, "README.md"), readme);
+  await helm.run(["package", name, "--destination", base], { cwd: base });
+  return join(base, `${name}-${version}.tgz`);
+}
+
+async function classicPush(berth: RunningBerth, tgz: string): Promise<void> {
+  const result = await runBerthCli(["helm", "push", tgz, "--server", berth.url, "--username", berth.username, "--password", berth.password]);
+  assert.equal(result.code, 0, result.stderr);
+}
+
+async function fill(t: TestContext): Promise<{ berth: RunningBerth; helm: ClientRunner } | null> {
+  const buildah = requireTool(t, "buildah");
+  const skopeo = requireTool(t, "skopeo");
+  const notation = requireTool(t, "notation");
+  const helm = await helmClient(t, "v4");
+  if (!buildah || !skopeo || !notation || !helm) return null;
+  const dir = await scratch(t);
+  const trust = await notationTrust(notation, dir);
+  const berth = await berthFor(t, { env: trust.berthEnv });
+  const seed = await buildAndPush({ buildah, skopeo }, dir, berth, "seed", `FROM scratch\nLABEL build.user=${SEED.user} build.dockerfile=${SEED.dockerfile} build.sha=${SEED.sha}\nCOPY hello.txt /\n`, "seed/app:dev");
+  await runOk(notation, ["sign", "--insecure-registry", "--force-referrers-tag=false", "-u", berth.username, "-p", berth.password, `${berth.host}/seed/app@${seed}`], { env: trust.env });
+  await buildAndPush({ buildah, skopeo }, dir, berth, "hostile", `FROM scratch\nLABEL evil="${HOSTILE_LABEL}" build.dockerfile="javascript:alert(2)"\nCOPY hello.txt /\n`, "hostile/app:v1");
+  const layout = await buildMultiPlatformLayout(join(dir, "multi"), "v1");
+  await runOk(skopeo, ["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", `${berth.username}:${berth.password}`, `oci:${layout.dir}:v1`, `docker://${berth.host}/multi/app:v1`]);
+
+  await registryLogin(helm, berth);
+  await helm.run(["push", await chart(helm, "ocidemo", "0.1.0"), `oci://${berth.host}/charts`, ...plainHttp]);
+  await classicPush(berth, await chart(helm, "classic", "1.0.0", README));
+  const both = await chart(helm, "twoway", "0.2.0");
+  await classicPush(berth, both);
+  await helm.run(["push", both, `oci://${berth.host}/repo`, ...plainHttp]);
+
+  const created = await fetch(`${berth.url}/api/v1/users`, {
+    method: "POST",
+    headers: { authorization: berth.basicAuth, "content-type": "application/json" },
+    body: JSON.stringify({ name: PULLER.name, roles: ["acrpull"], password: PULLER.password }),
+  });
+  assert.equal(created.status, 201, await created.text());
+  return { berth, helm };
+}
+
+interface Watched {
+  page: Page;
+  dialogs: string[];
+  cspReports: string[];
+}
+
+async function open(context: BrowserContext): Promise<Watched> {
+  const page = await context.newPage();
+  const watched: Watched = { page, dialogs: [], cspReports: [] };
+  page.on("dialog", (dialog) => {
+    watched.dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) watched.cspReports.push(message.text());
+  });
+  return watched;
+}
+
+async function signIn(page: Page, berth: RunningBerth, username: string, password: string): Promise<void> {
+  await page.goto(`${berth.url}/sign-in`);
+  await page.getByLabel("User name, service principal ID or token name").fill(username);
+  await page.getByLabel("Password, secret or token").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText(`Signed in as ${username}`).waitFor();
+}
+
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/** axe-core on the page as it stands: no violation of impact serious or critical. */
+async function assertAccessible(page: Page, name: string): Promise<void> {
+  await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
+  });
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad, [], `${name}: axe found serious or critical violations`);
+}
+
+test("the portal in Chromium: sign in, every kind listed, labels, charts both ways, permissions, CSRF, hostile strings, axe, screenshots", { timeout: 600_000 }, async (t) => {
+  const executablePath = requireTool(t, "chromium");
+  if (!executablePath) return;
+  const filled = await fill(t);
+  if (!filled) return;
+  const { berth } = filled;
+  await mkdir(SHOTS, { recursive: true });
+  const browser: Browser = await chromium.launch({ executablePath, headless: true });
+  t.after(() => browser.close());
+
+  // -- as the admin, with the portal's CSP in force
+  const admin = await browser.newContext();
+  const a = await open(admin);
+  const page = a.page;
+
+  await t.test("the CSP holds: no inline script, and the page loads without any CSP report", async () => {
+    const res = await page.goto(`${berth.url}/sign-in`);
+    assert.match(res?.headers()["content-security-policy"] ?? "", /script-src 'self'/);
+    assert.equal(await page.evaluate(() => document.querySelectorAll("script:not([src])").length), 0);
+  });
+
+  await t.test("signs in with the admin password and lands on the repositories page", async () => {
+    await signIn(page, berth, berth.username, berth.password);
+    await page.getByRole("heading", { name: "Repositories" }).waitFor();
+  });
+
+  await t.test("the repository list shows each kind; search by name as you type narrows it", async () => {
+    const row = (name: string) => page.getByRole("row").filter({ has: page.getByRole("link", { name, exact: true }) });
+    await row("seed/app").waitFor();
+    assert.match(await row("seed/app").innerText(), /Container image/);
+    assert.match(await row("multi/app").innerText(), /Multi-platform image/);
+    assert.match(await row("charts/ocidemo").innerText(), /Helm chart \(OCI\)/);
+    assert.match(await row("repo/twoway").innerText(), /Helm chart \(classic and OCI\)/);
+    assert.match(await row("seed/app").innerText(), /0123456/, "the newest build's commit in the list");
+    await page.getByLabel("Name contains").fill("multi");
+    await page.getByText("1 repository").waitFor();
+    assert.equal(await row("seed/app").count(), 0);
+    assert.equal(await row("multi/app").count(), 1);
+  });
+
+  await t.test("opens the image and reads its three labels as people read them", async () => {
+    await page.goto(`${berth.url}/`);
+    await page.getByRole("link", { name: "seed/app", exact: true }).click();
+    await page.getByRole("heading", { name: "dev" }).waitFor();
+    assert.ok((await page.getByText(`docker pull ${berth.host}/seed/app:dev`).count()) === 1, "the docker pull command");
+    assert.equal(await page.getByRole("button", { name: "Delete tag dev" }).count(), 1, "the admin may delete");
+    assert.match(await page.locator(".card").filter({ hasText: "dev" }).first().innerText(), /\bsigned\b/);
+    await page.getByRole("link", { name: "dev", exact: true }).click();
+    await page.getByRole("button", { name: "Delete this manifest" }).waitFor();
+    await page.locator('[data-label="build.user"]').waitFor();
+    assert.equal(await page.locator('[data-label="build.user"]').innerText(), SEED.user);
+    const sha = page.locator('[data-label="build.sha"] abbr');
+    assert.equal(await sha.innerText(), SEED.sha.slice(0, 7));
+    assert.equal(await sha.getAttribute("title"), SEED.sha);
+    assert.equal(await page.locator('[data-label="build.dockerfile"] a').getAttribute("href"), SEED.dockerfile);
+    const signature = page.locator("[data-signature]");
+    await signature.first().waitFor();
+    assert.match(await signature.first().innerText(), /notation signature .*: verified/);
+    assert.equal(await page.getByRole("tree", { name: "Referrers" }).getByRole("treeitem").filter({ hasText: "signature" }).count(), 1, "the signature in the referrers tree");
+    await page.screenshot({ path: join(SHOTS, "manifest.png"), fullPage: true });
+  });
+
+  await t.test("a hostile label is text, and a javascript: Dockerfile URL is no link", async () => {
+    await page.goto(`${berth.url}/r/hostile/app/-/tag/v1`);
+    await page.getByText(HOSTILE_LABEL, { exact: true }).waitFor();
+    assert.equal(await page.locator('img[src="x"]').count(), 0);
+    assert.equal(await page.locator('a[href^="javascript:"]').count(), 0);
+  });
+
+  await t.test("the charts page lists every chart version, each marked classic, OCI or both", async () => {
+    await page.goto(`${berth.url}/charts`);
+    const version = (repo: string, v: string) => page.locator(`tr[data-chart="${repo}"][data-version="${v}"]`);
+    await version("repo/classic", "1.0.0").waitFor();
+    assert.match(await version("repo/classic", "1.0.0").innerText(), /classic/);
+    assert.doesNotMatch(await version("repo/classic", "1.0.0").innerText(), /OCI/);
+    assert.match(await version("charts/ocidemo", "0.1.0").innerText(), /\bOCI\b/);
+    assert.match(await version("repo/twoway", "0.2.0").innerText(), /classic and OCI/);
+  });
+
+  await t.test("the classic chart's page: versions, README rendered safely, the helm repo add command", async () => {
+    await page.getByRole("link", { name: "repo/classic" }).first().click();
+    await page.locator('tr[data-version="1.0.0"]').waitFor();
+    await page.getByRole("heading", { name: "Classic chart" }).waitFor();
+    assert.equal(await page.locator(".markdown strong").innerText(), "bold");
+    assert.equal(await page.locator('.markdown a[href="https://example.com/docs"]').count(), 1);
+    assert.equal(await page.locator('.markdown a[href^="javascript:"]').count(), 0);
+    assert.ok((await page.locator(".markdown").innerText()).includes("<script>alert(3)</script>"), "raw HTML shown as text");
+    assert.equal(await page.locator(".markdown script, .markdown img").count(), 0, "no script, no image loaded");
+    assert.equal(await page.getByText(`helm repo add repo ${berth.url}/helm/v1/repo`, { exact: true }).count(), 1);
+    assert.equal(await page.locator('[data-way="oci"]').count(), 0, "a classic-only version offers no OCI command");
+  });
+
+  await t.test("the both-ways chart offers both commands", async () => {
+    await page.goto(`${berth.url}/charts/repo/twoway`);
+    await page.locator('[data-way="classic"]').waitFor();
+    assert.equal(await page.getByText(`helm pull oci://${berth.host}/repo/twoway --version 0.2.0`, { exact: true }).count(), 1);
+  });
+
+  await t.test("search by provenance finds the image by an abbreviated build.sha", async () => {
+    await page.goto(`${berth.url}/search?label=${encodeURIComponent(`build.sha=${SEED.sha.slice(0, 7)}`)}`);
+    await page.getByText("1 found").waitFor();
+    assert.equal(await page.getByRole("link", { name: /^seed\/app@/ }).count(), 1);
+  });
+
+  await t.test("a state-changing call without the CSRF token is refused", async () => {
+    const status = await page.evaluate(async () => {
+      const res = await fetch("/api/v1/users", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "mallory", roles: ["owner"] }) });
+      return res.status;
+    });
+    assert.equal(status, 403);
+  });
+
+  // -- as an acrpull user
+  const pullerContext = await browser.newContext();
+  const p = await open(pullerContext);
+  await t.test("an acrpull identity sees no delete button, and its forged delete is refused", async () => {
+    await signIn(p.page, berth, PULLER.name, PULLER.password);
+    await p.page.goto(`${berth.url}/r/seed/app`);
+    await p.page.getByRole("heading", { name: "dev" }).waitFor();
+    await p.page.getByRole("heading", { name: "Manifests" }).waitFor();
+    assert.equal(await p.page.getByRole("button", { name: /^Delete/ }).count(), 0);
+    await p.page.goto(`${berth.url}/r/seed/app/-/tag/dev`);
+    await p.page.locator('[data-label="build.user"]').waitFor();
+    await p.page.waitForLoadState("networkidle"); // every answer in, the repository's `may` too
+    assert.equal(await p.page.getByRole("button", { name: /^Delete/ }).count(), 0, "no delete on the manifest page either");
+    const forged = await p.page.evaluate(async () => {
+      const session = (await (await fetch("/api/v1/session")).json()) as { csrf: string };
+      const res = await fetch("/api/v1/repositories/seed/app/tags/dev", { method: "DELETE", headers: { "x-berth-csrf": session.csrf } });
+      return res.status;
+    });
+    assert.equal(forged, 403);
+    const still = await fetch(`${berth.url}/v2/seed/app/manifests/dev`, { method: "HEAD", headers: { authorization: berth.basicAuth, accept: "application/vnd.oci.image.manifest.v1+json" } });
+    assert.equal(still.status, 200, "the tag is still there");
+  });
+
+  // -- axe and screenshots of every page (axe needs bypassCSP to inject its script)
+  const audit = await browser.newContext({ bypassCSP: true });
+  const x = await open(audit);
+  await t.test("axe finds no serious or critical violation on any page; each page is photographed", async () => {
+    await x.page.goto(`${berth.url}/sign-in`);
+    await x.page.getByRole("button", { name: "Sign in" }).waitFor();
+    await assertAccessible(x.page, "sign-in");
+    await x.page.screenshot({ path: join(SHOTS, "sign-in.png"), fullPage: true });
+    await signIn(x.page, berth, berth.username, berth.password);
+    const pages: [string, string, string][] = [
+      ["repositories", "/", "seed/app"],
+      ["repository", "/r/seed/app", "docker pull"],
+      ["manifest", "/r/seed/app/-/tag/dev", "Built by"],
+      ["index", "/r/multi/app/-/tag/v1", "Platforms"],
+      ["hostile", "/r/hostile/app/-/tag/v1", HOSTILE_LABEL],
+      ["charts", "/charts", "repo/classic"],
+      ["chart", "/charts/repo/classic", "Classic chart"],
+      ["chart-both", "/charts/repo/twoway", "The OCI way"],
+      ["search", `/search?label=${encodeURIComponent("build.user=octocat")}`, "1 found"],
+      ["identities", "/identities", "puller"],
+      ["settings", "/settings", "Anonymous pull"],
+    ];
+    for (const scheme of ["light", "dark"] as const) {
+      // prefers-color-scheme picks the theme: both must pass axe (contrast above all).
+      await x.page.emulateMedia({ colorScheme: scheme });
+      for (const [name, path, text] of pages) {
+        await x.page.goto(`${berth.url}${path}`);
+        await x.page.getByText(text).first().waitFor();
+        await assertAccessible(x.page, `${name} (${scheme})`);
+        const file = scheme === "dark" ? `${name}-dark.png` : `${name}.png`;
+        if (name !== "manifest" || scheme === "dark") await x.page.screenshot({ path: join(SHOTS, file), fullPage: true });
+      }
+    }
+    await x.page.emulateMedia({ colorScheme: "light" });
+    // A phone-sized view of the repositories page.
+    await x.page.setViewportSize({ width: 360, height: 740 });
+    await x.page.goto(`${berth.url}/`);
+    await x.page.getByText("seed/app").first().waitFor();
+    await x.page.screenshot({ path: join(SHOTS, "repositories-phone.png"), fullPage: true });
+    // In this context an injected onerror WOULD run (no CSP): the hostile label must still be text.
+    await x.page.goto(`${berth.url}/r/hostile/app/-/tag/v1`);
+    await x.page.getByText(HOSTILE_LABEL, { exact: true }).waitFor();
+  });
+
+  await t.test("no dialog opened and no CSP violation was reported on any page", async () => {
+    assert.deepEqual([...a.dialogs, ...p.dialogs, ...x.dialogs], []);
+    assert.deepEqual([...a.cspReports, ...p.cspReports], []);
+    const shots = await Promise.all(["sign-in", "repositories", "manifest", "charts", "chart"].map((n) => readFile(join(SHOTS, `${n}.png`))));
+    for (const shot of shots) assert.ok(shot.subarray(1, 4).toString() === "PNG");
+  });
+});
