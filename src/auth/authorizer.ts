@@ -13,8 +13,8 @@ import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import { DEFAULT_ATTRIBUTES, type Attributes, type AttributeRows } from "../metadata/identity-types.ts";
 import type { TagRows } from "../metadata/types.ts";
-import type { Access, Identity } from "./identity.ts";
-import { permits, pullPatterns } from "./policy.ts";
+import type { Access, Action, Identity } from "./identity.ts";
+import { permits, permitsSomewhere, pullPatterns } from "./policy.ts";
 
 /** Pulling content, or reading the registry-side metadata kept about it: a read lock refuses both. */
 function reads(access: Access): boolean {
@@ -204,5 +204,14 @@ export class Authorizer {
     if (who.kind === "anonymous") return access.type === "repository" && access.action === "pull" && (this.options.anonymousPull || this.attributesOf(access.name).anonymousPull);
     if (who.kind === "bearer") return permits(who, access) && this.grants(who.principal, access);
     return permits(who, access);
+  }
+
+  /**
+   * Refuses (as authorize() would) a caller whose grants allow `action` on no repository at all:
+   * checked before a body naming its repository inside is read (policy.ts permitsSomewhere).
+   */
+  authorizeSomewhere(who: Identity, action: Action, where: string): void {
+    if (permitsSomewhere(who, action)) return;
+    this.authorize(who, [{ type: "repository", name: where, action }]);
   }
 }

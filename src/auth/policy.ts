@@ -71,3 +71,24 @@ export function pullPatterns(who: Identity): string[] | null {
     }
   }
 }
+
+/**
+ * Whether the identity's grants allow the action on at least one repository: a necessary
+ * condition, checked before reading a body whose repository is named inside it (a classic chart
+ * push: Chart.yaml), so a caller who may push nowhere is refused before the body is read.
+ */
+export function permitsSomewhere(who: Identity, action: Action): boolean {
+  switch (who.kind) {
+    case "anonymous":
+      return false;
+    case "admin":
+      return true;
+    case "user":
+    case "sp":
+      return roleAllows(who.roles, action);
+    case "token":
+      return who.rules.some((rule) => rule.actions.some((a) => SCOPE_MAP_ACTIONS[a] === action));
+    case "bearer":
+      return who.access.some((a) => a.type === "repository" && a.action === action) && permitsSomewhere(who.principal, action);
+  }
+}

@@ -262,3 +262,22 @@ test("a mistyped view answers 404 naming the repositories the caller may list an
   // A view holding only list-hidden charts is no view to anyone, the admin included.
   assert.equal((await app.request("GET", "/helm/v1/hidden/index.yaml")).status, 404);
 });
+
+test("a caller who may push nowhere is refused before its package is read: 403, not 413 or 400; a pusher still gets 413", async (t) => {
+  const app = await freshApp(t, { "helm.maxUploadBytes": 1024 });
+  const reader = await servicePrincipal(app, "acrpull", "repo/*");
+  const pusher = await servicePrincipal(app, "acrpush", "repo/*");
+  const oversized = Buffer.alloc(64 * 1024, 1);
+  for (const [route, send] of [
+    ["PUT _blobs", (auth: string) => push(app, "repo", oversized, { auth })],
+    ["ChartMuseum POST", (auth: string) => app.request("POST", "/api/repo/charts", { body: oversized, headers: { "content-type": "application/octet-stream" }, auth })],
+  ] as const) {
+    const refused = await send(reader);
+    assert.equal(refused.status, 403, `${route} as a reader: ${refused.body.toString()}`);
+    const tooLarge = await send(pusher);
+    assert.equal(tooLarge.status, 413, `${route} as a pusher: ${tooLarge.body.toString()}`);
+  }
+  // Garbage is refused the same way: the reader learns nothing about how the body would have been read.
+  const garbage = await push(app, "repo", Buffer.from("not a chart"), { auth: reader });
+  assert.equal(garbage.status, 403, garbage.body.toString());
+});

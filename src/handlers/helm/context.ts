@@ -53,10 +53,12 @@ export function checkProvenanceRemoval(ctx: HelmContext, chart: ChartRef): void 
 }
 
 /**
- * Stores a package the caller may push: received and read first (the repository comes from
- * Chart.yaml), checked here as any chart version is, and only then stored; refused, it is dropped.
+ * Stores a package the caller may push. A caller who may push nowhere is refused before the body
+ * is read; otherwise it is received and read (the repository comes from Chart.yaml), checked here
+ * as any chart version is, and only then stored; refused, it is dropped.
  */
 export async function pushPackage(ctx: HelmContext, view: string, body: AsyncIterable<Uint8Array>, force: boolean): Promise<ChartRecord> {
+  ctx.authorizer.authorizeSomewhere(ctx.who, "push", `${view}/*`);
   const received = await ctx.charts.receivePackage(view, body, requestSignal(ctx.request));
   try {
     check(ctx, received.chart);
@@ -69,6 +71,7 @@ export async function pushPackage(ctx: HelmContext, view: string, body: AsyncIte
 
 /** Attaches a .prov the caller may push to the version it is for (a package URL, or what the .prov names). */
 export async function pushProvenance(ctx: HelmContext, view: string, body: Buffer, options: { force: boolean; fileName?: string }): Promise<ChartRecord> {
+  ctx.authorizer.authorizeSomewhere(ctx.who, "push", `${view}/*`);
   const received = await ctx.charts.receiveProvenance(view, body, { fileName: options.fileName, visible: findable(ctx) });
   if (received.chart) check(ctx, received.chart);
   return ctx.charts.attachProvenance(received, { force: options.force });

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 import { backfillReadModels } from "../read-model-backfill.ts";
 import type { Database } from "../schema.ts";
+import { byteOrdered } from "./portable.ts";
 
 /**
  * The portal's read models (catalog-types.ts): a summary row per repository, kept by the
@@ -13,17 +14,19 @@ import type { Database } from "../schema.ts";
  */
 export const portalReadModels: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    // Names, tags, digests and the values searched by range compare by bytes (portable.ts).
+    const bytes = byteOrdered(db);
     await db.schema
       .createTable("repository_summaries")
-      .addColumn("name", "text", (c) => c.primaryKey())
+      .addColumn("name", "text", bytes((c) => c.primaryKey()))
       .addColumn("kind", "text", (c) => c.notNull())
       .addColumn("artifact_type", "text")
       .addColumn("tags", "integer", (c) => c.notNull())
       .addColumn("manifests", "integer", (c) => c.notNull())
       .addColumn("size", "bigint", (c) => c.notNull())
       .addColumn("pushed_at", "bigint", (c) => c.notNull())
-      .addColumn("newest_tag", "text")
-      .addColumn("newest_digest", "text")
+      .addColumn("newest_tag", "text", bytes())
+      .addColumn("newest_digest", "text", bytes())
       .addColumn("build_user", "text")
       .addColumn("build_sha", "text")
       .addColumn("build_dockerfile", "text")
@@ -33,12 +36,12 @@ export const portalReadModels: Migration = {
     await db.schema.createIndex("repository_summaries_kind").on("repository_summaries").columns(["kind", "name"]).execute();
     await db.schema
       .createTable("search_entries")
-      .addColumn("repository", "text", (c) => c.notNull())
-      .addColumn("digest", "text", (c) => c.notNull())
+      .addColumn("repository", "text", bytes((c) => c.notNull()))
+      .addColumn("digest", "text", bytes((c) => c.notNull()))
       .addColumn("origin", "text", (c) => c.notNull())
       .addColumn("source", "text", (c) => c.notNull())
-      .addColumn("key", "text", (c) => c.notNull())
-      .addColumn("value", "text", (c) => c.notNull())
+      .addColumn("key", "text", bytes((c) => c.notNull()))
+      .addColumn("value", "text", bytes((c) => c.notNull()))
       .addColumn("folded", "text")
       .execute();
     await db.schema.createIndex("search_entries_value").on("search_entries").columns(["source", "key", "value", "repository", "digest"]).execute();
