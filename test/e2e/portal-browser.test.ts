@@ -252,6 +252,9 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.equal(await page.locator(".markdown script, .markdown img").count(), 0, "no script, no image loaded");
     assert.equal(await page.getByText(`helm repo add repo ${berth.url}/helm/v1/repo`, { exact: true }).count(), 1);
     assert.equal(await page.locator('[data-way="oci"]').count(), 0, "a classic-only version offers no OCI command");
+    await page.getByRole("tab", { name: "Default values" }).click();
+    await page.getByLabel("Find in values").fill("replicaCount");
+    assert.match(await page.locator("pre.values").innerText(), /^\s*\d+\s+replicaCount: 1$/m, "helm create's values.yaml, filtered to the line");
   });
 
   await t.test("the both-ways chart offers both commands", async () => {
@@ -314,6 +317,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       ["hostile", "/r/hostile/app/-/tag/v1", HOSTILE_LABEL],
       ["charts", "/charts", "repo/classic"],
       ["chart", "/charts/repo/classic", "Classic chart"],
+      ["chart-values", "/charts/repo/classic", "Classic chart"],
       ["chart-both", "/charts/repo/twoway", "The OCI way"],
       ["search", `/search?label=${encodeURIComponent("build.user=octocat")}`, "1 found"],
       ["identities", "/identities", "puller"],
@@ -325,6 +329,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       for (const [name, path, text] of pages) {
         await x.page.goto(`${berth.url}${path}`);
         await x.page.getByText(text).first().waitFor();
+        if (name === "chart-values") await x.page.getByRole("tab", { name: "Default values" }).click();
         await assertAccessible(x.page, `${name} (${scheme})`);
         const file = scheme === "dark" ? `${name}-dark.png` : `${name}.png`;
         if (name !== "manifest" || scheme === "dark") await x.page.screenshot({ path: join(SHOTS, file), fullPage: true });

@@ -9,6 +9,32 @@ import { safeHref, when } from "../format.ts";
 import { Markdown } from "../markdown.tsx";
 import { parseChartPath, paths } from "../paths.ts";
 
+/** values.yaml as text, with a filter that keeps the matching lines and their numbers. */
+function Values({ text }: { text: string }) {
+  const [find, setFind] = useState("");
+  const lines = text.split("\n");
+  const needle = find.trim().toLowerCase();
+  const shown = needle ? lines.map((line, i) => [i + 1, line] as const).filter(([, line]) => line.toLowerCase().includes(needle)) : null;
+  return (
+    <>
+      <label>
+        Find in values{" "}
+        <input type="search" value={find} onInput={(e) => setFind((e.currentTarget as HTMLInputElement).value)} />
+      </label>
+      {shown ? (
+        <>
+          <p aria-live="polite" class="small muted">
+            {shown.length} matching {shown.length === 1 ? "line" : "lines"}
+          </p>
+          <pre class="values">{shown.map(([n, line]) => `${String(n).padStart(4)}  ${line}`).join("\n")}</pre>
+        </>
+      ) : (
+        <pre class="values">{text}</pre>
+      )}
+    </>
+  );
+}
+
 function Tabs({ readme, values }: { readme: string | null; values: string | null }) {
   const [tab, setTab] = useState<"readme" | "values">("readme");
   const tabs = [
@@ -32,7 +58,7 @@ function Tabs({ readme, values }: { readme: string | null; values: string | null
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} tabIndex={0}>
-        {tab === "readme" ? readme ? <Markdown text={readme} /> : <p class="muted">The package has no README.md.</p> : values ? <pre class="values">{values}</pre> : <p class="muted">The package has no values.yaml.</p>}
+        {tab === "readme" ? readme ? <Markdown text={readme} /> : <p class="muted">The package has no README.md.</p> : values ? <Values text={values} /> : <p class="muted">The package has no values.yaml.</p>}
       </div>
     </section>
   );
