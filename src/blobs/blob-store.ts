@@ -1,8 +1,9 @@
 // Content-addressed blobs over a BlobDriver. This is the only place a blob's bytes are checked
 // against a digest: bytes are hashed as they stream to a temporary key, and become visible under
 // blobs/<alg>/<xx>/<hex> only through publish(), after the digest matched. Nothing here trusts
-// a file by its name: publish() replaces whatever sits at the digest's path, and a file found
-// there is used only after it was hashed (a closing PUT retried after a crash).
+// a file by its name: publish() replaces whatever sits at the digest's path only with bytes just
+// verified, and a file found there is taken as an upload's only when the upload's row recorded,
+// before the move, that its bytes verified as that digest (a closing PUT retried after a crash).
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
@@ -23,6 +24,11 @@ export interface StagedBlob {
   key: string;
   /** Already at the digest's path (and hashed there): publish() only checks it is still there. */
   published?: boolean;
+  /**
+   * The bytes are this upload's own (its parts, committed): a failed commit keeps them, so the
+   * retried closing PUT finds them (the upload row still names them).
+   */
+  upload?: string;
 }
 
 /** Plain data the caller stores (the upload row), so the next PATCH may land after a restart. */
@@ -33,6 +39,14 @@ export interface UploadSession {
   algorithm: DigestAlgorithm;
   /** The driver's record of the parts written (blob-driver.ts); null before the first part. */
   handle: UploadHandle | null;
+  /**
+   * A name this store gave the last part written (random per part), kept with the handle: a running
+   * hash held in memory is used only for the session whose writer is the one it saw last, so it
+   * never stands for parts another process (or a part the row never recorded) wrote.
+   */
+  writer?: string | null;
+  /** The digest the upload row recorded the bytes verified as, just before they were moved there. */
+  verified?: Digest | null;
 }
 
 /**
@@ -45,7 +59,16 @@ export interface UploadSession {
 interface HashState {
   hash: RunningHash;
   offset: number;
+  /** The session writer (UploadSession.writer) of the parts this hash saw; null: none to trust it for. */
+  writer: string | null;
 }
+
+/**
+ * Running hashes kept at most (least recently used dropped first): one per upload between its
+ * chunks, each an open hash on a hashing thread. An upload whose hash was dropped costs one
+ * re-read at its next chunk, nothing more.
+ */
+const KEEP_HASHES = 256;
 
 /** Bodies declared smaller than this are hashed on the main thread: a thread's round trip costs more. */
 const HASH_HERE_BELOW = 1024 * 1024;
@@ -81,7 +104,43 @@ export class BlobStore {
 
   /** Stops the hashing threads. */
   close(): Promise<void> {
+    for (const state of this.hashes.values()) state.hash.dispose();
+    this.hashes.clear();
     return this.threads.close();
+  }
+
+  /** Forgets the running hash kept for an upload (it failed, moved, or is gone). */
+  forgetHash(id: string): void {
+    this.hashes.get(id)?.hash.dispose();
+    this.hashes.delete(id);
+  }
+
+  /**
+   * Forgets the running hashes of uploads that are gone or whose last part another writer wrote
+   * (another process took them over, gc purged them): `current` answers the upload rows' writers.
+   */
+  async pruneHashes(current: (ids: string[]) => Promise<Map<string, string | null>>): Promise<void> {
+    if (this.hashes.size === 0) return;
+    const writers = await current([...this.hashes.keys()]);
+    for (const [id, state] of this.hashes) {
+      if (!writers.has(id) || writers.get(id) !== state.writer) this.forgetHash(id);
+    }
+  }
+
+  private keep(id: string, state: HashState): void {
+    this.forgetHash(id);
+    this.hashes.set(id, state);
+    for (const oldest of this.hashes.keys()) {
+      if (this.hashes.size <= KEEP_HASHES) break;
+      this.forgetHash(oldest);
+    }
+  }
+
+  /** The running hash kept for exactly the session's parts (same writer, same offset), else undefined. */
+  private keptFor(session: UploadSession, algorithm: DigestAlgorithm): HashState | undefined {
+    const kept = this.hashes.get(session.id);
+    if (!kept || kept.writer === null || kept.writer !== (session.writer ?? null) || kept.offset !== session.offset || kept.hash.algorithm !== algorithm) return undefined;
+    return kept;
   }
 
   /** A running hash for a body of `declaredSize` bytes (undefined: unknown, maybe large). */
@@ -164,8 +223,9 @@ export class BlobStore {
     if (info?.size !== staged.size) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the blob's file went away before it was committed; push it again", { digest: staged.digest });
   }
 
+  /** Drops staged bytes after a failed commit; an upload's own bytes stay (its row still names them). */
   async discard(staged: StagedBlob): Promise<void> {
-    if (!staged.published) await this.driver.delete(staged.key);
+    if (!staged.published && staged.upload === undefined) await this.driver.delete(staged.key);
   }
 
   /**
@@ -173,10 +233,14 @@ export class BlobStore {
    * carrying the whole blob, which receive() writes and hashes on its own).
    */
   startUpload(algorithm: DigestAlgorithm = "sha256"): UploadSession {
-    return { id: randomUUID(), offset: 0, algorithm, handle: null };
+    return { id: randomUUID(), offset: 0, algorithm, handle: null, writer: null, verified: null };
   }
 
-  /** Appends a chunk as the upload's next part; the returned session (offset, handle) goes to the upload row. */
+  /**
+   * Appends a chunk as the upload's next part; the returned session (offset, handle, writer) goes
+   * to the upload row. The running hash is kept under the new writer name, which counts only once
+   * the row records it: a caller that does not record the part calls forgetHash().
+   */
   async appendUpload(session: UploadSession, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<UploadSession> {
     const writer = await this.writerOf(session);
     const state = await this.hashState(session, session.algorithm, writer);
@@ -187,9 +251,9 @@ export class BlobStore {
       state.hash.dispose();
       throw lostUpload(err, session.id);
     }
-    state.offset = writer.size;
-    this.hashes.set(session.id, state);
-    return { ...session, offset: writer.size, handle: writer.handle };
+    const name = randomUUID();
+    this.keep(session.id, { hash: state.hash, offset: writer.size, writer: name });
+    return { ...session, offset: writer.size, handle: writer.handle, writer: name };
   }
 
   /** Verifies all bytes of an upload against `expected` and commits them, staged for publish. */
@@ -203,63 +267,89 @@ export class BlobStore {
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     }
     await this.commitParts(writer, session.id);
-    return { digest, size: session.offset, key: uploadKey(session.id) };
+    return { digest, size: session.offset, key: uploadKey(session.id), upload: session.id };
   }
 
   /**
-   * A closing PUT retried after its first try died (kill -9, a failed commit) may find the upload
-   * already holding every byte of `expected`, its own last chunk included, or already published.
-   * Appending that chunk again would spoil the upload, so when the bytes held hash to `expected`
-   * the chunk is compared with the last bytes held instead: the same bytes give the blob to
-   * commit (201, as if the first try had answered), other bytes DIGEST_INVALID. Null: the upload
-   * is still short of `expected` (the normal case): append the chunk, then finishUpload().
+   * A closing PUT may find the upload already holding every byte of `expected`, its own last chunk
+   * included: it repeats the last PATCH, whose answer was lost, or it is retried after its first
+   * try died (kill -9, a failed commit). Appending that chunk again would spoil the upload, so when
+   * the bytes held hash to `expected` the chunk is compared with the last bytes held instead: the
+   * same bytes give the blob to commit (201, as if the first try had answered), other bytes
+   * DIGEST_INVALID. Null: the upload is still short of `expected` (the normal case): append the
+   * chunk, then finishUpload().
    *
-   * Free on the normal path: a running hash kept at this offset means this process appended the
-   * bytes and no finish ran since. Otherwise the bytes held are hashed once, which an append
-   * after a restart needs anyway (the hash is kept for it). A driver that cannot read parts back
-   * (S3, Azure) cannot tell: null, and the normal path decides.
+   * Only the upload's own bytes are looked at: the running hash this process kept for exactly
+   * the parts the row records (one question to its thread), else the parts read back once (kept
+   * for the append that usually follows). A file at the digest's path stands for the upload only
+   * when its row recorded, before the move, that its bytes verified as `expected` and its parts
+   * are gone: the first try moved them there. A driver that cannot read parts back (S3, Azure)
+   * and holds no running hash cannot tell: null, and the normal path decides.
    */
   async completedUpload(session: UploadSession, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ByteRange }): Promise<StagedBlob | null> {
     if (session.offset === 0 || (last?.range && last.range.end + 1 !== session.offset)) return null;
-    if (this.hashes.get(session.id)?.offset === session.offset) return null;
     const algorithm = algorithmOf(expected);
-    const published = await this.driver.stat(blobKey(expected));
-    const readBlob = (range: ByteRange) => this.driver.read(blobKey(expected), range);
-    if (published?.size === session.offset && (await hashOf(readBlob, session.offset, algorithm)).peek() === expected) {
-      // The first try got as far as publishing: the upload is the blob now (or, from an older
-      // Berth, a second name of it, never to be written again).
-      if (last && !(await endsWith(readBlob, session.offset, last.body))) throw lastChunkDiffers(expected);
-      return { digest: expected, size: session.offset, key: blobKey(expected), published: true };
+    const kept = this.keptFor(session, algorithm);
+    if (kept) {
+      // The normal path: finishUpload() ends this very hash.
+      if (!last || (await kept.hash.digestSoFar()) !== expected) return null;
+      const writer = await this.writerOf(session);
+      if (canReadParts(writer)) {
+        if (!(await endsWith((range) => writer.readParts(range), session.offset, last.body))) throw lastChunkDiffers(expected);
+      } else {
+        for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
+      }
+      this.hashes.delete(session.id);
+      kept.hash.dispose();
+      await this.commitParts(writer, session.id);
+      return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
     }
-    let writer: BlobWriter;
+    let writer: BlobWriter | null = null;
+    let hash: LocalHash | null = null;
     try {
       writer = await this.writerOf(session);
-    } catch {
+      if (!canReadParts(writer)) return null;
+      const held = writer;
+      hash = await hashOf((range) => held.readParts(range), session.offset, algorithm);
+    } catch (err) {
+      const code = err instanceof RegistryError ? err.code : (err as { code?: string }).code;
+      if (code !== "ENOENT" && code !== "BLOB_UPLOAD_UNKNOWN") throw err;
+      // The upload's parts are gone: moved to the digest's path by a first try, if its row says so.
+      if (session.verified === expected) return this.publishedBy(session, expected, last);
       return null; // the normal path reports the upload as lost
     }
-    if (!canReadParts(writer) || writer.size !== session.offset) return null;
-    const readHeld = (range: ByteRange) => writer.readParts(range);
-    let hash: LocalHash;
-    try {
-      hash = await hashOf(readHeld, session.offset, algorithm);
-    } catch (err) {
-      if ((err as { code?: string }).code === "ENOENT") return null; // the parts are gone: the normal path reports the upload as lost
-      throw err;
-    }
     if (hash.peek() !== expected) {
-      this.hashes.get(session.id)?.hash.dispose();
-      this.hashes.set(session.id, { hash, offset: session.offset });
+      this.keep(session.id, { hash, offset: session.offset, writer: session.writer ?? null });
       return null;
     }
-    if (last && !(await endsWith(readHeld, session.offset, last.body))) throw lastChunkDiffers(expected);
-    await this.commitParts(writer, session.id);
-    return { digest: expected, size: session.offset, key: uploadKey(session.id) };
+    const held = writer as BlobWriter & { readParts: (range: ByteRange) => Promise<Readable> };
+    if (last && !(await endsWith((range) => held.readParts(range), session.offset, last.body))) throw lastChunkDiffers(expected);
+    try {
+      await this.commitParts(held, session.id);
+    } catch (err) {
+      // The upload's own bytes are the digest's, but its file is also another name (an older
+      // Berth hard-linked finished uploads as the blob): never written again. The file at the
+      // digest's path, hashed here, is then the blob to link, which these bytes prove the pusher has.
+      if (!(err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN")) throw err;
+      const published = await this.publishedBy(session, expected);
+      if (!published) throw err;
+      return published;
+    }
+    return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
+  }
+
+  /** The blob a first try published from this upload (its row recorded the digest before the move), hashed again here. */
+  private async publishedBy(session: UploadSession, expected: Digest, last?: { body: AsyncIterable<Uint8Array> }): Promise<StagedBlob | null> {
+    const published = await this.driver.stat(blobKey(expected));
+    const readBlob = (range: ByteRange) => this.driver.read(blobKey(expected), range);
+    if (published?.size !== session.offset || (await hashOf(readBlob, session.offset, algorithmOf(expected))).peek() !== expected) return null;
+    if (last && !(await endsWith(readBlob, session.offset, last.body))) throw lastChunkDiffers(expected);
+    return { digest: expected, size: session.offset, key: blobKey(expected), published: true };
   }
 
   /** Drops an upload's parts, whatever the driver made of them. */
   async cancelUpload(id: string): Promise<void> {
-    this.hashes.get(id)?.hash.dispose();
-    this.hashes.delete(id);
+    this.forgetHash(id);
     await this.driver.delete(uploadKey(id));
   }
 
@@ -287,15 +377,15 @@ export class BlobStore {
 
   /** The running hash at session.offset, rebuilt from the stored parts when this process lacks it. */
   private async hashState(session: UploadSession, algorithm: DigestAlgorithm, writer: BlobWriter): Promise<HashState> {
-    const kept = this.hashes.get(session.id);
-    if (kept && kept.offset === session.offset && kept.hash.algorithm === algorithm) return kept;
-    kept?.hash.dispose();
-    if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0 };
+    const kept = this.keptFor(session, algorithm);
+    if (kept) return kept;
+    this.forgetHash(session.id);
+    if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0, writer: null };
     // Neither kept here nor readable back (S3, Azure): until the upload row can carry a saved
     // hash state, an upload that moved process is lost and the client starts over.
     if (!canReadParts(writer)) throw missingUploadData(session.id);
     try {
-      return { hash: await hashOf((range) => writer.readParts(range), session.offset, algorithm), offset: session.offset };
+      return { hash: await hashOf((range) => writer.readParts(range), session.offset, algorithm), offset: session.offset, writer: session.writer ?? null };
     } catch (err) {
       throw lostUpload(err, session.id);
     }

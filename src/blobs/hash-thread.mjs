@@ -2,6 +2,7 @@
 // memory the main thread filled, so nothing is copied on the way. Plain JavaScript on purpose:
 // a thread that loads a .ts file also loads Node's TypeScript stripper, about 17 MB per thread.
 // Requests: { op: "start", id, algorithm }, { op: "update", id, seq, bytes }, { op: "digest", id, seq },
+// { op: "peek", id, seq } (the digest so far; the hash goes on),
 // { op: "drop", id }; every request with a seq is answered { seq, hex?, error? }.
 import { createHash } from "node:crypto";
 import { parentPort } from "node:worker_threads";
@@ -19,6 +20,11 @@ parentPort?.on("message", (request) => {
       const hash = running.get(request.id);
       if (hash) hash.update(request.bytes);
       parentPort.postMessage({ seq: request.seq, error: hash ? undefined : "unknown hash" });
+      return;
+    }
+    case "peek": {
+      const hash = running.get(request.id);
+      parentPort.postMessage(hash ? { seq: request.seq, hex: hash.copy().digest("hex") } : { seq: request.seq, error: "unknown hash" });
       return;
     }
     case "digest": {

@@ -13,6 +13,7 @@ type HashRequest =
   | { op: "start"; id: number; algorithm: DigestAlgorithm }
   | { op: "update"; id: number; seq: number; bytes: Uint8Array }
   | { op: "digest"; id: number; seq: number }
+  | { op: "peek"; id: number; seq: number }
   | { op: "drop"; id: number };
 type HashAnswer = { seq: number; hex?: string; error?: string };
 
@@ -21,6 +22,8 @@ export interface RunningHash extends WriteTap {
   readonly algorithm: DigestAlgorithm;
   /** Ends the hash. */
   digest(): Promise<Digest>;
+  /** The digest of the bytes seen so far; the hash goes on (a closing PUT asking whether the upload is already whole). */
+  digestSoFar(): Promise<Digest>;
   /** Forgets it (an abandoned upload). */
   dispose(): void;
 }
@@ -41,6 +44,7 @@ export function hashHere(algorithm: DigestAlgorithm): LocalHash {
       return Promise.resolve();
     },
     peek: () => `${algorithm}:${hash.copy().digest("hex")}` as Digest,
+    digestSoFar: () => Promise.resolve(`${algorithm}:${hash.copy().digest("hex")}` as Digest),
     digest: () => Promise.resolve(`${algorithm}:${hash.digest("hex")}` as Digest),
     dispose() {},
   };
@@ -77,7 +81,7 @@ class HashThread {
     this.worker.postMessage(request);
   }
 
-  ask(request: { op: "update"; id: number; bytes: Uint8Array } | { op: "digest"; id: number }): Promise<HashAnswer> {
+  ask(request: { op: "update"; id: number; bytes: Uint8Array } | { op: "digest" | "peek"; id: number }): Promise<HashAnswer> {
     if (this.exited) return Promise.reject(new Error("hash thread is gone"));
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
@@ -130,6 +134,11 @@ export class HashThreads {
       digest: async () => {
         if (!end()) throw new Error("the hash has ended");
         const answer = await thread.ask({ op: "digest", id });
+        return `${algorithm}:${answer.hex}` as Digest;
+      },
+      digestSoFar: async () => {
+        if (ended) throw new Error("the hash has ended");
+        const answer = await thread.ask({ op: "peek", id });
         return `${algorithm}:${answer.hex}` as Digest;
       },
       dispose: () => {

@@ -29,6 +29,8 @@ export interface Database {
     handle: string | null;
     lease_owner: string | null;
     lease_until: number;
+    writer: string | null;
+    verified: string | null;
   };
   storage_strays: { key: string; size: number; first_seen: number; last_seen: number };
   principals: {

@@ -39,8 +39,15 @@ export interface UploadRecord {
   updatedAt: Date;
   /** The blob driver's record of the parts written (blobs/blob-driver.ts UploadHandle); null before the first. */
   handle: string | null;
-  /** The request writing to the upload now, in whichever process, and until when it may; null when none. */
-  lease: { owner: string; until: Date } | null;
+  /**
+   * The request writing to the upload now, in whichever process, and until when it may (by the
+   * database's clock; `leftMs`: how long that is from the read, negative once run out); null when none.
+   */
+  lease: { owner: string; until: Date; leftMs?: number } | null;
+  /** The blob store's name for the last part the row records (blobs/blob-store.ts): null before the first. */
+  writer?: string | null;
+  /** The digest the bytes were verified as just before they were moved to its path; null before. */
+  verified?: Digest | null;
 }
 
 export interface RepositoryRows {
@@ -113,14 +120,19 @@ export interface UploadRows {
    * when another request got there first. With `release`, only while that owner holds the lease,
    * which it then frees: one write at the end of a chunk.
    */
-  advance(id: string, from: number, to: number, options?: { handle?: string | null; release?: string }): Promise<boolean>;
+  advance(id: string, from: number, to: number, options?: { handle?: string | null; writer?: string | null; release?: string }): Promise<boolean>;
   /**
-   * Takes (or renews) the writer's lease until `until` when no other owner holds one that is still
-   * live by the store's clock (or the one holding it is `replacing`: a writer known to be dead),
-   * and answers the upload as the owner now holds it; null while another owner holds it, or when
-   * the upload is gone. Need not be durable: a lease lost in a power cut lost its holder too.
+   * Takes (or renews) the writer's lease for `forMs` from now by the database's clock when no other
+   * owner holds one that is still live by that clock, and answers the upload as the owner now
+   * holds it; null while another owner holds it, or when the upload is gone. Never judged by
+   * anything but time: a holder that lives renews its lease. Need not be durable: a lease lost in
+   * a power cut lost its holder too.
    */
-  lease(id: string, owner: string, until: Date, replacing?: string): Promise<UploadRecord | null>;
+  lease(id: string, owner: string, forMs: number): Promise<UploadRecord | null>;
+  /** Records, while `owner` holds the lease, that the upload's bytes verified as `digest` (before they are moved there). */
+  markVerified(id: string, owner: string, digest: Digest): Promise<boolean>;
+  /** The `writer` of each of these uploads that still exists. */
+  writers(ids: string[]): Promise<Map<string, string | null>>;
   /** Frees the owner's lease, if it still holds it. */
   release(id: string, owner: string): Promise<void>;
   delete(id: string): Promise<boolean>;

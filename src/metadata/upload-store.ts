@@ -1,14 +1,23 @@
 // Upload rows (offset, the blob driver's parts handle, the writer's lease) and the strays gc found
-// in blob storage. Leases and idleness are judged by this store's clock (Date.now() where the
-// rows are written), the one clock every process and `berth gc` share through the rows.
+// in blob storage. Leases are set and judged by the database's clock (dbNow), the one clock every
+// process and `berth gc` share, so no process's own clock or pid decides whether another's lease
+// ran out. Idleness (updated_at) is written by the processes' clocks: it only ages uploads.
 import { sql, SqliteAdapter, type Kysely, type Transaction } from "kysely";
+import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type { Database } from "./schema.ts";
 import type { StrayRows, UploadRecord, UploadRows } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-function toUpload(row: Database["uploads"]): UploadRecord {
+/** Milliseconds since the epoch by the database's clock, as an SQL expression. */
+function dbNow(db: Db) {
+  return db.getExecutor().adapter instanceof SqliteAdapter
+    ? sql<number>`cast((julianday('now') - 2440587.5) * 86400000 as integer)`
+    : sql<number>`cast(extract(epoch from clock_timestamp()) * 1000 as bigint)`;
+}
+
+function toUpload(row: Database["uploads"] & { lease_left?: number | string | null }): UploadRecord {
   const leaseUntil = Number(row.lease_until);
   return {
     id: row.id,
@@ -18,7 +27,9 @@ function toUpload(row: Database["uploads"]): UploadRecord {
     startedAt: new Date(Number(row.started_at)),
     updatedAt: new Date(Number(row.updated_at)),
     handle: row.handle,
-    lease: row.lease_owner !== null && leaseUntil > 0 ? { owner: row.lease_owner, until: new Date(leaseUntil) } : null,
+    writer: row.writer,
+    verified: (row.verified as Digest | null) ?? null,
+    lease: row.lease_owner !== null && leaseUntil > 0 ? { owner: row.lease_owner, until: new Date(leaseUntil), leftMs: Number(row.lease_left ?? 0) } : null,
   };
 }
 
@@ -40,51 +51,76 @@ class Uploads implements UploadRows {
         handle: upload.handle,
         lease_owner: upload.lease?.owner ?? null,
         lease_until: upload.lease?.until.getTime() ?? 0,
+        writer: upload.writer ?? null,
+        verified: upload.verified ?? null,
       })
       .execute();
   }
   async get(id: string) {
-    const row = await this.db.selectFrom("uploads").selectAll().where("id", "=", id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("uploads")
+      .selectAll()
+      .select((eb) => eb(eb.ref("lease_until"), "-", dbNow(this.db)).as("lease_left"))
+      .where("id", "=", id)
+      .executeTakeFirst();
     return row ? toUpload(row) : null;
   }
-  async advance(id: string, from: number, to: number, options: { handle?: string | null; release?: string } = {}) {
+  async advance(id: string, from: number, to: number, options: { handle?: string | null; writer?: string | null; release?: string } = {}) {
     let query = this.db
       .updateTable("uploads")
-      .set({ offset: to, updated_at: Date.now(), ...(options.handle !== undefined ? { handle: options.handle } : {}), ...(options.release !== undefined ? { lease_owner: null, lease_until: 0 } : {}) })
+      .set({
+        offset: to,
+        updated_at: Date.now(),
+        ...(options.handle !== undefined ? { handle: options.handle } : {}),
+        ...(options.writer !== undefined ? { writer: options.writer } : {}),
+        ...(options.release !== undefined ? { lease_owner: null, lease_until: 0 } : {}),
+      })
       .where("id", "=", id)
       .where("offset", "=", from);
     if (options.release !== undefined) query = query.where("lease_owner", "=", options.release);
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
-  async lease(id: string, owner: string, until: Date, replacing?: string) {
-    // One conditional UPDATE: free, run out, already this owner's, or the dead one's it replaces.
-    // Two processes asking at once: the database serialises the two updates and the second finds
-    // the first's lease. It returns the row, so taking the lease is also the request's one read.
+  async lease(id: string, owner: string, forMs: number) {
+    // One conditional UPDATE: free, run out by the database's clock, or already this owner's. Two
+    // processes asking at once: the database serialises the two updates and the second finds the
+    // first's lease. It returns the row, so taking the lease is also the request's one read.
     const row = await softly(this.db, (db) =>
       db
         .updateTable("uploads")
-        .set({ lease_owner: owner, lease_until: until.getTime() })
+        .set((eb) => ({ lease_owner: owner, lease_until: eb(dbNow(db), "+", forMs) }))
         .where("id", "=", id)
-        .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_owner", "=", replacing ?? owner), eb("lease_until", "<=", Date.now())]))
+        .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<=", dbNow(db))]))
         .returningAll()
         .executeTakeFirst(),
     );
-    return row ? toUpload(row) : null;
+    return row ? toUpload({ ...row, lease_left: forMs }) : null;
+  }
+  async markVerified(id: string, owner: string, digest: Digest) {
+    // Not synced on its own (softly): the commit that follows the move syncs it. Lost in a power
+    // cut between the two, the retried PUT finds neither the mark nor the upload's bytes and
+    // answers BLOB_UPLOAD_UNKNOWN: the client pushes again, and nothing wrong is ever linked.
+    const result = await softly(this.db, (db) => db.updateTable("uploads").set({ verified: digest }).where("id", "=", id).where("lease_owner", "=", owner).executeTakeFirst());
+    return Number(result.numUpdatedRows) > 0;
   }
   async release(id: string, owner: string) {
     await this.db.updateTable("uploads").set({ lease_owner: null, lease_until: 0 }).where("id", "=", id).where("lease_owner", "=", owner).execute();
+  }
+  async writers(ids: string[]) {
+    if (ids.length === 0) return new Map<string, string | null>();
+    const rows = await this.db.selectFrom("uploads").select(["id", "writer"]).where("id", "in", ids).execute();
+    return new Map(rows.map((r) => [r.id, r.writer]));
   }
   async delete(id: string) {
     const result = await this.db.deleteFrom("uploads").where("id", "=", id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
   async idleSince(before: Date, limit: number) {
-    const rows = await this.db.selectFrom("uploads").selectAll().where("updated_at", "<", before.getTime()).where("lease_until", "<=", Date.now()).limit(limit).execute();
+    const rows = await this.db.selectFrom("uploads").selectAll().where("updated_at", "<", before.getTime()).where("lease_until", "<=", dbNow(this.db)).limit(limit).execute();
     return rows.map(toUpload);
   }
   async expire(id: string, before: Date) {
-    const result = await this.db.deleteFrom("uploads").where("id", "=", id).where("updated_at", "<", before.getTime()).where("lease_until", "<=", Date.now()).executeTakeFirst();
+    const result = await this.db.deleteFrom("uploads").where("id", "=", id).where("updated_at", "<", before.getTime()).where("lease_until", "<=", dbNow(this.db)).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
 }

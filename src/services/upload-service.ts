@@ -4,10 +4,12 @@
 //
 // One writer at a time: a request that writes to an upload first takes the row's lease (a
 // conditional UPDATE, so it holds across processes), renews it while the body streams, and frees
-// it with the offset it reached. A second request meanwhile gets 416. The purge and `berth gc`
-// never drop a leased upload, which is how they tell a streaming upload from an idle one.
+// it with the offset it reached. A second request meanwhile waits for the lease to run out by the
+// database's clock (its holder died) and gets 416 once it sees the holder renew or pass it on. The
+// purge and `berth gc` never drop a leased upload, which is how they tell a streaming upload from
+// an idle one.
 import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { BlobStore, UploadSession } from "../blobs/blob-store.ts";
 import type { Digest, DigestAlgorithm } from "../domain/digest.ts";
 import { algorithmOf } from "../domain/digest.ts";
@@ -22,28 +24,22 @@ export interface ChunkRange {
   end: number;
 }
 
-/** How long a writer's lease lasts unless renewed; a request renews it every third of that while it writes. */
-const LEASE_MS = 30_000;
+/**
+ * How long a writer's lease lasts unless renewed; a request renews it every third of that while it
+ * writes (a statement that waits for no disk). Short, because it is also how long a client resuming
+ * after its server died (kill -9, a lost container) waits before it may go on elsewhere.
+ */
+const LEASE_MS = 6_000;
+
+/** How often a request waiting for another's lease looks at it again. */
+const LEASE_POLL_MS = 250;
 
 /**
- * This process as a lease owner: host, pid and a name for this start. A process on the same host
- * can tell a lease left by a dead process (kill -9 mid-PATCH, then a restart) and take it at
- * once, instead of making the client wait out the lease.
+ * This process as a lease owner: random per start, so no two processes (containers with one host
+ * name and each its pid 1, or a restart reusing a pid) ever share a name. Whether an owner lives
+ * is never asked of the operating system: a lease it stops renewing runs out.
  */
-const INSTANCE = { host: hostname(), pid: process.pid, boot: randomUUID().slice(0, 8) };
-
-/** A lease owner that is no longer running: one on this host whose process is gone or restarted. */
-function ownerIsDead(owner: string): boolean {
-  const [host, pid, boot] = owner.split("/");
-  if (host !== INSTANCE.host || pid === undefined) return false;
-  if (Number(pid) === INSTANCE.pid) return boot !== INSTANCE.boot; // this pid's earlier life (a container restart keeps pid 1)
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ESRCH";
-  }
-}
+const PROCESS = randomUUID();
 
 /** A request's hold on an upload: its name in the row, and a signal that aborts when the lease is lost. */
 interface Lease {
@@ -66,13 +62,17 @@ export class UploadService {
   async start(repository: RepositoryName, algorithm: DigestAlgorithm = "sha256"): Promise<UploadRecord> {
     const session = this.blobs.startUpload(algorithm);
     const now = new Date();
-    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now, handle: null, lease: null };
+    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null };
+    // Running hashes of uploads that moved to another process or were purged are dropped here,
+    // where uploads begin (one read of the kept ids' rows), and by the periodic purge.
+    await this.blobs.pruneHashes((ids) => this.metadata.uploads.writers(ids));
     await this.metadata.uploads.create(record);
     return record;
   }
 
   async status(repository: RepositoryName, id: string): Promise<UploadRecord> {
     const upload = await this.metadata.uploads.get(id);
+    if (!upload) this.blobs.forgetHash(id);
     if (!upload || upload.repository !== repository) throw uploadUnknown(id);
     return upload;
   }
@@ -88,7 +88,7 @@ export class UploadService {
     if (last && upload.offset === 0 && upload.handle === null && (!last.range || last.range.start === 0)) {
       // POST then PUT with the whole blob (helm, oras): hash and write it in one pass, to a key of
       // its own, so no lease is needed (a PATCH streaming at the same time is refused below).
-      if (upload.lease && upload.lease.until.getTime() > Date.now() && !ownerIsDead(upload.lease.owner)) throw busy(id);
+      if (upload.lease && (upload.lease.leftMs ?? 0) > 0) throw busy(id);
       const staged = await this.blobs.receive(last.body, expected, signal, last.size);
       await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
@@ -100,6 +100,7 @@ export class UploadService {
       // A retry of a closing PUT whose first try died after the bytes were in (see completedUpload).
       const held = await this.unlessLost(id, this.blobs.completedUpload({ ...sessionOf(upload), algorithm: algorithmOf(expected) }, expected, last));
       if (held) {
+        if (!held.published) await this.markVerified(id, lease, held.digest);
         const committed = commitBlob(this.metadata, this.blobs, repository, held, async (tx) => {
           await tx.uploads.delete(id);
         });
@@ -117,6 +118,7 @@ export class UploadService {
         if (err instanceof RegistryError && err.code === "DIGEST_INVALID") await this.metadata.uploads.delete(id);
         throw err;
       }
+      await this.markVerified(id, lease, staged.digest);
       await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
       });
@@ -135,6 +137,7 @@ export class UploadService {
   /** Drops uploads idle since `before` that no request is writing to (in any process); returns how many. */
   async purgeIdle(before: Date): Promise<number> {
     let purged = 0;
+    await this.blobs.pruneHashes((ids) => this.metadata.uploads.writers(ids));
     for (const upload of await this.metadata.uploads.idleSince(before, 1000)) {
       if (!(await this.metadata.uploads.expire(upload.id, before))) continue; // leased or used since
       await this.blobs.cancelUpload(upload.id);
@@ -149,14 +152,31 @@ export class UploadService {
     }
     const session = await this.unlessLost(upload.id, this.blobs.appendUpload(sessionOf(upload), body, lease.signal));
     if (range && session.offset !== range.end + 1) {
+      this.blobs.forgetHash(upload.id); // it saw a part the row will not record
       // The body did not fill the declared range; keep the offset (and the handle that goes with
       // it) so the client can resume: the next part is written after the parts recorded.
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", { start: range.start, end: range.end, received: session.offset - upload.offset });
     }
-    const advanced = await this.metadata.uploads.advance(upload.id, upload.offset, session.offset, { handle: session.handle, ...(release ? { release: lease.owner } : {}) });
-    if (!advanced) throw uploadUnknown(upload.id);
+    const advanced = await this.metadata.uploads.advance(upload.id, upload.offset, session.offset, { handle: session.handle, writer: session.writer, ...(release ? { release: lease.owner } : {}) });
+    if (!advanced) {
+      this.blobs.forgetHash(upload.id);
+      throw uploadUnknown(upload.id);
+    }
     if (release) lease.settled = true;
-    return { ...upload, offset: session.offset, handle: session.handle, updatedAt: new Date() };
+    return { ...upload, offset: session.offset, handle: session.handle, writer: session.writer ?? null, updatedAt: new Date() };
+  }
+
+  /**
+   * Records in the row, before the bytes move to the digest's path, that they verified as `digest`:
+   * the one thing that lets a retried closing PUT take the published file as this upload's
+   * (blob-store.ts completedUpload). Refused when the lease was lost meanwhile: another writer
+   * may be changing the bytes, so nothing is published.
+   */
+  private async markVerified(id: string, lease: Lease, digest: Digest): Promise<void> {
+    if (lease.signal.aborted || !(await this.metadata.uploads.markVerified(id, lease.owner, digest))) {
+      this.blobs.forgetHash(id);
+      throw busy(id);
+    }
   }
 
   /**
@@ -178,30 +198,42 @@ export class UploadService {
   }
 
   /**
+   * Another request holds the lease. A holder that lives renews it (every third of LEASE_MS) or
+   * frees it soon; one that died (kill -9, its container gone) does neither, and its lease runs
+   * out by the database's clock. So: wait, at most as long as a lease lasts, until it is free or
+   * run out, then take it; the holder renewing or passing it on meanwhile means it lives: 416.
+   */
+  private async afterOthersLease(repository: RepositoryName, id: string, owner: string, signal: AbortSignal | undefined): Promise<UploadRecord> {
+    const first = (await this.status(repository, id)).lease;
+    for (;;) {
+      const now = (await this.status(repository, id)).lease;
+      const moved = first !== null && now !== null && (now.owner !== first.owner || now.until.getTime() !== first.until.getTime());
+      if (moved || (now?.leftMs ?? 0) > LEASE_MS) throw busy(id);
+      const taken = await this.metadata.uploads.lease(id, owner, LEASE_MS);
+      if (taken) return taken;
+      await sleep(Math.min(LEASE_POLL_MS, Math.max(1, now?.leftMs ?? 1)), undefined, { signal }).catch(() => {
+        throw busy(id);
+      });
+    }
+  }
+
+  /**
    * Runs `work` holding the upload's lease: taking it reads the row (so the row is the one this
    * request continues), renewed while the work runs, freed at the end unless the work freed it
    * with its offset or deleted the row. A lease lost meanwhile (renewal refused) aborts the
    * work's writes, as the request's own signal does.
    */
   private async leased<T>(repository: RepositoryName, id: string, signal: AbortSignal | undefined, work: (upload: UploadRecord, lease: Lease) => Promise<T>): Promise<T> {
-    const owner = `${INSTANCE.host}/${INSTANCE.pid}/${INSTANCE.boot}/${++this.requests}`;
+    const owner = `${PROCESS}/${++this.requests}`;
     const uploads = this.metadata.uploads;
-    const until = () => new Date(Date.now() + LEASE_MS);
-    let upload = await uploads.lease(id, owner, until());
-    if (!upload) {
-      // Freed meanwhile, or held by a process on this host that is gone: try once more.
-      const held = (await this.status(repository, id)).lease;
-      const free = held === null || held.until.getTime() <= Date.now() || ownerIsDead(held.owner);
-      if (free) upload = await uploads.lease(id, owner, until(), held?.owner);
-      if (!upload) throw busy(id);
-    }
+    const upload = (await uploads.lease(id, owner, LEASE_MS)) ?? (await this.afterOthersLease(repository, id, owner, signal));
     const lost = new AbortController();
     const lease: Lease = { owner, signal: lost.signal, settled: false };
     const forward = () => lost.abort(signal?.reason);
     signal?.addEventListener("abort", forward, { once: true });
     if (signal?.aborted) forward();
     const renewal = setInterval(() => {
-      uploads.lease(id, owner, until()).then(
+      uploads.lease(id, owner, LEASE_MS).then(
         (kept) => kept || lost.abort(busy(id)),
         () => undefined, // the next renewal tries again; the lease has two more thirds to go
       );
@@ -219,7 +251,7 @@ export class UploadService {
 }
 
 function sessionOf(upload: UploadRecord): UploadSession {
-  return { id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm, handle: upload.handle };
+  return { id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm, handle: upload.handle, writer: upload.writer ?? null, verified: upload.verified ?? null };
 }
 
 function busy(id: string): RegistryError {

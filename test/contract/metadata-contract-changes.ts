@@ -10,7 +10,7 @@ import type { UploadRecord } from "../../src/metadata/types.ts";
 import { chartRecord, digestOf, freshStore, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 function upload(id: string, extra: Partial<UploadRecord> = {}): UploadRecord {
-  return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), handle: null, lease: null, ...extra };
+  return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), handle: null, lease: null, writer: null, verified: null, ...extra };
 }
 
 const tagSet = (n: number): Change => ({ kind: "tag.set", repository: "r", tag: `t${n}`, digest: digestOf(`d${n}`), previous: null });
@@ -68,10 +68,11 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       await store.uploads.create(upload("u1"));
       assert.equal(await store.uploads.advance("u1", 0, 5, { handle: '{"parts":[5]}' }), true);
       assert.deepEqual(await store.uploads.get("u1").then((u) => [u?.offset, u?.handle]), [5, '{"parts":[5]}']);
-      const until = new Date(Date.now() + 30_000);
-      const held = await store.uploads.lease("u1", "a", until);
-      assert.deepEqual([held?.offset, held?.handle, held?.lease], [5, '{"parts":[5]}', { owner: "a", until }], "the lease answers the row as held");
-      assert.deepEqual((await store.uploads.get("u1"))?.lease, { owner: "a", until });
+      const held = await store.uploads.lease("u1", "a", 30_000);
+      assert.deepEqual([held?.offset, held?.handle, held?.lease?.owner], [5, '{"parts":[5]}', "a"], "the lease answers the row as held");
+      const seen = (await store.uploads.get("u1"))?.lease;
+      assert.deepEqual([seen?.owner, seen?.until.getTime()], ["a", held?.lease?.until.getTime()]);
+      assert.ok(seen!.leftMs! > 20_000 && seen!.leftMs! <= 30_000, `30 s from now by the database's clock: ${seen?.leftMs} ms left`);
       assert.equal(await store.uploads.advance("u1", 5, 9, { handle: '{"parts":[5,4]}', release: "b" }), false, "not b's lease");
       assert.equal(await store.uploads.advance("u1", 5, 9, { handle: '{"parts":[5,4]}', release: "a" }), true);
       const after = await store.uploads.get("u1");
@@ -80,20 +81,21 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal((await store.uploads.get("u1"))?.handle, '{"parts":[5,4]}');
     });
 
-    test("lease: one live owner at a time; renewed by its owner; taken once run out, or from an owner named as dead; released", async (t) => {
+    test("lease: one live owner at a time (by the database's clock, never by who the owner is); renewed by its owner; taken once run out; released", async (t) => {
       const store = await freshStore(t, factory);
       await store.uploads.create(upload("u1"));
-      const soon = new Date(Date.now() + 30_000);
+      const soon = 30_000;
       assert.equal((await store.uploads.lease("u1", "a", soon)) !== null, true);
       assert.equal((await store.uploads.lease("u1", "b", soon)) !== null, false, "a holds it");
-      assert.equal((await store.uploads.lease("u1", "a", new Date(soon.getTime() + 1000))) !== null, true, "a renews");
-      assert.equal((await store.uploads.lease("u1", "b", soon, "c")) !== null, false, "replacing someone else than the holder");
-      assert.equal((await store.uploads.lease("u1", "b", soon, "a")) !== null, true, "a is known dead");
+      assert.equal((await store.uploads.lease("u1", "a", soon + 1000)) !== null, true, "a renews");
+      assert.equal((await store.uploads.lease("u1", "b", soon)) !== null, false, "still a's");
+      assert.equal((await store.uploads.lease("u1", "a", -1)) !== null, true, "a's renewal, run out at once");
+      assert.equal((await store.uploads.lease("u1", "b", soon)) !== null, true, "a's lease has run out");
       await store.uploads.release("u1", "a");
       assert.equal((await store.uploads.get("u1"))?.lease?.owner, "b", "a no longer holds it: its release does nothing");
       await store.uploads.release("u1", "b");
       assert.equal((await store.uploads.get("u1"))?.lease, null);
-      assert.equal((await store.uploads.lease("u1", "c", new Date(Date.now() - 1))) !== null, true);
+      assert.equal((await store.uploads.lease("u1", "c", -1)) !== null, true);
       assert.equal((await store.uploads.lease("u1", "d", soon)) !== null, true, "c's lease has run out");
       assert.equal((await store.uploads.lease("nope", "a", soon)) !== null, false, "no such upload");
     });
@@ -102,7 +104,7 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       const store = await freshStore(t, factory);
       await store.uploads.create(upload("u1"));
       const owners = ["a", "b", "c", "d", "e", "f"];
-      const won = await Promise.all(owners.map(async (owner) => (await store.uploads.lease("u1", owner, new Date(Date.now() + 30_000))) !== null));
+      const won = await Promise.all(owners.map(async (owner) => (await store.uploads.lease("u1", owner, 30_000)) !== null));
       assert.equal(won.filter(Boolean).length, 1);
       assert.equal((await store.uploads.get("u1"))?.lease?.owner, owners[won.indexOf(true)]);
     });
@@ -110,8 +112,8 @@ export function metadataChangeContract(factory: MetadataFactory): void {
     test("idleSince and expire pass over an upload whose lease is live, however old its row", async (t) => {
       const store = await freshStore(t, factory);
       for (const id of ["idle", "leased", "ran-out"]) await store.uploads.create(upload(id));
-      await store.uploads.lease("leased", "a", new Date(Date.now() + 30_000));
-      await store.uploads.lease("ran-out", "a", new Date(Date.now() - 1));
+      await store.uploads.lease("leased", "a", 30_000);
+      await store.uploads.lease("ran-out", "a", -1);
       const before = new Date(Date.now() - 1000);
       assert.deepEqual((await store.uploads.idleSince(before, 10)).map((u) => u.id).sort(), ["idle", "ran-out"]);
       assert.equal(await store.uploads.expire("leased", before), false);
