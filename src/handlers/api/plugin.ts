@@ -39,8 +39,8 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
       };
       const signedIn = () => {
         if (isAnonymous(who) && !guard.authorizer.mayPing(who)) {
-          // The portal's calls get no challenge: the browser must not pop up its own dialog.
-          throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, fromPortal(request) ? undefined : guard.challenge(request, "basic", []));
+          // The portal's calls get no challenge (Guard.challenge): the browser must not pop up its own dialog.
+          throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, guard.challenge(request, "basic", []));
         }
       };
       return route.handler({ request, reply, who, guard, by: { identity: describeIdentity(who), client: request.ip }, authorizer: guard.authorizer, require, signedIn, ...services });
