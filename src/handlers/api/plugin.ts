@@ -5,7 +5,6 @@
 // parsers of /v2 and /helm live in their own scopes). Bodies: src/api-contract/, docs/api.md.
 import type { FastifyError, FastifyInstance } from "fastify";
 import { describeIdentity, isAnonymous, type Access, type Identity } from "../../auth/identity.ts";
-import { fromPortal } from "../../http/session-cookie.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
