@@ -218,6 +218,16 @@ export class Authorizer {
     }
   }
 
+  /**
+   * Whether a listing open to any sign-in (the portal's repositories, charts, search) answers this
+   * identity rather than asking it to sign in: anyone known, and anonymous callers while anonymous
+   * pull is on for the registry or for some repository (they then see just those repositories,
+   * as the one repository's pages already show them).
+   */
+  mayList(who: Identity): boolean {
+    return this.mayPing(who) || [...this.attributes.entries()].some(([key, a]) => key.endsWith("\0") && a.anonymousPull);
+  }
+
   /** Whether GET /v2/ answers this identity without a challenge. */
   mayPing(who: Identity): boolean {
     // Any valid token answers, an anonymous one too, as distribution does: clients (regctl,

@@ -37,7 +37,7 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
         }
       };
       const signedIn = () => {
-        if (isAnonymous(who) && !guard.authorizer.mayPing(who)) {
+        if (isAnonymous(who) && !guard.authorizer.mayList(who)) {
           // The portal's calls get no challenge (Guard.challenge): the browser must not pop up its own dialog.
           throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, guard.challenge(request, "basic", []));
         }
