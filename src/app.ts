@@ -180,6 +180,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     logger,
     metrics,
     healthy: async () => (await stores.metadata.repositories.list({ limit: 1 }), true),
+    publicUrl: config.http.publicUrl,
     trustProxy: config.http.trustProxy?.split(",").map((a) => a.trim()).filter(Boolean),
     storage: () => space.report(),
     metricsAccess: config.metrics.port !== undefined ? null : config.metrics.access === "public" ? async () => {} : async (request) => void (await guard.requireSignIn(request)),

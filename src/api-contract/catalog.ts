@@ -12,7 +12,7 @@ const Strings = z.record(z.string(), z.string());
 
 /** `n` and `last`, as every paged list of the portal API takes them. */
 export const PageQuery = {
-  n: z.string().regex(/^[0-9]{1,6}$/, "a whole number").optional(),
+  n: z.string().regex(/^[1-9][0-9]{0,5}$/, "a whole number from 1 (at most 1000 are answered)").optional(),
   last: z.string().max(2048).optional(),
 };
 export const DEFAULT_PAGE_SIZE = 100;

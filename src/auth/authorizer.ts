@@ -131,6 +131,38 @@ export class Authorizer {
   }
 
   /**
+   * Whether a listing may show this tag together with what it points at (its digest, labels, a
+   * chart version's README and values): `shows` it, and pulling it by tag would not be refused
+   * (no read lock on the tag or the repository). The portal's tags, `newest`, counts and chart
+   * versions use this; a name alone (the OCI tags list) needs only `shows`.
+   */
+  reveals(who: Identity, repository: string, tag: string): boolean {
+    return this.shows(who, repository, tag) && this.may(who, { type: "repository", name: repository, action: "pull", tag });
+  }
+
+  /**
+   * Whether a listing may show content named by digest (a manifest row, a search hit): the
+   * repository is shown, and the content is untagged (no tag covers it, as bindTags reads
+   * covering) or some covering tag is revealed to the caller. Content only hidden or read-locked
+   * tags reach is not listed (nor offered as untagged): its digest and labels are the tag's.
+   * No query unless the repository has tags with attributes of their own.
+   */
+  async showsContent(who: Identity, repository: string, digest: Digest): Promise<boolean> {
+    if (!this.shows(who, repository)) return false;
+    if (!this.tagged.has(repository)) return true;
+    const covering = await this.tags.covering(repository as RepositoryName, digest);
+    return covering.length === 0 || covering.some((tag) => this.reveals(who, repository, tag));
+  }
+
+  /**
+   * Whether what a stored repository summary says (its tag count, its newest tag) may differ
+   * from what some caller is shown: the repository or one of its tags has attributes of its own.
+   */
+  summaryIsPerCaller(repository: string): boolean {
+    return this.tagged.has(repository) || this.attributes.has(`${repository}\0`);
+  }
+
+  /**
    * Where the repositories this identity may pull can be, as name patterns ("team/*" or an exact
    * name), or null for anywhere: a narrowing a listing may apply in its query before `shows`
    * decides each row (a 100,000-repository registry then reads only a scoped caller's part).
@@ -184,6 +216,16 @@ export class Authorizer {
       const lock = this.locked(access);
       if (lock) throw new RegistryError("DENIED", lock, { type: access.type, name: access.name, action: access.action });
     }
+  }
+
+  /**
+   * Whether a listing open to any sign-in (the portal's repositories, charts, search) answers this
+   * identity rather than asking it to sign in: anyone known, and anonymous callers while anonymous
+   * pull is on for the registry or for some repository (they then see just those repositories,
+   * as the one repository's pages already show them).
+   */
+  mayList(who: Identity): boolean {
+    return this.mayPing(who) || [...this.attributes.entries()].some(([key, a]) => key.endsWith("\0") && a.anonymousPull);
   }
 
   /** Whether GET /v2/ answers this identity without a challenge. */

@@ -8,7 +8,7 @@ import type { Authorizer } from "../auth/authorizer.ts";
 import { describeIdentity, isAnonymous, type Access, type Identity } from "../auth/identity.ts";
 import { RegistryError } from "../domain/errors.ts";
 import type { OpenSession, SessionService } from "../auth/sessions.ts";
-import { checkCsrf, fromPortal, sessionCookieOf, takesSessionCookie } from "./session-cookie.ts";
+import { checkCsrf, fromPortal, sessionCookiesOf, takesSessionCookie } from "./session-cookie.ts";
 
 export type ChallengeStyle = "bearer" | "basic";
 
@@ -86,16 +86,19 @@ export class Guard {
   }
 
   /**
-   * The portal session the request's cookie opens; null without a cookie. A cookie whose session
-   * ended (signed out, expired, its secret rotated) is a 401 that asks to sign in again, never a
-   * silent fall back to anonymous.
+   * The portal session the request's cookies open (the first of them that opens one: another
+   * host's cookie of the same name is ignored); null without a cookie. Cookies none of which opens
+   * a session (signed out, expired, its secret rotated) are a 401 that asks to sign in again,
+   * never a silent fall back to anonymous.
    */
   async session(request: FastifyRequest): Promise<OpenSession | null> {
-    const cookie = sessionCookieOf(request);
-    if (!cookie || !this.options.sessions) return null;
-    const opened = await this.options.sessions.open(cookie);
-    if (!opened) throw new RegistryError("UNAUTHORIZED", "your session has ended: sign in again");
-    return opened;
+    const cookies = sessionCookiesOf(request, this.options.publicUrl);
+    if (cookies.length === 0 || !this.options.sessions) return null;
+    for (const cookie of cookies) {
+      const opened = await this.options.sessions.open(cookie);
+      if (opened) return opened;
+    }
+    throw new RegistryError("UNAUTHORIZED", "your session has ended: sign in again");
   }
 
   /** Any identity Berth knows, with Basic credentials (for /metrics when configured so). */
@@ -120,7 +123,7 @@ export class Guard {
   /** Adds the challenge to a 401 and audits a 403. */
   async refused(request: FastifyRequest, who: Identity, wanted: readonly Access[], style: ChallengeStyle, err: unknown): Promise<unknown> {
     if (!(err instanceof RegistryError)) return err;
-    if (err.code === "UNAUTHORIZED" && !err.challenge && !fromPortal(request)) {
+    if (err.code === "UNAUTHORIZED" && !err.challenge) {
       return new RegistryError(err.code, err.message, err.detail, this.challenge(request, style, wanted, who.kind === "bearer" ? "insufficient_scope" : undefined));
     }
     if (err.code === "DENIED") {
@@ -130,7 +133,13 @@ export class Guard {
     return err;
   }
 
-  challenge(request: FastifyRequest, style: ChallengeStyle, wanted: readonly Access[], error?: string): string {
+  /**
+   * The WWW-Authenticate challenge of a 401; none for the portal's calls (marked by its header):
+   * a browser answering a Basic challenge pops up its dialog and then keeps those credentials
+   * for the site, sending them with every request, cross-site ones too.
+   */
+  challenge(request: FastifyRequest, style: ChallengeStyle, wanted: readonly Access[], error?: string): string | undefined {
+    if (fromPortal(request)) return undefined;
     if (style === "basic") return `Basic realm="${this.options.realm}", charset="UTF-8"`;
     const parts = [`realm="${this.tokenRealm(request)}"`, `service="${this.service(request)}"`];
     // A client pushing also checks what exists first: ask for pull with push, as docker does.

@@ -7,6 +7,7 @@ import type { StorageReport } from "../observability/storage-space.ts";
 import { replyWithError } from "./errors.ts";
 import { clientErrorHandler, frameworkErrors, notFound, rootErrorHandler, shuttingDown } from "./refusals.ts";
 import { safetyHeaders } from "./response-headers.ts";
+import { refuseCrossSite } from "./session-cookie.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -23,6 +24,8 @@ export interface ServerOptions {
   storage?: () => Promise<StorageReport>;
   /** Who may read /metrics here: throws to refuse; null when /metrics is served elsewhere. */
   metricsAccess: ((request: FastifyRequest) => Promise<void>) | null;
+  /** URL clients reach Berth at: its origin is accepted as a request's Origin besides the Host's. */
+  publicUrl?: string | undefined;
   /** Proxies whose X-Forwarded-For names the client (request.ip); none: the TCP peer. */
   trustProxy?: string[];
 }
@@ -62,6 +65,8 @@ export function createServer(options: ServerOptions): FastifyInstance {
       reply.header("connection", "close");
       throw shuttingDown();
     }
+     // One rule for every route (session-cookie.ts): no state change from another site's page.
+    refuseCrossSite(request, options.publicUrl);
   });
 
   app.addHook("onResponse", async (request, reply) => {

@@ -5,6 +5,25 @@ import { useLocation } from "preact-iso";
 import { api, type Session } from "../api.ts";
 import { useSession } from "../session.tsx";
 
+/**
+ * Where ?next= may send the user: a page of the portal on this very origin, else "/" (as an absolute URL). The browser
+ * resolves it as a link would (new URL), so "/\\evil.example" or "/\t/evil.example", which a
+ * prefix check takes for paths, are seen as the other site they are; the API and registry
+ * prefixes (which the server never answers with a page) are not pages.
+ */
+export function afterSignIn(next: string | undefined): string {
+  if (!next) return "/";
+  let url: URL;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== location.origin || /^\/+(?:v2|helm|api|oauth2|token|healthz|metrics)(?:[/?]|$)/.test(url.pathname)) return "/";
+  // Absolute: a path such as "//evil.example" (from "/.//evil.example") would read as a host again.
+  return url.href;
+}
+
 export function SignInPage() {
   const { refresh, session } = useSession();
   const { query } = useLocation();
@@ -18,8 +37,7 @@ export function SignInPage() {
     try {
       await api<Session>("POST", "/api/v1/session", { username: String(form.get("username") ?? ""), password: String(form.get("password") ?? "") });
       await refresh();
-      const next = query.next && query.next.startsWith("/") && !query.next.startsWith("//") ? query.next : "/";
-      location.assign(next);
+      location.assign(afterSignIn(query.next));
     } catch (err) {
       setError((err as Error).message);
       setBusy(false);

@@ -12,14 +12,15 @@
 //
 // Repository names hold slashes, so a path is read from the right: a known suffix names the
 // sub-resource, the rest is the repository. Lists are cut from visible rows only (visiblePage
-// with Authorizer.shows), so a hidden row neither shows nor shortens a page.
+// with Authorizer.shows, and for tags and manifests reveals/showsContent: a hidden or read-locked
+// tag and the content only it reaches are left out), so a hidden row neither shows nor shortens a page.
 import type { FastifyRequest } from "fastify";
 import { DEFAULT_PAGE_SIZE, ManifestListQuery, MAX_PAGE_SIZE, RepositoryListQuery, TagListQuery } from "../../api-contract/catalog.ts";
 import type { Access } from "../../auth/identity.ts";
 import { isDigest, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseReference, parseRepositoryName, parseTag, type Reference, type RepositoryName, type Tag } from "../../domain/names.ts";
-import type { RepositorySummaryRow } from "../../metadata/catalog-types.ts";
+import type { RepositorySummaryRow, SummaryCursor } from "../../metadata/catalog-types.ts";
 import { decodeCursor, encodeCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
 import { visiblePage, type RequestedPage } from "../oci/paging.ts";
 import { queryOf, type ApiContext } from "./context.ts";
@@ -107,12 +108,13 @@ export async function getRepositories(ctx: ApiContext) {
   const visible = (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name);
   const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after), limit), visible, cursor);
   const { shown, next } = cut(page, found, cursor);
+  const summaries = await Promise.all(shown.map((row) => summaryFor(ctx, row)));
   // A first page that holds every visible row is the count; else callers who see everything (or
   // exactly their scope) count in SQL, anyone else counts the names in their scope shows() lets through.
   const total = page.after === undefined && next === null ? shown.length
     : ctx.authorizer.mayReadAll(ctx.who) || ctx.authorizer.scopeIsExact(ctx.who) ? await rows.count(filter)
     : (await rows.names(filter)).filter((name) => ctx.authorizer.shows(ctx.who, name)).length;
-  return { repositories: shown.map(summaryJson), total, next };
+  return { repositories: summaries.map(summaryJson), total, next };
 }
 
 /** GET /api/v1/repositories/<repository...>[/tags|/manifests[/<reference>]|/attributes] */
@@ -132,8 +134,36 @@ export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: A
   }
 }
 
+/**
+ * The summary as this caller may see it. The stored one counts every tag and names the newest
+ * whatever its attributes; where the repository or a tag has attributes, the count is of the tags
+ * the caller's tags page shows (Authorizer.reveals) and `newest` the newest of those (or the
+ * stored untagged newest, if showsContent lets it through), so no hidden or read-locked tag's
+ * name, digest or labels come out. That reads the repository's tags: only such repositories pay.
+ */
+async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<RepositorySummaryRow> {
+  if (!ctx.authorizer.summaryIsPerCaller(row.name)) return row;
+  const revealed: { name: string; digest: Digest }[] = [];
+  let after: SummaryCursor | null = null;
+  for (;;) {
+    const tags = await ctx.catalog.rows.tags(row.name, { sort: "time_desc" }, after, 1000);
+    revealed.push(...tags.filter((t) => ctx.authorizer.reveals(ctx.who, row.name, t.name)));
+    if (tags.length < 1000) break;
+    const last = tags.at(-1)!;
+    after = { value: last.updated.getTime(), name: last.name };
+  }
+  const first = revealed[0];
+  let newest: RepositorySummaryRow["newest"] = null;
+  if (first) {
+    newest = { tag: first.name, digest: first.digest, build: (await ctx.catalog.rows.buildLabels(row.name, [first.digest])).get(first.digest) ?? { user: null, sha: null, dockerfile: null } };
+  } else if (row.newest && row.newest.tag === null && (await ctx.authorizer.showsContent(ctx.who, row.name, row.newest.digest))) {
+    newest = row.newest;
+  }
+  return { ...row, tags: revealed.length, newest };
+}
+
 async function getRepository(ctx: ApiContext, repository: RepositoryName) {
-  const summary = await ctx.catalog.summary(repository);
+  const summary = await summaryFor(ctx, await ctx.catalog.summary(repository));
   const may = (action: Access["action"]) => ctx.authorizer.may(ctx.who, { type: "repository", name: repository, action });
   return { ...summaryJson(summary), may: { push: may("push"), delete: may("delete"), manage: may("manage") } };
 }
@@ -148,7 +178,7 @@ async function getTags(ctx: ApiContext, repository: RepositoryName) {
   const page = requestedPage(query);
   await knownRepository(ctx, repository);
   const cursor = (t: { name: string; updated: Date }) => encodeCursor(sort === "name" ? t.name : t.updated.getTime(), t.name);
-  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.tags(repository, { sort, q: query.q }, decodeCursor(after), limit), (t) => ctx.authorizer.shows(ctx.who, repository, t.name), cursor);
+  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.tags(repository, { sort, q: query.q }, decodeCursor(after), limit), (t) => ctx.authorizer.reveals(ctx.who, repository, t.name), cursor);
   const { shown, next } = cut(page, found, cursor);
   return { tags: await ctx.catalog.tagDetails(repository, shown), next };
 }
@@ -158,7 +188,7 @@ async function getManifests(ctx: ApiContext, repository: RepositoryName) {
   const page = requestedPage(query);
   await knownRepository(ctx, repository);
   const cursor = (m: { digest: string; created: Date }) => encodeCursor(m.created.getTime(), m.digest);
-  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeCursor(after), limit), () => true, cursor);
+  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeCursor(after), limit), (m) => ctx.authorizer.showsContent(ctx.who, repository, m.digest), cursor);
   const { shown, next } = cut(page, found, cursor);
   return { manifests: await ctx.catalog.manifestSummaries(repository, shown, (tag) => ctx.authorizer.listable(repository, tag)), next };
 }

@@ -1,6 +1,6 @@
 // GET /api/v1/charts/<namespace>/<name>[?version=] (api-contract/charts.ts ChartDetail): one chart
 // as its page shows it, whichever way it was stored: the versions the caller may see (newest
-// first), Chart.yaml's fields, README.md and values.yaml of the selected version as text, and the
+// first; hidden and read-locked ones are left out), Chart.yaml's fields, README.md and values.yaml of the selected version as text, and the
 // classic repository to `helm repo add` when it is stored that way. (GET /api/v1/charts, the list,
 // is the Helm plugin's: handlers/helm/management.ts.)
 import { ChartDetailQuery } from "../../api-contract/charts.ts";
@@ -32,7 +32,8 @@ export async function getChart(ctx: ApiContext) {
   const repository = chartRepository(ctx.request.url);
   const { version } = queryOf(ctx, ChartDetailQuery);
   const versions = (await ctx.catalog.chartVersions(repository))
-    .filter((c) => ctx.authorizer.shows(ctx.who, repository, versionToTag(c.version)))
+    // A read-locked version is neither listed nor opened: its README and values are its content.
+    .filter((c) => ctx.authorizer.reveals(ctx.who, repository, versionToTag(c.version)))
     .sort((a, b) => compareVersionsDescending(a.version, b.version));
   const chosen = version === undefined ? versions[0] : versions.find((c) => c.version === version);
   if (!chosen) {

@@ -5,7 +5,6 @@
 // parsers of /v2 and /helm live in their own scopes). Bodies: src/api-contract/, docs/api.md.
 import type { FastifyError, FastifyInstance } from "fastify";
 import { describeIdentity, isAnonymous, type Access, type Identity } from "../../auth/identity.ts";
-import { fromPortal } from "../../http/session-cookie.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
@@ -38,9 +37,9 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
         }
       };
       const signedIn = () => {
-        if (isAnonymous(who) && !guard.authorizer.mayPing(who)) {
-          // The portal's calls get no challenge: the browser must not pop up its own dialog.
-          throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, fromPortal(request) ? undefined : guard.challenge(request, "basic", []));
+        if (isAnonymous(who) && !guard.authorizer.mayList(who)) {
+          // The portal's calls get no challenge (Guard.challenge): the browser must not pop up its own dialog.
+          throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, guard.challenge(request, "basic", []));
         }
       };
       return route.handler({ request, reply, who, guard, by: { identity: describeIdentity(who), client: request.ip }, authorizer: guard.authorizer, require, signedIn, ...services });

@@ -1,5 +1,6 @@
 // GET /api/v1/search (api-contract/search.ts): manifests whose labels, annotations, signatures
-// or provenance match, from the search index; only what the caller may pull (Authorizer.shows),
+// or provenance match, from the search index; only what the caller may see (Authorizer.showsContent:
+// not content only a hidden or read-locked tag reaches),
 // a page cut from visible hits only.
 import { SearchQuery } from "../../api-contract/search.ts";
 import { RegistryError } from "../../domain/errors.ts";
@@ -36,7 +37,7 @@ export async function getSearch(ctx: ApiContext) {
       const at = decodeCursor(after);
       return ctx.search.find(search, at ? { repository: String(at.value), digest: at.name } : null, limit);
     },
-    (hit) => ctx.authorizer.shows(ctx.who, hit.repository),
+    (hit) => ctx.authorizer.showsContent(ctx.who, hit.repository, hit.digest),
     cursor,
   );
   const { shown, next } = cut(page, found, cursor);

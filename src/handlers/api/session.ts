@@ -7,7 +7,7 @@ import type { SessionView } from "../../api-contract/session.ts";
 import { MANAGE, type Identity } from "../../auth/identity.ts";
 import type { OpenSession } from "../../auth/sessions.ts";
 import { RegistryError } from "../../domain/errors.ts";
-import { checkCsrf, checkOrigin, clearSessionCookie, sessionCookieOf, setSessionCookie } from "../../http/session-cookie.ts";
+import { checkCsrf, checkOrigin, clearSessionCookie, sessionCookiesOf, setSessionCookie } from "../../http/session-cookie.ts";
 import { bodyOf, type ApiContext } from "./context.ts";
 
 function view(ctx: ApiContext, opened: OpenSession | null): z.infer<typeof SessionView> {
@@ -28,7 +28,7 @@ async function current(ctx: ApiContext): Promise<OpenSession | null> {
     return await ctx.guard.session(ctx.request);
   } catch (err) {
     if (err instanceof RegistryError && err.code === "UNAUTHORIZED") {
-      clearSessionCookie(ctx.request, ctx.reply);
+      clearSessionCookie(ctx.request, ctx.reply, ctx.publicUrl);
       return null;
     }
     throw err;
@@ -43,22 +43,21 @@ export async function getSession(ctx: ApiContext) {
 export async function postSession(ctx: ApiContext) {
   checkOrigin(ctx.request, ctx.publicUrl);
   const { username, password } = bodyOf(ctx, SignIn);
-  const previous = sessionCookieOf(ctx.request);
+  const previous = sessionCookiesOf(ctx.request, ctx.publicUrl);
   const opened = await ctx.sessions.signIn(username, password, ctx.guard.context(ctx.request));
   // A new id at every sign-in (no session fixation); the old session, if any, ends.
-  if (previous) await ctx.sessions.end(previous);
-  setSessionCookie(ctx.request, ctx.reply, opened.cookie, opened.session.expiresAt);
+  for (const cookie of previous) await ctx.sessions.end(cookie);
+  setSessionCookie(ctx.request, ctx.reply, ctx.publicUrl, opened.cookie, opened.session.expiresAt);
   ctx.reply.header("cache-control", "no-store");
   return view(ctx, opened);
 }
 
 export async function deleteSession(ctx: ApiContext) {
   const opened = await current(ctx);
-  const cookie = sessionCookieOf(ctx.request);
-  if (opened && cookie) {
+  if (opened) {
     checkCsrf(ctx.request, opened.session, ctx.publicUrl);
-    await ctx.sessions.end(cookie);
+    for (const cookie of sessionCookiesOf(ctx.request, ctx.publicUrl)) await ctx.sessions.end(cookie);
   }
-  clearSessionCookie(ctx.request, ctx.reply);
+  clearSessionCookie(ctx.request, ctx.reply, ctx.publicUrl);
   return { deleted: true };
 }

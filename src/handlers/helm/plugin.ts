@@ -33,9 +33,10 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
 
   // Classic clients send Basic pre-emptively. A view spans many OCI repositories, so here: who
   // asks, and the route's action; each chart version it touches is checked in context.ts.
-  async function context(request: FastifyRequest, reply: FastifyReply, action: ChartAction): Promise<HelmContext> {
+  async function context(request: FastifyRequest, reply: FastifyReply, action: ChartAction, listing = false): Promise<HelmContext> {
     const who = await options.guard.identify(request, "basic");
-    if (isAnonymous(who) && !(action === "pull" && options.authorizer.mayPing({ kind: "anonymous" }))) {
+    const anonymousMay = listing ? options.authorizer.mayList(who) : options.authorizer.mayPing(who);
+    if (isAnonymous(who) && !(action === "pull" && anonymousMay)) {
       throw new RegistryError("UNAUTHORIZED", "authentication required: pass --username and --password to helm repo add", null, options.guard.challenge(request, "basic", []));
     }
     return { request, reply, who, charts: options.charts, authorizer: options.authorizer, action };
@@ -68,7 +69,9 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
   });
 
   // Berth's own list of every chart version; beside the API's routes, but the chart index is here.
-  app.get("/api/v1/charts", answering("api", async (request, reply) => listAllCharts(await context(request, reply, "pull"))));
+  // Anonymous callers are answered as the portal's other lists answer them (Authorizer.mayList):
+  // with per-repository anonymous pull, the charts of those repositories, as their pages show them.
+  app.get("/api/v1/charts", answering("api", async (request, reply) => listAllCharts(await context(request, reply, "pull", true))));
 
   // ChartMuseum's API: /api/[helm/v1/]<repository>/charts[/<name>[/<version>]] and …/prov. The
   // repository holds slashes, so Fastify cannot match these paths by itself; the wildcard takes

@@ -36,9 +36,9 @@ export function replyPaged<T extends string>(reply: FastifyReply, path: string, 
  * Up to limit + 1 entries that `visible` keeps, read in batches from `list`: a page depends only
  * on what the caller may see, so hidden entries neither cut a page short (losing the Link to the
  * rest) nor show through its size. `cursor` names an entry as `list` takes `after` (the entry
- * itself for names; the API's opaque cursors for rows).
+ * itself for names; the API's opaque cursors for rows). `visible` may query (Authorizer.showsContent).
  */
-export async function visiblePage<T>(page: RequestedPage, list: (after: string | undefined, limit: number) => Promise<T[]>, visible: (item: T) => boolean, cursor: (item: T) => string = String): Promise<T[]> {
+export async function visiblePage<T>(page: RequestedPage, list: (after: string | undefined, limit: number) => Promise<T[]>, visible: (item: T) => boolean | Promise<boolean>, cursor: (item: T) => string = String): Promise<T[]> {
   const wanted = page.limit + 1;
   const batch = Math.min(Math.max(wanted, 100), MAX_PAGE + 1);
   const kept: T[] = [];
@@ -46,7 +46,7 @@ export async function visiblePage<T>(page: RequestedPage, list: (after: string |
   for (;;) {
     const items = await list(after, batch);
     for (const item of items) {
-      if (visible(item)) kept.push(item);
+      if (await visible(item)) kept.push(item);
       if (kept.length === wanted) return kept;
     }
     if (items.length < batch) return kept;

@@ -34,7 +34,8 @@ export const PORTAL_CSP = [
   "object-src 'none'",
 ].join("; ");
 
-const RESERVED = /^\/(?:v2|helm|api|oauth2|token|healthz|metrics)(?:[/?]|$)/;
+// Leading slashes repeated too: //v2/ is what a client with a trailing-slash base URL sends.
+const RESERVED = /^\/+(?:v2|helm|api|oauth2|token|healthz|metrics)(?:[/?]|$)/;
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
