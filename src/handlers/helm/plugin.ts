@@ -35,7 +35,8 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
   // asks, and the route's action; each chart version it touches is checked in context.ts.
   async function context(request: FastifyRequest, reply: FastifyReply, action: ChartAction, listing = false): Promise<HelmContext> {
     const who = await options.guard.identify(request, "basic");
-    const anonymousMay = listing ? options.authorizer.mayList(who) : options.authorizer.mayPing(who);
+    // Asked of the anonymous identity itself: an anonymous access token (a bearer) is no sign-in.
+    const anonymousMay = listing ? options.authorizer.mayList({ kind: "anonymous" }) : options.authorizer.mayPing({ kind: "anonymous" });
     if (isAnonymous(who) && !(action === "pull" && anonymousMay)) {
       throw new RegistryError("UNAUTHORIZED", "authentication required: pass --username and --password to helm repo add", null, options.guard.challenge(request, "basic", []));
     }
