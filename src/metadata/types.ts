@@ -117,9 +117,10 @@ export interface UploadRows {
    * Takes (or renews) the writer's lease until `until` when no other owner holds one that is still
    * live by the store's clock (or the one holding it is `replacing`: a writer known to be dead),
    * and answers the upload as the owner now holds it; null while another owner holds it, or when
-   * the upload is gone. Need not be durable: a lease lost in a power cut lost its holder too.
+   * the upload is gone (or, with `repository`, belongs to another). Need not be durable: a lease
+   * lost in a power cut lost its holder too.
    */
-  lease(id: string, owner: string, until: Date, replacing?: string): Promise<UploadRecord | null>;
+  lease(id: string, owner: string, until: Date, options?: { replacing?: string; repository?: string }): Promise<UploadRecord | null>;
   /** Frees the owner's lease, if it still holds it. */
   release(id: string, owner: string): Promise<void>;
   delete(id: string): Promise<boolean>;

@@ -57,7 +57,7 @@ class Uploads implements UploadRows {
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
-  async lease(id: string, owner: string, until: Date, replacing?: string) {
+  async lease(id: string, owner: string, until: Date, { replacing, repository }: { replacing?: string; repository?: string } = {}) {
     // One conditional UPDATE: free, run out, already this owner's, or the dead one's it replaces.
     // Two processes asking at once: the database serialises the two updates and the second finds
     // the first's lease. It returns the row, so taking the lease is also the request's one read.
@@ -66,6 +66,7 @@ class Uploads implements UploadRows {
         .updateTable("uploads")
         .set({ lease_owner: owner, lease_until: until.getTime() })
         .where("id", "=", id)
+        .where("repository", "=", repository ?? sql<string>`repository`)
         .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_owner", "=", replacing ?? owner), eb("lease_until", "<=", Date.now())]))
         .returningAll()
         .executeTakeFirst(),

@@ -187,12 +187,12 @@ export class UploadService {
     const owner = `${INSTANCE.host}/${INSTANCE.pid}/${INSTANCE.boot}/${++this.requests}`;
     const uploads = this.metadata.uploads;
     const until = () => new Date(Date.now() + LEASE_MS);
-    let upload = await uploads.lease(id, owner, until());
+    let upload = await uploads.lease(id, owner, until(), { repository });
     if (!upload) {
       // Freed meanwhile, or held by a process on this host that is gone: try once more.
       const held = (await this.status(repository, id)).lease;
       const free = held === null || held.until.getTime() <= Date.now() || ownerIsDead(held.owner);
-      if (free) upload = await uploads.lease(id, owner, until(), held?.owner);
+      if (free) upload = await uploads.lease(id, owner, until(), { replacing: held?.owner, repository });
       if (!upload) throw busy(id);
     }
     const lost = new AbortController();
@@ -201,14 +201,13 @@ export class UploadService {
     signal?.addEventListener("abort", forward, { once: true });
     if (signal?.aborted) forward();
     const renewal = setInterval(() => {
-      uploads.lease(id, owner, until()).then(
+      uploads.lease(id, owner, until(), { repository }).then(
         (kept) => kept || lost.abort(busy(id)),
         () => undefined, // the next renewal tries again; the lease has two more thirds to go
       );
     }, LEASE_MS / 3);
     renewal.unref();
     try {
-      if (upload.repository !== repository) throw uploadUnknown(id);
       return await work(upload, lease);
     } finally {
       clearInterval(renewal);

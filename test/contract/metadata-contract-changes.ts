@@ -87,8 +87,8 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal((await store.uploads.lease("u1", "a", soon)) !== null, true);
       assert.equal((await store.uploads.lease("u1", "b", soon)) !== null, false, "a holds it");
       assert.equal((await store.uploads.lease("u1", "a", new Date(soon.getTime() + 1000))) !== null, true, "a renews");
-      assert.equal((await store.uploads.lease("u1", "b", soon, "c")) !== null, false, "replacing someone else than the holder");
-      assert.equal((await store.uploads.lease("u1", "b", soon, "a")) !== null, true, "a is known dead");
+      assert.equal((await store.uploads.lease("u1", "b", soon, { replacing: "c" })) !== null, false, "replacing someone else than the holder");
+      assert.equal((await store.uploads.lease("u1", "b", soon, { replacing: "a" })) !== null, true, "a is known dead");
       await store.uploads.release("u1", "a");
       assert.equal((await store.uploads.get("u1"))?.lease?.owner, "b", "a no longer holds it: its release does nothing");
       await store.uploads.release("u1", "b");
@@ -96,6 +96,10 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal((await store.uploads.lease("u1", "c", new Date(Date.now() - 1))) !== null, true);
       assert.equal((await store.uploads.lease("u1", "d", soon)) !== null, true, "c's lease has run out");
       assert.equal((await store.uploads.lease("nope", "a", soon)) !== null, false, "no such upload");
+      await store.uploads.release("u1", "d");
+      assert.equal((await store.uploads.lease("u1", "e", soon, { repository: repo("elsewhere") })) !== null, false, "not that repository's upload");
+      assert.equal((await store.uploads.get("u1"))?.lease, null, "and nothing taken");
+      assert.equal((await store.uploads.lease("u1", "e", soon, { repository: repo("r") }))?.lease?.owner, "e");
     });
 
     test("concurrent leases on one upload: exactly one owner wins", async (t) => {
