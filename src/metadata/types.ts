@@ -124,11 +124,12 @@ export interface UploadRows {
   /**
    * Takes (or renews) the writer's lease for `forMs` from now by the database's clock when no other
    * owner holds one that is still live by that clock, and answers the upload as the owner now
-   * holds it; null while another owner holds it, or when the upload is gone. Never judged by
+   * holds it; null while another owner holds it, or when the upload is gone (or, with
+   * `repository`, belongs to another). Never judged by
    * anything but time: a holder that lives renews its lease. Need not be durable: a lease lost in
    * a power cut lost its holder too.
    */
-  lease(id: string, owner: string, forMs: number): Promise<UploadRecord | null>;
+  lease(id: string, owner: string, forMs: number, options?: { repository?: string }): Promise<UploadRecord | null>;
   /** Records, while `owner` holds the lease, that the upload's bytes verified as `digest` (before they are moved there). */
   markVerified(id: string, owner: string, digest: Digest): Promise<boolean>;
   /** The `writer` of each of these uploads that still exists. */

@@ -81,7 +81,7 @@ class Uploads implements UploadRows {
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
-  async lease(id: string, owner: string, forMs: number) {
+  async lease(id: string, owner: string, forMs: number, { repository }: { repository?: string } = {}) {
     // One conditional UPDATE: free, run out by the database's clock, or already this owner's. Two
     // processes asking at once: the database serialises the two updates and the second finds the
     // first's lease. It returns the row, so taking the lease is also the request's one read.
@@ -90,6 +90,7 @@ class Uploads implements UploadRows {
         .updateTable("uploads")
         .set((eb) => ({ lease_owner: owner, lease_until: eb(dbNow(db), "+", forMs) }))
         .where("id", "=", id)
+        .where("repository", "=", repository ?? sql<string>`repository`)
         .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<=", dbNow(db))]))
         .returningAll()
         .executeTakeFirst(),

@@ -209,7 +209,7 @@ export class UploadService {
       const now = (await this.status(repository, id)).lease;
       const moved = first !== null && now !== null && (now.owner !== first.owner || now.until.getTime() !== first.until.getTime());
       if (moved || (now?.leftMs ?? 0) > LEASE_MS) throw busy(id);
-      const taken = await this.metadata.uploads.lease(id, owner, LEASE_MS);
+      const taken = await this.metadata.uploads.lease(id, owner, LEASE_MS, { repository });
       if (taken) return taken;
       await sleep(Math.min(LEASE_POLL_MS, Math.max(1, now?.leftMs ?? 1)), undefined, { signal }).catch(() => {
         throw busy(id);
@@ -226,21 +226,20 @@ export class UploadService {
   private async leased<T>(repository: RepositoryName, id: string, signal: AbortSignal | undefined, work: (upload: UploadRecord, lease: Lease) => Promise<T>): Promise<T> {
     const owner = `${PROCESS}/${++this.requests}`;
     const uploads = this.metadata.uploads;
-    const upload = (await uploads.lease(id, owner, LEASE_MS)) ?? (await this.afterOthersLease(repository, id, owner, signal));
+    const upload = (await uploads.lease(id, owner, LEASE_MS, { repository })) ?? (await this.afterOthersLease(repository, id, owner, signal));
     const lost = new AbortController();
     const lease: Lease = { owner, signal: lost.signal, settled: false };
     const forward = () => lost.abort(signal?.reason);
     signal?.addEventListener("abort", forward, { once: true });
     if (signal?.aborted) forward();
     const renewal = setInterval(() => {
-      uploads.lease(id, owner, LEASE_MS).then(
+      uploads.lease(id, owner, LEASE_MS, { repository }).then(
         (kept) => kept || lost.abort(busy(id)),
         () => undefined, // the next renewal tries again; the lease has two more thirds to go
       );
     }, LEASE_MS / 3);
     renewal.unref();
     try {
-      if (upload.repository !== repository) throw uploadUnknown(id);
       return await work(upload, lease);
     } finally {
       clearInterval(renewal);

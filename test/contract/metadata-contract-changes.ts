@@ -98,6 +98,10 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal((await store.uploads.lease("u1", "c", -1)) !== null, true);
       assert.equal((await store.uploads.lease("u1", "d", soon)) !== null, true, "c's lease has run out");
       assert.equal((await store.uploads.lease("nope", "a", soon)) !== null, false, "no such upload");
+      await store.uploads.release("u1", "d");
+      assert.equal((await store.uploads.lease("u1", "e", soon, { repository: repo("elsewhere") })) !== null, false, "not that repository's upload");
+      assert.equal((await store.uploads.get("u1"))?.lease, null, "and nothing taken");
+      assert.equal((await store.uploads.lease("u1", "e", soon, { repository: repo("r") }))?.lease?.owner, "e");
     });
 
     test("concurrent leases on one upload: exactly one owner wins", async (t) => {
