@@ -354,13 +354,14 @@ before(async () => {
   // Expiry: both made first (each change clears remembered sign-ins), then each signs in once.
   // Six seconds: the setup between making them and signing in must finish before they expire,
   // also on a loaded machine (two seconds did not, at a load of 10 on two cores).
-  const madeAt = Date.now();
   const expiring = await createServicePrincipal(main, "short", "owner", { expiresIn: 6 });
   await createToken(main, "tok-short", "team-app");
   const slot2 = await api<{ password: string }>(main, "POST", "/api/v1/tokens/tok-short/passwords/2", { expiresIn: 6 });
+  // Both expiries were set before this moment (each when the server made it), so both have run out by a second past it plus six.
+  const madeBy = Date.now();
   const expiringToken = await useOnce(main, basic(expiring.id, expiring.secret));
   await useOnce(main, basic("tok-short", slot2.password));
-  await sleep(Math.max(0, madeAt + 7_000 - Date.now()));
+  await sleep(Math.max(0, madeBy + 7_000 - Date.now()));
   // Straight after expiry, before any identity change clears remembered sign-ins.
   for (const [name, authorization] of [["service principal secret", basic(expiring.id, expiring.secret)], ["token password 2", basic("tok-short", slot2.password)]] as const) {
     const res = await fetch(`${main.url}/v2/team/app/tags/list`, { headers: { authorization } });
