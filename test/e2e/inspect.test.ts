@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { runBerthCli, startBerth } from "../support/berth.ts";
 import { attestedIndex, SEED_LABELS, type Blob } from "../support/provenance-images.ts";
 import { requireTool, runOk } from "../support/tools.ts";
-import { accessLines } from "../support/access-log.ts";
+import { accessLines, logBarrier } from "../support/access-log.ts";
 
 async function writeLayout(dir: string, blobs: Blob[], top: Blob, tag: string): Promise<void> {
   await mkdir(join(dir, "blobs/sha256"), { recursive: true });
@@ -43,6 +43,7 @@ test("berth inspect shows the seed's build.* labels as docker does, and reads no
   await craneOk(["push", join(dir, "layout"), `${berth.host}/seed/app:v1`]);
   assert.equal((await craneOk(["digest", `${berth.host}/seed/app:v1`])).stdout.trim(), image.index.digest);
 
+  await logBarrier(berth); // crane's last HEAD must not land among the inspects' lines
   const before = berth.output().length;
   const credentials = ["-u", berth.username, "-p", berth.password];
   const table = await runBerthCli(["inspect", `${berth.host}/seed/app:v1`, ...credentials], env);

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
 import { requireTool, runOk } from "../support/tools.ts";
-import { accessLines } from "../support/access-log.ts";
+import { accessLines, logBarrier } from "../support/access-log.ts";
 
 const BUILD_ARGS = {
   IMAGE_COMMITTER: "octocat",
@@ -65,6 +65,7 @@ test("an image buildah built from the seed's Dockerfile: inspect shows its three
   delete env.BERTH_SERVER;
   delete env.BERTH_USERNAME;
   delete env.BERTH_PASSWORD;
+  await logBarrier(berth); // buildah's last request must not land among the inspects' lines
   const before = berth.output().length;
   const inspected = await runBerthCli(["inspect", `${berth.host}/seed/app:dev`, "-u", berth.username, "-p", berth.password, "-o", "json"], env);
   assert.equal(inspected.code, 0, inspected.stderr);
