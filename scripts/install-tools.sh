@@ -14,6 +14,7 @@ GO_TOOLS=(
   "conformance|github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
   "registry|github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
   "cosign|github.com/sigstore/cosign/v3/cmd/cosign@v3.1.2"
+  "versitygw|github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 )
 # Tools the proxy refuses to `go install module/cmd@version` for: that also asks for the module's
 # version list (a deprecation check), which proxy.golang.org answers 403 for notation and helm-push.
@@ -31,7 +32,7 @@ HELM_TOOLS=(
 CM_PUSH_MODULE="github.com/chartmuseum/helm-push@v0.10.4"
 CM_PUSH_STAMP="$CM_PUSH_MODULE cli-only"
 CM_PUSH_PACKAGE="./cmd/helm-cm-push"
-APT_PACKAGES=(skopeo gnupg openssl buildah chromium)
+APT_PACKAGES=(skopeo gnupg openssl buildah chromium postgresql)
 
 if command -v go >/dev/null 2>&1; then
   for entry in "${GO_TOOLS[@]}"; do
