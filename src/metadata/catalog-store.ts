@@ -73,6 +73,13 @@ export class CatalogStore implements CatalogRows {
     this.db = db;
   }
 
+  async contentKind(repository: RepositoryName, digest: Digest) {
+    const manifest = await this.db.selectFrom("manifests").select(["media_type", "artifact_type", "body"]).where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    if (!manifest) return null;
+    const facts = await this.db.selectFrom("provenance").select("kind").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return kindOf(manifest.media_type, manifest.artifact_type, manifest.body, (facts?.kind as ProvenanceFacts["kind"] | undefined) ?? null);
+  }
+
   async refresh(repository: RepositoryName): Promise<void> {
     const db = this.db;
     const manifests = await db.selectFrom("manifests").select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.sum<number>("size").as("bytes"), eb.fn.max("created_at").as("at")]).where("repository", "=", repository).executeTakeFirstOrThrow();
@@ -88,11 +95,7 @@ export class CatalogStore implements CatalogRows {
       .executeTakeFirstOrThrow();
     const newestTag = await db.selectFrom("tags").select(["tag", "digest"]).where("repository", "=", repository).orderBy("updated_at", "desc").orderBy("tag", "desc").limit(1).executeTakeFirst();
     const newestDigest = newestTag?.digest ?? (await this.newestTopLevel(repository));
-    const newest = newestDigest
-      ? await db.selectFrom("manifests").select(["media_type", "artifact_type", "body"]).where("repository", "=", repository).where("digest", "=", newestDigest).executeTakeFirst()
-      : undefined;
-    const facts = newestDigest ? await db.selectFrom("provenance").select("kind").where("repository", "=", repository).where("digest", "=", newestDigest).executeTakeFirst() : undefined;
-    let { kind, artifactType } = newest ? kindOf(newest.media_type, newest.artifact_type, newest.body, (facts?.kind as ProvenanceFacts["kind"] | undefined) ?? null) : { kind: "artifact" as RepositoryKind, artifactType: null };
+    let { kind, artifactType } = (newestDigest ? await this.contentKind(repository, newestDigest as Digest) : null) ?? { kind: "artifact" as RepositoryKind, artifactType: null };
     const storedAs = new Set((await db.selectFrom("charts").select("stored_as").distinct().where("repository", "=", repository).execute()).map((r) => r.stored_as));
     if (storedAs.size > 0) {
       kind = storedAs.has("both") || storedAs.size > 1 ? "chart-both" : storedAs.has("classic") ? "chart-classic" : "chart-oci";
