@@ -2,6 +2,7 @@
 // schema from src/api-contract/, with a refusal that names each bad field by its path.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
+import type { SettingsView } from "../../api-contract/settings.ts";
 import type { Authorizer } from "../../auth/authorizer.ts";
 import type { Access, Identity } from "../../auth/identity.ts";
 import type { SessionService } from "../../auth/sessions.ts";
@@ -23,6 +24,8 @@ export interface ApiServices {
   search: SearchService;
   manifests: ManifestService;
   sessions: SessionService;
+  /** What the configuration sets, as GET /api/v1/settings shows it. */
+  settings: SettingsView;
   /** Configured base URL (its origin is accepted as a request's Origin besides the Host's). */
   publicUrl?: string | undefined;
 }
