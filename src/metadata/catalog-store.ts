@@ -321,8 +321,10 @@ export class SearchIndex implements SearchRows {
 
   async find(query: SearchQuery, after: { repository: string; digest: string } | null, limit: number): Promise<SearchHit[]> {
     // The first term drives the query (an index range), the rest are checked per hit: an equality
-    // (an index range on the value) drives before a `contains` (a trigram lookup), else in order.
-    const [first, ...rest] = [...query.terms.filter((t) => t.match === "equals"), ...query.terms.filter((t) => t.match !== "equals")];
+    // (an index range on the value) drives before a `contains` (a trigram lookup), and the longest
+    // `contains` before shorter ones (fewer values hold it; under 3 characters none is indexed).
+    const contains = query.terms.filter((t) => t.match !== "equals").sort((a, b) => [...b.value].length - [...a.value].length);
+    const [first, ...rest] = [...query.terms.filter((t) => t.match === "equals"), ...contains];
     // Without a term: every image and index, as the provenance indexer classified them.
     let base = first
       ? this.db.selectFrom("search_entries as e").innerJoin("manifests as m", (j) => j.onRef("m.repository", "=", "e.repository").onRef("m.digest", "=", "e.digest")).where((eb) => this.driving(eb, first))

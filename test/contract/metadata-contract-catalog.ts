@@ -136,6 +136,9 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       // An equality drives the query wherever it stands among the terms; the answer is the same.
       const both = await store.search.find({ terms: [{ source: "label", key: "build.dockerfile", match: "contains", value: "example" }, { source: "annotation", key: "build.dockerfile", match: "equals", value: "acme everywhere" }], unsigned: false }, null, 100);
       assert.deepEqual(both.map((h) => h.repository), ["team/r1"]);
+      // Two contains terms: the longer drives (through the index), the 2-character one is checked per hit.
+      const two = await store.search.find({ terms: [{ source: "label", key: "build.dockerfile", match: "contains", value: "ap" }, { source: "label", key: "build.dockerfile", match: "contains", value: "acme-tools" }], unsigned: false }, null, 100);
+      assert.deepEqual(two.map((h) => h.repository), ["team/r1"]);
     });
   });
 }
