@@ -205,6 +205,13 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
     catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
     sessions, publicUrl: config.http.publicUrl,
+    settings: {
+      anonymousPull: config.auth.anonymousPull,
+      pushPolicies: config.provenance.pushPolicies,
+      pullPolicies: config.provenance.pullPolicies,
+      verification: { notation: notation !== null && notation !== undefined, cosign: config.provenance.cosignKeys.length > 0 },
+      source: "configuration",
+    },
   });
   await app.register(portalPlugin);
   await app.register(tokenPlugin, { guard, authenticator, tokens, audit, exchangeLifetimeSeconds: config.auth.refreshTokenLifetime });

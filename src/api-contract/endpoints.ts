@@ -11,7 +11,8 @@ import * as id from "./identities.ts";
 import * as pv from "./provenance.ts";
 import { SessionView, SignIn } from "./session.ts";
 import { SearchAnswer, SearchQuery } from "./search.ts";
-import { AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
+import { AttributeRowList, AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
+import { SettingsView } from "./settings.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -82,7 +83,9 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("DELETE", "/api/v1/repositories/{repository...}/manifests/{digest}", "delete a manifest and every tag on it", "delete on the digest (the locks of every tag covering it apply), as DELETE /v2/<name>/manifests/<digest>", { 200: Deleted }),
   berth("DELETE", "/api/v1/repositories/{repository...}", "delete every manifest and tag of a repository, in one transaction", "delete on the repository and on each of its tags (a delete-locked tag refuses it)", { 200: Deleted }),
 
-  berth("GET", "/api/v1/audit", "the audit trail, newest first (?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
+  berth("GET", "/api/v1/audit", "the audit trail, newest first, filtered on the server (?identity= ?event= ?action= ?repository= ?outcome= ?from= ?to= ?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
+  berth("GET", "/api/v1/attributes", "every repository and tag with attributes of its own (locked, hidden, anonymous pull), so an owner finds what a listing hides", MANAGE, { 200: AttributeRowList }),
+  berth("GET", "/api/v1/settings", "what the configuration sets (anonymous pull, push and pull policies, signature verification): read-only here", MANAGE, { 200: SettingsView }),
 
   berth("GET", "/api/v1/charts", "every chart version the caller may see, however stored (?q=; with ?n= and ?last= a page)", "signed in (anonymous when anonymous pull is on); lists what the caller may pull", { 200: ChartList }, { query: ChartListQuery }),
   berth("GET", "/api/v1/charts/{repository...}", "one chart (repository <namespace>/<name>): its versions, Chart.yaml, README.md and values.yaml of ?version= (default newest)", "pull on the repository; lists the versions listEnabled shows", { 200: ChartDetail }, { query: ChartDetailQuery }),

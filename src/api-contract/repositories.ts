@@ -33,4 +33,21 @@ export const AuditEvent = z.strictObject({
 export type AuditEvent = z.infer<typeof AuditEvent>;
 /** Newest first. */
 export const AuditList = z.strictObject({ events: z.array(AuditEvent) });
-export const AuditQuery = z.strictObject({ limit: z.string().regex(/^[0-9]{1,6}$/, "a whole number").optional() });
+/** Every filter given must match (exact values; the time range from inclusive, to exclusive). */
+export const AuditQuery = z.strictObject({
+  limit: z.string().regex(/^[0-9]{1,6}$/, "a whole number").optional(),
+  /** who: a user or token name, a service principal's id, admin, anonymous */
+  identity: z.string().min(1).max(256).optional(),
+  event: z.string().min(1).max(100).optional(),
+  action: z.string().min(1).max(100).optional(),
+  repository: z.string().min(1).max(256).optional(),
+  outcome: z.enum(["success", "failure", "denied"]).optional(),
+  /** an ISO 8601 time, e.g. 2026-12-06T10:00:00Z */
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+});
+
+/** Every repository and tag with attributes of its own (a stored row), repositories first by name. */
+export const AttributeRowList = z.strictObject({
+  attributes: z.array(z.strictObject({ repository: z.string(), tag: z.string().nullable(), ...Flags, anonymousPull: z.boolean().nullable() })),
+});

@@ -62,6 +62,8 @@ export interface CatalogRows {
   /** Recomputes a repository's summary (drops it when no manifest and no tag is left). Inside the changing transaction. */
   refresh(repository: RepositoryName): Promise<void>;
   summary(repository: RepositoryName): Promise<RepositorySummaryRow | null>;
+  /** The kind a summary would give the repository if this manifest were its newest (charts aside); null when it is not stored. */
+  contentKind(repository: RepositoryName, digest: Digest): Promise<{ kind: RepositoryKind; artifactType: string | null } | null>;
   /** Up to `limit` summaries in the filter's order, after the cursor. */
   list(filter: SummaryFilter, after: SummaryCursor | null, limit: number): Promise<RepositorySummaryRow[]>;
   count(filter: Omit<SummaryFilter, "sort" | "order">): Promise<number>;

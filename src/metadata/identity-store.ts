@@ -1,7 +1,7 @@
 // Identity parts of the metadata store over Kysely (portable SQL, as kysely-store.ts).
 import type { Kysely, Transaction } from "kysely";
 import type {
-  Attributes, AttributeRows, AuditEvent, AuditRows, Principal, PrincipalKind, PrincipalRows, Role, ScopeMap, ScopeMapRows, Secret, SecretRows,
+  Attributes, AttributeRows, AuditEvent, AuditFilter, AuditRows, Principal, PrincipalKind, PrincipalRows, Role, ScopeMap, ScopeMapRows, Secret, SecretRows,
   Session, SessionRows, SigningKey, SigningKeyRows,
 } from "./identity-types.ts";
 import { holdLock } from "./locks.ts";
@@ -196,8 +196,15 @@ export class Audit implements AuditRows {
       })
       .execute();
   }
-  async recent(limit: number) {
-    const rows = await this.db.selectFrom("audit_events").selectAll().orderBy("at", "desc").orderBy("id", "desc").limit(limit).execute();
+  async recent(limit: number, filter: AuditFilter = {}) {
+    let query = this.db.selectFrom("audit_events").selectAll();
+    for (const field of ["identity", "event", "action", "repository", "outcome"] as const) {
+      const value = filter[field];
+      if (value !== undefined) query = query.where(field, "=", value);
+    }
+    if (filter.from) query = query.where("at", ">=", filter.from.getTime());
+    if (filter.to) query = query.where("at", "<", filter.to.getTime());
+    const rows = await query.orderBy("at", "desc").orderBy("id", "desc").limit(limit).execute();
     return rows.map((r) => ({
       id: r.id,
       at: new Date(Number(r.at)),

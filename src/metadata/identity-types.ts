@@ -67,6 +67,17 @@ export interface AuditEvent {
   detail: Record<string, unknown> | null;
 }
 
+/** Which audit events to read: exact fields, and a time range (from inclusive, to exclusive). */
+export interface AuditFilter {
+  identity?: string;
+  event?: string;
+  action?: string;
+  repository?: string;
+  outcome?: AuditEvent["outcome"];
+  from?: Date;
+  to?: Date;
+}
+
 export interface SigningKey {
   kid: string;
   algorithm: string;
@@ -114,7 +125,8 @@ export interface AttributeRows {
 
 export interface AuditRows {
   append(event: AuditEvent): Promise<void>;
-  recent(limit: number): Promise<AuditEvent[]>;
+  /** Newest first, at most `limit`, only those matching every field of the filter given. */
+  recent(limit: number, filter?: AuditFilter): Promise<AuditEvent[]>;
 }
 
 /** A portal session (migration 011): found by the SHA-256 of its cookie value. */

@@ -124,5 +124,6 @@ export interface Database {
     build_sha: string | null;
     build_dockerfile: string | null;
   };
-  search_entries: { repository: string; digest: string; origin: string; source: string; key: string; value: string; folded: string | null };
+  // `id` since migration 012 (the trigram index's row key); the rows migration 010 backfills have none yet.
+  search_entries: { id: Generated<number>; repository: string; digest: string; origin: string; source: string; key: string; value: string; folded: string | null };
 }

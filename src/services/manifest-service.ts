@@ -157,6 +157,13 @@ export class ManifestService {
     return this.metadata.transaction(async (tx) => {
       const digests = await tx.catalog.manifestDigests(repository);
       if (digests.length === 0) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
+      // As delete() does: the caller was authorized against cached attributes; a lock set since on
+      // the repository or on any of its tags (all of them go) refuses the whole delete, read here,
+      // inside the transaction. Attribute rows are few (one per locked name), so all() is cheap.
+      const locked = (await tx.attributes.all()).filter((row) => row.repository === repository && !row.attributes.deleteEnabled).map((row) => row.tag as Tag);
+      const present: Tag[] = [];
+      for (const tag of locked) if (tag !== "" && (await tx.tags.resolve(repository, tag)) !== null) present.push(tag);
+      await refuseDeleteLocked(tx, repository, present);
       for (const digest of digests) await this.deleteDigest(tx, repository, digest);
       return { manifests: digests.length };
     });

@@ -105,5 +105,40 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       const times = await Promise.all(seen.slice(0, 50).map(async (name) => (await store.catalog.summary(repo(name)))!.pushed!.getTime()));
       assert.deepEqual(times, [...times].sort((a, b) => b - a), "newest first");
     });
+
+    test("a contains term finds exactly what a scan of every value finds, through the trigram index and without it (under 3 characters)", async (t) => {
+      const store = await freshStore(t, factory);
+      const values = [
+        "https://git.example.com/acme/app/Dockerfile", "https://git.example.com/acme-tools/app", "git.example.com/zeta",
+        "100%_off", "100 percent", 'say "hi" there', "Straße ünïcode", "ab", "xabx", "a\\b%c",
+      ];
+      const digests = await store.transaction(async (tx) => {
+        const out = [];
+        for (const [i, value] of values.entries()) {
+          const m = await pushed(tx, `team/r${i}`, `image ${i}`, null, 1000 + i);
+          await tx.search.replace(m.repository, m.digest, [{ digest: m.digest, source: "label", key: "build.dockerfile", value }, { digest: m.digest, source: "annotation", key: "build.dockerfile", value: "acme everywhere" }]);
+          out.push(m);
+        }
+        return out;
+      });
+      const find = async (part: string) => (await store.search.find({ terms: [{ source: "label", key: "build.dockerfile", match: "contains", value: part }], unsigned: false }, null, 100)).map((h) => h.repository);
+      // Parts whose letters have one case in every value, so the answer does not depend on how a database folds case.
+      for (const part of ["acme", "acme/", "example.com/", "100%", "%_", "0%_o", '"hi"', 'y "', "ße ü", "ünï", "ab", "b", "a\\b", "\\b%", "", "nowhere", "Dockerfile"]) {
+        const expected = values.flatMap((v, i) => (v.includes(part) ? [`team/r${i}`] : []));
+        assert.deepEqual(await find(part), expected, `~${JSON.stringify(part)}`);
+      }
+      // The index follows every change: a replaced value is found by its new text only, a forgotten one not at all.
+      await store.transaction((tx) => tx.search.replace(digests[2]!.repository, digests[2]!.digest, [{ digest: digests[2]!.digest, source: "label", key: "build.dockerfile", value: "git.example.com/omega" }]));
+      assert.deepEqual(await find("zeta"), []);
+      assert.deepEqual(await find("omega"), ["team/r2"]);
+      await store.transaction((tx) => tx.search.forget(digests[0]!.repository, digests[0]!.digest));
+      assert.deepEqual(await find("acme"), ["team/r1"]);
+      // An equality drives the query wherever it stands among the terms; the answer is the same.
+      const both = await store.search.find({ terms: [{ source: "label", key: "build.dockerfile", match: "contains", value: "example" }, { source: "annotation", key: "build.dockerfile", match: "equals", value: "acme everywhere" }], unsigned: false }, null, 100);
+      assert.deepEqual(both.map((h) => h.repository), ["team/r1"]);
+      // Two contains terms: the longer drives (through the index), the 2-character one is checked per hit.
+      const two = await store.search.find({ terms: [{ source: "label", key: "build.dockerfile", match: "contains", value: "ap" }, { source: "label", key: "build.dockerfile", match: "contains", value: "acme-tools" }], unsigned: false }, null, 100);
+      assert.deepEqual(two.map((h) => h.repository), ["team/r1"]);
+    });
   });
 }

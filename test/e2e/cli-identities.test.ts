@@ -261,6 +261,12 @@ test("audit lists what the tests above did, newest first, as a table and as JSON
   assert.ok(found.events.some((e) => e.outcome !== "success" && (e.repository === "e2e/locked" || text.includes("e2e/locked"))), "the refused push is not in the audit");
   for (const secret of secrets) assert.ok(!text.includes(secret), "a secret appears in the audit trail");
 
+  // Filtered on the server: the same events as filtering the whole trail.
+  const denied = await okJson<typeof found>(["audit", "--limit", "500", "--outcome", "denied", "--since", found.events.at(-1)!.at]);
+  assert.deepEqual(denied.events, found.events.filter((e) => e.outcome === "denied"));
+  const alice = await okJson<typeof found>(["audit", "--limit", "500", "--identity", "e2e-alice"]);
+  assert.ok(alice.events.length > 0 && alice.events.every((e) => e.identity === "e2e-alice"), JSON.stringify(alice.events.slice(0, 3)));
+
   const table = await ok(["audit", "--limit", "5"]);
   assert.match(table, /^AT\s+EVENT\s+IDENTITY\s+ACTION\s+REPOSITORY\s+OUTCOME\s+CLIENT\n/);
   assert.equal(table.trimEnd().split("\n").length, 6, "a header and five events");

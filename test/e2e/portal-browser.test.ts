@@ -26,6 +26,10 @@ const SEED = {
   sha: "0123456789abcdef0123456789abcdef01234567",
 };
 const HOSTILE_LABEL = "<img src=x onerror=alert(1)>";
+/** A 1×1 PNG as a data: URL: the one kind of chart icon (with same-origin) the portal loads. */
+const ICON = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+/** 3,000 lines, ~100 KiB: past the 64 KiB a page shows before "Show all". */
+const LONG_VALUES = Array.from({ length: 3000 }, (_, i) => `key${String(i).padStart(4, "0")}: "a value long enough to fill the line ${i}"`).join("\n") + "\nlastKey: the-very-end\n";
 const README = `# Classic chart
 
 Some **bold** text and a [link](https://example.com/docs) and a [bad link](javascript:alert(2)).
@@ -76,11 +80,12 @@ async function notationTrust(notation: string, dir: string): Promise<{ env: Reco
 }
 
 /** `helm create`, our Chart.yaml (and README), `helm package`: the .tgz path. */
-async function chart(helm: ClientRunner, name: string, version: string, readme?: string): Promise<string> {
+async function chart(helm: ClientRunner, name: string, version: string, readme?: string, more: { icon?: string; values?: string } = {}): Promise<string> {
   const base = await mkdtemp(join(helm.dir, `${name}-${version}-`));
   await helm.run(["create", name], { cwd: base });
-  await writeFile(join(base, name, "Chart.yaml"), `apiVersion: v2\nname: ${name}\ndescription: The ${name} chart\ntype: application\nversion: ${version}\nappVersion: "2.0.0"\n`);
+  await writeFile(join(base, name, "Chart.yaml"), `apiVersion: v2\nname: ${name}\ndescription: The ${name} chart\ntype: application\nversion: ${version}\nappVersion: "2.0.0"\n${more.icon ? `icon: ${more.icon}\n` : ""}`);
   if (readme) await writeFile(join(base, name, "README.md"), readme);
+  if (more.values) await writeFile(join(base, name, "values.yaml"), more.values);
   await helm.run(["package", name, "--destination", base], { cwd: base });
   return join(base, `${name}-${version}.tgz`);
 }
@@ -101,14 +106,21 @@ async function fill(t: TestContext): Promise<{ berth: RunningBerth; helm: Client
   const berth = await berthFor(t, { env: trust.berthEnv });
   const seed = await buildAndPush({ buildah, skopeo }, dir, berth, "seed", `FROM scratch\nLABEL build.user=${SEED.user} build.dockerfile=${SEED.dockerfile} build.sha=${SEED.sha}\nCOPY hello.txt /\n`, "seed/app:dev");
   await runOk(notation, ["sign", "--insecure-registry", "--force-referrers-tag=false", "-u", berth.username, "-p", berth.password, `${berth.host}/seed/app@${seed}`], { env: trust.env });
+  // Registry-side metadata about the seed image, changed once (its history: not set → team-a → team-b), and a hostile value.
+  for (const [key, value] of [["owner", "team-a"], ["owner", "team-b"], ["note", HOSTILE_LABEL]] as const) {
+    const res = await fetch(`${berth.url}/api/v1/metadata/seed/app@${seed}/${key}`, { method: "PUT", headers: { authorization: berth.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ value }) });
+    assert.equal(res.status, 200, await res.text());
+  }
   await buildAndPush({ buildah, skopeo }, dir, berth, "hostile", `FROM scratch\nLABEL evil="${HOSTILE_LABEL}" build.dockerfile="javascript:alert(2)"\nCOPY hello.txt /\n`, "hostile/app:v1");
   const layout = await buildMultiPlatformLayout(join(dir, "multi"), "v1");
   await runOk(skopeo, ["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", `${berth.username}:${berth.password}`, `oci:${layout.dir}:v1`, `docker://${berth.host}/multi/app:v1`]);
 
   await registryLogin(helm, berth);
-  await helm.run(["push", await chart(helm, "ocidemo", "0.1.0"), `oci://${berth.host}/charts`, ...plainHttp]);
-  await classicPush(berth, await chart(helm, "classic", "1.0.0", README));
-  const both = await chart(helm, "twoway", "0.2.0");
+  // The OCI chart's values.yaml is longer than the 64 KiB the page shows at first; the classic
+  // chart's icon is a data: URL (shown), the both-ways chart's a remote URL (a placeholder instead).
+  await helm.run(["push", await chart(helm, "ocidemo", "0.1.0", undefined, { values: LONG_VALUES }), `oci://${berth.host}/charts`, ...plainHttp]);
+  await classicPush(berth, await chart(helm, "classic", "1.0.0", README, { icon: ICON }));
+  const both = await chart(helm, "twoway", "0.2.0", undefined, { icon: "https://example.com/twoway.png" });
   await classicPush(berth, both);
   await helm.run(["push", both, `oci://${berth.host}/repo`, ...plainHttp]);
 
@@ -221,6 +233,15 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await signature.first().waitFor();
     assert.match(await signature.first().innerText(), /notation signature .*: verified/);
     assert.equal(await page.getByRole("tree", { name: "Referrers" }).getByRole("treeitem").filter({ hasText: "signature" }).count(), 1, "the signature in the referrers tree");
+    // The registry-side metadata: each key's value, and its history (who, old → new), as text.
+    const metadata = page.getByRole("table", { name: "Registry metadata" });
+    await metadata.waitFor();
+    assert.equal(await metadata.getByRole("row", { name: /owner/ }).getByRole("cell").innerText(), "team-b");
+    assert.equal(await metadata.getByRole("row", { name: /note/ }).getByRole("cell").innerText(), HOSTILE_LABEL, "a hostile value is text");
+    const changes = page.locator('[data-metadata-change="owner"]');
+    assert.equal(await changes.count(), 2);
+    assert.match(await changes.first().innerText(), /admin\s+owner v2\s+team-a → team-b/);
+    assert.match(await changes.last().innerText(), /admin\s+owner v1\s+\(not set\) → team-a/);
     await page.screenshot({ path: join(SHOTS, "manifest.png"), fullPage: true });
   });
 
@@ -255,12 +276,30 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await page.getByRole("tab", { name: "Default values" }).click();
     await page.getByLabel("Find in values").fill("replicaCount");
     assert.match(await page.locator("pre.values").innerText(), /^\s*\d+\s+replicaCount: 1$/m, "helm create's values.yaml, filtered to the line");
+    // Its icon is a data: URL: shown, and loaded under the CSP (img-src 'self' data:).
+    const icon = page.locator('img[data-icon="shown"]');
+    assert.equal(await icon.getAttribute("src"), ICON);
+    assert.equal(await icon.evaluate((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth), 1);
   });
 
-  await t.test("the both-ways chart offers both commands", async () => {
+  await t.test("the both-ways chart offers both commands; its remote icon is not loaded (a placeholder instead)", async () => {
     await page.goto(`${berth.url}/charts/repo/twoway`);
     await page.locator('[data-way="classic"]').waitFor();
     assert.equal(await page.getByText(`helm pull oci://${berth.host}/repo/twoway --version 0.2.0`, { exact: true }).count(), 1);
+    assert.equal(await page.locator('[data-icon="placeholder"]').count(), 1);
+    assert.equal(await page.locator("img").count(), 0, "no image element at all: nothing asks example.com");
+  });
+
+  await t.test("a values.yaml over 64 KiB shows its start, and all of it on request", async () => {
+    await page.goto(`${berth.url}/charts/charts/ocidemo`);
+    await page.getByRole("tab", { name: "Default values" }).click();
+    await page.locator('[data-cut="values.yaml"]').waitFor();
+    const shown = await page.locator("pre.values").innerText();
+    assert.ok(shown.length <= 64 * 1024 && shown.startsWith("key0000:"), `the first 64 KiB (${shown.length} characters)`);
+    assert.ok(!shown.includes("lastKey"));
+    await page.getByRole("button", { name: "Show all of values.yaml" }).click();
+    assert.ok((await page.locator("pre.values").innerText()).includes("lastKey: the-very-end"));
+    assert.equal(await page.locator('[data-cut="values.yaml"]').count(), 0);
   });
 
   await t.test("search by provenance finds the image by an abbreviated build.sha", async () => {
@@ -300,6 +339,48 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.equal(still.status, 200, "the tag is still there");
   });
 
+  await t.test("identities: a new secret downloads as a text file made in the browser; the audit trail filters on the server", async () => {
+    await page.goto(`${berth.url}/identities`);
+    const form = page.locator("form").filter({ has: page.getByRole("button", { name: "Add user" }) });
+    await form.getByLabel("Name").fill("downloader");
+    const requests: string[] = [];
+    page.on("request", (r) => requests.push(`${r.method()} ${r.url()}`));
+    await form.getByRole("button", { name: "Add user" }).click();
+    const secret = await page.locator(".secret code").innerText();
+    assert.ok(secret.length >= 16, secret);
+    const asked = requests.length;
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download as a text file" }).click()]);
+    assert.equal(download.suggestedFilename(), "berth-Password_of_downloader.txt");
+    assert.equal(await readFile((await download.path())!, "utf8"), `Password of downloader\n${secret}\n`);
+    assert.deepEqual(requests.slice(asked).filter((r) => !r.includes(" blob:")), [], "no request to the server for the download");
+
+    // Filter the trail on the server: who and outcome.
+    const filters = page.getByRole("form", { name: "Audit filters" });
+    await filters.getByLabel("Who").fill(PULLER.name);
+    await filters.getByLabel("Outcome").selectOption("denied");
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.url().includes("/api/v1/audit?") && r.url().includes(`identity=${PULLER.name}`)), filters.getByRole("button", { name: "Filter" }).click()]);
+    assert.match(answer.url(), /outcome=denied/);
+    const rows = page.locator("tr[data-audit-event]");
+    await rows.first().waitFor();
+    for (const row of await rows.all()) assert.match(await row.innerText(), new RegExp(`${PULLER.name}\\s+denied`));
+  });
+
+  await t.test("settings: policies as configured (read-only), and a read-locked tag found and unlocked", async () => {
+    const locked = await fetch(`${berth.url}/api/v1/repositories/seed/app/attributes?tag=old`, { method: "PATCH", headers: { authorization: berth.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ readEnabled: false }) });
+    assert.equal(locked.status, 200, await locked.text());
+    await page.goto(`${berth.url}/settings`);
+    await page.getByText("No push policies").waitFor();
+    assert.equal(await page.getByText("No pull policies").count(), 1);
+    assert.equal(await page.locator("input[type=checkbox]").count(), 0, "nothing the configuration sets is a control");
+    const row = page.locator('tr[data-attributes="seed/app:old"]');
+    assert.match(await row.innerText(), /seed\/app:old\s+no\s+yes\s+yes\s+yes/);
+    await row.getByRole("button", { name: "Change seed/app:old" }).click();
+    const read = page.getByLabel("Read (pull) enabled");
+    assert.equal(await read.isChecked(), false);
+    await read.check();
+    await page.locator('tr[data-attributes="seed/app:old"]').filter({ hasText: /seed\/app:old\s*yes/ }).waitFor();
+  });
+
   // -- axe and screenshots of every page (axe needs bypassCSP to inject its script)
   const audit = await browser.newContext({ bypassCSP: true });
   const x = await open(audit);
@@ -319,6 +400,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       ["chart", "/charts/repo/classic", "Classic chart"],
       ["chart-values", "/charts/repo/classic", "Classic chart"],
       ["chart-both", "/charts/repo/twoway", "The OCI way"],
+      ["chart-long", "/charts/charts/ocidemo", "The OCI way"],
       ["search", `/search?label=${encodeURIComponent("build.user=octocat")}`, "1 found"],
       ["identities", "/identities", "puller"],
       ["settings", "/settings", "Anonymous pull"],
@@ -329,7 +411,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       for (const [name, path, text] of pages) {
         await x.page.goto(`${berth.url}${path}`);
         await x.page.getByText(text).first().waitFor();
-        if (name === "chart-values") await x.page.getByRole("tab", { name: "Default values" }).click();
+        if (name === "chart-values" || name === "chart-long") await x.page.getByRole("tab", { name: "Default values" }).click();
         await assertAccessible(x.page, `${name} (${scheme})`);
         const file = scheme === "dark" ? `${name}-dark.png` : `${name}.png`;
         if (name !== "manifest" || scheme === "dark") await x.page.screenshot({ path: join(SHOTS, file), fullPage: true });

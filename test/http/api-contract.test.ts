@@ -71,6 +71,9 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("GET", "/api/helm/v1/repo/charts/demo/0.1.0");
   await call("DELETE", "/api/repo/charts/demo/0.1.0");
   await call("GET", "/api/v1/audit?limit=5");
+  await call("GET", "/api/v1/audit?identity=admin&outcome=success&from=2026-01-01T00:00:00Z");
+  await call("GET", "/api/v1/attributes");
+  await call("GET", "/api/v1/settings");
 
   // The portal's read API, and its deletes (the chart pushed above lives in repo/demo).
   await call("POST", "/api/repo/charts", chart, 201);

@@ -5,9 +5,10 @@
 // the repository) and compared with what the OCI routes give the same user.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { RepositoryName } from "../../src/domain/names.ts";
 import { validChart } from "../support/chart-fixtures.ts";
 import { freshApp, pushBlob, putManifest, type TestApp } from "../support/app.ts";
-import { platformImage } from "../support/provenance-images.ts";
+import { digestOf, MEDIA, notationSignature, platformImage, type Blob } from "../support/provenance-images.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
 const basic = (name: string, password: string) => `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`;
@@ -146,4 +147,79 @@ test("attack: a read-locked chart version's README and values.yaml are served by
     const text = res.body.toString();
     for (const [what, secret] of Object.entries(secrets)) assert.ok(!text.includes(secret), `${url} (${who ? "acrpull" : "anonymous"}) serves the read-locked ${what}: ${res.status} ${text.slice(0, 300)}`);
   }
+});
+
+/** Pushes an image's blobs and its manifest under `reference` (a tag, or its own digest: untagged). */
+async function pushBuilt(app: TestApp, repo: string, blobs: Blob[], manifest: Blob, reference = manifest.digest): Promise<string> {
+  for (const b of blobs) assert.equal((await app.request("POST", `/v2/${repo}/blobs/uploads/?digest=${b.digest}`, { body: b.bytes, headers: { "content-type": "application/octet-stream" } })).status, 201);
+  const res = await putManifest(app, repo, reference, manifest.bytes, manifest.mediaType);
+  assert.equal(res.status, 201, String(res.body));
+  return manifest.digest;
+}
+
+test("attack: the manifest page and the provenance report name a referrer or an index child that only a read-locked tag covers", async (t) => {
+  const app = await freshApp(t);
+  // An untagged image (readable by digest) whose signature is tagged and read-locked.
+  const image = platformImage({ os: "linux", architecture: "amd64" }, { "build.user": "open-builder" });
+  await pushBuilt(app, "team/app", [image.layer, image.config], image.manifest);
+  const signed = notationSignature(image.manifest);
+  const signature = await pushBuilt(app, "team/app", signed.blobs, signed.signature, "sig-private");
+  await attributes(app, "team/app", { readEnabled: false }, "sig-private");
+  // An untagged two-platform index whose arm64 child is also tagged, and that tag read-locked.
+  const amd64 = platformImage({ os: "linux", architecture: "amd64" }, { "build.user": "amd64-builder" });
+  const arm64 = platformImage({ os: "linux", architecture: "arm64" }, { "build.user": "arm64-locked-builder" });
+  await pushBuilt(app, "team/app", [amd64.layer, amd64.config], amd64.manifest);
+  const child = await pushBuilt(app, "team/app", [arm64.layer, arm64.config], arm64.manifest, "arm64-private");
+  const indexBytes = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: MEDIA.index,
+    manifests: [amd64, arm64].map((p) => ({ mediaType: MEDIA.manifest, digest: p.manifest.digest, size: p.manifest.size, platform: p.platform })),
+  }));
+  const index = await pushBuilt(app, "team/app", [], { mediaType: MEDIA.index, digest: digestOf(indexBytes), size: indexBytes.length, bytes: indexBytes });
+  // Locked once the index holds it (no one may push an index naming a manifest they may not read).
+  await attributes(app, "team/app", { readEnabled: false }, "arm64-private");
+  const auth = await puller(app);
+
+  // The OCI routes refuse both to this user; the image and the index themselves are readable.
+  assert.equal((await app.request("GET", `/v2/team/app/manifests/${signature}`, { auth })).status, 403);
+  assert.equal((await app.request("GET", `/v2/team/app/manifests/${child}`, { auth })).status, 403);
+  const page = JSON.parse(await body(app, `/api/v1/repositories/team/app/manifests/${image.manifest.digest}`, auth));
+  assert.deepEqual(page.referrers, [], "the read-locked signature is not in the referrers tree");
+  const indexPage = JSON.parse(await body(app, `/api/v1/repositories/team/app/manifests/${index}`, auth));
+  assert.deepEqual(indexPage.platforms.map((p: { digest: string }) => p.digest), [amd64.manifest.digest], "the read-locked child is not among the platforms");
+  await leaksNothing(app, auth, [
+    `/api/v1/repositories/team/app/manifests/${image.manifest.digest}`, `/api/v1/provenance/team/app/${image.manifest.digest}`,
+    `/api/v1/repositories/team/app/manifests/${index}`, `/api/v1/provenance/team/app/${index}`,
+  ], {
+    "read-locked signature's digest": signature,
+    "read-locked child's digest": child,
+    "read-locked child's build.user": "arm64-locked-builder",
+    "read-locked tags' names": "-private",
+  });
+  // Unlocked, both are there again: what was left out was the lock's doing, nothing else.
+  await attributes(app, "team/app", { readEnabled: true }, "sig-private");
+  await attributes(app, "team/app", { readEnabled: true }, "arm64-private");
+  const opened = JSON.parse(await body(app, `/api/v1/repositories/team/app/manifests/${image.manifest.digest}`, auth));
+  assert.deepEqual(opened.referrers.map((r: { digest: string }) => r.digest), [signature]);
+  const report = JSON.parse(await body(app, `/api/v1/provenance/team/app/${image.manifest.digest}`, auth));
+  assert.deepEqual(report.signatures.map((r: { digest: string }) => r.digest), [signature]);
+  const indexReport = JSON.parse(await body(app, `/api/v1/provenance/team/app/${index}`, auth));
+  assert.deepEqual(indexReport.platforms.map((p: { digest: string }) => p.digest), [amd64.manifest.digest, child]);
+  assert.deepEqual(JSON.parse(await body(app, `/api/v1/repositories/team/app/manifests/${index}`, auth)).platforms.length, 2);
+});
+
+test("attack: a repository's kind comes from its newest manifest even when a read lock hides that one", async (t) => {
+  const app = await freshApp(t);
+  await pushImage(app, "team/app", "v1", { "build.user": "open-builder" });
+  const amd64 = platformImage({ os: "linux", architecture: "amd64" }, {});
+  await pushBuilt(app, "team/app", [amd64.layer, amd64.config], amd64.manifest);
+  const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [{ mediaType: MEDIA.manifest, digest: amd64.manifest.digest, size: amd64.manifest.size, platform: amd64.platform }] }));
+  await pushBuilt(app, "team/app", [], { mediaType: MEDIA.index, digest: digestOf(indexBytes), size: indexBytes.length, bytes: indexBytes }, "x-private");
+  // (Pushed last, and last by name too should the two tags share a millisecond.)
+  await attributes(app, "team/app", { readEnabled: false }, "x-private");
+  const auth = await puller(app);
+
+  assert.equal((await app.berth.stores.metadata.catalog.summary("team/app" as RepositoryName))?.kind, "index", "stored: the newest is the index");
+  assert.equal(JSON.parse(await body(app, "/api/v1/repositories/team/app", auth)).kind, "image", "the puller: its newest shown is the image");
+  const listed = JSON.parse(await body(app, "/api/v1/repositories", auth)).repositories.find((r: { name: string }) => r.name === "team/app");
+  assert.equal(listed.kind, "image");
 });

@@ -59,3 +59,31 @@ test("DELETE a classic chart version: a version delete-locked after the check st
   const index = parse((await app.request("GET", "/helm/v1/repo/index.yaml")).body.toString()) as { entries: Record<string, { version: string }[]> };
   assert.deepEqual(index.entries.demo?.map((v) => v.version), ["0.1.0"]);
 });
+
+test("DELETE /api/v1/repositories/<name>: a tag or the repository delete-locked after the check refuses the whole delete, and nothing is deleted", async (t) => {
+  const app = await freshApp(t);
+  const one = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "v1", one.body)).status, 201);
+  const two = await imageManifest(app, "team/app", { label: "two" });
+  assert.equal((await putManifest(app, "team/app", "v2", two.body)).status, 201);
+
+  await lockBehindTheCache(app, "team/app", "v2");
+  const byTag = await app.request("DELETE", "/api/v1/repositories/team/app");
+  assert.equal(byTag.status, 403, byTag.body.toString());
+  assert.match(byTag.json().errors[0].message, /team\/app:v2 cannot be deleted \(deleteEnabled is false\)/);
+  await app.berth.stores.metadata.attributes.set("team/app", "v2", DEFAULT_ATTRIBUTES);
+  await lockBehindTheCache(app, "team/app", "");
+  const byRepository = await app.request("DELETE", "/api/v1/repositories/team/app");
+  assert.equal(byRepository.status, 403, byRepository.body.toString());
+  assert.match(byRepository.json().errors[0].message, /^team\/app cannot be deleted/);
+
+  for (const reference of ["v1", "v2", one.digest, two.digest]) assert.equal((await app.request("GET", `/v2/team/app/manifests/${reference}`)).status, 200, `${reference} is still there`);
+  const changes = await app.berth.stores.metadata.changes.since(0, 1000);
+  assert.equal(changes.filter((e) => e.change.kind === "manifest.deleted" || e.change.kind === "tag.deleted").length, 0, "no delete reached the change log");
+
+  // A lock on a tag that is no longer there stops nothing; unlocked, the repository goes.
+  await app.berth.stores.metadata.attributes.set("team/app", "", DEFAULT_ATTRIBUTES);
+  await lockBehindTheCache(app, "team/app", "gone");
+  assert.equal((await app.request("DELETE", "/api/v1/repositories/team/app")).status, 200);
+  assert.equal((await app.request("GET", "/v2/team/app/manifests/v1")).status, 404);
+});

@@ -1,5 +1,6 @@
 // A chart: its versions (how each is stored), metadata, README rendered safely, values.yaml, and
 // the commands to copy for both ways of installing it.
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import type { ChartDetail } from "../../../src/api-contract/charts.ts";
@@ -8,6 +9,50 @@ import { Command, Status, useLoad } from "../components.tsx";
 import { safeHref, when } from "../format.ts";
 import { Markdown } from "../markdown.tsx";
 import { parseChartPath, paths } from "../paths.ts";
+
+/** Past this many characters a README or values.yaml shows its start, with a control to show all. */
+export const SHOWN_AT_FIRST = 64 * 1024;
+
+/** The first SHOWN_AT_FIRST characters of `text` until "Show all" is pressed; then all of it. */
+function Long({ text, what, children }: { text: string; what: string; children: (shown: string) => ComponentChildren }) {
+  const [all, setAll] = useState(false);
+  if (all || text.length <= SHOWN_AT_FIRST) return <>{children(text)}</>;
+  return (
+    <>
+      {children(text.slice(0, SHOWN_AT_FIRST))}
+      <p class="small muted" data-cut={what}>
+        {what} is {Math.ceil(text.length / 1024)} KiB: the first 64 KiB are shown.{" "}
+        <button type="button" onClick={() => setAll(true)}>
+          Show all of {what}
+        </button>
+      </p>
+    </>
+  );
+}
+
+/**
+ * The chart's icon, only from a `data:image/…` URL or this server (the page's CSP allows no other
+ * image source, and loading one would tell a third party the page was read); otherwise a
+ * placeholder with the chart's initial.
+ */
+function Icon({ icon, name }: { icon: string | undefined; name: string }) {
+  let src: string | null = null;
+  if (icon && /^data:image\/(png|gif|jpeg|webp|svg\+xml)[;,]/i.test(icon)) src = icon;
+  else if (icon) {
+    try {
+      const url = new URL(icon, location.origin);
+      if (url.origin === location.origin && (url.protocol === "http:" || url.protocol === "https:")) src = url.href;
+    } catch {
+      src = null;
+    }
+  }
+  if (src) return <img class="chart-icon" src={src} alt={`${name} icon`} width={48} height={48} data-icon="shown" />;
+  return (
+    <span class="chart-icon placeholder" aria-hidden="true" data-icon="placeholder">
+      {name.slice(0, 1).toUpperCase()}
+    </span>
+  );
+}
 
 /** values.yaml as text, with a filter that keeps the matching lines and their numbers. */
 function Values({ text }: { text: string }) {
@@ -29,7 +74,9 @@ function Values({ text }: { text: string }) {
           <pre class="values">{shown.map(([n, line]) => `${String(n).padStart(4)}  ${line}`).join("\n")}</pre>
         </>
       ) : (
-        <pre class="values">{text}</pre>
+        <Long text={text} what="values.yaml">
+          {(shownText) => <pre class="values">{shownText}</pre>}
+        </Long>
       )}
     </>
   );
@@ -58,7 +105,19 @@ function Tabs({ readme, values }: { readme: string | null; values: string | null
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} tabIndex={0}>
-        {tab === "readme" ? readme ? <Markdown text={readme} /> : <p class="muted">The package has no README.md.</p> : values ? <Values text={values} /> : <p class="muted">The package has no values.yaml.</p>}
+        {tab === "readme" ? (
+          readme ? (
+            <Long text={readme} what="README.md">
+              {(shownText) => <Markdown text={shownText} />}
+            </Long>
+          ) : (
+            <p class="muted">The package has no README.md.</p>
+          )
+        ) : values ? (
+          <Values text={values} />
+        ) : (
+          <p class="muted">The package has no values.yaml.</p>
+        )}
       </div>
     </section>
   );
@@ -84,7 +143,10 @@ export function ChartPage() {
           const home = c.metadata.home ? safeHref(c.metadata.home) : null;
           return (
             <>
-              <p>{c.metadata.description}</p>
+              <div class="chart-head">
+                <Icon icon={c.metadata.icon} name={c.name} />
+                <p>{c.metadata.description}</p>
+              </div>
               <dl class="facts">
                 <dt>Version</dt>
                 <dd>{c.version}</dd>

@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import type { z } from "zod";
 import type * as id from "../../../src/api-contract/identities.ts";
 import type { AuditList } from "../../../src/api-contract/repositories.ts";
-import { api, apiPath } from "../api.ts";
+import { api, apiPath, withQuery } from "../api.ts";
 import { Problem, Status, useLoad } from "../components.tsx";
 import { when } from "../format.ts";
 import { useSession } from "../session.tsx";
@@ -17,17 +17,48 @@ type Audit = z.infer<typeof AuditList>;
 type Admin = z.infer<typeof id.AdminView>;
 const ACTIONS = ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write", "attributes/write"] as const;
 
-function Secret({ shown }: { shown: { what: string; secret: string } | null }) {
+/**
+ * Saves the secret as a text file made here in the browser (a Blob URL; nothing goes back to the
+ * server, which no longer knows the secret), named after what it is.
+ */
+function download(shown: { what: string; secret: string; file: string }): void {
+  const url = URL.createObjectURL(new Blob([`${shown.what}\n${shown.secret}\n`], { type: "text/plain;charset=utf-8" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = shown.file;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** `berth-token-ci-password1.txt`: letters, digits, dots and dashes of a name only. */
+const fileName = (...parts: string[]) => `berth-${parts.join("-").replace(/[^A-Za-z0-9.-]+/g, "_").slice(0, 100)}.txt`;
+
+function Secret({ shown }: { shown: { what: string; secret: string; file: string } | null }) {
   if (!shown) return null;
   return (
     <div class="secret" role="status">
       <p>
         {shown.what}: copy it now, it is shown only this once.
       </p>
-      <code>{shown.secret}</code>
+      <code>{shown.secret}</code>{" "}
+      <button type="button" onClick={() => download(shown)}>
+        Download as a text file
+      </button>
     </div>
   );
 }
+
+const AUDIT_FIELDS = [
+  ["identity", "Who"],
+  ["event", "Event"],
+  ["action", "Action"],
+  ["repository", "Repository"],
+] as const;
+
+/** A datetime-local value (the browser's time zone) as an ISO time for the API; "" stays "". */
+const isoOf = (local: string) => (local ? new Date(local).toISOString() : "");
 
 export function IdentitiesPage() {
   const { session } = useSession();
@@ -35,11 +66,20 @@ export function IdentitiesPage() {
   const principals = useLoad(() => api<Principals>("GET", "/api/v1/service-principals"), []);
   const maps = useLoad(() => api<ScopeMaps>("GET", "/api/v1/scope-maps"), []);
   const tokens = useLoad(() => api<Tokens>("GET", "/api/v1/tokens"), []);
-  const audit = useLoad(() => api<Audit>("GET", "/api/v1/audit?limit=500"), []);
+  const [auditQuery, setAuditQuery] = useState<Record<string, string>>({});
+  const audit = useLoad(() => api<Audit>("GET", withQuery("/api/v1/audit", { limit: "500", ...auditQuery })), [JSON.stringify(auditQuery)]);
   const admin = useLoad(() => api<Admin>("GET", "/api/v1/admin"), []);
-  const [auditFilter, setAuditFilter] = useState("");
-  const [auditOutcome, setAuditOutcome] = useState("");
-  const [shown, setShown] = useState<{ what: string; secret: string } | null>(null);
+  const [shown, setShownState] = useState<{ what: string; secret: string; file: string } | null>(null);
+  const setShown = (s: { what: string; secret: string; file?: string }) => setShownState({ ...s, file: s.file ?? fileName(s.what) });
+  const filterAudit = (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const text = (name: string) => String(form.get(name) ?? "").trim();
+    setAuditQuery(Object.fromEntries(Object.entries({
+      identity: text("identity"), event: text("event"), action: text("action"), repository: text("repository"), outcome: text("outcome"),
+      from: isoOf(text("from")), to: isoOf(text("to")),
+    }).filter(([, v]) => v !== "")));
+  };
   const [problem, setProblem] = useState<Error | null>(null);
   const act = async (work: () => Promise<void>) => {
     setProblem(null);
@@ -295,29 +335,38 @@ export function IdentitiesPage() {
       </section>
       <section aria-labelledby="audit-h">
         <h2 id="audit-h">Audit trail</h2>
-        <div class="filters">
-          <label>
-            Filter (who, event, repository)
-            <input type="search" value={auditFilter} onInput={(e) => setAuditFilter((e.currentTarget as HTMLInputElement).value)} />
-          </label>
+        <form class="filters" aria-label="Audit filters" onSubmit={filterAudit}>
+          {AUDIT_FIELDS.map(([name, label]) => (
+            <label key={name}>
+              {label}
+              <input name={name} defaultValue={auditQuery[name] ?? ""} />
+            </label>
+          ))}
           <label>
             Outcome
-            <select value={auditOutcome} onChange={(e) => setAuditOutcome((e.currentTarget as HTMLSelectElement).value)}>
+            <select name="outcome" defaultValue={auditQuery.outcome ?? ""}>
               <option value="">Any</option>
               <option value="success">success</option>
               <option value="failure">failure</option>
               <option value="denied">denied</option>
             </select>
           </label>
-        </div>
+          <label>
+            From
+            <input name="from" type="datetime-local" step="1" />
+          </label>
+          <label>
+            Until
+            <input name="to" type="datetime-local" step="1" />
+          </label>
+          <button type="submit">Filter</button>
+        </form>
         <Status loaded={audit}>
-          {(all) => {
-            const needle = auditFilter.toLowerCase();
-            const list = { events: all.events.filter((e) => (!auditOutcome || e.outcome === auditOutcome) && (!needle || `${e.identity} ${e.event} ${e.action} ${e.repository ?? ""}`.toLowerCase().includes(needle))) };
+          {(list) => {
             return (
             <div class="scroll">
               <table class="list">
-                <caption class="sr-only">Latest audit events</caption>
+                <caption class="sr-only">Latest audit events{Object.keys(auditQuery).length > 0 ? ", filtered" : ""}</caption>
                 <thead>
                   <tr>
                     <th scope="col">When</th>
@@ -329,7 +378,7 @@ export function IdentitiesPage() {
                 </thead>
                 <tbody>
                   {list.events.map((e, i) => (
-                    <tr key={i}>
+                    <tr key={i} data-audit-event={e.event}>
                       <td>{when(e.at)}</td>
                       <td>{e.event}</td>
                       <td>{e.identity}</td>

@@ -5,8 +5,8 @@ import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import type { ManifestDetail, ManifestList, ReferrerTreeNode, RepositoryDetail, TagList } from "../../../src/api-contract/catalog.ts";
 import type { z } from "zod";
-import type { ProvenanceReport } from "../../../src/api-contract/provenance.ts";
-import { api, apiPath, withQuery } from "../api.ts";
+import type { MetadataHistory, MetadataValues, ProvenanceReport } from "../../../src/api-contract/provenance.ts";
+import { api, ApiError, apiPath, withQuery } from "../api.ts";
 import { Command, Confirm, KeyValues, Problem, Status, useLoad } from "../components.tsx";
 import { bytes, KIND_NAMES, safeHref, shortDigest, when } from "../format.ts";
 import { parseRepoPath, paths } from "../paths.ts";
@@ -369,6 +369,7 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
         <h2 id="referrers-h">Signatures, SBOMs and attestations</h2>
         {d ? <Tree nodes={d.referrers} repo={repo} label="Referrers" /> : null}
       </section>
+      {digest && <RegistryMetadata repo={repo} digest={digest} />}
       <section aria-labelledby="provenance-h">
         <h2 id="provenance-h">Provenance</h2>
         <Status loaded={report}>
@@ -396,5 +397,62 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
         </Status>
       </section>
     </>
+  );
+}
+
+/**
+ * The registry-side metadata kept about this digest (`berth metadata`, /api/v1/metadata/…): each
+ * key's value, and every change with who made it, when, and the old and new value. Needs
+ * metadata_read on the repository; without it, the section says so.
+ */
+function RegistryMetadata({ repo, digest }: { repo: string; digest: string }) {
+  const base = apiPath("/api/v1/metadata", { repo: `${repo}@${digest}` });
+  const values = useLoad(() => api<z.infer<typeof MetadataValues>>("GET", `${base}/_values`), [base]);
+  const history = useLoad(() => api<z.infer<typeof MetadataHistory>>("GET", `${base}/_history`), [base]);
+  const refused = values.error instanceof ApiError && values.error.status === 403;
+  return (
+    <section aria-labelledby="metadata-h">
+      <h2 id="metadata-h">Registry metadata</h2>
+      {refused ? (
+        <p class="muted">You may not read this manifest's registry metadata.</p>
+      ) : (
+        <Status loaded={values}>
+          {(v) => <KeyValues caption="Registry metadata" entries={v.values.map((e): [string, string] => [e.key, e.value])} />}
+        </Status>
+      )}
+      {!refused && history.data && history.data.history.length > 0 && (
+        <div class="scroll">
+          <table>
+            <caption>Changes, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Who</th>
+                <th scope="col">Key</th>
+                <th scope="col">Old → new</th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...history.data.history].sort((a, b) => b.at.localeCompare(a.at) || b.version - a.version).map((c) => (
+                <tr key={`${c.key}@${c.version}`} data-metadata-change={c.key}>
+                  <td>
+                    <time dateTime={c.at} title={c.at}>
+                      {when(c.at)}
+                    </time>
+                  </td>
+                  <td>{c.actor}</td>
+                  <td>
+                    <code>{c.key}</code> <span class="small muted">v{c.version}</span>
+                  </td>
+                  <td class="value">
+                    {c.old ?? <em>(not set)</em>} → {c.new ?? <em>(deleted)</em>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
   );
 }

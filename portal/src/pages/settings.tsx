@@ -1,9 +1,13 @@
-// Settings (owners only): anonymous pull as configured, and a repository's (or tag's)
-// attributes: read, write, delete and list enabled, anonymous pull for the repository.
+// Settings (owners only): what the configuration sets (anonymous pull, push and pull policies,
+// signature verification; read-only here), every repository and tag with attributes of its own
+// (so a read-locked or hidden tag the listings leave out is found and unlocked here), and a
+// repository's (or tag's) attributes: read, write, delete and list enabled, anonymous pull.
 import { useState } from "preact/hooks";
-import type { AttributesView } from "../../../src/api-contract/repositories.ts";
+import type { z } from "zod";
+import type { AttributeRowList, AttributesView } from "../../../src/api-contract/repositories.ts";
+import type { SettingsView } from "../../../src/api-contract/settings.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Problem } from "../components.tsx";
+import { Problem, Status, useLoad } from "../components.tsx";
 import { useSession } from "../session.tsx";
 
 const FLAGS = [
@@ -14,8 +18,12 @@ const FLAGS = [
   ["anonymousPull", "Anonymous pull"],
 ] as const;
 
+const yes = (flag: boolean) => (flag ? "yes" : "no");
+
 export function SettingsPage() {
   const { session } = useSession();
+  const configured = useLoad(() => api<SettingsView>("GET", "/api/v1/settings"), []);
+  const rows = useLoad(() => api<z.infer<typeof AttributeRowList>>("GET", "/api/v1/attributes"), []);
   const [target, setTarget] = useState<{ repo: string; tag: string } | null>(null);
   const [view, setView] = useState<AttributesView | null>(null);
   const [problem, setProblem] = useState<Error | null>(null);
@@ -23,7 +31,9 @@ export function SettingsPage() {
   const open = async (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
-    const next = { repo: String(form.get("repo") ?? "").trim(), tag: String(form.get("tag") ?? "").trim() };
+    await show({ repo: String(form.get("repo") ?? "").trim(), tag: String(form.get("tag") ?? "").trim() });
+  };
+  const show = async (next: { repo: string; tag: string }) => {
     setProblem(null);
     try {
       setView(await api<AttributesView>("GET", url(next)));
@@ -36,6 +46,7 @@ export function SettingsPage() {
     if (!target) return;
     try {
       setView(await api<AttributesView>("PATCH", url(target), { [key]: value }));
+      rows.reload();
     } catch (err) {
       setProblem(err as Error);
     }
@@ -46,9 +57,111 @@ export function SettingsPage() {
       <h1>Settings</h1>
       <section aria-labelledby="registry-h">
         <h2 id="registry-h">Registry</h2>
-        <p>
-          Anonymous pull for every repository: <strong>{session?.anonymousPull ? "on" : "off"}</strong> <span class="small muted">(set in Berth's configuration, auth.anonymousPull)</span>
-        </p>
+        <p class="small muted">Set in Berth's configuration file (or environment): read-only here; change the configuration and restart Berth.</p>
+        <Status loaded={configured}>
+          {(c) => (
+            <>
+              <p>
+                Anonymous pull for every repository: <strong>{c.anonymousPull ? "on" : "off"}</strong> <span class="small muted">(auth.anonymousPull)</span>
+              </p>
+              <p>
+                Signature verification: notation <strong>{c.verification.notation ? "on" : "off"}</strong> <span class="small muted">(provenance.trustPolicy)</span>, cosign{" "}
+                <strong>{c.verification.cosign ? "on" : "off"}</strong> <span class="small muted">(provenance.cosignKeys)</span>
+              </p>
+              <h3>Push policies</h3>
+              {c.pushPolicies.length === 0 ? (
+                <p class="muted">No push policies (provenance.pushPolicies): pushes are not checked for labels or annotations.</p>
+              ) : (
+                <div class="scroll">
+                  <table>
+                    <caption>Push policies: images lacking these are refused</caption>
+                    <thead>
+                      <tr>
+                        <th scope="col">Name</th>
+                        <th scope="col">Repositories</th>
+                        <th scope="col">Required labels</th>
+                        <th scope="col">Required annotations</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {c.pushPolicies.map((p) => (
+                        <tr key={p.name} data-push-policy={p.name}>
+                          <th scope="row">{p.name}</th>
+                          <td>{p.repositories.join(", ")}</td>
+                          <td>{p.requireLabels.join(", ") || "none"}</td>
+                          <td>{p.requireAnnotations.join(", ") || "none"}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              )}
+              <h3>Pull policies</h3>
+              {c.pullPolicies.length === 0 ? (
+                <p class="muted">No pull policies (provenance.pullPolicies): pulls do not require a verified signature.</p>
+              ) : (
+                <ul>
+                  {c.pullPolicies.map((p) => (
+                    <li key={p.name} data-pull-policy={p.name}>
+                      <strong>{p.name}</strong>: pulls from {p.repositories.join(", ")} need a verified notation signature
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </>
+          )}
+        </Status>
+      </section>
+      <section aria-labelledby="locked-h">
+        <h2 id="locked-h">Locked, hidden and opened names</h2>
+        <Status loaded={rows}>
+          {(r) =>
+            r.attributes.length === 0 ? (
+              <p class="muted">No repository or tag has attributes of its own: everything is readable, writable, deletable and listed.</p>
+            ) : (
+              <div class="scroll">
+                <table>
+                  <caption>Repositories and tags with attributes of their own</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Name</th>
+                      <th scope="col">Read</th>
+                      <th scope="col">Write</th>
+                      <th scope="col">Delete</th>
+                      <th scope="col">Listed</th>
+                      <th scope="col">Anonymous pull</th>
+                      <th scope="col">
+                        <span class="sr-only">Change</span>
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {r.attributes.map((a) => {
+                      const name = a.tag === null ? a.repository : `${a.repository}:${a.tag}`;
+                      return (
+                        <tr key={name} data-attributes={name}>
+                          <th scope="row">
+                            <code>{name}</code>
+                          </th>
+                          <td>{yes(a.readEnabled)}</td>
+                          <td>{yes(a.writeEnabled)}</td>
+                          <td>{yes(a.deleteEnabled)}</td>
+                          <td>{yes(a.listEnabled)}</td>
+                          <td>{a.anonymousPull === null ? "" : yes(a.anonymousPull)}</td>
+                          <td>
+                            <button type="button" aria-label={`Change ${name}`} onClick={() => void show({ repo: a.repository, tag: a.tag ?? "" })}>
+                              Change
+                            </button>
+                          </td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
+            )
+          }
+        </Status>
       </section>
       <section aria-labelledby="attributes-h">
         <h2 id="attributes-h">Repository and tag attributes</h2>

@@ -23,7 +23,7 @@ import { parseReference, parseRepositoryName, parseTag, type Reference, type Rep
 import type { RepositorySummaryRow, SummaryCursor } from "../../metadata/catalog-types.ts";
 import { decodeCursor, encodeCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
 import { visiblePage, type RequestedPage } from "../oci/paging.ts";
-import { queryOf, type ApiContext } from "./context.ts";
+import { contentShown, queryOf, type ApiContext } from "./context.ts";
 import { REPOSITORIES_PREFIX } from "./repositories.ts";
 
 export type RepositoryPath =
@@ -128,7 +128,7 @@ export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: A
     case "manifests":
       return getManifests(ctx, path.repository);
     case "manifest":
-      return ctx.catalog.manifest(path.repository, path.reference, (tag) => ctx.authorizer.listable(path.repository, tag));
+      return ctx.catalog.manifest(path.repository, path.reference, (tag) => ctx.authorizer.listable(path.repository, tag), contentShown(ctx, path.repository));
     default:
       return getRepository(ctx, path.repository);
   }
@@ -159,7 +159,13 @@ async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<R
   } else if (row.newest && row.newest.tag === null && (await ctx.authorizer.showsContent(ctx.who, row.name, row.newest.digest))) {
     newest = row.newest;
   }
-  return { ...row, tags: revealed.length, newest };
+  // The kind follows the newest manifest (charts aside): when the caller's newest is another one,
+  // the hidden newest's kind is not theirs to learn; with none shown, nothing says what it holds.
+  let { kind, artifactType } = row;
+  if (!kind.startsWith("chart-") && newest?.digest !== row.newest?.digest) {
+    ({ kind, artifactType } = (newest ? await ctx.catalog.rows.contentKind(row.name, newest.digest as Digest) : null) ?? { kind: "artifact", artifactType: null });
+  }
+  return { ...row, kind, artifactType, tags: revealed.length, newest };
 }
 
 async function getRepository(ctx: ApiContext, repository: RepositoryName) {

@@ -2,10 +2,12 @@
 // schema from src/api-contract/, with a refusal that names each bad field by its path.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
+import type { SettingsView } from "../../api-contract/settings.ts";
 import type { Authorizer } from "../../auth/authorizer.ts";
 import type { Access, Identity } from "../../auth/identity.ts";
 import type { SessionService } from "../../auth/sessions.ts";
 import type { Guard } from "../../http/guard.ts";
+import type { Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { CatalogService } from "../../services/catalog/catalog-service.ts";
 import type { SearchService } from "../../services/catalog/search-service.ts";
@@ -22,6 +24,8 @@ export interface ApiServices {
   search: SearchService;
   manifests: ManifestService;
   sessions: SessionService;
+  /** What the configuration sets, as GET /api/v1/settings shows it. */
+  settings: SettingsView;
   /** Configured base URL (its origin is accepted as a request's Origin besides the Host's). */
   publicUrl?: string | undefined;
 }
@@ -71,4 +75,18 @@ export function param(ctx: ApiContext, name: string): string {
 export function slotParam(ctx: ApiContext): number {
   const text = param(ctx, "slot");
   return /^[0-9]$/.test(text) ? Number(text) : Number.NaN;
+}
+
+/**
+ * Whether this caller may be shown content of `repository` named by digest (Authorizer.showsContent),
+ * asked once per digest: for what a page reaches from a manifest it may read (referrers, an
+ * index's children, signatures), which a read-locked tag of their own may still cover.
+ */
+export function contentShown(ctx: ApiContext, repository: string): (digest: Digest) => Promise<boolean> {
+  const asked = new Map<Digest, Promise<boolean>>();
+  return (digest) => {
+    let answer = asked.get(digest);
+    if (!answer) asked.set(digest, (answer = ctx.authorizer.showsContent(ctx.who, repository, digest)));
+    return answer;
+  };
 }

@@ -17,7 +17,7 @@ import { isDigest, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseReference, parseRepositoryName, type Reference, type RepositoryName } from "../../domain/names.ts";
 import type { MetadataTarget } from "../../metadata/provenance-types.ts";
-import { bodyOf, queryOf, type ApiContext } from "./context.ts";
+import { bodyOf, contentShown, queryOf, type ApiContext } from "./context.ts";
 
 export const PROVENANCE_PREFIX = "/api/v1/provenance/";
 export const METADATA_PREFIX = "/api/v1/metadata/";
@@ -70,9 +70,15 @@ export const onReport = (request: FastifyRequest): Access[] => {
   return [{ type: "repository", name: repository, action: "pull", ...(reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest }) }];
 };
 
+/**
+ * The report as this caller may see it: the signatures, referrers and platforms it names are
+ * manifests of their own, and one covered only by a read-locked or hidden tag is left out (as the
+ * manifest page leaves it out); tags the caller's listings hide are not named.
+ */
 export async function getReport(ctx: ApiContext) {
   const { repository, reference } = provenanceTarget(ctx.request.url);
-  return ctx.reports.report(repository, reference);
+  const report = await ctx.reports.report(repository, reference, contentShown(ctx, repository));
+  return { ...report, tags: report.tags.filter((tag) => ctx.authorizer.listable(repository, tag)) };
 }
 
 export async function getMetadata(ctx: ApiContext) {

@@ -29,9 +29,20 @@ export async function patchAttributes(ctx: ApiContext) {
 }
 
 export async function getAudit(ctx: ApiContext) {
-  const { limit } = queryOf(ctx, AuditQuery);
-  const events = await ctx.identities.audit(limit === undefined ? undefined : Number(limit));
+  const { limit, from, to, ...exact } = queryOf(ctx, AuditQuery);
+  const filter = { ...exact, ...(from ? { from: new Date(from) } : {}), ...(to ? { to: new Date(to) } : {}) };
+  const events = await ctx.identities.audit(limit === undefined ? undefined : Number(limit), filter);
   return {
     events: events.map((e) => ({ at: e.at, event: e.event, identity: e.identity, action: e.action, repository: e.repository, outcome: e.outcome, client: e.client, detail: e.detail })),
   };
+}
+
+/** GET /api/v1/attributes: every stored attribute row (an owner's way to find what listings hide). */
+export async function getAttributeRows(ctx: ApiContext) {
+  return { attributes: await ctx.identities.attributes.list() };
+}
+
+/** GET /api/v1/settings: what the configuration sets, as it is running. */
+export async function getSettings(ctx: ApiContext) {
+  return ctx.settings;
 }

@@ -15,7 +15,7 @@ import { deleteMetadata, getMetadata, getReport, METADATA_PREFIX, onMetadata, on
 import { deleteSession, getSession, postSession } from "./session.ts";
 import { deleteRepositoryResource, getRepositories, getRepositoryResource, onRepositoryPath } from "./catalog.ts";
 import { CHARTS_PREFIX, getChart, onChart } from "./charts.ts";
-import { attributesRepository, getAttributes, getAudit, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
+import { attributesRepository, getAttributeRows, getAttributes, getAudit, getSettings, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
 import { getSearch } from "./search.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
@@ -80,6 +80,8 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "GET", url: "/api/v1/search", handler: getSearch, access: signedIn },
 
   { method: "GET", url: "/api/v1/audit", handler: getAudit, access: manage },
+  { method: "GET", url: "/api/v1/attributes", handler: getAttributeRows, access: manage },
+  { method: "GET", url: "/api/v1/settings", handler: getSettings, access: manage },
 
   { method: "GET", url: `${PROVENANCE_PREFIX}*`, handler: getReport, access: onReport },
 

@@ -11,6 +11,7 @@ import { uploadParts } from "./008-upload-parts.ts";
 import { locks } from "./009-locks.ts";
 import { portalReadModels } from "./010-portal-read-models.ts";
 import { sessions } from "./011-sessions.ts";
+import { searchTrigrams } from "./012-search-trigrams.ts";
 import { jobs } from "./015-jobs.ts";
 
 export const migrations: Record<string, Migration> = {
@@ -25,5 +26,6 @@ export const migrations: Record<string, Migration> = {
   "009-locks": locks,
   "010-portal-read-models": portalReadModels,
   "011-sessions": sessions,
+  "012-search-trigrams": searchTrigrams,
   "015-jobs": jobs,
 };

@@ -153,8 +153,12 @@ export class CatalogService {
     return found;
   }
 
-  /** One manifest in full, by tag or digest. */
-  async manifest(repository: RepositoryName, reference: Reference, tagListed: (tag: string) => boolean) {
+  /**
+   * One manifest in full, by tag or digest. `shown` decides which of the manifests it reaches (an
+   * index's platforms, the referrers tree) the caller is shown: one covered only by a read-locked
+   * or hidden tag is left out, with everything under it.
+   */
+  async manifest(repository: RepositoryName, reference: Reference, tagListed: (tag: string) => boolean, shown: (digest: Digest) => Promise<boolean>) {
     const record = await this.metadata.manifests.get(repository, reference.kind === "tag" ? { tag: reference.tag } : reference.digest);
     if (!record) {
       if (!(await this.metadata.repositories.exists(repository))) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
@@ -178,21 +182,22 @@ export class CatalogService {
       layers: (Array.isArray(json.layers) ? json.layers : []).map(obj).map((l) => ({ ...descriptor(l), annotations: strings(l.annotations) })),
       annotations: record.annotations ?? {},
       labels: provenance?.facts.kind === "image" ? provenance.facts.config.labels : {},
-      platforms: (Array.isArray(json.manifests) ? json.manifests : []).map(obj).flatMap((m) => {
+      platforms: await filterShown((Array.isArray(json.manifests) ? json.manifests : []).map(obj).flatMap((m) => {
         const p = obj(m.platform);
         if (typeof p.os !== "string" || typeof p.architecture !== "string" || strings(m.annotations)[REFERENCE_TYPE] !== undefined) return [];
         return [{ ...descriptor(m), platform: { os: p.os, architecture: p.architecture, ...(typeof p.variant === "string" ? { variant: p.variant } : {}) } }];
-      }),
-      referrers: await this.referrerTree(repository, record.digest, 0),
+      }), shown),
+      referrers: await this.referrerTree(repository, record.digest, 0, shown),
       chart: chart ? { name: chart.name, version: chart.version, appVersion: chart.metadata.appVersion ?? null } : null,
       subject: record.subject,
     };
   }
 
-  private async referrerTree(repository: RepositoryName, digest: Digest, depth: number): Promise<ReferrerTreeNode[]> {
+  private async referrerTree(repository: RepositoryName, digest: Digest, depth: number, shown: (digest: Digest) => Promise<boolean>): Promise<ReferrerTreeNode[]> {
     if (depth >= MAX_REFERRER_DEPTH) return [];
     const nodes: ReferrerTreeNode[] = [];
     for (const m of await this.metadata.manifests.referrers(repository, digest)) {
+      if (!(await shown(m.digest))) continue;
       const row = await this.metadata.provenance.get(repository, m.digest);
       nodes.push({
         digest: m.digest,
@@ -201,7 +206,7 @@ export class CatalogService {
         size: m.size,
         annotations: m.annotations ?? {},
         kind: referrerKind(row, m.artifactType),
-        referrers: await this.referrerTree(repository, m.digest, depth + 1),
+        referrers: await this.referrerTree(repository, m.digest, depth + 1, shown),
       });
     }
     return nodes;
@@ -219,6 +224,12 @@ export class CatalogService {
       return { readme: null, values: null }; // missing from storage: fsck says so; the page still shows the rest
     }
   }
+}
+
+/** The items whose digest `shown` lets through, in their order. */
+export async function filterShown<T extends { digest: string }>(items: readonly T[], shown: (digest: Digest) => Promise<boolean>): Promise<T[]> {
+  const keep = await Promise.all(items.map((item) => shown(item.digest as Digest)));
+  return items.filter((_, i) => keep[i]);
 }
 
 export function chartTag(chart: ChartRecord): string {

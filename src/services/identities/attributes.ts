@@ -35,6 +35,16 @@ export class RepositoryAttributes {
     return view(name, tag, (await this.ctx.metadata.attributes.get(name, tag)) ?? DEFAULT_ATTRIBUTES);
   }
 
+  /** Every stored row, repositories by name, each repository's own row before its tags'. */
+  async list(): Promise<{ repository: string; tag: string | null; readEnabled: boolean; writeEnabled: boolean; deleteEnabled: boolean; listEnabled: boolean; anonymousPull: boolean | null }[]> {
+    const rows = await this.ctx.metadata.attributes.all();
+    rows.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+    return rows.map(({ repository, tag, attributes: a }) => ({
+      repository, tag: tag === "" ? null : tag, readEnabled: a.readEnabled, writeEnabled: a.writeEnabled, deleteEnabled: a.deleteEnabled, listEnabled: a.listEnabled,
+      anonymousPull: tag === "" ? a.anonymousPull : null,
+    }));
+  }
+
   async update(by: Actor, repository: string, tag: string, change: AttributeChange): Promise<AttributesView> {
     const name = parseRepositoryName(repository);
     if (tag !== "") {

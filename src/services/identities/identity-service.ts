@@ -3,7 +3,7 @@
 // transaction per change, its audit event and its change-log entry inside it.
 // Secrets are hashed here (by the injected functions), returned once, and never stored, logged
 // or audited in clear.
-import type { AuditEvent } from "../../metadata/identity-types.ts";
+import type { AuditEvent, AuditFilter } from "../../metadata/identity-types.ts";
 import { AdminAccount } from "./admin.ts";
 import { RepositoryAttributes } from "./attributes.ts";
 import { IdentityContext, type IdentityServiceOptions } from "./context.ts";
@@ -36,9 +36,10 @@ export class IdentityService {
     this.attributes = new RepositoryAttributes(this.ctx);
   }
 
-  /** The newest audit events first. */
-  async audit(limit = 100): Promise<AuditEvent[]> {
+  /** The newest audit events first, those matching every field of the filter. */
+  async audit(limit = 100, filter: AuditFilter = {}): Promise<AuditEvent[]> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_EVENTS) throw invalid(`limit is a whole number from 1 to ${MAX_AUDIT_EVENTS}`, { limit });
-    return this.ctx.metadata.audit.recent(limit);
+    if (filter.from && filter.to && filter.from.getTime() >= filter.to.getTime()) throw invalid("from must be before to", { from: filter.from.toISOString(), to: filter.to.toISOString() });
+    return this.ctx.metadata.audit.recent(limit, filter);
   }
 }

@@ -119,7 +119,12 @@ export class ProvenanceReports {
     this.options = options;
   }
 
-  async report(repository: RepositoryName, reference: Reference): Promise<ProvenanceReport> {
+  /**
+   * `shown` decides which manifests the report may name besides the one asked for (an index's
+   * platforms and attestation entries, signatures, attestations and referrers): the API leaves out
+   * those only a read-locked or hidden tag covers, as the manifest page does.
+   */
+  async report(repository: RepositoryName, reference: Reference, shown: Shown = async () => true): Promise<ProvenanceReport> {
     const digest = await this.resolve(repository, reference);
     const summary = await this.metadata.manifests.summary(repository, digest);
     if (!summary) throw new RegistryError("MANIFEST_UNKNOWN", "manifest unknown to registry", { digest });
@@ -136,18 +141,19 @@ export class ProvenanceReports {
       platforms: [],
       annotations: summary.annotations ?? {},
       signatures: [],
-      referrers: await this.referrerTree(repository, digest, 0),
+      referrers: await this.referrerTree(repository, digest, 0, shown),
       verdict: { labelsPresent: false, sourceAndRevisionKnown: false, signed: false, signedAndVerified: false, provenanceAttested: false, line: "" },
       warnings,
     };
     if (!row) warnings.push("this manifest was pushed before Berth recorded provenance: push it again to index it");
-    report.signatures = await this.signaturesOf(repository, { digest, mediaType: summary.mediaType, size: summary.size });
+    report.signatures = await this.signaturesOf(repository, { digest, mediaType: summary.mediaType, size: summary.size }, shown);
 
     if (row?.facts.kind === "index") {
       const index = row.facts;
       const fromIndex = new Map<Digest, { target: Digest | null; digest: Digest }>();
-      for (const a of index.attestations) fromIndex.set(a.digest, { target: a.target, digest: a.digest });
+      for (const a of index.attestations) if ((await shown(a.digest)) && (!a.target || (await shown(a.target)))) fromIndex.set(a.digest, { target: a.target, digest: a.digest });
       for (const entry of index.platforms) {
+        if (!(await shown(entry.digest))) continue;
         const child = await this.metadata.provenance.get(repository, entry.digest);
         // An attestation manifest listed without BuildKit's annotations: still not a platform.
         if (child?.facts.kind === "attestation") {
@@ -155,17 +161,17 @@ export class ProvenanceReports {
           warnings.push(`index entry ${entry.digest} is an attestation manifest without vnd.docker.reference annotations: not shown as a platform`);
           continue;
         }
-        report.platforms.push(await this.platformReport(repository, entry.digest, entry.platform ?? null, entry.mediaType, entry.size, index.annotations, child, fromIndex, warnings));
+        report.platforms.push(await this.platformReport(repository, entry.digest, entry.platform ?? null, entry.mediaType, entry.size, index.annotations, child, fromIndex, warnings, shown));
       }
-      const shown = new Set(report.platforms.map((p) => p.digest));
+      const platforms = new Set(report.platforms.map((p) => p.digest));
       for (const a of fromIndex.values()) {
-        if (a.target && !shown.has(a.target)) warnings.push(`attestation ${a.digest} describes ${a.target}, which is not a platform of this index`);
+        if (a.target && !platforms.has(a.target)) warnings.push(`attestation ${a.digest} describes ${a.target}, which is not a platform of this index`);
       }
       const created = report.platforms.map((p) => p.created).filter((c): c is string => c !== undefined).sort();
       report.created = index.annotations["org.opencontainers.image.created"] ?? created.at(-1);
     } else {
       const platform = row?.facts.kind === "image" ? (row.facts.config.platform ?? null) : null;
-      const only = await this.platformReport(repository, digest, platform, summary.mediaType, summary.size, {}, row, new Map(), warnings);
+      const only = await this.platformReport(repository, digest, platform, summary.mediaType, summary.size, {}, row, new Map(), warnings, shown);
       only.signatures = []; // the top-level list holds them once
       report.platforms.push(only);
       report.created = only.created;
@@ -186,7 +192,7 @@ export class ProvenanceReports {
   private async platformReport(
     repository: RepositoryName, digest: Digest, platform: Platform | null, mediaType: string, size: number,
     indexAnnotations: Record<string, string>, row: ProvenanceRecord | null,
-    fromIndex: Map<Digest, { target: Digest | null; digest: Digest }>, warnings: string[],
+    fromIndex: Map<Digest, { target: Digest | null; digest: Digest }>, warnings: string[], shown: Shown,
   ): Promise<PlatformReport> {
     const image = row?.facts.kind === "image" ? row.facts : null;
     if (row && !image) warnings.push(`${digest} is a ${row.facts.kind}, not an image: it has no config labels or history`);
@@ -201,7 +207,7 @@ export class ProvenanceReports {
       }
       attestations.push({ digest: a.digest, foundAs: "index-entry", form: att.facts.form, describes: digest, statements: att.facts.statements.map(statementReport) });
     }
-    const referring = await this.metadata.provenance.referring(repository, digest);
+    const referring = await shownRows(await this.metadata.provenance.referring(repository, digest), shown);
     for (const r of referring) {
       if (r.facts.kind !== "attestation" || attestations.some((a) => a.digest === r.digest)) continue;
       attestations.push({ digest: r.digest, foundAs: "referrer", form: r.facts.form, describes: digest, statements: r.facts.statements.map(statementReport) });
@@ -225,7 +231,7 @@ export class ProvenanceReports {
       ...(slsa?.slsa ? { build: { ...slsa.slsa, attestation: slsa.attestation } } : {}),
       sboms: statements.filter((s) => s.sbom).map((s) => ({ ...s.sbom!, attestation: s.attestation })),
       signatures: referring.map((r) => this.signatureReport(repository, r, { digest, mediaType, size })).filter((s): s is SignatureReport => s !== null),
-      referrers: await this.referrerTree(repository, digest, 0),
+      referrers: await this.referrerTree(repository, digest, 0, shown),
     };
     if (slsa?.slsa && !slsa.slsa.buildArgs) warnings.push(`provenance of ${digest} has no build arguments (BuildKit mode=min): build args are not recorded`);
     const sha = image?.config.labels["build.sha"];
@@ -234,8 +240,8 @@ export class ProvenanceReports {
     return result;
   }
 
-  private async signaturesOf(repository: RepositoryName, subject: Subject): Promise<SignatureReport[]> {
-    const rows = await this.metadata.provenance.referring(repository, subject.digest as Digest);
+  private async signaturesOf(repository: RepositoryName, subject: Subject, shown: Shown): Promise<SignatureReport[]> {
+    const rows = await shownRows(await this.metadata.provenance.referring(repository, subject.digest as Digest), shown);
     return rows.map((r) => this.signatureReport(repository, r, subject)).filter((s): s is SignatureReport => s !== null);
   }
 
@@ -257,16 +263,25 @@ export class ProvenanceReports {
   }
 
   /** What refers to a digest, and what refers to those, as `oras discover` shows it. */
-  private async referrerTree(repository: RepositoryName, digest: Digest, depth: number): Promise<ReferrerNode[]> {
+  private async referrerTree(repository: RepositoryName, digest: Digest, depth: number, shown: Shown): Promise<ReferrerNode[]> {
     if (depth >= MAX_REFERRER_DEPTH) return [];
     const found = await this.metadata.manifests.referrers(repository, digest);
     const nodes: ReferrerNode[] = [];
     for (const m of found) {
+      if (!(await shown(m.digest))) continue;
       const row = await this.metadata.provenance.get(repository, m.digest);
-      nodes.push({ digest: m.digest, mediaType: m.mediaType, artifactType: m.artifactType, size: m.size, kind: row?.facts.kind ?? "unknown", referrers: await this.referrerTree(repository, m.digest, depth + 1) });
+      nodes.push({ digest: m.digest, mediaType: m.mediaType, artifactType: m.artifactType, size: m.size, kind: row?.facts.kind ?? "unknown", referrers: await this.referrerTree(repository, m.digest, depth + 1, shown) });
     }
     return nodes;
   }
+}
+
+/** Whether the report may name this manifest (ProvenanceReports.report). */
+export type Shown = (digest: Digest) => Promise<boolean>;
+
+async function shownRows<T extends { digest: Digest }>(rows: readonly T[], shown: Shown): Promise<T[]> {
+  const keep = await Promise.all(rows.map((r) => shown(r.digest)));
+  return rows.filter((_, i) => keep[i]);
 }
 
 function verdictOf(report: ProvenanceReport, warnings: string[]): Verdict {
