@@ -1,5 +1,5 @@
-// A read query on the hot path (HEAD blob, GET manifest) compiled once per database handle and
-// run with each request's values. Kysely builds and compiles a query's syntax tree on every call;
+// A query on the hot path (HEAD blob, GET manifest; a chunk's lease and advance) compiled once per
+// database handle and run with each request's values. Kysely builds and compiles a query's syntax tree on every call;
 // under 64 connections of HEAD blob and GET manifest that was ~11 % of the server's CPU
 // (docs/performance.md). The query is compiled once with stand-in values, and each run swaps in
 // its own: the SQL text never changes, so the driver's prepared-statement cache keeps hitting too.
@@ -13,7 +13,7 @@ interface Executor {
 /** Marks where each value lands when the query is compiled; no constant in a query is like it. */
 const standIn = (i: number) => `\u0000berth-value-${i}\u0000`;
 
-export class ReusedQuery<Row, Values extends string[]> {
+export class ReusedQuery<Row, Values extends (string | number | null)[]> {
   private readonly db: Executor;
   private readonly build: (...values: Values) => Compilable<Row>;
   private compiled: CompiledQuery<Row> | null = null;
@@ -26,14 +26,22 @@ export class ReusedQuery<Row, Values extends string[]> {
   }
 
   async rows(...values: Values): Promise<Row[]> {
-    const compiled = this.compiled ?? this.compile(values.length);
-    const parameters = compiled.parameters.map((constant, i) => (this.slots[i]! >= 0 ? values[this.slots[i]!] : constant));
-    const result = await this.db.executeQuery<Row>({ ...compiled, parameters });
-    return result.rows;
+    return (await this.run(values)).rows;
   }
 
   async first(...values: Values): Promise<Row | undefined> {
     return (await this.rows(...values))[0];
+  }
+
+  /** For a write: how many rows it changed. */
+  async changed(...values: Values): Promise<number> {
+    return Number((await this.run(values)).numAffectedRows ?? 0);
+  }
+
+  private run(values: Values): Promise<QueryResult<Row>> {
+    const compiled = this.compiled ?? this.compile(values.length);
+    const parameters = compiled.parameters.map((constant, i) => (this.slots[i]! >= 0 ? values[this.slots[i]!] : constant));
+    return this.db.executeQuery<Row>({ ...compiled, parameters });
   }
 
   private compile(count: number): CompiledQuery<Row> {

@@ -2,11 +2,13 @@
 // in blob storage. Leases are set and judged by the database's clock (dbNow), the one clock every
 // process and `berth gc` share, so no process's own clock or pid decides whether another's lease
 // ran out. Idleness (updated_at) is written by the processes' clocks: it only ages uploads.
-import { sql, SqliteAdapter, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import { dbNow } from "./db-clock.ts";
+import { ReusedQuery } from "./reused-query.ts";
 import type { Database } from "./schema.ts";
+import { UNSYNCED } from "./sqlite/node-sqlite-dialect.ts";
 import type { StrayRows, UploadRecord, UploadRows } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -30,8 +32,26 @@ function toUpload(row: Database["uploads"] & { lease_left?: number | string | nu
 
 class Uploads implements UploadRows {
   private readonly db: Db;
+  /**
+   * The two statements of every chunk of a chunked push (its lease at the start, its advance with
+   * the release at the end), compiled once (reused-query.ts): built and compiled by Kysely on
+   * every call, with the lease's own connection and pragmas around it, they cost about half a
+   * millisecond of CPU per chunk (docs/performance.md).
+   */
+  private readonly leaseIn: ReusedQuery<Database["uploads"], [string, string, number, string]>;
+  private readonly advanceReleasing: ReusedQuery<unknown, [string, number, number, number, string | null, string | null, string]>;
+
   constructor(db: Db) {
     this.db = db;
+    this.leaseIn = new ReusedQuery(db, (id: string, owner: string, forMs: number, repository: string) => this.leaseQuery(id, owner, forMs, repository));
+    this.advanceReleasing = new ReusedQuery(db, (id: string, from: number, to: number, now: number, handle: string | null, writer: string | null, owner: string) =>
+      db
+        .updateTable("uploads")
+        .set({ offset: to, updated_at: now, handle, writer, lease_owner: null, lease_until: 0 })
+        .where("id", "=", id)
+        .where("offset", "=", from)
+        .where("lease_owner", "=", owner),
+    );
   }
   async create(upload: UploadRecord) {
     await this.db
@@ -61,6 +81,10 @@ class Uploads implements UploadRows {
     return row ? toUpload(row) : null;
   }
   async advance(id: string, from: number, to: number, options: { handle?: string | null; writer?: string | null; release?: string } = {}) {
+    // A chunk's advance (handle, writer and release all given): the compiled statement.
+    if (options.handle !== undefined && options.writer !== undefined && options.release !== undefined) {
+      return (await this.advanceReleasing.changed(id, from, to, Date.now(), options.handle, options.writer, options.release)) > 0;
+    }
     let query = this.db
       .updateTable("uploads")
       .set({
@@ -79,24 +103,27 @@ class Uploads implements UploadRows {
   async lease(id: string, owner: string, forMs: number, { repository }: { repository?: string } = {}) {
     // One conditional UPDATE: free, run out by the database's clock, or already this owner's. Two
     // processes asking at once: the database serialises the two updates and the second finds the
-    // first's lease. It returns the row, so taking the lease is also the request's one read.
-    const row = await softly(this.db, (db) =>
-      db
-        .updateTable("uploads")
-        .set((eb) => ({ lease_owner: owner, lease_until: eb(dbNow(db), "+", forMs) }))
-        .where("id", "=", id)
-        .where("repository", "=", repository ?? sql<string>`repository`)
-        .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<=", dbNow(db))]))
-        .returningAll()
-        .executeTakeFirst(),
-    );
+    // first's lease. It returns the row, so taking the lease is also the request's one read. Not
+    // synced on its own (UNSYNCED): a lease lost in a power cut lost its holder too.
+    const row = repository !== undefined ? await this.leaseIn.first(id, owner, forMs, repository) : await this.leaseQuery(id, owner, forMs).executeTakeFirst();
     return row ? toUpload({ ...row, lease_left: forMs }) : null;
   }
+  private leaseQuery(id: string, owner: string, forMs: number, repository?: string) {
+    const db = this.db;
+    return db
+      .updateTable("uploads")
+      .set((eb) => ({ lease_owner: owner, lease_until: eb(dbNow(db), "+", forMs) }))
+      .where("id", "=", id)
+      .where("repository", "=", repository ?? sql<string>`repository`)
+      .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<=", dbNow(db))]))
+      .returningAll()
+      .modifyEnd(sql.raw(UNSYNCED));
+  }
   async markVerified(id: string, owner: string, digest: Digest) {
-    // Not synced on its own (softly): the commit that follows the move syncs it. Lost in a power
+    // Not synced on its own (UNSYNCED): the commit that follows the move syncs it. Lost in a power
     // cut between the two, the retried PUT finds neither the mark nor the upload's bytes and
     // answers BLOB_UPLOAD_UNKNOWN: the client pushes again, and nothing wrong is ever linked.
-    const result = await softly(this.db, (db) => db.updateTable("uploads").set({ verified: digest }).where("id", "=", id).where("lease_owner", "=", owner).executeTakeFirst());
+    const result = await this.db.updateTable("uploads").set({ verified: digest }).where("id", "=", id).where("lease_owner", "=", owner).modifyEnd(sql.raw(UNSYNCED)).executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
   async release(id: string, owner: string) {
@@ -155,35 +182,6 @@ class Strays implements StrayRows {
     const result = await this.db.deleteFrom("storage_strays").where("last_seen", "<", before.getTime()).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
-}
-
-/**
- * Runs a write whose loss in a power cut harms nothing (a lease: its holder is gone too) without
- * waiting for the disk. On SQLite every commit otherwise syncs the WAL (synchronous = FULL, for
- * the rows a client was told about): ~1 ms per chunk of a chunked push, which takes a lease at its
- * start. NORMAL for this one statement, on the one connection, then the setting as it was; the
- * next durable commit syncs the lease with it. Elsewhere (a transaction, another database): as is.
- */
-/** The synchronous level each SQLite database was opened with, read once. */
-const durability = new WeakMap<object, number>();
-
-async function softly<T>(db: Db, write: (db: Db) => Promise<T>): Promise<T> {
-  if (db.isTransaction || !(db.getExecutor().adapter instanceof SqliteAdapter)) return write(db);
-  return (db as Kysely<Database>).connection().execute(async (connection) => {
-    let was = durability.get(db);
-    if (was === undefined) {
-      const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(connection);
-      was = Number(rows[0]?.synchronous ?? 2);
-      durability.set(db, was);
-    }
-    if (was <= 1) return write(connection);
-    await sql`pragma synchronous = normal`.execute(connection);
-    try {
-      return await write(connection);
-    } finally {
-      await sql.raw(`pragma synchronous = ${was}`).execute(connection);
-    }
-  });
 }
 
 export function uploadParts(db: Db): { uploads: UploadRows; strays: StrayRows } {

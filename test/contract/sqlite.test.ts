@@ -7,11 +7,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Kysely } from "kysely";
+import { Kysely, sql, type Transaction } from "kysely";
+import type { Digest } from "../../src/domain/digest.ts";
 import type { RepositoryName } from "../../src/domain/names.ts";
 import { KyselyMetadataStore } from "../../src/metadata/kysely-store.ts";
 import type { Database } from "../../src/metadata/schema.ts";
-import { openSqlite } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
+import { openSqlite, UNSYNCED } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
 import { metadataContract } from "./metadata-contract.ts";
 
 metadataContract("sqlite", async () => {
@@ -35,7 +36,9 @@ metadataContract("sqlite", async () => {
 test("a lease is written without waiting for the disk, and every other commit still syncs (synchronous stays FULL)", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "berth-contract-sqlite-"));
   const { dialect, raw } = openSqlite(join(dir, "berth.db"));
-  const store = await KyselyMetadataStore.open(new Kysely<Database>({ dialect }));
+  const statements: string[] = [];
+  const db = new Kysely<Database>({ dialect, log: (event) => void statements.push(event.query.sql) });
+  const store = await KyselyMetadataStore.open(db);
   t.after(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });
@@ -45,11 +48,40 @@ test("a lease is written without waiting for the disk, and every other commit st
   const now = new Date();
   await store.uploads.create({ id: "u", repository: "r" as RepositoryName, offset: 0, algorithm: "sha256", startedAt: now, updatedAt: now, handle: null, lease: null });
   const until = 30_000;
-  assert.equal((await store.uploads.lease("u", "a", until))?.lease?.owner, "a");
+  statements.length = 0;
+  assert.equal((await store.uploads.lease("u", "a", until, { repository: "r" }))?.lease?.owner, "a");
+  assert.equal((await store.uploads.lease("u", "a", until))?.lease?.owner, "a", "without a repository too");
+  assert.equal(await store.uploads.markVerified("u", "a", `sha256:${"0".repeat(64)}` as Digest), true);
+  assert.equal(await store.uploads.advance("u", 0, 5, { handle: "h", writer: "w", release: "a" }), true);
+  assert.deepEqual(
+    statements.map((text) => text.endsWith(UNSYNCED)),
+    [true, true, true, false],
+    "the leases and the verified mark go unsynced, the advance a client is told about does not",
+  );
   assert.equal(synchronous(), 2, "FULL again after the lease");
   await assert.rejects(store.transaction(async (tx) => {
     assert.ok(await tx.uploads.lease("u", "a", until), "inside a transaction, as is");
     throw new Error("rolled back");
   }));
   assert.equal(synchronous(), 2);
+});
+
+test("a statement marked UNSYNCED runs under synchronous = NORMAL, outside a transaction only, and FULL is back right after", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-contract-sqlite-"));
+  const { dialect } = openSqlite(join(dir, "berth.db"));
+  const db = new Kysely<Database>({ dialect });
+  t.after(async () => {
+    await db.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // pragma_synchronous: the level in force while the statement itself runs.
+  const level = async (executor: Kysely<Database> | Transaction<Database>, marked: boolean) =>
+    (await sql<{ synchronous: number }>`select synchronous from pragma_synchronous ${sql.raw(marked ? UNSYNCED : "")}`.execute(executor)).rows[0]!.synchronous;
+  assert.equal(await level(db, true), 1);
+  assert.equal(await level(db, false), 2);
+  assert.equal(await level(db, true), 1, "again: the pragmas are prepared once");
+  await db.transaction().execute(async (tx) => {
+    assert.equal(await level(tx, true), 2, "a transaction's commit syncs: left alone");
+  });
+  assert.equal(await level(db, false), 2);
 });

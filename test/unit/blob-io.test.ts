@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { BlobStore } from "../../src/blobs/blob-store.ts";
+import { DIRECT_READ_MIN, FileBody, READ_BYTES } from "../../src/blobs/drivers/file-body.ts";
 import { FilesystemDriver } from "../../src/blobs/drivers/filesystem.ts";
 import { SLOT_BYTES, SlotWriter } from "../../src/blobs/drivers/slot-writer.ts";
 import type { ChunkSource } from "../../src/blobs/fast-paths.ts";
@@ -225,4 +226,65 @@ test("without direct writes (storage.directWrites: false) every path still holds
   session = await store.appendUpload(session, Readable.from([data.subarray(0, 1001)]));
   session = await store.appendUpload(session, chunked(data.subarray(1001), [4096, 3]));
   assert.equal((await store.finishUpload(session, digestOf(data))).size, data.length);
+});
+
+test("a blob written past the page cache is read past it the first time, byte for byte; later reads go through the cache", async (t) => {
+  const { store } = await storeIn(t);
+  const driver = store.driver as FilesystemDriver;
+  // Not a whole number of blocks or read buffers, so the last direct read comes back short.
+  const data = randomBytes(DIRECT_READ_MIN + 3 * READ_BYTES + 12_345);
+  const digest = digestOf(data);
+  const key = `blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}`;
+  await store.publish(await store.receive(chunked(data, [65_536, 4097]), digest));
+  // The machine's filesystem takes O_DIRECT (ext4, xfs, tmpfs on Linux 6.6+); where it does not,
+  // nothing is remembered and every read goes through the page cache.
+  const direct = driver.slots.writesDirect;
+  assert.equal(driver.readsDirect(key), direct, "a push that went past the page cache is remembered under the blob's key");
+  const first = (await store.open(digest)) as FileBody;
+  assert.equal(first.direct, direct);
+  assert.equal(driver.readsDirect(key), false, "only the first read goes direct");
+  const sent: Buffer[] = [];
+  await first.writeTo(new Writable({ write: (chunk: Buffer, _e, done) => (sent.push(Buffer.from(chunk)), setImmediate(done)) }));
+  assert.deepEqual(Buffer.concat(sent), data);
+  const second = (await store.open(digest)) as FileBody;
+  assert.equal(second.direct, false);
+  second.destroy();
+  assert.deepEqual(await writeToSink(store, digestOf(data)), data);
+});
+
+test("direct reads of ranges: unaligned starts and ends, across read buffers, up to the file's last byte", async (t) => {
+  const data = randomBytes(DIRECT_READ_MIN + 2 * READ_BYTES + 777);
+  const digest = digestOf(data);
+  const ranges = [
+    { start: 0, end: DIRECT_READ_MIN - 1 },
+    { start: 1, end: DIRECT_READ_MIN + 1 },
+    { start: 4095, end: data.length - 1 },
+    { start: READ_BYTES + 4097, end: READ_BYTES + 4097 + DIRECT_READ_MIN + 5 },
+    { start: 5, end: data.length - 2 },
+  ];
+  for (const range of ranges) {
+    // Each range read is the first after its own push: a fresh store each time, so the read goes direct.
+    const { store } = await storeIn(t);
+    await store.publish(await store.receive(Readable.from([data]), digest));
+    const body = (await store.open(digest, range)) as FileBody;
+    assert.equal(body.direct, (store.driver as FilesystemDriver).slots.writesDirect, `range ${range.start}-${range.end} read direct`);
+    const sent: Buffer[] = [];
+    await body.writeTo(new Writable({ write: (chunk: Buffer, _e, done) => (sent.push(Buffer.from(chunk)), setImmediate(done)) }));
+    assert.deepEqual(Buffer.concat(sent), data.subarray(range.start, range.end + 1), `range ${range.start}-${range.end}`);
+  }
+});
+
+test("a chunked upload written past the page cache is read past it after publish; directWrites: false never reads direct", async (t) => {
+  for (const directWrites of [true, false]) {
+    const { store } = await storeIn(t, directWrites);
+    const data = randomBytes(DIRECT_READ_MIN + 5);
+    let session = store.startUpload();
+    session = await store.appendUpload(session, Readable.from([data.subarray(0, 3 * READ_BYTES + 1)]));
+    session = await store.appendUpload(session, Readable.from([data.subarray(3 * READ_BYTES + 1)]));
+    await store.publish(await store.finishUpload(session, digestOf(data)));
+    const body = (await store.open(digestOf(data))) as FileBody;
+    assert.equal(body.direct, directWrites && (store.driver as FilesystemDriver).slots.writesDirect);
+    body.destroy();
+    assert.deepEqual(await readAll(store, digestOf(data)), data);
+  }
 });

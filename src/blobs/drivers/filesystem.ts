@@ -9,7 +9,7 @@ import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobDriver, BlobWriter, ByteRange, ObjectInfo, PartOptions, ReadableParts, UploadHandle } from "../blob-driver.ts";
 import type { TappedParts, WriteTap } from "../fast-paths.ts";
-import { FileBody } from "./file-body.ts";
+import { DIRECT_READ_MIN, FileBody } from "./file-body.ts";
 import { SlotWriter } from "./slot-writer.ts";
 
 const openFd = promisify(openCallback);
@@ -18,9 +18,20 @@ const closeFd = promisify(close);
 const datasync = promisify(fdatasync);
 const truncateFd = promisify(ftruncate);
 
+/** Files remembered as written past the page cache (a hint: beyond this, the oldest are read through it). */
+const UNCACHED_KEPT = 4096;
+
 export class FilesystemDriver implements BlobDriver {
   readonly root: string;
   readonly slots: SlotWriter;
+  /**
+   * Paths this process wrote with O_DIRECT and has not read since, oldest first: their first
+   * large read (the pull right after a push) goes past the page cache too (file-body.ts says
+   * why). Only a hint: a direct read is correct whatever the cache holds, and a file missing here
+   * (another process wrote it, a restart) is read through the page cache, as any later read is,
+   * so a blob pulled twice ends up cached.
+   */
+  private readonly uncached = new Set<string>();
 
   constructor(root: string, options: { directWrites?: boolean } = {}) {
     this.root = root;
@@ -42,15 +53,29 @@ export class FilesystemDriver implements BlobDriver {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
-    const fd = await openFd(this.path(key), "r");
-    if (range) return new FileBody(fd, range.start, range.end);
+    const path = this.path(key);
+    const fd = await openFd(path, "r");
     try {
-      const { size } = await statFd(fd);
-      return new FileBody(fd, 0, size - 1);
+      const start = range?.start ?? 0;
+      const end = range ? range.end : (await statFd(fd)).size - 1;
+      const direct = end - start + 1 >= DIRECT_READ_MIN && this.uncached.delete(path) ? await openFd(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null) : null;
+      return new FileBody(fd, start, end, direct);
     } catch (err) {
       await closeFd(fd);
       throw err;
     }
+  }
+
+  /** Whether `key`'s next large read goes past the page cache (for tests). */
+  readsDirect(key: string): boolean {
+    return this.uncached.has(this.path(key));
+  }
+
+  /** Remembers that `path` was (last) written past the page cache. */
+  wroteUncached(path: string): void {
+    this.uncached.delete(path);
+    this.uncached.add(path);
+    if (this.uncached.size > UNCACHED_KEPT) this.uncached.delete(this.uncached.values().next().value!);
   }
 
   /** Files are served by Berth itself. */
@@ -72,6 +97,9 @@ export class FilesystemDriver implements BlobDriver {
     // upload name was unlinked, and a crash in between left an upload whose next append grew the
     // published blob. rename() replaces what `to` held; callers move only verified bytes there.
     await rename(source, target);
+    // The file's pages moved with it: whether the page cache holds them is remembered for `to` now.
+    this.uncached.delete(target);
+    if (this.uncached.delete(source)) this.wroteUncached(target);
     await syncDirectory(dirname(target));
     // When both names were already links of one inode (left by an older Berth), rename() does
     // nothing and `from` stays: drop it. Otherwise `from` is gone and this is a no-op.
@@ -79,6 +107,7 @@ export class FilesystemDriver implements BlobDriver {
   }
 
   async delete(key: string): Promise<void> {
+    this.uncached.delete(this.path(key));
     try {
       await unlink(this.path(key));
     } catch (err) {
@@ -156,6 +185,7 @@ class FileWriter implements BlobWriter, TappedParts, ReadableParts {
       throw gone(err);
     }
     if (written > 0) this.parts++;
+    if (written > 0 && this.driver.slots.writesDirect) this.driver.wroteUncached(this.path);
     this.size += written;
     this.flushed = options.last === true;
     return written;

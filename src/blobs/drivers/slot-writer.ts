@@ -72,6 +72,11 @@ export class SlotWriter {
     this.direct = directWrites ? null : false;
   }
 
+  /** Whether writes go past the page cache (their whole blocks): known after the first write. */
+  get writesDirect(): boolean {
+    return this.direct === true;
+  }
+
   /**
    * Writes `source` to `path`; returns the number of bytes written. A source that hands over its
    * chunks itself (ChunkSource: a request body) is taken without an await per chunk; any other

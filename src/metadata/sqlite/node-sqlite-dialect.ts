@@ -5,9 +5,22 @@ import { SqliteAdapter, SqliteDialect, type DialectAdapter, type SqliteDatabase,
 
 const STATEMENT_CACHE = 256;
 
+/**
+ * Ends the SQL of a write whose loss in a power cut harms nothing (an upload's writer lease: its
+ * holder is gone too), so its commit need not wait for the disk. Every commit otherwise syncs the
+ * WAL (synchronous = FULL, for the rows a client was told about): a chunked push takes a lease at
+ * the start of every chunk. Outside a transaction this adapter runs such a statement under
+ * synchronous = NORMAL and puts the connection's level back right after, in one synchronous step,
+ * so no other statement can run in between; the next synced commit syncs it along. Inside a
+ * transaction (its commit syncs it) and on any other database it is only a comment.
+ */
+export const UNSYNCED = "/* berth: unsynced */";
+
 class NodeSqliteDatabase implements SqliteDatabase {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, { stmt: StatementSync; reader: boolean }>();
+  /** The connection's synchronous level, read at the first UNSYNCED statement. */
+  private level: number | undefined;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -15,6 +28,20 @@ class NodeSqliteDatabase implements SqliteDatabase {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Runs `statement` without a WAL sync at its commit (UNSYNCED), unless a transaction is open. */
+  private softly<T>(statement: () => T): T {
+    this.level ??= Number((this.db.prepare("pragma synchronous").get() as { synchronous?: number } | undefined)?.synchronous ?? 2);
+    if (this.level <= 1 || this.db.isTransaction) return statement();
+    // exec(), not a prepared statement: SQLite applies this pragma while preparing it, and a
+    // prepared one run again does not always apply it again.
+    this.db.exec("pragma synchronous = normal");
+    try {
+      return statement();
+    } finally {
+      this.db.exec(`pragma synchronous = ${this.level}`);
+    }
   }
 
   prepare(sql: string): SqliteStatement {
@@ -33,6 +60,14 @@ class NodeSqliteDatabase implements SqliteDatabase {
     // SQLITE_IOERR, SQLITE_NOMEM); Kysely's ROLLBACK then failed with "no transaction is active"
     // and that error replaced the real one (a full disk answered 500 instead of 507).
     const rollback = text === "rollback";
+    if (text.endsWith(UNSYNCED)) {
+      return {
+        reader,
+        all: (parameters) => this.softly(() => stmt.all(...(parameters as never[]))),
+        run: (parameters) => this.softly(() => stmt.run(...(parameters as never[]))),
+        iterate: (parameters) => stmt.iterate(...(parameters as never[])) as IterableIterator<unknown>,
+      };
+    }
     return {
       reader,
       all: (parameters) => stmt.all(...(parameters as never[])),
