@@ -11,12 +11,14 @@ const MiB = 1024 * 1024;
 
 /**
  * Two containers with host networking share the host's name but each has its own PID namespace,
- * where Berth is pid 1. `unshare --pid --fork` gives each server exactly that.
+ * where Berth is pid 1. `unshare --pid --fork` gives each server exactly that. SIGKILL as the
+ * child's signal: pid 1 of a namespace ignores a signal it has no handler for yet, so a SIGTERM
+ * during a slow start would leave the server running and the test hanging.
  */
-const ownContainer = ["unshare", "--pid", "--fork", "--kill-child=SIGTERM"];
+const ownContainer = ["unshare", "--pid", "--fork", "--kill-child=SIGKILL"];
 
 test("attack-store: two servers in containers of their own (same host name, each pid 1): a PATCH through one while the other streams still gets 416, and no blob serves bytes other than its digest's", { timeout: 120_000 }, async (t) => {
-  // unshare's parent ignores SIGTERM; its SIGKILL hands the server a SIGTERM (--kill-child).
+  // unshare's parent ignores SIGTERM; its SIGKILL hands the server a SIGKILL (--kill-child).
   const [one, two] = await startTwoBerths(t, { launcher: ownContainer, kill: true });
   const clients = [one, two].map((berth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth }));
   const at = (upload: Upload, berth: RunningBerth): Upload => ({ ...upload, location: new URL(new URL(upload.location).pathname, berth.url).href });
