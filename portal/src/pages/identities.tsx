@@ -1,12 +1,12 @@
 // Identities (owners only): users, service principals, scope maps, tokens, the admin account and
 // the audit trail. A new password or secret is shown exactly once, in the answer that made it.
-import { Fragment, type ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import type { z } from "zod";
 import type * as id from "../../../src/api-contract/identities.ts";
 import type { AuditList } from "../../../src/api-contract/repositories.ts";
 import { api, apiPath, withQuery } from "../api.ts";
 import { type Loaded, Problem, Status, Table, useLoad } from "../components.tsx";
+import { IdentityList, NameField, RoleField } from "../identity-list.tsx";
 import { when } from "../format.ts";
 import { useSession } from "../session.tsx";
 
@@ -48,76 +48,6 @@ function Secret({ shown }: { shown: { what: string; secret: string; file: string
         Download as a text file
       </button>
     </div>
-  );
-}
-
-/** A button on an identity's line: what it does (its text, also its accessible name) and the call. */
-interface Action {
-  label: string;
-  danger?: boolean;
-  run: () => Promise<void>;
-}
-
-/**
- * One kind of identity (users, service principals, scope maps, tokens): a section with its heading,
- * a line per identity (its text, then its buttons), and the form that adds one (`children`).
- */
-function IdentityList<L, T>({ id, title, loaded, items, entry, act, children }: {
-  id: string;
-  title: string;
-  loaded: Loaded<L>;
-  items: (list: L) => T[];
-  entry: (item: T) => { key: string; text: ComponentChildren; actions: Action[] };
-  act: (work: () => Promise<void>) => Promise<void>;
-  children: ComponentChildren;
-}) {
-  return (
-    <section aria-labelledby={id}>
-      <h2 id={id}>{title}</h2>
-      <Status loaded={loaded}>
-        {(list) => (
-          <ul>
-            {items(list).map(entry).map(({ key, text, actions }) => (
-              <li key={key}>
-                {text}
-                {actions.map((a) => (
-                  <Fragment key={a.label}>
-                    {" "}
-                    <button type="button" class={a.danger ? "danger" : undefined} onClick={() => void act(a.run)}>
-                      {a.label}
-                    </button>
-                  </Fragment>
-                ))}
-              </li>
-            ))}
-          </ul>
-        )}
-      </Status>
-      {children}
-    </section>
-  );
-}
-
-function NameField() {
-  return (
-    <label>
-      Name <input name="name" required />
-    </label>
-  );
-}
-
-const ROLES = ["acrpull", "acrpush", "acrdelete", "owner"] as const;
-
-function RoleField() {
-  return (
-    <label>
-      Role
-      <select name="role">
-        {ROLES.map((role) => (
-          <option key={role}>{role}</option>
-        ))}
-      </select>
-    </label>
   );
 }
 
@@ -172,6 +102,12 @@ export function IdentitiesPage() {
     setShown({ what, secret: r[field] });
     then?.();
   };
+  /** An add form's submit: POST its body, show the new identity's secret once, reload the list. */
+  const create = <Made,>(path: string, body: (form: FormData) => unknown, secretOf: (made: Made) => { what: string; secret: string }, list: Loaded<unknown>) =>
+    submit(async (form) => {
+      setShown(secretOf(await api<Made>("POST", path, body(form))));
+      list.reload();
+    });
   const remove = (path: string, list: Loaded<unknown>) => async () => {
     await api("DELETE", path);
     list.reload();
@@ -222,11 +158,12 @@ export function IdentitiesPage() {
       >
         <form
           class="inline"
-          onSubmit={submit(async (form) => {
-            const made = await api<{ name: string; password: string }>("POST", "/api/v1/users", { name: String(form.get("name")), roles: [String(form.get("role"))] });
-            setShown({ what: `Password of ${made.name}`, secret: made.password });
-            users.reload();
-          })}
+          onSubmit={create<{ name: string; password: string }>(
+            "/api/v1/users",
+            (form) => ({ name: String(form.get("name")), roles: [String(form.get("role"))] }),
+            (made) => ({ what: `Password of ${made.name}`, secret: made.password }),
+            users,
+          )}
         >
           <NameField />
           <RoleField />
@@ -254,12 +191,15 @@ export function IdentitiesPage() {
       >
         <form
           class="inline"
-          onSubmit={submit(async (form) => {
-            const scope = String(form.get("scope") ?? "").trim();
-            const made = await api<{ id: string; name: string; secret: string }>("POST", "/api/v1/service-principals", { name: String(form.get("name")), role: String(form.get("role")), ...(scope ? { scope } : {}) });
-            setShown({ what: `Secret of service principal ${made.name} (sign in with its ID ${made.id})`, secret: made.secret });
-            principals.reload();
-          })}
+          onSubmit={create<{ id: string; name: string; secret: string }>(
+            "/api/v1/service-principals",
+            (form) => {
+              const scope = String(form.get("scope") ?? "").trim();
+              return { name: String(form.get("name")), role: String(form.get("role")), ...(scope ? { scope } : {}) };
+            },
+            (made) => ({ what: `Secret of service principal ${made.name} (sign in with its ID ${made.id})`, secret: made.secret }),
+            principals,
+          )}
         >
           <NameField />
           <RoleField />
@@ -340,11 +280,12 @@ export function IdentitiesPage() {
       >
         <form
           class="inline"
-          onSubmit={submit(async (form) => {
-            const made = await api<{ name: string; passwords: { password: string }[] }>("POST", "/api/v1/tokens", { name: String(form.get("name")), scopeMap: String(form.get("scopeMap")) });
-            setShown({ what: `Password 1 of token ${made.name}`, secret: made.passwords[0]?.password ?? "" });
-            tokens.reload();
-          })}
+          onSubmit={create<{ name: string; passwords: { password: string }[] }>(
+            "/api/v1/tokens",
+            (form) => ({ name: String(form.get("name")), scopeMap: String(form.get("scopeMap")) }),
+            (made) => ({ what: `Password 1 of token ${made.name}`, secret: made.passwords[0]?.password ?? "" }),
+            tokens,
+          )}
         >
           <NameField />
           <label>
