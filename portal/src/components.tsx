@@ -1,5 +1,6 @@
-// Pieces every page uses: loading a resource, the copyable command, error notes, key/value
-// tables. Every value is rendered as text (Preact escapes it); nothing here builds HTML.
+// Pieces every page uses: loading a resource, the copyable command, error notes, tables, key/value
+// tables, the pager of a server-paged list. Every value is rendered as text (Preact escapes it);
+// nothing here builds HTML.
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError } from "./api.ts";
@@ -70,30 +71,82 @@ export function Command({ label, text }: { label: string; text: string }) {
   );
 }
 
+/**
+ * A table in a box that scrolls sideways on a narrow screen: a caption, one header row of column
+ * names, the rows the page renders (`children`), and `footer` under the table (say, "None."). A
+ * `list` page's heading already names its table, so its caption is for screen readers only.
+ */
+export function Table({ caption, columns, list = false, children, footer }: { caption: ComponentChildren; columns: ComponentChildren[]; list?: boolean; children: ComponentChildren; footer?: ComponentChildren }) {
+  return (
+    <div class="scroll">
+      <table class={list ? "list" : undefined}>
+        <caption class={list ? "sr-only" : undefined}>{caption}</caption>
+        <thead>
+          <tr>
+            {columns.map((column, i) => (
+              <th scope="col" key={i}>
+                {column}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+      {footer}
+    </div>
+  );
+}
+
 export function KeyValues({ caption, entries, render }: { caption: string; entries: [string, string][]; render?: (key: string, value: string) => ComponentChildren }) {
   if (entries.length === 0) return <p class="muted">No {caption.toLowerCase()}.</p>;
   return (
-    <div class="scroll">
-      <table>
-        <caption>{caption}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Key</th>
-            <th scope="col">Value</th>
-          </tr>
-        </thead>
-        <tbody>
-          {entries.map(([key, value]) => (
-            <tr key={key}>
-              <th scope="row">
-                <code>{key}</code>
-              </th>
-              <td class="value">{render ? render(key, value) : value}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table caption={caption} columns={["Key", "Value"]}>
+      {entries.map(([key, value]) => (
+        <tr key={key}>
+          <th scope="row">
+            <code>{key}</code>
+          </th>
+          <td class="value">{render ? render(key, value) : value}</td>
+        </tr>
+      ))}
+    </Table>
+  );
+}
+
+/** Where a server-paged list stands: the cursors of the pages walked so far, the last one shown. */
+export interface Cursors {
+  /** The `last` to ask the API for (null: the first page). */
+  last: string | null;
+  /** Whether a page before this one was shown. */
+  hasPrevious: boolean;
+  previous: () => void;
+  next: (cursor: string) => void;
+  /** Back to the first page (a filter or the sort changed). */
+  reset: () => void;
+}
+
+export function useCursors(): Cursors {
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  return {
+    last: cursors[cursors.length - 1] ?? null,
+    hasPrevious: cursors.length > 1,
+    previous: () => setCursors(cursors.slice(0, -1)),
+    next: (cursor) => setCursors([...cursors, cursor]),
+    reset: () => setCursors([null]),
+  };
+}
+
+/** Previous / next page of a list the server pages with a cursor; `next` is the answer's. */
+export function Pager({ cursors, next }: { cursors: Cursors; next: string | null }) {
+  return (
+    <nav class="pager" aria-label="Pages">
+      <button type="button" disabled={!cursors.hasPrevious} onClick={cursors.previous}>
+        Previous page
+      </button>
+      <button type="button" disabled={!next} onClick={() => next && cursors.next(next)}>
+        Next page
+      </button>
+    </nav>
   );
 }
 

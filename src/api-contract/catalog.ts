@@ -5,6 +5,7 @@
 // (Authorizer.shows) and pages with `n` (default 100, at most 1000) and the opaque cursor `last`,
 // taken from the previous answer's `next` (null: no more rows).
 import { z } from "zod";
+import { REFERRER_KINDS, type ReferrerTreeNode as ReferrerTree } from "../domain/referrers.ts";
 import { Time } from "./common.ts";
 
 const Digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/);
@@ -106,22 +107,15 @@ export type ManifestListQuery = z.infer<typeof ManifestListQuery>;
 export const ManifestList = z.strictObject({ manifests: z.array(ManifestSummary), next: z.string().nullable() });
 export type ManifestList = z.infer<typeof ManifestList>;
 
-export interface ReferrerTreeNode {
-  digest: string;
-  mediaType: string;
-  artifactType: string | null;
-  size: number;
-  annotations: Record<string, string>;
-  kind: "signature" | "sbom" | "attestation" | "other";
-  referrers: ReferrerTreeNode[];
-}
+/** The shape is the domain's (the service builds it); this schema must produce exactly that. */
+export type ReferrerTreeNode = ReferrerTree;
 export const ReferrerTreeNode: z.ZodType<ReferrerTreeNode> = z.strictObject({
   digest: Digest,
   mediaType: z.string(),
   artifactType: z.string().nullable(),
   size: z.number().int(),
   annotations: Strings,
-  kind: z.enum(["signature", "sbom", "attestation", "other"]),
+  kind: z.enum(REFERRER_KINDS),
   get referrers() {
     return z.array(ReferrerTreeNode);
   },

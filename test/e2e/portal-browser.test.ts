@@ -363,6 +363,15 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     const rows = page.locator("tr[data-audit-event]");
     await rows.first().waitFor();
     for (const row of await rows.all()) assert.match(await row.innerText(), new RegExp(`${PULLER.name}\\s+denied`));
+
+    // The user's own buttons: a new password (shown once, not the first), then delete.
+    await page.getByRole("button", { name: "New password for downloader" }).click();
+    await page.locator(".secret p").filter({ hasText: "New password of downloader" }).waitFor();
+    const renewed = await page.locator(".secret code").innerText();
+    assert.ok(renewed.length >= 16 && renewed !== secret, renewed);
+    await page.getByRole("button", { name: "Delete downloader" }).click();
+    await page.getByRole("button", { name: "New password for downloader" }).waitFor({ state: "detached" });
+    assert.equal(await page.getByRole("listitem").filter({ hasText: "downloader" }).count(), 0);
   });
 
   await t.test("settings: policies as configured (read-only), and a read-locked tag found and unlocked", async () => {

@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import type { ChartDetail } from "../../../src/api-contract/charts.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Command, Status, useLoad } from "../components.tsx";
+import { Command, Status, Table, useLoad } from "../components.tsx";
 import { safeHref, when } from "../format.ts";
 import { Markdown } from "../markdown.tsx";
 import { parseChartPath, paths } from "../paths.ts";
@@ -207,33 +207,20 @@ export function ChartPage() {
                 </p>
               )}
               <h2>Versions</h2>
-              <div class="scroll">
-                <table class="list">
-                  <caption class="sr-only">Versions of {c.repository}</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Version</th>
-                      <th scope="col">App version</th>
-                      <th scope="col">Stored</th>
-                      <th scope="col">Pushed</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {c.versions.map((v) => (
-                      <tr key={v.version} data-version={v.version}>
-                        <th scope="row">
-                          <a href={paths.chart(c.repository, v.version)} aria-current={v.version === c.version ? "page" : undefined}>
-                            {v.version}
-                          </a>
-                        </th>
-                        <td>{v.appVersion ?? ""}</td>
-                        <td>{v.storedAs === "both" ? "classic and OCI" : v.storedAs === "oci" ? "OCI" : "classic"}</td>
-                        <td>{when(v.created)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table list caption={`Versions of ${c.repository}`} columns={["Version", "App version", "Stored", "Pushed"]}>
+                {c.versions.map((v) => (
+                  <tr key={v.version} data-version={v.version}>
+                    <th scope="row">
+                      <a href={paths.chart(c.repository, v.version)} aria-current={v.version === c.version ? "page" : undefined}>
+                        {v.version}
+                      </a>
+                    </th>
+                    <td>{v.appVersion ?? ""}</td>
+                    <td>{v.storedAs === "both" ? "classic and OCI" : v.storedAs === "oci" ? "OCI" : "classic"}</td>
+                    <td>{when(v.created)}</td>
+                  </tr>
+                ))}
+              </Table>
               <Tabs readme={c.readme} values={c.values} />
             </>
           );

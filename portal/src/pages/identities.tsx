@@ -5,7 +5,8 @@ import type { z } from "zod";
 import type * as id from "../../../src/api-contract/identities.ts";
 import type { AuditList } from "../../../src/api-contract/repositories.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Problem, Status, useLoad } from "../components.tsx";
+import { type Loaded, Problem, Status, Table, useLoad } from "../components.tsx";
+import { IdentityList, NameField, RoleField } from "../identity-list.tsx";
 import { when } from "../format.ts";
 import { useSession } from "../session.tsx";
 
@@ -89,44 +90,27 @@ export function IdentitiesPage() {
       setProblem(err as Error);
     }
   };
-  const addUser = (event: Event) => {
+  /** A create form's submit: its fields to `work`, a failure shown as the page's problem. */
+  const submit = (work: (form: FormData) => Promise<void>) => (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
-    void act(async () => {
-      const made = await api<{ name: string; password: string }>("POST", "/api/v1/users", { name: String(form.get("name")), roles: [String(form.get("role"))] });
-      setShown({ what: `Password of ${made.name}`, secret: made.password });
-      users.reload();
-    });
+    void act(() => work(form));
   };
-  const addToken = (event: Event) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    void act(async () => {
-      const made = await api<{ name: string; passwords: { password: string }[] }>("POST", "/api/v1/tokens", { name: String(form.get("name")), scopeMap: String(form.get("scopeMap")) });
-      setShown({ what: `Password 1 of token ${made.name}`, secret: made.passwords[0]?.password ?? "" });
-      tokens.reload();
-    });
+  /** Asks the API for a new password or secret (`field` of the answer) and shows it once. */
+  const renew = (path: string, field: "password" | "secret", what: string, then?: () => void) => async () => {
+    const r = await api<Record<typeof field, string>>("POST", path, {});
+    setShown({ what, secret: r[field] });
+    then?.();
   };
-  const addPrincipal = (event: Event) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    const scope = String(form.get("scope") ?? "").trim();
-    void act(async () => {
-      const made = await api<{ id: string; name: string; secret: string }>("POST", "/api/v1/service-principals", { name: String(form.get("name")), role: String(form.get("role")), ...(scope ? { scope } : {}) });
-      setShown({ what: `Secret of service principal ${made.name} (sign in with its ID ${made.id})`, secret: made.secret });
-      principals.reload();
+  /** An add form's submit: POST its body, show the new identity's secret once, reload the list. */
+  const create = <Made,>(path: string, body: (form: FormData) => unknown, secretOf: (made: Made) => { what: string; secret: string }, list: Loaded<unknown>) =>
+    submit(async (form) => {
+      setShown(secretOf(await api<Made>("POST", path, body(form))));
+      list.reload();
     });
-  };
-  const addScopeMap = (event: Event) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    void act(async () => {
-      await api("PUT", apiPath("/api/v1/scope-maps", encodeURIComponent(String(form.get("name")))), {
-        description: String(form.get("description") ?? ""),
-        rules: [{ repository: String(form.get("repository")), actions: form.getAll("actions").map(String) }],
-      });
-      maps.reload();
-    });
+  const remove = (path: string, list: Loaded<unknown>) => async () => {
+    await api("DELETE", path);
+    list.reload();
   };
   if (session && !session.manage) return <Problem error={new Error("Only owners manage identities.")} />;
   return (
@@ -145,17 +129,7 @@ export function IdentitiesPage() {
                 {a.enabled ? "Disable" : "Enable"} the admin account
               </button>{" "}
               {[1, 2].map((slot) => (
-                <button
-                  key={slot}
-                  type="button"
-                  onClick={() =>
-                    void act(async () => {
-                      const r = await api<{ password: string }>("POST", `/api/v1/admin/passwords/${slot}`, {});
-                      setShown({ what: `Admin password ${slot}`, secret: r.password });
-                      admin.reload();
-                    })
-                  }
-                >
+                <button key={slot} type="button" onClick={() => void act(renew(`/api/v1/admin/passwords/${slot}`, "password", `Admin password ${slot}`, admin.reload))}>
                   New admin password {slot}
                 </button>
               ))}
@@ -163,116 +137,105 @@ export function IdentitiesPage() {
           )}
         </Status>
       </section>
-      <section aria-labelledby="users-h">
-        <h2 id="users-h">Users</h2>
-        <Status loaded={users}>
-          {(list) => (
-            <ul>
-              {list.users.map((u) => (
-                <li key={u.name}>
-                  {u.name} <span class="small muted">{u.roles.join(", ")} · {u.enabled ? "enabled" : "disabled"} · since {when(u.created)}</span>{" "}
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void act(async () => {
-                        const r = await api<{ password: string }>("POST", apiPath("/api/v1/users", encodeURIComponent(u.name), "password"), {});
-                        setShown({ what: `New password of ${u.name}`, secret: r.password });
-                      })
-                    }
-                  >
-                    New password for {u.name}
-                  </button>{" "}
-                  <button type="button" class="danger" onClick={() => void act(async () => (await api("DELETE", apiPath("/api/v1/users", encodeURIComponent(u.name))), users.reload()))}>
-                    Delete {u.name}
-                  </button>
-                </li>
-              ))}
-            </ul>
+      <IdentityList
+        id="users-h"
+        title="Users"
+        loaded={users}
+        items={(list) => list.users}
+        act={act}
+        entry={(u) => ({
+          key: u.name,
+          text: (
+            <>
+              {u.name} <span class="small muted">{u.roles.join(", ")} · {u.enabled ? "enabled" : "disabled"} · since {when(u.created)}</span>
+            </>
+          ),
+          actions: [
+            { label: `New password for ${u.name}`, run: renew(apiPath("/api/v1/users", encodeURIComponent(u.name), "password"), "password", `New password of ${u.name}`) },
+            { label: `Delete ${u.name}`, danger: true, run: remove(apiPath("/api/v1/users", encodeURIComponent(u.name)), users) },
+          ],
+        })}
+      >
+        <form
+          class="inline"
+          onSubmit={create<{ name: string; password: string }>(
+            "/api/v1/users",
+            (form) => ({ name: String(form.get("name")), roles: [String(form.get("role"))] }),
+            (made) => ({ what: `Password of ${made.name}`, secret: made.password }),
+            users,
           )}
-        </Status>
-        <form class="inline" onSubmit={addUser}>
-          <label>
-            Name <input name="name" required />
-          </label>
-          <label>
-            Role
-            <select name="role">
-              <option>acrpull</option>
-              <option>acrpush</option>
-              <option>acrdelete</option>
-              <option>owner</option>
-            </select>
-          </label>
+        >
+          <NameField />
+          <RoleField />
           <button type="submit">Add user</button>
         </form>
-      </section>
-      <section aria-labelledby="sp-h">
-        <h2 id="sp-h">Service principals</h2>
-        <Status loaded={principals}>
-          {(list) => (
-            <ul>
-              {list.servicePrincipals.map((p) => (
-                <li key={p.id}>
-                  {p.name} <code class="small">{p.id}</code> <span class="small muted">{p.role}{p.scope ? ` on ${p.scope}` : ""} · expires {when(p.expires)}</span>{" "}
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void act(async () => {
-                        const r = await api<{ secret: string }>("POST", apiPath("/api/v1/service-principals", encodeURIComponent(p.id), "secret"), {});
-                        setShown({ what: `New secret of ${p.name}`, secret: r.secret });
-                      })
-                    }
-                  >
-                    New secret for {p.name}
-                  </button>{" "}
-                  <button type="button" class="danger" onClick={() => void act(async () => (await api("DELETE", apiPath("/api/v1/service-principals", encodeURIComponent(p.id))), principals.reload()))}>
-                    Delete {p.name}
-                  </button>
-                </li>
-              ))}
-            </ul>
+      </IdentityList>
+      <IdentityList
+        id="sp-h"
+        title="Service principals"
+        loaded={principals}
+        items={(list) => list.servicePrincipals}
+        act={act}
+        entry={(p) => ({
+          key: p.id,
+          text: (
+            <>
+              {p.name} <code class="small">{p.id}</code> <span class="small muted">{p.role}{p.scope ? ` on ${p.scope}` : ""} · expires {when(p.expires)}</span>
+            </>
+          ),
+          actions: [
+            { label: `New secret for ${p.name}`, run: renew(apiPath("/api/v1/service-principals", encodeURIComponent(p.id), "secret"), "secret", `New secret of ${p.name}`) },
+            { label: `Delete ${p.name}`, danger: true, run: remove(apiPath("/api/v1/service-principals", encodeURIComponent(p.id)), principals) },
+          ],
+        })}
+      >
+        <form
+          class="inline"
+          onSubmit={create<{ id: string; name: string; secret: string }>(
+            "/api/v1/service-principals",
+            (form) => {
+              const scope = String(form.get("scope") ?? "").trim();
+              return { name: String(form.get("name")), role: String(form.get("role")), ...(scope ? { scope } : {}) };
+            },
+            (made) => ({ what: `Secret of service principal ${made.name} (sign in with its ID ${made.id})`, secret: made.secret }),
+            principals,
           )}
-        </Status>
-        <form class="inline" onSubmit={addPrincipal}>
-          <label>
-            Name <input name="name" required />
-          </label>
-          <label>
-            Role
-            <select name="role">
-              <option>acrpull</option>
-              <option>acrpush</option>
-              <option>acrdelete</option>
-              <option>owner</option>
-            </select>
-          </label>
+        >
+          <NameField />
+          <RoleField />
           <label>
             Scope (repository pattern, optional) <input name="scope" placeholder="team/*" />
           </label>
           <button type="submit">Add service principal</button>
         </form>
-      </section>
-      <section aria-labelledby="maps-h">
-        <h2 id="maps-h">Scope maps</h2>
-        <Status loaded={maps}>
-          {(list) => (
-            <ul>
-              {list.scopeMaps.map((m) => (
-                <li key={m.name}>
-                  {m.name}: <span class="small">{m.rules.map((r) => `${r.repository} (${r.actions.join(", ")})`).join("; ")}</span>{" "}
-                  <button type="button" class="danger" onClick={() => void act(async () => (await api("DELETE", apiPath("/api/v1/scope-maps", encodeURIComponent(m.name))), maps.reload()))}>
-                    Delete scope map {m.name}
-                  </button>
-                </li>
-              ))}
-            </ul>
-          )}
-        </Status>
-        <form onSubmit={addScopeMap}>
+      </IdentityList>
+      <IdentityList
+        id="maps-h"
+        title="Scope maps"
+        loaded={maps}
+        items={(list) => list.scopeMaps}
+        act={act}
+        entry={(m) => ({
+          key: m.name,
+          text: (
+            <>
+              {m.name}: <span class="small">{m.rules.map((r) => `${r.repository} (${r.actions.join(", ")})`).join("; ")}</span>
+            </>
+          ),
+          actions: [{ label: `Delete scope map ${m.name}`, danger: true, run: remove(apiPath("/api/v1/scope-maps", encodeURIComponent(m.name)), maps) }],
+        })}
+      >
+        <form
+          onSubmit={submit(async (form) => {
+            await api("PUT", apiPath("/api/v1/scope-maps", encodeURIComponent(String(form.get("name")))), {
+              description: String(form.get("description") ?? ""),
+              rules: [{ repository: String(form.get("repository")), actions: form.getAll("actions").map(String) }],
+            });
+            maps.reload();
+          })}
+        >
           <div class="inline">
-            <label>
-              Name <input name="name" required />
-            </label>
+            <NameField />
             <label>
               Description <input name="description" />
             </label>
@@ -290,49 +253,47 @@ export function IdentitiesPage() {
           </fieldset>
           <button type="submit">Save scope map</button>
         </form>
-      </section>
-      <section aria-labelledby="tokens-h">
-        <h2 id="tokens-h">Tokens</h2>
-        <Status loaded={tokens}>
-          {(list) => (
-            <ul>
-              {list.tokens.map((t) => (
-                <li key={t.name}>
-                  {t.name} <span class="small muted">scope map {t.scopeMap} · {t.enabled ? "enabled" : "disabled"} · passwords {t.passwords.map((p) => `#${p.slot}${p.expires ? ` until ${when(p.expires)}` : ""}`).join(", ") || "none"}</span>{" "}
-                  <button type="button" onClick={() => void act(async () => (await api("PATCH", apiPath("/api/v1/tokens", encodeURIComponent(t.name)), { enabled: !t.enabled }), tokens.reload()))}>
-                    {t.enabled ? "Disable" : "Enable"} token {t.name}
-                  </button>{" "}
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void act(async () => {
-                        const slot = t.passwords.some((p) => p.slot === 1) && !t.passwords.some((p) => p.slot === 2) ? 2 : 1;
-                        const r = await api<{ password: string }>("POST", apiPath("/api/v1/tokens", encodeURIComponent(t.name), "passwords", String(slot)), {});
-                        setShown({ what: `Password ${slot} of token ${t.name}`, secret: r.password });
-                        tokens.reload();
-                      })
-                    }
-                  >
-                    New password for token {t.name}
-                  </button>{" "}
-                  <button type="button" class="danger" onClick={() => void act(async () => (await api("DELETE", apiPath("/api/v1/tokens", encodeURIComponent(t.name))), tokens.reload()))}>
-                    Delete token {t.name}
-                  </button>
-                </li>
-              ))}
-            </ul>
+      </IdentityList>
+      <IdentityList
+        id="tokens-h"
+        title="Tokens"
+        loaded={tokens}
+        items={(list) => list.tokens}
+        act={act}
+        entry={(t) => {
+          // The slot a new password goes to: 2 while only slot 1 is taken, else 1.
+          const slot = t.passwords.some((p) => p.slot === 1) && !t.passwords.some((p) => p.slot === 2) ? 2 : 1;
+          return {
+            key: t.name,
+            text: (
+              <>
+                {t.name} <span class="small muted">scope map {t.scopeMap} · {t.enabled ? "enabled" : "disabled"} · passwords {t.passwords.map((p) => `#${p.slot}${p.expires ? ` until ${when(p.expires)}` : ""}`).join(", ") || "none"}</span>
+              </>
+            ),
+            actions: [
+              { label: `${t.enabled ? "Disable" : "Enable"} token ${t.name}`, run: async () => (await api("PATCH", apiPath("/api/v1/tokens", encodeURIComponent(t.name)), { enabled: !t.enabled }), tokens.reload()) },
+              { label: `New password for token ${t.name}`, run: renew(apiPath("/api/v1/tokens", encodeURIComponent(t.name), "passwords", String(slot)), "password", `Password ${slot} of token ${t.name}`, tokens.reload) },
+              { label: `Delete token ${t.name}`, danger: true, run: remove(apiPath("/api/v1/tokens", encodeURIComponent(t.name)), tokens) },
+            ],
+          };
+        }}
+      >
+        <form
+          class="inline"
+          onSubmit={create<{ name: string; passwords: { password: string }[] }>(
+            "/api/v1/tokens",
+            (form) => ({ name: String(form.get("name")), scopeMap: String(form.get("scopeMap")) }),
+            (made) => ({ what: `Password 1 of token ${made.name}`, secret: made.passwords[0]?.password ?? "" }),
+            tokens,
           )}
-        </Status>
-        <form class="inline" onSubmit={addToken}>
-          <label>
-            Name <input name="name" required />
-          </label>
+        >
+          <NameField />
           <label>
             Scope map <input name="scopeMap" required />
           </label>
           <button type="submit">Add token</button>
         </form>
-      </section>
+      </IdentityList>
       <section aria-labelledby="audit-h">
         <h2 id="audit-h">Audit trail</h2>
         <form class="filters" aria-label="Audit filters" onSubmit={filterAudit}>
@@ -362,35 +323,19 @@ export function IdentitiesPage() {
           <button type="submit">Filter</button>
         </form>
         <Status loaded={audit}>
-          {(list) => {
-            return (
-            <div class="scroll">
-              <table class="list">
-                <caption class="sr-only">Latest audit events{Object.keys(auditQuery).length > 0 ? ", filtered" : ""}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">Event</th>
-                    <th scope="col">Who</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">Repository</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.events.map((e, i) => (
-                    <tr key={i} data-audit-event={e.event}>
-                      <td>{when(e.at)}</td>
-                      <td>{e.event}</td>
-                      <td>{e.identity}</td>
-                      <td>{e.outcome}</td>
-                      <td>{e.repository ?? ""}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            );
-          }}
+          {(list) => (
+            <Table list caption={`Latest audit events${Object.keys(auditQuery).length > 0 ? ", filtered" : ""}`} columns={["When", "Event", "Who", "Outcome", "Repository"]}>
+              {list.events.map((e, i) => (
+                <tr key={i} data-audit-event={e.event}>
+                  <td>{when(e.at)}</td>
+                  <td>{e.event}</td>
+                  <td>{e.identity}</td>
+                  <td>{e.outcome}</td>
+                  <td>{e.repository ?? ""}</td>
+                </tr>
+              ))}
+            </Table>
+          )}
         </Status>
       </section>
     </>

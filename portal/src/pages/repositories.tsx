@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import type { RepositoryKind, RepositoryList } from "../../../src/api-contract/catalog.ts";
 import { api, withQuery } from "../api.ts";
-import { Status, useLoad } from "../components.tsx";
+import { Pager, Status, Table, useCursors, useLoad } from "../components.tsx";
 import { bytes, KIND_NAMES, when } from "../format.ts";
 import { paths } from "../paths.ts";
 
@@ -15,15 +15,15 @@ export function RepositoriesPage() {
   const [q, setQ] = useState(query.q ?? "");
   const kind = query.kind ?? "";
   const sort = query.sort ?? "name";
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const last = cursors[cursors.length - 1] ?? null;
+  const cursors = useCursors();
+  const last = cursors.last;
   const loaded = useLoad(
     () => api<RepositoryList>("GET", withQuery("/api/v1/repositories", { q: query.q, kind, sort, n: String(PAGE), last })),
     [query.q, kind, sort, last],
   );
   const set = (changes: Record<string, string>) => {
     const next = { q: query.q ?? "", kind, sort, ...changes };
-    setCursors([null]);
+    cursors.reset();
     route(withQuery("/", next), true);
   };
   return (
@@ -68,59 +68,37 @@ export function RepositoriesPage() {
             <p aria-live="polite">
               {list.total} {list.total === 1 ? "repository" : "repositories"}
             </p>
-            <div class="scroll">
-              <table class="list">
-                <caption class="sr-only">Repositories</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Kind</th>
-                    <th scope="col">Tags</th>
-                    <th scope="col">Size</th>
-                    <th scope="col">Last push</th>
-                    <th scope="col">Newest build</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.repositories.map((r) => (
-                    <tr key={r.name}>
-                      <th scope="row">
-                        <a href={paths.repository(r.name)}>{r.name}</a>
-                      </th>
-                      <td>
-                        <span class={`kind kind-${r.kind}`}>{KIND_NAMES[r.kind]}</span>
-                        {r.kind === "artifact" && r.artifactType && <div class="muted small">{r.artifactType}</div>}
-                      </td>
-                      <td>
-                        {r.tags} {r.tags === 1 ? "tag" : "tags"}
-                      </td>
-                      <td>{bytes(r.size)}</td>
-                      <td>{when(r.pushed)}</td>
-                      <td class="small">
-                        {r.newest?.build.sha && <span title={r.newest.build.sha}>{r.newest.build.sha.slice(0, 7)}</span>}
-                        {r.newest?.build.user && <span> by {r.newest.build.user}</span>}
-                        {r.newest?.tag && (
-                          <>
-                            {" "}
-                            <a href={paths.tag(r.name, r.newest.tag)} aria-label={`Tag ${r.newest.tag} of ${r.name}`}>
-                              {r.newest.tag}
-                            </a>
-                          </>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <nav class="pager" aria-label="Pages">
-              <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
-                Previous page
-              </button>
-              <button type="button" disabled={!list.next} onClick={() => list.next && setCursors([...cursors, list.next])}>
-                Next page
-              </button>
-            </nav>
+            <Table list caption="Repositories" columns={["Name", "Kind", "Tags", "Size", "Last push", "Newest build"]}>
+              {list.repositories.map((r) => (
+                <tr key={r.name}>
+                  <th scope="row">
+                    <a href={paths.repository(r.name)}>{r.name}</a>
+                  </th>
+                  <td>
+                    <span class={`kind kind-${r.kind}`}>{KIND_NAMES[r.kind]}</span>
+                    {r.kind === "artifact" && r.artifactType && <div class="muted small">{r.artifactType}</div>}
+                  </td>
+                  <td>
+                    {r.tags} {r.tags === 1 ? "tag" : "tags"}
+                  </td>
+                  <td>{bytes(r.size)}</td>
+                  <td>{when(r.pushed)}</td>
+                  <td class="small">
+                    {r.newest?.build.sha && <span title={r.newest.build.sha}>{r.newest.build.sha.slice(0, 7)}</span>}
+                    {r.newest?.build.user && <span> by {r.newest.build.user}</span>}
+                    {r.newest?.tag && (
+                      <>
+                        {" "}
+                        <a href={paths.tag(r.name, r.newest.tag)} aria-label={`Tag ${r.newest.tag} of ${r.name}`}>
+                          {r.newest.tag}
+                        </a>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </Table>
+            <Pager cursors={cursors} next={list.next} />
           </>
         )}
       </Status>

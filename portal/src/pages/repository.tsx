@@ -7,7 +7,7 @@ import type { ManifestDetail, ManifestList, ReferrerTreeNode, RepositoryDetail, 
 import type { z } from "zod";
 import type { MetadataHistory, MetadataValues, ProvenanceReport } from "../../../src/api-contract/provenance.ts";
 import { api, ApiError, apiPath, withQuery } from "../api.ts";
-import { Command, Confirm, KeyValues, Problem, Status, useLoad } from "../components.tsx";
+import { Command, Confirm, KeyValues, Problem, Status, Table, useLoad } from "../components.tsx";
 import { bytes, KIND_NAMES, safeHref, shortDigest, when } from "../format.ts";
 import { parseRepoPath, paths } from "../paths.ts";
 
@@ -138,38 +138,23 @@ function Manifests({ repo }: { repo: string }) {
       </label>
       <Status loaded={list}>
         {(answer) => (
-          <div class="scroll">
-            <table class="list">
-              <caption class="sr-only">Manifests of {repo}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Digest</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Tags</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">Pushed</th>
-                </tr>
-              </thead>
-              <tbody>
-                {answer.manifests.map((m) => (
-                  <tr key={m.digest}>
-                    <th scope="row">
-                      <a href={paths.manifest(repo, m.digest)}>{shortDigest(m.digest)}</a>
-                    </th>
-                    <td class="small">
-                      {m.artifactType ?? m.mediaType}
-                      {m.subject && <div class="muted">refers to {shortDigest(m.subject)}</div>}
-                      {m.platforms.length > 0 && <div class="muted">{m.platforms.join(", ")}</div>}
-                    </td>
-                    <td>{m.tags.join(", ")}</td>
-                    <td>{bytes(m.size)}</td>
-                    <td>{when(m.pushed)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            {answer.manifests.length === 0 && <p class="muted">None.</p>}
-          </div>
+          <Table list caption={`Manifests of ${repo}`} columns={["Digest", "Type", "Tags", "Size", "Pushed"]} footer={answer.manifests.length === 0 && <p class="muted">None.</p>}>
+            {answer.manifests.map((m) => (
+              <tr key={m.digest}>
+                <th scope="row">
+                  <a href={paths.manifest(repo, m.digest)}>{shortDigest(m.digest)}</a>
+                </th>
+                <td class="small">
+                  {m.artifactType ?? m.mediaType}
+                  {m.subject && <div class="muted">refers to {shortDigest(m.subject)}</div>}
+                  {m.platforms.length > 0 && <div class="muted">{m.platforms.join(", ")}</div>}
+                </td>
+                <td>{m.tags.join(", ")}</td>
+                <td>{bytes(m.size)}</td>
+                <td>{when(m.pushed)}</td>
+              </tr>
+            ))}
+          </Table>
         )}
       </Status>
     </section>
@@ -421,37 +406,24 @@ function RegistryMetadata({ repo, digest }: { repo: string; digest: string }) {
         </Status>
       )}
       {!refused && history.data && history.data.history.length > 0 && (
-        <div class="scroll">
-          <table>
-            <caption>Changes, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">Key</th>
-                <th scope="col">Old → new</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...history.data.history].sort((a, b) => b.at.localeCompare(a.at) || b.version - a.version).map((c) => (
-                <tr key={`${c.key}@${c.version}`} data-metadata-change={c.key}>
-                  <td>
-                    <time dateTime={c.at} title={c.at}>
-                      {when(c.at)}
-                    </time>
-                  </td>
-                  <td>{c.actor}</td>
-                  <td>
-                    <code>{c.key}</code> <span class="small muted">v{c.version}</span>
-                  </td>
-                  <td class="value">
-                    {c.old ?? <em>(not set)</em>} → {c.new ?? <em>(deleted)</em>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Changes, newest first" columns={["When", "Who", "Key", "Old → new"]}>
+          {[...history.data.history].sort((a, b) => b.at.localeCompare(a.at) || b.version - a.version).map((c) => (
+            <tr key={`${c.key}@${c.version}`} data-metadata-change={c.key}>
+              <td>
+                <time dateTime={c.at} title={c.at}>
+                  {when(c.at)}
+                </time>
+              </td>
+              <td>{c.actor}</td>
+              <td>
+                <code>{c.key}</code> <span class="small muted">v{c.version}</span>
+              </td>
+              <td class="value">
+                {c.old ?? <em>(not set)</em>} → {c.new ?? <em>(deleted)</em>}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

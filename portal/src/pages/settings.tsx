@@ -7,7 +7,7 @@ import type { z } from "zod";
 import type { AttributeRowList, AttributesView } from "../../../src/api-contract/repositories.ts";
 import type { SettingsView } from "../../../src/api-contract/settings.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Problem, Status, useLoad } from "../components.tsx";
+import { Problem, Status, Table, useLoad } from "../components.tsx";
 import { useSession } from "../session.tsx";
 
 const FLAGS = [
@@ -72,29 +72,16 @@ export function SettingsPage() {
               {c.pushPolicies.length === 0 ? (
                 <p class="muted">No push policies (provenance.pushPolicies): pushes are not checked for labels or annotations.</p>
               ) : (
-                <div class="scroll">
-                  <table>
-                    <caption>Push policies: images lacking these are refused</caption>
-                    <thead>
-                      <tr>
-                        <th scope="col">Name</th>
-                        <th scope="col">Repositories</th>
-                        <th scope="col">Required labels</th>
-                        <th scope="col">Required annotations</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {c.pushPolicies.map((p) => (
-                        <tr key={p.name} data-push-policy={p.name}>
-                          <th scope="row">{p.name}</th>
-                          <td>{p.repositories.join(", ")}</td>
-                          <td>{p.requireLabels.join(", ") || "none"}</td>
-                          <td>{p.requireAnnotations.join(", ") || "none"}</td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <Table caption="Push policies: images lacking these are refused" columns={["Name", "Repositories", "Required labels", "Required annotations"]}>
+                  {c.pushPolicies.map((p) => (
+                    <tr key={p.name} data-push-policy={p.name}>
+                      <th scope="row">{p.name}</th>
+                      <td>{p.repositories.join(", ")}</td>
+                      <td>{p.requireLabels.join(", ") || "none"}</td>
+                      <td>{p.requireAnnotations.join(", ") || "none"}</td>
+                    </tr>
+                  ))}
+                </Table>
               )}
               <h3>Pull policies</h3>
               {c.pullPolicies.length === 0 ? (
@@ -119,46 +106,28 @@ export function SettingsPage() {
             r.attributes.length === 0 ? (
               <p class="muted">No repository or tag has attributes of its own: everything is readable, writable, deletable and listed.</p>
             ) : (
-              <div class="scroll">
-                <table>
-                  <caption>Repositories and tags with attributes of their own</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Name</th>
-                      <th scope="col">Read</th>
-                      <th scope="col">Write</th>
-                      <th scope="col">Delete</th>
-                      <th scope="col">Listed</th>
-                      <th scope="col">Anonymous pull</th>
-                      <th scope="col">
-                        <span class="sr-only">Change</span>
+              <Table caption="Repositories and tags with attributes of their own" columns={["Name", "Read", "Write", "Delete", "Listed", "Anonymous pull", <span class="sr-only">Change</span>]}>
+                {r.attributes.map((a) => {
+                  const name = a.tag === null ? a.repository : `${a.repository}:${a.tag}`;
+                  return (
+                    <tr key={name} data-attributes={name}>
+                      <th scope="row">
+                        <code>{name}</code>
                       </th>
+                      <td>{yes(a.readEnabled)}</td>
+                      <td>{yes(a.writeEnabled)}</td>
+                      <td>{yes(a.deleteEnabled)}</td>
+                      <td>{yes(a.listEnabled)}</td>
+                      <td>{a.anonymousPull === null ? "" : yes(a.anonymousPull)}</td>
+                      <td>
+                        <button type="button" aria-label={`Change ${name}`} onClick={() => void show({ repo: a.repository, tag: a.tag ?? "" })}>
+                          Change
+                        </button>
+                      </td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {r.attributes.map((a) => {
-                      const name = a.tag === null ? a.repository : `${a.repository}:${a.tag}`;
-                      return (
-                        <tr key={name} data-attributes={name}>
-                          <th scope="row">
-                            <code>{name}</code>
-                          </th>
-                          <td>{yes(a.readEnabled)}</td>
-                          <td>{yes(a.writeEnabled)}</td>
-                          <td>{yes(a.deleteEnabled)}</td>
-                          <td>{yes(a.listEnabled)}</td>
-                          <td>{a.anonymousPull === null ? "" : yes(a.anonymousPull)}</td>
-                          <td>
-                            <button type="button" aria-label={`Change ${name}`} onClick={() => void show({ repo: a.repository, tag: a.tag ?? "" })}>
-                              Change
-                            </button>
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+                  );
+                })}
+              </Table>
             )
           }
         </Status>

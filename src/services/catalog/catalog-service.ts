@@ -9,6 +9,7 @@ import type { Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { isIndexMediaType } from "../../domain/media-types.ts";
 import type { Reference, RepositoryName } from "../../domain/names.ts";
+import type { ReferrerKind, ReferrerTreeNode } from "../../domain/referrers.ts";
 import type { BuildLabels, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow } from "../../metadata/catalog-types.ts";
 import type { Platform, ProvenanceRecord } from "../../metadata/provenance-types.ts";
 import type { ChartRecord, MetadataStore } from "../../metadata/types.ts";
@@ -64,8 +65,6 @@ export function summaryJson(row: RepositorySummaryRow) {
   };
 }
 
-export type ReferrerKind = "signature" | "sbom" | "attestation" | "other";
-
 function referrerKind(row: ProvenanceRecord | null, artifactType: string | null): ReferrerKind {
   if (row?.facts.kind === "signature") return "signature";
   if (row?.facts.kind === "attestation") return row.facts.statements.some((s) => s.sbom) ? "sbom" : "attestation";
@@ -73,16 +72,6 @@ function referrerKind(row: ProvenanceRecord | null, artifactType: string | null)
   if (artifactType && /in-toto|attestation|provenance/i.test(artifactType)) return "attestation";
   if (artifactType && /signature|sigstore|cosign/i.test(artifactType)) return "signature";
   return "other";
-}
-
-export interface ReferrerTreeNode {
-  digest: string;
-  mediaType: string;
-  artifactType: string | null;
-  size: number;
-  annotations: Record<string, string>;
-  kind: ReferrerKind;
-  referrers: ReferrerTreeNode[];
 }
 
 export class CatalogService {
