@@ -2,7 +2,7 @@
 // groups. Backends are picked here, openly.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Kysely } from "kysely";
+import { Kysely, type Dialect } from "kysely";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
 import { Authenticator } from "./auth/authenticator.ts";
@@ -24,6 +24,7 @@ import { createServer } from "./http/server.ts";
 import { KyselyMetadataStore } from "./metadata/kysely-store.ts";
 import type { Database } from "./metadata/schema.ts";
 import { openSqlite } from "./metadata/sqlite/node-sqlite-dialect.ts";
+import { openPostgres } from "./metadata/postgres/postgres-dialect.ts";
 import type { MetadataStore } from "./metadata/types.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { Metrics } from "./observability/metrics.ts";
@@ -53,12 +54,17 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** Opens the embedded default: blobs under <data>/, metadata in <data>/berth.db. */
+/** The metadata database: the embedded default, <data>/berth.db, or PostgreSQL (docs/scale.md). */
+function metadataDialect(config: Config, data: string): Dialect {
+  if (config.metadata.driver === "postgres") return openPostgres({ url: config.metadata.postgres.url!, poolSize: config.metadata.postgres.poolSize }).dialect;
+  return openSqlite(join(data, "berth.db")).dialect;
+}
+
+/** Opens the stores: blobs under <data>/, metadata as metadata.driver says. */
 export async function openStores(config: Config): Promise<Stores> {
   const data = resolve(config.storage.data);
   mkdirSync(data, { recursive: true });
-  const { dialect } = openSqlite(join(data, "berth.db"));
-  const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect }));
+  const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: metadataDialect(config, data) }));
   const blobs = new BlobStore(new FilesystemDriver(data, { directWrites: config.storage.directWrites }));
   return {
     metadata,

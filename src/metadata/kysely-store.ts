@@ -13,6 +13,7 @@ import { provenanceParts } from "./provenance-store.ts";
 import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
 import { ReusedQuery } from "./reused-query.ts";
+import { holdKeyLock } from "./locks.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
 import type {
@@ -56,6 +57,9 @@ class Blobs implements BlobRows {
   }
   async forget(digest: Digest) {
     await this.db.deleteFrom("blobs").where("digest", "=", digest).execute();
+  }
+  async hold(digest: Digest) {
+    await holdKeyLock(this.db, "blob", digest);
   }
   async isReferenced(digest: Digest) {
     const link = await this.db.selectFrom("blob_links").select("digest").where("digest", "=", digest).limit(1).executeTakeFirst();

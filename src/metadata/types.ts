@@ -64,6 +64,13 @@ export interface BlobRows {
   /** Whether a repository links the blob or a manifest references it. */
   isReferenced(digest: Digest): Promise<boolean>;
   /**
+   * Until the transaction ends, this transaction alone decides about the digest's row, links and
+   * file: commitBlob (record, link, publish), gc (re-check, delete) and a manifest's check of the
+   * blobs it references take it first, so gc never deletes what a push is linking (locks.ts).
+   * Only inside a transaction.
+   */
+  hold(digest: Digest): Promise<void>;
+  /**
    * Blobs gc may collect: recorded before `before`, referenced by no manifest, and linked by no
    * repository since `before` (older links without a manifest are pruned in the same run).
    */

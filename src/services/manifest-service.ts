@@ -73,6 +73,9 @@ export class ManifestService {
     if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
     const recorded = await this.metadata.transaction(async (tx) => {
       await options.alsoStore?.(tx);
+      // The blobs' locks, in one order (no two pushes wait on each other in a cycle): gc's
+      // re-check of a blob then sees this manifest's references, or this check sees gc's delete.
+      for (const blob of [...new Set(parsed.blobs)].sort()) await tx.blobs.hold(blob);
       const missing: Digest[] = [];
       for (const blob of parsed.blobs) {
         if (!(await tx.blobLinks.isLinked(repository, blob))) missing.push(blob);

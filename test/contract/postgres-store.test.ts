@@ -1,0 +1,150 @@
+// What only PostgreSQL needs beyond the shared contract (postgres.test.ts): instances that start
+// together on an empty database, values read back as on SQLite (numbers, exact bytes), and the
+// locks SQLite's single writer gave for free (src/metadata/locks.ts), shown on the gc/push race
+// the research note found (docs/scale.md). One throwaway cluster for the file.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { test, type TestContext } from "node:test";
+import { Kysely, sql } from "kysely";
+import pg from "pg";
+import { BlobStore, blobKey } from "../../src/blobs/blob-store.ts";
+import { FilesystemDriver } from "../../src/blobs/drivers/filesystem.ts";
+import { digestBytes } from "../../src/domain/digest.ts";
+import { KyselyMetadataStore } from "../../src/metadata/kysely-store.ts";
+import { migrations } from "../../src/metadata/migrations/index.ts";
+import { openPostgres } from "../../src/metadata/postgres/postgres-dialect.ts";
+import type { Database } from "../../src/metadata/schema.ts";
+import { commitBlob } from "../../src/services/blob-commit.ts";
+import { collectGarbage } from "../../src/services/gc.ts";
+import { usePostgres } from "../support/postgres.ts";
+import { manifestRecord, repo } from "./metadata-fixtures.ts";
+
+const cluster = usePostgres();
+
+function open(url: string): Promise<KyselyMetadataStore> {
+  return KyselyMetadataStore.open(new Kysely<Database>({ dialect: openPostgres({ url, poolSize: 4 }).dialect }));
+}
+
+async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+test("instances starting together on an empty database migrate it once (Kysely's migration lock), and all open", async (t) => {
+  const url = await cluster().database();
+  const stores = await Promise.all(Array.from({ length: 4 }, () => open(url)));
+  t.after(() => Promise.all(stores.map((s) => s.close())));
+  const applied = await query<{ name: string; n: number }>(url, "select name, count(*)::int as n from kysely_migration group by name order by name");
+  assert.deepEqual(applied, Object.keys(migrations).map((name) => ({ name, n: 1 })));
+  await stores[0]!.repositories.ensure(repo("team/app"));
+  assert.equal(await stores[3]!.repositories.exists(repo("team/app")), true);
+});
+
+test("bigint reads back as a number, in the pool (sizes past 2^32, counts, change ids); bytes as bytes", async (t) => {
+  const url = await cluster().database();
+  const { dialect } = openPostgres({ url, poolSize: 2 });
+  const db = new Kysely<Database>({ dialect });
+  const store = await KyselyMetadataStore.open(db);
+  t.after(() => store.close());
+  const digest = digestBytes(Buffer.from("big"));
+  await store.blobs.record(digest, 5_000_000_000);
+  const raw = await db.selectFrom("blobs").select(["size", "created_at"]).where("digest", "=", digest).executeTakeFirstOrThrow();
+  assert.equal(typeof raw.size, "number");
+  assert.equal(raw.size, 5_000_000_000);
+  assert.equal(typeof raw.created_at, "number");
+  const counted = await sql<{ n: unknown }>`select count(*) as n from blobs`.execute(db);
+  assert.equal(counted.rows[0]!.n, 1);
+  // A manifest body is stored as received, every byte (bytea), not as text.
+  const body = Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x80, 0x7d]);
+  const record = { ...manifestRecord("team/app", "x"), body, digest: digestBytes(body), size: body.length };
+  await store.repositories.ensure(repo("team/app"));
+  await store.manifests.put(record, { blobs: [], children: [] });
+  assert.deepEqual((await store.manifests.get(repo("team/app"), record.digest))?.body, body);
+  const [column] = await query<{ data_type: string }>(url, "select data_type from information_schema.columns where table_name = 'manifests' and column_name = 'body'");
+  assert.equal(column?.data_type, "bytea");
+});
+
+/**
+ * gc's sweep of a blob nothing references, paused between its check and its delete (inside its
+ * transaction), while another instance pushes the same digest. The pause lasts until the push has
+ * either finished or is waiting for a lock (seen in pg_locks), so both orders the locks allow are
+ * reached without guessing at timings.
+ */
+async function sweepDuringPush(t: TestContext): Promise<{ row: number | null; linked: boolean; file: boolean; pushWaited: boolean }> {
+  const url = await cluster().database();
+  const dir = await mkdtemp(join(tmpdir(), "berth-pg-race-"));
+  const gcStore = await open(url);
+  const pushStore = await open(url);
+  t.after(async () => {
+    await gcStore.close();
+    await pushStore.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  let pushing: Promise<void> | null = null;
+  let pushDone = false;
+  let pushWaited = false;
+  class PausingDriver extends FilesystemDriver {
+    override async delete(key: string): Promise<void> {
+      if (pushing && key.startsWith("blobs/")) {
+        for (;;) {
+          if (pushDone) break;
+          const [waiting] = await query<{ n: number }>(url, "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted");
+          if (waiting!.n > 0) {
+            pushWaited = true;
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      return super.delete(key);
+    }
+  }
+  const blobs = new BlobStore(new PausingDriver(dir));
+  t.after(() => blobs.close());
+  const bytes = Buffer.from("a layer both gc and a push care about");
+  const digest = digestBytes(bytes);
+  // The blob as an earlier push left it, no longer linked: gc may collect it.
+  await commitBlob(gcStore, blobs, repo("team/old"), await blobs.receive(Readable.from([bytes]), digest));
+  await gcStore.blobLinks.unlink(repo("team/old"), digest);
+  // The push starts once gc has checked the blob and is about to delete it.
+  const staged = await blobs.receive(Readable.from([bytes]), digest);
+  const gcRun = collectGarbage(gcStore, blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: 86_400, dryRun: false, now: new Date(Date.now() + 1000) });
+  pushing = (async () => {
+    // Wait until gc's transaction is inside delete (the driver pauses there), then push.
+    while (!(await query<{ n: number }>(url, "select count(*)::int as n from pg_stat_activity where state = 'idle in transaction'"))[0]!.n) await new Promise((resolve) => setTimeout(resolve, 5));
+    await commitBlob(pushStore, blobs, repo("team/app"), staged);
+    pushDone = true;
+  })();
+  await Promise.all([gcRun, pushing]);
+  let file = true;
+  await readFile(join(dir, blobKey(digest))).catch(() => (file = false));
+  return { row: await pushStore.blobs.size(digest), linked: await pushStore.blobLinks.isLinked(repo("team/app"), digest), file, pushWaited };
+}
+
+test("gc sweeping a blob while another instance pushes the same digest ends consistent: the push waits for gc's decision, then records and publishes the blob again", async (t) => {
+  const end = await sweepDuringPush(t);
+  assert.equal(end.pushWaited, true, "the push waited for the digest's lock");
+  assert.deepEqual({ row: end.row, linked: end.linked, file: end.file }, { row: 37, linked: true, file: true });
+});
+
+test("the same interleaving without the digest's lock leaves a link to a forgotten blob (what the lock prevents)", async (t) => {
+  const store = await open(await cluster().database());
+  const blobsPart = Object.getPrototypeOf(store.blobs) as { hold(digest: string): Promise<void> };
+  await store.close();
+  const hold = blobsPart.hold;
+  blobsPart.hold = async () => {};
+  t.after(() => {
+    blobsPart.hold = hold;
+  });
+  const end = await sweepDuringPush(t);
+  assert.equal(end.pushWaited, false);
+  assert.deepEqual({ row: end.row, linked: end.linked, file: end.file }, { row: null, linked: true, file: false });
+});
