@@ -25,6 +25,7 @@ import { KyselyMetadataStore } from "./metadata/kysely-store.ts";
 import type { Database } from "./metadata/schema.ts";
 import { openSqlite } from "./metadata/sqlite/node-sqlite-dialect.ts";
 import { openPostgres } from "./metadata/postgres/postgres-dialect.ts";
+import { ChangeAnnouncements } from "./metadata/postgres/change-announcements.ts";
 import type { MetadataStore } from "./metadata/types.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { Metrics } from "./observability/metrics.ts";
@@ -164,6 +165,11 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
   const feed = await startFeed(stores.metadata, logger, feedFrom, { chartIndex, authorizer, authenticator, tokens });
+  // PostgreSQL: other instances' commits are announced (LISTEN/NOTIFY), so the feed reads at once
+  // instead of at its next tick; the tick stays as the safety net.
+  const announcements = config.metadata.driver === "postgres" ? new ChangeAnnouncements(config.metadata.postgres.url!, logger) : null;
+  announcements?.subscribe(() => void feed.poll().catch((err: unknown) => logger.error({ err }, "reading the change log failed")));
+  await announcements?.start();
   const manifests = new ManifestService(stores.metadata, {
     allowSparse: config.manifests.allowSparse,
     charts: chartIndex,
@@ -223,6 +229,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     generatedPassword,
     close: async () => {
       feed.stop();
+      await announcements?.close();
       await app.close();
       await stores.close();
     },

@@ -444,13 +444,16 @@ export class KyselyMetadataStore implements MetadataStore {
       // Repositories whose manifests, tags or charts changed: their summaries are recomputed
       // before the commit, so the portal's read model commits with the change or not at all.
       const touched = new Set<string>();
-      const result = await work(parts(trx, (change) => {
+      const tx = parts(trx, (change) => {
         appended = true;
         const repository = summarised(change);
         if (repository) touched.add(repository);
-      }));
+      });
+      const result = await work(tx);
       const catalog = new CatalogStore(trx);
       for (const repository of touched) await catalog.refresh(repository as RepositoryName);
+      // Last, so the change log's lock is held only from here to the commit (change-store.ts).
+      await (tx.changes as ChangeStore).seal();
       return result;
     });
     if (appended) await this.committed();

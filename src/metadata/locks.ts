@@ -41,8 +41,7 @@ export async function holdLock(db: Db, name: string): Promise<void> {
 
 /** The lock for one key of a kind (a metadata key, a digest), held until the transaction ends. */
 export async function holdKeyLock(db: Db, kind: string, ...key: string[]): Promise<void> {
-  const joined = key.join("\u0000");
-  if (familyOf(db as Kysely<unknown>) === "postgres") return holdLock(db, `${kind}:${joined}`);
-  const bucket = createHash("sha256").update(joined).digest().readUInt32BE(0) % BUCKETS;
+  if (familyOf(db as Kysely<unknown>) === "postgres") return holdLock(db, `${kind}:${JSON.stringify(key)}`); // text without NUL
+  const bucket = createHash("sha256").update(key.join("\u0000")).digest().readUInt32BE(0) % BUCKETS;
   return holdLock(db, `${kind}:${bucket}`);
 }

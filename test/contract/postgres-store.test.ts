@@ -148,3 +148,49 @@ test("the same interleaving without the digest's lock leaves a link to a forgott
   assert.equal(end.pushWaited, false);
   assert.deepEqual({ row: end.row, linked: end.linked, file: end.file }, { row: null, linked: true, file: false });
 });
+
+/**
+ * Two writers and a reader of the change log: T1 appends and stays open, T2 appends and commits,
+ * the reader reads (seeing T2's entry) and moves its cursor past it, then T1 commits. The reader's
+ * next read from its cursor must bring T1's entry.
+ */
+async function entryCommittedLate(t: TestContext): Promise<{ firstRead: string[]; nextRead: string[] }> {
+  const url = await cluster().database();
+  const writer = await open(url);
+  const other = await open(url);
+  t.after(async () => {
+    await writer.close();
+    await other.close();
+  });
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let appended!: () => void;
+  const inside = new Promise<void>((resolve) => (appended = resolve));
+  const t1 = writer.transaction(async (tx) => {
+    await tx.changes.append({ kind: "signing-key.added", kid: "T1" });
+    appended();
+    await gate;
+  });
+  await inside;
+  await other.changes.append({ kind: "signing-key.added", kid: "T2" });
+  const first = await other.changes.since(0, 100);
+  release();
+  await t1;
+  const next = await other.changes.since(first.at(-1)!.id, 100);
+  const kid = (e: { change: unknown }) => (e.change as { kid: string }).kid;
+  return { firstRead: first.map(kid), nextRead: next.map(kid) };
+}
+
+test("change log: an entry whose transaction commits after a later-numbered one's is still read after the reader's cursor (ids are final at commit)", async (t) => {
+  assert.deepEqual(await entryCommittedLate(t), { firstRead: ["T2"], nextRead: ["T1"] });
+});
+
+test("change log: without numbering at commit, the same reader never reads T1's entry (what seal() prevents)", async (t) => {
+  const { ChangeStore } = await import("../../src/metadata/change-store.ts");
+  const seal = ChangeStore.prototype.seal;
+  ChangeStore.prototype.seal = async () => {};
+  t.after(() => {
+    ChangeStore.prototype.seal = seal;
+  });
+  assert.deepEqual(await entryCommittedLate(t), { firstRead: ["T2"], nextRead: [] });
+});
