@@ -155,7 +155,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const audit = new AuditLog(stores.metadata.audit, logger);
   const tokens = new TokenService(stores.metadata, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
   await tokens.load();
-  const limiter = new SignInLimiter({ perIdentity: config.auth.failedSignInsPerIdentity, perAddress: config.auth.failedSignInsPerAddress });
+  const limiter = new SignInLimiter(stores.metadata.signInFailures, { perIdentity: config.auth.failedSignInsPerIdentity, perAddress: config.auth.failedSignInsPerAddress });
   const authenticator = new Authenticator(stores.metadata, tokens, audit, limiter);
   const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull }, stores.metadata.attributes, stores.metadata.tags);
   await authorizer.loadAttributes();

@@ -411,7 +411,7 @@ function parts(db: Db, appended: (change: Change) => void | Promise<void>): Meta
 
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly strays; readonly charts;
-  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions;
+  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions; readonly signInFailures;
   readonly provenance; readonly metadataValues; readonly changes; readonly catalog; readonly search;
   private readonly db: Kysely<Database>;
   private committed: () => Promise<void> = async () => {};
@@ -424,7 +424,7 @@ export class KyselyMetadataStore implements MetadataStore {
       if (repository) await new CatalogStore(db).refresh(repository as RepositoryName);
       await this.committed();
     }));
-    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys, sessions: this.sessions } =
+    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys, sessions: this.sessions, signInFailures: this.signInFailures } =
       identityParts(db));
     ({ provenance: this.provenance, metadataValues: this.metadataValues } = provenanceParts(db));
   }

@@ -4,7 +4,7 @@
 import type { ChartMetadata } from "../domain/chart.ts";
 import type { CatalogRows, SearchRows } from "./catalog-types.ts";
 import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
-import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SigningKeyRows } from "./identity-types.ts";
+import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SignInFailureRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -239,6 +239,7 @@ export interface MetadataParts {
   audit: AuditRows;
   signingKeys: SigningKeyRows;
   sessions: SessionRows;
+  signInFailures: SignInFailureRows;
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
   changes: ChangeRows;

@@ -11,6 +11,7 @@ import { uploadParts } from "./008-upload-parts.ts";
 import { locks } from "./009-locks.ts";
 import { portalReadModels } from "./010-portal-read-models.ts";
 import { sessions } from "./011-sessions.ts";
+import { signInFailures } from "./013-sign-in-failures.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   "009-locks": locks,
   "010-portal-read-models": portalReadModels,
   "011-sessions": sessions,
+  "013-sign-in-failures": signInFailures,
 };
