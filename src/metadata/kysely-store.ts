@@ -13,7 +13,7 @@ import { provenanceParts } from "./provenance-store.ts";
 import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
 import { ReusedQuery } from "./reused-query.ts";
-import { holdKeyLock } from "./locks.ts";
+import { exclusively, holdKeyLock } from "./locks.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
 import type {
@@ -462,6 +462,10 @@ export class KyselyMetadataStore implements MetadataStore {
 
   onCommit(listener: () => Promise<void>): void {
     this.committed = listener;
+  }
+
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    return exclusively(this.db, name, work);
   }
 
   close(): Promise<void> {

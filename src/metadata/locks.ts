@@ -19,6 +19,9 @@
 //   metadata-value:<key>   metadataValues.change: max(version) + 1, then insert
 //   signing-keys:first     signingKeys.addFirst: two instances starting on an empty database
 //   sign-in:<key>          sign-in failure counting (auth/rate-limit.ts)
+//   changes                the change log's numbering at commit (change-store.ts)
+//
+// And one lock held for longer than a transaction, by a process: `exclusively` (one gc at a time).
 import { createHash } from "node:crypto";
 import { sql, type Kysely, type Transaction } from "kysely";
 import { familyOf } from "./migrations/portable.ts";
@@ -44,4 +47,24 @@ export async function holdKeyLock(db: Db, kind: string, ...key: string[]): Promi
   if (familyOf(db as Kysely<unknown>) === "postgres") return holdLock(db, `${kind}:${JSON.stringify(key)}`); // text without NUL
   const bucket = createHash("sha256").update(key.join("\u0000")).digest().readUInt32BE(0) % BUCKETS;
   return holdLock(db, `${kind}:${bucket}`);
+}
+
+/**
+ * Runs `work` while holding the process-wide lock `name`, or not at all when another session
+ * holds it. PostgreSQL: pg_try_advisory_lock on one connection kept from the pool for as long as
+ * `work` runs (a session lock lives on its connection; the server drops it if the process dies,
+ * so a crashed gc never blocks the next). SQLite: `work` runs: every one of its writes is a
+ * transaction the single writer already serialises.
+ */
+export async function exclusively<T>(db: Kysely<Database>, name: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+  if (familyOf(db as Kysely<unknown>) !== "postgres") return { ran: true, value: await work() };
+  return db.connection().execute(async (session) => {
+    const taken = await sql<{ taken: boolean }>`select pg_try_advisory_lock(hashtextextended(${name}, 0)) as taken`.execute(session);
+    if (!taken.rows[0]?.taken) return { ran: false };
+    try {
+      return { ran: true, value: await work() };
+    } finally {
+      await sql`select pg_advisory_unlock(hashtextextended(${name}, 0))`.execute(session);
+    }
+  });
 }

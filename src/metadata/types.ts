@@ -256,5 +256,11 @@ export interface MetadataStore extends MetadataParts {
    * writer's own process has caught up (read-your-writes) when its request answers.
    */
   onCommit(listener: () => Promise<void>): void;
+  /**
+   * Runs `work` unless another process runs work under the same name on this database (then
+   * `ran` is false and nothing runs): one gc at a time across instances. Held for as long as
+   * `work` runs, released when it ends or its process dies (locks.ts).
+   */
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
   close(): Promise<void>;
 }

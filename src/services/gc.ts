@@ -45,7 +45,17 @@ export interface GcReport {
   deleted: Digest[];
 }
 
+/**
+ * One run; refused while another runs on the same database (metadata.exclusively): two sweeps
+ * would be safe, each decision being its own locked transaction, but would do all work twice.
+ */
 export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, options: GcOptions): Promise<GcReport> {
+  const outcome = await metadata.exclusively("gc", () => collect(metadata, blobs, options));
+  if (!outcome.ran) throw new Error("another gc is running on this database: try again once it has finished");
+  return outcome.value;
+}
+
+async function collect(metadata: MetadataStore, blobs: BlobStore, options: GcOptions): Promise<GcReport> {
   const now = options.now ?? new Date();
   const cutoff = new Date(now.getTime() - options.gracePeriodSeconds * 1000);
   const uploadCutoff = new Date(now.getTime() - options.uploadExpirySeconds * 1000);

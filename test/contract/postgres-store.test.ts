@@ -194,3 +194,26 @@ test("change log: without numbering at commit, the same reader never reads T1's 
   });
   assert.deepEqual(await entryCommittedLate(t), { firstRead: ["T2"], nextRead: [] });
 });
+
+test("gc: one at a time across instances; a second is refused while the first holds the lock, and runs once it ends", async (t) => {
+  const url = await cluster().database();
+  const dir = await mkdtemp(join(tmpdir(), "berth-pg-gc-"));
+  const store = await open(url);
+  const blobs = new BlobStore(new FilesystemDriver(dir));
+  t.after(async () => {
+    await store.close();
+    await blobs.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const options = { gracePeriodSeconds: 0, uploadExpirySeconds: 86_400, dryRun: false };
+  // Another instance's gc, as it holds the lock: a session lock on its own connection.
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  t.after(() => other.end());
+  await other.query("select pg_advisory_lock(hashtextextended('gc', 0))");
+  await assert.rejects(collectGarbage(store, blobs, options), /another gc is running/);
+  await other.query("select pg_advisory_unlock(hashtextextended('gc', 0))");
+  assert.equal((await collectGarbage(store, blobs, options)).blobsDeleted, 0);
+  // A finished run let go of the lock: the other instance takes it.
+  assert.equal((await other.query("select pg_try_advisory_lock(hashtextextended('gc', 0)) as taken")).rows[0].taken, true);
+});
