@@ -217,3 +217,42 @@ test("gc: one at a time across instances; a second is refused while the first ho
   // A finished run let go of the lock: the other instance takes it.
   assert.equal((await other.query("select pg_try_advisory_lock(hashtextextended('gc', 0)) as taken")).rows[0].taken, true);
 });
+
+test("change announcements: a commit that appended is announced to a listener on another connection, a rolled-back one is not, and a reconnect reports once", async (t) => {
+  const { ChangeAnnouncements } = await import("../../src/metadata/postgres/change-announcements.ts");
+  const url = await cluster().database();
+  const store = await open(url);
+  const warnings: string[] = [];
+  const announcements = new ChangeAnnouncements(url, { warn: (_o, message) => void warnings.push(message) });
+  t.after(async () => {
+    await announcements.close();
+    await store.close();
+  });
+  let heard = 0;
+  let next: (() => void) | null = null;
+  announcements.subscribe(() => {
+    heard++;
+    next?.();
+  });
+  const announced = () => new Promise<void>((resolve) => (next = resolve));
+  const connected = announced();
+  await announcements.start();
+  await connected; // the report on connect
+  assert.equal(heard, 1);
+  await assert.rejects(store.transaction(async (tx) => {
+    await tx.changes.append({ kind: "signing-key.added", kid: "rolled back" });
+    throw new Error("rolled back");
+  }));
+  const committed = announced();
+  const started = performance.now();
+  await store.changes.append({ kind: "signing-key.added", kid: "kept" });
+  await committed;
+  t.diagnostic(`announced ${(performance.now() - started).toFixed(1)} ms after the append began`);
+  assert.equal(heard, 2, "the rolled-back append was not announced; the committed one was");
+  // The server ends the listening connection: the listener reconnects and reports once.
+  const reconnected = announced();
+  await query(url, "select pg_terminate_backend(pid) from pg_stat_activity where query = 'listen berth_changes'");
+  await reconnected;
+  assert.equal(heard, 3);
+  assert.ok(warnings.some((w) => w.includes("reconnecting")), warnings.join("; "));
+});
