@@ -6,6 +6,8 @@
 //
 //   const pg = usePostgres();                  // at the top of a test file
 //   test("…", async () => { const url = await pg().database(); … });
+// (The getter is for use inside tests: a file whose own `before` needs the cluster, as an e2e
+// file starting servers, calls startPostgres() in that hook and stop() in its `after`.)
 import { execFileSync, spawnSync } from "node:child_process";
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
