@@ -66,14 +66,20 @@ export class ChangeStore implements ChangeRows {
   async seal(): Promise<void> {
     if (this.provisional.length === 0) return;
     await holdLock(this.db, "changes");
-    // One row at a time: nextval over several rows of one UPDATE follows no promised order.
-    for (const id of this.provisional) {
-      await sql`update changes set id = nextval(pg_get_serial_sequence('changes', 'id')) where id = ${id}`.execute(this.db);
-    }
+    // One statement for all of them. nextval runs in append order: PostgreSQL evaluates a
+    // volatile output column after the subquery's ORDER BY (since 9.6). The notification is
+    // delivered to every LISTENing instance when this transaction commits, never if it rolls
+    // back (postgres/change-announcements.ts).
+    await sql`
+      with renumbered as (
+        update changes set id = final.id
+        from (select provisional, nextval(pg_get_serial_sequence('changes', 'id')) as id
+              from unnest(${this.provisional}::bigint[]) with ordinality as p(provisional, position)
+              order by position) as final
+        where changes.id = final.provisional
+        returning changes.id)
+      select pg_notify(${CHANGES_CHANNEL}, ''), (select count(*) from renumbered)`.execute(this.db);
     this.provisional = [];
-    // Delivered to every LISTENing instance when this transaction commits, never if it rolls back
-    // (postgres/change-announcements.ts).
-    await sql`select pg_notify(${CHANGES_CHANNEL}, '')`.execute(this.db);
   }
 
   async since(cursor: number, limit: number): Promise<ChangeEntry[]> {

@@ -256,3 +256,15 @@ test("change announcements: a commit that appended is announced to a listener on
   assert.equal(heard, 3);
   assert.ok(warnings.some((w) => w.includes("reconnecting")), warnings.join("; "));
 });
+
+test("change log: a transaction's entries keep their append order when numbered at commit", async (t) => {
+  const store = await open(await cluster().database());
+  t.after(() => store.close());
+  const kids = Array.from({ length: 25 }, (_, i) => `k${String(24 - i).padStart(2, "0")}`); // not in id-sortable text order
+  await store.transaction(async (tx) => {
+    for (const kid of kids) await tx.changes.append({ kind: "signing-key.added", kid });
+  });
+  const read = await store.changes.since(0, 100);
+  assert.deepEqual(read.map((e) => (e.change as { kid: string }).kid), kids);
+  assert.ok(read.every((e, i) => i === 0 || e.id > read[i - 1]!.id));
+});
