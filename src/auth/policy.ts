@@ -3,8 +3,11 @@
 // `manage` on a repository changes its attributes (locks, anonymous pull); on the registry it
 // manages identities, the admin user and the audit trail. A service principal's repository scope
 // bounds every access: a scoped owner owns its repositories, and nothing registry-wide.
+//
+// Every kind of identity is read once, by grantsOf, into one shape; the questions below
+// (may it do this, may it do this anywhere, where may it pull) are all asked of that shape.
 import type { Role, ScopeMapAction } from "../metadata/identity-types.ts";
-import { matchesPattern, type Access, type Action, type Identity } from "./identity.ts";
+import { ACTIONS, matchesPattern, type Access, type Action, type Identity } from "./identity.ts";
 
 const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   acrpull: ["pull", "metadata_read", "catalog"],
@@ -22,30 +25,52 @@ const SCOPE_MAP_ACTIONS: Record<ScopeMapAction, Action> = {
   "attributes/write": "manage",
 };
 
-function roleAllows(roles: readonly Role[], action: Action): boolean {
-  return roles.some((role) => ROLE_ACTIONS[role].includes(action));
+/** Actions allowed on the registry, or on the repositories a pattern (matchesPattern) names. */
+interface Grant {
+  type: Access["type"];
+  pattern: string;
+  actions: readonly Action[];
+  /** The pattern is a name, compared as it is: an access token's `repository:*:pull` grants a repository named `*`, nothing else. */
+  exact?: boolean;
+}
+
+function everywhere(actions: readonly Action[]): Grant[] {
+  return [
+    { type: "registry", pattern: "*", actions },
+    { type: "repository", pattern: "*", actions },
+  ];
+}
+
+function grantsOf(who: Identity): Grant[] {
+  switch (who.kind) {
+    case "anonymous":
+      return []; // anonymous pull is the authorizer's, from the settings
+    case "admin":
+      return everywhere(ACTIONS);
+    case "user":
+      return everywhere(who.roles.flatMap((role) => ROLE_ACTIONS[role]));
+    case "sp": {
+      const actions = who.roles.flatMap((role) => ROLE_ACTIONS[role]);
+      if (who.scope === null) return everywhere(actions);
+      // The catalog is filtered per repository afterwards, so a scoped principal may list it.
+      return [
+        { type: "repository", pattern: who.scope, actions },
+        { type: "registry", pattern: "*", actions: actions.filter((a) => a === "catalog") },
+      ];
+    }
+    case "token": {
+      const grants: Grant[] = who.rules.map((rule) => ({ type: "repository", pattern: rule.repository, actions: rule.actions.map((a) => SCOPE_MAP_ACTIONS[a]) }));
+      return who.rules.length > 0 ? [...grants, { type: "registry", pattern: "*", actions: ["catalog"] }] : grants;
+    }
+    case "bearer":
+      // The principal bounds these in the authorizer.
+      return who.access.map((a) => ({ type: a.type, pattern: a.name, actions: [a.action], exact: true }));
+  }
 }
 
 /** Whether the identity's grants cover the access (anonymous: never; see the authorizer). */
 export function permits(who: Identity, access: Access): boolean {
-  switch (who.kind) {
-    case "anonymous":
-      return false;
-    case "admin":
-      return true;
-    case "user":
-      return roleAllows(who.roles, access.action);
-    case "sp":
-      if (!roleAllows(who.roles, access.action)) return false;
-      if (who.scope === null) return true;
-      // The catalog is filtered per repository afterwards, so a scoped principal may list it.
-      return access.type === "repository" ? matchesPattern(who.scope, access.name) : access.action === "catalog";
-    case "token":
-      if (access.type === "registry") return access.action === "catalog" && who.rules.length > 0;
-      return who.rules.some((rule) => matchesPattern(rule.repository, access.name) && rule.actions.some((a) => SCOPE_MAP_ACTIONS[a] === access.action));
-    case "bearer":
-      return who.access.some((a) => a.type === access.type && a.name === access.name && a.action === access.action);
-  }
+  return grantsOf(who).some((g) => g.type === access.type && g.actions.includes(access.action) && (g.exact ? g.pattern === access.name : matchesPattern(g.pattern, access.name)));
 }
 
 /**
@@ -53,23 +78,14 @@ export function permits(who: Identity, access: Access): boolean {
  * listings that narrow their query before checking each row (Authorizer.pullScope).
  */
 export function pullPatterns(who: Identity): string[] | null {
-  switch (who.kind) {
-    case "anonymous":
-    case "admin":
-    case "user":
-      return null;
-    case "sp":
-      return who.scope === null || who.scope === "*" ? null : [who.scope];
-    case "token": {
-      const patterns = who.rules.filter((rule) => rule.actions.some((a) => SCOPE_MAP_ACTIONS[a] === "pull")).map((rule) => rule.repository);
-      return patterns.includes("*") ? null : patterns;
-    }
-    case "bearer": {
-      const named = who.access.filter((a) => a.type === "repository" && a.action === "pull").map((a) => a.name);
-      const principal = pullPatterns(who.principal);
-      return principal === null ? named : named.filter((name) => principal.some((p) => matchesPattern(p, name)));
-    }
-  }
+  // Anonymous pull is decided row by row, from each repository's settings.
+  if (who.kind === "anonymous") return null;
+  const patterns = grantsOf(who)
+    .filter((g) => g.type === "repository" && g.actions.includes("pull"))
+    .map((g) => g.pattern);
+  if (who.kind !== "bearer") return patterns.includes("*") ? null : patterns;
+  const principal = pullPatterns(who.principal);
+  return principal === null ? patterns : patterns.filter((name) => principal.some((p) => matchesPattern(p, name)));
 }
 
 /**
@@ -78,17 +94,6 @@ export function pullPatterns(who: Identity): string[] | null {
  * push: Chart.yaml), so a caller who may push nowhere is refused before the body is read.
  */
 export function permitsSomewhere(who: Identity, action: Action): boolean {
-  switch (who.kind) {
-    case "anonymous":
-      return false;
-    case "admin":
-      return true;
-    case "user":
-    case "sp":
-      return roleAllows(who.roles, action);
-    case "token":
-      return who.rules.some((rule) => rule.actions.some((a) => SCOPE_MAP_ACTIONS[a] === action));
-    case "bearer":
-      return who.access.some((a) => a.type === "repository" && a.action === action) && permitsSomewhere(who.principal, action);
-  }
+  const own = grantsOf(who).some((g) => g.type === "repository" && g.actions.includes(action));
+  return who.kind === "bearer" ? own && permitsSomewhere(who.principal, action) : own;
 }

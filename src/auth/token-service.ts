@@ -48,6 +48,9 @@ export class TokenService {
   private readonly store: SigningKeyStore;
   private readonly options: TokenServiceOptions;
   private loaded: LoadedKey[] = [];
+  /** The reload an unknown key id started (one at a time), and when the last one started. */
+  private reloading: Promise<void> | null = null;
+  private reloadedAt = 0;
 
   constructor(store: SigningKeyStore, options: TokenServiceOptions) {
     this.store = store;
@@ -160,13 +163,28 @@ export class TokenService {
       .sign(key.privateKey);
   }
 
+  /**
+   * A key another instance added a moment ago, before its announcement reached this one: the keys
+   * are read again, at most once a second, so tokens naming made-up key ids cannot turn every
+   * request into a database read.
+   */
+  private async reloadFor(kid: string | undefined): Promise<LoadedKey | undefined> {
+    if (kid === undefined) return undefined;
+    if (!this.reloading && Date.now() - this.reloadedAt >= 1000) {
+      this.reloadedAt = Date.now();
+      this.reloading = this.reload().finally(() => (this.reloading = null));
+    }
+    await this.reloading;
+    return this.loaded.find((k) => k.kid === kid);
+  }
+
   private async verify(token: string, service: string, use: "access" | "refresh"): Promise<JWTPayload | null> {
     if (token.split(".").length !== 3) return null;
     try {
       const { payload } = await jwtVerify(
         token,
         async (header) => {
-          const key = this.loaded.find((k) => k.kid === header.kid);
+          const key = this.loaded.find((k) => k.kid === header.kid) ?? (await this.reloadFor(header.kid));
           if (!key) throw new Error("unknown key");
           return key.publicKey;
         },

@@ -4,6 +4,7 @@ import { buildApp } from "../app.ts";
 import { createServer } from "node:http";
 import { settingPaths } from "../config/load.ts";
 import { startupWarnings } from "../config/warnings.ts";
+import { everyOnOneInstance } from "../services/background.ts";
 import { configFrom, configOption, dataOption } from "./store-options.ts";
 
 /** How long the change log keeps an entry every consumer has acknowledged. */
@@ -36,12 +37,18 @@ export const serveCommand = new Command("serve")
         `\nGenerated a password for the admin user (shown once; set BERTH_ADMIN_PASSWORD to choose your own):\n\n  username: admin\n  password: ${berth.generatedPassword}\n\n`,
       );
     }
-    const purge = setInterval(() => {
-      berth.uploads.purgeIdle(new Date(Date.now() - config.uploads.expireAfter * 1000)).catch((err: unknown) => berth.logger.error({ err }, "upload purge failed"));
-      // Caches read the change log within a second; a week is for consumers that were away.
-      berth.stores.metadata.changes.prune(new Date(Date.now() - CHANGE_LOG_DAYS * 86_400_000)).catch((err: unknown) => berth.logger.error({ err }, "change log prune failed"));
-    }, Math.max(config.uploads.purgeInterval, 1) * 1000);
-    purge.unref();
+    // Once across all instances over this database, by whichever holds the job's lease.
+    const maintenance = everyOnOneInstance(
+      berth.stores.metadata.jobs,
+      "maintenance",
+      Math.max(config.uploads.purgeInterval, 1) * 1000,
+      async () => {
+        await berth.uploads.purgeIdle(new Date(Date.now() - config.uploads.expireAfter * 1000)).catch((err: unknown) => berth.logger.error({ err }, "upload purge failed"));
+        // Caches read the change log within a second; a week is for consumers that were away.
+        await berth.stores.metadata.changes.prune(new Date(Date.now() - CHANGE_LOG_DAYS * 86_400_000)).catch((err: unknown) => berth.logger.error({ err }, "change log prune failed"));
+      },
+      (err: unknown) => berth.logger.error({ err }, "background job failed"),
+    );
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
     berth.logger.info({ address, data: config.storage.data }, "berth is listening");
     for (const warning of startupWarnings(config)) berth.logger.warn(warning);
@@ -52,15 +59,17 @@ export const serveCommand = new Command("serve")
       if (closing) return;
       closing = true;
       berth.logger.info({ signal }, "shutting down");
-      clearInterval(purge);
       metricsServer?.close();
-      berth.close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          berth.logger.error({ err }, "shutdown failed");
-          process.exit(1);
-        },
-      );
+      maintenance
+        .stop()
+        .then(() => berth.close())
+        .then(
+          () => process.exit(0),
+          (err: unknown) => {
+            berth.logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
     };
     process.on("SIGINT", () => shutdown("SIGINT"));
     process.on("SIGTERM", () => shutdown("SIGTERM"));

@@ -109,6 +109,7 @@ export interface Database {
   changes: { id: Generated<number>; at: number; kind: string; repository: string | null; body: string };
   change_consumers: { consumer: string; cursor: number; owner: string | null; lease_until: number };
   locks: { name: string; taken_at: number };
+  jobs: { name: string; owner: string; lease_until: number };
   // The portal's read models (migration 010, catalog-types.ts).
   repository_summaries: {
     name: string;

@@ -223,6 +223,18 @@ export interface ChangeRows {
   prune(before: Date): Promise<number>;
 }
 
+/**
+ * Background work that one instance at a time does (the idle-upload purge, retention): a lease per
+ * job, by the database's clock. The holder renews it each time it runs; when it is gone, the
+ * lease runs out and another instance takes the job.
+ */
+export interface JobRows {
+  /** Takes or renews the job's lease for `forMs` when it is free, run out or already `owner`'s; whether `owner` holds it now. */
+  claim(job: string, owner: string, forMs: number): Promise<boolean>;
+  /** Gives the lease up, if `owner` holds it (a stopping instance, so another need not wait). */
+  release(job: string, owner: string): Promise<void>;
+}
+
 export interface MetadataParts {
   repositories: RepositoryRows;
   blobs: BlobRows;
@@ -243,6 +255,7 @@ export interface MetadataParts {
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
   changes: ChangeRows;
+  jobs: JobRows;
   /** The portal's read models (catalog-types.ts). */
   catalog: CatalogRows;
   search: SearchRows;

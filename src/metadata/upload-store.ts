@@ -5,17 +5,12 @@
 import { sql, SqliteAdapter, type Kysely, type Transaction } from "kysely";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
+import { dbNow } from "./db-clock.ts";
 import type { Database } from "./schema.ts";
 import type { StrayRows, UploadRecord, UploadRows } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** Milliseconds since the epoch by the database's clock, as an SQL expression. */
-function dbNow(db: Db) {
-  return db.getExecutor().adapter instanceof SqliteAdapter
-    ? sql<number>`cast((julianday('now') - 2440587.5) * 86400000 as integer)`
-    : sql<number>`cast(extract(epoch from clock_timestamp()) * 1000 as bigint)`;
-}
 
 function toUpload(row: Database["uploads"] & { lease_left?: number | string | null }): UploadRecord {
   const leaseUntil = Number(row.lease_until);

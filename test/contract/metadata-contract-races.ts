@@ -97,5 +97,21 @@ export function metadataRaceContract(factory: MetadataFactory): void {
       const claims = await both(stores, 6, (store, i) => store.changes.claim("hooks", `owner ${i}`, 10, 60_000));
       assert.equal(claims.filter((entries) => entries.length > 0).length, 1);
     });
+    test("jobs.claim: of instances claiming one job at once, one holds it; it renews, others wait until it runs out or is released", async (t) => {
+      const stores = await twoProcesses(t, factory);
+      const claims = await both(stores, 6, (store, i) => store.jobs.claim("purge", `instance ${i}`, 60_000));
+      assert.equal(claims.filter(Boolean).length, 1, `claims: ${claims.join(", ")}`);
+      const holder = `instance ${claims.indexOf(true)}`;
+      const other = holder === "instance 0" ? "instance 1" : "instance 0";
+      assert.equal(await stores[1].jobs.claim("purge", holder, 60_000), true, "the holder renews");
+      assert.equal(await stores[0].jobs.claim("purge", other, 60_000), false);
+      assert.equal(await stores[0].jobs.claim("retention", other, 60_000), true, "another job is another lease");
+      await stores[1].jobs.release("purge", other); // not the holder: nothing changes
+      assert.equal(await stores[0].jobs.claim("purge", other, 60_000), false);
+      await stores[1].jobs.release("purge", holder);
+      assert.equal(await stores[0].jobs.claim("purge", other, 1), true, "released: the next instance takes it");
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await stores[1].jobs.claim("purge", holder, 60_000), true, "run out by the database's clock: taken over");
+    });
   });
 }

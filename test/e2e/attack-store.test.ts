@@ -2,11 +2,8 @@
 // directory. Each test is a finding: it fails on the code it was written against.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
-import { startBerth, type RunningBerth } from "../support/berth.ts";
+import { startTwoBerths, type RunningBerth } from "../support/berth.ts";
 import { settle, trickle } from "../support/crash-points.ts";
 import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
 
@@ -19,16 +16,8 @@ const MiB = 1024 * 1024;
 const ownContainer = ["unshare", "--pid", "--fork", "--kill-child=SIGTERM"];
 
 test("attack-store: two servers in containers of their own (same host name, each pid 1): a PATCH through one while the other streams still gets 416, and no blob serves bytes other than its digest's", { timeout: 120_000 }, async (t) => {
-  const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-"));
-  const servers: RunningBerth[] = [];
-  t.after(async () => {
-    // unshare's parent ignores SIGTERM; its SIGKILL hands the server a SIGTERM (--kill-child).
-    await Promise.all(servers.map((s) => s.kill()));
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  servers.push(await startBerth({ dataDir, launcher: ownContainer }));
-  servers.push(await startBerth({ dataDir, launcher: ownContainer }));
-  const [one, two] = servers as [RunningBerth, RunningBerth];
+  // unshare's parent ignores SIGTERM; its SIGKILL hands the server a SIGTERM (--kill-child).
+  const [one, two] = await startTwoBerths(t, { launcher: ownContainer, kill: true });
   const clients = [one, two].map((berth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth }));
   const at = (upload: Upload, berth: RunningBerth): Upload => ({ ...upload, location: new URL(new URL(upload.location).pathname, berth.url).href });
 
@@ -72,15 +61,8 @@ test("attack-store: classic pushes of one version through two servers at once (o
   const { parse } = await import("yaml");
   const helm = await helmClient(t, "v3");
   if (!helm) return;
-  const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-"));
-  const servers: RunningBerth[] = [];
-  t.after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  servers.push(await startBerth({ dataDir }));
-  servers.push(await startBerth({ dataDir }));
-  const [one, two] = servers as [RunningBerth, RunningBerth];
+  const servers = await startTwoBerths(t);
+  const [one, two] = servers;
 
   const packages = await Promise.all(Array.from({ length: 10 }, (_, i) => validChart({ name: "race", version: "1.0.0", description: `push ${i}` })));
   const statuses = (await Promise.all(packages.map((tgz, i) => putBlob(servers[i % 2]!, "race-1.0.0.tgz", tgz)))).map((r) => r.status);
@@ -126,15 +108,7 @@ test("attack-store: classic pushes of one version through two servers at once (o
 });
 
 test("attack-store: a chunk refused as short of its Content-Range leaves a stale running hash that, after another server appends other bytes, lets a pusher overwrite any blob (a shared base layer) with bytes of their choice", { timeout: 120_000 }, async (t) => {
-  const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-"));
-  const servers: RunningBerth[] = [];
-  t.after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  servers.push(await startBerth({ dataDir }));
-  servers.push(await startBerth({ dataDir }));
-  const [one, two] = servers as [RunningBerth, RunningBerth];
+  const [one, two] = await startTwoBerths(t);
   const admin = new OciClient({ baseUrl: one.url, authorization: one.basicAuth });
   // A base layer every team uses, pushed by its owner; its bytes are public (it is a base image's).
   const base = randomBytes(64 * 1024);
@@ -170,15 +144,7 @@ test("attack-store: a chunk refused as short of its Content-Range leaves a stale
 test("attack-store: kill -9 of one server mid-PATCH, berth gc at once, then the client goes on through the other server from the Range it reports: the blob reads back, fsck clean", { timeout: 120_000 }, async (t) => {
   const { resumeOrRestart } = await import("../support/crash-points.ts");
   const { assertFsckClean } = await import("../support/berth-cli.ts");
-  const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-"));
-  const servers: RunningBerth[] = [];
-  t.after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  servers.push(await startBerth({ dataDir }));
-  servers.push(await startBerth({ dataDir }));
-  const [one, two] = servers as [RunningBerth, RunningBerth];
+  const [one, two] = await startTwoBerths(t);
   const first = new OciClient({ baseUrl: one.url, authorization: one.basicAuth });
   const second = new OciClient({ baseUrl: two.url, authorization: two.basicAuth });
   const data = randomBytes(3 * MiB + 77);

@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { allApiSwitches, allDataSets, assertSuiteRan, runConformance, summarize, type ConformanceRun } from "../support/conformance.ts";
 import { registryFetch } from "../support/registry-http.ts";
-import { startTarget } from "../support/registry-target.ts";
+import { startBerthPair, startTarget, type RegistryTarget } from "../support/registry-target.ts";
 import { requireTool } from "../support/tools.ts";
 
 // Against Berth a full run takes about 5 s; the limit is for a server that hangs on a request.
@@ -37,6 +37,8 @@ interface Profile {
   suiteEnv: Record<string, string>;
   /** BERTH_* settings on top of Berth's defaults. */
   berthEnv: Record<string, string>;
+  /** What to run it against: startTarget (Berth, or E2E_TARGET) by default. */
+  start?: (berthEnv: Record<string, string>) => Promise<RegistryTarget>;
 }
 
 const everythingOn = Object.fromEntries([...allApiSwitches, ...allDataSets].map((name) => [name, "true"]));
@@ -44,7 +46,7 @@ const everythingOn = Object.fromEntries([...allApiSwitches, ...allDataSets].map(
 async function conformanceAgainstFreshBerth(t: TestContext, profile: Profile): Promise<ConformanceRun | null> {
   const binary = requireTool(t, "conformance");
   if (!binary) return null;
-  const target = await startTarget(profile.berthEnv);
+  const target = await (profile.start ?? startTarget)(profile.berthEnv);
   t.after(() => target.dispose());
   // The suite's ping passes on a 401 too, and with refused credentials every later request
   // pays a failed password check: minutes of noise. Fail at once and say why instead.
@@ -88,6 +90,19 @@ test("conformance 1.1 with every API switch and data set on passes with no failu
   assert.equal(run.counts!.Disabled, 0, "a test was disabled: a switch did not reach the suite");
   assert.equal(run.result, "Pass");
   assert.equal(run.exitCode, 0);
+});
+
+test("conformance 1.1, everything on, through a round-robin over two instances on one store: no failure and no skip", { timeout: 240_000 }, async (t) => {
+  const run = await conformanceAgainstFreshBerth(t, {
+    label: "conformance 1.1, everything on, two instances",
+    suiteEnv: everythingOn,
+    berthEnv: { BERTH_MANIFESTS_ALLOW_SPARSE: "true" },
+    start: startBerthPair,
+  });
+  if (!run) return;
+  assertSuiteRan(run);
+  assert.deepEqual(run.leaves.filter((l) => l.status !== "Pass" && l.status !== "Disabled").map((l) => `${l.status} ${l.name}`), []);
+  assert.equal(run.counts!.FAIL + run.counts!.Error + run.counts!.Skip, 0);
 });
 
 test("conformance dev profile against Berth's defaults reports its counts (a goal, not a gate)", { timeout: 240_000 }, async (t) => {

@@ -145,3 +145,20 @@ export function runBerthCli(args: string[], env: NodeJS.ProcessEnv = process.env
     child.on("close", (code) => ok({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+/**
+ * Two `berth serve` processes on one fresh data directory (two instances over one store), both
+ * stopped and the directory removed after the test. `kill`: stop with SIGKILL, for servers whose
+ * launcher ignores SIGTERM (unshare's parent hands its child a SIGTERM when killed).
+ */
+export async function startTwoBerths(t: { after(fn: () => Promise<void>): void }, options: Omit<StartOptions, "dataDir"> & { kill?: boolean } = {}): Promise<[RunningBerth, RunningBerth]> {
+  const dataDir = await mkdtemp(join(tmpdir(), "berth-two-"));
+  const servers: RunningBerth[] = [];
+  t.after(async () => {
+    await Promise.all(servers.map((s) => (options.kill ? s.kill() : s.stop())));
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  servers.push(await startBerth({ ...options, dataDir }));
+  servers.push(await startBerth({ ...options, dataDir }));
+  return servers as [RunningBerth, RunningBerth];
+}

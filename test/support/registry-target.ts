@@ -7,11 +7,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, startBerth } from "./berth.ts";
+import { freePort, startBerth, startTwoBerths } from "./berth.ts";
+import { startRoundRobin } from "./round-robin.ts";
 import { findTool } from "./tools.ts";
 
 export interface RegistryTarget {
-  kind: "berth" | "distribution";
+  kind: "berth" | "berth-pair" | "distribution";
   /** host:port, as clients name the registry */
   host: string;
   url: string;
@@ -42,6 +43,30 @@ export async function startTarget(berthEnv: Record<string, string> = {}): Promis
     referrersApi: true,
     output: berth.output,
     dispose: berth.dispose,
+  };
+}
+
+/**
+ * Two Berth instances on one store behind a round-robin balancer: every request, an upload's
+ * PATCHes included, goes to the other instance than the one before.
+ */
+export async function startBerthPair(berthEnv: Record<string, string> = {}): Promise<RegistryTarget> {
+  const disposers: (() => Promise<void>)[] = [];
+  const [one, two] = await startTwoBerths({ after: (fn) => void disposers.push(fn) }, { env: berthEnv });
+  const balancer = await startRoundRobin([one.url, two.url]);
+  return {
+    kind: "berth-pair",
+    host: balancer.host,
+    url: balancer.url,
+    username: one.username,
+    password: one.password,
+    basicAuth: one.basicAuth,
+    referrersApi: true,
+    output: () => `--- instance 1\n${one.output()}\n--- instance 2\n${two.output()}`,
+    dispose: async () => {
+      await balancer.close();
+      for (const dispose of disposers) await dispose();
+    },
   };
 }
 

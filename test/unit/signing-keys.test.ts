@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kysely } from "kysely";
-import { TokenService } from "../../src/auth/token-service.ts";
+import { TokenService, type SigningKeyStore } from "../../src/auth/token-service.ts";
 import { KyselyMetadataStore } from "../../src/metadata/kysely-store.ts";
 import { openPostgres } from "../../src/metadata/postgres/postgres-dialect.ts";
 import type { Database } from "../../src/metadata/schema.ts";
@@ -51,4 +51,40 @@ test("TokenService.load: several starting at once on an empty database add one f
   const stores = await Promise.all(Array.from({ length: 4 }, () => KyselyMetadataStore.open(new Kysely<Database>({ dialect: openPostgres({ url, poolSize: 2 }).dialect }))));
   t.after(() => Promise.all(stores.map((s) => s.close())));
   await severalStartAtOnce(stores);
+});
+
+test("TokenService: a token signed with a key another instance just added verifies before the announcement arrives (keys read again on an unknown key id, at most once a second)", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-keys-"));
+  const db = new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect });
+  const store = await KyselyMetadataStore.open(db);
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const options = { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 };
+  const [a, b] = [new TokenService(store, options), new TokenService(store, options)];
+  await a.load();
+  await b.load();
+  await new Promise((r) => setTimeout(r, 1_000)); // past the once-a-second bound since b's load
+  const kid = await a.rotate(); // b is not told (no feed here)
+  const token = await a.issueAccess("admin", "admin", "berth", [{ type: "registry", name: "catalog", action: "pull" }], null);
+  assert.equal(JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()).kid, kid);
+  assert.notEqual(await b.verifyAccess(token, "berth"), null);
+
+  // A made-up key id: refused, and only the first of many within a second reads the keys.
+  let reads = 0;
+  const keys = store.signingKeys;
+  const counting: SigningKeyStore = {
+    signingKeys: Object.assign(Object.create(keys) as typeof keys, { active: () => (reads++, keys.active()) }),
+    transaction: (work) => store.transaction(work),
+  };
+  const c = new TokenService(counting, options);
+  await c.load();
+  reads = 0;
+  await new Promise((r) => setTimeout(r, 1_000));
+  const [header, payload, signature] = token.split(".");
+  const forged = [Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(header!, "base64url").toString()), kid: "made-up" })).toString("base64url"), payload, signature].join(".");
+  const answers = await Promise.all(Array.from({ length: 20 }, () => c.verifyAccess(forged, "berth")));
+  assert.deepEqual(new Set(answers), new Set([null]));
+  assert.equal(reads, 1);
 });
