@@ -17,6 +17,8 @@ import { validChart } from "../support/chart-fixtures.ts";
 import { api, basic, createUser } from "../support/identity-api.ts";
 import { startPostgres, type PostgresCluster } from "../support/postgres.ts";
 import { requireTool, runOk } from "../support/tools.ts";
+import { OciClient, OciError } from "../support/oci-client.ts";
+import { assertImagePulls, buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
 
 let cluster: PostgresCluster;
 let dataDir: string;
@@ -138,6 +140,48 @@ test("berth gc and berth fsck open the same PostgreSQL store from the config fil
   const res = await fetch(`${two.url}/v2/team/artifact/manifests/v1`, { headers: { authorization: two.basicAuth, accept: "application/vnd.oci.image.manifest.v1+json" } });
   assert.equal(res.status, 200);
   await res.body?.cancel();
+});
+
+test("berth gc runs over and over while both instances push images sharing layers (and delete some): fsck clean, every image kept pulls whole", { timeout: 180_000 }, async (t) => {
+  const clients = [one, two].map((b) => new OciClient({ baseUrl: b.url, authorization: b.basicAuth }));
+  const shared = [randomLayer(256 * 1024), randomLayer(32 * 1024)];
+  const kept: { repo: string; tag: string; image: TestImage }[] = [];
+  let refused = 0;
+  let pushing = true;
+  const pushers = [0, 1].map(async (p) => {
+    for (let i = 0; pushing; i++) {
+      const repo = `gc/race-${i % 3}`;
+      const tag = `p${p}-${i}`;
+      const image = buildImage([...shared, randomLayer(8 * 1024)], `${p}-${i}`);
+      try {
+        await pushImage(clients[(p + i) % 2]!, repo, tag, image, { skipExisting: true, manifestRetries: 2 });
+      } catch (err) {
+        // gc may sweep a layer between its push and the manifest's (grace period 0): refused, consistent.
+        if (!(err instanceof OciError && err.code === "MANIFEST_BLOB_UNKNOWN")) throw err;
+        refused++;
+        continue;
+      }
+      if (i % 3 === 0) assert.equal(await clients[i % 2]!.deleteManifest(repo, image.digest), 202);
+      else kept.push({ repo, tag, image });
+    }
+  });
+  const env = { ...process.env, BERTH_LOG_LEVEL: "warn" };
+  let runs = 0;
+  try {
+    for (let round = 0; round < 4; round++) {
+      const gc = await runBerthCli(["gc", "--config", configFile, "--grace-period", "0"], env);
+      assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+      runs++;
+    }
+  } finally {
+    pushing = false;
+    await Promise.all(pushers);
+  }
+  const fsck = await runBerthCli(["fsck", "--config", configFile], env);
+  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  for (const { repo, tag, image } of kept) await assertImagePulls(clients[1]!, repo, tag, image);
+  t.diagnostic(`${runs} gc runs; ${kept.length} images kept and pulled whole, ${refused} pushes refused with MANIFEST_BLOB_UNKNOWN after gc swept a layer`);
+  assert.ok(kept.length > 0);
 });
 
 test("the sign-in limit counts once across instances: failures alternating between them answer 429 at the same attempt as on one", async () => {
