@@ -74,6 +74,24 @@ test("two instances started at once on an empty PostgreSQL database: metadata li
   }
 });
 
+test("two instances started at once on another empty database without a configured password: one admin, one generated password printed once, good at both", async (t) => {
+  const empty = await cluster.database();
+  const dir = await mkdtemp(join(tmpdir(), "berth-pg-admin-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, "berth.yaml");
+  await writeFile(file, stringify({ storage: { data: dir }, metadata: { driver: "postgres", postgres: { url: empty } } }));
+  // An empty BERTH_ADMIN_PASSWORD counts as unset: the first start generates one.
+  const both = await Promise.all([0, 1].map(() => startBerth({ dataDir: dir, args: ["--config", file], env: { BERTH_ADMIN_PASSWORD: "" } })));
+  t.after(() => Promise.all(both.map((b) => b.stop())));
+  const printed = both.map((b) => /password: (\S+)/.exec(b.output())?.[1]).filter((p): p is string => p !== undefined);
+  assert.equal(printed.length, 1, `printed passwords: ${printed.length}`);
+  for (const berth of both) {
+    const res = await fetch(`${berth.url}/v2/`, { headers: { authorization: basic("admin", printed[0]!) } });
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+  }
+});
+
 test("a chart pushed through one instance is in the other's index.yaml within a second, with the same ETag", async (t) => {
   const indexOf = async (berth: RunningBerth) => {
     const res = await fetch(`${berth.url}/helm/v1/shared/index.yaml`, { headers: { authorization: berth.basicAuth } });
