@@ -1,7 +1,7 @@
 // MetadataStore over Kysely. Only portable SQL: the same code serves SQLite (embedded default)
 // and PostgreSQL. Each part is a small class over a Kysely handle, which is either the database
 // or an open transaction.
-import { Kysely, type Transaction } from "kysely";
+import { Kysely, type ExpressionBuilder, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -15,6 +15,7 @@ import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
 import { ReusedQuery } from "./reused-query.ts";
 import { exclusively, holdKeyLock } from "./locks.ts";
+import { familyOf } from "./migrations/portable.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
 import type {
@@ -123,18 +124,39 @@ class BlobLinks implements BlobLinkRows {
     return rows.map((r) => r.repository as RepositoryName);
   }
   async pruneUnreferenced(before: Date) {
-    const result = await this.db
-      .deleteFrom("blob_links as l")
-      .where("l.linked_at", "<", before.getTime())
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository"),
-          ),
-        ),
-      )
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    const noReference = (eb: ExpressionBuilder<{ l: Database["blob_links"] } & Database, "l">) =>
+      eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository")));
+    const unreferenced = (db: Db) => db.deleteFrom("blob_links as l").where("l.linked_at", "<", before.getTime()).where(noReference);
+    if (familyOf(this.db as Kysely<unknown>) !== "postgres" || this.db.isTransaction) return Number((await unreferenced(this.db).executeTakeFirst()).numDeletedRows);
+    // PostgreSQL: a manifest push that checked this link and is about to commit references to it
+    // is invisible to one bulk DELETE, which would unlink a blob its manifest then names. So one
+    // link at a time, under its digest's lock (blobs.hold), which the push holds until it
+    // commits: the DELETE then sees its references, or the push sees the link gone (its check
+    // fails, as on SQLite, where writers never interleave).
+    let removed = 0;
+    let after = { repository: "", digest: "" };
+    for (;;) {
+      // Those unreferenced now; each is checked again under its lock.
+      const candidates = await this.db
+        .selectFrom("blob_links as l")
+        .select(["l.repository", "l.digest"])
+        .where("l.linked_at", "<", before.getTime())
+        .where(noReference)
+        .where((eb) => eb.or([eb("l.repository", ">", after.repository), eb.and([eb("l.repository", "=", after.repository), eb("l.digest", ">", after.digest)])]))
+        .orderBy("l.repository")
+        .orderBy("l.digest")
+        .limit(BATCH)
+        .execute();
+      for (const link of candidates) {
+        removed += await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
+          await holdKeyLock(trx, "blob", link.digest);
+          const result = await unreferenced(trx).where("l.repository", "=", link.repository).where("l.digest", "=", link.digest).executeTakeFirst();
+          return Number(result.numDeletedRows);
+        });
+      }
+      if (candidates.length < BATCH) return removed;
+      after = candidates.at(-1)!;
+    }
   }
   async *all() {
     let after = { repository: "", digest: "" };
