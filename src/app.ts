@@ -2,7 +2,7 @@
 // groups. Backends are picked here, openly.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Kysely } from "kysely";
+import { Kysely, type Dialect } from "kysely";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
 import { Authenticator } from "./auth/authenticator.ts";
@@ -24,6 +24,8 @@ import { createServer } from "./http/server.ts";
 import { KyselyMetadataStore } from "./metadata/kysely-store.ts";
 import type { Database } from "./metadata/schema.ts";
 import { openSqlite } from "./metadata/sqlite/node-sqlite-dialect.ts";
+import { openPostgres } from "./metadata/postgres/postgres-dialect.ts";
+import { ChangeAnnouncements } from "./metadata/postgres/change-announcements.ts";
 import type { MetadataStore } from "./metadata/types.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { Metrics } from "./observability/metrics.ts";
@@ -53,12 +55,17 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** Opens the embedded default: blobs under <data>/, metadata in <data>/berth.db. */
+/** The metadata database: the embedded default, <data>/berth.db, or PostgreSQL (docs/scale.md). */
+function metadataDialect(config: Config, data: string): Dialect {
+  if (config.metadata.driver === "postgres") return openPostgres({ url: config.metadata.postgres.url!, poolSize: config.metadata.postgres.poolSize }).dialect;
+  return openSqlite(join(data, "berth.db")).dialect;
+}
+
+/** Opens the stores: blobs under <data>/, metadata as metadata.driver says. */
 export async function openStores(config: Config): Promise<Stores> {
   const data = resolve(config.storage.data);
   mkdirSync(data, { recursive: true });
-  const { dialect } = openSqlite(join(data, "berth.db"));
-  const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect }));
+  const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: metadataDialect(config, data) }));
   const blobs = new BlobStore(new FilesystemDriver(data, { directWrites: config.storage.directWrites }));
   return {
     metadata,
@@ -148,7 +155,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const audit = new AuditLog(stores.metadata.audit, logger);
   const tokens = new TokenService(stores.metadata, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
   await tokens.load();
-  const limiter = new SignInLimiter({ perIdentity: config.auth.failedSignInsPerIdentity, perAddress: config.auth.failedSignInsPerAddress });
+  const limiter = new SignInLimiter(stores.metadata.signInFailures, { perIdentity: config.auth.failedSignInsPerIdentity, perAddress: config.auth.failedSignInsPerAddress });
   const authenticator = new Authenticator(stores.metadata, tokens, audit, limiter);
   const authorizer = new Authorizer({ anonymousPull: config.auth.anonymousPull }, stores.metadata.attributes, stores.metadata.tags);
   await authorizer.loadAttributes();
@@ -158,6 +165,11 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
   const feed = await startFeed(stores.metadata, logger, feedFrom, { chartIndex, authorizer, authenticator, tokens });
+  // PostgreSQL: other instances' commits are announced (LISTEN/NOTIFY), so the feed reads at once
+  // instead of at its next tick; the tick stays as the safety net.
+  const announcements = config.metadata.driver === "postgres" ? new ChangeAnnouncements(config.metadata.postgres.url!, logger) : null;
+  announcements?.subscribe(() => void feed.poll().catch((err: unknown) => logger.error({ err }, "reading the change log failed")));
+  await announcements?.start();
   const manifests = new ManifestService(stores.metadata, {
     allowSparse: config.manifests.allowSparse,
     charts: chartIndex,
@@ -224,6 +236,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     generatedPassword,
     close: async () => {
       feed.stop();
+      await announcements?.close();
       await app.close();
       await stores.close();
     },

@@ -5,12 +5,20 @@
 // under that name (every exchanged-token sign-in shares the zero-GUID name, so one loop would
 // lock out every `berth login --expose-token` user). A guesser only ever locks out itself.
 // A key that keeps reaching its limit waits longer each time: 1, 2, 4 … at most 15 minutes.
+//
+// The counts live in the database (metadata signInFailures), so instances behind one load
+// balancer count one limit: a guesser spreading attempts over them is stopped at the same
+// attempt as against one. Each failure is one write under the key's lock; a check is one read.
+// Only real sign-ins pay it (remembered ones and tokens do not come here).
+import { createHash } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import { RegistryError } from "../domain/errors.ts";
+import type { SignInFailureRows, SignInState } from "../metadata/identity-types.ts";
 
 const WINDOW_MS = 60_000;
 const MAX_BLOCK_MS = 15 * 60_000;
-const MAX_KEYS = 10_000;
+/** Keys are pruned at most this often (each process, on a failure). */
+const PRUNE_EVERY_MS = 60_000;
 
 export interface RateLimitOptions {
   /** Failures of one name from one address per minute. */
@@ -19,62 +27,54 @@ export interface RateLimitOptions {
   perAddress: number;
 }
 
-interface KeyState {
-  failures: number[];
-  blockedUntil: number;
-  /** How many times in a row this key reached its limit (doubles the next block). */
-  strikes: number;
-}
-
 export class SignInLimiter {
   private readonly options: RateLimitOptions;
-  private readonly keys = new Map<string, KeyState>();
+  private readonly rows: SignInFailureRows;
+  private prunedAt = 0;
 
-  constructor(options: RateLimitOptions) {
+  constructor(rows: SignInFailureRows, options: RateLimitOptions) {
+    this.rows = rows;
     this.options = options;
   }
 
   /** Throws TOOMANYREQUESTS (429 + Retry-After) while this name from this address, or this address, is blocked. */
-  check(name: string, address: string): void {
+  async check(name: string, address: string): Promise<void> {
     const now = Date.now();
-    for (const [key] of this.limits(name, address)) {
-      const blockedUntil = this.keys.get(key)?.blockedUntil ?? 0;
-      if (blockedUntil > now) {
-        const retryAfter = Math.max(1, Math.ceil((blockedUntil - now) / 1000));
+    const states = await this.rows.get(this.limits(name, address).map(([key]) => key));
+    for (const state of states.values()) {
+      if (state.blockedUntil > now) {
+        const retryAfter = Math.max(1, Math.ceil((state.blockedUntil - now) / 1000));
         throw new RegistryError("TOOMANYREQUESTS", `too many failed sign-ins: try again in ${retryAfter} s`, { retryAfter });
       }
     }
   }
 
-  fail(name: string, address: string): void {
+  async fail(name: string, address: string): Promise<void> {
     const now = Date.now();
     for (const [key, limit] of this.limits(name, address)) {
-      const state = this.keys.get(key) ?? { failures: [], blockedUntil: 0, strikes: 0 };
-      // A key quiet for longer than the longest block starts over.
-      if (state.blockedUntil + MAX_BLOCK_MS < now) state.strikes = 0;
-      state.failures = [...state.failures.filter((t) => t > now - WINDOW_MS), now];
-      if (state.failures.length >= limit) {
-        state.strikes++;
-        state.blockedUntil = now + Math.min(WINDOW_MS * 2 ** (state.strikes - 1), MAX_BLOCK_MS);
-        state.failures = [];
-      }
-      this.keys.set(key, state);
+      await this.rows.update(key, (current): SignInState => {
+        const state = current ?? { failures: [], blockedUntil: 0, strikes: 0 };
+        // A key quiet for longer than the longest block starts over.
+        const strikes = state.blockedUntil + MAX_BLOCK_MS < now ? 0 : state.strikes;
+        const failures = [...state.failures.filter((t) => t > now - WINDOW_MS), now];
+        if (failures.length < limit) return { failures, blockedUntil: state.blockedUntil, strikes };
+        return { failures: [], blockedUntil: now + Math.min(WINDOW_MS * 2 ** strikes, MAX_BLOCK_MS), strikes: strikes + 1 };
+      });
     }
-    if (this.keys.size > MAX_KEYS) this.prune(now);
+    if (now - this.prunedAt > PRUNE_EVERY_MS) {
+      this.prunedAt = now;
+      await this.rows.prune(now - MAX_BLOCK_MS);
+    }
   }
 
   private limits(name: string, address: string): [string, number][] {
     const from = addressKey(address);
     return [
-      [`n:${from}\0${name}`, this.options.perIdentity],
+      // The name as a digest: bounded in length, and a password typed into the name field is
+      // never stored (as in the audit trail).
+      [`n:${from} ${createHash("sha256").update(name).digest("hex")}`, this.options.perIdentity],
       [`a:${from}`, this.options.perAddress],
     ];
-  }
-
-  private prune(now: number): void {
-    for (const [key, state] of this.keys) {
-      if (state.blockedUntil + MAX_BLOCK_MS < now && !state.failures.some((t) => t > now - WINDOW_MS)) this.keys.delete(key);
-    }
   }
 }
 

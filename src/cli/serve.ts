@@ -50,7 +50,7 @@ export const serveCommand = new Command("serve")
       (err: unknown) => berth.logger.error({ err }, "background job failed"),
     );
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
-    berth.logger.info({ address, data: config.storage.data }, "berth is listening");
+    berth.logger.info({ address, data: config.storage.data, metadata: config.metadata.driver }, "berth is listening");
     for (const warning of startupWarnings(config)) berth.logger.warn(warning);
     const metricsServer = config.metrics.port === undefined ? null : serveMetrics(berth.metrics.registry, config.http.host, config.metrics.port);
     if (metricsServer) metricsServer.on("listening", () => berth.logger.info({ address: metricsServer.address() }, "metrics are served here, at /metrics"));

@@ -29,22 +29,25 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   node[keys.at(-1)!] = value;
 }
 
-/** Every leaf path of the schema, e.g. "uploads.expireAfter". */
+/** The object inside a section with defaults (`z.strictObject({...}).prefault({})`), else null (a leaf). */
+function sectionShape(schema: z.ZodType): Record<string, z.ZodType> | null {
+  if (!(schema instanceof z.ZodPrefault)) return null;
+  const inner = schema.unwrap() as z.ZodType;
+  return inner instanceof z.ZodObject ? (inner.shape as Record<string, z.ZodType>) : null;
+}
+
+/** Every leaf path of the schema, e.g. "uploads.expireAfter", "metadata.postgres.url". */
 export function settingPaths(): { path: string; env: string; description: string; default: unknown }[] {
   const result: { path: string; env: string; description: string; default: unknown }[] = [];
-  const defaults = ConfigSchema.parse({}) as Tree;
-  for (const [section, sectionSchema] of Object.entries(ConfigSchema.shape)) {
-    const inner = (sectionSchema as unknown as { unwrap(): z.ZodObject }).unwrap();
-    for (const [key, leaf] of Object.entries(inner.shape)) {
-      const path = `${section}.${key}`;
-      result.push({
-        path,
-        env: envName(path),
-        description: (leaf as z.ZodType).description ?? "",
-        default: (defaults[section] as Tree)[key],
-      });
+  const walk = (shape: Record<string, z.ZodType>, prefix: string, defaults: Tree) => {
+    for (const [key, leaf] of Object.entries(shape)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      const nested = sectionShape(leaf);
+      if (nested) walk(nested, path, (defaults[key] ?? {}) as Tree);
+      else result.push({ path, env: envName(path), description: leaf.description ?? "", default: defaults[key] });
     }
-  }
+  };
+  walk(ConfigSchema.shape as Record<string, z.ZodType>, "", ConfigSchema.parse({}) as Tree);
   return result;
 }
 

@@ -19,11 +19,23 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   storage: z
     .strictObject({
-      data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db"),
+      data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db (with metadata.driver sqlite)"),
       directWrites: bool.default(true).describe("write blobs with O_DIRECT where the filesystem allows it (less CPU per byte; see docs/storage.md)"),
       minFreeBytes: z.coerce.number().int().nonnegative().default(1024 * 1024 * 1024).describe("/healthz says degraded while the data directory's filesystem has less free space than this (bytes)"),
     })
     .prefault({}),
+  metadata: z
+    .strictObject({
+      driver: z.enum(["sqlite", "postgres"]).default("sqlite").describe("where metadata lives: sqlite (berth.db in storage.data, one process) or postgres (metadata.postgres.url; several instances may share it, see docs/scale.md)"),
+      postgres: z
+        .strictObject({
+          url: z.string().min(1).optional().describe("PostgreSQL (15 or later) connection URL, e.g. postgres://berth:secret@db:5432/berth; needed when metadata.driver is postgres"),
+          poolSize: z.coerce.number().int().positive().default(10).describe("connections each process opens to PostgreSQL at most"),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .refine((m) => m.driver !== "postgres" || m.postgres.url !== undefined, { message: "needed when metadata.driver is postgres", path: ["postgres", "url"] }),
   auth: z
     .strictObject({
       adminPassword: z.string().min(8).optional().describe("the admin user's password (else generated on first start and printed once)"),

@@ -1,28 +1,85 @@
-// The change log's SQL (see migrations/007-changes.ts). Entries are ordered by an integer id;
-// SQLite's single writer commits them in id order, so a reader that has seen id N has seen
-// every entry up to N. (A store whose writers commit concurrently must keep that promise
-// itself, e.g. by appending under a lock: the PostgreSQL store's task.)
-import type { Kysely, Transaction } from "kysely";
+// The change log's SQL (see migrations/007-changes.ts). Entries are ordered by an integer id, and
+// a reader that has seen id N must have seen every entry up to N: ChangeFeed keeps only a cursor.
+//
+// SQLite's single writer commits entries in id order. PostgreSQL does not: ids come from a
+// sequence when a row is inserted, and transactions commit side by side, so T1 may take id N,
+// T2 take N+1 and commit first; a reader at that moment sees N+1, moves its cursor there and
+// never reads N. Of the ways out (a reader that re-reads a window or waits out gaps, which must
+// guess how long a gap may stay open and stalls behind any long transaction; a lock from the
+// first append to commit, which deadlocks with row locks taken after it), Berth takes
+// numbering at commit: inside its transaction an entry carries a provisional id (the
+// transaction sees its own entries as usual), and as the transaction's last step `seal()` takes
+// the log's lock (locks.ts) and renumbers them from the same sequence, in order. The lock is held
+// until commit, so final ids are handed out in commit order: whoever takes a higher id commits
+// after every lower one. Nothing is locked after it, so it cannot close a cycle of waits, and
+// transactions wait for each other only for that last step. Uncommitted rows are invisible to
+// other transactions, so no reader ever sees a provisional id.
+//
+//   transaction { …work; append → provisional ids } ─▶ seal: lock "changes"; id := nextval, in order ─▶ commit
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
 import { repositoryOf } from "../domain/changes.ts";
+import { holdLock } from "./locks.ts";
+import { familyOf } from "./migrations/portable.ts";
 import type { Database } from "./schema.ts";
 import type { ChangeRows } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/** The PostgreSQL channel new entries are announced on (postgres/change-announcements.ts). */
+export const CHANGES_CHANNEL = "berth_changes";
+
 export class ChangeStore implements ChangeRows {
   private readonly db: Db;
   /** Told after each append (the store then tells its listeners once the transaction commits). */
   private readonly appended: (change: Change) => void | Promise<void>;
+  private readonly numberedAtCommit: boolean;
+  /** This transaction's entries, by provisional id, in append order (PostgreSQL). */
+  private provisional: number[] = [];
 
   constructor(db: Db, appended: (change: Change) => void | Promise<void>) {
     this.db = db;
     this.appended = appended;
+    this.numberedAtCommit = familyOf(db as Kysely<unknown>) === "postgres";
   }
 
   async append(change: Change): Promise<void> {
-    await this.db.insertInto("changes").values({ at: Date.now(), kind: change.kind, repository: repositoryOf(change), body: JSON.stringify(change) }).execute();
+    if (this.numberedAtCommit && !this.db.isTransaction) {
+      // Alone, an entry is still numbered under the lock: its own transaction, sealed.
+      await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
+        const alone = new ChangeStore(trx, () => undefined);
+        await alone.append(change);
+        await alone.seal();
+      });
+      await this.appended(change);
+      return;
+    }
+    const row = await this.db.insertInto("changes").values({ at: Date.now(), kind: change.kind, repository: repositoryOf(change), body: JSON.stringify(change) }).returning("id").executeTakeFirstOrThrow();
+    if (this.numberedAtCommit) this.provisional.push(Number(row.id));
     await this.appended(change);
+  }
+
+  /**
+   * The transaction's last step before commit: its entries take their final ids (see the top of
+   * this file). Nothing to do on SQLite, or when the transaction appended nothing.
+   */
+  async seal(): Promise<void> {
+    if (this.provisional.length === 0) return;
+    await holdLock(this.db, "changes");
+    // One statement for all of them. nextval runs in append order: PostgreSQL evaluates a
+    // volatile output column after the subquery's ORDER BY (since 9.6). The notification is
+    // delivered to every LISTENing instance when this transaction commits, never if it rolls
+    // back (postgres/change-announcements.ts).
+    await sql`
+      with renumbered as (
+        update changes set id = final.id
+        from (select provisional, nextval(pg_get_serial_sequence('changes', 'id')) as id
+              from unnest(${this.provisional}::bigint[]) with ordinality as p(provisional, position)
+              order by position) as final
+        where changes.id = final.provisional
+        returning changes.id)
+      select pg_notify(${CHANGES_CHANNEL}, ''), (select count(*) from renumbered)`.execute(this.db);
+    this.provisional = [];
   }
 
   async since(cursor: number, limit: number): Promise<ChangeEntry[]> {

@@ -2,9 +2,9 @@
 import type { Kysely, Transaction } from "kysely";
 import type {
   Attributes, AttributeRows, AuditEvent, AuditFilter, AuditRows, Principal, PrincipalKind, PrincipalRows, Role, ScopeMap, ScopeMapRows, Secret, SecretRows,
-  Session, SessionRows, SigningKey, SigningKeyRows,
+  Session, SessionRows, SignInFailureRows, SignInState, SigningKey, SigningKeyRows,
 } from "./identity-types.ts";
-import { holdLock } from "./locks.ts";
+import { holdKeyLock, holdLock } from "./locks.ts";
 import type { Database } from "./schema.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -274,6 +274,33 @@ export class Sessions implements SessionRows {
   }
 }
 
+class SignInFailures implements SignInFailureRows {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+  async get(keys: readonly string[]) {
+    const found = new Map<string, SignInState>();
+    if (keys.length === 0) return found;
+    for (const row of await this.db.selectFrom("sign_in_failures").selectAll().where("key", "in", [...keys]).execute()) {
+      found.set(row.key, { failures: JSON.parse(row.failures) as number[], blockedUntil: Number(row.blocked_until), strikes: Number(row.strikes) });
+    }
+    return found;
+  }
+  async update(key: string, next: (current: SignInState | null) => SignInState): Promise<SignInState> {
+    if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new SignInFailures(trx).update(key, next));
+    await holdKeyLock(this.db, "sign-in", key);
+    const state = next((await this.get([key])).get(key) ?? null);
+    const row = { failures: JSON.stringify(state.failures), blocked_until: state.blockedUntil, strikes: state.strikes, updated_at: Date.now() };
+    await this.db.insertInto("sign_in_failures").values({ key, ...row }).onConflict((c) => c.column("key").doUpdateSet(row)).execute();
+    return state;
+  }
+  async prune(before: number) {
+    const result = await this.db.deleteFrom("sign_in_failures").where("updated_at", "<", before).where("blocked_until", "<", before).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
 export function identityParts(db: Db) {
   return {
     principals: new Principals(db),
@@ -283,5 +310,6 @@ export function identityParts(db: Db) {
     audit: new Audit(db),
     signingKeys: new SigningKeys(db),
     sessions: new Sessions(db),
+    signInFailures: new SignInFailures(db),
   };
 }

@@ -140,6 +140,27 @@ export interface Session {
   expiresAt: Date;
 }
 
+/** One sign-in limit key's count (auth/rate-limit.ts decides what it means). */
+export interface SignInState {
+  /** Times (ms) of the failures inside the window. */
+  failures: number[];
+  blockedUntil: number;
+  /** How many times in a row the key reached its limit. */
+  strikes: number;
+}
+
+export interface SignInFailureRows {
+  /** The states of these keys that have one. */
+  get(keys: readonly string[]): Promise<Map<string, SignInState>>;
+  /**
+   * Replaces a key's state with `next(current)`, read and written as one step under the key's
+   * lock: failures counted on several instances at once all count.
+   */
+  update(key: string, next: (current: SignInState | null) => SignInState): Promise<SignInState>;
+  /** Drops keys untouched since `before` (ms) whose block ended before it; returns how many. */
+  prune(before: number): Promise<number>;
+}
+
 export interface SessionRows {
   create(session: Session): Promise<void>;
   get(idHash: string): Promise<Session | null>;

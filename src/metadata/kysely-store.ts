@@ -1,7 +1,7 @@
 // MetadataStore over Kysely. Only portable SQL: the same code serves SQLite (embedded default)
 // and PostgreSQL. Each part is a small class over a Kysely handle, which is either the database
 // or an open transaction.
-import { Kysely, type Transaction } from "kysely";
+import { Kysely, type ExpressionBuilder, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -14,6 +14,8 @@ import { provenanceParts } from "./provenance-store.ts";
 import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
 import { ReusedQuery } from "./reused-query.ts";
+import { exclusively, holdKeyLock } from "./locks.ts";
+import { familyOf } from "./migrations/portable.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
 import type {
@@ -57,6 +59,9 @@ class Blobs implements BlobRows {
   }
   async forget(digest: Digest) {
     await this.db.deleteFrom("blobs").where("digest", "=", digest).execute();
+  }
+  async hold(digest: Digest) {
+    await holdKeyLock(this.db, "blob", digest);
   }
   async isReferenced(digest: Digest) {
     const link = await this.db.selectFrom("blob_links").select("digest").where("digest", "=", digest).limit(1).executeTakeFirst();
@@ -119,18 +124,39 @@ class BlobLinks implements BlobLinkRows {
     return rows.map((r) => r.repository as RepositoryName);
   }
   async pruneUnreferenced(before: Date) {
-    const result = await this.db
-      .deleteFrom("blob_links as l")
-      .where("l.linked_at", "<", before.getTime())
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository"),
-          ),
-        ),
-      )
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    const noReference = (eb: ExpressionBuilder<{ l: Database["blob_links"] } & Database, "l">) =>
+      eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository")));
+    const unreferenced = (db: Db) => db.deleteFrom("blob_links as l").where("l.linked_at", "<", before.getTime()).where(noReference);
+    if (familyOf(this.db as Kysely<unknown>) !== "postgres" || this.db.isTransaction) return Number((await unreferenced(this.db).executeTakeFirst()).numDeletedRows);
+    // PostgreSQL: a manifest push that checked this link and is about to commit references to it
+    // is invisible to one bulk DELETE, which would unlink a blob its manifest then names. So one
+    // link at a time, under its digest's lock (blobs.hold), which the push holds until it
+    // commits: the DELETE then sees its references, or the push sees the link gone (its check
+    // fails, as on SQLite, where writers never interleave).
+    let removed = 0;
+    let after = { repository: "", digest: "" };
+    for (;;) {
+      // Those unreferenced now; each is checked again under its lock.
+      const candidates = await this.db
+        .selectFrom("blob_links as l")
+        .select(["l.repository", "l.digest"])
+        .where("l.linked_at", "<", before.getTime())
+        .where(noReference)
+        .where((eb) => eb.or([eb("l.repository", ">", after.repository), eb.and([eb("l.repository", "=", after.repository), eb("l.digest", ">", after.digest)])]))
+        .orderBy("l.repository")
+        .orderBy("l.digest")
+        .limit(BATCH)
+        .execute();
+      for (const link of candidates) {
+        removed += await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
+          await holdKeyLock(trx, "blob", link.digest);
+          const result = await unreferenced(trx).where("l.repository", "=", link.repository).where("l.digest", "=", link.digest).executeTakeFirst();
+          return Number(result.numDeletedRows);
+        });
+      }
+      if (candidates.length < BATCH) return removed;
+      after = candidates.at(-1)!;
+    }
   }
   async *all() {
     let after = { repository: "", digest: "" };
@@ -409,7 +435,7 @@ function parts(db: Db, appended: (change: Change) => void | Promise<void>): Meta
 
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly strays; readonly charts;
-  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions;
+  readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions; readonly signInFailures;
   readonly provenance; readonly metadataValues; readonly changes; readonly jobs; readonly catalog; readonly search;
   private readonly db: Kysely<Database>;
   private committed: () => Promise<void> = async () => {};
@@ -422,7 +448,7 @@ export class KyselyMetadataStore implements MetadataStore {
       if (repository) await new CatalogStore(db).refresh(repository as RepositoryName);
       await this.committed();
     }));
-    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys, sessions: this.sessions } =
+    ({ principals: this.principals, secrets: this.secrets, scopeMaps: this.scopeMaps, attributes: this.attributes, audit: this.audit, signingKeys: this.signingKeys, sessions: this.sessions, signInFailures: this.signInFailures } =
       identityParts(db));
     ({ provenance: this.provenance, metadataValues: this.metadataValues } = provenanceParts(db));
   }
@@ -442,13 +468,16 @@ export class KyselyMetadataStore implements MetadataStore {
       // Repositories whose manifests, tags or charts changed: their summaries are recomputed
       // before the commit, so the portal's read model commits with the change or not at all.
       const touched = new Set<string>();
-      const result = await work(parts(trx, (change) => {
+      const tx = parts(trx, (change) => {
         appended = true;
         const repository = summarised(change);
         if (repository) touched.add(repository);
-      }));
+      });
+      const result = await work(tx);
       const catalog = new CatalogStore(trx);
       for (const repository of touched) await catalog.refresh(repository as RepositoryName);
+      // Last, so the change log's lock is held only from here to the commit (change-store.ts).
+      await (tx.changes as ChangeStore).seal();
       return result;
     });
     if (appended) await this.committed();
@@ -457,6 +486,10 @@ export class KyselyMetadataStore implements MetadataStore {
 
   onCommit(listener: () => Promise<void>): void {
     this.committed = listener;
+  }
+
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    return exclusively(this.db, name, work);
   }
 
   close(): Promise<void> {

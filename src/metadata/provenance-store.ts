@@ -5,7 +5,7 @@ import type { RepositoryName } from "../domain/names.ts";
 import type {
   MetadataChange, MetadataTarget, MetadataValue, MetadataValueRows, ProvenanceFacts, ProvenanceRecord, ProvenanceRows,
 } from "./provenance-types.ts";
-import { holdLock, keyLock } from "./locks.ts";
+import { holdKeyLock } from "./locks.ts";
 import { SearchIndex } from "./catalog-store.ts";
 import type { Database } from "./schema.ts";
 import { searchEntries } from "./search-entries.ts";
@@ -112,7 +112,7 @@ export class MetadataValues implements MetadataValueRows {
     // serialises them on PostgreSQL, where transactions run side by side.
     if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new MetadataValues(trx).change(target, key, value, actor, at));
     const digest = digestColumn(target);
-    await holdLock(this.db, keyLock("metadata-value", target.repository, digest, key));
+    await holdKeyLock(this.db, "metadata-value", target.repository, digest, key);
     const where = { repository: target.repository, digest, key };
     const current = await this.get(target, key);
     if ((current?.value ?? null) === value) return null;

@@ -45,6 +45,7 @@ export interface Database {
     created_at: number;
   };
   secrets: { principal_id: string; slot: number; hash: string; expires_at: number | null; created_at: number };
+  sign_in_failures: { key: string; failures: string; blocked_until: number; strikes: number; updated_at: number };
   sessions: { id_hash: string; principal_id: string; credential: string; csrf: string; created_at: number; expires_at: number };
   scope_maps: { name: string; description: string; rules: string; created_at: number };
   repository_attributes: {

@@ -4,7 +4,7 @@
 import type { ChartMetadata } from "../domain/chart.ts";
 import type { CatalogRows, SearchRows } from "./catalog-types.ts";
 import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
-import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SigningKeyRows } from "./identity-types.ts";
+import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SignInFailureRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -63,6 +63,13 @@ export interface BlobRows {
   forget(digest: Digest): Promise<void>;
   /** Whether a repository links the blob or a manifest references it. */
   isReferenced(digest: Digest): Promise<boolean>;
+  /**
+   * Until the transaction ends, this transaction alone decides about the digest's row, links and
+   * file: commitBlob (record, link, publish), gc (re-check, delete) and a manifest's check of the
+   * blobs it references take it first, so gc never deletes what a push is linking (locks.ts).
+   * Only inside a transaction.
+   */
+  hold(digest: Digest): Promise<void>;
   /**
    * Blobs gc may collect: recorded before `before`, referenced by no manifest, and linked by no
    * repository since `before` (older links without a manifest are pruned in the same run).
@@ -244,6 +251,7 @@ export interface MetadataParts {
   audit: AuditRows;
   signingKeys: SigningKeyRows;
   sessions: SessionRows;
+  signInFailures: SignInFailureRows;
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
   changes: ChangeRows;
@@ -261,5 +269,11 @@ export interface MetadataStore extends MetadataParts {
    * writer's own process has caught up (read-your-writes) when its request answers.
    */
   onCommit(listener: () => Promise<void>): void;
+  /**
+   * Runs `work` unless another process runs work under the same name on this database (then
+   * `ran` is false and nothing runs): one gc at a time across instances. Held for as long as
+   * `work` runs, released when it ends or its process dies (locks.ts).
+   */
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
   close(): Promise<void>;
 }

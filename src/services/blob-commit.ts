@@ -1,6 +1,9 @@
 // The one way verified bytes become a blob of a repository. Publishing the file happens inside
 // the metadata transaction on purpose: gc deletes a blob's file inside its own transaction after
-// checking nothing links it, so "link + publish" and "check + delete" can never interleave.
+// checking nothing links it, so "link + publish" and "check + delete" can never interleave. Both
+// take the digest's lock first (blobs.hold): SQLite runs one writer at a time anyway, but on
+// PostgreSQL gc's check could otherwise pass, this push then record and link, and gc delete the
+// file and forget the row under the new link.
 import type { BlobStore, StagedBlob } from "../blobs/blob-store.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
@@ -14,6 +17,7 @@ export async function commitBlob(
 ): Promise<void> {
   try {
     await metadata.transaction(async (tx) => {
+      await tx.blobs.hold(staged.digest);
       await tx.repositories.ensure(repository);
       await tx.blobs.record(staged.digest, staged.size);
       await tx.blobLinks.link(repository, staged.digest);
@@ -31,6 +35,7 @@ export async function commitBlob(
  * package, config and manifest at once). The caller discards the staged bytes if it fails.
  */
 export async function commitBlobIn(tx: MetadataParts, blobs: BlobStore, repository: RepositoryName, staged: StagedBlob): Promise<void> {
+  await tx.blobs.hold(staged.digest);
   await tx.repositories.ensure(repository);
   await tx.blobs.record(staged.digest, staged.size);
   await tx.blobLinks.link(repository, staged.digest);

@@ -54,6 +54,9 @@ export class BlobService {
    */
   async mount(repository: RepositoryName, digest: Digest, mayRead: (source: RepositoryName) => boolean): Promise<boolean> {
     return this.metadata.transaction(async (tx) => {
+      // The digest's lock first, as every writer of a blob's links (blob-commit.ts): gc's sweep
+      // cannot delete the blob between this check of the source and the new link.
+      await tx.blobs.hold(digest);
       const source = (await tx.blobLinks.linking(digest, 100)).find(mayRead);
       if (!source) return false;
       const size = await tx.blobs.size(digest);

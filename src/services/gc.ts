@@ -7,7 +7,8 @@
 //   2. for each blob row no link or reference keeps, older than the grace period (its row's and
 //      its links' times):
 //        in one transaction: re-check, delete the file, forget the row
-//      commitBlob links + publishes in one transaction too, so the two never interleave.
+//      commitBlob links + publishes in one transaction too, and both hold the digest's lock
+//      (blobs.hold), so the two never interleave, on PostgreSQL as on SQLite.
 //   3. uploads idle past their expiry (the row's updated time) whose lease has run out are purged,
 //      each by a conditional delete, so a request that took the lease meanwhile keeps it.
 //   4. strays: keys in storage no row names (a crash between publish and commit, a monolithic
@@ -44,7 +45,17 @@ export interface GcReport {
   deleted: Digest[];
 }
 
+/**
+ * One run; refused while another runs on the same database (metadata.exclusively): two sweeps
+ * would be safe, each decision being its own locked transaction, but would do all work twice.
+ */
 export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, options: GcOptions): Promise<GcReport> {
+  const outcome = await metadata.exclusively("gc", () => collect(metadata, blobs, options));
+  if (!outcome.ran) throw new Error("another gc is running on this database: try again once it has finished");
+  return outcome.value;
+}
+
+async function collect(metadata: MetadataStore, blobs: BlobStore, options: GcOptions): Promise<GcReport> {
   const now = options.now ?? new Date();
   const cutoff = new Date(now.getTime() - options.gracePeriodSeconds * 1000);
   const uploadCutoff = new Date(now.getTime() - options.uploadExpirySeconds * 1000);
@@ -98,6 +109,8 @@ export async function collectGarbage(metadata: MetadataStore, blobs: BlobStore, 
         continue;
       }
       const removed = await metadata.transaction(async (tx) => {
+        const digest = digestOfKey(object.key);
+        if (stray.prefix === BLOB_PREFIX && digest !== null) await tx.blobs.hold(digest); // as in sweepBlob
         if (await stray.named(tx, object.key)) return false;
         await blobs.driver.delete(object.key);
         await tx.strays.forget(object.key);
@@ -123,6 +136,9 @@ interface Stray {
 async function sweepBlob(metadata: MetadataStore, blobs: BlobStore, digest: Digest, dryRun: boolean): Promise<number | null> {
   if (dryRun) return (await metadata.blobs.size(digest)) ?? 0;
   return metadata.transaction(async (tx) => {
+    // The digest's lock first (blob-commit.ts): a push of the same digest waits until this
+    // decision commits, then records the row again and publishes its own bytes.
+    await tx.blobs.hold(digest);
     if (await tx.blobs.isReferenced(digest)) return null;
     const size = (await tx.blobs.size(digest)) ?? 0;
     await blobs.driver.delete(blobKey(digest));

@@ -72,6 +72,10 @@ export class ManifestService {
     if (options.mayReference) for (const d of [...parsed.blobs, ...parsed.children]) if (!(await options.mayReference(d))) hidden.add(d);
     if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
     const recorded = await this.metadata.transaction(async (tx) => {
+      // The blobs' locks, first and in one order, so no two pushes wait on each other in a cycle
+      // (alsoStore's commits of some of these blobs take them again, as already held): gc's
+      // re-check of a blob then sees this manifest's references, or this check sees gc's delete.
+      for (const blob of [...new Set(parsed.blobs)].sort()) await tx.blobs.hold(blob);
       await options.alsoStore?.(tx);
       const missing: Digest[] = [];
       for (const blob of parsed.blobs) {

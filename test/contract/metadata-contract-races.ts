@@ -61,6 +61,16 @@ export function metadataRaceContract(factory: MetadataFactory): void {
       assert.deepEqual((await stores[0].signingKeys.active()).map((k) => k.kid), ["again"]);
     });
 
+    test("signInFailures.update: failures counted on both at once all count (one limit across instances)", async (t) => {
+      const stores = await twoProcesses(t, factory);
+      await both(stores, 10, (store, i) => store.signInFailures.update("a:192.0.2.1", (s) => ({ failures: [...(s?.failures ?? []), i], blockedUntil: 0, strikes: 0 })));
+      const state = (await stores[1].signInFailures.get(["a:192.0.2.1", "a:unknown"]));
+      assert.deepEqual([...state.keys()], ["a:192.0.2.1"]);
+      assert.deepEqual([...state.get("a:192.0.2.1")!.failures].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.equal(await stores[0].signInFailures.prune(Date.now() + 1), 1);
+      assert.equal((await stores[1].signInFailures.get(["a:192.0.2.1"])).size, 0);
+    });
+
     test("principals.ensure: one creates, the others find it; the row is the creator's", async (t) => {
       const stores = await twoProcesses(t, factory);
       const created = await both(stores, 6, (store, i) => store.principals.ensure(admin(1_700_000_000_000 + i)));

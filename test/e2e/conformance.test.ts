@@ -25,6 +25,7 @@ import { test, type TestContext } from "node:test";
 import { allApiSwitches, allDataSets, assertSuiteRan, runConformance, summarize, type ConformanceRun } from "../support/conformance.ts";
 import { registryFetch } from "../support/registry-http.ts";
 import { startBerthPair, startTarget, type RegistryTarget } from "../support/registry-target.ts";
+import { startPostgres } from "../support/postgres.ts";
 import { requireTool } from "../support/tools.ts";
 
 // Against Berth a full run takes about 5 s; the limit is for a server that hangs on a request.
@@ -98,6 +99,29 @@ test("conformance 1.1, everything on, through a round-robin over two instances o
     suiteEnv: everythingOn,
     berthEnv: { BERTH_MANIFESTS_ALLOW_SPARSE: "true" },
     start: startBerthPair,
+  });
+  if (!run) return;
+  assertSuiteRan(run);
+  assert.deepEqual(run.leaves.filter((l) => l.status !== "Pass" && l.status !== "Disabled").map((l) => `${l.status} ${l.name}`), []);
+  assert.equal(run.counts!.FAIL + run.counts!.Error + run.counts!.Skip, 0);
+});
+
+test("conformance 1.1, everything on, through a round-robin over two instances on one PostgreSQL database: no failure and no skip", { timeout: 240_000 }, async (t) => {
+  const run = await conformanceAgainstFreshBerth(t, {
+    label: "conformance 1.1, everything on, two instances on PostgreSQL",
+    suiteEnv: everythingOn,
+    berthEnv: { BERTH_MANIFESTS_ALLOW_SPARSE: "true" },
+    // A throwaway cluster (test/support/postgres.ts), stopped after both instances.
+    start: async (berthEnv) => {
+      const cluster = await startPostgres();
+      try {
+        const pair = await startBerthPair({ ...berthEnv, BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: await cluster.database() });
+        return { ...pair, dispose: async () => { await pair.dispose(); cluster.stop(); } };
+      } catch (err) {
+        cluster.stop();
+        throw err;
+      }
+    },
   });
   if (!run) return;
   assertSuiteRan(run);

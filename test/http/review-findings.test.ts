@@ -121,7 +121,7 @@ test("a sign-in checked while an identity change committed is not remembered pas
   let checks = 0;
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
-  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter({ perIdentity: 100, perAddress: 100 }), {
+  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter(metadata.signInFailures, { perIdentity: 100, perAddress: 100 }), {
     verify: async (pw, hash) => {
       checks++;
       const ok = await verifyPassword(pw, hash);

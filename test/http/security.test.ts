@@ -233,7 +233,7 @@ test("every sign-in costs the same two password checks: unknown name, one passwo
   const metadata = app.berth.stores.metadata;
   const tokens = new TokenService(metadata, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
   await tokens.load();
-  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter({ perIdentity: 100, perAddress: 100 }), {
+  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter(metadata.signInFailures, { perIdentity: 100, perAddress: 100 }), {
     verify: async (password: string, hash: string) => {
       verified.push(password);
       return hash === "never";
@@ -267,7 +267,7 @@ test("concurrent sign-ins remember each identity exactly until its own expiry", 
   const metadata = app.berth.stores.metadata;
   const tokens = new TokenService(metadata, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
   await tokens.load();
-  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter({ perIdentity: 100, perAddress: 100 }), {
+  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter(metadata.signInFailures, { perIdentity: 100, perAddress: 100 }), {
     verify: async (password, hash) => {
       const ok = await verifyPassword(password, hash);
       if (++waiting === holders.length) release();

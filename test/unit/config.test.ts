@@ -53,3 +53,19 @@ test("variable names follow the YAML path", () => {
   assert.equal(envName("uploads.expireAfter"), "BERTH_UPLOADS_EXPIRE_AFTER");
   assert.equal(envName("manifests.allowSparse"), "BERTH_MANIFESTS_ALLOW_SPARSE");
 });
+
+test("metadata: sqlite by default; postgres from the file or nested variables (BERTH_METADATA_POSTGRES_URL), and not without a URL", async () => {
+  assert.equal(loadConfig().metadata.driver, "sqlite");
+  const dir = await mkdtemp(join(tmpdir(), "berth-config-"));
+  const file = join(dir, "berth.yml");
+  await writeFile(file, "metadata:\n  driver: postgres\n  postgres:\n    url: postgres://berth@db/berth\n");
+  assert.deepEqual(loadConfig({ file }).metadata, { driver: "postgres", postgres: { url: "postgres://berth@db/berth", poolSize: 10 } });
+  assert.equal(envName("metadata.postgres.poolSize"), "BERTH_METADATA_POSTGRES_POOL_SIZE");
+  const fromEnv = loadConfig({ env: { BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: "postgres://x@y/z", BERTH_METADATA_POSTGRES_POOL_SIZE: "3" } });
+  assert.deepEqual(fromEnv.metadata, { driver: "postgres", postgres: { url: "postgres://x@y/z", poolSize: 3 } });
+  assert.throws(
+    () => loadConfig({ env: { BERTH_METADATA_DRIVER: "postgres" } }),
+    (err: Error) => err instanceof ConfigError && /metadata\.postgres\.url: needed when metadata\.driver is postgres/.test(err.message) && /BERTH_METADATA_POSTGRES_URL/.test(err.message),
+  );
+  assert.throws(() => loadConfig({ env: { BERTH_METADATA_DRIVER: "mysql" } }), (err: Error) => err instanceof ConfigError && /metadata\.driver/.test(err.message));
+});

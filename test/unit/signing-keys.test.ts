@@ -1,6 +1,8 @@
 // Startup on an empty database: processes that start at once make one first token-signing key,
-// not one each (issue 14.8). Two TokenServices over one store stand in for the two processes;
-// their loads interleave at every await, as two processes' do.
+// not one each (issue 14.8), on SQLite and on PostgreSQL. Several TokenServices stand in for the
+// processes; their loads interleave at every await, as processes' do. On PostgreSQL each has its
+// own store (its own pool of connections), as a process has; on SQLite they share one connection
+// (node:sqlite blocks the thread while a second connection waits for the write lock).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,10 +11,31 @@ import { join } from "node:path";
 import { Kysely } from "kysely";
 import { TokenService, type SigningKeyStore } from "../../src/auth/token-service.ts";
 import { KyselyMetadataStore } from "../../src/metadata/kysely-store.ts";
+import { openPostgres } from "../../src/metadata/postgres/postgres-dialect.ts";
 import type { Database } from "../../src/metadata/schema.ts";
 import { openSqlite } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
+import type { MetadataStore } from "../../src/metadata/types.ts";
+import { usePostgres } from "../support/postgres.ts";
 
-test("TokenService.load: several starting at once on an empty database add one first key, and every one signs with it", async (t) => {
+const cluster = usePostgres();
+
+async function severalStartAtOnce(stores: readonly MetadataStore[]): Promise<void> {
+  const options = { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 };
+  const services = stores.map((store) => new TokenService(store, options));
+  await Promise.all(services.map((s) => s.load()));
+  const store = stores[0]!;
+  const keys = await store.signingKeys.active();
+  assert.equal(keys.length, 1, `active keys after ${services.length} starts: ${keys.map((k) => k.kid).join(", ")}`);
+  assert.equal((await store.changes.since(0, 100)).filter((e) => e.change.kind === "signing-key.added").length, 1);
+  // Whichever process signs, every other verifies.
+  const token = await services[0]!.issueAccess("admin", "admin", "berth", [{ type: "registry", name: "catalog", action: "pull" }], null);
+  for (const s of services) assert.notEqual(await s.verifyAccess(token, "berth"), null);
+  // A later start finds the key and adds none.
+  await new TokenService(stores.at(-1)!, options).load();
+  assert.equal((await store.signingKeys.active()).length, 1);
+}
+
+test("TokenService.load: several starting at once on an empty database add one first key, and every one signs with it (SQLite)", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "berth-keys-"));
   const db = new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect });
   const store = await KyselyMetadataStore.open(db);
@@ -20,18 +43,14 @@ test("TokenService.load: several starting at once on an empty database add one f
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const options = { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 };
-  const services = Array.from({ length: 4 }, () => new TokenService(store, options));
-  await Promise.all(services.map((s) => s.load()));
-  const keys = await store.signingKeys.active();
-  assert.equal(keys.length, 1, `active keys after four starts: ${keys.map((k) => k.kid).join(", ")}`);
-  assert.equal((await store.changes.since(0, 100)).filter((e) => e.change.kind === "signing-key.added").length, 1);
-  // Whichever process signs, every other verifies.
-  const token = await services[0]!.issueAccess("admin", "admin", "berth", [{ type: "registry", name: "catalog", action: "pull" }], null);
-  for (const s of services) assert.notEqual(await s.verifyAccess(token, "berth"), null);
-  // A later start finds the key and adds none.
-  await new TokenService(store, options).load();
-  assert.equal((await store.signingKeys.active()).length, 1);
+  await severalStartAtOnce([store, store, store, store]);
+});
+
+test("TokenService.load: several starting at once on an empty database add one first key, and every one signs with it (PostgreSQL, a pool each)", async (t) => {
+  const url = await cluster().database();
+  const stores = await Promise.all(Array.from({ length: 4 }, () => KyselyMetadataStore.open(new Kysely<Database>({ dialect: openPostgres({ url, poolSize: 2 }).dialect }))));
+  t.after(() => Promise.all(stores.map((s) => s.close())));
+  await severalStartAtOnce(stores);
 });
 
 test("TokenService: a token signed with a key another instance just added verifies before the announcement arrives (keys read again on an unknown key id, at most once a second)", async (t) => {

@@ -12,6 +12,7 @@ import { locks } from "./009-locks.ts";
 import { portalReadModels } from "./010-portal-read-models.ts";
 import { sessions } from "./011-sessions.ts";
 import { searchTrigrams } from "./012-search-trigrams.ts";
+import { signInFailures } from "./013-sign-in-failures.ts";
 import { jobs } from "./015-jobs.ts";
 
 export const migrations: Record<string, Migration> = {
@@ -27,5 +28,6 @@ export const migrations: Record<string, Migration> = {
   "010-portal-read-models": portalReadModels,
   "011-sessions": sessions,
   "012-search-trigrams": searchTrigrams,
+  "013-sign-in-failures": signInFailures,
   "015-jobs": jobs,
 };
