@@ -29,23 +29,28 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   node[keys.at(-1)!] = value;
 }
 
-/** Every leaf path of the schema, e.g. "uploads.expireAfter". */
+/** Every leaf path of the schema, e.g. "uploads.expireAfter", "storage.s3.bucket" (nested sections are walked). */
 export function settingPaths(): { path: string; env: string; description: string; default: unknown }[] {
   const result: { path: string; env: string; description: string; default: unknown }[] = [];
-  const defaults = ConfigSchema.parse({}) as Tree;
-  for (const [section, sectionSchema] of Object.entries(ConfigSchema.shape)) {
-    const inner = (sectionSchema as unknown as { unwrap(): z.ZodObject }).unwrap();
-    for (const [key, leaf] of Object.entries(inner.shape)) {
-      const path = `${section}.${key}`;
-      result.push({
-        path,
-        env: envName(path),
-        description: (leaf as z.ZodType).description ?? "",
-        default: (defaults[section] as Tree)[key],
-      });
+  const walk = (prefix: string, shape: Record<string, unknown>, defaults: Tree) => {
+    for (const [key, leaf] of Object.entries(shape)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      const inner = sectionOf(leaf);
+      if (inner) {
+        walk(path, inner.shape, (defaults[key] ?? {}) as Tree);
+        continue;
+      }
+      result.push({ path, env: envName(path), description: (leaf as z.ZodType).description ?? "", default: defaults[key] });
     }
-  }
+  };
+  walk("", ConfigSchema.shape, ConfigSchema.parse({}) as Tree);
   return result;
+}
+
+/** The object inside a section (`z.strictObject(…).prefault({})`), or null for a setting. */
+function sectionOf(schema: unknown): z.ZodObject | null {
+  const inner = schema instanceof z.ZodPrefault ? (schema as unknown as { unwrap(): unknown }).unwrap() : schema;
+  return inner instanceof z.ZodObject ? inner : null;
 }
 
 /** uploads.expireAfter → BERTH_UPLOADS_EXPIRE_AFTER */
