@@ -89,9 +89,14 @@ for (const name of ["s3", "azure"] as const) {
     const regctl = requireTool(t, "regctl");
     if (!oras || !regctl) return;
     const backend = await backends[name]();
-    t.after(() => backend.stop());
-    const berth = await startBerth({ env: { ...backend.env, BERTH_LOG_LEVEL: "info" } });
-    t.after(() => berth.dispose());
+    const berth = await startBerth({ env: { ...backend.env, BERTH_LOG_LEVEL: "info" } }).catch(async (err: unknown) => {
+      await backend.stop();
+      throw err;
+    });
+    t.after(async () => {
+      await berth.dispose(); // first: a store waits for its clients' connections to close
+      await backend.stop();
+    });
     const { dir, env } = await sandbox(t);
     const orasRemote = ["--plain-http", "--registry-config", join(dir, "home/oras-auth.json")];
     const orasOk = (args: string[], input?: string) => runOk(oras, args, { env, cwd: dir, input });

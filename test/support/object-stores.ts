@@ -55,7 +55,10 @@ async function startProcess(command: string, args: string[], url: string, dir: s
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once("exit", () => r()));
       child.kill("SIGTERM");
+      // Azurite waits for idle keep-alive connections to close; a throwaway store need not.
+      const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
       await exited;
+      clearTimeout(timer);
     }
     await rm(dir, { recursive: true, force: true });
   };
