@@ -1,16 +1,20 @@
 // Blobs in an S3 bucket (AWS S3 or an S3-compatible store: path-style addressing and a custom
 // endpoint). An upload is a multipart upload under its key; S3 refuses parts under 5 MiB except
-// the last, while clients send 1 MiB PATCHes, so what a part leaves short of 5 MiB is kept as a
-// tail object that the next part reads back and sends first (at most 5 MiB read per part, never
-// the whole upload again: no complete-and-recopy as in distribution's driver).
+// the last, while clients send 1 MiB PATCHes, so bytes short of a part are kept as a tail: a list
+// of small immutable segment objects, one per short write, read back once when they and the next
+// bytes make a part. Every byte is written at most twice and read back at most once, never the
+// whole upload again (no complete-and-recopy as in distribution's driver).
 //
-//   write(bytes): lead = GET tail (if any) · cut lead+bytes into partSize parts → UploadPart n+1…
-//                 rest ≥ 5 MiB → one more part; rest > 0 → PUT a new tail (a new name: an older
-//                 handle still names the one before); last → rest is the final part.
-//   commit():     tail → the final part (only a tail: CopyObject it to the key) · Complete.
-//   cancel():     delete the tails · AbortMultipartUpload.
+//   write(bytes): the first (partSize − tail) bytes: the source ends sooner and tail + them is
+//                 short of 5 MiB (not last) → PUT them as one more segment, done; else part n+1 =
+//                 GET segments + them → UploadPart. The rest of the source: partSize parts, and
+//                 what is left is a part (≥ 5 MiB, or last) or the new tail's first segment.
+//   commit():     the tail → the final part (no parts at all: one segment is CopyObject'd to the
+//                 key, several are joined by one PutObject, under 5 MiB) · Complete.
+//   cancel():     delete the segments · AbortMultipartUpload.
+// A segment gets a new name each time, so an older handle still names the segments it had.
 //
-// Tails live under _tails/<key>/<uuid>, outside the folders the blob store lists; list() reports
+// Segments live under _tails/<key>/<uuid>, outside the folders the blob store lists; list() reports
 // an upload that only they show as its key, so gc finds what a crash left. See docs/storage.md
 // for what move() guarantees here (a copy, then a delete: never "the same bytes under two names
 // that a later write could change", because S3 objects are never written in place).
@@ -42,6 +46,8 @@ export const S3_MIN_PART = 5 * MiB;
 /** S3's largest single CopyObject; larger objects are copied part by part. */
 const COPY_OBJECT_LIMIT = 5 * 1024 * MiB;
 const TAILS = "_tails";
+/** Segments a tail holds at most before the next short write joins them into one (1-byte PATCHes). */
+const MAX_SEGMENTS = 32;
 
 export interface S3DriverOptions {
   bucket: string;
@@ -63,13 +69,19 @@ export interface S3DriverOptions {
   copyPartSize?: number;
 }
 
-/** An S3 upload's handle: the multipart upload, its parts' ETags (part n = etags[n-1]), the tail. */
+/** One short write's bytes, an object under _tails/<key>/. */
+interface Segment {
+  name: string;
+  size: number;
+}
+
+/** An S3 upload's handle: the multipart upload, its parts' ETags (part n = etags[n-1]), the tail's segments. */
 interface S3Parts {
   /** null until the first part; "" when the upload was one PutObject straight to the key (a short last part, no others). */
   uploadId: string | null;
   etags: string[];
-  /** The tail object's name under _tails/<key>/, and its length. */
-  tail: { name: string; size: number } | null;
+  /** Bytes after the parts, in order, shorter than 5 MiB together. */
+  tail: Segment[];
   size: number;
   /** The last part was written (a final part shorter than 5 MiB may already be among the parts). */
   closed?: boolean;
@@ -137,7 +149,7 @@ export class S3Driver implements BlobDriver {
   }
 
   async writer(key: string, handle?: UploadHandle | null): Promise<BlobWriter> {
-    const parts = handle ? s3PartsOf(handle) : { uploadId: null, etags: [], tail: null, size: 0 };
+    const parts = handle ? s3PartsOf(handle) : { uploadId: null, etags: [], tail: [], size: 0 };
     if (parts.uploadId) {
       // Cancelled or purged meanwhile: say so now, before a part is written into nothing.
       try {
@@ -311,54 +323,73 @@ class S3Writer implements BlobWriter {
     const Bucket = this.driver.bucket;
     const Key = this.driver.objectKey(this.key);
     const etags = [...this.parts.etags];
-    const lead = this.parts.tail ? await this.readTail(this.parts.tail.name) : undefined;
-    const sendPart = async (body: Buffer) => {
+    const held = this.parts.tail;
+    const heldSize = held.reduce((sum, segment) => sum + segment.size, 0);
+    const sendPart = async (...body: Buffer[]) => {
       const PartNumber = etags.length + 1;
       etags.push(""); // the number is taken now; parts upload in order, one at a time
       const UploadId = await this.uploadId();
-      const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: signal });
+      const bytes = body.length === 1 ? body[0]! : Buffer.concat(body);
+      const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: bytes, ContentLength: bytes.length }), { abortSignal: signal });
       etags[PartNumber - 1] = sent.ETag!;
     };
-    let cut;
+    const putSegment = async (bytes: Buffer): Promise<Segment> => {
+      const name = randomUUID();
+      await this.s3.send(new PutObjectCommand({ Bucket, Key: this.driver.tailKey(this.key, name), Body: bytes, ContentLength: bytes.length }), { abortSignal: signal });
+      return { name, size: bytes.length };
+    };
+    const next: S3Parts = { uploadId: this.parts.uploadId, etags, tail: [], size: this.parts.size };
     try {
-      cut = await cutParts(source, this.driver.partSize, sendPart, { lead, signal });
-    } catch (err) {
-      throw missingAsEnoent(err, this.key);
-    }
-    const { read, rest } = cut;
-    const next: S3Parts = { uploadId: this.parts.uploadId, etags, tail: null, size: this.parts.size + read };
-    try {
-      if (options.last && next.uploadId === null && etags.length === 0) {
-        // The whole upload in one short part: one PutObject, straight to the key.
-        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: rest, ContentLength: rest.length }), { abortSignal: signal });
+      // First what, after the tail, fills one part: the common short PATCH ends here.
+      const { bytes: first, rest: more } = await takeUpTo(source, this.driver.partSize - heldSize, signal);
+      next.size += first.length;
+      const whole = heldSize + first.length;
+      if (more === null && !options.last && whole < S3_MIN_PART) {
+        await this.uploadId(); // listed from the first write on, so gc can find it
+        if (first.length === 0) next.tail = held;
+        else if (held.length < MAX_SEGMENTS) next.tail = [...held, await putSegment(first)];
+        else next.tail = [await putSegment(Buffer.concat([await this.readSegments(held), first]))];
+      } else if (more === null && options.last && next.uploadId === null && etags.length === 0) {
+        // The whole upload in one short write: one PutObject, straight to the key.
+        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
         next.uploadId = "";
         next.closed = true;
-      } else if (options.last || rest.length >= S3_MIN_PART) {
-        if (rest.length > 0 || etags.length === 0) await sendPart(rest);
-        next.closed = options.last === true && rest.length < S3_MIN_PART;
+      } else if (more === null) {
+        // A last part, or a part of at least 5 MiB: the tail and these bytes.
+        if (whole > 0 || etags.length === 0) await sendPart(await this.readSegments(held), first);
+        next.closed = options.last === true && whole < S3_MIN_PART;
       } else {
-        await this.uploadId(); // listed from the first part on, so gc can find it
-        if (rest.length > 0) {
-          const name = randomUUID();
-          await this.s3.send(new PutObjectCommand({ Bucket, Key: this.driver.tailKey(this.key, name), Body: rest, ContentLength: rest.length }), { abortSignal: signal });
-          next.tail = { name, size: rest.length };
+        await sendPart(await this.readSegments(held), first);
+        const { read, rest } = await cutParts(more, this.driver.partSize, (part) => sendPart(part), { signal });
+        next.size += read;
+        if (options.last || rest.length >= S3_MIN_PART) {
+          if (rest.length > 0) await sendPart(rest);
+          next.closed = options.last === true && rest.length < S3_MIN_PART;
+        } else if (rest.length > 0) {
+          next.tail = [await putSegment(rest)];
         }
       }
     } catch (err) {
       throw missingAsEnoent(err, this.key);
     }
     if (next.uploadId === null) next.uploadId = await this.uploadId();
+    const read = next.size - this.parts.size;
     this.parts = next;
     return read;
   }
 
-  private async readTail(name: string): Promise<Buffer> {
+  /** The tail's segments, in order, as one buffer (under 5 MiB). */
+  private async readSegments(segments: Segment[]): Promise<Buffer> {
+    const bytes: Buffer[] = [];
     try {
-      const got = await this.s3.send(new GetObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, name) }));
-      return await readToBuffer(got.Body as Readable);
+      for (const segment of segments) {
+        const got = await this.s3.send(new GetObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, segment.name) }));
+        bytes.push(await readToBuffer(got.Body as Readable));
+      }
     } catch (err) {
       throw missingAsEnoent(err, this.key);
     }
+    return Buffer.concat(bytes);
   }
 
   async commit(): Promise<void> {
@@ -367,17 +398,20 @@ class S3Writer implements BlobWriter {
     const Key = this.driver.objectKey(this.key);
     try {
       if (uploadId === "") return; // already the object (one PutObject)
-      if (uploadId === null || (etags.length === 0 && !tail)) {
+      if (uploadId === null || (etags.length === 0 && tail.length === 0)) {
         // No bytes: an empty object (and no multipart upload left over).
         await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }));
-      } else if (etags.length === 0 && tail) {
-        // Shorter than one part: the tail is the object, copied inside the store.
-        const from = this.driver.tailKey(this.key, tail.name);
+      } else if (etags.length === 0 && tail.length === 1) {
+        // Shorter than one part, in one segment: copied to the key inside the store.
+        const from = this.driver.tailKey(this.key, tail[0]!.name);
         await this.s3.send(new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${from.split("/").map(encodeURIComponent).join("/")}` }));
+      } else if (etags.length === 0) {
+        const body = await this.readSegments(tail);
+        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }));
       } else {
         const parts = [...etags];
-        if (tail) {
-          const body = await this.readTail(tail.name);
+        if (tail.length > 0) {
+          const body = await this.readSegments(tail);
           const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber: parts.length + 1, Body: body, ContentLength: body.length }));
           parts.push(sent.ETag!);
         }
@@ -386,8 +420,8 @@ class S3Writer implements BlobWriter {
     } catch (err) {
       throw missingAsEnoent(err, this.key);
     }
-    // Left over: older tails (a part no row recorded, a failed write) and, for a short upload,
-    // the multipart upload the tail stood in.
+    // Left over: the segments (and older ones: a part no row recorded, a failed write) and, for a
+    // short upload, the multipart upload the tail stood in.
     await this.driver.deleteTails(this.key);
     await this.driver.abortUploads(this.key);
   }
@@ -404,7 +438,37 @@ function s3PartsOf(handle: UploadHandle): S3Parts {
   if (!(parsed.uploadId === null || typeof parsed.uploadId === "string") || !Array.isArray(parsed.etags) || !Number.isSafeInteger(parsed.size)) {
     throw new Error(`not an S3 upload handle: ${handle.slice(0, 100)}`);
   }
-  return { uploadId: parsed.uploadId, etags: parsed.etags, tail: parsed.tail ?? null, size: parsed.size!, closed: parsed.closed };
+  return { uploadId: parsed.uploadId, etags: parsed.etags, tail: Array.isArray(parsed.tail) ? parsed.tail : [], size: parsed.size!, closed: parsed.closed };
+}
+
+/**
+ * Up to `limit` bytes of the source in one buffer, and the rest of the source (null: it ended
+ * within them). The rest starts with what the last chunk had beyond the limit.
+ */
+async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, signal?: AbortSignal): Promise<{ bytes: Buffer; rest: AsyncIterable<Uint8Array> | null }> {
+  const iterator = source[Symbol.asyncIterator]();
+  // Copied as they come: a source may reuse a chunk's memory once the next one is asked for.
+  const buffer = Buffer.allocUnsafe(limit);
+  let size = 0;
+  while (size < limit) {
+    signal?.throwIfAborted();
+    const next = await iterator.next();
+    if (next.done) return { bytes: buffer.subarray(0, size), rest: null };
+    const chunk = next.value;
+    const n = Math.min(chunk.length, limit - size);
+    buffer.set(chunk.subarray(0, n), size);
+    size += n;
+    if (n < chunk.length) return { bytes: buffer, rest: continued(chunk.subarray(n), iterator) };
+  }
+  // Exactly `limit` bytes so far: whether more follow is only known by asking.
+  const next = await iterator.next();
+  if (next.done) return { bytes: buffer, rest: null };
+  return { bytes: buffer, rest: continued(next.value, iterator) };
+}
+
+async function* continued(first: Uint8Array, iterator: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
+  if (first.length > 0) yield first;
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
 }
 
 function isMissing(err: unknown): boolean {
