@@ -447,23 +447,25 @@ function s3PartsOf(handle: UploadHandle): S3Parts {
  */
 async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, signal?: AbortSignal): Promise<{ bytes: Buffer; rest: AsyncIterable<Uint8Array> | null }> {
   const iterator = source[Symbol.asyncIterator]();
-  // Copied as they come: a source may reuse a chunk's memory once the next one is asked for.
-  const buffer = Buffer.allocUnsafe(limit);
+  // Copied as they come (a source may reuse a chunk's memory once the next one is asked for), and
+  // only as much as came: most writes are 1 MiB PATCHes, far below `limit`.
+  const copies: Buffer[] = [];
   let size = 0;
+  const taken = () => Buffer.concat(copies, size);
   while (size < limit) {
     signal?.throwIfAborted();
     const next = await iterator.next();
-    if (next.done) return { bytes: buffer.subarray(0, size), rest: null };
+    if (next.done) return { bytes: taken(), rest: null };
     const chunk = next.value;
     const n = Math.min(chunk.length, limit - size);
-    buffer.set(chunk.subarray(0, n), size);
+    copies.push(Buffer.from(chunk.subarray(0, n)));
     size += n;
-    if (n < chunk.length) return { bytes: buffer, rest: continued(chunk.subarray(n), iterator) };
+    if (n < chunk.length) return { bytes: taken(), rest: continued(chunk.subarray(n), iterator) };
   }
   // Exactly `limit` bytes so far: whether more follow is only known by asking.
   const next = await iterator.next();
-  if (next.done) return { bytes: buffer, rest: null };
-  return { bytes: buffer, rest: continued(next.value, iterator) };
+  if (next.done) return { bytes: taken(), rest: null };
+  return { bytes: taken(), rest: continued(next.value, iterator) };
 }
 
 async function* continued(first: Uint8Array, iterator: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
