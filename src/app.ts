@@ -16,7 +16,10 @@ import { IdentityService } from "./services/identities/identity-service.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { generatePassword, hashPassword, verifyPassword } from "./auth/passwords.ts";
 import { BlobStore } from "./blobs/blob-store.ts";
+import type { BlobDriver } from "./blobs/blob-driver.ts";
+import { AzureBlobDriver } from "./blobs/drivers/azure-blob.ts";
 import { FilesystemDriver } from "./blobs/drivers/filesystem.ts";
+import { S3Driver } from "./blobs/drivers/s3.ts";
 import type { Config } from "./config/schema.ts";
 import { ociPlugin } from "./handlers/oci/plugin.ts";
 import { Guard } from "./http/guard.ts";
@@ -55,18 +58,47 @@ export interface Stores {
   close(): Promise<void>;
 }
 
+/**
+ * The blob backend storage.driver names: files under <data>/ (the embedded default, with its
+ * direct-I/O and shared-memory fast paths), an S3 bucket, or an Azure Blob container.
+ */
+export function openBlobDriver(config: Config): BlobDriver {
+  const { storage } = config;
+  switch (storage.driver) {
+    case "s3": {
+      const s3 = storage.s3;
+      return new S3Driver({
+        bucket: s3.bucket!, // the schema requires it with driver s3
+        region: s3.region,
+        endpoint: s3.endpoint,
+        forcePathStyle: s3.forcePathStyle,
+        prefix: s3.prefix,
+        credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
+        redirect: s3.redirect,
+        partSize: s3.partSize,
+      });
+    }
+    case "azure": {
+      const azure = storage.azure;
+      return new AzureBlobDriver({ ...azure, container: azure.container! }); // the schema requires it with driver azure
+    }
+    case "filesystem":
+      return new FilesystemDriver(resolve(storage.data), { directWrites: storage.directWrites });
+  }
+}
+
 /** The metadata database: the embedded default, <data>/berth.db, or PostgreSQL (docs/scale.md). */
 function metadataDialect(config: Config, data: string): Dialect {
   if (config.metadata.driver === "postgres") return openPostgres({ url: config.metadata.postgres.url!, poolSize: config.metadata.postgres.poolSize }).dialect;
   return openSqlite(join(data, "berth.db")).dialect;
 }
 
-/** Opens the stores: blobs under <data>/, metadata as metadata.driver says. */
+/** Opens the stores: metadata as metadata.driver says, blobs where storage.driver says. */
 export async function openStores(config: Config): Promise<Stores> {
   const data = resolve(config.storage.data);
   mkdirSync(data, { recursive: true });
   const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: metadataDialect(config, data) }));
-  const blobs = new BlobStore(new FilesystemDriver(data, { directWrites: config.storage.directWrites }));
+  const blobs = new BlobStore(openBlobDriver(config));
   return {
     metadata,
     blobs,
@@ -201,7 +233,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     prefix: "/v2",
     guard,
     services: {
-      blobs: new BlobService(stores.metadata, stores.blobs),
+      blobs: new BlobService(stores.metadata, stores.blobs, config.storage.redirectSeconds),
       uploads,
       manifests,
       guard,

@@ -100,9 +100,12 @@ export interface BlobDriver {
    */
   writer(key: string, handle?: UploadHandle | null): Promise<BlobWriter>;
   /**
-   * Atomically makes `from` visible as `to`, replacing whatever `to` held, and `from` is gone
-   * from then on: the two names never show the same bytes, so nothing written to `from` (an
-   * upload) can ever change `to` (a published blob). Nothing under `from`: rejects with ENOENT.
+   * Makes `from`'s bytes visible as `to`, whole and at once (a reader of `to` sees what it held
+   * before or all of the new bytes, never part), replacing whatever `to` held, and `from` is gone
+   * once it resolves. Nothing written to `from` (an upload) can ever change `to` (a published
+   * blob): on the filesystem one rename; on S3 and Azure a copy into a separate object, then the
+   * delete of `from` (a crash between them leaves `from` for gc, never a shared object). That is
+   * all the blob store relies on. Nothing under `from`: rejects with ENOENT.
    */
   move(from: string, to: string): Promise<void>;
   /** Removes the object and any uncommitted parts under the key; nothing there: does nothing. */

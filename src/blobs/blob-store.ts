@@ -61,6 +61,12 @@ interface HashState {
   offset: number;
   /** The session writer (UploadSession.writer) of the parts this hash saw; null: none to trust it for. */
   writer: string | null;
+  /**
+   * On a driver that cannot read parts back (S3, Azure): the hash as it was before the last part,
+   * to go back to when the row does not record that part (forgetLastPart). Elsewhere a re-read
+   * rebuilds it, so none is kept.
+   */
+  previous?: HashState;
 }
 
 /**
@@ -111,8 +117,20 @@ export class BlobStore {
 
   /** Forgets the running hash kept for an upload (it failed, moved, or is gone). */
   forgetHash(id: string): void {
-    this.hashes.get(id)?.hash.dispose();
+    const kept = this.hashes.get(id);
+    if (kept) dispose(kept);
     this.hashes.delete(id);
+  }
+
+  /**
+   * The row will not record the upload's last part (a chunk short of its Content-Range): go back to
+   * the hash from before it where one was kept (drivers that cannot read parts back), else forget it.
+   */
+  forgetLastPart(id: string): void {
+    const kept = this.hashes.get(id);
+    if (!kept?.previous) return this.forgetHash(id);
+    kept.hash.dispose();
+    this.hashes.set(id, kept.previous);
   }
 
   /**
@@ -244,15 +262,19 @@ export class BlobStore {
   async appendUpload(session: UploadSession, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<UploadSession> {
     const writer = await this.writerOf(session);
     const state = await this.hashState(session, session.algorithm, writer);
-    this.hashes.delete(session.id); // a failed part leaves the state unknown; rebuilt next time
+    this.hashes.delete(session.id); // a failed part leaves the state unknown; rebuilt next time…
+    // …from the parts where the driver can read them back; elsewhere (S3, Azure) from a copy of
+    // the hash taken before the part: without it a failed PATCH would lose the whole upload.
+    const before: HashState | undefined = canReadParts(writer) ? undefined : { hash: state.hash.fork(), offset: session.offset, writer: session.writer ?? null };
     try {
       await writeHashed(writer, body, state.hash, { signal });
     } catch (err) {
       state.hash.dispose();
+      if (before) this.keep(session.id, before);
       throw lostUpload(err, session.id);
     }
     const name = randomUUID();
-    this.keep(session.id, { hash: state.hash, offset: writer.size, writer: name });
+    this.keep(session.id, { hash: state.hash, offset: writer.size, writer: name, previous: before });
     return { ...session, offset: writer.size, handle: writer.handle, writer: name };
   }
 
@@ -300,7 +322,7 @@ export class BlobStore {
         for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
       }
       this.hashes.delete(session.id);
-      kept.hash.dispose();
+      dispose(kept);
       await this.commitParts(writer, session.id);
       return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
     }
@@ -378,7 +400,12 @@ export class BlobStore {
   /** The running hash at session.offset, rebuilt from the stored parts when this process lacks it. */
   private async hashState(session: UploadSession, algorithm: DigestAlgorithm, writer: BlobWriter): Promise<HashState> {
     const kept = this.keptFor(session, algorithm);
-    if (kept) return kept;
+    if (kept) {
+      // The part it stood before is recorded now: nothing to go back to.
+      kept.previous?.hash.dispose();
+      delete kept.previous;
+      return kept;
+    }
     this.forgetHash(session.id);
     if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0, writer: null };
     // Neither kept here nor readable back (S3, Azure): until the upload row can carry a saved
@@ -390,6 +417,12 @@ export class BlobStore {
       throw lostUpload(err, session.id);
     }
   }
+}
+
+/** Ends a kept hash and the checkpoint kept with it. */
+function dispose(state: HashState): void {
+  state.hash.dispose();
+  state.previous?.hash.dispose();
 }
 
 /** Writes one part through the writer's tapped fast path when it has one, else through hashedSource. */

@@ -3,7 +3,7 @@
 // a thread that loads a .ts file also loads Node's TypeScript stripper, about 17 MB per thread.
 // Requests: { op: "start", id, algorithm }, { op: "update", id, seq, bytes }, { op: "digest", id, seq },
 // { op: "peek", id, seq } (the digest so far; the hash goes on),
-// { op: "drop", id }; every request with a seq is answered { seq, hex?, error? }.
+// { op: "fork", id, into } (a copy of the hash so far, as hash `into`), { op: "drop", id }; every request with a seq is answered { seq, hex?, error? }.
 import { createHash } from "node:crypto";
 import { parentPort } from "node:worker_threads";
 
@@ -13,6 +13,11 @@ parentPort?.on("message", (request) => {
     case "start":
       running.set(request.id, createHash(request.algorithm));
       return;
+    case "fork": {
+      const hash = running.get(request.id);
+      if (hash) running.set(request.into, hash.copy());
+      return;
+    }
     case "drop":
       running.delete(request.id);
       return;

@@ -14,7 +14,8 @@ type HashRequest =
   | { op: "update"; id: number; seq: number; bytes: Uint8Array }
   | { op: "digest"; id: number; seq: number }
   | { op: "peek"; id: number; seq: number }
-  | { op: "drop"; id: number };
+  | { op: "drop"; id: number }
+  | { op: "fork"; id: number; into: number };
 type HashAnswer = { seq: number; hex?: string; error?: string };
 
 /** A digest being computed over every byte a write passes to `see`, in order. */
@@ -26,6 +27,12 @@ export interface RunningHash extends WriteTap {
   digestSoFar(): Promise<Digest>;
   /** Forgets it (an abandoned upload). */
   dispose(): void;
+  /**
+   * A second hash that goes on from the bytes seen so far (after every see() already called), on
+   * its own: a checkpoint to go back to when the next part fails on a driver that cannot read
+   * parts back (S3, Azure).
+   */
+  fork(): RunningHash;
 }
 
 /** A hash on this thread, which can also tell the digest so far and go on. */
@@ -35,8 +42,7 @@ export interface LocalHash extends RunningHash {
 }
 
 /** A hash on the calling thread: for small bodies and for rebuilding a hash from stored bytes. */
-export function hashHere(algorithm: DigestAlgorithm): LocalHash {
-  const hash = newHash(algorithm);
+export function hashHere(algorithm: DigestAlgorithm, hash = newHash(algorithm)): LocalHash {
   return {
     algorithm,
     see(bytes) {
@@ -47,6 +53,7 @@ export function hashHere(algorithm: DigestAlgorithm): LocalHash {
     digestSoFar: () => Promise.resolve(`${algorithm}:${hash.copy().digest("hex")}` as Digest),
     digest: () => Promise.resolve(`${algorithm}:${hash.digest("hex")}` as Digest),
     dispose() {},
+    fork: () => hashHere(algorithm, hash.copy()),
   };
 }
 
@@ -116,8 +123,13 @@ export class HashThreads {
   start(algorithm: DigestAlgorithm): RunningHash {
     const thread = this.pick();
     const id = ++this.nextId;
-    thread.open++;
     thread.post({ op: "start", id, algorithm });
+    return this.handle(thread, id, algorithm);
+  }
+
+  /** The running hash `id` on `thread`, counted open there until it ends or is dropped. */
+  private handle(thread: HashThread, id: number, algorithm: DigestAlgorithm): RunningHash {
+    thread.open++;
     let ended = false;
     const end = () => {
       if (ended) return false;
@@ -143,6 +155,13 @@ export class HashThreads {
       },
       dispose: () => {
         if (end() && !thread.exited) thread.post({ op: "drop", id });
+      },
+      fork: () => {
+        if (ended) throw new Error("the hash has ended");
+        // Messages reach the thread in order: the copy is taken after every update posted before it.
+        const into = ++this.nextId;
+        thread.post({ op: "fork", id, into });
+        return this.handle(thread, into, algorithm);
       },
     };
   }

@@ -11,7 +11,7 @@ import { configFrom, configOption, dataOption } from "./store-options.ts";
 const CHANGE_LOG_DAYS = 7;
 
 function settingsHelp(): string {
-  const rows = settingPaths().map((s) => `  ${s.path.padEnd(24)} ${s.env.padEnd(30)} ${s.description}${s.default !== undefined ? ` [default: ${JSON.stringify(s.default)}]` : ""}`);
+  const rows = settingPaths().map((s) => `  ${s.path.padEnd(32)} ${s.env.padEnd(38)} ${s.description}${s.default !== undefined ? ` [default: ${JSON.stringify(s.default)}]` : ""}`);
   return `\nEvery setting (YAML key, environment variable; flags win over the environment, which wins over the file):\n${rows.join("\n")}\n\nShort variables: BERTH_PORT, BERTH_HOST, BERTH_DATA, BERTH_ADMIN_PASSWORD, BERTH_ANONYMOUS_PULL, BERTH_LOG_LEVEL.\n`;
 }
 

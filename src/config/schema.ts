@@ -5,6 +5,35 @@ import { z } from "zod";
 const seconds = z.coerce.number().int().nonnegative();
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes")]);
 
+/** storage.s3: an S3 bucket (AWS, or an S3-compatible store by endpoint), for storage.driver s3. */
+const S3Settings = z
+  .strictObject({
+    bucket: z.string().min(1).optional().describe("bucket (must exist); required with storage.driver s3"),
+    region: z.string().min(1).default("us-east-1").describe("region of the bucket (S3-compatible stores mostly ignore it)"),
+    endpoint: z.string().url().optional().describe("URL of an S3-compatible store, e.g. http://127.0.0.1:7070; default: AWS's own for the region"),
+    forcePathStyle: bool.default(false).describe("address the bucket as <endpoint>/<bucket>/ instead of <bucket>.<endpoint> (most S3-compatible stores need true)"),
+    prefix: z.string().optional().describe("keys live under <prefix>/ in the bucket (several registries, or other data, in one bucket)"),
+    accessKeyId: z.string().min(1).optional().describe("access key; default: the AWS SDK's chain (AWS_ACCESS_KEY_ID, profiles, instance and pod roles)"),
+    secretAccessKey: z.string().min(1).optional().describe("secret key, with accessKeyId"),
+    redirect: bool.default(false).describe("answer blob GETs (after the access check) with a presigned URL to the bucket instead of streaming the bytes through Berth"),
+    partSize: z.coerce.number().int().min(5 * 1024 * 1024).default(16 * 1024 * 1024).describe("bytes per multipart part (at least S3's 5 MiB); each upload in flight holds two parts in memory"),
+  })
+  .prefault({});
+
+/** storage.azure: an Azure Blob Storage container, for storage.driver azure. */
+const AzureSettings = z
+  .strictObject({
+    container: z.string().min(3).optional().describe("container (must exist); required with storage.driver azure"),
+    connectionString: z.string().min(1).optional().describe("storage account connection string with its AccountKey (or set accountName and accountKey)"),
+    accountName: z.string().min(1).optional().describe("storage account name, with accountKey, instead of a connection string"),
+    accountKey: z.string().min(1).optional().describe("storage account key, with accountName"),
+    endpoint: z.string().url().optional().describe("blob service URL with accountName (default: https://<accountName>.blob.core.windows.net)"),
+    prefix: z.string().optional().describe("keys live under <prefix>/ in the container"),
+    redirect: bool.default(false).describe("answer blob GETs (after the access check) with a read-only SAS URL instead of streaming the bytes through Berth"),
+    blockSize: z.coerce.number().int().min(1024 * 1024).max(4000 * 1024 * 1024).default(16 * 1024 * 1024).describe("bytes per staged block at most (a chunk smaller than this is one block); each upload in flight holds two blocks in memory"),
+  })
+  .prefault({});
+
 export const ConfigSchema = z.strictObject({
   http: z
     .strictObject({
@@ -19,9 +48,23 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   storage: z
     .strictObject({
+      driver: z.enum(["filesystem", "s3", "azure"]).default("filesystem").describe("where blobs live: filesystem (under storage.data), s3 (storage.s3.*) or azure (storage.azure.*); see docs/storage.md"),
       data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db (with metadata.driver sqlite)"),
       directWrites: bool.default(true).describe("write blobs with O_DIRECT where the filesystem allows it (less CPU per byte; see docs/storage.md)"),
       minFreeBytes: z.coerce.number().int().nonnegative().default(1024 * 1024 * 1024).describe("/healthz says degraded while the data directory's filesystem has less free space than this (bytes)"),
+      redirectSeconds: seconds.min(1).default(1200).describe("how long a blob GET's redirect URL (S3 presigned, Azure SAS; with storage.s3.redirect or storage.azure.redirect) stays valid"),
+      s3: S3Settings,
+      azure: AzureSettings,
+    })
+    .superRefine((storage, ctx) => {
+      // The chosen backend's required settings, named by their key (the rest are ignored).
+      if (storage.driver === "s3" && !storage.s3.bucket) ctx.addIssue({ code: "custom", path: ["s3", "bucket"], message: "storage.driver is s3: set the bucket" });
+      if (storage.driver === "azure") {
+        if (!storage.azure.container) ctx.addIssue({ code: "custom", path: ["azure", "container"], message: "storage.driver is azure: set the container" });
+        if (!storage.azure.connectionString && !(storage.azure.accountName && storage.azure.accountKey)) {
+          ctx.addIssue({ code: "custom", path: ["azure", "connectionString"], message: "storage.driver is azure: set a connection string, or accountName and accountKey" });
+        }
+      }
     })
     .prefault({}),
   metadata: z

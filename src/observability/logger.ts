@@ -9,7 +9,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     level,
     base: undefined,
     redact: {
-      paths: ["req.headers.authorization", "headers.authorization", "authorization", "password", "*.password", "adminPassword", "*.adminPassword"],
+      paths: ["req.headers.authorization", "headers.authorization", "authorization", "password", "*.password", "adminPassword", "*.adminPassword", "*.secretAccessKey", "*.accountKey", "*.connectionString"],
       censor: "[redacted]",
     },
   };

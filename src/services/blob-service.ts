@@ -9,16 +9,16 @@ import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataStore } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
 
-/** How long a redirect URL for a blob read stays valid (distribution's S3 driver: 20 minutes). */
-const REDIRECT_SECONDS = 20 * 60;
-
 export class BlobService {
   private readonly metadata: MetadataStore;
   private readonly blobs: BlobStore;
+  /** How long a redirect URL for a blob read stays valid (storage.redirectSeconds; distribution's S3 driver: 20 minutes). */
+  private readonly redirectSeconds: number;
 
-  constructor(metadata: MetadataStore, blobs: BlobStore) {
+  constructor(metadata: MetadataStore, blobs: BlobStore, redirectSeconds = 20 * 60) {
     this.metadata = metadata;
     this.blobs = blobs;
+    this.redirectSeconds = redirectSeconds;
   }
 
   /** Size of a blob linked to the repository; BLOB_UNKNOWN otherwise. */
@@ -35,11 +35,11 @@ export class BlobService {
 
   /**
    * Where the client may fetch the blob's bytes itself (a presigned S3 or SAS URL, valid for
-   * REDIRECT_SECONDS), or null when Berth serves them (the filesystem). Asked only after the
+   * storage.redirectSeconds), or null when Berth serves them (the filesystem). Asked only after the
    * repository's access check and stat(): the URL grants the read to whoever holds it.
    */
   redirectUrl(digest: Digest): Promise<string | null> {
-    return this.blobs.redirectUrl(digest, REDIRECT_SECONDS);
+    return this.blobs.redirectUrl(digest, this.redirectSeconds);
   }
 
   /** Single-request push (POST ?digest= or PUT with the whole body). */

@@ -152,7 +152,7 @@ export class UploadService {
     }
     const session = await this.unlessLost(upload.id, this.blobs.appendUpload(sessionOf(upload), body, lease.signal));
     if (range && session.offset !== range.end + 1) {
-      this.blobs.forgetHash(upload.id); // it saw a part the row will not record
+      this.blobs.forgetLastPart(upload.id); // it saw a part the row will not record
       // The body did not fill the declared range; keep the offset (and the handle that goes with
       // it) so the client can resume: the next part is written after the parts recorded.
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", { start: range.start, end: range.end, received: session.offset - upload.offset });

@@ -69,3 +69,19 @@ test("metadata: sqlite by default; postgres from the file or nested variables (B
   );
   assert.throws(() => loadConfig({ env: { BERTH_METADATA_DRIVER: "mysql" } }), (err: Error) => err instanceof ConfigError && /metadata\.driver/.test(err.message));
 });
+
+test("storage.driver: nested storage.s3.* and storage.azure.* settings from YAML and BERTH_STORAGE_S3_* variables; the chosen backend's required settings are named when missing", async () => {
+  assert.equal(loadConfig().storage.driver, "filesystem");
+  const s3 = loadConfig({ env: { BERTH_STORAGE_DRIVER: "s3", BERTH_STORAGE_S3_BUCKET: "b", BERTH_STORAGE_S3_FORCE_PATH_STYLE: "true", BERTH_STORAGE_S3_ACCESS_KEY_ID: "k", BERTH_STORAGE_S3_PART_SIZE: String(8 * 1024 * 1024) } });
+  assert.deepEqual([s3.storage.driver, s3.storage.s3.bucket, s3.storage.s3.forcePathStyle, s3.storage.s3.accessKeyId, s3.storage.s3.partSize, s3.storage.s3.region], ["s3", "b", true, "k", 8 * 1024 * 1024, "us-east-1"]);
+  const dir = await mkdtemp(join(tmpdir(), "berth-config-"));
+  const file = join(dir, "azure.yml");
+  await writeFile(file, "storage:\n  driver: azure\n  azure:\n    container: blobs\n    accountName: acct\n    accountKey: a2V5\n    redirect: true\n");
+  const azure = loadConfig({ file });
+  assert.deepEqual([azure.storage.azure.container, azure.storage.azure.accountName, azure.storage.azure.redirect], ["blobs", "acct", true]);
+  assert.throws(() => loadConfig({ env: { BERTH_STORAGE_DRIVER: "s3" } }), (err: Error) => err instanceof ConfigError && /storage\.s3\.bucket/.test(err.message) && /BERTH_STORAGE_S3_BUCKET/.test(err.message));
+  assert.throws(() => loadConfig({ env: { BERTH_STORAGE_DRIVER: "azure", BERTH_STORAGE_AZURE_CONTAINER: "c" } }), (err: Error) => err instanceof ConfigError && /BERTH_STORAGE_AZURE_CONNECTION_STRING/.test(err.message));
+  assert.throws(() => loadConfig({ env: { BERTH_STORAGE_S3_PART_SIZE: "1024" } }), (err: Error) => err instanceof ConfigError && /storage\.s3\.partSize/.test(err.message));
+  assert.throws(() => loadConfig({ env: { BERTH_STORAGE_DRIVER: "gcs" } }), ConfigError);
+  assert.equal(envName("storage.s3.secretAccessKey"), "BERTH_STORAGE_S3_SECRET_ACCESS_KEY");
+});

@@ -1,0 +1,240 @@
+// An upload into S3 (drivers/s3.ts): the writer of one multipart upload, with the tail of short
+// writes kept as segment objects; the protocol is sketched at the top of s3.ts.
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import type { BlobWriter, PartOptions, UploadHandle } from "../blob-driver.ts";
+import { cutParts, readToBuffer } from "./part-buffers.ts";
+import type { S3Driver } from "./s3.ts";
+
+/** S3's smallest part but the last. */
+export const S3_MIN_PART = 5 * 1024 * 1024;
+/** Segments a tail holds at most before the next short write joins them into one (1-byte PATCHes). */
+const MAX_SEGMENTS = 32;
+
+/** One short write's bytes, an object under _tails/<key>/. */
+interface Segment {
+  name: string;
+  size: number;
+}
+
+/** An S3 upload's handle: the multipart upload, its parts' ETags (part n = etags[n-1]), the tail's segments. */
+export interface S3Parts {
+  /** null until the first part; "" when the upload was one PutObject straight to the key (a short last part, no others). */
+  uploadId: string | null;
+  etags: string[];
+  /** Bytes after the parts, in order, shorter than 5 MiB together. */
+  tail: Segment[];
+  size: number;
+  /** The last part was written (a final part shorter than 5 MiB may already be among the parts). */
+  closed?: boolean;
+}
+
+export class S3Writer implements BlobWriter {
+  private readonly driver: S3Driver;
+  private readonly key: string;
+  private parts: S3Parts;
+  /** A multipart upload this writer created for a part that then failed: reused by the next part. */
+  private created: string | null = null;
+
+  constructor(driver: S3Driver, key: string, parts: S3Parts) {
+    this.driver = driver;
+    this.key = key;
+    this.parts = parts;
+  }
+
+  get size(): number {
+    return this.parts.size;
+  }
+
+  get handle(): UploadHandle {
+    return JSON.stringify(this.parts);
+  }
+
+  private get s3() {
+    return this.driver.client;
+  }
+
+  private async uploadId(): Promise<string> {
+    if (this.parts.uploadId) return this.parts.uploadId;
+    if (!this.created) {
+      const created = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.driver.bucket, Key: this.driver.objectKey(this.key) }));
+      this.created = created.UploadId!;
+    }
+    return this.created;
+  }
+
+  async write(source: AsyncIterable<Uint8Array>, options: PartOptions = {}): Promise<number> {
+    if (this.parts.closed) throw new Error("a part was written after the last one");
+    const { signal } = options;
+    const Bucket = this.driver.bucket;
+    const Key = this.driver.objectKey(this.key);
+    const etags = [...this.parts.etags];
+    const held = this.parts.tail;
+    const heldSize = held.reduce((sum, segment) => sum + segment.size, 0);
+    const sendPart = async (...body: Buffer[]) => {
+      const PartNumber = etags.length + 1;
+      etags.push(""); // the number is taken now; parts upload in order, one at a time
+      const UploadId = await this.uploadId();
+      const bytes = body.length === 1 ? body[0]! : Buffer.concat(body);
+      const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: bytes, ContentLength: bytes.length }), { abortSignal: signal });
+      etags[PartNumber - 1] = sent.ETag!;
+    };
+    const putSegment = async (bytes: Buffer): Promise<Segment> => {
+      const name = randomUUID();
+      await this.s3.send(new PutObjectCommand({ Bucket, Key: this.driver.tailKey(this.key, name), Body: bytes, ContentLength: bytes.length }), { abortSignal: signal });
+      return { name, size: bytes.length };
+    };
+    const next: S3Parts = { uploadId: this.parts.uploadId, etags, tail: [], size: this.parts.size };
+    try {
+      // First what, after the tail, fills one part: the common short PATCH ends here.
+      const { bytes: first, rest: more } = await takeUpTo(source, this.driver.partSize - heldSize, signal);
+      next.size += first.length;
+      const whole = heldSize + first.length;
+      if (more === null && !options.last && whole < S3_MIN_PART) {
+        await this.uploadId(); // listed from the first write on, so gc can find it
+        if (first.length === 0) next.tail = held;
+        else if (held.length < MAX_SEGMENTS) next.tail = [...held, await putSegment(first)];
+        else next.tail = [await putSegment(Buffer.concat([await this.readSegments(held), first]))];
+      } else if (more === null && options.last && next.uploadId === null && etags.length === 0) {
+        // The whole upload in one short write: one PutObject, straight to the key.
+        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
+        next.uploadId = "";
+        next.closed = true;
+      } else if (more === null) {
+        // A last part, or a part of at least 5 MiB: the tail and these bytes.
+        if (whole > 0 || etags.length === 0) await sendPart(await this.readSegments(held), first);
+        next.closed = options.last === true && whole < S3_MIN_PART;
+      } else {
+        await sendPart(await this.readSegments(held), first);
+        const { read, rest } = await cutParts(more, this.driver.partSize, (part) => sendPart(part), { signal });
+        next.size += read;
+        if (options.last || rest.length >= S3_MIN_PART) {
+          if (rest.length > 0) await sendPart(rest);
+          next.closed = options.last === true && rest.length < S3_MIN_PART;
+        } else if (rest.length > 0) {
+          next.tail = [await putSegment(rest)];
+        }
+      }
+    } catch (err) {
+      throw missingAsEnoent(err, this.key);
+    }
+    if (next.uploadId === null) next.uploadId = await this.uploadId();
+    const read = next.size - this.parts.size;
+    this.parts = next;
+    return read;
+  }
+
+  /** The tail's segments, in order, as one buffer (under 5 MiB). */
+  private async readSegments(segments: Segment[]): Promise<Buffer> {
+    const bytes: Buffer[] = [];
+    try {
+      for (const segment of segments) {
+        const got = await this.s3.send(new GetObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, segment.name) }));
+        bytes.push(await readToBuffer(got.Body as Readable));
+      }
+    } catch (err) {
+      throw missingAsEnoent(err, this.key);
+    }
+    return Buffer.concat(bytes);
+  }
+
+  async commit(): Promise<void> {
+    const { uploadId, etags, tail } = this.parts;
+    const Bucket = this.driver.bucket;
+    const Key = this.driver.objectKey(this.key);
+    try {
+      if (uploadId === "") return; // already the object (one PutObject)
+      if (uploadId === null || (etags.length === 0 && tail.length === 0)) {
+        // No bytes: an empty object (and no multipart upload left over).
+        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }));
+      } else if (etags.length === 0 && tail.length === 1) {
+        // Shorter than one part, in one segment: copied to the key inside the store.
+        const from = this.driver.tailKey(this.key, tail[0]!.name);
+        await this.s3.send(new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${from.split("/").map(encodeURIComponent).join("/")}` }));
+      } else if (etags.length === 0) {
+        const body = await this.readSegments(tail);
+        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }));
+      } else {
+        const parts = [...etags];
+        if (tail.length > 0) {
+          const body = await this.readSegments(tail);
+          const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber: parts.length + 1, Body: body, ContentLength: body.length }));
+          parts.push(sent.ETag!);
+        }
+        await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+      }
+    } catch (err) {
+      throw missingAsEnoent(err, this.key);
+    }
+    // Left over: the segments (and older ones: a part no row recorded, a failed write) and, for a
+    // short upload, the multipart upload the tail stood in.
+    await this.driver.deleteTails(this.key);
+    await this.driver.abortUploads(this.key);
+  }
+
+  async cancel(): Promise<void> {
+    if (this.parts.uploadId === "") await this.s3.send(new DeleteObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.objectKey(this.key) }));
+    await this.driver.deleteTails(this.key);
+    await this.driver.abortUploads(this.key);
+  }
+}
+
+export function s3PartsOf(handle: UploadHandle): S3Parts {
+  const parsed = JSON.parse(handle) as Partial<S3Parts>;
+  if (!(parsed.uploadId === null || typeof parsed.uploadId === "string") || !Array.isArray(parsed.etags) || !Number.isSafeInteger(parsed.size)) {
+    throw new Error(`not an S3 upload handle: ${handle.slice(0, 100)}`);
+  }
+  return { uploadId: parsed.uploadId, etags: parsed.etags, tail: Array.isArray(parsed.tail) ? parsed.tail : [], size: parsed.size!, closed: parsed.closed };
+}
+
+/**
+ * Up to `limit` bytes of the source in one buffer, and the rest of the source (null: it ended
+ * within them). The rest starts with what the last chunk had beyond the limit.
+ */
+async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, signal?: AbortSignal): Promise<{ bytes: Buffer; rest: AsyncIterable<Uint8Array> | null }> {
+  const iterator = source[Symbol.asyncIterator]();
+  // Copied as they come (a source may reuse a chunk's memory once the next one is asked for), and
+  // only as much as came: most writes are 1 MiB PATCHes, far below `limit`.
+  const copies: Buffer[] = [];
+  let size = 0;
+  const taken = () => Buffer.concat(copies, size);
+  while (size < limit) {
+    signal?.throwIfAborted();
+    const next = await iterator.next();
+    if (next.done) return { bytes: taken(), rest: null };
+    const chunk = next.value;
+    const n = Math.min(chunk.length, limit - size);
+    copies.push(Buffer.from(chunk.subarray(0, n)));
+    size += n;
+    if (n < chunk.length) return { bytes: taken(), rest: continued(chunk.subarray(n), iterator) };
+  }
+  // Exactly `limit` bytes so far: whether more follow is only known by asking.
+  const next = await iterator.next();
+  if (next.done) return { bytes: taken(), rest: null };
+  return { bytes: taken(), rest: continued(next.value, iterator) };
+}
+
+async function* continued(first: Uint8Array, iterator: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
+  if (first.length > 0) yield first;
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+}
+
+export function isMissing(err: unknown): boolean {
+  const name = (err as { name?: string }).name;
+  return name === "NoSuchKey" || name === "NotFound" || name === "NoSuchUpload" || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404;
+}
+
+/** S3's "no such key / upload" as the contract's ENOENT; anything else unchanged. */
+export function missingAsEnoent(err: unknown, key: string): unknown {
+  if (!isMissing(err)) return err;
+  return Object.assign(new Error(`nothing stored under ${key} (${(err as Error).name})`), { code: "ENOENT", cause: err });
+}
