@@ -142,22 +142,32 @@ export async function pushChunked(target: Target, repo: string, blob: Blob, chun
  * Content-Length (distribution-spec requires it on a blob GET), and the connection is closed after.
  */
 export async function pull(target: Target, repo: string, digest: string): Promise<number> {
-  const url = new URL(`/v2/${repo}/blobs/${digest}`, target.url);
+  const answer = await getBlob(new URL(`/v2/${repo}/blobs/${digest}`, target.url), target.headers);
+  if (typeof answer === "number") return answer;
+  // A redirect to the object store (a presigned or SAS URL): the client goes there without the
+  // registry's credentials, as docker and containerd do; the time includes both requests.
+  const moved = await getBlob(answer, {});
+  if (typeof moved !== "number") throw new Error(`GET blob: redirected twice (${moved.href})`);
+  return moved;
+}
+
+/** GETs a blob and counts its bytes, or returns where a redirect points. */
+function getBlob(url: URL, headers: Record<string, string>): Promise<number | URL> {
   if (url.hostname !== "127.0.0.1") throw new Error(`refusing a request off the loopback: ${url.href}`);
-  const headerLines = Object.entries(target.headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const headerLines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
   const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines}Connection: close\r\n\r\n`;
   const buffer = Buffer.allocUnsafe(4 * 1024 * 1024);
-  return new Promise<number>((ok, fail) => {
+  return new Promise<number | URL>((ok, fail) => {
     let head: Buffer | null = Buffer.alloc(0);
     let expected = -1;
     let received = 0;
     let settled = false;
-    const finish = (error: Error | null) => {
+    const finish = (error: Error | null, redirect?: URL) => {
       if (settled) return;
       settled = true;
       socket.destroy();
       if (error) fail(error);
-      else ok(received);
+      else ok(redirect ?? received);
     };
     const socket = connect({
       host: url.hostname,
@@ -175,6 +185,11 @@ export async function pull(target: Target, repo: string, digest: string): Promis
             const text = head.subarray(0, end).toString("latin1");
             const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
             const contentLength = /\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1];
+            const location = /\r\nlocation:\s*(\S+)/i.exec(text)?.[1];
+            if ((status === 302 || status === 307) && location) {
+              finish(null, new URL(location, url));
+              return true;
+            }
             if (status !== 200) {
               finish(new Error(`GET blob: expected 200, got ${status}: ${head.subarray(0, 2000).toString("utf8")}`));
               return true;

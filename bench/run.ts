@@ -20,13 +20,16 @@ import { measureRate } from "./rates.ts";
 import { closeConnections, pull, pushChunked, pushMonolithic, putManifest } from "./registry-client.ts";
 import { renderText, type Results, type TargetResults, type Throughput } from "./report.ts";
 import { RssSampler, summarizeRss } from "./rss.ts";
+import { startBerthOnS3, startBerthPairOnS3, startDistributionOnS3, startScaleBackends } from "./scale.ts";
 import { sinkNames, startBerthTarget, startDistribution, startNullServer, type RunningTarget } from "./servers.ts";
 
 const usage = `node bench/run.ts [options]
   --quick              256 MiB blobs, 3 s rates, 1 run each, 1,000 chart versions (for development)
   --json               print the results as JSON on stdout (progress stays on stderr)
   --only LIST          targets, comma-separated: berth, distribution, ceiling (default: all)
-  --phases LIST        physical, push, chunked, pull, rates, concurrent, charts (default: all)
+  --phases LIST        physical, push, chunked, pull, rates, concurrent, charts (default: all), or scale:
+                       push, chunked, pull and rates on an S3 gateway (versitygw) and PostgreSQL: distribution,
+                       Berth, two Berth instances behind a round-robin, and both again with redirected pulls
   --size-mib N         blob size in MiB (default 1024; --quick 256)
   --reps N             timed runs per transfer metric, the median is reported (default 3; --quick 1)
   --seconds N          duration of each rate measurement (default 10; --quick 3)
@@ -77,6 +80,9 @@ const chartVersions = positive("chart-versions", args["chart-versions"], quick ?
 const chartConnections = positive("chart-connections", args["chart-connections"], 16, 1024);
 const only = new Set(args.only.split(",").map((s) => s.trim()));
 const phases = new Set(args.phases.split(",").map((s) => s.trim()));
+// The scale phase runs the blob phases on other targets (bench/scale.ts), not on the filesystem ones.
+const scale = phases.delete("scale");
+if (scale) for (const name of ["push", "chunked", "pull", "rates"]) phases.add(name);
 for (const name of only) if (!["berth", "distribution", "ceiling"].includes(name)) throw new Error(`unknown target ${name}`);
 const blobPhases = ["push", "chunked", "pull", "rates", "concurrent"];
 for (const name of phases) if (!["physical", ...blobPhases, "charts"].includes(name)) throw new Error(`unknown phase ${name}`);
@@ -89,6 +95,8 @@ function log(message: string): void {
 
 // ---- cleanup: every started server registers here; runs once, on success, failure or signal ----
 const running: RunningTarget[] = [];
+/** Services the targets run on (the scale phase's S3 gateway and PostgreSQL), stopped after them. */
+const services: (() => Promise<void>)[] = [];
 /** Scratch directories of the benchmark itself (the disk test). */
 const tempDirs: string[] = [];
 let cleaning: Promise<void> | null = null;
@@ -104,6 +112,7 @@ function cleanup(): Promise<void> {
         log(`stopping ${target.name} failed: ${String(error)}`);
       }
     }
+    for (const stop of services.splice(0)) await stop().catch((error: unknown) => log(`stopping a service failed: ${String(error)}`));
   })();
   return cleaning;
 }
@@ -253,13 +262,22 @@ async function main(): Promise<Results> {
   };
   // The blob phases' servers; the charts phase starts its own.
   const blobRun = blobPhases.some((name) => phases.has(name));
-  if (blobRun && only.has("ceiling")) {
+  if (scale) {
+    const backends = await startScaleBackends();
+    services.push(backends.stop);
+    if (only.has("distribution")) await add("distribution S3", "registry", () => startDistributionOnS3(backends, false));
+    if (only.has("berth")) await add("Berth S3+PG", "registry", () => startBerthOnS3(backends, false));
+    if (only.has("berth")) await add("Berth ×2 S3+PG", "registry", () => startBerthPairOnS3(backends));
+    if (only.has("distribution")) await add("distribution S3, redirect", "registry", () => startDistributionOnS3(backends, true));
+    if (only.has("berth")) await add("Berth S3+PG, redirect", "registry", () => startBerthOnS3(backends, true));
+  }
+  if (blobRun && !scale && only.has("ceiling")) {
     for (const mode of ["drop", "hash", "disk"] as const) {
       await add(sinkNames[mode], mode === "drop" ? "sink" : "push-sink", () => startNullServer(blobBytes, mode));
     }
   }
-  if (blobRun && only.has("distribution")) await add("distribution", "registry", startDistribution);
-  if (blobRun && only.has("berth")) {
+  if (blobRun && !scale && only.has("distribution")) await add("distribution", "registry", startDistribution);
+  if (blobRun && !scale && only.has("berth")) {
     const nodeOptions = args.profile ? `--cpu-prof --cpu-prof-dir=${resolve(args.profile)}` : undefined;
     await add("Berth", "registry", () => startBerthTarget(nodeOptions));
   }
