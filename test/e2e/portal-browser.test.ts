@@ -157,7 +157,8 @@ async function signIn(page: Page, berth: RunningBerth, username: string, passwor
   await page.getByLabel("User name, service principal ID or token name").fill(username);
   await page.getByLabel("Password, secret or token").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByText(`Signed in as ${username}`).waitFor();
+  // exact: the sign-in page says "You are signed in as …" for a moment before it moves on.
+  await page.getByText(`Signed in as ${username}`, { exact: true }).waitFor();
 }
 
 const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
