@@ -19,6 +19,17 @@ import { usePostgres } from "../support/postgres.ts";
 
 const cluster = usePostgres();
 
+/** A fresh SQLite store, closed and removed after the test. */
+async function sqliteStore(t: { after(fn: () => Promise<void>): void }): Promise<KyselyMetadataStore> {
+  const dir = await mkdtemp(join(tmpdir(), "berth-keys-"));
+  const store = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect }));
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
 async function severalStartAtOnce(stores: readonly MetadataStore[]): Promise<void> {
   const options = { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 };
   const services = stores.map((store) => new TokenService(store, options));
@@ -36,13 +47,7 @@ async function severalStartAtOnce(stores: readonly MetadataStore[]): Promise<voi
 }
 
 test("TokenService.load: several starting at once on an empty database add one first key, and every one signs with it (SQLite)", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "berth-keys-"));
-  const db = new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect });
-  const store = await KyselyMetadataStore.open(db);
-  t.after(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await sqliteStore(t);
   await severalStartAtOnce([store, store, store, store]);
 });
 
@@ -54,13 +59,7 @@ test("TokenService.load: several starting at once on an empty database add one f
 });
 
 test("TokenService: a token signed with a key another instance just added verifies before the announcement arrives (keys read again on an unknown key id, at most once a second)", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "berth-keys-"));
-  const db = new Kysely<Database>({ dialect: openSqlite(join(dir, "berth.db")).dialect });
-  const store = await KyselyMetadataStore.open(db);
-  t.after(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await sqliteStore(t);
   const options = { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 };
   const [a, b] = [new TokenService(store, options), new TokenService(store, options)];
   await a.load();
