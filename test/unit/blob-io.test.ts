@@ -4,12 +4,13 @@
 // same holds with direct writes switched off; reads write ranges exactly.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { BlobStore } from "../../src/blobs/blob-store.ts";
+import { CacheFill } from "../../src/blobs/drivers/cache-fill.ts";
 import { DIRECT_READ_MIN, FileBody, READ_BYTES } from "../../src/blobs/drivers/file-body.ts";
 import { FilesystemDriver } from "../../src/blobs/drivers/filesystem.ts";
 import { SLOT_BYTES, SlotWriter } from "../../src/blobs/drivers/slot-writer.ts";
@@ -228,7 +229,7 @@ test("without direct writes (storage.directWrites: false) every path still holds
   assert.equal((await store.finishUpload(session, digestOf(data))).size, data.length);
 });
 
-test("a blob written past the page cache is read past it the first time, byte for byte; later reads go through the cache", async (t) => {
+test("a blob written past the page cache is read past it the first time, byte for byte, then filled into the cache in the background; later reads go through the cache", async (t) => {
   const { store } = await storeIn(t);
   const driver = store.driver as FilesystemDriver;
   // Not a whole number of blocks or read buffers, so the last direct read comes back short.
@@ -246,6 +247,10 @@ test("a blob written past the page cache is read past it the first time, byte fo
   const sent: Buffer[] = [];
   await first.writeTo(new Writable({ write: (chunk: Buffer, _e, done) => (sent.push(Buffer.from(chunk)), setImmediate(done)) }));
   assert.deepEqual(Buffer.concat(sent), data);
+  // The direct read left the file out of the page cache: the driver reads it through the cache in
+  // the background, so the pulls after the first find it there.
+  await driver.cacheFill.idle();
+  assert.equal(driver.cacheFill.filled, direct ? 1 : 0, "a file read direct is filled into the page cache once");
   const second = (await store.open(digest)) as FileBody;
   assert.equal(second.direct, false);
   second.destroy();
@@ -287,4 +292,17 @@ test("a chunked upload written past the page cache is read past it after publish
     body.destroy();
     assert.deepEqual(await readAll(store, digestOf(data)), data);
   }
+});
+
+test("the background cache fill reads each queued file once and skips one deleted meanwhile", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-fill-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const present = join(dir, "present");
+  await writeFile(present, randomBytes(3 * 1024 * 1024 + 5));
+  const fill = new CacheFill();
+  fill.add(join(dir, "gone"));
+  fill.add(present);
+  fill.add(present);
+  await fill.idle();
+  assert.equal(fill.filled, 1);
 });

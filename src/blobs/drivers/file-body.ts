@@ -8,7 +8,8 @@
 // read by writeTo() with O_DIRECT as well, three blocks ahead: a buffered read of it would fill
 // the page cache on the way, which on the VMs Berth was measured on cost 2.3 to 2.4 CPU-seconds
 // per GiB (every page fresh memory, a host fault each), against 0.2 for the direct read, and left
-// the first pull after a push at half of distribution's rate (docs/performance.md).
+// the first pull after a push at half of distribution's rate (docs/performance.md). When such a
+// read completes, the driver fills the cache in the background (cache-fill.ts), for the pulls after it.
 import { close, read } from "node:fs";
 import { Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
@@ -57,13 +58,16 @@ export class FileBody extends Readable {
   /** The same file opened with O_DIRECT, which writeTo() reads through; null: read through the page cache. */
   private readonly directFd: number | null;
   private fdClosed = false;
+  /** Called once writeTo() sent every byte through direct reads (the driver then fills the cache). */
+  private readonly afterDirectRead: (() => void) | undefined;
 
-  constructor(fd: number, start: number, end: number, directFd: number | null = null) {
+  constructor(fd: number, start: number, end: number, directFd: number | null = null, afterDirectRead?: () => void) {
     super({ highWaterMark: READ_BYTES });
     this.fd = fd;
     this.position = start;
     this.end = end;
     this.directFd = directFd;
+    this.afterDirectRead = afterDirectRead;
   }
 
   /** Whether writeTo() reads past the page cache (the driver knew the file was not in it). */
@@ -156,6 +160,7 @@ export class FileBody extends Readable {
       // Every read and write completed: the buffers are free again.
       const pool = direct ? idleAligned : idle;
       if ((direct || fullSet) && pool.length < IDLE_SETS) pool.push(set);
+      if (direct) this.afterDirectRead?.();
     } catch (error) {
       // Writes may still hold the buffers: they are left to the garbage collector. Reads in flight
       // finish first, so the descriptor is never closed under them (and reused by another file).

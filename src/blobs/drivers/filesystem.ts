@@ -9,6 +9,7 @@ import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobDriver, BlobWriter, ByteRange, ObjectInfo, PartOptions, ReadableParts, UploadHandle } from "../blob-driver.ts";
 import type { TappedParts, WriteTap } from "../fast-paths.ts";
+import { CacheFill } from "./cache-fill.ts";
 import { DIRECT_READ_MIN, FileBody } from "./file-body.ts";
 import { SlotWriter } from "./slot-writer.ts";
 
@@ -32,6 +33,8 @@ export class FilesystemDriver implements BlobDriver {
    * so a blob pulled twice ends up cached.
    */
   private readonly uncached = new Set<string>();
+  /** Reads a file through the page cache after its first read went past it (cache-fill.ts says why). */
+  readonly cacheFill = new CacheFill();
 
   constructor(root: string, options: { directWrites?: boolean } = {}) {
     this.root = root;
@@ -59,7 +62,7 @@ export class FilesystemDriver implements BlobDriver {
       const start = range?.start ?? 0;
       const end = range ? range.end : (await statFd(fd)).size - 1;
       const direct = end - start + 1 >= DIRECT_READ_MIN && this.uncached.delete(path) ? await openFd(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null) : null;
-      return new FileBody(fd, start, end, direct);
+      return new FileBody(fd, start, end, direct, () => this.cacheFill.add(path));
     } catch (err) {
       await closeFd(fd);
       throw err;
