@@ -26,15 +26,15 @@ export class FilesystemDriver implements BlobDriver {
   readonly root: string;
   readonly slots: SlotWriter;
   /**
-   * Paths this process wrote with O_DIRECT and has not read since, oldest first: their first
-   * large read (the pull right after a push) goes past the page cache too (file-body.ts says
-   * why). Only a hint: a direct read is correct whatever the cache holds, and a file missing here
-   * (another process wrote it, a restart) is read through the page cache, as any later read is,
-   * so a blob pulled twice ends up cached.
+   * Paths this process wrote with O_DIRECT and has not read into the page cache since, oldest
+   * first: their large reads (the pull right after a push) go past the page cache too
+   * (file-body.ts says why), until the background fill that the first such read queues has read
+   * the file through the cache (cache-fill.ts). Only a hint: a direct read is correct whatever the
+   * cache holds, and a file missing here (another process wrote it, a restart) is read through the
+   * page cache.
    */
   private readonly uncached = new Set<string>();
-  /** Reads a file through the page cache after its first read went past it (cache-fill.ts says why). */
-  readonly cacheFill = new CacheFill();
+  readonly cacheFill = new CacheFill((path) => this.uncached.delete(path));
 
   constructor(root: string, options: { directWrites?: boolean } = {}) {
     this.root = root;
@@ -61,7 +61,7 @@ export class FilesystemDriver implements BlobDriver {
     try {
       const start = range?.start ?? 0;
       const end = range ? range.end : (await statFd(fd)).size - 1;
-      const direct = end - start + 1 >= DIRECT_READ_MIN && this.uncached.delete(path) ? await openFd(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null) : null;
+      const direct = end - start + 1 >= DIRECT_READ_MIN && this.uncached.has(path) ? await openFd(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null) : null;
       return new FileBody(fd, start, end, direct, () => this.cacheFill.add(path));
     } catch (err) {
       await closeFd(fd);
@@ -69,7 +69,7 @@ export class FilesystemDriver implements BlobDriver {
     }
   }
 
-  /** Whether `key`'s next large read goes past the page cache (for tests). */
+  /** Whether `key`'s large reads go past the page cache now (for tests). */
   readsDirect(key: string): boolean {
     return this.uncached.has(this.path(key));
   }
