@@ -183,6 +183,8 @@ async function main(): Promise<void> {
       await run(`search label=build.sha=<7 hex> (admin)`, 100, `/api/v1/search?label=build.sha=${sha}`, admin, count("results"));
       await run("search label=build.user=dev42 (admin)", 100, "/api/v1/search?label=build.user=dev42&n=100", admin, count("results"));
       await run("search label=build.dockerfile~service-0777 (contains, admin)", 100, "/api/v1/search?label=build.dockerfile~service-0777", admin, count("results"));
+      await run("search label=build.dockerfile~git.example (contains, matches every image, admin)", 100, "/api/v1/search?label=build.dockerfile~git.example&n=100", admin, count("results"));
+      await run("search label=build.dockerfile~git.example and build.user=dev42 (admin)", 100, "/api/v1/search?label=build.dockerfile~git.example&label=build.user=dev42&n=100", admin, count("results"));
       await run("search unsigned=true (admin)", 100, "/api/v1/search?unsigned=true&n=100", admin, count("results"));
       await run("tags of a repository (20 chart versions, by time)", 100, "/api/v1/repositories/charts/chart-0007/tags?sort=time_desc", admin, count("tags"));
 

@@ -324,11 +324,21 @@ export class SearchIndex implements SearchRows {
     // (an index range on the value) drives before a `contains` (a trigram lookup), and the longest
     // `contains` before shorter ones (fewer values hold it; under 3 characters none is indexed).
     const contains = query.terms.filter((t) => t.match !== "equals").sort((a, b) => [...b.value].length - [...a.value].length);
-    const [first, ...rest] = [...query.terms.filter((t) => t.match === "equals"), ...contains];
-    // Without a term: every image and index, as the provenance indexer classified them.
+    const ordered = [...query.terms.filter((t) => t.match === "equals"), ...contains];
+    // A `contains` term that matches a large share of the values would make the page the sort of
+    // all its hits (600 ms for one matching 100,000 values): then no term drives, and the
+    // manifests are walked in the page's order, each checked against every term, until the page
+    // is full. An equality term always drives (it is an index range on its value).
+    const drives = ordered[0] !== undefined && !(ordered[0].match === "contains" && (await this.isBroad(ordered[0], limit)));
+    const [first, rest] = drives ? [ordered[0]!, ordered.slice(1)] : [null, ordered];
+    // Without a driving term: the manifests in key order (joined to themselves, so `e` and `m` name
+    // the same columns on every path); without any term, the images and indexes as the provenance
+    // indexer classified them.
     let base = first
       ? this.db.selectFrom("search_entries as e").innerJoin("manifests as m", (j) => j.onRef("m.repository", "=", "e.repository").onRef("m.digest", "=", "e.digest")).where((eb) => this.driving(eb, first))
-      : this.db.selectFrom("provenance as e").innerJoin("manifests as m", (j) => j.onRef("m.repository", "=", "e.repository").onRef("m.digest", "=", "e.digest")).where("e.kind", "in", ["image", "index"]);
+      : ordered.length > 0
+        ? this.db.selectFrom("manifests as e").innerJoin("manifests as m", (j) => j.onRef("m.repository", "=", "e.repository").onRef("m.digest", "=", "e.digest"))
+        : this.db.selectFrom("provenance as e").innerJoin("manifests as m", (j) => j.onRef("m.repository", "=", "e.repository").onRef("m.digest", "=", "e.digest")).where("e.kind", "in", ["image", "index"]);
     for (const term of rest) {
       base = base.where((eb) => eb.exists(eb.selectFrom("search_entries as x").select("x.digest").whereRef("x.repository", "=", "e.repository").whereRef("x.digest", "=", "e.digest").where((inner) => matching(inner, "x", term, true))));
     }
@@ -346,6 +356,22 @@ export class SearchIndex implements SearchRows {
       .limit(limit)
       .execute();
     return rows.map((r) => ({ repository: r.repository as RepositoryName, digest: r.digest as Digest, mediaType: r.media_type, created: new Date(Number(r.created_at)) }));
+  }
+
+  /**
+   * Whether enough values hold the `contains` term's text for a page of `limit` to walk the
+   * manifests instead (BROAD_PER_HIT × limit), counted no further than that:
+   * SQLite from the trigram table (a superset, over every key, which is enough for a choice of
+   * plan), PostgreSQL with the term's own condition (its trigram index serves it).
+   */
+  private async isBroad(term: SearchTerm, limit: number): Promise<boolean> {
+    const broad = BROAD_PER_HIT * limit;
+    if ([...term.value].length < 3) return false; // no trigram to count with: the LIKE drives, as before
+    const hits = familyOf(this.db as Kysely<unknown>) === "sqlite"
+      ? sql<{ n: number }>`select count(*) as n from (select rowid from search_trigrams where search_trigrams match ${`"${term.value.replaceAll('"', '""')}"`} limit ${broad})`
+      : sql<{ n: number }>`select count(*) as n from (${this.db.selectFrom("search_entries as e").select("e.id").where((eb) => matching(eb, "e", term)).limit(broad)}) as hits`;
+    const { rows } = await hits.execute(this.db);
+    return Number(rows[0]?.n ?? 0) >= broad;
   }
 
   /**
@@ -384,6 +410,13 @@ export class SearchIndex implements SearchRows {
     return found;
   }
 }
+
+/**
+ * Hits per row of the page from which a `contains` term stops driving the search. Walking the
+ * manifests in order checks about limit / share of them for a page; sorting the hits costs their
+ * number: the two meet near sqrt(limit × manifests), 3,000 for a page of 100 among 100,000.
+ */
+const BROAD_PER_HIT = 30;
 
 /** Rows at any of these (repository, digest) pairs: an OR of index lookups. */
 function atAny(eb: any, repository: string, digest: string, pairs: readonly { repository: string; digest: string }[]) {

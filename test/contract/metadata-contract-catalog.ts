@@ -140,5 +140,37 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       const two = await store.search.find({ terms: [{ source: "label", key: "build.dockerfile", match: "contains", value: "ap" }, { source: "label", key: "build.dockerfile", match: "contains", value: "acme-tools" }], unsigned: false }, null, 100);
       assert.deepEqual(two.map((h) => h.repository), ["team/r1"]);
     });
+
+    test("a contains term that most values hold pages exactly as a narrow one: full pages in key order, every hit once, with the other terms", async (t) => {
+      // More than BROAD_PER_HIT × 10 (catalog-store.ts) values hold "common": pages of 10 walk the
+      // manifests in key order instead of sorting the hits. Every seventh value does not hold it.
+      const store = await freshStore(t, factory);
+      const count = 420;
+      const expected: string[] = [];
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < count; i++) {
+          const name = `wide/r${String(i).padStart(5, "0")}`;
+          const m = await pushed(tx, name, `wide ${i}`, null, 1000 + i);
+          const value = i % 7 === 0 ? `rare-${i}` : `https://git.example.com/common/${i}`;
+          await tx.search.replace(m.repository, m.digest, [{ digest: m.digest, source: "label", key: "build.dockerfile", value }, { digest: m.digest, source: "label", key: "build.user", value: `dev${i % 3}` }]);
+          if (i % 7 !== 0) expected.push(name);
+        }
+      });
+      const term = { source: "label" as const, key: "build.dockerfile", match: "contains" as const, value: "common" };
+      const seen: string[] = [];
+      let after: { repository: string; digest: string } | null = null;
+      for (;;) {
+        const page = await store.search.find({ terms: [term], unsigned: false }, after, 10);
+        seen.push(...page.map((h) => h.repository));
+        if (page.length < 10) break;
+        after = { repository: page.at(-1)!.repository, digest: page.at(-1)!.digest };
+      }
+      assert.deepEqual(seen, expected);
+      const withUser = await store.search.find({ terms: [term, { source: "label", key: "build.user", match: "contains", value: "dev2" }], unsigned: false }, null, 10);
+      assert.deepEqual(withUser.map((h) => h.repository), expected.filter((name) => Number(name.slice(6)) % 3 === 2).slice(0, 10));
+      const scoped = await store.search.find({ terms: [term], unsigned: false, repositoryPrefix: "wide/r0003" }, null, 10);
+      assert.deepEqual(scoped.map((h) => h.repository), expected.filter((name) => name.startsWith("wide/r0003")));
+      assert.equal(scoped.length, 9, "wide/r00030 … r00039 but r00035 (5 × 7)");
+    });
   });
 }
