@@ -13,6 +13,8 @@ import type {
   BuildLabels, CatalogRows, ManifestRow, RepositoryKind, RepositorySummaryRow, SearchEntry, SearchHit, SearchQuery, SearchRows, SearchSource, SearchTerm,
   SummaryCursor, SummaryFilter, TagRow,
 } from "./catalog-types.ts";
+import { chartKind } from "./catalog-types.ts";
+import type { StoredAs } from "./types.ts";
 import type { ProvenanceFacts } from "./provenance-types.ts";
 import type { Database } from "./schema.ts";
 import { familyOf } from "./migrations/portable.ts";
@@ -96,9 +98,9 @@ export class CatalogStore implements CatalogRows {
     const newestTag = await db.selectFrom("tags").select(["tag", "digest"]).where("repository", "=", repository).orderBy("updated_at", "desc").orderBy("tag", "desc").limit(1).executeTakeFirst();
     const newestDigest = newestTag?.digest ?? (await this.newestTopLevel(repository));
     let { kind, artifactType } = (newestDigest ? await this.contentKind(repository, newestDigest as Digest) : null) ?? { kind: "artifact" as RepositoryKind, artifactType: null };
-    const storedAs = new Set((await db.selectFrom("charts").select("stored_as").distinct().where("repository", "=", repository).execute()).map((r) => r.stored_as));
-    if (storedAs.size > 0) {
-      kind = storedAs.has("both") || storedAs.size > 1 ? "chart-both" : storedAs.has("classic") ? "chart-classic" : "chart-oci";
+    const charts = chartKind((await db.selectFrom("charts").select("stored_as").distinct().where("repository", "=", repository).execute()).map((r) => r.stored_as as StoredAs));
+    if (charts) {
+      kind = charts;
       artifactType = null;
     }
     const build = newestDigest ? (await this.buildLabels(repository, [newestDigest as Digest])).get(newestDigest as Digest) : undefined;

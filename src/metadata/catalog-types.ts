@@ -5,8 +5,16 @@
 // provenance row (provenance-store.ts), so a listing or a search is an indexed query.
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
+import type { StoredAs } from "./types.ts";
 
 export type RepositoryKind = "image" | "index" | "chart-oci" | "chart-classic" | "chart-both" | "artifact";
+
+/** A chart repository's kind from how its versions are stored; null without versions. */
+export function chartKind(storedAs: Iterable<StoredAs>): RepositoryKind | null {
+  const ways = new Set(storedAs);
+  if (ways.size === 0) return null;
+  return ways.has("both") || ways.size > 1 ? "chart-both" : ways.has("classic") ? "chart-classic" : "chart-oci";
+}
 
 export interface BuildLabels {
   user: string | null;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { RepositoryName } from "../../src/domain/names.ts";
 import { validChart } from "../support/chart-fixtures.ts";
-import { freshApp, pushBlob, putManifest, type TestApp } from "../support/app.ts";
+import { AUTH, freshApp, pushBlob, putManifest, type TestApp } from "../support/app.ts";
 import { digestOf, MEDIA, notationSignature, platformImage, type Blob } from "../support/provenance-images.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
@@ -222,4 +222,35 @@ test("attack: a repository's kind comes from its newest manifest even when a rea
   assert.equal(JSON.parse(await body(app, "/api/v1/repositories/team/app", auth)).kind, "image", "the puller: its newest shown is the image");
   const listed = JSON.parse(await body(app, "/api/v1/repositories", auth)).repositories.find((r: { name: string }) => r.name === "team/app");
   assert.equal(listed.kind, "image");
+});
+
+test("attack: a chart repository's kind (classic, OCI, both) counts only the versions the caller is shown", async (t) => {
+  const app = await freshApp(t);
+  // 1.0.0 the OCI way (as `helm push` sends it), 2.0.0 the classic way, into one repository.
+  const tgz = await validChart({ name: "demo", version: "1.0.0" });
+  const config = Buffer.from(JSON.stringify({ name: "demo", version: "1.0.0", apiVersion: "v2" }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    config: { mediaType: "application/vnd.cncf.helm.config.v1+json", digest: await pushBlob(app, "charts/demo", config), size: config.length },
+    layers: [{ mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", digest: await pushBlob(app, "charts/demo", tgz), size: tgz.length }],
+  }));
+  assert.equal((await putManifest(app, "charts/demo", "1.0.0", manifest)).status, 201);
+  const classic = await app.request("PUT", "/helm/v1/charts/_blobs/demo-2.0.0.tgz", { body: await validChart({ name: "demo", version: "2.0.0" }), headers: { "content-type": "application/octet-stream" } });
+  assert.equal(classic.status, 201, String(classic.body));
+  assert.equal((await app.berth.stores.metadata.catalog.summary("charts/demo" as RepositoryName))?.kind, "chart-both", "stored: one version each way");
+  const auth = await puller(app);
+
+  const kindFor = async (who: string) => {
+    const one = JSON.parse(await body(app, "/api/v1/repositories/charts/demo", who)).kind;
+    const listed = JSON.parse(await body(app, "/api/v1/repositories", who)).repositories.find((r: { name: string }) => r.name === "charts/demo").kind;
+    assert.equal(listed, one, "the list and the summary agree");
+    return one;
+  };
+  assert.equal(await kindFor(auth), "chart-both");
+  await attributes(app, "charts/demo", { readEnabled: false }, "2.0.0");
+  assert.equal(await kindFor(auth), "chart-oci", "the puller is shown 1.0.0 alone, stored the OCI way");
+  assert.equal(await kindFor(AUTH), "chart-oci", "a read lock holds for owners too, as pulls by them are refused");
+  await attributes(app, "charts/demo", { readEnabled: true }, "2.0.0");
+  await attributes(app, "charts/demo", { readEnabled: false }, "1.0.0");
+  assert.equal(await kindFor(auth), "chart-classic");
 });

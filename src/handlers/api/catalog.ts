@@ -20,8 +20,8 @@ import type { Access } from "../../auth/identity.ts";
 import { isDigest, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseReference, parseRepositoryName, parseTag, type Reference, type RepositoryName, type Tag } from "../../domain/names.ts";
-import type { RepositorySummaryRow, SummaryCursor } from "../../metadata/catalog-types.ts";
-import { decodeCursor, encodeCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
+import { chartKind, type RepositorySummaryRow, type SummaryCursor } from "../../metadata/catalog-types.ts";
+import { chartTag, decodeCursor, encodeCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
 import { visiblePage, type RequestedPage } from "../oci/paging.ts";
 import { contentShown, queryOf, type ApiContext } from "./context.ts";
 import { REPOSITORIES_PREFIX } from "./repositories.ts";
@@ -159,10 +159,14 @@ async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<R
   } else if (row.newest && row.newest.tag === null && (await ctx.authorizer.showsContent(ctx.who, row.name, row.newest.digest))) {
     newest = row.newest;
   }
-  // The kind follows the newest manifest (charts aside): when the caller's newest is another one,
-  // the hidden newest's kind is not theirs to learn; with none shown, nothing says what it holds.
+  // The kind follows the newest manifest, a chart repository's the ways its versions are stored:
+  // when the caller's newest is another one, the hidden newest's kind is not theirs to learn (with
+  // none shown, nothing says what it holds); a chart's, from the versions the caller is shown.
   let { kind, artifactType } = row;
-  if (!kind.startsWith("chart-") && newest?.digest !== row.newest?.digest) {
+  if (kind.startsWith("chart-")) {
+    const shown = (await ctx.catalog.chartVersions(row.name)).filter((c) => ctx.authorizer.reveals(ctx.who, row.name, chartTag(c)));
+    kind = chartKind(shown.map((c) => c.storedAs)) ?? "artifact";
+  } else if (newest?.digest !== row.newest?.digest) {
     ({ kind, artifactType } = (newest ? await ctx.catalog.rows.contentKind(row.name, newest.digest as Digest) : null) ?? { kind: "artifact", artifactType: null });
   }
   return { ...row, kind, artifactType, tags: revealed.length, newest };
