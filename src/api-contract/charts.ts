@@ -89,6 +89,10 @@ export const ChartDetail = z.strictObject({
   readme: z.string().nullable(),
   /** values.yaml of the package, as text. */
   values: z.string().nullable(),
+  /** README.md's whole size in bytes (null: none). Past 512 KiB, `readme` holds its first 512 KiB only. */
+  readmeBytes: z.number().int().nullable(),
+  /** values.yaml's whole size in bytes (null: none). Past 512 KiB, `values` holds its first 512 KiB only. */
+  valuesBytes: z.number().int().nullable(),
   /** The classic repository path (/helm/v1/<namespace>) when the version is stored the classic way, for `helm repo add`. */
   classicRepository: z.string().nullable(),
 });

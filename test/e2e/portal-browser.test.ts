@@ -30,6 +30,8 @@ const HOSTILE_LABEL = "<img src=x onerror=alert(1)>";
 const ICON = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 /** 3,000 lines, ~100 KiB: past the 64 KiB a page shows before "Show all". */
 const LONG_VALUES = Array.from({ length: 3000 }, (_, i) => `key${String(i).padStart(4, "0")}: "a value long enough to fill the line ${i}"`).join("\n") + "\nlastKey: the-very-end\n";
+/** ~600 KiB: past the 512 KiB the server sends of a README. */
+const HUGE_README = `# OCI demo\n\n${Array.from({ length: 12_000 }, (_, i) => `Line ${i} of a README longer than the server sends.`).join("\n\n")}\n\nREADME-END\n`;
 const README = `# Classic chart
 
 Some **bold** text and a [link](https://example.com/docs) and a [bad link](javascript:alert(2)).
@@ -116,9 +118,10 @@ async function fill(t: TestContext): Promise<{ berth: RunningBerth; helm: Client
   await runOk(skopeo, ["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", `${berth.username}:${berth.password}`, `oci:${layout.dir}:v1`, `docker://${berth.host}/multi/app:v1`]);
 
   await registryLogin(helm, berth);
-  // The OCI chart's values.yaml is longer than the 64 KiB the page shows at first; the classic
+  // The OCI chart's values.yaml is longer than the 64 KiB the page shows at first, its README longer
+  // than the 512 KiB the server sends; the classic
   // chart's icon is a data: URL (shown), the both-ways chart's a remote URL (a placeholder instead).
-  await helm.run(["push", await chart(helm, "ocidemo", "0.1.0", undefined, { values: LONG_VALUES }), `oci://${berth.host}/charts`, ...plainHttp]);
+  await helm.run(["push", await chart(helm, "ocidemo", "0.1.0", HUGE_README, { values: LONG_VALUES }), `oci://${berth.host}/charts`, ...plainHttp]);
   await classicPush(berth, await chart(helm, "classic", "1.0.0", README, { icon: ICON }));
   const both = await chart(helm, "twoway", "0.2.0", undefined, { icon: "https://example.com/twoway.png" });
   await classicPush(berth, both);
@@ -301,6 +304,16 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await page.getByRole("button", { name: "Show all of values.yaml" }).click();
     assert.ok((await page.locator("pre.values").innerText()).includes("lastKey: the-very-end"));
     assert.equal(await page.locator('[data-cut="values.yaml"]').count(), 0);
+    assert.equal(await page.locator('[data-server-cut="values.yaml"]').count(), 0, "the server sent all of it");
+  });
+
+  await t.test("a README over 512 KiB: the page says the server sent its start, before and after Show all", async () => {
+    await page.goto(`${berth.url}/charts/charts/ocidemo`);
+    await page.locator('[data-cut="README.md"]').waitFor();
+    await page.getByRole("button", { name: "Show all that was sent" }).click();
+    const note = await page.locator('[data-server-cut="README.md"]').innerText();
+    assert.match(note, /README\.md is \d+ KiB; the server sends its first 512 KiB\. Pull the chart to read the rest\./);
+    assert.ok(!(await page.locator('[role="tabpanel"]').innerText()).includes("README-END"));
   });
 
   await t.test("search by provenance finds the image by an abbreviated build.sha", async () => {

@@ -356,6 +356,22 @@ test("GET /api/v1/charts pages with ?n and ?last; GET /api/v1/charts/<repository
   assert.equal((await app.request("GET", "/api/v1/charts/charts/none")).status, 404);
 });
 
+test("GET /api/v1/charts/<repository> cuts a README over 512 KiB there and says how large the whole file is", async (t) => {
+  const app = await freshApp(t);
+  const readme = `# Big\n${"x".repeat(600 * 1024)}\nthe end\n`;
+  const values = "replicaCount: 1\n";
+  await classicChart(app, "charts", await validChart({ name: "big", version: "1.0.0", files: { "README.md": readme, "values.yaml": values } }));
+  const chart = await get(app, "/api/v1/charts/charts/big");
+  assert.equal(chart.readme, readme.slice(0, 512 * 1024));
+  assert.equal(chart.readmeBytes, Buffer.byteLength(readme));
+  assert.equal(chart.values, values);
+  assert.equal(chart.valuesBytes, values.length);
+  await ociChart(app, "oci/bare", await validChart({ name: "bare", version: "1.0.0" }), "bare", "1.0.0");
+  const bare = await get(app, "/api/v1/charts/oci/bare");
+  assert.equal(bare.readme, null);
+  assert.equal(bare.readmeBytes, null);
+});
+
 test("GET /api/v1/repositories and /api/v1/search answer anonymous callers when anonymous pull is on", async (t) => {
   const app = await freshApp(t, { "auth.anonymousPull": true });
   await pushImage(app, "open/app", "v1", { "build.user": "octocat" });

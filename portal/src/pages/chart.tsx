@@ -13,17 +13,33 @@ import { parseChartPath, paths } from "../paths.ts";
 /** Past this many characters a README or values.yaml shows its start, with a control to show all. */
 export const SHOWN_AT_FIRST = 64 * 1024;
 
-/** The first SHOWN_AT_FIRST characters of `text` until "Show all" is pressed; then all of it. */
-function Long({ text, what, children }: { text: string; what: string; children: (shown: string) => ComponentChildren }) {
+/**
+ * The first SHOWN_AT_FIRST characters of `text` until "Show all" is pressed; then all of it. `bytes`
+ * is the file's whole size: when the server sent less (it cuts at 512 KiB), a note says so.
+ */
+function Long({ text, bytes, what, children }: { text: string; bytes: number | null; what: string; children: (shown: string) => ComponentChildren }) {
   const [all, setAll] = useState(false);
-  if (all || text.length <= SHOWN_AT_FIRST) return <>{children(text)}</>;
+  const sent = new TextEncoder().encode(text).length;
+  const serverCut = bytes !== null && bytes > sent && (
+    <p class="small muted" data-server-cut={what}>
+      {what} is {Math.ceil(bytes / 1024)} KiB; the server sends its first {Math.floor(sent / 1024)} KiB. Pull the chart to read the rest.
+    </p>
+  );
+  if (all || text.length <= SHOWN_AT_FIRST) {
+    return (
+      <>
+        {children(text)}
+        {serverCut}
+      </>
+    );
+  }
   return (
     <>
       {children(text.slice(0, SHOWN_AT_FIRST))}
       <p class="small muted" data-cut={what}>
-        {what} is {Math.ceil(text.length / 1024)} KiB: the first 64 KiB are shown.{" "}
+        {what} is {Math.ceil((bytes ?? sent) / 1024)} KiB: the first 64 KiB are shown.{" "}
         <button type="button" onClick={() => setAll(true)}>
-          Show all of {what}
+          Show all {serverCut ? "that was sent" : `of ${what}`}
         </button>
       </p>
     </>
@@ -55,7 +71,7 @@ function Icon({ icon, name }: { icon: string | undefined; name: string }) {
 }
 
 /** values.yaml as text, with a filter that keeps the matching lines and their numbers. */
-function Values({ text }: { text: string }) {
+function Values({ text, bytes }: { text: string; bytes: number | null }) {
   const [find, setFind] = useState("");
   const lines = text.split("\n");
   const needle = find.trim().toLowerCase();
@@ -74,7 +90,7 @@ function Values({ text }: { text: string }) {
           <pre class="values">{shown.map(([n, line]) => `${String(n).padStart(4)}  ${line}`).join("\n")}</pre>
         </>
       ) : (
-        <Long text={text} what="values.yaml">
+        <Long text={text} bytes={bytes} what="values.yaml">
           {(shownText) => <pre class="values">{shownText}</pre>}
         </Long>
       )}
@@ -82,7 +98,7 @@ function Values({ text }: { text: string }) {
   );
 }
 
-function Tabs({ readme, values }: { readme: string | null; values: string | null }) {
+function Tabs({ readme, values, readmeBytes, valuesBytes }: Pick<ChartDetail, "readme" | "values" | "readmeBytes" | "valuesBytes">) {
   const [tab, setTab] = useState<"readme" | "values">("readme");
   const tabs = [
     ["readme", "README"],
@@ -107,14 +123,14 @@ function Tabs({ readme, values }: { readme: string | null; values: string | null
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} tabIndex={0}>
         {tab === "readme" ? (
           readme ? (
-            <Long text={readme} what="README.md">
+            <Long text={readme} bytes={readmeBytes} what="README.md">
               {(shownText) => <Markdown text={shownText} />}
             </Long>
           ) : (
             <p class="muted">The package has no README.md.</p>
           )
         ) : values ? (
-          <Values text={values} />
+          <Values text={values} bytes={valuesBytes} />
         ) : (
           <p class="muted">The package has no values.yaml.</p>
         )}
@@ -221,7 +237,7 @@ export function ChartPage() {
                   </tr>
                 ))}
               </Table>
-              <Tabs readme={c.readme} values={c.values} />
+              <Tabs readme={c.readme} values={c.values} readmeBytes={c.readmeBytes} valuesBytes={c.valuesBytes} />
             </>
           );
         }}

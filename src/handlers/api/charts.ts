@@ -65,6 +65,8 @@ export async function getChart(ctx: ApiContext) {
     metadata,
     readme: texts.readme,
     values: texts.values,
+    readmeBytes: texts.readmeBytes,
+    valuesBytes: texts.valuesBytes,
     classicRepository: chosen.storedAs === "oci" ? null : `/helm/v1/${chosen.namespace || ROOT_NAMESPACE_SEGMENT}`,
   };
 }

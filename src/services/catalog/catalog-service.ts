@@ -210,7 +210,7 @@ export class CatalogService {
     try {
       return await chartTexts(await this.blobs.open(chart.chartDigest));
     } catch {
-      return { readme: null, values: null }; // missing from storage: fsck says so; the page still shows the rest
+      return { readme: null, values: null, readmeBytes: null, valuesBytes: null }; // missing from storage: fsck says so; the page still shows the rest
     }
   }
 }

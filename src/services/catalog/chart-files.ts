@@ -12,10 +12,13 @@ const WANTED = { "README.md": "readme", "values.yaml": "values" } as const;
 export interface ChartTexts {
   readme: string | null;
   values: string | null;
+  /** Each file's whole size in bytes (null: no such file): above MAX_CHART_TEXT_BYTES, its text was cut there. */
+  readmeBytes: number | null;
+  valuesBytes: number | null;
 }
 
 export async function chartTexts(source: Readable): Promise<ChartTexts> {
-  const found: ChartTexts = { readme: null, values: null };
+  const found: ChartTexts = { readme: null, values: null, readmeBytes: null, valuesBytes: null };
   const tar = extract();
   let complete = false;
   const reading = (async () => {
@@ -28,7 +31,10 @@ export async function chartTexts(source: Readable): Promise<ChartTexts> {
         if (field && size < MAX_CHART_TEXT_BYTES) chunks.push(chunk.subarray(0, MAX_CHART_TEXT_BYTES - size));
         size += chunk.length;
       }
-      if (field && found[field] === null) found[field] = Buffer.concat(chunks).toString("utf8");
+      if (field && found[field] === null) {
+        found[field] = Buffer.concat(chunks).toString("utf8");
+        found[`${field}Bytes`] = size;
+      }
       if (found.readme !== null && found.values !== null) break;
     }
     complete = true;
