@@ -13,6 +13,7 @@ import { SessionView, SignIn } from "./session.ts";
 import { SearchAnswer, SearchQuery } from "./search.ts";
 import { AttributeRowList, AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
 import { SettingsView } from "./settings.ts";
+import { TagRuleBody, TagRuleList, TagRuleView } from "./tag-rules.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -82,6 +83,10 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("DELETE", "/api/v1/repositories/{repository...}/tags/{tag}", "delete a tag (its manifest stays)", "delete on the tag (its locks apply), as DELETE /v2/<name>/manifests/<tag>", { 200: Deleted }),
   berth("DELETE", "/api/v1/repositories/{repository...}/manifests/{digest}", "delete a manifest and every tag on it", "delete on the digest (the locks of every tag covering it apply), as DELETE /v2/<name>/manifests/<digest>", { 200: Deleted }),
   berth("DELETE", "/api/v1/repositories/{repository...}", "delete every manifest and tag of a repository, in one transaction", "delete on the repository and on each of its tags (a delete-locked tag refuses it)", { 200: Deleted }),
+
+  berth("GET", "/api/v1/tag-rules", "every tag immutability rule, oldest first", MANAGE, { 200: TagRuleList }),
+  berth("POST", "/api/v1/tag-rules", "create a tag immutability rule: tags it covers, once pushed, are never moved or deleted (DENIED names the rule)", MANAGE, { 201: TagRuleView }, { body: TagRuleBody }),
+  berth("DELETE", "/api/v1/tag-rules/{id}", "remove a tag immutability rule", MANAGE, { 200: Deleted }),
 
   berth("GET", "/api/v1/audit", "the audit trail, newest first, filtered on the server (?identity= ?event= ?action= ?repository= ?outcome= ?from= ?to= ?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
   berth("GET", "/api/v1/attributes", "every repository and tag with attributes of its own (locked, hidden, anonymous pull), so an owner finds what a listing hides", MANAGE, { 200: AttributeRowList }),

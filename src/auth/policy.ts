@@ -7,7 +7,8 @@
 // Every kind of identity is read once, by grantsOf, into one shape; the questions below
 // (may it do this, may it do this anywhere, where may it pull) are all asked of that shape.
 import type { Role, ScopeMapAction } from "../metadata/identity-types.ts";
-import { ACTIONS, matchesPattern, type Access, type Action, type Identity } from "./identity.ts";
+import { matchesPattern } from "../domain/names.ts";
+import { ACTIONS, type Access, type Action, type Identity } from "./identity.ts";
 
 const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   acrpull: ["pull", "metadata_read", "catalog"],

@@ -15,6 +15,8 @@ export type Change =
   /** A principal, its secrets or a scope map changed: sign-ins remembered anywhere are stale. */
   | { kind: "identity.changed"; principal: string | null; scopeMap: string | null }
   | { kind: "attributes.changed"; repository: string; tag: string }
+  /** A tag immutability rule was created or removed (domain/tag-rules.ts). */
+  | { kind: "tag-rules.changed"; id: string }
   | { kind: "signing-key.added"; kid: string };
 
 export type ChangeKind = Change["kind"];

@@ -50,6 +50,8 @@ export type BerthErrorCode =
   | "IDENTITY_EXISTS"
   // Berth's own, for registry-side metadata
   | "METADATA_UNKNOWN"
+  // Berth's own: a tag immutability rule id no rule has
+  | "TAG_RULE_UNKNOWN"
   // Berth's own: the data directory's filesystem is full (507). Under /v2/ the body carries the
   // spec's DENIED instead (http/errors.ts says why).
   | "INSUFFICIENT_STORAGE";

@@ -33,6 +33,7 @@ const STATUS = {
   ENDPOINT_UNKNOWN: 404,
   INVALID_REQUEST: 400,
   IDENTITY_UNKNOWN: 404,
+  TAG_RULE_UNKNOWN: 404,
   IDENTITY_EXISTS: 409,
   METADATA_UNKNOWN: 404,
   INSUFFICIENT_STORAGE: 507,
@@ -67,6 +68,7 @@ const ON_V2 = {
   IDENTITY_UNKNOWN: "DENIED",
   IDENTITY_EXISTS: "DENIED",
   METADATA_UNKNOWN: "MANIFEST_UNKNOWN",
+  TAG_RULE_UNKNOWN: "DENIED",
   ENDPOINT_UNKNOWN: "UNSUPPORTED",
   // The spec has no code for a full disk: DENIED ("the registry refuses this write"), with the 507
   // status and a message that say why. Not BLOB_UPLOAD_INVALID: docker retries a layer push after

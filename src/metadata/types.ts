@@ -8,6 +8,7 @@ import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows,
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
+import type { TagRule } from "../domain/tag-rules.ts";
 
 export interface Page {
   /** Return at most this many. */
@@ -235,6 +236,15 @@ export interface JobRows {
   release(job: string, owner: string): Promise<void>;
 }
 
+/** Tag immutability rules (domain/tag-rules.ts). */
+export interface TagRuleRows {
+  /** Every rule, oldest first. */
+  list(): Promise<TagRule[]>;
+  add(rule: TagRule): Promise<void>;
+  /** False when no rule has the id. */
+  remove(id: string): Promise<boolean>;
+}
+
 export interface MetadataParts {
   repositories: RepositoryRows;
   blobs: BlobRows;
@@ -256,6 +266,7 @@ export interface MetadataParts {
   metadataValues: MetadataValueRows;
   changes: ChangeRows;
   jobs: JobRows;
+  tagRules: TagRuleRows;
   /** The portal's read models (catalog-types.ts). */
   catalog: CatalogRows;
   search: SearchRows;

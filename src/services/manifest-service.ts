@@ -5,6 +5,7 @@ import { RegistryError } from "../domain/errors.ts";
 import { versionToTag, type ChartMetadata } from "../domain/chart.ts";
 import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
+import { immutableBy, immutableText } from "../domain/tag-rules.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
 import type { ChartRecord, ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
@@ -110,6 +111,8 @@ export class ManifestService {
       await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length });
       for (const tag of tags) {
         const previous = await tx.tags.set(repository, tag, digest);
+        // Moving an immutable tag is refused; the whole push rolls back with it.
+        if (previous !== null && previous !== digest) await refuseImmutable(tx, repository, [tag]);
         await tx.changes.append({ kind: "tag.set", repository, tag, digest, previous });
         // A tag moved off a chart version takes that version with it (unless this push records it anew).
         if (previous !== null && previous !== digest && !(chart && versionToTag(chart.version) === tag)) await charts?.forgetTag(tx, repository, tag, previous);
@@ -144,7 +147,10 @@ export class ManifestService {
     await this.metadata.transaction(async (tx) => {
       // The caller was authorized against attributes cached in memory; a lock set since (here, or
       // through another process whose change has not arrived yet) must still stop the delete.
-      await refuseDeleteLocked(tx, repository, reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest));
+      const covering = reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest);
+      await refuseDeleteLocked(tx, repository, covering);
+      // An immutable tag is never deleted, nor is content one names (an index child included).
+      await refuseImmutable(tx, repository, covering);
       if (reference.kind === "tag") {
         const had = await tx.tags.resolve(repository, reference.tag);
         if (had === null || !(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
@@ -168,6 +174,7 @@ export class ManifestService {
       const present: Tag[] = [];
       for (const tag of locked) if (tag !== "" && (await tx.tags.resolve(repository, tag)) !== null) present.push(tag);
       await refuseDeleteLocked(tx, repository, present);
+      if ((await tx.tagRules.list()).length > 0) await refuseImmutable(tx, repository, await allTags(tx, repository));
       for (const digest of digests) await this.deleteDigest(tx, repository, digest);
       return { manifests: digests.length };
     });
@@ -257,6 +264,22 @@ async function refuseDeleteLocked(tx: MetadataParts, repository: RepositoryName,
       throw new RegistryError("DENIED", `${tag ? `${repository}:${tag}` : repository} cannot be deleted (deleteEnabled is false)`, { type: "repository", name: repository, action: "delete" });
     }
   }
+}
+
+/** DENIED naming the rule when a tag rule makes one of `tags` immutable (moved, deleted, or its content deleted). */
+async function refuseImmutable(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
+  if (tags.length === 0) return;
+  const rules = await tx.tagRules.list();
+  for (const tag of tags) {
+    const rule = immutableBy(rules, repository, tag);
+    if (rule) throw new RegistryError("DENIED", immutableText(repository, tag, rule), { repository, tag, rule: rule.id });
+  }
+}
+
+async function allTags(tx: MetadataParts, repository: RepositoryName): Promise<Tag[]> {
+  const tags: Tag[] = [];
+  for (let page = await tx.tags.list(repository, { limit: 1000 }); page.length > 0; page = await tx.tags.list(repository, { limit: 1000, after: page.at(-1)! })) tags.push(...page);
+  return tags;
 }
 
 function keyOf(reference: Reference): Digest | { tag: Tag } {

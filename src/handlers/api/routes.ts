@@ -17,6 +17,7 @@ import { deleteRepositoryResource, getRepositories, getRepositoryResource, onRep
 import { CHARTS_PREFIX, getChart, onChart } from "./charts.ts";
 import { attributesRepository, getAttributeRows, getAttributes, getAudit, getSettings, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
 import { getSearch } from "./search.ts";
+import { deleteTagRule, getTagRules, postTagRule } from "./tag-rules.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
 } from "./tokens.ts";
@@ -62,6 +63,10 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "GET", url: "/api/v1/scope-maps/:name", handler: getScopeMap, access: manage },
   { method: "PUT", url: "/api/v1/scope-maps/:name", handler: putScopeMap, access: manage },
   { method: "DELETE", url: "/api/v1/scope-maps/:name", handler: deleteScopeMap, access: manage },
+
+  { method: "GET", url: "/api/v1/tag-rules", handler: getTagRules, access: manage },
+  { method: "POST", url: "/api/v1/tag-rules", handler: postTagRule, access: manage },
+  { method: "DELETE", url: "/api/v1/tag-rules/:id", handler: deleteTagRule, access: manage },
 
   { method: "GET", url: "/api/v1/tokens", handler: getTokens, access: manage },
   { method: "POST", url: "/api/v1/tokens", handler: postToken, access: manage },

@@ -25,7 +25,8 @@ export interface PasswordFunctions {
 export type IdentityChange =
   | { kind: "principal"; id: string }
   | { kind: "scope-map"; name: string }
-  | { kind: "attributes"; repository: string; tag: string };
+  | { kind: "attributes"; repository: string; tag: string }
+  | { kind: "tag-rules"; id: string };
 
 export interface IdentityServiceOptions {
   metadata: MetadataStore;
@@ -35,7 +36,7 @@ export interface IdentityServiceOptions {
 
 /** An audit entry as a change describes it; id, time, identity, client and outcome are filled in. */
 export interface AuditNote {
-  event: "identity.created" | "identity.deleted" | "identity.changed" | "secret.rotated" | "attributes.changed";
+  event: "identity.created" | "identity.deleted" | "identity.changed" | "secret.rotated" | "attributes.changed" | "tag-rule.changed";
   action: string;
   repository?: string | null;
   /** Names, kinds, roles, slots: never a secret or a hash. */
@@ -97,6 +98,8 @@ function toChange(change: IdentityChange): Change {
       return { kind: "identity.changed", principal: null, scopeMap: change.name };
     case "attributes":
       return { kind: "attributes.changed", repository: change.repository, tag: change.tag };
+    case "tag-rules":
+      return { kind: "tag-rules.changed", id: change.id };
   }
 }
 

@@ -6,6 +6,7 @@
 import type { AuditEvent, AuditFilter } from "../../metadata/identity-types.ts";
 import { AdminAccount } from "./admin.ts";
 import { RepositoryAttributes } from "./attributes.ts";
+import { TagRuleService } from "./tag-rules.ts";
 import { IdentityContext, type IdentityServiceOptions } from "./context.ts";
 import { invalid } from "./identity-rules.ts";
 import { ScopeMaps } from "./scope-maps.ts";
@@ -24,6 +25,7 @@ export class IdentityService {
   readonly scopeMaps: ScopeMaps;
   readonly tokens: Tokens;
   readonly attributes: RepositoryAttributes;
+  readonly tagRules: TagRuleService;
   private readonly ctx: IdentityContext;
 
   constructor(options: IdentityServiceOptions) {
@@ -34,6 +36,7 @@ export class IdentityService {
     this.scopeMaps = new ScopeMaps(this.ctx);
     this.tokens = new Tokens(this.ctx);
     this.attributes = new RepositoryAttributes(this.ctx);
+    this.tagRules = new TagRuleService(this.ctx);
   }
 
   /** The newest audit events first, those matching every field of the filter. */
