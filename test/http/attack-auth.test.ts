@@ -1,0 +1,65 @@
+// An outside attack on identity and access control (December 2026): each test is a finding,
+// written so that it failed before its fix. The access matrix over every route and credential
+// kind is test/e2e/attack-auth-matrix.test.ts; these need an in-process app (many addresses,
+// parallel bursts) or a single precise setup.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { freshApp, type TestApp, type TestResponse } from "../support/app.ts";
+
+function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+}
+
+async function json(app: TestApp, method: string, url: string, body?: unknown, auth?: string | null): Promise<TestResponse> {
+  return app.request(method, url, { body: body === undefined ? undefined : JSON.stringify(body), headers: { "content-type": "application/json" }, ...(auth === undefined ? {} : { auth }) });
+}
+
+function tally(statuses: number[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  return counts;
+}
+
+test("sign-in limits hold against parallel guesses: a burst checks no more passwords than the limit allows", async (t) => {
+  const app = await freshApp(t, { "auth.failedSignInsPerIdentity": 5, "auth.failedSignInsPerAddress": 12 });
+  const password = (await json(app, "POST", "/api/v1/users", { name: "victim", roles: ["acrpull"] })).json().password as string;
+
+  // One name from one address: 30 guesses at once. Before the fix every one was checked (30 × 401):
+  // each request read the failure count before any of them had added to it.
+const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => app.request("GET", "/v2/", { auth: basic("victim", `guess-${i}`), remoteAddress: "10.1.0.1" })));
+const byName = tally(burst.map((r) => r.status));
+  assert.ok((byName[401] ?? 0) <= 5, `one name: ${JSON.stringify(byName)} (at most 5 passwords checked)`);
+  assert.equal((byName[401] ?? 0) + (byName[429] ?? 0), 30, JSON.stringify(byName));
+  // The right password is refused too while the name is blocked from there: the guesser learns nothing.
+  assert.equal((await app.request("GET", "/v2/", { auth: basic("victim", password), remoteAddress: "10.1.0.1" })).status, 429);
+
+  // One address, many names, through every sign-in path at once: at most the address's 12.
+  const paths = (i: number): Promise<TestResponse> => {
+    const remoteAddress = "10.2.0.1";
+    const name = `name-${i}`;
+    const form = new URLSearchParams({ grant_type: "password", username: name, password: "x", service: "localhost:80" }).toString();
+    switch (i % 4) {
+      case 0:
+        return app.request("GET", "/v2/", { auth: basic(name, "x"), remoteAddress });
+      case 1:
+        return app.request("POST", "/oauth2/token", { body: form, headers: { "content-type": "application/x-www-form-urlencoded" }, auth: null, remoteAddress });
+      case 2:
+        return app.request("POST", "/api/v1/session", { body: JSON.stringify({ username: name, password: "x" }), headers: { "content-type": "application/json" }, auth: null, remoteAddress });
+      default:
+        return app.request("GET", "/oauth2/token?service=localhost:80", { auth: basic(name, "x"), remoteAddress });
+    }
+  };
+const spread = tally((await Promise.all(Array.from({ length: 40 }, (_, i) => paths(i)))).map((r) => r.status));
+assert.ok((spread[401] ?? 0) <= 12, `one address: ${JSON.stringify(spread)} (at most 12 passwords checked)`);
+  assert.equal((spread[401] ?? 0) + (spread[429] ?? 0), 40, JSON.stringify(spread));
+
+  // Successful sign-ins use up nothing: 8 in a row (each checked, none remembered), then the 5 failures the limit allows.
+  const form = new URLSearchParams({ grant_type: "password", username: "victim", password, service: "localhost:80" }).toString();
+  for (let i = 0; i < 8; i++) {
+    const res = await app.request("POST", "/oauth2/token", { body: form, headers: { "content-type": "application/x-www-form-urlencoded" }, auth: null, remoteAddress: "10.3.0.1" });
+    assert.equal(res.status, 200, `sign-in ${i + 1} with the right password`);
+  }
+  const after = [];
+  for (let i = 0; i < 6; i++) after.push((await app.request("GET", "/v2/", { auth: basic("victim", `wrong-${i}`), remoteAddress: "10.3.0.1" })).status);
+  assert.deepEqual(after, [401, 401, 401, 401, 401, 429]);
+});
