@@ -4,7 +4,7 @@
 // parallel bursts) or a single precise setup.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { freshApp, type TestApp, type TestResponse } from "../support/app.ts";
+import { freshApp, imageManifest, putManifest, type TestApp, type TestResponse } from "../support/app.ts";
 
 function basic(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
@@ -62,4 +62,26 @@ assert.ok((spread[401] ?? 0) <= 12, `one address: ${JSON.stringify(spread)} (at 
   const after = [];
   for (let i = 0; i < 6; i++) after.push((await app.request("GET", "/v2/", { auth: basic("victim", `wrong-${i}`), remoteAddress: "10.3.0.1" })).status);
   assert.deepEqual(after, [401, 401, 401, 401, 401, 429]);
+});
+
+test("DELETE /api/v1/repositories/<repo>/tags/<tag>: whether <repo>/tags/<tag> is a repository too is no answer for a caller who may not see it", async (t) => {
+  const app = await freshApp(t);
+  for (const repo of ["solo", "solo/tags/v1"]) {
+    const image = await imageManifest(app, repo);
+    assert.equal((await putManifest(app, repo, "v1", image.body)).status, 201);
+  }
+  const sp = (await json(app, "POST", "/api/v1/service-principals", { name: "solo-owner", role: "owner", scope: "solo" })).json() as { id: string; secret: string };
+  const auth = basic(sp.id, sp.secret);
+  // The scope is the one repository `solo`: `solo/tags/v1` is as unknown to it as `solo/tags/v2`.
+  // Before the fix the first answered 400 "ambiguous: solo/tags/v1 is a repository too".
+  const deleted = await app.request("DELETE", "/api/v1/repositories/solo/tags/v1", { auth });
+  assert.equal(deleted.status, 200, deleted.body.toString());
+  const missing = await app.request("DELETE", "/api/v1/repositories/solo/tags/v2", { auth });
+  assert.equal(missing.status, 404, missing.body.toString());
+  // The admin, who sees both, is still asked to say which one it means.
+  const image = await imageManifest(app, "solo");
+  assert.equal((await putManifest(app, "solo", "v1", image.body)).status, 201);
+  const admin = await app.request("DELETE", "/api/v1/repositories/solo/tags/v1");
+  assert.equal(admin.status, 400);
+  assert.match(admin.body.toString(), /ambiguous/);
 });
