@@ -62,6 +62,8 @@ export class Authenticator {
   // A KeyObject made once: an HMAC keyed with a raw Buffer re-imports the key on every call.
   private readonly cacheKey = createSecretKey(randomBytes(32));
   private readonly remembered = new Map<string, { signedIn: SignedIn; until: number }>();
+  /** Basic checks under way, by the same key as `remembered`: parallel requests with one header share one. */
+  private readonly checking = new Map<string, Promise<SignedIn | null>>();
   /** Principal and credential of a token (subject \0 stamp) → the identity, while still valid. */
   private readonly validTokens = new Map<string, { identity: Identity; until: number }>();
   /** Bumped by forget(): a sign-in checked across a forget() is not remembered. */
@@ -93,7 +95,17 @@ export class Authenticator {
     const key = createHmac("sha256", this.cacheKey).update(ctx.service).update("\0").update(authorization).digest("base64");
     const hit = this.remembered.get(key);
     if (hit && hit.until > Date.now()) return hit.signedIn;
-    const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
+    // A client's first requests often go out in parallel (layers pushed side by side), all with
+    // one header: they share one check, so they cost one scrypt and one counted sign-in attempt.
+    const running = this.checking.get(key);
+    if (running) return running;
+    const check = this.checkBasic(key, basic[1]!, ctx).finally(() => this.checking.delete(key));
+    this.checking.set(key, check);
+    return check;
+  }
+
+  private async checkBasic(key: string, credentials: string, ctx: RequestContext): Promise<SignedIn | null> {
+    const decoded = Buffer.from(credentials, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon < 0) return null;
     const generation = this.generation;

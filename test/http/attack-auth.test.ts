@@ -85,3 +85,42 @@ test("DELETE /api/v1/repositories/<repo>/tags/<tag>: whether <repo>/tags/<tag> i
   assert.equal(admin.status, 400);
   assert.match(admin.body.toString(), /ambiguous/);
 });
+
+test("a valid access token short of the right is 403 DENIED on Berth's API and Helm (no token flow there); 401 insufficient_scope only under /v2/", async (t) => {
+  const app = await freshApp(t);
+  for (const repo of ["team/app", "other/app"]) {
+    const image = await imageManifest(app, repo);
+    assert.equal((await putManifest(app, repo, "v1", image.body)).status, 201);
+  }
+  const host = { host: "localhost:80" };
+  const query = new URLSearchParams({ service: "localhost:80", scope: "repository:team/app:pull" });
+  const token = (await app.request("GET", `/oauth2/token?${query}`, { headers: host })).json().token as string;
+  const bearer = `Bearer ${token}`;
+  // Allowed: what the token grants, on every protocol.
+  for (const url of ["/v2/team/app/tags/list", "/api/v1/repositories/team/app"]) assert.equal((await app.request("GET", url, { auth: bearer, headers: host })).status, 200, url);
+  // Before the fix each of these answered 401 with a Basic challenge: a client that followed it
+  // asked for a password, though the token was valid and (for manage) no token could ever do.
+  for (const [method, url, body] of [
+    ["GET", "/api/v1/users"],
+    ["GET", "/api/v1/audit"],
+    ["GET", "/api/v1/repositories/other/app"],
+    ["GET", "/api/v1/repositories/team/app/attributes"],
+    ["PATCH", "/api/v1/repositories/team/app/attributes", JSON.stringify({ listEnabled: true })],
+    ["DELETE", "/api/v1/repositories/team/app/tags/v1"],
+    ["PUT", "/api/v1/metadata/team/app/approved", JSON.stringify({ value: "yes" })],
+  ] as const) {
+    const res = await app.request(method, url, { auth: bearer, headers: body ? { ...host, "content-type": "application/json" } : host, ...(body ? { body } : {}) });
+    assert.equal(res.status, 403, `${method} ${url}: ${res.body.toString().slice(0, 200)}`);
+    assert.equal(res.errorCode(), "DENIED", `${method} ${url}`);
+    assert.equal(res.headers["www-authenticate"], undefined, `${method} ${url}: no challenge`);
+  }
+  // The OCI API keeps distribution's answer: the client asks the token service for the scope.
+  for (const url of ["/v2/other/app/tags/list", "/v2/_catalog"]) {
+    const res = await app.request("GET", url, { auth: bearer, headers: host });
+    assert.equal(res.status, 401, url);
+    assert.match(String(res.headers["www-authenticate"]), /^Bearer .*error="insufficient_scope"/, url);
+  }
+  // An anonymous access token is no sign-in anywhere: 401.
+  const anonymous = (await app.request("GET", `/oauth2/token?${query}`, { auth: null, headers: host })).json().token as string;
+  assert.equal((await app.request("GET", "/api/v1/users", { auth: `Bearer ${anonymous}`, headers: host })).status, 401);
+});
