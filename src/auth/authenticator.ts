@@ -176,9 +176,11 @@ export class Authenticator {
   }
 
   private async fromPassword(username: string, password: string): Promise<(SignedIn & { until: number }) | null> {
-    // Users, tokens and the admin sign in by name; service principals by their id.
+    // Users, tokens and the admin sign in by name; service principals by their id. Each by that one
+    // name only: a second name for one account (a user's id, which every token it holds carries
+    // as `sub`) would double the guesses the per-name sign-in limit allows.
     const found = (await this.metadata.principals.byName(username)) ?? (await this.metadata.principals.get(username));
-    const principal = found && (found.kind !== "sp" || found.id === username) ? found : null;
+    const principal = found && (found.kind === "sp" ? found.id === username : found.name === username) ? found : null;
     const now = Date.now();
     const secrets = principal ? (await this.metadata.secrets.list(principal.id)).filter((s) => !s.expiresAt || s.expiresAt.getTime() > now) : [];
     // Always two checks, side by side (a principal holds at most two secrets), padded with a

@@ -124,3 +124,15 @@ test("a valid access token short of the right is 403 DENIED on Berth's API and H
   const anonymous = (await app.request("GET", `/oauth2/token?${query}`, { auth: null, headers: host })).json().token as string;
   assert.equal((await app.request("GET", "/api/v1/users", { auth: `Bearer ${anonymous}`, headers: host })).status, 401);
 });
+
+test("a user signs in by name only: its id (the `sub` of every token it holds) is no second name with a sign-in limit of its own", async (t) => {
+  const app = await freshApp(t);
+  const password = (await json(app, "POST", "/api/v1/users", { name: "carol", roles: ["acrpull"] })).json().password as string;
+  const query = new URLSearchParams({ service: "localhost:80", scope: "" });
+  const token = (await app.request("GET", `/oauth2/token?${query}`, { auth: basic("carol", password), headers: { host: "localhost:80" } })).json().token as string;
+  const id = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()).sub as string;
+  assert.notEqual(id, "carol");
+  assert.equal((await app.request("GET", "/v2/", { auth: basic("carol", password) })).status, 200);
+  // Before the fix the id signed in as well (200): a guesser holding one of carol's tokens had two names to guess under.
+  assert.equal((await app.request("GET", "/v2/", { auth: basic(id, password) })).status, 401);
+});
