@@ -99,7 +99,9 @@ export class Authenticator {
     // one header: they share one check, so they cost one scrypt and one counted sign-in attempt.
     const running = this.checking.get(key);
     if (running) return running;
-    const check = this.checkBasic(key, basic[1]!, ctx).finally(() => this.checking.delete(key));
+    const check = this.checkBasic(key, basic[1]!, ctx).finally(() => {
+      if (this.checking.get(key) === check) this.checking.delete(key);
+    });
     this.checking.set(key, check);
     return check;
   }
@@ -171,6 +173,8 @@ export class Authenticator {
 
   forget(): void {
     this.remembered.clear();
+    // A check under way may have read the secret before the change: later requests start their own.
+    this.checking.clear();
     this.validTokens.clear();
     this.generation++;
   }

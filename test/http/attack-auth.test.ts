@@ -4,6 +4,12 @@
 // parallel bursts) or a single precise setup.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { Authenticator } from "../../src/auth/authenticator.ts";
+import { AuditLog } from "../../src/auth/audit.ts";
+import { verifyPassword } from "../../src/auth/passwords.ts";
+import { SignInLimiter } from "../../src/auth/rate-limit.ts";
+import { TokenService } from "../../src/auth/token-service.ts";
+import { createLogger } from "../../src/observability/logger.ts";
 import { freshApp, imageManifest, putManifest, type TestApp, type TestResponse } from "../support/app.ts";
 
 function basic(username: string, password: string): string {
@@ -12,6 +18,13 @@ function basic(username: string, password: string): string {
 
 async function json(app: TestApp, method: string, url: string, body?: unknown, auth?: string | null): Promise<TestResponse> {
   return app.request(method, url, { body: body === undefined ? undefined : JSON.stringify(body), headers: { "content-type": "application/json" }, ...(auth === undefined ? {} : { auth }) });
+}
+
+/** Waits (at most 10 s) until `done` holds; the work it waits for runs on the event loop meanwhile. */
+async function until(done: () => boolean, what = "the condition"): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !done(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() > deadline) assert.fail(`${what} did not come to hold within 10 s`);
+  }
 }
 
 function tally(statuses: number[]): Record<number, number> {
@@ -135,4 +148,38 @@ test("a user signs in by name only: its id (the `sub` of every token it holds) i
   assert.equal((await app.request("GET", "/v2/", { auth: basic("carol", password) })).status, 200);
   // Before the fix the id signed in as well (200): a guesser holding one of carol's tokens had two names to guess under.
   assert.equal((await app.request("GET", "/v2/", { auth: basic(id, password) })).status, 401);
+});
+
+test("parallel requests with one Basic header share one check, but none that began before an identity changed", async (t) => {
+  const app = await freshApp(t);
+  const password = (await json(app, "POST", "/api/v1/users", { name: "dave", roles: ["acrpull"] })).json().password as string;
+  const metadata = app.berth.stores.metadata;
+  const tokens = new TokenService(metadata, { issuer: "berth", accessLifetimeSeconds: 300, refreshLifetimeSeconds: 3600 });
+  await tokens.load();
+  let checks = 0;
+  let release!: () => void;
+  let held = new Promise<void>((r) => (release = r));
+  const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter(metadata.signInFailures, { perIdentity: 100, perAddress: 100 }), {
+    verify: async (given: string, hash: string) => {
+      checks++;
+      await held;
+      return verifyPassword(given, hash);
+    },
+  });
+  const ctx = { service: "localhost", client: "127.0.0.1" };
+  const header = basic("dave", password);
+  // Ten at once: one sign-in (two password checks: the secret and the decoy), ten answers.
+  const first = Array.from({ length: 10 }, () => authenticator.authenticate(header, ctx));
+  await until(() => checks >= 2);
+  const checksOfFirst = checks;
+  assert.equal(checksOfFirst, 2);
+  // The password is reset while that check waits; a request after the reset must not take its answer.
+  assert.equal((await json(app, "POST", "/api/v1/users/dave/password", {})).status, 200);
+  authenticator.forget(); // what the change feed does in every process
+  const afterReset = authenticator.authenticate(header, ctx);
+  await until(() => checks > checksOfFirst, "the request after the reset checks the password itself");
+  release();
+  held = Promise.resolve();
+  for (const who of await Promise.all(first)) assert.equal(who?.kind, "user");
+  assert.equal(await afterReset, null);
 });
