@@ -265,7 +265,7 @@ before(async () => {
   const add = (name: string, authorization: string | null, grants: Grants | null, badToken = false) => credentials.push({ name, authorization, grants, badToken });
   const password = (name: string, secret: string) => (secrets.push(secret), basic(name, secret));
   add("no credentials", null, null);
-  add("wrong password", basic("admin", "not-the-admin-password"), null);
+  add("wrong password", password("admin", "not-the-admin-password"), null);
   secrets.push(berth.password);
   add("admin", berth.basicAuth, { repositories: [["*", Object.keys(ROLE).flatMap((r) => ROLE[r]!)]], registry: ["manage", "catalog"] });
   for (const role of Object.keys(ROLE)) add(`user ${role}`, password(`u-${role}`, await createUser(berth, `u-${role}`, [role as "owner"])), everywhere(role));
@@ -381,9 +381,11 @@ test("listings show each credential exactly the repositories it may pull: the ca
   assert.deepEqual(failures, []);
 });
 
-test("no password, secret or token reaches the server's output", async () => {
+test("no password, secret or token reaches the server's output or the audit trail", async () => {
   await new Promise((r) => setTimeout(r, 200));
-  const output = berth.output();
+  const audit = JSON.stringify(await api(berth, "GET", "/api/v1/audit?limit=1000"));
+  assert.ok(audit.includes('"sign-in"'), "the audit trail holds the sign-ins");
+  const output = berth.output() + audit;
   assert.ok(output.includes('"msg":"request"'), "the access log is on (info)");
   const tokens = credentials.flatMap((c) => (c.authorization?.startsWith("Bearer ") ? [c.authorization.slice(7)] : []));
   const leaked = [...secrets, ...tokens].filter((s) => s.length >= 12 && output.includes(s));
