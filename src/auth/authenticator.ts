@@ -62,7 +62,7 @@ export class Authenticator {
   // A KeyObject made once: an HMAC keyed with a raw Buffer re-imports the key on every call.
   private readonly cacheKey = createSecretKey(randomBytes(32));
   private readonly remembered = new Map<string, { signedIn: SignedIn; until: number }>();
-  /** Basic checks under way, by the same key as `remembered`: parallel requests with one header share one. */
+  /** Basic checks under way, by `remembered`'s key and the client address: parallel requests with one header share one. */
   private readonly checking = new Map<string, Promise<SignedIn | null>>();
   /** Principal and credential of a token (subject \0 stamp) → the identity, while still valid. */
   private readonly validTokens = new Map<string, { identity: Identity; until: number }>();
@@ -97,12 +97,15 @@ export class Authenticator {
     if (hit && hit.until > Date.now()) return hit.signedIn;
     // A client's first requests often go out in parallel (layers pushed side by side), all with
     // one header: they share one check, so they cost one scrypt and one counted sign-in attempt.
-    const running = this.checking.get(key);
+    // Per client address too: the check counts its attempt under that address, and a refusal
+    // for one address (its own failures blocked it) must not answer another's request.
+    const flight = `${key}\0${ctx.client}`;
+    const running = this.checking.get(flight);
     if (running) return running;
     const check = this.checkBasic(key, basic[1]!, ctx).finally(() => {
-      if (this.checking.get(key) === check) this.checking.delete(key);
+      if (this.checking.get(flight) === check) this.checking.delete(flight);
     });
-    this.checking.set(key, check);
+    this.checking.set(flight, check);
     return check;
   }
 
