@@ -62,6 +62,8 @@ export class Authenticator {
   // A KeyObject made once: an HMAC keyed with a raw Buffer re-imports the key on every call.
   private readonly cacheKey = createSecretKey(randomBytes(32));
   private readonly remembered = new Map<string, { signedIn: SignedIn; until: number }>();
+  /** Basic checks under way, by `remembered`'s key and the client address: parallel requests with one header share one. */
+  private readonly checking = new Map<string, Promise<SignedIn | null>>();
   /** Principal and credential of a token (subject \0 stamp) → the identity, while still valid. */
   private readonly validTokens = new Map<string, { identity: Identity; until: number }>();
   /** Bumped by forget(): a sign-in checked across a forget() is not remembered. */
@@ -93,7 +95,22 @@ export class Authenticator {
     const key = createHmac("sha256", this.cacheKey).update(ctx.service).update("\0").update(authorization).digest("base64");
     const hit = this.remembered.get(key);
     if (hit && hit.until > Date.now()) return hit.signedIn;
-    const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
+    // A client's first requests often go out in parallel (layers pushed side by side), all with
+    // one header: they share one check, so they cost one scrypt and one counted sign-in attempt.
+    // Per client address too: the check counts its attempt under that address, and a refusal
+    // for one address (its own failures blocked it) must not answer another's request.
+    const flight = `${key}\0${ctx.client}`;
+    const running = this.checking.get(flight);
+    if (running) return running;
+    const check = this.checkBasic(key, basic[1]!, ctx).finally(() => {
+      if (this.checking.get(flight) === check) this.checking.delete(flight);
+    });
+    this.checking.set(flight, check);
+    return check;
+  }
+
+  private async checkBasic(key: string, credentials: string, ctx: RequestContext): Promise<SignedIn | null> {
+    const decoded = Buffer.from(credentials, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon < 0) return null;
     const generation = this.generation;
@@ -112,7 +129,7 @@ export class Authenticator {
    * `until`: how long the sign-in may be remembered (never past the secret's or principal's expiry).
    */
   async signIn(username: string, password: string, ctx: RequestContext): Promise<(SignedIn & { until?: number }) | null> {
-    await this.limiter.check(username, ctx.client);
+    const attempt = await this.limiter.attempt(username, ctx.client);
     const wellFormed = !CONTROL_CHARACTERS.test(username) && !CONTROL_CHARACTERS.test(password);
     const signedIn = !wellFormed ? null : username === ZERO_GUID ? await this.fromToken(password, ctx) : await this.fromPassword(username, password);
     await this.audit.record({
@@ -124,7 +141,7 @@ export class Authenticator {
       client: ctx.client,
       detail: wellFormed ? null : { reason: "control characters in the credentials" },
     });
-    if (!signedIn) await this.limiter.fail(username, ctx.client);
+    if (signedIn) await this.limiter.succeeded(attempt);
     return signedIn;
   }
 
@@ -159,14 +176,18 @@ export class Authenticator {
 
   forget(): void {
     this.remembered.clear();
+    // A check under way may have read the secret before the change: later requests start their own.
+    this.checking.clear();
     this.validTokens.clear();
     this.generation++;
   }
 
   private async fromPassword(username: string, password: string): Promise<(SignedIn & { until: number }) | null> {
-    // Users, tokens and the admin sign in by name; service principals by their id.
+    // Users, tokens and the admin sign in by name; service principals by their id. Each by that one
+    // name only: a second name for one account (a user's id, which every token it holds carries
+    // as `sub`) would double the guesses the per-name sign-in limit allows.
     const found = (await this.metadata.principals.byName(username)) ?? (await this.metadata.principals.get(username));
-    const principal = found && (found.kind !== "sp" || found.id === username) ? found : null;
+    const principal = found && (found.kind === "sp" ? found.id === username : found.name === username) ? found : null;
     const now = Date.now();
     const secrets = principal ? (await this.metadata.secrets.list(principal.id)).filter((s) => !s.expiresAt || s.expiresAt.getTime() > now) : [];
     // Always two checks, side by side (a principal holds at most two secrets), padded with a

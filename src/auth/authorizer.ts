@@ -13,7 +13,7 @@ import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import { DEFAULT_ATTRIBUTES, type Attributes, type AttributeRows } from "../metadata/identity-types.ts";
 import type { TagRows } from "../metadata/types.ts";
-import type { Access, Action, Identity } from "./identity.ts";
+import { isAnonymous, type Access, type Action, type Identity } from "./identity.ts";
 import { permits, permitsSomewhere, pullPatterns } from "./policy.ts";
 
 /** Pulling content, or reading the registry-side metadata kept about it: a read lock refuses both. */
@@ -202,14 +202,17 @@ export class Authorizer {
    * a digest), so only a caller whose grants reach the resource may hear it; anyone else gets the
    * same refusal whether or not the resource exists.
    */
-  authorize(who: Identity, wanted: readonly Access[]): void {
+  authorize(who: Identity, wanted: readonly Access[], options: { tokenFlow?: boolean } = {}): void {
     const refused = wanted.filter((access) => !this.grants(who, access));
     if (refused.length > 0) {
       const detail = refused.map((a) => ({ type: a.type, name: a.name, action: a.action }));
       if (who.kind === "anonymous") throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", detail);
-      // A token lacking a scope is answered as distribution does: 401 insufficient_scope, so the
-      // client asks the token service again for what this request needs.
-      if (who.kind === "bearer") throw new RegistryError("UNAUTHORIZED", "the access token does not grant this: request a token with the needed scope", detail);
+      // Where clients follow the token flow (the OCI API: `tokenFlow`), a token lacking a scope is
+      // answered as distribution does: 401 insufficient_scope, so the client asks the token service
+      // again for what this request needs. Elsewhere (Helm, Berth's API: Basic challenges, no
+      // token service to ask) a valid token is a known caller like any other: 403.
+      if (who.kind === "bearer" && options.tokenFlow) throw new RegistryError("UNAUTHORIZED", "the access token does not grant this: request a token with the needed scope", detail);
+      if (isAnonymous(who)) throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", detail);
       throw new RegistryError("DENIED", "requested access to the resource is denied", detail);
     }
     for (const access of wanted) {

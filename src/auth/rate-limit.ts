@@ -8,7 +8,9 @@
 //
 // The counts live in the database (metadata signInFailures), so instances behind one load
 // balancer count one limit: a guesser spreading attempts over them is stopped at the same
-// attempt as against one. Each failure is one write under the key's lock; a check is one read.
+// attempt as against one. Each attempt is counted before its password is checked (one write per
+// key under the key's lock), so parallel guesses cannot slip past a limit none of them has yet
+// reached; a success takes its count back. A blocked key is refused on one read.
 // Only real sign-ins pay it (remembered ones and tokens do not come here).
 import { createHash } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
@@ -17,7 +19,7 @@ import type { SignInFailureRows, SignInState } from "../metadata/identity-types.
 
 const WINDOW_MS = 60_000;
 const MAX_BLOCK_MS = 15 * 60_000;
-/** Keys are pruned at most this often (each process, on a failure). */
+/** Keys are pruned at most this often (each process, on an attempt). */
 const PRUNE_EVERY_MS = 60_000;
 
 export interface RateLimitOptions {
@@ -25,6 +27,21 @@ export interface RateLimitOptions {
   perIdentity: number;
   /** Failures from one address per minute, whatever the names. */
   perAddress: number;
+}
+
+/** A counted sign-in attempt (SignInLimiter.attempt): the keys it counts under, and when. */
+export interface SignInAttempt {
+  keys: string[];
+  at: number;
+}
+
+function refuseBlocked(states: ReadonlyMap<string, SignInState>, now: number): void {
+  for (const state of states.values()) {
+    if (state.blockedUntil > now) {
+      const retryAfter = Math.max(1, Math.ceil((state.blockedUntil - now) / 1000));
+      throw new RegistryError("TOOMANYREQUESTS", `too many failed sign-ins: try again in ${retryAfter} s`, { retryAfter });
+    }
+  }
 }
 
 export class SignInLimiter {
@@ -37,33 +54,55 @@ export class SignInLimiter {
     this.options = options;
   }
 
-  /** Throws TOOMANYREQUESTS (429 + Retry-After) while this name from this address, or this address, is blocked. */
-  async check(name: string, address: string): Promise<void> {
+  /**
+   * Counts a sign-in attempt before its password is checked, and throws TOOMANYREQUESTS (429 +
+   * Retry-After) while this name from this address, or this address, is blocked or has used up its
+   * attempts. Counting first is what makes the limit hold against parallel guesses: a check that
+   * only read the failures would let a burst of a thousand requests all pass it before the first of
+   * them had failed. The attempt stays counted as a failure unless `succeeded` takes it back.
+   */
+  async attempt(name: string, address: string): Promise<SignInAttempt> {
     const now = Date.now();
-    const states = await this.rows.get(this.limits(name, address).map(([key]) => key));
-    for (const state of states.values()) {
-      if (state.blockedUntil > now) {
-        const retryAfter = Math.max(1, Math.ceil((state.blockedUntil - now) / 1000));
-        throw new RegistryError("TOOMANYREQUESTS", `too many failed sign-ins: try again in ${retryAfter} s`, { retryAfter });
-      }
-    }
-  }
-
-  async fail(name: string, address: string): Promise<void> {
-    const now = Date.now();
-    for (const [key, limit] of this.limits(name, address)) {
-      await this.rows.update(key, (current): SignInState => {
+    const limits = this.limits(name, address);
+    // A blocked key is refused on a read, without a write: a guesser that keeps knocking costs little.
+    refuseBlocked(await this.rows.get(limits.map(([key]) => key)), now);
+    const counted: string[] = [];
+    for (const [key, limit] of limits) {
+      const state = await this.rows.update(key, (current): SignInState => {
         const state = current ?? { failures: [], blockedUntil: 0, strikes: 0 };
+        if (state.blockedUntil > now) return state;
         // A key quiet for longer than the longest block starts over.
         const strikes = state.blockedUntil + MAX_BLOCK_MS < now ? 0 : state.strikes;
-        const failures = [...state.failures.filter((t) => t > now - WINDOW_MS), now];
-        if (failures.length < limit) return { failures, blockedUntil: state.blockedUntil, strikes };
+        const failures = state.failures.filter((t) => t > now - WINDOW_MS);
+        if (failures.length < limit) return { failures: [...failures, now], blockedUntil: state.blockedUntil, strikes };
         return { failures: [], blockedUntil: now + Math.min(WINDOW_MS * 2 ** strikes, MAX_BLOCK_MS), strikes: strikes + 1 };
       });
+      if (state.blockedUntil > now) {
+        // This attempt is refused unchecked: the keys it was already counted under take it back.
+        await this.forgive(counted, now);
+        refuseBlocked(new Map([[key, state]]), now);
+      }
+      counted.push(key);
     }
     if (now - this.prunedAt > PRUNE_EVERY_MS) {
       this.prunedAt = now;
       await this.rows.prune(now - MAX_BLOCK_MS);
+    }
+    return { keys: counted, at: now };
+  }
+
+  /** The attempt's credentials were right: it no longer counts as a failure. */
+  async succeeded(attempt: SignInAttempt): Promise<void> {
+    await this.forgive(attempt.keys, attempt.at);
+  }
+
+  private async forgive(keys: readonly string[], at: number): Promise<void> {
+    for (const key of keys) {
+      await this.rows.update(key, (current): SignInState => {
+        if (!current) return { failures: [], blockedUntil: 0, strikes: 0 };
+        const i = current.failures.indexOf(at);
+        return i < 0 ? current : { ...current, failures: current.failures.filter((_, j) => j !== i) };
+      });
     }
   }
 

@@ -60,7 +60,7 @@ export class Guard {
     const options = await Promise.all(choices.map((wanted) => this.authorizer.bindTags(wanted)));
     for (const wanted of options) if (wanted.every((a) => this.authorizer.may(who, a))) return who;
     try {
-      this.authorizer.authorize(who, options[0] ?? []);
+      this.authorizer.authorize(who, options[0] ?? [], { tokenFlow: style === "bearer" });
     } catch (err) {
       throw await this.refused(request, who, options[0] ?? [], style, err);
     }
@@ -113,7 +113,7 @@ export class Guard {
     const who = await this.identify(request, style);
     const wanted = await this.authorizer.bindTags(declared);
     try {
-      this.authorizer.authorize(who, wanted);
+      this.authorizer.authorize(who, wanted, { tokenFlow: style === "bearer" });
     } catch (err) {
       throw await this.refused(request, who, wanted, style, err);
     }

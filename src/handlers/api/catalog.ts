@@ -207,9 +207,12 @@ async function getManifests(ctx: ApiContext, repository: RepositoryName) {
 export async function deleteRepositoryResource(ctx: ApiContext) {
   const path = repositoryPath("DELETE", ctx.request.url);
   if (path.kind === "tag" || path.kind === "manifest") {
-    // team/tags/v1 could also be a repository: refuse rather than guess which one goes.
+    // team/tags/v1 could also be a repository: refuse rather than guess which one goes. Asked only
+    // where the caller's grants reach that repository (Authorizer.grants: who may learn it exists);
+    // for anyone else it is not there, and a 400 naming it would say that it is.
     const whole = segments(ctx.request.url).join("/");
-    if (await ctx.catalog.rows.summary(whole as RepositoryName)) {
+    const mayKnow = ctx.authorizer.grants(ctx.who, { type: "repository", name: whole, action: "pull" }) || ctx.authorizer.grants(ctx.who, { type: "repository", name: whole, action: "delete" });
+    if (mayKnow && (await ctx.catalog.rows.summary(whole as RepositoryName))) {
       throw new RegistryError("INVALID_REQUEST", `ambiguous: ${whole} is a repository too; delete its tags and manifests one by one, or rename the tag's repository`, { repository: whole });
     }
     await ctx.manifests.delete(path.repository, path.kind === "tag" ? { kind: "tag", tag: path.tag } : path.reference);
