@@ -11,6 +11,7 @@ import { loginCommand, logoutCommand } from "./login.ts";
 import { metadataCommand } from "./metadata.ts";
 import { repositoryCommand } from "./repositories.ts";
 import { scopeMapCommand } from "./scope-maps.ts";
+import { tagRuleCommand } from "./tag-rules.ts";
 import { searchCommand } from "./search.ts";
 import { serveCommand } from "./serve.ts";
 import { servicePrincipalCommand } from "./service-principals.ts";
@@ -35,6 +36,7 @@ export const program = new Command("berth")
   .addCommand(servicePrincipalCommand)
   .addCommand(scopeMapCommand)
   .addCommand(tokenCommand)
+  .addCommand(tagRuleCommand)
   .addCommand(repositoryCommand)
   .addCommand(auditCommand)
   .addCommand(inspectCommand)

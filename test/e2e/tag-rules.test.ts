@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { runBerthCli } from "../support/berth.ts";
 import { api } from "../support/identity-api.ts";
 import { berthFor, berthHelmPush, helmClient, HELM_VERSIONS, packageChart, plainHttp, putBlob, registryLogin } from "../support/helm.ts";
 import { requireTool, run, runOk } from "../support/tools.ts";
@@ -22,7 +23,14 @@ test("oras: a release-* tag, once pushed, is neither moved to other content nor 
   const env = { ...process.env, HOME: dir };
   const remote = ["--plain-http", "--registry-config", join(dir, "auth.json")];
   await runOk(oras, ["login", ...remote, "-u", berth.username, "--password-stdin", berth.host], { env, input: berth.password });
-  const rule = await api<Rule>(berth, "POST", "/api/v1/tag-rules", { repository: "team/*", tags: "release-*" });
+  // The rule made with the CLI, as an owner would.
+  const cli = async (args: string[]) => {
+    const result = await runBerthCli([...args, "--server", berth.url, "--username", berth.username, "--password", berth.password]);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout;
+  };
+  const rule = JSON.parse(await cli(["tag-rule", "create", "--repository", "team/*", "--tags", "release-*", "-o", "json"])) as Rule;
+  assert.match(await cli(["tag-rule", "list"]), new RegExp(`${rule.id}\\s+team/\\*\\s+release-\\*`));
 
   const push = async (tag: string, text: string) => {
     await writeFile(join(dir, "notes.txt"), text);
@@ -44,7 +52,8 @@ test("oras: a release-* tag, once pushed, is neither moved to other content nor 
   assert.equal((await push("dev", "first")).code, 0);
   assert.equal((await push("dev", "second")).code, 0, "a tag no rule covers moves as ever");
 
-  await api(berth, "DELETE", `/api/v1/tag-rules/${rule.id}`);
+  assert.match(await cli(["tag-rule", "delete", rule.id, "--yes"]), new RegExp(`Removed tag rule ${rule.id}`));
+  assert.match(await cli(["tag-rule", "list"]), /no tag rules/);
   assert.equal((await push("release-1", "second")).code, 0, "without the rule the tag moves");
   const audit = await api<{ events: { event: string; action: string; detail: Record<string, unknown> }[] }>(berth, "GET", "/api/v1/audit?event=tag-rule.changed");
   assert.deepEqual(audit.events.map((e) => [e.action, e.detail.id]), [["delete", rule.id], ["create", rule.id]]);
