@@ -112,7 +112,7 @@ export class Authenticator {
    * `until`: how long the sign-in may be remembered (never past the secret's or principal's expiry).
    */
   async signIn(username: string, password: string, ctx: RequestContext): Promise<(SignedIn & { until?: number }) | null> {
-    await this.limiter.check(username, ctx.client);
+    const attempt = await this.limiter.attempt(username, ctx.client);
     const wellFormed = !CONTROL_CHARACTERS.test(username) && !CONTROL_CHARACTERS.test(password);
     const signedIn = !wellFormed ? null : username === ZERO_GUID ? await this.fromToken(password, ctx) : await this.fromPassword(username, password);
     await this.audit.record({
@@ -124,7 +124,8 @@ export class Authenticator {
       client: ctx.client,
       detail: wellFormed ? null : { reason: "control characters in the credentials" },
     });
-    if (!signedIn) await this.limiter.fail(username, ctx.client);
+    if (signedIn) await this.limiter.succeeded(username, ctx.client, attempt);
+    else await this.limiter.failed(username, ctx.client, attempt);
     return signedIn;
   }
 

@@ -8,8 +8,9 @@
 //
 // The counts live in the database (metadata signInFailures), so instances behind one load
 // balancer count one limit: a guesser spreading attempts over them is stopped at the same
-// attempt as against one. Each failure is one write under the key's lock; a check is one read.
-// Only real sign-ins pay it (remembered ones and tokens do not come here).
+// attempt as against one. Each attempt is counted before its password is checked (one write under
+// each key's lock) and taken back when it succeeds, so guesses in flight count too. Only real
+// sign-ins pay it (remembered ones and tokens do not come here).
 import { createHash } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import { RegistryError } from "../domain/errors.ts";
@@ -37,26 +38,49 @@ export class SignInLimiter {
     this.options = options;
   }
 
-  /** Throws TOOMANYREQUESTS (429 + Retry-After) while this name from this address, or this address, is blocked. */
-  async check(name: string, address: string): Promise<void> {
+  /**
+   * Counts a sign-in attempt before its password is checked, as a failure to be taken back if it
+   * succeeds (succeeded()). Throws TOOMANYREQUESTS (429 + Retry-After) while this name from this
+   * address, or this address, is blocked, or when the attempts of the last minute (those still
+   * being checked included) already reach the limit. Counting first is what makes the limit hold
+   * for guesses sent at once: a check that only read the count let every attempt in flight through
+   * before the first failure was written (30 parallel guesses, 30 checked).
+   * Returns the attempt's time, for failed() or succeeded().
+   */
+  async attempt(name: string, address: string): Promise<number> {
     const now = Date.now();
-    const states = await this.rows.get(this.limits(name, address).map(([key]) => key));
-    for (const state of states.values()) {
-      if (state.blockedUntil > now) {
-        const retryAfter = Math.max(1, Math.ceil((state.blockedUntil - now) / 1000));
-        throw new RegistryError("TOOMANYREQUESTS", `too many failed sign-ins: try again in ${retryAfter} s`, { retryAfter });
+    const limits = this.limits(name, address);
+    const states = await this.rows.get(limits.map(([key]) => key));
+    for (const state of states.values()) if (state.blockedUntil > now) throw tooMany(state.blockedUntil - now);
+    const counted: string[] = [];
+    try {
+      for (const [key, limit] of limits) {
+        await this.rows.update(key, (current): SignInState => {
+          const state = current ?? { failures: [], blockedUntil: 0, strikes: 0 };
+          if (state.blockedUntil > now) throw tooMany(state.blockedUntil - now);
+          const failures = state.failures.filter((t) => t > now - WINDOW_MS);
+          // Full with attempts still in flight: refused until one of them is taken back or ages out.
+          if (failures.length >= limit) throw tooMany(Math.max(0, failures[0]! + WINDOW_MS - now));
+          return { ...state, failures: [...failures, now] };
+        });
+        counted.push(key);
       }
+    } catch (err) {
+      await this.takeBack(counted, now);
+      throw err;
     }
+    return now;
   }
 
-  async fail(name: string, address: string): Promise<void> {
+  /** The attempt begun at `at` failed: already counted; blocks the keys it brought to their limit. */
+  async failed(name: string, address: string, at: number): Promise<void> {
     const now = Date.now();
     for (const [key, limit] of this.limits(name, address)) {
       await this.rows.update(key, (current): SignInState => {
-        const state = current ?? { failures: [], blockedUntil: 0, strikes: 0 };
+        const state = current ?? { failures: [at], blockedUntil: 0, strikes: 0 };
         // A key quiet for longer than the longest block starts over.
         const strikes = state.blockedUntil + MAX_BLOCK_MS < now ? 0 : state.strikes;
-        const failures = [...state.failures.filter((t) => t > now - WINDOW_MS), now];
+        const failures = state.failures.filter((t) => t > now - WINDOW_MS);
         if (failures.length < limit) return { failures, blockedUntil: state.blockedUntil, strikes };
         return { failures: [], blockedUntil: now + Math.min(WINDOW_MS * 2 ** strikes, MAX_BLOCK_MS), strikes: strikes + 1 };
       });
@@ -64,6 +88,22 @@ export class SignInLimiter {
     if (now - this.prunedAt > PRUNE_EVERY_MS) {
       this.prunedAt = now;
       await this.rows.prune(now - MAX_BLOCK_MS);
+    }
+  }
+
+  /** The attempt begun at `at` signed in: it is not a failure. */
+  async succeeded(name: string, address: string, at: number): Promise<void> {
+    await this.takeBack(this.limits(name, address).map(([key]) => key), at);
+  }
+
+  /** Removes one attempt counted at `at` from each key (gone already when a block cleared the count). */
+  private async takeBack(keys: string[], at: number): Promise<void> {
+    for (const key of keys) {
+      await this.rows.update(key, (current): SignInState => {
+        const state = current ?? { failures: [], blockedUntil: 0, strikes: 0 };
+        const index = state.failures.indexOf(at);
+        return index < 0 ? state : { ...state, failures: state.failures.filter((_, i) => i !== index) };
+      });
     }
   }
 
@@ -76,6 +116,11 @@ export class SignInLimiter {
       [`a:${from}`, this.options.perAddress],
     ];
   }
+}
+
+function tooMany(waitMs: number): RegistryError {
+  const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+  return new RegistryError("TOOMANYREQUESTS", `too many failed sign-ins: try again in ${retryAfter} s`, { retryAfter });
 }
 
 /**

@@ -214,3 +214,23 @@ test("the sign-in limit counts once across instances: failures alternating betwe
   // failedSignInsPerIdentity is 10: ten 401s, then 429 at the eleventh, whichever instance.
   assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429]);
 });
+
+test("the sign-in limit holds for guesses sent at once: of 30 wrong passwords spread over both instances in parallel, 10 are checked and the rest answer 429", async () => {
+  // Found by attack: the limit was checked before the password and counted after it, so every
+  // guess in flight passed the check (30 of 30 answered 401): a guesser sending waves of
+  // parallel attempts was never slowed.
+  const wrong = basic("parallel-guesser", "not-the-password");
+  const statuses = await Promise.all(
+    Array.from({ length: 30 }, async (_, i) => {
+      const res = await fetch(`${(i % 2 === 0 ? one : two).url}/v2/`, { headers: { authorization: wrong } });
+      await res.body?.cancel();
+      return res.status;
+    }),
+  );
+  const counted = statuses.filter((s) => s === 401).length;
+  assert.equal(counted, 10, `answers: ${statuses.join(",")}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 20);
+  const next = await fetch(`${two.url}/v2/`, { headers: { authorization: wrong } });
+  await next.body?.cancel();
+  assert.equal(next.status, 429);
+});
