@@ -88,8 +88,12 @@ export interface StoreCluster {
   stop(): Promise<void>;
 }
 
-/** `count` instances over one fresh PostgreSQL database and one fresh bucket or container. */
-export async function startStoreCluster(kind: StoreKind, count: number, options: { env?: Record<string, string>; redirect?: boolean } = {}): Promise<StoreCluster> {
+/**
+ * `count` instances over one fresh PostgreSQL database and one fresh bucket or container.
+ * `through`: the instances and the CLI reach the store at the URL it returns for the store's (a
+ * proxy); the test's driver reaches it directly.
+ */
+export async function startStoreCluster(kind: StoreKind, count: number, options: { env?: Record<string, string>; redirect?: boolean; through?: (storeUrl: string) => Promise<string> } = {}): Promise<StoreCluster> {
   const postgres = await startPostgres();
   const stops: (() => Promise<void>)[] = [async () => postgres.stop()];
   const stop = async () => {
@@ -101,16 +105,23 @@ export async function startStoreCluster(kind: StoreKind, count: number, options:
     stops.push(() => backend.stop());
     const dataDir = await mkdtemp(join(tmpdir(), `berth-${kind}-pg-`));
     stops.push(() => rm(dataDir, { recursive: true, force: true }));
-    const env = { ...backend.env, BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url, BERTH_METADATA_POSTGRES_POOL_SIZE: "4", ...options.env };
+    const env: Record<string, string> = { ...backend.env, BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url, BERTH_METADATA_POSTGRES_POOL_SIZE: "4", ...options.env };
+    const served = { ...env };
+    if (options.through && kind === "s3") served.BERTH_STORAGE_S3_ENDPOINT = await options.through(env.BERTH_STORAGE_S3_ENDPOINT!);
+    if (options.through && kind === "azure") {
+      const endpoint = /BlobEndpoint=([^;]+)/.exec(env.BERTH_STORAGE_AZURE_CONNECTION_STRING!)![1]!;
+      const origin = new URL(endpoint).origin;
+      served.BERTH_STORAGE_AZURE_CONNECTION_STRING = env.BERTH_STORAGE_AZURE_CONNECTION_STRING!.replace(origin, await options.through(origin));
+    }
     const instances: RunningBerth[] = [];
     // Stopped first (before the store they hold connections to), whatever happened since.
     stops.push(async () => {
       await Promise.all(instances.map((b) => b.kill()));
     });
     // One after the other: the first migrates the empty database (starting together is tested elsewhere).
-    for (let i = 0; i < count; i++) instances.push(await startBerth({ dataDir, env }));
-    const cliEnv = { ...process.env, BERTH_ADMIN_PASSWORD: instances[0]!.password, BERTH_LOG_LEVEL: "warn", ...env };
-    return { kind, instances, backend, postgres, env, cli: (args) => runBerthCli([...args, "--data", dataDir], cliEnv), stop };
+    for (let i = 0; i < count; i++) instances.push(await startBerth({ dataDir, env: served }));
+    const cliEnv = { ...process.env, BERTH_ADMIN_PASSWORD: instances[0]!.password, BERTH_LOG_LEVEL: "warn", ...served };
+    return { kind, instances, backend, postgres, env: served, cli: (args) => runBerthCli([...args, "--data", dataDir], cliEnv), stop };
   } catch (err) {
     await stop();
     throw err;
