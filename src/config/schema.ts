@@ -3,6 +3,8 @@
 import { z } from "zod";
 
 const seconds = z.coerce.number().int().nonnegative();
+/** AWS Signature Version 4: the longest a presigned URL may be valid. */
+const S3_PRESIGN_MAX_SECONDS = 7 * 24 * 3600;
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes")]);
 
 /** storage.s3: an S3 bucket (AWS, or an S3-compatible store by endpoint), for storage.driver s3. */
@@ -52,13 +54,17 @@ export const ConfigSchema = z.strictObject({
       data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db (with metadata.driver sqlite)"),
       directWrites: bool.default(true).describe("write blobs with O_DIRECT where the filesystem allows it (less CPU per byte; see docs/storage.md)"),
       minFreeBytes: z.coerce.number().int().nonnegative().default(1024 * 1024 * 1024).describe("/healthz says degraded while the data directory's filesystem has less free space than this (bytes)"),
-      redirectSeconds: seconds.min(1).default(1200).describe("how long a blob GET's redirect URL (S3 presigned, Azure SAS; with storage.s3.redirect or storage.azure.redirect) stays valid"),
+      redirectSeconds: seconds.min(1).default(1200).describe("how long a blob GET's redirect URL (S3 presigned, Azure SAS; with storage.s3.redirect or storage.azure.redirect) stays valid (at most 604800, 7 days, with S3)"),
       s3: S3Settings,
       azure: AzureSettings,
     })
     .superRefine((storage, ctx) => {
       // The chosen backend's required settings, named by their key (the rest are ignored).
       if (storage.driver === "s3" && !storage.s3.bucket) ctx.addIssue({ code: "custom", path: ["s3", "bucket"], message: "storage.driver is s3: set the bucket" });
+      // A SigV4 presigned URL lasts at most 7 days: a longer one cannot be signed, and every blob GET would fail.
+      if (storage.driver === "s3" && storage.s3.redirect && storage.redirectSeconds > S3_PRESIGN_MAX_SECONDS) {
+        ctx.addIssue({ code: "custom", path: ["redirectSeconds"], message: `S3 presigned URLs last at most ${S3_PRESIGN_MAX_SECONDS} seconds (7 days)` });
+      }
       if (storage.driver === "azure") {
         if (!storage.azure.container) ctx.addIssue({ code: "custom", path: ["azure", "container"], message: "storage.driver is azure: set the container" });
         if (!storage.azure.connectionString && !(storage.azure.accountName && storage.azure.accountKey)) {

@@ -90,8 +90,13 @@ function fromTransport(thrown: unknown): RegistryError | null {
   if (code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || code === "ABORT_ERR") {
     return new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended before it was complete");
   }
+  // Only the framework's own refusals (FST_ERR_…, and the SyntaxError of a JSON body it parsed)
+  // say something about the request by their status. A storage SDK's error carries a status too
+  // (Azure's RestError: 403 for a wrong account key, 404 for a missing container): that is the
+  // server's fault, logged and answered 500 below, never the client's, with the store's words.
   const status = (thrown as { statusCode?: number }).statusCode;
-  if (typeof status === "number" && status >= 400 && status < 500) {
+  const framework = (typeof code === "string" && code.startsWith("FST_")) || thrown instanceof SyntaxError;
+  if (framework && typeof status === "number" && status >= 400 && status < 500) {
     return new RegistryError(status === 413 ? "MANIFEST_TOO_LARGE" : "UNSUPPORTED", (thrown as Error).message);
   }
   return null;

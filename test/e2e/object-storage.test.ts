@@ -11,69 +11,18 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import type { BlobDriver } from "../../src/blobs/blob-driver.ts";
 import { blobKey } from "../../src/blobs/blob-store.ts";
-import { AzureBlobDriver } from "../../src/blobs/drivers/azure-blob.ts";
-import { S3Driver } from "../../src/blobs/drivers/s3.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 import { accessLines, logBarrier } from "../support/access-log.ts";
 import { startBerth } from "../support/berth.ts";
 import { assertFsckClean, runGc } from "../support/berth-cli.ts";
 import { OciClient, OciError } from "../support/oci-client.ts";
-import { missingStore, startAzurite, startVersitygw } from "../support/object-stores.ts";
+import { missingStore } from "../support/object-stores.ts";
+import { startStoreBackend } from "../support/store-cluster.ts";
 import { requireTool, runOk } from "../support/tools.ts";
 
 const MiB = 1024 * 1024;
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}` as Digest;
-
-/** A started store: Berth's settings for it, a driver to look into it, and how to stop it. */
-interface Backend {
-  env: Record<string, string>;
-  driver: BlobDriver;
-  stop(): Promise<void>;
-}
-
-const backends: Record<"s3" | "azure", () => Promise<Backend>> = {
-  s3: async () => {
-    const s3 = await startVersitygw();
-    const bucket = await s3.bucket();
-    const settings = { endpoint: s3.endpoint, region: s3.region, bucket, forcePathStyle: true, prefix: "registry" };
-    const driver = new S3Driver({ ...settings, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
-    return {
-      env: {
-        BERTH_STORAGE_DRIVER: "s3",
-        BERTH_STORAGE_S3_ENDPOINT: s3.endpoint,
-        BERTH_STORAGE_S3_REGION: s3.region,
-        BERTH_STORAGE_S3_BUCKET: bucket,
-        BERTH_STORAGE_S3_FORCE_PATH_STYLE: "true",
-        BERTH_STORAGE_S3_PREFIX: "registry",
-        BERTH_STORAGE_S3_ACCESS_KEY_ID: s3.accessKeyId,
-        BERTH_STORAGE_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        BERTH_STORAGE_S3_REDIRECT: "true",
-      },
-      driver,
-      stop: async () => {
-        driver.client.destroy();
-        await s3.stop();
-      },
-    };
-  },
-  azure: async () => {
-    const azurite = await startAzurite();
-    const container = await azurite.container();
-    return {
-      env: {
-        BERTH_STORAGE_DRIVER: "azure",
-        BERTH_STORAGE_AZURE_CONNECTION_STRING: azurite.connectionString,
-        BERTH_STORAGE_AZURE_CONTAINER: container,
-        BERTH_STORAGE_AZURE_PREFIX: "registry",
-        BERTH_STORAGE_AZURE_REDIRECT: "true",
-      },
-      driver: new AzureBlobDriver({ connectionString: azurite.connectionString, container, prefix: "registry" }),
-      stop: () => azurite.stop(),
-    };
-  },
-};
 
 async function sandbox(t: TestContext) {
   const dir = await mkdtemp(join(tmpdir(), "berth-objstore-"));
@@ -90,7 +39,7 @@ for (const name of ["s3", "azure"] as const) {
     const oras = requireTool(t, "oras");
     const regctl = requireTool(t, "regctl");
     if (!oras || !regctl) return;
-    const backend = await backends[name]();
+    const backend = await startStoreBackend(name);
     const berth = await startBerth({ env: { ...backend.env, BERTH_LOG_LEVEL: "info" } }).catch(async (err: unknown) => {
       await backend.stop();
       throw err;
@@ -157,7 +106,7 @@ for (const name of ["s3", "azure"] as const) {
 for (const name of ["s3", "azure"] as const) {
   const missing = missingStore(name);
   test(`berth on ${name}: a short PATCH retried goes on; after kill -9 mid-upload the upload is unknown (404), its parts are dropped, the blob pushed again pulls byte-identical, fsck clean`, { timeout: 180_000, skip: missing ?? false }, async (t) => {
-    const backend = await backends[name]();
+    const backend = await startStoreBackend(name);
     const berth = await startBerth({ env: backend.env }).catch(async (err: unknown) => {
       await backend.stop();
       throw err;

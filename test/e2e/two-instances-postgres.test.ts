@@ -14,10 +14,10 @@ import pg from "pg";
 import { parse, stringify } from "yaml";
 import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
 import { validChart } from "../support/chart-fixtures.ts";
-import { api, basic, createUser } from "../support/identity-api.ts";
+import { api, basic, createUser, patchAttributes } from "../support/identity-api.ts";
 import { startPostgres, type PostgresCluster } from "../support/postgres.ts";
 import { requireTool, runOk } from "../support/tools.ts";
-import { OciClient, OciError } from "../support/oci-client.ts";
+import { OCI_MANIFEST, OciClient, OciError } from "../support/oci-client.ts";
 import { assertImagePulls, buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
 
 let cluster: PostgresCluster;
@@ -213,4 +213,51 @@ test("the sign-in limit counts once across instances: failures alternating betwe
   }
   // failedSignInsPerIdentity is 10: ten 401s, then 429 at the eleventh, whichever instance.
   assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429]);
+});
+
+test("the sign-in limit holds for guesses sent at once: of 30 wrong passwords spread over both instances in parallel, 10 are checked and the rest answer 429", async () => {
+  // Found by attack: the limit was checked before the password and counted after it, so every
+  // guess in flight passed the check (30 of 30 answered 401): a guesser sending waves of
+  // parallel attempts was never slowed.
+  const wrong = basic("parallel-guesser", "not-the-password");
+  const statuses = await Promise.all(
+    Array.from({ length: 30 }, async (_, i) => {
+      const res = await fetch(`${(i % 2 === 0 ? one : two).url}/v2/`, { headers: { authorization: wrong } });
+      await res.body?.cancel();
+      return res.status;
+    }),
+  );
+  const counted = statuses.filter((s) => s === 401).length;
+  assert.equal(counted, 10, `answers: ${statuses.join(",")}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 20);
+  const next = await fetch(`${two.url}/v2/`, { headers: { authorization: wrong } });
+  await next.body?.cancel();
+  assert.equal(next.status, 429);
+});
+
+test("a repository locked through one instance is locked at the other within a second (writes, then reads), and a tag moved on one is read moved on the other at once", async (t) => {
+  const [a, b] = [one, two].map((berth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth }));
+  const images = [buildImage([randomLayer(1000)], "lock-1"), buildImage([randomLayer(1000)], "lock-2")];
+  for (const [i, image] of images.entries()) await pushImage(a!, "team/locked", `v${i}`, image);
+  for (const image of [...images, ...images]) {
+    await a!.putManifest("team/locked", "latest", image.manifest);
+    assert.equal((await b!.headManifest("team/locked", "latest"))?.digest, image.digest, "the tag as the other instance reads it right after the move");
+  }
+  await patchAttributes(one, "team/locked", { writeEnabled: false });
+  const writes = await withinASecond("a write to the write-locked repository at the other instance", async () => {
+    const res = await b!.raw("PUT", "/v2/team/locked/manifests/after-lock", { headers: { "content-type": OCI_MANIFEST }, body: images[0]!.manifest });
+    await res.body?.cancel();
+    return res.status !== 201;
+  });
+  await patchAttributes(one, "team/locked", { readEnabled: false });
+  const reads = await withinASecond("a pull of the read-locked repository at the other instance", async () => {
+    const res = await b!.raw("GET", "/v2/team/locked/manifests/v0", { headers: { accept: OCI_MANIFEST } });
+    await res.body?.cancel();
+    return res.status !== 200;
+  });
+  t.diagnostic(`write lock seen after ${writes} ms, read lock after ${reads} ms`);
+  const refused = await b!.raw("PUT", "/v2/team/locked/manifests/after-lock", { headers: { "content-type": OCI_MANIFEST }, body: images[0]!.manifest });
+  const body = await refused.text();
+  assert.equal(refused.status, 403, body);
+  assert.equal((JSON.parse(body) as { errors: { code: string }[] }).errors[0]!.code, "DENIED");
 });

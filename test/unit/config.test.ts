@@ -85,3 +85,10 @@ test("storage.driver: nested storage.s3.* and storage.azure.* settings from YAML
   assert.throws(() => loadConfig({ env: { BERTH_STORAGE_DRIVER: "gcs" } }), ConfigError);
   assert.equal(envName("storage.s3.secretAccessKey"), "BERTH_STORAGE_S3_SECRET_ACCESS_KEY");
 });
+
+test("storage.redirectSeconds: refused above 7 days with S3 redirects (SigV4 presigned URLs last at most 604800 s; found by attack: every blob GET answered 500), allowed with Azure", () => {
+  const s3 = { BERTH_STORAGE_DRIVER: "s3", BERTH_STORAGE_S3_BUCKET: "b", BERTH_STORAGE_S3_REDIRECT: "true" };
+  assert.throws(() => loadConfig({ env: { ...s3, BERTH_STORAGE_REDIRECT_SECONDS: "604801" } }), (err: Error) => err instanceof ConfigError && /storage\.redirectSeconds/.test(err.message) && /BERTH_STORAGE_REDIRECT_SECONDS/.test(err.message));
+  assert.equal(loadConfig({ env: { ...s3, BERTH_STORAGE_REDIRECT_SECONDS: "604800" } }).storage.redirectSeconds, 604800);
+  assert.equal(loadConfig({ env: { BERTH_STORAGE_DRIVER: "azure", BERTH_STORAGE_AZURE_CONTAINER: "berth", BERTH_STORAGE_AZURE_CONNECTION_STRING: "x", BERTH_STORAGE_AZURE_REDIRECT: "true", BERTH_STORAGE_REDIRECT_SECONDS: "700000" } }).storage.redirectSeconds, 700000);
+});

@@ -1,0 +1,176 @@
+// kill -9 at the exact steps where an object store and PostgreSQL disagree, on S3 and Azure:
+// a proxy between Berth and the store holds one request back, and the instance (or `berth gc`)
+// is killed while it waits.
+// - publish: the blob's copy is in place under blobs/…, the upload object is deleted (or not
+//   yet), and the transaction that records and links the blob never commits. The client retries
+//   the same PUT on the other instance: 201, the blob reads back, the upload is gone.
+//   For a chunked upload, and for a monolithic one (POST, then one PUT with the whole blob).
+// - a chunk: one part (S3's UploadPart), tail segment (S3) or staged block (Azure) of a PATCH is
+//   held, before or after the store took it. The PATCH retried on the other instance continues
+//   the upload or answers 404 BLOB_UPLOAD_UNKNOWN (uploads do not move between instances yet,
+//   docs/storage.md "Limits"), never anything else; the blob started over reads back.
+// - gc: the blob's object is deleted in the store and the transaction that forgets its row never
+//   commits. The blob pushed again reads back, and fsck stays clean.
+// After each: `berth fsck` is clean, and two gc runs (uploads expire after 2 s) leave nothing
+// under uploads/ (upload objects, multipart uploads, tail segments, staged blocks).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { test, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { berthBin, type RunningBerth } from "../support/berth.ts";
+import { missingStore } from "../support/object-stores.ts";
+import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
+import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
+import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
+import { startStoreCluster, type StoreCluster } from "../support/store-cluster.ts";
+
+const MiB = 1024 * 1024;
+
+/** A DELETE of an object under registry/<folder>/ (not a multipart abort, not a tail segment). */
+function deleteOf(folder: "uploads" | "blobs") {
+  return (request: IncomingMessage) => {
+    const url = new URL(request.url ?? "/", "http://store");
+    // The S3 SDK names the operation in the query (x-id=DeleteObject); an abort names the uploadId.
+    return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes(`/registry/${folder}/`);
+  };
+}
+
+async function settled(promise: Promise<unknown>): Promise<void> {
+  await promise.then(() => undefined, () => undefined);
+}
+
+async function leftInStoreAfterTwoGcRuns(cluster: StoreCluster): Promise<string[]> {
+  for (const run of [1, 2]) {
+    const gc = await cluster.cli(["gc", "--grace-period", "0"]);
+    assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+    if (run === 1) await sleep(2500); // past uploads.expireAfter: a stray seen by run 1 goes in run 2
+  }
+  return cluster.backend.keys("uploads");
+}
+
+/** A PUT that writes one piece of an upload's chunk: an S3 part or tail segment, an Azure block. */
+function chunkWrite(request: IncomingMessage): boolean {
+  const url = new URL(request.url ?? "/", "http://store");
+  if (request.method !== "PUT" || !url.pathname.includes("/registry/")) return false;
+  return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
+}
+
+/** Two instances through a stalling proxy; the first is the one killed. */
+async function crashCluster(t: TestContext, kind: "s3" | "azure") {
+  let proxy!: StallingProxy;
+  const cluster = await startStoreCluster(kind, 2, {
+    env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" },
+    through: async (url) => {
+      proxy = await startStallingProxy(url);
+      return proxy.url;
+    },
+  });
+  t.after(async () => {
+    await cluster.stop();
+    await proxy.close();
+  });
+  const [victim, survivor] = cluster.instances as [RunningBerth, RunningBerth];
+  const a = new OciClient({ baseUrl: victim.url, authorization: victim.basicAuth, timeoutMs: 60_000 });
+  const b = new OciClient({ baseUrl: survivor.url, authorization: survivor.basicAuth, timeoutMs: 60_000 });
+  const onB = (upload: Upload): Upload => ({ ...upload, location: b.url(new URL(upload.location).pathname) });
+  return { cluster, proxy, victim, a, b, onB };
+}
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  if (missing && process.env.CI === "true") throw new Error(missing);
+  const todo = kind === "azure" ? "finding: on Azure the retried closing PUT answers 404 BLOB_UPLOAD_UNKNOWN (the committed upload blob is not recognised as verified, as S3's completed multipart upload is), so the client pushes the blob again" : undefined;
+  test(`kill -9 on ${kind} + PostgreSQL between a chunked upload's publish in the store and the commit: the same PUT retried on the other instance gets 201, fsck clean, nothing left`, { timeout: 120_000, skip: missing ?? false, todo }, async (t) => {
+    const { cluster, proxy, victim, a, b, onB } = await crashCluster(t, kind);
+    for (const done of [false, true]) {
+      // 7 MiB in 1 MiB chunks (a part and a tail on S3), then the closing PUT.
+      const chunked = randomBytes(7 * MiB + 1);
+      let upload = await a.startUpload("crash/publish");
+      for (let at = 0; at < chunked.length; at += MiB) upload = await a.patchChunk(upload, chunked.subarray(at, at + MiB));
+      const held = proxy.holdNext(deleteOf("uploads"), { done });
+      const put = settled(a.finishUpload(upload, sha256(chunked)));
+      t.diagnostic(`held: ${await held}`);
+      await victim.kill();
+      await put;
+      await b.finishUpload(onB(upload), sha256(chunked));
+      assert.ok((await b.getBlob("crash/publish", sha256(chunked))).equals(chunked));
+      await victim.restart();
+      assert.ok((await a.getBlob("crash/publish", sha256(chunked))).equals(chunked));
+      const fsck = await cluster.cli(["fsck"]);
+      assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    }
+    assert.deepEqual(await leftInStoreAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+  });
+
+  test(`kill -9 on ${kind} + PostgreSQL between a monolithic push's publish and the commit, and between gc's delete and its commit: the retry gets 201, the blob pushed again reads back, fsck clean, nothing left`, { timeout: 120_000, skip: missing ?? false }, async (t) => {
+    const { cluster, proxy, victim, a, b, onB } = await crashCluster(t, kind);
+    for (const done of [false, true]) {
+      // POST, then the whole blob in one PUT (above one 16 MiB part when done: a multipart upload).
+      const whole = randomBytes(done ? 17 * MiB : 300_000);
+      const started = await a.startUpload("crash/publish");
+      const held = proxy.holdNext(deleteOf("uploads"), { done });
+      const put = settled(a.finishUpload({ ...started, offset: 0 }, sha256(whole), whole));
+      t.diagnostic(`held: ${await held}`);
+      await victim.kill();
+      await put;
+      await b.finishUpload(onB({ ...started, offset: 0 }), sha256(whole), whole);
+      assert.ok((await b.getBlob("crash/publish", sha256(whole))).equals(whole));
+      await victim.restart();
+      assert.ok((await a.getBlob("crash/publish", sha256(whole))).equals(whole));
+    }
+
+    // gc: an image deleted, its blobs swept; gc killed with one blob's object deleted in the store
+    // and its row not yet forgotten.
+    const layer = randomLayer(2 * MiB);
+    const image = buildImage([layer], "gc-crash");
+    await pushImage(b, "crash/gc", "v1", image);
+    assert.equal(await b.deleteManifest("crash/gc", image.digest), 202);
+    const heldSweep = proxy.holdNext(deleteOf("blobs"), { done: true });
+    const gc = spawn(process.execPath, [berthBin, "gc", "--grace-period", "0", "--data", victim.dataDir], { env: { ...process.env, BERTH_ADMIN_PASSWORD: victim.password, ...cluster.env }, stdio: "ignore" });
+    const gcExit = new Promise<void>((ok) => gc.once("close", () => ok()));
+    t.diagnostic(`gc, held: ${await heldSweep}`);
+    gc.kill("SIGKILL");
+    await gcExit;
+    await pushImage(a, "crash/gc", "v2", image);
+    for (const client of [a, b]) assert.ok((await client.getBlob("crash/gc", layer.digest)).equals(layer.data));
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+
+    assert.deepEqual(await leftInStoreAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+    for (const blob of [layer, image.config]) assert.ok((await b.getBlob("crash/gc", blob.digest)).equals(blob.data), "gc kept the image pushed again");
+    const after = await cluster.cli(["fsck"]);
+    assert.equal(after.code, 0, after.stdout + after.stderr);
+  });
+
+  test(`kill -9 on ${kind} + PostgreSQL while a PATCH writes a part, tail segment or block: the PATCH retried on the other instance continues or answers 404 BLOB_UPLOAD_UNKNOWN, the blob started over reads back, nothing left`, { timeout: 120_000, skip: missing ?? false }, async (t) => {
+    const { cluster, proxy, victim, a, b, onB } = await crashCluster(t, kind);
+    for (const [done, chunk] of [[false, MiB], [true, 6 * MiB]] as const) { // a tail segment held before the store took it, a part after
+      const data = randomBytes(13 * MiB + 3);
+      let upload = await a.startUpload("crash/chunk");
+      upload = await a.patchChunk(upload, data.subarray(0, MiB));
+      const held = proxy.holdNext(chunkWrite, { done });
+      const patch = settled(a.patchChunk(upload, data.subarray(MiB, MiB + chunk)));
+      t.diagnostic(`held: ${await held}`);
+      await victim.kill();
+      await patch;
+      let moved: Upload | null = onB(upload);
+      try {
+        for (let at = MiB; at < data.length; at += chunk) moved = await b.patchChunk(moved, data.subarray(at, at + chunk));
+        await b.finishUpload(moved, sha256(data));
+      } catch (err) {
+        assert.ok(err instanceof OciError && err.status === 404 && err.codes.includes("BLOB_UPLOAD_UNKNOWN"), String(err));
+        moved = null;
+        assert.equal(await b.headBlob("crash/chunk", sha256(data)), null, "no blob from a refused upload");
+        assert.equal(await b.pushBlob("crash/chunk", data, { mode: "chunked", chunkSize: chunk }), sha256(data));
+      }
+      t.diagnostic(moved ? "the upload went on at the other instance" : "refused at the other instance; started over");
+      assert.ok((await b.getBlob("crash/chunk", sha256(data))).equals(data));
+      await victim.restart();
+    }
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    assert.deepEqual(await leftInStoreAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+  });
+}

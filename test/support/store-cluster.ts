@@ -1,0 +1,129 @@
+// Several `berth serve` instances as users deploy them for scale: metadata in one PostgreSQL
+// database, blobs in one S3 bucket (versitygw) or Azure container (Azurite), every instance with
+// the same settings (environment variables), plus a driver to look into the store and the CLI
+// (`berth gc`, `berth fsck`) run with the same settings. One call starts the services and the
+// instances; stop() ends them all.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BlobDriver } from "../../src/blobs/blob-driver.ts";
+import { AzureBlobDriver } from "../../src/blobs/drivers/azure-blob.ts";
+import { S3Driver } from "../../src/blobs/drivers/s3.ts";
+import { runBerthCli, startBerth, type RunningBerth } from "./berth.ts";
+import { startAzurite, startVersitygw } from "./object-stores.ts";
+import { startPostgres, type PostgresCluster } from "./postgres.ts";
+
+export type StoreKind = "s3" | "azure";
+
+/** A started object store: Berth's settings for it, a driver to look into it, and how to stop it. */
+export interface StoreBackend {
+  env: Record<string, string>;
+  driver: BlobDriver;
+  /** Every key the store holds, as the driver lists it (committed objects and unfinished uploads). */
+  keys(prefix: string): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** versitygw or Azurite with a fresh bucket/container; `redirect`: blob GETs answer 307 to the store. */
+export async function startStoreBackend(kind: StoreKind, options: { redirect?: boolean } = {}): Promise<StoreBackend> {
+  const redirect = String(options.redirect ?? true);
+  let backend: Omit<StoreBackend, "keys">;
+  if (kind === "s3") {
+    const s3 = await startVersitygw();
+    const bucket = await s3.bucket();
+    const settings = { endpoint: s3.endpoint, region: s3.region, bucket, forcePathStyle: true, prefix: "registry" };
+    const driver = new S3Driver({ ...settings, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    backend = {
+      env: {
+        BERTH_STORAGE_DRIVER: "s3",
+        BERTH_STORAGE_S3_ENDPOINT: s3.endpoint,
+        BERTH_STORAGE_S3_REGION: s3.region,
+        BERTH_STORAGE_S3_BUCKET: bucket,
+        BERTH_STORAGE_S3_FORCE_PATH_STYLE: "true",
+        BERTH_STORAGE_S3_PREFIX: "registry",
+        BERTH_STORAGE_S3_ACCESS_KEY_ID: s3.accessKeyId,
+        BERTH_STORAGE_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        BERTH_STORAGE_S3_REDIRECT: redirect,
+      },
+      driver,
+      stop: async () => {
+        driver.client.destroy();
+        await s3.stop();
+      },
+    };
+  } else {
+    const azurite = await startAzurite();
+    const container = await azurite.container();
+    backend = {
+      env: {
+        BERTH_STORAGE_DRIVER: "azure",
+        BERTH_STORAGE_AZURE_CONNECTION_STRING: azurite.connectionString,
+        BERTH_STORAGE_AZURE_CONTAINER: container,
+        BERTH_STORAGE_AZURE_PREFIX: "registry",
+        BERTH_STORAGE_AZURE_REDIRECT: redirect,
+      },
+      driver: new AzureBlobDriver({ connectionString: azurite.connectionString, container, prefix: "registry" }),
+      stop: () => azurite.stop(),
+    };
+  }
+  return {
+    ...backend,
+    keys: async (prefix) => {
+      const keys: string[] = [];
+      for await (const entry of backend.driver.list(prefix)) keys.push(entry.key);
+      return keys.sort();
+    },
+  };
+}
+
+export interface StoreCluster {
+  kind: StoreKind;
+  instances: RunningBerth[];
+  backend: StoreBackend;
+  postgres: PostgresCluster;
+  /** The settings every instance (and the CLI) runs with. */
+  env: Record<string, string>;
+  /** `berth <args>` with the instances' settings (gc, fsck), to completion. */
+  cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `count` instances over one fresh PostgreSQL database and one fresh bucket or container.
+ * `through`: the instances and the CLI reach the store at the URL it returns for the store's (a
+ * proxy); the test's driver reaches it directly.
+ */
+export async function startStoreCluster(kind: StoreKind, count: number, options: { env?: Record<string, string>; redirect?: boolean; through?: (storeUrl: string) => Promise<string> } = {}): Promise<StoreCluster> {
+  const postgres = await startPostgres();
+  const stops: (() => Promise<void>)[] = [async () => postgres.stop()];
+  const stop = async () => {
+    for (const fn of stops.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const url = await postgres.database();
+    const backend = await startStoreBackend(kind, { redirect: options.redirect });
+    stops.push(() => backend.stop());
+    const dataDir = await mkdtemp(join(tmpdir(), `berth-${kind}-pg-`));
+    stops.push(() => rm(dataDir, { recursive: true, force: true }));
+    const env: Record<string, string> = { ...backend.env, BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url, BERTH_METADATA_POSTGRES_POOL_SIZE: "4", ...options.env };
+    const served = { ...env };
+    if (options.through && kind === "s3") served.BERTH_STORAGE_S3_ENDPOINT = await options.through(env.BERTH_STORAGE_S3_ENDPOINT!);
+    if (options.through && kind === "azure") {
+      const endpoint = /BlobEndpoint=([^;]+)/.exec(env.BERTH_STORAGE_AZURE_CONNECTION_STRING!)![1]!;
+      const origin = new URL(endpoint).origin;
+      served.BERTH_STORAGE_AZURE_CONNECTION_STRING = env.BERTH_STORAGE_AZURE_CONNECTION_STRING!.replace(origin, await options.through(origin));
+    }
+    const instances: RunningBerth[] = [];
+    // Stopped first (before the store they hold connections to), whatever happened since.
+    stops.push(async () => {
+      await Promise.all(instances.map((b) => b.kill()));
+    });
+    // One after the other: the first migrates the empty database (starting together is tested elsewhere).
+    for (let i = 0; i < count; i++) instances.push(await startBerth({ dataDir, env: served }));
+    const cliEnv = { ...process.env, BERTH_ADMIN_PASSWORD: instances[0]!.password, BERTH_LOG_LEVEL: "warn", ...served };
+    return { kind, instances, backend, postgres, env: served, cli: (args) => runBerthCli([...args, "--data", dataDir], cliEnv), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
