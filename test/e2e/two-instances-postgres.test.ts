@@ -219,10 +219,12 @@ test("the sign-in limit holds for guesses sent at once: of 30 wrong passwords sp
   // Found by attack: the limit was checked before the password and counted after it, so every
   // guess in flight passed the check (30 of 30 answered 401): a guesser sending waves of
   // parallel attempts was never slowed.
-  const wrong = basic("parallel-guesser", "not-the-password");
+  // Each guess its own password, as a guesser's are: identical headers in flight at one instance
+  // share one check (authenticator.ts), which counts once.
+  const wrong = (i: number) => basic("parallel-guesser", `not-the-password-${i}`);
   const statuses = await Promise.all(
     Array.from({ length: 30 }, async (_, i) => {
-      const res = await fetch(`${(i % 2 === 0 ? one : two).url}/v2/`, { headers: { authorization: wrong } });
+      const res = await fetch(`${(i % 2 === 0 ? one : two).url}/v2/`, { headers: { authorization: wrong(i) } });
       await res.body?.cancel();
       return res.status;
     }),
@@ -230,7 +232,7 @@ test("the sign-in limit holds for guesses sent at once: of 30 wrong passwords sp
   const counted = statuses.filter((s) => s === 401).length;
   assert.equal(counted, 10, `answers: ${statuses.join(",")}`);
   assert.equal(statuses.filter((s) => s === 429).length, 20);
-  const next = await fetch(`${two.url}/v2/`, { headers: { authorization: wrong } });
+  const next = await fetch(`${two.url}/v2/`, { headers: { authorization: wrong(30) } });
   await next.body?.cancel();
   assert.equal(next.status, 429);
 });
