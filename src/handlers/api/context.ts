@@ -7,6 +7,7 @@ import type { Authorizer } from "../../auth/authorizer.ts";
 import type { Access, Identity } from "../../auth/identity.ts";
 import type { SessionService } from "../../auth/sessions.ts";
 import type { Guard } from "../../http/guard.ts";
+import type { ChangeActor } from "../../domain/changes.ts";
 import type { Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { CatalogService } from "../../services/catalog/catalog-service.ts";
@@ -37,6 +38,8 @@ export interface ApiContext extends ApiServices {
   guard: Guard;
   /** Who the audit trail names for a change. */
   by: Actor;
+  /** Who the change log names for a change (the event's actor). */
+  actor: ChangeActor;
   /** Who may see what (Authorizer.shows), what the caller may do (may). */
   authorizer: Authorizer;
   /**
