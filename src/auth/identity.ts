@@ -55,9 +55,5 @@ export function describeIdentity(who: Identity): string {
   }
 }
 
-/** `*`, `team/*` (team and everything below it) or an exact repository name. */
-export function matchesPattern(pattern: string, repository: string): boolean {
-  if (pattern === "*") return true;
-  if (pattern.endsWith("/*")) return repository.startsWith(pattern.slice(0, -1)) || repository === pattern.slice(0, -2);
-  return pattern === repository;
-}
+// The repository pattern rule lives in domain/ (webhook scopes use it too).
+export { matchesPattern } from "../domain/names.ts";

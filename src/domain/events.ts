@@ -9,6 +9,10 @@ import { referrerKindOf, type ReferrerKind } from "./referrers.ts";
 export const EVENT_ACTIONS = ["push", "delete", "chart_push", "chart_delete", "referrer", "identity"] as const;
 export type EventAction = (typeof EVENT_ACTIONS)[number];
 
+/** The payload formats a webhook can send (services/events/payloads.ts). */
+export const WEBHOOK_FORMATS = ["acr", "distribution", "cloudevents"] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
 export interface EventTarget {
   repository?: string;
   digest?: string;
@@ -32,7 +36,8 @@ export interface RegistryEvent {
   /** The change log entry's id: increasing in commit order, so also the order deliveries keep. */
   id: number;
   timestamp: Date;
-  action: EventAction;
+  /** `ping`: what `berth webhook ping` sends, never from the log. */
+  action: EventAction | "ping";
   actor: ChangeActor | null;
   target: EventTarget;
 }

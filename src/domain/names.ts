@@ -49,3 +49,10 @@ export function parseReference(text: string): Reference {
   }
   return { kind: "tag", tag: parseTag(text) };
 }
+
+/** `*`, `team/*` (team and everything below it) or an exact repository name: scope maps', scoped principals' and webhooks' repository patterns. */
+export function matchesPattern(pattern: string, repository: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.endsWith("/*")) return repository.startsWith(pattern.slice(0, -1)) || repository === pattern.slice(0, -2);
+  return pattern === repository;
+}

@@ -1,8 +1,8 @@
 // Webhooks and their deliveries (migration 017): what the store keeps, as the services see it.
 
-/** The payload formats a webhook can send (services/events/payloads.ts). */
-export const WEBHOOK_FORMATS = ["acr", "distribution", "cloudevents"] as const;
-export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+import type { WebhookFormat } from "../domain/events.ts";
+
+export { WEBHOOK_FORMATS, type WebhookFormat } from "../domain/events.ts";
 
 export interface Webhook {
   name: string;

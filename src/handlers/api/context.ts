@@ -14,6 +14,7 @@ import type { CatalogService } from "../../services/catalog/catalog-service.ts";
 import type { SearchService } from "../../services/catalog/search-service.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
 import type { ManifestService } from "../../services/manifest-service.ts";
+import type { WebhookService } from "../../services/events/webhook-service.ts";
 import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
 import type { ProvenanceReports } from "../../services/provenance/report.ts";
 
@@ -25,6 +26,7 @@ export interface ApiServices {
   search: SearchService;
   manifests: ManifestService;
   sessions: SessionService;
+  webhooks: WebhookService;
   /** What the configuration sets, as GET /api/v1/settings shows it. */
   settings: SettingsView;
   /** Configured base URL (its origin is accepted as a request's Origin besides the Host's). */
