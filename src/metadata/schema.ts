@@ -135,6 +135,8 @@ export interface Database {
     latency_ms: number | null;
     error: string | null;
     finished_at: number | null;
+    lease_owner: string | null;
+    lease_until: Generated<number>;
   };
   change_consumers: { consumer: string; cursor: number; owner: string | null; lease_until: number };
   locks: { name: string; taken_at: number };

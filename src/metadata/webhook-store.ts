@@ -139,10 +139,23 @@ export class WebhookStore implements WebhookRows {
     return row ? toDelivery(row) : null;
   }
 
+  async lease(id: number, owner: string, now: Date, until: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable("webhook_deliveries")
+      .set({ lease_owner: owner, lease_until: until.getTime() })
+      .where("id", "=", id)
+      .where("status", "=", "pending")
+      .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<", now.getTime())]))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   async attempted(id: number, o: AttemptOutcome): Promise<void> {
     await this.db
       .updateTable("webhook_deliveries")
       .set({
+        lease_owner: null,
+        lease_until: 0,
         status: o.status,
         attempts: o.attempts,
         next_at: o.nextAt.getTime(),

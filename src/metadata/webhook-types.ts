@@ -62,7 +62,13 @@ export interface WebhookRows {
   due(now: Date): Promise<string[]>;
   /** The oldest pending delivery of a webhook (due or not): deliveries go in order. */
   head(webhook: string): Promise<Delivery | null>;
-  /** Records an attempt on a delivery. */
+  /**
+   * Takes the right to send a pending delivery until `until` (one statement): false when it is no
+   * longer pending or another owner's lease still runs. The head of a webhook's queue is sent by
+   * one sender at a time, so two instances never send a webhook's deliveries out of order.
+   */
+  lease(id: number, owner: string, now: Date, until: Date): Promise<boolean>;
+  /** Records an attempt on a delivery (and frees its lease). */
   attempted(id: number, outcome: AttemptOutcome): Promise<void>;
   /** Newest first. */
   deliveries(webhook: string, limit: number): Promise<Delivery[]>;

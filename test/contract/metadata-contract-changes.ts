@@ -272,10 +272,15 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       const head = await store.webhooks.head("ci");
       assert.equal(head?.eventId, 1);
       assert.equal(head?.body, '{"n":1}');
+      assert.equal(await store.webhooks.lease(head!.id, "A", at, new Date(at.getTime() + 1000)), true);
+      assert.equal(await store.webhooks.lease(head!.id, "B", new Date(at.getTime() + 999), new Date(at.getTime() + 2000)), false, "A's lease runs");
+      assert.equal(await store.webhooks.lease(head!.id, "A", at, new Date(at.getTime() + 1000)), true, "renewed by its owner");
+      assert.equal(await store.webhooks.lease(head!.id, "B", new Date(at.getTime() + 1001), new Date(at.getTime() + 2000)), true, "taken once run out");
       for (const eventId of [1, 2, 3]) {
         const next = (await store.webhooks.head("ci"))!;
         assert.equal(next.eventId, eventId, "oldest first");
         await store.webhooks.attempted(next.id, { status: "delivered", attempts: 1, nextAt: at, responseStatus: 204, latencyMs: 12, error: null, finishedAt: at });
+        assert.equal(await store.webhooks.lease(next.id, "C", at, at), false, "a delivered one is not leased");
       }
       assert.equal((await store.webhooks.head("ci"))?.eventId, 4);
       const listed = await store.webhooks.deliveries("ci", 10);

@@ -47,6 +47,10 @@ export const eventsWebhooks: Migration = {
       .addColumn("latency_ms", "integer")
       .addColumn("error", "text")
       .addColumn("finished_at", "bigint")
+      // Who is sending it now, until when: one sender per delivery across instances, so a worker
+      // that lost its job lease mid-send cannot race the one that took it over.
+      .addColumn("lease_owner", "text")
+      .addColumn("lease_until", "bigint", (c) => c.notNull().defaultTo(0))
       .execute();
     // One delivery per event per webhook however often the fan-out is retried.
     await db.schema.createIndex("webhook_deliveries_event").unique().on("webhook_deliveries").columns(["webhook", "event_id"]).execute();

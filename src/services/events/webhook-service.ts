@@ -149,6 +149,10 @@ export class WebhookService {
     const queued = { webhook: name, eventId: event.id, action: "ping", requestHeaders: deliveryHeaders(hook, payload.contentType), body: payload.body };
     await this.metadata.webhooks.enqueue([queued], now);
     const row = (await this.metadata.webhooks.deliveries(name, 20)).find((d) => d.eventId === event.id)!;
+    // Taken at once, so the worker (which sends pending rows) leaves it to this call.
+    if (!(await this.metadata.webhooks.lease(row.id, `ping:${randomUUID()}`, now, new Date(now.getTime() + this.settings.timeoutMs + 5_000)))) {
+      throw new RegistryError("INVALID_REQUEST", `the delivery worker took ping ${row.id} first: see \`berth webhook deliveries ${name}\``, { name, id: row.id });
+    }
     const result = await attempt(hook, row, this.settings);
     const ok = result.status !== null && result.status >= 200 && result.status < 300;
     const finished = new Date();

@@ -41,6 +41,8 @@ export interface WorkerLogger {
 export const WEBHOOK_CONSUMER = "webhooks";
 const BATCH = 500;
 const LEASE_MS = 60_000;
+/** A delivery's lease outlasts its request's timeout by this much (recording the outcome). */
+const SEND_MARGIN_MS = 5_000;
 
 /** The wait before attempt n + 1 after n failed ones: base·2^(n-1), at most cap. */
 export function backoff(failedAttempts: number, baseMs: number, capMs: number): number {
@@ -136,6 +138,9 @@ export class WebhookWorker {
       if (!hook?.enabled) return;
       const head = await this.metadata.webhooks.head(name);
       if (!head || head.nextAt.getTime() > Date.now()) return;
+      // Held for the request's timeout and a margin: a sender that died frees it by running out.
+      const now = new Date();
+      if (!(await this.metadata.webhooks.lease(head.id, this.owner, now, new Date(now.getTime() + this.settings.timeoutMs + SEND_MARGIN_MS)))) return;
       await this.deliver(hook, head);
     }
   }
