@@ -186,7 +186,7 @@ test("a receiver answering 500 is retried with growing waits, in order; 410 disa
   for (const tag of ["a", "b", "c"]) await pushImage(client, "r", tag, buildImage([randomLayer(10)], tag));
   await receiver.waitFor(4); // the first delivery, failed four times
   receiver.answer = 204;
-  await receiver.waitFor(4 + 3);
+  for (let n = 0; n < 400 && !receiver.on("/flaky").some((x) => json(x).target.tag === "c"); n++) await new Promise((r) => setTimeout(r, 25));
   const got = receiver.on("/flaky").map((x) => ({ tag: json(x).target.tag as string, at: x.at }));
   const tries = got.filter((x) => x.tag === "a");
   assert.ok(tries.length >= 5, "a was tried until it went through");
@@ -198,8 +198,9 @@ test("a receiver answering 500 is retried with growing waits, in order; 410 disa
   assert.equal(first.status, "delivered");
 
   receiver.answer = 410;
+  const before = receiver.on("/flaky").length;
   await pushImage(client, "r", "d", buildImage([randomLayer(10)], "d"));
-  await receiver.waitFor(8);
+  await receiver.waitFor(before + 1);
   for (let n = 0; n < 200 && (await app.request("GET", "/api/v1/webhooks/flaky")).json().enabled; n++) await new Promise((r) => setTimeout(r, 25));
   assert.equal((await app.request("GET", "/api/v1/webhooks/flaky")).json().enabled, false);
   const audit = (await app.request("GET", "/api/v1/audit?event=webhook.disabled")).json().events;
@@ -207,7 +208,7 @@ test("a receiver answering 500 is retried with growing waits, in order; 410 disa
   assert.match(audit[0].detail.reason, /410/);
   await pushImage(client, "r", "e", buildImage([randomLayer(10)], "e"));
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal(receiver.on("/flaky").length, 8, "a disabled webhook is sent nothing");
+  assert.equal(receiver.on("/flaky").length, before + 1, "a disabled webhook is sent nothing");
 });
 
 test("a hanging receiver is cut off at the timeout and retried; pushes go on meanwhile", async (t) => {
