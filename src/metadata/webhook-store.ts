@@ -1,5 +1,9 @@
 // Webhooks and deliveries (migration 017, webhook-types.ts): plain rows, portable SQL.
-import type { Kysely, Selectable, Transaction } from "kysely";
+// A delivery's lease, its attempts and the trimming of old ones commit without a WAL sync of their
+// own on SQLite (UNSYNCED): what a power cut takes back is at most an attempt's record, and the
+// delivery is then sent again, which at-least-once delivery allows. Queueing (the fan-out) syncs.
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { UNSYNCED } from "./sqlite/node-sqlite-dialect.ts";
 import type { Database } from "./schema.ts";
 import type { AttemptOutcome, Delivery, DeliveryStatus, NewDelivery, Webhook, WebhookFormat, WebhookRows } from "./webhook-types.ts";
 
@@ -146,6 +150,7 @@ export class WebhookStore implements WebhookRows {
       .where("id", "=", id)
       .where("status", "=", "pending")
       .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<", now.getTime())]))
+      .modifyEnd(sql.raw(UNSYNCED))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
@@ -165,6 +170,7 @@ export class WebhookStore implements WebhookRows {
         finished_at: o.finishedAt ? o.finishedAt.getTime() : null,
       })
       .where("id", "=", id)
+      .modifyEnd(sql.raw(UNSYNCED))
       .execute();
   }
 
@@ -200,7 +206,13 @@ export class WebhookStore implements WebhookRows {
       .limit(1)
       .executeTakeFirst();
     if (!boundary) return 0;
-    const result = await this.db.deleteFrom("webhook_deliveries").where("webhook", "=", webhook).where("status", "!=", "pending").where("id", "<=", Number(boundary.id)).executeTakeFirst();
+    const result = await this.db
+      .deleteFrom("webhook_deliveries")
+      .where("webhook", "=", webhook)
+      .where("status", "!=", "pending")
+      .where("id", "<=", Number(boundary.id))
+      .modifyEnd(sql.raw(UNSYNCED))
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

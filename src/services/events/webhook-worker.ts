@@ -155,10 +155,15 @@ export class WebhookWorker {
     const status = ok ? "delivered" : gone || givenUp ? "failed" : "pending";
     const nextAt = status === "pending" ? new Date(now.getTime() + backoff(attempts, this.settings.backoffBaseMs, this.settings.backoffCapMs)) : now;
     const error = result.error ?? (ok ? null : `the receiver answered ${result.status}`);
-    await this.metadata.transaction(async (tx) => {
-      await tx.webhooks.attempted(delivery.id, { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now });
-      if (gone) {
-        // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why.
+    const outcome = { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now } as const;
+    if (!gone) {
+      // Statements of their own, not a transaction: each commits without a sync (webhook-store.ts).
+      await this.metadata.webhooks.attempted(delivery.id, outcome);
+      if (status !== "pending") await this.metadata.webhooks.trim(hook.name, this.settings.keepDeliveries);
+    } else {
+      // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why, in one transaction.
+      await this.metadata.transaction(async (tx) => {
+        await tx.webhooks.attempted(delivery.id, outcome);
         await tx.webhooks.update(hook.name, { enabled: false, updatedAt: now });
         await tx.audit.append({
           id: `${now.getTime().toString(36)}-${randomUUID()}`,
@@ -171,9 +176,9 @@ export class WebhookWorker {
           client: null,
           detail: { webhook: hook.name, reason: "the receiver answered 410 Gone", delivery: delivery.id, url: hook.url },
         });
-      }
-      if (status !== "pending") await tx.webhooks.trim(hook.name, this.settings.keepDeliveries);
-    });
+        await tx.webhooks.trim(hook.name, this.settings.keepDeliveries);
+      });
+    }
     if (!ok) this.logger.warn({ webhook: hook.name, delivery: delivery.id, attempts, status: result.status, error, next: status === "pending" ? nextAt : null }, gone ? "webhook disabled: its receiver answered 410" : "webhook delivery failed");
   }
 }
