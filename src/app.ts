@@ -2,6 +2,7 @@
 // groups. Backends are picked here, openly.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { hostname } from "node:os";
 import { Kysely, type Dialect } from "kysely";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
@@ -49,6 +50,8 @@ import { PullPolicies } from "./services/provenance/pull-policy.ts";
 import { ProvenanceReports } from "./services/provenance/report.ts";
 import { RegistryMetadata } from "./services/provenance/registry-metadata.ts";
 import { ChangeFeed } from "./services/events/feed.ts";
+import { WebhookService } from "./services/events/webhook-service.ts";
+import { WebhookWorker, type DeliverySettings } from "./services/events/webhook-worker.ts";
 
 const ADMIN_ID = "admin";
 
@@ -142,11 +145,28 @@ async function startFeed(
   return feed;
 }
 
+/** What webhook deliveries are allowed and how they retry (config webhooks.*), and who the events come from. */
+function deliverySettings(config: Config): DeliverySettings {
+  const w = config.webhooks;
+  const publicUrl = config.http.publicUrl ?? null;
+  return {
+    policy: { allowedHosts: w.allowedHosts, allowPrivateAddresses: w.allowPrivateAddresses },
+    source: { host: publicUrl ? new URL(publicUrl).host : `${hostname()}:${config.http.port}`, url: publicUrl },
+    timeoutMs: w.timeout * 1000,
+    backoffBaseMs: w.backoffBase * 1000,
+    backoffCapMs: w.backoffCap * 1000,
+    maxAttempts: w.maxAttempts,
+    keepDeliveries: w.keepDeliveries,
+  };
+}
+
 export interface BerthApp {
   app: FastifyInstance;
   metrics: Metrics;
   stores: Stores;
   uploads: UploadService;
+  /** Delivers webhooks; `berth serve` ticks it on one instance at a time (background.ts). */
+  webhooks: WebhookWorker;
   logger: Logger;
   /** The admin password when this start generated it (to print once), else null. */
   generatedPassword: string | null;
@@ -244,11 +264,14 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   });
   await app.register(helmPlugin, { guard, authorizer, charts });
   const identities = new IdentityService({ metadata: stores.metadata, passwords: { hash: hashPassword, generate: generatePassword } });
+  const deliveries = deliverySettings(config);
+  const webhooks = new WebhookService(stores.metadata, deliveries);
+  const webhookWorker = new WebhookWorker(stores.metadata, deliveries, logger);
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
   await app.register(apiPlugin, {
     guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
     catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
-    sessions, publicUrl: config.http.publicUrl,
+    sessions, webhooks, publicUrl: config.http.publicUrl,
     settings: {
       anonymousPull: config.auth.anonymousPull,
       pushPolicies: config.provenance.pushPolicies,
@@ -264,9 +287,11 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     metrics,
     stores,
     uploads,
+    webhooks: webhookWorker,
     logger,
     generatedPassword,
     close: async () => {
+      await webhookWorker.stop();
       feed.stop();
       await announcements?.close();
       await app.close();

@@ -14,6 +14,7 @@ import { SearchAnswer, SearchQuery } from "./search.ts";
 import { AttributeRowList, AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
 import { SettingsView } from "./settings.ts";
 import { TagRuleBody, TagRuleList, TagRuleView } from "./tag-rules.ts";
+import * as wh from "./webhooks.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -104,6 +105,16 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("GET", "/api/v1/metadata/{target...}/{key}", "one metadata value", "metadata_read", { 200: pv.MetadataEntry }),
   berth("PUT", "/api/v1/metadata/{target...}/{key}", "set a metadata value", "metadata_write", { 200: pv.MetadataSet }, { body: pv.MetadataBody }),
   berth("DELETE", "/api/v1/metadata/{target...}/{key}", "delete a metadata value", "metadata_write", { 200: pv.MetadataDeleted }),
+
+  berth("GET", "/api/v1/events", "the event stream, oldest first: every push, delete, chart push/delete, referrer and identity change with its actor and target (?after= cursor ?limit= ?action= ?repository=)", MANAGE, { 200: wh.EventList }, { query: wh.EventsQuery }),
+  berth("GET", "/api/v1/webhooks", "every webhook (no secrets)", MANAGE, { 200: wh.WebhookList }),
+  berth("POST", "/api/v1/webhooks", "create a webhook; its signing secret is shown once; the URL's host must be allowed (webhooks.allowedHosts, private addresses refused unless webhooks.allowPrivateAddresses)", MANAGE, { 201: wh.CreatedWebhook }, { body: wh.NewWebhook }),
+  berth("GET", "/api/v1/webhooks/{name}", "one webhook", MANAGE, { 200: wh.WebhookView }),
+  berth("PATCH", "/api/v1/webhooks/{name}", "change a webhook (URL checked again); rotateSecret shows the new secret once", MANAGE, { 200: wh.UpdatedWebhook }, { body: wh.WebhookPatch }),
+  berth("DELETE", "/api/v1/webhooks/{name}", "delete a webhook and its deliveries", MANAGE, { 200: Deleted }),
+  berth("POST", "/api/v1/webhooks/{name}/ping", "send a ping now (outside the queue) and answer with the delivery", MANAGE, { 200: wh.DeliveryView }, { body: Empty }),
+  berth("GET", "/api/v1/webhooks/{name}/deliveries", "the webhook's deliveries, newest first: request, response status, latency, error (?limit=, default 20)", MANAGE, { 200: wh.DeliveryList }, { query: wh.DeliveriesQuery }),
+  berth("POST", "/api/v1/webhooks/{name}/deliveries/{id}/redeliver", "send a finished delivery again, before the webhook's newer ones", MANAGE, { 200: wh.DeliveryView }, { body: Empty }),
 
   // ChartMuseum's API; each path also answers under /api/helm/v1/<repository>/… as ChartMuseum's
   // multitenant form does. The repository is a classic repository (a namespace of charts).

@@ -20,6 +20,8 @@ export const AttributesPatch = z.strictObject({
 });
 
 export const AuditEvent = z.strictObject({
+  /** What an event of the event stream names as its `audit` (docs/lifecycle.md). */
+  id: z.string(),
   at: Time,
   /** e.g. sign-in, token.issued, identity.created, access.denied */
   event: z.string(),

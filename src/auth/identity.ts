@@ -55,3 +55,5 @@ export function describeIdentity(who: Identity): string {
   }
 }
 
+// The repository pattern rule lives in domain/ (webhook scopes use it too).
+export { matchesPattern } from "../domain/names.ts";

@@ -12,6 +12,7 @@ import { metadataCommand } from "./metadata.ts";
 import { repositoryCommand } from "./repositories.ts";
 import { scopeMapCommand } from "./scope-maps.ts";
 import { tagRuleCommand } from "./tag-rules.ts";
+import { eventCommand, webhookCommand } from "./webhooks.ts";
 import { searchCommand } from "./search.ts";
 import { serveCommand } from "./serve.ts";
 import { servicePrincipalCommand } from "./service-principals.ts";
@@ -41,4 +42,6 @@ export const program = new Command("berth")
   .addCommand(auditCommand)
   .addCommand(inspectCommand)
   .addCommand(searchCommand)
-  .addCommand(metadataCommand);
+  .addCommand(metadataCommand)
+  .addCommand(webhookCommand)
+  .addCommand(eventCommand);

@@ -49,6 +49,14 @@ export const serveCommand = new Command("serve")
       },
       (err: unknown) => berth.logger.error({ err }, "background job failed"),
     );
+    // Webhook deliveries: one instance at a time, from rows, so a restart or another instance goes on where this one stopped.
+    const webhooks = everyOnOneInstance(
+      berth.stores.metadata.jobs,
+      "webhooks",
+      Math.max(config.webhooks.interval * 1000, 10),
+      () => berth.webhooks.tick(),
+      (err: unknown) => berth.logger.error({ err }, "webhook delivery failed"),
+    );
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
     berth.logger.info({ address, data: config.storage.data, metadata: config.metadata.driver }, "berth is listening");
     for (const warning of startupWarnings(config)) berth.logger.warn(warning);
@@ -60,8 +68,7 @@ export const serveCommand = new Command("serve")
       closing = true;
       berth.logger.info({ signal }, "shutting down");
       metricsServer?.close();
-      maintenance
-        .stop()
+      Promise.all([maintenance.stop(), webhooks.stop()])
         .then(() => berth.close())
         .then(
           () => process.exit(0),

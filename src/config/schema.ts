@@ -156,6 +156,23 @@ export const ConfigSchema = z.strictObject({
       registryName: z.string().min(1).optional().describe("host[:port] that trust policy registryScopes name (<registryName>/<repository>); default: http.publicUrl's host"),
     })
     .prefault({}),
+  webhooks: z
+    .strictObject({
+      allowedHosts: z
+        .preprocess((v) => (typeof v === "string" ? v.split(",").map((h) => h.trim()).filter(Boolean) : v), z.array(z.string().min(1)))
+        .default(["*"])
+        .describe("hosts webhook URLs may name: exact names, *.suffix, or * (any host); checked at create/update and again at each delivery"),
+      allowPrivateAddresses: bool
+        .default(false)
+        .describe("let webhook hosts resolve to loopback, private, link-local or other non-public addresses (a receiver inside your network); default: refused, so a webhook cannot probe Berth's own network"),
+      timeout: z.coerce.number().positive().default(10).describe("seconds a webhook delivery may take before it counts as failed"),
+      backoffBase: z.coerce.number().positive().default(1).describe("seconds before a failed delivery's first retry; each retry waits twice the one before"),
+      backoffCap: z.coerce.number().positive().default(300).describe("seconds a retry waits at most"),
+      maxAttempts: z.coerce.number().int().positive().default(30).describe("attempts before a delivery is given up (failed) and the webhook's next one goes"),
+      keepDeliveries: z.coerce.number().int().positive().default(100).describe("finished deliveries kept per webhook (request, response status, latency, error)"),
+      interval: z.coerce.number().positive().default(0.25).describe("seconds between the delivery worker's looks for new events (one instance delivers at a time)"),
+    })
+    .prefault({}),
   gc: z
     .strictObject({
       gracePeriod: seconds.default(3600).describe("seconds a blob must be unreferenced before gc may delete it"),

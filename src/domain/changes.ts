@@ -3,29 +3,52 @@
 // chart index, attributes, remembered sign-ins, signing keys) and, later, webhooks read the log;
 // several processes over one database learn of each other's changes the same way.
 export type Change =
-  | { kind: "manifest.pushed"; repository: string; digest: string; mediaType: string; size: number }
+  /**
+   * `tag`: the tag the manifest was put under (null: by digest); `artifactType` and `subject`: a
+   * referrer's (the fields are absent in entries written before migration 017).
+   */
+  | { kind: "manifest.pushed"; repository: string; digest: string; mediaType: string; size: number; tag?: string | null; artifactType?: string | null; subject?: string | null }
   | { kind: "manifest.deleted"; repository: string; digest: string }
   /** `previous`: the digest the tag pointed at before, or null for a new tag. */
   | { kind: "tag.set"; repository: string; tag: string; digest: string; previous: string | null }
-  | { kind: "tag.deleted"; repository: string; tag: string }
+  /** `digest`: the manifest the tag pointed at. */
+  | { kind: "tag.deleted"; repository: string; tag: string; digest?: string }
   | { kind: "blob.linked"; repository: string; digest: string }
   | { kind: "blob.unlinked"; repository: string; digest: string }
-  | { kind: "chart.recorded"; repository: string; version: string }
-  | { kind: "chart.forgotten"; repository: string; version: string | null }
+  /** `storedAs`: which way the chart came (classic API or OCI); `digest`: its manifest. */
+  | { kind: "chart.recorded"; repository: string; version: string; digest?: string; storedAs?: "classic" | "oci" }
+  | { kind: "chart.forgotten"; repository: string; version: string | null; digest?: string; storedAs?: "classic" | "oci" }
   /** A principal, its secrets or a scope map changed: sign-ins remembered anywhere are stale. */
-  | { kind: "identity.changed"; principal: string | null; scopeMap: string | null }
-  | { kind: "attributes.changed"; repository: string; tag: string }
+  /** `audit`: the id of the audit line that records the change (auth/audit.ts). */
+  | { kind: "identity.changed"; principal: string | null; scopeMap: string | null; audit?: string }
+  | { kind: "attributes.changed"; repository: string; tag: string; audit?: string }
   /** A tag immutability rule was created or removed (domain/tag-rules.ts). */
-  | { kind: "tag-rules.changed"; id: string }
+  | { kind: "tag-rules.changed"; id: string; audit?: string }
   | { kind: "signing-key.added"; kid: string };
 
 export type ChangeKind = Change["kind"];
+
+/**
+ * Who made a change, as the request that made it showed them (recorded with the change, in its
+ * transaction): the identity's name and kind, the client's address and user agent. Changes made
+ * by Berth itself (gc, the CLI on the store) name kind "system".
+ */
+export interface ChangeActor {
+  name: string;
+  kind: string;
+  address: string | null;
+  userAgent: string | null;
+  /** The HTTP request's id (the access log's `reqId`). */
+  requestId?: string | null;
+}
 
 /** A change as the log holds it: `id` orders the log and is the cursor readers keep. */
 export interface ChangeEntry {
   id: number;
   at: Date;
   change: Change;
+  /** Null for entries written before migration 017 and for changes no request made. */
+  actor?: ChangeActor | null;
 }
 
 /** The repository a change concerns, if any (stored beside it, for consumers that filter by repository). */

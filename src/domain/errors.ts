@@ -48,6 +48,9 @@ export type BerthErrorCode =
   | "INVALID_REQUEST"
   | "IDENTITY_UNKNOWN"
   | "IDENTITY_EXISTS"
+  // Webhooks (404, 409)
+  | "WEBHOOK_UNKNOWN"
+  | "WEBHOOK_EXISTS"
   // Berth's own, for registry-side metadata
   | "METADATA_UNKNOWN"
   // Berth's own: a tag immutability rule id no rule has

@@ -50,7 +50,7 @@ export function parseReference(text: string): Reference {
   return { kind: "tag", tag: parseTag(text) };
 }
 
-/** `*`, `team/*` (team and everything below it) or an exact repository name: how grants and tag rules name repositories. */
+/** `*`, `team/*` (team and everything below it) or an exact repository name: scope maps', scoped principals', webhooks' and tag rules' repository patterns. */
 export function matchesPattern(pattern: string, repository: string): boolean {
   if (pattern === "*") return true;
   if (pattern.endsWith("/*")) return repository.startsWith(pattern.slice(0, -1)) || repository === pattern.slice(0, -2);

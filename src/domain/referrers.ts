@@ -5,6 +5,14 @@
 export const REFERRER_KINDS = ["signature", "sbom", "attestation", "other"] as const;
 export type ReferrerKind = (typeof REFERRER_KINDS)[number];
 
+/** A referrer's kind as its artifactType alone tells it (provenance facts, where indexed, come first). */
+export function referrerKindOf(artifactType: string | null | undefined): ReferrerKind {
+  if (artifactType && /spdx|cyclonedx|sbom|syft/i.test(artifactType)) return "sbom";
+  if (artifactType && /in-toto|attestation|provenance/i.test(artifactType)) return "attestation";
+  if (artifactType && /signature|sigstore|cosign/i.test(artifactType)) return "signature";
+  return "other";
+}
+
 export interface ReferrerTreeNode {
   digest: string;
   mediaType: string;

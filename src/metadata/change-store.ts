@@ -17,7 +17,7 @@
 //
 //   transaction { …work; append → provisional ids } ─▶ seal: lock "changes"; id := nextval, in order ─▶ commit
 import { sql, type Kysely, type Transaction } from "kysely";
-import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
+import type { Change, ChangeActor, ChangeEntry, ChangeKind } from "../domain/changes.ts";
 import { repositoryOf } from "../domain/changes.ts";
 import { holdLock } from "./locks.ts";
 import { familyOf } from "./migrations/portable.ts";
@@ -36,10 +36,13 @@ export class ChangeStore implements ChangeRows {
   private readonly numberedAtCommit: boolean;
   /** This transaction's entries, by provisional id, in append order (PostgreSQL). */
   private provisional: number[] = [];
+  /** Who the transaction acts for: recorded with each entry (MetadataStore.transaction's option). */
+  private readonly actor: ChangeActor | null;
 
-  constructor(db: Db, appended: (change: Change) => void | Promise<void>) {
+  constructor(db: Db, appended: (change: Change) => void | Promise<void>, actor: ChangeActor | null = null) {
     this.db = db;
     this.appended = appended;
+    this.actor = actor;
     this.numberedAtCommit = familyOf(db as Kysely<unknown>) === "postgres";
   }
 
@@ -47,14 +50,14 @@ export class ChangeStore implements ChangeRows {
     if (this.numberedAtCommit && !this.db.isTransaction) {
       // Alone, an entry is still numbered under the lock: its own transaction, sealed.
       await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
-        const alone = new ChangeStore(trx, () => undefined);
+        const alone = new ChangeStore(trx, () => undefined, this.actor);
         await alone.append(change);
         await alone.seal();
       });
       await this.appended(change);
       return;
     }
-    const row = await this.db.insertInto("changes").values({ at: Date.now(), kind: change.kind, repository: repositoryOf(change), body: JSON.stringify(change) }).returning("id").executeTakeFirstOrThrow();
+    const row = await this.db.insertInto("changes").values({ at: Date.now(), kind: change.kind, repository: repositoryOf(change), body: JSON.stringify(change), actor: this.actor ? JSON.stringify(this.actor) : null }).returning("id").executeTakeFirstOrThrow();
     if (this.numberedAtCommit) this.provisional.push(Number(row.id));
     await this.appended(change);
   }
@@ -83,8 +86,8 @@ export class ChangeStore implements ChangeRows {
   }
 
   async since(cursor: number, limit: number): Promise<ChangeEntry[]> {
-    const rows = await this.db.selectFrom("changes").select(["id", "at", "body"]).where("id", ">", cursor).orderBy("id").limit(limit).execute();
-    return rows.map((r) => ({ id: Number(r.id), at: new Date(Number(r.at)), change: JSON.parse(r.body) as Change }));
+    const rows = await this.db.selectFrom("changes").select(["id", "at", "body", "actor"]).where("id", ">", cursor).orderBy("id").limit(limit).execute();
+    return rows.map((r) => ({ id: Number(r.id), at: new Date(Number(r.at)), change: JSON.parse(r.body) as Change, actor: r.actor ? (JSON.parse(r.actor) as ChangeActor) : null }));
   }
 
   async latest(kinds?: readonly ChangeKind[]): Promise<number> {

@@ -5,7 +5,8 @@ import { Kysely, type ExpressionBuilder, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
-import type { Change } from "../domain/changes.ts";
+import type { Change, ChangeActor } from "../domain/changes.ts";
+import { WebhookStore } from "./webhook-store.ts";
 import { CatalogStore, SearchIndex } from "./catalog-store.ts";
 import { ChangeStore } from "./change-store.ts";
 import { identityParts } from "./identity-store.ts";
@@ -22,7 +23,7 @@ import type { ChartMetadata } from "../domain/chart.ts";
 import type {
   ChartRecord, ChartRows, StoredAs,
   BlobLinkRows, BlobRows, ManifestRecord, ManifestRows, ManifestSummary, MetadataParts, MetadataStore,
-  Page, RepositoryRows, TagRows,
+  Page, RepositoryRows, TagRows, TransactionOptions,
 } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -416,9 +417,10 @@ function summarised(change: Change): string | null {
   return change.kind.startsWith("manifest.") || change.kind.startsWith("tag.") || change.kind.startsWith("chart.") ? (change as { repository: string }).repository : null;
 }
 
-function parts(db: Db, appended: (change: Change) => void | Promise<void>): MetadataParts {
+function parts(db: Db, appended: (change: Change) => void | Promise<void>, actor: ChangeActor | null = null): MetadataParts {
   return {
-    changes: new ChangeStore(db, appended),
+    changes: new ChangeStore(db, appended, actor),
+    webhooks: new WebhookStore(db),
     jobs: new Jobs(db),
     tagRules: new TagRules(db),
     catalog: new CatalogStore(db),
@@ -438,14 +440,14 @@ function parts(db: Db, appended: (change: Change) => void | Promise<void>): Meta
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly strays; readonly charts;
   readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions; readonly signInFailures;
-  readonly provenance; readonly metadataValues; readonly changes; readonly jobs; readonly tagRules; readonly catalog; readonly search;
+  readonly provenance; readonly metadataValues; readonly changes; readonly webhooks; readonly jobs; readonly tagRules; readonly catalog; readonly search;
   private readonly db: Kysely<Database>;
   private committed: () => Promise<void> = async () => {};
 
   private constructor(db: Kysely<Database>) {
     this.db = db;
     // Outside a transaction an append commits at once.
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes, jobs: this.jobs, tagRules: this.tagRules, catalog: this.catalog, search: this.search } = parts(db, async (change) => {
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes, webhooks: this.webhooks, jobs: this.jobs, tagRules: this.tagRules, catalog: this.catalog, search: this.search } = parts(db, async (change) => {
       const repository = summarised(change);
       if (repository) await new CatalogStore(db).refresh(repository as RepositoryName);
       await this.committed();
@@ -463,18 +465,22 @@ export class KyselyMetadataStore implements MetadataStore {
     return new KyselyMetadataStore(db);
   }
 
-  async transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: MetadataParts) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     let appended = false;
     const value = await this.db.transaction().execute(async (trx) => {
       appended = false; // a retried transaction counts afresh
       // Repositories whose manifests, tags or charts changed: their summaries are recomputed
       // before the commit, so the portal's read model commits with the change or not at all.
       const touched = new Set<string>();
-      const tx = parts(trx, (change) => {
-        appended = true;
-        const repository = summarised(change);
-        if (repository) touched.add(repository);
-      });
+      const tx = parts(
+        trx,
+        (change) => {
+          appended = true;
+          const repository = summarised(change);
+          if (repository) touched.add(repository);
+        },
+        options.actor ?? null,
+      );
       const result = await work(tx);
       const catalog = new CatalogStore(trx);
       for (const repository of touched) await catalog.refresh(repository as RepositoryName);

@@ -106,7 +106,38 @@ export interface Database {
     old_value: string | null;
     new_value: string | null;
   };
-  changes: { id: Generated<number>; at: number; kind: string; repository: string | null; body: string };
+  changes: { id: Generated<number>; at: number; kind: string; repository: string | null; body: string; actor: string | null };
+  // Webhooks and their deliveries (migration 017, webhook-store.ts).
+  webhooks: {
+    name: string;
+    url: string;
+    actions: string;
+    scope: string;
+    headers: string;
+    format: string;
+    enabled: number;
+    secret: string;
+    created_at: number;
+    updated_at: number;
+  };
+  webhook_deliveries: {
+    id: Generated<number>;
+    webhook: string;
+    event_id: number;
+    action: string;
+    created_at: number;
+    status: string;
+    attempts: number;
+    next_at: number;
+    request_headers: string;
+    body: string;
+    response_status: number | null;
+    latency_ms: number | null;
+    error: string | null;
+    finished_at: number | null;
+    lease_owner: string | null;
+    lease_until: Generated<number>;
+  };
   change_consumers: { consumer: string; cursor: number; owner: string | null; lease_until: number };
   locks: { name: string; taken_at: number };
   jobs: { name: string; owner: string; lease_until: number };

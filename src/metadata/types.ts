@@ -3,7 +3,8 @@
 // touches two nouns runs in one transaction.
 import type { ChartMetadata } from "../domain/chart.ts";
 import type { CatalogRows, SearchRows } from "./catalog-types.ts";
-import type { Change, ChangeEntry, ChangeKind } from "../domain/changes.ts";
+import type { Change, ChangeActor, ChangeEntry, ChangeKind } from "../domain/changes.ts";
+import type { WebhookRows } from "./webhook-types.ts";
 import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SignInFailureRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
@@ -265,6 +266,7 @@ export interface MetadataParts {
   provenance: ProvenanceRows;
   metadataValues: MetadataValueRows;
   changes: ChangeRows;
+  webhooks: WebhookRows;
   jobs: JobRows;
   tagRules: TagRuleRows;
   /** The portal's read models (catalog-types.ts). */
@@ -272,9 +274,14 @@ export interface MetadataParts {
   search: SearchRows;
 }
 
+export interface TransactionOptions {
+  /** Who the transaction acts for: the change log records it with each entry (the event's actor). */
+  actor?: ChangeActor | null;
+}
+
 export interface MetadataStore extends MetadataParts {
   /** Runs `work` in one transaction; when it appended changes, the commit listener runs before this resolves. */
-  transaction<T>(work: (tx: MetadataParts) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: MetadataParts) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Called after each commit that appended changes, before the writer's call returns, so the
    * writer's own process has caught up (read-your-writes) when its request answers.

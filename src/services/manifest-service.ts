@@ -7,6 +7,7 @@ import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../d
 import { OCI_INDEX } from "../domain/media-types.ts";
 import { immutableBy, immutableText } from "../domain/tag-rules.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
+import type { ChangeActor } from "../domain/changes.ts";
 import type { ChartRecord, ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
@@ -39,6 +40,8 @@ export interface PutOptions {
    * covering the content with an unlocked tag nor tell the pusher the content exists.
    */
   mayReference?: (digest: Digest) => Promise<boolean>;
+  /** Who pushes: recorded with the change (the event's actor). */
+  actor?: ChangeActor | null;
 }
 
 export interface PushedManifest {
@@ -108,7 +111,7 @@ export class ManifestService {
       // Sparse manifests record only what is here, so every recorded reference must resolve.
       const present = (d: Digest) => !missing.includes(d);
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
-      await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length });
+      await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length, tag: tags[0] ?? null, artifactType: parsed.artifactType, subject: parsed.subject });
       for (const tag of tags) {
         const previous = await tx.tags.set(repository, tag, digest);
         // Moving an immutable tag is refused; the whole push rolls back with it.
@@ -120,7 +123,7 @@ export class ManifestService {
       const recordedChart = chart ? await charts!.record(tx, chart, options.chartPrecondition) : null;
       if (provenance) await this.options.provenance!.record(tx, provenance);
       return recordedChart;
-    });
+    }, { actor: options.actor ?? null });
     return { digest, subject: parsed.subject, tags, chart: recorded };
   }
 
@@ -143,7 +146,7 @@ export class ManifestService {
   }
 
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
-  async delete(repository: RepositoryName, reference: Reference): Promise<void> {
+  async delete(repository: RepositoryName, reference: Reference, actor: ChangeActor | null = null): Promise<void> {
     await this.metadata.transaction(async (tx) => {
       // The caller was authorized against attributes cached in memory; a lock set since (here, or
       // through another process whose change has not arrived yet) must still stop the delete.
@@ -154,16 +157,16 @@ export class ManifestService {
       if (reference.kind === "tag") {
         const had = await tx.tags.resolve(repository, reference.tag);
         if (had === null || !(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
-        await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag });
+        await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had });
         await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
         return;
       }
       if (!(await this.deleteDigest(tx, repository, reference.digest))) throw manifestUnknown(reference);
-    });
+    }, { actor });
   }
 
   /** Every manifest of a repository and every tag on them, in one transaction. */
-  async deleteRepository(repository: RepositoryName): Promise<{ manifests: number }> {
+  async deleteRepository(repository: RepositoryName, actor: ChangeActor | null = null): Promise<{ manifests: number }> {
     return this.metadata.transaction(async (tx) => {
       const digests = await tx.catalog.manifestDigests(repository);
       if (digests.length === 0) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
@@ -177,7 +180,7 @@ export class ManifestService {
       if ((await tx.tagRules.list()).length > 0) await refuseImmutable(tx, repository, await allTags(tx, repository));
       for (const digest of digests) await this.deleteDigest(tx, repository, digest);
       return { manifests: digests.length };
-    });
+    }, { actor });
   }
 
   /** A manifest, its tags, and what was recorded about it; false when it was not there. */

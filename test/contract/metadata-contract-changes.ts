@@ -235,6 +235,70 @@ export function metadataChangeContract(factory: MetadataFactory): void {
     });
   });
 
+  describe("events and webhooks (migration 017)", () => {
+    test("a transaction's actor is recorded with each entry it appends; an entry appended alone has none", async (t) => {
+      const store = await freshStore(t, factory);
+      const actor = { name: "alice", kind: "user", address: "203.0.113.9", userAgent: "oras/1.2", requestId: "req-1" };
+      await store.transaction(async (tx) => {
+        await tx.changes.append(tagSet(1));
+        await tx.changes.append(tagSet(2));
+      }, { actor });
+      await store.changes.append(tagSet(3));
+      const rolledBack = store.transaction(async (tx) => {
+        await tx.changes.append(tagSet(4));
+        throw new Error("no");
+      }, { actor });
+      await assert.rejects(rolledBack);
+      const all = await store.changes.since(0, 10);
+      assert.deepEqual(all.map((e) => [e.change, e.actor]), [[tagSet(1), actor], [tagSet(2), actor], [tagSet(3), null]]);
+    });
+
+    test("webhooks: create once, update, list; deliveries queue once per event, go in order, trim keeps the newest finished", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = new Date(1_700_000_000_000);
+      const hook = { name: "ci", url: "https://hooks.example.com/x", actions: ["push"], scope: "team/*", headers: { "X-A": "1" }, format: "acr" as const, enabled: true, secret: "s3cret", createdAt: at, updatedAt: at };
+      assert.equal(await store.webhooks.create(hook), true);
+      assert.equal(await store.webhooks.create({ ...hook, url: "https://other.example.com" }), false, "a name is unique");
+      assert.deepEqual(await store.webhooks.get("ci"), hook);
+      assert.equal(await store.webhooks.update("ci", { enabled: false, actions: ["push", "delete"], updatedAt: at }), true);
+      assert.deepEqual(await store.webhooks.list(), [{ ...hook, enabled: false, actions: ["push", "delete"] }]);
+      assert.equal(await store.webhooks.update("nope", { enabled: false }), false);
+      await store.webhooks.update("ci", { enabled: true });
+      const queued = (eventId: number) => ({ webhook: "ci", eventId, action: "push", requestHeaders: { "content-type": "application/json" }, body: `{"n":${eventId}}` });
+      await store.webhooks.enqueue([queued(1), queued(2), queued(3)], at);
+      await store.webhooks.enqueue([queued(2), queued(4)], at); // a fan-out retried: 2 is not queued twice
+      assert.deepEqual(await store.webhooks.due(new Date(at.getTime() - 1)), []);
+      assert.deepEqual(await store.webhooks.due(at), ["ci"]);
+      const head = await store.webhooks.head("ci");
+      assert.equal(head?.eventId, 1);
+      assert.equal(head?.body, '{"n":1}');
+      assert.equal(await store.webhooks.lease(head!.id, "A", at, new Date(at.getTime() + 1000)), true);
+      assert.equal(await store.webhooks.lease(head!.id, "B", new Date(at.getTime() + 999), new Date(at.getTime() + 2000)), false, "A's lease runs");
+      assert.equal(await store.webhooks.lease(head!.id, "A", at, new Date(at.getTime() + 1000)), true, "renewed by its owner");
+      assert.equal(await store.webhooks.lease(head!.id, "B", new Date(at.getTime() + 1001), new Date(at.getTime() + 2000)), true, "taken once run out");
+      for (const eventId of [1, 2, 3]) {
+        const next = (await store.webhooks.head("ci"))!;
+        assert.equal(next.eventId, eventId, "oldest first");
+        await store.webhooks.attempted(next.id, { status: "delivered", attempts: 1, nextAt: at, responseStatus: 204, latencyMs: 12, error: null, finishedAt: at });
+        assert.equal(await store.webhooks.lease(next.id, "C", at, at), false, "a delivered one is not leased");
+      }
+      assert.equal((await store.webhooks.head("ci"))?.eventId, 4);
+      const listed = await store.webhooks.deliveries("ci", 10);
+      assert.deepEqual(listed.map((d) => [d.eventId, d.status]), [[4, "pending"], [3, "delivered"], [2, "delivered"], [1, "delivered"]]);
+      assert.equal(listed[1]!.responseStatus, 204);
+      assert.equal(await store.webhooks.redeliver("ci", listed[3]!.id, at), true);
+      assert.equal((await store.webhooks.head("ci"))?.eventId, 1, "a redelivery goes first");
+      assert.equal(await store.webhooks.redeliver("ci", listed[3]!.id, at), false, "already owed");
+      assert.equal(await store.webhooks.trim("ci", 1), 1, "event 2 goes; 3 is the newest finished; pending ones stay");
+      assert.deepEqual((await store.webhooks.deliveries("ci", 10)).map((d) => d.eventId), [4, 3, 1]);
+      await store.webhooks.update("ci", { enabled: false });
+      assert.deepEqual(await store.webhooks.due(at), [], "a disabled webhook is owed nothing now");
+      assert.equal(await store.webhooks.delete("ci"), true);
+      assert.deepEqual(await store.webhooks.deliveries("ci", 10), []);
+      assert.equal(await store.webhooks.delete("ci"), false);
+    });
+  });
+
   describe("transactions", () => {
     test("a transaction's writes are seen inside it, and commit together", async (t) => {
       const store = await freshStore(t, factory);

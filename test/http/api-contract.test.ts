@@ -6,11 +6,16 @@ import { test } from "node:test";
 import { ENDPOINTS, findEndpoint } from "../../src/api-contract/endpoints.ts";
 import { freshApp, imageManifest, PASSWORD, putManifest, type TestResponse } from "../support/app.ts";
 import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
+import { WebhookReceiver } from "../support/webhook-receiver.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
 test("every declared /api endpoint answers its declared shape", async (t) => {
-  const app = await freshApp(t);
+  // Webhooks may reach the test's receiver on the loopback address.
+  const app = await freshApp(t, { "webhooks.allowedHosts": ["127.0.0.1"], "webhooks.allowPrivateAddresses": true });
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
   const driven = new Set<string>();
   async function call(method: string, url: string, body?: unknown, status = 200): Promise<TestResponse> {
     const raw = Buffer.isBuffer(body);
@@ -91,6 +96,18 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("DELETE", `/api/v1/repositories/team/app/manifests/${image.digest}`);
   assert.equal((await putManifest(app, "team/app", "v3", image.body)).status, 201);
   await call("DELETE", "/api/v1/repositories/team/app");
+
+  // Webhooks and the event stream.
+  await call("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/hook`, actions: ["push", "delete"], format: "cloudevents" }, 201);
+  await call("GET", "/api/v1/webhooks");
+  await call("GET", "/api/v1/webhooks/ci");
+  await call("PATCH", "/api/v1/webhooks/ci", { scope: "team/*", rotateSecret: true });
+  const ping = (await call("POST", "/api/v1/webhooks/ci/ping", {})).json();
+  assert.deepEqual([ping.status, ping.responseStatus], ["delivered", 204]);
+  await call("GET", "/api/v1/webhooks/ci/deliveries?limit=5");
+  await call("POST", `/api/v1/webhooks/ci/deliveries/${ping.id}/redeliver`, {});
+  await call("DELETE", "/api/v1/webhooks/ci");
+  await call("GET", "/api/v1/events?after=0&limit=50&action=push");
 
   // The portal's session (the cookie, CSRF and Origin rules: session.test.ts).
   await call("POST", "/api/v1/session", { username: "admin", password: PASSWORD });

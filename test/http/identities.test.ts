@@ -387,7 +387,7 @@ test("GET /api/v1/audit: newest first, limited; bad limits 400; owners only", as
   const times = changes.map((e: any) => Date.parse(e.at));
   assert.deepEqual(times, [...times].sort((a, b) => b - a));
   const [newest] = (await app.request("GET", "/api/v1/audit")).json().events.filter((e: { event: string }) => e.event === "identity.created");
-  assert.deepEqual(Object.keys(newest).sort(), ["action", "at", "client", "detail", "event", "identity", "outcome", "repository"]);
+  assert.deepEqual(Object.keys(newest).sort(), ["action", "at", "client", "detail", "event", "id", "identity", "outcome", "repository"]);
   assert.deepEqual([newest.identity, newest.action, newest.outcome, newest.repository], ["admin", "create", "success", null]);
   expectStatus(await app.request("GET", "/api/v1/audit?limit=0"), 400, "INVALID_REQUEST");
   expectStatus(await app.request("GET", "/api/v1/audit?limit=abc"), 400, "INVALID_REQUEST");

@@ -215,7 +215,7 @@ export async function deleteRepositoryResource(ctx: ApiContext) {
     if (mayKnow && (await ctx.catalog.rows.summary(whole as RepositoryName))) {
       throw new RegistryError("INVALID_REQUEST", `ambiguous: ${whole} is a repository too; delete its tags and manifests one by one, or rename the tag's repository`, { repository: whole });
     }
-    await ctx.manifests.delete(path.repository, path.kind === "tag" ? { kind: "tag", tag: path.tag } : path.reference);
+    await ctx.manifests.delete(path.repository, path.kind === "tag" ? { kind: "tag", tag: path.tag } : path.reference, ctx.actor);
     return { deleted: true };
   }
   if (path.kind !== "repository") throw new RegistryError("UNSUPPORTED", "DELETE is not supported here");
@@ -223,6 +223,6 @@ export async function deleteRepositoryResource(ctx: ApiContext) {
   // covering any of them refuses the whole repository, before anything is deleted.
   const digests = await ctx.catalog.rows.manifestDigests(path.repository);
   await ctx.require(digests.map((digest): Access => ({ type: "repository", name: path.repository, action: "delete", digest })));
-  await ctx.manifests.deleteRepository(path.repository);
+  await ctx.manifests.deleteRepository(path.repository, ctx.actor);
   return { deleted: true };
 }

@@ -7,12 +7,14 @@ import type { Authorizer } from "../../auth/authorizer.ts";
 import type { Access, Identity } from "../../auth/identity.ts";
 import type { SessionService } from "../../auth/sessions.ts";
 import type { Guard } from "../../http/guard.ts";
+import type { ChangeActor } from "../../domain/changes.ts";
 import type { Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { CatalogService } from "../../services/catalog/catalog-service.ts";
 import type { SearchService } from "../../services/catalog/search-service.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
 import type { ManifestService } from "../../services/manifest-service.ts";
+import type { WebhookService } from "../../services/events/webhook-service.ts";
 import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
 import type { ProvenanceReports } from "../../services/provenance/report.ts";
 
@@ -24,6 +26,7 @@ export interface ApiServices {
   search: SearchService;
   manifests: ManifestService;
   sessions: SessionService;
+  webhooks: WebhookService;
   /** What the configuration sets, as GET /api/v1/settings shows it. */
   settings: SettingsView;
   /** Configured base URL (its origin is accepted as a request's Origin besides the Host's). */
@@ -37,6 +40,8 @@ export interface ApiContext extends ApiServices {
   guard: Guard;
   /** Who the audit trail names for a change. */
   by: Actor;
+  /** Who the change log names for a change (the event's actor). */
+  actor: ChangeActor;
   /** Who may see what (Authorizer.shows), what the caller may do (may). */
   authorizer: Authorizer;
   /**

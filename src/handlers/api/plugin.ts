@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import { describeIdentity, isAnonymous, type Access, type Identity } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
+import { actorOf } from "../../http/actor.ts";
 import { replyWithError } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
 import { bodyRefusal } from "../../http/refusals.ts";
@@ -42,7 +43,7 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
           throw new RegistryError("UNAUTHORIZED", "authentication required: sign in with your Berth credentials", null, guard.challenge(request, "basic", []));
         }
       };
-      return route.handler({ request, reply, who, guard, by: { identity: describeIdentity(who), client: request.ip }, authorizer: guard.authorizer, require, signedIn, ...services });
+      return route.handler({ request, reply, who, guard, by: { identity: describeIdentity(who), client: request.ip, actor: actorOf(request, who) }, actor: actorOf(request, who), authorizer: guard.authorizer, require, signedIn, ...services });
     });
     app.route({ method: route.method, url: route.url, bodyLimit: API_BODY_LIMIT, handler });
   }

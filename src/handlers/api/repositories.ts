@@ -33,7 +33,7 @@ export async function getAudit(ctx: ApiContext) {
   const filter = { ...exact, ...(from ? { from: new Date(from) } : {}), ...(to ? { to: new Date(to) } : {}) };
   const events = await ctx.identities.audit(limit === undefined ? undefined : Number(limit), filter);
   return {
-    events: events.map((e) => ({ at: e.at, event: e.event, identity: e.identity, action: e.action, repository: e.repository, outcome: e.outcome, client: e.client, detail: e.detail })),
+    events: events.map((e) => ({ id: e.id, at: e.at, event: e.event, identity: e.identity, action: e.action, repository: e.repository, outcome: e.outcome, client: e.client, detail: e.detail })),
   };
 }
 

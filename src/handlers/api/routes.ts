@@ -18,6 +18,7 @@ import { CHARTS_PREFIX, getChart, onChart } from "./charts.ts";
 import { attributesRepository, getAttributeRows, getAttributes, getAudit, getSettings, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
 import { getSearch } from "./search.ts";
 import { deleteTagRule, getTagRules, postTagRule } from "./tag-rules.ts";
+import { deleteWebhook, getDeliveries, getEvents, getWebhook, getWebhooks, patchWebhook, postPing, postRedeliver, postWebhook } from "./webhooks.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
 } from "./tokens.ts";
@@ -77,6 +78,16 @@ export const API_ROUTES: ApiRoute[] = [
 
   // The portal's read API (catalog.ts): listing needs only a sign-in (or anonymous pull) and
   // shows what the caller may pull; the rest of the path decides the access (onRepositoryPath).
+  { method: "GET", url: "/api/v1/events", handler: getEvents, access: manage },
+  { method: "GET", url: "/api/v1/webhooks", handler: getWebhooks, access: manage },
+  { method: "POST", url: "/api/v1/webhooks", handler: postWebhook, access: manage },
+  { method: "GET", url: "/api/v1/webhooks/:name", handler: getWebhook, access: manage },
+  { method: "PATCH", url: "/api/v1/webhooks/:name", handler: patchWebhook, access: manage },
+  { method: "DELETE", url: "/api/v1/webhooks/:name", handler: deleteWebhook, access: manage },
+  { method: "POST", url: "/api/v1/webhooks/:name/ping", handler: postPing, access: manage },
+  { method: "GET", url: "/api/v1/webhooks/:name/deliveries", handler: getDeliveries, access: manage },
+  { method: "POST", url: "/api/v1/webhooks/:name/deliveries/:id/redeliver", handler: postRedeliver, access: manage },
+
   { method: "GET", url: "/api/v1/repositories", handler: getRepositories, access: signedIn },
   { method: "GET", url: `${REPOSITORIES_PREFIX}*`, handler: (ctx) => getRepositoryResource(ctx, getAttributes), access: onRepositoryPath },
   { method: "PATCH", url: `${REPOSITORIES_PREFIX}*`, handler: patchAttributes, access: onRepository("manage") },

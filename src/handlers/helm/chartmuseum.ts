@@ -4,6 +4,7 @@
 import busboy from "busboy";
 import type { Readable } from "node:stream";
 import { RegistryError } from "../../domain/errors.ts";
+import { actorOf } from "../../http/actor.ts";
 import { queryValue, readBounded } from "../../http/body.ts";
 import { chartListing, checkDeletion, checkedVersion, findable, listed, pushPackage, pushProvenance, versionEntries, type HelmContext } from "./context.ts";
 import type { MuseumPath } from "./paths.ts";
@@ -56,7 +57,7 @@ export async function deleteChart(ctx: HelmContext, path: Extract<MuseumPath, { 
   if (!path.name || !path.version) throw new RegistryError("UNSUPPORTED", "delete one version: DELETE /api/<repository>/charts/<name>/<version>");
   const chart = ctx.charts.version(path.view, path.name, path.version, findable(ctx));
   await checkDeletion(ctx, chart);
-  await ctx.charts.deleteVersion(chart);
+  await ctx.charts.deleteVersion(chart, actorOf(ctx.request, ctx.who));
   return ctx.reply.send({ deleted: true });
 }
 

@@ -1,6 +1,7 @@
 // The classic chart repository at /helm/v1/<repository>: index.yaml, packages and .prov files
 // for helm, and ACR's push and management calls (the REST behind the retired `az acr helm`).
 import { RegistryError } from "../../domain/errors.ts";
+import { actorOf } from "../../http/actor.ts";
 import { readBounded } from "../../http/body.ts";
 import { chartListing, check, checkDeletion, checkedVersion, checkProvenanceRemoval, findable, listed, pushPackage, pushProvenance, requireView, versionEntries, type HelmContext } from "./context.ts";
 import type { ClassicPath } from "./paths.ts";
@@ -56,10 +57,10 @@ export async function deleteBlob(ctx: HelmContext, path: Extract<ClassicPath, { 
   const chart = ctx.charts.file(path.view, isProv ? path.path.slice(0, -".prov".length) : path.path, findable(ctx));
   if (isProv) {
     checkProvenanceRemoval(ctx, chart);
-    await ctx.charts.removeProvenance(chart);
+    await ctx.charts.removeProvenance(chart, actorOf(ctx.request, ctx.who));
   } else {
     await checkDeletion(ctx, chart);
-    await ctx.charts.deleteVersion(chart);
+    await ctx.charts.deleteVersion(chart, actorOf(ctx.request, ctx.who));
   }
   return ctx.reply.send({ deleted: true });
 }
@@ -78,6 +79,6 @@ export async function deleteCharts(ctx: HelmContext, path: Extract<ClassicPath, 
   // Every version is checked before any goes: one locked version keeps the chart whole.
   const doomed = path.version ? [ctx.charts.version(path.view, path.name, path.version, findable(ctx))] : ctx.charts.versions(path.view, path.name, findable(ctx));
   for (const chart of doomed) await checkDeletion(ctx, chart);
-  for (const chart of doomed) await ctx.charts.deleteVersion(chart);
+  for (const chart of doomed) await ctx.charts.deleteVersion(chart, actorOf(ctx.request, ctx.who));
   return ctx.reply.send({ deleted: true });
 }

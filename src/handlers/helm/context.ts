@@ -10,6 +10,7 @@ import { versionToTag } from "../../domain/chart.ts";
 import type { ChartRecord } from "../../metadata/types.ts";
 import type { ChartVersionEntry, Visibility } from "../../services/charts/chart-index.ts";
 import type { ChartRef, ChartService } from "../../services/charts/chart-service.ts";
+import { actorOf } from "../../http/actor.ts";
 import { requestSignal } from "../oci/context.ts";
 
 /** What a Helm route does to the chart versions it touches. */
@@ -66,7 +67,7 @@ export async function pushPackage(ctx: HelmContext, view: string, body: AsyncIte
     await ctx.charts.discard(received.staged);
     throw err;
   }
-  return ctx.charts.storePackage(received, { force });
+  return ctx.charts.storePackage(received, { force }, actorOf(ctx.request, ctx.who));
 }
 
 /** Attaches a .prov the caller may push to the version it is for (a package URL, or what the .prov names). */
@@ -74,7 +75,7 @@ export async function pushProvenance(ctx: HelmContext, view: string, body: Buffe
   ctx.authorizer.authorizeSomewhere(ctx.who, "push", `${view}/*`);
   const received = await ctx.charts.receiveProvenance(view, body, { fileName: options.fileName, visible: findable(ctx) });
   if (received.chart) check(ctx, received.chart);
-  return ctx.charts.attachProvenance(received, { force: options.force });
+  return ctx.charts.attachProvenance(received, { force: options.force }, actorOf(ctx.request, ctx.who));
 }
 
 /**

@@ -1,5 +1,6 @@
 // GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>. Answers carry the stored bytes and the
 // stored media type, whatever the Accept header says: Berth converts nothing.
+import { actorOf } from "../../http/actor.ts";
 import type { Digest } from "../../domain/digest.ts";
 import { parseTag } from "../../domain/names.ts";
 import { queryValues, readBounded } from "../../http/body.ts";
@@ -51,7 +52,7 @@ export const putManifest: OciHandler<"manifest"> = async (ctx) => {
   const mayReference = authorizer.hasTagAttributes(path.name)
     ? async (digest: Digest) => !(await authorizer.readLockCovers(path.name, digest))
     : undefined;
-  const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], { extraTags, ...(mayReference ? { mayReference } : {}) });
+  const pushed = await services.manifests.put(path.name, path.reference, body, request.headers["content-type"], { extraTags, actor: actorOf(request, ctx.who), ...(mayReference ? { mayReference } : {}) });
   reply.code(201).header("location", `/v2/${path.name}/manifests/${pushed.digest}`).header("docker-content-digest", pushed.digest).header("content-length", 0);
   if (pushed.subject) reply.header("oci-subject", pushed.subject);
   if (extraTags.length > 0) reply.header("oci-tag", extraTags);
@@ -59,6 +60,6 @@ export const putManifest: OciHandler<"manifest"> = async (ctx) => {
 };
 
 export const deleteManifest: OciHandler<"manifest"> = async (ctx) => {
-  await ctx.services.manifests.delete(ctx.path.name, ctx.path.reference);
+  await ctx.services.manifests.delete(ctx.path.name, ctx.path.reference, actorOf(ctx.request, ctx.who));
   return ctx.reply.code(202).header("content-length", 0).send();
 };

@@ -9,7 +9,7 @@ import type { Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { isIndexMediaType } from "../../domain/media-types.ts";
 import type { Reference, RepositoryName } from "../../domain/names.ts";
-import type { ReferrerKind, ReferrerTreeNode } from "../../domain/referrers.ts";
+import { referrerKindOf, type ReferrerKind, type ReferrerTreeNode } from "../../domain/referrers.ts";
 import type { BuildLabels, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow } from "../../metadata/catalog-types.ts";
 import type { Platform, ProvenanceRecord } from "../../metadata/provenance-types.ts";
 import type { ChartRecord, MetadataStore } from "../../metadata/types.ts";
@@ -68,10 +68,7 @@ export function summaryJson(row: RepositorySummaryRow) {
 function referrerKind(row: ProvenanceRecord | null, artifactType: string | null): ReferrerKind {
   if (row?.facts.kind === "signature") return "signature";
   if (row?.facts.kind === "attestation") return row.facts.statements.some((s) => s.sbom) ? "sbom" : "attestation";
-  if (artifactType && /spdx|cyclonedx|sbom|syft/i.test(artifactType)) return "sbom";
-  if (artifactType && /in-toto|attestation|provenance/i.test(artifactType)) return "attestation";
-  if (artifactType && /signature|sigstore|cosign/i.test(artifactType)) return "signature";
-  return "other";
+  return referrerKindOf(artifactType);
 }
 
 export class CatalogService {

@@ -2,6 +2,7 @@
 // OCI way: a package pushed to classic repository R becomes the Helm chart manifest Helm itself
 // would push to oci://<host>/R, in repository R/<name>, tagged with the version. So one store
 // serves `helm pull oci://…` and `helm repo add …/helm/v1/R` alike.
+import type { ChangeActor } from "../../domain/changes.ts";
 import { Readable } from "node:stream";
 import type { BlobStore, StagedBlob } from "../../blobs/blob-store.ts";
 import { HELM_CHART_LAYER, HELM_CONFIG, HELM_PROV_LAYER, helmConfigJson, versionToTag, type ChartMetadata } from "../../domain/chart.ts";
@@ -108,7 +109,7 @@ export class ChartService {
    * Stores a received package as one transaction: its blob, the config, the manifest, the tag and
    * the chart row, all or nothing. An existing version is CHART_EXISTS unless `force`.
    */
-  async storePackage(received: ReceivedPackage, options: { force: boolean }): Promise<ChartRecord> {
+  async storePackage(received: ReceivedPackage, options: { force: boolean }, actor: ChangeActor | null = null): Promise<ChartRecord> {
     const { view, chart: { repository }, metadata, staged } = received;
     try {
       const isNew: ChartPrecondition | undefined = options.force ? undefined : (existing) => {
@@ -118,7 +119,7 @@ export class ChartService {
       isNew?.(await this.metadata.charts.get(repository, metadata.version));
       const chartLayer = { mediaType: HELM_CHART_LAYER, digest: staged.digest, size: staged.size };
       // A new package invalidates a signature made for the old one, so an overwrite drops the .prov.
-      return await this.storeManifest(repository, metadata, chartLayer, null, "classic", isNew, [staged]);
+      return await this.storeManifest(repository, metadata, chartLayer, null, "classic", isNew, [staged], actor);
     } catch (err) {
       await this.discard(staged);
       throw err;
@@ -141,7 +142,7 @@ export class ChartService {
   }
 
   /** Adds (or with `force` replaces) the .prov of a chart version already stored, in one transaction. */
-  async attachProvenance(received: ReceivedProvenance, options: { force: boolean }): Promise<ChartRecord> {
+  async attachProvenance(received: ReceivedProvenance, options: { force: boolean }, actor: ChangeActor | null = null): Promise<ChartRecord> {
     const chart = received.stored;
     if (!chart) throw new RegistryError("CHART_UNKNOWN", `no chart ${received.name} ${received.version} in ${received.view}: push the chart before its .prov`, { name: received.name, version: received.version });
     const unchanged: ChartPrecondition = (existing) => {
@@ -152,20 +153,20 @@ export class ChartService {
     const digest = digestBytes(received.body);
     const staged = await this.blobs.receive(Readable.from([received.body]), digest, undefined, received.body.length);
     const provLayer = { mediaType: HELM_PROV_LAYER, digest, size: received.body.length };
-    return this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, provLayer, chart.storedAs, unchanged, [staged]);
+    return this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, provLayer, chart.storedAs, unchanged, [staged], actor);
   }
 
-  async removeProvenance(chart: ChartRecord): Promise<void> {
+  async removeProvenance(chart: ChartRecord, actor: ChangeActor | null = null): Promise<void> {
     if (!chart.provDigest) throw new RegistryError("CHART_UNKNOWN", `${chart.fileName} has no .prov`);
     const unchanged: ChartPrecondition = (existing) => {
       if (existing?.manifestDigest !== chart.manifestDigest) throw changedMeanwhile(chart);
     };
-    await this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, null, chart.storedAs, unchanged);
+    await this.storeManifest(chart.repository, chart.metadata, { mediaType: HELM_CHART_LAYER, digest: chart.chartDigest, size: chart.chartSize }, null, chart.storedAs, unchanged, [], actor);
   }
 
   /** Deletes a chart version: its manifest and tag (the blobs go with gc). */
-  async deleteVersion(chart: ChartRecord): Promise<void> {
-    await this.manifests.delete(chart.repository, { kind: "digest", digest: chart.manifestDigest });
+  async deleteVersion(chart: ChartRecord, actor: ChangeActor | null = null): Promise<void> {
+    await this.manifests.delete(chart.repository, { kind: "digest", digest: chart.manifestDigest }, actor);
   }
 
   /** The versions of a chart a view shows (CHART_UNKNOWN when none). */
@@ -204,7 +205,7 @@ export class ChartService {
    * Writes the manifest Helm would push for this chart, tagged with its version, in one
    * transaction with the blobs it names that this request brought (`staged`) and its config.
    */
-  private async storeManifest(repository: RepositoryName, metadata: ChartMetadata, chartLayer: Descriptor, provLayer: Descriptor | null, storedAs: StoredAs, chartPrecondition: ChartPrecondition | undefined, staged: StagedBlob[] = []): Promise<ChartRecord> {
+  private async storeManifest(repository: RepositoryName, metadata: ChartMetadata, chartLayer: Descriptor, provLayer: Descriptor | null, storedAs: StoredAs, chartPrecondition: ChartPrecondition | undefined, staged: StagedBlob[] = [], actor: ChangeActor | null = null): Promise<ChartRecord> {
     const config = helmConfigJson(metadata);
     const configDigest = digestBytes(config);
     const stagedConfig = await this.blobs.receive(Readable.from([config]), configDigest, undefined, config.length);
@@ -222,6 +223,7 @@ export class ChartService {
         storedAs,
         chartPrecondition,
         chartConfig: metadata,
+        actor,
         alsoStore: async (tx) => {
           for (const blob of blobs) await commitBlobIn(tx, this.blobs, repository, blob);
         },

@@ -3,7 +3,7 @@
 // the change log in one transaction (the change feed then drops cached sign-ins and reloads
 // attributes, in this process before the call returns and in every other within a second).
 import { randomUUID } from "node:crypto";
-import type { Change } from "../../domain/changes.ts";
+import type { Change, ChangeActor } from "../../domain/changes.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { AuditEvent, Principal, PrincipalKind } from "../../metadata/identity-types.ts";
 import type { MetadataParts, MetadataStore } from "../../metadata/types.ts";
@@ -13,6 +13,8 @@ import { nameTaken } from "./identity-rules.ts";
 export interface Actor {
   identity: string;
   client: string | null;
+  /** The request's view of the caller, for the change log (the event's actor); absent: Berth itself. */
+  actor?: ChangeActor;
 }
 
 /** Injected from app.ts (auth/passwords.ts): scrypt hashing and random generation. */
@@ -63,15 +65,18 @@ export class IdentityContext {
   /** Runs `work`, the audit events it notes and their changes in one transaction. */
   async commit<T>(by: Actor, work: (tx: MetadataParts, note: (entry: AuditNote) => void) => Promise<T>): Promise<T> {
     const notes: AuditNote[] = [];
+    const actor: ChangeActor = by.actor ?? { name: by.identity, kind: "system", address: by.client, userAgent: null };
     const value = await this.metadata.transaction(async (tx) => {
       notes.length = 0; // a retried transaction notes afresh
       const result = await work(tx, (entry) => notes.push(entry));
       for (const entry of notes) {
-        await tx.audit.append(this.auditEvent(by, entry));
-        await tx.changes.append(toChange(entry.change));
+        const audited = this.auditEvent(by, entry);
+        await tx.audit.append(audited);
+        // The event links to its audit line (the audit line holds the detail).
+        await tx.changes.append(toChange(entry.change, audited.id));
       }
       return result;
-    });
+    }, { actor });
     return value;
   }
 
@@ -90,16 +95,16 @@ export class IdentityContext {
   }
 }
 
-function toChange(change: IdentityChange): Change {
+function toChange(change: IdentityChange, audit: string): Change {
   switch (change.kind) {
     case "principal":
-      return { kind: "identity.changed", principal: change.id, scopeMap: null };
+      return { kind: "identity.changed", principal: change.id, scopeMap: null, audit };
     case "scope-map":
-      return { kind: "identity.changed", principal: null, scopeMap: change.name };
+      return { kind: "identity.changed", principal: null, scopeMap: change.name, audit };
     case "attributes":
-      return { kind: "attributes.changed", repository: change.repository, tag: change.tag };
+      return { kind: "attributes.changed", repository: change.repository, tag: change.tag, audit };
     case "tag-rules":
-      return { kind: "tag-rules.changed", id: change.id };
+      return { kind: "tag-rules.changed", id: change.id, audit };
   }
 }
 

@@ -1,0 +1,96 @@
+// Webhooks and the event stream (docs/lifecycle.md): ACR's `az acr webhook` model, with Berth's
+// payload formats and signed deliveries.
+import { z } from "zod";
+import { EVENT_ACTIONS, WEBHOOK_FORMATS } from "../domain/events.ts";
+import { Time } from "./common.ts";
+
+const Action = z.enum(EVENT_ACTIONS);
+const Format = z.enum(WEBHOOK_FORMATS);
+const Headers = z.record(z.string(), z.string());
+
+export const WebhookView = z.strictObject({
+  name: z.string(),
+  url: z.string(),
+  actions: z.array(Action),
+  /** Repository pattern as scope maps write them: *, team/*, or a name. */
+  scope: z.string(),
+  headers: Headers,
+  format: Format,
+  enabled: z.boolean(),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export const WebhookList = z.strictObject({ webhooks: z.array(WebhookView) });
+export const NewWebhook = z.strictObject({
+  name: z.string(),
+  url: z.string(),
+  actions: z.array(Action).min(1),
+  scope: z.string().optional(),
+  headers: Headers.optional(),
+  format: Format.optional(),
+  enabled: z.boolean().optional(),
+});
+/** The secret deliveries are signed with: shown here once. */
+export const CreatedWebhook = WebhookView.extend({ secret: z.string() });
+export const WebhookPatch = z.strictObject({
+  url: z.string().optional(),
+  actions: z.array(Action).min(1).optional(),
+  scope: z.string().optional(),
+  headers: Headers.optional(),
+  format: Format.optional(),
+  enabled: z.boolean().optional(),
+  /** A new secret, shown once in the answer; the old one stops signing at once. */
+  rotateSecret: z.boolean().optional(),
+});
+export const UpdatedWebhook = WebhookView.extend({ secret: z.string().optional() });
+
+export const DeliveryView = z.strictObject({
+  id: z.number().int(),
+  webhook: z.string(),
+  /** The event's id (negative for a ping). */
+  eventId: z.number().int(),
+  action: z.string(),
+  createdAt: Time,
+  status: z.enum(["pending", "delivered", "failed"]),
+  attempts: z.number().int(),
+  nextAt: Time,
+  requestHeaders: Headers,
+  body: z.string(),
+  responseStatus: z.number().int().nullable(),
+  latencyMs: z.number().int().nullable(),
+  error: z.string().nullable(),
+  finishedAt: Time.nullable(),
+});
+export const DeliveryList = z.strictObject({ deliveries: z.array(DeliveryView) });
+export const DeliveriesQuery = z.strictObject({ limit: z.coerce.number().int().positive().max(1000).optional() });
+
+const Actor = z.strictObject({ name: z.string(), kind: z.string(), address: z.string().nullable(), userAgent: z.string().nullable(), requestId: z.string().nullable().optional() });
+export const EventView = z.strictObject({
+  id: z.number().int(),
+  timestamp: Time,
+  action: Action,
+  actor: Actor.nullable(),
+  target: z.strictObject({
+    repository: z.string().optional(),
+    digest: z.string().optional(),
+    tag: z.string().optional(),
+    mediaType: z.string().optional(),
+    size: z.number().int().optional(),
+    artifactType: z.string().optional(),
+    subject: z.string().optional(),
+    referrerKind: z.enum(["signature", "sbom", "attestation", "other"]).optional(),
+    chart: z.strictObject({ name: z.string(), version: z.string().nullable(), storedAs: z.enum(["classic", "oci"]) }).optional(),
+    principal: z.string().optional(),
+    scopeMap: z.string().optional(),
+    attributes: z.strictObject({ tag: z.string() }).optional(),
+    audit: z.string().optional(),
+  }),
+});
+/** `next`: the cursor to ask with for what follows (the last entry read, events or not). */
+export const EventList = z.strictObject({ events: z.array(EventView), next: z.number().int() });
+export const EventsQuery = z.strictObject({
+  after: z.coerce.number().int().nonnegative().optional(),
+  limit: z.coerce.number().int().positive().max(1000).optional(),
+  action: Action.optional(),
+  repository: z.string().optional(),
+});

@@ -1,0 +1,86 @@
+// The event stream: each change log entry (changes.ts), read with the actor recorded beside it,
+// is an event. Nothing else records events, so an event exists if and only if its change
+// committed. Changes that are Berth's own bookkeeping (blob links, signing keys) are not events.
+import type { ChangeActor, ChangeEntry } from "./changes.ts";
+import { versionToTag } from "./chart.ts";
+import { referrerKindOf, type ReferrerKind } from "./referrers.ts";
+
+/** What webhooks subscribe to (docs/lifecycle.md lists each with its target fields). */
+export const EVENT_ACTIONS = ["push", "delete", "chart_push", "chart_delete", "referrer", "identity"] as const;
+export type EventAction = (typeof EVENT_ACTIONS)[number];
+
+/** The payload formats a webhook can send (services/events/payloads.ts). */
+export const WEBHOOK_FORMATS = ["acr", "distribution", "cloudevents"] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
+export interface EventTarget {
+  repository?: string;
+  digest?: string;
+  tag?: string;
+  mediaType?: string;
+  size?: number;
+  /** A referrer's: its artifactType, what it refers to, and its kind as the artifactType tells. */
+  artifactType?: string;
+  subject?: string;
+  referrerKind?: ReferrerKind;
+  /** A chart's: name, version and which way it was stored. */
+  chart?: { name: string; version: string | null; storedAs: "classic" | "oci" };
+  /** An identity change's: the principal id or scope map name, and the audit line that records it. */
+  principal?: string;
+  scopeMap?: string;
+  attributes?: { tag: string };
+  /** A tag immutability rule's id (created or removed). */
+  tagRule?: string;
+  audit?: string;
+}
+
+export interface RegistryEvent {
+  /** The change log entry's id: increasing in commit order, so also the order deliveries keep. */
+  id: number;
+  timestamp: Date;
+  /** `ping`: what `berth webhook ping` sends, never from the log. */
+  action: EventAction | "ping";
+  actor: ChangeActor | null;
+  target: EventTarget;
+}
+
+/** The event a change log entry is, or null for Berth's own bookkeeping. */
+export function eventOf(entry: ChangeEntry): RegistryEvent | null {
+  const c = entry.change;
+  const event = (action: EventAction, target: EventTarget): RegistryEvent => ({ id: entry.id, timestamp: entry.at, action, actor: entry.actor ?? null, target });
+  switch (c.kind) {
+    case "manifest.pushed": {
+      const target: EventTarget = { repository: c.repository, digest: c.digest, mediaType: c.mediaType, size: c.size };
+      if (c.tag) target.tag = c.tag;
+      if (c.artifactType) target.artifactType = c.artifactType;
+      if (!c.subject) return event("push", target);
+      return event("referrer", { ...target, subject: c.subject, referrerKind: referrerKindOf(c.artifactType) });
+    }
+    case "tag.deleted":
+      return event("delete", { repository: c.repository, tag: c.tag, ...(c.digest && { digest: c.digest }) });
+    case "manifest.deleted":
+      return event("delete", { repository: c.repository, digest: c.digest });
+    case "chart.recorded":
+    case "chart.forgotten": {
+      const name = c.repository.slice(c.repository.lastIndexOf("/") + 1);
+      const target: EventTarget = { repository: c.repository, chart: { name, version: c.version, storedAs: c.storedAs ?? "oci" } };
+      if (c.digest) target.digest = c.digest;
+      if (c.version) target.tag = versionToTag(c.version);
+      return event(c.kind === "chart.recorded" ? "chart_push" : "chart_delete", target);
+    }
+    case "identity.changed":
+      return event("identity", { ...(c.principal && { principal: c.principal }), ...(c.scopeMap && { scopeMap: c.scopeMap }), ...(c.audit && { audit: c.audit }) });
+    case "attributes.changed":
+      return event("identity", { repository: c.repository, attributes: { tag: c.tag }, ...(c.audit && { audit: c.audit }) });
+    case "tag-rules.changed":
+      // A policy change, audited as identity changes are: the audit line has the rule's details.
+      return event("identity", { tagRule: c.id, ...(c.audit && { audit: c.audit }) });
+    case "tag.set":
+      // Every manifest PUT appends manifest.pushed naming its tag: that is the push event.
+      return null;
+    case "blob.linked":
+    case "blob.unlinked":
+    case "signing-key.added":
+      return null;
+  }
+}

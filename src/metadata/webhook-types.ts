@@ -1,0 +1,80 @@
+// Webhooks and their deliveries (migration 017): what the store keeps, as the services see it.
+
+import type { WebhookFormat } from "../domain/events.ts";
+
+export { WEBHOOK_FORMATS, type WebhookFormat } from "../domain/events.ts";
+
+export interface Webhook {
+  name: string;
+  url: string;
+  /** Event actions (domain/events.ts EVENT_ACTIONS) the webhook is sent. */
+  actions: string[];
+  /** Repository pattern, as scope maps write them (`*` every repository, `team/*`). */
+  scope: string;
+  /** Sent with every delivery. */
+  headers: Record<string, string>;
+  format: WebhookFormat;
+  enabled: boolean;
+  /** The HMAC key deliveries are signed with (kept as it is: signing needs it). */
+  secret: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+
+export interface Delivery {
+  id: number;
+  webhook: string;
+  /** The event's id: the change log entry's. */
+  eventId: number;
+  action: string;
+  createdAt: Date;
+  status: DeliveryStatus;
+  attempts: number;
+  /** A pending delivery's next attempt. */
+  nextAt: Date;
+  requestHeaders: Record<string, string>;
+  body: string;
+  /** The last attempt's: response status (null: no response), latency, error. */
+  responseStatus: number | null;
+  latencyMs: number | null;
+  error: string | null;
+  finishedAt: Date | null;
+}
+
+export type NewDelivery = Pick<Delivery, "webhook" | "eventId" | "action" | "requestHeaders" | "body">;
+
+/** An attempt's outcome: the delivery's new state. */
+export type AttemptOutcome = Pick<Delivery, "status" | "attempts" | "nextAt" | "responseStatus" | "latencyMs" | "error" | "finishedAt">;
+
+export interface WebhookRows {
+  /** False when a webhook of that name exists. */
+  create(webhook: Webhook): Promise<boolean>;
+  get(name: string): Promise<Webhook | null>;
+  list(): Promise<Webhook[]>;
+  update(name: string, change: Partial<Omit<Webhook, "name" | "createdAt">>): Promise<boolean>;
+  /** The webhook and every delivery it had. */
+  delete(name: string): Promise<boolean>;
+  /** Queues deliveries; one per (webhook, event) however often asked. */
+  enqueue(deliveries: readonly NewDelivery[], at: Date): Promise<void>;
+  /** Webhooks owed a delivery that is due by `now`, enabled ones only. */
+  due(now: Date): Promise<string[]>;
+  /** The oldest pending delivery of a webhook (due or not): deliveries go in order. */
+  head(webhook: string): Promise<Delivery | null>;
+  /**
+   * Takes the right to send a pending delivery until `until` (one statement): false when it is no
+   * longer pending or another owner's lease still runs. The head of a webhook's queue is sent by
+   * one sender at a time, so two instances never send a webhook's deliveries out of order.
+   */
+  lease(id: number, owner: string, now: Date, until: Date): Promise<boolean>;
+  /** Records an attempt on a delivery (and frees its lease). */
+  attempted(id: number, outcome: AttemptOutcome): Promise<void>;
+  /** Newest first. */
+  deliveries(webhook: string, limit: number): Promise<Delivery[]>;
+  delivery(webhook: string, id: number): Promise<Delivery | null>;
+  /** Owes a finished delivery again, now (it goes before newer ones: the queue is by id). */
+  redeliver(webhook: string, id: number, at: Date): Promise<boolean>;
+  /** Drops finished deliveries beyond the newest `keep` of the webhook. */
+  trim(webhook: string, keep: number): Promise<number>;
+}

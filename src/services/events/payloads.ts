@@ -1,0 +1,157 @@
+// An event as each webhook format carries it (docs/lifecycle.md shows one of each):
+//   acr           Azure Container Registry's webhook JSON ({id, timestamp, action, target, request})
+//   distribution  the CNCF distribution registry's notification envelope ({events: [event]}), as
+//                 application/vnd.docker.distribution.events.v1+json; its actions are push and
+//                 delete, so a chart's or a referrer's event goes as push/delete, with Berth's own
+//                 action in `berth.action`; identity events keep their name
+//   cloudevents   CloudEvents 1.0, structured JSON mode (application/cloudevents+json)
+// One event per delivery in every format: deliveries are retried and kept one event at a time.
+import type { RegistryEvent } from "../../domain/events.ts";
+import type { WebhookFormat } from "../../metadata/webhook-types.ts";
+
+/** The registry the events come from. */
+export interface EventSource {
+  /** host[:port] clients reach Berth at. */
+  host: string;
+  /** Base URL (http.publicUrl), or null when not configured. */
+  url: string | null;
+}
+
+export const DISTRIBUTION_EVENTS = "application/vnd.docker.distribution.events.v1+json";
+export const CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8";
+export const CLOUDEVENT_TYPE_PREFIX = "io.berth.registry.";
+
+export interface Payload {
+  contentType: string;
+  body: string;
+}
+
+/** The HTTP request that made the change, as ACR's and distribution's `request` names it. */
+function methodOf(event: RegistryEvent): string {
+  if (event.action === "ping") return "POST";
+  if (event.action === "delete" || event.action === "chart_delete") return "DELETE";
+  return event.action === "identity" ? "POST" : "PUT";
+}
+
+function request(event: RegistryEvent, source: EventSource) {
+  return {
+    id: event.actor?.requestId ?? "",
+    addr: event.actor?.address ?? "",
+    host: source.host,
+    method: methodOf(event),
+    useragent: event.actor?.userAgent ?? "",
+  };
+}
+
+function acr(event: RegistryEvent, source: EventSource): object {
+  const t = event.target;
+  const target: Record<string, unknown> = {};
+  if (t.mediaType) target.mediaType = t.mediaType;
+  if (t.size !== undefined) target.size = t.size;
+  if (t.digest) target.digest = t.digest;
+  if (t.size !== undefined) target.length = t.size;
+  if (t.repository) target.repository = t.repository;
+  if (t.tag) target.tag = t.tag;
+  if (t.chart) {
+    target.name = t.chart.name;
+    if (t.chart.version) target.version = t.chart.version;
+  }
+  const { id, host, method, useragent } = request(event, source);
+  return {
+    id: String(event.id),
+    timestamp: event.timestamp.toISOString(),
+    action: event.action,
+    target,
+    request: { id, host, method, useragent },
+    // Berth's additions, beside ACR's fields: who, and what ACR's target has no field for.
+    actor: event.actor ? { name: event.actor.name, kind: event.actor.kind } : {},
+    berth: extras(event),
+  };
+}
+
+/** What a format has no field for: stored-as, referrer subject and kind, audit link. */
+function extras(event: RegistryEvent): Record<string, unknown> {
+  const t = event.target;
+  return {
+    action: event.action,
+    ...(t.chart && { chart: t.chart }),
+    ...(t.subject && { subject: t.subject, referrerKind: t.referrerKind, artifactType: t.artifactType }),
+    ...(t.principal && { principal: t.principal }),
+    ...(t.scopeMap && { scopeMap: t.scopeMap }),
+    ...(t.attributes && { repository: t.repository, attributes: t.attributes }),
+    ...(t.audit && { audit: t.audit }),
+  };
+}
+
+function distributionAction(event: RegistryEvent): string {
+  switch (event.action) {
+    case "push":
+    case "referrer":
+    case "chart_push":
+      return "push";
+    case "delete":
+    case "chart_delete":
+      return "delete";
+    default:
+      return event.action;
+  }
+}
+
+function distribution(event: RegistryEvent, source: EventSource): object {
+  const t = event.target;
+  const target: Record<string, unknown> = {};
+  if (t.mediaType) target.mediaType = t.mediaType;
+  if (t.size !== undefined) target.size = t.size;
+  if (t.digest) target.digest = t.digest;
+  if (t.size !== undefined) target.length = t.size;
+  if (t.repository) target.repository = t.repository;
+  if (source.url && t.repository && t.digest) target.url = `${source.url.replace(/\/$/, "")}/v2/${t.repository}/manifests/${t.digest}`;
+  if (t.tag) target.tag = t.tag;
+  return {
+    events: [
+      {
+        id: String(event.id),
+        timestamp: event.timestamp.toISOString(),
+        action: distributionAction(event),
+        target,
+        request: request(event, source),
+        actor: event.actor ? { name: event.actor.name } : {},
+        source: { addr: source.host, instanceID: "berth" },
+        berth: extras(event),
+      },
+    ],
+  };
+}
+
+/** `repository:tag`, `repository@digest`, or what an identity event concerns. */
+function subjectOf(event: RegistryEvent): string | undefined {
+  const t = event.target;
+  if (t.repository && t.tag) return `${t.repository}:${t.tag}`;
+  if (t.repository && t.digest) return `${t.repository}@${t.digest}`;
+  return t.repository ?? t.principal ?? t.scopeMap;
+}
+
+function cloudEvent(event: RegistryEvent, source: EventSource): object {
+  const subject = subjectOf(event);
+  return {
+    specversion: "1.0",
+    id: String(event.id),
+    source: source.url ?? `//${source.host}`,
+    type: `${CLOUDEVENT_TYPE_PREFIX}${event.action}`,
+    time: event.timestamp.toISOString(),
+    ...(subject !== undefined && { subject }),
+    datacontenttype: "application/json",
+    data: { action: event.action, target: event.target, actor: event.actor },
+  };
+}
+
+export function render(event: RegistryEvent, format: WebhookFormat, source: EventSource): Payload {
+  switch (format) {
+    case "acr":
+      return { contentType: "application/json", body: JSON.stringify(acr(event, source)) };
+    case "distribution":
+      return { contentType: DISTRIBUTION_EVENTS, body: JSON.stringify(distribution(event, source)) };
+    case "cloudevents":
+      return { contentType: CLOUDEVENTS_JSON, body: JSON.stringify(cloudEvent(event, source)) };
+  }
+}

@@ -1,0 +1,233 @@
+// Webhooks through the management API and a real receiver: every format validated (CloudEvents by
+// the cloudevents SDK), every delivery signed, the actor taken from the request, the allow list,
+// retries with growing backoff in order, 410 disabling with an audit line, a hanging receiver
+// cut off by the timeout while pushes go on. The delivery worker is ticked here as `berth serve`
+// ticks it (test/e2e/webhooks.test.ts runs the real server with real clients).
+import assert from "node:assert/strict";
+import { test, type TestContext } from "node:test";
+import { HTTP, type CloudEvent } from "cloudevents";
+import { AUTH, freshApp, type TestApp } from "../support/app.ts";
+import { OciClient, OCI_MANIFEST, sha256 } from "../support/oci-client.ts";
+import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
+import { signedBy, WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
+
+const FAST = {
+  "webhooks.allowedHosts": ["127.0.0.1"],
+  "webhooks.allowPrivateAddresses": true,
+  "webhooks.backoffBase": 0.05,
+  "webhooks.backoffCap": 0.4,
+  "webhooks.timeout": 1,
+};
+
+async function setUp(t: TestContext, settings: Record<string, unknown> = FAST): Promise<{ app: TestApp; receiver: WebhookReceiver; client: OciClient }> {
+  const app = await freshApp(t, settings);
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  const base = await app.listen();
+  const timer = setInterval(() => void app.berth.webhooks.tick().catch(() => undefined), 25);
+  t.after(() => clearInterval(timer));
+  return { app, receiver, client: new OciClient({ baseUrl: base.href, authorization: AUTH }) };
+}
+
+async function createHook(app: TestApp, body: Record<string, unknown>): Promise<{ secret: string }> {
+  const res = await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  assert.equal(res.status, 201, res.body.toString());
+  return res.json();
+}
+
+const json = (r: Received) => JSON.parse(r.body);
+
+test("the API: create (secret once), list and show without it, update, delete; owners only; URLs outside the allow list refused", async (t) => {
+  const { app, receiver } = await setUp(t);
+  const created = await createHook(app, { name: "ci", url: `${receiver.url}/ci`, actions: ["push"], scope: "team/*", headers: { "X-Token": "t1" } });
+  assert.match(created.secret, /^[A-Za-z0-9_-]{43}$/);
+  const listed = (await app.request("GET", "/api/v1/webhooks")).json();
+  assert.equal(listed.webhooks.length, 1);
+  assert.equal(JSON.stringify(listed).includes(created.secret), false, "the secret is never listed");
+  const shown = (await app.request("GET", "/api/v1/webhooks/ci")).json();
+  assert.deepEqual([shown.format, shown.enabled, shown.scope, shown.headers], ["acr", true, "team/*", { "X-Token": "t1" }]);
+  const patched = await app.request("PATCH", "/api/v1/webhooks/ci", { body: JSON.stringify({ enabled: false, rotateSecret: true }), headers: { "content-type": "application/json" } });
+  assert.equal(patched.status, 200);
+  assert.equal(patched.json().enabled, false);
+  assert.notEqual(patched.json().secret, created.secret, "a rotated secret is shown once");
+
+  const outside = await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "x", url: "http://hooks.example.com/x", actions: ["push"] }), headers: { "content-type": "application/json" } });
+  assert.equal(outside.status, 400);
+  assert.match(outside.json().errors[0].message, /hooks\.example\.com is not in webhooks\.allowedHosts/);
+  const badAction = await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "x", url: `${receiver.url}/x`, actions: ["pull"] }), headers: { "content-type": "application/json" } });
+  assert.equal(badAction.status, 400);
+  const reserved = await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "x", url: `${receiver.url}/x`, actions: ["push"], headers: { "Berth-Signature": "forged" } }), headers: { "content-type": "application/json" } });
+  assert.equal(reserved.status, 400);
+  assert.equal((await app.request("GET", "/api/v1/webhooks")).json().webhooks.length, 1, "refusals changed nothing");
+
+  const user = await app.request("POST", "/api/v1/users", { body: JSON.stringify({ name: "pusher", roles: ["acrpush"], password: "pusher-password-1" }), headers: { "content-type": "application/json" } });
+  assert.equal(user.status, 201);
+  const asPusher = `Basic ${Buffer.from("pusher:pusher-password-1").toString("base64")}`;
+  assert.equal((await app.request("GET", "/api/v1/webhooks", { auth: asPusher })).status, 403);
+  assert.equal((await app.request("POST", "/api/v1/webhooks", { auth: asPusher, body: JSON.stringify({ name: "mine", url: `${receiver.url}/m`, actions: ["push"] }), headers: { "content-type": "application/json" } })).status, 403);
+  assert.equal((await app.request("GET", "/api/v1/events", { auth: asPusher })).status, 403);
+  assert.equal((await app.request("GET", "/api/v1/webhooks", { auth: null })).status, 401);
+
+  assert.equal((await app.request("DELETE", "/api/v1/webhooks/ci")).status, 200);
+  assert.equal((await app.request("GET", "/api/v1/webhooks/ci")).status, 404);
+  const audit = (await app.request("GET", "/api/v1/audit?event=webhook.created")).json();
+  assert.equal(audit.events[0].detail.webhook, "ci");
+});
+
+test("by default a webhook may not reach loopback or private addresses", async (t) => {
+  const app = await freshApp(t);
+  for (const url of ["http://127.0.0.1:9/x", "http://[::1]:9/x", "http://10.1.2.3/x", "http://169.254.169.254/latest/meta-data", "http://localhost:9/x"]) {
+    const res = await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "probe", url, actions: ["push"] }), headers: { "content-type": "application/json" } });
+    assert.equal(res.status, 400, url);
+    assert.match(res.json().errors[0].message, /loopback, private or reserved address/, url);
+  }
+});
+
+test("a push is delivered in each format, signed, naming the pusher; CloudEvents parse with the SDK", async (t) => {
+  const { app, receiver, client } = await setUp(t);
+  const acr = await createHook(app, { name: "acr", url: `${receiver.url}/acr`, actions: ["push", "delete"], format: "acr" });
+  const dist = await createHook(app, { name: "dist", url: `${receiver.url}/dist`, actions: ["push", "delete"], format: "distribution" });
+  const ce = await createHook(app, { name: "ce", url: `${receiver.url}/ce`, actions: ["push", "delete"], format: "cloudevents" });
+  await createHook(app, { name: "other", url: `${receiver.url}/other`, actions: ["push"], scope: "elsewhere/*" });
+  const image = buildImage([randomLayer(1000)], "formats");
+  await pushImage(client, "team/app", "v1", image);
+  await receiver.waitFor(3);
+
+  const [a] = receiver.on("/acr");
+  assert.ok(a && signedBy(acr.secret, a), "signed with the webhook's secret");
+  assert.equal(signedBy(dist.secret, a), false, "and no other");
+  assert.equal(a.headers["content-type"], "application/json");
+  const acrBody = json(a);
+  assert.equal(acrBody.action, "push");
+  assert.deepEqual(acrBody.target, { mediaType: OCI_MANIFEST, size: image.manifest.length, digest: image.digest, length: image.manifest.length, repository: "team/app", tag: "v1" });
+  assert.equal(acrBody.request.method, "PUT");
+  assert.match(acrBody.request.useragent, /node|undici/i, "the pusher's user agent");
+  assert.deepEqual(acrBody.actor, { name: "admin", kind: "admin" });
+  assert.ok(!Number.isNaN(Date.parse(acrBody.timestamp)));
+
+  const [d] = receiver.on("/dist");
+  assert.ok(d && signedBy(dist.secret, d));
+  assert.equal(d.headers["content-type"], "application/vnd.docker.distribution.events.v1+json");
+  const envelope = json(d);
+  assert.equal(envelope.events.length, 1);
+  const e = envelope.events[0];
+  assert.deepEqual([e.action, e.target.repository, e.target.digest, e.target.tag, e.target.mediaType, e.target.size, e.actor.name, e.request.addr], ["push", "team/app", image.digest, "v1", OCI_MANIFEST, image.manifest.length, "admin", "127.0.0.1"]);
+  assert.equal(e.id, acrBody.id, "one event, one id in every format");
+
+  const [c] = receiver.on("/ce");
+  assert.ok(c && signedBy(ce.secret, c));
+  const cloudEvent = HTTP.toEvent({ headers: c.headers as Record<string, string>, body: c.body });
+  const one = (Array.isArray(cloudEvent) ? cloudEvent[0] : cloudEvent) as CloudEvent<unknown>;
+  one.validate();
+  assert.equal(one.specversion, "1.0");
+  assert.equal(one.type, "io.berth.registry.push");
+  assert.equal(one.subject, "team/app:v1");
+  assert.equal(one.id, acrBody.id);
+  assert.equal((one.data as { target: { digest: string } }).target.digest, image.digest);
+
+  assert.equal(receiver.on("/other").length, 0, "out of scope: nothing");
+
+  // The delete of the tag, then of the manifest: one event each, in order.
+  assert.equal((await app.request("DELETE", "/v2/team/app/manifests/v1")).status, 202);
+  assert.equal((await app.request("DELETE", `/v2/team/app/manifests/${image.digest}`)).status, 202);
+  await receiver.waitFor(9);
+  const deletes = receiver.on("/acr").slice(1).map(json);
+  assert.deepEqual(deletes.map((x) => [x.action, x.target.tag, x.target.digest, x.request.method]), [["delete", "v1", image.digest, "DELETE"], ["delete", undefined, image.digest, "DELETE"]]);
+  assert.ok(Number(deletes[0].id) < Number(deletes[1].id));
+
+  // The receiver has answered; Berth records the answer right after.
+  let deliveries = (await app.request("GET", "/api/v1/webhooks/acr/deliveries")).json().deliveries;
+  for (let n = 0; n < 100 && deliveries.some((x: { status: string }) => x.status === "pending"); n++) {
+    await new Promise((r) => setTimeout(r, 25));
+    deliveries = (await app.request("GET", "/api/v1/webhooks/acr/deliveries")).json().deliveries;
+  }
+  assert.deepEqual(deliveries.map((x: { status: string; responseStatus: number }) => [x.status, x.responseStatus]), [["delivered", 204], ["delivered", 204], ["delivered", 204]]);
+  assert.ok(deliveries.every((x: { latencyMs: number }) => x.latencyMs >= 0));
+});
+
+test("a referrer is its own event, its kind read from the artifactType; an identity change links its audit line", async (t) => {
+  const { app, receiver, client } = await setUp(t);
+  await createHook(app, { name: "all", url: `${receiver.url}/all`, actions: ["referrer", "identity"], format: "cloudevents" });
+  const image = buildImage([randomLayer(100)], "subject");
+  await pushImage(client, "team/app", "v1", image);
+  const sbom = testBlob(Buffer.from('{"spdxVersion":"SPDX-2.3"}'), "application/spdx+json");
+  await client.pushBlob("team/app", sbom.data);
+  const empty = testBlob(Buffer.from("{}"), "application/vnd.oci.empty.v1+json");
+  await client.pushBlob("team/app", empty.data);
+  const referrer = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: "application/spdx+json",
+    config: { mediaType: empty.mediaType, digest: empty.digest, size: empty.data.length },
+    layers: [{ mediaType: sbom.mediaType, digest: sbom.digest, size: sbom.data.length }],
+    subject: { mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length },
+  }));
+  await client.putManifest("team/app", sha256(referrer), referrer, OCI_MANIFEST);
+  const user = await app.request("POST", "/api/v1/users", { body: JSON.stringify({ name: "reader", roles: ["acrpull"] }), headers: { "content-type": "application/json" } });
+  assert.equal(user.status, 201);
+  await receiver.waitFor(2);
+  const [r, i] = receiver.on("/all").map(json);
+  assert.equal(r.type, "io.berth.registry.referrer");
+  assert.deepEqual([r.data.target.subject, r.data.target.artifactType, r.data.target.referrerKind, r.data.target.digest], [image.digest, "application/spdx+json", "sbom", sha256(referrer)]);
+  assert.equal(i.type, "io.berth.registry.identity");
+  const audit = (await app.request("GET", "/api/v1/audit?event=identity.created")).json().events;
+  assert.equal(i.data.target.audit, audit[0].id, "the event names the audit line");
+  assert.equal(i.data.actor.name, "admin");
+
+  const stream = (await app.request("GET", "/api/v1/events?action=push")).json();
+  assert.deepEqual(stream.events.map((e: { target: { tag?: string } }) => e.target.tag), ["v1"]);
+  assert.equal(stream.events[0].actor.kind, "admin");
+  assert.ok(stream.next >= stream.events[0].id);
+});
+
+test("a receiver answering 500 is retried with growing waits, in order; 410 disables the webhook with an audit line", async (t) => {
+  const { app, receiver, client } = await setUp(t);
+  await createHook(app, { name: "flaky", url: `${receiver.url}/flaky`, actions: ["push"] });
+  receiver.answer = 500;
+  for (const tag of ["a", "b", "c"]) await pushImage(client, "r", tag, buildImage([randomLayer(10)], tag));
+  await receiver.waitFor(4); // the first delivery, failed four times
+  receiver.answer = 204;
+  for (let n = 0; n < 400 && !receiver.on("/flaky").some((x) => json(x).target.tag === "c"); n++) await new Promise((r) => setTimeout(r, 25));
+  const got = receiver.on("/flaky").map((x) => ({ tag: json(x).target.tag as string, at: x.at }));
+  const tries = got.filter((x) => x.tag === "a");
+  assert.ok(tries.length >= 5, "a was tried until it went through");
+  assert.deepEqual(got.slice(tries.length).map((x) => x.tag), ["b", "c"], "b and c waited for a");
+  const waits = tries.slice(1).map((x, n) => x.at - tries[n]!.at);
+  assert.ok(waits[2]! > waits[0]!, `waits grow: ${waits.join(", ")} ms`);
+  const first = (await app.request("GET", "/api/v1/webhooks/flaky/deliveries")).json().deliveries.at(-1);
+  assert.ok(first.attempts >= 5);
+  assert.equal(first.status, "delivered");
+
+  receiver.answer = 410;
+  const before = receiver.on("/flaky").length;
+  await pushImage(client, "r", "d", buildImage([randomLayer(10)], "d"));
+  await receiver.waitFor(before + 1);
+  for (let n = 0; n < 200 && (await app.request("GET", "/api/v1/webhooks/flaky")).json().enabled; n++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal((await app.request("GET", "/api/v1/webhooks/flaky")).json().enabled, false);
+  const audit = (await app.request("GET", "/api/v1/audit?event=webhook.disabled")).json().events;
+  assert.equal(audit[0].detail.webhook, "flaky");
+  assert.match(audit[0].detail.reason, /410/);
+  await pushImage(client, "r", "e", buildImage([randomLayer(10)], "e"));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(receiver.on("/flaky").length, before + 1, "a disabled webhook is sent nothing");
+});
+
+test("a hanging receiver is cut off at the timeout and retried; pushes go on meanwhile", async (t) => {
+  const { app, receiver, client } = await setUp(t);
+  await createHook(app, { name: "slow", url: `${receiver.url}/slow`, actions: ["push"] });
+  receiver.answer = "hang";
+  await pushImage(client, "r", "one", buildImage([randomLayer(10)], "one"));
+  for (let n = 0; n < 200; n++) {
+    const [d] = (await app.request("GET", "/api/v1/webhooks/slow/deliveries")).json().deliveries;
+    if (d?.attempts >= 1) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const [d] = (await app.request("GET", "/api/v1/webhooks/slow/deliveries")).json().deliveries;
+  assert.equal(d.status, "pending");
+  assert.equal(d.responseStatus, null);
+  assert.match(d.error, /no answer within 1000 ms/);
+  // Pushes while the receiver hangs: each is answered; none waits for the delivery.
+  for (const tag of ["two", "three"]) await pushImage(client, "r", tag, buildImage([randomLayer(10)], tag));
+  receiver.answer = 204;
+  await receiver.waitFor(3, 30_000);
+  assert.deepEqual(receiver.on("/slow").map((x) => json(x).target.tag), ["one", "two", "three"]);
+});
