@@ -53,6 +53,10 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("DELETE", "/api/v1/tokens/puller");
   await call("DELETE", "/api/v1/scope-maps/readers");
 
+  const rule = (await call("POST", "/api/v1/tag-rules", { repository: "team/*", tags: "release-*" }, 201)).json();
+  await call("GET", "/api/v1/tag-rules");
+  await call("DELETE", `/api/v1/tag-rules/${rule.id}`);
+
   const image = await imageManifest(app, "team/app");
   assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
   await call("GET", "/api/v1/repositories/team/app/attributes");
