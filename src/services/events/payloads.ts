@@ -45,12 +45,7 @@ function request(event: RegistryEvent, source: EventSource) {
 
 function acr(event: RegistryEvent, source: EventSource): object {
   const t = event.target;
-  const target: Record<string, unknown> = {};
-  if (t.mediaType) target.mediaType = t.mediaType;
-  if (t.size !== undefined) target.size = t.size;
-  if (t.digest) target.digest = t.digest;
-  if (t.size !== undefined) target.length = t.size;
-  if (t.repository) target.repository = t.repository;
+  const target = descriptorTarget(t);
   if (t.tag) target.tag = t.tag;
   if (t.chart) {
     target.name = t.chart.name;
@@ -69,6 +64,17 @@ function acr(event: RegistryEvent, source: EventSource): object {
   };
 }
 
+/** The target's descriptor fields, as ACR's and distribution's payloads both name them (length: size again, as distribution sends it). */
+function descriptorTarget(t: RegistryEvent["target"]): Record<string, unknown> {
+  const target: Record<string, unknown> = {};
+  if (t.mediaType) target.mediaType = t.mediaType;
+  if (t.size !== undefined) target.size = t.size;
+  if (t.digest) target.digest = t.digest;
+  if (t.size !== undefined) target.length = t.size;
+  if (t.repository) target.repository = t.repository;
+  return target;
+}
+
 /** What a format has no field for: stored-as, referrer subject and kind, audit link. */
 function extras(event: RegistryEvent): Record<string, unknown> {
   const t = event.target;
@@ -79,6 +85,7 @@ function extras(event: RegistryEvent): Record<string, unknown> {
     ...(t.principal && { principal: t.principal }),
     ...(t.scopeMap && { scopeMap: t.scopeMap }),
     ...(t.attributes && { repository: t.repository, attributes: t.attributes }),
+    ...(t.tagRule && { tagRule: t.tagRule }),
     ...(t.audit && { audit: t.audit }),
   };
 }
@@ -99,12 +106,7 @@ function distributionAction(event: RegistryEvent): string {
 
 function distribution(event: RegistryEvent, source: EventSource): object {
   const t = event.target;
-  const target: Record<string, unknown> = {};
-  if (t.mediaType) target.mediaType = t.mediaType;
-  if (t.size !== undefined) target.size = t.size;
-  if (t.digest) target.digest = t.digest;
-  if (t.size !== undefined) target.length = t.size;
-  if (t.repository) target.repository = t.repository;
+  const target = descriptorTarget(t);
   if (source.url && t.repository && t.digest) target.url = `${source.url.replace(/\/$/, "")}/v2/${t.repository}/manifests/${t.digest}`;
   if (t.tag) target.tag = t.tag;
   return {
