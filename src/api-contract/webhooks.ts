@@ -1,7 +1,7 @@
 // Webhooks and the event stream (docs/lifecycle.md): ACR's `az acr webhook` model, with Berth's
 // payload formats and signed deliveries.
 import { z } from "zod";
-import { EVENT_ACTIONS, WEBHOOK_FORMATS } from "../domain/events.ts";
+import { EVENT_ACTIONS, WEBHOOK_FORMATS } from "../domain/event-names.ts";
 import { Time } from "./common.ts";
 
 const Action = z.enum(EVENT_ACTIONS);

@@ -5,13 +5,9 @@ import type { ChangeActor, ChangeEntry } from "./changes.ts";
 import { versionToTag } from "./chart.ts";
 import { referrerKindOf, type ReferrerKind } from "./referrers.ts";
 
-/** What webhooks subscribe to (docs/lifecycle.md lists each with its target fields). */
-export const EVENT_ACTIONS = ["push", "delete", "chart_push", "chart_delete", "referrer", "identity"] as const;
-export type EventAction = (typeof EVENT_ACTIONS)[number];
+import type { EventAction } from "./event-names.ts";
 
-/** The payload formats a webhook can send (services/events/payloads.ts). */
-export const WEBHOOK_FORMATS = ["acr", "distribution", "cloudevents"] as const;
-export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+export { EVENT_ACTIONS, WEBHOOK_FORMATS, type EventAction, type WebhookFormat } from "./event-names.ts";
 
 export interface EventTarget {
   repository?: string;
