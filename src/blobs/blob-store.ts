@@ -9,7 +9,7 @@ import type { Readable } from "node:stream";
 import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
 import { canReadParts, type BlobDriver, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
-import { canTap } from "./fast-paths.ts";
+import { canTap, writesHidden } from "./fast-paths.ts";
 import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash, type SavedHash } from "./hashing.ts";
 
 export interface BlobInfo {
@@ -179,10 +179,16 @@ export class BlobStore {
 
   /** Streams a whole blob to a temporary key, hashing as it goes; throws DIGEST_INVALID on mismatch. */
   async receive(body: AsyncIterable<Uint8Array>, expected: Digest, signal?: AbortSignal, declaredSize?: number): Promise<StagedBlob> {
-    const staged = await this.writeWhole(body, this.hashFor(algorithmOf(expected), declaredSize), signal, (digest) => {
+    const check = (digest: Digest) => {
       if (digest !== expected) throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
-    });
-    return staged;
+    };
+    const hash = this.hashFor(algorithmOf(expected), declaredSize);
+    // S3: straight to the digest's key, visible only once committed after the check (fast-paths.ts).
+    if (writesHidden(this.driver)) {
+      const key = blobKey(expected);
+      return { ...(await this.writeWhole(body, hash, signal, check, await this.driver.hiddenWriter(key))), key, published: true };
+    }
+    return this.writeWhole(body, hash, signal, check);
   }
 
   /**
@@ -202,11 +208,11 @@ export class BlobStore {
   }
 
   /** One part, hashed, committed once `check` accepts its digest; on any failure nothing stays. */
-  private async writeWhole(body: AsyncIterable<Uint8Array>, hash: RunningHash, signal?: AbortSignal, check?: (digest: Digest) => void): Promise<StagedBlob> {
+  private async writeWhole(body: AsyncIterable<Uint8Array>, hash: RunningHash, signal?: AbortSignal, check?: (digest: Digest) => void, hidden?: BlobWriter): Promise<StagedBlob> {
     const key = uploadKey(`put-${randomUUID()}`);
-    let writer: BlobWriter | null = null;
+    let writer: BlobWriter | null = hidden ?? null;
     try {
-      writer = await this.driver.writer(key);
+      writer ??= await this.driver.writer(key);
       const size = await writeHashed(writer, body, hash, { signal, last: true });
       const digest = await hash.digest();
       check?.(digest);
