@@ -158,18 +158,16 @@ export class S3Writer implements BlobWriter {
     return read;
   }
 
-  /** The tail's segments, in order, as one buffer (under 5 MiB). */
+  /** The tail's segments, in order, as one buffer (under 5 MiB), all asked for at once (one round trip's wait, not one per segment). */
   private async readSegments(segments: Segment[]): Promise<Buffer> {
-    const bytes: Buffer[] = [];
-    try {
-      for (const segment of segments) {
-        const got = await this.s3.send(new GetObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, segment.name) }));
-        bytes.push(await readToBuffer(got.Body as Readable));
-      }
-    } catch (err) {
-      throw missingAsEnoent(err, this.key);
-    }
-    return Buffer.concat(bytes);
+    const read = async (segment: Segment) => {
+      const got = await this.s3.send(new GetObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, segment.name) }));
+      return readToBuffer(got.Body as Readable);
+    };
+    const settled = await Promise.allSettled(segments.map(read));
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw missingAsEnoent(failed.reason, this.key);
+    return Buffer.concat(settled.map((s) => (s as PromiseFulfilledResult<Buffer>).value));
   }
 
   async commit(): Promise<void> {

@@ -198,9 +198,11 @@ export class S3Driver implements BlobDriver {
   }
 
   async deleteTails(key: string, keep?: string): Promise<void> {
-    for await (const object of this.objects(`${this.base}${TAILS}/${key}/`)) {
-      if (keep !== undefined && object.key === keep) continue;
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: object.key }));
+    const doomed: string[] = [];
+    for await (const object of this.objects(`${this.base}${TAILS}/${key}/`)) if (keep === undefined || object.key !== keep) doomed.push(object.key);
+    // Eight at a time: a 1 MiB-chunked upload leaves a segment per PATCH since its last part.
+    for (let at = 0; at < doomed.length; at += 8) {
+      await Promise.all(doomed.slice(at, at + 8).map((Key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }))));
     }
   }
 
