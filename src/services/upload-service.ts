@@ -93,7 +93,9 @@ export class UploadService {
       await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
       });
-      await this.blobs.cancelUpload(id);
+      // The upload itself stored nothing (no handle): nothing to delete (on S3 that saves three
+      // requests per push). Parts a PATCH racing this PUT wrote are refused a row and gc takes them.
+      this.blobs.forgetHash(id);
       return;
     }
     await this.leased(repository, id, signal, async (upload, lease) => {
