@@ -48,6 +48,11 @@ try {
     const staged = await store.receive(chunksOf(mono), digestOf(mono));
     await store.publish(staged);
   });
+  const layer = randomBytes(3 * MiB);
+  await measure("monolithic push, 3 MiB (under one part)", async () => {
+    const staged = await store.receive(chunksOf(layer), digestOf(layer));
+    await store.publish(staged);
+  });
   const chunked = randomBytes(64 * MiB);
   await measure("chunked push, 64 MiB in 16 MiB PATCHes", async () => {
     let session = store.startUpload();

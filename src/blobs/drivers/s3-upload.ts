@@ -58,6 +58,8 @@ export class S3Writer implements BlobWriter {
    * upload and segments (S3Driver.hiddenWriter: other writers of the same key may be at work).
    */
   private readonly hidden: boolean;
+  /** A hidden writer's whole object in one short last write: PutObject at commit, not before. */
+  private pending: Buffer | null = null;
 
   constructor(driver: S3Driver, key: string, parts: S3Parts, options: { hidden?: boolean } = {}) {
     this.driver = driver;
@@ -128,9 +130,10 @@ export class S3Writer implements BlobWriter {
         if (first.length === 0) next.tail = held;
         else if (held.length < MAX_SEGMENTS) next.tail = [...held, await putSegment(first)];
         else next.tail = [await putSegment(Buffer.concat([await this.readSegments(held), first]))];
-      } else if (more === null && options.last && next.uploadId === null && etags.length === 0 && !this.hidden) {
-        // The whole upload in one short write: one PutObject, straight to the key.
-        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
+      } else if (more === null && options.last && next.uploadId === null && etags.length === 0) {
+        // The whole upload in one short write: one PutObject, straight to the key (hidden: at commit).
+        if (this.hidden) this.pending = first;
+        else await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
         next.uploadId = "";
         next.closed = true;
       } else if (more === null) {
@@ -175,7 +178,12 @@ export class S3Writer implements BlobWriter {
     const Bucket = this.driver.bucket;
     const Key = this.driver.objectKey(this.key);
     try {
-      if (uploadId === "") return; // already the object (one PutObject)
+      if (uploadId === "") {
+        // Already the object (one PutObject), or a hidden writer's, put now.
+        if (this.pending) await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: this.pending, ContentLength: this.pending.length }));
+        this.pending = null;
+        return;
+      }
       if (uploadId === null || (etags.length === 0 && tail.length === 0)) {
         // No bytes: an empty object (and no multipart upload left over).
         await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }));
@@ -212,6 +220,7 @@ export class S3Writer implements BlobWriter {
 
   async cancel(): Promise<void> {
     if (this.hidden) {
+      this.pending = null;
       await this.deleteOwnSegments();
       const own = this.parts.uploadId || this.created;
       if (own) await this.abortOwn(own);
