@@ -10,7 +10,7 @@ import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain
 import { RegistryError } from "../domain/errors.ts";
 import { canReadParts, type BlobDriver, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
 import { canTap, writesHidden } from "./fast-paths.ts";
-import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash, type SavedHash } from "./hashing.ts";
+import { hashedSource, hashHere, HashThreads, savedAlgorithm, type LocalHash, type RunningHash, type SavedHash } from "./hashing.ts";
 
 export interface BlobInfo {
   digest: Digest;
@@ -284,6 +284,8 @@ export class BlobStore {
   /** Verifies all bytes of an upload against `expected` and commits them, staged for publish. */
   async finishUpload(session: UploadSession, expected: Digest): Promise<StagedBlob> {
     const writer = await this.writerOf(session);
+    const wrongState = session.hashState && savedAlgorithm(session.hashState) !== algorithmOf(expected);
+    if (!canReadParts(writer) && session.offset > 0 && wrongState && !this.keptFor(session, algorithmOf(expected))) return this.finishByReading(session, expected, writer);
     const state = await this.hashState(session, algorithmOf(expected), writer);
     this.hashes.delete(session.id);
     const digest = await state.hash.digest();
@@ -293,6 +295,23 @@ export class BlobStore {
     }
     await this.commitParts(writer, session.id);
     return { digest, size: session.offset, key: uploadKey(session.id), upload: session.id };
+  }
+
+  /**
+   * finishUpload with a digest of another algorithm than the upload hashed (a sha512 digest for an
+   * upload begun without `digest-algorithm`), on a driver that cannot read parts back: the parts
+   * are committed, read back once and hashed; a mismatch deletes them. Rare, so one re-read.
+   */
+  private async finishByReading(session: UploadSession, expected: Digest, writer: BlobWriter): Promise<StagedBlob> {
+    this.forgetHash(session.id);
+    await this.commitParts(writer, session.id);
+    const key = uploadKey(session.id);
+    const digest = (await hashOf((range) => this.driver.read(key, range), session.offset, algorithmOf(expected))).peek();
+    if (digest !== expected) {
+      await this.driver.delete(key);
+      throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
+    }
+    return { digest, size: session.offset, key, upload: session.id };
   }
 
   /**

@@ -43,6 +43,11 @@ export interface RunningHash extends WriteTap {
 export type SavedHash = string;
 const SAVED_FORMAT = "hw4";
 
+/** The algorithm a saved state is of (whatever its format). */
+export function savedAlgorithm(saved: SavedHash): string {
+  return saved.split(".")[0]!;
+}
+
 function stateOf(saved: SavedHash, algorithm: DigestAlgorithm): Uint8Array | null {
   const [alg, format, base64] = saved.split(".");
   if (alg !== algorithm || format !== SAVED_FORMAT || !base64) return null;

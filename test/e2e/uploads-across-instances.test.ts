@@ -19,7 +19,7 @@ import { accessLines, logBarrier } from "../support/access-log.ts";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { assertFsckClean } from "../support/berth-cli.ts";
 import { OciClient, OciError, type Upload } from "../support/oci-client.ts";
-import { missingStore, startAzurite, startVersitygw } from "../support/object-stores.ts";
+import { missingStore, startObjectStore } from "../support/object-stores.ts";
 import { startPostgres, type PostgresCluster } from "../support/postgres.ts";
 import { startRoundRobin, type RoundRobin } from "../support/round-robin.ts";
 import { requireTool, runOk } from "../support/tools.ts";
@@ -33,29 +33,6 @@ before(async () => {
 });
 after(() => cluster?.stop());
 
-/** Berth's settings for a fresh bucket or container, and how to stop its store. */
-async function objectStore(kind: "s3" | "azure"): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
-  if (kind === "s3") {
-    const s3 = await startVersitygw();
-    const bucket = await s3.bucket();
-    return {
-      env: {
-        BERTH_STORAGE_DRIVER: "s3",
-        BERTH_STORAGE_S3_ENDPOINT: s3.endpoint,
-        BERTH_STORAGE_S3_REGION: s3.region,
-        BERTH_STORAGE_S3_BUCKET: bucket,
-        BERTH_STORAGE_S3_FORCE_PATH_STYLE: "true",
-        BERTH_STORAGE_S3_ACCESS_KEY_ID: s3.accessKeyId,
-        BERTH_STORAGE_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      },
-      stop: s3.stop,
-    };
-  }
-  const azurite = await startAzurite();
-  const container = await azurite.container();
-  return { env: { BERTH_STORAGE_DRIVER: "azure", BERTH_STORAGE_AZURE_CONNECTION_STRING: azurite.connectionString, BERTH_STORAGE_AZURE_CONTAINER: container }, stop: azurite.stop };
-}
-
 interface Deployment {
   instances: RunningBerth[];
   balancer: RoundRobin;
@@ -65,7 +42,7 @@ interface Deployment {
 
 /** Three instances on one database and one store, behind a balancer; all stopped after the test. */
 async function deploy(t: TestContext, kind: "s3" | "azure"): Promise<Deployment> {
-  const store = await objectStore(kind);
+  const store = await startObjectStore(kind);
   const database = await cluster.database();
   const instances: RunningBerth[] = [];
   let balancer: RoundRobin | null = null;
