@@ -94,7 +94,8 @@ export interface BlobDriver {
   redirectUrl(key: string, expiresInSeconds: number): Promise<string | null>;
   /**
    * A writer of the object under `key`: a new upload when `handle` is absent, else the upload
-   * whose parts the handle records. A handle whose parts are gone: rejects with code ENOENT.
+   * whose parts the handle records. A handle whose parts are gone: rejects with code ENOENT,
+   * here or at the first write or commit, before anything of that write is stored.
    * Before commit, what stat/read/list show under the key is unspecified (the filesystem writes
    * in place, S3 and Azure show nothing); callers never read a key being written.
    */

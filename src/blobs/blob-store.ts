@@ -9,8 +9,8 @@ import type { Readable } from "node:stream";
 import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
 import { canReadParts, type BlobDriver, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
-import { canTap } from "./fast-paths.ts";
-import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash } from "./hashing.ts";
+import { canTap, writesHidden } from "./fast-paths.ts";
+import { hashedSource, hashHere, HashThreads, savedAlgorithm, type LocalHash, type RunningHash, type SavedHash } from "./hashing.ts";
 
 export interface BlobInfo {
   digest: Digest;
@@ -47,26 +47,25 @@ export interface UploadSession {
   writer?: string | null;
   /** The digest the upload row recorded the bytes verified as, just before they were moved there. */
   verified?: Digest | null;
+  /**
+   * On a driver that cannot read parts back (S3, Azure): the running hash's saved state after the
+   * parts the handle records, so any process can go on from it (hashing.ts SavedHash); null elsewhere.
+   */
+  hashState?: SavedHash | null;
 }
 
 /**
  * Running hash of an upload, kept while the process lives. Another process (a restart, or an
- * instance the upload moved to) rebuilds it once from the parts when the driver can read them
- * back, and keeps it from then on: one re-read per hand-over, not per chunk. A saved hash state
- * in the upload row, or routing each upload to the process that owns it, would avoid even that
- * re-read (docs/architecture.md, "Storage"); neither changes this interface.
+ * instance the upload moved to) goes on from the state saved in the upload row where the driver
+ * cannot read parts back (S3, Azure: UploadSession.hashState), or rebuilds it once from the parts
+ * where it can (the filesystem, whose node:crypto hash is ~7x cheaper than a resumable one): one
+ * re-read per hand-over there, never per chunk.
  */
 interface HashState {
   hash: RunningHash;
   offset: number;
   /** The session writer (UploadSession.writer) of the parts this hash saw; null: none to trust it for. */
   writer: string | null;
-  /**
-   * On a driver that cannot read parts back (S3, Azure): the hash as it was before the last part,
-   * to go back to when the row does not record that part (forgetLastPart). Elsewhere a re-read
-   * rebuilds it, so none is kept.
-   */
-  previous?: HashState;
 }
 
 /**
@@ -123,14 +122,12 @@ export class BlobStore {
   }
 
   /**
-   * The row will not record the upload's last part (a chunk short of its Content-Range): go back to
-   * the hash from before it where one was kept (drivers that cannot read parts back), else forget it.
+   * The row will not record the upload's last part (a chunk short of its Content-Range): forget the
+   * hash that saw it. The next part goes on from what the row records: the parts re-read, or the
+   * hash state saved with them.
    */
   forgetLastPart(id: string): void {
-    const kept = this.hashes.get(id);
-    if (!kept?.previous) return this.forgetHash(id);
-    kept.hash.dispose();
-    this.hashes.set(id, kept.previous);
+    this.forgetHash(id);
   }
 
   /**
@@ -182,10 +179,16 @@ export class BlobStore {
 
   /** Streams a whole blob to a temporary key, hashing as it goes; throws DIGEST_INVALID on mismatch. */
   async receive(body: AsyncIterable<Uint8Array>, expected: Digest, signal?: AbortSignal, declaredSize?: number): Promise<StagedBlob> {
-    const staged = await this.writeWhole(body, this.hashFor(algorithmOf(expected), declaredSize), signal, (digest) => {
+    const check = (digest: Digest) => {
       if (digest !== expected) throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
-    });
-    return staged;
+    };
+    const hash = this.hashFor(algorithmOf(expected), declaredSize);
+    // S3: straight to the digest's key, visible only once committed after the check (fast-paths.ts).
+    if (writesHidden(this.driver)) {
+      const key = blobKey(expected);
+      return { ...(await this.writeWhole(body, hash, signal, check, await this.driver.hiddenWriter(key))), key, published: true };
+    }
+    return this.writeWhole(body, hash, signal, check);
   }
 
   /**
@@ -205,11 +208,11 @@ export class BlobStore {
   }
 
   /** One part, hashed, committed once `check` accepts its digest; on any failure nothing stays. */
-  private async writeWhole(body: AsyncIterable<Uint8Array>, hash: RunningHash, signal?: AbortSignal, check?: (digest: Digest) => void): Promise<StagedBlob> {
+  private async writeWhole(body: AsyncIterable<Uint8Array>, hash: RunningHash, signal?: AbortSignal, check?: (digest: Digest) => void, hidden?: BlobWriter): Promise<StagedBlob> {
     const key = uploadKey(`put-${randomUUID()}`);
-    let writer: BlobWriter | null = null;
+    let writer: BlobWriter | null = hidden ?? null;
     try {
-      writer = await this.driver.writer(key);
+      writer ??= await this.driver.writer(key);
       const size = await writeHashed(writer, body, hash, { signal, last: true });
       const digest = await hash.digest();
       check?.(digest);
@@ -262,25 +265,27 @@ export class BlobStore {
   async appendUpload(session: UploadSession, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<UploadSession> {
     const writer = await this.writerOf(session);
     const state = await this.hashState(session, session.algorithm, writer);
-    this.hashes.delete(session.id); // a failed part leaves the state unknown; rebuilt next time…
-    // …from the parts where the driver can read them back; elsewhere (S3, Azure) from a copy of
-    // the hash taken before the part: without it a failed PATCH would lose the whole upload.
-    const before: HashState | undefined = canReadParts(writer) ? undefined : { hash: state.hash.fork(), offset: session.offset, writer: session.writer ?? null };
+    // A failed part leaves the hash unknown: the next part goes on from what the row records
+    // (the parts re-read, or the saved state, which the row keeps until a part is recorded).
+    this.hashes.delete(session.id);
+    let hashState: SavedHash | null;
     try {
       await writeHashed(writer, body, state.hash, { signal });
+      hashState = await state.hash.save();
     } catch (err) {
       state.hash.dispose();
-      if (before) this.keep(session.id, before);
       throw lostUpload(err, session.id);
     }
     const name = randomUUID();
-    this.keep(session.id, { hash: state.hash, offset: writer.size, writer: name, previous: before });
-    return { ...session, offset: writer.size, handle: writer.handle, writer: name };
+    this.keep(session.id, { hash: state.hash, offset: writer.size, writer: name });
+    return { ...session, offset: writer.size, handle: writer.handle, writer: name, hashState };
   }
 
   /** Verifies all bytes of an upload against `expected` and commits them, staged for publish. */
   async finishUpload(session: UploadSession, expected: Digest): Promise<StagedBlob> {
     const writer = await this.writerOf(session);
+    const wrongState = session.hashState && savedAlgorithm(session.hashState) !== algorithmOf(expected);
+    if (!canReadParts(writer) && session.offset > 0 && wrongState && !this.keptFor(session, algorithmOf(expected))) return this.finishByReading(session, expected, writer);
     const state = await this.hashState(session, algorithmOf(expected), writer);
     this.hashes.delete(session.id);
     const digest = await state.hash.digest();
@@ -290,6 +295,23 @@ export class BlobStore {
     }
     await this.commitParts(writer, session.id);
     return { digest, size: session.offset, key: uploadKey(session.id), upload: session.id };
+  }
+
+  /**
+   * finishUpload with a digest of another algorithm than the upload hashed (a sha512 digest for an
+   * upload begun without `digest-algorithm`), on a driver that cannot read parts back: the parts
+   * are committed, read back once and hashed; a mismatch deletes them. Rare, so one re-read.
+   */
+  private async finishByReading(session: UploadSession, expected: Digest, writer: BlobWriter): Promise<StagedBlob> {
+    this.forgetHash(session.id);
+    await this.commitParts(writer, session.id);
+    const key = uploadKey(session.id);
+    const digest = (await hashOf((range) => this.driver.read(key, range), session.offset, algorithmOf(expected))).peek();
+    if (digest !== expected) {
+      await this.driver.delete(key);
+      throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
+    }
+    return { digest, size: session.offset, key, upload: session.id };
   }
 
   /**
@@ -306,7 +328,7 @@ export class BlobStore {
    * for the append that usually follows). A file at the digest's path stands for the upload only
    * when its row recorded, before the move, that its bytes verified as `expected` and its parts
    * are gone: the first try moved them there. A driver that cannot read parts back (S3, Azure)
-   * and holds no running hash cannot tell: null, and the normal path decides.
+   * goes on from the hash state the row saved instead (the last chunk cannot be compared there).
    */
   async completedUpload(session: UploadSession, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ByteRange }): Promise<StagedBlob | null> {
     if (session.offset === 0 || (last?.range && last.range.end + 1 !== session.offset)) return null;
@@ -330,7 +352,7 @@ export class BlobStore {
     let hash: LocalHash | null = null;
     try {
       writer = await this.writerOf(session);
-      if (!canReadParts(writer)) return null;
+      if (!canReadParts(writer)) return await this.completedFromSavedHash(session, expected, writer, last);
       const held = writer;
       hash = await hashOf((range) => held.readParts(range), session.offset, algorithm);
     } catch (err) {
@@ -357,6 +379,23 @@ export class BlobStore {
       if (!published) throw err;
       return published;
     }
+    return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
+  }
+
+  /**
+   * completedUpload on a driver that cannot read parts back: the hash the row saved says whether
+   * the parts already hold `expected`; the hash is kept for the append that usually follows.
+   */
+  private async completedFromSavedHash(session: UploadSession, expected: Digest, writer: BlobWriter, last?: { body: AsyncIterable<Uint8Array> }): Promise<StagedBlob | null> {
+    const state = await this.hashState(session, algorithmOf(expected), writer).catch(() => null);
+    if (!state) return null; // the normal path reports the upload as lost
+    if ((await state.hash.digestSoFar()) !== expected) {
+      this.keep(session.id, state);
+      return null;
+    }
+    state.hash.dispose();
+    if (last) for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
+    await this.commitParts(writer, session.id);
     return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
   }
 
@@ -400,17 +439,17 @@ export class BlobStore {
   /** The running hash at session.offset, rebuilt from the stored parts when this process lacks it. */
   private async hashState(session: UploadSession, algorithm: DigestAlgorithm, writer: BlobWriter): Promise<HashState> {
     const kept = this.keptFor(session, algorithm);
-    if (kept) {
-      // The part it stood before is recorded now: nothing to go back to.
-      kept.previous?.hash.dispose();
-      delete kept.previous;
-      return kept;
-    }
+    if (kept) return kept;
     this.forgetHash(session.id);
+    if (!canReadParts(writer)) {
+      // S3, Azure: a resumable hash, going on from the state the row saved with the parts. None
+      // (an upload row of an older Berth) or of another algorithm: the upload cannot be finished.
+      if (session.offset > 0 && !session.hashState) throw missingUploadData(session.id);
+      const hash = this.threads.start(algorithm, { from: session.offset > 0 ? session.hashState : null });
+      if (!hash) throw missingUploadData(session.id);
+      return { hash, offset: session.offset, writer: session.writer ?? null };
+    }
     if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0, writer: null };
-    // Neither kept here nor readable back (S3, Azure): until the upload row can carry a saved
-    // hash state, an upload that moved process is lost and the client starts over.
-    if (!canReadParts(writer)) throw missingUploadData(session.id);
     try {
       return { hash: await hashOf((range) => writer.readParts(range), session.offset, algorithm), offset: session.offset, writer: session.writer ?? null };
     } catch (err) {
@@ -419,10 +458,9 @@ export class BlobStore {
   }
 }
 
-/** Ends a kept hash and the checkpoint kept with it. */
+/** Ends a kept hash. */
 function dispose(state: HashState): void {
   state.hash.dispose();
-  state.previous?.hash.dispose();
 }
 
 /** Writes one part through the writer's tapped fast path when it has one, else through hashedSource. */

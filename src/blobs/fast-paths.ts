@@ -1,7 +1,7 @@
 // Optimisations between the HTTP body, the blob store and the filesystem driver, kept out of the
 // driver contract (blob-driver.ts): a driver that does not offer them works the same, only with
 // one more copy of each byte (see hashing.ts `hashedSource`).
-import type { BlobWriter, PartOptions } from "./blob-driver.ts";
+import type { BlobDriver, BlobWriter, PartOptions } from "./blob-driver.ts";
 
 /**
  * A reader of the bytes a writer stores, in order, while the write goes on (the blob store's
@@ -31,6 +31,22 @@ export function canTap(writer: BlobWriter): writer is BlobWriter & TappedParts {
  * returns settles; no chunk comes while that promise is pending. eachChunk resolves after the last
  * chunk was taken, and rejects when the body fails or `take` throws or rejects.
  */
+/**
+ * A driver whose hidden writers show nothing under their key until commit() and leave other
+ * writers of the same key alone (S3: each multipart upload is invisible until completed). The
+ * blob store writes a whole blob whose digest the client sent (a monolithic push) straight to the
+ * digest's key through one and commits it only after the digest matched: publishing it then
+ * costs no copy and no delete. The filesystem writes in place, Azure's staged block ids of one
+ * blob are shared by all its writers: neither offers it.
+ */
+export interface HiddenWrites {
+  hiddenWriter(key: string): Promise<BlobWriter>;
+}
+
+export function writesHidden(driver: BlobDriver): driver is BlobDriver & HiddenWrites {
+  return typeof (driver as Partial<HiddenWrites>).hiddenWriter === "function";
+}
+
 export interface ChunkSource extends AsyncIterable<Uint8Array> {
   eachChunk(take: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void>;
 }

@@ -31,6 +31,7 @@ export interface Database {
     lease_until: number;
     writer: string | null;
     verified: string | null;
+    hash_state: string | null;
   };
   storage_strays: { key: string; size: number; first_seen: number; last_seen: number };
   principals: {

@@ -62,7 +62,7 @@ export class UploadService {
   async start(repository: RepositoryName, algorithm: DigestAlgorithm = "sha256"): Promise<UploadRecord> {
     const session = this.blobs.startUpload(algorithm);
     const now = new Date();
-    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null };
+    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null, hashState: null };
     // Running hashes of uploads that moved to another process or were purged are dropped here,
     // where uploads begin (one read of the kept ids' rows), and by the periodic purge.
     await this.blobs.pruneHashes((ids) => this.metadata.uploads.writers(ids));
@@ -93,7 +93,9 @@ export class UploadService {
       await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
       });
-      await this.blobs.cancelUpload(id);
+      // The upload itself stored nothing (no handle): nothing to delete (on S3 that saves three
+      // requests per push). Parts a PATCH racing this PUT wrote are refused a row and gc takes them.
+      this.blobs.forgetHash(id);
       return;
     }
     await this.leased(repository, id, signal, async (upload, lease) => {
@@ -157,13 +159,13 @@ export class UploadService {
       // it) so the client can resume: the next part is written after the parts recorded.
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", { start: range.start, end: range.end, received: session.offset - upload.offset });
     }
-    const advanced = await this.metadata.uploads.advance(upload.id, upload.offset, session.offset, { handle: session.handle, writer: session.writer, ...(release ? { release: lease.owner } : {}) });
+    const advanced = await this.metadata.uploads.advance(upload.id, upload.offset, session.offset, { handle: session.handle, writer: session.writer, hashState: session.hashState ?? null, ...(release ? { release: lease.owner } : {}) });
     if (!advanced) {
       this.blobs.forgetHash(upload.id);
       throw uploadUnknown(upload.id);
     }
     if (release) lease.settled = true;
-    return { ...upload, offset: session.offset, handle: session.handle, writer: session.writer ?? null, updatedAt: new Date() };
+    return { ...upload, offset: session.offset, handle: session.handle, writer: session.writer ?? null, hashState: session.hashState ?? null, updatedAt: new Date() };
   }
 
   /**
@@ -250,7 +252,7 @@ export class UploadService {
 }
 
 function sessionOf(upload: UploadRecord): UploadSession {
-  return { id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm, handle: upload.handle, writer: upload.writer ?? null, verified: upload.verified ?? null };
+  return { id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm, handle: upload.handle, writer: upload.writer ?? null, verified: upload.verified ?? null, hashState: upload.hashState ?? null };
 }
 
 function busy(id: string): RegistryError {

@@ -424,7 +424,7 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
         }
       });
 
-      test("an upload continued in another process finishes with the same digest (its hash rebuilt once from the parts), or is refused as lost when the driver cannot read parts back", async (t) => {
+      test("an upload continued in another process finishes with the same digest (its hash rebuilt once from the parts, or resumed from the state saved with them), and one without either is refused as lost", async (t) => {
         const fixture = await fresh(t, factory);
         const bytes = randomBytes(2_500_003);
         const cut = [0, 700_001, 1_900_000, bytes.length];
@@ -437,12 +437,11 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
         const second = new BlobStore(other);
         t.after(() => second.close());
         const readsBack = canReadParts(await other.writer(`${UPLOAD_PREFIX}/${session.id}`, session.handle));
+        // A driver that cannot read parts back has the hash state saved with them (hash-wasm's), the filesystem none (node:crypto's, re-read).
+        assert.equal(typeof session.hashState, readsBack ? "object" : "string");
         if (!readsBack) {
-          // Never a wrong digest: without a saved hash state the upload cannot continue here.
-          await assert.rejects(second.appendUpload(session, chunks(bytes.subarray(cut[2], cut[3]))), { code: "BLOB_UPLOAD_UNKNOWN" });
-          await second.cancelUpload(session.id);
-          assert.deepEqual(await keysUnder(other, UPLOAD_PREFIX), []);
-          return;
+          // Never a wrong digest: without a saved hash state (a row of an older Berth) the upload cannot continue here.
+          await assert.rejects(second.appendUpload({ ...session, hashState: null }, chunks(bytes.subarray(cut[2], cut[3]))), { code: "BLOB_UPLOAD_UNKNOWN" });
         }
         session = await second.appendUpload(session, chunks(bytes.subarray(cut[2], cut[3]), [65_536]));
         assert.equal(session.offset, bytes.length);

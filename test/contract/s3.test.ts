@@ -2,11 +2,15 @@
 // versitygw over a throwaway directory, started for this file. versitygw is strict where AWS is
 // (parts under 5 MiB but the last are refused), so the tails that carry short PATCHes are tested
 // for real. Each test gets its own key prefix in one bucket, or a bucket of its own without a prefix.
-// Then what only S3 shows: moves above the CopyObject limit (lowered here) go part by part.
+// Then what only S3 shows: moves above the CopyObject limit (lowered here) go part by part, and
+// hidden writers (a monolithic push written straight to its digest's key, fast-paths.ts) show
+// nothing before commit and leave other writers of the key alone.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { BlobStore, blobKey } from "../../src/blobs/blob-store.ts";
 import { S3Driver, type S3DriverOptions } from "../../src/blobs/drivers/s3.ts";
+import type { Digest } from "../../src/domain/digest.ts";
 import { missingStore, startVersitygw, type RunningS3 } from "../support/object-stores.ts";
 import { blobDriverContract } from "./blob-driver-contract.ts";
 
@@ -66,5 +70,45 @@ describe("S3Driver on versitygw", { skip: missing ?? false }, () => {
     const back: Buffer[] = [];
     for await (const chunk of await driver.read("blobs/big")) back.push(chunk as Buffer);
     assert.equal(createHash("sha256").update(Buffer.concat(back)).digest("hex"), createHash("sha256").update(bytes).digest("hex"));
+  });
+
+  test("a hidden writer shows nothing under its key before commit, and one cancelled leaves another writer of the same key alone", async (t) => {
+    const driver = new S3Driver(options({ prefix: `hidden${++serial}` }));
+    t.after(() => driver.client.destroy());
+    const bytes = randomBytes(300_001);
+    const one = async function* () { yield bytes; };
+    const [a, b] = [await driver.hiddenWriter("blobs/k"), await driver.hiddenWriter("blobs/k")];
+    await a.write(one(), { last: true });
+    await b.write(one(), { last: true });
+    assert.equal(await driver.stat("blobs/k"), null, "nothing shows before commit");
+    await b.cancel();
+    await a.commit();
+    assert.equal((await driver.stat("blobs/k"))?.size, bytes.length);
+    const keys = [];
+    for await (const entry of driver.list("blobs")) keys.push(entry.key);
+    assert.deepEqual(keys, ["blobs/k"], "no upload left over");
+  });
+
+  test("a monolithic push through the blob store lands at its digest's key without a copy; a wrong digest or an empty blob leave the right things", async (t) => {
+    const driver = new S3Driver(options({ prefix: `mono${++serial}` }));
+    const store = new BlobStore(driver);
+    t.after(async () => {
+      await store.close();
+      driver.client.destroy();
+    });
+    const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}` as Digest;
+    for (const bytes of [randomBytes(6 * 1024 * 1024 + 1), Buffer.alloc(0)]) {
+      const staged = await store.receive((async function* () { yield bytes; })(), sha(bytes));
+      assert.deepEqual({ key: staged.key, published: staged.published }, { key: blobKey(sha(bytes)), published: true });
+      await store.publish(staged);
+      const back: Buffer[] = [];
+      for await (const chunk of await store.open(sha(bytes))) back.push(chunk as Buffer);
+      assert.ok(Buffer.concat(back).equals(bytes));
+    }
+    const wrong = randomBytes(1000);
+    await assert.rejects(store.receive((async function* () { yield wrong; })(), sha(randomBytes(1000))), { code: "DIGEST_INVALID" });
+    const keys = [];
+    for await (const entry of driver.list("")) keys.push(entry.key);
+    assert.equal(keys.length, 2, `only the two blobs: ${keys.join(", ")}`);
   });
 });

@@ -25,6 +25,7 @@ import { test, type TestContext } from "node:test";
 import { allApiSwitches, allDataSets, assertSuiteRan, runConformance, summarize, type ConformanceRun } from "../support/conformance.ts";
 import { registryFetch } from "../support/registry-http.ts";
 import { startBerthPair, startTarget, type RegistryTarget } from "../support/registry-target.ts";
+import { missingStore, startObjectStore } from "../support/object-stores.ts";
 import { startPostgres } from "../support/postgres.ts";
 import { requireTool } from "../support/tools.ts";
 
@@ -128,6 +129,38 @@ test("conformance 1.1, everything on, through a round-robin over two instances o
   assert.deepEqual(run.leaves.filter((l) => l.status !== "Pass" && l.status !== "Disabled").map((l) => `${l.status} ${l.name}`), []);
   assert.equal(run.counts!.FAIL + run.counts!.Error + run.counts!.Skip, 0);
 });
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  if (missing && process.env.CI === "true") throw new Error(missing);
+  const store = kind === "s3" ? "S3 (versitygw)" : "Azure Blob (Azurite)";
+  test(`conformance 1.1, everything on, through a round-robin over two instances on ${store} and PostgreSQL: no failure and no skip`, { timeout: 240_000, skip: missing ?? false }, async (t) => {
+    const run = await conformanceAgainstFreshBerth(t, {
+      label: `conformance 1.1, everything on, two instances on ${store} + PostgreSQL`,
+      suiteEnv: everythingOn,
+      berthEnv: { BERTH_MANIFESTS_ALLOW_SPARSE: "true" },
+      // Every chunk of an upload on the other instance than the one before (uploads cross instances).
+      start: async (berthEnv) => {
+        const cluster = await startPostgres();
+        let objects: Awaited<ReturnType<typeof startObjectStore>> | null = null;
+        try {
+          objects = await startObjectStore(kind);
+          const pair = await startBerthPair({ ...berthEnv, ...objects.env, BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: await cluster.database() });
+          const started = objects;
+          return { ...pair, dispose: async () => { await pair.dispose(); await started.stop(); cluster.stop(); } };
+        } catch (err) {
+          await objects?.stop();
+          cluster.stop();
+          throw err;
+        }
+      },
+    });
+    if (!run) return;
+    assertSuiteRan(run);
+    assert.deepEqual(run.leaves.filter((l) => l.status !== "Pass" && l.status !== "Disabled").map((l) => `${l.status} ${l.name}`), []);
+    assert.equal(run.counts!.FAIL + run.counts!.Error + run.counts!.Skip, 0);
+  });
+}
 
 test("conformance dev profile against Berth's defaults reports its counts (a goal, not a gate)", { timeout: 240_000 }, async (t) => {
   const run = await conformanceAgainstFreshBerth(t, { label: "conformance dev, suite defaults", version: "dev", suiteEnv: {}, berthEnv: {} });

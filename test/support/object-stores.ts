@@ -126,3 +126,31 @@ export async function startAzurite(): Promise<RunningAzurite> {
     },
   };
 }
+
+/** Berth's settings (BERTH_* variables) for a bucket of a running versitygw. */
+export function s3BerthEnv(s3: RunningS3, bucket: string): Record<string, string> {
+  return {
+    BERTH_STORAGE_DRIVER: "s3",
+    BERTH_STORAGE_S3_ENDPOINT: s3.endpoint,
+    BERTH_STORAGE_S3_REGION: s3.region,
+    BERTH_STORAGE_S3_BUCKET: bucket,
+    BERTH_STORAGE_S3_FORCE_PATH_STYLE: "true",
+    BERTH_STORAGE_S3_ACCESS_KEY_ID: s3.accessKeyId,
+    BERTH_STORAGE_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
+
+/** Berth's settings for a container of a running Azurite. */
+export function azureBerthEnv(azurite: RunningAzurite, container: string): Record<string, string> {
+  return { BERTH_STORAGE_DRIVER: "azure", BERTH_STORAGE_AZURE_CONNECTION_STRING: azurite.connectionString, BERTH_STORAGE_AZURE_CONTAINER: container };
+}
+
+/** A fresh bucket (versitygw) or container (Azurite) started for the caller: Berth's settings for it, and how to stop it. */
+export async function startObjectStore(kind: "s3" | "azure"): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+  if (kind === "s3") {
+    const s3 = await startVersitygw();
+    return { env: s3BerthEnv(s3, await s3.bucket()), stop: s3.stop };
+  }
+  const azurite = await startAzurite();
+  return { env: azureBerthEnv(azurite, await azurite.container()), stop: azurite.stop };
+}

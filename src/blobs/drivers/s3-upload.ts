@@ -3,11 +3,13 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -44,11 +46,34 @@ export class S3Writer implements BlobWriter {
   private parts: S3Parts;
   /** A multipart upload this writer created for a part that then failed: reused by the next part. */
   private created: string | null = null;
+  /**
+   * Whether the multipart upload the handle names is known to exist: a new one, or one S3 has
+   * answered for since. A continued upload is asked about (ListParts) only before a write that
+   * no multipart request would refuse (a tail segment): UploadPart and Complete refuse a gone
+   * upload themselves, so a PATCH of a part or more costs no extra round trip.
+   */
+  private live: boolean;
+  /**
+   * Nothing shows under the key before commit, and the writer touches only its own multipart
+   * upload and segments (S3Driver.hiddenWriter: other writers of the same key may be at work).
+   */
+  private readonly hidden: boolean;
+  /** A hidden writer's whole object in one short last write: PutObject at commit, not before. */
+  private pending: Buffer | null = null;
 
-  constructor(driver: S3Driver, key: string, parts: S3Parts) {
+  constructor(driver: S3Driver, key: string, parts: S3Parts, options: { hidden?: boolean } = {}) {
     this.driver = driver;
     this.key = key;
     this.parts = parts;
+    this.live = !parts.uploadId;
+    this.hidden = options.hidden ?? false;
+  }
+
+  /** ENOENT when the continued multipart upload is gone (cancelled, purged). */
+  private async ensureLive(): Promise<void> {
+    if (this.live) return;
+    await this.s3.send(new ListPartsCommand({ Bucket: this.driver.bucket, Key: this.driver.objectKey(this.key), UploadId: this.parts.uploadId!, MaxParts: 1 }));
+    this.live = true;
   }
 
   get size(): number {
@@ -100,13 +125,15 @@ export class S3Writer implements BlobWriter {
       next.size += first.length;
       const whole = heldSize + first.length;
       if (more === null && !options.last && whole < S3_MIN_PART) {
+        await this.ensureLive();
         await this.uploadId(); // listed from the first write on, so gc can find it
         if (first.length === 0) next.tail = held;
         else if (held.length < MAX_SEGMENTS) next.tail = [...held, await putSegment(first)];
         else next.tail = [await putSegment(Buffer.concat([await this.readSegments(held), first]))];
       } else if (more === null && options.last && next.uploadId === null && etags.length === 0) {
-        // The whole upload in one short write: one PutObject, straight to the key.
-        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
+        // The whole upload in one short write: one PutObject, straight to the key (hidden: at commit).
+        if (this.hidden) this.pending = first;
+        else await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
         next.uploadId = "";
         next.closed = true;
       } else if (more === null) {
@@ -128,23 +155,22 @@ export class S3Writer implements BlobWriter {
       throw missingAsEnoent(err, this.key);
     }
     if (next.uploadId === null) next.uploadId = await this.uploadId();
+    this.live = true;
     const read = next.size - this.parts.size;
     this.parts = next;
     return read;
   }
 
-  /** The tail's segments, in order, as one buffer (under 5 MiB). */
+  /** The tail's segments, in order, as one buffer (under 5 MiB), all asked for at once (one round trip's wait, not one per segment). */
   private async readSegments(segments: Segment[]): Promise<Buffer> {
-    const bytes: Buffer[] = [];
-    try {
-      for (const segment of segments) {
-        const got = await this.s3.send(new GetObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, segment.name) }));
-        bytes.push(await readToBuffer(got.Body as Readable));
-      }
-    } catch (err) {
-      throw missingAsEnoent(err, this.key);
-    }
-    return Buffer.concat(bytes);
+    const read = async (segment: Segment) => {
+      const got = await this.s3.send(new GetObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, segment.name) }));
+      return readToBuffer(got.Body as Readable);
+    };
+    const settled = await Promise.allSettled(segments.map(read));
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw missingAsEnoent(failed.reason, this.key);
+    return Buffer.concat(settled.map((s) => (s as PromiseFulfilledResult<Buffer>).value));
   }
 
   async commit(): Promise<void> {
@@ -152,7 +178,12 @@ export class S3Writer implements BlobWriter {
     const Bucket = this.driver.bucket;
     const Key = this.driver.objectKey(this.key);
     try {
-      if (uploadId === "") return; // already the object (one PutObject)
+      if (uploadId === "") {
+        // Already the object (one PutObject), or a hidden writer's, put now.
+        if (this.pending) await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: this.pending, ContentLength: this.pending.length }));
+        this.pending = null;
+        return;
+      }
       if (uploadId === null || (etags.length === 0 && tail.length === 0)) {
         // No bytes: an empty object (and no multipart upload left over).
         await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }));
@@ -175,6 +206,12 @@ export class S3Writer implements BlobWriter {
     } catch (err) {
       throw missingAsEnoent(err, this.key);
     }
+    if (this.hidden) {
+      // Only this writer's own leftovers: other writers of the key may be at work.
+      await this.deleteOwnSegments();
+      if (etags.length === 0 && uploadId) await this.abortOwn(uploadId);
+      return;
+    }
     // Left over: the segments (and older ones: a part no row recorded, a failed write) and, for a
     // short upload, the multipart upload the tail stood in.
     await this.driver.deleteTails(this.key);
@@ -182,9 +219,26 @@ export class S3Writer implements BlobWriter {
   }
 
   async cancel(): Promise<void> {
+    if (this.hidden) {
+      this.pending = null;
+      await this.deleteOwnSegments();
+      const own = this.parts.uploadId || this.created;
+      if (own) await this.abortOwn(own);
+      return;
+    }
     if (this.parts.uploadId === "") await this.s3.send(new DeleteObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.objectKey(this.key) }));
     await this.driver.deleteTails(this.key);
     await this.driver.abortUploads(this.key);
+  }
+
+  private async deleteOwnSegments(): Promise<void> {
+    for (const segment of this.parts.tail) await this.s3.send(new DeleteObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.tailKey(this.key, segment.name) }));
+  }
+
+  private async abortOwn(UploadId: string): Promise<void> {
+    await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.driver.bucket, Key: this.driver.objectKey(this.key), UploadId })).catch((err: unknown) => {
+      if (!isMissing(err)) throw err;
+    });
   }
 }
 

@@ -29,7 +29,6 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
-  ListPartsCommand,
   S3Client,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
@@ -124,16 +123,20 @@ export class S3Driver implements BlobDriver {
   }
 
   async writer(key: string, handle?: UploadHandle | null): Promise<BlobWriter> {
-    const parts = handle ? s3PartsOf(handle) : { uploadId: null, etags: [], tail: [], size: 0 };
-    if (parts.uploadId) {
-      // Cancelled or purged meanwhile: say so now, before a part is written into nothing.
-      try {
-        await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: this.objectKey(key), UploadId: parts.uploadId, MaxParts: 1 }));
-      } catch (err) {
-        throw missingAsEnoent(err, key);
-      }
-    }
-    return new S3Writer(this, key, parts);
+    // A continued upload that is gone (cancelled, purged) is refused by its first write or
+    // commit (S3Writer.ensureLive), not asked about here: one round trip less per PATCH.
+    return new S3Writer(this, key, handle ? s3PartsOf(handle) : { uploadId: null, etags: [], tail: [], size: 0 });
+  }
+
+  /**
+   * A writer whose bytes show under the key only at commit (a multipart upload, never a direct
+   * PutObject), touching only its own upload: the blob store writes a blob whose digest it knows
+   * straight to the digest's key and commits it once the digest matched, so publishing it needs
+   * no copy (fast-paths.ts HiddenWrites). Concurrent writers of one key never mix: each multipart
+   * upload is its own, and the last verified one completed wins with the same bytes.
+   */
+  async hiddenWriter(key: string): Promise<BlobWriter> {
+    return new S3Writer(this, key, { uploadId: null, etags: [], tail: [], size: 0 }, { hidden: true });
   }
 
   /**
@@ -195,9 +198,11 @@ export class S3Driver implements BlobDriver {
   }
 
   async deleteTails(key: string, keep?: string): Promise<void> {
-    for await (const object of this.objects(`${this.base}${TAILS}/${key}/`)) {
-      if (keep !== undefined && object.key === keep) continue;
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: object.key }));
+    const doomed: string[] = [];
+    for await (const object of this.objects(`${this.base}${TAILS}/${key}/`)) if (keep === undefined || object.key !== keep) doomed.push(object.key);
+    // Eight at a time: a 1 MiB-chunked upload leaves a segment per PATCH since its last part.
+    for (let at = 0; at < doomed.length; at += 8) {
+      await Promise.all(doomed.slice(at, at + 8).map((Key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }))));
     }
   }
 

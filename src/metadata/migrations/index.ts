@@ -14,6 +14,7 @@ import { sessions } from "./011-sessions.ts";
 import { searchTrigrams } from "./012-search-trigrams.ts";
 import { signInFailures } from "./013-sign-in-failures.ts";
 import { jobs } from "./015-jobs.ts";
+import { uploadHashState } from "./016-upload-hash-state.ts";
 import { eventsWebhooks } from "./017-events-webhooks.ts";
 import { tagRules } from "./018-tag-rules.ts";
 
@@ -32,6 +33,7 @@ export const migrations: Record<string, Migration> = {
   "012-search-trigrams": searchTrigrams,
   "013-sign-in-failures": signInFailures,
   "015-jobs": jobs,
+  "016-upload-hash-state": uploadHashState,
   "017-events-webhooks": eventsWebhooks,
   "018-tag-rules": tagRules,
 };
