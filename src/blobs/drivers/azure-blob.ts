@@ -155,7 +155,21 @@ export class AzureBlobDriver implements BlobDriver {
   async *list(prefix: string): AsyncIterable<{ key: string } & ObjectInfo> {
     const folder = prefix === "" ? "" : `${prefix.replace(/\/+$/, "")}/`;
     for await (const blob of this.container.listBlobsFlat({ prefix: this.base + folder, includeUncommitedBlobs: true })) {
-      yield { key: blob.name.slice(this.base.length), size: blob.properties.contentLength ?? 0 };
+      // A blob with only staged blocks lists as empty: its size is the blocks' (gc tells a live
+      // upload from a stray by seeing that size grow between runs, services/gc.ts).
+      const size = blob.properties.contentLength || (await this.stagedBytes(blob.name));
+      yield { key: blob.name.slice(this.base.length), size };
+    }
+  }
+
+  /** The bytes of a blob's uncommitted blocks (0 when it is gone meanwhile). */
+  private async stagedBytes(name: string): Promise<number> {
+    try {
+      const list = await this.container.getBlockBlobClient(name).getBlockList("uncommitted");
+      return (list.uncommittedBlocks ?? []).reduce((sum, block) => sum + block.size, 0);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return 0;
+      throw err;
     }
   }
 }

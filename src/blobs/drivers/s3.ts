@@ -28,6 +28,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListPartsCommand,
   ListObjectsV2Command,
   S3Client,
   UploadPartCopyCommand,
@@ -226,13 +227,13 @@ export class S3Driver implements BlobDriver {
    */
   async *list(prefix: string): AsyncIterable<{ key: string } & ObjectInfo> {
     const folder = prefix === "" ? "" : `${prefix.replace(/\/+$/, "")}/`;
+    // An unfinished upload's size is the bytes it holds so far (its parts and tail segments): gc
+    // tells a live upload from a stray by seeing that size grow between runs (services/gc.ts).
     const unfinished = new Map<string, number>();
-    for await (const upload of this.uploads(this.base + folder)) unfinished.set(upload.key.slice(this.base.length), 0);
+    const add = (key: string, bytes: number) => unfinished.set(key, (unfinished.get(key) ?? 0) + bytes);
+    for await (const upload of this.uploads(this.base + folder)) add(upload.key.slice(this.base.length), await this.partBytes(upload.key, upload.uploadId));
     const tails = `${this.base}${TAILS}/`;
-    for await (const tail of this.objects(tails + folder)) {
-      const key = tail.key.slice(tails.length, tail.key.lastIndexOf("/"));
-      unfinished.set(key, Math.max(unfinished.get(key) ?? 0, tail.size));
-    }
+    for await (const tail of this.objects(tails + folder)) add(tail.key.slice(tails.length, tail.key.lastIndexOf("/")), tail.size);
     for await (const object of this.objects(this.base + folder)) {
       const key = object.key.slice(this.base.length);
       if (key.startsWith(`${TAILS}/`)) continue;
@@ -249,6 +250,22 @@ export class S3Driver implements BlobDriver {
       for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0 };
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
+  }
+
+  /** The bytes of the parts an unfinished multipart upload holds (0 when it is gone meanwhile). */
+  private async partBytes(objectKey: string, uploadId: string): Promise<number> {
+    let bytes = 0;
+    let PartNumberMarker: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumberMarker }));
+        for (const part of page.Parts ?? []) bytes += part.Size ?? 0;
+        PartNumberMarker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (PartNumberMarker);
+    } catch (err) {
+      if ((err as { name?: string }).name !== "NoSuchUpload") throw err;
+    }
+    return bytes;
   }
 
   private async *uploads(prefix: string): AsyncIterable<{ key: string; uploadId: string }> {
