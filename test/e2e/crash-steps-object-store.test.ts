@@ -4,7 +4,8 @@
 // - publish: the blob's copy is in place under blobs/…, the upload object is deleted (or not
 //   yet), and the transaction that records and links the blob never commits. The client retries
 //   the same PUT on the other instance: 201, the blob reads back, the upload is gone.
-//   For a chunked upload, and for a monolithic one (POST, then one PUT with the whole blob).
+//   For a chunked upload, and for a monolithic one (POST, then one PUT with the whole blob; on S3
+//   that one is written at the digest's key and held at the write that makes it visible).
 // - a chunk: one part (S3's UploadPart), tail segment (S3) or staged block (Azure) of a PATCH is
 //   held, before or after the store took it. The PATCH retried on the other instance continues
 //   the upload or answers 404 BLOB_UPLOAD_UNKNOWN (uploads do not move between instances yet,
@@ -35,6 +36,17 @@ function deleteOf(folder: "uploads" | "blobs") {
     // The S3 SDK names the operation in the query (x-id=DeleteObject); an abort names the uploadId.
     return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes(`/registry/${folder}/`);
   };
+}
+
+/**
+ * S3's last write of a push in one request: the blob is written at the digest's key, hidden until
+ * verified (fast-paths.ts HiddenWrites), and made visible by one PutObject (a blob under one part)
+ * or CompleteMultipartUpload (a POST naming the uploadId). There is no upload object to delete.
+ */
+function hiddenPublishOf(request: IncomingMessage): boolean {
+  const url = new URL(request.url ?? "/", "http://store");
+  if (!url.pathname.includes("/registry/blobs/")) return false;
+  return (request.method === "PUT" && !url.searchParams.has("partNumber")) || (request.method === "POST" && url.searchParams.has("uploadId"));
 }
 
 async function settled(promise: Promise<unknown>): Promise<void> {
@@ -110,7 +122,7 @@ for (const kind of ["s3", "azure"] as const) {
       // POST, then the whole blob in one PUT (above one 16 MiB part when done: a multipart upload).
       const whole = randomBytes(done ? 17 * MiB : 300_000);
       const started = await a.startUpload("crash/publish");
-      const held = proxy.holdNext(deleteOf("uploads"), { done });
+      const held = proxy.holdNext(kind === "s3" ? hiddenPublishOf : deleteOf("uploads"), { done });
       const put = settled(a.finishUpload({ ...started, offset: 0 }, sha256(whole), whole));
       t.diagnostic(`held: ${await held}`);
       await victim.kill();
