@@ -10,11 +10,17 @@ import { checkPattern, invalid } from "./identity-rules.ts";
 
 /** A tag's characters (OCI: [A-Za-z0-9_.-]) and the glob's: * ? [ ] { } , ! */
 const TAG_GLOB = /^[A-Za-z0-9_.\-*?[\]{},!]{1,128}$/;
+const MAX_STARS = 3;
 
 export function checkTagPattern(pattern: string): string {
   if (pattern === SEMVER_TAGS) return pattern;
   const refuse = () => invalid(`invalid tag pattern "${pattern.slice(0, 200)}": use a glob over tag names (release-*, v1.*) or "semver"`, { tags: pattern.slice(0, 200) });
   if (!TAG_GLOB.test(pattern)) throw refuse();
+  // picomatch matches with a regex that backtracks: k stars cost up to n^k steps on an n-character
+  // tag (an attack's `*a*a*a*a*a*a*a*a*a` held the event loop for 7.8 s), so at most 3; and a
+  // numeric range {1..99} compiles to a character class that matches other tags than it says.
+  if ([...pattern].filter((c) => c === "*").length > MAX_STARS) throw invalid(`tag pattern "${pattern.slice(0, 200)}" has more than ${MAX_STARS} *`, { tags: pattern.slice(0, 200) });
+  if (/\{[^}]*\.\.[^}]*\}/.test(pattern)) throw invalid(`tag pattern "${pattern.slice(0, 200)}" has a range {m..n}: list the values ({1,2,3}) or use a glob`, { tags: pattern.slice(0, 200) });
   try {
     picomatch.makeRe(pattern, { strictBrackets: true });
   } catch {
