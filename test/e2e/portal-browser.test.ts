@@ -362,6 +362,8 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await form.getByRole("button", { name: "Add user" }).click();
     const secret = await page.locator(".secret code").innerText();
     assert.ok(secret.length >= 16, secret);
+    // The list's refresh after the add may still be on its way when the secret shows (CI saw it land in the window below).
+    await page.waitForLoadState("networkidle");
     const asked = requests.length;
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download as a text file" }).click()]);
     assert.equal(download.suggestedFilename(), "berth-Password_of_downloader.txt");
