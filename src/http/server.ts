@@ -30,6 +30,9 @@ export interface ServerOptions {
   trustProxy?: string[];
 }
 
+/** How long shutdown lets requests in flight finish before it closes their connections. */
+export const SHUTDOWN_GRACE_MS = 5_000;
+
 export function createServer(options: ServerOptions): FastifyInstance {
   // Fastify types the instance by its logger; Berth's plugins take the default shape.
   const app = Fastify({
@@ -52,6 +55,15 @@ export function createServer(options: ServerOptions): FastifyInstance {
   let closing = false;
   app.addHook("preClose", async () => {
     closing = true;
+    // Shutdown waits for requests in flight, but not for ever: a stuck one (CI once had a chart page's
+    // read that never ended) must not keep the process from exiting. Clients retry a cut request.
+    // Node closes the connections idle at close() only; one whose answer goes out later stays open
+    // for keep-alive, so those are closed as they fall idle.
+    const idle = setInterval(() => app.server.closeIdleConnections(), 100).unref();
+    setTimeout(() => {
+      clearInterval(idle);
+      app.server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS).unref();
   });
   app.setErrorHandler(rootErrorHandler);
   app.setNotFoundHandler(notFound);
