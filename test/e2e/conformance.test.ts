@@ -24,8 +24,8 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { allApiSwitches, allDataSets, assertSuiteRan, runConformance, summarize, type ConformanceRun } from "../support/conformance.ts";
 import { registryFetch } from "../support/registry-http.ts";
-import { startBerthPair, startTarget, type RegistryTarget } from "../support/registry-target.ts";
-import { missingStore, startObjectStore } from "../support/object-stores.ts";
+import { startBerthPair, startObjectStorePair, startTarget, type RegistryTarget } from "../support/registry-target.ts";
+import { missingStore } from "../support/object-stores.ts";
 import { startPostgres } from "../support/postgres.ts";
 import { requireTool } from "../support/tools.ts";
 
@@ -141,20 +141,7 @@ for (const kind of ["s3", "azure"] as const) {
       suiteEnv: everythingOn,
       berthEnv: { BERTH_MANIFESTS_ALLOW_SPARSE: "true" },
       // Every chunk of an upload on the other instance than the one before (uploads cross instances).
-      start: async (berthEnv) => {
-        const cluster = await startPostgres();
-        let objects: Awaited<ReturnType<typeof startObjectStore>> | null = null;
-        try {
-          objects = await startObjectStore(kind);
-          const pair = await startBerthPair({ ...berthEnv, ...objects.env, BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: await cluster.database() });
-          const started = objects;
-          return { ...pair, dispose: async () => { await pair.dispose(); await started.stop(); cluster.stop(); } };
-        } catch (err) {
-          await objects?.stop();
-          cluster.stop();
-          throw err;
-        }
-      },
+      start: (berthEnv) => startObjectStorePair(kind, berthEnv),
     });
     if (!run) return;
     assertSuiteRan(run);

@@ -40,7 +40,7 @@ async function pool<T>(items: readonly T[], width: number, fn: (item: T, index: 
   }));
 }
 
-test("kill -9 after 3 of 6 PATCH chunks: fsck clean, no partial blob, the upload resumes or is unknown", { timeout: 60_000 }, async (t) => {
+test("kill -9 after 3 of 6 PATCH chunks: fsck clean, no partial blob, the upload resumes or is unknown", { timeout: 180_000 }, async (t) => {
   const { berth, client } = await berthFor(t);
   const repo = "team/crash";
   const data = randomBytes(24 * MiB);
@@ -62,7 +62,7 @@ test("kill -9 after 3 of 6 PATCH chunks: fsck clean, no partial blob, the upload
 });
 
 for (const mode of ["with Content-Range", "stream (no Content-Range)"] as const) {
-  test(`kill -9 while a PATCH body ${mode} is still streaming: fsck clean, resumable or unknown`, { timeout: 60_000 }, async (t) => {
+  test(`kill -9 while a PATCH body ${mode} is still streaming: fsck clean, resumable or unknown`, { timeout: 180_000 }, async (t) => {
     const { berth, client } = await berthFor(t);
     const repo = "team/midstream";
     const data = randomBytes(32 * MiB);
@@ -90,7 +90,7 @@ for (const mode of ["with Content-Range", "stream (no Content-Range)"] as const)
   });
 }
 
-test("a client killed mid-PATCH: the upload is not left busy, it resumes from its Range", { timeout: 60_000 }, async (t) => {
+test("a client killed mid-PATCH: the upload is not left busy, it resumes from its Range", { timeout: 180_000 }, async (t) => {
   const { berth, client } = await berthFor(t);
   const repo = "team/client-crash";
   const data = randomBytes(24 * MiB);
@@ -111,7 +111,7 @@ test("a client killed mid-PATCH: the upload is not left busy, it resumes from it
   assert.ok(berth.process.exitCode === null, `the server exited:\n${berth.output()}`);
 });
 
-test("kill -9 during a monolithic blob PUT: fsck clean, no partial blob", { timeout: 60_000 }, async (t) => {
+test("kill -9 during a monolithic blob PUT: fsck clean, no partial blob", { timeout: 180_000 }, async (t) => {
   const { berth, client } = await berthFor(t);
   const repo = "team/put";
   const data = randomBytes(32 * MiB);
@@ -136,7 +136,7 @@ test("kill -9 during a monolithic blob PUT: fsck clean, no partial blob", { time
   await assertFsckClean(berth, "after pushing the blob again");
 });
 
-test("kill -9 while the closing PUT of a chunked upload is processed: the blob is whole or absent", { timeout: 90_000 }, async (t) => {
+test("kill -9 while the closing PUT of a chunked upload is processed: the blob is whole or absent", { timeout: 180_000 }, async (t) => {
   const { berth, client } = await berthFor(t);
   const repo = "team/finish";
   const outcomes: string[] = [];
@@ -167,7 +167,7 @@ test("kill -9 while the closing PUT of a chunked upload is processed: the blob i
   await assertFsckClean(berth, "after all rounds");
 });
 
-test("kill -9 during 20 concurrent manifest pushes: acknowledged manifests survive, fsck clean", { timeout: 90_000 }, async (t) => {
+test("kill -9 during 20 concurrent manifest pushes: acknowledged manifests survive, fsck clean", { timeout: 180_000 }, async (t) => {
   const { berth, client } = await berthFor(t);
   const repo = "team/manifests";
   const shared = [randomLayer(512 * 1024), randomLayer(64 * 1024)];
@@ -295,7 +295,7 @@ test("kill -9 in the middle of berth gc: fsck clean, the referenced image still 
   await assertFsckClean(berth, "after a second gc");
 });
 
-test("an upload abandoned by a crash expires (BERTH_UPLOADS_EXPIRE_AFTER) and gc leaves fsck clean", { timeout: 60_000 }, async (t) => {
+test("an upload abandoned by a crash expires (BERTH_UPLOADS_EXPIRE_AFTER) and gc leaves fsck clean", { timeout: 180_000 }, async (t) => {
   const { berth, client } = await berthFor(t, { BERTH_UPLOADS_EXPIRE_AFTER: "2", BERTH_UPLOADS_PURGE_INTERVAL: "1" });
   const repo = "team/expire";
   const data = randomBytes(2 * MiB);

@@ -16,6 +16,9 @@ import { runBerthCli, startBerth, type RunningBerth, type StartOptions } from ".
 import { requireTool, run, toolsBin, type RunResult } from "./tools.ts";
 
 export type HelmVersion = "v3" | "v4";
+
+/** What the helm helpers need of a registry: one Berth, or a balancer in front of several. */
+export type HelmServer = Pick<RunningBerth, "host" | "url" | "username" | "password" | "basicAuth">;
 export const HELM_VERSIONS: HelmVersion[] = ["v3", "v4"];
 
 /** One real client in its sandbox. */
@@ -107,14 +110,14 @@ export async function helmClient(t: TestContext, version: HelmVersion): Promise<
 export const plainHttp = ["--plain-http"];
 
 /** `helm registry login host` with the admin credentials (password on stdin). */
-export async function registryLogin(helm: ClientRunner, berth: RunningBerth): Promise<RunResult> {
+export async function registryLogin(helm: ClientRunner, berth: HelmServer): Promise<RunResult> {
   const result = await helm.run(["registry", "login", berth.host, ...plainHttp, "--username", berth.username, "--password-stdin"], { input: berth.password });
   if (!/Login Succeeded/.test(result.stdout + result.stderr)) throw new Error(`${helm.name} registry login printed no "Login Succeeded":\n${result.stdout}${result.stderr}`);
   return result;
 }
 
 /** `helm repo add <name> http://host/helm/v1/<repository>` with the admin credentials. */
-export function repoAdd(helm: ClientRunner, berth: RunningBerth, name = "berth", repository = "repo"): Promise<RunResult> {
+export function repoAdd(helm: ClientRunner, berth: HelmServer, name = "berth", repository = "repo"): Promise<RunResult> {
   return helm.run(["repo", "add", name, `${berth.url}/helm/v1/${repository}`, "--username", berth.username, "--password", berth.password]);
 }
 
@@ -226,14 +229,14 @@ export async function berthFor(t: TestContext, options: StartOptions = {}): Prom
 }
 
 /** fetch against Berth with the admin's pre-emptive Basic credentials (as helm sends them). */
-export function berthFetch(berth: RunningBerth, path: string, init: RequestInit = {}): Promise<Response> {
+export function berthFetch(berth: HelmServer, path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (!headers.has("authorization")) headers.set("authorization", berth.basicAuth);
   return fetch(`${berth.url}${path}`, { ...init, headers });
 }
 
 /** ACR's upload: PUT (or PATCH, to overwrite) /helm/v1/<repository>/_blobs/<file>, raw body. */
-export function putBlob(berth: RunningBerth, file: string, bytes: Buffer, options: { repository?: string; method?: "PUT" | "PATCH" } = {}): Promise<Response> {
+export function putBlob(berth: HelmServer, file: string, bytes: Buffer, options: { repository?: string; method?: "PUT" | "PATCH" } = {}): Promise<Response> {
   return berthFetch(berth, `/helm/v1/${options.repository ?? "repo"}/_blobs/${file}`, {
     method: options.method ?? "PUT",
     headers: { "content-type": "application/octet-stream" },
@@ -246,7 +249,7 @@ export function putBlob(berth: RunningBerth, file: string, bytes: Buffer, option
  * multipart POST with one file field `chart` (and `prov` when given) to
  * /api/helm/v1/<repository>/charts, where cm-push posts for a repo added as /helm/v1/<repository>.
  */
-export function chartMuseumPost(berth: RunningBerth, parts: { chart?: Buffer; prov?: Buffer; file?: string }, repository = "repo"): Promise<Response> {
+export function chartMuseumPost(berth: HelmServer, parts: { chart?: Buffer; prov?: Buffer; file?: string }, repository = "repo"): Promise<Response> {
   const form = new FormData();
   const file = parts.file ?? "chart.tgz";
   if (parts.chart) form.append("chart", new Blob([new Uint8Array(parts.chart)], { type: "application/octet-stream" }), file);
@@ -255,7 +258,7 @@ export function chartMuseumPost(berth: RunningBerth, parts: { chart?: Buffer; pr
 }
 
 /** `berth helm push <tgz>` over HTTP with the admin credentials and JSON output. */
-export async function berthHelmPush(berth: RunningBerth, tgz: string, extra: string[] = []): Promise<unknown> {
+export async function berthHelmPush(berth: HelmServer, tgz: string, extra: string[] = []): Promise<unknown> {
   const args = ["helm", "push", tgz, "--server", berth.url, "--username", berth.username, "--password", berth.password, "--output", "json", ...extra];
   const result = await runBerthCli(args);
   if (result.code !== 0) throw new Error(`berth ${args.join(" ")} exited ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
@@ -263,7 +266,7 @@ export async function berthHelmPush(berth: RunningBerth, tgz: string, extra: str
 }
 
 /** The raw index.yaml of a classic repository (status and exact bytes). */
-export async function fetchIndex(berth: RunningBerth, repository = "repo"): Promise<{ status: number; bytes: Buffer; etag: string | null }> {
+export async function fetchIndex(berth: HelmServer, repository = "repo"): Promise<{ status: number; bytes: Buffer; etag: string | null }> {
   const res = await berthFetch(berth, `/helm/v1/${repository}/index.yaml`);
   return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), etag: res.headers.get("etag") };
 }

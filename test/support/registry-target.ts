@@ -8,6 +8,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, startBerth, startTwoBerths } from "./berth.ts";
+import { startObjectStore } from "./object-stores.ts";
+import { startPostgres } from "./postgres.ts";
 import { startRoundRobin } from "./round-robin.ts";
 import { findTool } from "./tools.ts";
 
@@ -68,6 +70,22 @@ export async function startBerthPair(berthEnv: Record<string, string> = {}): Pro
       for (const dispose of disposers) await dispose();
     },
   };
+}
+
+/** startBerthPair on a fresh S3 bucket (versitygw) or Azure container (Azurite) and a fresh PostgreSQL database. */
+export async function startObjectStorePair(kind: "s3" | "azure", berthEnv: Record<string, string> = {}): Promise<RegistryTarget> {
+  const cluster = await startPostgres();
+  let objects: Awaited<ReturnType<typeof startObjectStore>> | null = null;
+  try {
+    objects = await startObjectStore(kind);
+    const pair = await startBerthPair({ ...berthEnv, ...objects.env, BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: await cluster.database() });
+    const started = objects;
+    return { ...pair, dispose: async () => { await pair.dispose(); await started.stop(); cluster.stop(); } };
+  } catch (err) {
+    await objects?.stop();
+    cluster.stop();
+    throw err;
+  }
 }
 
 const password = "test-admin-password";
