@@ -30,7 +30,8 @@ Examples:
     handled(async (repository, options) => {
       const list = await (await client(options)).json(DeletedList, "GET", ["api", "v1", "deleted", repository]);
       if (printStructured(options.output, list)) return;
-      if (list.restorableFor === 0) printLine("soft delete is off on this server (deletion.restorableFor is 0): deletes are final");
+      if (list.restorableFor === 0) return printLine("soft delete is off on this server (deletion.restorableFor is 0): deletes are final");
+      if (list.deleted.length === 0) return printLine(`nothing deleted in ${list.repository} can be restored`);
       printTable(
         ["DIGEST", "TAGS", "KIND", "CONTENT", "DELETED", "BY", "EXPIRES"],
         list.deleted.map((d) => [shortDigest(d.digest), d.tags.join(","), d.kind, d.storedAs ? `chart (${d.storedAs})` : d.content, shortTime(d.deleted), d.deletedBy ? `${d.deletedBy.name} (${d.deletedBy.kind})` : "", shortTime(d.expires)]),
