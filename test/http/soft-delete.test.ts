@@ -9,13 +9,15 @@ import { checkIntegrity } from "../../src/services/fsck.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
 import { freshApp, imageManifest, OCI_INDEX, putManifest, sha256, type TestApp } from "../support/app.ts";
 import { validChart } from "../support/chart-fixtures.ts";
+import { usePostgres } from "../support/postgres.ts";
 
 const DAY = 86_400;
 const JSON_TYPE = { "content-type": "application/json" };
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+const postgres = usePostgres();
 
-async function softApp(t: Parameters<typeof freshApp>[0], seconds = DAY): Promise<TestApp> {
-  return freshApp(t, { "deletion.restorableFor": seconds });
+async function softApp(t: Parameters<typeof freshApp>[0], seconds = DAY, more: Record<string, unknown> = {}): Promise<TestApp> {
+  return freshApp(t, { "deletion.restorableFor": seconds, ...more });
 }
 
 async function restore(app: TestApp, repository: string, body: unknown, auth?: string) {
@@ -77,41 +79,43 @@ test("a deleted tag is 404 and gone from the tags list at once; restore brings i
   assert.ok(events.some((e) => e.action === "delete" && e.target.tag === "v1"));
 });
 
-test("a manifest deleted by digest takes its tags along and brings them back; its blobs survive gc until the window ends, then go; fsck is clean throughout", async (t) => {
-  const app = await softApp(t, 3600);
-  const { metadata, blobs } = app.berth.stores;
-  const image = await imageManifest(app, "team/app");
-  assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
-  assert.equal((await putManifest(app, "team/app", "v2", image.body)).status, 201);
-  assert.equal((await app.request("DELETE", `/api/v1/repositories/team/app/manifests/${image.digest}`)).status, 200);
-  assert.equal((await app.request("GET", `/v2/team/app/manifests/${image.digest}`)).status, 404);
-  assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 200, "the link stays: a restore needs it");
-  const [entry] = (await listed(app, "team/app")).deleted;
-  assert.deepEqual([entry!.kind, entry!.tags.sort()], ["manifest", ["v1", "v2"]]);
+for (const backend of ["sqlite", "postgres"] as const) {
+  test(`${backend}: a manifest deleted by digest takes its tags along and brings them back; its blobs survive gc until the window ends, then go; fsck is clean throughout`, async (t) => {
+    const app = await softApp(t, 3600, backend === "postgres" ? { "metadata.driver": "postgres", "metadata.postgres.url": await postgres().database() } : {});
+    const { metadata, blobs } = app.berth.stores;
+    const image = await imageManifest(app, "team/app");
+    assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
+    assert.equal((await putManifest(app, "team/app", "v2", image.body)).status, 201);
+    assert.equal((await app.request("DELETE", `/api/v1/repositories/team/app/manifests/${image.digest}`)).status, 200);
+    assert.equal((await app.request("GET", `/v2/team/app/manifests/${image.digest}`)).status, 404);
+    assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 200, "the link stays: a restore needs it");
+    const [entry] = (await listed(app, "team/app")).deleted;
+    assert.deepEqual([entry!.kind, entry!.tags.sort()], ["manifest", ["v1", "v2"]]);
 
-  const now = () => new Date();
-  const gcAt = (at: Date, dryRun = false) => collectGarbage(metadata, blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: DAY, dryRun, now: at });
-  const within = await gcAt(now());
-  assert.deepEqual([within.blobsDeleted, within.linksRemoved, within.deletedPurged], [0, 0, 0], "within the window nothing it uses goes");
-  assert.deepEqual((await checkIntegrity(metadata, blobs)).problems, []);
+    const now = () => new Date();
+    const gcAt = (at: Date, dryRun = false) => collectGarbage(metadata, blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: DAY, dryRun, now: at });
+    const within = await gcAt(now());
+    assert.deepEqual([within.blobsDeleted, within.linksRemoved, within.deletedPurged], [0, 0, 0], "within the window nothing it uses goes");
+    assert.deepEqual((await checkIntegrity(metadata, blobs)).problems, []);
 
-  assert.equal((await restore(app, "team/app", { reference: image.digest })).status, 200);
-  assert.deepEqual((await app.request("GET", "/v2/team/app/manifests/v2")).body, image.body);
-  assert.deepEqual(await tags(app, "team/app"), ["v1", "v2"]);
+    assert.equal((await restore(app, "team/app", { reference: image.digest })).status, 200);
+    assert.deepEqual((await app.request("GET", "/v2/team/app/manifests/v2")).body, image.body);
+    assert.deepEqual(await tags(app, "team/app"), ["v1", "v2"]);
 
-  // Deleted again, then past the window: a dry run only counts; a real run forgets and frees.
-  assert.equal((await app.request("DELETE", `/v2/team/app/manifests/${image.digest}`)).status, 202);
-  const later = new Date(Date.now() + 3601 * 1000);
-  const dry = await gcAt(later, true);
-  assert.deepEqual([dry.deletedPurged, dry.blobsDeleted], [1, 0]);
-  assert.equal((await listed(app, "team/app")).deleted.length, 1, "a dry run forgets nothing");
-  const after = await gcAt(later);
-  assert.equal(after.deletedPurged, 1);
-  assert.ok(after.deleted.includes(image.layer as never) && after.deleted.includes(image.config as never), JSON.stringify(after));
-  assert.deepEqual((await checkIntegrity(metadata, blobs)).problems, []);
-  assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 404);
-  assert.equal((await restore(app, "team/app", { reference: image.digest })).status, 404, "gone for good");
-});
+    // Deleted again, then past the window: a dry run only counts; a real run forgets and frees.
+    assert.equal((await app.request("DELETE", `/v2/team/app/manifests/${image.digest}`)).status, 202);
+    const later = new Date(Date.now() + 3601 * 1000);
+    const dry = await gcAt(later, true);
+    assert.deepEqual([dry.deletedPurged, dry.blobsDeleted], [1, 0]);
+    assert.equal((await listed(app, "team/app")).deleted.length, 1, "a dry run forgets nothing");
+    const after = await gcAt(later);
+    assert.equal(after.deletedPurged, 1);
+    assert.ok(after.deleted.includes(image.layer as never) && after.deleted.includes(image.config as never), JSON.stringify(after));
+    assert.deepEqual((await checkIntegrity(metadata, blobs)).problems, []);
+    assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 404);
+    assert.equal((await restore(app, "team/app", { reference: image.digest })).status, 404, "gone for good");
+  });
+}
 
 test("restoring a tag pushed again since is 409 and changes nothing; with force it points back; an immutable tag still refuses (403)", async (t) => {
   const app = await softApp(t);
