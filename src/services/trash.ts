@@ -9,7 +9,8 @@
 //   restore(repository, tag | digest, force):
 //     records = the repository's unexpired records for it (a digest: all of them, every tag they
 //               hold; a tag: the newest record holding it, that tag)
-//     refuse  a tag that names other content now (pushed again since) unless force   409
+//     refuse  a repository or tag locked for writes (writeEnabled false)              403
+//             a tag that names other content now (pushed again since) unless force   409
 //             content the manifest needs that is gone (a child deleted, a blob unlinked) 409
 //     put     through ManifestService.put, as a push by digest with those tags: tag rules,
 //             locks on content, the chart index both ways, the change log (manifest.pushed with
@@ -119,6 +120,7 @@ export class DeletedContent {
       alongside: async (tx) => {
         const records = (await tx.trash.list(repository, now)).filter((r) => r.digest === digest);
         if (!records.some((r) => r.id === newest.id)) throw new RegistryError("DELETED_UNKNOWN", `${repository}@${digest} was restored or purged meanwhile`, { digest });
+        await refuseWriteLocked(tx, repository, tags);
         if (!options.force) await refuseNewer(tx, repository, digest, tags);
         await refuseMissing(tx, repository, newest);
         for (const record of records) await tx.trash.update(record.id, "tag", record.tags.filter((t) => !tags.includes(t)));
@@ -136,6 +138,16 @@ function pick(records: readonly TrashRecord[], reference: Reference): { newest: 
   }
   const newest = records.find((r) => r.tags.includes(reference.tag));
   return newest ? { newest, digest: newest.digest, tags: [reference.tag] } : null;
+}
+
+/** A restore writes: a repository or tag whose writes are locked (writeEnabled false) refuses it, as a push. */
+async function refuseWriteLocked(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
+  for (const tag of ["", ...tags]) {
+    const attributes = await tx.attributes.get(repository, tag);
+    if (attributes && !attributes.writeEnabled) {
+      throw new RegistryError("DENIED", `${tag ? `${repository}:${tag}` : repository} cannot be restored (writeEnabled is false)`, { type: "repository", name: repository, action: "push" });
+    }
+  }
 }
 
 async function refuseNewer(tx: MetadataParts, repository: RepositoryName, digest: Digest, tags: readonly Tag[]): Promise<void> {

@@ -117,7 +117,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
   });
 }
 
-test("restoring a tag pushed again since is 409 and changes nothing; with force it points back; an immutable tag still refuses (403)", async (t) => {
+test("restoring a tag pushed again since is 409 and changes nothing; with force it points back; an immutable or write-locked tag still refuses (403)", async (t) => {
   const app = await softApp(t);
   const first = await imageManifest(app, "team/app");
   const second = await imageManifest(app, "team/app");
@@ -136,6 +136,14 @@ test("restoring a tag pushed again since is 409 and changes nothing; with force 
   assert.equal(immutable.status, 403);
   assert.equal(immutable.errorCode(), "DENIED");
   assert.equal((await app.request("DELETE", `/api/v1/tag-rules/${rule.id}`)).status, 200);
+
+  for (const query of ["", "?tag=v1"]) {
+    assert.equal((await app.request("PATCH", `/api/v1/repositories/team/app/attributes${query}`, { body: JSON.stringify({ writeEnabled: false }), headers: JSON_TYPE })).status, 200);
+    const locked = await restore(app, "team/app", { reference: "v1", force: true });
+    assert.deepEqual([locked.status, locked.errorCode()], [403, "DENIED"]);
+    assert.match(locked.json().errors[0].message, /cannot be restored \(writeEnabled is false\)/);
+    assert.equal((await app.request("PATCH", `/api/v1/repositories/team/app/attributes${query}`, { body: JSON.stringify({ writeEnabled: true }), headers: JSON_TYPE })).status, 200);
+  }
 
   const forced = await restore(app, "team/app", { reference: "v1", force: true });
   assert.equal(forced.status, 200, forced.body.toString());
