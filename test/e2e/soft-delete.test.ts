@@ -5,6 +5,7 @@
 // again byte for byte; gc within the window frees nothing they use and fsck stays clean. With a
 // short window, once it has passed, gc frees them for good.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -175,4 +176,27 @@ test("after the window: the deleted content drops off the list, gc frees its blo
   const restore = await runBerthCli(["repository", "restore", "team/brief", layout.index.digest, "--server", berth.url, "--username", berth.username, "--password", berth.password]);
   assert.notEqual(restore.code, 0, "gone for good");
   assert.match(restore.stderr, /can be restored/);
+});
+
+test("berth serve's maintenance job forgets expired deleted content by itself (one instance at a time), so gc then frees it without a purge of its own", { timeout: 300_000 }, async (t) => {
+  const berth = await berthFor(t, { env: { BERTH_DELETION_RESTORABLE_FOR: "1", BERTH_UPLOADS_PURGE_INTERVAL: "1" } });
+  const layer = Buffer.from(`a layer only the deleted manifest uses ${Date.now()}`);
+  const config = Buffer.from("{}");
+  const digest = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+  for (const blob of [layer, config]) assert.equal((await berthFetch(berth, `/v2/team/maint/blobs/uploads/?digest=${digest(blob)}`, { method: "POST", body: new Uint8Array(blob) })).status, 201);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.empty.v1+json", digest: digest(config), size: config.length }, layers: [{ mediaType: "application/octet-stream", digest: digest(layer), size: layer.length }] }));
+  assert.equal((await berthFetch(berth, "/v2/team/maint/manifests/v1", { method: "PUT", body: new Uint8Array(manifest), headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } })).status, 201);
+  assert.equal((await berthFetch(berth, `/v2/team/maint/manifests/${digest(manifest)}`, { method: "DELETE" })).status, 202);
+  // Until the job has run after the window, a dry run counts the record as still to forget.
+  for (let i = 0; ; i++) {
+    const dry = await berth.cli(["gc", "--dry-run", "--grace-period", "0", "-o", "json"]);
+    assert.equal(dry.code, 0, dry.stderr);
+    const report = JSON.parse(dry.stdout) as { deletedPurged: number; deleted: string[] };
+    if (report.deletedPurged === 0 && report.deleted.includes(digest(layer))) break;
+    assert.ok(i < 300, `the maintenance job never forgot the expired record: ${dry.stdout}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const gc = await gcAndFsck(berth);
+  assert.equal(gc.deletedPurged, 0, "the job had forgotten it already");
+  assert.ok(gc.deleted.includes(digest(layer)), JSON.stringify(gc));
 });
