@@ -16,6 +16,7 @@ const ChartPage = lazy(() => import("./pages/chart.tsx").then((m) => m.ChartPage
 const SearchPage = lazy(() => import("./pages/search.tsx").then((m) => m.SearchPage));
 const IdentitiesPage = lazy(() => import("./pages/identities.tsx").then((m) => m.IdentitiesPage));
 const SettingsPage = lazy(() => import("./pages/settings.tsx").then((m) => m.SettingsPage));
+const LifecyclePage = lazy(() => import("./pages/lifecycle.tsx").then((m) => m.LifecyclePage));
 
 function NotFound() {
   return (
@@ -51,6 +52,7 @@ function Header({ session, onSignOut }: { session: Session | null; onSignOut: ()
           {link("/charts", "Charts")}
           {link("/search", "Search")}
           {session?.manage && link("/identities", "Identities")}
+          {session?.manage && link("/lifecycle", "Lifecycle")}
           {session?.manage && link("/settings", "Settings")}
         </ul>
       </nav>
@@ -116,6 +118,7 @@ function App() {
               <Route path="/charts/*" component={ChartPage} />
               <Route path="/search" component={SearchPage} />
               <Route path="/identities" component={IdentitiesPage} />
+              <Route path="/lifecycle" component={LifecyclePage} />
               <Route path="/settings" component={SettingsPage} />
               <Route default component={NotFound} />
             </Router>

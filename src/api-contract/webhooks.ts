@@ -91,6 +91,9 @@ export const EventView = z.strictObject({
 export const EventList = z.strictObject({ events: z.array(EventView), next: z.number().int() });
 export const EventsQuery = z.strictObject({
   after: z.coerce.number().int().nonnegative().optional(),
+  /** newest: newest first, from `before` (or the newest); `next` is then the cursor for `before`, 0 when none are older. */
+  order: z.enum(["oldest", "newest"]).optional(),
+  before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().positive().max(1000).optional(),
   action: Action.optional(),
   repository: z.string().optional(),

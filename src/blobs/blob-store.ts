@@ -394,8 +394,17 @@ export class BlobStore {
       return null;
     }
     state.hash.dispose();
+    try {
+      await this.commitParts(writer, session.id);
+    } catch (err) {
+      // The parts are gone: moved to the digest's key by a first try that died before its commit
+      // (Azure: copied, then deleted), if the row recorded the digest before the move.
+      if (!(err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN") || session.verified !== expected) throw err;
+      const published = await this.publishedBy(session, expected, last);
+      if (!published) throw err;
+      return published;
+    }
     if (last) for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
-    await this.commitParts(writer, session.id);
     return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
   }
 

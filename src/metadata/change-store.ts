@@ -87,7 +87,13 @@ export class ChangeStore implements ChangeRows {
 
   async since(cursor: number, limit: number): Promise<ChangeEntry[]> {
     const rows = await this.db.selectFrom("changes").select(["id", "at", "body", "actor"]).where("id", ">", cursor).orderBy("id").limit(limit).execute();
-    return rows.map((r) => ({ id: Number(r.id), at: new Date(Number(r.at)), change: JSON.parse(r.body) as Change, actor: r.actor ? (JSON.parse(r.actor) as ChangeActor) : null }));
+    return rows.map(entryOf);
+  }
+
+  async before(cursor: number | null, limit: number): Promise<ChangeEntry[]> {
+    let query = this.db.selectFrom("changes").select(["id", "at", "body", "actor"]);
+    if (cursor !== null) query = query.where("id", "<", cursor);
+    return (await query.orderBy("id", "desc").limit(limit).execute()).map(entryOf);
   }
 
   async latest(kinds?: readonly ChangeKind[]): Promise<number> {
@@ -141,4 +147,8 @@ export class ChangeStore implements ChangeRows {
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+}
+
+function entryOf(r: { id: number | string | bigint; at: number | string | bigint; body: string; actor: string | null }): ChangeEntry {
+  return { id: Number(r.id), at: new Date(Number(r.at)), change: JSON.parse(r.body) as Change, actor: r.actor ? (JSON.parse(r.actor) as ChangeActor) : null };
 }

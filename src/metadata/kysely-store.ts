@@ -340,17 +340,31 @@ class Tags implements TagRows {
   async covering(repository: RepositoryName, digest: Digest) {
     // Upwards from the digest, level by level: manifests that reference it (an image its blobs,
     // an index its manifests, however deep indexes nest) and, for a referrer, its subject (an
-    // SBOM belongs to the image it describes). Bounded, as a cycle of subjects could be stored.
+    // SBOM belongs to the image it describes). No depth limit: a limit let an attack hide a
+    // protected image behind a chain of 17 referrers; `seen` ends cycles, and each digest is
+    // visited once. Lists go in slices, under the databases' limits on bound values.
     const seen = new Set<string>([digest]);
     let frontier: string[] = [digest];
-    for (let level = 0; level < 16 && frontier.length > 0; level++) {
-      const referencing = await this.db.selectFrom("manifest_refs").select("manifest_digest as d").where("repository", "=", repository).where("target_digest", "in", frontier).execute();
-      const subjects = await this.db.selectFrom("manifests").select("subject as d").where("repository", "=", repository).where("digest", "in", frontier).where("subject", "is not", null).execute();
-      frontier = [...referencing, ...subjects].map((r) => r.d as string).filter((d) => !seen.has(d));
-      for (const d of frontier) seen.add(d);
+    while (frontier.length > 0) {
+      const next: string[] = [];
+      for (const slice of slices(frontier)) {
+        const referencing = await this.db.selectFrom("manifest_refs").select("manifest_digest as d").where("repository", "=", repository).where("target_digest", "in", slice).execute();
+        const subjects = await this.db.selectFrom("manifests").select("subject as d").where("repository", "=", repository).where("digest", "in", slice).where("subject", "is not", null).execute();
+        for (const { d } of [...referencing, ...subjects]) {
+          if (d !== null && !seen.has(d)) {
+            seen.add(d);
+            next.push(d);
+          }
+        }
+      }
+      frontier = next;
     }
-    const rows = await this.db.selectFrom("tags").select("tag").where("repository", "=", repository).where("digest", "in", [...seen]).orderBy("tag").execute();
-    return rows.map((r) => r.tag as Tag);
+    const tags: Tag[] = [];
+    for (const slice of slices([...seen])) {
+      const rows = await this.db.selectFrom("tags").select("tag").where("repository", "=", repository).where("digest", "in", slice).execute();
+      tags.push(...rows.map((r) => r.tag as Tag));
+    }
+    return tags.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 }
 
@@ -513,4 +527,11 @@ export class KyselyMetadataStore implements MetadataStore {
   close(): Promise<void> {
     return this.db.destroy();
   }
+}
+
+/** A long list of bound values in slices: SQLite allows 32,766 per statement, PostgreSQL 65,535. */
+function slices<T>(items: readonly T[], size = 500): T[][] {
+  const out: T[][] = [];
+  for (let at = 0; at < items.length; at += size) out.push(items.slice(at, at + size));
+  return out;
 }

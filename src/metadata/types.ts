@@ -213,6 +213,8 @@ export interface ChangeRows {
   append(change: Change): Promise<void>;
   /** Entries after the cursor, oldest first, at most `limit`. */
   since(cursor: number, limit: number): Promise<ChangeEntry[]>;
+  /** Entries before the cursor (from the newest when null), newest first, at most `limit`. */
+  before(cursor: number | null, limit: number): Promise<ChangeEntry[]>;
   /** The newest entry's id (0 for an empty log); with kinds, the newest of those kinds. */
   latest(kinds?: readonly ChangeKind[]): Promise<number>;
   /**

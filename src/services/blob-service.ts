@@ -8,6 +8,7 @@ import { RegistryError } from "../domain/errors.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataStore } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
+import { refuseDeleteLocked, refuseImmutable } from "./protection.ts";
 
 export class BlobService {
   private readonly metadata: MetadataStore;
@@ -73,7 +74,15 @@ export class BlobService {
 
   /** Removes the blob from this repository; the bytes stay until gc finds them unused. */
   async delete(repository: RepositoryName, digest: Digest): Promise<void> {
-    if (!(await this.metadata.blobLinks.unlink(repository, digest))) throw blobUnknown(digest);
+    await this.metadata.transaction(async (tx) => {
+      // A layer deleted from under a tagged image breaks that image's pulls: the image's delete
+      // locks and immutability rules hold for its blobs too (found by attack: an immutable
+      // release lost its layer to a blob DELETE).
+      const covering = await tx.tags.covering(repository, digest);
+      await refuseDeleteLocked(tx, repository, covering);
+      await refuseImmutable(tx, repository, covering);
+      if (!(await tx.blobLinks.unlink(repository, digest))) throw blobUnknown(digest);
+    });
   }
 }
 

@@ -5,11 +5,11 @@ import { RegistryError } from "../domain/errors.ts";
 import { versionToTag, type ChartMetadata } from "../domain/chart.ts";
 import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
-import { immutableBy, immutableText } from "../domain/tag-rules.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
 import type { ChangeActor } from "../domain/changes.ts";
 import type { ChartRecord, ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
+import { refuseDeleteLocked, refuseImmutable } from "./protection.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
 import { keepDeleted } from "./trash.ts";
 
@@ -271,31 +271,6 @@ async function checkSizes(tx: MetadataParts, parsed: ParsedManifest, missing: re
     if (size !== null && size !== d.size) {
       throw new RegistryError("MANIFEST_INVALID", `descriptor ${d.digest} declares ${d.size} bytes, but what it names has ${size}`, { digest: d.digest, declared: d.size, stored: size });
     }
-  }
-}
-
-/**
- * The authorizer's delete rule (auth/authorizer.ts: a delete-locked repository, or a
- * delete-locked tag on the content, refuses whoever asks), read from the rows inside the delete's
- * transaction, so that no lock set after the check is missed. `tags`: those the delete removes or
- * breaks (the tag itself, or every tag covering a digest).
- */
-async function refuseDeleteLocked(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
-  for (const tag of ["", ...tags]) {
-    const attributes = await tx.attributes.get(repository, tag);
-    if (attributes && !attributes.deleteEnabled) {
-      throw new RegistryError("DENIED", `${tag ? `${repository}:${tag}` : repository} cannot be deleted (deleteEnabled is false)`, { type: "repository", name: repository, action: "delete" });
-    }
-  }
-}
-
-/** DENIED naming the rule when a tag rule makes one of `tags` immutable (moved, deleted, or its content deleted). */
-async function refuseImmutable(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
-  if (tags.length === 0) return;
-  const rules = await tx.tagRules.list();
-  for (const tag of tags) {
-    const rule = immutableBy(rules, repository, tag);
-    if (rule) throw new RegistryError("DENIED", immutableText(repository, tag, rule), { repository, tag, rule: rule.id });
   }
 }
 

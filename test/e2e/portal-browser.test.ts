@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -105,7 +106,8 @@ async function fill(t: TestContext): Promise<{ berth: RunningBerth; helm: Client
   if (!buildah || !skopeo || !notation || !helm) return null;
   const dir = await scratch(t);
   const trust = await notationTrust(notation, dir);
-  const berth = await berthFor(t, { env: trust.berthEnv });
+  // Webhooks to this machine's receiver (the lifecycle page's ping): allowed for this test only.
+  const berth = await berthFor(t, { env: { ...trust.berthEnv, BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true" } });
   const seed = await buildAndPush({ buildah, skopeo }, dir, berth, "seed", `FROM scratch\nLABEL build.user=${SEED.user} build.dockerfile=${SEED.dockerfile} build.sha=${SEED.sha}\nCOPY hello.txt /\n`, "seed/app:dev");
   await runOk(notation, ["sign", "--insecure-registry", "--force-referrers-tag=false", "-u", berth.username, "-p", berth.password, `${berth.host}/seed/app@${seed}`], { env: trust.env });
   // Registry-side metadata about the seed image, changed once (its history: not set → team-a → team-b), and a hostile value.
@@ -406,6 +408,63 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await page.locator('tr[data-attributes="seed/app:old"]').filter({ hasText: /seed\/app:old\s*yes/ }).waitFor();
   });
 
+  await t.test("lifecycle: a tag rule added and removed, a webhook added (its secret once) and pinged, its delivery shown, events newest first", async () => {
+    const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const receiver = createHttpServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+    t.after(() => new Promise<void>((r) => receiver.close(() => r())));
+    const port = (receiver.address() as { port: number }).port;
+
+    await page.goto(`${berth.url}/lifecycle`);
+    await page.getByRole("heading", { name: "Lifecycle" }).waitFor();
+    // Events, newest first: the seed's push is among them, with who pushed it.
+    const pushed = page.locator("tr[data-event]").filter({ hasText: "seed/app:dev" }).first();
+    await pushed.waitFor();
+    assert.match(await pushed.innerText(), /push\s+admin \(admin\)/);
+    const ids = await page.locator("tr[data-event] td:first-child").allInnerTexts();
+    assert.deepEqual(ids.map(Number), [...ids.map(Number)].sort((x, y) => y - x), "newest first");
+
+    const ruleForm = page.locator("form").filter({ has: page.getByRole("button", { name: "Add rule" }) });
+    await ruleForm.getByLabel("Repositories").fill("seed/*");
+    await ruleForm.getByLabel("Tags").fill("dev");
+    await ruleForm.getByRole("button", { name: "Add rule" }).click();
+    const rule = page.locator("tr[data-tag-rule]").filter({ hasText: "seed/*" });
+    await rule.waitFor();
+    const refused = await fetch(`${berth.url}/v2/seed/app/manifests/dev`, { method: "DELETE", headers: { authorization: berth.basicAuth } });
+    assert.equal(refused.status, 403, "the rule made in the page holds");
+    await rule.getByRole("button", { name: "Remove the rule for tags dev in seed/*" }).click();
+    await page.getByRole("alertdialog").getByRole("button", { name: "Delete" }).click();
+    await rule.waitFor({ state: "detached" });
+
+    const hookForm = page.locator("form.webhook-form");
+    await hookForm.getByLabel("Name").fill("ci");
+    await hookForm.getByLabel("URL").fill(`http://127.0.0.1:${port}/hook`);
+    await hookForm.getByLabel("Format").selectOption("cloudevents");
+    await hookForm.getByRole("button", { name: "Add webhook" }).click();
+    await page.locator(".secret p").filter({ hasText: "Signing secret of webhook ci" }).waitFor();
+    const secret = await page.locator(".secret code").innerText();
+    assert.ok(secret.length >= 32, secret);
+    const row = page.locator('tr[data-webhook="ci"]');
+    assert.match(await row.innerText(), /cloudevents\s+enabled/);
+    await row.getByRole("button", { name: "Ping ci" }).click();
+    const delivery = page.locator("tr[data-delivery]").first();
+    await delivery.filter({ hasText: "delivered" }).waitFor();
+    assert.match(await delivery.innerText(), /ping\s+delivered\s+1\s+200/);
+    assert.equal(received.length, 1, "the ping reached the receiver");
+    await row.getByRole("button", { name: "Disable ci" }).click();
+    await page.locator('tr[data-webhook="ci"]').filter({ hasText: "disabled" }).waitFor();
+    await row.getByRole("button", { name: "Delete ci" }).click();
+    await page.getByRole("alertdialog").getByRole("button", { name: "Delete" }).click();
+    await row.waitFor({ state: "detached" });
+  });
+
   // -- axe and screenshots of every page (axe needs bypassCSP to inject its script)
   const audit = await browser.newContext({ bypassCSP: true });
   const x = await open(audit);
@@ -429,6 +488,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       ["search", `/search?label=${encodeURIComponent("build.user=octocat")}`, "1 found"],
       ["identities", "/identities", "puller"],
       ["settings", "/settings", "Anonymous pull"],
+      ["lifecycle", "/lifecycle", "Events, newest first"],
     ];
     for (const scheme of ["light", "dark"] as const) {
       // prefers-color-scheme picks the theme: both must pass axe (contrast above all).

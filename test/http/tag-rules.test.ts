@@ -72,3 +72,58 @@ test("a rule refuses moving its tags, deleting them, the content they name (an i
   assert.equal((await app.request("DELETE", `/api/v1/tag-rules/${rule.id}`)).status, 200);
   assert.equal((await putManifest(app, "team/app", "release-1", second.manifest.bytes)).status, 201);
 });
+
+test("a blob DELETE cannot take a layer or config from an image an immutable tag or a delete lock protects; an unprotected blob goes as ever", async (t) => {
+  const app = await freshApp(t);
+  const image = platformImage({ os: "linux", architecture: "amd64" }, { "build.user": "release" });
+  for (const b of [image.layer, image.config]) assert.equal((await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${b.digest}`, { body: b.bytes, headers: { "content-type": "application/octet-stream" } })).status, 201);
+  assert.equal((await putManifest(app, "team/app", "release-1", image.manifest.bytes)).status, 201);
+  const loose = platformImage({ os: "linux", architecture: "arm64" }, { "build.user": "loose" });
+  assert.equal((await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${loose.layer.digest}`, { body: loose.layer.bytes, headers: { "content-type": "application/octet-stream" } })).status, 201);
+  const rule = (await post(app, { repository: "team/*", tags: "release-*" })).json();
+
+  for (const b of [image.layer, image.config]) {
+    const res = await app.request("DELETE", `/v2/team/app/blobs/${b.digest}`);
+    assert.equal(res.status, 403, String(res.body));
+    assert.equal(res.errorCode(), "DENIED");
+    assert.match(res.json().errors[0].message, new RegExp(`team/app:release-1 is immutable \\(tag rule ${rule.id}`));
+    assert.equal((await app.request("HEAD", `/v2/team/app/blobs/${b.digest}`)).status, 200, "the blob is still there");
+  }
+  assert.equal((await app.request("DELETE", `/v2/team/app/blobs/${loose.layer.digest}`)).status, 202, "a blob no protected image names");
+
+  // A delete lock on the tag protects its blobs the same way, with the rule gone.
+  assert.equal((await app.request("DELETE", `/api/v1/tag-rules/${rule.id}`)).status, 200);
+  const lock = await app.request("PATCH", "/api/v1/repositories/team/app/attributes?tag=release-1", { body: JSON.stringify({ deleteEnabled: false }), headers: JSON_TYPE });
+  assert.equal(lock.status, 200, String(lock.body));
+  const locked = await app.request("DELETE", `/v2/team/app/blobs/${image.layer.digest}`);
+  assert.equal(locked.status, 403);
+  assert.match(locked.json().errors[0].message, /team\/app:release-1 cannot be deleted \(deleteEnabled is false\)/);
+  assert.equal((await app.request("PATCH", "/api/v1/repositories/team/app/attributes?tag=release-1", { body: JSON.stringify({ deleteEnabled: true }), headers: JSON_TYPE })).status, 200);
+  assert.equal((await app.request("DELETE", `/v2/team/app/blobs/${image.layer.digest}`)).status, 202, "unprotected, the layer goes");
+});
+
+test("a referrer 20 links away from an immutable tag's image is still its content: deleting the far end is refused", async (t) => {
+  const app = await freshApp(t);
+  const subject = await pushImage(app, "team/app", "release-1", "release");
+  const empty = Buffer.from("{}");
+  const emptyDigest = digestOf(empty);
+  assert.equal((await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${emptyDigest}`, { body: empty, headers: { "content-type": "application/octet-stream" } })).status, 201);
+  let previous = { digest: subject, size: (await app.request("GET", `/v2/team/app/manifests/${subject}`)).body.length };
+  for (let i = 0; i < 20; i++) {
+    const body = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: MEDIA.manifest, artifactType: "application/vnd.example.note",
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: emptyDigest, size: 2 },
+      layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: emptyDigest, size: 2 }],
+      subject: { mediaType: MEDIA.manifest, digest: previous.digest, size: previous.size },
+      annotations: { link: String(i) },
+    }));
+    const digest = digestOf(body);
+    assert.equal((await putManifest(app, "team/app", digest, body)).status, 201);
+    previous = { digest, size: body.length };
+  }
+  const rule = (await post(app, { repository: "team/*", tags: "release-*" })).json();
+  const res = await app.request("DELETE", `/v2/team/app/manifests/${previous.digest}`);
+  assert.equal(res.status, 403, String(res.body));
+  assert.match(res.json().errors[0].message, new RegExp(`tag rule ${rule.id}`));
+  assert.equal((await app.request("HEAD", `/v2/team/app/manifests/${previous.digest}`)).status, 200);
+});

@@ -177,6 +177,19 @@ test("a referrer is its own event, its kind read from the artifactType; an ident
   assert.deepEqual(stream.events.map((e: { target: { tag?: string } }) => e.target.tag), ["v1"]);
   assert.equal(stream.events[0].actor.kind, "admin");
   assert.ok(stream.next >= stream.events[0].id);
+
+  // Newest first, paged backwards with before=: every entry once, the same ones in reverse.
+  const oldest = (await app.request("GET", "/api/v1/events?limit=1000")).json().events.map((e: { id: number }) => e.id);
+  const backwards: number[] = [];
+  for (let before: number | undefined; ;) {
+    const page = (await app.request("GET", `/api/v1/events?order=newest&limit=2${before ? `&before=${before}` : ""}`)).json();
+    backwards.push(...page.events.map((e: { id: number }) => e.id));
+    if (page.next === 0) break;
+    before = page.next;
+  }
+  assert.ok(oldest.length >= 3);
+  assert.deepEqual(backwards, [...oldest].reverse());
+  for (const query of ["order=newest&after=3", "before=3", "order=sideways"]) assert.equal((await app.request("GET", `/api/v1/events?${query}`)).status, 400, query);
 });
 
 test("a receiver answering 500 is retried with growing waits, in order; 410 disables the webhook with an audit line", async (t) => {

@@ -7,6 +7,7 @@ import type { AuditList } from "../../../src/api-contract/repositories.ts";
 import { api, apiPath, withQuery } from "../api.ts";
 import { type Loaded, Problem, Status, Table, useLoad } from "../components.tsx";
 import { IdentityList, NameField, RoleField } from "../identity-list.tsx";
+import { fileName, Secret, type Shown } from "../secret.tsx";
 import { when } from "../format.ts";
 import { useSession } from "../session.tsx";
 
@@ -17,39 +18,6 @@ type Tokens = z.infer<typeof id.TokenList>;
 type Audit = z.infer<typeof AuditList>;
 type Admin = z.infer<typeof id.AdminView>;
 const ACTIONS = ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write", "attributes/write"] as const;
-
-/**
- * Saves the secret as a text file made here in the browser (a Blob URL; nothing goes back to the
- * server, which no longer knows the secret), named after what it is.
- */
-function download(shown: { what: string; secret: string; file: string }): void {
-  const url = URL.createObjectURL(new Blob([`${shown.what}\n${shown.secret}\n`], { type: "text/plain;charset=utf-8" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = shown.file;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
-/** `berth-token-ci-password1.txt`: letters, digits, dots and dashes of a name only. */
-const fileName = (...parts: string[]) => `berth-${parts.join("-").replace(/[^A-Za-z0-9.-]+/g, "_").slice(0, 100)}.txt`;
-
-function Secret({ shown }: { shown: { what: string; secret: string; file: string } | null }) {
-  if (!shown) return null;
-  return (
-    <div class="secret" role="status">
-      <p>
-        {shown.what}: copy it now, it is shown only this once.
-      </p>
-      <code>{shown.secret}</code>{" "}
-      <button type="button" onClick={() => download(shown)}>
-        Download as a text file
-      </button>
-    </div>
-  );
-}
 
 const AUDIT_FIELDS = [
   ["identity", "Who"],
@@ -70,7 +38,7 @@ export function IdentitiesPage() {
   const [auditQuery, setAuditQuery] = useState<Record<string, string>>({});
   const audit = useLoad(() => api<Audit>("GET", withQuery("/api/v1/audit", { limit: "500", ...auditQuery })), [JSON.stringify(auditQuery)]);
   const admin = useLoad(() => api<Admin>("GET", "/api/v1/admin"), []);
-  const [shown, setShownState] = useState<{ what: string; secret: string; file: string } | null>(null);
+  const [shown, setShownState] = useState<Shown | null>(null);
   const setShown = (s: { what: string; secret: string; file?: string }) => setShownState({ ...s, file: s.file ?? fileName(s.what) });
   const filterAudit = (event: Event) => {
     event.preventDefault();

@@ -186,6 +186,12 @@ export class WebhookService {
     return { events: entries.map(eventOf).filter((e) => e !== null), next: entries.at(-1)?.id ?? after };
   }
 
+  /** The event stream backwards: entries before the cursor (from the newest when null); `next` is the oldest entry read, 0 at the log's start. */
+  async newest(before: number | null, limit: number): Promise<{ events: RegistryEvent[]; next: number }> {
+    const entries = await this.metadata.changes.before(before, limit);
+    return { events: entries.map(eventOf).filter((e) => e !== null), next: entries.length < limit ? 0 : entries.at(-1)!.id };
+  }
+
   private async found(name: string): Promise<Webhook> {
     const hook = await this.metadata.webhooks.get(name);
     if (!hook) throw unknown(name);
