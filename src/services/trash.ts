@@ -26,6 +26,7 @@ import { isIndexMediaType } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
 import type { MetadataParts, MetadataStore, StoredAs, TrashRecord } from "../metadata/types.ts";
 import type { ManifestService, PushedManifest } from "./manifest-service.ts";
+import { refuseWriteLocked } from "./protection.ts";
 
 /** What a delete removes, as it calls keepDeleted. */
 export interface Deletion {
@@ -120,7 +121,7 @@ export class DeletedContent {
       alongside: async (tx) => {
         const records = (await tx.trash.list(repository, now)).filter((r) => r.digest === digest);
         if (!records.some((r) => r.id === newest.id)) throw new RegistryError("DELETED_UNKNOWN", `${repository}@${digest} was restored or purged meanwhile`, { digest });
-        await refuseWriteLocked(tx, repository, tags);
+        await refuseWriteLocked(tx, repository, tags, "restored");
         if (!options.force) await refuseNewer(tx, repository, digest, tags);
         await refuseMissing(tx, repository, newest);
         for (const record of records) await tx.trash.update(record.id, "tag", record.tags.filter((t) => !tags.includes(t)));
@@ -138,16 +139,6 @@ function pick(records: readonly TrashRecord[], reference: Reference): { newest: 
   }
   const newest = records.find((r) => r.tags.includes(reference.tag));
   return newest ? { newest, digest: newest.digest, tags: [reference.tag] } : null;
-}
-
-/** A restore writes: a repository or tag whose writes are locked (writeEnabled false) refuses it, as a push. */
-async function refuseWriteLocked(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
-  for (const tag of ["", ...tags]) {
-    const attributes = await tx.attributes.get(repository, tag);
-    if (attributes && !attributes.writeEnabled) {
-      throw new RegistryError("DENIED", `${tag ? `${repository}:${tag}` : repository} cannot be restored (writeEnabled is false)`, { type: "repository", name: repository, action: "push" });
-    }
-  }
 }
 
 async function refuseNewer(tx: MetadataParts, repository: RepositoryName, digest: Digest, tags: readonly Tag[]): Promise<void> {
