@@ -49,6 +49,11 @@ export interface PutOptions {
   restored?: boolean;
   /** Runs first in the push's transaction, after the blobs' locks: a restore's checks and its trash rows. */
   alongside?: (tx: MetadataParts) => Promise<void>;
+  /**
+   * Called when the push would move a tag off other content, with the tag's row locked (TagRows.set),
+   * so no concurrent push slips in between; throwing refuses the whole push (a restore's conflict).
+   */
+  onTagMove?: (tag: Tag, from: Digest) => void;
 }
 
 export interface PushedManifest {
@@ -127,7 +132,10 @@ export class ManifestService {
       for (const tag of tags) {
         const previous = await tx.tags.set(repository, tag, digest);
         // Moving an immutable tag is refused; the whole push rolls back with it.
-        if (previous !== null && previous !== digest) await refuseImmutable(tx, repository, [tag]);
+        if (previous !== null && previous !== digest) {
+          options.onTagMove?.(tag, previous);
+          await refuseImmutable(tx, repository, [tag]);
+        }
         await tx.changes.append({ kind: "tag.set", repository, tag, digest, previous });
         // A tag moved off a chart version takes that version with it (unless this push records it anew).
         if (previous !== null && previous !== digest && !(chart && versionToTag(chart.version) === tag)) await charts?.forgetTag(tx, repository, tag, previous);

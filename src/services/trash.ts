@@ -11,6 +11,7 @@
 //               hold; a tag: the newest record holding it, that tag)
 //     refuse  a repository or tag locked for writes (writeEnabled false)              403
 //             a tag that names other content now (pushed again since) unless force   409
+//             (judged where put sets the tag, under its row lock)
 //             content the manifest needs that is gone (a child deleted, a blob unlinked) 409
 //     put     through ManifestService.put, as a push by digest with those tags: tag rules,
 //             locks on content, the chart index both ways, the change log (manifest.pushed with
@@ -117,12 +118,14 @@ export class DeletedContent {
       storedAs: newest.storedAs ?? "oci",
       actor: options.actor ?? null,
       restored: true,
+      // Judged where put sets each tag, under the tag row's lock: a push racing the restore either
+      // committed first (and is refused here) or waits and moves the tag after it.
+      onTagMove: options.force ? undefined : (tag, from) => refuseNewer(repository, tag, from, digest),
       // First in put's transaction (after its blob locks): the checks see what the push will change.
       alongside: async (tx) => {
         const records = (await tx.trash.list(repository, now)).filter((r) => r.digest === digest);
         if (!records.some((r) => r.id === newest.id)) throw new RegistryError("DELETED_UNKNOWN", `${repository}@${digest} was restored or purged meanwhile`, { digest });
         await refuseWriteLocked(tx, repository, tags, "restored");
-        if (!options.force) await refuseNewer(tx, repository, digest, tags);
         await refuseMissing(tx, repository, newest);
         for (const record of records) await tx.trash.update(record.id, "tag", record.tags.filter((t) => !tags.includes(t)));
       },
@@ -141,17 +144,13 @@ function pick(records: readonly TrashRecord[], reference: Reference): { newest: 
   return newest ? { newest, digest: newest.digest, tags: [reference.tag] } : null;
 }
 
-async function refuseNewer(tx: MetadataParts, repository: RepositoryName, digest: Digest, tags: readonly Tag[]): Promise<void> {
-  for (const tag of tags) {
-    const now = await tx.tags.resolve(repository, tag);
-    if (now !== null && now !== digest) {
-      throw new RegistryError(
-        "RESTORE_CONFLICT",
-        `${repository}:${tag} was pushed again after it was deleted (it names ${now} now); restore with --force ("force": true) to point it back at ${digest}`,
-        { tag, current: now, restoring: digest },
-      );
-    }
-  }
+/** A tag pushed again since its delete is not moved back without force. */
+function refuseNewer(repository: RepositoryName, tag: Tag, current: Digest, restoring: Digest): never {
+  throw new RegistryError(
+    "RESTORE_CONFLICT",
+    `${repository}:${tag} was pushed again after it was deleted (it names ${current} now); restore with --force ("force": true) to point it back at ${restoring}`,
+    { tag, current, restoring },
+  );
 }
 
 /** The content a manifest needs must still be in the repository (a restore never makes a broken image). */
