@@ -36,6 +36,7 @@ import { Metrics } from "./observability/metrics.ts";
 import { StorageSpace } from "./observability/storage-space.ts";
 import { BlobService } from "./services/blob-service.ts";
 import { ManifestService } from "./services/manifest-service.ts";
+import { DeletedContent } from "./services/trash.ts";
 import { UploadService } from "./services/upload-service.ts";
 import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
@@ -226,6 +227,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     allowSparse: config.manifests.allowSparse,
     charts: chartIndex,
     provenance: new ProvenanceIndexer(stores.blobs, { pushPolicies: config.provenance.pushPolicies }),
+    restorableFor: config.deletion.restorableFor,
   });
   const charts = new ChartService(stores.metadata, stores.blobs, manifests, chartIndex, {
     maxUploadBytes: config.helm.maxUploadBytes,
@@ -271,6 +273,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   await app.register(apiPlugin, {
     guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
     catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
+    deleted: new DeletedContent(stores.metadata, manifests), restorableFor: config.deletion.restorableFor,
     sessions, webhooks, publicUrl: config.http.publicUrl,
     settings: {
       anonymousPull: config.auth.anonymousPull,

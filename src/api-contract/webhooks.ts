@@ -84,6 +84,7 @@ export const EventView = z.strictObject({
     scopeMap: z.string().optional(),
     attributes: z.strictObject({ tag: z.string() }).optional(),
     audit: z.string().optional(),
+    restored: z.literal(true).optional(),
   }),
 });
 /** `next`: the cursor to ask with for what follows (the last entry read, events or not). */

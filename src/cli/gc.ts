@@ -27,6 +27,7 @@ export const gcCommand = new Command("gc")
         const verb = report.dryRun ? "would delete" : "deleted";
         process.stdout.write(
           `${verb} ${report.blobsDeleted} blobs (${humanSize(report.bytesFreed)}), ${report.orphanFilesDeleted} orphaned files, ${report.uploadsPurged} expired uploads; ${report.linksRemoved} unused links removed` +
+            (report.deletedPurged > 0 ? `; ${report.deletedPurged} deleted tags or manifests past their restore window ${report.dryRun ? "would be " : ""}forgotten` : "") +
             (report.orphanFilesWaiting > 0 ? `; ${report.orphanFilesWaiting} orphaned files left for a later run (deleted once seen unchanged for the grace period)` : "") +
             "\n",
         );

@@ -9,6 +9,7 @@ import { printDetails, printJson, yesNo } from "./output.ts";
 import { outputOption } from "./store-options.ts";
 import { AttributesView } from "../api-contract/repositories.ts";
 import { catalogCommands } from "./catalog.ts";
+import { deletedCommand, restoreCommand } from "./deleted.ts";
 
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 const attributes = (name: string) => ["api", "v1", "repositories", name, "attributes"];
@@ -91,7 +92,7 @@ Examples:
 
 export const repositoryCommand = new Command("repository")
   .alias("repo")
-  .description("repositories, tags and manifests: list, show-tags, show-manifests, delete; attributes: lock a tag, stop pushes, hide from listings, allow anonymous pull (like az acr repository)")
+  .description("repositories, tags and manifests: list, show-tags, show-manifests, delete, deleted, restore; attributes: lock a tag, stop pushes, hide from listings, allow anonymous pull (like az acr repository)")
   .addCommand(showCommand)
   .addCommand(updateCommand);
-for (const command of catalogCommands) repositoryCommand.addCommand(command);
+for (const command of [...catalogCommands, deletedCommand, restoreCommand]) repositoryCommand.addCommand(command);

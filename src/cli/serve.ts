@@ -46,6 +46,8 @@ export const serveCommand = new Command("serve")
         await berth.uploads.purgeIdle(new Date(Date.now() - config.uploads.expireAfter * 1000)).catch((err: unknown) => berth.logger.error({ err }, "upload purge failed"));
         // Caches read the change log within a second; a week is for consumers that were away.
         await berth.stores.metadata.changes.prune(new Date(Date.now() - CHANGE_LOG_DAYS * 86_400_000)).catch((err: unknown) => berth.logger.error({ err }, "change log prune failed"));
+        // Soft delete: deleted content past its restore window is forgotten; gc then frees its blobs.
+        await berth.stores.metadata.transaction((tx) => tx.trash.purgeExpired(new Date())).catch((err: unknown) => berth.logger.error({ err }, "purging expired deleted content failed"));
       },
       (err: unknown) => berth.logger.error({ err }, "background job failed"),
     );

@@ -178,6 +178,13 @@ export const ConfigSchema = z.strictObject({
       gracePeriod: seconds.default(3600).describe("seconds a blob must be unreferenced before gc may delete it"),
     })
     .prefault({}),
+  deletion: z
+    .strictObject({
+      restorableFor: seconds
+        .default(0)
+        .describe("soft delete: seconds a deleted tag or manifest (a chart either way, a whole repository) stays restorable with berth repository restore, invisible to clients meanwhile; gc frees its blobs only after that (0: deletes are final)"),
+    })
+    .prefault({}),
   metrics: z
     .strictObject({
       access: z

@@ -5,9 +5,10 @@
 export type Change =
   /**
    * `tag`: the tag the manifest was put under (null: by digest); `artifactType` and `subject`: a
-   * referrer's (the fields are absent in entries written before migration 017).
+   * referrer's (the fields are absent in entries written before migration 017). `restored`: put
+   * back from the trash by `berth repository restore` (soft delete), not pushed by a client.
    */
-  | { kind: "manifest.pushed"; repository: string; digest: string; mediaType: string; size: number; tag?: string | null; artifactType?: string | null; subject?: string | null }
+  | { kind: "manifest.pushed"; repository: string; digest: string; mediaType: string; size: number; tag?: string | null; artifactType?: string | null; subject?: string | null; restored?: true }
   | { kind: "manifest.deleted"; repository: string; digest: string }
   /** `previous`: the digest the tag pointed at before, or null for a new tag. */
   | { kind: "tag.set"; repository: string; tag: string; digest: string; previous: string | null }

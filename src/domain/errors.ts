@@ -55,6 +55,10 @@ export type BerthErrorCode =
   | "METADATA_UNKNOWN"
   // Berth's own: a tag immutability rule id no rule has
   | "TAG_RULE_UNKNOWN"
+  // Soft delete: nothing restorable under that reference (404); a restore that would undo a newer
+  // push, or needs content that is gone (409)
+  | "DELETED_UNKNOWN"
+  | "RESTORE_CONFLICT"
   // Berth's own: the data directory's filesystem is full (507). Under /v2/ the body carries the
   // spec's DENIED instead (http/errors.ts says why).
   | "INSUFFICIENT_STORAGE";

@@ -28,6 +28,8 @@ export interface EventTarget {
   /** A tag immutability rule's id (created or removed). */
   tagRule?: string;
   audit?: string;
+  /** A push that was a restore of deleted content (soft delete), not a client's push. */
+  restored?: true;
 }
 
 export interface RegistryEvent {
@@ -49,6 +51,7 @@ export function eventOf(entry: ChangeEntry): RegistryEvent | null {
       const target: EventTarget = { repository: c.repository, digest: c.digest, mediaType: c.mediaType, size: c.size };
       if (c.tag) target.tag = c.tag;
       if (c.artifactType) target.artifactType = c.artifactType;
+      if (c.restored) target.restored = true;
       if (!c.subject) return event("push", target);
       return event("referrer", { ...target, subject: c.subject, referrerKind: referrerKindOf(c.artifactType) });
     }

@@ -38,6 +38,8 @@ const STATUS = {
   WEBHOOK_UNKNOWN: 404,
   WEBHOOK_EXISTS: 409,
   METADATA_UNKNOWN: 404,
+  DELETED_UNKNOWN: 404,
+  RESTORE_CONFLICT: 409,
   INSUFFICIENT_STORAGE: 507,
 } satisfies Record<ErrorCode, number>;
 
@@ -73,6 +75,8 @@ const ON_V2 = {
   WEBHOOK_EXISTS: "DENIED",
   METADATA_UNKNOWN: "MANIFEST_UNKNOWN",
   TAG_RULE_UNKNOWN: "DENIED",
+  DELETED_UNKNOWN: "MANIFEST_UNKNOWN",
+  RESTORE_CONFLICT: "DENIED",
   ENDPOINT_UNKNOWN: "UNSUPPORTED",
   // The spec has no code for a full disk: DENIED ("the registry refuses this write"), with the 507
   // status and a message that say why. Not BLOB_UPLOAD_INVALID: docker retries a layer push after

@@ -12,6 +12,7 @@ import { ChangeStore } from "./change-store.ts";
 import { identityParts } from "./identity-store.ts";
 import { Jobs } from "./job-store.ts";
 import { TagRules } from "./tag-rule-store.ts";
+import { Trash } from "./trash-store.ts";
 import { provenanceParts } from "./provenance-store.ts";
 import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
@@ -69,7 +70,10 @@ class Blobs implements BlobRows {
     const link = await this.db.selectFrom("blob_links").select("digest").where("digest", "=", digest).limit(1).executeTakeFirst();
     if (link) return true;
     const ref = await this.db.selectFrom("manifest_refs").select("target_digest").where("target_digest", "=", digest).limit(1).executeTakeFirst();
-    return ref !== undefined;
+    if (ref) return true;
+    // A soft-deleted manifest's blobs stay until its record is purged (trash-store.ts).
+    const trashed = await this.db.selectFrom("trash_refs").select("target_digest").where("target_digest", "=", digest).limit(1).executeTakeFirst();
+    return trashed !== undefined;
   }
   async collectable(before: Date, page: Page) {
     const rows = await this.db
@@ -81,6 +85,7 @@ class Blobs implements BlobRows {
         eb.not(eb.exists(eb.selectFrom("blob_links as l").select("l.digest").whereRef("l.digest", "=", "b.digest").where("l.linked_at", ">=", before.getTime()))),
       )
       .where((eb) => eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "b.digest"))))
+      .where((eb) => eb.not(eb.exists(eb.selectFrom("trash_refs as t").select("t.target_digest").whereRef("t.target_digest", "=", "b.digest"))))
       .orderBy("b.digest")
       .limit(page.limit)
       .execute();
@@ -126,8 +131,12 @@ class BlobLinks implements BlobLinkRows {
     return rows.map((r) => r.repository as RepositoryName);
   }
   async pruneUnreferenced(before: Date) {
+    // A soft-deleted manifest's references count too: its restore needs the links (trash-store.ts).
     const noReference = (eb: ExpressionBuilder<{ l: Database["blob_links"] } & Database, "l">) =>
-      eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository")));
+      eb.and([
+        eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository"))),
+        eb.not(eb.exists(eb.selectFrom("trash_refs as t").select("t.target_digest").whereRef("t.target_digest", "=", "l.digest").whereRef("t.repository", "=", "l.repository"))),
+      ]);
     const unreferenced = (db: Db) => db.deleteFrom("blob_links as l").where("l.linked_at", "<", before.getTime()).where(noReference);
     if (familyOf(this.db as Kysely<unknown>) !== "postgres" || this.db.isTransaction) return Number((await unreferenced(this.db).executeTakeFirst()).numDeletedRows);
     // PostgreSQL: a manifest push that checked this link and is about to commit references to it
@@ -437,6 +446,7 @@ function parts(db: Db, appended: (change: Change) => void | Promise<void>, actor
     webhooks: new WebhookStore(db),
     jobs: new Jobs(db),
     tagRules: new TagRules(db),
+    trash: new Trash(db),
     catalog: new CatalogStore(db),
     search: new SearchIndex(db),
     repositories: new Repositories(db),
@@ -454,14 +464,14 @@ function parts(db: Db, appended: (change: Change) => void | Promise<void>, actor
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly strays; readonly charts;
   readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions; readonly signInFailures;
-  readonly provenance; readonly metadataValues; readonly changes; readonly webhooks; readonly jobs; readonly tagRules; readonly catalog; readonly search;
+  readonly provenance; readonly metadataValues; readonly changes; readonly webhooks; readonly jobs; readonly tagRules; readonly trash; readonly catalog; readonly search;
   private readonly db: Kysely<Database>;
   private committed: () => Promise<void> = async () => {};
 
   private constructor(db: Kysely<Database>) {
     this.db = db;
     // Outside a transaction an append commits at once.
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes, webhooks: this.webhooks, jobs: this.jobs, tagRules: this.tagRules, catalog: this.catalog, search: this.search } = parts(db, async (change) => {
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes, webhooks: this.webhooks, jobs: this.jobs, tagRules: this.tagRules, trash: this.trash, catalog: this.catalog, search: this.search } = parts(db, async (change) => {
       const repository = summarised(change);
       if (repository) await new CatalogStore(db).refresh(repository as RepositoryName);
       await this.committed();

@@ -143,6 +143,22 @@ export interface Database {
   locks: { name: string; taken_at: number };
   jobs: { name: string; owner: string; lease_until: number };
   tag_rules: { id: string; repository: string; tags: string; created_at: number; created_by: string };
+  // Soft delete (migration 021, trash-store.ts).
+  trash: {
+    id: string;
+    repository: string;
+    digest: string;
+    kind: string;
+    tags: string;
+    media_type: string;
+    artifact_type: string | null;
+    body: Uint8Array;
+    stored_as: string | null;
+    deleted_at: number;
+    expires_at: number;
+    deleted_by: string | null;
+  };
+  trash_refs: { trash_id: string; repository: string; target_digest: string };
   // The portal's read models (migration 010, catalog-types.ts).
   repository_summaries: {
     name: string;

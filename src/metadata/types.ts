@@ -250,6 +250,42 @@ export interface TagRuleRows {
   remove(id: string): Promise<boolean>;
 }
 
+/** What a delete kept restorable (soft delete, migration 021; services/trash.ts). */
+export interface TrashRecord {
+  id: string;
+  repository: RepositoryName;
+  digest: Digest;
+  /** manifest: the manifest itself was deleted; tag: only tags were. */
+  kind: "manifest" | "tag";
+  /** The tags deleted with it. */
+  tags: Tag[];
+  mediaType: string;
+  artifactType: string | null;
+  /** The manifest's exact bytes, as pushed. */
+  body: Buffer;
+  /** A chart version's way of storage, or null for anything else. */
+  storedAs: StoredAs | null;
+  deletedAt: Date;
+  expiresAt: Date;
+  deletedBy: ChangeActor | null;
+}
+
+/** Soft delete's records: gc counts their blobs as referenced, and keeps their links, until they are purged. */
+export interface TrashRows {
+  /** Keeps a record with the blobs its manifest names (in the delete's transaction). */
+  put(record: TrashRecord, blobs: readonly Digest[]): Promise<void>;
+  /** A repository's records still restorable at `now`, newest first. */
+  list(repository: RepositoryName, now: Date): Promise<TrashRecord[]>;
+  /** After a restore: the record's new kind and the tags it still holds (none: the record goes). */
+  update(id: string, kind: TrashRecord["kind"], tags: readonly Tag[]): Promise<void>;
+  /** Forgets records expired at `now` and their references; how many went. */
+  purgeExpired(now: Date): Promise<number>;
+  /** How many records have expired at `now` (what a purge would forget: gc's dry run). */
+  countExpired(now: Date): Promise<number>;
+  /** Every (repository, blob) a record names, expired or not (fsck checks those bytes too). */
+  references(): AsyncIterable<{ repository: RepositoryName; digest: Digest }>;
+}
+
 export interface MetadataParts {
   repositories: RepositoryRows;
   blobs: BlobRows;
@@ -273,6 +309,7 @@ export interface MetadataParts {
   webhooks: WebhookRows;
   jobs: JobRows;
   tagRules: TagRuleRows;
+  trash: TrashRows;
   /** The portal's read models (catalog-types.ts). */
   catalog: CatalogRows;
   search: SearchRows;

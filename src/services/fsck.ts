@@ -2,7 +2,8 @@
 // manifest's bytes hash to its digest, and every manifest can be pulled: each blob it references
 // is present, whole and linked in its repository (GET of a blob answers only when it is), and
 // each child manifest is stored there. A manifest that cannot be pulled is reported once, as the
-// image (repository@digest and its tags) with everything it lacks. Reads only; reports problems.
+// image (repository@digest and its tags) with everything it lacks. The blobs of deleted content
+// kept restorable (soft delete) are checked as blobs in use. Reads only; reports problems.
 import { algorithmOf, digestBytes, newHash, digestOfHash, type Digest } from "../domain/digest.ts";
 import type { BlobStore } from "../blobs/blob-store.ts";
 import type { RepositoryName } from "../domain/names.ts";
@@ -38,6 +39,8 @@ export async function checkIntegrity(metadata: MetadataStore, blobs: BlobStore, 
     }
     for (const reference of manifest.references) if (reference.kind === "blob") needed.add(reference.target);
   }
+  // Deleted content kept restorable (soft delete): gc keeps its blobs, so their bytes must be right too.
+  for await (const reference of metadata.trash.references()) needed.add(reference.digest);
 
   /** Blobs whose file is missing or holds other bytes: what is wrong, for the images using them. */
   const damaged = new Map<Digest, string>();

@@ -2,7 +2,10 @@
 // modification time is ever consulted (an object store keeps none worth trusting, and another
 // instance's clock is not ours).
 //
-//   mark:  a blob is live while a repository links it or a manifest references it (metadata).
+//   mark:  a blob is live while a repository links it or a manifest references it (metadata), a
+//          deleted manifest kept restorable (soft delete, trash.ts) included.
+//   0. forget deleted content whose restore window has passed (trash records): what only it
+//      referenced is unreferenced from then on, and goes in steps 1 and 2 of this same run
 //   1. drop links older than the grace period that no manifest of their repository references
 //   2. for each blob row no link or reference keeps, older than the grace period (its row's and
 //      its links' times):
@@ -42,6 +45,8 @@ export interface GcReport {
   /** Strays seen for the first time, or still within their grace: deleted by a later run if they stay. */
   orphanFilesWaiting: number;
   uploadsPurged: number;
+  /** Deleted tags and manifests whose restore window had passed, forgotten (soft delete). */
+  deletedPurged: number;
   deleted: Digest[];
 }
 
@@ -59,8 +64,10 @@ async function collect(metadata: MetadataStore, blobs: BlobStore, options: GcOpt
   const now = options.now ?? new Date();
   const cutoff = new Date(now.getTime() - options.gracePeriodSeconds * 1000);
   const uploadCutoff = new Date(now.getTime() - options.uploadExpirySeconds * 1000);
-  const report: GcReport = { dryRun: options.dryRun, linksRemoved: 0, blobsDeleted: 0, bytesFreed: 0, orphanFilesDeleted: 0, orphanFilesWaiting: 0, uploadsPurged: 0, deleted: [] };
+  const report: GcReport = { dryRun: options.dryRun, linksRemoved: 0, blobsDeleted: 0, bytesFreed: 0, orphanFilesDeleted: 0, orphanFilesWaiting: 0, uploadsPurged: 0, deletedPurged: 0, deleted: [] };
 
+  // A dry run counts them, but what they alone kept is not counted as freed: it is still referenced.
+  report.deletedPurged = options.dryRun ? await metadata.trash.countExpired(now) : await metadata.transaction((tx) => tx.trash.purgeExpired(now));
   if (!options.dryRun) report.linksRemoved = await metadata.blobLinks.pruneUnreferenced(cutoff);
 
   let after = "";

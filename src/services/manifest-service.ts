@@ -11,6 +11,7 @@ import type { ChartRecord, ManifestRecord, ManifestSummary, MetadataParts, Metad
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import { refuseDeleteLocked, refuseImmutable } from "./protection.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
+import { keepDeleted } from "./trash.ts";
 
 export interface ManifestServiceOptions {
   /** Accept manifests whose layers or index children were never pushed. */
@@ -19,6 +20,8 @@ export interface ManifestServiceOptions {
   charts?: ChartIndex;
   /** Records what a manifest says about its provenance (small blobs read once, here). */
   provenance?: ProvenanceIndexer;
+  /** Soft delete: seconds a deleted tag or manifest stays restorable (trash.ts); 0 or absent: deletes are final. */
+  restorableFor?: number;
 }
 
 export interface PutOptions {
@@ -42,6 +45,15 @@ export interface PutOptions {
   mayReference?: (digest: Digest) => Promise<boolean>;
   /** Who pushes: recorded with the change (the event's actor). */
   actor?: ChangeActor | null;
+  /** A restore of deleted content (trash.ts): the change log says so. */
+  restored?: boolean;
+  /** Runs first in the push's transaction, after the blobs' locks: a restore's checks and its trash rows. */
+  alongside?: (tx: MetadataParts) => Promise<void>;
+  /**
+   * Called when the push would move a tag off other content, with the tag's row locked (TagRows.set),
+   * so no concurrent push slips in between; throwing refuses the whole push (a restore's conflict).
+   */
+  onTagMove?: (tag: Tag, from: Digest) => void;
 }
 
 export interface PushedManifest {
@@ -59,6 +71,10 @@ export class ManifestService {
   constructor(metadata: MetadataStore, options: ManifestServiceOptions) {
     this.metadata = metadata;
     this.options = options;
+  }
+
+  private get restorableFor(): number {
+    return this.options.restorableFor ?? 0;
   }
 
   async put(repository: RepositoryName, reference: Reference, body: Buffer, contentType: string | undefined, options: PutOptions = {}): Promise<PushedManifest> {
@@ -80,6 +96,7 @@ export class ManifestService {
       // (alsoStore's commits of some of these blobs take them again, as already held): gc's
       // re-check of a blob then sees this manifest's references, or this check sees gc's delete.
       for (const blob of [...new Set(parsed.blobs)].sort()) await tx.blobs.hold(blob);
+      await options.alongside?.(tx);
       await options.alsoStore?.(tx);
       const missing: Digest[] = [];
       for (const blob of parsed.blobs) {
@@ -111,11 +128,14 @@ export class ManifestService {
       // Sparse manifests record only what is here, so every recorded reference must resolve.
       const present = (d: Digest) => !missing.includes(d);
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
-      await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length, tag: tags[0] ?? null, artifactType: parsed.artifactType, subject: parsed.subject });
+      await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length, tag: tags[0] ?? null, artifactType: parsed.artifactType, subject: parsed.subject, ...(options.restored && { restored: true }) });
       for (const tag of tags) {
         const previous = await tx.tags.set(repository, tag, digest);
         // Moving an immutable tag is refused; the whole push rolls back with it.
-        if (previous !== null && previous !== digest) await refuseImmutable(tx, repository, [tag]);
+        if (previous !== null && previous !== digest) {
+          options.onTagMove?.(tag, previous);
+          await refuseImmutable(tx, repository, [tag]);
+        }
         await tx.changes.append({ kind: "tag.set", repository, tag, digest, previous });
         // A tag moved off a chart version takes that version with it (unless this push records it anew).
         if (previous !== null && previous !== digest && !(chart && versionToTag(chart.version) === tag)) await charts?.forgetTag(tx, repository, tag, previous);
@@ -156,12 +176,14 @@ export class ManifestService {
       await refuseImmutable(tx, repository, covering);
       if (reference.kind === "tag") {
         const had = await tx.tags.resolve(repository, reference.tag);
-        if (had === null || !(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
+        if (had === null) throw manifestUnknown(reference);
+        await keepDeleted(tx, this.restorableFor, { repository, digest: had, kind: "tag", tags: [reference.tag] }, actor);
+        if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
         await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had });
         await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
         return;
       }
-      if (!(await this.deleteDigest(tx, repository, reference.digest))) throw manifestUnknown(reference);
+      if (!(await this.deleteDigest(tx, repository, reference.digest, actor))) throw manifestUnknown(reference);
     }, { actor });
   }
 
@@ -178,13 +200,19 @@ export class ManifestService {
       for (const tag of locked) if (tag !== "" && (await tx.tags.resolve(repository, tag)) !== null) present.push(tag);
       await refuseDeleteLocked(tx, repository, present);
       if ((await tx.tagRules.list()).length > 0) await refuseImmutable(tx, repository, await allTags(tx, repository));
-      for (const digest of digests) await this.deleteDigest(tx, repository, digest);
+      for (const digest of digests) await this.deleteDigest(tx, repository, digest, actor);
       return { manifests: digests.length };
     }, { actor });
   }
 
   /** A manifest, its tags, and what was recorded about it; false when it was not there. */
-  private async deleteDigest(tx: MetadataParts, repository: RepositoryName, digest: Digest): Promise<boolean> {
+  private async deleteDigest(tx: MetadataParts, repository: RepositoryName, digest: Digest, actor: ChangeActor | null): Promise<boolean> {
+    if (this.restorableFor > 0) {
+      // The tags pointing at it go with it, and come back with it.
+      const tags: Tag[] = [];
+      for (const tag of await tx.tags.covering(repository, digest)) if ((await tx.tags.resolve(repository, tag)) === digest) tags.push(tag);
+      await keepDeleted(tx, this.restorableFor, { repository, digest, kind: "manifest", tags }, actor);
+    }
     if (!(await tx.manifests.delete(repository, digest))) return false;
     await tx.tags.deleteAllFor(repository, digest);
     await tx.changes.append({ kind: "manifest.deleted", repository, digest });

@@ -21,6 +21,20 @@ export async function refuseDeleteLocked(tx: MetadataParts, repository: Reposito
   }
 }
 
+/**
+ * The authorizer's push rule for a write that no guard checked per tag: a restore of deleted
+ * content (trash.ts), which needs delete on the repository, still may not write where writes are
+ * locked (writeEnabled false on the repository or a tag it puts back).
+ */
+export async function refuseWriteLocked(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[], verb: string): Promise<void> {
+  for (const tag of ["", ...tags]) {
+    const attributes = await tx.attributes.get(repository, tag);
+    if (attributes && !attributes.writeEnabled) {
+      throw new RegistryError("DENIED", `${tag ? `${repository}:${tag}` : repository} cannot be ${verb} (writeEnabled is false)`, { type: "repository", name: repository, action: "push" });
+    }
+  }
+}
+
 /** DENIED naming the rule when a tag rule makes one of `tags` immutable (moved, deleted, or its content deleted). */
 export async function refuseImmutable(tx: MetadataParts, repository: RepositoryName, tags: readonly Tag[]): Promise<void> {
   if (tags.length === 0) return;

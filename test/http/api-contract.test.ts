@@ -12,7 +12,8 @@ const JSON_HEADERS = { "content-type": "application/json" };
 
 test("every declared /api endpoint answers its declared shape", async (t) => {
   // Webhooks may reach the test's receiver on the loopback address.
-  const app = await freshApp(t, { "webhooks.allowedHosts": ["127.0.0.1"], "webhooks.allowPrivateAddresses": true });
+  // Soft delete on, so the deletes below are restorable through /api/v1/deleted.
+  const app = await freshApp(t, { "webhooks.allowedHosts": ["127.0.0.1"], "webhooks.allowPrivateAddresses": true, "deletion.restorableFor": 3600 });
   const receiver = new WebhookReceiver();
   await receiver.start();
   t.after(() => receiver.stop());
@@ -100,6 +101,9 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("DELETE", `/api/v1/repositories/team/app/manifests/${image.digest}`);
   assert.equal((await putManifest(app, "team/app", "v3", image.body)).status, 201);
   await call("DELETE", "/api/v1/repositories/team/app");
+  const deleted = (await call("GET", "/api/v1/deleted/team/app")).json();
+  assert.ok(deleted.deleted.some((d: { tags: string[] }) => d.tags.includes("v3")));
+  await call("POST", "/api/v1/deleted/team/app", { reference: "v3" });
 
   // Webhooks and the event stream.
   await call("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/hook`, actions: ["push", "delete"], format: "cloudevents" }, 201);

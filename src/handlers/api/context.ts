@@ -14,6 +14,7 @@ import type { CatalogService } from "../../services/catalog/catalog-service.ts";
 import type { SearchService } from "../../services/catalog/search-service.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
 import type { ManifestService } from "../../services/manifest-service.ts";
+import type { DeletedContent } from "../../services/trash.ts";
 import type { WebhookService } from "../../services/events/webhook-service.ts";
 import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
 import type { ProvenanceReports } from "../../services/provenance/report.ts";
@@ -25,6 +26,10 @@ export interface ApiServices {
   catalog: CatalogService;
   search: SearchService;
   manifests: ManifestService;
+  /** Soft delete: what can be restored, and restoring it (trash.ts). */
+  deleted: DeletedContent;
+  /** deletion.restorableFor: seconds a delete stays restorable (0: off). */
+  restorableFor: number;
   sessions: SessionService;
   webhooks: WebhookService;
   /** What the configuration sets, as GET /api/v1/settings shows it. */

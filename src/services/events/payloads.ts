@@ -87,6 +87,7 @@ function extras(event: RegistryEvent): Record<string, unknown> {
     ...(t.attributes && { repository: t.repository, attributes: t.attributes }),
     ...(t.tagRule && { tagRule: t.tagRule }),
     ...(t.audit && { audit: t.audit }),
+    ...(t.restored && { restored: true }),
   };
 }
 
