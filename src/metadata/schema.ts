@@ -143,6 +143,7 @@ export interface Database {
   locks: { name: string; taken_at: number };
   jobs: { name: string; owner: string; lease_until: number };
   tag_rules: { id: string; repository: string; tags: string; created_at: number; created_by: string };
+  quotas: { scope: string; limit_bytes: number; created_at: number; created_by: string };
   // The portal's read models (migration 010, catalog-types.ts).
   repository_summaries: {
     name: string;

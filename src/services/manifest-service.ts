@@ -1,7 +1,7 @@
 // Manifests, tags and referrers. A manifest is stored as the exact bytes received, with the
 // references it makes recorded beside it, in one transaction with its tags.
 import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
-import { RegistryError } from "../domain/errors.ts";
+import { PolicyRefusal, RegistryError } from "../domain/errors.ts";
 import { versionToTag, type ChartMetadata } from "../domain/chart.ts";
 import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
@@ -11,6 +11,8 @@ import type { ChangeActor } from "../domain/changes.ts";
 import type { ChartRecord, ManifestRecord, ManifestSummary, MetadataParts, MetadataStore, Page, StoredAs } from "../metadata/types.ts";
 import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
+import { RefusalLog } from "./policy-refusals.ts";
+import { admitToQuotas } from "./quotas.ts";
 
 export interface ManifestServiceOptions {
   /** Accept manifests whose layers or index children were never pushed. */
@@ -19,6 +21,8 @@ export interface ManifestServiceOptions {
   charts?: ChartIndex;
   /** Records what a manifest says about its provenance (small blobs read once, here). */
   provenance?: ProvenanceIndexer;
+  /** Records refusals by quota or tag rule as events (policy-refusals.ts); one is made if absent. */
+  refusals?: RefusalLog;
 }
 
 export interface PutOptions {
@@ -55,10 +59,12 @@ export interface PushedManifest {
 export class ManifestService {
   private readonly metadata: MetadataStore;
   private readonly options: ManifestServiceOptions;
+  private readonly refusals: RefusalLog;
 
   constructor(metadata: MetadataStore, options: ManifestServiceOptions) {
     this.metadata = metadata;
     this.options = options;
+    this.refusals = options.refusals ?? new RefusalLog(metadata);
   }
 
   async put(repository: RepositoryName, reference: Reference, body: Buffer, contentType: string | undefined, options: PutOptions = {}): Promise<PushedManifest> {
@@ -75,7 +81,7 @@ export class ManifestService {
     const hidden = new Set<Digest>();
     if (options.mayReference) for (const d of [...parsed.blobs, ...parsed.children]) if (!(await options.mayReference(d))) hidden.add(d);
     if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
-    const recorded = await this.metadata.transaction(async (tx) => {
+    const recorded = await this.refusals.watch(this.metadata.transaction(async (tx) => {
       // The blobs' locks, first and in one order, so no two pushes wait on each other in a cycle
       // (alsoStore's commits of some of these blobs take them again, as already held): gc's
       // re-check of a blob then sees this manifest's references, or this check sees gc's delete.
@@ -96,6 +102,9 @@ export class ManifestService {
         throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: missing.slice(0, 20) });
       }
       await checkSizes(tx, parsed, missing, childSizes);
+      // The manifest's own bytes count in its quotas; its blobs are linked already (pushed or
+      // mounted, each admitted then), so only what is new to a scope counts (quotas.ts).
+      await admitToQuotas(tx, repository, [{ digest, size: body.length }], tags[0] ?? digest);
       const record: ManifestRecord = {
         repository,
         digest,
@@ -123,7 +132,7 @@ export class ManifestService {
       const recordedChart = chart ? await charts!.record(tx, chart, options.chartPrecondition) : null;
       if (provenance) await this.options.provenance!.record(tx, provenance);
       return recordedChart;
-    }, { actor: options.actor ?? null });
+    }, { actor: options.actor ?? null }), options.actor);
     return { digest, subject: parsed.subject, tags, chart: recorded };
   }
 
@@ -147,7 +156,7 @@ export class ManifestService {
 
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
   async delete(repository: RepositoryName, reference: Reference, actor: ChangeActor | null = null): Promise<void> {
-    await this.metadata.transaction(async (tx) => {
+    const deleting = this.metadata.transaction(async (tx) => {
       // The caller was authorized against attributes cached in memory; a lock set since (here, or
       // through another process whose change has not arrived yet) must still stop the delete.
       const covering = reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest);
@@ -163,11 +172,12 @@ export class ManifestService {
       }
       if (!(await this.deleteDigest(tx, repository, reference.digest))) throw manifestUnknown(reference);
     }, { actor });
+    await this.refusals.watch(deleting, actor);
   }
 
   /** Every manifest of a repository and every tag on them, in one transaction. */
   async deleteRepository(repository: RepositoryName, actor: ChangeActor | null = null): Promise<{ manifests: number }> {
-    return this.metadata.transaction(async (tx) => {
+    return this.refusals.watch(this.metadata.transaction(async (tx) => {
       const digests = await tx.catalog.manifestDigests(repository);
       if (digests.length === 0) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
       // As delete() does: the caller was authorized against cached attributes; a lock set since on
@@ -180,7 +190,7 @@ export class ManifestService {
       if ((await tx.tagRules.list()).length > 0) await refuseImmutable(tx, repository, await allTags(tx, repository));
       for (const digest of digests) await this.deleteDigest(tx, repository, digest);
       return { manifests: digests.length };
-    }, { actor });
+    }, { actor }), actor);
   }
 
   /** A manifest, its tags, and what was recorded about it; false when it was not there. */
@@ -275,7 +285,7 @@ async function refuseImmutable(tx: MetadataParts, repository: RepositoryName, ta
   const rules = await tx.tagRules.list();
   for (const tag of tags) {
     const rule = immutableBy(rules, repository, tag);
-    if (rule) throw new RegistryError("DENIED", immutableText(repository, tag, rule), { repository, tag, rule: rule.id });
+    if (rule) throw new PolicyRefusal({ reason: "immutable", repository, reference: tag, rule: rule.id }, immutableText(repository, tag, rule), { repository, tag, rule: rule.id });
   }
 }
 
