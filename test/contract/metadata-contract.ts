@@ -14,6 +14,7 @@ import { metadataCatalogContract } from "./metadata-contract-catalog.ts";
 import { metadataChangeContract } from "./metadata-contract-changes.ts";
 import { metadataIdentityContract } from "./metadata-contract-identity.ts";
 import { metadataRaceContract } from "./metadata-contract-races.ts";
+import { metadataQuotaContract } from "./metadata-contract-quotas.ts";
 import { allPages, byteOrder, digestOf, freshStore, manifestRecord, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 export type { MetadataFactory, MetadataFixture } from "./metadata-fixtures.ts";
@@ -28,6 +29,7 @@ export function metadataContract(backend: string, factory: MetadataFactory): voi
     metadataChangeContract(factory);
     metadataRaceContract(factory);
     metadataCatalogContract(factory);
+    metadataQuotaContract(factory);
   });
 }
 

@@ -1,7 +1,7 @@
 // Storage quotas (domain/quotas.ts says what they count; services/quotas.ts enforces them): set
 // and removed by owners, each change audited, read with their usage counted at the moment asked.
 import { RegistryError } from "../../domain/errors.ts";
-import type { Quota, QuotaUsage } from "../../domain/quotas.ts";
+import { parseSize, type Quota, type QuotaUsage } from "../../domain/quotas.ts";
 import type { Actor, IdentityContext } from "./context.ts";
 import { checkPattern, invalid } from "./identity-rules.ts";
 
@@ -26,9 +26,12 @@ export class QuotaService {
   }
 
   /** Creates the scope's quota or changes its limit. A limit below the usage is allowed: nothing new enters until usage falls under it. */
-  async set(by: Actor, scope: string, limit: number): Promise<QuotaUsage> {
+  async set(by: Actor, scope: string, size: number | string): Promise<QuotaUsage> {
     checkPattern(scope);
-    if (!Number.isSafeInteger(limit) || limit < 0 || limit > MAX_LIMIT) throw invalid(`invalid quota limit ${String(limit).slice(0, 40)}: a whole number of bytes, 0 to ${MAX_LIMIT}`, { limit });
+    const limit = typeof size === "number" ? size : parseSize(size);
+    if (limit === null || !Number.isSafeInteger(limit) || limit < 0 || limit > MAX_LIMIT) {
+      throw invalid(`invalid quota limit "${String(size).slice(0, 40)}": a whole number of bytes or a size such as 10GiB, 500MiB, 2GB (KiB = 1024 bytes, KB = 1000)`, { limit: String(size).slice(0, 40) });
+    }
     return this.ctx.commit(by, async (tx, note) => {
       const before = (await tx.quotas.list()).find((q) => q.scope === scope);
       const quota: Quota = { scope, limit, created: before?.created ?? this.ctx.now(), createdBy: before?.createdBy ?? by.identity };
