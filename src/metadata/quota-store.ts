@@ -57,6 +57,16 @@ export class Quotas implements QuotaRows {
     return Number(row?.used ?? 0);
   }
 
+  async ceiling(scope: string): Promise<number | null> {
+    if (scope !== REGISTRY_SCOPE) return null;
+    // Every linked blob has its row (commitBlob records before it links; a mount needs the row),
+    // so the sum over all rows (unlinked ones gc has not dropped yet included) is at least the
+    // usage; manifests stored twice count twice here. One pass over each table, no distinct.
+    const blobs = await this.db.selectFrom("blobs").select(sql<number | string | null>`sum(size)`.as("total")).executeTakeFirst();
+    const manifests = await this.db.selectFrom("manifests").select(sql<number | string | null>`sum(size)`.as("total")).executeTakeFirst();
+    return Number(blobs?.total ?? 0) + Number(manifests?.total ?? 0);
+  }
+
   async holds(scope: string, digest: Digest): Promise<boolean> {
     const link = await this.db.selectFrom("blob_links").select("digest").where("digest", "=", digest).where(inScope("repository", scope)).limit(1).executeTakeFirst();
     if (link) return true;

@@ -264,6 +264,11 @@ export interface QuotaRows {
   hold(scope: string): Promise<void>;
   /** Bytes the scope holds: each distinct blob linked and manifest stored in its repositories, once. */
   usage(scope: string): Promise<number>;
+  /**
+   * A quick upper bound of usage(scope), or null when there is none quicker than the count: for
+   * the whole registry, the sum over every blob and manifest row (one pass each, no distinct).
+   */
+  ceiling(scope: string): Promise<number | null>;
   /** Whether a repository of the scope links the blob or stores the manifest (then it adds nothing). */
   holds(scope: string, digest: Digest): Promise<boolean>;
 }

@@ -7,6 +7,7 @@
 //     hold quota:<scope>                 // PostgreSQL: the next writer to this scope waits here
 //     needed = Σ size of what enters and the scope does not hold yet
 //     if needed > 0 and usage(scope) + needed > limit: DENIED (used, limit, needed)
+//     (the registry's scope first asks a cheap upper bound: far from the limit it decides alone)
 //
 // The count runs under the lock and sees this transaction's own writes (a classic chart push's
 // package and config before its manifest), so two pushes that fit only one at a time never both
@@ -32,6 +33,10 @@ export async function admitToQuotas(tx: MetadataParts, repository: RepositoryNam
     let needed = 0;
     for (const e of unique) if (!(await tx.quotas.holds(quota.scope, e.digest))) needed += e.size;
     if (needed === 0) continue;
+    // Far from the limit, a bound decides at a fraction of the count's cost (the whole registry's
+    // exact count is a distinct over every link: seconds on a large store, docs/lifecycle.md).
+    const ceiling = await tx.quotas.ceiling(quota.scope);
+    if (ceiling !== null && ceiling + needed <= quota.limit) continue;
     const used = await tx.quotas.usage(quota.scope);
     if (used + needed > quota.limit) {
       throw new PolicyRefusal({ reason: "quota", repository, reference, rule: quota.scope }, quotaText(quota, used, needed), { quota: quota.scope, used, limit: quota.limit, needed });

@@ -50,6 +50,9 @@ export function metadataQuotaContract(factory: MetadataFactory): void {
       assert.equal(await store.quotas.usage("other/*"), 1007);
       assert.equal(await store.quotas.usage("*"), 1000 + 10 + 7 + manifest.size);
       assert.equal(await store.quotas.usage("nobody/*"), 0);
+      // The registry's quick bound is never below its count (here: the shared manifest twice).
+      assert.equal(await store.quotas.ceiling("*"), 1000 + 10 + 7 + 2 * manifest.size);
+      assert.equal(await store.quotas.ceiling("team/*"), null);
       assert.equal(await store.quotas.holds("team/*", digestOf("shared layer")), true);
       assert.equal(await store.quotas.holds("team/*", digestOf("c only")), false);
       assert.equal(await store.quotas.holds("team/*", manifest.digest), true);
