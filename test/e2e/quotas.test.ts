@@ -108,7 +108,7 @@ for (const version of HELM_VERSIONS) {
     assert.notEqual(pulled.code, 0, "the refused chart does not pull");
 
     await assert.rejects(berthHelmPush(berth, chart.path), (err: Error) => {
-      assert.match(err.message, /berth: refused by [^:]+:\d+: quota "\*" exceeded: used \d+ B of 1 KiB, this push needs [\d.]+ KiB more\n/);
+      assert.match(err.message, /berth: refused by http:\/\/[^ ]+: quota "\*" exceeded: used \d+ B of 1 KiB, this push needs [\d.]+ KiB more\n/);
       assert.doesNotMatch(err.message, /right role/, "a quota is no missing right");
       return true;
     });
