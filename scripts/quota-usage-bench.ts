@@ -48,6 +48,8 @@ if (have === 0) {
   }
   console.log(`filled ${REPOS} repositories x ${LAYERS} layers in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
+// PostgreSQL plans from statistics; a bulk fill has none until autovacuum analyzes (as it would soon on a real store).
+if (target.startsWith("postgres")) await sql`analyze`.execute(db);
 const count = async (table: "blob_links" | "blobs" | "manifests") => Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}`.execute(db)).rows[0]?.n);
 console.log(`rows: blob_links ${await count("blob_links")}, blobs ${await count("blobs")}, manifests ${await count("manifests")}`);
 
