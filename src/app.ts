@@ -37,6 +37,7 @@ import { StorageSpace } from "./observability/storage-space.ts";
 import { BlobService } from "./services/blob-service.ts";
 import { ManifestService } from "./services/manifest-service.ts";
 import { DeletedContent } from "./services/trash.ts";
+import { RefusalLog } from "./services/policy-refusals.ts";
 import { UploadService } from "./services/upload-service.ts";
 import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
@@ -214,7 +215,9 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   await authorizer.loadAttributes();
   const sessions = new SessionService(stores.metadata.sessions, authenticator);
   const guard = new Guard(authenticator, authorizer, audit, { service: config.auth.service, publicUrl: config.http.publicUrl, realm: config.auth.realm, sessions });
-  const uploads = new UploadService(stores.metadata, stores.blobs);
+  // One log of policy refusals per process, so its bound (one per repository and reason per 10 s) holds across the three ways in.
+  const refusals = new RefusalLog(stores.metadata);
+  const uploads = new UploadService(stores.metadata, stores.blobs, refusals);
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
   const feed = await startFeed(stores.metadata, logger, feedFrom, { chartIndex, authorizer, authenticator, tokens });
@@ -228,6 +231,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     charts: chartIndex,
     provenance: new ProvenanceIndexer(stores.blobs, { pushPolicies: config.provenance.pushPolicies }),
     restorableFor: config.deletion.restorableFor,
+    refusals,
   });
   const charts = new ChartService(stores.metadata, stores.blobs, manifests, chartIndex, {
     maxUploadBytes: config.helm.maxUploadBytes,
@@ -255,7 +259,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     prefix: "/v2",
     guard,
     services: {
-      blobs: new BlobService(stores.metadata, stores.blobs, config.storage.redirectSeconds),
+      blobs: new BlobService(stores.metadata, stores.blobs, config.storage.redirectSeconds, refusals),
       uploads,
       manifests,
       guard,

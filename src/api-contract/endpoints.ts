@@ -15,6 +15,7 @@ import { SearchAnswer, SearchQuery } from "./search.ts";
 import { AttributeRowList, AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
 import { SettingsView } from "./settings.ts";
 import { TagRuleBody, TagRuleList, TagRuleView } from "./tag-rules.ts";
+import { QuotaBody, QuotaList, QuotaView } from "./quotas.ts";
 import * as wh from "./webhooks.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -91,6 +92,10 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("GET", "/api/v1/tag-rules", "every tag immutability rule, oldest first", MANAGE, { 200: TagRuleList }),
   berth("POST", "/api/v1/tag-rules", "create a tag immutability rule: tags it covers, once pushed, are never moved or deleted (DENIED names the rule)", MANAGE, { 201: TagRuleView }, { body: TagRuleBody }),
   berth("DELETE", "/api/v1/tag-rules/{id}", "remove a tag immutability rule", MANAGE, { 200: Deleted }),
+
+  berth("GET", "/api/v1/quotas", "every storage quota with what its scope holds now (counted when asked: exact)", MANAGE, { 200: QuotaList }),
+  berth("PUT", "/api/v1/quotas", "set a storage quota (create, or change the limit of the scope's): a push that would pass it is refused with DENIED naming it", MANAGE, { 200: QuotaView }, { body: QuotaBody }),
+  berth("DELETE", "/api/v1/quotas/{scope...}", "remove a storage quota (the scope as set: *, team/*, team/app)", MANAGE, { 200: Deleted }),
 
   berth("GET", "/api/v1/audit", "the audit trail, newest first, filtered on the server (?identity= ?event= ?action= ?repository= ?outcome= ?from= ?to= ?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
   berth("GET", "/api/v1/attributes", "every repository and tag with attributes of its own (locked, hidden, anonymous pull), so an owner finds what a listing hides", MANAGE, { 200: AttributeRowList }),

@@ -83,6 +83,10 @@ export const EventView = z.strictObject({
     principal: z.string().optional(),
     scopeMap: z.string().optional(),
     attributes: z.strictObject({ tag: z.string() }).optional(),
+    tagRule: z.string().optional(),
+    quota: z.string().optional(),
+    /** A refused write's (action policy_refused): why, which quota scope or tag rule id, and the message the client was given. */
+    policy: z.strictObject({ reason: z.enum(["quota", "immutable"]), rule: z.string(), message: z.string() }).optional(),
     audit: z.string().optional(),
     restored: z.literal(true).optional(),
   }),

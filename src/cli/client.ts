@@ -322,6 +322,8 @@ export interface ServerError {
   message: string;
   /** Retry-After on a 429 (seconds or an HTTP date), as the server sent it. */
   retryAfter?: string;
+  /** A 403 from a policy (a quota, a tag rule: its detail names it), not from missing rights: the message says what to do. */
+  byPolicy?: boolean;
 }
 
 /** Per-status messages a command adds; a function gets the server's own words. */
@@ -347,12 +349,15 @@ async function readServerError(res: Response): Promise<ServerError> {
   const text = await res.text().catch(() => "");
   let code: string | null = null;
   let message = "";
+  let byPolicy = false;
   try {
-    const body = JSON.parse(text) as { errors?: { code?: unknown; message?: unknown }[]; error?: unknown; message?: unknown };
+    const body = JSON.parse(text) as { errors?: { code?: unknown; message?: unknown; detail?: unknown }[]; error?: unknown; message?: unknown };
     const first = Array.isArray(body.errors) ? body.errors[0] : undefined;
     if (first) {
       code = typeof first.code === "string" ? first.code : null;
       message = typeof first.message === "string" ? first.message : "";
+      const detail = first.detail;
+      byPolicy = typeof detail === "object" && detail !== null && ("quota" in detail || "rule" in detail);
     } else if (typeof body.error === "string") {
       message = body.error;
     } else if (typeof body.message === "string") {
@@ -362,7 +367,7 @@ async function readServerError(res: Response): Promise<ServerError> {
     message = text.length > 0 && text.length < 300 && !/<html/i.test(text) ? text.trim() : "";
   }
   const retryAfter = res.headers.get("retry-after") ?? undefined;
-  return { status: res.status, code, message: message || `${res.status} ${res.statusText}`.trim(), ...(retryAfter ? { retryAfter } : {}) };
+  return { status: res.status, code, message: message || `${res.status} ${res.statusText}`.trim(), ...(retryAfter ? { retryAfter } : {}), ...(byPolicy ? { byPolicy } : {}) };
 }
 
 /** fetch's "fetch failed" as a sentence: the cause's code decides. */
@@ -475,6 +480,7 @@ export class BerthClient {
             : `${server} wants credentials: pass --username/--password or run \`helm registry login ${this.server.host}\``,
         );
       case 403:
+        if (err.byPolicy) return new CliError(`refused by ${server}: ${err.message}`);
         return new CliError(`access denied by ${server}: ${err.message}; ask an administrator for the right role`);
       case 413:
         return new CliError(`${server} refused the upload as too large: ${err.message}`);

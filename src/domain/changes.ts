@@ -25,6 +25,13 @@ export type Change =
   | { kind: "attributes.changed"; repository: string; tag: string; audit?: string }
   /** A tag immutability rule was created or removed (domain/tag-rules.ts). */
   | { kind: "tag-rules.changed"; id: string; audit?: string }
+  /** A storage quota was set or removed (domain/quotas.ts). */
+  | { kind: "quotas.changed"; scope: string; audit?: string }
+  /**
+   * A write a policy refused (errors.ts PolicyRefusal): appended in a transaction of its own after
+   * the refused one rolled back, at most one per repository and reason every few seconds.
+   */
+  | { kind: "policy.refused"; repository: string; reason: "quota" | "immutable"; rule: string; reference: string | null; message: string }
   | { kind: "signing-key.added"; kid: string };
 
 export type ChangeKind = Change["kind"];

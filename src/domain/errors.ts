@@ -59,6 +59,8 @@ export type BerthErrorCode =
   // push, or needs content that is gone (409)
   | "DELETED_UNKNOWN"
   | "RESTORE_CONFLICT"
+  // Berth's own: no quota has the scope
+  | "QUOTA_UNKNOWN"
   // Berth's own: the data directory's filesystem is full (507). Under /v2/ the body carries the
   // spec's DENIED instead (http/errors.ts says why).
   | "INSUFFICIENT_STORAGE";
@@ -81,4 +83,27 @@ export class RegistryError extends Error {
 
 export function isRegistryError(thrown: unknown, code?: ErrorCode): thrown is RegistryError {
   return thrown instanceof RegistryError && (code === undefined || thrown.code === code);
+}
+
+/**
+ * A write a policy refused (a storage quota, an immutable tag): DENIED, and the refusal itself,
+ * which the service records as a `policy.refused` change once the write's transaction has rolled
+ * back (services/policy-refusals.ts), so the event stream shows what never happened.
+ */
+export class PolicyRefusal extends RegistryError {
+  readonly refusal: Refusal;
+
+  constructor(refusal: Refusal, message: string, detail: unknown) {
+    super("DENIED", message, detail);
+    this.refusal = refusal;
+  }
+}
+
+export interface Refusal {
+  reason: "quota" | "immutable";
+  repository: string;
+  /** The tag or digest the push or delete named, when it named one (a blob upload names its digest). */
+  reference: string | null;
+  /** The quota's scope, or the tag rule's id. */
+  rule: string;
 }

@@ -27,9 +27,13 @@ export interface EventTarget {
   attributes?: { tag: string };
   /** A tag immutability rule's id (created or removed). */
   tagRule?: string;
+  /** A storage quota's scope (set or removed). */
+  quota?: string;
   audit?: string;
   /** A push that was a restore of deleted content (soft delete), not a client's push. */
   restored?: true;
+  /** A refused write's: why (a quota or an immutable tag), which quota or tag rule, and the client's message. */
+  policy?: { reason: "quota" | "immutable"; rule: string; message: string };
 }
 
 export interface RegistryEvent {
@@ -74,6 +78,14 @@ export function eventOf(entry: ChangeEntry): RegistryEvent | null {
     case "tag-rules.changed":
       // A policy change, audited as identity changes are: the audit line has the rule's details.
       return event("identity", { tagRule: c.id, ...(c.audit && { audit: c.audit }) });
+    case "quotas.changed":
+      return event("identity", { quota: c.scope, ...(c.audit && { audit: c.audit }) });
+    case "policy.refused": {
+      const target: EventTarget = { repository: c.repository, policy: { reason: c.reason, rule: c.rule, message: c.message } };
+      if (c.reference?.includes(":")) target.digest = c.reference;
+      else if (c.reference) target.tag = c.reference;
+      return event("policy_refused", target);
+    }
     case "tag.set":
       // Every manifest PUT appends manifest.pushed naming its tag: that is the push event.
       return null;

@@ -34,6 +34,7 @@ const STATUS = {
   INVALID_REQUEST: 400,
   IDENTITY_UNKNOWN: 404,
   TAG_RULE_UNKNOWN: 404,
+  QUOTA_UNKNOWN: 404,
   IDENTITY_EXISTS: 409,
   WEBHOOK_UNKNOWN: 404,
   WEBHOOK_EXISTS: 409,
@@ -77,6 +78,7 @@ const ON_V2 = {
   TAG_RULE_UNKNOWN: "DENIED",
   DELETED_UNKNOWN: "MANIFEST_UNKNOWN",
   RESTORE_CONFLICT: "DENIED",
+  QUOTA_UNKNOWN: "DENIED",
   ENDPOINT_UNKNOWN: "UNSUPPORTED",
   // The spec has no code for a full disk: DENIED ("the registry refuses this write"), with the 507
   // status and a message that say why. Not BLOB_UPLOAD_INVALID: docker retries a layer push after

@@ -20,6 +20,8 @@
 //   signing-keys:first     signingKeys.addFirst: two instances starting on an empty database
 //   sign-in:<key>          sign-in failure counting (auth/rate-limit.ts)
 //   changes                the change log's numbering at commit (change-store.ts)
+//   quota:<scope>          a quota's count + decide + link/record (services/quotas.ts), taken
+//                          after the blob locks and in scope order, so no two writers wait in a cycle
 //
 // And one lock held for longer than a transaction, by a process: `exclusively` (one gc at a time).
 import { createHash } from "node:crypto";

@@ -159,6 +159,7 @@ export interface Database {
     deleted_by: string | null;
   };
   trash_refs: { trash_id: string; repository: string; target_digest: string };
+  quotas: { scope: string; limit_bytes: number; created_at: number; created_by: string };
   // The portal's read models (migration 010, catalog-types.ts).
   repository_summaries: {
     name: string;

@@ -10,6 +10,7 @@ import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 import type { TagRule } from "../domain/tag-rules.ts";
+import type { Quota } from "../domain/quotas.ts";
 
 export interface Page {
   /** Return at most this many. */
@@ -286,6 +287,30 @@ export interface TrashRows {
   references(): AsyncIterable<{ repository: RepositoryName; digest: Digest }>;
 }
 
+/** Storage quotas (domain/quotas.ts) and what their scopes hold, counted when asked (quota-store.ts). */
+export interface QuotaRows {
+  /** Every quota, in scope order. */
+  list(): Promise<Quota[]>;
+  /** Creates the scope's quota or changes its limit. */
+  set(quota: Quota): Promise<void>;
+  /** False when no quota has the scope. */
+  remove(scope: string): Promise<boolean>;
+  /**
+   * Until the transaction ends, this transaction alone counts and adds to the scope: two pushes
+   * cannot both read a usage that leaves room for only one of them (locks.ts). Only inside a transaction.
+   */
+  hold(scope: string): Promise<void>;
+  /** Bytes the scope holds: each distinct blob linked and manifest stored in its repositories, once. */
+  usage(scope: string): Promise<number>;
+  /**
+   * A quick upper bound of usage(scope), or null when there is none quicker than the count: for
+   * the whole registry, the sum over every blob and manifest row (one pass each, no distinct).
+   */
+  ceiling(scope: string): Promise<number | null>;
+  /** Whether a repository of the scope links the blob or stores the manifest (then it adds nothing). */
+  holds(scope: string, digest: Digest): Promise<boolean>;
+}
+
 export interface MetadataParts {
   repositories: RepositoryRows;
   blobs: BlobRows;
@@ -310,6 +335,7 @@ export interface MetadataParts {
   jobs: JobRows;
   tagRules: TagRuleRows;
   trash: TrashRows;
+  quotas: QuotaRows;
   /** The portal's read models (catalog-types.ts). */
   catalog: CatalogRows;
   search: SearchRows;

@@ -4,9 +4,12 @@
 // take the digest's lock first (blobs.hold): SQLite runs one writer at a time anyway, but on
 // PostgreSQL gc's check could otherwise pass, this push then record and link, and gc delete the
 // file and forget the row under the new link.
+// A blob that would take the repository past a quota is refused here, before the link (quotas.ts),
+// and its staged bytes discarded: the client pushes again once there is room.
 import type { BlobStore, StagedBlob } from "../blobs/blob-store.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
+import { admitToQuotas } from "./quotas.ts";
 
 export async function commitBlob(
   metadata: MetadataStore,
@@ -18,6 +21,7 @@ export async function commitBlob(
   try {
     await metadata.transaction(async (tx) => {
       await tx.blobs.hold(staged.digest);
+      await admitToQuotas(tx, repository, [staged], staged.digest);
       await tx.repositories.ensure(repository);
       await tx.blobs.record(staged.digest, staged.size);
       await tx.blobLinks.link(repository, staged.digest);
@@ -36,6 +40,7 @@ export async function commitBlob(
  */
 export async function commitBlobIn(tx: MetadataParts, blobs: BlobStore, repository: RepositoryName, staged: StagedBlob): Promise<void> {
   await tx.blobs.hold(staged.digest);
+  await admitToQuotas(tx, repository, [staged], staged.digest);
   await tx.repositories.ensure(repository);
   await tx.blobs.record(staged.digest, staged.size);
   await tx.blobLinks.link(repository, staged.digest);

@@ -9,6 +9,9 @@ import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataStore } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
 import { refuseDeleteLocked, refuseImmutable } from "./protection.ts";
+import { RefusalLog } from "./policy-refusals.ts";
+import { admitToQuotas } from "./quotas.ts";
+import type { ChangeActor } from "../domain/changes.ts";
 
 export class BlobService {
   private readonly metadata: MetadataStore;
@@ -16,10 +19,14 @@ export class BlobService {
   /** How long a redirect URL for a blob read stays valid (storage.redirectSeconds; distribution's S3 driver: 20 minutes). */
   private readonly redirectSeconds: number;
 
-  constructor(metadata: MetadataStore, blobs: BlobStore, redirectSeconds = 20 * 60) {
+  /** Records quota refusals as events (policy-refusals.ts). */
+  private readonly refusals: RefusalLog;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore, redirectSeconds = 20 * 60, refusals = new RefusalLog(metadata)) {
     this.metadata = metadata;
     this.blobs = blobs;
     this.redirectSeconds = redirectSeconds;
+    this.refusals = refusals;
   }
 
   /** Size of a blob linked to the repository; BLOB_UNKNOWN otherwise. */
@@ -44,17 +51,17 @@ export class BlobService {
   }
 
   /** Single-request push (POST ?digest= or PUT with the whole body). */
-  async put(repository: RepositoryName, expected: Digest, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, declaredSize?: number): Promise<void> {
+  async put(repository: RepositoryName, expected: Digest, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, declaredSize?: number, actor?: ChangeActor | null): Promise<void> {
     const staged = await this.blobs.receive(body, expected, signal, declaredSize);
-    await commitBlob(this.metadata, this.blobs, repository, staged);
+    await this.refusals.watch(commitBlob(this.metadata, this.blobs, repository, staged), actor);
   }
 
   /**
    * Links a blob another repository holds, when one the caller may read (`mayRead`) has it.
    * False when nothing was mounted: the caller then starts a plain upload (202), never a 404.
    */
-  async mount(repository: RepositoryName, digest: Digest, mayRead: (source: RepositoryName) => boolean): Promise<boolean> {
-    return this.metadata.transaction(async (tx) => {
+  async mount(repository: RepositoryName, digest: Digest, mayRead: (source: RepositoryName) => boolean, actor?: ChangeActor | null): Promise<boolean> {
+    const mounting = this.metadata.transaction(async (tx) => {
       // The digest's lock first, as every writer of a blob's links (blob-commit.ts): gc's sweep
       // cannot delete the blob between this check of the source and the new link.
       await tx.blobs.hold(digest);
@@ -65,11 +72,14 @@ export class BlobService {
       // one whose size differs from the recorded one is not the blob, so nothing is mounted.
       const file = await this.blobs.stat(digest);
       if (size === null || file?.size !== size) return false;
+      // A mount adds the blob to the repository's quotas as a push would (quotas.ts).
+      await admitToQuotas(tx, repository, [{ digest, size }], digest);
       await tx.repositories.ensure(repository);
       // The new link's time (a row) keeps gc off the blob for its grace period.
       await tx.blobLinks.link(repository, digest);
       return true;
     });
+    return this.refusals.watch(mounting, actor);
   }
 
   /** Removes the blob from this repository; the bytes stay until gc finds them unused. */

@@ -12,6 +12,8 @@ import type { ChartIndex, ChartPrecondition } from "./charts/chart-index.ts";
 import { refuseDeleteLocked, refuseImmutable } from "./protection.ts";
 import type { ProvenanceIndexer } from "./provenance/indexer.ts";
 import { keepDeleted } from "./trash.ts";
+import { RefusalLog } from "./policy-refusals.ts";
+import { admitToQuotas } from "./quotas.ts";
 
 export interface ManifestServiceOptions {
   /** Accept manifests whose layers or index children were never pushed. */
@@ -22,6 +24,8 @@ export interface ManifestServiceOptions {
   provenance?: ProvenanceIndexer;
   /** Soft delete: seconds a deleted tag or manifest stays restorable (trash.ts); 0 or absent: deletes are final. */
   restorableFor?: number;
+  /** Records refusals by quota or tag rule as events (policy-refusals.ts); one is made if absent. */
+  refusals?: RefusalLog;
 }
 
 export interface PutOptions {
@@ -67,10 +71,12 @@ export interface PushedManifest {
 export class ManifestService {
   private readonly metadata: MetadataStore;
   private readonly options: ManifestServiceOptions;
+  private readonly refusals: RefusalLog;
 
   constructor(metadata: MetadataStore, options: ManifestServiceOptions) {
     this.metadata = metadata;
     this.options = options;
+    this.refusals = options.refusals ?? new RefusalLog(metadata);
   }
 
   private get restorableFor(): number {
@@ -91,7 +97,7 @@ export class ManifestService {
     const hidden = new Set<Digest>();
     if (options.mayReference) for (const d of [...parsed.blobs, ...parsed.children]) if (!(await options.mayReference(d))) hidden.add(d);
     if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
-    const recorded = await this.metadata.transaction(async (tx) => {
+    const recorded = await this.refusals.watch(this.metadata.transaction(async (tx) => {
       // The blobs' locks, first and in one order, so no two pushes wait on each other in a cycle
       // (alsoStore's commits of some of these blobs take them again, as already held): gc's
       // re-check of a blob then sees this manifest's references, or this check sees gc's delete.
@@ -113,6 +119,9 @@ export class ManifestService {
         throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: missing.slice(0, 20) });
       }
       await checkSizes(tx, parsed, missing, childSizes);
+      // The manifest's own bytes count in its quotas; its blobs are linked already (pushed or
+      // mounted, each admitted then), so only what is new to a scope counts (quotas.ts).
+      await admitToQuotas(tx, repository, [{ digest, size: body.length }], tags[0] ?? digest);
       const record: ManifestRecord = {
         repository,
         digest,
@@ -143,7 +152,7 @@ export class ManifestService {
       const recordedChart = chart ? await charts!.record(tx, chart, options.chartPrecondition) : null;
       if (provenance) await this.options.provenance!.record(tx, provenance);
       return recordedChart;
-    }, { actor: options.actor ?? null });
+    }, { actor: options.actor ?? null }), options.actor);
     return { digest, subject: parsed.subject, tags, chart: recorded };
   }
 
@@ -167,7 +176,7 @@ export class ManifestService {
 
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
   async delete(repository: RepositoryName, reference: Reference, actor: ChangeActor | null = null): Promise<void> {
-    await this.metadata.transaction(async (tx) => {
+    const deleting = this.metadata.transaction(async (tx) => {
       // The caller was authorized against attributes cached in memory; a lock set since (here, or
       // through another process whose change has not arrived yet) must still stop the delete.
       const covering = reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest);
@@ -185,11 +194,12 @@ export class ManifestService {
       }
       if (!(await this.deleteDigest(tx, repository, reference.digest, actor))) throw manifestUnknown(reference);
     }, { actor });
+    await this.refusals.watch(deleting, actor);
   }
 
   /** Every manifest of a repository and every tag on them, in one transaction. */
   async deleteRepository(repository: RepositoryName, actor: ChangeActor | null = null): Promise<{ manifests: number }> {
-    return this.metadata.transaction(async (tx) => {
+    return this.refusals.watch(this.metadata.transaction(async (tx) => {
       const digests = await tx.catalog.manifestDigests(repository);
       if (digests.length === 0) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
       // As delete() does: the caller was authorized against cached attributes; a lock set since on
@@ -202,7 +212,7 @@ export class ManifestService {
       if ((await tx.tagRules.list()).length > 0) await refuseImmutable(tx, repository, await allTags(tx, repository));
       for (const digest of digests) await this.deleteDigest(tx, repository, digest, actor);
       return { manifests: digests.length };
-    }, { actor });
+    }, { actor }), actor);
   }
 
   /** A manifest, its tags, and what was recorded about it; false when it was not there. */

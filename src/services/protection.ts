@@ -2,7 +2,7 @@
 // set after the caller was authorized is missed. One place for manifests, tags and blobs alike:
 // a blob deleted from a repository breaks every image there that names it, so it is protected by
 // the same locks and rules as those images.
-import { RegistryError } from "../domain/errors.ts";
+import { PolicyRefusal, RegistryError } from "../domain/errors.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 import { immutableBy, immutableText } from "../domain/tag-rules.ts";
 import type { MetadataParts } from "../metadata/types.ts";
@@ -41,6 +41,6 @@ export async function refuseImmutable(tx: MetadataParts, repository: RepositoryN
   const rules = await tx.tagRules.list();
   for (const tag of tags) {
     const rule = immutableBy(rules, repository, tag);
-    if (rule) throw new RegistryError("DENIED", immutableText(repository, tag, rule), { repository, tag, rule: rule.id });
+    if (rule) throw new PolicyRefusal({ reason: "immutable", repository, reference: tag, rule: rule.id }, immutableText(repository, tag, rule), { repository, tag, rule: rule.id });
   }
 }

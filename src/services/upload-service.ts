@@ -17,6 +17,8 @@ import { RegistryError } from "../domain/errors.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataStore, UploadRecord } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
+import { RefusalLog } from "./policy-refusals.ts";
+import type { ChangeActor } from "../domain/changes.ts";
 
 /** A chunk's declared place: Content-Range `start-end` (inclusive). */
 export interface ChunkRange {
@@ -54,9 +56,13 @@ export class UploadService {
   private readonly blobs: BlobStore;
   private requests = 0;
 
-  constructor(metadata: MetadataStore, blobs: BlobStore) {
+  /** Records quota refusals as events (policy-refusals.ts). */
+  private readonly refusals: RefusalLog;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore, refusals = new RefusalLog(metadata)) {
     this.metadata = metadata;
     this.blobs = blobs;
+    this.refusals = refusals;
   }
 
   async start(repository: RepositoryName, algorithm: DigestAlgorithm = "sha256"): Promise<UploadRecord> {
@@ -83,7 +89,11 @@ export class UploadService {
   }
 
   /** Closes the upload: appends an optional last chunk, verifies the digest, links the blob. */
-  async finish(repository: RepositoryName, id: string, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ChunkRange; size?: number }, signal?: AbortSignal): Promise<void> {
+  async finish(repository: RepositoryName, id: string, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ChunkRange; size?: number }, signal?: AbortSignal, actor?: ChangeActor | null): Promise<void> {
+    return this.refusals.watch(this.finishing(repository, id, expected, last, signal), actor);
+  }
+
+  private async finishing(repository: RepositoryName, id: string, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ChunkRange; size?: number }, signal?: AbortSignal): Promise<void> {
     const upload = await this.status(repository, id);
     if (last && upload.offset === 0 && upload.handle === null && (!last.range || last.range.start === 0)) {
       // POST then PUT with the whole blob (helm, oras): hash and write it in one pass, to a key of

@@ -15,6 +15,7 @@ import { metadataChangeContract } from "./metadata-contract-changes.ts";
 import { metadataIdentityContract } from "./metadata-contract-identity.ts";
 import { metadataRaceContract } from "./metadata-contract-races.ts";
 import { metadataTrashContract } from "./metadata-contract-trash.ts";
+import { metadataQuotaContract } from "./metadata-contract-quotas.ts";
 import { allPages, byteOrder, digestOf, freshStore, manifestRecord, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 export type { MetadataFactory, MetadataFixture } from "./metadata-fixtures.ts";
@@ -30,6 +31,7 @@ export function metadataContract(backend: string, factory: MetadataFactory): voi
     metadataRaceContract(factory);
     metadataCatalogContract(factory);
     metadataTrashContract(factory);
+    metadataQuotaContract(factory);
   });
 }
 

@@ -58,6 +58,10 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("GET", "/api/v1/tag-rules");
   await call("DELETE", `/api/v1/tag-rules/${rule.id}`);
 
+  await call("PUT", "/api/v1/quotas", { scope: "team/*", limit: "10GiB" });
+  await call("GET", "/api/v1/quotas");
+  await call("DELETE", "/api/v1/quotas/team/*");
+
   const image = await imageManifest(app, "team/app");
   assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
   await call("GET", "/api/v1/repositories/team/app/attributes");

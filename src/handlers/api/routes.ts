@@ -19,6 +19,7 @@ import { DELETED_PREFIX, getDeleted, onDeleted, postRestore } from "./deleted.ts
 import { attributesRepository, getAttributeRows, getAttributes, getAudit, getSettings, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
 import { getSearch } from "./search.ts";
 import { deleteTagRule, getTagRules, postTagRule } from "./tag-rules.ts";
+import { deleteQuota, getQuotas, putQuota, QUOTAS_PREFIX } from "./quotas.ts";
 import { deleteWebhook, getDeliveries, getEvents, getWebhook, getWebhooks, patchWebhook, postPing, postRedeliver, postWebhook } from "./webhooks.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
@@ -69,6 +70,10 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "GET", url: "/api/v1/tag-rules", handler: getTagRules, access: manage },
   { method: "POST", url: "/api/v1/tag-rules", handler: postTagRule, access: manage },
   { method: "DELETE", url: "/api/v1/tag-rules/:id", handler: deleteTagRule, access: manage },
+
+  { method: "GET", url: "/api/v1/quotas", handler: getQuotas, access: manage },
+  { method: "PUT", url: "/api/v1/quotas", handler: putQuota, access: manage },
+  { method: "DELETE", url: `${QUOTAS_PREFIX}*`, handler: deleteQuota, access: manage },
 
   { method: "GET", url: "/api/v1/tokens", handler: getTokens, access: manage },
   { method: "POST", url: "/api/v1/tokens", handler: postToken, access: manage },

@@ -1,5 +1,6 @@
 // Blob uploads: POST (start, single-request push, mount), PATCH (chunk or stream), PUT (finish),
 // GET (status), DELETE (cancel). https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
+import { actorOf } from "../../http/actor.ts";
 import type { Access } from "../../auth/identity.ts";
 import { parseAlgorithm, parseDigest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
@@ -74,12 +75,12 @@ export const postUpload: OciHandler<"uploads"> = async (ctx) => {
     const fromReadable = source !== undefined && (await authorizer.bindTags([{ type: "repository", name: source, action: "pull", digest }])).every((a) => authorizer.may(who, a));
     const mayRead = (name: RepositoryName) =>
       source === undefined ? !authorizer.hasTagAttributes(name) && authorizer.may(who, { type: "repository", name, action: "pull" }) : name === source && fromReadable;
-    if (await services.blobs.mount(path.name, digest, mayRead)) return replyCreated(ctx, path.name, digest);
+    if (await services.blobs.mount(path.name, digest, mayRead, actorOf(request, who))) return replyCreated(ctx, path.name, digest);
   } else if (digestParam !== undefined) {
     const digest = parseDigest(digestParam);
     // A POST with ?digest= and no body is a plain start, as some clients send it.
     if (hasBody(request)) {
-      await timed(ctx, () => services.blobs.put(path.name, digest, consumedBody(request), requestSignal(request), declaredLength(request)));
+      await timed(ctx, () => services.blobs.put(path.name, digest, consumedBody(request), requestSignal(request), declaredLength(request), actorOf(request, who)));
       return replyCreated(ctx, path.name, digest);
     }
   }
@@ -101,12 +102,12 @@ export const patchUpload: OciHandler<"upload"> = async (ctx) => {
 };
 
 export const putUpload: OciHandler<"upload"> = async (ctx) => {
-  const { request, path, services } = ctx;
+  const { request, path, services, who } = ctx;
   const digestParam = queryValue(request, "digest");
   if (digestParam === undefined) throw new RegistryError("DIGEST_INVALID", "PUT to finish an upload needs ?digest=<digest of the whole blob>");
   const digest = parseDigest(digestParam);
   const last = hasBody(request) ? { body: consumedBody(request), range: parseChunkRange(request), size: declaredLength(request) } : undefined;
-  await timed(ctx, () => services.uploads.finish(path.name, path.id, digest, last, requestSignal(request)));
+  await timed(ctx, () => services.uploads.finish(path.name, path.id, digest, last, requestSignal(request), actorOf(request, who)));
   return replyCreated(ctx, path.name, digest);
 };
 

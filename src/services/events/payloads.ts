@@ -86,6 +86,8 @@ function extras(event: RegistryEvent): Record<string, unknown> {
     ...(t.scopeMap && { scopeMap: t.scopeMap }),
     ...(t.attributes && { repository: t.repository, attributes: t.attributes }),
     ...(t.tagRule && { tagRule: t.tagRule }),
+    ...(t.quota && { quota: t.quota }),
+    ...(t.policy && { policy: t.policy }),
     ...(t.audit && { audit: t.audit }),
     ...(t.restored && { restored: true }),
   };

@@ -1,0 +1,62 @@
+// Storage quotas (issue 17): a limit in bytes on what a scope of repositories holds, counted on
+// unique content (a layer shared by two repositories counts once per quota that holds both, as
+// Harbor counts). A scope is written as scope maps write repositories: "*" (the whole registry),
+// "team/*" (team and everything below it) or one repository. Only these three, not a general
+// glob: each is a byte range of the repository column ("team/" ≤ name < "team0"), so usage is one
+// indexed SQL sum, exact at every moment (metadata/quota-store.ts), where a glob would have to be
+// matched name by name in the process.
+import { matchesPattern } from "./names.ts";
+
+export interface Quota {
+  /** "*", "team/*" or a repository name: the quota's name too (one quota per scope). */
+  scope: string;
+  /** Bytes. */
+  limit: number;
+  created: Date;
+  createdBy: string;
+}
+
+/** A quota with what its scope holds now. */
+export interface QuotaUsage extends Quota {
+  used: number;
+}
+
+export const REGISTRY_SCOPE = "*";
+
+/** The quotas that count `repository`, in scope order (the order their locks are taken in). */
+export function quotasOver(quotas: readonly Quota[], repository: string): Quota[] {
+  return quotas.filter((q) => matchesPattern(q.scope, repository)).sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0));
+}
+
+const UNITS: Record<string, number> = {
+  "": 1, b: 1,
+  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  ki: 2 ** 10, kib: 2 ** 10, mi: 2 ** 20, mib: 2 ** 20, gi: 2 ** 30, gib: 2 ** 30, ti: 2 ** 40, tib: 2 ** 40,
+};
+
+/** "10GiB", "512 MiB", "1.5GB", "1000": bytes, or null when the text is no size. */
+export function parseSize(text: string): number | null {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (!match) return null;
+  const unit = UNITS[match[2]!.toLowerCase()];
+  if (unit === undefined) return null;
+  const bytes = Math.round(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+/** Bytes for people: 1023 B, 9.8 GiB (binary units, one decimal). */
+export function formatSize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1).replace(/\.0$/, "")} ${units[unit]}`;
+}
+
+/** The refusal's words: which quota, what it holds, its limit, and what the push needed. */
+export function quotaText(quota: Quota, used: number, needed: number): string {
+  return `quota "${quota.scope}" exceeded: used ${formatSize(used)} of ${formatSize(quota.limit)}, this push needs ${formatSize(needed)} more`;
+}

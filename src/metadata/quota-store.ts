@@ -1,0 +1,92 @@
+// Storage quotas (migrations/020-quotas.ts) and what their scopes hold. Usage is counted when
+// asked, never kept: the distinct digests (blob links and manifests) of the scope's repositories,
+// summed once each. So a layer two repositories share counts once in every quota that holds both,
+// deletes and gc lower it by dropping the rows they drop, and no counter can drift under
+// concurrent pushes. docs/lifecycle.md has the cost measured on a large store.
+import { sql, type Kysely, type RawBuilder, type SqlBool, type Transaction } from "kysely";
+import { REGISTRY_SCOPE, type Quota } from "../domain/quotas.ts";
+import type { Digest } from "../domain/digest.ts";
+import { holdLock } from "./locks.ts";
+import type { Database } from "./schema.ts";
+import type { QuotaRows } from "./types.ts";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export class Quotas implements QuotaRows {
+  private readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  async list(): Promise<Quota[]> {
+    const rows = await this.db.selectFrom("quotas").selectAll().orderBy("scope").execute();
+    return rows.map((r) => ({ scope: r.scope, limit: Number(r.limit_bytes), created: new Date(Number(r.created_at)), createdBy: r.created_by }));
+  }
+
+  async set(quota: Quota): Promise<void> {
+    await this.db
+      .insertInto("quotas")
+      .values({ scope: quota.scope, limit_bytes: quota.limit, created_at: quota.created.getTime(), created_by: quota.createdBy })
+      .onConflict((c) => c.column("scope").doUpdateSet({ limit_bytes: quota.limit }))
+      .execute();
+  }
+
+  async remove(scope: string): Promise<boolean> {
+    const result = await this.db.deleteFrom("quotas").where("scope", "=", scope).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async hold(scope: string): Promise<void> {
+    await holdLock(this.db, `quota:${scope}`);
+  }
+
+  async usage(scope: string): Promise<number> {
+    // UNION (not UNION ALL) keeps each (digest, size) once: a blob linked by many repositories of
+    // the scope, or a manifest stored in several, counts once.
+    const held = this.db
+      .selectFrom("blob_links as l")
+      .innerJoin("blobs as b", "b.digest", "l.digest")
+      .select(["b.digest as digest", "b.size as size"])
+      .where(inScope("l.repository", scope))
+      .union((db) => db.selectFrom("manifests as m").select(["m.digest as digest", "m.size as size"]).where(inScope("m.repository", scope)));
+    const row = await this.db
+      .selectFrom(held.as("u"))
+      .select(sql<number | string | null>`sum(u.size)`.as("used"))
+      .executeTakeFirst();
+    return Number(row?.used ?? 0);
+  }
+
+  async ceiling(scope: string): Promise<number | null> {
+    if (scope !== REGISTRY_SCOPE) return null;
+    // Every linked blob has its row (commitBlob records before it links; a mount needs the row),
+    // so the sum over all rows (unlinked ones gc has not dropped yet included) is at least the
+    // usage; manifests stored twice count twice here. One pass over each table, no distinct.
+    const blobs = await this.db.selectFrom("blobs").select(sql<number | string | null>`sum(size)`.as("total")).executeTakeFirst();
+    const manifests = await this.db.selectFrom("manifests").select(sql<number | string | null>`sum(size)`.as("total")).executeTakeFirst();
+    return Number(blobs?.total ?? 0) + Number(manifests?.total ?? 0);
+  }
+
+  async holds(scope: string, digest: Digest): Promise<boolean> {
+    const link = await this.db.selectFrom("blob_links").select("digest").where("digest", "=", digest).where(inScope("repository", scope)).limit(1).executeTakeFirst();
+    if (link) return true;
+    const manifest = await this.db.selectFrom("manifests").select("digest").where("digest", "=", digest).where(inScope("repository", scope)).limit(1).executeTakeFirst();
+    return manifest !== undefined;
+  }
+}
+
+/**
+ * The scope as a condition on a repository column: "*" all, "team/*" team itself and the byte
+ * range ["team/", "team0") ("0" follows "/" in byte order; the columns compare by bytes,
+ * portable.ts), anything else one name. A range, not LIKE: names may hold "_", and the primary
+ * keys' index serves a range.
+ */
+function inScope(column: string, scope: string): RawBuilder<SqlBool> {
+  const ref = sql.ref(column);
+  if (scope === REGISTRY_SCOPE) return sql<SqlBool>`1 = 1`;
+  if (scope.endsWith("/*")) {
+    const base = scope.slice(0, -2);
+    return sql<SqlBool>`(${ref} = ${base} or (${ref} >= ${`${base}/`} and ${ref} < ${`${base}0`}))`;
+  }
+  return sql<SqlBool>`${ref} = ${scope}`;
+}

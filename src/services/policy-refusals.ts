@@ -1,0 +1,53 @@
+// Writes a policy refused (a quota, an immutable tag: errors.ts PolicyRefusal) become events
+// although their transaction rolled back: the refusal is appended as `policy.refused` in a
+// transaction of its own, with the refused request's actor, after the rollback.
+//
+// Bounded: a client that retries a refused push in a loop (docker retries each layer five times)
+// must not flood the change log and every webhook. At most one entry per repository and reason
+// every WINDOW_MS per process; the ones in between are dropped (the client still gets its DENIED
+// each time). Per process, not across instances: N instances record at most N per window.
+import { PolicyRefusal } from "../domain/errors.ts";
+import type { ChangeActor } from "../domain/changes.ts";
+import type { MetadataStore } from "../metadata/types.ts";
+
+export const WINDOW_MS = 10_000;
+/** Keys remembered at most; past it, those older than the window go (a flood of names cannot grow memory). */
+const MAX_KEYS = 10_000;
+
+export class RefusalLog {
+  private readonly metadata: MetadataStore;
+  private readonly now: () => number;
+  private readonly recent = new Map<string, number>();
+
+  constructor(metadata: MetadataStore, now: () => number = Date.now) {
+    this.metadata = metadata;
+    this.now = now;
+  }
+
+  /** Runs `write`; a PolicyRefusal it throws is recorded (within the bound), then thrown on. */
+  async watch<T>(write: Promise<T>, actor: ChangeActor | null | undefined): Promise<T> {
+    try {
+      return await write;
+    } catch (err) {
+      if (err instanceof PolicyRefusal) await this.record(err, actor ?? null);
+      throw err;
+    }
+  }
+
+  private async record(err: PolicyRefusal, actor: ChangeActor | null): Promise<void> {
+    const { reason, repository, reference, rule } = err.refusal;
+    const key = `${repository}\u0000${reason}`;
+    const now = this.now();
+    const last = this.recent.get(key);
+    if (last !== undefined && now - last < WINDOW_MS) return;
+    if (this.recent.size >= MAX_KEYS) for (const [k, at] of this.recent) if (now - at >= WINDOW_MS) this.recent.delete(k);
+    if (this.recent.size >= MAX_KEYS) return; // all recent: drop rather than grow
+    this.recent.set(key, now);
+    try {
+      await this.metadata.transaction((tx) => tx.changes.append({ kind: "policy.refused", repository, reason, rule, reference, message: err.message.slice(0, 1000) }), { actor });
+    } catch {
+      // The refusal is the client's answer either way; a log that cannot be written now (a full
+      // disk) must not turn a clear DENIED into a 500.
+    }
+  }
+}
