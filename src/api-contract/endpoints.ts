@@ -14,6 +14,7 @@ import { SearchAnswer, SearchQuery } from "./search.ts";
 import { AttributeRowList, AttributesPatch, AttributesQuery, AttributesView, AuditList, AuditQuery } from "./repositories.ts";
 import { SettingsView } from "./settings.ts";
 import { TagRuleBody, TagRuleList, TagRuleView } from "./tag-rules.ts";
+import { RetentionPolicyBody, RetentionPolicyList, RetentionPolicyView, RetentionRunBody, RetentionRunView } from "./retention.ts";
 import * as wh from "./webhooks.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -88,6 +89,11 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("GET", "/api/v1/tag-rules", "every tag immutability rule, oldest first", MANAGE, { 200: TagRuleList }),
   berth("POST", "/api/v1/tag-rules", "create a tag immutability rule: tags it covers, once pushed, are never moved or deleted (DENIED names the rule)", MANAGE, { 201: TagRuleView }, { body: TagRuleBody }),
   berth("DELETE", "/api/v1/tag-rules/{id}", "remove a tag immutability rule", MANAGE, { 200: Deleted }),
+
+  berth("GET", "/api/v1/retention-policies", "every retention policy, oldest first", MANAGE, { 200: RetentionPolicyList }),
+  berth("POST", "/api/v1/retention-policies", "create a retention policy: untaggedDays (untagged manifests pushed N days ago or more go) or keepNewest with tags (only the newest N matching tags stay)", MANAGE, { 201: RetentionPolicyView }, { body: RetentionPolicyBody }),
+  berth("DELETE", "/api/v1/retention-policies/{id}", "remove a retention policy", MANAGE, { 200: Deleted }),
+  berth("POST", "/api/v1/retention-runs", "run every retention policy now (dryRun: list what would go, delete nothing); each item with its reason, skipped ones with why; a real run is a retention event", MANAGE, { 200: RetentionRunView }, { body: RetentionRunBody }),
 
   berth("GET", "/api/v1/audit", "the audit trail, newest first, filtered on the server (?identity= ?event= ?action= ?repository= ?outcome= ?from= ?to= ?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
   berth("GET", "/api/v1/attributes", "every repository and tag with attributes of its own (locked, hidden, anonymous pull), so an owner finds what a listing hides", MANAGE, { 200: AttributeRowList }),

@@ -83,6 +83,17 @@ export const EventView = z.strictObject({
     principal: z.string().optional(),
     scopeMap: z.string().optional(),
     attributes: z.strictObject({ tag: z.string() }).optional(),
+    tagRule: z.string().optional(),
+    retentionPolicy: z.string().optional(),
+    retention: z
+      .strictObject({
+        trigger: z.enum(["schedule", "demand"]),
+        tagsDeleted: z.number().int(),
+        manifestsDeleted: z.number().int(),
+        skipped: z.number().int(),
+        policies: z.array(z.strictObject({ id: z.string(), tagsDeleted: z.number().int(), manifestsDeleted: z.number().int(), skipped: z.number().int() })),
+      })
+      .optional(),
     audit: z.string().optional(),
   }),
 });

@@ -12,6 +12,7 @@ import { metadataCommand } from "./metadata.ts";
 import { repositoryCommand } from "./repositories.ts";
 import { scopeMapCommand } from "./scope-maps.ts";
 import { tagRuleCommand } from "./tag-rules.ts";
+import { retentionCommand } from "./retention.ts";
 import { eventCommand, webhookCommand } from "./webhooks.ts";
 import { searchCommand } from "./search.ts";
 import { serveCommand } from "./serve.ts";
@@ -38,6 +39,7 @@ export const program = new Command("berth")
   .addCommand(scopeMapCommand)
   .addCommand(tokenCommand)
   .addCommand(tagRuleCommand)
+  .addCommand(retentionCommand)
   .addCommand(repositoryCommand)
   .addCommand(auditCommand)
   .addCommand(inspectCommand)

@@ -57,6 +57,20 @@ export const serveCommand = new Command("serve")
       () => berth.webhooks.tick(),
       (err: unknown) => berth.logger.error({ err }, "webhook delivery failed"),
     );
+    // Retention: one instance at a time; a run with no policy does nothing (retention.interval 0: on demand only).
+    const retention =
+      config.retention.interval > 0
+        ? everyOnOneInstance(
+            berth.stores.metadata.jobs,
+            "retention",
+            config.retention.interval * 1000,
+            async () => {
+              const report = await berth.retention.run({ dryRun: false, trigger: "schedule", actor: { name: "retention", kind: "system", address: null, userAgent: null } });
+              if (report.items.length > 0) berth.logger.info({ summary: report.summary }, "retention ran");
+            },
+            (err: unknown) => berth.logger.error({ err }, "retention run failed"),
+          )
+        : null;
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
     berth.logger.info({ address, data: config.storage.data, metadata: config.metadata.driver }, "berth is listening");
     for (const warning of startupWarnings(config)) berth.logger.warn(warning);
@@ -68,7 +82,7 @@ export const serveCommand = new Command("serve")
       closing = true;
       berth.logger.info({ signal }, "shutting down");
       metricsServer?.close();
-      Promise.all([maintenance.stop(), webhooks.stop()])
+      Promise.all([maintenance.stop(), webhooks.stop(), retention?.stop()])
         .then(() => berth.close())
         .then(
           () => process.exit(0),

@@ -55,6 +55,9 @@ export type BerthErrorCode =
   | "METADATA_UNKNOWN"
   // Berth's own: a tag immutability rule id no rule has
   | "TAG_RULE_UNKNOWN"
+  // Berth's own: a retention policy id no policy has (404); a retention run while another runs (409)
+  | "RETENTION_POLICY_UNKNOWN"
+  | "RETENTION_RUNNING"
   // Berth's own: the data directory's filesystem is full (507). Under /v2/ the body carries the
   // spec's DENIED instead (http/errors.ts says why).
   | "INSUFFICIENT_STORAGE";

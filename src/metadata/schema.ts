@@ -143,6 +143,7 @@ export interface Database {
   locks: { name: string; taken_at: number };
   jobs: { name: string; owner: string; lease_until: number };
   tag_rules: { id: string; repository: string; tags: string; created_at: number; created_by: string };
+  retention_policies: { id: string; repository: string; untagged_days: number | null; keep_newest: number | null; tags: string | null; created_at: number; created_by: string };
   // The portal's read models (migration 010, catalog-types.ts).
   repository_summaries: {
     name: string;

@@ -17,6 +17,7 @@ import { jobs } from "./015-jobs.ts";
 import { uploadHashState } from "./016-upload-hash-state.ts";
 import { eventsWebhooks } from "./017-events-webhooks.ts";
 import { tagRules } from "./018-tag-rules.ts";
+import { retention } from "./019-retention.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   "016-upload-hash-state": uploadHashState,
   "017-events-webhooks": eventsWebhooks,
   "018-tag-rules": tagRules,
+  "019-retention": retention,
 };

@@ -28,7 +28,8 @@ export type IdentityChange =
   | { kind: "principal"; id: string }
   | { kind: "scope-map"; name: string }
   | { kind: "attributes"; repository: string; tag: string }
-  | { kind: "tag-rules"; id: string };
+  | { kind: "tag-rules"; id: string }
+  | { kind: "retention-policies"; id: string };
 
 export interface IdentityServiceOptions {
   metadata: MetadataStore;
@@ -38,7 +39,7 @@ export interface IdentityServiceOptions {
 
 /** An audit entry as a change describes it; id, time, identity, client and outcome are filled in. */
 export interface AuditNote {
-  event: "identity.created" | "identity.deleted" | "identity.changed" | "secret.rotated" | "attributes.changed" | "tag-rule.changed";
+  event: "identity.created" | "identity.deleted" | "identity.changed" | "secret.rotated" | "attributes.changed" | "tag-rule.changed" | "retention-policy.changed";
   action: string;
   repository?: string | null;
   /** Names, kinds, roles, slots: never a secret or a hash. */
@@ -105,6 +106,8 @@ function toChange(change: IdentityChange, audit: string): Change {
       return { kind: "attributes.changed", repository: change.repository, tag: change.tag, audit };
     case "tag-rules":
       return { kind: "tag-rules.changed", id: change.id, audit };
+    case "retention-policies":
+      return { kind: "retention-policies.changed", id: change.id, audit };
   }
 }
 

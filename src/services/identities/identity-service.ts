@@ -7,6 +7,7 @@ import type { AuditEvent, AuditFilter } from "../../metadata/identity-types.ts";
 import { AdminAccount } from "./admin.ts";
 import { RepositoryAttributes } from "./attributes.ts";
 import { TagRuleService } from "./tag-rules.ts";
+import { RetentionPolicyService } from "./retention-policies.ts";
 import { IdentityContext, type IdentityServiceOptions } from "./context.ts";
 import { invalid } from "./identity-rules.ts";
 import { ScopeMaps } from "./scope-maps.ts";
@@ -26,6 +27,7 @@ export class IdentityService {
   readonly tokens: Tokens;
   readonly attributes: RepositoryAttributes;
   readonly tagRules: TagRuleService;
+  readonly retentionPolicies: RetentionPolicyService;
   private readonly ctx: IdentityContext;
 
   constructor(options: IdentityServiceOptions) {
@@ -37,6 +39,7 @@ export class IdentityService {
     this.tokens = new Tokens(this.ctx);
     this.attributes = new RepositoryAttributes(this.ctx);
     this.tagRules = new TagRuleService(this.ctx);
+    this.retentionPolicies = new RetentionPolicyService(this.ctx);
   }
 
   /** The newest audit events first, those matching every field of the filter. */
