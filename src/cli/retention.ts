@@ -23,7 +23,8 @@ function wholeNumber(text: string): number {
 }
 
 function ruleText(p: RetentionPolicyView): string {
-  return p.untaggedDays !== null ? `untagged manifests pushed ${p.untaggedDays} days ago or more go` : `only the newest ${p.keepNewest} tags matching ${p.tags} stay`;
+  if (p.untaggedDays === 0) return "every untagged manifest goes";
+  return p.untaggedDays !== null ? `untagged manifests pushed ${p.untaggedDays} day${p.untaggedDays === 1 ? "" : "s"} ago or more go` : `only the newest ${p.keepNewest} tags matching ${p.tags} stay`;
 }
 
 const createCommand = connectionOptions(
