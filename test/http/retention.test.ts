@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { freshApp, putManifest, type TestApp } from "../support/app.ts";
 import { platformImage } from "../support/provenance-images.ts";
+import { WebhookReceiver } from "../support/webhook-receiver.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
@@ -128,4 +129,33 @@ test("a dry run lists what the real run deletes, item for item; a delete-locked 
 
   const again = (await post(app, "/api/v1/retention-runs", {})).json();
   assert.deepEqual(again.items.map((i: { tag?: string; outcome: string }) => [i.tag, i.outcome]), [["v2", "skipped"]], "a second run finds only the locked tag");
+});
+
+test("a webhook subscribed to retention receives each real run once, in each format, and no dry run", async (t) => {
+  const app = await freshApp(t, { "webhooks.allowedHosts": ["127.0.0.1"], "webhooks.allowPrivateAddresses": true });
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  const timer = setInterval(() => void app.berth.webhooks.tick().catch(() => undefined), 25);
+  t.after(() => clearInterval(timer));
+  for (const format of ["acr", "distribution", "cloudevents"]) {
+    assert.equal((await post(app, "/api/v1/webhooks", { name: format, url: `${receiver.url}/${format}`, actions: ["retention"], format })).status, 201);
+  }
+  await pushImage(app, "team/app", "v1", "a");
+  await pushImage(app, "team/app", "v1", "b");
+  await post(app, "/api/v1/retention-policies", { repository: "team/*", untaggedDays: 0 });
+  await post(app, "/api/v1/retention-runs", { dryRun: true });
+  const run = (await post(app, "/api/v1/retention-runs", {})).json();
+  await receiver.waitFor(3);
+  const byPath = new Map(receiver.received.map((r) => [r.path, JSON.parse(r.body)]));
+  const expected = { trigger: "demand", ...run.summary };
+  assert.equal(byPath.get("/acr").action, "retention");
+  assert.deepEqual(byPath.get("/acr").berth.retention, expected);
+  assert.equal(byPath.get("/distribution").events[0].action, "retention");
+  assert.deepEqual(byPath.get("/distribution").events[0].berth.retention, expected);
+  assert.equal(byPath.get("/cloudevents").type, "io.berth.registry.retention");
+  assert.deepEqual(byPath.get("/cloudevents").data.target.retention, expected);
+  assert.equal(run.summary.manifestsDeleted, 1);
+  assert.deepEqual(receiver.received.map((r) => r.path).sort(), ["/acr", "/cloudevents", "/distribution"], "one delivery per webhook: pushes and deletes are other actions");
+  assert.equal((await app.request("GET", "/api/v1/events?action=retention")).json().events.length, 1, "the dry run is no event, so nothing more is owed");
 });
