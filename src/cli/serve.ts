@@ -5,6 +5,7 @@ import { createServer } from "node:http";
 import { settingPaths } from "../config/load.ts";
 import { startupWarnings } from "../config/warnings.ts";
 import { everyOnOneInstance } from "../services/background.ts";
+import { RegistryError } from "../domain/errors.ts";
 import { configFrom, configOption, dataOption } from "./store-options.ts";
 
 /** How long the change log keeps an entry every consumer has acknowledged. */
@@ -68,7 +69,8 @@ export const serveCommand = new Command("serve")
               const report = await berth.retention.run({ dryRun: false, trigger: "schedule", actor: { name: "retention", kind: "system", address: null, userAgent: null } });
               if (report.items.length > 0) berth.logger.info({ summary: report.summary }, "retention ran");
             },
-            (err: unknown) => berth.logger.error({ err }, "retention run failed"),
+            // Another instance's run still going (a run outlasting the lease) is no failure: the next tick tries again.
+            (err: unknown) => (err instanceof RegistryError && err.code === "RETENTION_RUNNING" ? berth.logger.info("retention: another run is going, next tick tries again") : berth.logger.error({ err }, "retention run failed")),
           )
         : null;
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
