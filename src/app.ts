@@ -38,6 +38,7 @@ import { BlobService } from "./services/blob-service.ts";
 import { ManifestService } from "./services/manifest-service.ts";
 import { DeletedContent } from "./services/trash.ts";
 import { RefusalLog } from "./services/policy-refusals.ts";
+import { RetentionService } from "./services/retention.ts";
 import { UploadService } from "./services/upload-service.ts";
 import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
 import { ChartIndex } from "./services/charts/chart-index.ts";
@@ -169,6 +170,8 @@ export interface BerthApp {
   uploads: UploadService;
   /** Delivers webhooks; `berth serve` ticks it on one instance at a time (background.ts). */
   webhooks: WebhookWorker;
+  /** Retention runs; `berth serve` schedules them on one instance at a time (retention.interval). */
+  retention: RetentionService;
   logger: Logger;
   /** The admin password when this start generated it (to print once), else null. */
   generatedPassword: string | null;
@@ -273,12 +276,13 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const deliveries = deliverySettings(config);
   const webhooks = new WebhookService(stores.metadata, deliveries);
   const webhookWorker = new WebhookWorker(stores.metadata, deliveries, logger);
+  const retention = new RetentionService(stores.metadata, manifests);
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
   await app.register(apiPlugin, {
     guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
     catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
     deleted: new DeletedContent(stores.metadata, manifests), restorableFor: config.deletion.restorableFor,
-    sessions, webhooks, publicUrl: config.http.publicUrl,
+    sessions, webhooks, retention, publicUrl: config.http.publicUrl,
     settings: {
       anonymousPull: config.auth.anonymousPull,
       pushPolicies: config.provenance.pushPolicies,
@@ -295,6 +299,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     stores,
     uploads,
     webhooks: webhookWorker,
+    retention,
     logger,
     generatedPassword,
     close: async () => {

@@ -16,6 +16,7 @@ import { AttributeRowList, AttributesPatch, AttributesQuery, AttributesView, Aud
 import { SettingsView } from "./settings.ts";
 import { TagRuleBody, TagRuleList, TagRuleView } from "./tag-rules.ts";
 import { QuotaBody, QuotaList, QuotaView } from "./quotas.ts";
+import { RetentionPolicyBody, RetentionPolicyList, RetentionPolicyView, RetentionRunBody, RetentionRunView } from "./retention.ts";
 import * as wh from "./webhooks.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -96,6 +97,10 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("GET", "/api/v1/quotas", "every storage quota with what its scope holds now (counted when asked: exact)", MANAGE, { 200: QuotaList }),
   berth("PUT", "/api/v1/quotas", "set a storage quota (create, or change the limit of the scope's): a push that would pass it is refused with DENIED naming it", MANAGE, { 200: QuotaView }, { body: QuotaBody }),
   berth("DELETE", "/api/v1/quotas/{scope...}", "remove a storage quota (the scope as set: *, team/*, team/app)", MANAGE, { 200: Deleted }),
+  berth("GET", "/api/v1/retention-policies", "every retention policy, oldest first", MANAGE, { 200: RetentionPolicyList }),
+  berth("POST", "/api/v1/retention-policies", "create a retention policy: untaggedDays (untagged manifests pushed N days ago or more go) or keepNewest with tags (only the newest N matching tags stay)", MANAGE, { 201: RetentionPolicyView }, { body: RetentionPolicyBody }),
+  berth("DELETE", "/api/v1/retention-policies/{id}", "remove a retention policy", MANAGE, { 200: Deleted }),
+  berth("POST", "/api/v1/retention-runs", "run every retention policy now (dryRun: list what would go, delete nothing); each item with its reason, skipped ones with why; a real run is a retention event", MANAGE, { 200: RetentionRunView }, { body: RetentionRunBody }),
 
   berth("GET", "/api/v1/audit", "the audit trail, newest first, filtered on the server (?identity= ?event= ?action= ?repository= ?outcome= ?from= ?to= ?limit=, default 100)", MANAGE, { 200: AuditList }, { query: AuditQuery }),
   berth("GET", "/api/v1/attributes", "every repository and tag with attributes of its own (locked, hidden, anonymous pull), so an owner finds what a listing hides", MANAGE, { 200: AttributeRowList }),
@@ -114,7 +119,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("PUT", "/api/v1/metadata/{target...}/{key}", "set a metadata value", "metadata_write", { 200: pv.MetadataSet }, { body: pv.MetadataBody }),
   berth("DELETE", "/api/v1/metadata/{target...}/{key}", "delete a metadata value", "metadata_write", { 200: pv.MetadataDeleted }),
 
-  berth("GET", "/api/v1/events", "the event stream, oldest first: every push, delete, chart push/delete, referrer and identity change with its actor and target (?after= cursor ?limit= ?action= ?repository=; ?order=newest&before= pages backwards from the newest)", MANAGE, { 200: wh.EventList }, { query: wh.EventsQuery }),
+  berth("GET", "/api/v1/events", "the event stream, oldest first: every push, delete, chart push/delete, referrer, identity change and retention run with its actor and target (?after= cursor ?limit= ?action= ?repository=; ?order=newest&before= pages backwards from the newest)", MANAGE, { 200: wh.EventList }, { query: wh.EventsQuery }),
   berth("GET", "/api/v1/webhooks", "every webhook (no secrets)", MANAGE, { 200: wh.WebhookList }),
   berth("POST", "/api/v1/webhooks", "create a webhook; its signing secret is shown once; the URL's host must be allowed (webhooks.allowedHosts, private addresses refused unless webhooks.allowPrivateAddresses)", MANAGE, { 201: wh.CreatedWebhook }, { body: wh.NewWebhook }),
   berth("GET", "/api/v1/webhooks/{name}", "one webhook", MANAGE, { 200: wh.WebhookView }),

@@ -87,6 +87,16 @@ export const EventView = z.strictObject({
     quota: z.string().optional(),
     /** A refused write's (action policy_refused): why, which quota scope or tag rule id, and the message the client was given. */
     policy: z.strictObject({ reason: z.enum(["quota", "immutable"]), rule: z.string(), message: z.string() }).optional(),
+    retentionPolicy: z.string().optional(),
+    retention: z
+      .strictObject({
+        trigger: z.enum(["schedule", "demand"]),
+        tagsDeleted: z.number().int(),
+        manifestsDeleted: z.number().int(),
+        skipped: z.number().int(),
+        policies: z.array(z.strictObject({ id: z.string(), tagsDeleted: z.number().int(), manifestsDeleted: z.number().int(), skipped: z.number().int() })),
+      })
+      .optional(),
     audit: z.string().optional(),
     restored: z.literal(true).optional(),
   }),

@@ -13,6 +13,7 @@ import { repositoryCommand } from "./repositories.ts";
 import { scopeMapCommand } from "./scope-maps.ts";
 import { tagRuleCommand } from "./tag-rules.ts";
 import { quotaCommand } from "./quotas.ts";
+import { retentionCommand } from "./retention.ts";
 import { eventCommand, webhookCommand } from "./webhooks.ts";
 import { searchCommand } from "./search.ts";
 import { serveCommand } from "./serve.ts";
@@ -40,6 +41,7 @@ export const program = new Command("berth")
   .addCommand(tokenCommand)
   .addCommand(tagRuleCommand)
   .addCommand(quotaCommand)
+  .addCommand(retentionCommand)
   .addCommand(repositoryCommand)
   .addCommand(auditCommand)
   .addCommand(inspectCommand)

@@ -5,6 +5,7 @@ import { createServer } from "node:http";
 import { settingPaths } from "../config/load.ts";
 import { startupWarnings } from "../config/warnings.ts";
 import { everyOnOneInstance } from "../services/background.ts";
+import { RegistryError } from "../domain/errors.ts";
 import { configFrom, configOption, dataOption } from "./store-options.ts";
 
 /** How long the change log keeps an entry every consumer has acknowledged. */
@@ -59,6 +60,21 @@ export const serveCommand = new Command("serve")
       () => berth.webhooks.tick(),
       (err: unknown) => berth.logger.error({ err }, "webhook delivery failed"),
     );
+    // Retention: one instance at a time; a run with no policy does nothing (retention.interval 0: on demand only).
+    const retention =
+      config.retention.interval > 0
+        ? everyOnOneInstance(
+            berth.stores.metadata.jobs,
+            "retention",
+            config.retention.interval * 1000,
+            async () => {
+              const report = await berth.retention.run({ dryRun: false, trigger: "schedule", actor: { name: "retention", kind: "system", address: null, userAgent: null } });
+              if (report.items.length > 0) berth.logger.info({ summary: report.summary }, "retention ran");
+            },
+            // Another instance's run still going (a run outlasting the lease) is no failure: the next tick tries again.
+            (err: unknown) => (err instanceof RegistryError && err.code === "RETENTION_RUNNING" ? berth.logger.info("retention: another run is going, next tick tries again") : berth.logger.error({ err }, "retention run failed")),
+          )
+        : null;
     const address = await berth.app.listen({ port: config.http.port, host: config.http.host });
     berth.logger.info({ address, data: config.storage.data, metadata: config.metadata.driver }, "berth is listening");
     for (const warning of startupWarnings(config)) berth.logger.warn(warning);
@@ -70,7 +86,7 @@ export const serveCommand = new Command("serve")
       closing = true;
       berth.logger.info({ signal }, "shutting down");
       metricsServer?.close();
-      Promise.all([maintenance.stop(), webhooks.stop()])
+      Promise.all([maintenance.stop(), webhooks.stop(), retention?.stop()])
         .then(() => berth.close())
         .then(
           () => process.exit(0),

@@ -250,7 +250,7 @@ const eventListCommand = connectionOptions(
           String(e.id),
           shortTime(e.timestamp),
           e.target.restored ? `${e.action} (restored)` : e.action,
-          e.target.repository ?? e.target.principal ?? e.target.scopeMap ?? "",
+          e.target.repository ?? e.target.principal ?? e.target.scopeMap ?? retentionText(e.target.retention),
           e.target.tag ?? "",
           shortDigest(e.target.digest),
           e.actor ? `${e.actor.name} (${e.actor.kind})` : "",
@@ -260,6 +260,11 @@ const eventListCommand = connectionOptions(
       printLine(`next: ${found.next}`);
     }),
   );
+
+/** A retention run's event has no repository: its counts stand in that column. */
+function retentionText(run: { tagsDeleted: number; manifestsDeleted: number; skipped: number } | undefined): string {
+  return run ? `${run.tagsDeleted} tags, ${run.manifestsDeleted} manifests deleted, ${run.skipped} skipped` : "";
+}
 
 export const eventCommand = new Command("event").description("the registry's event stream (what webhooks are sent from)").addCommand(eventListCommand);
 

@@ -173,6 +173,13 @@ export const ConfigSchema = z.strictObject({
       interval: z.coerce.number().positive().default(0.25).describe("seconds between the delivery worker's looks for new events (one instance delivers at a time)"),
     })
     .prefault({}),
+  retention: z
+    .strictObject({
+      interval: seconds
+        .default(3600)
+        .describe("seconds between scheduled retention runs inside berth serve (one instance runs them; 0: only on demand, berth retention run); with no policy a run does nothing"),
+    })
+    .prefault({}),
   gc: z
     .strictObject({
       gracePeriod: seconds.default(3600).describe("seconds a blob must be unreferenced before gc may delete it"),

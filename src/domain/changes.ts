@@ -32,7 +32,19 @@ export type Change =
    * the refused one rolled back, at most one per repository and reason every few seconds.
    */
   | { kind: "policy.refused"; repository: string; reason: "quota" | "immutable"; rule: string; reference: string | null; message: string }
+  /** A retention policy was created or removed (domain/retention.ts). */
+  | { kind: "retention-policies.changed"; id: string; audit?: string }
+  /** A retention run (not a dry run) ended: what it deleted and skipped, per policy (services/retention.ts). */
+  | { kind: "retention.ran"; trigger: "schedule" | "demand"; summary: RetentionSummary }
   | { kind: "signing-key.added"; kid: string };
+
+/** What a retention run did, in total and per policy (the event's target). */
+export interface RetentionSummary {
+  tagsDeleted: number;
+  manifestsDeleted: number;
+  skipped: number;
+  policies: { id: string; tagsDeleted: number; manifestsDeleted: number; skipped: number }[];
+}
 
 export type ChangeKind = Change["kind"];
 

@@ -61,6 +61,9 @@ export type BerthErrorCode =
   | "RESTORE_CONFLICT"
   // Berth's own: no quota has the scope
   | "QUOTA_UNKNOWN"
+  // Berth's own: a retention policy id no policy has (404); a retention run while another runs (409)
+  | "RETENTION_POLICY_UNKNOWN"
+  | "RETENTION_RUNNING"
   // Berth's own: the data directory's filesystem is full (507). Under /v2/ the body carries the
   // spec's DENIED instead (http/errors.ts says why).
   | "INSUFFICIENT_STORAGE";

@@ -1,7 +1,7 @@
 // The event stream: each change log entry (changes.ts), read with the actor recorded beside it,
 // is an event. Nothing else records events, so an event exists if and only if its change
 // committed. Changes that are Berth's own bookkeeping (blob links, signing keys) are not events.
-import type { ChangeActor, ChangeEntry } from "./changes.ts";
+import type { ChangeActor, ChangeEntry, RetentionSummary } from "./changes.ts";
 import { versionToTag } from "./chart.ts";
 import { referrerKindOf, type ReferrerKind } from "./referrers.ts";
 
@@ -29,6 +29,10 @@ export interface EventTarget {
   tagRule?: string;
   /** A storage quota's scope (set or removed). */
   quota?: string;
+  /** A retention policy's id (created or removed). */
+  retentionPolicy?: string;
+  /** A retention run's: how it was started, and what it deleted and skipped. */
+  retention?: RetentionSummary & { trigger: "schedule" | "demand" };
   audit?: string;
   /** A push that was a restore of deleted content (soft delete), not a client's push. */
   restored?: true;
@@ -86,6 +90,10 @@ export function eventOf(entry: ChangeEntry): RegistryEvent | null {
       else if (c.reference) target.tag = c.reference;
       return event("policy_refused", target);
     }
+    case "retention-policies.changed":
+      return event("identity", { retentionPolicy: c.id, ...(c.audit && { audit: c.audit }) });
+    case "retention.ran":
+      return event("retention", { retention: { trigger: c.trigger, ...c.summary } });
     case "tag.set":
       // Every manifest PUT appends manifest.pushed naming its tag: that is the push event.
       return null;

@@ -25,7 +25,8 @@ export function immutableBy(rules: readonly TagRule[], repository: string, tag: 
   return rules.find((rule) => matchesPattern(rule.repository, repository) && tagMatches(rule.tags, tag)) ?? null;
 }
 
-function tagMatches(pattern: string, tag: string): boolean {
+/** Whether `tag` matches a tag pattern: a glob, or "semver" (tag rules' and retention policies'). */
+export function tagMatches(pattern: string, tag: string): boolean {
   if (pattern === SEMVER_TAGS) return valid(tag.replaceAll("_", "+")) !== null;
   return picomatch.isMatch(tag, pattern, { dot: true });
 }

@@ -35,6 +35,8 @@ const STATUS = {
   IDENTITY_UNKNOWN: 404,
   TAG_RULE_UNKNOWN: 404,
   QUOTA_UNKNOWN: 404,
+  RETENTION_POLICY_UNKNOWN: 404,
+  RETENTION_RUNNING: 409,
   IDENTITY_EXISTS: 409,
   WEBHOOK_UNKNOWN: 404,
   WEBHOOK_EXISTS: 409,
@@ -79,6 +81,8 @@ const ON_V2 = {
   DELETED_UNKNOWN: "MANIFEST_UNKNOWN",
   RESTORE_CONFLICT: "DENIED",
   QUOTA_UNKNOWN: "DENIED",
+  RETENTION_POLICY_UNKNOWN: "DENIED",
+  RETENTION_RUNNING: "DENIED",
   ENDPOINT_UNKNOWN: "UNSUPPORTED",
   // The spec has no code for a full disk: DENIED ("the registry refuses this write"), with the 507
   // status and a message that say why. Not BLOB_UPLOAD_INVALID: docker retries a layer push after

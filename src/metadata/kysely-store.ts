@@ -14,6 +14,7 @@ import { Jobs } from "./job-store.ts";
 import { TagRules } from "./tag-rule-store.ts";
 import { Trash } from "./trash-store.ts";
 import { Quotas } from "./quota-store.ts";
+import { RetentionStore } from "./retention-store.ts";
 import { provenanceParts } from "./provenance-store.ts";
 import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
@@ -449,6 +450,7 @@ function parts(db: Db, appended: (change: Change) => void | Promise<void>, actor
     tagRules: new TagRules(db),
     trash: new Trash(db),
     quotas: new Quotas(db),
+    retention: new RetentionStore(db),
     catalog: new CatalogStore(db),
     search: new SearchIndex(db),
     repositories: new Repositories(db),
@@ -466,14 +468,14 @@ function parts(db: Db, appended: (change: Change) => void | Promise<void>, actor
 export class KyselyMetadataStore implements MetadataStore {
   readonly repositories; readonly blobs; readonly blobLinks; readonly manifests; readonly tags; readonly uploads; readonly strays; readonly charts;
   readonly principals; readonly secrets; readonly scopeMaps; readonly attributes; readonly audit; readonly signingKeys; readonly sessions; readonly signInFailures;
-  readonly provenance; readonly metadataValues; readonly changes; readonly webhooks; readonly jobs; readonly tagRules; readonly trash; readonly quotas; readonly catalog; readonly search;
+  readonly provenance; readonly metadataValues; readonly changes; readonly webhooks; readonly jobs; readonly tagRules; readonly trash; readonly quotas; readonly retention; readonly catalog; readonly search;
   private readonly db: Kysely<Database>;
   private committed: () => Promise<void> = async () => {};
 
   private constructor(db: Kysely<Database>) {
     this.db = db;
     // Outside a transaction an append commits at once.
-    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes, webhooks: this.webhooks, jobs: this.jobs, tagRules: this.tagRules, trash: this.trash, quotas: this.quotas, catalog: this.catalog, search: this.search } = parts(db, async (change) => {
+    ({ repositories: this.repositories, blobs: this.blobs, blobLinks: this.blobLinks, manifests: this.manifests, tags: this.tags, uploads: this.uploads, strays: this.strays, charts: this.charts, changes: this.changes, webhooks: this.webhooks, jobs: this.jobs, tagRules: this.tagRules, trash: this.trash, quotas: this.quotas, retention: this.retention, catalog: this.catalog, search: this.search } = parts(db, async (change) => {
       const repository = summarised(change);
       if (repository) await new CatalogStore(db).refresh(repository as RepositoryName);
       await this.committed();

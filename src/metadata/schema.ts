@@ -160,6 +160,7 @@ export interface Database {
   };
   trash_refs: { trash_id: string; repository: string; target_digest: string };
   quotas: { scope: string; limit_bytes: number; created_at: number; created_by: string };
+  retention_policies: { id: string; repository: string; untagged_days: number | null; keep_newest: number | null; tags: string | null; created_at: number; created_by: string };
   // The portal's read models (migration 010, catalog-types.ts).
   repository_summaries: {
     name: string;

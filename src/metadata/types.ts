@@ -11,6 +11,7 @@ import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 import type { TagRule } from "../domain/tag-rules.ts";
 import type { Quota } from "../domain/quotas.ts";
+import type { RepositoryInventory, RetentionPolicy } from "../domain/retention.ts";
 
 export interface Page {
   /** Return at most this many. */
@@ -311,6 +312,17 @@ export interface QuotaRows {
   holds(scope: string, digest: Digest): Promise<boolean>;
 }
 
+/** Retention policies (domain/retention.ts), and what the planner reads of a repository. */
+export interface RetentionRows {
+  /** Every policy, oldest first. */
+  list(): Promise<RetentionPolicy[]>;
+  add(policy: RetentionPolicy): Promise<void>;
+  /** False when no policy has the id. */
+  remove(id: string): Promise<boolean>;
+  /** A repository's manifests (push time, subject, child manifests) and tags (last push), in one read. */
+  inventory(repository: RepositoryName): Promise<RepositoryInventory>;
+}
+
 export interface MetadataParts {
   repositories: RepositoryRows;
   blobs: BlobRows;
@@ -336,6 +348,7 @@ export interface MetadataParts {
   tagRules: TagRuleRows;
   trash: TrashRows;
   quotas: QuotaRows;
+  retention: RetentionRows;
   /** The portal's read models (catalog-types.ts). */
   catalog: CatalogRows;
   search: SearchRows;

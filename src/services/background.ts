@@ -1,5 +1,5 @@
 // Background work that several instances over one database must do once, not once each (the
-// idle-upload purge and the change log's pruning today, retention later): each instance asks
+// idle-upload purge and the change log's pruning, webhook deliveries, retention runs): each instance asks
 // for the job's lease (metadata/job-store.ts) on every tick, and only the holder works. The holder
 // renews the lease each tick; if it dies, the lease runs out after two ticks and another instance
 // takes the job at its next tick.

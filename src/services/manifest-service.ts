@@ -60,6 +60,14 @@ export interface PutOptions {
   onTagMove?: (tag: Tag, from: Digest) => void;
 }
 
+/** Conditions a planned delete (retention) adds, checked in the delete's transaction. */
+export interface DeleteOptions {
+  /** A digest: refuse when a tag covers it now (tagged since the plan). */
+  untagged?: boolean;
+  /** A tag: refuse when it points at another digest now (pushed again since the plan). */
+  pointingAt?: Digest;
+}
+
 export interface PushedManifest {
   digest: Digest;
   subject: Digest | null;
@@ -175,17 +183,20 @@ export class ManifestService {
   }
 
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
-  async delete(repository: RepositoryName, reference: Reference, actor: ChangeActor | null = null): Promise<void> {
+  async delete(repository: RepositoryName, reference: Reference, actor: ChangeActor | null = null, options: DeleteOptions = {}): Promise<void> {
     const deleting = this.metadata.transaction(async (tx) => {
       // The caller was authorized against attributes cached in memory; a lock set since (here, or
       // through another process whose change has not arrived yet) must still stop the delete.
-      const covering = reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest);
-      await refuseDeleteLocked(tx, repository, covering);
-      // An immutable tag is never deleted, nor is content one names (an index child included).
-      await refuseImmutable(tx, repository, covering);
+      const covering = await refuseDelete(tx, repository, reference);
+      if (options.untagged && covering.length > 0) {
+        throw new RegistryError("DENIED", `${repository}@${reference.kind === "digest" ? reference.digest : reference.tag} is tagged again (${covering.slice(0, 3).join(", ")})`, { repository, tags: covering.slice(0, 20) });
+      }
       if (reference.kind === "tag") {
         const had = await tx.tags.resolve(repository, reference.tag);
         if (had === null) throw manifestUnknown(reference);
+        if (options.pointingAt !== undefined && had !== options.pointingAt) {
+          throw new RegistryError("DENIED", `${repository}:${reference.tag} was pushed again since it was planned to go (now ${had})`, { repository, tag: reference.tag, digest: had });
+        }
         await keepDeleted(tx, this.restorableFor, { repository, digest: had, kind: "tag", tags: [reference.tag] }, actor);
         if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
         await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had });
@@ -195,6 +206,20 @@ export class ManifestService {
       if (!(await this.deleteDigest(tx, repository, reference.digest, actor))) throw manifestUnknown(reference);
     }, { actor });
     await this.refusals.watch(deleting, actor);
+  }
+
+  /**
+   * Why a delete would be refused now (a delete lock, a tag rule), or null: the checks delete()
+   * makes in its transaction, read outside one (retention's dry run and plan).
+   */
+  async deleteRefusal(repository: RepositoryName, reference: Reference): Promise<string | null> {
+    try {
+      await refuseDelete(this.metadata, repository, reference);
+      return null;
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === "DENIED") return err.message;
+      throw err;
+    }
   }
 
   /** Every manifest of a repository and every tag on them, in one transaction. */
@@ -290,6 +315,15 @@ async function checkSizes(tx: MetadataParts, parsed: ParsedManifest, missing: re
       throw new RegistryError("MANIFEST_INVALID", `descriptor ${d.digest} declares ${d.size} bytes, but what it names has ${size}`, { digest: d.digest, declared: d.size, stored: size });
     }
   }
+}
+
+/** The delete's refusals (locks, then tag rules); returns the tags the delete removes or breaks. */
+async function refuseDelete(tx: MetadataParts, repository: RepositoryName, reference: Reference): Promise<Tag[]> {
+  const covering = reference.kind === "tag" ? [reference.tag] : await tx.tags.covering(repository, reference.digest);
+  await refuseDeleteLocked(tx, repository, covering);
+  // An immutable tag is never deleted, nor is content one names (an index child included).
+  await refuseImmutable(tx, repository, covering);
+  return reference.kind === "tag" ? [] : covering;
 }
 
 async function allTags(tx: MetadataParts, repository: RepositoryName): Promise<Tag[]> {

@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import type { Change } from "../../src/domain/changes.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 import type { UploadRecord } from "../../src/metadata/types.ts";
-import { chartRecord, digestOf, freshStore, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
+import { chartRecord, digestOf, freshStore, manifestRecord, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 function upload(id: string, extra: Partial<UploadRecord> = {}): UploadRecord {
   return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), handle: null, lease: null, writer: null, verified: null, hashState: null, ...extra };
@@ -306,6 +306,39 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal(await store.webhooks.delete("ci"), true);
       assert.deepEqual(await store.webhooks.deliveries("ci", 10), []);
       assert.equal(await store.webhooks.delete("ci"), false);
+    });
+  });
+
+  describe("retention (migration 019)", () => {
+    test("policies round-trip with their nulls, oldest first; remove says whether one was there", async (t) => {
+      const store = await freshStore(t, factory);
+      const untagged = { id: "b", repository: "team/*", untaggedDays: 7, keepNewest: null, tags: null, created: new Date(1_700_000_000_000), createdBy: "admin" };
+      const keep = { id: "a", repository: "team/app", untaggedDays: null, keepNewest: 10, tags: "v*", created: new Date(1_700_000_000_500), createdBy: "alice" };
+      await store.retention.add(keep);
+      await store.retention.add(untagged);
+      assert.deepEqual(await store.retention.list(), [untagged, keep]);
+      assert.equal(await store.retention.remove("a"), true);
+      assert.equal(await store.retention.remove("a"), false);
+      assert.deepEqual(await store.retention.list(), [untagged]);
+    });
+
+    test("inventory: a repository's manifests with push time, subject and child manifests, and its tags with their last push", async (t) => {
+      const store = await freshStore(t, factory);
+      const child = manifestRecord("r", "child", { createdAt: new Date(1_700_000_000_001) });
+      const index = manifestRecord("r", "index", { createdAt: new Date(1_700_000_000_002) });
+      const referrer = manifestRecord("r", "referrer", { subject: index.digest, createdAt: new Date(1_700_000_000_003) });
+      await store.manifests.put(child, { blobs: [], children: [] });
+      await store.manifests.put(index, { blobs: [digestOf("layer")], children: [child.digest] });
+      await store.manifests.put(referrer, { blobs: [], children: [] });
+      await store.manifests.put(manifestRecord("other", "elsewhere"), { blobs: [], children: [] });
+      await store.tags.set(repo("r"), tag("v1"), index.digest);
+      const inventory = await store.retention.inventory(repo("r"));
+      assert.equal(inventory.repository, "r");
+      const byDigest = new Map(inventory.manifests.map((m) => [m.digest, m]));
+      assert.equal(byDigest.size, 3);
+      assert.deepEqual(byDigest.get(index.digest), { digest: index.digest, pushed: index.createdAt, subject: null, children: [child.digest] });
+      assert.deepEqual(byDigest.get(referrer.digest), { digest: referrer.digest, pushed: referrer.createdAt, subject: index.digest, children: [] });
+      assert.deepEqual(inventory.tags.map((x) => [x.tag, x.digest, x.pushed instanceof Date]), [["v1", index.digest, true]]);
     });
   });
 

@@ -64,6 +64,12 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
 
   const image = await imageManifest(app, "team/app");
   assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
+  const policy = (await call("POST", "/api/v1/retention-policies", { repository: "team/*", keepNewest: 5, tags: "v*" }, 201)).json();
+  await call("GET", "/api/v1/retention-policies");
+  await call("POST", "/api/v1/retention-runs", { dryRun: true });
+  await call("POST", "/api/v1/retention-runs", {});
+  assert.equal((await call("GET", "/api/v1/events?action=retention")).json().events.length, 1, "a real run is one retention event");
+  await call("DELETE", `/api/v1/retention-policies/${policy.id}`);
   await call("GET", "/api/v1/repositories/team/app/attributes");
   await call("PATCH", "/api/v1/repositories/team/app/attributes?tag=v1", { deleteEnabled: false });
   await call("GET", "/api/v1/provenance/team/app/v1");

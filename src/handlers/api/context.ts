@@ -15,6 +15,7 @@ import type { SearchService } from "../../services/catalog/search-service.ts";
 import type { Actor, IdentityService } from "../../services/identities/identity-service.ts";
 import type { ManifestService } from "../../services/manifest-service.ts";
 import type { DeletedContent } from "../../services/trash.ts";
+import type { RetentionService } from "../../services/retention.ts";
 import type { WebhookService } from "../../services/events/webhook-service.ts";
 import type { RegistryMetadata } from "../../services/provenance/registry-metadata.ts";
 import type { ProvenanceReports } from "../../services/provenance/report.ts";
@@ -32,6 +33,7 @@ export interface ApiServices {
   restorableFor: number;
   sessions: SessionService;
   webhooks: WebhookService;
+  retention: RetentionService;
   /** What the configuration sets, as GET /api/v1/settings shows it. */
   settings: SettingsView;
   /** Configured base URL (its origin is accepted as a request's Origin besides the Host's). */

@@ -20,6 +20,7 @@ import { attributesRepository, getAttributeRows, getAttributes, getAudit, getSet
 import { getSearch } from "./search.ts";
 import { deleteTagRule, getTagRules, postTagRule } from "./tag-rules.ts";
 import { deleteQuota, getQuotas, putQuota, QUOTAS_PREFIX } from "./quotas.ts";
+import { deleteRetentionPolicy, getRetentionPolicies, postRetentionPolicy, postRetentionRun } from "./retention.ts";
 import { deleteWebhook, getDeliveries, getEvents, getWebhook, getWebhooks, patchWebhook, postPing, postRedeliver, postWebhook } from "./webhooks.ts";
 import {
   deleteScopeMap, deleteToken, deleteTokenPassword, getScopeMap, getScopeMaps, getTokens, patchToken, postToken, postTokenPassword, putScopeMap,
@@ -70,6 +71,10 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "GET", url: "/api/v1/tag-rules", handler: getTagRules, access: manage },
   { method: "POST", url: "/api/v1/tag-rules", handler: postTagRule, access: manage },
   { method: "DELETE", url: "/api/v1/tag-rules/:id", handler: deleteTagRule, access: manage },
+  { method: "GET", url: "/api/v1/retention-policies", handler: getRetentionPolicies, access: manage },
+  { method: "POST", url: "/api/v1/retention-policies", handler: postRetentionPolicy, access: manage },
+  { method: "DELETE", url: "/api/v1/retention-policies/:id", handler: deleteRetentionPolicy, access: manage },
+  { method: "POST", url: "/api/v1/retention-runs", handler: postRetentionRun, access: manage },
 
   { method: "GET", url: "/api/v1/quotas", handler: getQuotas, access: manage },
   { method: "PUT", url: "/api/v1/quotas", handler: putQuota, access: manage },

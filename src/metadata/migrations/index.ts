@@ -17,6 +17,7 @@ import { jobs } from "./015-jobs.ts";
 import { uploadHashState } from "./016-upload-hash-state.ts";
 import { eventsWebhooks } from "./017-events-webhooks.ts";
 import { tagRules } from "./018-tag-rules.ts";
+import { retention } from "./019-retention.ts";
 import { quotas } from "./020-quotas.ts";
 import { softDelete } from "./021-soft-delete.ts";
 
@@ -38,6 +39,7 @@ export const migrations: Record<string, Migration> = {
   "016-upload-hash-state": uploadHashState,
   "017-events-webhooks": eventsWebhooks,
   "018-tag-rules": tagRules,
+  "019-retention": retention,
   "020-quotas": quotas,
   "021-soft-delete": softDelete,
 };

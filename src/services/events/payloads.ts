@@ -3,7 +3,7 @@
 //   distribution  the CNCF distribution registry's notification envelope ({events: [event]}), as
 //                 application/vnd.docker.distribution.events.v1+json; its actions are push and
 //                 delete, so a chart's or a referrer's event goes as push/delete, with Berth's own
-//                 action in `berth.action`; identity events keep their name
+//                 action in `berth.action`; identity and retention events keep their name
 //   cloudevents   CloudEvents 1.0, structured JSON mode (application/cloudevents+json)
 // One event per delivery in every format: deliveries are retried and kept one event at a time.
 import type { RegistryEvent } from "../../domain/events.ts";
@@ -30,7 +30,7 @@ export interface Payload {
 function methodOf(event: RegistryEvent): string {
   if (event.action === "ping") return "POST";
   if (event.action === "delete" || event.action === "chart_delete") return "DELETE";
-  return event.action === "identity" ? "POST" : "PUT";
+  return event.action === "identity" || event.action === "retention" ? "POST" : "PUT";
 }
 
 function request(event: RegistryEvent, source: EventSource) {
@@ -88,6 +88,8 @@ function extras(event: RegistryEvent): Record<string, unknown> {
     ...(t.tagRule && { tagRule: t.tagRule }),
     ...(t.quota && { quota: t.quota }),
     ...(t.policy && { policy: t.policy }),
+    ...(t.retentionPolicy && { retentionPolicy: t.retentionPolicy }),
+    ...(t.retention && { retention: t.retention }),
     ...(t.audit && { audit: t.audit }),
     ...(t.restored && { restored: true }),
   };

@@ -29,7 +29,8 @@ export type IdentityChange =
   | { kind: "scope-map"; name: string }
   | { kind: "attributes"; repository: string; tag: string }
   | { kind: "tag-rules"; id: string }
-  | { kind: "quotas"; scope: string };
+  | { kind: "quotas"; scope: string }
+  | { kind: "retention-policies"; id: string };
 
 export interface IdentityServiceOptions {
   metadata: MetadataStore;
@@ -39,7 +40,7 @@ export interface IdentityServiceOptions {
 
 /** An audit entry as a change describes it; id, time, identity, client and outcome are filled in. */
 export interface AuditNote {
-  event: "identity.created" | "identity.deleted" | "identity.changed" | "secret.rotated" | "attributes.changed" | "tag-rule.changed" | "quota.changed";
+  event: "identity.created" | "identity.deleted" | "identity.changed" | "secret.rotated" | "attributes.changed" | "tag-rule.changed" | "quota.changed" | "retention-policy.changed";
   action: string;
   repository?: string | null;
   /** Names, kinds, roles, slots: never a secret or a hash. */
@@ -108,6 +109,8 @@ function toChange(change: IdentityChange, audit: string): Change {
       return { kind: "tag-rules.changed", id: change.id, audit };
     case "quotas":
       return { kind: "quotas.changed", scope: change.scope, audit };
+    case "retention-policies":
+      return { kind: "retention-policies.changed", id: change.id, audit };
   }
 }
 

@@ -8,6 +8,7 @@ import { AdminAccount } from "./admin.ts";
 import { RepositoryAttributes } from "./attributes.ts";
 import { TagRuleService } from "./tag-rules.ts";
 import { QuotaService } from "./quotas.ts";
+import { RetentionPolicyService } from "./retention-policies.ts";
 import { IdentityContext, type IdentityServiceOptions } from "./context.ts";
 import { invalid } from "./identity-rules.ts";
 import { ScopeMaps } from "./scope-maps.ts";
@@ -28,6 +29,7 @@ export class IdentityService {
   readonly attributes: RepositoryAttributes;
   readonly tagRules: TagRuleService;
   readonly quotas: QuotaService;
+  readonly retentionPolicies: RetentionPolicyService;
   private readonly ctx: IdentityContext;
 
   constructor(options: IdentityServiceOptions) {
@@ -40,6 +42,7 @@ export class IdentityService {
     this.attributes = new RepositoryAttributes(this.ctx);
     this.tagRules = new TagRuleService(this.ctx);
     this.quotas = new QuotaService(this.ctx);
+    this.retentionPolicies = new RetentionPolicyService(this.ctx);
   }
 
   /** The newest audit events first, those matching every field of the filter. */
