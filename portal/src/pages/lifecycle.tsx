@@ -23,6 +23,10 @@ const EVENTS_PER_PAGE = 50;
 /** What an event is about, in one line: repository:tag@digest, a chart version, or an identity. */
 function targetText(e: RegistryEvent): string {
   const t = e.target;
+  if (t.retention) return `retention run (${t.retention.trigger}): ${t.retention.tagsDeleted} tags and ${t.retention.manifestsDeleted} manifests deleted, ${t.retention.skipped} skipped`;
+  if (t.policy) return `${t.repository ?? ""}${t.tag ? `:${t.tag}` : ""} refused: ${t.policy.message}`;
+  if (t.quota) return `quota ${t.quota}`;
+  if (t.retentionPolicy) return `retention policy ${t.retentionPolicy}`;
   if (t.chart) return `${t.repository ?? ""} chart ${t.chart.name} ${t.chart.version ?? ""} (${t.chart.storedAs})`.trim();
   if (t.principal) return `identity ${t.principal}`;
   if (t.scopeMap) return `scope map ${t.scopeMap}`;
