@@ -109,7 +109,9 @@ export class S3Writer implements BlobWriter {
       const PartNumber = etags.length + 1;
       etags.push(""); // the number is taken now; parts upload in order, one at a time
       const UploadId = await this.uploadId();
-      const bytes = body.length === 1 ? body[0]! : Buffer.concat(body);
+      // Joined only when the tail holds bytes: a copy of a whole part otherwise for nothing.
+      const pieces = body.filter((piece) => piece.length > 0);
+      const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
       const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: bytes, ContentLength: bytes.length }), { abortSignal: signal });
       etags[PartNumber - 1] = sent.ETag!;
     };
