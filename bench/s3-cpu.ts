@@ -6,6 +6,7 @@
 //
 //   node bench/s3-cpu.ts [--size-mib 256] [--reps 5] [--chunk-mib 16] [--only distribution,berth]
 //                        [--variant NAME=ENV=VALUE,...]   (another Berth with extra environment, for A/B)
+//                        [--phases push,chunked,idle,pull]  (idle: the server's CPU-seconds in 5 s without requests)
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { BlobFactory, MiB } from "./blob.ts";
@@ -89,6 +90,15 @@ try {
       const blob = blobs.next();
       if (phases.includes("push")) await measure(target, "push", () => pushMonolithic(target, repo, blob));
       if (phases.includes("chunked")) await measure(target, `chunked(${chunk / MiB} MiB)`, () => pushChunked(target, repo, blobs.next(), chunk));
+      if (phases.includes("idle")) {
+        // Nothing sent for 5 s: the CPU the server still spends after the transfers above (reported as if 1 GiB moved).
+        const cpu0 = cpuSeconds(target.pid);
+        await new Promise((r) => setTimeout(r, 5000));
+        const row = results.get(`idle 5 s ${target.name}`) ?? { mibs: [], cpu: [] };
+        row.mibs.push(0);
+        row.cpu.push(cpuSeconds(target.pid) - cpu0);
+        results.set(`idle 5 s ${target.name}`, row);
+      }
       if (phases.includes("pull")) {
         if (!phases.includes("push")) await pushMonolithic(target, repo, blob);
         await measure(target, "pull", () => pull(target, repo, blob.digest));

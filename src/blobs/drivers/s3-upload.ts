@@ -258,18 +258,20 @@ export function s3PartsOf(handle: UploadHandle): S3Parts {
  */
 async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, signal?: AbortSignal): Promise<{ bytes: Buffer; rest: AsyncIterable<Uint8Array> | null }> {
   const iterator = source[Symbol.asyncIterator]();
-  // Copied as they come (a source may reuse a chunk's memory once the next one is asked for), and
-  // only as much as came: most writes are 1 MiB PATCHes, far below `limit`.
-  const copies: Buffer[] = [];
+  // Copied as they come (a source may reuse a chunk's memory once the next one is asked for), into
+  // one buffer of `limit` bytes: one copy, not a copy per chunk joined by a second. Only the pages
+  // written are ever touched, so a 1 MiB PATCH costs 1 MiB of memory however large a part is.
+  let bytes: Buffer | null = null;
   let size = 0;
-  const taken = () => Buffer.concat(copies, size);
+  const taken = () => (bytes ?? Buffer.alloc(0)).subarray(0, size);
   while (size < limit) {
     signal?.throwIfAborted();
     const next = await iterator.next();
     if (next.done) return { bytes: taken(), rest: null };
     const chunk = next.value;
     const n = Math.min(chunk.length, limit - size);
-    copies.push(Buffer.from(chunk.subarray(0, n)));
+    bytes ??= Buffer.allocUnsafe(limit);
+    bytes.set(chunk.subarray(0, n), size);
     size += n;
     if (n < chunk.length) return { bytes: taken(), rest: continued(chunk.subarray(n), iterator) };
   }

@@ -35,12 +35,15 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { BlobDriver, BlobWriter, ByteRange, ObjectInfo, UploadHandle } from "../blob-driver.ts";
+import { openS3Body } from "./s3-body.ts";
 import { isMissing, missingAsEnoent, S3_MIN_PART, s3PartsOf, S3Writer } from "./s3-upload.ts";
 
 const MiB = 1024 * 1024;
 /** S3's largest single CopyObject; larger objects are copied part by part. */
 const COPY_OBJECT_LIMIT = 5 * 1024 * MiB;
 const TAILS = "_tails";
+/** Reads from this size on get a socket of their own (a new connection costs a round trip; smaller reads share the SDK's). */
+const OWN_SOCKET_MIN = 1024 * 1024;
 /** The commands whose bodies are blob bytes, sent without SigV4's payload hash (see the constructor). */
 const UNSIGNED_BODIES = new Set(["UploadPartCommand", "PutObjectCommand"]);
 
@@ -125,6 +128,13 @@ export class S3Driver implements BlobDriver {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
+    // A large read over a socket of its own into reused buffers (s3-body.ts); a small one, or an
+    // answer that reader does not serve, through the SDK.
+    if (!range || range.end - range.start + 1 >= OWN_SOCKET_MIN) {
+      const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), { expiresIn: 300 });
+      const body = await openS3Body(new URL(url), range).catch(() => null);
+      if (body) return body;
+    }
     try {
       const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return got.Body as Readable;
