@@ -54,7 +54,7 @@ try {
   });
   const only = values.only!.split(",");
   if (only.includes("distribution")) {
-    const d = await startDistributionOnS3({ s3, postgres: null as never, stop: async () => {} }, false);
+    const d = await startDistributionOnS3({ s3 }, false);
     targets.push({ name: "distribution", url: d.url, headers: d.headers, pid: d.pid, dispose: d.dispose });
   }
   const variants: [string, Record<string, string>][] = only.includes("berth") ? [["berth", {}]] : [];
