@@ -80,7 +80,7 @@ export async function startBerthPairOnS3(backends: ScaleBackends): Promise<Runni
 }
 
 /** distribution v3 with its S3 driver on its own bucket of the same gateway. */
-export async function startDistributionOnS3(backends: ScaleBackends, redirect: boolean): Promise<RunningTarget> {
+export async function startDistributionOnS3(backends: Pick<ScaleBackends, "s3">, redirect: boolean): Promise<RunningTarget> {
   const { s3 } = backends;
   const dir = await mkdtemp(join(tmpdir(), "berth-bench-distribution-s3-"));
   const port = await freePort();

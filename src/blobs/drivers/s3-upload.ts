@@ -109,7 +109,9 @@ export class S3Writer implements BlobWriter {
       const PartNumber = etags.length + 1;
       etags.push(""); // the number is taken now; parts upload in order, one at a time
       const UploadId = await this.uploadId();
-      const bytes = body.length === 1 ? body[0]! : Buffer.concat(body);
+      // Joined only when the tail holds bytes: a copy of a whole part otherwise for nothing.
+      const pieces = body.filter((piece) => piece.length > 0);
+      const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
       const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: bytes, ContentLength: bytes.length }), { abortSignal: signal });
       etags[PartNumber - 1] = sent.ETag!;
     };
@@ -256,18 +258,20 @@ export function s3PartsOf(handle: UploadHandle): S3Parts {
  */
 async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, signal?: AbortSignal): Promise<{ bytes: Buffer; rest: AsyncIterable<Uint8Array> | null }> {
   const iterator = source[Symbol.asyncIterator]();
-  // Copied as they come (a source may reuse a chunk's memory once the next one is asked for), and
-  // only as much as came: most writes are 1 MiB PATCHes, far below `limit`.
-  const copies: Buffer[] = [];
+  // Copied as they come (a source may reuse a chunk's memory once the next one is asked for), into
+  // one buffer of `limit` bytes: one copy, not a copy per chunk joined by a second. Only the pages
+  // written are ever touched, so a 1 MiB PATCH costs 1 MiB of memory however large a part is.
+  let bytes: Buffer | null = null;
   let size = 0;
-  const taken = () => Buffer.concat(copies, size);
+  const taken = () => (bytes ?? Buffer.alloc(0)).subarray(0, size);
   while (size < limit) {
     signal?.throwIfAborted();
     const next = await iterator.next();
     if (next.done) return { bytes: taken(), rest: null };
     const chunk = next.value;
     const n = Math.min(chunk.length, limit - size);
-    copies.push(Buffer.from(chunk.subarray(0, n)));
+    bytes ??= Buffer.allocUnsafe(limit);
+    bytes.set(chunk.subarray(0, n), size);
     size += n;
     if (n < chunk.length) return { bytes: taken(), rest: continued(chunk.subarray(n), iterator) };
   }
