@@ -30,6 +30,20 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): Loaded<T> {
   return { ...state, reload: () => setRound((r) => r + 1) };
 }
 
+/** A page's one problem line and the way to run a button's or form's work under it: a failure is shown, not thrown. */
+export function useProblem(): { problem: Error | null; act: (work: () => Promise<void>) => Promise<void> } {
+  const [problem, setProblem] = useState<Error | null>(null);
+  const act = async (work: () => Promise<void>) => {
+    setProblem(null);
+    try {
+      await work();
+    } catch (err) {
+      setProblem(err as Error);
+    }
+  };
+  return { problem, act };
+}
+
 export function Problem({ error }: { error: Error }) {
   const signIn = error instanceof ApiError && error.status === 401;
   return (

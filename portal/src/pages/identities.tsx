@@ -5,7 +5,7 @@ import type { z } from "zod";
 import type * as id from "../../../src/api-contract/identities.ts";
 import type { AuditList } from "../../../src/api-contract/repositories.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { type Loaded, Problem, Status, Table, useLoad } from "../components.tsx";
+import { type Loaded, Problem, Status, Table, useLoad, useProblem } from "../components.tsx";
 import { IdentityList, NameField, RoleField } from "../identity-list.tsx";
 import { fileName, Secret, type Shown } from "../secret.tsx";
 import { when } from "../format.ts";
@@ -49,15 +49,7 @@ export function IdentitiesPage() {
       from: isoOf(text("from")), to: isoOf(text("to")),
     }).filter(([, v]) => v !== "")));
   };
-  const [problem, setProblem] = useState<Error | null>(null);
-  const act = async (work: () => Promise<void>) => {
-    setProblem(null);
-    try {
-      await work();
-    } catch (err) {
-      setProblem(err as Error);
-    }
-  };
+  const { problem, act } = useProblem();
   /** A create form's submit: its fields to `work`, a failure shown as the page's problem. */
   const submit = (work: (form: FormData) => Promise<void>) => (event: Event) => {
     event.preventDefault();

@@ -7,7 +7,7 @@ import type { TagRuleList } from "../../../src/api-contract/tag-rules.ts";
 import type * as wh from "../../../src/api-contract/webhooks.ts";
 import { EVENT_ACTIONS, WEBHOOK_FORMATS } from "../../../src/domain/event-names.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Confirm, Problem, Status, Table, useLoad } from "../components.tsx";
+import { Confirm, Problem, Status, Table, useLoad, useProblem } from "../components.tsx";
 import { shortDigest, when } from "../format.ts";
 import { fileName, Secret, type Shown } from "../secret.tsx";
 import { useSession } from "../session.tsx";
@@ -43,19 +43,11 @@ export function LifecyclePage() {
   const [before, setBefore] = useState<number[]>([]);
   const events = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", limit: String(EVENTS_PER_PAGE), before: before.at(-1)?.toString() })), [before.join()]);
   const [shown, setShownState] = useState<Shown | null>(null);
-  const [problem, setProblem] = useState<Error | null>(null);
+  const { problem, act } = useProblem();
   const [confirm, setConfirm] = useState<{ what: string; run: () => Promise<void> } | null>(null);
   const [watching, setWatching] = useState<string | null>(null);
   const deliveries = useLoad(() => (watching ? api<Deliveries>("GET", apiPath("/api/v1/webhooks", encodeURIComponent(watching), "deliveries")) : Promise.resolve(null)), [watching]);
 
-  const act = async (work: () => Promise<void>) => {
-    setProblem(null);
-    try {
-      await work();
-    } catch (err) {
-      setProblem(err as Error);
-    }
-  };
   const submit = (work: (form: FormData, element: HTMLFormElement) => Promise<void>) => (event: Event) => {
     event.preventDefault();
     const element = event.currentTarget as HTMLFormElement;
