@@ -18,7 +18,7 @@ const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const sha256 = (data: Buffer | string) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
 async function call(berth: RunningBerth, method: string, path: string, body?: Buffer | string, contentType = "application/json"): Promise<{ status: number; text: string; json(): any; headers: Headers }> {
-  const res = await fetch(`${berth.url}${path}`, { method, headers: { authorization: berth.basicAuth, ...(body !== undefined && { "content-type": contentType }) }, body });
+  const res = await fetch(`${berth.url}${path}`, { method, headers: { authorization: berth.basicAuth, ...(body !== undefined && { "content-type": contentType }) }, body: typeof body === "string" || body === undefined ? body : new Uint8Array(body) });
   const text = await res.text();
   return { status: res.status, text, json: () => JSON.parse(text), headers: res.headers };
 }
