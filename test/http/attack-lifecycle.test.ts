@@ -330,3 +330,23 @@ test("held: retention with soft delete and a 2-second window: dry run equals run
   assert.deepEqual((await checkIntegrity(app.berth.stores.metadata, app.berth.stores.blobs)).problems, []);
   assert.equal((await app.request("GET", "/v2/team/app/manifests/v1")).status, 200);
 });
+
+test("held: usage counts the same after soft delete, gc in the window and restore; non-owners may not read quotas, retention policies or plans", async (t) => {
+  const app = await freshApp(t, { "deletion.restorableFor": DAY });
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 1_000_000 })).status, 200);
+  const image = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
+  const used = async () => ((await quotaList(app)) as { used: number }[])[0]!.used;
+  const full = await used();
+  assert.equal((await app.request("DELETE", `/v2/team/app/manifests/${image.digest}`)).status, 202);
+  assert.equal(await used(), full - image.body.length, "the manifest's own bytes leave; its blobs stay linked for the window");
+  await gc(app);
+  assert.equal(await used(), full - image.body.length);
+  assert.equal((await send(app, "POST", "/api/v1/deleted/team/app", { reference: "v1" })).status, 200);
+  assert.equal(await used(), full, "restored: counted once again, not twice");
+  const pusher = await user(app, "pusher", ["acrpush", "acrdelete"]);
+  for (const [method, url, body] of [["GET", "/api/v1/quotas", undefined], ["GET", "/api/v1/retention-policies", undefined], ["POST", "/api/v1/retention-runs", { dryRun: true }], ["GET", "/api/v1/events", undefined]] as const) {
+    const res = body === undefined ? await app.request(method, url, { auth: pusher }) : await send(app, method, url, body, pusher);
+    assert.equal(res.status, 403, `${method} ${url}`);
+  }
+});
