@@ -199,6 +199,20 @@ test("attack: an untagged-days 0 policy does not delete a manifest pushed moment
   assert.equal(res.status, 201, res.body.toString());
 });
 
+test("attack: soft-deleted manifests count toward the quota while they are kept (the trash is no way around a quota)", { todo: "finding: a deleted manifest's bytes leave the usage at once though its record keeps them for the window: push + delete stores 20 MiB under a 5 MiB quota" }, async (t) => {
+  const app = await freshApp(t, { "deletion.restorableFor": DAY });
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 5 * 2 ** 20 })).status, 200);
+  const image = await imageManifest(app, "team/app");
+  let stored = 0;
+  for (let i = 0; i < 5; i++) {
+    const body = Buffer.from(JSON.stringify({ ...JSON.parse(image.body.toString()), annotations: { pad: `${i}`.padEnd(4 * 1024 * 1024 - 1000, "x") } }));
+    if ((await putManifest(app, "team/app", sha256(body), body)).status !== 201) break;
+    assert.equal((await app.request("DELETE", `/v2/team/app/manifests/${sha256(body)}`)).status, 202);
+    stored += body.length;
+  }
+  assert.ok(stored <= 5 * 2 ** 20, `${(stored / 2 ** 20).toFixed(0)} MiB of manifests stored (restorable) under a 5 MiB quota`);
+});
+
 // ---- what held --------------------------------------------------------------------------------
 
 test("held: hostile quota scopes, retention patterns, restore references and event queries are 400 with nothing changed", async (t) => {
