@@ -88,7 +88,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("DELETE", "/api/v1/repositories/{repository...}/manifests/{digest}", "delete a manifest and every tag on it", "delete on the digest (the locks of every tag covering it apply), as DELETE /v2/<name>/manifests/<digest>", { 200: Deleted }),
   berth("DELETE", "/api/v1/repositories/{repository...}", "delete every manifest and tag of a repository, in one transaction", "delete on the repository and on each of its tags (a delete-locked tag refuses it)", { 200: Deleted }),
   berth("GET", "/api/v1/deleted/{repository...}", "soft delete: the repository's deleted tags and manifests that can still be restored, newest first (empty when deletion.restorableFor is 0)", "delete on the repository", { 200: DeletedList }),
-  berth("POST", "/api/v1/deleted/{repository...}", "soft delete: restore a deleted tag (with its manifest) or manifest (with the tags deleted with it), as a push: 409 when a tag was pushed again since (unless force) or content it needs is gone", "delete on the repository", { 200: Restored }, { body: RestoreBody }),
+  berth("POST", "/api/v1/deleted/{repository...}", "soft delete: restore a deleted tag (with its manifest) or manifest (with the tags deleted with it), as a push: 409 when a tag was pushed again since (unless force) or content it needs is gone", "delete and push on the repository", { 200: Restored }, { body: RestoreBody }),
 
   berth("GET", "/api/v1/tag-rules", "every tag immutability rule, oldest first", MANAGE, { 200: TagRuleList }),
   berth("POST", "/api/v1/tag-rules", "create a tag immutability rule: tags it covers, once pushed, are never moved or deleted (DENIED names the rule)", MANAGE, { 201: TagRuleView }, { body: TagRuleBody }),

@@ -40,7 +40,11 @@ export function parseSize(text: string): number | null {
   if (!match) return null;
   const unit = UNITS[match[2]!.toLowerCase()];
   if (unit === undefined) return null;
-  const bytes = Math.round(Number(match[1]) * unit);
+  const exact = Number(match[1]) * unit;
+  const bytes = Math.round(exact);
+  // Rounding may settle 1.1 GB's float error, never make a size of its own: "0.4" is not 0 bytes
+  // (found by attack: such a limit became a 0-byte quota that refused every push).
+  if (Math.abs(exact - bytes) >= 0.5 - 1e-9 || (exact > 0 && bytes === 0) || Math.abs(exact - bytes) > 1e-6 * Math.max(1, exact)) return null;
   return Number.isSafeInteger(bytes) ? bytes : null;
 }
 

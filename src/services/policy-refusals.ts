@@ -4,8 +4,10 @@
 //
 // Bounded: a client that retries a refused push in a loop (docker retries each layer five times)
 // must not flood the change log and every webhook. At most one entry per repository and reason
-// every WINDOW_MS per process; the ones in between are dropped (the client still gets its DENIED
-// each time). Per process, not across instances: N instances record at most N per window.
+// every WINDOW_MS per process, at most one per actor and reason (one client refused in 40
+// repositories wrote 40 entries before: found by attack), and at most MAX_PER_WINDOW in all; the
+// ones in between are dropped (the client still gets its DENIED each time). Per process, not
+// across instances: N instances record at most N times as many per window.
 import { PolicyRefusal } from "../domain/errors.ts";
 import type { ChangeActor } from "../domain/changes.ts";
 import type { MetadataStore } from "../metadata/types.ts";
@@ -13,11 +15,15 @@ import type { MetadataStore } from "../metadata/types.ts";
 export const WINDOW_MS = 10_000;
 /** Keys remembered at most; past it, those older than the window go (a flood of names cannot grow memory). */
 const MAX_KEYS = 10_000;
+/** Entries recorded per window at most, whoever is refused. */
+const MAX_PER_WINDOW = 60;
 
 export class RefusalLog {
   private readonly metadata: MetadataStore;
   private readonly now: () => number;
   private readonly recent = new Map<string, number>();
+  private windowStart = -Infinity;
+  private inWindow = 0;
 
   constructor(metadata: MetadataStore, now: () => number = Date.now) {
     this.metadata = metadata;
@@ -36,13 +42,18 @@ export class RefusalLog {
 
   private async record(err: PolicyRefusal, actor: ChangeActor | null): Promise<void> {
     const { reason, repository, reference, rule } = err.refusal;
-    const key = `${repository}\u0000${reason}`;
+    const keys = [`repository\u0000${repository}\u0000${reason}`, `actor\u0000${actor?.kind ?? ""}\u0000${actor?.name ?? "anonymous"}\u0000${reason}`];
     const now = this.now();
-    const last = this.recent.get(key);
-    if (last !== undefined && now - last < WINDOW_MS) return;
+    if (keys.some((key) => now - (this.recent.get(key) ?? -Infinity) < WINDOW_MS)) return;
+    if (now - this.windowStart >= WINDOW_MS) {
+      this.windowStart = now;
+      this.inWindow = 0;
+    }
+    if (this.inWindow >= MAX_PER_WINDOW) return;
     if (this.recent.size >= MAX_KEYS) for (const [k, at] of this.recent) if (now - at >= WINDOW_MS) this.recent.delete(k);
-    if (this.recent.size >= MAX_KEYS) return; // all recent: drop rather than grow
-    this.recent.set(key, now);
+    if (this.recent.size >= MAX_KEYS - 1) return; // all recent: drop rather than grow
+    for (const key of keys) this.recent.set(key, now);
+    this.inWindow++;
     try {
       await this.metadata.transaction((tx) => tx.changes.append({ kind: "policy.refused", repository, reason, rule, reference, message: err.message.slice(0, 1000) }), { actor });
     } catch {

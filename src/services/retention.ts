@@ -107,6 +107,9 @@ export class RetentionService {
         continue;
       }
       const repository = item.repository as RepositoryName;
+      // SQLite answers synchronously, so a run's awaits alone never let a request in: without a
+      // turn of the event loop per item the registry answered nothing while 2,000 tags went (attack).
+      await new Promise((resolve) => setImmediate(resolve));
       try {
         if (item.tag !== undefined) await this.manifests.delete(repository, { kind: "tag", tag: item.tag as Tag }, actor, { pointingAt: item.digest as Digest });
         else await this.manifests.delete(repository, { kind: "digest", digest: item.digest as Digest }, actor, { untagged: true });

@@ -141,7 +141,8 @@ test("restoring a tag pushed again since is 409 and changes nothing; with force 
     assert.equal((await app.request("PATCH", `/api/v1/repositories/team/app/attributes${query}`, { body: JSON.stringify({ writeEnabled: false }), headers: JSON_TYPE })).status, 200);
     const locked = await restore(app, "team/app", { reference: "v1", force: true });
     assert.deepEqual([locked.status, locked.errorCode()], [403, "DENIED"]);
-    assert.match(locked.json().errors[0].message, /cannot be restored \(writeEnabled is false\)/);
+    // Refused before the restore begins: a restore needs push, and the lock refuses push.
+    assert.match(locked.json().errors[0].message, /(is locked|cannot be restored) \(writeEnabled is false\)/);
     assert.equal((await app.request("PATCH", `/api/v1/repositories/team/app/attributes${query}`, { body: JSON.stringify({ writeEnabled: true }), headers: JSON_TYPE })).status, 200);
   }
 
@@ -229,7 +230,7 @@ test("bad input is 400 and changes nothing; an unknown reference 404", async (t)
   assert.equal((await listed(app, "team/app")).deleted.length, 1);
 });
 
-test("listing and restoring need delete on the repository: anonymous 401, a puller 403, a deleter scoped elsewhere 403", async (t) => {
+test("listing needs delete on the repository, restoring delete and push: anonymous 401, a puller 403, a deleter scoped elsewhere 403, a deleter without push 403 to restore", async (t) => {
   const app = await softApp(t);
   const image = await imageManifest(app, "team/app");
   assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
@@ -237,6 +238,7 @@ test("listing and restoring need delete on the repository: anonymous 401, a pull
   const user = async (name: string, roles: string[]) => (await app.request("POST", "/api/v1/users", { body: JSON.stringify({ name, roles }), headers: JSON_TYPE })).json().password as string;
   const puller = basic("puller", await user("puller", ["acrpull", "acrpush"]));
   const deleter = basic("deleter", await user("deleter", ["acrdelete"]));
+  const restorer = basic("restorer", await user("restorer", ["acrdelete", "acrpush"]));
   for (const [auth, status] of [[null, 401], [puller, 403]] as const) {
     assert.equal((await app.request("GET", "/api/v1/deleted/team/app", { auth })).status, status);
     assert.equal((await restore(app, "team/app", { reference: "v1" }, auth as string)).status, status);
@@ -245,5 +247,6 @@ test("listing and restoring need delete on the repository: anonymous 401, a pull
   const sp = (await app.request("POST", "/api/v1/service-principals", { body: JSON.stringify({ name: "other", role: "acrdelete", scope: "other/*" }), headers: JSON_TYPE })).json();
   assert.equal((await app.request("GET", "/api/v1/deleted/team/app", { auth: basic(sp.id, sp.secret) })).status, 403);
   assert.equal((await app.request("GET", "/api/v1/deleted/team/app", { auth: deleter })).status, 200);
-  assert.equal((await restore(app, "team/app", { reference: "v1" }, deleter)).status, 200);
+  assert.equal((await restore(app, "team/app", { reference: "v1" }, deleter)).status, 403, "a restore is a push too");
+  assert.equal((await restore(app, "team/app", { reference: "v1" }, restorer)).status, 200);
 });

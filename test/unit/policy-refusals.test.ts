@@ -21,14 +21,18 @@ function recorder(fail = false) {
 
 const refusal = (repository: string, reason: "quota" | "immutable") => new PolicyRefusal({ reason, repository, reference: "v1", rule: "team/*" }, `refused ${repository}`, {});
 
-test("one policy.refused per repository and reason per window; the next window records again", async () => {
+test("one policy.refused per repository and reason, and per actor and reason, per window; the next window records again", async () => {
   const { appended, metadata } = recorder();
   let now = 1_000_000;
   const log = new RefusalLog(metadata, () => now);
-  const refuse = (repository: string, reason: "quota" | "immutable") => assert.rejects(log.watch(Promise.reject(refusal(repository, reason)), null), PolicyRefusal);
+  const actor = (name: string) => ({ name, kind: "user", address: null, userAgent: null });
+  const refuse = (repository: string, reason: "quota" | "immutable", by = "ci") => assert.rejects(log.watch(Promise.reject(refusal(repository, reason)), actor(by)), PolicyRefusal);
   for (let i = 0; i < 20; i++) await refuse("team/app", "quota");
   await refuse("team/app", "immutable");
-  await refuse("team/other", "quota");
+  await refuse("team/other", "quota", "someone-else");
+  // The same actor refused in another repository in the window: dropped (found by attack: one
+  // client refused in 40 repositories wrote 40 entries).
+  for (let i = 0; i < 40; i++) await refuse(`team/r${i}`, "quota");
   assert.deepEqual(appended.map((c) => (c.kind === "policy.refused" ? `${c.repository} ${c.reason}` : c.kind)), ["team/app quota", "team/app immutable", "team/other quota"]);
   now += WINDOW_MS - 1;
   await refuse("team/app", "quota");
@@ -36,6 +40,16 @@ test("one policy.refused per repository and reason per window; the next window r
   now += 1;
   await refuse("team/app", "quota");
   assert.equal(appended.length, 4);
+});
+
+test("at most 60 policy.refused entries per window in all, however many actors and repositories", async () => {
+  const { appended, metadata } = recorder();
+  const now = 1_000_000;
+  const log = new RefusalLog(metadata, () => now);
+  for (let i = 0; i < 200; i++) {
+    await assert.rejects(log.watch(Promise.reject(refusal(`team/r${i}`, "quota")), { name: `u${i}`, kind: "user", address: null, userAgent: null }), PolicyRefusal);
+  }
+  assert.equal(appended.length, 60);
 });
 
 test("other errors pass unrecorded; a log that cannot be written leaves the refusal as it was", async () => {

@@ -63,7 +63,9 @@ export interface ApiContext extends ApiServices {
 export type ApiHandler = (ctx: ApiContext) => Promise<unknown>;
 
 function parsed<S extends z.ZodType>(schema: S, value: unknown, what: "request body" | "query"): z.infer<S> {
-  const result = schema.safeParse(value ?? {});
+  // No body at all reads as {}; a body that says `null` is a body, and no object (found by attack:
+  // `-d null` on POST /api/v1/retention-runs started a real run).
+  const result = schema.safeParse(value === undefined ? {} : value);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({ path: issue.path.map(String).join(".") || `(${what === "query" ? "query" : "body"})`, message: issue.message }));
   const first = issues[0]!;

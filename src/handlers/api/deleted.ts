@@ -24,6 +24,9 @@ function repositoryOf(url: string): RepositoryName {
 
 export const onDeleted = (request: FastifyRequest): Access[] => [{ type: "repository", name: repositoryOf(request.url), action: "delete" }];
 
+/** A restore puts content back, and may move a tag: it is a push too (found by attack: a delete-only identity moved a live tag). */
+export const onRestore = (request: FastifyRequest): Access[] => [...onDeleted(request), { type: "repository", name: repositoryOf(request.url), action: "push" }];
+
 function view(record: TrashRecord): DeletedView {
   return {
     kind: record.kind,
