@@ -78,6 +78,8 @@ interface Probe {
   surface: Surface;
   /** What it needs; "signed-in": any known identity; "open": answers everyone. */
   need: { action: Action; repo: string | null } | "signed-in" | "open";
+  /** A second action it needs as well, on the same repository (a restore: delete and push). */
+  also?: Action;
   /** Helm finds charts by file: without a grant on the chart's repository the answer is 404. */
   byFile?: boolean;
   /** A Helm push reads the body before it knows the repository: 403 only for who may push nowhere. */
@@ -170,7 +172,7 @@ function probes(image: TestImage, otherImage: TestImage, upload: string): Probe[
     apiProbe("/api/v1/repositories/*", "PATCH", `/api/v1/repositories/${REPO}/attributes`, on("manage"), json({})),
     apiProbe("/api/v1/repositories/*", "DELETE", `/api/v1/repositories/${REPO}/manifests/${missingDigest}`, on("delete")),
     apiProbe("/api/v1/deleted/*", "GET", `/api/v1/deleted/${REPO}`, on("delete")),
-    apiProbe("/api/v1/deleted/*", "POST", `/api/v1/deleted/${REPO}`, on("delete"), json({ reference: "never-deleted" })),
+    apiProbe("/api/v1/deleted/*", "POST", `/api/v1/deleted/${REPO}`, on("delete"), { ...json({ reference: "never-deleted" }), also: "push" }),
     apiProbe("/api/v1/deleted/*", "GET", `/api/v1/deleted/${OTHER}`, on("delete", OTHER)),
     apiProbe("/api/v1/charts/*", "GET", `/api/v1/charts/${REPO}`, on("pull")),
     apiProbe("/api/v1/search", "GET", "/api/v1/search?label=berth.test~app", "signed-in"),
@@ -252,7 +254,7 @@ function expected(probe: Probe, who: Credential, baseline: Answer): Answer {
   }
   if (probe.need === "signed-in") return baseline;
   const { action, repo } = probe.need;
-  const allowed = (may(who.grants, action, repo) || (probe.orElse !== undefined && may(who.grants, probe.orElse, repo))) && !(repo === HIDDEN && action === "pull");
+  const allowed = (may(who.grants, action, repo) || (probe.orElse !== undefined && may(who.grants, probe.orElse, repo))) && (probe.also === undefined || may(who.grants, probe.also, repo)) && !(repo === HIDDEN && action === "pull");
   if (allowed || probe.missing) return baseline;
   if (probe.byFile && !may(who.grants, "pull", repo) && !may(who.grants, action, repo)) {
     return { status: 404, code: code(probe.path.endsWith("index.yaml") || probe.path.endsWith("_charts") ? "CLASSIC_REPOSITORY_UNKNOWN" : "CHART_UNKNOWN"), challenge: null };
