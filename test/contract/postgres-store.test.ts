@@ -88,12 +88,18 @@ async function sweepDuringPush(t: TestContext): Promise<{ row: number | null; li
     await pushStore.close();
     await rm(dir, { recursive: true, force: true });
   });
-  let pushing: Promise<void> | null = null;
+  let armed = false;
   let pushDone = false;
   let pushWaited = false;
+  // Resolved when gc's sweep reaches the blob's delete, inside its transaction: the push starts
+  // then. (It used to poll pg_stat_activity for a session idle in transaction, which another
+  // session could be: CI saw the push go first and never wait.)
+  let reachedDelete!: () => void;
+  const inDelete = new Promise<void>((resolve) => (reachedDelete = resolve));
   class PausingDriver extends FilesystemDriver {
     override async delete(key: string): Promise<void> {
-      if (pushing && key.startsWith("blobs/")) {
+      if (armed && key.startsWith("blobs/")) {
+        reachedDelete();
         for (;;) {
           if (pushDone) break;
           const [waiting] = await query<{ n: number }>(url, "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted");
@@ -116,10 +122,11 @@ async function sweepDuringPush(t: TestContext): Promise<{ row: number | null; li
   await gcStore.blobLinks.unlink(repo("team/old"), digest);
   // The push starts once gc has checked the blob and is about to delete it.
   const staged = await blobs.receive(Readable.from([bytes]), digest);
+  armed = true;
   const gcRun = collectGarbage(gcStore, blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: 86_400, dryRun: false, now: new Date(Date.now() + 1000) });
-  pushing = (async () => {
+  const pushing = (async () => {
     // Wait until gc's transaction is inside delete (the driver pauses there), then push.
-    while (!(await query<{ n: number }>(url, "select count(*)::int as n from pg_stat_activity where state = 'idle in transaction'"))[0]!.n) await new Promise((resolve) => setTimeout(resolve, 5));
+    await inDelete;
     await commitBlob(pushStore, blobs, repo("team/app"), staged);
     pushDone = true;
   })();
