@@ -177,9 +177,11 @@ test("berth gc does not purge an upload that is still receiving a PATCH body", {
   const data = randomBytes(6 * MiB);
   const first = await client.patchChunk(await client.startUpload("team/slow"), data.subarray(0, MiB));
   const rest = data.subarray(MiB);
-  const body = trickle(rest, 64 * 1024, 50); // 5 MiB over ~4 s, like a big layer on a slow link
+  const body = trickle(rest, 64 * 1024, 100); // 5 MiB over ~8 s, like a big layer on a slow link
   const patching = settle(client.patchStream(first, body.body, { length: rest.length }));
-  await sleep(1_500);
+  // gc once the PATCH surely streams: CI, loaded, once ran gc at 1.5 s before the server had taken
+  // the PATCH's lease, so the upload was rightly idle (1 s) and purged. 3 s in, 5 s to go.
+  await sleep(3_000);
   await runGc(berth);
   const patched = await patching;
   assert.ok(patched.ok, `PATCH streaming while berth gc ran: ${patched.ok ? "" : patched.error instanceof Error ? patched.error.message : String(patched.error)}`);
