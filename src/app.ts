@@ -276,7 +276,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const deliveries = deliverySettings(config);
   const webhooks = new WebhookService(stores.metadata, deliveries);
   const webhookWorker = new WebhookWorker(stores.metadata, deliveries, logger);
-  const retention = new RetentionService(stores.metadata, manifests);
+  const retention = new RetentionService(stores.metadata, manifests, config.retention.gracePeriod);
   const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
   await app.register(apiPlugin, {
     guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),

@@ -178,6 +178,9 @@ export const ConfigSchema = z.strictObject({
       interval: seconds
         .default(3600)
         .describe("seconds between scheduled retention runs inside berth serve (one instance runs them; 0: only on demand, berth retention run); with no policy a run does nothing"),
+      gracePeriod: seconds
+        .default(3600)
+        .describe("seconds after its push an untagged manifest is safe from untagged policies, whatever their days (a multi-platform push sends its children before the index that names them)"),
     })
     .prefault({}),
   gc: z

@@ -13,7 +13,10 @@
 //        - no manifest that stays lists it as a child (an index's children live with the index),
 //        - and either its subject goes (a referrer goes with its subject, whatever its age),
 //          or it is no referrer of a manifest that stays and an untagged policy's age has passed
-//          (its push time: Berth records when a manifest was pushed, not when it lost its tag).
+//          (its push time: Berth records when a manifest was pushed, not when it lost its tag),
+//          and never within the grace period of its push (retention.gracePeriod): a multi-platform
+//          push sends its children, untagged, before the index that names them, as gc's grace
+//          period allows for blobs; `untaggedDays: 0` would otherwise delete a child mid-push.
 //      A manifest whose delete would be refused stays, with everything it keeps; then again.
 //   3. order: tags first, then each manifest after its parents and its subject, so a failed
 //      delete at run time skips exactly what depended on it.
@@ -62,7 +65,7 @@ export function policiesFor(policies: readonly RetentionPolicy[], repository: st
 }
 
 /** The plan for one repository under the policies that match it, in execution order. */
-export async function planRepository(inventory: RepositoryInventory, policies: readonly RetentionPolicy[], now: Date, refusal: Refusal): Promise<RetentionItem[]> {
+export async function planRepository(inventory: RepositoryInventory, policies: readonly RetentionPolicy[], now: Date, refusal: Refusal, graceMs = 0): Promise<RetentionItem[]> {
   const repository = inventory.repository;
   const items: RetentionItem[] = [];
   const remaining = new Map(inventory.tags.map((t) => [t.tag, t]));
@@ -79,7 +82,7 @@ export async function planRepository(inventory: RepositoryInventory, policies: r
   const stays = new Map<string, { why: string; drop: Drop }>(); // refused: stays, with what it keeps
   const checked = new Map<string, string | null>();
   for (;;) {
-    const going = manifestsToDrop(inventory, tagged, stays, untagged, now);
+    const going = manifestsToDrop(inventory, tagged, stays, untagged, now, graceMs);
     let refused = false;
     for (const [digest, drop] of going) {
       if (!checked.has(digest)) checked.set(digest, await refusal({ digest }));
@@ -121,7 +124,7 @@ function tagsToDrop(inventory: RepositoryInventory, policies: readonly Retention
 }
 
 /** Step 2: the manifests that go, to a fixed point (each rule only ever lets more go). */
-function manifestsToDrop(inventory: RepositoryInventory, tagged: ReadonlySet<string>, stays: ReadonlyMap<string, unknown>, untagged: readonly RetentionPolicy[], now: Date): Map<string, Drop> {
+function manifestsToDrop(inventory: RepositoryInventory, tagged: ReadonlySet<string>, stays: ReadonlyMap<string, unknown>, untagged: readonly RetentionPolicy[], now: Date, graceMs: number): Map<string, Drop> {
   const present = new Set(inventory.manifests.map((m) => m.digest));
   const parents = new Map<string, string[]>();
   for (const m of inventory.manifests) for (const child of m.children) parents.set(child, [...(parents.get(child) ?? []), m.digest]);
@@ -139,8 +142,10 @@ function manifestsToDrop(inventory: RepositoryInventory, tagged: ReadonlySet<str
         changed = true;
         continue;
       }
-      const days = Math.floor((now.getTime() - m.pushed.getTime()) / DAY_MS);
-      const policy = untagged.find((p) => now.getTime() - m.pushed.getTime() >= p.untaggedDays! * DAY_MS);
+      const age = now.getTime() - m.pushed.getTime();
+      if (age < graceMs) continue;
+      const days = Math.floor(age / DAY_MS);
+      const policy = untagged.find((p) => age >= p.untaggedDays! * DAY_MS);
       if (!policy) continue;
       const rule = policy.untaggedDays === 0 ? "untagged, any age" : `untagged older than ${policy.untaggedDays} days`;
       going.set(m.digest, { policy: policy.id, reason: `untagged, pushed ${days} day${days === 1 ? "" : "s"} ago (policy ${policy.id}: ${rule})` });

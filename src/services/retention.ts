@@ -45,11 +45,14 @@ const PAGE = 500;
 export class RetentionService {
   private readonly metadata: MetadataStore;
   private readonly manifests: ManifestService;
+  private readonly graceMs: number;
   private readonly now: () => Date;
 
-  constructor(metadata: MetadataStore, manifests: ManifestService, now: () => Date = () => new Date()) {
+  /** `graceSeconds`: how long after its push an untagged manifest is safe from untagged policies (retention.gracePeriod). */
+  constructor(metadata: MetadataStore, manifests: ManifestService, graceSeconds: number, now: () => Date = () => new Date()) {
     this.metadata = metadata;
     this.manifests = manifests;
+    this.graceMs = graceSeconds * 1000;
     this.now = now;
   }
 
@@ -83,7 +86,7 @@ export class RetentionService {
         const inventory = await this.metadata.retention.inventory(repository);
         const refusal = (target: { tag: string } | { digest: string }) =>
           this.manifests.deleteRefusal(repository, "tag" in target ? { kind: "tag", tag: target.tag as Tag } : { kind: "digest", digest: target.digest as Digest });
-        items.push(...(await planRepository(inventory, matching, now, refusal)));
+        items.push(...(await planRepository(inventory, matching, now, refusal, this.graceMs)));
       }
     }
     return items;

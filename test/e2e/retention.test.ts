@@ -8,7 +8,8 @@
 // Time: Berth has no seam to move the database's clock (metadata/db-clock.ts reads the real one),
 // and pretending would test the seam, not retention. So the manifests here are all minutes old:
 // an untagged policy of 1 day is shown to delete nothing, and one of 0 days ("any untagged
-// manifest", as ACR's days 0) does the deleting. The ages themselves are the planner's unit tests.
+// manifest", as ACR's days 0) does the deleting, with retention.gracePeriod (an hour by default,
+// which would keep them all) set to 0. The ages themselves are the planner's unit tests.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -46,7 +47,7 @@ async function cliOk(berth: RunningBerth, args: string[]): Promise<string> {
 test("retention on 1,000 tags and untagged manifests made by real pushes: dry run equals the real run, nothing referenced goes, gc then fsck clean, kept tags pull", { timeout: 900_000 }, async (t) => {
   const oras = requireTool(t, "oras");
   if (!oras) return;
-  const berth = await berthFor(t);
+  const berth = await berthFor(t, { env: { BERTH_RETENTION_GRACE_PERIOD: "0" } });
   const dir = await mkdtemp(join(tmpdir(), "berth-retention-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const env = { ...process.env, HOME: dir };
@@ -163,7 +164,7 @@ test("retention on 1,000 tags and untagged manifests made by real pushes: dry ru
 test("berth serve runs retention on its schedule (retention.interval), as one event with the system actor", { timeout: 180_000 }, async (t) => {
   const oras = requireTool(t, "oras");
   if (!oras) return;
-  const berth = await berthFor(t, { env: { BERTH_RETENTION_INTERVAL: "1" } });
+  const berth = await berthFor(t, { env: { BERTH_RETENTION_INTERVAL: "1", BERTH_RETENTION_GRACE_PERIOD: "0" } });
   const dir = await mkdtemp(join(tmpdir(), "berth-retention-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const env = { ...process.env, HOME: dir };

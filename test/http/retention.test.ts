@@ -4,6 +4,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { freshApp, putManifest, type TestApp } from "../support/app.ts";
+
+/** Untagged policies may take what was pushed a moment ago (these tests push and run at once; the grace period has its own test). */
+const NO_GRACE = { "retention.gracePeriod": 0 };
 import { platformImage } from "../support/provenance-images.ts";
 import { WebhookReceiver } from "../support/webhook-receiver.ts";
 
@@ -22,7 +25,7 @@ async function pushImage(app: TestApp, repo: string, tag: string, user: string):
 }
 
 test("POST /api/v1/retention-policies takes a pattern and untaggedDays or keepNewest (+ tags); refuses anything else with 400 naming the fault", async (t) => {
-  const app = await freshApp(t);
+  const app = await freshApp(t, NO_GRACE);
   const good = [
     { repository: "team/*", untaggedDays: 7 },
     { repository: "*", untaggedDays: 0 },
@@ -67,7 +70,7 @@ test("POST /api/v1/retention-policies takes a pattern and untaggedDays or keepNe
 });
 
 test("only an unscoped owner may see, change or run retention: a pusher gets 403, no credentials 401", async (t) => {
-  const app = await freshApp(t);
+  const app = await freshApp(t, NO_GRACE);
   const policy = (await post(app, "/api/v1/retention-policies", { repository: "*", untaggedDays: 0 })).json();
   const pusher = (await post(app, "/api/v1/users", { name: "pusher", roles: ["acrpush"] })).json();
   for (const auth of [basic("pusher", pusher.password), null]) {
@@ -83,7 +86,7 @@ test("only an unscoped owner may see, change or run retention: a pusher gets 403
 });
 
 test("a dry run lists what the real run deletes, item for item; a delete-locked tag is skipped with its reason; the run is one event", async (t) => {
-  const app = await freshApp(t);
+  const app = await freshApp(t, NO_GRACE);
   const digests: string[] = [];
   for (const [i, tag] of ["v1", "v2", "v3", "v4"].entries()) digests.push(await pushImage(app, "team/app", tag, `user-${i}`));
   const other = await pushImage(app, "other/app", "v1", "other");
@@ -133,7 +136,7 @@ test("a dry run lists what the real run deletes, item for item; a delete-locked 
 });
 
 test("a webhook subscribed to retention receives each real run once, in each format, and no dry run", async (t) => {
-  const app = await freshApp(t, { "webhooks.allowedHosts": ["127.0.0.1"], "webhooks.allowPrivateAddresses": true });
+  const app = await freshApp(t, { ...NO_GRACE, "webhooks.allowedHosts": ["127.0.0.1"], "webhooks.allowPrivateAddresses": true });
   const receiver = new WebhookReceiver();
   await receiver.start();
   t.after(() => receiver.stop());

@@ -45,6 +45,13 @@ test("untagged 0 days: every untagged manifest goes, whatever its age; the short
   assert.ok(items.every((i) => i.policy === "zero" && i.reason.endsWith("(policy zero: untagged, any age)")), JSON.stringify(items));
 });
 
+test("grace period: an untagged manifest pushed within it stays under every untagged policy, even 0 days; older ones go", async () => {
+  const minutes = (n: number) => new Date(NOW.getTime() - n * 60_000);
+  const inv = inventory([{ digest: d(1), pushed: minutes(10), subject: null, children: [] }, { digest: d(2), pushed: minutes(90), subject: null, children: [] }]);
+  assert.deepEqual(targets(await planRepository(inv, [untagged("zero", 0)], NOW, allowed, 3_600_000)), [d(2)]);
+  assert.deepEqual(targets(await planRepository(inv, [untagged("zero", 0)], NOW, allowed, 0)).sort(), [d(1), d(2)]);
+});
+
 test("keepNewest: the newest N matching tags stay; older ones go, oldest first, with their rank", async () => {
   const tags: [string, number, number][] = [["v1", 1, 5], ["v2", 1, 4], ["v3", 2, 3], ["v4", 2, 2], ["latest", 2, 10]];
   const items = await planRepository(inventory([manifest(1, 5), manifest(2, 3)], tags), [keep("p4", 2, "v*")], NOW, allowed);
