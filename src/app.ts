@@ -1,6 +1,6 @@
 // Builds Berth from a configuration: stores, then services, then the HTTP app with its handler
 // groups. Backends are picked here, openly.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { hostname } from "node:os";
 import { Kysely, type Dialect } from "kysely";
@@ -78,6 +78,7 @@ export function openBlobDriver(config: Config): BlobDriver {
         region: s3.region,
         endpoint: s3.endpoint,
         forcePathStyle: s3.forcePathStyle,
+        ca: s3.caFile ? readFileSync(s3.caFile) : undefined,
         prefix: s3.prefix,
         credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
         redirect: s3.redirect,

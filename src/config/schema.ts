@@ -14,6 +14,7 @@ const S3Settings = z
     region: z.string().min(1).default("us-east-1").describe("region of the bucket (S3-compatible stores mostly ignore it)"),
     endpoint: z.string().url().optional().describe("URL of an S3-compatible store, e.g. http://127.0.0.1:7070; default: AWS's own for the region"),
     forcePathStyle: bool.default(false).describe("address the bucket as <endpoint>/<bucket>/ instead of <bucket>.<endpoint> (most S3-compatible stores need true)"),
+    caFile: z.string().min(1).optional().describe("PEM file of the certificate authorities to trust for an https endpoint, in place of Node's (a private CA, as MinIO or Ceph deployments often have); default: Node's trusted CAs and NODE_EXTRA_CA_CERTS"),
     prefix: z.string().optional().describe("keys live under <prefix>/ in the bucket (several registries, or other data, in one bucket)"),
     accessKeyId: z.string().min(1).optional().describe("access key; default: the AWS SDK's chain (AWS_ACCESS_KEY_ID, profiles, instance and pod roles)"),
     secretAccessKey: z.string().min(1).optional().describe("secret key, with accessKeyId"),

@@ -4,6 +4,8 @@
 // removed by stop(). A store that is missing skips (fails under CI=true); one that does not start fails.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { Agent as HttpsAgent } from "node:https";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
@@ -46,7 +48,7 @@ export function missingStore(kind: "s3" | "azure"): string | null {
 let serial = 0;
 const fresh = (stem: string) => `${stem}-${process.pid}-${++serial}-${Date.now().toString(36)}`;
 
-async function startProcess(command: string, args: string[], url: string, dir: string, name: string): Promise<{ child: ChildProcess; output: () => string; stop: () => Promise<void> }> {
+async function startProcess(command: string, args: string[], port: number, dir: string, name: string): Promise<{ child: ChildProcess; output: () => string; stop: () => Promise<void> }> {
   let output = "";
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
@@ -65,28 +67,52 @@ async function startProcess(command: string, args: string[], url: string, dir: s
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    try {
-      await fetch(url); // any answer: it listens
-      return { child, output: () => output, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // A connection taken: it listens (over TLS too, whose certificate a plain fetch would refuse).
+    if (await listening(port)) return { child, output: () => output, stop };
+    await new Promise((r) => setTimeout(r, 100));
   }
   await stop();
   throw new Error(`${name} did not start:\n${output}`);
 }
 
-/** versitygw with the POSIX backend over a fresh directory (it keeps metadata in xattrs: /tmp has them). */
-export async function startVersitygw(): Promise<RunningS3> {
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+  });
+}
+
+/** A certificate and key for an https store, and the CA (the certificate itself) its clients need. */
+export interface StoreTls {
+  certFile: string;
+  keyFile: string;
+  ca: Buffer;
+}
+
+/**
+ * versitygw with the POSIX backend over a fresh directory (it keeps metadata in xattrs: /tmp has
+ * them); over https with `tls`.
+ */
+export async function startVersitygw(tls?: StoreTls): Promise<RunningS3> {
   const binary = findTool("versitygw");
   if (!binary) throw new Error("versitygw is not installed: run scripts/install-tools.sh");
   const dir = await mkdtemp(join(tmpdir(), "berth-versitygw-"));
   const port = await freePort();
   const accessKeyId = "test";
   const secretAccessKey = "testtest";
-  const endpoint = `http://127.0.0.1:${port}`;
-  const proc = await startProcess(binary, ["--access", accessKeyId, "--secret", secretAccessKey, "--port", `127.0.0.1:${port}`, "posix", dir], endpoint, dir, "versitygw");
-  const client = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  const endpoint = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const certificate = tls ? ["--cert", tls.certFile, "--key", tls.keyFile] : [];
+  const proc = await startProcess(binary, ["--access", accessKeyId, "--secret", secretAccessKey, "--port", `127.0.0.1:${port}`, ...certificate, "posix", dir], port, dir, "versitygw");
+  const client = new S3Client({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId, secretAccessKey },
+    ...(tls && { requestHandler: { httpsAgent: new HttpsAgent({ ca: tls.ca }) } }),
+  });
   return {
     endpoint,
     accessKeyId,
@@ -111,7 +137,7 @@ export async function startAzurite(): Promise<RunningAzurite> {
   const main = join(repoRoot, "node_modules/azurite/dist/src/blob/main.js");
   const args = [main, "--location", dir, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--skipApiVersionCheck", "--loose", "--silent"];
   const blobEndpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
-  const proc = await startProcess(process.execPath, args, blobEndpoint, dir, "azurite");
+  const proc = await startProcess(process.execPath, args, port, dir, "azurite");
   const connectionString = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`;
   const service = BlobServiceClient.fromConnectionString(connectionString);
   return {

@@ -12,7 +12,7 @@
 // Only the plain answer is read here: a 200 or 206 with a Content-Length and no other framing.
 // Anything else (an error, a redirect, a chunked body) is handed back as null, and the driver asks
 // again through the SDK, which reads S3's errors (NoSuchKey becomes ENOENT there, once).
-import { connect as connectTcp, type OnReadOpts, type Socket } from "node:net";
+import { connect as connectTcp, isIP, type OnReadOpts, type Socket } from "node:net";
 import { connect as connectTls, type ConnectionOptions } from "node:tls";
 import { Readable, type Writable } from "node:stream";
 import type { ByteRange } from "../blob-driver.ts";
@@ -32,8 +32,8 @@ const IDLE_TIMEOUT_MS = 60_000;
  * GETs `url` (a presigned GetObject URL) with `range`; the body, or null when the store answered
  * anything but a plain 200/206 with a Content-Length (the caller asks again the usual way).
  */
-export async function openS3Body(url: URL, range?: ByteRange): Promise<S3Body | null> {
-  const body = new S3Body(url, range);
+export async function openS3Body(url: URL, range?: ByteRange, ca?: Buffer): Promise<S3Body | null> {
+  const body = new S3Body(url, range, ca);
   return (await body.head) ? body : null;
 }
 
@@ -59,7 +59,8 @@ export class S3Body extends Readable {
   /** Bytes asked for (a range), to check the answer against; null: the whole object. */
   private readonly expectedLength: number | null;
 
-  constructor(url: URL, range?: ByteRange) {
+  /** `ca`: the CAs an https store's certificate is checked against, as the SDK's agent is given them (else Node's trusted ones). */
+  constructor(url: URL, range?: ByteRange, ca?: Buffer) {
     super({ highWaterMark: READ_BYTES });
     this.expectedLength = range ? range.end - range.start + 1 : null;
     this.buffers = idle.pop() ?? Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(READ_BYTES));
@@ -75,7 +76,7 @@ export class S3Body extends Readable {
     // The next read's buffer: always a free one (writeTo() stops reading before none is left).
     const onread: OnReadOpts = { buffer: () => this.free.pop()!, callback: (n, buffer) => this.onRead(n, buffer as Buffer, settle) };
     // tls.connect takes `onread` as net.connect does (Node's types omit it).
-    this.socket = secure ? connectTls({ host: url.hostname, port, servername: url.hostname, onread } as ConnectionOptions) : connectTcp({ host: url.hostname, port, onread });
+    this.socket = secure ? connectTls({ host: url.hostname, port, servername: isIP(url.hostname) ? undefined : url.hostname, ca, onread } as ConnectionOptions) : connectTcp({ host: url.hostname, port, onread });
     const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${range ? `Range: bytes=${range.start}-${range.end}\r\n` : ""}Connection: close\r\n\r\n`;
     this.socket.once(secure ? "secureConnect" : "connect", () => this.socket.write(request));
     this.socket.on("timeout", () => this.socket.destroy(new Error("the object store sent nothing for 60 s")));

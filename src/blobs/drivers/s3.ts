@@ -18,6 +18,7 @@
 // an upload that only they show as its key, so gc finds what a crash left. See docs/storage.md
 // for what move() guarantees here (a copy, then a delete: never "the same bytes under two names
 // that a later write could change", because S3 objects are never written in place).
+import { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -53,6 +54,8 @@ export interface S3DriverOptions {
   /** e.g. http://127.0.0.1:7070 for an S3-compatible store; AWS's own when absent. */
   endpoint?: string;
   forcePathStyle?: boolean;
+  /** The CAs an https endpoint's certificate is checked against, in place of Node's trusted ones (a private CA). */
+  ca?: Buffer;
   /** Keys are stored under `<prefix>/` (several registries, or other data, in one bucket). */
   prefix?: string;
   /** Else the SDK's default chain (AWS_* variables, profiles, instance roles). */
@@ -75,6 +78,7 @@ export class S3Driver implements BlobDriver {
   private readonly redirect: boolean;
   private readonly copyObjectLimit: number;
   private readonly copyPartSize: number;
+  private readonly ca: Buffer | undefined;
 
   constructor(options: S3DriverOptions) {
     this.client = new S3Client({
@@ -82,6 +86,8 @@ export class S3Driver implements BlobDriver {
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle ?? false,
       credentials: options.credentials,
+      // The SDK's handler takes its https agent's options; the default one's keep-alive and socket count, plus the CA.
+      ...(options.ca && { requestHandler: { httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, ca: options.ca }) } }),
       // Checksums only where S3 demands them: S3-compatible stores differ in the newer ones, and
       // every blob's digest is checked by the blob store anyway.
       requestChecksumCalculation: "WHEN_REQUIRED",
@@ -103,6 +109,7 @@ export class S3Driver implements BlobDriver {
     this.bucket = options.bucket;
     this.base = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, "")}/` : "";
     this.redirect = options.redirect ?? false;
+    this.ca = options.ca;
     this.partSize = Math.max(options.partSize ?? 16 * MiB, S3_MIN_PART);
     this.copyObjectLimit = options.copyObjectLimit ?? COPY_OBJECT_LIMIT;
     this.copyPartSize = Math.max(options.copyPartSize ?? 256 * MiB, S3_MIN_PART);
@@ -132,7 +139,7 @@ export class S3Driver implements BlobDriver {
     // answer that reader does not serve, through the SDK.
     if (!range || range.end - range.start + 1 >= OWN_SOCKET_MIN) {
       const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), { expiresIn: 300 });
-      const body = await openS3Body(new URL(url), range).catch(() => null);
+      const body = await openS3Body(new URL(url), range, this.ca).catch(() => null);
       if (body) return body;
     }
     try {
