@@ -10,7 +10,7 @@ import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain
 import { RegistryError } from "../domain/errors.ts";
 import { canReadParts, type BlobDriver, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
 import { canTap, writesHidden } from "./fast-paths.ts";
-import { hashedSource, hashHere, HashThreads, savedAlgorithm, type LocalHash, type RunningHash, type SavedHash } from "./hashing.ts";
+import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash, type SavedHash } from "./hashing.ts";
 
 export interface BlobInfo {
   digest: Digest;
@@ -55,11 +55,15 @@ export interface UploadSession {
 }
 
 /**
- * Running hash of an upload, kept while the process lives. Another process (a restart, or an
- * instance the upload moved to) goes on from the state saved in the upload row where the driver
- * cannot read parts back (S3, Azure: UploadSession.hashState), or rebuilds it once from the parts
- * where it can (the filesystem, whose node:crypto hash is ~7x cheaper than a resumable one): one
- * re-read per hand-over there, never per chunk.
+ * Running hash of an upload (node:crypto's, on a hashing thread), kept while the process lives.
+ * Another process (a restart, or an instance the upload moved to) rebuilds it once from the parts
+ * where the driver can read them back (the filesystem): one re-read per hand-over, never per
+ * chunk. Where it cannot (S3, Azure: parts are readable only once committed), that process writes
+ * its parts unhashed and the finish commits the parts, reads them back once and hashes them
+ * (finishByReading). A resumable hash whose state the row saved with each chunk did the same job
+ * at 4 to 5 times node:crypto's CPU on every byte of every chunked push, for the rare hand-over
+ * (docs/performance.md, "The chunked push on S3"). A state an older Berth saved is not needed:
+ * its upload finishes by reading back too.
  */
 interface HashState {
   hash: RunningHash;
@@ -268,6 +272,15 @@ export class BlobStore {
     // A failed part leaves the hash unknown: the next part goes on from what the row records
     // (the parts re-read, or the saved state, which the row keeps until a part is recorded).
     this.hashes.delete(session.id);
+    if (!state) {
+      // Parts this process did not see, on a driver that cannot read them back: unhashed, until the finish reads them all.
+      try {
+        await writer.write(body, { signal });
+      } catch (err) {
+        throw lostUpload(err, session.id);
+      }
+      return { ...session, offset: writer.size, handle: writer.handle, writer: randomUUID(), hashState: null };
+    }
     let hashState: SavedHash | null;
     try {
       await writeHashed(writer, body, state.hash, { signal });
@@ -284,9 +297,8 @@ export class BlobStore {
   /** Verifies all bytes of an upload against `expected` and commits them, staged for publish. */
   async finishUpload(session: UploadSession, expected: Digest): Promise<StagedBlob> {
     const writer = await this.writerOf(session);
-    const wrongState = session.hashState && savedAlgorithm(session.hashState) !== algorithmOf(expected);
-    if (!canReadParts(writer) && session.offset > 0 && wrongState && !this.keptFor(session, algorithmOf(expected))) return this.finishByReading(session, expected, writer);
     const state = await this.hashState(session, algorithmOf(expected), writer);
+    if (!state) return this.finishByReading(session, expected, writer);
     this.hashes.delete(session.id);
     const digest = await state.hash.digest();
     if (digest !== expected) {
@@ -298,9 +310,9 @@ export class BlobStore {
   }
 
   /**
-   * finishUpload with a digest of another algorithm than the upload hashed (a sha512 digest for an
-   * upload begun without `digest-algorithm`), on a driver that cannot read parts back: the parts
-   * are committed, read back once and hashed; a mismatch deletes them. Rare, so one re-read.
+   * finishUpload on a driver that cannot read parts back, with no running hash of every part (some
+   * were written by another process, or a digest of another algorithm than the upload hashed): the
+   * parts are committed, read back once and hashed; a mismatch deletes them.
    */
   private async finishByReading(session: UploadSession, expected: Digest, writer: BlobWriter): Promise<StagedBlob> {
     this.forgetHash(session.id);
@@ -386,9 +398,20 @@ export class BlobStore {
    * completedUpload on a driver that cannot read parts back: the hash the row saved says whether
    * the parts already hold `expected`; the hash is kept for the append that usually follows.
    */
-  private async completedFromSavedHash(session: UploadSession, expected: Digest, writer: BlobWriter, last?: { body: AsyncIterable<Uint8Array> }): Promise<StagedBlob | null> {
-    const state = await this.hashState(session, algorithmOf(expected), writer).catch(() => null);
-    if (!state) return null; // the normal path reports the upload as lost
+  private async completedFromSavedHash(session: UploadSession, expected: Digest, writer: BlobWriter, last?: { body: AsyncIterable<Uint8Array>; range?: ByteRange }): Promise<StagedBlob | null> {
+    const state = await this.hashState(session, algorithmOf(expected), writer).catch(() => undefined);
+    if (state === undefined) return null; // the normal path reports the upload as lost
+    if (state === null) {
+      // No hash of these parts here. A last chunk whose range ends where the upload does repeats
+      // bytes it holds (the append would be refused as out of order): the parts are committed and
+      // read back, and a whole blob of `expected` is the answer the first try lost; anything else
+      // is DIGEST_INVALID (and the parts go). A chunk with no range is appended as usual, and the
+      // finish reads everything back: never a wrong blob, at worst a start over.
+      if (!last?.range) return null;
+      const staged = await this.finishByReading(session, expected, writer);
+      for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
+      return staged;
+    }
     if ((await state.hash.digestSoFar()) !== expected) {
       this.keep(session.id, state);
       return null;
@@ -445,20 +468,16 @@ export class BlobStore {
     }
   }
 
-  /** The running hash at session.offset, rebuilt from the stored parts when this process lacks it. */
-  private async hashState(session: UploadSession, algorithm: DigestAlgorithm, writer: BlobWriter): Promise<HashState> {
+  /**
+   * The running hash at session.offset, rebuilt from the stored parts when this process lacks it;
+   * null where it cannot be (S3, Azure: parts another process wrote): the finish reads them back.
+   */
+  private async hashState(session: UploadSession, algorithm: DigestAlgorithm, writer: BlobWriter): Promise<HashState | null> {
     const kept = this.keptFor(session, algorithm);
     if (kept) return kept;
     this.forgetHash(session.id);
-    if (!canReadParts(writer)) {
-      // S3, Azure: a resumable hash, going on from the state the row saved with the parts. None
-      // (an upload row of an older Berth) or of another algorithm: the upload cannot be finished.
-      if (session.offset > 0 && !session.hashState) throw missingUploadData(session.id);
-      const hash = this.threads.start(algorithm, { from: session.offset > 0 ? session.hashState : null });
-      if (!hash) throw missingUploadData(session.id);
-      return { hash, offset: session.offset, writer: session.writer ?? null };
-    }
     if (session.offset === 0) return { hash: this.threads.start(algorithm), offset: 0, writer: null };
+    if (!canReadParts(writer)) return null;
     try {
       return { hash: await hashOf((range) => writer.readParts(range), session.offset, algorithm), offset: session.offset, writer: session.writer ?? null };
     } catch (err) {
