@@ -318,7 +318,12 @@ export class BlobStore {
     this.forgetHash(session.id);
     await this.commitParts(writer, session.id);
     const key = uploadKey(session.id);
-    const digest = (await hashOf((range) => this.driver.read(key, range), session.offset, algorithmOf(expected))).peek();
+    let digest: Digest;
+    try {
+      digest = (await hashOf((range) => this.driver.read(key, range), session.offset, algorithmOf(expected))).peek();
+    } catch (err) {
+      throw lostUpload(err, session.id); // committed, then moved away by a first try (completedFromSavedHash)
+    }
     if (digest !== expected) {
       await this.driver.delete(key);
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
@@ -402,14 +407,24 @@ export class BlobStore {
     const state = await this.hashState(session, algorithmOf(expected), writer).catch(() => undefined);
     if (state === undefined) return null; // the normal path reports the upload as lost
     if (state === null) {
-      // No hash of these parts here. A last chunk whose range ends where the upload does repeats
-      // bytes it holds (the append would be refused as out of order): the parts are committed and
-      // read back, and a whole blob of `expected` is the answer the first try lost; anything else
-      // is DIGEST_INVALID (and the parts go). A chunk with no range is appended as usual, and the
+      // No hash of these parts here. The parts are committed and read back when they must already
+      // be whole: the row says a first try verified them as `expected` (it died publishing them),
+      // or the last chunk's range ends where the upload does (a repeat of bytes it holds: the
+      // append would be refused as out of order). Whole: the answer the first try lost; anything
+      // else DIGEST_INVALID (and the parts go). Otherwise the chunk is appended as usual and the
       // finish reads everything back: never a wrong blob, at worst a start over.
-      if (!last?.range) return null;
-      const staged = await this.finishByReading(session, expected, writer);
-      for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
+      if (session.verified !== expected && !last?.range) return null;
+      let staged: StagedBlob;
+      try {
+        staged = await this.finishByReading(session, expected, writer);
+      } catch (err) {
+        // The parts are gone: moved to the digest's key by the first try, which the row recorded.
+        if (!(err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN") || session.verified !== expected) throw err;
+        const published = await this.publishedBy(session, expected, last);
+        if (!published) throw err;
+        return published;
+      }
+      if (last) for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
       return staged;
     }
     if ((await state.hash.digestSoFar()) !== expected) {

@@ -206,8 +206,12 @@ class AzureWriter implements BlobWriter {
       const id = blockId(blocks++);
       await blob.stageBlock(id, body, body.length, { abortSignal: options.signal });
     };
-    const { read, rest } = await cutParts(source, this.driver.blockSize, stage, { signal: options.signal });
-    if (rest.length > 0) await stage(rest); // no minimum block size: the rest is a block of its own
+    const { read, rest, release } = await cutParts(source, this.driver.blockSize, stage, { signal: options.signal });
+    try {
+      if (rest.length > 0) await stage(rest); // no minimum block size: the rest is a block of its own
+    } finally {
+      release();
+    }
     this.parts = { blocks, size: this.parts.size + read };
     return read;
   }

@@ -14,7 +14,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { BlobWriter, PartOptions, UploadHandle } from "../blob-driver.ts";
-import { cutParts, readToBuffer } from "./part-buffers.ts";
+import { cutParts, givePartBuffer, partBuffer, readToBuffer } from "./part-buffers.ts";
 import type { S3Driver } from "./s3.ts";
 
 /** S3's smallest part but the last. */
@@ -121,9 +121,12 @@ export class S3Writer implements BlobWriter {
       return { name, size: bytes.length };
     };
     const next: S3Parts = { uploadId: this.parts.uploadId, etags, tail: [], size: this.parts.size };
+    /** The buffer the first bytes were taken into, given back for the next PATCH once sent (unless kept as `pending`). */
+    let taken: Buffer | null = null;
     try {
       // First what, after the tail, fills one part: the common short PATCH ends here.
-      const { bytes: first, rest: more } = await takeUpTo(source, this.driver.partSize - heldSize, signal);
+      const { bytes: first, rest: more, buffer } = await takeUpTo(source, this.driver.partSize - heldSize, this.driver.partSize, signal);
+      taken = buffer;
       next.size += first.length;
       const whole = heldSize + first.length;
       if (more === null && !options.last && whole < S3_MIN_PART) {
@@ -134,8 +137,10 @@ export class S3Writer implements BlobWriter {
         else next.tail = [await putSegment(Buffer.concat([await this.readSegments(held), first]))];
       } else if (more === null && options.last && next.uploadId === null && etags.length === 0) {
         // The whole upload in one short write: one PutObject, straight to the key (hidden: at commit).
-        if (this.hidden) this.pending = first;
-        else await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
+        if (this.hidden) {
+          this.pending = first;
+          taken = null; // kept until commit
+        } else await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
         next.uploadId = "";
         next.closed = true;
       } else if (more === null) {
@@ -144,17 +149,24 @@ export class S3Writer implements BlobWriter {
         next.closed = options.last === true && whole < S3_MIN_PART;
       } else {
         await sendPart(await this.readSegments(held), first);
-        const { read, rest } = await cutParts(more, this.driver.partSize, (part) => sendPart(part), { signal });
-        next.size += read;
-        if (options.last || rest.length >= S3_MIN_PART) {
-          if (rest.length > 0) await sendPart(rest);
-          next.closed = options.last === true && rest.length < S3_MIN_PART;
-        } else if (rest.length > 0) {
-          next.tail = [await putSegment(rest)];
+        const { read, rest, release } = await cutParts(more, this.driver.partSize, (part) => sendPart(part), { signal });
+        try {
+          next.size += read;
+          if (options.last || rest.length >= S3_MIN_PART) {
+            if (rest.length > 0) await sendPart(rest);
+            next.closed = options.last === true && rest.length < S3_MIN_PART;
+          } else if (rest.length > 0) {
+            next.tail = [await putSegment(rest)];
+          }
+        } finally {
+          release();
         }
       }
     } catch (err) {
       throw missingAsEnoent(err, this.key);
+    } finally {
+      // Every request that read it has been answered (or failed): no send still holds the bytes.
+      if (taken) givePartBuffer(taken);
     }
     if (next.uploadId === null) next.uploadId = await this.uploadId();
     this.live = true;
@@ -253,32 +265,32 @@ export function s3PartsOf(handle: UploadHandle): S3Parts {
 }
 
 /**
- * Up to `limit` bytes of the source in one buffer, and the rest of the source (null: it ended
- * within them). The rest starts with what the last chunk had beyond the limit.
+ * Up to `limit` bytes of the source in one buffer (`buffer`, of `size` ≥ limit bytes, to give back
+ * with givePartBuffer once the bytes are sent; null when none came), and the rest of the source
+ * (null: it ended within them). The rest starts with what the last chunk had beyond the limit.
  */
-async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, signal?: AbortSignal): Promise<{ bytes: Buffer; rest: AsyncIterable<Uint8Array> | null }> {
+async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, size: number, signal?: AbortSignal): Promise<{ bytes: Buffer; rest: AsyncIterable<Uint8Array> | null; buffer: Buffer | null }> {
   const iterator = source[Symbol.asyncIterator]();
   // Copied as they come (a source may reuse a chunk's memory once the next one is asked for), into
-  // one buffer of `limit` bytes: one copy, not a copy per chunk joined by a second. Only the pages
-  // written are ever touched, so a 1 MiB PATCH costs 1 MiB of memory however large a part is.
-  let bytes: Buffer | null = null;
-  let size = 0;
-  const taken = () => (bytes ?? Buffer.alloc(0)).subarray(0, size);
-  while (size < limit) {
+  // one buffer: one copy, not a copy per chunk joined by a second.
+  let buffer: Buffer | null = null;
+  let filled = 0;
+  const taken = (rest: AsyncIterable<Uint8Array> | null) => ({ bytes: (buffer ?? Buffer.alloc(0)).subarray(0, filled), rest, buffer });
+  while (filled < limit) {
     signal?.throwIfAborted();
     const next = await iterator.next();
-    if (next.done) return { bytes: taken(), rest: null };
+    if (next.done) return taken(null);
     const chunk = next.value;
-    const n = Math.min(chunk.length, limit - size);
-    bytes ??= Buffer.allocUnsafe(limit);
-    bytes.set(chunk.subarray(0, n), size);
-    size += n;
-    if (n < chunk.length) return { bytes: taken(), rest: continued(chunk.subarray(n), iterator) };
+    const n = Math.min(chunk.length, limit - filled);
+    buffer ??= partBuffer(size);
+    buffer.set(chunk.subarray(0, n), filled);
+    filled += n;
+    if (n < chunk.length) return taken(continued(chunk.subarray(n), iterator));
   }
   // Exactly `limit` bytes so far: whether more follow is only known by asking.
   const next = await iterator.next();
-  if (next.done) return { bytes: taken(), rest: null };
-  return { bytes: taken(), rest: continued(next.value, iterator) };
+  if (next.done) return taken(null);
+  return taken(continued(next.value, iterator));
 }
 
 async function* continued(first: Uint8Array, iterator: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
