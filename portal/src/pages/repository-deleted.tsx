@@ -63,7 +63,7 @@ export function RecentlyDeleted({ repo, mayRestore, onRestored }: { repo: string
               </p>
             )}
             {refused && (
-              <div class="confirm" role="alert" data-restore-refused>
+              <div class="confirm" data-restore-refused>
                 <Problem error={refused.error} />
                 {refused.force && (
                   <p>
