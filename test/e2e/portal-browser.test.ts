@@ -580,15 +580,17 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     const digestOf = async (tag: string) => (await v2(`trash/app/manifests/${tag}`, "HEAD")).headers.get("docker-content-digest")!;
     const first = { v1: await digestOf("v1"), v2: await digestOf("v2") };
 
+    // A row by its tags cell (oras's artifactType, application/vnd.unknown.artifact.v1, holds "v1" too).
+    const deletedRow = (tag: string) => page.locator("tr[data-deleted]").filter({ has: page.getByRole("rowheader", { name: tag, exact: true }) });
     await page.goto(`${berth.url}/r/trash/app`);
     for (const tag of ["v1", "v2", "v3"]) {
       await page.getByRole("button", { name: `Delete tag ${tag}` }).click();
       await page.getByRole("alertdialog").getByRole("button", { name: "Delete" }).click();
-      await page.locator("tr[data-deleted]").filter({ hasText: tag }).waitFor();
+      await deletedRow(tag).waitFor();
     }
     assert.equal((await v2("trash/app/manifests/v1", "HEAD")).status, 404, "a deleted tag is gone for clients");
-    const v1 = page.locator("tr[data-deleted]").filter({ hasText: "v1" });
-    assert.match(await v1.innerText(), new RegExp(`^v1\\s+${first.v1.slice(0, 19)}\\s+tag only · (artifact|image)\\s+.+\\s+admin \\(admin\\)\\s+.+\\s+Restore v1$`));
+    const v1 = deletedRow("v1");
+    assert.match(await v1.innerText(), new RegExp(`^v1\\s+${first.v1.slice(0, 19)}\\s+tag only · artifact\\s+application/vnd\\.unknown\\.artifact\\.v1\\s+.+\\s+admin \\(admin\\)\\s+.+\\s+Restore v1$`));
     assert.equal(await v1.locator("code").getAttribute("title"), first.v1, "the full digest on hover");
     await page.getByText("stay restorable for 1 day").waitFor();
 
@@ -601,11 +603,11 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.match(await refusal.innerText(), /trash\/app:v1 was pushed again after it was deleted/);
     await refusal.getByRole("button", { name: "Restore with force" }).click();
     await page.getByText(`Restored ${first.v1.slice(0, 19)} with the tags v1.`).waitFor();
-    await page.locator("tr[data-deleted]").filter({ hasText: "v1" }).waitFor({ state: "detached" });
+    await deletedRow("v1").waitFor({ state: "detached" });
 
-    await page.locator("tr[data-deleted]").filter({ hasText: "v2" }).getByRole("button", { name: "Restore v2" }).click();
+    await deletedRow("v2").getByRole("button", { name: "Restore v2" }).click();
     await page.getByRole("alertdialog").getByRole("button", { name: "Restore" }).click();
-    await page.locator("tr[data-deleted]").filter({ hasText: "v2" }).waitFor({ state: "detached" });
+    await deletedRow("v2").waitFor({ state: "detached" });
     await page.getByRole("heading", { name: "v2", exact: true }).waitFor();
     assert.equal(await page.locator("tr[data-deleted]").count(), 1, "v3 stays deleted");
 
