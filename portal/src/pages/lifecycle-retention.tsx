@@ -16,6 +16,24 @@ type Events = z.infer<typeof EventList>;
 /** Items a preview or a run shows at once: a page of them, with previous/next. */
 export const ITEMS_PER_PAGE = 50;
 const RUNS_SHOWN = 5;
+/** How far back "Last runs" looks: pages of 1,000 change-log entries (the API filters a page it read). */
+const RUN_PAGES = 10;
+
+/**
+ * The newest retention events. `?action=` filters each page of the change log after reading it, so
+ * a page can hold none while older ones do: walk back page by page, at most RUN_PAGES of them.
+ */
+async function lastRuns(): Promise<Events["events"]> {
+  const found: Events["events"] = [];
+  let before: number | undefined;
+  for (let page = 0; page < RUN_PAGES && found.length < RUNS_SHOWN; page++) {
+    const answer = await api<Events>("GET", withQuery("/api/v1/events", { order: "newest", action: "retention", limit: "1000", before: before?.toString() }));
+    found.push(...answer.events);
+    if (answer.next === 0) break;
+    before = answer.next;
+  }
+  return found.slice(0, RUNS_SHOWN);
+}
 
 /** A policy's rule in words, as `berth retention list` says it. */
 export function ruleText(p: RetentionPolicyView): string {
@@ -88,7 +106,7 @@ function RunItems({ run }: { run: RetentionRunView }) {
 
 export function RetentionSection({ onRun }: { onRun?: () => void }) {
   const policies = useLoad(() => api<RetentionPolicyList>("GET", "/api/v1/retention-policies"), []);
-  const runs = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", action: "retention", limit: String(RUNS_SHOWN) })), []);
+  const runs = useLoad(lastRuns, []);
   const [result, setResult] = useState<{ run: RetentionRunView; round: number } | null>(null);
   const [confirm, setConfirm] = useState<{ what: string; action: string; run: () => Promise<void> } | null>(null);
   const [kind, setKind] = useState<"untagged" | "keep">("keep");
@@ -213,12 +231,12 @@ export function RetentionSection({ onRun }: { onRun?: () => void }) {
       {result && <RunItems key={result.round} run={result.run} />}
       <h3>Last runs</h3>
       <Status loaded={runs}>
-        {(page) =>
-          page.events.length === 0 ? (
-            <p class="muted">No run yet.</p>
+        {(events) =>
+          events.length === 0 ? (
+            <p class="muted">No run among the newest {RUN_PAGES * 1000} events.</p>
           ) : (
             <Table caption="Last retention runs, newest first" columns={["When", "Trigger", "Who", "Tags deleted", "Manifests deleted", "Skipped"]}>
-              {page.events.map((e) => (
+              {events.map((e) => (
                 <tr key={e.id} data-retention-event={e.id}>
                   <td>{when(e.timestamp)}</td>
                   <td>{e.target.retention?.trigger ?? ""}</td>
