@@ -50,3 +50,13 @@ export function duration(seconds: number): string {
   }
   return `${seconds} second${seconds === 1 ? "" : "s"}`;
 }
+
+/** A limit as it can be typed back: the largest 1024-based unit it is a whole number of, else bytes. */
+export function exactSize(n: number): string {
+  const units = ["TiB", "GiB", "MiB", "KiB"];
+  for (const [i, unit] of units.entries()) {
+    const size = 1024 ** (units.length - i);
+    if (n >= size && n % size === 0) return `${n / size}${unit}`;
+  }
+  return String(n);
+}

@@ -618,6 +618,26 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       assert.equal(await readFile(join(out, `${tag}.txt`), "utf8"), contents[`${tag}.txt`], `${tag} pulled byte for byte`);
     }
 
+    // Pull and delete but no push (acrpull + acrdelete): the list, no Restore, and a forged restore refused.
+    const deleter = { name: "deleter", password: "deleter-password-1" };
+    const made1 = await fetch(`${berth.url}/api/v1/users`, { method: "POST", headers: { authorization: berth.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ ...deleter, roles: ["acrpull", "acrdelete"] }) });
+    assert.equal(made1.status, 201, await made1.text());
+    const d = await open(await browser.newContext());
+    await signIn(d.page, berth, deleter.name, deleter.password);
+    await d.page.goto(`${berth.url}/r/trash/app`);
+    await d.page.locator("tr[data-deleted]").first().waitFor();
+    await d.page.getByText("Restoring needs push as well as delete on this repository.").waitFor();
+    assert.equal(await d.page.getByRole("button", { name: /^Restore/ }).count(), 0, "no Restore without push");
+    assert.equal(await d.page.getByRole("button", { name: "Delete tag v1" }).count(), 1, "delete is theirs");
+    const forged = await d.page.evaluate(async () => {
+      const session = (await (await fetch("/api/v1/session")).json()) as { csrf: string };
+      const res = await fetch("/api/v1/deleted/trash/app", { method: "POST", headers: { "x-berth-csrf": session.csrf, "content-type": "application/json" }, body: JSON.stringify({ reference: "v3" }) });
+      return res.status;
+    });
+    assert.equal(forged, 403, "the server refuses a restore without push all the same");
+    assert.equal((await v2("trash/app/manifests/v3", "HEAD")).status, 404);
+    assert.deepEqual([...d.dialogs, ...d.cspReports], []);
+
     // An acrpull identity may not delete here: no "Recently deleted" at all.
     await p.page.goto(`${berth.url}/r/trash/app`);
     await p.page.getByRole("heading", { name: "v1", exact: true }).waitFor();

@@ -5,20 +5,10 @@ import { useState } from "preact/hooks";
 import type { QuotaList, QuotaView } from "../../../src/api-contract/quotas.ts";
 import { api, apiPath } from "../api.ts";
 import { Confirm, Problem, Status, Table, useLoad, useProblem } from "../components.tsx";
-import { bytes, when } from "../format.ts";
+import { bytes, exactSize, when } from "../format.ts";
 
 /** The event list's link: refusals by quotas and tag rules (action policy_refused). */
 export const REFUSALS_HREF = "/lifecycle?action=policy_refused";
-
-/** A limit as it can be typed back: the largest 1024-based unit it is a whole number of, else bytes. */
-function exactSize(n: number): string {
-  const units = ["TiB", "GiB", "MiB", "KiB"];
-  for (const [i, unit] of units.entries()) {
-    const size = 1024 ** (units.length - i);
-    if (n >= size && n % size === 0) return `${n / size}${unit}`;
-  }
-  return String(n);
-}
 
 function Usage({ quota }: { quota: QuotaView }) {
   const over = quota.used > quota.limit;
