@@ -618,6 +618,19 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
       assert.equal(await readFile(join(out, `${tag}.txt`), "utf8"), contents[`${tag}.txt`], `${tag} pulled byte for byte`);
     }
 
+    // A whole repository deleted: its page says it is unknown, and "Recently deleted" brings it back.
+    await orasOk(["push", ...remote, `${berth.host}/trash/gone:v1`, "v2.txt:text/plain"]);
+    const dropped = await fetch(`${berth.url}/api/v1/repositories/trash/gone`, { method: "DELETE", headers: { authorization: berth.basicAuth } });
+    assert.equal(dropped.status, 200, await dropped.text());
+    await page.goto(`${berth.url}/r/trash/gone`);
+    const gone = page.locator("tr[data-deleted]").filter({ has: page.getByRole("rowheader", { name: "v1", exact: true }) });
+    await gone.getByRole("button", { name: "Restore v1" }).click();
+    assert.match(await page.getByRole("alertdialog").innerText(), /^Restore sha256:[0-9a-f]{12} with the tags v1 in trash\/gone\?/);
+    await page.getByRole("alertdialog").getByRole("button", { name: "Restore" }).click();
+    await page.getByRole("heading", { name: "v1", exact: true }).waitFor();
+    await orasOk(["pull", ...remote, `${berth.host}/trash/gone:v1`, "-o", join(orasDir, "pulled-gone")]);
+    assert.equal(await readFile(join(orasDir, "pulled-gone", "v2.txt"), "utf8"), contents["v2.txt"]);
+
     // Pull and delete but no push (acrpull + acrdelete): the list, no Restore, and a forged restore refused.
     const deleter = { name: "deleter", password: "deleter-password-1" };
     const made1 = await fetch(`${berth.url}/api/v1/users`, { method: "POST", headers: { authorization: berth.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ ...deleter, roles: ["acrpull", "acrdelete"] }) });

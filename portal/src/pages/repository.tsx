@@ -137,6 +137,19 @@ function RepositoryPage({ repo }: { repo: string }) {
           </>
         )}
       </Status>
+      {/* A repository whose every manifest was deleted is unknown: what soft delete kept is the way
+          back. Without the repository the page cannot ask what the caller may do there, so Restore
+          is offered and the server decides (the list itself answers only those who may delete). */}
+      {detail.error instanceof ApiError && detail.error.status === 404 && (
+        <RecentlyDeleted
+          repo={repo}
+          mayRestore
+          onRestored={() => {
+            detail.reload();
+            tags.reload();
+          }}
+        />
+      )}
     </>
   );
 }
