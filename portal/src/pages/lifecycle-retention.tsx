@@ -179,6 +179,7 @@ export function RetentionSection({ onRun }: { onRun?: () => void }) {
               ...(kind === "keep" ? { keepNewest: count, ...(tags ? { tags } : {}) } : { untaggedDays: count }),
             });
             element.reset();
+            setKind("keep"); // the select's default, as reset() just set it
             policies.reload();
           });
         }}
