@@ -14,7 +14,8 @@ export function useCsrf(token: string | null): void {
 }
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  /** `detail`: the error body's, as the server sent it (say, a restore conflict's tag and digests). */
+  constructor(readonly status: number, readonly code: string, message: string, readonly detail: unknown = null) {
     super(message);
   }
 }
@@ -47,9 +48,9 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     parsed = null;
   }
   if (!res.ok) {
-    const first = (parsed as { errors?: { code?: string; message?: string }[]; error?: string } | null) ?? null;
+    const first = (parsed as { errors?: { code?: string; message?: string; detail?: unknown }[]; error?: string } | null) ?? null;
     const message = first?.errors?.[0]?.message ?? first?.error ?? `${res.status} ${res.statusText}`;
-    throw new ApiError(res.status, first?.errors?.[0]?.code ?? String(res.status), message);
+    throw new ApiError(res.status, first?.errors?.[0]?.code ?? String(res.status), message, first?.errors?.[0]?.detail ?? null);
   }
   return parsed as T;
 }

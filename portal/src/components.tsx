@@ -164,12 +164,13 @@ export function Pager({ cursors, next }: { cursors: Cursors; next: string | null
   );
 }
 
-export function Confirm({ what, onConfirm, onCancel }: { what: string; onConfirm: () => void; onCancel: () => void }) {
+/** Asks before a change; `action` names the button that goes ahead ("Delete" unless said). */
+export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what: string; action?: string; onConfirm: () => void; onCancel: () => void }) {
   return (
     <div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
       <p id="confirm-text">{what}</p>
       <button type="button" class="danger" onClick={onConfirm}>
-        Delete
+        {action}
       </button>{" "}
       <button type="button" onClick={onCancel} autoFocus>
         Cancel

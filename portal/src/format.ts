@@ -42,3 +42,21 @@ export function safeHref(value: string): string | null {
     return null;
   }
 }
+
+/** A span of seconds in the largest whole unit that fits: "7 days", "36 hours", "90 seconds". */
+export function duration(seconds: number): string {
+  for (const [unit, size] of [["day", 86400], ["hour", 3600], ["minute", 60]] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size} ${unit}${seconds === size ? "" : "s"}`;
+  }
+  return `${seconds} second${seconds === 1 ? "" : "s"}`;
+}
+
+/** A limit as it can be typed back: the largest 1024-based unit it is a whole number of, else bytes. */
+export function exactSize(n: number): string {
+  const units = ["TiB", "GiB", "MiB", "KiB"];
+  for (const [i, unit] of units.entries()) {
+    const size = 1024 ** (units.length - i);
+    if (n >= size && n % size === 0) return `${n / size}${unit}`;
+  }
+  return String(n);
+}

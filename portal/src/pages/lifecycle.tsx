@@ -1,7 +1,10 @@
-// Lifecycle (owners only): tag immutability rules, webhooks with their deliveries, and the event
-// stream, newest first (docs/lifecycle.md). A webhook's signing secret is shown once, when made
-// or rotated. Every value (URLs, header names, repository names) is rendered as text.
-import { useState } from "preact/hooks";
+// Lifecycle (owners only): tag immutability rules, retention (lifecycle-retention.tsx), quotas
+// (lifecycle-quotas.tsx), webhooks with their deliveries, and the event stream, newest first,
+// filtered by action from the URL (`?action=policy_refused`: the quotas' link) (docs/lifecycle.md).
+// A webhook's signing secret is shown once, when made or rotated. Every value (URLs, header
+// names, repository names) is rendered as text.
+import { useEffect, useState } from "preact/hooks";
+import { useLocation } from "preact-iso";
 import type { z } from "zod";
 import type { TagRuleList } from "../../../src/api-contract/tag-rules.ts";
 import type * as wh from "../../../src/api-contract/webhooks.ts";
@@ -11,6 +14,8 @@ import { Confirm, Problem, Status, Table, useLoad, useProblem } from "../compone
 import { shortDigest, when } from "../format.ts";
 import { fileName, Secret, type Shown } from "../secret.tsx";
 import { useSession } from "../session.tsx";
+import { QuotasSection } from "./lifecycle-quotas.tsx";
+import { RetentionSection } from "./lifecycle-retention.tsx";
 
 type Webhooks = z.infer<typeof wh.WebhookList>;
 type Webhook = z.infer<typeof wh.WebhookView>;
@@ -19,6 +24,8 @@ type Events = z.infer<typeof wh.EventList>;
 type RegistryEvent = Events["events"][number];
 
 const EVENTS_PER_PAGE = 50;
+/** With an action filter, a page reads this many log entries: the API filters the entries it read. */
+const FILTERED_READ = 1000;
 
 /** What an event is about, in one line: repository:tag@digest, a chart version, or an identity. */
 function targetText(e: RegistryEvent): string {
@@ -40,8 +47,11 @@ export function LifecyclePage() {
   const { session } = useSession();
   const rules = useLoad(() => api<TagRuleList>("GET", "/api/v1/tag-rules"), []);
   const hooks = useLoad(() => api<Webhooks>("GET", "/api/v1/webhooks"), []);
+  const { query, route } = useLocation();
+  const action = (EVENT_ACTIONS as readonly string[]).includes(query.action ?? "") ? query.action : undefined;
   const [before, setBefore] = useState<number[]>([]);
-  const events = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", limit: String(EVENTS_PER_PAGE), before: before.at(-1)?.toString() })), [before.join()]);
+  useEffect(() => setBefore([]), [action]);
+  const events = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", limit: String(action ? FILTERED_READ : EVENTS_PER_PAGE), before: before.at(-1)?.toString(), action })), [before.join(), action]);
   const [shown, setShownState] = useState<Shown | null>(null);
   const { problem, act } = useProblem();
   const [confirm, setConfirm] = useState<{ what: string; run: () => Promise<void> } | null>(null);
@@ -126,6 +136,10 @@ export function LifecyclePage() {
           <button type="submit">Add rule</button>
         </form>
       </section>
+
+      <RetentionSection onRun={events.reload} />
+
+      <QuotasSection />
 
       <section aria-labelledby="hooks-h">
         <h2 id="hooks-h">Webhooks</h2>
@@ -256,10 +270,20 @@ export function LifecyclePage() {
 
       <section aria-labelledby="events-h">
         <h2 id="events-h">Events, newest first</h2>
+        <label>
+          Action{" "}
+          <select value={action ?? ""} onChange={(e) => route(withQuery("/lifecycle", { action: (e.currentTarget as HTMLSelectElement).value }))}>
+            <option value="">every action</option>
+            {EVENT_ACTIONS.map((a) => (
+              <option key={a}>{a}</option>
+            ))}
+          </select>
+        </label>
+        {action && <p class="small muted">Each page reads {FILTERED_READ} entries of the log and shows those with this action.</p>}
         <Status loaded={events}>
           {(page) => (
             <>
-              <Table caption="Events" columns={["#", "When", "Action", "Who", "What"]}>
+              <Table caption="Events" columns={["#", "When", "Action", "Who", "What"]} footer={page.events.length === 0 && <p class="muted">None on this page.</p>}>
                 {page.events.map((e) => (
                   <tr key={e.id} data-event={e.id}>
                     <td>{e.id}</td>

@@ -1,5 +1,5 @@
-// A repository (its tags, with the pull commands that fit its kind, and delete for those
-// allowed) and a manifest or tag (config, layers as bars, labels read as people read them,
+// A repository (its tags, with the pull commands that fit its kind, delete for those allowed,
+// and what soft delete keeps restorable: repository-deleted.tsx) and a manifest or tag (config, layers as bars, labels read as people read them,
 // annotations, platforms, the referrers tree and the provenance report).
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
@@ -10,6 +10,7 @@ import { api, ApiError, apiPath, withQuery } from "../api.ts";
 import { Command, Confirm, KeyValues, Problem, Status, Table, useLoad } from "../components.tsx";
 import { bytes, KIND_NAMES, safeHref, shortDigest, when } from "../format.ts";
 import { parseRepoPath, paths } from "../paths.ts";
+import { RecentlyDeleted } from "./repository-deleted.tsx";
 
 type Report = z.infer<typeof ProvenanceReport>;
 
@@ -47,12 +48,15 @@ function RepositoryPage({ repo }: { repo: string }) {
   const tags = useLoad(() => api<TagList>("GET", withQuery(apiPath("/api/v1/repositories", { repo }, "tags"), { sort, n: "200" })), [repo, sort]);
   const [confirming, setConfirming] = useState<string | null>(null);
   const [problem, setProblem] = useState<Error | null>(null);
+  // Each delete made here: the "Recently deleted" list reads again (keyed on it).
+  const [deletes, setDeletes] = useState(0);
   const remove = async (tag: string) => {
     setConfirming(null);
     try {
       await api("DELETE", apiPath("/api/v1/repositories", { repo }, "tags", encodeURIComponent(tag)));
       tags.reload();
       detail.reload();
+      setDeletes((n) => n + 1);
     } catch (err) {
       setProblem(err as Error);
     }
@@ -118,10 +122,34 @@ function RepositoryPage({ repo }: { repo: string }) {
                 </ul>
               )}
             </Status>
+            {d.may.delete && (
+              <RecentlyDeleted
+                key={deletes}
+                repo={repo}
+                mayRestore={d.may.push && d.may.delete}
+                onRestored={() => {
+                  tags.reload();
+                  detail.reload();
+                }}
+              />
+            )}
             <Manifests repo={repo} />
           </>
         )}
       </Status>
+      {/* A repository whose every manifest was deleted is unknown: what soft delete kept is the way
+          back. Without the repository the page cannot ask what the caller may do there, so Restore
+          is offered and the server decides (the list itself answers only those who may delete). */}
+      {detail.error instanceof ApiError && detail.error.status === 404 && (
+        <RecentlyDeleted
+          repo={repo}
+          mayRestore
+          onRestored={() => {
+            detail.reload();
+            tags.reload();
+          }}
+        />
+      )}
     </>
   );
 }
