@@ -7,7 +7,7 @@ import type { z } from "zod";
 import * as cat from "./catalog.ts";
 import { ChartDetail, ChartDetailQuery, ChartList, ChartListQuery, ChartListing, ChartVersionEntry, ChartVersions, Saved } from "./charts.ts";
 import { Deleted, Empty, ErrorBody, MuseumErrorBody } from "./common.ts";
-import { DeletedList, Restored, RestoreBody } from "./deleted.ts";
+import { DeletedList, DeletedListQuery, Purged, PurgeQuery, Restored, RestoreBody } from "./deleted.ts";
 import * as id from "./identities.ts";
 import * as pv from "./provenance.ts";
 import { SessionView, SignIn } from "./session.ts";
@@ -87,8 +87,9 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("DELETE", "/api/v1/repositories/{repository...}/tags/{tag}", "delete a tag (its manifest stays)", "delete on the tag (its locks apply), as DELETE /v2/<name>/manifests/<tag>", { 200: Deleted }),
   berth("DELETE", "/api/v1/repositories/{repository...}/manifests/{digest}", "delete a manifest and every tag on it", "delete on the digest (the locks of every tag covering it apply), as DELETE /v2/<name>/manifests/<digest>", { 200: Deleted }),
   berth("DELETE", "/api/v1/repositories/{repository...}", "delete every manifest and tag of a repository, in one transaction", "delete on the repository and on each of its tags (a delete-locked tag refuses it)", { 200: Deleted }),
-  berth("GET", "/api/v1/deleted/{repository...}", "soft delete: the repository's deleted tags and manifests that can still be restored, newest first (empty when deletion.restorableFor is 0)", "delete on the repository", { 200: DeletedList }),
+  berth("GET", "/api/v1/deleted/{repository...}", "soft delete: the repository's deleted tags and manifests that can still be restored, newest first, paged (?n= ?last=); tags hidden from listings (listEnabled false) are left out; empty when deletion.restorableFor is 0", "delete on the repository", { 200: DeletedList }, { query: DeletedListQuery }),
   berth("POST", "/api/v1/deleted/{repository...}", "soft delete: restore a deleted tag (with its manifest) or manifest (with the tags deleted with it), as a push: 409 when a tag was pushed again since (unless force) or content it needs is gone", "delete and push on the repository", { 200: Restored }, { body: RestoreBody }),
+  berth("DELETE", "/api/v1/deleted/{repository...}", "soft delete: purge now what the repository's deletes kept restorable (?reference= a tag or digest: only those records), so the next gc frees what only it used; one delete event (purged) per record; 404 when a reference names nothing", "delete on the repository", { 200: Purged }, { query: PurgeQuery }),
 
   berth("GET", "/api/v1/tag-rules", "every tag immutability rule, oldest first", MANAGE, { 200: TagRuleList }),
   berth("POST", "/api/v1/tag-rules", "create a tag immutability rule: tags it covers, once pushed, are never moved or deleted (DENIED names the rule)", MANAGE, { 201: TagRuleView }, { body: TagRuleBody }),

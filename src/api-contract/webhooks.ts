@@ -99,6 +99,7 @@ export const EventView = z.strictObject({
       .optional(),
     audit: z.string().optional(),
     restored: z.literal(true).optional(),
+    purged: z.literal(true).optional(),
   }),
 });
 /** `next`: the cursor to ask with for what follows (the last entry read, events or not). */

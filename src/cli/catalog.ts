@@ -16,7 +16,7 @@ import { confirm, yesOption } from "./prompt.ts";
 const client = (flags: ConnectionFlags) => connect(flags, process.env, homedir());
 
 export const formatOption = () => new Option("-o, --output <format>", "output format").choices(["table", "json", "yaml"] as const).default("table" as const);
-const topOption = () => new Option("--top <n>", "print at most n rows (default: all)").argParser(optionParser(parsePositiveInteger));
+export const topOption = () => new Option("--top <n>", "print at most n rows (default: all)").argParser(optionParser(parsePositiveInteger));
 
 /** Prints `value` as JSON or YAML; false for a table, which the caller prints. */
 export function printStructured(format: "table" | "json" | "yaml", value: unknown): boolean {

@@ -92,7 +92,9 @@ Examples:
 
 export const repositoryCommand = new Command("repository")
   .alias("repo")
-  .description("repositories, tags and manifests: list, show-tags, show-manifests, delete, deleted, restore; attributes: lock a tag, stop pushes, hide from listings, allow anonymous pull (like az acr repository)")
+  .description("repositories, tags and manifests: list, show-tags, show-manifests, delete, deleted (and deleted purge), restore; attributes: lock a tag, stop pushes, hide from listings, allow anonymous pull (like az acr repository)")
+  // Each subcommand's options are its own, down to `deleted purge` (deleted.ts).
+  .enablePositionalOptions()
   .addCommand(showCommand)
   .addCommand(updateCommand);
 for (const command of [...catalogCommands, deletedCommand, restoreCommand]) repositoryCommand.addCommand(command);

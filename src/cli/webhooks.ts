@@ -249,7 +249,7 @@ const eventListCommand = connectionOptions(
         found.events.map((e) => [
           String(e.id),
           shortTime(e.timestamp),
-          e.target.restored ? `${e.action} (restored)` : e.action,
+          e.target.restored ? `${e.action} (restored)` : e.target.purged ? `${e.action} (purged)` : e.action,
           e.target.repository ?? e.target.principal ?? e.target.scopeMap ?? retentionText(e.target.retention),
           e.target.tag ?? "",
           shortDigest(e.target.digest),

@@ -14,6 +14,11 @@ export type Change =
   | { kind: "tag.set"; repository: string; tag: string; digest: string; previous: string | null }
   /** `digest`: the manifest the tag pointed at. */
   | { kind: "tag.deleted"; repository: string; tag: string; digest?: string }
+  /**
+   * Deleted content kept restorable (soft delete) forgotten before its window ended, by `berth
+   * repository deleted purge`: `tags`, those deleted with it. (Records that expire are not changes.)
+   */
+  | { kind: "deleted.purged"; repository: string; digest: string; tags: string[] }
   | { kind: "blob.linked"; repository: string; digest: string }
   | { kind: "blob.unlinked"; repository: string; digest: string }
   /** `storedAs`: which way the chart came (classic API or OCI); `digest`: its manifest. */

@@ -36,6 +36,8 @@ export interface EventTarget {
   audit?: string;
   /** A push that was a restore of deleted content (soft delete), not a client's push. */
   restored?: true;
+  /** A delete that forgot deleted content kept restorable (soft delete's purge): it can no longer be restored. */
+  purged?: true;
   /** A refused write's: why (a quota or an immutable tag), which quota or tag rule, and the client's message. */
   policy?: { reason: "quota" | "immutable"; rule: string; message: string };
 }
@@ -67,6 +69,10 @@ export function eventOf(entry: ChangeEntry): RegistryEvent | null {
       return event("delete", { repository: c.repository, tag: c.tag, ...(c.digest && { digest: c.digest }) });
     case "manifest.deleted":
       return event("delete", { repository: c.repository, digest: c.digest });
+    case "deleted.purged":
+      // A delete of what the trash kept, marked, as a restore is a push marked restored: a
+      // webhook on deletes learns that the content is gone for good. The first tag, as a push names one.
+      return event("delete", { repository: c.repository, digest: c.digest, ...(c.tags[0] !== undefined && { tag: c.tags[0] }), purged: true });
     case "chart.recorded":
     case "chart.forgotten": {
       const name = c.repository.slice(c.repository.lastIndexOf("/") + 1);

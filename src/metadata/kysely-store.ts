@@ -73,7 +73,8 @@ class Blobs implements BlobRows {
     if (link) return true;
     const ref = await this.db.selectFrom("manifest_refs").select("target_digest").where("target_digest", "=", digest).limit(1).executeTakeFirst();
     if (ref) return true;
-    // A soft-deleted manifest's blobs stay until its record is purged (trash-store.ts).
+    // A soft-deleted manifest's blobs stay until its record is purged (trash-store.ts): their
+    // files, not their links (pruneUnreferenced).
     const trashed = await this.db.selectFrom("trash_refs").select("target_digest").where("target_digest", "=", digest).limit(1).executeTakeFirst();
     return trashed !== undefined;
   }
@@ -133,12 +134,12 @@ class BlobLinks implements BlobLinkRows {
     return rows.map((r) => r.repository as RepositoryName);
   }
   async pruneUnreferenced(before: Date) {
-    // A soft-deleted manifest's references count too: its restore needs the links (trash-store.ts).
+    // Only live manifests keep a link. A soft-deleted one's blobs keep their files (trash_refs
+    // count in isReferenced and collectable), not their links: a blob only deleted content names
+    // is then 404 by digest and cannot be mounted from here, as after a final delete; a restore
+    // links it again (trash-store.ts unlinked).
     const noReference = (eb: ExpressionBuilder<{ l: Database["blob_links"] } & Database, "l">) =>
-      eb.and([
-        eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository"))),
-        eb.not(eb.exists(eb.selectFrom("trash_refs as t").select("t.target_digest").whereRef("t.target_digest", "=", "l.digest").whereRef("t.repository", "=", "l.repository"))),
-      ]);
+      eb.not(eb.exists(eb.selectFrom("manifest_refs as r").select("r.target_digest").whereRef("r.target_digest", "=", "l.digest").whereRef("r.repository", "=", "l.repository")));
     const unreferenced = (db: Db) => db.deleteFrom("blob_links as l").where("l.linked_at", "<", before.getTime()).where(noReference);
     if (familyOf(this.db as Kysely<unknown>) !== "postgres" || this.db.isTransaction) return Number((await unreferenced(this.db).executeTakeFirst()).numDeletedRows);
     // PostgreSQL: a manifest push that checked this link and is about to commit references to it

@@ -143,7 +143,7 @@ export interface Database {
   locks: { name: string; taken_at: number };
   jobs: { name: string; owner: string; lease_until: number };
   tag_rules: { id: string; repository: string; tags: string; created_at: number; created_by: string };
-  // Soft delete (migration 021, trash-store.ts).
+  // Soft delete (migrations 021 and 022, trash-store.ts). The manifest's bytes are in trash_bodies.
   trash: {
     id: string;
     repository: string;
@@ -152,13 +152,15 @@ export interface Database {
     tags: string;
     media_type: string;
     artifact_type: string | null;
-    body: Uint8Array;
+    /** The manifest's length in bytes (migration 022). */
+    size: number;
     stored_as: string | null;
     deleted_at: number;
     expires_at: number;
     deleted_by: string | null;
   };
   trash_refs: { trash_id: string; repository: string; target_digest: string };
+  trash_bodies: { trash_id: string; body: Uint8Array };
   quotas: { scope: string; limit_bytes: number; created_at: number; created_by: string };
   retention_policies: { id: string; repository: string; untagged_days: number | null; keep_newest: number | null; tags: string | null; created_at: number; created_by: string };
   // The portal's read models (migration 010, catalog-types.ts).

@@ -1,14 +1,37 @@
-// Soft delete's records (migrations/021-soft-delete.ts): what a delete removed, kept restorable
-// until it expires. The blobs a record names are in trash_refs, which gc reads as references.
+// Soft delete's records (migrations/021-soft-delete.ts, 022-trash-bodies.ts): what a delete
+// removed, kept restorable until it expires. `trash` holds what a list shows, `trash_bodies` the
+// manifest's bytes (read by a restore alone), `trash_refs` the blobs the manifest names, which gc
+// reads as references: their files stay while a record names them, their links do not (a
+// restore links them again: `unlinked`).
 import type { Kysely, Transaction } from "kysely";
 import type { ChangeActor } from "../domain/changes.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 import type { Database } from "./schema.ts";
-import type { StoredAs, TrashRecord, TrashRows } from "./types.ts";
+import type { StoredAs, TrashCursor, TrashEntry, TrashRecord, TrashRows } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
 const BATCH = 500;
+
+/** Every column of `trash`, none of them large: what a list reads. */
+const LISTED = ["id", "repository", "digest", "kind", "tags", "media_type", "artifact_type", "size", "stored_as", "deleted_at", "expires_at", "deleted_by"] as const;
+
+function entryOf(r: Pick<Database["trash"], (typeof LISTED)[number]>): TrashEntry {
+  return {
+    id: r.id,
+    repository: r.repository as RepositoryName,
+    digest: r.digest as Digest,
+    kind: r.kind === "tag" ? "tag" : "manifest",
+    tags: JSON.parse(r.tags) as Tag[],
+    mediaType: r.media_type,
+    artifactType: r.artifact_type,
+    size: Number(r.size),
+    storedAs: r.stored_as as StoredAs | null,
+    deletedAt: new Date(Number(r.deleted_at)),
+    expiresAt: new Date(Number(r.expires_at)),
+    deletedBy: r.deleted_by ? (JSON.parse(r.deleted_by) as ChangeActor) : null,
+  };
+}
 
 export class Trash implements TrashRows {
   private readonly db: Db;
@@ -28,13 +51,14 @@ export class Trash implements TrashRows {
         tags: JSON.stringify(record.tags),
         media_type: record.mediaType,
         artifact_type: record.artifactType,
-        body: record.body,
+        size: record.body.length,
         stored_as: record.storedAs,
         deleted_at: record.deletedAt.getTime(),
         expires_at: record.expiresAt.getTime(),
         deleted_by: record.deletedBy ? JSON.stringify(record.deletedBy) : null,
       })
       .execute();
+    await this.db.insertInto("trash_bodies").values({ trash_id: record.id, body: record.body }).execute();
     const unique = [...new Set(blobs)];
     for (let i = 0; i < unique.length; i += BATCH) {
       await this.db
@@ -44,43 +68,93 @@ export class Trash implements TrashRows {
     }
   }
 
-  async list(repository: RepositoryName, now: Date): Promise<TrashRecord[]> {
+  async list(repository: RepositoryName, now: Date, options: { limit: number; after?: TrashCursor; reference?: { digest: Digest } | { tag: Tag } }): Promise<TrashEntry[]> {
+    const { limit, reference } = options;
+    const page = (after: TrashCursor | undefined) => {
+      let query = this.db
+        .selectFrom("trash")
+        .select(LISTED)
+        .where("repository", "=", repository)
+        .where("expires_at", ">", now.getTime())
+        .orderBy("deleted_at", "desc")
+        .orderBy("id")
+        .limit(limit);
+      if (after) {
+        const at = after.deletedAt.getTime();
+        query = query.where((eb) => eb.or([eb("deleted_at", "<", at), eb.and([eb("deleted_at", "=", at), eb("id", ">", after.id)])]));
+      }
+      if (reference && "digest" in reference) query = query.where("digest", "=", reference.digest);
+      // `tags` is a JSON array of tags, which hold no quote, `%` or backslash: the quoted tag is
+      // a substring of every array holding it. LIKE may match more (`_` is its wildcard; SQLite's
+      // ignores ASCII case), never less; the exact test is below.
+      if (reference && "tag" in reference) query = query.where("tags", "like", `%${JSON.stringify(reference.tag)}%`);
+      return query.execute();
+    };
+    if (!reference || !("tag" in reference)) return (await page(options.after)).map(entryOf);
+    const found: TrashEntry[] = [];
+    for (let after = options.after; ;) {
+      const rows = await page(after);
+      for (const row of rows) {
+        const entry = entryOf(row);
+        if (entry.tags.includes(reference.tag)) found.push(entry);
+        if (found.length === limit) return found;
+      }
+      if (rows.length < limit) return found;
+      const last = rows.at(-1)!;
+      after = { deletedAt: new Date(Number(last.deleted_at)), id: last.id };
+    }
+  }
+
+  async body(id: string): Promise<Buffer | null> {
+    const row = await this.db.selectFrom("trash_bodies").select("body").where("trash_id", "=", id).executeTakeFirst();
+    return row ? Buffer.from(row.body) : null;
+  }
+
+  async unlinked(id: string): Promise<{ digest: Digest; size: number }[]> {
     const rows = await this.db
-      .selectFrom("trash")
-      .selectAll()
-      .where("repository", "=", repository)
-      .where("expires_at", ">", now.getTime())
-      .orderBy("deleted_at", "desc")
-      .orderBy("id")
+      .selectFrom("trash_refs as r")
+      .innerJoin("blobs as b", "b.digest", "r.target_digest")
+      .select(["r.target_digest", "b.size"])
+      .where("r.trash_id", "=", id)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom("blob_links as l").select("l.digest").whereRef("l.repository", "=", "r.repository").whereRef("l.digest", "=", "r.target_digest"))))
+      .orderBy("r.target_digest")
       .execute();
-    return rows.map((r) => ({
-      id: r.id,
-      repository: r.repository as RepositoryName,
-      digest: r.digest as Digest,
-      kind: r.kind === "tag" ? "tag" : "manifest",
-      tags: JSON.parse(r.tags) as Tag[],
-      mediaType: r.media_type,
-      artifactType: r.artifact_type,
-      body: Buffer.from(r.body),
-      storedAs: r.stored_as as StoredAs | null,
-      deletedAt: new Date(Number(r.deleted_at)),
-      expiresAt: new Date(Number(r.expires_at)),
-      deletedBy: r.deleted_by ? (JSON.parse(r.deleted_by) as ChangeActor) : null,
-    }));
+    return rows.map((r) => ({ digest: r.target_digest as Digest, size: Number(r.size) }));
   }
 
   async update(id: string, kind: TrashRecord["kind"], tags: readonly Tag[]): Promise<void> {
-    if (tags.length === 0) {
-      await this.db.deleteFrom("trash_refs").where("trash_id", "=", id).execute();
-      await this.db.deleteFrom("trash").where("id", "=", id).execute();
-      return;
-    }
+    if (tags.length === 0) return this.forget([id]);
     await this.db.updateTable("trash").set({ kind, tags: JSON.stringify(tags) }).where("id", "=", id).execute();
+  }
+
+  async forget(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const some = ids.slice(i, i + BATCH);
+      await this.db.deleteFrom("trash_refs").where("trash_id", "in", some).execute();
+      await this.db.deleteFrom("trash_bodies").where("trash_id", "in", some).execute();
+      await this.db.deleteFrom("trash").where("id", "in", some).execute();
+    }
+  }
+
+  async forgetBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
+    const result = await this.db.deleteFrom("trash_refs").where("repository", "=", repository).where("target_digest", "=", digest).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async limitWindow(seconds: number): Promise<number> {
+    const ms = seconds * 1000;
+    const result = await this.db
+      .updateTable("trash")
+      .set((eb) => ({ expires_at: eb("deleted_at", "+", ms) }))
+      .where((eb) => eb("expires_at", ">", eb("deleted_at", "+", ms)))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
 
   async purgeExpired(now: Date): Promise<number> {
     const expired = (db: Db) => db.selectFrom("trash").select("id").where("expires_at", "<=", now.getTime());
     await this.db.deleteFrom("trash_refs").where("trash_id", "in", expired(this.db)).execute();
+    await this.db.deleteFrom("trash_bodies").where("trash_id", "in", expired(this.db)).execute();
     const result = await this.db.deleteFrom("trash").where("expires_at", "<=", now.getTime()).executeTakeFirst();
     return Number(result.numDeletedRows);
   }

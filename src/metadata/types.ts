@@ -252,8 +252,11 @@ export interface TagRuleRows {
   remove(id: string): Promise<boolean>;
 }
 
-/** What a delete kept restorable (soft delete, migration 021; services/trash.ts). */
-export interface TrashRecord {
+/**
+ * What a delete kept restorable (soft delete, migrations 021 and 022; services/trash.ts), as lists
+ * show it: everything but the manifest's bytes, which only a restore reads (TrashRows.body).
+ */
+export interface TrashEntry {
   id: string;
   repository: RepositoryName;
   digest: Digest;
@@ -263,8 +266,8 @@ export interface TrashRecord {
   tags: Tag[];
   mediaType: string;
   artifactType: string | null;
-  /** The manifest's exact bytes, as pushed. */
-  body: Buffer;
+  /** The manifest's length in bytes. */
+  size: number;
   /** A chart version's way of storage, or null for anything else. */
   storedAs: StoredAs | null;
   deletedAt: Date;
@@ -272,14 +275,47 @@ export interface TrashRecord {
   deletedBy: ChangeActor | null;
 }
 
-/** Soft delete's records: gc counts their blobs as referenced, and keeps their links, until they are purged. */
+/** A record as a delete keeps it: with the manifest's exact bytes, as pushed (`size` is their length). */
+export interface TrashRecord extends TrashEntry {
+  body: Buffer;
+}
+
+/** Where a page of a repository's records goes on: after this record (newest first: deletedAt, then id). */
+export interface TrashCursor {
+  deletedAt: Date;
+  id: string;
+}
+
+/**
+ * Soft delete's records. gc counts the blobs a record names as referenced (their files stay)
+ * until it is forgotten, but not their links: the repository links them only while a live
+ * manifest needs them, and a restore links them again (`unlinked`). 11 methods, past the six
+ * or so a part keeps to: each is one question the trash is asked, and splitting the noun would
+ * spread one table's rules over two files.
+ */
 export interface TrashRows {
   /** Keeps a record with the blobs its manifest names (in the delete's transaction). */
   put(record: TrashRecord, blobs: readonly Digest[]): Promise<void>;
-  /** A repository's records still restorable at `now`, newest first. */
-  list(repository: RepositoryName, now: Date): Promise<TrashRecord[]>;
+  /**
+   * A repository's records still restorable at `now`, newest first, without their bytes: a page
+   * of at most `limit` after `after`; only those of a digest, or those holding a tag, if `reference` says.
+   */
+  list(repository: RepositoryName, now: Date, options: { limit: number; after?: TrashCursor; reference?: { digest: Digest } | { tag: Tag } }): Promise<TrashEntry[]>;
+  /** A record's manifest bytes (null: the record is gone). */
+  body(id: string): Promise<Buffer | null>;
+  /** The blobs a record names that are stored (a row) but no longer linked in its repository (gc unlinked them): a restore links them again. */
+  unlinked(id: string): Promise<{ digest: Digest; size: number }[]>;
   /** After a restore: the record's new kind and the tags it still holds (none: the record goes). */
   update(id: string, kind: TrashRecord["kind"], tags: readonly Tag[]): Promise<void>;
+  /** Forgets records now, with their references (an early purge): what only they used is unreferenced from then on. */
+  forget(ids: readonly string[]): Promise<void>;
+  /** A blob deleted from a repository on its own is no longer kept for that repository's records; whether any record named it. */
+  forgetBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  /**
+   * Shortens the window of records kept longer than `seconds` after their delete to that
+   * (deletion.restorableFor lowered, or 0: soft delete switched off); how many changed.
+   */
+  limitWindow(seconds: number): Promise<number>;
   /** Forgets records expired at `now` and their references; how many went. */
   purgeExpired(now: Date): Promise<number>;
   /** How many records have expired at `now` (what a purge would forget: gc's dry run). */

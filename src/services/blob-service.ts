@@ -82,7 +82,12 @@ export class BlobService {
     return this.refusals.watch(mounting, actor);
   }
 
-  /** Removes the blob from this repository; the bytes stay until gc finds them unused. */
+  /**
+   * Removes the blob from this repository; the bytes stay until gc finds them unused. Deleted
+   * content kept restorable there (soft delete) no longer keeps it either: a blob deleted on its
+   * own is not brought back by a restore (which then names it), and gc may free it. A blob only
+   * such content still kept (gc unlinked it) is deleted the same way.
+   */
   async delete(repository: RepositoryName, digest: Digest): Promise<void> {
     await this.metadata.transaction(async (tx) => {
       // A layer deleted from under a tagged image breaks that image's pulls: the image's delete
@@ -91,7 +96,9 @@ export class BlobService {
       const covering = await tx.tags.covering(repository, digest);
       await refuseDeleteLocked(tx, repository, covering);
       await refuseImmutable(tx, repository, covering);
-      if (!(await tx.blobLinks.unlink(repository, digest))) throw blobUnknown(digest);
+      const unlinked = await tx.blobLinks.unlink(repository, digest);
+      const unkept = await tx.trash.forgetBlob(repository, digest);
+      if (!unlinked && !unkept) throw blobUnknown(digest);
     });
   }
 }

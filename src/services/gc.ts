@@ -3,10 +3,13 @@
 // instance's clock is not ours).
 //
 //   mark:  a blob is live while a repository links it or a manifest references it (metadata), a
-//          deleted manifest kept restorable (soft delete, trash.ts) included.
+//          deleted manifest kept restorable (soft delete, trash.ts) included: its files stay.
 //   0. forget deleted content whose restore window has passed (trash records): what only it
 //      referenced is unreferenced from then on, and goes in steps 1 and 2 of this same run
-//   1. drop links older than the grace period that no manifest of their repository references
+//   1. drop links older than the grace period that no live manifest of their repository
+//      references: also those only deleted content kept restorable names, so its blobs are 404
+//      by digest and cannot be mounted from there, as after a final delete (a restore links
+//      them again, in its transaction, under the blobs' locks this step takes too)
 //   2. for each blob row no link or reference keeps, older than the grace period (its row's and
 //      its links' times):
 //        in one transaction: re-check, delete the file, forget the row

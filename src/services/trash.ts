@@ -3,20 +3,28 @@
 // ManifestService, which removes the live rows exactly as before and, in the same transaction,
 // keeps a trash record here: the manifest's bytes, the tags that went, a chart's way of storage,
 // and the blobs it names. No read of the registry looks at the trash, so clients see the delete
-// at once (404, gone from tag lists and index.yaml); gc counts the records' blobs as referenced
-// (and keeps their links) until the record expires and is purged (gc, or the maintenance job).
+// at once (404, gone from tag lists and index.yaml). gc keeps the files of the records' blobs
+// until the record expires and is purged (gc, the maintenance job, or `purge` here, at once), but
+// not their links: once gc has run, a blob only a record names is 404 by digest and cannot be
+// mounted, as after a final delete; a restore links it again.
 //
 //   restore(repository, tag | digest, force):
 //     records = the repository's unexpired records for it (a digest: all of them, every tag they
-//               hold; a tag: the newest record holding it, that tag)
+//               hold; a tag: the newest record holding it, that tag), read without their bytes;
+//               then the one body put back
 //     refuse  a repository or tag locked for writes (writeEnabled false)              403
 //             a tag that names other content now (pushed again since) unless force   409
 //             (judged where put sets the tag, under its row lock)
-//             content the manifest needs that is gone (a child deleted, a blob unlinked) 409
+//             content the manifest needs that is gone (a child deleted, a blob deleted 409
+//             from the repository on its own)
 //     put     through ManifestService.put, as a push by digest with those tags: tag rules,
-//             locks on content, the chart index both ways, the change log (manifest.pushed with
-//             restored: true) all apply; the records are updated in put's transaction, so a
-//             restore happens once, and a purge racing it leaves nothing half-restored.
+//             locks on content, quotas, the chart index both ways, the change log
+//             (manifest.pushed with restored: true) all apply; in put's transaction, under its
+//             blob locks, the blobs gc unlinked are linked again (admitted to quotas as a mount
+//             is) and the records updated, so a restore happens once, and a purge or gc racing
+//             it leaves nothing half-restored.
+//   purge(repository, [tag | digest]): forgets the records now (all of the repository's, or those
+//             a reference names), one `deleted.purged` change each; gc then frees what only they kept.
 import { randomUUID } from "node:crypto";
 import { tagToVersion, versionToTag } from "../domain/chart.ts";
 import type { ChangeActor } from "../domain/changes.ts";
@@ -25,9 +33,10 @@ import { RegistryError } from "../domain/errors.ts";
 import { parseManifest } from "../domain/manifest.ts";
 import { isIndexMediaType } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
-import type { MetadataParts, MetadataStore, StoredAs, TrashRecord } from "../metadata/types.ts";
+import type { MetadataParts, MetadataStore, StoredAs, TrashCursor, TrashEntry, TrashRecord, TrashRows } from "../metadata/types.ts";
 import type { ManifestService, PushedManifest } from "./manifest-service.ts";
 import { refuseWriteLocked } from "./protection.ts";
+import { admitToQuotas } from "./quotas.ts";
 
 /** What a delete removes, as it calls keepDeleted. */
 export interface Deletion {
@@ -66,6 +75,7 @@ export async function keepDeleted(tx: MetadataParts, seconds: number, deletion: 
       tags: [...deletion.tags],
       mediaType: manifest.mediaType,
       artifactType: manifest.artifactType,
+      size: manifest.body.length,
       body: manifest.body,
       storedAs,
       deletedAt: now,
@@ -77,7 +87,7 @@ export async function keepDeleted(tx: MetadataParts, seconds: number, deletion: 
 }
 
 /** What a record holds, in words a list shows: a chart, an index, an image or another artifact. */
-export function contentOf(record: Pick<TrashRecord, "storedAs" | "mediaType" | "artifactType">): "chart" | "index" | "image" | "artifact" {
+export function contentOf(record: Pick<TrashEntry, "storedAs" | "mediaType" | "artifactType">): "chart" | "index" | "image" | "artifact" {
   if (record.storedAs) return "chart";
   if (isIndexMediaType(record.mediaType)) return "index";
   const type = record.artifactType;
@@ -91,6 +101,9 @@ export interface RestoreOptions {
   actor?: ChangeActor | null;
 }
 
+/** Records read per query where all of a reference's are needed (a digest deleted under many tags). */
+const PAGE = 1000;
+
 export class DeletedContent {
   private readonly metadata: MetadataStore;
   private readonly manifests: ManifestService;
@@ -100,20 +113,18 @@ export class DeletedContent {
     this.manifests = manifests;
   }
 
-  /** The repository's restorable records, newest first. */
-  list(repository: RepositoryName): Promise<TrashRecord[]> {
-    return this.metadata.trash.list(repository, new Date());
+  /** A page of the repository's restorable records, newest first, without their manifests' bytes. */
+  list(repository: RepositoryName, page: { limit: number; after?: TrashCursor }): Promise<TrashEntry[]> {
+    return this.metadata.trash.list(repository, new Date(), page);
   }
 
   async restore(repository: RepositoryName, reference: Reference, options: RestoreOptions = {}): Promise<PushedManifest> {
     const now = new Date();
-    const chosen = pick(await this.metadata.trash.list(repository, now), reference);
-    if (chosen === null) {
-      const named = reference.kind === "tag" ? `${repository}:${reference.tag}` : `${repository}@${reference.digest}`;
-      throw new RegistryError("DELETED_UNKNOWN", `nothing deleted as ${named} can be restored (it was never deleted, was restored already, or its window has passed): see berth repository deleted ${repository}`, reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
-    }
+    const chosen = await pick(this.metadata.trash, repository, reference, now);
+    const body = chosen && (await this.metadata.trash.body(chosen.newest.id));
+    if (!chosen || !body) throw deletedUnknown(repository, reference);
     const { newest, digest, tags } = chosen;
-    return this.manifests.put(repository, { kind: "digest", digest }, newest.body, newest.mediaType, {
+    return this.manifests.put(repository, { kind: "digest", digest }, body, newest.mediaType, {
       extraTags: tags,
       storedAs: newest.storedAs ?? "oci",
       actor: options.actor ?? null,
@@ -121,27 +132,67 @@ export class DeletedContent {
       // Judged where put sets each tag, under the tag row's lock: a push racing the restore either
       // committed first (and is refused here) or waits and moves the tag after it.
       onTagMove: options.force ? undefined : (tag, from) => refuseNewer(repository, tag, from, digest),
-      // First in put's transaction (after its blob locks): the checks see what the push will change.
+      // First in put's transaction, after its locks on the manifest's blobs: gc's unlinking and
+      // sweeping of those blobs waits for this commit, or ran before and is seen here.
       alongside: async (tx) => {
-        const records = (await tx.trash.list(repository, now)).filter((r) => r.digest === digest);
+        const records = await every(tx.trash, repository, now, { digest });
         if (!records.some((r) => r.id === newest.id)) throw new RegistryError("DELETED_UNKNOWN", `${repository}@${digest} was restored or purged meanwhile`, { digest });
         await refuseWriteLocked(tx, repository, tags, "restored");
-        await refuseMissing(tx, repository, newest);
+        // gc dropped the links only the record held; its files stayed (trash_refs). Back in the
+        // repository they count in its quotas as a mount's would.
+        const unlinked = await tx.trash.unlinked(newest.id);
+        if (unlinked.length > 0) {
+          await admitToQuotas(tx, repository, unlinked, tags[0] ?? digest);
+          for (const blob of unlinked) await tx.blobLinks.link(repository, blob.digest);
+        }
+        await refuseMissing(tx, repository, newest, body);
         for (const record of records) await tx.trash.update(record.id, "tag", record.tags.filter((t) => !tags.includes(t)));
       },
     });
   }
+
+  /**
+   * Forgets records now (a leaked secret need not wait for the window): every restorable record
+   * of the repository, or those a reference names (a digest: all of its; a tag: every record
+   * holding it, with the other tags deleted alongside). One `deleted.purged` change per record,
+   * in the same transaction. DELETED_UNKNOWN when a reference names none.
+   */
+  async purge(repository: RepositoryName, reference: Reference | null, actor: ChangeActor | null = null): Promise<TrashEntry[]> {
+    return this.metadata.transaction(async (tx) => {
+      const records = await every(tx.trash, repository, new Date(), reference === null ? undefined : reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
+      if (reference !== null && records.length === 0) throw deletedUnknown(repository, reference);
+      await tx.trash.forget(records.map((r) => r.id));
+      for (const r of records) await tx.changes.append({ kind: "deleted.purged", repository, digest: r.digest, tags: r.tags });
+      return records;
+    }, { actor });
+  }
+}
+
+/** Every restorable record of the repository (or of a digest, or holding a tag), newest first, a page at a time. */
+async function every(trash: TrashRows, repository: RepositoryName, now: Date, reference?: { digest: Digest } | { tag: Tag }): Promise<TrashEntry[]> {
+  const found: TrashEntry[] = [];
+  for (let after: TrashCursor | undefined; ;) {
+    const page = await trash.list(repository, now, { limit: PAGE, after, reference });
+    found.push(...page);
+    if (page.length < PAGE) return found;
+    after = page.at(-1)!;
+  }
 }
 
 /** The records a reference restores: a digest, all of its (every tag); a tag, the newest holding it. */
-function pick(records: readonly TrashRecord[], reference: Reference): { newest: TrashRecord; digest: Digest; tags: Tag[] } | null {
+async function pick(trash: TrashRows, repository: RepositoryName, reference: Reference, now: Date): Promise<{ newest: TrashEntry; digest: Digest; tags: Tag[] } | null> {
   if (reference.kind === "digest") {
-    const of = records.filter((r) => r.digest === reference.digest);
+    const of = await every(trash, repository, now, { digest: reference.digest });
     if (of.length === 0) return null;
     return { newest: of[0]!, digest: reference.digest, tags: [...new Set(of.flatMap((r) => r.tags))] };
   }
-  const newest = records.find((r) => r.tags.includes(reference.tag));
+  const [newest] = await trash.list(repository, now, { limit: 1, reference: { tag: reference.tag } });
   return newest ? { newest, digest: newest.digest, tags: [reference.tag] } : null;
+}
+
+function deletedUnknown(repository: RepositoryName, reference: Reference): RegistryError {
+  const named = reference.kind === "tag" ? `${repository}:${reference.tag}` : `${repository}@${reference.digest}`;
+  return new RegistryError("DELETED_UNKNOWN", `nothing deleted as ${named} can be restored (it was never deleted, was restored or purged already, or its window has passed): see berth repository deleted ${repository}`, reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
 }
 
 /** A tag pushed again since its delete is not moved back without force. */
@@ -154,8 +205,8 @@ function refuseNewer(repository: RepositoryName, tag: Tag, current: Digest, rest
 }
 
 /** The content a manifest needs must still be in the repository (a restore never makes a broken image). */
-async function refuseMissing(tx: MetadataParts, repository: RepositoryName, record: TrashRecord): Promise<void> {
-  const parsed = parseManifest(record.body, record.mediaType);
+async function refuseMissing(tx: MetadataParts, repository: RepositoryName, record: TrashEntry, body: Buffer): Promise<void> {
+  const parsed = parseManifest(body, record.mediaType);
   const missing: string[] = [];
   for (const child of parsed.children) {
     if (!(await tx.manifests.summary(repository, child))) missing.push(`manifest ${child} (deleted too? restore it first)`);

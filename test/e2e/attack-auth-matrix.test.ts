@@ -174,6 +174,9 @@ function probes(image: TestImage, otherImage: TestImage, upload: string): Probe[
     apiProbe("/api/v1/deleted/*", "GET", `/api/v1/deleted/${REPO}`, on("delete")),
     apiProbe("/api/v1/deleted/*", "POST", `/api/v1/deleted/${REPO}`, on("delete"), { ...json({ reference: "never-deleted" }), also: "push" }),
     apiProbe("/api/v1/deleted/*", "GET", `/api/v1/deleted/${OTHER}`, on("delete", OTHER)),
+    // A purge aimed at nothing deleted: 404 for every caller allowed so far, nothing forgotten.
+    apiProbe("/api/v1/deleted/*", "DELETE", `/api/v1/deleted/${REPO}?reference=never-deleted`, on("delete")),
+    apiProbe("/api/v1/deleted/*", "DELETE", `/api/v1/deleted/${OTHER}?reference=${missingDigest}`, on("delete", OTHER)),
     apiProbe("/api/v1/charts/*", "GET", `/api/v1/charts/${REPO}`, on("pull")),
     apiProbe("/api/v1/search", "GET", "/api/v1/search?label=berth.test~app", "signed-in"),
     apiProbe("/api/v1/audit", "GET", "/api/v1/audit?limit=1", on("manage", null)),

@@ -1,15 +1,15 @@
 // Attack 17 (outside tester) through `berth serve` and real clients: kill -9 in the middle of a
 // retention run and of a whole repository's soft delete (each delete is all or nothing: a tag
 // gone has its record, fsck clean, a second run finishes), and oras fetching the layer of an image
-// soft-deleted and gc'd (/work/notes/attack-17-findings.md). `todo` tests fail on the code they
-// were written against and say what should happen.
+// soft-deleted and gc'd, restored, then purged (/work/notes/attack-17-findings.md). `todo` tests
+// fail on the code they were written against and say what should happen.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { RunningBerth } from "../support/berth.ts";
+import { runBerthCli, type RunningBerth } from "../support/berth.ts";
 import { berthFor } from "../support/helm.ts";
 import { requireTool, run } from "../support/tools.ts";
 
@@ -55,6 +55,17 @@ async function count(berth: RunningBerth, action: string): Promise<number> {
   }
 }
 
+/** Every record the deleted list holds, page after page (it pages: 100 a page unless ?n=). */
+async function deletedRecords(berth: RunningBerth, repository: string): Promise<{ tags: string[]; digest: string }[]> {
+  const records: { tags: string[]; digest: string }[] = [];
+  for (let last: string | null = null; ;) {
+    const page = (await call(berth, "GET", `/api/v1/deleted/${repository}?n=1000${last ? `&last=${last}` : ""}`)).json();
+    records.push(...page.deleted);
+    if (!page.next) return records;
+    last = page.next;
+  }
+}
+
 async function tags(berth: RunningBerth, repository: string): Promise<string[]> {
   const res = await call(berth, "GET", `/v2/${repository}/tags/list?n=10000`);
   return res.status === 200 ? (res.json().tags ?? []) : [];
@@ -79,7 +90,7 @@ test("kill -9 during a retention run with soft delete: every deleted tag has its
 
   await fsckClean(berth);
   const left = await tags(berth, "team/app");
-  const records = (await call(berth, "GET", "/api/v1/deleted/team/app")).json().deleted as { tags: string[] }[];
+  const records = await deletedRecords(berth, "team/app");
   const gone = records.flatMap((r) => r.tags);
   t.diagnostic(`the kill left ${left.length} of ${TAGS} tags`);
   assert.deepEqual([...left, ...gone].sort(), Array.from({ length: TAGS }, (_, i) => `t${String(i).padStart(4, "0")}`), "every tag is either live or restorable, none lost, none twice");
@@ -105,7 +116,7 @@ test("kill -9 during a whole repository's soft delete: all of it or none of it, 
   await berth.restart();
   await fsckClean(berth);
   const live = (await tags(berth, "team/big")).length;
-  const records = (await call(berth, "GET", "/api/v1/deleted/team/big")).json().deleted as unknown[];
+  const records = await deletedRecords(berth, "team/big");
   assert.ok((live === MANIFESTS && records.length === 0) || (live === 0 && records.length === MANIFESTS), `all or nothing: ${live} live, ${records.length} records (answer: ${answered?.status})`);
   if (live === 0) {
     const restored = await call(berth, "POST", "/api/v1/deleted/team/big", JSON.stringify({ reference: "v7" }));
@@ -114,7 +125,7 @@ test("kill -9 during a whole repository's soft delete: all of it or none of it, 
   await fsckClean(berth);
 });
 
-test("oras: a soft-deleted image's layer cannot be fetched by digest once gc has run", { timeout: 300_000, todo: "finding: oras blob fetch of a soft-deleted image's layer succeeds for the whole window" }, async (t) => {
+test("oras: a soft-deleted image's layer cannot be fetched by digest once gc has run; the restore pulls it byte for byte; a purge lets gc free it", { timeout: 300_000 }, async (t) => {
   const oras = requireTool(t, "oras");
   if (!oras) return;
   const berth = await berthFor(t, { env: { BERTH_DELETION_RESTORABLE_FOR: DAY } });
@@ -134,6 +145,29 @@ test("oras: a soft-deleted image's layer cannot be fetched by digest once gc has
   assert.equal(gc.code, 0, gc.stderr);
   const fetched = await run(oras, ["blob", "fetch", "--output", "-", ...login, `${berth.host}/team/app@${layer}`]);
   assert.notEqual(fetched.code, 0, `the deleted secret is still served: ${fetched.stdout}`);
+  assert.match(gc.stdout, /^deleted 0 blobs .*; 2 unused links removed/, "the links go, the files stay for the restore");
+  await fsckClean(berth);
+
+  // The bytes stayed: a restore links them again and oras pulls the very file.
+  const client = (args: string[]) => runBerthCli([...args, "--server", berth.url, "--username", berth.username, "--password", berth.password]);
+  const restored = await client(["repository", "restore", "team/app", "v1"]);
+  assert.equal(restored.code, 0, restored.stderr);
+  const out = join(dir, "out");
+  const pulled = await run(oras, ["pull", ...login, "-o", out, ref]);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.deepEqual(await readFile(join(out, "secret.txt")), await readFile(secret));
+
+  // The secret leaked after all: delete, purge at once (no week's wait), and gc frees the layer.
+  assert.equal((await run(oras, ["manifest", "delete", "--force", ...login, ref])).code, 0);
+  const purged = await client(["repository", "deleted", "purge", "team/app", "v1", "--yes"]);
+  assert.equal(purged.code, 0, purged.stderr);
+  assert.match(purged.stdout, /purged 1 from team\/app/);
+  assert.match((await client(["repository", "deleted", "team/app"])).stdout, /nothing deleted in team\/app can be restored/);
+  const freed = await berth.cli(["gc", "--grace-period", "0", "-o", "json"]);
+  assert.equal(freed.code, 0, freed.stderr);
+  assert.ok((JSON.parse(freed.stdout) as { deleted: string[] }).deleted.includes(layer), freed.stdout);
+  assert.notEqual((await client(["repository", "restore", "team/app", "v1"])).code, 0, "purged: nothing to restore");
+  await fsckClean(berth);
 });
 
 test("a retention run does not stop the registry answering: /v2/ keeps answering while 2,000 tags go", { timeout: 600_000 }, async (t) => {

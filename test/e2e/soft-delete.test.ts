@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { humanSize } from "../../src/cli/output.ts";
 import { runBerthCli, type RunningBerth } from "../support/berth.ts";
 import { berthFetch, berthFor, fetchIndex, helmClient, HELM_VERSIONS, packageChart, plainHttp, putBlob, registryLogin, repoAdd } from "../support/helm.ts";
 import { buildMultiPlatformLayout, layoutBlob, layoutEntry } from "../support/oci-layout.ts";
@@ -74,8 +75,9 @@ test("skopeo: an index deleted by digest, then a tag deleted alone, is 404 until
   assert.deepEqual(JSON.parse((await skopeoOk(["list-tags", "--tls-verify=false", "--creds", creds, remote])).stdout).Tags, []);
 
   const table = await cli(berth, ["repository", "deleted", "team/multi"]);
-  assert.match(table, /DIGEST\s+TAGS\s+KIND\s+CONTENT\s+DELETED\s+BY\s+EXPIRES/);
-  assert.match(table, new RegExp(`${layout.index.digest.slice(7, 19)}\\s+v1\\s+manifest\\s+index\\s+\\S+ \\S+ UTC\\s+admin \\(admin\\)`));
+  // SIZE: the index's own bytes (a column added with the purge).
+  assert.match(table, /DIGEST\s+TAGS\s+KIND\s+CONTENT\s+SIZE\s+DELETED\s+BY\s+EXPIRES/);
+  assert.match(table, new RegExp(`${layout.index.digest.slice(7, 19)}\\s+v1\\s+manifest\\s+index\\s+${humanSize(layout.index.bytes.length)}\\s+\\S+ \\S+ UTC\\s+admin \\(admin\\)`));
   const within = await gcAndFsck(berth);
   assert.equal(within.blobsDeleted, 0, `gc freed blobs a restorable index uses: ${within.deleted.join(", ")}`);
 

@@ -114,6 +114,12 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   const deleted = (await call("GET", "/api/v1/deleted/team/app")).json();
   assert.ok(deleted.deleted.some((d: { tags: string[] }) => d.tags.includes("v3")));
   await call("POST", "/api/v1/deleted/team/app", { reference: "v3" });
+  const page = (await call("GET", "/api/v1/deleted/team/app?n=1")).json();
+  assert.equal(page.deleted.length, 1);
+  await call("GET", `/api/v1/deleted/team/app?n=1&last=${page.next}`);
+  const purged = (await call("DELETE", `/api/v1/deleted/team/app?reference=${page.deleted[0].digest}`)).json();
+  assert.ok(purged.purged.length >= 1);
+  await call("DELETE", "/api/v1/deleted/team/app");
 
   // Webhooks and the event stream.
   await call("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/hook`, actions: ["push", "delete"], format: "cloudevents" }, 201);

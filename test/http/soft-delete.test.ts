@@ -95,11 +95,15 @@ for (const backend of ["sqlite", "postgres"] as const) {
     const now = () => new Date();
     const gcAt = (at: Date, dryRun = false) => collectGarbage(metadata, blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: DAY, dryRun, now: at });
     const within = await gcAt(now());
-    assert.deepEqual([within.blobsDeleted, within.linksRemoved, within.deletedPurged], [0, 0, 0], "within the window nothing it uses goes");
+    // Changed on purpose (attack 17): the links only the record names go, as after a final delete
+    // (the layer is 404 by digest); the files stay, and the restore links them again.
+    assert.deepEqual([within.blobsDeleted, within.linksRemoved, within.deletedPurged], [0, 2, 0], "within the window no file it uses goes; its links do");
+    assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).status, 404, "unlinked by gc: not served by digest");
     assert.deepEqual((await checkIntegrity(metadata, blobs)).problems, []);
 
     assert.equal((await restore(app, "team/app", { reference: image.digest })).status, 200);
     assert.deepEqual((await app.request("GET", "/v2/team/app/manifests/v2")).body, image.body);
+    assert.equal((await app.request("GET", `/v2/team/app/blobs/${image.layer}`)).body.toString(), image.layerBytes, "linked again by the restore");
     assert.deepEqual(await tags(app, "team/app"), ["v1", "v2"]);
 
     // Deleted again, then past the window: a dry run only counts; a real run forgets and frees.

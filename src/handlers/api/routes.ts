@@ -15,7 +15,7 @@ import { deleteMetadata, getMetadata, getReport, METADATA_PREFIX, onMetadata, on
 import { deleteSession, getSession, postSession } from "./session.ts";
 import { deleteRepositoryResource, getRepositories, getRepositoryResource, onRepositoryPath } from "./catalog.ts";
 import { CHARTS_PREFIX, getChart, onChart } from "./charts.ts";
-import { DELETED_PREFIX, getDeleted, onDeleted, onRestore, postRestore } from "./deleted.ts";
+import { DELETED_PREFIX, deletePurge, getDeleted, onDeleted, onRestore, postRestore } from "./deleted.ts";
 import { attributesRepository, getAttributeRows, getAttributes, getAudit, getSettings, patchAttributes, REPOSITORIES_PREFIX } from "./repositories.ts";
 import { getSearch } from "./search.ts";
 import { deleteTagRule, getTagRules, postTagRule } from "./tag-rules.ts";
@@ -103,9 +103,10 @@ export const API_ROUTES: ApiRoute[] = [
   { method: "GET", url: `${REPOSITORIES_PREFIX}*`, handler: (ctx) => getRepositoryResource(ctx, getAttributes), access: onRepositoryPath },
   { method: "PATCH", url: `${REPOSITORIES_PREFIX}*`, handler: patchAttributes, access: onRepository("manage") },
   { method: "DELETE", url: `${REPOSITORIES_PREFIX}*`, handler: deleteRepositoryResource, access: onRepositoryPath },
-  // Soft delete: who may delete in a repository may list what was deleted there; restoring is a push too.
+  // Soft delete: who may delete in a repository may list what was deleted there and purge it; restoring is a push too.
   { method: "GET", url: `${DELETED_PREFIX}*`, handler: getDeleted, access: onDeleted },
   { method: "POST", url: `${DELETED_PREFIX}*`, handler: postRestore, access: onRestore },
+  { method: "DELETE", url: `${DELETED_PREFIX}*`, handler: deletePurge, access: onDeleted },
   { method: "GET", url: `${CHARTS_PREFIX}*`, handler: getChart, access: onChart },
   { method: "GET", url: "/api/v1/search", handler: getSearch, access: signedIn },
 

@@ -92,6 +92,7 @@ function extras(event: RegistryEvent): Record<string, unknown> {
     ...(t.retention && { retention: t.retention }),
     ...(t.audit && { audit: t.audit }),
     ...(t.restored && { restored: true }),
+    ...(t.purged && { purged: true }),
   };
 }
 
