@@ -102,9 +102,11 @@ export function permitsSomewhere(who: Identity, action: Action): boolean {
 /**
  * Whether the identity's grants allow the action on every repository the pattern names (a
  * quota's figures go only to whoever may pull everywhere in its scope: domain/quotas.ts).
- * Anonymous: never.
+ * Anonymous: never. A bearer token is judged by the principal it was issued to: docker, oras and
+ * helm push with a token narrowed to each request's repositories, so judging the token would keep
+ * every figure from the owner who set the quota.
  */
 export function permitsAll(who: Identity, action: Action, pattern: string): boolean {
-  const own = grantsOf(who).some((g) => g.type === "repository" && g.actions.includes(action) && (g.exact ? g.pattern === pattern && !pattern.includes("*") : coversPattern(g.pattern, pattern)));
-  return who.kind === "bearer" ? own && permitsAll(who.principal, action, pattern) : own;
+  if (who.kind === "bearer") return permitsAll(who.principal, action, pattern);
+  return grantsOf(who).some((g) => g.type === "repository" && g.actions.includes(action) && coversPattern(g.pattern, pattern));
 }

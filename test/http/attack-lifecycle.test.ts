@@ -147,8 +147,17 @@ test("attack: a body of unknown length (chunked) and the body of a closing PUT o
   assert.equal(chunked.status, 403, chunked.body.toString());
   assert.equal(chunked.json().errors[0].code, "DENIED");
   assert.equal((await app.berth.stores.metadata.uploads.get(id))?.offset, 0, "the refused chunk was not kept");
+  // The upload goes on from its offset: what the refused body wrote is not part of it.
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 1000 })).status, 200);
+  const small = Buffer.from("12345");
+  assert.equal((await app.request("PATCH", location, { body: small, headers: OCTETS })).status, 202);
+  const done = await app.request("PUT", `${location}${location.includes("?") ? "&" : "?"}digest=${sha256(small)}`);
+  assert.equal(done.status, 201, done.body.toString());
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${sha256(small)}`)).body.toString(), "12345");
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 10 })).status, 200);
+  const second = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
   const data = Buffer.alloc(1_000_000, 5);
-  const closing = await app.request("PUT", `${location}${location.includes("?") ? "&" : "?"}digest=${sha256(data)}`, { body: data, headers: OCTETS });
+  const closing = await app.request("PUT", `${second}${second.includes("?") ? "&" : "?"}digest=${sha256(data)}`, { body: data, headers: OCTETS });
   assert.deepEqual([closing.status, closing.json().errors[0].detail.needed], [403, data.length]);
   const single = await app.request("POST", `/v2/team/other/blobs/uploads/?digest=${sha256(data)}`, { body: data, headers: OCTETS });
   assert.deepEqual([single.status, single.json().errors[0].code], [403, "DENIED"]);
