@@ -61,6 +61,7 @@ export class BlobService {
       const bounded = await this.staging.bound(repository, body, { digest: expected, ...(declaredSize !== undefined && { declared: declaredSize }) });
       const staged = await this.blobs.receive(bounded, expected, signal, declaredSize);
       await commitBlob(this.metadata, this.blobs, repository, staged);
+      this.staging.entered(repository, staged.size);
     };
     await this.refusals.watch(pushing(), actor);
   }

@@ -13,7 +13,7 @@
 // package and config before its manifest), so two pushes that fit only one at a time never both
 // pass: the second counts after the first committed. SQLite runs one writer at a time anyway.
 import type { Digest } from "../domain/digest.ts";
-import type { RepositoryName } from "../domain/names.ts";
+import { matchesPattern, type RepositoryName } from "../domain/names.ts";
 import { QuotaRefusal, quotasOver, type Quota } from "../domain/quotas.ts";
 import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
 
@@ -115,8 +115,13 @@ export class StagingBound {
     })();
   }
 
-  /** Forgets the remembered counts (content was deleted or freed here: the next chunk counts afresh). */
-  forget(): void {
-    this.counted.clear();
+  /**
+   * A blob of `size` bytes entered `repository` in this process: the remembered counts of the
+   * scopes over it grow by it (at most: the scope may have held it), so uploads that close one after
+   * another here are admitted on what they left, not on the count from before them. Too much only
+   * costs a count: a refusal is always counted afresh.
+   */
+  entered(repository: RepositoryName, size: number): void {
+    for (const [scope, kept] of this.counted) if (matchesPattern(scope, repository)) kept.used += size;
   }
 }

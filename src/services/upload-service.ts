@@ -118,6 +118,7 @@ export class UploadService {
       await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
       });
+      this.staging.entered(repository, staged.size);
       // The upload itself stored nothing (no handle): nothing to delete (on S3 that saves three
       // requests per push). Parts a PATCH racing this PUT wrote are refused a row and gc takes them.
       this.blobs.forgetHash(id);
@@ -154,6 +155,7 @@ export class UploadService {
         await tx.uploads.delete(id);
       });
       lease.settled = true;
+      this.staging.entered(repository, staged.size);
     });
   }
 

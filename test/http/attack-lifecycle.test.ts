@@ -138,6 +138,20 @@ test("attack: bytes staged by open uploads count against the room a chunk sees (
   assert.equal(((await quotaList(app)) as { used: number }[])[0]!.used, whole.length);
 });
 
+test("attack: uploads that close one after another do not each stage the room the first saw", async (t) => {
+  const app = await freshApp(t);
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 3_000_000 })).status, 200);
+  const first = Buffer.alloc(2_000_000, 1);
+  const a = String((await app.request("POST", "/v2/team/a/blobs/uploads/")).headers.location);
+  assert.equal((await app.request("PATCH", a, { body: first, headers: OCTETS })).status, 202);
+  assert.equal((await app.request("PUT", `${a}${a.includes("?") ? "&" : "?"}digest=${sha256(first)}`)).status, 201);
+  // 2 MB linked now: a second 2 MB chunk does not fit, although no upload is open.
+  const b = String((await app.request("POST", "/v2/team/b/blobs/uploads/")).headers.location);
+  const refused = await app.request("PATCH", b, { body: Buffer.alloc(2_000_000, 2), headers: OCTETS });
+  assert.equal(refused.status, 403);
+  assert.deepEqual(refused.json().errors[0].detail, { quota: "team/*", used: 2_000_000, limit: 3_000_000, needed: 2_000_000 });
+});
+
 test("attack: a body of unknown length (chunked) and the body of a closing PUT or a single-request push are bounded by the quota too", async (t) => {
   const app = await freshApp(t);
   assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 10 })).status, 200);
