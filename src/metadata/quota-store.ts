@@ -42,15 +42,31 @@ export class Quotas implements QuotaRows {
   }
 
   async usage(scope: string): Promise<number> {
-    return (await this.count(scope)).used;
+    // UNION (not UNION ALL) keeps each (digest, size) once: a blob linked by many repositories of
+    // the scope, a manifest stored in several, a layer both live and named by a deleted manifest's
+    // record. What admissions ask: plain distinct rows, measured about twice as fast as count's
+    // grouping on the whole registry (docs/lifecycle.md).
+    const held = this.db
+      .selectFrom("blob_links as l")
+      .innerJoin("blobs as b", "b.digest", "l.digest")
+      .select(["b.digest as digest", "b.size as size"])
+      .where(inScope("l.repository", scope))
+      .union((db) => db.selectFrom("manifests as m").select(["m.digest as digest", "m.size as size"]).where(inScope("m.repository", scope)))
+      .union((db) => db.selectFrom("trash as t").select(["t.digest as digest", trashedSize("t").as("size")]).where(inScope("t.repository", scope)))
+      .union((db) => db.selectFrom("trash_refs as r").innerJoin("blobs as rb", "rb.digest", "r.target_digest").select(["rb.digest as digest", "rb.size as size"]).where(inScope("r.repository", scope)));
+    const row = await this.db
+      .selectFrom(held.as("u"))
+      .select(sql<number | string | null>`sum(u.size)`.as("used"))
+      .executeTakeFirst();
+    return Number(row?.used ?? 0);
   }
 
+
   async count(scope: string): Promise<QuotaCount> {
-    // Each digest once, however many rows name it: a blob linked by many repositories of the
-    // scope, a manifest stored in several, a layer both live and named by a deleted manifest's
-    // record. `live` marks digests a live row holds; the rest are held only by soft delete's
-    // records (trash: the manifest's own bytes; trash_refs: the blobs it names, whose rows gc
-    // keeps while a record names them), restorable until the record is purged.
+    // usage's rows, each digest once, with `live` marking digests a live row holds; the rest are
+    // held only by soft delete's records (trash: the manifest's own bytes; trash_refs: the blobs
+    // it names, whose rows gc keeps while a record names them), restorable until purged. Grouping
+    // costs more than usage's distinct rows, so only the quota list (and set) asks for it.
     const held = this.db
       .selectFrom("blob_links as l")
       .innerJoin("blobs as b", "b.digest", "l.digest")
