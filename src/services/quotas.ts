@@ -62,8 +62,8 @@ const COUNT_TRUSTED_MS = 5_000;
  * a query each (the uploads table holds only open uploads); the usage, the costly count, is
  * remembered per scope for COUNT_TRUSTED_MS and used only to admit. Anything that does not fit
  * the remembered count is counted again before it is refused, so a refusal is as exact as the
- * close-time check; what may slip through is content other writers linked within those seconds,
- * which the close-time check (admitToQuotas, exact, the one that decides what becomes visible)
+ * close-time check; what may slip through is content other instances, manifests or mounts added
+ * within those seconds (this process's blobs are added as they enter: entered), which the close-time check (admitToQuotas, exact, the one that decides what becomes visible)
  * still refuses. Content a quota's scope holds already (a digest known before the body) adds
  * nothing there and is not bounded by it.
  */
