@@ -71,7 +71,7 @@ export function quotaText(quota: Quota, used: number, needed: number): string {
 /** The refusal's words for whoever may not read the quota's usage: which quota, and what the push needed. */
 export function closedQuotaText(quota: Quota, needed: number): string {
   const which = quota.scope === REGISTRY_SCOPE ? "the registry's storage quota" : `the storage quota of "${quota.scope}"`;
-  return `${which} is full: this push needs ${formatSize(needed)} more than it leaves`;
+  return `${which} is full: this push needs ${formatSize(needed)} more`;
 }
 
 /** A refusal's figures, in bytes. `staged`: of `used`, what open uploads of the scope hold (a refusal while a body streams; in the detail when not 0). */

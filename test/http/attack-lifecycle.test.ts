@@ -227,7 +227,7 @@ test("attack: a refusal under the registry's quota does not tell a non-owner wha
   const error = res.json().errors[0];
   assert.equal(error.detail?.used, undefined, `the scoped pusher learns the registry's usage: ${JSON.stringify(error)}`);
   assert.deepEqual(error.detail, { quota: "*", needed: 2000 });
-  assert.equal(error.message, "the registry's storage quota is full: this push needs 2 KiB more than it leaves");
+  assert.equal(error.message, "the registry's storage quota is full: this push needs 2 KiB more");
   // The event reaches webhooks scoped to team/app: no registry figures in it either.
   const [event] = await events(app, "policy_refused");
   assert.equal(event!.target.repository, "team/app");
