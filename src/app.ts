@@ -38,6 +38,7 @@ import { BlobService } from "./services/blob-service.ts";
 import { ManifestService } from "./services/manifest-service.ts";
 import { DeletedContent } from "./services/trash.ts";
 import { RefusalLog } from "./services/policy-refusals.ts";
+import { StagingBound } from "./services/quotas.ts";
 import { RetentionService } from "./services/retention.ts";
 import { UploadService } from "./services/upload-service.ts";
 import { DEFAULT_CHART_LIMITS } from "./services/charts/archive.ts";
@@ -227,7 +228,9 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const guard = new Guard(authenticator, authorizer, audit, { service: config.auth.service, publicUrl: config.http.publicUrl, realm: config.auth.realm, sessions });
   // One log of policy refusals per process, so its bound (one per repository and reason per 10 s) holds across the three ways in.
   const refusals = new RefusalLog(stores.metadata);
-  const uploads = new UploadService(stores.metadata, stores.blobs, refusals);
+  // One staging bound too, so the usage it remembers serves every way a body comes in (quotas.ts).
+  const staging = new StagingBound(stores.metadata);
+  const uploads = new UploadService(stores.metadata, stores.blobs, refusals, staging);
   const chartIndex = new ChartIndex(stores.metadata, stores.blobs, config.helm.views);
   await chartIndex.load();
   const feed = await startFeed(stores.metadata, logger, feedFrom, { chartIndex, authorizer, authenticator, tokens });
@@ -269,7 +272,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     prefix: "/v2",
     guard,
     services: {
-      blobs: new BlobService(stores.metadata, stores.blobs, config.storage.redirectSeconds, refusals),
+      blobs: new BlobService(stores.metadata, stores.blobs, config.storage.redirectSeconds, refusals, staging),
       uploads,
       manifests,
       guard,

@@ -7,8 +7,13 @@ export const QuotaView = z.strictObject({
   scope: z.string(),
   /** Bytes. */
   limit: z.number().int().nonnegative(),
-  /** Bytes the scope holds now: each distinct blob and manifest of its repositories once. */
+  /**
+   * Bytes the scope holds now: each distinct blob and manifest of its repositories once, deleted
+   * ones kept restorable (soft delete) included until their record is purged.
+   */
   used: z.number().int().nonnegative(),
+  /** Of `used`, the bytes only deleted content kept restorable holds: what purging the records (or their expiry and gc) frees. */
+  restorable: z.number().int().nonnegative(),
   /** used / limit × 100, one decimal (null for a limit of 0). */
   percent: z.number().nullable(),
   created: Time,

@@ -7,7 +7,7 @@
 // Every kind of identity is read once, by grantsOf, into one shape; the questions below
 // (may it do this, may it do this anywhere, where may it pull) are all asked of that shape.
 import type { Role, ScopeMapAction } from "../metadata/identity-types.ts";
-import { matchesPattern } from "../domain/names.ts";
+import { coversPattern, matchesPattern } from "../domain/names.ts";
 import { ACTIONS, type Access, type Action, type Identity } from "./identity.ts";
 
 const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
@@ -97,4 +97,16 @@ export function pullPatterns(who: Identity): string[] | null {
 export function permitsSomewhere(who: Identity, action: Action): boolean {
   const own = grantsOf(who).some((g) => g.type === "repository" && g.actions.includes(action));
   return who.kind === "bearer" ? own && permitsSomewhere(who.principal, action) : own;
+}
+
+/**
+ * Whether the identity's grants allow the action on every repository the pattern names (a
+ * quota's figures go only to whoever may pull everywhere in its scope: domain/quotas.ts).
+ * Anonymous: never. A bearer token is judged by the principal it was issued to: docker, oras and
+ * helm push with a token narrowed to each request's repositories, so judging the token would keep
+ * every figure from the owner who set the quota.
+ */
+export function permitsAll(who: Identity, action: Action, pattern: string): boolean {
+  if (who.kind === "bearer") return permitsAll(who.principal, action, pattern);
+  return grantsOf(who).some((g) => g.type === "repository" && g.actions.includes(action) && coversPattern(g.pattern, pattern));
 }

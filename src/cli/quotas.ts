@@ -50,7 +50,7 @@ const listCommand = connectionOptions(new Command("list").alias("ls").descriptio
       const found = await (await client(options)).json(QuotaList, "GET", quotas());
       if (options.output === "json") return printJson(found);
       if (found.quotas.length === 0) return printLine("no quotas: pushes are limited only by the disk (set one with `berth quota set <scope> <limit>`)");
-      printTable(["SCOPE", "USED", "LIMIT", "PERCENT"], found.quotas.map((q) => [q.scope, formatSize(q.used), formatSize(q.limit), q.percent === null ? "-" : `${q.percent}%`]));
+      printTable(["SCOPE", "USED", "RESTORABLE", "LIMIT", "PERCENT"], found.quotas.map((q) => [q.scope, formatSize(q.used), formatSize(q.restorable), formatSize(q.limit), q.percent === null ? "-" : `${q.percent}%`]));
     }),
   );
 

@@ -56,3 +56,11 @@ export function matchesPattern(pattern: string, repository: string): boolean {
   if (pattern.endsWith("/*")) return repository.startsWith(pattern.slice(0, -1)) || repository === pattern.slice(0, -2);
   return pattern === repository;
 }
+
+/** Whether every repository `inner` names is one `outer` names (both patterns as matchesPattern reads them). */
+export function coversPattern(outer: string, inner: string): boolean {
+  if (outer === "*") return true;
+  if (inner === "*") return false;
+  if (inner.endsWith("/*")) return outer.endsWith("/*") && matchesPattern(outer, inner.slice(0, -2));
+  return matchesPattern(outer, inner);
+}

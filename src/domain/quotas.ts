@@ -5,7 +5,8 @@
 // glob: each is a byte range of the repository column ("team/" ≤ name < "team0"), so usage is one
 // indexed SQL sum, exact at every moment (metadata/quota-store.ts), where a glob would have to be
 // matched name by name in the process.
-import { matchesPattern } from "./names.ts";
+import { PolicyRefusal } from "./errors.ts";
+import { coversPattern, matchesPattern } from "./names.ts";
 
 export interface Quota {
   /** "*", "team/*" or a repository name: the quota's name too (one quota per scope). */
@@ -19,6 +20,8 @@ export interface Quota {
 /** A quota with what its scope holds now. */
 export interface QuotaUsage extends Quota {
   used: number;
+  /** Of `used`, what only deleted content kept restorable holds (soft delete's records), until purged. */
+  restorable: number;
 }
 
 export const REGISTRY_SCOPE = "*";
@@ -63,4 +66,52 @@ export function formatSize(bytes: number): string {
 /** The refusal's words: which quota, what it holds, its limit, and what the push needed. */
 export function quotaText(quota: Quota, used: number, needed: number): string {
   return `quota "${quota.scope}" exceeded: used ${formatSize(used)} of ${formatSize(quota.limit)}, this push needs ${formatSize(needed)} more`;
+}
+
+/** The refusal's words for whoever may not read the quota's usage: which quota, and what the push needed. */
+export function closedQuotaText(quota: Quota, needed: number): string {
+  const which = quota.scope === REGISTRY_SCOPE ? "the registry's storage quota" : `the storage quota of "${quota.scope}"`;
+  return `${which} is full: this push needs ${formatSize(needed)} more`;
+}
+
+/** A refusal's figures, in bytes. `staged`: of `used`, what open uploads of the scope hold (a refusal while a body streams; in the detail when not 0). */
+export interface QuotaFigures {
+  used: number;
+  needed: number;
+  staged?: number;
+}
+
+/**
+ * Who may read a quota's figures in a refusal (the one rule; docs/lifecycle.md#quotas): usage of
+ * a scope tells about every repository in it, so `used` and `limit` go only to a reader who may see
+ * every repository the quota counts. `sees(scope)` answers that for the reader: a client, whether
+ * its grants let it pull everywhere in the scope (http/route.ts); an event, whether the quota
+ * counts only its own repository (a webhook that receives it sees at least that one).
+ * Everyone else learns the quota's scope and what the push needed.
+ *
+ * A QuotaRefusal says the closed words unless `disclosedTo` opened it: forgetting to ask leaks nothing.
+ */
+export class QuotaRefusal extends PolicyRefusal {
+  readonly quota: Quota;
+  readonly figures: QuotaFigures;
+
+  constructor(quota: Quota, figures: QuotaFigures, refusal: { repository: string; reference: string | null }, open = false) {
+    super(
+      { reason: "quota", repository: refusal.repository, reference: refusal.reference, rule: quota.scope },
+      open ? quotaText(quota, figures.used, figures.needed) : closedQuotaText(quota, figures.needed),
+      open ? { quota: quota.scope, used: figures.used, limit: quota.limit, needed: figures.needed, ...(figures.staged && { staged: figures.staged }) } : { quota: quota.scope, needed: figures.needed },
+    );
+    this.quota = quota;
+    this.figures = figures;
+  }
+
+  /** This refusal as a reader who may see every repository `sees` covers is told it. */
+  disclosedTo(sees: (scope: string) => boolean): QuotaRefusal {
+    return sees(this.quota.scope) ? new QuotaRefusal(this.quota, this.figures, this.refusal, true) : this;
+  }
+
+  /** The words the event stream records: the figures only of a quota over the event's repository alone. */
+  eventMessage(): string {
+    return this.disclosedTo((scope) => coversPattern(this.refusal.repository, scope)).message;
+  }
 }

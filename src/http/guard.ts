@@ -73,6 +73,7 @@ export class Guard {
       if (opened) {
         checkCsrf(request, opened.session, this.options.publicUrl);
         request.berth.identity = describeIdentity(opened.identity);
+        request.berth.who = opened.identity;
         return opened.identity;
       }
     }
@@ -82,6 +83,7 @@ export class Guard {
       throw new RegistryError("UNAUTHORIZED", bearer ? "the access token is invalid or expired: request a new one" : "invalid username or password", null, this.challenge(request, style, [], bearer ? "invalid_token" : undefined));
     }
     request.berth.identity = describeIdentity(who);
+    request.berth.who = who;
     return who;
   }
 

@@ -3,6 +3,8 @@
 // throws turned into its protocol's error body, Berth's unless the plugin passes its own refusal
 // (the spec's codes under /v2, ChartMuseum's {"error"}). Who asks is named by the guard.
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { permitsAll } from "../auth/policy.ts";
+import { QuotaRefusal } from "../domain/quotas.ts";
 import { replyWithError } from "./errors.ts";
 
 export type Refusal = (reply: FastifyReply, error: unknown, request: FastifyRequest) => unknown;
@@ -17,7 +19,17 @@ export function answering(label: RouteLabel, work: (request: FastifyRequest, rep
     try {
       return await work(request, reply);
     } catch (err) {
-      return refuse(reply, err, request);
+      return refuse(reply, disclosed(err, request), request);
     }
   };
+}
+
+/**
+ * A quota refusal with its figures (used, limit) for a caller who may pull every repository of
+ * the quota's scope; for anyone else, as thrown: its scope and what the push needed (the rule:
+ * domain/quotas.ts QuotaRefusal). Every route's errors pass here; ChartMuseum's too.
+ */
+export function disclosed(err: unknown, request: FastifyRequest): unknown {
+  const who = request.berth.who;
+  return err instanceof QuotaRefusal && who ? err.disclosedTo((scope) => permitsAll(who, "pull", scope)) : err;
 }

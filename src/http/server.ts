@@ -1,6 +1,7 @@
 // The Fastify instance every protocol plugs into: JSON access logs (one line per request, with
 // the identity, never a secret), request metrics, /healthz and /metrics.
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
+import type { Identity } from "../auth/identity.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { StorageReport } from "../observability/storage-space.ts";
@@ -11,7 +12,8 @@ import { refuseCrossSite } from "./session-cookie.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
-    berth: { started: bigint; bytesRead: number; bytesWritten: number; route: string; identity: string };
+    /** `who`: the identity the guard found, once it has (a refusal's words may depend on it: route.ts). */
+    berth: { started: bigint; bytesRead: number; bytesWritten: number; route: string; identity: string; who?: Identity };
   }
 }
 

@@ -325,6 +325,12 @@ export interface TrashRows {
 }
 
 /** Storage quotas (domain/quotas.ts) and what their scopes hold, counted when asked (quota-store.ts). */
+/** What a quota's scope holds: `used` in all, `restorable` the part of it only soft-deleted content keeps. */
+export interface QuotaCount {
+  used: number;
+  restorable: number;
+}
+
 export interface QuotaRows {
   /** Every quota, in scope order. */
   list(): Promise<Quota[]>;
@@ -337,14 +343,21 @@ export interface QuotaRows {
    * cannot both read a usage that leaves room for only one of them (locks.ts). Only inside a transaction.
    */
   hold(scope: string): Promise<void>;
-  /** Bytes the scope holds: each distinct blob linked and manifest stored in its repositories, once. */
+  /**
+   * Bytes the scope holds: each distinct blob linked and manifest stored in its repositories, and
+   * each deleted manifest and blob a soft delete record of them keeps (until purged), once.
+   */
   usage(scope: string): Promise<number>;
+  /** usage(scope), with the part of it only soft delete's records keep (restorable). */
+  count(scope: string): Promise<QuotaCount>;
+  /** Bytes staged by the open uploads of the scope's repositories (their offsets). */
+  staged(scope: string): Promise<number>;
   /**
    * A quick upper bound of usage(scope), or null when there is none quicker than the count: for
    * the whole registry, the sum over every blob and manifest row (one pass each, no distinct).
    */
   ceiling(scope: string): Promise<number | null>;
-  /** Whether a repository of the scope links the blob or stores the manifest (then it adds nothing). */
+  /** Whether a repository of the scope links the blob, stores the manifest or keeps either in a deleted manifest's record (then it adds nothing). */
   holds(scope: string, digest: Digest): Promise<boolean>;
 }
 

@@ -10,7 +10,7 @@ import type { MetadataStore } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
 import { refuseDeleteLocked, refuseImmutable } from "./protection.ts";
 import { RefusalLog } from "./policy-refusals.ts";
-import { admitToQuotas } from "./quotas.ts";
+import { admitToQuotas, StagingBound } from "./quotas.ts";
 import type { ChangeActor } from "../domain/changes.ts";
 
 export class BlobService {
@@ -22,11 +22,15 @@ export class BlobService {
   /** Records quota refusals as events (policy-refusals.ts). */
   private readonly refusals: RefusalLog;
 
-  constructor(metadata: MetadataStore, blobs: BlobStore, redirectSeconds = 20 * 60, refusals = new RefusalLog(metadata)) {
+  /** What a body may stage under the quotas over its repository (quotas.ts). */
+  private readonly staging: StagingBound;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore, redirectSeconds = 20 * 60, refusals = new RefusalLog(metadata), staging = new StagingBound(metadata)) {
     this.metadata = metadata;
     this.blobs = blobs;
     this.redirectSeconds = redirectSeconds;
     this.refusals = refusals;
+    this.staging = staging;
   }
 
   /** Size of a blob linked to the repository; BLOB_UNKNOWN otherwise. */
@@ -52,8 +56,14 @@ export class BlobService {
 
   /** Single-request push (POST ?digest= or PUT with the whole body). */
   async put(repository: RepositoryName, expected: Digest, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, declaredSize?: number, actor?: ChangeActor | null): Promise<void> {
-    const staged = await this.blobs.receive(body, expected, signal, declaredSize);
-    await this.refusals.watch(commitBlob(this.metadata, this.blobs, repository, staged), actor);
+    const pushing = async () => {
+      // Bounded while it streams, as a chunk is; exact at the commit (quotas.ts).
+      const bounded = await this.staging.bound(repository, body, { digest: expected, ...(declaredSize !== undefined && { declared: declaredSize }) });
+      const staged = await this.blobs.receive(bounded, expected, signal, declaredSize);
+      await commitBlob(this.metadata, this.blobs, repository, staged);
+      this.staging.entered(repository, staged.size);
+    };
+    await this.refusals.watch(pushing(), actor);
   }
 
   /**

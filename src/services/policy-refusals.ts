@@ -9,6 +9,7 @@
 // ones in between are dropped (the client still gets its DENIED each time). Per process, not
 // across instances: N instances record at most N times as many per window.
 import { PolicyRefusal } from "../domain/errors.ts";
+import { QuotaRefusal } from "../domain/quotas.ts";
 import type { ChangeActor } from "../domain/changes.ts";
 import type { MetadataStore } from "../metadata/types.ts";
 
@@ -55,7 +56,9 @@ export class RefusalLog {
     for (const key of keys) this.recent.set(key, now);
     this.inWindow++;
     try {
-      await this.metadata.transaction((tx) => tx.changes.append({ kind: "policy.refused", repository, reason, rule, reference, message: err.message.slice(0, 1000) }), { actor });
+      // A quota's figures only where every reader of the event may see them (domain/quotas.ts).
+      const message = err instanceof QuotaRefusal ? err.eventMessage() : err.message;
+      await this.metadata.transaction((tx) => tx.changes.append({ kind: "policy.refused", repository, reason, rule, reference, message: message.slice(0, 1000) }), { actor });
     } catch {
       // The refusal is the client's answer either way; a log that cannot be written now (a full
       // disk) must not turn a clear DENIED into a 500.

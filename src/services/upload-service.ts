@@ -18,6 +18,7 @@ import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataStore, UploadRecord } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
 import { RefusalLog } from "./policy-refusals.ts";
+import { StagingBound } from "./quotas.ts";
 import type { ChangeActor } from "../domain/changes.ts";
 
 /** A chunk's declared place: Content-Range `start-end` (inclusive). */
@@ -59,10 +60,14 @@ export class UploadService {
   /** Records quota refusals as events (policy-refusals.ts). */
   private readonly refusals: RefusalLog;
 
-  constructor(metadata: MetadataStore, blobs: BlobStore, refusals = new RefusalLog(metadata)) {
+  /** What a body may stage under the quotas over its repository (quotas.ts). */
+  private readonly staging: StagingBound;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore, refusals = new RefusalLog(metadata), staging = new StagingBound(metadata)) {
     this.metadata = metadata;
     this.blobs = blobs;
     this.refusals = refusals;
+    this.staging = staging;
   }
 
   async start(repository: RepositoryName, algorithm: DigestAlgorithm = "sha256"): Promise<UploadRecord> {
@@ -83,9 +88,18 @@ export class UploadService {
     return upload;
   }
 
-  /** Appends a chunk; with a range, it must start where the upload stands (else 416). */
-  async append(repository: RepositoryName, id: string, body: AsyncIterable<Uint8Array>, range?: ChunkRange, signal?: AbortSignal): Promise<UploadRecord> {
-    return this.leased(repository, id, signal, (upload, lease) => this.appendTo(upload, body, range, lease, true));
+  /**
+   * Appends a chunk; with a range, it must start where the upload stands (else 416). A chunk that
+   * does not fit what the repository's quotas leave is refused (DENIED) before it is kept: of
+   * declared length before a byte is read, else once it streams past (quotas.ts StagingBound).
+   */
+  async append(repository: RepositoryName, id: string, body: AsyncIterable<Uint8Array>, range?: ChunkRange, signal?: AbortSignal, declared?: number, actor?: ChangeActor | null): Promise<UploadRecord> {
+    const appending = async () => {
+      const size = range ? range.end - range.start + 1 : declared;
+      const bounded = await this.staging.bound(repository, body, size === undefined ? {} : { declared: size });
+      return this.leased(repository, id, signal, (upload, lease) => this.appendTo(upload, bounded, range, lease, true));
+    };
+    return this.refusals.watch(appending(), actor);
   }
 
   /** Closes the upload: appends an optional last chunk, verifies the digest, links the blob. */
@@ -99,10 +113,12 @@ export class UploadService {
       // POST then PUT with the whole blob (helm, oras): hash and write it in one pass, to a key of
       // its own, so no lease is needed (a PATCH streaming at the same time is refused below).
       if (upload.lease && (upload.lease.leftMs ?? 0) > 0) throw busy(id);
-      const staged = await this.blobs.receive(last.body, expected, signal, last.size);
+      const body = await this.staging.bound(repository, last.body, { digest: expected, ...(last.size !== undefined && { declared: last.size }) });
+      const staged = await this.blobs.receive(body, expected, signal, last.size);
       await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
       });
+      this.staging.entered(repository, staged.size);
       // The upload itself stored nothing (no handle): nothing to delete (on S3 that saves three
       // requests per push). Parts a PATCH racing this PUT wrote are refused a row and gc takes them.
       this.blobs.forgetHash(id);
@@ -121,7 +137,11 @@ export class UploadService {
         await this.blobs.cancelUpload(id); // a second name of a published blob (older Berth), if any
         return;
       }
-      if (last) upload = await this.appendTo(upload, last.body, last.range, lease, false);
+      if (last) {
+        const size = last.range ? last.range.end - last.range.start + 1 : last.size;
+        const body = await this.staging.bound(repository, last.body, { digest: expected, ...(size !== undefined && { declared: size }) });
+        upload = await this.appendTo(upload, body, last.range, lease, false);
+      }
       let staged;
       try {
         staged = await this.unlessLost(id, this.blobs.finishUpload({ ...sessionOf(upload), algorithm: algorithmOf(expected) }, expected));
@@ -135,6 +155,7 @@ export class UploadService {
         await tx.uploads.delete(id);
       });
       lease.settled = true;
+      this.staging.entered(repository, staged.size);
     });
   }
 

@@ -78,6 +78,48 @@ export function metadataQuotaContract(factory: MetadataFactory): void {
       assert.equal(await store.quotas.usage("team/*"), 0);
     });
 
+    test("a soft-deleted manifest's record counts until purged: its bytes and the blobs it names, each digest once (live or kept), as restorable when nothing live holds it", async (t) => {
+      const store = await freshStore(t, factory);
+      await link(store, "team/a", "live layer", 1000); // live, and named by the record too
+      await store.blobs.record(digestOf("kept layer"), 300); // named by the record only (its link gone)
+      const body = Buffer.from('{"deleted":"manifest","bytes":"\u00e9"}'); // 2-byte character: bytes, not characters
+      const record = { id: "r1", repository: repo("team/a"), digest: digestOf("deleted manifest"), kind: "manifest" as const, tags: [], mediaType: "application/vnd.oci.image.manifest.v1+json", artifactType: null, body, size: body.length, storedAs: null, deletedAt: new Date(1_700_000_000_000), expiresAt: new Date(1_700_003_600_000), deletedBy: null };
+      await store.trash.put(record, [digestOf("live layer"), digestOf("kept layer")]);
+      // A record of the same manifest elsewhere in the scope (a second repository's delete): once.
+      await store.trash.put({ ...record, id: "r2", repository: repo("team/b") }, [digestOf("kept layer")]);
+      const expected = { used: 1000 + 300 + body.length, restorable: 300 + body.length };
+      assert.deepEqual(await store.quotas.count("team/*"), expected);
+      assert.deepEqual(await store.quotas.count("team/a"), expected);
+      assert.deepEqual(await store.quotas.count("team/b"), { used: 300 + body.length, restorable: 300 + body.length });
+      assert.deepEqual(await store.quotas.count("*"), expected);
+      assert.equal(await store.quotas.usage("other/*"), 0);
+      assert.ok((await store.quotas.ceiling("*"))! >= expected.used, "the registry's bound stays above its count");
+      // Kept content adds nothing when it enters again (a restore, a re-push of the layer).
+      assert.equal(await store.quotas.holds("team/b", digestOf("kept layer")), true);
+      assert.equal(await store.quotas.holds("team/b", digestOf("deleted manifest")), true);
+      assert.equal(await store.quotas.holds("other/*", digestOf("kept layer")), false);
+      // Purged (expired): it counts no more.
+      await store.trash.purgeExpired(new Date(1_800_000_000_000));
+      assert.deepEqual(await store.quotas.count("team/*"), { used: 1000, restorable: 0 });
+    });
+
+    test("staged sums the offsets of the scope's open uploads", async (t) => {
+      const store = await freshStore(t, factory);
+      const open = async (id: string, repository: string, offset: number) => {
+        const now = new Date();
+        await store.uploads.create({ id, repository: repo(repository), offset: 0, algorithm: "sha256", startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null, hashState: null });
+        if (offset > 0) assert.ok(await store.uploads.advance(id, 0, offset, { handle: null, writer: null, hashState: null }));
+      };
+      await open("u1", "team/a", 1000);
+      await open("u2", "team/b", 20);
+      await open("u3", "other/c", 5);
+      await open("u4", "team/a", 0);
+      assert.equal(await store.quotas.staged("team/*"), 1020);
+      assert.equal(await store.quotas.staged("team/a"), 1000);
+      assert.equal(await store.quotas.staged("*"), 1025);
+      assert.equal(await store.quotas.staged("nobody/*"), 0);
+    });
+
     test("two connections admitting at once never pass the limit together: the quota's lock orders them", async (t) => {
       const stores = await twoProcesses(t, factory);
       await stores[0].quotas.set(quota("team/*", 5500));

@@ -109,7 +109,7 @@ test("attack: a delete-only identity cannot move a live tag with a forced restor
   assert.equal(digestOf(await app.request("GET", "/v2/team/app/manifests/latest")), fixed.digest);
 });
 
-test("attack: quotas bound what an upload stages, not only what it links", { todo: "finding: PATCH of a chunked upload is never checked: 5 MB staged under a 10-byte quota (unbounded, until the purge)" }, async (t) => {
+test("attack: quotas bound what an upload stages, not only what it links", async (t) => {
   const app = await freshApp(t);
   assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 10 })).status, 200);
   const staged: number[] = [];
@@ -120,6 +120,78 @@ test("attack: quotas bound what an upload stages, not only what it links", { tod
     staged.push(res.status);
   }
   assert.ok(staged.every((s) => s === 403), `each 1 MB chunk under a 10-byte quota is refused, got ${staged.join(", ")}`);
+  assert.equal(await app.berth.stores.metadata.quotas.staged("team/*"), 0, "nothing staged");
+});
+
+test("attack: bytes staged by open uploads count against the room a chunk sees (parallel uploads cannot each stage the whole room)", async (t) => {
+  const app = await freshApp(t);
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 3_000_000 })).status, 200);
+  const start = async (repository: string) => String((await app.request("POST", `/v2/${repository}/blobs/uploads/`)).headers.location);
+  const [a, b] = [await start("team/a"), await start("team/b")];
+  const two = Buffer.alloc(2_000_000, 1);
+  assert.equal((await app.request("PATCH", a, { body: two, headers: OCTETS })).status, 202);
+  const refused = await app.request("PATCH", b, { body: two, headers: OCTETS });
+  assert.equal(refused.status, 403);
+  const error = refused.json().errors[0];
+  assert.equal(error.code, "DENIED");
+  assert.match(error.message, /^quota "team\/\*" exceeded: used 1\.9 MiB of 2\.9 MiB, this push needs 1\.9 MiB more$/);
+  assert.deepEqual(error.detail, { quota: "team/*", used: 2_000_000, limit: 3_000_000, needed: 2_000_000, staged: 2_000_000 });
+  // What is left fits; the refusal is one policy_refused event.
+  assert.equal((await app.request("PATCH", b, { body: Buffer.alloc(900_000, 2), headers: OCTETS })).status, 202);
+  assert.equal((await events(app, "policy_refused")).length, 1);
+  // Cancelling an upload gives its room back at once.
+  assert.equal((await app.request("DELETE", a)).status, 204);
+  assert.equal((await app.request("PATCH", b, { body: Buffer.alloc(2_000_000, 3), headers: { ...OCTETS, "content-range": `900000-2899999` } })).status, 202);
+  // The close-time check stays exact: B (2.9 MB) fits and becomes visible.
+  const whole = Buffer.concat([Buffer.alloc(900_000, 2), Buffer.alloc(2_000_000, 3)]);
+  assert.equal((await app.request("PUT", `${b}${b.includes("?") ? "&" : "?"}digest=${sha256(whole)}`)).status, 201);
+  assert.equal(((await quotaList(app)) as { used: number }[])[0]!.used, whole.length);
+});
+
+test("attack: uploads that close one after another do not each stage the room the first saw", async (t) => {
+  const app = await freshApp(t);
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 3_000_000 })).status, 200);
+  const first = Buffer.alloc(2_000_000, 1);
+  const a = String((await app.request("POST", "/v2/team/a/blobs/uploads/")).headers.location);
+  assert.equal((await app.request("PATCH", a, { body: first, headers: OCTETS })).status, 202);
+  assert.equal((await app.request("PUT", `${a}${a.includes("?") ? "&" : "?"}digest=${sha256(first)}`)).status, 201);
+  // 2 MB linked now: a second 2 MB chunk does not fit, although no upload is open.
+  const b = String((await app.request("POST", "/v2/team/b/blobs/uploads/")).headers.location);
+  const refused = await app.request("PATCH", b, { body: Buffer.alloc(2_000_000, 2), headers: OCTETS });
+  assert.equal(refused.status, 403);
+  assert.deepEqual(refused.json().errors[0].detail, { quota: "team/*", used: 2_000_000, limit: 3_000_000, needed: 2_000_000 });
+});
+
+test("attack: a body of unknown length (chunked) and the body of a closing PUT or a single-request push are bounded by the quota too", async (t) => {
+  const app = await freshApp(t);
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 10 })).status, 200);
+  const location = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+  const id = location.split("?")[0]!.split("/").at(-1)!;
+  const chunked = await app.rawRequest("PATCH", location, { body: Buffer.alloc(100, 1), headers: { ...OCTETS, "transfer-encoding": "chunked" } });
+  assert.equal(chunked.status, 403, chunked.body.toString());
+  assert.equal(chunked.json().errors[0].code, "DENIED");
+  assert.equal((await app.berth.stores.metadata.uploads.get(id))?.offset, 0, "the refused chunk was not kept");
+  // The upload goes on from its offset: what the refused body wrote is not part of it.
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 1000 })).status, 200);
+  const small = Buffer.from("12345");
+  assert.equal((await app.request("PATCH", location, { body: small, headers: OCTETS })).status, 202);
+  const done = await app.request("PUT", `${location}${location.includes("?") ? "&" : "?"}digest=${sha256(small)}`);
+  assert.equal(done.status, 201, done.body.toString());
+  assert.equal((await app.request("GET", `/v2/team/app/blobs/${sha256(small)}`)).body.toString(), "12345");
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 10 })).status, 200);
+  const second = String((await app.request("POST", "/v2/team/app/blobs/uploads/")).headers.location);
+  const data = Buffer.alloc(1_000_000, 5);
+  const closing = await app.request("PUT", `${second}${second.includes("?") ? "&" : "?"}digest=${sha256(data)}`, { body: data, headers: OCTETS });
+  assert.deepEqual([closing.status, closing.json().errors[0].detail.needed], [403, data.length]);
+  const single = await app.request("POST", `/v2/team/other/blobs/uploads/?digest=${sha256(data)}`, { body: data, headers: OCTETS });
+  assert.deepEqual([single.status, single.json().errors[0].code], [403, "DENIED"]);
+  assert.equal(await app.berth.stores.metadata.quotas.staged("team/*"), 0);
+  // Content the scope holds already is not bounded (it adds nothing): a layer pushed before the limit went down.
+  assert.equal((await app.request("DELETE", "/api/v1/quotas/team/*")).status, 200);
+  const layer = Buffer.alloc(500, 6);
+  assert.equal((await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${sha256(layer)}`, { body: layer, headers: OCTETS })).status, 201);
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 10 })).status, 200);
+  assert.equal((await app.request("POST", `/v2/team/copy/blobs/uploads/?digest=${sha256(layer)}`, { body: layer, headers: OCTETS })).status, 201);
 });
 
 test("attack: refusals over many repository names do not flood the event stream", async (t) => {
@@ -153,7 +225,7 @@ test("attack: a quota limit below one byte is refused, not rounded to a 0-byte q
   assert.deepEqual(await quotaList(app), []);
 });
 
-test("attack: a refusal under the registry's quota does not tell a non-owner what the whole registry holds", { todo: "finding: DENIED (and the policy_refused event for a scoped webhook) carries used/limit of \"*\", which docs say only owners may read" }, async (t) => {
+test("attack: a refusal under the registry's quota does not tell a non-owner what the whole registry holds", async (t) => {
   const app = await freshApp(t);
   const image = await imageManifest(app, "other-team/app"); // someone else's content
   assert.equal((await putManifest(app, "other-team/app", "v1", image.body)).status, 201);
@@ -164,6 +236,36 @@ test("attack: a refusal under the registry's quota does not tell a non-owner wha
   assert.equal(res.status, 403);
   const error = res.json().errors[0];
   assert.equal(error.detail?.used, undefined, `the scoped pusher learns the registry's usage: ${JSON.stringify(error)}`);
+  assert.deepEqual(error.detail, { quota: "*", needed: 2000 });
+  assert.equal(error.message, "the registry's storage quota is full: this push needs 2 KiB more");
+  // The event reaches webhooks scoped to team/app: no registry figures in it either.
+  const [event] = await events(app, "policy_refused");
+  assert.equal(event!.target.repository, "team/app");
+  assert.doesNotMatch(String((event!.target.policy as { message: string }).message), /used|1000|520/);
+  // An owner may read the quota: it is told the figures.
+  const owner = await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${sha256(data)}`, { body: data, headers: OCTETS });
+  const used = ((await quotaList(app)) as { used: number }[])[0]!.used;
+  assert.deepEqual(owner.json().errors[0].detail, { quota: "*", used, limit: 1000, needed: 2000 });
+});
+
+test("attack: a quota's figures go to whoever may pull every repository it counts: a principal scoped to team/* under team/*, not under a quota of one repository it cannot see", async (t) => {
+  const app = await freshApp(t);
+  const sp = (await send(app, "POST", "/api/v1/service-principals", { name: "ci", role: "acrpush", scope: "team/*" })).json();
+  const auth = basic(sp.id, sp.secret);
+  const data = Buffer.alloc(2000, 1);
+  const push = () => app.request("POST", `/v2/team/app/blobs/uploads/?digest=${sha256(data)}`, { body: data, headers: OCTETS, auth });
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 1000 })).status, 200);
+  assert.deepEqual((await push()).json().errors[0].detail, { quota: "team/*", used: 0, limit: 1000, needed: 2000 });
+  assert.equal((await app.request("DELETE", "/api/v1/quotas/team/*")).status, 200);
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/app", limit: 1000 })).status, 200);
+  assert.deepEqual((await push()).json().errors[0].detail, { quota: "team/app", used: 0, limit: 1000, needed: 2000 });
+  // Scoped to one repository, under the namespace's quota: the namespace's figures are not its to read.
+  assert.equal((await app.request("DELETE", "/api/v1/quotas/team/app")).status, 200);
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 1000 })).status, 200);
+  const narrow = (await send(app, "POST", "/api/v1/service-principals", { name: "narrow", role: "acrpush", scope: "team/app" })).json();
+  const refused = await app.request("POST", `/v2/team/app/blobs/uploads/?digest=${sha256(data)}`, { body: data, headers: OCTETS, auth: basic(narrow.id, narrow.secret) });
+  assert.deepEqual([refused.status, refused.json().errors[0].detail], [403, { quota: "team/*", needed: 2000 }]);
+  assert.match(refused.json().errors[0].message, /^the storage quota of "team\/\*" is full: this push needs/);
 });
 
 test("attack: a delete-only identity does not see the names of tags hidden from listing (listEnabled false) through /api/v1/deleted", async (t) => {
@@ -230,7 +332,7 @@ test("attack: an untagged-days 0 policy does not delete a manifest pushed moment
   assert.equal(res.status, 201, res.body.toString());
 });
 
-test("attack: soft-deleted manifests count toward the quota while they are kept (the trash is no way around a quota)", { todo: "finding: a deleted manifest's bytes leave the usage at once though its record keeps them for the window: push + delete stores 20 MiB under a 5 MiB quota" }, async (t) => {
+test("attack: soft-deleted manifests count toward the quota while they are kept (the trash is no way around a quota)", async (t) => {
   const app = await freshApp(t, { "deletion.restorableFor": DAY });
   assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "team/*", limit: 5 * 2 ** 20 })).status, 200);
   const image = await imageManifest(app, "team/app");
@@ -242,6 +344,13 @@ test("attack: soft-deleted manifests count toward the quota while they are kept 
     stored += body.length;
   }
   assert.ok(stored <= 5 * 2 ** 20, `${(stored / 2 ** 20).toFixed(0)} MiB of manifests stored (restorable) under a 5 MiB quota`);
+  const [quota] = (await quotaList(app)) as { used: number; restorable: number }[];
+  assert.ok(quota!.used <= 5 * 2 ** 20 && quota!.restorable === stored, JSON.stringify(quota));
+  // Purging the records (their window over) frees the room.
+  await app.berth.stores.metadata.trash.purgeExpired(new Date(Date.now() + 2 * DAY * 1000));
+  assert.equal(((await quotaList(app)) as { restorable: number }[])[0]!.restorable, 0);
+  const body = Buffer.from(JSON.stringify({ ...JSON.parse(image.body.toString()), annotations: { pad: "again".padEnd(4 * 1024 * 1024 - 1000, "x") } }));
+  assert.equal((await putManifest(app, "team/app", sha256(body), body)).status, 201);
 });
 
 // ---- what held --------------------------------------------------------------------------------
@@ -387,12 +496,14 @@ test("held: usage is exact across soft delete, gc in the window and restore (res
   const used = async () => ((await quotaList(app)) as { used: number }[])[0]!.used;
   const full = await used();
   assert.equal((await app.request("DELETE", `/v2/team/app/manifests/${image.digest}`)).status, 202);
-  assert.equal(await used(), full - image.body.length, "the manifest's own bytes leave; its blobs stay linked until gc");
+  // Changed by attack 17, finding 6: the deleted manifest's bytes stay counted (restorable) while
+  // its record keeps them, where they used to leave the usage at once.
+  assert.equal(await used(), full, "the manifest's bytes stay counted while its record keeps them; its blobs count once");
+  assert.equal(((await quotaList(app)) as { restorable: number }[])[0]!.restorable, image.body.length);
   await gc(app);
-  // Changed on purpose (finding 4): gc unlinks the blobs only deleted content names, and usage
-  // counts links, so they leave it too until kept content counts in quotas (finding 6, the quota
-  // work: it should count the records' blobs, trash_refs, as well as their manifests).
-  assert.equal(await used(), 0);
+  // gc unlinks the blobs only the deleted record names (finding 4); they stay counted, now all restorable.
+  assert.equal(await used(), full);
+  assert.equal(((await quotaList(app)) as { restorable: number }[])[0]!.restorable, full);
   assert.equal((await send(app, "POST", "/api/v1/deleted/team/app", { reference: "v1" })).status, 200);
   assert.equal(await used(), full, "restored: the blobs linked (and admitted) again, counted once, not twice");
   const pusher = await user(app, "pusher", ["acrpush", "acrdelete"]);

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Identity } from "../../src/auth/identity.ts";
-import { permits, permitsSomewhere, pullPatterns } from "../../src/auth/policy.ts";
+import { permits, permitsAll, permitsSomewhere, pullPatterns } from "../../src/auth/policy.ts";
+import { coversPattern } from "../../src/domain/names.ts";
 
 const pull = (name: string) => ({ type: "repository" as const, name, action: "pull" as const });
 const catalog = { type: "registry" as const, name: "catalog", action: "catalog" as const };
@@ -43,4 +44,25 @@ test("permitsSomewhere and pullPatterns", () => {
   assert.equal(pullPatterns({ kind: "anonymous" }), null);
   const narrowed: Identity = { kind: "bearer", subject: "t", name: "t", access: [pull("team/app"), pull("other")], principal: token };
   assert.deepEqual(pullPatterns(narrowed), ["team/app"]);
+});
+
+test("coversPattern: every repository the inner pattern names is one the outer names", () => {
+  const cases: [string, string, boolean][] = [
+    ["*", "*", true], ["*", "team/*", true], ["*", "team/app", true],
+    ["team/*", "*", false], ["team/*", "team/*", true], ["team/*", "team/app/*", true], ["team/*", "team/app", true], ["team/*", "team", true],
+    ["team/*", "teams/*", false], ["team/*", "team0", false], ["team/app/*", "team/*", false],
+    ["team/app", "team/app", true], ["team/app", "team/*", false], ["team/app", "team/app/*", false], ["team", "team/*", false],
+  ];
+  for (const [outer, inner, expected] of cases) assert.equal(coversPattern(outer, inner), expected, `${outer} covers ${inner}`);
+});
+
+test("permitsAll (who is told a quota's figures): grants that cover the whole scope; a bearer as its principal; anonymous never", () => {
+  assert.ok(permitsAll({ kind: "admin", id: "a", name: "admin" }, "pull", "*"));
+  assert.ok(permitsAll(user, "pull", "*") && permitsAll(user, "pull", "team/*"));
+  assert.ok(!permitsAll(deleter, "pull", "team/app"), "delete grants no pull");
+  assert.ok(permitsAll(scoped, "pull", "team/*") && permitsAll(scoped, "pull", "team/app") && !permitsAll(scoped, "pull", "*"));
+  assert.ok(permitsAll(token, "pull", "team/app") && !permitsAll(token, "pull", "team/*"));
+  assert.ok(!permitsAll({ kind: "anonymous" }, "pull", "team/app"));
+  const bearer: Identity = { kind: "bearer", subject: "s", name: "s", access: [pull("team/app")], principal: scoped };
+  assert.ok(permitsAll(bearer, "pull", "team/*") && !permitsAll(bearer, "pull", "*"));
 });

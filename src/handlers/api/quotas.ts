@@ -7,7 +7,7 @@ export const QUOTAS_PREFIX = "/api/v1/quotas/";
 
 function view(quota: QuotaUsage): QuotaView {
   const percent = quota.limit > 0 ? Math.round((quota.used / quota.limit) * 1000) / 10 : null;
-  return { scope: quota.scope, limit: quota.limit, used: quota.used, percent, created: quota.created.toISOString(), createdBy: quota.createdBy };
+  return { scope: quota.scope, limit: quota.limit, used: quota.used, restorable: quota.restorable, percent, created: quota.created.toISOString(), createdBy: quota.createdBy };
 }
 
 export async function getQuotas(ctx: ApiContext) {

@@ -7,7 +7,7 @@ import { isAnonymous } from "../../auth/identity.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { replyWithError, statusOf } from "../../http/errors.ts";
 import type { Guard } from "../../http/guard.ts";
-import { answering } from "../../http/route.ts";
+import { answering, disclosed } from "../../http/route.ts";
 import type { ChartService } from "../../services/charts/chart-service.ts";
 import type { ChartAction, HelmContext } from "./context.ts";
 import { listAllCharts } from "./management.ts";
@@ -90,7 +90,7 @@ export async function helmPlugin(app: FastifyInstance, options: HelmPluginOption
       try {
         return await dispatch(MUSEUM_ROUTES, () => path)(request, reply);
       } catch (err) {
-        return replyMuseumError(reply, err);
+        return replyMuseumError(reply, disclosed(err, request));
       }
     }),
   });

@@ -91,13 +91,13 @@ export const postUpload: OciHandler<"uploads"> = async (ctx) => {
 };
 
 export const patchUpload: OciHandler<"upload"> = async (ctx) => {
-  const { request, path, services } = ctx;
+  const { request, path, services, who } = ctx;
   const contentType = request.headers["content-type"];
   if (contentType !== undefined && !/^application\/octet-stream\b/i.test(contentType)) {
     throw new RegistryError("BLOB_UPLOAD_INVALID", "upload chunks must be sent as application/octet-stream", { contentType: contentType.slice(0, 100) });
   }
   const range = parseChunkRange(request);
-  const upload = await timed(ctx, () => services.uploads.append(path.name, path.id, consumedBody(request), range, requestSignal(request)));
+  const upload = await timed(ctx, () => services.uploads.append(path.name, path.id, consumedBody(request), range, requestSignal(request), declaredLength(request), actorOf(request, who)));
   return replyUpload(ctx, upload, 202);
 };
 

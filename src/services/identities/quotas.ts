@@ -20,7 +20,7 @@ export class QuotaService {
     return this.ctx.metadata.transaction(async (tx) => {
       const quotas = await tx.quotas.list();
       const usage: QuotaUsage[] = [];
-      for (const quota of quotas) usage.push({ ...quota, used: await tx.quotas.usage(quota.scope) });
+      for (const quota of quotas) usage.push({ ...quota, ...(await tx.quotas.count(quota.scope)) });
       return usage;
     });
   }
@@ -37,7 +37,7 @@ export class QuotaService {
       const quota: Quota = { scope, limit, created: before?.created ?? this.ctx.now(), createdBy: before?.createdBy ?? by.identity };
       await tx.quotas.set(quota);
       note({ event: "quota.changed", action: before ? "update" : "create", repository: null, detail: { scope, limit, ...(before && { previous: before.limit }) }, change: { kind: "quotas", scope } });
-      return { ...quota, used: await tx.quotas.usage(scope) };
+      return { ...quota, ...(await tx.quotas.count(scope)) };
     });
   }
 
