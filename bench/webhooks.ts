@@ -1,4 +1,5 @@
-// Webhooks' cost and drain: `node bench/webhooks.ts [--pushes 200] [--blob-mib 256] [--events 10000] [--rounds 3]`.
+// Webhooks' cost and drain: `node bench/webhooks.ts [--pushes 200] [--blob-mib 256] [--events 10000] [--rounds 3 (0: the drain alone)] [--no-drain] [--profile DIR]`
+// (--profile: the server writes a V8 CPU profile there when it stops; read it with bench/profile-summary.ts).
 //
 // Issue 17's benchmark, against one Berth (filesystem + SQLite, the embedded default):
 // 1. Cost. Alternating rounds with no webhook and with five (four receivers that answer at once,
@@ -31,6 +32,8 @@ const { values: args } = parseArgs({
     "blob-mib": { type: "string", default: "256" },
     events: { type: "string", default: "10000" },
     rounds: { type: "string", default: "3" },
+    "no-drain": { type: "boolean", default: false },
+    profile: { type: "string" },
   },
 });
 const PUSHES = Number(args.pushes);
@@ -81,7 +84,8 @@ async function pushImages(target: Target, count: number, round: string): Promise
 
 async function main(): Promise<void> {
   console.log(`webhooks bench: ${PUSHES} image pushes, a ${BLOB_MIB} MiB blob, GET manifest for 3 s, ${ROUNDS} rounds each way; drain of ${EVENTS} events. Load at start: ${load()}`);
-  const berth = await startBerth({ env: { BERTH_LOG_LEVEL: "warn", BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true" } });
+  const profile: Record<string, string> = args.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args.profile}` } : {};
+  const berth = await startBerth({ env: { BERTH_LOG_LEVEL: "warn", BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", ...profile } });
   const target: Target = { name: "Berth", url: berth.url, headers: { authorization: berth.basicAuth }, pid: berth.process.pid! };
   const fast = await receiver();
   const slow = await receiver(true);
@@ -120,15 +124,19 @@ async function main(): Promise<void> {
         if (mode === "five") for (const name of ["fast0", "fast1", "fast2", "fast3", "slow"]) await api(target, "DELETE", `/api/v1/webhooks/${name}`);
       }
     }
-    const ratio = (key: "pushes" | "blob" | "gets" | "cpu" | "cpuPushing") => median(results.five[key]) / median(results.none[key]);
-    console.log("\n| measure | no webhook (median) | five webhooks, one never answering (median) | ratio |\n|---|---|---|---|");
-    console.log(`| image pushes a second (4 clients) | ${median(results.none.pushes).toFixed(1)} | ${median(results.five.pushes).toFixed(1)} | ${ratio("pushes").toFixed(3)} |`);
-    console.log(`| ${BLOB_MIB} MiB blob push, MiB/s | ${median(results.none.blob).toFixed(0)} | ${median(results.five.blob).toFixed(0)} | ${ratio("blob").toFixed(3)} |`);
-    console.log(`| GET manifest a second (32 connections) | ${median(results.none.gets).toFixed(0)} | ${median(results.five.gets).toFixed(0)} | ${ratio("gets").toFixed(3)} |`);
-    console.log(`| server CPU per push, ms (until the round's deliveries are made) | ${median(results.none.cpu).toFixed(2)} | ${median(results.five.cpu).toFixed(2)} | ${ratio("cpu").toFixed(3)} |`);
-    console.log(`| server CPU per push, ms (while pushing) | ${median(results.none.cpuPushing).toFixed(2)} | ${median(results.five.cpuPushing).toFixed(2)} | ${ratio("cpuPushing").toFixed(3)} |`);
-    console.log(`delivery CPU per delivery (five − none, over the 4 answering receivers' ${4 * PUSHES} a round): ${((median(results.five.cpu) - median(results.none.cpu)) / 4).toFixed(3)} ms`);
+    // --rounds 0: the drain alone.
+    if (ROUNDS > 0) {
+      const ratio = (key: "pushes" | "blob" | "gets" | "cpu" | "cpuPushing") => median(results.five[key]) / median(results.none[key]);
+      console.log("\n| measure | no webhook (median) | five webhooks, one never answering (median) | ratio |\n|---|---|---|---|");
+      console.log(`| image pushes a second (4 clients) | ${median(results.none.pushes).toFixed(1)} | ${median(results.five.pushes).toFixed(1)} | ${ratio("pushes").toFixed(3)} |`);
+      console.log(`| ${BLOB_MIB} MiB blob push, MiB/s | ${median(results.none.blob).toFixed(0)} | ${median(results.five.blob).toFixed(0)} | ${ratio("blob").toFixed(3)} |`);
+      console.log(`| GET manifest a second (32 connections) | ${median(results.none.gets).toFixed(0)} | ${median(results.five.gets).toFixed(0)} | ${ratio("gets").toFixed(3)} |`);
+      console.log(`| server CPU per push, ms (until the round's deliveries are made) | ${median(results.none.cpu).toFixed(2)} | ${median(results.five.cpu).toFixed(2)} | ${ratio("cpu").toFixed(3)} |`);
+      console.log(`| server CPU per push, ms (while pushing) | ${median(results.none.cpuPushing).toFixed(2)} | ${median(results.five.cpuPushing).toFixed(2)} | ${ratio("cpuPushing").toFixed(3)} |`);
+      console.log(`delivery CPU per delivery (five − none, over the 4 answering receivers' ${4 * PUSHES} a round): ${((median(results.five.cpu) - median(results.none.cpu)) / 4).toFixed(3)} ms`);
+    }
 
+    if (args["no-drain"]) return;
     // -- the drain: a receiver down while EVENTS pushes happen, then back on the same port
     const down = await receiver();
     const port = down.port;
@@ -144,15 +152,19 @@ async function main(): Promise<void> {
     console.log(`\n${EVENTS} push events queued in ${((performance.now() - queued) / 1000).toFixed(1)} s while the receiver was down (load ${load()})`);
     let count = 0;
     let first = 0;
+    // From the first delivery: the wait before it (the backoff's) is idle ticks, not deliveries.
+    let drainCpu = cpuSnapshot(target.pid!);
     const back = createServer((req, res) => {
       req.resume();
       req.on("end", () => {
-        if (count++ === 0) first = performance.now();
+        if (count++ === 0) {
+          first = performance.now();
+          drainCpu = cpuSnapshot(target.pid!);
+        }
         res.writeHead(200).end();
       });
     });
     await new Promise<void>((r) => back.listen(port, "127.0.0.1", () => r()));
-    const drainCpu = cpuSnapshot(target.pid!);
     const returned = performance.now();
     const deadline = returned + 10 * 60_000;
     while (count < EVENTS && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -160,7 +172,7 @@ async function main(): Promise<void> {
     const drainSeconds = serverSeconds(drainCpu, cpuSnapshot(target.pid!));
     await new Promise<void>((r) => back.close(() => r()));
     const s = (ms: number) => (ms / 1000).toFixed(1);
-    console.log(`| drain | ${count} of ${EVENTS} delivered | first ${s(first - returned)} s after the receiver's return (the retry the backoff had due) | all ${s(done - first)} s after that, ${s(done - returned)} s after the return | ${(count / ((done - first) / 1000)).toFixed(0)} deliveries/s | server CPU ${drainSeconds.toFixed(1)} s, ${((drainSeconds / Math.max(1, count)) * 1000).toFixed(3)} ms per delivery |`);
+    console.log(`| drain | ${count} of ${EVENTS} delivered | first ${s(first - returned)} s after the receiver's return (the retry the backoff had due) | all ${s(done - first)} s after that, ${s(done - returned)} s after the return | ${(count / ((done - first) / 1000)).toFixed(0)} deliveries/s | server CPU from the first delivery ${drainSeconds.toFixed(1)} s, ${((drainSeconds / Math.max(1, count)) * 1000).toFixed(3)} ms per delivery |`);
     console.log(`Load at the end: ${load()}`);
   } finally {
     closeConnections();
