@@ -250,24 +250,12 @@ export class WebhookStore implements WebhookRows {
   }
 
   private async trimWith(webhook: string, keep: number, marker: string): Promise<number> {
-    // The id of the keep-th newest finished delivery: everything finished below it goes.
-    const boundary = await this.db
-      .selectFrom("webhook_deliveries")
-      .select("id")
-      .where("webhook", "=", webhook)
-      .where("status", "!=", "pending")
-      .orderBy("id", "desc")
-      .offset(keep)
-      .limit(1)
-      .executeTakeFirst();
-    if (!boundary) return 0;
-    const result = await this.db
-      .deleteFrom("webhook_deliveries")
-      .where("webhook", "=", webhook)
-      .where("status", "!=", "pending")
-      .where("id", "<=", Number(boundary.id))
-      .modifyEnd(sql.raw(marker))
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    // One statement: below the keep-th newest finished delivery's id, every finished one goes
+    // (none when there are not that many: the comparison with no row is not true).
+    const { numAffectedRows } = await sql`
+      delete from webhook_deliveries where webhook = ${webhook} and status <> 'pending'
+        and id <= (select id from webhook_deliveries where webhook = ${webhook} and status <> 'pending' order by id desc limit 1 offset ${keep})${sql.raw(marker)}`.execute(this.db);
+    return Number(numAffectedRows ?? 0);
   }
+
 }
