@@ -1,4 +1,5 @@
-// Webhooks' cost and drain: `node bench/webhooks.ts [--pushes 200] [--blob-mib 256] [--events 10000] [--rounds 3]`.
+// Webhooks' cost and drain: `node bench/webhooks.ts [--pushes 200] [--blob-mib 256] [--events 10000] [--rounds 3 (0: the drain alone)] [--no-drain] [--profile DIR]`
+// (--profile: the server writes a V8 CPU profile there when it stops; read it with bench/profile-summary.ts).
 //
 // Issue 17's benchmark, against one Berth (filesystem + SQLite, the embedded default):
 // 1. Cost. Alternating rounds with no webhook and with five (four receivers that answer at once,
@@ -10,11 +11,17 @@
 //    event); then the receiver comes back and the bench times the first delivery after its return
 //    (the retry the backoff had scheduled: at most webhooks.backoffCap away) and the drain of every
 //    event from there. The target is every event delivered within a minute of the return.
+// 3. CPU, which load disturbs far less than rates: the server's CPU-seconds (/proc/<pid>/task/*/stat,
+//    every thread) per image push, from the first push until the four answering receivers have every
+//    delivery of the round (with no webhook: until the last push), "none" against "five"; the
+//    difference over the deliveries made is the delivery CPU per delivery, and the drain's CPU over
+//    its deliveries measures the same alone.
 // The machine's load average is printed: numbers from a loaded machine are not comparable.
 import { createServer, type Server } from "node:http";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startBerth } from "../test/support/berth.ts";
+import { cpuSnapshot, type CpuSnapshot } from "./cpu.ts";
 import { BlobFactory, MiB, smallImage } from "./blob.ts";
 import { measureRate } from "./rates.ts";
 import { closeConnections, pushMonolithic, putManifest, send, type Target } from "./registry-client.ts";
@@ -25,6 +32,8 @@ const { values: args } = parseArgs({
     "blob-mib": { type: "string", default: "256" },
     events: { type: "string", default: "10000" },
     rounds: { type: "string", default: "3" },
+    "no-drain": { type: "boolean", default: false },
+    profile: { type: "string" },
   },
 });
 const PUSHES = Number(args.pushes);
@@ -35,6 +44,9 @@ const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+/** The server's CPU-seconds (all its threads) between two snapshots. */
+const serverSeconds = (before: CpuSnapshot, after: CpuSnapshot) => Object.entries(after.threads).reduce((sum, [name, s]) => sum + Math.max(0, s - (before.threads[name] ?? 0)), 0);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A receiver counting what it gets; `hang` never answers (the slow webhook). */
 function receiver(hang = false): Promise<{ server: Server; port: number; received: () => number }> {
@@ -72,7 +84,8 @@ async function pushImages(target: Target, count: number, round: string): Promise
 
 async function main(): Promise<void> {
   console.log(`webhooks bench: ${PUSHES} image pushes, a ${BLOB_MIB} MiB blob, GET manifest for 3 s, ${ROUNDS} rounds each way; drain of ${EVENTS} events. Load at start: ${load()}`);
-  const berth = await startBerth({ env: { BERTH_LOG_LEVEL: "warn", BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true" } });
+  const profile: Record<string, string> = args.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args.profile}` } : {};
+  const berth = await startBerth({ env: { BERTH_LOG_LEVEL: "warn", BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", ...profile } });
   const target: Target = { name: "Berth", url: berth.url, headers: { authorization: berth.basicAuth }, pid: berth.process.pid! };
   const fast = await receiver();
   const slow = await receiver(true);
@@ -82,7 +95,10 @@ async function main(): Promise<void> {
     for (const blob of [image.layer, image.config]) await pushMonolithic(target, "bench/hooks", blob);
     await putManifest(target, "bench/hooks", "probe", MANIFEST, image.manifest);
 
-    const results: Record<"none" | "five", { pushes: number[]; blob: number[]; gets: number[] }> = { none: { pushes: [], blob: [], gets: [] }, five: { pushes: [], blob: [], gets: [] } };
+    const results: Record<"none" | "five", { pushes: number[]; blob: number[]; gets: number[]; cpu: number[]; cpuPushing: number[] }> = {
+      none: { pushes: [], blob: [], gets: [], cpu: [], cpuPushing: [] },
+      five: { pushes: [], blob: [], gets: [], cpu: [], cpuPushing: [] },
+    };
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of round % 2 === 0 ? (["none", "five"] as const) : (["five", "none"] as const)) {
         if (mode === "five") {
@@ -90,22 +106,37 @@ async function main(): Promise<void> {
           await api(target, "POST", "/api/v1/webhooks", { name: "slow", url: `http://127.0.0.1:${slow.port}/slow`, actions: ["push", "delete"] });
         }
         const r = results[mode];
+        const owed = fast.received() + (mode === "five" ? 4 * PUSHES : 0);
+        const cpu0 = cpuSnapshot(target.pid!);
         r.pushes.push(await pushImages(target, PUSHES, `${mode}${round}`));
+        const cpu1 = cpuSnapshot(target.pid!);
+        // The round's deliveries to the answering receivers are part of its cost: waited for (at most a minute).
+        for (const until = performance.now() + 60_000; fast.received() < owed && performance.now() < until; ) await sleep(20);
+        if (fast.received() < owed) console.log(`round ${round} ${mode}: only ${fast.received() - owed + 4 * PUSHES} of ${4 * PUSHES} deliveries within a minute`);
+        r.cpu.push((serverSeconds(cpu0, cpuSnapshot(target.pid!)) / PUSHES) * 1000);
+        r.cpuPushing.push((serverSeconds(cpu0, cpu1) / PUSHES) * 1000);
         const blob = blobs.next();
         const t0 = performance.now();
         await pushMonolithic(target, "bench/hooks", blob);
         r.blob.push(BLOB_MIB / ((performance.now() - t0) / 1000));
         r.gets.push((await measureRate(target, "GET", "/v2/bench/hooks/manifests/probe", { accept: MANIFEST }, 32, 3)).perSecond);
-        console.log(`round ${round} ${mode}: ${r.pushes.at(-1)!.toFixed(1)} pushes/s, blob ${r.blob.at(-1)!.toFixed(0)} MiB/s, GET manifest ${r.gets.at(-1)!.toFixed(0)}/s (load ${load()})`);
+        console.log(`round ${round} ${mode}: ${r.pushes.at(-1)!.toFixed(1)} pushes/s, blob ${r.blob.at(-1)!.toFixed(0)} MiB/s, GET manifest ${r.gets.at(-1)!.toFixed(0)}/s, server CPU ${r.cpu.at(-1)!.toFixed(2)} s per 1,000 pushes (${r.cpuPushing.at(-1)!.toFixed(2)} while pushing) (load ${load()})`);
         if (mode === "five") for (const name of ["fast0", "fast1", "fast2", "fast3", "slow"]) await api(target, "DELETE", `/api/v1/webhooks/${name}`);
       }
     }
-    const ratio = (key: "pushes" | "blob" | "gets") => median(results.five[key]) / median(results.none[key]);
-    console.log("\n| measure | no webhook (median) | five webhooks, one never answering (median) | ratio |\n|---|---|---|---|");
-    console.log(`| image pushes a second (4 clients) | ${median(results.none.pushes).toFixed(1)} | ${median(results.five.pushes).toFixed(1)} | ${ratio("pushes").toFixed(3)} |`);
-    console.log(`| ${BLOB_MIB} MiB blob push, MiB/s | ${median(results.none.blob).toFixed(0)} | ${median(results.five.blob).toFixed(0)} | ${ratio("blob").toFixed(3)} |`);
-    console.log(`| GET manifest a second (32 connections) | ${median(results.none.gets).toFixed(0)} | ${median(results.five.gets).toFixed(0)} | ${ratio("gets").toFixed(3)} |`);
+    // --rounds 0: the drain alone.
+    if (ROUNDS > 0) {
+      const ratio = (key: "pushes" | "blob" | "gets" | "cpu" | "cpuPushing") => median(results.five[key]) / median(results.none[key]);
+      console.log("\n| measure | no webhook (median) | five webhooks, one never answering (median) | ratio |\n|---|---|---|---|");
+      console.log(`| image pushes a second (4 clients) | ${median(results.none.pushes).toFixed(1)} | ${median(results.five.pushes).toFixed(1)} | ${ratio("pushes").toFixed(3)} |`);
+      console.log(`| ${BLOB_MIB} MiB blob push, MiB/s | ${median(results.none.blob).toFixed(0)} | ${median(results.five.blob).toFixed(0)} | ${ratio("blob").toFixed(3)} |`);
+      console.log(`| GET manifest a second (32 connections) | ${median(results.none.gets).toFixed(0)} | ${median(results.five.gets).toFixed(0)} | ${ratio("gets").toFixed(3)} |`);
+      console.log(`| server CPU per push, ms (until the round's deliveries are made) | ${median(results.none.cpu).toFixed(2)} | ${median(results.five.cpu).toFixed(2)} | ${ratio("cpu").toFixed(3)} |`);
+      console.log(`| server CPU per push, ms (while pushing) | ${median(results.none.cpuPushing).toFixed(2)} | ${median(results.five.cpuPushing).toFixed(2)} | ${ratio("cpuPushing").toFixed(3)} |`);
+      console.log(`delivery CPU per delivery (five − none, over the 4 answering receivers' ${4 * PUSHES} a round): ${((median(results.five.cpu) - median(results.none.cpu)) / 4).toFixed(3)} ms`);
+    }
 
+    if (args["no-drain"]) return;
     // -- the drain: a receiver down while EVENTS pushes happen, then back on the same port
     const down = await receiver();
     const port = down.port;
@@ -121,10 +152,15 @@ async function main(): Promise<void> {
     console.log(`\n${EVENTS} push events queued in ${((performance.now() - queued) / 1000).toFixed(1)} s while the receiver was down (load ${load()})`);
     let count = 0;
     let first = 0;
+    // From the first delivery: the wait before it (the backoff's) is idle ticks, not deliveries.
+    let drainCpu = cpuSnapshot(target.pid!);
     const back = createServer((req, res) => {
       req.resume();
       req.on("end", () => {
-        if (count++ === 0) first = performance.now();
+        if (count++ === 0) {
+          first = performance.now();
+          drainCpu = cpuSnapshot(target.pid!);
+        }
         res.writeHead(200).end();
       });
     });
@@ -133,9 +169,10 @@ async function main(): Promise<void> {
     const deadline = returned + 10 * 60_000;
     while (count < EVENTS && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const done = performance.now();
+    const drainSeconds = serverSeconds(drainCpu, cpuSnapshot(target.pid!));
     await new Promise<void>((r) => back.close(() => r()));
     const s = (ms: number) => (ms / 1000).toFixed(1);
-    console.log(`| drain | ${count} of ${EVENTS} delivered | first ${s(first - returned)} s after the receiver's return (the retry the backoff had due) | all ${s(done - first)} s after that, ${s(done - returned)} s after the return | ${(count / ((done - first) / 1000)).toFixed(0)} deliveries/s |`);
+    console.log(`| drain | ${count} of ${EVENTS} delivered | first ${s(first - returned)} s after the receiver's return (the retry the backoff had due) | all ${s(done - first)} s after that, ${s(done - returned)} s after the return | ${(count / ((done - first) / 1000)).toFixed(0)} deliveries/s | server CPU from the first delivery ${drainSeconds.toFixed(1)} s, ${((drainSeconds / Math.max(1, count)) * 1000).toFixed(3)} ms per delivery |`);
     console.log(`Load at the end: ${load()}`);
   } finally {
     closeConnections();

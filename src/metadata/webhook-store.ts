@@ -1,11 +1,18 @@
 // Webhooks and deliveries (migration 017, webhook-types.ts): plain rows, portable SQL.
 // A delivery's lease, its attempts and the trimming of old ones commit without a WAL sync of their
-// own on SQLite (UNSYNCED): what a power cut takes back is at most an attempt's record, and the
-// delivery is then sent again, which at-least-once delivery allows. Queueing (the fan-out) syncs.
+// own on SQLite (UNSYNCED, UNSYNCED_NEXT_TRANSACTION): what a power cut takes back is at most an
+// attempt's record, and the delivery is then sent again, which at-least-once delivery allows.
+// Queueing (the fan-out) syncs. The worker's hot path (the webhook's row before each delivery, a
+// batch's lease, its record) costs a few statements per batch, not per delivery (webhook-worker.ts).
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
-import { UNSYNCED } from "./sqlite/node-sqlite-dialect.ts";
+import { familyOf } from "./migrations/portable.ts";
+import { ReusedQuery } from "./reused-query.ts";
+import { UNSYNCED, UNSYNCED_NEXT_TRANSACTION } from "./sqlite/node-sqlite-dialect.ts";
 import type { Database } from "./schema.ts";
-import type { AttemptOutcome, Delivery, DeliveryStatus, NewDelivery, Webhook, WebhookFormat, WebhookRows } from "./webhook-types.ts";
+import type { AttemptOutcome, Delivery, DeliveryStatus, NewDelivery, RecordedAttempt, Webhook, WebhookFormat, WebhookRows } from "./webhook-types.ts";
+
+/** Rows a statement inserts at most: 9 values each stays under SQLite's 32,766 bound values. */
+const ENQUEUE_SLICE = 500;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -43,11 +50,19 @@ function toDelivery(r: Selectable<Database["webhook_deliveries"]>): Delivery {
   };
 }
 
+/** An attempt's outcome as the attempt statement's values, in its order. */
+function attemptValues(id: number, o: AttemptOutcome): [number, string, number, number, number | null, number | null, string | null, number | null] {
+  return [id, o.status, o.attempts, o.nextAt.getTime(), o.responseStatus, o.latencyMs, o.error, o.finishedAt ? o.finishedAt.getTime() : null];
+}
+
 export class WebhookStore implements WebhookRows {
   private readonly db: Db;
+  /** The worker reads a webhook before each delivery (a change, a rotated secret, applies at once): compiled once (reused-query.ts). */
+  private readonly byName: ReusedQuery<Selectable<Database["webhooks"]>, [string]>;
 
   constructor(db: Db) {
     this.db = db;
+    this.byName = new ReusedQuery(db, (name) => db.selectFrom("webhooks").selectAll().where("name", "=", name));
   }
 
   async create(w: Webhook): Promise<boolean> {
@@ -72,7 +87,7 @@ export class WebhookStore implements WebhookRows {
   }
 
   async get(name: string): Promise<Webhook | null> {
-    const row = await this.db.selectFrom("webhooks").selectAll().where("name", "=", name).executeTakeFirst();
+    const row = await this.byName.first(name);
     return row ? toWebhook(row) : null;
   }
 
@@ -105,11 +120,11 @@ export class WebhookStore implements WebhookRows {
   }
 
   async enqueue(deliveries: readonly NewDelivery[], at: Date): Promise<void> {
-    if (deliveries.length === 0) return;
-    await this.db
-      .insertInto("webhook_deliveries")
-      .values(
-        deliveries.map((d) => ({
+    for (let from = 0; from < deliveries.length; from += ENQUEUE_SLICE) {
+      await this.db
+        .insertInto("webhook_deliveries")
+        .values(
+          deliveries.slice(from, from + ENQUEUE_SLICE).map((d) => ({
           webhook: d.webhook,
           event_id: d.eventId,
           action: d.action,
@@ -117,12 +132,13 @@ export class WebhookStore implements WebhookRows {
           status: "pending",
           attempts: 0,
           next_at: at.getTime(),
-          request_headers: JSON.stringify(d.requestHeaders),
-          body: d.body,
-        })),
-      )
-      .onConflict((oc) => oc.columns(["webhook", "event_id"]).doNothing())
-      .execute();
+            request_headers: JSON.stringify(d.requestHeaders),
+            body: d.body,
+          })),
+        )
+        .onConflict((oc) => oc.columns(["webhook", "event_id"]).doNothing())
+        .execute();
+    }
   }
 
   async due(now: Date): Promise<string[]> {
@@ -155,23 +171,58 @@ export class WebhookStore implements WebhookRows {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  async leaseDue(webhook: string, owner: string, now: Date, until: Date, limit: number): Promise<Delivery[]> {
+    // The webhook's first `limit` pending rows (q), and of them those before the first that is
+    // not due or another owner's lease still holds: a prefix of its queue, so order holds. On
+    // PostgreSQL q locks its rows (FOR UPDATE): a second leaser waits, then sees the first's
+    // leases, instead of leasing rows past them from an older snapshot.
+    const lock = familyOf(this.db as Kysely<unknown>) === "postgres" ? sql.raw(" for update") : sql.raw("");
+    const t = now.getTime();
+    const { rows } = await sql<Selectable<Database["webhook_deliveries"]>>`
+      with q as (select id, next_at, lease_owner, lease_until from webhook_deliveries
+                 where webhook = ${webhook} and status = 'pending' order by id limit ${limit}${lock})
+      update webhook_deliveries set lease_owner = ${owner}, lease_until = ${until.getTime()}
+      where status = 'pending'
+        and (lease_owner is null or lease_owner = ${owner} or lease_until < ${t})
+        and id in (select id from q where id < coalesce((select min(id) from q
+              where next_at > ${t} or (lease_owner is not null and lease_owner <> ${owner} and lease_until >= ${t})), ${Number.MAX_SAFE_INTEGER}))
+      returning *${sql.raw(UNSYNCED)}`.execute(this.db);
+    return rows.map(toDelivery).sort((a, b) => a.id - b.id);
+  }
+
   async attempted(id: number, o: AttemptOutcome): Promise<void> {
-    await this.db
-      .updateTable("webhook_deliveries")
-      .set({
-        lease_owner: null,
-        lease_until: 0,
-        status: o.status,
-        attempts: o.attempts,
-        next_at: o.nextAt.getTime(),
-        response_status: o.responseStatus,
-        latency_ms: o.latencyMs,
-        error: o.error,
-        finished_at: o.finishedAt ? o.finishedAt.getTime() : null,
-      })
-      .where("id", "=", id)
-      .modifyEnd(sql.raw(UNSYNCED))
-      .execute();
+    await this.attemptStatement(this.db, UNSYNCED).changed(...attemptValues(id, o));
+  }
+
+  async record(webhook: string, owner: string, attempts: readonly RecordedAttempt[], release: readonly number[], keep: number): Promise<void> {
+    const write = async (db: Db) => {
+      const update = this.attemptStatement(db, "");
+      for (const a of attempts) await update.changed(...attemptValues(a.id, a.outcome));
+      if (release.length > 0) await db.updateTable("webhook_deliveries").set({ lease_owner: null, lease_until: 0 }).where("id", "in", release).where("lease_owner", "=", owner).execute();
+      if (attempts.some((a) => a.outcome.status !== "pending")) await new WebhookStore(db).trimWith(webhook, keep, "");
+    };
+    // Inside a caller's transaction its commit decides (the 410 path: synced, with its audit line).
+    if (this.db.isTransaction) return write(this.db);
+    // On its own: one transaction that need not sync (SQLite: lowered for it on the connection it
+    // holds; PostgreSQL: synchronous_commit off for it alone).
+    const postgres = familyOf(this.db as Kysely<unknown>) === "postgres";
+    await (this.db as Kysely<Database>).connection().execute(async (connection) => {
+      if (!postgres) await sql.raw(UNSYNCED_NEXT_TRANSACTION).execute(connection);
+      await connection.transaction().execute(async (trx) => {
+        if (postgres) await sql`set local synchronous_commit = off`.execute(trx);
+        await write(trx);
+      });
+    });
+  }
+
+  private attemptStatement(db: Db, marker: string) {
+    return new ReusedQuery(db, (id: number, status: string, attempts: number, nextAt: number, responseStatus: number | null, latencyMs: number | null, error: string | null, finishedAt: number | null) =>
+      db
+        .updateTable("webhook_deliveries")
+        .set({ lease_owner: null, lease_until: 0, status, attempts, next_at: nextAt, response_status: responseStatus, latency_ms: latencyMs, error, finished_at: finishedAt })
+        .where("id", "=", id)
+        .modifyEnd(sql.raw(marker)),
+    );
   }
 
   async deliveries(webhook: string, limit: number): Promise<Delivery[]> {
@@ -195,24 +246,16 @@ export class WebhookStore implements WebhookRows {
   }
 
   async trim(webhook: string, keep: number): Promise<number> {
-    // The id of the keep-th newest finished delivery: everything finished below it goes.
-    const boundary = await this.db
-      .selectFrom("webhook_deliveries")
-      .select("id")
-      .where("webhook", "=", webhook)
-      .where("status", "!=", "pending")
-      .orderBy("id", "desc")
-      .offset(keep)
-      .limit(1)
-      .executeTakeFirst();
-    if (!boundary) return 0;
-    const result = await this.db
-      .deleteFrom("webhook_deliveries")
-      .where("webhook", "=", webhook)
-      .where("status", "!=", "pending")
-      .where("id", "<=", Number(boundary.id))
-      .modifyEnd(sql.raw(UNSYNCED))
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    return this.trimWith(webhook, keep, UNSYNCED);
   }
+
+  private async trimWith(webhook: string, keep: number, marker: string): Promise<number> {
+    // One statement: below the keep-th newest finished delivery's id, every finished one goes
+    // (none when there are not that many: the comparison with no row is not true).
+    const { numAffectedRows } = await sql`
+      delete from webhook_deliveries where webhook = ${webhook} and status <> 'pending'
+        and id <= (select id from webhook_deliveries where webhook = ${webhook} and status <> 'pending' order by id desc limit 1 offset ${keep})${sql.raw(marker)}`.execute(this.db);
+    return Number(numAffectedRows ?? 0);
+  }
+
 }

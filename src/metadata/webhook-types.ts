@@ -48,6 +48,12 @@ export type NewDelivery = Pick<Delivery, "webhook" | "eventId" | "action" | "req
 /** An attempt's outcome: the delivery's new state. */
 export type AttemptOutcome = Pick<Delivery, "status" | "attempts" | "nextAt" | "responseStatus" | "latencyMs" | "error" | "finishedAt">;
 
+/** An attempt made on a leased delivery, recorded with the rest of its batch. */
+export interface RecordedAttempt {
+  id: number;
+  outcome: AttemptOutcome;
+}
+
 export interface WebhookRows {
   /** False when a webhook of that name exists. */
   create(webhook: Webhook): Promise<boolean>;
@@ -68,8 +74,20 @@ export interface WebhookRows {
    * one sender at a time, so two instances never send a webhook's deliveries out of order.
    */
   lease(id: number, owner: string, now: Date, until: Date): Promise<boolean>;
+  /**
+   * Leases the webhook's oldest pending deliveries, oldest first, at most `limit`: up to (not
+   * including) the first that is not due by `now` or whose lease another owner still holds, so what
+   * it answers is always a prefix of the queue ([] when its head cannot be taken). One statement.
+   */
+  leaseDue(webhook: string, owner: string, now: Date, until: Date, limit: number): Promise<Delivery[]>;
   /** Records an attempt on a delivery (and frees its lease). */
   attempted(id: number, outcome: AttemptOutcome): Promise<void>;
+  /**
+   * A batch's bookkeeping at once: its attempts recorded (leases freed), the leases of the
+   * deliveries it did not send (`release`, `owner`'s only) freed, and, when any finished, the
+   * webhook trimmed to `keep` finished ones. One transaction (the caller's, when it runs in one).
+   */
+  record(webhook: string, owner: string, attempts: readonly RecordedAttempt[], release: readonly number[], keep: number): Promise<void>;
   /** Newest first. */
   deliveries(webhook: string, limit: number): Promise<Delivery[]>;
   delivery(webhook: string, id: number): Promise<Delivery | null>;

@@ -307,6 +307,40 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.webhooks.deliveries("ci", 10), []);
       assert.equal(await store.webhooks.delete("ci"), false);
     });
+
+    test("webhook batches: a lease takes a prefix of the queue (up to one not due or held by another), record frees what was not sent and trims", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = new Date(1_700_000_000_000);
+      const later = (ms: number) => new Date(at.getTime() + ms);
+      await store.webhooks.create({ name: "ci", url: "https://hooks.example.com/x", actions: ["push"], scope: "*", headers: {}, format: "acr", enabled: true, secret: "s", createdAt: at, updatedAt: at });
+      await store.webhooks.create({ name: "other", url: "https://hooks.example.com/y", actions: ["push"], scope: "*", headers: {}, format: "acr", enabled: true, secret: "s", createdAt: at, updatedAt: at });
+      const queued = (webhook: string, eventId: number) => ({ webhook, eventId, action: "push", requestHeaders: {}, body: `{"n":${eventId}}` });
+      await store.webhooks.enqueue([1, 2, 3, 4, 5, 6].map((n) => queued("ci", n)), at);
+      await store.webhooks.enqueue([queued("other", 1)], at);
+      const ids = (await store.webhooks.deliveries("ci", 10)).map((d) => d.id).reverse();
+      const events = (ds: { eventId: number }[]) => ds.map((d) => d.eventId);
+      // Event 4 waits for a retry: nothing past it goes before it.
+      await store.webhooks.attempted(ids[3]!, { status: "pending", attempts: 1, nextAt: later(60_000), responseStatus: 500, latencyMs: 3, error: "500", finishedAt: null });
+      assert.deepEqual(events(await store.webhooks.leaseDue("ci", "A", at, later(1000), 2)), [1, 2], "at most the limit, oldest first");
+      assert.deepEqual(await store.webhooks.leaseDue("ci", "B", later(500), later(2000), 10), [], "A holds the head: B takes nothing");
+      assert.deepEqual(events(await store.webhooks.leaseDue("ci", "A", at, later(1000), 10)), [1, 2, 3], "A renews and extends, up to the one not due");
+      assert.deepEqual(events(await store.webhooks.leaseDue("other", "B", at, later(1000), 10)), [1], "another webhook's queue is its own");
+      const delivered = { status: "delivered" as const, attempts: 1, nextAt: at, responseStatus: 204, latencyMs: 2, error: null, finishedAt: at };
+      // Event 1 sent, 2 and 3 not (the batch stopped): their leases freed, B's release of A's lease does nothing.
+      await store.webhooks.record("ci", "B", [], [ids[1]!], 10);
+      assert.deepEqual(await store.webhooks.leaseDue("ci", "C", later(500), later(2000), 10), [], "B's release did not free A's lease");
+      await store.webhooks.record("ci", "A", [{ id: ids[0]!, outcome: delivered }], [ids[1]!, ids[2]!], 10);
+      assert.deepEqual(events(await store.webhooks.leaseDue("ci", "C", later(500), later(2000), 10)), [2, 3], "freed at once, without waiting for A's lease to run out");
+      assert.deepEqual(await store.webhooks.leaseDue("ci", "D", later(1999), later(3000), 10), [], "C's lease runs");
+      assert.deepEqual(events(await store.webhooks.leaseDue("ci", "D", later(2001), later(3000), 10)), [2, 3], "taken once run out");
+      // In a transaction (the 410 path), with a trim to one finished delivery.
+      await store.transaction((tx) => tx.webhooks.record("ci", "D", [{ id: ids[1]!, outcome: delivered }, { id: ids[2]!, outcome: delivered }], [], 1));
+      assert.deepEqual((await store.webhooks.deliveries("ci", 10)).map((d) => [d.eventId, d.status, d.responseStatus]), [[6, "pending", null], [5, "pending", null], [4, "pending", 500], [3, "delivered", 204]]);
+      assert.deepEqual(await store.webhooks.leaseDue("ci", "D", later(59_999), later(70_000), 10), [], "event 4 is not due yet: it holds 5 and 6");
+      assert.deepEqual(events(await store.webhooks.leaseDue("ci", "D", later(60_000), later(70_000), 10)), [4, 5, 6], "due: it and those after it");
+      const [first] = await store.webhooks.leaseDue("ci", "D", later(60_000), later(70_000), 1);
+      assert.deepEqual([first?.attempts, first?.body], [1, '{"n":4}'], "the rows as kept");
+    });
   });
 
   describe("retention (migration 019)", () => {

@@ -12,7 +12,7 @@ import type { Digest } from "../../src/domain/digest.ts";
 import type { RepositoryName } from "../../src/domain/names.ts";
 import { KyselyMetadataStore } from "../../src/metadata/kysely-store.ts";
 import type { Database } from "../../src/metadata/schema.ts";
-import { openSqlite, UNSYNCED } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
+import { openSqlite, UNSYNCED, UNSYNCED_NEXT_TRANSACTION } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
 import { metadataContract } from "./metadata-contract.ts";
 
 metadataContract("sqlite", async () => {
@@ -84,4 +84,30 @@ test("a statement marked UNSYNCED runs under synchronous = NORMAL, outside a tra
     assert.equal(await level(tx, true), 2, "a transaction's commit syncs: left alone");
   });
   assert.equal(await level(db, false), 2);
+});
+
+test("UNSYNCED_NEXT_TRANSACTION lowers the transaction begun right after it, and no other statement; FULL is back after its commit or rollback", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-contract-sqlite-"));
+  const { dialect } = openSqlite(join(dir, "berth.db"));
+  const db = new Kysely<Database>({ dialect });
+  t.after(async () => {
+    await db.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const level = async (executor: Kysely<Database> | Transaction<Database>) => (await sql<{ synchronous: number }>`select synchronous from pragma_synchronous`.execute(executor)).rows[0]!.synchronous;
+  const lowered = (work: (tx: Transaction<Database>) => Promise<void>) =>
+    db.connection().execute(async (connection) => {
+      await sql.raw(UNSYNCED_NEXT_TRANSACTION).execute(connection);
+      await connection.transaction().execute(work);
+    });
+  await lowered(async (tx) => assert.equal(await level(tx), 1, "the transaction begun right after it"));
+  assert.equal(await level(db), 2, "FULL after its commit");
+  await assert.rejects(lowered(async (tx) => {
+    assert.equal(await level(tx), 1);
+    throw new Error("rolled back");
+  }));
+  assert.equal(await level(db), 2, "FULL after its rollback");
+  await sql.raw(UNSYNCED_NEXT_TRANSACTION).execute(db);
+  assert.equal(await level(db), 2, "a statement other than BEGIN runs at FULL: the level is back first");
+  await db.transaction().execute(async (tx) => assert.equal(await level(tx), 2, "and the next transaction syncs"));
 });

@@ -224,6 +224,25 @@ test("a receiver answering 500 is retried with growing waits, in order; 410 disa
   assert.equal(receiver.on("/flaky").length, before + 1, "a disabled webhook is sent nothing");
 });
 
+test("a backlog goes in order, in batches over one kept-alive connection; each recorded delivered, the kept ones trimmed to keepDeliveries", async (t) => {
+  const { app, receiver, client } = await setUp(t, { ...FAST, "webhooks.keepDeliveries": 5 });
+  await createHook(app, { name: "backlog", url: `${receiver.url}/backlog`, actions: ["push"] });
+  await receiver.stop();
+  const tags = Array.from({ length: 12 }, (_, n) => `b${n}`);
+  for (const tag of tags) await pushImage(client, "r", tag, buildImage([randomLayer(10)], tag));
+  await receiver.start();
+  const connected = receiver.connections;
+  await receiver.waitFor(12, 30_000);
+  assert.deepEqual(receiver.on("/backlog").map((x) => json(x).target.tag), tags, "in the order pushed, each once");
+  // One connection for the backlog; a second only if the first sat idle past its 4 s under load.
+  assert.ok(receiver.connections - connected <= 2, `${receiver.connections - connected} connections for 12 deliveries`);
+  const settled = async () => (await app.request("GET", "/api/v1/webhooks/backlog/deliveries")).json().deliveries as { status: string; attempts: number; responseStatus: number }[];
+  for (let n = 0; n < 400 && (await settled()).some((d) => d.status !== "delivered"); n++) await new Promise((r) => setTimeout(r, 25));
+  const kept = await settled();
+  assert.equal(kept.length, 5, "trimmed to the newest 5 finished");
+  assert.ok(kept.every((d) => d.status === "delivered" && d.responseStatus === 204));
+});
+
 test("a hanging receiver is cut off at the timeout and retried; pushes go on meanwhile", async (t) => {
   const { app, receiver, client } = await setUp(t);
   await createHook(app, { name: "slow", url: `${receiver.url}/slow`, actions: ["push"] });

@@ -18,6 +18,8 @@ export class WebhookReceiver {
   readonly received: Received[] = [];
   /** What the next requests are answered with (per path, else `answer`). */
   answer: Answer = 204;
+  /** TCP connections accepted so far (kept-alive connections count once). */
+  connections = 0;
   private server: Server | null = null;
   private port = 0;
   private readonly hanging: ServerResponse[] = [];
@@ -38,6 +40,7 @@ export class WebhookReceiver {
         this.waiters = this.waiters.filter((w) => (this.received.length >= w.count ? (w.resolve(), false) : true));
       });
     });
+    server.on("connection", () => this.connections++);
     await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", resolve));
     this.port = (server.address() as AddressInfo).port;
     this.server = server;

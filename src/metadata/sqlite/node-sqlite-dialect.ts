@@ -16,11 +16,24 @@ const STATEMENT_CACHE = 256;
  */
 export const UNSYNCED = "/* berth: unsynced */";
 
+/**
+ * The SQL of a statement that does nothing but make the transaction begun right after it commit
+ * without a WAL sync: for a transaction whose every write is one whose loss in a power cut harms
+ * nothing (a batch of webhook attempts: lost, the deliveries are sent again). SQLite refuses to
+ * change the level inside a transaction, so it is lowered here (synchronous = NORMAL) for the next
+ * statement only, which must be that BEGIN: run both on one held connection (Kysely's
+ * `connection()`). Any other statement puts the level back first, and so does the COMMIT or
+ * ROLLBACK; a transaction not begun right after it syncs as always. Elsewhere a plain no-op.
+ */
+export const UNSYNCED_NEXT_TRANSACTION = "select 1 /* berth: unsynced next transaction */";
+
 class NodeSqliteDatabase implements SqliteDatabase {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, { stmt: StatementSync; reader: boolean }>();
   /** The connection's synchronous level, read at the first UNSYNCED statement. */
   private level: number | undefined;
+  /** Lowered to synchronous = NORMAL by UNSYNCED_NEXT_TRANSACTION: for the BEGIN that follows and its transaction. */
+  private lowered = false;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -32,7 +45,7 @@ class NodeSqliteDatabase implements SqliteDatabase {
 
   /** Runs `statement` without a WAL sync at its commit (UNSYNCED), unless a transaction is open. */
   private softly<T>(statement: () => T): T {
-    this.level ??= Number((this.db.prepare("pragma synchronous").get() as { synchronous?: number } | undefined)?.synchronous ?? 2);
+    this.level ??= this.readLevel();
     if (this.level <= 1 || this.db.isTransaction) return statement();
     // exec(), not a prepared statement: SQLite applies this pragma while preparing it, and a
     // prepared one run again does not always apply it again.
@@ -41,6 +54,35 @@ class NodeSqliteDatabase implements SqliteDatabase {
       return statement();
     } finally {
       this.db.exec(`pragma synchronous = ${this.level}`);
+    }
+  }
+
+  private readLevel(): number {
+    return Number((this.db.prepare("pragma synchronous").get() as { synchronous?: number } | undefined)?.synchronous ?? 2);
+  }
+
+  /** UNSYNCED_NEXT_TRANSACTION: lowered until the next statement, which is to be the BEGIN. */
+  private lowerForNext(): void {
+    this.level ??= this.readLevel();
+    if (this.level > 1 && !this.db.isTransaction && !this.lowered) {
+      this.db.exec("pragma synchronous = normal");
+      this.lowered = true;
+    }
+  }
+
+  private restore(): void {
+    if (this.lowered && !this.db.isTransaction) {
+      this.db.exec(`pragma synchronous = ${this.level}`);
+      this.lowered = false;
+    }
+  }
+
+  /** After a COMMIT or ROLLBACK: a lowered transaction's level is put back, so the next one syncs. */
+  private ended<T>(statement: () => T): T {
+    try {
+      return statement();
+    } finally {
+      this.restore();
     }
   }
 
@@ -60,6 +102,20 @@ class NodeSqliteDatabase implements SqliteDatabase {
     // SQLITE_IOERR, SQLITE_NOMEM); Kysely's ROLLBACK then failed with "no transaction is active"
     // and that error replaced the real one (a full disk answered 500 instead of 507).
     const rollback = text === "rollback";
+    // Lowered for the BEGIN that follows UNSYNCED_NEXT_TRANSACTION only: anything else first puts the level back.
+    if (this.lowered && text !== "begin immediate") this.restore();
+    if (text === UNSYNCED_NEXT_TRANSACTION) {
+      this.lowerForNext();
+      return { reader, all: () => [], run: () => ({ changes: 0, lastInsertRowid: 0 }), iterate: () => [][Symbol.iterator]() };
+    }
+    if (rollback || text === "commit") {
+      return {
+        reader,
+        all: (parameters) => this.ended(() => stmt.all(...(parameters as never[]))),
+        run: (parameters) => this.ended(() => (rollback && !this.db.isTransaction ? { changes: 0, lastInsertRowid: 0 } : stmt.run(...(parameters as never[])))),
+        iterate: (parameters) => stmt.iterate(...(parameters as never[])) as IterableIterator<unknown>,
+      };
+    }
     if (text.endsWith(UNSYNCED)) {
       return {
         reader,

@@ -1,6 +1,11 @@
 // One webhook request: a POST with a deadline for the whole exchange, connected only to an address
 // the destination policy allows (destinations.ts). Never throws: the outcome is recorded.
-import { request as httpRequest, type IncomingMessage } from "node:http";
+// Given an agent, the request may go over a kept-alive connection (the worker keeps one per
+// webhook): the policy's lookup runs for every new connection, and a reused one goes to an address
+// it checked when it was made. A reused connection the receiver had just closed (no answer at all)
+// is tried again once on a new one, as browsers do: at-least-once allows it, and it is no failure
+// of the receiver.
+import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { checkUrl, guardedLookup, hostOf, isPublicAddress, type DestinationPolicy } from "./destinations.ts";
@@ -15,7 +20,14 @@ export interface SendResult {
 /** Enough of a receiver's answer to keep it from stalling; the rest is not read. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export async function send(target: string, headers: Record<string, string>, body: string, options: { timeoutMs: number; policy: DestinationPolicy }): Promise<SendResult> {
+export interface SendOptions {
+  timeoutMs: number;
+  policy: DestinationPolicy;
+  /** Kept-alive connections to reuse; none: a connection of its own, closed after. */
+  agent?: Agent;
+}
+
+export async function send(target: string, headers: Record<string, string>, body: string, options: SendOptions): Promise<SendResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   let url: URL;
@@ -37,21 +49,30 @@ export async function send(target: string, headers: Record<string, string>, body
       resolve(result);
     };
     const requester = url.protocol === "https:" ? httpsRequest : httpRequest;
-    const req = requester(url, { method: "POST", headers: { ...headers, "content-length": String(payload.length) }, lookup: guardedLookup(options.policy) }, (res: IncomingMessage) => {
-      let read = 0;
-      res.on("data", (chunk: Buffer) => {
-        read += chunk.length;
-        if (read > MAX_RESPONSE_BYTES) res.destroy();
+    const agent = options.agent ?? false;
+    let req: ClientRequest | undefined;
+    const start = (retried: boolean) => {
+      const attempt = requester(url, { method: "POST", headers: { ...headers, "content-length": String(payload.length) }, lookup: guardedLookup(options.policy), agent }, (res: IncomingMessage) => {
+        let read = 0;
+        res.on("data", (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > MAX_RESPONSE_BYTES) res.destroy();
+        });
+        const done = () => finish({ status: res.statusCode ?? null, latencyMs: elapsed(), error: null });
+        res.on("end", done);
+        res.on("close", done);
+        res.on("error", done);
       });
-      const done = () => finish({ status: res.statusCode ?? null, latencyMs: elapsed(), error: null });
-      res.on("end", done);
-      res.on("close", done);
-      res.on("error", done);
-    });
+      req = attempt;
+      attempt.on("error", (err: NodeJS.ErrnoException) => {
+        if (!retried && !settled && attempt.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE")) return start(true);
+        finish({ status: null, latencyMs: elapsed(), error: err.message });
+      });
+      attempt.end(payload);
+    };
     const deadline = setTimeout(() => {
-      req.destroy(new Error(`no answer within ${options.timeoutMs} ms`));
+      req?.destroy(new Error(`no answer within ${options.timeoutMs} ms`));
     }, options.timeoutMs);
-    req.on("error", (err) => finish({ status: null, latencyMs: elapsed(), error: err.message }));
-    req.end(payload);
+    start(false);
   });
 }

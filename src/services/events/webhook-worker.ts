@@ -12,13 +12,22 @@
 // holds the ones after it. Webhooks do not wait for each other. A push never waits for any of
 // this: it only appended its change. At-least-once: a delivery whose answer was lost to a crash
 // is sent again after the restart (docs/lifecycle.md).
+//
+// Cheap enough to run beside pushes on SQLite's one writer (docs/performance.md, "Webhooks (issue
+// 17)"): a webhook's due deliveries are leased in batches (one statement), sent in order over a
+// kept-alive connection, and recorded with one transaction per batch that need not sync (the
+// attempts, the leases of what was not sent, the trim); a batch stops at its first failure, so
+// nothing after it goes first. Between batches the worker lets requests in (setImmediate).
 import { randomUUID } from "node:crypto";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { setImmediate as yieldToRequests } from "node:timers/promises";
 import { eventOf, type RegistryEvent } from "../../domain/events.ts";
 import { matchesPattern } from "../../domain/names.ts";
 import type { MetadataStore } from "../../metadata/types.ts";
-import type { Delivery, NewDelivery, Webhook } from "../../metadata/webhook-types.ts";
+import type { AttemptOutcome, Delivery, NewDelivery, RecordedAttempt, Webhook } from "../../metadata/webhook-types.ts";
 import type { DestinationPolicy } from "./destinations.ts";
-import { render, type EventSource } from "./payloads.ts";
+import { render, type EventSource, type Payload } from "./payloads.ts";
 import { send, type SendResult } from "./sender.ts";
 import { signature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./signature.ts";
 
@@ -43,6 +52,16 @@ const BATCH = 500;
 const LEASE_MS = 60_000;
 /** A delivery's lease outlasts its request's timeout by this much (recording the outcome). */
 const SEND_MARGIN_MS = 5_000;
+/** Deliveries one lease takes at most. */
+const BATCH_DELIVERIES = 50;
+/**
+ * A batch starts no send after this long: its lease is this plus a request's timeout plus the
+ * margin, so a sender that died holds its webhook's queue at most that long (as one delivery's
+ * lease did, plus this), and its records wait at most this long plus one request.
+ */
+const BATCH_WINDOW_MS = 1_000;
+/** Idle kept-alive connections close after this: before the 5 s a Node.js receiver keeps them by default, so a reused one is rarely one the receiver is closing. */
+const IDLE_CONNECTION_MS = 4_000;
 
 /** The wait before attempt n + 1 after n failed ones: base·2^(n-1), at most cap. */
 export function backoff(failedAttempts: number, baseMs: number, capMs: number): number {
@@ -61,8 +80,8 @@ export function wants(webhook: Webhook, event: RegistryEvent): boolean {
   return repository === undefined ? webhook.scope === "*" : matchesPattern(webhook.scope, repository);
 }
 
-/** Signs and sends one delivery as it is kept. */
-export function attempt(webhook: Webhook, delivery: Pick<Delivery, "id" | "eventId" | "requestHeaders" | "body">, settings: DeliverySettings): Promise<SendResult> {
+/** Signs and sends one delivery as it is kept (over `agent`'s kept-alive connections when given; every new one is checked by the destination policy). */
+export function attempt(webhook: Webhook, delivery: Pick<Delivery, "id" | "eventId" | "requestHeaders" | "body">, settings: DeliverySettings, agent?: HttpAgent): Promise<SendResult> {
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = {
     ...delivery.requestHeaders,
@@ -71,7 +90,25 @@ export function attempt(webhook: Webhook, delivery: Pick<Delivery, "id" | "event
     "berth-delivery": String(delivery.id),
     "berth-event": String(delivery.eventId),
   };
-  return send(webhook.url, headers, delivery.body, { timeoutMs: settings.timeoutMs, policy: settings.policy });
+  return send(webhook.url, headers, delivery.body, { timeoutMs: settings.timeoutMs, policy: settings.policy, agent });
+}
+
+/** What an attempt's result makes of its delivery. */
+export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
+  const attempts = delivery.attempts + 1;
+  const ok = result.status !== null && result.status >= 200 && result.status < 300;
+  const gone = result.status === 410;
+  const givenUp = !ok && !gone && attempts >= settings.maxAttempts;
+  const status = ok ? "delivered" : gone || givenUp ? "failed" : "pending";
+  const nextAt = status === "pending" ? new Date(now.getTime() + backoff(attempts, settings.backoffBaseMs, settings.backoffCapMs)) : now;
+  const error = result.error ?? (ok ? null : `the receiver answered ${result.status}`);
+  return { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now };
+}
+
+/** A webhook's kept-alive connections: one at a time (its deliveries go one at a time). */
+function agentFor(url: string): HttpAgent {
+  const options = { keepAlive: true, maxSockets: 1, timeout: IDLE_CONNECTION_MS };
+  return url.startsWith("https:") ? new HttpsAgent(options) : new HttpAgent(options);
 }
 
 export class WebhookWorker {
@@ -81,6 +118,8 @@ export class WebhookWorker {
   private readonly owner = `webhooks:${randomUUID()}`;
   /** Each webhook's drain in flight: one per webhook, so its deliveries stay in order. */
   private readonly draining = new Map<string, Promise<void>>();
+  /** Each webhook's connections, for its URL's scheme; dropped when its drain finds it gone or disabled. */
+  private readonly agents = new Map<string, { https: boolean; agent: HttpAgent }>();
   private stopped = false;
 
   constructor(metadata: MetadataStore, settings: DeliverySettings, logger: WorkerLogger) {
@@ -102,10 +141,12 @@ export class WebhookWorker {
     }
   }
 
-  /** Waits for the drains in flight (each ends after its current attempt). */
+  /** Waits for the drains in flight (each ends after its current attempt, recording its batch). */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.draining.values()]);
+    for (const { agent } of this.agents.values()) agent.destroy();
+    this.agents.clear();
   }
 
   /** One batch of the log turned into delivery rows, and the cursor moved past it, in one transaction; how many entries it read. */
@@ -118,10 +159,13 @@ export class WebhookWorker {
       for (const entry of entries) {
         const event = eventOf(entry);
         if (!event) continue;
+        // Each format's body once per event, however many webhooks take it in that format.
+        const payloads = new Map<Webhook["format"], Payload>();
         for (const hook of hooks) {
           // A webhook hears of what happened after it was made.
           if (!wants(hook, event) || entry.at < hook.createdAt) continue;
-          const payload = render(event, hook.format, this.settings.source);
+          let payload = payloads.get(hook.format);
+          if (!payload) payloads.set(hook.format, (payload = render(event, hook.format, this.settings.source)));
           queued.push({ webhook: hook.name, eventId: event.id, action: event.action, requestHeaders: deliveryHeaders(hook, payload.contentType), body: payload.body });
         }
       }
@@ -131,54 +175,91 @@ export class WebhookWorker {
     });
   }
 
-  /** Sends a webhook's due deliveries in order until one must wait (or none is left). */
+  /** Sends a webhook's due deliveries in order, a batch at a time, until one must wait (or none is left). */
   private async drain(name: string): Promise<void> {
     while (!this.stopped) {
       const hook = await this.metadata.webhooks.get(name);
-      if (!hook?.enabled) return;
-      const head = await this.metadata.webhooks.head(name);
-      if (!head || head.nextAt.getTime() > Date.now()) return;
-      // Held for the request's timeout and a margin: a sender that died frees it by running out.
-      const now = new Date();
-      if (!(await this.metadata.webhooks.lease(head.id, this.owner, now, new Date(now.getTime() + this.settings.timeoutMs + SEND_MARGIN_MS)))) return;
-      await this.deliver(hook, head);
+      if (!hook?.enabled) return this.dropAgent(name);
+      const leasedAt = Date.now();
+      const until = new Date(leasedAt + BATCH_WINDOW_MS + this.settings.timeoutMs + SEND_MARGIN_MS);
+      const batch = await this.metadata.webhooks.leaseDue(name, this.owner, new Date(leasedAt), until, BATCH_DELIVERIES);
+      if (batch.length === 0) return;
+      if (!(await this.sendBatch(hook, batch, leasedAt))) return;
+      // A long queue drains in batches with the event loop's other work (requests) between them.
+      await yieldToRequests();
     }
   }
 
-  private async deliver(hook: Webhook, delivery: Delivery): Promise<void> {
-    const result = await attempt(hook, delivery, this.settings);
-    const attempts = delivery.attempts + 1;
-    const now = new Date();
-    const ok = result.status !== null && result.status >= 200 && result.status < 300;
-    const gone = result.status === 410;
-    const givenUp = !ok && !gone && attempts >= this.settings.maxAttempts;
-    const status = ok ? "delivered" : gone || givenUp ? "failed" : "pending";
-    const nextAt = status === "pending" ? new Date(now.getTime() + backoff(attempts, this.settings.backoffBaseMs, this.settings.backoffCapMs)) : now;
-    const error = result.error ?? (ok ? null : `the receiver answered ${result.status}`);
-    const outcome = { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now } as const;
-    if (!gone) {
-      // Statements of their own, not a transaction: each commits without a sync (webhook-store.ts).
-      await this.metadata.webhooks.attempted(delivery.id, outcome);
-      if (status !== "pending") await this.metadata.webhooks.trim(hook.name, this.settings.keepDeliveries);
-    } else {
-      // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why, in one transaction.
-      await this.metadata.transaction(async (tx) => {
-        await tx.webhooks.attempted(delivery.id, outcome);
-        await tx.webhooks.update(hook.name, { enabled: false, updatedAt: now });
-        await tx.audit.append({
-          id: `${now.getTime().toString(36)}-${randomUUID()}`,
-          at: now,
-          event: "webhook.disabled",
-          identity: "berth",
-          action: "update",
-          repository: null,
-          outcome: "success",
-          client: null,
-          detail: { webhook: hook.name, reason: "the receiver answered 410 Gone", delivery: delivery.id, url: hook.url },
-        });
-        await tx.webhooks.trim(hook.name, this.settings.keepDeliveries);
-      });
+  /** Sends a leased batch in order, stopping at its first failure; records it; whether more may be due now. */
+  private async sendBatch(first: Webhook, batch: readonly Delivery[], leasedAt: number): Promise<boolean> {
+    const done: RecordedAttempt[] = [];
+    let hook: Webhook | null = first;
+    let failed = false;
+    let gone: { delivery: Delivery; outcome: AttemptOutcome } | null = null;
+    for (const delivery of batch) {
+      if (this.stopped || (done.length > 0 && Date.now() - leasedAt > BATCH_WINDOW_MS)) break;
+      // Read again before each delivery but the first: a change (URL, headers, a rotated secret, disabled) applies to the next one.
+      if (done.length > 0) hook = await this.metadata.webhooks.get(first.name);
+      if (!hook?.enabled) break;
+      const outcome = outcomeOf(delivery, await attempt(hook, delivery, this.settings, this.agent(hook)), this.settings);
+      if (outcome.responseStatus === 410) {
+        gone = { delivery, outcome };
+        break;
+      }
+      done.push({ id: delivery.id, outcome });
+      if (outcome.status !== "delivered") {
+        // One waiting for its retry holds the rest; one given up on lets the next go (in the next batch).
+        failed = outcome.status === "pending";
+        this.logger.warn({ webhook: hook.name, delivery: delivery.id, attempts: outcome.attempts, status: outcome.responseStatus, error: outcome.error, next: outcome.status === "pending" ? outcome.nextAt : null }, "webhook delivery failed");
+        break;
+      }
     }
-    if (!ok) this.logger.warn({ webhook: hook.name, delivery: delivery.id, attempts, status: result.status, error, next: status === "pending" ? nextAt : null }, gone ? "webhook disabled: its receiver answered 410" : "webhook delivery failed");
+    const sent = done.length + (gone ? 1 : 0);
+    const release = batch.slice(sent).map((d) => d.id);
+    if (!gone) {
+      await this.metadata.webhooks.record(first.name, this.owner, done, release, this.settings.keepDeliveries);
+      // A short batch sent whole: nothing else was due when it was leased, and what is queued since
+      // comes with the next tick's fan-out, which starts this drain again (two reads saved per tick).
+      const more = release.length > 0 || batch.length === BATCH_DELIVERIES;
+      return more && !failed && hook?.enabled === true && !this.stopped;
+    }
+    // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why, in one transaction (synced: the audit line is kept).
+    const now = gone.outcome.finishedAt ?? new Date();
+    const url = hook?.url ?? first.url;
+    await this.metadata.transaction(async (tx) => {
+      await tx.webhooks.record(first.name, this.owner, [...done, { id: gone.delivery.id, outcome: gone.outcome }], release, this.settings.keepDeliveries);
+      await tx.webhooks.update(first.name, { enabled: false, updatedAt: now });
+      await tx.audit.append({
+        id: `${now.getTime().toString(36)}-${randomUUID()}`,
+        at: now,
+        event: "webhook.disabled",
+        identity: "berth",
+        action: "update",
+        repository: null,
+        outcome: "success",
+        client: null,
+        detail: { webhook: first.name, reason: "the receiver answered 410 Gone", delivery: gone.delivery.id, url },
+      });
+    });
+    this.logger.warn({ webhook: first.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, error: gone.outcome.error, next: null }, "webhook disabled: its receiver answered 410");
+    this.dropAgent(first.name);
+    return false;
+  }
+
+  /** The webhook's kept-alive connections, made anew when its URL's scheme changed. */
+  private agent(hook: Webhook): HttpAgent {
+    const https = hook.url.startsWith("https:");
+    const kept = this.agents.get(hook.name);
+    if (kept?.https === https) return kept.agent;
+    kept?.agent.destroy();
+    const agent = agentFor(hook.url);
+    this.agents.set(hook.name, { https, agent });
+    return agent;
+  }
+
+  private dropAgent(name: string): void {
+    this.agents.get(name)?.agent.destroy();
+    this.agents.delete(name);
   }
 }
+
