@@ -168,8 +168,8 @@ export const ConfigSchema = z.strictObject({
         .describe("let webhook hosts resolve to loopback, private, link-local or other non-public addresses (a receiver inside your network); default: refused, so a webhook cannot probe Berth's own network"),
       timeout: z.coerce.number().positive().default(10).describe("seconds a webhook delivery may take before it counts as failed"),
       backoffBase: z.coerce.number().positive().default(1).describe("seconds before a failed delivery's first retry; each retry waits twice the one before"),
-      backoffCap: z.coerce.number().positive().default(300).describe("seconds a retry waits at most"),
-      maxAttempts: z.coerce.number().int().positive().default(30).describe("attempts before a delivery is given up (failed) and the webhook's next one goes"),
+      backoffCap: z.coerce.number().positive().default(30).describe("seconds a retry waits at most: a receiver back from an outage gets its first retry within this, and its backlog then drains"),
+      maxAttempts: z.coerce.number().int().positive().default(250).describe("attempts before a delivery is given up (failed) and the webhook's next one goes"),
       keepDeliveries: z.coerce.number().int().positive().default(100).describe("finished deliveries kept per webhook (request, response status, latency, error)"),
       interval: z.coerce.number().positive().default(0.25).describe("seconds between the delivery worker's looks for new events (one instance delivers at a time)"),
     })
