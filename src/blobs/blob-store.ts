@@ -10,7 +10,7 @@ import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain
 import { RegistryError } from "../domain/errors.ts";
 import { canReadParts, type BlobDriver, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
 import { canTap, writesHidden } from "./fast-paths.ts";
-import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash, type SavedHash } from "./hashing.ts";
+import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash } from "./hashing.ts";
 
 export interface BlobInfo {
   digest: Digest;
@@ -47,11 +47,6 @@ export interface UploadSession {
   writer?: string | null;
   /** The digest the upload row recorded the bytes verified as, just before they were moved there. */
   verified?: Digest | null;
-  /**
-   * On a driver that cannot read parts back (S3, Azure): the running hash's saved state after the
-   * parts the handle records, so any process can go on from it (hashing.ts SavedHash); null elsewhere.
-   */
-  hashState?: SavedHash | null;
 }
 
 /**
@@ -279,19 +274,17 @@ export class BlobStore {
       } catch (err) {
         throw lostUpload(err, session.id);
       }
-      return { ...session, offset: writer.size, handle: writer.handle, writer: randomUUID(), hashState: null };
+      return { ...session, offset: writer.size, handle: writer.handle, writer: randomUUID() };
     }
-    let hashState: SavedHash | null;
     try {
       await writeHashed(writer, body, state.hash, { signal });
-      hashState = await state.hash.save();
     } catch (err) {
       state.hash.dispose();
       throw lostUpload(err, session.id);
     }
     const name = randomUUID();
     this.keep(session.id, { hash: state.hash, offset: writer.size, writer: name });
-    return { ...session, offset: writer.size, handle: writer.handle, writer: name, hashState };
+    return { ...session, offset: writer.size, handle: writer.handle, writer: name };
   }
 
   /** Verifies all bytes of an upload against `expected` and commits them, staged for publish. */
@@ -322,7 +315,7 @@ export class BlobStore {
     try {
       digest = (await hashOf((range) => this.driver.read(key, range), session.offset, algorithmOf(expected))).peek();
     } catch (err) {
-      throw lostUpload(err, session.id); // committed, then moved away by a first try (completedFromSavedHash)
+      throw lostUpload(err, session.id); // committed, then moved away by a first try (completedUnreadable)
     }
     if (digest !== expected) {
       await this.driver.delete(key);
@@ -344,8 +337,8 @@ export class BlobStore {
    * the parts the row records (one question to its thread), else the parts read back once (kept
    * for the append that usually follows). A file at the digest's path stands for the upload only
    * when its row recorded, before the move, that its bytes verified as `expected` and its parts
-   * are gone: the first try moved them there. A driver that cannot read parts back (S3, Azure)
-   * goes on from the hash state the row saved instead (the last chunk cannot be compared there).
+   * are gone: the first try moved them there. On a driver that cannot read parts back (S3, Azure)
+   * without the kept hash, the parts are committed and read back (completedUnreadable).
    */
   async completedUpload(session: UploadSession, expected: Digest, last?: { body: AsyncIterable<Uint8Array>; range?: ByteRange }): Promise<StagedBlob | null> {
     if (session.offset === 0 || (last?.range && last.range.end + 1 !== session.offset)) return null;
@@ -369,7 +362,7 @@ export class BlobStore {
     let hash: LocalHash | null = null;
     try {
       writer = await this.writerOf(session);
-      if (!canReadParts(writer)) return await this.completedFromSavedHash(session, expected, writer, last);
+      if (!canReadParts(writer)) return await this.completedUnreadable(session, expected, writer, last);
       const held = writer;
       hash = await hashOf((range) => held.readParts(range), session.offset, algorithm);
     } catch (err) {
@@ -400,50 +393,30 @@ export class BlobStore {
   }
 
   /**
-   * completedUpload on a driver that cannot read parts back: the hash the row saved says whether
-   * the parts already hold `expected`; the hash is kept for the append that usually follows.
+   * completedUpload on a driver that cannot read parts back, without a hash this process kept for
+   * exactly these parts: they are read back when they must already be whole (below).
    */
-  private async completedFromSavedHash(session: UploadSession, expected: Digest, writer: BlobWriter, last?: { body: AsyncIterable<Uint8Array>; range?: ByteRange }): Promise<StagedBlob | null> {
-    const state = await this.hashState(session, algorithmOf(expected), writer).catch(() => undefined);
-    if (state === undefined) return null; // the normal path reports the upload as lost
-    if (state === null) {
-      // No hash of these parts here. The parts are committed and read back when they must already
-      // be whole: the row says a first try verified them as `expected` (it died publishing them),
-      // or the last chunk's range ends where the upload does (a repeat of bytes it holds: the
-      // append would be refused as out of order). Whole: the answer the first try lost; anything
-      // else DIGEST_INVALID (and the parts go). Otherwise the chunk is appended as usual and the
-      // finish reads everything back: never a wrong blob, at worst a start over.
-      if (session.verified !== expected && !last?.range) return null;
-      let staged: StagedBlob;
-      try {
-        staged = await this.finishByReading(session, expected, writer);
-      } catch (err) {
-        // The parts are gone: moved to the digest's key by the first try, which the row recorded.
-        if (!(err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN") || session.verified !== expected) throw err;
-        const published = await this.publishedBy(session, expected, last);
-        if (!published) throw err;
-        return published;
-      }
-      if (last) for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
-      return staged;
-    }
-    if ((await state.hash.digestSoFar()) !== expected) {
-      this.keep(session.id, state);
-      return null;
-    }
-    state.hash.dispose();
+  private async completedUnreadable(session: UploadSession, expected: Digest, writer: BlobWriter, last?: { body: AsyncIterable<Uint8Array>; range?: ByteRange }): Promise<StagedBlob | null> {
+    // The parts are committed and read back when they must already be whole: the row says a first
+    // try verified them as `expected` (it died publishing them), or the last chunk's range ends
+    // where the upload does (a repeat of bytes it holds: the append would be refused as out of
+    // order). Whole: the answer the first try lost; anything else DIGEST_INVALID (and the parts
+    // go). Otherwise the chunk is appended as usual and the finish reads everything back: never a
+    // wrong blob, at worst a start over.
+    if (session.verified !== expected && !last?.range) return null;
+    let staged: StagedBlob;
     try {
-      await this.commitParts(writer, session.id);
+      staged = await this.finishByReading(session, expected, writer);
     } catch (err) {
-      // The parts are gone: moved to the digest's key by a first try that died before its commit
-      // (Azure: copied, then deleted), if the row recorded the digest before the move.
+      // The parts are gone: moved to the digest's key by the first try (Azure: copied, then
+      // deleted), which the row recorded before the move.
       if (!(err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN") || session.verified !== expected) throw err;
       const published = await this.publishedBy(session, expected, last);
       if (!published) throw err;
       return published;
     }
     if (last) for await (const _ of last.body); // cannot be compared; what is published is the bytes verified, whatever the chunk
-    return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
+    return staged;
   }
 
   /** The blob a first try published from this upload (its row recorded the digest before the move), hashed again here. */

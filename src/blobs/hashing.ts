@@ -10,13 +10,12 @@ import type { WriteTap } from "./fast-paths.ts";
 
 /** What the main thread asks a hashing thread (hash-thread.mjs); requests with a seq are answered. */
 type HashRequest =
-  | { op: "start"; id: number; algorithm: DigestAlgorithm; resumable?: boolean; state?: Uint8Array }
+  | { op: "start"; id: number; algorithm: DigestAlgorithm }
   | { op: "update"; id: number; seq: number; bytes: Uint8Array }
   | { op: "digest"; id: number; seq: number }
   | { op: "peek"; id: number; seq: number }
-  | { op: "save"; id: number; seq: number }
   | { op: "drop"; id: number };
-type HashAnswer = { seq: number; hex?: string; state?: Uint8Array; error?: string };
+type HashAnswer = { seq: number; hex?: string; error?: string };
 
 /** A digest being computed over every byte a write passes to `see`, in order. */
 export interface RunningHash extends WriteTap {
@@ -27,31 +26,6 @@ export interface RunningHash extends WriteTap {
   digestSoFar(): Promise<Digest>;
   /** Forgets it (an abandoned upload). */
   dispose(): void;
-  /**
-   * The hash's state as text an upload row can keep, from which `HashThreads.start(algorithm, { from })`
-   * goes on in any process (after every see() already called); null for a hash that cannot be
-   * saved (node:crypto's: the default, about 7x faster).
-   */
-  save(): Promise<SavedHash | null>;
-}
-
-/**
- * A resumable hash's state: `<algorithm>.hw4.<base64 of hash-wasm 4's state>` (about 150
- * characters). The version is named so a state from a hash-wasm whose format changed is refused
- * (the upload is then reported unknown and started over) instead of hashing wrongly.
- */
-export type SavedHash = string;
-const SAVED_FORMAT = "hw4";
-
-/** The algorithm a saved state is of (whatever its format). */
-export function savedAlgorithm(saved: SavedHash): string {
-  return saved.split(".")[0]!;
-}
-
-function stateOf(saved: SavedHash, algorithm: DigestAlgorithm): Uint8Array | null {
-  const [alg, format, base64] = saved.split(".");
-  if (alg !== algorithm || format !== SAVED_FORMAT || !base64) return null;
-  return Buffer.from(base64, "base64");
 }
 
 /** A hash on this thread, which can also tell the digest so far and go on. */
@@ -73,7 +47,6 @@ export function hashHere(algorithm: DigestAlgorithm): LocalHash {
     digestSoFar: () => Promise.resolve(`${algorithm}:${hash.copy().digest("hex")}` as Digest),
     digest: () => Promise.resolve(`${algorithm}:${hash.digest("hex")}` as Digest),
     dispose() {},
-    save: () => Promise.resolve(null),
   };
 }
 
@@ -108,7 +81,7 @@ class HashThread {
     this.worker.postMessage(request);
   }
 
-  ask(request: { op: "update"; id: number; bytes: Uint8Array } | { op: "digest" | "peek" | "save"; id: number }): Promise<HashAnswer> {
+  ask(request: { op: "update"; id: number; bytes: Uint8Array } | { op: "digest" | "peek"; id: number }): Promise<HashAnswer> {
     if (this.exited) return Promise.reject(new Error("hash thread is gone"));
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
@@ -140,23 +113,16 @@ export class HashThreads {
     this.size = size;
   }
 
-  /**
-   * A new running hash; `resumable`: one whose state can be saved (RunningHash.save), going on
-   * from `from` when given. A saved state of another algorithm or format: null.
-   */
-  start(algorithm: DigestAlgorithm): RunningHash;
-  start(algorithm: DigestAlgorithm, resumable: { from?: SavedHash | null }): RunningHash | null;
-  start(algorithm: DigestAlgorithm, resumable?: { from?: SavedHash | null }): RunningHash | null {
-    const state = resumable?.from ? stateOf(resumable.from, algorithm) : undefined;
-    if (state === null) return null;
+  /** A new running hash (node:crypto's, on the thread with the fewest open ones). */
+  start(algorithm: DigestAlgorithm): RunningHash {
     const thread = this.pick();
     const id = ++this.nextId;
-    thread.post({ op: "start", id, algorithm, ...(resumable ? { resumable: true, state } : {}) });
-    return this.handle(thread, id, algorithm, resumable !== undefined);
+    thread.post({ op: "start", id, algorithm });
+    return this.handle(thread, id, algorithm);
   }
 
   /** The running hash `id` on `thread`, counted open there until it ends or is dropped. */
-  private handle(thread: HashThread, id: number, algorithm: DigestAlgorithm, resumable: boolean): RunningHash {
+  private handle(thread: HashThread, id: number, algorithm: DigestAlgorithm): RunningHash {
     thread.open++;
     let ended = false;
     const end = () => {
@@ -183,12 +149,6 @@ export class HashThreads {
       },
       dispose: () => {
         if (end() && !thread.exited) thread.post({ op: "drop", id });
-      },
-      save: async () => {
-        if (!resumable) return null;
-        if (ended) throw new Error("the hash has ended");
-        const answer = await thread.ask({ op: "save", id });
-        return `${algorithm}.${SAVED_FORMAT}.${Buffer.from(answer.state!).toString("base64")}`;
       },
     };
   }

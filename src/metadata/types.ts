@@ -52,8 +52,6 @@ export interface UploadRecord {
   writer?: string | null;
   /** The digest the bytes were verified as just before they were moved to its path; null before. */
   verified?: Digest | null;
-  /** The running digest's saved state after the parts recorded (S3, Azure: blobs/blob-store.ts); null elsewhere. */
-  hashState?: string | null;
 }
 
 export interface RepositoryRows {
@@ -133,7 +131,7 @@ export interface UploadRows {
    * when another request got there first. With `release`, only while that owner holds the lease,
    * which it then frees: one write at the end of a chunk.
    */
-  advance(id: string, from: number, to: number, options?: { handle?: string | null; writer?: string | null; hashState?: string | null; release?: string }): Promise<boolean>;
+  advance(id: string, from: number, to: number, options?: { handle?: string | null; writer?: string | null; release?: string }): Promise<boolean>;
   /**
    * Takes (or renews) the writer's lease for `forMs` from now by the database's clock when no other
    * owner holds one that is still live by that clock, and answers the upload as the owner now

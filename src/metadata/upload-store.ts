@@ -26,7 +26,6 @@ function toUpload(row: Database["uploads"] & { lease_left?: number | string | nu
     handle: row.handle,
     writer: row.writer,
     verified: (row.verified as Digest | null) ?? null,
-    hashState: row.hash_state ?? null,
     lease: row.lease_owner !== null && leaseUntil > 0 ? { owner: row.lease_owner, until: new Date(leaseUntil), leftMs: Number(row.lease_left ?? 0) } : null,
   };
 }
@@ -40,15 +39,16 @@ class Uploads implements UploadRows {
    * millisecond of CPU per chunk (docs/performance.md).
    */
   private readonly leaseIn: ReusedQuery<Database["uploads"], [string, string, number, string]>;
-  private readonly advanceReleasing: ReusedQuery<unknown, [string, number, number, number, string | null, string | null, string | null, string]>;
+  private readonly advanceReleasing: ReusedQuery<unknown, [string, number, number, number, string | null, string | null, string]>;
 
   constructor(db: Db) {
     this.db = db;
     this.leaseIn = new ReusedQuery(db, (id: string, owner: string, forMs: number, repository: string) => this.leaseQuery(id, owner, forMs, repository));
-    this.advanceReleasing = new ReusedQuery(db, (id: string, from: number, to: number, now: number, handle: string | null, writer: string | null, hashState: string | null, owner: string) =>
+    this.advanceReleasing = new ReusedQuery(db, (id: string, from: number, to: number, now: number, handle: string | null, writer: string | null, owner: string) =>
       db
         .updateTable("uploads")
-        .set({ offset: to, updated_at: now, handle, writer, hash_state: hashState, lease_owner: null, lease_until: 0 })
+        // hash_state (migration 016) is no longer written: no hash state is saved (blobs/blob-store.ts).
+        .set({ offset: to, updated_at: now, handle, writer, lease_owner: null, lease_until: 0 })
         .where("id", "=", id)
         .where("offset", "=", from)
         .where("lease_owner", "=", owner),
@@ -69,7 +69,6 @@ class Uploads implements UploadRows {
         lease_until: upload.lease?.until.getTime() ?? 0,
         writer: upload.writer ?? null,
         verified: upload.verified ?? null,
-        hash_state: upload.hashState ?? null,
       })
       .execute();
   }
@@ -82,10 +81,10 @@ class Uploads implements UploadRows {
       .executeTakeFirst();
     return row ? toUpload(row) : null;
   }
-  async advance(id: string, from: number, to: number, options: { handle?: string | null; writer?: string | null; hashState?: string | null; release?: string } = {}) {
+  async advance(id: string, from: number, to: number, options: { handle?: string | null; writer?: string | null; release?: string } = {}) {
     // A chunk's advance (handle, writer and release all given): the compiled statement.
     if (options.handle !== undefined && options.writer !== undefined && options.release !== undefined) {
-      return (await this.advanceReleasing.changed(id, from, to, Date.now(), options.handle, options.writer, options.hashState ?? null, options.release)) > 0;
+      return (await this.advanceReleasing.changed(id, from, to, Date.now(), options.handle, options.writer, options.release)) > 0;
     }
     let query = this.db
       .updateTable("uploads")
@@ -94,7 +93,6 @@ class Uploads implements UploadRows {
         updated_at: Date.now(),
         ...(options.handle !== undefined ? { handle: options.handle } : {}),
         ...(options.writer !== undefined ? { writer: options.writer } : {}),
-        ...(options.hashState !== undefined ? { hash_state: options.hashState } : {}),
         ...(options.release !== undefined ? { lease_owner: null, lease_until: 0 } : {}),
       })
       .where("id", "=", id)

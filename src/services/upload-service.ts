@@ -73,7 +73,7 @@ export class UploadService {
   async start(repository: RepositoryName, algorithm: DigestAlgorithm = "sha256"): Promise<UploadRecord> {
     const session = this.blobs.startUpload(algorithm);
     const now = new Date();
-    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null, hashState: null };
+    const record: UploadRecord = { id: session.id, repository, offset: 0, algorithm, startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null };
     // Running hashes of uploads that moved to another process or were purged are dropped here,
     // where uploads begin (one read of the kept ids' rows), and by the periodic purge.
     await this.blobs.pruneHashes((ids) => this.metadata.uploads.writers(ids));
@@ -190,13 +190,13 @@ export class UploadService {
       // it) so the client can resume: the next part is written after the parts recorded.
       throw new RegistryError("SIZE_INVALID", "chunk length does not match Content-Range", { start: range.start, end: range.end, received: session.offset - upload.offset });
     }
-    const advanced = await this.metadata.uploads.advance(upload.id, upload.offset, session.offset, { handle: session.handle, writer: session.writer, hashState: session.hashState ?? null, ...(release ? { release: lease.owner } : {}) });
+    const advanced = await this.metadata.uploads.advance(upload.id, upload.offset, session.offset, { handle: session.handle, writer: session.writer, ...(release ? { release: lease.owner } : {}) });
     if (!advanced) {
       this.blobs.forgetHash(upload.id);
       throw uploadUnknown(upload.id);
     }
     if (release) lease.settled = true;
-    return { ...upload, offset: session.offset, handle: session.handle, writer: session.writer ?? null, hashState: session.hashState ?? null, updatedAt: new Date() };
+    return { ...upload, offset: session.offset, handle: session.handle, writer: session.writer ?? null, updatedAt: new Date() };
   }
 
   /**
@@ -283,7 +283,7 @@ export class UploadService {
 }
 
 function sessionOf(upload: UploadRecord): UploadSession {
-  return { id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm, handle: upload.handle, writer: upload.writer ?? null, verified: upload.verified ?? null, hashState: upload.hashState ?? null };
+  return { id: upload.id, offset: upload.offset, algorithm: upload.algorithm as DigestAlgorithm, handle: upload.handle, writer: upload.writer ?? null, verified: upload.verified ?? null };
 }
 
 function busy(id: string): RegistryError {

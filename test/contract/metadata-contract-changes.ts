@@ -10,7 +10,7 @@ import type { UploadRecord } from "../../src/metadata/types.ts";
 import { chartRecord, digestOf, freshStore, manifestRecord, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 function upload(id: string, extra: Partial<UploadRecord> = {}): UploadRecord {
-  return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), handle: null, lease: null, writer: null, verified: null, hashState: null, ...extra };
+  return { id, repository: repo("r"), offset: 0, algorithm: "sha256", startedAt: new Date(1_700_000_000_000), updatedAt: new Date(1_700_000_000_000), handle: null, lease: null, writer: null, verified: null, ...extra };
 }
 
 const tagSet = (n: number): Change => ({ kind: "tag.set", repository: "r", tag: `t${n}`, digest: digestOf(`d${n}`), previous: null });
@@ -27,16 +27,6 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal(await store.uploads.delete("u1"), true);
       assert.equal(await store.uploads.delete("u1"), false);
       assert.equal(await store.uploads.get("u1"), null);
-    });
-
-    test("the running hash's saved state is kept with the offset and handle it belongs to", async (t) => {
-      const store = await freshStore(t, factory);
-      await store.uploads.create(upload("u1"));
-      const state = `sha256.hw4.${"A".repeat(152)}`;
-      assert.equal(await store.uploads.advance("u1", 0, 1_048_576, { handle: "{}", writer: "w1", hashState: state }), true);
-      assert.deepEqual(await store.uploads.get("u1"), { ...upload("u1"), offset: 1_048_576, handle: "{}", writer: "w1", hashState: state, updatedAt: (await store.uploads.get("u1"))!.updatedAt });
-      assert.equal(await store.uploads.advance("u1", 1_048_576, 2_097_152, { handle: "{}", writer: "w2", hashState: null }), true);
-      assert.equal((await store.uploads.get("u1"))!.hashState, null);
     });
 
     test("advance moves the offset only from the current one, and marks the upload used", async (t) => {

@@ -107,8 +107,8 @@ export function metadataQuotaContract(factory: MetadataFactory): void {
       const store = await freshStore(t, factory);
       const open = async (id: string, repository: string, offset: number) => {
         const now = new Date();
-        await store.uploads.create({ id, repository: repo(repository), offset: 0, algorithm: "sha256", startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null, hashState: null });
-        if (offset > 0) assert.ok(await store.uploads.advance(id, 0, offset, { handle: null, writer: null, hashState: null }));
+        await store.uploads.create({ id, repository: repo(repository), offset: 0, algorithm: "sha256", startedAt: now, updatedAt: now, handle: null, lease: null, writer: null, verified: null });
+        if (offset > 0) assert.ok(await store.uploads.advance(id, 0, offset, { handle: null, writer: null }));
       };
       await open("u1", "team/a", 1000);
       await open("u2", "team/b", 20);
