@@ -20,6 +20,7 @@ import { tagRules } from "./018-tag-rules.ts";
 import { retention } from "./019-retention.ts";
 import { quotas } from "./020-quotas.ts";
 import { softDelete } from "./021-soft-delete.ts";
+import { eventFilters } from "./025-event-filters.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   "019-retention": retention,
   "020-quotas": quotas,
   "021-soft-delete": softDelete,
+  "025-event-filters": eventFilters,
 };
