@@ -65,7 +65,7 @@ async function measure(name: string, db: Kysely<Database>): Promise<void> {
   const store = await KyselyMetadataStore.open(db);
   await fill(db);
   if (name === "postgresql") await sql`analyze changes`.execute(db);
-  const asks: [string, EventAction | null, string | null][] = [["action=retention", "retention", null], ["action=referrer", "referrer", null], ["repository=rare", null, "rare"], ["action=push&repository=rare", "push", "rare"]];
+  const asks: [string, EventAction | null, string | null][] = [["every action", null, null], ["action=retention", "retention", null], ["action=referrer", "referrer", null], ["repository=rare", null, "rare"], ["action=push&repository=rare", "push", "rare"]];
   const rows: string[] = [];
   const newQuery = (action: EventAction | null, repository: string | null, newest: boolean) => store.changes.events({ sources: sourcesOf(action ? [action] : undefined), ...(repository && { repository }) }, newest ? { before: null } : { after: 0 }, LIMIT);
   for (const [label, action, repository] of asks) {
