@@ -19,11 +19,10 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Change, ChangeActor, ChangeEntry, ChangeKind } from "../domain/changes.ts";
 import { repositoryOf } from "../domain/changes.ts";
-import type { ChangeFilter } from "./types.ts";
 import { holdLock } from "./locks.ts";
 import { familyOf, jsonField } from "./migrations/portable.ts";
 import type { Database } from "./schema.ts";
-import type { ChangeRows } from "./types.ts";
+import type { ChangeFilter, ChangeRows } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
