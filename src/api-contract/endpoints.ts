@@ -120,7 +120,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("PUT", "/api/v1/metadata/{target...}/{key}", "set a metadata value", "metadata_write", { 200: pv.MetadataSet }, { body: pv.MetadataBody }),
   berth("DELETE", "/api/v1/metadata/{target...}/{key}", "delete a metadata value", "metadata_write", { 200: pv.MetadataDeleted }),
 
-  berth("GET", "/api/v1/events", "the event stream, oldest first: every push, delete, chart push/delete, referrer, identity change and retention run with its actor and target (?after= cursor ?limit= ?action= ?repository=; ?order=newest&before= pages backwards from the newest)", MANAGE, { 200: wh.EventList }, { query: wh.EventsQuery }),
+  berth("GET", "/api/v1/events", "the event stream, oldest first: every push, delete, chart push/delete, referrer, identity change and retention run with its actor and target (?after= cursor ?limit= ?action= ?repository=: a page holds up to limit events of that action and repository, however rare; ?order=newest&before= pages backwards from the newest)", MANAGE, { 200: wh.EventList }, { query: wh.EventsQuery }),
   berth("GET", "/api/v1/webhooks", "every webhook (no secrets)", MANAGE, { 200: wh.WebhookList }),
   berth("POST", "/api/v1/webhooks", "create a webhook; its signing secret is shown once; the URL's host must be allowed (webhooks.allowedHosts, private addresses refused unless webhooks.allowPrivateAddresses)", MANAGE, { 201: wh.CreatedWebhook }, { body: wh.NewWebhook }),
   berth("GET", "/api/v1/webhooks/{name}", "one webhook", MANAGE, { 200: wh.WebhookView }),

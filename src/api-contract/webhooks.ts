@@ -102,7 +102,12 @@ export const EventView = z.strictObject({
     purged: z.literal(true).optional(),
   }),
 });
-/** `next`: the cursor to ask with for what follows (the last entry read, events or not). */
+/**
+ * At most `limit` events of the asked action and repository, however far apart in the log (the
+ * query selects them). `next`: the cursor to ask with for what follows: oldest first, the last
+ * event's id (the `after` asked with when none followed it); newest first, the oldest event's id
+ * when the page is full, else 0.
+ */
 export const EventList = z.strictObject({ events: z.array(EventView), next: z.number().int() });
 export const EventsQuery = z.strictObject({
   after: z.coerce.number().int().nonnegative().optional(),

@@ -233,12 +233,12 @@ const eventListCommand = connectionOptions(
     .alias("ls")
     .description("the event stream, oldest first from a cursor: who did what to which repository")
     .addOption(new Option("--after <id>", "events after this id (the `next` of the previous page)").default("0"))
-    .addOption(new Option("--top <n>", "log entries to read").default("100"))
+    .addOption(new Option("--top <n>", "events to show (of the action and repository asked, however far back)").default("100"))
     .addOption(new Option("--action <action>", "only this action").choices(EVENT_ACTIONS))
     .addOption(new Option("--repository <name>", "only this repository"))
     .addOption(outputOption()),
 )
-  .addHelpText("after", `\nExamples:\n  berth event list --repository team/app\n  berth event list --after 120 -o json`)
+  .addHelpText("after", `\nExamples:\n  berth event list --repository team/app\n  berth event list --action retention --top 5\n  berth event list --after 120 -o json`)
   .action(
     handled(async (options) => {
       const found = await (await client(options)).json(EventList, "GET", ["api", "v1", "events"], { query: { after: options.after, limit: options.top, action: options.action, repository: options.repository } });

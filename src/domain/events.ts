@@ -1,11 +1,11 @@
 // The event stream: each change log entry (changes.ts), read with the actor recorded beside it,
 // is an event. Nothing else records events, so an event exists if and only if its change
 // committed. Changes that are Berth's own bookkeeping (blob links, signing keys) are not events.
-import type { ChangeActor, ChangeEntry, RetentionSummary } from "./changes.ts";
+import type { ChangeActor, ChangeEntry, ChangeKind, RetentionSummary } from "./changes.ts";
 import { versionToTag } from "./chart.ts";
 import { referrerKindOf, type ReferrerKind } from "./referrers.ts";
 
-import type { EventAction } from "./event-names.ts";
+import { EVENT_ACTIONS, type EventAction } from "./event-names.ts";
 
 export { EVENT_ACTIONS, WEBHOOK_FORMATS, type EventAction, type WebhookFormat } from "./event-names.ts";
 
@@ -50,6 +50,38 @@ export interface RegistryEvent {
   action: EventAction | "ping";
   actor: ChangeActor | null;
   target: EventTarget;
+}
+
+/**
+ * Which change log entries an action's events come from, so the store can select them in its query
+ * (a page of `?action=` holds `limit` of them, however rare): a kind, and for `manifest.pushed`, the
+ * one kind that is two actions, whether the entry names a subject (a referrer) or not (a push).
+ * eventOf below decides the same way; test/unit/event-sources.test.ts holds the two together.
+ */
+export interface ChangeSelector {
+  kind: ChangeKind;
+  referrer?: boolean;
+}
+
+export const EVENT_SOURCES: Readonly<Record<EventAction, readonly ChangeSelector[]>> = {
+  push: [{ kind: "manifest.pushed", referrer: false }],
+  referrer: [{ kind: "manifest.pushed", referrer: true }],
+  delete: [{ kind: "tag.deleted" }, { kind: "manifest.deleted" }, { kind: "deleted.purged" }],
+  chart_push: [{ kind: "chart.recorded" }],
+  chart_delete: [{ kind: "chart.forgotten" }],
+  identity: [{ kind: "identity.changed" }, { kind: "attributes.changed" }, { kind: "tag-rules.changed" }, { kind: "quotas.changed" }, { kind: "retention-policies.changed" }],
+  policy_refused: [{ kind: "policy.refused" }],
+  retention: [{ kind: "retention.ran" }],
+};
+
+/** The entries whose events are of these actions (every action when none are named): one selector per kind, pushes and referrers together when both are asked for. */
+export function sourcesOf(actions: readonly EventAction[] = EVENT_ACTIONS): ChangeSelector[] {
+  const selected = new Map<ChangeKind, ChangeSelector>();
+  for (const source of [...new Set(actions)].flatMap((a) => EVENT_SOURCES[a])) {
+    const seen = selected.get(source.kind);
+    selected.set(source.kind, seen && seen.referrer !== source.referrer ? { kind: source.kind } : source);
+  }
+  return [...selected.values()];
 }
 
 /** The event a change log entry is, or null for Berth's own bookkeeping. */

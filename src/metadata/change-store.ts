@@ -20,9 +20,9 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type { Change, ChangeActor, ChangeEntry, ChangeKind } from "../domain/changes.ts";
 import { repositoryOf } from "../domain/changes.ts";
 import { holdLock } from "./locks.ts";
-import { familyOf } from "./migrations/portable.ts";
+import { familyOf, jsonField } from "./migrations/portable.ts";
 import type { Database } from "./schema.ts";
-import type { ChangeRows } from "./types.ts";
+import type { ChangeFilter, ChangeRows } from "./types.ts";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -90,10 +90,31 @@ export class ChangeStore implements ChangeRows {
     return rows.map(entryOf);
   }
 
-  async before(cursor: number | null, limit: number): Promise<ChangeEntry[]> {
-    let query = this.db.selectFrom("changes").select(["id", "at", "body", "actor"]);
-    if (cursor !== null) query = query.where("id", "<", cursor);
-    return (await query.orderBy("id", "desc").limit(limit).execute()).map(entryOf);
+  async events(filter: ChangeFilter, from: { after: number } | { before: number | null }, limit: number): Promise<ChangeEntry[]> {
+    const newest = "before" in from;
+    const direction = newest ? "desc" : "asc";
+    // One index range per selector (a kind, or referrers), each cut at `limit`, then the first
+    // `limit` of them all: a page reads at most selectors × limit index entries and `limit` rows,
+    // however rare the action is (migrations/025-event-filters.ts). The kinds are written as
+    // literals: SQLite uses a partial index only for a query that states its terms, not `kind = ?`.
+    const ranges = filter.sources.map((source) => {
+      let range = this.db.selectFrom("changes").select("id").where("kind", "=", sql.lit(source.kind));
+      if (source.referrer !== undefined) range = range.where(sql<boolean>`${this.subject} ${source.referrer ? sql`is not null` : sql`is null`}`);
+      if (filter.repository !== undefined) range = range.where("repository", "=", filter.repository);
+      if (!newest) range = range.where("id", ">", from.after);
+      else if (from.before !== null) range = range.where("id", "<", from.before);
+      return this.db.selectFrom(range.orderBy("id", direction).limit(limit).as("range")).select("range.id");
+    });
+    const [first, ...rest] = ranges;
+    if (!first) return [];
+    const ids = rest.reduce((all, range) => all.unionAll(range), first).orderBy("id", direction).limit(limit);
+    const rows = await this.db.selectFrom("changes").select(["id", "at", "body", "actor"]).where("id", "in", ids).orderBy("id", direction).execute();
+    return rows.map(entryOf);
+  }
+
+  /** The subject a manifest.pushed entry names (a referrer's), as migrations/025-event-filters.ts indexes it. */
+  private get subject() {
+    return jsonField(this.db as Kysely<unknown>, "body", "subject");
   }
 
   async latest(kinds?: readonly ChangeKind[]): Promise<number> {

@@ -4,6 +4,7 @@
 import type { ChartMetadata } from "../domain/chart.ts";
 import type { CatalogRows, SearchRows } from "./catalog-types.ts";
 import type { Change, ChangeActor, ChangeEntry, ChangeKind } from "../domain/changes.ts";
+import type { ChangeSelector } from "../domain/events.ts";
 import type { WebhookRows } from "./webhook-types.ts";
 import type { AttributeRows, AuditRows, PrincipalRows, ScopeMapRows, SecretRows, SessionRows, SignInFailureRows, SigningKeyRows } from "./identity-types.ts";
 import type { MetadataValueRows, ProvenanceRows } from "./provenance-types.ts";
@@ -209,12 +210,22 @@ export interface ChartRows {
 }
 
 /** The change log (domain/changes.ts): appended inside the transaction that made the change. */
+/** Which entries ChangeRows.events reads: those of any of the sources, of the repository when one is named. */
+export interface ChangeFilter {
+  sources: readonly ChangeSelector[];
+  repository?: string;
+}
+
 export interface ChangeRows {
   append(change: Change): Promise<void>;
   /** Entries after the cursor, oldest first, at most `limit`. */
   since(cursor: number, limit: number): Promise<ChangeEntry[]>;
-  /** Entries before the cursor (from the newest when null), newest first, at most `limit`. */
-  before(cursor: number | null, limit: number): Promise<ChangeEntry[]>;
+  /**
+   * The entries of the filter's sources (and repository), after `after` oldest first or before
+   * `before` newest first (from the newest when null), at most `limit`: the event stream of some
+   * actions (domain/events.ts sourcesOf), whole pages however rare they are in the log.
+   */
+  events(filter: ChangeFilter, from: { after: number } | { before: number | null }, limit: number): Promise<ChangeEntry[]>;
   /** The newest entry's id (0 for an empty log); with kinds, the newest of those kinds. */
   latest(kinds?: readonly ChangeKind[]): Promise<number>;
   /**

@@ -3,10 +3,11 @@
 // transactions and the commit listener, and races: one tag set twice at once, transactions
 // appending at once. Entry point: metadata-contract.ts.
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, test, type TestContext } from "node:test";
 import type { Change } from "../../src/domain/changes.ts";
+import { EVENT_ACTIONS, eventOf, sourcesOf, type EventAction } from "../../src/domain/events.ts";
 import type { Digest } from "../../src/domain/digest.ts";
-import type { UploadRecord } from "../../src/metadata/types.ts";
+import type { ChangeFilter, MetadataStore, UploadRecord } from "../../src/metadata/types.ts";
 import { chartRecord, digestOf, freshStore, manifestRecord, pause, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 function upload(id: string, extra: Partial<UploadRecord> = {}): UploadRecord {
@@ -330,6 +331,90 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.deepEqual(events(await store.webhooks.leaseDue("ci", "D", later(60_000), later(70_000), 10)), [4, 5, 6], "due: it and those after it");
       const [first] = await store.webhooks.leaseDue("ci", "D", later(60_000), later(70_000), 1);
       assert.deepEqual([first?.attempts, first?.body], [1, '{"n":4}'], "the rows as kept");
+    });
+  });
+
+  describe("the event stream's filters (migration 025)", () => {
+    // A log that mixes every action with bookkeeping, two repositories, referrers among pushes (one
+    // written before referrers were recorded: no subject field at all) and transactions of several
+    // entries. Each filter, paged in both orders at several sizes, must give back exactly what
+    // eventOf says of the whole log, in order, every page but the last full.
+    const log = (): Change[] => {
+      const changes: Change[] = [];
+      for (let n = 0; n < 60; n++) {
+        const repository = n % 3 === 0 ? "b" : "a";
+        const digest = digestOf(`m${n}`);
+        changes.push({ kind: "blob.linked", repository, digest: digestOf(`l${n}`) });
+        if (n % 4 === 1) changes.push({ kind: "manifest.pushed", repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: n, tag: null, artifactType: "application/vnd.example.sbom", subject: digestOf(`m${n - 1}`) });
+        else if (n === 2) changes.push({ kind: "manifest.pushed", repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: n });
+        else changes.push({ kind: "manifest.pushed", repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: n, tag: `t${n}`, artifactType: null, subject: null });
+        if (n % 4 !== 1) changes.push({ kind: "tag.set", repository, tag: `t${n}`, digest, previous: null });
+        if (n % 5 === 0) changes.push({ kind: "tag.deleted", repository, tag: `t${n}`, digest });
+        if (n % 7 === 0) changes.push({ kind: "manifest.deleted", repository, digest });
+        if (n % 11 === 0) changes.push({ kind: "retention.ran", trigger: "schedule", summary: { tagsDeleted: 1, manifestsDeleted: 0, skipped: 0, policies: [] } });
+        if (n % 13 === 0) changes.push({ kind: "attributes.changed", repository, tag: "", audit: `a${n}` });
+        if (n % 17 === 0) changes.push({ kind: "identity.changed", principal: `p${n}`, scopeMap: null });
+        if (n % 9 === 0) changes.push({ kind: "chart.recorded", repository, version: `1.0.${n}`, storedAs: "classic" });
+        if (n % 10 === 4) changes.push({ kind: "chart.forgotten", repository, version: `1.0.${n}`, storedAs: "oci" });
+        if (n % 8 === 3) changes.push({ kind: "policy.refused", repository, reason: "quota", rule: repository, reference: `t${n}`, message: "over" });
+      }
+      return changes;
+    };
+
+    async function filledStore(t: TestContext) {
+      const store = await freshStore(t, factory);
+      const changes = log();
+      for (let i = 0; i < changes.length; i += 5) {
+        await store.transaction(async (tx) => {
+          for (const change of changes.slice(i, i + 5)) await tx.changes.append(change);
+        });
+      }
+      const all = (await store.changes.since(0, 10_000)).map(eventOf).filter((e) => e !== null);
+      return { store, all };
+    }
+
+    async function walk(store: MetadataStore, filter: ChangeFilter, newest: boolean, limit: number): Promise<number[][]> {
+      const pages: number[][] = [];
+      let cursor: number | null = newest ? null : 0;
+      for (;;) {
+        const page = await store.changes.events(filter, newest ? { before: cursor } : { after: cursor ?? 0 }, limit);
+        pages.push(page.map((e) => e.id));
+        if (page.length < limit) return pages;
+        cursor = page.at(-1)!.id;
+        assert.ok(pages.length < 1000, "the walk ends");
+      }
+    }
+
+    const asked: (readonly EventAction[] | undefined)[] = [undefined, ...EVENT_ACTIONS.map((a) => [a]), ["push", "referrer"], ["delete", "retention"], ["referrer", "identity"]];
+    for (const actions of asked) {
+      test(`${actions?.join(" + ") ?? "every action"}: whole pages in both orders, nothing lost or repeated, with and without a repository`, async (t) => {
+        const { store, all } = await filledStore(t);
+        for (const repository of [undefined, "a", "b", "none"]) {
+          const expected = all.filter((e) => (!actions || actions.includes(e.action as EventAction)) && (repository === undefined || e.target.repository === repository)).map((e) => e.id);
+          if (actions && repository === undefined) assert.ok(expected.length > 4, "the log has events of each action to page through");
+          const filter: ChangeFilter = { sources: sourcesOf(actions), ...(repository !== undefined && { repository }) };
+          for (const limit of [1, 4, 1000]) {
+            for (const newest of [false, true]) {
+              const pages = await walk(store, filter, newest, limit);
+              const what = `${repository ?? "any repository"}, limit ${limit}, ${newest ? "newest" : "oldest"} first`;
+              assert.deepEqual(pages.flat(), newest ? expected.toReversed() : expected, what);
+              assert.ok(pages.slice(0, -1).every((p) => p.length === limit), `every page but the last is full: ${what}`);
+              assert.ok(pages.at(-1)!.length < limit, what);
+            }
+          }
+        }
+      });
+    }
+
+    test("a cursor in the middle: after= and before= start just past it", async (t) => {
+      const { store, all } = await filledStore(t);
+      const deletes = all.filter((e) => e.action === "delete").map((e) => e.id);
+      const middle = deletes[3]!;
+      const filter = { sources: sourcesOf(["delete"]) };
+      assert.deepEqual((await store.changes.events(filter, { after: middle }, 2)).map((e) => e.id), deletes.slice(4, 6));
+      assert.deepEqual((await store.changes.events(filter, { before: middle }, 2)).map((e) => e.id), [deletes[2], deletes[1]]);
+      assert.deepEqual(await store.changes.events(filter, { after: deletes.at(-1)! }, 5), []);
+      assert.deepEqual(await store.changes.events(filter, { before: deletes[0]! }, 5), []);
     });
   });
 

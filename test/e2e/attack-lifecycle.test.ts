@@ -49,7 +49,7 @@ async function count(berth: RunningBerth, action: string): Promise<number> {
   for (let after = 0; ;) {
     const page = (await call(berth, "GET", `/api/v1/events?after=${after}&limit=1000&action=${action}`)).json();
     n += page.events.length;
-    // The filter applies within each page of the log: a page may hold none and more may follow.
+    // A page holds up to 1,000 events of the action; next stays put once none follow.
     if (page.next === after) return n;
     after = page.next;
   }

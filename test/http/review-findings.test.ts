@@ -78,7 +78,7 @@ function memoryLog(entries: ChangeEntry[]): ChangeRows {
   return {
     append: async () => {},
     since: async (cursor, limit) => entries.filter((e) => e.id > cursor).slice(0, limit),
-    before: async (cursor, limit) => entries.filter((e) => cursor === null || e.id < cursor).reverse().slice(0, limit),
+    events: async () => [],
     latest: async () => entries.at(-1)?.id ?? 0,
     claim: async () => [],
     ack: async () => false,

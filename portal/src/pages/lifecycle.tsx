@@ -24,8 +24,6 @@ type Events = z.infer<typeof wh.EventList>;
 type RegistryEvent = Events["events"][number];
 
 const EVENTS_PER_PAGE = 50;
-/** With an action filter, a page reads this many log entries: the API filters the entries it read. */
-const FILTERED_READ = 1000;
 
 /** What an event is about, in one line: repository:tag@digest, a chart version, or an identity. */
 function targetText(e: RegistryEvent): string {
@@ -51,7 +49,7 @@ export function LifecyclePage() {
   const action = (EVENT_ACTIONS as readonly string[]).includes(query.action ?? "") ? query.action : undefined;
   const [before, setBefore] = useState<number[]>([]);
   useEffect(() => setBefore([]), [action]);
-  const events = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", limit: String(action ? FILTERED_READ : EVENTS_PER_PAGE), before: before.at(-1)?.toString(), action })), [before.join(), action]);
+  const events = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", limit: String(EVENTS_PER_PAGE), before: before.at(-1)?.toString(), action })), [before.join(), action]);
   const [shown, setShownState] = useState<Shown | null>(null);
   const { problem, act } = useProblem();
   const [confirm, setConfirm] = useState<{ what: string; run: () => Promise<void> } | null>(null);
@@ -279,11 +277,10 @@ export function LifecyclePage() {
             ))}
           </select>
         </label>
-        {action && <p class="small muted">Each page reads {FILTERED_READ} entries of the log and shows those with this action.</p>}
         <Status loaded={events}>
           {(page) => (
             <>
-              <Table caption="Events" columns={["#", "When", "Action", "Who", "What"]} footer={page.events.length === 0 && <p class="muted">None on this page.</p>}>
+              <Table caption="Events" columns={["#", "When", "Action", "Who", "What"]} footer={page.events.length === 0 && <p class="muted">{action ? `No ${action} event${before.length ? " older than these" : ""}.` : "No events."}</p>}>
                 {page.events.map((e) => (
                   <tr key={e.id} data-event={e.id}>
                     <td>{e.id}</td>

@@ -47,6 +47,6 @@ export async function getEvents(ctx: ApiContext) {
   const { after = 0, limit = 100, action, repository, order = "oldest", before } = queryOf(ctx, EventsQuery);
   if (order === "oldest" && before !== undefined) throw new RegistryError("INVALID_REQUEST", "before= goes with order=newest; oldest first pages with after=", { before });
   if (order === "newest" && after !== 0) throw new RegistryError("INVALID_REQUEST", "after= goes with order=oldest; newest first pages with before=", { after });
-  const { events, next } = order === "newest" ? await ctx.webhooks.newest(before ?? null, limit) : await ctx.webhooks.events(after, limit);
-  return { events: events.filter((e) => (!action || e.action === action) && (!repository || e.target.repository === repository)), next };
+  const only = { ...(action && { actions: [action] }), ...(repository !== undefined && { repository }) };
+  return order === "newest" ? await ctx.webhooks.newest(before ?? null, limit, only) : await ctx.webhooks.events(after, limit, only);
 }

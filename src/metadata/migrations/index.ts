@@ -21,6 +21,7 @@ import { retention } from "./019-retention.ts";
 import { quotas } from "./020-quotas.ts";
 import { softDelete } from "./021-soft-delete.ts";
 import { trashBodies } from "./022-trash-bodies.ts";
+import { eventFilters } from "./025-event-filters.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   "020-quotas": quotas,
   "021-soft-delete": softDelete,
   "022-trash-bodies": trashBodies,
+  "025-event-filters": eventFilters,
 };

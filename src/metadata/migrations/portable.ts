@@ -14,7 +14,7 @@
 //
 // A released migration never changes its effect on SQLite: for SQLite these return exactly what
 // the migrations wrote before they used this file.
-import { PostgresAdapter, SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from "kysely";
+import { PostgresAdapter, SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely, type RawBuilder } from "kysely";
 
 export type SqlFamily = "sqlite" | "postgres";
 
@@ -45,4 +45,15 @@ export function byteOrdered(db: Kysely<unknown>): (rest?: Column) => Column {
 export function serialKey(db: Kysely<unknown>): { type: "integer" | "bigint"; column: Column } {
   if (familyOf(db) === "sqlite") return { type: "integer", column: (c) => c.primaryKey().autoIncrement() };
   return { type: "bigint", column: (c) => c.primaryKey().generatedByDefaultAsIdentity() };
+}
+
+/**
+ * A top-level field of a JSON text column, as SQL text (null when absent or JSON null). A partial
+ * index over it is used only by a query that writes the same expression, so migrations and queries
+ * both take it from here.
+ */
+export function jsonField(db: Kysely<unknown>, column: string, field: string): RawBuilder<string | null> {
+  if (!/^[a-z_]+$/.test(column) || !/^[a-zA-Z]+$/.test(field)) throw new Error(`not a plain column or field: ${column}.${field}`);
+  if (familyOf(db) === "sqlite") return sql<string | null>`json_extract(${sql.ref(column)}, ${sql.lit(`$.${field}`)})`;
+  return sql<string | null>`(${sql.ref(column)}::jsonb ->> ${sql.lit(field)})`;
 }

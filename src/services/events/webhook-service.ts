@@ -3,7 +3,7 @@
 // with it (an HMAC needs the key), so the database holds it the way it holds the token-signing
 // keys (docs/lifecycle.md).
 import { randomBytes, randomUUID } from "node:crypto";
-import { EVENT_ACTIONS, eventOf, type RegistryEvent } from "../../domain/events.ts";
+import { EVENT_ACTIONS, eventOf, sourcesOf, type EventAction, type RegistryEvent } from "../../domain/events.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { MetadataParts, MetadataStore } from "../../metadata/types.ts";
 import { WEBHOOK_FORMATS, type Delivery, type Webhook, type WebhookFormat } from "../../metadata/webhook-types.ts";
@@ -71,6 +71,12 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
 function checkFormat(format: string): WebhookFormat {
   if (!(WEBHOOK_FORMATS as readonly string[]).includes(format)) throw invalid(`unknown format ${format}: ${WEBHOOK_FORMATS.join(", ")}`, { format });
   return format as WebhookFormat;
+}
+
+/** Which events a page of the stream holds: of these actions (every one when absent), of this repository. */
+export interface EventQuery {
+  actions?: readonly EventAction[];
+  repository?: string;
 }
 
 export class WebhookService {
@@ -180,16 +186,25 @@ export class WebhookService {
     });
   }
 
-  /** The event stream from a cursor: the log's entries after it, as events; `next` is past the last entry read. */
-  async events(after: number, limit: number): Promise<{ events: RegistryEvent[]; next: number }> {
-    const entries = await this.metadata.changes.since(after, limit);
-    return { events: entries.map(eventOf).filter((e) => e !== null), next: entries.at(-1)?.id ?? after };
+  /**
+   * The event stream from a cursor, oldest first: at most `limit` events after it, of these actions
+   * (all when none) and this repository, selected by the query however rare they are; `next` is the
+   * last one's id (the cursor itself when none follow).
+   */
+  async events(after: number, limit: number, only: EventQuery = {}): Promise<{ events: RegistryEvent[]; next: number }> {
+    const events = await this.selected(only, { after }, limit);
+    return { events, next: events.at(-1)?.id ?? after };
   }
 
-  /** The event stream backwards: entries before the cursor (from the newest when null); `next` is the oldest entry read, 0 at the log's start. */
-  async newest(before: number | null, limit: number): Promise<{ events: RegistryEvent[]; next: number }> {
-    const entries = await this.metadata.changes.before(before, limit);
-    return { events: entries.map(eventOf).filter((e) => e !== null), next: entries.length < limit ? 0 : entries.at(-1)!.id };
+  /** The event stream backwards: events before the cursor (from the newest when null); `next` is the oldest one's id, 0 when none are older. */
+  async newest(before: number | null, limit: number, only: EventQuery = {}): Promise<{ events: RegistryEvent[]; next: number }> {
+    const events = await this.selected(only, { before }, limit);
+    return { events, next: events.length < limit ? 0 : events.at(-1)!.id };
+  }
+
+  private async selected(only: EventQuery, from: { after: number } | { before: number | null }, limit: number): Promise<RegistryEvent[]> {
+    const entries = await this.metadata.changes.events({ sources: sourcesOf(only.actions), ...(only.repository !== undefined && { repository: only.repository }) }, from, limit);
+    return entries.map(eventOf).filter((e) => e !== null);
   }
 
   private async found(name: string): Promise<Webhook> {
