@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import { Kysely, sql } from "kysely";
+import { loadConfig } from "../../src/config/load.ts";
 import { openSqlite, UNSYNCED_NEXT_TRANSACTION } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
 import { checkIntegrity } from "../../src/services/fsck.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
@@ -340,4 +341,23 @@ test("attack: a chart deleted through ChartMuseum after its .prov was attached l
   assert.equal((await app.request("GET", "/v2/repo/signed/tags/list", { auth: puller })).json().tags?.length ?? 0, 0);
   assert.equal((await app.request("GET", `/v2/repo/signed/manifests/${unsigned}`, { auth: puller })).status, 404, "the chart's manifest from before its .prov is gone with it");
   assert.equal((await app.request("GET", `/v2/repo/signed/blobs/${packageDigest}`, { auth: puller })).status, 404, "the deleted chart's package is not served by digest");
+});
+
+test("held: attaching a .prov is admitted to the quotas like any push", async (t) => {
+  const app = await freshApp(t);
+  const tgz = await validChart({ name: "signed", version: "1.0.0" });
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+  const used = (await send(app, "PUT", "/api/v1/quotas", { scope: "repo/*", limit: 1_000_000 })).json().used as number;
+  assert.equal((await send(app, "PUT", "/api/v1/quotas", { scope: "repo/*", limit: used })).status, 200);
+  const prov = provenanceFor(chartYamlFor({ name: "signed", version: "1.0.0" }), { "signed-1.0.0.tgz": provenanceSum(tgz) });
+  const res = await app.request("PUT", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov", { body: prov });
+  assert.ok(res.status === 403 || res.status === 507, `${res.status} ${res.body.toString()}`);
+  assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov")).status, 404);
+});
+
+test("held: bad retention.gracePeriod and deletion.restorableFor values are refused at start, naming the setting", () => {
+  for (const [key, value] of [["retention.gracePeriod", -1], ["retention.gracePeriod", "abc"], ["retention.gracePeriod", 1.5], ["retention.gracePeriod", "1e400"], ["deletion.restorableFor", -1], ["deletion.restorableFor", "soon"]] as const) {
+    assert.throws(() => loadConfig({ overrides: { "storage.data": "/nonexistent", [key]: value } }), (err: Error) => err.message.includes(key.split(".")[1]!), `${key}=${value}`);
+  }
+  assert.equal(loadConfig({ overrides: { "storage.data": "/nonexistent" } }).retention.gracePeriod, 3600);
 });
