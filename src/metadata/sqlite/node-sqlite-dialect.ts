@@ -108,6 +108,24 @@ class NodeSqliteDatabase implements SqliteDatabase {
       this.lowerForNext();
       return { reader, all: () => [], run: () => ({ changes: 0, lastInsertRowid: 0 }), iterate: () => [][Symbol.iterator]() };
     }
+    if (text === "begin immediate" && this.lowered) {
+      // A BEGIN that fails (SQLITE_BUSY: gc or fsck holds the write lock) begins nothing: the
+      // level goes back at once, or the next transaction, anyone's, would commit unsynced (attack 17b).
+      const begin = <T>(statement: () => T): T => {
+        try {
+          return statement();
+        } catch (error) {
+          this.restore();
+          throw error;
+        }
+      };
+      return {
+        reader,
+        all: (parameters) => begin(() => stmt.all(...(parameters as never[]))),
+        run: (parameters) => begin(() => stmt.run(...(parameters as never[]))),
+        iterate: (parameters) => stmt.iterate(...(parameters as never[])) as IterableIterator<unknown>,
+      };
+    }
     if (rollback || text === "commit") {
       return {
         reader,
