@@ -190,7 +190,7 @@ async function pick(trash: TrashRows, repository: RepositoryName, reference: Ref
   return newest ? { newest, digest: newest.digest, tags: [reference.tag] } : null;
 }
 
-function deletedUnknown(repository: RepositoryName, reference: Reference): RegistryError {
+export function deletedUnknown(repository: RepositoryName, reference: Reference): RegistryError {
   const named = reference.kind === "tag" ? `${repository}:${reference.tag}` : `${repository}@${reference.digest}`;
   return new RegistryError("DELETED_UNKNOWN", `nothing deleted as ${named} can be restored (it was never deleted, was restored or purged already, or its window has passed): see berth repository deleted ${repository}`, reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
 }

@@ -10,7 +10,7 @@ import { RegistryError } from "../../domain/errors.ts";
 import { parseReference, parseRepositoryName, type RepositoryName } from "../../domain/names.ts";
 import type { TrashCursor, TrashEntry } from "../../metadata/types.ts";
 import { decodeCursor, encodeCursor } from "../../services/catalog/catalog-service.ts";
-import { contentOf } from "../../services/trash.ts";
+import { contentOf, deletedUnknown } from "../../services/trash.ts";
 import { visiblePage } from "../oci/paging.ts";
 import { cut, requestedPage } from "./catalog.ts";
 import { bodyOf, queryOf, type ApiContext } from "./context.ts";
@@ -81,13 +81,17 @@ export async function postRestore(ctx: ApiContext): Promise<Restored> {
   const body = bodyOf(ctx, RestoreBody);
   const reference = parseReference(body.reference);
   const restored = await ctx.deleted.restore(repository, reference, { force: body.force === true, actor: ctx.actor });
-  return { repository, digest: restored.digest, tags: restored.tags };
+  // The tags listings show: a hidden one restored by digest is back, but not named (attack 17b).
+  return { repository, digest: restored.digest, tags: restored.tags.filter((tag) => ctx.authorizer.listable(repository, tag)) };
 }
 
 export async function deletePurge(ctx: ApiContext): Promise<Purged> {
   const repository = repositoryOf(ctx.request.url);
   const query = queryOf(ctx, PurgeQuery);
   const reference = query.reference === undefined ? null : parseReference(query.reference);
+  // A tag listings hide is answered as one never deleted, and nothing is purged by it: the answer
+  // would tell its name existed (attack 17b). Its records go by digest, or with the whole repository.
+  if (reference?.kind === "tag" && !ctx.authorizer.listable(repository, reference.tag)) throw deletedUnknown(repository, reference);
   const purged = await ctx.deleted.purge(repository, reference, ctx.actor);
   return { repository, purged: purged.flatMap((r) => { const s = shown(ctx, repository, r); return s ? [view(s)] : []; }) };
 }
