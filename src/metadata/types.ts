@@ -147,7 +147,8 @@ export interface UploadRows {
   /** The `writer` of each of these uploads that still exists. */
   writers(ids: string[]): Promise<Map<string, string | null>>;
   /** Frees the owner's lease, if it still holds it. */
-  release(id: string, owner: string): Promise<void>;
+  /** Frees the lease; `failed`: the request failed, and the row's writer is forgotten too (a part of it may still land in the store). */
+  release(id: string, owner: string, options?: { failed?: boolean }): Promise<void>;
   delete(id: string): Promise<boolean>;
   /** Uploads not updated since `before` whose lease (if any) has run out by the store's clock. */
   idleSince(before: Date, limit: number): Promise<UploadRecord[]>;

@@ -113,7 +113,15 @@ class Uploads implements UploadRows {
     const db = this.db;
     return db
       .updateTable("uploads")
-      .set((eb) => ({ lease_owner: owner, lease_until: eb(dbNow(db), "+", forMs) }))
+      // Taken over from another owner whose lease ran out: that writer may still have a part in
+      // flight to the store (a dead or stalled process's request lands late and replaces the
+      // part of the same number). The row's writer then names no one, so no kept running hash
+      // stands for the parts: the finish reads them back and checks them (attack on uploads, F1).
+      .set((eb) => ({
+        lease_owner: owner,
+        lease_until: eb(dbNow(db), "+", forMs),
+        writer: eb.case().when(eb.and([eb("lease_owner", "is not", null), eb("lease_owner", "<>", owner)])).then(sql<string | null>`null`).else(eb.ref("writer")).end(),
+      }))
       .where("id", "=", id)
       .where("repository", "=", repository ?? sql<string>`repository`)
       .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<=", dbNow(db))]))
@@ -127,8 +135,14 @@ class Uploads implements UploadRows {
     const result = await this.db.updateTable("uploads").set({ verified: digest }).where("id", "=", id).where("lease_owner", "=", owner).modifyEnd(sql.raw(UNSYNCED)).executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
-  async release(id: string, owner: string) {
-    await this.db.updateTable("uploads").set({ lease_owner: null, lease_until: 0 }).where("id", "=", id).where("lease_owner", "=", owner).execute();
+  async release(id: string, owner: string, options: { failed?: boolean } = {}) {
+    // A request that failed may have left a part in flight to the store (its writer forgotten, as on a takeover).
+    await this.db
+      .updateTable("uploads")
+      .set({ lease_owner: null, lease_until: 0, ...(options.failed ? { writer: null } : {}) })
+      .where("id", "=", id)
+      .where("lease_owner", "=", owner)
+      .execute();
   }
   async writers(ids: string[]) {
     if (ids.length === 0) return new Map<string, string | null>();

@@ -272,12 +272,16 @@ export class UploadService {
       );
     }, LEASE_MS / 3);
     renewal.unref();
+    let failed = true;
     try {
-      return await work(upload, lease);
+      const result = await work(upload, lease);
+      failed = false;
+      return result;
     } finally {
       clearInterval(renewal);
       signal?.removeEventListener("abort", forward);
-      if (!lease.settled) await uploads.release(id, owner).catch(() => undefined);
+      // A failed request may have a part still in flight to the store: its writer is forgotten.
+      if (!lease.settled) await uploads.release(id, owner, { failed }).catch(() => undefined);
     }
   }
 }

@@ -215,7 +215,14 @@ export class S3Writer implements BlobWriter {
           const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber: parts.length + 1, Body: body, ContentLength: body.length }));
           parts.push(sent.ETag!);
         }
-        await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+        try {
+          await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+        } catch (err) {
+          // Completed already by a try whose answer was lost (a crash right after it): the object
+          // is there with every byte the handle records, so the commit is done. The caller checks
+          // its digest before anything is visible (attack on uploads, F2).
+          if (!isMissing(err) || (await this.driver.stat(this.key))?.size !== this.parts.size) throw err;
+        }
       }
     } catch (err) {
       throw missingAsEnoent(err, this.key);
@@ -300,7 +307,8 @@ async function* continued(first: Uint8Array, iterator: AsyncIterator<Uint8Array>
 
 export function isMissing(err: unknown): boolean {
   const name = (err as { name?: string }).name;
-  return name === "NoSuchKey" || name === "NotFound" || name === "NoSuchUpload" || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404;
+  // InvalidPart: a part the handle names was replaced (a late write of a dead writer): the upload's bytes are not its own any more.
+  return name === "NoSuchKey" || name === "NotFound" || name === "NoSuchUpload" || name === "InvalidPart" || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404;
 }
 
 /** S3's "no such key / upload" as the contract's ENOENT; anything else unchanged. */
