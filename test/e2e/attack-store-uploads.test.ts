@@ -6,8 +6,9 @@
 // clean and gc leaves nothing under uploads/. Findings (fail on the code they were found on) are
 // `todo: "finding: …"`; /work/notes/attack-store-findings.md has them with their severity.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RunningBerth } from "../support/berth.ts";
@@ -291,5 +292,195 @@ for (const kind of ["s3", "azure"] as const) {
       const n = plans.findIndex((p) => p.size === blob.data.length);
       return `atk/many${n}`;
     }
+  });
+}
+
+// --- retries after lost answers, sha512, a repeated last chunk with other bytes ---------------
+
+function sha512(data: Uint8Array): string {
+  return `sha512:${createHash("sha512").update(data).digest("hex")}`;
+}
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`attack-store-uploads ${kind}: sha512 digests (a sha256 upload closed as sha512, a sha512 upload alternating), closing PUTs retried after a lost 201, a repeated last chunk with other bytes, one without Content-Range: only verified bytes are ever visible, fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const cluster = await startStoreCluster(kind, 2, { env: { BERTH_UPLOADS_EXPIRE_AFTER: "4" } });
+    t.after(() => cluster.stop());
+    const [one, two] = cluster.instances as [RunningBerth, RunningBerth];
+    const a = new OciClient({ baseUrl: one.url, authorization: one.basicAuth, timeoutMs: 120_000 });
+    const b = new OciClient({ baseUrl: two.url, authorization: two.basicAuth, timeoutMs: 120_000 });
+    const on = (client: OciClient, u: Upload): Upload => ({ ...u, location: client.url(new URL(u.location).pathname) });
+    const put = (client: OciClient, u: Upload, digest: string, body?: Buffer, range?: string) =>
+      client.raw("PUT", `${on(client, u).location}${u.location.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`, {
+        headers: { "content-type": "application/octet-stream", ...(range && { "content-range": range }) },
+        body: body ?? new Uint8Array(0),
+      });
+
+    // A sha256 upload PATCHed on one instance (which keeps its sha256 hash), closed as sha512 there.
+    const first = randomBytes(6 * MiB + 99);
+    const up1 = await patched(a, "atk/sha", first, 2 * MiB);
+    await a.finishUpload(up1, sha512(first));
+    assert.ok((await b.getBlob("atk/sha", sha512(first), { verify: false })).equals(first));
+    // The same PUT again (its 201 "lost"): the upload is gone, the blob stays.
+    const again = await put(a, up1, sha512(first));
+    await again.arrayBuffer();
+    assert.equal(again.status, 404, "a closing PUT after the upload closed");
+    assert.ok((await a.getBlob("atk/sha", sha512(first), { verify: false })).equals(first));
+
+    // A sha512 upload with its PATCHes alternating, closed on the instance that did not see the last one.
+    const second = randomBytes(5 * MiB + 1);
+    const started = await a.request("POST", "/v2/atk/sha/blobs/uploads/?digest-algorithm=sha512", [202], { body: new Uint8Array(0) });
+    await started.arrayBuffer();
+    let up2: Upload = { location: a.url(started.headers.get("location")!), offset: 0, range: null, uuid: null };
+    for (let at = 0, i = 0; at < second.length; at += MiB, i++) up2 = await (i % 2 ? b : a).patchChunk(on(i % 2 ? b : a, up2), second.subarray(at, at + MiB));
+    await a.finishUpload(on(a, up2), sha512(second));
+    assert.ok((await b.getBlob("atk/sha", sha512(second), { verify: false })).equals(second));
+
+    // The last chunk repeated in the closing PUT with its Content-Range, but other bytes of its
+    // length, on the instance without the hash: what is published is what the upload holds.
+    const third = randomBytes(4 * MiB + 5);
+    const up3 = await patched(b, "atk/repeat", third, MiB);
+    const lastStart = 4 * MiB;
+    const forged = randomBytes(third.length - lastStart);
+    const res3 = await put(a, up3, sha256(third), forged, `${lastStart}-${third.length - 1}`);
+    t.diagnostic(`repeated last chunk with other bytes: ${res3.status} ${await res3.text()}`);
+    if (res3.status === 201) assert.ok((await b.getBlob("atk/repeat", sha256(third))).equals(third));
+    else assert.equal(await b.headBlob("atk/repeat", sha256(third)), null);
+
+    // The last chunk repeated without Content-Range on the instance without the hash: appended
+    // again, so the bytes no longer match: DIGEST_INVALID (a start over), never a blob.
+    const fourth = randomBytes(3 * MiB + 17);
+    const up4 = await patched(b, "atk/repeat", fourth, MiB);
+    const res4 = await put(a, up4, sha256(fourth), fourth.subarray(3 * MiB));
+    t.diagnostic(`repeated last chunk without Content-Range: ${res4.status} ${await res4.text()}`);
+    if (res4.status === 201) assert.ok((await b.getBlob("atk/repeat", sha256(fourth))).equals(fourth));
+    else {
+      assert.equal(res4.status, 400);
+      assert.equal(await b.headBlob("atk/repeat", sha256(fourth)), null);
+      await assert.rejects(b.uploadStatus(on(b, up4)), (err: unknown) => err instanceof OciError && err.status === 404);
+    }
+
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    for (const run of [1, 2]) {
+      const gc = await cluster.cli(["gc", "--grace-period", "0"]);
+      assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+      if (run === 1) await sleep(4500);
+    }
+    assert.deepEqual(await cluster.backend.keys("uploads"), [], "left under uploads/ after two gc runs");
+  });
+}
+
+// --- a part that lands late: the kept hash trusted without reading back ----------------------
+
+/**
+ * A proxy in front of the store that can take one request whole (headers and body), answer
+ * nothing, and forward it later: a write that was in flight when its instance died and reaches
+ * the store after another instance wrote the same part.
+ */
+async function startDelayingProxy(target: string) {
+  const to = new URL(target);
+  let armed: ((req: IncomingMessage) => boolean) | null = null;
+  let held: { method: string; path: string; headers: IncomingMessage["headers"]; body: Buffer } | null = null;
+  let onHeld: (() => void) | null = null;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      if (armed?.(req)) {
+        armed = null;
+        held = { method: req.method!, path: req.url!, headers: req.headers, body };
+        onHeld?.();
+        return; // never answered: the instance is killed while it waits
+      }
+      const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+        answer.pipe(res);
+      });
+      upstream.on("error", () => res.destroy());
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hold: (match: (req: IncomingMessage) => boolean) => new Promise<string>((ok) => {
+      armed = match;
+      onHeld = () => ok(`${held!.method} ${held!.path}`);
+    }),
+    /** Sends the held request to the store now; its status. */
+    release: () => new Promise<number>((ok, fail) => {
+      const h = held!;
+      const upstream = httpRequest({ host: to.hostname, port: to.port, method: h.method, path: h.path, headers: h.headers }, (answer) => {
+        answer.resume();
+        answer.on("end", () => ok(answer.statusCode ?? 0));
+      });
+      upstream.on("error", fail);
+      upstream.end(h.body);
+    }),
+    close: () => new Promise<void>((ok) => {
+      server.closeAllConnections();
+      server.close(() => ok());
+    }),
+  };
+}
+
+/** A PUT that writes one piece of a chunk: an S3 part, an S3 tail segment, an Azure block. */
+function chunkWrite(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  if (request.method !== "PUT" || !url.pathname.includes("/registry/")) return false;
+  return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
+}
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`attack-store-uploads ${kind}: a PATCH's part in flight when its instance is killed reaches the store after the retry on the instance keeping the hash wrote the same part with other bytes: the closing PUT there must not publish bytes other than the digest's`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    let proxy!: Awaited<ReturnType<typeof startDelayingProxy>>;
+    const cluster = await startStoreCluster(kind, 2, {
+      through: async (url) => {
+        proxy = await startDelayingProxy(url);
+        return proxy.url;
+      },
+    });
+    t.after(async () => {
+      await cluster.stop();
+      await proxy.close();
+    });
+    const [victim, keeper] = cluster.instances as [RunningBerth, RunningBerth];
+    const a = new OciClient({ baseUrl: victim.url, authorization: victim.basicAuth, timeoutMs: 120_000 });
+    const b = new OciClient({ baseUrl: keeper.url, authorization: keeper.basicAuth, timeoutMs: 120_000 });
+    const on = (client: OciClient, u: Upload): Upload => ({ ...u, location: client.url(new URL(u.location).pathname) });
+    // The blob the client claims, 12 MiB in two 6 MiB PATCHes: each one part on S3 (at least 5 MiB), one block on Azure.
+    const meant = randomBytes(12 * MiB);
+    const other = Buffer.from(meant);
+    randomBytes(6 * MiB).copy(other, 6 * MiB); // same first half, other second half
+    let upload = await b.startUpload("atk/late");
+    upload = await b.patchChunk(upload, meant.subarray(0, 6 * MiB)); // b keeps the hash of part 1
+    // The second half's other bytes through a: their part is taken whole by the proxy, a is killed.
+    const held = proxy.hold(chunkWrite);
+    const patch = settled(a.patchChunk(on(a, upload), other.subarray(6 * MiB)));
+    t.diagnostic(`held: ${await held}`);
+    await victim.kill();
+    await patch;
+    // The retry on b (after a's lease ran out) with the meant bytes: b's hash sees them.
+    upload = await b.patchChunk(on(b, upload), meant.subarray(6 * MiB));
+    // a's part reaches the store now, written over b's.
+    t.diagnostic(`late part: ${await proxy.release()}`);
+    let answer = "201";
+    try {
+      await b.finishUpload(on(b, upload), sha256(meant));
+    } catch (err) {
+      answer = err instanceof OciError ? `${err.status} ${err.body}` : String(err);
+    }
+    t.diagnostic(`closing PUT: ${answer}`);
+    const head = await b.headBlob("atk/late", sha256(meant));
+    if (head) {
+      const got = await b.getBlob("atk/late", sha256(meant), { verify: false });
+      assert.equal(sha256(got), sha256(meant), `the blob ${sha256(meant)} serves bytes hashing to ${sha256(got)} (${got.equals(other) ? "the late part's" : "other"} bytes)`);
+    }
+    await victim.restart();
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
   });
 }
