@@ -104,37 +104,39 @@ for (const kind of ["s3", "azure"] as const) {
   // The closing PUT on an instance that saw none of the parts (no kept hash: finishByReading),
   // killed at each step; the client retries the same PUT (no body) on the restarted instance
   // (no hash either) and on the other one (which kept the hash of every part).
-  for (const w of windows) {
-    for (const retryOn of ["restarted", "hash-keeper"] as const) {
-      test(`attack-store-uploads ${kind}: kill -9 of a closing PUT without the hash at ${w.name}; the same PUT retried on the ${retryOn} instance gets 201 and the blob reads back; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false, ...(kind === "s3" && { todo: S3_RECOMMIT }) }, async (t) => {
-        const { cluster, proxy, victim, a, b, on } = await crashCluster(t, kind);
-        const data = randomBytes(7 * MiB + 12345); // a 5 MiB+ part and a tail on S3; blocks on Azure
-        const upload = await patched(b, "atk/close", data, MiB + 7);
-        const held = proxy.holdNext(w.match, { done: w.done });
-        const put = settled(a.finishUpload(on(a, upload), sha256(data)));
-        t.diagnostic(`held: ${await held}`);
-        await victim.kill();
-        await put;
-        await victim.restart();
-        const retry = retryOn === "restarted" ? a : b;
-        let answer: unknown = null;
-        try {
-          await retry.finishUpload(on(retry, upload), sha256(data));
-        } catch (err) {
-          answer = err;
-        }
-        t.diagnostic(`retry: ${answer instanceof OciError ? `${answer.status} ${answer.body}` : String(answer)}`);
-        // Whatever the answer, nothing wrong may be visible; a 201 must be readable at once.
-        const head = await b.headBlob("atk/close", sha256(data));
-        t.diagnostic(`HEAD after the retry: ${JSON.stringify(head)}`);
-        if (head || answer === null) assert.ok((await b.getBlob("atk/close", sha256(data))).equals(data), "a blob that is visible (or answered 201) reads back its digest's bytes");
-        const fsck = await cluster.cli(["fsck"]);
-        assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
-        assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
-        assert.equal(answer, null, `the retried closing PUT: ${answer instanceof OciError ? `${answer.status} ${answer.body}` : String(answer)}`);
-      });
+  test(`attack-store-uploads ${kind}: kill -9 of a closing PUT without the hash at the parts' commit (answer lost), during the read-back and at the publish copy after the digest check; the same PUT retried on the restarted instance (and on the one keeping the hash) gets 201 and the blob reads back; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false, ...(kind === "s3" && { todo: S3_RECOMMIT }) }, async (t) => {
+    const { cluster, proxy, victim, a, b, on } = await crashCluster(t, kind);
+    const refused: string[] = [];
+    const cases = [...windows.map((w) => ({ w, retryOn: "restarted" as const })), { w: windows[0], retryOn: "hash-keeper" as const }];
+    for (const [n, { w, retryOn }] of cases.entries()) {
+      const repo = `atk/close${n}`;
+      const data = randomBytes(7 * MiB + 12345); // a 5 MiB+ part and a tail on S3; blocks on Azure
+      const upload = await patched(b, repo, data, MiB + 7); // b keeps the hash, a has none
+      const held = proxy.holdNext(w.match, { done: w.done });
+      const put = settled(a.finishUpload(on(a, upload), sha256(data)));
+      t.diagnostic(`held: ${await held}`);
+      await victim.kill();
+      await put;
+      await victim.restart();
+      const retry = retryOn === "restarted" ? a : b;
+      let answer: unknown = null;
+      try {
+        await retry.finishUpload(on(retry, upload), sha256(data));
+      } catch (err) {
+        answer = err;
+      }
+      const said = answer instanceof OciError ? `${answer.status} ${answer.body}` : String(answer);
+      t.diagnostic(`${w.name}, retried on the ${retryOn} instance: ${said}`);
+      if (answer !== null) refused.push(`${w.name}, retried on the ${retryOn} instance: ${said}`);
+      // Whatever the answer, nothing wrong may be visible; a 201 must be readable at once.
+      const head = await b.headBlob(repo, sha256(data));
+      if (head || answer === null) assert.ok((await b.getBlob(repo, sha256(data))).equals(data), "a blob that is visible (or answered 201) reads back its digest's bytes");
+      const fsck = await cluster.cli(["fsck"]);
+      assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
     }
-  }
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+    assert.deepEqual(refused, [], "retried closing PUTs refused");
+  });
 }
 
 // --- many uploads at once: the part-buffer pool under concurrency, aborts, retries, gc --------
@@ -433,9 +435,20 @@ function chunkWrite(request: IncomingMessage): boolean {
   return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
 }
 
+/**
+ * Found: Azure block ids follow from the block's index, so a stageBlock of a dead instance that
+ * reaches the store late replaces the block the retry staged under the same id; the instance
+ * that kept the hash saw the retry's bytes and commits without reading back. S3's Complete names
+ * each part's ETag, so versitygw refuses the stale part there, but Berth answers 500 on every retry.
+ */
+const LATE_PART = {
+  azure: "finding: on Azure a block staged late by a killed instance replaces the retry's block of the same id, and the closing PUT on the instance keeping the hash publishes it without reading back: a blob whose bytes are not its digest's (a hostile pusher can overwrite a shared layer); block ids should be unique per write and recorded in the handle, or the finish should read back",
+  s3: "finding: on S3 a part uploaded late by a killed instance makes CompleteMultipartUpload refuse the recorded ETag, and the closing PUT answers 500 UNKNOWN on every retry until the upload expires; it should answer 4xx (BLOB_UPLOAD_UNKNOWN) and drop the upload",
+} as const;
+
 for (const kind of ["s3", "azure"] as const) {
   const missing = missingStore(kind);
-  test(`attack-store-uploads ${kind}: a PATCH's part in flight when its instance is killed reaches the store after the retry on the instance keeping the hash wrote the same part with other bytes: the closing PUT there must not publish bytes other than the digest's`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+  test(`attack-store-uploads ${kind}: a PATCH's part in flight when its instance is killed reaches the store after the retry on the instance keeping the hash wrote the same part with other bytes: the closing PUT there must not publish bytes other than the digest's`, { timeout: 300_000, skip: missing ?? false, todo: LATE_PART[kind] }, async (t) => {
     let proxy!: Awaited<ReturnType<typeof startDelayingProxy>>;
     const cluster = await startStoreCluster(kind, 2, {
       through: async (url) => {
@@ -455,6 +468,8 @@ for (const kind of ["s3", "azure"] as const) {
     const meant = randomBytes(12 * MiB);
     const other = Buffer.from(meant);
     randomBytes(6 * MiB).copy(other, 6 * MiB); // same first half, other second half
+    // Someone else's copy of the meant blob, pushed earlier in a repository of their own.
+    assert.equal(await b.pushBlob("victim/base", meant), sha256(meant));
     let upload = await b.startUpload("atk/late");
     upload = await b.patchChunk(upload, meant.subarray(0, 6 * MiB)); // b keeps the hash of part 1
     // The second half's other bytes through a: their part is taken whole by the proxy, a is killed.
@@ -475,12 +490,14 @@ for (const kind of ["s3", "azure"] as const) {
     }
     t.diagnostic(`closing PUT: ${answer}`);
     const head = await b.headBlob("atk/late", sha256(meant));
-    if (head) {
-      const got = await b.getBlob("atk/late", sha256(meant), { verify: false });
-      assert.equal(sha256(got), sha256(meant), `the blob ${sha256(meant)} serves bytes hashing to ${sha256(got)} (${got.equals(other) ? "the late part's" : "other"} bytes)`);
-    }
+    const got = head ? await b.getBlob("atk/late", sha256(meant), { verify: false }) : null;
     await victim.restart();
     const fsck = await cluster.cli(["fsck"]);
+    t.diagnostic(`fsck: ${fsck.code} ${fsck.stdout}${fsck.stderr}`);
+    const victims = await a.getBlob("victim/base", sha256(meant), { verify: false });
+    assert.equal(sha256(victims), sha256(meant), "another repository's copy of the blob, pushed before, serves other bytes");
+    if (got) assert.equal(sha256(got), sha256(meant), `the blob ${sha256(meant)} serves bytes hashing to ${sha256(got)} (${got.equals(other) ? "the late part's" : "other"} bytes)`);
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    assert.doesNotMatch(answer, /^5/, "the closing PUT fails as the client's or the upload's (4xx), not as a 500 repeated on every retry");
   });
 }
