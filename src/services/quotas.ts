@@ -173,13 +173,14 @@ export class StagingBound {
    */
   private async reserve(quota: Quota, holding: Map<string, number>, need: number, want: number, refusal: { repository: RepositoryName; reference: string | null }): Promise<void> {
     const scope = quota.scope;
-    let fresh = false;
+    let fresh = false; // `used` was counted for this admission (a refusal is decided only on such a count)
+    let trustKept = true;
     for (let recount = 0; ; ) {
       const releasedBefore = this.released.get(scope) ?? 0;
       const staged = await this.metadata.quotas.staged(scope);
       const kept = this.counted.get(scope);
       let used: number;
-      if (!fresh && kept && this.now() - kept.at < COUNT_TRUSTED_MS) used = kept.used;
+      if (trustKept && kept && this.now() - kept.at < COUNT_TRUSTED_MS) used = kept.used;
       else {
         used = await this.metadata.quotas.usage(scope);
         this.counted.set(scope, { used, at: this.now() });
@@ -196,8 +197,14 @@ export class StagingBound {
         holding.set(scope, take);
         return;
       }
-      if (!fresh) continue; // refused only on a count taken now
-      if (racing > 0 && recount++ < RECOUNTS) continue;
+      if (!fresh) {
+        trustKept = false; // refused only on a count taken now
+        continue;
+      }
+      if (racing > 0 && recount++ < RECOUNTS) {
+        trustKept = false;
+        continue;
+      }
       throw new QuotaRefusal(quota, { used: used + staged + others + racing, needed: need, staged: staged + others + racing }, refusal);
     }
   }
