@@ -91,6 +91,37 @@ test("attack: a blob body that claims a digest the scope holds is bounded by tha
   refusedAtOnce(await app.request("PUT", withDigest, { body: junk, headers: OCTETS, auth: pusher }), "closing PUT");
   // Of unknown length (chunked): cut once past the blob's size.
   refusedAtOnce(await app.rawRequest("POST", `/v2/team/mine/blobs/uploads/?digest=${sha256(known)}`, { body: junk, headers: { ...OCTETS, "transfer-encoding": "chunked", authorization: pusher } }), "chunked single POST");
+  // Over a socket, sending 64 MB a piece at a time: the answer comes long before the end (read in
+  // full first, as before the fix, it would come only after the last byte).
+  const url = await app.listen();
+  const whileSending = (path: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; sent: number }>((done, fail) => {
+      const total = 64 * 1024 * 1024;
+      const piece = Buffer.alloc(64 * 1024, 7);
+      let sent = 0;
+      let answered = false;
+      const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path, headers: { authorization: pusher, ...OCTETS, ...headers } });
+      req.on("response", (res) => {
+        answered = true;
+        res.resume();
+        res.on("end", () => {
+          req.destroy();
+          done({ status: res.statusCode ?? 0, sent });
+        });
+      });
+      req.on("error", (err) => answered || fail(err));
+      const more = () => {
+        if (answered || sent >= total) return;
+        sent += piece.length;
+        req.write(piece, () => setImmediate(more));
+      };
+      more();
+    });
+  for (const headers of [{ "content-length": String(64 * 1024 * 1024) }, { "transfer-encoding": "chunked" }] as Record<string, string>[]) {
+    const res = await whileSending(`/v2/team/mine/blobs/uploads/?digest=${sha256(known)}`, headers);
+    assert.equal(res.status, 400);
+    assert.ok(res.sent < 32 * 1024 * 1024, `${JSON.stringify(headers)}: answered after ${res.sent} bytes were sent`);
+  }
   // After chunks: the rest of the blob is what the closing body may bring.
   const chunked = String((await app.request("POST", "/v2/team/mine/blobs/uploads/", { auth: pusher })).headers.location);
   assert.equal((await app.request("PATCH", chunked, { body: known.subarray(0, 10), headers: OCTETS, auth: pusher })).status, 202);
