@@ -58,10 +58,12 @@ export class BlobService {
   async put(repository: RepositoryName, expected: Digest, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, declaredSize?: number, actor?: ChangeActor | null): Promise<void> {
     const pushing = async () => {
       // Bounded while it streams, as a chunk is; exact at the commit (quotas.ts).
-      const bounded = await this.staging.bound(repository, body, { digest: expected, ...(declaredSize !== undefined && { declared: declaredSize }) });
-      const staged = await this.blobs.receive(bounded, expected, signal, declaredSize);
-      await commitBlob(this.metadata, this.blobs, repository, staged);
-      this.staging.entered(repository, staged.size);
+      // Reserved until the blob is linked (then the usage counts it).
+      await this.staging.bound(repository, body, { digest: expected, ...(declaredSize !== undefined && { declared: declaredSize }) }, async (bounded) => {
+        const staged = await this.blobs.receive(bounded, expected, signal, declaredSize);
+        await commitBlob(this.metadata, this.blobs, repository, staged);
+        this.staging.entered(repository, staged.size);
+      });
     };
     await this.refusals.watch(pushing(), actor);
   }

@@ -96,8 +96,10 @@ export class UploadService {
   async append(repository: RepositoryName, id: string, body: AsyncIterable<Uint8Array>, range?: ChunkRange, signal?: AbortSignal, declared?: number, actor?: ChangeActor | null): Promise<UploadRecord> {
     const appending = async () => {
       const size = range ? range.end - range.start + 1 : declared;
-      const bounded = await this.staging.bound(repository, body, size === undefined ? {} : { declared: size });
-      return this.leased(repository, id, signal, (upload, lease) => this.appendTo(upload, bounded, range, lease, true));
+      // What the chunk was admitted for stays reserved until it ends (after its offset is recorded).
+      return this.staging.bound(repository, body, size === undefined ? {} : { declared: size }, (bounded) =>
+        this.leased(repository, id, signal, (upload, lease) => this.appendTo(upload, bounded, range, lease, true)),
+      );
     };
     return this.refusals.watch(appending(), actor);
   }
@@ -113,12 +115,14 @@ export class UploadService {
       // POST then PUT with the whole blob (helm, oras): hash and write it in one pass, to a key of
       // its own, so no lease is needed (a PATCH streaming at the same time is refused below).
       if (upload.lease && (upload.lease.leftMs ?? 0) > 0) throw busy(id);
-      const body = await this.staging.bound(repository, last.body, { digest: expected, ...(last.size !== undefined && { declared: last.size }) });
-      const staged = await this.blobs.receive(body, expected, signal, last.size);
-      await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
-        await tx.uploads.delete(id);
+      // Reserved until the blob is linked (then the usage counts it).
+      await this.staging.bound(repository, last.body, { digest: expected, ...(last.size !== undefined && { declared: last.size }) }, async (body) => {
+        const staged = await this.blobs.receive(body, expected, signal, last.size);
+        await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
+          await tx.uploads.delete(id);
+        });
+        this.staging.entered(repository, staged.size);
       });
-      this.staging.entered(repository, staged.size);
       // The upload itself stored nothing (no handle): nothing to delete (on S3 that saves three
       // requests per push). Parts a PATCH racing this PUT wrote are refused a row and gc takes them.
       this.blobs.forgetHash(id);
@@ -139,8 +143,10 @@ export class UploadService {
       }
       if (last) {
         const size = last.range ? last.range.end - last.range.start + 1 : last.size;
-        const body = await this.staging.bound(repository, last.body, { digest: expected, ...(size !== undefined && { declared: size }) });
-        upload = await this.appendTo(upload, body, last.range, lease, false);
+        const before = upload;
+        upload = await this.staging.bound(repository, last.body, { digest: expected, offset: before.offset, ...(size !== undefined && { declared: size }) }, (body) =>
+          this.appendTo(before, body, last.range, lease, false),
+        );
       }
       let staged;
       try {
