@@ -89,7 +89,7 @@ async function patched(client: OciClient, repo: string, data: Buffer, chunk: num
  * After the publish copy was held (the row recorded `verified`), publishedBy finds no blob
  * either. Azure re-commits the same block list and passes all three.
  */
-const S3_RECOMMIT = "finding: on S3 a closing PUT killed after the parts' CompleteMultipartUpload (its answer lost, during the read-back, or at the publish copy after the row recorded the digest) cannot be retried: 404 BLOB_UPLOAD_UNKNOWN and the verified bytes are deleted; the retry should read the committed object back (its size is the row's offset) and answer 201";
+// Fixed: a CompleteMultipartUpload already done counts as done when the object holds the handle's bytes (s3-upload.ts commit).
 
 const windows = [
   { name: "the parts' commit done, its answer lost", match: partsCommit, done: true },
@@ -104,7 +104,7 @@ for (const kind of ["s3", "azure"] as const) {
   // The closing PUT on an instance that saw none of the parts (no kept hash: finishByReading),
   // killed at each step; the client retries the same PUT (no body) on the restarted instance
   // (no hash either) and on the other one (which kept the hash of every part).
-  test(`attack-store-uploads ${kind}: kill -9 of a closing PUT without the hash at the parts' commit (answer lost), during the read-back and at the publish copy after the digest check; the same PUT retried on the restarted instance (and on the one keeping the hash) gets 201 and the blob reads back; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false, ...(kind === "s3" && { todo: S3_RECOMMIT }) }, async (t) => {
+  test(`attack-store-uploads ${kind}: kill -9 of a closing PUT without the hash at the parts' commit (answer lost), during the read-back and at the publish copy after the digest check; the same PUT retried on the restarted instance (and on the one keeping the hash) gets 201 and the blob reads back; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false }, async (t) => {
     const { cluster, proxy, victim, a, b, on } = await crashCluster(t, kind);
     const refused: string[] = [];
     const cases = [...windows.map((w) => ({ w, retryOn: "restarted" as const })), { w: windows[0], retryOn: "hash-keeper" as const }];
@@ -441,14 +441,12 @@ function chunkWrite(request: IncomingMessage): boolean {
  * that kept the hash saw the retry's bytes and commits without reading back. S3's Complete names
  * each part's ETag, so versitygw refuses the stale part there, but Berth answers 500 on every retry.
  */
-const LATE_PART = {
-  azure: "finding: on Azure a block staged late by a killed instance replaces the retry's block of the same id, and the closing PUT on the instance keeping the hash publishes it without reading back: a blob whose bytes are not its digest's (a hostile pusher can overwrite a shared layer); block ids should be unique per write and recorded in the handle, or the finish should read back",
-  s3: "finding: on S3 a part uploaded late by a killed instance makes CompleteMultipartUpload refuse the recorded ETag, and the closing PUT answers 500 UNKNOWN on every retry until the upload expires; it should answer 4xx (BLOB_UPLOAD_UNKNOWN) and drop the upload",
-} as const;
+// Fixed: a lease taken over from an expired holder forgets the row's writer, so the finish reads the parts back
+// (upload-store.ts lease); S3's refused stale part is a lost upload (InvalidPart in isMissing).
 
 for (const kind of ["s3", "azure"] as const) {
   const missing = missingStore(kind);
-  test(`attack-store-uploads ${kind}: a PATCH's part in flight when its instance is killed reaches the store after the retry on the instance keeping the hash wrote the same part with other bytes: the closing PUT there must not publish bytes other than the digest's`, { timeout: 300_000, skip: missing ?? false, todo: LATE_PART[kind] }, async (t) => {
+  test(`attack-store-uploads ${kind}: a PATCH's part in flight when its instance is killed reaches the store after the retry on the instance keeping the hash wrote the same part with other bytes: the closing PUT there must not publish bytes other than the digest's`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
     let proxy!: Awaited<ReturnType<typeof startDelayingProxy>>;
     const cluster = await startStoreCluster(kind, 2, {
       through: async (url) => {
@@ -502,7 +500,7 @@ for (const kind of ["s3", "azure"] as const) {
   });
 }
 
-test("attack-store-uploads azure: an honest client whose retry covers more than the PATCH a killed instance was staging (the same bytes, one bigger PATCH): the late block must not cut the blob", { timeout: 300_000, skip: missingStore("azure") ?? false, todo: "finding: on Azure the killed instance's late block (4 MiB) replaces the retry's block of the same id (12 MiB of the same bytes); the closing PUT on the instance keeping the hash answers 201 and the blob does not read back as its digest, with no hostile client" }, async (t) => {
+test("attack-store-uploads azure: an honest client whose retry covers more than the PATCH a killed instance was staging (the same bytes, one bigger PATCH): the late block must not cut the blob", { timeout: 300_000, skip: missingStore("azure") ?? false }, async (t) => {
   let proxy!: Awaited<ReturnType<typeof startDelayingProxy>>;
   const cluster = await startStoreCluster("azure", 2, {
     through: async (url) => {
