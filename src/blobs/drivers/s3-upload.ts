@@ -215,17 +215,14 @@ export class S3Writer implements BlobWriter {
           const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber: parts.length + 1, Body: body, ContentLength: body.length }));
           parts.push(sent.ETag!);
         }
-        try {
-          await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
-        } catch (err) {
-          // Completed already by a try whose answer was lost (a crash right after it): the object
-          // is there with every byte the handle records, so the commit is done. The caller checks
-          // its digest before anything is visible (attack on uploads, F2).
-          if (!isMissing(err) || (await this.driver.stat(this.key))?.size !== this.parts.size) throw err;
-        }
+        await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
       }
     } catch (err) {
-      throw missingAsEnoent(err, this.key);
+      // Committed already by a try whose answer was lost (a crash right after it): its multipart
+      // upload and tail segments are gone, but the object holds every byte the handle records, so
+      // the commit is done. The caller checks its digest before anything is visible (attack on uploads, F2).
+      const gone = isMissing(err) || (err as { code?: string }).code === "ENOENT"; // readSegments says ENOENT itself
+      if (!gone || (await this.driver.stat(this.key))?.size !== this.parts.size) throw missingAsEnoent(err, this.key);
     }
     if (this.hidden) {
       // Only this writer's own leftovers: other writers of the key may be at work.
