@@ -139,7 +139,7 @@ export class ManifestService {
         subject: parsed.subject,
         artifactType: parsed.artifactType,
         annotations: parsed.annotations,
-        createdAt: new Date(),
+        pushedAt: new Date(),
       };
       await tx.repositories.ensure(repository);
       // Sparse manifests record only what is here, so every recorded reference must resolve.
