@@ -54,7 +54,7 @@ async function pushImage(tx: MetadataParts, i: number, at: Date): Promise<string
   await tx.blobs.record(config, 1200 + (i % 300));
   await tx.blobs.record(layer, 1_000_000 + i * 7);
   await tx.repositories.ensure(repository);
-  await tx.manifests.put({ repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: body.length, body, subject: null, artifactType: null, annotations: null, createdAt: at }, { blobs: [config, layer], children: [] });
+  await tx.manifests.put({ repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: body.length, body, subject: null, artifactType: null, annotations: null, pushedAt: at }, { blobs: [config, layer], children: [] });
   await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: body.length });
   await tx.tags.set(repository, "v1" as Tag, digest);
   await tx.changes.append({ kind: "tag.set", repository, tag: "v1", digest, previous: null });
@@ -81,7 +81,7 @@ async function pushChartVersion(tx: MetadataParts, chart: number, v: number, at:
   await tx.blobs.record(configDigest, 200);
   await tx.blobs.record(chartDigest, 4000);
   await tx.repositories.ensure(repository);
-  await tx.manifests.put({ repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: body.length, body, subject: null, artifactType: null, annotations: null, createdAt: at }, { blobs: [configDigest, chartDigest], children: [] });
+  await tx.manifests.put({ repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: body.length, body, subject: null, artifactType: null, annotations: null, pushedAt: at }, { blobs: [configDigest, chartDigest], children: [] });
   await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: body.length });
   await tx.tags.set(repository, version as Tag, digest);
   await tx.changes.append({ kind: "tag.set", repository, tag: version, digest, previous: null });

@@ -36,7 +36,7 @@ export const RepositorySummary = z.strictObject({
   manifests: z.number().int(),
   /** Bytes of the distinct blobs and manifests the repository's manifests reference (a shared layer counts once). */
   size: z.number().int(),
-  /** The last push (a manifest, or a tag moved). */
+  /** The last push (a manifest, one already stored pushed again included, or a tag set). */
   pushed: Time.nullable(),
   newest: z.strictObject({ tag: z.string().nullable(), digest: Digest, build: BuildLabels }).nullable(),
 });
@@ -96,6 +96,7 @@ export const ManifestSummary = z.strictObject({
   size: z.number().int(),
   tags: z.array(z.string()),
   platforms: z.array(z.string()),
+  /** The manifest's last push (the same bytes pushed again count): the list's order, newest first. */
   pushed: Time,
   /** The manifest this one refers to (a signature, SBOM or attestation), or null. */
   subject: Digest.nullable(),
@@ -130,6 +131,7 @@ export const ManifestDetail = z.strictObject({
   artifactType: z.string().nullable(),
   size: z.number().int(),
   tags: z.array(z.string()),
+  /** The manifest's last push (the same bytes pushed again count). */
   pushed: Time,
   config: z.strictObject({ digest: Digest, mediaType: z.string(), size: z.number().int() }).nullable(),
   layers: z.array(z.strictObject({ digest: Digest, mediaType: z.string(), size: z.number().int(), annotations: Strings })),

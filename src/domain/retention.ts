@@ -13,7 +13,7 @@
 //        - no manifest that stays lists it as a child (an index's children live with the index),
 //        - and either its subject goes (a referrer goes with its subject, whatever its age),
 //          or it is no referrer of a manifest that stays and an untagged policy's age has passed
-//          (its push time: Berth records when a manifest was pushed, not when it lost its tag),
+//          (its last push, a push of the same bytes included: not when it lost its tag),
 //          and never within the grace period of its push (retention.gracePeriod): a multi-platform
 //          push sends its children, untagged, before the index that names them, as gc's grace
 //          period allows for blobs; `untaggedDays: 0` would otherwise delete a child mid-push.

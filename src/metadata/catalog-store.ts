@@ -207,7 +207,7 @@ export class CatalogStore implements CatalogRows {
     if (after) query = query.where((eb) => eb.or([eb("m.created_at", "<", Number(after.value)), eb.and([eb("m.created_at", "=", Number(after.value)), eb("m.digest", "<", after.name)])]));
     const rows = await query.orderBy("m.created_at", "desc").orderBy("m.digest", "desc").limit(limit).execute();
     return rows.map((r): ManifestRow => ({
-      digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), subject: r.subject as Digest | null, created: new Date(Number(r.created_at)),
+      digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), subject: r.subject as Digest | null, pushed: new Date(Number(r.created_at)),
     }));
   }
 
@@ -357,7 +357,7 @@ export class SearchIndex implements SearchRows {
       .orderBy("e.digest")
       .limit(limit)
       .execute();
-    return rows.map((r) => ({ repository: r.repository as RepositoryName, digest: r.digest as Digest, mediaType: r.media_type, created: new Date(Number(r.created_at)) }));
+    return rows.map((r) => ({ repository: r.repository as RepositoryName, digest: r.digest as Digest, mediaType: r.media_type, pushed: new Date(Number(r.created_at)) }));
   }
 
   /**

@@ -63,7 +63,8 @@ export interface ManifestRow {
   artifactType: string | null;
   size: number;
   subject: Digest | null;
-  created: Date;
+  /** The last push (ManifestRecord.pushedAt): the list's order. */
+  pushed: Date;
 }
 
 export interface CatalogRows {
@@ -126,7 +127,8 @@ export interface SearchHit {
   repository: RepositoryName;
   digest: Digest;
   mediaType: string;
-  created: Date;
+  /** The last push (ManifestRecord.pushedAt). */
+  pushed: Date;
 }
 
 export interface SearchRows {

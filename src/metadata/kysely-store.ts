@@ -201,7 +201,7 @@ function toSummary(row: Omit<ManifestRow, "body">): ManifestSummary {
     subject: row.subject as Digest | null,
     artifactType: row.artifact_type,
     annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
-    createdAt: new Date(Number(row.created_at)),
+    pushedAt: new Date(Number(row.created_at)),
   };
 }
 
@@ -232,10 +232,14 @@ class Manifests implements ManifestRows {
       subject: record.subject,
       artifact_type: record.artifactType,
       annotations: record.annotations ? JSON.stringify(record.annotations) : null,
-      created_at: record.createdAt.getTime(),
+      created_at: record.pushedAt.getTime(),
     };
     const inserted = await this.db.insertInto("manifests").values(row).onConflict((c) => c.columns(["repository", "digest"]).doNothing()).executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return; // identical bytes again: nothing new
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) {
+      // Identical bytes again: nothing new but the push itself (never moved back by a late clock).
+      await this.db.updateTable("manifests").set({ created_at: row.created_at }).where("repository", "=", record.repository).where("digest", "=", record.digest).where("created_at", "<", row.created_at).execute();
+      return;
+    }
     const refs = [
       ...references.blobs.map((target) => ({ kind: "blob" as const, target })),
       ...references.children.map((target) => ({ kind: "manifest" as const, target })),

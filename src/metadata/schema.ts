@@ -15,6 +15,11 @@ export interface Database {
     subject: string | null;
     artifact_type: string | null;
     annotations: string | null;
+    /**
+     * The last push of these bytes into the repository (ManifestRecord.pushedAt), not the first:
+     * named before a push of stored bytes moved it. Not renamed: migration 010's backfill runs the
+     * live summary code (read-model-backfill.ts) on databases that predate any later migration.
+     */
     created_at: number;
   };
   manifest_refs: { repository: string; manifest_digest: string; target_digest: string; kind: "blob" | "manifest" };

@@ -30,7 +30,13 @@ export interface ManifestRecord {
   subject: Digest | null;
   artifactType: string | null;
   annotations: Record<string, string> | null;
-  createdAt: Date;
+  /**
+   * The last push of these bytes into the repository, by any route (OCI by tag or digest, helm,
+   * classic, a restore): a push of a manifest already stored is a push like the first, for
+   * retention's age and grace, the repository's last push and the catalog's "pushed" alike. The
+   * first push is in the change log (`manifest.pushed`), which records every one.
+   */
+  pushedAt: Date;
 }
 
 export type ManifestSummary = Omit<ManifestRecord, "body">;

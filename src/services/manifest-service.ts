@@ -2,7 +2,7 @@
 // references it makes recorded beside it, in one transaction with its tags.
 import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
-import { versionToTag, type ChartMetadata } from "../domain/chart.ts";
+import { tagToVersion, versionToTag, type ChartMetadata } from "../domain/chart.ts";
 import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
@@ -58,6 +58,13 @@ export interface PutOptions {
    * so no concurrent push slips in between; throwing refuses the whole push (a restore's conflict).
    */
   onTagMove?: (tag: Tag, from: Digest) => void;
+  /**
+   * The content a tag of this push moves off is deleted in its transaction, as a delete by digest
+   * would (soft delete's trash, delete locks): a chart version stored the classic way is one thing,
+   * so replacing its package (a forced push) or its .prov leaves no older manifest live, untagged
+   * and served by digest after the version's delete. Content another tag still covers stays.
+   */
+  replaces?: boolean;
 }
 
 /** Conditions a planned delete (retention) adds, checked in the delete's transaction. */
@@ -139,13 +146,14 @@ export class ManifestService {
         subject: parsed.subject,
         artifactType: parsed.artifactType,
         annotations: parsed.annotations,
-        createdAt: new Date(),
+        pushedAt: new Date(),
       };
       await tx.repositories.ensure(repository);
       // Sparse manifests record only what is here, so every recorded reference must resolve.
       const present = (d: Digest) => !missing.includes(d);
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
       await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length, tag: tags[0] ?? null, artifactType: parsed.artifactType, subject: parsed.subject, ...(options.restored && { restored: true }) });
+      const replaced: { digest: Digest; tag: Tag; storedAs: StoredAs | null }[] = [];
       for (const tag of tags) {
         const previous = await tx.tags.set(repository, tag, digest);
         // Moving an immutable tag is refused; the whole push rolls back with it.
@@ -154,11 +162,14 @@ export class ManifestService {
           await refuseImmutable(tx, repository, [tag]);
         }
         await tx.changes.append({ kind: "tag.set", repository, tag, digest, previous });
+        if (options.replaces && previous !== null && previous !== digest) replaced.push({ digest: previous, tag, storedAs: await storedAsOf(tx, repository, tag, previous) });
         // A tag moved off a chart version takes that version with it (unless this push records it anew).
         if (previous !== null && previous !== digest && !(chart && versionToTag(chart.version) === tag)) await charts?.forgetTag(tx, repository, tag, previous);
       }
       const recordedChart = chart ? await charts!.record(tx, chart, options.chartPrecondition) : null;
       if (provenance) await this.options.provenance!.record(tx, provenance);
+      // After the version is recorded anew, so deleting what it held forgets no chart row.
+      for (const r of replaced) await this.deleteReplaced(tx, repository, r, options.actor ?? null);
       return recordedChart;
     }, { actor: options.actor ?? null }), options.actor);
     return { digest, subject: parsed.subject, tags, chart: recorded };
@@ -240,13 +251,32 @@ export class ManifestService {
     }, { actor }), actor);
   }
 
-  /** A manifest, its tags, and what was recorded about it; false when it was not there. */
-  private async deleteDigest(tx: MetadataParts, repository: RepositoryName, digest: Digest, actor: ChangeActor | null): Promise<boolean> {
+  /**
+   * What a `replaces` push moved its tag off (PutOptions.replaces), unless another tag still covers
+   * it. Kept restorable as the version it was: under the tag it had and the chart's way of storage,
+   * so `restore <repository> <version> --force` brings the old package back.
+   */
+  private async deleteReplaced(tx: MetadataParts, repository: RepositoryName, replaced: { digest: Digest; tag: Tag; storedAs: StoredAs | null }, actor: ChangeActor | null): Promise<void> {
+    if ((await tx.tags.covering(repository, replaced.digest)).length > 0) return;
+    try {
+      await refuseDeleteLocked(tx, repository, [replaced.tag]);
+    } catch (err) {
+      if (!(err instanceof RegistryError) || err.code !== "DENIED") throw err;
+      throw new RegistryError("DENIED", `${repository}:${replaced.tag} cannot be replaced: that deletes the content it holds (${replaced.digest}), and ${err.message}`, err.detail);
+    }
+    await this.deleteDigest(tx, repository, replaced.digest, actor, { tags: [replaced.tag], storedAs: replaced.storedAs });
+  }
+
+  /**
+   * A manifest, its tags, and what was recorded about it; false when it was not there. `was`: what
+   * the trash record holds when the tags that named it moved already (a replaced chart version).
+   */
+  private async deleteDigest(tx: MetadataParts, repository: RepositoryName, digest: Digest, actor: ChangeActor | null, was?: { tags: Tag[]; storedAs: StoredAs | null }): Promise<boolean> {
     if (this.restorableFor > 0) {
       // The tags pointing at it go with it, and come back with it.
-      const tags: Tag[] = [];
-      for (const tag of await tx.tags.covering(repository, digest)) if ((await tx.tags.resolve(repository, tag)) === digest) tags.push(tag);
-      await keepDeleted(tx, this.restorableFor, { repository, digest, kind: "manifest", tags }, actor);
+      const tags: Tag[] = was ? was.tags : [];
+      if (!was) for (const tag of await tx.tags.covering(repository, digest)) if ((await tx.tags.resolve(repository, tag)) === digest) tags.push(tag);
+      await keepDeleted(tx, this.restorableFor, { repository, digest, kind: "manifest", tags, ...(was && { storedAs: was.storedAs }) }, actor);
     }
     if (!(await tx.manifests.delete(repository, digest))) return false;
     await tx.tags.deleteAllFor(repository, digest);
@@ -330,6 +360,12 @@ async function allTags(tx: MetadataParts, repository: RepositoryName): Promise<T
   const tags: Tag[] = [];
   for (let page = await tx.tags.list(repository, { limit: 1000 }); page.length > 0; page = await tx.tags.list(repository, { limit: 1000, after: page.at(-1)! })) tags.push(...page);
   return tags;
+}
+
+/** How the chart version a tag named was stored, while its row still names `digest` (null: no chart). */
+async function storedAsOf(tx: MetadataParts, repository: RepositoryName, tag: Tag, digest: Digest): Promise<StoredAs | null> {
+  const chart = await tx.charts.get(repository, tagToVersion(tag));
+  return chart && chart.manifestDigest === digest && versionToTag(chart.version) === tag ? chart.storedAs : null;
 }
 
 function keyOf(reference: Reference): Digest | { tag: Tag } {

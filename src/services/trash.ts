@@ -44,6 +44,8 @@ export interface Deletion {
   digest: Digest;
   kind: TrashRecord["kind"];
   tags: readonly Tag[];
+  /** How the chart it was stored as, when its chart row names other content already (a replaced version). */
+  storedAs?: StoredAs | null;
 }
 
 /**
@@ -60,8 +62,8 @@ export async function keepDeleted(tx: MetadataParts, seconds: number, deletion: 
   } catch {
     // Stored at push, so it parsed then; a record without references still restores (if its blobs stay).
   }
-  let storedAs: StoredAs | null = null;
-  for (const tag of deletion.tags) {
+  let storedAs: StoredAs | null = deletion.storedAs ?? null;
+  if (deletion.storedAs === undefined) for (const tag of deletion.tags) {
     const chart = await tx.charts.get(deletion.repository, tagToVersion(tag));
     if (chart && chart.manifestDigest === deletion.digest && versionToTag(chart.version) === tag) storedAs = chart.storedAs;
   }

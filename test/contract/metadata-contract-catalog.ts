@@ -8,7 +8,7 @@ import type { MetadataParts } from "../../src/metadata/types.ts";
 import { chartRecord, freshStore, manifestRecord, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
 async function pushed(tx: MetadataParts, repository: string, text: string, tagName: string | null, at: number) {
-  const record = manifestRecord(repository, text, { createdAt: new Date(at) });
+  const record = manifestRecord(repository, text, { pushedAt: new Date(at) });
   await tx.repositories.ensure(record.repository);
   await tx.manifests.put(record, { blobs: [], children: [] });
   await tx.changes.append({ kind: "manifest.pushed", repository, digest: record.digest, mediaType: record.mediaType, size: record.size });

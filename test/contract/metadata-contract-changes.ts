@@ -433,9 +433,9 @@ export function metadataChangeContract(factory: MetadataFactory): void {
 
     test("inventory: a repository's manifests with push time, subject and child manifests, and its tags with their last push", async (t) => {
       const store = await freshStore(t, factory);
-      const child = manifestRecord("r", "child", { createdAt: new Date(1_700_000_000_001) });
-      const index = manifestRecord("r", "index", { createdAt: new Date(1_700_000_000_002) });
-      const referrer = manifestRecord("r", "referrer", { subject: index.digest, createdAt: new Date(1_700_000_000_003) });
+      const child = manifestRecord("r", "child", { pushedAt: new Date(1_700_000_000_001) });
+      const index = manifestRecord("r", "index", { pushedAt: new Date(1_700_000_000_002) });
+      const referrer = manifestRecord("r", "referrer", { subject: index.digest, pushedAt: new Date(1_700_000_000_003) });
       await store.manifests.put(child, { blobs: [], children: [] });
       await store.manifests.put(index, { blobs: [digestOf("layer")], children: [child.digest] });
       await store.manifests.put(referrer, { blobs: [], children: [] });
@@ -445,8 +445,8 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.equal(inventory.repository, "r");
       const byDigest = new Map(inventory.manifests.map((m) => [m.digest, m]));
       assert.equal(byDigest.size, 3);
-      assert.deepEqual(byDigest.get(index.digest), { digest: index.digest, pushed: index.createdAt, subject: null, children: [child.digest] });
-      assert.deepEqual(byDigest.get(referrer.digest), { digest: referrer.digest, pushed: referrer.createdAt, subject: index.digest, children: [] });
+      assert.deepEqual(byDigest.get(index.digest), { digest: index.digest, pushed: index.pushedAt, subject: null, children: [child.digest] });
+      assert.deepEqual(byDigest.get(referrer.digest), { digest: referrer.digest, pushed: referrer.pushedAt, subject: index.digest, children: [] });
       assert.deepEqual(inventory.tags.map((x) => [x.tag, x.digest, x.pushed instanceof Date]), [["v1", index.digest, true]]);
     });
   });

@@ -195,13 +195,16 @@ function registryContract(factory: MetadataFactory): void {
       assert.equal(await store.manifests.summary(repo("r"), { tag: tag("dangling") }), null);
     });
 
-    test("the same manifest put again changes nothing; delete removes it and its references", async (t) => {
+    test("the same manifest put again changes nothing but its push time (never back); delete removes it and its references", async (t) => {
       const store = await freshStore(t, factory);
       const m = manifestRecord("r", "m");
       const [config, layer, child] = ["config", "layer", "child"].map(digestOf) as [Digest, Digest, Digest];
       await store.manifests.put(m, { blobs: [config, layer], children: [child] });
-      await store.manifests.put({ ...m, createdAt: new Date(1) }, { blobs: [config, layer], children: [child] });
-      assert.deepEqual((await store.manifests.get(repo("r"), m.digest))?.createdAt, m.createdAt);
+      await store.manifests.put({ ...m, pushedAt: new Date(1) }, { blobs: [config, layer], children: [child] });
+      assert.deepEqual((await store.manifests.get(repo("r"), m.digest))?.pushedAt, m.pushedAt, "an earlier clock does not move it back");
+      const later = new Date(m.pushedAt.getTime() + 86_400_000);
+      await store.manifests.put({ ...m, pushedAt: later }, { blobs: [config, layer], children: [child] });
+      assert.deepEqual(await store.manifests.get(repo("r"), m.digest), { ...m, pushedAt: later }, "pushed again: a push");
       const all = [];
       for await (const entry of store.manifests.all()) all.push(entry);
       assert.equal(all.length, 1);

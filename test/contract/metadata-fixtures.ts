@@ -53,7 +53,7 @@ export function manifestRecord(repository: string, text: string, extra: Partial<
     subject: null,
     artifactType: null,
     annotations: null,
-    createdAt: new Date(1_700_000_000_123),
+    pushedAt: new Date(1_700_000_000_123),
     ...extra,
   };
 }

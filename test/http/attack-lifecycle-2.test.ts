@@ -352,7 +352,7 @@ test("attack: a client that aborts its PATCH mid-body gives back the room it was
   assert.equal(await app.berth.stores.metadata.quotas.staged("team/*"), 2_900_000);
 });
 
-test("attack: a child manifest pushed again just before its index is within retention's grace, though first pushed long ago", { todo: "finding: retention's grace counts from the manifest row's created_at, which a push of the same digest does not refresh: a reproducible build's child, untagged since an old index went, is deleted between its re-push and the new index (MANIFEST_BLOB_UNKNOWN)" }, async (t) => {
+test("attack: a child manifest pushed again just before its index is within retention's grace, though first pushed long ago", async (t) => {
   const app = await freshApp(t);
   const child = await imageManifest(app, "team/app");
   assert.equal((await putManifest(app, "team/app", child.digest, child.body)).status, 201);
@@ -369,6 +369,31 @@ test("attack: a child manifest pushed again just before its index is within rete
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: child.digest, size: child.body.length, platform: { architecture: "amd64", os: "linux" } }] }));
   const pushed = await putManifest(app, "team/app", "v2", index, "application/vnd.oci.image.index.v1+json");
   assert.equal(pushed.status, 201, `the retention run took the child just pushed again: ${pushed.body.toString()}`);
+});
+
+test("a manifest pushed again is a push wherever a push time is read: the repository's last push, the catalog's manifests (newest push first), retention's age", async (t) => {
+  const app = await freshApp(t);
+  const old = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", old.digest, old.body)).status, 201);
+  const raw = new DatabaseSync(join(app.dataDir, "berth.db"));
+  raw.exec("pragma busy_timeout = 10000");
+  raw.prepare("update manifests set created_at = created_at - ? where digest = ?").run(10 * DAY * 1000, old.digest);
+  raw.close();
+  const since = Date.now() - DAY * 1000; // the first push is ten days back, the others are now
+  // The same bytes again, by tag this time (the finding above pushed by digest), then untagged.
+  assert.equal((await putManifest(app, "team/app", "again", old.body)).status, 201);
+  assert.equal((await app.request("DELETE", "/v2/team/app/manifests/again")).status, 202);
+  assert.ok(Date.parse((await app.request("GET", "/api/v1/repositories/team/app")).json().pushed) >= since, "the repository's last push");
+  assert.ok(Date.parse((await app.request("GET", `/api/v1/repositories/team/app/manifests/${old.digest}`)).json().pushed) >= since, "the manifest's");
+  const newer = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", newer.digest, newer.body)).status, 201);
+  assert.equal((await putManifest(app, "team/app", old.digest, old.body)).status, 201);
+  const listed = (await app.request("GET", "/api/v1/repositories/team/app/manifests")).json().manifests as { digest: string }[];
+  assert.deepEqual(listed.map((m) => m.digest), [old.digest, newer.digest], "newest push first");
+  assert.equal((await send(app, "POST", "/api/v1/retention-policies", { repository: "team/*", untaggedDays: 1 })).status, 201);
+  const dry = await send(app, "POST", "/api/v1/retention-runs", { dryRun: true });
+  assert.equal(dry.status, 200, dry.body.toString());
+  assert.deepEqual(dry.json().items, [], "pushed today: not a day old");
 });
 
 test("held: a ChartMuseum (helm classic) push over a quota is refused without the quota's figures for a scoped principal; the refusal is ChartMuseum's", async (t) => {
@@ -412,7 +437,7 @@ test("held: a classic chart with its .prov, deleted, unlinked by gc and restored
   assert.deepEqual(await problems(app), []);
 });
 
-test("attack: a chart deleted through ChartMuseum after its .prov was attached leaves nothing of it pullable", { todo: "finding: attaching a .prov makes a new manifest and leaves the one before it (config + package) live and untagged: after the chart's delete (and gc) its package is still served by digest, with soft delete off too" }, async (t) => {
+test("attack: a chart deleted through ChartMuseum after its .prov was attached leaves nothing of it pullable", async (t) => {
   const app = await freshApp(t);
   const tgz = await validChart({ name: "signed", version: "1.0.0", description: "holds a secret" });
   assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
@@ -427,6 +452,90 @@ test("attack: a chart deleted through ChartMuseum after its .prov was attached l
   assert.equal((await app.request("GET", "/v2/repo/signed/tags/list", { auth: puller })).json().tags?.length ?? 0, 0);
   assert.equal((await app.request("GET", `/v2/repo/signed/manifests/${unsigned}`, { auth: puller })).status, 404, "the chart's manifest from before its .prov is gone with it");
   assert.equal((await app.request("GET", `/v2/repo/signed/blobs/${packageDigest}`, { auth: puller })).status, 404, "the deleted chart's package is not served by digest");
+});
+
+// The same shape on every classic path that replaces a chart version's manifest: the one it held
+// goes in the same transaction (as a delete: the trash, delete locks), unless another tag holds it.
+const MANIFEST_ACCEPT = { accept: "application/vnd.oci.image.manifest.v1+json" };
+async function versionManifest(app: TestApp, repository: string, version: string): Promise<{ digest: string; blobs: string[] }> {
+  const res = await app.request("GET", `/v2/${repository}/manifests/${version}`, { headers: MANIFEST_ACCEPT });
+  assert.equal(res.status, 200, res.body.toString());
+  const body = res.json();
+  return { digest: String(res.headers["docker-content-digest"]), blobs: [body.config.digest, ...body.layers.map((l: { digest: string }) => l.digest)] };
+}
+async function gone(app: TestApp, repository: string, manifest: string, blobs: readonly string[]): Promise<void> {
+  assert.equal((await app.request("GET", `/v2/${repository}/manifests/${manifest}`, { headers: MANIFEST_ACCEPT })).status, 404, "the replaced manifest");
+  for (const blob of blobs) assert.equal((await app.request("HEAD", `/v2/${repository}/blobs/${blob}`)).status, 404, `its blob ${blob}`);
+}
+
+test("a chart version's package replaced (classic PATCH, ChartMuseum ?force) or its .prov removed leaves no older manifest of it live; gc frees what only that one held; fsck clean", async (t) => {
+  const app = await freshApp(t);
+  const first = await validChart({ name: "demo", version: "1.0.0", description: "first" });
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: first })).status, 201);
+  const one = await versionManifest(app, "repo/demo", "1.0.0");
+  const second = await validChart({ name: "demo", version: "1.0.0", description: "second" });
+  assert.equal((await app.request("PATCH", "/helm/v1/repo/_blobs/demo-1.0.0.tgz", { body: second })).status, 201, "classic overwrite");
+  const two = await versionManifest(app, "repo/demo", "1.0.0");
+  const third = await validChart({ name: "demo", version: "1.0.0", description: "third" });
+  assert.equal((await app.request("POST", "/api/repo/charts?force", { body: third })).status, 201, "ChartMuseum force push");
+  const three = await versionManifest(app, "repo/demo", "1.0.0");
+  const prov = provenanceFor(chartYamlFor({ name: "demo", version: "1.0.0", description: "third" }), { "demo-1.0.0.tgz": provenanceSum(third) });
+  assert.equal((await app.request("PUT", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov", { body: prov })).status, 201);
+  const signed = await versionManifest(app, "repo/demo", "1.0.0");
+  assert.equal((await app.request("DELETE", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov")).status, 200, ".prov removed");
+  const last = await versionManifest(app, "repo/demo", "1.0.0");
+  await gc(app);
+  const live = new Set(last.blobs);
+  await gone(app, "repo/demo", one.digest, one.blobs.filter((b) => !live.has(b)));
+  await gone(app, "repo/demo", two.digest, two.blobs.filter((b) => !live.has(b)));
+  await gone(app, "repo/demo", three.digest, []); // its blobs are the last one's
+  await gone(app, "repo/demo", signed.digest, signed.blobs.filter((b) => !live.has(b)));
+  assert.deepEqual((await app.request("GET", "/helm/v1/repo/_blobs/demo-1.0.0.tgz")).body, third);
+  assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov")).status, 404);
+  const events = (await send(app, "GET", "/api/v1/events?action=delete", undefined)).json().events;
+  assert.deepEqual(new Set(events.map((e: { target: { digest: string } }) => e.target.digest)), new Set([one.digest, two.digest, three.digest, signed.digest]), "each replaced manifest is a delete event");
+  assert.deepEqual(await problems(app), []);
+});
+
+test("with soft delete, a chart version's replaced manifest goes to the trash as that version: listed, restorable with --force only, and back byte for byte", async (t) => {
+  const app = await freshApp(t, { "deletion.restorableFor": DAY });
+  const tgz = await validChart({ name: "signed", version: "1.0.0" });
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+  const unsigned = await versionManifest(app, "repo/signed", "1.0.0");
+  const prov = provenanceFor(chartYamlFor({ name: "signed", version: "1.0.0" }), { "signed-1.0.0.tgz": provenanceSum(tgz) });
+  assert.equal((await app.request("PUT", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov", { body: prov })).status, 201);
+  assert.equal((await app.request("GET", `/v2/repo/signed/manifests/${unsigned.digest}`, { headers: MANIFEST_ACCEPT })).status, 404);
+  const listed = (await app.request("GET", "/api/v1/deleted/repo/signed")).json();
+  const records = listed.deleted as { digest: string; tags: string[]; content: string }[];
+  assert.deepEqual(records.map((r) => [r.digest, r.tags, r.content]), [[unsigned.digest, ["1.0.0"], "chart"]], JSON.stringify(listed));
+  await gc(app);
+  assert.equal((await restore(app, "repo/signed", "1.0.0")).status, 409, "the version holds the signed package now");
+  assert.equal((await send(app, "POST", "/api/v1/deleted/repo/signed", { reference: "1.0.0", force: true })).status, 200);
+  assert.equal((await versionManifest(app, "repo/signed", "1.0.0")).digest, unsigned.digest);
+  assert.deepEqual((await app.request("GET", "/helm/v1/repo/_blobs/signed-1.0.0.tgz")).body, tgz);
+  assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov")).status, 404, "the version as it was before its .prov");
+  assert.deepEqual(await problems(app), []);
+});
+
+test("a chart version's replaced manifest another tag still names stays; a delete lock on the version refuses the replacement, changing nothing", async (t) => {
+  const app = await freshApp(t);
+  const tgz = await validChart({ name: "demo", version: "1.0.0" });
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+  const before = await versionManifest(app, "repo/demo", "1.0.0");
+  const body = (await app.request("GET", `/v2/repo/demo/manifests/${before.digest}`, { headers: MANIFEST_ACCEPT })).body;
+  assert.equal((await putManifest(app, "repo/demo", "stable", body)).status, 201, "also tagged stable, the OCI way");
+  const prov = provenanceFor(chartYamlFor({ name: "demo", version: "1.0.0" }), { "demo-1.0.0.tgz": provenanceSum(tgz) });
+  assert.equal((await app.request("PUT", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov", { body: prov })).status, 201);
+  assert.equal((await versionManifest(app, "repo/demo", "stable")).digest, before.digest, "stable still names it");
+
+  assert.equal((await send(app, "PATCH", "/api/v1/repositories/repo/demo/attributes?tag=1.0.0", { deleteEnabled: false })).status, 200);
+  const signed = await versionManifest(app, "repo/demo", "1.0.0");
+  // A forced push needs push alone (the .prov's removal needs delete, refused by the lock already).
+  const refused = await app.request("PATCH", "/helm/v1/repo/_blobs/demo-1.0.0.tgz", { body: await validChart({ name: "demo", version: "1.0.0", description: "other" }) });
+  assert.equal(refused.status, 403, refused.body.toString());
+  assert.match(refused.body.toString(), /repo\/demo:1\.0\.0 cannot be replaced.*deleteEnabled is false/);
+  assert.equal((await versionManifest(app, "repo/demo", "1.0.0")).digest, signed.digest, "nothing changed");
+  assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov")).status, 200);
 });
 
 test("held: attaching a .prov is admitted to the quotas like any push", async (t) => {

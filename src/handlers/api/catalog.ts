@@ -197,7 +197,7 @@ async function getManifests(ctx: ApiContext, repository: RepositoryName) {
   const query = queryOf(ctx, ManifestListQuery);
   const page = requestedPage(query);
   await knownRepository(ctx, repository);
-  const cursor = (m: { digest: string; created: Date }) => encodeCursor(m.created.getTime(), m.digest);
+  const cursor = (m: { digest: string; pushed: Date }) => encodeCursor(m.pushed.getTime(), m.digest);
   const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeCursor(after), limit), (m) => ctx.authorizer.showsContent(ctx.who, repository, m.digest), cursor);
   const { shown, next } = cut(page, found, cursor);
   return { manifests: await ctx.catalog.manifestSummaries(repository, shown, (tag) => ctx.authorizer.listable(repository, tag)), next };

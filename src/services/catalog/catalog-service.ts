@@ -123,7 +123,7 @@ export class CatalogService {
       size: m.size,
       tags: (tags.get(m.digest) ?? []).filter(tagListed),
       platforms: platforms.get(m.digest) ?? [],
-      pushed: m.created.toISOString(),
+      pushed: m.pushed.toISOString(),
       subject: m.subject,
     }));
   }
@@ -163,7 +163,7 @@ export class CatalogService {
       artifactType: shownArtifactType(record.artifactType),
       size: record.size,
       tags: tags.filter(tagListed),
-      pushed: record.createdAt.toISOString(),
+      pushed: record.pushedAt.toISOString(),
       config: typeof config.digest === "string" ? descriptor(config) : null,
       layers: (Array.isArray(json.layers) ? json.layers : []).map(obj).map((l) => ({ ...descriptor(l), annotations: strings(l.annotations) })),
       annotations: record.annotations ?? {},

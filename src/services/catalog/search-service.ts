@@ -53,7 +53,7 @@ export class SearchService {
       digest: h.digest,
       mediaType: h.mediaType,
       tags: (tags.get(`${h.repository}@${h.digest}`) ?? []).filter((t) => tagListed(h.repository, t)),
-      pushed: h.created.toISOString(),
+      pushed: h.pushed.toISOString(),
       matches: (matches.get(`${h.repository}@${h.digest}`) ?? []).map((e) => ({ source: e.source, key: e.key, value: e.value })),
     }));
   }

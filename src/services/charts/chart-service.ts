@@ -224,6 +224,9 @@ export class ChartService {
         chartPrecondition,
         chartConfig: metadata,
         actor,
+        // The version is one thing: the manifest it held (before a forced push, a .prov attached or
+        // removed) goes in this transaction, not left live and untagged (attack 17b).
+        replaces: true,
         alsoStore: async (tx) => {
           for (const blob of blobs) await commitBlobIn(tx, this.blobs, repository, blob);
         },
