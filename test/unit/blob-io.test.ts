@@ -11,7 +11,7 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { BlobStore } from "../../src/blobs/blob-store.ts";
 import { CacheFill } from "../../src/blobs/drivers/cache-fill.ts";
-import { DIRECT_READ_MIN, FileBody, READ_BYTES } from "../../src/blobs/drivers/file-body.ts";
+import { DIRECT_READ_BYTES, DIRECT_READ_MIN, DIRECT_SETS_MAX, FileBody, READ_BYTES } from "../../src/blobs/drivers/file-body.ts";
 import { FilesystemDriver } from "../../src/blobs/drivers/filesystem.ts";
 import { SLOT_BYTES, SlotWriter } from "../../src/blobs/drivers/slot-writer.ts";
 import type { ChunkSource } from "../../src/blobs/fast-paths.ts";
@@ -278,6 +278,43 @@ test("direct reads of ranges: unaligned starts and ends, across read buffers, up
     await body.writeTo(new Writable({ write: (chunk: Buffer, _e, done) => (sent.push(Buffer.from(chunk)), setImmediate(done)) }));
     assert.deepEqual(Buffer.concat(sent), data.subarray(range.start, range.end + 1), `range ${range.start}-${range.end}`);
   }
+});
+
+test("direct reads in blocks of their own size: ranges across several blocks and their edges, and more pulls at once than aligned sets", async (t) => {
+  // Four blocks and a piece, so a read ahead of three wraps around the set and the last comes back short.
+  const data = randomBytes(4 * DIRECT_READ_BYTES + 12_345);
+  const digest = digestOf(data);
+  const ranges = [
+    { start: 0, end: data.length - 1 },
+    { start: DIRECT_READ_BYTES - 1, end: 2 * DIRECT_READ_BYTES },
+    { start: DIRECT_READ_BYTES + 4095, end: 4 * DIRECT_READ_BYTES + 1 },
+    { start: 3, end: 3 * DIRECT_READ_BYTES + 4096 },
+  ];
+  for (const range of ranges) {
+    const { store } = await storeIn(t);
+    await store.publish(await store.receive(Readable.from([data]), digest));
+    const body = (await store.open(digest, range)) as FileBody;
+    const sent: Buffer[] = [];
+    await body.writeTo(new Writable({ write: (chunk: Buffer, _e, done) => (sent.push(Buffer.from(chunk)), setImmediate(done)) }));
+    assert.deepEqual(Buffer.concat(sent), data.subarray(range.start, range.end + 1), `range ${range.start}-${range.end}`);
+  }
+  // Pulls of a file not in the cache beyond the aligned sets allowed read through the cache instead:
+  // every one gets every byte, and a pull after them goes direct again (the sets were given back).
+  const { store } = await storeIn(t);
+  const driver = store.driver as FilesystemDriver;
+  await store.publish(await store.receive(Readable.from([data]), digest));
+  const bodies = await Promise.all(Array.from({ length: DIRECT_SETS_MAX + 2 }, () => store.open(digest) as Promise<FileBody>));
+  const outputs = await Promise.all(
+    bodies.map(async (body) => {
+      const sent: Buffer[] = [];
+      await body.writeTo(new Writable({ write: (chunk: Buffer, _e, done) => (sent.push(Buffer.from(chunk)), setTimeout(done, 1)) }));
+      return Buffer.concat(sent);
+    }),
+  );
+  for (const output of outputs) assert.ok(output.equals(data), "each pull at once read every byte");
+  await driver.cacheFill.idle();
+  assert.equal(driver.readsDirect(`blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}`), false, "after them the file is read through the cache");
+  assert.ok((await Promise.all(Array.from({ length: 3 }, () => readAll(store, digest)))).every((b) => b.equals(data)));
 });
 
 test("a chunked upload written past the page cache is read past it after publish; directWrites: false never reads direct", async (t) => {

@@ -5,7 +5,7 @@
 // collection), about half of what the socket write itself cost.
 //
 // A file the driver knows is not in the page cache (written with O_DIRECT, not read since) is
-// read by writeTo() with O_DIRECT as well, three blocks ahead: a buffered read of it would fill
+// read by writeTo() with O_DIRECT as well, in 4 MiB blocks, three ahead: a buffered read of it would fill
 // the page cache on the way, which on the VMs Berth was measured on cost 2.3 to 2.4 CPU-seconds
 // per GiB (every page fresh memory, a host fault each), against 0.2 for the direct read, and left
 // the first pull after a push at half of distribution's rate (docs/performance.md). When such a
@@ -18,6 +18,12 @@ const readAt = promisify(read);
 const closeFd = promisify(close);
 
 export const READ_BYTES = 1024 * 1024;
+/**
+ * Direct reads are larger. Nothing but the disk stands between a direct read and its bytes, and
+ * this VM's disk gave a 1 GiB file 1.4 GiB/s (median of 3) in 4 MiB reads three deep against
+ * 0.95 in 1 MiB reads, for half the CPU (docs/performance.md, 2026-12-07).
+ */
+export const DIRECT_READ_BYTES = 4 * 1024 * 1024;
 /** Buffers per response: READ_AHEAD being read, the others queued on the socket. */
 const BUFFERS = 4;
 /** Reads in flight: two keep a disk busy when the blob is not in the page cache. */
@@ -32,6 +38,15 @@ export const DIRECT_READ_MIN = BUFFERS * READ_BYTES;
 const IDLE_SETS = 4;
 const idle: Buffer[][] = [];
 const idleAligned: Buffer[][] = [];
+/**
+ * Aligned sets in use at once (16 MiB each). A rollout pulling one new blob from many nodes would
+ * otherwise hold a set per pull; past this many, a pull reads through the page cache instead, and
+ * the pulls after it find the file there.
+ */
+export const DIRECT_SETS_MAX = 2;
+let directSetsInUse = 0;
+/** Aligned sets kept idle: one, since each is 16 MiB. */
+const IDLE_ALIGNED_SETS = 1;
 
 /**
  * A set of BUFFERS buffers in one allocation, placed where O_DIRECT accepts the memory. Allocators
@@ -39,13 +54,13 @@ const idleAligned: Buffer[][] = [];
  * read of one block of `fd` (at least DIRECT_READ_MIN long) at each candidate; null: none fits.
  */
 async function alignedSet(fd: number): Promise<Buffer[] | null> {
-  const memory = new ArrayBuffer(BUFFERS * READ_BYTES + ALIGN);
+  const memory = new ArrayBuffer(BUFFERS * DIRECT_READ_BYTES + ALIGN);
   for (const offset of [ALIGN - 16, ...Array.from({ length: ALIGN / 16 }, (_, i) => i * 16)]) {
     const fits = await readAt(fd, new Uint8Array(memory, offset, ALIGN), 0, ALIGN, 0).then(
       () => true,
       () => false,
     );
-    if (fits) return Array.from({ length: BUFFERS }, (_, i) => Buffer.from(memory, offset + i * READ_BYTES, READ_BYTES));
+    if (fits) return Array.from({ length: BUFFERS }, (_, i) => Buffer.from(memory, offset + i * DIRECT_READ_BYTES, DIRECT_READ_BYTES));
   }
   return null;
 }
@@ -102,14 +117,20 @@ export class FileBody extends Readable {
     // Direct reads start at the block holding `start` and read whole blocks; the bytes before
     // `start` (the head of the first read) and past `end` (a range's, or the file's last block
     // read short) are not sent.
-    let buffers = this.directFd !== null && this.end - start + 1 >= DIRECT_READ_MIN ? (idleAligned.pop() ?? (await alignedSet(this.directFd))) : null;
+    let buffers: Buffer[] | null = null;
+    if (this.directFd !== null && this.end - start + 1 >= DIRECT_READ_MIN && directSetsInUse < DIRECT_SETS_MAX) {
+      directSetsInUse++;
+      buffers = idleAligned.pop() ?? (await alignedSet(this.directFd).catch(() => null));
+      if (buffers === null) directSetsInUse--;
+    }
     const direct = buffers !== null;
     const fd = direct ? this.directFd! : this.fd;
     const base = direct ? start - (start % ALIGN) : start;
     const span = this.end - base + 1;
-    const count = Math.ceil(span / READ_BYTES);
+    const block = direct ? DIRECT_READ_BYTES : READ_BYTES;
+    const count = Math.ceil(span / block);
     /** Bytes of read i up to `end` (the first one's head included). */
-    const lengthOf = (i: number) => Math.min(READ_BYTES, span - i * READ_BYTES);
+    const lengthOf = (i: number) => Math.min(block, span - i * block);
     const readLengthOf = (i: number) => (direct ? Math.ceil(lengthOf(i) / ALIGN) * ALIGN : lengthOf(i));
     const readAhead = direct ? DIRECT_READ_AHEAD : READ_AHEAD;
     // A body shorter than the set gets buffers of its own size: a 2 KiB config must not take 4 MiB,
@@ -134,7 +155,7 @@ export class FileBody extends Readable {
         // The buffer's last write (BUFFERS chunks ago) must have reached the socket.
         if (writing[at]) await Promise.race([writing[at], gone]);
         writing[at] = null;
-        return (await readAt(fd, set[at]!, 0, readLengthOf(i), base + i * READ_BYTES)).bytesRead;
+        return (await readAt(fd, set[at]!, 0, readLengthOf(i), base + i * block)).bytesRead;
       })();
       done.catch(() => undefined); // awaited in order below, or abandoned with the response
       reading.set(i, done);
@@ -159,7 +180,7 @@ export class FileBody extends Readable {
       out.end();
       // Every read and write completed: the buffers are free again.
       const pool = direct ? idleAligned : idle;
-      if ((direct || fullSet) && pool.length < IDLE_SETS) pool.push(set);
+      if ((direct || fullSet) && pool.length < (direct ? IDLE_ALIGNED_SETS : IDLE_SETS)) pool.push(set);
       if (direct) this.afterDirectRead?.();
     } catch (error) {
       // Writes may still hold the buffers: they are left to the garbage collector. Reads in flight
@@ -168,6 +189,7 @@ export class FileBody extends Readable {
       await Promise.allSettled(reading.values());
       throw error;
     } finally {
+      if (direct) directSetsInUse--;
       out.off("close", onClose);
       this.destroy();
     }
