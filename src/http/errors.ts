@@ -1,6 +1,6 @@
 // The only place an error code meets an HTTP status, and the spec's error body is written.
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { RegistryError, type BerthErrorCode, type ErrorCode, type SpecErrorCode } from "../domain/errors.ts";
+import { connectionFailure, RegistryError, type BerthErrorCode, type ErrorCode, type SpecErrorCode } from "../domain/errors.ts";
 import { bodyEnded, clientLeft } from "./body.ts";
 import { outOfStorage } from "./out-of-storage.ts";
 
@@ -100,14 +100,6 @@ function shownCode(code: ErrorCode, table: CodeTable): ErrorCode {
 }
 
 /**
- * Codes of a connection that broke or never opened. Berth's own reads of a request body turn
- * their failures into bodyEnded (http/body.ts) where they happen, so one of these that arrives
- * here untagged came from a connection Berth opened itself: to the object store (the S3 or Azure
- * SDK, after its own retries), the database, an upstream registry.
- */
-const CONNECTION_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED", "ETIMEDOUT", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET"]);
-
-/**
  * Errors Node or Fastify raise about the request itself (the client's mistake, a 4xx), and
  * failures of Berth's own connections (the server's, a 503 the client may retry): never the
  * client blamed for a store's reset (attack on uploads, F4), nor a 500 "internal error" for it.
@@ -120,8 +112,12 @@ function fromTransport(thrown: unknown, request: FastifyRequest): RegistryError 
   // Berth aborts its work when the client leaves mid-body (requestSignal); an abort otherwise
   // is a store call's timeout (Azure's SDK aborts a request past its time).
   if (code === "ABORT_ERR" || name === "AbortError") return clientLeft(request) ? bodyEnded(thrown) : unavailable(thrown, "timed out");
+  // Berth's own reads of a request body turn their failures into bodyEnded where they happen
+  // (http/body.ts), so a connection failure that arrives here untagged is of a connection Berth
+  // opened itself: to the object store (after its SDK's retries), the database, an upstream registry.
+  const broken = connectionFailure(thrown);
+  if (broken) return unavailable(thrown, broken);
   if (name === "TimeoutError") return unavailable(thrown, "timed out"); // the S3 SDK's connection or socket timeout
-  if (typeof code === "string" && (CONNECTION_CODES.has(code) || code === "REQUEST_SEND_ERROR")) return unavailable(thrown, code);
   // Only the framework's own refusals (FST_ERR_…, and the SyntaxError of a JSON body it parsed)
   // say something about the request by their status. A storage SDK's error carries a status too
   // (Azure's RestError: 403 for a wrong account key, 404 for a missing container): that is the
