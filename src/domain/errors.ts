@@ -84,6 +84,18 @@ export class RegistryError extends Error {
   }
 }
 
+/** Codes of a connection that broke or never opened (Node's, and Azure's SDK's REQUEST_SEND_ERROR). */
+const CONNECTION_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED", "ETIMEDOUT", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET", "REQUEST_SEND_ERROR"]);
+
+/**
+ * The code of a connection failure, or null: the request may never have arrived, or its answer
+ * never came back (the S3 SDK names these TimeoutError; the code says which).
+ */
+export function connectionFailure(thrown: unknown): string | null {
+  const code = (thrown as { code?: unknown } | null)?.code;
+  return typeof code === "string" && CONNECTION_CODES.has(code) ? code : null;
+}
+
 export function isRegistryError(thrown: unknown, code?: ErrorCode): thrown is RegistryError {
   return thrown instanceof RegistryError && (code === undefined || thrown.code === code);
 }

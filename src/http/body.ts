@@ -5,6 +5,30 @@ import { IncomingMessage } from "node:http";
 import { finished, type Readable } from "node:stream";
 import { RegistryError } from "../domain/errors.ts";
 
+/**
+ * The client's body broke off: its connection reset or closed before the last byte. The
+ * client's fault (400), unlike the same codes from a connection Berth opened itself (to the
+ * object store: a 503, errors.ts). So each reader of a request body turns its stream's failure
+ * into this where it happens, and nothing downstream has to guess whose connection it was.
+ */
+export function bodyEnded(cause: unknown): RegistryError {
+  return Object.assign(new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended before it was complete"), { cause });
+}
+
+/** The client closed its connection before its body was whole (what aborts requestSignal). */
+export function clientLeft(request: FastifyRequest): boolean {
+  return request.raw.destroyed && !request.raw.complete;
+}
+
+/** The request body as an iterable whose failure is bodyEnded (for a consumer that keeps the chunks). */
+export async function* requestBody(request: FastifyRequest): AsyncIterable<Uint8Array> {
+  try {
+    yield* request.raw as AsyncIterable<Buffer>;
+  } catch (err) {
+    throw bodyEnded(err);
+  }
+}
+
 export function declaredLength(request: FastifyRequest): number | undefined {
   const header = request.headers["content-length"];
   if (header === undefined) return undefined;
@@ -66,7 +90,7 @@ export async function readBounded(request: FastifyRequest, max: number): Promise
     };
     const stop = finished(raw, (error) => {
       raw.off("data", onData);
-      if (error) reject(error);
+      if (error) reject(bodyEnded(error));
       else resolve(Buffer.concat(chunks, size));
     });
     raw.on("data", onData);
@@ -105,6 +129,8 @@ export function consumedBody(request: FastifyRequest): ConsumedBody {
           if (fromParser) release(chunk);
         }
         ended = true;
+      } catch (err) {
+        throw bodyEnded(err);
       } finally {
         if (!ended) discardRest(raw);
       }
@@ -159,7 +185,7 @@ function eachChunk(stream: Readable, take: Take, releaseChunks: boolean): Promis
       );
     };
     const stopWatching = finished(stream, (error) => {
-      if (error) return fail(error);
+      if (error) return fail(bodyEnded(error));
       ended = true;
       if (!waiting) succeed();
     });

@@ -1,6 +1,7 @@
 // The only place an error code meets an HTTP status, and the spec's error body is written.
-import type { FastifyReply } from "fastify";
-import { RegistryError, type BerthErrorCode, type ErrorCode, type SpecErrorCode } from "../domain/errors.ts";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { connectionFailure, RegistryError, type BerthErrorCode, type ErrorCode, type SpecErrorCode } from "../domain/errors.ts";
+import { bodyEnded, clientLeft } from "./body.ts";
 import { outOfStorage } from "./out-of-storage.ts";
 
 const STATUS = {
@@ -98,12 +99,25 @@ function shownCode(code: ErrorCode, table: CodeTable): ErrorCode {
   return table === "spec" && code in ON_V2 ? ON_V2[code as keyof typeof ON_V2] : code;
 }
 
-/** Errors Node or Fastify raise about the request itself: the client's mistake, not a 500. */
-function fromTransport(thrown: unknown): RegistryError | null {
-  const code = (thrown as { code?: string }).code;
-  if (code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || code === "ABORT_ERR") {
-    return new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended before it was complete");
-  }
+/**
+ * Errors Node or Fastify raise about the request itself (the client's mistake, a 4xx), and
+ * failures of Berth's own connections (the server's, a 503 the client may retry): never the
+ * client blamed for a store's reset (attack on uploads, F4), nor a 500 "internal error" for it.
+ */
+function fromTransport(thrown: unknown, request: FastifyRequest): RegistryError | null {
+  if (!thrown || typeof thrown !== "object") return null;
+  const { code, name } = thrown as { code?: unknown; name?: unknown };
+  // The request stream's own error, as Fastify's body parser hands it over (API and token bodies).
+  if (thrown === request.raw.errored) return bodyEnded(thrown);
+  // Berth aborts its work when the client leaves mid-body (requestSignal); an abort otherwise
+  // is a store call's timeout (Azure's SDK aborts a request past its time).
+  if (code === "ABORT_ERR" || name === "AbortError") return clientLeft(request) ? bodyEnded(thrown) : unavailable(thrown, "timed out");
+  // Berth's own reads of a request body turn their failures into bodyEnded where they happen
+  // (http/body.ts), so a connection failure that arrives here untagged is of a connection Berth
+  // opened itself: to the object store (after its SDK's retries), the database, an upstream registry.
+  const broken = connectionFailure(thrown);
+  if (broken) return unavailable(thrown, broken);
+  if (name === "TimeoutError") return unavailable(thrown, "timed out"); // the S3 SDK's connection or socket timeout
   // Only the framework's own refusals (FST_ERR_…, and the SyntaxError of a JSON body it parsed)
   // say something about the request by their status. A storage SDK's error carries a status too
   // (Azure's RestError: 403 for a wrong account key, 404 for a missing container): that is the
@@ -116,8 +130,18 @@ function fromTransport(thrown: unknown): RegistryError | null {
   return null;
 }
 
+/** A connection of Berth's own failed: the client's request was fine and may be sent again. */
+function unavailable(thrown: unknown, what: string): RegistryError {
+  // Which service: the SDKs mark their errors (the S3 SDK's $metadata, Azure's RestError). The
+  // error's own message stays in the log: it may name internal addresses.
+  const store = typeof thrown === "object" && thrown !== null && ("$metadata" in thrown || (thrown as Error).name === "RestError");
+  const service = store ? "the object store" : "a service Berth depends on";
+  return Object.assign(new RegistryError("UNAVAILABLE", `the connection to ${service} failed (${what}): send the request again`, { cause: what }), { cause: thrown });
+}
+
 export function replyWithError(reply: FastifyReply, thrown: unknown, table: CodeTable = "berth"): FastifyReply {
-  let err = thrown instanceof RegistryError ? thrown : (fromTransport(thrown) ?? outOfStorage(thrown, reply.log));
+  let err = thrown instanceof RegistryError ? thrown : (fromTransport(thrown, reply.request) ?? outOfStorage(thrown, reply.log));
+  if (err?.code === "UNAVAILABLE" && err !== thrown) reply.log.error({ err: thrown }, err.message);
   if (!err) {
     reply.log.error({ err: thrown }, "unexpected failure");
     err = new RegistryError("UNKNOWN", "internal error");

@@ -283,6 +283,11 @@ export class UploadService {
       const result = await work(upload, lease);
       failed = false;
       return result;
+    } catch (err) {
+      // A store call aborted by the lost lease fails with its SDK's AbortError (Azure's keeps no
+      // reason): the reason is the answer (another request is writing), not a store failure.
+      if (lost.signal.aborted && lost.signal.reason instanceof RegistryError) throw lost.signal.reason;
+      throw err;
     } finally {
       clearInterval(renewal);
       signal?.removeEventListener("abort", forward);

@@ -7,11 +7,12 @@
 // nothing before commit and leave other writers of the key alone.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import { BlobStore, blobKey } from "../../src/blobs/blob-store.ts";
 import { S3Driver, type S3DriverOptions } from "../../src/blobs/drivers/s3.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 import { missingStore, startVersitygw, type RunningS3 } from "../support/object-stores.ts";
+import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
 import { blobDriverContract } from "./blob-driver-contract.ts";
 
 const missing = missingStore("s3");
@@ -70,6 +71,54 @@ describe("S3Driver on versitygw", { skip: missing ?? false }, () => {
     const back: Buffer[] = [];
     for await (const chunk of await driver.read("blobs/big")) back.push(chunk as Buffer);
     assert.equal(createHash("sha256").update(Buffer.concat(back)).digest("hex"), createHash("sha256").update(bytes).digest("hex"));
+  });
+
+  /**
+   * A driver reaching the store through a proxy that forwards an answer only as it came: versitygw
+   * answers a part for a gone upload before reading its body and closes the connection, and where
+   * Node's client reads that early answer, a proxy (as stalling-proxy.ts, or a load balancer)
+   * fails the body's upload and resets the client's connection.
+   */
+  async function proxied(t: TestContext, prefix: string): Promise<{ driver: S3Driver; proxy: StallingProxy }> {
+    const proxy = await startStallingProxy(s3.endpoint);
+    const driver = new S3Driver(options({ prefix, endpoint: proxy.url }));
+    t.after(async () => {
+      driver.client.destroy();
+      await proxy.close();
+    });
+    return { driver, proxy };
+  }
+
+  test("a commit repeated from the same handle after the first was done (its answer lost) counts as done, though the store refuses the tail's part to the completed upload with a reset, not NoSuchUpload (F4)", async (t) => {
+    const { driver, proxy } = await proxied(t, `again${++serial}`);
+    const part = randomBytes(6 * 1024 * 1024);
+    const tail = randomBytes(5 * 1024 * 1024 - 1); // a tail segment, sent at commit as the last part
+    const writer = await driver.writer("uploads/again");
+    await writer.write((async function* () { yield part; })());
+    await writer.write((async function* () { yield tail; })());
+    const handle = writer.handle;
+    // The first commit's CompleteMultipartUpload is done by the store, its answer never comes back
+    // (as when its process is killed): the upload's tail segments stay, and the retry sends the
+    // tail's part again, to the completed upload.
+    const completed = proxy.holdNext((request) => request.method === "POST" && new URL(request.url ?? "/", "http://s").searchParams.has("uploadId"), { done: true });
+    void (await driver.writer("uploads/again", handle)).commit().catch(() => undefined);
+    await completed;
+    await (await driver.writer("uploads/again", handle)).commit();
+    const back: Buffer[] = [];
+    for await (const chunk of await driver.read("uploads/again")) back.push(chunk as Buffer);
+    assert.ok(Buffer.concat(back).equals(Buffer.concat([part, tail])));
+  });
+
+  test("a part sent to an upload that is gone is ENOENT, whether the store says NoSuchUpload or closes the connection on it (F4)", async (t) => {
+    const { driver } = await proxied(t, `gone${++serial}`);
+    const writer = await driver.writer("uploads/gone");
+    await writer.write((async function* () { yield randomBytes(6 * 1024 * 1024); })());
+    const handle = writer.handle;
+    await driver.delete("uploads/gone"); // purged: its multipart upload aborted
+    for (let retry = 0; retry < 3; retry++) {
+      const stale = await driver.writer("uploads/gone", handle);
+      await assert.rejects(stale.write((async function* () { yield randomBytes(8 * 1024 * 1024); })()), { code: "ENOENT" });
+    }
   });
 
   test("a hidden writer shows nothing under its key before commit, and one cancelled leaves another writer of the same key alone", async (t) => {

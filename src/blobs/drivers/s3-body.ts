@@ -79,7 +79,8 @@ export class S3Body extends Readable {
     this.socket = secure ? connectTls({ host: url.hostname, port, servername: isIP(url.hostname) ? undefined : url.hostname, ca, onread } as ConnectionOptions) : connectTcp({ host: url.hostname, port, onread });
     const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${range ? `Range: bytes=${range.start}-${range.end}\r\n` : ""}Connection: close\r\n\r\n`;
     this.socket.once(secure ? "secureConnect" : "connect", () => this.socket.write(request));
-    this.socket.on("timeout", () => this.socket.destroy(new Error("the object store sent nothing for 60 s")));
+    // With the codes of a broken connection: the store's failure, which the client may retry (http/errors.ts).
+    this.socket.on("timeout", () => this.socket.destroy(Object.assign(new Error("the object store sent nothing for 60 s"), { code: "ETIMEDOUT" })));
     this.reading(true);
     this.socket.on("error", (error) => {
       refuse(error);
@@ -87,7 +88,7 @@ export class S3Body extends Readable {
     });
     this.socket.once("close", () => {
       if (this.headBytes !== null) settle(false);
-      else if (!this.ended) this.fail(new Error(`the object store closed the connection after ${this.received} of ${this.length} bytes`));
+      else if (!this.ended) this.fail(Object.assign(new Error(`the object store closed the connection after ${this.received} of ${this.length} bytes`), { code: "ECONNRESET" }));
     });
   }
 

@@ -13,6 +13,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { connectionFailure } from "../../domain/errors.ts";
 import type { BlobWriter, PartOptions, UploadHandle } from "../blob-driver.ts";
 import { cutParts, givePartBuffer, partBuffer, readToBuffer } from "./part-buffers.ts";
 import type { S3Driver } from "./s3.ts";
@@ -72,8 +73,30 @@ export class S3Writer implements BlobWriter {
   /** ENOENT when the continued multipart upload is gone (cancelled, purged). */
   private async ensureLive(): Promise<void> {
     if (this.live) return;
-    await this.s3.send(new ListPartsCommand({ Bucket: this.driver.bucket, Key: this.driver.objectKey(this.key), UploadId: this.parts.uploadId!, MaxParts: 1 }));
+    await this.listOnePart(this.parts.uploadId!);
     this.live = true;
+  }
+
+  private async listOnePart(UploadId: string): Promise<void> {
+    await this.s3.send(new ListPartsCommand({ Bucket: this.driver.bucket, Key: this.driver.objectKey(this.key), UploadId, MaxParts: 1 }));
+  }
+
+  /**
+   * A failed request of this upload's as the contract's ENOENT when its multipart upload is gone.
+   * A store may answer a part sent to a gone upload (completed, aborted) before reading the part's
+   * body and close the connection: the sender sees a reset, never the NoSuchUpload (versitygw
+   * does, attack on uploads F4). So after a connection failure that outlived the SDK's retries,
+   * the store is asked, without a body; an upload it still has (or no answer) leaves the failure
+   * as it was: the store's, to try again.
+   */
+  private async gone(err: unknown): Promise<unknown> {
+    const uploadId = this.parts.uploadId || this.created;
+    if (!connectionFailure(err) || !uploadId) return missingAsEnoent(err, this.key);
+    const missing = await this.listOnePart(uploadId).then(
+      () => null,
+      (asked: unknown) => (isMissing(asked) ? asked : null),
+    );
+    return missing ? missingAsEnoent(missing, this.key) : err;
   }
 
   get size(): number {
@@ -163,7 +186,7 @@ export class S3Writer implements BlobWriter {
         }
       }
     } catch (err) {
-      throw missingAsEnoent(err, this.key);
+      throw await this.gone(err);
     } finally {
       // Every request that read it has been answered (or failed): no send still holds the bytes.
       if (taken) givePartBuffer(taken);
@@ -220,9 +243,11 @@ export class S3Writer implements BlobWriter {
     } catch (err) {
       // Committed already by a try whose answer was lost (a crash right after it): its multipart
       // upload and tail segments are gone, but the object holds every byte the handle records, so
-      // the commit is done. The caller checks its digest before anything is visible (attack on uploads, F2).
-      const gone = isMissing(err) || (err as { code?: string }).code === "ENOENT"; // readSegments says ENOENT itself
-      if (!gone || (await this.driver.stat(this.key))?.size !== this.parts.size) throw missingAsEnoent(err, this.key);
+      // the commit is done. The caller checks its digest before anything is visible (attack on
+      // uploads, F2). Such a retry sends the tail's part to the completed upload first (F4: gone()).
+      const failure = await this.gone(err);
+      const gone = (failure as { code?: string }).code === "ENOENT"; // readSegments says ENOENT itself
+      if (!gone || (await this.driver.stat(this.key))?.size !== this.parts.size) throw failure;
     }
     if (this.hidden) {
       // Only this writer's own leftovers: other writers of the key may be at work.

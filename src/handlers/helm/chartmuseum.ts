@@ -5,7 +5,7 @@ import busboy from "busboy";
 import type { Readable } from "node:stream";
 import { RegistryError } from "../../domain/errors.ts";
 import { actorOf } from "../../http/actor.ts";
-import { queryValue, readBounded } from "../../http/body.ts";
+import { queryValue, readBounded, requestBody } from "../../http/body.ts";
 import { chartListing, checkDeletion, checkedVersion, findable, listed, pushPackage, pushProvenance, versionEntries, type HelmContext } from "./context.ts";
 import type { MuseumPath } from "./paths.ts";
 
@@ -20,7 +20,7 @@ export async function postCharts(ctx: HelmContext, path: Extract<MuseumPath, { k
   const force = isForced(ctx);
   const contentType = ctx.request.headers["content-type"] ?? "";
   if (!/^multipart\/form-data/i.test(contentType)) {
-    await pushPackage(ctx, path.view, ctx.request.raw, force);
+    await pushPackage(ctx, path.view, requestBody(ctx.request), force);
     return ctx.reply.code(201).send({ saved: true });
   }
   await readMultipart(ctx, async (field, file) => {

@@ -2,7 +2,7 @@
 // for helm, and ACR's push and management calls (the REST behind the retired `az acr helm`).
 import { RegistryError } from "../../domain/errors.ts";
 import { actorOf } from "../../http/actor.ts";
-import { readBounded } from "../../http/body.ts";
+import { readBounded, requestBody } from "../../http/body.ts";
 import { chartListing, check, checkDeletion, checkedVersion, checkProvenanceRemoval, findable, listed, pushPackage, pushProvenance, requireView, versionEntries, type HelmContext } from "./context.ts";
 import type { ClassicPath } from "./paths.ts";
 
@@ -45,7 +45,7 @@ export async function putBlob(ctx: HelmContext, path: Extract<ClassicPath, { kin
     const body = await readBounded(ctx.request, PROV_LIMIT);
     await pushProvenance(ctx, path.view, body, { force, fileName: path.path });
   } else if (path.path.endsWith(".tgz")) {
-    await pushPackage(ctx, path.view, ctx.request.raw, force);
+    await pushPackage(ctx, path.view, requestBody(ctx.request), force);
   } else {
     throw new RegistryError("CHART_INVALID", "push a packaged chart (.tgz) or its provenance (.tgz.prov): run `helm package` first");
   }
