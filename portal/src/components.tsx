@@ -30,8 +30,11 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): Loaded<T> {
   return { ...state, reload: () => setRound((r) => r + 1) };
 }
 
-/** A page's one problem line and the way to run a button's or form's work under it: a failure is shown, not thrown. */
-export function useProblem(): { problem: Error | null; act: (work: () => Promise<void>) => Promise<void> } {
+/** A form's submit handler: the form's fields (and the form, to reset it) to `work`, run under `act`. */
+export type Submit = (work: (form: FormData, element: HTMLFormElement) => Promise<void>) => (event: Event) => void;
+
+/** A page's one problem line and the way to run a button's (`act`) or form's (`submit`) work under it: a failure is shown, not thrown. */
+export function useProblem(): { problem: Error | null; act: (work: () => Promise<void>) => Promise<void>; submit: Submit } {
   const [problem, setProblem] = useState<Error | null>(null);
   const act = async (work: () => Promise<void>) => {
     setProblem(null);
@@ -41,7 +44,12 @@ export function useProblem(): { problem: Error | null; act: (work: () => Promise
       setProblem(err as Error);
     }
   };
-  return { problem, act };
+  const submit: Submit = (work) => (event) => {
+    event.preventDefault();
+    const element = event.currentTarget as HTMLFormElement;
+    void act(() => work(new FormData(element), element));
+  };
+  return { problem, act, submit };
 }
 
 export function Problem({ error }: { error: Error }) {
@@ -165,7 +173,7 @@ export function Pager({ cursors, next }: { cursors: Cursors; next: string | null
 }
 
 /** Asks before a change; `action` names the button that goes ahead ("Delete" unless said). */
-export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what: string; action?: string; onConfirm: () => void; onCancel: () => void }) {
+export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what: string; action?: string | undefined; onConfirm: () => void; onCancel: () => void }) {
   return (
     <div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
       <p id="confirm-text">{what}</p>
@@ -177,4 +185,28 @@ export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what
       </button>
     </div>
   );
+}
+
+/** A change that asks first (Confirm's `what` and `action`), then runs under useProblem's `act`. */
+export interface Question {
+  what: string;
+  action?: string;
+  run: () => Promise<void>;
+}
+
+/** One question at a time: `ask` shows it where the page puts `question`; going ahead runs it under `act`. */
+export function useConfirm(act: (work: () => Promise<void>) => Promise<void>): { ask: (question: Question) => void; question: ComponentChildren } {
+  const [asked, setAsked] = useState<Question | null>(null);
+  const question = asked && (
+    <Confirm
+      what={asked.what}
+      action={asked.action}
+      onCancel={() => setAsked(null)}
+      onConfirm={() => {
+        setAsked(null);
+        void act(asked.run);
+      }}
+    />
+  );
+  return { ask: setAsked, question };
 }

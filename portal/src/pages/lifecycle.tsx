@@ -10,7 +10,7 @@ import type { TagRuleList } from "../../../src/api-contract/tag-rules.ts";
 import type * as wh from "../../../src/api-contract/webhooks.ts";
 import { EVENT_ACTIONS, WEBHOOK_FORMATS } from "../../../src/domain/event-names.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Confirm, Problem, Status, Table, useLoad, useProblem } from "../components.tsx";
+import { Problem, Status, Table, useConfirm, useLoad, useProblem } from "../components.tsx";
 import { shortDigest, when } from "../format.ts";
 import { fileName, Secret, type Shown } from "../secret.tsx";
 import { useSession } from "../session.tsx";
@@ -51,16 +51,11 @@ export function LifecyclePage() {
   useEffect(() => setBefore([]), [action]);
   const events = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", limit: String(EVENTS_PER_PAGE), before: before.at(-1)?.toString(), action })), [before.join(), action]);
   const [shown, setShownState] = useState<Shown | null>(null);
-  const { problem, act } = useProblem();
-  const [confirm, setConfirm] = useState<{ what: string; run: () => Promise<void> } | null>(null);
+  const { problem, act, submit } = useProblem();
+  const { ask, question } = useConfirm(act);
   const [watching, setWatching] = useState<string | null>(null);
   const deliveries = useLoad(() => (watching ? api<Deliveries>("GET", apiPath("/api/v1/webhooks", encodeURIComponent(watching), "deliveries")) : Promise.resolve(null)), [watching]);
 
-  const submit = (work: (form: FormData, element: HTMLFormElement) => Promise<void>) => (event: Event) => {
-    event.preventDefault();
-    const element = event.currentTarget as HTMLFormElement;
-    void act(() => work(new FormData(element), element));
-  };
   const showSecret = (what: string, secret: string) => setShownState({ what, secret, file: fileName(what) });
   const hookPath = (h: Webhook, ...rest: string[]) => apiPath("/api/v1/webhooks", encodeURIComponent(h.name), ...rest);
 
@@ -70,17 +65,7 @@ export function LifecyclePage() {
       <h1>Lifecycle</h1>
       {problem && <Problem error={problem} />}
       <Secret shown={shown} />
-      {confirm && (
-        <Confirm
-          what={confirm.what}
-          onCancel={() => setConfirm(null)}
-          onConfirm={() => {
-            const run = confirm.run;
-            setConfirm(null);
-            void act(run);
-          }}
-        />
-      )}
+      {question}
 
       <section aria-labelledby="rules-h">
         <h2 id="rules-h">Tag immutability rules</h2>
@@ -106,7 +91,7 @@ export function LifecyclePage() {
                         type="button"
                         class="danger"
                         aria-label={`Remove the rule for tags ${rule.tags} in ${rule.repository}`}
-                        onClick={() => setConfirm({ what: `Remove the rule making tags ${rule.tags} in ${rule.repository} immutable?`, run: async () => (await api("DELETE", apiPath("/api/v1/tag-rules", encodeURIComponent(rule.id))), rules.reload()) })}
+                        onClick={() => ask({ what: `Remove the rule making tags ${rule.tags} in ${rule.repository} immutable?`, run: async () => (await api("DELETE", apiPath("/api/v1/tag-rules", encodeURIComponent(rule.id))), rules.reload()) })}
                       >
                         Remove
                       </button>
@@ -178,7 +163,7 @@ export function LifecyclePage() {
                       <button
                         type="button"
                         class="danger"
-                        onClick={() => setConfirm({ what: `Delete webhook ${h.name} and its deliveries?`, run: async () => (await api("DELETE", hookPath(h)), h.name === watching && setWatching(null), hooks.reload()) })}
+                        onClick={() => ask({ what: `Delete webhook ${h.name} and its deliveries?`, run: async () => (await api("DELETE", hookPath(h)), h.name === watching && setWatching(null), hooks.reload()) })}
                       >
                         Delete {h.name}
                       </button>
