@@ -2,7 +2,7 @@
 // tables, the pager of a server-paged list. Every value is rendered as text (Preact escapes it);
 // nothing here builds HTML.
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api.ts";
 
 export interface Loaded<T> {
@@ -172,15 +172,29 @@ export function Pager({ cursors, next }: { cursors: Cursors; next: string | null
   );
 }
 
-/** Asks before a change; `action` names the button that goes ahead ("Delete" unless said). */
+/**
+ * Asks before a change; `action` names the button that goes ahead ("Delete" unless said). The
+ * question takes the focus, on Cancel (`autofocus` does nothing for an element added once the page
+ * has a focus), and gives it back to what asked when it goes, so the keyboard stays where it was.
+ */
 export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what: string; action?: string | undefined; onConfirm: () => void; onCancel: () => void }) {
+  const box = useRef<HTMLDivElement>(null);
+  const cancel = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    const opener = document.activeElement as HTMLElement | null;
+    cancel.current?.focus();
+    return () => {
+      const at = document.activeElement;
+      if (opener?.isConnected && (!at || at === document.body || box.current?.contains(at))) opener.focus();
+    };
+  }, []);
   return (
-    <div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
+    <div class="confirm" role="alertdialog" aria-labelledby="confirm-text" ref={box}>
       <p id="confirm-text">{what}</p>
       <button type="button" class="danger" onClick={onConfirm}>
         {action}
       </button>{" "}
-      <button type="button" onClick={onCancel} autoFocus>
+      <button type="button" onClick={onCancel} ref={cancel}>
         Cancel
       </button>
     </div>
