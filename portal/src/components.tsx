@@ -2,7 +2,7 @@
 // tables, the pager of a server-paged list. Every value is rendered as text (Preact escapes it);
 // nothing here builds HTML.
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api.ts";
 
 export interface Loaded<T> {
@@ -180,7 +180,8 @@ export function Pager({ cursors, next }: { cursors: Cursors; next: string | null
 export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what: string; action?: string | undefined; onConfirm: () => void; onCancel: () => void }) {
   const box = useRef<HTMLDivElement>(null);
   const cancel = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
+  // Before the browser paints (a layout effect): a key pressed right after lands on Cancel.
+  useLayoutEffect(() => {
     const opener = document.activeElement as HTMLElement | null;
     cancel.current?.focus();
     return () => {

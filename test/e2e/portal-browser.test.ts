@@ -466,7 +466,8 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await k.keyboard.press("Enter");
     const dialog = k.getByRole("alertdialog");
     await dialog.waitFor();
-    assert.equal(await k.evaluate(() => document.activeElement?.closest("[role=alertdialog]") !== null && document.activeElement?.textContent?.trim()), "Cancel", "the confirmation takes the focus, on Cancel");
+    // The question takes the focus, on Cancel (waited for as any element is: the page moves it once drawn).
+    await k.waitForFunction(() => document.activeElement?.closest("[role=alertdialog]") !== null && document.activeElement?.textContent?.trim() === "Cancel");
     await k.keyboard.press("Enter");
     await dialog.waitFor({ state: "detached" });
     const still = await fetch(`${berth.url}/v2/seed/app/manifests/dev`, { method: "HEAD", headers: { authorization: berth.basicAuth, accept: "application/vnd.oci.image.manifest.v1+json" } });
