@@ -90,7 +90,7 @@ function RepositoryPage({ repo }: { repo: string }) {
         {(d) => (
           <>
             <p>
-              <span class={`kind kind-${d.kind}`}>{KIND_NAMES[d.kind]}</span> · {d.tags} tags · {bytes(d.size)} · last push {when(d.pushed)}
+              <span class={`kind kind-${d.kind}`}>{KIND_NAMES[d.kind]}</span> · {d.tags} {d.tags === 1 ? "tag" : "tags"} · {bytes(d.size)} · last push {when(d.pushed)}
               {d.artifactType && <> · {d.artifactType}</>}
             </p>
             {d.kind.startsWith("chart") && (
