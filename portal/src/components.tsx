@@ -119,6 +119,24 @@ export function Table({ caption, columns, list = false, children, footer }: { ca
   );
 }
 
+/** A loaded list as a table of its `rows`, one `<tr>` each from `children`, or the line `empty` when there is none. */
+export function TableOf<T, R>({ loaded, rows, empty, caption, columns, children }: { loaded: Loaded<T>; rows: (data: T) => R[]; empty: string; caption: string; columns: ComponentChildren[]; children: (row: R) => ComponentChildren }) {
+  return (
+    <Status loaded={loaded}>
+      {(data) => {
+        const list = rows(data);
+        return list.length === 0 ? (
+          <p class="muted">{empty}</p>
+        ) : (
+          <Table caption={caption} columns={columns}>
+            {list.map(children)}
+          </Table>
+        );
+      }}
+    </Status>
+  );
+}
+
 export function KeyValues({ caption, entries, render }: { caption: string; entries: [string, string][]; render?: (key: string, value: string) => ComponentChildren }) {
   if (entries.length === 0) return <p class="muted">No {caption.toLowerCase()}.</p>;
   return (

@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import type { QuotaList, QuotaView } from "../../../src/api-contract/quotas.ts";
 import { api, apiPath } from "../api.ts";
-import { Problem, Status, Table, useConfirm, useLoad, useProblem } from "../components.tsx";
+import { Problem, TableOf, useConfirm, useLoad, useProblem } from "../components.tsx";
 import { bytes, exactSize, when } from "../format.ts";
 
 /** The event list's link: refusals by quotas and tag rules (action policy_refused). */
@@ -45,54 +45,46 @@ export function QuotasSection() {
       </p>
       {problem && <Problem error={problem} />}
       {question}
-      <Status loaded={quotas}>
-        {(list) =>
-          list.quotas.length === 0 ? (
-            <p class="muted">No quotas: pushes are limited only by the storage.</p>
-          ) : (
-            <Table caption="Quotas" columns={["Scope", "Used", "Limit", "Set", <span class="sr-only">Change or remove</span>]}>
-              {list.quotas.map((q) => (
-                <tr key={q.scope} data-quota={q.scope}>
-                  <th scope="row">
-                    <code>{q.scope}</code>
-                  </th>
-                  <td class="usage">
-                    <Usage quota={q} />
-                  </td>
-                  <td>
-                    <span title={`${q.limit} bytes`}>{bytes(q.limit)}</span>
-                  </td>
-                  <td class="small">
-                    {when(q.created)} by {q.createdBy}
-                  </td>
-                  <td class="actions">
-                    {editing === q.scope ? (
-                      <form class="inline" onSubmit={submit(async (form) => (await set(q.scope, String(form.get("limit")).trim()), setEditing(null)))}>
-                        <label>
-                          New limit for {q.scope} <input name="limit" required defaultValue={exactSize(q.limit)} />
-                        </label>
-                        <button type="submit">Save</button>
-                        <button type="button" onClick={() => setEditing(null)}>
-                          Cancel
-                        </button>
-                      </form>
-                    ) : (
-                      <>
-                        <button type="button" onClick={() => setEditing(q.scope)}>
-                          Change {q.scope}
-                        </button>{" "}
-                        <button type="button" class="danger" onClick={() => ask({ what: `Remove the quota of ${q.scope}? Pushes there are no longer limited by it.`, action: "Remove", run: async () => (await api("DELETE", apiPath("/api/v1/quotas", { repo: q.scope })), quotas.reload()) })}>
-                          Remove {q.scope}
-                        </button>
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </Table>
-          )
-        }
-      </Status>
+      <TableOf loaded={quotas} rows={(list) => list.quotas} empty="No quotas: pushes are limited only by the storage." caption="Quotas" columns={["Scope", "Used", "Limit", "Set", <span class="sr-only">Change or remove</span>]}>
+        {(q) => (
+          <tr key={q.scope} data-quota={q.scope}>
+            <th scope="row">
+              <code>{q.scope}</code>
+            </th>
+            <td class="usage">
+              <Usage quota={q} />
+            </td>
+            <td>
+              <span title={`${q.limit} bytes`}>{bytes(q.limit)}</span>
+            </td>
+            <td class="small">
+              {when(q.created)} by {q.createdBy}
+            </td>
+            <td class="actions">
+              {editing === q.scope ? (
+                <form class="inline" onSubmit={submit(async (form) => (await set(q.scope, String(form.get("limit")).trim()), setEditing(null)))}>
+                  <label>
+                    New limit for {q.scope} <input name="limit" required defaultValue={exactSize(q.limit)} />
+                  </label>
+                  <button type="submit">Save</button>
+                  <button type="button" onClick={() => setEditing(null)}>
+                    Cancel
+                  </button>
+                </form>
+              ) : (
+                <>
+                  <button type="button" onClick={() => setEditing(q.scope)}>
+                    Change {q.scope}
+                  </button>{" "}
+                  <button type="button" class="danger" onClick={() => ask({ what: `Remove the quota of ${q.scope}? Pushes there are no longer limited by it.`, action: "Remove", run: async () => (await api("DELETE", apiPath("/api/v1/quotas", { repo: q.scope })), quotas.reload()) })}>
+                    Remove {q.scope}
+                  </button>
+                </>
+              )}
+            </td>
+          </tr>
+        )}
+      </TableOf>
       <form
         class="inline"
         aria-label="Set a quota"

@@ -8,7 +8,7 @@ import type { z } from "zod";
 import type { RetentionPolicyList, RetentionPolicyView, RetentionRunView } from "../../../src/api-contract/retention.ts";
 import type { EventList } from "../../../src/api-contract/webhooks.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Problem, Status, Table, useConfirm, useLoad, useProblem } from "../components.tsx";
+import { Problem, Status, Table, TableOf, useConfirm, useLoad, useProblem } from "../components.tsx";
 import { shortDigest, when } from "../format.ts";
 
 type Events = z.infer<typeof EventList>;
@@ -106,39 +106,31 @@ export function RetentionSection({ onRun }: { onRun?: () => void }) {
       <p class="small muted">Policies delete untagged manifests after some days, or keep only the newest tags of a pattern. Runs follow the schedule, or now; the bytes go at the next gc.</p>
       {problem && <Problem error={problem} />}
       {question}
-      <Status loaded={policies}>
-        {(list) =>
-          list.policies.length === 0 ? (
-            <p class="muted">No retention policies: nothing is deleted unless someone deletes it.</p>
-          ) : (
-            <Table caption="Retention policies" columns={["Repositories", "Untagged days", "Keep newest", "Tags", "Rule", "Created", "By", <span class="sr-only">Remove</span>]}>
-              {list.policies.map((p) => (
-                <tr key={p.id} data-retention-policy={p.id}>
-                  <td>
-                    <code>{p.repository}</code>
-                  </td>
-                  <td>{p.untaggedDays ?? ""}</td>
-                  <td>{p.keepNewest ?? ""}</td>
-                  <td>{p.tags !== null && <code>{p.tags}</code>}</td>
-                  <td>{ruleText(p)}</td>
-                  <td>{when(p.created)}</td>
-                  <td>{p.createdBy}</td>
-                  <td>
-                    <button
-                      type="button"
-                      class="danger"
-                      aria-label={`Remove the retention policy for ${p.repository}: ${ruleText(p)}`}
-                      onClick={() => ask({ what: `Remove the retention policy for ${p.repository} (${ruleText(p)})?`, action: "Remove", run: async () => (await api("DELETE", apiPath("/api/v1/retention-policies", encodeURIComponent(p.id))), policies.reload()) })}
-                    >
-                      Remove
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </Table>
-          )
-        }
-      </Status>
+      <TableOf loaded={policies} rows={(list) => list.policies} empty="No retention policies: nothing is deleted unless someone deletes it." caption="Retention policies" columns={["Repositories", "Untagged days", "Keep newest", "Tags", "Rule", "Created", "By", <span class="sr-only">Remove</span>]}>
+        {(p) => (
+          <tr key={p.id} data-retention-policy={p.id}>
+            <td>
+              <code>{p.repository}</code>
+            </td>
+            <td>{p.untaggedDays ?? ""}</td>
+            <td>{p.keepNewest ?? ""}</td>
+            <td>{p.tags !== null && <code>{p.tags}</code>}</td>
+            <td>{ruleText(p)}</td>
+            <td>{when(p.created)}</td>
+            <td>{p.createdBy}</td>
+            <td>
+              <button
+                type="button"
+                class="danger"
+                aria-label={`Remove the retention policy for ${p.repository}: ${ruleText(p)}`}
+                onClick={() => ask({ what: `Remove the retention policy for ${p.repository} (${ruleText(p)})?`, action: "Remove", run: async () => (await api("DELETE", apiPath("/api/v1/retention-policies", encodeURIComponent(p.id))), policies.reload()) })}
+              >
+                Remove
+              </button>
+            </td>
+          </tr>
+        )}
+      </TableOf>
       <form
         class="inline"
         aria-label="Add a retention policy"

@@ -10,7 +10,7 @@ import type { TagRuleList } from "../../../src/api-contract/tag-rules.ts";
 import type * as wh from "../../../src/api-contract/webhooks.ts";
 import { EVENT_ACTIONS, WEBHOOK_FORMATS } from "../../../src/domain/event-names.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Problem, Status, Table, useConfirm, useLoad, useProblem } from "../components.tsx";
+import { Problem, Status, Table, TableOf, useConfirm, useLoad, useProblem } from "../components.tsx";
 import { shortDigest, when } from "../format.ts";
 import { fileName, Secret, type Shown } from "../secret.tsx";
 import { useSession } from "../session.tsx";
@@ -70,38 +70,30 @@ export function LifecyclePage() {
       <section aria-labelledby="rules-h">
         <h2 id="rules-h">Tag immutability rules</h2>
         <p class="small muted">A tag a rule covers, once pushed, is never moved or deleted, nor is the content it names: the push or delete is refused with the rule's id.</p>
-        <Status loaded={rules}>
-          {(r) =>
-            r.rules.length === 0 ? (
-              <p class="muted">No rules: every tag can be moved and deleted by whoever may push and delete.</p>
-            ) : (
-              <Table caption="Tag immutability rules" columns={["Repositories", "Tags", "Created", "By", <span class="sr-only">Remove</span>]}>
-                {r.rules.map((rule) => (
-                  <tr key={rule.id} data-tag-rule={rule.id}>
-                    <td>
-                      <code>{rule.repository}</code>
-                    </td>
-                    <td>
-                      <code>{rule.tags}</code>
-                    </td>
-                    <td>{when(rule.created)}</td>
-                    <td>{rule.createdBy}</td>
-                    <td>
-                      <button
-                        type="button"
-                        class="danger"
-                        aria-label={`Remove the rule for tags ${rule.tags} in ${rule.repository}`}
-                        onClick={() => ask({ what: `Remove the rule making tags ${rule.tags} in ${rule.repository} immutable?`, run: async () => (await api("DELETE", apiPath("/api/v1/tag-rules", encodeURIComponent(rule.id))), rules.reload()) })}
-                      >
-                        Remove
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </Table>
-            )
-          }
-        </Status>
+        <TableOf loaded={rules} rows={(r) => r.rules} empty="No rules: every tag can be moved and deleted by whoever may push and delete." caption="Tag immutability rules" columns={["Repositories", "Tags", "Created", "By", <span class="sr-only">Remove</span>]}>
+          {(rule) => (
+            <tr key={rule.id} data-tag-rule={rule.id}>
+              <td>
+                <code>{rule.repository}</code>
+              </td>
+              <td>
+                <code>{rule.tags}</code>
+              </td>
+              <td>{when(rule.created)}</td>
+              <td>{rule.createdBy}</td>
+              <td>
+                <button
+                  type="button"
+                  class="danger"
+                  aria-label={`Remove the rule for tags ${rule.tags} in ${rule.repository}`}
+                  onClick={() => ask({ what: `Remove the rule making tags ${rule.tags} in ${rule.repository} immutable?`, run: async () => (await api("DELETE", apiPath("/api/v1/tag-rules", encodeURIComponent(rule.id))), rules.reload()) })}
+                >
+                  Remove
+                </button>
+              </td>
+            </tr>
+          )}
+        </TableOf>
         <form
           class="inline"
           onSubmit={submit(async (form, element) => {
@@ -126,54 +118,46 @@ export function LifecyclePage() {
 
       <section aria-labelledby="hooks-h">
         <h2 id="hooks-h">Webhooks</h2>
-        <Status loaded={hooks}>
-          {(list) =>
-            list.webhooks.length === 0 ? (
-              <p class="muted">No webhooks: nothing is told about pushes and deletes.</p>
-            ) : (
-              <Table caption="Webhooks" columns={["Name", "URL", "Actions", "Repositories", "Format", "State", <span class="sr-only">Do</span>]}>
-                {list.webhooks.map((h) => (
-                  <tr key={h.name} data-webhook={h.name}>
-                    <th scope="row">{h.name}</th>
-                    <td>
-                      <code>{h.url}</code>
-                    </td>
-                    <td>{h.actions.join(", ")}</td>
-                    <td>
-                      <code>{h.scope}</code>
-                    </td>
-                    <td>{h.format}</td>
-                    <td>{h.enabled ? "enabled" : "disabled"}</td>
-                    <td class="actions">
-                      <button type="button" onClick={() => void act(async () => (await api("POST", hookPath(h, "ping"), {}), setWatching(h.name), deliveries.reload()))}>
-                        Ping {h.name}
-                      </button>{" "}
-                      <button type="button" onClick={() => setWatching(h.name)}>
-                        Deliveries of {h.name}
-                      </button>{" "}
-                      <button type="button" onClick={() => void act(async () => (await api("PATCH", hookPath(h), { enabled: !h.enabled }), hooks.reload()))}>
-                        {h.enabled ? "Disable" : "Enable"} {h.name}
-                      </button>{" "}
-                      <button
-                        type="button"
-                        onClick={() => void act(async () => showSecret(`New signing secret of webhook ${h.name}`, (await api<{ secret?: string }>("PATCH", hookPath(h), { rotateSecret: true })).secret ?? ""))}
-                      >
-                        New secret for {h.name}
-                      </button>{" "}
-                      <button
-                        type="button"
-                        class="danger"
-                        onClick={() => ask({ what: `Delete webhook ${h.name} and its deliveries?`, run: async () => (await api("DELETE", hookPath(h)), h.name === watching && setWatching(null), hooks.reload()) })}
-                      >
-                        Delete {h.name}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </Table>
-            )
-          }
-        </Status>
+        <TableOf loaded={hooks} rows={(list) => list.webhooks} empty="No webhooks: nothing is told about pushes and deletes." caption="Webhooks" columns={["Name", "URL", "Actions", "Repositories", "Format", "State", <span class="sr-only">Do</span>]}>
+          {(h) => (
+            <tr key={h.name} data-webhook={h.name}>
+              <th scope="row">{h.name}</th>
+              <td>
+                <code>{h.url}</code>
+              </td>
+              <td>{h.actions.join(", ")}</td>
+              <td>
+                <code>{h.scope}</code>
+              </td>
+              <td>{h.format}</td>
+              <td>{h.enabled ? "enabled" : "disabled"}</td>
+              <td class="actions">
+                <button type="button" onClick={() => void act(async () => (await api("POST", hookPath(h, "ping"), {}), setWatching(h.name), deliveries.reload()))}>
+                  Ping {h.name}
+                </button>{" "}
+                <button type="button" onClick={() => setWatching(h.name)}>
+                  Deliveries of {h.name}
+                </button>{" "}
+                <button type="button" onClick={() => void act(async () => (await api("PATCH", hookPath(h), { enabled: !h.enabled }), hooks.reload()))}>
+                  {h.enabled ? "Disable" : "Enable"} {h.name}
+                </button>{" "}
+                <button
+                  type="button"
+                  onClick={() => void act(async () => showSecret(`New signing secret of webhook ${h.name}`, (await api<{ secret?: string }>("PATCH", hookPath(h), { rotateSecret: true })).secret ?? ""))}
+                >
+                  New secret for {h.name}
+                </button>{" "}
+                <button
+                  type="button"
+                  class="danger"
+                  onClick={() => ask({ what: `Delete webhook ${h.name} and its deliveries?`, run: async () => (await api("DELETE", hookPath(h)), h.name === watching && setWatching(null), hooks.reload()) })}
+                >
+                  Delete {h.name}
+                </button>
+              </td>
+            </tr>
+          )}
+        </TableOf>
         <form
           class="webhook-form"
           onSubmit={submit(async (form, element) => {
