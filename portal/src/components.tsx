@@ -2,7 +2,7 @@
 // tables, the pager of a server-paged list. Every value is rendered as text (Preact escapes it);
 // nothing here builds HTML.
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api.ts";
 
 export interface Loaded<T> {
@@ -30,8 +30,11 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): Loaded<T> {
   return { ...state, reload: () => setRound((r) => r + 1) };
 }
 
-/** A page's one problem line and the way to run a button's or form's work under it: a failure is shown, not thrown. */
-export function useProblem(): { problem: Error | null; act: (work: () => Promise<void>) => Promise<void> } {
+/** A form's submit handler: the form's fields (and the form, to reset it) to `work`, run under `act`. */
+export type Submit = (work: (form: FormData, element: HTMLFormElement) => Promise<void>) => (event: Event) => void;
+
+/** A page's one problem line and the way to run a button's (`act`) or form's (`submit`) work under it: a failure is shown, not thrown. */
+export function useProblem(): { problem: Error | null; act: (work: () => Promise<void>) => Promise<void>; submit: Submit } {
   const [problem, setProblem] = useState<Error | null>(null);
   const act = async (work: () => Promise<void>) => {
     setProblem(null);
@@ -41,7 +44,12 @@ export function useProblem(): { problem: Error | null; act: (work: () => Promise
       setProblem(err as Error);
     }
   };
-  return { problem, act };
+  const submit: Submit = (work) => (event) => {
+    event.preventDefault();
+    const element = event.currentTarget as HTMLFormElement;
+    void act(() => work(new FormData(element), element));
+  };
+  return { problem, act, submit };
 }
 
 export function Problem({ error }: { error: Error }) {
@@ -111,6 +119,24 @@ export function Table({ caption, columns, list = false, children, footer }: { ca
   );
 }
 
+/** A loaded list as a table of its `rows`, one `<tr>` each from `children`, or the line `empty` when there is none. */
+export function TableOf<T, R>({ loaded, rows, empty, caption, columns, children }: { loaded: Loaded<T>; rows: (data: T) => R[]; empty: string; caption: string; columns: ComponentChildren[]; children: (row: R) => ComponentChildren }) {
+  return (
+    <Status loaded={loaded}>
+      {(data) => {
+        const list = rows(data);
+        return list.length === 0 ? (
+          <p class="muted">{empty}</p>
+        ) : (
+          <Table caption={caption} columns={columns}>
+            {list.map(children)}
+          </Table>
+        );
+      }}
+    </Status>
+  );
+}
+
 export function KeyValues({ caption, entries, render }: { caption: string; entries: [string, string][]; render?: (key: string, value: string) => ComponentChildren }) {
   if (entries.length === 0) return <p class="muted">No {caption.toLowerCase()}.</p>;
   return (
@@ -164,17 +190,56 @@ export function Pager({ cursors, next }: { cursors: Cursors; next: string | null
   );
 }
 
-/** Asks before a change; `action` names the button that goes ahead ("Delete" unless said). */
-export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what: string; action?: string; onConfirm: () => void; onCancel: () => void }) {
+/**
+ * Asks before a change; `action` names the button that goes ahead ("Delete" unless said). The
+ * question takes the focus, on Cancel (`autofocus` does nothing for an element added once the page
+ * has a focus), and gives it back to what asked when it goes, so the keyboard stays where it was.
+ */
+export function Confirm({ what, action = "Delete", onConfirm, onCancel }: { what: string; action?: string | undefined; onConfirm: () => void; onCancel: () => void }) {
+  const box = useRef<HTMLDivElement>(null);
+  const cancel = useRef<HTMLButtonElement>(null);
+  // Before the browser paints (a layout effect): a key pressed right after lands on Cancel.
+  useLayoutEffect(() => {
+    const opener = document.activeElement as HTMLElement | null;
+    cancel.current?.focus();
+    return () => {
+      const at = document.activeElement;
+      if (opener?.isConnected && (!at || at === document.body || box.current?.contains(at))) opener.focus();
+    };
+  }, []);
   return (
-    <div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
+    <div class="confirm" role="alertdialog" aria-labelledby="confirm-text" ref={box}>
       <p id="confirm-text">{what}</p>
       <button type="button" class="danger" onClick={onConfirm}>
         {action}
       </button>{" "}
-      <button type="button" onClick={onCancel} autoFocus>
+      <button type="button" onClick={onCancel} ref={cancel}>
         Cancel
       </button>
     </div>
   );
+}
+
+/** A change that asks first (Confirm's `what` and `action`), then runs under useProblem's `act`. */
+export interface Question {
+  what: string;
+  action?: string;
+  run: () => Promise<void>;
+}
+
+/** One question at a time: `ask` shows it where the page puts `question`; going ahead runs it under `act`. */
+export function useConfirm(act: (work: () => Promise<void>) => Promise<void>): { ask: (question: Question) => void; question: ComponentChildren } {
+  const [asked, setAsked] = useState<Question | null>(null);
+  const question = asked && (
+    <Confirm
+      what={asked.what}
+      action={asked.action}
+      onCancel={() => setAsked(null)}
+      onConfirm={() => {
+        setAsked(null);
+        void act(asked.run);
+      }}
+    />
+  );
+  return { ask: setAsked, question };
 }

@@ -93,7 +93,7 @@ export const ChartDetail = z.strictObject({
   readmeBytes: z.number().int().nullable(),
   /** values.yaml's whole size in bytes (null: none). Past 512 KiB, `values` holds its first 512 KiB only. */
   valuesBytes: z.number().int().nullable(),
-  /** The classic repository path (/helm/v1/<namespace>) when the version is stored the classic way, for `helm repo add`. */
+  /** The classic repository path (/helm/v1/<namespace>) for `helm repo add`, when any version listed is stored the classic way (null: none is). */
   classicRepository: z.string().nullable(),
 });
 export type ChartDetail = z.infer<typeof ChartDetail>;

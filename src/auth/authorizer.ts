@@ -162,6 +162,11 @@ export class Authorizer {
     return this.tagged.has(repository) || this.attributes.has(`${repository}\0`);
   }
 
+  /** Whether any repository or tag has attributes: else every stored summary is everyone's. */
+  anySummaryIsPerCaller(): boolean {
+    return this.attributes.size > 0;
+  }
+
   /**
    * Where the repositories this identity may pull can be, as name patterns ("team/*" or an exact
    * name), or null for anywhere: a narrowing a listing may apply in its query before `shows`

@@ -4,7 +4,7 @@
 // A summary is recomputed from the repository's own rows (a few indexed aggregates) inside each
 // transaction that records a manifest, tag or chart change for it, so it can never drift from
 // what it summarises; listing then reads one indexed table, whatever the registry holds.
-import { sql, type Insertable, type Kysely, type Transaction } from "kysely";
+import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Transaction } from "kysely";
 import type { Digest } from "../domain/digest.ts";
 import { parseManifest } from "../domain/manifest.ts";
 import { isIndexMediaType } from "../domain/media-types.ts";
@@ -145,7 +145,13 @@ export class CatalogStore implements CatalogRows {
   private filtered(filter: Omit<SummaryFilter, "sort" | "order">, scanScope = false) {
     let query = this.db.selectFrom("repository_summaries");
     if (filter.q) query = query.where(sql<boolean>`name like ${containing(filter.q)} escape '\\'`);
-    if (filter.kind) query = query.where("kind", "=", filter.kind);
+    const attributed = (eb: ExpressionBuilder<Database, "repository_summaries">) => eb("name", "in", eb.selectFrom("repository_attributes").select("repository"));
+    if (filter.kind) {
+      const kind = filter.kind;
+      query = filter.attributed === "also" ? query.where((eb) => eb.or([eb("kind", "=", kind), attributed(eb)])) : query.where("kind", "=", kind);
+    }
+    if (filter.attributed === "without") query = query.where((eb) => eb.not(attributed(eb)));
+    if (filter.attributed === "only") query = query.where(attributed);
     if (filter.within) query = query.where((eb) => inScope(eb, scanScope ? sql`name || ''` : "name", filter.within!));
     return query;
   }

@@ -39,6 +39,13 @@ export interface SummaryFilter {
   kind?: RepositoryKind;
   /** Only names matching one of these patterns ("team/*" or an exact name): a caller's scope (Authorizer.pullScope). */
   within?: readonly string[];
+  /**
+   * Repositories with attributes of their own (a row in repository_attributes: the ones
+   * Authorizer.summaryIsPerCaller names), whose kind is each caller's, not always the stored one:
+   * "also" adds every such repository to `kind`'s rows whatever its stored kind (the caller of
+   * the list checks each), "without" leaves them out, "only" keeps just them.
+   */
+  attributed?: "also" | "without" | "only";
   sort: "name" | "pushed" | "size";
   order: "asc" | "desc";
 }

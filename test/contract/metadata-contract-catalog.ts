@@ -4,6 +4,8 @@
 // Entry point: metadata-contract.ts.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type { SummaryFilter } from "../../src/metadata/catalog-types.ts";
+import { DEFAULT_ATTRIBUTES } from "../../src/metadata/identity-types.ts";
 import type { MetadataParts } from "../../src/metadata/types.ts";
 import { chartRecord, freshStore, manifestRecord, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
 
@@ -80,6 +82,22 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.catalog.names({ within: ["rx/a", "r/b"] }), ["r/b", "rx/a"]);
       assert.deepEqual(await store.catalog.names({ within: [] }), []);
       assert.deepEqual((await store.catalog.list({ sort: "pushed", order: "desc", within: ["r/*"] }, null, 2)).map((r) => r.name), ["r", "r/b"]);
+    });
+
+    test("attributed: a kind's rows also, without or only the repositories that have attributes of their own", async (t) => {
+      const store = await freshStore(t, factory);
+      await store.transaction(async (tx) => {
+        for (const [i, name] of ["a", "b", "c"].entries()) await pushed(tx, `r/${name}`, name, null, 1000 + i);
+      });
+      await store.attributes.set("r/b", "v1", { ...DEFAULT_ATTRIBUTES, readEnabled: false });
+      await store.attributes.set("r/c", "", { ...DEFAULT_ATTRIBUTES, anonymousPull: true });
+      const listed = async (filter: Omit<SummaryFilter, "sort" | "order">) => (await store.catalog.list({ ...filter, sort: "name", order: "asc" }, null, 10)).map((r) => r.name);
+      assert.deepEqual(await listed({ kind: "image" }), []);
+      assert.deepEqual(await listed({ kind: "image", attributed: "also" }), ["r/b", "r/c"], "a repository with attributes whatever its stored kind");
+      assert.deepEqual(await listed({ kind: "artifact", attributed: "without" }), ["r/a"]);
+      assert.deepEqual(await store.catalog.names({ attributed: "only" }), ["r/b", "r/c"]);
+      assert.equal(await store.catalog.count({ kind: "artifact", attributed: "without" }), 1);
+      assert.equal(await store.catalog.count({ kind: "artifact", attributed: "also" }), 3);
     });
 
     test("a large scope sorted by push pages the same as a small one (the walk of the sort's index, past 2,000 names)", async (t) => {

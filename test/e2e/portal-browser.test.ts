@@ -147,11 +147,24 @@ interface Watched {
   page: Page;
   dialogs: string[];
   cspReports: string[];
+  /** Every request for another origin (answered with an abort): the portal works offline. */
+  offsite: string[];
+  /** Every call to Berth's APIs, as `METHOD /path`, to check against docs/api.md. */
+  calls: string[];
 }
 
-async function open(context: BrowserContext): Promise<Watched> {
+async function open(context: BrowserContext, berth: RunningBerth): Promise<Watched> {
   const page = await context.newPage();
-  const watched: Watched = { page, dialogs: [], cspReports: [] };
+  const origin = new URL(berth.url).origin;
+  const watched: Watched = { page, dialogs: [], cspReports: [], offsite: [], calls: [] };
+  await context.route((url) => url.protocol.startsWith("http") && url.origin !== origin, (route) => {
+    watched.offsite.push(route.request().url());
+    void route.abort();
+  });
+  page.on("request", (request) => {
+    const url = new URL(request.url());
+    if (url.origin === origin && /^\/(api|v2|helm)\//.test(url.pathname)) watched.calls.push(`${request.method()} ${url.pathname}`);
+  });
   page.on("dialog", (dialog) => {
     watched.dialogs.push(dialog.message());
     void dialog.dismiss();
@@ -172,6 +185,43 @@ async function signIn(page: Page, berth: RunningBerth, username: string, passwor
 }
 
 const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/** The endpoints docs/api.md documents (its `### \`METHOD /path\`` headings), as patterns for `METHOD /path`. */
+async function documentedEndpoints(): Promise<RegExp[]> {
+  const doc = await readFile(join(repoRoot, "docs", "api.md"), "utf8");
+  return [...doc.matchAll(/^### `([A-Z]+) ([^`]+)`$/gm)].map(([, method, path]) => {
+    const pattern = path!.split(/(\{[^}]+\})/).map((part) => (part.startsWith("{") ? (part.endsWith("...}") ? ".+" : "[^/]+") : part.replace(/[.*+?^$()|[\]\\]/g, "\\$&"))).join("");
+    return new RegExp(`^${method} ${pattern}$`);
+  });
+}
+
+/** Tab (Shift+Tab with `back`; at most `max` times) until the focused element's name matches: the page driven by the keyboard alone. */
+async function tabTo(page: Page, name: RegExp, { back = false, max = 60 } = {}): Promise<void> {
+  const focused = () => page.evaluate(() => {
+    const e = document.activeElement as HTMLElement | null;
+    if (!e || e === document.body) return "";
+    const label = (e as HTMLInputElement).labels?.[0]?.textContent;
+    return (e.getAttribute("aria-label") ?? label ?? e.textContent ?? "").replace(/\s+/g, " ").trim();
+  });
+  const seen: string[] = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(back ? "Shift+Tab" : "Tab");
+    const now = await focused();
+    if (name.test(now)) return;
+    seen.push(now);
+  }
+  assert.fail(`no focusable element named ${name} within ${max} tabs; focused in turn: ${JSON.stringify(seen)}`);
+}
+
+/** Whether the focused element draws a focus ring (the portal's :focus-visible outline). */
+async function focusRing(page: Page): Promise<boolean> {
+  return page.evaluate(() => {
+    const e = document.activeElement;
+    if (!e || e === document.body) return false;
+    const style = getComputedStyle(e);
+    return style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+  });
+}
 
 /** axe-core on the page as it stands: no violation of impact serious or critical. */
 async function assertAccessible(page: Page, name: string): Promise<void> {
@@ -198,7 +248,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
 
   // -- as the admin, with the portal's CSP in force
   const admin = await browser.newContext();
-  const a = await open(admin);
+  const a = await open(admin, berth);
   const page = a.page;
 
   await t.test("the CSP holds: no inline script, and the page loads without any CSP report", async () => {
@@ -218,12 +268,22 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.match(await row("seed/app").innerText(), /Container image/);
     assert.match(await row("multi/app").innerText(), /Multi-platform image/);
     assert.match(await row("charts/ocidemo").innerText(), /Helm chart \(OCI\)/);
+    assert.match(await row("repo/classic").innerText(), /Helm chart \(classic\)/);
     assert.match(await row("repo/twoway").innerText(), /Helm chart \(classic and OCI\)/);
     assert.match(await row("seed/app").innerText(), /0123456/, "the newest build's commit in the list");
     await page.getByLabel("Name contains").fill("multi");
     await page.getByText("1 repository").waitFor();
     assert.equal(await row("seed/app").count(), 0);
     assert.equal(await row("multi/app").count(), 1);
+    // Each kind found by typing its name (the query goes to the server as you type).
+    const kinds: [string, RegExp][] = [["seed/app", /Container image/], ["multi/app", /Multi-platform image/], ["charts/ocidemo", /Helm chart \(OCI\)/], ["repo/classic", /Helm chart \(classic\)/], ["repo/twoway", /Helm chart \(classic and OCI\)/]];
+    for (const [name, kind] of kinds) {
+      await page.getByLabel("Name contains").fill("");
+      await page.getByLabel("Name contains").pressSequentially(name);
+      await page.getByText("1 repository").waitFor();
+      assert.match(await row(name).innerText(), kind, `${name} found by search`);
+      assert.equal(new URL(page.url()).searchParams.get("q"), name, "the query is in the URL");
+    }
   });
 
   await t.test("opens the image and reads its three labels as people read them", async () => {
@@ -302,6 +362,20 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.equal(await page.locator("img").count(), 0, "no image element at all: nothing asks example.com");
   });
 
+  await t.test("a chart repository's page gives each tag the commands of each way its version is stored", async () => {
+    await page.goto(`${berth.url}/r/repo/classic`);
+    await page.locator('[data-way="classic"]').waitFor();
+    assert.equal(await page.getByText(`helm repo add repo ${berth.url}/helm/v1/repo`, { exact: true }).count(), 1);
+    assert.equal(await page.getByText("helm install my-classic repo/classic --version 1.0.0", { exact: true }).count(), 1);
+    assert.equal(await page.locator('[data-way="oci"]').count(), 0, "stored only the classic way");
+    await page.goto(`${berth.url}/r/repo/twoway`);
+    await page.locator('[data-way="classic"]').waitFor();
+    assert.equal(await page.getByText(`helm pull oci://${berth.host}/repo/twoway --version 0.2.0`, { exact: true }).count(), 1);
+    await page.goto(`${berth.url}/r/charts/ocidemo`);
+    await page.locator('[data-way="oci"]').waitFor();
+    assert.equal(await page.locator('[data-way="classic"]').count(), 0, "stored only the OCI way");
+  });
+
   await t.test("a values.yaml over 64 KiB shows its start, and all of it on request", async () => {
     await page.goto(`${berth.url}/charts/charts/ocidemo`);
     await page.getByRole("tab", { name: "Default values" }).click();
@@ -340,7 +414,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
 
   // -- as an acrpull user
   const pullerContext = await browser.newContext();
-  const p = await open(pullerContext);
+  const p = await open(pullerContext, berth);
   await t.test("an acrpull identity sees no delete button, and its forged delete is refused", async () => {
     await signIn(p.page, berth, PULLER.name, PULLER.password);
     await p.page.goto(`${berth.url}/r/seed/app`);
@@ -359,6 +433,60 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     assert.equal(forged, 403);
     const still = await fetch(`${berth.url}/v2/seed/app/manifests/dev`, { method: "HEAD", headers: { authorization: berth.basicAuth, accept: "application/vnd.oci.image.manifest.v1+json" } });
     assert.equal(still.status, 200, "the tag is still there");
+  });
+
+  // -- the keyboard alone (the CSP in force): sign in, the skip link, a repository, the delete
+  // confirmation cancelled, a chart's tabs
+  const keyboard = await open(await browser.newContext(), berth);
+  await t.test("the keyboard alone: sign in, skip to content, open a repository and a tag, cancel a delete, switch a chart's tabs", async () => {
+    const k = keyboard.page;
+    await k.goto(`${berth.url}/sign-in`);
+    await k.getByRole("button", { name: "Sign in" }).waitFor();
+    await tabTo(k, /^User name, service principal ID or token name$/);
+    await k.keyboard.type(berth.username);
+    await k.keyboard.press("Tab");
+    await k.keyboard.type(berth.password);
+    await k.keyboard.press("Enter");
+    await k.getByText(`Signed in as ${berth.username}`, { exact: true }).waitFor();
+    await k.getByRole("heading", { name: "Repositories" }).waitFor();
+    await k.getByRole("link", { name: "seed/app", exact: true }).waitFor();
+
+    await k.keyboard.press("Tab");
+    assert.equal(await k.evaluate(() => document.activeElement?.textContent?.trim()), "Skip to content", "the first stop is the skip link");
+    assert.ok(await focusRing(k), "the focused link shows a ring");
+    await k.keyboard.press("Enter");
+    await k.keyboard.press("Tab");
+    assert.equal(await k.evaluate(() => (document.activeElement as HTMLInputElement | null)?.labels?.[0]?.textContent?.trim()), "Name contains", "after the skip, the page's own first control");
+
+    await tabTo(k, /^seed\/app$/);
+    assert.ok(await focusRing(k));
+    await k.keyboard.press("Enter");
+    await k.getByRole("heading", { name: "dev" }).waitFor();
+    await tabTo(k, /^Delete tag dev$/);
+    await k.keyboard.press("Enter");
+    const dialog = k.getByRole("alertdialog");
+    await dialog.waitFor();
+    // The question takes the focus, on Cancel (waited for as any element is: the page moves it once drawn).
+    await k.waitForFunction(() => document.activeElement?.closest("[role=alertdialog]") !== null && document.activeElement?.textContent?.trim() === "Cancel");
+    await k.keyboard.press("Enter");
+    await dialog.waitFor({ state: "detached" });
+    const still = await fetch(`${berth.url}/v2/seed/app/manifests/dev`, { method: "HEAD", headers: { authorization: berth.basicAuth, accept: "application/vnd.oci.image.manifest.v1+json" } });
+    assert.equal(still.status, 200, "cancelled: the tag is still there");
+    assert.equal(await k.evaluate(() => document.activeElement?.textContent?.trim()), "Delete tag dev", "the focus is back on the button that asked");
+
+    await tabTo(k, /^dev$/, { back: true });
+    await k.keyboard.press("Enter");
+    await k.locator('[data-label="build.user"]').waitFor();
+    await tabTo(k, /notation signature|signature/);
+    assert.equal(await k.evaluate(() => document.activeElement?.getAttribute("role")), "treeitem", "the referrers tree is one tab stop");
+
+    await k.goto(`${berth.url}/charts/repo/classic`);
+    await k.getByRole("heading", { name: "Classic chart" }).waitFor();
+    await tabTo(k, /^README$/);
+    await k.keyboard.press("ArrowRight");
+    assert.equal(await k.getByRole("tab", { name: "Default values" }).getAttribute("aria-selected"), "true");
+    assert.equal(await k.evaluate(() => document.activeElement?.textContent?.trim()), "Default values");
+    await k.locator("pre.values").waitFor();
   });
 
   await t.test("identities: a new secret downloads as a text file made in the browser; the audit trail filters on the server", async () => {
@@ -636,7 +764,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     const deleter = { name: "deleter", password: "deleter-password-1" };
     const made1 = await fetch(`${berth.url}/api/v1/users`, { method: "POST", headers: { authorization: berth.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ ...deleter, roles: ["acrpull", "acrdelete"] }) });
     assert.equal(made1.status, 201, await made1.text());
-    const d = await open(await browser.newContext());
+    const d = await open(await browser.newContext(), berth);
     await signIn(d.page, berth, deleter.name, deleter.password);
     await d.page.goto(`${berth.url}/r/trash/app`);
     await d.page.locator("tr[data-deleted]").first().waitFor();
@@ -664,7 +792,7 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
 
   // -- axe and screenshots of every page (axe needs bypassCSP to inject its script)
   const audit = await browser.newContext({ bypassCSP: true });
-  const x = await open(audit);
+  const x = await open(audit, berth);
   await t.test("axe finds no serious or critical violation on any page; each page is photographed", async () => {
     await x.page.goto(`${berth.url}/sign-in`);
     await x.page.getByRole("button", { name: "Sign in" }).waitFor();
@@ -720,9 +848,15 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     await x.page.getByText(HOSTILE_LABEL, { exact: true }).waitFor();
   });
 
-  await t.test("no dialog opened and no CSP violation was reported on any page", async () => {
-    assert.deepEqual([...a.dialogs, ...p.dialogs, ...x.dialogs], []);
-    assert.deepEqual([...a.cspReports, ...p.cspReports], []);
+  await t.test("no dialog opened, no CSP violation was reported, nothing was asked of another origin, every API call is documented", async () => {
+    const all = [a, p, x, keyboard];
+    assert.deepEqual(all.flatMap((w) => w.dialogs), []);
+    assert.deepEqual([a, p, keyboard].flatMap((w) => w.cspReports), []);
+    assert.deepEqual(all.flatMap((w) => w.offsite), [], "the portal works offline: no CDN, no remote font or image");
+    const documented = await documentedEndpoints();
+    const calls = [...new Set(all.flatMap((w) => w.calls))].sort();
+    assert.ok(calls.length > 20, `the pages called the API (${calls.length} distinct calls)`);
+    assert.deepEqual(calls.filter((call) => !documented.some((pattern) => pattern.test(call))), [], "every call the portal made is in docs/api.md");
     const shots = await Promise.all(["sign-in", "repositories", "manifest", "charts", "chart"].map((n) => readFile(join(SHOTS, `${n}.png`))));
     for (const shot of shots) assert.ok(shot.subarray(1, 4).toString() === "PNG");
   });

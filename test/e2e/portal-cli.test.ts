@@ -111,6 +111,11 @@ test("oras, crane, helm push oci:// and a classic push fill Berth; berth reposit
   assert.deepEqual(await berthCli.json(["repository", "delete", "portal/image:base", "--yes"]), { deleted: true });
   assert.deepEqual(await berthCli.json(["repository", "show-tags", "portal/image"]), ["v1"]);
   assert.deepEqual((await berthCli.json(["repository", "show-manifests", "portal/image", "--untagged"])).map((m: any) => m.digest), [base]);
+  // Each command in each format: YAML is the JSON's data, the table names its columns.
+  assert.deepEqual(parse(await berthCli.ok(["repository", "show-manifests", "portal/image", "-o", "yaml"])), await berthCli.json(["repository", "show-manifests", "portal/image"]));
+  assert.match(await berthCli.ok(["repository", "show-manifests", "portal/image", "--untagged"]), new RegExp(`^DIGEST\\s+TAGS\\s+MEDIA TYPE\\s+SIZE\\s+PLATFORMS\\s+PUSHED\\s+SUBJECT\\n${base}\\s`));
+  assert.deepEqual(parse(await berthCli.ok(["repository", "list", "--q", "portal-charts", "-o", "yaml"])), await berthCli.json(["repository", "list", "--q", "portal-charts"]));
+  assert.deepEqual(parse(await berthCli.ok(["repository", "delete", "portal-charts/portal-demo:0.2.0", "--yes", "-o", "yaml"])), { deleted: true });
   assert.match(await berthCli.ok(["repository", "delete", `portal/image@${base}`, "--yes"]), /^deleted manifest portal\/image@sha256:/);
   assert.match(await berthCli.ok(["repository", "delete", "portal/report", "--yes"]), /^deleted repository portal\/report/);
   assert.deepEqual((await berthCli.json(["repository", "list", "--q", "portal/"])).map((r: any) => r.name), ["portal/image"]);

@@ -224,9 +224,8 @@ test("attack: a repository's kind comes from its newest manifest even when a rea
   assert.equal(listed.kind, "image");
 });
 
-test("attack: a chart repository's kind (classic, OCI, both) counts only the versions the caller is shown", async (t) => {
-  const app = await freshApp(t);
-  // 1.0.0 the OCI way (as `helm push` sends it), 2.0.0 the classic way, into one repository.
+/** charts/demo: 1.0.0 the OCI way (as `helm push` sends it), 2.0.0 the classic way. */
+async function chartBothWays(app: TestApp): Promise<void> {
   const tgz = await validChart({ name: "demo", version: "1.0.0" });
   const config = Buffer.from(JSON.stringify({ name: "demo", version: "1.0.0", apiVersion: "v2" }));
   const manifest = Buffer.from(JSON.stringify({
@@ -238,6 +237,11 @@ test("attack: a chart repository's kind (classic, OCI, both) counts only the ver
   const classic = await app.request("PUT", "/helm/v1/charts/_blobs/demo-2.0.0.tgz", { body: await validChart({ name: "demo", version: "2.0.0" }), headers: { "content-type": "application/octet-stream" } });
   assert.equal(classic.status, 201, String(classic.body));
   assert.equal((await app.berth.stores.metadata.catalog.summary("charts/demo" as RepositoryName))?.kind, "chart-both", "stored: one version each way");
+}
+
+test("attack: a chart repository's kind (classic, OCI, both) counts only the versions the caller is shown", async (t) => {
+  const app = await freshApp(t);
+  await chartBothWays(app);
   const auth = await puller(app);
 
   const kindFor = async (who: string) => {
@@ -253,4 +257,37 @@ test("attack: a chart repository's kind (classic, OCI, both) counts only the ver
   await attributes(app, "charts/demo", { readEnabled: true }, "2.0.0");
   await attributes(app, "charts/demo", { readEnabled: false }, "1.0.0");
   assert.equal(await kindFor(auth), "chart-classic");
+});
+
+test("attack: the list's kind filter (?kind=) goes by the kind the caller is shown, not the stored one a read lock hides", async (t) => {
+  const app = await freshApp(t);
+  await chartBothWays(app);
+  await pushImage(app, "team/app", "v1", { "build.user": "open-builder" });
+  const amd64 = platformImage({ os: "linux", architecture: "amd64" }, {});
+  await pushBuilt(app, "team/app", [amd64.layer, amd64.config], amd64.manifest);
+  const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [{ mediaType: MEDIA.manifest, digest: amd64.manifest.digest, size: amd64.manifest.size, platform: amd64.platform }] }));
+  await pushBuilt(app, "team/app", [], { mediaType: MEDIA.index, digest: digestOf(indexBytes), size: indexBytes.length, bytes: indexBytes }, "x-private");
+  await attributes(app, "team/app", { readEnabled: false }, "x-private");
+  await attributes(app, "charts/demo", { readEnabled: false }, "2.0.0");
+  const auth = await puller(app);
+
+  const byKind = async (kind: string, who = auth) => {
+    const list = JSON.parse(await body(app, `/api/v1/repositories?kind=${kind}`, who));
+    const names = list.repositories.map((r: { name: string; kind: string }) => { assert.equal(r.kind, kind, `${r.name} listed under ?kind=${kind} as ${r.kind}`); return r.name; });
+    assert.equal(list.total, names.length, `?kind=${kind}: the total counts what is listed`);
+    // A page of one, so the total is counted rather than read off a page that holds every row.
+    const paged = JSON.parse(await body(app, `/api/v1/repositories?kind=${kind}&n=1`, who));
+    assert.equal(paged.total, names.length, `?kind=${kind}&n=1: the total counts what is listed`);
+    return names;
+  };
+  assert.deepEqual(await byKind("chart-both"), [], "the hidden classic version does not put charts/demo under chart-both");
+  assert.deepEqual(await byKind("chart-oci"), ["charts/demo"], "the puller's charts/demo is an OCI chart");
+  assert.deepEqual(await byKind("index"), [], "the read-locked index does not put team/app under index");
+  assert.deepEqual(await byKind("image"), ["team/app"]);
+  assert.deepEqual(await byKind("chart-both", AUTH), [], "a read lock holds for owners too");
+  assert.deepEqual(await byKind("chart-oci", AUTH), ["charts/demo"]);
+  // A read lock on the whole repository: no version is shown, so it has no chart kind to list.
+  await attributes(app, "charts/demo", { readEnabled: true }, "2.0.0");
+  await attributes(app, "charts/demo", { readEnabled: false });
+  for (const kind of ["chart-both", "chart-oci", "chart-classic"]) assert.deepEqual(await byKind(kind), [], `?kind=${kind} with the repository read-locked`);
 });

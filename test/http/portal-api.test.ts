@@ -352,6 +352,11 @@ test("GET /api/v1/charts pages with ?n and ?last; GET /api/v1/charts/<repository
   assert.equal(chart.classicRepository, "/helm/v1/charts");
   assert.equal((await get(app, "/api/v1/charts/charts/demo?version=0.1.0")).version, "0.1.0");
   assert.equal((await get(app, "/api/v1/charts/oci/other")).classicRepository, null);
+  // A newer version pushed only the OCI way: the classic repository still serves the older ones.
+  await ociChart(app, "charts/demo", await validChart({ name: "demo", version: "2.0.0" }), "demo", "2.0.0");
+  const mixed = await get(app, "/api/v1/charts/charts/demo");
+  assert.deepEqual([mixed.version, mixed.versions[0].storedAs], ["2.0.0", "oci"]);
+  assert.equal(mixed.classicRepository, "/helm/v1/charts", "for the versions stored the classic way");
   assert.equal((await app.request("GET", "/api/v1/charts/charts/demo?version=9.9.9")).status, 404);
   assert.equal((await app.request("GET", "/api/v1/charts/charts/none")).status, 404);
 });

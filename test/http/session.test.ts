@@ -127,6 +127,28 @@ test("the zero-GUID name with the refresh token of `berth login --expose-token` 
   assert.ok(new Date(res.json().expires).getTime() <= Date.now() + 8 * 3600_000);
 });
 
+test("every identity Berth knows signs in: a user, a service principal by its ID, a scope-map token by its name; each session reads as that identity", async (t) => {
+  const app = await freshApp(t);
+  const made = async (path: string, body: unknown) => {
+    const res = await app.request(path.startsWith("/api/v1/scope-maps") ? "PUT" : "POST", path, { body: JSON.stringify(body), headers: JSON_TYPE });
+    assert.equal(res.status, 201, `${path}: ${res.body}`);
+    return res.json();
+  };
+  await made("/api/v1/users", { name: "erin", roles: ["acrpull"], password: "erin-password-1" });
+  const sp = await made("/api/v1/service-principals", { name: "ci-bot", role: "acrpull" });
+  await made("/api/v1/scope-maps/readers", { rules: [{ repository: "team/*", actions: ["content/read"] }] });
+  const token = await made("/api/v1/tokens", { name: "ci", scopeMap: "readers" });
+  for (const [username, password, kind] of [["erin", "erin-password-1", "user"], [sp.id, sp.secret, "sp"], ["ci", token.passwords[0].password, "token"]] as const) {
+    const res = await signIn(app, username, password);
+    assert.equal(res.status, 200, `${kind}: ${res.body}`);
+    assert.equal(res.json().identity.kind, kind);
+    assert.equal(res.json().manage, false, `${kind}: no owner`);
+    const me = await app.request("GET", "/api/v1/session", { headers: { cookie: cookieOf(res).pair }, auth: null });
+    assert.equal(me.json().identity.kind, kind);
+    assert.equal((await app.request("GET", "/api/v1/repositories", { headers: { cookie: cookieOf(res).pair }, auth: null })).status, 200, `${kind}: the session reads the API`);
+  }
+});
+
 test("failed portal sign-ins count against the sign-in rate limit (429 with Retry-After)", async (t) => {
   const app = await freshApp(t, { "auth.failedSignInsPerIdentity": 3 });
   for (let i = 0; i < 3; i++) {

@@ -5,7 +5,8 @@ import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import type { ChartDetail } from "../../../src/api-contract/charts.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Command, Status, Table, useLoad } from "../components.tsx";
+import { ChartCommands } from "../chart-commands.tsx";
+import { Status, Table, useLoad } from "../components.tsx";
 import { safeHref, when } from "../format.ts";
 import { Markdown } from "../markdown.tsx";
 import { parseChartPath, paths } from "../paths.ts";
@@ -152,10 +153,6 @@ export function ChartPage() {
       <Status loaded={loaded}>
         {(c) => {
           const selected = c.versions.find((v) => v.version === c.version);
-          const host = location.host;
-          const alias = c.namespace.split("/").pop() || "berth";
-          const classic = selected && (selected.storedAs === "classic" || selected.storedAs === "both");
-          const oci = selected && (selected.storedAs === "oci" || selected.storedAs === "both");
           const home = c.metadata.home ? safeHref(c.metadata.home) : null;
           return (
             <>
@@ -202,21 +199,7 @@ export function ChartPage() {
                 )}
               </dl>
               <h2>Install</h2>
-              {classic && c.classicRepository && (
-                <div class="commands" data-way="classic">
-                  <h3>The classic way</h3>
-                  <Command label="add the repository" text={`helm repo add ${alias} ${location.origin}${c.classicRepository}`} />
-                  <Command label="update" text="helm repo update" />
-                  <Command label="install" text={`helm install my-${c.name} ${alias}/${c.name} --version ${c.version}`} />
-                </div>
-              )}
-              {oci && (
-                <div class="commands" data-way="oci">
-                  <h3>The OCI way</h3>
-                  <Command label="pull" text={`helm pull oci://${host}/${c.repository} --version ${c.version}`} />
-                  <Command label="install" text={`helm install my-${c.name} oci://${host}/${c.repository} --version ${c.version}`} />
-                </div>
-              )}
+              {selected && <ChartCommands chart={c} version={c.version} storedAs={selected.storedAs} />}
               {selected && selected.storedAs !== "both" && (
                 <p class="small muted">
                   This version is stored only the {selected.storedAs === "oci" ? "OCI" : "classic"} way; push it {selected.storedAs === "oci" ? "with berth helm push" : "with helm push oci://"} to offer the other way too.

@@ -49,13 +49,7 @@ export function IdentitiesPage() {
       from: isoOf(text("from")), to: isoOf(text("to")),
     }).filter(([, v]) => v !== "")));
   };
-  const { problem, act } = useProblem();
-  /** A create form's submit: its fields to `work`, a failure shown as the page's problem. */
-  const submit = (work: (form: FormData) => Promise<void>) => (event: Event) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    void act(() => work(form));
-  };
+  const { problem, act, submit } = useProblem();
   /** Asks the API for a new password or secret (`field` of the answer) and shows it once. */
   const renew = (path: string, field: "password" | "secret", what: string, then?: () => void) => async () => {
     const r = await api<Record<typeof field, string>>("POST", path, {});

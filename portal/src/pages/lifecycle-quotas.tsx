@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import type { QuotaList, QuotaView } from "../../../src/api-contract/quotas.ts";
 import { api, apiPath } from "../api.ts";
-import { Confirm, Problem, Status, Table, useLoad, useProblem } from "../components.tsx";
+import { Problem, TableOf, useConfirm, useLoad, useProblem } from "../components.tsx";
 import { bytes, exactSize, when } from "../format.ts";
 
 /** The event list's link: refusals by quotas and tag rules (action policy_refused). */
@@ -30,8 +30,8 @@ function Usage({ quota }: { quota: QuotaView }) {
 export function QuotasSection() {
   const quotas = useLoad(() => api<QuotaList>("GET", "/api/v1/quotas"), []);
   const [editing, setEditing] = useState<string | null>(null);
-  const [confirm, setConfirm] = useState<{ what: string; run: () => Promise<void> } | null>(null);
-  const { problem, act } = useProblem();
+  const { problem, act, submit } = useProblem();
+  const { ask, question } = useConfirm(act);
   const set = async (scope: string, limit: string) => {
     await api<QuotaView>("PUT", "/api/v1/quotas", { scope, limit: /^\d+$/.test(limit) ? Number(limit) : limit });
     quotas.reload();
@@ -44,82 +44,51 @@ export function QuotasSection() {
         A limit on what a scope holds, each distinct blob and manifest once. A push past it is refused; <a href={REFUSALS_HREF}>see the refused pushes</a> in the events below.
       </p>
       {problem && <Problem error={problem} />}
-      {confirm && (
-        <Confirm
-          what={confirm.what}
-          action="Remove"
-          onCancel={() => setConfirm(null)}
-          onConfirm={() => {
-            const run = confirm.run;
-            setConfirm(null);
-            void act(run);
-          }}
-        />
-      )}
-      <Status loaded={quotas}>
-        {(list) =>
-          list.quotas.length === 0 ? (
-            <p class="muted">No quotas: pushes are limited only by the storage.</p>
-          ) : (
-            <Table caption="Quotas" columns={["Scope", "Used", "Limit", "Set", <span class="sr-only">Change or remove</span>]}>
-              {list.quotas.map((q) => (
-                <tr key={q.scope} data-quota={q.scope}>
-                  <th scope="row">
-                    <code>{q.scope}</code>
-                  </th>
-                  <td class="usage">
-                    <Usage quota={q} />
-                  </td>
-                  <td>
-                    <span title={`${q.limit} bytes`}>{bytes(q.limit)}</span>
-                  </td>
-                  <td class="small">
-                    {when(q.created)} by {q.createdBy}
-                  </td>
-                  <td class="actions">
-                    {editing === q.scope ? (
-                      <form
-                        class="inline"
-                        onSubmit={(event) => {
-                          event.preventDefault();
-                          const limit = String(new FormData(event.currentTarget).get("limit")).trim();
-                          void act(async () => (await set(q.scope, limit), setEditing(null)));
-                        }}
-                      >
-                        <label>
-                          New limit for {q.scope} <input name="limit" required defaultValue={exactSize(q.limit)} />
-                        </label>
-                        <button type="submit">Save</button>
-                        <button type="button" onClick={() => setEditing(null)}>
-                          Cancel
-                        </button>
-                      </form>
-                    ) : (
-                      <>
-                        <button type="button" onClick={() => setEditing(q.scope)}>
-                          Change {q.scope}
-                        </button>{" "}
-                        <button type="button" class="danger" onClick={() => setConfirm({ what: `Remove the quota of ${q.scope}? Pushes there are no longer limited by it.`, run: async () => (await api("DELETE", apiPath("/api/v1/quotas", { repo: q.scope })), quotas.reload()) })}>
-                          Remove {q.scope}
-                        </button>
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </Table>
-          )
-        }
-      </Status>
+      {question}
+      <TableOf loaded={quotas} rows={(list) => list.quotas} empty="No quotas: pushes are limited only by the storage." caption="Quotas" columns={["Scope", "Used", "Limit", "Set", <span class="sr-only">Change or remove</span>]}>
+        {(q) => (
+          <tr key={q.scope} data-quota={q.scope}>
+            <th scope="row">
+              <code>{q.scope}</code>
+            </th>
+            <td class="usage">
+              <Usage quota={q} />
+            </td>
+            <td>
+              <span title={`${q.limit} bytes`}>{bytes(q.limit)}</span>
+            </td>
+            <td class="small">
+              {when(q.created)} by {q.createdBy}
+            </td>
+            <td class="actions">
+              {editing === q.scope ? (
+                <form class="inline" onSubmit={submit(async (form) => (await set(q.scope, String(form.get("limit")).trim()), setEditing(null)))}>
+                  <label>
+                    New limit for {q.scope} <input name="limit" required defaultValue={exactSize(q.limit)} />
+                  </label>
+                  <button type="submit">Save</button>
+                  <button type="button" onClick={() => setEditing(null)}>
+                    Cancel
+                  </button>
+                </form>
+              ) : (
+                <>
+                  <button type="button" onClick={() => setEditing(q.scope)}>
+                    Change {q.scope}
+                  </button>{" "}
+                  <button type="button" class="danger" onClick={() => ask({ what: `Remove the quota of ${q.scope}? Pushes there are no longer limited by it.`, action: "Remove", run: async () => (await api("DELETE", apiPath("/api/v1/quotas", { repo: q.scope })), quotas.reload()) })}>
+                    Remove {q.scope}
+                  </button>
+                </>
+              )}
+            </td>
+          </tr>
+        )}
+      </TableOf>
       <form
         class="inline"
         aria-label="Set a quota"
-        onSubmit={(event) => {
-          event.preventDefault();
-          const element = event.currentTarget;
-          const form = new FormData(element);
-          void act(async () => (await set(String(form.get("scope")).trim(), String(form.get("limit")).trim()), element.reset()));
-        }}
+        onSubmit={submit(async (form, element) => (await set(String(form.get("scope")).trim(), String(form.get("limit")).trim()), element.reset()))}
       >
         <label>
           Scope <input name="scope" required placeholder="*, team/* or team/app" />

@@ -8,7 +8,7 @@ import type { z } from "zod";
 import type { RetentionPolicyList, RetentionPolicyView, RetentionRunView } from "../../../src/api-contract/retention.ts";
 import type { EventList } from "../../../src/api-contract/webhooks.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Confirm, Problem, Status, Table, useLoad, useProblem } from "../components.tsx";
+import { Problem, Status, Table, TableOf, useConfirm, useLoad, useProblem } from "../components.tsx";
 import { shortDigest, when } from "../format.ts";
 
 type Events = z.infer<typeof EventList>;
@@ -94,9 +94,9 @@ export function RetentionSection({ onRun }: { onRun?: () => void }) {
   const policies = useLoad(() => api<RetentionPolicyList>("GET", "/api/v1/retention-policies"), []);
   const runs = useLoad(lastRuns, []);
   const [result, setResult] = useState<{ run: RetentionRunView; round: number } | null>(null);
-  const [confirm, setConfirm] = useState<{ what: string; action: string; run: () => Promise<void> } | null>(null);
   const [kind, setKind] = useState<"untagged" | "keep">("keep");
-  const { problem, act } = useProblem();
+  const { problem, act, submit } = useProblem();
+  const { ask, question } = useConfirm(act);
   const show = (run: RetentionRunView) => setResult((r) => ({ run, round: (r?.round ?? 0) + 1 }));
   const dryRun = () => api<RetentionRunView>("POST", "/api/v1/retention-runs", { dryRun: true });
 
@@ -105,70 +105,46 @@ export function RetentionSection({ onRun }: { onRun?: () => void }) {
       <h2 id="retention-h">Retention</h2>
       <p class="small muted">Policies delete untagged manifests after some days, or keep only the newest tags of a pattern. Runs follow the schedule, or now; the bytes go at the next gc.</p>
       {problem && <Problem error={problem} />}
-      {confirm && (
-        <Confirm
-          what={confirm.what}
-          action={confirm.action}
-          onCancel={() => setConfirm(null)}
-          onConfirm={() => {
-            const run = confirm.run;
-            setConfirm(null);
-            void act(run);
-          }}
-        />
-      )}
-      <Status loaded={policies}>
-        {(list) =>
-          list.policies.length === 0 ? (
-            <p class="muted">No retention policies: nothing is deleted unless someone deletes it.</p>
-          ) : (
-            <Table caption="Retention policies" columns={["Repositories", "Untagged days", "Keep newest", "Tags", "Rule", "Created", "By", <span class="sr-only">Remove</span>]}>
-              {list.policies.map((p) => (
-                <tr key={p.id} data-retention-policy={p.id}>
-                  <td>
-                    <code>{p.repository}</code>
-                  </td>
-                  <td>{p.untaggedDays ?? ""}</td>
-                  <td>{p.keepNewest ?? ""}</td>
-                  <td>{p.tags !== null && <code>{p.tags}</code>}</td>
-                  <td>{ruleText(p)}</td>
-                  <td>{when(p.created)}</td>
-                  <td>{p.createdBy}</td>
-                  <td>
-                    <button
-                      type="button"
-                      class="danger"
-                      aria-label={`Remove the retention policy for ${p.repository}: ${ruleText(p)}`}
-                      onClick={() => setConfirm({ what: `Remove the retention policy for ${p.repository} (${ruleText(p)})?`, action: "Remove", run: async () => (await api("DELETE", apiPath("/api/v1/retention-policies", encodeURIComponent(p.id))), policies.reload()) })}
-                    >
-                      Remove
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </Table>
-          )
-        }
-      </Status>
+      {question}
+      <TableOf loaded={policies} rows={(list) => list.policies} empty="No retention policies: nothing is deleted unless someone deletes it." caption="Retention policies" columns={["Repositories", "Untagged days", "Keep newest", "Tags", "Rule", "Created", "By", <span class="sr-only">Remove</span>]}>
+        {(p) => (
+          <tr key={p.id} data-retention-policy={p.id}>
+            <td>
+              <code>{p.repository}</code>
+            </td>
+            <td>{p.untaggedDays ?? ""}</td>
+            <td>{p.keepNewest ?? ""}</td>
+            <td>{p.tags !== null && <code>{p.tags}</code>}</td>
+            <td>{ruleText(p)}</td>
+            <td>{when(p.created)}</td>
+            <td>{p.createdBy}</td>
+            <td>
+              <button
+                type="button"
+                class="danger"
+                aria-label={`Remove the retention policy for ${p.repository}: ${ruleText(p)}`}
+                onClick={() => ask({ what: `Remove the retention policy for ${p.repository} (${ruleText(p)})?`, action: "Remove", run: async () => (await api("DELETE", apiPath("/api/v1/retention-policies", encodeURIComponent(p.id))), policies.reload()) })}
+              >
+                Remove
+              </button>
+            </td>
+          </tr>
+        )}
+      </TableOf>
       <form
         class="inline"
         aria-label="Add a retention policy"
-        onSubmit={(event) => {
-          event.preventDefault();
-          const element = event.currentTarget;
-          const form = new FormData(element);
+        onSubmit={submit(async (form, element) => {
           const count = Number(form.get("count"));
           const tags = String(form.get("tags") ?? "").trim();
-          void act(async () => {
-            await api("POST", "/api/v1/retention-policies", {
-              repository: String(form.get("repository")).trim(),
-              ...(kind === "keep" ? { keepNewest: count, ...(tags ? { tags } : {}) } : { untaggedDays: count }),
-            });
-            element.reset();
-            setKind("keep"); // the select's default, as reset() just set it
-            policies.reload();
+          await api("POST", "/api/v1/retention-policies", {
+            repository: String(form.get("repository")).trim(),
+            ...(kind === "keep" ? { keepNewest: count, ...(tags ? { tags } : {}) } : { untaggedDays: count }),
           });
-        }}
+          element.reset();
+          setKind("keep"); // the select's default, as reset() just set it
+          policies.reload();
+        })}
       >
         <label>
           Repositories <input name="repository" required placeholder="team/app, team/* or *" />
@@ -200,7 +176,7 @@ export function RetentionSection({ onRun }: { onRun?: () => void }) {
           onClick={() =>
             void act(async () => {
               const plan = await dryRun();
-              setConfirm({
+              ask({
                 what: `Run every retention policy now? As of now, ${counts(plan.summary)} go (${plan.summary.skipped} skipped), as the preview lists them.`,
                 action: "Run now",
                 run: async () => {

@@ -10,7 +10,7 @@ import type { TagRuleList } from "../../../src/api-contract/tag-rules.ts";
 import type * as wh from "../../../src/api-contract/webhooks.ts";
 import { EVENT_ACTIONS, WEBHOOK_FORMATS } from "../../../src/domain/event-names.ts";
 import { api, apiPath, withQuery } from "../api.ts";
-import { Confirm, Problem, Status, Table, useLoad, useProblem } from "../components.tsx";
+import { Problem, Status, Table, TableOf, useConfirm, useLoad, useProblem } from "../components.tsx";
 import { shortDigest, when } from "../format.ts";
 import { fileName, Secret, type Shown } from "../secret.tsx";
 import { useSession } from "../session.tsx";
@@ -51,16 +51,11 @@ export function LifecyclePage() {
   useEffect(() => setBefore([]), [action]);
   const events = useLoad(() => api<Events>("GET", withQuery("/api/v1/events", { order: "newest", limit: String(EVENTS_PER_PAGE), before: before.at(-1)?.toString(), action })), [before.join(), action]);
   const [shown, setShownState] = useState<Shown | null>(null);
-  const { problem, act } = useProblem();
-  const [confirm, setConfirm] = useState<{ what: string; run: () => Promise<void> } | null>(null);
+  const { problem, act, submit } = useProblem();
+  const { ask, question } = useConfirm(act);
   const [watching, setWatching] = useState<string | null>(null);
   const deliveries = useLoad(() => (watching ? api<Deliveries>("GET", apiPath("/api/v1/webhooks", encodeURIComponent(watching), "deliveries")) : Promise.resolve(null)), [watching]);
 
-  const submit = (work: (form: FormData, element: HTMLFormElement) => Promise<void>) => (event: Event) => {
-    event.preventDefault();
-    const element = event.currentTarget as HTMLFormElement;
-    void act(() => work(new FormData(element), element));
-  };
   const showSecret = (what: string, secret: string) => setShownState({ what, secret, file: fileName(what) });
   const hookPath = (h: Webhook, ...rest: string[]) => apiPath("/api/v1/webhooks", encodeURIComponent(h.name), ...rest);
 
@@ -70,53 +65,35 @@ export function LifecyclePage() {
       <h1>Lifecycle</h1>
       {problem && <Problem error={problem} />}
       <Secret shown={shown} />
-      {confirm && (
-        <Confirm
-          what={confirm.what}
-          onCancel={() => setConfirm(null)}
-          onConfirm={() => {
-            const run = confirm.run;
-            setConfirm(null);
-            void act(run);
-          }}
-        />
-      )}
+      {question}
 
       <section aria-labelledby="rules-h">
         <h2 id="rules-h">Tag immutability rules</h2>
         <p class="small muted">A tag a rule covers, once pushed, is never moved or deleted, nor is the content it names: the push or delete is refused with the rule's id.</p>
-        <Status loaded={rules}>
-          {(r) =>
-            r.rules.length === 0 ? (
-              <p class="muted">No rules: every tag can be moved and deleted by whoever may push and delete.</p>
-            ) : (
-              <Table caption="Tag immutability rules" columns={["Repositories", "Tags", "Created", "By", <span class="sr-only">Remove</span>]}>
-                {r.rules.map((rule) => (
-                  <tr key={rule.id} data-tag-rule={rule.id}>
-                    <td>
-                      <code>{rule.repository}</code>
-                    </td>
-                    <td>
-                      <code>{rule.tags}</code>
-                    </td>
-                    <td>{when(rule.created)}</td>
-                    <td>{rule.createdBy}</td>
-                    <td>
-                      <button
-                        type="button"
-                        class="danger"
-                        aria-label={`Remove the rule for tags ${rule.tags} in ${rule.repository}`}
-                        onClick={() => setConfirm({ what: `Remove the rule making tags ${rule.tags} in ${rule.repository} immutable?`, run: async () => (await api("DELETE", apiPath("/api/v1/tag-rules", encodeURIComponent(rule.id))), rules.reload()) })}
-                      >
-                        Remove
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </Table>
-            )
-          }
-        </Status>
+        <TableOf loaded={rules} rows={(r) => r.rules} empty="No rules: every tag can be moved and deleted by whoever may push and delete." caption="Tag immutability rules" columns={["Repositories", "Tags", "Created", "By", <span class="sr-only">Remove</span>]}>
+          {(rule) => (
+            <tr key={rule.id} data-tag-rule={rule.id}>
+              <td>
+                <code>{rule.repository}</code>
+              </td>
+              <td>
+                <code>{rule.tags}</code>
+              </td>
+              <td>{when(rule.created)}</td>
+              <td>{rule.createdBy}</td>
+              <td>
+                <button
+                  type="button"
+                  class="danger"
+                  aria-label={`Remove the rule for tags ${rule.tags} in ${rule.repository}`}
+                  onClick={() => ask({ what: `Remove the rule making tags ${rule.tags} in ${rule.repository} immutable?`, run: async () => (await api("DELETE", apiPath("/api/v1/tag-rules", encodeURIComponent(rule.id))), rules.reload()) })}
+                >
+                  Remove
+                </button>
+              </td>
+            </tr>
+          )}
+        </TableOf>
         <form
           class="inline"
           onSubmit={submit(async (form, element) => {
@@ -141,54 +118,46 @@ export function LifecyclePage() {
 
       <section aria-labelledby="hooks-h">
         <h2 id="hooks-h">Webhooks</h2>
-        <Status loaded={hooks}>
-          {(list) =>
-            list.webhooks.length === 0 ? (
-              <p class="muted">No webhooks: nothing is told about pushes and deletes.</p>
-            ) : (
-              <Table caption="Webhooks" columns={["Name", "URL", "Actions", "Repositories", "Format", "State", <span class="sr-only">Do</span>]}>
-                {list.webhooks.map((h) => (
-                  <tr key={h.name} data-webhook={h.name}>
-                    <th scope="row">{h.name}</th>
-                    <td>
-                      <code>{h.url}</code>
-                    </td>
-                    <td>{h.actions.join(", ")}</td>
-                    <td>
-                      <code>{h.scope}</code>
-                    </td>
-                    <td>{h.format}</td>
-                    <td>{h.enabled ? "enabled" : "disabled"}</td>
-                    <td class="actions">
-                      <button type="button" onClick={() => void act(async () => (await api("POST", hookPath(h, "ping"), {}), setWatching(h.name), deliveries.reload()))}>
-                        Ping {h.name}
-                      </button>{" "}
-                      <button type="button" onClick={() => setWatching(h.name)}>
-                        Deliveries of {h.name}
-                      </button>{" "}
-                      <button type="button" onClick={() => void act(async () => (await api("PATCH", hookPath(h), { enabled: !h.enabled }), hooks.reload()))}>
-                        {h.enabled ? "Disable" : "Enable"} {h.name}
-                      </button>{" "}
-                      <button
-                        type="button"
-                        onClick={() => void act(async () => showSecret(`New signing secret of webhook ${h.name}`, (await api<{ secret?: string }>("PATCH", hookPath(h), { rotateSecret: true })).secret ?? ""))}
-                      >
-                        New secret for {h.name}
-                      </button>{" "}
-                      <button
-                        type="button"
-                        class="danger"
-                        onClick={() => setConfirm({ what: `Delete webhook ${h.name} and its deliveries?`, run: async () => (await api("DELETE", hookPath(h)), h.name === watching && setWatching(null), hooks.reload()) })}
-                      >
-                        Delete {h.name}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </Table>
-            )
-          }
-        </Status>
+        <TableOf loaded={hooks} rows={(list) => list.webhooks} empty="No webhooks: nothing is told about pushes and deletes." caption="Webhooks" columns={["Name", "URL", "Actions", "Repositories", "Format", "State", <span class="sr-only">Do</span>]}>
+          {(h) => (
+            <tr key={h.name} data-webhook={h.name}>
+              <th scope="row">{h.name}</th>
+              <td>
+                <code>{h.url}</code>
+              </td>
+              <td>{h.actions.join(", ")}</td>
+              <td>
+                <code>{h.scope}</code>
+              </td>
+              <td>{h.format}</td>
+              <td>{h.enabled ? "enabled" : "disabled"}</td>
+              <td class="actions">
+                <button type="button" onClick={() => void act(async () => (await api("POST", hookPath(h, "ping"), {}), setWatching(h.name), deliveries.reload()))}>
+                  Ping {h.name}
+                </button>{" "}
+                <button type="button" onClick={() => setWatching(h.name)}>
+                  Deliveries of {h.name}
+                </button>{" "}
+                <button type="button" onClick={() => void act(async () => (await api("PATCH", hookPath(h), { enabled: !h.enabled }), hooks.reload()))}>
+                  {h.enabled ? "Disable" : "Enable"} {h.name}
+                </button>{" "}
+                <button
+                  type="button"
+                  onClick={() => void act(async () => showSecret(`New signing secret of webhook ${h.name}`, (await api<{ secret?: string }>("PATCH", hookPath(h), { rotateSecret: true })).secret ?? ""))}
+                >
+                  New secret for {h.name}
+                </button>{" "}
+                <button
+                  type="button"
+                  class="danger"
+                  onClick={() => ask({ what: `Delete webhook ${h.name} and its deliveries?`, run: async () => (await api("DELETE", hookPath(h)), h.name === watching && setWatching(null), hooks.reload()) })}
+                >
+                  Delete {h.name}
+                </button>
+              </td>
+            </tr>
+          )}
+        </TableOf>
         <form
           class="webhook-form"
           onSubmit={submit(async (form, element) => {

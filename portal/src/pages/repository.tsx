@@ -4,9 +4,11 @@
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import type { ManifestDetail, ManifestList, ReferrerTreeNode, RepositoryDetail, TagList } from "../../../src/api-contract/catalog.ts";
+import type { ChartDetail } from "../../../src/api-contract/charts.ts";
 import type { z } from "zod";
 import type { MetadataHistory, MetadataValues, ProvenanceReport } from "../../../src/api-contract/provenance.ts";
 import { api, ApiError, apiPath, withQuery } from "../api.ts";
+import { ChartCommands } from "../chart-commands.tsx";
 import { Command, Confirm, KeyValues, Problem, Status, Table, useLoad } from "../components.tsx";
 import { bytes, KIND_NAMES, safeHref, shortDigest, when } from "../format.ts";
 import { parseRepoPath, paths } from "../paths.ts";
@@ -22,6 +24,7 @@ export function RepoRoute() {
   return <ManifestPage repo={page.repo} reference={page.ref} />;
 }
 
+/** The commands for an image's or artifact's tag (a chart version's: ChartCommands). */
 function pullCommands(detail: RepositoryDetail, tag: string, digest: string): { label: string; text: string }[] {
   const host = location.host;
   const at = `${host}/${detail.name}`;
@@ -42,10 +45,26 @@ function pullCommands(detail: RepositoryDetail, tag: string, digest: string): { 
   }
 }
 
+/** A tag's commands: a chart version's for each way it is stored, else what fits the repository's kind. */
+function TagCommands({ detail, chart, tag, digest }: { detail: RepositoryDetail; chart: ChartDetail | null; tag: string; digest: string }) {
+  const version = chart?.versions.find((v) => v.reference === `${detail.name}:${tag}`);
+  if (chart && version) return <ChartCommands chart={chart} version={version.version} storedAs={version.storedAs} />;
+  return (
+    <>
+      {pullCommands(detail, tag, digest).map((c) => (
+        <Command key={c.label} label={c.label} text={c.text} />
+      ))}
+    </>
+  );
+}
+
 function RepositoryPage({ repo }: { repo: string }) {
   const detail = useLoad(() => api<RepositoryDetail>("GET", apiPath("/api/v1/repositories", { repo })), [repo]);
   const [sort, setSort] = useState("time_desc");
   const tags = useLoad(() => api<TagList>("GET", withQuery(apiPath("/api/v1/repositories", { repo }, "tags"), { sort, n: "200" })), [repo, sort]);
+  // A chart repository's versions, each with how it is stored, for the commands of both ways.
+  const kind = detail.data?.kind;
+  const chart = useLoad(() => (kind?.startsWith("chart") ? api<ChartDetail>("GET", apiPath("/api/v1/charts", { repo })) : Promise.resolve(null)), [repo, kind]);
   const [confirming, setConfirming] = useState<string | null>(null);
   const [problem, setProblem] = useState<Error | null>(null);
   // Each delete made here: the "Recently deleted" list reads again (keyed on it).
@@ -71,7 +90,7 @@ function RepositoryPage({ repo }: { repo: string }) {
         {(d) => (
           <>
             <p>
-              <span class={`kind kind-${d.kind}`}>{KIND_NAMES[d.kind]}</span> · {d.tags} tags · {bytes(d.size)} · last push {when(d.pushed)}
+              <span class={`kind kind-${d.kind}`}>{KIND_NAMES[d.kind]}</span> · {d.tags} {d.tags === 1 ? "tag" : "tags"} · {bytes(d.size)} · last push {when(d.pushed)}
               {d.artifactType && <> · {d.artifactType}</>}
             </p>
             {d.kind.startsWith("chart") && (
@@ -106,17 +125,15 @@ function RepositoryPage({ repo }: { repo: string }) {
                           {t.build.user && <span> built by {t.build.user}</span>}
                         </p>
                       )}
-                      {pullCommands(d, t.name, t.digest).map((c) => (
-                        <Command key={c.label} label={c.label} text={c.text} />
-                      ))}
-                      {d.may.delete &&
-                        (confirming === t.name ? (
-                          <Confirm what={`Delete tag ${t.name} of ${repo}? The manifest ${shortDigest(t.digest)} stays while other tags or pulls by digest use it.`} onConfirm={() => void remove(t.name)} onCancel={() => setConfirming(null)} />
-                        ) : (
-                          <button type="button" class="danger" onClick={() => setConfirming(t.name)}>
-                            Delete tag {t.name}
-                          </button>
-                        ))}
+                      <TagCommands detail={d} chart={chart.data} tag={t.name} digest={t.digest} />
+                      {d.may.delete && (
+                        <button type="button" class="danger" onClick={() => setConfirming(t.name)}>
+                          Delete tag {t.name}
+                        </button>
+                      )}
+                      {d.may.delete && confirming === t.name && (
+                        <Confirm what={`Delete tag ${t.name} of ${repo}? The manifest ${shortDigest(t.digest)} stays while other tags or pulls by digest use it.`} onConfirm={() => void remove(t.name)} onCancel={() => setConfirming(null)} />
+                      )}
                     </li>
                   ))}
                 </ul>
@@ -315,18 +332,18 @@ function ManifestPage({ repo, reference }: { repo: string; reference: string }) 
       </h1>
       {detail.error && !r && <Problem error={detail.error} />}
       {problem && <Problem error={problem} />}
-      {d && repository.data?.may.delete &&
-        (confirming ? (
-          <Confirm
-            what={`Delete manifest ${shortDigest(d.digest)} of ${repo}${d.tags.length ? ` with its tags ${d.tags.join(", ")}` : ""}? Pulls by those tags and by this digest stop working.`}
-            onConfirm={() => void remove(d.digest)}
-            onCancel={() => setConfirming(false)}
-          />
-        ) : (
-          <button type="button" class="danger" onClick={() => setConfirming(true)}>
-            Delete this manifest
-          </button>
-        ))}
+      {d && repository.data?.may.delete && (
+        <button type="button" class="danger" onClick={() => setConfirming(true)}>
+          Delete this manifest
+        </button>
+      )}
+      {d && repository.data?.may.delete && confirming && (
+        <Confirm
+          what={`Delete manifest ${shortDigest(d.digest)} of ${repo}${d.tags.length ? ` with its tags ${d.tags.join(", ")}` : ""}? Pulls by those tags and by this digest stop working.`}
+          onConfirm={() => void remove(d.digest)}
+          onCancel={() => setConfirming(false)}
+        />
+      )}
       {digest && (
         <p class="small">
           Digest <code>{digest}</code>

@@ -20,7 +20,7 @@ import type { Access } from "../../auth/identity.ts";
 import { isDigest, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseReference, parseRepositoryName, parseTag, type Reference, type RepositoryName, type Tag } from "../../domain/names.ts";
-import { chartKind, type RepositorySummaryRow, type SummaryCursor } from "../../metadata/catalog-types.ts";
+import { chartKind, type RepositorySummaryRow, type SummaryCursor, type SummaryFilter } from "../../metadata/catalog-types.ts";
 import { chartTag, decodeCursor, encodeCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
 import { visiblePage, type RequestedPage } from "../oci/paging.ts";
 import { contentShown, queryOf, type ApiContext } from "./context.ts";
@@ -101,20 +101,40 @@ export async function getRepositories(ctx: ApiContext) {
   const sort = query.sort ?? "name";
   // Only the part of the registry the caller's scope reaches is read; shows() decides each row.
   const within = ctx.authorizer.pullScope(ctx.who) ?? undefined;
-  const filter = { q: query.q, kind: query.kind, within, sort, order: query.order ?? (sort === "name" ? "asc" : "desc") } as const;
+  // A repository with attributes has the kind this caller is shown (summaryFor), which may not be
+  // the stored one: a kind filter reads every such repository too and keeps those of that kind.
+  const perCallerKind = query.kind !== undefined && ctx.authorizer.anySummaryIsPerCaller();
+  const filter: SummaryFilter = { q: query.q, kind: query.kind, within, sort, order: query.order ?? (sort === "name" ? "asc" : "desc"), ...(perCallerKind ? { attributed: "also" } : {}) };
   const page = requestedPage(query);
   const rows = ctx.catalog.rows;
   const cursor = (row: RepositorySummaryRow) => encodeCursor(sort === "name" ? row.name : sort === "pushed" ? (row.pushed?.getTime() ?? 0) : row.size, row.name);
-  const visible = (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name);
+  const asShown = new Map<string, Promise<RepositorySummaryRow>>();
+  const shownAs = (row: RepositorySummaryRow) => asShown.get(row.name) ?? asShown.set(row.name, summaryFor(ctx, row)).get(row.name)!;
+  const visible = async (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name) && (!perCallerKind || (await shownAs(row)).kind === query.kind);
   const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after), limit), visible, cursor);
   const { shown, next } = cut(page, found, cursor);
-  const summaries = await Promise.all(shown.map((row) => summaryFor(ctx, row)));
-  // A first page that holds every visible row is the count; else callers who see everything (or
-  // exactly their scope) count in SQL, anyone else counts the names in their scope shows() lets through.
-  const total = page.after === undefined && next === null ? shown.length
-    : ctx.authorizer.mayReadAll(ctx.who) || ctx.authorizer.scopeIsExact(ctx.who) ? await rows.count(filter)
-    : (await rows.names(filter)).filter((name) => ctx.authorizer.shows(ctx.who, name)).length;
-  return { repositories: summaries.map(summaryJson), total, next };
+  const summaries = await Promise.all(shown.map(shownAs));
+  return { repositories: summaries.map(summaryJson), total: page.after === undefined && next === null ? shown.length : await countShown(ctx, filter, perCallerKind, shownAs), next };
+}
+
+/**
+ * How many repositories the list shows this caller. Callers who see everything (or exactly their
+ * scope) count in SQL, anyone else counts the names in their scope shows() lets through; under a
+ * kind filter, the repositories with attributes are counted one by one by the kind they are shown.
+ */
+async function countShown(ctx: ApiContext, filter: SummaryFilter, perCallerKind: boolean, shownAs: (row: RepositorySummaryRow) => Promise<RepositorySummaryRow>): Promise<number> {
+  const rows = ctx.catalog.rows;
+  const plain = perCallerKind ? { ...filter, attributed: "without" as const } : filter;
+  let total = ctx.authorizer.mayReadAll(ctx.who) || ctx.authorizer.scopeIsExact(ctx.who) ? await rows.count(plain)
+    : (await rows.names(plain)).filter((name) => ctx.authorizer.shows(ctx.who, name)).length;
+  if (perCallerKind) {
+    for (const name of await rows.names({ ...filter, kind: undefined, attributed: "only" })) {
+      if (!ctx.authorizer.shows(ctx.who, name)) continue;
+      const row = await rows.summary(name as RepositoryName);
+      if (row && (await shownAs(row)).kind === filter.kind) total++;
+    }
+  }
+  return total;
 }
 
 /** GET /api/v1/repositories/<repository...>[/tags|/manifests[/<reference>]|/attributes] */

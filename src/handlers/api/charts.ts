@@ -67,6 +67,6 @@ export async function getChart(ctx: ApiContext) {
     values: texts.values,
     readmeBytes: texts.readmeBytes,
     valuesBytes: texts.valuesBytes,
-    classicRepository: chosen.storedAs === "oci" ? null : `/helm/v1/${chosen.namespace || ROOT_NAMESPACE_SEGMENT}`,
+    classicRepository: versions.every((c) => c.storedAs === "oci") ? null : `/helm/v1/${chosen.namespace || ROOT_NAMESPACE_SEGMENT}`,
   };
 }
