@@ -97,3 +97,30 @@ test("attack: a restore --force of a replaced chart version leaves nothing of th
   assert.equal(await manifestStatus(app, "repo/demo", newer.digest, puller), 404, "the package the restore replaced, by digest");
   assert.deepEqual(await problems(app), []);
 });
+
+test("attack: a forced classic push over a version an untagged index lists as a child leaves the index whole (fsck clean)", { todo: "finding: the replaced manifest is deleted though an index (pushed by digest) names it: the index is image-broken, with the push right alone" }, async (t) => {
+  const app = await freshApp(t);
+  const tgz = await validChart({ name: "demo", version: "1.0.0" });
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+  const old = await versionManifest(app, "repo/demo", "1.0.0");
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: old.digest, size: old.body.length }] }));
+  assert.equal((await putManifest(app, "repo/demo", sha256(index), index, OCI_INDEX)).status, 201, "an index pushed by digest names the version");
+  const pusher = await user(app, "pusher", ["acrpush"]);
+  const res = await app.request("POST", "/api/repo/charts?force", { body: await validChart({ name: "demo", version: "1.0.0", description: "again" }), auth: pusher });
+  assert.ok(res.status === 201 || res.status === 409 || res.status === 403, `${res.status} ${res.body.toString()}`);
+  await gc(app);
+  assert.deepEqual(await problems(app), [], "no index left naming a deleted child");
+  assert.equal(await manifestStatus(app, "repo/demo", old.digest), 200, "the child an index names stays, as one another tag names does");
+});
+
+test("held: an SBOM attached to a chart version stays, as after any delete by digest of its subject (a referrer of a deleted subject is retention's)", async (t) => {
+  const app = await freshApp(t);
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: await validChart({ name: "demo", version: "1.0.0" }) })).status, 201);
+  const old = await versionManifest(app, "repo/demo", "1.0.0");
+  const sbom = await imageManifest(app, "repo/demo", { artifactType: "application/spdx+json", subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: old.digest, size: old.body.length } });
+  assert.equal((await putManifest(app, "repo/demo", sbom.digest, sbom.body)).status, 201);
+  assert.equal((await app.request("POST", "/api/repo/charts?force", { body: await validChart({ name: "demo", version: "1.0.0", description: "again" }) })).status, 201);
+  assert.equal(await manifestStatus(app, "repo/demo", old.digest), 404);
+  assert.equal(await manifestStatus(app, "repo/demo", sbom.digest), 200);
+  assert.deepEqual(await problems(app), []);
+});
