@@ -10,10 +10,11 @@ import { join } from "node:path";
 import { request as httpRequest } from "node:http";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
+import { parse } from "yaml";
 import { checkIntegrity } from "../../src/services/fsck.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
 import type { ManifestService } from "../../src/services/manifest-service.ts";
-import { AUTH, freshApp, imageManifest, putManifest, sha256, type TestApp } from "../support/app.ts";
+import { AUTH, freshApp, imageManifest, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
 import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
 
 const DAY = 86_400;
@@ -43,15 +44,48 @@ async function versionManifest(app: TestApp, repository: string, version: string
 }
 const manifestStatus = async (app: TestApp, repository: string, digest: string, auth?: string) =>
   (await app.request("GET", `/v2/${repository}/manifests/${digest}`, { headers: MANIFEST_ACCEPT, ...(auth !== undefined && { auth }) })).status;
-/** index.yaml's digest of a version (the package's sha256, no prefix) or undefined. */
-function indexDigest(indexYaml: string, name: string, version: string): string | undefined {
-  const at = indexYaml.indexOf(`${name}-${version}.tgz`);
-  if (at < 0) return undefined;
-  const before = indexYaml.slice(0, at);
-  const entryStart = before.lastIndexOf("\n  - ");
-  const entry = indexYaml.slice(entryStart, indexYaml.indexOf("\n  - ", at) < 0 ? undefined : indexYaml.indexOf("\n  - ", at));
-  return /digest: "?([0-9a-f]{64})/.exec(entry)?.[1];
+/**
+ * The version as every reader sees it agrees: index.yaml's digest, the /v2 tag's package layer and
+ * the classic download; the repository holds the version's manifest alone (`others`: what else it
+ * should hold); fsck clean. Returns the live manifest's digest, or null when the version is gone.
+ */
+async function consistent(app: TestApp, name: string, version: string, others = 0): Promise<string | null> {
+  const index = parse((await app.request("GET", "/helm/v1/repo/index.yaml")).body.toString()) as { entries: Record<string, { version: string; digest: string }[]> };
+  const entry = (index.entries[name] ?? []).find((e) => e.version === version);
+  const tag = await app.request("GET", `/v2/repo/${name}/manifests/${version}`, { headers: MANIFEST_ACCEPT });
+  const download = await app.request("GET", `/helm/v1/repo/_blobs/${name}-${version}.tgz`);
+  const summary = await app.request("GET", `/api/v1/repositories/repo/${name}`);
+  const manifests = summary.status === 200 ? (summary.json().manifests as number) : 0;
+  assert.deepEqual(await problems(app), []);
+  if (tag.status !== 200) {
+    assert.equal(entry, undefined, "index.yaml lists a version /v2/ does not");
+    assert.equal(download.status, 404);
+    assert.equal(manifests, others, "nothing of the version is left");
+    return null;
+  }
+  const layer = tag.json().layers[0].digest as string;
+  assert.ok(entry, "/v2/ has a version index.yaml does not list");
+  assert.equal(`sha256:${entry.digest}`, layer, "index.yaml's digest is the tag's package");
+  assert.equal(download.status, 200);
+  assert.equal(sha256(download.body), layer, "the classic download is the tag's package");
+  assert.equal(manifests, 1 + others, "the version is one manifest");
+  return String(tag.headers["docker-content-digest"]);
 }
+const turns = async (n: number) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+async function ociChartPush(app: TestApp, name: string, version: string, tgz: Buffer): Promise<number> {
+  const config = Buffer.from(JSON.stringify({ name, version, apiVersion: "v2" }));
+  const configDigest = await pushBlob(app, `repo/${name}`, config);
+  const layerDigest = await pushBlob(app, `repo/${name}`, tgz);
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    config: { mediaType: "application/vnd.cncf.helm.config.v1+json", digest: configDigest, size: config.length },
+    layers: [{ mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", digest: layerDigest, size: tgz.length }],
+  }));
+  return (await putManifest(app, `repo/${name}`, version, manifest)).status;
+}
+
 function serviceOf(app: TestApp): ManifestService {
   return (app.berth.retention as unknown as { manifests: ManifestService }).manifests;
 }
@@ -123,6 +157,121 @@ test("held: an SBOM attached to a chart version stays, as after any delete by di
   assert.equal(await manifestStatus(app, "repo/demo", old.digest), 404);
   assert.equal(await manifestStatus(app, "repo/demo", sbom.digest), 200);
   assert.deepEqual(await problems(app), []);
+});
+
+test("held: forced classic pushes of one version racing each other (PATCH, PUT, ?force), with and without soft delete: each 201 or 409, one manifest left, every loser's gone by digest, index.yaml and /v2/ agree", async (t) => {
+  for (const restorableFor of [0, DAY]) {
+    const app = await freshApp(t, { "deletion.restorableFor": restorableFor });
+    assert.equal((await app.request("POST", "/api/repo/charts", { body: await validChart({ name: "demo", version: "1.0.0", description: "zero" }) })).status, 201);
+    const pushed: string[] = [(await versionManifest(app, "repo/demo", "1.0.0")).digest];
+    for (let round = 0; round < 3; round++) {
+      const bodies = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => validChart({ name: "demo", version: "1.0.0", description: `round ${round} push ${i}` })));
+      const results = await Promise.all(
+        bodies.map(async (body, i) => {
+          await turns(i * round);
+          const how = [["PATCH", "/helm/v1/repo/_blobs/demo-1.0.0.tgz"], ["POST", "/api/repo/charts?force"], ["POST", "/api/repo/charts?force=true"]][i % 3]!;
+          return app.request(how[0]!, how[1]!, { body, headers: OCTETS });
+        }),
+      );
+      for (const r of results) assert.ok(r.status === 201 || r.status === 409, `${r.status} ${r.body.toString()}`);
+      assert.ok(results.some((r) => r.status === 201));
+      const live = await consistent(app, "demo", "1.0.0");
+      assert.ok(live);
+      pushed.push(live);
+    }
+    for (const digest of pushed.slice(0, -1)) assert.equal(await manifestStatus(app, "repo/demo", digest), 404, digest);
+    if (restorableFor > 0) assert.ok(((await app.request("GET", "/api/v1/deleted/repo/demo")).json().deleted as unknown[]).length >= 3, "every replaced manifest is in the trash");
+    await gc(app);
+    await consistent(app, "demo", "1.0.0");
+  }
+});
+
+test("held: a .prov attached racing the version's delete (ChartMuseum, /helm/v1, OCI by tag): one wins; nothing of a deleted version stays; fsck clean", async (t) => {
+  const app = await freshApp(t);
+  for (let round = 0; round < 6; round++) {
+    const version = `1.0.${round}`;
+    const tgz = await validChart({ name: "demo", version });
+    assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+    const unsigned = await versionManifest(app, "repo/demo", version);
+    const prov = provenanceFor(chartYamlFor({ name: "demo", version }), { [`demo-${version}.tgz`]: provenanceSum(tgz) });
+    const deleting = [
+      () => app.request("DELETE", `/api/repo/charts/demo/${version}`),
+      () => app.request("DELETE", `/helm/v1/repo/_blobs/demo-${version}.tgz`),
+      () => app.request("DELETE", `/v2/repo/demo/manifests/${unsigned.digest}`),
+    ][round % 3]!;
+    const [attach, del] = await Promise.all([
+      (async () => {
+        await turns(round);
+        return round % 2 === 0 ? app.request("PUT", `/helm/v1/repo/_blobs/demo-${version}.tgz.prov`, { body: prov }) : app.request("POST", "/api/repo/prov", { body: prov, headers: OCTETS });
+      })(),
+      (async () => {
+        await turns(5 - round);
+        return deleting();
+      })(),
+    ]);
+    assert.ok([200, 201, 404, 409].includes(attach.status), `attach ${attach.status} ${attach.body.toString()}`);
+    assert.ok([200, 202, 404, 409].includes(del.status), `delete ${del.status} ${del.body.toString()}`);
+    const live = await consistent(app, "demo", version);
+    if (live === null) assert.equal(await manifestStatus(app, "repo/demo", unsigned.digest), 404);
+    else console.log(`round ${round}: attach ${attach.status}, delete ${del.status}: the version stays`);
+    if (live !== null) assert.equal((await app.request("DELETE", `/api/repo/charts/demo/${version}`)).status, 200);
+  }
+});
+
+test("held: a .prov attached racing an OCI push of the same version (helm push oci://): the .prov answers 409 or lands, index.yaml and /v2/ agree, fsck clean", async (t) => {
+  const app = await freshApp(t);
+  for (let round = 0; round < 6; round++) {
+    const version = `2.0.${round}`;
+    const tgz = await validChart({ name: "demo", version });
+    assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+    const prov = provenanceFor(chartYamlFor({ name: "demo", version }), { [`demo-${version}.tgz`]: provenanceSum(tgz) });
+    const other = await validChart({ name: "demo", version, description: "pushed the OCI way" });
+    const [attach, oci] = await Promise.all([
+      (async () => {
+        await turns(round);
+        return app.request("PUT", `/helm/v1/repo/_blobs/demo-${version}.tgz.prov`, { body: prov });
+      })(),
+      (async () => {
+        await turns(5 - round);
+        return ociChartPush(app, "demo", version, other);
+      })(),
+    ]);
+    assert.ok([201, 409].includes(attach.status), `attach ${attach.status} ${attach.body.toString()}`);
+    assert.equal(oci, 201);
+    // The OCI push moved the tag: it leaves the older manifest untagged (documented), which counts here.
+    const tag = await versionManifest(app, "repo/demo", version);
+    const index = parse((await app.request("GET", "/helm/v1/repo/index.yaml")).body.toString()) as { entries: Record<string, { version: string; digest: string }[]> };
+    const entry = index.entries.demo!.find((e) => e.version === version);
+    assert.equal(`sha256:${entry!.digest}`, tag.blobs[1], "index.yaml names the package the tag holds");
+    assert.equal(sha256((await app.request("GET", `/helm/v1/repo/_blobs/demo-${version}.tgz`)).body), tag.blobs[1]);
+    assert.deepEqual(await problems(app), []);
+  }
+});
+
+test("held: a restore --force racing a forced push of the version: one after the other, index.yaml and /v2/ agree, fsck clean", async (t) => {
+  const app = await freshApp(t, { "deletion.restorableFor": DAY });
+  for (let round = 0; round < 6; round++) {
+    const version = `3.0.${round}`;
+    assert.equal((await app.request("POST", "/api/repo/charts", { body: await validChart({ name: "demo", version, description: "a" }) })).status, 201);
+    assert.equal((await app.request("POST", "/api/repo/charts?force", { body: await validChart({ name: "demo", version, description: "b" }) })).status, 201);
+    const c = await validChart({ name: "demo", version, description: "c" });
+    const [restored, forced] = await Promise.all([
+      (async () => {
+        await turns(round);
+        return send(app, "POST", "/api/v1/deleted/repo/demo", { reference: version, force: true });
+      })(),
+      (async () => {
+        await turns(5 - round);
+        return app.request("PATCH", `/helm/v1/repo/_blobs/demo-${version}.tgz`, { body: c, headers: OCTETS });
+      })(),
+    ]);
+    assert.ok([200, 409].includes(restored.status), `restore ${restored.status} ${restored.body.toString()}`);
+    assert.ok([201, 409].includes(forced.status), `forced ${forced.status} ${forced.body.toString()}`);
+    const tag = await versionManifest(app, "repo/demo", version);
+    const index = parse((await app.request("GET", "/helm/v1/repo/index.yaml")).body.toString()) as { entries: Record<string, { version: string; digest: string }[]> };
+    assert.equal(`sha256:${index.entries.demo!.find((e) => e.version === version)!.digest}`, tag.blobs[1]);
+    assert.deepEqual(await problems(app), []);
+  }
 });
 
 // ---- 2. a manifest pushed again is a push ------------------------------------------------------
