@@ -339,6 +339,54 @@ test("held: a tag pushed again with the same bytes is the newest push: the repos
   assert.deepEqual(dry.json().items.map((i: { tag: string }) => i.tag), ["v2"]);
 });
 
+/** Runs `body` as a process whose clock is `skewMs` off would (a second `berth serve`, a clock stepped back by NTP). */
+async function withClockOff<T>(skewMs: number, body: () => Promise<T>): Promise<T> {
+  const RealDate = Date;
+  class OffDate extends RealDate {
+    constructor(...args: unknown[]) {
+      if (args.length === 0) super(RealDate.now() + skewMs);
+      else super(...(args as [number]));
+    }
+    static override now() {
+      return RealDate.now() + skewMs;
+    }
+  }
+  globalThis.Date = OffDate as DateConstructor;
+  try {
+    return await body();
+  } finally {
+    globalThis.Date = RealDate;
+  }
+}
+
+test("held: a manifest pushed again by a process whose clock is behind keeps its later push time (the manifest's, the repository's)", async (t) => {
+  const app = await freshApp(t);
+  const a = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", a.digest, a.body)).status, 201);
+  const first = Date.parse((await app.request("GET", `/api/v1/repositories/team/app/manifests/${a.digest}`)).json().pushed);
+  assert.equal((await withClockOff(-3_600_000, () => putManifest(app, "team/app", a.digest, a.body))).status, 201);
+  assert.equal(Date.parse((await app.request("GET", `/api/v1/repositories/team/app/manifests/${a.digest}`)).json().pushed), first, "never moved back");
+  assert.ok(Date.parse((await app.request("GET", "/api/v1/repositories/team/app")).json().pushed) >= first);
+});
+
+test("attack: a tag pushed again by a process whose clock is behind does not move its push time back (keep-newest keeps the tag pushed last)", { todo: "finding: TagRows.set writes updated_at = Date.now() unguarded, unlike manifests.created_at: a late clock moves a tag's push time back, and keep-newest deletes the tag pushed last" }, async (t) => {
+  const app = await freshApp(t);
+  const a = await imageManifest(app, "team/app");
+  const b = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "v1", a.body)).status, 201);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal((await putManifest(app, "team/app", "v2", b.body)).status, 201);
+  const tagTimes = async () => Object.fromEntries(((await app.request("GET", "/api/v1/repositories/team/app/tags")).json().tags as { name: string; pushed: string }[]).map((x) => [x.name, Date.parse(x.pushed)]));
+  const before = await tagTimes();
+  // v2 pushed again (the same bytes) through a second `berth serve` whose clock is a minute behind.
+  assert.equal((await withClockOff(-60_000, () => putManifest(app, "team/app", "v2", b.body))).status, 201);
+  const after = await tagTimes();
+  assert.ok(after.v2! >= before.v2!, `v2's push time went back from ${new Date(before.v2!).toISOString()} to ${new Date(after.v2!).toISOString()}`);
+  assert.equal((await send(app, "POST", "/api/v1/retention-policies", { repository: "team/*", keepNewest: 1 })).status, 201);
+  const dry = await send(app, "POST", "/api/v1/retention-runs", { dryRun: true });
+  assert.deepEqual(dry.json().items.map((i: { tag: string }) => i.tag), ["v1"], "v2 was pushed last");
+});
+
 // ---- 3. the first pull after a push reads direct in 4 MiB blocks -------------------------------
 
 const BIG = 13 * 1024 * 1024 + 777; // three 4 MiB blocks and a piece: reads ahead wrap the set
