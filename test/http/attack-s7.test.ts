@@ -11,11 +11,17 @@ import { request as httpRequest } from "node:http";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import { parse } from "yaml";
+import { buildApp } from "../../src/app.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createLogger } from "../../src/observability/logger.ts";
 import { checkIntegrity } from "../../src/services/fsck.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
 import type { ManifestService } from "../../src/services/manifest-service.ts";
 import { AUTH, freshApp, imageManifest, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
 import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
+import { usePostgres } from "../support/postgres.ts";
+
+const postgres = usePostgres();
 
 const DAY = 86_400;
 const JSON_TYPE = { "content-type": "application/json" };
@@ -272,6 +278,45 @@ test("held: a restore --force racing a forced push of the version: one after the
     assert.equal(`sha256:${index.entries.demo!.find((e) => e.version === version)!.digest}`, tag.blobs[1]);
     assert.deepEqual(await problems(app), []);
   }
+});
+
+test("held (postgres, two `berth serve` on one database): forced pushes, .prov attaches and deletes of one version from both at once: one manifest left, index.yaml (each process) and /v2/ agree, fsck clean", { timeout: 300_000 }, async (t) => {
+  const url = await postgres().database();
+  const settings = { "metadata.driver": "postgres", "metadata.postgres.url": url, "deletion.restorableFor": DAY };
+  const one = await freshApp(t, settings);
+  const second = await buildApp(loadConfig({ overrides: { "storage.data": one.dataDir, "auth.adminPassword": "test-admin-password", ...settings } }), createLogger("silent"));
+  t.after(() => second.close());
+  const two = (method: string, path: string, body?: Buffer) => second.app.inject({ method: method as "GET", url: path, headers: { authorization: AUTH, ...OCTETS }, ...(body && { payload: body }) });
+  const on = (i: number, method: string, path: string, body?: Buffer) => (i % 2 === 0 ? one.request(method, path, { ...(body && { body }), headers: OCTETS }) : two(method, path, body).then((r) => ({ status: r.statusCode, body: r.rawPayload })));
+  for (let round = 0; round < 4; round++) {
+    const version = `1.0.${round}`;
+    const tgz = await validChart({ name: "demo", version, description: "zero" });
+    assert.equal((await one.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+    const bodies = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => validChart({ name: "demo", version, description: `push ${i}` })));
+    const prov = provenanceFor(chartYamlFor({ name: "demo", version, description: "push 0" }), { [`demo-${version}.tgz`]: provenanceSum(bodies[0]!) });
+    const racers = bodies.map((body, i) => on(i, i % 3 === 0 ? "PATCH" : "POST", i % 3 === 0 ? `/helm/v1/repo/_blobs/demo-${version}.tgz` : "/api/repo/charts?force", body));
+    racers.push(on(round, "PUT", `/helm/v1/repo/_blobs/demo-${version}.tgz.prov`, prov));
+    if (round % 2 === 1) racers.push(on(round + 1, "DELETE", `/api/repo/charts/demo/${version}`));
+    const results = await Promise.all(racers);
+    for (const r of results) assert.ok([200, 201, 404, 409].includes(r.status), `${r.status} ${r.body.toString()}`);
+    assert.deepEqual(await problems(one), []);
+    const tag = await one.request("GET", `/v2/repo/demo/manifests/${version}`, { headers: MANIFEST_ACCEPT });
+    const expected = tag.status === 200 ? (tag.json().layers[0].digest as string) : undefined;
+    // Each process's index.yaml catches up with the other's pushes (within a second): wait for it, then compare.
+    for (const index of [() => one.request("GET", "/helm/v1/repo/index.yaml").then((r) => r.body), () => two("GET", "/helm/v1/repo/index.yaml").then((r) => r.rawPayload)]) {
+      for (;;) {
+        const doc = parse((await index()).toString()) as { entries: Record<string, { version: string; digest: string }[]> };
+        const entry = (doc.entries.demo ?? []).find((e) => e.version === version);
+        if ((entry ? `sha256:${entry.digest}` : undefined) === expected) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  // Every version is one manifest (or none): what the repository counts.
+  const tags = ((await one.request("GET", "/v2/repo/demo/tags/list")).json().tags ?? []) as string[];
+  assert.equal((await one.request("GET", "/api/v1/repositories/repo/demo")).json().manifests, tags.length, `tags ${JSON.stringify(tags)}`);
+  await gc(one);
+  assert.deepEqual(await problems(one), []);
 });
 
 // ---- 2. a manifest pushed again is a push ------------------------------------------------------
