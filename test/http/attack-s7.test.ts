@@ -319,6 +319,84 @@ test("held (postgres, two `berth serve` on one database): forced pushes, .prov a
   assert.deepEqual(await problems(one), []);
 });
 
+test("held: each credential kind and each lock against replacing a chart version (forced push, .prov attach, .prov removal): what is refused changes nothing; what is allowed leaves one manifest", async (t) => {
+  const app = await freshApp(t, { "auth.anonymousPull": true });
+  const tgz = await validChart({ name: "demo", version: "1.0.0" });
+  const prov = provenanceFor(chartYamlFor({ name: "demo", version: "1.0.0" }), { "demo-1.0.0.tgz": provenanceSum(tgz) });
+  const reset = async () => {
+    // The version back to a known state: the package with its .prov.
+    await app.request("PATCH", "/helm/v1/repo/_blobs/demo-1.0.0.tgz", { body: tgz, headers: OCTETS });
+    await app.request("PUT", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov", { body: prov });
+    return versionManifest(app, "repo/demo", "1.0.0");
+  };
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
+  await reset();
+  const other = await validChart({ name: "demo", version: "1.0.0", description: "other" });
+  const otherProv = provenanceFor(chartYamlFor({ name: "demo", version: "1.0.0", description: "other" }), { "demo-1.0.0.tgz": provenanceSum(tgz) });
+  const attempts = (auth: string | null) => ({
+    "forced PATCH": () => app.request("PATCH", "/helm/v1/repo/_blobs/demo-1.0.0.tgz", { body: other, headers: OCTETS, auth }),
+    "ChartMuseum ?force": () => app.request("POST", "/api/repo/charts?force", { body: other, headers: OCTETS, auth }),
+    ".prov attach": () => app.request("POST", "/api/repo/prov?force", { body: otherProv, headers: OCTETS, auth }),
+    ".prov removal": () => app.request("DELETE", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov", { auth }),
+  });
+  const sp = (await send(app, "POST", "/api/v1/service-principals", { name: "elsewhere", role: "acrpush", scope: "other/*" })).json();
+  assert.equal((await send(app, "PUT", "/api/v1/scope-maps/write-demo", { rules: [{ repository: "repo/demo", actions: ["content/read", "content/write"] }] })).status, 201);
+  const token = (await send(app, "POST", "/api/v1/tokens", { name: "ci", scopeMap: "write-demo" })).json();
+  const who: Record<string, { auth: string | null; may: string[] }> = {
+    anonymous: { auth: null, may: [] },
+    acrpull: { auth: await user(app, "puller", ["acrpull"]), may: [] },
+    acrdelete: { auth: await user(app, "deleter", ["acrdelete"]), may: [] },
+    acrpush: { auth: await user(app, "pusher", ["acrpush"]), may: ["forced PATCH", "ChartMuseum ?force", ".prov attach"] },
+    "service principal scoped elsewhere": { auth: basic(sp.id, sp.secret), may: [] },
+    "scope-map token (read, write)": { auth: basic("ci", token.passwords[0].password), may: ["forced PATCH", "ChartMuseum ?force", ".prov attach"] },
+    admin: { auth: AUTH, may: ["forced PATCH", "ChartMuseum ?force", ".prov attach", ".prov removal"] },
+  };
+  const tryAll = async (label: string, auth: string | null, may: string[]) => {
+    for (const [what, attempt] of Object.entries(attempts(auth))) {
+      const before = await reset();
+      const res = await attempt();
+      const after = await versionManifest(app, "repo/demo", "1.0.0");
+      if (may.includes(what)) {
+        assert.ok(res.status === 200 || res.status === 201, `${label}, ${what}: ${res.status} ${res.body.toString()}`);
+        assert.notEqual(after.digest, before.digest);
+        assert.equal(await manifestStatus(app, "repo/demo", before.digest), 404, `${label}, ${what}: the replaced manifest is gone`);
+      } else {
+        assert.ok(res.status >= 400 && res.status < 500, `${label}, ${what}: ${res.status} ${res.body.toString()}`);
+        assert.equal(after.digest, before.digest, `${label}, ${what} (${res.status}): nothing changed`);
+      }
+      assert.equal((await app.request("GET", "/api/v1/repositories/repo/demo")).json().manifests, 1, `${label}, ${what}: one manifest`);
+    }
+  };
+  for (const [label, { auth, may }] of Object.entries(who)) await tryAll(label, auth, may);
+  // Locks (admin): on the version and on the repository; an immutability rule.
+  const locks: [string, () => Promise<unknown>, () => Promise<unknown>][] = [
+    ["version write lock", () => send(app, "PATCH", "/api/v1/repositories/repo/demo/attributes?tag=1.0.0", { writeEnabled: false }), () => send(app, "PATCH", "/api/v1/repositories/repo/demo/attributes?tag=1.0.0", { writeEnabled: true })],
+    ["repository write lock", () => send(app, "PATCH", "/api/v1/repositories/repo/demo/attributes", { writeEnabled: false }), () => send(app, "PATCH", "/api/v1/repositories/repo/demo/attributes", { writeEnabled: true })],
+    ["repository delete lock", () => send(app, "PATCH", "/api/v1/repositories/repo/demo/attributes", { deleteEnabled: false }), () => send(app, "PATCH", "/api/v1/repositories/repo/demo/attributes", { deleteEnabled: true })],
+  ];
+  for (const [label, lock, unlock] of locks) {
+    await reset();
+    await lock();
+    for (const [what, attempt] of Object.entries(attempts(AUTH))) {
+      const before = await versionManifest(app, "repo/demo", "1.0.0");
+      const res = await attempt();
+      assert.equal(res.status, 403, `${label}, ${what}: ${res.status} ${res.body.toString()}`);
+      assert.equal((await versionManifest(app, "repo/demo", "1.0.0")).digest, before.digest, `${label}, ${what}: nothing changed`);
+    }
+    await unlock();
+  }
+  await reset();
+  const rule = (await send(app, "POST", "/api/v1/tag-rules", { repository: "repo/*", tags: "1.*" })).json();
+  for (const [what, attempt] of Object.entries(attempts(AUTH))) {
+    const before = await versionManifest(app, "repo/demo", "1.0.0");
+    const res = await attempt();
+    assert.equal(res.status, 403, `immutable, ${what}: ${res.status} ${res.body.toString()}`);
+    assert.equal((await versionManifest(app, "repo/demo", "1.0.0")).digest, before.digest);
+  }
+  assert.equal((await app.request("DELETE", `/api/v1/tag-rules/${rule.id}`)).status, 200);
+  assert.deepEqual(await problems(app), []);
+});
+
 // ---- 2. a manifest pushed again is a push ------------------------------------------------------
 
 test("attack: a child pushed again between a retention run's plan and its delete is not deleted (the delete re-checks the push time, as it re-checks tags)", { todo: "finding: retention's execute deletes an untagged manifest planned while old though it was pushed again since (it re-checks only that it is untagged): the index pushed next fails MANIFEST_BLOB_UNKNOWN" }, async (t) => {
