@@ -166,6 +166,37 @@ test("held: an SBOM attached to a chart version stays, as after any delete by di
   assert.deepEqual(await problems(app), []);
 });
 
+/** `helm cm-push`'s request: one multipart POST, its parts in the order given. */
+async function museumMultipart(app: TestApp, parts: [string, Buffer][], query = "") {
+  const form = new FormData();
+  for (const [field, bytes] of parts) form.append(field, new Blob([new Uint8Array(bytes)]), field === "chart" ? "demo-1.0.0.tgz" : "demo-1.0.0.tgz.prov");
+  const req = new Request("http://berth/", { method: "POST", body: form });
+  return app.request("POST", `/api/repo/charts${query}`, { body: Buffer.from(await req.arrayBuffer()), headers: { "content-type": req.headers.get("content-type")! } });
+}
+
+test("attack: a signed chart pushed with force (chart and .prov in one multipart POST) whose .prov is refused changes nothing", { todo: "finding: the chart part commits (deleting the manifest the version held) before the .prov part is refused: the client gets 400, the version is replaced and its old package deleted" }, async (t) => {
+  const app = await freshApp(t);
+  const a = await validChart({ name: "demo", version: "1.0.0", description: "a" });
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: a })).status, 201);
+  const before = await versionManifest(app, "repo/demo", "1.0.0");
+  const b = await validChart({ name: "demo", version: "1.0.0", description: "b" });
+  const res = await museumMultipart(app, [["chart", b], ["prov", Buffer.from("not a provenance file")]], "?force");
+  assert.equal(res.status, 400, res.body.toString());
+  assert.deepEqual((await app.request("GET", "/helm/v1/repo/_blobs/demo-1.0.0.tgz")).body, a, "a refused push changes nothing");
+  assert.equal(await manifestStatus(app, "repo/demo", before.digest), 200, "the version's package is not deleted by a refused push");
+});
+
+test("attack: a signed chart pushed with force, its .prov part first, answers 201 only with the .prov attached", { todo: "finding: the .prov part is attached to the version's old package, then the chart part replaces that manifest without it: 201, and the .prov is gone (deleted with the replaced manifest)" }, async (t) => {
+  const app = await freshApp(t);
+  assert.equal((await app.request("POST", "/api/repo/charts", { body: await validChart({ name: "demo", version: "1.0.0", description: "a" }) })).status, 201);
+  const c = await validChart({ name: "demo", version: "1.0.0", description: "c" });
+  const prov = provenanceFor(chartYamlFor({ name: "demo", version: "1.0.0", description: "c" }), { "demo-1.0.0.tgz": provenanceSum(c) });
+  const res = await museumMultipart(app, [["prov", prov], ["chart", c]], "?force");
+  if (res.status !== 201) return; // refusing the order is as good
+  assert.deepEqual((await app.request("GET", "/helm/v1/repo/_blobs/demo-1.0.0.tgz")).body, c);
+  assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/demo-1.0.0.tgz.prov")).status, 200, "the .prov the 201 said was saved");
+});
+
 test("held: forced classic pushes of one version racing each other (PATCH, PUT, ?force), with and without soft delete: each 201 or 409, one manifest left, every loser's gone by digest, index.yaml and /v2/ agree", async (t) => {
   for (const restorableFor of [0, DAY]) {
     const app = await freshApp(t, { "deletion.restorableFor": restorableFor });
