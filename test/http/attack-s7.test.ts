@@ -566,6 +566,35 @@ test("attack: walking a repository's manifests page by page (newest push first) 
   assert.deepEqual(new Set(seen), new Set(pushed), `walked ${seen.length} of ${pushed.length}`);
 });
 
+test("held (postgres, two processes): a manifest ten days old pushed again from both at once, by tag and by digest, is pushed now: its push time, the repository's, and an untagged policy's plan agree", { timeout: 300_000 }, async (t) => {
+  const url = await postgres().database();
+  const settings = { "metadata.driver": "postgres", "metadata.postgres.url": url };
+  const one = await freshApp(t, settings);
+  const second = await buildApp(loadConfig({ overrides: { "storage.data": one.dataDir, "auth.adminPassword": "test-admin-password", ...settings } }), createLogger("silent"));
+  t.after(() => second.close());
+  const m = await imageManifest(one, "team/app");
+  assert.equal((await putManifest(one, "team/app", m.digest, m.body)).status, 201);
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("update manifests set created_at = created_at - $1 where digest = $2", [10 * DAY * 1000, m.digest]);
+  await client.end();
+  const since = Date.now();
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => {
+      const reference = i % 2 === 0 ? m.digest : `t${i}`;
+      if (i % 4 < 2) return putManifest(one, "team/app", reference, m.body).then((r) => r.status);
+      return second.app.inject({ method: "PUT", url: `/v2/team/app/manifests/${reference}`, payload: m.body, headers: { authorization: AUTH, "content-type": "application/vnd.oci.image.manifest.v1+json" } }).then((r) => r.statusCode);
+    }),
+  );
+  assert.deepEqual(results, Array(8).fill(201));
+  for (const tag of ["t1", "t3", "t5", "t7"]) assert.equal((await one.request("DELETE", `/v2/team/app/manifests/${tag}`)).status, 202);
+  assert.ok(Date.parse((await one.request("GET", `/api/v1/repositories/team/app/manifests/${m.digest}`)).json().pushed) >= since - 5);
+  assert.ok(Date.parse((await one.request("GET", "/api/v1/repositories/team/app")).json().pushed) >= since - 5);
+  assert.equal((await send(one, "POST", "/api/v1/retention-policies", { repository: "team/*", untaggedDays: 1 })).status, 201);
+  assert.deepEqual((await send(one, "POST", "/api/v1/retention-runs", { dryRun: true })).json().items, [], "pushed today");
+});
+
 /** Runs `body` as a process whose clock is `skewMs` off would (a second `berth serve`, a clock stepped back by NTP). */
 async function withClockOff<T>(skewMs: number, body: () => Promise<T>): Promise<T> {
   const RealDate = Date;
