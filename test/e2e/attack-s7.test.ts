@@ -5,7 +5,8 @@
 // `todo: "finding: …"` fail on the code they were written against; the others pin what held.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
@@ -137,4 +138,30 @@ test("held: kill -9 among forced classic pushes of one version: after the restar
   }
   for (const version of versions) await pullBothWays(helms, berth, "demo", version, (await versionNow(berth, "demo", version)).layer!);
   await assertFsckClean(berth, "at the end");
+});
+
+test("attack: with oras and a classic push, a push-only user (acrpush) cannot delete an image it may not delete", { todo: "finding: oras tag <image> 1.0.0, then a classic push of chart 1.0.0, deletes the image (final: no soft delete), with the push right alone", timeout: 300_000 }, async (t) => {
+  const oras = requireTool(t, "oras");
+  if (!oras) return;
+  const berth = await berthFor(t);
+  const dir = await mkdtemp(join(tmpdir(), "berth-atk-s7-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const admin = ["--plain-http", "-u", berth.username, "-p", berth.password];
+  await writeFile(join(dir, "app.bin"), `production build ${Math.random()}\n`);
+  const pushed = await run(oras, ["push", ...admin, `${berth.host}/team/app:prod`, "app.bin:application/octet-stream"], { cwd: dir });
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const digest = /sha256:[0-9a-f]{64}/.exec((await run(oras, ["resolve", ...admin, `${berth.host}/team/app:prod`])).stdout)![0];
+  const created = await berthFetch(berth, "/api/v1/users", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "ci", roles: ["acrpush"] }) });
+  const password = ((await created.json()) as { password: string }).password;
+  const ci = ["--plain-http", "-u", "ci", "-p", password];
+  assert.notEqual((await run(oras, ["manifest", "delete", "--force", ...ci, `${berth.host}/team/app@${digest}`])).code, 0, "acrpush may not delete");
+  // What it may do: move tags (prod to something else, the image to 1.0.0) and push a chart.
+  await writeFile(join(dir, "other.bin"), "other\n");
+  assert.equal((await run(oras, ["push", ...ci, `${berth.host}/team/app:prod`, "other.bin:application/octet-stream"], { cwd: dir })).code, 0);
+  assert.equal((await run(oras, ["tag", ...ci, `${berth.host}/team/app@${digest}`, "1.0.0"])).code, 0);
+  const chart = await validChart({ name: "app", version: "1.0.0" });
+  const res = await fetch(`${berth.url}/helm/v1/team/_blobs/app-1.0.0.tgz`, { method: "PUT", body: new Uint8Array(chart), headers: { authorization: `Basic ${Buffer.from(`ci:${password}`).toString("base64")}`, "content-type": "application/octet-stream" } });
+  assert.equal(res.status, 201, await res.text());
+  const fetched = await run(oras, ["manifest", "fetch", ...admin, `${berth.host}/team/app@${digest}`]);
+  assert.equal(fetched.code, 0, `the image is gone: ${fetched.stderr}`);
 });
