@@ -84,6 +84,39 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.deepEqual((await store.catalog.list({ sort: "pushed", order: "desc", within: ["r/*"] }, null, 2)).map((r) => r.name), ["r", "r/b"]);
     });
 
+    test("a kind sorted by last push or size pages in order, in both directions, with ties broken by name (migration 028's indexes)", async (t) => {
+      const store = await freshStore(t, factory);
+      // An image manifest (config of an image's media type); its size varies with the padding.
+      const image = (i: number) => JSON.stringify({
+        schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${"0".repeat(63)}${i % 10}`, size: 2 }, layers: [],
+        annotations: { pad: "x".repeat((i * 7) % 5) },
+      });
+      await store.transaction(async (tx) => {
+        // Pushed times repeat (i % 3), so the name decides between equals.
+        for (let i = 0; i < 12; i++) await pushed(tx, `k/r${String(i).padStart(2, "0")}`, i % 2 === 0 ? image(i) : `artifact ${i}`, null, 1000 + (i % 3));
+      });
+      const all = await Promise.all((await store.catalog.names({ kind: "image" })).map(async (name) => (await store.catalog.summary(repo(name)))!));
+      assert.equal(all.length, 6);
+      assert.ok(all.every((r) => r.kind === "image"));
+      for (const sort of ["pushed", "size"] as const) {
+        const value = (r: (typeof all)[number]) => (sort === "pushed" ? r.pushed!.getTime() : r.size);
+        for (const order of ["asc", "desc"] as const) {
+          const sign = order === "asc" ? 1 : -1;
+          const expected = [...all].sort((a, b) => sign * (value(a) - value(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))).map((r) => r.name);
+          const seen: string[] = [];
+          let after = null as { value: number; name: string } | null;
+          for (;;) {
+            const page = await store.catalog.list({ kind: "image", sort, order }, after, 2);
+            seen.push(...page.map((r) => r.name));
+            if (page.length < 2) break;
+            after = { value: value(page.at(-1)!), name: page.at(-1)!.name };
+          }
+          assert.deepEqual(seen, expected, `${sort} ${order}`);
+        }
+      }
+    });
+
     test("attributed: a kind's rows also, without or only the repositories that have attributes of their own", async (t) => {
       const store = await freshStore(t, factory);
       await store.transaction(async (tx) => {
