@@ -48,6 +48,8 @@ import { SearchService } from "./services/catalog/search-service.ts";
 import { ChartService } from "./services/charts/chart-service.ts";
 import { helmPlugin } from "./handlers/helm/plugin.ts";
 import { ProvenanceIndexer } from "./services/provenance/indexer.ts";
+import { SignatureTrust } from "./services/provenance/signature-trust.ts";
+import { recomputeInBackground } from "./services/provenance/signature-verdicts.ts";
 import { loadNotationTrust } from "./services/provenance/notation-trust.ts";
 import { loadCosignKeys } from "./services/provenance/cosign-verify.ts";
 import { PullPolicies } from "./services/provenance/pull-policy.ts";
@@ -177,6 +179,8 @@ export interface BerthApp {
   logger: Logger;
   /** The admin password when this start generated it (to print once), else null. */
   generatedPassword: string | null;
+  /** Settles when the start's recompute of signature verification outcomes is done (signature-verdicts.ts). */
+  verdictsComputed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -239,10 +243,16 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const announcements = config.metadata.driver === "postgres" ? new ChangeAnnouncements(config.metadata.postgres.url!, logger) : null;
   announcements?.subscribe(() => void feed.poll().catch((err: unknown) => logger.error({ err }, "reading the change log failed")));
   await announcements?.start();
+  const { trustPolicy, trustStore } = config.provenance;
+  const notation = trustPolicy ? loadNotationTrust(trustPolicy, trustStore) : null;
+  const registryName = config.provenance.registryName ?? (config.http.publicUrl ? new URL(config.http.publicUrl).host : undefined);
+  const trust = new SignatureTrust({ notation, ...(registryName ? { registryName } : {}), cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
+  const verdictsStop = new AbortController();
+  const verdicts = recomputeInBackground(stores.metadata, trust, logger, verdictsStop.signal);
   const manifests = new ManifestService(stores.metadata, {
     allowSparse: config.manifests.allowSparse,
     charts: chartIndex,
-    provenance: new ProvenanceIndexer(stores.blobs, { pushPolicies: config.provenance.pushPolicies }),
+    provenance: new ProvenanceIndexer(stores.blobs, { pushPolicies: config.provenance.pushPolicies, trust }),
     restorableFor: config.deletion.restorableFor,
     refusals,
   });
@@ -255,9 +265,6 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
       maxFiles: config.helm.maxFiles,
     },
   });
-  const { trustPolicy, trustStore } = config.provenance;
-  const notation = trustPolicy ? loadNotationTrust(trustPolicy, trustStore) : null;
-  const registryName = config.provenance.registryName ?? (config.http.publicUrl ? new URL(config.http.publicUrl).host : undefined);
   const pullPolicies = new PullPolicies(stores.metadata, { policies: config.provenance.pullPolicies, notation, ...(registryName ? { registryName } : {}) });
   const app = createServer({
     logger,
@@ -287,10 +294,10 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const webhooks = new WebhookService(stores.metadata, deliveries);
   const webhookWorker = new WebhookWorker(stores.metadata, deliveries, logger);
   const retention = new RetentionService(stores.metadata, manifests, config.retention.gracePeriod);
-  const reports = new ProvenanceReports(stores.metadata, { notation, registryName, cosignKeys: loadCosignKeys(config.provenance.cosignKeys) });
+  const reports = new ProvenanceReports(stores.metadata, trust);
   await app.register(apiPlugin, {
     guard, identities, reports, registryMetadata: new RegistryMetadata(stores.metadata),
-    catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata), manifests,
+    catalog: new CatalogService(stores.metadata, stores.blobs), search: new SearchService(stores.metadata, trust.fingerprint), manifests,
     deleted: new DeletedContent(stores.metadata, manifests), restorableFor: config.deletion.restorableFor,
     sessions, webhooks, retention, publicUrl: config.http.publicUrl,
     settings: {
@@ -312,7 +319,10 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     retention,
     logger,
     generatedPassword,
+    verdictsComputed: verdicts,
     close: async () => {
+      verdictsStop.abort();
+      await verdicts;
       await webhookWorker.stop();
       feed.stop();
       await announcements?.close();

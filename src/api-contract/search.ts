@@ -16,6 +16,8 @@ export const SearchQuery = z.strictObject({
   dockerfile: Terms,
   /** true: only manifests no signature refers to. */
   unsigned: z.enum(["true", "false"]).optional(),
+  /** true: only manifests no signature verifies now against the configured trust (none, or only failing, untrusted, unevaluated or expired ones). */
+  unverified: z.enum(["true", "false"]).optional(),
   /** Images with an SLSA provenance from this builder id (equals). */
   builder: Terms,
   /** Only repositories whose name starts with this. */

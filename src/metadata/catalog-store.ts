@@ -353,6 +353,14 @@ export class SearchIndex implements SearchRows {
     if (query.unsigned) {
       base = base.where((eb) => eb.not(eb.exists(eb.selectFrom("provenance as s").select("s.digest").where("s.kind", "=", "signature").whereRef("s.repository", "=", "e.repository").whereRef("s.subject", "=", "e.digest"))));
     }
+    if (query.unverified) {
+      const { trust, now } = query.unverified;
+      // One range of signature_verdicts_subject (migration 030) per manifest.
+      base = base.where((eb) => eb.not(eb.exists(eb.selectFrom("signature_verdicts as v").select("v.digest")
+        .whereRef("v.repository", "=", "e.repository").whereRef("v.subject", "=", "e.digest")
+        .where("v.verified", "=", 1).where("v.trust", "=", trust)
+        .where((w) => w.or([w("v.until", "is", null), w("v.until", ">", now)])))));
+    }
     if (query.within) base = base.where((eb) => inScope(eb, "e.repository", query.within!));
     if (query.repositoryPrefix) base = base.where("e.repository", ">=", query.repositoryPrefix).where("e.repository", "<", `${query.repositoryPrefix}\u{10ffff}`);
     if (after) base = base.where((eb) => eb.or([eb("e.repository", ">", after.repository), eb.and([eb("e.repository", "=", after.repository), eb("e.digest", ">", after.digest)])]));

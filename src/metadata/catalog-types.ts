@@ -125,6 +125,12 @@ export interface SearchQuery {
   terms: SearchTerm[];
   /** Only manifests no signature refers to. */
   unsigned: boolean;
+  /**
+   * Only manifests no signature verifies now: none refers to them, or each that does failed or
+   * was not evaluated against the trust whose fingerprint is `trust`, or stopped verifying
+   * before `now` (ms). Outcomes computed with another trust count as not verified.
+   */
+  unverified?: { trust: string; now: number };
   repositoryPrefix?: string;
   /** As SummaryFilter.within. */
   within?: readonly string[];

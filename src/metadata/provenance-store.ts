@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from "kysely";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type {
-  MetadataChange, MetadataTarget, MetadataValue, MetadataValueRows, ProvenanceFacts, ProvenanceRecord, ProvenanceRows,
+  MetadataChange, MetadataTarget, MetadataValue, MetadataValueRows, ProvenanceFacts, ProvenanceRecord, ProvenanceRows, SignatureVerdict,
 } from "./provenance-types.ts";
 import { holdKeyLock } from "./locks.ts";
 import { SearchIndex } from "./catalog-store.ts";
@@ -54,7 +54,24 @@ export class Provenance implements ProvenanceRows {
   }
   async forget(repository: RepositoryName, digest: Digest) {
     await this.db.deleteFrom("provenance").where("repository", "=", repository).where("digest", "=", digest).execute();
+    await this.db.deleteFrom("signature_verdicts").where("repository", "=", repository).where("digest", "=", digest).execute();
     await new SearchIndex(this.db).forget(repository, digest);
+  }
+  async setVerdict(repository: RepositoryName, digest: Digest, subject: Digest, verdict: SignatureVerdict) {
+    const values = { repository, digest, subject, verified: verdict.verified ? 1 : 0, until: verdict.until, trust: verdict.trust };
+    const { repository: _r, digest: _d, ...update } = values;
+    await this.db.insertInto("signature_verdicts").values(values).onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet(update)).execute();
+  }
+  async staleVerdicts(trust: string, after: { repository: string; digest: string } | null, limit: number) {
+    let query = this.db
+      .selectFrom("provenance as p")
+      .leftJoin("signature_verdicts as v", (j) => j.onRef("v.repository", "=", "p.repository").onRef("v.digest", "=", "p.digest"))
+      .selectAll("p")
+      .where("p.kind", "=", "signature")
+      .where("p.subject", "is not", null)
+      .where((eb) => eb.or([eb("v.trust", "is", null), eb("v.trust", "<>", trust)]));
+    if (after) query = query.where((eb) => eb.or([eb("p.repository", ">", after.repository), eb.and([eb("p.repository", "=", after.repository), eb("p.digest", ">", after.digest)])]));
+    return (await query.orderBy("p.repository").orderBy("p.digest").limit(limit).execute()).map(toRecord);
   }
   async referring(repository: RepositoryName, subject: Digest) {
     const rows = await this.db.selectFrom("provenance").selectAll().where("repository", "=", repository).where("subject", "=", subject).orderBy("digest").execute();

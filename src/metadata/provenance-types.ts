@@ -148,6 +148,17 @@ export interface ProvenanceRows {
   parents(repository: RepositoryName, digest: Digest): Promise<Digest[]>;
   /** Tags pointing at a digest, in byte order. */
   tagsOf(repository: RepositoryName, digest: Digest): Promise<string[]>;
+  /** Stores a signature's verification outcome (migration 030), replacing the one before. */
+  setVerdict(repository: RepositoryName, digest: Digest, subject: Digest, verdict: SignatureVerdict): Promise<void>;
+  /** Up to `limit` signature rows with no outcome computed with `trust`, in (repository, digest) order after `after`. */
+  staleVerdicts(trust: string, after: { repository: string; digest: string } | null, limit: number): Promise<ProvenanceRecord[]>;
+}
+
+/** A signature verified (or not) against the trust whose fingerprint is `trust`, until `until` (ms; null: nothing ages it). */
+export interface SignatureVerdict {
+  verified: boolean;
+  until: number | null;
+  trust: string;
 }
 
 /** A repository's (digest null) or a manifest's metadata key. */

@@ -101,6 +101,8 @@ export interface Database {
     facts: string;
     recorded_at: number;
   };
+  // Each signature's verification outcome against the trust in force (migration 030).
+  signature_verdicts: { repository: string; digest: string; subject: string; verified: number; until: number | null; trust: string };
   metadata_values: { repository: string; digest: string; key: string; value: string; version: number; updated_at: number; updated_by: string };
   metadata_history: {
     repository: string;

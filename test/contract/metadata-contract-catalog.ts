@@ -84,6 +84,39 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.deepEqual((await store.catalog.list({ sort: "pushed", order: "desc", within: ["r/*"] }, null, 2)).map((r) => r.name), ["r", "r/b"]);
     });
 
+    test("a kind sorted by last push or size pages in order, in both directions, with ties broken by name (migration 028's indexes)", async (t) => {
+      const store = await freshStore(t, factory);
+      // An image manifest (config of an image's media type); its size varies with the padding.
+      const image = (i: number) => JSON.stringify({
+        schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${"0".repeat(63)}${i % 10}`, size: 2 }, layers: [],
+        annotations: { pad: "x".repeat((i * 7) % 5) },
+      });
+      await store.transaction(async (tx) => {
+        // Pushed times repeat (i % 3), so the name decides between equals.
+        for (let i = 0; i < 12; i++) await pushed(tx, `k/r${String(i).padStart(2, "0")}`, i % 2 === 0 ? image(i) : `artifact ${i}`, null, 1000 + (i % 3));
+      });
+      const all = await Promise.all((await store.catalog.names({ kind: "image" })).map(async (name) => (await store.catalog.summary(repo(name)))!));
+      assert.equal(all.length, 6);
+      assert.ok(all.every((r) => r.kind === "image"));
+      for (const sort of ["pushed", "size"] as const) {
+        const value = (r: (typeof all)[number]) => (sort === "pushed" ? r.pushed!.getTime() : r.size);
+        for (const order of ["asc", "desc"] as const) {
+          const sign = order === "asc" ? 1 : -1;
+          const expected = [...all].sort((a, b) => sign * (value(a) - value(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))).map((r) => r.name);
+          const seen: string[] = [];
+          let after = null as { value: number; name: string } | null;
+          for (;;) {
+            const page = await store.catalog.list({ kind: "image", sort, order }, after, 2);
+            seen.push(...page.map((r) => r.name));
+            if (page.length < 2) break;
+            after = { value: value(page.at(-1)!), name: page.at(-1)!.name };
+          }
+          assert.deepEqual(seen, expected, `${sort} ${order}`);
+        }
+      }
+    });
+
     test("attributed: a kind's rows also, without or only the repositories that have attributes of their own", async (t) => {
       const store = await freshStore(t, factory);
       await store.transaction(async (tx) => {
@@ -98,6 +131,52 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.catalog.names({ attributed: "only" }), ["r/b", "r/c"]);
       assert.equal(await store.catalog.count({ kind: "artifact", attributed: "without" }), 1);
       assert.equal(await store.catalog.count({ kind: "artifact", attributed: "also" }), 3);
+    });
+
+    test("unverified: manifests with no signature verified under the given trust now; an outcome of another trust or past its until counts as not verified", async (t) => {
+      const store = await freshStore(t, factory);
+      const trust = "fingerprint-now";
+      const at = new Date(1000);
+      const images = await store.transaction(async (tx) => {
+        const out = [];
+        for (const name of ["a", "b", "c", "d", "e"]) {
+          const m = await pushed(tx, `v/${name}`, `image ${name}`, null, 1000);
+          await tx.provenance.record({
+            repository: m.repository, digest: m.digest, mediaType: m.mediaType, artifactType: null, size: m.size, subject: null, recordedAt: at,
+            facts: { kind: "image", annotations: {}, layers: 0, config: { digest: m.digest, mediaType: "application/vnd.oci.image.config.v1+json", size: 2, read: false, labels: {}, history: [] } },
+          });
+          out.push(m);
+        }
+        return out;
+      });
+      const sign = async (i: number, verdict: { verified: boolean; until: number | null; trust: string } | null) => {
+        const m = images[i]!;
+        const signature = manifestRecord(m.repository, `signature of ${m.digest} ${verdict === null ? "none" : "one"}`, { subject: m.digest });
+        await store.transaction(async (tx) => {
+          await tx.provenance.record({
+            repository: m.repository, digest: signature.digest, mediaType: signature.mediaType, artifactType: "application/vnd.cncf.notary.signature", size: signature.size, subject: m.digest, recordedAt: at,
+            facts: { kind: "signature", scheme: "notation", envelope: "jws", annotations: {}, signer: { thumbprints: [] } },
+          });
+          if (verdict) await tx.provenance.setVerdict(m.repository, signature.digest, m.digest, verdict);
+        });
+        return signature;
+      };
+      await sign(0, { verified: true, until: null, trust });
+      await sign(1, { verified: true, until: 5000, trust });
+      const old = await sign(2, { verified: true, until: null, trust: "fingerprint-before" });
+      await sign(3, { verified: false, until: null, trust });
+      const unset = await sign(3, null);
+      const find = async (now: number) => (await store.search.find({ terms: [], unsigned: false, unverified: { trust, now } }, null, 100)).map((h) => h.repository);
+      assert.deepEqual(await find(4999), ["v/c", "v/d", "v/e"]);
+      assert.deepEqual(await find(5000), ["v/b", "v/c", "v/d", "v/e"], "until is the first moment it no longer verifies");
+      assert.deepEqual((await store.search.find({ terms: [], unsigned: true }, null, 100)).map((h) => h.repository), ["v/e"]);
+      const stale = await store.provenance.staleVerdicts(trust, null, 10);
+      assert.deepEqual(stale.map((r) => r.digest).sort(), [old.digest, unset.digest].sort(), "of another trust, or never computed");
+      assert.deepEqual((await store.provenance.staleVerdicts(trust, stale[0]!, 10)).map((r) => r.digest), [stale[1]!.digest]);
+      await store.transaction((tx) => tx.provenance.setVerdict(old.repository, old.digest, images[2]!.digest, { verified: true, until: null, trust }));
+      assert.deepEqual(await find(4999), ["v/d", "v/e"]);
+      await store.transaction((tx) => tx.provenance.forget(old.repository, old.digest));
+      assert.deepEqual(await find(4999), ["v/c", "v/d", "v/e"], "a deleted signature's outcome goes with it");
     });
 
     test("a large scope sorted by push pages the same as a small one (the walk of the sort's index, past 2,000 names)", async (t) => {

@@ -102,6 +102,8 @@ test("oras, crane, helm push oci:// and a classic push fill Berth; berth reposit
   const hostile = await berthCli.json(["search", "--label", `note=${HOSTILE}`]);
   assert.equal(hostile[0].matches[0].value, HOSTILE);
   assert.ok((await berthCli.json(["search", "--unsigned", "--repository", "portal/"])).some((r: any) => r.digest === base));
+  // No trust configured: nothing is verified, so every image without a signature is among them too.
+  assert.ok((await berthCli.json(["search", "--unverified", "--repository", "portal/"])).some((r: any) => r.digest === base));
 
   // delete: refused without --yes off a terminal; a tag, then its manifest shows untagged; a repository.
   assert.deepEqual(await berthCli.json(["repository", "show-manifests", "portal/image", "--untagged"]), []);

@@ -47,6 +47,13 @@ async function buildAndPush(buildah: string, dir: string, berth: RunningBerth, r
   return (await readFile(digestFile, "utf8")).trim();
 }
 
+/** The repositories GET /api/v1/search?<query>&repository=<prefix> finds. */
+async function searched(berth: RunningBerth, query: string, prefix: string): Promise<string[]> {
+  const res = await fetch(`${berth.url}/api/v1/search?${query}&repository=${prefix}`, { headers: { authorization: berth.basicAuth } });
+  assert.equal(res.status, 200, await res.clone().text());
+  return ((await res.json()) as { results: { repository: string }[] }).results.map((r) => r.repository);
+}
+
 async function report(berth: RunningBerth, repository: string, reference: string): Promise<Record<string, unknown> & { signatures: Record<string, unknown>[]; platforms: { labels: Record<string, string> }[] }> {
   const res = await fetch(`${berth.url}/api/v1/provenance/${repository}/${reference}`, { headers: { authorization: berth.basicAuth } });
   assert.equal(res.status, 200, await res.clone().text());
@@ -134,6 +141,7 @@ test("notation: a signature made by notation is listed, verified against a trust
   assert.equal((signature.signer as { subject: string }).subject, subject);
   assert.equal(signature.verified, true, String(signature.reason));
   assert.equal((signed.verdict as { signedAndVerified: boolean }).signedAndVerified, true);
+  assert.deepEqual(await searched(trusted, "unverified=true", "seed/"), [], "its signature's outcome, stored at push, is verified");
 
   // The same data, Berth restarted with an empty trust store: listed, not verified, and why.
   await trusted.stop();
@@ -146,6 +154,9 @@ test("notation: a signature made by notation is listed, verified against a trust
   const unverified = (await report(untrusted, "seed/app", "dev")).signatures[0]!;
   assert.equal(unverified.verified, false);
   assert.match(String(unverified.reason), /no certificate of the chain is in the trust stores of policy "seed"/);
+  // The trust changed at restart: the stored outcome no longer counts (recomputed or not yet).
+  assert.deepEqual(await searched(untrusted, "unverified=true", "seed/"), ["seed/app"]);
+  assert.deepEqual(await searched(untrusted, "unsigned=true", "seed/"), [], "signed all the same");
 });
 
 test("cosign v3: an offline key-pair signature is listed as a cosign bundle and verified with the configured public key", { timeout: 180_000 }, async (t) => {

@@ -105,6 +105,7 @@ test("every declared /api endpoint answers its declared shape", async (t) => {
   await call("GET", "/api/v1/repositories/team/app/manifests?untagged=false");
   await call("GET", `/api/v1/repositories/team/app/manifests/${image.digest}`);
   await call("GET", "/api/v1/search?label=build.sha=e80e6ef&unsigned=true");
+  await call("GET", "/api/v1/search?unverified=true");
   assert.equal((await putManifest(app, "team/app", "v2", image.body)).status, 201);
   await call("DELETE", "/api/v1/repositories/team/app/tags/v2");
   await call("PATCH", "/api/v1/repositories/team/app/attributes?tag=v1", { deleteEnabled: true });

@@ -1,5 +1,5 @@
 // Search by provenance: images whose labels or annotations match, built from a Dockerfile URL,
-// without a signature, or attested by a builder. The query lives in the URL, so it can be shared.
+// without a signature or without one verified now, or attested by a builder. The query lives in the URL, so it can be shared.
 import { useLocation } from "preact-iso";
 import type { SearchAnswer } from "../../../src/api-contract/search.ts";
 import { api, withQuery } from "../api.ts";
@@ -11,10 +11,10 @@ const FIELDS = ["label", "annotation", "dockerfile", "builder", "repository"] as
 
 export function SearchPage() {
   const { query, route } = useLocation();
-  const asked = FIELDS.some((f) => query[f]) || query.unsigned === "true";
+  const asked = FIELDS.some((f) => query[f]) || query.unsigned === "true" || query.unverified === "true";
   const loaded = useLoad(
-    () => (asked ? api<SearchAnswer>("GET", withQuery("/api/v1/search", { ...Object.fromEntries(FIELDS.map((f) => [f, query[f]])), unsigned: query.unsigned, n: "100" })) : Promise.resolve(null)),
-    [query.label, query.annotation, query.dockerfile, query.builder, query.repository, query.unsigned],
+    () => (asked ? api<SearchAnswer>("GET", withQuery("/api/v1/search", { ...Object.fromEntries(FIELDS.map((f) => [f, query[f]])), unsigned: query.unsigned, unverified: query.unverified, n: "100" })) : Promise.resolve(null)),
+    [query.label, query.annotation, query.dockerfile, query.builder, query.repository, query.unsigned, query.unverified],
   );
   const submit = (event: Event) => {
     event.preventDefault();
@@ -22,6 +22,7 @@ export function SearchPage() {
     const next: Record<string, string> = {};
     for (const f of FIELDS) next[f] = String(form.get(f) ?? "").trim();
     if (form.get("unsigned")) next.unsigned = "true";
+    if (form.get("unverified")) next.unverified = "true";
     route(withQuery("/search", next));
   };
   return (
@@ -50,6 +51,9 @@ export function SearchPage() {
         </label>
         <label class="check">
           <input type="checkbox" name="unsigned" checked={query.unsigned === "true"} /> Only images without a signature
+        </label>
+        <label class="check">
+          <input type="checkbox" name="unverified" checked={query.unverified === "true"} /> Only images without a verified signature
         </label>
         <button type="submit">Search</button>
       </form>

@@ -22,12 +22,13 @@ export async function getSearch(ctx: ApiContext) {
     dockerfile: many(query.dockerfile),
     builder: many(query.builder),
     unsigned: query.unsigned === "true",
+    unverified: query.unverified === "true",
     ...(query.repository ? { repository: query.repository } : {}),
-  });
+  }, ctx.search.trust);
   const within = ctx.authorizer.pullScope(ctx.who);
   if (within) search.within = within;
-  if (search.terms.length === 0 && !search.unsigned) {
-    throw new RegistryError("INVALID_REQUEST", "search for something: label=k=v, label=k~v, annotation=…, dockerfile=<url>, builder=<id> or unsigned=true");
+  if (search.terms.length === 0 && !search.unsigned && !search.unverified) {
+    throw new RegistryError("INVALID_REQUEST", "search for something: label=k=v, label=k~v, annotation=…, dockerfile=<url>, builder=<id>, unsigned=true or unverified=true");
   }
   const page = requestedPage(query);
   const cursor = (hit: SearchHit) => encodeCursor(hit.repository, hit.digest);

@@ -22,6 +22,8 @@ import { quotas } from "./020-quotas.ts";
 import { softDelete } from "./021-soft-delete.ts";
 import { trashBodies } from "./022-trash-bodies.ts";
 import { eventFilters } from "./025-event-filters.ts";
+import { summaryKindSorts } from "./028-summary-kind-sorts.ts";
+import { signatureVerdicts } from "./030-signature-verdicts.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -46,4 +48,6 @@ export const migrations: Record<string, Migration> = {
   "021-soft-delete": softDelete,
   "022-trash-bodies": trashBodies,
   "025-event-filters": eventFilters,
+  "028-summary-kind-sorts": summaryKindSorts,
+  "030-signature-verdicts": signatureVerdicts,
 };

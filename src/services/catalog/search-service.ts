@@ -1,5 +1,6 @@
 // Search by provenance: `label=build.sha=e80e6ef`, `annotation=org.opencontainers.image.source~github.com/acme`,
-// `dockerfile=<url>`, `builder=<id>`, `unsigned=true`, over the search index the provenance rows
+// `dockerfile=<url>`, `builder=<id>`, `unsigned=true`, `unverified=true` (no signature verified now
+// against the trust in force: services/provenance/signature-verdicts.ts), over the search index the provenance rows
 // fill at push (metadata/search-entries.ts). Terms are ANDed; a page is cut from the hits the
 // caller may see (the handler's visibility), in (repository, digest) order.
 import { RegistryError } from "../../domain/errors.ts";
@@ -12,6 +13,7 @@ export interface SearchRequest {
   dockerfile: string[];
   builder: string[];
   unsigned: boolean;
+  unverified: boolean;
   repository?: string;
 }
 
@@ -22,7 +24,8 @@ export function parseTerm(source: SearchSource, text: string): SearchTerm {
   return { source, key: text.slice(0, at), match: text[at] === "=" ? "equals" : "contains", value: text.slice(at + 1) };
 }
 
-export function searchQuery(request: SearchRequest): SearchQuery {
+/** `trustFingerprint`: the trust in force (SignatureTrust.fingerprint), which `unverified` reads outcomes of. */
+export function searchQuery(request: SearchRequest, trustFingerprint: string, now = new Date()): SearchQuery {
   const terms: SearchTerm[] = [
     ...request.label.map((t) => parseTerm("label", t)),
     ...request.annotation.map((t) => parseTerm("annotation", t)),
@@ -30,14 +33,17 @@ export function searchQuery(request: SearchRequest): SearchQuery {
     ...request.builder.map((id): SearchTerm => ({ source: "provenance", key: "builder.id", match: "equals", value: id })),
   ];
   if (terms.length > 16) throw new RegistryError("INVALID_REQUEST", "at most 16 terms in one search");
-  return { terms, unsigned: request.unsigned, ...(request.repository ? { repositoryPrefix: request.repository } : {}) };
+  return { terms, unsigned: request.unsigned, ...(request.unverified ? { unverified: { trust: trustFingerprint, now: now.getTime() } } : {}), ...(request.repository ? { repositoryPrefix: request.repository } : {}) };
 }
 
 export class SearchService {
   private readonly metadata: MetadataStore;
+  /** The fingerprint of the trust in force (SignatureTrust.fingerprint). */
+  readonly trust: string;
 
-  constructor(metadata: MetadataStore) {
+  constructor(metadata: MetadataStore, trust: string) {
     this.metadata = metadata;
+    this.trust = trust;
   }
 
   find(query: SearchQuery, after: { repository: string; digest: string } | null, limit: number): Promise<SearchHit[]> {

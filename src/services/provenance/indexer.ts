@@ -6,6 +6,7 @@
 //                    attestation ───── its in-toto statement layers (SLSA, SBOM)
 //                    signature ─────── its envelope layer (signer certificate, signing time)
 //               ─▶ inside the push transaction: record() one provenance row
+//               ─▶ and, with a trust configured, the verification outcomes it decides (signature-verdicts.ts)
 //   DELETE manifest (by digest) ─▶ inside the transaction: forget()
 //
 // Attestation manifests come in two BuildKit shapes (research/provenance.md §0.1): ≤ v0.31 has a
@@ -22,6 +23,8 @@ import type {
 } from "../../metadata/provenance-types.ts";
 import type { MetadataParts } from "../../metadata/types.ts";
 import { enforcePushPolicies, type PushPolicy } from "./push-policy.ts";
+import type { SignatureTrust } from "./signature-trust.ts";
+import { recordVerdicts } from "./signature-verdicts.ts";
 import { COSIGN_BUNDLE, COSIGN_SIMPLESIGNING, cosignBundleFacts, cosignLegacyFacts, NOTATION_SIGNATURE, notationFacts } from "./signatures.ts";
 import { IN_TOTO_LAYER, statementFacts } from "./statements.ts";
 
@@ -80,11 +83,14 @@ export class ProvenanceIndexer {
   private readonly blobs: BlobStore;
   private readonly maxBlobBytes: number;
   private readonly pushPolicies: readonly PushPolicy[];
+  private readonly trust: SignatureTrust | null;
 
-  constructor(blobs: BlobStore, options: { maxBlobBytes?: number; pushPolicies?: readonly PushPolicy[] } = {}) {
+  /** `trust`: signatures' verification outcomes are stored at push against it (signature-verdicts.ts). */
+  constructor(blobs: BlobStore, options: { maxBlobBytes?: number; pushPolicies?: readonly PushPolicy[]; trust?: SignatureTrust } = {}) {
     this.blobs = blobs;
     this.maxBlobBytes = options.maxBlobBytes ?? MAX_SMALL_BLOB_BYTES;
     this.pushPolicies = options.pushPolicies ?? [];
+    this.trust = options.trust ?? null;
   }
 
   /**
@@ -115,6 +121,7 @@ export class ProvenanceIndexer {
   /** Inside the push transaction. */
   async record(tx: MetadataParts, prepared: ProvenanceRecord): Promise<void> {
     await tx.provenance.record(prepared);
+    if (this.trust) await recordVerdicts(tx, this.trust, prepared);
   }
 
   /** Inside the delete transaction. */

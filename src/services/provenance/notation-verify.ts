@@ -28,6 +28,13 @@ export interface Verification {
   policy?: string;
   level?: string;
   checks?: Partial<Record<"integrity" | Check, CheckResult>>;
+  /**
+   * A verified signature stops verifying at this time (ms), with nothing else changing: the
+   * earliest notAfter of the chain when the authentic timestamp check is enforced (there is no
+   * timestamp countersignature), or the signature's own expiry when that check is enforced.
+   * Absent: nothing ages it. Stored with the outcome (signature-verdicts.ts) so a search compares it with now.
+   */
+  until?: number;
 }
 
 export interface Subject {
@@ -161,5 +168,9 @@ export function verifyNotation(trust: NotationTrust, scope: string | null, subje
   checks.revocation = "skipped";
   if (failures.length > 0) return { ...base, verified: false, reason: failures.join("; "), checks };
   const notes = [...logged.map((l) => `logged ${l}`), "revocation not checked"];
-  return { ...base, verified: true, reason: `trusted by policy "${policy.name}" (level ${policy.signatureVerification.level}); ${notes.join("; ")}`, checks };
+  const ends = [
+    ...(actions.authenticTimestamp === "enforce" ? chain.map((c) => Date.parse(c.validTo)) : []),
+    ...(actions.expiry === "enforce" && !Number.isNaN(expiry) ? [expiry] : []),
+  ];
+  return { ...base, verified: true, reason: `trusted by policy "${policy.name}" (level ${policy.signatureVerification.level}); ${notes.join("; ")}`, checks, ...(ends.length > 0 ? { until: Math.min(...ends) } : {}) };
 }

@@ -10,10 +10,9 @@ import type {
   HistoryStep, Platform, ProvenanceRecord, SbomFacts, SignatureFacts, SlsaFacts, StatementFacts,
 } from "../../metadata/provenance-types.ts";
 import type { MetadataStore } from "../../metadata/types.ts";
-import { verifyCosign, type CosignKey } from "./cosign-verify.ts";
-import type { NotationTrust } from "./notation-trust.ts";
-import { verifyNotation, type Subject, type Verification } from "./notation-verify.ts";
+import type { Subject, Verification } from "./notation-verify.ts";
 import { originOf, type Origin } from "./origin.ts";
+import { SignatureTrust } from "./signature-trust.ts";
 
 const MAX_REFERRER_DEPTH = 4;
 
@@ -95,28 +94,18 @@ export interface ProvenanceReport {
   warnings: string[];
 }
 
-const UNVERIFIED = "verification not configured";
-
 function statementReport(s: StatementFacts): AttestationReport["statements"][number] {
   return { predicateType: s.predicateType, ...(s.statementType ? { statementType: s.statementType } : {}), read: s.read, ...(s.slsa ? { slsa: s.slsa } : {}), ...(s.sbom ? { sbom: s.sbom } : {}) };
 }
 
-export interface ReportOptions {
-  /** Notation trust policy and stores; null: signatures are listed, not verified. */
-  notation?: NotationTrust | null;
-  /** host[:port] that trust policy registryScopes name (`<registryName>/<repository>`). */
-  registryName?: string;
-  /** Public keys cosign signatures are verified with (provenance.cosignKeys). */
-  cosignKeys?: readonly CosignKey[];
-}
-
 export class ProvenanceReports {
   private readonly metadata: MetadataStore;
-  private readonly options: ReportOptions;
+  private readonly trust: SignatureTrust;
 
-  constructor(metadata: MetadataStore, options: ReportOptions = {}) {
+  /** `trust`: without one, signatures are listed, not verified. */
+  constructor(metadata: MetadataStore, trust: SignatureTrust = new SignatureTrust()) {
     this.metadata = metadata;
-    this.options = options;
+    this.trust = trust;
   }
 
   /**
@@ -249,13 +238,8 @@ export class ProvenanceReports {
   private signatureReport(repository: RepositoryName, row: ProvenanceRecord, subject: Subject): SignatureReport | null {
     if (row.facts.kind !== "signature") return null;
     const f = row.facts;
-    const trust = this.options.notation;
-    const scope = this.options.registryName ? `${this.options.registryName}/${repository}` : null;
-    const cosignKeys = this.options.cosignKeys ?? [];
-    const verification: Verification =
-      f.scheme !== "notation"
-        ? cosignKeys.length > 0 ? verifyCosign(cosignKeys, subject, f) : { verified: null, reason: "no cosign public keys configured (provenance.cosignKeys)" }
-        : trust ? verifyNotation(trust, scope, subject, f, new Date()) : { verified: null, reason: UNVERIFIED };
+    // `until` is for the stored outcomes the search reads (signature-verdicts.ts), not the report.
+    const { until: _until, ...verification }: Verification = this.trust.verify(repository, subject, f, new Date());
     return {
       digest: row.digest, artifactType: row.artifactType, scheme: f.scheme, envelope: f.envelope, signs: subject.digest as Digest, signer: f.signer,
       ...(f.signingTime ? { signingTime: f.signingTime } : {}), ...verification,
