@@ -10,6 +10,7 @@ import { AUTH, freshApp, type TestApp } from "../support/app.ts";
 import { OciClient, OCI_MANIFEST, sha256 } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
 import { signedBy, WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
+import { WebhookWorker } from "../../src/services/events/webhook-worker.ts";
 
 const FAST = {
   "webhooks.allowedHosts": ["127.0.0.1"],
@@ -270,6 +271,27 @@ test("a retry waits its backoff, not the batch delay", async (t) => {
   await app.berth.stores.metadata.webhooks.record("slow-start", "test", [{ id: queued.id, outcome: { status: "pending", attempts: 1, nextAt: new Date(), responseStatus: 500, latencyMs: 1, error: "the receiver answered 500", finishedAt: null } }], [], 100);
   await receiver.waitFor(1, 30_000);
   assert.equal(json(receiver.on("/slow-start")[0]!).target.tag, "one");
+});
+
+test("the worker's job moving to another instance: the next holder queues at once (a look that found nothing leaves no claim on the log)", async (t) => {
+  const app = await freshApp(t, FAST);
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  const client = new OciClient({ baseUrl: (await app.listen()).href, authorization: AUTH });
+  await createHook(app, { name: "moved", url: `${receiver.url}/moved`, actions: ["push"] });
+  const settings = { policy: { allowedHosts: ["127.0.0.1"], allowPrivateAddresses: true }, source: { host: "berth.test", url: null }, timeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 400, maxAttempts: 250, keepDeliveries: 100, batchDelayMs: 0 };
+  const quiet = { warn: () => undefined, error: () => undefined };
+  // Instance one looks (nothing new), then loses the job; instance two holds it from the next push on.
+  const one = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
+  const two = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
+  t.after(() => Promise.all([one.stop(), two.stop()]).then(() => undefined));
+  assert.equal(await one.fanOut(), 0);
+  await pushImage(client, "r", "after", buildImage([randomLayer(10)], "after"));
+  assert.ok((await two.fanOut()) > 0, "the new holder reads the log at once, not after the last holder's claim runs out");
+  await two.tick();
+  await receiver.waitFor(1, 30_000);
+  assert.equal(json(receiver.on("/moved")[0]!).target.tag, "after");
 });
 
 test("a hanging receiver is cut off at the timeout and retried; pushes go on meanwhile", async (t) => {

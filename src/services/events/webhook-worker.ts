@@ -161,7 +161,13 @@ export class WebhookWorker {
   async fanOut(): Promise<number> {
     return this.metadata.transaction(async (tx) => {
       const entries = await tx.changes.claim(WEBHOOK_CONSUMER, this.owner, BATCH, LEASE_MS);
-      if (entries.length === 0) return 0;
+      if (entries.length === 0) {
+        // Freed at once: a lease left behind by a look that found nothing held the log for
+        // LEASE_MS against whichever instance took the worker's job next (nothing was queued
+        // meanwhile; the two-instance e2e test waited 30–60 s for it).
+        await tx.changes.release(WEBHOOK_CONSUMER, this.owner);
+        return 0;
+      }
       const hooks = (await tx.webhooks.list()).filter((w) => w.enabled);
       const queued: NewDelivery[] = [];
       for (const entry of entries) {
