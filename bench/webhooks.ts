@@ -1,5 +1,6 @@
-// Webhooks' cost and drain: `node bench/webhooks.ts [--pushes 200] [--blob-mib 256] [--events 10000] [--rounds 3 (0: the drain alone)] [--no-drain] [--profile DIR]`
-// (--profile: the server writes a V8 CPU profile there when it stops; read it with bench/profile-summary.ts).
+// Webhooks' cost and drain: `node bench/webhooks.ts [--pushes 200] [--blob-mib 256] [--events 10000] [--rounds 3 (0: the drain alone)] [--no-drain] [--modes none,five] [--no-rates] [--profile DIR]`
+// (--profile: the server writes a V8 CPU profile there when it stops; read it with bench/profile-summary.ts;
+// `--modes five --no-rates --no-drain` profiles the pushes beside five webhooks and nothing else).
 //
 // Issue 17's benchmark, against one Berth (filesystem + SQLite, the embedded default):
 // 1. Cost. Alternating rounds with no webhook and with five (four receivers that answer at once,
@@ -33,6 +34,8 @@ const { values: args } = parseArgs({
     events: { type: "string", default: "10000" },
     rounds: { type: "string", default: "3" },
     "no-drain": { type: "boolean", default: false },
+    modes: { type: "string", default: "none,five" },
+    "no-rates": { type: "boolean", default: false },
     profile: { type: "string" },
   },
 });
@@ -41,6 +44,7 @@ const BLOB_MIB = Number(args["blob-mib"]);
 const EVENTS = Number(args.events);
 const ROUNDS = Number(args.rounds);
 const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const MODES = args.modes.split(",").filter((m): m is "none" | "five" => m === "none" || m === "five");
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
       five: { pushes: [], blob: [], gets: [], cpu: [], cpuPushing: [] },
     };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const mode of round % 2 === 0 ? (["none", "five"] as const) : (["five", "none"] as const)) {
+      for (const mode of (round % 2 === 0 ? ["none", "five"] : ["five", "none"]).filter((m): m is "none" | "five" => MODES.includes(m as "none"))) {
         if (mode === "five") {
           for (let i = 0; i < 4; i++) await api(target, "POST", "/api/v1/webhooks", { name: `fast${i}`, url: `http://127.0.0.1:${fast.port}/h${i}`, actions: ["push", "delete"] });
           await api(target, "POST", "/api/v1/webhooks", { name: "slow", url: `http://127.0.0.1:${slow.port}/slow`, actions: ["push", "delete"] });
@@ -113,19 +117,26 @@ async function main(): Promise<void> {
         // The round's deliveries to the answering receivers are part of its cost: waited for (at most a minute).
         for (const until = performance.now() + 60_000; fast.received() < owed && performance.now() < until; ) await sleep(20);
         if (fast.received() < owed) console.log(`round ${round} ${mode}: only ${fast.received() - owed + 4 * PUSHES} of ${4 * PUSHES} deliveries within a minute`);
-        r.cpu.push((serverSeconds(cpu0, cpuSnapshot(target.pid!)) / PUSHES) * 1000);
+        const cpu2 = cpuSnapshot(target.pid!);
+        r.cpu.push((serverSeconds(cpu0, cpu2) / PUSHES) * 1000);
+        const byThread = Object.entries(cpu2.threads).map(([name, s]) => `${name} ${(((s - (cpu0.threads[name] ?? 0)) / PUSHES) * 1000).toFixed(2)}`);
         r.cpuPushing.push((serverSeconds(cpu0, cpu1) / PUSHES) * 1000);
-        const blob = blobs.next();
-        const t0 = performance.now();
-        await pushMonolithic(target, "bench/hooks", blob);
-        r.blob.push(BLOB_MIB / ((performance.now() - t0) / 1000));
-        r.gets.push((await measureRate(target, "GET", "/v2/bench/hooks/manifests/probe", { accept: MANIFEST }, 32, 3)).perSecond);
-        console.log(`round ${round} ${mode}: ${r.pushes.at(-1)!.toFixed(1)} pushes/s, blob ${r.blob.at(-1)!.toFixed(0)} MiB/s, GET manifest ${r.gets.at(-1)!.toFixed(0)}/s, server CPU ${r.cpu.at(-1)!.toFixed(2)} s per 1,000 pushes (${r.cpuPushing.at(-1)!.toFixed(2)} while pushing) (load ${load()})`);
+        if (!args["no-rates"]) {
+          const blob = blobs.next();
+          const t0 = performance.now();
+          await pushMonolithic(target, "bench/hooks", blob);
+          r.blob.push(BLOB_MIB / ((performance.now() - t0) / 1000));
+          r.gets.push((await measureRate(target, "GET", "/v2/bench/hooks/manifests/probe", { accept: MANIFEST }, 32, 3)).perSecond);
+        } else {
+          r.blob.push(NaN);
+          r.gets.push(NaN);
+        }
+        console.log(`round ${round} ${mode}: ${r.pushes.at(-1)!.toFixed(1)} pushes/s, blob ${r.blob.at(-1)!.toFixed(0)} MiB/s, GET manifest ${r.gets.at(-1)!.toFixed(0)}/s, server CPU ${r.cpu.at(-1)!.toFixed(2)} s per 1,000 pushes (${r.cpuPushing.at(-1)!.toFixed(2)} while pushing; ms per push by thread: ${byThread.join(", ")}) (load ${load()})`);
         if (mode === "five") for (const name of ["fast0", "fast1", "fast2", "fast3", "slow"]) await api(target, "DELETE", `/api/v1/webhooks/${name}`);
       }
     }
     // --rounds 0: the drain alone.
-    if (ROUNDS > 0) {
+    if (ROUNDS > 0 && MODES.length === 2) {
       const ratio = (key: "pushes" | "blob" | "gets" | "cpu" | "cpuPushing") => median(results.five[key]) / median(results.none[key]);
       console.log("\n| measure | no webhook (median) | five webhooks, one never answering (median) | ratio |\n|---|---|---|---|");
       console.log(`| image pushes a second (4 clients) | ${median(results.none.pushes).toFixed(1)} | ${median(results.five.pushes).toFixed(1)} | ${ratio("pushes").toFixed(3)} |`);

@@ -164,6 +164,7 @@ function deliverySettings(config: Config): DeliverySettings {
     backoffCapMs: w.backoffCap * 1000,
     maxAttempts: w.maxAttempts,
     keepDeliveries: w.keepDeliveries,
+    batchDelayMs: w.batchDelay * 1000,
   };
 }
 

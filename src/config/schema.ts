@@ -172,6 +172,11 @@ export const ConfigSchema = z.strictObject({
       maxAttempts: z.coerce.number().int().positive().default(250).describe("attempts before a delivery is given up (failed) and the webhook's next one goes"),
       keepDeliveries: z.coerce.number().int().positive().default(100).describe("finished deliveries kept per webhook (request, response status, latency, error)"),
       interval: z.coerce.number().positive().default(0.25).describe("seconds between the delivery worker's looks for new events (one instance delivers at a time)"),
+      batchDelay: z.coerce
+        .number()
+        .min(0)
+        .default(0.5)
+        .describe("seconds a new delivery waits before its webhook's batch starts, so the events that follow it go in the same batch (beside a stream of pushes: fewer, larger batches); retries wait their backoff only; 0: at the next look"),
     })
     .prefault({}),
   retention: z

@@ -145,6 +145,10 @@ export class ChangeStore implements ChangeRows {
     return this.since(Number(taken.cursor), limit);
   }
 
+  async release(consumer: string, owner: string): Promise<void> {
+    await this.db.updateTable("change_consumers").set({ owner: null, lease_until: 0 }).where("consumer", "=", consumer).where("owner", "=", owner).execute();
+  }
+
   async ack(consumer: string, owner: string, through: number): Promise<boolean> {
     const result = await this.db
       .updateTable("change_consumers")

@@ -243,6 +243,8 @@ export interface ChangeRows {
   claim(consumer: string, owner: string, limit: number, leaseMs: number): Promise<ChangeEntry[]>;
   /** Moves the cursor to `through` and frees the lease, if `owner` still holds it. */
   ack(consumer: string, owner: string, through: number): Promise<boolean>;
+  /** Frees the lease without moving the cursor (a claim that found nothing new), if `owner` still holds it. */
+  release(consumer: string, owner: string): Promise<void>;
   /** Drops entries older than `before` that every consumer has acknowledged; returns how many. */
   prune(before: Date): Promise<number>;
 }

@@ -59,10 +59,22 @@ export class WebhookStore implements WebhookRows {
   private readonly db: Db;
   /** The worker reads a webhook before each delivery (a change, a rotated secret, applies at once): compiled once (reused-query.ts). */
   private readonly byName: ReusedQuery<Selectable<Database["webhooks"]>, [string]>;
+  /** The worker asks every tick (webhooks.interval). */
+  private readonly dueQuery: ReusedQuery<{ webhook: string }, [number, number]>;
 
   constructor(db: Db) {
     this.db = db;
     this.byName = new ReusedQuery(db, (name) => db.selectFrom("webhooks").selectAll().where("name", "=", name));
+    this.dueQuery = new ReusedQuery(db, (now: number, firstBefore: number) =>
+      db
+        .selectFrom("webhook_deliveries as d")
+        .innerJoin("webhooks as w", "w.name", "d.webhook")
+        .select("d.webhook")
+        .distinct()
+        .where("d.status", "=", "pending")
+        .where((eb) => eb.or([eb.and([eb("d.attempts", "=", 0), eb("d.next_at", "<=", firstBefore)]), eb.and([eb("d.attempts", ">", 0), eb("d.next_at", "<=", now)])]))
+        .where("w.enabled", "=", 1),
+    );
   }
 
   async create(w: Webhook): Promise<boolean> {
@@ -141,16 +153,8 @@ export class WebhookStore implements WebhookRows {
     }
   }
 
-  async due(now: Date): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom("webhook_deliveries as d")
-      .innerJoin("webhooks as w", "w.name", "d.webhook")
-      .select("d.webhook")
-      .distinct()
-      .where("d.status", "=", "pending")
-      .where("d.next_at", "<=", now.getTime())
-      .where("w.enabled", "=", 1)
-      .execute();
+  async due(now: Date, firstBefore: Date = now): Promise<string[]> {
+    const rows = await this.dueQuery.rows(now.getTime(), Math.min(now.getTime(), firstBefore.getTime()));
     return rows.map((r) => r.webhook);
   }
 

@@ -64,8 +64,11 @@ export interface WebhookRows {
   delete(name: string): Promise<boolean>;
   /** Queues deliveries; one per (webhook, event) however often asked. */
   enqueue(deliveries: readonly NewDelivery[], at: Date): Promise<void>;
-  /** Webhooks owed a delivery that is due by `now`, enabled ones only. */
-  due(now: Date): Promise<string[]>;
+  /**
+   * Webhooks owed a delivery that is due by `now`, enabled ones only; a delivery not yet tried
+   * counts only once queued (due) by `firstBefore` (default `now`): the worker's batch delay.
+   */
+  due(now: Date, firstBefore?: Date): Promise<string[]>;
   /** The oldest pending delivery of a webhook (due or not): deliveries go in order. */
   head(webhook: string): Promise<Delivery | null>;
   /**

@@ -254,6 +254,26 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.deepEqual(all.map((e) => [e.change, e.actor]), [[tagSet(1), actor], [tagSet(2), actor], [tagSet(3), null]]);
     });
 
+    test("webhooks: a delivery not yet tried is due once queued by firstBefore (the batch delay); a retry once its backoff is over", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = new Date(1_700_000_000_000);
+      const later = (ms: number) => new Date(at.getTime() + ms);
+      for (const name of ["new", "retry"]) await store.webhooks.create({ name, url: "https://hooks.example.com/x", actions: ["push"], scope: "*", headers: {}, format: "acr", enabled: true, secret: "s", createdAt: at, updatedAt: at });
+      const queued = (webhook: string, eventId: number) => ({ webhook, eventId, action: "push", requestHeaders: {}, body: `{"n":${eventId}}` });
+      await store.webhooks.enqueue([queued("new", 1), queued("new", 2)], at);
+      await store.webhooks.enqueue([queued("retry", 1)], at);
+      const [failed] = await store.webhooks.leaseDue("retry", "A", at, later(1000), 10);
+      await store.webhooks.record("retry", "A", [{ id: failed!.id, outcome: { status: "pending", attempts: 1, nextAt: later(100), responseStatus: 500, latencyMs: 1, error: "the receiver answered 500", finishedAt: null } }], [], 10);
+      // Half a second of batch delay: at + 100 the retry is due, the new deliveries not yet.
+      assert.deepEqual(await store.webhooks.due(later(100), later(-400)), ["retry"]);
+      assert.deepEqual(await store.webhooks.due(later(499), later(-1)), ["retry"]);
+      assert.deepEqual((await store.webhooks.due(later(500), later(0))).sort(), ["new", "retry"]);
+      assert.deepEqual(await store.webhooks.due(later(99), later(-401)), [], "nothing before its time");
+      assert.deepEqual((await store.webhooks.due(later(100))).sort(), ["new", "retry"], "no batch delay: due by now");
+      // Once a drain starts, it takes every due delivery, however new: the batch.
+      assert.deepEqual((await store.webhooks.leaseDue("new", "A", at, later(1000), 10)).map((d) => d.eventId), [1, 2]);
+    });
+
     test("webhooks: create once, update, list; deliveries queue once per event, go in order, trim keeps the newest finished", async (t) => {
       const store = await freshStore(t, factory);
       const at = new Date(1_700_000_000_000);

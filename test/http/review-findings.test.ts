@@ -82,6 +82,7 @@ function memoryLog(entries: ChangeEntry[]): ChangeRows {
     latest: async () => entries.at(-1)?.id ?? 0,
     claim: async () => [],
     ack: async () => false,
+    release: async () => {},
     prune: async () => 0,
   };
 }

@@ -10,6 +10,7 @@ import { AUTH, freshApp, type TestApp } from "../support/app.ts";
 import { OciClient, OCI_MANIFEST, sha256 } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
 import { signedBy, WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
+import { WebhookWorker } from "../../src/services/events/webhook-worker.ts";
 
 const FAST = {
   "webhooks.allowedHosts": ["127.0.0.1"],
@@ -241,6 +242,56 @@ test("a backlog goes in order, in batches over one kept-alive connection; each r
   const kept = await settled();
   assert.equal(kept.length, 5, "trimmed to the newest 5 finished");
   assert.ok(kept.every((d) => d.status === "delivered" && d.responseStatus === 204));
+});
+
+test("a new delivery waits webhooks.batchDelay, and what is queued meanwhile goes with it; order holds across batches", async (t) => {
+  const { app, receiver, client } = await setUp(t, { ...FAST, "webhooks.batchDelay": 0.3 });
+  await createHook(app, { name: "held", url: `${receiver.url}/held`, actions: ["push"] });
+  const tags = Array.from({ length: 10 }, (_, n) => `h${n}`);
+  for (const tag of tags) await pushImage(client, "r", tag, buildImage([randomLayer(10)], tag));
+  await receiver.waitFor(10, 30_000);
+  assert.deepEqual(receiver.on("/held").map((x) => json(x).target.tag), tags, "in the order pushed, each once, however the batches fell");
+  const kept = (await app.request("GET", "/api/v1/webhooks/held/deliveries")).json().deliveries as { eventId: number; createdAt: string }[];
+  const queuedAt = new Map(kept.map((d) => [String(d.eventId), Date.parse(d.createdAt)]));
+  const first = receiver.on("/held")[0]!;
+  // The first was sent no sooner than the delay after it was queued (a lower bound: load only adds to it).
+  assert.ok(first.at - queuedAt.get(String(first.headers["berth-event"]))! >= 300, `sent ${first.at - queuedAt.get(String(first.headers["berth-event"]))!} ms after it was queued`);
+});
+
+test("a retry waits its backoff, not the batch delay", async (t) => {
+  // A day of batch delay: only the retry rule can send anything.
+  const { app, receiver, client } = await setUp(t, { ...FAST, "webhooks.batchDelay": 86_400 });
+  await createHook(app, { name: "slow-start", url: `${receiver.url}/slow-start`, actions: ["push"] });
+  await pushImage(client, "r", "one", buildImage([randomLayer(10)], "one"));
+  const deliveries = async () => (await app.request("GET", "/api/v1/webhooks/slow-start/deliveries")).json().deliveries as { id: number; attempts: number }[];
+  for (let n = 0; n < 200 && (await deliveries()).length === 0; n++) await new Promise((r) => setTimeout(r, 25));
+  const [queued] = await deliveries();
+  assert.equal(queued?.attempts, 0, "queued, held by the batch delay");
+  // As if its first attempt had failed: a redelivery is a new delivery (held too), so the row is set by the store.
+  await app.berth.stores.metadata.webhooks.record("slow-start", "test", [{ id: queued.id, outcome: { status: "pending", attempts: 1, nextAt: new Date(), responseStatus: 500, latencyMs: 1, error: "the receiver answered 500", finishedAt: null } }], [], 100);
+  await receiver.waitFor(1, 30_000);
+  assert.equal(json(receiver.on("/slow-start")[0]!).target.tag, "one");
+});
+
+test("the worker's job moving to another instance: the next holder queues at once (a look that found nothing leaves no claim on the log)", async (t) => {
+  const app = await freshApp(t, FAST);
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  const client = new OciClient({ baseUrl: (await app.listen()).href, authorization: AUTH });
+  await createHook(app, { name: "moved", url: `${receiver.url}/moved`, actions: ["push"] });
+  const settings = { policy: { allowedHosts: ["127.0.0.1"], allowPrivateAddresses: true }, source: { host: "berth.test", url: null }, timeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 400, maxAttempts: 250, keepDeliveries: 100, batchDelayMs: 0 };
+  const quiet = { warn: () => undefined, error: () => undefined };
+  // Instance one looks (nothing new), then loses the job; instance two holds it from the next push on.
+  const one = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
+  const two = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
+  t.after(() => Promise.all([one.stop(), two.stop()]).then(() => undefined));
+  assert.equal(await one.fanOut(), 0);
+  await pushImage(client, "r", "after", buildImage([randomLayer(10)], "after"));
+  assert.ok((await two.fanOut()) > 0, "the new holder reads the log at once, not after the last holder's claim runs out");
+  await two.tick();
+  await receiver.waitFor(1, 30_000);
+  assert.equal(json(receiver.on("/moved")[0]!).target.tag, "after");
 });
 
 test("a hanging receiver is cut off at the timeout and retried; pushes go on meanwhile", async (t) => {

@@ -39,6 +39,8 @@ export interface DeliverySettings {
   backoffCapMs: number;
   maxAttempts: number;
   keepDeliveries: number;
+  /** How long a delivery not yet tried waits before its webhook's drain starts (webhooks.batchDelay). */
+  batchDelayMs: number;
 }
 
 export interface WorkerLogger {
@@ -128,11 +130,17 @@ export class WebhookWorker {
     this.logger = logger;
   }
 
-  /** Queues what the log holds, then starts a drain for each webhook owed a delivery now (not awaited: one slow receiver holds no other). */
+  /**
+   * Queues what the log holds, then starts a drain for each webhook owed a delivery (not awaited:
+   * one slow receiver holds no other). A new delivery counts once it has waited batchDelayMs, so
+   * beside a stream of pushes a webhook's drain starts about that often and takes every delivery
+   * queued meanwhile in one batch; a retry counts when its backoff is over.
+   */
   async tick(): Promise<void> {
     if (this.stopped) return;
     while ((await this.fanOut()) === BATCH);
-    for (const name of await this.metadata.webhooks.due(new Date())) {
+    const now = Date.now();
+    for (const name of await this.metadata.webhooks.due(new Date(now), new Date(now - this.settings.batchDelayMs))) {
       if (this.draining.has(name) || this.stopped) continue;
       const run = this.drain(name)
         .catch((err: unknown) => this.logger.error({ err, webhook: name }, "webhook delivery failed"))
@@ -153,7 +161,13 @@ export class WebhookWorker {
   async fanOut(): Promise<number> {
     return this.metadata.transaction(async (tx) => {
       const entries = await tx.changes.claim(WEBHOOK_CONSUMER, this.owner, BATCH, LEASE_MS);
-      if (entries.length === 0) return 0;
+      if (entries.length === 0) {
+        // Freed at once: a lease left behind by a look that found nothing held the log for
+        // LEASE_MS against whichever instance took the worker's job next (nothing was queued
+        // meanwhile; the two-instance e2e test waited 30–60 s for it).
+        await tx.changes.release(WEBHOOK_CONSUMER, this.owner);
+        return 0;
+      }
       const hooks = (await tx.webhooks.list()).filter((w) => w.enabled);
       const queued: NewDelivery[] = [];
       for (const entry of entries) {
