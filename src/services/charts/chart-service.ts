@@ -109,8 +109,9 @@ export class ChartService {
    * Stores a received package as one transaction: its blob, the config, the manifest, the tag and
    * the chart row, all or nothing. An existing version is CHART_EXISTS unless `force`.
    */
-  async storePackage(received: ReceivedPackage, options: { force: boolean }, actor: ChangeActor | null = null): Promise<ChartRecord> {
+  async storePackage(received: ReceivedPackage, options: { force: boolean; provenance?: Buffer }, actor: ChangeActor | null = null): Promise<ChartRecord> {
     const { view, chart: { repository }, metadata, staged } = received;
+    const stagedProv: StagedBlob[] = [];
     try {
       const isNew: ChartPrecondition | undefined = options.force ? undefined : (existing) => {
         if (existing) throw new RegistryError("CHART_EXISTS", `${existing.fileName} already exists in ${view}: push with --force (PATCH, or ?force) to overwrite`, { chart: existing.name, version: existing.version });
@@ -118,12 +119,31 @@ export class ChartService {
       // Checked now so a plain second push stores nothing, and again in the transaction, which decides.
       isNew?.(await this.metadata.charts.get(repository, metadata.version));
       const chartLayer = { mediaType: HELM_CHART_LAYER, digest: staged.digest, size: staged.size };
-      // A new package invalidates a signature made for the old one, so an overwrite drops the .prov.
-      return await this.storeManifest(repository, metadata, chartLayer, null, "classic", isNew, [staged], actor);
+      // A new package invalidates a signature made for the old one, so an overwrite drops the .prov,
+      // unless one came with it (a signed push: ChartMuseum's multipart), checked before anything is stored.
+      let provLayer: Descriptor | null = null;
+      if (options.provenance) {
+        provLayer = await this.stageProvenance(options.provenance, received, stagedProv);
+      }
+      return await this.storeManifest(repository, metadata, chartLayer, provLayer, "classic", isNew, [staged, ...stagedProv], actor);
     } catch (err) {
       await this.discard(staged);
+      for (const blob of stagedProv) await this.discard(blob);
       throw err;
     }
+  }
+
+  /** A .prov sent with its package: it must be for that chart version. Staged into `staged`. */
+  private async stageProvenance(body: Buffer, received: ReceivedPackage, staged: StagedBlob[]): Promise<Descriptor> {
+    if (body.length > MAX_PROV_BYTES) throw tooLarge(MAX_PROV_BYTES);
+    const prov = readProvenance(body);
+    const { name, version } = received.metadata;
+    if (prov.name !== name || prov.version !== version) {
+      throw new RegistryError("CHART_INVALID", `the .prov is for ${prov.name} ${prov.version}, the chart sent with it is ${name} ${version}: upload a chart with its own .prov`, { name, version });
+    }
+    const digest = digestBytes(body);
+    staged.push(await this.blobs.receive(Readable.from([body]), digest, undefined, body.length));
+    return { mediaType: HELM_PROV_LAYER, digest, size: body.length };
   }
 
   /**
