@@ -2,7 +2,7 @@
 // references it makes recorded beside it, in one transaction with its tags.
 import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
-import { versionToTag, type ChartMetadata } from "../domain/chart.ts";
+import { tagToVersion, versionToTag, type ChartMetadata } from "../domain/chart.ts";
 import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
 import { OCI_INDEX } from "../domain/media-types.ts";
 import type { Reference, RepositoryName, Tag } from "../domain/names.ts";
@@ -73,6 +73,12 @@ export interface DeleteOptions {
   untagged?: boolean;
   /** A tag: refuse when it points at another digest now (pushed again since the plan). */
   pointingAt?: Digest;
+  /**
+   * A tag that is a classic chart version's: the version goes, its manifest with it, as a delete
+   * through the chart APIs does (a classic version is one thing), unless anything else keeps the
+   * manifest (another tag, an index); then only the tag goes, as for any other tag.
+   */
+  version?: boolean;
 }
 
 export interface PushedManifest {
@@ -210,6 +216,11 @@ export class ManifestService {
         if (had === null) throw manifestUnknown(reference);
         if (options.pointingAt !== undefined && had !== options.pointingAt) {
           throw new RegistryError("DENIED", `${repository}:${reference.tag} was pushed again since it was planned to go (now ${had})`, { repository, tag: reference.tag, digest: had });
+        }
+        if (options.version && (await classicVersionAlone(tx, repository, reference.tag, had))) {
+          await refuseDelete(tx, repository, { kind: "digest", digest: had });
+          await this.deleteDigest(tx, repository, had, actor);
+          return;
         }
         await keepDeleted(tx, this.restorableFor, { repository, digest: had, kind: "tag", tags: [reference.tag] }, actor);
         if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
@@ -367,7 +378,6 @@ async function allTags(tx: MetadataParts, repository: RepositoryName): Promise<T
   return tags;
 }
 
-/** How the chart version a tag named was stored, while its row still names `digest` (null: no chart). */
 /**
  * The chart row whose manifest a `replaces` push moved the version tag off, when that manifest is
  * the version's own: the Helm chart manifest recorded for this chart name and version. Anything
@@ -378,6 +388,14 @@ async function ownChartManifest(tx: MetadataParts, chart: ChartRecord | null, ta
   if (!chart || versionToTag(chart.version) !== tag) return null;
   const row = await tx.charts.get(chart.repository, chart.version);
   return row && row.manifestDigest === digest && row.name === chart.name && versionToTag(row.version) === tag ? row : null;
+}
+
+/** Whether the tag is a classic chart version's and names its manifest, which nothing else keeps. */
+async function classicVersionAlone(tx: MetadataParts, repository: RepositoryName, tag: Tag, digest: Digest): Promise<boolean> {
+  const row = await tx.charts.get(repository, tagToVersion(tag));
+  if (!row || row.storedAs !== "classic" || row.manifestDigest !== digest || versionToTag(row.version) !== tag) return false;
+  const covering = await tx.tags.covering(repository, digest);
+  return covering.length === 1 && covering[0] === tag && (await tx.manifests.parents(repository, digest)).length === 0;
 }
 
 function keyOf(reference: Reference): Digest | { tag: Tag } {
