@@ -272,6 +272,10 @@ class Manifests implements ManifestRows {
       .where("tags.repository", "=", repository)
       .where("tags.tag", "=", tag);
   }
+  async parents(repository: RepositoryName, child: Digest) {
+    const rows = await this.db.selectFrom("manifest_refs").select("manifest_digest").where("repository", "=", repository).where("target_digest", "=", child).where("kind", "=", "manifest").execute();
+    return rows.map((r) => r.manifest_digest as Digest);
+  }
   async delete(repository: RepositoryName, digest: Digest) {
     await this.db.deleteFrom("manifest_refs").where("repository", "=", repository).where("manifest_digest", "=", digest).execute();
     const result = await this.db.deleteFrom("manifests").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();

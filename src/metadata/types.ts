@@ -107,6 +107,8 @@ export interface ManifestRows {
   summary(repository: RepositoryName, at: Digest | { tag: Tag }): Promise<ManifestSummary | null>;
   delete(repository: RepositoryName, digest: Digest): Promise<boolean>;
   referrers(repository: RepositoryName, subject: Digest): Promise<ManifestSummary[]>;
+  /** The manifests (indexes) of the repository that list the digest as a child, tagged or not. */
+  parents(repository: RepositoryName, child: Digest): Promise<Digest[]>;
   /** Every manifest with the references recorded for it: blobs (config, layers) and child manifests. */
   all(): AsyncIterable<{ repository: RepositoryName; digest: Digest; body: Buffer; references: ManifestReference[] }>;
 }

@@ -73,6 +73,12 @@ export interface DeleteOptions {
   untagged?: boolean;
   /** A tag: refuse when it points at another digest now (pushed again since the plan). */
   pointingAt?: Digest;
+  /**
+   * A tag that is a classic chart version's: the version goes, its manifest with it, as a delete
+   * through the chart APIs does (a classic version is one thing), unless anything else keeps the
+   * manifest (another tag, an index); then only the tag goes, as for any other tag.
+   */
+  version?: boolean;
 }
 
 export interface PushedManifest {
@@ -153,7 +159,7 @@ export class ManifestService {
       const present = (d: Digest) => !missing.includes(d);
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
       await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length, tag: tags[0] ?? null, artifactType: parsed.artifactType, subject: parsed.subject, ...(options.restored && { restored: true }) });
-      const replaced: { digest: Digest; tag: Tag; storedAs: StoredAs | null }[] = [];
+      const replaced: { digest: Digest; tag: Tag; storedAs: StoredAs }[] = [];
       for (const tag of tags) {
         const previous = await tx.tags.set(repository, tag, digest);
         // Moving an immutable tag is refused; the whole push rolls back with it.
@@ -162,7 +168,10 @@ export class ManifestService {
           await refuseImmutable(tx, repository, [tag]);
         }
         await tx.changes.append({ kind: "tag.set", repository, tag, digest, previous });
-        if (options.replaces && previous !== null && previous !== digest) replaced.push({ digest: previous, tag, storedAs: await storedAsOf(tx, repository, tag, previous) });
+        if (options.replaces && previous !== null && previous !== digest) {
+          const own = await ownChartManifest(tx, chart, tag, previous);
+          if (own) replaced.push({ digest: previous, tag, storedAs: own.storedAs });
+        }
         // A tag moved off a chart version takes that version with it (unless this push records it anew).
         if (previous !== null && previous !== digest && !(chart && versionToTag(chart.version) === tag)) await charts?.forgetTag(tx, repository, tag, previous);
       }
@@ -207,6 +216,11 @@ export class ManifestService {
         if (had === null) throw manifestUnknown(reference);
         if (options.pointingAt !== undefined && had !== options.pointingAt) {
           throw new RegistryError("DENIED", `${repository}:${reference.tag} was pushed again since it was planned to go (now ${had})`, { repository, tag: reference.tag, digest: had });
+        }
+        if (options.version && (await classicVersionAlone(tx, repository, reference.tag, had))) {
+          await refuseDelete(tx, repository, { kind: "digest", digest: had });
+          await this.deleteDigest(tx, repository, had, actor);
+          return;
         }
         await keepDeleted(tx, this.restorableFor, { repository, digest: had, kind: "tag", tags: [reference.tag] }, actor);
         if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
@@ -253,11 +267,13 @@ export class ManifestService {
 
   /**
    * What a `replaces` push moved its tag off (PutOptions.replaces), unless another tag still covers
-   * it. Kept restorable as the version it was: under the tag it had and the chart's way of storage,
+   * it or an index lists it. Kept restorable as the version it was: under the tag it had and the chart's way of storage,
    * so `restore <repository> <version> --force` brings the old package back.
    */
-  private async deleteReplaced(tx: MetadataParts, repository: RepositoryName, replaced: { digest: Digest; tag: Tag; storedAs: StoredAs | null }, actor: ChangeActor | null): Promise<void> {
+  private async deleteReplaced(tx: MetadataParts, repository: RepositoryName, replaced: { digest: Digest; tag: Tag; storedAs: StoredAs }, actor: ChangeActor | null): Promise<void> {
     if ((await tx.tags.covering(repository, replaced.digest)).length > 0) return;
+    // An index that lists it (pushed by digest, so no tag covers it) would be left broken.
+    if ((await tx.manifests.parents(repository, replaced.digest)).length > 0) return;
     try {
       await refuseDeleteLocked(tx, repository, [replaced.tag]);
     } catch (err) {
@@ -362,10 +378,24 @@ async function allTags(tx: MetadataParts, repository: RepositoryName): Promise<T
   return tags;
 }
 
-/** How the chart version a tag named was stored, while its row still names `digest` (null: no chart). */
-async function storedAsOf(tx: MetadataParts, repository: RepositoryName, tag: Tag, digest: Digest): Promise<StoredAs | null> {
-  const chart = await tx.charts.get(repository, tagToVersion(tag));
-  return chart && chart.manifestDigest === digest && versionToTag(chart.version) === tag ? chart.storedAs : null;
+/**
+ * The chart row whose manifest a `replaces` push moved the version tag off, when that manifest is
+ * the version's own: the Helm chart manifest recorded for this chart name and version. Anything
+ * else the tag named (an image tagged `1.0.0`, another chart's manifest) is left untagged, as any
+ * tag move leaves it: a push never deletes what only a delete may (attack s7, finding 1).
+ */
+async function ownChartManifest(tx: MetadataParts, chart: ChartRecord | null, tag: Tag, digest: Digest): Promise<ChartRecord | null> {
+  if (!chart || versionToTag(chart.version) !== tag) return null;
+  const row = await tx.charts.get(chart.repository, chart.version);
+  return row && row.manifestDigest === digest && row.name === chart.name && versionToTag(row.version) === tag ? row : null;
+}
+
+/** Whether the tag is a classic chart version's and names its manifest, which nothing else keeps. */
+async function classicVersionAlone(tx: MetadataParts, repository: RepositoryName, tag: Tag, digest: Digest): Promise<boolean> {
+  const row = await tx.charts.get(repository, tagToVersion(tag));
+  if (!row || row.storedAs !== "classic" || row.manifestDigest !== digest || versionToTag(row.version) !== tag) return false;
+  const covering = await tx.tags.covering(repository, digest);
+  return covering.length === 1 && covering[0] === tag && (await tx.manifests.parents(repository, digest)).length === 0;
 }
 
 function keyOf(reference: Reference): Digest | { tag: Tag } {

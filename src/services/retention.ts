@@ -114,7 +114,7 @@ export class RetentionService {
       // turn of the event loop per item the registry answered nothing while 2,000 tags went (attack).
       await new Promise((resolve) => setImmediate(resolve));
       try {
-        if (item.tag !== undefined) await this.manifests.delete(repository, { kind: "tag", tag: item.tag as Tag }, actor, { pointingAt: item.digest as Digest });
+        if (item.tag !== undefined) await this.manifests.delete(repository, { kind: "tag", tag: item.tag as Tag }, actor, { pointingAt: item.digest as Digest, version: true });
         else await this.manifests.delete(repository, { kind: "digest", digest: item.digest as Digest }, actor, { untagged: true });
         outcomes.push({ ...item, outcome: "deleted" });
       } catch (err) {

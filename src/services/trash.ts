@@ -134,6 +134,9 @@ export class DeletedContent {
       // Judged where put sets each tag, under the tag row's lock: a push racing the restore either
       // committed first (and is refused here) or waits and moves the tag after it.
       onTagMove: options.force ? undefined : (tag, from) => refuseNewer(repository, tag, from, digest),
+      // A classic version restored over its newer package (--force) replaces it as a forced push
+      // would: the version is one thing, so the package it held does not stay live by digest.
+      replaces: newest.storedAs === "classic",
       // First in put's transaction, after its locks on the manifest's blobs: gc's unlinking and
       // sweeping of those blobs waits for this commit, or ran before and is seen here.
       alongside: async (tx) => {

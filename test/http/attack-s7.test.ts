@@ -104,7 +104,7 @@ function ageManifest(app: TestApp, digest: string, seconds: number): void {
 
 // ---- 1. a classic chart version is one thing ---------------------------------------------------
 
-test("attack: a push-only identity (acrpush) cannot delete an image by tagging it as a chart version and pushing that version the classic way", { todo: "finding: a classic push (even unforced: the first of that version) deletes whatever manifest its version tag named, a plain image included, with only the push right; final without soft delete" }, async (t) => {
+test("attack: a push-only identity (acrpush) cannot delete an image by tagging it as a chart version and pushing that version the classic way", async (t) => {
   const app = await freshApp(t);
   // A production image, deployed by digest and untagged (or its tags moved on): only a delete may take it.
   const image = await imageManifest(app, "repo/demo");
@@ -120,7 +120,7 @@ test("attack: a push-only identity (acrpush) cannot delete an image by tagging i
   assert.equal(await manifestStatus(app, "repo/demo", image.digest), 200, "the image a push-only identity could not delete is still there");
 });
 
-test("attack: a restore --force of a replaced chart version leaves nothing of the package it replaced served by digest", { todo: "finding: restore --force moves the version tag back without `replaces`: the newer package stays live and untagged, and survives the version's delete" }, async (t) => {
+test("attack: a restore --force of a replaced chart version leaves nothing of the package it replaced served by digest", async (t) => {
   const app = await freshApp(t, { "deletion.restorableFor": DAY });
   const first = await validChart({ name: "demo", version: "1.0.0", description: "first" });
   assert.equal((await app.request("POST", "/api/repo/charts", { body: first })).status, 201);
@@ -139,7 +139,7 @@ test("attack: a restore --force of a replaced chart version leaves nothing of th
   assert.deepEqual(await problems(app), []);
 });
 
-test("attack: a forced classic push over a version an untagged index lists as a child leaves the index whole (fsck clean)", { todo: "finding: the replaced manifest is deleted though an index (pushed by digest) names it: the index is image-broken, with the push right alone" }, async (t) => {
+test("attack: a forced classic push over a version an untagged index lists as a child leaves the index whole (fsck clean)", async (t) => {
   const app = await freshApp(t);
   const tgz = await validChart({ name: "demo", version: "1.0.0" });
   assert.equal((await app.request("POST", "/api/repo/charts", { body: tgz })).status, 201);
@@ -174,7 +174,7 @@ async function museumMultipart(app: TestApp, parts: [string, Buffer][], query = 
   return app.request("POST", `/api/repo/charts${query}`, { body: Buffer.from(await req.arrayBuffer()), headers: { "content-type": req.headers.get("content-type")! } });
 }
 
-test("attack: a signed chart pushed with force (chart and .prov in one multipart POST) whose .prov is refused changes nothing", { todo: "finding: the chart part commits (deleting the manifest the version held) before the .prov part is refused: the client gets 400, the version is replaced and its old package deleted" }, async (t) => {
+test("attack: a signed chart pushed with force (chart and .prov in one multipart POST) whose .prov is refused changes nothing", async (t) => {
   const app = await freshApp(t);
   const a = await validChart({ name: "demo", version: "1.0.0", description: "a" });
   assert.equal((await app.request("POST", "/api/repo/charts", { body: a })).status, 201);
@@ -186,7 +186,7 @@ test("attack: a signed chart pushed with force (chart and .prov in one multipart
   assert.equal(await manifestStatus(app, "repo/demo", before.digest), 200, "the version's package is not deleted by a refused push");
 });
 
-test("attack: a signed chart pushed with force, its .prov part first, answers 201 only with the .prov attached", { todo: "finding: the .prov part is attached to the version's old package, then the chart part replaces that manifest without it: 201, and the .prov is gone (deleted with the replaced manifest)" }, async (t) => {
+test("attack: a signed chart pushed with force, its .prov part first, answers 201 only with the .prov attached", async (t) => {
   const app = await freshApp(t);
   assert.equal((await app.request("POST", "/api/repo/charts", { body: await validChart({ name: "demo", version: "1.0.0", description: "a" }) })).status, 201);
   const c = await validChart({ name: "demo", version: "1.0.0", description: "c" });
@@ -429,7 +429,7 @@ test("held: each credential kind and each lock against replacing a chart version
   assert.deepEqual(await problems(app), []);
 });
 
-test("attack: a classic chart version a keep-newest policy deletes leaves nothing of it served by digest, as a delete through the chart APIs does", { todo: "finding: keep-newest deletes a classic version's tag only: the version leaves index.yaml but its manifest and package stay pullable by digest (until an untagged policy or forever)" }, async (t) => {
+test("attack: a classic chart version a keep-newest policy deletes leaves nothing of it served by digest, as a delete through the chart APIs does", async (t) => {
   const app = await freshApp(t);
   const old: { digest: string; blobs: string[] }[] = [];
   for (const v of ["1.0.0", "1.0.1", "1.0.2"]) {

@@ -178,6 +178,34 @@ test(".prov files: attached after the chart, served at the package URL + .prov, 
   assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/signed-1.0.0.tgz")).status, 200);
 });
 
+test("a .prov whose checksum is not the package's (as helm verify compares them) is refused and changes nothing: 409 attached alone, 400 sent with its chart", async (t) => {
+  const app = await freshApp(t);
+  const tgz = await validChart({ name: "signed", version: "1.0.0" });
+  const other = await validChart({ name: "signed", version: "1.0.0", description: "another build" });
+  await classicPush(app, "repo", tgz);
+  const before = (await app.request("GET", "/v2/repo/signed/manifests/1.0.0")).headers["docker-content-digest"];
+  const wrong = provenanceFor(chartYamlFor({ name: "signed", version: "1.0.0" }), { "signed-1.0.0.tgz": provenanceSum(other) });
+  const unlisted = provenanceFor(chartYamlFor({ name: "signed", version: "1.0.0" }), { "renamed.tgz": provenanceSum(tgz) });
+  for (const prov of [wrong, unlisted]) {
+    for (const [method, url] of [["PUT", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov"], ["POST", "/api/repo/prov"]] as const) {
+      const res = await app.request(method, url, { body: prov });
+      assert.equal(res.status, 409, `${method} ${url}: ${res.body.toString()}`);
+      assert.match(res.body.toString(), /signed-1\.0\.0\.tgz/);
+    }
+    const form = new FormData();
+    form.append("chart", new Blob([new Uint8Array(tgz)]), "signed-1.0.0.tgz");
+    form.append("prov", new Blob([new Uint8Array(prov)]), "signed-1.0.0.tgz.prov");
+    const multipart = new Response(form);
+    const res = await app.request("POST", "/api/repo/charts?force", { body: Buffer.from(await multipart.arrayBuffer()), headers: { "content-type": multipart.headers.get("content-type")! } });
+    assert.equal(res.status, 400, res.body.toString());
+    assert.match(res.json().error, /does not sign the chart sent with it/);
+  }
+  assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov")).status, 404, "no .prov attached");
+  assert.equal((await app.request("GET", "/v2/repo/signed/manifests/1.0.0")).headers["docker-content-digest"], before, "the version is as it was");
+  const right = provenanceFor(chartYamlFor({ name: "signed", version: "1.0.0" }), { "signed-1.0.0.tgz": provenanceSum(tgz) });
+  assert.equal((await app.request("PUT", "/helm/v1/repo/_blobs/signed-1.0.0.tgz.prov", { body: right })).status, 201);
+});
+
 test("ChartMuseum API: multipart chart + prov, raw body, ?force, {error} bodies", async (t) => {
   const app = await freshApp(t);
   const tgz = await validChart({ name: "museum", version: "1.0.0" });

@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
 import { RegistryError } from "../../domain/errors.ts";
 import { actorOf } from "../../http/actor.ts";
 import { queryValue, readBounded, requestBody } from "../../http/body.ts";
-import { chartListing, checkDeletion, checkedVersion, findable, listed, pushPackage, pushProvenance, versionEntries, type HelmContext } from "./context.ts";
+import { chartListing, checkDeletion, checkedVersion, findable, listed, pushPackage, pushProvenance, receiveToPush, storeReceived, versionEntries, type HelmContext } from "./context.ts";
+import type { ReceivedPackage } from "../../services/charts/chart-service.ts";
 import type { MuseumPath } from "./paths.ts";
 
 const PROV_LIMIT = 1024 * 1024;
@@ -23,11 +24,25 @@ export async function postCharts(ctx: HelmContext, path: Extract<MuseumPath, { k
     await pushPackage(ctx, path.view, requestBody(ctx.request), force);
     return ctx.reply.code(201).send({ saved: true });
   }
-  await readMultipart(ctx, async (field, file) => {
-    if (field === "chart") await pushPackage(ctx, path.view, file, force);
-    else if (field === "prov") await pushProvenance(ctx, path.view, await readAll(file, PROV_LIMIT), { force });
-    else file.resume();
-  });
+  // `helm cm-push` of a signed chart sends both in one request: they are stored as one version in
+  // one transaction, so a refused .prov changes nothing, and the parts' order does not matter.
+  const parts: { chart: ReceivedPackage | null; prov: Buffer | null } = { chart: null, prov: null };
+  try {
+    await readMultipart(ctx, async (field, file) => {
+      if (field === "chart") {
+        if (parts.chart) throw new RegistryError("CHART_INVALID", "the multipart upload holds more than one `chart` file: upload one chart (and its .prov) per request");
+        parts.chart = await receiveToPush(ctx, path.view, file);
+      } else if (field === "prov") {
+        if (parts.prov) throw new RegistryError("CHART_INVALID", "the multipart upload holds more than one `prov` file: upload one chart and its .prov per request");
+        parts.prov = await readAll(file, PROV_LIMIT);
+      } else file.resume();
+    });
+  } catch (err) {
+    if (parts.chart) await ctx.charts.discard(parts.chart.staged);
+    throw err;
+  }
+  if (parts.chart) await storeReceived(ctx, parts.chart, { force, ...(parts.prov && { provenance: parts.prov }) });
+  else if (parts.prov) await pushProvenance(ctx, path.view, parts.prov, { force });
   return ctx.reply.code(201).send({ saved: true });
 }
 

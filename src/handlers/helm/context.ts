@@ -9,7 +9,7 @@ import type { Access, Identity } from "../../auth/identity.ts";
 import { versionToTag } from "../../domain/chart.ts";
 import type { ChartRecord } from "../../metadata/types.ts";
 import type { ChartVersionEntry, Visibility } from "../../services/charts/chart-index.ts";
-import type { ChartRef, ChartService } from "../../services/charts/chart-service.ts";
+import type { ChartRef, ChartService, ReceivedPackage } from "../../services/charts/chart-service.ts";
 import { actorOf } from "../../http/actor.ts";
 import { requestSignal } from "../oci/context.ts";
 
@@ -59,6 +59,11 @@ export function checkProvenanceRemoval(ctx: HelmContext, chart: ChartRef): void 
  * as any chart version is, and only then stored; refused, it is dropped.
  */
 export async function pushPackage(ctx: HelmContext, view: string, body: AsyncIterable<Uint8Array>, force: boolean): Promise<ChartRecord> {
+  return storeReceived(ctx, await receiveToPush(ctx, view, body), { force });
+}
+
+/** pushPackage()'s first half: the package received, read and authorized, not stored yet. */
+export async function receiveToPush(ctx: HelmContext, view: string, body: AsyncIterable<Uint8Array>): Promise<ReceivedPackage> {
   ctx.authorizer.authorizeSomewhere(ctx.who, "push", `${view}/*`);
   const received = await ctx.charts.receivePackage(view, body, requestSignal(ctx.request));
   try {
@@ -67,7 +72,12 @@ export async function pushPackage(ctx: HelmContext, view: string, body: AsyncIte
     await ctx.charts.discard(received.staged);
     throw err;
   }
-  return ctx.charts.storePackage(received, { force }, actorOf(ctx.request, ctx.who));
+  return received;
+}
+
+/** pushPackage()'s second half; `provenance`: the .prov sent with it, stored in the same transaction. */
+export function storeReceived(ctx: HelmContext, received: ReceivedPackage, options: { force: boolean; provenance?: Buffer }): Promise<ChartRecord> {
+  return ctx.charts.storePackage(received, options, actorOf(ctx.request, ctx.who));
 }
 
 /** Attaches a .prov the caller may push to the version it is for (a package URL, or what the .prov names). */

@@ -5,7 +5,7 @@
 import type { ChangeActor } from "../../domain/changes.ts";
 import { Readable } from "node:stream";
 import type { BlobStore, StagedBlob } from "../../blobs/blob-store.ts";
-import { HELM_CHART_LAYER, HELM_CONFIG, HELM_PROV_LAYER, helmConfigJson, versionToTag, type ChartMetadata } from "../../domain/chart.ts";
+import { chartFileName, HELM_CHART_LAYER, HELM_CONFIG, HELM_PROV_LAYER, helmConfigJson, versionToTag, type ChartMetadata } from "../../domain/chart.ts";
 import { digestBytes, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { OCI_MANIFEST } from "../../domain/media-types.ts";
@@ -51,6 +51,8 @@ export interface ReceivedProvenance {
   stored: ChartRecord | null;
   name: string;
   version: string;
+  /** The checksums it signs, by file name (`<name>-<version>.tgz`: `sha256:<hex>`). */
+  files: Record<string, string>;
 }
 
 const MAX_PROV_BYTES = 1024 * 1024;
@@ -109,8 +111,9 @@ export class ChartService {
    * Stores a received package as one transaction: its blob, the config, the manifest, the tag and
    * the chart row, all or nothing. An existing version is CHART_EXISTS unless `force`.
    */
-  async storePackage(received: ReceivedPackage, options: { force: boolean }, actor: ChangeActor | null = null): Promise<ChartRecord> {
+  async storePackage(received: ReceivedPackage, options: { force: boolean; provenance?: Buffer }, actor: ChangeActor | null = null): Promise<ChartRecord> {
     const { view, chart: { repository }, metadata, staged } = received;
+    const stagedProv: StagedBlob[] = [];
     try {
       const isNew: ChartPrecondition | undefined = options.force ? undefined : (existing) => {
         if (existing) throw new RegistryError("CHART_EXISTS", `${existing.fileName} already exists in ${view}: push with --force (PATCH, or ?force) to overwrite`, { chart: existing.name, version: existing.version });
@@ -118,12 +121,34 @@ export class ChartService {
       // Checked now so a plain second push stores nothing, and again in the transaction, which decides.
       isNew?.(await this.metadata.charts.get(repository, metadata.version));
       const chartLayer = { mediaType: HELM_CHART_LAYER, digest: staged.digest, size: staged.size };
-      // A new package invalidates a signature made for the old one, so an overwrite drops the .prov.
-      return await this.storeManifest(repository, metadata, chartLayer, null, "classic", isNew, [staged], actor);
+      // A new package invalidates a signature made for the old one, so an overwrite drops the .prov,
+      // unless one came with it (a signed push: ChartMuseum's multipart), checked before anything is stored.
+      let provLayer: Descriptor | null = null;
+      if (options.provenance) {
+        provLayer = await this.stageProvenance(options.provenance, received, stagedProv);
+      }
+      return await this.storeManifest(repository, metadata, chartLayer, provLayer, "classic", isNew, [staged, ...stagedProv], actor);
     } catch (err) {
       await this.discard(staged);
+      for (const blob of stagedProv) await this.discard(blob);
       throw err;
     }
+  }
+
+  /** A .prov sent with its package: it must be for that chart version. Staged into `staged`. */
+  private async stageProvenance(body: Buffer, received: ReceivedPackage, staged: StagedBlob[]): Promise<Descriptor> {
+    if (body.length > MAX_PROV_BYTES) throw tooLarge(MAX_PROV_BYTES);
+    const prov = readProvenance(body);
+    const { name, version } = received.metadata;
+    if (prov.name !== name || prov.version !== version) {
+      throw new RegistryError("CHART_INVALID", `the .prov is for ${prov.name} ${prov.version}, the chart sent with it is ${name} ${version}: upload a chart with its own .prov`, { name, version });
+    }
+    const fileName = chartFileName(name, version);
+    const mismatch = provenanceMismatch(prov.files, fileName, received.staged.digest);
+    if (mismatch) throw new RegistryError("CHART_INVALID", `${mismatch}: the .prov does not sign the chart sent with it; upload a chart with its own .prov`, { name, version, package: received.staged.digest });
+    const digest = digestBytes(body);
+    staged.push(await this.blobs.receive(Readable.from([body]), digest, undefined, body.length));
+    return { mediaType: HELM_PROV_LAYER, digest, size: body.length };
   }
 
   /**
@@ -135,10 +160,10 @@ export class ChartService {
     const prov = readProvenance(body);
     if (options.fileName) {
       const stored = this.index.resolveFile(view, options.fileName.replace(/\.prov$/, ""), options.visible);
-      return { view, body, chart: stored, stored, name: prov.name, version: prov.version };
+      return { view, body, chart: stored, stored, name: prov.name, version: prov.version, files: prov.files };
     }
     const chart = { repository: this.repositoryFor(view, prov.name), version: prov.version };
-    return { view, body, chart, stored: await this.metadata.charts.get(chart.repository, chart.version), name: prov.name, version: prov.version };
+    return { view, body, chart, stored: await this.metadata.charts.get(chart.repository, chart.version), name: prov.name, version: prov.version, files: prov.files };
   }
 
   /** Adds (or with `force` replaces) the .prov of a chart version already stored, in one transaction. */
@@ -150,6 +175,9 @@ export class ChartService {
       if (existing?.manifestDigest !== chart.manifestDigest) throw changedMeanwhile(chart);
     };
     unchanged(chart);
+    // Another package than the version holds: as a .prov racing an overwrite of its package, 409.
+    const mismatch = provenanceMismatch(received.files, chart.fileName, chart.chartDigest);
+    if (mismatch) throw new RegistryError("CHART_EXISTS", `${mismatch}: ${chart.fileName} holds another package; push the package this .prov signs, or sign the one it holds`, { chart: chart.name, version: chart.version, package: chart.chartDigest });
     const digest = digestBytes(received.body);
     const staged = await this.blobs.receive(Readable.from([received.body]), digest, undefined, received.body.length);
     const provLayer = { mediaType: HELM_PROV_LAYER, digest, size: received.body.length };
@@ -256,6 +284,19 @@ function helmAnnotations(metadata: ChartMetadata): Record<string, string> {
     if (key !== "org.opencontainers.image.title" && key !== "org.opencontainers.image.version") annotations[key] = value;
   }
   return annotations;
+}
+
+/**
+ * Why `helm verify` (and `helm pull --verify`) would refuse this .prov for the package, or null:
+ * helm looks up the checksum under the downloaded file's name, `<name>-<version>.tgz`, and
+ * compares it with `sha256:<hex>` of the package (helm pkg/provenance, Signatory.Verify). The
+ * signature itself is the client's to check: Berth holds no keys.
+ */
+function provenanceMismatch(files: Record<string, string>, fileName: string, packageDigest: Digest): string | null {
+  const sum = files[fileName];
+  if (sum === undefined) return `the .prov lists no checksum for ${fileName} (it lists ${Object.keys(files).slice(0, 5).join(", ")})`;
+  if (sum !== packageDigest) return `the .prov's checksum for ${fileName} is ${sum.slice(0, 80)}, the package's is ${packageDigest}`;
+  return null;
 }
 
 /** The .prov was made for the package the version held when the request began; it holds another now. */
