@@ -64,7 +64,7 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
               fail(err);
               return;
             }
-            ok({ status: res.statusCode ?? 0, headers: res.headers as TestResponse["headers"], body, json: () => JSON.parse(body.toString()), errorCode: () => JSON.parse(body.toString()).errors?.[0]?.code });
+            ok({ status: res.statusCode ?? 0, headers: res.headers as TestResponse["headers"], body, json: () => JSON.parse(body.toString()), errorCode: () => errorCodeOf(body) });
           });
         });
         req.on("error", fail);
@@ -83,16 +83,19 @@ export async function freshApp(t: TestContext, settings: Record<string, unknown>
         headers: res.headers,
         body,
         json: () => JSON.parse(body.toString("utf8")),
-        errorCode: () => {
-          try {
-            return JSON.parse(body.toString("utf8")).errors?.[0]?.code;
-          } catch {
-            return undefined;
-          }
-        },
+        errorCode: () => errorCodeOf(body),
       };
     },
   };
+}
+
+/** The first error code of an answer's body; undefined for a body that is not an error document (a 202's empty one). */
+function errorCodeOf(body: Buffer): string | undefined {
+  try {
+    return JSON.parse(body.toString("utf8")).errors?.[0]?.code;
+  } catch {
+    return undefined;
+  }
 }
 
 export function sha256(data: Buffer | string): string {
