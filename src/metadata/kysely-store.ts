@@ -1,7 +1,7 @@
 // MetadataStore over Kysely. Only portable SQL: the same code serves SQLite (embedded default)
 // and PostgreSQL. Each part is a small class over a Kysely handle, which is either the database
 // or an open transaction.
-import { Kysely, type ExpressionBuilder, type Transaction } from "kysely";
+import { Kysely, sql, type ExpressionBuilder, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -105,6 +105,15 @@ class Blobs implements BlobRows {
   }
 }
 
+/**
+ * The later of a time column and `now` (portable: SQLite's max() and PostgreSQL's greatest()
+ * differ): a time a push writes is the last push, so a clock behind the one that wrote it must
+ * not move it back.
+ */
+function later(column: string, now: number) {
+  return sql<number>`case when ${sql.ref(column)} < ${now} then ${now} else ${sql.ref(column)} end`;
+}
+
 class BlobLinks implements BlobLinkRows {
   private readonly db: Db;
   /** Every HEAD and GET of a blob asks this (reused-query.ts). */
@@ -119,7 +128,8 @@ class BlobLinks implements BlobLinkRows {
     await this.db
       .insertInto("blob_links")
       .values({ repository, digest, linked_at: Date.now() })
-      .onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet({ linked_at: Date.now() }))
+      // gc's grace counts from it: never moved back by a process with a late clock.
+      .onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet({ linked_at: later("blob_links.linked_at", Date.now()) }))
       .execute();
   }
   async isLinked(repository: RepositoryName, digest: Digest) {
@@ -315,7 +325,8 @@ class Tags implements TagRows {
     if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new Tags(trx).set(repository, tag, to));
     for (;;) {
       const now = Date.now();
-      const held = await this.db.updateTable("tags").set({ updated_at: now }).where("repository", "=", repository).where("tag", "=", tag).returning("digest").executeTakeFirst();
+      // A push's time never moves back (a process with a late clock): as manifests' push time.
+      const held = await this.db.updateTable("tags").set({ updated_at: later("updated_at", now) }).where("repository", "=", repository).where("tag", "=", tag).returning("digest").executeTakeFirst();
       if (held) {
         if (held.digest !== to) await this.db.updateTable("tags").set({ digest: to }).where("repository", "=", repository).where("tag", "=", tag).execute();
         return held.digest as Digest;

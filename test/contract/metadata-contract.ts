@@ -111,6 +111,26 @@ function registryContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.blobs.collectable(before, { limit: 10, after: all[0] }), [all[1]]);
     });
 
+    test("a link or a tag written again by a process whose clock is behind keeps its later time (gc's grace, keep-newest's order)", async (t) => {
+      const store = await freshStore(t, factory);
+      const m = manifestRecord("r", "m");
+      const layer = digestOf("layer");
+      const day = 86_400_000;
+      const start = Date.now();
+      await store.manifests.put(m, { blobs: [], children: [] });
+      t.mock.timers.enable({ apis: ["Date"], now: start - 3 * day });
+      await store.blobs.record(layer, 1);
+      t.mock.timers.setTime(start);
+      await store.blobLinks.link(repo("r"), layer);
+      await store.tags.set(repo("r"), tag("v1"), m.digest);
+      t.mock.timers.setTime(start - day);
+      await store.blobLinks.link(repo("r"), layer);
+      await store.tags.set(repo("r"), tag("v1"), m.digest);
+      t.mock.timers.reset();
+      assert.deepEqual(await store.blobs.collectable(new Date(start - 3_600_000), { limit: 10 }), [], "linked at start, not moved back a day");
+      assert.deepEqual((await store.retention.inventory(repo("r"))).tags.map((x) => x.pushed.getTime()), [start]);
+    });
+
     test("all yields every blob with its size", async (t) => {
       const store = await freshStore(t, factory);
       const expected = new Map(Array.from({ length: 7 }, (_, i) => [digestOf(`b${i}`), i * 1000]));
