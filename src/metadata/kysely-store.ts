@@ -340,6 +340,10 @@ class Tags implements TagRows {
     const row = await this.db.selectFrom("tags").select("digest").where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
     return (row?.digest as Digest | undefined) ?? null;
   }
+  async pushed(repository: RepositoryName, tag: Tag) {
+    const row = await this.db.selectFrom("tags").select(["digest", "updated_at"]).where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
+    return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
+  }
   async list(repository: RepositoryName, page: Page) {
     // Byte-wise order, as Go's sort.Strings gives it (the conformance suite checks it): SQLite's
     // default BINARY collation compares UTF-8 bytes.

@@ -120,6 +120,8 @@ export interface TagRows {
   /** Points the tag at a digest; returns the previous target. */
   set(repository: RepositoryName, tag: Tag, to: Digest): Promise<Digest | null>;
   resolve(repository: RepositoryName, tag: Tag): Promise<Digest | null>;
+  /** What the tag names and its last push (moved by every push of it, never back), or null. */
+  pushed(repository: RepositoryName, tag: Tag): Promise<{ digest: Digest; at: Date } | null>;
   list(repository: RepositoryName, page: Page): Promise<Tag[]>;
   delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
   deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;

@@ -129,6 +129,8 @@ function registryContract(factory: MetadataFactory): void {
       t.mock.timers.reset();
       assert.deepEqual(await store.blobs.collectable(new Date(start - 3_600_000), { limit: 10 }), [], "linked at start, not moved back a day");
       assert.deepEqual((await store.retention.inventory(repo("r"))).tags.map((x) => x.pushed.getTime()), [start]);
+      assert.deepEqual(await store.tags.pushed(repo("r"), tag("v1")), { digest: m.digest, at: new Date(start) });
+      assert.equal(await store.tags.pushed(repo("r"), tag("v2")), null);
     });
 
     test("all yields every blob with its size", async (t) => {
