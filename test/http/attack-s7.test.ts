@@ -541,7 +541,7 @@ test("held: a tag pushed again with the same bytes is the newest push: the repos
   assert.deepEqual(dry.json().items.map((i: { tag: string }) => i.tag), ["v2"]);
 });
 
-test("attack: walking a repository's manifests page by page (newest push first) while one is pushed again lists every manifest once", { todo: "finding: the list is ordered and paged by the last push, which a push of stored bytes now moves: a manifest pushed again mid-walk jumps ahead of the cursor and the walk never sees it" }, async (t) => {
+test("attack: walking a repository's manifests page by page (newest push first) while one is pushed again lists every manifest once", async (t) => {
   const app = await freshApp(t);
   const pushed: string[] = [];
   for (let i = 0; i < 3; i++) {
