@@ -121,7 +121,7 @@ class BlobLinks implements BlobLinkRows {
   constructor(db: Db) {
     this.db = db;
     this.linked = new ReusedQuery(db, (repository: string, digest: string) =>
-      db.selectFrom("blob_links").select("digest").where("repository", "=", repository).where("digest", "=", digest),
+      db.selectFrom("blob_links").select(["digest", "linked_at"]).where("repository", "=", repository).where("digest", "=", digest),
     );
   }
   async link(repository: RepositoryName, digest: Digest) {
@@ -134,6 +134,15 @@ class BlobLinks implements BlobLinkRows {
   }
   async isLinked(repository: RepositoryName, digest: Digest) {
     return (await this.linked.first(repository, digest)) !== undefined;
+  }
+  async seen(repository: RepositoryName, digest: Digest, staleBefore: Date) {
+    const link = await this.linked.first(repository, digest);
+    if (link === undefined) return false;
+    if (Number(link.linked_at) >= staleBefore.getTime()) return true;
+    // Gone meanwhile (gc pruned it): not linked. PostgreSQL: a prune waiting on this row re-checks
+    // its time after this commits, and keeps the link.
+    const result = await this.db.updateTable("blob_links").set({ linked_at: later("linked_at", Date.now()) }).where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
   async unlink(repository: RepositoryName, digest: Digest) {
     const result = await this.db.deleteFrom("blob_links").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
