@@ -280,7 +280,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     prefix: "/v2",
     guard,
     services: {
-      blobs: new BlobService(stores.metadata, stores.blobs, config.storage.redirectSeconds, refusals, staging),
+      blobs: new BlobService(stores.metadata, stores.blobs, config.storage.redirectSeconds, refusals, staging, config.gc.gracePeriod),
       uploads,
       manifests,
       guard,

@@ -104,7 +104,11 @@ export const ManifestSummary = z.strictObject({
 export type ManifestSummary = z.infer<typeof ManifestSummary>;
 export const ManifestListQuery = z.strictObject({ untagged: z.enum(["true", "false"]).optional(), ...PageQuery });
 export type ManifestListQuery = z.infer<typeof ManifestListQuery>;
-/** Newest first. */
+/**
+ * Newest push first. A walk by `next` lists, after those pushed before its first page, the ones
+ * pushed since (oldest first): a push of the same bytes moves a manifest's push time, which would
+ * otherwise carry it past the cursor unseen. One pushed again mid-walk may be listed twice.
+ */
 export const ManifestList = z.strictObject({ manifests: z.array(ManifestSummary), next: z.string().nullable() });
 export type ManifestList = z.infer<typeof ManifestList>;
 

@@ -127,7 +127,9 @@ Examples:
   )
   .action(
     handled(async (repository, options) => {
-      const { rows } = await allRows(await client(options), ManifestList, ["api", "v1", "repositories", repository, "manifests"], { untagged: options.untagged ? "true" : undefined }, (p) => p.manifests, options.top);
+      const walked = await allRows(await client(options), ManifestList, ["api", "v1", "repositories", repository, "manifests"], { untagged: options.untagged ? "true" : undefined }, (p) => p.manifests, options.top);
+      // A manifest pushed again during the walk comes again at its end (ManifestList): once, as last seen, newest push first.
+      const rows = [...new Map(walked.rows.map((m) => [m.digest, m])).values()].sort((a, b) => Date.parse(b.pushed) - Date.parse(a.pushed) || (a.digest < b.digest ? 1 : -1));
       if (printStructured(options.output, rows)) return;
       printTable(
         ["DIGEST", "TAGS", "MEDIA TYPE", "SIZE", "PLATFORMS", "PUSHED", "SUBJECT"],

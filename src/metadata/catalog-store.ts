@@ -10,7 +10,7 @@ import { parseManifest } from "../domain/manifest.ts";
 import { isIndexMediaType } from "../domain/media-types.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type {
-  BuildLabels, CatalogRows, ManifestRow, RepositoryKind, RepositorySummaryRow, SearchEntry, SearchHit, SearchQuery, SearchRows, SearchSource, SearchTerm,
+  BuildLabels, CatalogRows, ManifestCursor, ManifestRow, RepositoryKind, RepositorySummaryRow, SearchEntry, SearchHit, SearchQuery, SearchRows, SearchSource, SearchTerm,
   SummaryCursor, SummaryFilter, TagRow,
 } from "./catalog-types.ts";
 import { chartKind } from "./catalog-types.ts";
@@ -204,17 +204,30 @@ export class CatalogStore implements CatalogRows {
     return rows.map((r): TagRow => ({ name: r.tag, digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, updated: new Date(Number(r.updated_at)) }));
   }
 
-  async manifests(repository: RepositoryName, options: { untagged: boolean }, after: SummaryCursor | null, limit: number) {
-    let query = this.db
+  async manifests(repository: RepositoryName, options: { untagged: boolean }, after: ManifestCursor | null, limit: number) {
+    let base = this.db
       .selectFrom("manifests as m")
       .select(["m.digest", "m.media_type", "m.artifact_type", "m.size", "m.subject", "m.created_at"])
       .where("m.repository", "=", repository);
-    if (options.untagged) query = query.where((eb) => eb.not(eb.exists(eb.selectFrom("tags as t").select("t.tag").where("t.repository", "=", repository).whereRef("t.digest", "=", "m.digest"))));
-    if (after) query = query.where((eb) => eb.or([eb("m.created_at", "<", Number(after.value)), eb.and([eb("m.created_at", "=", Number(after.value)), eb("m.digest", "<", after.name)])]));
-    const rows = await query.orderBy("m.created_at", "desc").orderBy("m.digest", "desc").limit(limit).execute();
-    return rows.map((r): ManifestRow => ({
+    if (options.untagged) base = base.where((eb) => eb.not(eb.exists(eb.selectFrom("tags as t").select("t.tag").where("t.repository", "=", repository).whereRef("t.digest", "=", "m.digest"))));
+    // A walk begins after every push there is, also one stamped ahead by a process whose clock runs
+    // ahead (so a first page lists all of them newest first); one index seek (manifests_created).
+    const since = after?.since ?? Math.max(Date.now(), Number((await this.db.selectFrom("manifests").select((eb) => eb.fn.max("created_at").as("at")).where("repository", "=", repository).executeTakeFirst())?.at ?? 0) + 1);
+    const found: ManifestRow[] = [];
+    const row = (leg: ManifestCursor["leg"]) => (r: { digest: string; media_type: string; artifact_type: string | null; size: number | bigint | string; subject: string | null; created_at: number | bigint | string }): ManifestRow => ({
       digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), subject: r.subject as Digest | null, pushed: new Date(Number(r.created_at)),
-    }));
+      walk: { since, leg, value: Number(r.created_at), name: r.digest },
+    });
+    if (after === null || after.leg === "before") {
+      let query = base.where("m.created_at", "<", since);
+      if (after) query = query.where((eb) => eb.or([eb("m.created_at", "<", after.value), eb.and([eb("m.created_at", "=", after.value), eb("m.digest", "<", after.name)])]));
+      found.push(...(await query.orderBy("m.created_at", "desc").orderBy("m.digest", "desc").limit(limit).execute()).map(row("before")));
+      if (found.length === limit) return found;
+    }
+    let query = base.where("m.created_at", ">=", since);
+    if (after?.leg === "since") query = query.where((eb) => eb.or([eb("m.created_at", ">", after.value), eb.and([eb("m.created_at", "=", after.value), eb("m.digest", ">", after.name)])]));
+    found.push(...(await query.orderBy("m.created_at", "asc").orderBy("m.digest", "asc").limit(limit - found.length).execute()).map(row("since")));
+    return found;
   }
 
   async manifestDigests(repository: RepositoryName) {

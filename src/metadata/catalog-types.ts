@@ -72,6 +72,24 @@ export interface ManifestRow {
   subject: Digest | null;
   /** The last push (ManifestRecord.pushedAt): the list's order. */
   pushed: Date;
+  /** Where a walk goes on after this row (the next page's cursor). */
+  walk: ManifestCursor;
+}
+
+/**
+ * A walk of a repository's manifests (CatalogRows.manifests). Its order, the last push, moves
+ * with every push of the same bytes, so a walk newest first could pass over a manifest pushed
+ * again behind its cursor. So a walk has two legs: "before", newest first, those last pushed before
+ * the walk began (`since`: the server's clock at its first page, or just after the newest push if
+ * that is later); then "since", oldest first, those pushed since, where a manifest pushed again
+ * only moves further ahead. Every manifest that stays is listed at least once (with the
+ * processes' clocks in step); one pushed again during the walk may be listed twice.
+ */
+export interface ManifestCursor {
+  since: number;
+  leg: "before" | "since";
+  value: number;
+  name: string;
 }
 
 export interface CatalogRows {
@@ -87,8 +105,11 @@ export interface CatalogRows {
   names(filter: Omit<SummaryFilter, "sort" | "order">): Promise<string[]>;
   /** A repository's tags with their manifests, by name or by when each was set. */
   tags(repository: RepositoryName, options: { sort: "name" | "time_desc" | "time_asc"; q?: string }, after: SummaryCursor | null, limit: number): Promise<TagRow[]>;
-  /** A repository's manifests, newest first (untagged: only those no tag points at). */
-  manifests(repository: RepositoryName, options: { untagged: boolean }, after: SummaryCursor | null, limit: number): Promise<ManifestRow[]>;
+  /**
+   * A repository's manifests, newest first, then any pushed since the walk began (ManifestCursor;
+   * untagged: only those no tag points at).
+   */
+  manifests(repository: RepositoryName, options: { untagged: boolean }, after: ManifestCursor | null, limit: number): Promise<ManifestRow[]>;
   /** Every manifest digest of a repository (to delete it whole). */
   manifestDigests(repository: RepositoryName): Promise<Digest[]>;
   /** The tags on each digest. */

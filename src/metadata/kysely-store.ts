@@ -1,7 +1,7 @@
 // MetadataStore over Kysely. Only portable SQL: the same code serves SQLite (embedded default)
 // and PostgreSQL. Each part is a small class over a Kysely handle, which is either the database
 // or an open transaction.
-import { Kysely, type ExpressionBuilder, type Transaction } from "kysely";
+import { Kysely, sql, type ExpressionBuilder, type Transaction } from "kysely";
 import { Migrator } from "kysely/migration";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -105,6 +105,15 @@ class Blobs implements BlobRows {
   }
 }
 
+/**
+ * The later of a time column and `now` (portable: SQLite's max() and PostgreSQL's greatest()
+ * differ): a time a push writes is the last push, so a clock behind the one that wrote it must
+ * not move it back.
+ */
+function later(column: string, now: number) {
+  return sql<number>`case when ${sql.ref(column)} < ${now} then ${now} else ${sql.ref(column)} end`;
+}
+
 class BlobLinks implements BlobLinkRows {
   private readonly db: Db;
   /** Every HEAD and GET of a blob asks this (reused-query.ts). */
@@ -112,18 +121,28 @@ class BlobLinks implements BlobLinkRows {
   constructor(db: Db) {
     this.db = db;
     this.linked = new ReusedQuery(db, (repository: string, digest: string) =>
-      db.selectFrom("blob_links").select("digest").where("repository", "=", repository).where("digest", "=", digest),
+      db.selectFrom("blob_links").select(["digest", "linked_at"]).where("repository", "=", repository).where("digest", "=", digest),
     );
   }
   async link(repository: RepositoryName, digest: Digest) {
     await this.db
       .insertInto("blob_links")
       .values({ repository, digest, linked_at: Date.now() })
-      .onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet({ linked_at: Date.now() }))
+      // gc's grace counts from it: never moved back by a process with a late clock.
+      .onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet({ linked_at: later("blob_links.linked_at", Date.now()) }))
       .execute();
   }
   async isLinked(repository: RepositoryName, digest: Digest) {
     return (await this.linked.first(repository, digest)) !== undefined;
+  }
+  async seen(repository: RepositoryName, digest: Digest, staleBefore: Date) {
+    const link = await this.linked.first(repository, digest);
+    if (link === undefined) return false;
+    if (Number(link.linked_at) >= staleBefore.getTime()) return true;
+    // Gone meanwhile (gc pruned it): not linked. PostgreSQL: a prune waiting on this row re-checks
+    // its time after this commits, and keeps the link.
+    const result = await this.db.updateTable("blob_links").set({ linked_at: later("linked_at", Date.now()) }).where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
   async unlink(repository: RepositoryName, digest: Digest) {
     const result = await this.db.deleteFrom("blob_links").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
@@ -319,7 +338,8 @@ class Tags implements TagRows {
     if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new Tags(trx).set(repository, tag, to));
     for (;;) {
       const now = Date.now();
-      const held = await this.db.updateTable("tags").set({ updated_at: now }).where("repository", "=", repository).where("tag", "=", tag).returning("digest").executeTakeFirst();
+      // A push's time never moves back (a process with a late clock): as manifests' push time.
+      const held = await this.db.updateTable("tags").set({ updated_at: later("updated_at", now) }).where("repository", "=", repository).where("tag", "=", tag).returning("digest").executeTakeFirst();
       if (held) {
         if (held.digest !== to) await this.db.updateTable("tags").set({ digest: to }).where("repository", "=", repository).where("tag", "=", tag).execute();
         return held.digest as Digest;
@@ -332,6 +352,10 @@ class Tags implements TagRows {
   async resolve(repository: RepositoryName, tag: Tag) {
     const row = await this.db.selectFrom("tags").select("digest").where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
     return (row?.digest as Digest | undefined) ?? null;
+  }
+  async pushed(repository: RepositoryName, tag: Tag) {
+    const row = await this.db.selectFrom("tags").select(["digest", "updated_at"]).where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
+    return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
   }
   async list(repository: RepositoryName, page: Page) {
     // Byte-wise order, as Go's sort.Strings gives it (the conformance suite checks it): SQLite's

@@ -92,6 +92,13 @@ export interface BlobRows {
 export interface BlobLinkRows {
   link(repository: RepositoryName, digest: Digest): Promise<void>;
   isLinked(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  /**
+   * isLinked for a client's HEAD or GET: a link last written before `staleBefore` is written again
+   * now (never back), as a push or mount would. A client told a blob is there skips its upload,
+   * and gc's grace (counted from the link's time) must then cover the manifest that follows. A
+   * link written since `staleBefore` is only read: no write on the hot path.
+   */
+  seen(repository: RepositoryName, digest: Digest, staleBefore: Date): Promise<boolean>;
   unlink(repository: RepositoryName, digest: Digest): Promise<boolean>;
   /** Repositories that link the digest (at most `limit`), in name order. */
   linking(digest: Digest, limit: number): Promise<RepositoryName[]>;
@@ -122,6 +129,8 @@ export interface TagRows {
   /** Points the tag at a digest; returns the previous target. */
   set(repository: RepositoryName, tag: Tag, to: Digest): Promise<Digest | null>;
   resolve(repository: RepositoryName, tag: Tag): Promise<Digest | null>;
+  /** What the tag names and its last push (moved by every push of it, never back), or null. */
+  pushed(repository: RepositoryName, tag: Tag): Promise<{ digest: Digest; at: Date } | null>;
   list(repository: RepositoryName, page: Page): Promise<Tag[]>;
   delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
   deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;

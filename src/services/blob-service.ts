@@ -25,17 +25,33 @@ export class BlobService {
   /** What a body may stage under the quotas over its repository (quotas.ts). */
   private readonly staging: StagingBound;
 
-  constructor(metadata: MetadataStore, blobs: BlobStore, redirectSeconds = 20 * 60, refusals = new RefusalLog(metadata), staging = new StagingBound(metadata)) {
+  /**
+   * A link older than this is written again when a client HEADs or GETs the blob (BlobLinkRows.seen):
+   * a tenth of gc's grace, so a client told the blob is there has at least nine tenths of the grace
+   * to send the manifest naming it, and a blob asked for all the time costs one write per link
+   * per tenth of the grace. Null: gc has no grace (0), and a refresh would buy nothing.
+   */
+  private readonly refreshAfterMs: number | null;
+
+  constructor(metadata: MetadataStore, blobs: BlobStore, redirectSeconds = 20 * 60, refusals = new RefusalLog(metadata), staging = new StagingBound(metadata), gcGraceSeconds = 3600) {
     this.metadata = metadata;
     this.blobs = blobs;
     this.redirectSeconds = redirectSeconds;
     this.refusals = refusals;
     this.staging = staging;
+    this.refreshAfterMs = gcGraceSeconds > 0 ? (gcGraceSeconds * 1000) / 10 : null;
   }
 
-  /** Size of a blob linked to the repository; BLOB_UNKNOWN otherwise. */
+  /**
+   * Size of a blob linked to the repository; BLOB_UNKNOWN otherwise. What a HEAD or GET answers,
+   * so it keeps the link as a push would (refreshAfterMs): oras, docker and helm skip the upload
+   * of a blob found there, and gc must not take it before their manifest arrives.
+   */
   async stat(repository: RepositoryName, digest: Digest): Promise<{ size: number }> {
-    if (!(await this.metadata.blobLinks.isLinked(repository, digest))) throw blobUnknown(digest);
+    const linked = this.refreshAfterMs === null
+      ? await this.metadata.blobLinks.isLinked(repository, digest)
+      : await this.metadata.blobLinks.seen(repository, digest, new Date(Date.now() - this.refreshAfterMs));
+    if (!linked) throw blobUnknown(digest);
     const info = await this.blobs.stat(digest);
     if (!info) throw blobUnknown(digest);
     return { size: info.size };

@@ -1,6 +1,6 @@
 // Manifests, tags and referrers. A manifest is stored as the exact bytes received, with the
 // references it makes recorded beside it, in one transaction with its tags.
-import { algorithmOf, digestBytes, type Digest } from "../domain/digest.ts";
+import { algorithmOf, digestBytes, isDigest, type Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
 import { tagToVersion, versionToTag, type ChartMetadata } from "../domain/chart.ts";
 import { parseManifest, type DescriptorSummary, type ParsedManifest } from "../domain/manifest.ts";
@@ -79,6 +79,12 @@ export interface DeleteOptions {
    * manifest (another tag, an index); then only the tag goes, as for any other tag.
    */
   version?: boolean;
+  /**
+   * Refuse when the tag, or the manifest by digest, was pushed since the plan read this push time
+   * (its push time is later now): a push of the same bytes names the same digest and is still a
+   * push, which the plan's age, grace or keep-newest order did not count.
+   */
+  pushedAsOf?: Date;
 }
 
 export interface PushedManifest {
@@ -217,6 +223,10 @@ export class ManifestService {
         if (options.pointingAt !== undefined && had !== options.pointingAt) {
           throw new RegistryError("DENIED", `${repository}:${reference.tag} was pushed again since it was planned to go (now ${had})`, { repository, tag: reference.tag, digest: had });
         }
+        if (options.pushedAsOf !== undefined) {
+          const pushed = await tx.tags.pushed(repository, reference.tag);
+          if (pushed !== null && pushed.at > options.pushedAsOf) throw pushedSince(repository, reference.tag, pushed.at);
+        }
         if (options.version && (await classicVersionAlone(tx, repository, reference.tag, had))) {
           await refuseDelete(tx, repository, { kind: "digest", digest: had });
           await this.deleteDigest(tx, repository, had, actor);
@@ -227,6 +237,10 @@ export class ManifestService {
         await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had });
         await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
         return;
+      }
+      if (options.pushedAsOf !== undefined) {
+        const pushed = await tx.manifests.summary(repository, reference.digest);
+        if (pushed !== null && pushed.pushedAt > options.pushedAsOf) throw pushedSince(repository, reference.digest, pushed.pushedAt);
       }
       if (!(await this.deleteDigest(tx, repository, reference.digest, actor))) throw manifestUnknown(reference);
     }, { actor });
@@ -404,4 +418,10 @@ function keyOf(reference: Reference): Digest | { tag: Tag } {
 
 function manifestUnknown(reference: Reference): RegistryError {
   return new RegistryError("MANIFEST_UNKNOWN", "manifest unknown to registry", reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
+}
+
+/** A planned delete (DeleteOptions.pushedAsOf) of something pushed again since the plan: it stays. */
+function pushedSince(repository: RepositoryName, target: Tag | Digest, at: Date): RegistryError {
+  const name = isDigest(target) ? `${repository}@${target}` : `${repository}:${target}`;
+  return new RegistryError("DENIED", `${name} was pushed again (${at.toISOString()}) since it was planned to go`, { repository, pushed: at.toISOString() });
 }

@@ -9,7 +9,9 @@
 //              skip it if something it depends on (its parent index, its subject) did not go
 //              delete it, with the plan's conditions checked in the delete's transaction:
 //                a tag only while it still names the planned digest (not pushed again since),
-//                a manifest only while no tag covers it (not tagged since)
+//                a manifest only while no tag covers it (not tagged since),
+//                either only while its push time is the one planned (a push of the same bytes
+//                since is a push: the age, grace or keep-newest order that chose it no longer holds)
 //              a refusal (DENIED) skips it and what depends on it
 //   record:  one change, with the run's counts per policy and the actor
 // One run at a time per database (metadata.exclusively): a scheduled run and an on-demand one
@@ -64,8 +66,8 @@ export class RetentionService {
 
   private async runAlone(options: RetentionRunOptions): Promise<RetentionReport> {
     const policies = await this.metadata.retention.list();
-    const items = await this.plan(policies);
-    const outcomes = options.dryRun ? items.map((i): RetentionOutcome => ({ ...i, outcome: i.protected ? "skipped" : "planned" })) : await this.execute(items, options.actor);
+    const { items, pushed } = await this.plan(policies);
+    const outcomes = options.dryRun ? items.map((i): RetentionOutcome => ({ ...i, outcome: i.protected ? "skipped" : "planned" })) : await this.execute(items, pushed, options.actor);
     const summary = summarize(policies, outcomes);
     // A run with no policy did nothing and is no event (the schedule would fill the log with them).
     if (!options.dryRun && policies.length > 0) {
@@ -74,25 +76,31 @@ export class RetentionService {
     return { dryRun: options.dryRun, policies, items: outcomes, summary };
   }
 
-  /** Every repository some policy names, in name order, each planned as it stands now. */
-  private async plan(policies: readonly RetentionPolicy[]): Promise<RetentionItem[]> {
+  /**
+   * Every repository some policy names, in name order, each planned as it stands now; `pushed`:
+   * the push time the plan read of each tag (repository:tag) and manifest (repository@digest).
+   */
+  private async plan(policies: readonly RetentionPolicy[]): Promise<{ items: RetentionItem[]; pushed: Map<string, Date> }> {
     const items: RetentionItem[] = [];
-    if (policies.length === 0) return items;
+    const pushed = new Map<string, Date>();
+    if (policies.length === 0) return { items, pushed };
     const now = this.now();
     for (let page = await this.metadata.repositories.list({ limit: PAGE }); page.length > 0; page = await this.metadata.repositories.list({ limit: PAGE, after: page.at(-1)! })) {
       for (const repository of page) {
         const matching = policiesFor(policies, repository);
         if (matching.length === 0) continue;
         const inventory = await this.metadata.retention.inventory(repository);
+        for (const m of inventory.manifests) pushed.set(`${repository}@${m.digest}`, m.pushed);
+        for (const t of inventory.tags) pushed.set(`${repository}:${t.tag}`, t.pushed);
         const refusal = (target: { tag: string } | { digest: string }) =>
           this.manifests.deleteRefusal(repository, "tag" in target ? { kind: "tag", tag: target.tag as Tag } : { kind: "digest", digest: target.digest as Digest });
         items.push(...(await planRepository(inventory, matching, now, refusal, this.graceMs)));
       }
     }
-    return items;
+    return { items, pushed };
   }
 
-  private async execute(items: readonly RetentionItem[], actor: ChangeActor | null): Promise<RetentionOutcome[]> {
+  private async execute(items: readonly RetentionItem[], pushed: ReadonlyMap<string, Date>, actor: ChangeActor | null): Promise<RetentionOutcome[]> {
     const outcomes: RetentionOutcome[] = [];
     const stayed = new Set<string>(); // repository@digest of manifests that did not go
     const dependsOn = await this.dependencies(items);
@@ -114,11 +122,15 @@ export class RetentionService {
       // turn of the event loop per item the registry answered nothing while 2,000 tags went (attack).
       await new Promise((resolve) => setImmediate(resolve));
       try {
-        if (item.tag !== undefined) await this.manifests.delete(repository, { kind: "tag", tag: item.tag as Tag }, actor, { pointingAt: item.digest as Digest, version: true });
-        else await this.manifests.delete(repository, { kind: "digest", digest: item.digest as Digest }, actor, { untagged: true });
+        if (item.tag !== undefined) {
+          await this.manifests.delete(repository, { kind: "tag", tag: item.tag as Tag }, actor, { pointingAt: item.digest as Digest, pushedAsOf: pushed.get(`${repository}:${item.tag}`)!, version: true });
+        } else {
+          await this.manifests.delete(repository, { kind: "digest", digest: item.digest as Digest }, actor, { untagged: true, pushedAsOf: pushed.get(key)! });
+        }
         outcomes.push({ ...item, outcome: "deleted" });
       } catch (err) {
-        // Refused now (a lock or rule set since the plan, pushed or tagged again): skipped, not fatal.
+        // Refused now (a lock or rule set since the plan, pushed or tagged again, pushed again with
+        // the same bytes): skipped, not fatal.
         // Gone already (another delete got there first): nothing left to do, and nothing deleted.
         if (!(err instanceof RegistryError) || (err.code !== "DENIED" && err.code !== "MANIFEST_UNKNOWN")) throw err;
         if (item.tag === undefined && err.code === "DENIED") stayed.add(key);

@@ -41,6 +41,26 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.equal(await store.catalog.summary(repo("team/app")), null, "nothing left: no summary");
     });
 
+    test("a walk of a repository's manifests lists, after those pushed before it began (newest first), those pushed since (oldest first): one pushed again mid-walk is not missed", async (t) => {
+      const store = await freshStore(t, factory);
+      const [one, two, three] = await store.transaction(async (tx) => [await pushed(tx, "team/app", "one", null, 1000), await pushed(tx, "team/app", "two", null, 2000), await pushed(tx, "team/app", "three", null, 3000)]);
+      const seen: string[] = [];
+      let page = await store.catalog.manifests(repo("team/app"), { untagged: false }, null, 1);
+      seen.push(...page.map((m) => m.digest));
+      // "one" pushed again (the same bytes) behind the cursor, and a new one; then the walk goes on.
+      const again = Date.now() + 1000;
+      await store.transaction(async (tx) => {
+        await tx.manifests.put({ ...one, pushedAt: new Date(again) }, { blobs: [], children: [] });
+        await pushed(tx, "team/app", "four", null, again + 1);
+      });
+      while (page.length > 0) {
+        page = await store.catalog.manifests(repo("team/app"), { untagged: false }, page.at(-1)!.walk, 1);
+        seen.push(...page.map((m) => m.digest));
+      }
+      assert.deepEqual(seen, [three.digest, two.digest, one.digest, manifestRecord("team/app", "four").digest]);
+      assert.deepEqual((await store.catalog.manifests(repo("team/app"), { untagged: false }, null, 10)).map((m) => m.pushed.getTime()), [again + 1, again, 3000, 2000], "a new walk: newest push first");
+    });
+
     test("chart rows decide a chart kind: oci, classic, both", async (t) => {
       const store = await freshStore(t, factory);
       await store.transaction(async (tx) => {

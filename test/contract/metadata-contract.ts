@@ -111,6 +111,46 @@ function registryContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.blobs.collectable(before, { limit: 10, after: all[0] }), [all[1]]);
     });
 
+    test("a link or a tag written again by a process whose clock is behind keeps its later time (gc's grace, keep-newest's order)", async (t) => {
+      const store = await freshStore(t, factory);
+      const m = manifestRecord("r", "m");
+      const layer = digestOf("layer");
+      const day = 86_400_000;
+      const start = Date.now();
+      await store.manifests.put(m, { blobs: [], children: [] });
+      t.mock.timers.enable({ apis: ["Date"], now: start - 3 * day });
+      await store.blobs.record(layer, 1);
+      t.mock.timers.setTime(start);
+      await store.blobLinks.link(repo("r"), layer);
+      await store.tags.set(repo("r"), tag("v1"), m.digest);
+      t.mock.timers.setTime(start - day);
+      await store.blobLinks.link(repo("r"), layer);
+      await store.tags.set(repo("r"), tag("v1"), m.digest);
+      t.mock.timers.reset();
+      assert.deepEqual(await store.blobs.collectable(new Date(start - 3_600_000), { limit: 10 }), [], "linked at start, not moved back a day");
+      assert.deepEqual((await store.retention.inventory(repo("r"))).tags.map((x) => x.pushed.getTime()), [start]);
+      assert.deepEqual(await store.tags.pushed(repo("r"), tag("v1")), { digest: m.digest, at: new Date(start) });
+      assert.equal(await store.tags.pushed(repo("r"), tag("v2")), null);
+    });
+
+    test("seen: a link older than `staleBefore` is written again now (gc's grace counts from it); a fresher one only read; none: false", async (t) => {
+      const store = await freshStore(t, factory);
+      const [old, fresh] = ["old", "fresh"].map(digestOf) as [Digest, Digest];
+      const minute = 60_000;
+      const start = Date.now();
+      t.mock.timers.enable({ apis: ["Date"], now: start - 3 * 86_400_000 });
+      for (const d of [old, fresh]) await store.blobs.record(d, 1);
+      await store.blobLinks.link(repo("r"), old);
+      t.mock.timers.setTime(start);
+      await store.blobLinks.link(repo("r"), fresh);
+      t.mock.timers.setTime(start + 10 * minute);
+      assert.equal(await store.blobLinks.seen(repo("r"), old, new Date(start - minute)), true);
+      assert.equal(await store.blobLinks.seen(repo("r"), fresh, new Date(start - minute)), true);
+      assert.equal(await store.blobLinks.seen(repo("other"), old, new Date(start - minute)), false);
+      t.mock.timers.reset();
+      assert.deepEqual(await store.blobs.collectable(new Date(start + 5 * minute), { limit: 10 }), [fresh], "old: linked again at start + 10 minutes; fresh: still at start");
+    });
+
     test("all yields every blob with its size", async (t) => {
       const store = await freshStore(t, factory);
       const expected = new Map(Array.from({ length: 7 }, (_, i) => [digestOf(`b${i}`), i * 1000]));

@@ -20,8 +20,8 @@ import type { Access } from "../../auth/identity.ts";
 import { isDigest, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseReference, parseRepositoryName, parseTag, type Reference, type RepositoryName, type Tag } from "../../domain/names.ts";
-import { chartKind, type RepositorySummaryRow, type SummaryCursor, type SummaryFilter } from "../../metadata/catalog-types.ts";
-import { chartTag, decodeCursor, encodeCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
+import { chartKind, type ManifestRow, type RepositorySummaryRow, type SummaryCursor, type SummaryFilter } from "../../metadata/catalog-types.ts";
+import { chartTag, decodeCursor, decodeManifestCursor, encodeCursor, encodeManifestCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
 import { visiblePage, type RequestedPage } from "../oci/paging.ts";
 import { contentShown, queryOf, type ApiContext } from "./context.ts";
 import { REPOSITORIES_PREFIX } from "./repositories.ts";
@@ -217,8 +217,8 @@ async function getManifests(ctx: ApiContext, repository: RepositoryName) {
   const query = queryOf(ctx, ManifestListQuery);
   const page = requestedPage(query);
   await knownRepository(ctx, repository);
-  const cursor = (m: { digest: string; pushed: Date }) => encodeCursor(m.pushed.getTime(), m.digest);
-  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeCursor(after), limit), (m) => ctx.authorizer.showsContent(ctx.who, repository, m.digest), cursor);
+  const cursor = (m: ManifestRow) => encodeManifestCursor(m.walk);
+  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeManifestCursor(after), limit), (m) => ctx.authorizer.showsContent(ctx.who, repository, m.digest), cursor);
   const { shown, next } = cut(page, found, cursor);
   return { manifests: await ctx.catalog.manifestSummaries(repository, shown, (tag) => ctx.authorizer.listable(repository, tag)), next };
 }

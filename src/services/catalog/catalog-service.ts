@@ -10,7 +10,7 @@ import { RegistryError } from "../../domain/errors.ts";
 import { isIndexMediaType } from "../../domain/media-types.ts";
 import type { Reference, RepositoryName } from "../../domain/names.ts";
 import { referrerKindOf, type ReferrerKind, type ReferrerTreeNode } from "../../domain/referrers.ts";
-import type { BuildLabels, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow } from "../../metadata/catalog-types.ts";
+import type { BuildLabels, ManifestCursor, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow } from "../../metadata/catalog-types.ts";
 import type { Platform, ProvenanceRecord } from "../../metadata/provenance-types.ts";
 import type { ChartRecord, MetadataStore } from "../../metadata/types.ts";
 import { IMAGE_CONFIG_TYPES } from "../provenance/indexer.ts";
@@ -50,6 +50,20 @@ export function decodeCursor(text: string | undefined): SummaryCursor | null {
     // answered below
   }
   throw new RegistryError("INVALID_REQUEST", "last is not a cursor this API gave out: pass the previous answer's `next`", { last: text.slice(0, 100) });
+}
+
+/** A manifest walk's cursor (ManifestCursor); one from before walks had legs goes on newest first from now. */
+export function encodeManifestCursor(walk: ManifestCursor): string {
+  return Buffer.from(JSON.stringify([walk.value, walk.name, walk.since, walk.leg])).toString("base64url");
+}
+
+export function decodeManifestCursor(text: string | undefined): ManifestCursor | null {
+  const cursor = decodeCursor(text);
+  if (cursor === null) return null;
+  const [, , since, leg] = JSON.parse(Buffer.from(text!, "base64url").toString("utf8")) as unknown[];
+  if (typeof cursor.value === "number" && typeof since === "number" && (leg === "before" || leg === "since")) return { since, leg, value: cursor.value, name: cursor.name };
+  if (typeof cursor.value === "number" && since === undefined) return { since: Date.now(), leg: "before", value: cursor.value, name: cursor.name };
+  throw new RegistryError("INVALID_REQUEST", "last is not a cursor this API gave out: pass the previous answer's `next`", { last: text!.slice(0, 100) });
 }
 
 export function summaryJson(row: RepositorySummaryRow) {
