@@ -144,6 +144,46 @@ for (const kind of ["s3", "azure"] as const) {
   });
 }
 
+// --- a late writer between the digest check and the publish copy ---------------------------
+
+/**
+ * Found (issue 16, /work/notes/s3-publish-copy.md): the publish copy took whatever object sat
+ * under uploads/<id> when it ran, not the one whose bytes were checked, so another object put
+ * there in between (a dead instance's late Complete) was published under the digest.
+ */
+// Fixed: the copy is conditioned on the ETag of the object checked (CopySourceIfMatch, Azure's
+// x-ms-source-if-match): the closing PUT is 404 BLOB_UPLOAD_UNKNOWN and the client starts over.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`attack-store-uploads ${kind}: the upload's object replaced by a late writer (same length, other bytes) while the publish copy is held after the digest check, on the instance keeping the hash and on one reading back: the closing PUT publishes nothing and is 404 BLOB_UPLOAD_UNKNOWN, the client's start-over gets 201 with the right bytes; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, proxy, a, b, on } = await crashCluster(t, kind);
+    for (const [n, closer] of [a, b].entries()) {
+      const repo = `atk/late${n}`;
+      const data = randomBytes(7 * MiB + 4321);
+      const upload = await patched(a, repo, data, MiB + 7); // a keeps the hash, b reads back
+      const paused = proxy.pauseNext(publishCopy);
+      const put = settled(closer.finishUpload(on(closer, upload), sha256(data)));
+      const copy = await paused;
+      t.diagnostic(`held: ${copy.what}`);
+      const id = new URL(upload.location).pathname.split("/").at(-1)!;
+      const late = await cluster.backend.driver.writer(`uploads/${id}`);
+      await late.write((async function* () { yield randomBytes(data.length); })(), { last: true });
+      await late.commit();
+      copy.go();
+      const answer = await put;
+      t.diagnostic(`closing PUT: ${answer instanceof OciError ? `${answer.status} ${answer.body}` : String(answer)}`);
+      const head = await a.headBlob(repo, sha256(data));
+      if (head || answer === undefined) assert.ok((await a.getBlob(repo, sha256(data))).equals(data), "a blob that is visible (or answered 201) reads back its digest's bytes");
+      assert.ok(answer instanceof OciError && answer.status === 404 && answer.codes.includes("BLOB_UPLOAD_UNKNOWN"), `the closing PUT: ${String(answer)}`);
+      await patched(b, repo, data, MiB + 7).then((again) => b.finishUpload(again, sha256(data)));
+      assert.ok((await a.getBlob(repo, sha256(data))).equals(data));
+    }
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+  });
+}
+
 // --- many uploads at once: the part-buffer pool under concurrency, aborts, retries, gc --------
 
 /** A body that yields `data` in 256 KiB pieces and aborts its request once `cut` bytes went out. */
