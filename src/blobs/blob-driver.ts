@@ -96,6 +96,23 @@ export function changed(key: string, cause?: unknown): Error {
   return Object.assign(new Error(`the object under ${key} was replaced since it was checked`), { code: "ECHANGED", cause });
 }
 
+/**
+ * A driver whose move() is a copy of the bytes (S3, Azure: O(size) inside the store): the blob
+ * store copies an upload to its digest's key before the metadata transaction, so no transaction
+ * (on SQLite the one writer lock) is held for the copy, and deletes the upload's object once the
+ * transaction committed (blob-commit.ts).
+ */
+export interface CopyingDriver {
+  /** move() without the delete of `from`: `to` holds a separate object with `from`'s bytes; same options and errors. */
+  copy(from: string, to: string, options?: MoveOptions): Promise<void>;
+  /** Removes the committed object under the key, nothing else (an upload's object, its parts already gone). */
+  deleteObject(key: string): Promise<void>;
+}
+
+export function copiesOnMove(driver: BlobDriver): driver is BlobDriver & CopyingDriver {
+  return typeof (driver as Partial<CopyingDriver>).copy === "function";
+}
+
 export function canReadParts(writer: BlobWriter): writer is BlobWriter & ReadableParts {
   return typeof (writer as Partial<ReadableParts>).readParts === "function";
 }

@@ -100,6 +100,8 @@ const windows = [
   { name: "the parts' commit done, its answer lost", match: partsCommit, done: true },
   { name: "the read-back of the committed parts", match: partsReadBack, done: false },
   { name: "the publish copy, after the digest check", match: publishCopy, done: false },
+  // The copy is made before the transaction (blob-commit.ts): killed with the copy done and nothing committed.
+  { name: "the publish copy done, its answer lost, before the transaction", match: publishCopy, done: true },
 ] as const;
 
 for (const kind of ["s3", "azure"] as const) {
@@ -178,6 +180,47 @@ for (const kind of ["s3", "azure"] as const) {
       await patched(b, repo, data, MiB + 7).then((again) => b.finishUpload(again, sha256(data)));
       assert.ok((await a.getBlob(repo, sha256(data))).equals(data));
     }
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+  });
+}
+
+// --- gc between the publish copy and the transaction -----------------------------------------
+
+// The publish copy is made before the metadata transaction (blob-commit.ts), so that no
+// transaction waits for it; gc may then delete the copy (an object under blobs/ without a row, a
+// stray past its grace) before the transaction records it. The transaction checks the copy under
+// the digest's lock: a 503 the client sends again, and that retry copies again and gets 201.
+// (With the copy inside the transaction, gc's second run waits for the digest's lock the copying
+// transaction holds, and this test never ends.)
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`attack-store-uploads ${kind}: gc run twice (grace 0) while the publish copy is done and its answer held, before the transaction: gc deletes the copy, the closing PUT is 503 UNAVAILABLE and never a row without its object, the same PUT sent again gets 201 and the blob reads back; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, proxy, a, on } = await crashCluster(t, kind);
+    const repo = "atk/gcwindow";
+    const data = randomBytes(7 * MiB + 999);
+    const upload = await patched(a, repo, data, MiB + 7);
+    const paused = proxy.pauseNext(publishCopy, { done: true });
+    const put = settled(a.finishUpload(on(a, upload), sha256(data)));
+    const copy = await paused;
+    t.diagnostic(`copied, answer held: ${copy.what}`);
+    const hex = sha256(data).slice("sha256:".length);
+    const key = `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+    assert.ok(await cluster.backend.driver.stat(key), "the copy is there before the transaction");
+    for (const run of [1, 2]) {
+      const gc = await cluster.cli(["gc", "--grace-period", "0"]);
+      assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+      t.diagnostic(`gc run ${run}: ${gc.stdout.trim().split("\n").join(" | ")}`);
+    }
+    assert.equal(await cluster.backend.driver.stat(key), null, "gc deleted the copy no row named");
+    copy.go();
+    const answer = await put;
+    t.diagnostic(`closing PUT: ${answer instanceof OciError ? `${answer.status} ${answer.body}` : String(answer)}`);
+    assert.ok(answer instanceof OciError && answer.status === 503 && answer.codes.includes("UNAVAILABLE"), `the closing PUT: ${String(answer)}`);
+    assert.equal(await a.headBlob(repo, sha256(data)), null, "no blob without its object");
+    await a.finishUpload(on(a, upload), sha256(data));
+    assert.ok((await a.getBlob(repo, sha256(data))).equals(data));
     const fsck = await cluster.cli(["fsck"]);
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
     assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");

@@ -17,7 +17,7 @@ import {
   type BlockBlobClient,
   type ContainerClient,
 } from "@azure/storage-blob";
-import { changed, type BlobDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type PartOptions, type UploadHandle } from "../blob-driver.ts";
+import { changed, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type PartOptions, type UploadHandle } from "../blob-driver.ts";
 import { cutParts } from "./part-buffers.ts";
 
 const MiB = 1024 * 1024;
@@ -46,7 +46,7 @@ interface AzureParts {
   size: number;
 }
 
-export class AzureBlobDriver implements BlobDriver {
+export class AzureBlobDriver implements BlobDriver, CopyingDriver {
   readonly container: ContainerClient;
   readonly blockSize: number;
   private readonly base: string;
@@ -108,6 +108,11 @@ export class AzureBlobDriver implements BlobDriver {
    * committed under `from` since is never copied.
    */
   async move(from: string, to: string, options: MoveOptions = {}): Promise<void> {
+    await this.copy(from, to, options);
+    await this.deleteObject(from);
+  }
+
+  async copy(from: string, to: string, options: MoveOptions = {}): Promise<void> {
     const info = await this.stat(from);
     if (!info) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
     const ifMatch = options.ifVersion;
@@ -124,7 +129,10 @@ export class AzureBlobDriver implements BlobDriver {
       if ((err as RestError).statusCode === 412) throw changed(from, err);
       throw missingAsEnoent(err, from);
     }
-    await source.deleteIfExists();
+  }
+
+  async deleteObject(key: string): Promise<void> {
+    await this.blob(key).deleteIfExists();
   }
 
   /** The committed blob and the staged blocks of an upload under the key. */

@@ -35,7 +35,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { changed, type BlobDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type UploadHandle } from "../blob-driver.ts";
+import { changed, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type UploadHandle } from "../blob-driver.ts";
 import { openS3Body } from "./s3-body.ts";
 import { isMissing, missingAsEnoent, S3_MIN_PART, s3PartsOf, S3Writer } from "./s3-upload.ts";
 
@@ -70,7 +70,7 @@ export interface S3DriverOptions {
   copyPartSize?: number;
 }
 
-export class S3Driver implements BlobDriver {
+export class S3Driver implements BlobDriver, CopyingDriver {
   readonly client: S3Client;
   readonly bucket: string;
   readonly partSize: number;
@@ -181,6 +181,11 @@ export class S3Driver implements BlobDriver {
    * since is never copied.
    */
   async move(from: string, to: string, options: MoveOptions = {}): Promise<void> {
+    await this.copy(from, to, options);
+    await this.deleteObject(from);
+  }
+
+  async copy(from: string, to: string, options: MoveOptions = {}): Promise<void> {
     const info = await this.stat(from);
     if (!info) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
     const CopySourceIfMatch = options.ifVersion;
@@ -195,7 +200,10 @@ export class S3Driver implements BlobDriver {
       if (isPreconditionFailed(err)) throw changed(from, err);
       throw missingAsEnoent(err, from);
     }
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(from) }));
+  }
+
+  async deleteObject(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
   }
 
   private copySource(key: string): string {
