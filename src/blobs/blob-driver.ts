@@ -17,6 +17,21 @@ export interface ByteRange {
 
 export interface ObjectInfo {
   size: number;
+  /**
+   * Names what the key holds now, and changes whenever another object replaces it (S3's ETag,
+   * Azure's ETag); absent where the store names none (the filesystem). move() can be made
+   * conditional on it.
+   */
+  version?: string;
+}
+
+export interface MoveOptions {
+  /**
+   * Move only while `from` is still this version (ObjectInfo.version, or what commit() returned):
+   * else reject with code ECHANGED and leave `to` as it was. How the blob store makes sure what it
+   * publishes is the object whose bytes it checked, not one a late writer put there since.
+   */
+  ifVersion?: string;
 }
 
 /**
@@ -59,9 +74,10 @@ export interface BlobWriter {
   /**
    * Makes the parts, in order, the object under the writer's key, durably, replacing what the key
    * held. The writer is done afterwards. A handle that no longer matches the stored parts (they
-   * were cancelled, or lost): rejects with code ENOENT.
+   * were cancelled, or lost): rejects with code ENOENT. Resolves with the committed object's
+   * version where the store names versions and knows it (ObjectInfo.version), else nothing.
    */
-  commit(): Promise<void>;
+  commit(): Promise<string | void>;
   /** Drops every part: nothing of the upload stays in storage. The writer is done afterwards. */
   cancel(): Promise<void>;
 }
@@ -73,6 +89,28 @@ export interface BlobWriter {
  */
 export interface ReadableParts {
   readParts(range: ByteRange): Promise<Readable>;
+}
+
+/** What move() rejects with when `from` is no longer the version it was asked to move. */
+export function changed(key: string, cause?: unknown): Error {
+  return Object.assign(new Error(`the object under ${key} was replaced since it was checked`), { code: "ECHANGED", cause });
+}
+
+/**
+ * A driver whose move() is a copy of the bytes (S3, Azure: O(size) inside the store): the blob
+ * store copies an upload to its digest's key before the metadata transaction, so no transaction
+ * (on SQLite the one writer lock) is held for the copy, and deletes the upload's object once the
+ * transaction committed (blob-commit.ts).
+ */
+export interface CopyingDriver {
+  /** move() without the delete of `from`: `to` holds a separate object with `from`'s bytes; same options and errors. */
+  copy(from: string, to: string, options?: MoveOptions): Promise<void>;
+  /** Removes the committed object under the key, nothing else (an upload's object, its parts already gone). */
+  deleteObject(key: string): Promise<void>;
+}
+
+export function copiesOnMove(driver: BlobDriver): driver is BlobDriver & CopyingDriver {
+  return typeof (driver as Partial<CopyingDriver>).copy === "function";
 }
 
 export function canReadParts(writer: BlobWriter): writer is BlobWriter & ReadableParts {
@@ -106,9 +144,10 @@ export interface BlobDriver {
    * once it resolves. Nothing written to `from` (an upload) can ever change `to` (a published
    * blob): on the filesystem one rename; on S3 and Azure a copy into a separate object, then the
    * delete of `from` (a crash between them leaves `from` for gc, never a shared object). That is
-   * all the blob store relies on. Nothing under `from`: rejects with ENOENT.
+   * all the blob store relies on. Nothing under `from`: rejects with ENOENT; `from` no longer the
+   * version `options.ifVersion` names: rejects with ECHANGED.
    */
-  move(from: string, to: string): Promise<void>;
+  move(from: string, to: string, options?: MoveOptions): Promise<void>;
   /** Removes the object and any uncommitted parts under the key; nothing there: does nothing. */
   delete(key: string): Promise<void>;
   /**

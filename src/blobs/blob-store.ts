@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { algorithmOf, hexOf, type Digest, type DigestAlgorithm } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
-import { canReadParts, type BlobDriver, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
+import { canReadParts, copiesOnMove, type BlobDriver, type MoveOptions, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
 import { canTap, writesHidden } from "./fast-paths.ts";
 import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash } from "./hashing.ts";
 
@@ -29,6 +29,17 @@ export interface StagedBlob {
    * retried closing PUT finds them (the upload row still names them).
    */
   upload?: string;
+  /**
+   * The version (BlobDriver ObjectInfo.version: S3's or Azure's ETag) of the object whose bytes
+   * were checked: publish() copies it only while it is still that one, so an object a late writer
+   * (a dead instance's Complete arriving late) put under the upload's key since is never published.
+   */
+  version?: string;
+  /**
+   * Copied to the digest's key (published) before the transaction from this key, which still
+   * holds the bytes (blob-commit.ts): deleted once the transaction committed (settle()).
+   */
+  copiedFrom?: string;
 }
 
 /** Plain data the caller stores (the upload row), so the next PATCH may land after a restart. */
@@ -236,15 +247,48 @@ export class BlobStore {
    * over it costs less than re-hashing it and leaves the right bytes either way.
    */
   async publish(staged: StagedBlob): Promise<void> {
-    if (!staged.published) return this.driver.move(staged.key, blobKey(staged.digest));
-    // Hashed before the caller's transaction began; gc may have removed it since (a file without
-    // a row). Looked at again here, inside the transaction, where gc can no longer interleave.
+    if (!staged.published) return this.move(staged, (from, to, options) => this.driver.move(from, to, options));
+    // Written or copied there before the caller's transaction began; gc may have removed it since
+    // (an object without a row). Looked at again here, inside the transaction, where gc can no
+    // longer interleave.
     const info = await this.driver.stat(blobKey(staged.digest));
-    if (info?.size !== staged.size) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the blob's file went away before it was committed; push it again", { digest: staged.digest });
+    if (info?.size === staged.size) return;
+    // Copied from bytes that are still there (an upload's, a put- key): the same request sent again copies them again.
+    if (staged.copiedFrom !== undefined) throw new RegistryError("UNAVAILABLE", "the blob's object was removed (gc) before the push was recorded; send the request again", { digest: staged.digest });
+    throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the blob's file went away before it was committed; push it again", { digest: staged.digest });
+  }
+
+  /**
+   * Before the caller's transaction: where publishing is a copy (S3, Azure), the copy to the
+   * digest's key, so that the transaction is not held for it; publish() then only checks the copy
+   * is still there. Elsewhere (a rename) the staged blob as it is. A failed transaction leaves the
+   * copy as an object without a row (gc's stray, after its grace) and the bytes copied where they were.
+   */
+  async prepare(staged: StagedBlob): Promise<StagedBlob> {
+    const driver = this.driver;
+    if (staged.published || !copiesOnMove(driver)) return staged;
+    await this.move(staged, (from, to, options) => driver.copy(from, to, options));
+    return { ...staged, key: blobKey(staged.digest), published: true, copiedFrom: staged.key };
+  }
+
+  /** After the transaction committed: the bytes prepare() copied from, now a second copy no row names. */
+  async settle(staged: StagedBlob): Promise<void> {
+    const driver = this.driver;
+    if (staged.copiedFrom !== undefined && copiesOnMove(driver)) await driver.deleteObject(staged.copiedFrom);
+  }
+
+  private async move(staged: StagedBlob, how: (from: string, to: string, options: MoveOptions) => Promise<void>): Promise<void> {
+    try {
+      await how(staged.key, blobKey(staged.digest), { ifVersion: staged.version });
+    } catch (err) {
+      if ((err as { code?: string }).code !== "ECHANGED") throw err;
+      throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the upload's bytes were replaced after they were checked (a late write of another request); start the upload again", { digest: staged.digest });
+    }
   }
 
   /** Drops staged bytes after a failed commit; an upload's own bytes stay (its row still names them). */
   async discard(staged: StagedBlob): Promise<void> {
+    if (staged.copiedFrom !== undefined) return this.discard({ ...staged, key: staged.copiedFrom, published: false, copiedFrom: undefined });
     if (!staged.published && staged.upload === undefined) await this.driver.delete(staged.key);
   }
 
@@ -298,8 +342,20 @@ export class BlobStore {
       await writer.cancel();
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     }
-    await this.commitParts(writer, session.id);
-    return { digest, size: session.offset, key: uploadKey(session.id), upload: session.id };
+    return this.commitHashed(writer, session, expected);
+  }
+
+  /**
+   * Commits parts whose every byte this process hashed as `expected`: the object the commit made
+   * is the one to publish (its version). A commit that found the object made already by a try
+   * whose answer was lost does not know which object is there now, where the store has versions:
+   * that one is read back, as finishByReading does.
+   */
+  private async commitHashed(writer: BlobWriter, session: UploadSession, expected: Digest): Promise<StagedBlob> {
+    const version = await this.commitParts(writer, session.id);
+    const key = uploadKey(session.id);
+    if (!version && (await this.driver.stat(key))?.version !== undefined) return this.readBack(session, expected);
+    return { digest: expected, size: session.offset, key, upload: session.id, ...(version && { version }) };
   }
 
   /**
@@ -310,9 +366,18 @@ export class BlobStore {
   private async finishByReading(session: UploadSession, expected: Digest, writer: BlobWriter): Promise<StagedBlob> {
     this.forgetHash(session.id);
     await this.commitParts(writer, session.id);
+    return this.readBack(session, expected);
+  }
+
+  /** The committed upload hashed from the store; its version taken first, so publish() copies only what was read. */
+  private async readBack(session: UploadSession, expected: Digest): Promise<StagedBlob> {
     const key = uploadKey(session.id);
     let digest: Digest;
+    let version: string | undefined;
     try {
+      const info = await this.driver.stat(key);
+      if (!info) throw missingUploadData(session.id);
+      version = info.version;
       digest = (await hashOf((range) => this.driver.read(key, range), session.offset, algorithmOf(expected))).peek();
     } catch (err) {
       throw lostUpload(err, session.id); // committed, then moved away by a first try (completedUnreadable)
@@ -321,7 +386,7 @@ export class BlobStore {
       await this.driver.delete(key);
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     }
-    return { digest, size: session.offset, key, upload: session.id };
+    return { digest, size: session.offset, key, upload: session.id, ...(version && { version }) };
   }
 
   /**
@@ -355,8 +420,7 @@ export class BlobStore {
       }
       this.hashes.delete(session.id);
       dispose(kept);
-      await this.commitParts(writer, session.id);
-      return { digest: expected, size: session.offset, key: uploadKey(session.id), upload: session.id };
+      return this.commitHashed(writer, session, expected);
     }
     let writer: BlobWriter | null = null;
     let hash: LocalHash | null = null;
@@ -448,9 +512,9 @@ export class BlobStore {
     return writer;
   }
 
-  private async commitParts(writer: BlobWriter, id: string): Promise<void> {
+  private async commitParts(writer: BlobWriter, id: string): Promise<string | void> {
     try {
-      await writer.commit();
+      return await writer.commit();
     } catch (err) {
       throw lostUpload(err, id);
     }

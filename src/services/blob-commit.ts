@@ -4,6 +4,12 @@
 // take the digest's lock first (blobs.hold): SQLite runs one writer at a time anyway, but on
 // PostgreSQL gc's check could otherwise pass, this push then record and link, and gc delete the
 // file and forget the row under the new link.
+// Where publishing is a copy (S3, Azure: O(size) in the store, seconds per 256 MiB), the copy is
+// made before the transaction (BlobStore.prepare), which then only checks, under the digest's
+// lock, that the copy is still there: the transaction (on SQLite, every other write of the
+// registry) never waits for a copy. gc may delete the copy in between (an object without a row:
+// a stray past its grace, or the object of a row it sweeps); the check then fails the commit with
+// a 503 the client sends again, which copies the bytes again, never a row without its object.
 // A blob that would take the repository past a quota is refused here, before the link (quotas.ts),
 // and its staged bytes discarded: the client pushes again once there is room.
 import type { BlobStore, StagedBlob } from "../blobs/blob-store.ts";
@@ -18,7 +24,9 @@ export async function commitBlob(
   staged: StagedBlob,
   alsoInTransaction?: (tx: MetadataParts) => Promise<void>,
 ): Promise<void> {
+  let ready = staged;
   try {
+    ready = await blobs.prepare(staged);
     await metadata.transaction(async (tx) => {
       await tx.blobs.hold(staged.digest);
       await admitToQuotas(tx, repository, [staged], staged.digest);
@@ -26,12 +34,14 @@ export async function commitBlob(
       await tx.blobs.record(staged.digest, staged.size);
       await tx.blobLinks.link(repository, staged.digest);
       await alsoInTransaction?.(tx);
-      await blobs.publish(staged);
+      await blobs.publish(ready);
     });
   } catch (err) {
-    await blobs.discard(staged).catch(() => undefined);
+    await blobs.discard(ready).catch(() => undefined);
     throw err;
   }
+  // A crash before this leaves the copied-from object without a row: gc's stray.
+  await blobs.settle(ready).catch(() => undefined);
 }
 
 /**

@@ -14,10 +14,13 @@
 //      its links' times):
 //        in one transaction: re-check, delete the file, forget the row
 //      commitBlob links + publishes in one transaction too, and both hold the digest's lock
-//      (blobs.hold), so the two never interleave, on PostgreSQL as on SQLite.
+//      (blobs.hold), so the two never interleave, on PostgreSQL as on SQLite. (On S3 and Azure
+//      the publish copy is made before commitBlob's transaction, which checks the copy is still
+//      there: deleted here meanwhile, the push fails with a 503 its client sends again.)
 //   3. uploads idle past their expiry (the row's updated time) whose lease has run out are purged,
 //      each by a conditional delete, so a request that took the lease meanwhile keeps it.
-//   4. strays: keys in storage no row names (a crash between publish and commit, a monolithic
+//   4. strays: keys in storage no row names (a crash between publish and commit, a publish copy
+//      whose transaction failed or has not run yet: the grace covers a publish in progress, a monolithic
 //      push or a purge that died halfway). Listing finds them, but listing alone cannot tell a
 //      stray from bytes a live request is still writing (a PUT's temporary key has no row). So a
 //      stray is recorded with its size and the run's time (storage_strays), and deleted only by

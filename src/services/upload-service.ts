@@ -157,9 +157,10 @@ export class UploadService {
         throw err;
       }
       await this.markVerified(id, lease, staged.digest);
-      await commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
+      const committed = commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
         await tx.uploads.delete(id);
       });
+      await this.unlessLost(id, committed); // its bytes replaced since they were checked (blob-store.ts publish)
       lease.settled = true;
       this.staging.entered(repository, staged.size);
     });

@@ -100,6 +100,8 @@ const windows = [
   { name: "the parts' commit done, its answer lost", match: partsCommit, done: true },
   { name: "the read-back of the committed parts", match: partsReadBack, done: false },
   { name: "the publish copy, after the digest check", match: publishCopy, done: false },
+  // The copy is made before the transaction (blob-commit.ts): killed with the copy done and nothing committed.
+  { name: "the publish copy done, its answer lost, before the transaction", match: publishCopy, done: true },
 ] as const;
 
 for (const kind of ["s3", "azure"] as const) {
@@ -141,6 +143,87 @@ for (const kind of ["s3", "azure"] as const) {
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
     assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
     assert.deepEqual(refused, [], "retried closing PUTs refused");
+  });
+}
+
+// --- a late writer between the digest check and the publish copy ---------------------------
+
+/**
+ * Found (issue 16, /work/notes/s3-publish-copy.md): the publish copy took whatever object sat
+ * under uploads/<id> when it ran, not the one whose bytes were checked, so another object put
+ * there in between (a dead instance's late Complete) was published under the digest.
+ */
+// Fixed: the copy is conditioned on the ETag of the object checked (CopySourceIfMatch, Azure's
+// x-ms-source-if-match): the closing PUT is 404 BLOB_UPLOAD_UNKNOWN and the client starts over.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`attack-store-uploads ${kind}: the upload's object replaced by a late writer (same length, other bytes) while the publish copy is held after the digest check, on the instance keeping the hash and on one reading back: the closing PUT publishes nothing and is 404 BLOB_UPLOAD_UNKNOWN, the client's start-over gets 201 with the right bytes; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, proxy, a, b, on } = await crashCluster(t, kind);
+    for (const [n, closer] of [a, b].entries()) {
+      const repo = `atk/late${n}`;
+      const data = randomBytes(7 * MiB + 4321);
+      const upload = await patched(a, repo, data, MiB + 7); // a keeps the hash, b reads back
+      const paused = proxy.pauseNext(publishCopy);
+      const put = settled(closer.finishUpload(on(closer, upload), sha256(data)));
+      const copy = await paused;
+      t.diagnostic(`held: ${copy.what}`);
+      const id = new URL(upload.location).pathname.split("/").at(-1)!;
+      const late = await cluster.backend.driver.writer(`uploads/${id}`);
+      await late.write((async function* () { yield randomBytes(data.length); })(), { last: true });
+      await late.commit();
+      copy.go();
+      const answer = await put;
+      t.diagnostic(`closing PUT: ${answer instanceof OciError ? `${answer.status} ${answer.body}` : String(answer)}`);
+      const head = await a.headBlob(repo, sha256(data));
+      if (head || answer === undefined) assert.ok((await a.getBlob(repo, sha256(data))).equals(data), "a blob that is visible (or answered 201) reads back its digest's bytes");
+      assert.ok(answer instanceof OciError && answer.status === 404 && answer.codes.includes("BLOB_UPLOAD_UNKNOWN"), `the closing PUT: ${String(answer)}`);
+      await patched(b, repo, data, MiB + 7).then((again) => b.finishUpload(again, sha256(data)));
+      assert.ok((await a.getBlob(repo, sha256(data))).equals(data));
+    }
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+  });
+}
+
+// --- gc between the publish copy and the transaction -----------------------------------------
+
+// The publish copy is made before the metadata transaction (blob-commit.ts), so that no
+// transaction waits for it; gc may then delete the copy (an object under blobs/ without a row, a
+// stray past its grace) before the transaction records it. The transaction checks the copy under
+// the digest's lock: a 503 the client sends again, and that retry copies again and gets 201.
+// (With the copy inside the transaction, gc's second run waits for the digest's lock the copying
+// transaction holds, and this test never ends.)
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`attack-store-uploads ${kind}: gc run twice (grace 0) while the publish copy is done and its answer held, before the transaction: gc deletes the copy, the closing PUT is 503 UNAVAILABLE and never a row without its object, the same PUT sent again gets 201 and the blob reads back; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, proxy, a, on } = await crashCluster(t, kind);
+    const repo = "atk/gcwindow";
+    const data = randomBytes(7 * MiB + 999);
+    const upload = await patched(a, repo, data, MiB + 7);
+    const paused = proxy.pauseNext(publishCopy, { done: true });
+    const put = settled(a.finishUpload(on(a, upload), sha256(data)));
+    const copy = await paused;
+    t.diagnostic(`copied, answer held: ${copy.what}`);
+    const hex = sha256(data).slice("sha256:".length);
+    const key = `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+    assert.ok(await cluster.backend.driver.stat(key), "the copy is there before the transaction");
+    for (const run of [1, 2]) {
+      const gc = await cluster.cli(["gc", "--grace-period", "0"]);
+      assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+      t.diagnostic(`gc run ${run}: ${gc.stdout.trim().split("\n").join(" | ")}`);
+    }
+    assert.equal(await cluster.backend.driver.stat(key), null, "gc deleted the copy no row named");
+    copy.go();
+    const answer = await put;
+    t.diagnostic(`closing PUT: ${answer instanceof OciError ? `${answer.status} ${answer.body}` : String(answer)}`);
+    assert.ok(answer instanceof OciError && answer.status === 503 && answer.codes.includes("UNAVAILABLE"), `the closing PUT: ${String(answer)}`);
+    assert.equal(await a.headBlob(repo, sha256(data)), null, "no blob without its object");
+    await a.finishUpload(on(a, upload), sha256(data));
+    assert.ok((await a.getBlob(repo, sha256(data))).equals(data));
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
   });
 }
 

@@ -17,7 +17,7 @@ import {
   type BlockBlobClient,
   type ContainerClient,
 } from "@azure/storage-blob";
-import type { BlobDriver, BlobWriter, ByteRange, ObjectInfo, PartOptions, UploadHandle } from "../blob-driver.ts";
+import { changed, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type PartOptions, type UploadHandle } from "../blob-driver.ts";
 import { cutParts } from "./part-buffers.ts";
 
 const MiB = 1024 * 1024;
@@ -46,7 +46,7 @@ interface AzureParts {
   size: number;
 }
 
-export class AzureBlobDriver implements BlobDriver {
+export class AzureBlobDriver implements BlobDriver, CopyingDriver {
   readonly container: ContainerClient;
   readonly blockSize: number;
   private readonly base: string;
@@ -75,7 +75,7 @@ export class AzureBlobDriver implements BlobDriver {
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
       const properties = await this.blob(key).getProperties();
-      return { size: properties.contentLength ?? 0 };
+      return { size: properties.contentLength ?? 0, ...(properties.etag && { version: properties.etag }) };
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -104,21 +104,35 @@ export class AzureBlobDriver implements BlobDriver {
    * A copy inside the account (Copy Blob, waited for), then the source deleted. The copy becomes
    * visible whole when it completes; the names hold separate blobs, so nothing written to `from`
    * afterwards reaches `to`. A crash between copy and delete leaves `from`, which gc removes.
+   * `ifVersion`: the copy's source condition (x-ms-source-if-match), so a blob a late writer
+   * committed under `from` since is never copied.
    */
-  async move(from: string, to: string): Promise<void> {
-    if (!(await this.stat(from))) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
+  async move(from: string, to: string, options: MoveOptions = {}): Promise<void> {
+    await this.copy(from, to, options);
+    await this.deleteObject(from);
+  }
+
+  async copy(from: string, to: string, options: MoveOptions = {}): Promise<void> {
+    const info = await this.stat(from);
+    if (!info) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
+    const ifMatch = options.ifVersion;
+    if (ifMatch !== undefined && info.version !== undefined && info.version !== ifMatch) throw changed(from);
     const source = this.blob(from);
     // Signed for reading, so the copy works with any account setting (a same-account URL alone is
     // not always accepted as a copy source).
     const sourceUrl = await source.generateSasUrl({ permissions: BlobSASPermissions.parse("r"), expiresOn: new Date(Date.now() + 24 * 3600 * 1000) });
     try {
-      const poller = await this.blob(to).beginCopyFromURL(sourceUrl, { intervalInMs: 200 });
+      const poller = await this.blob(to).beginCopyFromURL(sourceUrl, { intervalInMs: 200, ...(ifMatch !== undefined && { sourceConditions: { ifMatch } }) });
       const done = await poller.pollUntilDone();
       if (done.copyStatus !== "success") throw new Error(`copy of ${from} to ${to} ended ${done.copyStatus}`);
     } catch (err) {
+      if ((err as RestError).statusCode === 412) throw changed(from, err);
       throw missingAsEnoent(err, from);
     }
-    await source.deleteIfExists();
+  }
+
+  async deleteObject(key: string): Promise<void> {
+    await this.blob(key).deleteIfExists();
   }
 
   /** The committed blob and the staged blocks of an upload under the key. */
@@ -216,10 +230,10 @@ class AzureWriter implements BlobWriter {
     return read;
   }
 
-  async commit(): Promise<void> {
+  async commit(): Promise<string | undefined> {
     const blob = this.driver.blob(this.key);
     try {
-      await blob.commitBlockList(Array.from({ length: this.parts.blocks }, (_, i) => blockId(i)));
+      return (await blob.commitBlockList(Array.from({ length: this.parts.blocks }, (_, i) => blockId(i)))).etag;
     } catch (err) {
       if ((err as RestError).code !== "InvalidBlockList") throw err;
       // The blocks the handle names are gone (cancelled, purged): drop whatever a stale writer staged.

@@ -39,6 +39,8 @@ export interface S3Parts {
   size: number;
   /** The last part was written (a final part shorter than 5 MiB may already be among the parts). */
   closed?: boolean;
+  /** uploadId "": the ETag of the object that one PutObject made (what commit() answers as its version). */
+  put?: string;
 }
 
 export class S3Writer implements BlobWriter {
@@ -163,7 +165,7 @@ export class S3Writer implements BlobWriter {
         if (this.hidden) {
           this.pending = first;
           taken = null; // kept until commit
-        } else await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal });
+        } else next.put = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal })).ETag;
         next.uploadId = "";
         next.closed = true;
       } else if (more === null) {
@@ -210,27 +212,29 @@ export class S3Writer implements BlobWriter {
     return Buffer.concat(settled.map((s) => (s as PromiseFulfilledResult<Buffer>).value));
   }
 
-  async commit(): Promise<void> {
+  /** Resolves with the ETag of the object made, unless a try whose answer was lost made it (then nothing). */
+  async commit(): Promise<string | undefined> {
     const { uploadId, etags, tail } = this.parts;
     const Bucket = this.driver.bucket;
     const Key = this.driver.objectKey(this.key);
+    let version: string | undefined;
     try {
       if (uploadId === "") {
         // Already the object (one PutObject), or a hidden writer's, put now.
-        if (this.pending) await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: this.pending, ContentLength: this.pending.length }));
+        if (this.pending) version = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: this.pending, ContentLength: this.pending.length }))).ETag;
         this.pending = null;
-        return;
+        return version ?? this.parts.put;
       }
       if (uploadId === null || (etags.length === 0 && tail.length === 0)) {
         // No bytes: an empty object (and no multipart upload left over).
-        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }));
+        version = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }))).ETag;
       } else if (etags.length === 0 && tail.length === 1) {
         // Shorter than one part, in one segment: copied to the key inside the store.
         const from = this.driver.tailKey(this.key, tail[0]!.name);
-        await this.s3.send(new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${from.split("/").map(encodeURIComponent).join("/")}` }));
+        version = (await this.s3.send(new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${from.split("/").map(encodeURIComponent).join("/")}` }))).CopyObjectResult?.ETag;
       } else if (etags.length === 0) {
         const body = await this.readSegments(tail);
-        await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }));
+        version = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }))).ETag;
       } else {
         const parts = [...etags];
         if (tail.length > 0) {
@@ -238,7 +242,7 @@ export class S3Writer implements BlobWriter {
           const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber: parts.length + 1, Body: body, ContentLength: body.length }));
           parts.push(sent.ETag!);
         }
-        await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+        version = (await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }))).ETag;
       }
     } catch (err) {
       // Committed already by a try whose answer was lost (a crash right after it): its multipart
@@ -248,17 +252,19 @@ export class S3Writer implements BlobWriter {
       const failure = await this.gone(err);
       const gone = (failure as { code?: string }).code === "ENOENT"; // readSegments says ENOENT itself
       if (!gone || (await this.driver.stat(this.key))?.size !== this.parts.size) throw failure;
+      version = undefined; // which object is there now is not known: the caller reads it back
     }
     if (this.hidden) {
       // Only this writer's own leftovers: other writers of the key may be at work.
       await this.deleteOwnSegments();
       if (etags.length === 0 && uploadId) await this.abortOwn(uploadId);
-      return;
+      return version;
     }
     // Left over: the segments (and older ones: a part no row recorded, a failed write) and, for a
     // short upload, the multipart upload the tail stood in.
     await this.driver.deleteTails(this.key);
     await this.driver.abortUploads(this.key);
+    return version;
   }
 
   async cancel(): Promise<void> {

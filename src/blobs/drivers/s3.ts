@@ -35,7 +35,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import type { BlobDriver, BlobWriter, ByteRange, ObjectInfo, UploadHandle } from "../blob-driver.ts";
+import { changed, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type UploadHandle } from "../blob-driver.ts";
 import { openS3Body } from "./s3-body.ts";
 import { isMissing, missingAsEnoent, S3_MIN_PART, s3PartsOf, S3Writer } from "./s3-upload.ts";
 
@@ -70,7 +70,7 @@ export interface S3DriverOptions {
   copyPartSize?: number;
 }
 
-export class S3Driver implements BlobDriver {
+export class S3Driver implements BlobDriver, CopyingDriver {
   readonly client: S3Client;
   readonly bucket: string;
   readonly partSize: number;
@@ -127,7 +127,7 @@ export class S3Driver implements BlobDriver {
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      return { size: head.ContentLength ?? 0 };
+      return { size: head.ContentLength ?? 0, ...(head.ETag && { version: head.ETag }) };
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -176,21 +176,34 @@ export class S3Driver implements BlobDriver {
    * A server-side copy, then the source deleted. The copy becomes visible at once and whole (S3
    * shows a key's old object or its new one, never part of one); the two names hold separate
    * objects, so nothing written to `from` afterwards can reach `to`. A crash between copy and
-   * delete leaves `from` behind, which gc removes as a key no row names.
+   * delete leaves `from` behind, which gc removes as a key no row names. `ifVersion`: the copy
+   * (each part of it) is CopySourceIfMatch that ETag, so an object a late writer put under `from`
+   * since is never copied.
    */
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, options: MoveOptions = {}): Promise<void> {
+    await this.copy(from, to, options);
+    await this.deleteObject(from);
+  }
+
+  async copy(from: string, to: string, options: MoveOptions = {}): Promise<void> {
     const info = await this.stat(from);
     if (!info) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
+    const CopySourceIfMatch = options.ifVersion;
+    if (CopySourceIfMatch !== undefined && info.version !== undefined && info.version !== CopySourceIfMatch) throw changed(from);
     try {
       if (info.size <= this.copyObjectLimit) {
-        await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: this.copySource(from) }));
+        await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: this.copySource(from), CopySourceIfMatch }));
       } else {
-        await this.copyInParts(from, to, info.size);
+        await this.copyInParts(from, to, info.size, CopySourceIfMatch);
       }
     } catch (err) {
+      if (isPreconditionFailed(err)) throw changed(from, err);
       throw missingAsEnoent(err, from);
     }
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(from) }));
+  }
+
+  async deleteObject(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
   }
 
   private copySource(key: string): string {
@@ -198,7 +211,7 @@ export class S3Driver implements BlobDriver {
   }
 
   /** Above CopyObject's 5 GiB: a multipart upload of UploadPartCopy ranges, four at a time. */
-  private async copyInParts(from: string, to: string, size: number): Promise<void> {
+  private async copyInParts(from: string, to: string, size: number, CopySourceIfMatch?: string): Promise<void> {
     const Key = this.objectKey(to);
     const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }));
     const UploadId = created.UploadId!;
@@ -210,7 +223,7 @@ export class S3Driver implements BlobDriver {
         for (let i = next++; i < count; i = next++) {
           const start = i * this.copyPartSize;
           const end = Math.min(size, start + this.copyPartSize) - 1;
-          const copied = await this.client.send(new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: i + 1, CopySource: this.copySource(from), CopySourceRange: `bytes=${start}-${end}` }));
+          const copied = await this.client.send(new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: i + 1, CopySource: this.copySource(from), CopySourceRange: `bytes=${start}-${end}`, CopySourceIfMatch }));
           etags[i] = copied.CopyPartResult!.ETag!;
         }
       };
@@ -311,3 +324,9 @@ export class S3Driver implements BlobDriver {
     } while (KeyMarker);
   }
 }
+
+function isPreconditionFailed(err: unknown): boolean {
+  const failure = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return failure.name === "PreconditionFailed" || failure.$metadata?.httpStatusCode === 412;
+}
+
