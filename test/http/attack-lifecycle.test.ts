@@ -450,7 +450,9 @@ test("held: retention over classic charts with soft delete: index.yaml loses the
   assert.equal((await send(app, "POST", "/api/v1/retention-policies", { repository: "repo/*", keepNewest: 1, tags: "semver" })).status, 201);
   assert.equal((await send(app, "POST", "/api/v1/retention-policies", { repository: "repo/*", untaggedDays: 0 })).status, 201);
   const run = (await send(app, "POST", "/api/v1/retention-runs", {})).json();
-  assert.deepEqual([run.summary.tagsDeleted, run.summary.manifestsDeleted, run.summary.skipped], [2, 2, 0]);
+  // A classic version's tag deleted by keep-newest takes its manifest with it (a classic version is
+  // one thing), so the untagged policy's items for those two manifests find them gone: skipped.
+  assert.deepEqual([run.summary.tagsDeleted, run.summary.manifestsDeleted, run.summary.skipped], [2, 0, 2]);
   assert.deepEqual(await versions(), ["0.3.0"]);
   assert.equal((await send(app, "POST", "/api/v1/deleted/repo/demo", { reference: "0.1.0" })).status, 200);
   assert.deepEqual(await versions(), ["0.1.0", "0.3.0"]);
