@@ -49,6 +49,12 @@ function hiddenPublishOf(request: IncomingMessage): boolean {
   return (request.method === "PUT" && !url.searchParams.has("partNumber")) || (request.method === "POST" && url.searchParams.has("uploadId"));
 }
 
+/** The publish copy to the digest's key, made before the metadata transaction: S3 CopyObject, Azure Copy Blob. */
+function publishCopy(request: IncomingMessage): boolean {
+  const url = new URL(request.url ?? "/", "http://store");
+  return request.method === "PUT" && url.pathname.includes("/registry/blobs/") && ("x-amz-copy-source" in request.headers || "x-ms-copy-source" in request.headers);
+}
+
 async function settled(promise: Promise<unknown>): Promise<void> {
   await promise.then(() => undefined, () => undefined);
 }
@@ -93,21 +99,26 @@ async function crashCluster(t: TestContext, kind: "s3" | "azure") {
 for (const kind of ["s3", "azure"] as const) {
   const missing = missingStore(kind);
   if (missing && process.env.CI === "true") throw new Error(missing);
-  // Found on Azure: with the upload's object already copied to the digest's key and deleted, the
-  // retried PUT answered 404 (its blocks were gone, and the row's verified digest was not consulted).
-  test(`kill -9 on ${kind} + PostgreSQL between a chunked upload's publish in the store and the commit: the same PUT retried on the other instance gets 201, fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+  // The publish copy is made before the metadata transaction and the upload's object deleted after
+  // it (blob-commit.ts). Killed at the copy (sent or done, its answer lost), the upload is still open:
+  // the same PUT retried on the other instance gets 201. Killed at the delete after the commit, the
+  // blob is there and the upload is not: the retry is 404 BLOB_UPLOAD_UNKNOWN, as distribution answers
+  // an upload already closed, and the client finds the blob (HEAD) when it starts over. (Found on
+  // Azure before: a retry after the copy and delete answered 404 with the blob not yet committed.)
+  test(`kill -9 on ${kind} + PostgreSQL at a chunked upload's publish copy and after its commit: the same PUT retried on the other instance gets 201 (or, once committed, 404 with the blob there), fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
     const { cluster, proxy, victim, a, b, onB } = await crashCluster(t, kind);
-    for (const done of [false, true]) {
+    for (const [step, done] of [["copy", false], ["copy", true], ["delete", false], ["delete", true]] as const) {
       // 7 MiB in 1 MiB chunks (a part and a tail on S3), then the closing PUT.
       const chunked = randomBytes(7 * MiB + 1);
       let upload = await a.startUpload("crash/publish");
       for (let at = 0; at < chunked.length; at += MiB) upload = await a.patchChunk(upload, chunked.subarray(at, at + MiB));
-      const held = proxy.holdNext(deleteOf("uploads"), { done });
+      const held = proxy.holdNext(step === "copy" ? publishCopy : deleteOf("uploads"), { done });
       const put = settled(a.finishUpload(upload, sha256(chunked)));
-      t.diagnostic(`held: ${await held}`);
+      t.diagnostic(`${step}, held: ${await held}`);
       await victim.kill();
       await put;
-      await b.finishUpload(onB(upload), sha256(chunked));
+      if (step === "copy") await b.finishUpload(onB(upload), sha256(chunked));
+      else await assert.rejects(b.finishUpload(onB(upload), sha256(chunked)), (err: { status?: number; codes?: string[] }) => err.status === 404 && err.codes?.[0] === "BLOB_UPLOAD_UNKNOWN");
       assert.ok((await b.getBlob("crash/publish", sha256(chunked))).equals(chunked));
       await victim.restart();
       assert.ok((await a.getBlob("crash/publish", sha256(chunked))).equals(chunked));
@@ -123,7 +134,7 @@ for (const kind of ["s3", "azure"] as const) {
       // POST, then the whole blob in one PUT (above one 16 MiB part when done: a multipart upload).
       const whole = randomBytes(done ? 17 * MiB : 300_000);
       const started = await a.startUpload("crash/publish");
-      const held = proxy.holdNext(kind === "s3" ? hiddenPublishOf : deleteOf("uploads"), { done });
+      const held = proxy.holdNext(kind === "s3" ? hiddenPublishOf : publishCopy, { done });
       const put = settled(a.finishUpload({ ...started, offset: 0 }, sha256(whole), whole));
       t.diagnostic(`held: ${await held}`);
       await victim.kill();
