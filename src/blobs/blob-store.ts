@@ -254,7 +254,7 @@ export class BlobStore {
     const info = await this.driver.stat(blobKey(staged.digest));
     if (info?.size === staged.size) return;
     // Copied from bytes that are still there (an upload's, a put- key): the same request sent again copies them again.
-    if (staged.copiedFrom !== undefined) throw new RegistryError("UNAVAILABLE", "the blob's object was removed (gc) before the push was recorded; send the request again", { digest: staged.digest });
+    if (staged.copiedFrom !== undefined) throw new CopyRemoved(staged.digest);
     throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the blob's file went away before it was committed; push it again", { digest: staged.digest });
   }
 
@@ -586,4 +586,15 @@ function lostUpload(err: unknown, id: string): unknown {
 
 function missingUploadData(id: string): RegistryError {
   return new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload data is missing; start the upload again", { id });
+}
+
+/**
+ * publish() found the copy prepare() made gone (gc removed the digest's object in between). The
+ * bytes it was copied from are still there, so the caller may prepare again; sent to a client, it
+ * is a 503 to send again.
+ */
+export class CopyRemoved extends RegistryError {
+  constructor(digest: Digest) {
+    super("UNAVAILABLE", "the blob's object was removed (gc) before the push was recorded; send the request again", { digest });
+  }
 }

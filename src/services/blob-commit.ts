@@ -8,11 +8,13 @@
 // made before the transaction (BlobStore.prepare), which then only checks, under the digest's
 // lock, that the copy is still there: the transaction (on SQLite, every other write of the
 // registry) never waits for a copy. gc may delete the copy in between (an object without a row:
-// a stray past its grace, or the object of a row it sweeps); the check then fails the commit with
-// a 503 the client sends again, which copies the bytes again, never a row without its object.
+// a stray past its grace, or the object of a row it sweeps); the check then fails the attempt,
+// never a row without its object, and the bytes, still where they were copied from, are copied
+// again (a few times: gc sweeping the same digest again and again is rare; then the client gets
+// a 503 to send again, which clients do but a test's client or a script may not).
 // A blob that would take the repository past a quota is refused here, before the link (quotas.ts),
 // and its staged bytes discarded: the client pushes again once there is room.
-import type { BlobStore, StagedBlob } from "../blobs/blob-store.ts";
+import { type BlobStore, CopyRemoved, type StagedBlob } from "../blobs/blob-store.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
 import { admitToQuotas } from "./quotas.ts";
@@ -26,22 +28,41 @@ export async function commitBlob(
 ): Promise<void> {
   let ready = staged;
   try {
-    ready = await blobs.prepare(staged);
-    await metadata.transaction(async (tx) => {
-      await tx.blobs.hold(staged.digest);
-      await admitToQuotas(tx, repository, [staged], staged.digest);
-      await tx.repositories.ensure(repository);
-      await tx.blobs.record(staged.digest, staged.size);
-      await tx.blobLinks.link(repository, staged.digest);
-      await alsoInTransaction?.(tx);
-      await blobs.publish(ready);
-    });
+    for (let attempt = 1; ; attempt++) {
+      ready = await blobs.prepare(staged);
+      try {
+        await commitPrepared(metadata, blobs, repository, ready, alsoInTransaction);
+        break;
+      } catch (err) {
+        if (!(err instanceof CopyRemoved) || attempt === COPY_ATTEMPTS) throw err;
+      }
+    }
   } catch (err) {
     await blobs.discard(ready).catch(() => undefined);
     throw err;
   }
   // A crash before this leaves the copied-from object without a row: gc's stray.
   await blobs.settle(ready).catch(() => undefined);
+}
+
+const COPY_ATTEMPTS = 3;
+
+async function commitPrepared(
+  metadata: MetadataStore,
+  blobs: BlobStore,
+  repository: RepositoryName,
+  ready: StagedBlob,
+  alsoInTransaction?: (tx: MetadataParts) => Promise<void>,
+): Promise<void> {
+  await metadata.transaction(async (tx) => {
+    await tx.blobs.hold(ready.digest);
+    await admitToQuotas(tx, repository, [ready], ready.digest);
+    await tx.repositories.ensure(repository);
+    await tx.blobs.record(ready.digest, ready.size);
+    await tx.blobLinks.link(repository, ready.digest);
+    await alsoInTransaction?.(tx);
+    await blobs.publish(ready);
+  });
 }
 
 /**
