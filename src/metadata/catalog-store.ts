@@ -10,8 +10,8 @@ import { parseManifest } from "../domain/manifest.ts";
 import { isIndexMediaType } from "../domain/media-types.ts";
 import type { RepositoryName } from "../domain/names.ts";
 import type {
-  BuildLabels, CatalogRows, ManifestCursor, ManifestRow, RepositoryKind, RepositorySummaryRow, SearchEntry, SearchHit, SearchQuery, SearchRows, SearchSource, SearchTerm,
-  SummaryCursor, SummaryFilter, TagRow,
+  BuildLabels, CatalogRows, ManifestRow, RepositoryKind, RepositorySummaryRow, SearchEntry, SearchHit, SearchQuery, SearchRows, SearchSource, SearchTerm,
+  SummaryCursor, SummaryFilter, TagCursor, TagRow, WalkCursor,
 } from "./catalog-types.ts";
 import { chartKind } from "./catalog-types.ts";
 import type { StoredAs } from "./types.ts";
@@ -36,6 +36,37 @@ function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
   return out;
+}
+
+/**
+ * Up to `limit` rows of a walk by push time (WalkCursor) after `after`: the "before" leg in the
+ * list's `order`, then the "since" leg oldest first. `time` and `key` name the push time and the
+ * tie-break columns; `read` runs the caller's query with a leg's condition, order and limit.
+ */
+async function walkByTime<R>(
+  columns: { time: string; key: string; order: "asc" | "desc" },
+  after: WalkCursor | null,
+  newest: () => Promise<unknown>,
+  read: (where: (eb: any) => any, direction: "asc" | "desc", limit: number) => Promise<R[]>,
+  position: (row: R) => { value: number; name: string },
+  limit: number,
+): Promise<{ row: R; walk: WalkCursor }[]> {
+  const { time, key, order } = columns;
+  // A walk begins after every push there is, also one stamped ahead by a process whose clock runs
+  // ahead (so a first page lists all of them in order); one index seek (manifests_created, tags_updated).
+  const since = after?.since ?? Math.max(Date.now(), Number((await newest()) ?? 0) + 1);
+  const beyond = (eb: any, direction: "asc" | "desc", from: WalkCursor) => {
+    const past = direction === "asc" ? ">" : "<";
+    return eb.or([eb(time, past, from.value), eb.and([eb(time, "=", from.value), eb(key, past, from.name)])]);
+  };
+  const found: { row: R; walk: WalkCursor }[] = [];
+  const take = (leg: WalkCursor["leg"], rows: R[]) => found.push(...rows.map((row) => ({ row, walk: { since, leg, ...position(row) } })));
+  if (after === null || after.leg === "before") {
+    take("before", await read((eb) => eb.and([eb(time, "<", since), ...(after ? [beyond(eb, order, after)] : [])]), order, limit));
+    if (found.length === limit) return found;
+  }
+  take("since", await read((eb) => eb.and([eb(time, ">=", since), ...(after?.leg === "since" ? [beyond(eb, "asc", after)] : [])]), "asc", limit - found.length));
+  return found;
 }
 
 type SummaryRow = Database["repository_summaries"];
@@ -184,50 +215,50 @@ export class CatalogStore implements CatalogRows {
     return (await this.filtered(filter).select("name").execute()).map((r) => r.name);
   }
 
-  async tags(repository: RepositoryName, options: { sort: "name" | "time_desc" | "time_asc"; q?: string }, after: SummaryCursor | null, limit: number) {
-    let query = this.db
+  async tags(repository: RepositoryName, options: { sort: "name" | "time_desc" | "time_asc"; q?: string }, after: TagCursor | null, limit: number) {
+    let base = this.db
       .selectFrom("tags as t")
       .innerJoin("manifests as m", (join) => join.onRef("m.repository", "=", "t.repository").onRef("m.digest", "=", "t.digest"))
       .select(["t.tag", "t.digest", "t.updated_at", "m.media_type", "m.artifact_type"])
       .where("t.repository", "=", repository);
-    if (options.q) query = query.where(sql<boolean>`t.tag like ${containing(options.q)} escape '\\'`);
+    if (options.q) base = base.where(sql<boolean>`t.tag like ${containing(options.q)} escape '\\'`);
+    type Row = Awaited<ReturnType<typeof base.execute>>[number];
+    const tagRow = (r: Row, walk: WalkCursor | null): TagRow => ({ name: r.tag, digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, updated: new Date(Number(r.updated_at)), walk });
     if (options.sort === "name") {
-      if (after) query = query.where("t.tag", ">", after.name);
-      query = query.orderBy("t.tag");
-    } else {
-      const direction = options.sort === "time_desc" ? "desc" : "asc";
-      const beyond = direction === "asc" ? ">" : "<";
-      if (after) query = query.where((eb) => eb.or([eb("t.updated_at", beyond, Number(after.value)), eb.and([eb("t.updated_at", "=", Number(after.value)), eb("t.tag", beyond, after.name)])]));
-      query = query.orderBy("t.updated_at", direction).orderBy("t.tag", direction);
+      // Names do not move: a tag deleted and set again is where it was.
+      if (after?.by === "name") base = base.where("t.tag", ">", after.name);
+      return (await base.orderBy("t.tag").limit(limit).execute()).map((r) => tagRow(r, null));
     }
-    const rows = await query.limit(limit).execute();
-    return rows.map((r): TagRow => ({ name: r.tag, digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, updated: new Date(Number(r.updated_at)) }));
+    const newest = async () => (await this.db.selectFrom("tags").select((eb) => eb.fn.max("updated_at").as("at")).where("repository", "=", repository).executeTakeFirst())?.at;
+    const rows = await walkByTime(
+      { time: "t.updated_at", key: "t.tag", order: options.sort === "time_desc" ? "desc" : "asc" },
+      after?.by === "time" ? after.walk : null,
+      newest,
+      (where, direction, n) => base.where(where).orderBy("t.updated_at", direction).orderBy("t.tag", direction).limit(n).execute(),
+      (r) => ({ value: Number(r.updated_at), name: r.tag }),
+      limit,
+    );
+    return rows.map(({ row, walk }) => tagRow(row, walk));
   }
 
-  async manifests(repository: RepositoryName, options: { untagged: boolean }, after: ManifestCursor | null, limit: number) {
+  async manifests(repository: RepositoryName, options: { untagged: boolean }, after: WalkCursor | null, limit: number) {
     let base = this.db
       .selectFrom("manifests as m")
       .select(["m.digest", "m.media_type", "m.artifact_type", "m.size", "m.subject", "m.created_at"])
       .where("m.repository", "=", repository);
     if (options.untagged) base = base.where((eb) => eb.not(eb.exists(eb.selectFrom("tags as t").select("t.tag").where("t.repository", "=", repository).whereRef("t.digest", "=", "m.digest"))));
-    // A walk begins after every push there is, also one stamped ahead by a process whose clock runs
-    // ahead (so a first page lists all of them newest first); one index seek (manifests_created).
-    const since = after?.since ?? Math.max(Date.now(), Number((await this.db.selectFrom("manifests").select((eb) => eb.fn.max("created_at").as("at")).where("repository", "=", repository).executeTakeFirst())?.at ?? 0) + 1);
-    const found: ManifestRow[] = [];
-    const row = (leg: ManifestCursor["leg"]) => (r: { digest: string; media_type: string; artifact_type: string | null; size: number | bigint | string; subject: string | null; created_at: number | bigint | string }): ManifestRow => ({
-      digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), subject: r.subject as Digest | null, pushed: new Date(Number(r.created_at)),
-      walk: { since, leg, value: Number(r.created_at), name: r.digest },
-    });
-    if (after === null || after.leg === "before") {
-      let query = base.where("m.created_at", "<", since);
-      if (after) query = query.where((eb) => eb.or([eb("m.created_at", "<", after.value), eb.and([eb("m.created_at", "=", after.value), eb("m.digest", "<", after.name)])]));
-      found.push(...(await query.orderBy("m.created_at", "desc").orderBy("m.digest", "desc").limit(limit).execute()).map(row("before")));
-      if (found.length === limit) return found;
-    }
-    let query = base.where("m.created_at", ">=", since);
-    if (after?.leg === "since") query = query.where((eb) => eb.or([eb("m.created_at", ">", after.value), eb.and([eb("m.created_at", "=", after.value), eb("m.digest", ">", after.name)])]));
-    found.push(...(await query.orderBy("m.created_at", "asc").orderBy("m.digest", "asc").limit(limit - found.length).execute()).map(row("since")));
-    return found;
+    const newest = async () => (await this.db.selectFrom("manifests").select((eb) => eb.fn.max("created_at").as("at")).where("repository", "=", repository).executeTakeFirst())?.at;
+    const rows = await walkByTime(
+      { time: "m.created_at", key: "m.digest", order: "desc" },
+      after,
+      newest,
+      (where, direction, n) => base.where(where).orderBy("m.created_at", direction).orderBy("m.digest", direction).limit(n).execute(),
+      (r) => ({ value: Number(r.created_at), name: r.digest }),
+      limit,
+    );
+    return rows.map(({ row: r, walk }): ManifestRow => ({
+      digest: r.digest as Digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), subject: r.subject as Digest | null, pushed: new Date(Number(r.created_at)), walk,
+    }));
   }
 
   async manifestDigests(repository: RepositoryName) {

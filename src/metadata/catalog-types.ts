@@ -61,8 +61,14 @@ export interface TagRow {
   digest: Digest;
   mediaType: string;
   artifactType: string | null;
+  /** The tag's last push (a move, or the same manifest pushed again): the order by time. */
   updated: Date;
+  /** By time: where a walk goes on after this row (the next page's cursor); by name: null. */
+  walk: WalkCursor | null;
 }
+
+/** Where a page of a repository's tags starts: after this tag's name, or on a walk by time. */
+export type TagCursor = { by: "name"; name: string } | { by: "time"; walk: WalkCursor };
 
 export interface ManifestRow {
   digest: Digest;
@@ -73,22 +79,28 @@ export interface ManifestRow {
   /** The last push (ManifestRecord.pushedAt): the list's order. */
   pushed: Date;
   /** Where a walk goes on after this row (the next page's cursor). */
-  walk: ManifestCursor;
+  walk: WalkCursor;
 }
 
 /**
- * A walk of a repository's manifests (CatalogRows.manifests). Its order, the last push, moves
- * with every push of the same bytes, so a walk newest first could pass over a manifest pushed
- * again behind its cursor. So a walk has two legs: "before", newest first, those last pushed before
- * the walk began (`since`: the server's clock at its first page, or just after the newest push if
- * that is later); then "since", oldest first, those pushed since, where a manifest pushed again
- * only moves further ahead. Every manifest that stays is listed at least once (with the
- * processes' clocks in step); one pushed again during the walk may be listed twice.
+ * A walk by push time: a repository's manifests (CatalogRows.manifests), its tags by time
+ * (CatalogRows.tags). The order, the last push, moves with every push (a tag moved, the same bytes
+ * pushed again), so a walk by the order alone passes over a row pushed again behind its cursor
+ * (newest first: it jumps to the front) or lists it twice (oldest first: it jumps to the end). So a
+ * walk has two legs: "before", in the list's order, the rows last pushed before the walk began
+ * (`since`: the server's clock at its first page, or just after the newest push if that is later);
+ * then "since", oldest first, those pushed since, where a row pushed again only moves further ahead.
+ * No row that stays is passed over (with the processes' clocks in step), and each is listed once,
+ * those pushed during the walk at the end; except that one pushed again after the walk listed it
+ * comes again at the end, as it is now: which rows the walk listed before they moved is no stored
+ * fact (a row keeps only its last push), so the second leg cannot leave them out.
  */
-export interface ManifestCursor {
+export interface WalkCursor {
   since: number;
   leg: "before" | "since";
+  /** The row's push time (ms). */
   value: number;
+  /** The row's tie-break among rows pushed in the same millisecond: the digest, the tag. */
   name: string;
 }
 
@@ -103,13 +115,13 @@ export interface CatalogRows {
   count(filter: Omit<SummaryFilter, "sort" | "order">): Promise<number>;
   /** Every name matching the filter (to count what a restricted caller sees). */
   names(filter: Omit<SummaryFilter, "sort" | "order">): Promise<string[]>;
-  /** A repository's tags with their manifests, by name or by when each was set. */
-  tags(repository: RepositoryName, options: { sort: "name" | "time_desc" | "time_asc"; q?: string }, after: SummaryCursor | null, limit: number): Promise<TagRow[]>;
+  /** A repository's tags with their manifests, by name, or by when each was last pushed (a walk by time: WalkCursor). */
+  tags(repository: RepositoryName, options: { sort: "name" | "time_desc" | "time_asc"; q?: string }, after: TagCursor | null, limit: number): Promise<TagRow[]>;
   /**
-   * A repository's manifests, newest first, then any pushed since the walk began (ManifestCursor;
+   * A repository's manifests, newest first, then any pushed since the walk began (WalkCursor;
    * untagged: only those no tag points at).
    */
-  manifests(repository: RepositoryName, options: { untagged: boolean }, after: ManifestCursor | null, limit: number): Promise<ManifestRow[]>;
+  manifests(repository: RepositoryName, options: { untagged: boolean }, after: WalkCursor | null, limit: number): Promise<ManifestRow[]>;
   /** Every manifest digest of a repository (to delete it whole). */
   manifestDigests(repository: RepositoryName): Promise<Digest[]>;
   /** The tags on each digest. */

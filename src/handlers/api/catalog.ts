@@ -20,8 +20,8 @@ import type { Access } from "../../auth/identity.ts";
 import { isDigest, type Digest } from "../../domain/digest.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import { parseReference, parseRepositoryName, parseTag, type Reference, type RepositoryName, type Tag } from "../../domain/names.ts";
-import { chartKind, type ManifestRow, type RepositorySummaryRow, type SummaryCursor, type SummaryFilter } from "../../metadata/catalog-types.ts";
-import { chartTag, decodeCursor, decodeManifestCursor, encodeCursor, encodeManifestCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
+import { chartKind, type ManifestRow, type RepositorySummaryRow, type SummaryFilter, type TagCursor, type TagRow } from "../../metadata/catalog-types.ts";
+import { chartTag, decodeCursor, decodeWalkCursor, encodeCursor, encodeWalkCursor, summaryJson } from "../../services/catalog/catalog-service.ts";
 import { visiblePage, type RequestedPage } from "../oci/paging.ts";
 import { contentShown, queryOf, type ApiContext } from "./context.ts";
 import { REPOSITORIES_PREFIX } from "./repositories.ts";
@@ -111,7 +111,7 @@ export async function getRepositories(ctx: ApiContext) {
   const asShown = new Map<string, Promise<RepositorySummaryRow>>();
   const shownAs = (row: RepositorySummaryRow) => asShown.get(row.name) ?? asShown.set(row.name, summaryFor(ctx, row)).get(row.name)!;
   const visible = async (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name) && (!perCallerKind || (await shownAs(row)).kind === query.kind);
-  const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after), limit), visible, cursor);
+  const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after, sort === "name" ? "string" : "number"), limit), visible, cursor);
   const { shown, next } = cut(page, found, cursor);
   const summaries = await Promise.all(shown.map(shownAs));
   return { repositories: summaries.map(summaryJson), total: page.after === undefined && next === null ? shown.length : await countShown(ctx, filter, perCallerKind, shownAs), next };
@@ -164,13 +164,12 @@ export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: A
 async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<RepositorySummaryRow> {
   if (!ctx.authorizer.summaryIsPerCaller(row.name)) return row;
   const revealed: { name: string; digest: Digest }[] = [];
-  let after: SummaryCursor | null = null;
+  let after: TagCursor | null = null;
   for (;;) {
     const tags = await ctx.catalog.rows.tags(row.name, { sort: "time_desc" }, after, 1000);
     revealed.push(...tags.filter((t) => ctx.authorizer.reveals(ctx.who, row.name, t.name)));
     if (tags.length < 1000) break;
-    const last = tags.at(-1)!;
-    after = { value: last.updated.getTime(), name: last.name };
+    after = { by: "time", walk: tags.at(-1)!.walk! };
   }
   const first = revealed[0];
   let newest: RepositorySummaryRow["newest"] = null;
@@ -207,8 +206,17 @@ async function getTags(ctx: ApiContext, repository: RepositoryName) {
   const sort = query.sort ?? "name";
   const page = requestedPage(query);
   await knownRepository(ctx, repository);
-  const cursor = (t: { name: string; updated: Date }) => encodeCursor(sort === "name" ? t.name : t.updated.getTime(), t.name);
-  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.tags(repository, { sort, q: query.q }, decodeCursor(after), limit), (t) => ctx.authorizer.reveals(ctx.who, repository, t.name), cursor);
+  // By name a cursor is the name; by time, where the walk is (WalkCursor: a tag pushed again mid-walk is not passed over).
+  const cursor = (t: TagRow) => (t.walk ? encodeWalkCursor(t.walk) : encodeCursor(t.name, t.name));
+  const at = (text: string | undefined): TagCursor | null => {
+    if (sort !== "name") {
+      const walk = decodeWalkCursor(text);
+      return walk && { by: "time", walk };
+    }
+    const after = decodeCursor(text, "string");
+    return after && { by: "name", name: after.name };
+  };
+  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.tags(repository, { sort, q: query.q }, at(after), limit), (t) => ctx.authorizer.reveals(ctx.who, repository, t.name), cursor);
   const { shown, next } = cut(page, found, cursor);
   return { tags: await ctx.catalog.tagDetails(repository, shown), next };
 }
@@ -217,8 +225,8 @@ async function getManifests(ctx: ApiContext, repository: RepositoryName) {
   const query = queryOf(ctx, ManifestListQuery);
   const page = requestedPage(query);
   await knownRepository(ctx, repository);
-  const cursor = (m: ManifestRow) => encodeManifestCursor(m.walk);
-  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeManifestCursor(after), limit), (m) => ctx.authorizer.showsContent(ctx.who, repository, m.digest), cursor);
+  const cursor = (m: ManifestRow) => encodeWalkCursor(m.walk);
+  const found = await visiblePage(page, (after, limit) => ctx.catalog.rows.manifests(repository, { untagged: query.untagged === "true" }, decodeWalkCursor(after), limit), (m) => ctx.authorizer.showsContent(ctx.who, repository, m.digest), cursor);
   const { shown, next } = cut(page, found, cursor);
   return { manifests: await ctx.catalog.manifestSummaries(repository, shown, (tag) => ctx.authorizer.listable(repository, tag)), next };
 }

@@ -62,9 +62,8 @@ function view(record: TrashEntry): DeletedView {
 const cursorText = (record: TrashEntry) => encodeCursor(record.deletedAt.getTime(), record.id);
 
 function cursorOf(text: string | undefined): TrashCursor | undefined {
-  const cursor = decodeCursor(text);
+  const cursor = decodeCursor(text, "number");
   if (cursor === null) return undefined;
-  if (typeof cursor.value !== "number") throw new RegistryError("INVALID_REQUEST", "last is not a cursor this API gave out: pass the previous answer's `next`");
   return { deletedAt: new Date(cursor.value), id: cursor.name };
 }
 

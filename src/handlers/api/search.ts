@@ -35,7 +35,7 @@ export async function getSearch(ctx: ApiContext) {
   const found = await visiblePage(
     page,
     (after, limit) => {
-      const at = decodeCursor(after);
+      const at = decodeCursor(after, "string");
       return ctx.search.find(search, at ? { repository: String(at.value), digest: at.name } : null, limit);
     },
     (hit) => ctx.authorizer.showsContent(ctx.who, hit.repository, hit.digest),

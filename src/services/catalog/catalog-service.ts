@@ -10,7 +10,7 @@ import { RegistryError } from "../../domain/errors.ts";
 import { isIndexMediaType } from "../../domain/media-types.ts";
 import type { Reference, RepositoryName } from "../../domain/names.ts";
 import { referrerKindOf, type ReferrerKind, type ReferrerTreeNode } from "../../domain/referrers.ts";
-import type { BuildLabels, ManifestCursor, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow } from "../../metadata/catalog-types.ts";
+import type { BuildLabels, ManifestRow, RepositorySummaryRow, SummaryCursor, TagRow, WalkCursor } from "../../metadata/catalog-types.ts";
 import type { Platform, ProvenanceRecord } from "../../metadata/provenance-types.ts";
 import type { ChartRecord, MetadataStore } from "../../metadata/types.ts";
 import { IMAGE_CONFIG_TYPES } from "../provenance/indexer.ts";
@@ -41,29 +41,53 @@ export function encodeCursor(value: number | string, name: string): string {
   return Buffer.from(JSON.stringify([value, name])).toString("base64url");
 }
 
-export function decodeCursor(text: string | undefined): SummaryCursor | null {
-  if (text === undefined || text === "") return null;
+function notOurs(text: string): RegistryError {
+  return new RegistryError("INVALID_REQUEST", "last is not a cursor this API gave out: pass the previous answer's `next`", { last: text.slice(0, 100) });
+}
+
+/**
+ * What a cursor may hold: a time or size (a safe integer: 1e400 or 1.5 would reach a bigint
+ * column as text PostgreSQL refuses) or a name (without NUL, which PostgreSQL's text refuses).
+ */
+function isNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value);
+}
+function isText(value: unknown): value is string {
+  return typeof value === "string" && !value.includes("\u0000");
+}
+
+/** The cursor's parts, each checked; anything else (a forged or garbled cursor) is a 400. */
+function cursorParts(text: string): [number | string, string, ...unknown[]] {
   try {
-    const [value, name] = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as unknown[];
-    if ((typeof value === "number" || typeof value === "string") && typeof name === "string") return { value, name };
+    const parts = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as unknown;
+    if (Array.isArray(parts) && (isNumber(parts[0]) || isText(parts[0])) && isText(parts[1])) return parts as [number | string, string, ...unknown[]];
   } catch {
     // answered below
   }
-  throw new RegistryError("INVALID_REQUEST", "last is not a cursor this API gave out: pass the previous answer's `next`", { last: text.slice(0, 100) });
+  throw notOurs(text);
 }
 
-/** A manifest walk's cursor (ManifestCursor); one from before walks had legs goes on newest first from now. */
-export function encodeManifestCursor(walk: ManifestCursor): string {
+/** `value`: the kind of value the list's order gives its cursors (a name sort's is the name). */
+export function decodeCursor(text: string | undefined, value: "number" | "string" | "either" = "either"): SummaryCursor | null {
+  if (text === undefined || text === "") return null;
+  const [at, name] = cursorParts(text);
+  if (value !== "either" && typeof at !== value) throw notOurs(text);
+  return { value: at, name };
+}
+
+/** A walk by push time's cursor (WalkCursor: manifests, tags by time). */
+export function encodeWalkCursor(walk: WalkCursor): string {
   return Buffer.from(JSON.stringify([walk.value, walk.name, walk.since, walk.leg])).toString("base64url");
 }
 
-export function decodeManifestCursor(text: string | undefined): ManifestCursor | null {
-  const cursor = decodeCursor(text);
-  if (cursor === null) return null;
-  const [, , since, leg] = JSON.parse(Buffer.from(text!, "base64url").toString("utf8")) as unknown[];
-  if (typeof cursor.value === "number" && typeof since === "number" && (leg === "before" || leg === "since")) return { since, leg, value: cursor.value, name: cursor.name };
-  if (typeof cursor.value === "number" && since === undefined) return { since: Date.now(), leg: "before", value: cursor.value, name: cursor.name };
-  throw new RegistryError("INVALID_REQUEST", "last is not a cursor this API gave out: pass the previous answer's `next`", { last: text!.slice(0, 100) });
+/** One from before walks had legs ([time, name]) goes on in the list's order from now. */
+export function decodeWalkCursor(text: string | undefined): WalkCursor | null {
+  if (text === undefined || text === "") return null;
+  const [value, name, since, leg, ...rest] = cursorParts(text);
+  if (!isNumber(value) || rest.length > 0) throw notOurs(text);
+  if (since === undefined && leg === undefined) return { since: Date.now(), leg: "before", value, name };
+  if (isNumber(since) && (leg === "before" || leg === "since")) return { since, leg, value, name };
+  throw notOurs(text);
 }
 
 export function summaryJson(row: RepositorySummaryRow) {
