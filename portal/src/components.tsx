@@ -177,9 +177,9 @@ export function useCursors(): Cursors {
 }
 
 /** Previous / next page of a list the server pages with a cursor; `next` is the answer's. */
-export function Pager({ cursors, next }: { cursors: Cursors; next: string | null }) {
+export function Pager({ cursors, next, label = "Pages" }: { cursors: Cursors; next: string | null; label?: string }) {
   return (
-    <nav class="pager" aria-label="Pages">
+    <nav class="pager" aria-label={label}>
       <button type="button" disabled={!cursors.hasPrevious} onClick={cursors.previous}>
         Previous page
       </button>

@@ -86,6 +86,13 @@ export type TagDetail = z.infer<typeof TagDetail>;
 export const TagSort = z.enum(["name", "time_desc", "time_asc"]);
 export const TagListQuery = z.strictObject({ sort: TagSort.optional(), q: z.string().max(256).optional(), ...PageQuery });
 export type TagListQuery = z.infer<typeof TagListQuery>;
+/**
+ * By name, or by last push (time_desc, time_asc). A push moves a tag's push time (a tag moved, the
+ * same manifest pushed again), so a walk by time through `next` lists, after the tags pushed before
+ * its first page (in the order asked), those pushed since, oldest first: each tag once, a tag pushed
+ * during the walk at the end, never passed over; one pushed again after the walk listed it comes
+ * again there, as it is now. A walk by name lists each tag there is once (names do not move).
+ */
 export const TagList = z.strictObject({ tags: z.array(TagDetail), next: z.string().nullable() });
 export type TagList = z.infer<typeof TagList>;
 

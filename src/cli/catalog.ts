@@ -42,6 +42,15 @@ export async function allRows<S extends z.ZodType<{ next: string | null }>, T>(
   return { rows: top === undefined ? found : found.slice(0, top), first: first! };
 }
 
+/**
+ * A walk by push time (WalkCursor) lists a row pushed again during it once more at its end: each
+ * row once, as last seen, in the list's own order again.
+ */
+function onceAsLastSeen<T>(rows: readonly T[], key: (row: T) => string, compare: (a: T, b: T) => number): T[] {
+  return [...new Map(rows.map((row) => [key(row), row])).values()].sort(compare);
+}
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const ORDERS = { name: ["name", "asc"], name_desc: ["name", "desc"], time_desc: ["pushed", "desc"], time_asc: ["pushed", "asc"], size_desc: ["size", "desc"], size_asc: ["size", "asc"] } as const;
 
 const listCommand = connectionOptions(
@@ -96,7 +105,9 @@ Examples:
   )
   .action(
     handled(async (repository, options) => {
-      const { rows } = await allRows(await client(options), TagList, ["api", "v1", "repositories", repository, "tags"], { sort: options.orderby }, (p) => p.tags, options.top);
+      const walked = await allRows(await client(options), TagList, ["api", "v1", "repositories", repository, "tags"], { sort: options.orderby }, (p) => p.tags, options.top);
+      const sign = options.orderby === "time_asc" ? 1 : -1;
+      const rows = options.orderby === "name" ? walked.rows : onceAsLastSeen(walked.rows, (t) => t.name, (a, b) => sign * (Date.parse(a.pushed) - Date.parse(b.pushed)) || sign * byName(a.name, b.name));
       if (!options.detail) {
         if (printStructured(options.output, rows.map((t) => t.name))) return;
         for (const tag of rows) printLine(tag.name);
@@ -128,8 +139,7 @@ Examples:
   .action(
     handled(async (repository, options) => {
       const walked = await allRows(await client(options), ManifestList, ["api", "v1", "repositories", repository, "manifests"], { untagged: options.untagged ? "true" : undefined }, (p) => p.manifests, options.top);
-      // A manifest pushed again during the walk comes again at its end (ManifestList): once, as last seen, newest push first.
-      const rows = [...new Map(walked.rows.map((m) => [m.digest, m])).values()].sort((a, b) => Date.parse(b.pushed) - Date.parse(a.pushed) || (a.digest < b.digest ? 1 : -1));
+      const rows = onceAsLastSeen(walked.rows, (m) => m.digest, (a, b) => Date.parse(b.pushed) - Date.parse(a.pushed) || byName(b.digest, a.digest));
       if (printStructured(options.output, rows)) return;
       printTable(
         ["DIGEST", "TAGS", "MEDIA TYPE", "SIZE", "PLATFORMS", "PUSHED", "SUBJECT"],

@@ -61,6 +61,31 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.deepEqual((await store.catalog.manifests(repo("team/app"), { untagged: false }, null, 10)).map((m) => m.pushed.getTime()), [again + 1, again, 3000, 2000], "a new walk: newest push first");
     });
 
+    test("a walk of a repository's tags by time (either order) lists each tag once, one pushed again mid-walk (set again, or moved) at the end where it points now", async (t) => {
+      const store = await freshStore(t, factory);
+      const tick = () => new Promise((r) => setTimeout(r, 3)); // tags.set stamps the clock: each its own millisecond
+      const one = await store.transaction((tx) => pushed(tx, "team/app", "one", null, 1000));
+      const two = await store.transaction((tx) => pushed(tx, "team/app", "two", null, 2000));
+      for (const order of ["time_desc", "time_asc"] as const) {
+        for (const name of ["t0", "t1", "t2"]) {
+          await store.transaction((tx) => tx.tags.set(repo("team/app"), tag(name), one.digest));
+          await tick();
+        }
+        // Newest first the one not yet listed is the oldest; oldest first, the newest.
+        const again = order === "time_desc" ? "t0" : "t2";
+        const seen: string[] = [];
+        let page = await store.catalog.tags(repo("team/app"), { sort: order }, null, 1);
+        seen.push(...page.map((r) => r.name));
+        await store.transaction((tx) => tx.tags.set(repo("team/app"), tag(again), two.digest));
+        while (page.length > 0) {
+          page = await store.catalog.tags(repo("team/app"), { sort: order }, { by: "time", walk: page.at(-1)!.walk! }, 1);
+          seen.push(...page.map((r) => `${r.name}${r.digest === two.digest ? "@two" : ""}`));
+        }
+        assert.deepEqual(seen, order === "time_desc" ? ["t2", "t1", "t0@two"] : ["t0", "t1", "t2@two"], order);
+        await tick();
+      }
+    });
+
     test("chart rows decide a chart kind: oci, classic, both", async (t) => {
       const store = await freshStore(t, factory);
       await store.transaction(async (tx) => {

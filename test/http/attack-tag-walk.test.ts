@@ -142,13 +142,14 @@ for (const backend of ["sqlite", "postgres"] as const) {
   });
 }
 
-test("attack: `berth repository show-tags --orderby time_desc` walking page by page while a tag not yet listed is moved prints every tag once", async (t) => {
+test("attack: `berth repository show-tags --orderby time_desc` walking page by page while a tag not yet listed is moved and one listed is pushed again prints every tag once, as last pushed", async (t) => {
   const app = await freshApp(t);
-  await pushTags(app, ["t0", "t1", "t2", "t3"]);
+  const digests = await pushTags(app, ["t0", "t1", "t2", "t3"]);
   const upstream = await app.listen();
   let tagPages = 0;
   let moving: Promise<unknown> = Promise.resolve();
-  // Pages of two, as a server with a smaller page limit; after the first tags page is answered, t0 moves.
+  // Pages of two, as a server with a smaller page limit; after the first tags page is answered (t3,
+  // t2), t0 moves and t3 is pushed again.
   const proxy = createServer((req, res) => {
     const url = new URL(req.url!, upstream);
     const tags = url.pathname.endsWith("/tags");
@@ -157,7 +158,7 @@ test("attack: `berth repository show-tags --orderby time_desc` walking page by p
       const chunks: Buffer[] = [];
       answer.on("data", (c: Buffer) => chunks.push(c));
       answer.on("end", async () => {
-        if (tags && tagPages++ === 0) await (moving = moveTo(app, "t0"));
+        if (tags && tagPages++ === 0) await (moving = moveTo(app, "t0").then(() => pushAgain(app, "t3", digests.t3!)));
         res.writeHead(answer.statusCode!, answer.headers).end(Buffer.concat(chunks));
       });
     });
@@ -179,5 +180,5 @@ test("attack: `berth repository show-tags --orderby time_desc` walking page by p
   await moving;
   assert.equal(out.code, 0, out.stderr);
   assert.ok(tagPages >= 2, `the CLI read ${tagPages} page(s)`);
-  assert.deepEqual(JSON.parse(out.stdout), ["t3", "t2", "t1", "t0"]);
+  assert.deepEqual(JSON.parse(out.stdout), ["t3", "t0", "t2", "t1"], "each once, newest push first as the walk last saw them");
 });

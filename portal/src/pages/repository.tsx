@@ -9,18 +9,20 @@ import type { z } from "zod";
 import type { MetadataHistory, MetadataValues, ProvenanceReport } from "../../../src/api-contract/provenance.ts";
 import { api, ApiError, apiPath, withQuery } from "../api.ts";
 import { ChartCommands } from "../chart-commands.tsx";
-import { Command, Confirm, KeyValues, Problem, Status, Table, useLoad } from "../components.tsx";
+import { Command, Confirm, KeyValues, Pager, Problem, Status, Table, useCursors, useLoad } from "../components.tsx";
 import { bytes, KIND_NAMES, safeHref, shortDigest, when } from "../format.ts";
 import { parseRepoPath, paths } from "../paths.ts";
 import { RecentlyDeleted } from "./repository-deleted.tsx";
 
 type Report = z.infer<typeof ProvenanceReport>;
+/** Tags a page: a card each, with its commands. */
+const TAG_PAGE = 200;
 
 export function RepoRoute() {
   const { path } = useLocation();
   const page = parseRepoPath(path);
   if (!page) return <h1>Page not found</h1>;
-  if (page.view === "repository") return <RepositoryPage repo={page.repo} />;
+  if (page.view === "repository") return <RepositoryPage key={page.repo} repo={page.repo} />;
   return <ManifestPage repo={page.repo} reference={page.ref} />;
 }
 
@@ -61,7 +63,9 @@ function TagCommands({ detail, chart, tag, digest }: { detail: RepositoryDetail;
 function RepositoryPage({ repo }: { repo: string }) {
   const detail = useLoad(() => api<RepositoryDetail>("GET", apiPath("/api/v1/repositories", { repo })), [repo]);
   const [sort, setSort] = useState("time_desc");
-  const tags = useLoad(() => api<TagList>("GET", withQuery(apiPath("/api/v1/repositories", { repo }, "tags"), { sort, n: "200" })), [repo, sort]);
+  // The server's pages, walked by its cursor: by time, a tag pushed again meanwhile is on a later page, not lost.
+  const tagPages = useCursors();
+  const tags = useLoad(() => api<TagList>("GET", withQuery(apiPath("/api/v1/repositories", { repo }, "tags"), { sort, n: String(TAG_PAGE), last: tagPages.last })), [repo, sort, tagPages.last]);
   // A chart repository's versions, each with how it is stored, for the commands of both ways.
   const kind = detail.data?.kind;
   const chart = useLoad(() => (kind?.startsWith("chart") ? api<ChartDetail>("GET", apiPath("/api/v1/charts", { repo })) : Promise.resolve(null)), [repo, kind]);
@@ -101,7 +105,13 @@ function RepositoryPage({ repo }: { repo: string }) {
             {problem && <Problem error={problem} />}
             <label>
               Sort tags{" "}
-              <select value={sort} onChange={(e) => setSort((e.currentTarget as HTMLSelectElement).value)}>
+              <select
+                value={sort}
+                onChange={(e) => {
+                  tagPages.reset();
+                  setSort((e.currentTarget as HTMLSelectElement).value);
+                }}
+              >
                 <option value="time_desc">Newest first</option>
                 <option value="time_asc">Oldest first</option>
                 <option value="name">By name</option>
@@ -109,34 +119,37 @@ function RepositoryPage({ repo }: { repo: string }) {
             </label>
             <Status loaded={tags}>
               {(list) => (
-                <ul class="cards">
-                  {list.tags.map((t) => (
-                    <li key={t.name} class="card">
-                      <h2>
-                        <a href={paths.tag(repo, t.name)}>{t.name}</a>
-                      </h2>
-                      <p class="small">
-                        <code title={t.digest}>{shortDigest(t.digest)}</code> · {bytes(t.size)} · pushed {when(t.pushed)} · {t.signed ? "signed" : "not signed"}
-                        {t.platforms.length > 0 && <> · {t.platforms.join(", ")}</>}
-                      </p>
-                      {t.build && (t.build.sha || t.build.user) && (
+                <>
+                  <ul class="cards">
+                    {list.tags.map((t) => (
+                      <li key={t.name} class="card">
+                        <h2>
+                          <a href={paths.tag(repo, t.name)}>{t.name}</a>
+                        </h2>
                         <p class="small">
-                          {t.build.sha && <span title={t.build.sha}>commit {t.build.sha.slice(0, 7)}</span>}
-                          {t.build.user && <span> built by {t.build.user}</span>}
+                          <code title={t.digest}>{shortDigest(t.digest)}</code> · {bytes(t.size)} · pushed {when(t.pushed)} · {t.signed ? "signed" : "not signed"}
+                          {t.platforms.length > 0 && <> · {t.platforms.join(", ")}</>}
                         </p>
-                      )}
-                      <TagCommands detail={d} chart={chart.data} tag={t.name} digest={t.digest} />
-                      {d.may.delete && (
-                        <button type="button" class="danger" onClick={() => setConfirming(t.name)}>
-                          Delete tag {t.name}
-                        </button>
-                      )}
-                      {d.may.delete && confirming === t.name && (
-                        <Confirm what={`Delete tag ${t.name} of ${repo}? The manifest ${shortDigest(t.digest)} stays while other tags or pulls by digest use it.`} onConfirm={() => void remove(t.name)} onCancel={() => setConfirming(null)} />
-                      )}
-                    </li>
-                  ))}
-                </ul>
+                        {t.build && (t.build.sha || t.build.user) && (
+                          <p class="small">
+                            {t.build.sha && <span title={t.build.sha}>commit {t.build.sha.slice(0, 7)}</span>}
+                            {t.build.user && <span> built by {t.build.user}</span>}
+                          </p>
+                        )}
+                        <TagCommands detail={d} chart={chart.data} tag={t.name} digest={t.digest} />
+                        {d.may.delete && (
+                          <button type="button" class="danger" onClick={() => setConfirming(t.name)}>
+                            Delete tag {t.name}
+                          </button>
+                        )}
+                        {d.may.delete && confirming === t.name && (
+                          <Confirm what={`Delete tag ${t.name} of ${repo}? The manifest ${shortDigest(t.digest)} stays while other tags or pulls by digest use it.`} onConfirm={() => void remove(t.name)} onCancel={() => setConfirming(null)} />
+                        )}
+                      </li>
+                    ))}
+                  </ul>
+                  {(list.next || tagPages.hasPrevious) && <Pager cursors={tagPages} next={list.next} label="Pages of tags" />}
+                </>
               )}
             </Status>
             {d.may.delete && (
