@@ -19,7 +19,7 @@ import { provenanceParts } from "./provenance-store.ts";
 import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
 import { ReusedQuery } from "./reused-query.ts";
-import { exclusively, holdKeyLock } from "./locks.ts";
+import { exclusively, holdKeyLock, holdSharedKeyLock } from "./locks.ts";
 import { familyOf } from "./migrations/portable.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
@@ -47,6 +47,9 @@ class Repositories implements RepositoryRows {
     let query = this.db.selectFrom("repositories").select("name").orderBy("name").limit(page.limit);
     if (page.after !== undefined) query = query.where("name", ">", page.after);
     return (await query.execute()).map((r) => r.name as RepositoryName);
+  }
+  async hold(name: RepositoryName) {
+    await holdKeyLock(this.db, "repository", name);
   }
 }
 
@@ -300,6 +303,10 @@ class Manifests implements ManifestRows {
     const result = await this.db.deleteFrom("manifests").where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
+  async hold(repository: RepositoryName, digests: readonly Digest[]) {
+    await holdSharedKeyLock(this.db, "repository", repository);
+    for (const digest of [...new Set(digests)].sort()) await holdKeyLock(this.db, "manifest", repository, digest);
+  }
   async referrers(repository: RepositoryName, subject: Digest) {
     const rows = await this.db.selectFrom("manifests").select(SUMMARY_COLUMNS).where("repository", "=", repository).where("subject", "=", subject).orderBy("digest").execute();
     return rows.map(toSummary);
@@ -355,6 +362,14 @@ class Tags implements TagRows {
   }
   async pushed(repository: RepositoryName, tag: Tag) {
     const row = await this.db.selectFrom("tags").select(["digest", "updated_at"]).where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
+    return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
+  }
+  async hold(repository: RepositoryName, tag: Tag) {
+    if (!this.db.isTransaction) throw new Error("a tag's row lock taken outside a transaction would be released at once");
+    let query = this.db.selectFrom("tags").select(["digest", "updated_at"]).where("repository", "=", repository).where("tag", "=", tag);
+    // SQLite has no FOR UPDATE, nor needs it: its writers run one at a time.
+    if (familyOf(this.db as Kysely<unknown>) === "postgres") query = query.forUpdate();
+    const row = await query.executeTakeFirst();
     return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
   }
   async list(repository: RepositoryName, page: Page) {
