@@ -364,13 +364,9 @@ class Tags implements TagRows {
     const row = await this.db.selectFrom("tags").select(["digest", "updated_at"]).where("repository", "=", repository).where("tag", "=", tag).executeTakeFirst();
     return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
   }
-  async hold(repository: RepositoryName, tag: Tag) {
-    if (!this.db.isTransaction) throw new Error("a tag's row lock taken outside a transaction would be released at once");
-    let query = this.db.selectFrom("tags").select(["digest", "updated_at"]).where("repository", "=", repository).where("tag", "=", tag);
-    // SQLite has no FOR UPDATE, nor needs it: its writers run one at a time.
-    if (familyOf(this.db as Kysely<unknown>) === "postgres") query = query.forUpdate();
-    const row = await query.executeTakeFirst();
-    return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
+  async hold(repository: RepositoryName, tags: readonly Tag[]) {
+    await holdSharedKeyLock(this.db, "repository", repository);
+    for (const tag of [...new Set(tags)].sort()) await holdKeyLock(this.db, "tag", repository, tag);
   }
   async list(repository: RepositoryName, page: Page) {
     // Byte-wise order, as Go's sort.Strings gives it (the conformance suite checks it): SQLite's

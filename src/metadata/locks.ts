@@ -23,15 +23,18 @@
 //   quota:<scope>          a quota's count + decide + link/record (services/quotas.ts), taken
 //                          after the blob locks and in scope order, so no two writers wait in a cycle
 //   repository:<name>      shared by every manifest push and delete in it, exclusive for a whole
-//                          repository's delete (ManifestRows.hold, RepositoryRows.hold)
+//                          repository's delete (TagRows.hold, ManifestRows.hold, RepositoryRows.hold)
+//   tag:<name,tag>         a push's tags and a delete by tag, before they read the tag: no push
+//                          moves it meanwhile (a replacing push's target, a delete's manifest)
 //   manifest:<name,digest> a manifest's push (its own digest, its children, its subject, what a
 //                          replacing push deletes) and its delete, by digest or by tag: the delete
 //                          decides on what a push of the same manifest committed, or the push
 //                          writes after the delete committed; never a tag left naming nothing
 //
 // The order every taker follows, so no two transactions wait on each other in a cycle (PostgreSQL
-// would end one with a deadlock error): blob locks (sorted), repository, manifest locks (sorted),
-// quota locks, then row locks (tags, manifests, charts), then `changes` at commit.
+// would end one with a deadlock error): blob locks (sorted), repository, tag locks (sorted),
+// manifest locks (sorted), quota locks, then row locks (tags, manifests, charts), then `changes`
+// at commit.
 //
 // And one lock held for longer than a transaction, by a process: `exclusively` (one gc at a time).
 import { createHash } from "node:crypto";

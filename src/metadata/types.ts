@@ -142,8 +142,12 @@ export interface TagRows {
   resolve(repository: RepositoryName, tag: Tag): Promise<Digest | null>;
   /** What the tag names and its last push (moved by every push of it, never back), or null. */
   pushed(repository: RepositoryName, tag: Tag): Promise<{ digest: Digest; at: Date } | null>;
-  /** pushed(), with the tag's row locked until the transaction ends (a set of it waits); needs a transaction. */
-  hold(repository: RepositoryName, tag: Tag): Promise<{ digest: Digest; at: Date } | null>;
+  /**
+   * The repository's lock shared, then each tag's lock (sorted), until the transaction ends
+   * (locks.ts): every push of a tag and every delete by tag takes it before it reads the tag, so
+   * what the tag names stays put until the holder commits; taken before ManifestRows.hold.
+   */
+  hold(repository: RepositoryName, tags: readonly Tag[]): Promise<void>;
   list(repository: RepositoryName, page: Page): Promise<Tag[]>;
   delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
   deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;

@@ -96,7 +96,6 @@ interface Push {
   tags: Tag[];
   chart: Awaited<ReturnType<ChartIndex["chartOf"]>>;
   provenance: Awaited<ReturnType<ProvenanceIndexer["prepare"]>> | null;
-  replacing: readonly Digest[];
 }
 
 export interface PushedManifest {
@@ -136,32 +135,31 @@ export class ManifestService {
     const hidden = new Set<Digest>();
     if (options.mayReference) for (const d of [...parsed.blobs, ...parsed.children]) if (!(await options.mayReference(d))) hidden.add(d);
     if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
-    for (let attempt = 1; ; attempt++) {
-      // What a replacing push deletes (its tags' targets now), locked with the rest below and
-      // checked again where each tag is set: one moved meanwhile means the push starts over.
-      const replacing = options.replaces ? (await Promise.all(tags.map((t) => this.metadata.tags.resolve(repository, t)))).filter((d): d is Digest => d !== null && d !== digest) : [];
-      try {
-        const recorded = await this.push({ repository, digest, body, parsed, tags, chart, provenance, replacing }, options);
-        return { digest, subject: parsed.subject, tags, chart: recorded };
-      } catch (err) {
-        if (!(err instanceof TargetMoved)) throw err;
-        if (attempt === MOVES) throw new RegistryError("UNAVAILABLE", `${repository}: a tag of this push moved to other content ${MOVES} times while it was pushed; try again`, { repository, tags });
-      }
-    }
+    const recorded = await this.push({ repository, digest, body, parsed, tags, chart, provenance }, options);
+    return { digest, subject: parsed.subject, tags, chart: recorded };
   }
 
-  /** put()'s transaction, once: what it read and prepared before, and what a replacing push may delete. */
+  /** put()'s transaction, for what it read and prepared before. */
   private async push(push: Push, options: PutOptions): Promise<ChartRecord | null> {
-    const { repository, digest, body, parsed, tags, chart, provenance, replacing } = push;
+    const { repository, digest, body, parsed, tags, chart, provenance } = push;
     const charts = this.options.charts;
     return this.refusals.watch(this.metadata.transaction(async (tx) => {
       // The blobs' locks, first and in one order, so no two pushes wait on each other in a cycle
       // (alsoStore's commits of some of these blobs take them again, as already held): gc's
       // re-check of a blob then sees this manifest's references, or this check sees gc's delete.
       for (const blob of [...new Set(parsed.blobs)].sort()) await tx.blobs.hold(blob);
-      // Then the manifests' (locks.ts): its own, so a delete of it decides on what this push
-      // commits or this push writes after the delete (never a tag left naming a deleted manifest);
-      // what it names (children, subject), so their delete waits too; what it replaces.
+      // Then its tags' and the manifests' (locks.ts): its own, so a delete of it decides on what
+      // this push commits or this push writes after the delete (never a tag left naming a deleted
+      // manifest); what it names (children, subject), so their delete waits too; and what a
+      // replacing push deletes, its tags' targets, which no other push or delete moves now.
+      await tx.tags.hold(repository, tags);
+      const replacing: Digest[] = [];
+      if (options.replaces) {
+        for (const tag of tags) {
+          const target = await tx.tags.resolve(repository, tag);
+          if (target !== null && target !== digest) replacing.push(target);
+        }
+      }
       await tx.manifests.hold(repository, [digest, ...parsed.children, ...(parsed.subject ? [parsed.subject] : []), ...replacing]);
       await options.alongside?.(tx);
       await options.alsoStore?.(tx);
@@ -210,7 +208,6 @@ export class ManifestService {
         await tx.changes.append({ kind: "tag.set", repository, tag, digest, previous });
         if (options.replaces && previous !== null && previous !== digest) {
           const own = await ownChartManifest(tx, chart, tag, previous);
-          if (own && !replacing.includes(previous)) throw new TargetMoved(); // its lock is not held
           if (own) replaced.push({ digest: previous, tag, storedAs: own.storedAs });
         }
         // A tag moved off a chart version takes that version with it (unless this push records it anew).
@@ -244,26 +241,19 @@ export class ManifestService {
 
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
   async delete(repository: RepositoryName, reference: Reference, actor: ChangeActor | null = null, options: DeleteOptions = {}): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      // The manifest's lock is taken before the delete reads anything (ManifestRows.hold), as a
-      // push of it takes it before it writes: the delete decides on what such a push committed,
-      // or the push writes after the delete committed. A tag's target is read first to know which
-      // lock; under it the tag is read again with its row locked, and if a push moved it to other
-      // content in between, the delete starts over on that.
-      const target = reference.kind === "digest" ? reference.digest : await this.metadata.tags.resolve(repository, reference.tag);
-      try {
-        await this.refusals.watch(this.metadata.transaction((tx) => this.deleteLocked(tx, repository, reference, target, actor, options), { actor }), actor);
-        return;
-      } catch (err) {
-        if (!(err instanceof TargetMoved)) throw err;
-        if (attempt === MOVES) throw new RegistryError("UNAVAILABLE", `${repository}:${reference.kind === "tag" ? reference.tag : reference.digest} moved to other content ${MOVES} times while it was being deleted; try again`, { repository });
-      }
-    }
+    await this.refusals.watch(this.metadata.transaction((tx) => this.deleteLocked(tx, repository, reference, actor, options), { actor }), actor);
   }
 
-  /** delete()'s transaction, once, for the target read before it (null: the tag named nothing then). */
-  private async deleteLocked(tx: MetadataParts, repository: RepositoryName, reference: Reference, target: Digest | null, actor: ChangeActor | null, options: DeleteOptions): Promise<void> {
-    await tx.manifests.hold(repository, target === null ? [] : [target]);
+  /** delete()'s transaction. */
+  private async deleteLocked(tx: MetadataParts, repository: RepositoryName, reference: Reference, actor: ChangeActor | null, options: DeleteOptions): Promise<void> {
+    // The locks a push of the same tag or manifest takes (locks.ts), before anything is read: the
+    // delete decides on what such a push committed, or the push writes after the delete did. Under
+    // the tag's lock no push moves the tag, so what it names is the manifest to lock.
+    if (reference.kind === "tag") {
+      await tx.tags.hold(repository, [reference.tag]);
+      const target = await tx.tags.resolve(repository, reference.tag);
+      await tx.manifests.hold(repository, target === null ? [] : [target]);
+    } else await tx.manifests.hold(repository, [reference.digest]);
     // The caller was authorized against attributes cached in memory; a lock set since (here, or
     // through another process whose change has not arrived yet) must still stop the delete.
     const covering = await refuseDelete(tx, repository, reference);
@@ -271,12 +261,9 @@ export class ManifestService {
       throw new RegistryError("DENIED", `${repository}@${reference.kind === "digest" ? reference.digest : reference.tag} is tagged again (${covering.slice(0, 3).join(", ")})`, { repository, tags: covering.slice(0, 20) });
     }
     if (reference.kind === "tag") {
-      const held = await tx.tags.hold(repository, reference.tag);
-      if (held === null) {
-        if (target !== null) throw new TargetMoved(); // deleted meanwhile: 404 on the next round, or pushed anew
-        throw manifestUnknown(reference);
-      }
-      if (held.digest !== target) throw new TargetMoved();
+      // Read again: a delete of its manifest (by digest) may have taken it while this waited for that lock.
+      const held = await tx.tags.pushed(repository, reference.tag);
+      if (held === null) throw manifestUnknown(reference);
       const had = held.digest;
       if (options.pointingAt !== undefined && had !== options.pointingAt) {
         throw new RegistryError("DENIED", `${repository}:${reference.tag} was pushed again since it was planned to go (now ${had})`, { repository, tag: reference.tag, digest: had });
@@ -475,12 +462,6 @@ function keyOf(reference: Reference): Digest | { tag: Tag } {
 function manifestUnknown(reference: Reference): RegistryError {
   return new RegistryError("MANIFEST_UNKNOWN", "manifest unknown to registry", reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
 }
-
-/** How often a push or delete starts over when a tag it acts on moved between its read and its lock. */
-const MOVES = 5;
-
-/** A tag moved to other content between the read that chose the manifests' locks and the tag's row lock. */
-class TargetMoved extends Error {}
 
 /** A planned delete (DeleteOptions.pushedAsOf) of something pushed again since the plan: it stays. */
 function pushedSince(repository: RepositoryName, target: Tag | Digest, at: Date): RegistryError {
