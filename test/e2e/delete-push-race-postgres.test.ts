@@ -4,8 +4,9 @@
 // other; after each round the outcome must be one a serial order explains: the push survives
 // entirely (the manifest, and the tag it set pointing at it) or the delete came after it and it
 // is gone entirely. Never a 201 whose manifest is missing while its tag points at it, never a
-// dangling tag, and `berth fsck` clean at the end. Soft delete on (its trash record is a read
-// before the rows go) and off.
+// dangling tag, and `berth fsck` clean at the end (it names a dangling tag). Soft delete on (its
+// trash record is a read before the rows go) and off; and the same rounds on SQLite (one process,
+// one writer at a time), where every read the decision needs is inside the write transaction.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -31,15 +32,17 @@ async function query<T>(url: string, text: string): Promise<T[]> {
   }
 }
 
-interface Pair { url: string; config: string; dataDir: string; clients: [OciClient, OciClient]; stop(): Promise<void> }
+interface Pair { url: string | null; config: string; dataDir: string; clients: [OciClient, OciClient]; stop(): Promise<void> }
 
-async function startPair(settings: Record<string, unknown>): Promise<Pair> {
-  const url = await cluster().database();
+/** PostgreSQL: two instances over one database. SQLite: one instance, both clients on it. */
+async function startPair(driver: "postgres" | "sqlite", settings: Record<string, unknown>): Promise<Pair> {
+  const url = driver === "postgres" ? await cluster().database() : null;
   const dataDir = await mkdtemp(join(tmpdir(), "berth-pg-race-"));
   const config = join(dataDir, "berth.yaml");
-  await writeFile(config, stringify({ storage: { data: dataDir }, metadata: { driver: "postgres", postgres: { url, poolSize: 6 } }, ...settings }));
-  const berths: RunningBerth[] = await Promise.all([startBerth({ dataDir, args: ["--config", config] }), startBerth({ dataDir, args: ["--config", config] })]);
-  const clients = berths.map((b) => new OciClient({ baseUrl: b.url, authorization: b.basicAuth })) as [OciClient, OciClient];
+  await writeFile(config, stringify({ storage: { data: dataDir }, ...(url && { metadata: { driver: "postgres", postgres: { url, poolSize: 6 } } }), ...settings }));
+  const start = () => startBerth({ dataDir, args: ["--config", config] });
+  const berths: RunningBerth[] = url ? await Promise.all([start(), start()]) : [await start()];
+  const clients = [0, 1].map((i) => berths[i % berths.length]!).map((b) => new OciClient({ baseUrl: b.url, authorization: b.basicAuth })) as [OciClient, OciClient];
   return {
     url, config, dataDir, clients,
     stop: async () => {
@@ -63,7 +66,8 @@ async function stateOf(pair: Pair, repo: string, images: readonly TestImage[]): 
   }
   const present = new Set<string>();
   for (const image of images) if ((await client.headManifest(repo, image.digest, OCI_MANIFEST)) !== null) present.add(image.digest);
-  // The rows themselves: a tag without its manifest, a manifest without the references it made.
+  // The rows themselves (PostgreSQL): a tag without its manifest, a manifest without the references it made.
+  if (pair.url === null) return { tags, present, problems };
   const dangling = await query<{ tag: string }>(pair.url, `select t.tag from tags t left join manifests m on m.repository = t.repository and m.digest = t.digest where t.repository = '${repo}' and m.digest is null`);
   for (const { tag } of dangling) problems.push(`tags row ${tag} names a manifest that is not stored`);
   const bare = await query<{ digest: string }>(pair.url, `select m.digest from manifests m where m.repository = '${repo}' and not exists (select 1 from manifest_refs r where r.repository = m.repository and r.manifest_digest = m.digest)`);
@@ -86,11 +90,17 @@ async function race(pair: Pair, repo: string, del: string, put: { reference: str
   return { put: put_, del: del_ };
 }
 
-for (const [name, settings] of [["soft delete off", {}], ["soft delete on", { deletion: { restorableFor: 3600 } }]] as const) {
-  describe(`PostgreSQL, two instances, ${name}`, () => {
+const SETUPS = [
+  ["PostgreSQL, two instances, soft delete off", "postgres", {}],
+  ["PostgreSQL, two instances, soft delete on", "postgres", { deletion: { restorableFor: 3600 } }],
+  ["SQLite, one instance, soft delete on", "sqlite", { deletion: { restorableFor: 3600 } }],
+] as const;
+
+for (const [name, driver, settings] of SETUPS) {
+  describe(name, () => {
     let pair: Pair;
     before(async () => {
-      pair = await startPair(settings);
+      pair = await startPair(driver, settings);
     });
     after(() => pair?.stop());
 
