@@ -30,6 +30,7 @@
 //                          replacing push deletes) and its delete, by digest or by tag: the delete
 //                          decides on what a push of the same manifest committed, or the push
 //                          writes after the delete committed; never a tag left naming nothing
+//                          (these three on PostgreSQL only: kysely-store.ts writersOverlap)
 //
 // The order every taker follows, so no two transactions wait on each other in a cycle (PostgreSQL
 // would end one with a deadlock error): blob locks (sorted), repository, tag locks (sorted),
