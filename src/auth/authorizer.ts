@@ -133,8 +133,8 @@ export class Authorizer {
   /**
    * Whether a listing may show this tag together with what it points at (its digest, labels, a
    * chart version's README and values): `shows` it, and pulling it by tag would not be refused
-   * (no read lock on the tag or the repository). The portal's tags, `newest`, counts and chart
-   * versions use this; a name alone (the OCI tags list) needs only `shows`.
+   * (no read lock on the tag or the repository). The portal's tags, `newest` and chart versions
+   * use this; a name alone (the OCI tags list, a summary's tag count and kind) needs only `shows`.
    */
   reveals(who: Identity, repository: string, tag: string): boolean {
     return this.shows(who, repository, tag) && this.may(who, { type: "repository", name: repository, action: "pull", tag });

@@ -22,6 +22,20 @@
 //   changes                the change log's numbering at commit (change-store.ts)
 //   quota:<scope>          a quota's count + decide + link/record (services/quotas.ts), taken
 //                          after the blob locks and in scope order, so no two writers wait in a cycle
+//   repository:<name>      shared by every manifest push and delete in it, exclusive for a whole
+//                          repository's delete (TagRows.hold, ManifestRows.hold, RepositoryRows.hold)
+//   tag:<name,tag>         a push's tags and a delete by tag, before they read the tag: no push
+//                          moves it meanwhile (a replacing push's target, a delete's manifest)
+//   manifest:<name,digest> a manifest's push (its own digest, its children, its subject, what a
+//                          replacing push deletes) and its delete, by digest or by tag: the delete
+//                          decides on what a push of the same manifest committed, or the push
+//                          writes after the delete committed; never a tag left naming nothing
+//                          (these three on PostgreSQL only: kysely-store.ts writersOverlap)
+//
+// The order every taker follows, so no two transactions wait on each other in a cycle (PostgreSQL
+// would end one with a deadlock error): blob locks (sorted), repository, tag locks (sorted),
+// manifest locks (sorted), quota locks, then row locks (tags, manifests, charts), then `changes`
+// at commit.
 //
 // And one lock held for longer than a transaction, by a process: `exclusively` (one gc at a time).
 import { createHash } from "node:crypto";
@@ -34,19 +48,30 @@ type Db = Kysely<Database> | Transaction<Database>;
 /** On SQLite, per-key locks spread over this many rows per kind. */
 const BUCKETS = 1024;
 
-export async function holdLock(db: Db, name: string): Promise<void> {
+export async function holdLock(db: Db, name: string, mode: "exclusive" | "shared" = "exclusive"): Promise<void> {
   if (!db.isTransaction) throw new Error(`lock ${name} taken outside a transaction would be released at once`);
   if (familyOf(db as Kysely<unknown>) === "postgres") {
-    await sql`select pg_advisory_xact_lock(hashtextextended(${name}, 0))`.execute(db);
+    if (mode === "shared") await sql`select pg_advisory_xact_lock_shared(hashtextextended(${name}, 0))`.execute(db);
+    else await sql`select pg_advisory_xact_lock(hashtextextended(${name}, 0))`.execute(db);
     return;
   }
+  // SQLite: writers run one at a time anyway, so shared is exclusive.
   const now = Date.now();
   await db.insertInto("locks").values({ name, taken_at: now }).onConflict((c) => c.column("name").doUpdateSet({ taken_at: now })).execute();
 }
 
 /** The lock for one key of a kind (a metadata key, a digest), held until the transaction ends. */
 export async function holdKeyLock(db: Db, kind: string, ...key: string[]): Promise<void> {
-  if (familyOf(db as Kysely<unknown>) === "postgres") return holdLock(db, `${kind}:${JSON.stringify(key)}`); // text without NUL
+  return holdKeyLockAs(db, "exclusive", kind, key);
+}
+
+/** holdKeyLock, shared (PostgreSQL): holders of the shared lock run side by side; the exclusive one waits for them all. */
+export async function holdSharedKeyLock(db: Db, kind: string, ...key: string[]): Promise<void> {
+  return holdKeyLockAs(db, "shared", kind, key);
+}
+
+async function holdKeyLockAs(db: Db, mode: "exclusive" | "shared", kind: string, key: string[]): Promise<void> {
+  if (familyOf(db as Kysely<unknown>) === "postgres") return holdLock(db, `${kind}:${JSON.stringify(key)}`, mode); // text without NUL
   const bucket = createHash("sha256").update(key.join("\u0000")).digest().readUInt32BE(0) % BUCKETS;
   return holdLock(db, `${kind}:${bucket}`);
 }

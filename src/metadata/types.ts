@@ -65,6 +65,11 @@ export interface RepositoryRows {
   ensure(name: RepositoryName): Promise<void>;
   exists(name: RepositoryName): Promise<boolean>;
   list(page: Page): Promise<RepositoryName[]>;
+  /**
+   * The repository's lock, exclusive, until the transaction ends (locks.ts): a whole repository's
+   * delete waits for every push and delete of a manifest in it (ManifestRows.hold) to commit.
+   */
+  hold(name: RepositoryName): Promise<void>;
 }
 
 export interface BlobRows {
@@ -113,6 +118,12 @@ export interface ManifestRows {
   get(repository: RepositoryName, at: Digest | { tag: Tag }): Promise<ManifestRecord | null>;
   summary(repository: RepositoryName, at: Digest | { tag: Tag }): Promise<ManifestSummary | null>;
   delete(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  /**
+   * The repository's lock shared, then each digest's lock (sorted), until the transaction ends
+   * (locks.ts): a push of a manifest and its delete run one after the other, so the second
+   * reads what the first committed, as SQLite's single writer gives.
+   */
+  hold(repository: RepositoryName, digests: readonly Digest[]): Promise<void>;
   referrers(repository: RepositoryName, subject: Digest): Promise<ManifestSummary[]>;
   /** The manifests (indexes) of the repository that list the digest as a child, tagged or not. */
   parents(repository: RepositoryName, child: Digest): Promise<Digest[]>;
@@ -131,6 +142,12 @@ export interface TagRows {
   resolve(repository: RepositoryName, tag: Tag): Promise<Digest | null>;
   /** What the tag names and its last push (moved by every push of it, never back), or null. */
   pushed(repository: RepositoryName, tag: Tag): Promise<{ digest: Digest; at: Date } | null>;
+  /**
+   * The repository's lock shared, then each tag's lock (sorted), until the transaction ends
+   * (locks.ts): every push of a tag and every delete by tag takes it before it reads the tag, so
+   * what the tag names stays put until the holder commits; taken before ManifestRows.hold.
+   */
+  hold(repository: RepositoryName, tags: readonly Tag[]): Promise<void>;
   list(repository: RepositoryName, page: Page): Promise<Tag[]>;
   delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
   deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;

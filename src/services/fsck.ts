@@ -3,14 +3,15 @@
 // is present, whole and linked in its repository (GET of a blob answers only when it is), and
 // each child manifest is stored there. A manifest that cannot be pulled is reported once, as the
 // image (repository@digest and its tags) with everything it lacks. The blobs of deleted content
-// kept restorable (soft delete) are checked as blobs in use. Reads only; reports problems.
+// kept restorable (soft delete) are checked as blobs in use. Every tag must name a stored manifest
+// (a pull by it answers 404 otherwise, while tag lists name it). Reads only; reports problems.
 import { algorithmOf, digestBytes, newHash, digestOfHash, type Digest } from "../domain/digest.ts";
 import type { BlobStore } from "../blobs/blob-store.ts";
-import type { RepositoryName } from "../domain/names.ts";
+import type { RepositoryName, Tag } from "../domain/names.ts";
 import type { MetadataStore } from "../metadata/types.ts";
 
 export interface FsckProblem {
-  kind: "blob-missing" | "blob-corrupt" | "blob-size" | "manifest-corrupt" | "image-broken";
+  kind: "blob-missing" | "blob-corrupt" | "blob-size" | "manifest-corrupt" | "image-broken" | "tag-dangling";
   subject: string;
   detail: string;
 }
@@ -88,7 +89,27 @@ export async function checkIntegrity(metadata: MetadataStore, blobs: BlobStore, 
       detail: `cannot be pulled: ${lacks.join("; ")}`,
     });
   }
+  for await (const { repository, tag, digest } of allTags(metadata)) {
+    if (manifestKeys.has(`${repository}@${digest}`)) continue;
+    // Pushed since the manifests were read (fsck runs beside a serving registry): looked up again.
+    if ((await metadata.tags.resolve(repository, tag)) !== digest || (await metadata.manifests.summary(repository, digest)) !== null) continue;
+    report.problems.push({ kind: "tag-dangling", subject: `${repository}:${tag}`, detail: `names ${digest}, which is not stored: tag lists name it, a pull by it answers 404` });
+  }
   return report;
+}
+
+async function* allTags(metadata: MetadataStore): AsyncIterable<{ repository: RepositoryName; tag: Tag; digest: Digest }> {
+  for (let names = await metadata.repositories.list({ limit: 1000 }); names.length > 0; names = await metadata.repositories.list({ limit: 1000, after: names.at(-1)! })) {
+    for (const repository of names) {
+      for (let page = await metadata.tags.list(repository, { limit: 1000 }); page.length > 0; page = page.length < 1000 ? [] : await metadata.tags.list(repository, { limit: 1000, after: page.at(-1)! })) {
+        for (const tag of page) {
+          const digest = await metadata.tags.resolve(repository, tag);
+          if (digest) yield { repository, tag, digest };
+        }
+      }
+    }
+    if (names.length < 1000) return;
+  }
 }
 
 /** The tags pointing at a manifest, looked up per repository only when an image is broken. */

@@ -87,6 +87,17 @@ export interface DeleteOptions {
   pushedAsOf?: Date;
 }
 
+/** A push prepared outside its transaction (ManifestService.push). */
+interface Push {
+  repository: RepositoryName;
+  digest: Digest;
+  body: Buffer;
+  parsed: ParsedManifest;
+  tags: Tag[];
+  chart: Awaited<ReturnType<ChartIndex["chartOf"]>>;
+  provenance: Awaited<ReturnType<ProvenanceIndexer["prepare"]>> | null;
+}
+
 export interface PushedManifest {
   digest: Digest;
   subject: Digest | null;
@@ -124,11 +135,32 @@ export class ManifestService {
     const hidden = new Set<Digest>();
     if (options.mayReference) for (const d of [...parsed.blobs, ...parsed.children]) if (!(await options.mayReference(d))) hidden.add(d);
     if (hidden.size > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "the manifest references blobs or manifests this repository does not hold; push them first", { missing: [...hidden].slice(0, 20) });
-    const recorded = await this.refusals.watch(this.metadata.transaction(async (tx) => {
+    const recorded = await this.push({ repository, digest, body, parsed, tags, chart, provenance }, options);
+    return { digest, subject: parsed.subject, tags, chart: recorded };
+  }
+
+  /** put()'s transaction, for what it read and prepared before. */
+  private async push(push: Push, options: PutOptions): Promise<ChartRecord | null> {
+    const { repository, digest, body, parsed, tags, chart, provenance } = push;
+    const charts = this.options.charts;
+    return this.refusals.watch(this.metadata.transaction(async (tx) => {
       // The blobs' locks, first and in one order, so no two pushes wait on each other in a cycle
       // (alsoStore's commits of some of these blobs take them again, as already held): gc's
       // re-check of a blob then sees this manifest's references, or this check sees gc's delete.
       for (const blob of [...new Set(parsed.blobs)].sort()) await tx.blobs.hold(blob);
+      // Then its tags' and the manifests' (locks.ts): its own, so a delete of it decides on what
+      // this push commits or this push writes after the delete (never a tag left naming a deleted
+      // manifest); what it names (children, subject), so their delete waits too; and what a
+      // replacing push deletes, its tags' targets, which no other push or delete moves now.
+      await tx.tags.hold(repository, tags);
+      const replacing: Digest[] = [];
+      if (options.replaces) {
+        for (const tag of tags) {
+          const target = await tx.tags.resolve(repository, tag);
+          if (target !== null && target !== digest) replacing.push(target);
+        }
+      }
+      await tx.manifests.hold(repository, [digest, ...parsed.children, ...(parsed.subject ? [parsed.subject] : []), ...replacing]);
       await options.alongside?.(tx);
       await options.alsoStore?.(tx);
       const missing: Digest[] = [];
@@ -187,7 +219,6 @@ export class ManifestService {
       for (const r of replaced) await this.deleteReplaced(tx, repository, r, options.actor ?? null);
       return recordedChart;
     }, { actor: options.actor ?? null }), options.actor);
-    return { digest, subject: parsed.subject, tags, chart: recorded };
   }
 
   async get(repository: RepositoryName, reference: Reference): Promise<ManifestRecord> {
@@ -210,41 +241,50 @@ export class ManifestService {
 
   /** A tag: removes only the tag. A digest: removes the manifest and every tag on it. */
   async delete(repository: RepositoryName, reference: Reference, actor: ChangeActor | null = null, options: DeleteOptions = {}): Promise<void> {
-    const deleting = this.metadata.transaction(async (tx) => {
-      // The caller was authorized against attributes cached in memory; a lock set since (here, or
-      // through another process whose change has not arrived yet) must still stop the delete.
-      const covering = await refuseDelete(tx, repository, reference);
-      if (options.untagged && covering.length > 0) {
-        throw new RegistryError("DENIED", `${repository}@${reference.kind === "digest" ? reference.digest : reference.tag} is tagged again (${covering.slice(0, 3).join(", ")})`, { repository, tags: covering.slice(0, 20) });
+    await this.refusals.watch(this.metadata.transaction((tx) => this.deleteLocked(tx, repository, reference, actor, options), { actor }), actor);
+  }
+
+  /** delete()'s transaction. */
+  private async deleteLocked(tx: MetadataParts, repository: RepositoryName, reference: Reference, actor: ChangeActor | null, options: DeleteOptions): Promise<void> {
+    // The locks a push of the same tag or manifest takes (locks.ts), before anything is read: the
+    // delete decides on what such a push committed, or the push writes after the delete did. Under
+    // the tag's lock no push moves the tag, so what it names is the manifest to lock.
+    if (reference.kind === "tag") {
+      await tx.tags.hold(repository, [reference.tag]);
+      const target = await tx.tags.resolve(repository, reference.tag);
+      await tx.manifests.hold(repository, target === null ? [] : [target]);
+    } else await tx.manifests.hold(repository, [reference.digest]);
+    // The caller was authorized against attributes cached in memory; a lock set since (here, or
+    // through another process whose change has not arrived yet) must still stop the delete.
+    const covering = await refuseDelete(tx, repository, reference);
+    if (options.untagged && covering.length > 0) {
+      throw new RegistryError("DENIED", `${repository}@${reference.kind === "digest" ? reference.digest : reference.tag} is tagged again (${covering.slice(0, 3).join(", ")})`, { repository, tags: covering.slice(0, 20) });
+    }
+    if (reference.kind === "tag") {
+      // Read again: a delete of its manifest (by digest) may have taken it while this waited for that lock.
+      const held = await tx.tags.pushed(repository, reference.tag);
+      if (held === null) throw manifestUnknown(reference);
+      const had = held.digest;
+      if (options.pointingAt !== undefined && had !== options.pointingAt) {
+        throw new RegistryError("DENIED", `${repository}:${reference.tag} was pushed again since it was planned to go (now ${had})`, { repository, tag: reference.tag, digest: had });
       }
-      if (reference.kind === "tag") {
-        const had = await tx.tags.resolve(repository, reference.tag);
-        if (had === null) throw manifestUnknown(reference);
-        if (options.pointingAt !== undefined && had !== options.pointingAt) {
-          throw new RegistryError("DENIED", `${repository}:${reference.tag} was pushed again since it was planned to go (now ${had})`, { repository, tag: reference.tag, digest: had });
-        }
-        if (options.pushedAsOf !== undefined) {
-          const pushed = await tx.tags.pushed(repository, reference.tag);
-          if (pushed !== null && pushed.at > options.pushedAsOf) throw pushedSince(repository, reference.tag, pushed.at);
-        }
-        if (options.version && (await classicVersionAlone(tx, repository, reference.tag, had))) {
-          await refuseDelete(tx, repository, { kind: "digest", digest: had });
-          await this.deleteDigest(tx, repository, had, actor);
-          return;
-        }
-        await keepDeleted(tx, this.restorableFor, { repository, digest: had, kind: "tag", tags: [reference.tag] }, actor);
-        if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
-        await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had });
-        await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
+      if (options.pushedAsOf !== undefined && held.at > options.pushedAsOf) throw pushedSince(repository, reference.tag, held.at);
+      if (options.version && (await classicVersionAlone(tx, repository, reference.tag, had))) {
+        await refuseDelete(tx, repository, { kind: "digest", digest: had });
+        await this.deleteDigest(tx, repository, had, actor);
         return;
       }
-      if (options.pushedAsOf !== undefined) {
-        const pushed = await tx.manifests.summary(repository, reference.digest);
-        if (pushed !== null && pushed.pushedAt > options.pushedAsOf) throw pushedSince(repository, reference.digest, pushed.pushedAt);
-      }
-      if (!(await this.deleteDigest(tx, repository, reference.digest, actor))) throw manifestUnknown(reference);
-    }, { actor });
-    await this.refusals.watch(deleting, actor);
+      await keepDeleted(tx, this.restorableFor, { repository, digest: had, kind: "tag", tags: [reference.tag] }, actor);
+      if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
+      await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had });
+      await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
+      return;
+    }
+    if (options.pushedAsOf !== undefined) {
+      const pushed = await tx.manifests.summary(repository, reference.digest);
+      if (pushed !== null && pushed.pushedAt > options.pushedAsOf) throw pushedSince(repository, reference.digest, pushed.pushedAt);
+    }
+    if (!(await this.deleteDigest(tx, repository, reference.digest, actor))) throw manifestUnknown(reference);
   }
 
   /**
@@ -264,6 +304,9 @@ export class ManifestService {
   /** Every manifest of a repository and every tag on them, in one transaction. */
   async deleteRepository(repository: RepositoryName, actor: ChangeActor | null = null): Promise<{ manifests: number }> {
     return this.refusals.watch(this.metadata.transaction(async (tx) => {
+      // Every push and delete of a manifest in it holds this lock shared (ManifestRows.hold): the
+      // digests read next are all there are until this commits.
+      await tx.repositories.hold(repository);
       const digests = await tx.catalog.manifestDigests(repository);
       if (digests.length === 0) throw new RegistryError("NAME_UNKNOWN", "repository name not known to registry", { name: repository });
       // As delete() does: the caller was authorized against cached attributes; a lock set since on

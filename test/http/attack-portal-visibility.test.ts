@@ -207,7 +207,7 @@ test("attack: the manifest page and the provenance report name a referrer or an 
   assert.deepEqual(JSON.parse(await body(app, `/api/v1/repositories/team/app/manifests/${index}`, auth)).platforms.length, 2);
 });
 
-test("attack: a repository's kind comes from its newest manifest even when a read lock hides that one", async (t) => {
+test("a repository's kind comes from its newest manifest: a read lock on it changes nothing (reading is refused, not listing); listEnabled hiding it does", async (t) => {
   const app = await freshApp(t);
   await pushImage(app, "team/app", "v1", { "build.user": "open-builder" });
   const amd64 = platformImage({ os: "linux", architecture: "amd64" }, {});
@@ -218,10 +218,16 @@ test("attack: a repository's kind comes from its newest manifest even when a rea
   await attributes(app, "team/app", { readEnabled: false }, "x-private");
   const auth = await puller(app);
 
+  const kindFor = async () => {
+    const one = JSON.parse(await body(app, "/api/v1/repositories/team/app", auth)).kind;
+    const listed = JSON.parse(await body(app, "/api/v1/repositories", auth)).repositories.find((r: { name: string }) => r.name === "team/app");
+    assert.equal(listed.kind, one, "the list and the summary agree");
+    return one;
+  };
   assert.equal((await app.berth.stores.metadata.catalog.summary("team/app" as RepositoryName))?.kind, "index", "stored: the newest is the index");
-  assert.equal(JSON.parse(await body(app, "/api/v1/repositories/team/app", auth)).kind, "image", "the puller: its newest shown is the image");
-  const listed = JSON.parse(await body(app, "/api/v1/repositories", auth)).repositories.find((r: { name: string }) => r.name === "team/app");
-  assert.equal(listed.kind, "image");
+  assert.equal(await kindFor(), "index", "the puller: the OCI tags list names the read-locked index's tag, so its kind is the repository's");
+  await attributes(app, "team/app", { readEnabled: true, listEnabled: false }, "x-private");
+  assert.equal(await kindFor(), "image", "the puller: the newest its listing names is the image");
 });
 
 /** charts/demo: 1.0.0 the OCI way (as `helm push` sends it), 2.0.0 the classic way. */
@@ -239,7 +245,7 @@ async function chartBothWays(app: TestApp): Promise<void> {
   assert.equal((await app.berth.stores.metadata.catalog.summary("charts/demo" as RepositoryName))?.kind, "chart-both", "stored: one version each way");
 }
 
-test("attack: a chart repository's kind (classic, OCI, both) counts only the versions the caller is shown", async (t) => {
+test("a chart repository's kind (classic, OCI, both) counts the versions the caller's listing names: a read-locked one too, a list-hidden one not", async (t) => {
   const app = await freshApp(t);
   await chartBothWays(app);
   const auth = await puller(app);
@@ -252,14 +258,16 @@ test("attack: a chart repository's kind (classic, OCI, both) counts only the ver
   };
   assert.equal(await kindFor(auth), "chart-both");
   await attributes(app, "charts/demo", { readEnabled: false }, "2.0.0");
-  assert.equal(await kindFor(auth), "chart-oci", "the puller is shown 1.0.0 alone, stored the OCI way");
-  assert.equal(await kindFor(AUTH), "chart-oci", "a read lock holds for owners too, as pulls by them are refused");
-  await attributes(app, "charts/demo", { readEnabled: true }, "2.0.0");
-  await attributes(app, "charts/demo", { readEnabled: false }, "1.0.0");
+  assert.equal(await kindFor(auth), "chart-both", "a read lock refuses the download, and hides nothing from a listing");
+  await attributes(app, "charts/demo", { readEnabled: true, listEnabled: false }, "2.0.0");
+  assert.equal(await kindFor(auth), "chart-oci", "the puller's listing names 1.0.0 alone, stored the OCI way");
+  assert.equal(await kindFor(AUTH), "chart-oci", "listEnabled hides from owners too, as the index does");
+  await attributes(app, "charts/demo", { listEnabled: true }, "2.0.0");
+  await attributes(app, "charts/demo", { listEnabled: false }, "1.0.0");
   assert.equal(await kindFor(auth), "chart-classic");
 });
 
-test("attack: the list's kind filter (?kind=) goes by the kind the caller is shown, not the stored one a read lock hides", async (t) => {
+test("attack: the list's kind filter (?kind=) goes by the kind the caller is shown, not the stored one listEnabled hides", async (t) => {
   const app = await freshApp(t);
   await chartBothWays(app);
   await pushImage(app, "team/app", "v1", { "build.user": "open-builder" });
@@ -267,8 +275,8 @@ test("attack: the list's kind filter (?kind=) goes by the kind the caller is sho
   await pushBuilt(app, "team/app", [amd64.layer, amd64.config], amd64.manifest);
   const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [{ mediaType: MEDIA.manifest, digest: amd64.manifest.digest, size: amd64.manifest.size, platform: amd64.platform }] }));
   await pushBuilt(app, "team/app", [], { mediaType: MEDIA.index, digest: digestOf(indexBytes), size: indexBytes.length, bytes: indexBytes }, "x-private");
-  await attributes(app, "team/app", { readEnabled: false }, "x-private");
-  await attributes(app, "charts/demo", { readEnabled: false }, "2.0.0");
+  await attributes(app, "team/app", { listEnabled: false }, "x-private");
+  await attributes(app, "charts/demo", { listEnabled: false }, "2.0.0");
   const auth = await puller(app);
 
   const byKind = async (kind: string, who = auth) => {
@@ -282,12 +290,41 @@ test("attack: the list's kind filter (?kind=) goes by the kind the caller is sho
   };
   assert.deepEqual(await byKind("chart-both"), [], "the hidden classic version does not put charts/demo under chart-both");
   assert.deepEqual(await byKind("chart-oci"), ["charts/demo"], "the puller's charts/demo is an OCI chart");
-  assert.deepEqual(await byKind("index"), [], "the read-locked index does not put team/app under index");
+  assert.deepEqual(await byKind("index"), [], "the list-hidden index does not put team/app under index");
   assert.deepEqual(await byKind("image"), ["team/app"]);
-  assert.deepEqual(await byKind("chart-both", AUTH), [], "a read lock holds for owners too");
+  assert.deepEqual(await byKind("chart-both", AUTH), [], "listEnabled holds for owners too");
   assert.deepEqual(await byKind("chart-oci", AUTH), ["charts/demo"]);
   // A read lock on the whole repository: no version is shown, so it has no chart kind to list.
-  await attributes(app, "charts/demo", { readEnabled: true }, "2.0.0");
+  await attributes(app, "charts/demo", { listEnabled: true }, "2.0.0");
   await attributes(app, "charts/demo", { readEnabled: false });
   for (const kind of ["chart-both", "chart-oci", "chart-classic"]) assert.deepEqual(await byKind(kind), [], `?kind=${kind} with the repository read-locked`);
+});
+
+test("a read lock hides no listing fact: the repository list's tag count is the OCI tags list's, and a repository whose only tag is read-locked has the kind it has unlocked", async (t) => {
+  const app = await freshApp(t);
+  await pushImage(app, "team/open", "v1", { "build.user": "open-builder" });
+  const solo = await pushImage(app, "team/solo", "v1", { "build.user": "solo-builder" });
+  await pushImage(app, "team/pair", "v1", { "build.user": "pair-open-builder" });
+  await pushImage(app, "team/pair", "v2-locked", { "build.user": "pair-locked-builder" });
+  await attributes(app, "team/solo", { readEnabled: false }, "v1");
+  await attributes(app, "team/pair", { readEnabled: false }, "v2-locked");
+  const auth = await puller(app);
+
+  const listed = new Map<string, { tags: number; kind: string }>((JSON.parse(await body(app, "/api/v1/repositories", auth)).repositories as { name: string; tags: number; kind: string }[]).map((r) => [r.name, r]));
+  for (const repository of ["team/open", "team/solo", "team/pair"]) {
+    const named = (await app.request("GET", `/v2/${repository}/tags/list`, { auth })).json().tags as string[];
+    const one = JSON.parse(await body(app, `/api/v1/repositories/${repository}`, auth));
+    assert.equal(listed.get(repository)?.tags, named.length, `${repository}: the list's tag count is the OCI tags list's (${named.join(", ")})`);
+    assert.equal(one.tags, named.length, `${repository}: the summary's tag count is the OCI tags list's`);
+    assert.equal(listed.get(repository)?.kind, "image", `${repository}: the list's kind`);
+    assert.equal(one.kind, "image", `${repository}: the summary's kind`);
+  }
+  assert.deepEqual((await app.request("GET", "/v2/team/solo/tags/list", { auth })).json().tags, ["v1"], "the OCI tags list names the read-locked tag");
+  // What it points at stays unread: no digest, no build labels, no row on the tags page.
+  await leaksNothing(app, auth, ["/api/v1/repositories", "/api/v1/repositories/team/solo", "/api/v1/repositories/team/solo/tags", "/api/v1/repositories/team/pair"], {
+    "read-locked tag's digest": solo,
+    "read-locked tag's build.user": "solo-builder",
+    "read-locked pair tag's build.user": "pair-locked-builder",
+  });
+  assert.equal(JSON.parse(await body(app, "/api/v1/repositories?kind=image", auth)).repositories.length, 3, "?kind=image lists all three");
 });

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parse } from "yaml";
 import { build, chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
-import { freshApp, OCI_MANIFEST, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
+import { AUTH, freshApp, OCI_MANIFEST, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
 
 const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
 const HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -229,6 +230,57 @@ test("ChartMuseum API: multipart chart + prov, raw body, ?force, {error} bodies"
   assert.equal((await app.request("DELETE", "/api/repo/charts/museum/1.0.0")).status, 200);
   assert.equal((await app.request("GET", "/api/repo/charts/museum")).status, 404);
   assert.deepEqual(Object.keys((await app.request("GET", "/api/repo/charts/museum")).json()), ["error"]);
+});
+
+/** Sends the headers and the first `sent` bytes of `body` over a socket, then leaves (destroys it) before the rest. */
+async function leaveMidBody(url: URL, path: string, headers: Record<string, string>, body: Buffer, sent: number): Promise<void> {
+  await new Promise<void>((done) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port) });
+    socket.on("error", () => undefined);
+    socket.on("close", () => done());
+    const head = [`POST ${path} HTTP/1.1`, "host: berth", `authorization: ${AUTH}`, `content-length: ${body.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
+    socket.write(head);
+    // Once the bytes are written and the server has had a moment to read them: the cut comes mid-part.
+    socket.write(body.subarray(0, sent), () => setImmediate(() => socket.destroy()));
+  });
+}
+
+test("ChartMuseum API: a client that leaves mid-body (multipart chart, multipart .prov, raw body) is answered 400 \"the request body ended\", as every upload is, and nothing is stored", { timeout: 60_000 }, async (t) => {
+  const app = await freshApp(t);
+  // The client is gone, so the answer is read where Berth sends it.
+  const answers = new Map<string, { status: number; body: string }>();
+  let answered: () => void = () => undefined;
+  app.berth.app.addHook("onSend", async (request, reply, payload) => {
+    answers.set(request.url, { status: reply.statusCode, body: String(payload) });
+    answered();
+    return payload;
+  });
+  const url = await app.listen();
+  const tgz = await validChart({ name: "leaver", version: "1.0.0", description: randomBytes(64 * 1024).toString("hex") });
+  const prov = provenanceFor(chartYamlFor({ name: "leaver", version: "1.0.0" }), { "leaver-1.0.0.tgz": provenanceSum(tgz) });
+  const form = async (field: string, bytes: Buffer, file: string) => {
+    const data = new FormData();
+    data.append(field, new Blob([new Uint8Array(bytes)]), file);
+    const response = new Response(data);
+    return { body: Buffer.from(await response.arrayBuffer()), type: response.headers.get("content-type")! };
+  };
+  const chart = await form("chart", tgz, "leaver-1.0.0.tgz");
+  const signature = await form("prov", prov, "leaver-1.0.0.tgz.prov");
+  const cases = [
+    { path: "/api/repo/charts?multipart", type: chart.type, body: chart.body },
+    { path: "/api/repo/prov?multipart", type: signature.type, body: signature.body },
+    { path: "/api/repo/charts?raw", type: "application/octet-stream", body: tgz },
+  ];
+  for (const c of cases) {
+    const seen = new Promise<void>((resolve) => (answered = () => answers.has(c.path) && resolve()));
+    await leaveMidBody(url, c.path, { "content-type": c.type }, c.body, Math.floor(c.body.length / 2));
+    await seen;
+    const answer = answers.get(c.path)!;
+    assert.equal(answer.status, 400, `${c.path}: ${answer.body}`);
+    assert.match(answer.body, /the request body ended before it was complete/, c.path);
+    assert.doesNotMatch(answer.body, /CHART_INVALID|malformed/, c.path);
+  }
+  assert.equal((await app.request("GET", "/api/repo/charts/leaver")).status, 404);
 });
 
 const HOSTILE: [string, () => Promise<Buffer>][] = [

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { blobKey } from "../../src/blobs/blob-store.ts";
 import type { Digest } from "../../src/domain/digest.ts";
+import type { RepositoryName } from "../../src/domain/names.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
 import { checkIntegrity } from "../../src/services/fsck.ts";
 import { freshApp, imageManifest, OCI_INDEX, OCI_MANIFEST, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
@@ -143,5 +144,19 @@ test("fsck names an index whose child manifest was deleted", async (t) => {
   assert.equal(broken.length, 1, broken.join("\n"));
   assert.match(broken[0]!, new RegExp(`^team/app@${sha256(index)} \\(multi\\): .*${image.digest}`));
   assert.equal((await putManifest(app, "team/app", image.digest, image.body)).status, 201);
+  assert.deepEqual((await fsck(app)).problems, []);
+});
+
+test("fsck names a tag whose manifest is not stored (a dangling tag), and pushing the manifest again repairs it", async (t) => {
+  const app = await freshApp(t);
+  const image = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
+  assert.deepEqual((await fsck(app)).problems, []);
+  // What a delete racing a push once left on PostgreSQL: the manifest's rows gone, its tag not.
+  await app.berth.stores.metadata.manifests.delete("team/app" as RepositoryName, image.digest as Digest);
+  const { problems } = await fsck(app);
+  assert.deepEqual(problems.map((p) => [p.kind, p.subject]), [["tag-dangling", "team/app:v1"]]);
+  assert.match(problems[0]!.detail, new RegExp(image.digest));
+  assert.equal((await putManifest(app, "team/app", "v1", image.body)).status, 201);
   assert.deepEqual((await fsck(app)).problems, []);
 });

@@ -156,39 +156,42 @@ export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: A
 
 /**
  * The summary as this caller may see it. The stored one counts every tag and names the newest
- * whatever its attributes; where the repository or a tag has attributes, the count is of the tags
- * the caller's tags page shows (Authorizer.reveals) and `newest` the newest of those (or the
- * stored untagged newest, if showsContent lets it through), so no hidden or read-locked tag's
- * name, digest or labels come out. That reads the repository's tags: only such repositories pay.
+ * whatever its attributes; where the repository or a tag has attributes, the facts a listing
+ * states follow Authorizer.shows, as the OCI tags list does (a read lock refuses reads, it hides
+ * nothing from a listing; listEnabled hides): the count is of the tags the caller's OCI tags list
+ * names, the kind that of the newest of those (a chart's, from the versions it names). What a tag
+ * points at follows Authorizer.reveals: `newest` is the newest tag the caller's tags page shows (or
+ * the stored untagged newest, if showsContent lets it through), so no hidden or read-locked tag's
+ * digest or labels come out. That reads the repository's tags: only such repositories pay.
  */
 async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<RepositorySummaryRow> {
   if (!ctx.authorizer.summaryIsPerCaller(row.name)) return row;
-  const revealed: { name: string; digest: Digest }[] = [];
+  const named: { name: string; digest: Digest }[] = [];
   let after: TagCursor | null = null;
   for (;;) {
     const tags = await ctx.catalog.rows.tags(row.name, { sort: "time_desc" }, after, 1000);
-    revealed.push(...tags.filter((t) => ctx.authorizer.reveals(ctx.who, row.name, t.name)));
+    named.push(...tags.filter((t) => ctx.authorizer.shows(ctx.who, row.name, t.name)));
     if (tags.length < 1000) break;
     after = { by: "time", walk: tags.at(-1)!.walk! };
   }
-  const first = revealed[0];
-  let newest: RepositorySummaryRow["newest"] = null;
-  if (first) {
-    newest = { tag: first.name, digest: first.digest, build: (await ctx.catalog.rows.buildLabels(row.name, [first.digest])).get(first.digest) ?? { user: null, sha: null, dockerfile: null } };
-  } else if (row.newest && row.newest.tag === null && (await ctx.authorizer.showsContent(ctx.who, row.name, row.newest.digest))) {
-    newest = row.newest;
+  const revealed = named.find((t) => ctx.authorizer.reveals(ctx.who, row.name, t.name));
+  const untaggedNewest = row.newest && row.newest.tag === null && (await ctx.authorizer.showsContent(ctx.who, row.name, row.newest.digest)) ? row.newest : null;
+  let newest: RepositorySummaryRow["newest"] = untaggedNewest;
+  if (revealed) {
+    newest = { tag: revealed.name, digest: revealed.digest, build: (await ctx.catalog.rows.buildLabels(row.name, [revealed.digest])).get(revealed.digest) ?? { user: null, sha: null, dockerfile: null } };
   }
   // The kind follows the newest manifest, a chart repository's the ways its versions are stored:
-  // when the caller's newest is another one, the hidden newest's kind is not theirs to learn (with
-  // none shown, nothing says what it holds); a chart's, from the versions the caller is shown.
+  // the newest the caller's listing names (a list-hidden newest's kind is not theirs to learn; with
+  // nothing named, nothing says what it holds); a chart's, from the versions the caller is shown.
   let { kind, artifactType } = row;
+  const kindOf = named[0]?.digest ?? untaggedNewest?.digest ?? null;
   if (kind.startsWith("chart-")) {
-    const shown = (await ctx.catalog.chartVersions(row.name)).filter((c) => ctx.authorizer.reveals(ctx.who, row.name, chartTag(c)));
+    const shown = (await ctx.catalog.chartVersions(row.name)).filter((c) => ctx.authorizer.shows(ctx.who, row.name, chartTag(c)));
     kind = chartKind(shown.map((c) => c.storedAs)) ?? "artifact";
-  } else if (newest?.digest !== row.newest?.digest) {
-    ({ kind, artifactType } = (newest ? await ctx.catalog.rows.contentKind(row.name, newest.digest as Digest) : null) ?? { kind: "artifact", artifactType: null });
+  } else if (kindOf !== row.newest?.digest) {
+    ({ kind, artifactType } = (kindOf ? await ctx.catalog.rows.contentKind(row.name, kindOf as Digest) : null) ?? { kind: "artifact", artifactType: null });
   }
-  return { ...row, kind, artifactType, tags: revealed.length, newest };
+  return { ...row, kind, artifactType, tags: named.length, newest };
 }
 
 async function getRepository(ctx: ApiContext, repository: RepositoryName) {

@@ -2,10 +2,10 @@
 // ChartMuseum work. Uploads are raw bodies or multipart/form-data with `chart` and `prov` files;
 // the multipart parts stream, nothing is buffered whole but the small .prov.
 import busboy from "busboy";
-import type { Readable } from "node:stream";
+import { finished, type Readable } from "node:stream";
 import { RegistryError } from "../../domain/errors.ts";
 import { actorOf } from "../../http/actor.ts";
-import { queryValue, readBounded, requestBody } from "../../http/body.ts";
+import { bodyEnded, clientLeft, queryValue, readBounded, requestBody } from "../../http/body.ts";
 import { chartListing, checkDeletion, checkedVersion, findable, listed, pushPackage, pushProvenance, receiveToPush, storeReceived, versionEntries, type HelmContext } from "./context.ts";
 import type { ReceivedPackage } from "../../services/charts/chart-service.ts";
 import type { MuseumPath } from "./paths.ts";
@@ -82,14 +82,15 @@ async function readMultipart(ctx: HelmContext, onFile: (field: string, file: Rea
   try {
     parser = busboy({ headers: ctx.request.headers, limits: { files: 4, fields: 16, parts: 20 } });
   } catch (err) {
-    throw new RegistryError("CHART_INVALID", `malformed multipart upload: ${(err as Error).message}`);
+    throw malformed(err);
   }
   // Parts arrive one after another; a failed part still has its bytes drained, or the parser
   // would wait for them forever.
   let chain = Promise.resolve();
   let failure: unknown = null;
   let files = 0;
-  await new Promise<void>((resolve, reject) => {
+  const raw = ctx.request.raw;
+  const parsed = new Promise<unknown>((resolve) => {
     parser.on("file", (field, file) => {
       files++;
       chain = chain
@@ -99,13 +100,29 @@ async function readMultipart(ctx: HelmContext, onFile: (field: string, file: Rea
         })
         .finally(() => file.resume());
     });
-    parser.on("error", (err) => reject(new RegistryError("CHART_INVALID", `malformed multipart upload: ${(err as Error).message}`)));
-    parser.on("close", resolve);
-    ctx.request.raw.pipe(parser);
+    // The parser destroyed (a malformed form, the request failing) destroys the part being read too, so `chain` ends.
+    parser.on("error", resolve);
+    parser.on("close", () => resolve(null));
   });
+  // pipe() does not pass on the request's failure: a client that leaves mid-body would leave the
+  // parser, and the part being stored, waiting for bytes that never come.
+  const stop = finished(raw, (err) => {
+    if (err) parser.destroy(err);
+  });
+  raw.pipe(parser);
+  const parseError = await parsed;
   await chain;
+  stop();
+  // A client that left before its body was whole: whatever the parser or a part made of the cut
+  // (an unexpected end of form, a truncated archive), the answer is the one every upload gives.
+  if (raw.errored || clientLeft(ctx.request)) throw bodyEnded(raw.errored ?? parseError ?? failure);
+  if (parseError !== null) throw malformed(parseError);
   if (failure !== null) throw failure;
   if (files === 0) throw new RegistryError("CHART_INVALID", "the multipart upload holds no `chart` or `prov` file");
+}
+
+function malformed(err: unknown): RegistryError {
+  return new RegistryError("CHART_INVALID", `malformed multipart upload: ${(err as Error).message}`);
 }
 
 async function readAll(stream: Readable, limit: number): Promise<Buffer> {
