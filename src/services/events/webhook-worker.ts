@@ -17,10 +17,10 @@
 // 17)"): a webhook's due deliveries are leased in batches (one statement), sent in order over a
 // kept-alive connection, and recorded with one transaction per batch that need not sync (the
 // attempts, the leases of what was not sent, the trim); a batch stops at its first failure, so
-// nothing after it goes first. Between batches the worker lets requests in (setImmediate).
+// nothing after it goes first. Between batches the worker lets requests in (setImmediate). The
+// requests themselves (signing, the HTTP exchange, the connections) run on a thread of their own
+// (send-thread.ts): this loop only decides, leases and records.
 import { randomUUID } from "node:crypto";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import { setImmediate as yieldToRequests } from "node:timers/promises";
 import { eventOf, type RegistryEvent } from "../../domain/events.ts";
 import { matchesPattern } from "../../domain/names.ts";
@@ -28,8 +28,8 @@ import type { MetadataStore } from "../../metadata/types.ts";
 import type { AttemptOutcome, Delivery, NewDelivery, RecordedAttempt, Webhook } from "../../metadata/webhook-types.ts";
 import type { DestinationPolicy } from "./destinations.ts";
 import { render, type EventSource, type Payload } from "./payloads.ts";
-import { send, type SendResult } from "./sender.ts";
-import { signature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./signature.ts";
+import { SendThread } from "./send-thread.ts";
+import type { SendResult } from "./sender.ts";
 
 export interface DeliverySettings {
   policy: DestinationPolicy;
@@ -62,8 +62,6 @@ const BATCH_DELIVERIES = 50;
  * lease did, plus this), and its records wait at most this long plus one request.
  */
 const BATCH_WINDOW_MS = 1_000;
-/** Idle kept-alive connections close after this: before the 5 s a Node.js receiver keeps them by default, so a reused one is rarely one the receiver is closing. */
-const IDLE_CONNECTION_MS = 4_000;
 
 /** The wait before attempt n + 1 after n failed ones: base·2^(n-1), at most cap. */
 export function backoff(failedAttempts: number, baseMs: number, capMs: number): number {
@@ -82,19 +80,6 @@ export function wants(webhook: Webhook, event: RegistryEvent): boolean {
   return repository === undefined ? webhook.scope === "*" : matchesPattern(webhook.scope, repository);
 }
 
-/** Signs and sends one delivery as it is kept (over `agent`'s kept-alive connections when given; every new one is checked by the destination policy). */
-export function attempt(webhook: Webhook, delivery: Pick<Delivery, "id" | "eventId" | "requestHeaders" | "body">, settings: DeliverySettings, agent?: HttpAgent): Promise<SendResult> {
-  const timestamp = Math.floor(Date.now() / 1000);
-  const headers = {
-    ...delivery.requestHeaders,
-    [TIMESTAMP_HEADER]: String(timestamp),
-    [SIGNATURE_HEADER]: signature(webhook.secret, timestamp, delivery.body),
-    "berth-delivery": String(delivery.id),
-    "berth-event": String(delivery.eventId),
-  };
-  return send(webhook.url, headers, delivery.body, { timeoutMs: settings.timeoutMs, policy: settings.policy, agent });
-}
-
 /** What an attempt's result makes of its delivery. */
 export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
   const attempts = delivery.attempts + 1;
@@ -107,12 +92,6 @@ export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResu
   return { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now };
 }
 
-/** A webhook's kept-alive connections: one at a time (its deliveries go one at a time). */
-function agentFor(url: string): HttpAgent {
-  const options = { keepAlive: true, maxSockets: 1, timeout: IDLE_CONNECTION_MS };
-  return url.startsWith("https:") ? new HttpsAgent(options) : new HttpAgent(options);
-}
-
 export class WebhookWorker {
   private readonly metadata: MetadataStore;
   private readonly settings: DeliverySettings;
@@ -120,14 +99,15 @@ export class WebhookWorker {
   private readonly owner = `webhooks:${randomUUID()}`;
   /** Each webhook's drain in flight: one per webhook, so its deliveries stay in order. */
   private readonly draining = new Map<string, Promise<void>>();
-  /** Each webhook's connections, for its URL's scheme; dropped when its drain finds it gone or disabled. */
-  private readonly agents = new Map<string, { https: boolean; agent: HttpAgent }>();
+  /** The requests (and each webhook's kept-alive connection), off the event loop that serves pushes. */
+  private readonly sender: SendThread;
   private stopped = false;
 
   constructor(metadata: MetadataStore, settings: DeliverySettings, logger: WorkerLogger) {
     this.metadata = metadata;
     this.settings = settings;
     this.logger = logger;
+    this.sender = new SendThread(settings.policy, (err) => this.logger.error({ err }, "the webhook delivery thread failed; the next delivery starts a new one"));
   }
 
   /**
@@ -153,8 +133,7 @@ export class WebhookWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.draining.values()]);
-    for (const { agent } of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    await this.sender.close();
   }
 
   /** One batch of the log turned into delivery rows, and the cursor moved past it, in one transaction; how many entries it read. */
@@ -215,7 +194,7 @@ export class WebhookWorker {
       // Read again before each delivery but the first: a change (URL, headers, a rotated secret, disabled) applies to the next one.
       if (done.length > 0) hook = await this.metadata.webhooks.get(first.name);
       if (!hook?.enabled) break;
-      const outcome = outcomeOf(delivery, await attempt(hook, delivery, this.settings, this.agent(hook)), this.settings);
+      const outcome = outcomeOf(delivery, await this.sender.attempt(hook.name, hook, delivery, this.settings.timeoutMs), this.settings);
       if (outcome.responseStatus === 410) {
         gone = { delivery, outcome };
         break;
@@ -260,20 +239,8 @@ export class WebhookWorker {
     return false;
   }
 
-  /** The webhook's kept-alive connections, made anew when its URL's scheme changed. */
-  private agent(hook: Webhook): HttpAgent {
-    const https = hook.url.startsWith("https:");
-    const kept = this.agents.get(hook.name);
-    if (kept?.https === https) return kept.agent;
-    kept?.agent.destroy();
-    const agent = agentFor(hook.url);
-    this.agents.set(hook.name, { https, agent });
-    return agent;
-  }
-
   private dropAgent(name: string): void {
-    this.agents.get(name)?.agent.destroy();
-    this.agents.delete(name);
+    this.sender.drop(name);
   }
 }
 
