@@ -43,6 +43,15 @@ function parseStat(line: string): { name: string; ticks: number } {
   return { name: line.slice(open + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
+/** CPU-seconds of a process's main thread alone (its task id is the pid): the event loop that serves requests. */
+export function mainThreadSeconds(pid: number): number {
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8")).ticks / clockTicks();
+  } catch {
+    return 0;
+  }
+}
+
 export function cpuSnapshot(pid: number): CpuSnapshot {
   const ticks = clockTicks();
   const threads: Record<string, number> = {};

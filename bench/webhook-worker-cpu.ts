@@ -2,6 +2,7 @@
 // their CPU is not counted. Five webhooks (four answering at once, one never answering) as in
 // bench/webhooks.ts; events appended `--burst` at a time, the worker ticked after each burst as
 // `berth serve` ticks it, until every answering delivery is made.
+// The main thread's share is printed apart: it is the event loop that serves pushes in `berth serve`.
 // `node bench/webhook-worker-cpu.ts [--events 2000] [--burst 12] [--interval-ms 250] [--batch-delay S (default: the config's)]`
 import { fork } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,6 +10,7 @@ import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildApp } from "../src/app.ts";
+import { mainThreadSeconds } from "./cpu.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { createLogger } from "../src/observability/logger.ts";
 
@@ -39,6 +41,7 @@ await berth.webhooks.tick();
 // The appends' own CPU, measured apart and subtracted.
 let appendUs = 0;
 const start = process.cpuUsage();
+const mainStart = mainThreadSeconds(process.pid);
 const wall = performance.now();
 for (let sent = 0; sent < EVENTS; sent += BURST) {
   const t = process.cpuUsage();
@@ -54,9 +57,10 @@ for (let until = performance.now() + 60_000; !(await settled()) && performance.n
   await new Promise((r) => setTimeout(r, INTERVAL));
 }
 const used = process.cpuUsage(start);
+const mainUs = (mainThreadSeconds(process.pid) - mainStart) * 1e6 - appendUs;
 const got = (await ask()).count;
 const us = used.user + used.system - appendUs;
-console.log(`${got} of ${4 * EVENTS} delivered in ${((performance.now() - wall) / 1000).toFixed(1)} s; worker CPU ${(us / 1e6).toFixed(2)} s: ${(us / 1000 / EVENTS).toFixed(3)} ms per event (5 webhooks), ${(us / 1000 / got).toFixed(3)} ms per answered delivery; appends ${(appendUs / 1000 / EVENTS).toFixed(3)} ms per event; load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+console.log(`${got} of ${4 * EVENTS} delivered in ${((performance.now() - wall) / 1000).toFixed(1)} s; worker CPU ${(us / 1e6).toFixed(2)} s: ${(us / 1000 / EVENTS).toFixed(3)} ms per event (5 webhooks), ${(us / 1000 / got).toFixed(3)} ms per answered delivery; main thread ${(mainUs / 1e6).toFixed(2)} s: ${(mainUs / 1000 / EVENTS).toFixed(3)} ms per event; appends ${(appendUs / 1000 / EVENTS).toFixed(3)} ms per event; load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 if (got < 4 * EVENTS) for (let i = 0; i < 4; i++) console.log(`h${i}`, (await meta.webhooks.deliveries(`h${i}`, 100000)).filter((d) => d.status !== "delivered").map((d) => `${d.id}/${d.eventId} ${d.status} ${d.attempts} ${d.error ?? ""}`).slice(0, 12).join("; "));
 await berth.webhooks.stop();
 await berth.close();

@@ -22,7 +22,7 @@ import { createServer, type Server } from "node:http";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startBerth } from "../test/support/berth.ts";
-import { cpuSnapshot, type CpuSnapshot } from "./cpu.ts";
+import { cpuSnapshot, mainThreadSeconds, type CpuSnapshot } from "./cpu.ts";
 import { BlobFactory, MiB, smallImage } from "./blob.ts";
 import { measureRate } from "./rates.ts";
 import { closeConnections, pushMonolithic, putManifest, send, type Target } from "./registry-client.ts";
@@ -99,9 +99,9 @@ async function main(): Promise<void> {
     for (const blob of [image.layer, image.config]) await pushMonolithic(target, "bench/hooks", blob);
     await putManifest(target, "bench/hooks", "probe", MANIFEST, image.manifest);
 
-    const results: Record<"none" | "five", { pushes: number[]; blob: number[]; gets: number[]; cpu: number[]; cpuPushing: number[] }> = {
-      none: { pushes: [], blob: [], gets: [], cpu: [], cpuPushing: [] },
-      five: { pushes: [], blob: [], gets: [], cpu: [], cpuPushing: [] },
+    const results: Record<"none" | "five", { pushes: number[]; blob: number[]; gets: number[]; cpu: number[]; cpuPushing: number[]; cpuMain: number[]; cpuMainPushing: number[] }> = {
+      none: { pushes: [], blob: [], gets: [], cpu: [], cpuPushing: [], cpuMain: [], cpuMainPushing: [] },
+      five: { pushes: [], blob: [], gets: [], cpu: [], cpuPushing: [], cpuMain: [], cpuMainPushing: [] },
     };
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of (round % 2 === 0 ? ["none", "five"] : ["five", "none"]).filter((m): m is "none" | "five" => MODES.includes(m as "none"))) {
@@ -112,12 +112,17 @@ async function main(): Promise<void> {
         const r = results[mode];
         const owed = fast.received() + (mode === "five" ? 4 * PUSHES : 0);
         const cpu0 = cpuSnapshot(target.pid!);
+        const main0 = mainThreadSeconds(target.pid!);
         r.pushes.push(await pushImages(target, PUSHES, `${mode}${round}`));
         const cpu1 = cpuSnapshot(target.pid!);
+        const main1 = mainThreadSeconds(target.pid!);
         // The round's deliveries to the answering receivers are part of its cost: waited for (at most a minute).
         for (const until = performance.now() + 60_000; fast.received() < owed && performance.now() < until; ) await sleep(20);
         if (fast.received() < owed) console.log(`round ${round} ${mode}: only ${fast.received() - owed + 4 * PUSHES} of ${4 * PUSHES} deliveries within a minute`);
         const cpu2 = cpuSnapshot(target.pid!);
+        const main2 = mainThreadSeconds(target.pid!);
+        r.cpuMain.push(((main2 - main0) / PUSHES) * 1000);
+        r.cpuMainPushing.push(((main1 - main0) / PUSHES) * 1000);
         r.cpu.push((serverSeconds(cpu0, cpu2) / PUSHES) * 1000);
         const byThread = Object.entries(cpu2.threads).map(([name, s]) => `${name} ${(((s - (cpu0.threads[name] ?? 0)) / PUSHES) * 1000).toFixed(2)}`);
         r.cpuPushing.push((serverSeconds(cpu0, cpu1) / PUSHES) * 1000);
@@ -131,19 +136,21 @@ async function main(): Promise<void> {
           r.blob.push(NaN);
           r.gets.push(NaN);
         }
-        console.log(`round ${round} ${mode}: ${r.pushes.at(-1)!.toFixed(1)} pushes/s, blob ${r.blob.at(-1)!.toFixed(0)} MiB/s, GET manifest ${r.gets.at(-1)!.toFixed(0)}/s, server CPU ${r.cpu.at(-1)!.toFixed(2)} s per 1,000 pushes (${r.cpuPushing.at(-1)!.toFixed(2)} while pushing; ms per push by thread: ${byThread.join(", ")}) (load ${load()})`);
+        console.log(`round ${round} ${mode}: ${r.pushes.at(-1)!.toFixed(1)} pushes/s, blob ${r.blob.at(-1)!.toFixed(0)} MiB/s, GET manifest ${r.gets.at(-1)!.toFixed(0)}/s, server CPU ${r.cpu.at(-1)!.toFixed(2)} s per 1,000 pushes (${r.cpuPushing.at(-1)!.toFixed(2)} while pushing; main thread ${r.cpuMain.at(-1)!.toFixed(2)}, ${r.cpuMainPushing.at(-1)!.toFixed(2)} while pushing; ms per push by thread: ${byThread.join(", ")}) (load ${load()})`);
         if (mode === "five") for (const name of ["fast0", "fast1", "fast2", "fast3", "slow"]) await api(target, "DELETE", `/api/v1/webhooks/${name}`);
       }
     }
     // --rounds 0: the drain alone.
     if (ROUNDS > 0 && MODES.length === 2) {
-      const ratio = (key: "pushes" | "blob" | "gets" | "cpu" | "cpuPushing") => median(results.five[key]) / median(results.none[key]);
+      const ratio = (key: "pushes" | "blob" | "gets" | "cpu" | "cpuPushing" | "cpuMain" | "cpuMainPushing") => median(results.five[key]) / median(results.none[key]);
       console.log("\n| measure | no webhook (median) | five webhooks, one never answering (median) | ratio |\n|---|---|---|---|");
       console.log(`| image pushes a second (4 clients) | ${median(results.none.pushes).toFixed(1)} | ${median(results.five.pushes).toFixed(1)} | ${ratio("pushes").toFixed(3)} |`);
       console.log(`| ${BLOB_MIB} MiB blob push, MiB/s | ${median(results.none.blob).toFixed(0)} | ${median(results.five.blob).toFixed(0)} | ${ratio("blob").toFixed(3)} |`);
       console.log(`| GET manifest a second (32 connections) | ${median(results.none.gets).toFixed(0)} | ${median(results.five.gets).toFixed(0)} | ${ratio("gets").toFixed(3)} |`);
       console.log(`| server CPU per push, ms (until the round's deliveries are made) | ${median(results.none.cpu).toFixed(2)} | ${median(results.five.cpu).toFixed(2)} | ${ratio("cpu").toFixed(3)} |`);
       console.log(`| server CPU per push, ms (while pushing) | ${median(results.none.cpuPushing).toFixed(2)} | ${median(results.five.cpuPushing).toFixed(2)} | ${ratio("cpuPushing").toFixed(3)} |`);
+      console.log(`| server main thread CPU per push, ms (until the round's deliveries are made) | ${median(results.none.cpuMain).toFixed(2)} | ${median(results.five.cpuMain).toFixed(2)} | ${ratio("cpuMain").toFixed(3)} |`);
+      console.log(`| server main thread CPU per push, ms (while pushing) | ${median(results.none.cpuMainPushing).toFixed(2)} | ${median(results.five.cpuMainPushing).toFixed(2)} | ${ratio("cpuMainPushing").toFixed(3)} |`);
       console.log(`delivery CPU per delivery (five − none, over the 4 answering receivers' ${4 * PUSHES} a round): ${((median(results.five.cpu) - median(results.none.cpu)) / 4).toFixed(3)} ms`);
     }
 

@@ -1,5 +1,6 @@
 // Builds Berth from a configuration: stores, then services, then the HTTP app with its handler
 // groups. Backends are picked here, openly.
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { hostname } from "node:os";
@@ -58,6 +59,7 @@ import { RegistryMetadata } from "./services/provenance/registry-metadata.ts";
 import { ChangeFeed } from "./services/events/feed.ts";
 import { WebhookService } from "./services/events/webhook-service.ts";
 import { WebhookWorker, type DeliverySettings } from "./services/events/webhook-worker.ts";
+import { RequestsInFlight } from "./services/foreground.ts";
 
 const ADMIN_ID = "admin";
 
@@ -293,7 +295,13 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const identities = new IdentityService({ metadata: stores.metadata, passwords: { hash: hashPassword, generate: generatePassword } });
   const deliveries = deliverySettings(config);
   const webhooks = new WebhookService(stores.metadata, deliveries);
-  const webhookWorker = new WebhookWorker(stores.metadata, deliveries, logger);
+  // Requests in flight on this instance: the webhook worker's looks wait for a quiet moment (at most MAX_YIELD_MS).
+  const inFlight = new RequestsInFlight();
+  app.server.on("request", (_request: IncomingMessage, response: ServerResponse) => {
+    inFlight.enter();
+    response.once("close", () => inFlight.leave());
+  });
+  const webhookWorker = new WebhookWorker(stores.metadata, deliveries, logger, inFlight);
   const retention = new RetentionService(stores.metadata, manifests, config.retention.gracePeriod);
   const reports = new ProvenanceReports(stores.metadata, trust);
   await app.register(apiPlugin, {

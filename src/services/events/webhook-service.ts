@@ -10,7 +10,8 @@ import { WEBHOOK_FORMATS, type Delivery, type Webhook, type WebhookFormat } from
 import type { Actor } from "../identities/context.ts";
 import { checkDestination } from "./destinations.ts";
 import { render } from "./payloads.ts";
-import { attempt, deliveryHeaders, type DeliverySettings } from "./webhook-worker.ts";
+import { attempt } from "./delivery-request.ts";
+import { deliveryHeaders, type DeliverySettings } from "./webhook-worker.ts";
 
 export interface WebhookInput {
   url: string;

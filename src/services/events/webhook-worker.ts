@@ -17,19 +17,21 @@
 // 17)"): a webhook's due deliveries are leased in batches (one statement), sent in order over a
 // kept-alive connection, and recorded with one transaction per batch that need not sync (the
 // attempts, the leases of what was not sent, the trim); a batch stops at its first failure, so
-// nothing after it goes first. Between batches the worker lets requests in (setImmediate).
+// nothing after it goes first. Between batches the worker lets requests in (setImmediate). A
+// batch's requests (signing, the HTTP exchanges, the connection) run on a thread of their own
+// (send-thread.ts), handed over in one message: this loop only decides, leases and records; and
+// its looks wait while requests are in flight, at most MAX_YIELD_MS (services/foreground.ts).
 import { randomUUID } from "node:crypto";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import { setImmediate as yieldToRequests } from "node:timers/promises";
 import { eventOf, type RegistryEvent } from "../../domain/events.ts";
 import { matchesPattern } from "../../domain/names.ts";
 import type { MetadataStore } from "../../metadata/types.ts";
+import type { Foreground } from "../foreground.ts";
 import type { AttemptOutcome, Delivery, NewDelivery, RecordedAttempt, Webhook } from "../../metadata/webhook-types.ts";
 import type { DestinationPolicy } from "./destinations.ts";
 import { render, type EventSource, type Payload } from "./payloads.ts";
-import { send, type SendResult } from "./sender.ts";
-import { signature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./signature.ts";
+import { SendThread } from "./send-thread.ts";
+import type { SendResult } from "./sender.ts";
 
 export interface DeliverySettings {
   policy: DestinationPolicy;
@@ -62,8 +64,13 @@ const BATCH_DELIVERIES = 50;
  * lease did, plus this), and its records wait at most this long plus one request.
  */
 const BATCH_WINDOW_MS = 1_000;
-/** Idle kept-alive connections close after this: before the 5 s a Node.js receiver keeps them by default, so a reused one is rarely one the receiver is closing. */
-const IDLE_CONNECTION_MS = 4_000;
+
+/**
+ * A look of the worker that finds requests in flight is skipped, but never for longer than this
+ * since the last look that ran: a delivery waits at most this (plus batchDelay and a tick) for a
+ * quiet moment, and what the skipped looks would have sent goes in one batch.
+ */
+export const MAX_YIELD_MS = 2_000;
 
 /** The wait before attempt n + 1 after n failed ones: base·2^(n-1), at most cap. */
 export function backoff(failedAttempts: number, baseMs: number, capMs: number): number {
@@ -82,19 +89,6 @@ export function wants(webhook: Webhook, event: RegistryEvent): boolean {
   return repository === undefined ? webhook.scope === "*" : matchesPattern(webhook.scope, repository);
 }
 
-/** Signs and sends one delivery as it is kept (over `agent`'s kept-alive connections when given; every new one is checked by the destination policy). */
-export function attempt(webhook: Webhook, delivery: Pick<Delivery, "id" | "eventId" | "requestHeaders" | "body">, settings: DeliverySettings, agent?: HttpAgent): Promise<SendResult> {
-  const timestamp = Math.floor(Date.now() / 1000);
-  const headers = {
-    ...delivery.requestHeaders,
-    [TIMESTAMP_HEADER]: String(timestamp),
-    [SIGNATURE_HEADER]: signature(webhook.secret, timestamp, delivery.body),
-    "berth-delivery": String(delivery.id),
-    "berth-event": String(delivery.eventId),
-  };
-  return send(webhook.url, headers, delivery.body, { timeoutMs: settings.timeoutMs, policy: settings.policy, agent });
-}
-
 /** What an attempt's result makes of its delivery. */
 export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
   const attempts = delivery.attempts + 1;
@@ -107,12 +101,6 @@ export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResu
   return { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now };
 }
 
-/** A webhook's kept-alive connections: one at a time (its deliveries go one at a time). */
-function agentFor(url: string): HttpAgent {
-  const options = { keepAlive: true, maxSockets: 1, timeout: IDLE_CONNECTION_MS };
-  return url.startsWith("https:") ? new HttpsAgent(options) : new HttpAgent(options);
-}
-
 export class WebhookWorker {
   private readonly metadata: MetadataStore;
   private readonly settings: DeliverySettings;
@@ -120,24 +108,36 @@ export class WebhookWorker {
   private readonly owner = `webhooks:${randomUUID()}`;
   /** Each webhook's drain in flight: one per webhook, so its deliveries stay in order. */
   private readonly draining = new Map<string, Promise<void>>();
-  /** Each webhook's connections, for its URL's scheme; dropped when its drain finds it gone or disabled. */
-  private readonly agents = new Map<string, { https: boolean; agent: HttpAgent }>();
+  /** The requests (and each webhook's kept-alive connection), off the event loop that serves pushes. */
+  private readonly sender: SendThread;
+  /** The requests this instance serves; none given: the worker never waits for them. */
+  private readonly foreground: Foreground | null;
+  /** When the last look that was not skipped for requests in flight began. */
+  private lastLook = 0;
   private stopped = false;
 
-  constructor(metadata: MetadataStore, settings: DeliverySettings, logger: WorkerLogger) {
+  constructor(metadata: MetadataStore, settings: DeliverySettings, logger: WorkerLogger, foreground?: Foreground) {
     this.metadata = metadata;
     this.settings = settings;
     this.logger = logger;
+    this.foreground = foreground ?? null;
+    this.sender = new SendThread(settings.policy, (err) => this.logger.error({ err }, "the webhook delivery thread failed; the next delivery starts a new one"));
   }
 
   /**
    * Queues what the log holds, then starts a drain for each webhook owed a delivery (not awaited:
-   * one slow receiver holds no other). A new delivery counts once it has waited batchDelayMs, so
-   * beside a stream of pushes a webhook's drain starts about that often and takes every delivery
-   * queued meanwhile in one batch; a retry counts when its backoff is over.
+   * one slow receiver holds no other); skipped while requests are in flight, up to MAX_YIELD_MS.
+   * A new delivery counts once it has waited batchDelayMs, so beside a stream of pushes a
+   * webhook's drain starts about that often and takes every delivery queued meanwhile in one
+   * batch; a retry counts when its backoff is over.
    */
   async tick(): Promise<void> {
     if (this.stopped) return;
+    // Requests in flight go first (a push burst), for at most MAX_YIELD_MS; drains already going
+    // (a backlog) go on between them as before.
+    const lookAt = Date.now();
+    if (this.foreground?.busy() && lookAt - this.lastLook < MAX_YIELD_MS) return;
+    this.lastLook = lookAt;
     while ((await this.fanOut()) === BATCH);
     const now = Date.now();
     for (const name of await this.metadata.webhooks.due(new Date(now), new Date(now - this.settings.batchDelayMs))) {
@@ -152,9 +152,9 @@ export class WebhookWorker {
   /** Waits for the drains in flight (each ends after its current attempt, recording its batch). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.sender.halt();
     await Promise.all([...this.draining.values()]);
-    for (const { agent } of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    await this.sender.close();
   }
 
   /** One batch of the log turned into delivery rows, and the cursor moved past it, in one transaction; how many entries it read. */
@@ -204,18 +204,17 @@ export class WebhookWorker {
     }
   }
 
-  /** Sends a leased batch in order, stopping at its first failure; records it; whether more may be due now. */
-  private async sendBatch(first: Webhook, batch: readonly Delivery[], leasedAt: number): Promise<boolean> {
+  /** Sends a leased batch in order (on the delivery thread), stopping at its first failure; records it; whether more may be due now. */
+  private async sendBatch(hook: Webhook, batch: readonly Delivery[], leasedAt: number): Promise<boolean> {
     const done: RecordedAttempt[] = [];
-    let hook: Webhook | null = first;
     let failed = false;
     let gone: { delivery: Delivery; outcome: AttemptOutcome } | null = null;
-    for (const delivery of batch) {
-      if (this.stopped || (done.length > 0 && Date.now() - leasedAt > BATCH_WINDOW_MS)) break;
-      // Read again before each delivery but the first: a change (URL, headers, a rotated secret, disabled) applies to the next one.
-      if (done.length > 0) hook = await this.metadata.webhooks.get(first.name);
-      if (!hook?.enabled) break;
-      const outcome = outcomeOf(delivery, await attempt(hook, delivery, this.settings, this.agent(hook)), this.settings);
+    // The webhook as it was when the batch was leased: a change (URL, headers, a rotated secret,
+    // disabled) applies from the next batch, at most BATCH_WINDOW_MS and one request later.
+    const results = await this.sender.batch(hook.name, hook, batch, { timeoutMs: this.settings.timeoutMs, windowMs: BATCH_WINDOW_MS, leasedAt });
+    for (const [i, result] of results.entries()) {
+      const delivery = batch[i]!;
+      const outcome = outcomeOf(delivery, result, this.settings, new Date(result.at));
       if (outcome.responseStatus === 410) {
         gone = { delivery, outcome };
         break;
@@ -231,18 +230,18 @@ export class WebhookWorker {
     const sent = done.length + (gone ? 1 : 0);
     const release = batch.slice(sent).map((d) => d.id);
     if (!gone) {
-      await this.metadata.webhooks.record(first.name, this.owner, done, release, this.settings.keepDeliveries);
+      await this.metadata.webhooks.record(hook.name, this.owner, done, release, this.settings.keepDeliveries);
       // A short batch sent whole: nothing else was due when it was leased, and what is queued since
       // comes with the next tick's fan-out, which starts this drain again (two reads saved per tick).
       const more = release.length > 0 || batch.length === BATCH_DELIVERIES;
-      return more && !failed && hook?.enabled === true && !this.stopped;
+      return more && !failed && !this.stopped;
     }
     // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why, in one transaction (synced: the audit line is kept).
     const now = gone.outcome.finishedAt ?? new Date();
-    const url = hook?.url ?? first.url;
+    const url = hook.url;
     await this.metadata.transaction(async (tx) => {
-      await tx.webhooks.record(first.name, this.owner, [...done, { id: gone.delivery.id, outcome: gone.outcome }], release, this.settings.keepDeliveries);
-      await tx.webhooks.update(first.name, { enabled: false, updatedAt: now });
+      await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: gone.outcome }], release, this.settings.keepDeliveries);
+      await tx.webhooks.update(hook.name, { enabled: false, updatedAt: now });
       await tx.audit.append({
         id: `${now.getTime().toString(36)}-${randomUUID()}`,
         at: now,
@@ -252,28 +251,16 @@ export class WebhookWorker {
         repository: null,
         outcome: "success",
         client: null,
-        detail: { webhook: first.name, reason: "the receiver answered 410 Gone", delivery: gone.delivery.id, url },
+        detail: { webhook: hook.name, reason: "the receiver answered 410 Gone", delivery: gone.delivery.id, url },
       });
     });
-    this.logger.warn({ webhook: first.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, error: gone.outcome.error, next: null }, "webhook disabled: its receiver answered 410");
-    this.dropAgent(first.name);
+    this.logger.warn({ webhook: hook.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, error: gone.outcome.error, next: null }, "webhook disabled: its receiver answered 410");
+    this.dropAgent(hook.name);
     return false;
   }
 
-  /** The webhook's kept-alive connections, made anew when its URL's scheme changed. */
-  private agent(hook: Webhook): HttpAgent {
-    const https = hook.url.startsWith("https:");
-    const kept = this.agents.get(hook.name);
-    if (kept?.https === https) return kept.agent;
-    kept?.agent.destroy();
-    const agent = agentFor(hook.url);
-    this.agents.set(hook.name, { https, agent });
-    return agent;
-  }
-
   private dropAgent(name: string): void {
-    this.agents.get(name)?.agent.destroy();
-    this.agents.delete(name);
+    this.sender.drop(name);
   }
 }
 

@@ -1,0 +1,55 @@
+// The body of the delivery thread (send-thread.ts): sends a webhook's leased batch in order, each
+// delivery signed as it goes, over the webhook's kept-alive connection, so neither the HTTP
+// exchanges nor the HMACs run on the event loop that serves pushes. It keeps nothing but
+// connections: the answers go back to the main thread, which decides and records. Messages:
+//   in:  { op: "batch", seq, name, url, secret, deliveries, timeoutMs, windowMs, leasedAt }
+//        →  out: { seq, results }: one per delivery sent, in order; the batch stops after the
+//        first answer that is not 2xx, and starts no send windowMs after leasedAt (but the first)
+//   in:  { op: "drop", name }   (the webhook is gone or disabled: its connection closes)
+//   in:  { op: "halt" }         (shutdown: a batch starts no further send)
+import { parentPort, workerData } from "node:worker_threads";
+import type { DestinationPolicy } from "./destinations.ts";
+import { attempt, WebhookAgents, type AttemptDelivery } from "./delivery-request.ts";
+import type { SendResult } from "./sender.ts";
+
+export interface BatchRequest {
+  op: "batch";
+  seq: number;
+  name: string;
+  url: string;
+  secret: string;
+  deliveries: AttemptDelivery[];
+  timeoutMs: number;
+  windowMs: number;
+  /** Epoch ms the batch was leased at. */
+  leasedAt: number;
+}
+export type SendRequest = BatchRequest | { op: "drop"; name: string } | { op: "halt" };
+/** A delivery's answer and when it came (epoch ms), which its retry's wait counts from. */
+export type TimedResult = SendResult & { at: number };
+
+const policy = (workerData as { policy: DestinationPolicy }).policy;
+const agents = new WebhookAgents();
+let halted = false;
+
+async function sendBatch(request: BatchRequest): Promise<TimedResult[]> {
+  const agent = agents.get(request.name, request.url);
+  const results: TimedResult[] = [];
+  for (const delivery of request.deliveries) {
+    if (halted || (results.length > 0 && Date.now() - request.leasedAt > request.windowMs)) break;
+    // send() never rejects: every outcome, a refused address too, is a result.
+    const result = await attempt({ url: request.url, secret: request.secret }, delivery, { timeoutMs: request.timeoutMs, policy }, agent);
+    results.push({ ...result, at: Date.now() });
+    if (result.status === null || result.status < 200 || result.status >= 300) break;
+  }
+  return results;
+}
+
+parentPort?.on("message", (request: SendRequest) => {
+  if (request.op === "drop") return agents.drop(request.name);
+  if (request.op === "halt") {
+    halted = true;
+    return;
+  }
+  void sendBatch(request).then((results) => parentPort!.postMessage({ seq: request.seq, results }));
+});

@@ -1,0 +1,59 @@
+// The delivery thread (src/services/events/send-thread.ts) against a real HTTP receiver: a batch
+// goes in order, signed, and stops after the first answer that is not 2xx; a thread that fails
+// answers its batch as one failed attempt of the first delivery, and the next batch runs on a new
+// thread; after close nothing is sent.
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage } from "node:http";
+import { test } from "node:test";
+import type { AttemptDelivery } from "../../src/services/events/delivery-request.ts";
+import { SendThread } from "../../src/services/events/send-thread.ts";
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from "../../src/services/events/signature.ts";
+
+const SECRET = "s".repeat(32);
+const delivery = (id: number): AttemptDelivery => ({ id, eventId: 100 + id, requestHeaders: { "content-type": "application/json" }, body: JSON.stringify({ n: id }) });
+
+test("a batch on the delivery thread: in order, signed, stopping at the first failure; a failed thread is replaced", async (t) => {
+  const received: { id: string; signed: boolean }[] = [];
+  let failOn: string | null = null;
+  const server = createServer((req: IncomingMessage, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      const id = String(req.headers["berth-delivery"]);
+      received.push({ id, signed: verifySignature(SECRET, Number(req.headers[TIMESTAMP_HEADER]), body, String(req.headers[SIGNATURE_HEADER])) });
+      res.writeHead(id === failOn ? 500 : 204).end();
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", () => ok()));
+  t.after(() => new Promise<void>((ok) => server.close(() => ok())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+  const failures: Error[] = [];
+  const thread = new SendThread({ allowedHosts: ["127.0.0.1"], allowPrivateAddresses: true }, (err) => failures.push(err));
+  t.after(() => thread.close());
+  const timing = () => ({ timeoutMs: 2_000, windowMs: 1_000, leasedAt: Date.now() });
+
+  const sent = await thread.batch("h", { url, secret: SECRET }, [1, 2, 3].map(delivery), timing());
+  assert.deepEqual(sent.map((r) => r.status), [204, 204, 204]);
+  assert.deepEqual(received.map((r) => r.id), ["1", "2", "3"], "in order");
+  assert.ok(received.every((r) => r.signed), "each signed with the webhook's secret");
+
+  failOn = "5";
+  const stopped = await thread.batch("h", { url, secret: SECRET }, [4, 5, 6].map(delivery), timing());
+  assert.deepEqual(stopped.map((r) => r.status), [204, 500], "nothing after the first failure is sent");
+  assert.deepEqual(received.map((r) => r.id), ["1", "2", "3", "4", "5"]);
+
+  // A delivery the thread cannot even build a request for (no body) fails the thread itself.
+  const broken = await thread.batch("h", { url, secret: SECRET }, [{ ...delivery(7), body: undefined as unknown as string }, delivery(8)], timing());
+  assert.equal(broken.length, 1, "the batch is answered as one failed attempt of its first delivery");
+  assert.equal(broken[0]!.status, null);
+  assert.ok(broken[0]!.error);
+  assert.equal(failures.length, 1, "the failure is reported");
+
+  const again = await thread.batch("h", { url, secret: SECRET }, [8, 9].map(delivery), timing());
+  assert.deepEqual(again.map((r) => r.status), [204, 204], "the next batch runs on a new thread");
+  assert.deepEqual(received.map((r) => r.id).slice(5), ["8", "9"]);
+
+  await thread.close();
+  assert.deepEqual(await thread.batch("h", { url, secret: SECRET }, [10].map(delivery), timing()), [], "after close nothing is sent");
+  assert.equal(received.length, 7);
+});
