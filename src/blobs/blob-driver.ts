@@ -109,6 +109,36 @@ export interface CopyingDriver {
   deleteObject(key: string): Promise<void>;
 }
 
+/** How one store copies an object inside itself, for copyOfVersion. */
+export interface StoreCopy {
+  /** Copies `from` (`source`: its stat) to `to`, with the store's own condition on `ifVersion` when given. */
+  copy(source: ObjectInfo, ifVersion: string | undefined): Promise<void>;
+  /** Whether the store refused the copy for that condition (HTTP 412). */
+  refused(err: unknown): boolean;
+  /** The store's "nothing under the key" as the contract's ENOENT; anything else unchanged. */
+  missingAsEnoent(err: unknown, key: string): unknown;
+}
+
+/**
+ * CopyingDriver.copy's rule, the same on every store: copy only the object whose bytes were
+ * checked. `from` is stat'ed first (nothing there: ENOENT; another version than `ifVersion`:
+ * ECHANGED, before any byte is copied); the copy itself is conditioned on that version in the
+ * store's terms (S3's CopySourceIfMatch, Azure's source if-match), since a late writer may replace
+ * `from` between the stat and the copy, and the store refusing it is ECHANGED as well.
+ */
+export async function copyOfVersion(driver: Pick<BlobDriver, "stat">, from: string, options: MoveOptions, store: StoreCopy): Promise<void> {
+  const info = await driver.stat(from);
+  if (!info) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
+  const { ifVersion } = options;
+  if (ifVersion !== undefined && info.version !== undefined && info.version !== ifVersion) throw changed(from);
+  try {
+    await store.copy(info, ifVersion);
+  } catch (err) {
+    if (store.refused(err)) throw changed(from, err);
+    throw store.missingAsEnoent(err, from);
+  }
+}
+
 export function copiesOnMove(driver: BlobDriver): driver is BlobDriver & CopyingDriver {
   return typeof (driver as Partial<CopyingDriver>).copy === "function";
 }

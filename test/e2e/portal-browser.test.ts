@@ -8,7 +8,8 @@
 // axe-core finds no serious or critical violation on any page; every page is photographed into
 // results/portal/ (git-ignored). Lifecycle through the page: a retention policy previewed against
 // tags oras pushed and run, a quota's usage and the push it refuses, and soft delete: tags deleted
-// in the page, restored (once with force), and pulled again by oras byte for byte.
+// in the page, restored (once with force), and pulled again by oras byte for byte. A repository
+// with more tags, or more manifests, than a page is walked by the server's cursor (Next, Previous).
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -22,6 +23,8 @@ import type { QuotaList } from "../../src/api-contract/quotas.ts";
 import { bytes } from "../../portal/src/format.ts";
 import { repoRoot, runBerthCli, type RunningBerth } from "../support/berth.ts";
 import { berthFor, helmClient, plainHttp, registryLogin, type ClientRunner } from "../support/helm.ts";
+import { OciClient } from "../support/oci-client.ts";
+import { buildImage, pushImage, testBlob } from "../support/oci-images.ts";
 import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
 import { requireTool, run, runOk } from "../support/tools.ts";
 
@@ -846,6 +849,42 @@ test("the portal in Chromium: sign in, every kind listed, labels, charts both wa
     // In this context an injected onerror WOULD run (no CSP): the hostile label must still be text.
     await x.page.goto(`${berth.url}/r/hostile/app/-/tag/v1`);
     await x.page.getByText(HOSTILE_LABEL, { exact: true }).waitFor();
+  });
+
+  await t.test("a repository with more manifests than a page: the Manifests section's Next page walks on by the server's cursor; one not yet shown that is pushed again meanwhile is on the next page", async () => {
+    // 201 untagged images (one shared layer, a config each), pushed by digest the way clients push.
+    const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+    const layer = testBlob(Buffer.from("a layer every page shares\n"));
+    const images = Array.from({ length: 201 }, (_, i) => buildImage([layer], `page-${i}`));
+    for (const image of images) await pushImage(client, "pages/untagged", image.digest, image, { skipExisting: true });
+    await page.goto(`${berth.url}/r/pages/untagged`);
+    const table = page.getByRole("table", { name: "Manifests of pages/untagged" });
+    const link = (digest: string) => table.locator(`a[href="/r/pages/untagged/-/manifest/${encodeURIComponent(digest)}"]`);
+    const shown = async () => (await table.locator("tbody th a").evaluateAll((links) => links.map((a) => a.getAttribute("href") ?? ""))).map((href) => decodeURIComponent(href.split("/-/manifest/")[1]!));
+    await table.locator("tbody tr").nth(199).waitFor();
+    const first = await shown();
+    assert.equal(first.length, 200, "a page of 200, newest push first");
+    const pager = page.getByRole("navigation", { name: "Pages of manifests" });
+    assert.equal(await pager.count(), 1, "a pager: the server has more");
+    const rest = images.filter((i) => !first.includes(i.digest));
+    assert.equal(rest.length, 1);
+    await client.putManifest("pages/untagged", rest[0]!.digest, rest[0]!.manifest); // not yet shown, pushed again: now the newest push
+    await pager.getByRole("button", { name: "Next page" }).click();
+    await link(rest[0]!.digest).waitFor();
+    assert.deepEqual(await shown(), [rest[0]!.digest], "the walk's next page: the one pushed during it");
+    assert.ok(await pager.getByRole("button", { name: "Next page" }).isDisabled(), "the last page");
+    await pager.getByRole("button", { name: "Previous page" }).click();
+    await link(first[0]!).waitFor();
+    assert.equal(await table.locator("tbody tr").count(), 200);
+    // The filter starts the walk again: the first page, no page before it.
+    await pager.getByRole("button", { name: "Next page" }).click();
+    await link(rest[0]!.digest).waitFor();
+    await page.getByLabel("Only untagged").check();
+    await table.locator("tbody tr").nth(199).waitFor();
+    assert.ok(await pager.getByRole("button", { name: "Previous page" }).isDisabled(), "back on the first page");
+    await x.page.goto(`${berth.url}/r/pages/untagged`);
+    await x.page.getByRole("navigation", { name: "Pages of manifests" }).waitFor();
+    await assertAccessible(x.page, "manifest pages");
   });
 
   await t.test("a repository with more tags than a page: Next page walks on by the server's cursor; a tag not yet shown that is pushed again meanwhile is on the next page, no tag twice", async () => {

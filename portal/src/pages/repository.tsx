@@ -3,7 +3,7 @@
 // annotations, platforms, the referrers tree and the provenance report).
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import type { ManifestDetail, ManifestList, ReferrerTreeNode, RepositoryDetail, TagList } from "../../../src/api-contract/catalog.ts";
+import type { ManifestDetail, ReferrerTreeNode, RepositoryDetail, TagList } from "../../../src/api-contract/catalog.ts";
 import type { ChartDetail } from "../../../src/api-contract/charts.ts";
 import type { z } from "zod";
 import type { MetadataHistory, MetadataValues, ProvenanceReport } from "../../../src/api-contract/provenance.ts";
@@ -13,6 +13,7 @@ import { Command, Confirm, KeyValues, Pager, Problem, Status, Table, useCursors,
 import { bytes, KIND_NAMES, safeHref, shortDigest, when } from "../format.ts";
 import { parseRepoPath, paths } from "../paths.ts";
 import { RecentlyDeleted } from "./repository-deleted.tsx";
+import { Manifests } from "./repository-manifests.tsx";
 
 type Report = z.infer<typeof ProvenanceReport>;
 /** Tags a page: a card each, with its commands. */
@@ -181,41 +182,6 @@ function RepositoryPage({ repo }: { repo: string }) {
         />
       )}
     </>
-  );
-}
-
-/** The repository by digest: every manifest (signatures and SBOMs too), or only the untagged ones. */
-function Manifests({ repo }: { repo: string }) {
-  const [untagged, setUntagged] = useState(false);
-  const list = useLoad(() => api<ManifestList>("GET", withQuery(apiPath("/api/v1/repositories", { repo }, "manifests"), { untagged: untagged ? "true" : undefined, n: "200" })), [repo, untagged]);
-  return (
-    <section aria-labelledby="manifests-h">
-      <h2 id="manifests-h">Manifests</h2>
-      <label class="check">
-        <input type="checkbox" checked={untagged} onChange={(e) => setUntagged((e.currentTarget as HTMLInputElement).checked)} /> Only untagged
-      </label>
-      <Status loaded={list}>
-        {(answer) => (
-          <Table list caption={`Manifests of ${repo}`} columns={["Digest", "Type", "Tags", "Size", "Pushed"]} footer={answer.manifests.length === 0 && <p class="muted">None.</p>}>
-            {answer.manifests.map((m) => (
-              <tr key={m.digest}>
-                <th scope="row">
-                  <a href={paths.manifest(repo, m.digest)}>{shortDigest(m.digest)}</a>
-                </th>
-                <td class="small">
-                  {m.artifactType ?? m.mediaType}
-                  {m.subject && <div class="muted">refers to {shortDigest(m.subject)}</div>}
-                  {m.platforms.length > 0 && <div class="muted">{m.platforms.join(", ")}</div>}
-                </td>
-                <td>{m.tags.join(", ")}</td>
-                <td>{bytes(m.size)}</td>
-                <td>{when(m.pushed)}</td>
-              </tr>
-            ))}
-          </Table>
-        )}
-      </Status>
-    </section>
   );
 }
 

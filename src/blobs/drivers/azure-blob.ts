@@ -17,7 +17,7 @@ import {
   type BlockBlobClient,
   type ContainerClient,
 } from "@azure/storage-blob";
-import { changed, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type PartOptions, type UploadHandle } from "../blob-driver.ts";
+import { copyOfVersion, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type PartOptions, type UploadHandle } from "../blob-driver.ts";
 import { cutParts } from "./part-buffers.ts";
 
 const MiB = 1024 * 1024;
@@ -113,22 +113,18 @@ export class AzureBlobDriver implements BlobDriver, CopyingDriver {
   }
 
   async copy(from: string, to: string, options: MoveOptions = {}): Promise<void> {
-    const info = await this.stat(from);
-    if (!info) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
-    const ifMatch = options.ifVersion;
-    if (ifMatch !== undefined && info.version !== undefined && info.version !== ifMatch) throw changed(from);
-    const source = this.blob(from);
-    // Signed for reading, so the copy works with any account setting (a same-account URL alone is
-    // not always accepted as a copy source).
-    const sourceUrl = await source.generateSasUrl({ permissions: BlobSASPermissions.parse("r"), expiresOn: new Date(Date.now() + 24 * 3600 * 1000) });
-    try {
-      const poller = await this.blob(to).beginCopyFromURL(sourceUrl, { intervalInMs: 200, ...(ifMatch !== undefined && { sourceConditions: { ifMatch } }) });
-      const done = await poller.pollUntilDone();
-      if (done.copyStatus !== "success") throw new Error(`copy of ${from} to ${to} ended ${done.copyStatus}`);
-    } catch (err) {
-      if ((err as RestError).statusCode === 412) throw changed(from, err);
-      throw missingAsEnoent(err, from);
-    }
+    await copyOfVersion(this, from, options, {
+      copy: async (_source, ifMatch) => {
+        // Signed for reading, so the copy works with any account setting (a same-account URL alone
+        // is not always accepted as a copy source).
+        const sourceUrl = await this.blob(from).generateSasUrl({ permissions: BlobSASPermissions.parse("r"), expiresOn: new Date(Date.now() + 24 * 3600 * 1000) });
+        const poller = await this.blob(to).beginCopyFromURL(sourceUrl, { intervalInMs: 200, ...(ifMatch !== undefined && { sourceConditions: { ifMatch } }) });
+        const done = await poller.pollUntilDone();
+        if (done.copyStatus !== "success") throw new Error(`copy of ${from} to ${to} ended ${done.copyStatus}`);
+      },
+      refused: (err) => (err as RestError).statusCode === 412,
+      missingAsEnoent,
+    });
   }
 
   async deleteObject(key: string): Promise<void> {

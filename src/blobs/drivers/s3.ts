@@ -35,7 +35,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { changed, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type UploadHandle } from "../blob-driver.ts";
+import { copyOfVersion, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type UploadHandle } from "../blob-driver.ts";
 import { openS3Body } from "./s3-body.ts";
 import { isMissing, missingAsEnoent, S3_MIN_PART, s3PartsOf, S3Writer } from "./s3-upload.ts";
 
@@ -186,20 +186,14 @@ export class S3Driver implements BlobDriver, CopyingDriver {
   }
 
   async copy(from: string, to: string, options: MoveOptions = {}): Promise<void> {
-    const info = await this.stat(from);
-    if (!info) throw Object.assign(new Error(`nothing stored under ${from}`), { code: "ENOENT" });
-    const CopySourceIfMatch = options.ifVersion;
-    if (CopySourceIfMatch !== undefined && info.version !== undefined && info.version !== CopySourceIfMatch) throw changed(from);
-    try {
-      if (info.size <= this.copyObjectLimit) {
+    await copyOfVersion(this, from, options, {
+      copy: async ({ size }, CopySourceIfMatch) => {
+        if (size > this.copyObjectLimit) return this.copyInParts(from, to, size, CopySourceIfMatch);
         await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: this.copySource(from), CopySourceIfMatch }));
-      } else {
-        await this.copyInParts(from, to, info.size, CopySourceIfMatch);
-      }
-    } catch (err) {
-      if (isPreconditionFailed(err)) throw changed(from, err);
-      throw missingAsEnoent(err, from);
-    }
+      },
+      refused: isPreconditionFailed,
+      missingAsEnoent,
+    });
   }
 
   async deleteObject(key: string): Promise<void> {
