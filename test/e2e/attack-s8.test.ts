@@ -1,0 +1,327 @@
+// Outside attack on session 8's changes to blob publishing on S3 (versitygw) and Azure (Azurite),
+// two instances over one PostgreSQL: the publish copy made before the metadata transaction and
+// retried when gc removed it (blob-commit.ts), and F4 (a broken connection to the store is a 503
+// to send again, the client's own mistake a 4xx). A proxy between Berth and the store holds a
+// request back (stalling-proxy.ts) or cuts its connection (here). After each scenario: every 201
+// reads back its digest's bytes from both instances, `berth fsck` is clean, two gc runs leave
+// nothing under uploads/. Findings (fail on the code they were found on) carry
+// `todo: "finding N: …"`; /work/notes/attack-s8-findings.md has them with their severity.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { test, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { RunningBerth } from "../support/berth.ts";
+import { missingStore } from "../support/object-stores.ts";
+import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
+import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
+import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
+import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
+
+const MiB = 1024 * 1024;
+
+function storeUrl(request: IncomingMessage): URL {
+  return new URL(request.url ?? "/", "http://store");
+}
+
+/** The publish copy to the digest's key: S3 CopyObject, Azure Copy Blob. */
+function publishCopy(request: IncomingMessage): boolean {
+  return request.method === "PUT" && storeUrl(request).pathname.includes("/registry/blobs/") && ("x-amz-copy-source" in request.headers || "x-ms-copy-source" in request.headers);
+}
+
+/** S3's monolithic push made visible at the digest's key: one PutObject, or the Complete of its multipart upload. */
+function hiddenPublish(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  if (!url.pathname.includes("/registry/blobs/") || "x-amz-copy-source" in request.headers) return false;
+  return (request.method === "PUT" && !url.searchParams.has("partNumber")) || (request.method === "POST" && url.searchParams.has("uploadId"));
+}
+
+/** How a monolithic push's bytes reach the digest's key on this store. */
+function monolithicPublish(kind: StoreKind): (request: IncomingMessage) => boolean {
+  return kind === "s3" ? hiddenPublish : publishCopy;
+}
+
+/** A DELETE of anything under registry/ (S3 DeleteObject, AbortMultipartUpload; Azure Delete Blob). */
+function anyDelete(request: IncomingMessage): boolean {
+  return request.method === "DELETE" && storeUrl(request).pathname.includes("/registry/");
+}
+
+/** The delete of an upload's object after the commit (BlobStore.settle). */
+function uploadDelete(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes("/registry/uploads/");
+}
+
+/** A HEAD of a blob's object (stat): what a mount asks the store. */
+function blobStat(request: IncomingMessage): boolean {
+  return request.method === "HEAD" && storeUrl(request).pathname.includes("/registry/blobs/");
+}
+
+/** A proxy that cuts (resets) the connection of every request `cutting` accepts while armed; the rest goes through. */
+interface CuttingProxy {
+  url: string;
+  cutting: ((request: IncomingMessage) => boolean) | null;
+  cut: string[];
+  close(): Promise<void>;
+}
+
+async function startCuttingProxy(target: string): Promise<CuttingProxy> {
+  const to = new URL(target);
+  const proxy: CuttingProxy = { url: "", cutting: null, cut: [], close: async () => undefined };
+  const server = createServer((req, res) => {
+    if (proxy.cutting?.(req)) {
+      proxy.cut.push(`${req.method} ${req.url}`);
+      req.socket.resetAndDestroy();
+      return;
+    }
+    const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = () =>
+    new Promise<void>((ok) => {
+      server.closeAllConnections();
+      server.close(() => ok());
+    });
+  return proxy;
+}
+
+async function settled<T>(promise: Promise<T>): Promise<T | Error> {
+  return promise.then((v) => v, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+}
+
+function said(answer: unknown): string {
+  return answer instanceof OciError ? `${answer.status} ${answer.body}` : answer instanceof Error ? String(answer) : "201";
+}
+
+/** Two instances; Berth → cutting proxy → stalling proxy → store. */
+async function attackCluster(t: TestContext, kind: StoreKind) {
+  let stall!: StallingProxy;
+  let cutter!: CuttingProxy;
+  const cluster = await startStoreCluster(kind, 2, {
+    env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" },
+    through: async (url) => {
+      stall = await startStallingProxy(url);
+      cutter = await startCuttingProxy(stall.url);
+      return cutter.url;
+    },
+  });
+  t.after(async () => {
+    await cluster.stop();
+    await cutter.close();
+    await stall.close();
+  });
+  const [first, second] = cluster.instances as [RunningBerth, RunningBerth];
+  const a = new OciClient({ baseUrl: first.url, authorization: first.basicAuth, timeoutMs: 120_000 });
+  const b = new OciClient({ baseUrl: second.url, authorization: second.basicAuth, timeoutMs: 120_000 });
+  const on = (client: OciClient, upload: Upload): Upload => ({ ...upload, location: client.url(new URL(upload.location).pathname) });
+  return { cluster, stall, cutter, first, second, a, b, on };
+}
+
+async function gcOnce(cluster: StoreCluster): Promise<string> {
+  const gc = await cluster.cli(["gc", "--grace-period", "0"]);
+  assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+  return gc.stdout.trim().split("\n").join(" | ");
+}
+
+async function assertClean(cluster: StoreCluster): Promise<void> {
+  const fsck = await cluster.cli(["fsck"]);
+  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  await gcOnce(cluster);
+  await sleep(2500); // past uploads.expireAfter: a stray seen by the first run goes in the second
+  await gcOnce(cluster);
+  assert.deepEqual(await cluster.backend.keys("uploads"), [], "left under uploads/ after two gc runs");
+  const after = await cluster.cli(["fsck"]);
+  assert.equal(after.code, 0, after.stdout + after.stderr);
+}
+
+/** A blob is visible from both instances with its digest's bytes (HEAD and GET agree). */
+async function readsBack(clients: OciClient[], repo: string, data: Buffer): Promise<void> {
+  for (const client of clients) {
+    const head = await client.headBlob(repo, sha256(data));
+    assert.equal(head?.size, data.length, `HEAD ${repo}@${sha256(data)} after a 201`);
+    assert.ok((await client.getBlob(repo, sha256(data))).equals(data), `GET ${repo}@${sha256(data)}: other bytes`);
+  }
+}
+
+/** A manifest in `repo` naming the blob, so gc keeps it (a blob alone is unreferenced: gc --grace-period 0 takes it). */
+async function keep(client: OciClient, repo: string, data: Buffer): Promise<void> {
+  await pushImage(client, repo, "kept", buildImage([testBlob(data)], `kept-${repo}`), { skipExisting: true });
+}
+
+async function chunkedUpload(client: OciClient, repo: string, data: Buffer, chunk = MiB + 7): Promise<Upload> {
+  let upload = await client.startUpload(repo);
+  for (let at = 0; at < data.length; at += chunk) upload = await client.patchChunk(upload, data.subarray(at, at + chunk));
+  return upload;
+}
+
+// --- 1. gc sweeping the same digest while a push's publish waits before its transaction ------------
+
+// The layer was pushed before to another repository and nothing keeps it (no manifest): gc --grace-period 0
+// drops that link and sweeps the blob (its row and its object) while a second push of the same
+// layer has put its bytes at the digest's key and not yet run its transaction. blob-commit.ts says a
+// copy removed so is copied again from the upload's bytes; a monolithic push on S3 makes no copy
+// (it writes the digest's key itself, hidden until verified): its bytes are gone with the sweep.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  if (missing && process.env.CI === "true") throw new Error(missing);
+  for (const mode of ["chunked", "monolithic"] as const) {
+    const finding = kind === "s3" && mode === "monolithic";
+    const name = `${finding ? "" : "held: "}attack-s8 ${kind}: a ${mode} push of a layer gc sweeps meanwhile (pushed before to another repository, unreferenced), its publish done and its transaction not yet run: the push gets 201 and the blob reads back from both instances; fsck clean, nothing left`;
+    test(name, { timeout: 300_000, skip: missing ?? false, ...(finding && { todo: "finding 1: on S3 a monolithic push whose blob gc swept between its hidden write and its transaction is 404 BLOB_UPLOAD_UNKNOWN (no copy to make again)" }) }, async (t) => {
+      const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+      const data = randomBytes(mode === "chunked" ? 3 * MiB + 5 : 300_000);
+      assert.equal(await b.pushBlob("atk/old", data), sha256(data));
+      const paused = stall.pauseNext(mode === "chunked" ? publishCopy : monolithicPublish(kind), { done: true });
+      let put: Promise<unknown>;
+      if (mode === "chunked") {
+        const upload = await chunkedUpload(a, "atk/new", data);
+        put = settled(a.finishUpload(on(a, upload), sha256(data)));
+      } else {
+        put = settled(a.pushBlob("atk/new", data, { mode: "monolithic" }));
+      }
+      const held = await paused;
+      t.diagnostic(`held: ${held.what}`);
+      t.diagnostic(`gc: ${await gcOnce(cluster)}`);
+      held.go();
+      const answer = await put;
+      t.diagnostic(`the push: ${said(answer)}`);
+      assert.ok(!(answer instanceof Error), `the push racing gc: ${said(answer)}`);
+      await readsBack([a, b], "atk/new", data);
+      await keep(b, "atk/new", data);
+      await assertClean(cluster);
+      await readsBack([a, b], "atk/new", data);
+    });
+  }
+}
+
+// Two instances push the same layer to two repositories at once, both held after their publish,
+// and gc sweeps the layer's old row between: each push is copied again (or not at all), both 201.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`held: attack-s8 ${kind}: the same layer pushed chunked from two instances to two repositories, one held after its publish copy while gc sweeps the layer and the other commits, a third upload of other bytes closed with the same digest: 201, 201, 400, both read back; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(2 * MiB + 11);
+    const wrong = Buffer.from(data);
+    wrong[12345] = wrong[12345]! ^ 0xff;
+    assert.equal(await a.pushBlob("atk/seed", data), sha256(data));
+    const one = await chunkedUpload(a, "atk/one", data);
+    const two = await chunkedUpload(b, "atk/two", data, 512 * 1024);
+    const bad = await chunkedUpload(b, "atk/one", wrong);
+    const paused = stall.pauseNext(publishCopy, { done: true });
+    const first = settled(a.finishUpload(on(a, one), sha256(data)));
+    const held = await paused;
+    t.diagnostic(`held: ${held.what}`);
+    t.diagnostic(`gc: ${await gcOnce(cluster)}`);
+    const wrongAnswer = await settled(b.finishUpload(on(b, bad), sha256(data)));
+    assert.ok(wrongAnswer instanceof OciError && wrongAnswer.status === 400 && wrongAnswer.codes[0] === "DIGEST_INVALID", `other bytes closed with the digest: ${said(wrongAnswer)}`);
+    await b.finishUpload(on(b, two), sha256(data));
+    held.go();
+    const answer = await first;
+    assert.ok(!(answer instanceof Error), `the held push: ${said(answer)}`);
+    for (const repo of ["atk/one", "atk/two"]) await readsBack([a, b], repo, data);
+    for (const repo of ["atk/one", "atk/two"]) await keep(a, repo, data);
+    await assertClean(cluster);
+    for (const repo of ["atk/one", "atk/two"]) await readsBack([a, b], repo, data);
+  });
+}
+
+// --- 2. a cross-repository mount racing a delete of the source and gc ----------------------------
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`held: attack-s8 ${kind}: a mount whose look at the blob's object is held while the source's manifest is deleted and gc runs: 201 and the blob reads back from the target (gc waits for the mount), or 202 and a push works; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, a, b } = await attackCluster(t, kind);
+    const layer = randomLayer(MiB + 3);
+    const image = buildImage([layer], "mount-race");
+    await pushImage(b, "atk/src", "v1", image);
+    assert.equal(await b.deleteManifest("atk/src", image.digest), 202);
+    const paused = stall.pauseNext(blobStat, { done: true });
+    const mount = settled(a.mountBlob("atk/dst", layer.digest, "atk/src"));
+    const held = await paused;
+    t.diagnostic(`held: ${held.what}`);
+    const gc = cluster.cli(["gc", "--grace-period", "0"]);
+    await sleep(1500); // gc's sweep waits for the digest's lock the mount holds (or has passed it)
+    held.go();
+    const mounted = await mount;
+    const gcDone = await gc;
+    assert.equal(gcDone.code, 0, gcDone.stdout + gcDone.stderr);
+    t.diagnostic(`mount: ${mounted instanceof Error ? said(mounted) : JSON.stringify(mounted)}; gc: ${gcDone.stdout.trim().split("\n").join(" | ")}`);
+    assert.ok(!(mounted instanceof Error), said(mounted));
+    if (mounted.mounted) await readsBack([a, b], "atk/dst", layer.data);
+    else {
+      await a.finishUpload(mounted.upload, layer.digest, layer.data);
+      await readsBack([a, b], "atk/dst", layer.data);
+    }
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    await pushImage(a, "atk/dst", "v1", image, { skipExisting: true });
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/dst", layer.data);
+  });
+}
+
+// --- 3. F4: the store's connection cut at different moments ---------------------------------------
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  // Every cut answers 503 UNAVAILABLE; the same request sent again once the store is back gets 201.
+  test(`held: attack-s8 ${kind}: the store's connection cut at the publish copy of a chunked upload (503), then the same closing PUT on the other instance gets 201; cut at the upload's delete after the commit: 201 all the same; the blob reads back; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, cutter, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(6 * MiB + 1);
+    const upload = await chunkedUpload(a, "atk/cut", data);
+    cutter.cutting = publishCopy;
+    const cutAnswer = await settled(a.finishUpload(on(a, upload), sha256(data)));
+    cutter.cutting = null;
+    t.diagnostic(`cut at the copy (${cutter.cut.length} cut): ${said(cutAnswer)}`);
+    assert.ok(cutAnswer instanceof OciError && cutAnswer.status === 503 && cutAnswer.codes[0] === "UNAVAILABLE", `a cut copy: ${said(cutAnswer)}`);
+    assert.equal(await b.headBlob("atk/cut", sha256(data)), null, "nothing visible after the 503");
+    await b.finishUpload(on(b, upload), sha256(data));
+    await readsBack([a, b], "atk/cut", data);
+
+    const other = randomBytes(5 * MiB + 77);
+    const second = await chunkedUpload(b, "atk/cut", other);
+    cutter.cutting = uploadDelete;
+    const afterCommit = await settled(b.finishUpload(on(b, second), sha256(other)));
+    cutter.cutting = null;
+    t.diagnostic(`cut at the upload's delete (${cutter.cut.length} cut so far): ${said(afterCommit)}`);
+    assert.ok(!(afterCommit instanceof Error), `the upload's delete cut after the commit: ${said(afterCommit)}`);
+    await readsBack([a, b], "atk/cut", other);
+    await keep(a, "atk/cut", data);
+    await keep(b, "atk/cut2", other);
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/cut", data);
+  });
+
+  // The client's own mistakes stay 4xx when the store's connection breaks while Berth cleans up
+  // after them: a digest that does not match (the bytes are thrown away: an abort, a delete).
+  test(`attack-s8 ${kind}: a push whose bytes do not match its digest is 400 DIGEST_INVALID even when the store's connection breaks while Berth throws the bytes away (monolithic and chunked); nothing visible; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false, todo: "finding 2: a wrong digest answered 503 UNAVAILABLE (send again) when the clean-up of the refused bytes fails: the cleanup's error replaces DIGEST_INVALID" }, async (t) => {
+    const { cluster, cutter, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(17 * MiB + 9); // above one 16 MiB part: a multipart upload (S3), staged blocks (Azure)
+    const claimed = sha256(randomBytes(64));
+    const answers: string[] = [];
+    cutter.cutting = anyDelete;
+    const upload = await a.startUpload("atk/wrong");
+    const mono = await settled(a.request("PUT", `${upload.location}?digest=${encodeURIComponent(claimed)}`, [201], { headers: { "content-type": "application/octet-stream" }, body: data }));
+    answers.push(`monolithic: ${said(mono)}`);
+    cutter.cutting = null;
+    const chunked = await chunkedUpload(a, "atk/wrong", data, 6 * MiB);
+    cutter.cutting = anyDelete;
+    const close = await settled(a.finishUpload(on(a, chunked), claimed));
+    answers.push(`chunked: ${said(close)}`);
+    cutter.cutting = null;
+    t.diagnostic(`cut: ${cutter.cut.join(", ")}`);
+    for (const line of answers) t.diagnostic(line);
+    for (const answer of [mono, close]) {
+      assert.ok(answer instanceof OciError && answer.status === 400 && answer.codes[0] === "DIGEST_INVALID", `the client's wrong digest: ${answers.join("; ")}`);
+    }
+    for (const client of [a, b]) assert.equal(await client.headBlob("atk/wrong", claimed), null);
+    await assertClean(cluster);
+  });
+}
