@@ -12,12 +12,13 @@ import { createServer, request as httpRequest, type IncomingMessage } from "node
 import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { RunningBerth } from "../support/berth.ts";
+import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { missingStore } from "../support/object-stores.ts";
 import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
 import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
 import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
+import { WebhookReceiver } from "../support/webhook-receiver.ts";
 
 const MiB = 1024 * 1024;
 
@@ -51,11 +52,6 @@ function anyDelete(request: IncomingMessage): boolean {
 function uploadDelete(request: IncomingMessage): boolean {
   const url = storeUrl(request);
   return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes("/registry/uploads/");
-}
-
-/** A HEAD of a blob's object (stat): what a mount asks the store. */
-function blobStat(request: IncomingMessage): boolean {
-  return request.method === "HEAD" && storeUrl(request).pathname.includes("/registry/blobs/");
 }
 
 /** A proxy that cuts (resets) the connection of every request `cutting` accepts while armed; the rest goes through. */
@@ -212,13 +208,14 @@ for (const kind of ["s3", "azure"] as const) {
     wrong[12345] = wrong[12345]! ^ 0xff;
     assert.equal(await a.pushBlob("atk/seed", data), sha256(data));
     const one = await chunkedUpload(a, "atk/one", data);
-    const two = await chunkedUpload(b, "atk/two", data, 512 * 1024);
-    const bad = await chunkedUpload(b, "atk/one", wrong);
     const paused = stall.pauseNext(publishCopy, { done: true });
     const first = settled(a.finishUpload(on(a, one), sha256(data)));
     const held = await paused;
     t.diagnostic(`held: ${held.what}`);
     t.diagnostic(`gc: ${await gcOnce(cluster)}`);
+    // Made after gc ran (uploads idle past the 2 s expiry are gc's).
+    const two = await chunkedUpload(b, "atk/two", data, 512 * 1024);
+    const bad = await chunkedUpload(b, "atk/one", wrong);
     const wrongAnswer = await settled(b.finishUpload(on(b, bad), sha256(data)));
     assert.ok(wrongAnswer instanceof OciError && wrongAnswer.status === 400 && wrongAnswer.codes[0] === "DIGEST_INVALID", `other bytes closed with the digest: ${said(wrongAnswer)}`);
     await b.finishUpload(on(b, two), sha256(data));
@@ -234,20 +231,29 @@ for (const kind of ["s3", "azure"] as const) {
 
 // --- 2. a cross-repository mount racing a delete of the source and gc ----------------------------
 
+/** A DELETE of a blob's object (gc's sweep, inside its transaction holding the digest's lock). */
+function blobDelete(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes("/registry/blobs/");
+}
+
 for (const kind of ["s3", "azure"] as const) {
   const missing = missingStore(kind);
-  test(`held: attack-s8 ${kind}: a mount whose look at the blob's object is held while the source's manifest is deleted and gc runs: 201 and the blob reads back from the target (gc waits for the mount), or 202 and a push works; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
-    const { cluster, stall, a, b } = await attackCluster(t, kind);
+  // gc first: its sweep of the layer (the source's manifest deleted) is held at the object's delete,
+  // holding the digest's lock; the mount from that source waits for it, then finds the source's
+  // link gone and answers 202 (never 201 for a blob gc is deleting); the push that follows gets 201.
+  test(`held: attack-s8 ${kind}: a mount from a repository whose manifest was deleted, sent while gc's sweep of the layer is held at the object's delete: 202 (not a 201 for a deleted blob), the push that follows gets 201 and reads back from both instances; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, a, b, on } = await attackCluster(t, kind);
     const layer = randomLayer(MiB + 3);
     const image = buildImage([layer], "mount-race");
     await pushImage(b, "atk/src", "v1", image);
     assert.equal(await b.deleteManifest("atk/src", image.digest), 202);
-    const paused = stall.pauseNext(blobStat, { done: true });
-    const mount = settled(a.mountBlob("atk/dst", layer.digest, "atk/src"));
-    const held = await paused;
-    t.diagnostic(`held: ${held.what}`);
+    const paused = stall.pauseNext(blobDelete);
     const gc = cluster.cli(["gc", "--grace-period", "0"]);
-    await sleep(1500); // gc's sweep waits for the digest's lock the mount holds (or has passed it)
+    const held = await paused;
+    t.diagnostic(`gc held at ${held.what}`);
+    const mount = settled(a.mountBlob("atk/dst", layer.digest, "atk/src"));
+    await sleep(1000); // the mount waits for the digest's lock gc holds
     held.go();
     const mounted = await mount;
     const gcDone = await gc;
@@ -256,7 +262,8 @@ for (const kind of ["s3", "azure"] as const) {
     assert.ok(!(mounted instanceof Error), said(mounted));
     if (mounted.mounted) await readsBack([a, b], "atk/dst", layer.data);
     else {
-      await a.finishUpload(mounted.upload, layer.digest, layer.data);
+      for (const client of [a, b]) assert.equal(await client.headBlob("atk/dst", layer.digest), null, "a mount that was refused shows no blob");
+      await a.finishUpload(on(a, mounted.upload), layer.digest, layer.data);
       await readsBack([a, b], "atk/dst", layer.data);
     }
     const fsck = await cluster.cli(["fsck"]);
@@ -325,3 +332,138 @@ for (const kind of ["s3", "azure"] as const) {
     await assertClean(cluster);
   });
 }
+
+/** A PUT that writes one piece of a PATCH: an S3 part or tail segment, an Azure block. */
+function chunkWrite(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  if (request.method !== "PUT" || !url.pathname.includes("/registry/")) return false;
+  return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
+}
+
+/** The commit of an upload's parts: S3 CompleteMultipartUpload, Azure Put Block List. */
+function partsCommit(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  if (!url.pathname.includes("/registry/uploads/")) return false;
+  return (request.method === "POST" && url.searchParams.has("uploadId")) || (request.method === "PUT" && url.searchParams.get("comp") === "blocklist");
+}
+
+/** The read-back of committed parts by an instance without the running hash. */
+function partsReadBack(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  return request.method === "GET" && url.pathname.includes("/registry/uploads/") && !url.searchParams.has("uploadId") && !url.searchParams.has("comp");
+}
+
+function isUnavailable(answer: unknown): boolean {
+  return answer instanceof OciError && answer.status === 503 && answer.codes[0] === "UNAVAILABLE";
+}
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  // A chunked push, the store's connection cut at each step in turn (every try of the SDK): the
+  // client gets 503 UNAVAILABLE, then does what a client does (asks where the upload is and goes
+  // on; sends the closing PUT again), and gets 202/201; the blob reads back from both instances.
+  test(`held: attack-s8 ${kind}: the store's connection cut during a PATCH's part, the parts' commit, the read-back on an instance without the hash: each 503 UNAVAILABLE, the client's next step (GET the upload and go on, the same PUT again) succeeds, the blob reads back; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false }, async (t) => {
+    const { cluster, cutter, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(13 * MiB + 21);
+    const chunk = 6 * MiB;
+    let upload = await a.startUpload("atk/f4");
+    upload = await a.patchChunk(upload, data.subarray(0, chunk));
+    cutter.cutting = chunkWrite;
+    const cutPatch = await settled(a.patchChunk(upload, data.subarray(chunk, 2 * chunk)));
+    cutter.cutting = null;
+    t.diagnostic(`PATCH cut (${cutter.cut.length} cut): ${said(cutPatch)}`);
+    assert.ok(isUnavailable(cutPatch), `a PATCH whose part the store never took: ${said(cutPatch)}`);
+    upload = await a.uploadStatus(upload);
+    t.diagnostic(`the upload after the 503: Range ${upload.range}`);
+    assert.equal(upload.offset, chunk, "the upload holds what was acknowledged");
+    for (let at = upload.offset; at < data.length; at += chunk) upload = await a.patchChunk(upload, data.subarray(at, at + chunk));
+
+    // The closing PUT on the instance without the hash: commit, read back, copy.
+    for (const [step, match] of [["the parts' commit", partsCommit], ["the read-back", partsReadBack]] as const) {
+      cutter.cut.length = 0;
+      cutter.cutting = match;
+      const cutClose = await settled(b.finishUpload(on(b, upload), sha256(data)));
+      cutter.cutting = null;
+      t.diagnostic(`${step} cut (${cutter.cut.length} cut): ${said(cutClose)}`);
+      if (cutter.cut.length > 0) assert.ok(isUnavailable(cutClose), `${step} cut: ${said(cutClose)}`);
+      if (!(cutClose instanceof Error)) break;
+    }
+    if (!(await b.headBlob("atk/f4", sha256(data)))) await b.finishUpload(on(b, upload), sha256(data));
+    await readsBack([a, b], "atk/f4", data);
+    await keep(a, "atk/f4", data);
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/f4", data);
+  });
+}
+
+// --- 4. kill -9 at each publish step, then what a client does next ------------------------------
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  // Killed before the copy, after it (before the transaction) and after the transaction (before
+  // the upload's object is deleted): the client HEADs the blob on the other instance (404 before
+  // the transaction, 200 with the right bytes after), and where it is missing starts over there.
+  test(`held: attack-s8 ${kind}: kill -9 before the publish copy, after it, and after the transaction: HEAD on the other instance answers 404 or 200 with the blob readable, the start-over there gets 201; the restarted instance reads it; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, first, a, b } = await attackCluster(t, kind);
+    const steps = [
+      { name: "before the copy", match: publishCopy, done: false, visible: false },
+      { name: "after the copy", match: publishCopy, done: true, visible: false },
+      { name: "after the transaction", match: uploadDelete, done: false, visible: true },
+    ] as const;
+    for (const [n, step] of steps.entries()) {
+      const repo = `atk/kill${n}`;
+      const data = randomBytes(4 * MiB + n);
+      const upload = await chunkedUpload(a, repo, data);
+      const held = stall.holdNext(step.match, { done: step.done });
+      const put = settled(a.finishUpload(upload, sha256(data)));
+      t.diagnostic(`${step.name}: held ${await held}`);
+      await first.kill();
+      await put;
+      const head = await b.headBlob(repo, sha256(data));
+      t.diagnostic(`${step.name}: HEAD on the other instance → ${head ? `200 ${head.size}` : "404"}`);
+      if (head) assert.ok((await b.getBlob(repo, sha256(data))).equals(data), "a blob HEAD finds reads back");
+      else {
+        assert.equal(step.visible, false, `${step.name}: the transaction committed, yet HEAD is 404`);
+        assert.equal(await b.pushBlob(repo, data, { mode: "chunked", chunkSize: MiB }), sha256(data));
+      }
+      await first.restart();
+      await readsBack([a, b], repo, data);
+      await keep(b, repo, data);
+      const fsck = await cluster.cli(["fsck"]);
+      assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    }
+    await assertClean(cluster);
+  });
+}
+
+// --- 5. webhooks.batchDelay: kill -9 while a batch waits ----------------------------------------
+
+// At least once: deliveries queued and waiting their batch delay when `berth serve` is killed are
+// sent after the restart, each event once at least, in order.
+test("held: attack-s8 webhooks: kill -9 while deliveries wait their batch delay (3 s): after the restart each is delivered, in event order", { timeout: 120_000 }, async (t) => {
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  const berth = await startBerth({ env: { BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", BERTH_WEBHOOKS_INTERVAL: "0.1", BERTH_WEBHOOKS_BATCH_DELAY: "3" } });
+  t.after(() => berth.dispose());
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${berth.url}${path}`, { method, headers: { authorization: berth.basicAuth, "content-type": "application/json" }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+    assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/ci`, actions: ["push"] });
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  for (const n of [1, 2, 3, 4]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(200)], `kill-${n}`));
+  for (;;) {
+    const list = (await api("GET", "/api/v1/webhooks/ci/deliveries")) as { deliveries: { status: string }[] };
+    if (list.deliveries.filter((d) => d.status === "pending").length === 4) break;
+    await sleep(20);
+  }
+  assert.equal(receiver.received.length, 0, "nothing sent before the batch delay");
+  await berth.kill();
+  await berth.restart();
+  await receiver.waitFor(4, 60_000);
+  const events = ((await api("GET", "/api/v1/events?limit=100")) as { events: { id: number; action: string }[] }).events.filter((e) => e.action === "push").map((e) => e.id).sort((x, y) => x - y);
+  const got = receiver.received.map((r) => Number(r.headers["berth-event"]));
+  assert.deepEqual([...new Set(got)], events, "each event delivered, in order");
+});
