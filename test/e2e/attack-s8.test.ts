@@ -21,6 +21,10 @@ import pg from "pg";
 import { startPostgres } from "../support/postgres.ts";
 import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
 import { WebhookReceiver } from "../support/webhook-receiver.ts";
+import { requireTool, run } from "../support/tools.ts";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const MiB = 1024 * 1024;
 
@@ -198,6 +202,37 @@ for (const kind of ["s3", "azure"] as const) {
     });
   }
 }
+
+// Finding 1 with a real client: oras pushes each blob with POST + one PUT (monolithic).
+test("attack-s8 s3 with oras: oras pushes an artifact whose layer gc sweeps meanwhile (pushed before, its manifest deleted), one blob's hidden write done and its transaction not yet run: oras succeeds and the artifact pulls from both instances", { timeout: 300_000, skip: missingStore("s3") ?? false, todo: "finding 1: on S3 a monolithic push whose blob gc swept between its hidden write and its transaction is 404 BLOB_UPLOAD_UNKNOWN; oras fails" }, async (t) => {
+  const oras = requireTool(t, "oras");
+  if (!oras) return;
+  const { cluster, stall, first, second, b } = await attackCluster(t, "s3");
+  const dir = await mkdtemp(join(tmpdir(), "berth-atk-s8-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const data = randomBytes(300_000);
+  await writeFile(join(dir, "layer.bin"), data);
+  const login = (berth: RunningBerth) => ["--plain-http", "-u", berth.username, "-p", berth.password];
+  const old = await run(oras, ["push", ...login(second), `${second.host}/atk/old:v1`, "layer.bin:application/octet-stream"], { cwd: dir });
+  assert.equal(old.code, 0, old.stderr);
+  const digest = /sha256:[0-9a-f]{64}/.exec((await run(oras, ["resolve", ...login(second), `${second.host}/atk/old:v1`])).stdout)![0];
+  assert.equal(await b.deleteManifest("atk/old", digest), 202);
+  const paused = stall.pauseNext(hiddenPublish, { done: true });
+  const pushing = run(oras, ["push", ...login(first), `${first.host}/atk/new:v1`, "layer.bin:application/octet-stream"], { cwd: dir });
+  const held = await paused;
+  t.diagnostic(`held: ${held.what}`);
+  t.diagnostic(`gc: ${await gcOnce(cluster)}`);
+  held.go();
+  const pushed = await pushing;
+  t.diagnostic(`oras push: exit ${pushed.code} ${pushed.stderr.trim()}`);
+  assert.equal(pushed.code, 0, `oras push racing gc: ${pushed.stderr}`);
+  for (const berth of [first, second]) {
+    const out = await mkdtemp(join(dir, "pull-"));
+    const pulled = await run(oras, ["pull", ...login(berth), "-o", out, `${berth.host}/atk/new:v1`]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+  }
+  await assertClean(cluster);
+});
 
 // Two instances push the same layer to two repositories at once, both held after their publish,
 // and gc sweeps the layer's old row between: each push is copied again (or not at all), both 201.
