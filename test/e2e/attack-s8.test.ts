@@ -266,6 +266,38 @@ for (const kind of ["s3", "azure"] as const) {
   });
 }
 
+// gc removes the publish copy before each of Berth's three tries (blob-commit.ts COPY_ATTEMPTS):
+// the closing PUT is 503 UNAVAILABLE ("send the request again"), nothing is visible, and the same
+// PUT sent again (on the other instance) gets 201.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`held: attack-s8 ${kind}: gc removes the publish copy before each of the three tries: 503 UNAVAILABLE with nothing visible, the same closing PUT sent again on the other instance gets 201 and reads back; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(3 * MiB + 17);
+    assert.equal(await b.pushBlob("atk/old3", data), sha256(data)); // a row for the first sweep
+    const upload = await chunkedUpload(a, "atk/thrice", data);
+    let paused = stall.pauseNext(publishCopy, { done: true });
+    const put = settled(a.finishUpload(on(a, upload), sha256(data)));
+    for (const attempt of [1, 2, 3]) {
+      const held = await paused;
+      t.diagnostic(`try ${attempt}, held: ${held.what}`);
+      // The first try's copy goes with the blob's row (a sweep); later ones are strays: seen by one run, deleted by the next.
+      for (const run of attempt === 1 ? [1] : [1, 2]) t.diagnostic(`gc ${run}: ${await gcOnce(cluster)}`);
+      if (attempt < 3) paused = stall.pauseNext(publishCopy, { done: true });
+      held.go();
+    }
+    const answer = await put;
+    t.diagnostic(`closing PUT: ${said(answer)}`);
+    assert.ok(answer instanceof OciError && answer.status === 503 && answer.codes[0] === "UNAVAILABLE", `after three removed copies: ${said(answer)}`);
+    for (const client of [a, b]) assert.equal(await client.headBlob("atk/thrice", sha256(data)), null, "nothing visible after the 503");
+    await b.finishUpload(on(b, upload), sha256(data));
+    await readsBack([a, b], "atk/thrice", data);
+    await keep(a, "atk/thrice", data);
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/thrice", data);
+  });
+}
+
 // --- 2. a cross-repository mount racing a delete of the source and gc ----------------------------
 
 /** A DELETE of a blob's object (gc's sweep, inside its transaction holding the digest's lock). */
