@@ -623,3 +623,25 @@ test("attack-s8 webhooks on PostgreSQL: a webhook deleted while the fan-out is q
   const sent = receiver.received.map((r) => `${r.path} ${String(r.headers["berth-event"])}`);
   assert.deepEqual(sent, [`/old ${events[0]}`, `/new ${events[2]}`], "the new webhook gets only the push after it was made");
 });
+
+// The client's own mistakes are 4xx even while every connection to the store breaks: Berth refuses
+// them before asking the store anything.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`held: attack-s8 ${kind}: with every store connection cut, a PATCH whose Content-Length differs from its Content-Range, a PATCH at the wrong offset and a PUT with a malformed digest answer 4xx, never 503`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cutter, a } = await attackCluster(t, kind);
+    const upload = await a.startUpload("atk/mistakes");
+    cutter.cutting = () => true;
+    const answers: string[] = [];
+    const sizeMismatch = await a.raw("PATCH", upload.location, { headers: { "content-type": "application/octet-stream", "content-range": "0-99" }, body: new Uint8Array(50) });
+    answers.push(`Content-Length 50, Content-Range 0-99: ${sizeMismatch.status} ${await sizeMismatch.text()}`);
+    const wrongOffset = await a.raw("PATCH", upload.location, { headers: { "content-type": "application/octet-stream", "content-range": "100-149" }, body: new Uint8Array(50) });
+    answers.push(`Content-Range 100-149 on an empty upload: ${wrongOffset.status} ${await wrongOffset.text()}`);
+    const badDigest = await a.raw("PUT", `${upload.location}?digest=sha256:nothex`, { headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(10) });
+    answers.push(`PUT ?digest=sha256:nothex: ${badDigest.status} ${await badDigest.text()}`);
+    cutter.cutting = null;
+    for (const line of answers) t.diagnostic(line);
+    t.diagnostic(`store requests cut: ${cutter.cut.length}`);
+    for (const [i, res] of [sizeMismatch, wrongOffset, badDigest].entries()) assert.ok(res.status >= 400 && res.status < 500, answers[i]);
+  });
+}
