@@ -1,0 +1,694 @@
+// Outside attack on session 8's changes to blob publishing on S3 (versitygw) and Azure (Azurite),
+// two instances over one PostgreSQL: the publish copy made before the metadata transaction and
+// retried when gc removed it (blob-commit.ts), and F4 (a broken connection to the store is a 503
+// to send again, the client's own mistake a 4xx). A proxy between Berth and the store holds a
+// request back (stalling-proxy.ts) or cuts its connection (here). After each scenario: every 201
+// reads back its digest's bytes from both instances, `berth fsck` is clean, two gc runs leave
+// nothing under uploads/. Findings (fail on the code they were found on) carry
+// `todo: "finding N: …"`; /work/notes/attack-s8-findings.md has them with their severity.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { test, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startBerth, type RunningBerth } from "../support/berth.ts";
+import { missingStore } from "../support/object-stores.ts";
+import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
+import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
+import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
+import pg from "pg";
+import { startPostgres } from "../support/postgres.ts";
+import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
+import { WebhookReceiver } from "../support/webhook-receiver.ts";
+import { requireTool, run } from "../support/tools.ts";
+import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
+import { mkdir } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const MiB = 1024 * 1024;
+
+function storeUrl(request: IncomingMessage): URL {
+  return new URL(request.url ?? "/", "http://store");
+}
+
+/** The publish copy to the digest's key: S3 CopyObject, Azure Copy Blob. */
+function publishCopy(request: IncomingMessage): boolean {
+  return request.method === "PUT" && storeUrl(request).pathname.includes("/registry/blobs/") && ("x-amz-copy-source" in request.headers || "x-ms-copy-source" in request.headers);
+}
+
+/** S3's monolithic push made visible at the digest's key: one PutObject, or the Complete of its multipart upload. */
+function hiddenPublish(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  if (!url.pathname.includes("/registry/blobs/") || "x-amz-copy-source" in request.headers) return false;
+  return (request.method === "PUT" && !url.searchParams.has("partNumber")) || (request.method === "POST" && url.searchParams.has("uploadId"));
+}
+
+/** How a monolithic push's bytes reach the digest's key on this store. */
+function monolithicPublish(kind: StoreKind): (request: IncomingMessage) => boolean {
+  return kind === "s3" ? hiddenPublish : publishCopy;
+}
+
+/** A DELETE of anything under registry/ (S3 DeleteObject, AbortMultipartUpload; Azure Delete Blob). */
+function anyDelete(request: IncomingMessage): boolean {
+  return request.method === "DELETE" && storeUrl(request).pathname.includes("/registry/");
+}
+
+/** The delete of an upload's object after the commit (BlobStore.settle). */
+function uploadDelete(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes("/registry/uploads/");
+}
+
+/** A proxy that cuts (resets) the connection of every request `cutting` accepts while armed; the rest goes through. */
+interface CuttingProxy {
+  url: string;
+  cutting: ((request: IncomingMessage) => boolean) | null;
+  cut: string[];
+  close(): Promise<void>;
+}
+
+async function startCuttingProxy(target: string): Promise<CuttingProxy> {
+  const to = new URL(target);
+  const proxy: CuttingProxy = { url: "", cutting: null, cut: [], close: async () => undefined };
+  const server = createServer((req, res) => {
+    if (proxy.cutting?.(req)) {
+      proxy.cut.push(`${req.method} ${req.url}`);
+      req.socket.resetAndDestroy();
+      return;
+    }
+    const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = () =>
+    new Promise<void>((ok) => {
+      server.closeAllConnections();
+      server.close(() => ok());
+    });
+  return proxy;
+}
+
+async function settled<T>(promise: Promise<T>): Promise<T | Error> {
+  return promise.then((v) => v, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+}
+
+function said(answer: unknown): string {
+  return answer instanceof OciError ? `${answer.status} ${answer.body}` : answer instanceof Error ? String(answer) : "201";
+}
+
+/** Two instances; Berth → cutting proxy → stalling proxy → store. */
+async function attackCluster(t: TestContext, kind: StoreKind) {
+  let stall!: StallingProxy;
+  let cutter!: CuttingProxy;
+  const cluster = await startStoreCluster(kind, 2, {
+    env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" },
+    through: async (url) => {
+      stall = await startStallingProxy(url);
+      cutter = await startCuttingProxy(stall.url);
+      return cutter.url;
+    },
+  });
+  t.after(async () => {
+    await cluster.stop();
+    await cutter.close();
+    await stall.close();
+  });
+  const [first, second] = cluster.instances as [RunningBerth, RunningBerth];
+  const a = new OciClient({ baseUrl: first.url, authorization: first.basicAuth, timeoutMs: 120_000 });
+  const b = new OciClient({ baseUrl: second.url, authorization: second.basicAuth, timeoutMs: 120_000 });
+  const on = (client: OciClient, upload: Upload): Upload => ({ ...upload, location: client.url(new URL(upload.location).pathname) });
+  return { cluster, stall, cutter, first, second, a, b, on };
+}
+
+async function gcOnce(cluster: StoreCluster): Promise<string> {
+  const gc = await cluster.cli(["gc", "--grace-period", "0"]);
+  assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+  return gc.stdout.trim().split("\n").join(" | ");
+}
+
+async function assertClean(cluster: StoreCluster): Promise<void> {
+  const fsck = await cluster.cli(["fsck"]);
+  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  await gcOnce(cluster);
+  await sleep(2500); // past uploads.expireAfter: a stray seen by the first run goes in the second
+  await gcOnce(cluster);
+  assert.deepEqual(await cluster.backend.keys("uploads"), [], "left under uploads/ after two gc runs");
+  const after = await cluster.cli(["fsck"]);
+  assert.equal(after.code, 0, after.stdout + after.stderr);
+}
+
+/** A blob is visible from both instances with its digest's bytes (HEAD and GET agree). */
+async function readsBack(clients: OciClient[], repo: string, data: Buffer): Promise<void> {
+  for (const client of clients) {
+    const head = await client.headBlob(repo, sha256(data));
+    assert.equal(head?.size, data.length, `HEAD ${repo}@${sha256(data)} after a 201`);
+    assert.ok((await client.getBlob(repo, sha256(data))).equals(data), `GET ${repo}@${sha256(data)}: other bytes`);
+  }
+}
+
+/** A manifest in `repo` naming the blob, so gc keeps it (a blob alone is unreferenced: gc --grace-period 0 takes it). */
+async function keep(client: OciClient, repo: string, data: Buffer): Promise<void> {
+  await pushImage(client, repo, "kept", buildImage([testBlob(data)], `kept-${repo}`), { skipExisting: true });
+}
+
+async function chunkedUpload(client: OciClient, repo: string, data: Buffer, chunk = MiB + 7): Promise<Upload> {
+  let upload = await client.startUpload(repo);
+  for (let at = 0; at < data.length; at += chunk) upload = await client.patchChunk(upload, data.subarray(at, at + chunk));
+  return upload;
+}
+
+// --- 1. gc sweeping the same digest while a push's publish waits before its transaction ------------
+
+// The layer was pushed before to another repository and nothing keeps it (no manifest): gc --grace-period 0
+// drops that link and sweeps the blob (its row and its object) while a second push of the same
+// layer has put its bytes at the digest's key and not yet run its transaction. blob-commit.ts says a
+// copy removed so is copied again from the upload's bytes; a monolithic push on S3 makes no copy
+// (it writes the digest's key itself, hidden until verified): its bytes are gone with the sweep.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  if (missing && process.env.CI === "true") throw new Error(missing);
+  for (const mode of ["chunked", "monolithic"] as const) {
+    const finding = kind === "s3" && mode === "monolithic";
+    const name = `${finding ? "" : "held: "}attack-s8 ${kind}: a ${mode} push of a layer gc sweeps meanwhile (pushed before to another repository, unreferenced), its publish done and its transaction not yet run: the push gets 201 and the blob reads back from both instances; fsck clean, nothing left`;
+    test(name, { timeout: 300_000, skip: missing ?? false, ...(finding && { todo: "finding 1: on S3 a monolithic push whose blob gc swept between its hidden write and its transaction is 404 BLOB_UPLOAD_UNKNOWN (no copy to make again)" }) }, async (t) => {
+      const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+      const data = randomBytes(mode === "chunked" ? 3 * MiB + 5 : 300_000);
+      assert.equal(await b.pushBlob("atk/old", data), sha256(data));
+      const paused = stall.pauseNext(mode === "chunked" ? publishCopy : monolithicPublish(kind), { done: true });
+      let put: Promise<unknown>;
+      if (mode === "chunked") {
+        const upload = await chunkedUpload(a, "atk/new", data);
+        put = settled(a.finishUpload(on(a, upload), sha256(data)));
+      } else {
+        put = settled(a.pushBlob("atk/new", data, { mode: "monolithic" }));
+      }
+      const held = await paused;
+      t.diagnostic(`held: ${held.what}`);
+      t.diagnostic(`gc: ${await gcOnce(cluster)}`);
+      held.go();
+      const answer = await put;
+      t.diagnostic(`the push: ${said(answer)}`);
+      assert.ok(!(answer instanceof Error), `the push racing gc: ${said(answer)}`);
+      await readsBack([a, b], "atk/new", data);
+      await keep(b, "atk/new", data);
+      await assertClean(cluster);
+      await readsBack([a, b], "atk/new", data);
+    });
+  }
+}
+
+// Finding 1 with a real client: oras pushes each blob with POST + one PUT (monolithic).
+test("attack-s8 s3 with oras: oras pushes an artifact whose layer gc sweeps meanwhile (pushed before, its manifest deleted), one blob's hidden write done and its transaction not yet run: oras succeeds and the artifact pulls from both instances", { timeout: 300_000, skip: missingStore("s3") ?? false, todo: "finding 1: on S3 a monolithic push whose blob gc swept between its hidden write and its transaction is 404 BLOB_UPLOAD_UNKNOWN; oras fails" }, async (t) => {
+  const oras = requireTool(t, "oras");
+  if (!oras) return;
+  const { cluster, stall, first, second, b } = await attackCluster(t, "s3");
+  const dir = await mkdtemp(join(tmpdir(), "berth-atk-s8-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const data = randomBytes(300_000);
+  await writeFile(join(dir, "layer.bin"), data);
+  const login = (berth: RunningBerth) => ["--plain-http", "-u", berth.username, "-p", berth.password];
+  const old = await run(oras, ["push", ...login(second), `${second.host}/atk/old:v1`, "layer.bin:application/octet-stream"], { cwd: dir });
+  assert.equal(old.code, 0, old.stderr);
+  const digest = /sha256:[0-9a-f]{64}/.exec((await run(oras, ["resolve", ...login(second), `${second.host}/atk/old:v1`])).stdout)![0];
+  assert.equal(await b.deleteManifest("atk/old", digest), 202);
+  const paused = stall.pauseNext(hiddenPublish, { done: true });
+  const pushing = run(oras, ["push", ...login(first), `${first.host}/atk/new:v1`, "layer.bin:application/octet-stream"], { cwd: dir });
+  const held = await paused;
+  t.diagnostic(`held: ${held.what}`);
+  t.diagnostic(`gc: ${await gcOnce(cluster)}`);
+  held.go();
+  const pushed = await pushing;
+  t.diagnostic(`oras push: exit ${pushed.code} ${pushed.stderr.trim()}`);
+  assert.equal(pushed.code, 0, `oras push racing gc: ${pushed.stderr}`);
+  for (const berth of [first, second]) {
+    const out = await mkdtemp(join(dir, "pull-"));
+    const pulled = await run(oras, ["pull", ...login(berth), "-o", out, `${berth.host}/atk/new:v1`]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+  }
+  await assertClean(cluster);
+});
+
+// Finding 1 without gc sweeping a row, with a grace period: a stray of the same digest (a monolithic
+// push killed after its hidden write, before its transaction) is seen by one gc run; longer than the
+// grace later, the client starts over, and the next gc run deletes the key (seen long enough, same
+// size, no row) right after the new push wrote it.
+test("attack-s8 s3: a stray of the layer (a push killed after its hidden write) seen by gc, the client's start-over past the grace: gc's next run deleting the key the new push just wrote does not fail the push", { timeout: 300_000, skip: missingStore("s3") ?? false, todo: "finding 1: on S3 a monolithic push whose just-written key gc deletes as an old stray is 404 BLOB_UPLOAD_UNKNOWN, with any grace period" }, async (t) => {
+  const { cluster, stall, first, a, b } = await attackCluster(t, "s3");
+  const data = randomBytes(300_000);
+  const held = stall.holdNext(hiddenPublish, { done: true });
+  const killed = settled(a.pushBlob("atk/stray", data, { mode: "monolithic" }));
+  t.diagnostic(`held: ${await held}`);
+  await first.kill();
+  await killed;
+  await first.restart();
+  const grace = ["gc", "--grace-period", "3"];
+  const seen = await cluster.cli(grace);
+  assert.equal(seen.code, 0, seen.stderr);
+  t.diagnostic(`gc 1: ${seen.stdout.trim()}`);
+  await sleep(3500); // past the grace
+  const paused = stall.pauseNext(hiddenPublish, { done: true });
+  const put = settled(b.pushBlob("atk/stray", data, { mode: "monolithic" }));
+  const again = await paused;
+  t.diagnostic(`start-over held: ${again.what}`);
+  const swept = await cluster.cli(grace);
+  assert.equal(swept.code, 0, swept.stderr);
+  t.diagnostic(`gc 2: ${swept.stdout.trim()}`);
+  again.go();
+  const answer = await put;
+  t.diagnostic(`the start-over: ${said(answer)}`);
+  assert.ok(!(answer instanceof Error), `the start-over racing gc: ${said(answer)}`);
+  await readsBack([a, b], "atk/stray", data);
+});
+
+// The same race with crane (POST, one PATCH, PUT: the publish copy) pushing a two-platform image whose layers gc sweeps meanwhile: the image pushed before
+// (index and children deleted, so nothing references its blobs). The first blob's publish is held.
+// regctl (POST + one PUT for small blobs on S3) failed this race once with 404 (finding 1) and got
+// through once (which blob is held first, and whether it retries, varies): not pinned here.
+for (const tool of ["crane"] as const) {
+  test(`held: attack-s8 s3 with ${tool}: ${tool} copies a two-platform image whose blobs gc sweeps meanwhile (pushed before, its manifests deleted), the first blob held after its publish: the copy succeeds and the image reads back from both instances`, { timeout: 300_000, skip: missingStore("s3") ?? false }, async (t) => {
+    const bin = requireTool(t, tool);
+    if (!bin) return;
+    const { cluster, stall, first, second, b } = await attackCluster(t, "s3");
+    const dir = await mkdtemp(join(tmpdir(), "berth-atk-s8-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(join(dir, "home/.docker"), { recursive: true });
+    const env = { ...process.env, HOME: join(dir, "home"), DOCKER_CONFIG: join(dir, "home/.docker") };
+    const layout = await buildMultiPlatformLayout(join(dir, "layout"), "v1");
+    const cli = (args: string[]) => run(bin, [...args, "--insecure"], { env, cwd: dir });
+    for (const berth of [first, second]) assert.equal((await cli(["auth", "login", berth.host, "-u", berth.username, "-p", berth.password])).code, 0);
+    const copy = (to: string) => cli(["push", layout.dir, to]);
+    const old = await copy(`${second.host}/atk/old:v1`);
+    assert.equal(old.code, 0, old.stderr);
+    for (const digest of [layout.index.digest, ...layout.images.map((i) => i.manifest.digest)]) assert.equal(await b.deleteManifest("atk/old", digest), 202);
+    // gc's grace (5 s) lets it take the old links and rows (8 s old) and none the new push made
+    // before the held one (grace 0 would take those too: the manifest would find them gone).
+    await sleep(8000);
+    const paused = stall.pauseNext((r) => hiddenPublish(r) || publishCopy(r), { done: true });
+    const pushing = copy(`${first.host}/atk/new:v1`);
+    const held = await paused;
+    t.diagnostic(`held: ${held.what}`);
+    const gc = await cluster.cli(["gc", "--grace-period", "5"]);
+    assert.equal(gc.code, 0, gc.stderr);
+    t.diagnostic(`gc: ${gc.stdout.trim()}`);
+    held.go();
+    const pushed = await pushing;
+    t.diagnostic(`${tool}: exit ${pushed.code} ${pushed.stderr.trim().slice(0, 400)}`);
+    assert.equal(pushed.code, 0, `${tool} racing gc: ${pushed.stderr}`);
+    for (const image of layout.images) {
+      for (const blob of [image.config, image.layer]) {
+        for (const client of [new OciClient({ baseUrl: first.url, authorization: first.basicAuth }), b]) {
+          assert.ok(sha256(await client.getBlob("atk/new", blob.digest)) === blob.digest, `${blob.digest} reads back`);
+        }
+      }
+    }
+    await assertClean(cluster);
+  });
+}
+
+// Two instances push the same layer to two repositories at once, both held after their publish,
+// and gc sweeps the layer's old row between: each push is copied again (or not at all), both 201.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`held: attack-s8 ${kind}: the same layer pushed chunked from two instances to two repositories, one held after its publish copy while gc sweeps the layer and the other commits, a third upload of other bytes closed with the same digest: 201, 201, 400, both read back; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(2 * MiB + 11);
+    const wrong = Buffer.from(data);
+    wrong[12345] = wrong[12345]! ^ 0xff;
+    assert.equal(await a.pushBlob("atk/seed", data), sha256(data));
+    const one = await chunkedUpload(a, "atk/one", data);
+    const paused = stall.pauseNext(publishCopy, { done: true });
+    const first = settled(a.finishUpload(on(a, one), sha256(data)));
+    const held = await paused;
+    t.diagnostic(`held: ${held.what}`);
+    t.diagnostic(`gc: ${await gcOnce(cluster)}`);
+    // Made after gc ran (uploads idle past the 2 s expiry are gc's).
+    const two = await chunkedUpload(b, "atk/two", data, 512 * 1024);
+    const bad = await chunkedUpload(b, "atk/one", wrong);
+    const wrongAnswer = await settled(b.finishUpload(on(b, bad), sha256(data)));
+    assert.ok(wrongAnswer instanceof OciError && wrongAnswer.status === 400 && wrongAnswer.codes[0] === "DIGEST_INVALID", `other bytes closed with the digest: ${said(wrongAnswer)}`);
+    await b.finishUpload(on(b, two), sha256(data));
+    held.go();
+    const answer = await first;
+    assert.ok(!(answer instanceof Error), `the held push: ${said(answer)}`);
+    for (const repo of ["atk/one", "atk/two"]) await readsBack([a, b], repo, data);
+    for (const repo of ["atk/one", "atk/two"]) await keep(a, repo, data);
+    await assertClean(cluster);
+    for (const repo of ["atk/one", "atk/two"]) await readsBack([a, b], repo, data);
+  });
+}
+
+// gc removes the publish copy before each of Berth's three tries (blob-commit.ts COPY_ATTEMPTS):
+// the closing PUT is 503 UNAVAILABLE ("send the request again"), nothing is visible, and the same
+// PUT sent again (on the other instance) gets 201.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`held: attack-s8 ${kind}: gc removes the publish copy before each of the three tries: 503 UNAVAILABLE with nothing visible, the same closing PUT sent again on the other instance gets 201 and reads back; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(3 * MiB + 17);
+    assert.equal(await b.pushBlob("atk/old3", data), sha256(data)); // a row for the first sweep
+    const upload = await chunkedUpload(a, "atk/thrice", data);
+    let paused = stall.pauseNext(publishCopy, { done: true });
+    const put = settled(a.finishUpload(on(a, upload), sha256(data)));
+    for (const attempt of [1, 2, 3]) {
+      const held = await paused;
+      t.diagnostic(`try ${attempt}, held: ${held.what}`);
+      // The first try's copy goes with the blob's row (a sweep); later ones are strays: seen by one run, deleted by the next.
+      for (const run of attempt === 1 ? [1] : [1, 2]) t.diagnostic(`gc ${run}: ${await gcOnce(cluster)}`);
+      if (attempt < 3) paused = stall.pauseNext(publishCopy, { done: true });
+      held.go();
+    }
+    const answer = await put;
+    t.diagnostic(`closing PUT: ${said(answer)}`);
+    assert.ok(answer instanceof OciError && answer.status === 503 && answer.codes[0] === "UNAVAILABLE", `after three removed copies: ${said(answer)}`);
+    for (const client of [a, b]) assert.equal(await client.headBlob("atk/thrice", sha256(data)), null, "nothing visible after the 503");
+    await b.finishUpload(on(b, upload), sha256(data));
+    await readsBack([a, b], "atk/thrice", data);
+    await keep(a, "atk/thrice", data);
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/thrice", data);
+  });
+}
+
+// --- 2. a cross-repository mount racing a delete of the source and gc ----------------------------
+
+/** A DELETE of a blob's object (gc's sweep, inside its transaction holding the digest's lock). */
+function blobDelete(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes("/registry/blobs/");
+}
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  // gc first: its sweep of the layer (the source's manifest deleted) is held at the object's delete,
+  // holding the digest's lock; the mount from that source waits for it, then finds the source's
+  // link gone and answers 202 (never 201 for a blob gc is deleting); the push that follows gets 201.
+  test(`held: attack-s8 ${kind}: a mount from a repository whose manifest was deleted, sent while gc's sweep of the layer is held at the object's delete: 202 (not a 201 for a deleted blob), the push that follows gets 201 and reads back from both instances; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+    const layer = randomLayer(MiB + 3);
+    const image = buildImage([layer], "mount-race");
+    await pushImage(b, "atk/src", "v1", image);
+    assert.equal(await b.deleteManifest("atk/src", image.digest), 202);
+    const paused = stall.pauseNext(blobDelete);
+    const gc = cluster.cli(["gc", "--grace-period", "0"]);
+    const held = await paused;
+    t.diagnostic(`gc held at ${held.what}`);
+    const mount = settled(a.mountBlob("atk/dst", layer.digest, "atk/src"));
+    await sleep(1000); // the mount waits for the digest's lock gc holds
+    held.go();
+    const mounted = await mount;
+    const gcDone = await gc;
+    assert.equal(gcDone.code, 0, gcDone.stdout + gcDone.stderr);
+    t.diagnostic(`mount: ${mounted instanceof Error ? said(mounted) : JSON.stringify(mounted)}; gc: ${gcDone.stdout.trim().split("\n").join(" | ")}`);
+    assert.ok(!(mounted instanceof Error), said(mounted));
+    if (mounted.mounted) await readsBack([a, b], "atk/dst", layer.data);
+    else {
+      for (const client of [a, b]) assert.equal(await client.headBlob("atk/dst", layer.digest), null, "a mount that was refused shows no blob");
+      await a.finishUpload(on(a, mounted.upload), layer.digest, layer.data);
+      await readsBack([a, b], "atk/dst", layer.data);
+    }
+    const fsck = await cluster.cli(["fsck"]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    await pushImage(a, "atk/dst", "v1", image, { skipExisting: true });
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/dst", layer.data);
+  });
+}
+
+// --- 3. F4: the store's connection cut at different moments ---------------------------------------
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  // Every cut answers 503 UNAVAILABLE; the same request sent again once the store is back gets 201.
+  test(`held: attack-s8 ${kind}: the store's connection cut at the publish copy of a chunked upload (503), then the same closing PUT on the other instance gets 201; cut at the upload's delete after the commit: 201 all the same; the blob reads back; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cluster, cutter, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(6 * MiB + 1);
+    const upload = await chunkedUpload(a, "atk/cut", data);
+    cutter.cutting = publishCopy;
+    const cutAnswer = await settled(a.finishUpload(on(a, upload), sha256(data)));
+    cutter.cutting = null;
+    t.diagnostic(`cut at the copy (${cutter.cut.length} cut): ${said(cutAnswer)}`);
+    assert.ok(cutAnswer instanceof OciError && cutAnswer.status === 503 && cutAnswer.codes[0] === "UNAVAILABLE", `a cut copy: ${said(cutAnswer)}`);
+    assert.equal(await b.headBlob("atk/cut", sha256(data)), null, "nothing visible after the 503");
+    await b.finishUpload(on(b, upload), sha256(data));
+    await readsBack([a, b], "atk/cut", data);
+
+    const other = randomBytes(5 * MiB + 77);
+    const second = await chunkedUpload(b, "atk/cut", other);
+    cutter.cutting = uploadDelete;
+    const afterCommit = await settled(b.finishUpload(on(b, second), sha256(other)));
+    cutter.cutting = null;
+    t.diagnostic(`cut at the upload's delete (${cutter.cut.length} cut so far): ${said(afterCommit)}`);
+    assert.ok(!(afterCommit instanceof Error), `the upload's delete cut after the commit: ${said(afterCommit)}`);
+    await readsBack([a, b], "atk/cut", other);
+    await keep(a, "atk/cut", data);
+    await keep(b, "atk/cut2", other);
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/cut", data);
+  });
+
+  // The client's own mistakes stay 4xx when the store's connection breaks while Berth cleans up
+  // after them: a digest that does not match (the bytes are thrown away: an abort, a delete).
+  test(`attack-s8 ${kind}: a push whose bytes do not match its digest is 400 DIGEST_INVALID even when the store's connection breaks while Berth throws the bytes away (monolithic and chunked); nothing visible; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false, todo: "finding 2: a wrong digest answered 503 UNAVAILABLE (send again) when the clean-up of the refused bytes fails: the cleanup's error replaces DIGEST_INVALID" }, async (t) => {
+    const { cluster, cutter, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(17 * MiB + 9); // above one 16 MiB part: a multipart upload (S3), staged blocks (Azure)
+    const claimed = sha256(randomBytes(64));
+    const answers: string[] = [];
+    cutter.cutting = anyDelete;
+    const upload = await a.startUpload("atk/wrong");
+    const mono = await settled(a.request("PUT", `${upload.location}?digest=${encodeURIComponent(claimed)}`, [201], { headers: { "content-type": "application/octet-stream" }, body: data }));
+    answers.push(`monolithic: ${said(mono)}`);
+    cutter.cutting = null;
+    const chunked = await chunkedUpload(a, "atk/wrong", data, 6 * MiB);
+    cutter.cutting = anyDelete;
+    const close = await settled(a.finishUpload(on(a, chunked), claimed));
+    answers.push(`chunked: ${said(close)}`);
+    cutter.cutting = null;
+    t.diagnostic(`cut: ${cutter.cut.join(", ")}`);
+    for (const line of answers) t.diagnostic(line);
+    for (const answer of [mono, close]) {
+      assert.ok(answer instanceof OciError && answer.status === 400 && answer.codes[0] === "DIGEST_INVALID", `the client's wrong digest: ${answers.join("; ")}`);
+    }
+    for (const client of [a, b]) assert.equal(await client.headBlob("atk/wrong", claimed), null);
+    await assertClean(cluster);
+  });
+}
+
+/** A PUT that writes one piece of a PATCH: an S3 part or tail segment, an Azure block. */
+function chunkWrite(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  if (request.method !== "PUT" || !url.pathname.includes("/registry/")) return false;
+  return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
+}
+
+/** The commit of an upload's parts: S3 CompleteMultipartUpload, Azure Put Block List. */
+function partsCommit(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  if (!url.pathname.includes("/registry/uploads/")) return false;
+  return (request.method === "POST" && url.searchParams.has("uploadId")) || (request.method === "PUT" && url.searchParams.get("comp") === "blocklist");
+}
+
+/** The read-back of committed parts by an instance without the running hash. */
+function partsReadBack(request: IncomingMessage): boolean {
+  const url = storeUrl(request);
+  return request.method === "GET" && url.pathname.includes("/registry/uploads/") && !url.searchParams.has("uploadId") && !url.searchParams.has("comp");
+}
+
+function isUnavailable(answer: unknown): boolean {
+  return answer instanceof OciError && answer.status === 503 && answer.codes[0] === "UNAVAILABLE";
+}
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  // A chunked push, the store's connection cut at each step in turn (every try of the SDK): the
+  // client gets 503 UNAVAILABLE, then does what a client does (asks where the upload is and goes
+  // on; sends the closing PUT again), and gets 202/201; the blob reads back from both instances.
+  test(`held: attack-s8 ${kind}: the store's connection cut during a PATCH's part, the parts' commit, the read-back on an instance without the hash: each 503 UNAVAILABLE, the client's next step (GET the upload and go on, the same PUT again) succeeds, the blob reads back; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false }, async (t) => {
+    const { cluster, cutter, a, b, on } = await attackCluster(t, kind);
+    const data = randomBytes(13 * MiB + 21);
+    const chunk = 6 * MiB;
+    let upload = await a.startUpload("atk/f4");
+    upload = await a.patchChunk(upload, data.subarray(0, chunk));
+    cutter.cutting = chunkWrite;
+    const cutPatch = await settled(a.patchChunk(upload, data.subarray(chunk, 2 * chunk)));
+    cutter.cutting = null;
+    t.diagnostic(`PATCH cut (${cutter.cut.length} cut): ${said(cutPatch)}`);
+    assert.ok(isUnavailable(cutPatch), `a PATCH whose part the store never took: ${said(cutPatch)}`);
+    upload = await a.uploadStatus(upload);
+    t.diagnostic(`the upload after the 503: Range ${upload.range}`);
+    assert.equal(upload.offset, chunk, "the upload holds what was acknowledged");
+    for (let at = upload.offset; at < data.length; at += chunk) upload = await a.patchChunk(upload, data.subarray(at, at + chunk));
+
+    // The closing PUT on the instance without the hash: commit, read back, copy.
+    for (const [step, match] of [["the parts' commit", partsCommit], ["the read-back", partsReadBack]] as const) {
+      cutter.cut.length = 0;
+      cutter.cutting = match;
+      const cutClose = await settled(b.finishUpload(on(b, upload), sha256(data)));
+      cutter.cutting = null;
+      t.diagnostic(`${step} cut (${cutter.cut.length} cut): ${said(cutClose)}`);
+      if (cutter.cut.length > 0) assert.ok(isUnavailable(cutClose), `${step} cut: ${said(cutClose)}`);
+      if (!(cutClose instanceof Error)) break;
+    }
+    if (!(await b.headBlob("atk/f4", sha256(data)))) await b.finishUpload(on(b, upload), sha256(data));
+    await readsBack([a, b], "atk/f4", data);
+    await keep(a, "atk/f4", data);
+    await assertClean(cluster);
+    await readsBack([a, b], "atk/f4", data);
+  });
+}
+
+// --- 4. kill -9 at each publish step, then what a client does next ------------------------------
+
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  // Killed before the copy, after it (before the transaction) and after the transaction (before
+  // the upload's object is deleted): the client HEADs the blob on the other instance (404 before
+  // the transaction, 200 with the right bytes after), and where it is missing starts over there.
+  test(`held: attack-s8 ${kind}: kill -9 before the publish copy, after it, and after the transaction: HEAD on the other instance answers 404 or 200 with the blob readable, the start-over there gets 201; the restarted instance reads it; fsck clean, nothing left`, { timeout: 600_000, skip: missing ?? false }, async (t) => {
+    const { cluster, stall, first, a, b } = await attackCluster(t, kind);
+    const steps = [
+      { name: "before the copy", match: publishCopy, done: false, visible: false },
+      { name: "after the copy", match: publishCopy, done: true, visible: false },
+      { name: "after the transaction", match: uploadDelete, done: false, visible: true },
+    ] as const;
+    for (const [n, step] of steps.entries()) {
+      const repo = `atk/kill${n}`;
+      const data = randomBytes(4 * MiB + n);
+      const upload = await chunkedUpload(a, repo, data);
+      const held = stall.holdNext(step.match, { done: step.done });
+      const put = settled(a.finishUpload(upload, sha256(data)));
+      t.diagnostic(`${step.name}: held ${await held}`);
+      await first.kill();
+      await put;
+      const head = await b.headBlob(repo, sha256(data));
+      t.diagnostic(`${step.name}: HEAD on the other instance → ${head ? `200 ${head.size}` : "404"}`);
+      if (head) assert.ok((await b.getBlob(repo, sha256(data))).equals(data), "a blob HEAD finds reads back");
+      else {
+        assert.equal(step.visible, false, `${step.name}: the transaction committed, yet HEAD is 404`);
+        assert.equal(await b.pushBlob(repo, data, { mode: "chunked", chunkSize: MiB }), sha256(data));
+      }
+      await first.restart();
+      await readsBack([a, b], repo, data);
+      await keep(b, repo, data);
+      const fsck = await cluster.cli(["fsck"]);
+      assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    }
+    await assertClean(cluster);
+  });
+}
+
+// --- 5. webhooks.batchDelay: kill -9 while a batch waits ----------------------------------------
+
+// At least once: deliveries queued and waiting their batch delay when `berth serve` is killed are
+// sent after the restart, each event once at least, in order.
+test("held: attack-s8 webhooks: kill -9 while deliveries wait their batch delay (3 s): after the restart each is delivered, in event order", { timeout: 120_000 }, async (t) => {
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  const berth = await startBerth({ env: { BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", BERTH_WEBHOOKS_INTERVAL: "0.1", BERTH_WEBHOOKS_BATCH_DELAY: "3" } });
+  t.after(() => berth.dispose());
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${berth.url}${path}`, { method, headers: { authorization: berth.basicAuth, ...(body !== undefined && { "content-type": "application/json" }) }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+    assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/ci`, actions: ["push"] });
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  for (const n of [1, 2, 3, 4]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(200)], `kill-${n}`));
+  for (;;) {
+    const list = (await api("GET", "/api/v1/webhooks/ci/deliveries")) as { deliveries: { status: string }[] };
+    if (list.deliveries.filter((d) => d.status === "pending").length === 4) break;
+    await sleep(20);
+  }
+  assert.equal(receiver.received.length, 0, "nothing sent before the batch delay");
+  await berth.kill();
+  await berth.restart();
+  await receiver.waitFor(4, 60_000);
+  const events = ((await api("GET", "/api/v1/events?limit=100")) as { events: { id: number; action: string }[] }).events.filter((e) => e.action === "push").map((e) => e.id).sort((x, y) => x - y);
+  const got = receiver.received.map((r) => Number(r.headers["berth-event"]));
+  assert.deepEqual([...new Set(got)], events, "each event delivered, in order");
+});
+
+// On PostgreSQL the fan-out reads the webhooks, then inserts their deliveries, in a transaction
+// that locks no webhook row; a webhook deleted in between (its deliveries deleted first, then its
+// row) gets the fan-out's deliveries after it is gone. They wait under its name, and a webhook
+// made again with that name (another receiver, another owner's) is sent them: events from before
+// it was made. Here the fan-out's insert is held by a conflicting insert of the test's own,
+// uncommitted (the unique (webhook, event_id) index makes it wait), while the webhook is deleted
+// and made again; then the test rolls back.
+test("attack-s8 webhooks on PostgreSQL: a webhook deleted while the fan-out is queueing its deliveries, then made again under the same name with another URL, is not sent the events from before it was made", { timeout: 120_000, todo: "finding 5: the fan-out's deliveries for a webhook deleted meanwhile are kept under its name and sent to the next webhook of that name" }, async (t) => {
+  const postgres = await startPostgres();
+  t.after(() => postgres.stop());
+  const url = await postgres.database();
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  const berth = await startBerth({ env: { BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url, BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", BERTH_WEBHOOKS_INTERVAL: "0.1", BERTH_WEBHOOKS_BATCH_DELAY: "0" } });
+  t.after(() => berth.dispose());
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${berth.url}${path}`, { method, headers: { authorization: berth.basicAuth, ...(body !== undefined && { "content-type": "application/json" }) }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+    assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/old`, actions: ["push"] });
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  await pushImage(client, "team/app", "v1", buildImage([randomLayer(200)], "pg-1"));
+  await receiver.waitFor(1);
+
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  t.after(() => db.end());
+  const last = Number((await db.query("select coalesce(max(id), 0) as id from changes")).rows[0].id);
+  await db.query("begin");
+  for (let id = last + 1; id <= last + 20; id++) {
+    await db.query("insert into webhook_deliveries (webhook, event_id, action, created_at, status, attempts, next_at, request_headers, body) values ('ci', $1, 'push', 0, 'failed', 0, 0, '{}', '')", [id]);
+  }
+  await pushImage(client, "team/app", "v2", buildImage([randomLayer(200)], "pg-2"));
+  // The fan-out is waiting on the insert of the push's delivery (pg_stat_activity shows it).
+  for (;;) {
+    const probe = new pg.Client({ connectionString: url });
+    await probe.connect();
+    const rows = (await probe.query("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%webhook_deliveries%'")).rows as { n: number }[];
+    await probe.end();
+    if (rows[0]!.n > 0) break;
+    await sleep(50);
+  }
+  await api("DELETE", "/api/v1/webhooks/ci");
+  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/new`, actions: ["push"] });
+  await db.query("rollback");
+  await pushImage(client, "team/app", "v3", buildImage([randomLayer(200)], "pg-3"));
+  await receiver.waitFor(2);
+  await sleep(1500);
+  const events = ((await api("GET", "/api/v1/events?limit=100")) as { events: { id: number; action: string }[] }).events.filter((e) => e.action === "push").map((e) => e.id).sort((x, y) => x - y);
+  const sent = receiver.received.map((r) => `${r.path} ${String(r.headers["berth-event"])}`);
+  assert.deepEqual(sent, [`/old ${events[0]}`, `/new ${events[2]}`], "the new webhook gets only the push after it was made");
+});
+
+// The client's own mistakes are 4xx even while every connection to the store breaks: Berth refuses
+// them before asking the store anything.
+for (const kind of ["s3", "azure"] as const) {
+  const missing = missingStore(kind);
+  test(`held: attack-s8 ${kind}: with every store connection cut, a PATCH whose Content-Length differs from its Content-Range, a PATCH at the wrong offset and a PUT with a malformed digest answer 4xx, never 503`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+    const { cutter, a } = await attackCluster(t, kind);
+    const upload = await a.startUpload("atk/mistakes");
+    cutter.cutting = () => true;
+    const answers: string[] = [];
+    const sizeMismatch = await a.raw("PATCH", upload.location, { headers: { "content-type": "application/octet-stream", "content-range": "0-99" }, body: new Uint8Array(50) });
+    answers.push(`Content-Length 50, Content-Range 0-99: ${sizeMismatch.status} ${await sizeMismatch.text()}`);
+    const wrongOffset = await a.raw("PATCH", upload.location, { headers: { "content-type": "application/octet-stream", "content-range": "100-149" }, body: new Uint8Array(50) });
+    answers.push(`Content-Range 100-149 on an empty upload: ${wrongOffset.status} ${await wrongOffset.text()}`);
+    const badDigest = await a.raw("PUT", `${upload.location}?digest=sha256:nothex`, { headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(10) });
+    answers.push(`PUT ?digest=sha256:nothex: ${badDigest.status} ${await badDigest.text()}`);
+    cutter.cutting = null;
+    for (const line of answers) t.diagnostic(line);
+    t.diagnostic(`store requests cut: ${cutter.cut.length}`);
+    for (const [i, res] of [sizeMismatch, wrongOffset, badDigest].entries()) assert.ok(res.status >= 400 && res.status < 500, answers[i]);
+  });
+}
