@@ -42,13 +42,15 @@ test("held: attack-s8 webhooks: kill -9 while deliveries wait their batch delay 
   assert.deepEqual([...new Set(got)], events, "each event delivered, in order");
 });
 
-// On PostgreSQL the fan-out reads the webhooks, then inserts their deliveries, in a transaction
-// that locks no webhook row; a webhook deleted in between (its deliveries deleted first, then its
-// row) gets the fan-out's deliveries after it is gone. They wait under its name, and a webhook
-// made again with that name (another receiver, another owner's) is sent them: events from before
+// On PostgreSQL the fan-out read the webhooks, then inserted their deliveries, in a transaction
+// that locked no webhook row; a webhook deleted in between (its deliveries deleted first, then its
+// row) got the fan-out's deliveries after it was gone. They waited under its name, and a webhook
+// made again with that name (another receiver, another owner's) was sent them: events from before
 // it was made. Here the fan-out's insert is held by a conflicting insert of the test's own,
-// uncommitted (the unique (webhook, event_id) index makes it wait), while the webhook is deleted
-// and made again; then the test rolls back.
+// uncommitted (the unique (webhook, event_id) index makes it wait), while the webhook is deleted;
+// then the test rolls back and makes the webhook again. The fan-out now share-locks the webhooks it
+// queues for, so the delete waits for it (and then removes what it queued); before, it answered at
+// once and the webhook was made again while the fan-out still held its deliveries.
 test("attack-s8 webhooks on PostgreSQL: a webhook deleted while the fan-out is queueing its deliveries, then made again under the same name with another URL, is not sent the events from before it was made", { timeout: 120_000 }, async (t) => {
   const postgres = await startPostgres();
   t.after(() => postgres.stop());
@@ -70,7 +72,10 @@ test("attack-s8 webhooks on PostgreSQL: a webhook deleted while the fan-out is q
 
   const db = new pg.Client({ connectionString: url });
   await db.connect();
-  t.after(() => db.end());
+  // Ended once its transaction is rolled back: PostgreSQL stops first at teardown (hooks run in
+  // order), and a client still connected then fails the test with "Connection terminated".
+  let ended = false;
+  t.after(() => (ended ? undefined : db.end()));
   const last = Number((await db.query("select coalesce(max(id), 0) as id from changes")).rows[0].id);
   await db.query("begin");
   for (let id = last + 1; id <= last + 20; id++) {
@@ -86,9 +91,25 @@ test("attack-s8 webhooks on PostgreSQL: a webhook deleted while the fan-out is q
     if (rows[0]!.n > 0) break;
     await sleep(50);
   }
-  await api("DELETE", "/api/v1/webhooks/ci");
-  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/new`, actions: ["push"] });
+  let deleted = false;
+  const deleting = api("DELETE", "/api/v1/webhooks/ci").then(() => (deleted = true));
+  // Either the delete answers, or it waits for a lock (the fan-out's on the webhook's row).
+  for (;;) {
+    if (deleted) break;
+    const probe = new pg.Client({ connectionString: url });
+    await probe.connect();
+    const rows = (await probe.query(`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike 'delete from "webhooks"%'`)).rows as { n: number }[];
+    await probe.end();
+    if (rows[0]!.n > 0) break;
+    await sleep(50);
+  }
+  if (deleted) await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/new`, actions: ["push"] });
   await db.query("rollback");
+  await db.end();
+  ended = true;
+  await deleting;
+  const listed = (await api("GET", "/api/v1/webhooks")) as { webhooks: { name: string }[] };
+  if (!listed.webhooks.some((w) => w.name === "ci")) await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/new`, actions: ["push"] });
   await pushImage(client, "team/app", "v3", buildImage([randomLayer(200)], "pg-3"));
   await receiver.waitFor(2);
   await sleep(1500);
