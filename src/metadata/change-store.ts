@@ -90,6 +90,12 @@ export class ChangeStore implements ChangeRows {
     return rows.map(entryOf);
   }
 
+  async entries(ids: readonly number[]): Promise<ChangeEntry[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.selectFrom("changes").select(["id", "at", "body", "actor"]).where("id", "in", [...ids]).orderBy("id").execute();
+    return rows.map(entryOf);
+  }
+
   async events(filter: ChangeFilter, from: { after: number } | { before: number | null }, limit: number): Promise<ChangeEntry[]> {
     const newest = "before" in from;
     const direction = newest ? "desc" : "asc";

@@ -261,6 +261,8 @@ export interface ChangeRows {
    * actions (domain/events.ts sourcesOf), whole pages however rare they are in the log.
    */
   events(filter: ChangeFilter, from: { after: number } | { before: number | null }, limit: number): Promise<ChangeEntry[]>;
+  /** The entries of these ids still in the log (a pruned one is missing), in id order: the events a webhook's batch sends. */
+  entries(ids: readonly number[]): Promise<ChangeEntry[]>;
   /** The newest entry's id (0 for an empty log); with kinds, the newest of those kinds. */
   latest(kinds?: readonly ChangeKind[]): Promise<number>;
   /**

@@ -9,7 +9,7 @@ import { familyOf } from "./migrations/portable.ts";
 import { ReusedQuery } from "./reused-query.ts";
 import { UNSYNCED, UNSYNCED_NEXT_TRANSACTION } from "./sqlite/node-sqlite-dialect.ts";
 import type { Database } from "./schema.ts";
-import type { AttemptOutcome, Delivery, DeliveryStatus, NewDelivery, RecordedAttempt, Webhook, WebhookFormat, WebhookRows } from "./webhook-types.ts";
+import type { AttemptOutcome, Delivery, DeliveryStatus, NewDelivery, RecordedAttempt, SentRequest, Webhook, WebhookFormat, WebhookRows } from "./webhook-types.ts";
 
 /** Rows a statement inserts at most: 9 values each stays under SQLite's 32,766 bound values. */
 const ENQUEUE_SLICE = 500;
@@ -50,14 +50,14 @@ function toDelivery(r: Selectable<Database["webhook_deliveries"]>): Delivery {
   };
 }
 
-/** An attempt's outcome as the attempt statement's values, in its order. */
-function attemptValues(id: number, o: AttemptOutcome): [number, string, number, number, number | null, number | null, string | null, number | null] {
-  return [id, o.status, o.attempts, o.nextAt.getTime(), o.responseStatus, o.latencyMs, o.error, o.finishedAt ? o.finishedAt.getTime() : null];
+/** An attempt's outcome (and what it sent, null: kept as it is) as the attempt statement's values, in its order. */
+function attemptValues(id: number, o: AttemptOutcome, sent?: SentRequest): [number, string, number, number, number | null, number | null, string | null, number | null, string | null, string | null] {
+  return [id, o.status, o.attempts, o.nextAt.getTime(), o.responseStatus, o.latencyMs, o.error, o.finishedAt ? o.finishedAt.getTime() : null, sent ? JSON.stringify(sent.requestHeaders) : null, sent?.body ?? null];
 }
 
 export class WebhookStore implements WebhookRows {
   private readonly db: Db;
-  /** The worker reads a webhook before each delivery (a change, a rotated secret, applies at once): compiled once (reused-query.ts). */
+  /** The worker reads a webhook before each batch (a change, a rotated secret, applies to the next): compiled once (reused-query.ts). */
   private readonly byName: ReusedQuery<Selectable<Database["webhooks"]>, [string]>;
   /** The worker asks every tick (webhooks.interval). */
   private readonly dueQuery: ReusedQuery<{ webhook: string }, [number, number]>;
@@ -126,9 +126,18 @@ export class WebhookStore implements WebhookRows {
   }
 
   async delete(name: string): Promise<boolean> {
-    await this.db.deleteFrom("webhook_deliveries").where("webhook", "=", name).execute();
+    if (!this.db.isTransaction) return (this.db as Kysely<Database>).transaction().execute((trx) => new WebhookStore(trx).delete(name));
+    // The row first: on PostgreSQL its delete waits for a fan-out holding it (`queueable`), and the
+    // next statement, under READ COMMITTED, then sees the deliveries that fan-out committed.
     const result = await this.db.deleteFrom("webhooks").where("name", "=", name).executeTakeFirst();
+    await this.db.deleteFrom("webhook_deliveries").where("webhook", "=", name).execute();
     return Number(result.numDeletedRows) > 0;
+  }
+
+  async queueable(): Promise<Webhook[]> {
+    const query = this.db.selectFrom("webhooks").selectAll().where("enabled", "=", 1).orderBy("name");
+    const rows = familyOf(this.db as Kysely<unknown>) === "postgres" ? await query.forShare().execute() : await query.execute();
+    return rows.map(toWebhook);
   }
 
   async enqueue(deliveries: readonly NewDelivery[], at: Date): Promise<void> {
@@ -201,7 +210,7 @@ export class WebhookStore implements WebhookRows {
   async record(webhook: string, owner: string, attempts: readonly RecordedAttempt[], release: readonly number[], keep: number): Promise<void> {
     const write = async (db: Db) => {
       const update = this.attemptStatement(db, "");
-      for (const a of attempts) await update.changed(...attemptValues(a.id, a.outcome));
+      for (const a of attempts) await update.changed(...attemptValues(a.id, a.outcome, a.sent));
       if (release.length > 0) await db.updateTable("webhook_deliveries").set({ lease_owner: null, lease_until: 0 }).where("id", "in", release).where("lease_owner", "=", owner).execute();
       if (attempts.some((a) => a.outcome.status !== "pending")) await new WebhookStore(db).trimWith(webhook, keep, "");
     };
@@ -220,10 +229,23 @@ export class WebhookStore implements WebhookRows {
   }
 
   private attemptStatement(db: Db, marker: string) {
-    return new ReusedQuery(db, (id: number, status: string, attempts: number, nextAt: number, responseStatus: number | null, latencyMs: number | null, error: string | null, finishedAt: number | null) =>
+    return new ReusedQuery(db, (id: number, status: string, attempts: number, nextAt: number, responseStatus: number | null, latencyMs: number | null, error: string | null, finishedAt: number | null, headers: string | null, body: string | null) =>
       db
         .updateTable("webhook_deliveries")
-        .set({ lease_owner: null, lease_until: 0, status, attempts, next_at: nextAt, response_status: responseStatus, latency_ms: latencyMs, error, finished_at: finishedAt })
+        .set({
+          lease_owner: null,
+          lease_until: 0,
+          status,
+          attempts,
+          next_at: nextAt,
+          response_status: responseStatus,
+          latency_ms: latencyMs,
+          error,
+          finished_at: finishedAt,
+          // What the attempt went out with (the webhook's headers and format at its batch); null: as kept.
+          request_headers: sql<string>`coalesce(${headers}, request_headers)`,
+          body: sql<string>`coalesce(${body}, body)`,
+        })
         .where("id", "=", id)
         .modifyEnd(sql.raw(marker)),
     );

@@ -48,10 +48,20 @@ export type NewDelivery = Pick<Delivery, "webhook" | "eventId" | "action" | "req
 /** An attempt's outcome: the delivery's new state. */
 export type AttemptOutcome = Pick<Delivery, "status" | "attempts" | "nextAt" | "responseStatus" | "latencyMs" | "error" | "finishedAt">;
 
-/** An attempt made on a leased delivery, recorded with the rest of its batch. */
+/**
+ * What an attempt sent, built from the webhook's row at its batch (webhook-worker.ts): the headers
+ * (its signature aside) and the body when it was rendered anew (null: the delivery's own).
+ */
+export interface SentRequest {
+  requestHeaders: Record<string, string>;
+  body: string | null;
+}
+
+/** An attempt made on a leased delivery, recorded with the rest of its batch; `sent` replaces what the delivery shows it was sent with (none: not sent). */
 export interface RecordedAttempt {
   id: number;
   outcome: AttemptOutcome;
+  sent?: SentRequest;
 }
 
 export interface WebhookRows {
@@ -60,8 +70,17 @@ export interface WebhookRows {
   get(name: string): Promise<Webhook | null>;
   list(): Promise<Webhook[]>;
   update(name: string, change: Partial<Omit<Webhook, "name" | "createdAt">>): Promise<boolean>;
-  /** The webhook and every delivery it had. */
+  /**
+   * The webhook and every delivery it had, in one transaction: its row first, so on PostgreSQL it
+   * waits for a fan-out that share-locked the row (`queueable`), then the deliveries that fan-out queued.
+   */
   delete(name: string): Promise<boolean>;
+  /**
+   * The enabled webhooks, for the fan-out that queues their deliveries in the same transaction: on
+   * PostgreSQL their rows stay share-locked until it ends, so no webhook is deleted between this
+   * read and the deliveries' insert (SQLite's one writer serializes the two anyway).
+   */
+  queueable(): Promise<Webhook[]>;
   /** Queues deliveries; one per (webhook, event) however often asked. */
   enqueue(deliveries: readonly NewDelivery[], at: Date): Promise<void>;
   /**

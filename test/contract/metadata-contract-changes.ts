@@ -354,6 +354,56 @@ export function metadataChangeContract(factory: MetadataFactory): void {
     });
   });
 
+  describe("webhooks: the current row at each batch, delete against the fan-out (attack s8, findings 3-5)", () => {
+    test("an attempt's record keeps what it sent: the headers, and a body rendered anew (none given: as kept); entries answers the log's entries by id, a missing one left out", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = new Date(1_700_000_000_000);
+      await store.webhooks.create({ name: "ci", url: "https://hooks.example.com/x", actions: ["push"], scope: "*", headers: { "X-Token": "old" }, format: "acr", enabled: true, secret: "s", createdAt: at, updatedAt: at });
+      const kept = { "X-Token": "old", "content-type": "application/json" };
+      await store.webhooks.enqueue([1, 2, 3].map((n) => ({ webhook: "ci", eventId: n, action: "push", requestHeaders: kept, body: `{"n":${n}}` })), at);
+      const [one, two, three] = await store.webhooks.leaseDue("ci", "A", at, new Date(at.getTime() + 1000), 10);
+      const outcome = { status: "pending" as const, attempts: 1, nextAt: at, responseStatus: 401, latencyMs: 1, error: "401", finishedAt: null };
+      const sent = { "X-Token": "new", "content-type": "application/cloudevents+json; charset=utf-8" };
+      await store.webhooks.record("ci", "A", [{ id: one!.id, outcome, sent: { requestHeaders: sent, body: '{"ce":1}' } }, { id: two!.id, outcome, sent: { requestHeaders: sent, body: null } }, { id: three!.id, outcome }], [], 10);
+      const shown = new Map((await store.webhooks.deliveries("ci", 10)).map((d) => [d.eventId, [d.requestHeaders, d.body]]));
+      assert.deepEqual(shown.get(1), [sent, '{"ce":1}']);
+      assert.deepEqual(shown.get(2), [sent, '{"n":2}'], "no new body: the kept one");
+      assert.deepEqual(shown.get(3), [kept, '{"n":3}'], "nothing sent: as kept");
+      await store.changes.append(tagSet(1));
+      await store.changes.append(tagSet(2));
+      const ids = (await store.changes.since(0, 10)).map((e) => e.id);
+      assert.deepEqual((await store.changes.entries([ids[1]!, 999_999, ids[0]!])).map((e) => e.change), [tagSet(1), tagSet(2)]);
+      assert.deepEqual(await store.changes.entries([]), []);
+    });
+
+    test("queueable lists the enabled webhooks; a delete that meets a fan-out between its read and its insert removes what it queued: no delivery outlives its webhook", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = new Date(1_700_000_000_000);
+      for (const [name, enabled] of [["ci", true], ["off", false]] as const) await store.webhooks.create({ name, url: "https://hooks.example.com/x", actions: ["push"], scope: "*", headers: {}, format: "acr", enabled, secret: "s", createdAt: at, updatedAt: at });
+      let read!: () => void;
+      const hasRead = new Promise<void>((ok) => (read = ok));
+      let go!: () => void;
+      const held = new Promise<void>((ok) => (go = ok));
+      const fanOut = store.transaction(async (tx) => {
+        const hooks = await tx.webhooks.queueable();
+        assert.deepEqual(hooks.map((h) => h.name), ["ci"]);
+        read();
+        await held;
+        await tx.webhooks.enqueue(hooks.map((h) => ({ webhook: h.name, eventId: 1, action: "push", requestHeaders: {}, body: "{}" })), at);
+      });
+      await hasRead;
+      const deleting = store.webhooks.delete("ci");
+      // The delete gets its chance to run between the fan-out's read and its insert (it waits for
+      // the fan-out on PostgreSQL, and for the one writer on SQLite); the outcome is the same either way.
+      await pause(200);
+      go();
+      await fanOut;
+      assert.equal(await deleting, true);
+      assert.deepEqual(await store.webhooks.deliveries("ci", 10), [], "the fan-out's delivery went with its webhook");
+      assert.equal(await store.webhooks.get("ci"), null);
+    });
+  });
+
   describe("the event stream's filters (migration 025)", () => {
     // A log that mixes every action with bookkeeping, two repositories, referrers among pushes (one
     // written before referrers were recorded: no subject field at all) and transactions of several

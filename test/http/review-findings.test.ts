@@ -79,6 +79,7 @@ function memoryLog(entries: ChangeEntry[]): ChangeRows {
     append: async () => {},
     since: async (cursor, limit) => entries.filter((e) => e.id > cursor).slice(0, limit),
     events: async () => [],
+    entries: async (ids) => entries.filter((e) => ids.includes(e.id)),
     latest: async () => entries.at(-1)?.id ?? 0,
     claim: async () => [],
     ack: async () => false,

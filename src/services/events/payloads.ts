@@ -153,13 +153,17 @@ function cloudEvent(event: RegistryEvent, source: EventSource): object {
   };
 }
 
+/** Each format's content type: one per format, so a kept delivery's content type says which format its body is in. */
+export const CONTENT_TYPES = { acr: "application/json", distribution: DISTRIBUTION_EVENTS, cloudevents: CLOUDEVENTS_JSON } as const satisfies Record<WebhookFormat, string>;
+
 export function render(event: RegistryEvent, format: WebhookFormat, source: EventSource): Payload {
+  const contentType = CONTENT_TYPES[format];
   switch (format) {
     case "acr":
-      return { contentType: "application/json", body: JSON.stringify(acr(event, source)) };
+      return { contentType, body: JSON.stringify(acr(event, source)) };
     case "distribution":
-      return { contentType: DISTRIBUTION_EVENTS, body: JSON.stringify(distribution(event, source)) };
+      return { contentType, body: JSON.stringify(distribution(event, source)) };
     case "cloudevents":
-      return { contentType: CLOUDEVENTS_JSON, body: JSON.stringify(cloudEvent(event, source)) };
+      return { contentType, body: JSON.stringify(cloudEvent(event, source)) };
   }
 }

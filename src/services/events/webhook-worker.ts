@@ -29,7 +29,8 @@ import type { MetadataStore } from "../../metadata/types.ts";
 import type { Foreground } from "../foreground.ts";
 import type { AttemptOutcome, Delivery, NewDelivery, RecordedAttempt, Webhook } from "../../metadata/webhook-types.ts";
 import type { DestinationPolicy } from "./destinations.ts";
-import { render, type EventSource, type Payload } from "./payloads.ts";
+import type { AttemptDelivery } from "./delivery-request.ts";
+import { CONTENT_TYPES, render, type EventSource, type Payload } from "./payloads.ts";
 import { SendThread } from "./send-thread.ts";
 import type { SendResult } from "./sender.ts";
 
@@ -82,12 +83,20 @@ export function deliveryHeaders(webhook: Webhook, contentType: string): Record<s
   return { ...webhook.headers, "content-type": contentType, "user-agent": "Berth-Webhook/1" };
 }
 
-/** Whether a webhook wants an event: its action, and its repository in scope (an event with no repository: scope `*` only). */
+/** Whether a webhook wants an event: enabled, and covering it. */
 export function wants(webhook: Webhook, event: RegistryEvent): boolean {
-  if (!webhook.enabled || !webhook.actions.includes(event.action)) return false;
+  return webhook.enabled && covers(webhook, event);
+}
+
+/** Whether a webhook's actions and scope cover an event (an event with no repository: scope `*` only). */
+export function covers(webhook: Pick<Webhook, "actions" | "scope">, event: RegistryEvent): boolean {
+  if (!webhook.actions.includes(event.action)) return false;
   const repository = event.target.repository;
   return repository === undefined ? webhook.scope === "*" : matchesPattern(webhook.scope, repository);
 }
+
+/** A delivery as its batch sends it; `rendered`: its body was made anew in the webhook's current format. */
+type BatchRequest = AttemptDelivery & { rendered: boolean };
 
 /** What an attempt's result makes of its delivery. */
 export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
@@ -168,7 +177,8 @@ export class WebhookWorker {
         await tx.changes.release(WEBHOOK_CONSUMER, this.owner);
         return 0;
       }
-      const hooks = (await tx.webhooks.list()).filter((w) => w.enabled);
+      // Share-locked on PostgreSQL until this commits: a delete waits, then removes what this queued.
+      const hooks = await tx.webhooks.queueable();
       const queued: NewDelivery[] = [];
       for (const entry of entries) {
         const event = eventOf(entry);
@@ -204,22 +214,58 @@ export class WebhookWorker {
     }
   }
 
+  /**
+   * What each leased delivery goes out as, from the webhook's row as the batch reads it: its custom
+   * headers, and its body in the webhook's format (rendered anew from the event when the format
+   * changed since the fan-out; kept as it is when the log no longer holds the event); null for one
+   * the webhook's scope or actions no longer cover (it is not sent). One read of the batch's events.
+   */
+  private async requests(hook: Webhook, batch: readonly Delivery[]): Promise<(BatchRequest | null)[]> {
+    const entries = await this.metadata.changes.entries(batch.filter((d) => d.eventId > 0).map((d) => d.eventId));
+    const events = new Map(entries.map((e) => [e.id, eventOf(e)]));
+    const contentType = CONTENT_TYPES[hook.format];
+    return batch.map((d) => {
+      const event = events.get(d.eventId) ?? null;
+      if (event && !covers(hook, event)) return null;
+      const kept = d.requestHeaders["content-type"] ?? contentType;
+      const body = event && kept !== contentType ? render(event, hook.format, this.settings.source).body : null;
+      return { id: d.id, eventId: d.eventId, requestHeaders: deliveryHeaders(hook, body === null ? kept : contentType), body: body ?? d.body, rendered: body !== null };
+    });
+  }
+
   /** Sends a leased batch in order (on the delivery thread), stopping at its first failure; records it; whether more may be due now. */
   private async sendBatch(hook: Webhook, batch: readonly Delivery[], leasedAt: number): Promise<boolean> {
     const done: RecordedAttempt[] = [];
     let failed = false;
-    let gone: { delivery: Delivery; outcome: AttemptOutcome } | null = null;
-    // The webhook as it was when the batch was leased: a change (URL, headers, a rotated secret,
-    // disabled) applies from the next batch, at most BATCH_WINDOW_MS and one request later.
-    const results = await this.sender.batch(hook.name, hook, batch, { timeoutMs: this.settings.timeoutMs, windowMs: BATCH_WINDOW_MS, leasedAt });
-    for (const [i, result] of results.entries()) {
-      const delivery = batch[i]!;
+    let gone: { delivery: Delivery; outcome: AttemptOutcome; sent: RecordedAttempt["sent"] } | null = null;
+    // The webhook as it was when the batch was leased: a change (URL, headers, format, scope,
+    // actions, a rotated secret, disabled) applies from the next batch, at most BATCH_WINDOW_MS
+    // and one request later.
+    const requests = await this.requests(hook, batch);
+    const sending = requests.filter((r) => r !== null);
+    const results = sending.length === 0 ? [] : await this.sender.batch(hook.name, hook, sending, { timeoutMs: this.settings.timeoutMs, windowMs: BATCH_WINDOW_MS, leasedAt });
+    // Deliveries taken in batch order: the unsent ones finish where they stand; the sent ones take
+    // the thread's answers in turn, up to the first it did not send.
+    let handled = 0;
+    let answered = 0;
+    for (const [i, delivery] of batch.entries()) {
+      const request = requests[i]!;
+      if (request === null) {
+        const now = new Date();
+        done.push({ id: delivery.id, outcome: { status: "failed", attempts: delivery.attempts, nextAt: now, responseStatus: null, latencyMs: null, error: `not sent: webhook ${hook.name} no longer covers it (its scope or actions changed after it was queued)`, finishedAt: now } });
+        handled++;
+        continue;
+      }
+      const result = results[answered++];
+      if (!result) break;
+      handled++;
       const outcome = outcomeOf(delivery, result, this.settings, new Date(result.at));
+      const sent = { requestHeaders: request.requestHeaders, body: request.rendered ? request.body : null };
       if (outcome.responseStatus === 410) {
-        gone = { delivery, outcome };
+        gone = { delivery, outcome, sent };
         break;
       }
-      done.push({ id: delivery.id, outcome });
+      done.push({ id: delivery.id, outcome, sent });
       if (outcome.status !== "delivered") {
         // One waiting for its retry holds the rest; one given up on lets the next go (in the next batch).
         failed = outcome.status === "pending";
@@ -227,8 +273,7 @@ export class WebhookWorker {
         break;
       }
     }
-    const sent = done.length + (gone ? 1 : 0);
-    const release = batch.slice(sent).map((d) => d.id);
+    const release = batch.slice(handled).map((d) => d.id);
     if (!gone) {
       await this.metadata.webhooks.record(hook.name, this.owner, done, release, this.settings.keepDeliveries);
       // A short batch sent whole: nothing else was due when it was leased, and what is queued since
@@ -240,7 +285,7 @@ export class WebhookWorker {
     const now = gone.outcome.finishedAt ?? new Date();
     const url = hook.url;
     await this.metadata.transaction(async (tx) => {
-      await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: gone.outcome }], release, this.settings.keepDeliveries);
+      await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: gone.outcome, sent: gone.sent }], release, this.settings.keepDeliveries);
       await tx.webhooks.update(hook.name, { enabled: false, updatedAt: now });
       await tx.audit.append({
         id: `${now.getTime().toString(36)}-${randomUUID()}`,
