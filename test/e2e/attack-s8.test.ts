@@ -17,8 +17,6 @@ import { missingStore } from "../support/object-stores.ts";
 import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
 import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
-import pg from "pg";
-import { startPostgres } from "../support/postgres.ts";
 import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
 import { WebhookReceiver } from "../support/webhook-receiver.ts";
 import { requireTool, run } from "../support/tools.ts";
@@ -623,54 +621,6 @@ test("held: attack-s8 webhooks: kill -9 while deliveries wait their batch delay 
 // it was made. Here the fan-out's insert is held by a conflicting insert of the test's own,
 // uncommitted (the unique (webhook, event_id) index makes it wait), while the webhook is deleted
 // and made again; then the test rolls back.
-test("attack-s8 webhooks on PostgreSQL: a webhook deleted while the fan-out is queueing its deliveries, then made again under the same name with another URL, is not sent the events from before it was made", { timeout: 120_000, todo: "finding 5: the fan-out's deliveries for a webhook deleted meanwhile are kept under its name and sent to the next webhook of that name" }, async (t) => {
-  const postgres = await startPostgres();
-  t.after(() => postgres.stop());
-  const url = await postgres.database();
-  const receiver = new WebhookReceiver();
-  await receiver.start();
-  t.after(() => receiver.stop());
-  const berth = await startBerth({ env: { BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url, BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", BERTH_WEBHOOKS_INTERVAL: "0.1", BERTH_WEBHOOKS_BATCH_DELAY: "0" } });
-  t.after(() => berth.dispose());
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${berth.url}${path}`, { method, headers: { authorization: berth.basicAuth, ...(body !== undefined && { "content-type": "application/json" }) }, ...(body !== undefined && { body: JSON.stringify(body) }) });
-    assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
-    return (await res.json()) as Record<string, unknown>;
-  };
-  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/old`, actions: ["push"] });
-  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
-  await pushImage(client, "team/app", "v1", buildImage([randomLayer(200)], "pg-1"));
-  await receiver.waitFor(1);
-
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  t.after(() => db.end());
-  const last = Number((await db.query("select coalesce(max(id), 0) as id from changes")).rows[0].id);
-  await db.query("begin");
-  for (let id = last + 1; id <= last + 20; id++) {
-    await db.query("insert into webhook_deliveries (webhook, event_id, action, created_at, status, attempts, next_at, request_headers, body) values ('ci', $1, 'push', 0, 'failed', 0, 0, '{}', '')", [id]);
-  }
-  await pushImage(client, "team/app", "v2", buildImage([randomLayer(200)], "pg-2"));
-  // The fan-out is waiting on the insert of the push's delivery (pg_stat_activity shows it).
-  for (;;) {
-    const probe = new pg.Client({ connectionString: url });
-    await probe.connect();
-    const rows = (await probe.query("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%webhook_deliveries%'")).rows as { n: number }[];
-    await probe.end();
-    if (rows[0]!.n > 0) break;
-    await sleep(50);
-  }
-  await api("DELETE", "/api/v1/webhooks/ci");
-  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/new`, actions: ["push"] });
-  await db.query("rollback");
-  await pushImage(client, "team/app", "v3", buildImage([randomLayer(200)], "pg-3"));
-  await receiver.waitFor(2);
-  await sleep(1500);
-  const events = ((await api("GET", "/api/v1/events?limit=100")) as { events: { id: number; action: string }[] }).events.filter((e) => e.action === "push").map((e) => e.id).sort((x, y) => x - y);
-  const sent = receiver.received.map((r) => `${r.path} ${String(r.headers["berth-event"])}`);
-  assert.deepEqual(sent, [`/old ${events[0]}`, `/new ${events[2]}`], "the new webhook gets only the push after it was made");
-});
-
 // The client's own mistakes are 4xx even while every connection to the store breaks: Berth refuses
 // them before asking the store anything.
 for (const kind of ["s3", "azure"] as const) {
