@@ -1,0 +1,166 @@
+// Attack (session 8b): the repository, tag and manifest locks on PostgreSQL (locks.ts), two
+// `berth serve` processes over one database. Pushes with several tags in opposite orders, an
+// index push while its children are deleted, a whole repository's delete racing pushes and tag
+// deletes, retention running meanwhile. Never a 500 (a deadlock, 40P01, or a lock timeout must
+// not reach a client), never a tag naming a manifest that is not stored, fsck clean at the end.
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import pg from "pg";
+import { stringify } from "yaml";
+import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
+import { OCI_INDEX, OCI_MANIFEST, OciClient } from "../support/oci-client.ts";
+import { buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
+import { usePostgres } from "../support/postgres.ts";
+
+const cluster = usePostgres();
+const ROUNDS = 12;
+
+interface Pair { url: string; config: string; clients: [OciClient, OciClient]; stop(): Promise<void> }
+
+async function startPair(settings: Record<string, unknown>): Promise<Pair> {
+  const url = await cluster().database();
+  const dataDir = await mkdtemp(join(tmpdir(), "berth-s8b-"));
+  const config = join(dataDir, "berth.yaml");
+  await writeFile(config, stringify({ storage: { data: dataDir }, metadata: { driver: "postgres", postgres: { url, poolSize: 6 } }, ...settings }));
+  const start = () => startBerth({ dataDir, args: ["--config", config] });
+  const berths: RunningBerth[] = await Promise.all([start(), start()]);
+  const clients = berths.map((b) => new OciClient({ baseUrl: b.url, authorization: b.basicAuth })) as [OciClient, OciClient];
+  return {
+    url, config, clients,
+    stop: async () => {
+      await Promise.all(berths.map((b) => b.stop()));
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Rows that break the promise: a tag naming a manifest not stored, an index naming a child not stored. */
+async function problems(url: string, repo: string): Promise<string[]> {
+  const dangling = await query<{ tag: string }>(url, "select t.tag from tags t left join manifests m on m.repository = t.repository and m.digest = t.digest where t.repository = $1 and m.digest is null", [repo]);
+  return dangling.map((r) => `tag ${repo}:${r.tag} names a manifest that is not stored`);
+}
+
+/** A request's status (its body drained), with the body when it is a 5xx so the finding says why. */
+async function send(client: OciClient, method: string, path: string, init: { headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<string> {
+  const res = await client.raw(method, path, init);
+  const text = await res.text();
+  return res.status >= 500 ? `${res.status} ${text.slice(0, 200)}` : String(res.status);
+}
+
+const putManifest = (c: OciClient, repo: string, reference: string, body: Buffer, type = OCI_MANIFEST) => send(c, "PUT", `/v2/${repo}/manifests/${reference}`, { headers: { "content-type": type }, body });
+const fivexx = (statuses: string[]) => statuses.filter((s) => s.startsWith("5"));
+
+function indexOf(children: TestImage[]): Buffer {
+  return Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: OCI_INDEX,
+    manifests: children.map((c, i) => ({ mediaType: OCI_MANIFEST, digest: c.digest, size: c.manifest.length, platform: { os: "linux", architecture: i === 0 ? "amd64" : "arm64" } })),
+  }));
+}
+
+describe("PostgreSQL, two instances, soft delete on: lock order under races", () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair({ deletion: { restorableFor: 3600 } });
+  });
+  after(() => pair?.stop());
+
+  test(`held: two pushes of the same two tags in opposite order (PUT …/a?tag=b and PUT …/b?tag=a on the two instances), ${ROUNDS} rounds: both 201, never a 500, and both tags end on one manifest`, { timeout: 240_000 }, async () => {
+    const repo = "s8b/two-tags";
+    const layer = randomLayer(2048);
+    const images = [0, 1].map((i) => buildImage([layer], `two-tags-${i}`));
+    for (const image of images) await pushImage(pair.clients[0], repo, image.digest, image);
+    for (let round = 0; round < ROUNDS; round++) {
+      const [a, b] = round % 2 === 0 ? pair.clients : [pair.clients[1], pair.clients[0]];
+      const got = await Promise.all([putManifest(a, repo, "a?tag=b&tag=c", images[0]!.manifest), putManifest(b, repo, "c?tag=b&tag=a", images[1]!.manifest)]);
+      assert.deepEqual(got, ["201", "201"], `round ${round}`);
+      const heads = await Promise.all(["a", "b", "c"].map((t) => pair.clients[0].headManifest(repo, t, OCI_MANIFEST)));
+      assert.ok(heads.every((h) => h !== null && h.digest === heads[0]!.digest), `round ${round}: a, b and c name different manifests: ${heads.map((h) => h?.digest).join(" ")}`);
+    }
+    assert.deepEqual(await problems(pair.url, repo), []);
+  });
+
+  test(`held: an index pushed by tag while one of its children is deleted by digest, ${ROUNDS} rounds: never a 500; the push is a 201 or refused (MANIFEST_BLOB_UNKNOWN), the delete a 202`, { timeout: 240_000 }, async () => {
+    // Deleting a child of a stored index is allowed (fsck then names the index image-broken, as
+    // distribution does): a 201 then a 202 is the serial order push, delete. What must not happen
+    // is a 500, or an index stored whose child was already gone when it was checked (its
+    // references then lack a row: a manifest stored without its references).
+    const repo = "s8b/index-children";
+    const outcomes: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const children = [0, 1].map((i) => buildImage([randomLayer(1024)], `child-${round}-${i}`));
+      for (const child of children) await pushImage(pair.clients[0], repo, child.digest, child);
+      const index = indexOf(children);
+      const [a, b] = round % 2 === 0 ? pair.clients : [pair.clients[1], pair.clients[0]];
+      const got = await Promise.all([putManifest(a, repo, `idx-${round}`, index, OCI_INDEX), send(b, "DELETE", `/v2/${repo}/manifests/${children[round % 2]!.digest}`)]);
+      outcomes.push(got.join("/"));
+      assert.deepEqual(fivexx(got), [], `round ${round}`);
+      assert.ok(["201", "400", "404"].includes(got[0]!) && got[1] === "202", `round ${round}: ${got.join(" ")}`);
+      const stored = await pair.clients[0].headManifest(repo, `idx-${round}`, OCI_INDEX);
+      if (stored !== null) {
+        const refs = await query<{ n: string }>(pair.url, "select count(*) as n from manifest_refs where repository = $1 and manifest_digest = $2 and target_digest = any($3)", [repo, stored.digest, children.map((c) => c.digest)]);
+        assert.equal(Number(refs[0]!.n), 2, `round ${round} (${got}): the index is stored without a reference to each child`);
+        assert.equal(await send(pair.clients[0], "DELETE", `/v2/${repo}/manifests/${stored.digest}`), "202"); // leaves fsck clean
+      }
+    }
+    assert.deepEqual(await problems(pair.url, repo), [], outcomes.join(" "));
+  });
+
+  test(`held: a whole repository's delete racing pushes (new tag, same tag again), a tag delete and a manifest delete, ${ROUNDS} rounds: never a 500, no dangling tag`, { timeout: 300_000 }, async () => {
+    const repo = "s8b/whole";
+    const layer = randomLayer(2048);
+    const outcomes: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const images = [0, 1, 2].map((i) => buildImage([layer], `whole-${round}-${i}`));
+      await pushImage(pair.clients[0], repo, "t0", images[0]!);
+      await pushImage(pair.clients[0], repo, "t1", images[1]!);
+      const fresh = buildImage([layer], `whole-${round}-fresh`);
+      await pushImage(pair.clients[1], repo, fresh.digest, fresh);
+      const [a, b] = round % 2 === 0 ? pair.clients : [pair.clients[1], pair.clients[0]];
+      const got = await Promise.all([
+        send(a, "DELETE", `/api/v1/repositories/${repo}`),
+        putManifest(b, repo, "new", images[2]!.manifest),
+        putManifest(a, repo, "t0", images[0]!.manifest),
+        send(b, "DELETE", `/v2/${repo}/manifests/t1`),
+        send(a, "DELETE", `/v2/${repo}/manifests/${fresh.digest}`),
+        putManifest(b, repo, `t0?tag=t1&tag=new`, fresh.manifest),
+      ]);
+      outcomes.push(got.join("/"));
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
+    }
+  });
+
+  test(`held: retention (keep the newest 1 tag) run on both instances while tags are pushed and deleted, ${ROUNDS} rounds: never a 500, no dangling tag`, { timeout: 300_000 }, async () => {
+    const repo = "s8b/retained";
+    const [a, b] = pair.clients;
+    const policy = await a.raw("POST", "/api/v1/retention-policies", { headers: { "content-type": "application/json" }, body: JSON.stringify({ repository: repo, keepNewest: 1 }) });
+    assert.equal(policy.status, 201, await policy.text());
+    const layer = randomLayer(2048);
+    const run = (c: OciClient) => send(c, "POST", "/api/v1/retention-runs", { headers: { "content-type": "application/json" }, body: "{}" });
+    for (let round = 0; round < ROUNDS; round++) {
+      const images = [0, 1, 2].map((i) => buildImage([layer], `retained-${round}-${i}`));
+      for (const [i, image] of images.entries()) await pushImage(a, repo, `r${round}-${i}`, image);
+      const got = await Promise.all([run(a), run(b), putManifest(b, repo, `r${round}-0`, images[2]!.manifest), send(a, "DELETE", `/v2/${repo}/manifests/r${round}-1`), putManifest(a, repo, `late-${round}`, images[0]!.manifest)]);
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
+    }
+  });
+
+  test("held: berth fsck on the raced store: clean (no tag-dangling)", async () => {
+    const fsck = await runBerthCli(["fsck", "--config", pair.config], { ...process.env, BERTH_LOG_LEVEL: "warn" });
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  });
+});
