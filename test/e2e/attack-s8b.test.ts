@@ -50,7 +50,28 @@ async function query<T>(url: string, text: string, values: unknown[] = []): Prom
 /** Rows that break the promise: a tag naming a manifest not stored, an index naming a child not stored. */
 async function problems(url: string, repo: string): Promise<string[]> {
   const dangling = await query<{ tag: string }>(url, "select t.tag from tags t left join manifests m on m.repository = t.repository and m.digest = t.digest where t.repository = $1 and m.digest is null", [repo]);
-  return dangling.map((r) => `tag ${repo}:${r.tag} names a manifest that is not stored`);
+  const found = dangling.map((r) => `tag ${repo}:${r.tag} names a manifest that is not stored`);
+  // The change log, numbered in commit order, replayed: what it says the repository holds is what
+  // the rows hold. A 201 whose tag or manifest is gone without a change saying so is a lost write.
+  const tags = new Map<string, string>();
+  const manifests = new Set<string>();
+  for (const { kind, body } of await query<{ kind: string; body: string }>(url, "select kind, body from changes where repository = $1 order by id", [repo])) {
+    const change = JSON.parse(body) as { tag?: string; digest?: string };
+    if (kind === "manifest.pushed") manifests.add(change.digest!);
+    else if (kind === "tag.set") tags.set(change.tag!, change.digest!);
+    else if (kind === "tag.deleted") tags.delete(change.tag!);
+    else if (kind === "manifest.deleted") {
+      manifests.delete(change.digest!);
+      for (const [tag, digest] of tags) if (digest === change.digest) tags.delete(tag);
+    }
+  }
+  const rows = new Map((await query<{ tag: string; digest: string }>(url, "select tag, digest from tags where repository = $1", [repo])).map((r) => [r.tag, r.digest]));
+  const stored = new Set((await query<{ digest: string }>(url, "select digest from manifests where repository = $1", [repo])).map((r) => r.digest));
+  for (const [tag, digest] of tags) if (rows.get(tag) !== digest) found.push(`the change log ends with ${repo}:${tag} → ${digest}, the row says ${rows.get(tag) ?? "no tag"}`);
+  for (const [tag, digest] of rows) if (!tags.has(tag)) found.push(`the row ${repo}:${tag} → ${digest} has no change that set it last`);
+  for (const digest of manifests) if (!stored.has(digest)) found.push(`the change log says ${repo}@${digest} is stored; it is not`);
+  for (const digest of stored) if (!manifests.has(digest)) found.push(`${repo}@${digest} is stored; the change log says it is gone`);
+  return found;
 }
 
 /** A request's status (its body drained), with the body when it is a 5xx so the finding says why. */

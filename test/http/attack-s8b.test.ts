@@ -2,6 +2,8 @@
 // SQLite and PostgreSQL, through the real handlers (inject()).
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { createHash } from "node:crypto";
+import { validChart } from "../support/chart-fixtures.ts";
 import { freshApp, imageManifest, putManifest, type TestApp } from "../support/app.ts";
 import { usePostgres } from "../support/postgres.ts";
 import type { DestinationPolicy } from "../../src/services/events/destinations.ts";
@@ -12,6 +14,7 @@ import { MEDIA, notationSignature, platformImage, type Built } from "../support/
 const postgres = usePostgres();
 const DAY = 86_400;
 const onBackend = async (backend: "sqlite" | "postgres") => (backend === "postgres" ? { "metadata.driver": "postgres", "metadata.postgres.url": await postgres().database() } : {});
+const sha256hex = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 async function seeded(t: Parameters<typeof freshApp>[0], backend: "sqlite" | "postgres"): Promise<TestApp> {
@@ -109,10 +112,10 @@ async function pushBuilt(app: TestApp, repo: string, tag: string | null, built: 
 }
 
 /** Every credential kind that may pull team/app without being admin. */
-async function pullers(app: TestApp): Promise<Record<string, string | null>> {
+async function pullers(app: TestApp, pattern = "team/*"): Promise<Record<string, string | null>> {
   const user = await app.request("POST", "/api/v1/users", { body: JSON.stringify({ name: "puller", roles: ["acrpull"], password: "puller-secret-1" }), headers: JSON_TYPE });
   assert.equal(user.status, 201, String(user.body));
-  const map = await app.request("PUT", "/api/v1/scope-maps/readers", { body: JSON.stringify({ rules: [{ repository: "team/*", actions: ["content/read", "metadata/read"] }] }), headers: JSON_TYPE });
+  const map = await app.request("PUT", "/api/v1/scope-maps/readers", { body: JSON.stringify({ rules: [{ repository: pattern, actions: ["content/read", "metadata/read"] }] }), headers: JSON_TYPE });
   assert.equal(map.status, 201, String(map.body));
   const token = await app.request("POST", "/api/v1/tokens", { body: JSON.stringify({ name: "reader", scopeMap: "readers" }), headers: JSON_TYPE });
   assert.equal(token.status, 201, String(token.body));
@@ -242,4 +245,36 @@ test("attack: on the delivery thread, a good webhook's batch sent beside one who
   assert.equal(poison[0]?.status, null, "the poison one fails");
   assert.deepEqual(failures, [], "the thread did not die");
   assert.equal(good[0]?.status, 204, `the good one: ${JSON.stringify(good)}`);
+});
+
+// helm.md: a read-locked version "does not download", only a list-locked one leaves index.yaml,
+// `_charts` and ChartMuseum's list: those name it (with the chart digest Helm's index carries) by
+// design. The portal's lists follow portal.md instead: a version with what it points at only
+// where Authorizer.reveals lets it through ("the portal shows a read-locked tag's content nowhere").
+test("attack: a read-locked classic chart version's digests and description do not come out of the portal API's chart lists (/api/v1/charts, a chart's page, the repository's tags and manifests) for acrpull, anonymous pull or a scope-map token", { todo: "finding 5: GET /api/v1/charts (and ?q=&n=) lists a read-locked chart version with its manifest digest, chart digest and description (management.ts listAllCharts filters with listed() = Authorizer.shows, not reveals)" }, async (t) => {
+  const app = await freshApp(t, { "auth.anonymousPull": true });
+  const tgz = await validChart({ name: "demo", version: "1.0.0", description: "SECRET-DESCRIPTION-42" });
+  const pushed = await app.request("PUT", "/helm/v1/charts/_blobs/demo-1.0.0.tgz", { body: tgz, headers: { "content-type": "application/octet-stream" } });
+  assert.equal(pushed.status, 201, String(pushed.body));
+  const open = await app.request("PUT", "/helm/v1/charts/_blobs/demo-0.9.0.tgz", { body: await validChart({ name: "demo", version: "0.9.0" }), headers: { "content-type": "application/octet-stream" } });
+  assert.equal(open.status, 201, String(open.body));
+  const manifestDigest = (await app.request("HEAD", "/v2/charts/demo/manifests/1.0.0", { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).headers["docker-content-digest"] as string;
+  assert.match(manifestDigest, /^sha256:/);
+  const locked = await app.request("PATCH", "/api/v1/repositories/charts/demo/attributes?tag=1.0.0", { body: JSON.stringify({ readEnabled: false }), headers: JSON_TYPE });
+  assert.equal(locked.status, 200, String(locked.body));
+  const secrets = { "manifest digest": manifestDigest.slice(7), "chart digest": sha256hex(tgz), description: "SECRET-DESCRIPTION-42" };
+  const urls = [
+    "/api/v1/charts", "/api/v1/charts?q=demo&n=10", "/api/v1/charts/charts/demo", "/api/v1/repositories/charts/demo", "/api/v1/repositories/charts/demo/tags", "/api/v1/repositories/charts/demo/manifests",
+    "/helm/v1/charts/_charts/demo/1.0.0", "/api/helm/v1/charts/charts/demo/1.0.0",
+  ];
+  const leaks: string[] = [];
+  for (const [who, auth] of Object.entries(await pullers(app, "charts/*"))) {
+    assert.equal((await app.request("GET", "/helm/v1/charts/index.yaml", { auth })).status, 200, `${who} may read the index`);
+    for (const url of urls) {
+      const res = await app.request("GET", url, { auth });
+      const text = res.body.toString();
+      for (const [what, value] of Object.entries(secrets)) if (text.includes(value)) leaks.push(`${who} ${url} (${res.status}) names the read-locked version's ${what}`);
+    }
+  }
+  assert.deepEqual(leaks, []);
 });
