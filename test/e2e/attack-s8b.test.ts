@@ -14,6 +14,7 @@ import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts"
 import { OCI_INDEX, OCI_MANIFEST, OciClient } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
 import { usePostgres } from "../support/postgres.ts";
+import { validChart } from "../support/chart-fixtures.ts";
 
 const cluster = usePostgres();
 const ROUNDS = 12;
@@ -98,7 +99,7 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
   });
   after(() => pair?.stop());
 
-  test(`held: two pushes of the same two tags in opposite order (PUT …/a?tag=b and PUT …/b?tag=a on the two instances), ${ROUNDS} rounds: both 201, never a 500, and both tags end on one manifest`, { timeout: 240_000 }, async () => {
+  test(`held: two pushes of the same three tags in opposite orders (PUT …/a?tag=b&tag=c and PUT …/c?tag=b&tag=a on the two instances), ${ROUNDS} rounds: both 201, never a 500, and the three tags end on one manifest`, { timeout: 240_000 }, async () => {
     const repo = "s8b/two-tags";
     const layer = randomLayer(2048);
     const images = [0, 1].map((i) => buildImage([layer], `two-tags-${i}`));
@@ -177,6 +178,31 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
       const got = await Promise.all([run(a), run(b), putManifest(b, repo, `r${round}-0`, images[2]!.manifest), send(a, "DELETE", `/v2/${repo}/manifests/r${round}-1`), putManifest(a, repo, `late-${round}`, images[0]!.manifest)]);
       assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
       assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
+    }
+  });
+
+  test(`held: a classic forced push (ChartMuseum's POST …/charts?force, as \`helm cm-push --force\` sends it) racing an OCI DELETE of the same version by tag and by digest, ${ROUNDS} rounds: never a 500; index.yaml on both instances agrees with /v2/`, { timeout: 300_000 }, async () => {
+    const repo = "charts/demo";
+    const cmPush = async (c: OciClient, round: number) => {
+      const form = new FormData();
+      form.append("chart", new Blob([new Uint8Array(await validChart({ name: "demo", version: "1.0.0", description: `round ${round} ${Math.random()}` }))]), "demo-1.0.0.tgz");
+      const request = new Request("http://x/", { method: "POST", body: form });
+      return send(c, "POST", "/api/helm/v1/charts/charts?force", { headers: { "content-type": request.headers.get("content-type")! }, body: Buffer.from(await request.arrayBuffer()) });
+    };
+    assert.equal(await cmPush(pair.clients[0], -1), "201");
+    for (let round = 0; round < ROUNDS; round++) {
+      const [a, b] = round % 2 === 0 ? pair.clients : [pair.clients[1], pair.clients[0]];
+      const head = await a.headManifest(repo, "1.0.0", OCI_MANIFEST);
+      if (head === null) assert.equal(await cmPush(a, round), "201");
+      const target = round % 3 === 0 || head === null ? "1.0.0" : head.digest;
+      const got = await Promise.all([cmPush(a, round), send(b, "DELETE", `/v2/${repo}/manifests/${target}`), cmPush(b, round)]);
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
+      const tagged = await pair.clients[0].headManifest(repo, "1.0.0", OCI_MANIFEST);
+      for (const c of pair.clients) {
+        const index = await (await c.raw("GET", "/helm/v1/charts/index.yaml")).text();
+        assert.equal(index.includes("version: 1.0.0"), tagged !== null, `round ${round} (${got.join(" ")}): index.yaml ${tagged ? "lacks" : "lists"} 1.0.0 while /v2 has ${tagged?.digest ?? "no tag"}:\n${index.slice(0, 400)}`);
+      }
     }
   });
 
