@@ -7,10 +7,14 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import pg from "pg";
 import { stringify } from "yaml";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
+import { berthFor } from "../support/helm.ts";
+import { WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
 import { OCI_INDEX, OCI_MANIFEST, OciClient } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
 import { usePostgres } from "../support/postgres.ts";
@@ -210,4 +214,129 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
     const fsck = await runBerthCli(["fsck", "--config", pair.config], { ...process.env, BERTH_LOG_LEVEL: "warn" });
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
   });
+});
+
+// ---- Webhooks on the delivery thread, against a real server ----
+
+const WEBHOOKS = {
+  BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1",
+  BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true",
+  BERTH_WEBHOOKS_BACKOFF_BASE: "0.1",
+  BERTH_WEBHOOKS_BACKOFF_CAP: "1.6",
+  BERTH_WEBHOOKS_TIMEOUT: "1",
+  BERTH_WEBHOOKS_INTERVAL: "0.1",
+};
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function hook(berth: RunningBerth, name: string, url: string): Promise<void> {
+  const res = await fetch(`${berth.url}/api/v1/webhooks`, { method: "POST", headers: { authorization: berth.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ name, url, actions: ["push"] }) });
+  assert.equal(res.status, 201, await res.text());
+}
+
+async function pushEvents(berth: RunningBerth, repo: string): Promise<number[]> {
+  const res = await fetch(`${berth.url}/api/v1/events?limit=1000&action=push&repository=${encodeURIComponent(repo)}`, { headers: { authorization: berth.basicAuth } });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { events: { id: number }[] }).events.map((e) => e.id);
+}
+
+const eventIdOf = (r: Received) => Number((JSON.parse(r.body) as { id: string }).id);
+/** First arrivals in order (at least once: a delivery whose answer was lost may come again). */
+const firstArrivals = (ids: number[]) => ids.filter((id, i) => ids.indexOf(id) === i);
+
+/** Receivers that misbehave: each path its own way. */
+async function hostile(t: TestContext): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    const path = req.url ?? "/";
+    if (path === "/reset") return req.socket.destroy();
+    req.resume();
+    req.on("end", () => {
+      if (path === "/hang") return; // never answers
+      if (path === "/redirect") return res.writeHead(307, { location: "http://127.0.0.1:1/elsewhere" }).end();
+      if (path === "/gone-slowly") return setTimeout(() => res.writeHead(500).end(), 300);
+      if (path === "/huge") {
+        // 200 and a body that never ends: Berth reads 64 KiB of it.
+        res.writeHead(200);
+        const chunk = Buffer.alloc(64 * 1024, 120);
+        const pump = () => { while (res.write(chunk)); };
+        res.on("drain", pump);
+        pump();
+        return;
+      }
+      if (path === "/drip") {
+        res.writeHead(200);
+        const timer = setInterval(() => res.write("."), 100);
+        res.on("close", () => clearInterval(timer));
+        return;
+      }
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+test("held: one delivery thread, six hostile receivers (hang, reset, 307, slow 500, an endless 200 body, a dripping body) and twelve good webhooks: every good one gets every push in order, the server stays up", { timeout: 240_000 }, async (t) => {
+  const berth = await berthFor(t, { env: WEBHOOKS });
+  const bad = await hostile(t);
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  for (const path of ["hang", "reset", "redirect", "gone-slowly", "huge", "drip"]) await hook(berth, `bad-${path}`, `${bad}/${path}`);
+  for (let i = 0; i < 12; i++) await hook(berth, `good-${i}`, `${receiver.url}/good-${i}`);
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  for (let n = 0; n < 6; n++) await pushImage(client, "hooks/app", `v${n}`, buildImage([randomLayer(100)], `hooks ${n}`));
+  const stream = await pushEvents(berth, "hooks/app");
+  assert.equal(stream.length, 6);
+  await until("every good webhook has every push", () => Array.from({ length: 12 }, (_, i) => firstArrivals(receiver.on(`/good-${i}`).map(eventIdOf)).length).every((n) => n >= 6));
+  for (let i = 0; i < 12; i++) assert.deepEqual(firstArrivals(receiver.on(`/good-${i}`).map(eventIdOf)), stream, `good-${i}`);
+  assert.equal((await fetch(`${berth.url}/v2/`, { headers: { authorization: berth.basicAuth } })).status, 200);
+});
+
+for (const how of ["SIGTERM", "kill -9"] as const) {
+  test(`held: ${how} while the delivery thread has a batch in flight to a receiver that hangs; after a restart every push is delivered, in order`, { timeout: 240_000 }, async (t) => {
+    const berth = await berthFor(t, { env: { ...WEBHOOKS, BERTH_WEBHOOKS_TIMEOUT: "30" } });
+    const receiver = new WebhookReceiver();
+    await receiver.start();
+    t.after(() => receiver.stop());
+    receiver.answer = "hang";
+    await hook(berth, "held", `${receiver.url}/held`);
+    const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+    for (let n = 0; n < 4; n++) await pushImage(client, "stop/app", `v${n}`, buildImage([randomLayer(100)], `stop ${n}`));
+    // The first delivery is on the wire and the receiver holds it.
+    await until("a request held by the receiver", () => receiver.connections > 0);
+    if (how === "SIGTERM") await berth.stop();
+    else await berth.kill();
+    receiver.answer = 204;
+    await berth.restart();
+    const stream = await pushEvents(berth, "stop/app");
+    await until("every push delivered after the restart", () => firstArrivals(receiver.on("/held").map(eventIdOf)).length >= stream.length);
+    assert.deepEqual(firstArrivals(receiver.on("/held").map(eventIdOf)), stream);
+  });
+}
+
+// The property is a duration (running.md: requests in flight get 5 s, within the 30 s Kubernetes
+// waits), so this one test measures one: with a margin of four times that budget.
+test("attack: SIGTERM while a webhook request hangs (webhooks.timeout 60) ends the process within running.md's stop budget, not after the webhook's timeout", { timeout: 240_000, todo: "finding 6: WebhookWorker.stop waits for each drain's current request, so SIGTERM with a receiver that hangs takes up to webhooks.timeout (default 10 s, no upper bound; measured 59.3 s with 60) instead of the 5 s running.md promises; past Kubernetes' 30 s grace the pod is SIGKILLed" }, async (t) => {
+  const berth = await berthFor(t, { env: { ...WEBHOOKS, BERTH_WEBHOOKS_TIMEOUT: "60" } });
+  const receiver = new WebhookReceiver();
+  await receiver.start();
+  t.after(() => receiver.stop());
+  receiver.answer = "hang";
+  await hook(berth, "held", `${receiver.url}/held`);
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  await pushImage(client, "stop/app", "v0", buildImage([randomLayer(100)], "stop budget"));
+  await until("a request held by the receiver", () => receiver.connections > 0);
+  await new Promise((r) => setTimeout(r, 500)); // the request is on the wire, not just connected
+  const started = performance.now();
+  await berth.stop();
+  const took = performance.now() - started;
+  assert.ok(took < 20_000, `SIGTERM took ${Math.round(took)} ms to end the process`);
 });
