@@ -278,3 +278,84 @@ test("attack: a read-locked classic chart version's digests and description do n
   }
   assert.deepEqual(leaks, []);
 });
+
+// ---- Walks by push time ----
+
+async function walkTags(app: TestApp, repo: string, sort: string, n: number, during: (page: number) => Promise<void> = async () => undefined): Promise<string[]> {
+  const seen: string[] = [];
+  let url = `/api/v1/repositories/${repo}/tags?sort=${sort}&n=${n}`;
+  for (let page = 0; page < 100; page++) {
+    const res = await app.request("GET", url);
+    assert.equal(res.status, 200, res.body.toString());
+    const body = res.json() as { tags: { name: string }[]; next: string | null };
+    seen.push(...body.tags.map((t) => t.name));
+    await during(page);
+    if (!body.next) return seen;
+    url = `/api/v1/repositories/${repo}/tags?sort=${sort}&n=${n}&last=${encodeURIComponent(body.next)}`;
+  }
+  assert.fail(`the walk did not end: ${seen.join(" ")}`);
+}
+
+for (const backend of ["sqlite", "postgres"] as const) {
+  test(`held (${backend}): tags set in one push share a push time; a walk by time one tag a page lists each once (the tie broken by name), both orders, also with tags of other pushes between`, async (t) => {
+    const app = await freshApp(t, await onBackend(backend));
+    const names = ["t-a", "t-b", "t-c", "t-d", "t-e", "t-f"];
+    const first = await imageManifest(app, "team/app");
+    assert.equal((await putManifest(app, "team/app", `${names[0]}?${names.slice(1).map((n) => `tag=${n}`).join("&")}`, first.body)).status, 201);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = await imageManifest(app, "team/app");
+    assert.equal((await putManifest(app, "team/app", "u-a?tag=u-b&tag=u-c", second.body)).status, 201);
+    for (const sort of ["time_desc", "time_asc"]) {
+      for (const n of [1, 2, 4]) {
+        const seen = await walkTags(app, "team/app", sort, n);
+        assert.deepEqual([...seen].sort(), [...names, "u-a", "u-b", "u-c"].sort(), `${sort} n=${n}: ${seen.join(" ")}`);
+      }
+    }
+  });
+
+  test(`held (${backend}): a walk by time while the tags of one multi-tag push are deleted and set again by another multi-tag push lists no tag twice before the walk's end leg and misses none that stays`, async (t) => {
+    const app = await freshApp(t, await onBackend(backend));
+    for (let i = 0; i < 4; i++) {
+      const m = await imageManifest(app, "team/app");
+      assert.equal((await putManifest(app, "team/app", `p${i}-a?tag=p${i}-b`, m.body)).status, 201);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const seen = await walkTags(app, "team/app", "time_desc", 1, async (page) => {
+      if (page !== 1) return;
+      assert.equal((await app.request("DELETE", "/api/v1/repositories/team/app/tags/p0-a")).status, 200); // not yet listed: gone
+      const m = await imageManifest(app, "team/app");
+      assert.equal((await putManifest(app, "team/app", "p3-a?tag=p1-b&tag=new", m.body)).status, 201); // one listed, one not, one new
+    });
+    const before = seen.slice(0, seen.length - 3);
+    assert.equal(new Set(before).size, before.length, `listed twice before the end leg: ${seen.join(" ")}`);
+    assert.ok(!seen.includes("p0-a"), seen.join(" "));
+    for (const tag of ["p0-b", "p1-a", "p1-b", "p2-a", "p2-b", "p3-a", "p3-b", "new"]) assert.ok(seen.includes(tag), `${tag} missed: ${seen.join(" ")}`);
+    assert.deepEqual(seen.slice(-3).sort(), ["new", "p1-b", "p3-a"], `the end leg: ${seen.join(" ")}`);
+  });
+}
+
+for (const backend of ["sqlite", "postgres"] as const) {
+  test(`held (${backend}): a cursor reused across repositories, sorts and lists: a walk's cursor on another repository, the other time order, the manifests list gives a page (never a 500); on the name sort, the repositories or deleted lists it is a 400`, async (t) => {
+    const app = await seeded(t, backend);
+    const other = await imageManifest(app, "team/other");
+    assert.equal((await putManifest(app, "team/other", "o1", other.body)).status, 201);
+    const tagWalk = (await app.request("GET", "/api/v1/repositories/team/app/tags?sort=time_desc&n=1")).json().next as string;
+    const manifestWalk = (await app.request("GET", "/api/v1/repositories/team/app/manifests?n=1")).json().next as string;
+    const byName = (await app.request("GET", "/api/v1/repositories/team/app/tags?n=1")).json().next as string;
+    assert.ok(tagWalk && manifestWalk && byName);
+    const pages = [
+      `/api/v1/repositories/team/other/tags?sort=time_desc&last=${tagWalk}`, `/api/v1/repositories/team/app/tags?sort=time_asc&last=${tagWalk}`,
+      `/api/v1/repositories/team/app/manifests?last=${tagWalk}`, `/api/v1/repositories/team/app/tags?sort=time_asc&last=${manifestWalk}`,
+      `/api/v1/repositories/team/other/manifests?untagged=true&last=${manifestWalk}`,
+    ];
+    for (const url of pages) assert.equal((await app.request("GET", url)).status, 200, url);
+    const refused = [
+      `/api/v1/repositories/team/app/tags?last=${tagWalk}`, `/api/v1/repositories/team/app/tags?sort=time_desc&last=${byName}`, `/api/v1/repositories/team/app/manifests?last=${byName}`,
+      `/api/v1/repositories?last=${tagWalk}`, `/api/v1/repositories?sort=size&last=${byName}`, `/api/v1/deleted/team/app?last=${byName}`, `/api/v1/search?label=a=b&last=${tagWalk}`,
+    ];
+    for (const url of refused) {
+      const res = await app.request("GET", url);
+      assert.equal(res.status, 400, `${url}: ${res.status} ${res.body}`);
+    }
+  });
+}
