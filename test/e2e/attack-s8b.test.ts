@@ -210,6 +210,39 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
     }
   });
 
+  test("held: berth fsck run while tags are moved, deleted and pushed again on both instances names no tag-dangling (nor any other problem)", { timeout: 300_000 }, async () => {
+    const repo = "s8b/fsck-live";
+    const layer = randomLayer(2048);
+    const images = Array.from({ length: 6 }, (_, i) => buildImage([layer], `fsck-live-${i}`));
+    for (const image of images) await pushImage(pair.clients[0], repo, image.digest, image);
+    let stop = false;
+    const churn = async (c: OciClient, offset: number) => {
+      const statuses: string[] = [];
+      for (let i = 0; !stop; i++) {
+        const image = images[(i + offset) % images.length]!;
+        const tag = `t${i % 4}`;
+        statuses.push(await putManifest(c, repo, `${tag}?tag=moving`, image.manifest));
+        if (i % 3 === 0) statuses.push(await send(c, "DELETE", `/v2/${repo}/manifests/${tag}`));
+        if (i % 5 === 0) {
+          statuses.push(await send(c, "DELETE", `/v2/${repo}/manifests/${image.digest}`));
+          statuses.push(await putManifest(c, repo, image.digest, image.manifest));
+        }
+      }
+      return statuses;
+    };
+    const churning = [churn(pair.clients[0], 0), churn(pair.clients[1], 3)];
+    const reports: string[] = [];
+    for (let run = 0; run < 3; run++) {
+      const fsck = await runBerthCli(["fsck", "--config", pair.config], { ...process.env, BERTH_LOG_LEVEL: "warn" });
+      if (fsck.code !== 0) reports.push(fsck.stdout + fsck.stderr);
+    }
+    stop = true;
+    const statuses = (await Promise.all(churning)).flat();
+    assert.deepEqual(fivexx(statuses), []);
+    assert.deepEqual(reports, [], "fsck beside live pushes and deletes");
+    assert.deepEqual(await problems(pair.url, repo), []);
+  });
+
   test("held: berth fsck on the raced store: clean (no tag-dangling)", async () => {
     const fsck = await runBerthCli(["fsck", "--config", pair.config], { ...process.env, BERTH_LOG_LEVEL: "warn" });
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
