@@ -359,3 +359,19 @@ for (const backend of ["sqlite", "postgres"] as const) {
     }
   });
 }
+
+test("attack: a repository's `pushed` (list and summary) is not the time of a push the caller's listings hide (a listEnabled: false tag set later)", { todo: "finding 7: the summary's `pushed` is the stored last push whatever its tag's attributes: a tag hidden by listEnabled, set after everything the caller is shown, moves the repository's `pushed` (and its place in ?sort=pushed), so its push is learned from the list" }, async (t) => {
+  const app = await freshApp(t);
+  const shown = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "v1", shown.body)).status, 201);
+  await new Promise((r) => setTimeout(r, 20)); // the hidden push its own millisecond
+  const hidden = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "secret", hidden.body)).status, 201);
+  assert.equal((await app.request("PATCH", "/api/v1/repositories/team/app/attributes?tag=secret", { body: JSON.stringify({ listEnabled: false }), headers: JSON_TYPE })).status, 200);
+  const { acrpull } = await pullers(app);
+  assert.deepEqual((await app.request("GET", "/v2/team/app/tags/list", { auth: acrpull })).json().tags, ["v1"]);
+  const tags = (await app.request("GET", "/api/v1/repositories/team/app/tags", { auth: acrpull })).json() as { tags: { name: string; pushed: string }[] };
+  const newestShown = tags.tags.map((x) => x.pushed).sort().at(-1);
+  const summary = (await app.request("GET", "/api/v1/repositories/team/app", { auth: acrpull })).json() as { pushed: string };
+  assert.equal(summary.pushed, newestShown, "the summary's last push is one the caller is shown");
+});
