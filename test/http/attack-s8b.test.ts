@@ -375,3 +375,27 @@ test("attack: a repository's `pushed` (list and summary) is not the time of a pu
   const summary = (await app.request("GET", "/api/v1/repositories/team/app", { auth: acrpull })).json() as { pushed: string };
   assert.equal(summary.pushed, newestShown, "the summary's last push is one the caller is shown");
 });
+
+test("held: a webhook deleted while its request is on the wire (the receiver holds it), then made again under its name: the new one gets only the pushes after it, its delivery list holds nothing of the old one's, and deliveries go on", async (t) => {
+  const { app, receiver } = await hooked(t);
+  await app.listen();
+  receiver.answer = "hang";
+  assert.equal((await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "w", url: `${receiver.url}/old`, actions: ["push"] }), headers: JSON_TYPE })).status, 201);
+  await pushSome(app, 1);
+  while (receiver.connections === 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200)); // the request is on the wire
+  assert.equal((await app.request("DELETE", "/api/v1/webhooks/w")).status, 200);
+  receiver.answer = 204;
+  assert.equal((await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "w", url: `${receiver.url}/new`, actions: ["push"] }), headers: JSON_TYPE })).status, 201);
+  const m = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "after", m.body)).status, 201);
+  await receiver.waitFor(1, 60_000);
+  while (receiver.on("/new").length === 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 1_500)); // a late answer of the old batch would have been recorded by now (timeout 1 s)
+  const events = (await app.request("GET", "/api/v1/events?action=push")).json() as { events: { id: number }[] };
+  const last = events.events.at(-1)!.id;
+  assert.deepEqual(receiver.on("/new").map((r) => Number(JSON.parse(r.body).id)), [last]);
+  assert.deepEqual(receiver.on("/old"), []);
+  const listed = (await app.request("GET", "/api/v1/webhooks/w/deliveries")).json() as { deliveries: { eventId: number; status: string }[] };
+  assert.deepEqual(listed.deliveries.map((d) => [d.eventId, d.status]), [[last, "delivered"]]);
+});
