@@ -399,3 +399,37 @@ test("held: a webhook deleted while its request is on the wire (the receiver hol
   const listed = (await app.request("GET", "/api/v1/webhooks/w/deliveries")).json() as { deliveries: { eventId: number; status: string }[] };
   assert.deepEqual(listed.deliveries.map((d) => [d.eventId, d.status]), [[last, "delivered"]]);
 });
+
+// ---- NUL bytes that reach PostgreSQL's text (which refuses them) ----
+
+for (const backend of ["sqlite", "postgres"] as const) {
+  test(`attack (${backend}): a NUL in the Basic credentials' user name (or the portal sign-in's) is a 401, not a 500, on every route`, { todo: backend === "postgres" ? "finding 8: Basic user 'adm\\0in' is a 500 on /v2/, /api/v1/*, /oauth2/token and POST /api/v1/session (anyone, unauthenticated, on PostgreSQL)" : false }, async (t) => {
+    const app = await freshApp(t, await onBackend(backend));
+    const bad: string[] = [];
+    const basic = `Basic ${Buffer.from("adm\u0000in:some-password").toString("base64")}`;
+    for (const url of ["/v2/", "/v2/team/app/tags/list", "/api/v1/repositories", "/oauth2/token?service=x&scope=repository:team/app:pull", "/helm/v1/charts/index.yaml"]) {
+      const res = await app.request("GET", url, { auth: basic });
+      if (res.status >= 500) bad.push(`GET ${url} → ${res.status}`);
+    }
+    const session = await app.request("POST", "/api/v1/session", { auth: null, body: JSON.stringify({ username: "admin\u0000", password: "x" }), headers: JSON_TYPE });
+    if (session.status >= 500) bad.push(`POST /api/v1/session → ${session.status}`);
+    assert.deepEqual(bad, []);
+  });
+
+  test(`attack (${backend}): a NUL in a manager's input (scope-map description, metadata value, a webhook or quota name in the path) is a 400 or 404, not a 500`, { todo: backend === "postgres" ? "finding 9: PUT /api/v1/scope-maps/<n> with a NUL in description, PUT /api/v1/metadata/<r>[@<d>]/<key> with a NUL in value, GET /api/v1/webhooks/%00/deliveries, DELETE /api/v1/quotas/team/%00 are 500s on PostgreSQL" : false }, async (t) => {
+    const app = await seeded(t, backend);
+    const digest = (await app.request("HEAD", "/v2/team/app/manifests/v1", { headers: { accept: MEDIA.manifest } })).headers["docker-content-digest"] as string;
+    const bad: string[] = [];
+    for (const [method, url, body] of [
+      ["PUT", "/api/v1/scope-maps/sm", { description: "d\u0000", rules: [{ repository: "team/*", actions: ["content/read"] }] }],
+      ["PUT", "/api/v1/metadata/team/app/key1", { value: "v\u0000" }],
+      ["PUT", `/api/v1/metadata/team/app@${digest}/key2`, { value: "v\u0000" }],
+      ["GET", "/api/v1/webhooks/%00/deliveries", undefined],
+      ["DELETE", "/api/v1/quotas/team/%00", undefined],
+    ] as const) {
+      const res = await app.request(method, url, body === undefined ? {} : { body: JSON.stringify(body), headers: JSON_TYPE });
+      if (res.status >= 500) bad.push(`${method} ${url} → ${res.status}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+}
