@@ -210,6 +210,30 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
     }
   });
 
+  test(`held: a soft-deleted manifest restored on one instance while its tag is pushed to other content, deleted, and its record purged on the other, ${ROUNDS} rounds: never a 500, the change log is what the rows hold`, { timeout: 300_000 }, async () => {
+    const repo = "s8b/restore";
+    const layer = randomLayer(2048);
+    const json = { "content-type": "application/json" };
+    const outcomes: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const [x, y] = [0, 1].map((i) => buildImage([layer], `restore-${round}-${i}`));
+      await pushImage(pair.clients[0], repo, "v", x!);
+      await pushImage(pair.clients[0], repo, y!.digest, y!);
+      assert.equal(await send(pair.clients[0], "DELETE", `/v2/${repo}/manifests/${x!.digest}`), "202");
+      const [a, b] = round % 2 === 0 ? pair.clients : [pair.clients[1], pair.clients[0]];
+      const got = await Promise.all([
+        send(a, "POST", `/api/v1/deleted/${repo}`, { headers: json, body: JSON.stringify({ reference: x!.digest, ...(round % 3 === 0 && { force: true }) }) }),
+        putManifest(b, repo, "v", y!.manifest),
+        send(b, "DELETE", `/api/v1/deleted/${repo}?reference=${round % 2 === 0 ? x!.digest : "v"}`),
+        send(a, "DELETE", `/v2/${repo}/manifests/v`),
+      ]);
+      outcomes.push(got.join("/"));
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
+    }
+    assert.ok(outcomes.some((o) => o.startsWith("200/")), `no restore won a race: ${outcomes.join(" ")}`);
+  });
+
   test("held: berth fsck run while tags are moved, deleted and pushed again on both instances names no tag-dangling (nor any other problem)", { timeout: 300_000 }, async () => {
     const repo = "s8b/fsck-live";
     const layer = randomLayer(2048);
