@@ -444,3 +444,31 @@ for (const backend of ["sqlite", "postgres"] as const) {
     assert.deepEqual(bad, []);
   });
 }
+
+for (const backend of ["sqlite", "postgres"] as const) {
+  test(`held (${backend}): a read-locked repository leaks no digest or label of any of its tags through /api/v1 (repositories, summary, tags, manifests, search, provenance) for anonymous pull, acrpull (Basic and portal session) and a scope-map token`, async (t) => {
+    const app = await freshApp(t, { "auth.anonymousPull": true, ...(await onBackend(backend)) });
+    const images = [0, 1].map((i) => platformImage({ os: "linux", architecture: "amd64" }, { "build.user": `locked-builder-${i}`, "build.sha": `${i}${i}${i}9999abcd` }));
+    for (const [i, image] of images.entries()) await pushBuilt(app, "team/app", `t${i}`, { blobs: [image.layer, image.config], manifests: [image.manifest] });
+    const untagged = platformImage({ os: "linux", architecture: "arm64" }, { "build.user": "locked-builder-untagged" });
+    await pushBuilt(app, "team/app", null, { blobs: [untagged.layer, untagged.config], manifests: [untagged.manifest] });
+    assert.equal((await app.request("PATCH", "/api/v1/repositories/team/app/attributes", { body: JSON.stringify({ readEnabled: false }), headers: JSON_TYPE })).status, 200);
+    const secrets: Record<string, string> = { "untagged digest": untagged.manifest.digest, "untagged label": "locked-builder-untagged" };
+    for (const [i, image] of images.entries()) Object.assign(secrets, { [`t${i} digest`]: image.manifest.digest, [`t${i} label`]: `locked-builder-${i}` });
+    const urls = [
+      "/api/v1/repositories", "/api/v1/repositories?sort=pushed", "/api/v1/repositories/team/app", "/api/v1/repositories/team/app/tags", "/api/v1/repositories/team/app/tags?sort=time_asc",
+      "/api/v1/repositories/team/app/manifests", "/api/v1/repositories/team/app/manifests?untagged=true", "/api/v1/repositories/team/app/manifests/t0", `/api/v1/repositories/team/app/manifests/${untagged.manifest.digest}`,
+      "/api/v1/search?label=build.user~locked", "/api/v1/search?unsigned=true", "/api/v1/provenance/team/app/t0", `/api/v1/provenance/team/app@${untagged.manifest.digest}`,
+    ];
+    const leaks: string[] = [];
+    for (const [who, cred] of Object.entries(await pullers(app))) {
+      for (const url of urls) {
+        const res = await app.request("GET", url, cred);
+        const text = res.body.toString();
+        assert.ok(res.status < 500, `${who} ${url}: ${res.status}`);
+        for (const [what, value] of Object.entries(secrets)) if (text.includes(value)) leaks.push(`${who} ${url} (${res.status}) leaks the ${what}`);
+      }
+    }
+    assert.deepEqual(leaks, []);
+  });
+}
