@@ -107,7 +107,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   berth("GET", "/api/v1/attributes", "every repository and tag with attributes of its own (locked, hidden, anonymous pull), so an owner finds what a listing hides", MANAGE, { 200: AttributeRowList }),
   berth("GET", "/api/v1/settings", "what the configuration sets (anonymous pull, push and pull policies, signature verification): read-only here", MANAGE, { 200: SettingsView }),
 
-  berth("GET", "/api/v1/charts", "every chart version the caller may see, however stored (?q=; with ?n= and ?last= a page)", "signed in (anonymous when anonymous pull is on); lists what the caller may pull", { 200: ChartList }, { query: ChartListQuery }),
+  berth("GET", "/api/v1/charts", "every chart version the caller may see, however stored, read-locked ones left out (?q=; with ?n= and ?last= a page)", "signed in (anonymous when anonymous pull is on); lists what the caller may pull", { 200: ChartList }, { query: ChartListQuery }),
   berth("GET", "/api/v1/charts/{repository...}", "one chart (repository <namespace>/<name>): its versions, Chart.yaml, README.md and values.yaml of ?version= (default newest)", "pull on the repository; lists the versions listEnabled shows", { 200: ChartDetail }, { query: ChartDetailQuery }),
 
   berth("GET", "/api/v1/search", "manifests whose labels, annotations, signatures or provenance match (?label=k=v ?label=k~v ?annotation= ?dockerfile= ?unsigned=true ?unverified=true ?builder= ?repository= ?n= ?last=)", "signed in (anonymous when anonymous pull is on); finds what the caller may pull", { 200: SearchAnswer }, { query: SearchQuery }),

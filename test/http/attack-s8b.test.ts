@@ -263,7 +263,7 @@ test("attack: on the delivery thread, a good webhook's batch sent beside one who
 // `_charts` and ChartMuseum's list: those name it (with the chart digest Helm's index carries) by
 // design. The portal's lists follow portal.md instead: a version with what it points at only
 // where Authorizer.reveals lets it through ("the portal shows a read-locked tag's content nowhere").
-test("attack: a read-locked classic chart version's digests and description do not come out of the portal API's chart lists (/api/v1/charts, a chart's page, the repository's tags and manifests) for acrpull (Basic and portal session), anonymous pull or a scope-map token", { todo: "finding 5: GET /api/v1/charts (and ?q=&n=) lists a read-locked chart version with its manifest digest, chart digest and description (management.ts listAllCharts filters with listed() = Authorizer.shows, not reveals)" }, async (t) => {
+test("attack: a read-locked classic chart version's digests and description do not come out of the portal API's chart lists (/api/v1/charts, a chart's page, the repository's tags and manifests) for acrpull (Basic and portal session), anonymous pull or a scope-map token", async (t) => {
   const app = await freshApp(t, { "auth.anonymousPull": true });
   const tgz = await validChart({ name: "demo", version: "1.0.0", description: "SECRET-DESCRIPTION-42" });
   const pushed = await app.request("PUT", "/helm/v1/charts/_blobs/demo-1.0.0.tgz", { body: tgz, headers: { "content-type": "application/octet-stream" } });

@@ -120,7 +120,13 @@ test("a read-locked chart version does not download through any route; a list-lo
   assert.deepEqual(((await app.request("GET", "/api/repo/charts/demo")).json() as { version: string }[]).map((v) => v.version), ["3.0.0", "1.0.0"], "ChartMuseum versions");
   assert.deepEqual(((await app.request("GET", "/helm/v1/repo/_charts/demo")).json() as { version: string }[]).map((v) => v.version), ["3.0.0", "1.0.0"], "_charts");
   const all = (await app.request("GET", "/api/v1/charts")).json().charts as { version: string }[];
-  assert.deepEqual(all.map((c) => c.version), ["3.0.0", "1.0.0"], "/api/v1/charts");
+  assert.deepEqual(all.map((c) => c.version), ["3.0.0"], "/api/v1/charts leaves the read-locked version out (a row is its digests and description), as the chart page does");
+  // What index.yaml names of the read-locked version (its chart digest, its URL) reaches nothing:
+  // the package by that digest under /v2/ and the entry's URL are refused.
+  const entry = (parse((await app.request("GET", "/helm/v1/repo/index.yaml")).body.toString()) as { entries: Record<string, { version: string; digest: string; urls: string[] }[]> }).entries.demo!.find((v) => v.version === "1.0.0")!;
+  for (const path of [`/v2/repo/demo/blobs/sha256:${entry.digest}`, `/helm/v1/repo/${entry.urls[0]!}`]) {
+    for (const method of ["GET", "HEAD"]) assert.equal((await app.request(method, path)).status, 403, `${method} ${path}`);
+  }
   // Listing is not reading: the list-locked version still downloads by name, as an OCI tag does.
   assert.equal((await app.request("GET", "/helm/v1/repo/_blobs/demo-2.0.0.tgz")).status, 200);
 });

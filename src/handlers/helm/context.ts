@@ -98,13 +98,25 @@ export function findable(ctx: HelmContext): Visibility {
 }
 
 /**
- * What listings (index.yaml, _charts, ChartMuseum's list, /api/v1/charts) show the caller: the
- * versions it may read that no attribute hides, the repository's or the version's own. null
- * (the shared, cached documents) when that is every version.
+ * What Helm's listings (index.yaml, _charts, ChartMuseum's list) show the caller: the versions it
+ * may read that no attribute hides, the repository's or the version's own. A read-locked version
+ * stays listed (Authorizer.shows): Helm resolves versions from the index, and its download is
+ * refused. null (the shared, cached documents) when that is every version.
  */
 export function listed(ctx: HelmContext): Visibility {
   if (ctx.authorizer.mayReadAll(ctx.who)) return null;
   return (chart) => ctx.authorizer.shows(ctx.who, chart.repository, versionToTag(chart.version));
+}
+
+/**
+ * What the portal API's chart list (/api/v1/charts) shows the caller: the versions listed() shows
+ * that are not read-locked either (Authorizer.reveals), as the chart page and the tags page leave
+ * a read-locked version out: each row carries its digests and description, content a read lock
+ * keeps from everyone.
+ */
+export function revealed(ctx: HelmContext): Visibility {
+  if (ctx.authorizer.mayReadAll(ctx.who)) return null;
+  return (chart) => ctx.authorizer.reveals(ctx.who, chart.repository, versionToTag(chart.version));
 }
 
 /** One version found as the route finds it, then checked: a lock on it is a 403 that names the lock. */

@@ -1,10 +1,11 @@
 // Berth's own JSON API over charts: every version, however stored (for `berth chart list` and
-// the portal), the whole list or, with ?n=, a page after the cursor ?last=.
+// the portal), the whole list or, with ?n=, a page after the cursor ?last=. A read-locked version
+// is left out (context.ts revealed), as on the chart page: a row is its digests and description.
 import { ChartListQuery, type StoredChart } from "../../api-contract/charts.ts";
 import { compareVersionsDescending, versionToTag } from "../../domain/chart.ts";
 import { RegistryError } from "../../domain/errors.ts";
 import type { ChartRecord } from "../../metadata/types.ts";
-import { listed, type HelmContext } from "./context.ts";
+import { revealed, type HelmContext } from "./context.ts";
 
 export function storedChart(c: ChartRecord): StoredChart {
   return {
@@ -33,7 +34,7 @@ export async function listAllCharts(ctx: HelmContext) {
   const parsed = ChartListQuery.safeParse(ctx.request.query ?? {});
   if (!parsed.success) throw new RegistryError("INVALID_REQUEST", `invalid query: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
   const { q, n, last } = parsed.data;
-  let charts = ctx.charts.index.all(listed(ctx));
+  let charts = ctx.charts.index.all(revealed(ctx));
   if (q) {
     const needle = q.toLowerCase();
     charts = charts.filter((c) => c.repository.includes(needle) || c.name.toLowerCase().includes(needle) || (c.metadata.description ?? "").toLowerCase().includes(needle));
