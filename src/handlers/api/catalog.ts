@@ -162,11 +162,13 @@ export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: A
  * names, the kind that of the newest of those (a chart's, from the versions it names). What a tag
  * points at follows Authorizer.reveals: `newest` is the newest tag the caller's tags page shows (or
  * the stored untagged newest, if showsContent lets it through), so no hidden or read-locked tag's
- * digest or labels come out. That reads the repository's tags: only such repositories pay.
+ * digest or labels come out. `pushed` is the last push those listings name: the newest named tag's
+ * or the newest manifest the caller's manifests list shows (the stored one counts every push, a
+ * list-hidden tag's too). That reads the repository's tags: only such repositories pay.
  */
 async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<RepositorySummaryRow> {
   if (!ctx.authorizer.summaryIsPerCaller(row.name)) return row;
-  const named: { name: string; digest: Digest }[] = [];
+  const named: TagRow[] = [];
   let after: TagCursor | null = null;
   for (;;) {
     const tags = await ctx.catalog.rows.tags(row.name, { sort: "time_desc" }, after, 1000);
@@ -191,7 +193,20 @@ async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<R
   } else if (kindOf !== row.newest?.digest) {
     ({ kind, artifactType } = (kindOf ? await ctx.catalog.rows.contentKind(row.name, kindOf as Digest) : null) ?? { kind: "artifact", artifactType: null });
   }
-  return { ...row, kind, artifactType, tags: named.length, newest };
+  const manifest = await newestShownManifest(ctx, row.name);
+  const times = [named[0]?.updated, manifest?.pushed].filter((d): d is Date => d !== undefined).map((d) => d.getTime());
+  return { ...row, kind, artifactType, tags: named.length, newest, pushed: times.length > 0 ? new Date(Math.max(...times)) : null };
+}
+
+/** The newest manifest the caller's manifests list shows (Authorizer.showsContent), or null. */
+async function newestShownManifest(ctx: ApiContext, repository: RepositoryName): Promise<ManifestRow | null> {
+  let after: ManifestRow["walk"] | null = null;
+  for (;;) {
+    const rows = await ctx.catalog.rows.manifests(repository, { untagged: false }, after, 100);
+    for (const m of rows) if (await ctx.authorizer.showsContent(ctx.who, repository, m.digest)) return m;
+    if (rows.length < 100) return null;
+    after = rows.at(-1)!.walk;
+  }
 }
 
 async function getRepository(ctx: ApiContext, repository: RepositoryName) {
