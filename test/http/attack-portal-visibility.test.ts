@@ -328,3 +328,28 @@ test("a read lock hides no listing fact: the repository list's tag count is the 
   });
   assert.equal(JSON.parse(await body(app, "/api/v1/repositories?kind=image", auth)).repositories.length, 3, "?kind=image lists all three");
 });
+
+test("a repository's `pushed` (list and summary) is the last push the caller's listings name: a list-hidden tag pushed later does not move it, a read-locked one does (a read lock hides nothing from a listing)", async (t) => {
+  const app = await freshApp(t);
+  await pushImage(app, "team/app", "v1", { "build.user": "first" });
+  const auth = await puller(app);
+  const pushedFor = async () => {
+    const one = JSON.parse(await body(app, "/api/v1/repositories/team/app", auth)).pushed as string;
+    const listed = JSON.parse(await body(app, "/api/v1/repositories", auth)).repositories.find((r: { name: string }) => r.name === "team/app");
+    assert.equal(listed.pushed, one, "the list and the summary agree");
+    return one;
+  };
+  const first = await pushedFor();
+  await new Promise((r) => setTimeout(r, 20)); // each push its own millisecond
+  await pushImage(app, "team/app", "hidden", { "build.user": "hidden" });
+  await attributes(app, "team/app", { listEnabled: false }, "hidden");
+  assert.equal(await pushedFor(), first, "the list-hidden tag's push is not the caller's last push");
+  await new Promise((r) => setTimeout(r, 20));
+  await pushImage(app, "team/app", "locked", { "build.user": "locked" });
+  const locked = await pushedFor();
+  assert.ok(locked > first, `the new tag's push: ${locked}`);
+  await attributes(app, "team/app", { readEnabled: false }, "locked");
+  assert.equal(await pushedFor(), locked, "a read-locked tag is named by the OCI tags list: its push stays the last");
+  await attributes(app, "team/app", { listEnabled: false }, "locked");
+  assert.equal(await pushedFor(), first, "hidden from listings, it is not");
+});
