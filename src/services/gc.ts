@@ -188,8 +188,8 @@ async function sweepBlob(metadata: MetadataStore, blobs: BlobStore, digest: Dige
  * Whether the store wrote the object in a later second than `known` (a time the rows hold, by
  * Berth's clock): S3 and Azure state Last-Modified in whole seconds, so a write within the same
  * second is not told apart (the push whose write gc then deletes gets a 503 it sends again).
- * Only ever a reason to keep an object: a store clock ahead of Berth's keeps an object one run
- * longer, never deletes one sooner.
+ * Only ever a reason to keep an object: a store clock ahead of Berth's keeps one longer (until
+ * gc's own clock has passed the object's time), never deletes one sooner.
  */
 function writtenAfter(object: ObjectInfo, known: Date): boolean {
   return object.modified !== undefined && Math.floor(object.modified.getTime() / 1000) > Math.floor(known.getTime() / 1000);
