@@ -3,8 +3,9 @@
 // blocks) implement the same few methods. The contract is written down here and checked on every
 // driver by test/contract/blob-driver-contract.ts; README.md says how S3 and Azure map onto it.
 //
-// Deliberately absent: modification times (gc decides from database rows, never from the
-// storage's clock), truncation (a failed or torn part is the driver's to forget), and the
+// Modification times are reported (ObjectInfo.modified) but only ever used to keep an object gc
+// would otherwise delete (services/gc.ts): gc decides what goes from database rows, never from the
+// storage's clock. Deliberately absent: truncation (a failed or torn part is the driver's to forget), and the
 // shared-memory tap the filesystem offers the blob store's hashing threads (a capability of that
 // driver, fast-paths.ts, which the blob store uses when a writer offers it).
 import type { Readable } from "node:stream";
@@ -23,6 +24,12 @@ export interface ObjectInfo {
    * conditional on it.
    */
   version?: string;
+  /**
+   * When the object under the key was last written, by the store's clock (S3's and Azure's
+   * Last-Modified: whole seconds; the filesystem's mtime). Absent for an upload not yet committed
+   * (S3 parts, Azure staged blocks). Only ever a reason to keep an object (services/gc.ts).
+   */
+  modified?: Date;
 }
 
 export interface MoveOptions {

@@ -25,6 +25,12 @@ export interface StagedBlob {
   /** Already at the digest's path (and hashed there): publish() only checks it is still there. */
   published?: boolean;
   /**
+   * Written to the digest's path from this request's own body (a monolithic push on S3,
+   * fast-paths.ts HiddenWrites): removed before the transaction (gc), the same request sent
+   * again writes it again.
+   */
+  written?: boolean;
+  /**
    * The bytes are this upload's own (its parts, committed): a failed commit keeps them, so the
    * retried closing PUT finds them (the upload row still names them).
    */
@@ -196,7 +202,7 @@ export class BlobStore {
     // S3: straight to the digest's key, visible only once committed after the check (fast-paths.ts).
     if (writesHidden(this.driver)) {
       const key = blobKey(expected);
-      return { ...(await this.writeWhole(body, hash, signal, check, await this.driver.hiddenWriter(key))), key, published: true };
+      return { ...(await this.writeWhole(body, hash, signal, check, await this.driver.hiddenWriter(key))), key, published: true, written: true };
     }
     return this.writeWhole(body, hash, signal, check);
   }
@@ -230,7 +236,7 @@ export class BlobStore {
       return { digest, size, key };
     } catch (err) {
       hash.dispose();
-      await (writer ? writer.cancel() : this.driver.delete(key));
+      await bestEffort(writer ? writer.cancel() : this.driver.delete(key));
       throw err;
     }
   }
@@ -255,6 +261,10 @@ export class BlobStore {
     if (info?.size === staged.size) return;
     // Copied from bytes that are still there (an upload's, a put- key): the same request sent again copies them again.
     if (staged.copiedFrom !== undefined) throw new CopyRemoved(staged.digest);
+    // Written from the request's own body: a 503 the client sends again (docker and containerd
+    // do), which writes it again, rather than a 404 that ends its push.
+    if (staged.written) throw new RegistryError("UNAVAILABLE", "the blob's object was removed (gc) before the push was recorded; send the request again", { digest: staged.digest });
+    // Found there (publishedBy: a first try moved the upload's bytes there): they are gone with it.
     throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the blob's file went away before it was committed; push it again", { digest: staged.digest });
   }
 
@@ -339,7 +349,7 @@ export class BlobStore {
     this.hashes.delete(session.id);
     const digest = await state.hash.digest();
     if (digest !== expected) {
-      await writer.cancel();
+      await bestEffort(writer.cancel());
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     }
     return this.commitHashed(writer, session, expected);
@@ -383,7 +393,7 @@ export class BlobStore {
       throw lostUpload(err, session.id); // committed, then moved away by a first try (completedUnreadable)
     }
     if (digest !== expected) {
-      await this.driver.delete(key);
+      await bestEffort(this.driver.delete(key));
       throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     }
     return { digest, size: session.offset, key, upload: session.id, ...(version && { version }) };
@@ -536,6 +546,15 @@ export class BlobStore {
       throw lostUpload(err, session.id);
     }
   }
+}
+
+/**
+ * A clean-up after a request failed (the client's wrong digest, a broken body): its failure must
+ * not replace the request's error (a 400 would become a 503 the client sends again, to get the
+ * 400 then). What it leaves is gc's: an object or an upload no row names (services/gc.ts, 4).
+ */
+export async function bestEffort(cleanUp: Promise<unknown>): Promise<void> {
+  await cleanUp.catch(() => undefined);
 }
 
 /** Ends a kept hash. */

@@ -65,6 +65,10 @@ class Blobs implements BlobRows {
     const row = await this.db.selectFrom("blobs").select("size").where("digest", "=", digest).executeTakeFirst();
     return row ? Number(row.size) : null;
   }
+  async recordedAt(digest: Digest) {
+    const row = await this.db.selectFrom("blobs").select("created_at").where("digest", "=", digest).executeTakeFirst();
+    return row ? new Date(Number(row.created_at)) : null;
+  }
   async forget(digest: Digest) {
     await this.db.deleteFrom("blobs").where("digest", "=", digest).execute();
   }

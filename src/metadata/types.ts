@@ -76,6 +76,8 @@ export interface BlobRows {
   /** Records that verified bytes exist under this digest. */
   record(digest: Digest, size: number): Promise<void>;
   size(digest: Digest): Promise<number | null>;
+  /** When the row was first recorded (by the recording process's clock), or null without a row. */
+  recordedAt(digest: Digest): Promise<Date | null>;
   forget(digest: Digest): Promise<void>;
   /** Whether a repository links the blob or a manifest references it. */
   isReferenced(digest: Digest): Promise<boolean>;

@@ -1,6 +1,9 @@
-// Mark and sweep, safe while the server serves, decided from database rows alone: no file's
-// modification time is ever consulted (an object store keeps none worth trusting, and another
-// instance's clock is not ours).
+// Mark and sweep, safe while the server serves, decided from database rows alone: an object's
+// modification time (the store's clock, not ours, and in whole seconds on S3 and Azure) is never
+// a reason to delete it, only to keep it (writtenAfter, below): a push writes the digest's key
+// before its transaction records anything (S3's monolithic push writes it itself, hidden until
+// verified; a publish copy), so an object written after every time the rows know of is a push
+// in progress, and gc leaves it to the stray rule (4), whose grace covers that push.
 //
 //   mark:  a blob is live while a repository links it or a manifest references it (metadata), a
 //          deleted manifest kept restorable (soft delete, trash.ts) included: its files stay.
@@ -12,11 +15,14 @@
 //      them again, in its transaction, under the blobs' locks this step takes too)
 //   2. for each blob row no link or reference keeps, older than the grace period (its row's and
 //      its links' times):
-//        in one transaction: re-check, delete the file, forget the row
+//        in one transaction: re-check, delete the file, forget the row; the file is kept (a
+//        stray from then on, 4) when the store wrote it in a later second than the row was
+//        recorded: a push of the same digest wrote it again and has not committed yet
 //      commitBlob links + publishes in one transaction too, and both hold the digest's lock
 //      (blobs.hold), so the two never interleave, on PostgreSQL as on SQLite. (On S3 and Azure
 //      the publish copy is made before commitBlob's transaction, which checks the copy is still
-//      there: deleted here meanwhile, the push fails with a 503 its client sends again.)
+//      there: deleted here meanwhile, the push fails with a 503 its client sends again; so does
+//      a monolithic push on S3 whose own write was deleted: the file kept above makes that rare.)
 //   3. uploads idle past their expiry (the row's updated time) whose lease has run out are purged,
 //      each by a conditional delete, so a request that took the lease meanwhile keeps it.
 //   4. strays: keys in storage no row names (a crash between publish and commit, a publish copy
@@ -26,10 +32,13 @@
 //      stray is recorded with its size and the run's time (storage_strays), and deleted only by
 //      a later run that finds it still without a row, still that size, and first seen that way
 //      more than the grace period ago (the upload expiry for keys under uploads/): a key still
-//      growing is seen with a new size and starts again; a key that went away or got a row is
-//      forgotten. The deletion re-checks the row in a transaction, as in 2.
+//      growing is seen with a new size and starts again, and so does a key the store wrote again
+//      after it was first seen (a push starting over with the same bytes: same key, same size);
+//      a key that went away or got a row is forgotten. The deletion re-checks the row in a
+//      transaction, as in 2, and the object's time.
 // A crash anywhere leaves at worst a row whose file is gone and that nothing links (invisible
 // to clients, and forgotten by the next run) or a stray (deleted by later runs).
+import type { ObjectInfo } from "../blobs/blob-driver.ts";
 import { BLOB_PREFIX, UPLOAD_PREFIX, blobKey, digestOfKey, type BlobStore } from "../blobs/blob-store.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
@@ -112,11 +121,16 @@ async function collect(metadata: MetadataStore, blobs: BlobStore, options: GcOpt
       if (options.dryRun) {
         // Nothing is recorded in a dry run: it counts what a real run now would delete.
         const first = await metadata.strays.seen(object.key, object.size);
-        if (first !== null && first < stray.before) report.orphanFilesDeleted++;
+        if (first !== null && first < stray.before && !writtenAfter(object, first)) report.orphanFilesDeleted++;
         else report.orphanFilesWaiting++;
         continue;
       }
-      const first = await metadata.strays.sight(object.key, object.size, now);
+      let first = await metadata.strays.sight(object.key, object.size, now);
+      if (writtenAfter(object, first)) {
+        // Written again since it was first seen: what was seen then is gone, this is new.
+        await metadata.strays.forget(object.key);
+        first = await metadata.strays.sight(object.key, object.size, now);
+      }
       if (first >= stray.before) {
         report.orphanFilesWaiting++;
         continue;
@@ -125,6 +139,9 @@ async function collect(metadata: MetadataStore, blobs: BlobStore, options: GcOpt
         const digest = digestOfKey(object.key);
         if (stray.prefix === BLOB_PREFIX && digest !== null) await tx.blobs.hold(digest); // as in sweepBlob
         if (await stray.named(tx, object.key)) return false;
+        // Listed a while ago: a push may have written the key again since (its row not yet committed).
+        const current = await blobs.driver.stat(object.key);
+        if (current !== null && writtenAfter(current, first)) return false;
         await blobs.driver.delete(object.key);
         await tx.strays.forget(object.key);
         return true;
@@ -154,8 +171,26 @@ async function sweepBlob(metadata: MetadataStore, blobs: BlobStore, digest: Dige
     await tx.blobs.hold(digest);
     if (await tx.blobs.isReferenced(digest)) return null;
     const size = (await tx.blobs.size(digest)) ?? 0;
-    await blobs.driver.delete(blobKey(digest));
+    const recorded = await tx.blobs.recordedAt(digest);
+    const object = await blobs.driver.stat(blobKey(digest));
     await tx.blobs.forget(digest);
+    // Written after the row was recorded: a push of the same digest wrote it again (S3's
+    // monolithic push writes the key itself) and its transaction, waiting for this lock, records
+    // the row again. Without a row it is a stray from now on (4): gone after the grace unless
+    // that push records it.
+    if (object !== null && recorded !== null && writtenAfter(object, recorded)) return null;
+    await blobs.driver.delete(blobKey(digest));
     return size;
   });
+}
+
+/**
+ * Whether the store wrote the object in a later second than `known` (a time the rows hold, by
+ * Berth's clock): S3 and Azure state Last-Modified in whole seconds, so a write within the same
+ * second is not told apart (the push whose write gc then deletes gets a 503 it sends again).
+ * Only ever a reason to keep an object: a store clock ahead of Berth's keeps one longer (until
+ * gc's own clock has passed the object's time), never deletes one sooner.
+ */
+function writtenAfter(object: ObjectInfo, known: Date): boolean {
+  return object.modified !== undefined && Math.floor(object.modified.getTime() / 1000) > Math.floor(known.getTime() / 1000);
 }

@@ -10,7 +10,7 @@
 // an idle one.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BlobStore, UploadSession } from "../blobs/blob-store.ts";
+import { bestEffort, type BlobStore, type UploadSession } from "../blobs/blob-store.ts";
 import type { Digest, DigestAlgorithm } from "../domain/digest.ts";
 import { algorithmOf } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
@@ -153,7 +153,8 @@ export class UploadService {
         staged = await this.unlessLost(id, this.blobs.finishUpload({ ...sessionOf(upload), algorithm: algorithmOf(expected) }, expected));
       } catch (err) {
         // A digest mismatch discards the upload: the spec has the client start over.
-        if (err instanceof RegistryError && err.code === "DIGEST_INVALID") await this.metadata.uploads.delete(id);
+        // Best effort: the 400 stays the answer; a row left behind expires (gc).
+        if (err instanceof RegistryError && err.code === "DIGEST_INVALID") await bestEffort(this.metadata.uploads.delete(id));
         throw err;
       }
       await this.markVerified(id, lease, staged.digest);
@@ -230,8 +231,10 @@ export class UploadService {
       return await work;
     } catch (err) {
       if (err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN") {
-        await this.metadata.uploads.delete(id);
-        await this.blobs.cancelUpload(id);
+        // Best effort: the 404 stays the answer (a 503 would have the client send again only to
+        // get it); what is left expires (gc).
+        await bestEffort(this.metadata.uploads.delete(id));
+        await bestEffort(this.blobs.cancelUpload(id));
       }
       throw err;
     }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { describe, test, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { BlobDriver, BlobWriter } from "../../src/blobs/blob-driver.ts";
 import { BlobStore, blobKey, UPLOAD_PREFIX, type UploadSession } from "../../src/blobs/blob-store.ts";
 import type { Digest } from "../../src/domain/digest.ts";
@@ -366,10 +367,30 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
         for (const [key, size] of Object.entries(objects)) await put(driver, key, randomBytes(size));
         const listed = [];
         for await (const entry of driver.list("a")) listed.push(entry);
-        assert.deepEqual(listed.sort((x, y) => x.key.localeCompare(y.key)), [{ key: "a/1", size: 1 }, { key: "a/b/2", size: 2 }, { key: "a/b/c/3", size: 3 }]);
+        const sizes = listed.map(({ key, size }) => ({ key, size }));
+        assert.deepEqual(sizes.sort((x, y) => x.key.localeCompare(y.key)), [{ key: "a/1", size: 1 }, { key: "a/b/2", size: 2 }, { key: "a/b/c/3", size: 3 }]);
         assert.deepEqual(await keysUnder(driver, "a/b"), ["a/b/2", "a/b/c/3"]);
         await driver.delete("a/b/2");
         assert.deepEqual(await keysUnder(driver, "a/b"), ["a/b/c/3"]);
+      });
+    });
+
+    describe("modification times (only ever a reason for gc to keep an object)", () => {
+      test("stat and list give when the store wrote a committed object, in the same second; writing the key again moves it to a later second", async (t) => {
+        const { driver } = await fresh(t, factory);
+        const second = (date: Date | undefined) => {
+          assert.ok(date instanceof Date && !Number.isNaN(date.getTime()), `a time: ${String(date)}`);
+          return Math.floor(date.getTime() / 1000);
+        };
+        await put(driver, "m/1", randomBytes(10));
+        const first = second((await driver.stat("m/1"))?.modified);
+        const listed = [];
+        for await (const entry of driver.list("m")) listed.push(entry);
+        assert.equal(listed.length, 1);
+        assert.equal(second(listed[0]!.modified), first);
+        await sleep(1100); // S3 and Azure state Last-Modified in whole seconds
+        await put(driver, "m/1", randomBytes(10));
+        assert.ok(second((await driver.stat("m/1"))?.modified) > first, "written again: a later second");
       });
     });
 

@@ -75,7 +75,7 @@ export class AzureBlobDriver implements BlobDriver, CopyingDriver {
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
       const properties = await this.blob(key).getProperties();
-      return { size: properties.contentLength ?? 0, ...(properties.etag && { version: properties.etag }) };
+      return { size: properties.contentLength ?? 0, ...(properties.etag && { version: properties.etag }), ...(properties.lastModified && { modified: properties.lastModified }) };
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -167,8 +167,9 @@ export class AzureBlobDriver implements BlobDriver, CopyingDriver {
     for await (const blob of this.container.listBlobsFlat({ prefix: this.base + folder, includeUncommitedBlobs: true })) {
       // A blob with only staged blocks lists as empty: its size is the blocks' (gc tells a live
       // upload from a stray by seeing that size grow between runs, services/gc.ts).
-      const size = blob.properties.contentLength || (await this.stagedBytes(blob.name));
-      yield { key: blob.name.slice(this.base.length), size };
+      const committed = blob.properties.contentLength;
+      const size = committed || (await this.stagedBytes(blob.name));
+      yield { key: blob.name.slice(this.base.length), size, ...(committed ? { modified: blob.properties.lastModified } : {}) };
     }
   }
 

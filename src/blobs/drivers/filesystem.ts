@@ -48,7 +48,7 @@ export class FilesystemDriver implements BlobDriver {
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
       const info = await stat(this.path(key));
-      return info.isFile() ? { size: info.size } : null;
+      return info.isFile() ? { size: info.size, modified: info.mtime } : null;
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -137,7 +137,7 @@ export class FilesystemDriver implements BlobDriver {
         yield* this.walk(path);
       } else if (entry.isFile()) {
         const info = await stat(path).catch(() => null);
-        if (info) yield { key: relative(this.root, path).split(sep).join("/"), size: info.size };
+        if (info) yield { key: relative(this.root, path).split(sep).join("/"), size: info.size, modified: info.mtime };
       }
     }
   }

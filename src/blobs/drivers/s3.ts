@@ -127,7 +127,7 @@ export class S3Driver implements BlobDriver, CopyingDriver {
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      return { size: head.ContentLength ?? 0, ...(head.ETag && { version: head.ETag }) };
+      return { size: head.ContentLength ?? 0, ...(head.ETag && { version: head.ETag }), ...(head.LastModified && { modified: head.LastModified }) };
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -277,16 +277,16 @@ export class S3Driver implements BlobDriver, CopyingDriver {
       const key = object.key.slice(this.base.length);
       if (key.startsWith(`${TAILS}/`)) continue;
       unfinished.delete(key);
-      yield { key, size: object.size };
+      yield { key, size: object.size, ...(object.modified && { modified: object.modified }) };
     }
     for (const [key, size] of unfinished) yield { key, size };
   }
 
-  private async *objects(prefix: string): AsyncIterable<{ key: string; size: number }> {
+  private async *objects(prefix: string): AsyncIterable<{ key: string; size: number; modified?: Date }> {
     let ContinuationToken: string | undefined;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken }));
-      for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0 };
+      for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0, ...(object.LastModified && { modified: object.LastModified }) };
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
   }
