@@ -332,10 +332,10 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     close: async () => {
       verdictsStop.abort();
       await verdicts;
-      await webhookWorker.stop();
+      // The delivery requests and the HTTP requests in flight share shutdown's grace (5 s each, at once).
+      await Promise.all([webhookWorker.stop(), app.close()]);
       feed.stop();
       await announcements?.close();
-      await app.close();
       await stores.close();
     },
   };

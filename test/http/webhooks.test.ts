@@ -317,3 +317,48 @@ test("a hanging receiver is cut off at the timeout and retried; pushes go on mea
   await receiver.waitFor(3, 30_000);
   assert.deepEqual(receiver.on("/slow").map((x) => json(x).target.tag), ["one", "two", "three"]);
 });
+
+// A header value Node.js will not send (past ASCII, or a control character) is refused where it is
+// set; one kept from before that check fails its own deliveries and ping with Node.js's reason,
+// and nothing else: no 500, no other webhook's batch failed with it.
+test("a header value Node.js cannot send is a 400 naming the header at create and update; one kept from before fails only its own deliveries and ping", async (t) => {
+  const { app, receiver, client } = await setUp(t);
+  const send = (method: string, url: string, body: unknown) => app.request(method, url, { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  for (const value of ["price in \u20ac", "caf\u00e9", "a\u007fb", "a\u0001b", "a\rb"]) {
+    const res = await send("POST", "/api/v1/webhooks", { name: "bad", url: `${receiver.url}/bad`, actions: ["push"], headers: { "X-Price": value } });
+    assert.equal(res.status, 400, `${JSON.stringify(value)}: ${res.body.toString()}`);
+    assert.match(res.json().errors[0].message, /X-Price/);
+  }
+  for (const name of ["X Price", "X-Pr\u00efce", "X:Price", ""]) {
+    const res = await send("POST", "/api/v1/webhooks", { name: "bad", url: `${receiver.url}/bad`, actions: ["push"], headers: { [name]: "v" } });
+    assert.equal(res.status, 400, `${JSON.stringify(name)}: ${res.body.toString()}`);
+  }
+  await createHook(app, { name: "good", url: `${receiver.url}/good`, actions: ["push"], headers: { "X-Fine": "visible ASCII, a space and a\ttab" } });
+  const patched = await send("PATCH", "/api/v1/webhooks/good", { headers: { "X-Fine": "\u20ac" } });
+  assert.equal(patched.status, 400, patched.body.toString());
+  assert.deepEqual((await app.request("GET", "/api/v1/webhooks/good")).json().headers, { "X-Fine": "visible ASCII, a space and a\ttab" }, "a refused update changes nothing");
+
+  // Kept before the check: written to the store as an older Berth would have.
+  const now = new Date();
+  await app.berth.stores.metadata.webhooks.create({ name: "kept", url: `${receiver.url}/kept`, actions: ["push"], scope: "*", headers: { "X-Price": "price in \u20ac" }, format: "acr", enabled: true, secret: "s", createdAt: now, updatedAt: now });
+  const ping = await app.request("POST", "/api/v1/webhooks/kept/ping", { body: "{}", headers: { "content-type": "application/json" } });
+  assert.equal(ping.status, 200, ping.body.toString());
+  assert.equal(ping.json().status, "failed");
+  assert.match(ping.json().error, /Invalid character in header content/);
+
+  for (const tag of ["a", "b", "c"]) await pushImage(client, "r", tag, buildImage([randomLayer(10)], tag));
+  await receiver.waitFor(3);
+  assert.deepEqual(receiver.on("/good").map((x) => json(x).target.tag), ["a", "b", "c"], "the good webhook's batches went, each on its first attempt");
+  assert.equal(receiver.on("/kept").length, 0);
+  const tried = async () => (await app.request("GET", "/api/v1/webhooks/kept/deliveries")).json().deliveries.filter((d: { action: string; attempts: number }) => d.action === "push" && d.attempts > 0);
+  while ((await tried()).length === 0) await new Promise((r) => setTimeout(r, 25));
+  assert.match((await tried())[0].error, /Invalid character in header content/);
+  const good = (await app.request("GET", "/api/v1/webhooks/good/deliveries")).json().deliveries;
+  assert.ok(good.every((d: { attempts: number }) => d.attempts <= 1), `no good delivery failed: ${JSON.stringify(good)}`);
+  // A redelivered ping goes through the worker: an attempt failed with the same reason.
+  const redelivered = await app.request("POST", `/api/v1/webhooks/kept/deliveries/${ping.json().id}/redeliver`, { body: "{}", headers: { "content-type": "application/json" } });
+  assert.equal(redelivered.status, 200, redelivered.body.toString());
+  const again = async () => (await app.request("GET", "/api/v1/webhooks/kept/deliveries")).json().deliveries.find((d: { id: number }) => d.id === ping.json().id);
+  while ((await again()).attempts <= redelivered.json().attempts) await new Promise((r) => setTimeout(r, 25));
+  assert.match((await again()).error, /Invalid character in header content/);
+});

@@ -16,7 +16,7 @@ export type AttemptTarget = Pick<Webhook, "url" | "secret">;
 export type AttemptDelivery = Pick<Delivery, "id" | "eventId" | "requestHeaders" | "body">;
 
 /** Signs and sends one delivery as it is kept (over `agent`'s kept-alive connections when given; every new one is checked by the destination policy). */
-export function attempt(webhook: AttemptTarget, delivery: AttemptDelivery, settings: { timeoutMs: number; policy: DestinationPolicy }, agent?: HttpAgent): Promise<SendResult> {
+export function attempt(webhook: AttemptTarget, delivery: AttemptDelivery, settings: { timeoutMs: number; policy: DestinationPolicy; signal?: AbortSignal }, agent?: HttpAgent): Promise<SendResult> {
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = {
     ...delivery.requestHeaders,
@@ -25,7 +25,7 @@ export function attempt(webhook: AttemptTarget, delivery: AttemptDelivery, setti
     "berth-delivery": String(delivery.id),
     "berth-event": String(delivery.eventId),
   };
-  return send(webhook.url, headers, delivery.body, { timeoutMs: settings.timeoutMs, policy: settings.policy, agent });
+  return send(webhook.url, headers, delivery.body, { timeoutMs: settings.timeoutMs, policy: settings.policy, agent, ...(settings.signal && { signal: settings.signal }) });
 }
 
 /** A webhook's kept-alive connections: one at a time (its deliveries go one at a time). */

@@ -7,6 +7,9 @@
 //        first answer that is not 2xx, and starts no send windowMs after leasedAt (but the first)
 //   in:  { op: "drop", name }   (the webhook is gone or disabled: its connection closes)
 //   in:  { op: "halt" }         (shutdown: a batch starts no further send)
+//   in:  { op: "abort" }        (shutdown's grace is over: the requests in flight end now, and
+//        their deliveries are left out of the answers, so they count as not sent and go again
+//        after the restart: at least once)
 import { parentPort, workerData } from "node:worker_threads";
 import type { DestinationPolicy } from "./destinations.ts";
 import { attempt, WebhookAgents, type AttemptDelivery } from "./delivery-request.ts";
@@ -24,31 +27,40 @@ export interface BatchRequest {
   /** Epoch ms the batch was leased at. */
   leasedAt: number;
 }
-export type SendRequest = BatchRequest | { op: "drop"; name: string } | { op: "halt" };
+export type SendRequest = BatchRequest | { op: "drop"; name: string } | { op: "halt" } | { op: "abort" };
 /** A delivery's answer and when it came (epoch ms), which its retry's wait counts from. */
 export type TimedResult = SendResult & { at: number };
 
 const policy = (workerData as { policy: DestinationPolicy }).policy;
 const agents = new WebhookAgents();
 let halted = false;
+const abandon = new AbortController();
 
 async function sendBatch(request: BatchRequest): Promise<TimedResult[]> {
-  const agent = agents.get(request.name, request.url);
   const results: TimedResult[] = [];
-  for (const delivery of request.deliveries) {
-    if (halted || (results.length > 0 && Date.now() - request.leasedAt > request.windowMs)) break;
-    // send() never rejects: every outcome, a refused address too, is a result.
-    const result = await attempt({ url: request.url, secret: request.secret }, delivery, { timeoutMs: request.timeoutMs, policy }, agent);
-    results.push({ ...result, at: Date.now() });
-    if (result.status === null || result.status < 200 || result.status >= 300) break;
+  try {
+    const agent = agents.get(request.name, request.url);
+    for (const delivery of request.deliveries) {
+      if (halted || (results.length > 0 && Date.now() - request.leasedAt > request.windowMs)) break;
+      // send() never rejects: every outcome, a refused address too, is a result.
+      const result = await attempt({ url: request.url, secret: request.secret }, delivery, { timeoutMs: request.timeoutMs, policy, signal: abandon.signal }, agent);
+      if (abandon.signal.aborted) break; // cut by shutdown: not an attempt of the receiver's
+      results.push({ ...result, at: Date.now() });
+      if (result.status === null || result.status < 200 || result.status >= 300) break;
+    }
+  } catch (err) {
+    // Whatever one batch throws is its next delivery's failed attempt: never the thread's end,
+    // which would fail every other webhook's batch in flight with it.
+    results.push({ status: null, latencyMs: 0, error: (err as Error).message, at: Date.now() });
   }
   return results;
 }
 
 parentPort?.on("message", (request: SendRequest) => {
   if (request.op === "drop") return agents.drop(request.name);
-  if (request.op === "halt") {
+  if (request.op === "halt" || request.op === "abort") {
     halted = true;
+    if (request.op === "abort") abandon.abort(new Error("abandoned at shutdown"));
     return;
   }
   void sendBatch(request).then((results) => parentPort!.postMessage({ seq: request.seq, results }));

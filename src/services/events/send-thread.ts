@@ -91,6 +91,12 @@ export class SendThread {
     this.worker?.postMessage({ op: "halt" } satisfies SendRequest);
   }
 
+  /** Shutdown's grace is over: the requests in flight end now; each batch answers what was sent before them (the rest count as not sent). */
+  abort(): void {
+    this.closed = true;
+    this.worker?.postMessage({ op: "abort" } satisfies SendRequest);
+  }
+
   /** Ends the thread; what it still owed is answered as failed (the worker waits for its drains first, so normally nothing). */
   async close(): Promise<void> {
     this.halt();

@@ -25,6 +25,8 @@ export interface SendOptions {
   policy: DestinationPolicy;
   /** Kept-alive connections to reuse; none: a connection of its own, closed after. */
   agent?: Agent;
+  /** Ends the request at once (shutdown): the result is a failure whose error is the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export async function send(target: string, headers: Record<string, string>, body: string, options: SendOptions): Promise<SendResult> {
@@ -46,23 +48,33 @@ export async function send(target: string, headers: Record<string, string>, body
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
+      options.signal?.removeEventListener("abort", aborted);
       resolve(result);
     };
     const requester = url.protocol === "https:" ? httpsRequest : httpRequest;
     const agent = options.agent ?? false;
     let req: ClientRequest | undefined;
-    const start = (retried: boolean) => {
-      const attempt = requester(url, { method: "POST", headers: { ...headers, "content-length": String(payload.length) }, lookup: guardedLookup(options.policy), agent }, (res: IncomingMessage) => {
-        let read = 0;
-        res.on("data", (chunk: Buffer) => {
-          read += chunk.length;
-          if (read > MAX_RESPONSE_BYTES) res.destroy();
-        });
-        const done = () => finish({ status: res.statusCode ?? null, latencyMs: elapsed(), error: null });
-        res.on("end", done);
-        res.on("close", done);
-        res.on("error", done);
+    const answered = (res: IncomingMessage) => {
+      let read = 0;
+      res.on("data", (chunk: Buffer) => {
+        read += chunk.length;
+        if (read > MAX_RESPONSE_BYTES) res.destroy();
       });
+      const done = () => finish({ status: res.statusCode ?? null, latencyMs: elapsed(), error: null });
+      res.on("end", done);
+      res.on("close", done);
+      res.on("error", done);
+    };
+    const start = (retried: boolean) => {
+      let attempt: ClientRequest;
+      try {
+        attempt = requester(url, { method: "POST", headers: { ...headers, "content-length": String(payload.length) }, lookup: guardedLookup(options.policy), agent }, answered);
+      } catch (err) {
+        // A request Node.js will not even build (a header value it refuses, kept from before
+        // webhook-service.ts checked them) is this delivery's failure, never a throw.
+        finish({ status: null, latencyMs: elapsed(), error: (err as Error).message });
+        return;
+      }
       req = attempt;
       attempt.on("error", (err: NodeJS.ErrnoException) => {
         if (!retried && !settled && attempt.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE")) return start(true);
@@ -73,6 +85,13 @@ export async function send(target: string, headers: Record<string, string>, body
     const deadline = setTimeout(() => {
       req?.destroy(new Error(`no answer within ${options.timeoutMs} ms`));
     }, options.timeoutMs);
+    const aborted = () => {
+      const reason = options.signal?.reason instanceof Error ? options.signal.reason : new Error("the request was abandoned");
+      finish({ status: null, latencyMs: elapsed(), error: reason.message });
+      req?.destroy(reason);
+    };
+    if (options.signal?.aborted) return aborted();
+    options.signal?.addEventListener("abort", aborted, { once: true });
     start(false);
   });
 }

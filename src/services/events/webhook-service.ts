@@ -61,9 +61,12 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (!HEADER_NAME.test(name)) throw invalid(`not a header name: ${name}`, { header: name });
+    if (!HEADER_NAME.test(name)) throw invalid(`not a header name: ${name} (a name is letters, digits and !#$%&'*+-.^_`+"`"+`|~, as RFC 9110 writes a token)`, { header: name });
     if (RESERVED_HEADERS.has(lower) || lower.startsWith("berth-")) throw invalid(`header ${name} is set by Berth on every delivery`, { header: name });
-    if (/[\r\n\0]/.test(value)) throw invalid(`header ${name}: a value is one line`, { header: name });
+    // RFC 9110's field-value as Node.js sends it: one line of visible ASCII, spaces and tabs. A value
+    // Node.js refuses would fail every delivery (and ping) of the webhook; refused here instead.
+    const bad = /[^\t\x20-\x7e]/.exec(value);
+    if (bad) throw invalid(`header ${name}: its value may hold only visible ASCII characters, spaces and tabs, not U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`, { header: name });
     out[name] = value;
   }
   return out;

@@ -57,6 +57,22 @@ const BATCH = 500;
 const LEASE_MS = 60_000;
 /** A delivery's lease outlasts its request's timeout by this much (recording the outcome). */
 const SEND_MARGIN_MS = 5_000;
+/** How long shutdown lets the requests in flight finish before it cuts them (running.md "Stop": 5 s, as the HTTP server's). */
+const STOP_GRACE_MS = 5_000;
+/** How long the delivery thread may take to answer its cut batches before it is ended. */
+const ABORT_ANSWER_MS = 1_000;
+
+/** `work`'s end, or "late" after ms. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | "late"> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Deliveries one lease takes at most. */
 const BATCH_DELIVERIES = 50;
 /**
@@ -158,12 +174,24 @@ export class WebhookWorker {
     }
   }
 
-  /** Waits for the drains in flight (each ends after its current attempt, recording its batch). */
+  /**
+   * Waits for the drains in flight (each ends after its current attempt, recording its batch), for
+   * STOP_GRACE_MS: then the requests still in flight are cut, and their deliveries recorded as not
+   * sent, so they go again after the restart (at least once) instead of holding the exit for up to
+   * webhooks.timeout.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.sender.halt();
-    await Promise.all([...this.draining.values()]);
+    const drains = Promise.all([...this.draining.values()]);
+    if ((await within(drains, STOP_GRACE_MS)) === "late") {
+      this.sender.abort();
+      // The thread answers a cut batch at once; one that does not is ended by close() below,
+      // which answers what it owed as failed attempts (retried after the restart all the same).
+      await within(drains, ABORT_ANSWER_MS);
+    }
     await this.sender.close();
+    await drains;
   }
 
   /** One batch of the log turned into delivery rows, and the cursor moved past it, in one transaction; how many entries it read. */
