@@ -18,6 +18,36 @@ function invalid(url: string, message: string, ociCode: ErrorCode = "NAME_INVALI
   return new RegistryError(OCI.test(url) ? ociCode : "INVALID_REQUEST", message);
 }
 
+/**
+ * No text a client sends may hold NUL: PostgreSQL's text refuses it (a 500 where SQLite answered),
+ * and no name, tag, filter or description of Berth's has a use for it. Checked once here, before
+ * any route's work, on what reaches the stores: the URL's path and query, and a parsed body (the
+ * API's JSON, the token service's form; /v2's and Helm's bodies stay streams, read by their own
+ * parsers). A raw NUL cannot arrive (node:http refuses it in the request line), and an escape that
+ * is not UTF-8 decodes to U+FFFD, never NUL, so a NUL in a decoded path or query comes from %00.
+ * Headers carry no NUL either; the Basic credentials decoded from one may (auth/authenticator.ts).
+ */
+export function refuseNul(request: FastifyRequest): void {
+  const [path, query] = splitOnce(request.url, "?");
+  if (/%00/i.test(path)) throw invalid(request.url, "the URL's path holds a NUL (%00), which no name or reference may hold");
+  if (query !== undefined && /%00/i.test(query)) throw new RegistryError("INVALID_REQUEST", "a query parameter holds a NUL (%00), which no value Berth takes may hold");
+  if (holdsNul(request.body)) throw new RegistryError("INVALID_REQUEST", "the request body holds a NUL (\\u0000), which no value Berth takes may hold");
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** Whether a parsed body (JSON or a form) holds NUL in any string, key or value. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === "string") return value.includes("\u0000");
+  if (Array.isArray(value)) return value.some(holdsNul);
+  // Plain objects only (what JSON and forms parse to): never walk a stream's or a buffer's insides.
+  if (value === null || typeof value !== "object" || ![Object.prototype, null].includes(Object.getPrototypeOf(value))) return false;
+  return Object.entries(value).some(([key, inner]) => key.includes("\u0000") || holdsNul(inner));
+}
+
 /** A path no route serves (outside /v2/, whose scope answers for itself): say where the routes are. */
 export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split("?")[0]!;
