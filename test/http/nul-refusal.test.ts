@@ -1,0 +1,60 @@
+// A NUL in what a client sends (the URL's path or query, a JSON body, Basic credentials) is refused
+// where the request is parsed (http/refusals.ts refuseNul), in each protocol's own error shape:
+// PostgreSQL's text refuses NUL, so it must never reach a store (attack s8b, findings 2, 3, 8, 9).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { freshApp, type TestResponse } from "../support/app.ts";
+
+const JSON_TYPE = { "content-type": "application/json" };
+
+function codeOf(res: TestResponse): string | undefined {
+  return (res.json() as { errors?: { code: string }[] }).errors?.[0]?.code;
+}
+
+test("GET /v2 lists: a NUL in `last` is a 400 with the spec's UNSUPPORTED (an invalid set of parameters)", async (t) => {
+  const app = await freshApp(t);
+  for (const url of ["/v2/_catalog?last=%00", "/v2/team/app/tags/list?n=1&last=a%00b"]) {
+    const res = await app.request("GET", url);
+    assert.equal(res.status, 400, url);
+    assert.equal(codeOf(res), "UNSUPPORTED", url);
+  }
+});
+
+test("GET /v2/<name>/...: a NUL in the path is a 400 NAME_INVALID", async (t) => {
+  const app = await freshApp(t);
+  const res = await app.request("GET", "/v2/team%00/app/tags/list");
+  assert.equal(res.status, 400);
+  assert.equal(codeOf(res), "NAME_INVALID");
+});
+
+test("/api/v1: a NUL in a query, a path or a JSON body is a 400 INVALID_REQUEST, and changes nothing", async (t) => {
+  const app = await freshApp(t);
+  for (const [method, url, body] of [
+    ["GET", "/api/v1/repositories?q=%00", undefined],
+    ["GET", "/api/v1/webhooks/%00/deliveries", undefined],
+    ["PUT", "/api/v1/scope-maps/sm", { description: "d\u0000", rules: [{ repository: "team/*", actions: ["content/read"] }] }],
+    ["PUT", "/api/v1/scope-maps/sm", { description: "d", rules: [{ repository: "team/*", actions: ["content/read"] }], "k\u0000": 1 }],
+  ] as const) {
+    const res = await app.request(method, url, body === undefined ? {} : { body: JSON.stringify(body), headers: JSON_TYPE });
+    assert.equal(res.status, 400, `${method} ${url}`);
+    assert.equal(codeOf(res), "INVALID_REQUEST", `${method} ${url}`);
+  }
+  assert.equal((await app.request("GET", "/api/v1/scope-maps/sm")).status, 404);
+});
+
+test("a NUL in the Basic user name is a 401 (bad credentials), on /v2/, /api/v1 and the classic Helm repository", async (t) => {
+  const app = await freshApp(t);
+  const auth = `Basic ${Buffer.from("adm\u0000in:some-password").toString("base64")}`;
+  for (const url of ["/v2/", "/api/v1/repositories", "/helm/v1/charts/index.yaml"]) {
+    const res = await app.request("GET", url, { auth });
+    assert.equal(res.status, 401, url);
+    assert.equal(codeOf(res), "UNAUTHORIZED", url);
+  }
+});
+
+test("GET /helm/v1/<repository>: a NUL in the path is a 400 in Berth's error body", async (t) => {
+  const app = await freshApp(t);
+  const res = await app.request("GET", "/helm/v1/charts%00/index.yaml");
+  assert.equal(res.status, 400);
+  assert.equal(codeOf(res), "INVALID_REQUEST");
+});
