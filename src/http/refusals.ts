@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RegistryError, type ErrorCode } from "../domain/errors.ts";
+import { holdsNul } from "../domain/nul.ts";
 import { errorBody, replyWithError } from "./errors.ts";
 import { safetyHeaders } from "./response-headers.ts";
 
@@ -19,12 +20,12 @@ function invalid(url: string, message: string, ociCode: ErrorCode = "NAME_INVALI
 }
 
 /**
- * No text a client sends may hold NUL: PostgreSQL's text refuses it (a 500 where SQLite answered),
- * and no name, tag, filter or description of Berth's has a use for it. Checked once here, before
- * any route's work, on what reaches the stores: the URL's path and query, and a parsed body (the
- * API's JSON, the token service's form; /v2's and Helm's bodies stay streams, read by their own
- * parsers). A raw NUL cannot arrive (node:http refuses it in the request line), and an escape that
- * is not UTF-8 decodes to U+FFFD, never NUL, so a NUL in a decoded path or query comes from %00.
+ * No text a client sends may hold NUL (domain/nul.ts says why). Checked once here, before any
+ * route's work, on what reaches the stores: the URL's path and query, and a parsed body (the API's
+ * JSON, the token service's form; /v2's and Helm's bodies stay streams, read by their own parsers:
+ * a manifest's is checked as it is parsed, domain/manifest.ts). A raw NUL cannot arrive (node:http
+ * refuses it in the request line), and an escape that is not UTF-8 decodes to U+FFFD, never NUL,
+ * so a NUL in a decoded path or query comes from %00.
  * Headers carry no NUL either; the Basic credentials decoded from one may (auth/authenticator.ts).
  */
 export function refuseNul(request: FastifyRequest): void {
@@ -37,15 +38,6 @@ export function refuseNul(request: FastifyRequest): void {
 function splitOnce(text: string, separator: string): [string, string | undefined] {
   const at = text.indexOf(separator);
   return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
-}
-
-/** Whether a parsed body (JSON or a form) holds NUL in any string, key or value. */
-function holdsNul(value: unknown): boolean {
-  if (typeof value === "string") return value.includes("\u0000");
-  if (Array.isArray(value)) return value.some(holdsNul);
-  // Plain objects only (what JSON and forms parse to): never walk a stream's or a buffer's insides.
-  if (value === null || typeof value !== "object" || ![Object.prototype, null].includes(Object.getPrototypeOf(value))) return false;
-  return Object.entries(value).some(([key, inner]) => key.includes("\u0000") || holdsNul(inner));
 }
 
 /** A path no route serves (outside /v2/, whose scope answers for itself): say where the routes are. */

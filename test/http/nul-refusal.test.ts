@@ -3,7 +3,7 @@
 // PostgreSQL's text refuses NUL, so it must never reach a store (attack s8b, findings 2, 3, 8, 9).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { freshApp, type TestResponse } from "../support/app.ts";
+import { freshApp, imageManifest, putManifest, type TestResponse } from "../support/app.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
 
@@ -57,4 +57,16 @@ test("GET /helm/v1/<repository>: a NUL in the path is a 400 in Berth's error bod
   const res = await app.request("GET", "/helm/v1/charts%00/index.yaml");
   assert.equal(res.status, 400);
   assert.equal(codeOf(res), "INVALID_REQUEST");
+});
+
+test("PUT /v2/<name>/manifests/<ref>: a NUL in an annotation or artifactType is a 400 MANIFEST_INVALID, and nothing is stored", async (t) => {
+  const app = await freshApp(t);
+  for (const extra of [{ annotations: { "a\u0000": "b" } }, { annotations: { a: "b\u0000" } }, { artifactType: "application/x\u0000" }]) {
+    const m = await imageManifest(app, "team/app", extra);
+    const res = await putManifest(app, "team/app", "v1", m.body);
+    assert.equal(res.status, 400, JSON.stringify(extra));
+    assert.equal(codeOf(res), "MANIFEST_INVALID", JSON.stringify(extra));
+  }
+  const tags = (await app.request("GET", "/v2/team/app/tags/list")).json() as { tags: string[] | null };
+  assert.deepEqual(tags.tags ?? [], []);
 });
