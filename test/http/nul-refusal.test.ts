@@ -3,7 +3,10 @@
 // PostgreSQL's text refuses NUL, so it must never reach a store (attack s8b, findings 2, 3, 8, 9).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { freshApp, imageManifest, putManifest, type TestResponse } from "../support/app.ts";
+import { freshApp, imageManifest, pushBlob, putManifest, type TestResponse } from "../support/app.ts";
+import { usePostgres } from "../support/postgres.ts";
+
+const postgres = usePostgres();
 
 const JSON_TYPE = { "content-type": "application/json" };
 
@@ -69,4 +72,25 @@ test("PUT /v2/<name>/manifests/<ref>: a NUL in an annotation or artifactType is 
   }
   const tags = (await app.request("GET", "/v2/team/app/tags/list")).json() as { tags: string[] | null };
   assert.deepEqual(tags.tags ?? [], []);
+});
+
+test("PUT a manifest whose image config's labels hold a NUL (PostgreSQL): 201, the labels shown with U+FFFD (the config blob itself stays exact)", async (t) => {
+  const app = await freshApp(t, { "metadata.driver": "postgres", "metadata.postgres.url": await postgres().database() });
+  for (const [tag, labels] of [["v1", { "a\u0000": "b" }], ["v2", { a: "b\u0000" }]] as const) {
+    const configBytes = JSON.stringify({ architecture: "amd64", os: "linux", config: { Labels: labels }, rootfs: { type: "layers", diff_ids: [] } });
+    const config = await pushBlob(app, "team/app", configBytes);
+    const layerBytes = `layer ${tag}`;
+    const layer = await pushBlob(app, "team/app", layerBytes);
+    const body = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config, size: Buffer.byteLength(configBytes) },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layer, size: Buffer.byteLength(layerBytes) }],
+    }));
+    const res = await putManifest(app, "team/app", tag, body);
+    assert.equal(res.status, 201, String(res.body));
+    const provenance = await app.request("GET", `/api/v1/provenance/team/app/${tag}`);
+    assert.equal(provenance.status, 200);
+    assert.ok(provenance.body.toString().includes(JSON.stringify(labels).replace("\\u0000", "\ufffd")), provenance.body.toString());
+  }
 });
