@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { freshApp, imageManifest, pushBlob, putManifest, type TestResponse } from "../support/app.ts";
 import { usePostgres } from "../support/postgres.ts";
+import { validChart } from "../support/chart-fixtures.ts";
 
 const postgres = usePostgres();
 
@@ -93,4 +94,13 @@ test("PUT a manifest whose image config's labels hold a NUL (PostgreSQL): 201, t
     assert.equal(provenance.status, 200);
     assert.ok(provenance.body.toString().includes(JSON.stringify(labels).replace("\\u0000", "\ufffd")), provenance.body.toString());
   }
+});
+
+test("PUT /helm/v1/<repository>/_blobs/<chart>.tgz: a Chart.yaml holding a NUL is a 400 CHART_INVALID, and nothing is stored", async (t) => {
+  const app = await freshApp(t);
+  const tgz = await validChart({ name: "demo", version: "1.0.0", description: "d\u0000" });
+  const res = await app.request("PUT", "/helm/v1/charts/_blobs/demo-1.0.0.tgz", { body: tgz, headers: { "content-type": "application/octet-stream" } });
+  assert.equal(res.status, 400, String(res.body));
+  assert.equal(codeOf(res), "CHART_INVALID");
+  assert.ok(!(await app.request("GET", "/helm/v1/charts/index.yaml")).body.toString().includes("demo"));
 });
