@@ -1,7 +1,7 @@
 // NUL, the one character no text Berth stores may hold: PostgreSQL's text and jsonb refuse it (a
 // 500 where SQLite answered), and no name, tag, annotation or description has a use for it. The
-// edges refuse it with this test: http/refusals.ts (URL, API and form bodies), manifest.ts, chart.ts; facts
-// read from blobs lose it (services/provenance/indexer.ts).
+// edges refuse it with this test: http/refusals.ts (URL, API and form bodies), manifest.ts,
+// chart.ts; facts read from blobs lose it (services/provenance/indexer.ts).
 
 /** Whether a parsed JSON value (or form) holds NUL in any string, key or value. */
 export function holdsNul(value: unknown): boolean {
