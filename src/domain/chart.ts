@@ -3,6 +3,7 @@
 // (index.yaml is parsed strictly: an unknown field rejects the whole index, so only these exist).
 import semver from "semver";
 import { RegistryError } from "./errors.ts";
+import { holdsNul } from "./nul.ts";
 
 export const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
 export const HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -82,6 +83,8 @@ function scalarString(v: unknown): string | undefined {
  */
 export function chartMetadataFrom(raw: unknown): ChartMetadata {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid("Chart.yaml must be a mapping");
+  // Its fields become the chart's annotations and index rows, which hold no NUL (nul.ts).
+  if (holdsNul(raw)) throw invalid("Chart.yaml holds a NUL character: remove it");
   const r = raw as Record<string, unknown>;
   const name = scalarString(r.name);
   const version = scalarString(r.version);

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { digestBytes, isDigest, algorithmOf, type Digest } from "./digest.ts";
 import { RegistryError } from "./errors.ts";
+import { holdsNul } from "./nul.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, isForeignLayer, isIndexMediaType, isManifestMediaType, OCI_INDEX, OCI_MANIFEST, type ManifestMediaType } from "./media-types.ts";
 
 const digestField = z.string().refine(isDigest, "not a sha256 or sha512 digest");
@@ -141,6 +142,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
     throw invalid("manifest is not valid JSON");
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw invalid("manifest must be a JSON object");
+  if (holdsNul(json)) throw invalid("manifest holds a NUL (\\u0000) in a string: no field of a manifest may hold one");
   const declared = (json as { mediaType?: unknown }).mediaType;
   const header = bareMediaType(contentType);
   if ((json as { schemaVersion?: unknown }).schemaVersion === 1) throw invalid("Docker schema1 manifests are not supported: push an OCI or Docker schema2 manifest");

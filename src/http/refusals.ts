@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RegistryError, type ErrorCode } from "../domain/errors.ts";
+import { holdsNul } from "../domain/nul.ts";
 import { errorBody, replyWithError } from "./errors.ts";
 import { safetyHeaders } from "./response-headers.ts";
 
@@ -16,6 +17,27 @@ const OCI = /^\/v2(?:[/?]|$)/;
 /** The refusal's code in the request's protocol: the spec's own under /v2/, Berth's elsewhere. */
 function invalid(url: string, message: string, ociCode: ErrorCode = "NAME_INVALID"): RegistryError {
   return new RegistryError(OCI.test(url) ? ociCode : "INVALID_REQUEST", message);
+}
+
+/**
+ * No text a client sends may hold NUL (domain/nul.ts says why). Checked once here, before any
+ * route's work, on what reaches the stores: the URL's path and query, and a parsed body (the API's
+ * JSON, the token service's form; /v2's and Helm's bodies stay streams, read by their own parsers:
+ * a manifest's is checked as it is parsed, domain/manifest.ts). A raw NUL cannot arrive (node:http
+ * refuses it in the request line), and an escape that is not UTF-8 decodes to U+FFFD, never NUL,
+ * so a NUL in a decoded path or query comes from %00.
+ * Headers carry no NUL either; the Basic credentials decoded from one may (auth/authenticator.ts).
+ */
+export function refuseNul(request: FastifyRequest): void {
+  const [path, query] = splitOnce(request.url, "?");
+  if (/%00/i.test(path)) throw invalid(request.url, "the URL's path holds a NUL (%00), which no name or reference may hold");
+  if (query !== undefined && /%00/i.test(query)) throw new RegistryError("INVALID_REQUEST", "a query parameter holds a NUL (%00), which no value Berth takes may hold");
+  if (holdsNul(request.body)) throw new RegistryError("INVALID_REQUEST", "the request body holds a NUL (\\u0000), which no value Berth takes may hold");
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
 }
 
 /** A path no route serves (outside /v2/, whose scope answers for itself): say where the routes are. */

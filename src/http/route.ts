@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { permitsAll } from "../auth/policy.ts";
 import { QuotaRefusal } from "../domain/quotas.ts";
 import { replyWithError } from "./errors.ts";
+import { refuseNul } from "./refusals.ts";
 
 export type Refusal = (reply: FastifyReply, error: unknown, request: FastifyRequest) => unknown;
 
@@ -17,6 +18,7 @@ export function answering(label: RouteLabel, work: (request: FastifyRequest, rep
   return async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     request.berth.route = label;
     try {
+      refuseNul(request);
       return await work(request, reply);
     } catch (err) {
       return refuse(reply, disclosed(err, request), request);

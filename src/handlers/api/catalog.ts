@@ -111,7 +111,7 @@ export async function getRepositories(ctx: ApiContext) {
   const asShown = new Map<string, Promise<RepositorySummaryRow>>();
   const shownAs = (row: RepositorySummaryRow) => asShown.get(row.name) ?? asShown.set(row.name, summaryFor(ctx, row)).get(row.name)!;
   const visible = async (row: RepositorySummaryRow) => ctx.authorizer.shows(ctx.who, row.name) && (!perCallerKind || (await shownAs(row)).kind === query.kind);
-  const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after, sort === "name" ? "string" : "number"), limit), visible, cursor);
+  const found = await visiblePage(page, (after, limit) => rows.list(filter, decodeCursor(after, sort === "name" ? "string" : sort === "pushed" ? "time" : "number"), limit), visible, cursor);
   const { shown, next } = cut(page, found, cursor);
   const summaries = await Promise.all(shown.map(shownAs));
   return { repositories: summaries.map(summaryJson), total: page.after === undefined && next === null ? shown.length : await countShown(ctx, filter, perCallerKind, shownAs), next };

@@ -62,7 +62,7 @@ function view(record: TrashEntry): DeletedView {
 const cursorText = (record: TrashEntry) => encodeCursor(record.deletedAt.getTime(), record.id);
 
 function cursorOf(text: string | undefined): TrashCursor | undefined {
-  const cursor = decodeCursor(text, "number");
+  const cursor = decodeCursor(text, "time");
   if (cursor === null) return undefined;
   return { deletedAt: new Date(cursor.value), id: cursor.name };
 }

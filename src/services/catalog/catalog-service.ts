@@ -52,6 +52,11 @@ function notOurs(text: string): RegistryError {
 function isNumber(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value);
 }
+/** A time in ms within what a Date holds: past it new Date() is NaN, which PostgreSQL's bigint refuses. */
+const MAX_DATE_MS = 8.64e15;
+function isTime(value: unknown): value is number {
+  return isNumber(value) && Math.abs(value) <= MAX_DATE_MS;
+}
 function isText(value: unknown): value is string {
   return typeof value === "string" && !value.includes("\u0000");
 }
@@ -67,11 +72,11 @@ function cursorParts(text: string): [number | string, string, ...unknown[]] {
   throw notOurs(text);
 }
 
-/** `value`: the kind of value the list's order gives its cursors (a name sort's is the name). */
-export function decodeCursor(text: string | undefined, value: "number" | "string" | "either" = "either"): SummaryCursor | null {
+/** `value`: the kind of value the list's order gives its cursors (a name sort's is the name; a time sort's a time). */
+export function decodeCursor(text: string | undefined, value: "number" | "time" | "string" | "either" = "either"): SummaryCursor | null {
   if (text === undefined || text === "") return null;
   const [at, name] = cursorParts(text);
-  if (value !== "either" && typeof at !== value) throw notOurs(text);
+  if (value === "time" ? !isTime(at) : value !== "either" && typeof at !== value) throw notOurs(text);
   return { value: at, name };
 }
 
@@ -84,9 +89,9 @@ export function encodeWalkCursor(walk: WalkCursor): string {
 export function decodeWalkCursor(text: string | undefined): WalkCursor | null {
   if (text === undefined || text === "") return null;
   const [value, name, since, leg, ...rest] = cursorParts(text);
-  if (!isNumber(value) || rest.length > 0) throw notOurs(text);
+  if (!isTime(value) || rest.length > 0) throw notOurs(text);
   if (since === undefined && leg === undefined) return { since: Date.now(), leg: "before", value, name };
-  if (isNumber(since) && (leg === "before" || leg === "since")) return { since, leg, value, name };
+  if (isTime(since) && (leg === "before" || leg === "since")) return { since, leg, value, name };
   throw notOurs(text);
 }
 

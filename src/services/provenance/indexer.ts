@@ -18,6 +18,7 @@ import type { Digest } from "../../domain/digest.ts";
 import type { ParsedManifest } from "../../domain/manifest.ts";
 import { isIndexMediaType } from "../../domain/media-types.ts";
 import type { RepositoryName } from "../../domain/names.ts";
+import { withoutNul } from "../../domain/nul.ts";
 import type {
   AttestationFacts, HistoryStep, ImageFacts, IndexEntry, IndexFacts, Platform, ProvenanceFacts, ProvenanceRecord,
 } from "../../metadata/provenance-types.ts";
@@ -104,7 +105,8 @@ export class ProvenanceIndexer {
     } catch {
       return null; // parseManifest accepted it, so this does not happen; never fail a push over provenance
     }
-    const facts = isIndexMediaType(parsed.mediaType) ? this.indexFacts(json) : await this.manifestFacts(json, parsed);
+    // The manifest holds no NUL (parseManifest), but the blobs read for facts may; PostgreSQL's text refuses it.
+    const facts = withoutNul(isIndexMediaType(parsed.mediaType) ? this.indexFacts(json) : await this.manifestFacts(json, parsed));
     enforcePushPolicies(this.pushPolicies, repository, facts);
     return {
       repository,
