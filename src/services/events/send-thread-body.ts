@@ -10,6 +10,7 @@
 //   in:  { op: "abort" }        (shutdown's grace is over: the requests in flight end now, and
 //        their deliveries are left out of the answers, so they count as not sent and go again
 //        after the restart: at least once)
+import { setMaxListeners } from "node:events";
 import { parentPort, workerData } from "node:worker_threads";
 import type { DestinationPolicy } from "./destinations.ts";
 import { attempt, WebhookAgents, type AttemptDelivery } from "./delivery-request.ts";
@@ -35,6 +36,8 @@ const policy = (workerData as { policy: DestinationPolicy }).policy;
 const agents = new WebhookAgents();
 let halted = false;
 const abandon = new AbortController();
+// Every request in flight listens to it (one per webhook draining): not a leak past ten.
+setMaxListeners(0, abandon.signal);
 
 async function sendBatch(request: BatchRequest): Promise<TimedResult[]> {
   const results: TimedResult[] = [];

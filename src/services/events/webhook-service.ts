@@ -63,8 +63,9 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) throw invalid(`not a header name: ${name} (a name is letters, digits and !#$%&'*+-.^_`+"`"+`|~, as RFC 9110 writes a token)`, { header: name });
     if (RESERVED_HEADERS.has(lower) || lower.startsWith("berth-")) throw invalid(`header ${name} is set by Berth on every delivery`, { header: name });
-    // RFC 9110's field-value as Node.js sends it: one line of visible ASCII, spaces and tabs. A value
-    // Node.js refuses would fail every delivery (and ping) of the webhook; refused here instead.
+    // One line of visible ASCII, spaces and tabs: a value Node.js refuses would fail every delivery
+    // (and ping) of the webhook, so it is refused here instead. Stricter than Node on purpose: it
+    // also sends 0x80-0xFF (RFC 9110's obs-text), which receivers read as Latin-1 or UTF-8 at will.
     const bad = /[^\t\x20-\x7e]/.exec(value);
     if (bad) throw invalid(`header ${name}: its value may hold only visible ASCII characters, spaces and tabs, not U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`, { header: name });
     out[name] = value;
