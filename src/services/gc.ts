@@ -173,14 +173,15 @@ async function sweepBlob(metadata: MetadataStore, blobs: BlobStore, digest: Dige
     const size = (await tx.blobs.size(digest)) ?? 0;
     const recorded = await tx.blobs.recordedAt(digest);
     const object = await blobs.driver.stat(blobKey(digest));
-    await tx.blobs.forget(digest);
     // Written after the row was recorded: a push of the same digest wrote it again (S3's
     // monolithic push writes the key itself) and its transaction, waiting for this lock, records
     // the row again. Without a row it is a stray from now on (4): gone after the grace unless
     // that push records it.
-    if (object !== null && recorded !== null && writtenAfter(object, recorded)) return null;
-    await blobs.driver.delete(blobKey(digest));
-    return size;
+    const kept = object !== null && recorded !== null && writtenAfter(object, recorded);
+    // The object before the row, as always: the row's delete locks it until this commits.
+    if (!kept) await blobs.driver.delete(blobKey(digest));
+    await tx.blobs.forget(digest);
+    return kept ? null : size;
   });
 }
 
