@@ -16,6 +16,19 @@ export interface RoundRobin {
   close(): Promise<void>;
 }
 
+/**
+ * The answer's headers without the hop-by-hop ones, as a proxy sends them (RFC 9110 7.6.1): the
+ * instance's `Keep-Alive: timeout=65` passed on told the client the balancer keeps an idle
+ * connection 65 s, while it closes it after its own 5 s, so a request sent as it closed failed with
+ * ECONNRESET (a landing CI's kill -9 test). The balancer's server states its own.
+ */
+export function endToEnd(raw: string[]): string[] {
+  const hopByHop = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"]);
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (!hopByHop.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
+  return kept;
+}
+
 export async function startRoundRobin(targets: string[]): Promise<RoundRobin> {
   const agent = new Agent({ keepAlive: true });
   let next = 0;
@@ -27,7 +40,7 @@ export async function startRoundRobin(targets: string[]): Promise<RoundRobin> {
     const upstream = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
         answer.pipe(res);
       },
     );

@@ -5,6 +5,7 @@
 // signs it; Azure's shared key signs the path, which is kept too).
 import { request as httpRequest, createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { endToEnd } from "./round-robin.ts";
 
 export interface StallingProxy {
   url: string;
@@ -31,7 +32,7 @@ export async function startStallingProxy(target: string): Promise<StallingProxy>
   const forward = (req: IncomingMessage, res: ServerResponse, answered?: (what: string, go: () => void) => void) => {
     const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       const reply = () => {
-        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
         answer.pipe(res);
       };
       if (!answered) return reply();
@@ -63,7 +64,7 @@ export async function startStallingProxy(target: string): Promise<StallingProxy>
         answer.once("end", () => hold.held(`${req.method} ${req.url} → ${answer.statusCode}`));
         return;
       }
-      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
       answer.pipe(res);
     });
     upstream.on("error", () => res.destroy());
