@@ -29,6 +29,7 @@ import { requireTool, run } from "../support/tools.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { endToEnd } from "../support/round-robin.ts";
 
 const MiB = 1024 * 1024;
 
@@ -66,7 +67,7 @@ async function startCuttingProxy(target: string): Promise<CuttingProxy> {
       return;
     }
     const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
       answer.pipe(res);
     });
     upstream.on("error", () => res.destroy());

@@ -16,6 +16,7 @@ import { missingStore } from "../support/object-stores.ts";
 import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
 import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
 import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
+import { endToEnd } from "../support/round-robin.ts";
 
 const MiB = 1024 * 1024;
 
@@ -486,7 +487,7 @@ async function startDelayingProxy(target: string) {
         return; // never answered: the instance is killed while it waits
       }
       const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
         answer.pipe(res);
       });
       upstream.on("error", () => res.destroy());
