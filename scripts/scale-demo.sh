@@ -40,8 +40,8 @@ stop() {
   if [ -f "$demo/pg/data/postmaster.pid" ]; then as_postgres "$pg_bin/pg_ctl" -D "$demo/pg/data" -m fast -w stop >/dev/null; fi
 }
 
-wait_for() { # wait_for NAME URL: until URL answers (60 s), else NAME's log and fail
-  for _ in $(seq 600); do
+wait_for() { # wait_for NAME URL: until URL answers (2 min: a loaded machine starts Berth slowly), else NAME's log and fail
+  for _ in $(seq 1200); do
     if curl -s -o /dev/null "$2"; then return 0; fi
     kill -0 "$(cat "$demo/$1.pid")" 2>/dev/null || break
     sleep 0.1
@@ -59,7 +59,13 @@ start() {
 
   # PostgreSQL 15: a cluster of its own, on 127.0.0.1 only; Berth creates its schema on first start.
   mkdir -p "$demo/pg"
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$demo/pg" && chmod o+x "$demo"; fi
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$demo/pg" && chmod o+x "$demo"
+    if ! runuser -u postgres -- test -x "$demo/pg"; then
+      echo "scale-demo: as root, PostgreSQL runs as the postgres user, who cannot reach $demo (a DIR under /tmp can)" >&2
+      return 1
+    fi
+  fi
   as_postgres "$pg_bin/initdb" -D "$demo/pg/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$demo/pg.log"
   as_postgres "$pg_bin/pg_ctl" -D "$demo/pg/data" -l "$demo/pg/server.log" -w \
     -o "-k $demo/pg -p $pg_port -c listen_addresses=127.0.0.1" start >>"$demo/pg.log"
