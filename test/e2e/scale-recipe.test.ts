@@ -20,8 +20,8 @@ import { requireTool, run, runOk } from "../support/tools.ts";
 const PORTS = 6; // haproxy, three instances, versitygw, PostgreSQL
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
-/** The shell blocks of the doc's section, in order. */
-async function recipe(): Promise<{ start: string; stop: string }> {
+/** The shell blocks of the doc's section, in order, and the settings it shows. */
+async function recipe(): Promise<{ start: string; stop: string; shown: string }> {
   const doc = await readFile(join(repoRoot, "docs/scale.md"), "utf8");
   const from = doc.indexOf("\n## Try it on one machine\n");
   assert.ok(from >= 0, "docs/scale.md has no section \"Try it on one machine\"");
@@ -29,7 +29,9 @@ async function recipe(): Promise<{ start: string; stop: string }> {
   const section = doc.slice(from, end < 0 ? undefined : end);
   const blocks = [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
   assert.equal(blocks.length, 2, "the section has two shell blocks: start and use, then stop");
-  return { start: blocks[0]!, stop: blocks[1]! };
+  const shown = [...section.matchAll(/^```text\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+  assert.equal(shown.length, 1, "the section shows berth.env and haproxy.cfg in one text block");
+  return { start: blocks[0]!, stop: blocks[1]!, shown: shown[0]! };
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -43,7 +45,8 @@ function portFree(port: number): Promise<boolean> {
 /** 5000 when 5000-5005 are free (the doc's ports), else the first of six free ones in a row. */
 async function basePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = attempt === 0 ? 5000 : 20_000 + Math.floor(Math.random() * 40_000);
+    // Below Linux's ephemeral range (32768-60999), where the free ports other tests take come from.
+    const base = attempt === 0 ? 5000 : 10_000 + Math.floor(Math.random() * 22_000);
     let free = true;
     for (let p = base; p < base + PORTS && free; p++) free = await portFree(p);
     if (free) return base;
@@ -86,7 +89,7 @@ test("docs/scale.md, Try it on one machine: three instances on versitygw + Postg
   const pgBin = process.env.BERTH_PG_BIN ?? "/usr/lib/postgresql/15/bin";
   // PostgreSQL is part of what Berth ships: its absence fails, as in test/support/postgres.ts.
   assert.ok(existsSync(join(pgBin, "initdb")), `PostgreSQL 15 is not installed in ${pgBin}: run scripts/install-tools.sh`);
-  const { start, stop } = await recipe();
+  const { start, stop, shown } = await recipe();
 
   const dir = await mkdtemp(join(tmpdir(), "berth-scale-recipe-"));
   // Run as root, the script starts PostgreSQL as the postgres user, who must reach the directory.
@@ -123,9 +126,12 @@ test("docs/scale.md, Try it on one machine: three instances on versitygw + Postg
   const started = await runOk("bash", ["-euo", "pipefail", "-c", start], { cwd: repoRoot, env });
   for (const i of [1, 2, 3]) assert.match(started.stdout, new RegExp(`\\d+ berth/berth${i}\\n`), `the block counts requests on instance ${i}`);
   const settings = await readFile(join(demo, "berth.env"), "utf8");
-  for (const line of ["BERTH_METADATA_DRIVER=postgres", "BERTH_STORAGE_DRIVER=s3"]) assert.ok(settings.includes(line), line);
   const password = /^export BERTH_AUTH_ADMIN_PASSWORD=(\S+)$/m.exec(settings)?.[1];
   assert.ok(password, "berth.env names the admin password");
+  // The files are what the doc prints, but for the random password and, off 5000, the ports.
+  const written = settings + (await readFile(join(demo, "haproxy.cfg"), "utf8"));
+  const expected = shown.replace(/127\.0\.0\.1:500([0-5])\b/g, (_, i: string) => `127.0.0.1:${port + Number(i)}`).replace(/(ADMIN_PASSWORD=)\S+/, `$1${password}`);
+  assert.equal(written, expected, "berth.env and haproxy.cfg as docs/scale.md shows them");
 
   const balancer = `127.0.0.1:${port}`;
   const instances = [1, 2, 3].map((i) => `127.0.0.1:${port + i}`);
