@@ -32,7 +32,7 @@ HELM_TOOLS=(
 CM_PUSH_MODULE="github.com/chartmuseum/helm-push@v0.10.4"
 CM_PUSH_STAMP="$CM_PUSH_MODULE cli-only"
 CM_PUSH_PACKAGE="./cmd/helm-cm-push"
-APT_PACKAGES=(skopeo gnupg openssl buildah chromium postgresql)
+APT_PACKAGES=(skopeo gnupg openssl buildah chromium postgresql haproxy)
 
 if command -v go >/dev/null 2>&1; then
   for entry in "${GO_TOOLS[@]}"; do
