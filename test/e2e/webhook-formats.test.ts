@@ -94,7 +94,7 @@ const AcrPayload = z.strictObject({
 /** The target fields ACR's reference shows for each action (what Berth knows of them). */
 const ACR_REQUIRED: Record<Action, string[]> = {
   push: ["mediaType", "size", "digest", "length", "repository"],
-  delete: ["repository"],
+  delete: ["mediaType", "digest", "repository"],
   chart_push: ["digest", "repository", "tag", "name", "version"],
   chart_delete: ["digest", "repository", "tag", "name", "version"],
 };
