@@ -211,7 +211,8 @@ const redeliverCommand = connectionOptions(
   .addHelpText("after", `\nExample:\n  berth webhook redeliver ci 42`)
   .action(
     handled(async (name, id, options) => {
-      const d = await (await client(options)).json(DeliveryView, "POST", hooks(name, "deliveries", id, "redeliver"), { json: {}, explain: { 404: (err) => err.message } });
+      // A 404 is the webhook's (said as the other webhook commands say it) or the delivery's (the server's words).
+      const d = await (await client(options)).json(DeliveryView, "POST", hooks(name, "deliveries", id, "redeliver"), { json: {}, explain: { 404: (err) => (err.message === `no webhook named ${name}` ? notFound(name) : err.message) } });
       if (options.output === "json") return printJson(d);
       printLine(`Delivery ${d.id} of ${name} is owed again; it goes at the worker's next look`);
     }),

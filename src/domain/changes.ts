@@ -9,11 +9,12 @@ export type Change =
    * back from the trash by `berth repository restore` (soft delete), not pushed by a client.
    */
   | { kind: "manifest.pushed"; repository: string; digest: string; mediaType: string; size: number; tag?: string | null; artifactType?: string | null; subject?: string | null; restored?: true }
-  | { kind: "manifest.deleted"; repository: string; digest: string }
+  /** `mediaType`, `size`: the deleted manifest's, for the events (ACR's delete payload names them; absent in older entries). */
+  | { kind: "manifest.deleted"; repository: string; digest: string; mediaType?: string; size?: number }
   /** `previous`: the digest the tag pointed at before, or null for a new tag. */
   | { kind: "tag.set"; repository: string; tag: string; digest: string; previous: string | null }
-  /** `digest`: the manifest the tag pointed at. */
-  | { kind: "tag.deleted"; repository: string; tag: string; digest?: string }
+  /** `digest`: the manifest the tag pointed at; `mediaType`, `size`: that manifest's (absent in older entries). */
+  | { kind: "tag.deleted"; repository: string; tag: string; digest?: string; mediaType?: string; size?: number }
   /**
    * Deleted content kept restorable (soft delete) forgotten before its window ended, by `berth
    * repository deleted purge`: `tags`, those deleted with it. (Records that expire are not changes.)

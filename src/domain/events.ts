@@ -84,6 +84,11 @@ export function sourcesOf(actions: readonly EventAction[] = EVENT_ACTIONS): Chan
   return [...selected.values()];
 }
 
+/** A deleted manifest's media type and size, when its entry recorded them. */
+function described(c: { mediaType?: string; size?: number }): Pick<EventTarget, "mediaType" | "size"> {
+  return { ...(c.mediaType !== undefined && { mediaType: c.mediaType }), ...(c.size !== undefined && { size: c.size }) };
+}
+
 /** The event a change log entry is, or null for Berth's own bookkeeping. */
 export function eventOf(entry: ChangeEntry): RegistryEvent | null {
   const c = entry.change;
@@ -98,9 +103,9 @@ export function eventOf(entry: ChangeEntry): RegistryEvent | null {
       return event("referrer", { ...target, subject: c.subject, referrerKind: referrerKindOf(c.artifactType) });
     }
     case "tag.deleted":
-      return event("delete", { repository: c.repository, tag: c.tag, ...(c.digest && { digest: c.digest }) });
+      return event("delete", { repository: c.repository, tag: c.tag, ...(c.digest && { digest: c.digest }), ...described(c) });
     case "manifest.deleted":
-      return event("delete", { repository: c.repository, digest: c.digest });
+      return event("delete", { repository: c.repository, digest: c.digest, ...described(c) });
     case "deleted.purged":
       // A delete of what the trash kept, marked, as a restore is a push marked restored: a
       // webhook on deletes learns that the content is gone for good. The first tag, as a push names one.

@@ -276,7 +276,7 @@ export class ManifestService {
       }
       await keepDeleted(tx, this.restorableFor, { repository, digest: had, kind: "tag", tags: [reference.tag] }, actor);
       if (!(await tx.tags.delete(repository, reference.tag))) throw manifestUnknown(reference);
-      await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had });
+      await tx.changes.append({ kind: "tag.deleted", repository, tag: reference.tag, digest: had, ...described(await tx.manifests.summary(repository, had)) });
       await this.options.charts?.forgetTag(tx, repository, reference.tag, had);
       return;
     }
@@ -351,9 +351,10 @@ export class ManifestService {
       if (!was) for (const tag of await tx.tags.covering(repository, digest)) if ((await tx.tags.resolve(repository, tag)) === digest) tags.push(tag);
       await keepDeleted(tx, this.restorableFor, { repository, digest, kind: "manifest", tags, ...(was && { storedAs: was.storedAs }) }, actor);
     }
+    const deleted = await tx.manifests.summary(repository, digest);
     if (!(await tx.manifests.delete(repository, digest))) return false;
     await tx.tags.deleteAllFor(repository, digest);
-    await tx.changes.append({ kind: "manifest.deleted", repository, digest });
+    await tx.changes.append({ kind: "manifest.deleted", repository, digest, ...described(deleted) });
     await this.options.charts?.forgetManifest(tx, repository, digest);
     await this.options.provenance?.forget(tx, repository, digest);
     return true;
@@ -467,4 +468,9 @@ function manifestUnknown(reference: Reference): RegistryError {
 function pushedSince(repository: RepositoryName, target: Tag | Digest, at: Date): RegistryError {
   const name = isDigest(target) ? `${repository}@${target}` : `${repository}:${target}`;
   return new RegistryError("DENIED", `${name} was pushed again (${at.toISOString()}) since it was planned to go`, { repository, pushed: at.toISOString() });
+}
+
+/** What a delete's change entry says of the manifest, for its event (ACR's delete payload has the media type). */
+function described(manifest: ManifestSummary | null): { mediaType?: string; size?: number } {
+  return manifest ? { mediaType: manifest.mediaType, size: manifest.size } : {};
 }

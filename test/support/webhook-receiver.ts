@@ -9,6 +9,8 @@ export interface Received {
   path: string;
   headers: IncomingHttpHeaders;
   body: string;
+  /** The body's bytes as received (what the signature covers). */
+  raw: Buffer;
   at: number;
 }
 
@@ -35,7 +37,8 @@ export class WebhookReceiver {
           this.hanging.push(res);
           return;
         }
-        this.received.push({ path: req.url ?? "/", headers: req.headers, body: Buffer.concat(chunks).toString(), at: Date.now() });
+        const raw = Buffer.concat(chunks);
+        this.received.push({ path: req.url ?? "/", headers: req.headers, body: raw.toString(), raw, at: Date.now() });
         res.writeHead(answer).end();
         this.waiters = this.waiters.filter((w) => (this.received.length >= w.count ? (w.resolve(), false) : true));
       });

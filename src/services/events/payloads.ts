@@ -6,6 +6,7 @@
 //                 action in `berth.action`; identity and retention events keep their name
 //   cloudevents   CloudEvents 1.0, structured JSON mode (application/cloudevents+json)
 // One event per delivery in every format: deliveries are retried and kept one event at a time.
+import { randomUUID } from "node:crypto";
 import type { RegistryEvent } from "../../domain/events.ts";
 import type { WebhookFormat } from "../../metadata/webhook-types.ts";
 
@@ -33,10 +34,17 @@ function methodOf(event: RegistryEvent): string {
   return event.action === "identity" || event.action === "retention" ? "POST" : "PUT";
 }
 
+/**
+ * distribution's SourceRecord.InstanceID: "identifies a running instance of an application.
+ * Changes after each restart" (notifications/event.go); a receiver can tell restarts apart by it.
+ */
+const INSTANCE_ID = randomUUID();
+
 function request(event: RegistryEvent, source: EventSource) {
   return {
     id: event.actor?.requestId ?? "",
-    addr: event.actor?.address ?? "",
+    // distribution leaves addr out when it has none (omitempty), rather than sending "".
+    ...(event.actor?.address && { addr: event.actor.address }),
     host: source.host,
     method: methodOf(event),
     useragent: event.actor?.userAgent ?? "",
@@ -124,7 +132,7 @@ function distribution(event: RegistryEvent, source: EventSource): object {
         target,
         request: request(event, source),
         actor: event.actor ? { name: event.actor.name } : {},
-        source: { addr: source.host, instanceID: "berth" },
+        source: { addr: source.host, instanceID: INSTANCE_ID },
         berth: extras(event),
       },
     ],

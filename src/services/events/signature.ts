@@ -1,7 +1,8 @@
 // How every webhook delivery is signed: HMAC-SHA256, keyed with the webhook's secret, over
 // `<timestamp>.<body>`, sent as `Berth-Signature: sha256=<hex>` with the timestamp (Unix seconds)
-// in `Berth-Timestamp`. The timestamp is inside the signed text, so a receiver that refuses old
-// timestamps (docs/lifecycle.md suggests five minutes) cannot be fed a recorded delivery again.
+// in `Berth-Timestamp`. The timestamp is inside the signed text, so a receiver that refuses
+// timestamps more than 300 s off (docs/lifecycle.md, "Signatures") cannot be fed a recorded
+// delivery again.
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 export const SIGNATURE_HEADER = "berth-signature";
