@@ -150,8 +150,11 @@ export class CatalogStore implements CatalogRows {
       // No summary to add to (a new repository, or one a transaction beside this one is creating
       // on PostgreSQL): counted in full, one counter at a time, and after any transaction that
       // added to the row has committed (its row lock), so the count includes what it added.
-      await holdLock(db, `summary:${repository}`);
-      await db.updateTable("repository_summaries").set({ name: repository }).where("name", "=", repository).execute();
+      // (Outside a transaction, a change appended alone, there is nothing to hold it for.)
+      if (db.isTransaction) {
+        await holdLock(db, `summary:${repository}`);
+        await db.updateTable("repository_summaries").set({ name: repository }).where("name", "=", repository).execute();
+      }
     }
     const manifests = await db.selectFrom("manifests").select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.sum<number>("size").as("bytes")]).where("repository", "=", repository).executeTakeFirstOrThrow();
     const tags = await db.selectFrom("tags").select((eb) => eb.fn.countAll<number>().as("n")).where("repository", "=", repository).executeTakeFirstOrThrow();
