@@ -1,9 +1,11 @@
 // The portal's read models over Kysely (catalog-types.ts; portable SQL, as kysely-store.ts):
 // repository summaries, tag and manifest pages, and the search index.
 //
-// A summary is recomputed from the repository's own rows (a few indexed aggregates) inside each
-// transaction that records a manifest, tag or chart change for it, so it can never drift from
-// what it summarises; listing then reads one indexed table, whatever the registry holds.
+// A summary is refreshed inside each transaction that records a manifest, tag or chart change for
+// it, so it commits with what it summarises; listing then reads one indexed table, whatever the
+// registry holds. Its counts (tags, manifests, bytes) move by what the transaction changed
+// (SummaryDeltas, told by the row stores); they are counted from the rows only for a repository
+// with no summary yet, since counting costs a push in proportion to the repository's size.
 import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Transaction } from "kysely";
 import type { Digest } from "../domain/digest.ts";
 import { parseManifest } from "../domain/manifest.ts";
@@ -17,6 +19,7 @@ import { chartKind } from "./catalog-types.ts";
 import type { StoredAs } from "./types.ts";
 import type { ProvenanceFacts } from "./provenance-types.ts";
 import type { Database } from "./schema.ts";
+import { holdLock } from "./locks.ts";
 import { familyOf } from "./migrations/portable.ts";
 import { foldedHex } from "./search-entries.ts";
 import { walkByTime } from "./time-walk.ts";
@@ -70,6 +73,51 @@ function kindOf(mediaType: string, artifactType: string | null, body: Uint8Array
   return { kind: "artifact", artifactType: artifactType ?? configType };
 }
 
+/** How a transaction moved a repository's counted rows: what its summary adds instead of counting them again. */
+export interface SummaryDelta {
+  tags: number;
+  manifests: number;
+  /** The manifests' bytes and the bytes of the blobs they name, each blob once (migration 031). */
+  size: number;
+}
+
+/**
+ * The summary counts' changes, told by the row stores that make them (kysely-store.ts: Manifests,
+ * Tags). In a transaction they are summed per repository and applied by its refresh before the
+ * commit (KyselyMetadataStore.transaction); outside one, where each write commits alone, they are
+ * added to the summary at once (one with no summary yet is counted in full by its next change).
+ */
+export class SummaryDeltas {
+  private readonly db: Db;
+  private readonly pending = new Map<string, SummaryDelta>();
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  async add(repository: string, delta: Partial<SummaryDelta>): Promise<void> {
+    const sum = this.pending.get(repository) ?? { tags: 0, manifests: 0, size: 0 };
+    sum.tags += delta.tags ?? 0;
+    sum.manifests += delta.manifests ?? 0;
+    sum.size += delta.size ?? 0;
+    this.pending.set(repository, sum);
+    if (!this.db.isTransaction) {
+      this.pending.delete(repository);
+      await this.db
+        .updateTable("repository_summaries")
+        .set((eb) => ({ tags: eb("tags", "+", sum.tags), manifests: eb("manifests", "+", sum.manifests), size: eb("size", "+", sum.size) }))
+        .where("name", "=", repository)
+        .execute();
+    }
+  }
+
+  /** What the transaction changed, per repository; forgotten here. */
+  take(): Map<string, SummaryDelta> {
+    const taken = new Map(this.pending);
+    this.pending.clear();
+    return taken;
+  }
+}
+
 export class CatalogStore implements CatalogRows {
   private readonly db: Db;
   constructor(db: Db) {
@@ -83,10 +131,33 @@ export class CatalogStore implements CatalogRows {
     return kindOf(manifest.media_type, manifest.artifact_type, manifest.body, (facts?.kind as ProvenanceFacts["kind"] | undefined) ?? null);
   }
 
-  async refresh(repository: RepositoryName): Promise<void> {
+  async refresh(repository: RepositoryName, delta?: SummaryDelta): Promise<void> {
     const db = this.db;
-    const manifests = await db.selectFrom("manifests").select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.sum<number>("size").as("bytes"), eb.fn.max("created_at").as("at")]).where("repository", "=", repository).executeTakeFirstOrThrow();
-    const tags = await db.selectFrom("tags").select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.max("updated_at").as("at")]).where("repository", "=", repository).executeTakeFirstOrThrow();
+    if (delta) {
+      // The counts moved by what the transaction changed (SummaryDeltas): a push costs the same
+      // in a repository of ten tags as in one of ten thousand.
+      const counted = await db
+        .updateTable("repository_summaries")
+        .set((eb) => ({ tags: eb("tags", "+", delta.tags), manifests: eb("manifests", "+", delta.manifests), size: eb("size", "+", delta.size) }))
+        .where("name", "=", repository)
+        .returning(["tags", "manifests"])
+        .executeTakeFirst();
+      if (counted) {
+        if (Number(counted.tags) === 0 && Number(counted.manifests) === 0) await db.deleteFrom("repository_summaries").where("name", "=", repository).execute();
+        else await db.updateTable("repository_summaries").set(await this.newest(repository)).where("name", "=", repository).execute();
+        return;
+      }
+      // No summary to add to (a new repository, or one a transaction beside this one is creating
+      // on PostgreSQL): counted in full, one counter at a time, and after any transaction that
+      // added to the row has committed (its row lock), so the count includes what it added.
+      // (Outside a transaction, a change appended alone, there is nothing to hold it for.)
+      if (db.isTransaction) {
+        await holdLock(db, `summary:${repository}`);
+        await db.updateTable("repository_summaries").set({ name: repository }).where("name", "=", repository).execute();
+      }
+    }
+    const manifests = await db.selectFrom("manifests").select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.sum<number>("size").as("bytes")]).where("repository", "=", repository).executeTakeFirstOrThrow();
+    const tags = await db.selectFrom("tags").select((eb) => eb.fn.countAll<number>().as("n")).where("repository", "=", repository).executeTakeFirstOrThrow();
     if (Number(manifests.n) === 0 && Number(tags.n) === 0) {
       await db.deleteFrom("repository_summaries").where("name", "=", repository).execute();
       return;
@@ -96,7 +167,22 @@ export class CatalogStore implements CatalogRows {
       .select((eb) => eb.fn.sum<number>("size").as("bytes"))
       .where("digest", "in", (eb) => eb.selectFrom("manifest_refs").select("target_digest").where("repository", "=", repository).where("kind", "=", "blob"))
       .executeTakeFirstOrThrow();
-    const newestTag = await db.selectFrom("tags").select(["tag", "digest"]).where("repository", "=", repository).orderBy("updated_at", "desc").orderBy("tag", "desc").limit(1).executeTakeFirst();
+    const row: SummaryRow = {
+      name: repository,
+      tags: Number(tags.n),
+      manifests: Number(manifests.n),
+      size: Number(manifests.bytes ?? 0) + Number(blobs.bytes ?? 0),
+      ...(await this.newest(repository)),
+    };
+    const { name: _name, ...update } = row;
+    await db.insertInto("repository_summaries").values(row).onConflict((c) => c.column("name").doUpdateSet(update)).execute();
+  }
+
+  /** A summary's columns other than its counts: each an indexed read of one row, whatever the repository holds. */
+  private async newest(repository: RepositoryName): Promise<Omit<SummaryRow, "name" | "tags" | "manifests" | "size">> {
+    const db = this.db;
+    const newestTag = await db.selectFrom("tags").select(["tag", "digest", "updated_at"]).where("repository", "=", repository).orderBy("updated_at", "desc").orderBy("tag", "desc").limit(1).executeTakeFirst();
+    const newestManifest = await db.selectFrom("manifests").select("created_at").where("repository", "=", repository).orderBy("created_at", "desc").limit(1).executeTakeFirst();
     const newestDigest = newestTag?.digest ?? (await this.newestTopLevel(repository));
     let { kind, artifactType } = (newestDigest ? await this.contentKind(repository, newestDigest as Digest) : null) ?? { kind: "artifact" as RepositoryKind, artifactType: null };
     const charts = chartKind((await db.selectFrom("charts").select("stored_as").distinct().where("repository", "=", repository).execute()).map((r) => r.stored_as as StoredAs));
@@ -105,22 +191,16 @@ export class CatalogStore implements CatalogRows {
       artifactType = null;
     }
     const build = newestDigest ? (await this.buildLabels(repository, [newestDigest as Digest])).get(newestDigest as Digest) : undefined;
-    const row: SummaryRow = {
-      name: repository,
+    return {
       kind,
       artifact_type: artifactType,
-      tags: Number(tags.n),
-      manifests: Number(manifests.n),
-      size: Number(manifests.bytes ?? 0) + Number(blobs.bytes ?? 0),
-      pushed_at: Math.max(Number(manifests.at ?? 0), Number(tags.at ?? 0)),
+      pushed_at: Math.max(Number(newestManifest?.created_at ?? 0), Number(newestTag?.updated_at ?? 0)),
       newest_tag: newestTag?.tag ?? null,
       newest_digest: newestDigest ?? null,
       build_user: build?.user ?? null,
       build_sha: build?.sha ?? null,
       build_dockerfile: build?.dockerfile ?? null,
     };
-    const { name: _name, ...update } = row;
-    await db.insertInto("repository_summaries").values(row).onConflict((c) => c.column("name").doUpdateSet(update)).execute();
   }
 
   /** The newest manifest that is neither a referrer nor a child of an index in the repository. */

@@ -105,8 +105,12 @@ export interface WalkCursor {
 }
 
 export interface CatalogRows {
-  /** Recomputes a repository's summary (drops it when no manifest and no tag is left). Inside the changing transaction. */
-  refresh(repository: RepositoryName): Promise<void>;
+  /**
+   * Recomputes a repository's summary (drops it when no manifest and no tag is left). Inside the
+   * changing transaction. With `delta` (what the transaction moved, catalog-store.ts
+   * SummaryDeltas) the counts are added to, else counted from the rows.
+   */
+  refresh(repository: RepositoryName, delta?: { tags: number; manifests: number; size: number }): Promise<void>;
   summary(repository: RepositoryName): Promise<RepositorySummaryRow | null>;
   /** The kind a summary would give the repository if this manifest were its newest (charts aside); null when it is not stored. */
   contentKind(repository: RepositoryName, digest: Digest): Promise<{ kind: RepositoryKind; artifactType: string | null } | null>;

@@ -31,11 +31,13 @@
 //                          decides on what a push of the same manifest committed, or the push
 //                          writes after the delete committed; never a tag left naming nothing
 //                          (these three on PostgreSQL only: kysely-store.ts writersOverlap)
+//   summary:<name>         a summary counted from its rows because it had none to add to
+//                          (catalog-store.ts refresh): one count at a time, taken at commit's edge
 //
 // The order every taker follows, so no two transactions wait on each other in a cycle (PostgreSQL
 // would end one with a deadlock error): blob locks (sorted), repository, tag locks (sorted),
-// manifest locks (sorted), quota locks, then row locks (tags, manifests, charts), then `changes`
-// at commit.
+// manifest locks (sorted), quota locks, then row locks (tags, manifests, charts, blob reference
+// counts), then summaries (their rows, or a summary lock and then its row), then `changes` at commit.
 //
 // And one lock held for longer than a transaction, by a process: `exclusively` (one gc at a time).
 import { createHash } from "node:crypto";

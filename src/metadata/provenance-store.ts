@@ -74,8 +74,11 @@ export class Provenance implements ProvenanceRows {
     return (await query.orderBy("p.repository").orderBy("p.digest").limit(limit).execute()).map(toRecord);
   }
   async referring(repository: RepositoryName, subject: Digest) {
-    const rows = await this.db.selectFrom("provenance").selectAll().where("repository", "=", repository).where("subject", "=", subject).orderBy("digest").execute();
-    return rows.map(toRecord);
+    // Sorted here, not by the query: asked for digest order, SQLite walks the primary key through
+    // every row of the repository (recordVerdicts asks at each push) instead of the subject index.
+    // Digests are ASCII, so code unit order is the byte order the database would give.
+    const rows = await this.db.selectFrom("provenance").selectAll().where("repository", "=", repository).where("subject", "=", subject).execute();
+    return rows.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0)).map(toRecord);
   }
   async parents(repository: RepositoryName, digest: Digest) {
     const rows = await this.db

@@ -15,7 +15,6 @@ import { searchEntries } from "./search-entries.ts";
  * repository with a manifest or tag, and search entries from every provenance row.
  */
 export async function backfillReadModels(db: Kysely<Database>): Promise<void> {
-  const catalog = new CatalogStore(db);
   const search = new SearchIndex(db);
   const lookup = async (repository: string, digest: Digest): Promise<ProvenanceRecord | null> => {
     const row = await db.selectFrom("provenance").selectAll().where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();
@@ -38,6 +37,12 @@ export async function backfillReadModels(db: Kysely<Database>): Promise<void> {
     if (rows.length < 200) break;
     after = rows.at(-1)!;
   }
+  await refreshSummaries(db);
+}
+
+/** Counts every repository's summary from its rows (migrations 010 and 031). */
+export async function refreshSummaries(db: Kysely<Database>): Promise<void> {
+  const catalog = new CatalogStore(db);
   const names = new Set([
     ...(await db.selectFrom("manifests").select("repository").distinct().execute()).map((r) => r.repository),
     ...(await db.selectFrom("tags").select("repository").distinct().execute()).map((r) => r.repository),

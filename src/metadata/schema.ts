@@ -185,6 +185,8 @@ export interface Database {
     build_sha: string | null;
     build_dockerfile: string | null;
   };
+  /** Per repository and blob: how many of its manifests name the blob, and its size then (migration 031). */
+  repository_blob_refs: { repository: string; digest: string; refs: number; size: number };
   // `id` since migration 012 (the trigram index's row key); the rows migration 010 backfills have none yet.
   search_entries: { id: Generated<number>; repository: string; digest: string; origin: string; source: string; key: string; value: string; folded: string | null };
 }

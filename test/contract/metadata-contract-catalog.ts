@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { SummaryFilter } from "../../src/metadata/catalog-types.ts";
 import { DEFAULT_ATTRIBUTES } from "../../src/metadata/identity-types.ts";
-import type { MetadataParts } from "../../src/metadata/types.ts";
-import { chartRecord, freshStore, manifestRecord, repo, tag, type MetadataFactory } from "./metadata-fixtures.ts";
+import type { MetadataParts, MetadataStore } from "../../src/metadata/types.ts";
+import { chartRecord, digestOf, freshStore, manifestRecord, repo, tag, twoProcesses, type MetadataFactory } from "./metadata-fixtures.ts";
 
 async function pushed(tx: MetadataParts, repository: string, text: string, tagName: string | null, at: number) {
   const record = manifestRecord(repository, text, { pushedAt: new Date(at) });
@@ -19,6 +19,33 @@ async function pushed(tx: MetadataParts, repository: string, text: string, tagNa
     await tx.changes.append({ kind: "tag.set", repository, tag: tagName, digest: record.digest, previous: null });
   }
   return record;
+}
+
+/** A blob of some text's digest, with a size of its own. */
+const blob = (text: string) => ({ digest: digestOf(`blob ${text}`), size: 1000 + text.length });
+
+/** A manifest naming `blobs` (their rows recorded first, as a push links them), tagged `tagName`. */
+function pushNaming(store: MetadataStore, repository: string, text: string, blobs: readonly { digest: ReturnType<typeof digestOf>; size: number }[], tagName: string | null) {
+  return store.transaction(async (tx) => {
+    for (const b of blobs) await tx.blobs.record(b.digest, b.size);
+    const record = manifestRecord(repository, text, { pushedAt: new Date() });
+    await tx.repositories.ensure(record.repository);
+    await tx.manifests.put(record, { blobs: blobs.map((b) => b.digest), children: [] });
+    await tx.changes.append({ kind: "manifest.pushed", repository, digest: record.digest, mediaType: record.mediaType, size: record.size });
+    if (tagName) {
+      const previous = await tx.tags.set(record.repository, tag(tagName), record.digest);
+      await tx.changes.append({ kind: "tag.set", repository, tag: tagName, digest: record.digest, previous });
+    }
+    return record;
+  });
+}
+
+/** The summary as the transactions kept it, checked against one counted from the rows (a refresh without what moved). */
+async function countedSummary(store: MetadataStore, repository: string) {
+  const kept = await store.catalog.summary(repo(repository));
+  await store.catalog.refresh(repo(repository));
+  assert.deepEqual(kept, await store.catalog.summary(repo(repository)), "the kept counts are the rows' counts");
+  return kept ? [kept.tags, kept.manifests, kept.size] : null;
 }
 
 export function metadataCatalogContract(factory: MetadataFactory): void {
@@ -39,6 +66,59 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
         await tx.changes.append({ kind: "manifest.deleted", repository: "team/app", digest: first.digest });
       });
       assert.equal(await store.catalog.summary(repo("team/app")), null, "nothing left: no summary");
+    });
+
+    test("a summary's counts move by what each transaction changed and stay the rows' counts: shared blobs once, a manifest pushed again, tags moved and deleted, manifests deleted, emptied and filled again", async (t) => {
+      const store = await freshStore(t, factory);
+      const [a, b, c] = [blob("a"), blob("b"), blob("c")];
+      const one = await pushNaming(store, "team/counted", "one", [a, b], "v1");
+      assert.deepEqual(await countedSummary(store, "team/counted"), [1, 1, one.size + a.size + b.size]);
+      const two = await pushNaming(store, "team/counted", "two", [b, c], "v2");
+      assert.deepEqual(await countedSummary(store, "team/counted"), [2, 2, one.size + two.size + a.size + b.size + c.size], "b counted once");
+      await pushNaming(store, "team/counted", "two", [b, c], "v3");
+      assert.deepEqual(await countedSummary(store, "team/counted"), [3, 2, one.size + two.size + a.size + b.size + c.size], "the same manifest again: a tag more, nothing else");
+      await store.transaction(async (tx) => {
+        const previous = await tx.tags.set(repo("team/counted"), tag("v1"), two.digest);
+        await tx.changes.append({ kind: "tag.set", repository: "team/counted", tag: "v1", digest: two.digest, previous });
+        await tx.manifests.delete(repo("team/counted"), one.digest);
+        await tx.changes.append({ kind: "manifest.deleted", repository: "team/counted", digest: one.digest });
+      });
+      assert.deepEqual(await countedSummary(store, "team/counted"), [3, 1, two.size + b.size + c.size], "a, named by the deleted manifest alone, leaves; b stays");
+      await store.transaction(async (tx) => {
+        await tx.tags.delete(repo("team/counted"), tag("v3"));
+        await tx.changes.append({ kind: "tag.deleted", repository: "team/counted", tag: "v3", digest: two.digest });
+      });
+      assert.deepEqual(await countedSummary(store, "team/counted"), [2, 1, two.size + b.size + c.size]);
+      await store.transaction(async (tx) => {
+        await tx.tags.deleteAllFor(repo("team/counted"), two.digest);
+        await tx.manifests.delete(repo("team/counted"), two.digest);
+        await tx.changes.append({ kind: "manifest.deleted", repository: "team/counted", digest: two.digest });
+      });
+      assert.equal(await countedSummary(store, "team/counted"), null, "emptied: no summary");
+      const three = await pushNaming(store, "team/counted", "three", [a, c], "v1");
+      assert.deepEqual(await countedSummary(store, "team/counted"), [1, 1, three.size + a.size + c.size], "filled again from nothing");
+    });
+
+    test("pushes and deletes side by side from two processes, naming the same blobs, keep a summary's counts those of the rows", async (t) => {
+      const stores = await twoProcesses(t, factory);
+      const shared = blob("shared");
+      const pushes = async (from: number, to: number) => {
+        const records = await Promise.all(Array.from({ length: to - from }, (_, k) => pushNaming(stores[(from + k) % 2]!, "team/busy", `m${from + k}`, [shared, blob(`own ${from + k}`)], `t${from + k}`)));
+        return records;
+      };
+      const first = await pushes(0, 8);
+      await Promise.all([
+        pushes(8, 16),
+        ...first.slice(0, 6).map((record, k) =>
+          stores[k % 2]!.transaction(async (tx) => {
+            await tx.tags.deleteAllFor(repo("team/busy"), record.digest);
+            await tx.manifests.delete(repo("team/busy"), record.digest);
+            await tx.changes.append({ kind: "manifest.deleted", repository: "team/busy", digest: record.digest });
+          }),
+        ),
+      ]);
+      const [tags, manifests] = (await countedSummary(stores[0], "team/busy"))!;
+      assert.deepEqual([tags, manifests], [10, 10]);
     });
 
     test("a walk of a repository's manifests lists, after those pushed before it began (newest first), those pushed since (oldest first): one pushed again mid-walk is not missed", async (t) => {

@@ -63,6 +63,7 @@ test("PostgreSQL: names, tags, digests, chart versions and keys are byte-ordered
     principals: ["name"],
     scope_maps: ["name"],
     changes: ["repository"],
+    repository_blob_refs: ["repository", "digest"],
   };
   for (const [table, columns] of Object.entries(byteOrdered)) {
     const ddl = createTable(statements, table);

@@ -24,6 +24,7 @@ import { trashBodies } from "./022-trash-bodies.ts";
 import { eventFilters } from "./025-event-filters.ts";
 import { summaryKindSorts } from "./028-summary-kind-sorts.ts";
 import { signatureVerdicts } from "./030-signature-verdicts.ts";
+import { summaryCounts } from "./031-summary-counts.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -50,4 +51,5 @@ export const migrations: Record<string, Migration> = {
   "025-event-filters": eventFilters,
   "028-summary-kind-sorts": summaryKindSorts,
   "030-signature-verdicts": signatureVerdicts,
+  "031-summary-counts": summaryCounts,
 };
