@@ -168,14 +168,18 @@ export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: A
  */
 async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<RepositorySummaryRow> {
   if (!ctx.authorizer.summaryIsPerCaller(row.name)) return row;
-  const named: TagRow[] = [];
+  // A tag pushed again while the walk reads comes again in its second leg (WalkCursor), where it
+  // is now: the later sighting wins, and the tags are sorted newest first again (as the walk's
+  // order, the tag's name breaking a tie).
+  const byName = new Map<string, TagRow>();
   let after: TagCursor | null = null;
   for (;;) {
     const tags = await ctx.catalog.rows.tags(row.name, { sort: "time_desc" }, after, 1000);
-    named.push(...tags.filter((t) => ctx.authorizer.shows(ctx.who, row.name, t.name)));
+    for (const t of tags) if (ctx.authorizer.shows(ctx.who, row.name, t.name)) byName.set(t.name, t);
     if (tags.length < 1000) break;
     after = { by: "time", walk: tags.at(-1)!.walk! };
   }
+  const named = [...byName.values()].sort((a, b) => b.updated.getTime() - a.updated.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
   const revealed = named.find((t) => ctx.authorizer.reveals(ctx.who, row.name, t.name));
   const untaggedNewest = row.newest && row.newest.tag === null && (await ctx.authorizer.showsContent(ctx.who, row.name, row.newest.digest)) ? row.newest : null;
   let newest: RepositorySummaryRow["newest"] = untaggedNewest;
