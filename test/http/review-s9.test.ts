@@ -2,9 +2,10 @@
 // through the real handlers and stores (inject()); where a race needs a moment between two reads,
 // the store's method is wrapped to act in that moment and then answer as it would.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { test } from "node:test";
 import type { CatalogRows } from "../../src/metadata/catalog-types.ts";
-import { freshApp, imageManifest, putManifest, type TestApp } from "../support/app.ts";
+import { freshApp, imageManifest, OCI_INDEX, OCI_MANIFEST, putManifest, type TestApp } from "../support/app.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
 const pause = () => new Promise((r) => setTimeout(r, 5)); // each push its own millisecond
@@ -41,4 +42,37 @@ test("a per-caller repository summary counts a tag pushed again while its tags a
   assert.equal(armed, false, "the walk read a first page");
   assert.equal(summary.tags, 1001, "each tag counted once");
   assert.deepEqual({ tag: summary.newest.tag, digest: summary.newest.digest }, { tag: "t0999", digest: moved }, "the newest is the last push, where it points now");
+});
+
+test("a per-caller repository summary reads a bounded part of the manifests when many newer ones are covered only by a hidden tag, and states the shown tag's push", async (t) => {
+  const app = await freshApp(t);
+  const shown = await imageManifest(app, "team/app");
+  assert.equal((await putManifest(app, "team/app", "v1", shown.body)).status, 201);
+  await pause();
+  // 450 manifests, pushed by digest after v1, that only the hidden tag `secret` (an index) reaches.
+  const base = JSON.parse(shown.body.toString()) as Record<string, unknown>;
+  const children: { mediaType: string; digest: string; size: number }[] = [];
+  for (let i = 0; i < 450; i++) {
+    const body = Buffer.from(JSON.stringify({ ...base, annotations: { n: String(i) } }));
+    const res = await putManifest(app, "team/app", `sha256:${createHash("sha256").update(body).digest("hex")}`, body);
+    assert.equal(res.status, 201);
+    children.push({ mediaType: OCI_MANIFEST, digest: String(res.headers["docker-content-digest"]), size: body.length });
+  }
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: children }));
+  assert.equal((await putManifest(app, "team/app", "secret", index, OCI_INDEX)).status, 201);
+  assert.equal((await app.request("PATCH", "/api/v1/repositories/team/app/attributes?tag=secret", { body: JSON.stringify({ listEnabled: false }), headers: JSON_TYPE })).status, 200);
+  const rows: CatalogRows = app.berth.stores.metadata.catalog;
+  const manifests = rows.manifests.bind(rows);
+  let read = 0;
+  rows.manifests = async (repository, options, after, limit) => {
+    const page = await manifests(repository, options, after, limit);
+    read += page.length;
+    return page;
+  };
+  const summary = (await app.request("GET", "/api/v1/repositories/team/app")).json() as { tags: number; pushed: string };
+  assert.ok(read <= 300, `the summary read ${read} manifest rows`);
+  const tags = (await app.request("GET", "/api/v1/repositories/team/app/tags")).json() as { tags: { name: string; pushed: string }[] };
+  assert.deepEqual(tags.tags.map((x) => x.name), ["v1"]);
+  assert.equal(summary.tags, 1);
+  assert.equal(summary.pushed, tags.tags[0]!.pushed, "the last push the caller's listings name");
 });
