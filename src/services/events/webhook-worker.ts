@@ -111,6 +111,11 @@ export function covers(webhook: Pick<Webhook, "actions" | "scope">, event: Regis
   return repository === undefined ? webhook.scope === "*" : matchesPattern(webhook.scope, repository);
 }
 
+/** Whether a webhook's row is still what a batch read (any change, an update's time included). */
+function sameWebhook(a: Webhook, b: Webhook): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** A delivery as its batch sends it; `rendered`: its body was made anew in the webhook's current format. */
 type BatchRequest = AttemptDelivery & { rendered: boolean };
 
@@ -309,11 +314,22 @@ export class WebhookWorker {
       const more = release.length > 0 || batch.length === BATCH_DELIVERIES;
       return more && !failed && !this.stopped;
     }
-    // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why, in one transaction (synced: the audit line is kept).
+    // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why,
+    // in one transaction (synced: the audit line is kept), from the webhook's row held (locked) as
+    // it is now: a change committed while the request was out (a new URL, headers, re-enabled) means
+    // the answer came from what the webhook no longer is, so the delivery goes again as it is now and
+    // nothing is disabled; a change made after this holds the row waits and applies on top.
     const now = gone.outcome.finishedAt ?? new Date();
     const url = hook.url;
-    await this.metadata.transaction(async (tx) => {
-      await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: gone.outcome, sent: gone.sent }], release, this.settings.keepDeliveries);
+    const disabled = await this.metadata.transaction(async (tx) => {
+      const current = await tx.webhooks.hold(hook.name);
+      const attempts = [...done, { id: gone.delivery.id, outcome: gone.outcome, sent: gone.sent }];
+      if (!current || !sameWebhook(current, hook)) {
+        const again: AttemptOutcome = { ...gone.outcome, status: "pending", nextAt: now, finishedAt: null, error: `${gone.outcome.error ?? "the receiver answered 410"} (from ${url}; the webhook changed since, so it goes again as it is now)` };
+        await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: again, sent: gone.sent }], release, this.settings.keepDeliveries);
+        return false;
+      }
+      await tx.webhooks.record(hook.name, this.owner, attempts, release, this.settings.keepDeliveries);
       await tx.webhooks.update(hook.name, { enabled: false, updatedAt: now });
       await tx.audit.append({
         id: `${now.getTime().toString(36)}-${randomUUID()}`,
@@ -326,8 +342,10 @@ export class WebhookWorker {
         client: null,
         detail: { webhook: hook.name, reason: "the receiver answered 410 Gone", delivery: gone.delivery.id, url },
       });
+      return true;
     });
-    this.logger.warn({ webhook: hook.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, error: gone.outcome.error, next: null }, "webhook disabled: its receiver answered 410");
+    if (disabled) this.logger.warn({ webhook: hook.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, error: gone.outcome.error, next: null }, "webhook disabled: its receiver answered 410");
+    else this.logger.warn({ webhook: hook.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, url }, "webhook not disabled on 410: it changed while the request was out; the delivery goes again");
     this.dropAgent(hook.name);
     return false;
   }
