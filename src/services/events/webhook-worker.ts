@@ -32,7 +32,7 @@ import type { DestinationPolicy } from "./destinations.ts";
 import type { AttemptDelivery } from "./delivery-request.ts";
 import { CONTENT_TYPES, render, type EventSource, type Payload } from "./payloads.ts";
 import { SendThread } from "./send-thread.ts";
-import type { SendResult } from "./sender.ts";
+import { delivered, type SendResult } from "./sender.ts";
 
 export interface DeliverySettings {
   policy: DestinationPolicy;
@@ -122,7 +122,7 @@ type BatchRequest = AttemptDelivery & { rendered: boolean };
 /** What an attempt's result makes of its delivery. */
 export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
   const attempts = delivery.attempts + 1;
-  const ok = result.status !== null && result.status >= 200 && result.status < 300;
+  const ok = delivered(result);
   const gone = result.status === 410;
   const givenUp = !ok && !gone && attempts >= settings.maxAttempts;
   const status = ok ? "delivered" : gone || givenUp ? "failed" : "pending";
