@@ -226,6 +226,16 @@ function writersOverlap(db: Db): boolean {
   return familyOf(db as Kysely<unknown>) === "postgres";
 }
 
+/**
+ * TagRows.hold and ManifestRows.hold: the repository's lock shared (a whole repository's delete
+ * takes it exclusive), then each tag's or manifest's lock, sorted, as locks.ts orders every taker.
+ */
+async function holdWithin(db: Db, repository: RepositoryName, kind: "tag" | "manifest", keys: readonly string[]): Promise<void> {
+  if (!writersOverlap(db)) return;
+  await holdSharedKeyLock(db, "repository", repository);
+  for (const key of [...new Set(keys)].sort()) await holdKeyLock(db, kind, repository, key);
+}
+
 type ManifestRow = Database["manifests"];
 
 function toSummary(row: Omit<ManifestRow, "body">): ManifestSummary {
@@ -318,9 +328,7 @@ class Manifests implements ManifestRows {
     return Number(result.numDeletedRows) > 0;
   }
   async hold(repository: RepositoryName, digests: readonly Digest[]) {
-    if (!writersOverlap(this.db)) return;
-    await holdSharedKeyLock(this.db, "repository", repository);
-    for (const digest of [...new Set(digests)].sort()) await holdKeyLock(this.db, "manifest", repository, digest);
+    await holdWithin(this.db, repository, "manifest", digests);
   }
   async referrers(repository: RepositoryName, subject: Digest) {
     const rows = await this.db.selectFrom("manifests").select(SUMMARY_COLUMNS).where("repository", "=", repository).where("subject", "=", subject).orderBy("digest").execute();
@@ -380,9 +388,7 @@ class Tags implements TagRows {
     return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
   }
   async hold(repository: RepositoryName, tags: readonly Tag[]) {
-    if (!writersOverlap(this.db)) return;
-    await holdSharedKeyLock(this.db, "repository", repository);
-    for (const tag of [...new Set(tags)].sort()) await holdKeyLock(this.db, "tag", repository, tag);
+    await holdWithin(this.db, repository, "tag", tags);
   }
   async list(repository: RepositoryName, page: Page) {
     // Byte-wise order, as Go's sort.Strings gives it (the conformance suite checks it): SQLite's
