@@ -12,6 +12,7 @@ import { AUTH, freshApp, type TestApp } from "../support/app.ts";
 import { OciClient, OCI_MANIFEST, sha256 } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
 import { signedBy, WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
+import { SHUTDOWN_GRACE_MS } from "../../src/http/server.ts";
 import { WebhookWorker } from "../../src/services/events/webhook-worker.ts";
 
 const FAST = {
@@ -312,7 +313,7 @@ test("the worker's job moving to another instance: the next holder queues at onc
   // Instance one looks (nothing new), then loses the job; instance two holds it from the next push on.
   const one = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
   const two = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
-  t.after(() => Promise.all([one.stop(), two.stop()]).then(() => undefined));
+  t.after(() => Promise.all([one.stop(SHUTDOWN_GRACE_MS), two.stop(SHUTDOWN_GRACE_MS)]).then(() => undefined));
   assert.equal(await one.fanOut(), 0);
   await pushImage(client, "r", "after", buildImage([randomLayer(10)], "after"));
   assert.ok((await two.fanOut()) > 0, "the new holder reads the log at once, not after the last holder's claim runs out");

@@ -57,8 +57,6 @@ const BATCH = 500;
 const LEASE_MS = 60_000;
 /** A delivery's lease outlasts its request's timeout by this much (recording the outcome). */
 const SEND_MARGIN_MS = 5_000;
-/** How long shutdown lets the requests in flight finish before it cuts them (running.md "Stop": 5 s, as the HTTP server's). */
-const STOP_GRACE_MS = 5_000;
 /** How long the delivery thread may take to answer its cut batches before it is ended. */
 const ABORT_ANSWER_MS = 1_000;
 
@@ -181,15 +179,15 @@ export class WebhookWorker {
 
   /**
    * Waits for the drains in flight (each ends after its current attempt, recording its batch), for
-   * STOP_GRACE_MS: then the requests still in flight are cut, and their deliveries recorded as not
-   * sent, so they go again after the restart (at least once) instead of holding the exit for up to
-   * webhooks.timeout.
+   * `graceMs` (shutdown's, the HTTP server's SHUTDOWN_GRACE_MS: running.md "Stop"): then the
+   * requests still in flight are cut, and their deliveries recorded as not sent, so they go again
+   * after the restart (at least once) instead of holding the exit for up to webhooks.timeout.
    */
-  async stop(): Promise<void> {
+  async stop(graceMs: number): Promise<void> {
     this.stopped = true;
     this.sender.halt();
     const drains = Promise.all([...this.draining.values()]);
-    if ((await within(drains, STOP_GRACE_MS)) === "late") {
+    if ((await within(drains, graceMs)) === "late") {
       this.sender.abort();
       // The thread answers a cut batch at once; one that does not is ended by close() below,
       // which answers what it owed as failed attempts (retried after the restart all the same).
