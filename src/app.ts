@@ -25,7 +25,7 @@ import { S3Driver } from "./blobs/drivers/s3.ts";
 import type { Config } from "./config/schema.ts";
 import { ociPlugin } from "./handlers/oci/plugin.ts";
 import { Guard } from "./http/guard.ts";
-import { createServer } from "./http/server.ts";
+import { createServer, SHUTDOWN_GRACE_MS } from "./http/server.ts";
 import { KyselyMetadataStore } from "./metadata/kysely-store.ts";
 import type { Database } from "./metadata/schema.ts";
 import { openSqlite } from "./metadata/sqlite/node-sqlite-dialect.ts";
@@ -332,8 +332,8 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     close: async () => {
       verdictsStop.abort();
       await verdicts;
-      // The delivery requests and the HTTP requests in flight share shutdown's grace (5 s each, at once).
-      await Promise.all([webhookWorker.stop(), app.close()]);
+      // The delivery requests and the HTTP requests in flight share shutdown's grace (each its own, at once).
+      await Promise.all([webhookWorker.stop(SHUTDOWN_GRACE_MS), app.close()]);
       feed.stop();
       await announcements?.close();
       await stores.close();

@@ -7,7 +7,8 @@ import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
 import type { Change, ChangeActor } from "../domain/changes.ts";
 import { WebhookStore } from "./webhook-store.ts";
-import { CatalogStore, SearchIndex, SummaryDeltas } from "./catalog-store.ts";
+import { CatalogStore, SummaryDeltas } from "./catalog-store.ts";
+import { SearchIndex } from "./catalog-search.ts";
 import { ChangeStore } from "./change-store.ts";
 import { identityParts } from "./identity-store.ts";
 import { Jobs } from "./job-store.ts";
@@ -228,6 +229,16 @@ function writersOverlap(db: Db): boolean {
   return familyOf(db as Kysely<unknown>) === "postgres";
 }
 
+/**
+ * TagRows.hold and ManifestRows.hold: the repository's lock shared (a whole repository's delete
+ * takes it exclusive), then each tag's or manifest's lock, sorted, as locks.ts orders every taker.
+ */
+async function holdWithin(db: Db, repository: RepositoryName, kind: "tag" | "manifest", keys: readonly string[]): Promise<void> {
+  if (!writersOverlap(db)) return;
+  await holdSharedKeyLock(db, "repository", repository);
+  for (const key of [...new Set(keys)].sort()) await holdKeyLock(db, kind, repository, key);
+}
+
 type ManifestRow = Database["manifests"];
 
 function toSummary(row: Omit<ManifestRow, "body">): ManifestSummary {
@@ -360,9 +371,7 @@ class Manifests implements ManifestRows {
     return deleted !== undefined;
   }
   async hold(repository: RepositoryName, digests: readonly Digest[]) {
-    if (!writersOverlap(this.db)) return;
-    await holdSharedKeyLock(this.db, "repository", repository);
-    for (const digest of [...new Set(digests)].sort()) await holdKeyLock(this.db, "manifest", repository, digest);
+    await holdWithin(this.db, repository, "manifest", digests);
   }
   async referrers(repository: RepositoryName, subject: Digest) {
     // Sorted here, not by the query: asked for digest order, SQLite walks the primary key through
@@ -435,9 +444,7 @@ class Tags implements TagRows {
     return row ? { digest: row.digest as Digest, at: new Date(Number(row.updated_at)) } : null;
   }
   async hold(repository: RepositoryName, tags: readonly Tag[]) {
-    if (!writersOverlap(this.db)) return;
-    await holdSharedKeyLock(this.db, "repository", repository);
-    for (const tag of [...new Set(tags)].sort()) await holdKeyLock(this.db, "tag", repository, tag);
+    await holdWithin(this.db, repository, "tag", tags);
   }
   async list(repository: RepositoryName, page: Page) {
     // Byte-wise order, as Go's sort.Strings gives it (the conformance suite checks it): SQLite's

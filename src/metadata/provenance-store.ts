@@ -6,7 +6,7 @@ import type {
   MetadataChange, MetadataTarget, MetadataValue, MetadataValueRows, ProvenanceFacts, ProvenanceRecord, ProvenanceRows, SignatureVerdict,
 } from "./provenance-types.ts";
 import { holdKeyLock } from "./locks.ts";
-import { SearchIndex } from "./catalog-store.ts";
+import { SearchIndex } from "./catalog-search.ts";
 import type { Database } from "./schema.ts";
 import { searchEntries } from "./search-entries.ts";
 

@@ -4,7 +4,8 @@
 import type { Kysely } from "kysely";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName } from "../domain/names.ts";
-import { CatalogStore, SearchIndex } from "./catalog-store.ts";
+import { CatalogStore } from "./catalog-store.ts";
+import { SearchIndex } from "./catalog-search.ts";
 import { toRecord } from "./provenance-store.ts";
 import type { ProvenanceRecord } from "./provenance-types.ts";
 import type { Database } from "./schema.ts";

@@ -103,6 +103,12 @@ export class WebhookStore implements WebhookRows {
     return row ? toWebhook(row) : null;
   }
 
+  async hold(name: string): Promise<Webhook | null> {
+    const query = this.db.selectFrom("webhooks").selectAll().where("name", "=", name);
+    const row = familyOf(this.db as Kysely<unknown>) === "postgres" ? await query.forUpdate().executeTakeFirst() : await query.executeTakeFirst();
+    return row ? toWebhook(row) : null;
+  }
+
   async list(): Promise<Webhook[]> {
     return (await this.db.selectFrom("webhooks").selectAll().orderBy("name").execute()).map(toWebhook);
   }

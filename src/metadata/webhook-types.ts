@@ -68,6 +68,12 @@ export interface WebhookRows {
   /** False when a webhook of that name exists. */
   create(webhook: Webhook): Promise<boolean>;
   get(name: string): Promise<Webhook | null>;
+  /**
+   * The webhook as it is now, its row locked until the transaction ends (FOR UPDATE on PostgreSQL;
+   * SQLite's one writer serializes anyway): a decision made from it (the 410 path's disable) is
+   * neither overwritten by nor overwrites a change that committed meanwhile.
+   */
+  hold(name: string): Promise<Webhook | null>;
   list(): Promise<Webhook[]>;
   update(name: string, change: Partial<Omit<Webhook, "name" | "createdAt">>): Promise<boolean>;
   /**

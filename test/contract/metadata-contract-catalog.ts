@@ -364,7 +364,7 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
     });
 
     test("a contains term that most values hold pages exactly as a narrow one: full pages in key order, every hit once, with the other terms", async (t) => {
-      // More than BROAD_PER_HIT × 10 (catalog-store.ts) values hold "common": pages of 10 walk the
+      // More than BROAD_PER_HIT × 10 (catalog-search.ts) values hold "common": pages of 10 walk the
       // manifests in key order instead of sorting the hits. Every seventh value does not hold it.
       const store = await freshStore(t, factory);
       const count = 420;

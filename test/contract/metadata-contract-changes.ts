@@ -404,6 +404,35 @@ export function metadataChangeContract(factory: MetadataFactory): void {
     });
   });
 
+  describe("webhooks: the 410 path holds the row (review s9, finding 3)", () => {
+    test("hold answers the webhook as it is and keeps it so until the holder commits: a change made meanwhile waits and then applies on top; an unknown name is null", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = new Date(1_700_000_000_000);
+      await store.webhooks.create({ name: "ci", url: "https://hooks.example.com/old", actions: ["push"], scope: "*", headers: {}, format: "acr", enabled: true, secret: "s", createdAt: at, updatedAt: at });
+      assert.equal(await store.transaction((tx) => tx.webhooks.hold("none")), null);
+      let held!: () => void;
+      const hasHeld = new Promise<void>((ok) => (held = ok));
+      let go!: () => void;
+      const decided = new Promise<void>((ok) => (go = ok));
+      const holder = store.transaction(async (tx) => {
+        const hook = await tx.webhooks.hold("ci");
+        held();
+        await decided;
+        // What the holder decides from is still the row: the change below has not committed.
+        assert.deepEqual(await tx.webhooks.get("ci"), hook);
+        await tx.webhooks.update("ci", { enabled: false, updatedAt: new Date(at.getTime() + 1) });
+      });
+      await hasHeld;
+      const changing = store.webhooks.update("ci", { url: "https://hooks.example.com/new", updatedAt: new Date(at.getTime() + 2) });
+      await pause(200); // the change gets its chance to commit first (it must wait for the holder)
+      go();
+      await holder;
+      assert.equal(await changing, true);
+      const now = await store.webhooks.get("ci");
+      assert.deepEqual([now?.url, now?.enabled], ["https://hooks.example.com/new", false], "the change applied on top of the holder's");
+    });
+  });
+
   describe("the event stream's filters (migration 025)", () => {
     // A log that mixes every action with bookkeeping, two repositories, referrers among pushes (one
     // written before referrers were recorded: no subject field at all) and transactions of several

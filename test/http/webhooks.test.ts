@@ -4,12 +4,15 @@
 // cut off by the timeout while pushes go on. The delivery worker is ticked here as `berth serve`
 // ticks it (test/e2e/webhooks.test.ts runs the real server with real clients).
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { HTTP, type CloudEvent } from "cloudevents";
 import { AUTH, freshApp, type TestApp } from "../support/app.ts";
 import { OciClient, OCI_MANIFEST, sha256 } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
 import { signedBy, WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
+import { SHUTDOWN_GRACE_MS } from "../../src/http/server.ts";
 import { WebhookWorker } from "../../src/services/events/webhook-worker.ts";
 
 const FAST = {
@@ -228,6 +231,28 @@ test("a receiver answering 500 is retried with growing waits, in order; 410 disa
   assert.equal(receiver.on("/flaky").length, before + 1, "a disabled webhook is sent nothing");
 });
 
+test("a 410 from a webhook's old URL does not disable it when its URL changed while the request was out: the delivery goes to the new URL", async (t) => {
+  const { app, receiver, client } = await setUp(t);
+  // The old receiver: the webhook's URL is changed (committed) before it answers 410 Gone.
+  const old = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => void (async () => {
+      const moved = await app.request("PATCH", "/api/v1/webhooks/moving", { body: JSON.stringify({ url: `${receiver.url}/new` }), headers: { "content-type": "application/json" } });
+      assert.equal(moved.status, 200, moved.body.toString());
+      res.writeHead(410).end();
+    })());
+  });
+  await new Promise<void>((resolve) => old.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => (old.closeAllConnections(), old.close(() => resolve()))));
+  await createHook(app, { name: "moving", url: `http://127.0.0.1:${(old.address() as AddressInfo).port}/old`, actions: ["push"] });
+  await pushImage(client, "r", "a", buildImage([randomLayer(10)], "a"));
+  await receiver.waitFor(1);
+  assert.equal(json(receiver.on("/new")[0]!).target.tag, "a", "the delivery went again, to the new URL");
+  const hook = (await app.request("GET", "/api/v1/webhooks/moving")).json();
+  assert.equal(hook.enabled, true, "the webhook as changed is not disabled by the old URL's answer");
+  assert.deepEqual((await app.request("GET", "/api/v1/audit?event=webhook.disabled")).json().events, []);
+});
+
 test("a backlog goes in order, in batches over one kept-alive connection; each recorded delivered, the kept ones trimmed to keepDeliveries", async (t) => {
   const { app, receiver, client } = await setUp(t, { ...FAST, "webhooks.keepDeliveries": 5 });
   await createHook(app, { name: "backlog", url: `${receiver.url}/backlog`, actions: ["push"] });
@@ -288,7 +313,7 @@ test("the worker's job moving to another instance: the next holder queues at onc
   // Instance one looks (nothing new), then loses the job; instance two holds it from the next push on.
   const one = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
   const two = new WebhookWorker(app.berth.stores.metadata, settings, quiet);
-  t.after(() => Promise.all([one.stop(), two.stop()]).then(() => undefined));
+  t.after(() => Promise.all([one.stop(SHUTDOWN_GRACE_MS), two.stop(SHUTDOWN_GRACE_MS)]).then(() => undefined));
   assert.equal(await one.fanOut(), 0);
   await pushImage(client, "r", "after", buildImage([randomLayer(10)], "after"));
   assert.ok((await two.fanOut()) > 0, "the new holder reads the log at once, not after the last holder's claim runs out");

@@ -168,14 +168,18 @@ export async function getRepositoryResource(ctx: ApiContext, attributes: (ctx: A
  */
 async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<RepositorySummaryRow> {
   if (!ctx.authorizer.summaryIsPerCaller(row.name)) return row;
-  const named: TagRow[] = [];
+  // A tag pushed again while the walk reads comes again in its second leg (WalkCursor), where it
+  // is now: the later sighting wins, and the tags are sorted newest first again (as the walk's
+  // order, the tag's name breaking a tie).
+  const byName = new Map<string, TagRow>();
   let after: TagCursor | null = null;
   for (;;) {
     const tags = await ctx.catalog.rows.tags(row.name, { sort: "time_desc" }, after, 1000);
-    named.push(...tags.filter((t) => ctx.authorizer.shows(ctx.who, row.name, t.name)));
+    for (const t of tags) if (ctx.authorizer.shows(ctx.who, row.name, t.name)) byName.set(t.name, t);
     if (tags.length < 1000) break;
     after = { by: "time", walk: tags.at(-1)!.walk! };
   }
+  const named = [...byName.values()].sort((a, b) => b.updated.getTime() - a.updated.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
   const revealed = named.find((t) => ctx.authorizer.reveals(ctx.who, row.name, t.name));
   const untaggedNewest = row.newest && row.newest.tag === null && (await ctx.authorizer.showsContent(ctx.who, row.name, row.newest.digest)) ? row.newest : null;
   let newest: RepositorySummaryRow["newest"] = untaggedNewest;
@@ -193,20 +197,37 @@ async function summaryFor(ctx: ApiContext, row: RepositorySummaryRow): Promise<R
   } else if (kindOf !== row.newest?.digest) {
     ({ kind, artifactType } = (kindOf ? await ctx.catalog.rows.contentKind(row.name, kindOf as Digest) : null) ?? { kind: "artifact", artifactType: null });
   }
-  const manifest = await newestShownManifest(ctx, row.name);
+  const manifest = await newestShownManifest(ctx, row.name, named[0]?.updated);
   const times = [named[0]?.updated, manifest?.pushed].filter((d): d is Date => d !== undefined).map((d) => d.getTime());
   return { ...row, kind, artifactType, tags: named.length, newest, pushed: times.length > 0 ? new Date(Math.max(...times)) : null };
 }
 
-/** The newest manifest the caller's manifests list shows (Authorizer.showsContent), or null. */
-async function newestShownManifest(ctx: ApiContext, repository: RepositoryName): Promise<ManifestRow | null> {
+/** How many manifests newestShownManifest reads at most, newest first (3 pages). */
+const NEWEST_SHOWN_WALK = 300;
+
+/**
+ * The newest manifest the caller's manifests list shows (Authorizer.showsContent) and pushed after
+ * `floor` (a time the summary states anyway: its newest named tag's push), or null. The walk is
+ * newest first, so it ends at the first row shown or at the floor: what lies beyond cannot make the
+ * summary's `pushed` later. It also ends after NEWEST_SHOWN_WALK rows, so a caller who is shown none
+ * of many newer manifests (read-locked or hidden tags cover them) costs a bounded read: then
+ * `pushed` is the floor, never a push hidden from the caller, at worst older than a shown one
+ * behind those rows.
+ */
+async function newestShownManifest(ctx: ApiContext, repository: RepositoryName, floor: Date | undefined): Promise<ManifestRow | null> {
+  if (!ctx.authorizer.shows(ctx.who, repository)) return null;
   let after: ManifestRow["walk"] | null = null;
-  for (;;) {
+  for (let read = 0; read < NEWEST_SHOWN_WALK; ) {
     const rows = await ctx.catalog.rows.manifests(repository, { untagged: false }, after, 100);
-    for (const m of rows) if (await ctx.authorizer.showsContent(ctx.who, repository, m.digest)) return m;
+    for (const m of rows) {
+      if (floor && m.walk.leg === "before" && m.pushed.getTime() <= floor.getTime()) return null;
+      if (await ctx.authorizer.showsContent(ctx.who, repository, m.digest)) return m;
+    }
     if (rows.length < 100) return null;
+    read += rows.length;
     after = rows.at(-1)!.walk;
   }
+  return null;
 }
 
 async function getRepository(ctx: ApiContext, repository: RepositoryName) {

@@ -4,7 +4,7 @@ import { byteOrdered, familyOf, serialKey } from "./portable.ts";
 
 /**
  * A trigram index over the search entries' values, so a `contains` term (`key~part`) reads the
- * entries holding the part instead of every value of the key (catalog-store.ts SearchIndex.find).
+ * entries holding the part instead of every value of the key (catalog-search.ts SearchIndex.find).
  *
  * SQLite: an FTS5 table with the `trigram` tokenizer, external content (it stores only the index;
  * the values stay in search_entries), kept by triggers so every writer keeps it without knowing it.

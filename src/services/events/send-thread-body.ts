@@ -14,7 +14,7 @@ import { setMaxListeners } from "node:events";
 import { parentPort, workerData } from "node:worker_threads";
 import type { DestinationPolicy } from "./destinations.ts";
 import { attempt, WebhookAgents, type AttemptDelivery } from "./delivery-request.ts";
-import type { SendResult } from "./sender.ts";
+import { delivered, type SendResult } from "./sender.ts";
 
 export interface BatchRequest {
   op: "batch";
@@ -49,7 +49,7 @@ async function sendBatch(request: BatchRequest): Promise<TimedResult[]> {
       const result = await attempt({ url: request.url, secret: request.secret }, delivery, { timeoutMs: request.timeoutMs, policy, signal: abandon.signal }, agent);
       if (abandon.signal.aborted) break; // cut by shutdown: not an attempt of the receiver's
       results.push({ ...result, at: Date.now() });
-      if (result.status === null || result.status < 200 || result.status >= 300) break;
+      if (!delivered(result)) break;
     }
   } catch (err) {
     // Whatever one batch throws is its next delivery's failed attempt: never the thread's end,

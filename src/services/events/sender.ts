@@ -17,6 +17,11 @@ export interface SendResult {
   error: string | null;
 }
 
+/** The one rule for a delivery's success: the receiver answered 2xx (anything else, or no answer, failed). */
+export function delivered(result: Pick<SendResult, "status">): boolean {
+  return result.status !== null && result.status >= 200 && result.status < 300;
+}
+
 /** Enough of a receiver's answer to keep it from stalling; the rest is not read. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 

@@ -11,6 +11,7 @@ import type { Actor } from "../identities/context.ts";
 import { checkDestination } from "./destinations.ts";
 import { render } from "./payloads.ts";
 import { attempt } from "./delivery-request.ts";
+import { delivered } from "./sender.ts";
 import { deliveryHeaders, type DeliverySettings } from "./webhook-worker.ts";
 
 export interface WebhookInput {
@@ -165,7 +166,7 @@ export class WebhookService {
       throw new RegistryError("INVALID_REQUEST", `the delivery worker took ping ${row.id} first: see \`berth webhook deliveries ${name}\``, { name, id: row.id });
     }
     const result = await attempt(hook, row, this.settings);
-    const ok = result.status !== null && result.status >= 200 && result.status < 300;
+    const ok = delivered(result);
     const finished = new Date();
     const outcome = { status: ok ? ("delivered" as const) : ("failed" as const), attempts: 1, nextAt: finished, responseStatus: result.status, latencyMs: result.latencyMs, error: result.error ?? (ok ? null : `the receiver answered ${result.status}`), finishedAt: finished };
     await this.metadata.webhooks.attempted(row.id, outcome);

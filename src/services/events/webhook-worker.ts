@@ -32,7 +32,7 @@ import type { DestinationPolicy } from "./destinations.ts";
 import type { AttemptDelivery } from "./delivery-request.ts";
 import { CONTENT_TYPES, render, type EventSource, type Payload } from "./payloads.ts";
 import { SendThread } from "./send-thread.ts";
-import type { SendResult } from "./sender.ts";
+import { delivered, type SendResult } from "./sender.ts";
 
 export interface DeliverySettings {
   policy: DestinationPolicy;
@@ -57,8 +57,6 @@ const BATCH = 500;
 const LEASE_MS = 60_000;
 /** A delivery's lease outlasts its request's timeout by this much (recording the outcome). */
 const SEND_MARGIN_MS = 5_000;
-/** How long shutdown lets the requests in flight finish before it cuts them (running.md "Stop": 5 s, as the HTTP server's). */
-const STOP_GRACE_MS = 5_000;
 /** How long the delivery thread may take to answer its cut batches before it is ended. */
 const ABORT_ANSWER_MS = 1_000;
 
@@ -111,13 +109,18 @@ export function covers(webhook: Pick<Webhook, "actions" | "scope">, event: Regis
   return repository === undefined ? webhook.scope === "*" : matchesPattern(webhook.scope, repository);
 }
 
+/** Whether a webhook's row is still what a batch read (any change, an update's time included). */
+function sameWebhook(a: Webhook, b: Webhook): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** A delivery as its batch sends it; `rendered`: its body was made anew in the webhook's current format. */
 type BatchRequest = AttemptDelivery & { rendered: boolean };
 
 /** What an attempt's result makes of its delivery. */
 export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
   const attempts = delivery.attempts + 1;
-  const ok = result.status !== null && result.status >= 200 && result.status < 300;
+  const ok = delivered(result);
   const gone = result.status === 410;
   const givenUp = !ok && !gone && attempts >= settings.maxAttempts;
   const status = ok ? "delivered" : gone || givenUp ? "failed" : "pending";
@@ -176,15 +179,15 @@ export class WebhookWorker {
 
   /**
    * Waits for the drains in flight (each ends after its current attempt, recording its batch), for
-   * STOP_GRACE_MS: then the requests still in flight are cut, and their deliveries recorded as not
-   * sent, so they go again after the restart (at least once) instead of holding the exit for up to
-   * webhooks.timeout.
+   * `graceMs` (shutdown's, the HTTP server's SHUTDOWN_GRACE_MS: running.md "Stop"): then the
+   * requests still in flight are cut, and their deliveries recorded as not sent, so they go again
+   * after the restart (at least once) instead of holding the exit for up to webhooks.timeout.
    */
-  async stop(): Promise<void> {
+  async stop(graceMs: number): Promise<void> {
     this.stopped = true;
     this.sender.halt();
     const drains = Promise.all([...this.draining.values()]);
-    if ((await within(drains, STOP_GRACE_MS)) === "late") {
+    if ((await within(drains, graceMs)) === "late") {
       this.sender.abort();
       // The thread answers a cut batch at once; one that does not is ended by close() below,
       // which answers what it owed as failed attempts (retried after the restart all the same).
@@ -309,11 +312,22 @@ export class WebhookWorker {
       const more = release.length > 0 || batch.length === BATCH_DELIVERIES;
       return more && !failed && !this.stopped;
     }
-    // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why, in one transaction (synced: the audit line is kept).
+    // 410 Gone: the receiver says it is not coming back. Disabled, with the audit line saying why,
+    // in one transaction (synced: the audit line is kept), from the webhook's row held (locked) as
+    // it is now: a change committed while the request was out (a new URL, headers, re-enabled) means
+    // the answer came from what the webhook no longer is, so the delivery goes again as it is now and
+    // nothing is disabled; a change made after this holds the row waits and applies on top.
     const now = gone.outcome.finishedAt ?? new Date();
     const url = hook.url;
-    await this.metadata.transaction(async (tx) => {
-      await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: gone.outcome, sent: gone.sent }], release, this.settings.keepDeliveries);
+    const disabled = await this.metadata.transaction(async (tx) => {
+      const current = await tx.webhooks.hold(hook.name);
+      const attempts = [...done, { id: gone.delivery.id, outcome: gone.outcome, sent: gone.sent }];
+      if (!current || !sameWebhook(current, hook)) {
+        const again: AttemptOutcome = { ...gone.outcome, status: "pending", nextAt: now, finishedAt: null, error: `${gone.outcome.error ?? "the receiver answered 410"} (from ${url}; the webhook changed since, so it goes again as it is now)` };
+        await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: again, sent: gone.sent }], release, this.settings.keepDeliveries);
+        return false;
+      }
+      await tx.webhooks.record(hook.name, this.owner, attempts, release, this.settings.keepDeliveries);
       await tx.webhooks.update(hook.name, { enabled: false, updatedAt: now });
       await tx.audit.append({
         id: `${now.getTime().toString(36)}-${randomUUID()}`,
@@ -326,8 +340,10 @@ export class WebhookWorker {
         client: null,
         detail: { webhook: hook.name, reason: "the receiver answered 410 Gone", delivery: gone.delivery.id, url },
       });
+      return true;
     });
-    this.logger.warn({ webhook: hook.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, error: gone.outcome.error, next: null }, "webhook disabled: its receiver answered 410");
+    if (disabled) this.logger.warn({ webhook: hook.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, error: gone.outcome.error, next: null }, "webhook disabled: its receiver answered 410");
+    else this.logger.warn({ webhook: hook.name, delivery: gone.delivery.id, attempts: gone.outcome.attempts, status: 410, url }, "webhook not disabled on 410: it changed while the request was out; the delivery goes again");
     this.dropAgent(hook.name);
     return false;
   }

@@ -1,5 +1,5 @@
 // Each signature's verification outcome, stored (migration 030) so a search for images without a
-// verified signature is an indexed query (catalog-store.ts SearchIndex.find, `unverified`):
+// verified signature is an indexed query (catalog-search.ts SearchIndex.find, `unverified`):
 //
 //   push of a signature ─▶ its outcome against its subject, in the push transaction
 //   push of any manifest ─▶ the outcomes of the signatures already referring to it (a referrer
