@@ -47,7 +47,10 @@ export class Principals implements PrincipalRows {
     await this.db.insertInto("principals").values(principalRow(p)).execute();
   }
   async ensure(p: Principal) {
-    const inserted = await this.db.insertInto("principals").values(principalRow(p)).onConflict((c) => c.column("id").doNothing()).executeTakeFirst();
+    // No conflict target: PostgreSQL resolves only the named index's conflict, and two instances
+    // inserting the same principal at once may meet first on the unique name (a duplicate-key error
+    // on principals_name_key, seen in the contract suite); without a target every unique index is.
+    const inserted = await this.db.insertInto("principals").values(principalRow(p)).onConflict((c) => c.doNothing()).executeTakeFirst();
     return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
   async get(id: string) {
