@@ -19,23 +19,13 @@ import { openPostgres } from "../../src/metadata/postgres/postgres-dialect.ts";
 import type { Database } from "../../src/metadata/schema.ts";
 import { commitBlob } from "../../src/services/blob-commit.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
-import { usePostgres } from "../support/postgres.ts";
+import { query, usePostgres } from "../support/postgres.ts";
 import { manifestRecord, repo } from "./metadata-fixtures.ts";
 
 const cluster = usePostgres();
 
 function open(url: string): Promise<KyselyMetadataStore> {
   return KyselyMetadataStore.open(new Kysely<Database>({ dialect: openPostgres({ url, poolSize: 4 }).dialect }));
-}
-
-async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
 }
 
 test("instances starting together on an empty database migrate it once (Kysely's migration lock), and all open", async (t) => {

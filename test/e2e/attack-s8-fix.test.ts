@@ -1,5 +1,5 @@
 // The attack on session 8's publish path (test/e2e/attack-s8.test.ts on branch s8-attack), its
-// findings 1 and 2 as tests that pass once fixed; the helpers are the attack's, copied.
+// findings 1 and 2 as tests that pass once fixed; the helpers are the attack's (test/support/publish-attack.ts).
 //
 // Finding 1: on S3 a monolithic push writes the digest's key itself (fast-paths.ts HiddenWrites)
 // before its transaction; gc sweeping an older row of that digest, or deleting the key as an old
@@ -15,142 +15,17 @@
 // moments ago in real use comes seconds later at least: a manifest push and its delete between).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RunningBerth } from "../support/berth.ts";
 import { missingStore } from "../support/object-stores.ts";
-import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
-import { buildImage, pushImage, testBlob } from "../support/oci-images.ts";
-import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
-import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
+import { OciError, sha256 } from "../support/oci-client.ts";
 import { requireTool, run } from "../support/tools.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { endToEnd } from "../support/round-robin.ts";
-
-const MiB = 1024 * 1024;
-
-function storeUrl(request: IncomingMessage): URL {
-  return new URL(request.url ?? "/", "http://store");
-}
-
-/** S3's monolithic push made visible at the digest's key: one PutObject, or the Complete of its multipart upload. */
-function hiddenPublish(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  if (!url.pathname.includes("/registry/blobs/") || "x-amz-copy-source" in request.headers) return false;
-  return (request.method === "PUT" && !url.searchParams.has("partNumber")) || (request.method === "POST" && url.searchParams.has("uploadId"));
-}
-
-/** A DELETE of anything under registry/ (S3 DeleteObject, AbortMultipartUpload; Azure Delete Blob). */
-function anyDelete(request: IncomingMessage): boolean {
-  return request.method === "DELETE" && storeUrl(request).pathname.includes("/registry/");
-}
-
-/** A proxy that cuts (resets) the connection of every request `cutting` accepts while armed; the rest goes through. */
-interface CuttingProxy {
-  url: string;
-  cutting: ((request: IncomingMessage) => boolean) | null;
-  cut: string[];
-  close(): Promise<void>;
-}
-
-async function startCuttingProxy(target: string): Promise<CuttingProxy> {
-  const to = new URL(target);
-  const proxy: CuttingProxy = { url: "", cutting: null, cut: [], close: async () => undefined };
-  const server = createServer((req, res) => {
-    if (proxy.cutting?.(req)) {
-      proxy.cut.push(`${req.method} ${req.url}`);
-      req.socket.resetAndDestroy();
-      return;
-    }
-    const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
-      answer.pipe(res);
-    });
-    upstream.on("error", () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  proxy.close = () =>
-    new Promise<void>((ok) => {
-      server.closeAllConnections();
-      server.close(() => ok());
-    });
-  return proxy;
-}
-
-async function settled<T>(promise: Promise<T>): Promise<T | Error> {
-  return promise.then((v) => v, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-}
-
-function said(answer: unknown): string {
-  return answer instanceof OciError ? `${answer.status} ${answer.body}` : answer instanceof Error ? String(answer) : "201";
-}
-
-/** Two instances; Berth → cutting proxy → stalling proxy → store. */
-async function attackCluster(t: TestContext, kind: StoreKind) {
-  let stall!: StallingProxy;
-  let cutter!: CuttingProxy;
-  const cluster = await startStoreCluster(kind, 2, {
-    env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" },
-    through: async (url) => {
-      stall = await startStallingProxy(url);
-      cutter = await startCuttingProxy(stall.url);
-      return cutter.url;
-    },
-  });
-  t.after(async () => {
-    await cluster.stop();
-    await cutter.close();
-    await stall.close();
-  });
-  const [first, second] = cluster.instances as [RunningBerth, RunningBerth];
-  const a = new OciClient({ baseUrl: first.url, authorization: first.basicAuth, timeoutMs: 120_000 });
-  const b = new OciClient({ baseUrl: second.url, authorization: second.basicAuth, timeoutMs: 120_000 });
-  const on = (client: OciClient, upload: Upload): Upload => ({ ...upload, location: client.url(new URL(upload.location).pathname) });
-  return { cluster, stall, cutter, first, second, a, b, on };
-}
-
-async function gcOnce(cluster: StoreCluster): Promise<string> {
-  const gc = await cluster.cli(["gc", "--grace-period", "0"]);
-  assert.equal(gc.code, 0, gc.stdout + gc.stderr);
-  return gc.stdout.trim().split("\n").join(" | ");
-}
-
-async function assertClean(cluster: StoreCluster): Promise<void> {
-  const fsck = await cluster.cli(["fsck"]);
-  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
-  await gcOnce(cluster);
-  await sleep(2500); // past uploads.expireAfter: a stray seen by the first run goes in the second
-  await gcOnce(cluster);
-  assert.deepEqual(await cluster.backend.keys("uploads"), [], "left under uploads/ after two gc runs");
-  const after = await cluster.cli(["fsck"]);
-  assert.equal(after.code, 0, after.stdout + after.stderr);
-}
-
-/** A blob is visible from both instances with its digest's bytes (HEAD and GET agree). */
-async function readsBack(clients: OciClient[], repo: string, data: Buffer): Promise<void> {
-  for (const client of clients) {
-    const head = await client.headBlob(repo, sha256(data));
-    assert.equal(head?.size, data.length, `HEAD ${repo}@${sha256(data)} after a 201`);
-    assert.ok((await client.getBlob(repo, sha256(data))).equals(data), `GET ${repo}@${sha256(data)}: other bytes`);
-  }
-}
-
-/** A manifest in `repo` naming the blob, so gc keeps it (a blob alone is unreferenced: gc --grace-period 0 takes it). */
-async function keep(client: OciClient, repo: string, data: Buffer): Promise<void> {
-  await pushImage(client, repo, "kept", buildImage([testBlob(data)], `kept-${repo}`), { skipExisting: true });
-}
-
-async function chunkedUpload(client: OciClient, repo: string, data: Buffer, chunk = MiB + 7): Promise<Upload> {
-  let upload = await client.startUpload(repo);
-  for (let at = 0; at < data.length; at += chunk) upload = await client.patchChunk(upload, data.subarray(at, at + chunk));
-  return upload;
-}
+import { assertClean, attackCluster, chunkedUpload, gcWhileHeld, keep, MiB, readsBack, said, settled } from "../support/publish-attack.ts";
+import { anyDelete, hiddenPublish } from "../support/store-requests.ts";
 
 // --- finding 1 -----------------------------------------------------------------------------------
 
@@ -165,17 +40,7 @@ test("attack-s8 s3: a monolithic push of a layer gc sweeps meanwhile (pushed bef
   await sleep(1100); // past the second the old row was recorded in (the store's times are whole seconds)
   const paused = stall.pauseNext(hiddenPublish, { done: true });
   const put = settled(a.pushBlob("atk/new", data, { mode: "monolithic" }));
-  const held = await paused;
-  t.diagnostic(`held: ${held.what}`);
-  t.diagnostic(`gc: ${await gcOnce(cluster)}`);
-  held.go();
-  const answer = await put;
-  t.diagnostic(`the push: ${said(answer)}`);
-  assert.ok(!(answer instanceof Error), `the push racing gc: ${said(answer)}`);
-  await readsBack([a, b], "atk/new", data);
-  await keep(b, "atk/new", data);
-  await assertClean(cluster);
-  await readsBack([a, b], "atk/new", data);
+  await gcWhileHeld(t, { cluster, a, b }, paused, put, data);
 });
 
 // Where the bytes a monolithic push wrote are gone before its transaction all the same (gc deleting

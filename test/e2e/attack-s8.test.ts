@@ -8,155 +8,26 @@
 // `todo: "finding N: …"` while open; every finding here is fixed and its test moved to attack-s8-fix / attack-s8-hooks.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
-import { test, type TestContext } from "node:test";
+import type { IncomingMessage } from "node:http";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { missingStore } from "../support/object-stores.ts";
-import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
-import { buildImage, pushImage, randomLayer, testBlob } from "../support/oci-images.ts";
-import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
-import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
-import { WebhookReceiver } from "../support/webhook-receiver.ts";
+import { OciClient, OciError, sha256 } from "../support/oci-client.ts";
+import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
+import type { StoreKind } from "../support/store-cluster.ts";
+import { killWhileBatchWaits } from "../support/webhook-berth.ts";
 import { requireTool, run } from "../support/tools.ts";
 import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
 import { mkdir } from "node:fs/promises";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { endToEnd } from "../support/round-robin.ts";
-
-const MiB = 1024 * 1024;
-
-function storeUrl(request: IncomingMessage): URL {
-  return new URL(request.url ?? "/", "http://store");
-}
-
-/** The publish copy to the digest's key: S3 CopyObject, Azure Copy Blob. */
-function publishCopy(request: IncomingMessage): boolean {
-  return request.method === "PUT" && storeUrl(request).pathname.includes("/registry/blobs/") && ("x-amz-copy-source" in request.headers || "x-ms-copy-source" in request.headers);
-}
-
-/** S3's monolithic push made visible at the digest's key: one PutObject, or the Complete of its multipart upload. */
-function hiddenPublish(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  if (!url.pathname.includes("/registry/blobs/") || "x-amz-copy-source" in request.headers) return false;
-  return (request.method === "PUT" && !url.searchParams.has("partNumber")) || (request.method === "POST" && url.searchParams.has("uploadId"));
-}
+import { assertClean, attackCluster, chunkedUpload, gcOnce, gcWhileHeld, keep, MiB, readsBack, said, settled } from "../support/publish-attack.ts";
+import { chunkWrite, hiddenPublish, partsCommit, partsReadBack, publishCopy, storeUrl, uploadDelete } from "../support/store-requests.ts";
 
 /** How a monolithic push's bytes reach the digest's key on this store. */
 function monolithicPublish(kind: StoreKind): (request: IncomingMessage) => boolean {
   return kind === "s3" ? hiddenPublish : publishCopy;
-}
-
-/** The delete of an upload's object after the commit (BlobStore.settle). */
-function uploadDelete(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  return request.method === "DELETE" && !url.searchParams.has("uploadId") && url.pathname.includes("/registry/uploads/");
-}
-
-/** A proxy that cuts (resets) the connection of every request `cutting` accepts while armed; the rest goes through. */
-interface CuttingProxy {
-  url: string;
-  cutting: ((request: IncomingMessage) => boolean) | null;
-  cut: string[];
-  close(): Promise<void>;
-}
-
-async function startCuttingProxy(target: string): Promise<CuttingProxy> {
-  const to = new URL(target);
-  const proxy: CuttingProxy = { url: "", cutting: null, cut: [], close: async () => undefined };
-  const server = createServer((req, res) => {
-    if (proxy.cutting?.(req)) {
-      proxy.cut.push(`${req.method} ${req.url}`);
-      req.socket.resetAndDestroy();
-      return;
-    }
-    const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.rawHeaders));
-      answer.pipe(res);
-    });
-    upstream.on("error", () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  proxy.close = () =>
-    new Promise<void>((ok) => {
-      server.closeAllConnections();
-      server.close(() => ok());
-    });
-  return proxy;
-}
-
-async function settled<T>(promise: Promise<T>): Promise<T | Error> {
-  return promise.then((v) => v, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-}
-
-function said(answer: unknown): string {
-  return answer instanceof OciError ? `${answer.status} ${answer.body}` : answer instanceof Error ? String(answer) : "201";
-}
-
-/** Two instances; Berth → cutting proxy → stalling proxy → store. */
-async function attackCluster(t: TestContext, kind: StoreKind) {
-  let stall!: StallingProxy;
-  let cutter!: CuttingProxy;
-  const cluster = await startStoreCluster(kind, 2, {
-    env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" },
-    through: async (url) => {
-      stall = await startStallingProxy(url);
-      cutter = await startCuttingProxy(stall.url);
-      return cutter.url;
-    },
-  });
-  t.after(async () => {
-    await cluster.stop();
-    await cutter.close();
-    await stall.close();
-  });
-  const [first, second] = cluster.instances as [RunningBerth, RunningBerth];
-  const a = new OciClient({ baseUrl: first.url, authorization: first.basicAuth, timeoutMs: 120_000 });
-  const b = new OciClient({ baseUrl: second.url, authorization: second.basicAuth, timeoutMs: 120_000 });
-  const on = (client: OciClient, upload: Upload): Upload => ({ ...upload, location: client.url(new URL(upload.location).pathname) });
-  return { cluster, stall, cutter, first, second, a, b, on };
-}
-
-async function gcOnce(cluster: StoreCluster): Promise<string> {
-  const gc = await cluster.cli(["gc", "--grace-period", "0"]);
-  assert.equal(gc.code, 0, gc.stdout + gc.stderr);
-  return gc.stdout.trim().split("\n").join(" | ");
-}
-
-async function assertClean(cluster: StoreCluster): Promise<void> {
-  const fsck = await cluster.cli(["fsck"]);
-  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
-  await gcOnce(cluster);
-  await sleep(2500); // past uploads.expireAfter: a stray seen by the first run goes in the second
-  await gcOnce(cluster);
-  assert.deepEqual(await cluster.backend.keys("uploads"), [], "left under uploads/ after two gc runs");
-  const after = await cluster.cli(["fsck"]);
-  assert.equal(after.code, 0, after.stdout + after.stderr);
-}
-
-/** A blob is visible from both instances with its digest's bytes (HEAD and GET agree). */
-async function readsBack(clients: OciClient[], repo: string, data: Buffer): Promise<void> {
-  for (const client of clients) {
-    const head = await client.headBlob(repo, sha256(data));
-    assert.equal(head?.size, data.length, `HEAD ${repo}@${sha256(data)} after a 201`);
-    assert.ok((await client.getBlob(repo, sha256(data))).equals(data), `GET ${repo}@${sha256(data)}: other bytes`);
-  }
-}
-
-/** A manifest in `repo` naming the blob, so gc keeps it (a blob alone is unreferenced: gc --grace-period 0 takes it). */
-async function keep(client: OciClient, repo: string, data: Buffer): Promise<void> {
-  await pushImage(client, repo, "kept", buildImage([testBlob(data)], `kept-${repo}`), { skipExisting: true });
-}
-
-async function chunkedUpload(client: OciClient, repo: string, data: Buffer, chunk = MiB + 7): Promise<Upload> {
-  let upload = await client.startUpload(repo);
-  for (let at = 0; at < data.length; at += chunk) upload = await client.patchChunk(upload, data.subarray(at, at + chunk));
-  return upload;
 }
 
 // --- 1. gc sweeping the same digest while a push's publish waits before its transaction ------------
@@ -186,17 +57,7 @@ for (const kind of ["s3", "azure"] as const) {
       } else {
         put = settled(a.pushBlob("atk/new", data, { mode: "monolithic" }));
       }
-      const held = await paused;
-      t.diagnostic(`held: ${held.what}`);
-      t.diagnostic(`gc: ${await gcOnce(cluster)}`);
-      held.go();
-      const answer = await put;
-      t.diagnostic(`the push: ${said(answer)}`);
-      assert.ok(!(answer instanceof Error), `the push racing gc: ${said(answer)}`);
-      await readsBack([a, b], "atk/new", data);
-      await keep(b, "atk/new", data);
-      await assertClean(cluster);
-      await readsBack([a, b], "atk/new", data);
+      await gcWhileHeld(t, { cluster, a, b }, paused, put, data);
     });
   }
 }
@@ -370,26 +231,6 @@ for (const kind of ["s3", "azure"] as const) {
 
 }
 
-/** A PUT that writes one piece of a PATCH: an S3 part or tail segment, an Azure block. */
-function chunkWrite(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  if (request.method !== "PUT" || !url.pathname.includes("/registry/")) return false;
-  return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
-}
-
-/** The commit of an upload's parts: S3 CompleteMultipartUpload, Azure Put Block List. */
-function partsCommit(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  if (!url.pathname.includes("/registry/uploads/")) return false;
-  return (request.method === "POST" && url.searchParams.has("uploadId")) || (request.method === "PUT" && url.searchParams.get("comp") === "blocklist");
-}
-
-/** The read-back of committed parts by an instance without the running hash. */
-function partsReadBack(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  return request.method === "GET" && url.pathname.includes("/registry/uploads/") && !url.searchParams.has("uploadId") && !url.searchParams.has("comp");
-}
-
 function isUnavailable(answer: unknown): boolean {
   return answer instanceof OciError && answer.status === 503 && answer.codes[0] === "UNAVAILABLE";
 }
@@ -477,33 +318,7 @@ for (const kind of ["s3", "azure"] as const) {
 
 // At least once: deliveries queued and waiting their batch delay when `berth serve` is killed are
 // sent after the restart, each event once at least, in order.
-test("held: attack-s8 webhooks: kill -9 while deliveries wait their batch delay (3 s): after the restart each is delivered, in event order", { timeout: 120_000 }, async (t) => {
-  const receiver = new WebhookReceiver();
-  await receiver.start();
-  t.after(() => receiver.stop());
-  const berth = await startBerth({ env: { BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", BERTH_WEBHOOKS_INTERVAL: "0.1", BERTH_WEBHOOKS_BATCH_DELAY: "3" } });
-  t.after(() => berth.dispose());
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${berth.url}${path}`, { method, headers: { authorization: berth.basicAuth, ...(body !== undefined && { "content-type": "application/json" }) }, ...(body !== undefined && { body: JSON.stringify(body) }) });
-    assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
-    return (await res.json()) as Record<string, unknown>;
-  };
-  await api("POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/ci`, actions: ["push"] });
-  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
-  for (const n of [1, 2, 3, 4]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(200)], `kill-${n}`));
-  for (;;) {
-    const list = (await api("GET", "/api/v1/webhooks/ci/deliveries")) as { deliveries: { status: string }[] };
-    if (list.deliveries.filter((d) => d.status === "pending").length === 4) break;
-    await sleep(20);
-  }
-  assert.equal(receiver.received.length, 0, "nothing sent before the batch delay");
-  await berth.kill();
-  await berth.restart();
-  await receiver.waitFor(4, 60_000);
-  const events = ((await api("GET", "/api/v1/events?limit=100")) as { events: { id: number; action: string }[] }).events.filter((e) => e.action === "push").map((e) => e.id).sort((x, y) => x - y);
-  const got = receiver.received.map((r) => Number(r.headers["berth-event"]));
-  assert.deepEqual([...new Set(got)], events, "each event delivered, in order");
-});
+test("held: attack-s8 webhooks: kill -9 while deliveries wait their batch delay (3 s): after the restart each is delivered, in event order", { timeout: 120_000 }, killWhileBatchWaits);
 
 // On PostgreSQL the fan-out reads the webhooks, then inserts their deliveries, in a transaction
 // that locks no webhook row; a webhook deleted in between (its deliveries deleted first, then its

@@ -4,52 +4,28 @@
 // deletes, retention running meanwhile. Never a 500 (a deadlock, 40P01, or a lock timeout must
 // not reach a client), never a tag naming a manifest that is not stored, fsck clean at the end.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test, type TestContext } from "node:test";
-import pg from "pg";
-import { stringify } from "yaml";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
+import { runBerthCli, type RunningBerth } from "../support/berth.ts";
 import { berthFor } from "../support/helm.ts";
 import { WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
+import { FAST_WEBHOOKS } from "../support/webhook-berth.ts";
+import { until } from "../support/until.ts";
 import { OCI_INDEX, OCI_MANIFEST, OciClient } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
-import { usePostgres } from "../support/postgres.ts";
+import { query, usePostgres } from "../support/postgres.ts";
+import { startConfigPair, type ConfigPair } from "../support/config-pair.ts";
 import { validChart } from "../support/chart-fixtures.ts";
 
 const cluster = usePostgres();
 const ROUNDS = 12;
 
-interface Pair { url: string; config: string; clients: [OciClient, OciClient]; stop(): Promise<void> }
+type Pair = ConfigPair & { url: string };
 
 async function startPair(settings: Record<string, unknown>): Promise<Pair> {
   const url = await cluster().database();
-  const dataDir = await mkdtemp(join(tmpdir(), "berth-s8b-"));
-  const config = join(dataDir, "berth.yaml");
-  await writeFile(config, stringify({ storage: { data: dataDir }, metadata: { driver: "postgres", postgres: { url, poolSize: 6 } }, ...settings }));
-  const start = () => startBerth({ dataDir, args: ["--config", config] });
-  const berths: RunningBerth[] = await Promise.all([start(), start()]);
-  const clients = berths.map((b) => new OciClient({ baseUrl: b.url, authorization: b.basicAuth })) as [OciClient, OciClient];
-  return {
-    url, config, clients,
-    stop: async () => {
-      await Promise.all(berths.map((b) => b.stop()));
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
+  return { ...(await startConfigPair(url, settings, { prefix: "berth-s8b-", poolSize: 6 })), url };
 }
 
 /** Rows that break the promise: a tag naming a manifest not stored, an index naming a child not stored. */
@@ -275,23 +251,6 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
 
 // ---- Webhooks on the delivery thread, against a real server ----
 
-const WEBHOOKS = {
-  BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1",
-  BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true",
-  BERTH_WEBHOOKS_BACKOFF_BASE: "0.1",
-  BERTH_WEBHOOKS_BACKOFF_CAP: "1.6",
-  BERTH_WEBHOOKS_TIMEOUT: "1",
-  BERTH_WEBHOOKS_INTERVAL: "0.1",
-};
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function hook(berth: RunningBerth, name: string, url: string): Promise<void> {
   const res = await fetch(`${berth.url}/api/v1/webhooks`, { method: "POST", headers: { authorization: berth.basicAuth, "content-type": "application/json" }, body: JSON.stringify({ name, url, actions: ["push"] }) });
   assert.equal(res.status, 201, await res.text());
@@ -341,7 +300,7 @@ async function hostile(t: TestContext): Promise<string> {
 }
 
 test("held: one delivery thread, six hostile receivers (hang, reset, 307, slow 500, an endless 200 body, a dripping body) and twelve good webhooks: every good one gets every push in order, the server stays up", { timeout: 240_000 }, async (t) => {
-  const berth = await berthFor(t, { env: WEBHOOKS });
+  const berth = await berthFor(t, { env: FAST_WEBHOOKS });
   const bad = await hostile(t);
   const receiver = new WebhookReceiver();
   await receiver.start();
@@ -352,14 +311,14 @@ test("held: one delivery thread, six hostile receivers (hang, reset, 307, slow 5
   for (let n = 0; n < 6; n++) await pushImage(client, "hooks/app", `v${n}`, buildImage([randomLayer(100)], `hooks ${n}`));
   const stream = await pushEvents(berth, "hooks/app");
   assert.equal(stream.length, 6);
-  await until("every good webhook has every push", () => Array.from({ length: 12 }, (_, i) => firstArrivals(receiver.on(`/good-${i}`).map(eventIdOf)).length).every((n) => n >= 6));
+  await until("every good webhook has every push", () => Array.from({ length: 12 }, (_, i) => firstArrivals(receiver.on(`/good-${i}`).map(eventIdOf)).length).every((n) => n >= 6), 90_000);
   for (let i = 0; i < 12; i++) assert.deepEqual(firstArrivals(receiver.on(`/good-${i}`).map(eventIdOf)), stream, `good-${i}`);
   assert.equal((await fetch(`${berth.url}/v2/`, { headers: { authorization: berth.basicAuth } })).status, 200);
 });
 
 for (const how of ["SIGTERM", "kill -9"] as const) {
   test(`held: ${how} while the delivery thread has a batch in flight to a receiver that hangs; after a restart every push is delivered, in order`, { timeout: 240_000 }, async (t) => {
-    const berth = await berthFor(t, { env: { ...WEBHOOKS, BERTH_WEBHOOKS_TIMEOUT: "30" } });
+    const berth = await berthFor(t, { env: { ...FAST_WEBHOOKS, BERTH_WEBHOOKS_TIMEOUT: "30" } });
     const receiver = new WebhookReceiver();
     await receiver.start();
     t.after(() => receiver.stop());
@@ -368,13 +327,13 @@ for (const how of ["SIGTERM", "kill -9"] as const) {
     const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
     for (let n = 0; n < 4; n++) await pushImage(client, "stop/app", `v${n}`, buildImage([randomLayer(100)], `stop ${n}`));
     // The first delivery is on the wire and the receiver holds it.
-    await until("a request held by the receiver", () => receiver.connections > 0);
+    await until("a request held by the receiver", () => receiver.connections > 0, 90_000);
     if (how === "SIGTERM") await berth.stop();
     else await berth.kill();
     receiver.answer = 204;
     await berth.restart();
     const stream = await pushEvents(berth, "stop/app");
-    await until("every push delivered after the restart", () => firstArrivals(receiver.on("/held").map(eventIdOf)).length >= stream.length);
+    await until("every push delivered after the restart", () => firstArrivals(receiver.on("/held").map(eventIdOf)).length >= stream.length, 90_000);
     assert.deepEqual(firstArrivals(receiver.on("/held").map(eventIdOf)), stream);
   });
 }
@@ -382,7 +341,7 @@ for (const how of ["SIGTERM", "kill -9"] as const) {
 // The property is a duration (running.md: requests in flight get 5 s, within the 30 s Kubernetes
 // waits), so this one test measures one: with a margin of four times that budget.
 test("attack: SIGTERM while a webhook request hangs (webhooks.timeout 60) ends the process within running.md's stop budget, not after the webhook's timeout", { timeout: 240_000 }, async (t) => {
-  const berth = await berthFor(t, { env: { ...WEBHOOKS, BERTH_WEBHOOKS_TIMEOUT: "60" } });
+  const berth = await berthFor(t, { env: { ...FAST_WEBHOOKS, BERTH_WEBHOOKS_TIMEOUT: "60" } });
   const receiver = new WebhookReceiver();
   await receiver.start();
   t.after(() => receiver.stop());
@@ -390,7 +349,7 @@ test("attack: SIGTERM while a webhook request hangs (webhooks.timeout 60) ends t
   await hook(berth, "held", `${receiver.url}/held`);
   const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
   await pushImage(client, "stop/app", "v0", buildImage([randomLayer(100)], "stop budget"));
-  await until("a request held by the receiver", () => receiver.connections > 0);
+  await until("a request held by the receiver", () => receiver.connections > 0, 90_000);
   await new Promise((r) => setTimeout(r, 500)); // the request is on the wire, not just connected
   const started = performance.now();
   await berth.stop();

@@ -9,79 +9,22 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RunningBerth } from "../support/berth.ts";
 import { missingStore } from "../support/object-stores.ts";
 import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
-import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
-import { startStoreCluster, type StoreCluster, type StoreKind } from "../support/store-cluster.ts";
+import { startStoreCluster, startStorePair } from "../support/store-cluster.ts";
+import { chunkedUpload, crashCluster, leftAfterTwoGcRuns } from "../support/publish-attack.ts";
+import { chunkWrite, partsCommit, partsReadBack, publishCopy } from "../support/store-requests.ts";
 import { endToEnd } from "../support/round-robin.ts";
 
 const MiB = 1024 * 1024;
-
-function storeUrl(request: IncomingMessage): URL {
-  return new URL(request.url ?? "/", "http://store");
-}
-
-/** The commit of an upload's parts: S3 CompleteMultipartUpload (POST ?uploadId), Azure Put Block List. */
-function partsCommit(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  if (!url.pathname.includes("/registry/uploads/")) return false;
-  return (request.method === "POST" && url.searchParams.has("uploadId")) || (request.method === "PUT" && url.searchParams.get("comp") === "blocklist");
-}
-
-/** The read-back of committed parts (finishByReading): a GET of the upload's object (not ListParts, not Get Block List). */
-function partsReadBack(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  return request.method === "GET" && url.pathname.includes("/registry/uploads/") && !url.searchParams.has("uploadId") && !url.searchParams.has("comp");
-}
-
-/** The publish copy to the digest's key: S3 CopyObject, Azure Copy Blob. */
-function publishCopy(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  return request.method === "PUT" && url.pathname.includes("/registry/blobs/") && ("x-amz-copy-source" in request.headers || "x-ms-copy-source" in request.headers);
-}
 
 async function settled(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(() => undefined, (err: unknown) => err);
 }
 
-async function leftAfterTwoGcRuns(cluster: StoreCluster): Promise<string[]> {
-  for (const run of [1, 2]) {
-    const gc = await cluster.cli(["gc", "--grace-period", "0"]);
-    assert.equal(gc.code, 0, gc.stdout + gc.stderr);
-    if (run === 1) await sleep(2500); // past uploads.expireAfter: a stray seen by run 1 goes in run 2
-  }
-  return cluster.backend.keys("uploads");
-}
-
-async function crashCluster(t: TestContext, kind: StoreKind) {
-  let proxy!: StallingProxy;
-  const cluster = await startStoreCluster(kind, 2, {
-    env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" },
-    through: async (url) => {
-      proxy = await startStallingProxy(url);
-      return proxy.url;
-    },
-  });
-  t.after(async () => {
-    await cluster.stop();
-    await proxy.close();
-  });
-  const [victim, other] = cluster.instances as [RunningBerth, RunningBerth];
-  const a = new OciClient({ baseUrl: victim.url, authorization: victim.basicAuth, timeoutMs: 120_000 });
-  const b = new OciClient({ baseUrl: other.url, authorization: other.basicAuth, timeoutMs: 120_000 });
-  const on = (client: OciClient, upload: Upload): Upload => ({ ...upload, location: client.url(new URL(upload.location).pathname) });
-  return { cluster, proxy, victim, a, b, on };
-}
-
-/** An upload of `data` PATCHed in `chunk`-byte pieces through `client`. */
-async function patched(client: OciClient, repo: string, data: Buffer, chunk: number): Promise<Upload> {
-  let upload = await client.startUpload(repo);
-  for (let at = 0; at < data.length; at += chunk) upload = await client.patchChunk(upload, data.subarray(at, at + chunk));
-  return upload;
-}
 
 /**
  * Found on S3: the retry commits the parts again, and a second CompleteMultipartUpload of an
@@ -119,7 +62,7 @@ for (const kind of ["s3", "azure"] as const) {
     for (const [n, { w, retryOn }] of cases.entries()) {
       const repo = `atk/close${n}`;
       const data = randomBytes(7 * MiB + 12345); // a 5 MiB+ part and a tail on S3; blocks on Azure
-      const upload = await patched(b, repo, data, MiB + 7); // b keeps the hash, a has none
+      const upload = await chunkedUpload(b, repo, data, MiB + 7); // b keeps the hash, a has none
       const held = proxy.holdNext(w.match, { done: w.done });
       const put = settled(a.finishUpload(on(a, upload), sha256(data)));
       t.diagnostic(`held: ${await held}`);
@@ -163,7 +106,7 @@ for (const kind of ["s3", "azure"] as const) {
     for (const [n, closer] of [a, b].entries()) {
       const repo = `atk/late${n}`;
       const data = randomBytes(7 * MiB + 4321);
-      const upload = await patched(a, repo, data, MiB + 7); // a keeps the hash, b reads back
+      const upload = await chunkedUpload(a, repo, data, MiB + 7); // a keeps the hash, b reads back
       const paused = proxy.pauseNext(publishCopy);
       const put = settled(closer.finishUpload(on(closer, upload), sha256(data)));
       const copy = await paused;
@@ -178,7 +121,7 @@ for (const kind of ["s3", "azure"] as const) {
       const head = await a.headBlob(repo, sha256(data));
       if (head || answer === undefined) assert.ok((await a.getBlob(repo, sha256(data))).equals(data), "a blob that is visible (or answered 201) reads back its digest's bytes");
       assert.ok(answer instanceof OciError && answer.status === 404 && answer.codes.includes("BLOB_UPLOAD_UNKNOWN"), `the closing PUT: ${String(answer)}`);
-      await patched(b, repo, data, MiB + 7).then((again) => b.finishUpload(again, sha256(data)));
+      await chunkedUpload(b, repo, data, MiB + 7).then((again) => b.finishUpload(again, sha256(data)));
       assert.ok((await a.getBlob(repo, sha256(data))).equals(data));
     }
     const fsck = await cluster.cli(["fsck"]);
@@ -203,7 +146,7 @@ for (const kind of ["s3", "azure"] as const) {
     const { cluster, proxy, a, on } = await crashCluster(t, kind);
     const repo = "atk/gcwindow";
     const data = randomBytes(7 * MiB + 999);
-    const upload = await patched(a, repo, data, MiB + 7);
+    const upload = await chunkedUpload(a, repo, data, MiB + 7);
     const paused = proxy.pauseNext(publishCopy, { done: true });
     const put = settled(a.finishUpload(on(a, upload), sha256(data)));
     const copy = await paused;
@@ -410,7 +353,7 @@ for (const kind of ["s3", "azure"] as const) {
 
     // A sha256 upload PATCHed on one instance (which keeps its sha256 hash), closed as sha512 there.
     const first = randomBytes(6 * MiB + 99);
-    const up1 = await patched(a, "atk/sha", first, 2 * MiB);
+    const up1 = await chunkedUpload(a, "atk/sha", first, 2 * MiB);
     await a.finishUpload(up1, sha512(first));
     assert.ok((await b.getBlob("atk/sha", sha512(first), { verify: false })).equals(first));
     // The same PUT again (its 201 "lost"): the upload is gone, the blob stays.
@@ -431,7 +374,7 @@ for (const kind of ["s3", "azure"] as const) {
     // The last chunk repeated in the closing PUT with its Content-Range, but other bytes of its
     // length, on the instance without the hash: what is published is what the upload holds.
     const third = randomBytes(4 * MiB + 5);
-    const up3 = await patched(b, "atk/repeat", third, MiB);
+    const up3 = await chunkedUpload(b, "atk/repeat", third, MiB);
     const lastStart = 4 * MiB;
     const forged = randomBytes(third.length - lastStart);
     const res3 = await put(a, up3, sha256(third), forged, `${lastStart}-${third.length - 1}`);
@@ -442,7 +385,7 @@ for (const kind of ["s3", "azure"] as const) {
     // The last chunk repeated without Content-Range on the instance without the hash: appended
     // again, so the bytes no longer match: DIGEST_INVALID (a start over), never a blob.
     const fourth = randomBytes(3 * MiB + 17);
-    const up4 = await patched(b, "atk/repeat", fourth, MiB);
+    const up4 = await chunkedUpload(b, "atk/repeat", fourth, MiB);
     const res4 = await put(a, up4, sha256(fourth), fourth.subarray(3 * MiB));
     t.diagnostic(`repeated last chunk without Content-Range: ${res4.status} ${await res4.text()}`);
     if (res4.status === 201) assert.ok((await b.getBlob("atk/repeat", sha256(fourth))).equals(fourth));
@@ -518,13 +461,6 @@ async function startDelayingProxy(target: string) {
   };
 }
 
-/** A PUT that writes one piece of a chunk: an S3 part, an S3 tail segment, an Azure block. */
-function chunkWrite(request: IncomingMessage): boolean {
-  const url = storeUrl(request);
-  if (request.method !== "PUT" || !url.pathname.includes("/registry/")) return false;
-  return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
-}
-
 /**
  * Found: Azure block ids follow from the block's index, so a stageBlock of a dead instance that
  * reaches the store late replaces the block the retry staged under the same id; the instance
@@ -537,21 +473,7 @@ function chunkWrite(request: IncomingMessage): boolean {
 for (const kind of ["s3", "azure"] as const) {
   const missing = missingStore(kind);
   test(`attack-store-uploads ${kind}: a PATCH's part in flight when its instance is killed reaches the store after the retry on the instance keeping the hash wrote the same part with other bytes: the closing PUT there must not publish bytes other than the digest's`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
-    let proxy!: Awaited<ReturnType<typeof startDelayingProxy>>;
-    const cluster = await startStoreCluster(kind, 2, {
-      through: async (url) => {
-        proxy = await startDelayingProxy(url);
-        return proxy.url;
-      },
-    });
-    t.after(async () => {
-      await cluster.stop();
-      await proxy.close();
-    });
-    const [victim, keeper] = cluster.instances as [RunningBerth, RunningBerth];
-    const a = new OciClient({ baseUrl: victim.url, authorization: victim.basicAuth, timeoutMs: 120_000 });
-    const b = new OciClient({ baseUrl: keeper.url, authorization: keeper.basicAuth, timeoutMs: 120_000 });
-    const on = (client: OciClient, u: Upload): Upload => ({ ...u, location: client.url(new URL(u.location).pathname) });
+    const { cluster, proxies: [proxy], first: victim, a, b, on } = await startStorePair(t, kind, async (url) => [await startDelayingProxy(url)] as const);
     // The blob the client claims, 12 MiB in two 6 MiB PATCHes: each one part on S3 (at least 5 MiB), one block on Azure.
     const meant = randomBytes(12 * MiB);
     const other = Buffer.from(meant);
@@ -591,21 +513,7 @@ for (const kind of ["s3", "azure"] as const) {
 }
 
 test("attack-store-uploads azure: an honest client whose retry covers more than the PATCH a killed instance was staging (the same bytes, one bigger PATCH): the late block must not cut the blob", { timeout: 300_000, skip: missingStore("azure") ?? false }, async (t) => {
-  let proxy!: Awaited<ReturnType<typeof startDelayingProxy>>;
-  const cluster = await startStoreCluster("azure", 2, {
-    through: async (url) => {
-      proxy = await startDelayingProxy(url);
-      return proxy.url;
-    },
-  });
-  t.after(async () => {
-    await cluster.stop();
-    await proxy.close();
-  });
-  const [victim, keeper] = cluster.instances as [RunningBerth, RunningBerth];
-  const a = new OciClient({ baseUrl: victim.url, authorization: victim.basicAuth, timeoutMs: 120_000 });
-  const b = new OciClient({ baseUrl: keeper.url, authorization: keeper.basicAuth, timeoutMs: 120_000 });
-  const on = (client: OciClient, u: Upload): Upload => ({ ...u, location: client.url(new URL(u.location).pathname) });
+  const { cluster, proxies: [proxy], first: victim, a, b, on } = await startStorePair(t, "azure", async (url) => [await startDelayingProxy(url)] as const);
   const data = randomBytes(16 * MiB);
   let upload = await b.startUpload("atk/honest");
   upload = await b.patchChunk(upload, data.subarray(0, 4 * MiB));

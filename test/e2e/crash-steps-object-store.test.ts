@@ -19,13 +19,12 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { test, type TestContext } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import { berthBin, type RunningBerth } from "../support/berth.ts";
+import { berthBin } from "../support/berth.ts";
 import { missingStore } from "../support/object-stores.ts";
-import { OciClient, OciError, sha256, type Upload } from "../support/oci-client.ts";
+import { OciError, sha256, type Upload } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
-import { startStallingProxy, type StallingProxy } from "../support/stalling-proxy.ts";
-import { startStoreCluster, type StoreCluster } from "../support/store-cluster.ts";
+import { chunkWrite, publishCopy } from "../support/store-requests.ts";
+import { leftAfterTwoGcRuns, crashCluster as sharedCrashCluster } from "../support/publish-attack.ts";
 
 const MiB = 1024 * 1024;
 
@@ -49,50 +48,14 @@ function hiddenPublishOf(request: IncomingMessage): boolean {
   return (request.method === "PUT" && !url.searchParams.has("partNumber")) || (request.method === "POST" && url.searchParams.has("uploadId"));
 }
 
-/** The publish copy to the digest's key, made before the metadata transaction: S3 CopyObject, Azure Copy Blob. */
-function publishCopy(request: IncomingMessage): boolean {
-  const url = new URL(request.url ?? "/", "http://store");
-  return request.method === "PUT" && url.pathname.includes("/registry/blobs/") && ("x-amz-copy-source" in request.headers || "x-ms-copy-source" in request.headers);
-}
-
 async function settled(promise: Promise<unknown>): Promise<void> {
   await promise.then(() => undefined, () => undefined);
 }
 
-async function leftInStoreAfterTwoGcRuns(cluster: StoreCluster): Promise<string[]> {
-  for (const run of [1, 2]) {
-    const gc = await cluster.cli(["gc", "--grace-period", "0"]);
-    assert.equal(gc.code, 0, gc.stdout + gc.stderr);
-    if (run === 1) await sleep(2500); // past uploads.expireAfter: a stray seen by run 1 goes in run 2
-  }
-  return cluster.backend.keys("uploads");
-}
-
-/** A PUT that writes one piece of an upload's chunk: an S3 part or tail segment, an Azure block. */
-function chunkWrite(request: IncomingMessage): boolean {
-  const url = new URL(request.url ?? "/", "http://store");
-  if (request.method !== "PUT" || !url.pathname.includes("/registry/")) return false;
-  return url.searchParams.has("partNumber") || url.pathname.includes("/_tails/") || url.searchParams.get("comp") === "block";
-}
-
 /** Two instances through a stalling proxy; the first is the one killed. */
 async function crashCluster(t: TestContext, kind: "s3" | "azure") {
-  let proxy!: StallingProxy;
-  const cluster = await startStoreCluster(kind, 2, {
-    env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" },
-    through: async (url) => {
-      proxy = await startStallingProxy(url);
-      return proxy.url;
-    },
-  });
-  t.after(async () => {
-    await cluster.stop();
-    await proxy.close();
-  });
-  const [victim, survivor] = cluster.instances as [RunningBerth, RunningBerth];
-  const a = new OciClient({ baseUrl: victim.url, authorization: victim.basicAuth, timeoutMs: 60_000 });
-  const b = new OciClient({ baseUrl: survivor.url, authorization: survivor.basicAuth, timeoutMs: 60_000 });
-  const onB = (upload: Upload): Upload => ({ ...upload, location: b.url(new URL(upload.location).pathname) });
+  const { cluster, proxy, victim, a, b, on } = await sharedCrashCluster(t, kind, 60_000);
+  const onB = (upload: Upload): Upload => on(b, upload);
   return { cluster, proxy, victim, a, b, onB };
 }
 
@@ -125,7 +88,7 @@ for (const kind of ["s3", "azure"] as const) {
       const fsck = await cluster.cli(["fsck"]);
       assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
     }
-    assert.deepEqual(await leftInStoreAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
   });
 
   test(`kill -9 on ${kind} + PostgreSQL between a monolithic push's publish and the commit, and between gc's delete and its commit: the retry gets 201, the blob pushed again reads back, fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
@@ -162,7 +125,7 @@ for (const kind of ["s3", "azure"] as const) {
     const fsck = await cluster.cli(["fsck"]);
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
 
-    assert.deepEqual(await leftInStoreAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
     for (const blob of [layer, image.config]) assert.ok((await b.getBlob("crash/gc", blob.digest)).equals(blob.data), "gc kept the image pushed again");
     const after = await cluster.cli(["fsck"]);
     assert.equal(after.code, 0, after.stdout + after.stderr);
@@ -195,6 +158,6 @@ for (const kind of ["s3", "azure"] as const) {
     }
     const fsck = await cluster.cli(["fsck"]);
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
-    assert.deepEqual(await leftInStoreAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
+    assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
   });
 }

@@ -8,48 +8,21 @@
 // trash record is a read before the rows go) and off; and the same rounds on SQLite (one process,
 // one writer at a time), where every read the decision needs is inside the write transaction.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import pg from "pg";
-import { stringify } from "yaml";
-import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
-import { OCI_MANIFEST, OciClient } from "../support/oci-client.ts";
+import { runBerthCli } from "../support/berth.ts";
+import { OCI_MANIFEST } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
-import { usePostgres } from "../support/postgres.ts";
+import { query, usePostgres } from "../support/postgres.ts";
+import { startConfigPair, type ConfigPair } from "../support/config-pair.ts";
 
 const cluster = usePostgres();
 const ROUNDS = 40;
 
-async function query<T>(url: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
-
-interface Pair { url: string | null; config: string; dataDir: string; clients: [OciClient, OciClient]; stop(): Promise<void> }
+type Pair = ConfigPair;
 
 /** PostgreSQL: two instances over one database. SQLite: one instance, both clients on it. */
 async function startPair(driver: "postgres" | "sqlite", settings: Record<string, unknown>): Promise<Pair> {
-  const url = driver === "postgres" ? await cluster().database() : null;
-  const dataDir = await mkdtemp(join(tmpdir(), "berth-pg-race-"));
-  const config = join(dataDir, "berth.yaml");
-  await writeFile(config, stringify({ storage: { data: dataDir }, ...(url && { metadata: { driver: "postgres", postgres: { url, poolSize: 6 } } }), ...settings }));
-  const start = () => startBerth({ dataDir, args: ["--config", config] });
-  const berths: RunningBerth[] = url ? await Promise.all([start(), start()]) : [await start()];
-  const clients = [0, 1].map((i) => berths[i % berths.length]!).map((b) => new OciClient({ baseUrl: b.url, authorization: b.basicAuth })) as [OciClient, OciClient];
-  return {
-    url, config, dataDir, clients,
-    stop: async () => {
-      await Promise.all(berths.map((b) => b.stop()));
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return startConfigPair(driver === "postgres" ? await cluster().database() : null, settings, { prefix: "berth-pg-race-", poolSize: 6 });
 }
 
 /** What the registry holds for the round's repository: each tag's target, and whether the manifests are there. */

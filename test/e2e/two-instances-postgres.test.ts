@@ -10,17 +10,18 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import pg from "pg";
 import { parse, stringify } from "yaml";
 import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
 import { validChart } from "../support/chart-fixtures.ts";
 import { api, basic, createUser, patchAttributes } from "../support/identity-api.ts";
-import { startPostgres, type PostgresCluster } from "../support/postgres.ts";
+import { query, startPostgres, type PostgresCluster } from "../support/postgres.ts";
+import { startConfigPair, type ConfigPair } from "../support/config-pair.ts";
 import { requireTool, runOk } from "../support/tools.ts";
 import { OCI_MANIFEST, OciClient, OciError } from "../support/oci-client.ts";
 import { assertImagePulls, buildImage, pushImage, randomLayer, type TestImage } from "../support/oci-images.ts";
 
 let cluster: PostgresCluster;
+let pair: ConfigPair | undefined;
 let dataDir: string;
 let configFile: string;
 let url: string;
@@ -30,28 +31,16 @@ let two: RunningBerth;
 before(async () => {
   cluster = await startPostgres();
   url = await cluster.database();
-  dataDir = await mkdtemp(join(tmpdir(), "berth-pg-two-"));
-  configFile = join(dataDir, "berth.yaml");
-  await writeFile(configFile, stringify({ storage: { data: dataDir }, metadata: { driver: "postgres", postgres: { url, poolSize: 5 } } }));
   // At once, on the empty database.
-  [one, two] = await Promise.all([startBerth({ dataDir, args: ["--config", configFile] }), startBerth({ dataDir, args: ["--config", configFile] })]);
+  pair = await startConfigPair(url, {}, { prefix: "berth-pg-two-", poolSize: 5 });
+  ({ dataDir, config: configFile } = pair);
+  [one, two] = pair.berths as [RunningBerth, RunningBerth];
 });
 
 after(async () => {
-  await Promise.all([one?.stop(), two?.stop()]);
+  await pair?.stop();
   cluster?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
-
-async function query<T>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 /** Polls until `check` holds or a second has passed; answers how long it took. */
 async function withinASecond(what: string, check: () => Promise<boolean>): Promise<number> {
@@ -64,8 +53,8 @@ async function withinASecond(what: string, check: () => Promise<boolean>): Promi
 }
 
 test("two instances started at once on an empty PostgreSQL database: metadata lives there (no berth.db), one admin, one signing key, both sign the admin in", async () => {
-  assert.deepEqual(await query("select count(*)::int as n from signing_keys where retired_at is null"), [{ n: 1 }]);
-  assert.deepEqual(await query("select id from principals where kind = 'admin'"), [{ id: "admin" }]);
+  assert.deepEqual(await query(url, "select count(*)::int as n from signing_keys where retired_at is null"), [{ n: 1 }]);
+  assert.deepEqual(await query(url, "select id from principals where kind = 'admin'"), [{ id: "admin" }]);
   await assert.rejects(readFile(join(dataDir, "berth.db")), { code: "ENOENT" });
   for (const berth of [one, two]) {
     const res = await fetch(`${berth.url}/v2/`, { headers: { authorization: berth.basicAuth } });

@@ -19,15 +19,8 @@ import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
 import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
 import { requireTool, runOk } from "../support/tools.ts";
 import { signedBy, WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
-
-const FAST_WEBHOOKS = {
-  BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1",
-  BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true",
-  BERTH_WEBHOOKS_BACKOFF_BASE: "0.1",
-  BERTH_WEBHOOKS_BACKOFF_CAP: "1.6",
-  BERTH_WEBHOOKS_TIMEOUT: "1",
-  BERTH_WEBHOOKS_INTERVAL: "0.1",
-};
+import { FAST_WEBHOOKS } from "../support/webhook-berth.ts";
+import { until } from "../support/until.ts";
 
 interface Event { id: number; action: string; target: { repository?: string; tag?: string; digest?: string; chart?: { name: string; version: string; storedAs: string } }; actor: { name: string; userAgent: string | null } | null }
 
@@ -59,14 +52,6 @@ async function events(berth: RunningBerth, actions: readonly string[]): Promise<
 function eventIdOf(r: Received): number {
   const body = JSON.parse(r.body) as { id?: string; events?: { id: string }[] };
   return Number(body.events ? body.events[0]!.id : body.id);
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test("every push and delete by oras, crane, skopeo, helm push oci:// and berth helm push is delivered once, in order, signed, in each format", { timeout: 240_000 }, async (t) => {

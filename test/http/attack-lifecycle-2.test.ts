@@ -13,32 +13,16 @@ import { test } from "node:test";
 import { Kysely, sql } from "kysely";
 import { loadConfig } from "../../src/config/load.ts";
 import { openSqlite, UNSYNCED_NEXT_TRANSACTION } from "../../src/metadata/sqlite/node-sqlite-dialect.ts";
-import { checkIntegrity } from "../../src/services/fsck.ts";
-import { collectGarbage } from "../../src/services/gc.ts";
-import { AUTH, freshApp, imageManifest, putManifest, sha256, type TestApp } from "../support/app.ts";
+import { AUTH, freshApp, gc, imageManifest, JSON_TYPE, OCTETS, problems, putManifest, send, sha256, type TestApp, user } from "../support/app.ts";
+import { basic } from "../support/identity-api.ts";
 import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
 import { usePostgres } from "../support/postgres.ts";
 
 const DAY = 86_400;
-const JSON_TYPE = { "content-type": "application/json" };
-const OCTETS = { "content-type": "application/octet-stream" };
-const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
 
-function send(app: TestApp, method: string, url: string, body: unknown, auth?: string) {
-  return app.request(method, url, { body: typeof body === "string" ? body : JSON.stringify(body), headers: JSON_TYPE, ...(auth !== undefined && { auth }) });
-}
-async function user(app: TestApp, name: string, roles: string[]): Promise<string> {
-  const res = await send(app, "POST", "/api/v1/users", { name, roles });
-  assert.equal(res.status, 201, res.body.toString());
-  return basic(name, res.json().password);
-}
-const gc = (app: TestApp) => collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: DAY, dryRun: false });
 const restore = (app: TestApp, repository: string, reference: string, auth?: string) => send(app, "POST", `/api/v1/deleted/${repository}`, { reference }, auth);
 const purge = (app: TestApp, repository: string, reference?: string, auth?: string) =>
   app.request("DELETE", `/api/v1/deleted/${repository}${reference === undefined ? "" : `?reference=${encodeURIComponent(reference)}`}`, { ...(auth !== undefined && { auth }) });
-async function problems(app: TestApp): Promise<unknown[]> {
-  return (await checkIntegrity(app.berth.stores.metadata, app.berth.stores.blobs)).problems;
-}
 
 // ---- findings ---------------------------------------------------------------------------------
 

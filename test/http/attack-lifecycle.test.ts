@@ -13,22 +13,12 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { checkIntegrity } from "../../src/services/fsck.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
 import { Trash } from "../../src/metadata/trash-store.ts";
-import { AUTH, freshApp, imageManifest, OCI_INDEX, OCI_MANIFEST, PASSWORD, putManifest, sha256, type TestApp } from "../support/app.ts";
+import { AUTH, freshApp, gc, imageManifest, JSON_TYPE, OCI_INDEX, OCI_MANIFEST, OCTETS, PASSWORD, putManifest, send, sha256, type TestApp, user } from "../support/app.ts";
+import { basic } from "../support/identity-api.ts";
 import { validChart } from "../support/chart-fixtures.ts";
 
 const DAY = 86_400;
-const JSON_TYPE = { "content-type": "application/json" };
-const OCTETS = { "content-type": "application/octet-stream" };
-const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
 
-function send(app: TestApp, method: string, url: string, body: unknown, auth?: string) {
-  return app.request(method, url, { body: typeof body === "string" ? body : JSON.stringify(body), headers: JSON_TYPE, ...(auth !== undefined && { auth }) });
-}
-async function user(app: TestApp, name: string, roles: string[]): Promise<string> {
-  const res = await send(app, "POST", "/api/v1/users", { name, roles });
-  assert.equal(res.status, 201, res.body.toString());
-  return basic(name, res.json().password);
-}
 async function tagsOf(app: TestApp, repository: string): Promise<string[]> {
   const res = await app.request("GET", `/v2/${repository}/tags/list`);
   return res.status === 200 ? (res.json().tags ?? []) : [];
@@ -41,7 +31,6 @@ async function events(app: TestApp, action: string): Promise<{ action: string; a
 async function quotaList(app: TestApp): Promise<unknown> {
   return (await app.request("GET", "/api/v1/quotas")).json().quotas;
 }
-const gc = (app: TestApp) => collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: DAY, dryRun: false });
 const digestOf = (res: { headers: Record<string, unknown> }) => res.headers["docker-content-digest"];
 
 // ---- findings ---------------------------------------------------------------------------------

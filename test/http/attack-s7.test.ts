@@ -14,34 +14,19 @@ import { parse } from "yaml";
 import { buildApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
-import { checkIntegrity } from "../../src/services/fsck.ts";
 import { collectGarbage } from "../../src/services/gc.ts";
 import type { ManifestService } from "../../src/services/manifest-service.ts";
-import { AUTH, freshApp, imageManifest, pushBlob, putManifest, sha256, type TestApp } from "../support/app.ts";
+import { AUTH, freshApp, gc, imageManifest, OCTETS, problems, pushBlob, putManifest, send, sha256, type TestApp, user } from "../support/app.ts";
+import { basic } from "../support/identity-api.ts";
 import { chartYamlFor, provenanceFor, provenanceSum, validChart } from "../support/chart-fixtures.ts";
 import { usePostgres } from "../support/postgres.ts";
 
 const postgres = usePostgres();
 
 const DAY = 86_400;
-const JSON_TYPE = { "content-type": "application/json" };
-const OCTETS = { "content-type": "application/octet-stream" };
 const MANIFEST_ACCEPT = { accept: "application/vnd.oci.image.manifest.v1+json" };
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
-const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
 
-function send(app: TestApp, method: string, url: string, body: unknown, auth?: string) {
-  return app.request(method, url, { body: typeof body === "string" ? body : JSON.stringify(body), headers: JSON_TYPE, ...(auth !== undefined && { auth }) });
-}
-async function user(app: TestApp, name: string, roles: string[]): Promise<string> {
-  const res = await send(app, "POST", "/api/v1/users", { name, roles });
-  assert.equal(res.status, 201, res.body.toString());
-  return basic(name, res.json().password);
-}
-const gc = (app: TestApp) => collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: DAY, dryRun: false });
-async function problems(app: TestApp): Promise<unknown[]> {
-  return (await checkIntegrity(app.berth.stores.metadata, app.berth.stores.blobs)).problems;
-}
 async function versionManifest(app: TestApp, repository: string, version: string): Promise<{ digest: string; body: Buffer; blobs: string[] }> {
   const res = await app.request("GET", `/v2/${repository}/manifests/${version}`, { headers: MANIFEST_ACCEPT });
   assert.equal(res.status, 200, res.body.toString());

@@ -3,132 +3,14 @@
 // updated, disabled or deleted while its batch waits. The worker is ticked as `berth serve` ticks
 // it; a real receiver answers. Findings (fail on the code they were found on) carry
 // `todo: "finding N: …"`; /work/notes/attack-s8-findings.md has them with their severity.
-import assert from "node:assert/strict";
-import { createServer, type IncomingHttpHeaders } from "node:http";
-import type { AddressInfo } from "node:net";
-import { test, type TestContext } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import { AUTH, freshApp, type TestApp } from "../support/app.ts";
-import { OciClient } from "../support/oci-client.ts";
-import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
-
-const SETTINGS = {
-  "webhooks.allowedHosts": ["127.0.0.1"],
-  "webhooks.allowPrivateAddresses": true,
-  "webhooks.backoffBase": 0.05,
-  "webhooks.backoffCap": 0.2,
-  "webhooks.timeout": 1,
-};
-
-interface Got { path: string; headers: IncomingHttpHeaders; event: number; status: number }
-
-/** A receiver that answers each request by `answer(path, headers)` and records it. */
-async function receiver(t: TestContext, answer: (path: string, headers: IncomingHttpHeaders) => number = () => 204) {
-  const got: Got[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      const status = answer(req.url ?? "/", req.headers);
-      got.push({ path: req.url ?? "/", headers: req.headers, event: Number(req.headers["berth-event"]), status });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  t.after(
-    () =>
-      new Promise<void>((ok) => {
-        server.closeAllConnections();
-        server.close(() => ok());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got };
-}
-
-async function setUp(t: TestContext, settings: Record<string, unknown>) {
-  const app = await freshApp(t, { ...SETTINGS, ...settings });
-  const base = await app.listen();
-  const timer = setInterval(() => void app.berth.webhooks.tick().catch(() => undefined), 25);
-  t.after(() => clearInterval(timer));
-  return { app, client: new OciClient({ baseUrl: base.href, authorization: AUTH }) };
-}
-
-async function api(app: TestApp, method: string, url: string, body?: unknown) {
-  const res = await app.request(method, url, body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
-  assert.ok(res.status < 300, `${method} ${url}: ${res.status} ${res.body.toString()}`);
-  return res.json();
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, limitMs = 30_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`not within ${limitMs} ms: ${what}`);
-    await sleep(20);
-  }
-}
-
-async function pending(app: TestApp, name: string): Promise<number> {
-  const list = (await api(app, "GET", `/api/v1/webhooks/${name}/deliveries?limit=1000`)) as { deliveries: { status: string }[] };
-  return list.deliveries.filter((d) => d.status === "pending").length;
-}
-
-async function pushEvents(app: TestApp): Promise<number[]> {
-  const page = (await api(app, "GET", "/api/v1/events?limit=1000")) as { events: { id: number; action: string }[] };
-  return page.events.filter((e) => e.action === "push").map((e) => e.id).sort((x, y) => x - y);
-}
+import { test } from "node:test";
+import { concurrentPushesInOrder, deletedWhileBatchWaits, disabledWhileBatchWaits } from "../support/webhook-app.ts";
 
 // docs/lifecycle.md: "The webhook's row is read again before each delivery, so a change, a rotated
 // secret or a disable applies to the next one." A receiver whose token changed refuses the old one
 // (401) until the webhook's header carries the new one.
-test("held: attack-s8 webhooks: 24 pushes at once to 12 repositories, three webhooks (all, one namespace, cloudevents): each gets its events once, in event order", async (t) => {
-  const hook = await receiver(t);
-  const { app, client } = await setUp(t, { "webhooks.batchDelay": 0.5 });
-  await api(app, "POST", "/api/v1/webhooks", { name: "all", url: `${hook.url}/all`, actions: ["push"] });
-  await api(app, "POST", "/api/v1/webhooks", { name: "team", url: `${hook.url}/team`, actions: ["push"], scope: "team/*" });
-  await api(app, "POST", "/api/v1/webhooks", { name: "ce", url: `${hook.url}/ce`, actions: ["push"], format: "cloudevents" });
-  const repos = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? `team/r${i}` : `other/r${i}`));
-  await Promise.all(repos.flatMap((repo, i) => [0, 1].map((n) => pushImage(client, repo, `v${n}`, buildImage([randomLayer(500)], `${i}-${n}`)))));
-  const all = await pushEvents(app);
-  const page = (await api(app, "GET", "/api/v1/events?limit=1000")) as { events: { id: number; action: string; target: { repository?: string } }[] };
-  const teamIds = page.events.filter((e) => e.action === "push" && e.target.repository?.startsWith("team/")).map((e) => e.id).sort((x, y) => x - y);
-  await until("every delivery", () => hook.got.length >= all.length * 2 + teamIds.length);
-  await sleep(1500); // nothing more comes (a repeat would show here)
-  for (const [path, expected] of [["/all", all], ["/ce", all], ["/team", teamIds]] as const) {
-    assert.deepEqual(hook.got.filter((g) => g.path === path).map((g) => g.event), expected, `${path}: every event once, in order`);
-  }
-});
+test("held: attack-s8 webhooks: 24 pushes at once to 12 repositories, three webhooks (all, one namespace, cloudevents): each gets its events once, in event order", concurrentPushesInOrder);
 
-test("held: attack-s8 webhooks: disabled while its batch waits, nothing is sent; enabled again, the waiting deliveries and the newer ones go in order", async (t) => {
-  const hook = await receiver(t);
-  const { app, client } = await setUp(t, { "webhooks.batchDelay": 1 });
-  await api(app, "POST", "/api/v1/webhooks", { name: "ci", url: `${hook.url}/ci`, actions: ["push"] });
-  for (const n of [1, 2, 3]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(300)], `dis-${n}`));
-  await until("three deliveries queued", async () => (await pending(app, "ci")) === 3);
-  await api(app, "PATCH", "/api/v1/webhooks/ci", { enabled: false });
-  await pushImage(client, "team/app", "v4", buildImage([randomLayer(300)], "dis-4"));
-  await sleep(2500); // past the batch delay: a disabled webhook sends nothing
-  assert.equal(hook.got.length, 0, "a disabled webhook was sent deliveries");
-  await api(app, "PATCH", "/api/v1/webhooks/ci", { enabled: true });
-  await pushImage(client, "team/app", "v5", buildImage([randomLayer(300)], "dis-5"));
-  const ids = await pushEvents(app);
-  // What was queued before the disable goes; v4's push happened while disabled (not wanted then); v5's goes.
-  await until("the deliveries after enabling", () => hook.got.length >= 4);
-  await sleep(1500);
-  const events = hook.got.map((g) => g.event);
-  assert.deepEqual(events, [...events].sort((x, y) => x - y), "in event order");
-  assert.deepEqual(events, [ids[0], ids[1], ids[2], ids[4]], "the three queued before the disable, then the one after enabling");
-});
+test("held: attack-s8 webhooks: disabled while its batch waits, nothing is sent; enabled again, the waiting deliveries and the newer ones go in order", disabledWhileBatchWaits);
 
-test("held: attack-s8 webhooks: deleted while its batch waits, nothing is sent; a webhook made again under the same name is not sent the old webhook's deliveries", async (t) => {
-  const hook = await receiver(t);
-  const { app, client } = await setUp(t, { "webhooks.batchDelay": 1 });
-  await api(app, "POST", "/api/v1/webhooks", { name: "ci", url: `${hook.url}/old`, actions: ["push"] });
-  for (const n of [1, 2]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(300)], `del-${n}`));
-  await until("two deliveries queued", async () => (await pending(app, "ci")) === 2);
-  await api(app, "DELETE", "/api/v1/webhooks/ci");
-  await api(app, "POST", "/api/v1/webhooks", { name: "ci", url: `${hook.url}/new`, actions: ["push"] });
-  await pushImage(client, "team/app", "v3", buildImage([randomLayer(300)], "del-3"));
-  const ids = await pushEvents(app);
-  await until("the new webhook's delivery", () => hook.got.length >= 1);
-  await sleep(2000);
-  assert.deepEqual(hook.got.map((g) => `${g.path} ${g.event}`), [`/new ${ids[2]}`], "only the event after the new webhook was made, to it");
-});
+test("held: attack-s8 webhooks: deleted while its batch waits, nothing is sent; a webhook made again under the same name is not sent the old webhook's deliveries", deletedWhileBatchWaits);

@@ -1,5 +1,6 @@
 // A fresh Berth app per test on a temporary data directory, driven through Fastify's inject():
 // the real handlers, services and stores, without a socket.
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,7 +10,10 @@ import type { TestContext } from "node:test";
 import { buildApp, type BerthApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
+import { checkIntegrity } from "../../src/services/fsck.ts";
+import { collectGarbage } from "../../src/services/gc.ts";
 import { checkApiAnswer } from "./api-contract.ts";
+import { basic } from "./identity-api.ts";
 
 export const PASSWORD = "test-admin-password";
 export const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
@@ -137,4 +141,29 @@ export async function imageManifest(app: TestApp, repo: string, extra: Record<st
 
 export async function putManifest(app: TestApp, repo: string, reference: string, body: Buffer, mediaType = OCI_MANIFEST): Promise<TestResponse> {
   return app.request("PUT", `/v2/${repo}/manifests/${reference}`, { body, headers: { "content-type": mediaType } });
+}
+
+// ---- the admin's calls and checks the attack tests (test/http/attack-*.test.ts) share ----
+
+export const JSON_TYPE = { "content-type": "application/json" };
+export const OCTETS = { "content-type": "application/octet-stream" };
+
+/** A JSON body (a string as it is) to the app, as the admin or as `auth`. */
+export function send(app: TestApp, method: string, url: string, body: unknown, auth?: string) {
+  return app.request(method, url, { body: typeof body === "string" ? body : JSON.stringify(body), headers: JSON_TYPE, ...(auth !== undefined && { auth }) });
+}
+
+/** POST /api/v1/users (201 asserted); the new user's Authorization header. */
+export async function user(app: TestApp, name: string, roles: string[]): Promise<string> {
+  const res = await send(app, "POST", "/api/v1/users", { name, roles });
+  assert.equal(res.status, 201, res.body.toString());
+  return basic(name, res.json().password);
+}
+
+/** `berth gc` now on the app's stores: no grace period, uploads expire after a day. */
+export const gc = (app: TestApp) => collectGarbage(app.berth.stores.metadata, app.berth.stores.blobs, { gracePeriodSeconds: 0, uploadExpirySeconds: 86_400, dryRun: false });
+
+/** What `berth fsck` finds on the app's stores. */
+export async function problems(app: TestApp): Promise<unknown[]> {
+  return (await checkIntegrity(app.berth.stores.metadata, app.berth.stores.blobs)).problems;
 }

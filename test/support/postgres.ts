@@ -94,6 +94,17 @@ export async function startPostgres(): Promise<PostgresCluster> {
   };
 }
 
+/** One query on its own connection (opened and ended here): the rows. */
+export async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
 /** One cluster for the calling test file: started before its first test, stopped after its last. */
 export function usePostgres(): () => PostgresCluster {
   let cluster: PostgresCluster | null = null;

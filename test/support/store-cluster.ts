@@ -6,10 +6,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { TestContext } from "node:test";
 import type { BlobDriver } from "../../src/blobs/blob-driver.ts";
 import { AzureBlobDriver } from "../../src/blobs/drivers/azure-blob.ts";
 import { S3Driver } from "../../src/blobs/drivers/s3.ts";
 import { runBerthCli, startBerth, type RunningBerth } from "./berth.ts";
+import { OciClient, type Upload } from "./oci-client.ts";
 import { startAzurite, startVersitygw } from "./object-stores.ts";
 import { startPostgres, type PostgresCluster } from "./postgres.ts";
 
@@ -126,4 +128,35 @@ export async function startStoreCluster(kind: StoreKind, count: number, options:
     await stop();
     throw err;
   }
+}
+
+/** A proxy between Berth and the store (stalling-proxy.ts, cutting-proxy.ts). */
+export interface StoreProxy {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Two instances over one store, reached through the proxies `chain` starts in front of it (the
+ * store's side first; the instances talk to the last), all stopped after the test, the proxies
+ * after the instances. A client on each (`a` on the first, the one the tests kill), and `on`,
+ * which sends an upload on through another instance (its Location moved there).
+ */
+export async function startStorePair<P extends readonly StoreProxy[]>(t: TestContext, kind: StoreKind, chain: (storeUrl: string) => Promise<P>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) {
+  let proxies!: P;
+  const cluster = await startStoreCluster(kind, 2, {
+    env: options.env,
+    through: async (url) => {
+      proxies = await chain(url);
+      return proxies.at(-1)!.url;
+    },
+  });
+  t.after(async () => {
+    await cluster.stop();
+    for (const proxy of [...proxies].reverse()) await proxy.close();
+  });
+  const [first, second] = cluster.instances as [RunningBerth, RunningBerth];
+  const client = (berth: RunningBerth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth, timeoutMs: options.timeoutMs ?? 120_000 });
+  const on = (client: OciClient, upload: Upload): Upload => ({ ...upload, location: client.url(new URL(upload.location).pathname) });
+  return { cluster, proxies, first, second, a: client(first), b: client(second), on };
 }
