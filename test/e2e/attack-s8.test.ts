@@ -15,7 +15,6 @@ import { missingStore } from "../support/object-stores.ts";
 import { OciClient, OciError, sha256 } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
 import type { StoreKind } from "../support/store-cluster.ts";
-import { killWhileBatchWaits } from "../support/webhook-berth.ts";
 import { requireTool, run } from "../support/tools.ts";
 import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
 import { mkdir } from "node:fs/promises";
@@ -314,11 +313,7 @@ for (const kind of ["s3", "azure"] as const) {
   });
 }
 
-// --- 5. webhooks.batchDelay: kill -9 while a batch waits ----------------------------------------
-
-// At least once: deliveries queued and waiting their batch delay when `berth serve` is killed are
-// sent after the restart, each event once at least, in order.
-test("held: attack-s8 webhooks: kill -9 while deliveries wait their batch delay (3 s): after the restart each is delivered, in event order", { timeout: 120_000 }, killWhileBatchWaits);
+// --- 5. webhooks.batchDelay: kill -9 while a batch waits: test/e2e/attack-s8-hooks.test.ts ------
 
 // On PostgreSQL the fan-out reads the webhooks, then inserts their deliveries, in a transaction
 // that locks no webhook row; a webhook deleted in between (its deliveries deleted first, then its

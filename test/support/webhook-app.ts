@@ -98,16 +98,21 @@ export async function concurrentPushesInOrder(t: TestContext): Promise<void> {
   }
 }
 
+/** The batch delay of the "while its batch waits" scenarios, in seconds. */
+const BATCH_WAIT_S = 8;
+
 /** A webhook disabled while its batch waits is sent nothing; enabled again, the waiting deliveries and the newer ones go, in order. */
 export async function disabledWhileBatchWaits(t: TestContext): Promise<void> {
   const hook = await receiver(t);
-  const { app, client } = await setUp(t, { "webhooks.batchDelay": 1 });
+  // A batch delay far longer than the steps before the disable take (three pushes, a poll, a
+  // PATCH): with 1 s, a loaded machine sent the first delivery before the disable landed.
+  const { app, client } = await setUp(t, { "webhooks.batchDelay": BATCH_WAIT_S });
   await api(app, "POST", "/api/v1/webhooks", { name: "ci", url: `${hook.url}/ci`, actions: ["push"] });
   for (const n of [1, 2, 3]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(300)], `dis-${n}`));
   await until("three deliveries queued", async () => (await pending(app, "ci")) === 3);
   await api(app, "PATCH", "/api/v1/webhooks/ci", { enabled: false });
   await pushImage(client, "team/app", "v4", buildImage([randomLayer(300)], "dis-4"));
-  await sleep(2500); // past the batch delay: a disabled webhook sends nothing
+  await sleep(BATCH_WAIT_S * 1000 + 1500); // past the batch delay: a disabled webhook sends nothing
   assert.equal(hook.got.length, 0, "a disabled webhook was sent deliveries");
   await api(app, "PATCH", "/api/v1/webhooks/ci", { enabled: true });
   await pushImage(client, "team/app", "v5", buildImage([randomLayer(300)], "dis-5"));
@@ -123,7 +128,7 @@ export async function disabledWhileBatchWaits(t: TestContext): Promise<void> {
 /** A webhook deleted while its batch waits is sent nothing; one made again under its name is not sent the old one's deliveries. */
 export async function deletedWhileBatchWaits(t: TestContext): Promise<void> {
   const hook = await receiver(t);
-  const { app, client } = await setUp(t, { "webhooks.batchDelay": 1 });
+  const { app, client } = await setUp(t, { "webhooks.batchDelay": BATCH_WAIT_S }); // as above
   await api(app, "POST", "/api/v1/webhooks", { name: "ci", url: `${hook.url}/old`, actions: ["push"] });
   for (const n of [1, 2]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(300)], `del-${n}`));
   await until("two deliveries queued", async () => (await pending(app, "ci")) === 2);
