@@ -105,3 +105,61 @@ test("summary counts stay the recount through pushes, moves, shared layers, inde
   assert.equal((await putManifest(app, R, "v1", again.body)).status, 201);
   await same(app, R, "a push after the repository's delete");
 });
+
+test("summary counts stay the recount through soft delete and restore, refusals (quota, immutable tag, write lock), classic charts with --force, and retention", async (t) => {
+  const app = await freshApp(t, { "deletion.restorableFor": 3600, "retention.gracePeriod": 0 });
+  const R = "team/app";
+  const m1 = await imageManifest(app, R);
+  assert.equal((await putManifest(app, R, "v1", m1.body)).status, 201);
+  assert.equal((await putManifest(app, R, "v2", m1.body)).status, 201);
+  const m2 = await imageManifest(app, R);
+  assert.equal((await putManifest(app, R, "v3", m2.body)).status, 201);
+  await same(app, R, "three pushes");
+  assert.equal((await app.request("DELETE", `/v2/${R}/manifests/v2`)).status, 202);
+  await same(app, R, "a soft delete by tag");
+  assert.equal((await app.request("DELETE", `/v2/${R}/manifests/${m2.digest}`)).status, 202);
+  await same(app, R, "a soft delete by digest");
+  for (const reference of ["v2", m2.digest]) {
+    const res = await app.request("POST", `/api/v1/deleted/${R}`, { body: JSON.stringify({ reference }), headers: JSON_TYPE });
+    assert.equal(res.status, 200, res.body.toString());
+    await same(app, R, `a restore of ${reference}`);
+  }
+  // Refusals count nothing: a quota, an immutable tag, a write lock.
+  const m3 = await imageManifest(app, R);
+  assert.equal((await app.request("PUT", "/api/v1/quotas", { body: JSON.stringify({ scope: R, limit: 1 }), headers: JSON_TYPE })).status, 200);
+  assert.equal((await putManifest(app, R, "v4", m3.body)).status, 403);
+  await same(app, R, "a push over quota");
+  assert.equal((await app.request("DELETE", `/api/v1/quotas/${R}`)).status < 300, true);
+  const rule = await app.request("POST", "/api/v1/tag-rules", { body: JSON.stringify({ repository: "team/*", tags: "v1" }), headers: JSON_TYPE });
+  assert.equal(rule.status, 201, rule.body.toString());
+  assert.equal((await putManifest(app, R, "v1", m3.body)).status, 403);
+  await same(app, R, "a push refused by an immutable tag");
+  assert.equal((await app.request("PATCH", `/api/v1/repositories/${R}/attributes`, { body: JSON.stringify({ writeEnabled: false }), headers: JSON_TYPE })).status, 200);
+  assert.equal((await putManifest(app, R, "v5", m3.body)).status, 403);
+  await same(app, R, "a push refused by a write lock");
+  assert.equal((await app.request("PATCH", `/api/v1/repositories/${R}/attributes`, { body: JSON.stringify({ writeEnabled: true }), headers: JSON_TYPE })).status, 200);
+  // Classic charts: a push, a --force replace of the version, a second version, a delete.
+  const { validChart } = await import("../support/chart-fixtures.ts");
+  const classic = (tgz: Buffer, force = false) => app.request(force ? "PATCH" : "PUT", "/helm/v1/repo/_blobs/chart.tgz", { body: tgz, headers: { "content-type": "application/octet-stream" } });
+  assert.equal((await classic(await validChart({ name: "demo", version: "1.0.0", description: "one" }))).status, 201);
+  await same(app, "repo/demo", "a classic chart push");
+  assert.equal((await classic(await validChart({ name: "demo", version: "1.0.0", description: "replaced" }), true)).status, 201);
+  await same(app, "repo/demo", "a classic --force replace");
+  assert.equal((await classic(await validChart({ name: "demo", version: "1.1.0" }))).status, 201);
+  await same(app, "repo/demo", "a second version");
+  assert.equal((await app.request("DELETE", "/helm/v1/repo/_charts/demo/1.0.0")).status, 200);
+  await same(app, "repo/demo", "a classic delete");
+  // Retention keeping the newest tag of team/app.
+  for (let i = 0; i < 3; i++) {
+    const m = await imageManifest(app, R);
+    assert.equal((await putManifest(app, R, `r${i}`, m.body)).status, 201);
+  }
+  assert.equal((await app.request("POST", "/api/v1/retention-policies", { body: JSON.stringify({ repository: R, keepNewest: 1, tags: "r*" }), headers: JSON_TYPE })).status, 201);
+  const run = await app.request("POST", "/api/v1/retention-runs", { body: JSON.stringify({ dryRun: false }), headers: JSON_TYPE });
+  assert.equal(run.status < 300, true, run.body.toString());
+  await same(app, R, "a retention run");
+  assert.equal((await app.request("DELETE", `/api/v1/tag-rules/${rule.json().id}`)).status < 300, true);
+  // The whole repository, soft.
+  assert.equal((await app.request("DELETE", `/api/v1/repositories/${R}`)).status, 200);
+  await same(app, R, "a soft repository delete");
+});
