@@ -40,7 +40,7 @@ async function shown(berth: RunningBerth, repo: string) {
   return { tags: s.tags, manifests: s.manifests, size: s.size };
 }
 
-test("PostgreSQL, two instances: deletes and pushes of manifests naming the same two layers in opposite orders, side by side: every request answers as alone would (no deadlock 500) and the summary is the recount", { timeout: 300_000 }, async (t) => {
+async function twoInstances(t: { after(fn: () => Promise<void>): void }) {
   const url = await cluster().database();
   const dataDir = await mkdtemp(join(tmpdir(), "berth-attack-s9-"));
   const config = join(dataDir, "berth.yaml");
@@ -50,7 +50,36 @@ test("PostgreSQL, two instances: deletes and pushes of manifests naming the same
     await Promise.all(berths.map((b) => b.stop()));
     await rm(dataDir, { recursive: true, force: true });
   });
-  const [a, b] = berths.map((x) => new OciClient({ baseUrl: x.url, authorization: x.basicAuth })) as [OciClient, OciClient];
+  const clients = berths.map((x) => new OciClient({ baseUrl: x.url, authorization: x.basicAuth })) as [OciClient, OciClient];
+  return { url, berths, clients };
+}
+
+test("PostgreSQL, two instances: a new repository's first pushes side by side, then it emptied while pushed again: the summary is the recount each time", { timeout: 300_000 }, async (t) => {
+  const { url, berths, clients } = await twoInstances(t);
+  const shared = randomLayer(1024);
+  const failures: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const repo = `fresh/r${round}`;
+    const images = Array.from({ length: 6 }, (_, i) => buildImage([shared, randomLayer(512 + i)], `${repo}-${i}`));
+    // Blobs first, one at a time; then every manifest at once through both instances.
+    for (const image of images) for (const blob of [image.config, ...image.layers]) await clients[0].pushBlob(repo, blob.data);
+    const put = (image: TestImage, i: number, tag: string) =>
+      clients[i % 2]!.raw("PUT", `/v2/${repo}/manifests/${tag}`, { headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" }, body: image.manifest }).then(async (res) => `PUT ${res.status} ${res.status >= 300 ? await res.text() : ""}`.trim());
+    failures.push(...(await Promise.all(images.map((image, i) => put(image, i, `t${i}`)))).filter((s) => s !== "PUT 201").map((s) => `${repo}: ${s}`));
+    assert.deepEqual(await shown(berths[0]!, repo), await recount(url, repo), `${repo}: first pushes side by side`);
+    // Every manifest deleted while three are pushed again under new tags.
+    const answers = await Promise.all([
+      ...images.map((image, i) => clients[(i + 1) % 2]!.deleteManifest(repo, image.digest).then((s) => `DELETE ${s}`)),
+      ...images.slice(0, 3).map((image, i) => put(image, i, `again${i}`)),
+    ]);
+    failures.push(...answers.filter((s) => s !== "DELETE 202" && s !== "DELETE 404" && s !== "PUT 201" && !s.startsWith("PUT 400")).map((s) => `${repo}: ${s}`));
+    assert.deepEqual(await shown(berths[1]!, repo), await recount(url, repo), `${repo}: emptied while pushed again`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test("PostgreSQL, two instances: deletes and pushes of manifests naming the same two layers in opposite orders, side by side: every request answers as alone would (no deadlock 500) and the summary is the recount", { timeout: 300_000 }, async (t) => {
+  const { url, berths, clients: [a, b] } = await twoInstances(t);
   const repo = "race/shared";
   const [lo, hi] = [randomLayer(2048), randomLayer(2048)].sort((x, y) => (x.digest < y.digest ? -1 : 1)) as [TestBlob, TestBlob];
   const statuses: string[] = [];
