@@ -2,6 +2,7 @@
 // over one database: pushes and deletes of manifests naming the same layers, side by side in one
 // repository, then the summary the API gives is compared with a recount from the rows.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,9 @@ import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { OciClient } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, type TestBlob, type TestImage } from "../support/oci-images.ts";
 import { usePostgres } from "../support/postgres.ts";
+import { helmClient, packageChart, plainHttp, registryLogin } from "../support/helm.ts";
+import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
+import { requireTool, runOk } from "../support/tools.ts";
 
 const cluster = usePostgres();
 
@@ -101,4 +105,50 @@ test("PostgreSQL, two instances: deletes and pushes of manifests naming the same
   }
   const causes = [...new Set(berths.flatMap((x) => x.output().match(/"message":"[^"]*(deadlock|could not|violates)[^"]*"/g) ?? []))];
   assert.deepEqual(statuses, [], `every delete 202 and every push 201; the servers logged ${causes.join("; ")}`);
+});
+
+test("PostgreSQL, two instances, real clients (oras push and attach, crane push, copy, tag, delete, helm push oci): each repository's summary is the recount after each step", { timeout: 300_000 }, async (t) => {
+  const oras = requireTool(t, "oras");
+  const crane = requireTool(t, "crane");
+  if (!oras || !crane) return;
+  const helm = await helmClient(t, "v3");
+  if (!helm) return;
+  const { url, berths } = await twoInstances(t);
+  const [one, two] = berths as [RunningBerth, RunningBerth];
+  const dir = await mkdtemp(join(tmpdir(), "berth-attack-s9-clients-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const env = { HOME: dir, DOCKER_CONFIG: join(dir, ".docker") };
+  const orasAt = (b: RunningBerth, args: string[]) => runOk(oras, [...args, "--plain-http", "--username", b.username, "--password", b.password], { env, cwd: dir });
+  const craneAt = (args: string[]) => runOk(crane, [...args, "--insecure"], { env, cwd: dir });
+  await craneAt(["auth", "login", one.host, "-u", one.username, "-p", one.password]);
+  await craneAt(["auth", "login", two.host, "-u", two.username, "-p", two.password]);
+  const check = async (repo: string, step: string) => assert.deepEqual(await shown(berths[step.length % 2]!, repo), await recount(url, repo), `after ${step}: ${repo}`);
+
+  await writeFile(join(dir, "a.bin"), randomBytes(40_000));
+  await writeFile(join(dir, "b.txt"), "shared text\n");
+  await orasAt(one, ["push", `${one.host}/art/x:v1`, "--artifact-type", "application/vnd.example", "a.bin", "b.txt:text/plain"]);
+  await check("art/x", "oras push");
+  await orasAt(two, ["push", `${two.host}/art/x:v2`, "--artifact-type", "application/vnd.example", "b.txt:text/plain"]);
+  await check("art/x", "oras push of a shared layer");
+  await writeFile(join(dir, "sbom.json"), "{}");
+  await orasAt(two, ["attach", `${two.host}/art/x:v1`, "--artifact-type", "application/vnd.example.sbom", "sbom.json:application/json"]);
+  await check("art/x", "oras attach");
+  const layout = await buildMultiPlatformLayout(join(dir, "layout"), "v1");
+  await craneAt(["push", layout.dir, `${one.host}/img/src:v1`]);
+  await check("img/src", "crane push of an index");
+  await craneAt(["copy", `${one.host}/img/src:v1`, `${two.host}/img/dst:v1`]);
+  await check("img/dst", "crane copy");
+  await craneAt(["tag", `${two.host}/img/dst:v1`, "stable"]);
+  await check("img/dst", "crane tag");
+  await craneAt(["delete", `${one.host}/img/dst@${layout.index.digest}`]);
+  await check("img/dst", "crane delete of the index by digest");
+  await check("img/src", "a delete in the copy");
+  await registryLogin(helm, one);
+  for (const version of ["1.0.0", "1.1.0"]) {
+    const chart = await packageChart(helm, { name: "demo", version });
+    await helm.run(["push", chart.path, `oci://${one.host}/charts`, ...plainHttp]);
+    await check("charts/demo", `helm push ${version}`);
+  }
+  await craneAt(["delete", `${two.host}/charts/demo:1.0.0`]).catch(() => undefined);
+  await check("charts/demo", "a chart version deleted by tag");
 });
