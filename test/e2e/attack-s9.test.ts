@@ -152,3 +152,32 @@ test("PostgreSQL, two instances, real clients (oras push and attach, crane push,
   await craneAt(["delete", `${two.host}/charts/demo:1.0.0`]).catch(() => undefined);
   await check("charts/demo", "a chart version deleted by tag");
 });
+
+test("PostgreSQL: kill -9 of an instance whose push waits at the summary (its manifest and blob counts written, not committed): nothing of it counted; the other instance's push after is", { timeout: 300_000 }, async (t) => {
+  const { url, berths, clients } = await twoInstances(t);
+  const [one, two] = berths as [RunningBerth, RunningBerth];
+  const repo = "crash/app";
+  const first = buildImage([randomLayer(1000)], "first");
+  await pushImage(clients[1], repo, "v1", first);
+  const next = buildImage([first.layers[0]!, randomLayer(3000)], "next");
+  for (const blob of [next.config, ...next.layers]) await clients[0].pushBlob(repo, blob.data);
+  // The summary row held by another session: the push's transaction writes its rows and waits there.
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  t.after(() => holder.end());
+  await holder.query("begin");
+  await holder.query("select * from repository_summaries where name = $1 for update", [repo]);
+  const put = clients[0].raw("PUT", `/v2/${repo}/manifests/v2`, { headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" }, body: next.manifest }).then((r) => r.status, () => "no answer");
+  for (;;) {
+    const waiting = await query<{ n: string }>(url, "select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like 'update \"repository_summaries\"%'");
+    if (Number(waiting[0]!.n) > 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await one.kill();
+  assert.equal(await put, "no answer");
+  await holder.query("commit");
+  assert.deepEqual(await shown(two, repo), await recount(url, repo), "after the kill");
+  await pushImage(clients[1], repo, "v2", next);
+  assert.deepEqual(await shown(two, repo), await recount(url, repo), "after the push again through the other instance");
+  assert.deepEqual(await query(url, "select digest, refs from repository_blob_refs where repository = $1 and digest = $2", [repo, first.layers[0]!.digest]), [{ digest: first.layers[0]!.digest, refs: 2 }]);
+});
