@@ -145,8 +145,15 @@ test("summary counts stay the recount through soft delete and restore, refusals 
   await same(app, "repo/demo", "a classic chart push");
   assert.equal((await classic(await validChart({ name: "demo", version: "1.0.0", description: "replaced" }), true)).status, 201);
   await same(app, "repo/demo", "a classic --force replace");
-  assert.equal((await classic(await validChart({ name: "demo", version: "1.1.0" }))).status, 201);
+  const v11 = await validChart({ name: "demo", version: "1.1.0" });
+  assert.equal((await classic(v11)).status, 201);
   await same(app, "repo/demo", "a second version");
+  const { chartYamlFor, provenanceFor, provenanceSum } = await import("../support/chart-fixtures.ts");
+  const prov = provenanceFor(chartYamlFor({ name: "demo", version: "1.1.0" }), { "demo-1.1.0.tgz": provenanceSum(v11) });
+  assert.equal((await app.request("PUT", "/helm/v1/repo/_blobs/demo-1.1.0.tgz.prov", { body: prov })).status, 201);
+  await same(app, "repo/demo", "a .prov attached");
+  assert.equal((await app.request("DELETE", "/helm/v1/repo/_blobs/demo-1.1.0.tgz.prov")).status, 200);
+  await same(app, "repo/demo", "a .prov removed");
   assert.equal((await app.request("DELETE", "/helm/v1/repo/_charts/demo/1.0.0")).status, 200);
   await same(app, "repo/demo", "a classic delete");
   // Retention keeping the newest tag of team/app.
