@@ -32,6 +32,8 @@ import type {
 
 type Db = Kysely<Database> | Transaction<Database>;
 const BATCH = 500;
+/** Digests are ASCII: code unit order is byte order. */
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** A refresh whose counted rows did not move (a tag set again, a chart change). */
 const UNCOUNTED = { tags: 0, manifests: 0, size: 0 } as const;
 
@@ -307,7 +309,9 @@ class Manifests implements ManifestRows {
     const named = new Map<string, "blob" | "manifest">();
     for (const r of refs) if (!named.has(r.target)) named.set(r.target, r.kind);
     let size = record.size;
-    for (const [target, kind] of named) if (kind === "blob") size += await this.blobNamed(record.repository, target, 1);
+    // In digest order, as delete() takes them: a push and a delete naming the same blobs in
+    // other orders would each hold one counter row and wait for the other's (PostgreSQL deadlock).
+    for (const target of [...named.keys()].sort(byCodeUnit)) if (named.get(target) === "blob") size += await this.blobNamed(record.repository, target, 1);
     await this.counts.add(record.repository, { manifests: 1, size });
   }
   /**
@@ -364,7 +368,8 @@ class Manifests implements ManifestRows {
   async delete(repository: RepositoryName, digest: Digest) {
     const refs = await this.db.deleteFrom("manifest_refs").where("repository", "=", repository).where("manifest_digest", "=", digest).returning(["target_digest", "kind"]).execute();
     let size = 0;
-    for (const r of refs) if (r.kind === "blob") size += await this.blobNamed(repository, r.target_digest, -1);
+    // In digest order (as put()): RETURNING gives the rows in no promised order.
+    for (const r of refs.sort((x, y) => byCodeUnit(x.target_digest, y.target_digest))) if (r.kind === "blob") size += await this.blobNamed(repository, r.target_digest, -1);
     const deleted = await this.db.deleteFrom("manifests").where("repository", "=", repository).where("digest", "=", digest).returning("size").executeTakeFirst();
     if (deleted) await this.counts.add(repository, { manifests: -1, size: size - Number(deleted.size) });
     else if (size !== 0) await this.counts.add(repository, { size });
