@@ -12,22 +12,12 @@ import { stringify } from "yaml";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { OciClient } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer, type TestBlob, type TestImage } from "../support/oci-images.ts";
-import { usePostgres } from "../support/postgres.ts";
+import { query, usePostgres } from "../support/postgres.ts";
 import { helmClient, packageChart, plainHttp, registryLogin } from "../support/helm.ts";
 import { buildMultiPlatformLayout } from "../support/oci-layout.ts";
 import { requireTool, runOk } from "../support/tools.ts";
 
 const cluster = usePostgres();
-
-async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 async function recount(url: string, repo: string) {
   const [m] = await query<{ n: string; bytes: string | null }>(url, "select count(*) as n, sum(size) as bytes from manifests where repository = $1", [repo]);

@@ -72,17 +72,21 @@ const Berth = z.strictObject({
   action: z.enum(ACTIONS),
   chart: z.strictObject({ name: z.string().min(1), version: z.string().min(1).nullable(), storedAs: z.enum(["classic", "oci"]) }).optional(),
 });
+/** The target fields ACR's payload and distribution's event share (each adds its own). */
+const TARGET = {
+  mediaType: z.string().min(1).optional(),
+  size: z.number().int().nonnegative().optional(),
+  digest: Digest.optional(),
+  length: z.number().int().nonnegative().optional(),
+  repository: z.string().min(1),
+  tag: z.string().min(1).optional(),
+};
 const AcrPayload = z.strictObject({
   id: z.string().regex(/^[0-9]+$/),
   timestamp: Time,
   action: z.enum(ACTIONS),
   target: z.strictObject({
-    mediaType: z.string().min(1).optional(),
-    size: z.number().int().nonnegative().optional(),
-    digest: Digest.optional(),
-    length: z.number().int().nonnegative().optional(),
-    repository: z.string().min(1),
-    tag: z.string().min(1).optional(),
+    ...TARGET,
     name: z.string().min(1).optional(),
     version: z.string().min(1).optional(),
   }),
@@ -103,14 +107,9 @@ const DistributionEvent = z.strictObject({
   timestamp: Time,
   action: z.enum(["push", "delete"]),
   target: z.strictObject({
-    mediaType: z.string().min(1).optional(),
-    size: z.number().int().nonnegative().optional(),
-    digest: Digest.optional(),
-    length: z.number().int().nonnegative().optional(),
-    repository: z.string().min(1),
+    ...TARGET,
     fromRepository: z.string().min(1).optional(),
     url: z.url().optional(),
-    tag: z.string().min(1).optional(),
     references: z.array(z.unknown()).optional(),
   }),
   // id, method and useragent always; addr and host only when known (omitempty).
