@@ -110,7 +110,7 @@ export async function openStores(config: Config): Promise<Stores> {
   const data = resolve(config.storage.data);
   mkdirSync(data, { recursive: true });
   const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: metadataDialect(config, data) }));
-  const blobs = new BlobStore(openBlobDriver(config));
+  const blobs = new BlobStore(openBlobDriver(config), metadata.blobs);
   return {
     metadata,
     blobs,

@@ -1,6 +1,8 @@
 // Content-addressed blobs over a BlobDriver. This is the only place a blob's bytes are checked
 // against a digest: bytes are hashed as they stream to a temporary key, and become visible under
-// blobs/<alg>/<xx>/<hex> only through publish(), after the digest matched. Nothing here trusts
+// blobs/<alg>/<xx>/<hex> only through publish(), after the digest matched. On S3 and Azure a
+// chunked upload's committed object is not copied there: the blob row names it (the metadata
+// transaction publishes it; BlobLocator, below), since the copy cost as long as the upload. Nothing here trusts
 // a file by its name: publish() replaces whatever sits at the digest's path only with bytes just
 // verified, and a file found there is taken as an upload's only when the upload's row recorded,
 // before the move, that its bytes verified as that digest (a closing PUT retried after a crash).
@@ -46,6 +48,22 @@ export interface StagedBlob {
    * holds the bytes (blob-commit.ts): deleted once the transaction committed (settle()).
    */
   copiedFrom?: string;
+  /**
+   * Published where it is (an upload's committed object, `key`): the transaction records the blob
+   * row naming `key` (or keeps a row whose object is there), and nothing is copied (prepare()).
+   */
+  inPlace?: boolean;
+}
+
+/**
+ * Where a blob's bytes live when not under its digest's key: the blob rows (metadata BlobRows,
+ * migration 032), asked by every read on a driver that publishes in place. Given the rows of a
+ * transaction when the read happens inside one (SQLite has one connection: a read outside the
+ * transaction would wait for it).
+ */
+export interface BlobLocator {
+  /** undefined: no row; null: the digest's own key. */
+  objectKey(digest: Digest): Promise<string | null | undefined>;
 }
 
 /** Plain data the caller stores (the upload row), so the next PATCH may land after a restart. */
@@ -118,9 +136,18 @@ export class BlobStore {
   readonly driver: BlobDriver;
   private readonly hashes = new Map<string, HashState>();
   private readonly threads = new HashThreads();
+  /** The blob rows, on a driver whose publish would be a copy (S3, Azure); else null: every blob is at its digest's key. */
+  private readonly rows: BlobLocator | null;
 
-  constructor(driver: BlobDriver) {
+  constructor(driver: BlobDriver, rows?: BlobLocator) {
     this.driver = driver;
+    this.rows = rows && copiesOnMove(driver) ? rows : null;
+  }
+
+  /** The key holding the digest's bytes: the one its row names, else the digest's own. */
+  async keyOf(digest: Digest, rows?: BlobLocator): Promise<string> {
+    if (!this.rows) return blobKey(digest);
+    return (await (rows ?? this.rows).objectKey(digest)) ?? blobKey(digest);
   }
 
   /** Stops the hashing threads. */
@@ -179,18 +206,19 @@ export class BlobStore {
     return declaredSize !== undefined && declaredSize < HASH_HERE_BELOW ? hashHere(algorithm) : this.threads.start(algorithm);
   }
 
-  async stat(digest: Digest): Promise<BlobInfo | null> {
-    const info = await this.driver.stat(blobKey(digest));
+  /** `rows`: a transaction's, when asked inside one (BlobLocator). */
+  async stat(digest: Digest, rows?: BlobLocator): Promise<BlobInfo | null> {
+    const info = await this.driver.stat(await this.keyOf(digest, rows));
     return info ? { digest, size: info.size } : null;
   }
 
-  open(digest: Digest, range?: ByteRange): Promise<Readable> {
-    return this.driver.read(blobKey(digest), range);
+  async open(digest: Digest, range?: ByteRange): Promise<Readable> {
+    return this.driver.read(await this.keyOf(digest), range);
   }
 
   /** Where a client may fetch the blob directly for a while, or null: serve it through Berth. */
-  redirectUrl(digest: Digest, expiresInSeconds: number): Promise<string | null> {
-    return this.driver.redirectUrl(blobKey(digest), expiresInSeconds);
+  async redirectUrl(digest: Digest, expiresInSeconds: number): Promise<string | null> {
+    return this.driver.redirectUrl(await this.keyOf(digest), expiresInSeconds);
   }
 
   /** Streams a whole blob to a temporary key, hashing as it goes; throws DIGEST_INVALID on mismatch. */
@@ -253,6 +281,7 @@ export class BlobStore {
    * over it costs less than re-hashing it and leaves the right bytes either way.
    */
   async publish(staged: StagedBlob): Promise<void> {
+    if (staged.inPlace) return this.stillThere(staged);
     if (!staged.published) return this.move(staged, (from, to, options) => this.driver.move(from, to, options));
     // Written or copied there before the caller's transaction began; gc may have removed it since
     // (an object without a row). Looked at again here, inside the transaction, where gc can no
@@ -277,14 +306,44 @@ export class BlobStore {
   async prepare(staged: StagedBlob): Promise<StagedBlob> {
     const driver = this.driver;
     if (staged.published || !copiesOnMove(driver)) return staged;
+    // An upload's committed object stays where it is: the row will name it. Its key is never
+    // written again (the upload row goes in the same transaction, and the drivers commit an
+    // upload's object only where none is: S3's If-None-Match, Azure's ifNoneMatch).
+    if (staged.upload !== undefined && this.rows) return { ...staged, inPlace: true };
     await this.move(staged, (from, to, options) => driver.copy(from, to, options));
     return { ...staged, key: blobKey(staged.digest), published: true, copiedFrom: staged.key };
   }
 
-  /** After the transaction committed: the bytes prepare() copied from, now a second copy no row names. */
-  async settle(staged: StagedBlob): Promise<void> {
+  /**
+   * After the transaction committed: the bytes prepare() copied from, now a second copy no row
+   * names; or an upload published in place whose digest a row already named with its object there
+   * (`surplus`: the same blob pushed twice).
+   */
+  async settle(staged: StagedBlob, surplus = false): Promise<void> {
     const driver = this.driver;
     if (staged.copiedFrom !== undefined && copiesOnMove(driver)) await driver.deleteObject(staged.copiedFrom);
+    if (staged.inPlace && surplus && copiesOnMove(driver)) await driver.deleteObject(staged.key);
+  }
+
+  /**
+   * Whether the bytes of a digest whose row names `objectKey` (null: the digest's key) are there,
+   * whole: then a second upload of the same digest is surplus, and the row keeps its object (a
+   * read or a redirect URL may be using it).
+   */
+  async holds(digest: Digest, objectKey: string | null, size: number): Promise<boolean> {
+    return (await this.driver.stat(objectKey ?? blobKey(digest)))?.size === size;
+  }
+
+  /**
+   * publish() of an upload published in place, inside the transaction: its object is still the
+   * one whose bytes were checked (the version the commit or the read-back saw).
+   */
+  private async stillThere(staged: StagedBlob): Promise<void> {
+    const info = await this.driver.stat(staged.key);
+    if (!info || info.size !== staged.size) throw missingUploadData(staged.upload ?? staged.key);
+    if (staged.version !== undefined && info.version !== undefined && info.version !== staged.version) {
+      throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "the upload's bytes were replaced after they were checked (a late write of another request); start the upload again", { digest: staged.digest });
+    }
   }
 
   private async move(staged: StagedBlob, how: (from: string, to: string, options: MoveOptions) => Promise<void>): Promise<void> {

@@ -63,8 +63,18 @@ class Blobs implements BlobRows {
   constructor(db: Db) {
     this.db = db;
   }
-  async record(digest: Digest, size: number) {
-    await this.db.insertInto("blobs").values({ digest, size, created_at: Date.now() }).onConflict((c) => c.column("digest").doNothing()).execute();
+  async record(digest: Digest, size: number, objectKey?: string) {
+    await this.db.insertInto("blobs").values({ digest, size, created_at: Date.now(), object_key: objectKey ?? null }).onConflict((c) => c.column("digest").doNothing()).execute();
+  }
+  async objectKey(digest: Digest) {
+    const row = await this.db.selectFrom("blobs").select("object_key").where("digest", "=", digest).executeTakeFirst();
+    return row ? row.object_key : undefined;
+  }
+  async relocate(digest: Digest, objectKey: string | null) {
+    await this.db.updateTable("blobs").set({ object_key: objectKey }).where("digest", "=", digest).execute();
+  }
+  async names(objectKey: string) {
+    return (await this.db.selectFrom("blobs").select("digest").where("object_key", "=", objectKey).limit(1).executeTakeFirst()) !== undefined;
   }
   async size(digest: Digest) {
     const row = await this.db.selectFrom("blobs").select("size").where("digest", "=", digest).executeTakeFirst();

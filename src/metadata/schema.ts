@@ -1,10 +1,11 @@
 // Table shapes as Kysely sees them. Times are integer milliseconds since the epoch, so the
 // same queries run on SQLite and PostgreSQL (bigint) unchanged.
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 export interface Database {
   repositories: { name: string; created_at: number };
-  blobs: { digest: string; size: number; created_at: number };
+  /** object_key: null (or left out) for the digest's own key (migration 032). */
+  blobs: { digest: string; size: number; created_at: number; object_key: ColumnType<string | null, string | null | undefined, string | null> };
   blob_links: { repository: string; digest: string; linked_at: number };
   manifests: {
     repository: string;

@@ -73,9 +73,19 @@ export interface RepositoryRows {
 }
 
 export interface BlobRows {
-  /** Records that verified bytes exist under this digest. */
-  record(digest: Digest, size: number): Promise<void>;
+  /**
+   * Records that verified bytes exist under this digest: under the digest's key (blob-store.ts
+   * blobKey), or under `objectKey` (an upload's committed object on S3 and Azure, published where
+   * it was written: migration 032). A row already there is kept as it is.
+   */
+  record(digest: Digest, size: number, objectKey?: string): Promise<void>;
   size(digest: Digest): Promise<number | null>;
+  /** The key the row says holds the blob's bytes: `undefined` without a row, null for the digest's own key. */
+  objectKey(digest: Digest): Promise<string | null | undefined>;
+  /** Makes the row name another object (its own was lost: a push brought the bytes again); under hold(). */
+  relocate(digest: Digest, objectKey: string | null): Promise<void>;
+  /** Whether some row names `objectKey` as where its bytes live (gc: then it is no stray). */
+  names(objectKey: string): Promise<boolean>;
   /** When the row was first recorded (by the recording process's clock), or null without a row. */
   recordedAt(digest: Digest): Promise<Date | null>;
   forget(digest: Digest): Promise<void>;

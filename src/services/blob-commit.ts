@@ -12,6 +12,8 @@
 // never a row without its object, and the bytes, still where they were copied from, are copied
 // again (a few times: gc sweeping the same digest again and again is rare; then the client gets
 // a 503 to send again, which clients do but a test's client or a script may not).
+// A chunked upload on S3 and Azure is not copied at all: its committed object becomes the blob
+// where it is, the row naming it (BlobStore.prepare, recordBlob below).
 // A blob that would take the repository past a quota is refused here, before the link (quotas.ts),
 // and its staged bytes discarded: the client pushes again once there is room.
 import { type BlobStore, CopyRemoved, type StagedBlob } from "../blobs/blob-store.ts";
@@ -19,19 +21,21 @@ import type { RepositoryName } from "../domain/names.ts";
 import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
 import { admitToQuotas } from "./quotas.ts";
 
+/** Returns the blob as committed (inPlace: its row names the staged key, which is the blob now). */
 export async function commitBlob(
   metadata: MetadataStore,
   blobs: BlobStore,
   repository: RepositoryName,
   staged: StagedBlob,
   alsoInTransaction?: (tx: MetadataParts) => Promise<void>,
-): Promise<void> {
+): Promise<StagedBlob> {
   let ready = staged;
+  let surplus = false;
   try {
     for (let attempt = 1; ; attempt++) {
       ready = await blobs.prepare(staged);
       try {
-        await commitPrepared(metadata, blobs, repository, ready, alsoInTransaction);
+        surplus = await commitPrepared(metadata, blobs, repository, ready, alsoInTransaction);
         break;
       } catch (err) {
         if (!(err instanceof CopyRemoved) || attempt === COPY_ATTEMPTS) throw err;
@@ -41,28 +45,49 @@ export async function commitBlob(
     await blobs.discard(ready).catch(() => undefined);
     throw err;
   }
-  // A crash before this leaves the copied-from object without a row: gc's stray.
-  await blobs.settle(ready).catch(() => undefined);
+  // A crash before this leaves the copied-from (or surplus) object without a row: gc's stray.
+  await blobs.settle(ready, surplus).catch(() => undefined);
+  return ready;
 }
 
 const COPY_ATTEMPTS = 3;
 
+/** Returns whether the staged bytes are surplus (published in place, but the digest's row keeps its own object). */
 async function commitPrepared(
   metadata: MetadataStore,
   blobs: BlobStore,
   repository: RepositoryName,
   ready: StagedBlob,
   alsoInTransaction?: (tx: MetadataParts) => Promise<void>,
-): Promise<void> {
-  await metadata.transaction(async (tx) => {
+): Promise<boolean> {
+  return metadata.transaction(async (tx) => {
     await tx.blobs.hold(ready.digest);
     await admitToQuotas(tx, repository, [ready], ready.digest);
     await tx.repositories.ensure(repository);
-    await tx.blobs.record(ready.digest, ready.size);
+    const surplus = await recordBlob(tx, blobs, ready);
     await tx.blobLinks.link(repository, ready.digest);
     await alsoInTransaction?.(tx);
     await blobs.publish(ready);
+    return surplus;
   });
+}
+
+/**
+ * The blob row, under the digest's lock. Published in place, the row names the upload's object,
+ * unless a row is there already whose object holds the bytes: that one is kept (a read or a
+ * redirect URL may be using it) and the upload's object is surplus; a row whose object was lost
+ * (fsck's blob-missing) is pointed at the new one.
+ */
+async function recordBlob(tx: MetadataParts, blobs: BlobStore, ready: StagedBlob): Promise<boolean> {
+  if (!ready.inPlace) {
+    await tx.blobs.record(ready.digest, ready.size);
+    return false;
+  }
+  const current = await tx.blobs.objectKey(ready.digest);
+  if (current === undefined) await tx.blobs.record(ready.digest, ready.size, ready.key);
+  else if (await blobs.holds(ready.digest, current, ready.size)) return true;
+  else await tx.blobs.relocate(ready.digest, ready.key);
+  return false;
 }
 
 /**

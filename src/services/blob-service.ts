@@ -98,7 +98,7 @@ export class BlobService {
       const size = await tx.blobs.size(digest);
       // The file is trusted by name here (a mount must not re-read the blob), but not blindly:
       // one whose size differs from the recorded one is not the blob, so nothing is mounted.
-      const file = await this.blobs.stat(digest);
+      const file = await this.blobs.stat(digest, tx.blobs);
       if (size === null || file?.size !== size) return false;
       // A mount adds the blob to the repository's quotas as a push would (quotas.ts).
       await admitToQuotas(tx, repository, [{ digest, size }], digest);

@@ -39,7 +39,7 @@
 // A crash anywhere leaves at worst a row whose file is gone and that nothing links (invisible
 // to clients, and forgotten by the next run) or a stray (deleted by later runs).
 import type { ObjectInfo } from "../blobs/blob-driver.ts";
-import { BLOB_PREFIX, UPLOAD_PREFIX, blobKey, digestOfKey, type BlobStore } from "../blobs/blob-store.ts";
+import { BLOB_PREFIX, UPLOAD_PREFIX, digestOfKey, type BlobStore } from "../blobs/blob-store.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { MetadataParts, MetadataStore } from "../metadata/types.ts";
 
@@ -113,7 +113,10 @@ async function collect(metadata: MetadataStore, blobs: BlobStore, options: GcOpt
   // Blob files whose digest has no row, then upload keys no upload row names.
   const strays: Stray[] = [
     { prefix: BLOB_PREFIX, before: cutoff, named: async (tx, key) => { const digest = digestOfKey(key); return digest !== null && (await tx.blobs.size(digest)) !== null; } },
-    { prefix: UPLOAD_PREFIX, before: uploadCutoff, named: async (tx, key) => (await tx.uploads.get(key.slice(UPLOAD_PREFIX.length + 1))) !== null },
+    // An upload's row first, then a blob row naming its object (published in place): the commit
+    // swaps the one for the other in one transaction, so asked in this order (each read sees what
+    // is committed by then), one of the two is always seen.
+    { prefix: UPLOAD_PREFIX, before: uploadCutoff, named: async (tx, key) => (await tx.uploads.get(key.slice(UPLOAD_PREFIX.length + 1))) !== null || (await tx.blobs.names(key)) },
   ];
   for (const stray of strays) {
     for await (const object of blobs.driver.list(stray.prefix)) {
@@ -172,14 +175,18 @@ async function sweepBlob(metadata: MetadataStore, blobs: BlobStore, digest: Dige
     if (await tx.blobs.isReferenced(digest)) return null;
     const size = (await tx.blobs.size(digest)) ?? 0;
     const recorded = await tx.blobs.recordedAt(digest);
-    const object = await blobs.driver.stat(blobKey(digest));
+    // Where the row says its bytes are (an upload's object, published in place), else the
+    // digest's key. An object under the digest's key beside it (a monolithic push of the same
+    // bytes on S3) has no row from now on: a stray (4).
+    const key = await blobs.keyOf(digest, tx.blobs);
+    const object = await blobs.driver.stat(key);
     // Written after the row was recorded: a push of the same digest wrote it again (S3's
     // monolithic push writes the key itself) and its transaction, waiting for this lock, records
     // the row again. Without a row it is a stray from now on (4): gone after the grace unless
     // that push records it.
     const kept = object !== null && recorded !== null && writtenAfter(object, recorded);
     // The object before the row, as always: the row's delete locks it until this commits.
-    if (!kept) await blobs.driver.delete(blobKey(digest));
+    if (!kept) await blobs.driver.delete(key);
     await tx.blobs.forget(digest);
     return kept ? null : size;
   });

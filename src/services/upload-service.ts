@@ -15,7 +15,7 @@ import type { Digest, DigestAlgorithm } from "../domain/digest.ts";
 import { algorithmOf } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
 import type { RepositoryName } from "../domain/names.ts";
-import type { MetadataStore, UploadRecord } from "../metadata/types.ts";
+import type { MetadataParts, MetadataStore, UploadRecord } from "../metadata/types.ts";
 import { commitBlob } from "./blob-commit.ts";
 import { RefusalLog } from "./policy-refusals.ts";
 import { StagingBound } from "./quotas.ts";
@@ -133,12 +133,11 @@ export class UploadService {
       const held = await this.unlessLost(id, this.blobs.completedUpload({ ...sessionOf(upload), algorithm: algorithmOf(expected) }, expected, last));
       if (held) {
         if (!held.published) await this.markVerified(id, lease, held.digest);
-        const committed = commitBlob(this.metadata, this.blobs, repository, held, async (tx) => {
-          await tx.uploads.delete(id);
-        });
-        await this.unlessLost(id, committed); // gc may have removed a published file since it was hashed
+        const committed = commitBlob(this.metadata, this.blobs, repository, held, (tx) => this.closeRow(tx, id));
+        const ready = await this.unlessLost(id, committed); // gc may have removed a published file since it was hashed
         lease.settled = true;
-        await this.blobs.cancelUpload(id); // a second name of a published blob (older Berth), if any
+        // A second name of a published blob (older Berth), if any; published in place, the blob itself.
+        if (!ready.inPlace) await this.blobs.cancelUpload(id);
         return;
       }
       if (last) {
@@ -158,13 +157,20 @@ export class UploadService {
         throw err;
       }
       await this.markVerified(id, lease, staged.digest);
-      const committed = commitBlob(this.metadata, this.blobs, repository, staged, async (tx) => {
-        await tx.uploads.delete(id);
-      });
+      const committed = commitBlob(this.metadata, this.blobs, repository, staged, (tx) => this.closeRow(tx, id));
       await this.unlessLost(id, committed); // its bytes replaced since they were checked (blob-store.ts publish)
       lease.settled = true;
       this.staging.entered(repository, staged.size);
     });
+  }
+
+  /**
+   * The upload's row goes in the transaction that records its blob, or the commit fails: a row
+   * purged meanwhile (its lease ran out, gc) took the upload's object with it, and a blob
+   * published in place must never name an object no row kept.
+   */
+  private async closeRow(tx: MetadataParts, id: string): Promise<void> {
+    if (!(await tx.uploads.delete(id))) throw uploadUnknown(id);
   }
 
   async cancel(repository: RepositoryName, id: string): Promise<void> {

@@ -321,7 +321,7 @@ for (const kind of ["s3", "azure"] as const) {
       assert.equal(gc.code, 0, gc.stdout + gc.stderr);
       if (run === 1) await sleep(8500);
     }
-    assert.deepEqual(await cluster.backend.keys("uploads"), [], "left under uploads/ after two gc runs");
+    assert.deepEqual(await cluster.leftover(), [], "left under uploads/ after two gc runs");
 
     function pushedRepo(blob: { data: Buffer }): string {
       const n = plans.findIndex((p) => p.size === blob.data.length);
@@ -402,7 +402,7 @@ for (const kind of ["s3", "azure"] as const) {
       assert.equal(gc.code, 0, gc.stdout + gc.stderr);
       if (run === 1) await sleep(4500);
     }
-    assert.deepEqual(await cluster.backend.keys("uploads"), [], "left under uploads/ after two gc runs");
+    assert.deepEqual(await cluster.leftover(), [], "left under uploads/ after two gc runs");
   });
 }
 

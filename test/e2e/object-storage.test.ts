@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { buffer as readAll } from "node:stream/consumers";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { blobKey } from "../../src/blobs/blob-store.ts";
@@ -19,7 +20,7 @@ import { startBerth } from "../support/berth.ts";
 import { assertFsckClean, runGc } from "../support/berth-cli.ts";
 import { OciClient } from "../support/oci-client.ts";
 import { missingStore } from "../support/object-stores.ts";
-import { startStoreBackend } from "../support/store-cluster.ts";
+import { keysOf, leftoverKeys, objectKeyIn, startStoreBackend } from "../support/store-cluster.ts";
 import { requireTool, runOk } from "../support/tools.ts";
 
 const MiB = 1024 * 1024;
@@ -72,12 +73,24 @@ for (const name of ["s3", "azure"] as const) {
     await orasOk(["login", ...orasRemote, "-u", berth.username, "--password-stdin", berth.host], berth.password);
     await orasOk(["push", ...orasRemote, `${berth.host}/mono/art:v1`, "--artifact-type", "application/vnd.berth.test", "shared.bin:application/octet-stream", "only.bin:application/octet-stream"]);
 
-    // The blobs are in the store under their digests, nowhere else.
-    assert.equal((await backend.driver.stat(blobKey(sha256(shared))))?.size, shared.length);
+    // The monolithic push wrote its blob under its digest; the chunked upload's object is the
+    // blob where it was committed (no copy: its row names it), and nothing else is left.
     assert.equal((await backend.driver.stat(blobKey(sha256(only))))?.size, only.length);
-    const uploads = [];
-    for await (const entry of backend.driver.list("uploads")) uploads.push(entry.key);
-    assert.deepEqual(uploads, [], "no upload left in the store");
+    const sharedKey = objectKeyIn(berth.dataDir, sha256(shared));
+    assert.match(sharedKey ?? "", /^uploads\//, "the chunked upload's object is the blob, in place");
+    assert.equal(await backend.driver.stat(blobKey(sha256(shared))), null, "no copy under the digest's key");
+    assert.equal(sha256(await readAll(await backend.driver.read(sharedKey!))), sha256(shared));
+    assert.deepEqual(await leftoverKeys(backend.driver, berth.dataDir), [], "no upload left in the store");
+
+    // The same bytes uploaded again in chunks, to another repository: the row keeps its object,
+    // the second upload's is deleted.
+    const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth, timeoutMs: 60_000 });
+    let second = await client.startUpload("chunked/twice");
+    for (let at = 0; at < shared.length; at += 8 * MiB) second = await client.patchChunk(second, shared.subarray(at, Math.min(at + 8 * MiB, shared.length)));
+    await client.finishUpload(second, sha256(shared));
+    assert.equal(objectKeyIn(berth.dataDir, sha256(shared)), sharedKey, "the row kept the first object");
+    assert.deepEqual(await keysOf(backend.driver, "uploads"), [sharedKey], "the second upload's object is gone");
+    assert.equal(sha256(await client.getBlob("chunked/twice", sha256(shared))), sha256(shared));
 
     // Pulled back through Berth's 307 to the store's signed URL.
     for (const repo of ["chunked/art", "mono/art"]) {
@@ -96,7 +109,7 @@ for (const name of ["s3", "azure"] as const) {
     await orasOk(["manifest", "delete", ...orasRemote, "--force", `${berth.host}/mono/art:v1`]);
     await runGc(berth);
     assert.equal(await backend.driver.stat(blobKey(sha256(only))), null, "gc removed the blob no manifest uses");
-    assert.equal((await backend.driver.stat(blobKey(sha256(shared))))?.size, shared.length, "gc kept the blob chunked/art uses");
+    assert.equal((await backend.driver.stat(sharedKey!))?.size, shared.length, "gc kept the blob chunked/art uses");
     await assertFsckClean(berth, `on ${name}, after gc`);
     const again = join(dir, "pulled-again");
     await orasOk(["pull", ...orasRemote, `${berth.host}/chunked/art:v1`, "-o", again]);
@@ -139,9 +152,7 @@ for (const name of ["s3", "azure"] as const) {
     for (let at = 3 * MiB; at < data.length; at += 2 * MiB) upload = await client.patchChunk(upload, data.subarray(at, Math.min(at + 2 * MiB, data.length)));
     await client.finishUpload(upload, sha256(data));
     assert.equal(sha256(await client.getBlob("team/restart", sha256(data))), sha256(data));
-    const left = [];
-    for await (const entry of backend.driver.list("uploads")) left.push(entry.key);
-    assert.deepEqual(left, [], "nothing of the upload is left (multipart upload, tail segments, staged blocks)");
+    assert.deepEqual(await leftoverKeys(backend.driver, berth.dataDir), [], "nothing of the upload is left but the blob (multipart upload, tail segments, staged blocks)");
     await assertFsckClean(berth, `on ${name}, after a crash mid-upload`);
   });
 }

@@ -79,7 +79,7 @@ for (const kind of ["s3", "azure"] as const) {
       assert.ok(err instanceof OciError && err.status === 404 && err.codes.includes("BLOB_UPLOAD_UNKNOWN"), String(err));
       for (const client of [ca!, cb!]) await assert.rejects(client.uploadStatus(path), (e: unknown) => e instanceof OciError && e.status === 404);
       assert.equal(await cb!.headBlob("team/moved", sha256(moved)), null);
-      assert.deepEqual(await cluster.backend.keys("uploads"), [], "the refused upload's parts are dropped");
+      assert.deepEqual(await cluster.leftover(), [], "the refused upload's parts are dropped");
     }
     const fsck = await cluster.cli(["fsck"]);
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);

@@ -4,6 +4,7 @@
 // (`berth gc`, `berth fsck`) run with the same settings. One call starts the services and the
 // instances; stop() ends them all.
 import { mkdtemp, rm } from "node:fs/promises";
+import { DatabaseSync } from "node:sqlite";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
@@ -13,9 +14,41 @@ import { S3Driver } from "../../src/blobs/drivers/s3.ts";
 import { runBerthCli, startBerth, type RunningBerth } from "./berth.ts";
 import { OciClient, type Upload } from "./oci-client.ts";
 import { startAzurite, startVersitygw } from "./object-stores.ts";
-import { startPostgres, type PostgresCluster } from "./postgres.ts";
+import { query, startPostgres, type PostgresCluster } from "./postgres.ts";
 
 export type StoreKind = "s3" | "azure";
+
+/** Every key under `prefix`, sorted. */
+export async function keysOf(driver: BlobDriver, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const entry of driver.list(prefix)) keys.push(entry.key);
+  return keys.sort();
+}
+
+/**
+ * keysOf, less the keys a blob row of Berth's SQLite database (`<dataDir>/berth.db`) names as
+ * where its bytes are (published in place: migration 032): what is left over.
+ */
+export async function leftoverKeys(driver: BlobDriver, dataDir: string, prefix = "uploads"): Promise<string[]> {
+  const db = new DatabaseSync(join(dataDir, "berth.db"), { readOnly: true });
+  try {
+    const named = new Set((db.prepare("select object_key from blobs where object_key is not null").all() as { object_key: string }[]).map((r) => r.object_key));
+    return (await keysOf(driver, prefix)).filter((key) => !named.has(key));
+  } finally {
+    db.close();
+  }
+}
+
+/** The key a blob row of Berth's SQLite database names as where its bytes are; null: the digest's own; undefined: no row. */
+export function objectKeyIn(dataDir: string, digest: string): string | null | undefined {
+  const db = new DatabaseSync(join(dataDir, "berth.db"), { readOnly: true });
+  try {
+    const row = db.prepare("select object_key from blobs where digest = ?").get(digest) as { object_key: string | null } | undefined;
+    return row ? row.object_key : undefined;
+  } finally {
+    db.close();
+  }
+}
 
 /** A started object store: Berth's settings for it, a driver to look into it, and how to stop it. */
 export interface StoreBackend {
@@ -70,11 +103,7 @@ export async function startStoreBackend(kind: StoreKind, options: { redirect?: b
   }
   return {
     ...backend,
-    keys: async (prefix) => {
-      const keys: string[] = [];
-      for await (const entry of backend.driver.list(prefix)) keys.push(entry.key);
-      return keys.sort();
-    },
+    keys: (prefix) => keysOf(backend.driver, prefix),
   };
 }
 
@@ -87,6 +116,12 @@ export interface StoreCluster {
   env: Record<string, string>;
   /** `berth <args>` with the instances' settings (gc, fsck), to completion. */
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /**
+   * The keys under `prefix` that no blob row names: what is left over. A chunked upload's object
+   * published in place stays under uploads/ as the blob (migration 032), so "nothing under
+   * uploads/" is no longer what a clean store looks like.
+   */
+  leftover(prefix?: string): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -123,7 +158,11 @@ export async function startStoreCluster(kind: StoreKind, count: number, options:
     // One after the other: the first migrates the empty database (starting together is tested elsewhere).
     for (let i = 0; i < count; i++) instances.push(await startBerth({ dataDir, env: served }));
     const cliEnv = { ...process.env, BERTH_ADMIN_PASSWORD: instances[0]!.password, BERTH_LOG_LEVEL: "warn", ...served };
-    return { kind, instances, backend, postgres, env: served, cli: (args) => runBerthCli([...args, "--data", dataDir], cliEnv), stop };
+    const leftover = async (prefix = "uploads") => {
+      const named = new Set((await query<{ object_key: string }>(url, "select object_key from blobs where object_key is not null")).map((r) => r.object_key));
+      return (await keysOf(backend.driver, prefix)).filter((key) => !named.has(key));
+    };
+    return { kind, instances, backend, postgres, env: served, cli: (args) => runBerthCli([...args, "--data", dataDir], cliEnv), leftover, stop };
   } catch (err) {
     await stop();
     throw err;

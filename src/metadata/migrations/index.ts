@@ -25,6 +25,7 @@ import { eventFilters } from "./025-event-filters.ts";
 import { summaryKindSorts } from "./028-summary-kind-sorts.ts";
 import { signatureVerdicts } from "./030-signature-verdicts.ts";
 import { summaryCounts } from "./031-summary-counts.ts";
+import { blobObjectKeys } from "./032-blob-object-keys.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -52,4 +53,5 @@ export const migrations: Record<string, Migration> = {
   "028-summary-kind-sorts": summaryKindSorts,
   "030-signature-verdicts": signatureVerdicts,
   "031-summary-counts": summaryCounts,
+  "032-blob-object-keys": blobObjectKeys,
 };
