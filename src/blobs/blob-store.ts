@@ -144,6 +144,11 @@ export class BlobStore {
     this.rows = rows && copiesOnMove(driver) ? rows : null;
   }
 
+  /** Whether blob rows say where bytes are (S3, Azure): else every blob is at its digest's key. */
+  get locatesByRows(): boolean {
+    return this.rows !== null;
+  }
+
   /** The key holding the digest's bytes: the one its row names, else the digest's own. */
   async keyOf(digest: Digest, rows?: BlobLocator): Promise<string> {
     if (!this.rows) return blobKey(digest);

@@ -73,20 +73,26 @@ async function commitPrepared(
 }
 
 /**
- * The blob row, under the digest's lock. Published in place, the row names the upload's object,
- * unless a row is there already whose object holds the bytes: that one is kept (a read or a
- * redirect URL may be using it) and the upload's object is surplus; a row whose object was lost
- * (fsck's blob-missing) is pointed at the new one.
+ * The blob row, under the digest's lock, naming where the bytes are. Published in place, the row
+ * names the upload's object, unless a row is there already whose object holds the bytes: that one
+ * is kept (a read or a redirect URL may be using it) and the upload's object is surplus (true); a
+ * row whose object was lost (fsck's blob-missing) is pointed at the new one. Published at the
+ * digest's key (written or copied there), a row naming another object is pointed at the digest's
+ * key: that object becomes a stray, which gc deletes only after the upload expiry (a day by
+ * default: a read or a redirect URL using it has ended long before).
  */
 async function recordBlob(tx: MetadataParts, blobs: BlobStore, ready: StagedBlob): Promise<boolean> {
-  if (!ready.inPlace) {
-    await tx.blobs.record(ready.digest, ready.size);
+  const { digest, size } = ready;
+  if (!blobs.locatesByRows) {
+    await tx.blobs.record(digest, size);
     return false;
   }
-  const current = await tx.blobs.objectKey(ready.digest);
-  if (current === undefined) await tx.blobs.record(ready.digest, ready.size, ready.key);
-  else if (await blobs.holds(ready.digest, current, ready.size)) return true;
-  else await tx.blobs.relocate(ready.digest, ready.key);
+  const key = ready.inPlace ? ready.key : null;
+  const current = await tx.blobs.objectKey(digest);
+  if (current === undefined) await tx.blobs.record(digest, size, key ?? undefined);
+  else if (current === key) return false;
+  else if (ready.inPlace && (await blobs.holds(digest, current, size))) return true;
+  else await tx.blobs.relocate(digest, key);
   return false;
 }
 
@@ -98,7 +104,7 @@ export async function commitBlobIn(tx: MetadataParts, blobs: BlobStore, reposito
   await tx.blobs.hold(staged.digest);
   await admitToQuotas(tx, repository, [staged], staged.digest);
   await tx.repositories.ensure(repository);
-  await tx.blobs.record(staged.digest, staged.size);
+  await recordBlob(tx, blobs, staged);
   await tx.blobLinks.link(repository, staged.digest);
   await blobs.publish(staged);
 }

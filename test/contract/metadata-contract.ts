@@ -76,6 +76,29 @@ function registryContract(factory: MetadataFactory): void {
       await store.blobs.forget(d);
     });
 
+    test("a blob row names where its bytes are: the digest's key (null) unless recorded with an object key; relocate and names follow it; a second record keeps the first", async (t) => {
+      const store = await freshStore(t, factory);
+      const atDigest = digestOf("at-digest");
+      const inPlace = digestOf("in-place");
+      assert.equal(await store.blobs.objectKey(atDigest), undefined);
+      await store.blobs.record(atDigest, 1);
+      assert.equal(await store.blobs.objectKey(atDigest), null);
+      await store.blobs.record(inPlace, 2, "uploads/first");
+      await store.blobs.record(inPlace, 2, "uploads/second");
+      assert.equal(await store.blobs.objectKey(inPlace), "uploads/first");
+      assert.equal(await store.blobs.names("uploads/first"), true);
+      assert.equal(await store.blobs.names("uploads/second"), false);
+      await store.blobs.relocate(inPlace, "uploads/second");
+      assert.equal(await store.blobs.objectKey(inPlace), "uploads/second");
+      assert.equal(await store.blobs.names("uploads/first"), false);
+      await store.blobs.relocate(inPlace, null);
+      assert.equal(await store.blobs.objectKey(inPlace), null);
+      await store.blobs.record(atDigest, 1, "uploads/late");
+      assert.equal(await store.blobs.objectKey(atDigest), null, "a row already there keeps its object");
+      await store.blobs.forget(inPlace);
+      assert.equal(await store.blobs.objectKey(inPlace), undefined);
+    });
+
     test("isReferenced: by a link or by a manifest, and no longer once both are gone", async (t) => {
       const store = await freshStore(t, factory);
       const linked = digestOf("linked");

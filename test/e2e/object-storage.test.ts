@@ -69,13 +69,8 @@ for (const name of ["s3", "azure"] as const) {
     assert.ok(patches.length >= 21, `regctl sent ${patches.length} PATCHes for a 21 MiB blob in 1 MiB chunks`);
     assert.ok(patches.every((l) => l.status === 202), "every PATCH answered 202");
 
-    // Monolithic: oras, the same shared blob (already there: a HEAD, no upload) and one of its own.
-    await orasOk(["login", ...orasRemote, "-u", berth.username, "--password-stdin", berth.host], berth.password);
-    await orasOk(["push", ...orasRemote, `${berth.host}/mono/art:v1`, "--artifact-type", "application/vnd.berth.test", "shared.bin:application/octet-stream", "only.bin:application/octet-stream"]);
-
-    // The monolithic push wrote its blob under its digest; the chunked upload's object is the
-    // blob where it was committed (no copy: its row names it), and nothing else is left.
-    assert.equal((await backend.driver.stat(blobKey(sha256(only))))?.size, only.length);
+    // The chunked upload's object is the blob where it was committed (no copy: its row names it),
+    // and nothing else is left.
     const sharedKey = objectKeyIn(berth.dataDir, sha256(shared));
     assert.match(sharedKey ?? "", /^uploads\//, "the chunked upload's object is the blob, in place");
     assert.equal(await backend.driver.stat(blobKey(sha256(shared))), null, "no copy under the digest's key");
@@ -85,12 +80,24 @@ for (const name of ["s3", "azure"] as const) {
     // The same bytes uploaded again in chunks, to another repository: the row keeps its object,
     // the second upload's is deleted.
     const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth, timeoutMs: 60_000 });
+    const before = await keysOf(backend.driver, "uploads"); // the layer's and the config's, in place
     let second = await client.startUpload("chunked/twice");
     for (let at = 0; at < shared.length; at += 8 * MiB) second = await client.patchChunk(second, shared.subarray(at, Math.min(at + 8 * MiB, shared.length)));
     await client.finishUpload(second, sha256(shared));
     assert.equal(objectKeyIn(berth.dataDir, sha256(shared)), sharedKey, "the row kept the first object");
-    assert.deepEqual(await keysOf(backend.driver, "uploads"), [sharedKey], "the second upload's object is gone");
+    assert.deepEqual(await keysOf(backend.driver, "uploads"), before, "the second upload's object is gone");
     assert.equal(sha256(await client.getBlob("chunked/twice", sha256(shared))), sha256(shared));
+
+    // Monolithic: oras, the same shared blob (not in mono/art: pushed again) and one of its own.
+    await orasOk(["login", ...orasRemote, "-u", berth.username, "--password-stdin", berth.host], berth.password);
+    await orasOk(["push", ...orasRemote, `${berth.host}/mono/art:v1`, "--artifact-type", "application/vnd.berth.test", "shared.bin:application/octet-stream", "only.bin:application/octet-stream"]);
+    // Written under their digests (S3 by the push itself, Azure by a copy); the shared blob's row
+    // now names its digest's key, and the object in place is left for gc (after the upload expiry).
+    assert.equal((await backend.driver.stat(blobKey(sha256(only))))?.size, only.length);
+    assert.equal((await backend.driver.stat(blobKey(sha256(shared))))?.size, shared.length);
+    assert.equal(objectKeyIn(berth.dataDir, sha256(shared)), null);
+    // (The empty config {} of both artifacts too: regctl's in place, then oras's at its digest.)
+    assert.ok((await leftoverKeys(backend.driver, berth.dataDir)).includes(sharedKey!), "the object in place is a stray now");
 
     // Pulled back through Berth's 307 to the store's signed URL.
     for (const repo of ["chunked/art", "mono/art"]) {
@@ -109,7 +116,7 @@ for (const name of ["s3", "azure"] as const) {
     await orasOk(["manifest", "delete", ...orasRemote, "--force", `${berth.host}/mono/art:v1`]);
     await runGc(berth);
     assert.equal(await backend.driver.stat(blobKey(sha256(only))), null, "gc removed the blob no manifest uses");
-    assert.equal((await backend.driver.stat(sharedKey!))?.size, shared.length, "gc kept the blob chunked/art uses");
+    assert.equal((await backend.driver.stat(blobKey(sha256(shared))))?.size, shared.length, "gc kept the blob chunked/art uses");
     await assertFsckClean(berth, `on ${name}, after gc`);
     const again = join(dir, "pulled-again");
     await orasOk(["pull", ...orasRemote, `${berth.host}/chunked/art:v1`, "-o", again]);
