@@ -100,16 +100,24 @@ export function openBlobDriver(config: Config): BlobDriver {
 }
 
 /** The metadata database: the embedded default, <data>/berth.db, or PostgreSQL (docs/scale.md). */
-function metadataDialect(config: Config, data: string): Dialect {
+function metadataDialect(config: Config): Dialect {
   if (config.metadata.driver === "postgres") return openPostgres({ url: config.metadata.postgres.url!, poolSize: config.metadata.postgres.poolSize }).dialect;
-  return openSqlite(join(data, "berth.db")).dialect;
+  return openSqlite(join(resolve(config.storage.data), "berth.db")).dialect;
+}
+
+/**
+ * The data directory, when something lives in it: the filesystem driver's blobs and uploads, or
+ * berth.db (SQLite). With an object store and PostgreSQL nothing does: null, and no ./data appears.
+ */
+export function localData(config: Config): string | null {
+  return config.storage.driver === "filesystem" || config.metadata.driver === "sqlite" ? resolve(config.storage.data) : null;
 }
 
 /** Opens the stores: metadata as metadata.driver says, blobs where storage.driver says. */
 export async function openStores(config: Config): Promise<Stores> {
-  const data = resolve(config.storage.data);
-  mkdirSync(data, { recursive: true });
-  const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: metadataDialect(config, data) }));
+  const data = localData(config);
+  if (data !== null) mkdirSync(data, { recursive: true });
+  const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: metadataDialect(config) }));
   const blobs = new BlobStore(openBlobDriver(config), metadata.blobs);
   return {
     metadata,
@@ -222,8 +230,10 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   // Where the change feed starts: read before any cache loads, so nothing committed meanwhile is missed.
   const feedFrom = await stores.metadata.changes.latest();
   const metrics = new Metrics();
-  const space = new StorageSpace(resolve(config.storage.data), config.storage.minFreeBytes);
-  metrics.watchStorage(() => space.report());
+  // Free space of what lives on the local disk (localData): an object store's space is its own.
+  const data = localData(config);
+  const space = data === null ? null : new StorageSpace(data, config.storage.minFreeBytes);
+  if (space) metrics.watchStorage(() => space.report());
   const audit = new AuditLog(stores.metadata.audit, logger);
   const tokens = new TokenService(stores.metadata, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
   await tokens.load();
@@ -275,7 +285,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
     healthy: async () => (await stores.metadata.repositories.list({ limit: 1 }), true),
     publicUrl: config.http.publicUrl,
     trustProxy: config.http.trustProxy?.split(",").map((a) => a.trim()).filter(Boolean),
-    storage: () => space.report(),
+    storage: space ? () => space.report() : undefined,
     metricsAccess: config.metrics.port !== undefined ? null : config.metrics.access === "public" ? async () => {} : async (request) => void (await guard.requireSignIn(request)),
   });
   await app.register(ociPlugin, {

@@ -52,9 +52,9 @@ export const ConfigSchema = z.strictObject({
   storage: z
     .strictObject({
       driver: z.enum(["filesystem", "s3", "azure"]).default("filesystem").describe("where blobs live: filesystem (under storage.data), s3 (storage.s3.*) or azure (storage.azure.*); see docs/storage.md"),
-      data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db (with metadata.driver sqlite)"),
+      data: z.string().min(1).default("./data").describe("data directory: blobs/, uploads/ and berth.db (with metadata.driver sqlite); not created when nothing lives there (storage.driver s3 or azure with metadata.driver postgres)"),
       directWrites: bool.default(true).describe("write blobs with O_DIRECT where the filesystem allows it (less CPU per byte; see docs/storage.md)"),
-      minFreeBytes: z.coerce.number().int().nonnegative().default(1024 * 1024 * 1024).describe("/healthz says degraded while the data directory's filesystem has less free space than this (bytes)"),
+      minFreeBytes: z.coerce.number().int().nonnegative().default(1024 * 1024 * 1024).describe("/healthz says degraded while the data directory's filesystem has less free space than this (bytes); not checked when nothing lives there (object storage with PostgreSQL)"),
       redirectSeconds: seconds.min(1).default(1200).describe("how long a blob GET's redirect URL (S3 presigned, Azure SAS; with storage.s3.redirect or storage.azure.redirect) stays valid (at most 604800, 7 days, with S3)"),
       s3: S3Settings,
       azure: AzureSettings,

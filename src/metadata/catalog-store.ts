@@ -83,12 +83,56 @@ export interface SummaryDelta {
  * Tags). In a transaction they are summed per repository and applied by its refresh before the
  * commit (KyselyMetadataStore.transaction); outside one, where each write commits alone, they are
  * added to the summary at once (one with no summary yet is counted in full by its next change).
+ *
+ * With them the blob counter rows (repository_blob_refs, migration 031): in a transaction, summed
+ * per blob and taken at its end, by repository and digest, whatever order its pushes and deletes
+ * came in (a forced chart push records a manifest, then deletes the one it replaced). Two
+ * transactions naming the same blobs then never each hold a row the other waits for (a deadlock
+ * on PostgreSQL; locks.ts).
  */
 export class SummaryDeltas {
   private readonly db: Db;
   private readonly pending = new Map<string, SummaryDelta>();
+  /** Per repository and blob: how many more manifests name it. */
+  private readonly named = new Map<string, Map<string, number>>();
   constructor(db: Db) {
     this.db = db;
+  }
+
+  /** One manifest more (+1) or fewer (-1) names a blob in the repository. */
+  async blobNamed(repository: string, digest: string, by: 1 | -1): Promise<void> {
+    if (!this.db.isTransaction) return this.add(repository, { size: await this.moveCounter(repository, digest, by) });
+    const blobs = this.named.get(repository) ?? new Map<string, number>();
+    blobs.set(digest, (blobs.get(digest) ?? 0) + by);
+    this.named.set(repository, blobs);
+  }
+
+  /**
+   * Moves a blob's counter row by `by`: the blob's bytes when it gains its first reference in the
+   * repository (summary sizes count each blob once), minus them when it loses its last, else 0.
+   * One row per repository and blob, updated in place, so on PostgreSQL a push and a delete of
+   * manifests naming the same blob take turns and each sees the other's count.
+   */
+  private async moveCounter(repository: string, digest: string, by: number): Promise<number> {
+    if (by > 0) {
+      const row = await this.db
+        .insertInto("repository_blob_refs")
+        .values((eb) => ({ repository, digest, refs: by, size: eb.fn.coalesce(eb.selectFrom("blobs").select("size").where("digest", "=", digest), eb.lit(0)) }))
+        .onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet((eb) => ({ refs: eb("repository_blob_refs.refs", "+", by) })))
+        .returning(["refs", "size"])
+        .executeTakeFirstOrThrow();
+      return Number(row.refs) === by ? Number(row.size) : 0;
+    }
+    const row = await this.db
+      .updateTable("repository_blob_refs")
+      .set((eb) => ({ refs: eb("refs", "-", -by) }))
+      .where("repository", "=", repository)
+      .where("digest", "=", digest)
+      .returning(["refs", "size"])
+      .executeTakeFirst();
+    if (!row || Number(row.refs) > 0) return 0;
+    await this.db.deleteFrom("repository_blob_refs").where("repository", "=", repository).where("digest", "=", digest).execute();
+    return -Number(row.size);
   }
 
   async add(repository: string, delta: Partial<SummaryDelta>): Promise<void> {
@@ -107,8 +151,17 @@ export class SummaryDeltas {
     }
   }
 
-  /** What the transaction changed, per repository; forgotten here. */
-  take(): Map<string, SummaryDelta> {
+  /** What the transaction changed, per repository, its counter rows taken first; forgotten here. */
+  async take(): Promise<Map<string, SummaryDelta>> {
+    // Sorted by code unit (digests and names are ASCII: byte order), as every transaction takes them.
+    for (const repository of [...this.named.keys()].sort()) {
+      const blobs = this.named.get(repository)!;
+      for (const digest of [...blobs.keys()].sort()) {
+        const by = blobs.get(digest)!;
+        if (by !== 0) await this.add(repository, { size: await this.moveCounter(repository, digest, by) });
+      }
+    }
+    this.named.clear();
     const taken = new Map(this.pending);
     this.pending.clear();
     return taken;

@@ -318,38 +318,8 @@ class Manifests implements ManifestRows {
     // one row, with the kind first named (blobs come first, as inserted above).
     const named = new Map<string, "blob" | "manifest">();
     for (const r of refs) if (!named.has(r.target)) named.set(r.target, r.kind);
-    let size = record.size;
-    // In digest order, as delete() takes them: a push and a delete naming the same blobs in
-    // other orders would each hold one counter row and wait for the other's (PostgreSQL deadlock).
-    for (const target of [...named.keys()].sort(byCodeUnit)) if (named.get(target) === "blob") size += await this.blobNamed(record.repository, target, 1);
-    await this.counts.add(record.repository, { manifests: 1, size });
-  }
-  /**
-   * One manifest more (+1) or fewer (-1) names a blob in the repository: the blob's bytes when it
-   * is the first or was the last (summary sizes count each blob once), else 0. One row per
-   * repository and blob, updated in place, so on PostgreSQL a push and a delete of manifests
-   * naming the same blob take turns and each sees the other's count.
-   */
-  private async blobNamed(repository: string, digest: string, by: 1 | -1): Promise<number> {
-    if (by === 1) {
-      const row = await this.db
-        .insertInto("repository_blob_refs")
-        .values((eb) => ({ repository, digest, refs: 1, size: eb.fn.coalesce(eb.selectFrom("blobs").select("size").where("digest", "=", digest), eb.lit(0)) }))
-        .onConflict((c) => c.columns(["repository", "digest"]).doUpdateSet((eb) => ({ refs: eb("repository_blob_refs.refs", "+", 1) })))
-        .returning(["refs", "size"])
-        .executeTakeFirstOrThrow();
-      return Number(row.refs) === 1 ? Number(row.size) : 0;
-    }
-    const row = await this.db
-      .updateTable("repository_blob_refs")
-      .set((eb) => ({ refs: eb("refs", "-", 1) }))
-      .where("repository", "=", repository)
-      .where("digest", "=", digest)
-      .returning(["refs", "size"])
-      .executeTakeFirst();
-    if (!row || Number(row.refs) > 0) return 0;
-    await this.db.deleteFrom("repository_blob_refs").where("repository", "=", repository).where("digest", "=", digest).execute();
-    return -Number(row.size);
+    for (const [target, kind] of named) if (kind === "blob") await this.counts.blobNamed(record.repository, target, 1);
+    await this.counts.add(record.repository, { manifests: 1, size: record.size });
   }
   async get(repository: RepositoryName, at: Digest | { tag: Tag }) {
     const row = typeof at === "string" ? await this.byDigest.first(repository, at) : await this.byTag.first(repository, at.tag);
@@ -377,12 +347,9 @@ class Manifests implements ManifestRows {
   }
   async delete(repository: RepositoryName, digest: Digest) {
     const refs = await this.db.deleteFrom("manifest_refs").where("repository", "=", repository).where("manifest_digest", "=", digest).returning(["target_digest", "kind"]).execute();
-    let size = 0;
-    // In digest order (as put()): RETURNING gives the rows in no promised order.
-    for (const r of refs.sort((x, y) => byCodeUnit(x.target_digest, y.target_digest))) if (r.kind === "blob") size += await this.blobNamed(repository, r.target_digest, -1);
+    for (const r of refs) if (r.kind === "blob") await this.counts.blobNamed(repository, r.target_digest, -1);
     const deleted = await this.db.deleteFrom("manifests").where("repository", "=", repository).where("digest", "=", digest).returning("size").executeTakeFirst();
-    if (deleted) await this.counts.add(repository, { manifests: -1, size: size - Number(deleted.size) });
-    else if (size !== 0) await this.counts.add(repository, { size });
+    if (deleted) await this.counts.add(repository, { manifests: -1, size: -Number(deleted.size) });
     return deleted !== undefined;
   }
   async hold(repository: RepositoryName, digests: readonly Digest[]) {
@@ -653,7 +620,7 @@ export class KyselyMetadataStore implements MetadataStore {
       const result = await work(tx);
       const catalog = new CatalogStore(trx);
       // Also a repository whose rows changed with no change recorded: its counts must not be lost.
-      const moved = counts.take();
+      const moved = await counts.take();
       for (const repository of [...new Set([...touched, ...moved.keys()])].sort()) await catalog.refresh(repository as RepositoryName, moved.get(repository) ?? UNCOUNTED);
       // Last, so the change log's lock is held only from here to the commit (change-store.ts).
       await (tx.changes as ChangeStore).seal();

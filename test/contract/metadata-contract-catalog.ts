@@ -99,6 +99,39 @@ export function metadataCatalogContract(factory: MetadataFactory): void {
       assert.deepEqual(await countedSummary(store, "team/counted"), [1, 1, three.size + a.size + c.size], "filled again from nothing");
     });
 
+    test("one transaction recording a manifest and deleting another (a forced chart push), or several naming one blob, moves each blob's counter by its sum: the counts stay the rows'", async (t) => {
+      const store = await freshStore(t, factory);
+      const [a, b, c] = [blob("a"), blob("b"), blob("c")];
+      const old = await pushNaming(store, "team/replaced", "old", [a, b], "1.0.0");
+      const replace = (gone: { digest: ReturnType<typeof digestOf> }, text: string, blobs: (typeof a)[]) =>
+        store.transaction(async (tx) => {
+          for (const x of blobs) await tx.blobs.record(x.digest, x.size);
+          const record = manifestRecord("team/replaced", text, { pushedAt: new Date() });
+          await tx.manifests.put(record, { blobs: blobs.map((x) => x.digest), children: [] });
+          await tx.changes.append({ kind: "manifest.pushed", repository: "team/replaced", digest: record.digest, mediaType: record.mediaType, size: record.size });
+          await tx.tags.set(repo("team/replaced"), tag("1.0.0"), record.digest);
+          await tx.manifests.delete(repo("team/replaced"), gone.digest);
+          await tx.changes.append({ kind: "manifest.deleted", repository: "team/replaced", digest: gone.digest });
+          return record;
+        });
+      const fresh = await replace(old, "new", [b, c]);
+      assert.deepEqual(await countedSummary(store, "team/replaced"), [1, 1, fresh.size + b.size + c.size], "b named and unnamed in one transaction: counted once, still");
+      const twice = await store.transaction(async (tx) => {
+        const records = [manifestRecord("team/replaced", "x"), manifestRecord("team/replaced", "y")];
+        for (const record of records) await tx.manifests.put(record, { blobs: [a.digest], children: [] });
+        await tx.changes.append({ kind: "manifest.pushed", repository: "team/replaced", digest: records[0]!.digest, mediaType: records[0]!.mediaType, size: records[0]!.size });
+        return records;
+      });
+      assert.deepEqual(await countedSummary(store, "team/replaced"), [1, 3, fresh.size + twice[0]!.size + twice[1]!.size + a.size + b.size + c.size], "a named twice in one transaction: once");
+      await replace(fresh, "again", [c]);
+      const again = manifestRecord("team/replaced", "again");
+      await store.transaction(async (tx) => {
+        await tx.manifests.delete(repo("team/replaced"), twice[0]!.digest);
+        await tx.changes.append({ kind: "manifest.deleted", repository: "team/replaced", digest: twice[0]!.digest });
+      });
+      assert.deepEqual(await countedSummary(store, "team/replaced"), [1, 2, again.size + twice[1]!.size + a.size + c.size], "b gone with its last manifest; a kept by y");
+    });
+
     test("pushes and deletes side by side from two processes, naming the same blobs, keep a summary's counts those of the rows", async (t) => {
       const stores = await twoProcesses(t, factory);
       const shared = blob("shared");
