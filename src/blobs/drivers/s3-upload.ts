@@ -219,8 +219,12 @@ export class S3Writer implements BlobWriter {
       return (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: bytes, ContentLength: bytes.length, ...this.create }), { abortSignal: signal })).ETag;
     } catch (err) {
       if (!isPreconditionFailed(err)) throw err;
-      const held = await this.s3.send(new GetObjectCommand({ Bucket, Key }), { abortSignal: signal }).catch(() => null);
-      if (held?.ContentLength === bytes.length && (await readToBuffer(held.Body as Readable)).equals(bytes)) return held.ETag;
+      const held = await this.s3.send(new GetObjectCommand({ Bucket, Key }), { abortSignal: signal }).catch((asked: unknown) => {
+        throw isMissing(asked) ? err : asked; // gone again meanwhile: the store's refusal, as it came
+      });
+      const body = held.Body as Readable;
+      if (held.ContentLength === bytes.length && (await readToBuffer(body)).equals(bytes)) return held.ETag;
+      body.destroy(); // not read: its connection is not left waiting
       throw alreadyExists(this.key, err);
     }
   }
