@@ -79,10 +79,18 @@ export interface BlobWriter {
    */
   write(source: AsyncIterable<Uint8Array>, options?: PartOptions): Promise<number>;
   /**
-   * Makes the parts, in order, the object under the writer's key, durably, replacing what the key
-   * held. The writer is done afterwards. A handle that no longer matches the stored parts (they
-   * were cancelled, or lost): rejects with code ENOENT. Resolves with the committed object's
-   * version where the store names versions and knows it (ObjectInfo.version), else nothing.
+   * Makes the parts, in order, the object under the writer's key, durably. The writer is done
+   * afterwards. A handle that no longer matches the stored parts (they were cancelled, or lost):
+   * rejects with code ENOENT. Resolves with the committed object's version where the store names
+   * versions and knows it (ObjectInfo.version), else nothing.
+   *
+   * What the key held: replaced on the filesystem; on a driver with create-only commits (S3,
+   * Azure: drivers/create-only.ts) an object stored under the key already is never replaced (it
+   * may be a published blob's bytes): the commit rejects with code EEXIST and the object stays,
+   * and cancel() afterwards leaves it too. Unless that object holds as many bytes as the handle
+   * records: then it counts as this upload's, made by a try whose answer was lost, and the commit
+   * resolves with no version (the caller reads it back). A hidden writer's commit (fast-paths.ts)
+   * replaces.
    */
   commit(): Promise<string | void>;
   /** Drops every part: nothing of the upload stays in storage. The writer is done afterwards. */

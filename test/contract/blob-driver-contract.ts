@@ -13,6 +13,7 @@ import { describe, test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BlobDriver, BlobWriter } from "../../src/blobs/blob-driver.ts";
 import { BlobStore, blobKey, UPLOAD_PREFIX, type UploadSession } from "../../src/blobs/blob-store.ts";
+import { commitsCreateOnly } from "../../src/blobs/drivers/create-only.ts";
 import type { Digest } from "../../src/domain/digest.ts";
 
 export interface BlobDriverFixture {
@@ -64,6 +65,36 @@ async function put(driver: BlobDriver, key: string, bytes: Uint8Array, sizes?: n
   return written;
 }
 
+/** Another object under the key: on a driver with create-only commits, the one there deleted first. */
+async function replace(driver: BlobDriver, key: string, bytes: Uint8Array): Promise<void> {
+  if (commitsCreateOnly(driver)) await driver.delete(key);
+  await put(driver, key, bytes);
+}
+
+/**
+ * The ways an upload's writer ends up making its object (on S3: a multipart upload with a tail
+ * as its last part; one PutObject at the write; the tail's one segment, or several joined, put at
+ * commit; nothing written). Each writes `size` bytes (0 for "nothing"), in a new writer.
+ */
+const SHAPES: Record<string, { write(writer: BlobWriter, bytes: Buffer): Promise<void>; size(n: number): number }> = {
+  "parts and a short tail": {
+    write: async (writer, bytes) => {
+      await writer.write(chunks(bytes.subarray(0, 6 * 1024 * 1024), [1024 * 1024]));
+      await writer.write(chunks(bytes.subarray(6 * 1024 * 1024)));
+    },
+    size: (n) => 6 * 1024 * 1024 + 1000 * n,
+  },
+  "one short last write": { write: async (writer, bytes) => void (await writer.write(chunks(bytes), { last: true })), size: (n) => 1000 * n },
+  "one short write, not last": { write: async (writer, bytes) => void (await writer.write(chunks(bytes))), size: (n) => 1000 * n },
+  "three short writes": {
+    write: async (writer, bytes) => {
+      for (let at = 0; at < bytes.length; at += 1000) await writer.write(chunks(bytes.subarray(at, at + 1000)));
+    },
+    size: (n) => 3000 * n,
+  },
+  "nothing written": { write: async () => undefined, size: () => 0 },
+};
+
 /** A source that yields `first`, then fails (an aborted signal, or the client going away). */
 function failing(first: Uint8Array, abort?: AbortController): AsyncIterable<Uint8Array> {
   return (async function* () {
@@ -97,8 +128,9 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
         assert.equal((await readAll(driver.read("empty"))).length, 0);
       });
 
-      test("a commit replaces what the key held, leaving none of the old bytes", async (t) => {
+      test("a commit replaces what the key held, leaving none of the old bytes (but on a driver with create-only commits)", async (t) => {
         const { driver } = await fresh(t, factory);
+        if (commitsCreateOnly(driver)) return t.skip("commits create only: see \"create-only commits\"");
         await put(driver, "k", randomBytes(100_000));
         const shorter = randomBytes(10);
         await put(driver, "k", shorter);
@@ -248,6 +280,60 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
       });
     });
 
+    describe("create-only commits (S3, Azure): an object once under an upload's key is never replaced by another writer", () => {
+      for (const [shape, { write, size }] of Object.entries(SHAPES)) {
+        test(`${shape}: a second writer's commit is refused (EEXIST), its cancel too leaves the first object, and nothing of it stays`, async (t) => {
+          const { driver } = await fresh(t, factory);
+          if (!commitsCreateOnly(driver)) return t.skip("this driver's commits replace (a rename publishes)");
+          const key = `${UPLOAD_PREFIX}/taken`;
+          const first = randomBytes(size(1));
+          const one = await driver.writer(key);
+          await write(one, first);
+          await one.commit();
+          const late = await driver.writer(key);
+          // Of another length (one of as many bytes counts as this upload's own, committed before).
+          // After an empty object, the late writer writes something.
+          const { write: writeLate, size: lateSize } = size(2) === 0 ? SHAPES["one short last write"]! : { write, size };
+          await assert.rejects(
+            (async () => {
+              await writeLate(late, randomBytes(lateSize(2)));
+              await late.commit();
+            })(),
+            { code: "EEXIST" },
+          );
+          await late.cancel();
+          assert.ok((await readAll(driver.read(key))).equals(first));
+          assert.deepEqual(await keysUnder(driver, UPLOAD_PREFIX), [key]);
+        });
+      }
+
+      for (const [shape, { write, size }] of Object.entries(SHAPES)) {
+        test(`${shape}: a commit repeated from the same handle after the first was done (its answer lost) resolves, and the bytes stay`, async (t) => {
+          const fixture = await fresh(t, factory);
+          if (!commitsCreateOnly(fixture.driver)) return t.skip("this driver's commits replace (a rename publishes)");
+          const key = `${UPLOAD_PREFIX}/again`;
+          const bytes = randomBytes(size(1));
+          const writer = await fixture.driver.writer(key);
+          await write(writer, bytes);
+          const handle = writer.handle;
+          await writer.commit();
+          await (await (await fixture.reopen()).writer(key, handle)).commit();
+          assert.ok((await readAll(fixture.driver.read(key))).equals(bytes));
+        });
+      }
+
+      test("one short last write repeated with the same bytes from no handle (the first try's answer lost before the row recorded it) counts; other bytes are refused", async (t) => {
+        const { driver } = await fresh(t, factory);
+        if (!commitsCreateOnly(driver)) return t.skip("this driver's commits replace (a rename publishes)");
+        const key = `${UPLOAD_PREFIX}/short`;
+        const bytes = randomBytes(3000);
+        await put(driver, key, bytes);
+        await put(driver, key, bytes);
+        await assert.rejects(put(driver, key, randomBytes(2999)), { code: "EEXIST" });
+        assert.ok((await readAll(driver.read(key))).equals(bytes));
+      });
+    });
+
     describe("cancel leaves nothing", () => {
       test("a cancelled upload, fresh or continued by handle, leaves no object, no listed key and no parts to continue", async (t) => {
         const fixture = await fresh(t, factory);
@@ -389,7 +475,7 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
         assert.equal(listed.length, 1);
         assert.equal(second(listed[0]!.modified), first);
         await sleep(1100); // S3 and Azure state Last-Modified in whole seconds
-        await put(driver, "m/1", randomBytes(10));
+        await replace(driver, "m/1", randomBytes(10));
         assert.ok(second((await driver.stat("m/1"))?.modified) > first, "written again: a later second");
       });
     });
@@ -539,7 +625,7 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
           return;
         }
         // The driver alone: a move of a version replaced since.
-        await put(driver, probe, randomBytes(10));
+        await replace(driver, probe, randomBytes(10));
         await assert.rejects(driver.move(probe, "probe/to", { ifVersion: named.version }), { code: "ECHANGED" });
         assert.equal(await driver.stat("probe/to"), null);
         await driver.move(probe, "probe/to", { ifVersion: (await driver.stat(probe))!.version });
@@ -556,8 +642,9 @@ export function blobDriverContract(backend: string, factory: BlobDriverFactory):
           session = await store.appendUpload(session, chunks(bytes.subarray(600_000)));
           const staged = await finisher.finishUpload(session, sha256(bytes));
           assert.ok(staged.version, "the version of the object checked");
-          // Bytes of the same length under the upload's key, as a late Complete of another try would leave.
-          await put(driver, staged.key, randomBytes(bytes.length));
+          // Bytes of the same length under the upload's key, as a late Complete of another try would
+          // leave (on a store that ignores create-only commits' If-None-Match).
+          await replace(driver, staged.key, randomBytes(bytes.length));
           await assert.rejects(finisher.publish(staged), { code: "BLOB_UPLOAD_UNKNOWN" });
           assert.equal(await driver.stat(blobKey(sha256(bytes))), null, "nothing published");
           await finisher.cancelUpload(session.id);

@@ -8,6 +8,9 @@
 // Uncommitted blocks cannot be deleted on their own (Delete Blob answers 404 while nothing is
 // committed); cancel and delete commit an empty list first (which discards them), then delete
 // that empty blob, guarded by ETag so a blob committed meanwhile is never touched.
+//
+// Commits are create-only (If-None-Match: *, create-only.ts): once a blob is committed under a
+// key, no later commit of another writer replaces it.
 import type { Readable } from "node:stream";
 import {
   BlobSASPermissions,
@@ -18,6 +21,7 @@ import {
   type ContainerClient,
 } from "@azure/storage-blob";
 import { copyOfVersion, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type PartOptions, type UploadHandle } from "../blob-driver.ts";
+import { alreadyExists, type CreateOnlyCommits } from "./create-only.ts";
 import { cutParts } from "./part-buffers.ts";
 
 const MiB = 1024 * 1024;
@@ -46,7 +50,8 @@ interface AzureParts {
   size: number;
 }
 
-export class AzureBlobDriver implements BlobDriver, CopyingDriver {
+export class AzureBlobDriver implements BlobDriver, CopyingDriver, CreateOnlyCommits {
+  readonly createOnlyCommits = true;
   readonly container: ContainerClient;
   readonly blockSize: number;
   private readonly base: string;
@@ -194,6 +199,8 @@ class AzureWriter implements BlobWriter {
   private readonly driver: AzureBlobDriver;
   private readonly key: string;
   private parts: AzureParts;
+  /** Its commit found another writer's blob under the key: that blob is not this writer's to cancel. */
+  private refused = false;
 
   constructor(driver: AzureBlobDriver, key: string, parts: AzureParts) {
     this.driver = driver;
@@ -230,8 +237,17 @@ class AzureWriter implements BlobWriter {
   async commit(): Promise<string | undefined> {
     const blob = this.driver.blob(this.key);
     try {
-      return (await blob.commitBlockList(Array.from({ length: this.parts.blocks }, (_, i) => blockId(i)))).etag;
+      return (await blob.commitBlockList(Array.from({ length: this.parts.blocks }, (_, i) => blockId(i)), { conditions: { ifNoneMatch: "*" } })).etag;
     } catch (err) {
+      if (isTaken(err)) {
+        // Committed already by a try whose answer was lost: the blob holds every byte the handle
+        // records (the caller reads it back, not knowing which blob is there now). Otherwise
+        // another writer's blob, which stays; this writer's staged blocks stay with it until Azure
+        // drops them (a week): they cannot be dropped without a commit.
+        if ((await this.driver.stat(this.key))?.size === this.parts.size) return undefined;
+        this.refused = true;
+        throw alreadyExists(this.key, err);
+      }
       if ((err as RestError).code !== "InvalidBlockList") throw err;
       // The blocks the handle names are gone (cancelled, purged): drop whatever a stale writer staged.
       await this.driver.dropUncommitted(this.key);
@@ -240,6 +256,7 @@ class AzureWriter implements BlobWriter {
   }
 
   async cancel(): Promise<void> {
+    if (this.refused) return;
     await this.driver.delete(this.key);
   }
 }
@@ -248,6 +265,11 @@ function azurePartsOf(handle: UploadHandle): AzureParts {
   const parsed = JSON.parse(handle) as Partial<AzureParts>;
   if (!Number.isSafeInteger(parsed.blocks) || !Number.isSafeInteger(parsed.size) || parsed.blocks! < 0 || parsed.size! < 0) throw new Error(`not an Azure upload handle: ${handle.slice(0, 100)}`);
   return { blocks: parsed.blocks!, size: parsed.size! };
+}
+
+/** A create-only commit refused: a blob is committed under the key (BlobAlreadyExists, or ConditionNotMet). */
+function isTaken(err: unknown): boolean {
+  return err instanceof RestError && ((err.statusCode === 409 && err.code === "BlobAlreadyExists") || err.statusCode === 412);
 }
 
 function isMissing(err: unknown): boolean {

@@ -15,6 +15,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { connectionFailure } from "../../domain/errors.ts";
 import type { BlobWriter, PartOptions, UploadHandle } from "../blob-driver.ts";
+import { alreadyExists } from "./create-only.ts";
 import { cutParts, givePartBuffer, partBuffer, readToBuffer } from "./part-buffers.ts";
 import type { S3Driver } from "./s3.ts";
 
@@ -63,6 +64,11 @@ export class S3Writer implements BlobWriter {
   private readonly hidden: boolean;
   /** A hidden writer's whole object in one short last write: PutObject at commit, not before. */
   private pending: Buffer | null = null;
+  /**
+   * What makes the object under the key: create-only (If-None-Match: *, create-only.ts) but for a
+   * hidden writer, whose digest's key may hold the same blob already (a re-push replaces it).
+   */
+  private readonly create: { IfNoneMatch?: string };
 
   constructor(driver: S3Driver, key: string, parts: S3Parts, options: { hidden?: boolean } = {}) {
     this.driver = driver;
@@ -70,6 +76,7 @@ export class S3Writer implements BlobWriter {
     this.parts = parts;
     this.live = !parts.uploadId;
     this.hidden = options.hidden ?? false;
+    this.create = this.hidden ? {} : { IfNoneMatch: "*" };
   }
 
   /** ENOENT when the continued multipart upload is gone (cancelled, purged). */
@@ -165,7 +172,7 @@ export class S3Writer implements BlobWriter {
         if (this.hidden) {
           this.pending = first;
           taken = null; // kept until commit
-        } else next.put = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: first, ContentLength: first.length }), { abortSignal: signal })).ETag;
+        } else next.put = await this.putWhole(first, signal);
         next.uploadId = "";
         next.closed = true;
       } else if (more === null) {
@@ -200,6 +207,28 @@ export class S3Writer implements BlobWriter {
     return read;
   }
 
+  /**
+   * The whole upload in one short write, put straight to the key, create-only. The key holding
+   * exactly these bytes already is this write done before (a retry whose first answer was lost,
+   * which no handle recorded): it counts, with that object's ETag; other bytes are EEXIST.
+   */
+  private async putWhole(bytes: Buffer, signal?: AbortSignal): Promise<string | undefined> {
+    const Bucket = this.driver.bucket;
+    const Key = this.driver.objectKey(this.key);
+    try {
+      return (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: bytes, ContentLength: bytes.length, ...this.create }), { abortSignal: signal })).ETag;
+    } catch (err) {
+      if (!isPreconditionFailed(err)) throw err;
+      const held = await this.s3.send(new GetObjectCommand({ Bucket, Key }), { abortSignal: signal }).catch((asked: unknown) => {
+        throw isMissing(asked) ? err : asked; // gone again meanwhile: the store's refusal, as it came
+      });
+      const body = held.Body as Readable;
+      if (held.ContentLength === bytes.length && (await readToBuffer(body)).equals(bytes)) return held.ETag;
+      body.destroy(); // not read: its connection is not left waiting
+      throw alreadyExists(this.key, err);
+    }
+  }
+
   /** The tail's segments, in order, as one buffer (under 5 MiB), all asked for at once (one round trip's wait, not one per segment). */
   private async readSegments(segments: Segment[]): Promise<Buffer> {
     const read = async (segment: Segment) => {
@@ -227,14 +256,16 @@ export class S3Writer implements BlobWriter {
       }
       if (uploadId === null || (etags.length === 0 && tail.length === 0)) {
         // No bytes: an empty object (and no multipart upload left over).
-        version = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }))).ETag;
-      } else if (etags.length === 0 && tail.length === 1) {
-        // Shorter than one part, in one segment: copied to the key inside the store.
+        version = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.alloc(0), ContentLength: 0, ...this.create }))).ETag;
+      } else if (etags.length === 0 && tail.length === 1 && this.hidden) {
+        // Shorter than one part, in one segment: copied to the key inside the store. Only where it
+        // may replace: stores ignore CopyObject's If-None-Match (versitygw 1.8 does), so a
+        // create-only writer reads the segment and puts it (under 5 MiB), as for several.
         const from = this.driver.tailKey(this.key, tail[0]!.name);
         version = (await this.s3.send(new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${from.split("/").map(encodeURIComponent).join("/")}` }))).CopyObjectResult?.ETag;
       } else if (etags.length === 0) {
         const body = await this.readSegments(tail);
-        version = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }))).ETag;
+        version = (await this.s3.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length, ...this.create }))).ETag;
       } else {
         const parts = [...etags];
         if (tail.length > 0) {
@@ -242,16 +273,25 @@ export class S3Writer implements BlobWriter {
           const sent = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber: parts.length + 1, Body: body, ContentLength: body.length }));
           parts.push(sent.ETag!);
         }
-        version = (await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }))).ETag;
+        version = (await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) }, ...this.create }))).ETag;
       }
     } catch (err) {
       // Committed already by a try whose answer was lost (a crash right after it): its multipart
-      // upload and tail segments are gone, but the object holds every byte the handle records, so
-      // the commit is done. The caller checks its digest before anything is visible (attack on
-      // uploads, F2). Such a retry sends the tail's part to the completed upload first (F4: gone()).
+      // upload and tail segments are gone (or the store refuses the create-only commit: 412), but
+      // the object holds every byte the handle records, so the commit is done. The caller checks
+      // its digest before anything is visible (attack on uploads, F2). Such a retry sends the
+      // tail's part to the completed upload first (F4: gone()).
       const failure = await this.gone(err);
+      const exists = isPreconditionFailed(err);
       const gone = (failure as { code?: string }).code === "ENOENT"; // readSegments says ENOENT itself
-      if (!gone || (await this.driver.stat(this.key))?.size !== this.parts.size) throw failure;
+      if ((!gone && !exists) || (await this.driver.stat(this.key))?.size !== this.parts.size) {
+        if (!exists) throw failure;
+        // Another writer's object: it stays. So does nothing of this writer's (gc cannot see an
+        // upload under a key that holds an object).
+        const own = uploadId || this.created;
+        await Promise.all([this.deleteOwnSegments(), own && this.abortOwn(own)]).catch(() => undefined);
+        throw alreadyExists(this.key, err);
+      }
       version = undefined; // which object is there now is not known: the caller reads it back
     }
     if (this.hidden) {
@@ -331,6 +371,12 @@ async function takeUpTo(source: AsyncIterable<Uint8Array>, limit: number, size: 
 async function* continued(first: Uint8Array, iterator: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
   if (first.length > 0) yield first;
   for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+}
+
+/** The store refused a conditional request (If-None-Match: * on a key that holds an object; If-Match of another ETag). */
+export function isPreconditionFailed(err: unknown): boolean {
+  const failure = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return failure.name === "PreconditionFailed" || failure.$metadata?.httpStatusCode === 412;
 }
 
 export function isMissing(err: unknown): boolean {

@@ -9,8 +9,9 @@
 //                 short of 5 MiB (not last) → PUT them as one more segment, done; else part n+1 =
 //                 GET segments + them → UploadPart. The rest of the source: partSize parts, and
 //                 what is left is a part (≥ 5 MiB, or last) or the new tail's first segment.
-//   commit():     the tail → the final part (no parts at all: one segment is CopyObject'd to the
-//                 key, several are joined by one PutObject, under 5 MiB) · Complete.
+//   commit():     the tail → the final part (no parts at all: the segments are joined by one
+//                 PutObject, under 5 MiB; a hidden writer CopyObjects a single one) · Complete.
+//                 Create-only (If-None-Match: *) but for a hidden writer: create-only.ts.
 //   cancel():     delete the segments · AbortMultipartUpload.
 // A segment gets a new name each time, so an older handle still names the segments it had.
 //
@@ -37,7 +38,8 @@ import {
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { copyOfVersion, type BlobDriver, type CopyingDriver, type BlobWriter, type ByteRange, type MoveOptions, type ObjectInfo, type UploadHandle } from "../blob-driver.ts";
 import { openS3Body } from "./s3-body.ts";
-import { isMissing, missingAsEnoent, S3_MIN_PART, s3PartsOf, S3Writer } from "./s3-upload.ts";
+import type { CreateOnlyCommits } from "./create-only.ts";
+import { isMissing, isPreconditionFailed, missingAsEnoent, S3_MIN_PART, s3PartsOf, S3Writer } from "./s3-upload.ts";
 
 const MiB = 1024 * 1024;
 /** S3's largest single CopyObject; larger objects are copied part by part. */
@@ -70,7 +72,8 @@ export interface S3DriverOptions {
   copyPartSize?: number;
 }
 
-export class S3Driver implements BlobDriver, CopyingDriver {
+export class S3Driver implements BlobDriver, CopyingDriver, CreateOnlyCommits {
+  readonly createOnlyCommits = true;
   readonly client: S3Client;
   readonly bucket: string;
   readonly partSize: number;
@@ -317,10 +320,5 @@ export class S3Driver implements BlobDriver, CopyingDriver {
       UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
     } while (KeyMarker);
   }
-}
-
-function isPreconditionFailed(err: unknown): boolean {
-  const failure = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return failure.name === "PreconditionFailed" || failure.$metadata?.httpStatusCode === 412;
 }
 
