@@ -412,10 +412,8 @@ export class BlobStore {
     if (!state) return this.finishByReading(session, expected, writer);
     this.hashes.delete(session.id);
     const digest = await state.hash.digest();
-    if (digest !== expected) {
-      await bestEffort(writer.cancel());
-      throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
-    }
+    // The parts stay for the caller to drop with the upload's row (as readBack's).
+    if (digest !== expected) throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     return this.commitHashed(writer, session, expected);
   }
 
@@ -456,10 +454,10 @@ export class BlobStore {
     } catch (err) {
       throw lostUpload(err, session.id); // committed, then moved away by a first try (completedUnreadable)
     }
-    if (digest !== expected) {
-      await bestEffort(this.driver.delete(key));
-      throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
-    }
+    // Not deleted here: the caller drops the upload (its row, then its object) when it is still
+    // the upload's; on S3 and Azure the object under the upload's key may be a blob by now (a
+    // request that lost its lease reading back what another published in place).
+    if (digest !== expected) throw new RegistryError("DIGEST_INVALID", "the uploaded content does not match the digest", { expected, actual: digest });
     return { digest, size: session.offset, key, upload: session.id, ...(version && { version }) };
   }
 
@@ -663,8 +661,13 @@ function lastChunkDiffers(expected: Digest): RegistryError {
 }
 
 /** A driver's word that the upload's parts are gone (ENOENT) as BLOB_UPLOAD_UNKNOWN. */
+/**
+ * A driver's word that the upload's parts are gone (ENOENT), or that another writer's object is
+ * under its key (EEXIST: create-only commits, drivers/create-only.ts), as BLOB_UPLOAD_UNKNOWN.
+ */
 function lostUpload(err: unknown, id: string): unknown {
-  return (err as { code?: string }).code === "ENOENT" ? missingUploadData(id) : err;
+  const code = (err as { code?: string }).code;
+  return code === "ENOENT" || code === "EEXIST" ? missingUploadData(id) : err;
 }
 
 function missingUploadData(id: string): RegistryError {

@@ -153,7 +153,7 @@ export class UploadService {
       } catch (err) {
         // A digest mismatch discards the upload: the spec has the client start over.
         // Best effort: the 400 stays the answer; a row left behind expires (gc).
-        if (err instanceof RegistryError && err.code === "DIGEST_INVALID") await bestEffort(this.metadata.uploads.delete(id));
+        if (err instanceof RegistryError && err.code === "DIGEST_INVALID") await bestEffort(this.drop(id));
         throw err;
       }
       await this.markVerified(id, lease, staged.digest);
@@ -175,9 +175,8 @@ export class UploadService {
 
   async cancel(repository: RepositoryName, id: string): Promise<void> {
     await this.leased(repository, id, undefined, async (_, lease) => {
-      await this.metadata.uploads.delete(id);
       lease.settled = true;
-      await this.blobs.cancelUpload(id);
+      await this.drop(id);
     });
   }
 
@@ -239,11 +238,21 @@ export class UploadService {
       if (err instanceof RegistryError && err.code === "BLOB_UPLOAD_UNKNOWN") {
         // Best effort: the 404 stays the answer (a 503 would have the client send again only to
         // get it); what is left expires (gc).
-        await bestEffort(this.metadata.uploads.delete(id));
-        await bestEffort(this.blobs.cancelUpload(id));
+        await bestEffort(this.drop(id));
       }
       throw err;
     }
+  }
+
+  /**
+   * Forgets an upload: its row, then its bytes, but only when this request deleted the row. A row
+   * already gone may have gone with a commit that published the upload's object in place (S3,
+   * Azure: the blob is that object now) while this request, its lease lost, was still at work;
+   * what such a request leaves is gc's (an object no row names is a stray).
+   */
+  private async drop(id: string): Promise<void> {
+    if (await this.metadata.uploads.delete(id)) await this.blobs.cancelUpload(id);
+    else this.blobs.forgetHash(id);
   }
 
   /**
