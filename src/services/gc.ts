@@ -25,7 +25,8 @@
 //      a monolithic push on S3 whose own write was deleted: the file kept above makes that rare.)
 //   3. uploads idle past their expiry (the row's updated time) whose lease has run out are purged,
 //      each by a conditional delete, so a request that took the lease meanwhile keeps it.
-//   4. strays: keys in storage no row names (a crash between publish and commit, a publish copy
+//   4. strays: keys in storage no row names (an upload's object is named by its upload row, or,
+//      published in place on S3 and Azure, by its blob row: blobs.object_key); e.g. a crash between publish and commit, a publish copy
 //      whose transaction failed or has not run yet: the grace covers a publish in progress, a monolithic
 //      push or a purge that died halfway). Listing finds them, but listing alone cannot tell a
 //      stray from bytes a live request is still writing (a PUT's temporary key has no row). So a
