@@ -113,7 +113,9 @@ async function collect(metadata: MetadataStore, blobs: BlobStore, options: GcOpt
 
   // Blob files whose digest has no row, then upload keys no upload row names.
   const strays: Stray[] = [
-    { prefix: BLOB_PREFIX, before: cutoff, named: async (tx, key) => { const digest = digestOfKey(key); return digest !== null && (await tx.blobs.size(digest)) !== null; } },
+    // A digest's key is named by its row unless the row names an object in place instead (then
+    // this one is a copy left over: an older Berth's publish copy, or a push's that never committed).
+    { prefix: BLOB_PREFIX, before: cutoff, named: async (tx, key) => { const digest = digestOfKey(key); return digest !== null && (await tx.blobs.objectKey(digest)) === null; } },
     // An upload's row first, then a blob row naming its object (published in place): the commit
     // swaps the one for the other in one transaction, so asked in this order (each read sees what
     // is committed by then), one of the two is always seen.
