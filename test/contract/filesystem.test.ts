@@ -25,9 +25,9 @@ function filesystem(directWrites: boolean, bare = false) {
   };
 }
 
-blobDriverContract("filesystem", filesystem(true));
-blobDriverContract("filesystem, page cache only", filesystem(false));
-blobDriverContract("filesystem behind the bare contract", filesystem(true, true));
+blobDriverContract("filesystem", filesystem(true), { createOnly: false });
+blobDriverContract("filesystem, page cache only", filesystem(false), { createOnly: false });
+blobDriverContract("filesystem behind the bare contract", filesystem(true, true), { createOnly: false });
 
 test("the filesystem writer's tap sees every byte of each part, in order, from shared memory", async (t) => {
   const root = await mkdtemp(join(tmpdir(), "berth-contract-fs-"));
