@@ -166,6 +166,8 @@ export class Fill {
   private readonly opened: Promise<void>;
   private done = false;
   private completing = false;
+  /** The file closed and the slots back in the pool (once: two fills must never share slots). */
+  private released = false;
   private readonly owner: FillOwner;
   private readonly digest: Digest;
   private readonly size: number;
@@ -228,21 +230,25 @@ export class Fill {
     if (this.fill > 0) this.flush();
     try {
       await Promise.all(this.busy);
-      if (this.done) return;
-      this.done = true;
-      const digest = await this.hash.digest();
-      if (digest !== this.digest) {
-        await this.release();
-        this.owner.dropped(this.digest, "mismatch");
-        return;
+    } catch {
+      return this.drop("error"); // a slot's write or hash failed (dropped already)
+    }
+    if (this.done) return;
+    this.done = true;
+    let reason = "error";
+    try {
+      if ((await this.hash.digest()) !== this.digest) {
+        reason = "mismatch";
+        throw new Error("the store's bytes do not match the digest");
       }
       await syncData(this.fd!); // a power loss must not leave a file of the right size with other bytes
-      await this.release(false);
-      await this.owner.admit(this.digest, this.size, this.temp);
     } catch {
-      this.done = false;
-      this.drop("error");
+      await this.release();
+      this.owner.dropped(this.digest, reason);
+      return;
     }
+    await this.release(false);
+    await this.owner.admit(this.digest, this.size, this.temp); // never rejects
   }
 
   /** Ends the fill without an entry; the temporary file goes once the slots' work is over. */
@@ -255,6 +261,8 @@ export class Fill {
 
   /** Waits for the slots, closes the file and (`removeFile`) deletes it; frees the slots. */
   private async release(removeFile = true): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await Promise.allSettled([this.opened, ...this.busy.filter((b) => b !== null)]);
     if (this.fd !== null) await closeFd(this.fd).catch(() => undefined);
     this.fd = null;

@@ -133,6 +133,13 @@ export class ReadCache implements FillOwner {
 
   async admit(digest: Digest, size: number, temp: string): Promise<void> {
     try {
+      // An entry of another size under this digest (a store that answered otherwise before) is
+      // replaced: the rename puts the new file over it.
+      const previous = this.entries.get(digest);
+      if (previous !== undefined) {
+        this.entries.delete(digest);
+        this.total -= previous;
+      }
       // Room is made (and counted) before the rename, so the entries never pass maxBytes.
       const evicted = this.evictFor(size);
       this.total += size;

@@ -265,3 +265,24 @@ test("read cache: a start keeps the entries it finds (oldest first) and deletes 
   assert.equal(smaller.stats().entries, 0);
   assert.equal(await exists(s.cache.pathOf(digest)), false);
 });
+
+test("read cache: a fill whose disk or hash falls behind the client is dropped, and the client's pull goes on at its own pace", async (t) => {
+  const s = await setup(t, "self-writing");
+  const data = randomBytes(24 * 1024 * 1024);
+  const digest = await s.put(data);
+  // A hash that answers nothing until the pull is over: every slot stays busy.
+  let answer = () => {};
+  const stalled = new Promise<void>((resolve) => (answer = resolve));
+  const hash = { algorithm: "sha256" as const, see: () => stalled, digest: () => Promise.resolve(digest), digestSoFar: () => Promise.resolve(digest), dispose() {} };
+  const dir = join(s.dir, "..", "slow-cache");
+  const slow = await ReadCache.open(dir, 1024 * 1024 * 1024, () => hash);
+  const body = (await slow.read(digest, data.length, undefined, (range) => s.store.open(digest, range))) as Readable & { writeTo(out: Writable): Promise<void> };
+  const parts: Buffer[] = [];
+  await body.writeTo(new Writable({ write: (chunk: Buffer, _encoding, done) => (parts.push(Buffer.from(chunk)), done()) }));
+  assert.ok(Buffer.concat(parts).equals(data));
+  assert.deepEqual(slow.stats().fillsDropped, {}, "counted once the slots' work is over");
+  answer();
+  await until("the fill dropped as behind", () => slow.stats().fillsDropped.behind === 1);
+  assert.deepEqual(await readdir(join(dir, "tmp")), []);
+  assert.equal(await exists(slow.pathOf(digest)), false);
+});
