@@ -157,7 +157,7 @@ export interface FillOwner {
 export class Fill {
   private readonly slots: Buffer[];
   /** The write and hash of each slot, until both completed. */
-  private readonly busy: (Promise<void> | null)[] = new Array(SLOTS).fill(null);
+  private readonly busy: (Promise<void> | null)[];
   private slot = 0;
   private fill = 0;
   private seen = 0;
@@ -180,7 +180,9 @@ export class Fill {
     this.size = size;
     this.temp = temp;
     this.hash = hash;
-    this.slots = idleSets.pop() ?? Array.from({ length: SLOTS }, () => Buffer.from(new SharedArrayBuffer(SLOT_BYTES)));
+    // A blob of one slot or less (configs, small layers) gets one slot of its own size, not a set.
+    this.slots = size <= SLOT_BYTES ? [Buffer.from(new SharedArrayBuffer(size))] : (idleSets.pop() ?? Array.from({ length: SLOTS }, () => Buffer.from(new SharedArrayBuffer(SLOT_BYTES))));
+    this.busy = new Array<Promise<void> | null>(this.slots.length).fill(null);
     this.opened = openFd(temp, "wx").then((fd) => {
       this.fd = fd;
     });
@@ -194,11 +196,12 @@ export class Fill {
     if (this.seen > this.size) return this.drop("mismatch");
     for (let at = 0; at < bytes.length; ) {
       if (this.busy[this.slot]) return this.drop("behind");
-      const n = Math.min(SLOT_BYTES - this.fill, bytes.length - at);
-      this.slots[this.slot]!.fill(bytes.subarray(at, at + n), this.fill, this.fill + n);
+      const slot = this.slots[this.slot]!;
+      const n = Math.min(slot.length - this.fill, bytes.length - at);
+      slot.fill(bytes.subarray(at, at + n), this.fill, this.fill + n);
       this.fill += n;
       at += n;
-      if (this.fill === SLOT_BYTES) this.flush();
+      if (this.fill === slot.length) this.flush();
     }
   }
 
@@ -219,7 +222,7 @@ export class Fill {
     work.catch(() => this.drop("error"));
     this.busy[at] = work;
     this.fill = 0;
-    this.slot = (this.slot + 1) % SLOTS;
+    this.slot = (this.slot + 1) % this.slots.length;
   }
 
   /** Every byte was seen: verify, then hand the file to the cache. Never rejects; once only. */
@@ -267,7 +270,7 @@ export class Fill {
     if (this.fd !== null) await closeFd(this.fd).catch(() => undefined);
     this.fd = null;
     if (removeFile) await unlinkFile(this.temp).catch(() => undefined);
-    if (idleSets.length < IDLE_SETS) idleSets.push(this.slots);
+    if (this.slots.length === SLOTS && idleSets.length < IDLE_SETS) idleSets.push(this.slots);
   }
 }
 
