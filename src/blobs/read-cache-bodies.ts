@@ -6,8 +6,12 @@
 //
 // The response never waits on the cache's disk: a fill copies each chunk into slots of its own
 // (the buffers underneath are reused once the socket took them) and writes and hashes the slots
-// in the background; when every slot is still busy as the next bytes arrive, the fill is dropped
-// instead of holding the response back.
+// in the background. A slot is taken for the next bytes while earlier ones are still being
+// written, up to FILL_SLOTS_MAX per fill and SLOT_BUDGET across fills; past either the fill is
+// dropped instead of holding the response back. Why that much: on the 2-core VM Berth is measured
+// on, shared with other builds, a 4 MiB write into the page cache took up to 120 ms (the kernel
+// throttling dirty pages), and with only 16 MiB of slots every fill of a 256 MiB pull at
+// 135 MiB/s was dropped; the slots are taken only while the disk lags.
 import { close, fdatasync, fstat, open, unlink, write } from "node:fs";
 import { PassThrough, Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -26,11 +30,15 @@ const fstatOf = promisify(fstat);
 
 /** Bytes per fill slot: one disk write and one message to a hashing thread each. */
 export const SLOT_BYTES = 4 * 1024 * 1024;
-/** Slots per fill: how far the cache's disk may fall behind the response before the fill is dropped. */
-const SLOTS = 4;
-/** Slot sets kept for the next fills (shared memory, so a hashing thread reads them without a copy). */
-const IDLE_SETS = 2;
-const idleSets: Buffer[][] = [];
+/** Slots one fill may hold: how far the cache's disk may fall behind one response (64 MiB). */
+const FILL_SLOTS_MAX = 16;
+/** Bytes of slots all fills of the process may hold at once (the memory the cache may take). */
+const SLOT_BUDGET = 128 * 1024 * 1024;
+/** Slots kept for the next fills (shared memory, so a hashing thread reads them without a copy). */
+const IDLE_SLOTS = 4;
+const idleSlots: Buffer[] = [];
+/** Bytes of slots held by fills now. */
+let slotBytesHeld = 0;
 
 interface SelfWriting {
   writeTo(out: Writable): Promise<void>;
@@ -155,18 +163,22 @@ export interface FillOwner {
  * hashed in the background; admitted only when exactly `size` bytes hashed to `digest`.
  */
 export class Fill {
-  private readonly slots: Buffer[];
-  /** The write and hash of each slot, until both completed. */
-  private readonly busy: (Promise<void> | null)[];
-  private slot = 0;
+  /** Slots this fill holds: the one being filled last, those being written before it. */
+  private readonly held: Buffer[] = [];
+  /** Slots of this fill whose write and hash completed, for its next bytes. */
+  private readonly free: Buffer[] = [];
+  /** The slot being filled, and how far. */
+  private current: Buffer | null = null;
   private fill = 0;
+  /** The write and hash of each slot in flight. */
+  private readonly busy = new Set<Promise<void>>();
   private seen = 0;
   private written = 0;
   private fd: number | null = null;
   private readonly opened: Promise<void>;
   private done = false;
   private completing = false;
-  /** The file closed and the slots back in the pool (once: two fills must never share slots). */
+  /** The file closed and the slots given back (once: two fills must never share a slot). */
   private released = false;
   private readonly owner: FillOwner;
   private readonly digest: Digest;
@@ -180,9 +192,6 @@ export class Fill {
     this.size = size;
     this.temp = temp;
     this.hash = hash;
-    // A blob of one slot or less (configs, small layers) gets one slot of its own size, not a set.
-    this.slots = size <= SLOT_BYTES ? [Buffer.from(new SharedArrayBuffer(size))] : (idleSets.pop() ?? Array.from({ length: SLOTS }, () => Buffer.from(new SharedArrayBuffer(SLOT_BYTES))));
-    this.busy = new Array<Promise<void> | null>(this.slots.length).fill(null);
     this.opened = openFd(temp, "wx").then((fd) => {
       this.fd = fd;
     });
@@ -195,8 +204,8 @@ export class Fill {
     this.seen += bytes.length;
     if (this.seen > this.size) return this.drop("mismatch");
     for (let at = 0; at < bytes.length; ) {
-      if (this.busy[this.slot]) return this.drop("behind");
-      const slot = this.slots[this.slot]!;
+      const slot = (this.current ??= this.takeSlot());
+      if (!slot) return this.drop("behind");
       const n = Math.min(slot.length - this.fill, bytes.length - at);
       slot.fill(bytes.subarray(at, at + n), this.fill, this.fill + n);
       this.fill += n;
@@ -205,24 +214,38 @@ export class Fill {
     }
   }
 
-  /** Starts the write and hash of the current slot; the next slot becomes current. */
+  /** A slot for the next bytes: one of this fill's that is done, else a new one within the bounds; null: none. */
+  private takeSlot(): Buffer | null {
+    const reused = this.free.pop();
+    if (reused) return reused;
+    // A blob of one slot or less (configs, small layers) gets one slot of its own size.
+    const bytes = Math.min(SLOT_BYTES, this.size);
+    if (this.held.length >= FILL_SLOTS_MAX || slotBytesHeld + bytes > SLOT_BUDGET) return null;
+    const slot = (bytes === SLOT_BYTES && idleSlots.pop()) || Buffer.from(new SharedArrayBuffer(bytes));
+    slotBytesHeld += bytes;
+    this.held.push(slot);
+    return slot;
+  }
+
+  /** Starts the write and hash of the current slot. */
   private flush(): void {
-    const bytes = this.slots[this.slot]!.subarray(0, this.fill);
+    const slot = this.current!;
+    const bytes = slot.subarray(0, this.fill);
     const position = this.written;
     this.written += this.fill;
-    const at = this.slot;
     const work = (async () => {
       await this.opened;
       const writing = (async () => {
         for (let off = 0; off < bytes.length; ) off += (await writeAt(this.fd!, bytes, off, bytes.length - off, position + off)).bytesWritten;
       })();
       await Promise.all([writing, this.hash.see(bytes)]);
-      this.busy[at] = null;
+      this.free.push(slot);
     })();
     work.catch(() => this.drop("error"));
-    this.busy[at] = work;
+    this.busy.add(work);
+    void work.finally(() => this.busy.delete(work)).catch(() => undefined);
+    this.current = null;
     this.fill = 0;
-    this.slot = (this.slot + 1) % this.slots.length;
   }
 
   /** Every byte was seen: verify, then hand the file to the cache. Never rejects; once only. */
@@ -232,7 +255,7 @@ export class Fill {
     if (this.seen !== this.size) return this.drop("mismatch");
     if (this.fill > 0) this.flush();
     try {
-      await Promise.all(this.busy);
+      await Promise.all([...this.busy]);
     } catch {
       return this.drop("error"); // a slot's write or hash failed (dropped already)
     }
@@ -262,15 +285,19 @@ export class Fill {
     void this.release().finally(() => this.owner.dropped(this.digest, reason));
   }
 
-  /** Waits for the slots, closes the file and (`removeFile`) deletes it; frees the slots. */
+  /** Waits for the slots, closes the file and (`removeFile`) deletes it; gives the slots back. */
   private async release(removeFile = true): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await Promise.allSettled([this.opened, ...this.busy.filter((b) => b !== null)]);
+    await Promise.allSettled([this.opened, ...this.busy]);
     if (this.fd !== null) await closeFd(this.fd).catch(() => undefined);
     this.fd = null;
     if (removeFile) await unlinkFile(this.temp).catch(() => undefined);
-    if (this.slots.length === SLOTS && idleSets.length < IDLE_SETS) idleSets.push(this.slots);
+    for (const slot of this.held) {
+      slotBytesHeld -= slot.length;
+      if (slot.length === SLOT_BYTES && idleSlots.length < IDLE_SLOTS) idleSlots.push(slot);
+    }
+    this.held.length = 0;
   }
 }
 

@@ -268,7 +268,8 @@ test("read cache: a start keeps the entries it finds (oldest first) and deletes 
 
 test("read cache: a fill whose disk or hash falls behind the client is dropped, and the client's pull goes on at its own pace", async (t) => {
   const s = await setup(t, "self-writing");
-  const data = randomBytes(24 * 1024 * 1024);
+  // More than a fill may hold in slots (64 MiB) while its disk lags.
+  const data = randomBytes(72 * 1024 * 1024);
   const digest = await s.put(data);
   // A hash that answers nothing until the pull is over: every slot stays busy.
   let answer = () => {};
