@@ -2,7 +2,10 @@
 // cluster, shared by every target of the run, each target on a bucket (and database) of its own:
 // CNCF distribution with its S3 driver, Berth on S3 + PostgreSQL, and two Berth instances over one
 // bucket and database behind a round-robin balancer. With `redirect`, blob GETs answer with a
-// presigned URL (distribution's default on S3; Berth's storage.s3.redirect).
+// presigned URL (distribution's default on S3; Berth's storage.s3.redirect). Berth's streamed
+// targets run with the read cache on (storage.cache.dir, a temporary directory per instance, far
+// larger than the blobs): the first pull after a push reads the store and fills it, the later
+// ones read the local file; the report's "the first after its push" row keeps the cold pull apart.
 // All of them share this machine's cores with the gateway and the database: the numbers compare
 // the registries on the same store, not the store's own limits.
 import { spawn } from "node:child_process";
@@ -61,21 +64,48 @@ function target(name: string, berth: RunningBerth, dispose: () => Promise<void>,
   return { name, url, headers: { authorization: berth.basicAuth }, pid: berth.process.pid!, tempDir: berth.dataDir, dispose };
 }
 
-/** Berth on its own bucket and database. */
-export async function startBerthOnS3(backends: ScaleBackends, redirect: boolean): Promise<RunningTarget> {
-  const berth = await startBerth({ env: await berthEnv(backends, redirect) });
-  return target(redirect ? "Berth S3+PG, redirect" : "Berth S3+PG", berth, () => berth.dispose());
+/** A read cache directory of its own (storage.cache.*) holding `maxBytes`; removed by `dispose`. */
+async function readCache(maxBytes: number): Promise<{ env: Record<string, string>; dispose: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "berth-bench-read-cache-"));
+  return {
+    env: { BERTH_STORAGE_CACHE_DIR: dir, BERTH_STORAGE_CACHE_MAX_BYTES: String(maxBytes) },
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
-/** Two Berth instances over one bucket and one database, behind a round-robin balancer (pid: the first's). */
-export async function startBerthPairOnS3(backends: ScaleBackends): Promise<RunningTarget> {
+/** What a read cache of the bench holds at most: every blob a run pulls, many times over. */
+export function benchCacheBytes(blobBytes: number): number {
+  return Math.max(16 * blobBytes, 4 * 1024 * 1024 * 1024);
+}
+
+/**
+ * Berth on its own bucket and database; `cacheBytes`: with a read cache that large (streamed
+ * reads only: a redirect never reads through Berth).
+ */
+export async function startBerthOnS3(backends: ScaleBackends, redirect: boolean, cacheBytes?: number): Promise<RunningTarget> {
+  const cache = cacheBytes === undefined ? null : await readCache(cacheBytes);
+  const berth = await startBerth({ env: { ...(await berthEnv(backends, redirect)), ...cache?.env } });
+  const name = redirect ? "Berth S3+PG, redirect" : cache ? "Berth S3+PG, read cache" : "Berth S3+PG";
+  return target(name, berth, async () => {
+    await berth.dispose();
+    await cache?.dispose();
+  });
+}
+
+/**
+ * Two Berth instances over one bucket and one database, behind a round-robin balancer (pid: the
+ * first's); `cacheBytes`: each with a read cache of its own that large.
+ */
+export async function startBerthPairOnS3(backends: ScaleBackends, cacheBytes?: number): Promise<RunningTarget> {
   const env = await berthEnv(backends, false);
-  const one = await startBerth({ env });
-  const two = await startBerth({ env, password: one.password });
+  const caches = cacheBytes === undefined ? [null, null] : [await readCache(cacheBytes), await readCache(cacheBytes)];
+  const one = await startBerth({ env: { ...env, ...caches[0]?.env } });
+  const two = await startBerth({ env: { ...env, ...caches[1]?.env }, password: one.password });
   const balancer = await startRoundRobin([one.url, two.url]);
-  return target("Berth ×2 S3+PG", one, async () => {
+  return target(cacheBytes === undefined ? "Berth ×2 S3+PG" : "Berth ×2 S3+PG, read cache", one, async () => {
     await balancer.close();
     await Promise.all([one.dispose(), two.dispose()]);
+    await Promise.all(caches.map((c) => c?.dispose()));
   }, balancer.url);
 }
 

@@ -18,6 +18,7 @@ import { IdentityService } from "./services/identities/identity-service.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { generatePassword, hashPassword, verifyPassword } from "./auth/passwords.ts";
 import { BlobStore } from "./blobs/blob-store.ts";
+import type { ReadCache } from "./blobs/read-cache.ts";
 import type { BlobDriver } from "./blobs/blob-driver.ts";
 import { AzureBlobDriver } from "./blobs/drivers/azure-blob.ts";
 import { FilesystemDriver } from "./blobs/drivers/filesystem.ts";
@@ -66,6 +67,8 @@ const ADMIN_ID = "admin";
 export interface Stores {
   metadata: MetadataStore;
   blobs: BlobStore;
+  /** The local read cache in front of an object store (storage.cache.dir), or null. */
+  readCache: ReadCache | null;
   close(): Promise<void>;
 }
 
@@ -119,7 +122,11 @@ export async function openStores(config: Config): Promise<Stores> {
   if (data !== null) mkdirSync(data, { recursive: true });
   const metadata = await KyselyMetadataStore.open(new Kysely<Database>({ dialect: metadataDialect(config) }));
   const blobs = new BlobStore(openBlobDriver(config), metadata.blobs);
+  const { cache } = config.storage;
+  // Created where it is set, and only there: never the data directory (localData) on its behalf.
+  const readCache = cache.dir === undefined ? null : await blobs.useReadCache(resolve(cache.dir), cache.maxBytes);
   return {
+    readCache,
     metadata,
     blobs,
     close: async () => {
@@ -234,6 +241,8 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   const data = localData(config);
   const space = data === null ? null : new StorageSpace(data, config.storage.minFreeBytes);
   if (space) metrics.watchStorage(() => space.report());
+  const { readCache } = stores;
+  if (readCache) metrics.watchReadCache(() => readCache.stats());
   const audit = new AuditLog(stores.metadata.audit, logger);
   const tokens = new TokenService(stores.metadata, { issuer: "berth", accessLifetimeSeconds: config.auth.tokenLifetime, refreshLifetimeSeconds: config.auth.refreshTokenLifetime });
   await tokens.load();

@@ -13,6 +13,7 @@ import { RegistryError } from "../domain/errors.ts";
 import { canReadParts, copiesOnMove, type BlobDriver, type MoveOptions, type BlobWriter, type ByteRange, type PartOptions, type UploadHandle } from "./blob-driver.ts";
 import { canTap, writesHidden } from "./fast-paths.ts";
 import { hashedSource, hashHere, HashThreads, type LocalHash, type RunningHash } from "./hashing.ts";
+import { ReadCache } from "./read-cache.ts";
 
 export interface BlobInfo {
   digest: Digest;
@@ -138,10 +139,18 @@ export class BlobStore {
   private readonly threads = new HashThreads();
   /** The blob rows, on a driver whose publish would be a copy (S3, Azure); else null: every blob is at its digest's key. */
   private readonly rows: BlobLocator | null;
+  /** The local read cache in front of the store (storage.cache.dir), or null. */
+  private cache: ReadCache | null = null;
 
   constructor(driver: BlobDriver, rows?: BlobLocator) {
     this.driver = driver;
     this.rows = rows && copiesOnMove(driver) ? rows : null;
+  }
+
+  /** Puts a read cache in `dir` in front of the store (read-cache.ts); open() uses it when given the blob's size. */
+  async useReadCache(dir: string, maxBytes: number): Promise<ReadCache> {
+    this.cache = await ReadCache.open(dir, maxBytes, (algorithm, size) => this.hashFor(algorithm, size));
+    return this.cache;
   }
 
   /** Whether blob rows say where bytes are (S3, Azure): else every blob is at its digest's key. */
@@ -217,8 +226,15 @@ export class BlobStore {
     return info ? { digest, size: info.size } : null;
   }
 
-  async open(digest: Digest, range?: ByteRange): Promise<Readable> {
-    return this.driver.read(await this.keyOf(digest), range);
+  /**
+   * The blob's bytes (`range`, else all). `known.size`: the size the caller's stat found, after
+   * its access and link checks: only then may the bytes come from, and fill, the read cache
+   * (a pull). Without it (fsck, gc, indexing) they always come from the store.
+   */
+  async open(digest: Digest, range?: ByteRange, known?: { size: number }): Promise<Readable> {
+    const key = await this.keyOf(digest);
+    if (!this.cache || !known) return this.driver.read(key, range);
+    return this.cache.read(digest, known.size, range, (r) => this.driver.read(key, r));
   }
 
   /** Where a client may fetch the blob directly for a while, or null: serve it through Berth. */

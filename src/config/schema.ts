@@ -58,6 +58,16 @@ export const ConfigSchema = z.strictObject({
       redirectSeconds: seconds.min(1).default(1200).describe("how long a blob GET's redirect URL (S3 presigned, Azure SAS; with storage.s3.redirect or storage.azure.redirect) stays valid (at most 604800, 7 days, with S3)"),
       s3: S3Settings,
       azure: AzureSettings,
+      cache: z
+        .strictObject({
+          dir: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("a local directory for a read cache of blob bytes in front of S3 or Azure (pulls served from local disk after the first; docs/storage.md, \"Read cache\"); default: none, no cache"),
+          maxBytes: z.coerce.number().int().positive().default(10 * 1024 * 1024 * 1024).describe("bytes the read cache holds at most; least recently used blobs are evicted past it (a blob larger than this is never cached)"),
+        })
+        .prefault({}),
     })
     .superRefine((storage, ctx) => {
       // The chosen backend's required settings, named by their key (the rest are ignored).
@@ -65,6 +75,10 @@ export const ConfigSchema = z.strictObject({
       // A SigV4 presigned URL lasts at most 7 days: a longer one cannot be signed, and every blob GET would fail.
       if (storage.driver === "s3" && storage.s3.redirect && storage.redirectSeconds > S3_PRESIGN_MAX_SECONDS) {
         ctx.addIssue({ code: "custom", path: ["redirectSeconds"], message: `S3 presigned URLs last at most ${S3_PRESIGN_MAX_SECONDS} seconds (7 days)` });
+      }
+      // The filesystem driver's blobs are local files already: a second copy would only cost disk.
+      if (storage.driver === "filesystem" && storage.cache.dir !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["cache", "dir"], message: "a read cache is for storage.driver s3 or azure; the filesystem driver reads its own files" });
       }
       if (storage.driver === "azure") {
         if (!storage.azure.container) ctx.addIssue({ code: "custom", path: ["azure", "container"], message: "storage.driver is azure: set the container" });

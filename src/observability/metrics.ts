@@ -1,4 +1,5 @@
-// Prometheus metrics: requests by route and status, bytes in and out, upload durations, free space.
+// Prometheus metrics: requests by route and status, bytes in and out, upload durations, free space,
+// the read cache's hits and fills.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { StorageReport } from "./storage-space.ts";
 
@@ -44,4 +45,50 @@ export class Metrics {
       },
     });
   }
+
+  /** berth_read_cache_*: the read cache's counters (blobs/read-cache.ts), read at each scrape. */
+  watchReadCache(stats: () => ReadCacheCounts): void {
+    const counter = (name: string, help: string, read: (s: ReadCacheCounts) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(read(stats()));
+        },
+      });
+    counter("berth_read_cache_hits_total", "Blob reads served from the read cache", (s) => s.hits);
+    counter("berth_read_cache_misses_total", "Blob reads the read cache did not hold (served from the store)", (s) => s.misses);
+    counter("berth_read_cache_fills_total", "Blobs added to the read cache", (s) => s.fills);
+    counter("berth_read_cache_evictions_total", "Blobs evicted from the read cache to stay under storage.cache.maxBytes", (s) => s.evictions);
+    new Counter({
+      name: "berth_read_cache_fills_dropped_total",
+      help: "Fills ended without an entry, by reason: behind (the disk fell behind the client), mismatch, aborted (the client went away), error",
+      labelNames: ["reason"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [reason, count] of Object.entries(stats().fillsDropped)) this.inc({ reason }, count);
+      },
+    });
+    new Gauge({
+      name: "berth_read_cache_bytes",
+      help: "Bytes of the blobs in the read cache",
+      registers: [this.registry],
+      collect() {
+        this.set(stats().bytes);
+      },
+    });
+  }
+}
+
+/** What watchReadCache reads (blobs/read-cache.ts ReadCacheStats, which observability/ may not import). */
+export interface ReadCacheCounts {
+  hits: number;
+  misses: number;
+  fills: number;
+  fillsDropped: Record<string, number>;
+  evictions: number;
+  bytes: number;
 }

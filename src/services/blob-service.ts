@@ -57,8 +57,9 @@ export class BlobService {
     return { size: info.size };
   }
 
-  open(digest: Digest, range?: ByteRange): Promise<Readable> {
-    return this.blobs.open(digest, range);
+  /** The bytes of a blob stat() found (its size): called only after stat(), so the read cache may serve them. */
+  open(digest: Digest, size: number, range?: ByteRange): Promise<Readable> {
+    return this.blobs.open(digest, range, { size });
   }
 
   /**

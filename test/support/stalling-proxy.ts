@@ -22,6 +22,8 @@ export interface StallingProxy {
    * once and its answer is what waits for `go`.
    */
   pauseNext(match: (request: IncomingMessage) => boolean, options?: { done?: boolean }): Promise<{ what: string; go: () => void }>;
+  /** Every request that reached the proxy so far, as "METHOD path?query" (what Berth asked of the store). */
+  readonly seen: string[];
   close(): Promise<void>;
 }
 
@@ -42,7 +44,9 @@ export async function startStallingProxy(target: string): Promise<StallingProxy>
     upstream.on("error", () => res.destroy());
     req.pipe(upstream);
   };
+  const seen: string[] = [];
   const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
     if (paused?.match(req)) {
       const pause = paused;
       paused = null;
@@ -75,6 +79,7 @@ export async function startStallingProxy(target: string): Promise<StallingProxy>
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     holdNext: (match, options = {}) => new Promise<string>((held) => (armed = { match, held, done: options.done ?? false })),
     pauseNext: (match, options = {}) => new Promise((held) => (paused = { match, held: (what, go) => held({ what, go }), done: options.done ?? false })),
+    seen,
     close: () =>
       new Promise<void>((ok) => {
         server.closeAllConnections();

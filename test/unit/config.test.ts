@@ -92,3 +92,11 @@ test("storage.redirectSeconds: refused above 7 days with S3 redirects (SigV4 pre
   assert.equal(loadConfig({ env: { ...s3, BERTH_STORAGE_REDIRECT_SECONDS: "604800" } }).storage.redirectSeconds, 604800);
   assert.equal(loadConfig({ env: { BERTH_STORAGE_DRIVER: "azure", BERTH_STORAGE_AZURE_CONTAINER: "berth", BERTH_STORAGE_AZURE_CONNECTION_STRING: "x", BERTH_STORAGE_AZURE_REDIRECT: "true", BERTH_STORAGE_REDIRECT_SECONDS: "700000" } }).storage.redirectSeconds, 700000);
 });
+
+test("storage.cache: off by default; dir and maxBytes from BERTH_STORAGE_CACHE_*; refused with the filesystem driver, whose blobs are local files already", () => {
+  const s3 = { BERTH_STORAGE_DRIVER: "s3", BERTH_STORAGE_S3_BUCKET: "b" };
+  assert.deepEqual(loadConfig({ env: s3 }).storage.cache, { maxBytes: 10 * 1024 * 1024 * 1024 });
+  assert.deepEqual(loadConfig({ env: { ...s3, BERTH_STORAGE_CACHE_DIR: "/var/cache/berth", BERTH_STORAGE_CACHE_MAX_BYTES: "1048576" } }).storage.cache, { dir: "/var/cache/berth", maxBytes: 1048576 });
+  assert.throws(() => loadConfig({ env: { BERTH_STORAGE_CACHE_DIR: "/var/cache/berth" } }), (err: Error) => err instanceof ConfigError && /storage\.cache\.dir/.test(err.message) && /BERTH_STORAGE_CACHE_DIR/.test(err.message));
+  assert.throws(() => loadConfig({ env: { ...s3, BERTH_STORAGE_CACHE_MAX_BYTES: "0" } }), (err: Error) => err instanceof ConfigError && /BERTH_STORAGE_CACHE_MAX_BYTES/.test(err.message));
+});

@@ -35,14 +35,14 @@ export const getBlob: OciHandler<"blob"> = async ({ request, reply, path, servic
     // A malformed header (-2) or several ranges: answer with the whole blob, as RFC 9110 allows.
     if (ranges !== -2 && ranges.type === "bytes" && ranges.length === 1) {
       const { start, end } = ranges[0]!;
-      const body = await services.blobs.open(path.digest, { start, end });
+      const body = await services.blobs.open(path.digest, size, { start, end });
       return sendBody(reply.code(206).header("content-range", `bytes ${start}-${end}/${size}`).header("content-length", end - start + 1), body);
     }
   }
   if (size === 0) return reply.header("content-length", 0).send("");
   // The size is known from the stat above: the whole blob is asked for as a range, so the driver
   // does not stat the file again.
-  const body = await services.blobs.open(path.digest, { start: 0, end: size - 1 });
+  const body = await services.blobs.open(path.digest, size, { start: 0, end: size - 1 });
   return sendBody(reply.header("content-length", size), body);
 };
 
