@@ -86,7 +86,9 @@ export function objectCommit(request: IncomingMessage): boolean {
  * the digest's lock held and nothing committed yet. On an instance that kept the upload's hash it
  * is the first HEAD of the object; on one that reads the parts back (finishByReading), the
  * read-back's HEAD (its version) comes first: `readsBack` skips HEADs until the read-back's GET.
- * Stateful: one per held request.
+ * Where the digest's row already names another upload's object, the transaction HEADs that one
+ * first (BlobStore.holds: is this upload surplus?), also inside the transaction. Stateful: one
+ * per held request.
  */
 export function uploadCheck(readsBack = false): (request: IncomingMessage) => boolean {
   let readBack = !readsBack;
