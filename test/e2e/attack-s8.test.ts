@@ -163,7 +163,7 @@ for (const kind of ["s3", "azure"] as const) {
 // finding 1). A chunked upload makes no copy any more; attack-store-uploads.test.ts runs gc twice
 // (grace 0) in its publish's windows.
 
-// --- 2. a cross-repository mount racing a delete of the source and gc ----------------------------
+// --- 2. a cross-repository mount racing a delete of the source and gc, layers pushed whole or in chunks ---
 
 /** A DELETE of a blob's object (gc's sweep, inside its transaction holding the digest's lock). */
 function blobDelete(request: IncomingMessage): boolean {
@@ -176,36 +176,41 @@ for (const kind of ["s3", "azure"] as const) {
   // gc first: its sweep of the layer (the source's manifest deleted) is held at the object's delete,
   // holding the digest's lock; the mount from that source waits for it, then finds the source's
   // link gone and answers 202 (never 201 for a blob gc is deleting); the push that follows gets 201.
-  test(`held: attack-s8 ${kind}: a mount from a repository whose manifest was deleted, sent while gc's sweep of the layer is held at the object's delete: 202 (not a 201 for a deleted blob), the push that follows gets 201 and reads back from both instances; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
-    const { cluster, stall, a, b, on } = await attackCluster(t, kind);
-    const layer = randomLayer(MiB + 3);
-    const image = buildImage([layer], "mount-race");
-    await pushImage(b, "atk/src", "v1", image);
-    assert.equal(await b.deleteManifest("atk/src", image.digest), 202);
-    const paused = stall.pauseNext(blobDelete);
-    const gc = cluster.cli(["gc", "--grace-period", "0"]);
-    const held = await paused;
-    t.diagnostic(`gc held at ${held.what}`);
-    const mount = settled(a.mountBlob("atk/dst", layer.digest, "atk/src"));
-    await sleep(1000); // the mount waits for the digest's lock gc holds
-    held.go();
-    const mounted = await mount;
-    const gcDone = await gc;
-    assert.equal(gcDone.code, 0, gcDone.stdout + gcDone.stderr);
-    t.diagnostic(`mount: ${mounted instanceof Error ? said(mounted) : JSON.stringify(mounted)}; gc: ${gcDone.stdout.trim().split("\n").join(" | ")}`);
-    assert.ok(!(mounted instanceof Error), said(mounted));
-    if (mounted.mounted) await readsBack([a, b], "atk/dst", layer.data);
-    else {
-      for (const client of [a, b]) assert.equal(await client.headBlob("atk/dst", layer.digest), null, "a mount that was refused shows no blob");
-      await a.finishUpload(on(a, mounted.upload), layer.digest, layer.data);
+  // The layer pushed whole (its object at the digest's key) or in chunks (published in place: its
+  // object is the upload's, under uploads/<id>, which the sweep deletes through the row).
+  for (const mode of ["monolithic", "chunked"] as const) {
+    test(`held: attack-s8 ${kind}: a mount from a repository whose manifest was deleted (its layer pushed ${mode}), sent while gc's sweep of the layer is held at the object's delete: 202 (not a 201 for a deleted blob), the push that follows gets 201 and reads back from both instances; fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+      const { cluster, stall, a, b, on } = await attackCluster(t, kind);
+      const layer = randomLayer(MiB + 3);
+      const image = buildImage([layer], "mount-race");
+      if (mode === "chunked") assert.equal(await b.pushBlob("atk/src", layer.data, { mode: "chunked", chunkSize: 512 * 1024 }), layer.digest);
+      await pushImage(b, "atk/src", "v1", image, { skipExisting: true });
+      assert.equal(await b.deleteManifest("atk/src", image.digest), 202);
+      const paused = stall.pauseNext(mode === "chunked" ? uploadDelete : blobDelete);
+      const gc = cluster.cli(["gc", "--grace-period", "0"]);
+      const held = await paused;
+      t.diagnostic(`gc held at ${held.what}`);
+      const mount = settled(a.mountBlob("atk/dst", layer.digest, "atk/src"));
+      await sleep(1000); // the mount waits for the digest's lock gc holds
+      held.go();
+      const mounted = await mount;
+      const gcDone = await gc;
+      assert.equal(gcDone.code, 0, gcDone.stdout + gcDone.stderr);
+      t.diagnostic(`mount: ${mounted instanceof Error ? said(mounted) : JSON.stringify(mounted)}; gc: ${gcDone.stdout.trim().split("\n").join(" | ")}`);
+      assert.ok(!(mounted instanceof Error), said(mounted));
+      if (mounted.mounted) await readsBack([a, b], "atk/dst", layer.data);
+      else {
+        for (const client of [a, b]) assert.equal(await client.headBlob("atk/dst", layer.digest), null, "a mount that was refused shows no blob");
+        await a.finishUpload(on(a, mounted.upload), layer.digest, layer.data);
+        await readsBack([a, b], "atk/dst", layer.data);
+      }
+      const fsck = await cluster.cli(["fsck"]);
+      assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+      await pushImage(a, "atk/dst", "v1", image, { skipExisting: true });
+      await assertClean(cluster);
       await readsBack([a, b], "atk/dst", layer.data);
-    }
-    const fsck = await cluster.cli(["fsck"]);
-    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
-    await pushImage(a, "atk/dst", "v1", image, { skipExisting: true });
-    await assertClean(cluster);
-    await readsBack([a, b], "atk/dst", layer.data);
-  });
+    });
+  }
 }
 
 // --- 3. F4: the store's connection cut at different moments ---------------------------------------
