@@ -229,6 +229,11 @@ for (const kind of ["s3", "azure"] as const) {
     const upload = await chunkedUpload(a, "atk/twice-chunked", data, 2 * MiB);
     await a.finishUpload(on(a, upload), sha256(data));
     assert.equal(await b.pushBlob("atk/twice-whole", data, { mode: "monolithic" }), sha256(data));
+    // In chunks once more: its object is surplus (the row's is there), deleted after its commit.
+    const third = await chunkedUpload(b, "atk/twice-chunked", data, 2 * MiB);
+    await b.finishUpload(on(b, third), sha256(data));
+    const surplus = await cluster.leftover();
+    t.diagnostic(`under uploads/ without a row naming it, after a third push in chunks: ${surplus.join(", ") || "nothing"}`);
     for (const repo of ["atk/twice-chunked", "atk/twice-whole"]) await readsBack([a, b], repo, data);
     for (const repo of ["atk/twice-chunked", "atk/twice-whole"]) await keep(a, repo, data);
     await assertClean(cluster);
@@ -241,6 +246,7 @@ for (const kind of ["s3", "azure"] as const) {
       }
     }
     t.diagnostic(`objects of the blob's size: ${holding.join(", ")}`);
+    assert.deepEqual(surplus, [], "the third (surplus) upload's object is deleted after its commit");
     assert.equal(holding.length, 1, `the blob is stored ${holding.length} times: ${holding.join(", ")}`);
   });
 }
