@@ -1,19 +1,25 @@
 // kill -9 at the exact steps where an object store and PostgreSQL disagree, on S3 and Azure:
 // a proxy between Berth and the store holds one request back, and the instance (or `berth gc`)
 // is killed while it waits.
-// - publish: the blob's copy is in place under blobs/…, the upload object is deleted (or not
-//   yet), and the transaction that records and links the blob never commits. The client retries
-//   the same PUT on the other instance: 201, the blob reads back, the upload is gone.
-//   For a chunked upload, and for a monolithic one (POST, then one PUT with the whole blob; on S3
-//   that one is written at the digest's key and held at the write that makes it visible).
+// - a chunked upload's publish, in place (54a7fc3): the parts' commit makes registry/uploads/<id>,
+//   which is the blob once the metadata transaction records the row naming it (and deletes the
+//   upload's row); inside it one HEAD checks the object is still the one verified. Killed with the
+//   commit done (its answer lost) or at that HEAD, nothing is committed: the same PUT retried on
+//   the other instance gets 201 and the blob reads back. Killed after the commit (at the delete
+//   of a surplus upload's object: its digest was pushed before), or with the 201 lost, the retry
+//   is 404 BLOB_UPLOAD_UNKNOWN and HEAD of the blob 200.
+// - a monolithic publish (POST, then one PUT with the whole blob): on S3 written at the digest's
+//   key and held at the write that makes it visible, on Azure at the copy of its put-<uuid> key to
+//   the digest's key; the transaction never commits. The retry on the other instance: 201.
 // - a chunk: one part (S3's UploadPart), tail segment (S3) or staged block (Azure) of a PATCH is
 //   held, before or after the store took it. The PATCH retried on the other instance continues
 //   the upload or answers 404 BLOB_UPLOAD_UNKNOWN (uploads do not move between instances yet,
 //   docs/storage.md "Limits"), never anything else; the blob started over reads back.
 // - gc: the blob's object is deleted in the store and the transaction that forgets its row never
 //   commits. The blob pushed again reads back, and fsck stays clean.
-// After each: `berth fsck` is clean, and two gc runs (uploads expire after 2 s) leave nothing
-// under uploads/ (upload objects, multipart uploads, tail segments, staged blocks).
+// After each: `berth fsck` is clean, two gc runs (uploads expire after 2 s) leave nothing under
+// uploads/ that no blob row names (upload objects, multipart uploads, tail segments, staged
+// blocks), and fsck is clean after them.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -23,7 +29,7 @@ import { berthBin } from "../support/berth.ts";
 import { missingStore } from "../support/object-stores.ts";
 import { OciError, sha256, type Upload } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
-import { chunkWrite, publishCopy } from "../support/store-requests.ts";
+import { chunkWrite, partsCommit, publishCopy, uploadCheck, uploadDelete } from "../support/store-requests.ts";
 import { leftAfterTwoGcRuns, crashCluster as sharedCrashCluster } from "../support/publish-attack.ts";
 
 const MiB = 1024 * 1024;
@@ -62,32 +68,53 @@ async function crashCluster(t: TestContext, kind: "s3" | "azure") {
 for (const kind of ["s3", "azure"] as const) {
   const missing = missingStore(kind);
   if (missing && process.env.CI === "true") throw new Error(missing);
-  // The publish copy is made before the metadata transaction and the upload's object deleted after
-  // it (blob-commit.ts). Killed at the copy (sent or done, its answer lost), the upload is still open:
-  // the same PUT retried on the other instance gets 201. Killed at the delete after the commit, the
-  // blob is there and the upload is not: the retry is 404 BLOB_UPLOAD_UNKNOWN, as distribution answers
-  // an upload already closed, and the client finds the blob (HEAD) when it starts over. (Found on
-  // Azure before: a retry after the copy and delete answered 404 with the blob not yet committed.)
-  test(`kill -9 on ${kind} + PostgreSQL at a chunked upload's publish copy and after its commit: the same PUT retried on the other instance gets 201 (or, once committed, 404 with the blob there), fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+  // The parts' commit and the transaction's HEAD come before anything is committed: the upload is
+  // still open and the same PUT retried on the other instance (which commits again, finds the
+  // object made and reads it back) gets 201. The delete of a surplus upload's object comes after
+  // the commit: the blob is there and the upload is not, so the retry is 404 BLOB_UPLOAD_UNKNOWN,
+  // as distribution answers an upload already closed, and the client finds the blob (HEAD) when
+  // it starts over. (Found on Azure before, with the publish copy: a retry after the copy and
+  // delete answered 404 with the blob not yet committed.)
+  test(`kill -9 on ${kind} + PostgreSQL at a chunked upload's in-place publish (the parts' commit done, the in-transaction check) and after its commit: the same PUT retried on the other instance gets 201 (or, once committed, 404 with the blob there), fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
     const { cluster, proxy, victim, a, b, onB } = await crashCluster(t, kind);
-    for (const [step, done] of [["copy", false], ["copy", true], ["delete", false], ["delete", true]] as const) {
+    const steps = [
+      { name: "the parts' commit done, its answer lost", match: () => partsCommit, done: true, committed: false, surplus: false },
+      { name: "the in-transaction HEAD of the upload's object", match: () => uploadCheck(), done: false, committed: false, surplus: false },
+      { name: "the in-transaction HEAD, answered by the store", match: () => uploadCheck(), done: true, committed: false, surplus: false },
+      { name: "the surplus upload's delete after the commit", match: () => uploadDelete, done: false, committed: true, surplus: true },
+      { name: "the surplus upload's delete done, its answer lost", match: () => uploadDelete, done: true, committed: true, surplus: true },
+    ] as const;
+    for (const step of steps) {
       // 7 MiB in 1 MiB chunks (a part and a tail on S3), then the closing PUT.
       const chunked = randomBytes(7 * MiB + 1);
+      // Pushed before in chunks to another repository: this upload's object is surplus.
+      if (step.surplus) assert.equal(await b.pushBlob("crash/before", chunked, { mode: "chunked", chunkSize: 2 * MiB }), sha256(chunked));
       let upload = await a.startUpload("crash/publish");
       for (let at = 0; at < chunked.length; at += MiB) upload = await a.patchChunk(upload, chunked.subarray(at, at + MiB));
-      const held = proxy.holdNext(step === "copy" ? publishCopy : deleteOf("uploads"), { done });
+      const held = proxy.holdNext(step.match(), { done: step.done });
       const put = settled(a.finishUpload(upload, sha256(chunked)));
-      t.diagnostic(`${step}, held: ${await held}`);
+      t.diagnostic(`${step.name}, held: ${await held}`);
       await victim.kill();
       await put;
-      if (step === "copy") await b.finishUpload(onB(upload), sha256(chunked));
-      else await assert.rejects(b.finishUpload(onB(upload), sha256(chunked)), (err: { status?: number; codes?: string[] }) => err.status === 404 && err.codes?.[0] === "BLOB_UPLOAD_UNKNOWN");
+      if (!step.committed) await b.finishUpload(onB(upload), sha256(chunked));
+      else {
+        await assert.rejects(b.finishUpload(onB(upload), sha256(chunked)), (err: { status?: number; codes?: string[] }) => err.status === 404 && err.codes?.[0] === "BLOB_UPLOAD_UNKNOWN");
+        assert.equal((await b.headBlob("crash/publish", sha256(chunked)))?.size, chunked.length, "HEAD of the blob committed before the kill");
+      }
       assert.ok((await b.getBlob("crash/publish", sha256(chunked))).equals(chunked));
       await victim.restart();
       assert.ok((await a.getBlob("crash/publish", sha256(chunked))).equals(chunked));
       const fsck = await cluster.cli(["fsck"]);
       assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
     }
+    // Nothing happens in the store after the commit of an upload that is not surplus: the window
+    // after it is the 201 lost on its way. The same PUT sent again: 404, the blob there.
+    const answered = randomBytes(6 * MiB + 3);
+    let upload = await a.startUpload("crash/publish");
+    for (let at = 0; at < answered.length; at += MiB) upload = await a.patchChunk(upload, answered.subarray(at, at + MiB));
+    await a.finishUpload(upload, sha256(answered));
+    await assert.rejects(b.finishUpload(onB(upload), sha256(answered)), (err: { status?: number; codes?: string[] }) => err.status === 404 && err.codes?.[0] === "BLOB_UPLOAD_UNKNOWN");
+    assert.equal((await b.headBlob("crash/publish", sha256(answered)))?.size, answered.length);
     assert.deepEqual(await leftAfterTwoGcRuns(cluster), [], "left under uploads/ after two gc runs");
   });
 
