@@ -337,13 +337,15 @@ export class BlobStore {
 
   /**
    * After the transaction committed: the bytes prepare() copied from, now a second copy no row
-   * names; or an upload published in place whose digest a row already named with its object there
-   * (`surplus`: the same blob pushed twice).
+   * names; and the staged object itself when a row already named another object holding the
+   * digest's bytes (`surplus`: the same blob pushed twice, the second in place or, after one in
+   * place, to the digest's key).
    */
   async settle(staged: StagedBlob, surplus = false): Promise<void> {
     const driver = this.driver;
-    if (staged.copiedFrom !== undefined && copiesOnMove(driver)) await driver.deleteObject(staged.copiedFrom);
-    if (staged.inPlace && surplus && copiesOnMove(driver)) await driver.deleteObject(staged.key);
+    if (!copiesOnMove(driver)) return;
+    if (staged.copiedFrom !== undefined) await driver.deleteObject(staged.copiedFrom);
+    if (surplus && (staged.inPlace || staged.published)) await driver.deleteObject(staged.key);
   }
 
   /**

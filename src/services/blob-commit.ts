@@ -73,13 +73,11 @@ async function commitPrepared(
 }
 
 /**
- * The blob row, under the digest's lock, naming where the bytes are. Published in place, the row
- * names the upload's object, unless a row is there already whose object holds the bytes: that one
- * is kept (a read or a redirect URL may be using it) and the upload's object is surplus (true); a
- * row whose object was lost (fsck's blob-missing) is pointed at the new one. Published at the
- * digest's key (written or copied there), a row naming another object is pointed at the digest's
- * key: that object becomes a stray, which gc deletes only after the upload expiry (a day by
- * default: a read or a redirect URL using it has ended long before).
+ * The blob row, under the digest's lock, naming where the bytes are: the upload's object when
+ * published in place, else the digest's key. A row there already whose object holds the bytes is
+ * kept as it is (a read, or a redirect URL handed out, may be using that object) and the staged
+ * object is surplus (true: deleted after the commit); a row whose object was lost (fsck's
+ * blob-missing) is pointed at the staged one.
  */
 async function recordBlob(tx: MetadataParts, blobs: BlobStore, ready: StagedBlob): Promise<boolean> {
   const { digest, size } = ready;
@@ -91,7 +89,7 @@ async function recordBlob(tx: MetadataParts, blobs: BlobStore, ready: StagedBlob
   const current = await tx.blobs.objectKey(digest);
   if (current === undefined) await tx.blobs.record(digest, size, key ?? undefined);
   else if (current === key) return false;
-  else if (ready.inPlace && (await blobs.holds(digest, current, size))) return true;
+  else if (await blobs.holds(digest, current, size)) return true;
   else await tx.blobs.relocate(digest, key);
   return false;
 }

@@ -1,8 +1,8 @@
 // Publishing a chunked upload in place on S3 (versitygw) and Azure (Azurite), two instances over one
 // PostgreSQL: the layouts the blob rows and the store can be in and what gc makes of each. A
 // chunked push leaves the blob under uploads/<id>, named by its row; a monolithic push of the same
-// digest points the row at the digest's key and gc deletes the object in place after the upload
-// expiry; a chunked push of a digest already at its digest's key (every blob before migration 032)
+// digest keeps the row's object (a redirect URL handed out for it stays good) and deletes its own;
+// a chunked push of a digest already at its digest's key (every blob before migration 032)
 // keeps that object and drops its own; an object under the digest's key beside a row naming an
 // object in place (an older Berth's publish copy left by a crash) is a stray gc deletes. After each:
 // the blob reads back from both instances, `berth fsck` is clean, nothing is left no row names.
@@ -35,7 +35,7 @@ async function twoGcRuns(cluster: StoreCluster): Promise<void> {
 for (const kind of ["s3", "azure"] as const) {
   const missing = missingStore(kind);
   if (missing && process.env.CI === "true") throw new Error(missing);
-  test(`in place on ${kind} + PostgreSQL: chunked in place, then monolithic to the digest's key (the object in place gone after gc), a chunked push of a blob at its digest's key keeps that one, a copy beside an object in place is a stray; reads back, fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
+  test(`in place on ${kind} + PostgreSQL: chunked in place, then monolithic (the row keeps its object, a redirect handed out before still reads, the push's own object deleted), a chunked push of a blob at its digest's key keeps that one, a copy beside an object in place is a stray; reads back, fsck clean, nothing left`, { timeout: 300_000, skip: missing ?? false }, async (t) => {
     const cluster = await startStoreCluster(kind, 2, { env: { BERTH_UPLOADS_EXPIRE_AFTER: "2" } });
     t.after(() => cluster.stop());
     const [a, b] = cluster.instances.map((berth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth, timeoutMs: 120_000 })) as [OciClient, OciClient];
@@ -50,14 +50,22 @@ for (const kind of ["s3", "azure"] as const) {
     assert.equal(await driver.stat(blobKey(sha256(x))), null, "no copy");
     await readsBack([a, b], "ip/x", x);
 
-    // 2. The same bytes pushed in one request to another repository: the row names the digest's
-    // key; the object in place is a stray from then on, gone after two gc runs.
+    // 2. The same bytes pushed in one request to another repository: the row keeps its object in
+    // place (a redirect URL handed out for it stays good), the push's own object is deleted.
+    const redirect = await fetch(`${cluster.instances[0]!.url}/v2/ip/x/blobs/${sha256(x)}`, { headers: { authorization: cluster.instances[0]!.basicAuth }, redirect: "manual" });
+    assert.equal(redirect.status, 307);
     await b.pushBlob("ip/x-mono", x, { mode: "monolithic" });
-    assert.equal(await objectKeyOf(cluster, sha256(x)), null);
+    assert.equal(await objectKeyOf(cluster, sha256(x)), inPlace);
+    assert.equal(await driver.stat(blobKey(sha256(x))), null, "the whole push's surplus object is deleted");
     await keep(a, "ip/x", x);
+    await keep(b, "ip/x-mono", x);
     await twoGcRuns(cluster);
-    assert.equal(await driver.stat(inPlace!), null, "gc deleted the object in place no row names");
+    assert.equal((await driver.stat(inPlace!))?.size, x.length, "gc keeps the object the row names");
+    const early = await fetch(redirect.headers.get("location")!);
+    assert.equal(early.status, 200, "the redirect handed out before the second push still reads");
+    assert.equal(sha256(Buffer.from(await early.arrayBuffer())), sha256(x));
     await readsBack([a, b], "ip/x", x);
+    await readsBack([a, b], "ip/x-mono", x);
 
     // 3. A blob at its digest's key (pushed in one request: as every blob before migration 032)
     // pushed again in chunks: the row keeps its object, the upload's goes.
@@ -86,6 +94,6 @@ for (const kind of ["s3", "azure"] as const) {
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
     assert.deepEqual(await cluster.leftover(), [], "nothing under uploads/ no row names");
     const blobs = (await cluster.backend.keys("blobs")).sort();
-    assert.deepEqual(blobs.filter((key) => [x, y, z].some((data) => key === blobKey(sha256(data)))).sort(), [blobKey(sha256(x)), blobKey(sha256(y))].sort());
+    assert.deepEqual(blobs.filter((key) => [x, y, z].some((data) => key === blobKey(sha256(data)))), [blobKey(sha256(y))], "under blobs/: only the blob pushed whole first");
   });
 }

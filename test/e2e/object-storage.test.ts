@@ -91,13 +91,12 @@ for (const name of ["s3", "azure"] as const) {
     // Monolithic: oras, the same shared blob (not in mono/art: pushed again) and one of its own.
     await orasOk(["login", ...orasRemote, "-u", berth.username, "--password-stdin", berth.host], berth.password);
     await orasOk(["push", ...orasRemote, `${berth.host}/mono/art:v1`, "--artifact-type", "application/vnd.berth.test", "shared.bin:application/octet-stream", "only.bin:application/octet-stream"]);
-    // Written under their digests (S3 by the push itself, Azure by a copy); the shared blob's row
-    // now names its digest's key, and the object in place is left for gc (after the upload expiry).
+    // Its own blob written under its digest (S3 by the push itself, Azure by a copy); the shared
+    // one's row keeps its object in place, and the push's own object of it is deleted (surplus).
     assert.equal((await backend.driver.stat(blobKey(sha256(only))))?.size, only.length);
-    assert.equal((await backend.driver.stat(blobKey(sha256(shared))))?.size, shared.length);
-    assert.equal(objectKeyIn(berth.dataDir, sha256(shared)), null);
-    // (The empty config {} of both artifacts too: regctl's in place, then oras's at its digest.)
-    assert.ok((await leftoverKeys(backend.driver, berth.dataDir)).includes(sharedKey!), "the object in place is a stray now");
+    assert.equal(objectKeyIn(berth.dataDir, sha256(shared)), sharedKey);
+    assert.equal(await backend.driver.stat(blobKey(sha256(shared))), null, "the whole push's surplus object is deleted");
+    assert.deepEqual(await leftoverKeys(backend.driver, berth.dataDir), [], "nothing left no row names");
 
     // Pulled back through Berth's 307 to the store's signed URL.
     for (const repo of ["chunked/art", "mono/art"]) {
@@ -116,7 +115,7 @@ for (const name of ["s3", "azure"] as const) {
     await orasOk(["manifest", "delete", ...orasRemote, "--force", `${berth.host}/mono/art:v1`]);
     await runGc(berth);
     assert.equal(await backend.driver.stat(blobKey(sha256(only))), null, "gc removed the blob no manifest uses");
-    assert.equal((await backend.driver.stat(blobKey(sha256(shared))))?.size, shared.length, "gc kept the blob chunked/art uses");
+    assert.equal((await backend.driver.stat(sharedKey!))?.size, shared.length, "gc kept the blob chunked/art uses");
     await assertFsckClean(berth, `on ${name}, after gc`);
     const again = join(dir, "pulled-again");
     await orasOk(["pull", ...orasRemote, `${berth.host}/chunked/art:v1`, "-o", again]);
