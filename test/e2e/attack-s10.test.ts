@@ -23,7 +23,7 @@ import { OciError, sha256, type OciClient } from "../support/oci-client.ts";
 import { query } from "../support/postgres.ts";
 import { assertClean, chunkedUpload, crashCluster, gcOnce, keep, leftAfterTwoGcRuns, MiB, readsBack, said, settled } from "../support/publish-attack.ts";
 import type { StoreCluster } from "../support/store-cluster.ts";
-import { storeUrl } from "../support/store-requests.ts";
+import { storeUrl, uploadDelete } from "../support/store-requests.ts";
 import { requireTool, run, runOk } from "../support/tools.ts";
 import { until } from "../support/until.ts";
 
@@ -361,6 +361,35 @@ for (const kind of ["s3", "azure"] as const) {
     t.diagnostic(`gc: ${await gcOnce(cluster)}`);
     await readsBack([b], "atk/retried", data);
     await allClean(cluster);
+  });
+
+  // kill -9 after the transaction of a surplus upload (the digest's row names another upload's
+  // object) committed, held at the delete of its own object: the client's retry of the PUT on the
+  // other instance is 404 (the upload is gone with its commit), HEAD of the blob 200, the blob
+  // reads right; the surplus object, named by no row, is collected by gc after the upload expiry.
+  test(`attack-s10 ${kind}: kill -9 after a surplus upload's commit, before its object's delete: the retry 404, the blob there, the surplus object collected`, { timeout: 300_000, skip }, async (t) => {
+    const { cluster, proxy, victim, a, b, on } = await crashCluster(t, kind);
+    const data = randomBytes(2 * MiB + 31);
+    const digest = sha256(data);
+    await b.finishUpload(await chunkedUpload(b, "atk/first", data), digest);
+    await keep(b, "atk/first", data);
+    const named = await rowKey(cluster, digest);
+    const upload = await chunkedUpload(a, "atk/surplus", data);
+    const paused = proxy.pauseNext(uploadDelete);
+    const put = settled(a.finishUpload(upload, digest));
+    t.diagnostic(`held: ${(await paused).what}; kill -9`);
+    await victim.kill();
+    t.diagnostic(`the PUT: ${said(await put)}`);
+    assert.equal(await rowKey(cluster, digest), named, "the row kept its object");
+    assert.ok((await cluster.leftover()).includes(`uploads/${upload.uuid}`), "the surplus object is left, named by no row");
+    const retry = await settled(b.finishUpload(on(b, upload), digest));
+    t.diagnostic(`the retry: ${said(retry)}`);
+    assert.ok(retry instanceof OciError && retry.status === 404, said(retry));
+    await readsBack([b], "atk/surplus", data);
+    await keep(b, "atk/surplus", data);
+    await allClean(cluster);
+    await readsBack([b], "atk/surplus", data);
+    assert.equal(await rowKey(cluster, digest), named);
   });
 
   // Upgrade: rows from before migration 032 have object_key null (the digest's key). A digest
