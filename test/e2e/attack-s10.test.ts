@@ -453,7 +453,7 @@ for (const kind of ["s3", "azure"] as const) {
         await Promise.all(
           [first, second].map(async (berth, i) => {
             const ref = `${berth.host}/atk/art${i}:r${round}`;
-            const pushed = await run(regctl, ["artifact", "put", "--artifact-type", "application/vnd.berth.test", "--file-title", "-f", "shared.bin", "-f", `own-${round}.bin`, ref], { env, cwd: dir });
+            const pushed = await run(regctl, ["artifact", "put", "--artifact-type", "application/vnd.berth.test", "--file-title", "-f", "shared.bin", "-m", "application/octet-stream", "-f", `own-${round}.bin`, "-m", "application/octet-stream", ref], { env, cwd: dir });
             if (pushed.code === 0) ok.push(`atk/art${i}:r${round}`);
             else failed.push(`${ref}: ${pushed.stderr.trim().split("\n").at(-1)}`);
           }),
