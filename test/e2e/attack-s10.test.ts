@@ -22,7 +22,8 @@ import { missingStore } from "../support/object-stores.ts";
 import { OciError, sha256, type OciClient } from "../support/oci-client.ts";
 import { query } from "../support/postgres.ts";
 import { assertClean, chunkedUpload, crashCluster, gcOnce, keep, leftAfterTwoGcRuns, MiB, readsBack, said, settled } from "../support/publish-attack.ts";
-import type { StoreCluster } from "../support/store-cluster.ts";
+import { startStorePair, type StoreCluster } from "../support/store-cluster.ts";
+import { startStallingProxy } from "../support/stalling-proxy.ts";
 import { storeUrl, uploadDelete } from "../support/store-requests.ts";
 import { requireTool, run, runOk } from "../support/tools.ts";
 import { until } from "../support/until.ts";
@@ -154,7 +155,7 @@ for (const kind of ["s3", "azure"] as const) {
   // keeps its blob), the row re-pointed by a monolithic push elsewhere and the object in place
   // collected as a stray, then the manifest restored: it pulls right from both instances.
   test(`attack-s10 ${kind}: a manifest whose blob is in place deleted (restorable), the row re-pointed and the old object collected, then restored: it pulls right`, { timeout: 300_000, skip }, async (t) => {
-    const { cluster, victim: first, a, b } = await crashCluster(t, kind);
+    const { cluster, first, a, b } = await startStorePair(t, kind, async (url) => [await startStallingProxy(url)] as const, { env: { BERTH_UPLOADS_EXPIRE_AFTER: "2", BERTH_DELETION_RESTORABLE_FOR: "86400" } });
     const data = randomBytes(2 * MiB + 21);
     const digest = sha256(data);
     await a.finishUpload(await chunkedUpload(a, "atk/soft", data), digest);
