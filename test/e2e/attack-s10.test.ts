@@ -24,7 +24,7 @@ import { query } from "../support/postgres.ts";
 import { assertClean, chunkedUpload, crashCluster, gcOnce, keep, leftAfterTwoGcRuns, MiB, readsBack, said, settled } from "../support/publish-attack.ts";
 import { startStorePair, type StoreCluster } from "../support/store-cluster.ts";
 import { startStallingProxy } from "../support/stalling-proxy.ts";
-import { storeUrl, uploadDelete } from "../support/store-requests.ts";
+import { hiddenPublish, publishCopy, storeUrl, uploadDelete } from "../support/store-requests.ts";
 import { requireTool, run, runOk } from "../support/tools.ts";
 import { until } from "../support/until.ts";
 
@@ -124,6 +124,42 @@ for (const kind of ["s3", "azure"] as const) {
     t.diagnostic(`under blobs/ with no row naming it after two gc runs: ${JSON.stringify(unnamed)}`);
     await readsBack([b], "atk/one", data);
     assert.deepEqual(unnamed, [], "an object under the digest's key that no row names outlives gc (a stray never collected while the blob lives)");
+  });
+
+  // Finding 1 without a crash: two instances, a quota. Each instance admits a body on its own
+  // reservations (quotas.ts StagingBound), the commit decides. The monolithic push of D (whose
+  // row names its object in place, in another repository) is held at its write to the digest's
+  // key (S3: the PutObject of the verified bytes; Azure: the publish copy) while the other
+  // instance pushes E into the same quota; D's commit is then refused (403 DENIED, right), and
+  // the object it wrote under D's key stays for as long as D's row lives: gc never takes it.
+  test(`attack-s10 ${kind}: a monolithic push of a digest in place elsewhere, refused by a quota at its commit on one instance while the other filled the quota: the object it wrote under the digest's key must be collected by gc`, { timeout: 300_000, skip, todo: "finding 1: gc never deletes a blobs/<digest> object while the digest's row names uploads/<id> (stray rule checks only that a row exists)" }, async (t) => {
+    const { cluster, proxy, victim: first, a, b } = await crashCluster(t, kind);
+    const d = randomBytes(2 * MiB + 1);
+    const e = randomBytes(2 * MiB + 2);
+    await b.finishUpload(await chunkedUpload(b, "atk/one", d), sha256(d));
+    await keep(b, "atk/one", d);
+    const inPlace = await rowKey(cluster, sha256(d));
+    assert.match(inPlace ?? "", /^uploads\//);
+    const quota = await runBerthCli(["quota", "set", "atk/q", "3MiB", "--server", first.url, "--username", first.username, "--password", first.password]);
+    assert.equal(quota.code, 0, quota.stderr);
+    const hex = sha256(d).slice("sha256:".length);
+    const writesD = (request: IncomingMessage) => (kind === "s3" ? hiddenPublish(request) : publishCopy(request)) && storeUrl(request).pathname.endsWith(hex);
+    const paused = proxy.pauseNext(writesD);
+    const pushD = settled(a.pushBlob("atk/q", d, { mode: "monolithic" }));
+    const held = await paused;
+    t.diagnostic(`held: ${held.what}`);
+    await b.pushBlob("atk/q", e, { mode: "monolithic" });
+    held.go();
+    const answer = await pushD;
+    t.diagnostic(`the push of D: ${said(answer)}`);
+    assert.ok(answer instanceof OciError && answer.status === 403, `the push of D over the quota: ${said(answer)}`);
+    assert.equal(await rowKey(cluster, sha256(d)), inPlace, "D's row unchanged");
+    assert.equal((await cluster.backend.driver.stat(blobKey(sha256(d) as Digest)))?.size, d.length, "the refused push's object under D's key");
+    await leftAfterTwoGcRuns(cluster);
+    const unnamed = await unnamedBlobKeys(cluster);
+    t.diagnostic(`under blobs/ with no row naming it after two gc runs: ${JSON.stringify(unnamed)}`);
+    await readsBack([a, b], "atk/one", d);
+    assert.deepEqual(unnamed, [], "the refused push's object under D's key outlives gc");
   });
 
   // Finding 2. A monolithic push re-points the row of a blob published in place to the digest's
