@@ -21,7 +21,7 @@ import { runBerthCli, type RunningBerth } from "../support/berth.ts";
 import { missingStore } from "../support/object-stores.ts";
 import { OciError, sha256, type OciClient } from "../support/oci-client.ts";
 import { query } from "../support/postgres.ts";
-import { assertClean, chunkedUpload, crashCluster, gcOnce, keep, leftAfterTwoGcRuns, MiB, readsBack, said, settled } from "../support/publish-attack.ts";
+import { assertClean, attackCluster, chunkedUpload, crashCluster, gcOnce, keep, leftAfterTwoGcRuns, MiB, readsBack, said, settled } from "../support/publish-attack.ts";
 import { startStorePair, type StoreCluster } from "../support/store-cluster.ts";
 import { startStallingProxy } from "../support/stalling-proxy.ts";
 import { hiddenPublish, publishCopy, storeUrl, uploadDelete } from "../support/store-requests.ts";
@@ -427,6 +427,38 @@ for (const kind of ["s3", "azure"] as const) {
     await allClean(cluster);
     await readsBack([b], "atk/surplus", data);
     assert.equal(await rowKey(cluster, digest), named);
+  });
+
+  // The store's connection cut at every HEAD under uploads/ while a closing PUT commits: the
+  // surplus check of the existing row's object (BlobStore.holds) and the in-transaction look at
+  // the upload's own object (stillThere) fail; the transaction rolls back. The client sees a 5xx
+  // (never a 404 that ends its push, never a 201), its retry of the same PUT on the other
+  // instance gets 201; the row keeps one object that is there, nothing is left after gc.
+  test(`attack-s10 ${kind}: the store's connection cut at the closing PUT's HEADs (surplus check, in-transaction look): a 5xx, the retry on the other instance 201, clean after gc`, { timeout: 300_000, skip }, async (t) => {
+    const { cluster, cutter, a, b, on } = await attackCluster(t, kind);
+    const d = randomBytes(2 * MiB + 41);
+    await b.finishUpload(await chunkedUpload(b, "atk/c1", d), sha256(d));
+    await keep(b, "atk/c1", d);
+    const named = await rowKey(cluster, sha256(d));
+    const f = randomBytes(2 * MiB + 43);
+    for (const [repo, data] of [["atk/c2", d], ["atk/c3", f]] as const) {
+      const upload = await chunkedUpload(a, repo, data);
+      cutter.cutting = isHeadUnder("uploads");
+      const first = await settled(a.finishUpload(upload, sha256(data)));
+      cutter.cutting = null;
+      t.diagnostic(`${repo}: cut ${cutter.cut.length} HEADs; the PUT: ${said(first)}`);
+      assert.ok(first instanceof OciError && first.status >= 500, `${repo}: the PUT whose store connection was cut: ${said(first)}`);
+      const retry = await settled(b.finishUpload(on(b, upload), sha256(data)));
+      t.diagnostic(`${repo}: the retry: ${said(retry)} · row ${await rowKey(cluster, sha256(data))}`);
+      assert.ok(!(retry instanceof Error), `${repo}: the retry: ${said(retry)}`);
+      await rowsHaveObjects(cluster);
+      await readsBack([a, b], repo, data);
+      await keep(a, repo, data);
+    }
+    assert.equal(await rowKey(cluster, sha256(d)), named, "the first object stays the blob");
+    await allClean(cluster);
+    await readsBack([a, b], "atk/c2", d);
+    await readsBack([a, b], "atk/c3", f);
   });
 
   // Upgrade: rows from before migration 032 have object_key null (the digest's key). A digest
