@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -484,6 +484,52 @@ for (const kind of ["s3", "azure"] as const) {
     for (const repo of ["atk/old", "atk/new1", "atk/new2", "atk/new3"]) {
       await readsBack([a, b], repo, data);
       await keep(b, repo, data);
+    }
+    await allClean(cluster);
+  });
+
+  // Real clients around one shared layer: regctl pushes it in 1 MiB PATCHes to the first
+  // instance (in place), crane copies the artifact to the second instance (pulled through the
+  // redirect, pushed again: surplus or re-point) and within it (a mount of the blob), oras pushes
+  // the same file monolithically (the row re-pointed to the digest's key); the regctl artifact is
+  // deleted and gc runs past the upload expiry. oras pulls every artifact left from both
+  // instances byte for byte; fsck clean; nothing left over.
+  test(`attack-s10 ${kind}: regctl chunked, crane copies across instances and within one (mount), oras monolithic, the first deleted, gc: oras pulls everything left byte for byte from both`, { timeout: 600_000, skip }, async (t: TestContext) => {
+    const regctl = requireTool(t, "regctl");
+    const crane = requireTool(t, "crane");
+    const oras = requireTool(t, "oras");
+    if (!regctl || !crane || !oras) return;
+    const { cluster, victim: first, second } = await crashCluster(t, kind);
+    const dir = await mkdtemp(join(tmpdir(), "berth-s10-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(join(dir, "home/.docker"), { recursive: true });
+    const env = { ...process.env, HOME: join(dir, "home"), DOCKER_CONFIG: join(dir, "home/.docker"), REGCTL_CONFIG: join(dir, "home/regctl.json") };
+    const orasRemote = ["--plain-http", "--registry-config", join(dir, "home/oras-auth.json")];
+    const shared = randomBytes(3 * MiB + 9);
+    await writeFile(join(dir, "shared.bin"), shared);
+    for (const berth of [first, second]) {
+      await runOk(regctl, ["registry", "set", "--tls", "disabled", "--skip-check", "--blob-chunk", String(MiB), "--blob-max", "1", berth.host], { env, cwd: dir });
+      await runOk(regctl, ["registry", "login", berth.host, "-u", berth.username, "--pass-stdin"], { env, cwd: dir, input: berth.password });
+      await runOk(crane, ["auth", "login", berth.host, "-u", berth.username, "--password-stdin", "--insecure"], { env, cwd: dir, input: berth.password });
+      await runOk(oras, ["login", ...orasRemote, "-u", berth.username, "--password-stdin", berth.host], { env, cwd: dir, input: berth.password });
+    }
+    const digest = sha256(shared);
+    await runOk(regctl, ["artifact", "put", "--artifact-type", "application/vnd.berth.test", "--file-title", "-f", "shared.bin", "-m", "application/octet-stream", `${first.host}/atk/r:v1`], { env, cwd: dir });
+    t.diagnostic(`after regctl: ${await rowKey(cluster, digest)}`);
+    await runOk(crane, ["copy", `${first.host}/atk/r:v1`, `${second.host}/atk/c:v1`, "--insecure"], { env, cwd: dir });
+    t.diagnostic(`after crane copy across: ${await rowKey(cluster, digest)}`);
+    await runOk(crane, ["copy", `${second.host}/atk/c:v1`, `${second.host}/atk/m:v1`, "--insecure"], { env, cwd: dir });
+    await runOk(oras, ["push", ...orasRemote, `${second.host}/atk/o:v1`, "--artifact-type", "application/vnd.berth.test", "shared.bin:application/octet-stream"], { env, cwd: dir });
+    t.diagnostic(`after oras: ${await rowKey(cluster, digest)}`);
+    const r = (await runOk(crane, ["digest", `${first.host}/atk/r:v1`, "--insecure"], { env, cwd: dir })).stdout.trim();
+    await runOk(crane, ["delete", `${first.host}/atk/r@${r}`, "--insecure"], { env, cwd: dir });
+    await leftAfterTwoGcRuns(cluster);
+    for (const repo of ["atk/c", "atk/m", "atk/o"]) {
+      for (const berth of [first, second]) {
+        const out = join(dir, `pulled-${repo.replace("/", "-")}-${berth.port}`);
+        await runOk(oras, ["pull", ...orasRemote, `${berth.host}/${repo}:v1`, "-o", out], { env, cwd: dir });
+        assert.equal(sha256(await readFile(join(out, "shared.bin"))), digest, `${repo} from ${berth.host}`);
+      }
     }
     await allClean(cluster);
   });
