@@ -461,6 +461,34 @@ for (const kind of ["s3", "azure"] as const) {
     await readsBack([a, b], "atk/c3", f);
   });
 
+  // The client cancels (DELETE <location>) on the other instance while the closing PUT's
+  // transaction is held at its in-transaction HEAD (the upload row deleted there, not committed;
+  // the PUT's lease renewal waits for its own transaction's row lock, so the lease runs out).
+  // The cancel waits; the PUT, released, commits: 201, the blob reads, its object is there; the
+  // cancel must not delete the object the row now names.
+  test(`attack-s10 ${kind}: a cancel (DELETE) on the other instance while the closing PUT's transaction is held: the PUT 201, the object the row names stays`, { timeout: 300_000, skip }, async (t) => {
+    const { cluster, proxy, a, b, on } = await crashCluster(t, kind);
+    const data = randomBytes(2 * MiB + 51);
+    const digest = sha256(data);
+    const upload = await chunkedUpload(a, "atk/cancel", data);
+    const paused = proxy.pauseNext(isHeadUnder("uploads"));
+    const put = settled(a.finishUpload(upload, digest));
+    const held = await paused;
+    t.diagnostic(`held: ${held.what}`);
+    const cancel = b.raw("DELETE", on(b, upload).location).then(async (res) => `${res.status} ${await res.text()}`);
+    await someoneWaitsForALock(cluster);
+    held.go();
+    const [putAnswer, cancelAnswer] = await Promise.all([put, cancel]);
+    t.diagnostic(`the PUT: ${said(putAnswer)} · the cancel: ${cancelAnswer} · row ${await rowKey(cluster, digest)}`);
+    await rowsHaveObjects(cluster);
+    if (!(putAnswer instanceof Error)) {
+      await readsBack([a, b], "atk/cancel", data);
+      await keep(a, "atk/cancel", data);
+    }
+    assert.ok(!(putAnswer instanceof Error), `the PUT: ${said(putAnswer)}`);
+    await allClean(cluster);
+  });
+
   // Upgrade: rows from before migration 032 have object_key null (the digest's key). A digest
   // pushed monolithically (row null) then chunked into other repositories on both instances: the
   // chunked uploads are surplus (deleted), the row stays null; a null row whose object went
