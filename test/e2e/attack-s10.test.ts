@@ -1,12 +1,14 @@
 // Outside attack on session 10's in-place publish on S3 (versitygw) and Azure (Azurite): a chunked
 // upload's committed object `uploads/<id>` becomes the blob where it is (the blob row names it,
-// migration 032), a second chunked upload of the digest is surplus, a monolithic push re-points
-// the row to the digest's key (the object in place becomes gc's stray), gc's stray rule looks at
+// migration 032), a second upload of the digest (chunked or whole) is surplus, deleted after its
+// commit (a row whose object is lost is re-pointed to the new one), gc's stray rule looks at
 // upload rows and blob rows. Two instances over one PostgreSQL, Berth → stalling proxy → store
 // (publish-attack.ts crashCluster), OciClient for exact request sequences and regctl (forced
 // chunked) where a real client fits. After each scenario every 201 reads back from both instances,
 // `berth fsck` is clean and two gc runs leave no object under uploads/ or blobs/ that no row names.
-// Findings (fail on the code they were found on) are `todo: "finding N: …"`.
+// Findings 1 and 2 (a digest's key beside a row naming an object in place never collected; a
+// redirect for an object in place broken by a re-point) failed on the code they were found on and
+// are fixed (gc.ts stray rule, blob-commit.ts recordBlob).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -101,7 +103,7 @@ for (const kind of ["s3", "azure"] as const) {
   // writes that object before its transaction (S3: itself, hidden until verified; Azure: the
   // publish copy); the transaction failing (kill -9 here; a quota refusal at the commit, a
   // database error) leaves it.
-  test(`attack-s10 ${kind}: a monolithic push of a digest whose row names its object in place, killed inside its transaction, leaves an object under the digest's key no row names; two gc runs must delete it`, { timeout: 300_000, skip, todo: "finding 1: gc never deletes a blobs/<digest> object while the digest's row names uploads/<id> (stray rule checks only that a row exists)" }, async (t) => {
+  test(`attack-s10 ${kind}: a monolithic push of a digest whose row names its object in place, killed inside its transaction, leaves an object under the digest's key no row names; two gc runs must delete it`, { timeout: 300_000, skip }, async (t) => {
     const { cluster, proxy, victim, a, b } = await crashCluster(t, kind);
     const data = randomBytes(3 * MiB + 11);
     const digest = sha256(data);
@@ -132,7 +134,7 @@ for (const kind of ["s3", "azure"] as const) {
   // key (S3: the PutObject of the verified bytes; Azure: the publish copy) while the other
   // instance pushes E into the same quota; D's commit is then refused (403 DENIED, right), and
   // the object it wrote under D's key stays for as long as D's row lives: gc never takes it.
-  test(`attack-s10 ${kind}: a monolithic push of a digest in place elsewhere, refused by a quota at its commit on one instance while the other filled the quota: the object it wrote under the digest's key must be collected by gc`, { timeout: 300_000, skip, todo: "finding 1: gc never deletes a blobs/<digest> object while the digest's row names uploads/<id> (stray rule checks only that a row exists)" }, async (t) => {
+  test(`attack-s10 ${kind}: a monolithic push of a digest in place elsewhere, refused by a quota at its commit on one instance while the other filled the quota: the object it wrote under the digest's key must be collected by gc`, { timeout: 300_000, skip }, async (t) => {
     const { cluster, proxy, victim: first, a, b } = await crashCluster(t, kind);
     const d = randomBytes(2 * MiB + 1);
     const e = randomBytes(2 * MiB + 2);
@@ -162,14 +164,12 @@ for (const kind of ["s3", "azure"] as const) {
     assert.deepEqual(unnamed, [], "the refused push's object under D's key outlives gc");
   });
 
-  // Finding 2. A monolithic push re-points the row of a blob published in place to the digest's
-  // key; the object in place becomes a stray that gc deletes uploads.expireAfter after first
-  // seeing it (2 s here, a day by default). A redirect URL Berth handed out for that object before
-  // (valid storage.redirectSeconds: 1200 s by default, up to 7 days on S3; nothing ties the two
-  // settings) then answers 404 while the blob is alive and pullable: a pull that got its 307 a
-  // moment before the re-point fails. The commit says "a read or a redirect URL using it has ended
-  // long before", true only while expireAfter exceeds redirectSeconds.
-  test(`attack-s10 ${kind}: a redirect URL handed out for a blob in place, then a monolithic push re-points the row and gc deletes the old object: the URL, still within redirectSeconds, must keep working`, { timeout: 300_000, skip, todo: "finding 2: a re-pointed in-place object is deleted uploads.expireAfter after gc first sees it, whatever storage.redirectSeconds promised to URLs already handed out" }, async (t) => {
+  // Finding 2 (fixed). A monolithic push re-pointed the row of a blob published in place to the
+  // digest's key; the object in place became a stray that gc deleted uploads.expireAfter after
+  // first seeing it (2 s here, a day by default), and a redirect URL Berth handed out for that
+  // object before (valid storage.redirectSeconds: 1200 s by default, up to 7 days on S3) answered
+  // 404 while the blob was alive. Now the row keeps its object and the push's own is surplus.
+  test(`attack-s10 ${kind}: a redirect URL handed out for a blob in place, then a monolithic push of the same bytes and gc: the URL, still within redirectSeconds, keeps working`, { timeout: 300_000, skip }, async (t) => {
     const { cluster, victim: first, a, b } = await crashCluster(t, kind);
     const data = randomBytes(2 * MiB + 5);
     const digest = sha256(data);
@@ -182,15 +182,15 @@ for (const kind of ["s3", "azure"] as const) {
     await readsBack([a, b], "atk/live", data);
     const res = await fetch(url);
     const body = Buffer.from(await res.arrayBuffer());
-    t.diagnostic(`the redirect handed out before the re-point, fetched after gc: ${res.status}`);
+    t.diagnostic(`the redirect handed out before the whole push, fetched after gc: ${res.status}`);
     assert.equal(res.status, 200, "a redirect URL within its validity, for a blob that is still there");
     assert.equal(sha256(body), digest);
   });
 
   // Soft delete and restore around a blob in place: the manifest deleted (kept restorable: gc
-  // keeps its blob), the row re-pointed by a monolithic push elsewhere and the object in place
-  // collected as a stray, then the manifest restored: it pulls right from both instances.
-  test(`attack-s10 ${kind}: a manifest whose blob is in place deleted (restorable), the row re-pointed and the old object collected, then restored: it pulls right`, { timeout: 300_000, skip }, async (t) => {
+  // keeps its blob), the same bytes pushed whole elsewhere (the row keeps its object in place) and
+  // gc, then the manifest restored: it pulls right from both instances.
+  test(`attack-s10 ${kind}: a manifest whose blob is in place deleted (restorable), the same bytes pushed whole elsewhere and gc, then restored: it pulls right`, { timeout: 300_000, skip }, async (t) => {
     const { cluster, first, a, b } = await startStorePair(t, kind, async (url) => [await startStallingProxy(url)] as const, { env: { BERTH_UPLOADS_EXPIRE_AFTER: "2", BERTH_DELETION_RESTORABLE_FOR: "86400" } });
     const data = randomBytes(2 * MiB + 21);
     const digest = sha256(data);
@@ -204,7 +204,8 @@ for (const kind of ["s3", "azure"] as const) {
     await b.pushBlob("atk/mono", data, { mode: "monolithic" });
     await keep(b, "atk/mono", data);
     await leftAfterTwoGcRuns(cluster);
-    assert.equal(await cluster.backend.driver.stat(inPlace), null, "the object in place collected once no row names it");
+    assert.equal(await rowKey(cluster, digest), inPlace, "the row keeps its object in place (the whole push's own object is surplus)");
+    assert.equal((await cluster.backend.driver.stat(inPlace))?.size, data.length);
     const restored = await runBerthCli(["repository", "restore", "atk/soft", manifest, "--server", first.url, "--username", first.username, "--password", first.password]);
     t.diagnostic(`restore: ${restored.stdout.trim()} ${restored.stderr.trim()}`);
     assert.equal(restored.code, 0, restored.stderr);
@@ -243,7 +244,7 @@ for (const kind of ["s3", "azure"] as const) {
     for (const { repo, data } of pushed) await readsBack([a, b], repo, data);
   });
 
-  // A monolithic push re-pointing the row while a chunked upload of the same digest commits on
+  // A monolithic push of a digest (its object surplus, or the row pointed at it) while a chunked upload of the same digest commits on
   // the other instance, both orders: the chunked commit held at its in-transaction HEAD (it holds
   // the digest's lock) while the monolithic push waits for the lock; then the monolithic one held
   // while the chunked one waits. Both 201 each time; the bytes read right; clean after gc.
@@ -518,8 +519,8 @@ for (const kind of ["s3", "azure"] as const) {
 
   // Real clients around one shared layer: regctl pushes it in 1 MiB PATCHes to the first
   // instance (in place), crane copies the artifact to the second instance (pulled through the
-  // redirect, pushed again: surplus or re-point) and within it (a mount of the blob), oras pushes
-  // the same file monolithically (the row re-pointed to the digest's key); the regctl artifact is
+  // redirect, pushed again: surplus) and within it (a mount of the blob), oras pushes
+  // the same file monolithically (its object surplus: the row keeps the one in place); the regctl artifact is
   // deleted and gc runs past the upload expiry. oras pulls every artifact left from both
   // instances byte for byte; fsck clean; nothing left over.
   test(`attack-s10 ${kind}: regctl chunked, crane copies across instances and within one (mount), oras monolithic, the first deleted, gc: oras pulls everything left byte for byte from both`, { timeout: 600_000, skip }, async (t: TestContext) => {
