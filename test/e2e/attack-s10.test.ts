@@ -248,7 +248,7 @@ for (const kind of ["s3", "azure"] as const) {
   // the other instance, both orders: the chunked commit held at its in-transaction HEAD (it holds
   // the digest's lock) while the monolithic push waits for the lock; then the monolithic one held
   // while the chunked one waits. Both 201 each time; the bytes read right; clean after gc.
-  test(`attack-s10 ${kind}: a monolithic push re-pointing the row while a chunked upload of the digest commits on the other instance (both orders): both 201, bytes right, clean after gc`, { timeout: 300_000, skip }, async (t) => {
+  test(`attack-s10 ${kind}: a monolithic push of the digest while a chunked upload of it commits on the other instance (both orders): both 201, bytes right, clean after gc`, { timeout: 300_000, skip }, async (t) => {
     const { cluster, proxy, a, b } = await crashCluster(t, kind);
     const pushed: { repo: string; data: Buffer }[] = [];
     for (const first of ["chunked", "monolithic"] as const) {
