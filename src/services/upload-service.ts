@@ -304,8 +304,10 @@ export class UploadService {
       return result;
     } catch (err) {
       // A store call aborted by the lost lease fails with its SDK's AbortError (Azure's keeps no
-      // reason): the reason is the answer (another request is writing), not a store failure.
-      if (lost.signal.aborted && lost.signal.reason instanceof RegistryError) throw lost.signal.reason;
+      // reason): the reason is the answer (another request is writing), not a store failure. The
+      // work's own answer stays (a DIGEST_INVALID whose clean-up deleted the row, so the renewal
+      // that followed found no lease).
+      if (lost.signal.aborted && lost.signal.reason instanceof RegistryError && !(err instanceof RegistryError)) throw lost.signal.reason;
       throw err;
     } finally {
       clearInterval(renewal);
