@@ -29,8 +29,8 @@ const usage = `node bench/run.ts [options]
   --only LIST          targets, comma-separated: berth, distribution, ceiling (default: all)
   --phases LIST        physical, push, chunked, pull, rates, concurrent, charts (default: all), or scale:
                        push, chunked, pull and rates on an S3 gateway (versitygw) and PostgreSQL: distribution,
-                       Berth, two Berth instances behind a round-robin (both with the read cache on), and both
-                       again with redirected pulls
+                       Berth, two Berth instances behind a round-robin, and both again with redirected pulls
+  --read-cache         scale phase: Berth's streamed targets with the read cache on (storage.cache.dir)
   --size-mib N         blob size in MiB (default 1024; --quick 256)
   --reps N             timed runs per transfer metric, the median is reported (default 3; --quick 1)
   --seconds N          duration of each rate measurement (default 10; --quick 3)
@@ -56,6 +56,7 @@ const { values: args } = parseArgs({
     "chart-connections": { type: "string", default: "16" },
     profile: { type: "string" },
     save: { type: "string" },
+    "read-cache": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -267,11 +268,12 @@ async function main(): Promise<Results> {
     const backends = await startScaleBackends();
     services.push(backends.stop);
     if (only.has("distribution")) await add("distribution S3", "registry", () => startDistributionOnS3(backends, false));
-    // Berth's streamed targets with the read cache on (bench/scale.ts): a rollout's pulls after the first read local disk.
-    const cacheBytes = benchCacheBytes(blobBytes);
-    if (only.has("berth")) log(`Berth's streamed targets run with the read cache on (storage.cache.maxBytes ${cacheBytes / MiB} MiB, a temporary directory each): their first pull after a push reads the store, the later ones the cache`);
-    if (only.has("berth")) await add("Berth S3+PG, read cache", "registry", () => startBerthOnS3(backends, false, cacheBytes));
-    if (only.has("berth")) await add("Berth ×2 S3+PG, read cache", "registry", () => startBerthPairOnS3(backends, cacheBytes));
+    // With --read-cache, Berth's streamed targets with the read cache on (bench/scale.ts): a
+    // rollout's pulls after the first read local disk. Off by default, as in Berth.
+    const cacheBytes = args["read-cache"] ? benchCacheBytes(blobBytes) : undefined;
+    if (only.has("berth") && cacheBytes !== undefined) log(`Berth's streamed targets run with the read cache on (storage.cache.maxBytes ${cacheBytes / MiB} MiB, a temporary directory each): their first pull after a push reads the store, the later ones the cache`);
+    if (only.has("berth")) await add(cacheBytes === undefined ? "Berth S3+PG" : "Berth S3+PG, read cache", "registry", () => startBerthOnS3(backends, false, cacheBytes));
+    if (only.has("berth")) await add(cacheBytes === undefined ? "Berth ×2 S3+PG" : "Berth ×2 S3+PG, read cache", "registry", () => startBerthPairOnS3(backends, cacheBytes));
     if (only.has("distribution")) await add("distribution S3, redirect", "registry", () => startDistributionOnS3(backends, true));
     if (only.has("berth")) await add("Berth S3+PG, redirect", "registry", () => startBerthOnS3(backends, true));
   }

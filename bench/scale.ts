@@ -2,10 +2,11 @@
 // cluster, shared by every target of the run, each target on a bucket (and database) of its own:
 // CNCF distribution with its S3 driver, Berth on S3 + PostgreSQL, and two Berth instances over one
 // bucket and database behind a round-robin balancer. With `redirect`, blob GETs answer with a
-// presigned URL (distribution's default on S3; Berth's storage.s3.redirect). Berth's streamed
-// targets run with the read cache on (storage.cache.dir, a temporary directory per instance, far
-// larger than the blobs): the first pull after a push reads the store and fills it, the later
-// ones read the local file; the report's "the first after its push" row keeps the cold pull apart.
+// presigned URL (distribution's default on S3; Berth's storage.s3.redirect). With
+// --read-cache, Berth's streamed targets run with the read cache on (storage.cache.dir, a
+// temporary directory per instance, far larger than the blobs): the first pull after a push reads
+// the store and fills it, the later ones read the local file; the report's "the first after its
+// push" row keeps the cold pull apart.
 // All of them share this machine's cores with the gateway and the database: the numbers compare
 // the registries on the same store, not the store's own limits.
 import { spawn } from "node:child_process";
