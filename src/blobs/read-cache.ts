@@ -27,16 +27,10 @@ import { algorithmOf, hexOf, isDigest, type Digest, type DigestAlgorithm } from 
 import type { ByteRange } from "./blob-driver.ts";
 import { CachedBody, Fill, FillingBody, type FillOwner } from "./read-cache-bodies.ts";
 import type { RunningHash } from "./hashing.ts";
+import type { ReadCacheCounts } from "../observability/metrics.ts";
 
-export interface ReadCacheStats {
-  hits: number;
-  misses: number;
-  fills: number;
-  /** Fills ended without an entry, by reason (behind, mismatch, aborted, error). */
-  fillsDropped: Record<string, number>;
-  evictions: number;
-  /** Bytes of the entries (what maxBytes bounds), and their count. */
-  bytes: number;
+/** The counts the metrics read (observability/metrics.ts ReadCacheCounts), and the entries' count. */
+export interface ReadCacheStats extends ReadCacheCounts {
   entries: number;
 }
 

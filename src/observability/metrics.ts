@@ -83,12 +83,14 @@ export class Metrics {
   }
 }
 
-/** What watchReadCache reads (blobs/read-cache.ts ReadCacheStats, which observability/ may not import). */
+/** What watchReadCache reads: a read cache's counts (blobs/read-cache.ts ReadCacheStats extends it). */
 export interface ReadCacheCounts {
   hits: number;
   misses: number;
   fills: number;
+  /** Fills ended without an entry, by reason (behind, mismatch, aborted, error). */
   fillsDropped: Record<string, number>;
   evictions: number;
+  /** Bytes of the entries (what maxBytes bounds). */
   bytes: number;
 }
