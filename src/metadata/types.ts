@@ -160,8 +160,15 @@ export interface TagRows {
    * what the tag names stays put until the holder commits; taken before ManifestRows.hold.
    */
   hold(repository: RepositoryName, tags: readonly Tag[]): Promise<void>;
+  /**
+   * The rows of those tags that exist, locked in the tags' order until the transaction ends: a
+   * push takes them before it moves any, as deleteAllFor takes the rows it deletes, so two writers
+   * of several tag rows never wait on each other in a cycle (locks.ts). After ManifestRows.hold.
+   */
+  lockRows(repository: RepositoryName, tags: readonly Tag[]): Promise<void>;
   list(repository: RepositoryName, page: Page): Promise<Tag[]>;
   delete(repository: RepositoryName, tag: Tag): Promise<boolean>;
+  /** Every tag naming the digest, its rows locked first in the tags' order (see lockRows). */
   deleteAllFor(repository: RepositoryName, digest: Digest): Promise<number>;
   /**
    * The tags whose content includes the digest: tags pointing at it, at a manifest or index

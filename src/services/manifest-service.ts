@@ -198,6 +198,7 @@ export class ManifestService {
       await tx.manifests.put(record, { blobs: parsed.blobs.filter(present), children: parsed.children.filter(present) });
       await tx.changes.append({ kind: "manifest.pushed", repository, digest, mediaType: parsed.mediaType, size: body.length, tag: tags[0] ?? null, artifactType: parsed.artifactType, subject: parsed.subject, ...(options.restored && { restored: true }) });
       const replaced: { digest: Digest; tag: Tag; storedAs: StoredAs }[] = [];
+      await tx.tags.lockRows(repository, tags);
       for (const tag of tags) {
         const previous = await tx.tags.set(repository, tag, digest);
         // Moving an immutable tag is refused; the whole push rolls back with it.

@@ -64,6 +64,8 @@ async function send(client: OciClient, method: string, path: string, init: { hea
 
 const putManifest = (c: OciClient, repo: string, reference: string, body: Buffer, type = OCI_MANIFEST) => send(c, "PUT", `/v2/${repo}/manifests/${reference}`, { headers: { "content-type": type }, body });
 const fivexx = (statuses: string[]) => statuses.filter((s) => s.startsWith("5"));
+/** What the instances logged as errors (level 50 and up): a 500's cause, shown beside it when a round fails. */
+const loggedErrors = (pair: Pair) => pair.berths.flatMap((b) => b.output().split("\n").filter((line) => /"level":(50|60)/.test(line)));
 
 function indexOf(children: TestImage[]): Buffer {
   return Buffer.from(JSON.stringify({
@@ -108,7 +110,7 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
       const [a, b] = round % 2 === 0 ? pair.clients : [pair.clients[1], pair.clients[0]];
       const got = await Promise.all([putManifest(a, repo, `idx-${round}`, index, OCI_INDEX), send(b, "DELETE", `/v2/${repo}/manifests/${children[round % 2]!.digest}`)]);
       outcomes.push(got.join("/"));
-      assert.deepEqual(fivexx(got), [], `round ${round}`);
+      assert.deepEqual(fivexx(got), [], `round ${round}\n${loggedErrors(pair).join("\n")}`);
       assert.ok(["201", "400", "404"].includes(got[0]!) && got[1] === "202", `round ${round}: ${got.join(" ")}`);
       const stored = await pair.clients[0].headManifest(repo, `idx-${round}`, OCI_INDEX);
       if (stored !== null) {
@@ -140,7 +142,7 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
         putManifest(b, repo, `t0?tag=t1&tag=new`, fresh.manifest),
       ]);
       outcomes.push(got.join("/"));
-      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}\n${loggedErrors(pair).join("\n")}`);
       assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
     }
   });
@@ -156,7 +158,7 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
       const images = [0, 1, 2].map((i) => buildImage([layer], `retained-${round}-${i}`));
       for (const [i, image] of images.entries()) await pushImage(a, repo, `r${round}-${i}`, image);
       const got = await Promise.all([run(a), run(b), putManifest(b, repo, `r${round}-0`, images[2]!.manifest), send(a, "DELETE", `/v2/${repo}/manifests/r${round}-1`), putManifest(a, repo, `late-${round}`, images[0]!.manifest)]);
-      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}\n${loggedErrors(pair).join("\n")}`);
       assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
     }
   });
@@ -176,7 +178,7 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
       if (head === null) assert.equal(await cmPush(a, round), "201");
       const target = round % 3 === 0 || head === null ? "1.0.0" : head.digest;
       const got = await Promise.all([cmPush(a, round), send(b, "DELETE", `/v2/${repo}/manifests/${target}`), cmPush(b, round)]);
-      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}\n${loggedErrors(pair).join("\n")}`);
       assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
       const tagged = await pair.clients[0].headManifest(repo, "1.0.0", OCI_MANIFEST);
       for (const c of pair.clients) {
@@ -204,7 +206,7 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
         send(a, "DELETE", `/v2/${repo}/manifests/v`),
       ]);
       outcomes.push(got.join("/"));
-      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}`);
+      assert.deepEqual(fivexx(got), [], `round ${round}: ${got.join(" ")}\n${loggedErrors(pair).join("\n")}`);
       assert.deepEqual(await problems(pair.url, repo), [], `round ${round}: ${got.join(" ")}`);
     }
     assert.ok(outcomes.some((o) => o.startsWith("200/")), `no restore won a race: ${outcomes.join(" ")}`);
@@ -238,7 +240,7 @@ describe("PostgreSQL, two instances, soft delete on: lock order under races", ()
     }
     stop = true;
     const statuses = (await Promise.all(churning)).flat();
-    assert.deepEqual(fivexx(statuses), []);
+    assert.deepEqual(fivexx(statuses), [], loggedErrors(pair).join("\n"));
     assert.deepEqual(reports, [], "fsck beside live pushes and deletes");
     assert.deepEqual(await problems(pair.url, repo), []);
   });
