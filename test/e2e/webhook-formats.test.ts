@@ -12,7 +12,7 @@
 // Real clients (oras, crane, helm), `berth serve`, a real HTTP receiver; the default backoff.
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import type { IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,7 +33,7 @@ interface Event {
   id: number;
   timestamp: string;
   action: Action;
-  target: { repository?: string; tag?: string; digest?: string; mediaType?: string; size?: number; chart?: { name: string; version: string | null; storedAs: string } };
+  target: { repository?: string; tag?: string; digest?: string; mediaType?: string; size?: number; chart?: { name: string; version: string | null; storedAs: string; size?: number } };
   actor: { name: string; kind: string; address: string | null; userAgent: string | null; requestId?: string | null } | null;
 }
 
@@ -70,7 +70,7 @@ const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 const Time = z.iso.datetime();
 const Berth = z.strictObject({
   action: z.enum(ACTIONS),
-  chart: z.strictObject({ name: z.string().min(1), version: z.string().min(1).nullable(), storedAs: z.enum(["classic", "oci"]) }).optional(),
+  chart: z.strictObject({ name: z.string().min(1), version: z.string().min(1).nullable(), storedAs: z.enum(["classic", "oci"]), size: z.number().int().positive() }).optional(),
 });
 /** The target fields ACR's payload and distribution's event share (each adds its own). */
 const TARGET = {
@@ -81,6 +81,16 @@ const TARGET = {
   repository: z.string().min(1),
   tag: z.string().min(1).optional(),
 };
+/** ACR's chart_push and chart_delete target, whole: these fields, no `length`, the chart package's mediaType. */
+const AcrChartTarget = z.strictObject({
+  mediaType: z.literal("application/vnd.acr.helm.chart"),
+  size: z.number().int().positive(),
+  digest: Digest,
+  repository: z.string().min(1),
+  tag: z.string().min(1),
+  name: z.string().min(1),
+  version: z.string().min(1),
+});
 const AcrPayload = z.strictObject({
   id: z.string().regex(/^[0-9]+$/),
   timestamp: Time,
@@ -99,8 +109,8 @@ const AcrPayload = z.strictObject({
 const ACR_REQUIRED: Record<Action, string[]> = {
   push: ["mediaType", "size", "digest", "length", "repository"],
   delete: ["mediaType", "digest", "repository"],
-  chart_push: ["digest", "repository", "tag", "name", "version"],
-  chart_delete: ["digest", "repository", "tag", "name", "version"],
+  chart_push: ["mediaType", "size", "digest", "repository", "tag", "name", "version"],
+  chart_delete: ["mediaType", "size", "digest", "repository", "tag", "name", "version"],
 };
 const DistributionEvent = z.strictObject({
   id: z.string().min(1),
@@ -164,8 +174,10 @@ test("ACR and distribution payloads are whole and valid for push, delete and OCI
   await runOk(oras, ["push", ...login, `${berth.host}/e2e/app:v1`, "note.txt:text/plain"], { env, cwd: dir });
   await runOk(oras, ["push", ...login, `${berth.host}/e2e/app:v2`, "note.txt:text/plain", "--annotation", "n=2"], { env, cwd: dir });
   await registryLogin(helm, berth);
+  const archiveSize: Record<string, number> = {};
   for (const [name, version] of [["bydigest", "1.0.0"], ["bytag", "2.0.0"]] as const) {
     const chart = await packageChart(helm, { name, version });
+    archiveSize[name] = (await stat(chart.path)).size;
     await helm.run(["push", chart.path, `oci://${berth.host}/charts`, ...plainHttp]);
   }
   const resolve = async (ref: string) => (await runOk(oras, ["resolve", ...login, `${berth.host}/${ref}`], { env })).stdout.trim();
@@ -188,8 +200,8 @@ test("ACR and distribution payloads are whole and valid for push, delete and OCI
   assert.deepEqual(
     chartDeletes.map((e) => ({ repository: e.target.repository, tag: e.target.tag, digest: e.target.digest, chart: e.target.chart })),
     [
-      { repository: "charts/bydigest", tag: "1.0.0", digest: byDigest, chart: { name: "bydigest", version: "1.0.0", storedAs: "oci" } },
-      { repository: "charts/bytag", tag: "2.0.0", digest: byTag, chart: { name: "bytag", version: "2.0.0", storedAs: "oci" } },
+      { repository: "charts/bydigest", tag: "1.0.0", digest: byDigest, chart: { name: "bydigest", version: "1.0.0", storedAs: "oci", size: archiveSize.bydigest } },
+      { repository: "charts/bytag", tag: "2.0.0", digest: byTag, chart: { name: "bytag", version: "2.0.0", storedAs: "oci", size: archiveSize.bytag } },
     ],
   );
   for (const c of chartDeletes) {
@@ -239,7 +251,13 @@ test("ACR and distribution payloads are whole and valid for push, delete and OCI
     assert.equal(r.headers["berth-event"], body.id, what);
     present(body.target, ACR_REQUIRED[e.action], what);
     if (e.action === "delete") assert.ok(body.target.digest ?? body.target.tag, `${what}: a digest or a tag`);
-    sameTarget(body.target, e, what);
+    if (e.target.chart) {
+      // ACR's chart target: the package's mediaType, the archive's size (the .tgz helm pushed), no length.
+      const target = AcrChartTarget.parse(body.target);
+      assert.deepEqual(Object.keys(target), Object.keys(body.target), `${what}: only ACR's chart fields`);
+      assert.equal(target.size, archiveSize[e.target.chart.name], `${what}: size is the chart archive's bytes`);
+      assert.deepEqual([target.repository, target.digest, target.tag], [e.target.repository, e.target.digest, e.target.tag], what);
+    } else sameTarget(body.target, e, what);
     assert.equal(body.target.name, e.target.chart?.name, what);
     assert.equal(body.target.version, e.target.chart?.version ?? undefined, what);
     assert.deepEqual(body.berth.chart, e.target.chart, what);

@@ -51,14 +51,33 @@ function request(event: RegistryEvent, source: EventSource) {
   };
 }
 
+/**
+ * The mediaType ACR's chart_push and chart_delete targets carry (its webhook reference, "Chart push
+ * event"): the chart package's, whichever way Berth stored it.
+ */
+export const ACR_HELM_CHART = "application/vnd.acr.helm.chart";
+
+/**
+ * A chart event's target as ACR's reference lists it: mediaType, size, digest, repository, tag,
+ * name, version, and no `length` (its chart target has none). `size` is the chart archive's bytes
+ * (the .tgz, what ACR received and `helm pull` fetches), as in ACR's example (25265); `digest`
+ * stays the chart's manifest, which Berth's other formats and the event stream name too.
+ */
+function acrChartTarget(t: RegistryEvent["target"], chart: NonNullable<RegistryEvent["target"]["chart"]>): Record<string, unknown> {
+  const target: Record<string, unknown> = { mediaType: ACR_HELM_CHART };
+  if (chart.size !== undefined) target.size = chart.size;
+  if (t.digest) target.digest = t.digest;
+  if (t.repository) target.repository = t.repository;
+  if (t.tag) target.tag = t.tag;
+  target.name = chart.name;
+  if (chart.version) target.version = chart.version;
+  return target;
+}
+
 function acr(event: RegistryEvent, source: EventSource): object {
   const t = event.target;
-  const target = descriptorTarget(t);
-  if (t.tag) target.tag = t.tag;
-  if (t.chart) {
-    target.name = t.chart.name;
-    if (t.chart.version) target.version = t.chart.version;
-  }
+  const target = t.chart ? acrChartTarget(t, t.chart) : descriptorTarget(t);
+  if (!t.chart && t.tag) target.tag = t.tag;
   const { id, host, method, useragent } = request(event, source);
   return {
     id: String(event.id),
