@@ -44,6 +44,13 @@ export const WebhookPatch = z.strictObject({
 });
 export const UpdatedWebhook = WebhookView.extend({ secret: z.string().optional() });
 
+/** One request a delivery went out as: when it was sent, the response status (null: none came), its latency, its error. */
+export const DeliveryAttemptView = z.strictObject({
+  at: Time,
+  responseStatus: z.number().int().nullable(),
+  latencyMs: z.number().int().nullable(),
+  error: z.string().nullable(),
+});
 export const DeliveryView = z.strictObject({
   id: z.number().int(),
   webhook: z.string(),
@@ -60,6 +67,11 @@ export const DeliveryView = z.strictObject({
   latencyMs: z.number().int().nullable(),
   error: z.string().nullable(),
   finishedAt: Time.nullable(),
+  /**
+   * Its newest requests, oldest first, at most 10 (a redelivery keeps them). `attempts` counts the
+   * failures toward webhooks.maxAttempts: a 410 from a URL the webhook no longer has is listed here only.
+   */
+  recentAttempts: z.array(DeliveryAttemptView),
 });
 export const DeliveryList = z.strictObject({ deliveries: z.array(DeliveryView) });
 export const DeliveriesQuery = z.strictObject({ limit: z.coerce.number().int().positive().max(1000).optional() });
@@ -79,7 +91,8 @@ export const EventView = z.strictObject({
     artifactType: z.string().optional(),
     subject: z.string().optional(),
     referrerKind: z.enum(["signature", "sbom", "attestation", "other"]).optional(),
-    chart: z.strictObject({ name: z.string(), version: z.string().nullable(), storedAs: z.enum(["classic", "oci"]) }).optional(),
+    /** size: the chart archive's bytes (the .tgz), absent in events logged before Berth recorded it. */
+    chart: z.strictObject({ name: z.string(), version: z.string().nullable(), storedAs: z.enum(["classic", "oci"]), size: z.number().int().optional() }).optional(),
     principal: z.string().optional(),
     scopeMap: z.string().optional(),
     attributes: z.strictObject({ tag: z.string() }).optional(),

@@ -178,6 +178,12 @@ function deliveryRow(d: z.infer<typeof DeliveryView>): string[] {
 }
 const DELIVERY_HEAD = ["ID", "EVENT", "ACTION", "STATUS", "ATTEMPTS", "HTTP", "LATENCY", "CREATED", "ERROR"];
 
+/** A delivery's kept requests, one row each, newest first as the deliveries are. */
+function attemptRows(d: z.infer<typeof DeliveryView>): string[][] {
+  return [...d.recentAttempts].reverse().map((a) => [String(d.id), d.eventId < 0 ? "ping" : String(d.eventId), shortTime(a.at), a.responseStatus === null ? "" : String(a.responseStatus), a.latencyMs === null ? "" : `${a.latencyMs} ms`, truncate(a.error ?? "", 60)]);
+}
+const ATTEMPT_HEAD = ["DELIVERY", "EVENT", "SENT", "HTTP", "LATENCY", "ERROR"];
+
 const pingCommand = connectionOptions(new Command("ping").description("send a ping event to the webhook now and show the answer").argument("<name>", "webhook name").addOption(outputOption()))
   .addHelpText("after", `\nExample:\n  berth webhook ping ci`)
   .action(
@@ -193,14 +199,16 @@ const deliveriesCommand = connectionOptions(
     .description("a webhook's deliveries, newest first: status, attempts, response status, latency, error")
     .argument("<name>", "webhook name")
     .addOption(new Option("--top <n>", "how many (the newest kept per webhook: webhooks.keepDeliveries)").default("20"))
+    .addOption(new Option("--attempts", "each delivery's recent requests instead (its newest 10): when sent, HTTP status, latency, error"))
     .addOption(outputOption()),
 )
-  .addHelpText("after", `\nExamples:\n  berth webhook deliveries ci\n  berth webhook deliveries ci -o json   # with each request's headers and body`)
+  .addHelpText("after", `\nExamples:\n  berth webhook deliveries ci\n  berth webhook deliveries ci --attempts   # each retry: when, status, latency\n  berth webhook deliveries ci -o json   # with each request's headers and body, and its recentAttempts`)
   .action(
     handled(async (name, options) => {
       const found = await (await client(options)).json(DeliveryList, "GET", hooks(name, "deliveries"), { query: { limit: options.top }, explain: { 404: notFound(name) } });
       if (options.output === "json") return printJson(found);
       if (found.deliveries.length === 0) return printLine(`no deliveries for ${name} yet`);
+      if (options.attempts) return printTable(ATTEMPT_HEAD, found.deliveries.flatMap(attemptRows));
       printTable(DELIVERY_HEAD, found.deliveries.map(deliveryRow));
     }),
   );

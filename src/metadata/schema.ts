@@ -146,6 +146,8 @@ export interface Database {
     finished_at: number | null;
     lease_owner: string | null;
     lease_until: Generated<number>;
+    /** JSON: [{at (ms), responseStatus, latencyMs, error}], oldest first (migration 033). */
+    recent_attempts: Generated<string>;
   };
   change_consumers: { consumer: string; cursor: number; owner: string | null; lease_until: number };
   locks: { name: string; taken_at: number };

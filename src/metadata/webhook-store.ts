@@ -9,7 +9,7 @@ import { familyOf } from "./migrations/portable.ts";
 import { ReusedQuery } from "./reused-query.ts";
 import { UNSYNCED, UNSYNCED_NEXT_TRANSACTION } from "./sqlite/node-sqlite-dialect.ts";
 import type { Database } from "./schema.ts";
-import type { AttemptOutcome, Delivery, DeliveryStatus, NewDelivery, RecordedAttempt, SentRequest, Webhook, WebhookFormat, WebhookRows } from "./webhook-types.ts";
+import type { AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus, NewDelivery, RecordedAttempt, SentRequest, Webhook, WebhookFormat, WebhookRows } from "./webhook-types.ts";
 
 /** Rows a statement inserts at most: 9 values each stays under SQLite's 32,766 bound values. */
 const ENQUEUE_SLICE = 500;
@@ -47,12 +47,29 @@ function toDelivery(r: Selectable<Database["webhook_deliveries"]>): Delivery {
     latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
     error: r.error,
     finishedAt: r.finished_at === null ? null : new Date(Number(r.finished_at)),
+    recentAttempts: attemptsOf(r.recent_attempts),
   };
 }
 
-/** An attempt's outcome (and what it sent, null: kept as it is) as the attempt statement's values, in its order. */
-function attemptValues(id: number, o: AttemptOutcome, sent?: SentRequest): [number, string, number, number, number | null, number | null, string | null, number | null, string | null, string | null] {
-  return [id, o.status, o.attempts, o.nextAt.getTime(), o.responseStatus, o.latencyMs, o.error, o.finishedAt ? o.finishedAt.getTime() : null, sent ? JSON.stringify(sent.requestHeaders) : null, sent?.body ?? null];
+/** The kept attempts as the row holds them: JSON, times as epoch ms. */
+interface StoredAttempt {
+  at: number;
+  responseStatus: number | null;
+  latencyMs: number | null;
+  error: string | null;
+}
+
+function attemptsOf(json: string): DeliveryAttempt[] {
+  return (JSON.parse(json) as StoredAttempt[]).map((a) => ({ at: new Date(a.at), responseStatus: a.responseStatus, latencyMs: a.latencyMs, error: a.error }));
+}
+
+function attemptsJson(attempts: readonly DeliveryAttempt[]): string {
+  return JSON.stringify(attempts.map((a): StoredAttempt => ({ at: a.at.getTime(), responseStatus: a.responseStatus, latencyMs: a.latencyMs, error: a.error })));
+}
+
+/** An attempt's outcome (and what it sent, and its recent attempts; null: kept as they are) as the attempt statement's values, in its order. */
+function attemptValues(id: number, o: AttemptOutcome, sent?: SentRequest): [number, string, number, number, number | null, number | null, string | null, number | null, string | null, string | null, string | null] {
+  return [id, o.status, o.attempts, o.nextAt.getTime(), o.responseStatus, o.latencyMs, o.error, o.finishedAt ? o.finishedAt.getTime() : null, sent ? JSON.stringify(sent.requestHeaders) : null, sent?.body ?? null, o.recentAttempts ? attemptsJson(o.recentAttempts) : null];
 }
 
 export class WebhookStore implements WebhookRows {
@@ -235,7 +252,7 @@ export class WebhookStore implements WebhookRows {
   }
 
   private attemptStatement(db: Db, marker: string) {
-    return new ReusedQuery(db, (id: number, status: string, attempts: number, nextAt: number, responseStatus: number | null, latencyMs: number | null, error: string | null, finishedAt: number | null, headers: string | null, body: string | null) =>
+    return new ReusedQuery(db, (id: number, status: string, attempts: number, nextAt: number, responseStatus: number | null, latencyMs: number | null, error: string | null, finishedAt: number | null, headers: string | null, body: string | null, recent: string | null) =>
       db
         .updateTable("webhook_deliveries")
         .set({
@@ -251,6 +268,8 @@ export class WebhookStore implements WebhookRows {
           // What the attempt went out with (the webhook's headers and format at its batch); null: as kept.
           request_headers: sql<string>`coalesce(${headers}, request_headers)`,
           body: sql<string>`coalesce(${body}, body)`,
+          // The worker appended this attempt to what it leased (the lease keeps other writers off the row); null: as kept.
+          recent_attempts: sql<string>`coalesce(${recent}, recent_attempts)`,
         })
         .where("id", "=", id)
         .modifyEnd(sql.raw(marker)),

@@ -23,6 +23,23 @@ export interface Webhook {
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
+/**
+ * One request a delivery went out as (migration 033), as GitHub's and ACR's "recent deliveries"
+ * show them: when it was sent, the response status (null: none came), how long it took, the error.
+ */
+export interface DeliveryAttempt {
+  at: Date;
+  responseStatus: number | null;
+  latencyMs: number | null;
+  error: string | null;
+}
+
+/**
+ * Attempts a delivery keeps, its newest: a receiver down for days (250 attempts at the cap) does not
+ * grow its row past this.
+ */
+export const RECENT_ATTEMPTS = 10;
+
 export interface Delivery {
   id: number;
   webhook: string;
@@ -41,12 +58,18 @@ export interface Delivery {
   latencyMs: number | null;
   error: string | null;
   finishedAt: Date | null;
+  /**
+   * Its newest requests, oldest first, at most RECENT_ATTEMPTS (a redelivery keeps them; deliveries
+   * recorded before migration 033 start with none). A request whose answer did not count as a failed
+   * attempt (a 410 from a URL the webhook no longer has) is here and not in `attempts`.
+   */
+  recentAttempts: DeliveryAttempt[];
 }
 
 export type NewDelivery = Pick<Delivery, "webhook" | "eventId" | "action" | "requestHeaders" | "body">;
 
-/** An attempt's outcome: the delivery's new state. */
-export type AttemptOutcome = Pick<Delivery, "status" | "attempts" | "nextAt" | "responseStatus" | "latencyMs" | "error" | "finishedAt">;
+/** An attempt's outcome: the delivery's new state; `recentAttempts` none: kept as they are (no request went out). */
+export type AttemptOutcome = Pick<Delivery, "status" | "attempts" | "nextAt" | "responseStatus" | "latencyMs" | "error" | "finishedAt"> & { recentAttempts?: DeliveryAttempt[] };
 
 /**
  * What an attempt sent, built from the webhook's row at its batch (webhook-worker.ts): the headers

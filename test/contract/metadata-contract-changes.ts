@@ -376,6 +376,28 @@ export function metadataChangeContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.changes.entries([]), []);
     });
 
+    test("a delivery keeps its recent attempts as recorded (migration 033): none given keeps them, a redelivery keeps them, a new delivery has none", async (t) => {
+      const store = await freshStore(t, factory);
+      const at = new Date(1_700_000_000_000);
+      const later = (ms: number) => new Date(at.getTime() + ms);
+      await store.webhooks.create({ name: "ci", url: "https://hooks.example.com/x", actions: ["push"], scope: "*", headers: {}, format: "acr", enabled: true, secret: "s", createdAt: at, updatedAt: at });
+      await store.webhooks.enqueue([{ webhook: "ci", eventId: 1, action: "push", requestHeaders: {}, body: "{}" }], at);
+      const [queued] = await store.webhooks.leaseDue("ci", "A", at, later(1000), 10);
+      assert.deepEqual(queued?.recentAttempts, [], "queued: none yet");
+      const first = { at: later(10), responseStatus: 500, latencyMs: 7, error: "the receiver answered 500" };
+      const second = { at: later(2000), responseStatus: null, latencyMs: 1000, error: "timed out after 1000 ms" };
+      await store.webhooks.record("ci", "A", [{ id: queued!.id, outcome: { status: "pending", attempts: 1, nextAt: later(1000), responseStatus: 500, latencyMs: 7, error: "the receiver answered 500", finishedAt: null, recentAttempts: [first] } }], [], 10);
+      const [leased] = await store.webhooks.leaseDue("ci", "A", later(1000), later(3000), 10);
+      assert.deepEqual(leased?.recentAttempts, [first], "leased with what it kept: the worker appends to it");
+      await store.transaction((tx) => tx.webhooks.record("ci", "A", [{ id: leased!.id, outcome: { status: "failed", attempts: 2, nextAt: later(3000), responseStatus: null, latencyMs: 1000, error: "timed out", finishedAt: later(3000), recentAttempts: [first, second] } }], [], 10));
+      assert.deepEqual((await store.webhooks.delivery("ci", queued!.id))?.recentAttempts, [first, second], "in a transaction too (the 410 path)");
+      assert.equal(await store.webhooks.redeliver("ci", queued!.id, later(4000)), true);
+      const again = await store.webhooks.delivery("ci", queued!.id);
+      assert.deepEqual([again?.attempts, again?.recentAttempts], [0, [first, second]], "a redelivery starts its count again and keeps what was sent");
+      await store.webhooks.record("ci", "A", [{ id: queued!.id, outcome: { status: "failed", attempts: 0, nextAt: later(5000), responseStatus: null, latencyMs: null, error: "not sent", finishedAt: later(5000) } }], [], 10);
+      assert.deepEqual((await store.webhooks.delivery("ci", queued!.id))?.recentAttempts, [first, second], "no request went out: kept as they are");
+    });
+
     test("queueable lists the enabled webhooks; a delete that meets a fan-out between its read and its insert removes what it queued: no delivery outlives its webhook", async (t) => {
       const store = await freshStore(t, factory);
       const at = new Date(1_700_000_000_000);

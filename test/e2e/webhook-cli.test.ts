@@ -14,7 +14,7 @@ import { WebhookReceiver, type Received } from "../support/webhook-receiver.ts";
 
 const WEBHOOKS = { BERTH_WEBHOOKS_ALLOWED_HOSTS: "127.0.0.1", BERTH_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: "true", BERTH_WEBHOOKS_INTERVAL: "0.1" };
 
-interface Delivery { id: number; webhook: string; eventId: number; action: string; status: string; attempts: number; responseStatus: number | null; requestHeaders: Record<string, string>; body: string }
+interface Delivery { id: number; webhook: string; eventId: number; action: string; status: string; attempts: number; responseStatus: number | null; requestHeaders: Record<string, string>; body: string; recentAttempts: { at: string; responseStatus: number | null; latencyMs: number | null; error: string | null }[] }
 
 const signedWith = (secret: string, r: Received) =>
   r.headers["berth-signature"] === `sha256=${createHmac("sha256", secret).update(`${String(r.headers["berth-timestamp"])}.`).update(r.raw).digest("hex")}`;
@@ -99,6 +99,18 @@ test("berth webhook show, update, delete, ping and redeliver through the CLI: -o
   const missingDelivery = await run(["webhook", "redeliver", "ci", "999999"]);
   assert.equal(missingDelivery.code, 1);
   assert.match(missingDelivery.stderr, /webhook ci has no delivery 999999/);
+
+  // Each request the push went out as (first, then two redeliveries), kept across redeliveries: json, then the --attempts table.
+  const pushed = async () => (await json<{ deliveries: Delivery[] }>(["webhook", "deliveries", "ci"])).deliveries.find((d) => d.id === push.id)!;
+  for (let n = 0; n < 100 && (await pushed()).recentAttempts.length < 3; n++) await new Promise((r) => setTimeout(r, 100));
+  const kept = await pushed();
+  assert.deepEqual([kept.attempts, kept.recentAttempts.map((a) => [a.responseStatus, a.error])], [1, [[204, null], [204, null], [204, null]]], "a redelivery counts from 0 again and keeps what was sent");
+  const attemptsTable = (await ok(["webhook", "deliveries", "ci", "--attempts"])).stdout.trimEnd().split("\n");
+  assert.match(attemptsTable[0]!, /^DELIVERY\s+EVENT\s+SENT\s+HTTP\s+LATENCY\s+ERROR$/);
+  const pushRows = attemptsTable.filter((line) => line.startsWith(`${push.id} `));
+  assert.equal(pushRows.length, 3);
+  for (const row of pushRows) assert.match(row, new RegExp(`^${push.id}\\s+${push.eventId}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC\\s+204\\s+\\d+ ms$`));
+  assert.ok(attemptsTable.some((line) => /^\d+\s+ping\s+.*\s+204\s+\d+ ms$/.test(line)), "the pings' requests too");
 
   // delete: json, then the text; then nothing is left.
   await ok(["webhook", "create", "other", "--uri", `${receiver.url}/other`, "--actions", "push"]);

@@ -216,6 +216,15 @@ test("a receiver answering 500 is retried with growing waits, in order; 410 disa
   const first = await oldest();
   assert.ok(first.attempts >= 5);
   assert.equal(first.status, "delivered");
+  // Each attempt kept (at most the newest 10): when it went, what came back, how long it took.
+  const recent = first.recentAttempts as { at: string; responseStatus: number | null; latencyMs: number; error: string | null }[];
+  assert.equal(recent.length, Math.min(first.attempts, 10));
+  assert.deepEqual(recent.map((a) => a.responseStatus), [...Array<number>(recent.length - 1).fill(500), 204]);
+  assert.deepEqual(recent.map((a) => a.error), [...Array<string>(recent.length - 1).fill("the receiver answered 500"), null]);
+  const sentAt = recent.map((a) => Date.parse(a.at));
+  assert.deepEqual(sentAt, [...sentAt].sort((a, b) => a - b), "oldest first");
+  assert.ok(recent.every((a) => Number.isInteger(a.latencyMs) && a.latencyMs >= 0));
+  assert.ok(sentAt.at(-1)! <= Date.parse(first.finishedAt), "the last went before the delivery was finished");
 
   receiver.answer = 410;
   const before = receiver.on("/flaky").length;
@@ -251,6 +260,32 @@ test("a 410 from a webhook's old URL does not disable it when its URL changed wh
   const hook = (await app.request("GET", "/api/v1/webhooks/moving")).json();
   assert.equal(hook.enabled, true, "the webhook as changed is not disabled by the old URL's answer");
   assert.deepEqual((await app.request("GET", "/api/v1/audit?event=webhook.disabled")).json().events, []);
+  // The old URL's 410 was no failure of the webhook as it is: one attempt counted (the one that
+  // went through), so maxAttempts and the backoff are not spent on it; the request is listed all the same.
+  const delivery = async () => (await app.request("GET", "/api/v1/webhooks/moving/deliveries")).json().deliveries[0];
+  for (let n = 0; n < 400 && (await delivery()).status !== "delivered"; n++) await new Promise((r) => setTimeout(r, 25));
+  const d = await delivery();
+  assert.equal(d.status, "delivered");
+  assert.equal(d.attempts, 1, "the 410 from the URL the webhook no longer has is not counted as a failed attempt");
+  assert.deepEqual(d.recentAttempts.map((a: { responseStatus: number }) => a.responseStatus), [410, 204]);
+  assert.match(d.recentAttempts[0].error, /the webhook changed since/);
+});
+
+test("a delivery keeps its newest 10 attempts, however often it was tried", async (t) => {
+  const { app, receiver, client } = await setUp(t, { ...FAST, "webhooks.backoffCap": 0.1, "webhooks.maxAttempts": 13 });
+  await createHook(app, { name: "down", url: `${receiver.url}/down`, actions: ["push"] });
+  receiver.answer = 503;
+  await pushImage(client, "r", "a", buildImage([randomLayer(10)], "a"));
+  const delivery = async () => (await app.request("GET", "/api/v1/webhooks/down/deliveries")).json().deliveries[0];
+  for (let n = 0; n < 1200 && (await delivery())?.status !== "failed"; n++) await new Promise((r) => setTimeout(r, 25));
+  const d = await delivery();
+  assert.deepEqual([d.status, d.attempts], ["failed", 13]);
+  assert.equal(receiver.on("/down").length, 13);
+  assert.equal(d.recentAttempts.length, 10, "bounded: the newest 10 of 13");
+  assert.ok(d.recentAttempts.every((a: { responseStatus: number }) => a.responseStatus === 503));
+  // The newest ten: the oldest kept (the 4th) went after the 3rd had arrived and been answered.
+  const arrived = receiver.on("/down").map((x) => x.at);
+  assert.ok(Date.parse(d.recentAttempts[0].at) > arrived[2]!, `the oldest kept, sent ${d.recentAttempts[0].at}, is the 4th (the 3rd arrived at ${new Date(arrived[2]!).toISOString()})`);
 });
 
 test("a backlog goes in order, in batches over one kept-alive connection; each recorded delivered, the kept ones trimmed to keepDeliveries", async (t) => {

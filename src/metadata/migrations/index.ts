@@ -26,6 +26,7 @@ import { summaryKindSorts } from "./028-summary-kind-sorts.ts";
 import { signatureVerdicts } from "./030-signature-verdicts.ts";
 import { summaryCounts } from "./031-summary-counts.ts";
 import { blobObjectKeys } from "./032-blob-object-keys.ts";
+import { deliveryAttempts } from "./033-delivery-attempts.ts";
 
 export const migrations: Record<string, Migration> = {
   "001-initial": initial,
@@ -54,4 +55,5 @@ export const migrations: Record<string, Migration> = {
   "030-signature-verdicts": signatureVerdicts,
   "031-summary-counts": summaryCounts,
   "032-blob-object-keys": blobObjectKeys,
+  "033-delivery-attempts": deliveryAttempts,
 };

@@ -12,7 +12,7 @@ import { checkDestination } from "./destinations.ts";
 import { render } from "./payloads.ts";
 import { attempt } from "./delivery-request.ts";
 import { delivered } from "./sender.ts";
-import { deliveryHeaders, type DeliverySettings } from "./webhook-worker.ts";
+import { deliveryHeaders, withAttempt, type DeliverySettings } from "./webhook-worker.ts";
 
 export interface WebhookInput {
   url: string;
@@ -168,7 +168,8 @@ export class WebhookService {
     const result = await attempt(hook, row, this.settings);
     const ok = delivered(result);
     const finished = new Date();
-    const outcome = { status: ok ? ("delivered" as const) : ("failed" as const), attempts: 1, nextAt: finished, responseStatus: result.status, latencyMs: result.latencyMs, error: result.error ?? (ok ? null : `the receiver answered ${result.status}`), finishedAt: finished };
+    const error = result.error ?? (ok ? null : `the receiver answered ${result.status}`);
+    const outcome = { status: ok ? ("delivered" as const) : ("failed" as const), attempts: 1, nextAt: finished, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: finished, recentAttempts: withAttempt([], finished, result, error) };
     await this.metadata.webhooks.attempted(row.id, outcome);
     await this.metadata.webhooks.trim(name, this.settings.keepDeliveries);
     return { ...row, ...outcome };

@@ -27,7 +27,7 @@ import { eventOf, type RegistryEvent } from "../../domain/events.ts";
 import { matchesPattern } from "../../domain/names.ts";
 import type { MetadataStore } from "../../metadata/types.ts";
 import type { Foreground } from "../foreground.ts";
-import type { AttemptOutcome, Delivery, NewDelivery, RecordedAttempt, Webhook } from "../../metadata/webhook-types.ts";
+import { RECENT_ATTEMPTS, type AttemptOutcome, type Delivery, type DeliveryAttempt, type NewDelivery, type RecordedAttempt, type Webhook } from "../../metadata/webhook-types.ts";
 import type { DestinationPolicy } from "./destinations.ts";
 import type { AttemptDelivery } from "./delivery-request.ts";
 import { CONTENT_TYPES, render, type EventSource, type Payload } from "./payloads.ts";
@@ -117,8 +117,17 @@ function sameWebhook(a: Webhook, b: Webhook): boolean {
 /** A delivery as its batch sends it; `rendered`: its body was made anew in the webhook's current format. */
 type BatchRequest = AttemptDelivery & { rendered: boolean };
 
+/** An error as an attempt's record keeps it: a receiver's words are not stored at any length. */
+const ATTEMPT_ERROR_CHARS = 300;
+
+/** The delivery's recent attempts with this one (sent at `answeredAt` less its latency), the newest RECENT_ATTEMPTS. */
+export function withAttempt(kept: readonly DeliveryAttempt[], answeredAt: Date, result: Pick<SendResult, "status" | "latencyMs">, error: string | null): DeliveryAttempt[] {
+  const attempt = { at: new Date(answeredAt.getTime() - result.latencyMs), responseStatus: result.status, latencyMs: result.latencyMs, error: error === null ? null : error.slice(0, ATTEMPT_ERROR_CHARS) };
+  return [...kept, attempt].slice(-RECENT_ATTEMPTS);
+}
+
 /** What an attempt's result makes of its delivery. */
-export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
+export function outcomeOf(delivery: Pick<Delivery, "attempts" | "recentAttempts">, result: SendResult, settings: DeliverySettings, now = new Date()): AttemptOutcome {
   const attempts = delivery.attempts + 1;
   const ok = delivered(result);
   const gone = result.status === 410;
@@ -126,7 +135,8 @@ export function outcomeOf(delivery: Pick<Delivery, "attempts">, result: SendResu
   const status = ok ? "delivered" : gone || givenUp ? "failed" : "pending";
   const nextAt = status === "pending" ? new Date(now.getTime() + backoff(attempts, settings.backoffBaseMs, settings.backoffCapMs)) : now;
   const error = result.error ?? (ok ? null : `the receiver answered ${result.status}`);
-  return { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now };
+  const recentAttempts = withAttempt(delivery.recentAttempts, now, result, error);
+  return { status, attempts, nextAt, responseStatus: result.status, latencyMs: result.latencyMs, error, finishedAt: status === "pending" ? null : now, recentAttempts };
 }
 
 export class WebhookWorker {
@@ -323,7 +333,13 @@ export class WebhookWorker {
       const current = await tx.webhooks.hold(hook.name);
       const attempts = [...done, { id: gone.delivery.id, outcome: gone.outcome, sent: gone.sent }];
       if (!current || !sameWebhook(current, hook)) {
-        const again: AttemptOutcome = { ...gone.outcome, status: "pending", nextAt: now, finishedAt: null, error: `${gone.outcome.error ?? "the receiver answered 410"} (from ${url}; the webhook changed since, so it goes again as it is now)` };
+        // No failed attempt either: the answer was about what the webhook no longer is, so it goes
+        // again at once (no backoff) and its count stays, as a delivery not sent for a change in
+        // its scope keeps it; webhooks.maxAttempts and the backoff count failures of the webhook
+        // as it is. The request is in its recent attempts all the same (it went out).
+        const error = `${gone.outcome.error ?? "the receiver answered 410"} (from ${url}; the webhook changed since, so it goes again as it is now)`;
+        const recentAttempts = gone.outcome.recentAttempts?.map((a, i, all) => (i === all.length - 1 ? { ...a, error } : a));
+        const again: AttemptOutcome = { ...gone.outcome, status: "pending", attempts: gone.delivery.attempts, nextAt: now, finishedAt: null, error, ...(recentAttempts && { recentAttempts }) };
         await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: again, sent: gone.sent }], release, this.settings.keepDeliveries);
         return false;
       }
