@@ -334,7 +334,7 @@ export class WebhookWorker {
       const attempts = [...done, { id: gone.delivery.id, outcome: gone.outcome, sent: gone.sent }];
       if (!current || !sameWebhook(current, hook)) {
         // No failed attempt either: the answer was about what the webhook no longer is, so it goes
-        // again at once (no backoff) and its count stays, as a delivery not sent for a change in
+        // again with no backoff and its count stays, as a delivery not sent for a change in
         // its scope keeps it; webhooks.maxAttempts and the backoff count failures of the webhook
         // as it is. The request is in its recent attempts all the same (it went out).
         const error = `${gone.outcome.error ?? "the receiver answered 410"} (from ${url}; the webhook changed since, so it goes again as it is now)`;
