@@ -1,0 +1,209 @@
+// Attacks on the read cache (storage.cache.dir, blobs/read-cache.ts) from outside, with Berth on
+// real object stores (versitygw, Azurite). "held:" tests are attacks the cache withstood; the
+// others found a bug (notes/attack-s11-cache.md) and fail on the code before its fix.
+// The cache must never answer what the link and access checks deny, never hand out bytes that are
+// not the digest's, and survive whatever is found in its directory.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, open, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { startBerth, type RunningBerth } from "../support/berth.ts";
+import { OciClient } from "../support/oci-client.ts";
+import { startStoreBackend, type StoreBackend, type StoreKind } from "../support/store-cluster.ts";
+import { until } from "../support/until.ts";
+
+const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+const sha512 = (bytes: Buffer) => createHash("sha512").update(bytes).digest("hex");
+
+async function tempDir(t: TestContext, name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `berth-${name}-`));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const cachedPath = (dir: string, digest: string) => {
+  const [alg, hex] = digest.split(":") as [string, string];
+  return join(dir, alg, hex.slice(0, 2), hex);
+};
+const exists = (path: string) => stat(path).then(() => true, () => false);
+
+interface Cached {
+  backend: StoreBackend;
+  berth: RunningBerth;
+  cacheDir: string;
+  admin: OciClient;
+}
+
+async function cachedBerth(t: TestContext, kind: StoreKind, env: Record<string, string> = {}, cacheDir?: string): Promise<Cached> {
+  const backend = await startStoreBackend(kind, { redirect: false });
+  t.after(() => backend.stop());
+  const dir = cacheDir ?? (await tempDir(t, "attack-cache"));
+  const berth = await startBerth({ env: { ...backend.env, BERTH_STORAGE_CACHE_DIR: dir, ...env } });
+  t.after(() => berth.dispose());
+  return { backend, berth, cacheDir: dir, admin: new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth }) };
+}
+
+/** GETs the blob whole until the cache holds it (a fill completes after the response). */
+async function fill(c: Cached, repo: string, digest: string, bytes: Buffer): Promise<void> {
+  assert.ok((await c.admin.getBlob(repo, digest, { verify: false })).equals(bytes));
+  await until("the blob in the cache", () => exists(cachedPath(c.cacheDir, digest)));
+}
+
+/** Flips one bit in the middle of a file, its size unchanged. */
+async function flipBit(path: string): Promise<void> {
+  const file = await open(path, "r+");
+  try {
+    const { size } = await file.stat();
+    const one = Buffer.alloc(1);
+    await file.read(one, 0, 1, Math.floor(size / 2));
+    one[0]! ^= 0x10;
+    await file.write(one, 0, 1, Math.floor(size / 2));
+  } finally {
+    await file.close();
+  }
+}
+
+/** The whole body, or null when the response was cut before its Content-Length. */
+async function bodyOrCut(c: Cached, repo: string, digest: string): Promise<Buffer | null> {
+  try {
+    const res = await c.admin.raw("GET", `/v2/${repo}/blobs/${digest}`);
+    assert.equal(res.status, 200);
+    return Buffer.from(await res.arrayBuffer());
+  } catch {
+    return null;
+  }
+}
+
+async function errorCode(res: Response): Promise<string | undefined> {
+  const body = (await res.json()) as { errors?: { code: string }[] };
+  return body.errors?.[0]?.code;
+}
+
+for (const kind of ["s3", "azure"] as const) {
+  test(`held: on ${kind}, a cached blob is no reason to answer: another repository, anonymous, a deleted link, odd digests`, { timeout: 300_000 }, async (t) => {
+    const c = await cachedBerth(t, kind);
+    const bytes = randomBytes(2 * 1024 * 1024 + 3);
+    const digest = await c.admin.pushBlob("team/app", bytes);
+    await fill(c, "team/app", digest, bytes);
+    assert.ok((await c.admin.getBlob("team/app", digest)).equals(bytes), "a hit");
+
+    const other = await c.admin.raw("GET", `/v2/team/other/blobs/${digest}`);
+    assert.equal(other.status, 404);
+    assert.equal(await errorCode(other), "BLOB_UNKNOWN");
+    const anonymous = await fetch(`${c.berth.url}/v2/team/app/blobs/${digest}`);
+    assert.equal(anonymous.status, 401);
+    await anonymous.arrayBuffer();
+    const ranged = await fetch(`${c.berth.url}/v2/team/app/blobs/${digest}`, { headers: { range: "bytes=0-9" } });
+    assert.equal(ranged.status, 401);
+    await ranged.arrayBuffer();
+
+    // Odd digests never reach the cache's file names: a clear 4xx each.
+    for (const odd of ["sha256:..%2F..%2F..%2Fetc%2Fpasswd", `sha256:${"A".repeat(64)}`, `sha256:${digest.slice(7, 69)}/..`, `md5:${"a".repeat(32)}`, `sha512:${"0".repeat(64)}`, "sha256:", "%2e%2e"]) {
+      const res = await c.admin.raw("GET", `/v2/team/app/blobs/${odd}`);
+      assert.ok(res.status >= 400 && res.status < 500, `${odd}: ${res.status}`);
+      await res.arrayBuffer();
+    }
+
+    assert.equal(await c.admin.deleteBlob("team/app", digest), 202);
+    assert.ok(await exists(cachedPath(c.cacheDir, digest)), "the file is still in the cache");
+    const deleted = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`);
+    assert.equal(deleted.status, 404);
+    assert.equal(await errorCode(deleted), "BLOB_UNKNOWN");
+    const ranges = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: "bytes=0-0" } });
+    assert.equal(ranges.status, 404);
+    await ranges.arrayBuffer();
+  });
+
+  test(`held: on ${kind}, ranges and HEAD on a hit and a miss, sha512 blobs too`, { timeout: 300_000 }, async (t) => {
+    const c = await cachedBerth(t, kind);
+    const bytes = randomBytes(1024 * 1024 + 11);
+    const digests = [await c.admin.pushBlob("team/app", bytes), `sha512:${sha512(bytes)}`];
+    const pushed = await c.admin.raw("POST", `/v2/team/app/blobs/uploads/?digest=${digests[1]}`, { body: bytes, headers: { "content-type": "application/octet-stream" } });
+    assert.equal(pushed.status, 201, await pushed.text());
+    const size = bytes.length;
+    const cases: [string, number, Buffer][] = [
+      ["bytes=0-9", 206, bytes.subarray(0, 10)],
+      ["bytes=10-", 206, bytes.subarray(10)],
+      ["bytes=-5", 206, bytes.subarray(size - 5)],
+      [`bytes=${size - 1}-${size + 100}`, 206, bytes.subarray(size - 1)],
+      ["bytes=0-1,5-6", 200, bytes],
+      ["bytes=x-y", 200, bytes],
+    ];
+    for (const digest of digests) {
+      for (const phase of ["miss", "hit"]) {
+        if (phase === "hit") await fill(c, "team/app", digest, bytes);
+        for (const [range, status, expected] of cases) {
+          const res = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`, { headers: { range } });
+          assert.equal(res.status, status, `${digest.slice(0, 6)} ${phase} ${range}`);
+          assert.ok(Buffer.from(await res.arrayBuffer()).equals(expected), `${digest.slice(0, 6)} ${phase} ${range}: bytes`);
+        }
+        const beyond = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: `bytes=${size}-` } });
+        assert.equal(beyond.status, 416);
+        assert.equal(beyond.headers.get("content-range"), `bytes */${size}`);
+        await beyond.arrayBuffer();
+        const head = await c.admin.raw("HEAD", `/v2/team/app/blobs/${digest}`);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-length"), String(size));
+      }
+    }
+    assert.ok(await exists(cachedPath(c.cacheDir, digests[1]!)), "a sha512 blob is cached under sha512/");
+  });
+}
+
+test("a cache file changed on disk while Berth runs (one bit flipped, same size) is never served: the pull reads the store", { timeout: 300_000 }, async (t) => {
+  const c = await cachedBerth(t, "s3");
+  const bytes = randomBytes(3 * 1024 * 1024 + 5);
+  const digest = await c.admin.pushBlob("team/app", bytes);
+  await fill(c, "team/app", digest, bytes);
+  await flipBit(cachedPath(c.cacheDir, digest));
+  for (let i = 0; i < 2; i++) {
+    const got = await bodyOrCut(c, "team/app", digest);
+    assert.ok(got === null || got.equals(bytes), `pull ${i + 1}: ${got?.length} bytes hashing to ${got && sha256(got)}, not ${digest}`);
+  }
+  const range = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: `bytes=${bytes.length >> 1}-${(bytes.length >> 1) + 3}` } });
+  assert.ok(Buffer.from(await range.arrayBuffer()).equals(bytes.subarray(bytes.length >> 1, (bytes.length >> 1) + 4)), "a range");
+});
+
+test("a cache file found at start that does not hash to its name (one bit flipped, same size) is never served", { timeout: 300_000 }, async (t) => {
+  const c = await cachedBerth(t, "s3");
+  const bytes = randomBytes(2 * 1024 * 1024 + 7);
+  const digest = await c.admin.pushBlob("team/app", bytes);
+  await fill(c, "team/app", digest, bytes);
+  await c.berth.stop();
+  await flipBit(cachedPath(c.cacheDir, digest));
+  await c.berth.restart();
+  const range = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: `bytes=${bytes.length >> 1}-${(bytes.length >> 1) + 3}` } });
+  assert.ok(Buffer.from(await range.arrayBuffer()).equals(bytes.subarray(bytes.length >> 1, (bytes.length >> 1) + 4)), "a range");
+  for (let i = 0; i < 2; i++) {
+    const got = await bodyOrCut(c, "team/app", digest);
+    assert.ok(got === null || got.equals(bytes), `pull ${i + 1}: ${got?.length} bytes hashing to ${got && sha256(got)}, not ${digest}`);
+  }
+});
+
+test("held: garbage in the cache directory before start (files, a directory and a symlink under digest names, leftovers in tmp/) is never served", { timeout: 300_000 }, async (t) => {
+  const cacheDir = await tempDir(t, "attack-cache-garbage");
+  const bytes = randomBytes(1024 * 1024 + 1);
+  const other = randomBytes(bytes.length);
+  const hexes = [sha256(bytes), sha256(randomBytes(8)), sha256(randomBytes(8))];
+  const elsewhere = await tempDir(t, "attack-cache-elsewhere");
+  await writeFile(join(elsewhere, "same-size"), other);
+  for (const hex of hexes) await mkdir(join(cacheDir, "sha256", hex.slice(0, 2)), { recursive: true });
+  await symlink(join(elsewhere, "same-size"), join(cacheDir, "sha256", hexes[0]!.slice(0, 2), hexes[0]!));
+  await mkdir(join(cacheDir, "sha256", hexes[1]!.slice(0, 2), hexes[1]!));
+  await writeFile(join(cacheDir, "sha256", hexes[2]!.slice(0, 2), "not-a-digest"), "x");
+  await mkdir(join(cacheDir, "tmp"), { recursive: true });
+  await writeFile(join(cacheDir, "tmp", "leftover"), randomBytes(100));
+  await writeFile(join(cacheDir, "sha1"), "x");
+  await mkdir(join(cacheDir, "sha512", "zz"), { recursive: true });
+
+  const c = await cachedBerth(t, "s3", {}, cacheDir);
+  const digest = await c.admin.pushBlob("team/app", bytes);
+  for (let i = 0; i < 2; i++) {
+    const got = await bodyOrCut(c, "team/app", digest);
+    assert.ok(got === null || got.equals(bytes), `pull ${i + 1}: bytes hashing to ${got && sha256(got)}, not ${digest}`);
+  }
+  assert.deepEqual(await readdir(join(cacheDir, "tmp")).then((names) => names.filter((n) => n === "leftover")), [], "tmp/ emptied at start");
+  assert.ok((await c.admin.getBlob("team/app", digest)).equals(bytes));
+});
