@@ -136,7 +136,7 @@ export class ReadCache implements FillOwner {
       this.counts.hits++;
       this.entries.delete(digest);
       this.entries.set(digest, entry);
-      return new CachedBody(this.pathOf(digest), entry, range ?? { start: 0, end: size - 1 }, fromStore, () => this.forget(digest, entry));
+      return new CachedBody(this.pathOf(digest), entry, range ?? { start: 0, end: size - 1 }, fromStore, (replaced) => this.forget(digest, entry, !replaced));
     }
     this.counts.misses++;
     if (!whole || size === 0 || size > this.maxBytes || this.filling.has(digest)) return fromStore(range);
@@ -153,13 +153,17 @@ export class ReadCache implements FillOwner {
     return new FillingBody(body, new Fill(this, digest, size, temp, this.startHash(algorithmOf(digest), size)));
   }
 
-  /** Drops the entry (its file is gone or wrong); the file goes too. `file`: only while the entry is still that one. */
-  forget(digest: Digest, file?: CachedFile): void {
+  /**
+   * Drops the entry (its file is gone or wrong) and (`removeFile`) the file. `file`: only while
+   * the entry is still that one. A file someone else put at the path stays: a later fill renames
+   * over it, a start hashes it.
+   */
+  forget(digest: Digest, file?: CachedFile, removeFile = true): void {
     const entry = this.entries.get(digest);
     if (entry === undefined || (file !== undefined && entry !== file)) return;
     this.entries.delete(digest);
     this.total -= entry.size;
-    void unlink(this.pathOf(digest)).catch(() => undefined);
+    if (removeFile) void unlink(this.pathOf(digest)).catch(() => undefined);
   }
 
   async admit(digest: Digest, size: number, temp: string): Promise<void> {

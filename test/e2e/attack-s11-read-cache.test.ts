@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { OciClient } from "../support/oci-client.ts";
-import { startStoreBackend, type StoreBackend, type StoreKind } from "../support/store-cluster.ts";
+import { startStoreBackend, startStoreCluster, type StoreBackend, type StoreKind } from "../support/store-cluster.ts";
 import { until } from "../support/until.ts";
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
@@ -206,4 +206,50 @@ test("garbage in the cache directory before start (a symlink under a digest name
   }
   assert.deepEqual(await readdir(join(cacheDir, "tmp")).then((names) => names.filter((n) => n === "leftover")), [], "tmp/ emptied at start");
   assert.ok((await c.admin.getBlob("team/app", digest)).equals(bytes));
+});
+
+test("held: Berth killed (-9) in the middle of a fill starts again with tmp/ emptied, answers the blob whole and fills it", { timeout: 300_000 }, async (t) => {
+  const c = await cachedBerth(t, "s3");
+  const bytes = randomBytes(32 * 1024 * 1024 + 9);
+  const digest = await c.admin.pushBlob("team/app", bytes);
+  // A client that reads a little and stops: the fill has written part of the blob to tmp/.
+  const aborter = new AbortController();
+  const res = await fetch(`${c.berth.url}/v2/team/app/blobs/${digest}`, { headers: { authorization: c.berth.basicAuth }, signal: aborter.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  await reader.read();
+  const tmp = join(c.cacheDir, "tmp");
+  await until("part of the blob in tmp/", async () => {
+    for (const name of await readdir(tmp)) if ((await stat(join(tmp, name)).catch(() => null))?.size) return true;
+    return false;
+  });
+  await c.berth.kill();
+  aborter.abort();
+  await c.berth.restart();
+  assert.deepEqual(await readdir(tmp), []);
+  assert.equal(await exists(cachedPath(c.cacheDir, digest)), false);
+  await fill(c, "team/app", digest, bytes);
+  assert.ok((await c.admin.getBlob("team/app", digest)).equals(bytes), "a hit");
+});
+
+test("held: two instances sharing one cache directory (documented as unsupported) pull the same blobs at once: every answer whole and right", { timeout: 300_000 }, async (t) => {
+  const shared = await tempDir(t, "attack-cache-shared");
+  const cluster = await startStoreCluster("s3", 1, { redirect: false, env: { BERTH_STORAGE_CACHE_DIR: shared } });
+  t.after(() => cluster.stop());
+  const a = cluster.instances[0]!;
+  const b = await startBerth({ env: { ...cluster.env, BERTH_STORAGE_CACHE_DIR: shared }, password: a.password });
+  t.after(() => b.kill());
+  const clients = [a, b].map((berth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth }));
+  const blobs = [randomBytes(5 * 1024 * 1024 + 1), randomBytes(300 * 1024), randomBytes(9 * 1024 * 1024 + 3)];
+  const digests = await Promise.all(blobs.map((bytes) => clients[0]!.pushBlob("team/app", bytes)));
+  for (let round = 0; round < 4; round++) {
+    // A's cache is also rewritten under it by B's fills, and B's by A's evictions of what it thinks it holds.
+    await Promise.all(blobs.flatMap((bytes, i) => clients.map(async (client) => {
+      assert.ok((await client.getBlob("team/app", digests[i]!)).equals(bytes), `round ${round}, blob ${i}`);
+    })));
+  }
+  // The bytes under each name are the digest's, whoever wrote them last.
+  for (const [i, digest] of digests.entries()) {
+    await until(`blob ${i} in the shared cache`, () => exists(cachedPath(shared, digest)));
+  }
 });
