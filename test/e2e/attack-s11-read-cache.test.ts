@@ -5,13 +5,14 @@
 // not the digest's, and survive whatever is found in its directory.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, open, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { startBerth, type RunningBerth } from "../support/berth.ts";
+import { runBerthCli, startBerth, type RunningBerth } from "../support/berth.ts";
 import { OciClient } from "../support/oci-client.ts";
 import { startStoreBackend, startStoreCluster, type StoreBackend, type StoreKind } from "../support/store-cluster.ts";
+import { requireTool, run } from "../support/tools.ts";
 import { until } from "../support/until.ts";
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
@@ -252,4 +253,46 @@ test("held: two instances sharing one cache directory (documented as unsupported
   for (const [i, digest] of digests.entries()) {
     await until(`blob ${i} in the shared cache`, () => exists(cachedPath(shared, digest)));
   }
+});
+
+test("oras pulls right after the cached layer's file had a bit flipped; the manifest deleted and gc'd, the layer is 404 though its file is cached", { timeout: 300_000 }, async (t) => {
+  const oras = requireTool(t, "oras");
+  if (!oras) return;
+  const c = await cachedBerth(t, "s3");
+  const dir = await tempDir(t, "attack-cache-oras");
+  const layer = randomBytes(6 * 1024 * 1024 + 1);
+  await writeFile(join(dir, "layer.bin"), layer);
+  const ref = `${c.berth.host}/team/app:v1`;
+  const login = ["--plain-http", "-u", c.berth.username, "-p", c.berth.password];
+  const pushed = await run(oras, ["push", ...login, ref, "layer.bin:application/octet-stream"], { cwd: dir });
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const digest = `sha256:${sha256(layer)}`;
+  const first = await run(oras, ["pull", ...login, "-o", join(dir, "one"), ref]);
+  assert.equal(first.code, 0, first.stderr);
+  await until("the layer in the cache", () => exists(cachedPath(c.cacheDir, digest)));
+
+  await flipBit(cachedPath(c.cacheDir, digest));
+  const second = await run(oras, ["pull", ...login, "-o", join(dir, "two"), ref]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.ok((await readFile(join(dir, "two", "layer.bin"))).equals(layer));
+
+  // The pull that found the file changed read the store without filling; the next one fills.
+  await fill(c, "team/app", digest, layer);
+  const deleted = await run(oras, ["manifest", "delete", "--force", ...login, ref]);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  const gc = await c.berth.cli(["gc", "--grace-period", "0"]);
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.ok(await exists(cachedPath(c.cacheDir, digest)), "the file is still in the cache");
+  const gone = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`);
+  assert.equal(gone.status, 404);
+  assert.equal(await errorCode(gone), "BLOB_UNKNOWN");
+});
+
+test("a cache directory that is a file stops the start with an error naming storage.cache.dir", { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t, "attack-cache-file");
+  await writeFile(join(dir, "not-a-dir"), "x");
+  const env = { ...process.env, BERTH_ADMIN_PASSWORD: "test-admin-password", BERTH_STORAGE_DRIVER: "s3", BERTH_STORAGE_S3_ENDPOINT: "http://127.0.0.1:9", BERTH_STORAGE_S3_REGION: "us-east-1", BERTH_STORAGE_S3_BUCKET: "b", BERTH_STORAGE_CACHE_DIR: join(dir, "not-a-dir") };
+  const started = await runBerthCli(["serve", "--data", join(dir, "data"), "--port", "0"], env);
+  assert.notEqual(started.code, 0);
+  assert.match(started.stderr, /storage\.cache\.dir \(BERTH_STORAGE_CACHE_DIR\) .*not-a-dir cannot hold the read cache: ENOTDIR/);
 });
