@@ -5,7 +5,7 @@
 // not the digest's, and survive whatever is found in its directory.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -295,4 +295,27 @@ test("a cache directory that is a file stops the start with an error naming stor
   const started = await runBerthCli(["serve", "--data", join(dir, "data"), "--port", "0"], env);
   assert.notEqual(started.code, 0);
   assert.match(started.stderr, /storage\.cache\.dir \(BERTH_STORAGE_CACHE_DIR\) .*not-a-dir cannot hold the read cache: ENOTDIR/);
+});
+
+test("on azure, a cache file truncated or extended (held before the fix) or bit-flipped while Berth runs: every pull whole and right, whole and ranged", { timeout: 300_000 }, async (t) => {
+  const c = await cachedBerth(t, "azure");
+  const bytes = randomBytes(2 * 1024 * 1024 + 13);
+  const digest = await c.admin.pushBlob("team/app", bytes);
+  const path = cachedPath(c.cacheDir, digest);
+  const damages: [string, () => Promise<void>][] = [
+    ["truncated", () => truncate(path, bytes.length >> 1)],
+    ["extended", () => appendFile(path, "tail")],
+    ["bit-flipped", () => flipBit(path)],
+  ];
+  for (const [what, damage] of damages) {
+    await fill(c, "team/app", digest, bytes);
+    await damage();
+    const got = await bodyOrCut(c, "team/app", digest);
+    assert.ok(got?.equals(bytes), `${what}: ${got?.length} bytes`);
+    await fill(c, "team/app", digest, bytes);
+    await damage();
+    const tail = await c.admin.raw("GET", `/v2/team/app/blobs/${digest}`, { headers: { range: "bytes=-100" } });
+    assert.equal(tail.status, 206);
+    assert.ok(Buffer.from(await tail.arrayBuffer()).equals(bytes.subarray(bytes.length - 100)), `${what}: a range`);
+  }
 });
