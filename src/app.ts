@@ -124,7 +124,10 @@ export async function openStores(config: Config): Promise<Stores> {
   const blobs = new BlobStore(openBlobDriver(config), metadata.blobs);
   const { cache } = config.storage;
   // Created where it is set, and only there: never the data directory (localData) on its behalf.
-  const readCache = cache.dir === undefined ? null : await blobs.useReadCache(resolve(cache.dir), cache.maxBytes);
+  const readCache = cache.dir === undefined ? null : await blobs.useReadCache(resolve(cache.dir), cache.maxBytes).catch((err: unknown) => {
+    // A bare ENOTDIR or EACCES would not say which setting to fix.
+    throw new Error(`storage.cache.dir (BERTH_STORAGE_CACHE_DIR) ${cache.dir} cannot hold the read cache: ${err instanceof Error ? err.message : String(err)}; set it to a writable directory`);
+  });
   return {
     readCache,
     metadata,

@@ -95,22 +95,30 @@ abstract class SelfWritingBody extends PassThrough implements SelfWriting {
   }
 }
 
+/** A cache entry's file as it was verified: a file with another inode or change time is not it. */
+export interface CachedFile {
+  size: number;
+  ino: number;
+  ctimeMs: number;
+}
+
 /**
- * A cache hit: the file's bytes over `range`. A file gone or of another size when opened, or
+ * A cache hit: the file's bytes over `range`. A file gone or not the one verified when opened, or
  * read short or failing halfway, is not an answer: the rest comes from the store (`fromStore`,
- * from the first byte not yet handed to the response), and `broken()` drops the entry.
+ * from the first byte not yet handed to the response), and `broken()` drops the entry (`replaced`:
+ * another file is at the path now, which is not this entry's to delete).
  */
 export class CachedBody extends SelfWritingBody {
   private readonly path: string;
-  private readonly size: number;
+  private readonly file: CachedFile;
   private readonly range: ByteRange;
   private readonly fromStore: (range: ByteRange) => Promise<Readable>;
-  private readonly broken: () => void;
+  private readonly broken: (replaced?: boolean) => void;
 
-  constructor(path: string, size: number, range: ByteRange, fromStore: (range: ByteRange) => Promise<Readable>, broken: () => void) {
+  constructor(path: string, file: CachedFile, range: ByteRange, fromStore: (range: ByteRange) => Promise<Readable>, broken: (replaced?: boolean) => void) {
     super();
     this.path = path;
-    this.size = size;
+    this.file = file;
     this.range = range;
     this.fromStore = fromStore;
     this.broken = broken;
@@ -119,13 +127,16 @@ export class CachedBody extends SelfWritingBody {
   async writeTo(out: Writable): Promise<void> {
     const { start, end } = this.range;
     let fd: number | null = null;
+    let replaced = false;
     try {
       fd = await openFd(this.path, "r");
-      const { size } = await fstatOf(fd);
-      if (size !== this.size) throw new Error("cached file has another size");
+      const { size, ino, ctimeMs } = await fstatOf(fd);
+      replaced = ino !== this.file.ino;
+      // Written to, truncated or replaced since it was verified: not the digest's bytes any more.
+      if (replaced || size !== this.file.size || ctimeMs !== this.file.ctimeMs) throw new Error("cached file changed");
     } catch {
       if (fd !== null) await closeFd(fd).catch(() => undefined);
-      this.broken();
+      this.broken(replaced);
       return sendTo(await this.fromStore(this.range), out);
     }
     // Bytes handed to the response so far: where the store takes over if the file fails.

@@ -259,9 +259,11 @@ test("read cache: a start keeps the entries it finds (oldest first) and deletes 
   await writeFile(join(s.dir, "tmp", "left-by-a-crash"), "x");
   const again = await ReadCache.open(s.dir, 1024 * 1024 * 1024, () => assert.fail("no fill"));
   assert.deepEqual(await readdir(join(s.dir, "tmp")), []);
+  await again.restored;
   assert.equal(again.stats().entries, 1);
   // Opened smaller than what it holds: evicted down to the new bound.
   const smaller = await ReadCache.open(s.dir, 1024 * 1024, () => assert.fail("no fill"));
+  await smaller.restored;
   assert.equal(smaller.stats().entries, 0);
   assert.equal(await exists(s.cache.pathOf(digest)), false);
 });
