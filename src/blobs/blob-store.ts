@@ -58,7 +58,8 @@ export interface StagedBlob {
 
 /**
  * Where a blob's bytes live when not under its digest's key: the blob rows (metadata BlobRows,
- * migration 032), asked by every read on a driver that publishes in place. Given the rows of a
+ * migration 032), asked by every read on a driver that publishes in place, unless the caller read
+ * the row already (rowAlreadyRead: a HEAD or GET, with its link check). Given the rows of a
  * transaction when the read happens inside one (SQLite has one connection: a read outside the
  * transaction would wait for it).
  */
