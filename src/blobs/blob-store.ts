@@ -58,13 +58,25 @@ export interface StagedBlob {
 
 /**
  * Where a blob's bytes live when not under its digest's key: the blob rows (metadata BlobRows,
- * migration 032), asked by every read on a driver that publishes in place. Given the rows of a
+ * migration 032), asked by every read on a driver that publishes in place, unless the caller read
+ * the row already (rowAlreadyRead: a HEAD or GET, with its link check). Given the rows of a
  * transaction when the read happens inside one (SQLite has one connection: a read outside the
  * transaction would wait for it).
  */
 export interface BlobLocator {
   /** undefined: no row; null: the digest's own key. */
   objectKey(digest: Digest): Promise<string | null | undefined>;
+}
+
+/**
+ * The locator of one blob whose row a query has already read (a HEAD or GET's link check reads
+ * it in the same query: BlobLinkRows.seenWithKey), so keyOf asks the database nothing more.
+ * `objectKey` as BlobLocator.objectKey answers it.
+ */
+export function rowAlreadyRead(digest: Digest, objectKey: string | null | undefined): BlobLocator {
+  return {
+    objectKey: (asked) => (asked === digest ? Promise.resolve(objectKey) : Promise.reject(new Error(`the row read is ${digest}'s, not ${asked}'s`))),
+  };
 }
 
 /** Plain data the caller stores (the upload row), so the next PATCH may land after a restart. */
@@ -158,7 +170,10 @@ export class BlobStore {
     return this.rows !== null;
   }
 
-  /** The key holding the digest's bytes: the one its row names, else the digest's own. */
+  /**
+   * The key holding the digest's bytes: the one its row names, else the digest's own. `rows`: a
+   * transaction's, or the row a query already read (rowAlreadyRead); else the store's own.
+   */
   async keyOf(digest: Digest, rows?: BlobLocator): Promise<string> {
     if (!this.rows) return blobKey(digest);
     return (await (rows ?? this.rows).objectKey(digest)) ?? blobKey(digest);
@@ -220,7 +235,7 @@ export class BlobStore {
     return declaredSize !== undefined && declaredSize < HASH_HERE_BELOW ? hashHere(algorithm) : this.threads.start(algorithm);
   }
 
-  /** `rows`: a transaction's, when asked inside one (BlobLocator). */
+  /** `rows`: a transaction's, when asked inside one (BlobLocator), or the row already read (keyOf). */
   async stat(digest: Digest, rows?: BlobLocator): Promise<BlobInfo | null> {
     const info = await this.driver.stat(await this.keyOf(digest, rows));
     return info ? { digest, size: info.size } : null;
@@ -229,17 +244,17 @@ export class BlobStore {
   /**
    * The blob's bytes (`range`, else all). `known.size`: the size the caller's stat found, after
    * its access and link checks: only then may the bytes come from, and fill, the read cache
-   * (a pull). Without it (fsck, gc, indexing) they always come from the store.
+   * (a pull). Without it (fsck, gc, indexing) they always come from the store. `rows`: as keyOf's.
    */
-  async open(digest: Digest, range?: ByteRange, known?: { size: number }): Promise<Readable> {
-    const key = await this.keyOf(digest);
+  async open(digest: Digest, range?: ByteRange, known?: { size: number }, rows?: BlobLocator): Promise<Readable> {
+    const key = await this.keyOf(digest, rows);
     if (!this.cache || !known) return this.driver.read(key, range);
     return this.cache.read(digest, known.size, range, (r) => this.driver.read(key, r));
   }
 
-  /** Where a client may fetch the blob directly for a while, or null: serve it through Berth. */
-  async redirectUrl(digest: Digest, expiresInSeconds: number): Promise<string | null> {
-    return this.driver.redirectUrl(await this.keyOf(digest), expiresInSeconds);
+  /** Where a client may fetch the blob directly for a while, or null: serve it through Berth. `rows`: as keyOf's. */
+  async redirectUrl(digest: Digest, expiresInSeconds: number, rows?: BlobLocator): Promise<string | null> {
+    return this.driver.redirectUrl(await this.keyOf(digest, rows), expiresInSeconds);
   }
 
   /** Streams a whole blob to a temporary key, hashing as it goes; throws DIGEST_INVALID on mismatch. */

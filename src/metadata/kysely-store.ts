@@ -140,10 +140,20 @@ class BlobLinks implements BlobLinkRows {
   private readonly db: Db;
   /** Every HEAD and GET of a blob asks this (reused-query.ts). */
   private readonly linked;
+  /** linked, with the blob's row (left joined: a link without one reads as "no row"), on S3 and Azure. */
+  private readonly linkedWithKey;
   constructor(db: Db) {
     this.db = db;
     this.linked = new ReusedQuery(db, (repository: string, digest: string) =>
       db.selectFrom("blob_links").select(["digest", "linked_at"]).where("repository", "=", repository).where("digest", "=", digest),
+    );
+    this.linkedWithKey = new ReusedQuery(db, (repository: string, digest: string) =>
+      db
+        .selectFrom("blob_links as l")
+        .leftJoin("blobs as b", "b.digest", "l.digest")
+        .select(["l.linked_at", "b.digest as row", "b.object_key"])
+        .where("l.repository", "=", repository)
+        .where("l.digest", "=", digest),
     );
   }
   async link(repository: RepositoryName, digest: Digest) {
@@ -157,10 +167,18 @@ class BlobLinks implements BlobLinkRows {
   async isLinked(repository: RepositoryName, digest: Digest) {
     return (await this.linked.first(repository, digest)) !== undefined;
   }
-  async seen(repository: RepositoryName, digest: Digest, staleBefore: Date) {
+  async seen(repository: RepositoryName, digest: Digest, staleBefore: Date | null) {
     const link = await this.linked.first(repository, digest);
-    if (link === undefined) return false;
-    if (Number(link.linked_at) >= staleBefore.getTime()) return true;
+    return link !== undefined && (await this.refreshed(repository, digest, Number(link.linked_at), staleBefore));
+  }
+  async seenWithKey(repository: RepositoryName, digest: Digest, staleBefore: Date | null) {
+    const link = await this.linkedWithKey.first(repository, digest);
+    if (link === undefined || !(await this.refreshed(repository, digest, Number(link.linked_at), staleBefore))) return null;
+    return { objectKey: link.row === null ? undefined : link.object_key };
+  }
+  /** Whether the link read (written at `linkedAt`) still stands, written again when stale (seen). */
+  private async refreshed(repository: RepositoryName, digest: Digest, linkedAt: number, staleBefore: Date | null): Promise<boolean> {
+    if (staleBefore === null || linkedAt >= staleBefore.getTime()) return true;
     // Gone meanwhile (gc pruned it): not linked. PostgreSQL: a prune waiting on this row re-checks
     // its time after this commits, and keeps the link.
     const result = await this.db.updateTable("blob_links").set({ linked_at: later("linked_at", Date.now()) }).where("repository", "=", repository).where("digest", "=", digest).executeTakeFirst();

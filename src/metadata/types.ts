@@ -113,9 +113,16 @@ export interface BlobLinkRows {
    * isLinked for a client's HEAD or GET: a link last written before `staleBefore` is written again
    * now (never back), as a push or mount would. A client told a blob is there skips its upload,
    * and gc's grace (counted from the link's time) must then cover the manifest that follows. A
-   * link written since `staleBefore` is only read: no write on the hot path.
+   * link written since `staleBefore` is only read: no write on the hot path. Null: never written
+   * (gc has no grace).
    */
-  seen(repository: RepositoryName, digest: Digest, staleBefore: Date): Promise<boolean>;
+  seen(repository: RepositoryName, digest: Digest, staleBefore: Date | null): Promise<boolean>;
+  /**
+   * seen(), reading in the same query where the blob's bytes are (a store that publishes in place,
+   * S3 and Azure: BlobStore.keyOf), so a HEAD or GET asks the database once. Null: not linked;
+   * else `objectKey` as BlobRows.objectKey answers it.
+   */
+  seenWithKey(repository: RepositoryName, digest: Digest, staleBefore: Date | null): Promise<{ objectKey: string | null | undefined } | null>;
   unlink(repository: RepositoryName, digest: Digest): Promise<boolean>;
   /** Repositories that link the digest (at most `limit`), in name order. */
   linking(digest: Digest, limit: number): Promise<RepositoryName[]>;

@@ -2,7 +2,7 @@
 // (pushed there or mounted), however many other repositories share the bytes.
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../blobs/blob-driver.ts";
-import type { BlobStore } from "../blobs/blob-store.ts";
+import { rowAlreadyRead, type BlobLocator, type BlobStore } from "../blobs/blob-store.ts";
 import type { Digest } from "../domain/digest.ts";
 import { RegistryError } from "../domain/errors.ts";
 import type { RepositoryName } from "../domain/names.ts";
@@ -12,6 +12,14 @@ import { refuseDeleteLocked, refuseImmutable } from "./protection.ts";
 import { RefusalLog } from "./policy-refusals.ts";
 import { admitToQuotas, StagingBound } from "./quotas.ts";
 import type { ChangeActor } from "../domain/changes.ts";
+
+/** A blob stat() found linked to a repository: what its GET then reads. */
+export interface LinkedBlob {
+  digest: Digest;
+  size: number;
+  /** Where its bytes are, read with the link (S3, Azure); undefined: every blob is at its digest's key. */
+  rows?: BlobLocator;
+}
 
 export class BlobService {
   private readonly metadata: MetadataStore;
@@ -43,23 +51,29 @@ export class BlobService {
   }
 
   /**
-   * Size of a blob linked to the repository; BLOB_UNKNOWN otherwise. What a HEAD or GET answers,
-   * so it keeps the link as a push would (refreshAfterMs): oras, docker and helm skip the upload
-   * of a blob found there, and gc must not take it before their manifest arrives.
+   * A blob linked to the repository, with its size; BLOB_UNKNOWN otherwise. What a HEAD or GET
+   * answers, so it keeps the link as a push would (refreshAfterMs): oras, docker and helm skip the
+   * upload of a blob found there, and gc must not take it before their manifest arrives. On S3 and
+   * Azure the link check reads where the bytes are in the same query: one query per HEAD or GET.
    */
-  async stat(repository: RepositoryName, digest: Digest): Promise<{ size: number }> {
-    const linked = this.refreshAfterMs === null
-      ? await this.metadata.blobLinks.isLinked(repository, digest)
-      : await this.metadata.blobLinks.seen(repository, digest, new Date(Date.now() - this.refreshAfterMs));
-    if (!linked) throw blobUnknown(digest);
-    const info = await this.blobs.stat(digest);
+  async stat(repository: RepositoryName, digest: Digest): Promise<LinkedBlob> {
+    const staleBefore = this.refreshAfterMs === null ? null : new Date(Date.now() - this.refreshAfterMs);
+    let rows: BlobLocator | undefined;
+    if (this.blobs.locatesByRows) {
+      const linked = await this.metadata.blobLinks.seenWithKey(repository, digest, staleBefore);
+      if (!linked) throw blobUnknown(digest);
+      rows = rowAlreadyRead(digest, linked.objectKey);
+    } else if (!(await this.metadata.blobLinks.seen(repository, digest, staleBefore))) {
+      throw blobUnknown(digest);
+    }
+    const info = await this.blobs.stat(digest, rows);
     if (!info) throw blobUnknown(digest);
-    return { size: info.size };
+    return { digest, size: info.size, ...(rows && { rows }) };
   }
 
-  /** The bytes of a blob stat() found (its size): called only after stat(), so the read cache may serve them. */
-  open(digest: Digest, size: number, range?: ByteRange): Promise<Readable> {
-    return this.blobs.open(digest, range, { size });
+  /** The bytes of a blob stat() found: only then may the read cache serve them. */
+  open(blob: LinkedBlob, range?: ByteRange): Promise<Readable> {
+    return this.blobs.open(blob.digest, range, { size: blob.size }, blob.rows);
   }
 
   /**
@@ -67,8 +81,8 @@ export class BlobService {
    * storage.redirectSeconds), or null when Berth serves them (the filesystem). Asked only after the
    * repository's access check and stat(): the URL grants the read to whoever holds it.
    */
-  redirectUrl(digest: Digest): Promise<string | null> {
-    return this.blobs.redirectUrl(digest, this.redirectSeconds);
+  redirectUrl(blob: LinkedBlob): Promise<string | null> {
+    return this.blobs.redirectUrl(blob.digest, this.redirectSeconds, blob.rows);
   }
 
   /** Single-request push (POST ?digest= or PUT with the whole body). */

@@ -174,6 +174,27 @@ function registryContract(factory: MetadataFactory): void {
       assert.deepEqual(await store.blobs.collectable(new Date(start + 5 * minute), { limit: 10 }), [fresh], "old: linked again at start + 10 minutes; fresh: still at start");
     });
 
+    test("seenWithKey: seen, with the row's object key read in the same query (null: the digest's key; undefined: no row); not linked: null; a stale link written again", async (t) => {
+      const store = await freshStore(t, factory);
+      const [inPlace, own, rowless, stale] = ["in-place", "own", "rowless", "stale"].map(digestOf) as [Digest, Digest, Digest, Digest];
+      const start = Date.now();
+      t.mock.timers.enable({ apis: ["Date"], now: start - 3 * 86_400_000 });
+      await store.blobs.record(stale, 1);
+      await store.blobLinks.link(repo("r"), stale);
+      t.mock.timers.setTime(start);
+      await store.blobs.record(inPlace, 1, "uploads/u1");
+      await store.blobs.record(own, 1);
+      for (const d of [inPlace, own, rowless]) await store.blobLinks.link(repo("r"), d);
+      const staleBefore = new Date(start - 60_000);
+      assert.deepEqual(await store.blobLinks.seenWithKey(repo("r"), inPlace, staleBefore), { objectKey: "uploads/u1" });
+      assert.deepEqual(await store.blobLinks.seenWithKey(repo("r"), own, null), { objectKey: null });
+      assert.deepEqual(await store.blobLinks.seenWithKey(repo("r"), rowless, staleBefore), { objectKey: undefined });
+      assert.equal(await store.blobLinks.seenWithKey(repo("other"), inPlace, staleBefore), null);
+      assert.deepEqual(await store.blobLinks.seenWithKey(repo("r"), stale, staleBefore), { objectKey: null });
+      t.mock.timers.reset();
+      assert.deepEqual(await store.blobs.collectable(new Date(start - 120_000), { limit: 10 }), [], "the stale link was written again");
+    });
+
     test("all yields every blob with its size", async (t) => {
       const store = await freshStore(t, factory);
       const expected = new Map(Array.from({ length: 7 }, (_, i) => [digestOf(`b${i}`), i * 1000]));

@@ -46,7 +46,8 @@ function asPostgres(command: string, args: string[]): void {
   execFileSync(file, argv, { stdio: ["ignore", "pipe", "pipe"] });
 }
 
-export async function startPostgres(): Promise<PostgresCluster> {
+/** `settings`: server settings beside the defaults (`-c name=value`), e.g. shared_preload_libraries. */
+export async function startPostgres(extra: { settings?: Record<string, string> } = {}): Promise<PostgresCluster> {
   const dir = mkdtempSync(join(tmpdir(), "berth-pg-"));
   if (process.getuid?.() === 0) {
     const owner = execFileSync("id", ["-u", "postgres"]).toString().trim();
@@ -65,7 +66,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   process.once("exit", stop);
   try {
     asPostgres("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
-    const options = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+    const options = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200${Object.entries(extra.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join("")}`;
     started = true;
     asPostgres("pg_ctl", ["-D", data, "-l", join(dir, "log"), "-w", "-o", options, "start"]);
   } catch (err) {

@@ -128,10 +128,10 @@ export interface StoreCluster {
 /**
  * `count` instances over one fresh PostgreSQL database and one fresh bucket or container.
  * `through`: the instances and the CLI reach the store at the URL it returns for the store's (a
- * proxy); the test's driver reaches it directly.
+ * proxy); the test's driver reaches it directly. `postgresSettings`: startPostgres's settings.
  */
-export async function startStoreCluster(kind: StoreKind, count: number, options: { env?: Record<string, string>; redirect?: boolean; through?: (storeUrl: string) => Promise<string> } = {}): Promise<StoreCluster> {
-  const postgres = await startPostgres();
+export async function startStoreCluster(kind: StoreKind, count: number, options: { env?: Record<string, string>; redirect?: boolean; through?: (storeUrl: string) => Promise<string>; postgresSettings?: Record<string, string> } = {}): Promise<StoreCluster> {
+  const postgres = await startPostgres({ settings: options.postgresSettings });
   const stops: (() => Promise<void>)[] = [async () => postgres.stop()];
   const stop = async () => {
     for (const fn of stops.reverse()) await fn().catch(() => undefined);

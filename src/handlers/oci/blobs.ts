@@ -20,9 +20,10 @@ export const headBlob: OciHandler<"blob"> = async ({ reply, path, services }) =>
 };
 
 export const getBlob: OciHandler<"blob"> = async ({ request, reply, path, services }) => {
-  const { size } = await services.blobs.stat(path.name, path.digest);
+  const blob = await services.blobs.stat(path.name, path.digest);
+  const { size } = blob;
   // A driver that serves reads itself (S3, Azure) gets the client sent there, ranges and all.
-  const redirect = await services.blobs.redirectUrl(path.digest);
+  const redirect = await services.blobs.redirectUrl(blob);
   if (redirect !== null) return reply.code(307).header("docker-content-digest", path.digest).header("location", redirect).header("content-length", 0).send();
   blobHeaders(reply, path.digest);
   const rangeHeader = request.headers.range;
@@ -35,14 +36,14 @@ export const getBlob: OciHandler<"blob"> = async ({ request, reply, path, servic
     // A malformed header (-2) or several ranges: answer with the whole blob, as RFC 9110 allows.
     if (ranges !== -2 && ranges.type === "bytes" && ranges.length === 1) {
       const { start, end } = ranges[0]!;
-      const body = await services.blobs.open(path.digest, size, { start, end });
+      const body = await services.blobs.open(blob, { start, end });
       return sendBody(reply.code(206).header("content-range", `bytes ${start}-${end}/${size}`).header("content-length", end - start + 1), body);
     }
   }
   if (size === 0) return reply.header("content-length", 0).send("");
   // The size is known from the stat above: the whole blob is asked for as a range, so the driver
   // does not stat the file again.
-  const body = await services.blobs.open(path.digest, size, { start: 0, end: size - 1 });
+  const body = await services.blobs.open(blob, { start: 0, end: size - 1 });
   return sendBody(reply.header("content-length", size), body);
 };
 
