@@ -4,13 +4,17 @@
 // through HTTP and makes the dangerous interleaving happen every time: a transaction of the test's
 // own holds a row both want, the requests queue behind it, then it rolls back.
 import assert from "node:assert/strict";
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import pg from "pg";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
+import { api } from "../support/identity-api.ts";
 import { OCI_MANIFEST, OciClient } from "../support/oci-client.ts";
 import { buildImage, pushImage, randomLayer } from "../support/oci-images.ts";
 import { query, usePostgres } from "../support/postgres.ts";
 import { until } from "../support/until.ts";
+import { WEBHOOKS_HERE } from "../support/webhook-berth.ts";
 
 const cluster = usePostgres();
 
@@ -74,4 +78,69 @@ test("PostgreSQL: a restore and a purge of a digest's two deleted records, both 
   assert.deepEqual(tags, ["t1", "t2"].map((tag) => ({ tag, digest })));
   assert.deepEqual(await query(url, "select id from trash where id in ($1, $2)", [older, newer]), []);
   assert.deepEqual(await query(url, "select trash_id from trash_refs where trash_id in ($1, $2)", [older, newer]), []);
+});
+
+/** A webhook receiver that answers 204, or holds its answers while `held` until release(). */
+async function gatedReceiver(t: TestContext): Promise<{ url: string; paths: string[]; hold: () => void; release: () => void }> {
+  const paths: string[] = [];
+  const waiting: ServerResponse[] = [];
+  let held = false;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      paths.push(req.url ?? "/");
+      if (held) waiting.push(res);
+      else res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    paths,
+    hold: () => void (held = true),
+    release: () => { held = false; for (const res of waiting.splice(0)) res.writeHead(204).end(); },
+  };
+}
+
+test("PostgreSQL: a webhook's delete beside the worker recording a sent batch and trimming old deliveries, both waiting for one delivery's row, ends without a deadlock: 200", { timeout: 180_000 }, async (t) => {
+  const url = await cluster().database();
+  const receiver = await gatedReceiver(t);
+  // New deliveries wait an hour for their batch (none is due until the test makes it so); one
+  // finished delivery is kept, so recording a batch deletes the older finished ones.
+  const berth = await startBerth({ env: { BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url, ...WEBHOOKS_HERE, BERTH_WEBHOOKS_BATCH_DELAY: "3600", BERTH_WEBHOOKS_KEEP_DELIVERIES: "1" } });
+  t.after(() => berth.dispose());
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  await api(berth, "POST", "/api/v1/webhooks", { name: "ci", url: `${receiver.url}/ci`, actions: ["push"] });
+  const rows = () => query<{ id: number; status: string }>(url, "select id, status from webhook_deliveries where webhook = 'ci' order by id");
+  const due = (ids: number[]) => query(url, "update webhook_deliveries set next_at = 0 where id = any($1)", [ids]);
+  await pushImage(client, "team/app", "v1", buildImage([randomLayer(200)], "hook-1"));
+  await until("the first delivery queued", async () => (await rows()).length === 1);
+  const [done] = (await rows()).map((r) => Number(r.id));
+  await due([done!]);
+  await until("the first delivery sent", async () => (await rows())[0]?.status === "delivered");
+  for (const n of [2, 3]) await pushImage(client, "team/app", `v${n}`, buildImage([randomLayer(200)], `hook-${n}`));
+  await until("two more queued", async () => (await rows()).length === 3);
+  const [, first, second] = (await rows()).map((r) => Number(r.id));
+  // One batch of both; the receiver holds its answer to the first while the test locks its row.
+  receiver.hold();
+  await due([first!, second!]);
+  await until("the batch's first delivery sent", () => receiver.paths.length === 2);
+
+  // The worker records the batch (its rows in id order, then deletes the older finished one); a
+  // delete of the webhook deletes its rows in the queue index's order: finished ones first.
+  const { client: other, waiters } = await holder(t, url);
+  await other.query("begin");
+  await other.query("select id from webhook_deliveries where id = $1 for update", [first]);
+  receiver.release();
+  await until("the worker recording, waiting for the first delivery's row", async () => (await waiters()) >= 1);
+  const deleting = client.raw("DELETE", "/api/v1/webhooks/ci");
+  await until("the delete waiting too", async () => (await waiters()) >= 2);
+  await other.query("rollback");
+  const deleted = await deleting;
+  await until("no one waiting", async () => (await waiters()) === 0);
+  assert.equal(deleted.status, 200, await shown(berth, deleted));
+  assert.doesNotMatch(berth.output(), /deadlock detected/, await shown(berth, deleted));
+  assert.equal(receiver.paths.length, 3);
+  assert.deepEqual(await rows(), []);
 });
