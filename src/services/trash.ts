@@ -140,8 +140,12 @@ export class DeletedContent {
       // First in put's transaction, after its locks on the manifest's blobs: gc's unlinking and
       // sweeping of those blobs waits for this commit, or ran before and is seen here.
       alongside: async (tx) => {
+        // Their rows held first, in one order (TrashRows.hold), before anything is decided on
+        // them: a purge of them either committed (and the restore refuses) or waits for this.
+        // Before the quota locks, which no holder of a record's row waits for (locks.ts).
         const records = await every(tx.trash, repository, now, { digest });
-        if (!records.some((r) => r.id === newest.id)) throw takenMeanwhile(repository, digest);
+        const held = new Set(await tx.trash.hold(records.map((r) => r.id)));
+        if (!held.has(newest.id)) throw takenMeanwhile(repository, digest);
         await refuseWriteLocked(tx, repository, tags, "restored");
         // gc dropped the links only the record held; its files stayed (trash_refs). Back in the
         // repository they count in its quotas as a mount's would.
@@ -151,10 +155,6 @@ export class DeletedContent {
           for (const blob of unlinked) await tx.blobLinks.link(repository, blob.digest);
         }
         await refuseMissing(tx, repository, newest, body);
-        // Their rows held first, in one order (TrashRows.hold): a purge of them meanwhile either
-        // committed (and the restore refuses) or waits for this.
-        const held = new Set(await tx.trash.hold(records.map((r) => r.id)));
-        if (!held.has(newest.id)) throw takenMeanwhile(repository, digest);
         for (const record of records) if (held.has(record.id)) await tx.trash.update(record.id, "tag", record.tags.filter((t) => !tags.includes(t)));
       },
     });
