@@ -37,7 +37,10 @@
 // The order every taker follows, so no two transactions wait on each other in a cycle (PostgreSQL
 // would end one with a deadlock error): blob locks (sorted), repository, tag locks (sorted),
 // manifest locks (sorted), quota locks, then row locks (tags, manifests, charts; several tag
-// rows in the tags' order: TagRows.lockRows, deleteAllFor), then blob reference
+// rows in the tags' order: TagRows.lockRows, deleteAllFor; soft delete's records by their `trash`
+// row, several in id order, before their refs and bodies: TrashRows.hold (a restore holds them
+// before its quota locks: no one holding a quota lock waits for a record); a webhook's row before
+// several of its deliveries: webhook-store.ts gate), then blob reference
 // counts (at the transaction's end, by repository and digest: catalog-store.ts SummaryDeltas), then
 // summaries (their rows, or a summary lock and then its row), then `changes` at commit.
 //

@@ -3,7 +3,8 @@
 // manifest's bytes (read by a restore alone), `trash_refs` the blobs the manifest names, which gc
 // reads as references: their files stay while a record names them, their links do not (a
 // restore links them again: `unlinked`).
-import type { Kysely, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
+import { familyOf } from "./migrations/portable.ts";
 import type { ChangeActor } from "../domain/changes.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -12,6 +13,14 @@ import type { StoredAs, TrashCursor, TrashEntry, TrashRecord, TrashRows } from "
 
 type Db = Kysely<Database> | Transaction<Database>;
 const BATCH = 500;
+/** Ids are ASCII (UUIDs): code unit order is byte order. */
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function slices<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += BATCH) out.push(items.slice(i, i + BATCH));
+  return out;
+}
 
 /** Every column of `trash`, none of them large: what a list reads. */
 const LISTED = ["id", "repository", "digest", "kind", "tags", "media_type", "artifact_type", "size", "stored_as", "deleted_at", "expires_at", "deleted_by"] as const;
@@ -123,21 +132,44 @@ export class Trash implements TrashRows {
   }
 
   async update(id: string, kind: TrashRecord["kind"], tags: readonly Tag[]): Promise<void> {
-    if (tags.length === 0) return this.forget([id]);
+    if (tags.length === 0) {
+      await this.forget([id]);
+      return;
+    }
     await this.db.updateTable("trash").set({ kind, tags: JSON.stringify(tags) }).where("id", "=", id).execute();
   }
 
-  async forget(ids: readonly string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += BATCH) {
-      const some = ids.slice(i, i + BATCH);
+  async hold(ids: readonly string[]): Promise<string[]> {
+    // PostgreSQL: several writers of one record's rows (a restore, a purge, gc's purge of expired
+    // records, a blob's delete) each take its `trash` row first, and several in id order, so none
+    // waits for a record another holds while holding one that other wants (locks.ts). A restore
+    // forgot its records newest first and a purge all of them a table at a time: a deadlock.
+    const held: string[] = [];
+    const postgres = familyOf(this.db as Kysely<unknown>) === "postgres";
+    for (const some of slices([...new Set(ids)].sort(byCodeUnit))) {
+      const query = this.db.selectFrom("trash").select("id").where("id", "in", some);
+      // Byte order, as the slices are cut (not the database's collation).
+      held.push(...(await (postgres ? query.orderBy(sql`id collate "C"`).forUpdate() : query).execute()).map((r) => r.id));
+    }
+    return held;
+  }
+
+  async forget(ids: readonly string[]): Promise<string[]> {
+    const held = await this.hold(ids);
+    for (const some of slices(held)) {
       await this.db.deleteFrom("trash_refs").where("trash_id", "in", some).execute();
       await this.db.deleteFrom("trash_bodies").where("trash_id", "in", some).execute();
       await this.db.deleteFrom("trash").where("id", "in", some).execute();
     }
+    return held;
   }
 
   async forgetBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
-    const result = await this.db.deleteFrom("trash_refs").where("repository", "=", repository).where("target_digest", "=", digest).executeTakeFirst();
+    // Under the rows of the records naming it (hold), as every writer of a record's refs.
+    const naming = await this.db.selectFrom("trash_refs").select("trash_id").where("repository", "=", repository).where("target_digest", "=", digest).execute();
+    const held = await this.hold(naming.map((r) => r.trash_id));
+    if (held.length === 0) return false;
+    const result = await this.db.deleteFrom("trash_refs").where("trash_id", "in", held).where("repository", "=", repository).where("target_digest", "=", digest).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
 
@@ -152,11 +184,9 @@ export class Trash implements TrashRows {
   }
 
   async purgeExpired(now: Date): Promise<number> {
-    const expired = (db: Db) => db.selectFrom("trash").select("id").where("expires_at", "<=", now.getTime());
-    await this.db.deleteFrom("trash_refs").where("trash_id", "in", expired(this.db)).execute();
-    await this.db.deleteFrom("trash_bodies").where("trash_id", "in", expired(this.db)).execute();
-    const result = await this.db.deleteFrom("trash").where("expires_at", "<=", now.getTime()).executeTakeFirst();
-    return Number(result.numDeletedRows);
+    // Read, then held and forgotten as a purge forgets (hold): one restored or purged meanwhile is not there to hold.
+    const expired = await this.db.selectFrom("trash").select("id").where("expires_at", "<=", now.getTime()).execute();
+    return (await this.forget(expired.map((r) => r.id))).length;
   }
 
   async countExpired(now: Date): Promise<number> {

@@ -381,8 +381,13 @@ export interface TrashRows {
   unlinked(id: string): Promise<{ digest: Digest; size: number }[]>;
   /** After a restore: the record's new kind and the tags it still holds (none: the record goes). */
   update(id: string, kind: TrashRecord["kind"], tags: readonly Tag[]): Promise<void>;
-  /** Forgets records now, with their references (an early purge): what only they used is unreferenced from then on. */
-  forget(ids: readonly string[]): Promise<void>;
+  /**
+   * The records' rows still there, locked until the transaction ends (PostgreSQL), several in id
+   * order: every writer of a record's rows (refs, body) takes them first (locks.ts).
+   */
+  hold(ids: readonly string[]): Promise<string[]>;
+  /** Forgets records now, with their references (an early purge), held first; those it forgot (the rest went meanwhile). */
+  forget(ids: readonly string[]): Promise<string[]>;
   /** A blob deleted from a repository on its own is no longer kept for that repository's records; whether any record named it. */
   forgetBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
   /**

@@ -212,11 +212,15 @@ export class WebhookStore implements WebhookRows {
     // not due or another owner's lease still holds: a prefix of its queue, so order holds. On
     // PostgreSQL q locks its rows (FOR UPDATE): a second leaser waits, then sees the first's
     // leases, instead of leasing rows past them from an older snapshot.
-    const lock = familyOf(this.db as Kysely<unknown>) === "postgres" ? sql.raw(" for update") : sql.raw("");
+    // And first the webhook's row, shared: a delete of the webhook, which takes it
+    // exclusively before its deliveries, waits for this or this finds none (gate).
+    const postgres = familyOf(this.db as Kysely<unknown>) === "postgres";
+    const lock = postgres ? sql.raw(" for update") : sql.raw("");
     const t = now.getTime();
     const { rows } = await sql<Selectable<Database["webhook_deliveries"]>>`
-      with q as (select id, next_at, lease_owner, lease_until from webhook_deliveries
-                 where webhook = ${webhook} and status = 'pending' order by id limit ${limit}${lock})
+      with ${postgres ? sql`${gate(webhook)},` : sql``}
+           q as (select id, next_at, lease_owner, lease_until from webhook_deliveries
+                 where webhook = ${gatedName(postgres, webhook)} and status = 'pending' order by id limit ${limit}${lock})
       update webhook_deliveries set lease_owner = ${owner}, lease_until = ${until.getTime()}
       where status = 'pending'
         and (lease_owner is null or lease_owner = ${owner} or lease_until < ${t})
@@ -232,6 +236,8 @@ export class WebhookStore implements WebhookRows {
 
   async record(webhook: string, owner: string, attempts: readonly RecordedAttempt[], release: readonly number[], keep: number): Promise<void> {
     const write = async (db: Db) => {
+      // The webhook's row first, shared, as every writer of several of its deliveries (gate).
+      if (familyOf(db as Kysely<unknown>) === "postgres") await db.selectFrom("webhooks").select("name").where("name", "=", webhook).forKeyShare().execute();
       const update = this.attemptStatement(db, "");
       for (const a of attempts) await update.changed(...attemptValues(a.id, a.outcome, a.sent));
       if (release.length > 0) await db.updateTable("webhook_deliveries").set({ lease_owner: null, lease_until: 0 }).where("id", "in", release).where("lease_owner", "=", owner).execute();
@@ -303,10 +309,29 @@ export class WebhookStore implements WebhookRows {
   private async trimWith(webhook: string, keep: number, marker: string): Promise<number> {
     // One statement: below the keep-th newest finished delivery's id, every finished one goes
     // (none when there are not that many: the comparison with no row is not true).
+    const postgres = familyOf(this.db as Kysely<unknown>) === "postgres";
     const { numAffectedRows } = await sql`
-      delete from webhook_deliveries where webhook = ${webhook} and status <> 'pending'
+      ${postgres ? sql`with ${gate(webhook)}` : sql``}
+      delete from webhook_deliveries where webhook = ${gatedName(postgres, webhook)} and status <> 'pending'
         and id <= (select id from webhook_deliveries where webhook = ${webhook} and status <> 'pending' order by id desc limit 1 offset ${keep})${sql.raw(marker)}`.execute(this.db);
     return Number(numAffectedRows ?? 0);
   }
 
+}
+
+/**
+ * PostgreSQL: the webhook's row, key-shared, before a statement writes several of its deliveries. A
+ * webhook's delete takes the row exclusively, then deletes its deliveries in its plan's order
+ * (the queue index: finished ones first); the worker recording a batch held the batch's rows and
+ * wanted a finished one to trim: a deadlock (locks.ts). The row orders them: one waits for the
+ * other, whole. KEY SHARE conflicts with the delete alone (a change of the webhook's settings does
+ * not wait for the worker). As a CTE (`w`), so a single statement takes it before any delivery's row:
+ * `gatedName` reads it in the statement's WHERE (an init plan, run before the scan).
+ */
+function gate(webhook: string) {
+  return sql`w as (select name from webhooks where name = ${webhook} for key share)`;
+}
+
+function gatedName(postgres: boolean, webhook: string) {
+  return postgres ? sql`(select name from w)` : sql`${webhook}`;
 }

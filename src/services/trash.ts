@@ -140,8 +140,12 @@ export class DeletedContent {
       // First in put's transaction, after its locks on the manifest's blobs: gc's unlinking and
       // sweeping of those blobs waits for this commit, or ran before and is seen here.
       alongside: async (tx) => {
+        // Their rows held first, in one order (TrashRows.hold), before anything is decided on
+        // them: a purge of them either committed (and the restore refuses) or waits for this.
+        // Before the quota locks, which no holder of a record's row waits for (locks.ts).
         const records = await every(tx.trash, repository, now, { digest });
-        if (!records.some((r) => r.id === newest.id)) throw new RegistryError("DELETED_UNKNOWN", `${repository}@${digest} was restored or purged meanwhile`, { digest });
+        const held = new Set(await tx.trash.hold(records.map((r) => r.id)));
+        if (!held.has(newest.id)) throw takenMeanwhile(repository, digest);
         await refuseWriteLocked(tx, repository, tags, "restored");
         // gc dropped the links only the record held; its files stayed (trash_refs). Back in the
         // repository they count in its quotas as a mount's would.
@@ -151,7 +155,7 @@ export class DeletedContent {
           for (const blob of unlinked) await tx.blobLinks.link(repository, blob.digest);
         }
         await refuseMissing(tx, repository, newest, body);
-        for (const record of records) await tx.trash.update(record.id, "tag", record.tags.filter((t) => !tags.includes(t)));
+        for (const record of records) if (held.has(record.id)) await tx.trash.update(record.id, "tag", record.tags.filter((t) => !tags.includes(t)));
       },
     });
   }
@@ -166,9 +170,12 @@ export class DeletedContent {
     return this.metadata.transaction(async (tx) => {
       const records = await every(tx.trash, repository, new Date(), reference === null ? undefined : reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
       if (reference !== null && records.length === 0) throw deletedUnknown(repository, reference);
-      await tx.trash.forget(records.map((r) => r.id));
-      for (const r of records) await tx.changes.append({ kind: "deleted.purged", repository, digest: r.digest, tags: r.tags });
-      return records;
+      // Only those still there: a restore or purge that held them first took the rest.
+      const forgotten = new Set(await tx.trash.forget(records.map((r) => r.id)));
+      const purged = records.filter((r) => forgotten.has(r.id));
+      if (reference !== null && purged.length === 0) throw deletedUnknown(repository, reference);
+      for (const r of purged) await tx.changes.append({ kind: "deleted.purged", repository, digest: r.digest, tags: r.tags });
+      return purged;
     }, { actor });
   }
 }
@@ -198,6 +205,10 @@ async function pick(trash: TrashRows, repository: RepositoryName, reference: Ref
 export function deletedUnknown(repository: RepositoryName, reference: Reference): RegistryError {
   const named = reference.kind === "tag" ? `${repository}:${reference.tag}` : `${repository}@${reference.digest}`;
   return new RegistryError("DELETED_UNKNOWN", `nothing deleted as ${named} can be restored (it was never deleted, was restored or purged already, or its window has passed): see berth repository deleted ${repository}`, reference.kind === "tag" ? { tag: reference.tag } : { digest: reference.digest });
+}
+
+function takenMeanwhile(repository: RepositoryName, digest: Digest): RegistryError {
+  return new RegistryError("DELETED_UNKNOWN", `${repository}@${digest} was restored or purged meanwhile`, { digest });
 }
 
 /** A tag pushed again since its delete is not moved back without force. */
