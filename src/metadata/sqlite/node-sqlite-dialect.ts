@@ -171,10 +171,13 @@ class NodeSqliteDialect extends SqliteDialect {
 
 export function openSqlite(path: string): { dialect: SqliteDialect; raw: DatabaseSync } {
   const raw = new DatabaseSync(path);
+  // First: switching a new database to WAL needs its lock, which a second process starting at the
+  // same moment may hold; without a busy timeout yet, that start failed at once ("database is
+  // locked", two-processes test in a CI run).
+  raw.exec("PRAGMA busy_timeout = 10000");
   raw.exec("PRAGMA journal_mode = WAL");
   // FULL: a transaction a client was told about survives power loss, not only a process crash.
   raw.exec("PRAGMA synchronous = FULL");
-  raw.exec("PRAGMA busy_timeout = 10000");
   raw.exec("PRAGMA foreign_keys = ON");
   return { dialect: new NodeSqliteDialect({ database: new NodeSqliteDatabase(raw) }), raw };
 }
