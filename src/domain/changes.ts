@@ -23,11 +23,12 @@ export type Change =
   | { kind: "blob.linked"; repository: string; digest: string }
   | { kind: "blob.unlinked"; repository: string; digest: string }
   /**
-   * `storedAs`: which way the chart came (classic API or OCI); `digest`: its manifest; `size`: its
-   * archive's bytes (the .tgz; entries logged before Berth recorded it have none).
+   * `storedAs`: which way the chart came (classic API or OCI); `digest`: its manifest; `size` and
+   * `archive`: its archive's bytes and digest (the .tgz; entries logged before Berth recorded them
+   * have none).
    */
-  | { kind: "chart.recorded"; repository: string; version: string; digest?: string; storedAs?: "classic" | "oci"; size?: number }
-  | { kind: "chart.forgotten"; repository: string; version: string | null; digest?: string; storedAs?: "classic" | "oci"; size?: number }
+  | { kind: "chart.recorded"; repository: string; version: string; digest?: string; storedAs?: "classic" | "oci"; size?: number; archive?: string }
+  | { kind: "chart.forgotten"; repository: string; version: string | null; digest?: string; storedAs?: "classic" | "oci"; size?: number; archive?: string }
   /** A principal, its secrets or a scope map changed: sign-ins remembered anywhere are stale. */
   /** `audit`: the id of the audit line that records the change (auth/audit.ts). */
   | { kind: "identity.changed"; principal: string | null; scopeMap: string | null; audit?: string }

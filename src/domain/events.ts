@@ -19,8 +19,11 @@ export interface EventTarget {
   artifactType?: string;
   subject?: string;
   referrerKind?: ReferrerKind;
-  /** A chart's: name, version, which way it was stored, and its archive's bytes (the .tgz; none in events logged before Berth recorded it). */
-  chart?: { name: string; version: string | null; storedAs: "classic" | "oci"; size?: number };
+  /**
+   * A chart's: name, version, which way it was stored, and its archive's bytes and digest (the
+   * .tgz; none in events logged before Berth recorded them).
+   */
+  chart?: { name: string; version: string | null; storedAs: "classic" | "oci"; size?: number; archive?: string };
   /** An identity change's: the principal id or scope map name, and the audit line that records it. */
   principal?: string;
   scopeMap?: string;
@@ -113,7 +116,7 @@ export function eventOf(entry: ChangeEntry): RegistryEvent | null {
     case "chart.recorded":
     case "chart.forgotten": {
       const name = c.repository.slice(c.repository.lastIndexOf("/") + 1);
-      const target: EventTarget = { repository: c.repository, chart: { name, version: c.version, storedAs: c.storedAs ?? "oci", ...(c.size !== undefined && { size: c.size }) } };
+      const target: EventTarget = { repository: c.repository, chart: { name, version: c.version, storedAs: c.storedAs ?? "oci", ...(c.size !== undefined && { size: c.size }), ...(c.archive !== undefined && { archive: c.archive }) } };
       if (c.digest) target.digest = c.digest;
       if (c.version) target.tag = versionToTag(c.version);
       return event(c.kind === "chart.recorded" ? "chart_push" : "chart_delete", target);

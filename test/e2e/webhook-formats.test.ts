@@ -11,7 +11,7 @@
 //   crane) give their chart_delete event, stored as oci.
 // Real clients (oras, crane, helm), `berth serve`, a real HTTP receiver; the default backoff.
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import type { IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
@@ -33,7 +33,7 @@ interface Event {
   id: number;
   timestamp: string;
   action: Action;
-  target: { repository?: string; tag?: string; digest?: string; mediaType?: string; size?: number; chart?: { name: string; version: string | null; storedAs: string; size?: number } };
+  target: { repository?: string; tag?: string; digest?: string; mediaType?: string; size?: number; chart?: { name: string; version: string | null; storedAs: string; size?: number; archive?: string } };
   actor: { name: string; kind: string; address: string | null; userAgent: string | null; requestId?: string | null } | null;
 }
 
@@ -70,7 +70,7 @@ const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 const Time = z.iso.datetime();
 const Berth = z.strictObject({
   action: z.enum(ACTIONS),
-  chart: z.strictObject({ name: z.string().min(1), version: z.string().min(1).nullable(), storedAs: z.enum(["classic", "oci"]), size: z.number().int().positive() }).optional(),
+  chart: z.strictObject({ name: z.string().min(1), version: z.string().min(1).nullable(), storedAs: z.enum(["classic", "oci"]), size: z.number().int().positive(), archive: Digest }).optional(),
 });
 /** The target fields ACR's payload and distribution's event share (each adds its own). */
 const TARGET = {
@@ -175,9 +175,11 @@ test("ACR and distribution payloads are whole and valid for push, delete and OCI
   await runOk(oras, ["push", ...login, `${berth.host}/e2e/app:v2`, "note.txt:text/plain", "--annotation", "n=2"], { env, cwd: dir });
   await registryLogin(helm, berth);
   const archiveSize: Record<string, number> = {};
+  const archive: Record<string, string> = {};
   for (const [name, version] of [["bydigest", "1.0.0"], ["bytag", "2.0.0"]] as const) {
     const chart = await packageChart(helm, { name, version });
     archiveSize[name] = (await stat(chart.path)).size;
+    archive[name] = `sha256:${createHash("sha256").update(await readFile(chart.path)).digest("hex")}`;
     await helm.run(["push", chart.path, `oci://${berth.host}/charts`, ...plainHttp]);
   }
   const resolve = async (ref: string) => (await runOk(oras, ["resolve", ...login, `${berth.host}/${ref}`], { env })).stdout.trim();
@@ -200,8 +202,8 @@ test("ACR and distribution payloads are whole and valid for push, delete and OCI
   assert.deepEqual(
     chartDeletes.map((e) => ({ repository: e.target.repository, tag: e.target.tag, digest: e.target.digest, chart: e.target.chart })),
     [
-      { repository: "charts/bydigest", tag: "1.0.0", digest: byDigest, chart: { name: "bydigest", version: "1.0.0", storedAs: "oci", size: archiveSize.bydigest } },
-      { repository: "charts/bytag", tag: "2.0.0", digest: byTag, chart: { name: "bytag", version: "2.0.0", storedAs: "oci", size: archiveSize.bytag } },
+      { repository: "charts/bydigest", tag: "1.0.0", digest: byDigest, chart: { name: "bydigest", version: "1.0.0", storedAs: "oci", size: archiveSize.bydigest, archive: archive.bydigest } },
+      { repository: "charts/bytag", tag: "2.0.0", digest: byTag, chart: { name: "bytag", version: "2.0.0", storedAs: "oci", size: archiveSize.bytag, archive: archive.bytag } },
     ],
   );
   for (const c of chartDeletes) {
@@ -252,11 +254,13 @@ test("ACR and distribution payloads are whole and valid for push, delete and OCI
     present(body.target, ACR_REQUIRED[e.action], what);
     if (e.action === "delete") assert.ok(body.target.digest ?? body.target.tag, `${what}: a digest or a tag`);
     if (e.target.chart) {
-      // ACR's chart target: the package's mediaType, the archive's size (the .tgz helm pushed), no length.
+      // ACR's chart target: the package's mediaType; the archive's size and digest (the .tgz helm
+      // pushed) and its file name as the tag, as ACR's example (`wordpress-5.4.0.tgz`); no length.
       const target = AcrChartTarget.parse(body.target);
       assert.deepEqual(Object.keys(target), Object.keys(body.target), `${what}: only ACR's chart fields`);
-      assert.equal(target.size, archiveSize[e.target.chart.name], `${what}: size is the chart archive's bytes`);
-      assert.deepEqual([target.repository, target.digest, target.tag], [e.target.repository, e.target.digest, e.target.tag], what);
+      const { name, version } = e.target.chart;
+      assert.deepEqual([target.size, target.digest, target.tag], [archiveSize[name], archive[name], `${name}-${version}.tgz`], `${what}: the archive's size, digest and file name`);
+      assert.equal(target.repository, e.target.repository, what);
     } else sameTarget(body.target, e, what);
     assert.equal(body.target.name, e.target.chart?.name, what);
     assert.equal(body.target.version, e.target.chart?.version ?? undefined, what);

@@ -145,14 +145,14 @@ export class ChartIndex {
     const storedAs: StoredAs = existing && existing.storedAs !== chart.storedAs && existing.chartDigest === chart.chartDigest ? "both" : chart.storedAs;
     const recorded = { ...chart, storedAs, published: existing?.published ?? chart.published };
     await tx.charts.record(recorded);
-    await tx.changes.append({ kind: "chart.recorded", repository: chart.repository, version: chart.version, digest: chart.manifestDigest, storedAs: chart.storedAs === "classic" ? "classic" : "oci", size: chart.chartSize });
+    await tx.changes.append({ kind: "chart.recorded", repository: chart.repository, version: chart.version, digest: chart.manifestDigest, storedAs: chart.storedAs === "classic" ? "classic" : "oci", size: chart.chartSize, archive: chart.chartDigest });
     return recorded;
   }
 
   /** Inside the delete transaction: the versions the manifest carried are gone both ways. */
   async forgetManifest(tx: MetadataParts, repository: RepositoryName, manifestDigest: Digest): Promise<void> {
     for (const chart of await tx.charts.forgetManifest(repository, manifestDigest)) {
-      await tx.changes.append({ kind: "chart.forgotten", repository, version: chart.version, digest: manifestDigest, storedAs: chart.storedAs === "classic" ? "classic" : "oci", size: chart.chartSize });
+      await tx.changes.append({ kind: "chart.forgotten", repository, version: chart.version, digest: manifestDigest, storedAs: chart.storedAs === "classic" ? "classic" : "oci", size: chart.chartSize, archive: chart.chartDigest });
     }
   }
 
@@ -165,7 +165,7 @@ export class ChartIndex {
     const chart = await tx.charts.get(repository, tagToVersion(tag));
     if (!chart || chart.manifestDigest !== had || versionToTag(chart.version) !== tag) return;
     await tx.charts.forgetManifest(repository, had);
-    await tx.changes.append({ kind: "chart.forgotten", repository, version: chart.version, digest: had, storedAs: chart.storedAs === "classic" ? "classic" : "oci", size: chart.chartSize });
+    await tx.changes.append({ kind: "chart.forgotten", repository, version: chart.version, digest: had, storedAs: chart.storedAs === "classic" ? "classic" : "oci", size: chart.chartSize, archive: chart.chartDigest });
   }
 
   /**

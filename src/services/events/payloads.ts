@@ -59,16 +59,19 @@ export const ACR_HELM_CHART = "application/vnd.acr.helm.chart";
 
 /**
  * A chart event's target as ACR's reference lists it: mediaType, size, digest, repository, tag,
- * name, version, and no `length` (its chart target has none). `size` is the chart archive's bytes
- * (the .tgz, what ACR received and `helm pull` fetches), as in ACR's example (25265); `digest`
- * stays the chart's manifest, which Berth's other formats and the event stream name too.
+ * name, version, and no `length` (its chart target has none). The content is the chart archive
+ * (the .tgz ACR received and `helm pull` fetches), as in ACR's example: `size` and `digest` are the
+ * archive's, `tag` its file name (`wordpress-5.4.0.tgz`). Events logged before Berth recorded the
+ * archive name the manifest's digest and its tag (`berth.chart` and the other formats always do).
  */
 function acrChartTarget(t: RegistryEvent["target"], chart: NonNullable<RegistryEvent["target"]["chart"]>): Record<string, unknown> {
   const target: Record<string, unknown> = { mediaType: ACR_HELM_CHART };
   if (chart.size !== undefined) target.size = chart.size;
-  if (t.digest) target.digest = t.digest;
+  const digest = chart.archive ?? t.digest;
+  if (digest) target.digest = digest;
   if (t.repository) target.repository = t.repository;
-  if (t.tag) target.tag = t.tag;
+  const tag = chart.archive !== undefined && chart.version ? `${chart.name}-${chart.version}.tgz` : t.tag;
+  if (tag) target.tag = tag;
   target.name = chart.name;
   if (chart.version) target.version = chart.version;
   return target;
