@@ -21,6 +21,7 @@ import { uploadParts } from "./upload-store.ts";
 import { migrations } from "./migrations/index.ts";
 import { ReusedQuery } from "./reused-query.ts";
 import { exclusively, holdKeyLock, holdSharedKeyLock } from "./locks.ts";
+import { slices } from "./slices.ts";
 import { familyOf } from "./migrations/portable.ts";
 import type { Database } from "./schema.ts";
 import type { ChartMetadata } from "../domain/chart.ts";
@@ -668,11 +669,4 @@ export class KyselyMetadataStore implements MetadataStore {
   close(): Promise<void> {
     return this.db.destroy();
   }
-}
-
-/** A long list of bound values in slices: SQLite allows 32,766 per statement, PostgreSQL 65,535. */
-function slices<T>(items: readonly T[], size = 500): T[][] {
-  const out: T[][] = [];
-  for (let at = 0; at < items.length; at += size) out.push(items.slice(at, at + size));
-  return out;
 }

@@ -5,6 +5,7 @@
 // restore links them again: `unlinked`).
 import { sql, type Kysely, type Transaction } from "kysely";
 import { familyOf } from "./migrations/portable.ts";
+import { slices } from "./slices.ts";
 import type { ChangeActor } from "../domain/changes.ts";
 import type { Digest } from "../domain/digest.ts";
 import type { RepositoryName, Tag } from "../domain/names.ts";
@@ -15,12 +16,6 @@ type Db = Kysely<Database> | Transaction<Database>;
 const BATCH = 500;
 /** Ids are ASCII (UUIDs): code unit order is byte order. */
 const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-function slices<T>(items: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += BATCH) out.push(items.slice(i, i + BATCH));
-  return out;
-}
 
 /** Every column of `trash`, none of them large: what a list reads. */
 const LISTED = ["id", "repository", "digest", "kind", "tags", "media_type", "artifact_type", "size", "stored_as", "deleted_at", "expires_at", "deleted_by"] as const;
