@@ -338,7 +338,7 @@ export class WebhookWorker {
         // its scope keeps it; webhooks.maxAttempts and the backoff count failures of the webhook
         // as it is. The request is in its recent attempts all the same (it went out).
         const error = `${gone.outcome.error ?? "the receiver answered 410"} (from ${url}; the webhook changed since, so it goes again as it is now)`;
-        const recentAttempts = gone.outcome.recentAttempts?.map((a, i, all) => (i === all.length - 1 ? { ...a, error } : a));
+        const recentAttempts = gone.outcome.recentAttempts?.map((a, i, all) => (i === all.length - 1 ? { ...a, error: error.slice(0, ATTEMPT_ERROR_CHARS) } : a));
         const again: AttemptOutcome = { ...gone.outcome, status: "pending", attempts: gone.delivery.attempts, nextAt: now, finishedAt: null, error, ...(recentAttempts && { recentAttempts }) };
         await tx.webhooks.record(hook.name, this.owner, [...done, { id: gone.delivery.id, outcome: again, sent: gone.sent }], release, this.settings.keepDeliveries);
         return false;
