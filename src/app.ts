@@ -235,7 +235,7 @@ export async function buildApp(config: Config, logger: Logger = createLogger(con
   // expire that long after their delete; 0 (soft delete switched off) expires them all, and gc
   // forgets them and frees what only they used (found by attack: they stayed restorable for the
   // old window). Raised, it applies to later deletes only.
-  const shortened = await stores.metadata.trash.limitWindow(config.deletion.restorableFor);
+  const shortened = await stores.metadata.transaction((tx) => tx.trash.limitWindow(config.deletion.restorableFor));
   if (shortened > 0) logger.warn({ records: shortened, restorableFor: config.deletion.restorableFor }, "deleted content kept longer than deletion.restorableFor now expires by it (0: now; the next gc frees it)");
   // Where the change feed starts: read before any cache loads, so nothing committed meanwhile is missed.
   const feedFrom = await stores.metadata.changes.latest();

@@ -3,7 +3,7 @@
 // manifest's bytes (read by a restore alone), `trash_refs` the blobs the manifest names, which gc
 // reads as references: their files stay while a record names them, their links do not (a
 // restore links them again: `unlinked`).
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from "kysely";
 import { familyOf } from "./migrations/portable.ts";
 import { slices } from "./slices.ts";
 import type { ChangeActor } from "../domain/changes.ts";
@@ -169,13 +169,18 @@ export class Trash implements TrashRows {
   }
 
   async limitWindow(seconds: number): Promise<number> {
+    // Under the records' rows, held in id order first (hold): one UPDATE over them all locked them
+    // in the table's order, so at a start on PostgreSQL it could wait for a record a restore or
+    // purge on another instance held while holding one that restore wanted next (a deadlock).
     const ms = seconds * 1000;
-    const result = await this.db
-      .updateTable("trash")
-      .set((eb) => ({ expires_at: eb("deleted_at", "+", ms) }))
-      .where((eb) => eb("expires_at", ">", eb("deleted_at", "+", ms)))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
+    const longer = (eb: ExpressionBuilder<Database, "trash">) => eb("expires_at", ">", eb("deleted_at", "+", ms));
+    const held = await this.hold((await this.db.selectFrom("trash").select("id").where(longer).execute()).map((r) => r.id));
+    let changed = 0;
+    for (const some of slices(held)) {
+      const result = await this.db.updateTable("trash").set((eb) => ({ expires_at: eb("deleted_at", "+", ms) })).where("id", "in", some).where(longer).executeTakeFirst();
+      changed += Number(result.numUpdatedRows);
+    }
+    return changed;
   }
 
   async purgeExpired(now: Date): Promise<number> {

@@ -392,7 +392,8 @@ export interface TrashRows {
   forgetBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
   /**
    * Shortens the window of records kept longer than `seconds` after their delete to that
-   * (deletion.restorableFor lowered, or 0: soft delete switched off); how many changed.
+   * (deletion.restorableFor lowered, or 0: soft delete switched off); how many changed. In a
+   * transaction: it holds the records' rows as every writer of them does (hold).
    */
   limitWindow(seconds: number): Promise<number>;
   /** Forgets records expired at `now` and their references; how many went. */

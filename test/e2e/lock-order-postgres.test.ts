@@ -144,3 +144,50 @@ test("PostgreSQL: a webhook's delete beside the worker recording a sent batch an
   assert.equal(receiver.paths.length, 3);
   assert.deepEqual(await rows(), []);
 });
+
+test("PostgreSQL: a start that lowers deletion.restorableFor, beside a writer holding deleted records in id order, ends without a deadlock: both records shortened, the writer unharmed", { timeout: 180_000 }, async (t) => {
+  const url = await cluster().database();
+  const postgres = { BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url };
+  const berth = await startBerth({ env: { ...postgres, BERTH_DELETION_RESTORABLE_FOR: "86400" } });
+  t.after(() => berth.dispose());
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  // Two records, the first kept (first in the table, which one UPDATE walks) holding the larger
+  // id: the start's UPDATE took it and then waited for the smaller one, which every other writer
+  // of records holds first (Trash.hold), while that writer wanted the larger one next.
+  let found: { first: string; second: string } | null = null;
+  for (let attempt = 0; attempt < 12 && !found; attempt++) {
+    const repo = `team/window-${attempt}`;
+    const ids: string[] = [];
+    for (const n of [1, 2]) {
+      const image = buildImage([randomLayer(256)], `window ${attempt} ${n}`);
+      await pushImage(client, repo, `t${n}`, image);
+      assert.equal((await client.raw("DELETE", `/v2/${repo}/manifests/${image.digest}`)).status, 202);
+      ids.push((await query<{ id: string }>(url, "select id from trash where repository = $1 and digest = $2", [repo, image.digest]))[0]!.id);
+    }
+    const byCtid = (await query<{ id: string }>(url, "select id from trash where repository = $1 order by ctid", [repo])).map((r) => r.id);
+    if (ids[0]! > ids[1]! && byCtid[0] === ids[0]) found = { first: ids[0]!, second: ids[1]! };
+  }
+  assert.ok(found, "no attempt kept the larger id first in the table");
+  const { first, second } = found;
+
+  const { client: writer, waiters } = await holder(t, url);
+  await writer.query("begin");
+  await writer.query("select id from trash where id = $1 for update", [second]);
+  const starting = startBerth({ env: { ...postgres, BERTH_DELETION_RESTORABLE_FOR: "3600" } }).then(
+    (started) => {
+      t.after(() => started.dispose());
+      return "started";
+    },
+    (err: unknown) => `failed: ${String(err).slice(0, 2000)}`,
+  );
+  await until("the start waiting for the smaller record's row", async () => (await waiters()) >= 1, 60_000);
+  // The writer goes on to the larger record, as a restore or purge of both does.
+  const next = await writer.query("select id from trash where id = $1 for update", [first]).then(
+    () => "held",
+    (err: unknown) => `failed: ${String(err)}`,
+  );
+  await writer.query("rollback").catch(() => undefined);
+  assert.deepEqual({ writer: next, start: await starting }, { writer: "held", start: "started" });
+  const windows = await query<{ id: string; ms: string }>(url, "select id, (expires_at - deleted_at)::text as ms from trash where id in ($1, $2) order by id", [first, second]);
+  assert.deepEqual(windows.map((w) => w.ms), ["3600000", "3600000"]);
+});
