@@ -104,7 +104,10 @@ test("regctl and crane page the catalog past a hidden repository: nothing lost, 
   const client = new OciClient({ baseUrl: one.url, authorization: one.basicAuth });
   for (const name of ["r/a", "r/b", "r/c", "r/d"]) await pushImage(client, name, "v1", buildImage([randomLayer(32)], name));
   await patchAttributes(one, "r/b", { listEnabled: false });
-  await new Promise((r) => setTimeout(r, 500));
+  // Until the second process hides r/b itself (its change feed), not for a fixed 500 ms: the
+  // paging below goes through it, and a starved process can take longer to hear of the change.
+  const catalog = async () => ((await (await fetch(`${two.url}/v2/_catalog?n=1000`, { headers: { authorization: two.basicAuth } })).json()) as { repositories: string[] }).repositories;
+  for (const deadline = Date.now() + 30_000; (await catalog()).includes("r/b"); await new Promise((r) => setTimeout(r, 25))) assert.ok(Date.now() < deadline, "the second process still lists r/b 30 s after it was hidden");
   const home = await mkdtemp(join(dataDir, "home-"));
   const env = { HOME: home, DOCKER_CONFIG: join(home, ".docker") };
   await runOk(regctl, ["registry", "set", two.host, "--tls", "disabled"], { env });
