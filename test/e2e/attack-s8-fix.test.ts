@@ -89,17 +89,18 @@ test("attack-s8 s3 with oras: oras pushes an artifact whose layer gc sweeps mean
   assert.equal(old.code, 0, old.stderr);
   const digest = /sha256:[0-9a-f]{64}/.exec((await run(oras, ["resolve", ...login(second), `${second.host}/atk/old:v1`])).stdout)![0];
   assert.equal(await b.deleteManifest("atk/old", digest), 202);
-  // gc's grace (12 s) takes the old links and rows (20 s old) and none of those the new push made
+  // gc's grace (18 s) takes the old links and rows (20 s old) and none of those the new push made
   // before the held blob (grace 0 would take those too: the manifest would find its other blob gone).
-  // The margins are wide because the new push's first blob ages while gc's process starts: with 6 s
-  // and 4 s, a loaded machine (load average 20, a clean-clone CI beside other runs) took longer than
-  // the 4 s between that blob and gc's look, and gc rightly pruned its link.
+  // The new push's first blob ages while gc's process starts: with 6 s and 4 s, a loaded machine
+  // (load average 20, a clean-clone CI beside other runs) took longer than the 4 s between that
+  // blob and gc's look, and gc rightly pruned its link. The old ones are older than 20 s whenever
+  // gc looks (after the sleep), so the grace sits just below that, leaving the new ones 18 s.
   await sleep(20_000);
   const paused = stall.pauseNext(hiddenPublish, { done: true });
   const pushing = run(oras, ["push", ...login(first), `${first.host}/atk/new:v1`, "layer.bin:application/octet-stream"], { cwd: dir });
   const held = await paused;
   t.diagnostic(`held: ${held.what}`);
-  const gc = await cluster.cli(["gc", "--grace-period", "12"]);
+  const gc = await cluster.cli(["gc", "--grace-period", "18"]);
   assert.equal(gc.code, 0, gc.stdout + gc.stderr);
   t.diagnostic(`gc: ${gc.stdout.trim()}`);
   held.go();

@@ -97,15 +97,17 @@ for (const tool of ["crane"] as const) {
     const old = await copy(`${second.host}/atk/old:v1`);
     assert.equal(old.code, 0, old.stderr);
     for (const digest of [layout.index.digest, ...layout.images.map((i) => i.manifest.digest)]) assert.equal(await b.deleteManifest("atk/old", digest), 202);
-    // gc's grace (12 s) lets it take the old links and rows (20 s old) and none the new push made
-    // before the held one (grace 0 would take those too: the manifest would find them gone). Wide
-    // margins: the new push's blobs age while gc's process starts, slowly on a loaded machine.
+    // gc's grace (18 s) lets it take the old links and rows (20 s old) and none the new push made
+    // before the held one (grace 0 would take those too: the manifest would find them gone). The
+    // old ones are older than 20 s whenever gc looks (after the sleep), so the grace sits just
+    // below that: the new push's blobs age while gc's process starts, slowly on a loaded machine,
+    // and have 18 s, not 12, before gc would take them.
     await sleep(20_000);
     const paused = stall.pauseNext((r) => hiddenPublish(r) || publishCopy(r) || objectCommit(r), { done: true });
     const pushing = copy(`${first.host}/atk/new:v1`);
     const held = await paused;
     t.diagnostic(`held: ${held.what}`);
-    const gc = await cluster.cli(["gc", "--grace-period", "12"]);
+    const gc = await cluster.cli(["gc", "--grace-period", "18"]);
     assert.equal(gc.code, 0, gc.stderr);
     t.diagnostic(`gc: ${gc.stdout.trim()}`);
     held.go();

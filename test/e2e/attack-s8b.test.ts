@@ -336,7 +336,7 @@ for (const how of ["SIGTERM", "kill -9"] as const) {
     const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
     for (let n = 0; n < 4; n++) await pushImage(client, "stop/app", `v${n}`, buildImage([randomLayer(100)], `stop ${n}`));
     // The first delivery is on the wire and the receiver holds it.
-    await until("a request held by the receiver", () => receiver.connections > 0, 90_000);
+    await until("a request held by the receiver", () => receiver.held > 0, 90_000);
     if (how === "SIGTERM") await berth.stop();
     else await berth.kill();
     receiver.answer = 204;
@@ -358,8 +358,7 @@ test("attack: SIGTERM while a webhook request hangs (webhooks.timeout 60) ends t
   await hook(berth, "held", `${receiver.url}/held`);
   const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
   await pushImage(client, "stop/app", "v0", buildImage([randomLayer(100)], "stop budget"));
-  await until("a request held by the receiver", () => receiver.connections > 0, 90_000);
-  await new Promise((r) => setTimeout(r, 500)); // the request is on the wire, not just connected
+  await until("a request held by the receiver", () => receiver.held > 0, 90_000); // on the wire, not just connected
   const started = performance.now();
   await berth.stop();
   const took = performance.now() - started;

@@ -6,6 +6,8 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { assertFsckClean, runGc, spawnBerthCli, type CliExit } from "../support/berth-cli.ts";
@@ -176,13 +178,33 @@ test("berth gc does not purge an upload that is still receiving a PATCH body", {
   const client = clientOf(berth);
   const data = randomBytes(6 * MiB);
   const first = await client.patchChunk(await client.startUpload("team/slow"), data.subarray(0, MiB));
+  const idleFrom = Date.now(); // the row's updated time: gc's idle rule alone would take it 1 s on
   const rest = data.subarray(MiB);
-  const body = trickle(rest, 64 * 1024, 100); // 5 MiB over ~8 s, like a big layer on a slow link
-  const patching = settle(client.patchStream(first, body.body, { length: rest.length }));
-  // gc once the PATCH surely streams: CI, loaded, once ran gc at 1.5 s before the server had taken
-  // the PATCH's lease, so the upload was rightly idle (1 s) and purged. 3 s in, 5 s to go.
-  await sleep(3_000);
+  // 5 MiB in 64 KiB pieces every 100 ms, like a big layer on a slow link; the last piece only once
+  // gc has run. Both ends of gc's run are tied to events, not to a delay: CI, loaded, once ran gc
+  // (after a fixed 1.5 s) before the server had taken the PATCH's lease, so the upload was rightly
+  // idle and purged; and a gc process slow enough to start after the body's end (8 s) would find
+  // the upload idle again, rightly, and purge it before the closing PUT.
+  const gcRan = Promise.withResolvers<void>();
+  const piece = 64 * 1024;
+  async function* slowly(): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < rest.length; at += piece) {
+      if (at + piece >= rest.length) await gcRan.promise;
+      yield rest.subarray(at, at + piece);
+      await sleep(100);
+    }
+  }
+  const patching = settle(client.patchStream(first, slowly(), { length: rest.length }));
+  // gc once the server writes the PATCH (its lease in the row) and the upload is past its 1 s
+  // expiry by its updated time: only the lease tells gc that bytes are arriving.
+  const db = new DatabaseSync(join(berth.dataDir, "berth.db"), { readOnly: true });
+  t.after(() => db.close());
+  const id = new URL(first.location).pathname.split("/").pop()!;
+  const leased = () => (db.prepare("select lease_owner from uploads where id = ?").get(id) as { lease_owner: string | null } | undefined)?.lease_owner ?? null;
+  for (const deadline = Date.now() + 60_000; leased() === null; await sleep(20)) assert.ok(Date.now() < deadline, "the PATCH never took the upload's lease");
+  await sleep(Math.max(0, idleFrom + 1_500 - Date.now()));
   await runGc(berth);
+  gcRan.resolve();
   const patched = await patching;
   assert.ok(patched.ok, `PATCH streaming while berth gc ran: ${patched.ok ? "" : patched.error instanceof Error ? patched.error.message : String(patched.error)}`);
   await client.finishUpload(patched.value, sha256(data));

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startBerth, type RunningBerth } from "../support/berth.ts";
 import { assertFsckClean, runGc, spawnBerthCli } from "../support/berth-cli.ts";
@@ -103,7 +104,18 @@ test("a client killed mid-PATCH: the upload is not left busy, it resumes from it
   abort.abort(); // the client process dies: its connection drops mid-body
   assert.equal((await patching).ok, false, "the aborted PATCH cannot succeed");
   const sent = 4 * MiB + body.sent();
-  await sleep(500);
+  // Until the server has noticed the dead connection and let the upload's lease go (or stopped
+  // renewing it), not a fixed delay: a resume sent while the dead PATCH's handler still renews the
+  // lease is rightly refused with 416 (another request is writing), and a starved server can take
+  // longer than any delay to notice.
+  const db = new DatabaseSync(join(berth.dataDir, "berth.db"), { readOnly: true });
+  t.after(() => db.close());
+  const id = new URL(first.location).pathname.split("/").pop()!;
+  const busy = () => {
+    const row = db.prepare("select lease_owner, lease_until from uploads where id = ?").get(id) as { lease_owner: string | null; lease_until: number } | undefined;
+    return row !== undefined && row.lease_owner !== null && Number(row.lease_until) > Date.now();
+  };
+  for (const deadline = Date.now() + 30_000; busy(); await sleep(20)) assert.ok(Date.now() < deadline, "the upload is still leased 30 s after its client died");
 
   const outcome = await resumeOrRestart(client, { repo, location: first.location, data, acknowledged: 4 * MiB, sent });
   assert.equal(outcome, "resumed", "the server is alive: an upload whose client vanished must stay resumable");

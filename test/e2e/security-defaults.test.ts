@@ -9,7 +9,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test("berth serve warns about a Host-derived token realm and public /metrics, and serves metrics.port apart", async (t) => {
   const quick = await startBerth();
   t.after(() => quick.dispose());
-  await sleep(200);
+  // The warnings reach us through the server's stdout pipe after it answers /healthz: until both
+  // are there (at most 30 s), not for a fixed 200 ms.
+  const warned = () => /http\.publicUrl is not set/.test(quick.output()) && /GET \/metrics answers anyone/.test(quick.output());
+  for (const deadline = Date.now() + 30_000; !warned() && Date.now() < deadline; ) await sleep(50);
   assert.match(quick.output(), /http\.publicUrl is not set/);
   assert.match(quick.output(), /GET \/metrics answers anyone/);
 

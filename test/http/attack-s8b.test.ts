@@ -393,8 +393,9 @@ test("held: a webhook deleted while its request is on the wire (the receiver hol
   receiver.answer = "hang";
   assert.equal((await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "w", url: `${receiver.url}/old`, actions: ["push"] }), headers: JSON_TYPE })).status, 201);
   await pushSome(app, 1);
-  while (receiver.connections === 0) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 200)); // the request is on the wire
+  // The request received whole and held, not a fixed 200 ms after the connection: had its body
+  // come in after the answer below is set to 204, the old webhook's request would be answered.
+  while (receiver.held === 0) await new Promise((r) => setTimeout(r, 20));
   assert.equal((await app.request("DELETE", "/api/v1/webhooks/w")).status, 200);
   receiver.answer = 204;
   assert.equal((await app.request("POST", "/api/v1/webhooks", { body: JSON.stringify({ name: "w", url: `${receiver.url}/new`, actions: ["push"] }), headers: JSON_TYPE })).status, 201);

@@ -124,9 +124,11 @@ test("a sign-in checked while an identity change committed is not remembered pas
   let checks = 0;
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
+  const entered = Promise.withResolvers<void>();
   const authenticator = new Authenticator(metadata, tokens, new AuditLog(metadata.audit, createLogger("silent")), new SignInLimiter(metadata.signInFailures, { perIdentity: 100, perAddress: 100 }), {
     verify: async (pw, hash) => {
       checks++;
+      entered.resolve();
       const ok = await verifyPassword(pw, hash);
       await held;
       return ok;
@@ -134,7 +136,9 @@ test("a sign-in checked while an identity change committed is not remembered pas
   });
   const ctx = { service: "localhost", client: "127.0.0.1" };
   const inFlight = authenticator.authenticate(basic("alice", password), ctx);
-  await new Promise((r) => setTimeout(r, 200));
+  // Once the check is under way (a fixed delay could end before it started on a loaded machine:
+  // the reset would then come first, and remembering the sign-in checked after it would be right).
+  await entered.promise;
   authenticator.forget(); // the reset committed meanwhile (the feed calls forget)
   release();
   assert.notEqual(await inFlight, null);

@@ -25,6 +25,11 @@ export class WebhookReceiver {
   private server: Server | null = null;
   private port = 0;
   private readonly hanging: ServerResponse[] = [];
+
+  /** Requests received whole and held unanswered ("hang"): on the wire, not just connected. */
+  get held(): number {
+    return this.hanging.length;
+  }
   private waiters: { count: number; resolve: () => void }[] = [];
 
   async start(): Promise<string> {
