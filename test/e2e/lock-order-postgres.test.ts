@@ -191,3 +191,50 @@ test("PostgreSQL: a start that lowers deletion.restorableFor, beside a writer ho
   const windows = await query<{ id: string; ms: string }>(url, "select id, (expires_at - deleted_at)::text as ms from trash where id in ($1, $2) order by id", [first, second]);
   assert.deepEqual(windows.map((w) => w.ms), ["3600000", "3600000"]);
 });
+
+test("PostgreSQL: a blob's DELETE beside a purge of the two deleted records naming it, both waiting for one record's reference, ends without a deadlock: no 5xx, the records gone", { timeout: 180_000 }, async (t) => {
+  const url = await cluster().database();
+  // The plans of a large table: a purge's `trash_id in (…)` walks the key's index (record id
+  // order), not the table (a small table's sequential scan meets the rows as the blob's DELETE does).
+  const name = new URL(url).pathname.slice(1);
+  for (const off of ["enable_seqscan", "enable_bitmapscan"]) await query(url, `alter database "${name}" set ${off} = off`);
+  const berth = await startBerth({ env: { BERTH_METADATA_DRIVER: "postgres", BERTH_METADATA_POSTGRES_URL: url, BERTH_DELETION_RESTORABLE_FOR: "86400" } });
+  t.after(() => berth.dispose());
+  const client = new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth });
+  // Two records naming one layer: the one deleted first is first in the table (where the blob's
+  // DELETE meets its references, by the layer's index) and holds the larger id (the purge meets
+  // them by record id: the other first). Unheld, each took one reference and waited for the other's.
+  let found: { repo: string; layer: string; first: string; second: string } | null = null;
+  for (let attempt = 0; attempt < 12 && !found; attempt++) {
+    const repo = `team/shared-${attempt}`;
+    const layer = randomLayer(512);
+    const ids: string[] = [];
+    for (const n of [1, 2]) {
+      const image = buildImage([layer], `shared ${attempt} ${n}`);
+      await pushImage(client, repo, `t${n}`, image);
+      assert.equal((await client.raw("DELETE", `/v2/${repo}/manifests/${image.digest}`)).status, 202);
+      ids.push((await query<{ id: string }>(url, "select id from trash where repository = $1 and digest = $2", [repo, image.digest]))[0]!.id);
+    }
+    const byCtid = (await query<{ id: string }>(url, "select trash_id as id from trash_refs where repository = $1 and target_digest = $2 order by ctid", [repo, layer.digest])).map((r) => r.id);
+    if (ids[0]! > ids[1]! && byCtid[0] === ids[0]) found = { repo, layer: layer.digest, first: ids[0]!, second: ids[1]! };
+  }
+  assert.ok(found, "no attempt kept the larger id first in the table");
+  const { repo, layer, first, second } = found;
+
+  const { client: other, waiters } = await holder(t, url);
+  await other.query("begin");
+  await other.query("select trash_id from trash_refs where trash_id = $1 and target_digest = $2 for update", [second, layer]);
+  const purging = client.raw("DELETE", `/api/v1/deleted/${repo}`);
+  let early: string | null = null;
+  void purging.then(async (r) => (early = `${r.status} ${await r.clone().text()}`));
+  await until("the purge waiting for the second record's reference", async () => { if (early) throw new Error(`answered: ${early}`); return (await waiters()) >= 1; });
+  const deleting = client.raw("DELETE", `/v2/${repo}/blobs/${layer}`);
+  await until("the blob's DELETE waiting too", async () => (await waiters()) >= 2);
+  await other.query("rollback");
+  const [purged, deleted] = await Promise.all([purging, deleting]);
+  const outcome = { purge: purged.status, blobDelete: deleted.status < 500 ? "no 5xx" : deleted.status };
+  assert.deepEqual(outcome, { purge: 200, blobDelete: "no 5xx" }, await shown(berth, purged, deleted));
+  assert.doesNotMatch(berth.output(), /deadlock detected/, await shown(berth, purged, deleted));
+  assert.deepEqual(await query(url, "select id from trash where id in ($1, $2)", [first, second]), []);
+  assert.deepEqual(await query(url, "select trash_id from trash_refs where trash_id in ($1, $2)", [first, second]), []);
+});
