@@ -109,6 +109,23 @@ export class S3Driver implements BlobDriver, CopyingDriver, CreateOnlyCommits {
       },
       { step: "build", name: "berthUnsignedPayload" },
     );
+    // versitygw's filesystem backend makes a key's directories before it links the object in, and
+    // removes directories a delete leaves empty: a PutObject whose directory another key's delete
+    // removed in between is answered 409 ExistingObjectIsDirectory (a tail segment beside gc or a
+    // commit deleting others: a PATCH answered 500). No key Berth writes is another's directory, so
+    // that answer is only this race: sent again, twice at most (Berth's PutObject bodies are buffers).
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await next(args);
+          } catch (err) {
+            if (context.commandName !== "PutObjectCommand" || (err as { name?: string }).name !== "ExistingObjectIsDirectory" || attempt === 3) throw err;
+          }
+        }
+      },
+      { step: "initialize", name: "berthDirectoryRace" },
+    );
     this.bucket = options.bucket;
     this.base = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, "")}/` : "";
     this.redirect = options.redirect ?? false;
