@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
-import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { S3Driver } from "../../src/blobs/drivers/s3.ts";
 
 const DIRECTORY = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ExistingObjectIsDirectory</Code><Message>Existing Object is a directory.</Message><Resource></Resource><RequestId></RequestId><HostId></HostId></Error>`;
@@ -25,7 +25,9 @@ async function endpoint(t: TestContext, method: string, failures: number, code =
         res.writeHead(409, { "content-type": "application/xml" }).end(DIRECTORY.replaceAll("ExistingObjectIsDirectory", code));
         return;
       }
-      res.writeHead(req.method === "DELETE" ? 204 : 200, { etag: '"e"' }).end();
+      // A copy's answer is its result document; a put's, the ETag header.
+      if ("x-amz-copy-source" in req.headers) res.writeHead(200, { "content-type": "application/xml" }).end('<CopyObjectResult><ETag>"e"</ETag></CopyObjectResult>');
+      else res.writeHead(req.method === "DELETE" ? 204 : 200, { etag: '"e"' }).end();
     });
   });
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
@@ -41,6 +43,13 @@ test("S3: a PutObject answered ExistingObjectIsDirectory (versitygw's directory 
   const { driver, seen } = await endpoint(t, "PUT", 2);
   assert.equal((await put(driver)).ETag, '"e"');
   assert.equal(seen.length, 3);
+});
+
+test("S3: a CopyObject (versitygw copies through its PutObject) answered ExistingObjectIsDirectory is sent again too", async (t) => {
+  const { driver, seen } = await endpoint(t, "PUT", 1);
+  const copied = await driver.client.send(new CopyObjectCommand({ Bucket: "b", Key: "blobs/x", CopySource: "b/_tails/uploads/u/1" }));
+  assert.equal(copied.CopyObjectResult?.ETag, '"e"');
+  assert.equal(seen.length, 2);
 });
 
 test("S3: sent three times in all, then the store's answer stands", async (t) => {

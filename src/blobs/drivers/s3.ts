@@ -50,6 +50,9 @@ const OWN_SOCKET_MIN = 1024 * 1024;
 /** The commands whose bodies are blob bytes, sent without SigV4's payload hash (see the constructor). */
 const UNSIGNED_BODIES = new Set(["UploadPartCommand", "PutObjectCommand"]);
 
+/** The writes versitygw may refuse with ExistingObjectIsDirectory when a delete removed their directory meanwhile (below). */
+const DIRECTORY_RACE = new Set(["PutObjectCommand", "CopyObjectCommand"]);
+
 export interface S3DriverOptions {
   bucket: string;
   region: string;
@@ -112,15 +115,16 @@ export class S3Driver implements BlobDriver, CopyingDriver, CreateOnlyCommits {
     // versitygw's filesystem backend makes a key's directories before it links the object in, and
     // removes directories a delete leaves empty: a PutObject whose directory another key's delete
     // removed in between is answered 409 ExistingObjectIsDirectory (a tail segment beside gc or a
-    // commit deleting others: a PATCH answered 500). No key Berth writes is another's directory, so
-    // that answer is only this race: sent again, twice at most (Berth's PutObject bodies are buffers).
+    // commit deleting others: a PATCH answered 500; its CopyObject writes through the same code).
+    // No key Berth writes is another's directory, so that answer is only this race: sent again,
+    // twice at most (Berth's PutObject bodies are buffers; a copy has none).
     this.client.middlewareStack.add(
       (next, context) => async (args) => {
         for (let attempt = 1; ; attempt++) {
           try {
             return await next(args);
           } catch (err) {
-            if (context.commandName !== "PutObjectCommand" || (err as { name?: string }).name !== "ExistingObjectIsDirectory" || attempt === 3) throw err;
+            if (!DIRECTORY_RACE.has(context.commandName ?? "") || (err as { name?: string }).name !== "ExistingObjectIsDirectory" || attempt === 3) throw err;
           }
         }
       },
