@@ -87,7 +87,7 @@ test("two instances started at once on another empty database without a configur
   }
 });
 
-test("a chart pushed through one instance is in the other's index.yaml within a second, with the same ETag", async (t) => {
+test("a chart pushed through one instance is in the other's index.yaml promptly (the delay logged; the test fails past 5 s), with the same ETag", async (t) => {
   const indexOf = async (berth: RunningBerth) => {
     const res = await fetch(`${berth.url}/helm/v1/shared/index.yaml`, { headers: { authorization: berth.basicAuth } });
     return { etag: res.headers.get("etag"), body: res.status === 200 ? await res.text() : "" };
@@ -109,7 +109,7 @@ test("a chart pushed through one instance is in the other's index.yaml within a 
   assert.equal(a.body, b.body);
 });
 
-test("a user deleted through one instance is refused by the other within a second, though it had remembered the sign-in", async (t) => {
+test("a user deleted through one instance is refused by the other promptly (the delay logged; the test fails past 5 s), though it had remembered the sign-in", async (t) => {
   const password = await createUser(one, "leaver", ["acrpull"]);
   const auth = basic("leaver", password);
   for (const berth of [one, two]) {
@@ -232,7 +232,7 @@ test("the sign-in limit holds for guesses sent at once: of 30 wrong passwords sp
   assert.equal(next.status, 429);
 });
 
-test("a repository locked through one instance is locked at the other within a second (writes, then reads), and a tag moved on one is read moved on the other at once", async (t) => {
+test("a repository locked through one instance is locked at the other promptly (the delay logged; the test fails past 5 s) (writes, then reads), and a tag moved on one is read moved on the other at once", async (t) => {
   const [a, b] = [one, two].map((berth) => new OciClient({ baseUrl: berth.url, authorization: berth.basicAuth }));
   const images = [buildImage([randomLayer(1000)], "lock-1"), buildImage([randomLayer(1000)], "lock-2")];
   for (const [i, image] of images.entries()) await pushImage(a!, "team/locked", `v${i}`, image);

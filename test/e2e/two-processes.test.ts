@@ -57,7 +57,7 @@ async function indexOf(berth: RunningBerth): Promise<{ etag: string | null; body
   return { etag: res.headers.get("etag"), body: res.status === 200 ? await res.text() : "" };
 }
 
-test("a chart pushed through one process is in the other's index.yaml within a second, with the same ETag and bytes", async (t) => {
+test("a chart pushed through one process is in the other's index.yaml promptly (the delay logged; the test fails past 5 s), with the same ETag and bytes", async (t) => {
   const pushed = await fetch(`${one.url}/helm/v1/shared/_blobs/demo-0.1.0.tgz`, {
     method: "PUT",
     headers: { authorization: one.basicAuth, "content-type": "application/octet-stream" },
@@ -76,7 +76,7 @@ test("a chart pushed through one process is in the other's index.yaml within a s
   assert.equal(unchanged.status, 304, "an ETag from one process is current at the other");
 });
 
-test("a repository locked through one process refuses pushes through the other within a second", async (t) => {
+test("a repository locked through one process refuses pushes through the other promptly (the delay logged; the test fails past 5 s)", async (t) => {
   const client = new OciClient({ baseUrl: two.url, authorization: two.basicAuth });
   await pushImage(client, "team/locked", "v1", buildImage([randomLayer(64)], "before the lock"));
   await patchAttributes(one, "team/locked", { writeEnabled: false });
@@ -87,7 +87,7 @@ test("a repository locked through one process refuses pushes through the other w
   }, t);
 });
 
-test("a user deleted through one process is refused by both within a second, though the other had remembered the sign-in", async (t) => {
+test("a user deleted through one process is refused by both promptly (the delay logged; the test fails past 5 s), though the other had remembered the sign-in", async (t) => {
   const password = await createUser(one, "leaver", ["acrpull"]);
   const auth = basic("leaver", password);
   for (const berth of [one, two]) {
